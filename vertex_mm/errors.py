@@ -1,0 +1,241 @@
+"""The one exception tree of vertex-mm.
+
+Callers catch :class:`VertexMMError` and look at the typed subclasses::
+
+    VertexMMError
+    ├── InputError (ValueError)              bad input, raised before any network call
+    │   ├── InvalidDimensionError
+    │   ├── InvalidImageError
+    │   │   └── ImageTooLargeError
+    │   ├── InvalidVideoError
+    │   │   └── VideoTooLargeError
+    │   ├── InvalidTextError
+    │   └── InvalidURIError
+    ├── APIError                            the service answered with an error status
+    │   ├── InvalidArgumentError            400 INVALID_ARGUMENT / FAILED_PRECONDITION
+    │   ├── UnauthenticatedError            401
+    │   ├── PermissionDeniedError           403
+    │   ├── NotFoundError                   404
+    │   ├── QuotaExceededError              429 RESOURCE_EXHAUSTED        (retryable)
+    │   ├── InternalServerError             500                           (retryable)
+    │   ├── ServiceUnavailableError         503                           (retryable)
+    │   └── DeadlineExceededError           504                           (retryable)
+    ├── TransportError                      no answer: connection reset, refused, timed out (retryable)
+    ├── MissingDependencyError (ImportError) an optional extra is not installed
+    ├── WeightsNotFoundError (FileNotFoundError) local model files are missing
+    ├── EmbeddingSpaceMismatchError         vectors from two embedding spaces were mixed
+    └── BatchError                          some inputs of a batch failed (carries every result)
+
+Every error says which input broke which limit. ``retryable`` tells the batch engine whether
+another attempt can succeed; it is a class attribute so that policy lives with the type.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "APIError",
+    "BatchError",
+    "DeadlineExceededError",
+    "EmbeddingSpaceMismatchError",
+    "ImageTooLargeError",
+    "InputError",
+    "InternalServerError",
+    "InvalidArgumentError",
+    "InvalidDimensionError",
+    "InvalidImageError",
+    "InvalidTextError",
+    "InvalidURIError",
+    "InvalidVideoError",
+    "MissingDependencyError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "QuotaExceededError",
+    "ServiceUnavailableError",
+    "TransportError",
+    "UnauthenticatedError",
+    "VertexMMError",
+    "VideoTooLargeError",
+    "WeightsNotFoundError",
+    "api_error_for_status",
+]
+
+
+class VertexMMError(Exception):
+    """Base class of every error vertex-mm raises on purpose."""
+
+    retryable: bool = False
+
+
+class InputError(VertexMMError, ValueError):
+    """Raised when an input breaks a documented limit; nothing was sent."""
+
+    def __init__(self, message: str, *, input_name: str | None = None) -> None:
+        super().__init__(message)
+        self.input_name = input_name
+
+
+class InvalidDimensionError(InputError):
+    """Raised when ``dimension`` is not one the model offers."""
+
+
+class InvalidImageError(InputError):
+    """Raised when image bytes are empty, undecodable or of an unsupported format."""
+
+
+class ImageTooLargeError(InvalidImageError):
+    """Raised when an image exceeds the byte or pixel limit."""
+
+
+class InvalidVideoError(InputError):
+    """Raised when video bytes are empty, of an unsupported container, or the segment config is bad."""
+
+
+class VideoTooLargeError(InvalidVideoError):
+    """Raised when inline video bytes exceed the request size limit."""
+
+
+class InvalidTextError(InputError):
+    """Raised when text is empty or not a string."""
+
+
+class InvalidURIError(InputError):
+    """Raised when a ``gs://`` URI is malformed."""
+
+
+class APIError(VertexMMError):
+    """Raised when the service answers with an error status.
+
+    Carries Google's error envelope: ``status_code`` (HTTP), ``status`` (e.g.
+    ``RESOURCE_EXHAUSTED``), ``message``, and ``retry_after`` seconds when the server sent one.
+    """
+
+    status_code: int = 0
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        status: str | None = None,
+        retry_after: float | None = None,
+        request: Any = None,
+    ) -> None:
+        super().__init__(message)
+        if status_code is not None:
+            self.status_code = status_code
+        self.status = status
+        self.message = message
+        self.retry_after = retry_after
+        self.request = request
+
+
+class InvalidArgumentError(APIError):
+    """Raised on HTTP 400: the service rejected the request; retrying cannot help."""
+
+    status_code = 400
+
+
+class UnauthenticatedError(APIError):
+    """Raised on HTTP 401: no or expired credentials."""
+
+    status_code = 401
+
+
+class PermissionDeniedError(APIError):
+    """Raised on HTTP 403: the credentials may not call this model or project."""
+
+    status_code = 403
+
+
+class NotFoundError(APIError):
+    """Raised on HTTP 404: unknown model, project or location."""
+
+    status_code = 404
+
+
+class QuotaExceededError(APIError):
+    """Raised on HTTP 429 RESOURCE_EXHAUSTED: over the per-minute quota."""
+
+    status_code = 429
+    retryable = True
+
+
+class InternalServerError(APIError):
+    """Raised on HTTP 500."""
+
+    status_code = 500
+    retryable = True
+
+
+class ServiceUnavailableError(APIError):
+    """Raised on HTTP 503."""
+
+    status_code = 503
+    retryable = True
+
+
+class DeadlineExceededError(APIError):
+    """Raised on HTTP 504 or a client-side deadline."""
+
+    status_code = 504
+    retryable = True
+
+
+class TransportError(VertexMMError):
+    """Raised when no answer arrived: connection refused or reset, DNS failure, read timeout."""
+
+    retryable = True
+
+
+class MissingDependencyError(VertexMMError, ImportError):
+    """Raised when an optional extra is needed but not installed; the message names the extra."""
+
+
+class WeightsNotFoundError(VertexMMError, FileNotFoundError):
+    """Raised when local model files are missing; the message says where they were looked for
+    and how to get them."""
+
+
+class EmbeddingSpaceMismatchError(VertexMMError, ValueError):
+    """Raised when vectors of two embedding spaces meet (an index insert or a query)."""
+
+
+class BatchError(VertexMMError):
+    """Raised by a batch call with ``errors="raise"`` after every input was tried.
+
+    Nothing is lost: ``result`` holds the vectors of the inputs that succeeded (failed rows are
+    NaN), and ``errors`` maps input index to that input's typed error.
+    """
+
+    def __init__(self, message: str, *, result: Any = None, errors: dict[int, VertexMMError] | None = None) -> None:
+        super().__init__(message)
+        self.result = result
+        self.errors = errors or {}
+
+
+_BY_STATUS: dict[int, type[APIError]] = {
+    cls.status_code: cls
+    for cls in (
+        InvalidArgumentError,
+        UnauthenticatedError,
+        PermissionDeniedError,
+        NotFoundError,
+        QuotaExceededError,
+        InternalServerError,
+        ServiceUnavailableError,
+        DeadlineExceededError,
+    )
+}
+
+
+def api_error_for_status(status_code: int) -> type[APIError]:
+    """The most specific :class:`APIError` subclass for an HTTP status code."""
+    if status_code in _BY_STATUS:
+        return _BY_STATUS[status_code]
+    if status_code == 409 or status_code == 412:
+        return InvalidArgumentError
+    if status_code >= 500:
+        return InternalServerError
+    return APIError

@@ -1,0 +1,57 @@
+"""``get_embedder(name, **options)``: one entry point for every backend.
+
+Backends are imported lazily, so a cloud pipeline never imports torch and a laptop without
+google credentials never touches them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable
+
+from .embedder import BaseEmbedder
+from .errors import MissingDependencyError
+
+__all__ = ["get_embedder", "list_backends", "register_backend"]
+
+# name -> "module:factory", imported on first use.
+_BACKENDS: dict[str, str] = {
+    "vertex": "vertex_mm.vertex:VertexEmbedder",
+    "gemini": "vertex_mm.gemini:GeminiEmbedder",
+    "local": "local_backend:create_local_embedder",
+}
+
+_INSTALL_HINT = {
+    "local": 'the local backend needs its extra: pip install "vertex-mm[local]"',
+}
+
+
+def register_backend(name: str, target: str | Callable[..., BaseEmbedder]) -> None:
+    """Add a backend: ``target`` is a factory or a ``"module:attr"`` string."""
+    _BACKENDS[name] = target  # type: ignore[assignment]
+
+
+def list_backends() -> list[str]:
+    return sorted(_BACKENDS)
+
+
+def get_embedder(name: str = "vertex", **options: Any) -> BaseEmbedder:
+    """Create an embedder. ``name`` is ``"vertex"``, ``"gemini"`` or ``"local"``.
+
+    >>> emb = get_embedder("local")                                  # offline
+    >>> emb = get_embedder("vertex", project="p", location="us-central1")
+    >>> emb = get_embedder("vertex", api_endpoint="http://127.0.0.1:8080")   # the emulator
+    """
+    try:
+        target = _BACKENDS[name]
+    except KeyError:
+        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(list_backends())}") from None
+    if callable(target):
+        return target(**options)
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        hint = _INSTALL_HINT.get(name, "")
+        raise MissingDependencyError(f"backend {name!r} cannot be imported ({exc}). {hint}".strip()) from exc
+    return getattr(module, attr)(**options)

@@ -1,0 +1,88 @@
+"""``VertexEmbedder``: multimodalembedding@001 through the generated PredictionServiceClient."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..embedder import BaseEmbedder
+from ..limits import limits_for
+from ..results import MultiModalEmbeddingResponse
+from ..wire import EmbedRequest, build_instance, build_parameters, parse_prediction
+from .transport import PredictTransport, TransportName, VertexTarget
+
+__all__ = ["VertexEmbedder"]
+
+
+def _default_project() -> str | None:
+    for var in ("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT", "GCLOUD_PROJECT"):
+        if os.environ.get(var):
+            return os.environ[var]
+    return None
+
+
+class VertexEmbedder(BaseEmbedder):
+    """Vertex AI ``multimodalembedding@001`` (1408-d; images and text also 128/256/512).
+
+    ``project`` defaults to ``GOOGLE_CLOUD_PROJECT`` (then the ADC project); credentials
+    default to Application Default Credentials. ``api_endpoint="http://127.0.0.1:PORT"``
+    points the same client at ``vertex-mm emulator`` with anonymous credentials.
+    """
+
+    backend = "vertex"
+
+    def __init__(
+        self,
+        project: str | None = None,
+        location: str = "us-central1",
+        *,
+        model: str = "multimodalembedding@001",
+        transport: TransportName | None = None,
+        api_endpoint: str | None = None,
+        credentials: Any = None,
+        timeout: float = 60.0,
+        **batch_options: Any,
+    ) -> None:
+        project = project or _default_project()
+        if project is None and api_endpoint and api_endpoint.startswith("http://"):
+            project = "local-project"
+        if project is None:
+            try:
+                import google.auth
+
+                credentials_, project = google.auth.default()
+                credentials = credentials or credentials_
+            except Exception:
+                project = None
+        if not project:
+            raise ValueError("no Google Cloud project: pass project=... or set GOOGLE_CLOUD_PROJECT")
+        self.model = model
+        self.limits = limits_for(model)
+        self.target = VertexTarget(project, location, model)
+        self._transport = PredictTransport(
+            self.target, transport=transport, api_endpoint=api_endpoint, credentials=credentials, timeout=timeout
+        )
+        self.batch_options = batch_options
+
+    @property
+    def project(self) -> str:
+        return self.target.project
+
+    @property
+    def location(self) -> str:
+        return self.target.location
+
+    def _predict(self, request: EmbedRequest) -> MultiModalEmbeddingResponse:
+        prediction = self._transport.predict(build_instance(request), build_parameters(request))
+        response = parse_prediction(prediction, self.space(request.dimension))
+        response._prediction_response = prediction
+        return response
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"VertexEmbedder(project={self.project!r}, location={self.location!r}, model={self.model!r}, "
+            f"transport={self._transport.transport_name!r}, endpoint={self._transport.api_endpoint!r})"
+        )

@@ -1,0 +1,63 @@
+"""A drop-in for the deprecated ``vertexai.vision_models.MultiModalEmbeddingModel``.
+
+Same call shape, built on :class:`VertexEmbedder` (the generated gapic client), so code written
+for vision_models outlives that module::
+
+    from vertex_mm import MultiModalEmbeddingModel, Image
+    model = MultiModalEmbeddingModel.from_pretrained("multimodalembedding@001")
+    r = model.get_embeddings(image=Image.load_from_file("cat.jpg"), contextual_text="a cat")
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..embedder import BaseEmbedder
+from ..media import VideoSegmentConfig
+from ..results import MultiModalEmbeddingResponse
+
+__all__ = ["MultiModalEmbeddingModel"]
+
+
+class MultiModalEmbeddingModel:
+    """``from_pretrained(model_name, **options)`` then ``get_embeddings(...)``.
+
+    ``options`` go to :func:`vertex_mm.get_embedder` (``project``, ``location``,
+    ``api_endpoint``, ``credentials``, ``transport``); ``backend="local"`` gives the same object
+    on the offline backend. Images and videos may be ``vertex_mm`` or ``vertexai`` objects.
+    """
+
+    def __init__(self, embedder: BaseEmbedder) -> None:
+        self._embedder = embedder
+
+    @classmethod
+    def from_pretrained(cls, model_name: str = "multimodalembedding@001", *, backend: str = "vertex", **options: Any) -> "MultiModalEmbeddingModel":
+        from ..registry import get_embedder
+
+        name = model_name.split("/")[-1]
+        if backend == "vertex":
+            options.setdefault("model", name)
+        return cls(get_embedder(backend, **options))
+
+    @property
+    def embedder(self) -> BaseEmbedder:
+        return self._embedder
+
+    def get_embeddings(
+        self,
+        image: Any = None,
+        video: Any = None,
+        contextual_text: str | None = None,
+        dimension: int | None = None,
+        video_segment_config: VideoSegmentConfig | Any = None,
+    ) -> MultiModalEmbeddingResponse:
+        if video_segment_config is not None and not isinstance(video_segment_config, VideoSegmentConfig):
+            c = video_segment_config  # a vertexai.vision_models.VideoSegmentConfig
+            video_segment_config = VideoSegmentConfig(c.start_offset_sec, c.end_offset_sec, c.interval_sec)
+        return self._embedder.get_embeddings(
+            image=image,
+            video=video,
+            contextual_text=contextual_text,
+            dimension=dimension,
+            video_segment_config=video_segment_config,
+        )
