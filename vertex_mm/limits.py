@@ -129,7 +129,9 @@ def check_dimension(
 ) -> int:
     """Return the dimension to use, or raise :class:`InvalidDimensionError`."""
     if dimension is None:
-        return limits.video_dimensions[0] if video else limits.default_dimension
+        if video and limits.default_dimension not in limits.video_dimensions:
+            return limits.video_dimensions[0]
+        return limits.default_dimension
     if isinstance(dimension, bool) or not isinstance(dimension, int):
         raise InvalidDimensionError(
             f"dimension must be an int, got {dimension!r} ({type(dimension).__name__})",

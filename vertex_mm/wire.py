@@ -161,13 +161,18 @@ def _num(x: float) -> int | float:
     return int(x) if float(x).is_integer() else float(x)
 
 
-def _decode_b64(value: Any, where: str) -> bytes:
+def _decode_b64(value: Any, where: str, *, field: str = "bytesBase64Encoded", proto_bytes: bool = False) -> bytes:
     if not isinstance(value, str):
-        raise InvalidArgumentError(f"{where}.bytesBase64Encoded must be a base64 string", status="INVALID_ARGUMENT")
+        raise InvalidArgumentError(f"{where}.{field} must be a base64 string", status="INVALID_ARGUMENT")
+    if proto_bytes:
+        # A protobuf `bytes` field in JSON may be standard or URL-safe base64, padded or not;
+        # google-genai sends URL-safe.
+        value = value.replace("-", "+").replace("_", "/")
+        value += "=" * (-len(value) % 4)
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise InvalidArgumentError(f"{where}.bytesBase64Encoded is not valid base64: {exc}", status="INVALID_ARGUMENT") from exc
+        raise InvalidArgumentError(f"{where}.{field} is not valid base64: {exc}", status="INVALID_ARGUMENT") from exc
 
 
 def _parse_media(obj: Any, where: str) -> tuple[bytes | None, str | None]:
@@ -285,10 +290,21 @@ def build_embed_content_body(req: EmbedRequest) -> dict[str, Any]:
         if media is None:
             continue
         if media.gcs_uri is not None:
-            parts.append({"fileData": {"fileUri": media.gcs_uri, "mimeType": mime or "application/octet-stream"}})
+            parts.append({"fileData": {"fileUri": media.gcs_uri, "mimeType": mime or _guess_mime(media)}})
         else:
             parts.append({"inlineData": {"data": base64.b64encode(media.data or b"").decode(), "mimeType": mime}})
     return {"content": {"parts": parts}, "embedContentConfig": {"outputDimensionality": req.dimension}}
+
+
+def _guess_mime(media: Image | Video) -> str:
+    """A gs:// object's MIME type from its name (Gemini requires one for fileData)."""
+    import mimetypes
+
+    guessed, _ = mimetypes.guess_type(media.gcs_uri or "")
+    kind = "video" if isinstance(media, Video) else "image"
+    if guessed and guessed.startswith(kind + "/"):
+        return guessed
+    return "video/mp4" if kind == "video" else "image/jpeg"
 
 
 def parse_embed_content_body(body: Any, limits: ModelLimits) -> EmbedRequest:
@@ -302,23 +318,25 @@ def parse_embed_content_body(body: Any, limits: ModelLimits) -> EmbedRequest:
     if not isinstance(content, Mapping) or not isinstance(content.get("parts"), list) or not content["parts"]:
         raise InvalidArgumentError("content.parts must be a non-empty list", status="INVALID_ARGUMENT")
     texts: list[str] = []
-    image = video = None
+    media: dict[str, Image | Video] = {}
     for i, part in enumerate(content["parts"]):
         where = f"content.parts[{i}]"
         if not isinstance(part, Mapping):
             raise InvalidArgumentError(f"{where} must be an object", status="INVALID_ARGUMENT")
         if "text" in part:
+            if not isinstance(part["text"], str):
+                raise InvalidArgumentError(f"{where}.text must be a string", status="INVALID_ARGUMENT")
             texts.append(part["text"])
             continue
-        inline = part.get("inlineData") or part.get("inline_data")
-        if not isinstance(inline, Mapping):
-            raise InvalidArgumentError(f"{where}: expected text or inlineData", status="INVALID_ARGUMENT")
-        mime = inline.get("mimeType") or inline.get("mime_type") or ""
-        data = _decode_b64(inline.get("data"), where + ".inlineData")
-        if mime.startswith("video/"):
-            video = Video(video_bytes=data, name=where)
-        else:
-            image = Image(image_bytes=data, name=where)
+        kind, item = _parse_media_part(part, where)
+        if kind in media:
+            # One EmbedRequest holds one image and one video; dropping a part silently would
+            # return a vector for less than was sent.
+            raise InvalidArgumentError(
+                f"{where}: only one {kind} part per content is supported", status="INVALID_ARGUMENT"
+            )
+        media[kind] = item
+    image, video = media.get("image"), media.get("video")
     cfg = body.get("embedContentConfig") or body.get("config") or {}
     dim = cfg.get("outputDimensionality", cfg.get("output_dimensionality")) if isinstance(cfg, Mapping) else None
     if dim is None:
@@ -332,6 +350,33 @@ def parse_embed_content_body(body: Any, limits: ModelLimits) -> EmbedRequest:
         dimension=dim,
         limits=limits,
     )
+
+
+def _parse_media_part(part: Mapping[str, Any], where: str) -> tuple[str, Image | Video]:
+    """An ``inlineData`` or ``fileData`` part into ("image" | "video", media)."""
+    inline = part.get("inlineData") or part.get("inline_data")
+    file_data = part.get("fileData") or part.get("file_data")
+    if isinstance(inline, Mapping):
+        mime = inline.get("mimeType") or inline.get("mime_type") or ""
+    elif isinstance(file_data, Mapping):
+        mime = file_data.get("mimeType") or file_data.get("mime_type") or ""
+    else:
+        raise InvalidArgumentError(f"{where}: expected text, inlineData or fileData", status="INVALID_ARGUMENT")
+    if not isinstance(mime, str):
+        raise InvalidArgumentError(f"{where}: mimeType must be a string", status="INVALID_ARGUMENT")
+    kind = "video" if mime.startswith("video/") else "image" if mime.startswith("image/") else None
+    if kind is None:
+        raise InvalidArgumentError(
+            f"{where}: mimeType {mime!r} is not supported; expected image/* or video/*", status="INVALID_ARGUMENT"
+        )
+    cls = Video if kind == "video" else Image
+    if isinstance(inline, Mapping):
+        data = _decode_b64(inline.get("data"), where + ".inlineData", field="data", proto_bytes=True)
+        return kind, cls(data, name=where)
+    uri = file_data.get("fileUri") or file_data.get("file_uri")  # type: ignore[union-attr]
+    if not isinstance(uri, str):
+        raise InvalidArgumentError(f"{where}.fileData.fileUri must be a string", status="INVALID_ARGUMENT")
+    return kind, cls(gcs_uri=uri, name=where)
 
 
 def build_embed_content_response(values: Any) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ..batch.options import REMOTE_DEFAULTS
 from ..embedder import BaseEmbedder
 from ..limits import limits_for
 from ..results import MultiModalEmbeddingResponse
@@ -27,9 +28,15 @@ class VertexEmbedder(BaseEmbedder):
     ``project`` defaults to ``GOOGLE_CLOUD_PROJECT`` (then the ADC project); credentials
     default to Application Default Credentials. ``api_endpoint="http://127.0.0.1:PORT"``
     points the same client at ``vertex-mm emulator`` with anonymous credentials.
+
+    Other keywords set how batch calls run (see :meth:`configure_batch`):
+    ``requests_per_minute`` (default 120, the floor of the documented base quota: set it to
+    your project's), ``concurrency`` (10), ``retry`` (exponential backoff with jitter on
+    429/500/503/504 and dropped connections, honouring Retry-After), ``cache``.
     """
 
     backend = "vertex"
+    batch_defaults = REMOTE_DEFAULTS
 
     def __init__(
         self,
@@ -62,7 +69,7 @@ class VertexEmbedder(BaseEmbedder):
         self._transport = PredictTransport(
             self.target, transport=transport, api_endpoint=api_endpoint, credentials=credentials, timeout=timeout
         )
-        self.batch_options = batch_options
+        self.configure_batch(**batch_options)
 
     @property
     def project(self) -> str:
@@ -78,8 +85,12 @@ class VertexEmbedder(BaseEmbedder):
         response._prediction_response = prediction
         return response
 
+    def _cache_scope(self) -> str:
+        return self._transport.api_endpoint
+
     def close(self) -> None:
         self._transport.close()
+        super().close()
 
     def __repr__(self) -> str:
         return (

@@ -123,6 +123,15 @@ def _retry_after(headers: Any) -> float | None:
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
 
 
+def _envelope_status(response: Any) -> str | None:
+    """``error.status`` of Google's JSON envelope: REST errors carry no gRPC code."""
+    try:
+        status = response.json()["error"]["status"]
+    except Exception:
+        return None
+    return status if isinstance(status, str) else None
+
+
 def translate_error(exc: BaseException) -> VertexMMError | None:
     """Map google-api-core, google-auth, grpc and requests errors onto our tree; None for
     anything else (a bug should surface as itself, not as a service error)."""
@@ -134,8 +143,8 @@ def translate_error(exc: BaseException) -> VertexMMError | None:
         code = int(exc.code) if exc.code is not None else 0
         cls = api_error_for_status(code)
         grpc_code = getattr(exc, "grpc_status_code", None)
-        status = grpc_code.name if grpc_code is not None else None
         response = getattr(exc, "response", None)
+        status = grpc_code.name if grpc_code is not None else _envelope_status(response)
         headers = getattr(response, "headers", None)
         # A gRPC UNAVAILABLE with no HTTP response is a connection failure, not a server answer.
         if isinstance(exc, gexc.ServiceUnavailable) and response is None and "connect" in str(exc).lower():

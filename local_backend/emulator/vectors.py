@@ -1,0 +1,144 @@
+"""Where the emulator's vectors come from: the real local backend when it is installed, else
+:class:`~local_backend.hashed.HashedEmbedder` (deterministic, meaningless vectors).
+
+The backend is resolved on first use, not at start-up, so an emulator starts in well under a
+second even when the first request then has to load a model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from typing import Callable
+
+import numpy as np
+
+from vertex_mm.embedder import BaseEmbedder
+from vertex_mm.errors import VertexMMError
+from vertex_mm.results import MultiModalEmbeddingResponse
+from vertex_mm.wire import EmbedRequest
+
+from .settings import BackendName
+
+__all__ = ["VectorService"]
+
+log = logging.getLogger("vertex_mm.emulator")
+
+
+def _local_embedder() -> BaseEmbedder:
+    from vertex_mm import get_embedder
+
+    return get_embedder("local")
+
+
+def _hashed_embedder() -> BaseEmbedder:
+    from local_backend.hashed import HashedEmbedder
+
+    return HashedEmbedder()
+
+
+class VectorService:
+    """Turns validated requests into vectors with one embedder.
+
+    ``embedder`` wins over ``backend``. With ``backend="auto"`` the local backend is used if
+    it imports and finds its weights, else the hashed one (the reason is logged and shown
+    in ``GET /emulator/info``). Embedders that do not declare ``thread_safe = True`` are
+    called under a lock.
+    """
+
+    def __init__(
+        self,
+        embedder: BaseEmbedder | None = None,
+        *,
+        backend: BackendName = "auto",
+        local_factory: Callable[[], BaseEmbedder] = _local_embedder,
+    ) -> None:
+        # Hashed vectors cost nothing to set up: no reason to wait for the first request.
+        self._embedder = embedder if embedder is not None or backend != "hashed" else _hashed_embedder()
+        self._backend = backend
+        self._local_factory = local_factory
+        self._resolve_lock = threading.Lock()
+        self._call_lock = threading.Lock()
+        self.fallback_reason: str | None = None
+
+    @property
+    def backend_name(self) -> str:
+        """The backend in use (``"pending"`` before the first request resolved it)."""
+        if self._embedder is None:
+            return "pending"
+        return getattr(self._embedder, "backend", type(self._embedder).__name__)
+
+    def resolve(self) -> BaseEmbedder:
+        if self._embedder is not None:
+            return self._embedder
+        with self._resolve_lock:
+            if self._embedder is None:
+                self._embedder = self._create()
+        return self._embedder
+
+    def _create(self) -> BaseEmbedder:
+        if self._backend == "hashed":
+            return _hashed_embedder()
+        if self._backend == "local":
+            return self._local_factory()
+        try:
+            return self._local_factory()
+        except (ImportError, OSError, VertexMMError) as exc:  # MissingDependencyError, WeightsNotFoundError
+            self.fallback_reason = f"{type(exc).__name__}: {exc}"
+            log.warning("local backend unavailable (%s); serving hashed vectors, which carry no meaning", exc)
+            return _hashed_embedder()
+
+    # -- multimodalembedding@001 ---------------------------------------------------------
+    def predict(self, request: EmbedRequest) -> MultiModalEmbeddingResponse:
+        """Separate image / text / video-segment vectors at the request's dimension."""
+        return self._call(self.resolve(), request)
+
+    # -- gemini-embedding-2 ---------------------------------------------------------------
+    def embed_content(self, request: EmbedRequest) -> np.ndarray:
+        """One vector for the whole content, as Gemini returns: the normalised mean of the
+        parts' unit vectors (a video counts as the mean of its segments).
+
+        A backend that cannot produce the requested dimension is asked for the largest one it
+        offers below it; the vector is then zero-padded (which keeps every cosine similarity)
+        or, when even its smallest is larger, truncated. Both end renormalised.
+        """
+        embedder = self.resolve()
+        inner_dim = _backend_dimension(embedder, request.dimension, video=request.video is not None)
+        inner = request if inner_dim == request.dimension else dataclasses.replace(request, dimension=inner_dim)
+        response = self._call(embedder, inner)
+        parts = [np.asarray(v, dtype=np.float64) for v in (response.image_embedding, response.text_embedding) if v is not None]
+        if response.video_embeddings:
+            parts.append(_unit(np.mean([v.embedding for v in response.video_embeddings], axis=0)))
+        fused = _unit(np.mean(parts, axis=0))
+        return _fit(fused, request.dimension).astype(np.float32)
+
+    def _call(self, embedder: BaseEmbedder, request: EmbedRequest) -> MultiModalEmbeddingResponse:
+        # ``_predict`` is the one call every backend implements. The emulator answers one request
+        # at a time, so the client-side batch engine (rate limit, retries) must not sit in between.
+        if getattr(embedder, "thread_safe", False):
+            return embedder._predict(request)
+        with self._call_lock:
+            return embedder._predict(request)
+
+
+def _backend_dimension(embedder: BaseEmbedder, wanted: int, *, video: bool) -> int:
+    if getattr(embedder, "dimension_free", False):
+        return wanted
+    limits = embedder.limits
+    if limits.allows_dimension(wanted, video=video):
+        return wanted
+    offered = limits.video_dimensions if video else limits.dimensions
+    below = [d for d in offered if d <= wanted]
+    return max(below) if below else min(offered)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(v))
+    return v / norm if norm > 0 else v
+
+
+def _fit(v: np.ndarray, dimension: int) -> np.ndarray:
+    if v.shape[0] < dimension:
+        v = np.concatenate([v, np.zeros(dimension - v.shape[0])])
+    return _unit(v[:dimension])

@@ -1,0 +1,231 @@
+"""The offline joint image-text model: ConSE over EfficientNet-Lite0 and all-MiniLM-L6-v2.
+
+ConSE (Norouzi et al., 2014, "Zero-Shot Learning by Convex Combination of Semantic
+Embeddings") puts images into a text embedding space without any joint training:
+
+* text  -> its MiniLM embedding (384-d, L2-normalised);
+* image -> the CNN's top-k ImageNet classes, their softmax probabilities renormalised to sum
+  to one, and the L2-normalised probability-weighted mean of those classes' text vectors.
+
+Each class's text vector is the normalised mean of MiniLM embeddings of prompts ("a photo of
+a {}.", ...) over its name, its first WordNet synonyms and, for breeds and species, "a {}, a
+type of dog." and the like. The 1000 x 384 class matrix is computed once and cached on disk
+(``$VERTEX_MM_CACHE_DIR`` or ``~/.cache/vertex-mm``), keyed by a hash of the text weights,
+the prompts and the class names.
+
+What it knows: the 1000 ImageNet-1k concepts (animals, everyday objects, foods, vehicles, a
+few scenes) and nothing else. It cannot read text in images (no OCR), tell people or products
+apart (no fine-grained identity), or place abstract ideas ("freedom", "a sad mood"). Use it
+to develop and test pipelines offline, not to judge retrieval quality.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pathlib
+import tempfile
+from functools import lru_cache
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from .base import l2_normalize
+
+__all__ = ["ConSEModel", "TEMPLATES", "cache_dir", "class_prompts", "create_conse", "load_imagenet_classes"]
+
+DATA_FILE = pathlib.Path(__file__).resolve().parent.parent / "data" / "imagenet_classes.json"
+
+# A short ensemble in the spirit of CLIP's ImageNet prompts. MiniLM gains little from more,
+# and each template costs 1000-2000 text encodings the first time the matrix is built.
+TEMPLATES: tuple[str, ...] = (
+    "a photo of a {}.",
+    "a close-up photo of a {}.",
+    "{}",
+)
+KIND_TEMPLATE = "a photo of a {}, a type of {}."
+MAX_SYNONYMS = 1  # WordNet lemmas past the first are mostly Latin binomials or rare spellings.
+_CACHE_VERSION = "1"
+
+
+@lru_cache(maxsize=1)
+def load_imagenet_classes() -> dict[str, Any]:
+    """The packaged class data: ``classes`` (1000 x {name, wordnet}) and ``kinds``."""
+    data = json.loads(DATA_FILE.read_text(encoding="utf-8"))
+    if len(data["classes"]) != 1000:
+        raise ValueError(f"{DATA_FILE}: expected 1000 classes, found {len(data['classes'])}")
+    return data
+
+
+def class_names() -> list[str]:
+    """The 1000 plain English class names, in model output order."""
+    return [c["name"] for c in load_imagenet_classes()["classes"]]
+
+
+def _kind_of(index: int, kinds: dict[str, list[list[int]]]) -> str | None:
+    for kind, ranges in kinds.items():
+        if any(lo <= index <= hi for lo, hi in ranges):
+            return kind
+    return None
+
+
+def class_prompts(index: int, templates: Sequence[str] = TEMPLATES) -> list[str]:
+    """Every prompt whose embeddings are averaged into class ``index``'s text vector."""
+    data = load_imagenet_classes()
+    entry = data["classes"][index]
+    names = [entry["name"]]
+    for lemma in entry["wordnet"]:
+        if len(names) > MAX_SYNONYMS:
+            break
+        if lemma.lower() not in {n.lower() for n in names}:
+            names.append(lemma)
+    prompts = [t.format(n) for n in names for t in templates]
+    kind = _kind_of(index, data["kinds"])
+    if kind:
+        prompts += [KIND_TEMPLATE.format(n, kind) for n in names]
+    return prompts
+
+
+def cache_dir() -> pathlib.Path:
+    """``$VERTEX_MM_CACHE_DIR`` or ``~/.cache/vertex-mm``."""
+    env = os.environ.get("VERTEX_MM_CACHE_DIR")
+    return pathlib.Path(env) if env else pathlib.Path.home() / ".cache" / "vertex-mm"
+
+
+@lru_cache(maxsize=8)
+def _file_sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _text_weights_id(text_model: Any) -> str:
+    folder = getattr(text_model, "model_dir", None)
+    files = sorted(pathlib.Path(folder).glob("*.safetensors")) if folder else []
+    if not files:
+        return f"{text_model.name}:{getattr(text_model, 'space_tag', '')}"
+    return ",".join(_file_sha256(str(f)) for f in files) + f":{getattr(text_model, 'max_tokens', '')}"
+
+
+def class_matrix(text_model: Any, templates: Sequence[str] = TEMPLATES, *, use_cache: bool = True) -> np.ndarray:
+    """The (1000, text dim) matrix of class text vectors, from the disk cache when present."""
+    prompts = [class_prompts(i, templates) for i in range(1000)]
+    key = hashlib.sha256(
+        json.dumps([_CACHE_VERSION, _text_weights_id(text_model), list(templates), prompts]).encode()
+    ).hexdigest()[:20]
+    path = cache_dir() / f"conse-classes-{key}.npy"
+    if use_cache and path.is_file():
+        try:
+            mat = np.load(path)
+            if mat.shape == (1000, text_model.native_dim):
+                return mat
+        except (OSError, ValueError):
+            pass  # a torn or foreign file: recompute and overwrite
+    flat = [p for ps in prompts for p in ps]
+    vecs = text_model.encode_texts(flat)
+    mat = np.empty((1000, vecs.shape[1]), np.float32)
+    start = 0
+    for i, ps in enumerate(prompts):
+        mat[i] = vecs[start : start + len(ps)].mean(axis=0)
+        start += len(ps)
+    mat = l2_normalize(mat)
+    if use_cache:
+        _atomic_save(path, mat)
+    return mat
+
+
+def _atomic_save(path: pathlib.Path, arr: np.ndarray) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, arr)
+        os.replace(tmp, path)  # readers never see a half-written file
+    except OSError:
+        pass  # a read-only home only costs the recomputation next time
+
+
+class ConSEModel:
+    """Joint image-text :class:`~local_backend.models.base.LocalModel` (384-d)."""
+
+    modalities = frozenset({"image", "text"})
+
+    def __init__(self, image_model: Any, text_model: Any, *, top_k: int = 10,
+                 templates: Sequence[str] = TEMPLATES, name: str = "conse-effnet-minilm",
+                 use_cache: bool = True) -> None:
+        if not 1 <= int(top_k) <= 1000:
+            raise ValueError(f"top_k must be in 1..1000, got {top_k}")
+        self.image_model = image_model
+        self.text_model = text_model
+        self.top_k = int(top_k)
+        self.templates = tuple(templates)
+        self.name = name
+        self.native_dim = int(text_model.native_dim)
+        self.classes = class_matrix(text_model, self.templates, use_cache=use_cache)
+        tag = f"k{self.top_k}"
+        if self.templates != TEMPLATES:
+            tag += "-t" + hashlib.sha256(json.dumps(self.templates).encode()).hexdigest()[:6]
+        text_tag = getattr(text_model, "space_tag", "")
+        self.space_tag = f"{tag}-{text_tag}" if text_tag else tag
+        self.draft_size = getattr(image_model, "draft_size", None)
+
+    # -- images --------------------------------------------------------------------------------
+    def prepare_image(self, img: Any) -> np.ndarray:
+        return self.image_model.prepare_image(img)
+
+    def combine(self, logits: np.ndarray) -> np.ndarray:
+        """ConSE: (n, 1000) logits -> (n, dim) L2-normalised convex combinations of class vectors."""
+        logits = torch.from_numpy(np.ascontiguousarray(logits, dtype=np.float32))
+        top_logits, top_idx = logits.topk(self.top_k, dim=-1)
+        # Softmax over the top k equals the full softmax renormalised over the top k.
+        weights = torch.softmax(top_logits, dim=-1).numpy()
+        vecs = np.einsum("nk,nkd->nd", weights, self.classes[top_idx.numpy()])
+        return l2_normalize(vecs)
+
+    def encode_prepared(self, batch: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+        return self.combine(self.image_model.logits_prepared(batch))
+
+    def encode_images(self, images: Sequence[Any]) -> np.ndarray:
+        if not len(images):
+            return np.zeros((0, self.native_dim), np.float32)
+        return self.encode_prepared(self.image_model._prepare_all(images))
+
+    def encode_image_regions(self, images: Sequence[Any]) -> list[np.ndarray]:
+        """ConSE per cell of the CNN's 7 x 7 feature map: (49, dim) per image."""
+        net = self.image_model.net
+        with torch.inference_mode():
+            x = self.image_model.to_tensor(self.image_model._prepare_all(images))
+            cells = net.features(x).flatten(2).transpose(1, 2)  # (n, 49, 1280)
+            logits = net.fc(cells).numpy()
+        return [self.combine(l) for l in logits]
+
+    def top_classes(self, images: Sequence[Any], k: int = 5) -> list[list[tuple[str, float]]]:
+        """The ``k`` most probable ImageNet classes of each image, with probabilities."""
+        probs = self.image_model.classify(images)
+        names = class_names()
+        return [[(names[j], float(p[j])) for j in np.argsort(-p)[:k]] for p in probs]
+
+    # -- text ----------------------------------------------------------------------------------
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        return self.text_model.encode_texts(texts)
+
+    def projection_basis(self) -> np.ndarray:
+        """The class text matrix: PCA to 128/256 dimensions is fitted on it."""
+        return self.classes
+
+
+def create_conse(image_model: str = "efficientnet-lite0", text_model: str = "minilm-l6", top_k: int = 10,
+                 templates: Sequence[str] | None = None, use_cache: bool = True) -> ConSEModel:
+    """Registry factory for ``conse-effnet-minilm`` (alias ``default``). The towers are the
+    registry's shared instances, so the CNN path and the joint model hold one copy of each."""
+    from ..registry import get_shared_model
+
+    image = get_shared_model(image_model)
+    if not hasattr(image, "logits_prepared"):
+        raise ValueError(f"ConSE needs an ImageNet classifier as image model; {image_model!r} has no class scores")
+    return ConSEModel(image, get_shared_model(text_model), top_k=top_k,
+                      templates=tuple(templates) if templates else TEMPLATES, use_cache=use_cache)

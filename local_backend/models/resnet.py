@@ -1,0 +1,122 @@
+"""ResNet from a local Hugging Face checkpoint folder (``transformers.ResNetModel``), image only.
+
+Point ``path`` at a folder holding ``config.json`` and the weights (for example a snapshot of
+``microsoft/resnet-50`` copied from a machine with network, or the local HF cache folder);
+nothing is downloaded. Embeddings are the pooled last-stage activations (2048-d for
+ResNet-50), L2-normalised; ``encode_image_regions`` returns the cells of the last feature map.
+
+Preprocessing follows the folder's ``preprocessor_config.json`` when present (size,
+``crop_pct``, mean, std), else the ImageNet defaults of ``ConvNextImageProcessor``: shortest
+edge 224 / 0.875, centre crop 224, mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from vertex_mm.errors import MissingDependencyError, WeightsNotFoundError
+
+from ..preprocess import draft_size_for, map_ordered, prepare_rgb
+from .base import l2_normalize, require_text_tower
+
+__all__ = ["HFResNetEmbedder", "create_resnet_hf"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _preprocess_settings(folder: pathlib.Path) -> tuple[int, float, tuple[float, ...], tuple[float, ...]]:
+    cfg_path = folder / "preprocessor_config.json"
+    cfg: dict[str, Any] = json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
+    size = cfg.get("size", 224)
+    if isinstance(size, dict):
+        size = size.get("shortest_edge") or size.get("height") or 224
+    return (int(size), float(cfg.get("crop_pct") or 0.875),
+            tuple(cfg.get("image_mean", IMAGENET_MEAN)), tuple(cfg.get("image_std", IMAGENET_STD)))
+
+
+class HFResNetEmbedder:
+    """Image-only :class:`~local_backend.models.base.LocalModel` over ``transformers.ResNetModel``."""
+
+    modalities = frozenset({"image"})
+
+    def __init__(self, path: str | os.PathLike[str], *, name: str | None = None, channels_last: bool = True) -> None:
+        folder = pathlib.Path(path)
+        if not (folder / "config.json").is_file():
+            raise WeightsNotFoundError(
+                f"no Hugging Face ResNet checkpoint in {folder} (config.json missing); pass path=<folder with "
+                "config.json and model.safetensors>, e.g. a copy of microsoft/resnet-50 saved with save_pretrained"
+            )
+        try:
+            from transformers import ResNetModel
+        except ImportError as exc:
+            raise MissingDependencyError(f'ResNet needs transformers: pip install "vertex-mm[local]" ({exc})') from exc
+        self.net = ResNetModel.from_pretrained(str(folder), local_files_only=True).eval()
+        if channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self.channels_last = channels_last
+        self.path = folder
+        self.name = name or f"resnet-hf-{folder.name}"
+        self.native_dim = int(self.net.config.hidden_sizes[-1])
+        self.image_size, self.crop_pct, mean, std = _preprocess_settings(folder)
+        # Folded into one multiply-add on uint8 input: (x / 255 - mean) / std.
+        self._scale = torch.tensor([1.0 / (255.0 * s) for s in std]).view(1, 3, 1, 1)
+        self._shift = torch.tensor([-m / s for m, s in zip(mean, std)]).view(1, 3, 1, 1)
+        self.draft_size = draft_size_for(self.image_size, self.crop_pct)
+        self.space_tag = ""
+
+    def prepare_image(self, img: Any) -> np.ndarray:
+        return prepare_rgb(img, self.image_size, crop_pct=self.crop_pct)
+
+    def to_tensor(self, batch: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
+        arr = np.ascontiguousarray(np.stack(batch) if not isinstance(batch, np.ndarray) else batch)
+        x = torch.from_numpy(arr).permute(0, 3, 1, 2).float()
+        x = x * self._scale + self._shift
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x.contiguous()
+
+    @torch.inference_mode()
+    def encode_pixels(self, pixel_values: torch.Tensor) -> np.ndarray:
+        """Embeddings of already-normalised pixels, (n, 3, h, w): the pooled output, L2-normalised."""
+        return l2_normalize(self.net(pixel_values=pixel_values).pooler_output.flatten(1).numpy())
+
+    def encode_prepared(self, batch: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+        return self.encode_pixels(self.to_tensor(batch))
+
+    def encode_images(self, images: Sequence[Any]) -> np.ndarray:
+        if not len(images):
+            return np.zeros((0, self.native_dim), np.float32)
+        return self.encode_prepared(self._prepare_all(images))
+
+    def _prepare_all(self, images: Sequence[Any]) -> list[np.ndarray]:
+        prepared = map_ordered(self.prepare_image, list(images))
+        for p in prepared:
+            if isinstance(p, Exception):
+                raise p
+        return prepared  # type: ignore[return-value]
+
+    @torch.inference_mode()
+    def encode_image_regions(self, images: Sequence[Any]) -> list[np.ndarray]:
+        """One (h*w, native_dim) array per image: the last feature map's cells, row-major."""
+        fmap = self.net(pixel_values=self.to_tensor(self._prepare_all(images))).last_hidden_state
+        return [l2_normalize(c) for c in fmap.flatten(2).transpose(1, 2).numpy()]
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        require_text_tower(self)
+        raise AssertionError("unreachable")
+
+
+def create_resnet_hf(path: str | None = None, name: str | None = None, channels_last: bool = True) -> HFResNetEmbedder:
+    """Registry factory for ``resnet-hf``: ``path`` or ``$VERTEX_MM_RESNET_DIR``."""
+    path = path or os.environ.get("VERTEX_MM_RESNET_DIR")
+    if not path:
+        raise WeightsNotFoundError(
+            "resnet-hf needs a local checkpoint folder: create_model('resnet-hf', path='/models/resnet-50') "
+            "or set VERTEX_MM_RESNET_DIR; nothing is downloaded"
+        )
+    return HFResNetEmbedder(path, name=name, channels_last=channels_last)

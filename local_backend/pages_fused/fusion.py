@@ -1,0 +1,75 @@
+"""Combining the component rankings into one: reciprocal-rank fusion or a weighted z-score sum.
+
+Both take per-component score matrices ``(queries, pages)``.
+
+* ``rrf``: sum over components of ``w / (k + rank)``. Robust to scores on unrelated scales; it
+  ignores how far ahead the leader is.
+* ``zsum`` (the default): each component's scores are standardised per query (mean 0, sd 1
+  over the pages), then summed with weights. A component that is sure (one page far above the
+  rest) speaks louder than one that is not, which RRF cannot express.
+
+The default weights were chosen on the development queries of the project's fixture
+(``tests/fixtures/pagesearch/qrels/dev.tsv``) by a coarse grid search, never on its test
+queries; ``benchmarks/pages_fusion_weights.py`` reruns that search. See
+:data:`DEFAULT_WEIGHTS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+__all__ = ["DEFAULT_WEIGHTS", "Fusion", "ranks", "zscores"]
+
+# Chosen on the dev split (see the module docstring); the RESULT of that search is in the
+# benchmark's output. Lexical (BM25 on text layer / OCR words) carries most of the weight, the
+# dense MiniLM windows add paraphrase matching, the CNN region vectors a little.
+DEFAULT_WEIGHTS: dict[str, float] = {"lexical": 1.0, "dense": 1.0, "visual": 0.1, "layout": 0.3}
+
+
+def zscores(scores: np.ndarray) -> np.ndarray:
+    """Standardise each row (query) over the pages; a constant row becomes zeros."""
+    s = np.asarray(scores, dtype=np.float64)
+    mean = s.mean(axis=1, keepdims=True)
+    sd = s.std(axis=1, keepdims=True)
+    return np.where(sd > 0, (s - mean) / np.where(sd > 0, sd, 1.0), 0.0)
+
+
+def ranks(scores: np.ndarray) -> np.ndarray:
+    """1-based rank of each page per query (ties broken by page order)."""
+    order = np.argsort(-np.asarray(scores), axis=1, kind="stable")
+    out = np.empty_like(order)
+    rows = np.arange(order.shape[0])[:, None]
+    out[rows, order] = np.arange(1, order.shape[1] + 1)
+    return out
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """How component scores become one score per page."""
+
+    method: str = "zsum"
+    weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    rrf_k: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.method not in ("zsum", "rrf"):
+            raise ValueError(f"fusion method must be 'zsum' or 'rrf', got {self.method!r}")
+        bad = {k: v for k, v in self.weights.items() if v < 0}
+        if bad:
+            raise ValueError(f"fusion weights must be >= 0, got {bad}")
+
+    def fuse(self, components: Mapping[str, np.ndarray]) -> np.ndarray:
+        """One ``(queries, pages)`` matrix from the components present (missing ones count 0)."""
+        used = {name: s for name, s in components.items() if self.weights.get(name, 0.0) > 0}
+        if not used:
+            raise ValueError(f"no component with a positive weight among {sorted(components)}; weights {dict(self.weights)}")
+        total: np.ndarray | None = None
+        for name, s in used.items():
+            w = self.weights[name]
+            part = w * zscores(s) if self.method == "zsum" else w / (self.rrf_k + ranks(s))
+            total = part if total is None else total + part
+        assert total is not None
+        return total

@@ -1,0 +1,170 @@
+"""Named local models, open_clip style: one JSON file per model in ``model_configs/``.
+
+>>> from local_backend.registry import list_models, create_model
+>>> list_models()                                   # doctest: +SKIP
+['conse-effnet-minilm', 'default', 'efficientnet-lite0', 'minilm-l6', ...]
+>>> model = create_model("efficientnet-lite0")      # doctest: +SKIP
+
+A config names a factory (``"package.module:callable"``) that is imported only when the model
+is created, so listing models never imports torch. Add your own with
+:func:`register_model_config` (a JSON file, a folder of them, or a dict).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import pathlib
+import threading
+from typing import Any, Mapping
+
+from .models.base import LocalModel, ModelConfig
+
+__all__ = [
+    "CONFIG_DIR",
+    "create_model",
+    "get_model_config",
+    "get_shared_model",
+    "list_models",
+    "register_model_config",
+]
+
+CONFIG_DIR = pathlib.Path(__file__).resolve().parent / "model_configs"
+
+_lock = threading.RLock()
+_configs: dict[str, ModelConfig] = {}
+_aliases: dict[str, str] = {}
+_scanned = False
+_shared: dict[tuple[str, str], LocalModel] = {}
+
+
+def _add(config: ModelConfig | tuple[str, str]) -> str:
+    if isinstance(config, tuple):  # (alias, target)
+        _aliases[config[0]] = config[1]
+        return config[0]
+    _configs[config.name] = config
+    _aliases.pop(config.name, None)
+    return config.name
+
+
+def _parse(data: Any, source: str) -> ModelConfig | tuple[str, str]:
+    if isinstance(data, Mapping) and "alias_of" in data:
+        if not isinstance(data.get("name"), str) or not isinstance(data["alias_of"], str):
+            raise ValueError(f"{source}: an alias needs string 'name' and 'alias_of'")
+        return (data["name"], data["alias_of"])
+    return ModelConfig.from_dict(data, source=source)
+
+
+def _load_file(path: pathlib.Path) -> ModelConfig | tuple[str, str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON: {exc}") from exc
+    return _parse(data, str(path))
+
+
+def _ensure_scanned() -> None:
+    global _scanned
+    if _scanned:
+        return
+    with _lock:
+        if _scanned:
+            return
+        # Files sorted by name so that a clash resolves the same way everywhere.
+        for path in sorted(CONFIG_DIR.glob("*.json")):
+            _add(_load_file(path))
+        extra = os.environ.get("VERTEX_MM_MODEL_CONFIGS")
+        if extra:
+            for part in extra.split(os.pathsep):
+                if part:
+                    _register_path(pathlib.Path(part))
+        _scanned = True
+
+
+def _register_path(path: pathlib.Path) -> list[str]:
+    if path.is_dir():
+        configs = [_load_file(p) for p in sorted(path.glob("*.json"))]
+    elif path.is_file():
+        configs = [_load_file(path)]
+    else:
+        raise FileNotFoundError(f"model config {path} does not exist")
+    return [_add(c) for c in configs]
+
+
+def _resolve(name: str) -> str:
+    _ensure_scanned()
+    if name in _configs:
+        return name
+    if name in _aliases and _aliases[name] in _configs:
+        return _aliases[name]
+    raise ValueError(f"unknown local model {name!r}; known: {', '.join(list_models())}")
+
+
+def list_models() -> list[str]:
+    """Every model name and alias, sorted."""
+    _ensure_scanned()
+    return sorted(set(_configs) | set(_aliases))
+
+
+def get_model_config(name: str) -> dict[str, Any]:
+    """The config of ``name`` (or an alias) as a dict; a deep copy, safe to edit."""
+    return _configs[_resolve(name)].to_dict()
+
+
+def register_model_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> list[str]:
+    """Add configs from a JSON file, a folder of JSON files, or a dict; return their names.
+
+    A config with the name of an existing one replaces it. The env var
+    ``VERTEX_MM_MODEL_CONFIGS`` (paths joined by ``os.pathsep``) registers folders at first use.
+    """
+    _ensure_scanned()
+    with _lock:
+        if isinstance(source, Mapping):
+            return [_add(_parse(source, "<dict>"))]
+        return _register_path(pathlib.Path(source))
+
+
+def _import_factory(config: ModelConfig) -> Any:
+    module_name, _, attr = config.factory.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        from vertex_mm.errors import MissingDependencyError
+
+        raise MissingDependencyError(
+            f"local model {config.name!r} needs {module_name} ({exc}); "
+            'install the local extra: pip install "vertex-mm[local]"'
+        ) from exc
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ValueError(f"{config.source or config.name}: factory {config.factory!r} not found") from None
+
+
+def create_model(name: str, **overrides: Any) -> LocalModel:
+    """Build the model ``name``: its factory called with its params updated by ``overrides``.
+
+    Each call builds a new model (weights loaded again); use :func:`get_shared_model` to reuse.
+    """
+    config = _configs[_resolve(name)]
+    params = {**config.params, **overrides}
+    model = _import_factory(config)(**params)
+    missing = [a for a in ("name", "native_dim", "modalities", "encode_images", "encode_texts") if not hasattr(model, a)]
+    if missing:
+        raise TypeError(f"factory {config.factory} returned {type(model).__name__}, which lacks {missing} of LocalModel")
+    return model
+
+
+def get_shared_model(name: str, **overrides: Any) -> LocalModel:
+    """Like :func:`create_model`, but one instance per (name, overrides) per process.
+
+    Local models are read-only after loading, so embedders (and emulator workers) share them
+    instead of holding several copies of the weights.
+    """
+    key = (_resolve(name), json.dumps(overrides, sort_keys=True, default=str))
+    with _lock:
+        model = _shared.get(key)
+        if model is None:
+            model = _shared[key] = create_model(key[0], **overrides)
+        return model

@@ -1,0 +1,155 @@
+"""Video embeddings the way ``multimodalembedding@001`` returns them, from real video files.
+
+Semantics (those of the service):
+
+* ``VideoSegmentConfig(start_offset_sec, end_offset_sec, interval_sec)``; the default is the
+  first 120 s in 16 s segments. At most 120 s are analysed per request.
+* Segments are ``[start, start + interval)``, ..., clipped to the video's duration: a 10 s
+  video with the default config gives one segment, 0..10.
+
+Local method: frames are sampled at ``video_fps`` per second (default 1), centred in equal
+sub-intervals of each segment, at least one and at most ``max_frames_per_segment`` per
+segment. A frame sampled at time t is the one on screen at t. A segment's vector is the
+L2-normalised mean of its frames' image vectors, so a segment lives in the same space as images.
+
+Decoding uses PyAV (FFmpeg). Anything FFmpeg cannot read becomes
+:class:`~vertex_mm.errors.InvalidVideoError` naming the input.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import TYPE_CHECKING, Any, Iterator
+
+import numpy as np
+
+from vertex_mm.errors import InvalidVideoError, MissingDependencyError
+from vertex_mm.limits import MULTIMODAL_EMBEDDING_001
+from vertex_mm.media import VideoSegmentConfig
+
+from .models.base import l2_normalize
+
+if TYPE_CHECKING:
+    from .embedder import LocalEmbedder
+
+__all__ = ["embed_video", "probe_duration", "sample_times", "segments_for"]
+
+
+def segments_for(config: VideoSegmentConfig | None, duration: float, name: str = "video") -> list[tuple[float, float]]:
+    """The (start, end) segments the service returns for ``config`` on a ``duration`` s video."""
+    config = config or VideoSegmentConfig()
+    max_s = MULTIMODAL_EMBEDDING_001.max_video_seconds
+    end = min(config.end_offset_sec, config.start_offset_sec + max_s)
+    segs = VideoSegmentConfig(config.start_offset_sec, end, config.interval_sec).segments(duration)
+    if not segs:
+        raise InvalidVideoError(
+            f"{name}: start_offset_sec={config.start_offset_sec:g} is at or past the end of the video ({duration:.3g} s)",
+            input_name=name,
+        )
+    return segs
+
+
+def sample_times(start: float, end: float, fps: float, max_frames: int) -> list[float]:
+    """Frame times for one segment: ``ceil(length * fps)`` (1..max_frames) centred samples."""
+    n = min(max(1, math.ceil((end - start) * fps - 1e-9)), max_frames)
+    step = (end - start) / n
+    return [start + (j + 0.5) * step for j in range(n)]
+
+
+def _open(data: bytes, name: str) -> Any:
+    try:
+        import av
+    except ImportError as exc:
+        raise MissingDependencyError(f'video needs PyAV: pip install "vertex-mm[local]" ({exc})') from exc
+    try:
+        container = av.open(io.BytesIO(data), mode="r")
+    except Exception as exc:  # av.error.InvalidDataError and friends
+        raise InvalidVideoError(f"{name}: video cannot be decoded: {exc}", input_name=name) from exc
+    if not container.streams.video:
+        container.close()
+        raise InvalidVideoError(f"{name}: the file has no video stream", input_name=name)
+    return container
+
+
+def probe_duration(container: Any) -> float | None:
+    """Duration in seconds from the stream or container header; None when neither says."""
+    stream = container.streams.video[0]
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / 1_000_000
+    return None
+
+
+def _frames(container: Any, name: str) -> Iterator[tuple[float, Any]]:
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+    try:
+        for frame in container.decode(stream):
+            if frame.time is not None:
+                yield frame.time - start, frame
+    except Exception as exc:
+        raise InvalidVideoError(f"{name}: video cannot be decoded: {exc}", input_name=name) from exc
+
+
+def _pick_frames(container: Any, times: list[float], name: str) -> list[Any]:
+    """The frame on screen at each of the sorted ``times``, as RGB PIL images."""
+    picked: list[Any] = []
+    last = None
+    k = 0
+    for t, frame in _frames(container, name):
+        while k < len(times) and times[k] < t:
+            picked.append(last if last is not None else frame)  # the previous frame is on screen
+            k += 1
+        if k >= len(times):
+            break
+        last = frame
+    if last is None:
+        raise InvalidVideoError(f"{name}: no decodable video frames", input_name=name)
+    picked.extend([last] * (len(times) - k))  # times past the last frame see the last frame
+    images: dict[int, Any] = {}  # convert each distinct frame once
+    for f in picked:
+        if id(f) not in images:
+            images[id(f)] = f.to_image()
+    return [images[id(f)] for f in picked]
+
+
+def embed_video(embedder: "LocalEmbedder", data: bytes, name: str = "video",
+                config: VideoSegmentConfig | None = None) -> list[tuple[float, float, np.ndarray]]:
+    """Native-dimension segment vectors ``(start, end, vector)`` for one video's bytes."""
+    container = _open(data, name)
+    try:
+        duration = probe_duration(container)
+        if duration is None:  # headerless streams: count the frames once
+            duration = max((t for t, _ in _frames(container, name)), default=0.0)
+            container.seek(0)
+        segs = segments_for(config, duration, name)
+        per_seg = [sample_times(s, e, embedder.video_fps, embedder.max_frames_per_segment) for s, e in segs]
+        flat = sorted(t for ts in per_seg for t in ts)
+        frames = _pick_frames(container, flat, name)
+    finally:
+        container.close()
+    by_time = dict(zip(flat, frames))
+    vecs = _embed_frames(embedder, [by_time[t] for ts in per_seg for t in ts], name)
+    out = []
+    pos = 0
+    for (s, e), ts in zip(segs, per_seg):
+        out.append((s, e, l2_normalize(vecs[pos : pos + len(ts)].mean(axis=0))))
+        pos += len(ts)
+    return out
+
+
+def _embed_frames(embedder: "LocalEmbedder", frames: list[Any], name: str) -> np.ndarray:
+    model = embedder.local_model
+    prepare = getattr(model, "prepare_image", None)
+    fast = prepare is not None and hasattr(model, "encode_prepared")
+    out = np.empty((len(frames), model.native_dim), np.float32)
+    for start in range(0, len(frames), embedder.batch_size):
+        chunk = frames[start : start + embedder.batch_size]
+        if fast:
+            out[start : start + len(chunk)] = model.encode_prepared(np.stack([prepare(f) for f in chunk]))  # type: ignore[attr-defined,misc]
+        else:
+            out[start : start + len(chunk)] = model.encode_images(chunk)
+    return out

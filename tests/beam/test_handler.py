@@ -1,0 +1,97 @@
+"""EmbedderModelHandler on its own: what RunInference gets from it, and how it sizes each
+process's embedder."""
+
+from __future__ import annotations
+
+import pytest
+
+from factories import image_bytes, truncated
+
+
+beam = pytest.importorskip("apache_beam", reason="apache_beam is not importable here; test_beam_venv.py runs this file in a venv that has it")
+
+from apache_beam.ml.inference.base import RunInference  # noqa: E402
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline  # noqa: E402
+from apache_beam.testing.util import assert_that, equal_to  # noqa: E402
+
+from local_backend.emulator import run_emulator  # noqa: E402
+from local_backend.hashed import HashedEmbedder  # noqa: E402
+from vertex_mm.batch import DEFAULT_RETRY  # noqa: E402
+from vertex_mm.beam import EmbedderModelHandler, EmbedImages, WorkerQuota  # noqa: E402
+from vertex_mm.beam.records import EmbedInput  # noqa: E402
+from vertex_mm.errors import InvalidImageError  # noqa: E402
+from vertex_mm.results import MultiModalEmbeddingResponse  # noqa: E402
+
+
+def test_runinference_yields_a_response_or_the_typed_error_per_input():
+    items = [EmbedInput("ok", "image", image_bytes()), EmbedInput("broken", "image", truncated(image_bytes("JPEG", (128, 128)), 0.3))]
+    handler = EmbedderModelHandler(embedder_factory=HashedEmbedder, dimension=128)
+
+    def describe(result):
+        outcome = result.inference
+        if isinstance(outcome, MultiModalEmbeddingResponse):
+            return result.example.id, "response", len(outcome.image_embedding), result.model_id
+        return result.example.id, type(outcome).__name__, isinstance(outcome, InvalidImageError), result.model_id
+
+    space = HashedEmbedder().space(128).id
+    with BeamTestPipeline() as p:
+        results = p | beam.Create(items) | RunInference(handler)
+        assert_that(results | beam.Map(describe),
+                    equal_to([("ok", "response", 128, space), ("broken", "InvalidImageError", True, space)]))
+
+
+def test_load_model_sizes_the_embedder_to_the_process_share():
+    with run_emulator(backend="hashed") as emu:
+        handler = EmbedderModelHandler("vertex", embedder_options={"api_endpoint": emu.url},
+                                       quota=WorkerQuota(quota_rpm=1200, max_workers=5, processes_per_worker=2),
+                                       concurrency=6, retry="default")
+        embedder = handler.load_model()
+        try:
+            assert embedder.batch.requests_per_minute == 120
+            assert embedder.batch.concurrency == 6
+            assert embedder.batch.retry == DEFAULT_RETRY
+        finally:
+            embedder.close()
+
+
+def test_without_a_concurrency_the_quota_decides_it():
+    handler = EmbedderModelHandler(quota=WorkerQuota(quota_rpm=6000))
+    assert handler.batch_options()["concurrency"] == 200  # 100 requests/s at 1 s latency, twice over
+    assert EmbedderModelHandler(quota=WorkerQuota(quota_rpm=60)).batch_options()["concurrency"] == 10
+
+
+def test_batching_settings_reach_batch_elements():
+    handler = EmbedderModelHandler(min_batch_size=4, max_batch_size=32, max_batch_duration_secs=5)
+    assert handler.batch_elements_kwargs() == {"min_batch_size": 4, "max_batch_size": 32, "max_batch_duration_secs": 5}
+
+
+def test_only_dimension_is_an_inference_arg():
+    handler = EmbedderModelHandler()
+    handler.validate_inference_args({"dimension": 256})
+    with pytest.raises(ValueError, match="takes only"):
+        handler.validate_inference_args({"temperature": 0.1})
+
+
+def test_inference_args_set_the_dimension():
+    with BeamTestPipeline() as p:
+        out = p | beam.Create([image_bytes()]) | EmbedImages(
+            handler=EmbedderModelHandler(embedder_factory=HashedEmbedder), inference_args={"dimension": 256})
+        assert_that(out.embeddings | beam.Map(lambda r: (len(r["embedding"]), r["embedding_space"])),
+                    equal_to([(256, HashedEmbedder().space(256).id)]))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"kind": "video"}, "kind must be 'image' or 'text'"),
+    ({"concurrency": 0}, "concurrency must be an int >= 1"),
+    ({"min_batch_size": 10, "max_batch_size": 2}, "exceeds max_batch_size"),
+])
+def test_bad_handler_settings_fail_when_the_pipeline_is_built(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        EmbedderModelHandler(**kwargs)
+
+
+def test_a_transform_refuses_a_handler_of_the_other_kind():
+    from vertex_mm.beam import EmbedTexts
+
+    with pytest.raises(ValueError, match="needs a handler of kind 'text'"):
+        EmbedTexts(handler=EmbedderModelHandler(kind="image"))

@@ -1,0 +1,70 @@
+"""1-bit codes, Hamming-MaxSim and the two-stage search."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vertex_mm.late_interaction import BinaryPages, PackedPages, binarize, hamming_maxsim, maxsim, maxsim_reference, top_k, two_stage_search
+from vertex_mm.late_interaction.binary import has_fast_kernel
+
+
+def _signs(x: np.ndarray) -> np.ndarray:
+    return np.where(x > 0, 1.0, -1.0)
+
+
+def test_binarize_packs_sign_bits_little_endian_into_uint64_words():
+    v = -np.ones((1, 130), np.float32)
+    v[0, [0, 3, 64, 129]] = 1.0
+    codes = binarize(v)
+    assert codes.shape == (1, 3) and codes.dtype == np.uint64
+    assert codes[0].tolist() == [0b1001, 1, 0b10]
+
+
+def test_hamming_maxsim_equals_maxsim_over_sign_vectors(ragged_pages, queries):
+    binary = BinaryPages.from_pages(ragged_pages)
+    expected = maxsim_reference([_signs(q) for q in queries], [_signs(p) for p in ragged_pages])
+    np.testing.assert_array_equal(hamming_maxsim(queries, binary, use_numba=False), expected)
+
+
+@pytest.mark.skipif(not has_fast_kernel(), reason="numba is not installed; the numpy path is tested above")
+def test_numba_kernel_gives_the_same_integers_as_numpy(ragged_pages, queries, rng):
+    pages = ragged_pages + [rng.standard_normal((9, 32)).astype(np.float32)]
+    binary = BinaryPages.from_pages(pages)
+    np.testing.assert_array_equal(hamming_maxsim(queries, binary, use_numba=True), hamming_maxsim(queries, binary, use_numba=False))
+
+
+def test_dimensions_beyond_the_last_full_word_never_count(rng):
+    pages = [rng.standard_normal((4, 72)).astype(np.float32) for _ in range(5)]
+    q = [rng.standard_normal((3, 72)).astype(np.float32)]
+    expected = maxsim_reference([_signs(q[0])], [_signs(p) for p in pages])
+    np.testing.assert_array_equal(hamming_maxsim(q, BinaryPages.from_pages(pages)), expected)
+
+
+def test_binary_codes_take_one_bit_per_dimension(ragged_pages):
+    binary = BinaryPages.from_pages(ragged_pages)
+    tokens = sum(p.shape[0] for p in ragged_pages)
+    assert binary.codes.nbytes == tokens * 8  # 32 dims round up to one 64-bit word
+    assert binary.bytes_per_page == pytest.approx(tokens * 8 / len(ragged_pages))
+
+
+def test_two_stage_returns_float_scores_of_the_reranked_pages(ragged_pages, queries):
+    packed = PackedPages.from_list(ragged_pages)
+    binary = BinaryPages.from_pages(packed)
+    scores, idx = two_stage_search(queries, binary, packed, k=4, candidates=len(packed))
+    exact_scores, exact_idx = top_k(maxsim(queries, packed), 4)
+    # With every page a candidate the two-stage result is the exact float ranking.
+    np.testing.assert_array_equal(idx, exact_idx)
+    np.testing.assert_allclose(scores, exact_scores, atol=1e-6)
+
+
+def test_two_stage_recovers_planted_pages_from_few_candidates(rng):
+    d = 128
+    pages = [rng.standard_normal((64, d)).astype(np.float32) for _ in range(300)]
+    queries = [rng.standard_normal((8, d)).astype(np.float32) for _ in range(5)]
+    planted = [11, 42, 150, 151, 299]
+    for q, p in zip(queries, planted):
+        pages[p][:8] = q + 0.3 * rng.standard_normal((8, d)).astype(np.float32)  # near copies
+    packed = PackedPages.from_list(pages, dtype=np.float16)
+    _, idx = two_stage_search(queries, BinaryPages.from_pages(packed), packed, k=1, candidates=10)
+    assert idx[:, 0].tolist() == planted

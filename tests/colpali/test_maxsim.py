@@ -1,0 +1,87 @@
+"""The fused MaxSim scorer against the float64 definition."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vertex_mm.errors import InputError
+from vertex_mm.late_interaction import PackedPages, maxsim, maxsim_reference, maxsim_topk, pack_queries, top_k
+
+
+@pytest.mark.parametrize("block_tokens", [1, 37, 100_000])
+def test_float32_scores_equal_the_definition_for_ragged_pages(ragged_pages, queries, block_tokens):
+    got = maxsim(queries, ragged_pages, block_tokens=block_tokens)
+    np.testing.assert_allclose(got, maxsim_reference(queries, ragged_pages), atol=1e-5)
+
+
+def test_equal_length_pages_take_the_reshape_path_and_agree(rng, queries):
+    pages = [rng.standard_normal((16, 32)).astype(np.float32) for _ in range(9)]
+    np.testing.assert_allclose(maxsim(queries, pages, block_tokens=48), maxsim_reference(queries, pages), rtol=1e-5, atol=1e-4)
+
+
+def test_padded_batch_with_mask_scores_like_the_list(ragged_pages, queries):
+    padded, mask = PackedPages.from_list(ragged_pages).to_padded()
+    # Padding rows are zero: without the mask a zero row would beat all-negative dot products.
+    np.testing.assert_allclose(maxsim(queries, padded, page_mask=mask), maxsim(queries, ragged_pages), atol=1e-6)
+
+
+def test_mask_matters_when_every_real_dot_product_is_negative():
+    q = [np.ones((1, 4), np.float32)]
+    page = -np.ones((1, 3, 4), np.float32)
+    page[0, 2] = 0.0  # a padding row
+    mask = np.array([[True, True, False]])
+    assert maxsim(q, page, page_mask=mask)[0, 0] == pytest.approx(-4.0)
+
+
+def test_float16_pages_are_scored_as_stored(ragged_pages, queries):
+    packed16 = PackedPages.from_list(ragged_pages, dtype=np.float16)
+    expected = maxsim_reference(queries, [packed16.page(i).astype(np.float64) for i in range(len(packed16))])
+    np.testing.assert_allclose(maxsim(queries, packed16), expected, atol=1e-5)
+
+
+def test_bfloat16_arithmetic_stays_within_its_rounding(ragged_pages, queries):
+    exact = maxsim_reference(queries, ragged_pages)
+    got = maxsim(queries, ragged_pages, compute="bfloat16")
+    # Unit vectors: each product term is rounded to 8 significant bits on input and output.
+    n_tokens = np.array([q.shape[0] for q in queries])[:, None]
+    assert np.all(np.abs(got - exact) <= n_tokens * 3 * 2.0**-8)
+
+
+def test_queries_of_different_lengths_are_zero_padded_without_changing_scores(ragged_pages, queries):
+    one_by_one = np.vstack([maxsim([q], ragged_pages) for q in queries])
+    np.testing.assert_allclose(maxsim(queries, ragged_pages), one_by_one, atol=1e-6)
+    padded, mask = pack_queries(queries)
+    assert padded.shape == (3, 12, 32) and mask.sum() == 22
+
+
+def test_top_k_orders_best_first_and_breaks_ties_by_page_index():
+    scores = np.array([[1.0, 3.0, 3.0, 2.0, 0.5]], np.float32)
+    vals, idx = top_k(scores, 3)
+    assert idx.tolist() == [[1, 2, 3]] and vals.tolist() == [[3.0, 3.0, 2.0]]
+    assert top_k(scores, 10)[1].shape == (1, 5)
+
+
+def test_maxsim_topk_finds_the_page_holding_the_query_tokens(ragged_pages, queries):
+    pages = list(ragged_pages)
+    pages[17] = np.vstack([pages[17], queries[1]])  # the page literally contains query 1's tokens
+    _, idx = maxsim_topk(queries, pages, 1)
+    assert idx[1, 0] == 17
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ([np.zeros((0, 32), np.float32)], "no vectors"),
+        ([np.zeros((3, 31), np.float32)], "dimension 31"),
+        ([np.full((2, 32), np.nan, np.float32)], "NaN"),
+    ],
+)
+def test_bad_pages_raise_input_error_naming_the_page(queries, bad, message):
+    with pytest.raises(InputError, match=message):
+        maxsim(queries, [np.ones((4, 32), np.float32)] + bad)
+
+
+def test_unknown_compute_is_rejected(ragged_pages, queries):
+    with pytest.raises(InputError, match="compute"):
+        maxsim(queries, ragged_pages, compute="int4")  # type: ignore[arg-type]

@@ -1,0 +1,147 @@
+"""The joint default: ConSE over EfficientNet-Lite0 and MiniLM, on real photos and real text."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from local_backend.models.conse import (  # noqa: E402
+    TEMPLATES,
+    class_matrix,
+    class_names,
+    class_prompts,
+    load_imagenet_classes,
+)
+
+
+# -- the packaged class data ------------------------------------------------------------------
+
+
+def test_class_data_has_1000_classes_in_model_order() -> None:
+    names = class_names()
+    assert len(names) == 1000
+    assert names[281] == "tabby cat"
+    assert names[207].lower() == "golden retriever"
+    assert names[817] == "sports car"
+    assert names[430] == "basketball"
+    assert names[0] == "tench" and names[999] == "toilet paper"
+
+
+def test_every_class_has_wordnet_lemmas() -> None:
+    classes = load_imagenet_classes()["classes"]
+    assert all(c["wordnet"] and all(isinstance(s, str) and s for s in c["wordnet"]) for c in classes)
+    assert "Egyptian cat" in classes[285]["wordnet"]
+
+
+def test_prompts_use_synonyms_and_the_kind_of_breed() -> None:
+    prompts = class_prompts(285)  # "Egyptian Mau", WordNet "Egyptian cat"
+    assert "a photo of a Egyptian Mau." in prompts
+    assert "a photo of a Egyptian cat." in prompts
+    assert "a photo of a Egyptian Mau, a type of cat." in prompts
+    assert not any("type of" in p for p in class_prompts(817))  # objects get no kind
+
+
+# -- text tower ---------------------------------------------------------------------------------
+
+
+def test_text_tower_equals_sentence_transformers() -> None:
+    st = pytest.importorskip("sentence_transformers")
+    from local_backend.models.minilm import create_minilm, default_model_dir
+
+    texts = ["a photo of a cat", "A man is eating food.", "Zwei Hunde spielen im Schnee."]
+    ours = create_minilm(max_tokens=256).encode_texts(texts)
+    ref = st.SentenceTransformer(str(default_model_dir()), device="cpu", local_files_only=True)
+    np.testing.assert_allclose(ours, ref.encode(texts, normalize_embeddings=True), atol=1e-5)
+
+
+def test_text_tower_reads_only_the_first_32_tokens(conse) -> None:
+    head = " ".join(["word"] * 40)
+    a, b = conse.encode_texts([head + " cats and dogs", head + " rockets and planets"])
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    short_a, short_b = conse.encode_texts(["cats and dogs", "rockets and planets"])
+    assert float(short_a @ short_b) < 0.9
+
+
+# -- images ---------------------------------------------------------------------------------------
+
+
+def test_class_matrix_rows_are_unit_vectors(conse) -> None:
+    assert conse.classes.shape == (1000, 384) and conse.classes.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(conse.classes, axis=1), 1.0, atol=1e-5)
+
+
+def test_image_vector_is_the_renormalised_top_k_mixture(conse, photos) -> None:
+    img = photos["chelsea"]
+    logits = conse.image_model.logits_prepared(np.stack([conse.prepare_image(img)]))[0]
+    probs = np.exp(logits - logits.max())
+    probs /= probs.sum()
+    top = np.argsort(-probs)[: conse.top_k]
+    weights = probs[top] / probs[top].sum()
+    expected = weights @ conse.classes[top]
+    expected /= np.linalg.norm(expected)
+    np.testing.assert_allclose(conse.encode_images([img])[0], expected, atol=1e-5)
+
+
+def test_top_1_gives_exactly_the_best_class_vector(conse, photos) -> None:
+    from local_backend.models.conse import ConSEModel
+
+    top1 = ConSEModel(conse.image_model, conse.text_model, top_k=1)
+    best = int(np.argmax(conse.image_model.classify([photos["coffee"]])[0]))
+    np.testing.assert_allclose(top1.encode_images([photos["coffee"]])[0], conse.classes[best], atol=1e-6)
+    assert top1.space_tag != conse.space_tag
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("a photo of a cat", "chelsea"),
+        ("a cup of coffee", "coffee"),
+        ("a rocket launch", "rocket"),
+        ("a cat", "chelsea"),
+    ],
+)
+def test_text_finds_the_matching_photo(conse, photos, query, expected) -> None:
+    names = list(photos)
+    images = conse.encode_images([photos[n] for n in names])
+    scores = images @ conse.encode_texts([query])[0]
+    assert names[int(np.argmax(scores))] == expected, dict(zip(names, np.round(scores, 3)))
+
+
+def test_the_cat_photo_is_closer_to_cat_than_to_car(conse, photos) -> None:
+    cat = conse.encode_images([photos["chelsea"]])[0]
+    t_cat, t_car = conse.encode_texts(["a photo of a cat", "a photo of a sports car"])
+    assert cat @ t_cat > cat @ t_car + 0.2
+
+
+def test_top_classes_report_names_and_probabilities(conse, photos) -> None:
+    (top,) = conse.top_classes([photos["chelsea"]], k=3)
+    assert len(top) == 3 and all(0 <= p <= 1 for _, p in top)
+    assert any("cat" in name.lower() or "mau" in name.lower() for name, _ in top)
+
+
+def test_regions_live_in_the_joint_space(conse, photos) -> None:
+    regions = conse.encode_image_regions([photos["chelsea"]])[0]
+    assert regions.shape == (49, 384)
+    t_cat = conse.encode_texts(["a photo of a cat"])[0]
+    assert float((regions @ t_cat).max()) > 0.5
+
+
+@pytest.mark.slow
+def test_class_matrix_is_cached_on_disk(conse, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("VERTEX_MM_CACHE_DIR", str(tmp_path))
+    templates = ("{}",)
+    first = class_matrix(conse.text_model, templates)
+    files = list(tmp_path.glob("conse-classes-*.npy"))
+    assert len(files) == 1
+    np.testing.assert_array_equal(np.load(files[0]), first)
+    # A second build loads the file: prove it by planting a marker in it.
+    marked = first.copy()
+    marked[0] = 0
+    np.save(files[0], marked)
+    np.testing.assert_array_equal(class_matrix(conse.text_model, templates)[0], 0)
+    # Other templates are another key, so another file.
+    class_matrix(conse.text_model, ("a {}",))
+    assert len(list(tmp_path.glob("conse-classes-*.npy"))) == 2
+    assert templates != TEMPLATES

@@ -1,0 +1,43 @@
+"""What a stopped batch leaves behind: the inputs that never ran, and the interruption itself.
+
+Ctrl-C must not throw away finished work. The batch runners stop starting new inputs, let the
+requests already on the wire finish, and raise :class:`BatchInterrupted`, which is a
+``KeyboardInterrupt`` (so the program still stops unless the caller says otherwise) carrying
+every finished result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import VertexMMError
+
+__all__ = ["BatchInterrupted", "NotRunError", "StopRequested"]
+
+
+class NotRunError(VertexMMError):
+    """The result of an input that had not finished when the batch was stopped.
+
+    Retryable: running the batch again (or resuming the job) will try it.
+    """
+
+    retryable = True
+
+
+class StopRequested(Exception):
+    """Raised inside a worker when the batch is stopping; turned into :class:`NotRunError`."""
+
+
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or another stop) ended a batch early; nothing finished was lost.
+
+    ``results`` has one entry per input seen so far, in input order: a result, a typed error,
+    or :class:`NotRunError` for inputs that never finished. ``result`` is set by callers that
+    assemble something richer (``embed_images`` puts its partial ``Embeddings`` there).
+    """
+
+    def __init__(self, results: list[Any], completed: int) -> None:
+        super().__init__(f"batch stopped: {completed} of {len(results)} started inputs finished")
+        self.results = results
+        self.completed = completed
+        self.result: Any = None

@@ -1,0 +1,156 @@
+"""A RunInference ``ModelHandler`` for any vertex-mm embedder (vertex, gemini, local, ...).
+
+    from apache_beam.ml.inference.base import RunInference
+    handler = EmbedderModelHandler("vertex", embedder_options={"project": "p"},
+                                   quota=WorkerQuota(quota_rpm=600, max_workers=20))
+    results = inputs | RunInference(handler)     # PredictionResult(example, inference)
+
+``inference`` is the input's :class:`~vertex_mm.MultiModalEmbeddingResponse`, or its typed
+:class:`~vertex_mm.errors.VertexMMError`: one bad input never fails its batch, and each
+input is retried on its own. (Beam's ``RemoteModelHandler`` retries whole batches, which
+re-sends the inputs that succeeded and spends their quota again; this handler does not.)
+:class:`~vertex_mm.beam.EmbedImages` and friends split the results into embeddings and a
+dead-letter output.
+
+The "model" RunInference loads is the embedder itself, built on the worker from a picklable
+spec (backend name and options). RunInference shares it among the threads of an SDK process,
+so its batch engine (token bucket, retry policy, thread pool) is per process, which is what
+:class:`~vertex_mm.beam.WorkerQuota` sizes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
+
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+
+from ..embedder import BaseEmbedder
+from .quota import WorkerQuota
+from .records import EmbedInput, Kind
+
+__all__ = ["EmbedderModelHandler"]
+
+#: Inputs per batch. A batch runs ``concurrency`` requests at a time and ends when its slowest
+#: request does, so batches much larger than the concurrency keep the pipe full.
+DEFAULT_MIN_BATCH_SIZE = 16
+DEFAULT_MAX_BATCH_SIZE = 256
+
+_INFERENCE_ARGS = frozenset({"dimension"})
+
+
+class EmbedderModelHandler(ModelHandler[EmbedInput, PredictionResult, BaseEmbedder]):
+    """Embeds :class:`~vertex_mm.beam.records.EmbedInput` batches with a vertex-mm embedder.
+
+    ``backend`` and ``embedder_options`` go to :func:`vertex_mm.get_embedder` on the worker
+    (``embedder_factory``, a picklable zero-argument callable, replaces both). ``kind`` is
+    ``"image"`` or ``"text"``; ``dimension`` defaults to the model's.
+
+    ``quota`` sets the token bucket of each SDK process to ``quota.per_process_rpm``; without
+    it the backend's default limit applies (Vertex: 120 requests/minute per process).
+    ``concurrency`` (requests in flight per process) defaults to what the quota needs at
+    1 s latency, at least the backend's default. ``retry`` is a policy name (``"default"``,
+    ``"none"``), a number of attempts or a :class:`~vertex_mm.batch.RetryPolicy`; None keeps
+    the backend's default (remote: exponential backoff on 429/5xx/timeouts; local: none).
+
+    ``min_batch_size``, ``max_batch_size`` and ``max_batch_duration_secs`` (streaming) go to
+    ``beam.BatchElements``; other keywords go to Beam's ``ModelHandler``.
+    """
+
+    def __init__(
+        self,
+        backend: str = "vertex",
+        *,
+        kind: Kind = "image",
+        dimension: int | None = None,
+        quota: WorkerQuota | None = None,
+        concurrency: int | None = None,
+        retry: Any = None,
+        embedder_options: Mapping[str, Any] | None = None,
+        embedder_factory: Callable[[], BaseEmbedder] | None = None,
+        min_batch_size: int | None = DEFAULT_MIN_BATCH_SIZE,
+        max_batch_size: int | None = DEFAULT_MAX_BATCH_SIZE,
+        max_batch_duration_secs: int | None = None,
+        **model_handler_kwargs: Any,
+    ) -> None:
+        if kind not in ("image", "text"):
+            raise ValueError(f"kind must be 'image' or 'text', got {kind!r}")
+        if concurrency is not None and (int(concurrency) != concurrency or concurrency < 1):
+            raise ValueError(f"concurrency must be an int >= 1, got {concurrency!r}")
+        if min_batch_size and max_batch_size and min_batch_size > max_batch_size:
+            raise ValueError(f"min_batch_size={min_batch_size} exceeds max_batch_size={max_batch_size}")
+        super().__init__(
+            min_batch_size=min_batch_size,
+            max_batch_size=max_batch_size,
+            max_batch_duration_secs=max_batch_duration_secs,
+            **model_handler_kwargs,
+        )
+        self.backend = backend
+        self.kind: Kind = kind
+        self.dimension = dimension
+        self.quota = quota
+        self.concurrency = concurrency
+        self.retry = retry
+        self.embedder_options = dict(embedder_options or {})
+        self.embedder_factory = embedder_factory
+
+    # -- what the worker does ------------------------------------------------------------------
+    def batch_options(self) -> dict[str, Any]:
+        """The ``configure_batch`` options each process's embedder gets."""
+        options: dict[str, Any] = {}
+        if self.quota is not None:
+            options["requests_per_minute"] = self.quota.per_process_rpm
+        if self.concurrency is not None:
+            options["concurrency"] = self.concurrency
+        elif self.quota is not None:
+            options["concurrency"] = max(10, self.quota.concurrency(1.0))
+        if self.retry is not None:
+            options["retry"] = self.retry
+        return options
+
+    def load_model(self) -> BaseEmbedder:
+        """Build this process's embedder and size its batch engine to its share of the quota."""
+        if self.embedder_factory is not None:
+            embedder = self.embedder_factory()
+        else:
+            from ..registry import get_embedder
+
+            embedder = get_embedder(self.backend, **self.embedder_options)
+        options = self.batch_options()
+        if options:
+            embedder.configure_batch(**options)
+        return embedder
+
+    def run_inference(
+        self,
+        batch: Sequence[EmbedInput],
+        model: BaseEmbedder,
+        inference_args: Optional[dict[str, Any]] = None,
+    ) -> Iterable[PredictionResult]:
+        """One result per input, in order: the response, or the input's typed error.
+
+        Inputs are read and validated here, on the worker, so a corrupt or over-size file
+        becomes that input's error. Anything else raised is a bug or a misconfiguration and
+        fails the batch (``with_exception_handling`` routes it to the dead letter).
+        """
+        dimension = (inference_args or {}).get("dimension", self.dimension)
+        space_id = model.space(dimension).id
+        results = model.embed_many([item.request(dimension) for item in batch])
+        if len(results) != len(batch):  # pragma: no cover - the embedder contract
+            raise RuntimeError(f"embedder returned {len(results)} results for {len(batch)} inputs")
+        return [PredictionResult(item, result, space_id) for item, result in zip(batch, results)]
+
+    # -- what RunInference asks ------------------------------------------------------------------
+    def validate_inference_args(self, inference_args: Optional[dict[str, Any]]) -> None:
+        unknown = sorted(set(inference_args or {}) - _INFERENCE_ARGS)
+        if unknown:
+            raise ValueError(f"EmbedderModelHandler takes only {sorted(_INFERENCE_ARGS)} as inference_args, got {unknown}")
+
+    def get_num_bytes(self, batch: Sequence[EmbedInput]) -> int:
+        return sum(item.num_bytes() for item in batch)
+
+    def get_metrics_namespace(self) -> str:
+        return "vertex_mm"
+
+    def __repr__(self) -> str:
+        quota = f", quota={self.quota!r}" if self.quota else ""
+        return f"EmbedderModelHandler(backend={self.backend!r}, kind={self.kind!r}, dimension={self.dimension!r}{quota})"

@@ -1,0 +1,107 @@
+"""``vertex-mm index``: embed every photo of a folder into a saved, searchable index.
+
+    vertex-mm index photos/ --out photos.idx                       # offline, local model
+    vertex-mm index photos/ --out photos.idx --update               # add new photos, drop deleted ones
+    vertex-mm index photos/ --out photos.idx --backend vertex --project my-proj --dimension 512
+    vertex-mm index photos/ --out photos.idx --kind faiss           # HNSW, for very large folders
+
+The folder is searched recursively for .jpg/.jpeg/.png/.gif/.bmp/.webp. Ids are paths relative
+to the folder. The index is one directory (vectors.npy, items.jsonl, manifest.json) that
+``vertex-mm search`` and ``vertex-mm serve`` open; its manifest records the embedding space,
+so queries are embedded by the same model. Photos that fail to embed are listed and skipped.
+
+Exit status: 0 when every photo is indexed, 1 when some were skipped, 2 on a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_backend_arguments", "backend_options", "register", "run"]
+
+
+def add_backend_arguments(p: argparse.ArgumentParser, *, default: str | None) -> None:
+    """The embedder flags shared by index, search and serve."""
+    default_text = f"default {default}" if default else "default: the backend that built the index"
+    p.add_argument("--backend", default=default, help=f"embedding backend: local, vertex or gemini ({default_text})")
+    p.add_argument("--api-endpoint", metavar="URL", help="service endpoint, e.g. the emulator's http://127.0.0.1:PORT")
+    p.add_argument("--project", help="Google Cloud project (vertex backend)")
+    p.add_argument("--location", help="region (vertex backend; default us-central1)")
+
+
+def backend_options(args: argparse.Namespace, backend: str | None = None) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if args.project:
+        options["project"] = args.project
+    if args.location:
+        options["location"] = args.location
+    if args.api_endpoint:
+        options["base_url" if (backend or args.backend) == "gemini" else "api_endpoint"] = args.api_endpoint
+    return options
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "index",
+        help="embed a folder of photos into a searchable index directory",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("folder", metavar="DIR", help="folder of photos (searched recursively)")
+    p.add_argument("--out", required=True, metavar="IDX", help="index directory to write")
+    add_backend_arguments(p, default="local")
+    p.add_argument("--dimension", type=int, help="embedding length (default: the backend's)")
+    p.add_argument("--kind", choices=("flat", "faiss"), default="flat",
+                   help="flat: exact search (default); faiss: approximate HNSW, needs vertex-mm[index]")
+    p.add_argument("--update", action="store_true",
+                   help="open IDX if it exists: embed only photos it lacks and drop photos no longer on disk")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import VertexMMError
+    from ..index import BaseIndex, IndexConfig, create_index, load_index
+    from ..index.build import find_images, index_images
+    from ..registry import get_embedder
+
+    out = Path(args.out)
+    try:
+        photos = find_images(args.folder)
+        if not photos:
+            print(f"vertex-mm index: no images under {args.folder}", file=sys.stderr)
+            return 2
+        embedder = get_embedder(args.backend, **backend_options(args))
+        space = embedder.space(args.dimension)
+        index: BaseIndex | None = None
+        if args.update and out.exists():
+            index = load_index(out)
+            space.require_same(index.space, f"photos embedded by {args.backend!r}")
+        elif out.exists():
+            print(f"vertex-mm index: {out} exists; pass --update to add to it, or choose another --out", file=sys.stderr)
+            return 2
+        else:
+            index = create_index(IndexConfig(space), args.kind)
+    except (VertexMMError, ValueError, OSError) as exc:
+        print(f"vertex-mm index: {exc}", file=sys.stderr)
+        return 2
+    root = Path(args.folder).resolve()
+    ids = {p.resolve().relative_to(root).as_posix(): p for p in photos}
+    todo = [p for i, p in ids.items() if i not in index]
+    gone = [i for i in index.ids if i not in ids]
+    try:
+        _, skipped = index_images(embedder, todo, root=root, dimension=space.dimension, index=index,
+                                  progress=not args.no_progress)
+    finally:
+        embedder.close()
+    if gone:
+        index.delete(gone)
+    index.save(out)
+    print(f"vertex-mm index: {len(index)} photos in {out} (space {index.space.id}); "
+          f"{len(todo) - len(skipped)} embedded now, {len(gone)} removed, {len(skipped)} skipped", file=sys.stderr)
+    for id_, why in list(skipped.items())[:20]:
+        print(f"  skipped {id_}: {why}", file=sys.stderr)
+    return 1 if skipped else 0

@@ -1,0 +1,92 @@
+"""``vertex-mm search``: the photos of an index nearest to a text or an image query.
+
+    vertex-mm search photos.idx "a cat on a sofa" -k 5
+    vertex-mm search photos.idx --image query.jpg
+    vertex-mm search photos.idx "a red motorcycle" --filter folder=garage --json
+
+The query is embedded by the backend that built the index (its manifest names the space);
+``--backend`` overrides it, and a backend of another space is refused rather than answered.
+Prints rank, cosine score and id per hit, or one JSON object per hit with ``--json``.
+
+Exit status: 0 with results, 1 when nothing matched, 2 on a usage error or a bad index.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from .index import add_backend_arguments, backend_options
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "search",
+        help="search an index with a text or image query",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("index", metavar="IDX", help="index directory written by `vertex-mm index`")
+    p.add_argument("query", nargs="?", metavar="QUERY", help="text query")
+    p.add_argument("--image", metavar="FILE", help="image query (instead of, or as well as, a text query)")
+    p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
+    p.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
+                   help="keep hits whose metadata KEY equals VALUE (repeatable)")
+    p.add_argument("--json", action="store_true", help="one JSON object per hit")
+    add_backend_arguments(p, default=None)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import VertexMMError
+    from ..index import Filter, load_index
+    from ..index.build import embedder_for_index, search_index
+
+    queries: list[tuple[str | None, Any]] = []
+    if args.query:
+        queries.append((args.query, None))
+    if args.image:
+        queries.append((None, args.image))
+    if not queries:
+        print("vertex-mm search: give a text QUERY or --image FILE", file=sys.stderr)
+        return 2
+    try:
+        flt = Filter(equals=dict(_key_value(f) for f in args.filter)) if args.filter else None
+        index = load_index(args.index)
+        embedder = embedder_for_index(index, args.backend, **backend_options(args, args.backend or index.space.backend))
+    except (VertexMMError, ValueError, OSError) as exc:
+        print(f"vertex-mm search: {exc}", file=sys.stderr)
+        return 2
+    try:
+        results = search_index(index, embedder, queries, k=args.k, filter=flt)
+    except (VertexMMError, ValueError) as exc:
+        print(f"vertex-mm search: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        embedder.close()
+    found = False
+    for (text, image), hits in zip(queries, results):
+        label = text if text is not None else f"[image] {image}"
+        if not args.json:
+            print(f"{label}:")
+        for rank, hit in enumerate(hits, 1):
+            found = True
+            if args.json:
+                print(json.dumps({"query": label, "rank": rank, "id": hit.id, "score": round(hit.score, 6),
+                                  "metadata": dict(hit.metadata)}, ensure_ascii=False))
+            else:
+                print(f"  {rank:>3}  {hit.score:7.4f}  {hit.id}")
+        if not hits and not args.json:
+            print("  (no results)")
+    return 0 if found else 1
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--filter takes KEY=VALUE, got {text!r}")
+    return key, value

@@ -1,0 +1,62 @@
+"""``vertex-mm serve``: search an index from the browser (query box, image upload, results grid).
+
+    vertex-mm serve photos.idx                 # http://127.0.0.1:8000
+    vertex-mm serve photos.idx --port 0        # a free port, printed at start
+
+Binds 127.0.0.1 (this machine only) unless ``--host`` says otherwise. Queries are embedded by
+the backend that built the index. Needs the ``serve`` extra: pip install "vertex-mm[serve]".
+Prints ``vertex-mm serve listening on http://HOST:PORT`` once it answers; stops on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from .index import add_backend_arguments, backend_options
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "serve",
+        help="serve a search page for an index on 127.0.0.1",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("index", metavar="IDX", help="index directory written by `vertex-mm index`")
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("-k", type=int, default=10, help="results per query shown by default (default 10)")
+    add_backend_arguments(p, default=None)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import MissingDependencyError, VertexMMError
+    from ..index import load_index
+    from ..index.build import embedder_for_index
+
+    try:
+        try:
+            from ..serve.app import create_app
+            from ..serve.server import serve
+        except ImportError as exc:
+            raise MissingDependencyError(f'vertex-mm serve needs its extra: pip install "vertex-mm[serve]" ({exc})') from exc
+        index = load_index(args.index)
+        embedder = embedder_for_index(index, args.backend, **backend_options(args, args.backend or index.space.backend))
+    except (VertexMMError, ValueError, OSError) as exc:
+        print(f"vertex-mm serve: {exc}", file=sys.stderr)
+        return 2
+    app = create_app(index, embedder, default_k=args.k)
+
+    def ready(url: str) -> None:
+        print(f"vertex-mm serve listening on {url}", flush=True)
+
+    try:
+        serve(app, host=args.host, port=args.port, on_ready=ready)
+    finally:
+        embedder.close()
+    return 0

@@ -1,0 +1,386 @@
+"""The index interface: add / upsert / delete by id, filtered top-k search, save / load.
+
+:class:`BaseIndex` owns everything backends share (the rows, the checks at the door, filters,
+persistence); a backend supplies only its search over rows, plus hooks to keep an ANN
+structure in step. Spaces never mix: every insert and query must be
+:class:`~vertex_mm.results.Embeddings` of the index's own :class:`EmbeddingSpace`.
+
+>>> index = FlatIndex(embedder.space(512))
+>>> index.add(["a", "b"], embedder.embed_images(["a.jpg", "b.jpg"], dimension=512))
+>>> index.search(embedder.embed_texts(["a cat"], dimension=512), k=5)[0]
+[Hit(id='a', score=0.3120), Hit(id='b', score=0.1012)]
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+import json
+import threading
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, ClassVar, Iterator, Mapping, Sequence, TypeVar
+
+import numpy as np
+
+from ..errors import InputError
+from ..results import EmbeddingSpace, Embeddings
+from ._persist import read_rows, write_index
+from ._store import RowStore
+from .errors import DuplicateIdError, IndexCorruptedError, UnknownIdError
+from .filters import Filter
+from .manifest import Manifest
+from .results import Hit, SearchResults
+from .vectors import check_vectors, row_problems
+
+__all__ = ["BaseIndex", "IndexConfig", "load_index"]
+
+T = TypeVar("T", bound="BaseIndex")
+
+# backend name -> "module:class", imported on first use (faiss is optional).
+BACKENDS: dict[str, str] = {
+    "flat": "vertex_mm.index.flat:FlatIndex",
+    "faiss": "vertex_mm.index.faiss_index:FaissIndex",
+}
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """Settings of an index; saved in its manifest. Only ``space`` matters for exact search.
+
+    FAISS settings: ``faiss_kind`` is ``"hnsw"`` (graph; no training, good recall) or
+    ``"ivf"`` (inverted lists; trained on the data, lower memory traffic per query).
+    """
+
+    space: EmbeddingSpace
+    faiss_kind: str = "hnsw"
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 80
+    hnsw_ef_search: int = 128
+    ivf_nlist: int | None = None  # None: about 4 * sqrt(rows)
+    ivf_nprobe: int = 16
+
+    def __post_init__(self) -> None:
+        if self.faiss_kind not in ("hnsw", "ivf"):
+            raise ValueError(f"faiss_kind must be 'hnsw' or 'ivf', got {self.faiss_kind!r}")
+
+    def options(self) -> dict[str, Any]:
+        """Everything but the space (which the manifest stores on its own)."""
+        d = asdict(self)
+        d.pop("space")
+        return d
+
+    @classmethod
+    def from_options(cls, space: EmbeddingSpace, options: Mapping[str, Any]) -> "IndexConfig":
+        known = {f.name for f in fields(cls)} - {"space"}
+        return cls(space=space, **{k: v for k, v in options.items() if k in known})
+
+
+class BaseIndex(abc.ABC):
+    """A vector index over one embedding space. Thread-safe: writes and searches take a lock."""
+
+    backend: ClassVar[str] = "base"
+    #: Whether ``upsert`` may overwrite a row in place. ANN structures that cannot update a
+    #: vector instead tombstone the old row and append a new one.
+    update_in_place: ClassVar[bool] = True
+
+    def __init__(self, config: IndexConfig | EmbeddingSpace) -> None:
+        self.config = config if isinstance(config, IndexConfig) else IndexConfig(space=config)
+        self._store = RowStore(self.space.dimension)
+        self._lock = threading.RLock()
+        self._mask_cache: dict[str, tuple[int, np.ndarray]] = {}
+        self.path: Path | None = None
+
+    # -- what it holds -------------------------------------------------------------------------
+    @property
+    def space(self) -> EmbeddingSpace:
+        return self.config.space
+
+    @property
+    def dimension(self) -> int:
+        return self.config.space.dimension
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def __contains__(self, id_: object) -> bool:
+        return isinstance(id_, str) and self._store.row_of(id_) is not None
+
+    @property
+    def ids(self) -> list[str]:
+        return self._store.live_ids()
+
+    def metadata(self, id_: str) -> dict[str, Any]:
+        return dict(self._store.metadata_at(self._require_row(id_)))
+
+    def vector(self, id_: str) -> Embeddings:
+        """The stored (normalised) vector of one id, as a 1-row Embeddings."""
+        row = self._require_row(id_)
+        return Embeddings(np.array(self._store.vectors[row : row + 1]), self.space)
+
+    def iter_rows(self, batch_size: int = 4096) -> Iterator[tuple[list[str], np.ndarray, list[dict[str, Any]]]]:
+        """``(ids, vectors, metadata)`` of the live rows in row order, ``batch_size`` at a time
+        (vectors are normalised float32; for exports and migrations)."""
+        store = self._store
+        for start in range(0, store.n_rows, batch_size):
+            rows = np.arange(start, min(start + batch_size, store.n_rows))
+            alive = store.alive
+            if alive is not None:
+                rows = rows[alive[rows]]
+            if rows.size:
+                rl = rows.tolist()
+                yield [store.id_at(r) for r in rl], np.array(store.vectors[rows]), [store.metadata_at(r) for r in rl]
+
+    # -- writes --------------------------------------------------------------------------------
+    def add(
+        self,
+        ids: Sequence[str],
+        vectors: Embeddings,
+        metadata: Sequence[Mapping[str, Any] | None] | None = None,
+        *,
+        skip_failed: bool = False,
+    ) -> dict[str, str]:
+        """Insert new rows. An id already stored raises :class:`DuplicateIdError` (use
+        :meth:`upsert` to replace). Rows whose embedding failed (NaN, ``errors[i]``) raise
+        :class:`InvalidVectorError` and nothing is added, unless ``skip_failed``: then the good
+        rows go in and the skipped ids are returned with the reason."""
+        with self._lock:
+            ids, vecs, metas, skipped = self._prepare(ids, vectors, metadata, skip_failed)
+            taken = [i for i in ids if self._store.row_of(i) is not None]
+            if taken:
+                raise DuplicateIdError(f"{len(taken)} ids are already in the index (first: {taken[0]!r}); "
+                                       "use upsert() to replace them", input_name=taken[0])
+            self._append(ids, vecs, metas)
+            return skipped
+
+    def upsert(
+        self,
+        ids: Sequence[str],
+        vectors: Embeddings,
+        metadata: Sequence[Mapping[str, Any] | None] | None = None,
+        *,
+        skip_failed: bool = False,
+    ) -> dict[str, str]:
+        """Insert or replace rows by id (vector and metadata both replaced)."""
+        with self._lock:
+            ids, vecs, metas, skipped = self._prepare(ids, vectors, metadata, skip_failed)
+            existing = [(j, self._store.row_of(i)) for j, i in enumerate(ids)]
+            old = [(j, r) for j, r in existing if r is not None]
+            if old and self.update_in_place:
+                for j, r in old:
+                    self._store.overwrite(r, vecs[j], metas[j])
+                self._on_overwrite([r for _, r in old], vecs[[j for j, _ in old]])
+                new = [j for j, r in existing if r is None]
+            else:
+                self._delete_rows([r for _, r in old])
+                new = list(range(len(ids)))
+            if new:
+                self._append([ids[j] for j in new], vecs[new], [metas[j] for j in new])
+            return skipped
+
+    def delete(self, ids: Sequence[str], *, missing_ok: bool = False) -> int:
+        """Remove rows by id; returns how many were removed. Unknown ids raise
+        :class:`UnknownIdError` (nothing removed) unless ``missing_ok``."""
+        with self._lock:
+            ids = _as_id_list(ids)
+            rows = [self._store.row_of(i) for i in ids]
+            missing = [i for i, r in zip(ids, rows) if r is None]
+            if missing and not missing_ok:
+                raise UnknownIdError(f"{len(missing)} ids are not in the index (first: {missing[0]!r})")
+            found = sorted({r for r in rows if r is not None})
+            self._delete_rows(found)
+            return len(found)
+
+    # -- search --------------------------------------------------------------------------------
+    def search(
+        self,
+        queries: Embeddings,
+        k: int = 10,
+        *,
+        filter: Filter | Mapping[str, Any] | None = None,
+    ) -> SearchResults:
+        """The ``k`` nearest rows to each query by cosine similarity, best first.
+
+        ``queries`` is an (n, dimension) :class:`Embeddings` of this index's space (a text
+        query from ``embed_texts``, an image query from ``embed_images``). ``filter`` keeps only
+        rows whose metadata passes it (a plain dict means equalities).
+        """
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        q = check_vectors(queries, self.space, what="queries")
+        flt = Filter.coerce(filter)
+        with self._lock:
+            allowed = self._allowed(flt)
+            n_allowed = len(self._store) if allowed is None else int(allowed.sum())
+            k_eff = min(k, n_allowed)
+            if k_eff == 0:
+                scores = np.full((len(q), k), -np.inf, dtype=np.float32)
+                return SearchResults([[] for _ in range(len(q))], scores)
+            scores, rows = self._search_rows(q, k_eff, allowed)
+            return self._results(scores, rows, k)
+
+    # -- persistence ---------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the index as one directory (atomically: a crash leaves the old one whole).
+        Deleted rows are dropped; row order is kept."""
+        path = Path(path)
+        with self._lock:
+            moved = self._store.compact()
+            if moved is not None:
+                self._on_compact(moved)
+            write_index(path, self._manifest_base(), self._store, self._save_extra)
+            self.path = path
+        return path
+
+    @classmethod
+    def load(cls: type[T], path: str | Path, *, verify: bool = True, mmap: bool = True) -> T:
+        """Open a saved index. ``BaseIndex.load`` (and :func:`load_index`) pick the backend the
+        manifest names; ``FlatIndex.load`` of a FAISS index gives exact search over its vectors.
+
+        ``verify`` checks every file's SHA-256 (sizes and shapes are always checked);
+        ``mmap`` maps the vectors instead of reading them (pages load as searches touch them).
+        """
+        path = Path(path)
+        manifest = Manifest.read(path)
+        manifest.verify_files(path, checksums=verify)
+        try:
+            space = EmbeddingSpace.from_id(manifest.space)
+        except ValueError as exc:
+            raise IndexCorruptedError(f"{path}: {exc}") from exc
+        if space.dimension != manifest.dimension:
+            raise IndexCorruptedError(f"{path}: space {space.id} disagrees with dimension {manifest.dimension}")
+        vectors, ids, metas = read_rows(path, manifest, mmap=mmap)
+        impl: type[BaseIndex] = _backend_class(manifest.backend) if cls is BaseIndex else cls
+        index = impl(IndexConfig.from_options(space, manifest.config))
+        index._store = RowStore(space.dimension, vectors, ids, metas)
+        index.path = path
+        index._after_load(path, manifest)
+        return index  # type: ignore[return-value]
+
+    # -- backend hooks -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def _search_rows(self, queries: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores, row numbers), (q, k) each, best first; ``allowed`` masks rows
+        (deleted rows and filtered-out rows are False). ``k`` <= allowed rows."""
+
+    def _on_append(self, rows: np.ndarray, vectors: np.ndarray) -> None:
+        """Rows were appended (an ANN structure adds them)."""
+
+    def _on_overwrite(self, rows: list[int], vectors: np.ndarray) -> None:
+        """Rows were replaced in place (only when ``update_in_place``)."""
+
+    def _on_compact(self, old_rows: np.ndarray) -> None:
+        """Tombstones were dropped; new row i was ``old_rows[i]``."""
+
+    def _save_extra(self, directory: Path) -> list[str]:
+        """Write backend files into ``directory``; return their names for the manifest."""
+        return []
+
+    def _after_load(self, directory: Path, manifest: Manifest) -> None:
+        """Rebuild or read the backend's structure after the rows were loaded."""
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _prepare(self, ids: Sequence[str], vectors: Embeddings, metadata: Any, skip_failed: bool
+                 ) -> tuple[list[str], np.ndarray, list[dict[str, Any]], dict[str, str]]:
+        ids = _as_id_list(ids)
+        if len(set(ids)) != len(ids):
+            dup = next(i for i in ids if ids.count(i) > 1)
+            raise DuplicateIdError(f"id {dup!r} appears more than once in one call", input_name=dup)
+        n = getattr(vectors, "shape", (None,))[0]
+        if n != len(ids):
+            raise ValueError(f"{len(ids)} ids but {n} vectors")
+        metas = _metadata_list(metadata, ids)
+        skipped: dict[str, str] = {}
+        if skip_failed and isinstance(vectors, Embeddings):
+            bad = row_problems(np.asarray(vectors), vectors.errors)
+            if bad:
+                skipped = {ids[i]: why for i, why in bad.items()}
+                keep = [i for i in range(len(ids)) if i not in bad]
+                vectors = vectors[keep] if keep else vectors[:0]
+                ids = [ids[i] for i in keep]
+                metas = [metas[i] for i in keep]
+        vecs = check_vectors(vectors, self.space, what="vectors", labels=[f"id {i!r}" for i in ids])
+        return ids, vecs, metas, skipped
+
+    def _append(self, ids: list[str], vecs: np.ndarray, metas: list[dict[str, Any]]) -> None:
+        if ids:
+            rows = self._store.append(ids, vecs, metas)
+            self._on_append(rows, vecs)
+
+    def _delete_rows(self, rows: list[int]) -> None:
+        self._store.tombstone(rows)
+
+    def _require_row(self, id_: str) -> int:
+        row = self._store.row_of(id_)
+        if row is None:
+            raise UnknownIdError(f"id {id_!r} is not in the index")
+        return row
+
+    def _allowed(self, flt: Filter | None) -> np.ndarray | None:
+        alive = self._store.alive
+        if flt is None or flt.empty:
+            return alive
+        key = flt.key()
+        cached = self._mask_cache.get(key)
+        if cached is None or cached[0] != self._store.version:
+            mask = flt.mask(self._store.live_metadata())
+            if alive is not None:
+                mask &= alive
+            if len(self._mask_cache) > 64:
+                self._mask_cache.clear()
+            self._mask_cache[key] = cached = (self._store.version, mask)
+        return cached[1]
+
+    def _results(self, scores: np.ndarray, rows: np.ndarray, k: int) -> SearchResults:
+        hits = [
+            [Hit(self._store.id_at(r), float(s), self._store.metadata_at(r)) for s, r in zip(srow, rrow) if r >= 0]
+            for srow, rrow in zip(scores.tolist(), rows.tolist())
+        ]
+        padded = np.full((scores.shape[0], k), -np.inf, dtype=np.float32)
+        padded[:, : scores.shape[1]] = np.where(rows >= 0, scores, -np.inf)
+        return SearchResults(hits, padded)
+
+    def _manifest_base(self) -> Manifest:
+        return Manifest(backend=self.backend, space=self.space.id, dimension=self.dimension,
+                        count=len(self._store), files={}, config=self.config.options())
+
+    def __repr__(self) -> str:
+        where = f", path='{self.path}'" if self.path else ""
+        return f"{type(self).__name__}(space={self.space.id!r}, count={len(self)}{where})"
+
+
+def load_index(path: str | Path, *, verify: bool = True, mmap: bool = True) -> BaseIndex:
+    """Open a saved index with the backend its manifest names."""
+    return BaseIndex.load(path, verify=verify, mmap=mmap)
+
+
+def _backend_class(name: str) -> type[BaseIndex]:
+    target = BACKENDS.get(name)
+    if target is None:
+        raise IndexCorruptedError(f"unknown index backend {name!r} in manifest (known: {', '.join(BACKENDS)})")
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _as_id_list(ids: Sequence[str] | str) -> list[str]:
+    if isinstance(ids, str):
+        raise TypeError("ids must be a sequence of strings, not one string (wrap it: [id])")
+    out = list(ids)
+    for i in out:
+        if not isinstance(i, str) or not i:
+            raise InputError(f"ids must be non-empty strings, got {i!r}", input_name=str(i))
+    return out
+
+
+def _metadata_list(metadata: Sequence[Mapping[str, Any] | None] | None, ids: list[str]) -> list[dict[str, Any]]:
+    if metadata is None:
+        return [{} for _ in ids]
+    metas = [dict(m) if m is not None else {} for m in metadata]
+    if len(metas) != len(ids):
+        raise ValueError(f"{len(ids)} ids but {len(metas)} metadata entries")
+    for id_, m in zip(ids, metas):
+        try:
+            json.dumps(m, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"metadata of id {id_!r} is not JSON-serialisable: {exc}", input_name=id_) from exc
+    return metas

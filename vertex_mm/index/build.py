@@ -1,0 +1,128 @@
+"""From a folder of photos to a searchable index, and from a query to its vector.
+
+Shared by ``vertex-mm index`` / ``search`` / ``serve`` and ``examples/text_to_image_search.py``,
+so the command line, the web page and the example answer a query the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from ..errors import EmbeddingSpaceMismatchError
+from ..results import EmbeddingSpace, Embeddings
+from .base import BaseIndex
+from .filters import Filter
+from .results import SearchResults
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "embed_query",
+    "embedder_for_index",
+    "find_images",
+    "index_images",
+    "search_index",
+]
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"})
+_CHUNK = 256  # images embedded and added per step, so a large folder never sits in memory twice
+
+
+def find_images(folder: str | os.PathLike[str], *, recursive: bool = True) -> list[Path]:
+    """Image files under ``folder`` (by suffix; hidden files and folders skipped), sorted."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root}: not a folder of images")
+    pattern = "**/*" if recursive else "*"
+    found = [
+        p for p in root.glob(pattern)
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    ]
+    return sorted(found)
+
+
+def index_images(
+    embedder: Any,
+    paths: Sequence[Path],
+    *,
+    root: Path | None = None,
+    dimension: int | None = None,
+    backend: str = "flat",
+    index: BaseIndex | None = None,
+    progress: bool = False,
+) -> tuple[BaseIndex, dict[str, str]]:
+    """Embed ``paths`` and upsert them into ``index`` (a new one of ``backend`` if None).
+
+    Ids are paths relative to ``root`` (default: their common folder); metadata holds
+    ``path`` (absolute), ``name`` and ``folder``. Images that fail to embed are skipped and
+    returned as ``{id: reason}``; every other image is indexed.
+    """
+    from . import create_index
+
+    paths = [Path(p).resolve() for p in paths]
+    root = (root or _common_folder(paths)).resolve()
+    space = embedder.space(dimension)
+    if index is None:
+        index = create_index(space, backend)
+    skipped: dict[str, str] = {}
+    for start in range(0, len(paths), _CHUNK):
+        chunk = paths[start : start + _CHUNK]
+        ids = [_relative_id(p, root) for p in chunk]
+        metas = [{"path": str(p), "name": p.name, "folder": Path(i).parent.as_posix()} for p, i in zip(chunk, ids)]
+        vecs = embedder.embed_images([str(p) for p in chunk], dimension=space.dimension,
+                                     progress=progress, errors="collect")
+        skipped.update(index.upsert(ids, vecs, metas, skip_failed=True))
+    return index, skipped
+
+
+def embedder_for_index(index: BaseIndex, backend: str | None = None, **options: Any) -> Any:
+    """An embedder that writes into ``index``'s space: by default the backend the index was
+    built with (its space id says which). Raises :class:`EmbeddingSpaceMismatchError` when the
+    embedder cannot, rather than answering queries from another space."""
+    from ..registry import get_embedder
+
+    embedder = get_embedder(backend or index.space.backend, **options)
+    got = embedder.space(index.dimension)
+    if got != index.space:
+        raise EmbeddingSpaceMismatchError(
+            f"backend {backend or index.space.backend!r} embeds into {got.id!r} but the index holds "
+            f"{index.space.id!r}; query with the model that built the index, or rebuild the index")
+    return embedder
+
+
+def embed_query(embedder: Any, space: EmbeddingSpace, *, text: str | None = None,
+                image: str | os.PathLike[str] | bytes | None = None) -> Embeddings:
+    """One text or image query as a 1-row Embeddings of ``space`` (errors raise)."""
+    if (text is None) == (image is None):
+        raise ValueError("give exactly one of text or image")
+    if text is not None:
+        return embedder.embed_texts([text], dimension=space.dimension)
+    item = image if isinstance(image, bytes) else str(image)
+    return embedder.embed_images([item], dimension=space.dimension)
+
+
+def search_index(index: BaseIndex, embedder: Any, queries: Iterable[tuple[str | None, Any]], *, k: int = 10,
+                 filter: Filter | None = None) -> SearchResults:
+    """Search many ``(text, image)`` queries (one of each pair set) in one batched call."""
+    vecs = [embed_query(embedder, index.space, text=t, image=i) for t, i in queries]
+    if not vecs:
+        raise ValueError("no queries")
+    import numpy as np
+
+    stacked = Embeddings(np.concatenate([np.asarray(v) for v in vecs]), index.space)
+    return index.search(stacked, k=k, filter=filter)
+
+
+def _common_folder(paths: Sequence[Path]) -> Path:
+    if not paths:
+        return Path.cwd()
+    return Path(os.path.commonpath([str(p.parent) for p in paths]))
+
+
+def _relative_id(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()

@@ -1,0 +1,55 @@
+"""Errors of the vector index, in the :mod:`vertex_mm.errors` tree::
+
+    VertexMMError
+    ├── InputError (ValueError)
+    │   ├── InvalidVectorError        NaN/inf/zero rows, a failed embedding, raw arrays without a space
+    │   └── DuplicateIdError          an id given twice, or ``add`` of an id already stored
+    ├── EmbeddingSpaceMismatchError   (from vertex_mm.errors) vectors of another space
+    └── VectorIndexError
+        ├── UnknownIdError (KeyError) ``delete``/``get`` of an id the index does not hold
+        └── IndexCorruptedError       a saved index is truncated, altered or unreadable
+            └── IndexVersionError     written by a newer, unknown format version
+"""
+
+from __future__ import annotations
+
+from ..errors import InputError, VertexMMError
+
+__all__ = [
+    "DuplicateIdError",
+    "IndexCorruptedError",
+    "IndexVersionError",
+    "InvalidVectorError",
+    "UnknownIdError",
+    "VectorIndexError",
+]
+
+
+class VectorIndexError(VertexMMError):
+    """Base class of the index's own failures (not caused by one bad input)."""
+
+
+class InvalidVectorError(InputError):
+    """Raised when vectors cannot go into (or query) an index: a row failed to embed (NaN),
+    holds inf, is all zeros, has the wrong shape, or carries no embedding space."""
+
+
+class DuplicateIdError(InputError):
+    """Raised when one call names an id twice, or ``add`` names an id already stored
+    (``upsert`` replaces instead)."""
+
+
+class UnknownIdError(VectorIndexError, KeyError):
+    """Raised when ``delete`` or ``get`` names ids the index does not hold."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class IndexCorruptedError(VectorIndexError):
+    """Raised on load when a saved index is missing a file, is truncated, fails a checksum or
+    disagrees with its manifest: the index refuses to answer rather than answer wrongly."""
+
+
+class IndexVersionError(IndexCorruptedError):
+    """Raised when the manifest's format version is newer than this vertex-mm understands."""

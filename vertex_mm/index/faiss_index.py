@@ -1,0 +1,148 @@
+"""Approximate search with FAISS (``pip install "vertex-mm[index]"``) for large collections.
+
+``faiss_kind="hnsw"`` (default) builds a graph as rows arrive; ``"ivf"`` trains inverted lists
+on the data at the first search. FAISS ids are row numbers of the shared row store, so ids,
+metadata, filters and the saved format are those of every index; ``faiss.index`` is one more
+file in the directory. What to expect:
+
+- Deletes are tombstones masked at query time; saving drops them and rebuilds the structure.
+- ``upsert`` of an existing id tombstones the old row and adds the new one.
+- A filter that keeps few rows (under 2%, or under 20,000 rows) is answered exactly over those
+  rows: graph search under a very selective filter loses recall, and an exact scan of a small
+  subset is cheap.
+- Recall@10 against exact search is measured in ``tests/index/test_faiss_index.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..errors import MissingDependencyError
+from .base import BaseIndex, IndexConfig
+from .errors import IndexCorruptedError
+from .manifest import Manifest
+from .results import SearchResults
+from .topk import exact_topk
+
+__all__ = ["FaissIndex", "import_faiss"]
+
+FAISS_NAME = "faiss.index"
+_EXACT_BELOW_FRACTION = 0.02
+_EXACT_BELOW_ROWS = 20_000
+_IVF_MIN_POINTS_PER_LIST = 39  # FAISS warns below this many training points per centroid
+
+
+def import_faiss() -> Any:
+    try:
+        import faiss
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f'the FAISS index backend needs faiss-cpu: pip install "vertex-mm[index]" ({exc})') from exc
+    return faiss
+
+
+class FaissIndex(BaseIndex):
+    """Approximate cosine top-k with a FAISS HNSW or IVF structure over the stored rows."""
+
+    backend: ClassVar[str] = "faiss"
+    update_in_place: ClassVar[bool] = False
+
+    def __init__(self, config: IndexConfig | Any) -> None:
+        super().__init__(config)
+        self._faiss_mod = import_faiss()
+        self._ann: Any = None  # built lazily: IVF needs data to train on
+
+    # -- backend hooks -------------------------------------------------------------------------
+    def _search_rows(self, queries: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        n_rows = self._store.n_rows
+        if allowed is not None:
+            n_allowed = int(allowed.sum())
+            if n_allowed < _EXACT_BELOW_ROWS or n_allowed < _EXACT_BELOW_FRACTION * n_rows:
+                picked = np.flatnonzero(allowed)
+                scores, sub = exact_topk(self._store.vectors[picked], queries, k)
+                return scores, np.where(sub >= 0, picked[np.maximum(sub, 0)], -1)
+        ann = self._built()
+        faiss = self._faiss_mod
+        params = self._search_params(allowed)
+        scores, rows = ann.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
+        return scores.astype(np.float32), rows.astype(np.int64)
+
+    def _on_append(self, rows: np.ndarray, vectors: np.ndarray) -> None:
+        if self._ann is not None:
+            if self._ann.ntotal != rows[0]:
+                self._ann = None  # out of step (should not happen): rebuild on next search
+            else:
+                self._ann.add(np.ascontiguousarray(vectors, dtype=np.float32))
+
+    def _on_compact(self, old_rows: np.ndarray) -> None:
+        self._ann = None  # row numbers changed: rebuild from the compacted rows
+
+    def _save_extra(self, directory: Path) -> list[str]:
+        ann = self._built()
+        if ann is None:
+            return []
+        self._faiss_mod.write_index(ann, str(directory / FAISS_NAME))
+        return [FAISS_NAME]
+
+    def _after_load(self, directory: Path, manifest: Manifest) -> None:
+        path = directory / FAISS_NAME
+        if manifest.backend != self.backend or FAISS_NAME not in manifest.files:
+            return  # another backend's index: the structure is built at the first search
+        if manifest.config.get("faiss_kind") != self.config.faiss_kind:
+            return
+        try:
+            ann = self._faiss_mod.read_index(str(path))
+        except RuntimeError as exc:
+            raise IndexCorruptedError(f"{path}: unreadable FAISS index ({exc})") from exc
+        if ann.ntotal != manifest.count or ann.d != manifest.dimension:
+            raise IndexCorruptedError(
+                f"{path}: FAISS index holds {ann.ntotal} x {ann.d}, manifest says {manifest.count} x {manifest.dimension}")
+        self._ann = ann
+
+    # -- the structure -------------------------------------------------------------------------
+    def _built(self) -> Any:
+        if self._ann is None and self._store.n_rows:
+            self._ann = self._build(np.ascontiguousarray(self._store.vectors, dtype=np.float32))
+        return self._ann
+
+    def _build(self, vectors: np.ndarray) -> Any:
+        faiss = self._faiss_mod
+        d = self.dimension
+        cfg = self.config
+        if cfg.faiss_kind == "hnsw":
+            ann = faiss.IndexHNSWFlat(d, cfg.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            ann.hnsw.efConstruction = cfg.hnsw_ef_construction
+        else:
+            n = len(vectors)
+            nlist = cfg.ivf_nlist or max(1, int(4 * math.sqrt(n)))
+            nlist = max(1, min(nlist, n // _IVF_MIN_POINTS_PER_LIST or 1))
+            quantizer = faiss.IndexFlatIP(d)
+            ann = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
+            sample = vectors
+            if n > 256 * nlist:  # FAISS's own cap on useful training points
+                sample = vectors[np.random.default_rng(0).choice(n, 256 * nlist, replace=False)]
+            ann.train(sample)
+        ann.add(vectors)
+        return ann
+
+    def _search_params(self, allowed: np.ndarray | None) -> Any:
+        faiss = self._faiss_mod
+        cfg = self.config
+        kwargs: dict[str, Any] = {}
+        if allowed is not None:
+            # IDSelectorBitmap reads bit i of byte i // 8, least significant bit first.
+            self._bitmap = np.packbits(allowed, bitorder="little")
+            kwargs["sel"] = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(self._bitmap))
+        if cfg.faiss_kind == "hnsw":
+            return faiss.SearchParametersHNSW(efSearch=max(cfg.hnsw_ef_search, 1), **kwargs)
+        return faiss.SearchParametersIVF(nprobe=cfg.ivf_nprobe, **kwargs)
+
+    @property
+    def ann(self) -> Any:
+        """The FAISS index (built now if it was not yet)."""
+        with self._lock:
+            return self._built()

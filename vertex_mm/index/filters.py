@@ -1,0 +1,207 @@
+"""Metadata filters with the semantics of Vertex AI Vector Search restricts.
+
+Each metadata key is a *namespace*. A string value, or each element of a list value, is a
+*token* of that namespace; a number is a *numeric value*. A :class:`Filter` keeps the rows that
+pass every clause:
+
+- ``equals={"source": "camera"}``: the value is exactly this (any JSON scalar).
+- ``allow={"tag": ["cat", "dog"]}``: the row holds at least one of these tokens in ``tag``
+  (a row without ``tag`` fails, as in Vector Search).
+- ``deny={"tag": ["blurry"]}``: the row holds none of these tokens (a row without ``tag`` passes).
+- ``numeric=[("year", ">=", 2000)]``: numeric comparison; a row without a number there fails.
+
+The same filter runs on the embedded index (:meth:`Filter.mask`) and on Vertex AI Vector Search
+(:meth:`Filter.to_vector_search`), so a query keeps its meaning when the index scales out.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["Filter", "NumericRestrict", "NUMERIC_OPS"]
+
+# Vector Search's NumericRestriction operators, keyed by the symbols users type.
+NUMERIC_OPS: dict[str, tuple[str, Callable[[Any, Any], bool]]] = {
+    "<": ("LESS", operator.lt),
+    "<=": ("LESS_EQUAL", operator.le),
+    "==": ("EQUAL", operator.eq),
+    "!=": ("NOT_EQUAL", operator.ne),
+    ">=": ("GREATER_EQUAL", operator.ge),
+    ">": ("GREATER", operator.gt),
+}
+_OP_BY_NAME = {name: sym for sym, (name, _) in NUMERIC_OPS.items()}
+
+
+@dataclass(frozen=True)
+class NumericRestrict:
+    """``namespace op value``, e.g. ``NumericRestrict("year", ">=", 2000)``. ``op`` also takes
+    Vector Search's names (``GREATER_EQUAL``)."""
+
+    namespace: str
+    op: str
+    value: int | float
+
+    def __post_init__(self) -> None:
+        op = _OP_BY_NAME.get(self.op, self.op)
+        if op not in NUMERIC_OPS:
+            raise ValueError(f"numeric restrict on {self.namespace!r}: unknown operator {self.op!r}; "
+                             f"use one of {', '.join(NUMERIC_OPS)}")
+        if isinstance(self.value, bool) or not isinstance(self.value, (int, float)) or not math.isfinite(self.value):
+            raise ValueError(f"numeric restrict on {self.namespace!r}: value must be a finite number, got {self.value!r}")
+        object.__setattr__(self, "op", op)
+
+    def matches(self, metadata: Mapping[str, Any]) -> bool:
+        v = metadata.get(self.namespace)
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return False
+        return NUMERIC_OPS[self.op][1](v, self.value)
+
+
+def tokens_of(value: Any) -> frozenset[str]:
+    """The restrict tokens a metadata value stands for: a string, or each element of a list."""
+    if value is None:
+        return frozenset()
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return frozenset(str(v) for v in value if v is not None)
+    return frozenset((str(value),))
+
+
+def _token_map(clauses: Mapping[str, Iterable[Any]] | None, what: str) -> dict[str, frozenset[str]]:
+    out: dict[str, frozenset[str]] = {}
+    for ns, toks in (clauses or {}).items():
+        if isinstance(toks, (str, bytes)):
+            raise TypeError(f"{what}[{ns!r}] must be a list of tokens, not a single string: use [{toks!r}]")
+        out[str(ns)] = frozenset(str(t) for t in toks)
+    return out
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A conjunction of equality, allow, deny and numeric clauses over row metadata."""
+
+    equals: Mapping[str, Any] = field(default_factory=dict)
+    allow: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    deny: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    numeric: tuple[NumericRestrict, ...] = ()
+
+    def __init__(
+        self,
+        equals: Mapping[str, Any] | None = None,
+        *,
+        allow: Mapping[str, Iterable[Any]] | None = None,
+        deny: Mapping[str, Iterable[Any]] | None = None,
+        numeric: Sequence[NumericRestrict | tuple[str, str, int | float]] = (),
+    ) -> None:
+        eq = dict(equals or {})
+        for k, v in eq.items():
+            if not (v is None or isinstance(v, (str, int, float, bool))):
+                raise TypeError(f"equals[{k!r}] must be a JSON scalar, got {type(v).__name__}")
+        object.__setattr__(self, "equals", eq)
+        object.__setattr__(self, "allow", _token_map(allow, "allow"))
+        object.__setattr__(self, "deny", _token_map(deny, "deny"))
+        object.__setattr__(self, "numeric", tuple(
+            n if isinstance(n, NumericRestrict) else NumericRestrict(*n) for n in numeric))
+
+    @classmethod
+    def coerce(cls, value: "Filter | Mapping[str, Any] | None") -> "Filter | None":
+        """``None`` stays ``None``; a plain dict means ``equals``."""
+        if value is None or isinstance(value, Filter):
+            return value
+        if isinstance(value, Mapping):
+            return cls(equals=value)
+        raise TypeError(f"filter must be a Filter or a dict of equalities, got {type(value).__name__}")
+
+    @property
+    def empty(self) -> bool:
+        return not (self.equals or self.allow or self.deny or self.numeric)
+
+    def key(self) -> str:
+        """A canonical string, equal for equal filters (used to cache row masks)."""
+        return json.dumps(
+            {
+                "equals": self.equals,
+                "allow": {k: sorted(v) for k, v in self.allow.items()},
+                "deny": {k: sorted(v) for k, v in self.deny.items()},
+                "numeric": [[n.namespace, n.op, n.value] for n in self.numeric],
+            },
+            sort_keys=True,
+            default=str,
+        )
+
+    def __hash__(self) -> int:
+        return hash(self.key())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Filter) and self.key() == other.key()
+
+    def matches(self, metadata: Mapping[str, Any]) -> bool:
+        """Whether one row's metadata passes every clause."""
+        _missing = object()
+        for k, v in self.equals.items():
+            got = metadata.get(k, _missing)
+            if got is _missing or type(got) is bool and type(v) is not bool or got != v:
+                return False
+        for ns, allowed in self.allow.items():
+            if allowed.isdisjoint(tokens_of(metadata.get(ns))):
+                return False
+        for ns, denied in self.deny.items():
+            if not denied.isdisjoint(tokens_of(metadata.get(ns))):
+                return False
+        return all(n.matches(metadata) for n in self.numeric)
+
+    def mask(self, metadatas: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """A boolean row mask over ``metadatas``."""
+        return np.fromiter((self.matches(m) for m in metadatas), dtype=bool, count=len(metadatas))
+
+    def to_vector_search(self) -> tuple[list[Any], list[Any]]:
+        """The same filter for ``MatchingEngineIndexEndpoint.find_neighbors(filter=...,
+        numeric_filter=...)``: ``(namespaces, numeric_namespaces)``.
+
+        String equalities become single-token allow lists; numeric equalities become ``EQUAL``
+        numeric restricts. Boolean or null equalities have no Vector Search form and raise.
+        """
+        from google.cloud.aiplatform.matching_engine.matching_engine_index_endpoint import (
+            Namespace,
+            NumericNamespace,
+        )
+
+        allow = {k: set(v) for k, v in self.allow.items()}
+        numeric = list(self.numeric)
+        for k, v in self.equals.items():
+            if isinstance(v, str):
+                allow[k] = allow[k] & {v} if k in allow else {v}
+            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                numeric.append(NumericRestrict(k, "==", v))
+            else:
+                raise ValueError(f"equals[{k!r}]={v!r} has no Vector Search restrict form (tokens are strings)")
+        names = sorted(set(allow) | set(self.deny))
+        namespaces = [Namespace(ns, sorted(allow.get(ns, ())), sorted(self.deny.get(ns, ()))) for ns in names]
+        numeric_ns = [_numeric_namespace(NumericNamespace, n) for n in numeric]
+        return namespaces, numeric_ns
+
+    def __repr__(self) -> str:
+        parts = []
+        if self.equals:
+            parts.append(f"equals={self.equals!r}")
+        for name in ("allow", "deny"):
+            clauses = getattr(self, name)
+            if clauses:
+                parts.append(f"{name}={ {k: sorted(v) for k, v in clauses.items()} !r}")
+        if self.numeric:
+            parts.append("numeric=" + repr([(n.namespace, n.op, n.value) for n in self.numeric]))
+        return f"Filter({', '.join(parts)})"
+
+
+def _numeric_namespace(cls: Any, n: NumericRestrict) -> Any:
+    op = NUMERIC_OPS[n.op][0]
+    if isinstance(n.value, int):
+        return cls(name=n.namespace, value_int=n.value, op=op)
+    # Floats go as 64-bit doubles, the same type the exporters write for datapoints: Vector
+    # Search compares a query value only with datapoint values of its own type.
+    return cls(name=n.namespace, value_double=float(n.value), op=op)

@@ -1,0 +1,69 @@
+"""Checking vectors at the index's door: the right space, no failed rows, unit length.
+
+An index only takes :class:`~vertex_mm.results.Embeddings`, because a bare array does not say
+which model made it. Code that holds raw vectors states their space explicitly::
+
+    index.add(ids, Embeddings(array, index.space))
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..results import EmbeddingSpace, Embeddings
+from .errors import InvalidVectorError
+
+__all__ = ["check_vectors", "normalize_rows", "row_problems"]
+
+
+def check_vectors(vectors: Any, space: EmbeddingSpace, *, what: str, labels: Sequence[str] | None = None) -> np.ndarray:
+    """Return ``vectors`` as a normalised float32 array, or raise.
+
+    Raises :class:`~vertex_mm.errors.EmbeddingSpaceMismatchError` for another space and
+    :class:`InvalidVectorError` for raw arrays, wrong shapes and bad rows (each bad row is named
+    by its label, e.g. its id, with the reason).
+    """
+    if not isinstance(vectors, Embeddings):
+        raise InvalidVectorError(
+            f"{what} must be vertex_mm.Embeddings, which carry their embedding space; got "
+            f"{type(vectors).__name__}. If these vectors really are in {space.id!r}, wrap them: "
+            f"Embeddings(array, index.space)",
+            input_name=what,
+        )
+    if vectors.space is None:
+        raise InvalidVectorError(f"{what} carry no embedding space (were columns sliced off?)", input_name=what)
+    space.require_same(vectors.space, what)
+    arr = np.asarray(vectors, dtype=np.float32)
+    bad = row_problems(arr, vectors.errors)
+    if bad:
+        names = labels if labels is not None else [f"row {i}" for i in range(len(arr))]
+        shown = "; ".join(f"{names[i]}: {why}" for i, why in list(bad.items())[:5])
+        more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
+        raise InvalidVectorError(f"{len(bad)} of {len(arr)} {what} are unusable: {shown}{more}", input_name=what)
+    return normalize_rows(arr)
+
+
+def row_problems(arr: np.ndarray, errors: Sequence[Any] | None = None) -> dict[int, str]:
+    """Row index -> why the row cannot be indexed or searched (empty when all rows are fine)."""
+    out: dict[int, str] = {}
+    finite = np.isfinite(arr).all(axis=1)
+    norms = np.linalg.norm(np.where(finite[:, None], arr, 0), axis=1)
+    for i in range(arr.shape[0]):
+        err = errors[i] if errors is not None else None
+        if err is not None:
+            out[i] = f"embedding failed ({type(err).__name__}: {err})"
+        elif not finite[i]:
+            out[i] = "holds NaN or inf"
+        elif norms[i] == 0:
+            out[i] = "is all zeros (no direction to compare)"
+    return out
+
+
+def normalize_rows(arr: np.ndarray) -> np.ndarray:
+    """Unit-length float32 rows (inner product then equals cosine similarity)."""
+    out = np.array(arr, dtype=np.float32, copy=True)
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    np.divide(out, norms, out=out, where=norms > 0)
+    return out

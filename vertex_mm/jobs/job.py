@@ -1,0 +1,169 @@
+"""A resumable embedding job: every image of a source into an output file, exactly once.
+
+>>> report = run_job(get_embedder("vertex", requests_per_minute=600), "photos/", "photos.jsonl")
+>>> report.embedded, report.skipped, report.failed
+
+Each result is appended to the journal as it arrives. Running the same job again skips every
+input whose id and content hash are already there, so a job stopped by Ctrl-C, a crash or
+``kill -9`` picks up where it stopped and ends with each input exactly once. Failed inputs
+are listed in ``OUT.errors.jsonl`` and tried again by the next run.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Literal
+
+from ..batch.interrupt import BatchInterrupted, NotRunError
+from ..batch.progress import Progress
+from ..errors import VertexMMError
+from ..media import Image
+from ..wire import EmbedRequest
+from .sources import SourceItem, iter_source, load_item
+from .writer import ErrorLog, Journal, export_parquet
+
+__all__ = ["JobReport", "OutputFormat", "job_paths", "run_job"]
+
+OutputFormat = Literal["jsonl", "parquet"]
+
+
+@dataclass
+class JobReport:
+    """What one run of a job did. ``complete`` is True when no input is left to do."""
+
+    output: pathlib.Path
+    journal: pathlib.Path
+    seen: int = 0
+    skipped: int = 0
+    embedded: int = 0
+    failed: int = 0
+    duplicates: int = 0
+    interrupted: bool = False
+    torn_bytes: int = 0
+    errors_file: pathlib.Path | None = None
+    first_errors: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not self.interrupted and self.failed == 0
+
+    def summary(self) -> str:
+        parts = [f"{self.embedded} embedded", f"{self.skipped} already done", f"{self.failed} failed"]
+        if self.duplicates:
+            parts.append(f"{self.duplicates} duplicate ids ignored")
+        text = f"{self.seen} inputs: " + ", ".join(parts) + f" -> {self.output}"
+        if self.torn_bytes:
+            text += f" (cut {self.torn_bytes} bytes of a torn last line left by a killed run)"
+        if self.interrupted:
+            text += "; interrupted: run the same command again to resume"
+        elif self.failed:
+            text += f"; errors in {self.errors_file}: run again to retry them"
+        return text
+
+
+@dataclass(frozen=True)
+class _Pending:
+    item: SourceItem
+    image: Image | None
+    content_hash: str | None
+    error: VertexMMError | None = None
+
+
+def _count_local(source: str | os.PathLike[str]) -> int | None:
+    if os.fspath(source).startswith("gs://"):
+        return None
+    return sum(1 for _ in iter_source(source))
+
+
+def job_paths(out: str | os.PathLike[str], fmt: OutputFormat | None = None) -> tuple[OutputFormat, pathlib.Path, pathlib.Path]:
+    """(format, output file, journal file) for ``out``; the format follows the suffix by default."""
+    out_path = pathlib.Path(out).expanduser()
+    fmt = fmt or ("parquet" if out_path.suffix.lower() == ".parquet" else "jsonl")
+    if fmt not in ("jsonl", "parquet"):
+        raise ValueError(f"format must be 'jsonl' or 'parquet', got {fmt!r}")
+    journal = out_path if fmt == "jsonl" else out_path.with_name(out_path.name + ".journal.jsonl")
+    return fmt, out_path, journal
+
+
+def run_job(
+    embedder: Any,
+    source: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    dimension: int | None = None,
+    fmt: OutputFormat | None = None,
+    progress: bool = False,
+    storage_client: Any = None,
+    fsync_every: int = 32,
+) -> JobReport:
+    """Embed every image of ``source`` (folder, list file, ``gs://bucket/prefix``) into ``out``.
+
+    Returns a :class:`JobReport`; Ctrl-C ends the run with ``report.interrupted`` set after
+    the requests in flight are written.
+    """
+    fmt, out_path, journal_path = job_paths(out, fmt)
+    space = embedder.space(dimension)
+    report = JobReport(output=out_path, journal=journal_path,
+                       errors_file=out_path.with_name(out_path.name + ".errors.jsonl"))
+    items = iter_source(source, storage_client=storage_client)  # a bad SOURCE fails before OUT is made
+    errors = ErrorLog(report.errors_file)  # type: ignore[arg-type]
+    # A local source is counted first, so the bar can show an ETA; a bucket is not listed twice.
+    total = _count_local(source) if progress else None
+    bar = Progress(total, enabled=progress, desc=f"{embedder.backend} embed")
+    with bar, Journal(journal_path, fsync_every=fsync_every) as journal:
+        report.torn_bytes = journal.torn_bytes
+
+        def pending() -> Iterator[_Pending]:
+            seen_ids: set[str] = set()
+            for item in items:
+                report.seen += 1
+                if item.id in seen_ids:
+                    report.duplicates += 1
+                    continue
+                seen_ids.add(item.id)
+                if item.content_hash is not None and journal.is_done(item.id, item.content_hash):
+                    report.skipped += 1
+                    bar.item_skipped()
+                    continue
+                try:
+                    image, content_hash = load_item(item)
+                except VertexMMError as exc:
+                    yield _Pending(item, None, None, exc)
+                    continue
+                if journal.is_done(item.id, content_hash):
+                    report.skipped += 1
+                    bar.item_skipped()
+                    continue
+                yield _Pending(item, image, content_hash)
+
+        def build(p: _Pending) -> EmbedRequest:
+            if p.error is not None:
+                raise p.error
+            return embedder.build_request(image=p.image, dimension=space.dimension, key=p.item.id)
+
+        def on_result(index: int, p: _Pending, result: Any) -> None:
+            if isinstance(result, NotRunError):
+                return  # stopped before it ran: the next run does it
+            if isinstance(result, VertexMMError):
+                report.failed += 1
+                errors.write(p.item.id, result)
+                if len(report.first_errors) < 5:
+                    report.first_errors.append(f"{p.item.id}: {type(result).__name__}: {result}")
+                return
+            vector = result.image_embedding
+            if vector is None:
+                raise RuntimeError(f"{embedder!r} returned no image embedding for {p.item.id}")
+            journal.write({"id": p.item.id, "content_hash": p.content_hash, "space": space.id, "embedding": vector})
+            report.embedded += 1
+
+        try:
+            embedder.embed_stream(pending(), build=build, on_result=on_result, progress=bar)
+        except BatchInterrupted:
+            report.interrupted = True
+        finally:
+            errors.close()
+    if fmt == "parquet" and not report.interrupted:
+        export_parquet(journal_path, out_path)
+    return report

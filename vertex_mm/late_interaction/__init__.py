@@ -1,0 +1,40 @@
+"""Late interaction (ColBERT / ColPali MaxSim) over multi-vector pages.
+
+* :func:`maxsim` — fused MaxSim of query token matrices against pages (float32 or bfloat16
+  arithmetic; pages stored float32 or float16).
+* :func:`pool_pages` — hierarchical token pooling (fewer vectors per page).
+* :class:`BinaryPages`, :func:`hamming_maxsim`, :func:`two_stage_search` — 1-bit codes,
+  Hamming-MaxSim candidates, full-precision rerank.
+* :class:`MultiVectorIndex` — a persistent, memory-mapped index of documents' pages.
+
+Nothing here imports torch at import time; the float scorer imports it on first use.
+"""
+
+from __future__ import annotations
+
+from .binary import BinaryPages, binarize, hamming_maxsim, two_stage_search
+from .hits import PageHit
+from .maxsim import maxsim, maxsim_reference, maxsim_topk, top_k
+from .mv_index import MultiVectorIndex
+from .mv_store import IndexFormatError, MultiVectorIndexCorruptedError
+from .packed import PackedPages, pack_queries
+from .pooling import pool_page, pool_pages
+
+__all__ = [
+    "BinaryPages",
+    "IndexFormatError",
+    "MultiVectorIndex",
+    "MultiVectorIndexCorruptedError",
+    "PackedPages",
+    "PageHit",
+    "binarize",
+    "hamming_maxsim",
+    "maxsim",
+    "maxsim_reference",
+    "maxsim_topk",
+    "pack_queries",
+    "pool_page",
+    "pool_pages",
+    "top_k",
+    "two_stage_search",
+]

@@ -1,0 +1,223 @@
+"""1-bit multi-vector pages and Hamming-MaxSim, the cheap candidate stage of a two-stage search.
+
+Each vector keeps only the sign of each dimension: a 128-d ColPali vector becomes 16 bytes
+(two ``uint64`` words), 1/32 of its float32 size. For sign vectors ``a, b`` in {-1, +1}^d,
+``<a, b> = d - 2 * hamming(a, b)``, so MaxSim over sign vectors is
+
+    score(q, p) = sum_i (d - 2 * min_j hamming(q_i, p_j))
+
+which needs only XOR and popcount. The kernel here is compiled with numba when it is installed
+(about 30x faster than a float32 einsum on the same pages: every (query token, page token)
+pair costs two XORs and two popcounts, vectorised across query tokens). Without numba a
+blocked numpy ``bitwise_count`` computes the same integers, slowly.
+
+Sign vectors keep the angle only roughly, so this stage ranks candidates; a full-precision
+MaxSim over the top candidates (:func:`two_stage_search`) gives the final order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import InputError
+from .packed import PackedPages, as_packed, pack_queries
+
+__all__ = [
+    "BinaryPages",
+    "binarize",
+    "hamming_maxsim",
+    "hamming_maxsim_numpy",
+    "has_fast_kernel",
+    "two_stage_search",
+]
+
+
+def binarize(vectors: np.ndarray) -> np.ndarray:
+    """Sign bits of ``(n, d)`` vectors, packed into ``(n, ceil(d / 64))`` uint64 words.
+
+    Bit ``k`` is 1 where component ``k`` is > 0. Dimensions past ``d`` in the last word are 0 for
+    every vector, so they never count in a Hamming distance.
+    """
+    vectors = np.asarray(vectors)
+    if vectors.ndim != 2:
+        raise InputError(f"binarize expects (n, d) vectors, got shape {vectors.shape}", input_name="vectors")
+    n, d = vectors.shape
+    words = -(-d // 64)
+    bits = np.packbits(vectors > 0, axis=1, bitorder="little")  # (n, ceil(d/8)) uint8
+    padded = np.zeros((n, words * 8), dtype=np.uint8)
+    padded[:, : bits.shape[1]] = bits
+    return padded.view(np.uint64).reshape(n, words)
+
+
+@dataclass(frozen=True)
+class BinaryPages:
+    """Sign codes of packed pages: ``codes`` ``(total_tokens, words)`` uint64 plus ``offsets``."""
+
+    codes: np.ndarray
+    offsets: np.ndarray
+    dim: int
+
+    @classmethod
+    def from_pages(cls, pages: PackedPages | Sequence[np.ndarray]) -> "BinaryPages":
+        packed = as_packed(pages)
+        return cls(binarize(packed.tokens), packed.offsets, packed.dim)
+
+    def __len__(self) -> int:
+        return int(self.offsets.shape[0] - 1)
+
+    @property
+    def bytes_per_page(self) -> float:
+        return self.codes.nbytes / max(len(self), 1)
+
+
+# --- kernels -----------------------------------------------------------------------------------
+
+_KERNEL: Any = None
+_KERNEL_TRIED = False
+
+
+def _compile_kernel() -> Any:
+    import numba as nb
+
+    @nb.njit(inline="always")
+    def popcount64(x: Any) -> Any:
+        # LLVM recognises this SWAR idiom and emits a hardware popcount (VPOPCNTQ on AVX-512).
+        x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+        x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+        x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+        return (x * np.uint64(0x0101010101010101)) >> np.uint64(56)
+
+    @nb.njit(parallel=True, fastmath=True, cache=True, nogil=True)
+    def min_hamming(q_words: Any, codes: Any, offsets: Any) -> Any:
+        # q_words is (words, query_tokens): the inner loop runs across query tokens, so it
+        # vectorises with one page word broadcast against many query words.
+        n_words, n_q = q_words.shape
+        n_pages = offsets.shape[0] - 1
+        out = np.empty((n_pages, n_q), np.int32)
+        for p in nb.prange(n_pages):
+            best = np.full(n_q, 1 << 30, np.int32)
+            acc = np.empty(n_q, np.int32)
+            for j in range(offsets[p], offsets[p + 1]):
+                c0 = codes[j, 0]
+                for i in range(n_q):
+                    acc[i] = np.int32(popcount64(q_words[0, i] ^ c0))
+                for w in range(1, n_words):
+                    cw = codes[j, w]
+                    for i in range(n_q):
+                        acc[i] += np.int32(popcount64(q_words[w, i] ^ cw))
+                for i in range(n_q):
+                    if acc[i] < best[i]:
+                        best[i] = acc[i]
+            out[p] = best
+        return out
+
+    return min_hamming
+
+
+def _kernel() -> Any:
+    global _KERNEL, _KERNEL_TRIED
+    if not _KERNEL_TRIED:
+        _KERNEL_TRIED = True
+        try:
+            _KERNEL = _compile_kernel()
+        except ImportError:
+            _KERNEL = None
+    return _KERNEL
+
+
+def has_fast_kernel() -> bool:
+    """True when numba is installed and the compiled Hamming kernel is used."""
+    return _kernel() is not None
+
+
+def _min_hamming_numpy(q_codes: np.ndarray, codes: np.ndarray, offsets: np.ndarray, block: int = 4096) -> np.ndarray:
+    """Same integers as the numba kernel: ``(pages, query_tokens)`` minimum Hamming distances."""
+    n_pages = offsets.shape[0] - 1
+    out = np.empty((n_pages, q_codes.shape[0]), np.int32)
+    p = 0
+    while p < n_pages:
+        # Pages in this block: as many as fit in ``block`` rows (at least one).
+        end = p + 1
+        while end < n_pages and offsets[end + 1] - offsets[p] <= block:
+            end += 1
+        rows = codes[offsets[p] : offsets[end]]
+        dist = np.bitwise_count(q_codes[:, None, :] ^ rows[None, :, :]).sum(axis=2, dtype=np.int32)
+        starts = (offsets[p:end] - offsets[p]).astype(np.intp)
+        out[p:end] = np.minimum.reduceat(dist, starts, axis=1).T
+        p = end
+    return out
+
+
+def _query_codes(queries: Sequence[np.ndarray] | np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    q_pad, q_mask = pack_queries(queries, dim=dim)
+    real = q_pad[q_mask]  # only real tokens: a zero padding token would still cost d/2 bits
+    owner = np.repeat(np.arange(q_pad.shape[0]), q_mask.sum(axis=1))
+    return binarize(real), owner
+
+
+def hamming_maxsim(
+    queries: Sequence[np.ndarray] | np.ndarray,
+    pages: BinaryPages,
+    *,
+    use_numba: bool | None = None,
+) -> np.ndarray:
+    """Hamming-MaxSim of float queries (binarised here) against sign-coded pages.
+
+    Returns ``(queries, pages)`` float32 scores on the scale of MaxSim over ±1 vectors:
+    ``sum_i (d - 2 * min_j hamming)``. ``use_numba=None`` uses numba when installed.
+    """
+    q_codes, owner = _query_codes(queries, pages.dim)
+    kernel = _kernel() if use_numba in (None, True) else None
+    if use_numba and kernel is None:
+        from ..errors import MissingDependencyError
+
+        raise MissingDependencyError("use_numba=True needs numba: pip install numba")
+    if kernel is not None:
+        mins = kernel(np.ascontiguousarray(q_codes.T), pages.codes, pages.offsets)
+    else:
+        mins = _min_hamming_numpy(q_codes, pages.codes, pages.offsets)
+    sims = (pages.dim - 2 * mins).astype(np.float32)  # (P, query tokens)
+    out = np.zeros((int(owner.max()) + 1, len(pages)), dtype=np.float32)
+    np.add.at(out, owner, sims.T)
+    return out
+
+
+def hamming_maxsim_numpy(queries: Sequence[np.ndarray] | np.ndarray, pages: BinaryPages) -> np.ndarray:
+    """:func:`hamming_maxsim` without numba (for comparison and tests)."""
+    return hamming_maxsim(queries, pages, use_numba=False)
+
+
+def two_stage_search(
+    queries: Sequence[np.ndarray] | np.ndarray,
+    binary: BinaryPages,
+    pages: PackedPages,
+    k: int,
+    *,
+    candidates: int = 64,
+    compute: str = "float32",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hamming-MaxSim over all pages, then float MaxSim over each query's top ``candidates``.
+
+    Returns ``(scores, page indices)``, each ``(queries, k)``, best first; scores are full
+    precision MaxSim. ``binary`` and ``pages`` must describe the same pages in the same order
+    (``pages`` may be a memory map: only the candidates' rows are read).
+    """
+    from .maxsim import maxsim, top_k
+
+    if len(binary) != len(pages):
+        raise InputError(f"binary codes hold {len(binary)} pages but float pages hold {len(pages)}", input_name="pages")
+    q_list = [queries] if isinstance(queries, np.ndarray) and queries.ndim == 2 else list(queries)
+    n_cand = max(min(candidates, len(pages)), min(k, len(pages)))
+    _, cand = top_k(hamming_maxsim(q_list, binary), n_cand)
+    k_out = min(k, len(pages))
+    scores = np.empty((len(q_list), k_out), np.float32)
+    index = np.empty((len(q_list), k_out), np.int64)
+    for i, q in enumerate(q_list):
+        # Sorting the candidates makes the gather read the memory map front to back.
+        ids = np.sort(cand[i])
+        s, local = top_k(maxsim([q], pages.select(ids), compute=compute), k_out)  # type: ignore[arg-type]
+        scores[i], index[i] = s[0], ids[local[0]]
+    return scores, index

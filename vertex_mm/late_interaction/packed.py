@@ -1,0 +1,166 @@
+"""Multi-vector pages in the one layout every scorer here reads: a flat token matrix plus offsets.
+
+A page is an ``(n_i, d)`` matrix (ColPali: ~1030 patch vectors of 128 floats). Pages of a
+collection differ in ``n_i`` (ColQwen2 follows the image's aspect ratio), so padding every page
+to the longest wastes memory. :class:`PackedPages` stores the rows of all pages end to end,
+``tokens[offsets[i]:offsets[i + 1]]`` being page ``i``. It memory-maps without a copy, and a
+contiguous range of pages is one contiguous slice, which is what a fused scorer wants.
+
+Padded batches with masks (the layout of a model's output) convert both ways:
+:meth:`PackedPages.from_padded` and :meth:`PackedPages.to_padded`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from ..errors import InputError
+
+__all__ = ["PackedPages", "as_packed", "pack_queries", "FLOAT_DTYPES"]
+
+#: Storage dtypes a float page may have: float32 (exact) or float16 (half the bytes).
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float16))
+
+
+def _check_matrix(arr: np.ndarray, what: str, dim: int | None) -> None:
+    if arr.ndim != 2:
+        raise InputError(f"{what} must be a 2-D (tokens, dim) array, got shape {arr.shape}", input_name=what)
+    if arr.shape[0] == 0:
+        raise InputError(f"{what} has no vectors; a page or query needs at least one", input_name=what)
+    if dim is not None and arr.shape[1] != dim:
+        raise InputError(f"{what} has dimension {arr.shape[1]}, expected {dim}", input_name=what)
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise InputError(f"{what} contains NaN or infinite values", input_name=what)
+
+
+@dataclass(frozen=True)
+class PackedPages:
+    """Pages stored end to end: ``tokens`` is ``(total_tokens, dim)``, ``offsets`` ``(pages + 1,)``."""
+
+    tokens: np.ndarray
+    offsets: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.tokens.ndim != 2:
+            raise ValueError(f"tokens must be 2-D, got shape {self.tokens.shape}")
+        if self.offsets.ndim != 1 or self.offsets.size < 1 or self.offsets[0] != 0:
+            raise ValueError("offsets must be 1-D and start at 0")
+        if int(self.offsets[-1]) != self.tokens.shape[0]:
+            raise ValueError(f"offsets end at {int(self.offsets[-1])} but there are {self.tokens.shape[0]} token rows")
+
+    @classmethod
+    def from_list(cls, pages: Sequence[np.ndarray], dtype: np.dtype | type = np.float32) -> "PackedPages":
+        """Pack a list of ``(n_i, d)`` arrays; raises :class:`InputError` naming a bad page."""
+        if len(pages) == 0:
+            raise InputError("no pages given", input_name="pages")
+        arrays = [np.asarray(p) for p in pages]
+        dim = arrays[0].shape[-1] if arrays[0].ndim == 2 else None
+        for i, arr in enumerate(arrays):
+            _check_matrix(arr, f"page #{i}", dim)
+        lengths = np.fromiter((a.shape[0] for a in arrays), dtype=np.int64, count=len(arrays))
+        offsets = np.zeros(len(arrays) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        tokens = np.concatenate(arrays, axis=0).astype(dtype, copy=False)
+        return cls(tokens, offsets)
+
+    @classmethod
+    def from_padded(cls, padded: np.ndarray, mask: np.ndarray | None = None) -> "PackedPages":
+        """From a ``(pages, max_tokens, d)`` batch; ``mask`` marks real tokens (all when None)."""
+        padded = np.asarray(padded)
+        if padded.ndim != 3:
+            raise InputError(f"padded pages must be (pages, tokens, dim), got shape {padded.shape}", input_name="pages")
+        if mask is None:
+            return cls.from_list(list(padded), dtype=padded.dtype if padded.dtype in FLOAT_DTYPES else np.float32)
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != padded.shape[:2]:
+            raise InputError(f"mask shape {mask.shape} does not match pages {padded.shape[:2]}", input_name="mask")
+        return cls.from_list([p[m] for p, m in zip(padded, mask)], dtype=padded.dtype if padded.dtype in FLOAT_DTYPES else np.float32)
+
+    @classmethod
+    def concat(cls, parts: Iterable["PackedPages"]) -> "PackedPages":
+        parts = list(parts)
+        tokens = np.concatenate([p.tokens for p in parts], axis=0)
+        lengths = np.concatenate([p.lengths for p in parts])
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        return cls(tokens, offsets)
+
+    def __len__(self) -> int:
+        return int(self.offsets.shape[0] - 1)
+
+    @property
+    def dim(self) -> int:
+        return int(self.tokens.shape[1])
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.tokens.nbytes)
+
+    def page(self, i: int) -> np.ndarray:
+        return self.tokens[self.offsets[i] : self.offsets[i + 1]]
+
+    def select(self, indices: Sequence[int] | np.ndarray) -> "PackedPages":
+        """A new packed set holding the given pages, in the given order (copies their rows)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        if idx.size == 0:
+            return PackedPages(self.tokens[:0], np.zeros(1, dtype=np.int64))
+        starts, ends = self.offsets[idx], self.offsets[idx + 1]
+        lengths = ends - starts
+        offsets = np.zeros(idx.size + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        if np.all(lengths == lengths[0]):
+            # Equal lengths (the usual case): one fancy-index gather instead of a Python loop.
+            rows = (starts[:, None] + np.arange(lengths[0])[None, :]).ravel()
+            return PackedPages(self.tokens[rows], offsets)
+        return PackedPages(np.concatenate([self.tokens[s:e] for s, e in zip(starts, ends)]), offsets)
+
+    def to_padded(self, dtype: np.dtype | type | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(pages, max_tokens, d)`` zero-padded copy and its ``(pages, max_tokens)`` mask."""
+        lengths = self.lengths
+        n_max = int(lengths.max()) if len(self) else 0
+        out = np.zeros((len(self), n_max, self.dim), dtype=dtype or self.tokens.dtype)
+        mask = np.arange(n_max)[None, :] < lengths[:, None]
+        out[mask] = self.tokens
+        return out, mask
+
+    def astype(self, dtype: np.dtype | type) -> "PackedPages":
+        return PackedPages(self.tokens.astype(dtype, copy=False), self.offsets)
+
+
+def as_packed(pages: "PackedPages | Sequence[np.ndarray] | np.ndarray", mask: np.ndarray | None = None) -> PackedPages:
+    """Accept a :class:`PackedPages`, a list of ``(n_i, d)`` arrays, or a padded batch (+ mask)."""
+    if isinstance(pages, PackedPages):
+        return pages
+    if isinstance(pages, np.ndarray) and pages.ndim == 3:
+        return PackedPages.from_padded(pages, mask)
+    return PackedPages.from_list(list(pages))
+
+
+def pack_queries(queries: Sequence[np.ndarray] | np.ndarray, dim: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Zero-pad queries to ``(Q, max_tokens, d)`` float32, with the ``(Q, max_tokens)`` mask.
+
+    A zero query token adds exactly 0 to MaxSim (its dot product with every page token is 0),
+    so zero padding needs no masking in the scorers.
+    """
+    if isinstance(queries, np.ndarray) and queries.ndim == 2:
+        queries = [queries]
+    arrays = [np.asarray(q, dtype=np.float32) for q in queries]
+    if not arrays:
+        raise InputError("no queries given", input_name="queries")
+    dim = dim if dim is not None else arrays[0].shape[-1]
+    for i, q in enumerate(arrays):
+        _check_matrix(q, f"query #{i}", dim)
+    n_max = max(q.shape[0] for q in arrays)
+    out = np.zeros((len(arrays), n_max, dim), dtype=np.float32)
+    mask = np.zeros((len(arrays), n_max), dtype=bool)
+    for i, q in enumerate(arrays):
+        out[i, : q.shape[0]] = q
+        mask[i, : q.shape[0]] = True
+    return out, mask

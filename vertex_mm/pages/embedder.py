@@ -1,0 +1,88 @@
+"""The contract of a multi-vector page embedder, and the loop that indexes documents with one.
+
+A :class:`MultiVectorEmbedder` turns page images into one ``(n_i, d)`` float matrix per page
+and query strings into one ``(m_j, d)`` matrix per query, in one :class:`EmbeddingSpace`, so
+that MaxSim (:mod:`vertex_mm.late_interaction`) can compare them. Implementations:
+
+* ``vertex_mm.pages.colpali_adapter.ColPaliEmbedder`` — real ColPali / ColQwen2 / ColSmol
+  checkpoints through colpali-engine, from a local folder.
+* ``local_backend.pages.RegionConSEEmbedder`` — the offline default: CNN region vectors in the
+  ConSE joint space (sees pictures, does not read text).
+
+Anything with these two methods and a ``space`` works: the index and the evaluation harness
+only see the protocol.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from ..results import EmbeddingSpace
+from .ingest import PageImage, iter_page_batches
+
+__all__ = ["MultiVectorEmbedder", "as_pil", "index_pages"]
+
+
+@runtime_checkable
+class MultiVectorEmbedder(Protocol):
+    """Pages and queries to token-vector matrices in one embedding space."""
+
+    space: EmbeddingSpace
+
+    def embed_pages(self, images: Sequence[Any]) -> list[np.ndarray]:
+        """One float32 ``(n_i, space.dimension)`` matrix per page image (PIL image or PageImage)."""
+        ...
+
+    def embed_queries(self, queries: Sequence[str]) -> list[np.ndarray]:
+        """One float32 ``(m_j, space.dimension)`` matrix per query string."""
+        ...
+
+
+def as_pil(page: Any) -> Any:
+    """A PIL image from a :class:`PageImage` or a PIL image (RGB)."""
+    image = page.image if isinstance(page, PageImage) else page
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def index_pages(
+    embedder: MultiVectorEmbedder,
+    index: Any,
+    pages: Iterable[PageImage],
+    *,
+    batch_size: int = 8,
+    replace: bool = False,
+    on_page: Callable[[PageImage], None] | None = None,
+) -> dict[str, int]:
+    """Embed a stream of pages in batches and add them to ``index`` document by document.
+
+    Only one batch of page images and one document's vectors are in memory at a time: each
+    finished document is added and committed before the next starts. Returns pages per
+    document. ``index`` is a :class:`vertex_mm.late_interaction.MultiVectorIndex`.
+    """
+    counts: dict[str, int] = {}
+    doc: str | None = None
+    vectors: list[np.ndarray] = []
+    numbers: list[int] = []
+    metas: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if doc is not None and vectors:
+            index.add(doc, vectors, page_numbers=numbers, metadata=metas, space=embedder.space, replace=replace)
+            index.commit()
+            counts[doc] = len(vectors)
+
+    for batch in iter_page_batches(pages, batch_size):
+        embedded = embedder.embed_pages(batch)
+        for page, vecs in zip(batch, embedded):
+            if page.doc_id != doc:
+                flush()
+                doc, vectors, numbers, metas = page.doc_id, [], [], []
+            vectors.append(np.asarray(vecs, dtype=np.float32))
+            numbers.append(page.page_number)
+            metas.append(page.metadata())
+            if on_page is not None:
+                on_page(page)
+    flush()
+    return counts

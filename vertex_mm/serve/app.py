@@ -1,0 +1,156 @@
+"""The search web app: a query box, an image upload and a results grid over one index.
+
+Routes::
+
+    GET  /                      the search page
+    GET  /search?q=a+cat&k=10   results for a text query (a shareable link)
+    POST /search                multipart form: q (text) or image (file), k
+    GET  /thumb/{id}            a thumbnail of an indexed photo (only ids the index holds)
+    GET  /api/search?q=…&k=…    the same results as JSON
+    GET  /healthz               {"status": "ok", "count": …, "space": …}
+
+Embedding and search run in the thread pool, so the event loop stays responsive. Nothing here
+binds a socket: :mod:`vertex_mm.serve.server` does, on 127.0.0.1 unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from ..errors import VertexMMError
+from ..index.base import BaseIndex
+from ..index.build import embed_query
+from ..index.results import Hit
+from .render import QuerySection, search_page, thumbnail_jpeg
+
+__all__ = ["create_app"]
+
+MAX_K = 100
+MAX_UPLOAD_BYTES = 30 * 1024 * 1024  # above any image limit the embedders accept
+_THUMB_CACHE = 512
+
+
+class _BadRequest(Exception):
+    pass
+
+
+def create_app(index: BaseIndex, embedder: Any, *, title: str = "vertex-mm photo search", default_k: int = 10) -> Starlette:
+    """A Starlette app answering text and image queries against ``index`` with ``embedder``
+    (which must embed into the index's space; see :func:`vertex_mm.index.build.embedder_for_index`)."""
+    info = f"{len(index)} photos · embedding space {index.space.id} · exact cosine similarity" \
+        if index.backend == "flat" else f"{len(index)} photos · embedding space {index.space.id} · {index.backend}"
+
+    @functools.lru_cache(maxsize=_THUMB_CACHE)
+    def thumb_bytes(id_: str) -> bytes:
+        return thumbnail_jpeg(index.metadata(id_)["path"])
+
+    def thumb_src(hit: Hit) -> str:
+        from urllib.parse import quote
+
+        return "/thumb/" + quote(hit.id)
+
+    def run_query(text: str | None, image: bytes | None, k: int) -> list[Hit]:
+        vec = embed_query(embedder, index.space, text=text, image=image)
+        return index.search(vec, k=k)[0]
+
+    async def home(request: Request) -> Response:
+        return HTMLResponse(search_page(title=title, info=info, k=default_k))
+
+    async def search(request: Request) -> Response:
+        text, image, k = None, None, default_k
+        try:
+            if request.method == "POST":
+                form = await request.form(max_part_size=MAX_UPLOAD_BYTES)
+                text = _text(form.get("q"))
+                k = _k(form.get("k"), default_k)
+                upload = form.get("image")
+                if upload is not None and hasattr(upload, "read") and getattr(upload, "filename", ""):
+                    image = await upload.read()
+                    if not image:
+                        raise _BadRequest("the uploaded image file is empty")
+            else:
+                text = _text(request.query_params.get("q"))
+                k = _k(request.query_params.get("k"), default_k)
+            if image is not None:
+                label = f"[image] {getattr(upload, 'filename', 'upload')}"
+                text = None  # an uploaded image wins: it is the more specific query
+            elif text:
+                label = text
+            else:
+                raise _BadRequest("type a query or choose an image")
+            hits = await run_in_threadpool(run_query, text, image, k)
+        except (_BadRequest, VertexMMError, ValueError) as exc:
+            page = search_page(title=title, info=info, query=text or "", k=k, error=str(exc))
+            return HTMLResponse(page, status_code=400)
+        section = QuerySection(label, hits)
+        return HTMLResponse(search_page(title=title, info=info, query=text or "", k=k, section=section, thumb_src=thumb_src))
+
+    async def api_search(request: Request) -> Response:
+        try:
+            text = _text(request.query_params.get("q"))
+            if not text:
+                raise _BadRequest("query parameter q is required")
+            k = _k(request.query_params.get("k"), default_k)
+            hits = await run_in_threadpool(run_query, text, None, k)
+        except (_BadRequest, VertexMMError, ValueError) as exc:
+            return JSONResponse({"error": {"type": type(exc).__name__, "message": str(exc)}}, status_code=400)
+        return JSONResponse({
+            "query": text,
+            "space": index.space.id,
+            "hits": [{"id": h.id, "score": h.score, "metadata": dict(h.metadata)} for h in hits],
+        })
+
+    async def thumb(request: Request) -> Response:
+        id_ = request.path_params["id"]
+        if id_ not in index:
+            return Response("unknown id", status_code=404, media_type="text/plain")
+        path = index.metadata(id_).get("path")
+        if not path or not Path(path).is_file():
+            return Response("the indexed file is no longer on disk", status_code=404, media_type="text/plain")
+        try:
+            data = await run_in_threadpool(thumb_bytes, id_)
+        except OSError:
+            return Response("the indexed file cannot be read as an image", status_code=404, media_type="text/plain")
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "count": len(index), "space": index.space.id})
+
+    routes = [
+        Route("/", home),
+        Route("/search", search, methods=["GET", "POST"]),
+        Route("/api/search", api_search),
+        Route("/thumb/{id:path}", thumb),
+        Route("/healthz", healthz),
+    ]
+    app = Starlette(routes=routes)
+    app.state.index = index
+    app.state.embedder = embedder
+    return app
+
+
+def _text(value: Any) -> str | None:
+    if value is None or not isinstance(value, str):
+        return None
+    value = value.strip()
+    return value or None
+
+
+def _k(value: Any, default: int) -> int:
+    if value in (None, ""):
+        return default
+    try:
+        k = int(value)
+    except (TypeError, ValueError):
+        raise _BadRequest(f"k must be a whole number, got {value!r}") from None
+    if not 1 <= k <= MAX_K:
+        raise _BadRequest(f"k must be between 1 and {MAX_K}, got {k}")
+    return k
