@@ -62,7 +62,7 @@ def endpoint(args: argparse.Namespace) -> Iterator[str | None]:
     from local_backend.emulator import run_emulator
 
     with run_emulator(port=0) as emu:
-        print(f"emulator: {emu.url} (vectors from {emu.backend_name})")
+        print(f"emulator: {emu.url}")
         yield emu.url
 
 
@@ -79,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--emulator", action="store_true", help="start vertex-mm's emulator in-process and use it")
     p.add_argument("--api-endpoint", help="e.g. http://127.0.0.1:8080 for a running `vertex-mm emulator`")
     p.add_argument("--query", default="a photo of a cat")
+    p.add_argument("--image", type=pathlib.Path, help="the photo sent with the text (default: the sample cat.jpg)")
     p.add_argument("--images", nargs="*", type=pathlib.Path, help="photos to rank (default: the shipped samples)")
     p.add_argument("--dimension", type=int, default=1408, choices=(128, 256, 512, 1408))
     args = p.parse_args(argv)
@@ -90,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         client = EmbeddingPredictionClient(args.project, args.location, api_endpoint)
 
         # The sample itself: text and image bytes in one request, both vectors out.
-        first = photos[0]
+        first = args.image or next((p for p in photos if p.name == "cat.jpg"), photos[0])
         both = client.get_embedding(text=args.query, image_bytes=first.read_bytes(), dimension=args.dimension)
         assert both.text_embedding is not None and both.image_embedding is not None
         print(f"text_embedding: {len(both.text_embedding)} floats; image_embedding: {len(both.image_embedding)} floats")
