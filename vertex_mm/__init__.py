@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import errors
+from .batch import BatchInterrupted, RateLimiter, RetryPolicy
 from .embedder import BaseEmbedder, Embedder
 from .errors import (
     APIError,
@@ -27,6 +28,7 @@ from .limits import ModelLimits, limits_for
 from .media import Image, Video, VideoSegmentConfig
 from .registry import get_embedder, list_backends, register_backend
 from .results import EmbeddingSpace, Embeddings, MultiModalEmbeddingResponse, VideoEmbedding
+from .jobs import EmbeddingCache, run_job
 from .wire import EmbedRequest
 
 __version__ = "0.1.0"
@@ -35,10 +37,12 @@ __all__ = [
     "APIError",
     "BaseEmbedder",
     "BatchError",
+    "BatchInterrupted",
     "EmbedRequest",
     "Embedder",
     "EmbeddingSpace",
     "EmbeddingSpaceMismatchError",
+    "EmbeddingCache",
     "Embeddings",
     "GeminiEmbedder",
     "Image",
@@ -48,6 +52,8 @@ __all__ = [
     "MultiModalEmbeddingModel",
     "MultiModalEmbeddingResponse",
     "QuotaExceededError",
+    "RateLimiter",
+    "RetryPolicy",
     "TransportError",
     "VertexEmbedder",
     "VertexMMError",
@@ -59,6 +65,7 @@ __all__ = [
     "limits_for",
     "list_backends",
     "register_backend",
+    "run_job",
 ]
 
 # Names whose modules import the Google SDKs: resolved on first access (PEP 562).

@@ -96,13 +96,22 @@ def _load(checkpoint: str | os.PathLike[str], model_type: str, name: str, batch_
     check_loading_info(ckpt, info)
     try:
         tokenizer = tf.AutoTokenizer.from_pretrained(str(ckpt.path), local_files_only=True)
-    except (ImportError, ValueError) as exc:
-        if family == "siglip" and "entencepiece" in str(exc):
+    except ImportError as exc:
+        # transformers' message names its tokenizer class, not the missing package: say which.
+        if family == "siglip" and not _importable("sentencepiece"):
             raise MissingDependencyError(
-                f"{ckpt.path}: SigLIP's tokenizer needs sentencepiece: pip install sentencepiece ({exc})"
+                f"{ckpt.path}: SigLIP's tokenizer (spiece.model) needs sentencepiece: pip install sentencepiece"
             ) from exc
         raise
     return HFJointModel(model.eval(), tokenizer, ckpt, family=family, name=name, batch_size=batch_size, processor=processor)
+
+
+def _importable(module: str) -> bool:
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
 
 
 def create_clip(checkpoint: str | os.PathLike[str] = "openai/clip-vit-base-patch32", *, name: str = "clip",

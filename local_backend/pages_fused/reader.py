@@ -41,6 +41,7 @@ class ReaderSettings:
     crop_side: int = 1024
     max_crops: int = 4
     ocr_image_regions: bool = True
+    force_ocr: bool = False  # ignore text layers (the "OCR + BM25" baseline)
 
 
 @dataclass
@@ -121,8 +122,7 @@ def _start_pdf(ref: PageRef, pool: OcrPool, settings: ReaderSettings, docs: _Doc
         raise InputError(f"{ref.path}: page {ref.page_index + 1} out of range (1..{len(doc)})", input_name=ref.page_id)
     page = doc[ref.page_index]
     try:
-        width, _ = page.get_size()
-        if has_text_layer(page):
+        if not settings.force_ocr and has_text_layer(page):
             text = read_pdf_page(page, ref.page_id)
             pending = _Pending(ReadPage(ref, text))
             if settings.ocr_image_regions:

@@ -91,7 +91,8 @@ class OcrAssistedPageRetriever:
 
     def __init__(self, *, components: Sequence[str] = COMPONENTS, fusion: Fusion | None = None,
                  ocr_workers: int | None = None, reader: ReaderSettings = ReaderSettings(),
-                 use_ocr_cache: bool = True, dense_encoder: Any = None, visual_model: Any = None) -> None:
+                 use_ocr_cache: bool = True, dense_encoder: Any = None, visual_model: Any = None,
+                 figure_boost: bool = True) -> None:
         unknown = set(components) - set(COMPONENTS)
         if unknown or not components:
             raise ValueError(f"components must be a non-empty subset of {COMPONENTS}, got {list(components)}")
@@ -102,6 +103,7 @@ class OcrAssistedPageRetriever:
         self.use_ocr_cache = use_ocr_cache
         self._dense_encoder = dense_encoder
         self._visual_model = visual_model
+        self.figure_boost = figure_boost
         self.page_ids: list[str] = []
         self.pages: list[PageText] = []
         self.stats = IndexStats()
@@ -149,7 +151,8 @@ class OcrAssistedPageRetriever:
             t = time.perf_counter()
             from .lexical import LexicalScorer
 
-            self._scorers["lexical"] = LexicalScorer().fit([lexical_document(p) for p in texts])
+            docs = [lexical_document(p) if self.figure_boost else p.text for p in texts]
+            self._scorers["lexical"] = LexicalScorer().fit(docs)
             stats.seconds["lexical"] = time.perf_counter() - t
         if "dense" in self.components:
             t = time.perf_counter()

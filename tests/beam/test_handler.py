@@ -54,10 +54,9 @@ def test_load_model_sizes_the_embedder_to_the_process_share():
             embedder.close()
 
 
-def test_without_a_concurrency_the_quota_decides_it():
-    handler = EmbedderModelHandler(quota=WorkerQuota(quota_rpm=6000))
-    assert handler.batch_options()["concurrency"] == 200  # 100 requests/s at 1 s latency, twice over
-    assert EmbedderModelHandler(quota=WorkerQuota(quota_rpm=60)).batch_options()["concurrency"] == 10
+def test_without_settings_the_backend_defaults_stay():
+    assert EmbedderModelHandler().batch_options() == {}
+    assert EmbedderModelHandler(quota=WorkerQuota(quota_rpm=60)).batch_options() == {"requests_per_minute": 60}
 
 
 def test_batching_settings_reach_batch_elements():

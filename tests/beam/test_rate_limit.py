@@ -25,11 +25,13 @@ PROJECT_QUOTA_RPM = 600
 MAX_WORKERS = 2
 SHARE_RPM = PROJECT_QUOTA_RPM // MAX_WORKERS  # 300 rpm = 5 requests/s per process
 WINDOW_S = 6.0
-# A token bucket of rate r and burst 1 starts at most 1 + r*w requests in any window w (31 here).
-# The emulator admits 36 per window: the slack absorbs requests that were started on time but
-# reach the server late and bunched (the first ones wait for their HTTP connections).
-EMULATOR_RPM = 360
-N = 40
+# The token bucket of a process (rate r, burst b: one second's worth by default) starts at most
+# b + r*w requests in any window w: 5 + 30 = 35 here. The emulator admits 40 per window: the
+# slack absorbs requests that started on time but reach the server late and bunched (the first
+# ones wait for their HTTP connections).
+BUCKET_BOUND = SHARE_RPM / 60 * (1 + WINDOW_S)
+EMULATOR_RPM = 400
+N = 50
 
 
 def _inputs():
@@ -40,6 +42,7 @@ def _inputs():
 def test_each_process_stays_within_its_share_of_the_project_quota():
     quota = WorkerQuota(quota_rpm=PROJECT_QUOTA_RPM, max_workers=MAX_WORKERS)
     assert quota.per_process_rpm == SHARE_RPM
+    assert BUCKET_BOUND < EMULATOR_RPM / 60 * WINDOW_S < N
     with run_emulator(backend="hashed", quota_rpm=EMULATOR_RPM, quota_window=WINDOW_S) as emu:
         with BeamTestPipeline() as p:
             out = p | beam.Create(_inputs()) | EmbedImages(
@@ -73,7 +76,9 @@ def test_two_direct_runner_processes_share_the_quota_from_the_pipeline_options()
     quota = WorkerQuota.from_pipeline_options(options, PROJECT_QUOTA_RPM)
     assert quota.per_process_rpm == SHARE_RPM
     # Both processes together may send the whole project quota, and no more.
-    with run_emulator(backend="hashed", quota_rpm=PROJECT_QUOTA_RPM + 120, quota_window=WINDOW_S) as emu:
+    # Two buckets: at most 2 * 35 = 70 per window; the emulator admits 84. Without sharing, each
+    # process would take the whole quota: 2 * (10 + 60) = 140.
+    with run_emulator(backend="hashed", quota_rpm=PROJECT_QUOTA_RPM + 240, quota_window=WINDOW_S) as emu:
         with BeamTestPipeline(options=options) as p:
             out = p | beam.Create(_inputs() * 2) | EmbedImages(
                 "vertex", embedder_options={"api_endpoint": emu.url}, dimension=128, quota=quota,

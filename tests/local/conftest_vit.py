@@ -154,7 +154,7 @@ def build_siglip(folder: pathlib.Path) -> pathlib.Path:
     tok = siglip_tokenizer(folder)
     text = dict(hidden_size=WIDTH, num_hidden_layers=LAYERS, num_attention_heads=HEADS, intermediate_size=MLP,
                 vocab_size=len(tok), max_position_embeddings=16, pad_token_id=tok.pad_token_id,
-                eos_token_id=tok.eos_token_id)
+                eos_token_id=tok.eos_token_id, bos_token_id=None)
     config = transformers.SiglipConfig(text_config=text, vision_config=vit_config())
     transformers.SiglipModel(config).save_pretrained(folder)
     tok.save_pretrained(folder)

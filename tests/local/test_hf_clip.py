@@ -185,3 +185,23 @@ def test_get_embedder_local_clip_puts_images_and_texts_in_one_space(checkpoints,
     assert float(image @ text) == pytest.approx(native_cos, abs=1e-5)
     assert model.space_tag in emb.space(512).id
     assert emb.space(512) != get_embedder("local", model="siglip", checkpoint=str(checkpoints["siglip"])).space(512)
+
+
+@pytest.mark.slow
+def test_siglip_without_sentencepiece_names_the_missing_package(checkpoints, tmp_path):
+    import subprocess
+    import textwrap
+
+    # A stand-in that fails to import exactly like an absent package, in a fresh interpreter.
+    (tmp_path / "sentencepiece.py").write_text('raise ModuleNotFoundError("No module named sentencepiece", name="sentencepiece")\n')
+    script = textwrap.dedent(f"""
+        from local_backend.models.hf_clip import create_siglip
+        from vertex_mm.errors import MissingDependencyError
+        try:
+            create_siglip({str(checkpoints["siglip"])!r})
+        except MissingDependencyError as exc:
+            print("MISSING:", exc)
+    """)
+    env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=240)
+    assert "MISSING:" in out.stdout and "pip install sentencepiece" in out.stdout, out.stderr[-2000:]

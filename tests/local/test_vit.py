@@ -165,3 +165,26 @@ def test_position_table_is_kept_when_the_grid_matches_and_resized_otherwise():
     resized = resize_positions(table, 1, (2, 6))
     assert resized.shape == (1, 1 + 12, 8)
     assert torch.equal(resized[:, 0], table[:, 0])  # the CLS position is never resized
+
+
+def test_weights_that_do_not_fit_the_config_are_reported_as_damaged(checkpoints, tmp_path):
+    import json
+    import shutil
+
+    from vertex_mm.errors import WeightsNotFoundError
+
+    folder = tmp_path / "vit-3-layers"
+    shutil.copytree(checkpoints["vit"], folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["num_hidden_layers"] = 3  # the weights hold 2
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(WeightsNotFoundError, match="incomplete or damaged"):
+        create_vit(folder)
+
+
+def test_the_vit_path_reads_clip_vision_checkpoints_in_clip_space(checkpoints, photos):
+    from local_backend.models.hf_clip import create_clip
+
+    image_only = create_vit(checkpoints["clip"])
+    assert image_only.native_dim == 16 and image_only.modalities == frozenset({"image"})
+    np.testing.assert_allclose(image_only.encode_images(photos), create_clip(checkpoints["clip"]).encode_images(photos), **TOL)

@@ -47,8 +47,9 @@ class EmbedderModelHandler(ModelHandler[EmbedInput, PredictionResult, BaseEmbedd
 
     ``quota`` sets the token bucket of each SDK process to ``quota.per_process_rpm``; without
     it the backend's default limit applies (Vertex: 120 requests/minute per process).
-    ``concurrency`` (requests in flight per process) defaults to what the quota needs at
-    1 s latency, at least the backend's default. ``retry`` is a policy name (``"default"``,
+    ``concurrency`` (requests in flight per process) defaults to the backend's (Vertex: 10,
+    the size of its HTTP connection pool), which carries 600 requests/minute at up to 1 s of
+    latency; above that, raise it to ``quota.concurrency(latency)``. ``retry`` is a policy name (``"default"``,
     ``"none"``), a number of attempts or a :class:`~vertex_mm.batch.RetryPolicy`; None keeps
     the backend's default (remote: exponential backoff on 429/5xx/timeouts; local: none).
 
@@ -101,8 +102,6 @@ class EmbedderModelHandler(ModelHandler[EmbedInput, PredictionResult, BaseEmbedd
             options["requests_per_minute"] = self.quota.per_process_rpm
         if self.concurrency is not None:
             options["concurrency"] = self.concurrency
-        elif self.quota is not None:
-            options["concurrency"] = max(10, self.quota.concurrency(1.0))
         if self.retry is not None:
             options["retry"] = self.retry
         return options

@@ -21,13 +21,13 @@ class RowStore:
         dimension: int,
         vectors: np.ndarray | None = None,
         ids: Sequence[str] = (),
-        metadata: Sequence[dict[str, Any]] = (),
+        metadata: Sequence[dict[str, Any] | None] = (),
     ) -> None:
         self.dimension = dimension
         self._vec = vectors if vectors is not None else np.empty((0, dimension), dtype=np.float32)
         self._n = len(ids)
         self._ids: list[str | None] = list(ids)
-        self._meta: list[dict[str, Any] | None] = list(metadata)
+        self._meta: list[dict[str, Any] | None] = [m or None for m in metadata]
         self._row: dict[str, int] = {i: r for r, i in enumerate(self._ids)}  # type: ignore[misc]
         self._alive = np.ones(self._n, dtype=bool)
         self._deleted = 0
@@ -70,6 +70,7 @@ class RowStore:
         return id_
 
     def metadata_at(self, row: int) -> dict[str, Any]:
+        # Tombstones and rows without metadata hold None; hand out a fresh dict for those.
         return self._meta[row] or {}
 
     def live_ids(self) -> list[str]:
@@ -80,7 +81,7 @@ class RowStore:
         return [m if m is not None else {} for m in self._meta]
 
     # -- writing -------------------------------------------------------------------------------
-    def append(self, ids: Sequence[str], vectors: np.ndarray, metadata: Sequence[dict[str, Any]]) -> np.ndarray:
+    def append(self, ids: Sequence[str], vectors: np.ndarray, metadata: Sequence[dict[str, Any] | None]) -> np.ndarray:
         """Append rows; returns their row numbers."""
         m = len(ids)
         self._reserve(self._n + m)
@@ -95,7 +96,7 @@ class RowStore:
         self.version += 1
         return rows
 
-    def overwrite(self, row: int, vector: np.ndarray, metadata: dict[str, Any]) -> None:
+    def overwrite(self, row: int, vector: np.ndarray, metadata: dict[str, Any] | None) -> None:
         """Replace one live row in place (row numbers unchanged)."""
         self._make_writable()
         self._vec[row] = vector

@@ -19,6 +19,7 @@ import json
 import threading
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar, Iterator, Mapping, Sequence, TypeVar
 
 import numpy as np
@@ -281,7 +282,7 @@ class BaseIndex(abc.ABC):
 
     # -- helpers -------------------------------------------------------------------------------
     def _prepare(self, ids: Sequence[str], vectors: Embeddings, metadata: Any, skip_failed: bool
-                 ) -> tuple[list[str], np.ndarray, list[dict[str, Any]], dict[str, str]]:
+                 ) -> tuple[list[str], np.ndarray, list[dict[str, Any] | None], dict[str, str]]:
         ids = _as_id_list(ids)
         if len(set(ids)) != len(ids):
             dup = next(i for i in ids if ids.count(i) > 1)
@@ -302,7 +303,7 @@ class BaseIndex(abc.ABC):
         vecs = check_vectors(vectors, self.space, what="vectors", labels=[f"id {i!r}" for i in ids])
         return ids, vecs, metas, skipped
 
-    def _append(self, ids: list[str], vecs: np.ndarray, metas: list[dict[str, Any]]) -> None:
+    def _append(self, ids: list[str], vecs: np.ndarray, metas: list[dict[str, Any] | None]) -> None:
         if ids:
             rows = self._store.append(ids, vecs, metas)
             self._on_append(rows, vecs)
@@ -333,7 +334,8 @@ class BaseIndex(abc.ABC):
 
     def _results(self, scores: np.ndarray, rows: np.ndarray, k: int) -> SearchResults:
         hits = [
-            [Hit(self._store.id_at(r), float(s), self._store.metadata_at(r)) for s, r in zip(srow, rrow) if r >= 0]
+            [Hit(self._store.id_at(r), float(s), MappingProxyType(self._store.metadata_at(r)))
+             for s, r in zip(srow, rrow) if r >= 0]
             for srow, rrow in zip(scores.tolist(), rows.tolist())
         ]
         padded = np.full((scores.shape[0], k), -np.inf, dtype=np.float32)
@@ -372,10 +374,11 @@ def _as_id_list(ids: Sequence[str] | str) -> list[str]:
     return out
 
 
-def _metadata_list(metadata: Sequence[Mapping[str, Any] | None] | None, ids: list[str]) -> list[dict[str, Any]]:
+def _metadata_list(metadata: Sequence[Mapping[str, Any] | None] | None, ids: list[str]) -> list[dict[str, Any] | None]:
     if metadata is None:
-        return [{} for _ in ids]
-    metas = [dict(m) if m is not None else {} for m in metadata]
+        return [None] * len(ids)
+    # Empty metadata is stored as None: a million empty dicts would cost ~64 MB for nothing.
+    metas = [dict(m) if m else None for m in metadata]
     if len(metas) != len(ids):
         raise ValueError(f"{len(ids)} ids but {len(metas)} metadata entries")
     for id_, m in zip(ids, metas):

@@ -79,50 +79,14 @@ _KERNEL: Any = None
 _KERNEL_TRIED = False
 
 
-def _compile_kernel() -> Any:
-    import numba as nb
-
-    @nb.njit(inline="always")
-    def popcount64(x: Any) -> Any:
-        # LLVM recognises this SWAR idiom and emits a hardware popcount (VPOPCNTQ on AVX-512).
-        x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
-        x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
-        x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
-        return (x * np.uint64(0x0101010101010101)) >> np.uint64(56)
-
-    @nb.njit(parallel=True, fastmath=True, cache=True, nogil=True)
-    def min_hamming(q_words: Any, codes: Any, offsets: Any) -> Any:
-        # q_words is (words, query_tokens): the inner loop runs across query tokens, so it
-        # vectorises with one page word broadcast against many query words.
-        n_words, n_q = q_words.shape
-        n_pages = offsets.shape[0] - 1
-        out = np.empty((n_pages, n_q), np.int32)
-        for p in nb.prange(n_pages):
-            best = np.full(n_q, 1 << 30, np.int32)
-            acc = np.empty(n_q, np.int32)
-            for j in range(offsets[p], offsets[p + 1]):
-                c0 = codes[j, 0]
-                for i in range(n_q):
-                    acc[i] = np.int32(popcount64(q_words[0, i] ^ c0))
-                for w in range(1, n_words):
-                    cw = codes[j, w]
-                    for i in range(n_q):
-                        acc[i] += np.int32(popcount64(q_words[w, i] ^ cw))
-                for i in range(n_q):
-                    if acc[i] < best[i]:
-                        best[i] = acc[i]
-            out[p] = best
-        return out
-
-    return min_hamming
-
-
 def _kernel() -> Any:
     global _KERNEL, _KERNEL_TRIED
     if not _KERNEL_TRIED:
         _KERNEL_TRIED = True
         try:
-            _KERNEL = _compile_kernel()
+            from ._hamming_kernel import min_hamming
+
+            _KERNEL = min_hamming
         except ImportError:
             _KERNEL = None
     return _KERNEL

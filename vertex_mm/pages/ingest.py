@@ -11,6 +11,7 @@ pypdfium2 is in the ``local`` extra; it is imported when a PDF is first opened.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,6 +126,8 @@ def iter_pdf_pages(
                 scale = dpi / 72.0
                 if w_pt * h_pt * scale * scale > max_pixels:
                     scale = (max_pixels / (w_pt * h_pt)) ** 0.5
+                    while math.ceil(w_pt * scale) * math.ceil(h_pt * scale) > max_pixels:
+                        scale *= 0.999  # pdfium rounds the bitmap size up
                 bitmap = page.render(scale=scale)
                 try:
                     image = bitmap.to_pil().convert("RGB")

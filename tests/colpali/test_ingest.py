@@ -1,0 +1,79 @@
+"""PDF pages with pypdfium2 and image folders, on the real PDF fixture."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vertex_mm.pages import InvalidDocumentError, iter_document_pages, iter_image_folder, iter_page_batches, iter_pdf_pages
+from vertex_mm.pages.ingest import pdf_page_count
+
+
+def test_pdf_pages_carry_doc_page_size_and_dpi(fixture_pdfs):
+    pdf = fixture_pdfs / "corpus" / "zoo-design.pdf"
+    pages = list(iter_pdf_pages(pdf, dpi=72))
+    assert [p.key for p in pages] == ["zoo-design#1", "zoo-design#2"]
+    first = pages[0]
+    assert first.size_points == pytest.approx((595.28, 841.89), abs=0.01)
+    assert abs(first.image.width - 595.28) <= 1 and abs(first.image.height - 841.89) <= 1 and first.image.mode == "RGB"
+    meta = first.metadata()
+    assert meta["dpi"] == 72 and meta["width_pt"] == pytest.approx(595.28) and meta["source"].endswith("zoo-design.pdf")
+
+
+def test_dpi_scales_the_rendering(fixture_pdfs):
+    pdf = fixture_pdfs / "corpus" / "effects-hex.pdf"
+    small = next(iter_pdf_pages(pdf, dpi=72)).image.size
+    large = next(iter_pdf_pages(pdf, dpi=144)).image.size
+    assert large[0] == pytest.approx(2 * small[0], abs=1)
+
+
+def test_rendered_page_shows_the_drawn_content(fixture_pdfs):
+    # effects-hex.pdf is a purple hexagon sticker: the centre of the page is not white paper.
+    img = np.asarray(next(iter_pdf_pages(fixture_pdfs / "corpus" / "effects-hex.pdf", dpi=72)).image)
+    centre = img[img.shape[0] // 3 : 2 * img.shape[0] // 3, img.shape[1] // 3 : 2 * img.shape[1] // 3]
+    assert centre.mean() < 200
+
+
+def test_oversized_pages_are_rendered_within_the_pixel_budget(fixture_pdfs):
+    page = next(iter_pdf_pages(fixture_pdfs / "corpus" / "zoo-design.pdf", dpi=600, max_pixels=1_000_000))
+    assert page.image.width * page.image.height <= 1_000_000 and page.dpi < 600
+
+
+def test_selected_pages_stream_one_at_a_time(fixture_pdfs):
+    it = iter_pdf_pages(fixture_pdfs / "corpus" / "hexagon_binning.pdf", dpi=36, pages=[11, 2])
+    assert next(it).page_number == 11
+    assert next(it).page_number == 2
+
+
+def test_page_out_of_range_names_the_document(fixture_pdfs):
+    with pytest.raises(InvalidDocumentError, match="has 2 pages; page 5"):
+        list(iter_pdf_pages(fixture_pdfs / "corpus" / "zoo-design.pdf", pages=[5]))
+
+
+def test_not_a_pdf_is_an_invalid_document_error(tmp_path):
+    bad = tmp_path / "fake.pdf"
+    bad.write_bytes(b"%PDF-1.4 this is not really a pdf")
+    with pytest.raises(InvalidDocumentError, match="fake.pdf"):
+        list(iter_pdf_pages(bad))
+    with pytest.raises(InvalidDocumentError, match="does not exist"):
+        pdf_page_count(tmp_path / "missing.pdf")
+
+
+def test_image_folder_is_one_document_in_name_order(tmp_path):
+    folder = tmp_path / "scan-42"
+    folder.mkdir()
+    for name, colour in [("p10.png", "red"), ("p02.jpg", "blue")]:
+        Image.new("RGB", (40, 60), colour).save(folder / name)
+    pages = list(iter_image_folder(folder))
+    assert [(p.doc_id, p.page_number, p.extra["file"]) for p in pages] == [("scan-42", 1, "p02.jpg"), ("scan-42", 2, "p10.png")]
+
+
+def test_document_sources_mix_pdf_folders_and_files(fixture_pdfs):
+    pages = list(iter_document_pages([fixture_pdfs / "corpus"], dpi=18))
+    assert len(pages) == 25
+    assert {p.doc_id for p in pages} == {"effects-hex", "hexagon_binning", "zoo-design", "zoo-quickref"}
+
+
+def test_batches_are_bounded():
+    assert [len(b) for b in iter_page_batches(range(7), 3)] == [3, 3, 1]  # type: ignore[arg-type]
