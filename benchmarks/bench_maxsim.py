@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--queries", type=int, default=16)
     ap.add_argument("--query-tokens", type=int, default=20)
-    ap.add_argument("--plant-cos", type=float, default=0.45)
+    ap.add_argument("--plant-cos", type=float, default=0.5)
     ap.add_argument("--plant-frac", type=float, default=0.5)
     ap.add_argument("--candidates", type=int, default=64)
     ap.add_argument("--max-rounds", type=int, default=4)
@@ -218,6 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bf16/fp16 top-5 identical to float32 top-5 for {100 * same_top5:.0f}% of queries")
     print(f"binary stage scans {binary.bytes_per_page:,.0f} B/page = 1/{float32_bytes / binary.bytes_per_page:.0f} of float32, "
           f"1/{float32_bytes / 2 / binary.bytes_per_page:.0f} of float16; rerank reads {args.candidates} float16 pages per query")
+    coarse = hamming_maxsim(q_np, binary)
+    ranks = np.array([(coarse[i] > coarse[i, r]).sum() for i, r in enumerate(relevant)])
+    print(f"planted page's rank after the Hamming stage: median {int(np.median(ranks))}, max {ranks.max()}, "
+          f"within the {args.candidates} candidates for {int((ranks < args.candidates).sum())}/{len(ranks)} queries")
     print(f"quietest round: other processes used {100 * best['_other'][0]:.1f}% of the CPUs")
     kept = ndcg["binary"] / ndcg["float32"] if ndcg["float32"] > 0 else float("nan")
     print(f"RESULT speedup_float={ref_t / best['bf16/fp16'][0]:.2f} speedup_float32_exact={ref_t / best['float32'][0]:.2f} "

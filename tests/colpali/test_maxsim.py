@@ -85,3 +85,11 @@ def test_bad_pages_raise_input_error_naming_the_page(queries, bad, message):
 def test_unknown_compute_is_rejected(ragged_pages, queries):
     with pytest.raises(InputError, match="compute"):
         maxsim(queries, ragged_pages, compute="int4")  # type: ignore[arg-type]
+
+
+def test_page_ids_score_a_subset_in_the_given_order(ragged_pages, queries):
+    ids = [33, 2, 17, 2, 39]
+    full = maxsim(queries, ragged_pages)
+    np.testing.assert_allclose(maxsim(queries, ragged_pages, page_ids=ids, block_tokens=50), full[:, ids], atol=1e-6)
+    with pytest.raises(InputError, match="page_ids"):
+        maxsim(queries, ragged_pages, page_ids=[40])

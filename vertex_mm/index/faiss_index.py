@@ -25,7 +25,6 @@ from ..errors import MissingDependencyError
 from .base import BaseIndex, IndexConfig
 from .errors import IndexCorruptedError
 from .manifest import Manifest
-from .results import SearchResults
 from .topk import exact_topk
 
 __all__ = ["FaissIndex", "import_faiss"]
@@ -66,7 +65,6 @@ class FaissIndex(BaseIndex):
                 scores, sub = exact_topk(self._store.vectors[picked], queries, k)
                 return scores, np.where(sub >= 0, picked[np.maximum(sub, 0)], -1)
         ann = self._built()
-        faiss = self._faiss_mod
         params = self._search_params(allowed)
         scores, rows = ann.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
         return scores.astype(np.float32), rows.astype(np.int64)

@@ -140,7 +140,13 @@ def hamming_maxsim(
 
         raise MissingDependencyError("use_numba=True needs numba: pip install numba")
     if kernel is not None:
-        mins = kernel(np.ascontiguousarray(q_codes.T), pages.codes, pages.offsets)
+        q_words = np.ascontiguousarray(q_codes.T)
+        if q_words.shape[0] == 2:
+            from ._hamming_kernel import min_hamming_2words
+
+            mins = min_hamming_2words(q_words[0], q_words[1], pages.codes, pages.offsets)
+        else:
+            mins = kernel(q_words, pages.codes, pages.offsets)
     else:
         mins = _min_hamming_numpy(q_codes, pages.codes, pages.offsets)
     sims = (pages.dim - 2 * mins).astype(np.float32)  # (P, query tokens)
@@ -182,6 +188,6 @@ def two_stage_search(
     for i, q in enumerate(q_list):
         # Sorting the candidates makes the gather read the memory map front to back.
         ids = np.sort(cand[i])
-        s, local = top_k(maxsim([q], pages.select(ids), compute=compute), k_out)  # type: ignore[arg-type]
+        s, local = top_k(maxsim([q], pages, page_ids=ids, compute=compute), k_out)  # type: ignore[arg-type]
         scores[i], index[i] = s[0], ids[local[0]]
     return scores, index

@@ -109,8 +109,13 @@ def maxsim(
     page_mask: np.ndarray | None = None,
     compute: Compute = "float32",
     block_tokens: int = DEFAULT_BLOCK_TOKENS,
+    page_ids: np.ndarray | Sequence[int] | None = None,
 ) -> np.ndarray:
     """MaxSim scores of every query against every page: a ``(queries, pages)`` float32 array.
+
+    ``page_ids`` scores only those pages (columns in that order), gathering their rows a block
+    at a time: a rerank reads its candidates straight from a memory map without first copying
+    them all out.
 
     ``queries``: a list of ``(n_q, d)`` token matrices (or one, or a zero-padded ``(Q, n, d)``
     batch). ``pages``: :class:`PackedPages`, a list of ``(n_p, d)`` matrices, or a padded
@@ -125,17 +130,26 @@ def maxsim(
     dtype = _torch_dtype(compute)
     q_t = torch.from_numpy(q_pad.reshape(-1, dim)).to(dtype).T.contiguous()  # (dim, Q*n)
     tokens = _as_tensor(packed.tokens)
-    lengths = packed.lengths
     offsets = packed.offsets
-    best = torch.empty(len(packed), n_q * n_tok, dtype=torch.float32)
+    ids = None if page_ids is None else np.asarray(page_ids, dtype=np.int64)
+    if ids is not None and ids.size and (ids.min() < 0 or ids.max() >= len(packed)):
+        raise InputError(f"page_ids must lie in [0, {len(packed)})", input_name="page_ids")
+    lengths = packed.lengths if ids is None else packed.lengths[ids]
+    n_out = lengths.size
+    best = torch.empty(n_out, n_q * n_tok, dtype=torch.float32)
     with torch.inference_mode():
         for p0, p1 in _blocks(lengths, block_tokens):
-            block = tokens[int(offsets[p0]) : int(offsets[p1])]
+            if ids is None:
+                block = tokens[int(offsets[p0]) : int(offsets[p1])]
+            else:
+                starts, lens = offsets[ids[p0:p1]], lengths[p0:p1]
+                rows = np.repeat(starts - np.concatenate([[0], np.cumsum(lens)[:-1]]), lens) + np.arange(lens.sum())
+                block = tokens.index_select(0, torch.from_numpy(rows))
             if block.dtype != dtype:
                 block = block.to(dtype)
             best[p0:p1] = _page_max(block @ q_t, lengths[p0:p1]).float()
     # (P, Q, n) -> sum over query tokens -> (Q, P). Zero padding tokens contribute exactly 0.
-    return best.view(len(packed), n_q, n_tok).sum(-1).T.contiguous().numpy()
+    return best.view(n_out, n_q, n_tok).sum(-1).T.contiguous().numpy()
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -29,7 +29,7 @@ from ..errors import VertexMMError
 from ..index.base import BaseIndex
 from ..index.build import embed_query
 from ..index.results import Hit
-from .render import QuerySection, search_page, thumbnail_jpeg
+from .render import QuerySection, search_page, thumbnail_data_uri, thumbnail_jpeg
 
 __all__ = ["create_app"]
 
@@ -90,7 +90,7 @@ def create_app(index: BaseIndex, embedder: Any, *, title: str = "vertex-mm photo
         except (_BadRequest, VertexMMError, ValueError) as exc:
             page = search_page(title=title, info=info, query=text or "", k=k, error=str(exc))
             return HTMLResponse(page, status_code=400)
-        section = QuerySection(label, hits)
+        section = QuerySection(label, hits, _query_thumb(image) if image is not None else None)
         return HTMLResponse(search_page(title=title, info=info, query=text or "", k=k, section=section, thumb_src=thumb_src))
 
     async def api_search(request: Request) -> Response:
@@ -135,6 +135,14 @@ def create_app(index: BaseIndex, embedder: Any, *, title: str = "vertex-mm photo
     app.state.index = index
     app.state.embedder = embedder
     return app
+
+
+def _query_thumb(image: bytes) -> str | None:
+    """The uploaded query image, shown above its results (it embedded, so it decodes)."""
+    try:
+        return thumbnail_data_uri(image, side=160)
+    except OSError:
+        return None
 
 
 def _text(value: Any) -> str | None:

@@ -39,11 +39,11 @@ img.query{max-height:120px;border:1px solid #ddd}
 """
 
 
-def thumbnail_jpeg(path: str | Path, side: int = THUMB_SIDE) -> bytes:
-    """A small JPEG of an image file (at most ``side`` px on its long edge)."""
+def thumbnail_jpeg(source: str | Path | bytes, side: int = THUMB_SIDE) -> bytes:
+    """A small JPEG of an image file or of image bytes (at most ``side`` px on its long edge)."""
     from PIL import Image
 
-    with Image.open(path) as img:
+    with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
         img = img.convert("RGB")
         img.thumbnail((side, side))
         buf = io.BytesIO()
@@ -51,9 +51,9 @@ def thumbnail_jpeg(path: str | Path, side: int = THUMB_SIDE) -> bytes:
     return buf.getvalue()
 
 
-def thumbnail_data_uri(path: str | Path, side: int = THUMB_SIDE) -> str:
+def thumbnail_data_uri(source: str | Path | bytes, side: int = THUMB_SIDE) -> str:
     """The thumbnail as a ``data:`` URI, so a results page is one self-contained file."""
-    return "data:image/jpeg;base64," + base64.b64encode(thumbnail_jpeg(path, side)).decode("ascii")
+    return "data:image/jpeg;base64," + base64.b64encode(thumbnail_jpeg(source, side)).decode("ascii")
 
 
 @dataclass

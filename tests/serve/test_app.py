@@ -1,0 +1,111 @@
+"""The search app over HTTP (Starlette's TestClient): pages, uploads, thumbnails and errors."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+
+pytest.importorskip("starlette")
+pytest.importorskip("multipart", reason="uploads need python-multipart (vertex-mm[serve])")
+
+from starlette.testclient import TestClient  # noqa: E402
+
+from vertex_mm.sample_data import sample_photos_dir  # noqa: E402
+from vertex_mm.serve.app import create_app  # noqa: E402
+
+
+@pytest.fixture
+def client(hashed_photos):
+    index, embedder = hashed_photos
+    return TestClient(create_app(index, embedder, default_k=5))
+
+
+def hit_ids(page: str) -> list[str]:
+    return [html.unescape(m) for m in re.findall(r'<li class="hit" data-id="([^"]+)"', page)]
+
+
+def test_home_page_has_a_query_box_and_an_upload(client):
+    page = client.get("/").text
+    assert 'id="q"' in page and 'type="file"' in page and 'enctype="multipart/form-data"' in page
+    assert "17 photos" in page
+
+
+def test_uploading_an_indexed_photo_finds_it_first(client):
+    data = (sample_photos_dir() / "coffee_cup.jpg").read_bytes()
+    r = client.post("/search", files={"image": ("mine.jpg", data, "image/jpeg")}, data={"k": "3"})
+    assert r.status_code == 200
+    assert hit_ids(r.text)[0] == "coffee_cup.jpg"
+    assert 'data-score="1.000000"' in r.text
+    assert len(hit_ids(r.text)) == 3
+
+
+def test_text_query_by_get_shows_k_results_with_thumbnails(client):
+    r = client.get("/search", params={"q": "a cat", "k": "4"})
+    assert r.status_code == 200
+    ids = hit_ids(r.text)
+    assert len(ids) == 4
+    assert f'src="/thumb/{ids[0]}"' in r.text
+
+
+def test_text_query_by_post_form(client):
+    r = client.post("/search", data={"q": "a cat", "k": "2"})
+    assert r.status_code == 200 and len(hit_ids(r.text)) == 2
+    assert 'value="a cat"' in r.text
+
+
+def test_thumbnails_are_small_jpegs_of_indexed_photos(client):
+    r = client.get("/thumb/cat.jpg")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    from io import BytesIO
+
+    from PIL import Image
+
+    with Image.open(BytesIO(r.content)) as img:
+        assert img.format == "JPEG" and max(img.size) <= 240
+
+
+@pytest.mark.parametrize("path", ["/thumb/nope.jpg", "/thumb/../../../etc/passwd", "/thumb/%2e%2e/manifest.json"])
+def test_thumbnails_serve_only_indexed_ids(client, path):
+    assert client.get(path).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [({"q": ""}, "type a query or choose an image"), ({"q": "cat", "k": "0"}, "k must be between 1 and 100"),
+     ({"q": "cat", "k": "ten"}, "k must be a whole number")],
+)
+def test_bad_requests_explain_themselves(client, params, message):
+    r = client.get("/search", params=params)
+    assert r.status_code == 400 and message in html.unescape(r.text)
+
+
+def test_an_upload_that_is_not_an_image_is_a_clear_400(client):
+    r = client.post("/search", files={"image": ("notes.jpg", b"definitely not a jpeg", "image/jpeg")})
+    assert r.status_code == 400
+    assert 'class="error"' in r.text
+
+
+def test_queries_are_escaped_in_the_page(client):
+    r = client.get("/search", params={"q": '<script>alert("x")</script>'})
+    assert "<script>alert" not in r.text and "&lt;script&gt;" in r.text
+
+
+def test_json_api(client):
+    body = client.get("/api/search", params={"q": "a cat", "k": "3"}).json()
+    assert body["query"] == "a cat" and body["space"] == "hashed/sha256/128"
+    assert len(body["hits"]) == 3 and {"id", "score", "metadata"} <= set(body["hits"][0])
+    err = client.get("/api/search").json()
+    assert err["error"]["message"] == "query parameter q is required"
+
+
+def test_health(client):
+    assert client.get("/healthz").json() == {"status": "ok", "count": 17, "space": "hashed/sha256/128"}
+
+
+@pytest.mark.slow
+def test_real_model_puts_the_cat_first(local_photos):
+    index, embedder = local_photos
+    client = TestClient(create_app(index, embedder))
+    assert hit_ids(client.get("/search", params={"q": "a cat"}).text)[0] == "cat.jpg"
