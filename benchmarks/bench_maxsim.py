@@ -16,11 +16,14 @@ Methods, all in this process on the same threads:
               here, and the output says so.
 * float32     our fused scorer, float32 arithmetic, float32 pages (exact).
 * bf16/fp16   our fused scorer on float16 pages (the 257 KiB page) with bfloat16 arithmetic.
-* binary      two-stage: Hamming-MaxSim over 1-bit codes (16 B/token), then float32 MaxSim
-              over each query's top ``--candidates`` pages read from the float16 store.
+* binary      two-stage: Hamming-MaxSim over 1-bit page codes (16 B/token) with 2-bit queries
+              (``query_bits=2``), then float32 MaxSim over each query's top ``--candidates``
+              pages read from the float16 store. ``binary-1bitq``: the same with 1-bit queries
+              (plain symmetric Hamming), shown for comparison.
 
-CPU time used by other processes during each timing is read from /proc/stat; a round is
-repeated (up to ``--max-rounds``) until one is quiet, and the quietest round is reported.
+CPU time used by other processes during each timing is read from /proc/stat; rounds repeat
+(up to ``--max-rounds``) until one is quiet, and each method reports its fastest round with
+the share of the CPUs other processes took meanwhile.
 The last line is ``RESULT ...``.
 """
 
@@ -146,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--query-tokens", type=int, default=20)
     ap.add_argument("--plant-cos", type=float, default=0.5)
     ap.add_argument("--plant-frac", type=float, default=0.5)
-    ap.add_argument("--candidates", type=int, default=64)
+    ap.add_argument("--candidates", type=int, default=32, help="pages per query reranked in float32")
     ap.add_argument("--max-rounds", type=int, default=4)
     ap.add_argument("--quiet-frac", type=float, default=0.10, help="a round is quiet when others used < this share of the CPUs")
     ap.add_argument("--colpali-wheel", default=os.environ.get("COLPALI_ENGINE_WHEEL"))
@@ -178,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         "float32": lambda: top_k(maxsim(q_np, packed32, compute="float32"), 5)[1],
         "bf16/fp16": lambda: top_k(maxsim(q_np, packed16, compute="bfloat16"), 5)[1],
         "binary": lambda: two_stage_search(q_np, binary, packed16, 5, candidates=args.candidates)[1],
+        "binary-1bitq": lambda: two_stage_search(q_np, binary, packed16, 5, candidates=args.candidates, query_bits=1)[1],
     }
     # Warm-up on a slice, and the exactness check of the float32 scorer against the reference.
     ref_s = score_multi_vector(qs_list, ps_list[:200], device="cpu").numpy()
@@ -185,44 +189,44 @@ def main(argv: list[str] | None = None) -> int:
     max_diff = float(np.abs(ref_s - ours_s).max())
     hamming_maxsim(q_np[:1], BinaryPages(binary.codes[: 2 * args.tokens], binary.offsets[:3], args.dim))
 
+    # Each method keeps its fastest round (the one least disturbed by other processes).
     best: dict[str, tuple[float, float]] = {}
     ranked: dict[str, np.ndarray] = {}
-    capacity = None
+    cpus = os.cpu_count() or 1
     for rnd in range(1, args.max_rounds + 1):
         results = {}
         for name, fn in methods.items():
             wall, other, out = timed(fn)
             results[name] = (wall, other)
             ranked[name] = out
-        capacity = sum(w for w, _ in results.values()) * (os.cpu_count() or 1)
-        other_frac = sum(o for _, o in results.values()) / capacity
+            if name not in best or wall < best[name][0]:
+                best[name] = (wall, other / (wall * cpus))
+        other_frac = sum(o for _, o in results.values()) / (sum(w for w, _ in results.values()) * cpus)
         print(f"# round {rnd}: " + ", ".join(f"{n} {w:.3f}s" for n, (w, _) in results.items())
               + f"; other processes used {100 * other_frac:.1f}% of the CPUs")
-        if not best or other_frac < best["_other"][0]:
-            best = dict(results)
-            best["_other"] = (other_frac, 0.0)
         if other_frac < args.quiet_frac:
             break
 
     ref_t = best["reference"][0]
     float32_bytes = args.tokens * args.dim * 4
     bytes_pp = {"reference": float32_bytes, "float32": float32_bytes, "bf16/fp16": args.tokens * args.dim * 2,
-                "binary": binary.bytes_per_page}
+                "binary": binary.bytes_per_page, "binary-1bitq": binary.bytes_per_page}
     ndcg = {name: ndcg_at_5(r, relevant) for name, r in ranked.items()}
-    print(f"\n{'method':<12}{'seconds':>9}{'pages/s/query':>15}{'speedup':>9}{'bytes/page':>12}{'nDCG@5':>8}")
+    print(f"\n{'method':<14}{'seconds':>9}{'pages/s/query':>15}{'speedup':>9}{'bytes/page':>12}{'nDCG@5':>8}{'others%':>9}")
     for name in methods:
-        t = best[name][0]
-        print(f"{name:<12}{t:>9.3f}{args.pages * args.queries / t:>15,.0f}{ref_t / t:>9.2f}{bytes_pp[name]:>12,.0f}{ndcg[name]:>8.3f}")
+        t, other = best[name]
+        print(f"{name:<14}{t:>9.3f}{args.pages * args.queries / t:>15,.0f}{ref_t / t:>9.2f}{bytes_pp[name]:>12,.0f}{ndcg[name]:>8.3f}{100 * other:>8.0f}%")
+    print("(others% = CPU share other processes used during that method's fastest round)")
     same_top5 = float(np.mean([(a == b).all() for a, b in zip(ranked["bf16/fp16"], ranked["float32"])]))
     print(f"\nfloat32 scorer vs reference: max |score difference| = {max_diff:.2e}")
     print(f"bf16/fp16 top-5 identical to float32 top-5 for {100 * same_top5:.0f}% of queries")
     print(f"binary stage scans {binary.bytes_per_page:,.0f} B/page = 1/{float32_bytes / binary.bytes_per_page:.0f} of float32, "
           f"1/{float32_bytes / 2 / binary.bytes_per_page:.0f} of float16; rerank reads {args.candidates} float16 pages per query")
-    coarse = hamming_maxsim(q_np, binary)
-    ranks = np.array([(coarse[i] > coarse[i, r]).sum() for i, r in enumerate(relevant)])
-    print(f"planted page's rank after the Hamming stage: median {int(np.median(ranks))}, max {ranks.max()}, "
-          f"within the {args.candidates} candidates for {int((ranks < args.candidates).sum())}/{len(ranks)} queries")
-    print(f"quietest round: other processes used {100 * best['_other'][0]:.1f}% of the CPUs")
+    for bits in (2, 1):
+        coarse = hamming_maxsim(q_np, binary, query_bits=bits)
+        ranks = np.array([(coarse[i] > coarse[i, r]).sum() for i, r in enumerate(relevant)])
+        print(f"{bits}-bit queries: planted page's rank after the Hamming stage: median {int(np.median(ranks))}, max {ranks.max()}, "
+              f"within the {args.candidates} candidates for {int((ranks < args.candidates).sum())}/{len(ranks)} queries")
     kept = ndcg["binary"] / ndcg["float32"] if ndcg["float32"] > 0 else float("nan")
     print(f"RESULT speedup_float={ref_t / best['bf16/fp16'][0]:.2f} speedup_float32_exact={ref_t / best['float32'][0]:.2f} "
           f"speedup_binary={ref_t / best['binary'][0]:.2f} binary_ndcg_kept={kept:.3f} "

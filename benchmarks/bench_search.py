@@ -28,10 +28,16 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
+if __name__ == "__main__" and "--threads" in sys.argv:
+    # Thread pools size themselves when numpy and faiss load, so this must precede their import.
+    _n = sys.argv[sys.argv.index("--threads") + 1]
+    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = _n
 
-from vertex_mm import EmbeddingSpace, Embeddings
-from vertex_mm.index import FlatIndex
+import numpy as np  # noqa: E402
+
+from vertex_mm import EmbeddingSpace, Embeddings  # noqa: E402
+from vertex_mm.index import FlatIndex  # noqa: E402
 
 QUIET_STOLEN_FRACTION = 0.10  # a timing is "quiet" if others used < 10% of the CPU capacity meanwhile
 PAUSE_S = 0.5  # between engines, so one library's spinning worker threads do not tax the other
@@ -101,16 +107,18 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=5, help="timed rounds per side (more if the machine is busy)")
     p.add_argument("--max-rounds", type=int, default=15)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="threads for both sides (default: every core)")
     args = p.parse_args()
     try:
         import faiss
     except ImportError:
         print("faiss-cpu is not installed: pip install faiss-cpu", file=sys.stderr)
         return 2
-    cores = os.cpu_count() or 1
+    cores = os.cpu_count() or 1  # "quiet" is judged against the whole machine
+    threads = args.threads or cores
     faiss.cvar.distance_compute_blas_threshold = 1  # see the module docstring
     print(f"data: {args.n:,} x {args.d} float32 (unit rows), {args.queries} queries, k={args.k}; "
-          f"{cores} cores; faiss {faiss.__version__}, numpy {np.__version__}; "
+          f"{threads} threads each on {cores} cores; faiss {faiss.__version__}, numpy {np.__version__}; "
           f"faiss BLAS threshold set to {faiss.cvar.distance_compute_blas_threshold} (default 128000)")
     t = time.perf_counter()
     x, q = make_data(args.n, args.d, args.queries, args.seed)
@@ -162,7 +170,8 @@ def main() -> int:
     ratio = ours_qps / faiss_qps
     print(f"RESULT ratio_vs_faiss_flat={ratio:.3f} ours_qps={ours_qps:.1f} faiss_flat_qps={faiss_qps:.1f} "
           f"recall_at_10={recall:.4f} ours_index_mb={ours_mb:.0f} faiss_index_mb={faiss_mb:.0f} "
-          f"n={args.n} d={args.d} queries={args.queries} k={args.k}")
+          f"quiet_runs={len(t_ours.quiet(cores))}+{len(t_faiss.quiet(cores))}/{2 * rounds} "
+          f"n={args.n} d={args.d} queries={args.queries} k={args.k} threads={threads}")
     return 0
 
 

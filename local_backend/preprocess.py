@@ -18,7 +18,7 @@ import math
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Callable, Sequence, TypeVar
 
 import numpy as np
 from PIL import Image as PILImage
@@ -29,6 +29,7 @@ from vertex_mm.limits import MULTIMODAL_EMBEDDING_001
 __all__ = [
     "decode_image",
     "default_workers",
+    "draft_size_for",
     "map_ordered",
     "prepare_rgb",
 ]
@@ -129,6 +130,3 @@ def draft_size_for(size: int, crop_pct: float) -> int:
     """The draft size that keeps enough pixels for a ``crop_pct`` crop resized to ``size``."""
     return int(math.ceil(size / max(crop_pct, 1e-3)))
 
-
-def describe(x: Any) -> str:
-    return getattr(x, "name", None) or type(x).__name__

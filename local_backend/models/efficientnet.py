@@ -14,7 +14,6 @@ the 7 x 7 = 49 head-activation vectors of the last feature map, row-major from t
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 from dataclasses import dataclass
@@ -265,7 +264,3 @@ def create_efficientnet_lite0(
         torch.set_num_threads(int(num_threads))
     return EfficientNetLiteEmbedder(load_efficientnet_lite0(weights), layer=layer, crop_pct=crop_pct, channels_last=channels_last)
 
-
-def weights_fingerprint(path: pathlib.Path) -> str:
-    """Size and mtime-free identity of a weights file: its name and byte size (cheap)."""
-    return json.dumps([path.name, path.stat().st_size])

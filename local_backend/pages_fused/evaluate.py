@@ -17,17 +17,16 @@ import os
 import resource
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence, TextIO
+from typing import Any, Callable, Mapping, Sequence, TextIO
 
 import numpy as np
 
 from .dataset import PageDataset
 from .fusion import Fusion
-from .metrics import mrr_at, ndcg_at, recall_at
 from .reader import ReaderSettings
 from .retriever import COMPONENTS, RETRIEVER_NAME, IndexStats, OcrAssistedPageRetriever
 
-__all__ = ["MethodScores", "EvalReport", "evaluate", "format_report", "metrics_for"]
+__all__ = ["MethodScores", "EvalReport", "evaluate", "evaluate_multivector", "format_report", "metrics_for", "render_ref"]
 
 METRICS = ("ndcg5", "r1", "r5", "mrr10")
 
@@ -64,12 +63,17 @@ class EvalReport:
 
 def metrics_for(scores: np.ndarray, page_ids: Sequence[str], qids: Sequence[str],
                 qrels: Mapping[str, Mapping[str, int]]) -> dict[str, dict[str, float]]:
-    """Per-query metrics of a ``(queries, pages)`` score matrix."""
+    """Per-query metrics of a ``(queries, pages)`` score matrix, computed by the page-eval
+    harness's trec_eval-compatible functions (:mod:`vertex_mm.pages.eval.metrics`)."""
+    from vertex_mm.pages.eval.metrics import mrr, ndcg_at_k, recall_at_k
+
     out = {}
     for i, q in enumerate(qids):
-        top = [page_ids[j] for j in np.argsort(-scores[i], kind="stable")[:10]]
-        rel = qrels[q]
-        out[q] = {"ndcg5": ndcg_at(top, rel, 5), "r1": recall_at(top, rel, 1), "r5": recall_at(top, rel, 5), "mrr10": mrr_at(top, rel, 10)}
+        top = np.argsort(-scores[i], kind="stable")[:10]
+        run = {q: {page_ids[j]: float(scores[i, j]) for j in top}}
+        rel = {q: dict(qrels[q])}
+        out[q] = {"ndcg5": ndcg_at_k(run, rel, 5), "r1": recall_at_k(run, rel, 1),
+                  "r5": recall_at_k(run, rel, 5), "mrr10": mrr(run, rel, 10)}
     return out
 
 
@@ -151,7 +155,7 @@ def format_report(report: EvalReport, out: TextIO) -> None:
     for m in report.methods:
         print(f"{m.name:<{w}}" + "".join(f"{m.mean[k]:>9.3f}" for k in METRICS), file=out)
     if report.by_kind:
-        print(f"\n{RETRIEVER_NAME} by query kind:", file=out)
+        print(f"\n{report.fused.name.split(' (')[0]} by query kind:", file=out)
         for kind, mean in report.by_kind.items():
             label = f"  {kind} ({report.kind_counts[kind]})"
             print(f"{label:<{w}}" + "".join(f"{mean[k]:>9.3f}" for k in METRICS), file=out)
@@ -166,3 +170,45 @@ def format_report(report: EvalReport, out: TextIO) -> None:
     f = report.fused.mean
     print(f"RESULT ndcg5={f['ndcg5']:.3f} r1={f['r1']:.3f} r5={f['r5']:.3f} mrr10={f['mrr10']:.3f} "
           f"index_pages_per_s={report.index_pages_per_s:.2f}", file=out)
+
+
+def render_ref(ref: Any, dpi: float = 144.0) -> Any:
+    """A page as an RGB PIL image (PDF pages rendered at ``dpi``)."""
+    if ref.is_pdf:
+        import pypdfium2 as pdfium
+
+        doc = pdfium.PdfDocument(str(ref.path))
+        try:
+            return doc[ref.page_index].render(scale=dpi / 72).to_pil().convert("RGB")
+        finally:
+            doc.close()
+    from PIL import Image
+
+    with Image.open(ref.path) as im:
+        return im.convert("RGB")
+
+
+def evaluate_multivector(ds: PageDataset, embedder: Any, name: str, *, batch_size: int = 8,
+                         log: Callable[[str], None] = lambda s: None) -> EvalReport:
+    """Late interaction (MaxSim) with any :class:`vertex_mm.pages.MultiVectorEmbedder`
+    (the region default, a ColPali checkpoint) on the same data, for the same table."""
+    from vertex_mm.late_interaction.maxsim import maxsim
+
+    qids = ds.query_ids
+    log(f"embedding {len(ds.pages)} pages with {name} ...")
+    t0 = time.perf_counter()
+    vectors: list[np.ndarray] = []
+    for start in range(0, len(ds.pages), batch_size):
+        vectors += embedder.embed_pages([render_ref(r) for r in ds.pages[start : start + batch_size]])
+    wall = time.perf_counter() - t0
+    scores = maxsim(embedder.embed_queries([ds.queries[q] for q in qids]), vectors)
+    ids = [r.page_id for r in ds.pages]
+    report = EvalReport(str(ds.root), ds.split, len(qids), len(ids), index_wall_s=wall,
+                        stats=IndexStats(pages=len(ids), seconds={"embed": wall}))
+    per_q = metrics_for(scores, ids, qids, ds.qrels)
+    report.methods.append(MethodScores(f"{name} (late interaction)", _mean(per_q), per_q))
+    for kind in sorted({ds.kinds[q] for q in qids if q in ds.kinds}):
+        members = [q for q in qids if ds.kinds.get(q) == kind]
+        report.kind_counts[kind] = len(members)
+        report.by_kind[kind] = _mean(per_q, members)
+    return report

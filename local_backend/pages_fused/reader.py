@@ -33,12 +33,12 @@ _POINTS_PER_INCH = 72.0
 
 @dataclass(frozen=True)
 class ReaderSettings:
-    """Resolutions: ``ocr_dpi`` for tesseract, ``thumb_side`` (pixels, long side) for the CNN."""
+    """Resolutions: ``ocr_dpi`` for tesseract; ``image_side`` (pixels, long side) for the CNN
+    page image, from which figure crops are also cut."""
 
     ocr_dpi: int = 200
     region_ocr_dpi: int = 300
-    thumb_side: int = 448
-    crop_side: int = 1024
+    image_side: int = 1024
     max_crops: int = 4
     ocr_image_regions: bool = True
     force_ocr: bool = False  # ignore text layers (the "OCR + BM25" baseline)
@@ -50,7 +50,7 @@ class ReadPage:
 
     ref: PageRef
     text: PageText
-    thumbnail: Any = None  # PIL image, long side ~thumb_side
+    thumbnail: Any = None  # PIL image, long side ~image_side
     crops: list[Any] = field(default_factory=list)  # PIL images of figure regions
     ocr_pages: int = 0  # 1 when the whole page went through tesseract
     ocr_regions: int = 0
@@ -133,7 +133,7 @@ def _start_pdf(ref: PageRef, pool: OcrPool, settings: ReaderSettings, docs: _Doc
             full = _render(page, settings.ocr_dpi / _POINTS_PER_INCH)
             text = PageText(ref.page_id, figure_boxes=[], source="ocr")
             pending = _Pending(ReadPage(ref, text, ocr_pages=1), page_future=pool.submit(full, name=ref.page_id))
-        medium = _render(page, settings.crop_side / max(page.get_size()))
+        medium = _render(page, settings.image_side / max(page.get_size()))
         _attach_images(pending.page, medium, settings)
         return pending
     finally:
@@ -165,7 +165,7 @@ def _render(page: Any, scale: float, box: Box | None = None) -> Any:
 
 def _attach_images(page: ReadPage, image: Any, settings: ReaderSettings) -> None:
     thumb = image.copy()
-    thumb.thumbnail((settings.thumb_side, settings.thumb_side))
+    thumb.thumbnail((settings.image_side, settings.image_side))
     page.thumbnail = thumb
     W, H = image.size
     for box in page.text.figure_boxes[: settings.max_crops]:

@@ -91,7 +91,7 @@ class OcrAssistedPageRetriever:
 
     def __init__(self, *, components: Sequence[str] = COMPONENTS, fusion: Fusion | None = None,
                  ocr_workers: int | None = None, reader: ReaderSettings = ReaderSettings(),
-                 use_ocr_cache: bool = True, dense_encoder: Any = None, visual_model: Any = None,
+                 use_ocr_cache: bool = True, dense_encoder: Any = None, visual_embedder: Any = None,
                  figure_boost: bool = True) -> None:
         unknown = set(components) - set(COMPONENTS)
         if unknown or not components:
@@ -102,10 +102,11 @@ class OcrAssistedPageRetriever:
         self.reader = reader
         self.use_ocr_cache = use_ocr_cache
         self._dense_encoder = dense_encoder
-        self._visual_model = visual_model
+        self._visual_embedder = visual_embedder
         self.figure_boost = figure_boost
         self.page_ids: list[str] = []
         self.pages: list[PageText] = []
+        self.sources: dict[str, tuple[str, int]] = {}  # page id -> (file, 1-based page number)
         self.stats = IndexStats()
         self._scorers: dict[str, Any] = {}
 
@@ -118,8 +119,9 @@ class OcrAssistedPageRetriever:
         if "visual" in self.components:
             from .visual import VisualScorer
 
-            visual = VisualScorer(self._visual_model)
+            visual = VisualScorer(self._visual_embedder)
         texts: list[PageText] = []
+        sources: dict[str, tuple[str, int]] = {}
         batch: list[ReadPage] = []
         t_read = time.perf_counter()
         t_visual = 0.0
@@ -133,6 +135,7 @@ class OcrAssistedPageRetriever:
                 if page.error is not None:
                     stats.errors.append(f"{page.ref.page_id}: {page.error}")
                 texts.append(page.text)
+                sources[page.ref.page_id] = (str(page.ref.path), page.ref.page_index + 1)
                 if visual is not None:
                     batch.append(page)
                     if len(batch) >= visual.batch_size:
@@ -142,11 +145,17 @@ class OcrAssistedPageRetriever:
                 t_visual += self._add_visual(visual, batch)
         stats.seconds["read"] = time.perf_counter() - t_read - t_visual
         stats.seconds["visual"] = t_visual
+        self.attach(texts, {"visual": visual} if visual is not None else {}, stats=stats)
+        self.sources = sources
+        self.stats = stats
+        return stats
+
+    def attach(self, texts: list[PageText], scorers: dict[str, Any], *, stats: IndexStats | None = None) -> None:
+        """Install read pages and any pre-built scorers; build the rest (BM25, dense, layout)."""
+        stats = stats if stats is not None else IndexStats(pages=len(texts))
         self.pages = texts
         self.page_ids = [t.page_id for t in texts]
-        self._scorers = {}
-        if visual is not None:
-            self._scorers["visual"] = visual
+        self._scorers = dict(scorers)
         if "lexical" in self.components:
             t = time.perf_counter()
             from .lexical import LexicalScorer
@@ -154,7 +163,7 @@ class OcrAssistedPageRetriever:
             docs = [lexical_document(p) if self.figure_boost else p.text for p in texts]
             self._scorers["lexical"] = LexicalScorer().fit(docs)
             stats.seconds["lexical"] = time.perf_counter() - t
-        if "dense" in self.components:
+        if "dense" in self.components and "dense" not in self._scorers:
             t = time.perf_counter()
             from .dense import DenseScorer
 
@@ -166,8 +175,6 @@ class OcrAssistedPageRetriever:
             from .layout import LayoutScorer
 
             self._scorers["layout"] = LayoutScorer().fit(texts)
-        self.stats = stats
-        return stats
 
     @staticmethod
     def _add_visual(visual: Any, batch: list[ReadPage]) -> float:

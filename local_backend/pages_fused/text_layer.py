@@ -27,6 +27,9 @@ _MIN_FIGURE_AREA = 0.015
 _MIN_FIGURE_SIDE_PT = 40.0
 # Shaded code listings and framed text are boxes full of words; a chart is mostly ink and air.
 _MAX_FIGURE_TEXT_COVER = 0.35
+# Axis labels and tick numbers sit just outside the drawn paths: widen the box to hold them.
+_LABEL_MARGIN_X = 0.03
+_LABEL_MARGIN_Y = 0.035
 
 
 def has_text_layer(page: Any) -> bool:
@@ -121,7 +124,8 @@ def _figure_boxes(page: Any, width: float, height: float, words: list[Word]) -> 
         covered = sum(w.box.area for w in words if box.contains_center_of(w.box))
         if covered / box.area > _MAX_FIGURE_TEXT_COVER:
             continue
-        figures.append(box)
+        figures.append(Box(max(0.0, box.x0 - _LABEL_MARGIN_X), max(0.0, box.y0 - _LABEL_MARGIN_Y),
+                           min(1.0, box.x1 + _LABEL_MARGIN_X), min(1.0, box.y1 + _LABEL_MARGIN_Y)))
     return figures
 
 

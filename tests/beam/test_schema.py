@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from vertex_mm.beam.records import DEAD_LETTER_FIELDS, EMBEDDING_FIELDS, EmbedInput, dead_letter_row, embedding_row
@@ -14,7 +15,8 @@ from vertex_mm.beam.schema import (
     embeddings_arrow_schema,
     to_table_row,
 )
-from vertex_mm.beam.vector_search import vector_search_record
+from vertex_mm.beam.vector_search import RestrictsMapping, vector_search_record
+from vertex_mm.index.export.vector_search import to_record
 from vertex_mm.errors import EmbeddingSpaceMismatchError, InvalidImageError, ServiceUnavailableError
 from vertex_mm.results import EmbeddingSpace, MultiModalEmbeddingResponse
 
@@ -93,26 +95,27 @@ def test_rows_fit_the_parquet_schemas():
     assert dead.column("status_code").to_pylist() == [None, 503]
 
 
-def test_vector_search_record_from_metadata():
-    row = _embedding_row({"label": "cat", "tags": ["pet", "indoor"], "year": 2024, "score": 0.5, "album": 7})
-    record = vector_search_record(row, restrict_keys=["label", "tags", "absent"], numeric_restrict_keys=["year", "score"],
-                                  crowding_tag_key="album")
+def test_vector_search_record_follows_the_index_exporter_rules():
+    row = _embedding_row({"label": "cat", "tags": ["pet", "indoor"], "year": 2024, "score": 0.5, "album": "a7"})
+    mapping = RestrictsMapping(token_keys=["label", "tags", "absent"], numeric_keys=["year", "score"],
+                               crowding_key="album", embedding_metadata=False)
+    record = vector_search_record(row, mapping=mapping)
     assert record == {
         "id": "cat-1",
         "embedding": pytest.approx([0.1, -0.2, 0.3, 0.4]),
         "restricts": [{"namespace": "label", "allow": ["cat"]}, {"namespace": "tags", "allow": ["pet", "indoor"]}],
-        "numeric_restricts": [{"namespace": "year", "value_int": 2024}, {"namespace": "score", "value_float": 0.5}],
-        "crowding_tag": "7",
+        "numeric_restricts": [{"namespace": "year", "value_int": 2024}, {"namespace": "score", "value_double": 0.5}],
+        "crowding_tag": "a7",
     }
+    # The same row through issue D's exporter gives the same record.
+    assert record == to_record(row["id"], np.asarray(row["embedding"]), row["metadata"], mapping)
 
 
-def test_vector_search_record_is_just_id_and_embedding_by_default():
-    assert set(vector_search_record(_embedding_row())) == {"id", "embedding"}
-
-
-def test_vector_search_record_refuses_a_non_number_numeric_restrict():
-    with pytest.raises(ValueError, match="numeric restrict 'label' needs a number"):
-        vector_search_record(_embedding_row(), numeric_restrict_keys=["label"])
+def test_vector_search_record_by_default_maps_every_metadata_key():
+    record = vector_search_record(_embedding_row({"label": "cat", "year": 2024}))
+    assert record["restricts"] == [{"namespace": "label", "allow": ["cat"]}]
+    assert record["numeric_restricts"] == [{"namespace": "year", "value_int": 2024}]
+    assert record["embedding_metadata"] == {"label": "cat", "year": 2024}
 
 
 def test_vector_search_record_refuses_another_embedding_space():

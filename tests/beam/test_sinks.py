@@ -11,7 +11,7 @@ beam = pytest.importorskip("apache_beam", reason="apache_beam is not importable 
 
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline  # noqa: E402
 
-from vertex_mm.beam import WriteJsonl, WriteParquet, WriteToBigQueryTable, WriteVectorSearch  # noqa: E402
+from vertex_mm.beam import RestrictsMapping, WriteJsonl, WriteParquet, WriteToBigQueryTable, WriteVectorSearch  # noqa: E402
 from vertex_mm.beam.records import dead_letter_row  # noqa: E402
 from vertex_mm.errors import InvalidImageError  # noqa: E402
 
@@ -55,8 +55,8 @@ def test_parquet_round_trips_with_the_documented_schema(tmp_path):
 
 def test_vector_search_files_hold_one_datapoint_per_row(tmp_path):
     with BeamTestPipeline() as p:
-        _ = p | beam.Create(ROWS) | WriteVectorSearch(str(tmp_path / "vs" / "embeddings"), restrict_keys=["label"],
-                                                      numeric_restrict_keys=["year"], space=SPACE)
+        mapping = RestrictsMapping(token_keys=["label"], numeric_keys=["year"], embedding_metadata=False)
+        _ = p | beam.Create(ROWS) | WriteVectorSearch(str(tmp_path / "vs" / "embeddings"), mapping=mapping, space=SPACE)
     files = glob.glob(str(tmp_path / "vs" / "*.json"))
     assert files and all(f.endswith(".json") for f in files)
     records = sorted(_read_jsonl(str(tmp_path / "vs" / "*.json")), key=lambda r: r["id"])

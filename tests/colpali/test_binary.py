@@ -21,24 +21,42 @@ def test_binarize_packs_sign_bits_little_endian_into_uint64_words():
     assert codes[0].tolist() == [0b1001, 1, 0b10]
 
 
-def test_hamming_maxsim_equals_maxsim_over_sign_vectors(ragged_pages, queries):
+def _weighted(q: np.ndarray) -> np.ndarray:
+    mag = np.abs(q)
+    return _signs(q) * np.where(mag > np.median(mag, axis=1, keepdims=True), 2.0, 1.0)
+
+
+def test_one_bit_queries_give_maxsim_over_sign_vectors(ragged_pages, queries):
     binary = BinaryPages.from_pages(ragged_pages)
     expected = maxsim_reference([_signs(q) for q in queries], [_signs(p) for p in ragged_pages])
-    np.testing.assert_array_equal(hamming_maxsim(queries, binary, use_numba=False), expected)
+    np.testing.assert_array_equal(hamming_maxsim(queries, binary, query_bits=1, use_numba=False), expected)
+
+
+def test_two_bit_queries_weigh_strong_dimensions_twice(ragged_pages, queries):
+    binary = BinaryPages.from_pages(ragged_pages)
+    expected = maxsim_reference([_weighted(q) for q in queries], [_signs(p) for p in ragged_pages])
+    np.testing.assert_array_equal(hamming_maxsim(queries, binary, query_bits=2, use_numba=False), expected)
 
 
 @pytest.mark.skipif(not has_fast_kernel(), reason="numba is not installed; the numpy path is tested above")
-def test_numba_kernel_gives_the_same_integers_as_numpy(ragged_pages, queries, rng):
-    pages = ragged_pages + [rng.standard_normal((9, 32)).astype(np.float32)]
+@pytest.mark.parametrize("dim", [32, 128, 200])
+@pytest.mark.parametrize("query_bits", [1, 2])
+def test_numba_kernels_give_the_same_integers_as_numpy(rng, dim, query_bits):
+    # Odd page lengths exercise the kernels' remainder loops; 128-d takes the two-word kernels.
+    pages = [rng.standard_normal((int(n), dim)).astype(np.float32) for n in rng.integers(1, 12, size=25)]
+    queries = [rng.standard_normal((int(n), dim)).astype(np.float32) for n in (1, 5, 9)]
     binary = BinaryPages.from_pages(pages)
-    np.testing.assert_array_equal(hamming_maxsim(queries, binary, use_numba=True), hamming_maxsim(queries, binary, use_numba=False))
+    fast = hamming_maxsim(queries, binary, query_bits=query_bits, use_numba=True)
+    np.testing.assert_array_equal(fast, hamming_maxsim(queries, binary, query_bits=query_bits, use_numba=False))
+    expected = maxsim_reference([(_weighted(q) if query_bits == 2 else _signs(q)) for q in queries], [_signs(p) for p in pages])
+    np.testing.assert_array_equal(fast, expected)
 
 
 def test_dimensions_beyond_the_last_full_word_never_count(rng):
     pages = [rng.standard_normal((4, 72)).astype(np.float32) for _ in range(5)]
     q = [rng.standard_normal((3, 72)).astype(np.float32)]
     expected = maxsim_reference([_signs(q[0])], [_signs(p) for p in pages])
-    np.testing.assert_array_equal(hamming_maxsim(q, BinaryPages.from_pages(pages)), expected)
+    np.testing.assert_array_equal(hamming_maxsim(q, BinaryPages.from_pages(pages), query_bits=1), expected)
 
 
 def test_binary_codes_take_one_bit_per_dimension(ragged_pages):

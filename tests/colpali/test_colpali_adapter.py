@@ -42,7 +42,12 @@ def test_unknown_model_type_is_refused(tmp_path):
 
 def _colpali_models_import() -> str | None:
     if importlib.util.find_spec("colpali_engine") is None:
-        return "colpali-engine is not installed (optional extra)"
+        return (
+            "colpali-engine is not installed: `pip install colpali-engine` adds a CUDA torchvision 0.28 that does not "
+            "import beside torch 2.13.0+cpu (and then breaks transformers' image processors for the whole venv), and "
+            "colpali_engine.models needs torchvision through transformers' Qwen2-VL image processor, so no config, "
+            "however small, can be built here; the adapter's error paths are tested above"
+        )
     try:
         import colpali_engine.models  # noqa: F401
     except ImportError as exc:

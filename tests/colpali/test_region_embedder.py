@@ -39,10 +39,11 @@ def test_pages_become_region_vectors_in_the_joint_space(embedder, fixture_pdfs):
     assert embedder.space.dimension == 384 and "regions" in embedder.space.variant
 
 
-def test_late_interaction_finds_the_photo_like_page(embedder, fixture_pdfs):
-    hexes = next(iter_pdf_pages(fixture_pdfs / "corpus" / "effects-hex.pdf", dpi=72))
+def test_a_query_naming_what_a_region_shows_ranks_that_page_first(embedder, fixture_pdfs):
+    # Ask the model what it sees in the sticker page, then search for that by name: late
+    # interaction must match the query word to the sticker's regions, not to a page of text.
+    sticker = next(iter_pdf_pages(fixture_pdfs / "corpus" / "effects-hex.pdf", dpi=72))
     text = next(iter_pdf_pages(fixture_pdfs / "corpus" / "zoo-design.pdf", dpi=36))
-    pages = embedder.embed_pages([hexes, text])
-    queries = embedder.embed_queries(["a honeycomb"])
-    scores = maxsim(queries, pages)
-    assert scores.shape == (1, 2) and np.isfinite(scores).all()
+    seen = embedder.model.top_classes([sticker.image], k=1)[0][0][0]
+    scores = maxsim(embedder.embed_queries([seen]), embedder.embed_pages([sticker, text]))
+    assert scores[0, 0] > scores[0, 1], (seen, scores)

@@ -11,7 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
-import time
+import threading
 import urllib.request
 from pathlib import Path
 
@@ -146,20 +146,34 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
 
 
+def _start_server(args: list[str], cwd: Path) -> tuple[subprocess.Popen, str]:
+    """Start a ``python -m vertex_mm`` server and wait for its ``listening on URL`` line; its
+    output keeps being drained in a thread so a chatty server never blocks on a full pipe."""
+    proc = subprocess.Popen([sys.executable, "-m", "vertex_mm", *args], cwd=cwd, env=_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    found: list[str] = []
+    ready = threading.Event()
+
+    def drain() -> None:
+        for line in proc.stdout:
+            m = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
+            if m and not found:
+                found.append(m.group(1))
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=drain, daemon=True).start()
+    ready.wait(timeout=240)
+    if not found:
+        proc.kill()
+        raise AssertionError(f"`vertex-mm {args[0]}` did not report its address")
+    return proc, found[0]
+
+
 @pytest.mark.slow
 def test_serve_command_answers_on_localhost(local_index, tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "vertex_mm", "serve", str(local_index), "--port", "0"],
-                            cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc, url = _start_server(["serve", str(local_index), "--port", "0"], tmp_path)
     try:
-        url = None
-        deadline = time.monotonic() + 240
-        while url is None and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line and proc.poll() is not None:
-                break
-            m = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
-            url = m.group(1) if m else None
-        assert url, "vertex-mm serve did not report its address"
         with urllib.request.urlopen(f"{url}/api/search?q=a+cat&k=1", timeout=120) as r:
             assert json.load(r)["hits"][0]["id"] == "cat.jpg"
     finally:
@@ -177,3 +191,20 @@ def test_the_example_runs_offline_and_writes_the_results_page(tmp_path):
     assert "indexed 17 photos" in run.stdout
     page = out.read_text()
     assert page.count('<li class="hit"') == 5 * 10 and "data:image/jpeg;base64," in page
+
+
+@pytest.mark.slow
+def test_the_example_runs_the_same_through_the_vertex_client_and_the_emulator(tmp_path):
+    """--backend vertex: the real gapic client talks to the project's emulator on 127.0.0.1."""
+    emulator, url = _start_server(["emulator", "--port", "0", "--backend", "local"], tmp_path)
+    try:
+        out = tmp_path / "vertex.html"
+        run = subprocess.run([sys.executable, str(REPO / "examples" / "text_to_image_search.py"), "--backend", "vertex",
+                              "--api-endpoint", url, "--project", "demo-project", "--check", "--out", str(out)],
+                             cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+        assert "space vertex/multimodalembedding@001/" in run.stdout
+        assert out.read_text().count('<li class="hit"') == 50
+    finally:
+        emulator.terminate()
+        emulator.wait(timeout=30)

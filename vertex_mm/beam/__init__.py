@@ -30,7 +30,7 @@ from typing import Any
 from .quota import WorkerQuota
 from .records import DEAD_LETTER_FIELDS, EMBEDDING_FIELDS, EmbedInput, to_embed_input
 from .schema import DEAD_LETTER_BIGQUERY_SCHEMA, EMBEDDINGS_BIGQUERY_SCHEMA, to_table_row
-from .vector_search import vector_search_record
+from .vector_search import RestrictsMapping, vector_search_record
 
 __all__ = [
     "DEAD_LETTER_BIGQUERY_SCHEMA",
@@ -43,6 +43,7 @@ __all__ = [
     "EmbedOutputs",
     "EmbedTexts",
     "EmbedderModelHandler",
+    "RestrictsMapping",
     "WorkerQuota",
     "WriteJsonl",
     "WriteParquet",

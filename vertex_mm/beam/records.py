@@ -41,6 +41,7 @@ __all__ = [
     "EmbedInput",
     "Kind",
     "dead_letter_row",
+    "describe",
     "embedding_row",
     "fallback_id",
     "to_embed_input",
@@ -102,6 +103,7 @@ class EmbedInput:
 
 
 def describe(content: Any) -> str:
+    """A short text for an input's content: its URI or path, or its size for bytes."""
     if isinstance(content, (bytes, bytearray, memoryview)):
         return f"<{len(content):,} bytes>"
     if isinstance(content, Image):

@@ -5,7 +5,7 @@ files, BigQuery.
     out.embeddings  | WriteJsonl("gs://b/run/embeddings")          # embeddings-00000-of-00004.jsonl
     out.dead_letter | WriteJsonl("gs://b/run/dead_letter")
     out.embeddings  | WriteParquet("gs://b/run/embeddings")
-    out.embeddings  | WriteVectorSearch("gs://b/index-input/embeddings", restrict_keys=["label"])
+    out.embeddings  | WriteVectorSearch("gs://b/index-input/embeddings", mapping=RestrictsMapping(token_keys=["label"]))
     out.embeddings  | WriteToBigQueryTable("p:ds.embeddings")
 
 Each is an ordinary Beam write: on Dataflow, paths are ``gs://`` prefixes and each worker
@@ -15,7 +15,7 @@ writes its own shards, finalised atomically when the job succeeds.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 import apache_beam as beam
 
@@ -26,7 +26,7 @@ from .schema import (
     embeddings_arrow_schema,
     to_table_row,
 )
-from .vector_search import vector_search_record
+from .vector_search import RestrictsMapping, vector_search_record
 
 __all__ = ["WriteJsonl", "WriteParquet", "WriteToBigQueryTable", "WriteVectorSearch"]
 
@@ -88,30 +88,27 @@ class WriteParquet(beam.PTransform):
 class WriteVectorSearch(beam.PTransform):
     """Embedding rows in the Vertex AI Vector Search batch input format (JSON Lines, ``.json``).
 
-    Point an index's ``contentsDeltaUri`` (or ``gcloud ai indexes update
-    --metadata-file``) at the folder of ``path_prefix``. ``restrict_keys`` name metadata keys
-    that become token restricts (``{"namespace", "allow"}``), ``numeric_restrict_keys`` ones
-    that become numeric restricts, and ``crowding_tag_key`` the key of the crowding tag.
-    An index holds one embedding space: with ``space`` (its id), a row of another space fails
-    the pipeline with :class:`~vertex_mm.errors.EmbeddingSpaceMismatchError`.
+    Point an index's ``contentsDeltaUri`` at the folder of ``path_prefix`` (keep other files
+    out of it: Vector Search reads every file there). ``mapping`` (a
+    :class:`~vertex_mm.index.export.RestrictsMapping`) says which metadata keys become token
+    and numeric restricts and the crowding tag, as for ``export_batch`` of a local index. An
+    index holds one embedding space: with ``space`` (its id), a row of another space fails the
+    pipeline with :class:`~vertex_mm.errors.EmbeddingSpaceMismatchError`.
     """
 
-    def __init__(self, path_prefix: str, *, restrict_keys: Iterable[str] = (), numeric_restrict_keys: Iterable[str] = (),
-                 crowding_tag_key: str | None = None, space: str | None = None, num_shards: int = 0, shard_name_template: str | None = None) -> None:
+    def __init__(self, path_prefix: str, *, mapping: RestrictsMapping | None = None, space: str | None = None,
+                 num_shards: int = 0, shard_name_template: str | None = None) -> None:
         super().__init__()
         self.path_prefix = path_prefix
-        self.restrict_keys = tuple(restrict_keys)
-        self.numeric_restrict_keys = tuple(numeric_restrict_keys)
-        self.crowding_tag_key = crowding_tag_key
+        self.mapping = mapping or RestrictsMapping()
         self.space = space
         self.shards = _shard_kwargs(num_shards, shard_name_template)
 
     def expand(self, rows: beam.PCollection) -> Any:
-        options = {"restrict_keys": self.restrict_keys, "numeric_restrict_keys": self.numeric_restrict_keys,
-                   "crowding_tag_key": self.crowding_tag_key, "space": self.space}
+        mapping, space = self.mapping, self.space
         return (
             rows
-            | "ToDatapoint" >> beam.Map(lambda row: vector_search_record(row, **options))
+            | "ToRecord" >> beam.Map(lambda row: vector_search_record(row, mapping=mapping, space=space))
             | "ToJson" >> beam.Map(_json_line)
             | "Write" >> beam.io.WriteToText(self.path_prefix, file_name_suffix=".json", **self.shards)
         )

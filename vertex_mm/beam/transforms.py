@@ -28,10 +28,9 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import PredictionResult, RunInference
 
-from ..errors import VertexMMError
-from .handler import EmbedderModelHandler
-from .records import EmbedInput, Kind, dead_letter_row, embedding_row, fallback_id, to_embed_input
 from ..results import EmbeddingSpace
+from .handler import EmbedderModelHandler
+from .records import EmbedInput, Kind, dead_letter_row, describe, embedding_row, fallback_id, to_embed_input
 
 __all__ = ["DEAD_LETTER", "Embed", "EmbedImages", "EmbedOutputs", "EmbedTexts"]
 
@@ -54,12 +53,14 @@ class _ToEmbedInput(beam.DoFn):
 
     def process(self, element: Any) -> Iterator[Any]:
         try:
-            yield to_embed_input(element, self.kind)
-        except VertexMMError as exc:
+            item = to_embed_input(element, self.kind)
+        except Exception as exc:  # typed InputErrors, and anything odd: no element may vanish
             self.rejected.inc()
             yield beam.pvalue.TaggedOutput(
                 DEAD_LETTER, dead_letter_row(fallback_id(element), exc, stage="input", source=_safe_source(element))
             )
+            return
+        yield item
 
 
 class _SplitResults(beam.DoFn):
@@ -105,8 +106,6 @@ def _explode_failed_batch(failure: tuple[Any, Any]) -> Iterator[dict[str, Any]]:
 
 
 def _safe_source(element: Any) -> str:
-    from .records import describe
-
     try:
         if isinstance(element, dict):
             element = next((element[k] for k in ("image", "uri", "path", "bytes", "text") if element.get(k) is not None), "")

@@ -17,14 +17,16 @@ from typing import Any
 __all__ = ["register", "register_eval", "add_eval_arguments", "run", "EVAL_MODELS"]
 
 # Retrievers this command can evaluate. The OCR-assisted one is the offline default; it is
-# not ColPali (see local_backend.pages_fused).
-EVAL_MODELS = ("ocr-fused",)
+# not ColPali (see local_backend.pages_fused). "local" is the CNN-region multi-vector embedder
+# alone; "colpali:FOLDER" a local ColPali-family checkpoint, both scored by late interaction.
+EVAL_MODELS = ("ocr-fused", "local", "colpali:FOLDER")
 
 
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dir", metavar="DIR", help="data set folder (BEIR layout: corpus/, queries.jsonl, qrels/)")
-    parser.add_argument("--model", default="ocr-fused", choices=EVAL_MODELS,
-                        help="page retriever to evaluate (default: ocr-fused, the OCR-assisted fused retriever)")
+    parser.add_argument("--model", default="ocr-fused", metavar="NAME",
+                        help="page retriever to evaluate: ocr-fused (default; OCR-assisted fused retriever, not "
+                             "ColPali), local (CNN-region multi-vector embedder) or colpali:FOLDER")
     parser.add_argument("--split", default="test", help="qrels/<split>.tsv to score (default: test)")
     parser.add_argument("--workers", type=int, default=None, help="tesseract processes (default: CPU count)")
     parser.add_argument("--no-cache", action="store_true", help="OCR every page again instead of using the OCR cache")
@@ -47,6 +49,20 @@ def register(subparsers: Any) -> None:
     register_eval(subparsers, "pages-eval")
 
 
+def _embedder(spec: str) -> Any:
+    from vertex_mm.errors import InputError
+
+    if spec == "local":
+        from local_backend.pages import RegionConSEEmbedder
+
+        return RegionConSEEmbedder()
+    if spec.startswith("colpali:"):
+        from vertex_mm.pages.colpali_adapter import ColPaliEmbedder
+
+        return ColPaliEmbedder.from_pretrained(spec.split(":", 1)[1])
+    raise InputError(f"unknown --model {spec!r}: use one of {', '.join(EVAL_MODELS)}", input_name="--model")
+
+
 def run(args: argparse.Namespace) -> int:
     from vertex_mm.errors import VertexMMError
 
@@ -54,9 +70,15 @@ def run(args: argparse.Namespace) -> int:
         from local_backend.pages_fused.dataset import load_dataset
         from local_backend.pages_fused.evaluate import evaluate, format_report
 
+        log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
         ds = load_dataset(args.dir, args.split)
-        report = evaluate(ds, ocr_workers=args.workers, use_ocr_cache=not args.no_cache,
-                          ocr_baseline=not args.no_ocr_baseline, log=lambda s: print(s, file=sys.stderr, flush=True))
+        if args.model == "ocr-fused":
+            report = evaluate(ds, ocr_workers=args.workers, use_ocr_cache=not args.no_cache,
+                              ocr_baseline=not args.no_ocr_baseline, log=log)
+        else:
+            from local_backend.pages_fused.evaluate import evaluate_multivector
+
+            report = evaluate_multivector(ds, _embedder(args.model), args.model, log=log)
     except VertexMMError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

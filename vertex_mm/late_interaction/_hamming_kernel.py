@@ -8,10 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import os
+
 import numba as nb
 import numpy as np
 
-__all__ = ["min_hamming", "min_hamming_2words"]
+# numba's default OpenMP layer keeps its worker threads spinning after a kernel, next to
+# torch's own OpenMP pool: on a 2-core machine the float rerank that follows the Hamming stage
+# then ran ~100x slower. The workqueue layer's threads sleep when idle. An explicit
+# NUMBA_THREADING_LAYER still wins.
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    nb.config.THREADING_LAYER = "workqueue"
+
+__all__ = ["min_hamming", "min_hamming_2words", "min_weighted_hamming_2words"]
 
 
 @nb.njit(inline="always", cache=True)
@@ -24,11 +33,12 @@ def _popcount64(x: Any) -> Any:
 
 
 @nb.njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def min_hamming(q_words: Any, codes: Any, offsets: Any) -> Any:
-    """``(pages, query_tokens)`` int32 minimum Hamming distance of each query token to each page.
+def min_hamming(q_words: Any, q_masks: Any, codes: Any, offsets: Any) -> Any:
+    """``(pages, query_tokens)`` int32 minimum (weighted) Hamming distance of each query token
+    to each page: ``popcount(q ^ c) + popcount((q ^ c) & mask)``; zero masks give plain Hamming.
 
-    ``q_words`` is ``(words, query_tokens)``: the inner loop runs across query tokens, so it
-    vectorises with one page word broadcast against many query words.
+    ``q_words``/``q_masks`` are ``(words, query_tokens)``: the inner loop runs across query
+    tokens, so it vectorises with one page word broadcast against many query words.
     """
     n_words, n_q = q_words.shape
     n_pages = offsets.shape[0] - 1
@@ -39,11 +49,13 @@ def min_hamming(q_words: Any, codes: Any, offsets: Any) -> Any:
         for j in range(offsets[p], offsets[p + 1]):
             c0 = codes[j, 0]
             for i in range(n_q):
-                acc[i] = np.int32(_popcount64(q_words[0, i] ^ c0))
+                x = q_words[0, i] ^ c0
+                acc[i] = np.int32(_popcount64(x) + _popcount64(x & q_masks[0, i]))
             for w in range(1, n_words):
                 cw = codes[j, w]
                 for i in range(n_q):
-                    acc[i] += np.int32(_popcount64(q_words[w, i] ^ cw))
+                    x = q_words[w, i] ^ cw
+                    acc[i] += np.int32(_popcount64(x) + _popcount64(x & q_masks[w, i]))
             for i in range(n_q):
                 if acc[i] < best[i]:
                     best[i] = acc[i]
@@ -83,6 +95,35 @@ def min_hamming_2words(q0: Any, q1: Any, codes: Any, offsets: Any) -> Any:
             for i in range(n_q):
                 best[i] = min(best[i], np.int64(_popcount64(q0[i] ^ a0) + _popcount64(q1[i] ^ a1)))
             j += 1
+        for i in range(n_q):
+            out[p, i] = best[i]
+    return out
+
+
+@nb.njit(parallel=True, fastmath=True, cache=True, nogil=True)
+def min_weighted_hamming_2words(q0: Any, q1: Any, m0: Any, m1: Any, codes: Any, offsets: Any) -> Any:
+    """:func:`min_hamming_2words` with a per-dimension weight of 2 where the query's mask bit is
+    set: ``popcount(x) + popcount(x & mask)`` for ``x = q ^ c``, two page tokens per pass."""
+    n_q = q0.shape[0]
+    n_pages = offsets.shape[0] - 1
+    out = np.empty((n_pages, n_q), np.int32)
+    for p in nb.prange(n_pages):
+        best = np.full(n_q, 1 << 30, np.int64)
+        j, end = offsets[p], offsets[p + 1]
+        while j + 1 < end:
+            a0, a1 = codes[j, 0], codes[j, 1]
+            b0, b1 = codes[j + 1, 0], codes[j + 1, 1]
+            for i in range(n_q):
+                x0, x1, k0, k1 = q0[i] ^ a0, q1[i] ^ a1, q0[i] ^ b0, q1[i] ^ b1
+                ha = np.int64(_popcount64(x0) + _popcount64(x1) + _popcount64(x0 & m0[i]) + _popcount64(x1 & m1[i]))
+                hb = np.int64(_popcount64(k0) + _popcount64(k1) + _popcount64(k0 & m0[i]) + _popcount64(k1 & m1[i]))
+                best[i] = min(best[i], min(ha, hb))
+            j += 2
+        if j < end:
+            a0, a1 = codes[j, 0], codes[j, 1]
+            for i in range(n_q):
+                x0, x1 = q0[i] ^ a0, q1[i] ^ a1
+                best[i] = min(best[i], np.int64(_popcount64(x0) + _popcount64(x1) + _popcount64(x0 & m0[i]) + _popcount64(x1 & m1[i])))
         for i in range(n_q):
             out[p, i] = best[i]
     return out

@@ -113,9 +113,8 @@ def maxsim(
 ) -> np.ndarray:
     """MaxSim scores of every query against every page: a ``(queries, pages)`` float32 array.
 
-    ``page_ids`` scores only those pages (columns in that order), gathering their rows a block
-    at a time: a rerank reads its candidates straight from a memory map without first copying
-    them all out.
+    ``page_ids`` scores only those pages (columns in that order): a rerank reads just its
+    candidates from a memory map.
 
     ``queries``: a list of ``(n_q, d)`` token matrices (or one, or a zero-padded ``(Q, n, d)``
     batch). ``pages``: :class:`PackedPages`, a list of ``(n_p, d)`` matrices, or a padded
@@ -129,25 +128,32 @@ def maxsim(
     n_q, n_tok, dim = q_pad.shape
     dtype = _torch_dtype(compute)
     q_t = torch.from_numpy(q_pad.reshape(-1, dim)).to(dtype).T.contiguous()  # (dim, Q*n)
+    if page_ids is not None:
+        ids = np.asarray(page_ids, dtype=np.int64)
+        if ids.size and (ids.min() < 0 or ids.max() >= len(packed)):
+            raise InputError(f"page_ids must lie in [0, {len(packed)})", input_name="page_ids")
+        # One numpy gather of the candidates (~1 ms for 64 ColPali pages) beats gathering
+        # rows block by block through torch.
+        packed = packed.select(ids)
     tokens = _as_tensor(packed.tokens)
     offsets = packed.offsets
-    ids = None if page_ids is None else np.asarray(page_ids, dtype=np.int64)
-    if ids is not None and ids.size and (ids.min() < 0 or ids.max() >= len(packed)):
-        raise InputError(f"page_ids must lie in [0, {len(packed)})", input_name="page_ids")
-    lengths = packed.lengths if ids is None else packed.lengths[ids]
-    n_out = lengths.size
+    lengths = packed.lengths
+    n_out = len(packed)
     best = torch.empty(n_out, n_q * n_tok, dtype=torch.float32)
+    # Few query tokens (a rerank of one query): put them on the rows so the per-page max runs
+    # over the contiguous last axis; a max over a middle axis only 20 wide is ~30x slower.
+    few = n_q * n_tok < 64 and bool(np.all(lengths == lengths[0]))
+    q_rows = q_t.T.contiguous() if few else None
     with torch.inference_mode():
         for p0, p1 in _blocks(lengths, block_tokens):
-            if ids is None:
-                block = tokens[int(offsets[p0]) : int(offsets[p1])]
-            else:
-                starts, lens = offsets[ids[p0:p1]], lengths[p0:p1]
-                rows = np.repeat(starts - np.concatenate([[0], np.cumsum(lens)[:-1]]), lens) + np.arange(lens.sum())
-                block = tokens.index_select(0, torch.from_numpy(rows))
+            block = tokens[int(offsets[p0]) : int(offsets[p1])]
             if block.dtype != dtype:
                 block = block.to(dtype)
-            best[p0:p1] = _page_max(block @ q_t, lengths[p0:p1]).float()
+            if few:
+                s = (q_rows @ block.T).view(-1, p1 - p0, int(lengths[0])).amax(-1)  # (Q*n, pages)
+                best[p0:p1] = s.T.float()
+            else:
+                best[p0:p1] = _page_max(block @ q_t, lengths[p0:p1]).float()
     # (P, Q, n) -> sum over query tokens -> (Q, P). Zero padding tokens contribute exactly 0.
     return best.view(n_out, n_q, n_tok).sum(-1).T.contiguous().numpy()
 

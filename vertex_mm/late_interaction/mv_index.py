@@ -247,13 +247,15 @@ class MultiVectorIndex:
         mode: SearchMode = "float",
         candidates: int = 64,
         compute: str = "float32",
+        query_bits: int = 2,
         space: EmbeddingSpace | None = None,
     ) -> list[list[PageHit]]:
         """Best ``k`` pages for each query (a ``(tokens, dim)`` matrix, or a list of them).
 
         ``mode="float"`` scores every page by MaxSim. ``mode="binary"`` scores every page by
         Hamming-MaxSim over sign bits, then reranks each query's top ``candidates`` pages by
-        float MaxSim (scores are then float MaxSim too). ``compute`` is the float arithmetic
+        float MaxSim (scores are then float MaxSim too); ``query_bits`` is passed to
+        :func:`~vertex_mm.late_interaction.hamming_maxsim`. ``compute`` is the float arithmetic
         (see :func:`vertex_mm.late_interaction.maxsim`).
         """
         if space is not None:
@@ -270,7 +272,7 @@ class MultiVectorIndex:
             raise InputError(f"mode must be 'float' or 'binary', got {mode!r}", input_name="mode")
         if not self.binary:
             raise InputError("this index was created with binary=False; search with mode='float'", input_name="mode")
-        coarse = self._score_all(segs, lambda s: hamming_maxsim(q_list, s.binary))  # type: ignore[arg-type]
+        coarse = self._score_all(segs, lambda s: hamming_maxsim(q_list, s.binary, query_bits=query_bits))  # type: ignore[arg-type]
         _, cand = top_k(coarse, max(candidates, k))
         out = []
         for row, (q, ids) in enumerate(zip(q_list, cand)):

@@ -15,7 +15,9 @@ binds a socket: :mod:`vertex_mm.serve.server` does, on 127.0.0.1 unless told oth
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +59,13 @@ def create_app(index: BaseIndex, embedder: Any, *, title: str = "vertex-mm photo
 
         return "/thumb/" + quote(hit.id)
 
+    # Requests run on a thread pool; an embedder that does not declare itself thread-safe
+    # (a local torch model, say) sees one call at a time.
+    embed_lock = contextlib.nullcontext() if getattr(embedder, "thread_safe", False) else threading.Lock()
+
     def run_query(text: str | None, image: bytes | None, k: int) -> list[Hit]:
-        vec = embed_query(embedder, index.space, text=text, image=image)
+        with embed_lock:
+            vec = embed_query(embedder, index.space, text=text, image=image)
         return index.search(vec, k=k)[0]
 
     async def home(request: Request) -> Response:
