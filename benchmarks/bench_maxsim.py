@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plant-cos", type=float, default=0.5)
     ap.add_argument("--plant-frac", type=float, default=0.5)
     ap.add_argument("--candidates", type=int, default=32, help="pages per query reranked in float32")
-    ap.add_argument("--max-rounds", type=int, default=4)
+    ap.add_argument("--max-rounds", type=int, default=8)
     ap.add_argument("--quiet-frac", type=float, default=0.10, help="a round is quiet when others used < this share of the CPUs")
     ap.add_argument("--colpali-wheel", default=os.environ.get("COLPALI_ENGINE_WHEEL"))
     ap.add_argument("--seed", type=int, default=0)
@@ -189,23 +189,32 @@ def main(argv: list[str] | None = None) -> int:
     max_diff = float(np.abs(ref_s - ours_s).max())
     hamming_maxsim(q_np[:1], BinaryPages(binary.codes[: 2 * args.tokens], binary.offsets[:3], args.dim))
 
-    # Each method keeps its fastest round (the one least disturbed by other processes).
+    # Each method keeps its fastest quiet timing (other processes used < --quiet-frac of the
+    # CPUs meanwhile); rounds repeat until every method has one, or --max-rounds is reached,
+    # after which a method without a quiet timing keeps its fastest one and is flagged noisy.
     best: dict[str, tuple[float, float]] = {}
+    quiet: dict[str, tuple[float, float]] = {}
     ranked: dict[str, np.ndarray] = {}
     cpus = os.cpu_count() or 1
     for rnd in range(1, args.max_rounds + 1):
         results = {}
         for name, fn in methods.items():
             wall, other, out = timed(fn)
-            results[name] = (wall, other)
+            share = other / (wall * cpus)
+            results[name] = (wall, share)
             ranked[name] = out
             if name not in best or wall < best[name][0]:
-                best[name] = (wall, other / (wall * cpus))
-        other_frac = sum(o for _, o in results.values()) / (sum(w for w, _ in results.values()) * cpus)
-        print(f"# round {rnd}: " + ", ".join(f"{n} {w:.3f}s" for n, (w, _) in results.items())
-              + f"; other processes used {100 * other_frac:.1f}% of the CPUs")
-        if other_frac < args.quiet_frac:
+                best[name] = (wall, share)
+            if share < args.quiet_frac and (name not in quiet or wall < quiet[name][0]):
+                quiet[name] = (wall, share)
+        print(f"# round {rnd}: " + ", ".join(f"{n} {w:.3f}s ({100 * o:.0f}%)" for n, (w, o) in results.items())
+              + "  (others' CPU share)")
+        if len(quiet) == len(methods):
             break
+    noisy = sorted(set(methods) - set(quiet))
+    best.update(quiet)
+    if noisy:
+        print(f"# WARNING: no quiet timing for {', '.join(noisy)}: ratios involving them are not reliable")
 
     ref_t = best["reference"][0]
     float32_bytes = args.tokens * args.dim * 4
@@ -230,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     kept = ndcg["binary"] / ndcg["float32"] if ndcg["float32"] > 0 else float("nan")
     print(f"RESULT speedup_float={ref_t / best['bf16/fp16'][0]:.2f} speedup_float32_exact={ref_t / best['float32'][0]:.2f} "
           f"speedup_binary={ref_t / best['binary'][0]:.2f} binary_ndcg_kept={kept:.3f} "
-          f"bytes_per_page_binary={binary.bytes_per_page:.0f} float_ndcg={ndcg['float32']:.3f}")
+          f"bytes_per_page_binary={binary.bytes_per_page:.0f} float_ndcg={ndcg['float32']:.3f} noisy={int(bool(noisy))}")
     return 0
 
 

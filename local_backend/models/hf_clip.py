@@ -31,6 +31,7 @@ from vertex_mm.errors import MissingDependencyError
 
 from ..hf_checkpoints import Checkpoint, resolve_checkpoint
 from .base import l2_normalize
+from .quiet_loading import quiet_weight_loading
 from .vit import ViTEncoder, ViTImageModel, check_loading_info, checkpoint_fingerprint, parts_from_module, preprocess_for
 
 __all__ = ["HFJointModel", "create_clip", "create_siglip"]
@@ -92,7 +93,8 @@ def _load(checkpoint: str | os.PathLike[str], model_type: str, name: str, batch_
 
     family, cls_name, processor, repo = _FAMILIES[model_type]
     ckpt = resolve_checkpoint(checkpoint, model_name=name, example_repo=repo, model_types=[model_type], need_tokenizer=True)
-    model, info = getattr(tf, cls_name).from_pretrained(str(ckpt.path), local_files_only=True, output_loading_info=True)
+    with quiet_weight_loading():
+        model, info = getattr(tf, cls_name).from_pretrained(str(ckpt.path), local_files_only=True, output_loading_info=True)
     check_loading_info(ckpt, info)
     try:
         tokenizer = tf.AutoTokenizer.from_pretrained(str(ckpt.path), local_files_only=True)

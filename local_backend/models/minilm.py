@@ -21,6 +21,7 @@ import torch
 from vertex_mm.errors import InvalidTextError, MissingDependencyError, WeightsNotFoundError
 
 from .base import l2_normalize
+from .quiet_loading import quiet_weight_loading
 
 __all__ = ["MiniLMTextEncoder", "create_minilm", "default_model_dir"]
 
@@ -57,7 +58,8 @@ class MiniLMTextEncoder:
             raise MissingDependencyError(f'the text tower needs transformers: pip install "vertex-mm[local]" ({exc})') from exc
         # local_files_only: a folder path never reaches for the hub, and this makes it certain.
         self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        self.model = AutoModel.from_pretrained(str(path), local_files_only=True).eval()
+        with quiet_weight_loading():
+            self.model = AutoModel.from_pretrained(str(path), local_files_only=True).eval()
         self.model_dir = path
         self.max_tokens = int(max_tokens)
         self.batch_size = int(batch_size)

@@ -24,6 +24,7 @@ from vertex_mm.errors import MissingDependencyError, WeightsNotFoundError
 
 from ..preprocess import draft_size_for, map_ordered, prepare_rgb
 from .base import l2_normalize, require_text_tower
+from .quiet_loading import quiet_weight_loading
 
 __all__ = ["HFResNetEmbedder", "create_resnet_hf"]
 
@@ -57,7 +58,8 @@ class HFResNetEmbedder:
             from transformers import ResNetModel
         except ImportError as exc:
             raise MissingDependencyError(f'ResNet needs transformers: pip install "vertex-mm[local]" ({exc})') from exc
-        self.net = ResNetModel.from_pretrained(str(folder), local_files_only=True).eval()
+        with quiet_weight_loading():
+            self.net = ResNetModel.from_pretrained(str(folder), local_files_only=True).eval()
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.channels_last = channels_last

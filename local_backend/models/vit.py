@@ -39,6 +39,7 @@ from ..hf_checkpoints import Checkpoint, resolve_checkpoint
 from ..patchify import embed_patches, patch_grid
 from .base import l2_normalize, require_text_tower
 from .hf_preprocess import ImagePreprocess
+from .quiet_loading import quiet_weight_loading
 
 __all__ = [
     "POOLINGS",
@@ -209,7 +210,8 @@ def _load_hf_model(ckpt: Checkpoint) -> tuple[nn.Module, bool]:
         cls = tf.SiglipVisionModel
     else:
         cls = tf.Dinov2Model
-    model, info = cls.from_pretrained(str(ckpt.path), local_files_only=True, output_loading_info=True)
+    with quiet_weight_loading():
+        model, info = cls.from_pretrained(str(ckpt.path), local_files_only=True, output_loading_info=True)
     check_loading_info(ckpt, info)
     if hasattr(model, "text_model"):
         del model.text_model  # image path only: free the text tower

@@ -48,6 +48,7 @@ class PredictTransport:
         api_endpoint: str | None = None,
         credentials: Any = None,
         timeout: float = 60.0,
+        pool_size: int = 64,
     ) -> None:
         from google.cloud import aiplatform_v1
 
@@ -69,6 +70,8 @@ class PredictTransport:
             )
         except Exception as exc:  # google.auth.exceptions.DefaultCredentialsError and friends
             _reraise(exc)
+        if transport == "rest":
+            _widen_connection_pool(self._client, pool_size)
         self.target = target
         self.transport_name = transport
         self.api_endpoint = endpoint
@@ -101,6 +104,20 @@ class PredictTransport:
             self._client.transport.close()
         except Exception:
             pass
+
+
+def _widen_connection_pool(client: Any, pool_size: int) -> None:
+    """The REST transport's requests session keeps 10 connections per host; the batch engine
+    runs more requests than that at once, and each one past 10 would open and drop a
+    connection (with a "Connection pool is full" warning)."""
+    import requests.adapters
+
+    session = getattr(client.transport, "_session", None)
+    if session is None:
+        return
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
+    for prefix in ("https://", "http://"):
+        session.mount(prefix, adapter)
 
 
 def _reraise(exc: Exception) -> "NoReturn":

@@ -1,0 +1,150 @@
+"""``vertex-mm eval-images``: retrieval quality of a backend on a folder of photos with known answers.
+
+    vertex-mm eval-images photos/ --queries queries.jsonl
+    vertex-mm eval-images photos/ --queries queries.jsonl --neardup neardup/manifest.jsonl
+    vertex-mm eval-images photos/ --make-neardup /tmp/neardup          # build near-dups, then score them
+    vertex-mm eval-images photos/ --queries q.jsonl --backend vertex --api-endpoint http://127.0.0.1:8080
+
+Every photo under DIR is embedded and each query ranks all of them by cosine similarity.
+Prints R@1, R@k (a relevant photo among the first k) and MRR per task (text -> image,
+image -> image, near-duplicate -> original), the near-duplicate recall@1 per edit, the
+queries that missed, and ends with one line
+``RESULT text_r1=... text_r5=... neardup_r1=... n_queries=... n_images=...``.
+
+Queries file, one JSON object a line:  {"text": "a red motorcycle", "relevant": ["motorcycle.jpg"]}
+(``relevant`` lists paths relative to DIR; the sample_data form {"text"|"image": ..., "expected":
+name} works too; see vertex_mm.evaluation.queries). The photos shipped in vertex_mm.sample_data
+come with a query set: python -c "import vertex_mm.evaluation as e; print(e.sample_eval_queries_path())".
+
+Exit status: 0 when every photo and query was embedded, 1 when some failed (they count as
+misses), 2 on a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from .index import add_backend_arguments, backend_options
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "eval-images",
+        help="recall@k of text -> image and near-duplicate search on a folder of photos",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("folder", metavar="DIR", help="folder of photos (searched recursively); ids are paths relative to it")
+    p.add_argument("--queries", metavar="FILE", help="JSONL queries with their relevant photos")
+    p.add_argument("--neardup", metavar="MANIFEST", help="JSONL near-duplicate manifest {\"query\": path, \"target\": id}")
+    p.add_argument("--make-neardup", metavar="OUTDIR",
+                   help="write near-duplicates of DIR's photos and OUTDIR/manifest.jsonl, and score them")
+    p.add_argument("-k", type=int, default=5, help="the second recall cut-off (default 5; recall@1 is always shown)")
+    add_backend_arguments(p, default="local")
+    p.add_argument("--model", help="model name (local: a registry name such as conse-effnet-minilm)")
+    p.add_argument("--dimension", type=int, help="embedding length (default: the backend's)")
+    p.add_argument("--misses", type=int, default=20, metavar="N", help="list at most N missed queries per task (default 20)")
+    p.add_argument("--progress", action="store_true", help="show embedding progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import VertexMMError
+    from ..evaluation import evaluate_images, load_neardup_manifest, load_queries
+    from ..registry import get_embedder
+
+    if not (args.queries or args.neardup or args.make_neardup):
+        print("vertex-mm eval-images: give --queries FILE and/or --neardup MANIFEST or --make-neardup OUTDIR",
+              file=sys.stderr)
+        return 2
+    if args.neardup and args.make_neardup:
+        print("vertex-mm eval-images: give --neardup or --make-neardup, not both", file=sys.stderr)
+        return 2
+    if args.k < 1:
+        print(f"vertex-mm eval-images: -k must be >= 1, got {args.k}", file=sys.stderr)
+        return 2
+    try:
+        queries = load_queries(args.queries) if args.queries else []
+        manifest = _make_neardup(args.folder, args.make_neardup) if args.make_neardup else args.neardup
+        neardup = load_neardup_manifest(manifest) if manifest else []
+        options = backend_options(args)
+        if args.model:
+            options["model"] = args.model
+        embedder = get_embedder(args.backend, **options)
+    except (VertexMMError, ValueError, OSError) as exc:
+        print(f"vertex-mm eval-images: {exc}", file=sys.stderr)
+        return 2
+    try:
+        report = evaluate_images(embedder, args.folder, queries=queries, neardup=neardup, ks=(1, args.k),
+                                 dimension=args.dimension, progress=args.progress)
+    except (VertexMMError, ValueError, OSError) as exc:
+        print(f"vertex-mm eval-images: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        embedder.close()
+    print(format_report(report, args.k, args.folder, max_misses=args.misses))
+    failed = report.skipped or any(o.error for o in report.outcomes)
+    return 1 if failed else 0
+
+
+def _make_neardup(folder: str, outdir: str) -> Path:
+    from ..evaluation import make_near_duplicates
+    from ..index.build import find_images
+
+    out = Path(outdir).resolve()
+    # Near-duplicates written inside DIR by an earlier run are not photos to copy again.
+    photos = [p for p in find_images(folder) if out not in p.resolve().parents]
+    if not photos:
+        raise ValueError(f"no images under {folder}")
+    return make_near_duplicates(photos, out, root=folder)
+
+
+_TASK_NAMES = {"text": "text -> image", "image": "image -> image", "neardup": "near-dup -> original"}
+
+
+def format_report(report: Any, k: int, folder: str, *, max_misses: int = 20) -> str:
+    """The table, the misses and the RESULT line, as printed."""
+    lines = [f"{report.n_images} photos in {folder}; space {report.space.id}", ""]
+    lines.append(f"{'task':<22} {'queries':>7} {'R@1':>6} {f'R@{k}':>6} {'MRR':>6}")
+    for task, s in report.scores.items():
+        lines.append(f"{_TASK_NAMES[task]:<22} {s.n_queries:>7} {s.hit[1]:>6.3f} {s.hit[k]:>6.3f} {s.mrr:>6.3f}")
+    multi = [o for o in report.outcomes if len(o.relevant) > 1]
+    if multi and "text" in report.scores:
+        lines.append(f"(text queries with several relevant photos: {len(multi)}; "
+                     f"share of relevant photos found in the top {k}: {report.scores['text'].recall[k]:.3f})")
+    by_edit = report.neardup_by_transform()
+    if by_edit:
+        lines.append("near-dup R@1 by edit: " + ", ".join(f"{t} {v:.2f}" for t, v in by_edit.items()))
+    for task in report.scores:
+        cut = 1 if task == "neardup" else k
+        missed = report.misses(task, cut)
+        if missed:
+            lines.append("")
+            lines.append(f"{_TASK_NAMES[task]}: {len(missed)} missed at R@{cut}")
+            for o in missed[:max_misses]:
+                where = o.error or (f"rank {o.rank}" if o.rank else "not ranked")
+                lines.append(f"  {o.label!r} wants {', '.join(o.relevant)} ({where}); top: {', '.join(o.top[:3])}")
+    for id_, why in list(report.skipped.items())[:max_misses]:
+        lines.append(f"skipped photo {id_}: {why}")
+    result = {}
+    if "text" in report.scores:
+        text = report.scores["text"]
+        result["text_r1"] = text.hit[1]
+        result[f"text_r{k}"] = text.hit[k]
+        result["text_mrr"] = text.mrr
+    if "image" in report.scores:
+        result["image_r1"] = report.scores["image"].hit[1]
+    if "neardup" in report.scores:
+        result["neardup_r1"] = report.scores["neardup"].hit[1]
+    counts = {"n_queries": report.scores["text"].n_queries if "text" in report.scores else 0,
+              "n_neardup": report.scores["neardup"].n_queries if "neardup" in report.scores else 0,
+              "n_images": report.n_images}
+    lines.append("")
+    lines.append("RESULT " + " ".join([f"{key}={v:.4f}" for key, v in result.items()] +
+                                      [f"{key}={v}" for key, v in counts.items()]))
+    return "\n".join(lines)
