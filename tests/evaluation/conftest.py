@@ -54,14 +54,3 @@ def write_jsonl(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
-
-
-def parse_result(out: str) -> dict[str, float]:
-    """The key=value pairs of the last ``RESULT`` line of a command's output."""
-    line = [ln for ln in out.splitlines() if ln.startswith("RESULT ")][-1]
-    return {k: float(v) for k, v in (kv.split("=", 1) for kv in line.split()[1:])}
-
-
-@pytest.fixture
-def result_of() -> Callable[[str], dict[str, float]]:
-    return parse_result

@@ -128,7 +128,8 @@ def format_report(report: Any, k: int, folder: str, *, max_misses: int = 20) -> 
             lines.append(f"{_TASK_NAMES[task]}: {len(missed)} missed at R@{cut}")
             for o in missed[:max_misses]:
                 where = o.error or (f"rank {o.rank}" if o.rank else "not ranked")
-                lines.append(f"  {o.label!r} wants {', '.join(o.relevant)} ({where}); top: {', '.join(o.top[:3])}")
+                top = ", ".join(o.top[:3]) or "(none)"
+                lines.append(f"  {o.label!r} wants {', '.join(o.relevant)} ({where}); top: {top}")
     for id_, why in list(report.skipped.items())[:max_misses]:
         lines.append(f"skipped photo {id_}: {why}")
     result = {}

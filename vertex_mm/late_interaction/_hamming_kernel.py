@@ -100,30 +100,39 @@ def min_hamming_2words(q0: Any, q1: Any, codes: Any, offsets: Any) -> Any:
     return out
 
 
+@nb.njit(inline="always", cache=True)
+def _wh(x0: Any, x1: Any, m0: Any, m1: Any) -> Any:
+    return np.int64(_popcount64(x0) + _popcount64(x1) + _popcount64(x0 & m0) + _popcount64(x1 & m1))
+
+
 @nb.njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def min_weighted_hamming_2words(q0: Any, q1: Any, m0: Any, m1: Any, codes: Any, offsets: Any) -> Any:
     """:func:`min_hamming_2words` with a per-dimension weight of 2 where the query's mask bit is
-    set: ``popcount(x) + popcount(x & mask)`` for ``x = q ^ c``, two page tokens per pass."""
+    set: ``popcount(x) + popcount(x & mask)`` for ``x = q ^ c``, four page tokens per pass."""
     n_q = q0.shape[0]
     n_pages = offsets.shape[0] - 1
     out = np.empty((n_pages, n_q), np.int32)
     for p in nb.prange(n_pages):
         best = np.full(n_q, 1 << 30, np.int64)
         j, end = offsets[p], offsets[p + 1]
-        while j + 1 < end:
+        while j + 3 < end:
             a0, a1 = codes[j, 0], codes[j, 1]
             b0, b1 = codes[j + 1, 0], codes[j + 1, 1]
+            c0, c1 = codes[j + 2, 0], codes[j + 2, 1]
+            d0, d1 = codes[j + 3, 0], codes[j + 3, 1]
             for i in range(n_q):
-                x0, x1, k0, k1 = q0[i] ^ a0, q1[i] ^ a1, q0[i] ^ b0, q1[i] ^ b1
-                ha = np.int64(_popcount64(x0) + _popcount64(x1) + _popcount64(x0 & m0[i]) + _popcount64(x1 & m1[i]))
-                hb = np.int64(_popcount64(k0) + _popcount64(k1) + _popcount64(k0 & m0[i]) + _popcount64(k1 & m1[i]))
-                best[i] = min(best[i], min(ha, hb))
-            j += 2
-        if j < end:
+                x0, x1, k0, k1 = q0[i], q1[i], m0[i], m1[i]
+                ha = _wh(x0 ^ a0, x1 ^ a1, k0, k1)
+                hb = _wh(x0 ^ b0, x1 ^ b1, k0, k1)
+                hc = _wh(x0 ^ c0, x1 ^ c1, k0, k1)
+                hd = _wh(x0 ^ d0, x1 ^ d1, k0, k1)
+                best[i] = min(best[i], min(min(ha, hb), min(hc, hd)))
+            j += 4
+        while j < end:
             a0, a1 = codes[j, 0], codes[j, 1]
             for i in range(n_q):
-                x0, x1 = q0[i] ^ a0, q1[i] ^ a1
-                best[i] = min(best[i], np.int64(_popcount64(x0) + _popcount64(x1) + _popcount64(x0 & m0[i]) + _popcount64(x1 & m1[i])))
+                best[i] = min(best[i], _wh(q0[i] ^ a0, q1[i] ^ a1, m0[i], m1[i]))
+            j += 1
         for i in range(n_q):
             out[p, i] = best[i]
     return out
