@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence, TypeVar
 
 import numpy as np
-from PIL import Image as PILImage
+from PIL import Image as PILImage, ImageOps
 
 from vertex_mm.errors import ImageTooLargeError, InvalidImageError, VertexMMError
 from vertex_mm.limits import MULTIMODAL_EMBEDDING_001
@@ -88,7 +88,8 @@ def decode_image(data: bytes, name: str = "image", *, draft_size: int | None = N
                 )
             if draft_size and img.format == "JPEG":
                 img.draft("RGB", (draft_size, draft_size))
-            img = _to_rgb(img)
+            # Phone photos store "rotate me" in EXIF instead of rotating the pixels.
+            img = _to_rgb(ImageOps.exif_transpose(img))
             img.load()
     except VertexMMError:
         raise
