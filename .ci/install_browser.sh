@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs what the browser end-to-end test (tests/serve/test_browser_e2e.py) needs:
-# Debian's chromium and playwright's Python package, which drives it over CDP.
+# Installs what the browser end-to-end test (tests/serve/test_browser_e2e.py) needs: Debian's
+# chromium, and playwright's Python package, which drives it over CDP.
 # `playwright install` is never called: it downloads its own browser build, which fails
 # offline. The test launches /usr/bin/chromium through `executable_path` instead.
-# Idempotent: safe to run on every CI start.
+# Idempotent: safe to run on every CI start, before or after the virtualenv exists.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 if [ ! -x /usr/bin/chromium ]; then
     export DEBIAN_FRONTEND=noninteractive
@@ -13,11 +14,16 @@ if [ ! -x /usr/bin/chromium ]; then
     $SUDO apt-get update -qq
     $SUDO apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core
 fi
-
-PY="${PYTHON:-python}"
-if ! "$PY" -c "import playwright.sync_api" 2>/dev/null; then
-    "$PY" -m pip install -q "playwright>=1.40"
-fi
-
 /usr/bin/chromium --version 2>/dev/null
-"$PY" -c "import importlib.metadata as m; print('playwright', m.version('playwright'))"
+
+# playwright (the Python package) belongs in the project's environment; the dev extra lists it.
+# Install it here only into an environment that exists: $PYTHON, else ./.venv. A missing venv
+# is not an error (pip install -e ".[dev]" brings playwright later).
+PY="${PYTHON:-}"
+if [ -z "$PY" ] && [ -x .venv/bin/python ]; then PY=.venv/bin/python; fi
+if [ -n "$PY" ]; then
+    if ! "$PY" -c "import playwright.sync_api" 2>/dev/null; then
+        "$PY" -m pip install -q "playwright>=1.40" || echo "warning: could not pip install playwright into $PY" >&2
+    fi
+    "$PY" -c "import importlib.metadata as m; print('playwright', m.version('playwright'))" 2>/dev/null || true
+fi

@@ -21,8 +21,9 @@ ANSWERED_BY = (f"answered by {RETRIEVER_NAME}: OCR-assisted fused retriever (PDF
 
 
 def index_command(sources: Sequence[str | os.PathLike[str]], index_dir: str | os.PathLike[str], *,
-                  workers: int | None = None, out: TextIO = sys.stdout) -> int:
+                  workers: int | None = None, out: TextIO | None = None) -> int:
     """Index PDFs / page images / folders into ``index_dir`` (replacing what is there)."""
+    out = out or sys.stdout
     r = OcrAssistedPageRetriever(ocr_workers=workers)
     stats = r.index(expand_paths(sources))
     save_index(r, index_dir)
@@ -50,15 +51,18 @@ def _print_hits(r: OcrAssistedPageRetriever, queries: Sequence[str], hits: Seque
 
 
 def search_command(index_dir: str | os.PathLike[str], queries: Sequence[str], *, k: int = 5,
-                   as_json: bool = False, out: TextIO = sys.stdout) -> int:
+                   as_json: bool = False, out: TextIO | None = None) -> int:
+    """Answer ``queries`` from an index :func:`index_command` wrote; prints who answered."""
+    out = out or sys.stdout
     r = open_index(index_dir)
     _print_hits(r, queries, [r.search(q, k=k) for q in queries], as_json, out)
     return 0
 
 
 def search_folder(folder: str | os.PathLike[str], queries: Sequence[str], *, k: int = 3,
-                  workers: int | None = None, out: TextIO = sys.stdout) -> dict[str, list[Hit]]:
+                  workers: int | None = None, out: TextIO | None = None) -> dict[str, list[Hit]]:
     """Index ``folder`` in memory and answer ``queries``: the offline PDF-search example."""
+    out = out or sys.stdout
     r = OcrAssistedPageRetriever(ocr_workers=workers)
     stats = r.index(expand_paths([folder]))
     print(f"indexed {stats.pages} pages ({stats.text_layer_pages} text layer, {stats.ocr_pages} OCR) "

@@ -19,17 +19,17 @@ pytest.importorskip("local_backend.pages")
 def test_cli_indexes_pdfs_and_searches(tmp_path, fixture_pdfs, capsys):
     idx = tmp_path / "idx"
     pdf = fixture_pdfs / "corpus" / "zoo-design.pdf"
-    assert main(["pages", "index", str(pdf), str(fixture_pdfs / "corpus" / "effects-hex.pdf"), "--index", str(idx), "--dpi", "36"]) == 0
+    assert main(["pages", "index", str(pdf), str(fixture_pdfs / "corpus" / "effects-hex.pdf"), "--index", str(idx), "--dpi", "36", "--embedder", "local"]) == 0
     out = capsys.readouterr().out
     assert "indexed zoo-design: 2 pages" in out and "indexed effects-hex: 1 pages" in out
-    assert main(["pages", "search", "--index", str(idx), "hexagon logo", "-k", "3", "--json", "--mode", "binary"]) == 0
+    assert main(["pages", "search", "--index", str(idx), "hexagon logo", "-k", "3", "--json", "--mode", "binary", "--embedder", "local"]) == 0
     line = json.loads(capsys.readouterr().out.strip().splitlines()[0])
     assert line["query"] == "hexagon logo"
     assert sorted((h["doc_id"], h["page"]) for h in line["hits"]) == [("effects-hex", 1), ("zoo-design", 1), ("zoo-design", 2)]
 
 
 def test_cli_reports_a_missing_index_as_an_error(tmp_path, capsys):
-    assert main(["pages", "search", "--index", str(tmp_path / "nope"), "anything"]) == 1
+    assert main(["pages", "search", "--index", str(tmp_path / "nope"), "anything", "--embedder", "local"]) == 1
     assert "not a multi-vector index" in capsys.readouterr().err
 
 
@@ -41,13 +41,31 @@ def test_example_writes_html_with_thumbnails_and_scores(tmp_path, fixture_pdfs):
         (folder / name).write_bytes((fixture_pdfs / "corpus" / name).read_bytes())
     out = tmp_path / "hits.html"
     proc = subprocess.run(
-        [sys.executable, str(REPO / "examples" / "colpali_pdf_search.py"), str(folder), "hexagon logo", "--dpi", "36", "--out", str(out), "--index", str(tmp_path)],
+        [sys.executable, str(REPO / "examples" / "colpali_pdf_search.py"), str(folder), "hexagon logo", "--dpi", "36", "--out", str(out), "--index", str(tmp_path), "--retriever", "region"],
         capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "indexed 3 pages of 2 PDFs" in proc.stdout
+    assert "answered by: region" in proc.stdout
     page = out.read_text()
     assert page.count("<img src='data:image/png;base64,") == 3 and "score" in page
+
+
+@pytest.mark.slow
+def test_example_defaults_to_the_ocr_assisted_retriever_and_says_so(tmp_path, fixture_pdfs):
+    folder = tmp_path / "pdfs"
+    folder.mkdir()
+    for name in ("zoo-design.pdf", "effects-hex.pdf"):
+        (folder / name).write_bytes((fixture_pdfs / "corpus" / name).read_bytes())
+    out = tmp_path / "hits.html"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "colpali_pdf_search.py"), str(folder), "hexagon sticker", "-k", "2",
+         "--out", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "answered by: ocr-fused (OCR-assisted" in proc.stdout and "not ColPali" in proc.stdout
+    assert out.read_text().count("<img src='data:image/png;base64,") == 2
 
 
 @pytest.mark.slow

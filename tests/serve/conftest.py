@@ -45,7 +45,7 @@ def local_photos(local_embedder):
 
 @pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
-    """Where browser screenshots go: $VERTEX_MM_TEST_ARTIFACTS, else ./test-artifacts."""
-    path = Path(os.environ.get("VERTEX_MM_TEST_ARTIFACTS", "test-artifacts")).resolve()
+    """Where browser screenshots go: $VERTEX_MM_TEST_ARTIFACTS, else ./artifacts (git-ignored)."""
+    path = Path(os.environ.get("VERTEX_MM_TEST_ARTIFACTS", "artifacts")).resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path

@@ -1,6 +1,6 @@
 """End to end in a real browser: headless Chromium types a query into the search page served by
 uvicorn on 127.0.0.1 and sees the right photo first. Screenshots are saved as test artifacts
-($VERTEX_MM_TEST_ARTIFACTS, default ./test-artifacts). `.ci/install_browser.sh` installs
+($VERTEX_MM_TEST_ARTIFACTS, default ./artifacts). `.ci/install_browser.sh` installs
 Debian's chromium and playwright's Python package; `playwright install` is never needed."""
 
 from __future__ import annotations

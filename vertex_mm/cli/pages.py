@@ -23,7 +23,7 @@ def register(subparsers: Any) -> None:
     sub = p.add_subparsers(dest="pages_command", metavar="ACTION", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--index", required=True, help="index directory")
-    common.add_argument("--embedder", default="local", help="'local' (offline region model) or 'colpali:FOLDER'")
+    common.add_argument("--embedder", default="ocr-fused", help="'ocr-fused' (offline OCR-assisted retriever), 'local' (offline CNN-region model) or 'colpali:FOLDER'")
 
     ix = sub.add_parser("index", parents=[common], help="add PDFs, folders of PDFs, or folders of page images")
     ix.add_argument("sources", nargs="+")
@@ -40,6 +40,9 @@ def register(subparsers: Any) -> None:
     se.add_argument("--mode", choices=["float", "binary"], default="float")
     se.add_argument("--candidates", type=int, default=64)
     se.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    from .pages_eval import register_eval
+
+    register_eval(sub)
     p.set_defaults(func=run)
 
 
@@ -57,6 +60,10 @@ def make_embedder(spec: str) -> Any:
 
 
 def _index(args: argparse.Namespace) -> int:
+    if args.embedder == "ocr-fused":
+        from local_backend.pages_fused.cli_hooks import index_command
+
+        return index_command(args.sources, args.index)
     from pathlib import Path
 
     from ..late_interaction import MultiVectorIndex
@@ -80,6 +87,10 @@ def _index(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
+    if args.embedder == "ocr-fused":
+        from local_backend.pages_fused.cli_hooks import search_command
+
+        return search_command(args.index, args.queries, k=args.k, as_json=args.json)
     from ..late_interaction import MultiVectorIndex
 
     index = MultiVectorIndex.open(args.index, verify=False)
