@@ -13,18 +13,16 @@ Every failure becomes :class:`vertex_mm.errors.InvalidImageError` naming the inp
 
 from __future__ import annotations
 
-import io
 import math
 import os
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence, TypeVar
 
 import numpy as np
 from PIL import Image as PILImage, ImageOps
 
-from vertex_mm.errors import ImageTooLargeError, InvalidImageError, VertexMMError
-from vertex_mm.limits import MULTIMODAL_EMBEDDING_001
+from vertex_mm.errors import InvalidImageError, VertexMMError
+from vertex_mm.limits import MULTIMODAL_EMBEDDING_001, decode_image as limits_decode_image
 
 __all__ = [
     "decode_image",
@@ -72,32 +70,16 @@ def map_ordered(fn: Callable[[T], R], items: Sequence[T], *, workers: int | None
 
 
 def decode_image(data: bytes, name: str = "image", *, draft_size: int | None = None) -> PILImage.Image:
-    """Decode bytes into an RGB image. With ``draft_size``, a JPEG is decoded at the smallest
-    DCT scale whose sides stay at least ``draft_size`` (both sides), which is several times
-    faster for large photos and loses nothing once the model resizes to ``draft_size``."""
-    limit = MULTIMODAL_EMBEDDING_001.max_image_pixels
+    """Decode bytes into an upright RGB image. With ``draft_size``, a JPEG is decoded at the
+    smallest DCT scale whose sides stay at least ``draft_size`` (both sides), which is several
+    times faster for large photos and loses nothing once the model resizes to ``draft_size``.
+    Limits and typed errors come from :func:`vertex_mm.limits.decode_image`."""
+    img = limits_decode_image(data, MULTIMODAL_EMBEDDING_001, name=name, draft_size=draft_size)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
-            img = PILImage.open(io.BytesIO(data))
-            w, h = img.size
-            if w * h > limit:
-                raise ImageTooLargeError(
-                    f"{name}: image is {w}x{h} = {w * h:,} pixels; the limit is {limit:,} pixels",
-                    input_name=name,
-                )
-            if draft_size and img.format == "JPEG":
-                img.draft("RGB", (draft_size, draft_size))
-            # Phone photos store "rotate me" in EXIF instead of rotating the pixels.
-            img = _to_rgb(ImageOps.exif_transpose(img))
-            img.load()
-    except VertexMMError:
-        raise
-    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as exc:
-        raise ImageTooLargeError(f"{name}: {exc}", input_name=name) from exc
-    except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError... on corrupt data
+        # Phone photos store "rotate me" in EXIF instead of rotating the pixels.
+        return _to_rgb(ImageOps.exif_transpose(img))
+    except Exception as exc:  # a corrupt EXIF block or palette
         raise InvalidImageError(f"{name}: image cannot be decoded: {exc}", input_name=name) from exc
-    return img
 
 
 def _to_rgb(img: PILImage.Image) -> PILImage.Image:

@@ -15,6 +15,10 @@ import io
 import re
 import warnings
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PIL import Image as PILImage
 
 from .errors import (
     ImageTooLargeError,
@@ -36,6 +40,7 @@ __all__ = [
     "check_text",
     "check_video_bytes",
     "check_video_segment",
+    "decode_image",
     "limits_for",
     "sniff_image_format",
     "sniff_video_format",
@@ -204,6 +209,25 @@ def check_image_bytes(
 
 
 def _decode_check(data: bytes, limits: ModelLimits, name: str) -> None:
+    # DCT-domain downscaling to 1/8 still reads every entropy-coded byte, so truncation is
+    # caught at a fraction of the cost of a full decode.
+    decode_image(data, limits, name=name, draft_scale=8)
+
+
+def decode_image(
+    data: bytes,
+    limits: ModelLimits = MULTIMODAL_EMBEDDING_001,
+    *,
+    name: str = "image",
+    draft_size: int | None = None,
+    draft_scale: int | None = None,
+) -> "PILImage.Image":
+    """Open and fully load image bytes under the pixel limit; raise typed errors.
+
+    The one decoder of untrusted image bytes: the client's pre-flight check and the local
+    backend both use it. ``draft_size`` / ``draft_scale`` let JPEGs decode at reduced DCT scale
+    (at least ``draft_size`` px a side, or 1/``draft_scale`` of the original).
+    """
     from PIL import Image as PILImage
 
     try:
@@ -217,11 +241,11 @@ def _decode_check(data: bytes, limits: ModelLimits, name: str) -> None:
                     f"{limits.max_image_pixels:,} pixels (decompression-bomb guard)",
                     input_name=name,
                 )
-            if img.format == "JPEG":
-                # DCT-domain downscaling still reads every entropy-coded byte, so truncation
-                # is caught at a fraction of the cost of a full decode.
-                img.draft("RGB", (max(1, w // 8), max(1, h // 8)))
+            if img.format == "JPEG" and (draft_size or draft_scale):
+                target = (draft_size, draft_size) if draft_size else (max(1, w // draft_scale), max(1, h // draft_scale))  # type: ignore[operator]
+                img.draft("RGB", target)
             img.load()
+            return img
     except ImageTooLargeError:
         raise
     except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as exc:
