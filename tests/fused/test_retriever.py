@@ -74,7 +74,7 @@ def tiny_ds(small_corpus, tmp_path):
 
 
 def test_eval_command_prints_table_ablations_and_result_line(tiny_ds, capsys):
-    assert main(["pages-eval", str(tiny_ds), "--no-ocr-baseline", "--workers", "1"]) == 0
+    assert main(["pages", "eval", str(tiny_ds), "--no-ocr-baseline", "--workers", "1"]) == 0
     out = capsys.readouterr().out
     for name in ("lexical alone", "dense alone", "visual alone", "layout alone", "without lexical", "text layer (else OCR) + BM25"):
         assert name in out
@@ -83,15 +83,15 @@ def test_eval_command_prints_table_ablations_and_result_line(tiny_ds, capsys):
     assert re.fullmatch(r"RESULT ndcg5=[\d.]+ r1=[\d.]+ r5=[\d.]+ mrr10=[\d.]+ index_pages_per_s=[\d.]+", last)
 
 def test_eval_command_scores_a_multivector_embedder_by_late_interaction(tiny_ds, capsys):
-    assert main(["pages-eval", str(tiny_ds), "--model", "local"]) == 0
+    assert main(["pages", "eval", str(tiny_ds), "--model", "local"]) == 0
     out = capsys.readouterr().out
     assert "local (late interaction)" in out and out.strip().splitlines()[-1].startswith("RESULT ndcg5=")
-    assert main(["pages-eval", str(tiny_ds), "--model", "clip"]) == 2
+    assert main(["pages", "eval", str(tiny_ds), "--model", "clip"]) == 2
     assert "unknown --model 'clip'" in capsys.readouterr().err
 
 
 def test_eval_command_reports_a_bad_folder_as_an_error(tmp_path, capsys):
-    assert main(["pages-eval", str(tmp_path / "nowhere")]) == 2
+    assert main(["pages", "eval", str(tmp_path / "nowhere")]) == 2
     assert "no such data set folder" in capsys.readouterr().err
 
 @pytest.mark.timeout(1800)  # OCRs ~190 pages (the OCR + BM25 baseline reads every page)

@@ -1,4 +1,4 @@
-"""``vertex-mm pages-eval DIR``: evaluate offline page search on a BEIR-layout data set.
+"""``vertex-mm pages eval DIR``: evaluate offline page search on a BEIR-layout data set.
 
 The same command is meant to live at ``vertex-mm pages eval``: the pages command module adds
 it to its own sub-parsers with :func:`register_eval` (one line). Until then it stands alone.
@@ -43,10 +43,6 @@ def register_eval(subparsers: Any, name: str = "eval") -> argparse.ArgumentParse
     add_eval_arguments(parser)
     parser.set_defaults(func=run)
     return parser
-
-
-def register(subparsers: Any) -> None:
-    register_eval(subparsers, "pages-eval")
 
 
 def _embedder(spec: str) -> Any:
