@@ -19,8 +19,10 @@ from .mv_index import MultiVectorIndex
 from .mv_store import IndexFormatError, MultiVectorIndexCorruptedError
 from .packed import PackedPages, pack_queries
 from .pooling import pool_page, pool_pages
+from .screened import ScreenedPages
 
 __all__ = [
+    "ScreenedPages",
     "BinaryPages",
     "IndexFormatError",
     "MultiVectorIndex",
