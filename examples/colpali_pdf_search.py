@@ -122,6 +122,8 @@ def print_and_write(results: dict[str, list[PageHit]], out: Path, retriever: str
             print(f"  {rank}. {h.doc_id} p.{h.page_number}  score {h.score:.3f}")
     write_html(out, results)
     print(f"wrote {out}")
+    n_hits = sum(len(h) for h in results.values())
+    print(f"RESULT retriever={retriever.split(' ')[0]} queries={len(results)} hits={n_hits} html={out.name}")
 
 
 if __name__ == "__main__":

@@ -90,6 +90,9 @@ def main() -> int:
     args.out.write_text(page, encoding="utf-8")
     print(f"\nwrote {args.out.resolve()}")
     embedder.close()
+    checked = sum(expected is not None for _, _, expected in queries)
+    print(f"RESULT photos={len(index)} queries={len(queries)} expected_first={checked - misses}/{checked} "
+          f"space={index.space.id} html={args.out.name}")
     return 1 if args.check and misses else 0
 
 
