@@ -24,7 +24,8 @@ Callers catch :class:`VertexMMError` and look at the typed subclasses::
     ├── MissingDependencyError (ImportError) an optional extra is not installed
     ├── WeightsNotFoundError (FileNotFoundError) local model files are missing
     ├── EmbeddingSpaceMismatchError         vectors from two embedding spaces were mixed
-    └── BatchError                          some inputs of a batch failed (carries every result)
+    ├── BatchError                          some inputs of a batch failed (carries every result)
+    └── NotRunError                         the batch stopped before this input ran (retryable)
 
 Every error says which input broke which limit. ``retryable`` tells the batch engine whether
 another attempt can succeed; it is a class attribute so that policy lives with the type.
@@ -49,6 +50,7 @@ __all__ = [
     "InvalidURIError",
     "InvalidVideoError",
     "MissingDependencyError",
+    "NotRunError",
     "NotFoundError",
     "PermissionDeniedError",
     "QuotaExceededError",
@@ -213,6 +215,15 @@ class BatchError(VertexMMError):
         super().__init__(message)
         self.result = result
         self.errors = errors or {}
+
+
+class NotRunError(VertexMMError):
+    """The result of an input that had not finished when the batch was stopped.
+
+    Retryable: running the batch again (or resuming the job) will try it.
+    """
+
+    retryable = True
 
 
 _BY_STATUS: dict[int, type[APIError]] = {

@@ -10,18 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import VertexMMError
+from ..errors import NotRunError
 
 __all__ = ["BatchInterrupted", "NotRunError", "StopRequested"]
-
-
-class NotRunError(VertexMMError):
-    """The result of an input that had not finished when the batch was stopped.
-
-    Retryable: running the batch again (or resuming the job) will try it.
-    """
-
-    retryable = True
 
 
 class StopRequested(Exception):

@@ -162,21 +162,23 @@ def hamming_maxsim(
         from ..errors import MissingDependencyError
 
         raise MissingDependencyError("use_numba=True needs numba: pip install numba")
-    if kernel is None:
-        mins = _min_hamming_numpy(q_codes, q_masks, pages.codes, pages.offsets)
-    elif q_codes.shape[1] == 2:
-        from ._hamming_kernel import min_hamming_2words, min_weighted_hamming_2words
+    weight = pages.dim + np.bitwise_count(q_masks).sum(axis=1, dtype=np.int64)  # W_i per query token
+    n_queries = int(owner.max()) + 1
+    if kernel is not None and q_codes.shape[1] == 2:
+        # ColPali's 128-d codes: one fused pass scores every query, summing per query in the
+        # kernel. The sums are small integers, exact in float32: the same values as below.
+        from ._hamming_kernel import hamming_maxsim_2words
 
         w, m = np.ascontiguousarray(q_codes.T), np.ascontiguousarray(q_masks.T)
-        if query_bits == 1:
-            mins = min_hamming_2words(w[0], w[1], pages.codes, pages.offsets)
-        else:
-            mins = min_weighted_hamming_2words(w[0], w[1], m[0], m[1], pages.codes, pages.offsets)
+        q_starts = np.searchsorted(owner, np.arange(n_queries + 1)).astype(np.int64)
+        sums = hamming_maxsim_2words(w[0], w[1], m[0], m[1], weight, q_starts, pages.codes, pages.offsets, query_bits == 2)
+        return sums.astype(np.float32)
+    if kernel is None:
+        mins = _min_hamming_numpy(q_codes, q_masks, pages.codes, pages.offsets)
     else:
         mins = kernel(np.ascontiguousarray(q_codes.T), np.ascontiguousarray(q_masks.T), pages.codes, pages.offsets)
-    weight = pages.dim + np.bitwise_count(q_masks).sum(axis=1)  # W_i per query token
     sims = (weight[None, :] - 2 * mins).astype(np.float32)  # (P, query tokens)
-    out = np.zeros((int(owner.max()) + 1, len(pages)), dtype=np.float32)
+    out = np.zeros((n_queries, len(pages)), dtype=np.float32)
     np.add.at(out, owner, sims.T)
     return out
 
