@@ -204,22 +204,61 @@ def two_stage_search(
     precision MaxSim. ``binary`` and ``pages`` must describe the same pages in the same order
     (``pages`` may be a memory map: only the candidates' rows are read).
     """
-    from .maxsim import maxsim, top_k
+    from .maxsim import top_k
 
     if len(binary) != len(pages):
         raise InputError(f"binary codes hold {len(binary)} pages but float pages hold {len(pages)}", input_name="pages")
     q_list = [queries] if isinstance(queries, np.ndarray) and queries.ndim == 2 else list(queries)
     n_cand = max(min(candidates, len(pages)), min(k, len(pages)))
     _, cand = top_k(hamming_maxsim(q_list, binary, query_bits=query_bits), n_cand)
-    k_out = min(k, len(pages))
+    return _rerank(q_list, cand, pages, min(k, len(pages)), compute)
+
+
+def _rerank(q_list: list[np.ndarray], cand: np.ndarray, pages: PackedPages, k_out: int, compute: str) -> tuple[np.ndarray, np.ndarray]:
+    """Float MaxSim of each query over its own candidate pages, then its top ``k_out``.
+
+    The arithmetic is :func:`~vertex_mm.late_interaction.maxsim.maxsim`'s, op for op (the same
+    :func:`token_maxima` over one block of the same float32 rows, the same per-page sum), so
+    scores are bit for bit what ``maxsim(q, pages, page_ids=ids)`` gives. (Splitting the block
+    would not be: the BLAS kernel, and with it the float rounding, depends on the matrix
+    width.) Queries are packed and checked once for the batch, not once per query.
+    """
+    from .maxsim import _as_tensor, _torch, _torch_dtype, token_maxima, top_k
+
+    torch = _torch()
+    dtype = _torch_dtype(compute)
+    q_pad, q_mask = pack_queries(q_list, dim=pages.dim)  # checks every query once
+    lengths_all = pages.lengths
+    cand = np.sort(cand, axis=1)  # sorted candidates make the gather read a memory map front to back
+    n_rows = lengths_all[cand].sum(axis=1)
+    # Widening float16 rows straight into one reused float32 buffer, page slice by page slice,
+    # skips maxsim's gathered float16 copy and a fresh 17 MB float32 block per query. Exact:
+    # float16 -> float32 is lossless, so the block handed to the matrix product is the same.
+    direct = compute == "float32" and pages.tokens.dtype in (np.float16, np.float32) and pages.tokens.flags.c_contiguous
     scores = np.empty((len(q_list), k_out), np.float32)
     index = np.empty((len(q_list), k_out), np.int64)
-    for i, q in enumerate(q_list):
-        # Sorting the candidates makes the gather read the memory map front to back.
-        ids = np.sort(cand[i])
-        # One block per query: a rerank is small, and on a busy machine every extra parallel
-        # torch op waits for its threads to be scheduled.
-        block = int(pages.lengths[ids].sum())
-        s, local = top_k(maxsim([q], pages, page_ids=ids, compute=compute, block_tokens=block), k_out)  # type: ignore[arg-type]
-        scores[i], index[i] = s[0], ids[local[0]]
+    with torch.inference_mode():
+        if direct:
+            src = _as_tensor(pages.tokens)
+            buf = torch.empty((int(n_rows.max()), pages.dim), dtype=torch.float32)
+        for i in range(len(q_list)):
+            n_tok = int(q_mask[i].sum())
+            q_t = torch.from_numpy(np.ascontiguousarray(q_pad[i, :n_tok])).to(dtype).T.contiguous()  # (dim, n)
+            ids = cand[i]
+            lengths = lengths_all[ids]
+            offsets = np.zeros(ids.size + 1, np.int64)
+            np.cumsum(lengths, out=offsets[1:])
+            if direct:
+                starts = pages.offsets[ids].tolist()
+                for s0, a, b in zip(starts, offsets[:-1].tolist(), offsets[1:].tolist()):
+                    buf[a:b].copy_(src[s0 : s0 + b - a])
+                block = buf[: int(n_rows[i])]
+            else:
+                block = _as_tensor(pages.select(ids).tokens)
+            # One block per query, as maxsim(q, pages, page_ids=ids) scores it: a rerank is
+            # small, and on a busy machine every extra parallel torch op waits for its threads.
+            best = token_maxima(q_t, block, offsets, lengths, int(n_rows[i]))
+            s = best.view(ids.size, 1, n_tok).sum(-1).T.contiguous().numpy()
+            top_s, local = top_k(s, k_out)
+            scores[i], index[i] = top_s[0], ids[local[0]]
     return scores, index
