@@ -22,6 +22,8 @@ import argparse
 import sys
 from typing import Any
 
+from ._backend import add_backend_arguments, backend_options
+
 __all__ = ["register", "run"]
 
 
@@ -34,10 +36,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("source", metavar="SOURCE", help="folder, list file, or gs://bucket/prefix")
     p.add_argument("--out", required=True, metavar="FILE", help="output file (.jsonl or .parquet)")
-    p.add_argument("--backend", default="vertex", help="vertex (default), gemini or local")
-    p.add_argument("--api-endpoint", metavar="URL", help="service endpoint, e.g. the emulator's http://127.0.0.1:PORT")
-    p.add_argument("--project", help="Google Cloud project (default: GOOGLE_CLOUD_PROJECT / ADC)")
-    p.add_argument("--location", help="region (default us-central1)")
+    add_backend_arguments(p, default="vertex")
     p.add_argument("--dimension", type=int, help="embedding length (multimodalembedding@001: 128, 256, 512 or 1408)")
     p.add_argument("--rpm", type=float, metavar="N",
                    help="requests per minute, the client-side rate limit: set it to your project's quota "
@@ -47,18 +46,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--format", choices=("jsonl", "parquet"), help="default: from the --out suffix")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
-
-
-def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    if args.project:
-        options["project"] = args.project
-    if args.location:
-        options["location"] = args.location
-    if args.api_endpoint:
-        # google-genai calls it base_url; the gapic client, api_endpoint.
-        options["base_url" if args.backend == "gemini" else "api_endpoint"] = args.api_endpoint
-    return options
 
 
 def _batch_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -78,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from ..registry import get_embedder
 
     try:
-        embedder = get_embedder(args.backend, **_backend_options(args))
+        embedder = get_embedder(args.backend, **backend_options(args))
         embedder.configure_batch(**_batch_options(args))
         embedder.space(args.dimension)  # a bad --dimension fails before any work
     except (VertexMMError, ValueError, TypeError) as exc:

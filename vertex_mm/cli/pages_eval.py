@@ -14,7 +14,7 @@ import argparse
 import sys
 from typing import Any
 
-__all__ = ["register", "register_eval", "add_eval_arguments", "run", "EVAL_MODELS"]
+__all__ = ["register_eval", "add_eval_arguments", "run", "EVAL_MODELS"]
 
 # Retrievers this command can evaluate. The OCR-assisted one is the offline default; it is
 # not ColPali (see local_backend.pages_fused). "local" is the CNN-region multi-vector embedder
