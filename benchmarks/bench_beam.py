@@ -35,54 +35,17 @@ The last line is ``RESULT beam_quota_fraction=… cli_quota_fraction=… lost=�
 from __future__ import annotations
 
 import argparse
-import contextlib
 import glob
 import json
-import os
 import pathlib
 import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Callable
 
-
-# -- CPU accounting ------------------------------------------------------------------------
-
-
-def _busy_seconds() -> float:
-    """Busy CPU time of the whole machine since boot (all CPUs), from /proc/stat."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def _own_seconds() -> float:
-    t = os.times()  # children too: Beam's DirectRunner may start helpers
-    return t.user + t.system + t.children_user + t.children_system
-
-
-@dataclass
-class Timing:
-    wall: float = 0.0
-    own_cpu: float = 0.0
-    other_cpu: float = 0.0
-
-    @property
-    def other_cores(self) -> float:
-        return self.other_cpu / self.wall if self.wall else 0.0
-
-
-@contextlib.contextmanager
-def timed() -> Iterator[Timing]:
-    t = Timing()
-    busy0, own0, wall0 = _busy_seconds(), _own_seconds(), time.perf_counter()
-    yield t
-    t.wall = time.perf_counter() - wall0
-    t.own_cpu = _own_seconds() - own0
-    t.other_cpu = max(0.0, (_busy_seconds() - busy0) - t.own_cpu)
+from _machine import Timing, timed  # benchmarks/ is on sys.path when run as a script
 
 
 class BusySpan:
