@@ -3,8 +3,6 @@ get_image_features / get_text_features (normalised) for tiny real checkpoints on
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
 import shutil
 import sys
 
@@ -15,15 +13,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 
-def _helpers():
-    if "conftest_vit" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("conftest_vit", pathlib.Path(__file__).with_name("conftest_vit.py"))
-        sys.modules["conftest_vit"] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules["conftest_vit"]
-
-
-cv = _helpers()
+import tiny_hf_checkpoints as cv  # noqa: E402  (tests/ is on sys.path)
 checkpoints = cv.checkpoints
 
 from local_backend.models.base import LocalModel  # noqa: E402

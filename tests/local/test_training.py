@@ -3,10 +3,7 @@ falls, text->image recall rises on real photos), saving and loading back bit-ide
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import pathlib
-import sys
 
 import numpy as np
 import pytest
@@ -14,15 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 
-def _helpers():
-    if "conftest_vit" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("conftest_vit", pathlib.Path(__file__).with_name("conftest_vit.py"))
-        sys.modules["conftest_vit"] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules["conftest_vit"]
-
-
-cv = _helpers()
+import tiny_hf_checkpoints as cv  # noqa: E402  (tests/ is on sys.path)
 checkpoints = cv.checkpoints
 
 from local_backend.training.data import read_pairs  # noqa: E402

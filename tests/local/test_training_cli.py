@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import pathlib
 import subprocess
 import sys
 
@@ -13,15 +11,7 @@ import pytest
 pytest.importorskip("torch")
 
 
-def _helpers():
-    if "conftest_vit" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("conftest_vit", pathlib.Path(__file__).with_name("conftest_vit.py"))
-        sys.modules["conftest_vit"] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules["conftest_vit"]
-
-
-cv = _helpers()
+import tiny_hf_checkpoints as cv  # noqa: E402  (tests/ is on sys.path)
 checkpoints = cv.checkpoints
 
 from vertex_mm.cli import main  # noqa: E402

@@ -3,9 +3,6 @@ real ViT, CLIP, SigLIP and DINOv2 checkpoints saved to disk and loaded from the 
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-import sys
 
 import numpy as np
 import pytest
@@ -14,15 +11,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 
-def _helpers():
-    if "conftest_vit" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("conftest_vit", pathlib.Path(__file__).with_name("conftest_vit.py"))
-        sys.modules["conftest_vit"] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules["conftest_vit"]
-
-
-cv = _helpers()
+import tiny_hf_checkpoints as cv  # noqa: E402  (tests/ is on sys.path)
 checkpoints = cv.checkpoints
 
 from local_backend.models.base import LocalModel  # noqa: E402

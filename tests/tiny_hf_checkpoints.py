@@ -6,10 +6,8 @@ next to a real ``preprocessor_config.json`` (written by the family's own image p
 for the joint models, a real tokenizer of the family's class built offline: CLIP's byte-level
 BPE over a character vocabulary, SigLIP's SentencePiece model trained on a few sentences.
 
-Test files import this module by path (pytest runs in importlib mode, so test folders are not
-on ``sys.path``)::
-
-    spec = importlib.util.spec_from_file_location("conftest_vit", pathlib.Path(__file__).with_name("conftest_vit.py"))
+Test files ``import tiny_hf_checkpoints`` (``tests/`` is on ``sys.path``, see pyproject's pytest
+``pythonpath``) and re-export the fixtures they use.
 """
 
 from __future__ import annotations
