@@ -33,12 +33,18 @@ def test_cli_reports_a_missing_index_as_an_error(tmp_path, capsys):
     assert "not a multi-vector index" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_example_writes_html_with_thumbnails_and_scores(tmp_path, fixture_pdfs):
+def two_pdfs(tmp_path, fixture_pdfs):
+    """A folder holding two of the fixture's real PDFs (3 pages in all)."""
     folder = tmp_path / "pdfs"
     folder.mkdir()
     for name in ("zoo-design.pdf", "effects-hex.pdf"):
         (folder / name).write_bytes((fixture_pdfs / "corpus" / name).read_bytes())
+    return folder
+
+
+@pytest.mark.slow
+def test_example_writes_html_with_thumbnails_and_scores(tmp_path, fixture_pdfs):
+    folder = two_pdfs(tmp_path, fixture_pdfs)
     out = tmp_path / "hits.html"
     proc = subprocess.run(
         [sys.executable, str(REPO / "examples" / "colpali_pdf_search.py"), str(folder), "hexagon logo", "--dpi", "36", "--out", str(out), "--index", str(tmp_path), "--retriever", "region"],
@@ -53,10 +59,7 @@ def test_example_writes_html_with_thumbnails_and_scores(tmp_path, fixture_pdfs):
 
 @pytest.mark.slow
 def test_example_defaults_to_the_ocr_assisted_retriever_and_says_so(tmp_path, fixture_pdfs):
-    folder = tmp_path / "pdfs"
-    folder.mkdir()
-    for name in ("zoo-design.pdf", "effects-hex.pdf"):
-        (folder / name).write_bytes((fixture_pdfs / "corpus" / name).read_bytes())
+    folder = two_pdfs(tmp_path, fixture_pdfs)
     out = tmp_path / "hits.html"
     proc = subprocess.run(
         [sys.executable, str(REPO / "examples" / "colpali_pdf_search.py"), str(folder), "hexagon sticker", "-k", "2",
