@@ -100,7 +100,7 @@ class Outcome:
 
 
 def _emulator(args: argparse.Namespace, seed: int) -> Any:
-    from local_backend.emulator import run_emulator
+    from vertex_mm.emulator import run_emulator
 
     half = args.fault_rate / 2
     return run_emulator(backend="hashed", latency=args.latency_ms / 1000.0, quota_rpm=args.quota_rpm,
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     warnings.filterwarnings("ignore")  # vision_models' deprecation notice on every call
 
-    from local_backend.hashed import HashedEmbedder
+    from vertex_mm.testing import HashedEmbedder
 
     rounds: list[tuple[Outcome, Outcome, Outcome | None]] = []
     with tempfile.TemporaryDirectory(prefix="bench_batch_") as tmp:

@@ -140,7 +140,7 @@ def _read_ids(pattern: str, key: str = "id") -> list[str]:
 
 def run_beam(paths: list[pathlib.Path], out: pathlib.Path, args: argparse.Namespace) -> Outcome:
     import apache_beam as beam
-    from local_backend.emulator import run_emulator
+    from vertex_mm.emulator import run_emulator
 
     from vertex_mm.beam import EmbedImages, WorkerQuota, WriteJsonl
 
@@ -163,7 +163,7 @@ def run_beam(paths: list[pathlib.Path], out: pathlib.Path, args: argparse.Namesp
 
 
 def run_cli(folder: pathlib.Path, paths: list[pathlib.Path], out: pathlib.Path, args: argparse.Namespace) -> Outcome:
-    from local_backend.emulator import run_emulator
+    from vertex_mm.emulator import run_emulator
 
     from vertex_mm.cli import main as cli_main
 

@@ -96,7 +96,7 @@ def maybe_emulator(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
         return
     if args.backend != "vertex":
         raise SystemExit("--emulator serves the Vertex API: use it with --backend vertex")
-    from local_backend.emulator import run_emulator
+    from vertex_mm.emulator import run_emulator
 
     with run_emulator(latency=args.emulator_latency, fault_rate_429=args.fault_rate, fault_rate_503=args.fault_rate,
                       retry_after=0.1, seed=0) as emu:

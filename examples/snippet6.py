@@ -59,7 +59,7 @@ def endpoint(args: argparse.Namespace) -> Iterator[str | None]:
     if not args.emulator:
         yield args.api_endpoint
         return
-    from local_backend.emulator import run_emulator
+    from vertex_mm.emulator import run_emulator
 
     with run_emulator(port=0) as emu:
         print(f"emulator: {emu.url}")

@@ -4,7 +4,7 @@
 >>> emb = get_embedder("local")                          # the joint default, offline
 >>> emb = get_embedder("local", model="efficientnet-lite0", batch_size=64)
 
-Models are named configs (``list_models()``; see :mod:`local_backend.registry`). The default,
+Models are named configs (``list_models()``; see :mod:`local_backend.models.registry`). The default,
 ``conse-effnet-minilm``, embeds images and text into one 384-d space by ConSE over
 EfficientNet-Lite0 and all-MiniLM-L6-v2, projected to 128/256/512/1408 dimensions. It knows
 the 1000 ImageNet concepts and nothing else: no OCR, no identities, no abstract concepts.
@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from .embedder import LocalEmbedder
-from .registry import create_model, get_model_config, get_shared_model, list_models, register_model_config
+from .models.registry import create_model, get_model_config, get_shared_model, list_models, register_model_config
 
 __all__ = [
     "LocalEmbedder",

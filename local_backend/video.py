@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
-from vertex_mm.errors import InvalidVideoError, MissingDependencyError
+from vertex_mm._optional import require
+from vertex_mm.errors import InvalidVideoError
 from vertex_mm.limits import MULTIMODAL_EMBEDDING_001
 from vertex_mm.media import VideoSegmentConfig
 
@@ -58,10 +59,7 @@ def sample_times(start: float, end: float, fps: float, max_frames: int) -> list[
 
 
 def _open(data: bytes, name: str) -> Any:
-    try:
-        import av
-    except ImportError as exc:
-        raise MissingDependencyError(f'video needs PyAV: pip install "vertex-mm[local]" ({exc})') from exc
+    av = require("local", "av", what="video")
     try:
         container = av.open(io.BytesIO(data), mode="r")
     except Exception as exc:  # av.error.InvalidDataError and friends

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import errors
-from .batch import BatchInterrupted, RateLimiter, RetryPolicy
+from .batch import BatchInterrupted, EmbeddingCache, RateLimiter, RetryPolicy
 from .embedder import BaseEmbedder, Embedder
 from .errors import (
     APIError,
@@ -28,7 +28,7 @@ from .limits import ModelLimits, limits_for
 from .media import Image, Video, VideoSegmentConfig
 from .registry import get_embedder, list_backends, register_backend
 from .results import EmbeddingSpace, Embeddings, MultiModalEmbeddingResponse, VideoEmbedding
-from .jobs import EmbeddingCache, run_job
+from .jobs import run_job
 from .wire import EmbedRequest
 
 __version__ = "0.1.0"

@@ -21,26 +21,25 @@ google-genai is imported when an embedder is created, never with :mod:`vertex_mm
 from __future__ import annotations
 
 import math
-import os
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .batch.options import REMOTE_DEFAULTS
 from .embedder import BaseEmbedder
-from .errors import (
-    APIError,
-    DeadlineExceededError,
-    InvalidVideoError,
-    TransportError,
-    VertexMMError,
-    api_error_for_status,
+from .errors import APIError, InputError, InvalidVideoError, VertexMMError
+from .google_api import (
+    EMULATOR_PROJECT,
+    default_project,
+    is_loopback,
+    is_plain_http,
+    raise_translated,
+    translate_error,
+    with_scheme,
 )
 from .limits import GEMINI_EMBEDDING_2
 from .media import Image, Video
 from .results import MultiModalEmbeddingResponse, VideoEmbedding
-from .vertex.transport import _retry_after
-from .vertex.transport import translate_error as _translate_google_error
 from .wire import EmbedRequest
 
 if TYPE_CHECKING:
@@ -48,8 +47,8 @@ if TYPE_CHECKING:
 
 __all__ = ["GeminiEmbedder", "translate_genai_error"]
 
-#: Project name used against a plain-http endpoint (the emulator) when none is given.
-EMULATOR_PROJECT = "local-project"
+#: The old name of :func:`vertex_mm.google_api.translate_error`, which handles google-genai too.
+translate_genai_error = translate_error
 
 
 class GeminiEmbedder(BaseEmbedder):
@@ -85,14 +84,21 @@ class GeminiEmbedder(BaseEmbedder):
             raise ValueError("pass base_url or api_endpoint, not both")
         self.model = model
         self.limits = GEMINI_EMBEDDING_2
-        self.base_url = _with_scheme(base_url or api_endpoint)
+        self.base_url = with_scheme(base_url or api_endpoint)
         self.location = location
         if api_key and (project or credentials):
             raise ValueError("api_key (Vertex AI express mode) excludes project and credentials")
         if api_key:
             self.project = None
         else:
-            self.project = project or _default_project() or (EMULATOR_PROJECT if _is_plain_http(self.base_url) else None)
+            self.project = project or default_project() or (EMULATOR_PROJECT if is_plain_http(self.base_url) else None)
+        if is_plain_http(self.base_url) and not is_loopback(self.base_url) and (credentials is not None or api_key):
+            # Plain HTTP to another machine would show the bearer token or key to the network.
+            raise InputError(
+                f"refusing to send credentials or an API key over plain HTTP to {self.base_url}; "
+                "use https://, or a loopback address (127.0.0.1) for the emulator",
+                input_name="base_url",
+            )
         if client is None:
             client = _make_client(self.project, location, credentials, api_key, self.base_url, api_version, timeout)
         self._client = client
@@ -152,10 +158,7 @@ class GeminiEmbedder(BaseEmbedder):
                 config=types.EmbedContentConfig(output_dimensionality=dimension),
             )
         except Exception as exc:
-            mapped = translate_genai_error(exc)
-            if mapped is None:
-                raise
-            raise mapped from exc
+            raise_translated(exc)
         embeddings = response.embeddings or []
         if not embeddings or embeddings[0].values is None:
             raise APIError("the service returned no embedding", status_code=200)
@@ -179,23 +182,6 @@ class GeminiEmbedder(BaseEmbedder):
         return f"GeminiEmbedder(model={self.model!r}, endpoint={where!r})"
 
 
-def _with_scheme(url: str | None) -> str | None:
-    if not url:
-        return None
-    return url if "://" in url else f"https://{url}"
-
-
-def _is_plain_http(url: str | None) -> bool:
-    return bool(url and url.startswith("http://"))
-
-
-def _default_project() -> str | None:
-    for var in ("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT", "GCLOUD_PROJECT"):
-        if os.environ.get(var):
-            return os.environ[var]
-    return None
-
-
 def _make_client(
     project: str | None,
     location: str,
@@ -205,19 +191,14 @@ def _make_client(
     api_version: str | None,
     timeout: float,
 ) -> "Client":
-    try:
-        from google import genai
-        from google.genai import types
-    except ImportError as exc:  # pragma: no cover - google-genai is a core dependency
-        from .errors import MissingDependencyError
-
-        raise MissingDependencyError(f"the gemini backend needs google-genai: pip install google-genai ({exc})") from exc
+    from google import genai
+    from google.genai import types
 
     http_options = types.HttpOptions(base_url=base_url, api_version=api_version, timeout=int(timeout * 1000))
     try:
         if api_key:
             return genai.Client(vertexai=True, api_key=api_key, http_options=http_options)
-        if _is_plain_http(base_url) and credentials is None:
+        if is_plain_http(base_url) and credentials is None:
             # google-genai refuses AnonymousCredentials; a placeholder token is never checked.
             from google.oauth2.credentials import Credentials
 
@@ -232,36 +213,7 @@ def _make_client(
     except VertexMMError:
         raise
     except Exception as exc:  # missing ADC, bad credentials
-        mapped = translate_genai_error(exc)
-        if mapped is None:
-            raise
-        raise mapped from exc
-
-
-def translate_genai_error(exc: BaseException) -> VertexMMError | None:
-    """Map google-genai, httpx and google-auth errors onto :mod:`vertex_mm.errors`; None for
-    anything else (a bug should surface as itself)."""
-    if isinstance(exc, VertexMMError):
-        return exc
-    from google.genai import errors as genai_errors
-
-    if isinstance(exc, genai_errors.APIError):
-        code = int(exc.code or 0)
-        status = exc.status if isinstance(exc.status, str) else None
-        headers = getattr(getattr(exc, "response", None), "headers", None)
-        return api_error_for_status(code)(
-            f"Gemini API answered {code} {status or ''}: {exc.message}".replace("  ", " "),
-            status_code=code,
-            status=status,
-            retry_after=_retry_after(headers),
-        )
-    import httpx
-
-    if isinstance(exc, httpx.TimeoutException):
-        return DeadlineExceededError(f"request timed out: {exc!r}")
-    if isinstance(exc, httpx.TransportError):
-        return TransportError(f"connection failed: {type(exc).__name__}: {exc}")
-    return _translate_google_error(exc)
+        raise_translated(exc)
 
 
 def _media_part(types: Any, media: Image | Video, mime: str | None) -> "types.Part":

@@ -32,7 +32,11 @@ from .errors import (
 
 __all__ = [
     "GEMINI_EMBEDDING_2",
+    "IMAGE_SUFFIXES",
     "MULTIMODAL_EMBEDDING_001",
+    "PAGE_IMAGE_SUFFIXES",
+    "PDF_SUFFIXES",
+    "VIDEO_SUFFIXES",
     "ModelLimits",
     "check_dimension",
     "check_gcs_uri",
@@ -68,6 +72,22 @@ VIDEO_MIME_TYPES: dict[str, str] = {
     "WEBM": "video/webm",
     "WMV": "video/x-ms-wmv",
 }
+
+# File-name suffixes, derived from the format tables above: what folder walkers pick up. The
+# format itself is always decided from the bytes; a suffix only says which files to try.
+_SUFFIXES_BY_FORMAT: dict[str, tuple[str, ...]] = {
+    "BMP": (".bmp",), "GIF": (".gif",), "JPEG": (".jpg", ".jpeg"), "PNG": (".png",), "WEBP": (".webp",),
+    "TIFF": (".tif", ".tiff"),
+    "AVI": (".avi",), "FLV": (".flv",), "MKV": (".mkv",), "MOV": (".mov",), "MP4": (".mp4", ".m4v"),
+    "MPEG": (".mpeg", ".mpg", ".ts"), "WEBM": (".webm",), "WMV": (".wmv",),
+}
+#: Suffixes of the image formats the API accepts.
+IMAGE_SUFFIXES: frozenset[str] = frozenset(s for f in IMAGE_MIME_TYPES for s in _SUFFIXES_BY_FORMAT[f])
+#: Suffixes of scanned page images: the API's image formats plus TIFF, the scanners' format.
+PAGE_IMAGE_SUFFIXES: frozenset[str] = IMAGE_SUFFIXES | frozenset(_SUFFIXES_BY_FORMAT["TIFF"])
+#: Suffixes of the video containers the API accepts.
+VIDEO_SUFFIXES: frozenset[str] = frozenset(s for f in VIDEO_MIME_TYPES for s in _SUFFIXES_BY_FORMAT[f])
+PDF_SUFFIXES: frozenset[str] = frozenset({".pdf"})
 
 
 @dataclass(frozen=True)

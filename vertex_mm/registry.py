@@ -10,7 +10,8 @@ import importlib
 from typing import Any, Callable
 
 from .embedder import BaseEmbedder
-from .errors import MissingDependencyError
+from ._optional import install_hint
+from .errors import InputError, MissingDependencyError
 
 __all__ = ["get_embedder", "list_backends", "register_backend"]
 
@@ -21,9 +22,8 @@ _BACKENDS: dict[str, str] = {
     "local": "local_backend:create_local_embedder",
 }
 
-_INSTALL_HINT = {
-    "local": 'the local backend needs its extra: pip install "vertex-mm[local]"',
-}
+# backend -> the extra that brings what it imports
+_EXTRA = {"local": "local"}
 
 
 def register_backend(name: str, target: str | Callable[..., BaseEmbedder]) -> None:
@@ -45,13 +45,13 @@ def get_embedder(name: str = "vertex", **options: Any) -> BaseEmbedder:
     try:
         target = _BACKENDS[name]
     except KeyError:
-        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(list_backends())}") from None
+        raise InputError(f"unknown backend {name!r}; choose one of {', '.join(list_backends())}") from None
     if callable(target):
         return target(**options)
     module_name, _, attr = target.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        hint = _INSTALL_HINT.get(name, "")
-        raise MissingDependencyError(f"backend {name!r} cannot be imported ({exc}). {hint}".strip()) from exc
+        hint = f": {install_hint(_EXTRA[name])}" if name in _EXTRA else ""
+        raise MissingDependencyError(f"backend {name!r} cannot be imported ({exc}){hint}") from exc
     return getattr(module, attr)(**options)

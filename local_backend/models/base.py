@@ -5,7 +5,7 @@ float32 rows of ``native_dim`` columns. :class:`~local_backend.embedder.LocalEmb
 any of them and adds the Vertex interface (dimensions, video, batches, typed errors).
 
 A :class:`ModelConfig` is one JSON file in ``local_backend/model_configs/``; see
-:mod:`local_backend.registry`.
+:mod:`local_backend.models.registry`.
 """
 
 from __future__ import annotations

@@ -222,7 +222,7 @@ def create_conse(image_model: str = "efficientnet-lite0", text_model: str = "min
                  templates: Sequence[str] | None = None, use_cache: bool = True) -> ConSEModel:
     """Registry factory for ``conse-effnet-minilm`` (alias ``default``). The towers are the
     registry's shared instances, so the CNN path and the joint model hold one copy of each."""
-    from ..registry import get_shared_model
+    from .registry import get_shared_model
 
     image = get_shared_model(image_model)
     if not hasattr(image, "logits_prepared"):

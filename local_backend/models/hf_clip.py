@@ -15,7 +15,7 @@ and reads the last position, with no attention mask (as in big_vision): shorter 
 mask would give other vectors than the released model's.
 
 Weights are read from the folder only (``local_files_only=True``); see
-:mod:`local_backend.hf_checkpoints` for where a repo id is looked up and for the error raised
+:mod:`local_backend.models.hf_checkpoints` for where a repo id is looked up and for the error raised
 when nothing is there.
 """
 
@@ -29,7 +29,7 @@ import torch
 
 from vertex_mm.errors import MissingDependencyError
 
-from ..hf_checkpoints import Checkpoint, resolve_checkpoint
+from .hf_checkpoints import Checkpoint, resolve_checkpoint
 from .base import l2_normalize
 from .quiet_loading import quiet_weight_loading
 from .vit import ViTEncoder, ViTImageModel, check_loading_info, checkpoint_fingerprint, parts_from_module, preprocess_for

@@ -18,7 +18,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from vertex_mm.errors import InvalidTextError, MissingDependencyError, WeightsNotFoundError
+from vertex_mm._optional import require
+from vertex_mm.errors import InvalidTextError, WeightsNotFoundError
 
 from .base import l2_normalize
 from .quiet_loading import quiet_weight_loading
@@ -52,10 +53,8 @@ class MiniLMTextEncoder:
         path = pathlib.Path(model_dir) if model_dir else default_model_dir()
         if not (path / "config.json").is_file():
             raise WeightsNotFoundError(f"no model files in {path} (config.json missing); expected a sentence-transformers folder")
-        try:
-            from transformers import AutoModel, AutoTokenizer
-        except ImportError as exc:
-            raise MissingDependencyError(f'the text tower needs transformers: pip install "vertex-mm[local]" ({exc})') from exc
+        transformers = require("local", "transformers", what="the text tower")
+        AutoModel, AutoTokenizer = transformers.AutoModel, transformers.AutoTokenizer
         # local_files_only: a folder path never reaches for the hub, and this makes it certain.
         self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
         with quiet_weight_loading():

@@ -20,7 +20,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from vertex_mm.errors import MissingDependencyError, WeightsNotFoundError
+from vertex_mm._optional import require
+from vertex_mm.errors import WeightsNotFoundError
 
 from ..preprocess import draft_size_for, map_ordered, prepare_rgb
 from .base import l2_normalize, require_text_tower
@@ -54,10 +55,7 @@ class HFResNetEmbedder:
                 f"no Hugging Face ResNet checkpoint in {folder} (config.json missing); pass path=<folder with "
                 "config.json and model.safetensors>, e.g. a copy of microsoft/resnet-50 saved with save_pretrained"
             )
-        try:
-            from transformers import ResNetModel
-        except ImportError as exc:
-            raise MissingDependencyError(f'ResNet needs transformers: pip install "vertex-mm[local]" ({exc})') from exc
+        ResNetModel = require("local", "transformers", what="ResNet").ResNetModel
         with quiet_weight_loading():
             self.net = ResNetModel.from_pretrained(str(folder), local_files_only=True).eval()
         if channels_last:

@@ -4,7 +4,7 @@ Hugging Face checkpoints, run through our own, explicit patch step.
 The forward pass, written out once for all four families::
 
     pixels (B, 3, H, W)
-      -> patchify into P x P patches, row-major          (B, N, P*P*3)      local_backend.patchify
+      -> patchify into P x P patches, row-major          (B, N, P*P*3)      local_backend.models.patchify
       -> @ patch kernel (+ bias)                         (B, N, D)          the checkpoint's Conv2d, as a matrix
       -> [CLS] token in front (ViT, CLIP, DINOv2)        (B, 1+N, D)
       -> + position embeddings (bicubic-resized if the grid differs)
@@ -35,8 +35,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..hf_checkpoints import Checkpoint, resolve_checkpoint
-from ..patchify import embed_patches, patch_grid
+from .hf_checkpoints import Checkpoint, resolve_checkpoint
+from .patchify import embed_patches, patch_grid
 from .base import l2_normalize, require_text_tower
 from .hf_preprocess import ImagePreprocess
 from .quiet_loading import quiet_weight_loading

@@ -76,7 +76,7 @@ class RegionConSEEmbedder:
 
     def __init__(self, model: Any = None, *, columns: int = 2) -> None:
         if model is None:
-            from local_backend.registry import get_shared_model
+            from local_backend.models.registry import get_shared_model
 
             model = get_shared_model("conse-effnet-minilm")
         self.model = model

@@ -12,20 +12,14 @@ from typing import Sequence
 
 import numpy as np
 
-from vertex_mm.errors import MissingDependencyError
+from vertex_mm._optional import require
 
 __all__ = ["LexicalScorer"]
 
 
 def _require_bm25s() -> tuple[object, object]:
-    try:
-        import bm25s
-        import Stemmer
-    except ImportError as exc:
-        raise MissingDependencyError(
-            f'the OCR-assisted page retriever needs bm25s and PyStemmer: pip install "vertex-mm[local]" ({exc})'
-        ) from exc
-    return bm25s, Stemmer
+    what = "the OCR-assisted page retriever"
+    return require("local", "bm25s", what=what), require("local", "Stemmer", what=what)
 
 
 class LexicalScorer:

@@ -61,7 +61,7 @@ def create_projected(heads: str | os.PathLike[str] | None = None, *, name: str =
             f"local model {name!r} needs heads=PATH: the weights written by "
             "`vertex-mm train-projection IMAGES_DIR --captions captions.jsonl --out heads.pt`"
         )
-    from ..registry import get_shared_model
+    from ..models.registry import get_shared_model
 
     loaded, meta = load_heads(heads)
     image_spec, text_spec = meta["image_tower"], meta["text_tower"]

@@ -23,6 +23,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from vertex_mm.errors import InputError
+
 from .data import read_pairs
 from .losses import make_loss
 from .projection_heads import ProjectionHeads, save_heads
@@ -38,7 +40,7 @@ class TowerSpec:
     params: dict[str, Any] = field(default_factory=dict)
 
     def create(self) -> Any:
-        from ..registry import get_shared_model
+        from ..models.registry import get_shared_model
 
         return get_shared_model(self.model, **self.params)
 
@@ -49,7 +51,7 @@ class TowerSpec:
 def towers_for(model: str = "default", params: dict[str, Any] | None = None,
                image_model: str | None = None, text_model: str | None = None) -> tuple[TowerSpec, TowerSpec]:
     """The (image, text) towers to train over; see the module docstring for the rule."""
-    from ..registry import get_model_config
+    from ..models.registry import get_model_config
 
     config = get_model_config(model)
     own = config.get("params", {})
@@ -61,7 +63,7 @@ def towers_for(model: str = "default", params: dict[str, Any] | None = None,
     text = TowerSpec(text_model) if text_model else text
     for spec, modality in ((image, "image"), (text, "text")):
         if modality not in get_model_config(spec.model)["modalities"]:
-            raise ValueError(f"local model {spec.model!r} has no {modality} tower; pick another with {modality}_model=")
+            raise InputError(f"local model {spec.model!r} has no {modality} tower; pick another with {modality}_model=")
     return image, text
 
 
@@ -122,7 +124,7 @@ def fit_heads(image_feats: np.ndarray, text_feats: np.ndarray, image_of_pair: Se
     is called with (epoch, mean loss) after each epoch.
     """
     if len(text_feats) != len(image_of_pair) or len(text_feats) < 2:
-        raise ValueError(f"need one image index per caption and at least 2 pairs, got {len(text_feats)} captions "
+        raise InputError(f"need one image index per caption and at least 2 pairs, got {len(text_feats)} captions "
                          f"and {len(image_of_pair)} indices")
     torch.manual_seed(config.seed)
     img = torch.as_tensor(np.asarray(image_feats, dtype=np.float32))

@@ -14,7 +14,7 @@ import pytest
 
 from vertex_mm.jobs import iter_source
 
-emulator = pytest.importorskip("local_backend.emulator")
+emulator = pytest.importorskip("vertex_mm.emulator")
 
 
 def embed_cmd(source, out, url, *extra):

@@ -13,7 +13,7 @@ from vertex_mm import get_embedder
 from vertex_mm.batch import RetryPolicy
 from vertex_mm.errors import InvalidArgumentError
 
-emulator = pytest.importorskip("local_backend.emulator")
+emulator = pytest.importorskip("vertex_mm.emulator")
 
 # Short waits keep the tests quick; the policy is otherwise the default one.
 QUICK = RetryPolicy(name="quick", initial_backoff=0.05, jitter=0.05, max_backoff=0.5, max_attempts=10)

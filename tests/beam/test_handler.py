@@ -14,8 +14,8 @@ from apache_beam.ml.inference.base import RunInference  # noqa: E402
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline  # noqa: E402
 from apache_beam.testing.util import assert_that, equal_to  # noqa: E402
 
-from local_backend.emulator import run_emulator  # noqa: E402
-from local_backend.hashed import HashedEmbedder  # noqa: E402
+from vertex_mm.emulator import run_emulator  # noqa: E402
+from vertex_mm.testing import HashedEmbedder  # noqa: E402
 from vertex_mm.batch import DEFAULT_RETRY  # noqa: E402
 from vertex_mm.beam import EmbedderModelHandler, EmbedImages, WorkerQuota  # noqa: E402
 from vertex_mm.beam.records import EmbedInput  # noqa: E402

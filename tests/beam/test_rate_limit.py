@@ -18,7 +18,7 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline  
 from apache_beam.testing.util import assert_that, equal_to, is_empty  # noqa: E402
 
 from factories import image_bytes  # noqa: E402
-from local_backend.emulator import run_emulator  # noqa: E402
+from vertex_mm.emulator import run_emulator  # noqa: E402
 from vertex_mm.beam import EmbedImages, WorkerQuota  # noqa: E402
 
 PROJECT_QUOTA_RPM = 600

@@ -11,8 +11,8 @@ from typing import Iterator
 import pytest
 
 from factories import image_bytes, mp4_bytes
-from local_backend.emulator import EmulatorServer, run_emulator
-from local_backend.hashed import HashedEmbedder
+from vertex_mm.emulator import EmulatorServer, run_emulator
+from vertex_mm.testing import HashedEmbedder
 
 
 @pytest.fixture

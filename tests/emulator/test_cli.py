@@ -97,12 +97,12 @@ def test_a_bad_flag_value_exits_2_naming_it():
     assert "fault_rate_503 must be within [0, 1]" in result.stderr
 
 
-def test_a_taken_port_exits_1_with_a_clear_message():
+def test_a_taken_port_exits_2_with_a_clear_message():
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         result = subprocess.run([*_command(), "emulator", "--port", str(port), "--backend", "hashed"],
                                 capture_output=True, text=True, timeout=60)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr

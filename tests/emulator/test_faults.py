@@ -6,8 +6,8 @@ import collections
 
 import pytest
 
-from local_backend.emulator import EmulatorSettings, FaultInjector, FaultSettings, SettingsError, Stats
-from local_backend.emulator.faults import Outcome
+from vertex_mm.emulator import EmulatorSettings, FaultInjector, FaultSettings, SettingsError, Stats
+from vertex_mm.emulator.faults import Outcome
 from vertex_mm.limits import MULTIMODAL_EMBEDDING_001
 
 

@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 
-from local_backend.hashed import HashedEmbedder
+from vertex_mm.testing import HashedEmbedder
 from vertex_mm import Image
 from vertex_mm.limits import GEMINI_EMBEDDING_2
 

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from local_backend.hashed import HashedEmbedder, hashed_vector, probe_video_duration
+from vertex_mm.testing import HashedEmbedder, hashed_vector, probe_video_duration
 from vertex_mm import Image, Video, VideoSegmentConfig
 from vertex_mm.errors import InvalidDimensionError, InvalidVideoError
 from vertex_mm.limits import GEMINI_EMBEDDING_2
@@ -96,5 +96,5 @@ def test_gcs_inputs_hash_their_uri():
 
 
 def test_importing_it_does_not_import_torch():
-    code = "import local_backend.hashed, local_backend.emulator, sys; assert 'torch' not in sys.modules"
+    code = "import vertex_mm.testing.hashed, vertex_mm.emulator, sys; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -11,8 +11,8 @@ import time
 import httpx
 import pytest
 
-from local_backend.emulator import run_emulator
-from local_backend.hashed import HashedEmbedder
+from vertex_mm.emulator import run_emulator
+from vertex_mm.testing import HashedEmbedder
 
 PREDICT = "/v1/projects/p/locations/us-central1/publishers/google/models/multimodalembedding@001:predict"
 EMBED_CONTENT = "/v1beta1/projects/p/locations/us-central1/publishers/google/models/gemini-embedding-2:embedContent"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from local_backend.emulator import VectorService
-from local_backend.emulator.vectors import _backend_dimension
-from local_backend.hashed import HashedEmbedder
+from vertex_mm.emulator import VectorService
+from vertex_mm.emulator.vectors import _backend_dimension
+from vertex_mm.testing import HashedEmbedder
 from vertex_mm import Image
 from vertex_mm.errors import MissingDependencyError, WeightsNotFoundError
 from vertex_mm.limits import GEMINI_EMBEDDING_2

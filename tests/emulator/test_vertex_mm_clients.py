@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import vertex_mm
-from local_backend.emulator import run_emulator
+from vertex_mm.emulator import run_emulator
 from vertex_mm import BatchError, Image, Video, VideoSegmentConfig, get_embedder
 from vertex_mm.errors import (
     InvalidArgumentError,

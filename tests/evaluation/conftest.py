@@ -1,6 +1,6 @@
 """Fixtures for the evaluation tests: folders of real photos, query files and the hashed backend.
 
-Fast tests embed with :class:`~local_backend.hashed.HashedEmbedder`, whose vectors mean nothing
+Fast tests embed with :class:`~vertex_mm.testing.hashed.HashedEmbedder`, whose vectors mean nothing
 but are exact: a byte-identical copy of a photo finds that photo first, anything else ranks
 at random. That pins down the plumbing; slow tests check quality with the real local model.
 """
@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import pytest
 
-from local_backend.hashed import HashedEmbedder
+from vertex_mm.testing import HashedEmbedder
 from vertex_mm import registry
 from vertex_mm.sample_data import sample_photos
 
@@ -27,7 +27,7 @@ def hashed() -> HashedEmbedder:
 @pytest.fixture
 def hashed_backend(monkeypatch: pytest.MonkeyPatch) -> str:
     """``--backend hashed`` for the CLI, for this test only."""
-    monkeypatch.setitem(registry._BACKENDS, "hashed", "local_backend.hashed:HashedEmbedder")
+    monkeypatch.setitem(registry._BACKENDS, "hashed", "vertex_mm.testing.hashed:HashedEmbedder")
     return "hashed"
 
 

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def hashed_backend(monkeypatch):
-    monkeypatch.setitem(registry._BACKENDS, "hashed", "local_backend.hashed:HashedEmbedder")
+    monkeypatch.setitem(registry._BACKENDS, "hashed", "vertex_mm.testing.hashed:HashedEmbedder")
 
 
 @pytest.fixture
@@ -108,7 +108,7 @@ def test_search_with_a_backend_of_another_space_is_refused(hashed_backend, photo
 
 
 def _renamed_hashed(model: str):
-    from local_backend.hashed import HashedEmbedder
+    from vertex_mm.testing import HashedEmbedder
 
     return HashedEmbedder(model=model)
 

@@ -50,14 +50,14 @@ def corrupt_jpeg(jpegs: dict[str, bytes]) -> bytes:
 
 @pytest.fixture(scope="session")
 def effnet() -> Any:
-    from local_backend.registry import get_shared_model
+    from local_backend.models.registry import get_shared_model
 
     return get_shared_model("efficientnet-lite0")
 
 
 @pytest.fixture(scope="session")
 def conse() -> Any:
-    from local_backend.registry import get_shared_model
+    from local_backend.models.registry import get_shared_model
 
     return get_shared_model("default")
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from local_backend.hf_checkpoints import hf_cache_dir, resolve_checkpoint
+from local_backend.models.hf_checkpoints import hf_cache_dir, resolve_checkpoint
 from vertex_mm.errors import InputError, WeightsNotFoundError
 
 ARGS = dict(model_name="clip", example_repo="openai/clip-vit-base-patch32")

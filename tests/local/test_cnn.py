@@ -14,7 +14,7 @@ from local_backend.models.efficientnet import (  # noqa: E402
     create_efficientnet_lite0,
     default_weights_path,
 )
-from local_backend.registry import create_model  # noqa: E402
+from local_backend.models.registry import create_model  # noqa: E402
 from vertex_mm.errors import InputError, WeightsNotFoundError  # noqa: E402
 
 

@@ -144,7 +144,7 @@ def test_loads_from_the_hf_cache_by_repo_id(checkpoints, tmp_path, monkeypatch):
     ],
 )
 def test_registry_models_without_local_weights_say_how_to_get_them(tmp_path, monkeypatch, name, repo):
-    from local_backend.registry import create_model
+    from local_backend.models.registry import create_model
 
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)

@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from local_backend.patchify import (  # noqa: E402
+from local_backend.models.patchify import (  # noqa: E402
     conv_kernel_as_matrix,
     embed_patches,
     patch_grid,

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from local_backend import registry
-from local_backend.registry import create_model, get_model_config, list_models, register_model_config
+from local_backend.models import registry
+from local_backend.models.registry import create_model, get_model_config, list_models, register_model_config
 
 
 def test_list_models_names_the_shipped_models() -> None:

@@ -150,7 +150,7 @@ def test_missing_heads_say_how_to_train_them(tmp_path):
 
 # -- end to end: train, save, serve through the registry -------------------------------------------
 def test_train_projection_then_serve_the_heads_as_a_local_model(checkpoints, photo_set, tmp_path):
-    from local_backend.registry import create_model
+    from local_backend.models.registry import create_model
 
     out = tmp_path / "heads.pt"
     meta = train_projection(*photo_set, out, model="clip", model_params={"checkpoint": str(checkpoints["clip"])},
@@ -201,7 +201,7 @@ def test_an_image_only_model_cannot_be_the_text_tower():
 @pytest.mark.parametrize("loss", ["clip", "siglip"])
 def test_default_towers_learn_the_photo_captions(photo_set, tmp_path, loss):
     """The real towers of the default model (EfficientNet-Lite0 features + MiniLM) on 12 photos."""
-    from local_backend.registry import create_model
+    from local_backend.models.registry import create_model
 
     out = tmp_path / "heads.pt"
     meta = train_projection(*photo_set, out, model="default", config=TrainConfig(loss=loss, epochs=100))

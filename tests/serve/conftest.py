@@ -17,7 +17,7 @@ from vertex_mm.sample_data import sample_photos, sample_photos_dir
 
 @pytest.fixture(scope="session")
 def hashed_photos():
-    from local_backend.hashed import HashedEmbedder
+    from vertex_mm.testing import HashedEmbedder
 
     embedder = HashedEmbedder()
     index, skipped = index_images(embedder, sample_photos(), root=sample_photos_dir(), dimension=128)

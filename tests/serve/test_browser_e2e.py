@@ -20,7 +20,7 @@ pytest.importorskip("multipart", reason="uploads need python-multipart (vertex-m
 
 from vertex_mm.sample_data import sample_query_images_dir  # noqa: E402
 from vertex_mm.serve.app import create_app  # noqa: E402
-from vertex_mm.serve.server import BackgroundServer  # noqa: E402
+from vertex_mm._server import ServerThread  # noqa: E402
 
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -29,7 +29,8 @@ LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgro
 @pytest.fixture(scope="module")
 def server_url(local_photos):
     index, embedder = local_photos
-    with BackgroundServer(create_app(index, embedder)) as url:
+    with ServerThread(create_app(index, embedder)) as server:
+        url = server.url
         assert url.startswith("http://127.0.0.1:")
         yield url
 

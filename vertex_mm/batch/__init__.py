@@ -9,6 +9,7 @@ Most users never import this package: ``embedder.embed_images(...)`` and friends
     vecs = emb.embed_images(paths, progress=True)
 """
 
+from .cache import EmbeddingCache
 from .interrupt import BatchInterrupted, NotRunError
 from .options import DEFAULT_REQUESTS_PER_MINUTE, REMOTE_DEFAULTS, BatchOptions
 from .progress import Progress
@@ -20,6 +21,7 @@ __all__ = [
     "BatchOptions",
     "DEFAULT_REQUESTS_PER_MINUTE",
     "DEFAULT_RETRY",
+    "EmbeddingCache",
     "NO_RETRY",
     "NotRunError",
     "Progress",

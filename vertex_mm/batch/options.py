@@ -42,7 +42,7 @@ class BatchOptions:
     ``RateLimiter`` stores; a per-minute quota then sees at most 1/60 more in its first
     minute; 1: evenly spaced always); ``concurrency``: requests in
     flight; ``retry``: a :class:`RetryPolicy`, a policy name (``"default"``, ``"none"``) or a
-    number of attempts; ``cache``: an :class:`~vertex_mm.jobs.cache.EmbeddingCache` or the
+    number of attempts; ``cache``: an :class:`~vertex_mm.batch.cache.EmbeddingCache` or the
     path of its sqlite file (None: no cache); ``chunk_size``: inputs per call for backends
     that batch inference themselves (local models)."""
 
@@ -89,7 +89,7 @@ class BatchOptions:
 
 def _open_cache(cache: Any) -> Any:
     if isinstance(cache, (str, os.PathLike)):
-        from ..jobs.cache import EmbeddingCache
+        from .cache import EmbeddingCache
 
         return EmbeddingCache(cache)
     for method in ("get", "put"):

@@ -60,23 +60,15 @@ def _batch_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import VertexMMError
     from ..jobs import run_job
     from ..registry import get_embedder
 
+    embedder = get_embedder(args.backend, **backend_options(args))
     try:
-        embedder = get_embedder(args.backend, **backend_options(args))
         embedder.configure_batch(**_batch_options(args))
         embedder.space(args.dimension)  # a bad --dimension fails before any work
-    except (VertexMMError, ValueError, TypeError) as exc:
-        print(f"vertex-mm embed: {exc}", file=sys.stderr)
-        return 2
-    try:
         report = run_job(embedder, args.source, args.out, dimension=args.dimension, fmt=args.format,
                          progress=not args.no_progress)
-    except VertexMMError as exc:  # the source itself is unusable (missing folder, bad gs:// URI)
-        print(f"vertex-mm embed: {exc}", file=sys.stderr)
-        return 2
     finally:
         embedder.close()
     print(f"vertex-mm embed: {report.summary()}", file=sys.stderr)

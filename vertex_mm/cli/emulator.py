@@ -44,26 +44,12 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import VertexMMError
+    from .._optional import require
 
-    try:
-        from local_backend.emulator import EmulatorSettings, SettingsError, serve_forever
-    except ImportError as exc:
-        print(f'vertex-mm emulator needs its extra: pip install "vertex-mm[emulator]" ({exc})', file=sys.stderr)
-        return 2
-    try:
-        settings = _settings(args, EmulatorSettings)
-    except SettingsError as exc:
-        print(f"vertex-mm emulator: {exc}", file=sys.stderr)
-        return 2
-    try:
-        return serve_forever(settings)
-    except (VertexMMError, ImportError) as exc:  # --backend local without its extra or weights
-        print(f"vertex-mm emulator: backend {settings.backend!r} unavailable: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:  # the port is taken, the host does not exist
-        print(f"vertex-mm emulator: cannot listen on {settings.host}:{settings.port}: {exc}", file=sys.stderr)
-        return 1
+    require("emulator", "starlette", what="vertex-mm emulator")
+    from ..emulator import EmulatorSettings, serve_forever
+
+    return serve_forever(_settings(args, EmulatorSettings))
 
 
 def _settings(args: argparse.Namespace, settings_cls: Any) -> Any:

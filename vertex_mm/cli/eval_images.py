@@ -54,37 +54,26 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import VertexMMError
     from ..evaluation import evaluate_images, load_neardup_manifest, load_queries
     from ..registry import get_embedder
+    from ._errors import UsageError
 
     if not (args.queries or args.neardup or args.make_neardup):
-        print("vertex-mm eval-images: give --queries FILE and/or --neardup MANIFEST or --make-neardup OUTDIR",
-              file=sys.stderr)
-        return 2
+        raise UsageError("give --queries FILE and/or --neardup MANIFEST or --make-neardup OUTDIR")
     if args.neardup and args.make_neardup:
-        print("vertex-mm eval-images: give --neardup or --make-neardup, not both", file=sys.stderr)
-        return 2
+        raise UsageError("give --neardup or --make-neardup, not both")
     if args.k < 1:
-        print(f"vertex-mm eval-images: -k must be >= 1, got {args.k}", file=sys.stderr)
-        return 2
-    try:
-        queries = load_queries(args.queries) if args.queries else []
-        manifest = _make_neardup(args.folder, args.make_neardup) if args.make_neardup else args.neardup
-        neardup = load_neardup_manifest(manifest) if manifest else []
-        options = backend_options(args)
-        if args.model:
-            options["model"] = args.model
-        embedder = get_embedder(args.backend, **options)
-    except (VertexMMError, ValueError, OSError) as exc:
-        print(f"vertex-mm eval-images: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(f"-k must be >= 1, got {args.k}")
+    queries = load_queries(args.queries) if args.queries else []
+    manifest = _make_neardup(args.folder, args.make_neardup) if args.make_neardup else args.neardup
+    neardup = load_neardup_manifest(manifest) if manifest else []
+    options = backend_options(args)
+    if args.model:
+        options["model"] = args.model
+    embedder = get_embedder(args.backend, **options)
     try:
         report = evaluate_images(embedder, args.folder, queries=queries, neardup=neardup, ks=(1, args.k),
                                  dimension=args.dimension, progress=args.progress)
-    except (VertexMMError, ValueError, OSError) as exc:
-        print(f"vertex-mm eval-images: {exc}", file=sys.stderr)
-        return 2
     finally:
         embedder.close()
     print(format_report(report, args.k, args.folder, max_misses=args.misses))

@@ -45,31 +45,25 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import VertexMMError
     from ..index import BaseIndex, IndexConfig, create_index, load_index
     from ..index.build import find_images, index_images
     from ..registry import get_embedder
+    from ._errors import UsageError
 
     out = Path(args.out)
-    try:
-        photos = find_images(args.folder)
-        if not photos:
-            print(f"vertex-mm index: no images under {args.folder}", file=sys.stderr)
-            return 2
-        embedder = get_embedder(args.backend, **backend_options(args))
-        space = embedder.space(args.dimension)
-        index: BaseIndex | None = None
-        if args.update and out.exists():
-            index = load_index(out)
-            space.require_same(index.space, f"photos embedded by {args.backend!r}")
-        elif out.exists():
-            print(f"vertex-mm index: {out} exists; pass --update to add to it, or choose another --out", file=sys.stderr)
-            return 2
-        else:
-            index = create_index(IndexConfig(space), args.kind)
-    except (VertexMMError, ValueError, OSError) as exc:
-        print(f"vertex-mm index: {exc}", file=sys.stderr)
-        return 2
+    photos = find_images(args.folder)
+    if not photos:
+        raise UsageError(f"no images under {args.folder}")
+    if out.exists() and not args.update:
+        raise UsageError(f"{out} exists; pass --update to add to it, or choose another --out")
+    embedder = get_embedder(args.backend, **backend_options(args))
+    space = embedder.space(args.dimension)
+    index: BaseIndex
+    if args.update and out.exists():
+        index = load_index(out)
+        space.require_same(index.space, f"photos embedded by {args.backend!r}")
+    else:
+        index = create_index(IndexConfig(space), args.kind)
     root = Path(args.folder).resolve()
     ids = {p.resolve().relative_to(root).as_posix(): p for p in photos}
     todo = [p for i, p in ids.items() if i not in index]

@@ -42,9 +42,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import VertexMMError
     from ..index import Filter, load_index
     from ..index.build import embedder_for_index, search_index
+    from ._errors import UsageError
 
     queries: list[tuple[str | None, Any]] = []
     if args.query:
@@ -52,20 +52,14 @@ def run(args: argparse.Namespace) -> int:
     if args.image:
         queries.append((None, args.image))
     if not queries:
-        print("vertex-mm search: give a text QUERY or --image FILE", file=sys.stderr)
-        return 2
-    try:
-        flt = Filter(equals=dict(_key_value(f) for f in args.filter)) if args.filter else None
-        index = load_index(args.index)
-        embedder = embedder_for_index(index, args.backend, **backend_options(args, args.backend or index.space.backend))
-    except (VertexMMError, ValueError, OSError) as exc:
-        print(f"vertex-mm search: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError("give a text QUERY or --image FILE")
+    if args.k < 1:
+        raise UsageError(f"-k must be >= 1, got {args.k}")
+    flt = Filter(equals=dict(_key_value(f) for f in args.filter)) if args.filter else None
+    index = load_index(args.index)
+    embedder = embedder_for_index(index, args.backend, **backend_options(args, args.backend or index.space.backend))
     try:
         results = search_index(index, embedder, queries, k=args.k, filter=flt)
-    except (VertexMMError, ValueError) as exc:
-        print(f"vertex-mm search: {exc}", file=sys.stderr)
-        return 2
     finally:
         embedder.close()
     found = False
@@ -86,7 +80,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _key_value(text: str) -> tuple[str, str]:
+    from ._errors import UsageError
+
     key, sep, value = text.partition("=")
     if not sep or not key:
-        raise ValueError(f"--filter takes KEY=VALUE, got {text!r}")
+        raise UsageError(f"--filter takes KEY=VALUE, got {text!r}")
     return key, value

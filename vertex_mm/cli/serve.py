@@ -35,28 +35,24 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import MissingDependencyError, VertexMMError
+    from .._optional import require
     from ..index import load_index
     from ..index.build import embedder_for_index
 
-    try:
-        try:
-            from ..serve.app import create_app
-            from ..serve.server import serve
-        except ImportError as exc:
-            raise MissingDependencyError(f'vertex-mm serve needs its extra: pip install "vertex-mm[serve]" ({exc})') from exc
-        index = load_index(args.index)
-        embedder = embedder_for_index(index, args.backend, **backend_options(args, args.backend or index.space.backend))
-    except (VertexMMError, ValueError, OSError) as exc:
-        print(f"vertex-mm serve: {exc}", file=sys.stderr)
-        return 2
+    require("serve", "starlette", what="vertex-mm serve")
+    require("serve", "multipart", what="vertex-mm serve")
+    from .._server import ServerThread, run_until_signal
+    from ..serve.app import create_app
+
+    index = load_index(args.index)
+    embedder = embedder_for_index(index, args.backend, **backend_options(args, args.backend or index.space.backend))
     app = create_app(index, embedder, default_k=args.k)
 
-    def ready(url: str) -> None:
-        print(f"vertex-mm serve listening on {url}", flush=True)
+    def ready(server: ServerThread) -> None:
+        print(f"vertex-mm serve listening on {server.url}", flush=True)
 
     try:
-        serve(app, host=args.host, port=args.port, on_ready=ready)
+        return run_until_signal(ServerThread(app, host=args.host, port=args.port, name="vertex-mm-serve"),
+                                on_ready=ready)
     finally:
         embedder.close()
-    return 0

@@ -53,16 +53,14 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import VertexMMError
+    from .._optional import require
+    from ._errors import UsageError
 
-    try:
-        from local_backend.training.train import TrainConfig, train_projection
-    except ImportError as exc:
-        print(f"train-projection needs the local extra (pip install \"vertex-mm[local]\"): {exc}", file=sys.stderr)
-        return 2
     if args.dim < 1 or args.epochs < 1 or args.batch_size < 2:
-        print("--dim and --epochs must be >= 1 and --batch-size >= 2", file=sys.stderr)
-        return 2
+        raise UsageError("--dim and --epochs must be >= 1 and --batch-size >= 2")
+    require("local", "torch", what="train-projection")
+    from local_backend.training.train import TrainConfig, train_projection
+
     config = TrainConfig(loss=args.loss, head=args.head, dim=args.dim, epochs=args.epochs, lr=args.lr,
                          batch_size=args.batch_size, seed=args.seed)
     every = max(1, args.epochs // 10)
@@ -71,15 +69,11 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet and (epoch % every == 0 or epoch == args.epochs):
             print(f"epoch {epoch}/{args.epochs}  loss {loss:.4f}", file=sys.stderr)
 
-    try:
-        meta = train_projection(
-            args.images_dir, args.captions, args.out, model=args.model,
-            model_params={"checkpoint": args.checkpoint} if args.checkpoint else None,
-            image_model=args.image_model, text_model=args.text_model, config=config, progress=progress,
-        )
-    except (VertexMMError, ValueError) as exc:
-        print(f"train-projection: {exc}", file=sys.stderr)
-        return 2
+    meta = train_projection(
+        args.images_dir, args.captions, args.out, model=args.model,
+        model_params={"checkpoint": args.checkpoint} if args.checkpoint else None,
+        image_model=args.image_model, text_model=args.text_model, config=config, progress=progress,
+    )
     for problem in meta["problems"]:
         print(f"skipped: {problem}", file=sys.stderr)
     print(

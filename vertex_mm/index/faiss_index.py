@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import MissingDependencyError
+from .._optional import require
 from .base import BaseIndex, IndexConfig
 from .errors import IndexCorruptedError
 from .manifest import Manifest
@@ -36,12 +36,7 @@ _IVF_MIN_POINTS_PER_LIST = 39  # FAISS warns below this many training points per
 
 
 def import_faiss() -> Any:
-    try:
-        import faiss
-    except ImportError as exc:
-        raise MissingDependencyError(
-            f'the FAISS index backend needs faiss-cpu: pip install "vertex-mm[index]" ({exc})') from exc
-    return faiss
+    return require("index", "faiss", what="the FAISS index backend")
 
 
 class FaissIndex(BaseIndex):

@@ -1,7 +1,8 @@
-"""Resumable embedding jobs: sources (folder, list file, ``gs://``), an append-only journal with
-Parquet export, and an on-disk embedding cache. The ``vertex-mm embed`` command runs them."""
+"""Resumable embedding jobs: sources (folder, list file, ``gs://``) and an append-only journal
+with Parquet export. The ``vertex-mm embed`` command runs them. (The on-disk embedding cache
+is a batch option and lives in :mod:`vertex_mm.batch.cache`; it is re-exported here.)"""
 
-from .cache import EmbeddingCache
+from ..batch.cache import EmbeddingCache
 from .job import JobReport, job_paths, run_job
 from .sources import IMAGE_EXTENSIONS, SourceItem, iter_source, load_item
 from .writer import ErrorLog, Journal, export_parquet, read_journal

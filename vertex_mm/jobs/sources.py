@@ -18,13 +18,15 @@ import pathlib
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from ..errors import InputError, InvalidImageError, InvalidURIError, MissingDependencyError
+from .._optional import require
+from ..errors import InputError, InvalidImageError, InvalidURIError
+from ..limits import IMAGE_SUFFIXES
 from ..media import Image
 
 __all__ = ["IMAGE_EXTENSIONS", "SourceItem", "iter_source", "load_item"]
 
 #: File name endings taken from folders and buckets (the API's formats: BMP, GIF, JPEG, PNG, WebP).
-IMAGE_EXTENSIONS = frozenset({".bmp", ".gif", ".jpeg", ".jpg", ".png", ".webp"})
+IMAGE_EXTENSIONS = IMAGE_SUFFIXES  # the old name
 
 
 @dataclass(frozen=True)
@@ -86,10 +88,7 @@ def _split_gs(uri: str) -> tuple[str, str]:
 def _iter_gcs(uri: str, client: Any, extensions: frozenset[str]) -> Iterator[SourceItem]:
     bucket, prefix = _split_gs(uri)
     if client is None:
-        try:
-            from google.cloud import storage
-        except ImportError as exc:  # pragma: no cover - installed with google-cloud-aiplatform
-            raise MissingDependencyError(f"listing {uri} needs google-cloud-storage: pip install google-cloud-storage") from exc
+        storage = require("pkg:google-cloud-storage", "google.cloud.storage", what=f"listing {uri}")
         client = storage.Client()
     for blob in client.list_blobs(bucket, prefix=prefix or None):
         name = blob.name

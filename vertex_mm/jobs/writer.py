@@ -190,13 +190,10 @@ def export_parquet(journal: str | os.PathLike[str], out: str | os.PathLike[str],
 
     Written to a temporary file and renamed into place, so ``out`` is always whole.
     """
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError as exc:
-        from ..errors import MissingDependencyError
+    from .._optional import require
 
-        raise MissingDependencyError('Parquet output needs pyarrow: pip install "vertex-mm[parquet]"') from exc
+    pa = require("parquet", "pyarrow", what="Parquet output")
+    pq = require("parquet", "pyarrow.parquet", what="Parquet output")
     last: dict[str, int] = {}
     for n, record in enumerate(read_journal(journal)):
         last[str(record["id"])] = n

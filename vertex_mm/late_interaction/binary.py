@@ -159,9 +159,9 @@ def hamming_maxsim(
     q_codes, q_masks, owner = query_codes(queries, pages.dim, query_bits)
     kernel = _kernel() if use_numba in (None, True) else None
     if use_numba and kernel is None:
-        from ..errors import MissingDependencyError
+        from .._optional import require
 
-        raise MissingDependencyError("use_numba=True needs numba: pip install numba")
+        require("local", "numba", what="use_numba=True")
     weight = pages.dim + np.bitwise_count(q_masks).sum(axis=1, dtype=np.int64)  # W_i per query token
     n_queries = int(owner.max()) + 1
     if kernel is not None and q_codes.shape[1] == 2:

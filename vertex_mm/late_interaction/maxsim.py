@@ -44,15 +44,9 @@ DEFAULT_BLOCK_TOKENS = 8192
 
 
 def _torch() -> Any:
-    try:
-        import torch
-    except ImportError as exc:  # pragma: no cover - torch is in the 'local' extra
-        from ..errors import MissingDependencyError
+    from .._optional import require
 
-        raise MissingDependencyError(
-            "the MaxSim scorer needs torch; install the 'local' extra: pip install 'vertex-mm[local]'"
-        ) from exc
-    return torch
+    return require("local", "torch", what="the MaxSim scorer")
 
 
 def _as_tensor(arr: np.ndarray) -> Any:

@@ -19,7 +19,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import InputError, MissingDependencyError
+from .._optional import require
+from ..errors import InputError
 from .packed import PackedPages, as_packed
 
 __all__ = ["pool_page", "pool_pages", "pooled_length"]
@@ -31,11 +32,8 @@ def pooled_length(n_tokens: int, pool_factor: int) -> int:
 
 
 def _linkage():  # type: ignore[no-untyped-def]
-    try:
-        from scipy.cluster.hierarchy import fcluster, linkage
-    except ImportError as exc:  # pragma: no cover - scipy comes with the 'local' stack
-        raise MissingDependencyError("token pooling needs scipy: pip install scipy") from exc
-    return linkage, fcluster
+    hierarchy = require("local", "scipy.cluster.hierarchy", what="token pooling")
+    return hierarchy.linkage, hierarchy.fcluster
 
 
 def pool_page(vectors: np.ndarray, pool_factor: int) -> np.ndarray:

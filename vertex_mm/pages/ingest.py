@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from ..errors import InputError, MissingDependencyError
+from .._optional import require
+from ..errors import InputError
 
 __all__ = [
     "DEFAULT_DPI",
@@ -69,11 +70,7 @@ class PageImage:
 
 
 def _pdfium() -> Any:
-    try:
-        import pypdfium2
-    except ImportError as exc:  # pragma: no cover - pypdfium2 is in the 'local' extra
-        raise MissingDependencyError("reading PDFs needs pypdfium2: pip install 'vertex-mm[local]'") from exc
-    return pypdfium2
+    return require("local", "pypdfium2", what="reading PDFs")
 
 
 def _open_pdf(path: Path) -> Any:

@@ -2,14 +2,15 @@
 
 ``create_app(index, embedder)`` (in :mod:`vertex_mm.serve.app`) needs the ``serve`` extra
 (Starlette, uvicorn, python-multipart); :mod:`vertex_mm.serve.render` writes the HTML and
-needs only Pillow, so the offline example can write a results page without a server.
+needs only Pillow, so the offline example can write a results page without a server. The app
+is served by :class:`vertex_mm._server.ServerThread`, on 127.0.0.1 unless told otherwise.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["BackgroundServer", "create_app", "serve"]
+__all__ = ["create_app"]
 
 
 def __getattr__(name: str) -> Any:
@@ -18,8 +19,4 @@ def __getattr__(name: str) -> Any:
         from .app import create_app
 
         return create_app
-    if name in ("BackgroundServer", "serve"):
-        from . import server
-
-        return getattr(server, name)
     raise AttributeError(f"module 'vertex_mm.serve' has no attribute {name!r}")

@@ -10,7 +10,7 @@ Routes::
     GET  /healthz               {"status": "ok", "count": …, "space": …}
 
 Embedding and search run in the thread pool, so the event loop stays responsive. Nothing here
-binds a socket: :mod:`vertex_mm.serve.server` does, on 127.0.0.1 unless told otherwise.
+binds a socket: :mod:`vertex_mm._server` does, on 127.0.0.1 unless told otherwise.
 """
 
 from __future__ import annotations

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from ..batch.options import REMOTE_DEFAULTS
 from ..embedder import BaseEmbedder
+from ..errors import InputError
+from ..google_api import EMULATOR_PROJECT, default_project, is_plain_http
 from ..limits import limits_for
 from ..results import MultiModalEmbeddingResponse
 from ..wire import EmbedRequest, build_instance, build_parameters, parse_prediction
-from .transport import PredictTransport, TransportName, VertexTarget
+from .transport import GapicTransport, PredictTransport, TransportName, VertexTarget
 
 __all__ = ["VertexEmbedder"]
-
-
-def _default_project() -> str | None:
-    for var in ("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT", "GCLOUD_PROJECT"):
-        if os.environ.get(var):
-            return os.environ[var]
-    return None
 
 
 class VertexEmbedder(BaseEmbedder):
@@ -28,6 +22,9 @@ class VertexEmbedder(BaseEmbedder):
     ``project`` defaults to ``GOOGLE_CLOUD_PROJECT`` (then the ADC project); credentials
     default to Application Default Credentials. ``api_endpoint="http://127.0.0.1:PORT"``
     points the same client at ``vertex-mm emulator`` with anonymous credentials.
+    ``transport`` is ``"grpc"`` (default), ``"rest"``, or a ready
+    :class:`~vertex_mm.vertex.PredictTransport` such as
+    :class:`vertex_mm.testing.InMemoryTransport` (no network at all).
 
     Other keywords set how batch calls run (see :meth:`configure_batch`):
     ``requests_per_minute`` (default 120, the floor of the documented base quota: set it to
@@ -44,15 +41,16 @@ class VertexEmbedder(BaseEmbedder):
         location: str = "us-central1",
         *,
         model: str = "multimodalembedding@001",
-        transport: TransportName | None = None,
+        transport: TransportName | PredictTransport | None = None,
         api_endpoint: str | None = None,
         credentials: Any = None,
         timeout: float = 60.0,
         **batch_options: Any,
     ) -> None:
-        project = project or _default_project()
-        if project is None and api_endpoint and api_endpoint.startswith("http://"):
-            project = "local-project"
+        ready = transport if isinstance(transport, PredictTransport) else None
+        project = project or default_project()
+        if project is None and (ready is not None or is_plain_http(api_endpoint)):
+            project = EMULATOR_PROJECT
         if project is None:
             try:
                 import google.auth
@@ -62,13 +60,16 @@ class VertexEmbedder(BaseEmbedder):
             except Exception:
                 project = None
         if not project:
-            raise ValueError("no Google Cloud project: pass project=... or set GOOGLE_CLOUD_PROJECT")
+            raise InputError("no Google Cloud project: pass project=... or set GOOGLE_CLOUD_PROJECT", input_name="project")
         self.model = model
         self.limits = limits_for(model)
         self.target = VertexTarget(project, location, model)
-        self._transport = PredictTransport(
-            self.target, transport=transport, api_endpoint=api_endpoint, credentials=credentials, timeout=timeout
-        )
+        self._transport: PredictTransport
+        if isinstance(transport, PredictTransport):
+            self._transport = transport
+        else:
+            self._transport = GapicTransport(self.target, transport=transport, api_endpoint=api_endpoint,
+                                             credentials=credentials, timeout=timeout)
         self.configure_batch(**batch_options)
 
     @property

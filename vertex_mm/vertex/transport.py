@@ -1,24 +1,23 @@
-"""The Vertex transport: the generated ``PredictionServiceClient`` (grpc or rest) behind one
-call, ``predict(instance, parameters) -> prediction``, with every foreign error translated into
-:mod:`vertex_mm.errors` at this boundary."""
+"""The Vertex transport: one call, ``predict(instance, parameters) -> prediction``, behind which
+the request travels somehow.
+
+:class:`PredictTransport` is the seam. :class:`GapicTransport` is the production one: the
+generated ``PredictionServiceClient`` (grpc or rest), with every foreign error translated into
+:mod:`vertex_mm.errors` at this boundary. :class:`vertex_mm.testing.InMemoryTransport` answers
+in-process, through the same wire format, for tests without a network. Pass either to
+``VertexEmbedder(transport=...)``.
+"""
 
 from __future__ import annotations
 
-import email.utils
-import time
+import abc
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping, NoReturn
+from typing import Any, Literal, Mapping
 
-from ..errors import (
-    APIError,
-    DeadlineExceededError,
-    TransportError,
-    UnauthenticatedError,
-    VertexMMError,
-    api_error_for_status,
-)
+from ..errors import APIError, InputError
+from ..google_api import is_loopback, is_plain_http, raise_translated
 
-__all__ = ["PredictTransport", "VertexTarget", "translate_error"]
+__all__ = ["GapicTransport", "PredictTransport", "TransportName", "VertexTarget"]
 
 TransportName = Literal["grpc", "rest"]
 
@@ -36,9 +35,26 @@ class VertexTarget:
         return f"projects/{self.project}/locations/{self.location}/publishers/google/models/{self.model}"
 
 
-class PredictTransport:
-    """Owns the gapic client. ``api_endpoint`` of the form ``http://host:port`` selects the
-    REST transport and anonymous credentials: that is how the emulator is reached."""
+class PredictTransport(abc.ABC):
+    """Carries one ``:predict`` call. Raise only :mod:`vertex_mm.errors` errors."""
+
+    #: Names where requests go; it separates cache entries (the emulator is not Google).
+    api_endpoint: str = ""
+    #: ``"grpc"``, ``"rest"``, ``"in-memory"``...: for ``repr`` and logs.
+    transport_name: str = ""
+
+    @abc.abstractmethod
+    def predict(self, instance: Mapping[str, Any], parameters: Mapping[str, Any]) -> dict[str, Any]:
+        """Send one instance with its parameters; return the first prediction as plain JSON."""
+
+    def close(self) -> None:
+        """Release connections. Safe to call twice."""
+
+
+class GapicTransport(PredictTransport):
+    """Owns the gapic ``PredictionServiceClient``. ``api_endpoint`` of the form
+    ``http://host:port`` selects the REST transport and anonymous credentials: that is how the
+    emulator is reached."""
 
     def __init__(
         self,
@@ -52,11 +68,17 @@ class PredictTransport:
     ) -> None:
         from google.cloud import aiplatform_v1
 
-        insecure = bool(api_endpoint and api_endpoint.startswith("http://"))
+        insecure = is_plain_http(api_endpoint)
         if transport is None:
             transport = "rest" if insecure else "grpc"
+        if transport not in ("grpc", "rest"):
+            raise InputError(f"transport must be 'grpc' or 'rest', got {transport!r}", input_name="transport")
         if insecure and transport != "rest":
-            raise ValueError(f"api_endpoint {api_endpoint!r} is plain http: use transport='rest'")
+            raise InputError(f"api_endpoint {api_endpoint!r} is plain http: use transport='rest'", input_name="transport")
+        if insecure and credentials is not None and not is_loopback(api_endpoint):
+            # Plain HTTP to another machine would show the bearer token to the network.
+            raise InputError(f"refusing to send credentials over plain HTTP to {api_endpoint}; use https:// "
+                             "or a loopback address (127.0.0.1) for the emulator", input_name="api_endpoint")
         if credentials is None and insecure:
             from google.auth.credentials import AnonymousCredentials
 
@@ -69,7 +91,7 @@ class PredictTransport:
                 credentials=credentials,
             )
         except Exception as exc:  # google.auth.exceptions.DefaultCredentialsError and friends
-            _reraise(exc)
+            raise_translated(exc)
         if transport == "rest":
             _widen_connection_pool(self._client, pool_size)
         self.target = target
@@ -93,11 +115,11 @@ class PredictTransport:
                 timeout=self.timeout,
             )
         except Exception as exc:
-            _reraise(exc)
+            raise_translated(exc)
         predictions = json_format.MessageToDict(response._pb).get("predictions") or []
         if not predictions:
             raise APIError("the service returned no prediction", status_code=200)
-        return predictions[0]
+        return dict(predictions[0])
 
     def close(self) -> None:
         try:
@@ -118,87 +140,3 @@ def _widen_connection_pool(client: Any, pool_size: int) -> None:
     adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
     for prefix in ("https://", "http://"):
         session.mount(prefix, adapter)
-
-
-def _reraise(exc: Exception) -> "NoReturn":
-    mapped = translate_error(exc)
-    if mapped is None:
-        raise exc
-    raise mapped from exc
-
-
-def _retry_after(headers: Any) -> float | None:
-    if not headers:
-        return None
-    value = headers.get("Retry-After") or headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value)
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
-
-
-def _envelope_status(response: Any) -> str | None:
-    """``error.status`` of Google's JSON envelope: REST errors carry no gRPC code."""
-    try:
-        status = response.json()["error"]["status"]
-    except Exception:
-        return None
-    return status if isinstance(status, str) else None
-
-
-def translate_error(exc: BaseException) -> VertexMMError | None:
-    """Map google-api-core, google-auth, grpc and requests errors onto our tree; None for
-    anything else (a bug should surface as itself, not as a service error)."""
-    if isinstance(exc, VertexMMError):
-        return exc
-    from google.api_core import exceptions as gexc
-
-    if isinstance(exc, gexc.GoogleAPICallError):
-        code = int(exc.code) if exc.code is not None else 0
-        cls = api_error_for_status(code)
-        grpc_code = getattr(exc, "grpc_status_code", None)
-        response = getattr(exc, "response", None)
-        status = grpc_code.name if grpc_code is not None else _envelope_status(response)
-        headers = getattr(response, "headers", None)
-        # A gRPC UNAVAILABLE with no HTTP response is a connection failure, not a server answer.
-        if isinstance(exc, gexc.ServiceUnavailable) and response is None and "connect" in str(exc).lower():
-            return TransportError(f"cannot reach Vertex AI: {exc.message}")
-        return cls(
-            f"Vertex AI answered {code} {status or ''}: {exc.message}".replace("  ", " "),
-            status_code=code,
-            status=status,
-            retry_after=_retry_after(headers),
-        )
-    if isinstance(exc, gexc.RetryError):
-        return DeadlineExceededError(f"gave up waiting: {exc}")
-    try:
-        import google.auth.exceptions as auth_exc
-
-        if isinstance(exc, auth_exc.DefaultCredentialsError):
-            return UnauthenticatedError(
-                f"no Google credentials found ({exc}). Run `gcloud auth application-default login`, "
-                "pass credentials=..., or use the emulator (api_endpoint='http://127.0.0.1:PORT')"
-            )
-        if isinstance(exc, auth_exc.TransportError):
-            return TransportError(f"cannot reach the token endpoint: {exc}")
-        if isinstance(exc, auth_exc.GoogleAuthError):
-            return UnauthenticatedError(f"authentication failed: {exc}")
-    except ImportError:  # pragma: no cover - google-auth is a hard dependency
-        pass
-    try:
-        import requests
-
-        if isinstance(exc, requests.Timeout):
-            return DeadlineExceededError(f"request timed out: {exc}")
-        if isinstance(exc, requests.ConnectionError):
-            return TransportError(f"connection failed: {exc}")
-        if isinstance(exc, requests.RequestException):
-            return TransportError(f"HTTP transport error: {exc}")
-    except ImportError:  # pragma: no cover
-        pass
-    if isinstance(exc, (ConnectionError, TimeoutError)):
-        return TransportError(f"connection failed: {exc}")
-    return None

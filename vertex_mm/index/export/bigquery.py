@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
-from ...errors import MissingDependencyError
+from ..._optional import require
 from ..base import BaseIndex
 
 __all__ = ["export_parquet"]
@@ -31,11 +31,8 @@ _ROWS_PER_GROUP = 16384
 
 def export_parquet(index: BaseIndex, path: str | os.PathLike[str], *, columns: Sequence[str] = ()) -> Path:
     """Write the live rows of ``index`` to one Parquet file (atomically). Returns its path."""
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError as exc:
-        raise MissingDependencyError(f'Parquet export needs pyarrow: pip install "vertex-mm[parquet]" ({exc})') from exc
+    pa = require("parquet", "pyarrow", what="Parquet export")
+    pq = require("parquet", "pyarrow.parquet", what="Parquet export")
     reserved = {"id", "embedding", "embedding_space", "metadata"}
     clash = reserved.intersection(columns)
     if clash:

@@ -131,7 +131,7 @@ async def _drop_connection(scope: Scope, receive: Receive) -> None:
     state: dict[str, Any] = scope.get("state") or {}
     abort = state.get(ABORT_KEY)
     if abort is None:
-        raise RuntimeError("dropping connections needs the emulator's own server (local_backend.emulator.run_emulator)")
+        raise RuntimeError("dropping connections needs the emulator's own server (vertex_mm.emulator.run_emulator)")
     abort()
     # Wait until the server has seen the socket close, so it does not try to answer 500 on it.
     try:

@@ -8,13 +8,13 @@ gapic ``PredictionServiceClient`` (``transport="rest"``) and ``google-genai`` ma
 
 Requests are validated with the shared :mod:`vertex_mm.limits` table through
 :mod:`vertex_mm.wire`, so bad input gets the service's 400 ``INVALID_ARGUMENT``. Vectors come
-from the local backend when it is installed, else from :class:`~local_backend.hashed.HashedEmbedder`
+from the local backend when it is installed, else from :class:`~vertex_mm.testing.hashed.HashedEmbedder`
 (deterministic and meaningless). Faults are injected on demand: latency, a per-minute quota
 answering 429 with ``Retry-After``, random 503s / 429s, and dropped connections, seeded.
 
 In a test::
 
-    from local_backend.emulator import run_emulator
+    from vertex_mm.emulator import run_emulator
 
     with run_emulator(backend="hashed", fault_rate_503=0.05, seed=1) as emu:
         emb = vertex_mm.get_embedder("vertex", api_endpoint=emu.url)

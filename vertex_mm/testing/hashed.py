@@ -13,7 +13,7 @@ That makes it the stand-in for plumbing: the emulator serves it when the real lo
 not installed, and fast tests use it to check ordering, caching, batching and wire formats
 without loading a model. Never evaluate retrieval quality with it.
 
->>> from local_backend.hashed import HashedEmbedder
+>>> from vertex_mm.testing import HashedEmbedder
 >>> emb = HashedEmbedder()
 >>> r = emb.get_embeddings(contextual_text="a cat", dimension=128)
 >>> len(r.text_embedding)
@@ -29,13 +29,13 @@ import struct
 
 import numpy as np
 
-from vertex_mm.embedder import BaseEmbedder
-from vertex_mm.errors import InvalidVideoError
-from vertex_mm.limits import MULTIMODAL_EMBEDDING_001, ModelLimits
-from vertex_mm.media import VideoSegmentConfig
-from vertex_mm.media import Image, Video
-from vertex_mm.results import EmbeddingSpace, MultiModalEmbeddingResponse, VideoEmbedding
-from vertex_mm.wire import EmbedRequest
+from ..embedder import BaseEmbedder
+from ..errors import InvalidVideoError
+from ..limits import MULTIMODAL_EMBEDDING_001, ModelLimits
+from ..media import VideoSegmentConfig
+from ..media import Image, Video
+from ..results import EmbeddingSpace, MultiModalEmbeddingResponse, VideoEmbedding
+from ..wire import EmbedRequest
 
 __all__ = ["HashedEmbedder", "hashed_vector", "probe_video_duration"]
 

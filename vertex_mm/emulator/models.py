@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from vertex_mm.limits import GEMINI_EMBEDDING_2, MULTIMODAL_EMBEDDING_001, ModelLimits
+from ..limits import GEMINI_EMBEDDING_2, MULTIMODAL_EMBEDDING_001, ModelLimits
 
 from .errors import GoogleAPIException
 

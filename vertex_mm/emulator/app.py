@@ -9,7 +9,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from vertex_mm.embedder import BaseEmbedder
+from ..embedder import BaseEmbedder
 
 from .errors import EXCEPTION_HANDLERS, GoogleAPIException, error_response
 from .faults import FaultInjector, Stats

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from vertex_mm.errors import APIError, InputError, VertexMMError
+from ..errors import APIError, InputError, VertexMMError
 
 __all__ = ["EXCEPTION_HANDLERS", "GoogleAPIException", "STATUS_BY_CODE", "error_response", "retry_info"]
 

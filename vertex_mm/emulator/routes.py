@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from vertex_mm.wire import build_embed_content_response, build_prediction, parse_embed_content_body, parse_instance
+from ..wire import build_embed_content_response, build_prediction, parse_embed_content_body, parse_instance
 
 from .errors import GoogleAPIException
 from .faults import FaultInjector, Stats

@@ -13,7 +13,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Mapping, TypeVar
 
-from vertex_mm.limits import MULTIMODAL_EMBEDDING_001
+from ..errors import InputError
+from ..limits import MULTIMODAL_EMBEDDING_001
 
 __all__ = ["ENV_PREFIX", "BackendName", "EmulatorSettings", "FaultSettings", "SettingsError"]
 
@@ -24,7 +25,7 @@ _BACKENDS = ("auto", "local", "hashed")
 T = TypeVar("T")
 
 
-class SettingsError(ValueError):
+class SettingsError(InputError):
     """Raised when a setting has a bad value; the message names the setting."""
 
 

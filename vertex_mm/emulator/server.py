@@ -1,7 +1,7 @@
 """Running the emulator: uvicorn in a background thread (tests, notebooks) or in the foreground
 (the ``vertex-mm emulator`` command).
 
->>> from local_backend.emulator import run_emulator
+>>> from vertex_mm.emulator import run_emulator
 >>> with run_emulator(latency=0.15, quota_rpm=600, fault_rate_503=0.05, seed=0) as emu:  # doctest: +SKIP
 ...     emb = get_embedder("vertex", api_endpoint=emu.url)
 ...     emu.stats()["requests"]
@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import signal
 import socket
 import sys
-import threading
-import time
 from typing import Any, Callable, Iterator, TextIO
 
-from vertex_mm.embedder import BaseEmbedder
+from .._server import ServerThread, run_until_signal
+from ..embedder import BaseEmbedder
 
 from .app import create_app
 from .middleware import ABORT_KEY
@@ -52,7 +50,7 @@ def _droppable_protocol() -> type:
     return DroppableHTTPProtocol
 
 
-class EmulatorServer:
+class EmulatorServer(ServerThread):
     """One emulator on ``host:port`` (``port=0``: a free one, see :attr:`port` after start)."""
 
     def __init__(
@@ -63,83 +61,18 @@ class EmulatorServer:
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.settings = settings or EmulatorSettings()
-        self.app = create_app(self.settings, embedder=embedder, clock=clock)
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
-        self._address: tuple[str, int] | None = None
+        super().__init__(create_app(self.settings, embedder=embedder, clock=clock), host=self.settings.host,
+                         port=self.settings.port, http=_droppable_protocol(), name="vertex-mm-emulator")
 
-    # -- lifecycle ---------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> "EmulatorServer":
         """Bind, start serving in a daemon thread, and return once requests are answered."""
-        import uvicorn
-
-        if self._thread is not None:
-            raise RuntimeError("this emulator was started already")
         if self.settings.preload:
             self.app.state.vectors.resolve()
-        family = socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET
-        sock = socket.create_server((self.settings.host, self.settings.port), family=family, backlog=1024)
-        self._address = sock.getsockname()[:2]
-        config = uvicorn.Config(
-            self.app,
-            http=_droppable_protocol(),
-            lifespan="off",
-            log_config=None,  # leave the host process's logging alone
-            log_level="warning",
-            access_log=False,
-            proxy_headers=False,
-            timeout_graceful_shutdown=2,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name=f"vertex-mm-emulator:{self.port}", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive():
-                raise RuntimeError(f"the emulator on {self.url} stopped during start-up (see the log above)")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the emulator on {self.url} did not start within {timeout:g} s")
-            time.sleep(0.002)
+        super().start(timeout)
         return self
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop serving; open connections are closed. Safe to call twice."""
-        if self._server is None or self._thread is None:
-            return
-        self._server.should_exit = True
-        self._thread.join(timeout)
-        if self._thread.is_alive():  # pragma: no cover - a request stuck in a model call
-            self._server.force_exit = True
-            self._thread.join(timeout)
-
-    def is_running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
     def __enter__(self) -> "EmulatorServer":
-        return self if self._thread is not None else self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    # -- where -------------------------------------------------------------------------------
-    @property
-    def host(self) -> str:
-        return self._address[0] if self._address else self.settings.host
-
-    @property
-    def port(self) -> int:
-        if self._address is None:
-            raise RuntimeError("the emulator is not started; its port is not known yet")
-        return self._address[1]
-
-    @property
-    def url(self) -> str:
-        """``http://host:port``: pass it as ``api_endpoint`` (Vertex) or ``base_url`` (Gemini)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return self if self.is_running() else self.start()
 
     # -- control (the same as the /emulator/* routes, without HTTP) -------------------------------
     def stats(self) -> dict[str, int]:
@@ -216,29 +149,17 @@ def serve_forever(settings: EmulatorSettings, *, out: TextIO | None = None, err:
     """Serve in the foreground until SIGINT or SIGTERM; print the URL once listening."""
     out = out or sys.stdout
     err = err or sys.stderr
-    server = EmulatorServer(settings)
 
-    def _stop(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    # Installed explicitly: a shell starts background jobs with SIGINT ignored.
-    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        server.start()
+    def ready(server: ServerThread) -> None:
+        assert isinstance(server, EmulatorServer)
         vectors = server.app.state.vectors
         note = " (hashed vectors carry no meaning)" if server.backend == "hashed" else ""
         if vectors.fallback_reason:
             note += f"; local backend unavailable: {vectors.fallback_reason}"
         print(f"vertex-mm emulator: backend {server.backend}{note}; faults {server.faults}", file=err, flush=True)
         print(f"vertex-mm emulator listening on {server.url}", file=out, flush=True)
-        while server.is_running():
-            time.sleep(0.2)
-        print("vertex-mm emulator: server stopped unexpectedly", file=err, flush=True)
-        return 1
-    except KeyboardInterrupt:
-        print("vertex-mm emulator stopped", file=err, flush=True)
-        return 0
-    finally:
-        server.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+
+    code = run_until_signal(EmulatorServer(settings), on_ready=ready)
+    print("vertex-mm emulator stopped" if code == 0 else "vertex-mm emulator: server stopped unexpectedly",
+          file=err, flush=True)
+    return code

@@ -1,6 +1,6 @@
 """Named local models, open_clip style: one JSON file per model in ``model_configs/``.
 
->>> from local_backend.registry import list_models, create_model
+>>> from local_backend.models.registry import list_models, create_model
 >>> list_models()                                   # doctest: +SKIP
 ['conse-effnet-minilm', 'default', 'efficientnet-lite0', 'minilm-l6', ...]
 >>> model = create_model("efficientnet-lite0")      # doctest: +SKIP
@@ -19,7 +19,7 @@ import pathlib
 import threading
 from typing import Any, Mapping
 
-from .models.base import LocalModel, ModelConfig
+from .base import LocalModel, ModelConfig
 
 __all__ = [
     "CONFIG_DIR",
@@ -30,7 +30,7 @@ __all__ = [
     "register_model_config",
 ]
 
-CONFIG_DIR = pathlib.Path(__file__).resolve().parent / "model_configs"
+CONFIG_DIR = pathlib.Path(__file__).resolve().parent.parent / "model_configs"
 
 _lock = threading.RLock()
 _configs: dict[str, ModelConfig] = {}
@@ -127,15 +127,9 @@ def register_model_config(source: str | os.PathLike[str] | Mapping[str, Any]) ->
 
 def _import_factory(config: ModelConfig) -> Any:
     module_name, _, attr = config.factory.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        from vertex_mm.errors import MissingDependencyError
+    from vertex_mm._optional import require
 
-        raise MissingDependencyError(
-            f"local model {config.name!r} needs {module_name} ({exc}); "
-            'install the local extra: pip install "vertex-mm[local]"'
-        ) from exc
+    module = require("local", module_name, what=f"local model {config.name!r}")
     try:
         return getattr(module, attr)
     except AttributeError:

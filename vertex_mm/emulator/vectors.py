@@ -1,5 +1,5 @@
 """Where the emulator's vectors come from: the real local backend when it is installed, else
-:class:`~local_backend.hashed.HashedEmbedder` (deterministic, meaningless vectors).
+:class:`~vertex_mm.testing.hashed.HashedEmbedder` (deterministic, meaningless vectors).
 
 The backend is resolved on first use, not at start-up, so an emulator starts in well under a
 second even when the first request then has to load a model.
@@ -14,10 +14,10 @@ from typing import Callable
 
 import numpy as np
 
-from vertex_mm.embedder import BaseEmbedder
-from vertex_mm.errors import VertexMMError
-from vertex_mm.results import MultiModalEmbeddingResponse
-from vertex_mm.wire import EmbedRequest
+from ..embedder import BaseEmbedder
+from ..errors import VertexMMError
+from ..results import MultiModalEmbeddingResponse
+from ..wire import EmbedRequest
 
 from .settings import BackendName
 
@@ -27,13 +27,13 @@ log = logging.getLogger("vertex_mm.emulator")
 
 
 def _local_embedder() -> BaseEmbedder:
-    from vertex_mm import get_embedder
+    from ..registry import get_embedder
 
     return get_embedder("local")
 
 
 def _hashed_embedder() -> BaseEmbedder:
-    from local_backend.hashed import HashedEmbedder
+    from ..testing import HashedEmbedder
 
     return HashedEmbedder()
 

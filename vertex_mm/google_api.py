@@ -1,0 +1,172 @@
+"""What the Vertex and Gemini backends share about talking to Google: the project to bill,
+whether an endpoint is a local plain-HTTP one, the ``Retry-After`` header, and the translation
+of every Google client error (google-api-core, google-auth, google-genai, requests, httpx) into
+:mod:`vertex_mm.errors` at the transport boundary.
+
+Nothing here imports a Google SDK at import time: each is imported only when an error of its
+kind may be in hand.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import os
+import sys
+import time
+import urllib.parse
+from typing import Any, NoReturn
+
+from .errors import (
+    APIError,
+    DeadlineExceededError,
+    TransportError,
+    UnauthenticatedError,
+    VertexMMError,
+    api_error_for_status,
+)
+
+__all__ = [
+    "EMULATOR_PROJECT",
+    "default_project",
+    "is_loopback",
+    "is_plain_http",
+    "raise_translated",
+    "retry_after",
+    "translate_error",
+    "with_scheme",
+]
+
+#: Project name used against a plain-http endpoint (the emulator) when none is given.
+EMULATOR_PROJECT = "local-project"
+
+_PROJECT_VARS = ("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT", "GCLOUD_PROJECT")
+
+
+def default_project() -> str | None:
+    """The project from the environment (``GOOGLE_CLOUD_PROJECT`` and its older names), or None.
+    Callers fall back to the project of Application Default Credentials."""
+    for var in _PROJECT_VARS:
+        if os.environ.get(var):
+            return os.environ[var]
+    return None
+
+
+def with_scheme(url: str | None) -> str | None:
+    """``host:port`` becomes ``https://host:port``; a URL with a scheme is kept as it is."""
+    if not url:
+        return None
+    return url if "://" in url else f"https://{url}"
+
+
+def is_plain_http(url: str | None) -> bool:
+    """Whether ``url`` is ``http://`` (any letter case: ``HTTP://`` is the same scheme)."""
+    return bool(url) and urllib.parse.urlsplit(url or "").scheme.lower() == "http"
+
+
+def is_loopback(url: str | None) -> bool:
+    """Whether ``url`` names this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    host = (urllib.parse.urlsplit(url or "").hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def retry_after(headers: Any) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), or None."""
+    if not headers:
+        return None
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            parsed = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+    return max(0.0, seconds) if seconds == seconds and seconds != float("inf") else None
+
+
+def _envelope_status(response: Any) -> str | None:
+    """``error.status`` of Google's JSON envelope: REST errors carry no gRPC code."""
+    try:
+        status = response.json()["error"]["status"]
+    except Exception:
+        return None
+    return status if isinstance(status, str) else None
+
+
+def _api_error(service: str, code: int, status: str | None, message: Any, headers: Any) -> APIError:
+    return api_error_for_status(code)(
+        f"{service} answered {code} {status or ''}: {message}".replace("  ", " "),
+        status_code=code,
+        status=status,
+        retry_after=retry_after(headers),
+    )
+
+
+def translate_error(exc: BaseException) -> VertexMMError | None:
+    """The :mod:`vertex_mm.errors` error for a Google client exception; None for anything else
+    (a bug must surface as itself, not as a service error)."""
+    if isinstance(exc, VertexMMError):
+        return exc
+    genai = sys.modules.get("google.genai.errors")
+    if genai is not None and isinstance(exc, genai.APIError):
+        status = exc.status if isinstance(exc.status, str) else None
+        headers = getattr(getattr(exc, "response", None), "headers", None)
+        return _api_error("Gemini API", int(exc.code or 0), status, exc.message, headers)
+    from google.api_core import exceptions as gexc
+
+    if isinstance(exc, gexc.GoogleAPICallError):
+        code = int(exc.code) if exc.code is not None else 0
+        grpc_code = getattr(exc, "grpc_status_code", None)
+        response = getattr(exc, "response", None)
+        # A gRPC UNAVAILABLE with no HTTP response is a connection failure, not a server answer.
+        if isinstance(exc, gexc.ServiceUnavailable) and response is None and "connect" in str(exc).lower():
+            return TransportError(f"cannot reach Vertex AI: {exc.message}")
+        status = grpc_code.name if grpc_code is not None else _envelope_status(response)
+        return _api_error("Vertex AI", code, status, exc.message, getattr(response, "headers", None))
+    if isinstance(exc, gexc.RetryError):
+        return DeadlineExceededError(f"gave up waiting: {exc}")
+    import google.auth.exceptions as auth_exc
+
+    if isinstance(exc, auth_exc.DefaultCredentialsError):
+        return UnauthenticatedError(
+            f"no Google credentials found ({exc}). Run `gcloud auth application-default login`, "
+            "pass credentials=..., or use the emulator (api_endpoint='http://127.0.0.1:PORT')"
+        )
+    if isinstance(exc, auth_exc.TransportError):
+        return TransportError(f"cannot reach the token endpoint: {exc}")
+    if isinstance(exc, auth_exc.GoogleAuthError):
+        return UnauthenticatedError(f"authentication failed: {exc}")
+    httpx = sys.modules.get("httpx")
+    if httpx is not None:
+        if isinstance(exc, httpx.TimeoutException):
+            return DeadlineExceededError(f"request timed out: {exc!r}")
+        if isinstance(exc, httpx.TransportError):
+            return TransportError(f"connection failed: {type(exc).__name__}: {exc}")
+    requests = sys.modules.get("requests")
+    if requests is not None:
+        if isinstance(exc, requests.Timeout):
+            return DeadlineExceededError(f"request timed out: {exc}")
+        if isinstance(exc, requests.ConnectionError):
+            return TransportError(f"connection failed: {exc}")
+        if isinstance(exc, requests.RequestException):
+            return TransportError(f"HTTP transport error: {exc}")
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return TransportError(f"connection failed: {exc}")
+    return None
+
+
+def raise_translated(exc: BaseException) -> NoReturn:
+    """Raise the translation of ``exc`` (chained to it), or ``exc`` itself if it has none."""
+    mapped = translate_error(exc)
+    if mapped is None:
+        raise exc
+    raise mapped from exc
