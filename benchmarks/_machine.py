@@ -8,8 +8,8 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 __all__ = ["Timing", "busy_seconds", "own_seconds", "timed"]
 

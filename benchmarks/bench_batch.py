@@ -44,10 +44,8 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from _machine import Timing, timed  # benchmarks/ is on sys.path when run as a script
-
 import numpy as np
-
+from _machine import Timing, timed  # benchmarks/ is on sys.path when run as a script
 
 # -- inputs --------------------------------------------------------------------------------
 

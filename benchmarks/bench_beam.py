@@ -42,8 +42,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from _machine import Timing, timed  # benchmarks/ is on sys.path when run as a script
 
@@ -140,9 +140,9 @@ def _read_ids(pattern: str, key: str = "id") -> list[str]:
 
 def run_beam(paths: list[pathlib.Path], out: pathlib.Path, args: argparse.Namespace) -> Outcome:
     import apache_beam as beam
-    from vertex_mm.emulator import run_emulator
 
     from vertex_mm.beam import EmbedImages, WorkerQuota, WriteJsonl
+    from vertex_mm.emulator import run_emulator
 
     inputs = [str(p) for p in paths]
     with run_emulator(latency=args.latency_ms / 1000, quota_rpm=args.quota_rpm, backend="hashed") as emu:
@@ -163,9 +163,8 @@ def run_beam(paths: list[pathlib.Path], out: pathlib.Path, args: argparse.Namesp
 
 
 def run_cli(folder: pathlib.Path, paths: list[pathlib.Path], out: pathlib.Path, args: argparse.Namespace) -> Outcome:
-    from vertex_mm.emulator import run_emulator
-
     from vertex_mm.cli import main as cli_main
+    from vertex_mm.emulator import run_emulator
 
     target = out / "cli.jsonl"
     with run_emulator(latency=args.latency_ms / 1000, quota_rpm=args.quota_rpm, backend="hashed") as emu:

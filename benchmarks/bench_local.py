@@ -33,9 +33,9 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -134,8 +134,8 @@ def main() -> int:
     args = parser.parse_args()
 
     import torch
-
     from efficientnet_lite_pytorch import EfficientNet
+
     from local_backend.models.efficientnet import default_weights_path
     from vertex_mm import get_embedder
 

@@ -42,8 +42,9 @@ import tempfile
 import time
 import types
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

@@ -43,7 +43,7 @@ if __name__ == "__main__" and "--threads" in sys.argv:
 
 import numpy as np  # noqa: E402
 
-from vertex_mm import EmbeddingSpace, Embeddings  # noqa: E402
+from vertex_mm import Embeddings, EmbeddingSpace  # noqa: E402
 from vertex_mm.index import FlatIndex  # noqa: E402
 
 QUIET_STOLEN_FRACTION = 0.10  # a timing is "quiet" if others used < 10% of the CPU capacity meanwhile

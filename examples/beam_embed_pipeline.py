@@ -37,7 +37,8 @@ import argparse
 import contextlib
 import json
 import sys
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 DEFAULT_OUTPUT = "out/beam_embed"
 

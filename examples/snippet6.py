@@ -16,7 +16,8 @@ import argparse
 import contextlib
 import pathlib
 import sys
-from typing import Iterator, NamedTuple, Sequence
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
 import numpy as np
 

@@ -15,7 +15,8 @@ cloud runs unchanged. Differences, on purpose:
 from __future__ import annotations
 
 import threading
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

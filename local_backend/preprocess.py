@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Sequence, TypeVar
+from typing import TypeVar
 
 import numpy as np
-from PIL import Image as PILImage, ImageOps
+from PIL import Image as PILImage
+from PIL import ImageOps
 
 from vertex_mm.errors import InvalidImageError, VertexMMError
-from vertex_mm.limits import MULTIMODAL_EMBEDDING_001, decode_image as limits_decode_image
+from vertex_mm.limits import MULTIMODAL_EMBEDDING_001
+from vertex_mm.limits import decode_image as limits_decode_image
 
 __all__ = [
     "decode_image",

@@ -9,7 +9,8 @@ import io
 import struct
 import zlib
 
-from PIL import Image as PILImage, ImageDraw
+from PIL import Image as PILImage
+from PIL import ImageDraw
 
 
 def image_bytes(

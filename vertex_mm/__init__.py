@@ -24,11 +24,11 @@ from .errors import (
     TransportError,
     VertexMMError,
 )
+from .jobs import run_job
 from .limits import ModelLimits, limits_for
 from .media import Image, Video, VideoSegmentConfig
 from .registry import get_embedder, list_backends, register_backend
-from .results import EmbeddingSpace, Embeddings, MultiModalEmbeddingResponse, VideoEmbedding
-from .jobs import run_job
+from .results import Embeddings, EmbeddingSpace, MultiModalEmbeddingResponse, VideoEmbedding
 from .wire import EmbedRequest
 
 __version__ = "0.1.0"

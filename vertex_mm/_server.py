@@ -16,7 +16,8 @@ import signal
 import socket
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 __all__ = ["DEFAULT_HOST", "ServerThread", "run_until_signal"]
 

@@ -14,16 +14,17 @@ import abc
 import asyncio
 import functools
 import os
-from typing import Any, Callable, Iterable, Literal, Protocol, Sequence, TypeVar, runtime_checkable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
+from .batch.configured import BatchConfigured
 from .errors import InputError, InvalidImageError, VertexMMError
 from .limits import MULTIMODAL_EMBEDDING_001, ModelLimits, check_dimension
 from .media import Image, Video, VideoSegmentConfig, as_image, as_video
-from .results import EmbeddingSpace, Embeddings, MultiModalEmbeddingResponse
+from .results import Embeddings, EmbeddingSpace, MultiModalEmbeddingResponse
 from .wire import EmbedRequest
-from .batch.configured import BatchConfigured
 
 __all__ = ["BaseEmbedder", "Embedder", "ErrorMode", "ItemResult"]
 

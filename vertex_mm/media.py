@@ -15,7 +15,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Union
 
-from .limits import check_gcs_uri, sniff_image_format, sniff_video_format, IMAGE_MIME_TYPES, VIDEO_MIME_TYPES
+from .limits import IMAGE_MIME_TYPES, VIDEO_MIME_TYPES, check_gcs_uri, sniff_image_format, sniff_video_format
 
 __all__ = ["Image", "ImageInput", "Video", "VideoSegmentConfig", "as_image", "as_video"]
 

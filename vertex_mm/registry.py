@@ -7,10 +7,11 @@ google credentials never touches them.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from .embedder import BaseEmbedder
 from ._optional import install_hint
+from .embedder import BaseEmbedder
 from .errors import InputError, MissingDependencyError
 
 __all__ = ["get_embedder", "list_backends", "register_backend"]

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
-from .errors import InvalidArgumentError, InputError
+from .errors import InputError, InvalidArgumentError
 from .limits import (
     MULTIMODAL_EMBEDDING_001,
     ModelLimits,

@@ -11,8 +11,9 @@ A :class:`ModelConfig` is one JSON file in ``local_backend/model_configs/``; see
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 

@@ -26,8 +26,9 @@ import json
 import os
 import pathlib
 import tempfile
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch

@@ -20,8 +20,9 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from vertex_mm.errors import InputError, WeightsNotFoundError
 

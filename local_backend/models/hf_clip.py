@@ -22,15 +22,16 @@ when nothing is there.
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from vertex_mm.errors import MissingDependencyError
 
-from .hf_checkpoints import Checkpoint, resolve_checkpoint
 from .base import l2_normalize
+from .hf_checkpoints import Checkpoint, resolve_checkpoint
 from .quiet_loading import quiet_weight_loading
 from .vit import ViTEncoder, ViTImageModel, check_loading_info, checkpoint_fingerprint, parts_from_module, preprocess_for
 

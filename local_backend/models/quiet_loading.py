@@ -10,8 +10,8 @@ unexpected keys, a fallback image processor) still show.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 __all__ = ["quiet_weight_loading"]
 

@@ -12,12 +12,12 @@ is created, so listing models never imports torch. Add your own with
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import pathlib
 import threading
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .base import LocalModel, ModelConfig
 

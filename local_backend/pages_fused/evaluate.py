@@ -16,8 +16,9 @@ import dataclasses
 import os
 import resource
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence, TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -129,7 +130,7 @@ def evaluate(ds: PageDataset, *, ocr_workers: int | None = None, use_ocr_cache: 
     for name in COMPONENTS:
         rest = {k: v for k, v in comps.items() if k != name}
         add(f"  without {name}", fusion.fuse(rest))
-    add(f"  rrf fusion (same weights)", dataclasses.replace(fusion, method="rrf").fuse(comps))
+    add("  rrf fusion (same weights)", dataclasses.replace(fusion, method="rrf").fuse(comps))
     from .lexical import LexicalScorer
 
     plain = LexicalScorer().fit([p.text for p in retriever.pages])

@@ -16,8 +16,8 @@ queries; ``benchmarks/pages_fusion_weights.py`` reruns that search. See
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import numpy as np
 

@@ -17,8 +17,8 @@ those the other components already like; its weight in fusion is small (see
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

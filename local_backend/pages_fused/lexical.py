@@ -8,7 +8,7 @@ caption, axis labels, a data set, a test. BM25 rewards those, and its IDF keeps 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -25,9 +25,10 @@ import pathlib
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from vertex_mm.errors import InvalidImageError, MissingDependencyError
 

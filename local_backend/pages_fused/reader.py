@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import collections
 import pathlib
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from vertex_mm.errors import InputError, InvalidImageError, VertexMMError
 

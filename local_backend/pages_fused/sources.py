@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import pathlib
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from vertex_mm.errors import InputError
 

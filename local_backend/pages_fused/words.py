@@ -6,8 +6,9 @@ origin bottom left) and tesseract (pixels, origin top left) land in one frame.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable, Literal
+from typing import Literal
 
 __all__ = ["Box", "Word", "PageText", "WordSource", "words_in", "reading_text"]
 

@@ -10,7 +10,8 @@ carries the first 12 hex digits of the weights' SHA-256, so vectors of two train
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch

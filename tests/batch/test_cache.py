@@ -9,9 +9,9 @@ import threading
 
 import numpy as np
 import pytest
-
 from batch_doubles import BatchingEmbedder, ScriptedEmbedder
 from factories import image_bytes
+
 from vertex_mm import get_embedder
 from vertex_mm.jobs import EmbeddingCache
 from vertex_mm.results import EmbeddingSpace, MultiModalEmbeddingResponse, VideoEmbedding

@@ -9,9 +9,9 @@ import signal
 
 import numpy as np
 import pytest
-
 from batch_doubles import BatchingEmbedder, ScriptedEmbedder, vector_for
 from factories import image_bytes
+
 from vertex_mm import BatchError, get_embedder
 from vertex_mm.batch import DEFAULT_RETRY, REMOTE_DEFAULTS, BatchInterrupted, NotRunError, RetryPolicy
 from vertex_mm.errors import InvalidArgumentError, InvalidImageError, QuotaExceededError, ServiceUnavailableError

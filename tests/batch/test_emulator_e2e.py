@@ -7,8 +7,8 @@ import asyncio
 
 import numpy as np
 import pytest
-
 from factories import image_bytes
+
 from vertex_mm import get_embedder
 from vertex_mm.batch import RetryPolicy
 from vertex_mm.errors import InvalidArgumentError

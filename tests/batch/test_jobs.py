@@ -6,9 +6,9 @@ import json
 import os
 
 import pytest
-
 from batch_doubles import BatchingEmbedder, ScriptedEmbedder
 from factories import image_bytes
+
 from vertex_mm.errors import InputError, InvalidArgumentError, ServiceUnavailableError
 from vertex_mm.jobs import Journal, export_parquet, iter_source, read_journal, run_job
 from vertex_mm.jobs.writer import encode_record

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from factories import decompression_bomb_png, image_bytes, truncated
 
 # The venv builder is a plain module beside this file (tests/beam has no __init__.py).

@@ -13,7 +13,6 @@ import re
 import subprocess
 
 import pytest
-
 from vmm_beam_venv import REPO, beam_venv_python
 
 BUILD_TIMEOUT_S = 300

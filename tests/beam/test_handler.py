@@ -4,9 +4,7 @@ process's embedder."""
 from __future__ import annotations
 
 import pytest
-
 from factories import image_bytes, truncated
-
 
 beam = pytest.importorskip("apache_beam", reason="apache_beam is not importable here; test_beam_venv.py runs this file in a venv that has it")
 
@@ -14,13 +12,13 @@ from apache_beam.ml.inference.base import RunInference  # noqa: E402
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline  # noqa: E402
 from apache_beam.testing.util import assert_that, equal_to  # noqa: E402
 
-from vertex_mm.emulator import run_emulator  # noqa: E402
-from vertex_mm.testing import HashedEmbedder  # noqa: E402
 from vertex_mm.batch import DEFAULT_RETRY  # noqa: E402
 from vertex_mm.beam import EmbedderModelHandler, EmbedImages, WorkerQuota  # noqa: E402
 from vertex_mm.beam.records import EmbedInput  # noqa: E402
+from vertex_mm.emulator import run_emulator  # noqa: E402
 from vertex_mm.errors import InvalidImageError  # noqa: E402
 from vertex_mm.results import MultiModalEmbeddingResponse  # noqa: E402
+from vertex_mm.testing import HashedEmbedder  # noqa: E402
 
 
 def test_runinference_yields_a_response_or_the_typed_error_per_input():

@@ -11,13 +11,13 @@ beam = pytest.importorskip("apache_beam", reason="apache_beam is not importable 
 
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline  # noqa: E402
 from apache_beam.testing.util import assert_that, equal_to, is_empty  # noqa: E402
-
 from factories import image_bytes  # noqa: E402
-from vertex_mm.emulator import run_emulator  # noqa: E402
-from vertex_mm.testing import HashedEmbedder  # noqa: E402
+
 from vertex_mm import get_embedder  # noqa: E402
 from vertex_mm.batch import RetryPolicy  # noqa: E402
 from vertex_mm.beam import EmbedderModelHandler, EmbedImages, WorkerQuota  # noqa: E402
+from vertex_mm.emulator import run_emulator  # noqa: E402
+from vertex_mm.testing import HashedEmbedder  # noqa: E402
 
 DIM = 128
 N_GOOD = 24

@@ -16,10 +16,10 @@ beam = pytest.importorskip("apache_beam", reason="apache_beam is not importable 
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline  # noqa: E402
 from apache_beam.testing.util import assert_that, equal_to, is_empty  # noqa: E402
-
 from factories import image_bytes  # noqa: E402
-from vertex_mm.emulator import run_emulator  # noqa: E402
+
 from vertex_mm.beam import EmbedImages, WorkerQuota  # noqa: E402
+from vertex_mm.emulator import run_emulator  # noqa: E402
 
 PROJECT_QUOTA_RPM = 600
 MAX_WORKERS = 2

@@ -6,8 +6,8 @@ import hashlib
 import pathlib
 
 import pytest
-
 from factories import image_bytes
+
 from vertex_mm import Image
 from vertex_mm.beam.records import (
     DEAD_LETTER_FIELDS,

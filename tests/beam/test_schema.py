@@ -16,8 +16,8 @@ from vertex_mm.beam.schema import (
     to_table_row,
 )
 from vertex_mm.beam.vector_search import RestrictsMapping, vector_search_record
-from vertex_mm.index.export.vector_search import to_record
 from vertex_mm.errors import EmbeddingSpaceMismatchError, InvalidImageError, ServiceUnavailableError
+from vertex_mm.index.export.vector_search import to_record
 from vertex_mm.results import EmbeddingSpace, MultiModalEmbeddingResponse
 
 SPACE = EmbeddingSpace("vertex", "multimodalembedding@001", 4)

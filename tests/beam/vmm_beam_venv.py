@@ -26,9 +26,10 @@ import shutil
 import subprocess
 import sys
 import time
-import tomllib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
+
+import tomllib
 
 __all__ = ["BEAM_REQUIREMENTS", "REPO_EXTRAS", "beam_venv_python", "venv_dir"]
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vertex_mm.late_interaction import BinaryPages, PackedPages, binarize, hamming_maxsim, maxsim, maxsim_reference, top_k, two_stage_search
+from vertex_mm.late_interaction import (
+    BinaryPages,
+    PackedPages,
+    binarize,
+    hamming_maxsim,
+    maxsim,
+    maxsim_reference,
+    top_k,
+    two_stage_search,
+)
 from vertex_mm.late_interaction.binary import has_fast_kernel
 
 

@@ -73,11 +73,11 @@ def test_example_defaults_to_the_ocr_assisted_retriever_and_says_so(tmp_path, fi
 
 @pytest.mark.slow
 def test_baseline_table_on_the_pdf_fixture(fixture_pdfs):
-    from vertex_mm.pages.eval import load_dataset
-    from vertex_mm.pages.eval.harness import evaluate_methods, format_table
     import shutil
 
     from local_backend.pages import RegionConSEEmbedder
+    from vertex_mm.pages.eval import load_dataset
+    from vertex_mm.pages.eval.harness import evaluate_methods, format_table
 
     results = evaluate_methods(load_dataset(fixture_pdfs, dpi=72), RegionConSEEmbedder(), ocr=shutil.which("tesseract") is not None)
     table = format_table(results)

@@ -6,13 +6,12 @@ import hashlib
 
 import numpy as np
 import pytest
+from factories import image_bytes, truncated
 
-from vertex_mm import BatchError, Embedder, EmbeddingSpace, Embeddings, Image, MultiModalEmbeddingResponse
+from vertex_mm import BatchError, Embedder, Embeddings, EmbeddingSpace, Image, MultiModalEmbeddingResponse
 from vertex_mm.embedder import BaseEmbedder
 from vertex_mm.errors import InvalidImageError, QuotaExceededError
 from vertex_mm.wire import EmbedRequest
-
-from factories import image_bytes, truncated
 
 
 class RecordingEmbedder(BaseEmbedder):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from factories import decompression_bomb_png, image_bytes
 from PIL import Image as PILImage
 
 from vertex_mm.errors import (
@@ -30,8 +31,6 @@ from vertex_mm.limits import (
     sniff_video_format,
     text_token_estimate,
 )
-
-from factories import decompression_bomb_png, image_bytes
 
 
 @pytest.mark.parametrize("dim", [128, 256, 512, 1408])

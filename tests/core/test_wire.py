@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 
 import pytest
+from factories import image_bytes, mp4_bytes
 
 from vertex_mm import EmbeddingSpace, Image, Video, VideoSegmentConfig
 from vertex_mm.errors import InputError, InvalidArgumentError, InvalidDimensionError, InvalidImageError
@@ -22,8 +23,6 @@ from vertex_mm.wire import (
     parse_instance,
     parse_prediction,
 )
-
-from factories import image_bytes, mp4_bytes
 
 # A prediction in the shape multimodalembedding@001 returns (vectors shortened).
 RECORDED_PREDICTION = {

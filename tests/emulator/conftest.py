@@ -6,11 +6,11 @@ vectors unless a test asks otherwise, so every test starts it in milliseconds.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
-
 from factories import image_bytes, mp4_bytes
+
 from vertex_mm.emulator import EmulatorServer, run_emulator
 from vertex_mm.testing import HashedEmbedder
 

@@ -7,9 +7,9 @@ import io
 import numpy as np
 import pytest
 
-from vertex_mm.testing import HashedEmbedder
 from vertex_mm import Image
 from vertex_mm.limits import GEMINI_EMBEDDING_2
+from vertex_mm.testing import HashedEmbedder
 
 
 @pytest.fixture

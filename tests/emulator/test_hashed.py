@@ -10,10 +10,10 @@ import sys
 import numpy as np
 import pytest
 
-from vertex_mm.testing import HashedEmbedder, hashed_vector, probe_video_duration
 from vertex_mm import Image, Video, VideoSegmentConfig
 from vertex_mm.errors import InvalidDimensionError, InvalidVideoError
 from vertex_mm.limits import GEMINI_EMBEDDING_2
+from vertex_mm.testing import HashedEmbedder, hashed_vector, probe_video_duration
 
 
 def test_same_content_gives_the_same_vector_in_a_fresh_embedder(png_bytes):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vertex_mm.emulator import run_emulator
 from vertex_mm import Image, get_embedder
+from vertex_mm.emulator import run_emulator
 from vertex_mm.errors import WeightsNotFoundError
 
 pytestmark = pytest.mark.slow

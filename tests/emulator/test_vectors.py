@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from vertex_mm import Image
 from vertex_mm.emulator import VectorService
 from vertex_mm.emulator.vectors import _backend_dimension
-from vertex_mm.testing import HashedEmbedder
-from vertex_mm import Image
 from vertex_mm.errors import MissingDependencyError, WeightsNotFoundError
 from vertex_mm.limits import GEMINI_EMBEDDING_2
+from vertex_mm.testing import HashedEmbedder
 from vertex_mm.wire import EmbedRequest
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import vertex_mm
-from vertex_mm.emulator import run_emulator
 from vertex_mm import BatchError, Image, Video, VideoSegmentConfig, get_embedder
+from vertex_mm.emulator import run_emulator
 from vertex_mm.errors import (
     InvalidArgumentError,
     InvalidImageError,

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
-from vertex_mm.testing import HashedEmbedder
 from vertex_mm import registry
 from vertex_mm.sample_data import sample_photos
+from vertex_mm.testing import HashedEmbedder
 
 
 @pytest.fixture

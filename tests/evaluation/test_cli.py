@@ -8,8 +8,8 @@ import shutil
 
 import pytest
 
-from vertex_mm.emulator import run_emulator
 from vertex_mm.cli import main
+from vertex_mm.emulator import run_emulator
 from vertex_mm.evaluation import sample_eval_queries_path
 from vertex_mm.sample_data import sample_photos_dir
 

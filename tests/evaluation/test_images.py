@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 
 import pytest
-
 from factories import truncated
+
 from vertex_mm.errors import InputError
 from vertex_mm.evaluation import EvalQuery, NearDuplicate, evaluate_images
 

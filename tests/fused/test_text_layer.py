@@ -8,7 +8,6 @@ import pypdfium2 as pdfium
 
 from local_backend.pages_fused.text_layer import has_text_layer, raster_image_boxes, read_pdf_page
 
-
 PDFS = pathlib.Path(__file__).resolve().parent.parent / "fixtures" / "pagesearch" / "pdfs"
 
 

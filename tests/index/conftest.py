@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 
-from vertex_mm import EmbeddingSpace, Embeddings
+from vertex_mm import Embeddings, EmbeddingSpace
 
 
 @pytest.fixture

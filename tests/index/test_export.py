@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from vertex_mm import EmbeddingSpace, Embeddings
+from vertex_mm import Embeddings, EmbeddingSpace
 from vertex_mm.errors import EmbeddingSpaceMismatchError
 from vertex_mm.index import FlatIndex
 from vertex_mm.index.export import (

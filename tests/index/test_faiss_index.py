@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vertex_mm import EmbeddingSpace, Embeddings
+from vertex_mm import Embeddings, EmbeddingSpace
 from vertex_mm.index import Filter, FlatIndex, IndexConfig, load_index
 
 faiss = pytest.importorskip("faiss", reason="the FAISS backend needs faiss-cpu (vertex-mm[index])")

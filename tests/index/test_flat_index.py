@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vertex_mm import EmbeddingSpace, Embeddings
+from vertex_mm import Embeddings, EmbeddingSpace
 from vertex_mm.errors import EmbeddingSpaceMismatchError, InputError, InvalidImageError
 from vertex_mm.index import (
     DuplicateIdError,

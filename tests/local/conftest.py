@@ -8,7 +8,8 @@ the first run computes it (about a minute on two cores), later runs load it.
 from __future__ import annotations
 
 import io
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest

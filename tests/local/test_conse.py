@@ -15,7 +15,6 @@ from local_backend.models.conse import (  # noqa: E402
     load_imagenet_classes,
 )
 
-
 # -- the packaged class data ------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ transformers = pytest.importorskip("transformers")
 
 
 import tiny_hf_checkpoints as cv  # noqa: E402  (tests/ is on sys.path)
+
 checkpoints = cv.checkpoints
 
 from local_backend.models.base import LocalModel  # noqa: E402

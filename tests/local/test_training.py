@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 
 
 import tiny_hf_checkpoints as cv  # noqa: E402  (tests/ is on sys.path)
+
 checkpoints = cv.checkpoints
 
 from local_backend.training.data import read_pairs  # noqa: E402

@@ -12,6 +12,7 @@ pytest.importorskip("torch")
 
 
 import tiny_hf_checkpoints as cv  # noqa: E402  (tests/ is on sys.path)
+
 checkpoints = cv.checkpoints
 
 from vertex_mm.cli import main  # noqa: E402

@@ -3,7 +3,6 @@ real ViT, CLIP, SigLIP and DINOv2 checkpoints saved to disk and loaded from the 
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
@@ -12,6 +11,7 @@ transformers = pytest.importorskip("transformers")
 
 
 import tiny_hf_checkpoints as cv  # noqa: E402  (tests/ is on sys.path)
+
 checkpoints = cv.checkpoints
 
 from local_backend.models.base import LocalModel  # noqa: E402

@@ -18,9 +18,9 @@ pytestmark = [
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright's Python package: .ci/install_browser.sh")
 pytest.importorskip("multipart", reason="uploads need python-multipart (vertex-mm[serve])")
 
+from vertex_mm._server import ServerThread  # noqa: E402
 from vertex_mm.sample_data import sample_query_images_dir  # noqa: E402
 from vertex_mm.serve.app import create_app  # noqa: E402
-from vertex_mm._server import ServerThread  # noqa: E402
 
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--no-first-run"]

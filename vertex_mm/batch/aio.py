@@ -12,7 +12,8 @@ handed to ``on_result`` (and to the cache, when the embedder has one).
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable, Iterable, TypeVar
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
 
 from ..errors import VertexMMError
 from .progress import Progress

@@ -21,7 +21,7 @@ import pathlib
 import sqlite3
 import threading
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 

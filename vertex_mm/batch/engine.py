@@ -11,8 +11,9 @@ inference themselves (local models) get their ``_predict_many`` fed in chunks.
 from __future__ import annotations
 
 import threading
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Awaitable, Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from ..errors import QuotaExceededError, VertexMMError
 from ..results import MultiModalEmbeddingResponse

@@ -12,8 +12,9 @@ limit, no retry). Options are given to the backend's constructor or to
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from typing import Any
 
 from .retry import DEFAULT_RETRY, NO_RETRY, RetryPolicy, resolve_retry
 

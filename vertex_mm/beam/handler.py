@@ -20,7 +20,8 @@ so its batch engine (token bucket, retry policy, thread pool) is per process, wh
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
@@ -123,7 +124,7 @@ class EmbedderModelHandler(ModelHandler[EmbedInput, PredictionResult, BaseEmbedd
         self,
         batch: Sequence[EmbedInput],
         model: BaseEmbedder,
-        inference_args: Optional[dict[str, Any]] = None,
+        inference_args: dict[str, Any] | None = None,
     ) -> Iterable[PredictionResult]:
         """One result per input, in order: the response, or the input's typed error.
 
@@ -139,7 +140,7 @@ class EmbedderModelHandler(ModelHandler[EmbedInput, PredictionResult, BaseEmbedd
         return [PredictionResult(item, result, space_id) for item, result in zip(batch, results)]
 
     # -- what RunInference asks ------------------------------------------------------------------
-    def validate_inference_args(self, inference_args: Optional[dict[str, Any]]) -> None:
+    def validate_inference_args(self, inference_args: dict[str, Any] | None) -> None:
         unknown = sorted(set(inference_args or {}) - _INFERENCE_ARGS)
         if unknown:
             raise ValueError(f"EmbedderModelHandler takes only {sorted(_INFERENCE_ARGS)} as inference_args, got {unknown}")

@@ -28,8 +28,9 @@ from __future__ import annotations
 import hashlib
 import os
 import pathlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from ..errors import InputError, VertexMMError
 from ..media import Image

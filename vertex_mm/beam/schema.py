@@ -25,7 +25,8 @@ The dead-letter table (``DEAD_LETTER_BIGQUERY_SCHEMA``) has ``id``, ``error_type
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 __all__ = [
     "DEAD_LETTER_BIGQUERY_SCHEMA",

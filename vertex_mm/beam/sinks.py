@@ -15,7 +15,8 @@ writes its own shards, finalised atomically when the job succeeds.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import apache_beam as beam
 

@@ -16,7 +16,8 @@ restricts, numbers become numeric restricts, and the whole metadata travels as
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..index.export.vector_search import RestrictsMapping, to_record
 from ..results import EmbeddingSpace

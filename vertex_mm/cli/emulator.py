@@ -14,7 +14,6 @@ Faults can be changed while it runs: ``POST /emulator/faults`` with a JSON body;
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 __all__ = ["register", "run"]

@@ -23,7 +23,6 @@ misses), 2 on a usage error.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 

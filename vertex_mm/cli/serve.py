@@ -11,7 +11,6 @@ Prints ``vertex-mm serve listening on http://HOST:PORT`` once it answers; stops 
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from .index import add_backend_arguments, backend_options

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -10,7 +10,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..embedder import BaseEmbedder
-
 from .errors import EXCEPTION_HANDLERS, GoogleAPIException, error_response
 from .faults import FaultInjector, Stats
 from .middleware import FaultMiddleware, InternalErrorMiddleware

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..limits import GEMINI_EMBEDDING_2, MULTIMODAL_EMBEDDING_001, ModelLimits
-
 from .errors import GoogleAPIException
 
 __all__ = ["MODELS", "PublisherModel", "find_model"]

@@ -27,7 +27,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..wire import build_embed_content_response, build_prediction, parse_embed_content_body, parse_instance
-
 from .errors import GoogleAPIException
 from .faults import FaultInjector, Stats
 from .models import MODELS, PublisherModel, find_model

@@ -16,11 +16,11 @@ import contextlib
 import functools
 import socket
 import sys
-from typing import Any, Callable, Iterator, TextIO
+from collections.abc import Callable, Iterator
+from typing import Any, TextIO
 
 from .._server import ServerThread, run_until_signal
 from ..embedder import BaseEmbedder
-
 from .app import create_app
 from .middleware import ABORT_KEY
 from .settings import BackendName, EmulatorSettings, FaultSettings
@@ -28,7 +28,7 @@ from .settings import BackendName, EmulatorSettings, FaultSettings
 __all__ = ["EmulatorServer", "run_emulator", "serve_forever"]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _droppable_protocol() -> type:
     """uvicorn's HTTP protocol, plus ``transport.abort`` in each request's ``scope["state"]``
     so that the fault middleware can drop a connection without answering."""

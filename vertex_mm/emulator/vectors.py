@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -18,7 +18,6 @@ from ..embedder import BaseEmbedder
 from ..errors import VertexMMError
 from ..results import MultiModalEmbeddingResponse
 from ..wire import EmbedRequest
-
 from .settings import BackendName
 
 __all__ = ["VectorService"]

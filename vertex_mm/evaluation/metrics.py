@@ -24,8 +24,8 @@ Two readings of "recall@k", which agree when a query has one relevant item:
 
 from __future__ import annotations
 
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Collection, Hashable, Iterable, Mapping, Sequence
 
 __all__ = [
     "RetrievalScores",

@@ -30,8 +30,8 @@ import json
 import os
 import random
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from PIL import Image as PILImage
 from PIL import ImageEnhance, ImageOps

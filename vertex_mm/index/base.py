@@ -17,15 +17,16 @@ import abc
 import importlib
 import json
 import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, ClassVar, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
 from ..errors import InputError
-from ..results import EmbeddingSpace, Embeddings
+from ..results import Embeddings, EmbeddingSpace
 from ._persist import read_rows, write_index
 from ._store import RowStore
 from .errors import DuplicateIdError, IndexCorruptedError, UnknownIdError

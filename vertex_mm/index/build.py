@@ -7,11 +7,12 @@ so the command line, the web page and the example answer a query the same way.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from ..errors import EmbeddingSpaceMismatchError
-from ..results import EmbeddingSpace, Embeddings
+from ..results import Embeddings, EmbeddingSpace
 from .base import BaseIndex
 from .filters import Filter
 from .results import SearchResults

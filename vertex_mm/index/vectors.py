@@ -8,11 +8,12 @@ which model made it. Code that holds raw vectors states their space explicitly::
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from ..results import EmbeddingSpace, Embeddings
+from ..results import Embeddings, EmbeddingSpace
 from .errors import InvalidVectorError
 
 __all__ = ["check_vectors", "normalize_rows", "row_problems"]

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import os
 import pathlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 from ..batch.interrupt import BatchInterrupted, NotRunError
 from ..batch.progress import Progress

@@ -15,8 +15,9 @@ from __future__ import annotations
 import hashlib
 import os
 import pathlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from .._optional import require
 from ..errors import InputError, InvalidImageError, InvalidURIError

@@ -20,7 +20,8 @@ import os
 import pathlib
 import threading
 import time
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 __all__ = ["ErrorLog", "Journal", "export_parquet", "read_journal"]
 

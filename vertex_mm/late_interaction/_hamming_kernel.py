@@ -14,9 +14,8 @@ op count, not by the popcounts alone.
 
 from __future__ import annotations
 
-from typing import Any
-
 import os
+from typing import Any
 
 import numba as nb
 import numpy as np

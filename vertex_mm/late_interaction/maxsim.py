@@ -26,7 +26,8 @@ torch is imported inside the functions: ``import vertex_mm`` stays free of it.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Literal, Sequence
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import numpy as np
 

@@ -12,8 +12,8 @@ Padded batches with masks (the layout of a model's output) convert both ways:
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 

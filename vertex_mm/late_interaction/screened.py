@@ -34,8 +34,9 @@ Cauchy-Schwarz assumes the rounding errors line up with the other vector.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

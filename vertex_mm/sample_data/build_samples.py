@@ -11,8 +11,8 @@ licences are listed in ``SOURCES.md`` next to this file.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image

@@ -32,8 +32,7 @@ import numpy as np
 from ..embedder import BaseEmbedder
 from ..errors import InvalidVideoError
 from ..limits import MULTIMODAL_EMBEDDING_001, ModelLimits
-from ..media import VideoSegmentConfig
-from ..media import Image, Video
+from ..media import Image, Video, VideoSegmentConfig
 from ..results import EmbeddingSpace, MultiModalEmbeddingResponse, VideoEmbedding
 from ..wire import EmbedRequest
 

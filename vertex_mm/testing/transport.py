@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import collections
 import threading
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..embedder import BaseEmbedder
 from ..errors import InputError, InvalidArgumentError, VertexMMError

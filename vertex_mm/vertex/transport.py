@@ -11,8 +11,9 @@ in-process, through the same wire format, for tests without a network. Pass eith
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from ..errors import APIError, InputError
 from ..google_api import is_loopback, is_plain_http, raise_translated

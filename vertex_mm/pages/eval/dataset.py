@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from ...errors import InputError
 from ..ingest import DEFAULT_DPI, IMAGE_SUFFIXES, PageImage, iter_pdf_pages

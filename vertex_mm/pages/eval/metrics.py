@@ -9,7 +9,7 @@ Queries without any relevant page are skipped, as trec_eval does.
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 __all__ = ["Qrels", "Run", "evaluate_run", "mrr", "ndcg_at_k", "ranked", "recall_at_k"]
 
