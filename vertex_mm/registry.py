@@ -48,11 +48,13 @@ def get_embedder(name: str = "vertex", **options: Any) -> BaseEmbedder:
     except KeyError:
         raise InputError(f"unknown backend {name!r}; choose one of {', '.join(list_backends())}") from None
     if callable(target):
-        return target(**options)
+        made: BaseEmbedder = target(**options)
+        return made
     module_name, _, attr = target.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         hint = f": {install_hint(_EXTRA[name])}" if name in _EXTRA else ""
         raise MissingDependencyError(f"backend {name!r} cannot be imported ({exc}){hint}") from exc
-    return getattr(module, attr)(**options)
+    embedder: BaseEmbedder = getattr(module, attr)(**options)
+    return embedder

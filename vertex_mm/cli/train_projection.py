@@ -36,7 +36,8 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("images_dir", metavar="IMAGES_DIR", help="folder of training images")
     p.add_argument("--captions", required=True, metavar="JSONL", help='one {"file": ..., "caption": ...} per line')
-    p.add_argument("--out", required=True, metavar="FILE", help="weights file (.safetensors, else torch.save); metadata goes to FILE.json")
+    p.add_argument("--out", required=True, metavar="FILE",
+                   help="weights file (.safetensors, else torch.save); metadata goes to FILE.json")
     p.add_argument("--model", default="default", help="local model whose towers to train over (default: default)")
     p.add_argument("--checkpoint", metavar="DIR", help="checkpoint folder or cached repo id for --model (clip, siglip, ...)")
     p.add_argument("--image-model", metavar="NAME", help="image tower, overriding --model's")
