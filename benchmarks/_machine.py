@@ -1,50 +1,59 @@
-"""CPU accounting shared by the benchmarks: how much CPU other processes used while we timed.
+"""What every benchmark shares: CPU accounting (how much CPU other processes used while we
+timed; the machine is shared, so a ratio is only trusted alongside the cores others kept busy)
+and a line describing the machine the figures come from.
 
-The machine is shared, so a ratio is only trusted alongside the cores others kept busy.
+The accounting itself is the library's (:mod:`vertex_mm._cpu`), which the page-search
+evaluation uses too.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+import platform
 
-__all__ = ["Timing", "busy_seconds", "own_seconds", "timed"]
+from vertex_mm._cpu import Timing, busy_seconds, own_seconds, timed
 
-
-def busy_seconds() -> float:
-    """Busy CPU time of the whole machine since boot (all CPUs), from /proc/stat."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+__all__ = ["Timing", "busy_seconds", "machine_line", "own_seconds", "timed"]
 
 
-def own_seconds() -> float:
-    """CPU time of this process and its waited-for children (Beam's DirectRunner may start helpers)."""
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
-@dataclass
-class Timing:
-    wall: float = 0.0
-    own_cpu: float = 0.0
-    other_cpu: float = 0.0
+def _cpu_flags(wanted: tuple[str, ...] = ("avx2", "avx512f", "avx512_vnni", "amx_bf16", "amx_int8")) -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    have = set(line.split(":", 1)[1].split())
+                    return ",".join(w for w in wanted if w in have) or "-"
+    except OSError:
+        pass
+    return "?"
 
-    @property
-    def other_cores(self) -> float:
-        """Average number of cores other processes kept busy."""
-        return self.other_cpu / self.wall if self.wall else 0.0
 
+def machine_line() -> str:
+    """``MACHINE cpu=... flags=... cores=... numpy=... blas=... torch=...``: where a figure comes from."""
+    import numpy as np
 
-@contextlib.contextmanager
-def timed() -> Iterator[Timing]:
-    t = Timing()
-    busy0, own0, wall0 = busy_seconds(), own_seconds(), time.perf_counter()
-    yield t
-    t.wall = time.perf_counter() - wall0
-    t.own_cpu = own_seconds() - own0
-    t.other_cpu = max(0.0, (busy_seconds() - busy0) - t.own_cpu)
+    parts = [f"cpu={_cpu_model()!r}", f"flags={_cpu_flags()}", f"cores={os.cpu_count()}",
+             f"python={platform.python_version()}", f"numpy={np.__version__}"]
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]  # type: ignore[call-arg,index]
+        parts.append(f"blas={blas.get('name')}-{blas.get('version')}")
+    except Exception:
+        pass
+    try:
+        import torch
+
+        parts.append(f"torch={torch.__version__} threads={torch.get_num_threads()}")
+    except ImportError:
+        parts.append("torch=none")
+    return "MACHINE " + " ".join(parts)
