@@ -13,6 +13,7 @@ from typing import Any
 
 from . import errors
 from .batch import BatchInterrupted, EmbeddingCache, RateLimiter, RetryPolicy
+from .content import TASKS, Task
 from .embedder import BaseEmbedder, Embedder
 from .errors import (
     APIError,
@@ -26,7 +27,6 @@ from .errors import (
 )
 from .jobs import run_job
 from .limits import ModelLimits, limits_for
-from .content import TASKS, Task
 from .media import Audio, Document, Image, Video, VideoSegmentConfig
 from .registry import get_embedder, list_backends, register_backend
 from .results import Embeddings, EmbeddingSpace, MultiModalEmbeddingResponse, VideoEmbedding
