@@ -76,11 +76,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace, new_embedder: Any, queries: list[str], overlap: Any) -> None:
+    from pathlib import Path
+
     from ..errors import VertexMMError
     from ..index import load_index
     from ..index.build import embedder_for_index
-
-    from pathlib import Path
 
     if not Path(args.source).is_dir():
         print("vertex-mm migrate: the source is not an index folder; no top-k comparison", file=sys.stderr)
