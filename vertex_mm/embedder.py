@@ -120,7 +120,10 @@ class BaseEmbedder(BatchConfigured, abc.ABC):
         """The coroutine form of :meth:`_predict_many`."""
         engine = self._batch_engine()
         if self._batches_itself():
-            call = functools.partial(self._predict_many, list(requests), progress=progress)
+            from .batch.engine import isolated
+
+            many = functools.partial(self._predict_many, progress=progress)
+            call = functools.partial(isolated, many, list(requests))
             return await asyncio.get_running_loop().run_in_executor(engine.executor, call)
         from .batch.progress import Progress
 
