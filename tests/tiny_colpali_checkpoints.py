@@ -106,7 +106,7 @@ def processor(family: str, *, real_size: bool = False) -> Any:
     if family == "colqwen2":
         patch = 14 if real_size else 4
         # Real: the hub's Qwen2-VL pixel range (3136 .. 12845056 px); tiny: 4 .. 64 visual tokens.
-        size = {"shortest_edge": 3136, "longest_edge": 12845056} if real_size else {"shortest_edge": 4 * 64, "longest_edge": 64 * 64}
+        size = {"shortest_edge": 3136, "longest_edge": 12845056} if real_size else {"shortest_edge": 256, "longest_edge": 4096}
         images = transformers.Qwen2VLImageProcessorPil(patch_size=patch, merge_size=2, temporal_patch_size=2, size=size)
         return transformers.ColQwen2Processor(image_processor=images, tokenizer=tok)
     crop, longest, seq = (512, 2048, 64) if real_size else (32, 64, 16)
@@ -120,65 +120,75 @@ def config(family: str, proc: Any, *, real_size: bool = False, text_layers: int 
 
     ``text_layers`` overrides the language model's depth (the benchmark's memory fallback).
     """
-    tok = proc.tokenizer
-    tid = tok.convert_tokens_to_ids
-    if family == "colpali":
-        # Real: vidore/colpali-v1.3-hf = PaliGemma-3B-448 (SigLIP-So400m + Gemma-2B).
-        if real_size:
-            vision = transformers.SiglipVisionConfig(hidden_size=1152, intermediate_size=4304, num_hidden_layers=27,
-                                                     num_attention_heads=16, image_size=448, patch_size=14,
-                                                     vision_use_head=False, projector_hidden_act="gelu_fast")
-            text = transformers.GemmaConfig(hidden_size=2048, intermediate_size=16384, num_hidden_layers=text_layers or 18,
-                                            num_attention_heads=8, num_key_value_heads=1, head_dim=256, vocab_size=257216)
-            width = 2048
-        else:
-            vision = transformers.SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                                     num_attention_heads=2, image_size=32, patch_size=8, vision_use_head=False)
-            text = transformers.GemmaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=text_layers or 2,
-                                            num_attention_heads=4, num_key_value_heads=1, head_dim=16, vocab_size=1536)
-            width = 64
-        assert text.vocab_size >= len(tok)  # the processor added 1152 <loc>/<seg> tokens
-        vlm = transformers.PaliGemmaConfig(vision_config=vision, text_config=text, image_token_index=proc.image_token_id,
-                                           vocab_size=text.vocab_size, projection_dim=width, hidden_size=width)
-        return transformers.ColPaliConfig(vlm_config=vlm, embedding_dim=128)
-    if family == "colqwen2":
-        # Real: vidore/colqwen2-v1.0-hf = Qwen2-VL-2B. sum(mrope_section) must be head_dim / 2.
-        ids = dict(bos_token_id=tid("<|endoftext|>"), eos_token_id=tid("<|im_end|>"))
-        if real_size:
-            text_cfg: dict[str, Any] = dict(vocab_size=151936, hidden_size=1536, intermediate_size=8960,
-                                            num_hidden_layers=text_layers or 28, num_attention_heads=12, num_key_value_heads=2,
-                                            max_position_embeddings=32768, rms_norm_eps=1e-6,
-                                            rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [16, 24, 24]}, **ids)
-            vision_cfg: dict[str, Any] = dict(depth=32, embed_dim=1280, num_heads=16, mlp_ratio=4, hidden_size=1536, patch_size=14,
-                                              spatial_merge_size=2, temporal_patch_size=2, in_channels=3)
-        else:
-            text_cfg = dict(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=text_layers or 2,
-                            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, rms_norm_eps=1e-6,
-                            rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]}, **ids)
-            vision_cfg = dict(depth=2, embed_dim=32, num_heads=2, mlp_ratio=2, hidden_size=64, patch_size=4,
-                              spatial_merge_size=2, temporal_patch_size=2, in_channels=3)
-        vlm = transformers.Qwen2VLConfig(text_config=text_cfg, vision_config=vision_cfg, image_token_id=tid("<|image_pad|>"),
-                                         video_token_id=tid("<|video_pad|>"), vision_start_token_id=tid("<|vision_start|>"),
-                                         vision_end_token_id=tid("<|vision_end|>"), tie_word_embeddings=real_size)
-        return transformers.ColQwen2Config(vlm_config=vlm, embedding_dim=128)
+    build_config = {"colpali": _colpali_config, "colqwen2": _colqwen2_config, "colmodernvbert": _colmodernvbert_config}
+    return build_config[family](proc, real_size, text_layers)
+
+
+def _colpali_config(proc: Any, real_size: bool, text_layers: int | None) -> Any:
+    # Real: vidore/colpali-v1.3-hf = PaliGemma-3B-448 (SigLIP-So400m + Gemma-2B).
+    if real_size:
+        vision = transformers.SiglipVisionConfig(
+            hidden_size=1152, intermediate_size=4304, num_hidden_layers=27, num_attention_heads=16, image_size=448,
+            patch_size=14, vision_use_head=False, projector_hidden_act="gelu_fast")
+        text = transformers.GemmaConfig(
+            hidden_size=2048, intermediate_size=16384, num_hidden_layers=text_layers or 18, num_attention_heads=8,
+            num_key_value_heads=1, head_dim=256, vocab_size=257216)
+    else:
+        vision = transformers.SiglipVisionConfig(
+            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32, patch_size=8,
+            vision_use_head=False)
+        text = transformers.GemmaConfig(
+            hidden_size=64, intermediate_size=128, num_hidden_layers=text_layers or 2, num_attention_heads=4,
+            num_key_value_heads=1, head_dim=16, vocab_size=1536)
+    assert text.vocab_size >= len(proc.tokenizer)  # the processor added 1152 <loc>/<seg> tokens
+    vlm = transformers.PaliGemmaConfig(
+        vision_config=vision, text_config=text, image_token_index=proc.image_token_id, vocab_size=text.vocab_size,
+        projection_dim=text.hidden_size, hidden_size=text.hidden_size)
+    return transformers.ColPaliConfig(vlm_config=vlm, embedding_dim=128)
+
+
+def _colqwen2_config(proc: Any, real_size: bool, text_layers: int | None) -> Any:
+    # Real: vidore/colqwen2-v1.0-hf = Qwen2-VL-2B. sum(mrope_section) must be head_dim / 2.
+    tid = proc.tokenizer.convert_tokens_to_ids
+    common: dict[str, Any] = dict(bos_token_id=tid("<|endoftext|>"), eos_token_id=tid("<|im_end|>"), rms_norm_eps=1e-6)
+    vision: dict[str, Any] = dict(spatial_merge_size=2, temporal_patch_size=2, in_channels=3)
+    if real_size:
+        text = dict(vocab_size=151936, hidden_size=1536, intermediate_size=8960, num_hidden_layers=text_layers or 28,
+                    num_attention_heads=12, num_key_value_heads=2, max_position_embeddings=32768,
+                    rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [16, 24, 24]}, **common)
+        vision.update(depth=32, embed_dim=1280, num_heads=16, mlp_ratio=4, hidden_size=1536, patch_size=14)
+    else:
+        text = dict(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=text_layers or 2,
+                    num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                    rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]}, **common)
+        vision.update(depth=2, embed_dim=32, num_heads=2, mlp_ratio=2, hidden_size=64, patch_size=4)
+    vlm = transformers.Qwen2VLConfig(
+        text_config=text, vision_config=vision, image_token_id=tid("<|image_pad|>"), video_token_id=tid("<|video_pad|>"),
+        vision_start_token_id=tid("<|vision_start|>"), vision_end_token_id=tid("<|vision_end|>"), tie_word_embeddings=real_size)
+    return transformers.ColQwen2Config(vlm_config=vlm, embedding_dim=128)
+
+
+def _colmodernvbert_config(proc: Any, real_size: bool, text_layers: int | None) -> Any:
     # Real: ModernVBERT/colmodernvbert-merged = ettin-encoder-150m (ModernBERT) + siglip2-base-patch16-512.
+    tid = proc.tokenizer.convert_tokens_to_ids
     ids = dict(pad_token_id=tid("[PAD]"), bos_token_id=tid("[CLS]"), cls_token_id=tid("[CLS]"),
                eos_token_id=tid("[SEP]"), sep_token_id=tid("[SEP]"))
     if real_size:
-        text = transformers.ModernBertConfig(vocab_size=50408, hidden_size=768, intermediate_size=1152,
-                                             num_hidden_layers=text_layers or 22, num_attention_heads=12,
-                                             max_position_embeddings=8192, local_attention=128, **ids)
-        vision = transformers.SiglipVisionConfig(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
-                                                 image_size=512, patch_size=16, vision_use_head=False)
-        shuffle = 4
+        text = transformers.ModernBertConfig(
+            vocab_size=50408, hidden_size=768, intermediate_size=1152, num_hidden_layers=text_layers or 22,
+            num_attention_heads=12, max_position_embeddings=8192, local_attention=128, **ids)
+        vision = transformers.SiglipVisionConfig(
+            hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12, image_size=512,
+            patch_size=16, vision_use_head=False)
     else:
-        text = transformers.ModernBertConfig(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=text_layers or 2,
-                                             num_attention_heads=4, max_position_embeddings=512, local_attention=16, **ids)
-        vision = transformers.SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                                                 image_size=32, patch_size=4, vision_use_head=False)
-        shuffle = 2
-    vlm = transformers.ModernVBertConfig(text_config=text, vision_config=vision, image_token_id=proc.image_token_id,
-                                         pixel_shuffle_factor=shuffle)
+        text = transformers.ModernBertConfig(
+            vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=text_layers or 2,
+            num_attention_heads=4, max_position_embeddings=512, local_attention=16, **ids)
+        vision = transformers.SiglipVisionConfig(
+            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32, patch_size=4,
+            vision_use_head=False)
+    vlm = transformers.ModernVBertConfig(
+        text_config=text, vision_config=vision, image_token_id=proc.image_token_id, pixel_shuffle_factor=4 if real_size else 2)
     return transformers.ColModernVBertConfig(vlm_config=vlm, embedding_dim=128)
 
 

@@ -184,16 +184,19 @@ def _rgb_page(page: Any, index: int) -> Any:
 
 
 def create_colpali(*, checkpoint: str | os.PathLike[str] = "vidore/colpali-v1.3-hf", **options: Any) -> ColPaliFamilyEmbedder:
-    """ColPali v1.3 (PaliGemma-3B) from a folder or the local HF cache; options as :meth:`~ColPaliFamilyEmbedder.from_pretrained`."""
+    """ColPali v1.3 (PaliGemma-3B), from a folder or the local HF cache; options as in
+    :meth:`ColPaliFamilyEmbedder.from_pretrained`."""
     return ColPaliFamilyEmbedder.from_pretrained(checkpoint, family="colpali", **options)
 
 
 def create_colqwen2(*, checkpoint: str | os.PathLike[str] = "vidore/colqwen2-v1.0-hf", **options: Any) -> ColPaliFamilyEmbedder:
-    """ColQwen2 v1.0 (Qwen2-VL-2B) from a folder or the local HF cache; options as :meth:`~ColPaliFamilyEmbedder.from_pretrained`."""
+    """ColQwen2 v1.0 (Qwen2-VL-2B), from a folder or the local HF cache; options as in
+    :meth:`ColPaliFamilyEmbedder.from_pretrained`."""
     return ColPaliFamilyEmbedder.from_pretrained(checkpoint, family="colqwen2", **options)
 
 
 def create_colmodernvbert(*, checkpoint: str | os.PathLike[str] = "ModernVBERT/colmodernvbert-merged",
                           **options: Any) -> ColPaliFamilyEmbedder:
-    """ColModernVBert (~250M) from a folder or the local HF cache; options as :meth:`~ColPaliFamilyEmbedder.from_pretrained`."""
+    """ColModernVBert (~250M params), from a folder or the local HF cache; options as in
+    :meth:`ColPaliFamilyEmbedder.from_pretrained`."""
     return ColPaliFamilyEmbedder.from_pretrained(checkpoint, family="colmodernvbert", **options)

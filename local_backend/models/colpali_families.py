@@ -149,7 +149,8 @@ def cap_visual_tokens(family: Family, processor: Any, max_visual_tokens: int | N
     if family.name != "colqwen2" or max_visual_tokens is None:
         return None
     if isinstance(max_visual_tokens, bool) or not isinstance(max_visual_tokens, int) or max_visual_tokens < 4:
-        raise InputError(f"max_visual_tokens must be an int >= 4 or None, got {max_visual_tokens!r}", input_name="max_visual_tokens")
+        raise InputError(f"max_visual_tokens must be an int >= 4 or None, got {max_visual_tokens!r}",
+                         input_name="max_visual_tokens")
     images = processor.image_processor
     pixels_per_token = (int(images.patch_size) * int(images.merge_size)) ** 2
     size = dict(images.size)  # a dict or transformers' SizeDict (whose dict() drops unset keys)
