@@ -339,7 +339,7 @@ def test_colpali_engine_is_never_imported(folders: dict, tmp_path: pathlib.Path)
             emb.embed_pages(tiny.make_pages()[:1]); emb.embed_queries(["a query"])
         print(sorted(m for m in sys.modules if m.startswith("colpali_engine")))
     """)
-    tests_dir = pathlib.Path(__file__).resolve().parents[2]
+    tests_dir = pathlib.Path(__file__).resolve().parents[1]
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240,
                           cwd=tests_dir.parent, env={**_env(), "PYTHONPATH": str(tests_dir)})
     assert done.returncode == 0, done.stderr[-2000:]
