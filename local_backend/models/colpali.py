@@ -17,8 +17,9 @@ multi-vector.
 Nothing is downloaded and colpali-engine is never imported: weights come from a local folder or
 the local Hugging Face cache (``local_files_only=True``); see
 :func:`~local_backend.models.colpali_families.resolve_colpali_checkpoint` for the error raised when
-they are missing. The model runs in float32 by default on the CPU and bfloat16 on a GPU
-(:mod:`local_backend.device`); vectors always come back as float32 numpy arrays.
+they are missing. ``dtype="auto"`` runs the model in bfloat16 where the hardware has it natively
+(a recent GPU, a CPU with AVX512-BF16 or AMX) and in float32 elsewhere (:mod:`local_backend.device`);
+vectors always come back as float32 numpy arrays.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import numpy as np
 
 from vertex_mm._optional import require
 from vertex_mm.errors import InputError, InvalidImageError, InvalidTextError
-from vertex_mm.pages.ingest import PageImage
+from vertex_mm.pages import PageImage
 from vertex_mm.results import EmbeddingSpace
 
 from ..device import resolve_device, resolve_dtype
@@ -53,7 +54,8 @@ class ColPaliFamilyEmbedder:
     """Pages and queries to multi-vectors with a ``ColXForRetrieval`` model and its processor.
 
     Build it with :meth:`from_pretrained` (or the registry factories below); the constructor
-    takes an already loaded model and processor (the benchmark builds random real-size ones).
+    takes an already loaded model and processor (the benchmark builds random real-size ones) and
+    applies ``max_visual_tokens`` to that processor in place.
     ``space`` is ``colpali/<family>-<weights fingerprint>/<dim>``: vectors of one checkpoint
     compare, whatever folder or repo id it was loaded from, and never mix with another's.
     """
@@ -98,8 +100,8 @@ class ColPaliFamilyEmbedder:
         ``family`` ("colpali", "colqwen2", "colmodernvbert") is read from ``config.json`` when
         omitted, and checked against it when given. ``device``: "auto" (CUDA when torch sees a
         GPU), "cpu", "cuda" (falls back to the CPU with a
-        :class:`~local_backend.device.DeviceFallbackWarning`). ``dtype``: "auto" (float32 on the
-        CPU, bfloat16 on a GPU), "float32", "bfloat16", "float16". ``max_visual_tokens`` caps
+        :class:`~local_backend.device.DeviceFallbackWarning`). ``dtype``: "auto" (bfloat16 where
+        it is native, else float32), "float32" (the reference numerics), "bfloat16", "float16". ``max_visual_tokens`` caps
         ColQwen2's vectors per page (768, as colpali-engine; ``None`` keeps the checkpoint's pixel
         range); the other families ignore it.
         """
@@ -180,23 +182,27 @@ def _rgb_page(page: Any, index: int) -> Any:
         raise InvalidImageError(f"page {label}{where}: cannot decode the image: {exc}", input_name=label) from exc
 
 
-# Registry factories: keyword arguments only, the family fixed by the factory.
+# Registry factories: keyword arguments only (a config's "params"), the family fixed by the factory.
 
 
-def create_colpali(*, checkpoint: str | os.PathLike[str] = "vidore/colpali-v1.3-hf", **options: Any) -> ColPaliFamilyEmbedder:
-    """ColPali v1.3 (PaliGemma-3B), from a folder or the local HF cache; options as in
-    :meth:`ColPaliFamilyEmbedder.from_pretrained`."""
-    return ColPaliFamilyEmbedder.from_pretrained(checkpoint, family="colpali", **options)
+def create_colpali(*, checkpoint: str | os.PathLike[str] = "vidore/colpali-v1.3-hf", device: str = "auto", dtype: str = "auto",
+                   batch_size: int = DEFAULT_BATCH_SIZE, name: str | None = None) -> ColPaliFamilyEmbedder:
+    """ColPali v1.3 (PaliGemma-3B), from a folder or the local HF cache (see :meth:`ColPaliFamilyEmbedder.from_pretrained`)."""
+    return ColPaliFamilyEmbedder.from_pretrained(checkpoint, family="colpali", device=device, dtype=dtype,
+                                                 batch_size=batch_size, name=name)
 
 
-def create_colqwen2(*, checkpoint: str | os.PathLike[str] = "vidore/colqwen2-v1.0-hf", **options: Any) -> ColPaliFamilyEmbedder:
-    """ColQwen2 v1.0 (Qwen2-VL-2B), from a folder or the local HF cache; options as in
-    :meth:`ColPaliFamilyEmbedder.from_pretrained`."""
-    return ColPaliFamilyEmbedder.from_pretrained(checkpoint, family="colqwen2", **options)
+def create_colqwen2(*, checkpoint: str | os.PathLike[str] = "vidore/colqwen2-v1.0-hf", device: str = "auto", dtype: str = "auto",
+                    batch_size: int = DEFAULT_BATCH_SIZE, max_visual_tokens: int | None = DEFAULT_MAX_VISUAL_TOKENS,
+                    name: str | None = None) -> ColPaliFamilyEmbedder:
+    """ColQwen2 v1.0 (Qwen2-VL-2B), from a folder or the local HF cache (see :meth:`ColPaliFamilyEmbedder.from_pretrained`)."""
+    return ColPaliFamilyEmbedder.from_pretrained(checkpoint, family="colqwen2", device=device, dtype=dtype, batch_size=batch_size,
+                                                 max_visual_tokens=max_visual_tokens, name=name)
 
 
-def create_colmodernvbert(*, checkpoint: str | os.PathLike[str] = "ModernVBERT/colmodernvbert-merged",
-                          **options: Any) -> ColPaliFamilyEmbedder:
-    """ColModernVBert (~250M params), from a folder or the local HF cache; options as in
-    :meth:`ColPaliFamilyEmbedder.from_pretrained`."""
-    return ColPaliFamilyEmbedder.from_pretrained(checkpoint, family="colmodernvbert", **options)
+def create_colmodernvbert(*, checkpoint: str | os.PathLike[str] = "ModernVBERT/colmodernvbert-merged", device: str = "auto",
+                          dtype: str = "auto", batch_size: int = DEFAULT_BATCH_SIZE,
+                          name: str | None = None) -> ColPaliFamilyEmbedder:
+    """ColModernVBert (~250M params), from a folder or the local HF cache (see :meth:`ColPaliFamilyEmbedder.from_pretrained`)."""
+    return ColPaliFamilyEmbedder.from_pretrained(checkpoint, family="colmodernvbert", device=device, dtype=dtype,
+                                                 batch_size=batch_size, name=name)

@@ -26,7 +26,7 @@ pytest.importorskip("transformers")
 import tiny_colpali_checkpoints as tiny  # noqa: E402  (tests/ is on sys.path)
 from PIL import Image  # noqa: E402
 
-from local_backend.device import DeviceFallbackWarning, resolve_device, resolve_dtype  # noqa: E402
+from local_backend.device import DeviceFallbackWarning, cpu_has_native_bf16, resolve_device, resolve_dtype  # noqa: E402
 from local_backend.models.colpali import ColPaliFamilyEmbedder, create_colmodernvbert, create_colpali, create_colqwen2  # noqa: E402
 from vertex_mm.errors import InputError, InvalidImageError, InvalidTextError, WeightsNotFoundError  # noqa: E402
 from vertex_mm.late_interaction import maxsim  # noqa: E402
@@ -163,7 +163,7 @@ def test_a_query_alone_gives_the_vectors_it_gets_in_a_padded_batch(family: str, 
 
 
 def test_results_come_back_in_input_order_across_batches(folders: dict) -> None:
-    emb = ColPaliFamilyEmbedder.from_pretrained(folders["colqwen2"], device="cpu", batch_size=2)
+    emb = ColPaliFamilyEmbedder.from_pretrained(folders["colqwen2"], device="cpu", dtype="float32", batch_size=2)
     queries = ["a much longer query about the quick brown fox", "a query", "the lazy dog", "fox"]
     one_by_one = [emb.embed_queries([q])[0] for q in queries]
     assert_same_vectors(emb.embed_queries(queries), one_by_one)
@@ -173,7 +173,7 @@ def test_results_come_back_in_input_order_across_batches(folders: dict) -> None:
 
 
 def test_colqwen2_cap_lowers_the_pixel_budget_like_the_reference_size_argument(folders: dict, references: dict) -> None:
-    capped = ColPaliFamilyEmbedder.from_pretrained(folders["colqwen2"], device="cpu", max_visual_tokens=16)
+    capped = ColPaliFamilyEmbedder.from_pretrained(folders["colqwen2"], device="cpu", dtype="float32", max_visual_tokens=16)
     assert capped.max_visual_tokens == 16
     pages = tiny.make_pages()
     processor = references["colqwen2"][1]
@@ -234,7 +234,7 @@ def test_repo_id_loads_from_the_hf_cache_in_the_same_space_as_the_folder(
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text("0123abc")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
-    emb = create_colqwen2(device="cpu")
+    emb = create_colqwen2(device="cpu", dtype="float32")
     assert emb.space == embedders["colqwen2"].space  # the weights, not the path, name the space
     assert_same_vectors(emb.embed_queries(["a query"]), embedders["colqwen2"].embed_queries(["a query"]))
 
@@ -269,13 +269,30 @@ def test_a_colpali_engine_checkpoint_points_to_the_transformers_native_repo(fold
 def test_cuda_without_a_gpu_falls_back_to_the_cpu_with_a_warning(folders: dict) -> None:
     with pytest.warns(DeviceFallbackWarning, match="no CUDA GPU"):
         emb = ColPaliFamilyEmbedder.from_pretrained(folders["colmodernvbert"], device="cuda")
-    assert emb.device.type == "cpu" and emb.dtype == torch.float32
+    assert emb.device.type == "cpu" and emb.dtype == resolve_dtype("auto", torch.device("cpu"))
     assert emb.embed_queries(["a query"])[0].shape[1] == 128
 
 
 def test_auto_device_is_cuda_only_when_torch_sees_a_gpu() -> None:
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@pytest.mark.parametrize(("flags", "expected"), [("fpu avx2 avx512f avx512_bf16", True), ("fpu amx_tile amx_bf16", True),
+                                                 ("fpu avx2 avx512f avx512bw", False)])
+def test_native_bf16_is_read_from_the_cpu_flags(flags: str, expected: bool, tmp_path: pathlib.Path) -> None:
+    (tmp_path / "cpuinfo").write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+    assert cpu_has_native_bf16(str(tmp_path / "cpuinfo")) is expected
+    assert cpu_has_native_bf16(str(tmp_path / "missing")) is False
+
+
+def test_auto_dtype_on_the_cpu_is_bf16_only_where_it_is_native(monkeypatch: pytest.MonkeyPatch) -> None:
+    import local_backend.device as device
+
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: False)
     assert resolve_dtype("auto", torch.device("cpu")) == torch.float32
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
+    assert resolve_dtype("auto", torch.device("cpu")) == torch.bfloat16
+    assert resolve_dtype("float32", torch.device("cpu")) == torch.float32
 
 
 @pytest.mark.parametrize("bad", [{"device": "tpu"}, {"dtype": "int8"}, {"batch_size": 0}, {"max_visual_tokens": 2}])
