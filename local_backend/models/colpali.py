@@ -36,9 +36,16 @@ from vertex_mm.pages import PageImage
 from vertex_mm.results import EmbeddingSpace
 
 from ..device import resolve_device, resolve_dtype
-from .colpali_families import DEFAULT_MAX_VISUAL_TOKENS, Family, cap_visual_tokens, family_named, resolve_colpali_checkpoint
+from .colpali_families import (
+    DEFAULT_MAX_VISUAL_TOKENS,
+    Family,
+    cap_visual_tokens,
+    family_named,
+    resolve_colpali_checkpoint,
+    weights_fingerprint,
+)
 from .quiet_loading import quiet_weight_loading
-from .vit import check_loading_info, checkpoint_fingerprint
+from .vit import check_loading_info
 
 __all__ = ["ColPaliFamilyEmbedder", "create_colmodernvbert", "create_colpali", "create_colqwen2"]
 
@@ -115,7 +122,7 @@ class ColPaliFamilyEmbedder:
         check_loading_info(ckpt, info)
         processor = getattr(tf, fam.processor_class).from_pretrained(str(ckpt.path), local_files_only=True)
         label = name or f"{fam.name}:{os.path.basename(os.path.normpath(os.fspath(checkpoint)))}"
-        return cls(model.to(where), processor, family=fam, fingerprint=checkpoint_fingerprint(ckpt), name=label,
+        return cls(model.to(where), processor, family=fam, fingerprint=weights_fingerprint(ckpt), name=label,
                    batch_size=batch_size, max_visual_tokens=max_visual_tokens)
 
     def __repr__(self) -> str:

@@ -19,6 +19,8 @@ cannot load those, and :func:`resolve_colpali_checkpoint` says which repository 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import pathlib
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ from typing import Any
 from vertex_mm.errors import InputError, WeightsNotFoundError
 
 from .hf_checkpoints import Checkpoint, resolve_checkpoint
+from .vit import checkpoint_fingerprint
 
 __all__ = [
     "DEFAULT_MAX_VISUAL_TOKENS",
@@ -35,6 +38,7 @@ __all__ = [
     "cap_visual_tokens",
     "family_named",
     "resolve_colpali_checkpoint",
+    "weights_fingerprint",
 ]
 
 # colpali-engine's ColQwen2Processor caps a page at 768 visual tokens (max_pixels = 768 * 28 * 28,
@@ -160,3 +164,34 @@ def cap_visual_tokens(family: Family, processor: Any, max_visual_tokens: int | N
         size["shortest_edge"] = min(int(size.get("shortest_edge", cap)), cap)
         images.size = type(images.size)(**size)
     return int(size["longest_edge"]) // pixels_per_token
+
+
+def weights_fingerprint(ckpt: Checkpoint) -> str:
+    """A short id of the checkpoint's weights, for the embedding space.
+
+    :func:`~local_backend.models.vit.checkpoint_fingerprint` hashes config.json and the head and
+    tail of *one* weights file; for a sharded checkpoint (ColPali v1.3 ships two shards) that file
+    is ``model.safetensors.index.json``, which two fine-tunes of one architecture share word for
+    word. So the first and last MiB of every shard (tensor bytes, not just the header) go in too.
+    """
+    base = checkpoint_fingerprint(ckpt)
+    index = ckpt.path / "model.safetensors.index.json"
+    if (ckpt.path / "model.safetensors").is_file() or not index.is_file():
+        return base
+    try:
+        shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
+    except (json.JSONDecodeError, KeyError, AttributeError) as exc:
+        raise InputError(f"{index}: not a safetensors index ({exc}); the checkpoint is damaged", input_name="checkpoint") from exc
+    digest = hashlib.sha256(base.encode())
+    for name in shards:
+        shard = ckpt.path / name
+        if not shard.is_file():
+            raise WeightsNotFoundError(f"{ckpt.path}: shard {name} listed in {index.name} is missing; "
+                                       "download the whole repository")
+        size = shard.stat().st_size
+        digest.update(f"{name}:{size}".encode())
+        with open(shard, "rb") as f:
+            digest.update(f.read(1 << 20))
+            f.seek(max(0, size - (1 << 20)))
+            digest.update(f.read(1 << 20))
+    return digest.hexdigest()[:12]

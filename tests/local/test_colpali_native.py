@@ -30,7 +30,7 @@ from local_backend.device import DeviceFallbackWarning, cpu_has_native_bf16, res
 from local_backend.models.colpali import ColPaliFamilyEmbedder, create_colmodernvbert, create_colpali, create_colqwen2  # noqa: E402
 from vertex_mm.errors import InputError, InvalidImageError, InvalidTextError, WeightsNotFoundError  # noqa: E402
 from vertex_mm.late_interaction import maxsim  # noqa: E402
-from vertex_mm.pages import PageImage  # noqa: E402
+from vertex_mm.pages import MultiVectorEmbedder, PageImage  # noqa: E402
 
 FAMILIES = tiny.FAMILIES
 ATOL = 1e-5
@@ -106,6 +106,7 @@ def test_vectors_have_unit_norm_and_the_space_names_family_and_weights(family: s
     emb = embedders[family]
     for v in emb.embed_pages(tiny.make_pages()[:1]) + emb.embed_queries(["a query"]):
         np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    assert isinstance(emb, MultiVectorEmbedder)  # what page indexing and evaluation take
     assert emb.space.backend == "colpali" and emb.space.dimension == 128
     assert emb.space.model.startswith(f"{family}-") and len(emb.space.model) == len(family) + 13  # family-<12 hex>
 
@@ -237,6 +238,21 @@ def test_repo_id_loads_from_the_hf_cache_in_the_same_space_as_the_folder(
     emb = create_colqwen2(device="cpu", dtype="float32")
     assert emb.space == embedders["colqwen2"].space  # the weights, not the path, name the space
     assert_same_vectors(emb.embed_queries(["a query"]), embedders["colqwen2"].embed_queries(["a query"]))
+
+
+def test_sharded_checkpoints_of_one_architecture_get_different_spaces(folders: dict, tmp_path: pathlib.Path) -> None:
+    """Two fine-tunes share config.json and model.safetensors.index.json word for word; the shards' bytes tell them apart."""
+    spaces = []
+    for seed in (0, 1):
+        processor = tiny.processor_class("colqwen2").from_pretrained(str(folders["colqwen2"]), local_files_only=True)
+        torch.manual_seed(seed)
+        model = tiny.model_class("colqwen2")(tiny.config("colqwen2", processor))
+        model.save_pretrained(tmp_path / str(seed), max_shard_size="200KB")
+        processor.save_pretrained(tmp_path / str(seed))
+        spaces.append(create_colqwen2(checkpoint=tmp_path / str(seed), device="cpu", dtype="float32").space)
+    index = "model.safetensors.index.json"
+    assert (tmp_path / "0" / index).read_text() == (tmp_path / "1" / index).read_text()
+    assert spaces[0] != spaces[1]
 
 
 @pytest.mark.parametrize("family", FAMILIES)
