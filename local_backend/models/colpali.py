@@ -108,9 +108,9 @@ class ColPaliFamilyEmbedder:
         omitted, and checked against it when given. ``device``: "auto" (CUDA when torch sees a
         GPU), "cpu", "cuda" (falls back to the CPU with a
         :class:`~local_backend.device.DeviceFallbackWarning`). ``dtype``: "auto" (bfloat16 where
-        it is native, else float32), "float32" (the reference numerics), "bfloat16", "float16". ``max_visual_tokens`` caps
-        ColQwen2's vectors per page (768, as colpali-engine; ``None`` keeps the checkpoint's pixel
-        range); the other families ignore it.
+        the hardware has it natively, else float32), "float32" (the reference numerics),
+        "bfloat16", "float16". ``max_visual_tokens`` caps ColQwen2's vectors per page (768, as
+        colpali-engine; ``None`` keeps the checkpoint's pixel range); the other families ignore it.
         """
         tf = require("local", "transformers", what="ColPali-family page embedders")
         ckpt, fam = resolve_colpali_checkpoint(checkpoint, family)
