@@ -27,7 +27,8 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _cpu_flags(wanted: tuple[str, ...] = ("avx2", "avx512f", "avx512_vnni", "amx_bf16", "amx_int8")) -> str:
+def _cpu_flags(wanted: tuple[str, ...] = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16",
+                                         "amx_int8", "amx_tile")) -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
@@ -53,7 +54,14 @@ def machine_line() -> str:
     try:
         import torch
 
-        parts.append(f"torch={torch.__version__} threads={torch.get_num_threads()}")
+        gpu = torch.cuda.get_device_name(0).replace(" ", "_") if torch.cuda.is_available() else "none"
+        parts.append(f"torch={torch.__version__} threads={torch.get_num_threads()} gpu={gpu}")
     except ImportError:
         parts.append("torch=none")
+    try:
+        import transformers
+
+        parts.append(f"transformers={transformers.__version__}")
+    except ImportError:
+        pass
     return "MACHINE " + " ".join(parts)
