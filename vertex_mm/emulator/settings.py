@@ -9,6 +9,7 @@ while the emulator runs (``POST /emulator/faults``).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,10 @@ BackendName = Literal["auto", "local", "hashed"]
 _BACKENDS = ("auto", "local", "hashed")
 
 T = TypeVar("T")
+
+
+#: The longest latency or Retry-After the emulator will inject (a typo must not hang it).
+MAX_SECONDS = 600.0
 
 
 class SettingsError(InputError):
@@ -55,9 +60,17 @@ class FaultSettings:
     retry_after: float = 1.0
 
     def __post_init__(self) -> None:
-        _require(self.latency >= 0, "latency must be >= 0 seconds", self.latency)
-        _require(self.quota_window > 0, "quota_window must be > 0 seconds", self.quota_window)
-        _require(self.retry_after >= 0, "retry_after must be >= 0 seconds", self.retry_after)
+        for name in ("latency", "quota_window", "retry_after", "fault_rate_503", "fault_rate_429", "drop_rate"):
+            value = getattr(self, name)
+            # bool is an int, and inf/NaN would make every later call hang or always fail.
+            _require(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
+                     f"{name} must be a finite number", value)
+        _require(0 <= self.latency <= MAX_SECONDS, f"latency must be within [0, {MAX_SECONDS:g}] seconds", self.latency)
+        _require(0 < self.quota_window <= 24 * 3600, "quota_window must be within (0, 86400] seconds", self.quota_window)
+        _require(0 <= self.retry_after <= MAX_SECONDS, f"retry_after must be within [0, {MAX_SECONDS:g}] seconds",
+                 self.retry_after)
+        if self.seed is not None:
+            _require(isinstance(self.seed, int) and not isinstance(self.seed, bool), "seed must be an int", self.seed)
         if self.quota_rpm is not None:
             _require(
                 isinstance(self.quota_rpm, int) and not isinstance(self.quota_rpm, bool) and self.quota_rpm > 0,
@@ -82,7 +95,10 @@ class FaultSettings:
         unknown = sorted(set(changes) - names)
         if unknown:
             raise SettingsError(f"unknown fault settings {unknown}; known: {sorted(names)}")
-        return dataclasses.replace(self, **changes)
+        try:
+            return dataclasses.replace(self, **changes)
+        except TypeError as exc:  # a value of the wrong type met a comparison
+            raise SettingsError(f"bad fault settings {dict(changes)!r}: {exc}") from exc
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
