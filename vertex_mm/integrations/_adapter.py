@@ -195,7 +195,7 @@ class EmbedderAdapter:
     def _vectors(self, items: list[Any], column: Column, results: list[ItemResult]) -> Vectors:
         result = assemble(results, column.kind, column.space, "collect")
         if result.failed:
-            raise FailedInputsError.from_result(result, items)
+            raise FailedInputsError.from_result(result, items) from first_error(result)
         rows: Vectors = np.asarray(result).tolist()
         return rows
 
