@@ -13,10 +13,11 @@ def test_all_lists_real_names():
         assert getattr(vertex_mm, name) is not None, name
 
 
-def test_import_does_not_load_torch_or_google_sdks():
+def test_import_does_not_load_torch_or_google_sdks_or_frameworks():
     code = (
         "import sys, vertex_mm; "
-        "bad = [m for m in ('torch', 'transformers', 'google.cloud.aiplatform_v1', 'google.genai') if m in sys.modules]; "
+        "bad = [m for m in ('torch', 'transformers', 'google.cloud.aiplatform_v1', 'google.genai', 'langchain_core', "
+        "'llama_index') if m in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
