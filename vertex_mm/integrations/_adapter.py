@@ -28,7 +28,7 @@ from ..batch.options import BatchOptions
 from ..columns import Column, ItemResult, assemble, coerce_input
 from ..content import Task, resolve_task
 from ..embedder import BaseEmbedder
-from ..errors import InputError, InvalidTextError, UnsupportedInputError
+from ..errors import InputError, InvalidTextError, UnsupportedInputError, VertexMMError
 from ..media import as_image
 from ..registry import get_embedder
 from ..results import EmbeddingSpace
@@ -162,8 +162,8 @@ class EmbedderAdapter:
         return await self._aone(text, self._text_column(self.query_task))
 
     async def aimages(self, items: Sequence[Any]) -> Vectors:
-        """Images are read (and, for remote backends, decoded to fail before the network) in a
-        worker thread, not on the event loop; then every request goes through the engine."""
+        """Images are read (and, for remote backends, decoded to fail before the network) in
+        worker threads, not on the event loop; then every request goes through the engine."""
         return await self._arun(items, self._image_column(), build_in_thread=True)
 
     async def aimage(self, item: Any) -> list[float]:
@@ -171,10 +171,25 @@ class EmbedderAdapter:
 
     # -- the engine underneath ---------------------------------------------------------------
     def _results(self, items: Sequence[Any], column: Column) -> list[ItemResult]:
-        return self.embedder.embed_many(column.build_all(items))
+        """Through the engine's stream: each input is read and checked in a worker while earlier
+        ones are on the wire (a remote backend decodes every image before sending it)."""
+        results: list[Any] = [None] * len(items)
+
+        def keep(index: int, item: Any, result: ItemResult) -> None:
+            results[index] = result
+
+        self.embedder.embed_stream(list(enumerate(items)), build=lambda pair: column.build(pair[1], str(pair[0])),
+                                   on_result=keep, total=len(items))
+        return results
 
     async def _aresults(self, items: Sequence[Any], column: Column, build_in_thread: bool) -> list[ItemResult]:
-        built = await asyncio.to_thread(column.build_all, items) if build_in_thread else column.build_all(items)
+        if build_in_thread:
+            # Reading (and decoding) files blocks: in threads, side by side, off the event loop.
+            loop = asyncio.get_running_loop()
+            built = list(await asyncio.gather(*(loop.run_in_executor(None, _build_one, column, item, str(i))
+                                                for i, item in enumerate(items))))
+        else:
+            built = column.build_all(items)
         return await self.embedder.aembed_many(built)
 
     def _run(self, items: Sequence[Any], column: Column) -> Vectors:
@@ -216,6 +231,13 @@ class EmbedderAdapter:
         tasks = f", query_task={_name(self.query_task)}, document_task={_name(self.document_task)}" \
             if self.embeds_contents else ""
         return f"EmbedderAdapter(backend={self.embedder.backend!r}, space={self.space.id!r}{tasks})"
+
+
+def _build_one(column: Column, item: Any, key: str) -> EmbedRequest | VertexMMError:
+    try:
+        return column.build(item, key)
+    except VertexMMError as exc:
+        return exc
 
 
 def _name(task: Task | None) -> str | None:

@@ -81,6 +81,13 @@ def test_async_documents_keep_several_requests_in_flight_without_blocking_the_lo
     assert len(ticks) >= 5  # the loop kept running while the requests were out
 
 
+def test_sync_calls_run_on_the_engines_workers_too(unthrottled, photos):
+    with run_emulator(backend="hashed", latency=0.15) as emu:
+        embeddings = VertexMMEmbeddings("vertex", api_endpoint=emu.url, concurrency=4, **unthrottled)
+        assert len(embeddings.embed_image(photos[:8])) == 8
+        assert emu.stats()["max_in_flight"] > 1
+
+
 def test_server_errors_surface_once_every_input_was_tried(unthrottled):
     with run_emulator(backend="hashed", fault_rate_503=1.0, seed=0) as emu:
         embeddings = VertexMMEmbeddings("vertex", api_endpoint=emu.url, **unthrottled)
