@@ -52,6 +52,7 @@ class VertexMMMultiModalEmbedding(MultiModalEmbedding):
     Pickling (what ``IngestionPipeline(num_workers=...)`` does) keeps the fields and builds
     the embedder anew on load; an instance made around a ready ``embedder=`` cannot be
     pickled, as the embedder holds connections and threads and nothing says how to rebuild it.
+    ``copy.deepcopy`` likewise builds a new embedder (or shares the ready one).
     """
 
     backend: str = Field(default="vertex", description="vertex_mm.get_embedder backend name")
@@ -158,6 +159,13 @@ class VertexMMMultiModalEmbedding(MultiModalEmbedding):
         state = dict(BaseModel.__getstate__(self))
         state["__pydantic_private__"] = {**(state.get("__pydantic_private__") or {}), "_adapter": None}
         return state
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> "VertexMMMultiModalEmbedding":
+        # pydantic's deep copy would copy the embedder's locks and threads, and fail. A copy is
+        # made from the fields with an embedder of its own; one around a ready embedder shares it.
+        if not self._rebuildable:
+            return self.model_copy()
+        return type(self)(**dict(self.__dict__))
 
     def __setstate__(self, state: dict[Any, Any]) -> None:
         # Rebuild from the fields, as LlamaIndex's BaseComponent does, but let errors show.

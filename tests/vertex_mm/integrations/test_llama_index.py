@@ -5,6 +5,7 @@ real async (several requests in flight, seen by the emulator), errors, the pydan
 from __future__ import annotations
 
 import asyncio
+import copy
 import io
 import pickle
 import time
@@ -149,6 +150,15 @@ def test_pickling_keeps_the_fields_and_builds_the_embedder_anew(emulator, remote
 def test_one_made_around_a_ready_embedder_refuses_to_pickle(hashed):
     with pytest.raises(TypeError, match="ready embedder= cannot be pickled"):
         pickle.dumps(VertexMMMultiModalEmbedding(embedder=hashed))
+
+
+def test_a_deep_copy_has_its_own_embedder_unless_it_was_given_one(hashed):
+    model = VertexMMMultiModalEmbedding("hashed", dimension=128, concurrency=2)
+    clone = copy.deepcopy(model)
+    assert clone.embedder is not model.embedder and clone.embedder.batch.concurrency == 2
+    assert clone.get_text_embedding("a") == model.get_text_embedding("a")
+    given = VertexMMMultiModalEmbedding(embedder=hashed)
+    assert copy.deepcopy(given).embedder is hashed
 
 
 def test_a_closed_model_says_so(hashed):
