@@ -80,10 +80,12 @@ class VertexMMMultiModalEmbedding(MultiModalEmbedding):
                                 "configured by its owner (embedder.configure_batch(...))")
             if backend is not None and backend != embedder.backend:
                 raise ValueError(f"backend={backend!r} but the embedder given is {embedder.backend!r}")
-        made = embedder if embedder is not None else make_embedder(backend or "vertex", options)
+        # The registry name rebuilds the embedder on load; it may differ from embedder.backend.
+        name = embedder.backend if embedder is not None else backend or "vertex"
+        made = embedder if embedder is not None else make_embedder(name, options)
         try:
             data.setdefault("model_name", made.model)
-            data.update(backend=made.backend, embedder_options=options)
+            data.update(backend=name, embedder_options=options)
             super().__init__(**data)
             self._adapter = EmbedderAdapter(made, dimension=self.dimension, task=self.task, query_task=self.query_task,
                                             document_task=self.document_task, owns_embedder=embedder is None)

@@ -147,6 +147,16 @@ def test_pickling_keeps_the_fields_and_builds_the_embedder_anew(emulator, remote
     assert copy.get_text_embedding("a cat") == model.get_text_embedding("a cat")
 
 
+def test_it_keeps_the_registry_name_it_was_made_from(monkeypatch):
+    from vertex_mm import registry
+    from vertex_mm.testing import HashedEmbedder
+
+    monkeypatch.setitem(registry._BACKENDS, "my-hashed", lambda **options: HashedEmbedder(**options))
+    model = VertexMMMultiModalEmbedding("my-hashed", dimension=128)
+    assert model.backend == "my-hashed" and model.embedder.backend == "hashed"
+    assert pickle.loads(pickle.dumps(model)).get_text_embedding("a") == model.get_text_embedding("a")
+
+
 def test_one_made_around_a_ready_embedder_refuses_to_pickle(hashed):
     with pytest.raises(TypeError, match="ready embedder= cannot be pickled"):
         pickle.dumps(VertexMMMultiModalEmbedding(embedder=hashed))
