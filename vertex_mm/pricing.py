@@ -169,7 +169,7 @@ class CostEstimate:
 
     def format(self) -> str:
         """A small table: one line per modality, a total, and the source of the prices."""
-        lines = [f"cost estimate for {self.contents} contents ({self.prices.model}):",
+        lines = [f"cost estimate for {self.contents:,} contents ({self.prices.model}):",
                  f"  {'modality':<9} {'parts':>7} {'amount':>14} {'tokens':>12} {'online $':>10} {'batch $':>10}"]
         for modality in MODALITIES:
             u = self.usage.get(modality)

@@ -28,7 +28,7 @@ import os
 import pathlib
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +36,8 @@ from ..batch.progress import Progress
 from ..errors import InputError, NotFoundError, UnsupportedInputError, VertexMMError
 from ..gcs import join_gs, make_client
 from ..pricing import CostEstimate
-from ..wire import build_batch_input_line
+from ..results import EmbeddingSpace
+from ..wire import EmbedRequest, build_batch_input_line
 from .batch_client import FAILED_STATES, BatchJobs, JobInfo
 from .batch_collect import ErrorSet, collect_outputs
 from .batch_errors import BatchJobFailedError, BatchJobRefusedError, BatchJobStateError
@@ -77,13 +78,15 @@ class BatchJobReport:
         return not self.interrupted and self.failed == 0
 
     def summary(self) -> str:
-        how = "re-attached to " if self.reattached else ""
-        jobs = f" ({how}{', '.join(self.jobs)})" if self.jobs else ""
-        text = (f"{self.submitted} inputs sent as batch prediction jobs{jobs}: {self.embedded} embedded, "
-                f"{self.skipped} already done, {self.failed} failed -> {self.output}")
+        text = f"{self.embedded} embedded, {self.skipped} already done, {self.failed} failed -> {self.output}"
+        if self.jobs:
+            how = "re-attached to " if self.reattached else ""
+            sent = f", {self.submitted} inputs submitted" if self.submitted else ""
+            text = f"batch prediction job {how}{', '.join(self.jobs)}{sent}: {text}"
         if self.interrupted:
-            text += (f"; the job keeps running on Vertex AI: run the same command again to re-attach "
-                     f"({self.state_file} names it)")
+            text += "; interrupted: run the same command again to resume"
+            if self.state_file.exists():
+                text += f" (the job keeps running on Vertex AI; {self.state_file} names it)"
         elif self.failed:
             text += f"; errors in {self.errors_file}: run again to retry them"
         return text
@@ -130,18 +133,21 @@ def run_batch_job(
                             out_path.with_name(out_path.name + ".errors.jsonl"))
     errors = ErrorSet()
     tried: set[str] = set()
+    touched = False  # whether this run got as far as knowing its errors (else the old file stays)
     run = _Run(embedder, source, space, task, gcs, staging, extensions, max_file_bytes, max_rows, report, errors)
     with Journal(journal_path) as journal:
         try:
             while True:
                 state = JobState.load(report.state_file)
                 if state is None:
+                    touched = True
                     state = run.prepare(journal, tried, on_estimate)
                     if state is None:
                         break
                 else:
                     state.check_matches(path=report.state_file, model=embedder.model, space=space.id)
-                    report.reattached = True
+                    touched = True
+                    report.reattached = report.reattached or state.job_name is not None
                     for entry in state.local_errors:
                         errors.add_entry(entry)
                 job = _attach_or_create(jobs, state, report)
@@ -153,7 +159,8 @@ def run_batch_job(
         except KeyboardInterrupt:
             report.interrupted = True
         finally:
-            write_errors(report.errors_file, errors.entries())
+            if touched:
+                write_errors(report.errors_file, errors.entries())
     report.failed = len(errors)
     if fmt == "parquet" and not report.interrupted:
         export_parquet(journal_path, out_path)
@@ -164,7 +171,7 @@ def run_batch_job(
 class _Run:
     embedder: Any
     source: str | os.PathLike[str]
-    space: Any
+    space: EmbeddingSpace
     task: str | None
     gcs: Any
     staging: str
@@ -212,7 +219,8 @@ class _Run:
         self.report.submitted += staged.rows
         return state
 
-    def _pending(self, journal: Journal, tried: set[str], local_errors: list[dict[str, Any]]) -> Any:
+    def _pending(self, journal: Journal, tried: set[str],
+                 local_errors: list[dict[str, Any]]) -> Iterator[tuple[str, str, EmbedRequest]]:
         seen: set[str] = set()
         for item in iter_source(self.source, storage_client=self.gcs, extensions=self.extensions):
             if item.id in seen or item.id in tried:

@@ -118,3 +118,13 @@ def test_row_errors_are_typed_by_their_google_rpc_code():
     quota = row_error("k", "RESOURCE_EXHAUSTED: later")
     assert isinstance(quota, QuotaExceededError) and quota.retryable
     assert type(row_error("k", "{'code': 13}")).__name__ == "APIError"
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 1000])
+def test_output_lines_are_split_right_across_read_chunks(chunk):
+    import io
+
+    from vertex_mm.jobs.batch_collect import _lines
+
+    data = b'{"key":"a"}\n{"key":"bb"}\n\n{"key":"ccc"}'
+    assert list(_lines(io.BytesIO(data), chunk_bytes=chunk)) == [b'{"key":"a"}', b'{"key":"bb"}', b"", b'{"key":"ccc"}']
