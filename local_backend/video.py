@@ -35,7 +35,13 @@ from .models.base import l2_normalize
 if TYPE_CHECKING:
     from .embedder import LocalEmbedder
 
-__all__ = ["embed_video", "probe_duration", "sample_times", "segments_for"]
+__all__ = ["MAX_FRAME_SIDE", "embed_video", "probe_duration", "sample_times", "segments_for"]
+
+#: Frames are shrunk to this long side while decoding: the image towers see 224-384 px, and a
+#: 4K frame kept whole costs 24 MB.
+MAX_FRAME_SIDE = 512
+#: Frames embedded per forward pass.
+FRAME_BATCH = 8
 
 
 def segments_for(config: VideoSegmentConfig | None, duration: float, name: str = "video") -> list[tuple[float, float]]:
@@ -93,26 +99,40 @@ def _frames(container: Any, name: str) -> Iterator[tuple[float, Any]]:
         raise InvalidVideoError(f"{name}: video cannot be decoded: {exc}", input_name=name) from exc
 
 
+def _small_image(frame: Any) -> Any:
+    """A decoded frame as an RGB PIL image at most :data:`MAX_FRAME_SIDE` on its long side,
+    scaled by FFmpeg straight from the decoder's planes (no full-resolution RGB copy)."""
+    w, h = frame.width, frame.height
+    scale = min(1.0, MAX_FRAME_SIDE / max(w, h, 1))
+    return frame.to_image(width=max(1, round(w * scale)), height=max(1, round(h * scale)))
+
+
 def _pick_frames(container: Any, times: list[float], name: str) -> list[Any]:
-    """The frame on screen at each of the sorted ``times``, as RGB PIL images."""
+    """The frame on screen at each of the sorted ``times``, as small RGB PIL images.
+
+    Only the last decoded frame is kept at full resolution; a picked frame is shrunk the
+    moment it is picked, so memory follows the number of samples, not the video's size."""
     picked: list[Any] = []
     last = None
+    last_small = None  # ``last`` shrunk, made once however many times it is picked
     k = 0
     for t, frame in _frames(container, name):
         while k < len(times) and times[k] < t:
-            picked.append(last if last is not None else frame)  # the previous frame is on screen
+            # The previous frame is on screen at times[k] (before the first frame: this one).
+            source = last if last is not None else frame
+            if last_small is None or source is not last:
+                last_small = _small_image(source)
+            picked.append(last_small)
             k += 1
         if k >= len(times):
             break
-        last = frame
+        last, last_small = frame, None
     if last is None:
         raise InvalidVideoError(f"{name}: no decodable video frames", input_name=name)
-    picked.extend([last] * (len(times) - k))  # times past the last frame see the last frame
-    images: dict[int, Any] = {}  # convert each distinct frame once
-    for f in picked:
-        if id(f) not in images:
-            images[id(f)] = f.to_image()
-    return [images[id(f)] for f in picked]
+    if k < len(times):  # times past the last frame see the last frame
+        tail = _small_image(last)
+        picked.extend([tail] * (len(times) - k))
+    return picked
 
 
 def embed_video(embedder: "LocalEmbedder", data: bytes, name: str = "video",
@@ -145,8 +165,11 @@ def _embed_frames(embedder: "LocalEmbedder", frames: list[Any], name: str) -> np
     prepare = getattr(model, "prepare_image", None)
     fast = prepare is not None and hasattr(model, "encode_prepared")
     out = np.empty((len(frames), model.native_dim), np.float32)
-    for start in range(0, len(frames), embedder.batch_size):
-        chunk = frames[start : start + embedder.batch_size]
+    # A video is up to 120 frames: smaller forward passes keep the activations (about 14 MB a
+    # frame for the CNN) from adding to the decoder's memory; the speed hardly changes.
+    step = min(embedder.batch_size, FRAME_BATCH)
+    for start in range(0, len(frames), step):
+        chunk = frames[start : start + step]
         if fast:
             out[start : start + len(chunk)] = model.encode_prepared(np.stack([prepare(f) for f in chunk]))  # type: ignore[attr-defined,misc]
         else:

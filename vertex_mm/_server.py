@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["DEFAULT_HOST", "ServerThread", "run_until_signal"]
+__all__ = ["DEFAULT_HOST", "BodyTooLarge", "LimitBody", "ServerThread", "run_until_signal"]
 
 DEFAULT_HOST = "127.0.0.1"
 
@@ -134,3 +134,58 @@ def run_until_signal(server: ServerThread, *, on_ready: Callable[[ServerThread],
         server.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+class BodyTooLarge(Exception):
+    """Raised inside an app when a request body passes :class:`LimitBody`'s bound."""
+
+
+class LimitBody:
+    """ASGI middleware: refuse a request body larger than ``max_bytes`` with 413, as early as
+    possible: at once when ``Content-Length`` says so, else as soon as the bytes read pass the
+    bound (a streamed upload is never read, let alone held, beyond it)."""
+
+    def __init__(self, app: Any, max_bytes: int, *, respond: Callable[[int], Any] | None = None) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.respond = respond
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Any:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge
+            return message
+
+        async def tracking_send(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Any, receive: Any, send: Any) -> None:
+        from starlette.responses import PlainTextResponse
+
+        response = self.respond(self.max_bytes) if self.respond is not None else PlainTextResponse(
+            f"request body larger than {self.max_bytes:,} bytes", status_code=413)
+        # Connection: close, so the client stops sending and nothing more is read.
+        response.headers["Connection"] = "close"
+        await response(scope, receive, send)

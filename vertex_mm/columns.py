@@ -20,7 +20,7 @@ from .errors import InputError, InvalidImageError, VertexMMError
 from .results import Embeddings, EmbeddingSpace, MultiModalEmbeddingResponse
 from .wire import EmbedRequest
 
-__all__ = ["Column", "ErrorMode", "ItemResult", "assemble", "check_error_mode", "coerce_input"]
+__all__ = ["Column", "ErrorMode", "ItemResult", "Kind", "assemble", "check_error_mode", "coerce_input", "vector_of"]
 
 ErrorMode = Literal["raise", "collect"]
 ItemResult = MultiModalEmbeddingResponse | VertexMMError
@@ -52,7 +52,8 @@ def check_error_mode(errors: str) -> None:
         raise InputError(f"errors must be 'raise' or 'collect', got {errors!r}", input_name="errors")
 
 
-def _vector(response: MultiModalEmbeddingResponse, kind: Kind) -> list[float] | None:
+def vector_of(response: MultiModalEmbeddingResponse, kind: Kind) -> list[float] | None:
+    """The vector of ``response`` a column of ``kind`` keeps (None when it has none)."""
     if kind == "image":
         return response.image_embedding
     if kind == "text":
@@ -72,7 +73,7 @@ def assemble(results: Sequence[ItemResult], kind: Kind, space: EmbeddingSpace, e
         if isinstance(res, VertexMMError):
             errs.append(res)
             continue
-        vec = _vector(res, kind)
+        vec = vector_of(res, kind)
         if vec is None or len(vec) != space.dimension:
             got = "no vector" if vec is None else f"{len(vec)} values"
             errs.append(VertexMMError(f"input #{i}: the backend returned {got} for a {kind} "

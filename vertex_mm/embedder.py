@@ -120,7 +120,10 @@ class BaseEmbedder(BatchConfigured, abc.ABC):
         """The coroutine form of :meth:`_predict_many`."""
         engine = self._batch_engine()
         if self._batches_itself():
-            call = functools.partial(self._predict_many, list(requests), progress=progress)
+            from .batch.engine import isolated
+
+            many = functools.partial(self._predict_many, progress=progress)
+            call = functools.partial(isolated, many, list(requests))
             return await asyncio.get_running_loop().run_in_executor(engine.executor, call)
         from .batch.progress import Progress
 
@@ -183,13 +186,17 @@ class BaseEmbedder(BatchConfigured, abc.ABC):
         one request, one attempt (batch calls add rate limiting and retries)."""
         return self._predict(self.build_request(image, video, contextual_text, dimension, video_segment_config))
 
-    def embed_many(self, requests: Iterable[EmbedRequest | dict[str, Any]], *, progress: bool = False) -> list[ItemResult]:
+    def embed_many(self, requests: Iterable[EmbedRequest | dict[str, Any] | VertexMMError], *,
+                   progress: bool = False) -> list[ItemResult]:
         """One result or one typed error per request, in input order. Dict requests take the
-        ``get_embeddings`` keyword names; invalid ones become per-item errors."""
+        ``get_embeddings`` keyword names; invalid ones become per-item errors, and an error
+        given in place of a request (a request that could not be built) is that item's result."""
         if self._batches_itself():
             return self._run(self._build_many(requests), progress=progress)
 
-        def build(r: EmbedRequest | dict[str, Any]) -> EmbedRequest:
+        def build(r: EmbedRequest | dict[str, Any] | VertexMMError) -> EmbedRequest:
+            if isinstance(r, VertexMMError):
+                raise r
             return r if isinstance(r, EmbedRequest) else self.build_request(**r)
 
         return self._stream_list(list(requests), build, progress)
@@ -300,7 +307,8 @@ class BaseEmbedder(BatchConfigured, abc.ABC):
         """The coroutine form of :meth:`get_embeddings`."""
         return await self._apredict(self.build_request(image, video, contextual_text, dimension, video_segment_config))
 
-    async def aembed_many(self, requests: Iterable[EmbedRequest | dict[str, Any]], *, progress: bool = False) -> list[ItemResult]:
+    async def aembed_many(self, requests: Iterable[EmbedRequest | dict[str, Any] | VertexMMError], *,
+                          progress: bool = False) -> list[ItemResult]:
         """The coroutine form of :meth:`embed_many`."""
         return await self._arun(self._build_many(requests), progress=progress)
 
@@ -330,10 +338,11 @@ class BaseEmbedder(BatchConfigured, abc.ABC):
         return await self._aembed_column(contents, column, progress, errors)
 
     # -- helpers -----------------------------------------------------------------------------
-    def _build_many(self, requests: Iterable[EmbedRequest | dict[str, Any]]) -> list[EmbedRequest | VertexMMError]:
+    def _build_many(self, requests: Iterable[EmbedRequest | dict[str, Any] | VertexMMError]
+                    ) -> list[EmbedRequest | VertexMMError]:
         built: list[EmbedRequest | VertexMMError] = []
         for r in requests:
-            if isinstance(r, EmbedRequest):
+            if isinstance(r, (EmbedRequest, VertexMMError)):
                 built.append(r)
             else:
                 try:

@@ -31,6 +31,7 @@ Callers catch :class:`VertexMMError` and look at the typed subclasses::
     ├── MissingDependencyError (ImportError) an optional extra is not installed
     ├── WeightsNotFoundError (FileNotFoundError) local model files are missing
     ├── EmbeddingSpaceMismatchError         vectors from two embedding spaces were mixed
+    ├── BackendError                        the backend failed on an input for no fault of the input
     ├── BatchError                          some inputs of a batch failed (carries every result)
     └── NotRunError                         the batch stopped before this input ran (retryable)
 
@@ -44,6 +45,7 @@ from typing import Any
 
 __all__ = [
     "APIError",
+    "BackendError",
     "BatchError",
     "DeadlineExceededError",
     "EmbeddingSpaceMismatchError",
@@ -251,6 +253,18 @@ class WeightsNotFoundError(VertexMMError, FileNotFoundError):
 
 class EmbeddingSpaceMismatchError(VertexMMError, ValueError):
     """Raised when vectors of two embedding spaces meet (an index insert or a query)."""
+
+
+class BackendError(VertexMMError):
+    """Raised (as one input's result) when the backend failed on that input with an error that
+    is not about the input: a bug or a model failure. The original exception is its
+    ``__cause__``; the rest of the batch goes on."""
+
+    @classmethod
+    def wrap(cls, exc: BaseException, where: str = "") -> "BackendError":
+        error = cls(f"{where + ': ' if where else ''}the backend failed: {type(exc).__name__}: {exc}")
+        error.__cause__ = exc
+        return error
 
 
 class BatchError(VertexMMError):

@@ -12,6 +12,7 @@ naming the file.
 
 from __future__ import annotations
 
+import math
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -20,9 +21,33 @@ from .errors import InvalidDocumentError
 if TYPE_CHECKING:
     from PIL import Image as PILImage
 
-__all__ = ["PdfFile", "open_pdf", "pdf_page_count"]
+__all__ = ["MAX_PAGE_PIXELS", "MAX_PAGE_SIDE", "PdfFile", "fit_scale", "open_pdf", "pdf_page_count"]
 
 _POINTS_PER_INCH = 72.0
+#: No page renders to more pixels than this (a legal 200x200 inch page at 200 dpi would be
+#: 1.6 Gpixel), nor to a side longer than :data:`MAX_PAGE_SIDE`; larger pages render at the
+#: resolution that fits, and the image says which (its size).
+MAX_PAGE_PIXELS = 40_000_000
+MAX_PAGE_SIDE = 16_384
+
+
+def fit_scale(width_pt: float, height_pt: float, scale: float, *, max_pixels: int = MAX_PAGE_PIXELS,
+              max_side: int = MAX_PAGE_SIDE) -> float:
+    """The largest scale <= ``scale`` at which the rendered bitmap, whose sides pdfium rounds
+    up, stays within ``max_pixels`` and ``max_side`` (measured on the rounded sizes, so very
+    thin pages cannot slip past the bound)."""
+    w, h = max(width_pt, 1e-6), max(height_pt, 1e-6)
+
+    def fits(s: float) -> bool:
+        pw, ph = math.ceil(w * s), math.ceil(h * s)
+        return pw <= max_side and ph <= max_side and pw * ph <= max_pixels
+
+    if fits(scale):
+        return scale
+    s = min(scale, max_side / w, max_side / h, math.sqrt(max_pixels / (w * h)))
+    while s > 0 and not fits(s):
+        s *= 0.999  # rounding up may still overshoot by a pixel row
+    return s
 
 
 def _pdfium() -> Any:
@@ -59,13 +84,18 @@ class PdfFile:
             page.close()
 
     def render(self, index: int, *, dpi: float = 144.0, scale: float | None = None, grayscale: bool = False,
-               crop: tuple[float, float, float, float] | None = None) -> PILImage.Image:
-        """Page ``index`` as an RGB (or L) PIL image at ``dpi`` (or ``scale`` pixels per point).
-        ``crop`` is (left, bottom, right, top) margins in points."""
+               crop: tuple[float, float, float, float] | None = None, max_pixels: int = MAX_PAGE_PIXELS,
+               max_side: int = MAX_PAGE_SIDE) -> PILImage.Image:
+        """Page ``index`` as an RGB (or L) PIL image at ``dpi`` (or ``scale`` pixels per point),
+        never larger than ``max_pixels`` / ``max_side`` (:func:`fit_scale`). ``crop`` is (left,
+        bottom, right, top) margins in points."""
         page = self.page(index)
         try:
-            bitmap = page.render(scale=scale if scale is not None else dpi / _POINTS_PER_INCH,
-                                 crop=crop or (0, 0, 0, 0), grayscale=grayscale)
+            w, h = page.get_size()
+            left, bottom, right, top = crop or (0, 0, 0, 0)
+            wanted = scale if scale is not None else dpi / _POINTS_PER_INCH
+            fitted = fit_scale(w - left - right, h - top - bottom, wanted, max_pixels=max_pixels, max_side=max_side)
+            bitmap = page.render(scale=fitted, crop=crop or (0, 0, 0, 0), grayscale=grayscale)
             try:
                 image: PILImage.Image = bitmap.to_pil().convert("L" if grayscale else "RGB")
                 return image

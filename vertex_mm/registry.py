@@ -21,6 +21,8 @@ _BACKENDS: dict[str, str] = {
     "vertex": "vertex_mm.vertex:VertexEmbedder",
     "gemini": "vertex_mm.gemini:GeminiEmbedder",
     "local": "local_backend:create_local_embedder",
+    # Deterministic, meaningless vectors, no model: for testing pipelines (vertex_mm.testing).
+    "hashed": "vertex_mm.testing.hashed:HashedEmbedder",
 }
 
 # backend -> the extra that brings what it imports

@@ -15,7 +15,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
-from ..errors import VertexMMError
+from ..errors import BackendError, VertexMMError
 from .progress import Progress
 from .runner import OnResult
 
@@ -48,6 +48,8 @@ async def arun_ordered(
                 result = await task(item)
             except VertexMMError as exc:
                 result = exc
+            except Exception as exc:  # the input's result, not the batch's end (see runner.py)
+                result = BackendError.wrap(exc)
             if on_result is not None:
                 on_result(index, item, result)
             if keep_results:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from ..errors import QuotaExceededError, VertexMMError
+from ..errors import BackendError, QuotaExceededError, VertexMMError
 from ..results import MultiModalEmbeddingResponse
 from ..wire import EmbedRequest
 from .aio import arun_ordered
@@ -303,10 +303,28 @@ def cached_dispatch(built: list[Any], predict_many: PredictMany, cache: CacheVie
     """
     out, todo, repeats = _split_cached(built, cache)
     try:
-        fresh = predict_many([built[i] for i in todo]) if todo else []
+        fresh = isolated(predict_many, [built[i] for i in todo]) if todo else []
     except BatchInterrupted as exc:
         raise _interrupted(exc, out, built, todo, cache, repeats) from None
     return _merge(out, built, todo, fresh, cache, repeats)
+
+
+def isolated(predict_many: PredictMany, requests: Sequence[EmbedRequest]) -> list[Any]:
+    """``predict_many(requests)``, or, when that call fails as a whole, each request on its own,
+    so that only the guilty inputs carry errors (a typed one, or a
+    :class:`~vertex_mm.errors.BackendError` wrapping what was raised)."""
+    try:
+        results = predict_many(requests)
+        if len(results) == len(requests):
+            return results
+        failure: BaseException = RuntimeError(f"the backend returned {len(results)} results for {len(requests)} inputs")
+    except (BatchInterrupted, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        failure = exc
+    if len(requests) == 1:
+        return [failure if isinstance(failure, VertexMMError) else BackendError.wrap(failure)]
+    return [isolated(predict_many, [r])[0] for r in requests]
 
 
 async def acached_dispatch(built: list[Any], apredict_many: Callable[[Sequence[EmbedRequest]], Awaitable[list[Any]]],

@@ -3,7 +3,8 @@
 ``run_ordered(task, items, concurrency=8)`` runs ``task(item)`` on a pool of worker threads,
 pulling items lazily (10^7 inputs never sit in memory at once), and returns the results in
 input order. A :class:`~vertex_mm.errors.VertexMMError` raised by a task becomes that item's
-result and the batch goes on; any other exception is a bug and stops the batch.
+result and the batch goes on; any other exception becomes that item's
+:class:`~vertex_mm.errors.BackendError` (its ``__cause__`` keeps the traceback).
 
 Results are also handed to ``on_result(index, item, result)`` on the calling thread as they
 arrive, so a long job can write each one at once (see :mod:`vertex_mm.jobs`).
@@ -21,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
-from ..errors import VertexMMError
+from ..errors import BackendError, VertexMMError
 from .interrupt import BatchInterrupted, NotRunError, StopRequested
 from .progress import Progress
 
@@ -53,6 +54,8 @@ def _guarded(task: Callable[[Any], Any], item: Any, stop: threading.Event) -> An
         return exc
     except StopRequested:
         return NotRunError("the batch was stopped while this input waited to be retried")
+    except Exception as exc:  # a bug or a backend failure: this input's result, not the batch's end
+        return BackendError.wrap(exc)
 
 
 class _SigintToStop:

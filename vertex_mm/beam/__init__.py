@@ -38,6 +38,7 @@ __all__ = [
     "EMBEDDINGS_BIGQUERY_SCHEMA",
     "EMBEDDING_FIELDS",
     "Embed",
+    "EmbedContents",
     "EmbedImages",
     "EmbedInput",
     "EmbedOutputs",
@@ -58,6 +59,7 @@ __all__ = [
 # Names that need apache_beam: resolved on first access (PEP 562).
 _LAZY = {
     "Embed": ".transforms",
+    "EmbedContents": ".transforms",
     "EmbedImages": ".transforms",
     "EmbedOutputs": ".transforms",
     "EmbedTexts": ".transforms",

@@ -26,6 +26,7 @@ from typing import Any
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from ..embedder import BaseEmbedder
+from ..errors import VertexMMError
 from .quota import WorkerQuota
 from .records import EmbedInput, Kind
 
@@ -44,7 +45,9 @@ class EmbedderModelHandler(ModelHandler[EmbedInput, PredictionResult, BaseEmbedd
 
     ``backend`` and ``embedder_options`` go to :func:`vertex_mm.get_embedder` on the worker
     (``embedder_factory``, a picklable zero-argument callable, replaces both). ``kind`` is
-    ``"image"`` or ``"text"``; ``dimension`` defaults to the model's.
+    ``"image"``, ``"text"`` or ``"content"`` (gemini-embedding-2's ordered parts, one vector;
+    ``task`` then conditions it, e.g. ``"retrieval_document"``); ``dimension`` defaults to the
+    model's.
 
     ``quota`` sets the token bucket of each SDK process to ``quota.per_process_rpm``; without
     it the backend's default limit applies (Vertex: 120 requests/minute per process).
@@ -64,6 +67,7 @@ class EmbedderModelHandler(ModelHandler[EmbedInput, PredictionResult, BaseEmbedd
         *,
         kind: Kind = "image",
         dimension: int | None = None,
+        task: str | None = None,
         quota: WorkerQuota | None = None,
         concurrency: int | None = None,
         retry: Any = None,
@@ -74,8 +78,10 @@ class EmbedderModelHandler(ModelHandler[EmbedInput, PredictionResult, BaseEmbedd
         max_batch_duration_secs: int | None = None,
         **model_handler_kwargs: Any,
     ) -> None:
-        if kind not in ("image", "text"):
-            raise ValueError(f"kind must be 'image' or 'text', got {kind!r}")
+        if kind not in ("image", "text", "content"):
+            raise ValueError(f"kind must be 'image', 'text' or 'content', got {kind!r}")
+        if task is not None and kind != "content":
+            raise ValueError("task= goes with kind='content'")
         if concurrency is not None and (int(concurrency) != concurrency or concurrency < 1):
             raise ValueError(f"concurrency must be an int >= 1, got {concurrency!r}")
         if min_batch_size and max_batch_size and min_batch_size > max_batch_size:
@@ -89,6 +95,7 @@ class EmbedderModelHandler(ModelHandler[EmbedInput, PredictionResult, BaseEmbedd
         self.backend = backend
         self.kind: Kind = kind
         self.dimension = dimension
+        self.task = task
         self.quota = quota
         self.concurrency = concurrency
         self.retry = retry
@@ -133,8 +140,17 @@ class EmbedderModelHandler(ModelHandler[EmbedInput, PredictionResult, BaseEmbedd
         fails the batch (``with_exception_handling`` routes it to the dead letter).
         """
         dimension = (inference_args or {}).get("dimension", self.dimension)
-        space_id = model.space(dimension).id
-        results = model.embed_many([item.request(dimension) for item in batch])
+        if self.kind == "content":
+            space_id = model.content_space(dimension, task=self.task).id
+        else:
+            space_id = model.space(dimension).id
+        built: list[Any] = []
+        for item in batch:
+            try:
+                built.append(item.build(model, dimension, self.task))
+            except VertexMMError as exc:  # the input's own error: its row, not the batch's
+                built.append(exc)
+        results = model.embed_many(built)
         if len(results) != len(batch):  # pragma: no cover - the embedder contract
             raise RuntimeError(f"embedder returned {len(results)} results for {len(batch)} inputs")
         return [PredictionResult(item, result, space_id) for item, result in zip(batch, results)]

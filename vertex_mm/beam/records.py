@@ -8,8 +8,13 @@ An input element is any of::
     vertex_mm.Image(...)                       an Image object
     {"id": "cat-1", "image": ..., "metadata": {...}, ...}   a dict (``"text"`` for texts)
 
-A dict's content sits under ``"image"`` (alias ``"uri"``, ``"path"``, ``"bytes"``) or
-``"text"``. Its ``"metadata"`` dict is carried through unchanged; any other keys are merged
+and, for contents (gemini-embedding-2: ordered parts, one vector; :class:`EmbedContents`), any
+content part or a list of parts (``str`` is text; ``Image``, ``Video``, ``Document``,
+``Audio``, ``pathlib.Path`` or bytes are media), or a dict with ``"content"`` (alias
+``"parts"``).
+
+A dict's content sits under ``"image"`` (alias ``"uri"``, ``"path"``, ``"bytes"``),
+``"text"`` or ``"content"``. Its ``"metadata"`` dict is carried through unchanged; any other keys are merged
 into the metadata too, so a BigQuery row such as ``{"id", "uri", "label"}`` works as it is.
 Without an ``"id"`` the id is the URI, the path, the text itself, or ``sha256:`` plus the first
 16 hex digits of the bytes' hash.
@@ -32,8 +37,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..columns import vector_of
 from ..errors import InputError, VertexMMError
-from ..media import Image
+from ..media import Audio, Document, Image, Video
 from ..results import EmbeddingSpace, MultiModalEmbeddingResponse
 
 __all__ = [
@@ -48,7 +54,7 @@ __all__ = [
     "to_embed_input",
 ]
 
-Kind = Literal["image", "text"]
+Kind = Literal["image", "text", "content"]
 
 #: The keys of an embedding row, in order.
 EMBEDDING_FIELDS = ("id", "embedding", "embedding_space", "metadata")
@@ -57,7 +63,8 @@ DEAD_LETTER_FIELDS = ("id", "error_type", "error", "retryable", "status_code", "
 
 _IMAGE_KEYS = ("image", "uri", "path", "bytes")
 _TEXT_KEYS = ("text",)
-_RESERVED = frozenset(("id", "metadata", *_IMAGE_KEYS, *_TEXT_KEYS))
+_CONTENT_KEYS = ("content", "parts")
+_RESERVED = frozenset(("id", "metadata", *_IMAGE_KEYS, *_TEXT_KEYS, *_CONTENT_KEYS))
 _MAX_SOURCE_CHARS = 200
 
 
@@ -74,8 +81,14 @@ class EmbedInput:
     content: Any
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
+    def build(self, embedder: Any, dimension: int | None, task: str | None = None) -> Any:
+        """This input's request for ``embedder`` (an ``EmbedRequest``); raises its typed error."""
+        if self.kind == "content":
+            return embedder.build_content_request(self.content, dimension=dimension, task=task, key=self.id)
+        return embedder.build_request(**self.request(dimension))
+
     def request(self, dimension: int | None) -> dict[str, Any]:
-        """The keyword arguments of ``BaseEmbedder.build_request`` for this input."""
+        """The keyword arguments of ``BaseEmbedder.build_request`` for an image or text input."""
         if self.kind == "text":
             return {"contextual_text": self.content, "dimension": dimension, "key": self.id}
         content = self.content
@@ -118,9 +131,11 @@ def _bytes_id(data: bytes) -> str:
 
 
 def _content_id(content: Any, kind: Kind) -> str:
+    if isinstance(content, list):
+        return _parts_id(content)
     if isinstance(content, (bytes, bytearray, memoryview)):
         return _bytes_id(bytes(content))
-    if isinstance(content, Image):
+    if isinstance(content, (Image, Video, Document, Audio)):
         if content.gcs_uri:
             return content.gcs_uri
         if content.name and not content.name.startswith("<"):
@@ -144,7 +159,7 @@ def fallback_id(element: Any) -> str:
 
 
 def _pick_content(element: Mapping[str, Any], kind: Kind) -> Any:
-    keys = _TEXT_KEYS if kind == "text" else _IMAGE_KEYS
+    keys = {"text": _TEXT_KEYS, "image": _IMAGE_KEYS, "content": _CONTENT_KEYS}[kind]
     present = [k for k in keys if element.get(k) is not None]
     if len(present) != 1:
         what = " or ".join(repr(k) for k in keys)
@@ -154,6 +169,9 @@ def _pick_content(element: Mapping[str, Any], kind: Kind) -> Any:
 
 
 def _check_content(content: Any, kind: Kind, name: str) -> Any:
+    if kind == "content":
+        # Parts are coerced and checked when the request is built, on the worker.
+        return list(content) if isinstance(content, tuple) else content
     if kind == "text":
         if not isinstance(content, str):
             raise InputError(f"{name}: a text input must be a str, got {type(content).__name__}", input_name=name)
@@ -191,9 +209,17 @@ def to_embed_input(element: Any, kind: Kind) -> EmbedInput:
     return EmbedInput(_content_id(content, kind), kind, content, {})
 
 
+def _parts_id(parts: list[Any]) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(_content_id(part, "text").encode())
+        digest.update(b"\x00")
+    return "content:" + digest.hexdigest()[:16]
+
+
 def embedding_row(item: EmbedInput, response: MultiModalEmbeddingResponse, space: EmbeddingSpace) -> dict[str, Any]:
     """The output row of one embedded input."""
-    vector = response.image_embedding if item.kind == "image" else response.text_embedding
+    vector = vector_of(response, item.kind)
     if vector is None:
         raise ValueError(f"{item.id}: the response has no {item.kind} embedding")
     return {

@@ -168,3 +168,11 @@ class EmbedTexts(Embed):
     """Embed texts: strings, or dicts ``{"id", "text", "metadata", ...}``. See :class:`Embed`."""
 
     kind: Kind = "text"
+
+
+class EmbedContents(Embed):
+    """Embed contents (gemini-embedding-2's shape: ordered parts, one vector each): a part or a
+    list of parts per element, or dicts ``{"id", "content": [...], "metadata", ...}``; pass
+    ``task=`` (e.g. ``"retrieval_document"``) among the handler keywords. See :class:`Embed`."""
+
+    kind: Kind = "content"

@@ -25,6 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     p.add_argument("-k", type=int, default=10, help="results per query shown by default (default 10)")
+    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="a Host name to answer besides this machine's (repeatable; '*' for any). Requests naming "
+                        "another host are refused, which keeps web pages elsewhere from reaching the server")
     add_backend_arguments(p, default=None)
 
 
@@ -40,7 +43,12 @@ def run(args: argparse.Namespace) -> int:
 
     index = load_index(args.index)
     embedder = embedder_for_index(index, args.backend, **backend_options(args, args.backend or index.space.backend))
-    app = create_app(index, embedder, default_k=args.k)
+    from ..serve.app import LOOPBACK_HOSTS
+
+    hosts = [*LOOPBACK_HOSTS, *args.allowed_host]
+    if args.host not in ("0.0.0.0", "::", "127.0.0.1", "localhost"):
+        hosts.append(args.host)  # the name it was asked to listen on
+    app = create_app(index, embedder, default_k=args.k, allowed_hosts=hosts)
 
     def ready(server: ServerThread) -> None:
         print(f"vertex-mm serve listening on {server.url}", flush=True)

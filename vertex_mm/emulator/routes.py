@@ -44,6 +44,8 @@ from .vectors import VectorService
 __all__ = ["DEPLOYED_MODEL_ID", "build_routes"]
 
 API_VERSIONS = ("v1", "v1beta1")
+#: How much of a too-large body is read (and thrown away) before the 400, in limits.
+DRAIN_FACTOR = 2
 #: What the service reports for publisher models (no user deployment behind them).
 DEPLOYED_MODEL_ID = "vertex-mm-emulator"
 
@@ -103,11 +105,17 @@ async def _read_json(request: Request) -> Any:
     declared = request.headers.get("content-length")
     too_large = declared is not None and declared.isdigit() and int(declared) > limit
     body = bytearray()
+    drained = 0
     async for chunk in request.stream():
-        # Keep reading when over the limit (and discard), so the client gets to read the 400.
+        # Keep reading when over the limit (and discard), so the client gets to read the 400;
+        # but only so far: past DRAIN_FACTOR x the limit the connection is simply closed.
         if not too_large:
             body += chunk
             too_large = len(body) > limit
+        else:
+            drained += len(chunk)
+            if drained > DRAIN_FACTOR * limit:
+                break
     if too_large:
         raise GoogleAPIException(400, f"Request payload size exceeds the limit: {limit} bytes.")
     try:

@@ -9,6 +9,7 @@ while the emulator runs (``POST /emulator/faults``).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,10 @@ BackendName = Literal["auto", "local", "hashed"]
 _BACKENDS = ("auto", "local", "hashed")
 
 T = TypeVar("T")
+
+
+#: The longest latency or Retry-After the emulator will inject (a typo must not hang it).
+MAX_SECONDS = 600.0
 
 
 class SettingsError(InputError):
@@ -63,11 +68,21 @@ class FaultSettings:
     batch_unsupported: bool = False
 
     def __post_init__(self) -> None:
-        _require(self.latency >= 0, "latency must be >= 0 seconds", self.latency)
-        _require(self.quota_window > 0, "quota_window must be > 0 seconds", self.quota_window)
-        _require(self.retry_after >= 0, "retry_after must be >= 0 seconds", self.retry_after)
-        _require(self.batch_start_delay >= 0, "batch_start_delay must be >= 0 seconds", self.batch_start_delay)
-        _require(self.batch_line_latency >= 0, "batch_line_latency must be >= 0 seconds", self.batch_line_latency)
+        for name in ("latency", "quota_window", "retry_after", "fault_rate_503", "fault_rate_429", "drop_rate",
+                     "batch_start_delay", "batch_line_latency"):
+            value = getattr(self, name)
+            # bool is an int, and inf/NaN would make every later call hang or always fail.
+            _require(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
+                     f"{name} must be a finite number", value)
+        _require(0 <= self.latency <= MAX_SECONDS, f"latency must be within [0, {MAX_SECONDS:g}] seconds", self.latency)
+        _require(0 < self.quota_window <= 24 * 3600, "quota_window must be within (0, 86400] seconds", self.quota_window)
+        _require(0 <= self.retry_after <= MAX_SECONDS, f"retry_after must be within [0, {MAX_SECONDS:g}] seconds",
+                 self.retry_after)
+        if self.seed is not None:
+            _require(isinstance(self.seed, int) and not isinstance(self.seed, bool), "seed must be an int", self.seed)
+        for name in ("batch_start_delay", "batch_line_latency"):
+            value = getattr(self, name)
+            _require(0 <= value <= MAX_SECONDS, f"{name} must be within [0, {MAX_SECONDS:g}] seconds", value)
         _require(isinstance(self.batch_unsupported, bool), "batch_unsupported must be a boolean", self.batch_unsupported)
         if self.quota_rpm is not None:
             _require(
@@ -93,7 +108,10 @@ class FaultSettings:
         unknown = sorted(set(changes) - names)
         if unknown:
             raise SettingsError(f"unknown fault settings {unknown}; known: {sorted(names)}")
-        return dataclasses.replace(self, **changes)
+        try:
+            return dataclasses.replace(self, **changes)
+        except TypeError as exc:  # a value of the wrong type met a comparison
+            raise SettingsError(f"bad fault settings {dict(changes)!r}: {exc}") from exc
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -9,8 +9,14 @@ Routes::
     GET  /api/search?q=…&k=…    the same results as JSON
     GET  /healthz               {"status": "ok", "count": …, "space": …}
 
-Embedding and search run in the thread pool, so the event loop stays responsive. Nothing here
-binds a socket: :mod:`vertex_mm._server` does, on 127.0.0.1 unless told otherwise.
+Embedding, search and image decoding run in the thread pool, so the event loop stays
+responsive. Nothing here binds a socket: :mod:`vertex_mm._server` does, on 127.0.0.1 unless
+told otherwise.
+
+Safe by default: a request body over :data:`MAX_UPLOAD_BYTES` (plus the form's own bytes) is
+refused with 413 as soon as that is known (one file per form); only the ``Host`` names in
+``allowed_hosts`` are answered (a page on another site cannot reach the local server by
+DNS rebinding); and answers name photos by their ids, never by their paths on this machine.
 """
 
 from __future__ import annotations
@@ -18,15 +24,19 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from .._server import LimitBody
 from ..errors import VertexMMError
 from ..index.base import BaseIndex
 from ..index.build import embed_query
@@ -37,16 +47,23 @@ __all__ = ["create_app"]
 
 MAX_K = 100
 MAX_UPLOAD_BYTES = 30 * 1024 * 1024  # above any image limit the embedders accept
+_FORM_OVERHEAD = 64 * 1024  # the other fields and the multipart boundaries
 _THUMB_CACHE = 512
+#: The Host names answered by default: this machine's. Add others with ``allowed_hosts``.
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
+#: Metadata keys never shown to a browser: where files sit on this machine.
+_PRIVATE_METADATA = frozenset({"path"})
 
 
 class _BadRequest(Exception):
     pass
 
 
-def create_app(index: BaseIndex, embedder: Any, *, title: str = "vertex-mm photo search", default_k: int = 10) -> Starlette:
+def create_app(index: BaseIndex, embedder: Any, *, title: str = "vertex-mm photo search", default_k: int = 10,
+               allowed_hosts: Sequence[str] = LOOPBACK_HOSTS) -> Starlette:
     """A Starlette app answering text and image queries against ``index`` with ``embedder``
-    (which must embed into the index's space; see :func:`vertex_mm.index.build.embedder_for_index`)."""
+    (which must embed into the index's space; see :func:`vertex_mm.index.build.embedder_for_index`).
+    ``allowed_hosts`` are the ``Host`` names answered (``"*"``: any)."""
     info = f"{len(index)} photos · embedding space {index.space.id} · exact cosine similarity" \
         if index.backend == "flat" else f"{len(index)} photos · embedding space {index.space.id} · {index.backend}"
 
@@ -76,7 +93,7 @@ def create_app(index: BaseIndex, embedder: Any, *, title: str = "vertex-mm photo
         try:
             if request.method == "POST":
                 # The form closes its spooled upload files when the block ends.
-                async with request.form(max_part_size=MAX_UPLOAD_BYTES) as form:
+                async with request.form(max_files=1, max_fields=8, max_part_size=MAX_UPLOAD_BYTES) as form:
                     text = _text(form.get("q"))
                     k = _k(form.get("k"), default_k)
                     upload = form.get("image")
@@ -98,7 +115,8 @@ def create_app(index: BaseIndex, embedder: Any, *, title: str = "vertex-mm photo
         except (_BadRequest, VertexMMError, ValueError) as exc:
             page = search_page(title=title, info=info, query=text or "", k=k, error=str(exc))
             return HTMLResponse(page, status_code=400)
-        section = QuerySection(label, hits, _query_thumb(image) if image is not None else None)
+        query_thumb = await run_in_threadpool(_query_thumb, image) if image is not None else None
+        section = QuerySection(label, hits, query_thumb)
         return HTMLResponse(search_page(title=title, info=info, query=text or "", k=k, section=section, thumb_src=thumb_src))
 
     async def api_search(request: Request) -> Response:
@@ -113,7 +131,7 @@ def create_app(index: BaseIndex, embedder: Any, *, title: str = "vertex-mm photo
         return JSONResponse({
             "query": text,
             "space": index.space.id,
-            "hits": [{"id": h.id, "score": h.score, "metadata": dict(h.metadata)} for h in hits],
+            "hits": [{"id": h.id, "score": h.score, "metadata": _public(h.metadata)} for h in hits],
         })
 
     async def thumb(request: Request) -> Response:
@@ -139,10 +157,18 @@ def create_app(index: BaseIndex, embedder: Any, *, title: str = "vertex-mm photo
         Route("/thumb/{id:path}", thumb),
         Route("/healthz", healthz),
     ]
-    app = Starlette(routes=routes)
+    middleware = [
+        Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)),
+        Middleware(LimitBody, max_bytes=MAX_UPLOAD_BYTES + _FORM_OVERHEAD),
+    ]
+    app = Starlette(routes=routes, middleware=middleware)
     app.state.index = index
     app.state.embedder = embedder
     return app
+
+
+def _public(metadata: Any) -> dict[str, Any]:
+    return {k: v for k, v in dict(metadata).items() if k not in _PRIVATE_METADATA}
 
 
 def _query_thumb(image: bytes) -> str | None:

@@ -112,6 +112,8 @@ def parse_instance(
         data, uri = _parse_media(instance["video"], "instance.video")
         video = Video(video_bytes=data, name="instance.video") if data is not None else Video(gcs_uri=uri)
         seg = instance["video"].get("videoSegmentConfig")
+        if seg is not None and not isinstance(seg, Mapping):
+            raise InvalidArgumentError("instance.video.videoSegmentConfig must be an object", status="INVALID_ARGUMENT")
         if seg is not None:
             defaults = VideoSegmentConfig()
             segment = VideoSegmentConfig(

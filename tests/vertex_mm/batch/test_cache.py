@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -131,3 +132,19 @@ def test_processes_write_the_same_file_at_once(tmp_path):
     cache = EmbeddingCache(path)
     assert len(cache) == 150 + 4 * 150
     assert cache.get("shared-7").image_embedding == [7.0, 0.0, 1.0]
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts open files through /proc")
+def test_forty_cached_batch_calls_keep_file_handles_bounded_and_close_returns_them(tmp_path):
+    emb = ScriptedEmbedder(concurrency=8, cache=tmp_path / "c.sqlite")
+    emb.embed_texts(["warm"], dimension=128)
+    start = _open_fds()
+    for i in range(40):
+        emb.embed_texts([f"text {i}-{j}" for j in range(16)], dimension=128)
+    assert _open_fds() <= start + 20
+    emb.close()
+    assert _open_fds() <= start - 1  # the pool's connections (and their WAL files) are gone too

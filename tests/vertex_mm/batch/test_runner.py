@@ -15,7 +15,7 @@ import pytest
 from vertex_mm.batch import BatchInterrupted, NotRunError
 from vertex_mm.batch.aio import arun_ordered
 from vertex_mm.batch.runner import run_ordered, stop_aware_sleep
-from vertex_mm.errors import InvalidArgumentError, VertexMMError
+from vertex_mm.errors import BackendError, InvalidArgumentError, VertexMMError
 
 
 class Gauge:
@@ -108,14 +108,15 @@ def test_on_result_sees_every_item_once_on_the_calling_thread():
     assert sorted(calls) == [(0, "a", 1), (1, "bb", 2), (2, "ccc", 3), (3, "dddd", 4)]
 
 
-def test_a_bug_in_a_task_stops_the_batch_and_surfaces():
+def test_a_bug_in_a_task_is_that_items_backend_error_and_keeps_its_traceback():
     def task(i: int) -> int:
         if i == 3:
             raise ZeroDivisionError("a bug, not a service error")
         return i
 
-    with pytest.raises(ZeroDivisionError):
-        run_ordered(task, range(10), concurrency=2)
+    results = run_ordered(task, range(10), concurrency=2)
+    assert [r for i, r in enumerate(results) if i != 3] == [0, 1, 2, 4, 5, 6, 7, 8, 9]
+    assert isinstance(results[3], BackendError) and isinstance(results[3].__cause__, ZeroDivisionError)
 
 
 def test_ctrl_c_stops_cleanly_and_keeps_finished_work():

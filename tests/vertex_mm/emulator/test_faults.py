@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import collections
+import json
 
+import httpx
 import pytest
 
 from vertex_mm.emulator import EmulatorSettings, FaultInjector, FaultSettings, SettingsError, Stats
@@ -94,8 +96,8 @@ def test_reconfiguring_restarts_the_sequence_and_the_quota():
         ({"drop_rate": -0.1}, "drop_rate must be within"),
         ({"fault_rate_503": 0.6, "fault_rate_429": 0.6}, "must be <= 1"),
         ({"quota_rpm": 0}, "quota_rpm must be a positive int"),
-        ({"latency": -1}, "latency must be >= 0"),
-        ({"quota_window": 0}, "quota_window must be > 0"),
+        ({"latency": -1}, "latency must be within"),
+        ({"quota_window": 0}, "quota_window must be within"),
     ],
 )
 def test_bad_fault_settings_name_the_setting(kwargs, match):
@@ -144,3 +146,21 @@ def test_stats_count_answers_by_class():
     }
     stats.reset()
     assert stats.snapshot()["requests"] == 0
+
+
+@pytest.mark.parametrize("changes", [{"latency": float("inf")}, {"latency": float("nan")}, {"latency_ms": 1e12},
+                                     {"retry_after": float("inf")}, {"latency": "1"}, {"fault_rate_503": True},
+                                     {"seed": 1.5}])
+def test_fault_values_that_would_hang_or_break_the_emulator_are_refused_and_nothing_sticks(changes):
+    from vertex_mm import get_embedder
+    from vertex_mm.emulator import run_emulator
+
+    with run_emulator(backend="hashed") as emu, httpx.Client(base_url=emu.url) as http:
+        before = http.get("/emulator/faults").json()
+        # Sent as Python writes JSON: Infinity and NaN included, as a careless client would.
+        r = http.post("/emulator/faults", content=json.dumps(changes), headers={"content-type": "application/json"})
+        assert r.status_code == 400, r.text
+        assert http.get("/emulator/faults").json() == before
+        emb = get_embedder("vertex", api_endpoint=emu.url, retry="none", timeout=10)
+        assert len(emb.get_embeddings(contextual_text="still answers", dimension=128).text_embedding) == 128
+        emb.close()

@@ -49,3 +49,10 @@ def artifacts_dir() -> Path:
     path = Path(os.environ.get("VERTEX_MM_TEST_ARTIFACTS", "artifacts")).resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@pytest.fixture(scope="session")
+def hashed_index_dir(hashed_photos, tmp_path_factory) -> Path:
+    """The hashed index of the sample photos, saved: what ``vertex-mm serve`` opens."""
+    index, _ = hashed_photos
+    return index.save(tmp_path_factory.mktemp("served") / "photos.idx")

@@ -19,7 +19,7 @@ from vertex_mm.serve.app import create_app  # noqa: E402
 @pytest.fixture
 def client(hashed_photos):
     index, embedder = hashed_photos
-    return TestClient(create_app(index, embedder, default_k=5))
+    return TestClient(create_app(index, embedder, default_k=5), base_url="http://127.0.0.1")
 
 
 def hit_ids(page: str) -> list[str]:
@@ -107,5 +107,59 @@ def test_health(client):
 @pytest.mark.slow
 def test_real_model_puts_the_cat_first(local_photos):
     index, embedder = local_photos
-    client = TestClient(create_app(index, embedder))
+    client = TestClient(create_app(index, embedder), base_url="http://127.0.0.1")
     assert hit_ids(client.get("/search", params={"q": "a cat"}).text)[0] == "cat.jpg"
+
+
+# -- safe by default (issue 11: M2, L5) ---------------------------------------------------------
+
+
+def test_an_oversized_upload_is_refused_with_413_from_its_declared_length(hashed_photos):
+    from starlette.testclient import TestClient
+
+    from vertex_mm.serve.app import MAX_UPLOAD_BYTES
+
+    index, embedder = hashed_photos
+    with TestClient(create_app(index, embedder), base_url="http://127.0.0.1") as client:
+        r = client.post("/search", content=b"x" * 16, headers={"content-length": str(MAX_UPLOAD_BYTES * 10),
+                                                                "content-type": "multipart/form-data; boundary=b"})
+    assert r.status_code == 413
+
+
+def test_a_streamed_upload_is_cut_off_at_the_bound(hashed_photos):
+    from starlette.testclient import TestClient
+
+    from vertex_mm.serve.app import MAX_UPLOAD_BYTES
+
+    index, embedder = hashed_photos
+    sent = {"n": 0}
+
+    def chunks():
+        yield b"--b\r\nContent-Disposition: form-data; name=\"image\"; filename=\"big.jpg\"\r\n\r\n"
+        for _ in range(MAX_UPLOAD_BYTES // (1 << 20) + 8):
+            sent["n"] += 1 << 20
+            yield b"\0" * (1 << 20)
+
+    with TestClient(create_app(index, embedder), base_url="http://127.0.0.1") as client:
+        r = client.post("/search", content=chunks(), headers={"content-type": "multipart/form-data; boundary=b"})
+    assert r.status_code == 413
+
+
+def test_requests_for_another_host_name_are_refused(hashed_photos):
+    from starlette.testclient import TestClient
+
+    index, embedder = hashed_photos
+    with TestClient(create_app(index, embedder), base_url="http://127.0.0.1") as client:
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/healthz", headers={"host": "evil.example"}).status_code == 400
+
+
+def test_the_json_api_never_shows_paths_on_this_machine(hashed_photos):
+    from starlette.testclient import TestClient
+
+    index, embedder = hashed_photos
+    some_id = index.ids[0]
+    with TestClient(create_app(index, embedder), base_url="http://localhost") as client:
+        body = client.get("/api/search", params={"q": some_id, "k": 3}).json()
+    assert body["hits"] and all("path" not in h["metadata"] for h in body["hits"])
+    assert "/" not in body["hits"][0]["id"] or not body["hits"][0]["id"].startswith("/")

@@ -1,4 +1,4 @@
-"""Builders of real small media files for tests (import as ``factories``; tests/ is on the path).
+"""Builders of real small media files for tests (import as ``factories``; tests/support is on the path).
 
 Everything here is a real file in a real format: codecs encode it and decoders read it back.
 """
