@@ -8,12 +8,17 @@ evaluation uses too.
 
 from __future__ import annotations
 
+import importlib
 import os
+import pathlib
 import platform
+import subprocess
+import sys
+from types import ModuleType
 
 from vertex_mm._cpu import Timing, busy_seconds, own_seconds, timed
 
-__all__ = ["Timing", "busy_seconds", "machine_line", "own_seconds", "timed"]
+__all__ = ["Timing", "busy_seconds", "fetch_wheel", "machine_line", "own_seconds", "require_reference", "timed"]
 
 
 def _cpu_model() -> str:
@@ -65,3 +70,33 @@ def machine_line() -> str:
     except ImportError:
         pass
     return "MACHINE " + " ".join(parts)
+
+
+def require_reference(module: str, install: str) -> ModuleType:
+    """Import the reference a benchmark compares against, or stop with exit status 2 and the
+    command that installs it: a benchmark never falls back to a stand-in."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        print(f"REFUSED: the reference {module!r} is not importable ({exc}); install it with:\n  {install}",
+              file=sys.stderr)
+        raise SystemExit(2) from exc
+
+
+def fetch_wheel(package: str, *, version: str | None = None) -> pathlib.Path:
+    """The wheel of ``package`` from the package registry, downloaded once (without its
+    dependencies) into the vertex-mm cache; exits with status 2 and the command when it cannot."""
+    from vertex_mm._paths import cache_dir
+
+    spec = f"{package}=={version}" if version else package
+    folder = cache_dir("bench-wheels", spec.replace("=", "_"), create=True)
+    wheels = sorted(folder.glob("*.whl"))
+    if not wheels:
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", spec, "-d", str(folder)]
+        done = subprocess.run(command, capture_output=True, text=True)
+        wheels = sorted(folder.glob("*.whl"))
+        if done.returncode != 0 or not wheels:
+            print(f"REFUSED: could not fetch the reference wheel {spec}:\n{done.stderr[-1500:]}\nRun:\n  "
+                  + " ".join(command), file=sys.stderr)
+            raise SystemExit(2)
+    return wheels[-1]

@@ -35,7 +35,7 @@ import tempfile
 from collections.abc import Callable
 
 import numpy as np
-from _machine import Timing, machine_line, timed  # benchmarks/ is on sys.path when run as a script
+from _machine import Timing, machine_line, require_reference, timed  # benchmarks/ is on sys.path when run as a script
 
 
 def make_jpegs(folder: pathlib.Path, n: int, long_side: int = 1024) -> list[str]:
@@ -102,7 +102,9 @@ def main() -> int:
     print(machine_line())
 
     import torch
-    from efficientnet_lite_pytorch import EfficientNet
+
+    EfficientNet = require_reference("efficientnet_lite_pytorch",
+                                     'pip install "vertex-mm[dev]" (or: pip install efficientnet-lite-pytorch)').EfficientNet
 
     from local_backend.models.efficientnet import default_weights_path
     from vertex_mm import get_embedder

@@ -23,3 +23,16 @@ def test_ci_runs_the_readme_test_command():
     _, tests = readme_commands()
     ci = (ROOT / ".ci" / "run").read_text()
     assert tests in ci.splitlines()
+
+
+def _python_block_after(heading: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    section = text.split(heading, 1)[1]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.S)[0]
+
+
+def test_the_testing_section_runs_as_written():
+    code = _python_block_after("## Testing your own code")
+    namespace: dict = {}
+    exec(compile(code, "README.md: Testing your own code", "exec"), namespace)
+    assert len(namespace["transport"].calls) >= 2
