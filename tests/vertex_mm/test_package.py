@@ -27,7 +27,7 @@ def test_import_does_not_load_torch_or_google_sdks_or_frameworks():
 def test_unknown_backend_names_the_choices():
     import pytest
 
-    with pytest.raises(ValueError, match="choose one of gemini, local, vertex"):
+    with pytest.raises(ValueError, match="choose one of gemini, hashed, local, vertex"):
         vertex_mm.get_embedder("nope")
 
 

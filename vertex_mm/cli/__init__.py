@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "pages": "pages",
     "migrate": "migrate",
     "eval-images": "eval_images",
+    "eval-data": "eval_data",
     "train-projection": "train_projection",
     "emulator": "emulator",
 }

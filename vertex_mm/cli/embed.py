@@ -1,19 +1,32 @@
-"""``vertex-mm embed``: embed every image of a folder, list file or bucket into a file; resumable.
+"""``vertex-mm embed``: embed every file of a folder, list file or bucket into a file; resumable.
 
     vertex-mm embed photos/ --out photos.jsonl --project my-proj --rpm 600
     vertex-mm embed gs://my-bucket/photos/ --out photos.parquet --dimension 512
     vertex-mm embed list.txt --out out.jsonl --backend local --cache ~/.cache/vertex-mm/emb.sqlite
+    vertex-mm embed docs/ --out docs.jsonl --backend gemini --task retrieval_document --dimension 768 \\
+        --mode job --staging gs://my-bucket/vertex-mm
 
-SOURCE is a folder (searched recursively for .jpg/.jpeg/.png/.gif/.bmp/.webp), a list file
-(one path or gs:// URI per line), or gs://bucket/prefix. Each result is appended to the output
-as it arrives. Run the same command again after Ctrl-C, a crash or kill -9: what is done is
-skipped, and each input ends up in the output exactly once. Inputs that failed are listed in
-OUT.errors.jsonl and tried again on the next run.
+SOURCE is a folder (searched recursively), a list file (one path or gs:// URI per line), or
+gs://bucket/prefix. Which files: images (.jpg/.jpeg/.png/.gif/.bmp/.webp) for the vertex and
+local backends; for gemini every image, PDF, audio clip (MP3/WAV) and video (MP4), each file
+one content (--media chooses). Each result is appended to the output as it arrives. Run the
+same command again after Ctrl-C, a crash or kill -9: what is done is skipped, and each input
+ends up in the output exactly once. Inputs that failed are listed in OUT.errors.jsonl and
+tried again on the next run.
+
+--mode online (the default) calls the service once per input at --rpm. --mode job (gemini)
+sends the inputs as a Vertex AI batch prediction job, at about half the price: they are
+staged as JSONL under --staging, the job is polled with a progress bar, and its results are
+collected into the same output. OUT.job.json remembers the job, so a client killed while the
+job runs re-attaches to it instead of submitting again. --mode auto takes the job when the
+online path would need more than an hour at --rpm (and --staging is given). A cost estimate
+per modality is printed before a job is submitted; --dry-run prints it and stops.
 
 JSONL lines hold id, content_hash, space and embedding. Parquet (needs pyarrow) has the same
 columns, for `bq load --source_format=PARQUET`; its journal is kept in OUT.journal.jsonl.
 
-Exit status: 0 when every input is done, 1 when some failed, 130 when interrupted.
+Exit status: 0 when every input is done, 1 when some failed, 2 when it could not run (a batch
+job refused or failed as a whole included), 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -23,24 +36,38 @@ import sys
 from typing import Any
 
 from ._backend import add_backend_arguments, backend_options
+from ._errors import UsageError
 
 __all__ = ["HELP", "add_arguments", "run"]
 
 
-HELP = "embed a folder, list file or gs:// prefix of images into JSONL or Parquet (resumable)"
+HELP = "embed a folder, list file or gs:// prefix of images or media into JSONL or Parquet (resumable; online or batch job)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", metavar="SOURCE", help="folder, list file, or gs://bucket/prefix")
     p.add_argument("--out", required=True, metavar="FILE", help="output file (.jsonl or .parquet)")
     add_backend_arguments(p, default="vertex")
-    p.add_argument("--dimension", type=int, help="embedding length (multimodalembedding@001: 128, 256, 512 or 1408)")
+    p.add_argument("--dimension", type=int, help="embedding length (multimodalembedding@001: 128, 256, 512 or 1408; "
+                                                 "gemini-embedding-2: 128 to 3072)")
+    p.add_argument("--mode", choices=("online", "job", "auto"), default="online",
+                   help="online requests (default), a Vertex AI batch prediction job (gemini; about half the price), "
+                        "or auto: the job when online would take more than an hour at --rpm")
+    p.add_argument("--staging", metavar="GS_PREFIX", help="gs://bucket/prefix for a batch job's input and output")
+    p.add_argument("--task", help="task preset of gemini-embedding-2 (retrieval_document, retrieval_query, ...); "
+                                  "recorded in the space")
+    p.add_argument("--media", choices=("images", "all"),
+                   help="which files: images only, or all media (images, PDF, audio, video; one content each). "
+                        "Default: all for gemini, images otherwise")
     p.add_argument("--rpm", type=float, metavar="N",
                    help="requests per minute, the client-side rate limit: set it to your project's quota "
                         "(remote default 120, the documented floor)")
     p.add_argument("--concurrency", type=int, metavar="N", help="requests in flight (remote default 10)")
     p.add_argument("--cache", metavar="PATH", help="sqlite embedding cache: repeated images cost nothing")
     p.add_argument("--format", choices=("jsonl", "parquet"), help="default: from the --out suffix")
+    p.add_argument("--poll-interval", type=float, default=30.0, metavar="SECONDS",
+                   help="seconds between looks at a running batch job (default 30)")
+    p.add_argument("--dry-run", action="store_true", help="print the cost estimate (gemini) and the mode, send nothing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -55,19 +82,102 @@ def _batch_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+def _say(text: str) -> None:
+    print(f"vertex-mm embed: {text}", file=sys.stderr, flush=True)
+
+
+def _check_flags(args: argparse.Namespace) -> str:
+    """The --media in effect; raises UsageError for flags that do not go together."""
+    media: str = args.media or ("all" if args.backend == "gemini" else "images")
+    if args.task is not None and media != "all":
+        raise UsageError("--task conditions contents: it needs --media all (the default for --backend gemini)")
+    if args.mode == "job":
+        if args.backend != "gemini":
+            raise UsageError(f"--mode job runs Vertex AI batch prediction jobs of gemini-embedding-2: it needs "
+                             f"--backend gemini (got {args.backend})")
+        if not args.staging:
+            raise UsageError("--mode job needs --staging gs://bucket/prefix (the job's input and output go there)")
+    if args.staging and not args.staging.startswith("gs://"):
+        raise UsageError(f"--staging must be a gs://bucket/prefix, got {args.staging!r}")
+    return media
+
+
+def _choose_mode(args: argparse.Namespace, embedder: Any, extensions: frozenset[str]) -> str:
+    if args.mode != "auto":
+        return str(args.mode)
+    from ..jobs.mode import AUTO_JOB_ABOVE_SECONDS, choose_mode, count_inputs
+
+    rpm = embedder.batch.requests_per_minute
+    limit = int(rpm * AUTO_JOB_ABOVE_SECONDS / 60) + 1 if rpm else 1
+    choice = choose_mode(inputs=count_inputs(args.source, extensions=extensions, limit=limit),
+                         requests_per_minute=rpm, backend=args.backend, staging=args.staging)
+    _say(f"--mode auto chose {choice.mode}: {choice.reason}")
+    return choice.mode
+
+
 def run(args: argparse.Namespace) -> int:
-    from ..jobs import run_job
+    from ..jobs.contents import CONTENT_EXTENSIONS
+    from ..jobs.sources import IMAGE_EXTENSIONS
     from ..registry import get_embedder
 
+    media = _check_flags(args)
+    extensions = CONTENT_EXTENSIONS if media == "all" else IMAGE_EXTENSIONS
     embedder = get_embedder(args.backend, **backend_options(args))
     try:
         embedder.configure_batch(**_batch_options(args))
-        embedder.space(args.dimension)  # a bad --dimension fails before any work
-        report = run_job(embedder, args.source, args.out, dimension=args.dimension, fmt=args.format,
-                         progress=not args.no_progress)
+        # A bad --dimension or --task fails before any work.
+        if media == "all":
+            embedder.content_space(args.dimension, task=args.task)
+        else:
+            embedder.space(args.dimension)
+        mode = _choose_mode(args, embedder, extensions)
+        if args.dry_run:
+            return _dry_run(args, embedder, mode, extensions)
+        if mode == "job":
+            return _run_batch_job(args, embedder, extensions)
+        return _run_online(args, embedder, media == "all")
     finally:
         embedder.close()
-    print(f"vertex-mm embed: {report.summary()}", file=sys.stderr)
+
+
+def _dry_run(args: argparse.Namespace, embedder: Any, mode: str, extensions: frozenset[str]) -> int:
+    from ..jobs import job_paths
+    from ..jobs.estimate import estimate_source
+
+    if args.backend != "gemini":
+        _say(f"--dry-run: mode {mode}; the price table covers gemini-embedding-2 only, so no estimate")
+        return 0
+    estimate, bad = estimate_source(embedder, args.source, journal=job_paths(args.out, args.format)[2],
+                                    dimension=args.dimension, task=args.task, extensions=extensions)
+    print(estimate.format(), file=sys.stderr)
+    _say(f"--dry-run: mode {mode}; {bad} inputs would fail before sending; nothing was sent")
+    return 0
+
+
+def _run_online(args: argparse.Namespace, embedder: Any, contents: bool) -> int:
+    from ..jobs import run_job
+
+    report = run_job(embedder, args.source, args.out, dimension=args.dimension, fmt=args.format,
+                     progress=not args.no_progress, contents=contents, task=args.task)
+    _say(report.summary())
+    for line in report.first_errors:
+        print(f"  {line}", file=sys.stderr)
+    if report.interrupted:
+        return 130
+    return 1 if report.failed else 0
+
+
+def _run_batch_job(args: argparse.Namespace, embedder: Any, extensions: frozenset[str]) -> int:
+    from ..jobs.batch_prediction import run_batch_job
+
+    def show(estimate: Any) -> None:
+        print(estimate.format(), file=sys.stderr, flush=True)
+        _say("submitting the batch prediction job")
+
+    report = run_batch_job(embedder, args.source, args.out, staging=args.staging, dimension=args.dimension,
+                           task=args.task, fmt=args.format, progress=not args.no_progress,
+                           poll_interval=args.poll_interval, on_estimate=show, extensions=extensions)
+    _say(report.summary())
     for line in report.first_errors:
         print(f"  {line}", file=sys.stderr)
     if report.interrupted:

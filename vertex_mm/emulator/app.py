@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -10,8 +11,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..embedder import BaseEmbedder
+from ..gcs import emulator_client
+from .batch_jobs import BatchJobStore
+from .batch_runner import BatchRunner
 from .errors import EXCEPTION_HANDLERS, GoogleAPIException, error_response
 from .faults import FaultInjector, Stats
+from .gcs_media import GcsMedia
 from .middleware import FaultMiddleware, InternalErrorMiddleware
 from .routes import build_routes
 from .settings import EmulatorSettings
@@ -30,12 +35,17 @@ def create_app(
     *,
     embedder: BaseEmbedder | None = None,
     clock: Callable[[], float] | None = None,
+    storage_client: Any = None,
 ) -> Starlette:
     """An ASGI app serving the Vertex / Gemini embedding REST API.
 
     ``embedder`` (any :class:`~vertex_mm.BaseEmbedder`) chooses the vectors; otherwise
     ``settings.backend`` does. ``clock`` replaces ``time.monotonic`` for the quota window.
-    Its ``state`` holds ``settings``, ``vectors``, ``injector`` (faults) and ``stats``.
+    ``storage_client`` (a ``google.cloud.storage.Client``) reads ``gs://`` media and runs batch
+    jobs; by default one is made when ``STORAGE_EMULATOR_HOST`` is set, else there is none
+    (``gs://`` URIs then stand in for their bytes, and batch jobs are refused).
+    Its ``state`` holds ``settings``, ``vectors``, ``injector`` (faults), ``stats``,
+    ``gcs_media``, ``batch_jobs`` (the job store) and ``batch_runner``.
     """
     settings = settings or EmulatorSettings()
     injector = FaultInjector(settings.faults, **({"clock": clock} if clock else {}))
@@ -49,4 +59,8 @@ def create_app(
     app.state.injector = injector
     app.state.stats = stats
     app.state.vectors = VectorService(embedder, backend=settings.backend)
+    client = storage_client if storage_client is not None else emulator_client()
+    app.state.gcs_media = GcsMedia(client, max_bytes=settings.max_gcs_object_bytes)
+    app.state.batch_runner = BatchRunner(app.state.gcs_media, app.state.vectors, lambda: injector.settings)
+    app.state.batch_jobs = BatchJobStore(app.state.batch_runner.start)
     return app

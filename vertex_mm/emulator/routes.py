@@ -6,7 +6,12 @@ Served under both ``/v1`` and ``/v1beta1`` (``{v}``):
 - ``POST /{v}/projects/{p}/locations/{l}/publishers/google/models/{model}:predict``:
   ``multimodalembedding@001``, one instance per request;
 - ``POST /{v}/projects/{p}/locations/{l}/publishers/google/models/{model}:embedContent``:
-  ``gemini-embedding-2``, one content per request.
+  ``gemini-embedding-2``, one content per request;
+- ``/{v}/projects/{p}/locations/{l}/batchPredictionJobs[/{id}[:cancel]]``: batch prediction
+  jobs of gemini-embedding-2 (:mod:`.batch_routes`).
+
+``gs://`` media are read from Cloud Storage when the emulator has a storage client, and stand
+for their bytes otherwise (:mod:`.gcs_media`).
 
 Admin: ``GET /emulator/stats`` (counters), ``DELETE /emulator/stats`` (reset),
 ``GET /emulator/faults``, ``POST /emulator/faults`` (JSON body: the fields of
@@ -27,8 +32,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..wire import build_embed_content_response, build_prediction, parse_embed_content_body, parse_instance
+from .batch_jobs import BatchJobStore
+from .batch_routes import build_batch_routes
 from .errors import GoogleAPIException
 from .faults import FaultInjector, Stats
+from .gcs_media import GcsMedia
 from .models import MODELS, PublisherModel, find_model
 from .settings import EmulatorSettings, SettingsError
 from .vectors import VectorService
@@ -54,10 +62,10 @@ async def predict(request: Request) -> Response:
     model = _model_for(request, "predict")
     body = await _read_json(request)
     vectors: VectorService = request.app.state.vectors
-    return await run_in_threadpool(_predict_sync, body, model, vectors)
+    return await run_in_threadpool(_predict_sync, body, model, vectors, request.app.state.gcs_media)
 
 
-def _predict_sync(body: Any, model: PublisherModel, vectors: VectorService) -> Response:
+def _predict_sync(body: Any, model: PublisherModel, vectors: VectorService, media: GcsMedia) -> Response:
     if not isinstance(body, dict):
         raise GoogleAPIException(400, "Invalid JSON payload received: the request body must be an object.")
     instances = body.get("instances")
@@ -68,7 +76,7 @@ def _predict_sync(body: Any, model: PublisherModel, vectors: VectorService) -> R
         raise GoogleAPIException(
             400, f"{model.model_id} accepts exactly one instance per request; got {len(instances)}."
         )
-    request = parse_instance(instances[0], body.get("parameters"), model.limits)
+    request = media.resolve(parse_instance(instances[0], body.get("parameters"), model.limits), model.limits)
     prediction = build_prediction(vectors.predict(request))
     return JSONResponse({"predictions": [prediction], "deployedModelId": DEPLOYED_MODEL_ID})
 
@@ -77,11 +85,11 @@ async def embed_content(request: Request) -> Response:
     model = _model_for(request, "embedContent")
     body = await _read_json(request)
     vectors: VectorService = request.app.state.vectors
-    return await run_in_threadpool(_embed_content_sync, body, model, vectors)
+    return await run_in_threadpool(_embed_content_sync, body, model, vectors, request.app.state.gcs_media)
 
 
-def _embed_content_sync(body: Any, model: PublisherModel, vectors: VectorService) -> Response:
-    request = parse_embed_content_body(body, model.limits)
+def _embed_content_sync(body: Any, model: PublisherModel, vectors: VectorService, media: GcsMedia) -> Response:
+    request = media.resolve(parse_embed_content_body(body, model.limits), model.limits)
     return JSONResponse(build_embed_content_response(vectors.embed_content(request).tolist()))
 
 
@@ -158,6 +166,7 @@ async def get_info(request: Request) -> Response:
     state = request.app.state
     settings: EmulatorSettings = state.settings
     vectors: VectorService = state.vectors
+    batch_jobs: BatchJobStore = state.batch_jobs
     return JSONResponse(
         {
             "backend": vectors.backend_name,
@@ -165,6 +174,8 @@ async def get_info(request: Request) -> Response:
             "models": {m.model_id: m.method for m in MODELS.values()},
             "max_request_bytes": settings.max_request_bytes,
             "faults": state.injector.settings.as_dict(),
+            "cloud_storage": state.gcs_media.enabled,
+            "batch_jobs_created": batch_jobs.created,
         }
     )
 
@@ -178,6 +189,7 @@ def build_routes() -> list[Route]:
             Route(base + ":predict", predict, methods=["POST"]),
             Route(base + ":embedContent", embed_content, methods=["POST"]),
         ]
+    routes += build_batch_routes(API_VERSIONS)
     routes += [
         Route("/emulator/stats", get_stats, methods=["GET"]),
         Route("/emulator/stats", reset_stats, methods=["DELETE"]),

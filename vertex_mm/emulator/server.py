@@ -61,9 +61,11 @@ class EmulatorServer(ServerThread):
         *,
         embedder: BaseEmbedder | None = None,
         clock: Callable[[], float] | None = None,
+        storage_client: Any = None,
     ) -> None:
         self.settings = settings or EmulatorSettings()
-        super().__init__(create_app(self.settings, embedder=embedder, clock=clock), host=self.settings.host,
+        app = create_app(self.settings, embedder=embedder, clock=clock, storage_client=storage_client)
+        super().__init__(app, host=self.settings.host,
                          port=self.settings.port, http=_droppable_protocol(), name="vertex-mm-emulator")
 
     def start(self, timeout: float = 10.0) -> "EmulatorServer":
@@ -72,6 +74,12 @@ class EmulatorServer(ServerThread):
             self.app.state.vectors.resolve()
         super().start(timeout)
         return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop serving, and stop the batch jobs still running (they write no output)."""
+        super().stop(timeout)
+        state = self.app.state
+        state.batch_runner.shutdown(state.batch_jobs.jobs())
 
     def __enter__(self) -> "EmulatorServer":
         return self if self.is_running() else self.start()
@@ -125,11 +133,15 @@ def run_emulator(
     embedder: BaseEmbedder | None = None,
     max_request_bytes: int | None = None,
     clock: Callable[[], float] | None = None,
+    storage_client: Any = None,
+    batch_line_latency: float = 0.0,
 ) -> Iterator[EmulatorServer]:
     """Run an emulator in this process for the duration of a ``with`` block.
 
     ``latency`` is in seconds. ``backend="hashed"`` (or ``embedder=HashedEmbedder()``) skips
     loading the local model: use it where the vectors' meaning does not matter.
+    ``storage_client`` serves ``gs://`` media and batch jobs (default: from
+    ``STORAGE_EMULATOR_HOST``); ``batch_line_latency`` slows batch jobs down (seconds per line).
     """
     faults = FaultSettings(
         latency=latency,
@@ -140,11 +152,12 @@ def run_emulator(
         drop_rate=drop_rate,
         seed=seed,
         retry_after=retry_after,
+        batch_line_latency=batch_line_latency,
     )
     settings = EmulatorSettings(host=host, port=port, backend=backend, faults=faults)
     if max_request_bytes is not None:
         settings = dataclasses.replace(settings, max_request_bytes=max_request_bytes)
-    server = EmulatorServer(settings, embedder=embedder, clock=clock).start()
+    server = EmulatorServer(settings, embedder=embedder, clock=clock, storage_client=storage_client).start()
     try:
         yield server
     finally:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from ..errors import InputError
-from ..limits import MULTIMODAL_EMBEDDING_001
+from ..limits import MB, MULTIMODAL_EMBEDDING_001
 
 __all__ = ["ENV_PREFIX", "BackendName", "EmulatorSettings", "FaultSettings", "SettingsError"]
 
@@ -58,9 +58,18 @@ class FaultSettings:
     seed: int | None = None
     #: Retry-After (seconds) sent with randomly injected 429s and 503s.
     retry_after: float = 1.0
+    #: Batch prediction jobs: seconds a job waits in JOB_STATE_PENDING before it runs, and
+    #: seconds each input line takes once it runs (so tests can watch a job run, and kill a
+    #: client mid-job).
+    batch_start_delay: float = 0.0
+    batch_line_latency: float = 0.0
+    #: Refuse to create batch prediction jobs, as the gemini-embedding-2 model card says the
+    #: service does ("Batch prediction: Not supported"), where the batch page says it does not.
+    batch_unsupported: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("latency", "quota_window", "retry_after", "fault_rate_503", "fault_rate_429", "drop_rate"):
+        for name in ("latency", "quota_window", "retry_after", "fault_rate_503", "fault_rate_429", "drop_rate",
+                     "batch_start_delay", "batch_line_latency"):
             value = getattr(self, name)
             # bool is an int, and inf/NaN would make every later call hang or always fail.
             _require(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
@@ -71,6 +80,10 @@ class FaultSettings:
                  self.retry_after)
         if self.seed is not None:
             _require(isinstance(self.seed, int) and not isinstance(self.seed, bool), "seed must be an int", self.seed)
+        for name in ("batch_start_delay", "batch_line_latency"):
+            value = getattr(self, name)
+            _require(0 <= value <= MAX_SECONDS, f"{name} must be within [0, {MAX_SECONDS:g}] seconds", value)
+        _require(isinstance(self.batch_unsupported, bool), "batch_unsupported must be a boolean", self.batch_unsupported)
         if self.quota_rpm is not None:
             _require(
                 isinstance(self.quota_rpm, int) and not isinstance(self.quota_rpm, bool) and self.quota_rpm > 0,
@@ -116,19 +129,23 @@ class EmulatorSettings:
     max_request_bytes: int = MULTIMODAL_EMBEDDING_001.max_request_bytes
     #: Resolve the vector backend before listening (the CLI does; tests start faster without).
     preload: bool = False
+    #: The largest gs:// object read for a request or a batch job (media, input JSONL files).
+    max_gcs_object_bytes: int = 100 * MB
 
     def __post_init__(self) -> None:
         _require(self.backend in _BACKENDS, f"backend must be one of {', '.join(_BACKENDS)}", self.backend)
         _require(0 <= self.port <= 65535, "port must be within 0..65535", self.port)
         _require(self.max_request_bytes > 0, "max_request_bytes must be > 0", self.max_request_bytes)
+        _require(self.max_gcs_object_bytes > 0, "max_gcs_object_bytes must be > 0", self.max_gcs_object_bytes)
 
     @classmethod
     def from_environ(
         cls, environ: Mapping[str, str] | None = None, *, prefix: str = ENV_PREFIX, **overrides: Any
     ) -> "EmulatorSettings":
         """Read ``{prefix}HOST``, ``PORT``, ``BACKEND``, ``MAX_REQUEST_BYTES``, ``LATENCY_MS``,
-        ``QUOTA_RPM``, ``QUOTA_WINDOW``, ``FAULT_RATE_503``, ``FAULT_RATE_429``, ``DROP_RATE``
-        and ``SEED``; keyword ``overrides`` (not None) win over the environment."""
+        ``QUOTA_RPM``, ``QUOTA_WINDOW``, ``FAULT_RATE_503``, ``FAULT_RATE_429``, ``DROP_RATE``,
+        ``SEED``, ``MAX_GCS_OBJECT_BYTES``, ``BATCH_START_DELAY_MS`` and ``BATCH_LINE_LATENCY_MS``;
+        keyword ``overrides`` (not None) win over the environment."""
         env = _Env(os.environ if environ is None else environ, prefix)
         latency_ms = env.get("LATENCY_MS", float, 0.0)
         faults = FaultSettings(
@@ -139,12 +156,15 @@ class EmulatorSettings:
             fault_rate_429=env.get("FAULT_RATE_429", float, 0.0),
             drop_rate=env.get("DROP_RATE", float, 0.0),
             seed=env.get("SEED", int, None),
+            batch_start_delay=env.get("BATCH_START_DELAY_MS", float, 0.0) / 1000.0,
+            batch_line_latency=env.get("BATCH_LINE_LATENCY_MS", float, 0.0) / 1000.0,
         )
         values: dict[str, Any] = {
             "host": env.get("HOST", str, "127.0.0.1"),
             "port": env.get("PORT", int, 0),
             "backend": env.get("BACKEND", str, "auto"),
             "max_request_bytes": env.get("MAX_REQUEST_BYTES", int, MULTIMODAL_EMBEDDING_001.max_request_bytes),
+            "max_gcs_object_bytes": env.get("MAX_GCS_OBJECT_BYTES", int, 100 * MB),
             "faults": faults,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})

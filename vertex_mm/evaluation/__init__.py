@@ -15,6 +15,8 @@ The command line does the same: ``vertex-mm eval-images DIR --queries FILE [--ne
 * :mod:`~vertex_mm.evaluation.neardup`: edited copies of photos (crop, resize, JPEG 40, flip,
   colour jitter) and their manifest.
 * :mod:`~vertex_mm.evaluation.images`: the evaluation itself.
+* :mod:`~vertex_mm.evaluation.datasets`: the held-out photo and page sets (dev/test), rebuilt from
+  Debian packages by ``vertex-mm eval-data build``; manifests and queries in ``data/evalsets/``.
 
 ``sample_eval_queries_path()`` is a query set for the photos of :mod:`vertex_mm.sample_data`:
 two queries per photo, written to describe what is visible, plus three with several answers.

@@ -1,23 +1,40 @@
 """Resumable embedding jobs: sources (folder, list file, ``gs://``) and an append-only journal
-with Parquet export. The ``vertex-mm embed`` command runs them. (The on-disk embedding cache
-is a batch option and lives in :mod:`vertex_mm.batch.cache`; it is re-exported here.)"""
+with Parquet export, run online (:func:`run_job`) or as Vertex AI batch prediction jobs of
+gemini-embedding-2 (:func:`run_batch_job`). The ``vertex-mm embed`` command runs them. (The
+on-disk embedding cache is a batch option and lives in :mod:`vertex_mm.batch.cache`; it is
+re-exported here.)"""
 
 from ..batch.cache import EmbeddingCache
+from .batch_errors import BatchJobError, BatchJobFailedError, BatchJobRefusedError, BatchJobStateError
+from .batch_prediction import BatchJobReport, run_batch_job
+from .contents import CONTENT_EXTENSIONS, load_content
+from .estimate import estimate_source
 from .job import JobReport, job_paths, run_job
+from .mode import choose_mode
 from .sources import IMAGE_EXTENSIONS, SourceItem, iter_source, load_item
 from .writer import ErrorLog, Journal, export_parquet, read_journal
 
 __all__ = [
+    "CONTENT_EXTENSIONS",
+    "BatchJobError",
+    "BatchJobFailedError",
+    "BatchJobRefusedError",
+    "BatchJobReport",
+    "BatchJobStateError",
     "EmbeddingCache",
     "ErrorLog",
     "IMAGE_EXTENSIONS",
     "JobReport",
     "Journal",
     "SourceItem",
+    "choose_mode",
+    "estimate_source",
     "export_parquet",
     "iter_source",
     "job_paths",
+    "load_content",
     "load_item",
     "read_journal",
+    "run_batch_job",
     "run_job",
 ]

@@ -3,6 +3,9 @@
 >>> report = run_job(get_embedder("vertex", requests_per_minute=600), "photos/", "photos.jsonl")
 >>> report.embedded, report.skipped, report.failed
 
+With ``contents=True`` every image, PDF, audio clip and video of the source is one content
+(:mod:`.contents`; gemini-embedding-2 and the local backend), embedded with ``task``.
+
 Each result is appended to the journal as it arrives. Running the same job again skips every
 input whose id and content hash are already there, so a job stopped by Ctrl-C, a crash or
 ``kill -9`` picks up where it stopped and ends with each input exactly once. Failed inputs
@@ -19,10 +22,11 @@ from typing import Any, Literal
 
 from ..batch.interrupt import BatchInterrupted, NotRunError
 from ..batch.progress import Progress
+from ..content import Part
 from ..errors import VertexMMError
-from ..media import Image
 from ..wire import EmbedRequest
-from .sources import SourceItem, iter_source, load_item
+from .contents import CONTENT_EXTENSIONS, load_content
+from .sources import IMAGE_EXTENSIONS, SourceItem, iter_source, load_item
 from .writer import ErrorLog, Journal, export_parquet
 
 __all__ = ["JobReport", "OutputFormat", "job_paths", "run_job"]
@@ -67,15 +71,15 @@ class JobReport:
 @dataclass(frozen=True)
 class _Pending:
     item: SourceItem
-    image: Image | None
+    media: Part | None
     content_hash: str | None
     error: VertexMMError | None = None
 
 
-def _count_local(source: str | os.PathLike[str]) -> int | None:
+def _count_local(source: str | os.PathLike[str], extensions: frozenset[str]) -> int | None:
     if os.fspath(source).startswith("gs://"):
         return None
-    return sum(1 for _ in iter_source(source))
+    return sum(1 for _ in iter_source(source, extensions=extensions))
 
 
 def job_paths(out: str | os.PathLike[str], fmt: OutputFormat | None = None) -> tuple[OutputFormat, pathlib.Path, pathlib.Path]:
@@ -98,20 +102,26 @@ def run_job(
     progress: bool = False,
     storage_client: Any = None,
     fsync_every: int = 32,
+    contents: bool = False,
+    task: str | None = None,
 ) -> JobReport:
-    """Embed every image of ``source`` (folder, list file, ``gs://bucket/prefix``) into ``out``.
+    """Embed every image of ``source`` (folder, list file, ``gs://bucket/prefix``) into ``out``;
+    with ``contents=True``, every image, PDF, audio clip and video, one content each.
 
     Returns a :class:`JobReport`; Ctrl-C ends the run with ``report.interrupted`` set after
     the requests in flight are written.
     """
     fmt, out_path, journal_path = job_paths(out, fmt)
-    space = embedder.space(dimension)
+    space = embedder.content_space(dimension, task=task) if contents else embedder.space(dimension)
+    load = load_content if contents else load_item
+    extensions = CONTENT_EXTENSIONS if contents else IMAGE_EXTENSIONS
     report = JobReport(output=out_path, journal=journal_path,
                        errors_file=out_path.with_name(out_path.name + ".errors.jsonl"))
-    items = iter_source(source, storage_client=storage_client)  # a bad SOURCE fails before OUT is made
+    # A bad SOURCE fails before OUT is made.
+    items = iter_source(source, storage_client=storage_client, extensions=extensions)
     errors = ErrorLog(report.errors_file)  # type: ignore[arg-type]
     # A local source is counted first, so the bar can show an ETA; a bucket is not listed twice.
-    total = _count_local(source) if progress else None
+    total = _count_local(source, extensions) if progress else None
     bar = Progress(total, enabled=progress, desc=f"{embedder.backend} embed")
     with bar, Journal(journal_path, fsync_every=fsync_every) as journal:
         report.torn_bytes = journal.torn_bytes
@@ -129,7 +139,7 @@ def run_job(
                     bar.item_skipped()
                     continue
                 try:
-                    image, content_hash = load_item(item)
+                    media, content_hash = load(item)
                 except VertexMMError as exc:
                     yield _Pending(item, None, None, exc)
                     continue
@@ -137,12 +147,16 @@ def run_job(
                     report.skipped += 1
                     bar.item_skipped()
                     continue
-                yield _Pending(item, image, content_hash)
+                yield _Pending(item, media, content_hash)
 
         def build(p: _Pending) -> EmbedRequest:
             if p.error is not None:
                 raise p.error
-            request: EmbedRequest = embedder.build_request(image=p.image, dimension=space.dimension, key=p.item.id)
+            if contents:
+                request: EmbedRequest = embedder.build_content_request(p.media, dimension=space.dimension, task=task,
+                                                                       key=p.item.id)
+            else:
+                request = embedder.build_request(image=p.media, dimension=space.dimension, key=p.item.id)
             return request
 
         def on_result(index: int, p: _Pending, result: Any) -> None:
@@ -154,9 +168,10 @@ def run_job(
                 if len(report.first_errors) < 5:
                     report.first_errors.append(f"{p.item.id}: {type(result).__name__}: {result}")
                 return
-            vector = result.image_embedding
+            vector = result.content_embedding if contents else result.image_embedding
             if vector is None:
-                raise RuntimeError(f"{embedder!r} returned no image embedding for {p.item.id}")
+                raise RuntimeError(f"{embedder!r} returned no {'content' if contents else 'image'} embedding "
+                                   f"for {p.item.id}")
             journal.write({"id": p.item.id, "content_hash": p.content_hash, "space": space.id, "embedding": vector})
             report.embedded += 1
 

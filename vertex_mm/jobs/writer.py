@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-__all__ = ["ErrorLog", "Journal", "export_parquet", "read_journal"]
+__all__ = ["ErrorLog", "Journal", "error_entry", "export_parquet", "read_journal", "write_errors"]
 
 
 def _format_vector(vec: Sequence[float]) -> str:
@@ -146,6 +146,33 @@ class Journal:
         self.close()
 
 
+def error_entry(item_id: str, error: BaseException) -> dict[str, Any]:
+    """One line of ``OUT.errors.jsonl``: id, error (the type), message, retryable, time."""
+    return {
+        "id": item_id,
+        "error": type(error).__name__,
+        "message": str(error),
+        "retryable": bool(getattr(error, "retryable", False)),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def write_errors(path: str | os.PathLike[str], entries: Sequence[dict[str, Any]]) -> None:
+    """Replace ``path`` with ``entries`` atomically (a batch job writes its errors once, at the
+    end, so each failed input is listed exactly once); no entries removes the file."""
+    path = pathlib.Path(path)
+    if not entries:
+        path.unlink(missing_ok=True)
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        for entry in entries:
+            f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 class ErrorLog:
     """``OUT.errors.jsonl``: one line per failed input of a run (not used for resuming:
     failed inputs are tried again on the next run). Opened on the first error only."""
@@ -158,14 +185,7 @@ class ErrorLog:
     def write(self, item_id: str, error: BaseException) -> None:
         if self._file is None:
             self._file = self.path.open("a", encoding="utf-8")
-        entry = {
-            "id": item_id,
-            "error": type(error).__name__,
-            "message": str(error),
-            "retryable": bool(getattr(error, "retryable", False)),
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        self._file.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        self._file.write(json.dumps(error_entry(item_id, error), ensure_ascii=False) + "\n")
         self._file.flush()
         self.count += 1
 

@@ -34,10 +34,10 @@ def test_default_run_embeds_the_sample_photos_locally_and_dead_letters_the_broke
     result, _ = _run(tmp_path)
     n = len(sample_photos())
     assert result == {"embedded": n, "dead_letter": 2, "lost": 0, "duplicates": 0, "inputs": n + 2}
-    rows = [json.loads(line) for f in (tmp_path / "out").glob("embeddings-*.jsonl") for line in f.open()]
+    rows = [json.loads(line) for f in (tmp_path / "out").glob("embeddings-*.jsonl") for line in f.read_text().splitlines()]
     assert {len(r["embedding"]) for r in rows} == {512}
     assert {r["embedding_space"].split("/")[0] for r in rows} == {"local"}
-    dead = [json.loads(line) for f in (tmp_path / "out").glob("dead_letter-*.jsonl") for line in f.open()]
+    dead = [json.loads(line) for f in (tmp_path / "out").glob("dead_letter-*.jsonl") for line in f.read_text().splitlines()]
     assert sorted(r["id"] for r in dead) == ["broken/notes.txt", "broken/truncated.jpg"]
 
 

@@ -80,7 +80,7 @@ def test_inference_args_set_the_dimension():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"kind": "video"}, "kind must be 'image' or 'text'"),
+    ({"kind": "video"}, "kind must be 'image', 'text' or 'content'"),
     ({"concurrency": 0}, "concurrency must be an int >= 1"),
     ({"min_batch_size": 10, "max_batch_size": 2}, "exceeds max_batch_size"),
 ])

@@ -68,7 +68,7 @@ def test_broken_inputs_go_to_the_dead_letter_and_the_rest_is_embedded(local_embe
         ("corrupt", "InvalidImageError", "embed"),
         ("oversize", "ImageTooLargeError", "embed"),
         ("bomb", "ImageTooLargeError", "embed"),
-        ("missing", "InvalidImageError", "embed"),
+        ("missing", "InputNotFoundError", "embed"),
         ("not-an-image", "InvalidImageError", "embed"),
         ("no-content", "InputError", "input"),
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import json
+import pathlib
 
 import pytest
 
@@ -28,7 +29,7 @@ DEAD = [dead_letter_row("bad", InvalidImageError("bad: cannot be decoded"), stag
 def _read_jsonl(pattern):
     files = sorted(glob.glob(pattern))
     assert files, f"nothing matches {pattern}"
-    return [json.loads(line) for f in files for line in open(f, encoding="utf-8")]
+    return [json.loads(line) for f in files for line in pathlib.Path(f).read_text(encoding="utf-8").splitlines()]
 
 
 def test_jsonl_round_trips_embeddings_and_dead_letters(tmp_path):

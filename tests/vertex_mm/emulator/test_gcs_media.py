@@ -1,0 +1,97 @@
+"""gs:// media in the emulator: read from Cloud Storage (the storage emulator) and checked like
+inline bytes; without a storage client the URI stands in for the bytes, as before."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from factories import image_bytes, pdf_bytes
+
+from vertex_mm import Document, Image
+from vertex_mm.emulator import run_emulator
+from vertex_mm.emulator.gcs_media import GcsMedia
+from vertex_mm.gcs import ObjectNotFoundError, ObjectTooLargeError
+from vertex_mm.limits import GEMINI_EMBEDDING_2
+from vertex_mm.testing import HashedEmbedder
+from vertex_mm.wire import EmbedRequest
+
+
+def _embed(genai, uri: str, mime: str, dimension: int = 128) -> np.ndarray:
+    from google.genai import types
+
+    r = genai.models.embed_content(model="gemini-embedding-2", contents=types.Part.from_uri(file_uri=uri, mime_type=mime),
+                                   config=types.EmbedContentConfig(output_dimensionality=dimension))
+    return np.asarray(r.embeddings[0].values)
+
+
+def test_a_gs_image_part_is_embedded_from_the_object_bytes(genai, bucket):
+    data = image_bytes("PNG", color=(10, 200, 90))
+    bucket.blob("pics/a.png").upload_from_string(data)
+    expected = HashedEmbedder().embed_content(Image(data), dimension=128)
+    np.testing.assert_allclose(_embed(genai, "gs://bkt/pics/a.png", "image/png"), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_a_seven_page_pdf_in_a_bucket_gets_the_same_400_as_inline(genai, bucket):
+    from google.genai import errors
+
+    bucket.blob("docs/long.pdf").upload_from_string(pdf_bytes(7))
+    with pytest.raises(errors.ClientError) as info:
+        _embed(genai, "gs://bkt/docs/long.pdf", "application/pdf")
+    assert info.value.code == 400
+    assert "7 pages" in info.value.message
+
+
+def test_a_missing_object_is_a_400_naming_the_uri(genai):
+    from google.genai import errors
+
+    with pytest.raises(errors.ClientError) as info:
+        _embed(genai, "gs://bkt/nope.png", "image/png")
+    assert info.value.code == 400 and info.value.status == "INVALID_ARGUMENT"
+    assert "gs://bkt/nope.png" in info.value.message and "no such Cloud Storage object" in info.value.message
+
+
+def test_predict_reads_a_gcs_uri_image(gcs_emulator, bucket):
+    import httpx
+
+    data = image_bytes("JPEG", color=(1, 2, 3))
+    bucket.blob("img.jpg").upload_from_string(data)
+    url = f"{gcs_emulator.url}/v1/projects/p/locations/us-central1/publishers/google/models/multimodalembedding@001:predict"
+    body = {"instances": [{"image": {"gcsUri": "gs://bkt/img.jpg"}}], "parameters": {"dimension": 128}}
+    got = httpx.post(url, json=body).json()["predictions"][0]["imageEmbedding"]
+    expected = HashedEmbedder().get_embeddings(image=Image(data), dimension=128).image_embedding
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
+    missing = httpx.post(url, json={"instances": [{"image": {"gcsUri": "gs://bkt/gone.jpg"}}]})
+    assert missing.status_code == 400 and "gs://bkt/gone.jpg" in missing.json()["error"]["message"]
+
+
+def test_objects_over_the_bound_are_refused_unread(gcs, bucket):
+    bucket.blob("big.pdf").upload_from_string(pdf_bytes(1))
+    media = GcsMedia(gcs.client(), max_bytes=100)
+    request = EmbedRequest.create_content([Document(gcs_uri="gs://bkt/big.pdf")], limits=GEMINI_EMBEDDING_2)
+    with pytest.raises(ObjectTooLargeError, match="at most 100 bytes"):
+        media.resolve(request, GEMINI_EMBEDDING_2)
+    with pytest.raises(ObjectNotFoundError):
+        media.read("gs://no-such-bucket/x.pdf")
+
+
+def test_without_storage_the_uri_stands_in_for_the_bytes(monkeypatch, genai_for):
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+    with run_emulator(backend="hashed") as emu:
+        got = _embed(genai_for(emu.url), "gs://bkt/never-read.png", "image/png")
+    expected = HashedEmbedder().embed_content(Image(gcs_uri="gs://bkt/never-read.png"), dimension=128)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
+
+
+def test_storage_emulator_points_google_cloud_storage_at_itself_and_restores_the_variable(monkeypatch):
+    from vertex_mm.gcs import make_client, read_object, write_object
+    from vertex_mm.testing.storage import storage_emulator
+
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://before:1")
+    with storage_emulator(buckets=["b1"]) as server:
+        import os
+
+        assert os.environ["STORAGE_EMULATOR_HOST"] == server.url
+        client = make_client()  # a plain storage.Client() finds it through the variable
+        write_object(client, "gs://b1/x.txt", b"hello")
+        assert read_object(server.client(), "gs://b1/x.txt", max_bytes=5) == b"hello"
+    assert os.environ["STORAGE_EMULATOR_HOST"] == "http://before:1"

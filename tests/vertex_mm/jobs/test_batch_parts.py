@@ -1,0 +1,130 @@
+"""The pieces of batch prediction jobs as pure functions: the price table and its estimates, the
+--mode auto rule, the state file, the staged input, and per-row errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from factories import image_bytes, mp4_bytes, pdf_bytes, wav_bytes
+
+from vertex_mm import Audio, Document, Image, Video
+from vertex_mm.errors import InvalidArgumentError, QuotaExceededError
+from vertex_mm.jobs.batch_errors import BatchJobStateError, row_error
+from vertex_mm.jobs.batch_state import JobState
+from vertex_mm.jobs.mode import choose_mode
+from vertex_mm.jobs.staging import StagedInput, display_name_for
+from vertex_mm.limits import GEMINI_EMBEDDING_2
+from vertex_mm.pricing import GEMINI_EMBEDDING_2_PRICES, CostEstimate, content_tokens, content_usage
+from vertex_mm.wire import EmbedRequest
+
+
+def request(*parts):
+    return EmbedRequest.create_content(list(parts), limits=GEMINI_EMBEDDING_2, dimension=128)
+
+
+# -- pricing ---------------------------------------------------------------------------------
+
+
+def test_tokens_follow_the_documented_rates_per_modality():
+    assert content_tokens(request(Image(image_bytes()))) == 258
+    assert content_tokens(request(Document(pdf_bytes(3)))) == 3 * 258
+    assert content_tokens(request(Audio(wav_bytes(4.0)))) == 4 * 25
+    assert content_tokens(request(Video(mp4_bytes(seconds=3.0, fps=2, size=(32, 32))))) == 3 * 66
+    assert content_tokens(request("x" * 40)) == 10  # characters / 4
+
+
+def test_gs_media_are_counted_at_their_limit_as_an_upper_bound():
+    usage = content_usage(request(Document(gcs_uri="gs://bkt/d.pdf"), Video(gcs_uri="gs://bkt/v.mp4")))
+    assert (usage["document"].units, usage["document"].upper_bound) == (6, True)
+    assert (usage["video"].tokens, usage["video"].upper_bound) == (120 * 66, True)
+    assert content_usage(request(Image(gcs_uri="gs://bkt/i.png")))["image"].tokens == 258
+
+
+def test_batch_costs_half_and_the_table_states_its_source_and_date():
+    est = CostEstimate.of([request(Image(image_bytes()))] * 1000)
+    assert est.usd(batch=False) == pytest.approx(258_000 * 0.45 / 1e6)
+    assert est.usd(batch=True) == pytest.approx(est.usd(batch=False) / 2)
+    text = est.format()
+    assert "image" in text and "258,000" in text and "third-party" in text and "2026-12-06" in text
+    assert GEMINI_EMBEDDING_2_PRICES.batch_discount == 0.5
+
+
+# -- --mode auto -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("inputs", "rpm", "backend", "staging", "mode"), [
+    (7_201, 120, "gemini", "gs://b/p", "job"),       # more than an hour at 120 rpm
+    (7_200, 120, "gemini", "gs://b/p", "online"),    # exactly an hour
+    (100_000, 6000, "gemini", "gs://b/p", "online"),  # 17 min at a large quota
+    (10**6, 120, "gemini", None, "online"),           # no staging: no job
+    (10**6, 120, "vertex", "gs://b/p", "online"),     # jobs are a gemini path
+    (10**6, None, "gemini", "gs://b/p", "online"),    # no rate limit: online is not slowed
+])
+def test_auto_takes_the_job_when_online_would_take_more_than_an_hour(inputs, rpm, backend, staging, mode):
+    choice = choose_mode(inputs=inputs, requests_per_minute=rpm, backend=backend, staging=staging)
+    assert choice.mode == mode and choice.reason
+
+
+# -- state file and staging -----------------------------------------------------------------
+
+
+def make_state(**kw):
+    base = dict(source="src", output="out.jsonl", model="gemini-embedding-2", space="gemini/gemini-embedding-2/128",
+                dimension=128, task=None, digest="d" * 64, display_name=display_name_for("d" * 64),
+                staged_inputs=["gs://b/p/input-00000.jsonl"], output_prefix="gs://b/p/output/", rows=1,
+                items={"a.jpg": "sha256:1"})
+    return JobState(**{**base, **kw})
+
+
+def test_the_state_file_round_trips_and_is_replaced_whole(tmp_path):
+    path = tmp_path / "out.jsonl.job.json"
+    make_state().save(path)
+    make_state(job_name="projects/p/locations/l/batchPredictionJobs/1").save(path)
+    assert JobState.load(path).job_name.endswith("/1")
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
+    assert JobState.load(tmp_path / "none.json") is None
+
+
+def test_a_damaged_or_foreign_state_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "s.json"
+    path.write_text("{not json")
+    with pytest.raises(BatchJobStateError, match="delete it"):
+        JobState.load(path)
+    path.write_text(json.dumps({"version": 99}))
+    with pytest.raises(BatchJobStateError, match="version"):
+        JobState.load(path)
+    with pytest.raises(BatchJobStateError, match="same flags"):
+        make_state().check_matches(path=path, model="gemini-embedding-2", space="gemini/gemini-embedding-2/256")
+
+
+def test_staged_input_splits_files_and_names_them_by_content(tmp_path):
+    def staged(n, folder):
+        folder.mkdir()
+        s = StagedInput(folder, model="m", task=None, max_file_bytes=100)
+        for i in range(n):
+            s.add({"key": str(i), "request": {"content": {"parts": [{"text": "x" * 30}]}}})
+        s.close()
+        return s
+
+    a, b = staged(4, tmp_path / "a"), staged(4, tmp_path / "b")
+    assert len(a.files) == 4 and a.rows == 4  # each line is over half the bound
+    assert a.digest == b.digest and a.prefix("gs://b/s/") == "gs://b/s/" + a.digest[:20]
+    assert staged(3, tmp_path / "c").digest != a.digest
+
+
+def test_row_errors_are_typed_by_their_google_rpc_code():
+    assert isinstance(row_error("k", "INVALID_ARGUMENT: bad"), InvalidArgumentError)
+    quota = row_error("k", "RESOURCE_EXHAUSTED: later")
+    assert isinstance(quota, QuotaExceededError) and quota.retryable
+    assert type(row_error("k", "{'code': 13}")).__name__ == "APIError"
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 1000])
+def test_output_lines_are_split_right_across_read_chunks(chunk):
+    import io
+
+    from vertex_mm.jobs.batch_collect import _lines
+
+    data = b'{"key":"a"}\n{"key":"bb"}\n\n{"key":"ccc"}'
+    assert list(_lines(io.BytesIO(data), chunk_bytes=chunk)) == [b'{"key":"a"}', b'{"key":"bb"}', b"", b'{"key":"ccc"}']

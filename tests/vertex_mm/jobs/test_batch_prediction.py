@@ -1,0 +1,193 @@
+"""``run_batch_job`` end to end: our client, google-genai and google-cloud-storage against the
+emulator and the storage emulator. Every input ends up exactly once in the journal or the
+errors; a stopped client re-attaches to its job instead of submitting again."""
+
+from __future__ import annotations
+
+import collections
+import json
+
+import numpy as np
+import pytest
+from factories import image_bytes, pdf_bytes
+
+from vertex_mm import Document
+from vertex_mm.emulator import EmulatorServer, EmulatorSettings
+from vertex_mm.errors import InputError, UnsupportedInputError
+from vertex_mm.jobs import iter_source, read_journal
+from vertex_mm.jobs.batch_errors import BatchJobFailedError, BatchJobRefusedError, BatchJobStateError
+from vertex_mm.jobs.batch_prediction import run_batch_job
+from vertex_mm.jobs.batch_state import JobState
+from vertex_mm.jobs.contents import CONTENT_EXTENSIONS
+from vertex_mm.limits import GEMINI_EMBEDDING_2
+from vertex_mm.testing import HashedEmbedder
+
+STAGING = "gs://bkt/stage"
+
+
+def run(gemini, source, out, **kw):
+    kw.setdefault("dimension", 128)
+    kw.setdefault("poll_interval", 0.02)
+    return run_batch_job(gemini, source, out, staging=STAGING, **kw)
+
+
+def journal_ids(out) -> list[str]:
+    return [r["id"] for r in read_journal(out)] if out.exists() else []
+
+
+def errors_of(out) -> dict[str, dict]:
+    path = out.with_name(out.name + ".errors.jsonl")
+    return {e["id"]: e for e in map(json.loads, path.read_text().splitlines())} if path.exists() else {}
+
+
+def assert_each_input_exactly_once(out, ids) -> None:
+    done = journal_ids(out)
+    assert [k for k, v in collections.Counter(done).items() if v > 1] == []
+    assert set(done).isdisjoint(errors_of(out))
+    assert sorted(done + list(errors_of(out))) == sorted(ids)
+
+
+def stop_at_first_poll(_seconds: float) -> None:
+    raise KeyboardInterrupt
+
+
+def test_every_content_is_embedded_once_and_bad_inputs_are_per_item_errors(gemini, gcs_emulator, bucket,
+                                                                           media_folder, tmp_path):
+    root = media_folder(bad=True)
+    bucket.blob("remote/photo.png").upload_from_string(image_bytes("PNG"))
+    bucket.blob("remote/long.pdf").upload_from_string(pdf_bytes(7))
+    listing = tmp_path / "list.txt"
+    local = sorted(item.id for item in iter_source(root, extensions=CONTENT_EXTENSIONS))
+    listing.write_text("\n".join([*(f"media/{p}" for p in local), "media/readme.txt",
+                                  "gs://bkt/remote/photo.png", "gs://bkt/remote/long.pdf"]) + "\n")
+    out = tmp_path / "out.jsonl"
+    estimates = []
+    report = run(gemini, listing, out, task="retrieval_document", on_estimate=estimates.append)
+    ids = [item.id for item in iter_source(listing)]
+    assert_each_input_exactly_once(out, ids)
+    errors = errors_of(out)
+    assert errors["media/corrupt.pdf"]["error"] == "InvalidDocumentError"
+    assert errors["media/seven.pdf"]["error"] == "InvalidDocumentError" and "7 pages" in errors["media/seven.pdf"]["message"]
+    assert errors["media/readme.txt"]["error"] == "InputError"  # not media: refused before staging
+    assert errors["gs://bkt/remote/long.pdf"]["error"] == "InvalidArgumentError"  # refused by the job's row
+    assert (report.embedded, report.failed, report.submitted) == (7, 4, 8)
+    assert gcs_emulator.app.state.batch_jobs.created == 1
+    assert not report.state_file.exists()
+    records = {r["id"]: r for r in read_journal(out)}
+    assert {r["space"] for r in records.values()} == {"gemini/gemini-embedding-2/128;task=retrieval_document"}
+    expected = HashedEmbedder(limits=GEMINI_EMBEDDING_2).embed_content(Document((root / "doc.pdf").read_bytes()), dimension=128)
+    np.testing.assert_allclose(records["media/doc.pdf"]["embedding"], expected, rtol=1e-5, atol=1e-6)
+    assert records["media/doc.pdf"]["content_hash"].startswith("sha256:")
+    assert estimates and estimates[0].contents == 8 and set(estimates[0].usage) == {"image", "document", "audio", "video"}
+
+
+def test_a_rerun_sends_nothing_that_is_done(gemini, gcs_emulator, media_folder, tmp_path):
+    root = media_folder(bad=True)
+    out = tmp_path / "out.jsonl"
+    run(gemini, root, out)
+    report = run(gemini, root, out)
+    assert (report.submitted, report.skipped, report.failed) == (0, 6, 2)  # the bad two are checked again
+    assert gcs_emulator.app.state.batch_jobs.created == 1
+    assert_each_input_exactly_once(out, [i.id for i in iter_source(root, extensions=CONTENT_EXTENSIONS)])
+
+
+def test_a_stopped_client_re_attaches_to_its_running_job(gemini, gcs_emulator, media_folder, tmp_path):
+    gcs_emulator.set_faults(batch_line_latency=0.05)
+    root = media_folder(images=10)
+    out = tmp_path / "out.jsonl"
+    first = run(gemini, root, out, sleep=stop_at_first_poll)
+    assert first.interrupted and "keeps running" in first.summary()
+    state = JobState.load(first.state_file)
+    assert state is not None and state.job_name is not None and len(state.items) == 14
+    second = run(gemini, root, out)
+    assert second.reattached and second.complete and second.jobs == [state.job_name.rsplit("/", 1)[-1]]
+    assert gcs_emulator.app.state.batch_jobs.created == 1
+    assert_each_input_exactly_once(out, list(state.items))
+
+
+def test_a_client_killed_between_create_and_saving_the_name_finds_the_job_by_display_name(
+        gemini, gcs_emulator, media_folder, tmp_path):
+    gcs_emulator.set_faults(batch_line_latency=0.02)
+    root = media_folder()
+    out = tmp_path / "out.jsonl"
+    first = run(gemini, root, out, sleep=stop_at_first_poll)
+    state = JobState.load(first.state_file)
+    state.job_name = None  # as if the process died right after the create call answered
+    state.save(first.state_file)
+    second = run(gemini, root, out)
+    assert second.reattached and second.complete
+    assert gcs_emulator.app.state.batch_jobs.created == 1
+
+
+def test_large_inputs_are_split_into_files_and_jobs(gemini, gcs_emulator, bucket, media_folder, tmp_path):
+    root = media_folder(images=5)
+    out = tmp_path / "out.jsonl"
+    report = run(gemini, root, out, max_file_bytes=2000, max_rows=4)
+    jobs = gcs_emulator.app.state.batch_jobs.jobs()
+    assert len(jobs) == 3 and [j.total for j in jobs] == [4, 4, 1]
+    assert all(len(j.spec.input_uris) > 1 for j in jobs[:2])  # each line is over 1000 bytes
+    assert report.complete and len(report.jobs) == 3
+    assert_each_input_exactly_once(out, [i.id for i in iter_source(root, extensions=CONTENT_EXTENSIONS)])
+
+
+def test_a_cancelled_job_keeps_what_it_did_and_the_rest_is_retried(gemini, gcs_emulator, media_folder, tmp_path):
+    gcs_emulator.set_faults(batch_line_latency=0.1)
+    root = media_folder(images=20)
+    out = tmp_path / "out.jsonl"
+    store = gcs_emulator.app.state.batch_jobs
+
+    def cancel_once_running(_seconds: float) -> None:
+        job = store.jobs()[-1]
+        while job.successful < 2:
+            job.cancel_requested.wait(0.01)
+        if job.state == "JOB_STATE_RUNNING":
+            store.cancel(job.parent, job.id)
+
+    first = run(gemini, root, out, sleep=cancel_once_running)
+    assert 2 <= first.embedded < 24
+    assert {e["error"] for e in errors_of(out).values()} == {"NotRunError"}
+    assert all(e["retryable"] and "cancelled" in e["message"] for e in errors_of(out).values())
+    gcs_emulator.set_faults(batch_line_latency=0.0)
+    second = run(gemini, root, out)
+    assert second.complete and second.submitted == 24 - first.embedded
+    assert_each_input_exactly_once(out, [i.id for i in iter_source(root, extensions=CONTENT_EXTENSIONS)])
+
+
+def test_a_refused_create_is_a_typed_error_that_suggests_the_online_path(gemini, gcs_emulator, media_folder, tmp_path):
+    gcs_emulator.set_faults(batch_unsupported=True)
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(BatchJobRefusedError, match="not supported") as info:
+        run(gemini, media_folder(), out)
+    assert "--mode online" in str(info.value) and "model card" in str(info.value)
+    assert not out.with_name("out.jsonl.job.json").exists()
+
+
+def test_a_failed_job_is_a_typed_error_and_the_next_run_submits_again(gcs, media_folder, tmp_path):
+    from vertex_mm import get_embedder
+
+    settings = EmulatorSettings(backend="hashed", max_gcs_object_bytes=100)  # the job cannot read its input
+    with EmulatorServer(settings, storage_client=gcs.client()) as emu:
+        gemini = get_embedder("gemini", base_url=emu.url)
+        out = tmp_path / "out.jsonl"
+        with pytest.raises(BatchJobFailedError, match="JOB_STATE_FAILED.*at most 100 bytes"):
+            run(gemini, media_folder(), out)
+        assert not out.with_name("out.jsonl.job.json").exists()
+        emu.app.state.gcs_media.max_bytes = 10**8
+        assert run(gemini, media_folder(), out).complete
+        assert emu.app.state.batch_jobs.created == 2
+        gemini.close()
+
+
+def test_a_state_file_of_other_flags_is_refused(gemini, gcs_emulator, media_folder, tmp_path):
+    gcs_emulator.set_faults(batch_line_latency=0.05)
+    out = tmp_path / "out.jsonl"
+    run(gemini, media_folder(), out, sleep=stop_at_first_poll)
+    with pytest.raises(BatchJobStateError, match="dimension|space"):
+        run(gemini, media_folder(), out, dimension=256)
+
+
+def test_only_the_gemini_backend_and_gs_staging_are_accepted(gemini, tmp_path):
+    with pytest.raises(UnsupportedInputError, match="gemini"):
+        run_batch_job(HashedEmbedder(), tmp_path, tmp_path / "o.jsonl", staging=STAGING)
+    with pytest.raises(InputError, match="gs://"):
+        run_batch_job(gemini, tmp_path, tmp_path / "o.jsonl", staging="/tmp/stage")

@@ -1,0 +1,354 @@
+"""The project's held-out evaluation sets: manifests shipped in the package, files rebuilt from Debian.
+
+Two sets, each split into ``dev`` (tune on it) and ``test`` (report once) by where the data
+comes from, so that nothing tuned on dev has seen a test source:
+
+* **photos**: 312 real photographs from 9 Debian packages, split by package, with 664 text
+  queries written by looking at each photo before any model was run on it;
+* **pages**: 186 pages of 15 PDF documents (papers, reports, slides, manuals, forms, a letter;
+  two documents are read as 200-dpi scans without a text layer), split by document, with 101
+  queries labelled chart/figure/table/text/form/slide.
+
+What ships (``data/evalsets/``): the manifests (source package, version, path inside it,
+sha256, licence and author of every file), the queries and the relevance judgements. What is
+rebuilt: the files themselves, from the Debian packages named in the manifests::
+
+    vertex-mm eval-data build photos|pages|all [--out DIR] [--debs DIR]
+
+downloads each package once (``apt-get download``), unpacks it (``dpkg-deb -x``), checks every
+file against its sha256 and writes, under ``DIR`` (default ``cache_dir("eval-data")``)::
+
+    photos/<split>/images/<package>/<name>.jpg   photos, at most 1024 px a side, JPEG
+    photos/<split>/queries.jsonl                 the split's queries (eval-images format)
+    photos/<split>/neardup/manifest.jsonl        edited copies (vertex_mm.evaluation.neardup)
+    pages/<split>/manifest.jsonl, queries.jsonl, qrels/<split>.tsv, pdfs/<stem>.pdf
+
+Building needs the network to the package registry; evaluating needs only the built folder.
+See ``data/evalsets/README.md`` for sources, licences, how the queries were written and sizes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .._paths import cache_dir
+from ..errors import VertexMMError
+
+__all__ = [
+    "LICENSE_ALLOW_LIST", "SPLITS", "ChecksumMismatchError", "EvalDataError", "PackageFetchError", "PageDocument",
+    "PhotoRecord", "build_pages", "build_photos", "data_dir", "default_out_dir", "license_allowed",
+    "load_page_documents", "load_page_queries", "load_photo_queries", "load_photos", "read_member",
+]
+
+SPLITS = ("dev", "test")
+#: Licences a file may carry to be in a set: each allows redistribution (with attribution for CC-BY).
+LICENSE_ALLOW_LIST = frozenset({
+    "CC0-1.0", "public-domain", "CC-BY-2.0", "CC-BY-3.0", "CC-BY-4.0", "CC-BY-SA-2.0", "CC-BY-SA-3.0",
+    "CC-BY-SA-4.0", "GPL-2.0-only", "GPL-2.0-or-later", "GPL-3.0-only", "GPL-3.0-or-later", "LGPL-2.1-or-later",
+    "LGPL-3.0-only", "LPPL-1.3", "LPPL-1.3c",
+})
+MAX_SIDE = 1024  # the models look at 224-448 px; full-size wallpapers would only slow decoding
+_JPEG_QUALITY = 90
+
+
+class EvalDataError(VertexMMError):
+    """Raised when an evaluation set cannot be built or its manifest is wrong."""
+
+
+class PackageFetchError(EvalDataError):
+    """Raised when a package named in a manifest cannot be downloaded or unpacked."""
+
+    def __init__(self, message: str, *, package: str) -> None:
+        super().__init__(message)
+        self.package = package
+
+
+class ChecksumMismatchError(EvalDataError):
+    """Raised when a file in a package is not the file the manifest recorded."""
+
+
+@dataclass(frozen=True)
+class PhotoRecord:
+    """One photo: where it lives in which package, its checksum, licence and split."""
+
+    id: str  # path under photos/<split>/images/, e.g. "mate-backgrounds/ladybird.jpg"
+    split: str
+    package: str
+    version: str
+    path: str  # inside the unpacked package; "<file.rcc>!<member>" for a Qt resource member
+    sha256: str
+    license: str
+    author: str
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class PageDocument:
+    """One PDF: its package, checksum, licence, kind, split, and the pages in the set."""
+
+    stem: str
+    split: str
+    kind: str
+    form: str  # "pdf" (text layer kept) or "scan" (read as a 200-dpi grayscale image)
+    package: str
+    version: str
+    path: str
+    sha256: str
+    license: str
+    author: str
+    pages: tuple[int, ...]
+
+
+def data_dir() -> Path:
+    """The shipped manifests (``photos/``, ``pages/``, ``README.md``)."""
+    return Path(__file__).resolve().parent / "data" / "evalsets"
+
+
+def default_out_dir() -> Path:
+    """Where ``vertex-mm eval-data build`` writes by default."""
+    return cache_dir("eval-data")
+
+
+def license_allowed(expression: str) -> bool:
+    """True when every alternative of an SPDX-like ``A OR B`` expression is on the allow-list."""
+    return all(part.strip() in LICENSE_ALLOW_LIST for part in expression.split(" OR "))
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise EvalDataError(f"{path}:{n}: not JSON ({exc.msg})") from exc
+        if not isinstance(row, dict):
+            raise EvalDataError(f"{path}:{n}: expected a JSON object")
+        rows.append(row)
+    return rows
+
+
+def _make(cls: Callable[..., Any], row: dict[str, Any], where: str) -> Any:
+    try:
+        return cls(**row)
+    except TypeError as exc:
+        raise EvalDataError(f"{where}: {exc}") from exc
+
+
+def load_photos(root: Path | None = None) -> list[PhotoRecord]:
+    """The photo manifest, in file order."""
+    path = (root or data_dir()) / "photos" / "photos.jsonl"
+    keep = {"id", "split", "package", "version", "path", "sha256", "license", "author", "url"}
+    return [_make(PhotoRecord, {k: v for k, v in row.items() if k in keep}, f"{path}:{i}")
+            for i, row in enumerate(_jsonl(path), 1)]
+
+
+def load_photo_queries(split: str, root: Path | None = None) -> list[dict[str, Any]]:
+    """The text queries of one split: ``{"id", "text", "relevant": [photo ids], "several"?}``."""
+    return _jsonl((root or data_dir()) / "photos" / f"queries-{_split(split)}.jsonl")
+
+
+def load_page_documents(root: Path | None = None) -> list[PageDocument]:
+    """The page-set documents, in file order."""
+    path = (root or data_dir()) / "pages" / "documents.jsonl"
+    docs = []
+    for i, row in enumerate(_jsonl(path), 1):
+        row = {k: v for k, v in row.items() if k != "bytes"}
+        row["pages"] = tuple(row.get("pages", ()))
+        docs.append(_make(PageDocument, row, f"{path}:{i}"))
+    return docs
+
+
+def load_page_queries(root: Path | None = None) -> tuple[list[dict[str, Any]], dict[str, dict[str, list[str]]]]:
+    """The page queries (``{"_id", "text", "kind", "split"}``) and, per split, query id -> corpus ids."""
+    base = (root or data_dir()) / "pages"
+    qrels: dict[str, dict[str, list[str]]] = {}
+    for split in SPLITS:
+        lines = (base / "qrels" / f"{split}.tsv").read_text(encoding="utf-8").splitlines()
+        for line in lines[1:]:
+            if line.strip():
+                qid, cid, _ = line.split("\t")
+                qrels.setdefault(split, {}).setdefault(qid, []).append(cid)
+    return _jsonl(base / "queries.jsonl"), qrels
+
+
+def _split(split: str) -> str:
+    if split not in SPLITS:
+        raise EvalDataError(f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
+    return split
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# --- fetching packages ------------------------------------------------------------------------
+
+def install_hint(package: str, version: str) -> str:
+    return f"apt-get update && apt-get download {package}={version}"
+
+
+def _fetch_deb(package: str, version: str, workdir: Path, debs_dir: Path | None) -> Path:
+    """The .deb of ``package``: from ``debs_dir`` when it holds one, else ``apt-get download``."""
+    for folder in filter(None, (debs_dir, workdir)):
+        found = sorted(folder.glob(f"{package}_*.deb"))
+        if found:
+            return found[-1]
+    try:
+        subprocess.run(["apt-get", "download", f"{package}={version}"], cwd=workdir, check=True,
+                       capture_output=True, text=True, timeout=1800)
+    except FileNotFoundError as exc:
+        raise PackageFetchError(f"cannot fetch Debian package {package} {version}: apt-get is not installed "
+                                f"(on a Debian machine: {install_hint(package, version)}, then pass "
+                                "--debs FOLDER)", package=package) from exc
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        detail = (getattr(exc, "stderr", "") or "").strip().splitlines()[-1:] or [str(exc)]
+        raise PackageFetchError(f"cannot fetch Debian package {package} {version} ({detail[0]}); "
+                                f"try: {install_hint(package, version)}", package=package) from exc
+    found = sorted(workdir.glob(f"{package}_*.deb"))
+    if not found:
+        raise PackageFetchError(f"apt-get download {package}={version} left no .deb in {workdir}", package=package)
+    return found[-1]
+
+
+def _unpack(deb: Path, dest: Path, package: str) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(dest)], check=True, capture_output=True, text=True,
+                       timeout=1800)
+    except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        detail = (getattr(exc, "stderr", "") or str(exc)).strip()
+        raise PackageFetchError(f"cannot unpack {deb} of package {package} with dpkg-deb -x ({detail})",
+                                package=package) from exc
+    return dest
+
+
+class _Packages:
+    """Downloads and unpacks each package once per build; reads files out of them."""
+
+    def __init__(self, workdir: Path, debs_dir: Path | None, log: Callable[[str], None]) -> None:
+        self.workdir, self.debs_dir, self.log = workdir, debs_dir, log
+        self._roots: dict[str, Path] = {}
+        self._rcc: dict[Path, dict[str, bytes]] = {}
+
+    def root(self, package: str, version: str) -> Path:
+        if package not in self._roots:
+            self.log(f"fetching {package} {version}")
+            deb = _fetch_deb(package, version, self.workdir, self.debs_dir)
+            self._roots[package] = _unpack(deb, self.workdir / "unpacked" / package, package)
+        return self._roots[package]
+
+    def read(self, package: str, version: str, path: str, sha256: str) -> bytes:
+        data = read_member(self.root(package, version), path, self._rcc)
+        if sha256_of(data) != sha256:
+            raise ChecksumMismatchError(f"{package} {version}: {path} has sha256 {sha256_of(data)}, the manifest "
+                                        f"says {sha256}; the package changed: install version {version} "
+                                        f"({install_hint(package, version)})")
+        return data
+
+
+def read_member(root: Path, path: str, rcc_cache: dict[Path, dict[str, bytes]] | None = None) -> bytes:
+    """A file of an unpacked package; ``a.rcc!inner/path`` reads a member of a Qt resource file."""
+    from ._rcc import RccError, read_rcc
+
+    outer, _, inner = path.partition("!")
+    file = root / outer
+    if not file.is_file():
+        raise EvalDataError(f"{file}: not in the unpacked package (manifest path {path!r})")
+    if not inner:
+        return file.read_bytes()
+    cache = rcc_cache if rcc_cache is not None else {}
+    if file not in cache:  # a GCompris .rcc holds a whole activity: parse it once per build
+        try:
+            cache[file] = read_rcc(file)
+        except RccError as exc:
+            raise EvalDataError(str(exc)) from exc
+    try:
+        return cache[file][inner.lstrip("/")]
+    except KeyError:
+        raise EvalDataError(f"{file}: has no member {inner!r}") from None
+
+
+# --- building ---------------------------------------------------------------------------------
+
+def _save_photo(data: bytes, dest: Path) -> None:
+    from PIL import Image, ImageOps
+
+    with Image.open(io.BytesIO(data)) as opened:
+        im: Image.Image = ImageOps.exif_transpose(opened)
+        if im.mode in ("RGBA", "LA", "P"):
+            # Cut-out stamps have transparent backgrounds: put them on white, as a product photo.
+            rgba = im.convert("RGBA")
+            im = Image.new("RGB", rgba.size, "white")
+            im.paste(rgba, mask=rgba.getchannel("A"))
+        im = im.convert("RGB")
+        im.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        im.save(dest, "JPEG", quality=_JPEG_QUALITY)
+
+
+def build_photos(out: Path | None = None, *, splits: Iterable[str] = SPLITS, debs_dir: Path | None = None,
+                 neardup: bool = True, packages: Iterable[str] | None = None,
+                 log: Callable[[str], None] = lambda s: None) -> Path:
+    """Rebuild the photo set under ``out/photos`` (format in the module docstring); returns that folder.
+
+    ``packages`` limits the build to the photos of those packages (a partial set, for tests).
+    """
+    from .neardup import make_near_duplicates
+
+    base = Path(out or default_out_dir()) / "photos"
+    wanted = [_split(s) for s in splits]
+    only = set(packages) if packages is not None else None
+    records = [r for r in load_photos() if r.split in wanted and (only is None or r.package in only)]
+    with tempfile.TemporaryDirectory(prefix="vertex-mm-evaldata-") as tmp:
+        fetched = _Packages(Path(tmp), debs_dir, log)
+        for r in sorted(records, key=lambda r: r.package):
+            _save_photo(fetched.read(r.package, r.version, r.path, r.sha256), base / r.split / "images" / r.id)
+    for split in wanted:
+        folder = base / split
+        lines = [json.dumps(q, ensure_ascii=False) + "\n" for q in load_photo_queries(split)]
+        (folder / "queries.jsonl").write_text("".join(lines), encoding="utf-8")
+        if neardup:
+            shutil.rmtree(folder / "neardup", ignore_errors=True)
+            images = sorted((folder / "images").rglob("*.jpg"))
+            make_near_duplicates(images, folder / "neardup", root=folder / "images")
+        log(f"photos/{split}: {sum(r.split == split for r in records)} photos, {len(lines)} queries")
+    return base
+
+
+def build_pages(out: Path | None = None, *, splits: Iterable[str] = SPLITS, debs_dir: Path | None = None,
+                log: Callable[[str], None] = lambda s: None) -> Path:
+    """Rebuild the page set under ``out/pages/<split>`` as data sets ``vertex-mm pages eval`` reads."""
+    base = Path(out or default_out_dir()) / "pages"
+    wanted = [_split(s) for s in splits]
+    docs = [d for d in load_page_documents() if d.split in wanted]
+    queries, qrels = load_page_queries()
+    with tempfile.TemporaryDirectory(prefix="vertex-mm-evaldata-") as tmp:
+        packages = _Packages(Path(tmp), debs_dir, log)
+        for d in sorted(docs, key=lambda d: d.package):
+            dest = base / d.split / "pdfs" / f"{d.stem}.pdf"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(packages.read(d.package, d.version, d.path, d.sha256))
+    for split in wanted:
+        folder = base / split
+        rows = [{"corpus-id": f"{d.stem}#{p}", "pdf": f"pdfs/{d.stem}.pdf", "page": p, "form": d.form}
+                for d in docs if d.split == split for p in d.pages]
+        (folder / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        mine = [{k: v for k, v in q.items() if k != "split"} for q in queries if q["split"] == split]
+        (folder / "queries.jsonl").write_text("".join(json.dumps(q, ensure_ascii=False) + "\n" for q in mine),
+                                              encoding="utf-8")
+        (folder / "qrels").mkdir(exist_ok=True)
+        judged = "".join(f"{qid}\t{cid}\t1\n" for qid, cids in qrels.get(split, {}).items() for cid in cids)
+        (folder / "qrels" / f"{split}.tsv").write_text("query-id\tcorpus-id\tscore\n" + judged, encoding="utf-8")
+        log(f"pages/{split}: {len(rows)} pages of {sum(d.split == split for d in docs)} documents, {len(mine)} queries")
+    return base

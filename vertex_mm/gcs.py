@@ -1,0 +1,131 @@
+"""The one home of Cloud Storage access: ``gs://`` URIs, the client, bounded reads, writes and
+listings. Used by batch prediction jobs (staging inputs, collecting outputs) and by the
+emulator (reading ``gs://`` media, running batch jobs).
+
+google-cloud-storage is imported when a client is made, never with :mod:`vertex_mm`. With
+``STORAGE_EMULATOR_HOST`` set (``http://127.0.0.1:PORT``), ``storage.Client()`` talks to that
+emulator with anonymous credentials; :mod:`vertex_mm.testing.storage` runs one in-process.
+
+Errors are translated here: a missing object is an :class:`ObjectNotFoundError`, an object
+over the caller's bound an :class:`ObjectTooLargeError`, both naming the URI.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import IO, Any
+
+from ._optional import require
+from .errors import InputError, InputNotFoundError, InvalidURIError
+
+__all__ = [
+    "EMULATOR_HOST_VAR",
+    "ObjectNotFoundError",
+    "ObjectTooLargeError",
+    "emulator_client",
+    "join_gs",
+    "list_objects",
+    "make_client",
+    "read_object",
+    "split_gs_uri",
+    "write_object",
+]
+
+#: The variable google-cloud-storage reads to talk to a storage emulator.
+EMULATOR_HOST_VAR = "STORAGE_EMULATOR_HOST"
+
+
+class ObjectNotFoundError(InputNotFoundError):
+    """Raised when a ``gs://`` object (or its bucket) does not exist."""
+
+
+class ObjectTooLargeError(InputError):
+    """Raised when a ``gs://`` object is larger than the reader's bound; nothing was downloaded."""
+
+
+def split_gs_uri(uri: str) -> tuple[str, str]:
+    """``gs://bucket/a/b`` -> ``("bucket", "a/b")``; the object part may be empty (a prefix)."""
+    if not isinstance(uri, str) or not uri.startswith("gs://"):
+        raise InvalidURIError(f"{uri!r} is not a gs:// URI (expected gs://bucket/object)", input_name=str(uri))
+    bucket, _, name = uri[len("gs://"):].partition("/")
+    if not bucket:
+        raise InvalidURIError(f"{uri}: no bucket name (expected gs://bucket/object)", input_name=uri)
+    return bucket, name
+
+
+def join_gs(prefix: str, *names: str) -> str:
+    """``join_gs("gs://b/p/", "x", "y.jsonl")`` -> ``gs://b/p/x/y.jsonl`` (one slash between parts)."""
+    out = prefix.rstrip("/")
+    for name in names:
+        out += "/" + name.strip("/")
+    return out
+
+
+def make_client(client: Any = None, *, what: str = "Cloud Storage") -> Any:
+    """``client`` if given, else a new ``google.cloud.storage.Client()`` (which finds a storage
+    emulator through ``STORAGE_EMULATOR_HOST``, and otherwise Application Default Credentials)."""
+    if client is not None:
+        return client
+    storage = require("pkg:google-cloud-storage", "google.cloud.storage", what=what)
+    return storage.Client()
+
+
+def emulator_client() -> Any:
+    """A client of the storage emulator named by ``STORAGE_EMULATOR_HOST``, or None when that
+    variable is not set (the vertex-mm emulator then keeps its URI-only behaviour)."""
+    if not os.environ.get(EMULATOR_HOST_VAR):
+        return None
+    return make_client(what="reading gs:// objects in the emulator")
+
+
+def _not_found(uri: str, exc: BaseException | None = None) -> ObjectNotFoundError:
+    detail = f" ({exc})" if exc is not None else ""
+    return ObjectNotFoundError(f"{uri}: no such Cloud Storage object{detail}", input_name=uri)
+
+
+def read_object(client: Any, uri: str, *, max_bytes: int) -> bytes:
+    """The bytes of ``uri``, refused from its size (before downloading) beyond ``max_bytes``."""
+    from google.api_core import exceptions as gexc
+
+    bucket, name = split_gs_uri(uri)
+    if not name:
+        raise InvalidURIError(f"{uri}: names a bucket, not an object", input_name=uri)
+    try:
+        blob = client.bucket(bucket).get_blob(name)
+        if blob is None:
+            raise _not_found(uri)
+        if blob.size is not None and blob.size > max_bytes:
+            raise ObjectTooLargeError(f"{uri}: the object is {blob.size:,} bytes; at most {max_bytes:,} bytes are read",
+                                      input_name=uri)
+        # Bounded even if the object grew after the lookup: never more than max_bytes + 1.
+        data: bytes = blob.download_as_bytes(start=0, end=max_bytes)
+    except gexc.NotFound as exc:
+        raise _not_found(uri, exc) from exc
+    if len(data) > max_bytes:
+        raise ObjectTooLargeError(f"{uri}: the object is larger than {max_bytes:,} bytes", input_name=uri)
+    return data
+
+
+def write_object(client: Any, uri: str, data: bytes | IO[bytes], *, content_type: str = "application/jsonl") -> None:
+    """Write ``data`` (bytes, or a binary file read from its current position) to ``uri``."""
+    bucket, name = split_gs_uri(uri)
+    blob = client.bucket(bucket).blob(name)
+    if isinstance(data, (bytes, bytearray)):
+        blob.upload_from_string(bytes(data), content_type=content_type)
+    else:
+        blob.upload_from_file(data, content_type=content_type)
+
+
+def list_objects(client: Any, prefix_uri: str, *, suffix: str = "") -> Iterator[Any]:
+    """The blobs under ``prefix_uri`` whose names end with ``suffix``, in name order."""
+    from google.api_core import exceptions as gexc
+
+    bucket, prefix = split_gs_uri(prefix_uri)
+    try:
+        blobs = sorted(client.list_blobs(bucket, prefix=prefix or None), key=lambda b: b.name)
+    except gexc.NotFound as exc:
+        raise _not_found(prefix_uri, exc) from exc
+    for blob in blobs:
+        if blob.name.endswith(suffix) and not blob.name.endswith("/"):
+            yield blob

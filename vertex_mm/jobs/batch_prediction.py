@@ -1,0 +1,299 @@
+"""Vertex AI batch prediction jobs for gemini-embedding-2: a source embedded at about half the
+online price, with the guarantees of the online path.
+
+>>> emb = get_embedder("gemini", project="my-proj")                               # doctest: +SKIP
+>>> report = run_batch_job(emb, "docs/", "docs.jsonl", staging="gs://my-bucket/vertex-mm",
+...                        task="retrieval_document", dimension=768, progress=True)
+
+One run, per job of at most 1,000,000 inputs:
+
+1. **prepare**: every image, PDF, audio clip and video of the source that is not in the journal
+   yet becomes one content request, checked here (a bad file is a per-item error and is never
+   sent), and one input line (local files inline as base64, ``gs://`` objects as ``fileData``);
+2. **estimate**: ``on_estimate`` gets the :class:`~vertex_mm.pricing.CostEstimate` before
+   anything is sent (:func:`~vertex_mm.jobs.estimate.estimate_source` estimates without sending);
+3. **stage** the lines to ``{staging}/{digest}/input-NNNNN.jsonl`` (:mod:`.staging`);
+4. **create** the job through the GeminiEmbedder's google-genai client, recording it in
+   ``OUT.job.json`` first (:mod:`.batch_state`), or **re-attach** to the job that file names;
+5. **poll** every ``poll_interval`` seconds, the progress bar following ``completionStats``;
+6. **collect** every output row into the journal (``OUT``, the online format) or
+   ``OUT.errors.jsonl`` (:mod:`.batch_collect`), then remove ``OUT.job.json``.
+
+Ctrl-C while polling leaves the job running on Vertex AI: the same command re-attaches to it.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..batch.progress import Progress
+from ..errors import InputError, NotFoundError, UnsupportedInputError, VertexMMError
+from ..gcs import join_gs, make_client
+from ..pricing import CostEstimate
+from ..results import EmbeddingSpace
+from ..wire import EmbedRequest, build_batch_input_line
+from .batch_client import FAILED_STATES, BatchJobs, JobInfo
+from .batch_collect import ErrorSet, collect_outputs
+from .batch_errors import BatchJobFailedError, BatchJobRefusedError, BatchJobStateError
+from .batch_state import JobState, state_path
+from .contents import CONTENT_EXTENSIONS, load_content
+from .job import OutputFormat, job_paths
+from .sources import iter_source
+from .staging import MAX_INPUT_FILE_BYTES, MAX_ROWS_PER_JOB, StagedInput, display_name_for
+from .writer import Journal, export_parquet, write_errors
+
+__all__ = ["BatchJobReport", "run_batch_job"]
+
+#: Seconds between two looks at a running job (a job takes minutes to hours).
+DEFAULT_POLL_INTERVAL = 30.0
+
+
+@dataclass
+class BatchJobReport:
+    """What one run did. ``complete`` is True when no input is left to do."""
+
+    output: pathlib.Path
+    journal: pathlib.Path
+    state_file: pathlib.Path
+    errors_file: pathlib.Path
+    seen: int = 0
+    skipped: int = 0
+    submitted: int = 0
+    embedded: int = 0
+    failed: int = 0
+    jobs: list[str] = field(default_factory=list)
+    reattached: bool = False
+    interrupted: bool = False
+    estimate: CostEstimate | None = None
+    first_errors: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not self.interrupted and self.failed == 0
+
+    def summary(self) -> str:
+        text = f"{self.embedded} embedded, {self.skipped} already done, {self.failed} failed -> {self.output}"
+        if self.jobs:
+            how = "re-attached to " if self.reattached else ""
+            sent = f", {self.submitted} inputs submitted" if self.submitted else ""
+            text = f"batch prediction job {how}{', '.join(self.jobs)}{sent}: {text}"
+        if self.interrupted:
+            text += "; interrupted: run the same command again to resume"
+            if self.state_file.exists():
+                text += f" (the job keeps running on Vertex AI; {self.state_file} names it)"
+        elif self.failed:
+            text += f"; errors in {self.errors_file}: run again to retry them"
+        return text
+
+
+def _genai_client(embedder: Any) -> Any:
+    from ..gemini import GeminiEmbedder
+
+    if not isinstance(embedder, GeminiEmbedder):
+        raise UnsupportedInputError(f"batch prediction jobs run gemini-embedding-2 through the gemini backend, not "
+                                    f"{getattr(embedder, 'backend', type(embedder).__name__)}: use get_embedder('gemini')",
+                                    input_name="backend")
+    return embedder._client  # the embedder's own google-genai client: same project, location, credentials
+
+
+def run_batch_job(
+    embedder: Any,
+    source: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    staging: str,
+    dimension: int | None = None,
+    task: str | None = None,
+    fmt: OutputFormat | None = None,
+    progress: bool = False,
+    storage_client: Any = None,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
+    on_estimate: Callable[[CostEstimate], None] | None = None,
+    extensions: frozenset[str] = CONTENT_EXTENSIONS,
+    max_file_bytes: int = MAX_INPUT_FILE_BYTES,
+    max_rows: int = MAX_ROWS_PER_JOB,
+    sleep: Callable[[float], None] = time.sleep,
+) -> BatchJobReport:
+    """Embed every content file of ``source`` into ``out`` through batch prediction jobs;
+    see the module docstring. Returns a :class:`BatchJobReport`."""
+    if not staging.startswith("gs://"):
+        raise InputError(f"staging must be a gs://bucket/prefix for the job's input and output, got {staging!r}",
+                         input_name="staging")
+    jobs = BatchJobs(_genai_client(embedder), embedder.model, sleep=sleep)
+    gcs = make_client(storage_client, what="staging a batch prediction job")
+    fmt, out_path, journal_path = job_paths(out, fmt)
+    space = embedder.content_space(dimension, task=task)
+    report = BatchJobReport(out_path, journal_path, state_path(out_path),
+                            out_path.with_name(out_path.name + ".errors.jsonl"))
+    errors = ErrorSet()
+    tried: set[str] = set()
+    touched = False  # whether this run got as far as knowing its errors (else the old file stays)
+    run = _Run(embedder, source, space, task, gcs, staging, extensions, max_file_bytes, max_rows, report, errors)
+    with Journal(journal_path) as journal:
+        try:
+            while True:
+                state = JobState.load(report.state_file)
+                if state is None:
+                    touched = True
+                    state = run.prepare(journal, tried, on_estimate)
+                    if state is None:
+                        break
+                else:
+                    state.check_matches(path=report.state_file, model=embedder.model, space=space.id)
+                    touched = True
+                    report.reattached = report.reattached or state.job_name is not None
+                    for entry in state.local_errors:
+                        errors.add_entry(entry)
+                job = _attach_or_create(jobs, state, report)
+                job = _poll(jobs, job, state.rows, progress, poll_interval, sleep)
+                _collect(job, state, gcs, journal, errors, report)
+                tried |= set(state.items) | {e["id"] for e in state.local_errors}
+                if not state.more:
+                    break
+        except KeyboardInterrupt:
+            report.interrupted = True
+        finally:
+            if touched:
+                write_errors(report.errors_file, errors.entries())
+    report.failed = len(errors)
+    if fmt == "parquet" and not report.interrupted:
+        export_parquet(journal_path, out_path)
+    return report
+
+
+@dataclass
+class _Run:
+    embedder: Any
+    source: str | os.PathLike[str]
+    space: EmbeddingSpace
+    task: str | None
+    gcs: Any
+    staging: str
+    extensions: frozenset[str]
+    max_file_bytes: int
+    max_rows: int
+    report: BatchJobReport
+    errors: ErrorSet
+
+    def prepare(self, journal: Journal, tried: set[str],
+                on_estimate: Callable[[CostEstimate], None] | None) -> JobState | None:
+        """Check, estimate and stage the next job's input; its state (saved), or None when
+        nothing is left to send."""
+        estimate = CostEstimate()
+        items: dict[str, str] = {}
+        local_errors: list[dict[str, Any]] = []
+        more = False
+        with tempfile.TemporaryDirectory(prefix="vertex-mm-stage-") as folder:
+            staged = StagedInput(pathlib.Path(folder), model=self.embedder.model, task=self.task,
+                                 max_file_bytes=self.max_file_bytes)
+            try:
+                for item_id, content_hash, request in self._pending(journal, tried, local_errors):
+                    if staged.rows >= self.max_rows:
+                        more = True
+                        break
+                    staged.add(build_batch_input_line(item_id, request))
+                    estimate.add(request)
+                    items[item_id] = content_hash
+            finally:
+                staged.close()
+            self.report.estimate = estimate
+            if on_estimate is not None and items:
+                on_estimate(estimate)
+            if not items:
+                return None
+            inputs = staged.upload(self.gcs, self.staging)
+            prefix = staged.prefix(self.staging)
+        state = JobState(
+            source=os.fspath(self.source), output=str(self.report.output), model=self.embedder.model,
+            space=self.space.id, dimension=self.space.dimension, task=self.task, digest=staged.digest,
+            display_name=display_name_for(staged.digest), staged_inputs=inputs,
+            output_prefix=join_gs(prefix, "output") + "/", rows=staged.rows, more=more, items=items,
+            local_errors=local_errors)
+        state.save(self.report.state_file)  # before the create call: see batch_state
+        self.report.submitted += staged.rows
+        return state
+
+    def _pending(self, journal: Journal, tried: set[str],
+                 local_errors: list[dict[str, Any]]) -> Iterator[tuple[str, str, EmbedRequest]]:
+        seen: set[str] = set()
+        for item in iter_source(self.source, storage_client=self.gcs, extensions=self.extensions):
+            if item.id in seen or item.id in tried:
+                continue
+            seen.add(item.id)
+            self.report.seen += 1
+            if item.content_hash is not None and journal.is_done(item.id, item.content_hash):
+                self.report.skipped += 1
+                continue
+            try:
+                part, content_hash = load_content(item)
+                if journal.is_done(item.id, content_hash):
+                    self.report.skipped += 1
+                    continue
+                request = self.embedder.build_content_request(part, dimension=self.space.dimension, task=self.task,
+                                                              key=item.id)
+            except VertexMMError as exc:  # refused before the network: never staged
+                local_errors.append(self.errors.add(item.id, exc))
+                if len(self.report.first_errors) < 5:
+                    self.report.first_errors.append(f"{item.id}: {type(exc).__name__}: {exc}")
+                continue
+            yield item.id, content_hash, request
+
+
+def _attach_or_create(jobs: BatchJobs, state: JobState, report: BatchJobReport) -> JobInfo:
+    if state.job_name:
+        try:
+            job = jobs.get(state.job_name)
+        except NotFoundError as exc:
+            raise BatchJobStateError(f"{report.state_file} names {state.job_name}, which the service no longer has "
+                                     "(deleted?): delete the state file to submit the input again") from exc
+    else:
+        # A killed run may have created the job and died before saving its name.
+        found = jobs.find(state.display_name, state.staged_inputs)
+        report.reattached = report.reattached or found is not None
+        try:
+            job = found or jobs.create(display_name=state.display_name, inputs=state.staged_inputs,
+                                       output_prefix=state.output_prefix)
+        except BatchJobRefusedError:
+            report.state_file.unlink(missing_ok=True)  # no job was made: nothing to re-attach to
+            raise
+        state.job_name = job.name
+        state.save(report.state_file)
+    report.jobs.append(job.name.rsplit("/", 1)[-1])
+    return job
+
+
+def _poll(jobs: BatchJobs, job: JobInfo, rows: int, progress: bool, interval: float,
+          sleep: Callable[[float], None]) -> JobInfo:
+    with Progress(rows, enabled=progress, desc=f"batch job {job.name.rsplit('/', 1)[-1]}", unit="input") as bar:
+        while True:
+            # completionStats only grow; the bar follows them.
+            for _ in range(job.successful - (bar.done - bar.failed)):
+                bar.item_done(True)
+            for _ in range(job.failed - bar.failed):
+                bar.item_done(False)
+            if job.ended:
+                return job
+            sleep(interval)
+            job = jobs.get(job.name)
+
+
+def _collect(job: JobInfo, state: JobState, gcs: Any, journal: Journal, errors: ErrorSet,
+             report: BatchJobReport) -> None:
+    if job.state in FAILED_STATES:
+        # Nothing to collect; the next run submits the input again as a new job.
+        report.state_file.unlink(missing_ok=True)
+        raise BatchJobFailedError(f"batch prediction job {job.name} ended {job.state}: {job.error or 'no reason given'}; "
+                                  "run again to submit a new job")
+    why = ("the job was cancelled before this input ran" if job.state == "JOB_STATE_CANCELLED"
+           else "the job wrote no output line for this input")
+    found = collect_outputs(gcs, job.output_directory, state, journal=journal, errors=errors, missing_reason=why)
+    journal.sync()
+    report.embedded += found.embedded
+    report.first_errors += found.first_errors[: max(0, 5 - len(report.first_errors))]
+    report.state_file.unlink(missing_ok=True)

@@ -1,0 +1,42 @@
+"""What embedding a source would cost, before anything is sent (``vertex-mm embed --dry-run``).
+
+Reads every content file of the source that the output does not hold yet (local files are
+measured: PDF pages, audio and video seconds), builds its request with the same checks as a
+run, and adds it to a :class:`~vertex_mm.pricing.CostEstimate`. Files that would fail are
+counted, not priced.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from typing import Any
+
+from ..errors import VertexMMError
+from ..pricing import CostEstimate
+from .contents import CONTENT_EXTENSIONS, load_content
+from .sources import iter_source
+from .writer import read_journal
+
+__all__ = ["estimate_source"]
+
+
+def estimate_source(embedder: Any, source: str | os.PathLike[str], *, journal: str | os.PathLike[str] | None = None,
+                    dimension: int | None = None, task: str | None = None,
+                    extensions: frozenset[str] = CONTENT_EXTENSIONS,
+                    storage_client: Any = None) -> tuple[CostEstimate, int]:
+    """``(estimate, inputs that would fail)`` for the inputs of ``source`` not yet in ``journal``."""
+    done: dict[str, str] = {}
+    if journal is not None and pathlib.Path(journal).exists():
+        done = {str(r["id"]): str(r.get("content_hash", "")) for r in read_journal(journal)}
+    estimate = CostEstimate()
+    bad = 0
+    for item in iter_source(source, storage_client=storage_client, extensions=extensions):
+        try:
+            part, content_hash = load_content(item)
+            if done.get(item.id) == content_hash:
+                continue
+            estimate.add(embedder.build_content_request(part, dimension=dimension, task=task, key=item.id))
+        except VertexMMError:
+            bad += 1
+    return estimate, bad
