@@ -6,7 +6,8 @@ published; this is the local backend's):
 
 * each part becomes one unit vector in the model's native joint space:
 
-  - text: the text tower (the task instruction already written into the text is part of it);
+  - text: the text tower, on the caller's own words (a task instruction is recorded in the
+    embedding space but not embedded: the local towers were not trained with instructions);
   - an image: the image tower;
   - a PDF: each page (at most 6) is rendered at 96 dpi and embedded by the image tower; a page
     with a text layer also embeds that text with the text tower, and the page vector is the
@@ -71,7 +72,9 @@ def _embed_one(embedder: LocalEmbedder, request: EmbedRequest) -> MultiModalEmbe
 def _part_vector(embedder: LocalEmbedder, part: ContentPart, index: int) -> np.ndarray:
     where = f"parts[{index}]"
     if part.kind == "text":
-        return l2_normalize(embedder.local_model.encode_texts([part.text or ""])[0])
+        # The caller's words, without the task's form: the local towers were not trained with
+        # task instructions, and "task: search result | query: ..." only adds noise to them.
+        return l2_normalize(embedder.local_model.encode_texts([part.plain_text or part.text or ""])[0])
     if part.kind == "audio":
         raise UnsupportedInputError(
             f"{where}: the local backend has no audio model (no package here ships one); embed audio with "

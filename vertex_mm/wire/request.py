@@ -54,7 +54,9 @@ def guess_mime(media: Image | Video | Document | Audio) -> str:
 
 @dataclass(frozen=True)
 class ContentPart:
-    """One validated part of a content. ``seconds`` / ``pages`` are measured for inline media."""
+    """One validated part of a content. ``text`` is what is sent (the task's form applied);
+    ``plain_text`` the caller's own words, for a model trained without task instructions.
+    ``seconds`` / ``pages`` are measured for inline media."""
 
     kind: PartKind
     text: str | None = None
@@ -62,6 +64,7 @@ class ContentPart:
     mime: str | None = None
     seconds: float | None = None
     pages: int | None = None
+    plain_text: str | None = field(default=None, compare=False)
 
     def digest(self) -> str:
         if self.media is not None:
@@ -153,7 +156,7 @@ class EmbedRequest:
                 check_text(part, name=where)
                 text = pending_task.format(part, title=title) if pending_task is not None else part
                 pending_task = None
-                built.append(ContentPart("text", text=text))
+                built.append(ContentPart("text", text=text, plain_text=part))
             elif isinstance(part, (Image, Video, Document, Audio)):
                 built.append(_media_part(part, where, limits, decode_check, audio_track_extraction))
             else:
