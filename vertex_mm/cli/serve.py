@@ -35,7 +35,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .._optional import require
-    from ..index import load_index
+    from ..index import BaseIndex
     from ..index.build import embedder_for_index
 
     require("serve", "starlette", what="vertex-mm serve")
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from .._server import ServerThread, run_until_signal
     from ..serve.app import create_app
 
-    index = load_index(args.index)
+    index = BaseIndex.load(args.index)
     embedder = embedder_for_index(index, args.backend, **backend_options(args, args.backend or index.space.backend))
     app = create_app(index, embedder, default_k=args.k)
 

@@ -1,10 +1,20 @@
-"""Documents in, page images out: PDFs rendered with pypdfium2, or folders of page images.
+"""Documents in, pages out: the one module that opens PDFs (pypdfium2), and the page ids.
 
-Every page comes out as a :class:`PageImage` carrying its document id, 1-based page number,
-the page's size (PDF points and rendered pixels) and the DPI it was rendered at. Pages are
-produced one at a time (generators), and a PDF page's bitmap is released before the next is
-rendered, so a 2,000-page PDF never holds more than one page image (plus whatever batch the
-caller keeps: :func:`iter_page_batches`).
+* :class:`PageRef` names one page before anything is read: a page of a PDF, or an image file.
+  Its :attr:`~PageRef.page_id` follows the one scheme (:func:`page_id`): page ``n`` of
+  ``report.pdf`` is ``"report#n"``, ``scan-7.png`` is ``"scan-7"``.
+  :func:`expand_sources` turns files and folders into refs.
+* :class:`PageImage` is a page rendered to an RGB image (:func:`iter_page_images`,
+  :func:`iter_pdf_pages`), with its size in PDF points and pixels and the DPI it was rendered at.
+  Pages are produced one at a time and a PDF page's bitmap is released before the next is
+  rendered, so a 2,000-page PDF never holds more than one page image (plus whatever batch the
+  caller keeps: :func:`iter_page_batches`).
+* :class:`OpenPdfs` lends open pypdfium2 documents to code that reads more than pixels (the
+  OCR-assisted retriever reads text layers and drawing operators): it keeps the last PDF open,
+  because the pages of one file usually come together.
+
+A ref marked ``scan=True`` is read as a scanner would deliver it: rendered at :data:`SCAN_DPI`
+to grayscale, without its text layer (data sets use it to test the OCR path on real pages).
 
 pypdfium2 is in the ``local`` extra; it is imported when a PDF is first opened.
 """
@@ -13,34 +23,70 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .._optional import require
 from ..errors import InputError
+from ..index.results import page_id
+from ..limits import PAGE_IMAGE_SUFFIXES, PDF_SUFFIXES
 
 __all__ = [
     "DEFAULT_DPI",
-    "IMAGE_SUFFIXES",
+    "SCAN_DPI",
     "InvalidDocumentError",
+    "OpenPdfs",
     "PageImage",
-    "iter_document_pages",
+    "PageRef",
+    "expand_sources",
     "iter_image_folder",
     "iter_page_batches",
+    "iter_page_images",
     "iter_pdf_pages",
+    "page_id",
     "pdf_page_count",
+    "read_image",
+    "render_pdf_page",
 ]
 
 DEFAULT_DPI = 144
+#: A scanned page: 200 dpi grayscale, what office scanners deliver by default.
+SCAN_DPI = 200
 #: Pages larger than this many pixels are rendered at a lower DPI (recorded in the metadata).
 MAX_PAGE_PIXELS = 40_000_000
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
 
 class InvalidDocumentError(InputError):
     """Raised when a PDF cannot be opened or rendered, or a page image cannot be decoded."""
+
+
+@dataclass(frozen=True)
+class PageRef:
+    """One page, not yet read: page ``page_number`` (1-based) of a PDF, or an image file.
+
+    ``doc_id`` defaults to the file's stem. ``scan`` reads a PDF page as a scanned image
+    (rendered at :data:`SCAN_DPI`, grayscale, no text layer).
+    """
+
+    path: Path
+    page_number: int = 1
+    scan: bool = False
+    doc_id: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+        if not self.doc_id:
+            object.__setattr__(self, "doc_id", self.path.stem)
+
+    @property
+    def is_pdf(self) -> bool:
+        return self.path.suffix.lower() in PDF_SUFFIXES
+
+    @property
+    def page_id(self) -> str:
+        return page_id(self.doc_id, self.page_number, single_image=not self.is_pdf)
 
 
 @dataclass
@@ -54,10 +100,16 @@ class PageImage:
     dpi: float | None = None
     size_points: tuple[float, float] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    page_id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.page_id:
+            self.page_id = page_id(self.doc_id, self.page_number)
 
     @property
     def key(self) -> str:
-        return f"{self.doc_id}#{self.page_number}"
+        """The page id (the same as :attr:`page_id`)."""
+        return self.page_id
 
     def metadata(self) -> dict[str, Any]:
         """What an index stores with the page (JSON-serialisable)."""
@@ -68,6 +120,9 @@ class PageImage:
             meta["width_pt"], meta["height_pt"] = (round(float(v), 3) for v in self.size_points)
         meta.update(self.extra)
         return meta
+
+
+# --- opening PDFs -----------------------------------------------------------------------------
 
 
 def _pdfium() -> Any:
@@ -84,13 +139,126 @@ def _open_pdf(path: Path) -> Any:
         raise InvalidDocumentError(f"{str(path)!r} is not a readable PDF: {exc}", input_name=str(path)) from exc
 
 
+class OpenPdfs:
+    """Open pypdfium2 documents on demand, keeping the last one open (``with`` closes it).
+
+    >>> with OpenPdfs() as pdfs:                       # doctest: +SKIP
+    ...     page = pdfs.page(Path("report.pdf"), 3)    # a pypdfium2 PdfPage; the caller closes it
+    """
+
+    def __init__(self) -> None:
+        self._path: Path | None = None
+        self._doc: Any = None
+
+    def document(self, path: Path) -> Any:
+        """The open pypdfium2 ``PdfDocument`` of ``path``."""
+        if self._path != path:
+            self.close()
+            self._doc = _open_pdf(path)
+            self._path = path
+        return self._doc
+
+    def page(self, path: Path, number: int) -> Any:
+        """Page ``number`` (1-based) of ``path`` as a pypdfium2 ``PdfPage`` (close it after use);
+        raises :class:`InvalidDocumentError` for a page the document does not have."""
+        doc = self.document(path)
+        if not 1 <= number <= len(doc):
+            raise InvalidDocumentError(f"{path.name} has {len(doc)} pages; page {number} does not exist", input_name=str(path))
+        return doc[number - 1]
+
+    def close(self) -> None:
+        if self._doc is not None:
+            self._doc.close()
+        self._doc, self._path = None, None
+
+    def __enter__(self) -> OpenPdfs:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def pdf_page_count(path: str | os.PathLike[str]) -> int:
     """Number of pages of a PDF (opens it, renders nothing)."""
-    pdf = _open_pdf(Path(path))
+    with OpenPdfs() as pdfs:
+        return len(pdfs.document(Path(path)))
+
+
+# --- page references --------------------------------------------------------------------------
+
+
+def expand_sources(paths: Iterable[str | os.PathLike[str]]) -> list[PageRef]:
+    """Refs for files and folders: every page of each PDF, and each page image as one page.
+    Folders are searched recursively (sorted); anything else raises :class:`InputError`, as
+    do two files whose pages would get the same id."""
+    accepted = PDF_SUFFIXES | PAGE_IMAGE_SUFFIXES
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in accepted)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise InputError(f"{p}: no such file or folder", input_name=str(p))
+    refs: list[PageRef] = []
+    for f in files:
+        suffix = f.suffix.lower()
+        if suffix in PDF_SUFFIXES:
+            refs += [PageRef(f, n) for n in range(1, pdf_page_count(f) + 1)]
+        elif suffix in PAGE_IMAGE_SUFFIXES:
+            refs.append(PageRef(f))
+        else:
+            raise InputError(f"{f}: not a PDF or page image (accepted: {', '.join(sorted(accepted))})", input_name=str(f))
+    seen: dict[str, Path] = {}
+    for r in refs:
+        if r.page_id in seen and seen[r.page_id] != r.path:
+            raise InputError(f"page id {r.page_id!r} comes from both {seen[r.page_id]} and {r.path}; rename one", input_name=str(r.path))
+        seen[r.page_id] = r.path
+    return refs
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+
+def render_pdf_page(page: Any, dpi: float, *, max_pixels: int = MAX_PAGE_PIXELS, gray: bool = False) -> tuple[Any, float]:
+    """An RGB PIL image of a pypdfium2 page at ``dpi`` (lower when the page would exceed
+    ``max_pixels``; ``gray`` renders a grayscale scan) and the DPI it was rendered at."""
+    w_pt, h_pt = page.get_size()
+    scale = dpi / 72.0
+    if w_pt * h_pt * scale * scale > max_pixels:
+        scale = (max_pixels / (w_pt * h_pt)) ** 0.5
+        while math.ceil(w_pt * scale) * math.ceil(h_pt * scale) > max_pixels:
+            scale *= 0.999  # pdfium rounds the bitmap size up
+    bitmap = page.render(scale=scale)
     try:
-        return len(pdf)
+        image = bitmap.to_pil()
+        # A scan is stored as 8-bit gray, as a scanner's PNG: the same pixels in every channel.
+        image = image.convert("L").convert("RGB") if gray else image.convert("RGB")
     finally:
-        pdf.close()
+        bitmap.close()
+    return image, scale * 72.0
+
+
+def _page_image(pdfs: OpenPdfs, ref: PageRef, dpi: float, max_pixels: int) -> PageImage:
+    if not ref.is_pdf:
+        return PageImage(ref.doc_id, ref.page_number, read_image(ref.path), source=str(ref.path),
+                         extra={"file": ref.path.name}, page_id=ref.page_id)
+    page = pdfs.page(ref.path, ref.page_number)
+    try:
+        size = page.get_size()
+        image, used = render_pdf_page(page, SCAN_DPI if ref.scan else dpi, max_pixels=max_pixels, gray=ref.scan)
+    finally:
+        page.close()
+    return PageImage(ref.doc_id, ref.page_number, image, source=str(ref.path), dpi=used, size_points=size, page_id=ref.page_id)
+
+
+def iter_page_images(refs: Iterable[PageRef], *, dpi: float = DEFAULT_DPI, max_pixels: int = MAX_PAGE_PIXELS) -> Iterator[PageImage]:
+    """Render each ref, in order, one at a time (PDF pages at ``dpi``, scans at :data:`SCAN_DPI`)."""
+    if dpi <= 0:
+        raise InputError(f"dpi must be positive, got {dpi}", input_name="dpi")
+    with OpenPdfs() as pdfs:
+        for ref in refs:
+            yield _page_image(pdfs, ref, dpi, max_pixels)
 
 
 def iter_pdf_pages(
@@ -98,7 +266,7 @@ def iter_pdf_pages(
     *,
     dpi: float = DEFAULT_DPI,
     doc_id: str | None = None,
-    pages: Iterable[int] | None = None,
+    pages: Sequence[int] | None = None,
     max_pixels: int = MAX_PAGE_PIXELS,
 ) -> Iterator[PageImage]:
     """Render a PDF's pages (all, or the 1-based ``pages``) one at a time as RGB images.
@@ -107,79 +275,34 @@ def iter_pdf_pages(
     is rendered at the DPI that fits. Raises :class:`InvalidDocumentError` for a missing or
     unreadable file and for a page number outside the document.
     """
-    if dpi <= 0:
-        raise InputError(f"dpi must be positive, got {dpi}", input_name="dpi")
     p = Path(path)
-    pdf = _open_pdf(p)
-    doc = doc_id or p.stem
-    try:
-        n = len(pdf)
-        wanted = list(pages) if pages is not None else list(range(1, n + 1))
-        for number in wanted:
-            if not 1 <= number <= n:
-                raise InvalidDocumentError(f"{p.name} has {n} pages; page {number} does not exist", input_name=str(p))
-            page = pdf[number - 1]
-            try:
-                w_pt, h_pt = page.get_size()
-                scale = dpi / 72.0
-                if w_pt * h_pt * scale * scale > max_pixels:
-                    scale = (max_pixels / (w_pt * h_pt)) ** 0.5
-                    while math.ceil(w_pt * scale) * math.ceil(h_pt * scale) > max_pixels:
-                        scale *= 0.999  # pdfium rounds the bitmap size up
-                bitmap = page.render(scale=scale)
-                try:
-                    image = bitmap.to_pil().convert("RGB")
-                finally:
-                    bitmap.close()
-            finally:
-                page.close()
-            yield PageImage(doc, number, image, source=str(p), dpi=scale * 72.0, size_points=(w_pt, h_pt))
-    finally:
-        pdf.close()
+    numbers = list(pages) if pages is not None else range(1, pdf_page_count(p) + 1)
+    yield from iter_page_images((PageRef(p, n, doc_id=doc_id or "") for n in numbers), dpi=dpi, max_pixels=max_pixels)
 
 
 def iter_image_folder(folder: str | os.PathLike[str], *, doc_id: str | None = None) -> Iterator[PageImage]:
-    """Each image file of ``folder`` (sorted by name) is one page of one document.
-
-    ``doc_id`` defaults to the folder name; page numbers follow the sorted file names.
-    An undecodable file raises :class:`InvalidDocumentError` naming it.
+    """The image files of ``folder`` (sorted by name) as the pages of ONE document, for a
+    document scanned page by page into a folder: page ids ``"<doc>#<n>"``, ``doc_id``
+    defaulting to the folder name. (:func:`expand_sources` instead makes each image a page of
+    its own.) An undecodable file raises :class:`InvalidDocumentError` naming it.
     """
+    root = Path(folder)
+    files = sorted(f for f in root.iterdir() if f.suffix.lower() in PAGE_IMAGE_SUFFIXES)
+    if not files:
+        raise InvalidDocumentError(f"{str(root)!r} holds no page images ({', '.join(sorted(PAGE_IMAGE_SUFFIXES))})", input_name=str(root))
+    for number, f in enumerate(files, start=1):
+        yield PageImage(doc_id or root.name, number, read_image(f), source=str(f), extra={"file": f.name})
+
+
+def read_image(path: Path) -> Any:
+    """An image file as an RGB PIL image; raises :class:`InvalidDocumentError` naming an unreadable one."""
     from PIL import Image, UnidentifiedImageError
 
-    root = Path(folder)
-    files = sorted(f for f in root.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise InvalidDocumentError(f"{str(root)!r} holds no page images ({', '.join(IMAGE_SUFFIXES)})", input_name=str(root))
-    for number, f in enumerate(files, start=1):
-        try:
-            with Image.open(f) as im:
-                image = im.convert("RGB")
-        except (UnidentifiedImageError, OSError) as exc:
-            raise InvalidDocumentError(f"{str(f)!r} is not a readable image: {exc}", input_name=str(f)) from exc
-        yield PageImage(doc_id or root.name, number, image, source=str(f), extra={"file": f.name})
-
-
-def iter_document_pages(
-    sources: Iterable[str | os.PathLike[str]], *, dpi: float = DEFAULT_DPI
-) -> Iterator[PageImage]:
-    """Pages of many documents: each source is a PDF, a folder of PDFs, or a folder of images.
-
-    A folder that holds PDFs yields each PDF (sorted) as a document; a folder without PDFs is
-    one document made of its images.
-    """
-    for src in sources:
-        p = Path(src)
-        if p.is_dir():
-            pdfs = sorted(f for f in p.iterdir() if f.suffix.lower() == ".pdf")
-            if pdfs:
-                for f in pdfs:
-                    yield from iter_pdf_pages(f, dpi=dpi)
-            else:
-                yield from iter_image_folder(p)
-        elif p.suffix.lower() == ".pdf":
-            yield from iter_pdf_pages(p, dpi=dpi)
-        else:
-            raise InvalidDocumentError(f"{str(p)!r} is neither a PDF nor a folder", input_name=str(p))
+    try:
+        with Image.open(path) as im:
+            return im.convert("RGB")
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InvalidDocumentError(f"{str(path)!r} is not a readable image: {exc}", input_name=str(path)) from exc
 
 
 def iter_page_batches(pages: Iterable[PageImage], batch_size: int) -> Iterator[list[PageImage]]:

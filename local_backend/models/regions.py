@@ -1,4 +1,5 @@
-"""The offline multi-vector page embedder: CNN regions in the ConSE joint image-text space.
+"""The offline multi-vector page embedder (registry name ``regions``): CNN regions in the ConSE
+joint image-text space.
 
 **It does not read text.** No OCR happens here and none of its weights were trained on
 documents. It sees pictures: each page is cut into square tiles, every tile goes through
@@ -12,10 +13,11 @@ where a dog is drawn.
 What that buys: finding photos and figures of ImageNet-like things on pages (an animal, a
 vehicle, a honeycomb-like hexagon grid, a logo on a sticker). What it cannot do: match words
 printed on a page, numbers in a table, or chart semantics. For that, use a real ColPali
-checkpoint (:mod:`vertex_mm.pages.colpali_adapter`) or OCR text.
+checkpoint (page-retriever spec ``colpali:DIR``) or the OCR-assisted default (``ocr-fused``).
 
 Weights: the local backend's ``conse-effnet-minilm`` model (EfficientNet-Lite0 and
-all-MiniLM-L6-v2 from local packages; nothing is downloaded).
+all-MiniLM-L6-v2 from local packages; nothing is downloaded). The OCR-assisted retriever uses
+this embedder for its ``visual`` component.
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ from typing import Any
 
 import numpy as np
 
+from vertex_mm.errors import InvalidTextError
 from vertex_mm.pages.embedder import as_pil
 from vertex_mm.results import EmbeddingSpace
 
-__all__ = ["RegionConSEEmbedder", "page_tiles", "query_terms"]
+__all__ = ["RegionConSEEmbedder", "create_regions", "page_tiles", "query_terms"]
 
 # Words that carry no visual content; dropping them keeps query vectors about things.
 _STOP = frozenset(
@@ -75,9 +78,11 @@ class RegionConSEEmbedder:
     ``conse-effnet-minilm``.
     """
 
+    description = "CNN region vectors in the offline ConSE space (sees figures and photos; reads no text)"
+
     def __init__(self, model: Any = None, *, columns: int = 2) -> None:
         if model is None:
-            from local_backend.models.registry import get_shared_model
+            from .registry import get_shared_model
 
             model = get_shared_model("conse-effnet-minilm")
         self.model = model
@@ -93,7 +98,7 @@ class RegionConSEEmbedder:
         regions = self.model.encode_image_regions(flat) if flat else []
         whole = self.model.encode_images([_letterbox(p) for p in pages]) if pages else np.zeros((0, self.space.dimension))
         out, i = [], 0
-        for n, (tiles, page_vec) in enumerate(zip(tiles_per_page, whole)):
+        for tiles, page_vec in zip(tiles_per_page, whole):
             parts = regions[i : i + len(tiles)]
             i += len(tiles)
             out.append(np.vstack(parts + [page_vec[None, :]]).astype(np.float32))
@@ -103,8 +108,13 @@ class RegionConSEEmbedder:
         out = []
         for text in queries:
             if not isinstance(text, str) or not text.strip():
-                from vertex_mm.errors import InvalidTextError
-
                 raise InvalidTextError(f"query must be a non-empty string, got {text!r}", input_name="query")
             out.append(np.asarray(self.model.encode_texts([text] + query_terms(text)), dtype=np.float32))
         return out
+
+
+def create_regions(model: str = "conse-effnet-minilm", columns: int = 2) -> RegionConSEEmbedder:
+    """The registry's factory for ``regions``: ``model`` names the shared ConSE model."""
+    from .registry import get_shared_model
+
+    return RegionConSEEmbedder(get_shared_model(model), columns=columns)

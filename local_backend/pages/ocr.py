@@ -1,5 +1,8 @@
 """tesseract OCR with word boxes: single-threaded workers in parallel, results cached on disk.
 
+The project's one tesseract wrapper: the OCR-assisted retriever and its "OCR + BM25" baseline
+both read pages through :class:`OcrPool`.
+
 Why these choices:
 
 * tesseract's own OpenMP threads fight each other on a small machine; with
@@ -9,7 +12,8 @@ Why these choices:
   threads are enough to drive it and nothing large crosses a process boundary.
 * The CLI's TSV output has every word with its box and confidence; no Python binding needed.
 * A page image is OCR'd once: the result is stored under the SHA-256 of its pixels (plus the
-  tesseract version and settings), so a re-run of an evaluation or a re-index costs nothing.
+  tesseract version and settings) in the cache folder (``cache_dir("ocr")``,
+  :mod:`vertex_mm._paths`), so a re-run of an evaluation or a re-index costs nothing.
 
 tesseract comes from Debian's ``tesseract-ocr`` and ``tesseract-ocr-eng`` packages.
 """
@@ -30,11 +34,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from vertex_mm._paths import cache_dir as vertex_cache_dir
 from vertex_mm.errors import InvalidImageError, MissingDependencyError
 
 from .words import Box, Word
 
-__all__ = ["OcrSettings", "OcrPool", "OcrResult", "ocr_cache_dir", "tesseract_version", "parse_tsv"]
+__all__ = ["OcrPool", "OcrResult", "OcrSettings", "parse_tsv", "tesseract_version"]
 
 _CACHE_FORMAT = "1"
 # Below this many pixels on the long side, tesseract misses small print: upscale first.
@@ -62,12 +67,6 @@ class OcrResult:
 
     words: list[Word]
     cached: bool
-
-
-def ocr_cache_dir() -> pathlib.Path:
-    """``$VERTEX_MM_CACHE_DIR/ocr`` (default ``~/.cache/vertex-mm/ocr``)."""
-    root = os.environ.get("VERTEX_MM_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "vertex-mm")
-    return pathlib.Path(root) / "ocr"
 
 
 @functools.lru_cache(maxsize=1)
@@ -132,7 +131,7 @@ class OcrPool:
         self.binary = shutil.which(binary) or binary
         self.settings = settings
         self.workers = max(1, workers or os.cpu_count() or 1)
-        self.cache_dir = pathlib.Path(cache_dir) if cache_dir else ocr_cache_dir()
+        self.cache_dir = pathlib.Path(cache_dir) if cache_dir else vertex_cache_dir("ocr")
         self.use_cache = use_cache
         self.hits = 0
         self.misses = 0

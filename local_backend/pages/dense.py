@@ -91,6 +91,19 @@ class DenseScorer:
         self._owner = np.asarray(owner, dtype=np.int64)
         return self
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """What an index stores of this scorer: the passage vectors and the page of each."""
+        if self._vectors is None or self._owner is None:
+            raise RuntimeError("DenseScorer.fit() must run before arrays()")
+        return {"vectors": np.asarray(self._vectors, np.float32), "owner": self._owner}
+
+    @classmethod
+    def from_arrays(cls, encoder: Any, arrays: dict[str, np.ndarray], n_docs: int) -> DenseScorer:
+        """The scorer :meth:`arrays` describes, ready to score (``encoder`` embeds the queries)."""
+        scorer = cls(encoder)
+        scorer._vectors, scorer._owner, scorer.n_docs = arrays["vectors"], arrays["owner"].astype(np.int64), n_docs
+        return scorer
+
     @property
     def n_passages(self) -> int:
         return 0 if self._owner is None else int(self._owner.size)

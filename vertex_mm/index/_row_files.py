@@ -1,17 +1,13 @@
-"""Writing and reading an index directory (layout in :mod:`vertex_mm.index.manifest`).
+"""The files of a flat or FAISS index: ``vectors.npy`` and ``items.jsonl``, in row order.
 
-Saves are atomic: everything is written into a hidden sibling directory, fsync'd, and swapped
-in with renames, so a crash leaves either the old index or the new one, never a mix.
+``vectors.npy`` is ``(count, dimension)`` float32 with L2-normalised rows, memory-mapped on
+load; ``items.jsonl`` holds one ``{"id": ..., "metadata": {...}}`` line per row. Both are
+written through :func:`vertex_mm.index.persist.write_directory` (atomic, checksummed).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import uuid
-from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,33 +15,20 @@ import numpy as np
 
 from ._store import RowStore
 from .errors import IndexCorruptedError
-from .manifest import MANIFEST_NAME, Manifest, file_record
+from .manifest import Manifest
 
-__all__ = ["read_rows", "write_index", "VECTORS_NAME", "ITEMS_NAME"]
+__all__ = ["ITEMS_NAME", "VECTORS_NAME", "read_rows", "write_rows"]
 
 VECTORS_NAME = "vectors.npy"
 ITEMS_NAME = "items.jsonl"
 _COPY_ROWS = 65536
 
 
-def write_index(path: Path, manifest: Manifest, store: RowStore, save_extra: Callable[[Path], list[str]]) -> None:
-    """Write ``store`` (already compacted) and the backend's files, then swap into ``path``."""
-    if path.exists() and not (path / MANIFEST_NAME).is_file() and any(path.iterdir()):
-        raise FileExistsError(f"{path} exists and is not a vertex-mm index; refusing to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
-        _write_vectors(tmp / VECTORS_NAME, store.vectors, store.dimension)
-        _write_items(tmp / ITEMS_NAME, store)
-        names = [VECTORS_NAME, ITEMS_NAME, *save_extra(tmp)]
-        files = {name: file_record(tmp / name) for name in names}
-        replace(manifest, files=files).write(tmp)
-        _fsync_dir(tmp)
-        _swap(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+def write_rows(directory: Path, store: RowStore) -> list[str]:
+    """Write ``store`` (already compacted) into ``directory``; returns the file names."""
+    _write_vectors(directory / VECTORS_NAME, store.vectors, store.dimension)
+    _write_items(directory / ITEMS_NAME, store)
+    return [VECTORS_NAME, ITEMS_NAME]
 
 
 def read_rows(path: Path, manifest: Manifest, *, mmap: bool) -> tuple[np.ndarray, list[str], list[dict[str, Any]]]:
@@ -91,7 +74,6 @@ def _write_vectors(path: Path, vectors: np.ndarray, dimension: int) -> None:
         out[start : start + _COPY_ROWS] = vectors[start : start + _COPY_ROWS]
     out.flush()
     del out
-    _fsync_file(path)
 
 
 def _write_items(path: Path, store: RowStore) -> None:
@@ -99,31 +81,3 @@ def _write_items(path: Path, store: RowStore) -> None:
         for row in range(store.n_rows):
             line = {"id": store.id_at(row), "metadata": store.metadata_at(row)}
             f.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _swap(tmp: Path, path: Path) -> None:
-    if not path.exists():
-        os.rename(tmp, path)
-        return
-    old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
-    os.rename(path, old)
-    os.rename(tmp, path)
-    shutil.rmtree(old, ignore_errors=True)
-    _fsync_dir(path.parent)
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        _fsync_file(path)
-    except OSError:  # some filesystems refuse fsync on directories
-        pass

@@ -1,8 +1,9 @@
 """Reading pages: text layer where there is one, tesseract where there is not, in parallel.
 
 :func:`read_pages` walks the pages in order. For a PDF page with a text layer it takes the
-words from pypdfium2 and OCRs only the raster images drawn on it; a PDF page without one, and
-every image file, goes to tesseract whole. OCR runs in an :class:`~.ocr.OcrPool` while the
+words from pypdfium2 and OCRs only the raster images drawn on it; a PDF page without one, a
+page marked as a scan, and every image file go to tesseract whole. PDFs are opened and
+scans rendered by :mod:`vertex_mm.pages.ingest`. OCR runs in an :class:`~.ocr.OcrPool` while the
 next pages are rendered, and pages come back in input order, ``lookahead`` at most in flight,
 so memory stays flat for a corpus of any length.
 
@@ -14,16 +15,15 @@ the others go on.
 from __future__ import annotations
 
 import collections
-import pathlib
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from vertex_mm.errors import InputError, InvalidImageError, VertexMMError
+from vertex_mm.errors import VertexMMError
+from vertex_mm.pages.ingest import SCAN_DPI, OpenPdfs, PageRef, read_image, render_pdf_page
 
 from .ocr import OcrPool, OcrResult, OcrSettings
-from .sources import PageRef
 from .text_layer import has_text_layer, raster_image_boxes, read_pdf_page
 from .words import Box, PageText, Word
 
@@ -71,57 +71,37 @@ def read_pages(refs: Iterable[PageRef], pool: OcrPool, settings: ReaderSettings 
     """Yield a :class:`ReadPage` per ref, in order."""
     depth = lookahead or max(4, 3 * pool.workers)
     pending: collections.deque[_Pending] = collections.deque()
-    docs = _DocCache()
-    try:
+    with OpenPdfs() as pdfs:
         for ref in refs:
-            pending.append(_start(ref, pool, settings, docs))
+            pending.append(_start(ref, pool, settings, pdfs))
             while len(pending) > depth:
                 yield _finish(pending.popleft())
         while pending:
             yield _finish(pending.popleft())
-    finally:
-        docs.close()
 
 
-class _DocCache:
-    """Keeps the last opened PDF: refs of one file usually come together."""
-
-    def __init__(self) -> None:
-        self.path: pathlib.Path | None = None
-        self.doc: Any = None
-
-    def get(self, path: pathlib.Path) -> Any:
-        import pypdfium2 as pdfium
-
-        if self.path != path:
-            self.close()
-            try:
-                self.doc = pdfium.PdfDocument(str(path))
-            except pdfium.PdfiumError as exc:
-                raise InputError(f"{path}: not a readable PDF ({exc})", input_name=str(path)) from exc
-            self.path = path
-        return self.doc
-
-    def close(self) -> None:
-        if self.doc is not None:
-            self.doc.close()
-        self.doc, self.path = None, None
-
-
-def _start(ref: PageRef, pool: OcrPool, settings: ReaderSettings, docs: _DocCache) -> _Pending:
+def _start(ref: PageRef, pool: OcrPool, settings: ReaderSettings, pdfs: OpenPdfs) -> _Pending:
     try:
-        if ref.is_pdf:
-            return _start_pdf(ref, pool, settings, docs)
-        return _start_image(ref, pool, settings)
+        if not ref.is_pdf:
+            return _start_image(ref, read_image(ref.path), pool, settings)
+        if ref.scan:
+            return _start_image(ref, _scan(ref, pdfs), pool, settings)
+        return _start_pdf(ref, pool, settings, pdfs)
     except VertexMMError as exc:
         return _Pending(ReadPage(ref, PageText(ref.page_id, source="unreadable"), error=exc))
 
 
-def _start_pdf(ref: PageRef, pool: OcrPool, settings: ReaderSettings, docs: _DocCache) -> _Pending:
-    doc = docs.get(ref.path)
-    if not 0 <= ref.page_index < len(doc):
-        raise InputError(f"{ref.path}: page {ref.page_index + 1} out of range (1..{len(doc)})", input_name=ref.page_id)
-    page = doc[ref.page_index]
+def _scan(ref: PageRef, pdfs: OpenPdfs) -> Any:
+    """The page as a scanner delivers it: a grayscale image, no text layer."""
+    page = pdfs.page(ref.path, ref.page_number)
+    try:
+        return render_pdf_page(page, SCAN_DPI, gray=True)[0]
+    finally:
+        page.close()
+
+
+def _start_pdf(ref: PageRef, pool: OcrPool, settings: ReaderSettings, pdfs: OpenPdfs) -> _Pending:
+    page = pdfs.page(ref.path, ref.page_number)
     try:
         if not settings.force_ocr and has_text_layer(page):
             text = read_pdf_page(page, ref.page_id)
@@ -141,15 +121,7 @@ def _start_pdf(ref: PageRef, pool: OcrPool, settings: ReaderSettings, docs: _Doc
         page.close()
 
 
-def _start_image(ref: PageRef, pool: OcrPool, settings: ReaderSettings) -> _Pending:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(ref.path) as im:
-            im.load()
-            image = im.convert("RGB")
-    except (OSError, UnidentifiedImageError) as exc:
-        raise InvalidImageError(f"{ref.path}: not a readable image ({exc})", input_name=ref.page_id) from exc
+def _start_image(ref: PageRef, image: Any, pool: OcrPool, settings: ReaderSettings) -> _Pending:
     text = PageText(ref.page_id, source="ocr")
     pending = _Pending(ReadPage(ref, text, ocr_pages=1), page_future=pool.submit(image, name=ref.page_id))
     _attach_images(pending.page, image, settings)

@@ -1,9 +1,9 @@
 """Figure and photo signal: CNN region vectors in the joint image-text space.
 
-This is the ColPali-path issue's offline default, :class:`local_backend.pages.RegionConSEEmbedder`
+This is the offline multi-vector page embedder, :class:`local_backend.models.regions.RegionConSEEmbedder`
 (EfficientNet-Lite0 region vectors mapped into MiniLM space by ConSE, see
 :mod:`local_backend.models.conse`), scored by late interaction (MaxSim,
-:func:`vertex_mm.late_interaction.maxsim.maxsim`). Each page also gets one ConSE vector per
+:func:`vertex_mm.late_interaction.maxsim`). Each page also gets one ConSE vector per
 figure region cropped out on its own, so a small photo is not lost among the page's tiles.
 
 ConSE knows the 1000 ImageNet concepts only: it can find a photo of a dog or a car on a page,
@@ -27,7 +27,7 @@ class VisualScorer:
 
     def __init__(self, embedder: Any = None, *, batch_size: int = 8) -> None:
         if embedder is None:
-            from local_backend.pages import RegionConSEEmbedder
+            from local_backend.models.regions import RegionConSEEmbedder
 
             embedder = RegionConSEEmbedder()
         self.embedder = embedder
@@ -53,6 +53,23 @@ class VisualScorer:
     @property
     def vectors(self) -> list[np.ndarray]:
         return self._vectors
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """What an index stores of this scorer: every page's vectors end to end, as float16
+        (half the bytes; MaxSim rankings do not move), and each page's vector count."""
+        lengths = np.array([v.shape[0] for v in self._vectors], np.int64)
+        dim = self._vectors[0].shape[1] if self._vectors else 0
+        tokens = np.vstack(self._vectors) if self._vectors else np.zeros((0, dim), np.float32)
+        return {"tokens": tokens.astype(np.float16), "lengths": lengths}
+
+    @classmethod
+    def from_arrays(cls, embedder: Any, arrays: dict[str, np.ndarray]) -> VisualScorer:
+        """The scorer :meth:`arrays` describes (``embedder`` embeds the queries)."""
+        scorer = cls(embedder)
+        ends = np.cumsum(arrays["lengths"])
+        tokens = arrays["tokens"].astype(np.float32)
+        scorer._vectors = [tokens[e - n : e] for e, n in zip(ends, arrays["lengths"])]
+        return scorer
 
     def scores_many(self, queries: Sequence[str]) -> np.ndarray:
         from vertex_mm.late_interaction.maxsim import maxsim

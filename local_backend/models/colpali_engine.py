@@ -1,12 +1,14 @@
 """Real ColPali-family checkpoints (ColPali, ColQwen2, ColQwen2.5, ColSmol/ColIdefics3) through
-colpali-engine, loaded from a local folder only.
+colpali-engine, loaded from a local folder only (registry name ``colpali-engine``; the page
+retriever spec ``colpali:DIR`` reaches it).
 
 >>> emb = ColPaliEmbedder.from_pretrained("/models/colqwen2-v1.0-merged")   # doctest: +SKIP
 >>> pages = emb.embed_pages(images)        # one (n_i, 128) float32 array per page
 >>> queries = emb.embed_queries(["revenue by quarter"])
 
-colpali-engine is an optional extra (``pip install colpali-engine`` next to a torch that has a
-matching torchvision). Nothing is downloaded: ``local_files_only=True`` everywhere, and a
+colpali-engine is optional and outside every extra (``pip install colpali-engine`` next to a
+torch that has a matching torchvision; see DESIGN.md on why it does not import here). Nothing
+is downloaded: ``local_files_only=True`` everywhere, and a
 missing folder raises :class:`~vertex_mm.errors.WeightsNotFoundError` naming it. The folder
 must hold a merged checkpoint (model weights, ``config.json`` and the processor files); an
 adapter-only folder (``adapter_config.json`` without base weights) needs its base model,
@@ -23,11 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidTextError, MissingDependencyError, WeightsNotFoundError
-from ..results import EmbeddingSpace
-from .embedder import as_pil
+from vertex_mm._optional import require
+from vertex_mm.errors import InvalidTextError, WeightsNotFoundError
+from vertex_mm.pages.embedder import as_pil
+from vertex_mm.results import EmbeddingSpace
 
-__all__ = ["ColPaliEmbedder", "FAMILIES", "detect_family"]
+__all__ = ["FAMILIES", "ColPaliEmbedder", "create_colpali_engine", "detect_family"]
 
 #: family -> (model class, processor class) names in ``colpali_engine.models``.
 FAMILIES: dict[str, tuple[str, str]] = {
@@ -60,17 +63,14 @@ def detect_family(folder: str | os.PathLike[str]) -> str:
 
 
 def _colpali_models() -> Any:
-    try:
-        import colpali_engine.models as models
-    except ImportError as exc:
-        raise MissingDependencyError(
-            "ColPali checkpoints need colpali-engine (and a torchvision that matches torch): pip install colpali-engine"
-        ) from exc
-    return models
+    # colpali_engine.models imports transformers' vision stack, which needs a matching torchvision.
+    return require("pkg:colpali-engine", "colpali_engine.models", what="ColPali checkpoints")
 
 
 class ColPaliEmbedder:
     """:class:`~vertex_mm.pages.MultiVectorEmbedder` over a colpali-engine model and processor."""
+
+    description = "ColPali-family page-image vectors (colpali-engine)"
 
     def __init__(self, model: Any, processor: Any, *, name: str, batch_size: int = 4, device: str = "cpu") -> None:
         self.model = model.eval()
@@ -132,3 +132,10 @@ class ColPaliEmbedder:
         for i in range(0, len(queries), self.batch_size):
             out.extend(self._run(self.processor.process_queries(list(queries[i : i + self.batch_size]))))
         return out
+
+
+def create_colpali_engine(checkpoint: str | os.PathLike[str] | None = None, **options: Any) -> ColPaliEmbedder:
+    """The registry's factory for ``colpali-engine``: ``checkpoint`` is the local folder."""
+    if checkpoint is None:
+        raise WeightsNotFoundError("colpali-engine needs a checkpoint folder: use the spec colpali:DIR")
+    return ColPaliEmbedder.from_pretrained(checkpoint, **options)
