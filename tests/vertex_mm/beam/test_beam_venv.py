@@ -33,9 +33,9 @@ def _already_such_an_env() -> bool:
 
 # The client's tests that talk to the emulator through the gapic client and the vertexai SDK.
 CLIENT_TESTS = (
-    "tests/core/test_vertex_transport.py",
-    "tests/emulator/test_vertexai_sdk.py",
-    "tests/batch/test_emulator_e2e.py",
+    "tests/vertex_mm/vertex/test_transport.py",
+    "tests/vertex_mm/emulator/test_vertexai_sdk.py",
+    "tests/vertex_mm/batch/test_emulator_e2e.py",
 )
 
 
@@ -52,7 +52,7 @@ def test_beam_tests_and_client_tests_pass_with_apache_beam_gcp_and_aiplatform_1x
     assert versions[0] == "2.77.0"
     assert versions[1].startswith("1."), f"apache-beam[gcp] resolved google-cloud-aiplatform {versions[1]}, expected 1.x"
 
-    tests = ["tests/beam", *(t for t in CLIENT_TESTS if (REPO / t).exists())]
+    tests = ["tests/vertex_mm/beam", *(t for t in CLIENT_TESTS if (REPO / t).exists())]
     env = {**os.environ, IN_VENV: "1"}
     env.pop("PYTEST_ADDOPTS", None)
     done = subprocess.run(

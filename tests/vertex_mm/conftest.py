@@ -1,4 +1,5 @@
-"""Fixtures for the emulator tests: a running emulator, and real small media files.
+"""Fixtures for the vertex_mm tests: a running emulator, real small media files, a folder of
+real JPEGs, and the fake clock of the batch engine tests.
 
 The emulator runs in-process (uvicorn in a thread, on a free port of 127.0.0.1) with hashed
 vectors unless a test asks otherwise, so every test starts it in milliseconds.
@@ -6,9 +7,11 @@ vectors unless a test asks otherwise, so every test starts it in milliseconds.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import pathlib
+from collections.abc import Callable, Iterator
 
 import pytest
+from batch_doubles import FakeClock
 from factories import image_bytes, mp4_bytes
 
 from vertex_mm.emulator import EmulatorServer, run_emulator
@@ -52,3 +55,26 @@ def vertexai_global_config() -> Iterator[None]:
     yield
     initializer.global_config.__dict__.clear()
     initializer.global_config.__dict__.update(saved)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def image_folder(tmp_path: pathlib.Path) -> Callable[[int], pathlib.Path]:
+    """A folder of ``n`` distinct real JPEGs in two sub-folders, plus files that are not images."""
+
+    def make(n: int, name: str = "images") -> pathlib.Path:
+        root = tmp_path / name
+        for i in range(n):
+            sub = root / ("a" if i % 2 == 0 else "b")
+            sub.mkdir(parents=True, exist_ok=True)
+            color = (i * 37 % 256, i * 91 % 256, (i * 13 + 50) % 256)
+            (sub / f"img_{i:04d}.jpg").write_bytes(image_bytes("JPEG", size=(32 + i % 7, 24), color=color))
+        (root / "notes.txt").write_text("not an image")
+        (root / ".hidden.jpg").write_bytes(b"ignored")
+        return root
+
+    return make

@@ -12,8 +12,8 @@ pyproject.toml, so a change to any of them builds a new one. vertex-mm itself is
 editable and reinstalled (without dependencies, in seconds) on every use, so the venv always
 runs the checkout it is used from.
 
-    python tests/beam/vmm_beam_venv.py          # builds if needed, prints the venv's python
-    $(python tests/beam/vmm_beam_venv.py) examples/beam_embed_pipeline.py
+    python tests/vertex_mm/beam/vmm_beam_venv.py          # builds if needed, prints the venv's python
+    $(python tests/vertex_mm/beam/vmm_beam_venv.py) examples/beam_embed_pipeline.py
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ BEAM_REQUIREMENTS = (
 #: vertex-mm's extras in the venv: the local backend and the emulator (offline tests), parquet.
 REPO_EXTRAS = "local,emulator,parquet"
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _declared_dependencies(repo: Path) -> str:

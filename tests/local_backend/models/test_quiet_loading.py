@@ -1,7 +1,4 @@
-"""Local models load without transformers' "Loading weights" bar, and real warnings still show.
-
-(``local_backend.models.quiet_loading`` was added with the evaluation command, whose output
-the bar cluttered; its tests live here.)"""
+"""Local models load without transformers' "Loading weights" bar, and real warnings still show."""
 
 from __future__ import annotations
 

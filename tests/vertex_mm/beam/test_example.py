@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("apache_beam", reason="apache_beam is not importable here; test_beam_venv.py runs this file in a venv that has it")
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "beam_embed_pipeline.py"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "beam_embed_pipeline.py"
 RESULT = re.compile(r"^RESULT embedded=(\d+) dead_letter=(\d+) lost=(\d+) duplicates=(\d+) inputs=(\d+)$", re.M)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from factories import decompression_bomb_png, image_bytes, truncated
 
-# The venv builder is a plain module beside this file (tests/beam has no __init__.py).
+# The venv builder is a plain module beside this file (test folders have no __init__.py).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 @pytest.fixture

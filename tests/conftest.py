@@ -1,0 +1,30 @@
+"""The whole suite's ground rules: no Google credentials, project or endpoint from the machine.
+
+A developer's shell may hold ``GOOGLE_CLOUD_PROJECT``, ``GOOGLE_APPLICATION_CREDENTIALS`` or an
+API key; a test must never pick them up (it would reach for Google, or behave differently on
+CI). They are removed from the environment once, before any test runs, so subprocesses (the
+CLI tests) inherit the clean environment too. ``VERTEX_MM_CACHE_DIR`` is kept: it only says
+where rebuildable caches (the ConSE class matrix, OCR results) live.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+#: Variables that would route a client to a real project, credentials or endpoint.
+_CLEARED_PREFIXES = ("GOOGLE_", "GCLOUD_", "CLOUDSDK_", "GEMINI_", "VERTEX_MM_EMULATOR_")
+_CLEARED_NAMES = ("STORAGE_EMULATOR_HOST", "VERTEX_MM_MODEL_CONFIGS", "VERTEX_MM_DEBUG")
+
+
+def _cleared(name: str) -> bool:
+    return name.startswith(_CLEARED_PREFIXES) or name in _CLEARED_NAMES
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name in [n for n in os.environ if _cleared(n)]:
+        del os.environ[name]
+    # google-auth would otherwise probe the GCE metadata server (a network call) when looking
+    # for credentials; there is none, and waiting for it only slows the tests.
+    os.environ["NO_GCE_CHECK"] = "True"
