@@ -48,8 +48,9 @@ from typing import Any
 
 import numpy as np
 
-from vertex_mm.late_interaction import BinaryPages, PackedPages, hamming_maxsim, maxsim, top_k, two_stage_search
-from vertex_mm.late_interaction.screened import ScreenedPages
+from _machine import timed as cpu_timed  # benchmarks/ is on sys.path when run as a script
+
+from vertex_mm.late_interaction import BinaryPages, PackedPages, ScreenedPages, hamming_maxsim, maxsim, top_k, two_stage_search
 
 
 # --- the reference ------------------------------------------------------------------------------
@@ -127,24 +128,11 @@ def ndcg_at_5(ranked: np.ndarray, relevant: np.ndarray) -> float:
 
 
 # --- timing -------------------------------------------------------------------------------------
-def _cpu_jiffies() -> tuple[int, int]:
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    idle = fields[3] + fields[4]
-    return sum(fields[:8]) - idle, sum(fields[:8])
-
-
 def timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
     """(wall seconds, CPU-seconds other processes used meanwhile, result)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    busy0, _ = _cpu_jiffies()
-    own0 = sum(os.times()[:2])
-    t0 = time.perf_counter()
-    out = fn()
-    wall = time.perf_counter() - t0
-    busy1, _ = _cpu_jiffies()
-    own = sum(os.times()[:2]) - own0
-    return wall, max(0.0, (busy1 - busy0) / tick - own), out
+    with cpu_timed() as t:
+        out = fn()
+    return t.wall, t.other_cpu, out
 
 
 def main(argv: list[str] | None = None) -> int:

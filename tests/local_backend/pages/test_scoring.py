@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from local_backend.pages_fused.dense import word_windows
-from local_backend.pages_fused.fusion import DEFAULT_WEIGHTS, Fusion, ranks, zscores
-from local_backend.pages_fused.layout import page_layout, query_intent
-from local_backend.pages_fused.lexical import LexicalScorer
-from local_backend.pages_fused.words import Box, PageText, Word
+from local_backend.pages.dense import word_windows
+from local_backend.pages.fusion import DEFAULT_WEIGHTS, Fusion, ranks, zscores
+from local_backend.pages.layout import page_layout, query_intent
+from local_backend.pages.lexical import LexicalScorer
+from local_backend.pages.words import Box, PageText, Word
 
 PAGES = [
     "Figure 2: Quantile regression lines for the Engel food expenditure data",
@@ -75,7 +75,7 @@ def test_fusion_rejects_bad_settings():
 
 
 def test_default_weights_name_every_component():
-    from local_backend.pages_fused.retriever import COMPONENTS
+    from local_backend.pages.retriever import COMPONENTS
 
     assert set(DEFAULT_WEIGHTS) == set(COMPONENTS)
 

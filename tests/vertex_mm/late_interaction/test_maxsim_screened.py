@@ -98,7 +98,7 @@ def test_ragged_pages_match(ragged_pages, queries):
 
 
 def _bench_module():
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
     try:
         import bench_maxsim
     finally:

@@ -21,7 +21,7 @@ from vertex_mm import registry
 from vertex_mm.cli import main
 from vertex_mm.sample_data import sample_photos, sample_photos_dir, sample_query_images_dir
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Fixtures for the index tests: an embedding space and reproducible unit vectors in it."""
+"""Fixtures for the index tests: an embedding space and reproducible unit vectors in it, and
+small multi-vector pages for the multi-vector index."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from page_fixtures import queries, ragged_pages, rng
 
 from vertex_mm import Embeddings, EmbeddingSpace
+
+__all__ = ["queries", "ragged_pages", "rng"]
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
-"""The colpali-engine adapter: local folders only, clear errors, and (when colpali-engine imports)
-the plumbing on the smallest random-initialised ColPali config."""
+"""The colpali-engine adapter (registry model ``colpali-engine``, spec ``colpali:DIR``): local
+folders only, clear errors, and (when colpali-engine imports) the plumbing on the smallest
+random-initialised ColPali config."""
 
 from __future__ import annotations
 
@@ -9,15 +10,21 @@ import json
 import numpy as np
 import pytest
 
+from local_backend.models.colpali_engine import ColPaliEmbedder, detect_family
 from vertex_mm.errors import MissingDependencyError, WeightsNotFoundError
-from vertex_mm.pages.colpali_adapter import ColPaliEmbedder, detect_family
-from vertex_mm.pages.embedder import MultiVectorEmbedder
+from vertex_mm.pages import MultiVectorEmbedder
+from vertex_mm.registry import get_page_retriever
 
 
 def test_missing_folder_names_the_folder_and_downloads_nothing(tmp_path):
     missing = tmp_path / "colqwen2-merged"
     with pytest.raises(WeightsNotFoundError, match="colqwen2-merged"):
         ColPaliEmbedder.from_pretrained(missing)
+
+
+def test_the_colpali_spec_reaches_this_adapter_through_the_registry(tmp_path):
+    with pytest.raises(WeightsNotFoundError, match="colqwen2-merged"):
+        get_page_retriever(f"colpali:{tmp_path / 'colqwen2-merged'}")
 
 
 @pytest.mark.parametrize(

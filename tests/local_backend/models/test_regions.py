@@ -6,18 +6,50 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from page_fixtures import PDF_FIXTURE
+
+from vertex_mm.errors import InputError
 from vertex_mm.late_interaction import maxsim
 from vertex_mm.pages import MultiVectorEmbedder, iter_pdf_pages
 
-regions = pytest.importorskip("local_backend.pages.regions")
+regions = pytest.importorskip("local_backend.models.regions")
+registry = pytest.importorskip("local_backend.models.registry")
 
 
 @pytest.fixture(scope="module")
 def embedder():
     try:
-        return regions.RegionConSEEmbedder()
+        return registry.create_page_embedder("regions")
     except Exception as exc:  # weights packages are in the 'local' extra
         pytest.skip(f"offline ConSE model unavailable: {exc}")
+
+
+@pytest.fixture
+def fixture_pdfs():
+    return PDF_FIXTURE
+
+
+def test_regions_is_a_page_model_of_the_registry():
+    cfg = registry.get_model_config("regions")
+    assert cfg["kind"] == "pages" and set(cfg["modalities"]) == {"page", "query"} and cfg["native_dim"] == 384
+    assert registry.get_model_config("efficientnet-lite0")["kind"] == "embedding"  # the default kind
+
+
+def test_get_embedder_refuses_a_page_model():
+    from vertex_mm import get_embedder
+
+    with pytest.raises(InputError, match="'regions' is a 'pages' model; get_embedder"):
+        get_embedder("local", model="regions")
+
+
+def test_create_page_embedder_refuses_an_embedding_model():
+    with pytest.raises(InputError, match="page search needs a model of kind 'pages': colpali-engine, regions"):
+        registry.create_page_embedder("efficientnet-lite0")
+
+
+def test_a_page_config_must_declare_page_modalities():
+    with pytest.raises(ValueError, match="modalities of a 'pages' model"):
+        registry.register_model_config({"name": "bad-pages", "kind": "pages", "factory": "x:y", "modalities": ["image"], "native_dim": 8})
 
 
 def test_tiles_cover_the_whole_page():
@@ -30,7 +62,7 @@ def test_query_terms_drop_stop_words_and_repeats():
 
 
 def test_pages_become_region_vectors_in_the_joint_space(embedder, fixture_pdfs):
-    assert isinstance(embedder, MultiVectorEmbedder)
+    assert isinstance(embedder, regions.RegionConSEEmbedder) and isinstance(embedder, MultiVectorEmbedder)
     page = next(iter_pdf_pages(fixture_pdfs / "corpus" / "zoo-design.pdf", dpi=36))
     [vecs] = embedder.embed_pages([page])
     # A4 at two tiles across: 2 x 3 tiles of 49 cells each, plus one whole-page vector.

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import pathlib
-
 import pypdfium2 as pdfium
+from page_fixtures import PAGESEARCH_PDFS
 
-from local_backend.pages_fused.text_layer import has_text_layer, raster_image_boxes, read_pdf_page
+from local_backend.pages.text_layer import has_text_layer, raster_image_boxes, read_pdf_page
 
-PDFS = pathlib.Path(__file__).resolve().parent.parent / "fixtures" / "pagesearch" / "pdfs"
+PDFS = PAGESEARCH_PDFS
 
 
 def _page(name: str, number: int):
@@ -16,15 +15,15 @@ def _page(name: str, number: int):
 
 
 def test_text_layer_words_carry_boxes_inside_the_page():
-    text = read_pdf_page(_page("rq.pdf", 8), "rq-p08")
+    text = read_pdf_page(_page("rq.pdf", 8), "rq#8")
     assert "Engel" in {w.text.strip(".,'s") for w in text.words} or "Engel's" in text.text
     assert all(0 <= w.box.x0 <= w.box.x1 <= 1 and 0 <= w.box.y0 <= w.box.y1 <= 1 for w in text.words)
     assert {w.source for w in text.words} == {"text-layer"}
 
 
 def test_chart_page_has_a_figure_region_and_reference_page_has_none():
-    chart = read_pdf_page(_page("strucchange-intro.pdf", 3), "sc-p03")  # income/expenditure line chart
-    refs = read_pdf_page(_page("strucchange-intro.pdf", 15), "sc-p15")  # references only
+    chart = read_pdf_page(_page("strucchange-intro.pdf", 3), "strucchange-intro#3")  # income/expenditure line chart
+    refs = read_pdf_page(_page("strucchange-intro.pdf", 15), "strucchange-intro#15")  # references only
     assert len(chart.figure_boxes) == 1
     box = chart.figure_boxes[0]
     assert box.y1 < 0.5 and box.area > 0.02  # the chart sits in the upper half of the page
@@ -32,7 +31,7 @@ def test_chart_page_has_a_figure_region_and_reference_page_has_none():
 
 
 def test_axis_labels_fall_inside_the_figure_region():
-    chart = read_pdf_page(_page("strucchange-intro.pdf", 3), "sc-p03")
+    chart = read_pdf_page(_page("strucchange-intro.pdf", 3), "strucchange-intro#3")
     inside = {w.text for w in chart.words if chart.figure_boxes[0].contains_center_of(w.box)}
     assert {"income", "expenditures", "Time"} <= inside
 

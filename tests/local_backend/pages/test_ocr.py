@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from local_backend.pages_fused.ocr import OcrPool, OcrSettings, parse_tsv, tesseract_version
+from local_backend.pages.ocr import OcrPool, OcrSettings, parse_tsv, tesseract_version
 from vertex_mm.errors import InvalidImageError, MissingDependencyError
 
 TSV = (

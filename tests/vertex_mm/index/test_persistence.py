@@ -44,7 +44,7 @@ def test_layout_is_one_directory_with_a_manifest(saved, space):
     assert manifest["format"] == "vertex-mm-index"
     assert manifest["format_version"] == FORMAT_VERSION
     assert (manifest["space"], manifest["dimension"], manifest["count"]) == (space.id, 32, 300)
-    assert manifest["backend"] == "flat" and manifest["dtype"] == "float32"
+    assert manifest["kind"] == "flat" and manifest["dtype"] == "float32"
     assert set(manifest["files"]) == {"items.jsonl", "vectors.npy"}
     assert all(len(rec["sha256"]) == 64 for rec in manifest["files"].values())
     assert np.load(path / "vectors.npy").shape == (300, 32)
@@ -178,3 +178,12 @@ def test_space_survives_the_roundtrip_with_its_variant(tmp_path, make_vectors):
     index = FlatIndex(sp)
     index.add(["a"], make_vectors(1, sp=sp))
     assert BaseIndex.load(index.save(tmp_path / "v.idx")).space == sp
+
+
+def test_an_index_of_format_version_1_still_loads(saved):
+    # Version 1 named the kind "backend"; indexes saved then stay readable.
+    _, path = saved
+    m = json.loads((path / "manifest.json").read_text())
+    m["format_version"], m["backend"] = 1, m.pop("kind")
+    (path / "manifest.json").write_text(json.dumps(m))
+    assert isinstance(load_index(path), FlatIndex) and len(load_index(path)) == 300

@@ -1,4 +1,5 @@
-"""PDF pages with pypdfium2 and image folders, on the real PDF fixture."""
+"""Page references, the page-id scheme, and rendering PDF pages (pypdfium2), scans and image
+files, on the real PDF fixtures."""
 
 from __future__ import annotations
 
@@ -6,8 +7,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vertex_mm.pages import InvalidDocumentError, iter_document_pages, iter_image_folder, iter_page_batches, iter_pdf_pages
-from vertex_mm.pages.ingest import pdf_page_count
+from vertex_mm.errors import InputError
+from vertex_mm.pages import (
+    InvalidDocumentError,
+    PageRef,
+    expand_sources,
+    iter_image_folder,
+    iter_page_batches,
+    iter_page_images,
+    iter_pdf_pages,
+    page_id,
+    pdf_page_count,
+)
+from vertex_mm.pages.ingest import SCAN_DPI
 
 
 def test_pdf_pages_carry_doc_page_size_and_dpi(fixture_pdfs):
@@ -70,9 +82,49 @@ def test_image_folder_is_one_document_in_name_order(tmp_path):
 
 
 def test_document_sources_mix_pdf_folders_and_files(fixture_pdfs):
-    pages = list(iter_document_pages([fixture_pdfs / "corpus"], dpi=18))
+    pages = list(iter_page_images(expand_sources([fixture_pdfs / "corpus"]), dpi=18))
     assert len(pages) == 25
     assert {p.doc_id for p in pages} == {"effects-hex", "hexagon_binning", "zoo-design", "zoo-quickref"}
+    assert pages[0].page_id == "effects-hex#1"
+
+
+def test_one_page_id_scheme_for_pdf_pages_and_image_files(tmp_path):
+    assert page_id("report", 3) == "report#3" and page_id("scan-7", single_image=True) == "scan-7"
+    assert PageRef(tmp_path / "report.pdf", 3).page_id == "report#3"
+    assert PageRef(tmp_path / "scan-7.png").page_id == "scan-7"
+    assert PageRef(tmp_path / "one.pdf").page_id == "one#1"  # a one-page PDF is still a PDF page
+
+
+def test_expand_sources_names_every_pdf_page_and_each_image(tmp_path, fixture_pdfs):
+    Image.new("RGB", (40, 60), "red").save(tmp_path / "scan-7.png")
+    (tmp_path / "zoo-design.pdf").write_bytes((fixture_pdfs / "corpus" / "zoo-design.pdf").read_bytes())
+    refs = expand_sources([tmp_path])
+    assert [r.page_id for r in refs] == ["scan-7", "zoo-design#1", "zoo-design#2"]
+    assert refs[2] == PageRef(tmp_path / "zoo-design.pdf", 2)
+
+
+def test_expand_sources_rejects_missing_foreign_and_clashing_files(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        expand_sources([tmp_path / "nope.pdf"])
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(InputError, match="not a PDF or page image"):
+        expand_sources([tmp_path / "notes.txt"])
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for folder in ("a", "b"):
+        Image.new("RGB", (8, 8)).save(tmp_path / folder / "p1.png")
+    with pytest.raises(InputError, match="'p1' comes from both"):
+        expand_sources([tmp_path / "a", tmp_path / "b"])
+
+
+def test_a_scan_ref_is_rendered_as_a_grayscale_image_at_scan_dpi(fixture_pdfs):
+    pdf = fixture_pdfs / "corpus" / "zoo-design.pdf"
+    [scan] = iter_page_images([PageRef(pdf, 1, scan=True)], dpi=72)
+    [color] = iter_page_images([PageRef(pdf, 1)], dpi=72)
+    assert scan.dpi == pytest.approx(SCAN_DPI) and color.dpi == pytest.approx(72)
+    pixels = np.asarray(scan.image)
+    assert scan.image.mode == "RGB" and (pixels[..., 0] == pixels[..., 2]).all()
+    assert scan.page_id == "zoo-design#1"
 
 
 def test_batches_are_bounded():
