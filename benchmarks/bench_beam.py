@@ -125,7 +125,8 @@ class Outcome:
 
     def row(self) -> str:
         return (f"{self.name:5s} {self.timing.wall:7.2f} s  {self.quota_fraction:6.3f} of quota  "
-                f"(start-up {self.startup_s:5.2f} s, busy span {self.busy_s:6.2f} s: {self.busy_quota_fraction:5.3f})  embedded={self.embedded} "
+                f"(start-up {self.startup_s:5.2f} s, busy span {self.busy_s:6.2f} s: {self.busy_quota_fraction:5.3f})  "
+                f"embedded={self.embedded} "
                 f"failed={self.failed} lost={self.lost}  429s={self.stats.get('429', 0)}  "
                 f"other procs {self.timing.other_cores:4.2f} cores")
 

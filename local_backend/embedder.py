@@ -97,7 +97,8 @@ class LocalEmbedder(BaseEmbedder):
         return results
 
     # -- images -------------------------------------------------------------------------------
-    def _embed_request_images(self, requests: Sequence[EmbedRequest], errors: dict[int, VertexMMError], bar: Progress) -> dict[int, np.ndarray]:
+    def _embed_request_images(self, requests: Sequence[EmbedRequest], errors: dict[int, VertexMMError],
+                              bar: Progress) -> dict[int, np.ndarray]:
         todo = []
         for i, r in enumerate(requests):
             if r.image is None:
@@ -109,7 +110,8 @@ class LocalEmbedder(BaseEmbedder):
         out: dict[int, np.ndarray] = {}
         for start in range(0, len(todo), self.batch_size):
             chunk = todo[start : start + self.batch_size]
-            vecs, errs = self.encode_image_bytes([(requests[i].image.data, requests[i].image.name) for i in chunk])  # type: ignore[union-attr]
+            images = [requests[i].image for i in chunk]
+            vecs, errs = self.encode_image_bytes([(im.data, im.name) for im in images if im is not None and im.data is not None])
             for j, i in enumerate(chunk):
                 if errs[j] is not None:
                     errors[i] = errs[j]  # type: ignore[assignment]
@@ -140,7 +142,7 @@ class LocalEmbedder(BaseEmbedder):
         if good:
             batch = [loaded[k] for k in good]
             if hasattr(model, "encode_prepared") and prepare is not None:
-                out[good] = model.encode_prepared(np.stack(batch))  # type: ignore[attr-defined]
+                out[good] = model.encode_prepared(np.stack([np.asarray(b) for b in batch]))
             else:
                 out[good] = model.encode_images(batch)
         return out, errs
@@ -159,7 +161,8 @@ class LocalEmbedder(BaseEmbedder):
         return {i: vecs[j] for j, i in enumerate(todo)}
 
     # -- videos -------------------------------------------------------------------------------
-    def _embed_request_videos(self, requests: Sequence[EmbedRequest], errors: dict[int, VertexMMError]) -> dict[int, list[tuple[float, float, np.ndarray]]]:
+    def _embed_request_videos(self, requests: Sequence[EmbedRequest],
+                              errors: dict[int, VertexMMError]) -> dict[int, list[tuple[float, float, np.ndarray]]]:
         out: dict[int, list[tuple[float, float, np.ndarray]]] = {}
         for i, r in enumerate(requests):
             if r.video is None or i in errors:

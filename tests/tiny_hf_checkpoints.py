@@ -103,7 +103,8 @@ def build_dinov2(folder: pathlib.Path) -> pathlib.Path:
     config = transformers.Dinov2Config(hidden_size=WIDTH, num_hidden_layers=LAYERS, num_attention_heads=HEADS,
                                        mlp_ratio=2, image_size=64, patch_size=PATCH)
     transformers.Dinov2Model(config).save_pretrained(folder)
-    transformers.BitImageProcessorPil(size={"shortest_edge": 40}, crop_size={"height": IMAGE, "width": IMAGE}).save_pretrained(folder)
+    crop = {"height": IMAGE, "width": IMAGE}
+    transformers.BitImageProcessorPil(size={"shortest_edge": 40}, crop_size=crop).save_pretrained(folder)
     return folder
 
 
@@ -129,7 +130,8 @@ def build_clip(folder: pathlib.Path) -> pathlib.Path:
     config = transformers.CLIPConfig(text_config=text, vision_config=vit_config(), projection_dim=16)
     transformers.CLIPModel(config).save_pretrained(folder)
     tok.save_pretrained(folder)
-    transformers.CLIPImageProcessorPil(size={"shortest_edge": IMAGE}, crop_size={"height": IMAGE, "width": IMAGE}).save_pretrained(folder)
+    crop = {"height": IMAGE, "width": IMAGE}
+    transformers.CLIPImageProcessorPil(size={"shortest_edge": IMAGE}, crop_size=crop).save_pretrained(folder)
     return folder
 
 

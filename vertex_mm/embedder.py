@@ -289,7 +289,8 @@ class BaseEmbedder(BatchConfigured, abc.ABC):
                 built.append(exc)
         return space, built
 
-    def _embed_column(self, items: Iterable[Any], kind: str, dimension: int | None, progress: bool, errors: ErrorMode) -> Embeddings:
+    def _embed_column(self, items: Iterable[Any], kind: str, dimension: int | None, progress: bool,
+                      errors: ErrorMode) -> Embeddings:
         from .batch.interrupt import BatchInterrupted
 
         if errors not in ("raise", "collect"):

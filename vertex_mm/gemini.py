@@ -202,7 +202,7 @@ def _make_client(
             # google-genai refuses AnonymousCredentials; a placeholder token is never checked.
             from google.oauth2.credentials import Credentials
 
-            credentials = Credentials(token="vertex-mm-emulator")
+            credentials = Credentials(token="vertex-mm-emulator")  # type: ignore[no-untyped-call]
         return genai.Client(
             vertexai=True,
             project=project,
@@ -217,8 +217,11 @@ def _make_client(
 
 
 def _media_part(types: Any, media: Image | Video, mime: str | None) -> "types.Part":
-    if media.data is not None:
-        return types.Part.from_bytes(data=media.data, mime_type=mime or media.mime_type)
     from .wire import _guess_mime
 
-    return types.Part.from_uri(file_uri=media.gcs_uri, mime_type=mime or _guess_mime(media))
+    part: types.Part
+    if media.data is not None:
+        part = types.Part.from_bytes(data=media.data, mime_type=mime or media.mime_type)
+    else:
+        part = types.Part.from_uri(file_uri=media.gcs_uri, mime_type=mime or _guess_mime(media))
+    return part

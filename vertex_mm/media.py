@@ -57,7 +57,8 @@ class _Media:
         return hashlib.sha256(payload).hexdigest()
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and (self._bytes, self._gcs_uri) == (other._bytes, other._gcs_uri)  # type: ignore[attr-defined]
+        return isinstance(other, _Media) and type(other) is type(self) and (
+            (self._bytes, self._gcs_uri) == (other._bytes, other._gcs_uri))
 
     def __hash__(self) -> int:
         return hash((type(self), self._gcs_uri, self._bytes))

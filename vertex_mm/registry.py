@@ -73,8 +73,10 @@ def get_embedder(name: str = "vertex", **options: Any) -> BaseEmbedder:
     except KeyError:
         raise InputError(f"unknown backend {name!r}; choose one of {', '.join(list_backends())}") from None
     if callable(target):
-        return target(**options)
-    return _lazy(target, f"backend {name!r}", _EXTRA.get(name))(**options)  # type: ignore[no-any-return]
+        made: BaseEmbedder = target(**options)
+        return made
+    embedder: BaseEmbedder = _lazy(target, f"backend {name!r}", _EXTRA.get(name))(**options)
+    return embedder
 
 
 def _lazy(target: str, what: str, extra: str | None = "local") -> Any:

@@ -119,7 +119,8 @@ class Embeddings(np.ndarray):
         space = getattr(obj, "space", None)
         self.space = space if space is not None and self.ndim == 2 and self.shape[1] == space.dimension else None
         errors = getattr(obj, "errors", None)
-        self.errors = errors if errors is not None and len(errors) == (self.shape[0] if self.ndim else 0) else [None] * (self.shape[0] if self.ndim else 0)
+        rows = self.shape[0] if self.ndim else 0
+        self.errors = errors if errors is not None and len(errors) == rows else [None] * rows
 
     def __getitem__(self, key: Any) -> Any:
         out = super().__getitem__(key)

@@ -338,6 +338,8 @@ def parse_embed_content_body(body: Any, limits: ModelLimits) -> EmbedRequest:
             )
         media[kind] = item
     image, video = media.get("image"), media.get("video")
+    assert image is None or isinstance(image, Image)
+    assert video is None or isinstance(video, Video)
     cfg = body.get("embedContentConfig") or body.get("config") or {}
     dim = cfg.get("outputDimensionality", cfg.get("output_dimensionality")) if isinstance(cfg, Mapping) else None
     if dim is None:

@@ -198,7 +198,7 @@ class ConSEModel:
             x = self.image_model.to_tensor(self.image_model._prepare_all(images))
             cells = net.features(x).flatten(2).transpose(1, 2)  # (n, 49, 1280)
             logits = net.fc(cells).numpy()
-        return [self.combine(l) for l in logits]
+        return [self.combine(row) for row in logits]
 
     def top_classes(self, images: Sequence[Any], k: int = 5) -> list[list[tuple[str, float]]]:
         """The ``k`` most probable ImageNet classes of each image, with probabilities."""

@@ -120,7 +120,7 @@ class ImagePreprocess:
             image_mean=_triple(merged["image_mean"]),
             image_std=_triple(merged["image_std"]),
         )
-        out.output_size  # fail now, not on the first image, if the size is not fixed
+        _ = out.output_size  # fail now, not on the first image, if the size is not fixed
         return out
 
     @property

@@ -33,7 +33,8 @@ def quiet_weight_loading() -> Iterator[None]:
 
     with _lock:
         if _depth == 0:
-            _restore = (hf_logging.is_progress_bar_enabled(), hub_utils.are_progress_bars_disabled())
+            hub_disabled = hub_utils.are_progress_bars_disabled()  # type: ignore[attr-defined]
+            _restore = (hf_logging.is_progress_bar_enabled(), hub_disabled)
             if _restore[0]:
                 hf_logging.disable_progress_bar()
         _depth += 1
@@ -45,4 +46,4 @@ def quiet_weight_loading() -> Iterator[None]:
             if _depth == 0 and _restore[0]:
                 hf_logging.enable_progress_bar()
                 if _restore[1]:  # enable_progress_bar() also turns the hub's bars back on
-                    hub_utils.disable_progress_bars()
+                    hub_utils.disable_progress_bars()  # type: ignore[attr-defined]

@@ -28,7 +28,9 @@ from torch.nn import functional as F
 
 from vertex_mm.errors import InputError, WeightsNotFoundError
 
-__all__ = ["FORMAT", "HEAD_KINDS", "ProjectionHead", "ProjectionHeads", "file_sha256", "load_heads", "metadata_path", "save_heads"]
+__all__ = [
+    "FORMAT", "HEAD_KINDS", "ProjectionHead", "ProjectionHeads", "file_sha256", "load_heads", "metadata_path", "save_heads",
+]
 
 FORMAT = "vertex-mm-projection-heads/1"
 HEAD_KINDS = ("linear", "mlp")
@@ -125,6 +127,7 @@ def load_heads(path: str | os.PathLike[str]) -> tuple[ProjectionHeads, dict[str,
     from .losses import make_loss
 
     loss = make_loss(meta["loss"]) if meta.get("loss") else None
-    heads = ProjectionHeads(meta["image_in_dim"], meta["text_in_dim"], meta["dim"], meta["head"], meta.get("hidden_dim"), loss=loss)
+    heads = ProjectionHeads(meta["image_in_dim"], meta["text_in_dim"], meta["dim"], meta["head"], meta.get("hidden_dim"),
+                            loss=loss)
     heads.load_state_dict(state)
     return heads.eval(), meta

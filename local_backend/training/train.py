@@ -160,7 +160,7 @@ def _fit(heads: ProjectionHeads, img: torch.Tensor, txt: torch.Tensor, pair_imag
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-            heads.loss.clamp_()
+            heads.loss.clamp_()  # type: ignore[operator]  # a LossModule method, not a Tensor
             total += float(loss.detach())
         losses.append(total / steps)
         if progress is not None:

@@ -70,7 +70,8 @@ def local_embedder(conse: Any) -> Any:
     return get_embedder("local")
 
 
-def make_mp4(path: Any, frames: list[Image.Image], seconds_each: float, *, fps: int = 4, size: tuple[int, int] = (96, 64)) -> bytes:
+def make_mp4(path: Any, frames: list[Image.Image], seconds_each: float, *, fps: int = 4,
+             size: tuple[int, int] = (96, 64)) -> bytes:
     """Write a real H.264 MP4 showing each image for ``seconds_each`` seconds; return its bytes."""
     av = pytest.importorskip("av")
     codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"

@@ -70,7 +70,7 @@ class EmbeddingCache:
 
     def _conn(self) -> sqlite3.Connection:
         # One connection per thread and per process: sqlite connections must not cross a fork.
-        conn = getattr(self._local, "conn", None)
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None and self._local.pid == os.getpid():
             return conn
         conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)

@@ -69,7 +69,7 @@ class BatchConfigured:
         return dict(declared) if isinstance(declared, Mapping) else {}
 
     def _batch_engine(self) -> "BatchEngine":
-        engine = self.__dict__.get("_batch_engine_")
+        engine: BatchEngine | None = self.__dict__.get("_batch_engine_")
         if engine is not None:
             return engine
         from .engine import BatchEngine

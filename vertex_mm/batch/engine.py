@@ -46,7 +46,7 @@ class CacheView:
         """The cached response, else ``compute()`` stored; concurrent callers with the same key
         share one computation (a repeated image in a batch is sent once)."""
         key = self.key(request)
-        hit = self.cache.get(key)
+        hit: MultiModalEmbeddingResponse | None = self.cache.get(key)
         if hit is not None:
             return hit
         with self._lock:
@@ -55,7 +55,8 @@ class CacheView:
                 mine: Future[Any] = Future()
                 self._in_flight[key] = mine
         if shared is not None:
-            return shared.result()
+            shared_result: MultiModalEmbeddingResponse = shared.result()
+            return shared_result
         try:
             result = compute()
             self.cache.put(key, result)
@@ -69,7 +70,8 @@ class CacheView:
                 del self._in_flight[key]
 
     def get(self, request: EmbedRequest) -> MultiModalEmbeddingResponse | None:
-        return self.cache.get(self.key(request))
+        hit: MultiModalEmbeddingResponse | None = self.cache.get(self.key(request))
+        return hit
 
     def put(self, request: EmbedRequest, result: Any) -> None:
         if isinstance(result, MultiModalEmbeddingResponse):
@@ -111,7 +113,8 @@ class BatchEngine:
                     raise
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
-    async def acall(self, apredict: APredict, request: EmbedRequest, *, progress: Progress | None = None) -> MultiModalEmbeddingResponse:
+    async def acall(self, apredict: APredict, request: EmbedRequest, *,
+                    progress: Progress | None = None) -> MultiModalEmbeddingResponse:
         """The coroutine twin of :meth:`call`."""
         async for attempt in self.retry.async_retrying(before_sleep=progress.retried if progress else None):
             with attempt:

@@ -65,7 +65,8 @@ class _SigintToStop:
         self._previous: Any = None
 
     def __enter__(self) -> "_SigintToStop":
-        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        in_main = threading.current_thread() is threading.main_thread()
+        if in_main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             self._previous = signal.signal(signal.SIGINT, self._handle)
         return self
 

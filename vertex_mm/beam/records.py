@@ -127,7 +127,7 @@ def _content_id(content: Any, kind: Kind) -> str:
             return content.name
         return _bytes_id(content.data or b"")
     if isinstance(content, os.PathLike):
-        return os.fspath(content)
+        return str(os.fspath(content))
     text = str(content)
     # A long text makes a poor id: its hash is stable and short.
     return text if kind != "text" or len(text) <= _MAX_SOURCE_CHARS else _bytes_id(text.encode())

@@ -1,10 +1,11 @@
 """The ``vertex-mm`` command line.
 
 :data:`COMMANDS` lists every subcommand and the module that holds it. Each module exposes
-``register(subparsers) -> None``, which adds an ``argparse`` parser whose ``func`` default runs
-the command and returns an exit code. Commands raise on failure; :func:`main` turns the error
-into one line and an exit code in one place (:mod:`._errors`). Command modules import heavy
-things (torch, servers) inside their ``run`` only, so ``vertex-mm --help`` stays instant.
+``HELP`` (one line for ``vertex-mm --help``; the module docstring is the command's own
+``--help`` text), ``add_arguments(parser)`` and ``run(args) -> exit code`` (a command with
+sub-actions sets ``func`` on each of them instead). Commands raise on failure; :func:`main`
+turns the error into one line and an exit code in one place (:mod:`._errors`). Command modules
+import heavy things (torch, servers) inside their ``run`` only, so ``--help`` stays instant.
 """
 
 from __future__ import annotations
@@ -37,8 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Image and multimodal embeddings on Google Cloud, with an offline local backend.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in COMMANDS.values():
-        importlib.import_module(f"{__name__}.{module}").register(sub)
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(f"{__name__}.{module_name}")
+        if hasattr(module, "register"):  # the pages command keeps its own sub-actions
+            module.register(sub)
+            continue
+        p = sub.add_parser(name, help=module.HELP, description=module.__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(p)
+        p.set_defaults(func=module.run)
     return parser
 
 

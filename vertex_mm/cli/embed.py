@@ -24,16 +24,13 @@ from typing import Any
 
 from ._backend import add_backend_arguments, backend_options
 
-__all__ = ["register", "run"]
+__all__ = ["HELP", "add_arguments", "run"]
 
 
-def register(subparsers: Any) -> None:
-    p = subparsers.add_parser(
-        "embed",
-        help="embed a folder, list file or gs:// prefix of images into JSONL or Parquet (resumable)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+HELP = "embed a folder, list file or gs:// prefix of images into JSONL or Parquet (resumable)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", metavar="SOURCE", help="folder, list file, or gs://bucket/prefix")
     p.add_argument("--out", required=True, metavar="FILE", help="output file (.jsonl or .parquet)")
     add_backend_arguments(p, default="vertex")
@@ -45,7 +42,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--cache", metavar="PATH", help="sqlite embedding cache: repeated images cost nothing")
     p.add_argument("--format", choices=("jsonl", "parquet"), help="default: from the --out suffix")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=run)
 
 
 def _batch_options(args: argparse.Namespace) -> dict[str, Any]:

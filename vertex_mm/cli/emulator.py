@@ -16,16 +16,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-__all__ = ["register", "run"]
+__all__ = ["HELP", "add_arguments", "run"]
 
 
-def register(subparsers: Any) -> None:
-    p = subparsers.add_parser(
-        "emulator",
-        help="serve a local Vertex AI embedding emulator (for tests and offline development)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+HELP = "serve a local Vertex AI embedding emulator (for tests and offline development)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default=None, help="interface to bind (default 127.0.0.1; only local by default)")
     p.add_argument("--port", type=int, default=None, help="port (default 0: a free one, printed at start)")
     p.add_argument("--backend", choices=("auto", "local", "hashed"), default=None,
@@ -39,7 +36,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--drop-rate", type=float, default=None, help="fraction of calls whose connection is closed unanswered")
     p.add_argument("--seed", type=int, default=None, help="seed of the random faults (a fixed sequence)")
     p.add_argument("--max-request-bytes", type=int, default=None, help="largest accepted request body (default 30 MiB)")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

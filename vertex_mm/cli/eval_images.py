@@ -26,18 +26,15 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .index import add_backend_arguments, backend_options
+from ._backend import add_backend_arguments, backend_options
 
-__all__ = ["register", "run"]
+__all__ = ["HELP", "add_arguments", "run"]
 
 
-def register(subparsers: Any) -> None:
-    p = subparsers.add_parser(
-        "eval-images",
-        help="recall@k of text -> image and near-duplicate search on a folder of photos",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+HELP = "recall@k of text -> image and near-duplicate search on a folder of photos"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("folder", metavar="DIR", help="folder of photos (searched recursively); ids are paths relative to it")
     p.add_argument("--queries", metavar="FILE", help="JSONL queries with their relevant photos")
     p.add_argument("--neardup", metavar="MANIFEST", help="JSONL near-duplicate manifest {\"query\": path, \"target\": id}")
@@ -49,7 +46,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--dimension", type=int, help="embedding length (default: the backend's)")
     p.add_argument("--misses", type=int, default=20, metavar="N", help="list at most N missed queries per task (default 20)")
     p.add_argument("--progress", action="store_true", help="show embedding progress bars")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,20 +18,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from ._backend import add_backend_arguments, backend_options
 
-__all__ = ["add_backend_arguments", "backend_options", "register", "run"]
+__all__ = ["HELP", "add_arguments", "run"]
 
 
-def register(subparsers: Any) -> None:
-    p = subparsers.add_parser(
-        "index",
-        help="embed a folder of photos into a searchable index directory",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+HELP = "embed a folder of photos into a searchable index directory"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("folder", metavar="DIR", help="folder of photos (searched recursively)")
     p.add_argument("--out", required=True, metavar="IDX", help="index directory to write")
     add_backend_arguments(p, default="local")
@@ -41,7 +37,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--update", action="store_true",
                    help="open IDX if it exists: embed only photos it lacks and drop photos no longer on disk")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

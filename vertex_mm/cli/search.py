@@ -17,18 +17,15 @@ import argparse
 import json
 from typing import Any
 
-from .index import add_backend_arguments, backend_options
+from ._backend import add_backend_arguments, backend_options
 
-__all__ = ["register", "run"]
+__all__ = ["HELP", "add_arguments", "run"]
 
 
-def register(subparsers: Any) -> None:
-    p = subparsers.add_parser(
-        "search",
-        help="search an index with a text or image query",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+HELP = "search an index with a text or image query"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("index", metavar="IDX", help="index directory written by `vertex-mm index`")
     p.add_argument("query", nargs="?", metavar="QUERY", help="text query")
     p.add_argument("--image", metavar="FILE", help="image query (instead of, or as well as, a text query)")
@@ -37,7 +34,6 @@ def register(subparsers: Any) -> None:
                    help="keep hits whose metadata KEY equals VALUE (repeatable)")
     p.add_argument("--json", action="store_true", help="one JSON object per hit")
     add_backend_arguments(p, default=None)
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

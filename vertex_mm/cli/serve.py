@@ -11,26 +11,21 @@ Prints ``vertex-mm serve listening on http://HOST:PORT`` once it answers; stops 
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from .index import add_backend_arguments, backend_options
+from ._backend import add_backend_arguments, backend_options
 
-__all__ = ["register", "run"]
+__all__ = ["HELP", "add_arguments", "run"]
 
 
-def register(subparsers: Any) -> None:
-    p = subparsers.add_parser(
-        "serve",
-        help="serve a search page for an index on 127.0.0.1",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+HELP = "serve a search page for an index on 127.0.0.1"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("index", metavar="IDX", help="index directory written by `vertex-mm index`")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     p.add_argument("-k", type=int, default=10, help="results per query shown by default (default 10)")
     add_backend_arguments(p, default=None)
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

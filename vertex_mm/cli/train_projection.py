@@ -22,21 +22,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
-__all__ = ["register", "run"]
+__all__ = ["HELP", "add_arguments", "run"]
 
 
-def register(subparsers: Any) -> None:
-    p = subparsers.add_parser(
-        "train-projection",
-        help="fit projection heads on frozen local towers from a folder of images and a captions JSONL",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+HELP = "fit projection heads on frozen local towers from a folder of images and a captions JSONL"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("images_dir", metavar="IMAGES_DIR", help="folder of training images")
     p.add_argument("--captions", required=True, metavar="JSONL", help='one {"file": ..., "caption": ...} per line')
-    p.add_argument("--out", required=True, metavar="FILE", help="weights file (.safetensors, else torch.save); metadata goes to FILE.json")
+    p.add_argument("--out", required=True, metavar="FILE",
+                   help="weights file (.safetensors, else torch.save); metadata goes to FILE.json")
     p.add_argument("--model", default="default", help="local model whose towers to train over (default: default)")
     p.add_argument("--checkpoint", metavar="DIR", help="checkpoint folder or cached repo id for --model (clip, siglip, ...)")
     p.add_argument("--image-model", metavar="NAME", help="image tower, overriding --model's")
@@ -49,7 +46,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--batch-size", type=int, default=256, help="pairs per step (default 256)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--quiet", action="store_true", help="print only the summary")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

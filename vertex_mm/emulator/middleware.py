@@ -14,6 +14,7 @@ import asyncio
 import logging
 from typing import Any
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import GoogleAPIException, error_response, retry_after_header, retry_info
@@ -95,6 +96,9 @@ class InternalErrorMiddleware:
 
         try:
             await self.app(scope, receive, send_and_track)
+        except ClientDisconnect:
+            # The client went away mid-request (killed, timed out): nobody to answer.
+            log.debug("client disconnected while sending %s", scope.get("path"))
         except Exception as exc:
             if started or scope["type"] != "http":
                 raise

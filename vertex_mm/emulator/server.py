@@ -13,6 +13,7 @@ and connections queue from that moment: start-up takes a few milliseconds.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import socket
 import sys
@@ -45,7 +46,8 @@ def _droppable_protocol() -> type:
             super().connection_made(transport)
             # uvicorn copies app_state into every request's scope["state"]; a per-connection
             # copy carries this connection's abort.
-            self.app_state = {**self.app_state, ABORT_KEY: transport.abort}
+            state: dict[str, Any] = dict(self.app_state)  # type: ignore[has-type]
+            self.app_state = {**state, ABORT_KEY: transport.abort}
 
     return DroppableHTTPProtocol
 
@@ -78,25 +80,28 @@ class EmulatorServer(ServerThread):
     def stats(self) -> dict[str, int]:
         """Counters of prediction calls: requests, 2xx, 4xx, 429, 5xx, 503, dropped, in_flight,
         max_in_flight."""
-        return self.app.state.stats.snapshot()
+        snapshot: dict[str, int] = self.app.state.stats.snapshot()
+        return snapshot
 
     def reset_stats(self) -> None:
         self.app.state.stats.reset()
 
     @property
     def faults(self) -> FaultSettings:
-        return self.app.state.injector.settings
+        settings: FaultSettings = self.app.state.injector.settings
+        return settings
 
     def set_faults(self, **changes: Any) -> FaultSettings:
         """Change fault settings while running (fields of :class:`FaultSettings`)."""
         injector = self.app.state.injector
         injector.configure(injector.settings.updated(changes))
-        return injector.settings
+        return self.faults
 
     @property
     def backend(self) -> str:
         """The vector backend in use (``"pending"`` until the first request resolves it)."""
-        return self.app.state.vectors.backend_name
+        name: str = self.app.state.vectors.backend_name
+        return name
 
     def __repr__(self) -> str:
         where = self.url if self._address else "not started"
@@ -136,8 +141,9 @@ def run_emulator(
         seed=seed,
         retry_after=retry_after,
     )
-    extra = {"max_request_bytes": max_request_bytes} if max_request_bytes is not None else {}
-    settings = EmulatorSettings(host=host, port=port, backend=backend, faults=faults, **extra)
+    settings = EmulatorSettings(host=host, port=port, backend=backend, faults=faults)
+    if max_request_bytes is not None:
+        settings = dataclasses.replace(settings, max_request_bytes=max_request_bytes)
     server = EmulatorServer(settings, embedder=embedder, clock=clock).start()
     try:
         yield server

@@ -142,7 +142,8 @@ def run_job(
         def build(p: _Pending) -> EmbedRequest:
             if p.error is not None:
                 raise p.error
-            return embedder.build_request(image=p.image, dimension=space.dimension, key=p.item.id)
+            request: EmbedRequest = embedder.build_request(image=p.image, dimension=space.dimension, key=p.item.id)
+            return request
 
         def on_result(index: int, p: _Pending, result: Any) -> None:
             if isinstance(result, NotRunError):

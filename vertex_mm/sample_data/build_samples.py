@@ -26,7 +26,7 @@ def _skimage(name: str) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
         from skimage import data
 
-        return getattr(data, name)()
+        return np.asarray(getattr(data, name)())
 
     return load
 
@@ -35,7 +35,7 @@ def _motorcycle(view: int) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
         from skimage import data
 
-        return data.stereo_motorcycle()[view]
+        return np.asarray(data.stereo_motorcycle()[view])  # type: ignore[no-untyped-call]
 
     return load
 
@@ -44,7 +44,7 @@ def _sklearn(name: str) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
         from sklearn.datasets import load_sample_image
 
-        return load_sample_image(name)
+        return np.asarray(load_sample_image(name))
 
     return load
 

@@ -75,19 +75,20 @@ def create_app(index: BaseIndex, embedder: Any, *, title: str = "vertex-mm photo
         text, image, k = None, None, default_k
         try:
             if request.method == "POST":
-                form = await request.form(max_part_size=MAX_UPLOAD_BYTES)
-                text = _text(form.get("q"))
-                k = _k(form.get("k"), default_k)
-                upload = form.get("image")
-                if upload is not None and hasattr(upload, "read") and getattr(upload, "filename", ""):
-                    image = await upload.read()
-                    if not image:
-                        raise _BadRequest("the uploaded image file is empty")
+                # The form closes its spooled upload files when the block ends.
+                async with request.form(max_part_size=MAX_UPLOAD_BYTES) as form:
+                    text = _text(form.get("q"))
+                    k = _k(form.get("k"), default_k)
+                    upload = form.get("image")
+                    if upload is not None and hasattr(upload, "read") and getattr(upload, "filename", None):
+                        image = await upload.read()
+                        if not image:
+                            raise _BadRequest("the uploaded image file is empty")
             else:
                 text = _text(request.query_params.get("q"))
                 k = _k(request.query_params.get("k"), default_k)
             if image is not None:
-                label = f"[image] {getattr(upload, 'filename', 'upload')}"
+                label = f"[image] {getattr(upload, 'filename', None) or 'upload'}"
                 text = None  # an uploaded image wins: it is the more specific query
             elif text:
                 label = text

@@ -43,8 +43,8 @@ def thumbnail_jpeg(source: str | Path | bytes, side: int = THUMB_SIDE) -> bytes:
     """A small JPEG of an image file or of image bytes (at most ``side`` px on its long edge)."""
     from PIL import Image
 
-    with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
-        img = img.convert("RGB")
+    with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as opened:
+        img = opened.convert("RGB")
         img.thumbnail((side, side))
         buf = io.BytesIO()
         img.save(buf, format="JPEG", quality=80)

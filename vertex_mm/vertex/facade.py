@@ -31,7 +31,8 @@ class MultiModalEmbeddingModel:
         self._embedder = embedder
 
     @classmethod
-    def from_pretrained(cls, model_name: str = "multimodalembedding@001", *, backend: str = "vertex", **options: Any) -> "MultiModalEmbeddingModel":
+    def from_pretrained(cls, model_name: str = "multimodalembedding@001", *, backend: str = "vertex",
+                        **options: Any) -> "MultiModalEmbeddingModel":
         from ..registry import get_embedder
 
         name = model_name.split("/")[-1]

@@ -83,7 +83,7 @@ class GapicTransport(PredictTransport):
         if credentials is None and insecure:
             from google.auth.credentials import AnonymousCredentials
 
-            credentials = AnonymousCredentials()
+            credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
         endpoint = api_endpoint or f"{target.location}-aiplatform.googleapis.com"
         try:
             self._client = aiplatform_v1.PredictionServiceClient(
@@ -124,7 +124,7 @@ class GapicTransport(PredictTransport):
 
     def close(self) -> None:
         try:
-            self._client.transport.close()
+            self._client.transport.close()  # type: ignore[no-untyped-call]
         except Exception:
             pass
 

@@ -184,7 +184,8 @@ def test_siglip_without_sentencepiece_names_the_missing_package(checkpoints, tmp
     import textwrap
 
     # A stand-in that fails to import exactly like an absent package, in a fresh interpreter.
-    (tmp_path / "sentencepiece.py").write_text('raise ModuleNotFoundError("No module named sentencepiece", name="sentencepiece")\n')
+    (tmp_path / "sentencepiece.py").write_text(
+        'raise ModuleNotFoundError("No module named sentencepiece", name="sentencepiece")\n')
     script = textwrap.dedent(f"""
         from local_backend.models.hf_clip import create_siglip
         from vertex_mm.errors import MissingDependencyError

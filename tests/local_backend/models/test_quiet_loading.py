@@ -12,6 +12,18 @@ from transformers.utils import logging as hf_logging  # noqa: E402
 from local_backend.models.quiet_loading import quiet_weight_loading  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def transformers_defaults():
+    """transformers' logging settings are process-wide and other tests' helpers silence them
+    (tests/tiny_hf_checkpoints.py): start each test here from the library's defaults."""
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_warning()
+    hf_logging.enable_progress_bar()
+    yield
+    hf_logging.set_verbosity(verbosity)
+    (hf_logging.enable_progress_bar if bars else hf_logging.disable_progress_bar)()
+
+
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory) -> str:
     """A real (random) BERT checkpoint on disk, without the masked-LM head."""

@@ -86,7 +86,8 @@ def test_local_model_returns_unit_vectors_equal_to_transformers(checkpoints, pho
     model = create_vit(folder, name=f"tiny-{family}")
     hf = _hf(getattr(transformers, cls_name), folder)
     with torch.inference_mode():
-        out = hf(pixel_values=_pixels(folder, photos)) if family != "siglip" else hf.get_image_features(pixel_values=_pixels(folder, photos))
+        pixels = _pixels(folder, photos)
+        out = hf(pixel_values=pixels) if family != "siglip" else hf.get_image_features(pixel_values=pixels)
     ref = out.pooler_output if family != "vit" else out.last_hidden_state[:, 0]
     ref = torch.nn.functional.normalize(ref, dim=-1).numpy()
     vecs = model.encode_images(cv.test_photos())  # grayscale included: the model converts to RGB

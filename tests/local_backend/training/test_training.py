@@ -158,7 +158,8 @@ def test_train_projection_then_serve_the_heads_as_a_local_model(checkpoints, pho
                             config=TrainConfig(**FAST))
     assert meta["pairs"] == len(cv.PHOTO_CAPTIONS) and meta["skipped_pairs"] == 0
     assert meta["loss_after"] < meta["loss_before"] and meta["recall_at_1_after"] > meta["recall_at_1_before"]
-    assert json.loads(metadata_path(out).read_text())["image_tower"] == {"model": "clip", "params": {"checkpoint": str(checkpoints["clip"])}}
+    tower = json.loads(metadata_path(out).read_text())["image_tower"]
+    assert tower == {"model": "clip", "params": {"checkpoint": str(checkpoints["clip"])}}
 
     model = create_model("projected", heads=str(out))
     assert model.native_dim == FAST["dim"] and model.space_tag == "heads-" + meta["weights_sha256"][:12]

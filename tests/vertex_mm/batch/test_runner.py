@@ -79,8 +79,7 @@ def test_input_is_pulled_lazily_so_endless_streams_work():
     seen: list[int] = []
 
     def source():
-        for i in pulled:
-            yield i
+        yield from pulled
 
     stop = threading.Event()
 

@@ -60,7 +60,8 @@ def test_beam_tests_and_client_tests_pass_with_apache_beam_gcp_and_aiplatform_1x
         cwd=REPO, env=env, capture_output=True, text=True, timeout=TESTS_TIMEOUT_S,
     )
     summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
-    assert done.returncode == 0, f"in the Beam venv (aiplatform {versions[1]}): {summary}\n{done.stdout[-6000:]}\n{done.stderr[-2000:]}"
+    assert done.returncode == 0, (f"in the Beam venv (aiplatform {versions[1]}): {summary}\n"
+                                  f"{done.stdout[-6000:]}\n{done.stderr[-2000:]}")
     skipped = re.search(r"(\d+) skipped", summary)
     # Only this test itself may skip in there; any other skip means something was missing.
     assert " passed" in summary and (skipped is None or skipped.group(1) == "1"), summary

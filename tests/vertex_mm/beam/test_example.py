@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("apache_beam", reason="apache_beam is not importable here; test_beam_venv.py runs this file in a venv that has it")
+BEAM_SKIP = "apache_beam is not importable here; test_beam_venv.py runs this file in a venv that has it"
+pytest.importorskip("apache_beam", reason=BEAM_SKIP)
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "beam_embed_pipeline.py"
 RESULT = re.compile(r"^RESULT embedded=(\d+) dead_letter=(\d+) lost=(\d+) duplicates=(\d+) inputs=(\d+)$", re.M)

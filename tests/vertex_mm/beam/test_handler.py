@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from factories import image_bytes, truncated
 
-beam = pytest.importorskip("apache_beam", reason="apache_beam is not importable here; test_beam_venv.py runs this file in a venv that has it")
+BEAM_SKIP = "apache_beam is not importable here; test_beam_venv.py runs this file in a venv that has it"
+beam = pytest.importorskip("apache_beam", reason=BEAM_SKIP)
 
 from apache_beam.ml.inference.base import RunInference  # noqa: E402
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline  # noqa: E402
@@ -22,7 +23,8 @@ from vertex_mm.testing import HashedEmbedder  # noqa: E402
 
 
 def test_runinference_yields_a_response_or_the_typed_error_per_input():
-    items = [EmbedInput("ok", "image", image_bytes()), EmbedInput("broken", "image", truncated(image_bytes("JPEG", (128, 128)), 0.3))]
+    broken = truncated(image_bytes("JPEG", (128, 128)), 0.3)
+    items = [EmbedInput("ok", "image", image_bytes()), EmbedInput("broken", "image", broken)]
     handler = EmbedderModelHandler(embedder_factory=HashedEmbedder, dimension=128)
 
     def describe(result):

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-beam = pytest.importorskip("apache_beam", reason="apache_beam is not importable here; test_beam_venv.py runs this file in a venv that has it")
+BEAM_SKIP = "apache_beam is not importable here; test_beam_venv.py runs this file in a venv that has it"
+beam = pytest.importorskip("apache_beam", reason=BEAM_SKIP)
 
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline  # noqa: E402
 from apache_beam.testing.util import assert_that, equal_to, is_empty  # noqa: E402

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-beam = pytest.importorskip("apache_beam", reason="apache_beam is not importable here; test_beam_venv.py runs this file in a venv that has it")
+BEAM_SKIP = "apache_beam is not importable here; test_beam_venv.py runs this file in a venv that has it"
+beam = pytest.importorskip("apache_beam", reason=BEAM_SKIP)
 
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline  # noqa: E402

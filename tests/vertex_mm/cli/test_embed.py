@@ -64,7 +64,7 @@ def test_a_job_killed_with_sigkill_resumes_with_every_input_exactly_once(image_f
                                     stderr=subprocess.PIPE, text=True)
             written = wait_for_lines(out, done_before + 8, proc)
             proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=30)
+            proc.communicate(timeout=30)
             assert proc.returncode == -signal.SIGKILL
             at_kill = len(complete_lines(out))
             assert done_before + 8 <= written <= at_kill < n, "the kill must land mid-job"

@@ -54,7 +54,7 @@ def cli_emulator() -> Iterator[tuple[subprocess.Popen[str], str]]:
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
+        proc.communicate()  # reaps it and closes the pipes
 
 
 def test_it_prints_its_url_answers_and_stops_on_sigint(cli_emulator):
@@ -88,7 +88,7 @@ def test_settings_come_from_the_environment_too():
             emb.get_embeddings(contextual_text="two")
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
+        proc.communicate(timeout=30)
 
 
 def test_a_bad_flag_value_exits_2_naming_it():

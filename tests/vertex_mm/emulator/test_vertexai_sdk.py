@@ -58,7 +58,8 @@ def test_image_from_a_file_on_disk(model, tmp_path, jpeg_bytes, hashed):
     path = tmp_path / "photo.jpg"
     path.write_bytes(jpeg_bytes)
     r = model.get_embeddings(image=Image.load_from_file(str(path)), dimension=128)
-    np.testing.assert_allclose(r.image_embedding, hashed.get_embeddings(image=VmmImage(jpeg_bytes), dimension=128).image_embedding, rtol=1e-6)
+    expected = hashed.get_embeddings(image=VmmImage(jpeg_bytes), dimension=128).image_embedding
+    np.testing.assert_allclose(r.image_embedding, expected, rtol=1e-6)
 
 
 def test_video_segments_with_a_segment_config(model, mp4_10s, hashed):

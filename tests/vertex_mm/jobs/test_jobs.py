@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 from batch_doubles import BatchingEmbedder, ScriptedEmbedder
@@ -171,7 +172,7 @@ def test_failed_inputs_are_logged_and_retried_by_the_next_run(image_folder, tmp_
 def _content_keys(root, emb):
     import hashlib
 
-    return [hashlib.sha256(open(i.location, "rb").read()).hexdigest()[:16] for i in iter_source(root)
+    return [hashlib.sha256(Path(i.location).read_bytes()).hexdigest()[:16] for i in iter_source(root)
             if i.id.endswith(".jpg")]
 
 

@@ -70,7 +70,8 @@ def test_vertex_video_with_segments(vertex, mp4_10s):
 def test_the_vision_models_facade(emulator, hashed, jpeg_bytes):
     model = vertex_mm.MultiModalEmbeddingModel.from_pretrained("multimodalembedding@001", api_endpoint=emulator.url)
     r = model.get_embeddings(image=Image(jpeg_bytes), contextual_text="red", dimension=512)
-    np.testing.assert_allclose(r.image_embedding, hashed.get_embeddings(image=Image(jpeg_bytes), dimension=512).image_embedding, rtol=1e-6)
+    expected = hashed.get_embeddings(image=Image(jpeg_bytes), dimension=512).image_embedding
+    np.testing.assert_allclose(r.image_embedding, expected, rtol=1e-6)
 
 
 def test_a_bad_image_fails_before_the_network(vertex, emulator):
