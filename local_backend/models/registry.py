@@ -155,7 +155,7 @@ def create_model(name: str, **overrides: Any) -> LocalModel:
     if missing:
         contract = "LocalModel" if config.kind == "embedding" else "MultiVectorEmbedder"
         raise TypeError(f"factory {config.factory} returned {type(model).__name__}, which lacks {missing} of {contract}")
-    return model  # type: ignore[no-any-return]
+    return model
 
 
 def model_kind(name: str) -> str:

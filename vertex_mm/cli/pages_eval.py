@@ -34,7 +34,7 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
 
 def register_eval(subparsers: Any, name: str = "eval") -> argparse.ArgumentParser:
     """Add the eval command under ``name`` to an ``add_subparsers()`` object."""
-    parser = subparsers.add_parser(name, help="evaluate page search on a BEIR-layout data set",
+    parser: argparse.ArgumentParser = subparsers.add_parser(name, help="evaluate page search on a BEIR-layout data set",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_eval_arguments(parser)
     parser.set_defaults(func=run)

@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 __all__ = [
     "Qrels",
@@ -54,6 +55,7 @@ __all__ = [
 
 Run = Mapping[str, Mapping[str, float]]
 Qrels = Mapping[str, Mapping[str, int]]
+Item = TypeVar("Item", bound=Hashable)
 
 
 def _check(relevant: Collection[Hashable], k: int | None = None) -> None:
@@ -91,7 +93,7 @@ def reciprocal_rank(ranking: Sequence[Hashable], relevant: Collection[Hashable])
     return 0.0 if rank is None else 1.0 / rank
 
 
-def ndcg_at_k(ranking: Sequence[Hashable], grades: Mapping[Hashable, int], k: int) -> float:
+def ndcg_at_k(ranking: Sequence[Item], grades: Mapping[Item, int], k: int) -> float:
     """nDCG@k of one ranking; ``grades`` maps ids to relevance (the gain; <= 0 is not relevant)."""
     _check([g for g in grades.values() if g > 0], k)
     dcg = sum(grades.get(item, 0) / math.log2(i + 2) for i, item in enumerate(ranking[:k]) if grades.get(item, 0) > 0)

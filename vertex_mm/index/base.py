@@ -371,7 +371,8 @@ def _backend_class(name: str) -> type[BaseIndex]:
     if target is None:
         raise IndexKindError(f"unknown vector index kind {name!r} (known: {', '.join(BACKENDS)})")
     module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    index_class: type[BaseIndex] = getattr(importlib.import_module(module), attr)
+    return index_class
 
 
 def _as_id_list(ids: Sequence[str] | str) -> list[str]:

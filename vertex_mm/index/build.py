@@ -98,10 +98,12 @@ def embed_query(embedder: Any, space: EmbeddingSpace, *, text: str | None = None
     """One text or image query as a 1-row Embeddings of ``space`` (errors raise)."""
     if (text is None) == (image is None):
         raise ValueError("give exactly one of text or image")
+    vectors: Embeddings
     if text is not None:
-        return embedder.embed_texts([text], dimension=space.dimension)
-    item = image if isinstance(image, bytes) else str(image)
-    return embedder.embed_images([item], dimension=space.dimension)
+        vectors = embedder.embed_texts([text], dimension=space.dimension)
+    else:
+        vectors = embedder.embed_images([image if isinstance(image, bytes) else str(image)], dimension=space.dimension)
+    return vectors
 
 
 def search_index(index: BaseIndex, embedder: Any, queries: Iterable[tuple[str | None, Any]], *, k: int = 10,

@@ -21,6 +21,7 @@ The index knows its embedding space and refuses vectors from another one.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -29,7 +30,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..late_interaction.binary import BinaryPages, hamming_maxsim
-from ..late_interaction.maxsim import maxsim, top_k
+from ..late_interaction.maxsim import Compute, maxsim, top_k
 from ..late_interaction.packed import PackedPages
 from ..late_interaction.pooling import pool_page
 from ..results import EmbeddingSpace
@@ -76,7 +77,7 @@ class MultiVectorIndex:
 
     # --- opening -------------------------------------------------------------------------------
     @classmethod
-    def load(cls, path: str | Path, *, verify: bool = True) -> MultiVectorIndex:
+    def load(cls, path: str | os.PathLike[str], *, verify: bool = True) -> MultiVectorIndex:
         """Open a saved index; ``verify`` checks every file's SHA-256 (sizes are always checked)."""
         return cls.from_manifest(Path(path), Manifest.read(Path(path)), verify=verify)
 
@@ -126,7 +127,7 @@ class MultiVectorIndex:
 
     def _all_segments(self) -> list[Segment]:
         if self._pending and self._pending_cache is None:
-            packed = PackedPages.from_list(self._pending, dtype=self._dtype)
+            packed = PackedPages.from_list(self._pending, dtype=np.dtype(self._dtype))
             codes = BinaryPages.from_pages(packed) if self.binary else None
             rec = SegmentRecord(name="(not saved)", pages=len(packed), tokens=int(packed.tokens.shape[0]))
             self._pending_cache = Segment(rec, packed, codes, list(self._pending_rows))
@@ -229,7 +230,7 @@ class MultiVectorIndex:
         return removed
 
     # --- persistence ---------------------------------------------------------------------------
-    def save(self, path: str | Path | None = None) -> Path:
+    def save(self, path: str | os.PathLike[str] | None = None) -> Path:
         """Write the index. Saved again where it lives (``path`` omitted or the same), only what
         changed is written: new pages as one new segment, deletions in the manifest. Saved
         anywhere else, the whole index is written there as one segment, atomically."""
@@ -265,7 +266,7 @@ class MultiVectorIndex:
         live = [(np.asarray(seg.pages.page(int(i))), seg.rows[int(i)]) for seg in self._all_segments() for i in np.flatnonzero(seg.live)]
         records: list[SegmentRecord] = []
         if live:
-            packed = PackedPages.from_list([p for p, _ in live], dtype=self._dtype)
+            packed = PackedPages.from_list([p for p, _ in live], dtype=np.dtype(self._dtype))
             rows = [r for _, r in live]
             records.append(SegmentRecord(self._take_segment_name(), len(rows), int(packed.tokens.shape[0])))
 
@@ -308,7 +309,7 @@ class MultiVectorIndex:
         *,
         mode: SearchMode = "float",
         candidates: int = 64,
-        compute: str = "float32",
+        compute: Compute = "float32",
         query_bits: int = 2,
         space: EmbeddingSpace | None = None,
     ) -> list[list[PageHit]]:
@@ -345,7 +346,7 @@ class MultiVectorIndex:
             out.append(self._hits(segs, v[0], ids[local[0]]))
         return out
 
-    def maxsim_scores(self, queries: Sequence[np.ndarray] | np.ndarray, *, compute: str = "float32") -> np.ndarray:
+    def maxsim_scores(self, queries: Sequence[np.ndarray] | np.ndarray, *, compute: Compute = "float32") -> np.ndarray:
         """Float MaxSim of every query against every live page: ``(queries, pages)`` float32,
         columns in the order of :meth:`page_ids`."""
         q_list = _query_list(queries)

@@ -24,7 +24,7 @@ import numpy as np
 # then ran ~100x slower. The workqueue layer's threads sleep when idle. An explicit
 # NUMBA_THREADING_LAYER still wins.
 if "NUMBA_THREADING_LAYER" not in os.environ:
-    nb.config.THREADING_LAYER = "workqueue"
+    nb.config.THREADING_LAYER = "workqueue"  # type: ignore[attr-defined]  # numba.config sets it at import
 
 __all__ = ["hamming_maxsim_2words", "min_hamming"]
 

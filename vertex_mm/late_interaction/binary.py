@@ -173,7 +173,8 @@ def hamming_maxsim(
         w, m = np.ascontiguousarray(q_codes.T), np.ascontiguousarray(q_masks.T)
         q_starts = np.searchsorted(owner, np.arange(n_queries + 1)).astype(np.int64)
         sums = hamming_maxsim_2words(w[0], w[1], m[0], m[1], weight, q_starts, pages.codes, pages.offsets, query_bits == 2)
-        return sums.astype(np.float32)
+        scores: np.ndarray = sums.astype(np.float32)  # the numba kernel's result is untyped
+        return scores
     if kernel is None:
         mins = _min_hamming_numpy(q_codes, q_masks, pages.codes, pages.offsets)
     else:

@@ -132,7 +132,8 @@ def maxsim(
         packed = packed.select(ids)
     best = token_maxima(q_t, _as_tensor(packed.tokens), packed.offsets, packed.lengths, block_tokens)
     # (P, Q, n) -> sum over query tokens -> (Q, P). Zero padding tokens contribute exactly 0.
-    return best.view(len(packed), n_q, n_tok).sum(-1).T.contiguous().numpy()
+    scores: np.ndarray = best.view(len(packed), n_q, n_tok).sum(-1).T.contiguous().numpy()
+    return scores
 
 
 def token_maxima(q_t: Any, tokens: Any, offsets: np.ndarray, lengths: np.ndarray, block_tokens: int = DEFAULT_BLOCK_TOKENS) -> Any:
@@ -206,7 +207,8 @@ def maxsim_topk(
     if hasattr(pages, "exact_topk"):
         # Duck-typed so this module need not import screened.py (which imports this one).
         if kwargs.get("compute", "float32") == "float32" and kwargs.get("page_ids") is None:
-            return pages.exact_topk(queries, k, block_tokens=kwargs.get("block_tokens", DEFAULT_BLOCK_TOKENS))  # type: ignore[union-attr]
+            exact: tuple[np.ndarray, np.ndarray] = pages.exact_topk(queries, k, block_tokens=kwargs.get("block_tokens", DEFAULT_BLOCK_TOKENS))
+            return exact
         pages = pages.pages  # type: ignore[union-attr]
     return top_k(maxsim(queries, pages, **kwargs), k)
 

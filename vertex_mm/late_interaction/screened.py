@@ -184,4 +184,5 @@ def screen_bounds(
     # float32 sums over query tokens, screened and exact: g_n of each absolute sum.
     eps = (1.0 + g_n) * tokens + 2.0 * g_n * abs_sum
     # Float64 rounding of this bookkeeping and flushed float32 subnormals: a hair more.
-    return eps * (1.0 + 1e-9) + n_tok * 2.0**-100
+    bound: np.ndarray = eps * (1.0 + 1e-9) + n_tok * 2.0**-100
+    return bound
