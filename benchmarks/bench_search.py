@@ -42,7 +42,6 @@ if __name__ == "__main__" and "--threads" in sys.argv:
         os.environ[_var] = _n
 
 import numpy as np  # noqa: E402
-
 from _machine import timed as cpu_timed  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 from vertex_mm import Embeddings, EmbeddingSpace  # noqa: E402

@@ -48,7 +48,8 @@ def write_html(path: Path, results: dict[str, list[PageHit]]) -> None:
         parts.append(f"<h2>{html.escape(query)}</h2><div class='hits'>")
         for rank, hit in enumerate(hits, 1):
             parts.append(f"<figure><img src='{thumbnail_data_uri(hit)}' alt='{html.escape(hit.page_id)}'>"
-                         f"<figcaption>{rank}. {html.escape(hit.doc_id)} p.{hit.page_number}<br>score {hit.score:.3f}</figcaption></figure>")
+                         f"<figcaption>{rank}. {html.escape(hit.doc_id)} p.{hit.page_number}<br>"
+                         f"score {hit.score:.3f}</figcaption></figure>")
         parts.append("</div>")
     path.write_text("\n".join(parts))
 
@@ -58,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("pdf_folder")
     ap.add_argument("queries", nargs="+")
     ap.add_argument("--retriever", default="ocr-fused", metavar="SPEC", help="ocr-fused (default), regions or colpali:FOLDER")
-    ap.add_argument("--colpali", metavar="FOLDER", help="local ColPali/ColQwen2/ColSmol checkpoint (= --retriever colpali:FOLDER)")
+    ap.add_argument("--colpali", metavar="FOLDER",
+                    help="local ColPali/ColQwen2/ColSmol checkpoint (= --retriever colpali:FOLDER)")
     ap.add_argument("--index", help="keep the index in DIR/index (default: in memory)")
     ap.add_argument("--dpi", type=float, default=96, help="page rendering for late interaction")
     ap.add_argument("-k", type=int, default=3)
@@ -86,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {rank}. {h.doc_id} p.{h.page_number}  score {h.score:.3f}")
     write_html(out, results)
     print(f"wrote {out}")
-    print(f"RESULT retriever={retriever.name} queries={len(results)} hits={sum(len(h) for h in results.values())} html={out.name}")
+    n_hits = sum(len(h) for h in results.values())
+    print(f"RESULT retriever={retriever.name} queries={len(results)} hits={n_hits} html={out.name}")
     return 0
 
 

@@ -49,7 +49,8 @@ def load_page_retriever(path: str | os.PathLike[str], spec: PageRetrieverSpec | 
     index = MultiVectorIndex.load(root, verify=verify)
     if spec is None:
         if not index.embedder:
-            raise InputError(f"{root} does not record which embedder built it; name it (e.g. --embedder regions)", input_name=str(root))
+            raise InputError(f"{root} does not record which embedder built it; name it (e.g. --embedder regions)",
+                             input_name=str(root))
         from vertex_mm.registry import parse_page_retriever_spec
 
         spec = parse_page_retriever_spec(index.embedder)

@@ -72,8 +72,8 @@ class LayoutScorer:
 
     def fit(self, pages: Sequence[PageText]) -> "LayoutScorer":
         layouts = [page_layout(p) for p in pages]
-        self._figure = np.array([l.has_figure for l in layouts], np.float32)
-        self._table = np.array([l.has_table for l in layouts], np.float32)
+        self._figure = np.array([layout.has_figure for layout in layouts], np.float32)
+        self._table = np.array([layout.has_table for layout in layouts], np.float32)
         return self
 
     def scores_many(self, queries: Sequence[str]) -> np.ndarray:

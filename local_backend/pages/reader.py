@@ -142,7 +142,8 @@ def _attach_images(page: ReadPage, image: Any, settings: ReaderSettings) -> None
     page.thumbnail = thumb
     W, H = image.size
     for box in page.text.figure_boxes[: settings.max_crops]:
-        page.crops.append(image.crop((int(box.x0 * W), int(box.y0 * H), max(int(box.x1 * W), int(box.x0 * W) + 1), max(int(box.y1 * H), int(box.y0 * H) + 1))))
+        left, top = int(box.x0 * W), int(box.y0 * H)
+        page.crops.append(image.crop((left, top, max(int(box.x1 * W), left + 1), max(int(box.y1 * H), top + 1))))
 
 
 def _finish(p: _Pending) -> ReadPage:

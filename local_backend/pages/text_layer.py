@@ -119,7 +119,8 @@ def _figure_boxes(page: Any, width: float, height: float, words: list[Word]) -> 
     clusters = _merge(seeds, gap_x, gap_y)
     figures = []
     for box in clusters:
-        if box.area < _MIN_FIGURE_AREA or (box.x1 - box.x0) * width < _MIN_FIGURE_SIDE_PT or (box.y1 - box.y0) * height < _MIN_FIGURE_SIDE_PT:
+        too_small = (box.x1 - box.x0) * width < _MIN_FIGURE_SIDE_PT or (box.y1 - box.y0) * height < _MIN_FIGURE_SIDE_PT
+        if box.area < _MIN_FIGURE_AREA or too_small:
             continue
         covered = sum(w.box.area for w in words if box.contains_center_of(w.box))
         if covered / box.area > _MAX_FIGURE_TEXT_COVER:

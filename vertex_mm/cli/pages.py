@@ -27,7 +27,8 @@ EMBEDDER_HELP = ("page retriever: 'ocr-fused' (default; offline OCR-assisted, no
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("pages", help="index PDFs/page images and search them (OCR-assisted, or ColPali-style late interaction)")
+    p = subparsers.add_parser("pages", help="index PDFs and page images and search them (OCR-assisted, or late interaction)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="pages_command", metavar="ACTION", required=True)
 
     ix = sub.add_parser("index", help="index PDFs, page images, or folders of them")
@@ -74,14 +75,15 @@ def _index(args: argparse.Namespace) -> int:
         if index_kind(root) == MultiVectorIndex.kind:  # grows: documents are added to it
             retriever = load_page_retriever(root, spec, **options)
         else:
-            retriever = get_page_retriever(spec, dtype=args.dtype, pool_factor=args.pool_factor, binary=not args.no_binary, **options)
+            storage = {"dtype": args.dtype, "pool_factor": args.pool_factor, "binary": not args.no_binary}
+            retriever = get_page_retriever(spec, **storage, **options)
     else:  # read and fused as one corpus: an index is rebuilt whole
         retriever = get_page_retriever(spec, ocr_workers=args.workers)
     stats = retriever.index(expand_sources(args.sources), save_to=root)
     for doc, n in stats.documents.items():
         print(f"indexed {doc}: {n} pages")
-    print(f"indexed {stats.pages} pages with {retriever.name} into {root}: {stats.reading()}, {stats.pages_per_second:.2f} pages/s "
-          f"({len(retriever.page_ids)} pages in the index)")
+    print(f"indexed {stats.pages} pages with {retriever.name} into {root}: {stats.reading()}, "
+          f"{stats.pages_per_second:.2f} pages/s ({len(retriever.page_ids)} pages in the index)")
     for e in stats.errors:
         print(f"  unreadable: {e}")
     return 0

@@ -50,7 +50,10 @@ def run(args: argparse.Namespace) -> int:
     ds = load_dataset(args.dir, args.split)
     # Late interaction is scored on float32 pages, as embedded: the table measures the model,
     # not the storage (the index stores float16 by default).
-    retriever = get_page_retriever(spec, dpi=args.dpi, dtype="float32") if spec.late_interaction else get_page_retriever(spec, **ocr_options)
+    if spec.late_interaction:
+        retriever = get_page_retriever(spec, dpi=args.dpi, dtype="float32")
+    else:
+        retriever = get_page_retriever(spec, **ocr_options)
     baselines = [] if args.no_ocr_baseline else [get_page_retriever("ocr-bm25", **ocr_options)]
     report = evaluate(ds, retriever, baselines=baselines, log=lambda s: print(s, file=sys.stderr, flush=True))
     format_report(report, sys.stdout)

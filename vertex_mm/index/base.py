@@ -27,12 +27,12 @@ import numpy as np
 
 from ..errors import InputError
 from ..results import Embeddings, EmbeddingSpace
-from .persist import write_directory
 from ._row_files import read_rows, write_rows
 from ._store import RowStore
 from .errors import DuplicateIdError, IndexCorruptedError, IndexKindError, UnknownIdError
 from .filters import Filter
 from .manifest import Manifest
+from .persist import write_directory
 from .results import Hit, SearchResults
 from .vectors import check_vectors, row_problems
 

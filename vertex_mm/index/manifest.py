@@ -108,7 +108,8 @@ class Manifest:
         if not path.is_file():
             for name, what in _RETIRED_MANIFESTS.items():
                 if (directory / name).is_file():
-                    raise IndexVersionError(f"{directory}: an {what} in the format of an earlier vertex-mm; index the documents again")
+                    raise IndexVersionError(f"{directory}: an {what} in the format of an earlier vertex-mm; "
+                                            "index the documents again")
             raise IndexCorruptedError(
                 f"{directory}: no {MANIFEST_NAME}; this is not a saved vertex-mm index, or its save did not finish")
         try:

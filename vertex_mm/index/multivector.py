@@ -34,10 +34,10 @@ from ..late_interaction.maxsim import Compute, maxsim, top_k
 from ..late_interaction.packed import PackedPages
 from ..late_interaction.pooling import pool_page
 from ..results import EmbeddingSpace
-from .persist import write_directory, write_manifest, write_subdirectory
 from ._segments import Segment, SegmentRecord, load_segment, write_segment_files
 from .errors import IndexCorruptedError, IndexKindError
 from .manifest import MANIFEST_NAME, FileRecord, Manifest
+from .persist import write_directory, write_manifest, write_subdirectory
 from .results import PageHit, page_id
 
 __all__ = ["MultiVectorIndex"]
@@ -256,14 +256,16 @@ class MultiVectorIndex:
         if self._pending:
             seg = self._all_segments()[-1]
             name = self._take_segment_name()
-            self._files.update(write_subdirectory(self.path, name, lambda d: write_segment_files(d, seg.pages, seg.rows, self.binary)))
+            written = write_subdirectory(self.path, name, lambda d: write_segment_files(d, seg.pages, seg.rows, self.binary))
+            self._files.update(written)
             record = SegmentRecord(name, len(seg.rows), int(seg.pages.tokens.shape[0]))
             self._segments.append(load_segment(self.path, record, self.dimension, binary=self.binary))
         self._created = write_manifest(self.path, self._manifest(self._files))
         self._clear_pending()
 
     def _save_whole(self, target: Path) -> None:
-        live = [(np.asarray(seg.pages.page(int(i))), seg.rows[int(i)]) for seg in self._all_segments() for i in np.flatnonzero(seg.live)]
+        live = [(np.asarray(seg.pages.page(int(i))), seg.rows[int(i)])
+                for seg in self._all_segments() for i in np.flatnonzero(seg.live)]
         records: list[SegmentRecord] = []
         if live:
             packed = PackedPages.from_list([p for p, _ in live], dtype=np.dtype(self._dtype))
@@ -293,10 +295,12 @@ class MultiVectorIndex:
 
     def _manifest(self, files: dict[str, FileRecord], records: list[SegmentRecord] | None = None) -> Manifest:
         segments = [s.record for s in self._segments] if records is None else records
-        config = {"pool_factor": self.pool_factor, "binary": self.binary, "embedder": self.embedder, "next_segment": self._next_segment,
+        config = {"pool_factor": self.pool_factor, "binary": self.binary, "embedder": self.embedder,
+                  "next_segment": self._next_segment,
                   "segments": [r.to_dict() for r in segments]}
         created = self._created
-        return Manifest(kind=self.kind, space=self.space.id, dimension=self.dimension, count=sum(r.pages - len(r.deleted) for r in segments),
+        count = sum(r.pages - len(r.deleted) for r in segments)
+        return Manifest(kind=self.kind, space=self.space.id, dimension=self.dimension, count=count,
                         files=files, config=config, dtype=self._dtype, normalized=False,
                         # the index keeps the time and version that first saved it
                         created_at=created.created_at if created else "", created_by=created.created_by if created else "")

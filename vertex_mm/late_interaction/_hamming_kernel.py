@@ -134,7 +134,8 @@ def _page_mins_plain(q0: Any, q1: Any, codes: Any, j: Any, end: Any, best: Any) 
 
 
 @nb.njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def hamming_maxsim_2words(q0: Any, q1: Any, m0: Any, m1: Any, weight: Any, q_starts: Any, codes: Any, offsets: Any, weighted: bool) -> Any:
+def hamming_maxsim_2words(q0: Any, q1: Any, m0: Any, m1: Any, weight: Any, q_starts: Any, codes: Any, offsets: Any,
+                          weighted: bool) -> Any:
     """``(queries, pages)`` int32 Hamming-MaxSim for two-word codes, every query in one pass.
 
     Query tokens of all queries are stacked (``q_starts`` delimits each query's tokens), so a

@@ -75,7 +75,8 @@ class ScreenedPages:
 
     @classmethod
     def from_pages(
-        cls, pages: PackedPages | Sequence[np.ndarray] | np.ndarray, page_mask: np.ndarray | None = None, *, block_tokens: int = 1 << 16
+        cls, pages: PackedPages | Sequence[np.ndarray] | np.ndarray, page_mask: np.ndarray | None = None, *,
+        block_tokens: int = 1 << 16
     ) -> "ScreenedPages":
         """Round the pages to bfloat16 and measure the norms the bound needs."""
         torch = _torch()

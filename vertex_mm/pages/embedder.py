@@ -71,8 +71,9 @@ def index_pages(
 
     def flush() -> None:
         if doc is not None and vectors:
-            index.add(doc, vectors, page_numbers=[p.page_number for p in pages_of_doc], page_ids=[p.page_id for p in pages_of_doc],
-                      metadata=[p.metadata() for p in pages_of_doc], space=embedder.space, replace=replace)
+            index.add(doc, vectors, page_numbers=[p.page_number for p in pages_of_doc],
+                      page_ids=[p.page_id for p in pages_of_doc], metadata=[p.metadata() for p in pages_of_doc],
+                      space=embedder.space, replace=replace)
             if index.path is not None:
                 index.save()
             counts[doc] = len(vectors)

@@ -212,7 +212,8 @@ def expand_sources(paths: Iterable[str | os.PathLike[str]]) -> list[PageRef]:
     seen: dict[str, Path] = {}
     for r in refs:
         if r.page_id in seen and seen[r.page_id] != r.path:
-            raise InputError(f"page id {r.page_id!r} comes from both {seen[r.page_id]} and {r.path}; rename one", input_name=str(r.path))
+            raise InputError(f"page id {r.page_id!r} comes from both {seen[r.page_id]} and {r.path}; rename one",
+                             input_name=str(r.path))
         seen[r.page_id] = r.path
     return refs
 
@@ -252,7 +253,8 @@ def _page_image(pdfs: OpenPdfs, ref: PageRef, dpi: float, max_pixels: int) -> Pa
     return PageImage(ref.doc_id, ref.page_number, image, source=str(ref.path), dpi=used, size_points=size, page_id=ref.page_id)
 
 
-def iter_page_images(refs: Iterable[PageRef], *, dpi: float = DEFAULT_DPI, max_pixels: int = MAX_PAGE_PIXELS) -> Iterator[PageImage]:
+def iter_page_images(refs: Iterable[PageRef], *, dpi: float = DEFAULT_DPI,
+                     max_pixels: int = MAX_PAGE_PIXELS) -> Iterator[PageImage]:
     """Render each ref, in order, one at a time (PDF pages at ``dpi``, scans at :data:`SCAN_DPI`)."""
     if dpi <= 0:
         raise InputError(f"dpi must be positive, got {dpi}", input_name="dpi")
@@ -289,7 +291,8 @@ def iter_image_folder(folder: str | os.PathLike[str], *, doc_id: str | None = No
     root = Path(folder)
     files = sorted(f for f in root.iterdir() if f.suffix.lower() in PAGE_IMAGE_SUFFIXES)
     if not files:
-        raise InvalidDocumentError(f"{str(root)!r} holds no page images ({', '.join(sorted(PAGE_IMAGE_SUFFIXES))})", input_name=str(root))
+        raise InvalidDocumentError(f"{str(root)!r} holds no page images ({', '.join(sorted(PAGE_IMAGE_SUFFIXES))})",
+                                   input_name=str(root))
     for number, f in enumerate(files, start=1):
         yield PageImage(doc_id or root.name, number, read_image(f), source=str(f), extra={"file": f.name})
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from page_fixtures import PDF_FIXTURE
+from PIL import Image
 
 from vertex_mm.errors import InputError
 from vertex_mm.late_interaction import maxsim
@@ -49,7 +48,8 @@ def test_create_page_embedder_refuses_an_embedding_model():
 
 def test_a_page_config_must_declare_page_modalities():
     with pytest.raises(ValueError, match="modalities of a 'pages' model"):
-        registry.register_model_config({"name": "bad-pages", "kind": "pages", "factory": "x:y", "modalities": ["image"], "native_dim": 8})
+        registry.register_model_config(
+            {"name": "bad-pages", "kind": "pages", "factory": "x:y", "modalities": ["image"], "native_dim": 8})
 
 
 def test_tiles_cover_the_whole_page():

@@ -214,4 +214,5 @@ def test_default_towers_learn_the_photo_captions(photo_set, tmp_path, loss):
     pairs = read_pairs(*photo_set)
     again = create_model("projected", heads=str(out))
     np.testing.assert_array_equal(model.encode_texts(pairs.captions), again.encode_texts(pairs.captions))
-    assert similarity_recall_at_k(model.encode_texts(pairs.captions), model.encode_images(pairs.images), pairs.image_of_pair) >= 0.9
+    texts, images = model.encode_texts(pairs.captions), model.encode_images(pairs.images)
+    assert similarity_recall_at_k(texts, images, pairs.image_of_pair) >= 0.9

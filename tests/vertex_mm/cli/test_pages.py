@@ -18,9 +18,10 @@ __all__ = ["private_cache", "tesseract"]  # fixtures
 def test_late_interaction_index_grows_and_search_uses_the_embedder_that_built_it(tmp_path, capsys):
     idx = tmp_path / "idx"
     corpus = PDF_FIXTURE / "corpus"
-    assert main(["pages", "index", str(corpus / "zoo-design.pdf"), "--index", str(idx), "--dpi", "36", "--embedder", "local"]) == 0
+    index = ["pages", "index", "--index", str(idx), "--dpi", "36"]
+    assert main([*index, str(corpus / "zoo-design.pdf"), "--embedder", "local"]) == 0
     assert "indexed zoo-design: 2 pages" in capsys.readouterr().out
-    assert main(["pages", "index", str(corpus / "effects-hex.pdf"), "--index", str(idx), "--dpi", "36", "--embedder", "regions"]) == 0
+    assert main([*index, str(corpus / "effects-hex.pdf"), "--embedder", "regions"]) == 0
     out = capsys.readouterr().out
     assert "indexed effects-hex: 1 pages" in out and "(3 pages in the index)" in out
     assert main(["pages", "search", "--index", str(idx), "hexagon logo", "-k", "3", "--json", "--mode", "binary"]) == 0
@@ -76,7 +77,8 @@ def tiny_ds(corpus, tmp_path):
 def test_eval_prints_table_ablations_and_result_line(tiny_ds, capsys):
     assert main(["pages", "eval", str(tiny_ds), "--no-ocr-baseline", "--workers", "1"]) == 0
     out = capsys.readouterr().out
-    for name in ("lexical alone", "dense alone", "visual alone", "layout alone", "without lexical", "text layer (else OCR) + BM25"):
+    rows = ("lexical alone", "dense alone", "visual alone", "layout alone", "without lexical", "text layer (else OCR) + BM25")
+    for name in rows:
         assert name in out
     assert "tesseract OCR + BM25" not in out
     assert "chart (2)" in out and "figure (1)" in out
@@ -89,7 +91,8 @@ def test_eval_prints_table_ablations_and_result_line(tiny_ds, capsys):
 def test_eval_scores_a_multivector_embedder_by_late_interaction(tiny_ds, capsys):
     assert main(["pages", "eval", str(tiny_ds), "--model", "local", "--workers", "1"]) == 0
     out = capsys.readouterr().out
-    for name in ("regions (late interaction)", "  binary + rerank", "  single vector, mean-pooled", "baseline: tesseract OCR + BM25"):
+    rows = ("regions (late interaction)", "  binary + rerank", "  single vector, mean-pooled", "baseline: tesseract OCR + BM25")
+    for name in rows:
         assert name in out
     assert out.strip().splitlines()[-1].startswith("RESULT ndcg5=")
     assert main(["pages", "eval", str(tiny_ds), "--embedder", "clip"]) == 2

@@ -84,7 +84,8 @@ def test_bad_arguments_raise_value_error(call):
 
 def _random_case(rng):
     docs = [f"d{i}" for i in range(30)]
-    qrels = {f"q{q}": {d: int(rng.integers(1, 4)) for d in rng.choice(docs, size=int(rng.integers(1, 6)), replace=False)} for q in range(12)}
+    qrels = {f"q{q}": {d: int(rng.integers(1, 4)) for d in rng.choice(docs, size=int(rng.integers(1, 6)), replace=False)}
+             for q in range(12)}
     run = {q: {d: float(s) for d, s in zip(docs, rng.permutation(len(docs)) + rng.random(len(docs)))} for q in qrels}
     return run, qrels
 

@@ -1,7 +1,8 @@
 """The fast two-stage path gives exactly what the straightforward one gives.
 
-The fused Hamming kernel (all queries in one pass, per-query sums in the kernel) must return the same integers as the numpy path, and the batched rerank the same
-pages and bit-identical scores as calling ``maxsim(q, pages, page_ids=ids)`` per query.
+The fused Hamming kernel (all queries in one pass, per-query sums in the kernel) must return
+the same integers as the numpy path, and the batched rerank the same pages and bit-identical
+scores as calling ``maxsim(q, pages, page_ids=ids)`` per query.
 """
 
 from __future__ import annotations

@@ -31,7 +31,8 @@ def _random_case(rng: np.random.Generator, dtype: type) -> tuple[list[np.ndarray
     n_pages = int(rng.integers(5, 30))
     # Varied norms (0.01..10 per token) and ragged pages: the bound must not assume unit vectors.
     pages = [_rows(rng, int(rng.integers(1, 80)), dim, rng.uniform(0.01, 10, size=(1, 1))) for _ in range(n_pages)]
-    queries = [_rows(rng, int(rng.integers(1, 33)), dim, rng.uniform(0.01, 10, size=(1, 1))) for _ in range(int(rng.integers(1, 5)))]
+    n_queries = int(rng.integers(1, 5))
+    queries = [_rows(rng, int(rng.integers(1, 33)), dim, rng.uniform(0.01, 10, size=(1, 1))) for _ in range(n_queries)]
     return queries, PackedPages.from_list(pages, dtype=dtype)
 
 
@@ -109,7 +110,8 @@ def _bench_module():
 @pytest.mark.slow
 def test_planted_benchmark_data_gives_the_float32_answer_and_screens_most_pages_out():
     bench = _bench_module()
-    args = bench.argparse.Namespace(pages=300, tokens=1030, dim=128, queries=16, query_tokens=20, plant_cos=0.5, plant_frac=0.5, seed=0)
+    args = bench.argparse.Namespace(pages=300, tokens=1030, dim=128, queries=16, query_tokens=20, plant_cos=0.5, plant_frac=0.5,
+                                    seed=0)
     pages, queries, relevant = bench.make_data(args)
     packed = PackedPages(pages.reshape(-1, args.dim), np.arange(args.pages + 1, dtype=np.int64) * args.tokens)
     sp = ScreenedPages.from_pages(packed)

@@ -70,7 +70,8 @@ def load_dataset(root: str | os.PathLike[str], split: str = "test") -> PageDatas
         raise InputError(f"{root}: qrels/{split}.tsv names pages not in the corpus: {missing[:5]}", input_name=str(root))
     unknown_q = sorted(set(qrels) - set(queries))
     if unknown_q:
-        raise InputError(f"{root}: qrels/{split}.tsv names queries missing from queries.jsonl: {unknown_q[:5]}", input_name=str(root))
+        raise InputError(f"{root}: qrels/{split}.tsv names queries missing from queries.jsonl: {unknown_q[:5]}",
+                         input_name=str(root))
     return PageDataset(root, split, pages, queries, kinds, qrels)
 
 

@@ -129,7 +129,8 @@ def format_report(report: EvalReport, out: TextIO) -> None:
     print(f"\nindexing: {report.n_pages} pages in {report.timing.wall:.1f} s = {report.index_pages_per_s:.2f} pages/s "
           f"({s.reading()}, {s.ocr_cached} OCR results from cache); stage seconds "
           + ", ".join(f"{k} {v:.1f}" for k, v in s.seconds.items()), file=out)
-    print(f"cpu: this run {report.timing.own_cpu:.1f} s, other processes {report.timing.other_cpu:.1f} s during indexing", file=out)
+    t = report.timing
+    print(f"cpu: this run {t.own_cpu:.1f} s, other processes {t.other_cpu:.1f} s during indexing", file=out)
     for e in s.errors:
         print(f"unreadable page: {e}", file=out)
     f = report.main.mean

@@ -66,7 +66,8 @@ def test_a_listed_corpus_names_pages_scans_and_images(tmp_path, pdfs):
     (root / "qrels").mkdir(parents=True)
     shutil.copy(pdfs / "rq.pdf", root / "rq.pdf")
     render_page(pdfs / "rq.pdf", 8, root / "page-a.png", dpi=50)
-    rows = [{"pdf": "rq.pdf", "page": 7}, {"corpus-id": "rq#8", "pdf": "rq.pdf", "page": 8, "form": "scan"}, {"image": "page-a.png"}]
+    rows = [{"pdf": "rq.pdf", "page": 7}, {"corpus-id": "rq#8", "pdf": "rq.pdf", "page": 8, "form": "scan"},
+            {"image": "page-a.png"}]
     (root / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (root / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "engel"}) + "\n")
     (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\trq#7\t1\nq1\tpage-a\t0\n")
