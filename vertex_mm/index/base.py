@@ -39,6 +39,8 @@ from .vectors import check_vectors, row_problems
 __all__ = ["BACKENDS", "BaseIndex", "IndexConfig"]
 
 T = TypeVar("T", bound="BaseIndex")
+#: Metadata of the rows of one call: one JSON-serialisable mapping (or None) per id.
+MetadataRows = Sequence[Mapping[str, Any] | None] | None
 
 # kind -> "module:class" of the vector indexes, imported on first use (faiss is optional).
 BACKENDS: dict[str, str] = {
@@ -141,14 +143,8 @@ class BaseIndex(abc.ABC):
                 yield [store.id_at(r) for r in rl], np.array(store.vectors[rows]), [store.metadata_at(r) for r in rl]
 
     # -- writes --------------------------------------------------------------------------------
-    def add(
-        self,
-        ids: Sequence[str],
-        vectors: Embeddings,
-        metadata: Sequence[Mapping[str, Any] | None] | None = None,
-        *,
-        skip_failed: bool = False,
-    ) -> dict[str, str]:
+    def add(self, ids: Sequence[str], vectors: Embeddings, metadata: MetadataRows = None, *,
+            skip_failed: bool = False) -> dict[str, str]:
         """Insert new rows. An id already stored raises :class:`DuplicateIdError` (use
         :meth:`upsert` to replace). Rows whose embedding failed (NaN, ``errors[i]``) raise
         :class:`InvalidVectorError` and nothing is added, unless ``skip_failed``: then the good
@@ -162,14 +158,8 @@ class BaseIndex(abc.ABC):
             self._append(ids, vecs, metas)
             return skipped
 
-    def upsert(
-        self,
-        ids: Sequence[str],
-        vectors: Embeddings,
-        metadata: Sequence[Mapping[str, Any] | None] | None = None,
-        *,
-        skip_failed: bool = False,
-    ) -> dict[str, str]:
+    def upsert(self, ids: Sequence[str], vectors: Embeddings, metadata: MetadataRows = None, *,
+               skip_failed: bool = False) -> dict[str, str]:
         """Insert or replace rows by id (vector and metadata both replaced)."""
         with self._lock:
             ids, vecs, metas, skipped = self._prepare(ids, vectors, metadata, skip_failed)

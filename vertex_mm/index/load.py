@@ -42,8 +42,8 @@ def load_index(path: str | os.PathLike[str], *, verify: bool = True, mmap: bool 
 
     loader = index_loader(manifest.kind)
     if loader is None:
-        raise IndexKindError(f"{root} holds an index of unknown kind {manifest.kind!r} "
-                             f"(this vertex-mm opens {', '.join([*BACKENDS, MultiVectorIndex.kind, 'ocr-fused'])})")
+        raise IndexKindError(f"{root} holds an index of unknown kind {manifest.kind!r} (this vertex-mm opens "
+                             f"{', '.join([*BACKENDS, MultiVectorIndex.kind])} and the kinds its local backend saves)")
     return loader(root, verify=verify)
 
 

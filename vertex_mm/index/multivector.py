@@ -40,7 +40,7 @@ from .manifest import MANIFEST_NAME, FileRecord, Manifest
 from .persist import write_directory, write_manifest, write_subdirectory
 from .results import PageHit, page_id
 
-__all__ = ["MultiVectorIndex"]
+__all__ = ["MultiVectorIndex", "SearchMode"]
 
 SearchMode = Literal["float", "binary"]
 

@@ -34,21 +34,9 @@ from ..index.results import page_id
 from ..limits import PAGE_IMAGE_SUFFIXES, PDF_SUFFIXES
 
 __all__ = [
-    "DEFAULT_DPI",
-    "SCAN_DPI",
-    "InvalidDocumentError",
-    "OpenPdfs",
-    "PageImage",
-    "PageRef",
-    "expand_sources",
-    "iter_image_folder",
-    "iter_page_batches",
-    "iter_page_images",
-    "iter_pdf_pages",
-    "page_id",
-    "pdf_page_count",
-    "read_image",
-    "render_pdf_page",
+    "DEFAULT_DPI", "SCAN_DPI", "InvalidDocumentError", "OpenPdfs", "PageImage", "PageRef", "expand_sources",
+    "iter_image_folder", "iter_page_batches", "iter_page_images", "iter_pdf_pages", "page_id", "pdf_page_count",
+    "read_image", "render_pdf_page",
 ]
 
 DEFAULT_DPI = 144

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..index.multivector import MultiVectorIndex
+from ..index.multivector import MultiVectorIndex, SearchMode
 from ..index.results import PageHit
 from .embedder import MultiVectorEmbedder, index_pages
 from .ingest import DEFAULT_DPI, PageRef, iter_page_images
@@ -44,21 +44,9 @@ class LateInteractionRetriever:
 
     method = "late interaction"
 
-    def __init__(
-        self,
-        embedder: MultiVectorEmbedder,
-        *,
-        name: str | None = None,
-        index: MultiVectorIndex | None = None,
-        dpi: float = DEFAULT_DPI,
-        batch_size: int = 8,
-        dtype: str = "float16",
-        pool_factor: int = 1,
-        binary: bool = True,
-        mode: str = "float",
-        candidates: int = 64,
-        replace: bool = False,
-    ) -> None:
+    def __init__(self, embedder: MultiVectorEmbedder, *, name: str | None = None, index: MultiVectorIndex | None = None,
+                 dpi: float = DEFAULT_DPI, batch_size: int = 8, dtype: str = "float16", pool_factor: int = 1,
+                 binary: bool = True, mode: SearchMode = "float", candidates: int = 64, replace: bool = False) -> None:
         self.embedder = embedder
         self.name = name or embedder.space.model
         self.mv_index = index if index is not None else MultiVectorIndex(
@@ -90,7 +78,7 @@ class LateInteractionRetriever:
         return self.mv_index.maxsim_scores(self.embedder.embed_queries(list(queries)))
 
     def search(self, queries: Sequence[str], k: int = 5) -> list[list[PageHit]]:
-        return self.mv_index.search(self.embedder.embed_queries(list(queries)), k=k, mode=self.mode,  # type: ignore[arg-type]
+        return self.mv_index.search(self.embedder.embed_queries(list(queries)), k=k, mode=self.mode,
                                     candidates=self.candidates, space=self.embedder.space)
 
     def save(self, path: str | os.PathLike[str]) -> Path:

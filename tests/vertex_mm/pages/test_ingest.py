@@ -8,18 +8,8 @@ import pytest
 from PIL import Image
 
 from vertex_mm.errors import InputError
-from vertex_mm.pages import (
-    InvalidDocumentError,
-    PageRef,
-    expand_sources,
-    iter_image_folder,
-    iter_page_batches,
-    iter_page_images,
-    iter_pdf_pages,
-    page_id,
-    pdf_page_count,
-)
-from vertex_mm.pages.ingest import SCAN_DPI
+from vertex_mm.pages import iter_image_folder, iter_page_batches, iter_page_images, iter_pdf_pages
+from vertex_mm.pages.ingest import SCAN_DPI, InvalidDocumentError, PageRef, expand_sources, page_id, pdf_page_count
 
 
 def test_pdf_pages_carry_doc_page_size_and_dpi(fixture_pdfs):
