@@ -23,6 +23,7 @@ import numpy as np
 from vertex_mm.batch.progress import Progress
 from vertex_mm.embedder import BaseEmbedder, ItemResult
 from vertex_mm.errors import InputError, InvalidImageError, InvalidURIError, VertexMMError
+from vertex_mm.limits import GEMINI_EMBEDDING_2
 from vertex_mm.results import MultiModalEmbeddingResponse, VideoEmbedding
 from vertex_mm.wire import EmbedRequest
 
@@ -44,6 +45,10 @@ class LocalEmbedder(BaseEmbedder):
     # Images are decoded for the model anyway, and a corrupt one still becomes that item's
     # InvalidImageError there, so request building skips the extra decode.
     decode_check = False
+    # Contents follow gemini-embedding-2's limits, so code written for it runs here unchanged.
+    content_limits = GEMINI_EMBEDDING_2
+    #: Part kinds it has a model for (no audio: see local_backend.contents).
+    content_kinds = frozenset({"text", "image", "video", "document"})
 
     def __init__(self, model: LocalModel, *, batch_size: int = 32, decode_workers: int | None = None,
                  projection_seed: int = DEFAULT_SEED, video_fps: float = 1.0, max_frames_per_segment: int = 16) -> None:
@@ -83,6 +88,8 @@ class LocalEmbedder(BaseEmbedder):
         return result
 
     def _predict_many(self, requests: Sequence[EmbedRequest], *, progress: bool = False) -> list[ItemResult]:
+        if any(r.content is not None for r in requests):
+            return self._predict_mixed(requests, progress)
         n = len(requests)
         errors: dict[int, VertexMMError] = {}
         with Progress(n, enabled=progress, desc="local embed") as bar:
@@ -96,6 +103,20 @@ class LocalEmbedder(BaseEmbedder):
                     bar.item_done(i not in errors)
         return results
 
+    def _predict_mixed(self, requests: Sequence[EmbedRequest], progress: bool) -> list[ItemResult]:
+        """Content requests (:mod:`local_backend.contents`) beside vision_models ones."""
+        from .contents import embed_content_requests
+
+        contents = [i for i, r in enumerate(requests) if r.content is not None]
+        others = [i for i, r in enumerate(requests) if r.content is None]
+        results: list[ItemResult | None] = [None] * len(requests)
+        for i, result in zip(contents, embed_content_requests(self, [requests[i] for i in contents])):
+            results[i] = result
+        if others:
+            for i, result in zip(others, self._predict_many([requests[i] for i in others], progress=progress)):
+                results[i] = result
+        return [r for r in results if r is not None]
+
     # -- images -------------------------------------------------------------------------------
     def _embed_request_images(self, requests: Sequence[EmbedRequest], errors: dict[int, VertexMMError],
                               bar: Progress) -> dict[int, np.ndarray]:
@@ -104,7 +125,7 @@ class LocalEmbedder(BaseEmbedder):
             if r.image is None:
                 continue
             if r.image.data is None:
-                errors[i] = _no_gcs(r.image.gcs_uri, "image")
+                errors[i] = no_gcs(r.image.gcs_uri, "image")
             else:
                 todo.append(i)
         out: dict[int, np.ndarray] = {}
@@ -168,7 +189,7 @@ class LocalEmbedder(BaseEmbedder):
             if r.video is None or i in errors:
                 continue
             if r.video.data is None:
-                errors[i] = _no_gcs(r.video.gcs_uri, "video")
+                errors[i] = no_gcs(r.video.gcs_uri, "video")
                 continue
             from .video import embed_video
 
@@ -220,7 +241,7 @@ class LocalEmbedder(BaseEmbedder):
             raise InputError(f"local model {self.model!r} has no region vectors", input_name="image")
         req = self.build_request(image=image, dimension=dimension)
         if req.image is None or req.image.data is None:
-            raise _no_gcs(getattr(req.image, "gcs_uri", None), "image")
+            raise no_gcs(getattr(req.image, "gcs_uri", None), "image")
         img = decode_image(req.image.data, req.image.name, draft_size=getattr(self.local_model, "draft_size", None))
         return self.projection(req.dimension).apply(fn([img])[0])
 
@@ -233,7 +254,7 @@ def _image_failed(request: EmbedRequest, error: VertexMMError) -> bool:
     return request.image is not None and request.image.data is not None and isinstance(error, InvalidImageError)
 
 
-def _no_gcs(uri: str | None, what: str) -> InvalidURIError:
+def no_gcs(uri: str | None, what: str) -> InvalidURIError:
     return InvalidURIError(
         f"{uri}: the local backend reads local bytes only and cannot fetch Cloud Storage {what}s; "
         f"download it first (gcloud storage cp) and pass the file, or use get_embedder('vertex')",

@@ -13,6 +13,7 @@ from typing import Any
 
 from . import errors
 from .batch import BatchInterrupted, EmbeddingCache, RateLimiter, RetryPolicy
+from .content import TASKS, Task
 from .embedder import BaseEmbedder, Embedder
 from .errors import (
     APIError,
@@ -26,7 +27,7 @@ from .errors import (
 )
 from .jobs import run_job
 from .limits import ModelLimits, limits_for
-from .media import Image, Video, VideoSegmentConfig
+from .media import Audio, Document, Image, Video, VideoSegmentConfig
 from .registry import get_embedder, list_backends, register_backend
 from .results import Embeddings, EmbeddingSpace, MultiModalEmbeddingResponse, VideoEmbedding
 from .wire import EmbedRequest
@@ -35,9 +36,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "APIError",
+    "Audio",
     "BaseEmbedder",
     "BatchError",
     "BatchInterrupted",
+    "Document",
     "EmbedRequest",
     "Embedder",
     "EmbeddingSpace",
@@ -54,6 +57,8 @@ __all__ = [
     "QuotaExceededError",
     "RateLimiter",
     "RetryPolicy",
+    "TASKS",
+    "Task",
     "TransportError",
     "VertexEmbedder",
     "VertexMMError",

@@ -13,14 +13,15 @@ from __future__ import annotations
 import abc
 import asyncio
 import functools
-import os
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
 from .batch.configured import BatchConfigured
-from .errors import InputError, InvalidImageError, VertexMMError
+from .columns import Column, ErrorMode, ItemResult, assemble, check_error_mode, coerce_input
+from .content import Task, as_parts, resolve_task
+from .errors import UnsupportedInputError, VertexMMError
 from .limits import MULTIMODAL_EMBEDDING_001, ModelLimits, check_dimension
 from .media import Image, Video, VideoSegmentConfig, as_image, as_video
 from .results import Embeddings, EmbeddingSpace, MultiModalEmbeddingResponse
@@ -28,8 +29,6 @@ from .wire import EmbedRequest
 
 __all__ = ["BaseEmbedder", "Embedder", "ErrorMode", "ItemResult"]
 
-ErrorMode = Literal["raise", "collect"]
-ItemResult = MultiModalEmbeddingResponse | VertexMMError
 T = TypeVar("T")
 
 
@@ -67,6 +66,13 @@ class Embedder(Protocol):
 
     async def aembed_many(self, requests: Iterable[EmbedRequest], *, progress: bool = False) -> list[ItemResult]: ...
 
+    def embed_content(self, content: Any, *, dimension: int | None = None, task: str | None = None,
+                      task_instruction: str | None = None, title: str | None = None) -> np.ndarray: ...
+
+    def embed_contents(self, contents: Iterable[Any], *, dimension: int | None = None, task: str | None = None,
+                       task_instruction: str | None = None, progress: bool = False,
+                       errors: ErrorMode = "raise") -> Embeddings: ...
+
 
 class BaseEmbedder(BatchConfigured, abc.ABC):
     """Implements :class:`Embedder` on top of :meth:`_predict`.
@@ -78,6 +84,9 @@ class BaseEmbedder(BatchConfigured, abc.ABC):
     backend: str = "base"
     model: str = ""
     limits: ModelLimits = MULTIMODAL_EMBEDDING_001
+    #: The limits that apply to contents (``embed_content``); None: this backend embeds no
+    #: contents of several parts (see :meth:`build_content_request`).
+    content_limits: ModelLimits | None = None
     #: Whether request building fully decodes images to catch corrupt files early. Backends
     #: that decode anyway (local) skip it; remote ones keep it to fail before the network.
     decode_check: bool = True
@@ -123,8 +132,19 @@ class BaseEmbedder(BatchConfigured, abc.ABC):
 
     # -- public interface ----------------------------------------------------------------
     def space(self, dimension: int | None = None) -> EmbeddingSpace:
+        """The space of :meth:`get_embeddings`, :meth:`embed_images` and :meth:`embed_texts`."""
         dim = check_dimension(dimension, self.limits)
         return EmbeddingSpace(self.backend, self.model, dim, self._space_variant(dim))
+
+    def content_space(self, dimension: int | None = None, *, task: str | Task | None = None,
+                      task_instruction: str | None = None) -> EmbeddingSpace:
+        """The space of :meth:`embed_content` / :meth:`embed_contents` vectors; it records the
+        task (which does not separate spaces: queries and documents meet in one)."""
+        limits = self.content_limits or self.limits
+        dim = check_dimension(dimension, limits)
+        resolved = resolve_task(task, task_instruction)
+        space = EmbeddingSpace(self.backend, self.model, dim, self._space_variant(dim))
+        return space.with_task(resolved.name if resolved else None)
 
     def _space_variant(self, dimension: int) -> str:
         return ""
@@ -141,8 +161,8 @@ class BaseEmbedder(BatchConfigured, abc.ABC):
     ) -> EmbedRequest:
         """Coerce and validate one request (raises a typed :class:`InputError`)."""
         return EmbedRequest.create(
-            image=_coerce(as_image, image, "image"),
-            video=_coerce(as_video, video, "video"),
+            image=coerce_input(as_image, image, "image"),
+            video=coerce_input(as_video, video, "video"),
             contextual_text=contextual_text,
             dimension=dimension,
             video_segment_config=video_segment_config,
@@ -190,7 +210,7 @@ class BaseEmbedder(BatchConfigured, abc.ABC):
         raises :class:`~vertex_mm.batch.BatchInterrupted` whose ``result`` holds the vectors
         finished so far.
         """
-        return self._embed_column(images, "image", dimension, progress, errors)
+        return self._embed_column(images, self._image_column(dimension), progress, errors)
 
     def embed_texts(
         self,
@@ -201,7 +221,43 @@ class BaseEmbedder(BatchConfigured, abc.ABC):
         errors: ErrorMode = "raise",
     ) -> Embeddings:
         """Embed texts; same contract as :meth:`embed_images`."""
-        return self._embed_column(texts, "text", dimension, progress, errors)
+        return self._embed_column(texts, self._text_column(dimension), progress, errors)
+
+    # -- contents (gemini-embedding-2's shape: ordered parts, one vector) ---------------------
+    def build_content_request(self, content: Any, *, dimension: int | None = None, task: str | Task | None = None,
+                              task_instruction: str | None = None, title: str | None = None,
+                              key: str | None = None, audio_track_extraction: bool = False) -> EmbedRequest:
+        """Coerce and validate one content (a part or a list of parts, see
+        :mod:`vertex_mm.content`) into a request; raises a typed :class:`InputError`."""
+        if self.content_limits is None:
+            raise UnsupportedInputError(
+                f"the {self.backend} backend ({self.model}) does not embed contents; use get_embedder('gemini') "
+                "or get_embedder('local')", input_name="content")
+        return EmbedRequest.create_content(
+            as_parts(content), limits=self.content_limits, dimension=dimension,
+            task=resolve_task(task, task_instruction), title=title, key=key, decode_check=self.decode_check,
+            audio_track_extraction=audio_track_extraction)
+
+    def embed_content(self, content: Any, *, dimension: int | None = None, task: str | Task | None = None,
+                      task_instruction: str | None = None, title: str | None = None) -> np.ndarray:
+        """ONE float32 unit vector for one content: all its parts (text, images, a PDF, a
+        video, an audio clip, in order) together. ``task`` is a preset of
+        :data:`vertex_mm.content.TASKS` (``retrieval_query``, ``retrieval_document``...),
+        ``task_instruction`` a free-form one, ``title`` the document title of
+        ``retrieval_document``. One attempt; batches add rate limiting and retries."""
+        request = self.build_content_request(content, dimension=dimension, task=task,
+                                             task_instruction=task_instruction, title=title)
+        row = assemble([self._predict(request)], "content", self.content_space(request.dimension),
+                       "raise")
+        return np.asarray(row[0], dtype=np.float32)
+
+    def embed_contents(self, contents: Iterable[Any], *, dimension: int | None = None, task: str | Task | None = None,
+                       task_instruction: str | None = None, progress: bool = False,
+                       errors: ErrorMode = "raise") -> Embeddings:
+        """One vector per content, in input order: each item of ``contents`` is one content
+        (a part, or a list of parts), sent on its own, never merged with another: a list of
+        strings gives one vector per string. Same contract as :meth:`embed_images`."""
+        return self._embed_column(contents, self._content_column(dimension, task, task_instruction), progress, errors)
 
     def embed_stream(
         self,
@@ -251,14 +307,27 @@ class BaseEmbedder(BatchConfigured, abc.ABC):
     async def aembed_images(self, images: Iterable[Any], *, dimension: int | None = None, progress: bool = False,
                             errors: ErrorMode = "raise") -> Embeddings:
         """The coroutine form of :meth:`embed_images`."""
-        space, built = self._build_column(images, "image", dimension, errors)
-        return _assemble(await self._arun(built, progress=progress), "image", space, errors)
+        return await self._aembed_column(images, self._image_column(dimension), progress, errors)
 
     async def aembed_texts(self, texts: Iterable[str], *, dimension: int | None = None, progress: bool = False,
                            errors: ErrorMode = "raise") -> Embeddings:
         """The coroutine form of :meth:`embed_texts`."""
-        space, built = self._build_column(texts, "text", dimension, errors)
-        return _assemble(await self._arun(built, progress=progress), "text", space, errors)
+        return await self._aembed_column(texts, self._text_column(dimension), progress, errors)
+
+    async def aembed_content(self, content: Any, *, dimension: int | None = None, task: str | Task | None = None,
+                             task_instruction: str | None = None, title: str | None = None) -> np.ndarray:
+        """The coroutine form of :meth:`embed_content`."""
+        request = self.build_content_request(content, dimension=dimension, task=task,
+                                             task_instruction=task_instruction, title=title)
+        row = assemble([await self._apredict(request)], "content", self.content_space(request.dimension), "raise")
+        return np.asarray(row[0], dtype=np.float32)
+
+    async def aembed_contents(self, contents: Iterable[Any], *, dimension: int | None = None,
+                              task: str | Task | None = None, task_instruction: str | None = None,
+                              progress: bool = False, errors: ErrorMode = "raise") -> Embeddings:
+        """The coroutine form of :meth:`embed_contents`."""
+        column = self._content_column(dimension, task, task_instruction)
+        return await self._aembed_column(contents, column, progress, errors)
 
     # -- helpers -----------------------------------------------------------------------------
     def _build_many(self, requests: Iterable[EmbedRequest | dict[str, Any]]) -> list[EmbedRequest | VertexMMError]:
@@ -273,45 +342,42 @@ class BaseEmbedder(BatchConfigured, abc.ABC):
                     built.append(exc)
         return built
 
-    def _build_column(self, items: Iterable[Any], kind: str, dimension: int | None,
-                      errors: ErrorMode) -> tuple[EmbeddingSpace, list[EmbedRequest | VertexMMError]]:
-        if errors not in ("raise", "collect"):
-            raise ValueError(f"errors must be 'raise' or 'collect', got {errors!r}")
+    def _image_column(self, dimension: int | None) -> Column:
         space = self.space(dimension)
-        built: list[EmbedRequest | VertexMMError] = []
-        for i, item in enumerate(items):
-            try:
-                if kind == "image":
-                    built.append(self.build_request(image=item, dimension=space.dimension, key=str(i)))
-                else:
-                    built.append(self.build_request(contextual_text=item, dimension=space.dimension, key=str(i)))
-            except VertexMMError as exc:
-                built.append(exc)
-        return space, built
+        return Column("image", space, lambda item, key: self.build_request(image=item, dimension=space.dimension, key=key))
 
-    def _embed_column(self, items: Iterable[Any], kind: str, dimension: int | None, progress: bool,
-                      errors: ErrorMode) -> Embeddings:
+    def _text_column(self, dimension: int | None) -> Column:
+        space = self.space(dimension)
+        return Column("text", space,
+                      lambda item, key: self.build_request(contextual_text=item, dimension=space.dimension, key=key))
+
+    def _content_column(self, dimension: int | None, task: str | Task | None, task_instruction: str | None) -> Column:
+        resolved = resolve_task(task, task_instruction)
+        space = self.content_space(dimension, task=resolved)
+        return Column("content", space, lambda item, key: self.build_content_request(
+            item, dimension=space.dimension, task=resolved, key=key))
+
+    def _embed_column(self, items: Iterable[Any], column: Column, progress: bool, errors: ErrorMode) -> Embeddings:
         from .batch.interrupt import BatchInterrupted
 
-        if errors not in ("raise", "collect"):
-            raise ValueError(f"errors must be 'raise' or 'collect', got {errors!r}")
-        space = self.space(dimension)
+        check_error_mode(errors)
         try:
             if self._batches_itself():
                 # Local models: the whole list to their batched inference.
-                results = self._run(self._build_column(items, kind, dimension, errors)[1], progress=progress)
+                results = self._run(column.build_all(list(items)), progress=progress)
             else:
-                field = "image" if kind == "image" else "contextual_text"
-
-                def build(pair: tuple[int, Any]) -> EmbedRequest:
-                    return self.build_request(**{field: pair[1]}, dimension=space.dimension, key=str(pair[0]))
-
-                results = self._stream_list(list(enumerate(items)), build, progress)
+                results = self._stream_list(list(enumerate(items)), lambda pair: column.build(pair[1], str(pair[0])),
+                                            progress)
         except BatchInterrupted as exc:
             # Ctrl-C: the finished vectors go to whoever catches the interruption.
-            exc.result = _assemble(exc.results, kind, space, "collect")
+            exc.result = assemble(exc.results, column.kind, column.space, "collect")
             raise
-        return _assemble(results, kind, space, errors)
+        return assemble(results, column.kind, column.space, errors)
+
+    async def _aembed_column(self, items: Iterable[Any], column: Column, progress: bool, errors: ErrorMode) -> Embeddings:
+        check_error_mode(errors)
+        results = await self._arun(column.build_all(list(items)), progress=progress)
+        return assemble(results, column.kind, column.space, errors)
 
     def _stream_list(self, items: list[Any], build: Callable[[Any], EmbedRequest], progress: bool) -> list[ItemResult]:
         """A list through the engine's stream: inputs are read and checked in the workers while
@@ -356,27 +422,3 @@ class BaseEmbedder(BatchConfigured, abc.ABC):
         return f"{type(self).__name__}(backend={self.backend!r}, model={self.model!r})"
 
 
-def _assemble(results: Sequence[ItemResult], kind: str, space: EmbeddingSpace, errors: ErrorMode) -> Embeddings:
-    vecs = np.full((len(results), space.dimension), np.nan, dtype=np.float32)
-    errs: list[VertexMMError | None] = []
-    for i, res in enumerate(results):
-        if isinstance(res, VertexMMError):
-            errs.append(res)
-            continue
-        vecs[i] = res.image_embedding if kind == "image" else res.text_embedding
-        errs.append(None)
-    out = Embeddings(vecs, space, errs)
-    return out.raise_for_errors() if errors == "raise" else out
-
-
-def _coerce(fn: Callable[[Any], Any], x: Any, what: str) -> Any:
-    if x is None:
-        return None
-    try:
-        return fn(x)
-    except VertexMMError:
-        raise
-    except (OSError, TypeError) as exc:
-        name = os.fspath(x) if isinstance(x, (str, os.PathLike)) else type(x).__name__
-        cls = InvalidImageError if what == "image" else InputError
-        raise cls(f"{name}: cannot read {what}: {exc}", input_name=str(name)) from exc

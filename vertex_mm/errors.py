@@ -9,8 +9,15 @@ Callers catch :class:`VertexMMError` and look at the typed subclasses::
     │   │   └── ImageTooLargeError
     │   ├── InvalidVideoError
     │   │   └── VideoTooLargeError
+    │   ├── InvalidDocumentError            a PDF that cannot be read, or has too many pages
+    │   ├── InvalidAudioError
+    │   ├── InvalidContentError             a content breaks a per-content limit (parts, size)
     │   ├── InvalidTextError
-    │   └── InvalidURIError
+    │   ├── InvalidURIError                 a malformed gs:// URI, or an http(s) URL (not fetched)
+    │   ├── UnreadableInputError (OSError)  a local file that cannot be read
+    │   │   ├── InputNotFoundError (FileNotFoundError)
+    │   │   └── InputIsADirectoryError (IsADirectoryError)
+    │   └── UnsupportedInputError           this backend has no model for this kind of input
     ├── APIError                            the service answered with an error status
     │   ├── InvalidArgumentError            400 INVALID_ARGUMENT / FAILED_PRECONDITION
     │   ├── UnauthenticatedError            401
@@ -42,9 +49,14 @@ __all__ = [
     "EmbeddingSpaceMismatchError",
     "ImageTooLargeError",
     "InputError",
+    "InputIsADirectoryError",
+    "InputNotFoundError",
     "InternalServerError",
     "InvalidArgumentError",
+    "InvalidAudioError",
+    "InvalidContentError",
     "InvalidDimensionError",
+    "InvalidDocumentError",
     "InvalidImageError",
     "InvalidTextError",
     "InvalidURIError",
@@ -57,6 +69,8 @@ __all__ = [
     "ServiceUnavailableError",
     "TransportError",
     "UnauthenticatedError",
+    "UnreadableInputError",
+    "UnsupportedInputError",
     "VertexMMError",
     "VideoTooLargeError",
     "WeightsNotFoundError",
@@ -98,12 +112,47 @@ class VideoTooLargeError(InvalidVideoError):
     """Raised when inline video bytes exceed the request size limit."""
 
 
+class InvalidDocumentError(InputError):
+    """Raised when a document (PDF) is empty, not a PDF, cannot be opened, or has more pages
+    than the model reads."""
+
+
+class InvalidAudioError(InputError):
+    """Raised when audio bytes are empty, of an unsupported format, undecodable or too long."""
+
+
+class InvalidContentError(InputError):
+    """Raised when a content (the ordered parts embedded into one vector) breaks a limit of
+    the whole content: too many images, more than one PDF, video or audio, too many bytes."""
+
+
 class InvalidTextError(InputError):
-    """Raised when text is empty or not a string."""
+    """Raised when text is empty, not a string, or cannot be encoded (a lone surrogate)."""
 
 
 class InvalidURIError(InputError):
     """Raised when a ``gs://`` URI is malformed."""
+
+
+class UnreadableInputError(InputError, OSError):
+    """Raised when a local input file cannot be read (permissions, a loop of symbolic links, a
+    name too long, a NUL byte); also an ``OSError``, so ``except OSError`` code keeps working."""
+
+    def __init__(self, message: str, *, input_name: str | None = None) -> None:
+        InputError.__init__(self, message, input_name=input_name)
+
+
+class InputNotFoundError(UnreadableInputError, FileNotFoundError):
+    """Raised when a local input file does not exist (also a ``FileNotFoundError``)."""
+
+
+class InputIsADirectoryError(UnreadableInputError, IsADirectoryError):
+    """Raised when a local input path is a folder, not a file (also an ``IsADirectoryError``)."""
+
+
+class UnsupportedInputError(InputError):
+    """Raised when a backend has no model for a kind of input (e.g. audio offline, a PDF for
+    multimodalembedding@001); the message names the backend that has one."""
 
 
 class APIError(VertexMMError):

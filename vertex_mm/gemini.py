@@ -1,19 +1,25 @@
 """``GeminiEmbedder``: ``gemini-embedding-2`` on Vertex AI through google-genai.
 
->>> emb = get_embedder("gemini", project="my-proj", location="us-central1")          # doctest: +SKIP
->>> r = emb.get_embeddings(image="cat.jpg", contextual_text="a cat", dimension=768)   # doctest: +SKIP
+>>> emb = get_embedder("gemini", project="my-proj")                                   # doctest: +SKIP
+>>> v = emb.embed_content(["revenue by region", Path("chart.png")], task="retrieval_document")  # doctest: +SKIP
+>>> q = emb.embed_content("bar chart of revenue", task="retrieval_query", dimension=768)  # doctest: +SKIP
 >>> emb = get_embedder("gemini", base_url="http://127.0.0.1:8080")   # the emulator  # doctest: +SKIP
 
 What differs from multimodalembedding@001:
 
-- Dimensions are free (Matryoshka) between 128 and 3072 (default 3072) for images and text.
-- Gemini embeds *one content* into *one vector*. :meth:`~GeminiEmbedder.get_embeddings` keeps
-  the vision_models meaning (one vector per modality, all in one space), so an image with
-  ``contextual_text`` costs two calls. :meth:`~GeminiEmbedder.embed_fused` sends all parts as
-  one content and returns the single fused vector.
-- A video becomes one vector for the whole clip: there are no segments, so
-  ``video_segment_config`` is refused, and the one :class:`~vertex_mm.VideoEmbedding` spans
-  ``0 .. inf`` (to the end of the video).
+- Gemini embeds *one content* (ordered parts: text, up to 6 images, a PDF of up to 6 pages, a
+  video of up to 120 s, an audio clip of up to 180 s) into *one vector*: :meth:`embed_content`
+  and, for many contents at the quota, :meth:`embed_contents`. Limits: :mod:`vertex_mm.limits`.
+- Tasks are written into the text (``task="retrieval_query"``...: :mod:`vertex_mm.content`);
+  the old ``task_type`` field is ignored by this model.
+- Dimensions are free (Matryoshka) between 128 and 3072 (default 3072). The service
+  L2-normalises truncated vectors; the client normalises again (a no-op, and a guard).
+- The model is served from the ``global`` location (and the ``us`` / ``eu`` multi-regions),
+  not from single regions: ``global`` is the default.
+- :meth:`get_embeddings` keeps the vision_models meaning (one vector per modality, all in one
+  space), so an image with ``contextual_text`` costs two calls. A video becomes one vector for
+  the whole clip: there are no segments, so ``video_segment_config`` is refused, and the one
+  :class:`~vertex_mm.VideoEmbedding` spans ``0 .. inf``.
 
 google-genai is imported when an embedder is created, never with :mod:`vertex_mm`.
 """
@@ -26,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .batch.options import REMOTE_DEFAULTS
+from .columns import coerce_input
 from .embedder import BaseEmbedder
 from .errors import APIError, InputError, InvalidVideoError, VertexMMError
 from .google_api import (
@@ -38,9 +45,9 @@ from .google_api import (
     with_scheme,
 )
 from .limits import GEMINI_EMBEDDING_2
-from .media import Image, Video
+from .media import Audio, Document, Image, Video, as_image, as_video
 from .results import MultiModalEmbeddingResponse, VideoEmbedding
-from .wire import EmbedRequest
+from .wire import ContentPart, EmbedRequest, guess_mime
 
 if TYPE_CHECKING:
     from google.genai import Client, types
@@ -49,6 +56,10 @@ __all__ = ["GeminiEmbedder", "translate_genai_error"]
 
 #: The old name of :func:`vertex_mm.google_api.translate_error`, which handles google-genai too.
 translate_genai_error = translate_error
+
+#: gemini-embedding-2 is served from ``global`` and the ``us`` / ``eu`` multi-regions (model
+#: card, "Supported regions"); single regions such as us-central1 served only the preview.
+DEFAULT_LOCATION = "global"
 
 
 class GeminiEmbedder(BaseEmbedder):
@@ -64,11 +75,13 @@ class GeminiEmbedder(BaseEmbedder):
 
     backend = "gemini"
     batch_defaults = REMOTE_DEFAULTS
+    limits = GEMINI_EMBEDDING_2
+    content_limits = GEMINI_EMBEDDING_2
 
     def __init__(
         self,
         project: str | None = None,
-        location: str = "us-central1",
+        location: str = DEFAULT_LOCATION,
         *,
         model: str = "gemini-embedding-2",
         credentials: Any = None,
@@ -81,13 +94,12 @@ class GeminiEmbedder(BaseEmbedder):
         **batch_options: Any,
     ) -> None:
         if base_url and api_endpoint and base_url != api_endpoint:
-            raise ValueError("pass base_url or api_endpoint, not both")
+            raise InputError("pass base_url or api_endpoint, not both", input_name="base_url")
         self.model = model
-        self.limits = GEMINI_EMBEDDING_2
         self.base_url = with_scheme(base_url or api_endpoint)
         self.location = location
         if api_key and (project or credentials):
-            raise ValueError("api_key (Vertex AI express mode) excludes project and credentials")
+            raise InputError("api_key (Vertex AI express mode) excludes project and credentials", input_name="api_key")
         if api_key:
             self.project = None
         else:
@@ -106,6 +118,11 @@ class GeminiEmbedder(BaseEmbedder):
 
     # -- the backend contract --------------------------------------------------------------
     def _predict(self, request: EmbedRequest) -> MultiModalEmbeddingResponse:
+        if request.content is not None:
+            parts = [_content_part(p) for p in request.content]
+            vector = self._embed(parts, request.dimension, audio_track_extraction=request.audio_track_extraction)
+            return MultiModalEmbeddingResponse(
+                content_embedding=vector, space=self.content_space(request.dimension).with_task(request.task))
         if request.video is not None and request.video_segment_config is not None:
             raise InvalidVideoError(
                 f"{request.video.name}: {self.model} embeds a whole video into one vector; "
@@ -118,11 +135,11 @@ class GeminiEmbedder(BaseEmbedder):
         image = text = None
         videos: list[VideoEmbedding] = []
         if request.image is not None:
-            image = self._embed([_media_part(types, request.image, request.image_mime_type)], dim)
+            image = self._embed([_media_part(request.image, request.image_mime_type)], dim)
         if request.text is not None:
             text = self._embed([types.Part(text=request.text)], dim)
         if request.video is not None:
-            vector = self._embed([_media_part(types, request.video, request.video_mime_type)], dim)
+            vector = self._embed([_media_part(request.video, request.video_mime_type)], dim)
             videos = [VideoEmbedding(start_offset_sec=0.0, end_offset_sec=math.inf, embedding=vector)]
         return MultiModalEmbeddingResponse(
             image_embedding=image, text_embedding=text, video_embeddings=videos, space=self.space(dim)
@@ -135,37 +152,32 @@ class GeminiEmbedder(BaseEmbedder):
         contextual_text: str | None = None,
         dimension: int | None = None,
     ) -> np.ndarray:
-        """One float32 vector for all given parts sent as one content (Gemini's own fusion)."""
+        """The earlier name of :meth:`embed_content` for text, an image and a video (in that
+        order) as one content."""
+        parts = [p for p in (contextual_text, coerce_input(as_image, image, "image"),
+                             coerce_input(as_video, video, "video")) if p is not None]
+        return self.embed_content(parts, dimension=dimension)
+
+    def _embed(self, parts: list["types.Part"], dimension: int, *, audio_track_extraction: bool = False) -> list[float]:
         from google.genai import types
 
-        request = self.build_request(image, video, contextual_text, dimension)
-        parts = []
-        if request.text is not None:
-            parts.append(types.Part(text=request.text))
-        if request.image is not None:
-            parts.append(_media_part(types, request.image, request.image_mime_type))
-        if request.video is not None:
-            parts.append(_media_part(types, request.video, request.video_mime_type))
-        return np.asarray(self._embed(parts, request.dimension), dtype=np.float32)
-
-    def _embed(self, parts: list["types.Part"], dimension: int) -> list[float]:
-        from google.genai import types
-
+        config = types.EmbedContentConfig(output_dimensionality=dimension,
+                                          audio_track_extraction=audio_track_extraction or None)
         try:
             response = self._client.models.embed_content(
-                model=self.model,
-                contents=types.Content(role="user", parts=parts),
-                config=types.EmbedContentConfig(output_dimensionality=dimension),
-            )
+                model=self.model, contents=types.Content(role="user", parts=parts), config=config)
         except Exception as exc:
             raise_translated(exc)
         embeddings = response.embeddings or []
         if not embeddings or embeddings[0].values is None:
             raise APIError("the service returned no embedding", status_code=200)
-        values = list(embeddings[0].values)
-        if len(values) != dimension:
-            raise APIError(f"asked for {dimension} dimensions, the service returned {len(values)}", status_code=200)
-        return values
+        values = np.asarray(embeddings[0].values, dtype=np.float64)
+        if values.shape != (dimension,):
+            raise APIError(f"asked for {dimension} dimensions, the service returned {values.size}", status_code=200)
+        norm = float(np.linalg.norm(values))
+        # The service normalises truncated vectors itself; doing it again guards against change.
+        unit: list[float] = (values / norm if norm > 0 else values).tolist()
+        return unit
 
     def _cache_scope(self) -> str:
         return self.base_url or f"vertex:{self.project}/{self.location}"
@@ -216,12 +228,19 @@ def _make_client(
         raise_translated(exc)
 
 
-def _media_part(types: Any, media: Image | Video, mime: str | None) -> "types.Part":
-    from .wire import _guess_mime
+def _media_part(media: Image | Video | Document | Audio, mime: str | None) -> types.Part:
+    from google.genai import types as genai_types
 
-    part: types.Part
+    mime = mime or guess_mime(media)
     if media.data is not None:
-        part = types.Part.from_bytes(data=media.data, mime_type=mime or media.mime_type)
-    else:
-        part = types.Part.from_uri(file_uri=media.gcs_uri, mime_type=mime or _guess_mime(media))
-    return part
+        return genai_types.Part.from_bytes(data=media.data, mime_type=mime)
+    return genai_types.Part.from_uri(file_uri=media.gcs_uri or "", mime_type=mime)
+
+
+def _content_part(part: ContentPart) -> types.Part:
+    from google.genai import types as genai_types
+
+    if part.kind == "text":
+        return genai_types.Part(text=part.text)
+    assert part.media is not None
+    return _media_part(part.media, part.mime)

@@ -1,39 +1,126 @@
-"""Inputs with the constructors of ``vertexai.vision_models``: Image, Video, VideoSegmentConfig.
+"""Inputs: Image, Video and VideoSegmentConfig with the constructors of ``vertexai.vision_models``,
+plus Document (PDF) and Audio for gemini-embedding-2.
 
 Code written for the deprecated module keeps working: ``Image.load_from_file(path | gs://…)``,
 ``Image(image_bytes=…)``, ``Image(gcs_uri=…)``, and the same for Video. Bytes are validated
 against :mod:`vertex_mm.limits` when a request is built, not here, so that a batch can build
 every input first and report each bad one with its own typed error.
+
+Reading a local file never escapes as a bare ``OSError``: a missing file, a folder, a loop of
+links or an unreadable name is an :class:`~vertex_mm.errors.UnreadableInputError` naming it
+(still an ``OSError``); a file larger than any model accepts is refused from its size, before
+it is read. ``http(s)://`` URLs are refused: the service takes bytes or ``gs://`` only.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
-import pathlib
+import stat
 import urllib.parse
 from dataclasses import dataclass
-from typing import Union
+from typing import ClassVar, TypeVar, Union
 
-from .limits import IMAGE_MIME_TYPES, VIDEO_MIME_TYPES, check_gcs_uri, sniff_image_format, sniff_video_format
+from .errors import (
+    ImageTooLargeError,
+    InputError,
+    InputIsADirectoryError,
+    InputNotFoundError,
+    InvalidAudioError,
+    InvalidDocumentError,
+    InvalidURIError,
+    UnreadableInputError,
+    VideoTooLargeError,
+)
+from .limits import (
+    AUDIO_MIME_TYPES,
+    DOCUMENT_MIME_TYPES,
+    IMAGE_MIME_TYPES,
+    MB,
+    VIDEO_MIME_TYPES,
+    check_gcs_uri,
+    sniff_audio_format,
+    sniff_document_format,
+    sniff_image_format,
+    sniff_video_format,
+)
 
-__all__ = ["Image", "ImageInput", "Video", "VideoSegmentConfig", "as_image", "as_video"]
+__all__ = [
+    "Audio",
+    "Document",
+    "Image",
+    "ImageInput",
+    "Video",
+    "VideoSegmentConfig",
+    "as_audio",
+    "as_document",
+    "as_image",
+    "as_video",
+    "read_input_file",
+]
+
+M = TypeVar("M", bound="_Media")
 
 
-def _normalise_location(location: str | os.PathLike[str]) -> str:
+def _normalise_location(location: str | os.PathLike[str], kind: str) -> str:
     location = os.fspath(location)
-    parsed = urllib.parse.urlparse(location)
-    if parsed.scheme == "https" and parsed.netloc == "storage.googleapis.com":
+    parsed = urllib.parse.urlsplit(location)
+    scheme = parsed.scheme.lower()
+    if scheme == "https" and parsed.netloc == "storage.googleapis.com":
         return "gs:/" + urllib.parse.unquote(parsed.path)
+    if scheme in ("http", "https"):
+        raise InvalidURIError(
+            f"{location}: web URLs are not fetched; the embedding services take {kind} bytes or a gs:// URI. "
+            "Download the file first, or copy it to Cloud Storage (gcloud storage cp) and pass gs://BUCKET/OBJECT",
+            input_name=location,
+        )
     return location
 
 
+def read_input_file(location: str | os.PathLike[str], *, kind: str, max_bytes: int) -> bytes:
+    """The bytes of a local input file, refused with a typed error when it cannot be read or
+    when it is larger than ``max_bytes`` (checked from its size before reading, and while
+    reading for files that have no size, such as ``/dev/zero``)."""
+    name = os.fspath(location)
+    if "\x00" in name:
+        raise UnreadableInputError(f"{name!r}: a file name cannot contain a NUL byte", input_name=name)
+    try:
+        with open(name, "rb") as f:
+            info = os.fstat(f.fileno())
+            if stat.S_ISDIR(info.st_mode):  # pragma: no cover - open() refuses folders on Linux
+                raise IsADirectoryError(errno.EISDIR, "is a folder", name)
+            if stat.S_ISREG(info.st_mode) and info.st_size > max_bytes:
+                raise _too_large(kind, name, info.st_size, max_bytes)
+            data = f.read(max_bytes + 1)
+    except FileNotFoundError as exc:
+        raise InputNotFoundError(f"{name}: no such {kind} file", input_name=name) from exc
+    except IsADirectoryError as exc:
+        raise InputIsADirectoryError(f"{name}: is a folder, not a {kind} file", input_name=name) from exc
+    except OSError as exc:
+        raise UnreadableInputError(f"{name}: cannot read the {kind} file: {exc.strerror or exc}", input_name=name) from exc
+    if len(data) > max_bytes:
+        raise _too_large(kind, name, None, max_bytes)
+    return data
+
+
+def _too_large(kind: str, name: str, size: int | None, limit: int) -> InputError:
+    error = {"image": ImageTooLargeError, "video": VideoTooLargeError, "document": InvalidDocumentError,
+             "audio": InvalidAudioError}.get(kind, InputError)
+    size_s = f"{size:,} bytes" if size is not None else f"more than {limit:,} bytes"
+    return error(f"{name}: the {kind} file is {size_s}; at most {limit:,} bytes ({limit // MB} MB) can be sent "
+                 "inline. Upload it to Cloud Storage and pass a gs:// URI", input_name=name)
+
+
 class _Media:
-    _kind = "media"
+    _kind: ClassVar[str] = "media"
+    #: The largest file of this kind any model accepts inline; larger files are refused unread.
+    _max_file_bytes: ClassVar[int] = 30 * MB
 
     def __init__(self, data: bytes | None = None, gcs_uri: str | None = None, *, name: str | None = None) -> None:
         if (data is None) == (gcs_uri is None):
-            raise ValueError(f"Either {self._kind}_bytes or gcs_uri must be provided (exactly one).")
+            raise InputError(f"Either {self._kind}_bytes or gcs_uri must be provided (exactly one).",
+                             input_name=name or self._kind)
         if gcs_uri is not None:
             check_gcs_uri(gcs_uri, name=name or "gcs_uri")
         if data is not None and not isinstance(data, (bytes, bytearray, memoryview)):
@@ -41,6 +128,13 @@ class _Media:
         self._bytes = bytes(data) if data is not None else None
         self._gcs_uri = gcs_uri
         self.name = name or gcs_uri or f"<{self._kind} bytes>"
+
+    @classmethod
+    def _from_location(cls: type[M], location: str | os.PathLike[str]) -> M:
+        where = _normalise_location(location, cls._kind)
+        if where.startswith("gs:"):
+            return cls(gcs_uri=where)
+        return cls(read_input_file(where, kind=cls._kind, max_bytes=cls._max_file_bytes), name=where)
 
     @property
     def gcs_uri(self) -> str | None:
@@ -50,6 +144,16 @@ class _Media:
     def data(self) -> bytes | None:
         """The raw bytes, or None for a gcs_uri input."""
         return self._bytes
+
+    @property
+    def kind(self) -> str:
+        """``image``, ``video``, ``document`` or ``audio``."""
+        return self._kind
+
+    @property
+    def mime_type(self) -> str | None:
+        """Decided from the bytes; None for gcs inputs or unrecognised bytes."""
+        return None
 
     def sha256(self) -> str:
         """Content hash: of the bytes, or of the URI for gcs inputs."""
@@ -73,6 +177,7 @@ class Image(_Media):
     """An image, from bytes or from Cloud Storage."""
 
     _kind = "image"
+    _max_file_bytes = 20 * MB
 
     def __init__(self, image_bytes: bytes | None = None, gcs_uri: str | None = None, *, name: str | None = None):
         super().__init__(image_bytes, gcs_uri, name=name)
@@ -80,10 +185,7 @@ class Image(_Media):
     @staticmethod
     def load_from_file(location: str | os.PathLike[str]) -> "Image":
         """Load from a local path, ``gs://bucket/object`` or ``https://storage.googleapis.com/…``."""
-        location = _normalise_location(location)
-        if location.startswith("gs:"):
-            return Image(gcs_uri=location)
-        return Image(image_bytes=pathlib.Path(location).read_bytes(), name=location)
+        return Image._from_location(location)
 
     @property
     def _image_bytes(self) -> bytes | None:  # the attribute name vision_models code reaches for
@@ -91,11 +193,9 @@ class Image(_Media):
 
     @property
     def mime_type(self) -> str | None:
-        """Decided from the bytes; None for gcs inputs or unrecognised bytes."""
         if self._bytes is None:
             return None
-        fmt = sniff_image_format(self._bytes[:16])
-        return IMAGE_MIME_TYPES.get(fmt or "")
+        return IMAGE_MIME_TYPES.get(sniff_image_format(self._bytes[:16]) or "")
 
 
 class Video(_Media):
@@ -109,10 +209,7 @@ class Video(_Media):
     @staticmethod
     def load_from_file(location: str | os.PathLike[str]) -> "Video":
         """Load from a local path, ``gs://bucket/object`` or ``https://storage.googleapis.com/…``."""
-        location = _normalise_location(location)
-        if location.startswith("gs:"):
-            return Video(gcs_uri=location)
-        return Video(video_bytes=pathlib.Path(location).read_bytes(), name=location)
+        return Video._from_location(location)
 
     @property
     def _video_bytes(self) -> bytes | None:
@@ -122,8 +219,47 @@ class Video(_Media):
     def mime_type(self) -> str | None:
         if self._bytes is None:
             return None
-        fmt = sniff_video_format(self._bytes[:512])
-        return VIDEO_MIME_TYPES.get(fmt or "")
+        return VIDEO_MIME_TYPES.get(sniff_video_format(self._bytes[:512]) or "")
+
+
+class Document(_Media):
+    """A PDF document, from bytes or from Cloud Storage (gemini-embedding-2 reads up to 6 pages)."""
+
+    _kind = "document"
+
+    def __init__(self, pdf_bytes: bytes | None = None, gcs_uri: str | None = None, *, name: str | None = None):
+        super().__init__(pdf_bytes, gcs_uri, name=name)
+
+    @staticmethod
+    def load_from_file(location: str | os.PathLike[str]) -> "Document":
+        """Load from a local path or ``gs://bucket/object``."""
+        return Document._from_location(location)
+
+    @property
+    def mime_type(self) -> str | None:
+        if self._bytes is None:
+            return None
+        return DOCUMENT_MIME_TYPES.get(sniff_document_format(self._bytes[:1024]) or "")
+
+
+class Audio(_Media):
+    """An audio clip (MP3 or WAV), from bytes or from Cloud Storage."""
+
+    _kind = "audio"
+
+    def __init__(self, audio_bytes: bytes | None = None, gcs_uri: str | None = None, *, name: str | None = None):
+        super().__init__(audio_bytes, gcs_uri, name=name)
+
+    @staticmethod
+    def load_from_file(location: str | os.PathLike[str]) -> "Audio":
+        """Load from a local path or ``gs://bucket/object``."""
+        return Audio._from_location(location)
+
+    @property
+    def mime_type(self) -> str | None:
+        if self._bytes is None:
+            return None
+        return AUDIO_MIME_TYPES.get(sniff_audio_format(self._bytes[:16]) or "")
 
 
 @dataclass(frozen=True)
@@ -160,29 +296,36 @@ def _foreign_media(obj: object, attr: str) -> tuple[bytes | None, str | None] | 
     return None
 
 
-def as_image(x: object) -> Image:
-    """Coerce a path, ``gs://`` string, bytes, our Image or a vision_models Image into an Image."""
-    if isinstance(x, Image):
+def _coerce(cls: type[M], x: object, foreign_attr: str | None = None) -> M:
+    if isinstance(x, cls):
         return x
     if isinstance(x, (bytes, bytearray, memoryview)):
-        return Image(image_bytes=bytes(x))
+        return cls(bytes(x))
     if isinstance(x, (str, os.PathLike)):
-        return Image.load_from_file(x)
-    foreign = _foreign_media(x, "_image_bytes")
-    if foreign is not None:
-        return Image(image_bytes=foreign[0], gcs_uri=foreign[1])
-    raise TypeError(f"cannot use {type(x).__name__} as an image; pass a path, gs:// URI, bytes or Image")
+        return cls._from_location(x)
+    if foreign_attr is not None:
+        foreign = _foreign_media(x, foreign_attr)
+        if foreign is not None:
+            return cls(foreign[0], foreign[1])
+    raise TypeError(f"cannot use {type(x).__name__} as {'an' if cls._kind[0] in 'aeiou' else 'a'} {cls._kind}; "
+                    f"pass a path, gs:// URI, bytes or {cls.__name__}")
+
+
+def as_image(x: object) -> Image:
+    """Coerce a path, ``gs://`` string, bytes, our Image or a vision_models Image into an Image."""
+    return _coerce(Image, x, "_image_bytes")
 
 
 def as_video(x: object) -> Video:
     """Coerce a path, ``gs://`` string, bytes, our Video or a vision_models Video into a Video."""
-    if isinstance(x, Video):
-        return x
-    if isinstance(x, (bytes, bytearray, memoryview)):
-        return Video(video_bytes=bytes(x))
-    if isinstance(x, (str, os.PathLike)):
-        return Video.load_from_file(x)
-    foreign = _foreign_media(x, "_video_bytes")
-    if foreign is not None:
-        return Video(video_bytes=foreign[0], gcs_uri=foreign[1])
-    raise TypeError(f"cannot use {type(x).__name__} as a video; pass a path, gs:// URI, bytes or Video")
+    return _coerce(Video, x, "_video_bytes")
+
+
+def as_document(x: object) -> Document:
+    """Coerce a path, ``gs://`` string, bytes or Document into a Document."""
+    return _coerce(Document, x)
+
+
+def as_audio(x: object) -> Audio:
+    """Coerce a path, ``gs://`` string, bytes or Audio into an Audio."""
+    return _coerce(Audio, x)

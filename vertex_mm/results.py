@@ -4,7 +4,7 @@ their embedding space so that spaces never mix silently."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -24,29 +24,42 @@ class EmbeddingSpace:
     """Where a vector lives: vectors are comparable only within one space.
 
     ``variant`` records anything else that changes the space (a local projection, a
-    fine-tuned head). ``id`` is the stable string form stored in index manifests.
+    fine-tuned head). ``task`` records the task instruction that conditioned the vectors
+    (gemini-embedding-2): it is kept for reproducibility but does not separate spaces, since a
+    query embedded for search and the documents it searches are meant to meet in one space.
+    ``id`` is the stable string form stored in index manifests:
+    ``backend/model/dimension[/variant][;task=NAME]``.
     """
 
     backend: str
     model: str
     dimension: int
     variant: str = ""
+    task: str = field(default="", compare=False)
 
     @property
     def id(self) -> str:
         base = f"{self.backend}/{self.model}/{self.dimension}"
-        return f"{base}/{self.variant}" if self.variant else base
+        base = f"{base}/{self.variant}" if self.variant else base
+        return f"{base};task={self.task}" if self.task else base
 
     @classmethod
     def from_id(cls, space_id: str) -> "EmbeddingSpace":
-        parts = space_id.split("/", 3)
-        if len(parts) < 3 or not parts[2].isdigit():
-            raise ValueError(f"not an embedding space id: {space_id!r} (expected backend/model/dimension[/variant])")
-        return cls(parts[0], parts[1], int(parts[2]), parts[3] if len(parts) == 4 else "")
+        base, _, params = space_id.partition(";")
+        task = params[len("task="):] if params.startswith("task=") else ""
+        parts = base.split("/", 3)
+        if len(parts) < 3 or not parts[2].isdigit() or (params and not task):
+            raise ValueError(f"not an embedding space id: {space_id!r} "
+                             "(expected backend/model/dimension[/variant][;task=NAME])")
+        return cls(parts[0], parts[1], int(parts[2]), parts[3] if len(parts) == 4 else "", task)
+
+    def with_task(self, task: str | None) -> "EmbeddingSpace":
+        """The same space, recording ``task``."""
+        return replace(self, task=task or "")
 
     def require_same(self, other: "EmbeddingSpace", what: str = "vectors") -> None:
         """Raise :class:`EmbeddingSpaceMismatchError` unless ``other`` is this space."""
-        if other != self:
+        if other != self:  # the task is not compared (see the class docstring)
             raise EmbeddingSpaceMismatchError(
                 f"{what} are in embedding space {other.id!r}, expected {self.id!r}; "
                 "vectors from different models, backends or dimensions are not comparable"
@@ -67,16 +80,18 @@ class VideoEmbedding:
 
 @dataclass
 class MultiModalEmbeddingResponse:
-    """The answer to one ``get_embeddings`` call (the vision_models attribute names)."""
+    """The answer to one ``get_embeddings`` call (the vision_models attribute names), or to
+    one content request (``content_embedding``: all parts in one vector)."""
 
     image_embedding: list[float] | None = None
     text_embedding: list[float] | None = None
     video_embeddings: list[VideoEmbedding] = field(default_factory=list)
+    content_embedding: list[float] | None = None
     space: EmbeddingSpace | None = None
     _prediction_response: Any = field(default=None, repr=False, compare=False)
 
     def as_array(self, which: str) -> np.ndarray:
-        """``image``, ``text`` or ``video`` (segments x dimension) as float32."""
+        """``image``, ``text``, ``content`` or ``video`` (segments x dimension) as float32."""
         if which == "video":
             return np.asarray([v.embedding for v in self.video_embeddings], dtype=np.float32)
         vec = getattr(self, f"{which}_embedding")

@@ -123,7 +123,7 @@ def test_video_with_dimension_other_than_1408_is_refused():
 
 def test_gemini_body_round_trip():
     png = image_bytes("PNG")
-    req = EmbedRequest.create(image=Image(png), contextual_text="a chart", dimension=768, limits=GEMINI_EMBEDDING_2)
+    req = EmbedRequest.create_content(["a chart", Image(png)], dimension=768, limits=GEMINI_EMBEDDING_2)
     body = build_embed_content_body(req)
     assert body["embedContentConfig"] == {"outputDimensionality": 768}
     assert body["content"]["parts"][0] == {"text": "a chart"}
@@ -136,7 +136,7 @@ def test_gemini_body_accepts_snake_case_inline_data():
     body = {"content": {"parts": [{"inline_data": {"data": base64.b64encode(image_bytes("JPEG")).decode(),
                                                    "mime_type": "image/jpeg"}}]}}
     req = parse_embed_content_body(body, GEMINI_EMBEDDING_2)
-    assert req.image is not None and req.dimension == 3072
+    assert req.content is not None and req.content[0].kind == "image" and req.dimension == 3072
 
 
 def test_gemini_response_round_trip():

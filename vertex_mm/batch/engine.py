@@ -52,6 +52,11 @@ class CacheView:
         with self._lock:
             shared = self._in_flight.get(key)
             if shared is None:
+                # Another caller may have finished this key between the lookup above and now
+                # (it leaves the in-flight table once stored): look again before computing.
+                hit = self.cache.get(key)
+                if hit is not None:
+                    return hit
                 mine: Future[Any] = Future()
                 self._in_flight[key] = mine
         if shared is not None:
@@ -221,6 +226,8 @@ class BatchEngine:
             executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
+        if self.options.owns_cache and self.cache is not None:
+            self.cache.close()
 
     def __repr__(self) -> str:
         o = self.options

@@ -53,6 +53,8 @@ class BatchOptions:
     retry: RetryPolicy = NO_RETRY
     cache: Any = None
     chunk_size: int = 64
+    #: Whether the engine opened ``cache`` itself (from a path) and so closes it with itself.
+    owns_cache: bool = False
 
     def __post_init__(self) -> None:
         if self.requests_per_minute is not None and not self.requests_per_minute > 0:
@@ -74,7 +76,7 @@ class BatchOptions:
     @classmethod
     def build(cls, defaults: Mapping[str, Any] | None = None, **options: Any) -> "BatchOptions":
         """Merge ``options`` over ``defaults``; unknown names raise ``TypeError`` naming them."""
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls)} - {"owns_cache"}
         merged = {**(defaults or {}), **options}
         unknown = sorted(set(merged) - known)
         if unknown:
@@ -82,6 +84,7 @@ class BatchOptions:
         if "retry" in merged:
             merged["retry"] = resolve_retry(merged["retry"])
         if merged.get("cache") is not None:
+            merged["owns_cache"] = isinstance(merged["cache"], (str, os.PathLike))
             merged["cache"] = _open_cache(merged["cache"])
         if merged.get("requests_per_minute") is not None:
             merged["requests_per_minute"] = float(merged["requests_per_minute"])

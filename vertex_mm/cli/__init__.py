@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "search": "search",
     "serve": "serve",
     "pages": "pages",
+    "migrate": "migrate",
     "eval-images": "eval_images",
     "train-projection": "train_projection",
     "emulator": "emulator",

@@ -80,7 +80,7 @@ async def embed_content(request: Request) -> Response:
 
 def _embed_content_sync(body: Any, model: PublisherModel, vectors: VectorService) -> Response:
     request = parse_embed_content_body(body, model.limits)
-    return JSONResponse(build_embed_content_response(vectors.embed_content(request)))
+    return JSONResponse(build_embed_content_response(vectors.embed_content(request).tolist()))
 
 
 def _model_for(request: Request, method: str) -> PublisherModel:

@@ -11,11 +11,13 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from ..embedder import BaseEmbedder
 from ..errors import VertexMMError
+from ..limits import ModelLimits
 from ..results import MultiModalEmbeddingResponse
 from ..wire import EmbedRequest
 from .settings import BackendName
@@ -95,22 +97,38 @@ class VectorService:
 
     # -- gemini-embedding-2 ---------------------------------------------------------------
     def embed_content(self, request: EmbedRequest) -> np.ndarray:
-        """One vector for the whole content, as Gemini returns: the normalised mean of the
-        parts' unit vectors (a video counts as the mean of its segments).
+        """One vector for the whole content, as Gemini returns, from the backend's own content
+        path (:meth:`~vertex_mm.BaseEmbedder.embed_content` semantics).
 
-        A backend that cannot produce the requested dimension is asked for the largest one it
-        offers below it; the vector is then zero-padded (which keeps every cosine similarity)
-        or, when even its smallest is larger, truncated. Both end renormalised.
+        Parts of a kind the backend has no model for (audio, offline) get hashed vectors, which
+        carry no meaning; the content vector is then the part-count-weighted, normalised mean of
+        the backend's vector of the other parts and the hashed one. A backend that cannot
+        produce the requested dimension is asked for the largest one it offers below it; the
+        vector is then zero-padded (which keeps every cosine similarity) or truncated.
         """
+        assert request.content is not None
         embedder = self.resolve()
-        inner_dim = _backend_dimension(embedder, request.dimension, video=request.video is not None)
-        inner = request if inner_dim == request.dimension else dataclasses.replace(request, dimension=inner_dim)
-        response = self._call(embedder, inner)
-        parts = [np.asarray(v, dtype=np.float64) for v in (response.image_embedding, response.text_embedding) if v is not None]
-        if response.video_embeddings:
-            parts.append(_unit(np.mean([v.embedding for v in response.video_embeddings], axis=0)))
-        fused = _unit(np.mean(parts, axis=0))
+        if getattr(embedder, "content_limits", None) is None:
+            embedder = _hashed_embedder()
+        kinds = getattr(embedder, "content_kinds", None)
+        own = [p for p in request.content if kinds is None or p.kind in kinds]
+        foreign = [p for p in request.content if kinds is not None and p.kind not in kinds]
+        groups: list[tuple[int, np.ndarray]] = []
+        if own:
+            groups.append((len(own), self._content_vector(embedder, request, tuple(own))))
+        if foreign:
+            groups.append((len(foreign), self._content_vector(_hashed_embedder(), request, tuple(foreign))))
+        fused = _unit(sum(n * v for n, v in groups) / sum(n for n, _ in groups))
         return _fit(fused, request.dimension).astype(np.float32)
+
+    def _content_vector(self, embedder: BaseEmbedder, request: EmbedRequest, parts: tuple[Any, ...]) -> np.ndarray:
+        limits = embedder.content_limits or embedder.limits
+        inner_dim = request.dimension if limits.allows_dimension(request.dimension) else _nearest(limits, request.dimension)
+        inner = dataclasses.replace(request, content=parts, dimension=inner_dim)
+        response = self._call(embedder, inner)
+        if response.content_embedding is None:
+            raise VertexMMError(f"the {embedder.backend} backend returned no content vector")
+        return _unit(np.asarray(response.content_embedding, dtype=np.float64))
 
     def _call(self, embedder: BaseEmbedder, request: EmbedRequest) -> MultiModalEmbeddingResponse:
         # ``_predict`` is the one call every backend implements. The emulator answers one request
@@ -121,15 +139,9 @@ class VectorService:
             return embedder._predict(request)
 
 
-def _backend_dimension(embedder: BaseEmbedder, wanted: int, *, video: bool) -> int:
-    if getattr(embedder, "dimension_free", False):
-        return wanted
-    limits = embedder.limits
-    if limits.allows_dimension(wanted, video=video):
-        return wanted
-    offered = limits.video_dimensions if video else limits.dimensions
-    below = [d for d in offered if d <= wanted]
-    return max(below) if below else min(offered)
+def _nearest(limits: ModelLimits, wanted: int) -> int:
+    below = [d for d in limits.dimensions if d <= wanted]
+    return max(below) if below else min(limits.dimensions)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

@@ -31,8 +31,8 @@ import numpy as np
 
 from ..embedder import BaseEmbedder
 from ..errors import InvalidVideoError
-from ..limits import MULTIMODAL_EMBEDDING_001, ModelLimits
-from ..media import Image, Video, VideoSegmentConfig
+from ..limits import GEMINI_EMBEDDING_2, MULTIMODAL_EMBEDDING_001, ModelLimits
+from ..media import Audio, Document, Image, Video, VideoSegmentConfig
 from ..results import EmbeddingSpace, MultiModalEmbeddingResponse, VideoEmbedding
 from ..wire import EmbedRequest
 
@@ -98,12 +98,20 @@ class HashedEmbedder(BaseEmbedder):
     #: Any dimension can be produced exactly; the emulator needs no projection for it.
     dimension_free = True
 
-    def __init__(self, *, model: str = "sha256", limits: ModelLimits = MULTIMODAL_EMBEDDING_001) -> None:
+    def __init__(self, *, model: str = "sha256", limits: ModelLimits = MULTIMODAL_EMBEDDING_001,
+                 content_limits: ModelLimits = GEMINI_EMBEDDING_2) -> None:
         self.model = model
         self.limits = limits
+        self.content_limits = content_limits
 
     def _predict(self, request: EmbedRequest) -> MultiModalEmbeddingResponse:
         dim = request.dimension
+        if request.content is not None:
+            # One vector for the ordered parts: the hash of every part's own hash, in order.
+            key = b"content\x00" + b"\x00".join(f"{p.kind}:{p.digest()}".encode() for p in request.content)
+            return MultiModalEmbeddingResponse(
+                content_embedding=hashed_vector(key, dim).tolist(),
+                space=EmbeddingSpace(self.backend, self.model, dim, task=request.task or ""))
         image = text = None
         videos: list[VideoEmbedding] = []
         if request.image is not None:
@@ -143,6 +151,6 @@ class HashedEmbedder(BaseEmbedder):
         ]
 
 
-def _payload(media: Image | Video) -> bytes:
+def _payload(media: Image | Video | Document | Audio) -> bytes:
     # gs:// inputs cannot be read here: the URI stands in for the bytes.
     return media.data if media.data is not None else ("uri:" + (media.gcs_uri or "")).encode()

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from ..batch.options import REMOTE_DEFAULTS
+from ..content import as_parts
 from ..embedder import BaseEmbedder
-from ..errors import InputError
+from ..errors import InputError, UnsupportedInputError
 from ..google_api import EMULATOR_PROJECT, default_project, is_plain_http
 from ..limits import limits_for
+from ..media import Image
 from ..results import MultiModalEmbeddingResponse
 from ..wire import EmbedRequest, build_instance, build_parameters, parse_prediction
 from .transport import GapicTransport, PredictTransport, TransportName, VertexTarget
@@ -79,6 +81,25 @@ class VertexEmbedder(BaseEmbedder):
     @property
     def location(self) -> str:
         return self.target.location
+
+    def build_content_request(self, content: Any, *, dimension: int | None = None, task: Any = None,
+                              task_instruction: str | None = None, title: str | None = None,
+                              key: str | None = None, audio_track_extraction: bool = False) -> EmbedRequest:
+        """multimodalembedding@001 embeds one text or one image per vector: a content of that
+        one part is answered with that vector (so code written for contents runs here too);
+        anything more is an :class:`~vertex_mm.errors.UnsupportedInputError`."""
+        parts = as_parts(content)
+        if task is not None or task_instruction is not None or title is not None or audio_track_extraction:
+            raise UnsupportedInputError(f"{self.model} takes no task instructions or content options; they are "
+                                        "gemini-embedding-2's (get_embedder('gemini'))", input_name="task")
+        if len(parts) == 1 and isinstance(parts[0], str):
+            return self.build_request(contextual_text=parts[0], dimension=dimension, key=key)
+        if len(parts) == 1 and isinstance(parts[0], Image):
+            return self.build_request(image=parts[0], dimension=dimension, key=key)
+        kinds = ", ".join(type(p).__name__ if not isinstance(p, str) else "text" for p in parts)
+        raise UnsupportedInputError(
+            f"{self.model} embeds one text or one image per vector, not a content of [{kinds}]; "
+            "gemini-embedding-2 embeds interleaved contents (get_embedder('gemini'))", input_name="content")
 
     def _predict(self, request: EmbedRequest) -> MultiModalEmbeddingResponse:
         prediction = self._transport.predict(build_instance(request), build_parameters(request))

@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 
-import tiny_hf_checkpoints as cv  # noqa: E402  (tests/ is on sys.path)
+import tiny_hf_checkpoints as cv  # noqa: E402  (tests/support is on sys.path)
 
 checkpoints = cv.checkpoints
 

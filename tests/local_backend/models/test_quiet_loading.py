@@ -15,7 +15,7 @@ from local_backend.models.quiet_loading import quiet_weight_loading  # noqa: E40
 @pytest.fixture(autouse=True)
 def transformers_defaults():
     """transformers' logging settings are process-wide and other tests' helpers silence them
-    (tests/tiny_hf_checkpoints.py): start each test here from the library's defaults."""
+    (tests/support/tiny_hf_checkpoints.py): start each test here from the library's defaults."""
     verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_warning()
     hf_logging.enable_progress_bar()

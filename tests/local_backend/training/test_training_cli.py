@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("torch")
 
 
-import tiny_hf_checkpoints as cv  # noqa: E402  (tests/ is on sys.path)
+import tiny_hf_checkpoints as cv  # noqa: E402  (tests/support is on sys.path)
 
 checkpoints = cv.checkpoints
 

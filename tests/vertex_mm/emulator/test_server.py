@@ -11,6 +11,7 @@ import time
 import httpx
 import pytest
 
+from vertex_mm import Image
 from vertex_mm.emulator import run_emulator
 from vertex_mm.testing import HashedEmbedder
 
@@ -199,7 +200,7 @@ def _part(data: bytes, mime: str) -> dict:
 def test_embed_content_accepts_url_safe_unpadded_base64_like_protobuf_json(http, hashed, png_bytes):
     body = {"content": {"parts": [_part(png_bytes, "image/png")]}, "embedContentConfig": {"outputDimensionality": 128}}
     values = http.post(EMBED_CONTENT, json=body).json()["embedding"]["values"]
-    assert values == pytest.approx(hashed.get_embeddings(image=png_bytes, dimension=128).image_embedding, abs=1e-6)
+    assert values == pytest.approx(hashed.embed_content(Image(png_bytes), dimension=128).tolist(), abs=1e-6)
 
 
 def test_embed_content_reads_gcs_file_data(http):
@@ -212,7 +213,8 @@ def test_embed_content_reads_gcs_file_data(http):
     "parts, message",
     [
         ([], "content.parts must be a non-empty list"),
-        ([{"inlineData": {"data": "AAAA", "mimeType": "audio/wav"}}], "mimeType 'audio/wav' is not supported"),
+        ([{"inlineData": {"data": "AAAA", "mimeType": "text/csv"}}], "mimeType 'text/csv' is not supported"),
+        ([{"inlineData": {"data": "AAAA", "mimeType": "audio/wav"}}], "not a recognised audio file"),
         ([{"fileData": {"mimeType": "image/png"}}], "fileData.fileUri must be a string"),
         ([{"inlineData": {"data": "!!", "mimeType": "image/png"}}], "inlineData.data is not valid base64"),
     ],
@@ -222,10 +224,12 @@ def test_embed_content_refuses_bad_parts(http, parts, message):
     assert r.status_code == 400 and message in r.json()["error"]["message"]
 
 
-def test_embed_content_refuses_two_images_instead_of_dropping_one(http, png_bytes, jpeg_bytes):
-    parts = [_part(png_bytes, "image/png"), _part(jpeg_bytes, "image/jpeg")]
+def test_embed_content_refuses_a_seventh_image(http, png_bytes, jpeg_bytes):
+    parts = [_part(png_bytes, "image/png")] * 6 + [_part(jpeg_bytes, "image/jpeg")]
     r = http.post(EMBED_CONTENT, json={"content": {"parts": parts}})
-    assert r.status_code == 400 and "only one image part per content" in r.json()["error"]["message"]
+    assert r.status_code == 400 and "content has 7 images" in r.json()["error"]["message"]
+    r = http.post(EMBED_CONTENT, json={"content": {"parts": parts[:6]}})
+    assert r.status_code == 200
 
 
 class BrokenEmbedder(HashedEmbedder):

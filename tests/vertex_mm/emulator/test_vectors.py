@@ -2,23 +2,36 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from vertex_mm import Image
 from vertex_mm.emulator import VectorService
-from vertex_mm.emulator.vectors import _backend_dimension
+from vertex_mm.emulator.vectors import _nearest
 from vertex_mm.errors import MissingDependencyError, WeightsNotFoundError
-from vertex_mm.limits import GEMINI_EMBEDDING_2
+from vertex_mm.limits import GEMINI_EMBEDDING_2, MULTIMODAL_EMBEDDING_001, ContentLimits
 from vertex_mm.testing import HashedEmbedder
 from vertex_mm.wire import EmbedRequest
 
+#: Contents, but only at multimodalembedding@001's four dimensions.
+FIXED = dataclasses.replace(MULTIMODAL_EMBEDDING_001, content=ContentLimits())
+
 
 class FixedDimensionEmbedder(HashedEmbedder):
-    """Hashed vectors, but only at multimodalembedding@001's dimensions (like the local backend)."""
+    """Hashed vectors, but contents only at four fixed dimensions."""
 
-    dimension_free = False
     thread_safe = False
+
+    def __init__(self) -> None:
+        super().__init__(content_limits=FIXED)
+
+
+class TextlessEmbedder(HashedEmbedder):
+    """Hashed vectors, with no model for text parts (as the local backend has none for audio)."""
+
+    content_kinds = frozenset({"image", "video", "document", "audio"})
 
 
 def _missing() -> HashedEmbedder:
@@ -51,36 +64,36 @@ def test_a_given_embedder_wins():
     assert VectorService(emb, backend="local", local_factory=_missing).resolve() is emb
 
 
-@pytest.mark.parametrize(
-    "wanted, video, expected",
-    [(768, False, 512), (3072, False, 1408), (1000, False, 512), (512, False, 512), (100, False, 128), (3072, True, 1408)],
-)
-def test_gemini_dimensions_map_to_the_largest_the_backend_offers_below(wanted, video, expected):
-    assert _backend_dimension(FixedDimensionEmbedder(), wanted, video=video) == expected
+@pytest.mark.parametrize("wanted, expected", [(768, 512), (3072, 1408), (1000, 512), (512, 512), (100, 128)])
+def test_gemini_dimensions_map_to_the_largest_the_backend_offers_below(wanted, expected):
+    assert _nearest(FIXED, wanted) == expected
 
 
-def test_a_dimension_free_backend_is_asked_for_the_exact_dimension():
-    assert _backend_dimension(HashedEmbedder(), 777, video=False) == 777
+def _content(*parts, dimension=768):
+    return EmbedRequest.create_content(list(parts), limits=GEMINI_EMBEDDING_2, dimension=dimension)
+
+
+def test_a_backend_with_free_dimensions_is_asked_for_the_exact_dimension(png_bytes):
+    got = VectorService(HashedEmbedder()).embed_content(_content(Image(png_bytes), dimension=777))
+    expected = HashedEmbedder().embed_content(Image(png_bytes), dimension=777)
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
 
 
 def test_padding_up_to_a_gemini_dimension_keeps_cosine_similarities(png_bytes, jpeg_bytes):
     service = VectorService(FixedDimensionEmbedder())
     reference = FixedDimensionEmbedder()
-
-    def gemini(data: bytes) -> np.ndarray:
-        return service.embed_content(EmbedRequest.create(image=Image(data), dimension=768, limits=GEMINI_EMBEDDING_2))
-
-    a, b = gemini(png_bytes), gemini(jpeg_bytes)
-    ra = reference.get_embeddings(image=Image(png_bytes), dimension=512).image_embedding
-    rb = reference.get_embeddings(image=Image(jpeg_bytes), dimension=512).image_embedding
+    a, b = service.embed_content(_content(Image(png_bytes))), service.embed_content(_content(Image(jpeg_bytes)))
+    ra = reference.embed_content(Image(png_bytes), dimension=512)
+    rb = reference.embed_content(Image(jpeg_bytes), dimension=512)
     assert a.shape == (768,) and a.dtype == np.float32
     assert not a[512:].any()  # zero padding
     assert float(np.dot(a, b)) == pytest.approx(float(np.dot(ra, rb)), abs=1e-6)
 
 
-def test_a_fused_vector_is_the_normalised_mean_of_its_parts(png_bytes):
-    service = VectorService(HashedEmbedder())
-    request = EmbedRequest.create(image=Image(png_bytes), contextual_text="x", dimension=256, limits=GEMINI_EMBEDDING_2)
-    parts = HashedEmbedder().get_embeddings(image=Image(png_bytes), contextual_text="x", dimension=256)
-    mean = (np.asarray(parts.image_embedding) + np.asarray(parts.text_embedding)) / 2
-    np.testing.assert_allclose(service.embed_content(request), mean / np.linalg.norm(mean), rtol=1e-5, atol=1e-7)
+def test_parts_the_backend_cannot_embed_get_hashed_vectors_weighted_by_count(png_bytes, jpeg_bytes):
+    request = _content("a caption", Image(png_bytes), Image(jpeg_bytes), dimension=256)
+    own = TextlessEmbedder().embed_content([Image(png_bytes), Image(jpeg_bytes)], dimension=256)
+    hashed = HashedEmbedder().embed_content("a caption", dimension=256)
+    mean = (2 * own.astype(np.float64) + hashed) / 3
+    got = VectorService(TextlessEmbedder()).embed_content(request)
+    np.testing.assert_allclose(got, mean / np.linalg.norm(mean), rtol=1e-5, atol=1e-7)

@@ -146,11 +146,10 @@ def test_gemini_get_embeddings_gives_one_vector_per_modality(gemini, png_bytes):
     assert abs(np.dot(r.image_embedding, r.text_embedding)) < 0.2  # separate vectors, not one fused
 
 
-def test_gemini_embed_fused_is_the_emulators_fused_vector(gemini, png_bytes):
+def test_gemini_embed_fused_is_embed_content_of_text_then_image(gemini, hashed, png_bytes):
     fused = gemini.embed_fused(image=Image(png_bytes), contextual_text="green", dimension=256)
-    parts = gemini.get_embeddings(image=Image(png_bytes), contextual_text="green", dimension=256)
-    mean = np.add(parts.image_embedding, parts.text_embedding)
-    np.testing.assert_allclose(fused, mean / np.linalg.norm(mean), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(fused, gemini.embed_content(["green", Image(png_bytes)], dimension=256), rtol=1e-6)
+    np.testing.assert_allclose(fused, hashed.embed_content(["green", Image(png_bytes)], dimension=256), rtol=1e-5)
 
 
 def test_gemini_default_dimension_is_3072_also_for_video(gemini, mp4_10s):

@@ -1,4 +1,4 @@
-"""Builders of real small media files for tests (import as ``factories``; tests/ is on the path).
+"""Builders of real small media files for tests (import as ``factories``; tests/support is on the path).
 
 Everything here is a real file in a real format: codecs encode it and decoders read it back.
 """
@@ -60,6 +60,57 @@ def mp4_bytes(seconds: float = 2.0, fps: int = 4, size: tuple[int, int] = (64, 6
             frame[:] = c
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return buf.getvalue()
+
+
+def pdf_bytes(pages: int = 1, size: tuple[float, float] = (612, 792)) -> bytes:
+    """A real PDF of ``pages`` blank pages (made with pypdfium2)."""
+    import pypdfium2
+
+    pdf = pypdfium2.PdfDocument.new()
+    try:
+        for _ in range(pages):
+            pdf.new_page(*size).close()
+        buf = io.BytesIO()
+        pdf.save(buf)
+        return buf.getvalue()
+    finally:
+        pdf.close()
+
+
+def wav_bytes(seconds: float = 1.0, rate: int = 8000, freq: float = 440.0) -> bytes:
+    """A real mono 16-bit PCM WAV file: a sine tone (stdlib ``wave``)."""
+    import math
+    import wave
+
+    n = int(seconds * rate)
+    samples = b"".join(struct.pack("<h", int(12000 * math.sin(2 * math.pi * freq * i / rate))) for i in range(n))
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples)
+    return buf.getvalue()
+
+
+def mp3_bytes(seconds: float = 1.0, rate: int = 16000) -> bytes:
+    """A real MP3 file (LAME through PyAV): a sine tone."""
+    import av
+    import numpy as np
+
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format="mp3") as container:
+        stream = container.add_stream("libmp3lame", rate=rate)
+        stream.layout = "mono"
+        t = np.arange(int(seconds * rate)) / rate
+        pcm = (np.sin(2 * np.pi * 440 * t) * 12000).astype(np.int16)[None, :]
+        frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
+        frame.sample_rate = rate
+        for packet in stream.encode(frame):
+            container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
     return buf.getvalue()

@@ -6,7 +6,7 @@ next to a real ``preprocessor_config.json`` (written by the family's own image p
 for the joint models, a real tokenizer of the family's class built offline: CLIP's byte-level
 BPE over a character vocabulary, SigLIP's SentencePiece model trained on a few sentences.
 
-Test files ``import tiny_hf_checkpoints`` (``tests/`` is on ``sys.path``, see pyproject's pytest
+Test files ``import tiny_hf_checkpoints`` (``tests/support`` is on ``sys.path``, see pyproject's pytest
 ``pythonpath``) and re-export the fixtures they use.
 """
 

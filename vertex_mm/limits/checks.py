@@ -1,8 +1,6 @@
-"""The one table of input limits, shared by the client, the local backend and the emulator.
-
-Every check here runs before any network call and raises a typed :mod:`vertex_mm.errors`
-error whose message names the input and the limit it broke. Formats are decided from the
-bytes (magic numbers), never from a file name.
+"""The checks of single inputs: dimension, image bytes (decoded under a pixel cap), video
+bytes and segments, text, ``gs://`` URIs. Each raises a typed :mod:`vertex_mm.errors` error whose
+message names the input and the limit it broke, before any network call.
 
 Text: ``multimodalembedding@001`` reads the first 32 tokens (about 32 words) of
 ``contextual_text``; the service silently truncates longer text, so does the local backend,
@@ -14,13 +12,12 @@ from __future__ import annotations
 import io
 import re
 import warnings
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
 
-from .errors import (
+from ..errors import (
     ImageTooLargeError,
     InvalidDimensionError,
     InvalidImageError,
@@ -29,15 +26,10 @@ from .errors import (
     InvalidVideoError,
     VideoTooLargeError,
 )
+from .formats import IMAGE_MIME_TYPES, VIDEO_MIME_TYPES, sniff_image_format, sniff_video_format
+from .models import MB, MULTIMODAL_EMBEDDING_001, ModelLimits
 
 __all__ = [
-    "GEMINI_EMBEDDING_2",
-    "IMAGE_SUFFIXES",
-    "MULTIMODAL_EMBEDDING_001",
-    "PAGE_IMAGE_SUFFIXES",
-    "PDF_SUFFIXES",
-    "VIDEO_SUFFIXES",
-    "ModelLimits",
     "check_dimension",
     "check_gcs_uri",
     "check_image_bytes",
@@ -45,108 +37,9 @@ __all__ = [
     "check_video_bytes",
     "check_video_segment",
     "decode_image",
-    "limits_for",
-    "sniff_image_format",
-    "sniff_video_format",
+    "MAX_TEXT_CHARS",
     "text_token_estimate",
 ]
-
-MB = 1024 * 1024
-
-# Image formats the API accepts, keyed by Pillow's format name.
-IMAGE_MIME_TYPES: dict[str, str] = {
-    "BMP": "image/bmp",
-    "GIF": "image/gif",
-    "JPEG": "image/jpeg",
-    "PNG": "image/png",
-    "WEBP": "image/webp",
-}
-
-VIDEO_MIME_TYPES: dict[str, str] = {
-    "AVI": "video/avi",
-    "FLV": "video/x-flv",
-    "MKV": "video/x-matroska",
-    "MOV": "video/quicktime",
-    "MP4": "video/mp4",
-    "MPEG": "video/mpeg",
-    "WEBM": "video/webm",
-    "WMV": "video/x-ms-wmv",
-}
-
-# File-name suffixes, derived from the format tables above: what folder walkers pick up. The
-# format itself is always decided from the bytes; a suffix only says which files to try.
-_SUFFIXES_BY_FORMAT: dict[str, tuple[str, ...]] = {
-    "BMP": (".bmp",), "GIF": (".gif",), "JPEG": (".jpg", ".jpeg"), "PNG": (".png",), "WEBP": (".webp",),
-    "TIFF": (".tif", ".tiff"),
-    "AVI": (".avi",), "FLV": (".flv",), "MKV": (".mkv",), "MOV": (".mov",), "MP4": (".mp4", ".m4v"),
-    "MPEG": (".mpeg", ".mpg", ".ts"), "WEBM": (".webm",), "WMV": (".wmv",),
-}
-#: Suffixes of the image formats the API accepts.
-IMAGE_SUFFIXES: frozenset[str] = frozenset(s for f in IMAGE_MIME_TYPES for s in _SUFFIXES_BY_FORMAT[f])
-#: Suffixes of scanned page images: the API's image formats plus TIFF, the scanners' format.
-PAGE_IMAGE_SUFFIXES: frozenset[str] = IMAGE_SUFFIXES | frozenset(_SUFFIXES_BY_FORMAT["TIFF"])
-#: Suffixes of the video containers the API accepts.
-VIDEO_SUFFIXES: frozenset[str] = frozenset(s for f in VIDEO_MIME_TYPES for s in _SUFFIXES_BY_FORMAT[f])
-PDF_SUFFIXES: frozenset[str] = frozenset({".pdf"})
-
-
-@dataclass(frozen=True)
-class ModelLimits:
-    """What one embedding model accepts. Numbers follow the Vertex AI documentation."""
-
-    model: str
-    dimensions: tuple[int, ...]
-    default_dimension: int
-    video_dimensions: tuple[int, ...]
-    image_formats: frozenset[str] = field(default_factory=lambda: frozenset(IMAGE_MIME_TYPES))
-    video_formats: frozenset[str] = field(default_factory=lambda: frozenset(VIDEO_MIME_TYPES))
-    max_image_bytes: int = 20 * MB
-    # A decompression-bomb guard: Pillow's own default threshold. The service resizes to
-    # 512x512 anyway, so nothing useful is lost above it.
-    max_image_pixels: int = 89_478_485
-    text_max_tokens: int = 32
-    # Inline payload bound: the REST request limit minus base64 growth (4/3) and envelope.
-    max_request_bytes: int = 30 * MB
-    max_video_seconds: float = 120.0
-    min_video_interval_sec: float = 4.0
-    dimension_range: tuple[int, int] | None = None  # models with free (Matryoshka) dimensions
-
-    @property
-    def max_inline_video_bytes(self) -> int:
-        return (self.max_request_bytes - 64 * 1024) * 3 // 4
-
-    def allows_dimension(self, dimension: int, *, video: bool = False) -> bool:
-        if video:
-            return dimension in self.video_dimensions
-        if self.dimension_range is not None:
-            lo, hi = self.dimension_range
-            return lo <= dimension <= hi
-        return dimension in self.dimensions
-
-
-MULTIMODAL_EMBEDDING_001 = ModelLimits(
-    model="multimodalembedding@001",
-    dimensions=(128, 256, 512, 1408),
-    default_dimension=1408,
-    video_dimensions=(1408,),
-)
-
-GEMINI_EMBEDDING_2 = ModelLimits(
-    model="gemini-embedding-2",
-    dimensions=(128, 256, 512, 768, 1536, 3072),
-    default_dimension=3072,
-    video_dimensions=(128, 256, 512, 768, 1536, 3072),
-    image_formats=frozenset({"JPEG", "PNG", "WEBP"}),
-    text_max_tokens=8192,
-    dimension_range=(128, 3072),
-)
-
-_BY_MODEL = {lim.model: lim for lim in (MULTIMODAL_EMBEDDING_001, GEMINI_EMBEDDING_2)}
-
-
-def limits_for(model: str) -> ModelLimits:
-    """The limits of ``model``; unknown models (local ones) get multimodalembedding@001's."""
-    return _BY_MODEL.get(model.split("/")[-1], MULTIMODAL_EMBEDDING_001)
 
 
 def check_dimension(
@@ -175,25 +68,6 @@ def check_dimension(
             input_name="dimension",
         )
     return dimension
-
-
-def sniff_image_format(data: bytes) -> str | None:
-    """The image format from magic bytes (Pillow names), or None."""
-    if data.startswith(b"\xff\xd8\xff"):
-        return "JPEG"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "PNG"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "GIF"
-    if data.startswith(b"BM"):
-        return "BMP"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "WEBP"
-    if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypavif"):
-        return "HEIF"
-    if data[:4] in (b"II*\x00", b"MM\x00*"):
-        return "TIFF"
-    return None
 
 
 def check_image_bytes(
@@ -274,27 +148,6 @@ def decode_image(
         raise InvalidImageError(f"{name}: image cannot be decoded: {exc}", input_name=name) from exc
 
 
-def sniff_video_format(data: bytes) -> str | None:
-    """The container format from magic bytes, or None."""
-    if len(data) >= 12 and data[4:8] == b"ftyp":
-        return "MOV" if data[8:10] == b"qt" else "MP4"
-    if len(data) >= 8 and data[4:8] in (b"moov", b"mdat", b"wide", b"free"):
-        return "MOV"
-    if data.startswith(b"\x1a\x45\xdf\xa3"):
-        return "WEBM" if b"webm" in data[:64] else "MKV"
-    if data[:4] == b"RIFF" and data[8:12] == b"AVI ":
-        return "AVI"
-    if data.startswith(b"FLV"):
-        return "FLV"
-    if data[:4] in (b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3"):
-        return "MPEG"
-    if len(data) > 376 and data[0] == data[188] == data[376] == 0x47:  # MPEG transport stream
-        return "MPEG"
-    if data.startswith(b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"):
-        return "WMV"
-    return None
-
-
 def check_video_bytes(data: bytes, limits: ModelLimits = MULTIMODAL_EMBEDDING_001, *, name: str = "video") -> str:
     """Validate inline video bytes; return the MIME type."""
     n = len(data)
@@ -343,7 +196,8 @@ def check_video_segment(
         )
 
 
-_GCS_URI = re.compile(r"^gs://(?P<bucket>[a-z0-9][a-z0-9._-]{1,220}[a-z0-9])/(?P<object>[^\r\n]+)$")
+# \Z, not $: "$" also matches before a trailing newline, which would let "gs://b/o\n" through.
+_GCS_URI = re.compile(r"\Ags://(?P<bucket>[a-z0-9][a-z0-9._-]{1,220}[a-z0-9])/(?P<object>[^\r\n]+)\Z")
 
 
 def check_gcs_uri(uri: str, *, name: str = "gcs_uri") -> str:
@@ -369,7 +223,11 @@ def text_token_estimate(text: str) -> int:
     return len(_TOKEN.findall(text))
 
 
-def check_text(text: str, *, name: str = "contextual_text", max_chars: int = 1_000_000) -> str:
+#: A bound on one text's length, far above any model's token limit: larger is a mistake.
+MAX_TEXT_CHARS = 1_000_000
+
+
+def check_text(text: str, *, name: str = "contextual_text", max_chars: int = MAX_TEXT_CHARS) -> str:
     """Validate text: a non-empty string. Text beyond the model's token limit is not an error:
     the model reads only the first ``text_max_tokens`` tokens (the service truncates)."""
     if not isinstance(text, str):
@@ -378,4 +236,11 @@ def check_text(text: str, *, name: str = "contextual_text", max_chars: int = 1_0
         raise InvalidTextError(f"{name}: text is empty", input_name=name)
     if len(text) > max_chars:
         raise InvalidTextError(f"{name}: text is {len(text):,} characters; the limit is {max_chars:,}", input_name=name)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone UTF-16 surrogate: no service or tokenizer takes it
+        raise InvalidTextError(
+            f"{name}: text cannot be encoded as UTF-8 at character {exc.start} ({text[exc.start]!r}: a lone "
+            "surrogate, usually from text decoded with errors='surrogateescape'); clean it first", input_name=name,
+        ) from exc
     return text

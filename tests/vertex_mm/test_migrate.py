@@ -1,0 +1,106 @@
+"""``vertex-mm migrate``: an index built with multimodalembedding@001 (through the emulator)
+re-embedded with gemini-embedding-2 into a new index, resumably, spaces never mixed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vertex_mm import get_embedder
+from vertex_mm.cli import main
+from vertex_mm.errors import EmbeddingSpaceMismatchError
+from vertex_mm.index import load_index
+from vertex_mm.index.build import find_images, index_images
+from vertex_mm.migrate import migrate_index
+
+
+@pytest.fixture
+def old_index(emulator, image_folder, tmp_path):
+    root = image_folder(6)
+    vertex = get_embedder("vertex", api_endpoint=emulator.url, retry="none")
+    try:
+        index, skipped = index_images(vertex, find_images(root), root=root, dimension=512)
+    finally:
+        vertex.close()
+    assert not skipped
+    index.save(tmp_path / "old.idx")
+    return tmp_path / "old.idx", root
+
+
+def _gemini(emulator, **kw):
+    return get_embedder("gemini", base_url=emulator.url, retry="none", requests_per_minute=None, **kw)
+
+
+def test_every_item_moves_into_a_new_index_in_the_new_space(emulator, hashed, old_index, tmp_path):
+    old, _ = old_index
+    gemini = _gemini(emulator)
+    report = migrate_index(old, tmp_path / "new.idx", gemini, dimension=768, task="retrieval_document")
+    gemini.close()
+    assert report.complete and report.embedded == 6
+    new = load_index(tmp_path / "new.idx")
+    assert new.space.id == "gemini/gemini-embedding-2/768;task=retrieval_document"
+    assert sorted(new.ids) == sorted(load_index(old).ids)
+    # Each row is the new model's vector of that row's own image.
+    first = new.ids[0]
+    path = new.metadata(first)["path"]
+    from vertex_mm import Image
+
+    expected = hashed.embed_content(Image.load_from_file(path), dimension=768)
+    np.testing.assert_allclose(np.asarray(new.vector(first))[0], expected, rtol=1e-5, atol=1e-6)
+    # The old space is refused by the new index.
+    old_vectors = load_index(old).vector(first)
+    with pytest.raises(EmbeddingSpaceMismatchError):
+        new.add(["x"], old_vectors)
+
+
+def test_a_stopped_migration_resumes_without_embedding_twice(emulator, old_index, tmp_path, monkeypatch):
+    old, _ = old_index
+    gemini = _gemini(emulator, concurrency=1)
+    calls = {"n": 0}
+    real = type(gemini)._predict
+
+    def stop_after_three(self, request):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real(self, request)
+
+    monkeypatch.setattr(type(gemini), "_predict", stop_after_three)
+    report = migrate_index(old, tmp_path / "new.idx", gemini, dimension=256)
+    assert report.interrupted and not (tmp_path / "new.idx").exists()
+    monkeypatch.setattr(type(gemini), "_predict", real)
+    emulator.reset_stats()
+    again = migrate_index(old, tmp_path / "new.idx", gemini, dimension=256)
+    gemini.close()
+    assert again.complete and again.already_done == 3 and again.embedded == 3
+    assert emulator.stats()["2xx"] == 3
+    assert len(load_index(tmp_path / "new.idx")) == 6
+
+
+def test_items_without_a_source_are_reported_not_guessed(emulator, old_index, tmp_path):
+    old, root = old_index
+    find_images(root)[0].unlink()
+    gemini = _gemini(emulator)
+    report = migrate_index(old, tmp_path / "new.idx", gemini, dimension=128)
+    gemini.close()
+    assert len(report.missing_source) == 1 and not report.complete
+    assert len(load_index(tmp_path / "new.idx")) == 5
+
+
+def test_the_command_migrates_and_reports_the_top_k_overlap(emulator, old_index, tmp_path, capsys):
+    old, _ = old_index
+    (tmp_path / "queries.txt").write_text("a red square\na green thing\n")
+    code = main(["migrate", str(old), "--to", "gemini-embedding-2", "--out", str(tmp_path / "new.idx"),
+                 "--api-endpoint", emulator.url, "--dimension", "256", "--queries", str(tmp_path / "queries.txt"),
+                 "-k", "3", "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "6 items: 6 embedded now" in err and "task=retrieval_document" in err
+    assert "top-3 overlap, old vs new index, over 2 queries" in out
+
+
+def test_the_help_documents_the_command(capsys):
+    with pytest.raises(SystemExit):
+        main(["migrate", "--help"])
+    assert "multimodalembedding@001 retires" in capsys.readouterr().out
+

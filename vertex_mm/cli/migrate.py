@@ -1,0 +1,106 @@
+"""``vertex-mm migrate``: re-embed an index (or a JSONL of embeddings) with gemini-embedding-2.
+
+    vertex-mm migrate photos.idx --to gemini-embedding-2 --out photos-g2.idx --project my-proj
+    vertex-mm migrate photos.idx --to gemini-embedding-2 --dimension 768 --task retrieval_document \\
+        --out photos-g2.idx --queries queries.txt           # and report how the top-k moved
+    vertex-mm migrate photos.jsonl --root photos/ --out photos-g2.idx --rpm 600
+    vertex-mm migrate photos.idx --backend local --out rehearsal.idx   # rehearse offline
+
+multimodalembedding@001 retires on 2027-04-01, and its vectors cannot be compared with
+anyone else's: every item is embedded again from its source image (the path the index
+recorded, its gs:// id, or ROOT/id) into a NEW index in the new space; the old one is only
+read. Results are journalled as they arrive (NEW.journal.jsonl): after Ctrl-C or a crash the
+same command resumes. With --queries (one per line, or JSONL {"text": ...}) each query is
+searched in both indexes and the overlap of the two top-k lists is printed.
+
+Exit status: 0 when every item moved, 1 when some could not (listed), 2 on a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from ._backend import add_backend_arguments, backend_options
+
+__all__ = ["HELP", "add_arguments", "run"]
+
+HELP = "re-embed an index with gemini-embedding-2 (or another backend) into a new index, resumably"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", metavar="INDEX", help="index folder written by `vertex-mm index`, or a JSONL of embeddings")
+    p.add_argument("--out", required=True, metavar="NEW_INDEX", help="the new index folder to write")
+    p.add_argument("--to", default="gemini-embedding-2", metavar="MODEL", help="target model (default gemini-embedding-2)")
+    add_backend_arguments(p, default="gemini")
+    p.add_argument("--dimension", type=int, help="embedding length of the new index (gemini: 128..3072, default 3072)")
+    p.add_argument("--task", help="task the items are embedded for (default retrieval_document for gemini)")
+    p.add_argument("--root", metavar="DIR", help="folder that relative ids are paths in (when the index has no paths)")
+    p.add_argument("--queries", metavar="FILE", help="queries to compare the old and new top-k on")
+    p.add_argument("-k", type=int, default=10, help="top-k of the comparison (default 10)")
+    p.add_argument("--kind", choices=("flat", "faiss"), default="flat", help="index kind of the new index")
+    p.add_argument("--rpm", type=float, metavar="N", help="requests per minute (your project's quota)")
+    p.add_argument("--concurrency", type=int, metavar="N", help="requests in flight")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..migrate import migrate_index, query_overlap, read_queries
+    from ..registry import get_embedder
+    from ._errors import UsageError
+
+    if args.k < 1:
+        raise UsageError(f"-k must be >= 1, got {args.k}")
+    options = backend_options(args)
+    if args.backend == "gemini":
+        options["model"] = args.to
+    batch = {k: v for k, v in (("requests_per_minute", args.rpm), ("concurrency", args.concurrency)) if v is not None}
+    embedder = get_embedder(args.backend, **options, **batch)
+    task = args.task or ("retrieval_document" if embedder.content_limits is not None and args.backend != "local" else None)
+    try:
+        report = migrate_index(args.source, args.out, embedder, dimension=args.dimension, task=task, root=args.root,
+                               kind=args.kind, progress=not args.no_progress)
+        print(f"vertex-mm migrate: {report.summary()}", file=sys.stderr)
+        for item_id in report.missing_source[:20]:
+            print(f"  no source file for {item_id} (pass --root DIR)", file=sys.stderr)
+        for item_id, why in list(report.failed.items())[:20]:
+            print(f"  failed {item_id}: {why}", file=sys.stderr)
+        if report.interrupted:
+            return 130
+        if args.queries:
+            _compare(args, embedder, read_queries(args.queries), query_overlap)
+    finally:
+        embedder.close()
+    return 0 if report.complete else 1
+
+
+def _compare(args: argparse.Namespace, new_embedder: Any, queries: list[str], overlap: Any) -> None:
+    from pathlib import Path
+
+    from ..errors import VertexMMError
+    from ..index import load_index
+    from ..index.build import embedder_for_index
+
+    if not Path(args.source).is_dir():
+        print("vertex-mm migrate: the source is not an index folder; no top-k comparison", file=sys.stderr)
+        return
+    old_index, new_index = load_index(args.source), load_index(args.out)
+    # The old model answers where it always did: the same project, or the same local emulator.
+    remote = {"vertex": "api_endpoint", "gemini": "base_url"}.get(old_index.space.backend)
+    options = {"project": args.project} if args.project and remote else {}
+    if remote and args.api_endpoint and args.api_endpoint.lower().startswith("http://"):
+        options[remote] = args.api_endpoint
+    try:
+        old_embedder = embedder_for_index(old_index, **options)
+    except VertexMMError as exc:
+        print(f"vertex-mm migrate: cannot embed queries for the old index ({exc}); no comparison", file=sys.stderr)
+        return
+    try:
+        rows = overlap(queries, old_index, old_embedder, new_index, new_embedder, k=args.k)
+    finally:
+        old_embedder.close()
+    mean = sum(r.overlap for r in rows) / max(len(rows), 1)
+    print(f"top-{args.k} overlap, old vs new index, over {len(rows)} queries: mean {mean:.2f}")
+    for r in rows:
+        print(f"  {r.overlap:4.2f}  {r.query}")

@@ -1,0 +1,136 @@
+"""Checks of what a gemini-embedding-2 *content* may hold: per-part formats, PDF page counts,
+audio and video durations, parts per content and bytes per request (the table is
+:class:`~vertex_mm.limits.ContentLimits`).
+
+Durations are read from the container headers with mutagen and page counts with pypdfium2,
+both core dependencies, so the checks run before the network on every install. Parts given as
+``gs://`` URIs cannot be measured without downloading them: the service checks those.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+from ..errors import InvalidAudioError, InvalidContentError, InvalidDocumentError, InvalidImageError, InvalidVideoError
+from ..pdf import pdf_page_count
+from .formats import (
+    AUDIO_MIME_TYPES,
+    DOCUMENT_MIME_TYPES,
+    VIDEO_MIME_TYPES,
+    sniff_audio_format,
+    sniff_document_format,
+    sniff_video_format,
+)
+from .models import ContentLimits
+
+__all__ = [
+    "TOKENS_PER_AUDIO_SECOND",
+    "TOKENS_PER_IMAGE",
+    "TOKENS_PER_VIDEO_FRAME",
+    "check_audio_bytes",
+    "check_content_counts",
+    "check_content_video_bytes",
+    "check_document_bytes",
+    "media_duration",
+]
+
+# [GUIDE] "API limits": how each modality counts against the shared 8192-token budget.
+TOKENS_PER_IMAGE = 258  # and per PDF page ("rendered as an image")
+TOKENS_PER_VIDEO_FRAME = 66  # one frame per second by default
+TOKENS_PER_AUDIO_SECOND = 25
+
+
+def media_duration(data: bytes, *, name: str, kind: str) -> float:
+    """Seconds of an audio or video file, read from its headers (no decoding)."""
+    import mutagen
+
+    error = InvalidAudioError if kind == "audio" else InvalidVideoError
+    try:
+        parsed = mutagen.File(io.BytesIO(bytes(data)))
+    except Exception as exc:  # mutagen raises its own MutagenError family and struct errors
+        raise error(f"{name}: the {kind} file cannot be read: {exc}", input_name=name) from exc
+    length = getattr(getattr(parsed, "info", None), "length", None)
+    if not isinstance(length, (int, float)) or length != length or length < 0:
+        raise error(f"{name}: the {kind} file has no readable duration (a damaged or empty file?)", input_name=name)
+    return float(length)
+
+
+def check_document_bytes(data: bytes, limits: ContentLimits, *, name: str = "document") -> tuple[str, int]:
+    """``(mime type, pages)`` of a PDF part, or :class:`InvalidDocumentError`."""
+    if not data:
+        raise InvalidDocumentError(f"{name}: the document is empty (0 bytes)", input_name=name)
+    if sniff_document_format(bytes(data[:1024])) is None:
+        raise InvalidDocumentError(
+            f"{name}: not a PDF (first bytes {bytes(data[:8])!r}); documents must be PDF files", input_name=name)
+    pages = pdf_page_count(data, name=name)  # the one PDF opener, vertex_mm.pdf
+    if pages > limits.max_document_pages:
+        raise InvalidDocumentError(
+            f"{name}: the PDF has {pages} pages; gemini-embedding-2 reads at most {limits.max_document_pages} "
+            f"pages per document. Split it (vertex-mm embeds one page per content by default)", input_name=name)
+    if pages == 0:
+        raise InvalidDocumentError(f"{name}: the PDF has no pages", input_name=name)
+    return DOCUMENT_MIME_TYPES["PDF"], pages
+
+
+def check_audio_bytes(data: bytes, limits: ContentLimits, *, name: str = "audio") -> tuple[str, float]:
+    """``(mime type, seconds)`` of an audio part, or :class:`InvalidAudioError`."""
+    if not data:
+        raise InvalidAudioError(f"{name}: the audio is empty (0 bytes)", input_name=name)
+    fmt = sniff_audio_format(bytes(data[:16]))
+    allowed = ", ".join(sorted(limits.audio_formats))
+    if fmt not in limits.audio_formats:
+        what = f"{fmt} audio is" if fmt else f"not a recognised audio file (first bytes {bytes(data[:8])!r});"
+        raise InvalidAudioError(f"{name}: {what} not accepted; gemini-embedding-2 takes {allowed}", input_name=name)
+    seconds = media_duration(data, name=name, kind="audio")
+    if seconds > limits.max_audio_seconds:
+        raise InvalidAudioError(
+            f"{name}: the audio is {seconds:.1f} s long; gemini-embedding-2 takes at most "
+            f"{limits.max_audio_seconds:g} s per content. Cut it into shorter clips", input_name=name)
+    return AUDIO_MIME_TYPES[fmt], seconds
+
+
+def check_content_video_bytes(data: bytes, limits: ContentLimits, *, name: str = "video",
+                              audio_track: bool = False) -> tuple[str, float]:
+    """``(mime type, seconds)`` of a video part, or :class:`InvalidVideoError`. With
+    ``audio_track`` (audio track extraction) the shorter limit applies."""
+    if not data:
+        raise InvalidVideoError(f"{name}: the video is empty (0 bytes)", input_name=name)
+    fmt = sniff_video_format(bytes(data[:512]))
+    allowed = ", ".join(sorted(limits.video_formats))
+    if fmt not in limits.video_formats:
+        what = f"{fmt} videos are" if fmt else f"not a recognised video container (first bytes {bytes(data[:8])!r});"
+        raise InvalidVideoError(f"{name}: {what} not accepted; gemini-embedding-2 takes {allowed}", input_name=name)
+    seconds = media_duration(data, name=name, kind="video")
+    limit = limits.max_video_seconds_with_audio if audio_track else limits.max_video_seconds
+    if seconds > limit:
+        with_audio = " with audio track extraction" if audio_track else ""
+        raise InvalidVideoError(
+            f"{name}: the video is {seconds:.1f} s long; gemini-embedding-2 embeds at most {limit:g} s{with_audio} "
+            "(at 1 frame per second). Trim it, or embed it in several pieces", input_name=name)
+    return VIDEO_MIME_TYPES[fmt], seconds
+
+
+def check_content_counts(kinds: Sequence[str], limits: ContentLimits, *, inline_bytes: int = 0) -> None:
+    """Parts per kind in one content, and the inline bytes of the request: a typed
+    :class:`InvalidContentError` (or the kind's own error) naming the count and the limit."""
+    if not kinds:
+        raise InvalidContentError("a content needs at least one part (text, image, PDF, audio or video)")
+    counts = {k: kinds.count(k) for k in set(kinds)}
+    per_kind = {"image": (limits.max_images, InvalidImageError, "images"),
+                "document": (limits.max_documents, InvalidDocumentError, "PDF documents"),
+                "video": (limits.max_videos, InvalidVideoError, "videos"),
+                "audio": (limits.max_audios, InvalidAudioError, "audio files")}
+    for kind, (limit, error, plural) in per_kind.items():
+        n = counts.get(kind, 0)
+        if n > limit:
+            first_extra = [i for i, k in enumerate(kinds) if k == kind][limit]
+            raise error(f"content has {n} {plural}; gemini-embedding-2 takes at most {limit} per content "
+                        f"(part #{first_extra} is one too many). Split it into several contents",
+                        input_name=f"parts[{first_extra}]")
+    # base64 grows inline bytes by 4/3; leave room for the JSON envelope.
+    wire = inline_bytes * 4 // 3 + 64 * 1024
+    if wire > limits.max_request_bytes:
+        raise InvalidContentError(
+            f"content carries {inline_bytes:,} bytes of inline media ({wire:,} on the wire); a request may hold at "
+            f"most {limits.max_request_bytes:,} bytes. Upload large media to Cloud Storage and pass gs:// URIs")

@@ -1,0 +1,154 @@
+"""Media formats, decided from the bytes (magic numbers), never from a file name; their MIME
+types; and the file-name suffixes folder walkers pick up (a suffix only says which files to
+try; the bytes decide what a file is)."""
+
+from __future__ import annotations
+
+__all__ = [
+    "AUDIO_MIME_TYPES",
+    "DOCUMENT_MIME_TYPES",
+    "IMAGE_MIME_TYPES",
+    "IMAGE_SUFFIXES",
+    "MEDIA_SUFFIXES",
+    "PAGE_IMAGE_SUFFIXES",
+    "PDF_SUFFIXES",
+    "VIDEO_MIME_TYPES",
+    "VIDEO_SUFFIXES",
+    "AUDIO_SUFFIXES",
+    "sniff_audio_format",
+    "sniff_document_format",
+    "sniff_image_format",
+    "sniff_media",
+    "sniff_video_format",
+]
+
+# Keyed by Pillow's format name for images, by a short container name otherwise.
+IMAGE_MIME_TYPES: dict[str, str] = {
+    "BMP": "image/bmp",
+    "GIF": "image/gif",
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+}
+
+VIDEO_MIME_TYPES: dict[str, str] = {
+    "AVI": "video/avi",
+    "FLV": "video/x-flv",
+    "MKV": "video/x-matroska",
+    "MOV": "video/quicktime",
+    "MP4": "video/mp4",
+    "MPEG": "video/mpeg",
+    "WEBM": "video/webm",
+    "WMV": "video/x-ms-wmv",
+}
+
+DOCUMENT_MIME_TYPES: dict[str, str] = {"PDF": "application/pdf"}
+
+# The Vertex docs' samples send MP3 as audio/mpeg (the registered type); the model card
+# lists "audio/mp3". google-genai passes the string through, the service accepts both.
+AUDIO_MIME_TYPES: dict[str, str] = {"MP3": "audio/mpeg", "WAV": "audio/wav"}
+
+_SUFFIXES_BY_FORMAT: dict[str, tuple[str, ...]] = {
+    "BMP": (".bmp",), "GIF": (".gif",), "JPEG": (".jpg", ".jpeg"), "PNG": (".png",), "WEBP": (".webp",),
+    "TIFF": (".tif", ".tiff"),
+    "AVI": (".avi",), "FLV": (".flv",), "MKV": (".mkv",), "MOV": (".mov",), "MP4": (".mp4", ".m4v"),
+    "MPEG": (".mpeg", ".mpg", ".ts"), "WEBM": (".webm",), "WMV": (".wmv",),
+    "PDF": (".pdf",), "MP3": (".mp3",), "WAV": (".wav",),
+}
+
+
+def _suffixes(table: dict[str, str]) -> frozenset[str]:
+    return frozenset(s for fmt in table for s in _SUFFIXES_BY_FORMAT[fmt])
+
+
+#: Suffixes of the image formats the API accepts.
+IMAGE_SUFFIXES: frozenset[str] = _suffixes(IMAGE_MIME_TYPES)
+#: Suffixes of scanned page images: the API's image formats plus TIFF, the scanners' format.
+PAGE_IMAGE_SUFFIXES: frozenset[str] = IMAGE_SUFFIXES | frozenset(_SUFFIXES_BY_FORMAT["TIFF"])
+#: Suffixes of the video containers the API accepts.
+VIDEO_SUFFIXES: frozenset[str] = _suffixes(VIDEO_MIME_TYPES)
+PDF_SUFFIXES: frozenset[str] = _suffixes(DOCUMENT_MIME_TYPES)
+AUDIO_SUFFIXES: frozenset[str] = _suffixes(AUDIO_MIME_TYPES)
+#: Every suffix a content may come from (gemini-embedding-2 takes all four kinds).
+MEDIA_SUFFIXES: frozenset[str] = IMAGE_SUFFIXES | VIDEO_SUFFIXES | PDF_SUFFIXES | AUDIO_SUFFIXES
+
+
+def sniff_image_format(data: bytes) -> str | None:
+    """The image format from magic bytes (Pillow names), or None."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if data.startswith(b"BM"):
+        return "BMP"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypavif"):
+        return "HEIF"
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return "TIFF"
+    return None
+
+
+def sniff_video_format(data: bytes) -> str | None:
+    """The container format from magic bytes, or None."""
+    if len(data) >= 12 and data[4:8] == b"ftyp":
+        return "MOV" if data[8:10] == b"qt" else "MP4"
+    if len(data) >= 8 and data[4:8] in (b"moov", b"mdat", b"wide", b"free"):
+        return "MOV"
+    if data.startswith(b"\x1a\x45\xdf\xa3"):
+        return "WEBM" if b"webm" in data[:64] else "MKV"
+    if data[:4] == b"RIFF" and data[8:12] == b"AVI ":
+        return "AVI"
+    if data.startswith(b"FLV"):
+        return "FLV"
+    if data[:4] in (b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3"):
+        return "MPEG"
+    if len(data) > 376 and data[0] == data[188] == data[376] == 0x47:  # MPEG transport stream
+        return "MPEG"
+    if data.startswith(b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"):
+        return "WMV"
+    return None
+
+
+def sniff_document_format(data: bytes) -> str | None:
+    """``"PDF"`` for PDF bytes (the header may follow up to 1 KiB of junk, as readers allow)."""
+    return "PDF" if b"%PDF-" in data[:1024] else None
+
+
+def sniff_audio_format(data: bytes) -> str | None:
+    """The audio format from magic bytes: MP3, WAV, or (named so that errors can say what it
+    is) FLAC, OGG, M4A, AAC; None when unknown."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        return "WAV"
+    if data.startswith(b"ID3"):
+        return "MP3"
+    if len(data) >= 2 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0:
+        # An MPEG audio frame sync; layer bits 01 are layer III (MP3), 00 would be AAC (ADTS).
+        return "MP3" if data[1] & 0x06 != 0 else "AAC"
+    if data.startswith(b"fLaC"):
+        return "FLAC"
+    if data.startswith(b"OggS"):
+        return "OGG"
+    if data[4:8] == b"ftyp" and data[8:11] == b"M4A":
+        return "M4A"
+    return None
+
+
+def sniff_media(data: bytes) -> tuple[str, str] | None:
+    """``(kind, format)`` of media bytes: kind is image, video, document or audio; None when
+    the bytes are none of them. Audio in an MP4 container (M4A) counts as audio."""
+    head = bytes(data[:1024])
+    if (fmt := sniff_image_format(head[:16])) is not None:
+        return "image", fmt
+    if (fmt := sniff_document_format(head)) is not None:
+        return "document", fmt
+    if (fmt := sniff_audio_format(head[:16])) in ("WAV", "MP3", "FLAC", "OGG", "M4A"):
+        return "audio", fmt
+    if (fmt := sniff_video_format(head[:512])) is not None:
+        return "video", fmt
+    if fmt := sniff_audio_format(head[:16]):
+        return "audio", fmt
+    return None

@@ -1,0 +1,220 @@
+"""Moving an index off multimodalembedding@001: re-embed every item into a new space.
+
+``multimodalembedding@001`` retires on 2027-04-01 (new access is blocked a month before);
+vectors of two models never mix, so an index built with it has to be embedded again, item by
+item, from its source images, by the successor (gemini-embedding-2), into a new index:
+
+>>> report = migrate_index("photos.idx", "photos-g2.idx", get_embedder("gemini", project="p"),
+...                        dimension=768, task="retrieval_document")          # doctest: +SKIP
+
+* Where the items come from: each row's ``metadata["path"]`` when that file exists (what
+  ``vertex-mm index`` stores), else its id when that is a ``gs://`` URI, else ``root / id``.
+  An item whose source cannot be found is reported, not guessed.
+* Resumable at the quota: results go to an append-only journal beside the new index
+  (``NEW.journal.jsonl``) as they arrive, through the embedder's batch engine (rate limit,
+  retries); run the same command again after a crash or Ctrl-C and only what is missing is
+  embedded. The new index is written (atomically) from the journal at the end.
+* Spaces never mix: the new index is created in the new embedder's space (recording the
+  task) and refuses anything else; the old one is only read.
+* How much the results move: with queries, each is searched in the old index (embedded by
+  the old model) and in the new one (with the ``retrieval_query`` task for gemini), and the
+  overlap of the two top-k lists is reported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .batch.interrupt import BatchInterrupted, NotRunError
+from .embedder import BaseEmbedder
+from .errors import InputError, VertexMMError
+from .media import Image
+from .results import Embeddings
+from .wire import EmbedRequest
+
+__all__ = ["MigrationReport", "QueryOverlap", "migrate_index", "query_overlap", "read_queries", "source_items"]
+
+
+@dataclass
+class MigrationReport:
+    """What one run of a migration did."""
+
+    index: pathlib.Path
+    journal: pathlib.Path
+    space: str = ""
+    items: int = 0
+    embedded: int = 0
+    already_done: int = 0
+    missing_source: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    interrupted: bool = False
+
+    @property
+    def complete(self) -> bool:
+        return not self.interrupted and not self.failed and not self.missing_source
+
+    def summary(self) -> str:
+        parts = [f"{self.embedded} embedded now", f"{self.already_done} already done",
+                 f"{len(self.failed)} failed", f"{len(self.missing_source)} without a source"]
+        text = f"{self.items} items: " + ", ".join(parts)
+        if self.interrupted:
+            return text + f"; interrupted: run the same command again to resume (journal {self.journal})"
+        return text + f" -> {self.index} (space {self.space})"
+
+
+@dataclass(frozen=True)
+class _Item:
+    id: str
+    location: str | None
+    metadata: dict[str, Any]
+
+
+def _read_old(source: pathlib.Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(id, metadata) of every item of an index directory or of a JSONL file of embeddings."""
+    if source.is_dir():
+        from .index import load_index
+
+        index = load_index(source)
+        for ids, _, metas in index.iter_rows():
+            yield from zip(ids, (dict(m) for m in metas))
+        return
+    if not source.is_file():
+        raise InputError(f"{source}: no such index folder or JSONL file", input_name=str(source))
+    with source.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                item_id = record["id"]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise InputError(f"{source}:{n}: not a JSON record with an id ({exc})", input_name=str(source)) from exc
+            if not isinstance(item_id, str):
+                raise InputError(f"{source}:{n}: id must be a string", input_name=str(source))
+            meta = record.get("metadata")
+            yield item_id, dict(meta) if isinstance(meta, dict) else {}
+
+
+def source_items(source: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> list[_Item]:
+    """The items to re-embed, each with where its image is (None when it cannot be found)."""
+    base = pathlib.Path(root).expanduser() if root is not None else None
+    items = []
+    for item_id, meta in _read_old(pathlib.Path(source).expanduser()):
+        path = meta.get("path")
+        if isinstance(path, str) and os.path.isfile(path):
+            location: str | None = path
+        elif item_id.startswith("gs://"):
+            location = item_id
+        elif base is not None and (base / item_id).is_file():
+            location = str(base / item_id)
+        else:
+            location = None
+        items.append(_Item(item_id, location, meta))
+    return items
+
+
+def migrate_index(source: str | os.PathLike[str], out: str | os.PathLike[str], embedder: BaseEmbedder, *,
+                  dimension: int | None = None, task: str | None = None, root: str | os.PathLike[str] | None = None,
+                  kind: str = "flat", progress: bool = False) -> MigrationReport:
+    """Re-embed every item of ``source`` (an index folder or a JSONL of embeddings) with
+    ``embedder`` into a new index at ``out``; resumable (see the module docstring)."""
+    from .index import IndexConfig, create_index
+    from .jobs import Journal, read_journal
+
+    out_path = pathlib.Path(out).expanduser()
+    journal_path = out_path.with_name(out_path.name + ".journal.jsonl")
+    space = embedder.content_space(dimension, task=task)
+    report = MigrationReport(out_path, journal_path, space=space.id)
+    items = source_items(source, root)
+    report.items = len(items)
+    report.missing_source = [i.id for i in items if i.location is None]
+    with Journal(journal_path) as journal:
+        todo = [i for i in items if i.location is not None and not journal.is_done(i.id, _hash(i))]
+        report.already_done = sum(1 for i in items if i.location is not None) - len(todo)
+
+        def build(item: _Item) -> EmbedRequest:
+            assert item.location is not None
+            return embedder.build_content_request(Image.load_from_file(item.location), dimension=space.dimension,
+                                                  task=task, key=item.id)
+
+        def on_result(index: int, item: _Item, result: Any) -> None:
+            if isinstance(result, NotRunError):
+                return
+            if isinstance(result, VertexMMError):
+                report.failed[item.id] = f"{type(result).__name__}: {result}"
+                return
+            vector = result.content_embedding or result.image_embedding
+            journal.write({"id": item.id, "content_hash": _hash(item), "space": space.id, "embedding": vector})
+            report.embedded += 1
+
+        try:
+            embedder.embed_stream(todo, build=build, on_result=on_result, progress=progress, total=len(todo))
+        except BatchInterrupted:
+            report.interrupted = True
+            return report
+    metas = {i.id: i.metadata for i in items}
+    records = {str(r["id"]): r for r in read_journal(journal_path)}
+    ids = [i.id for i in items if i.id in records]
+    index = create_index(IndexConfig(space), kind)
+    if ids:
+        vectors = Embeddings(np.asarray([records[i]["embedding"] for i in ids], dtype=np.float32), space)
+        index.add(ids, vectors, [metas[i] for i in ids])
+    index.save(out_path)
+    return report
+
+
+def _hash(item: _Item) -> str:
+    # The journal keys results by id and content; a moved source file is the same item.
+    return f"migrated:{item.id}"
+
+
+@dataclass(frozen=True)
+class QueryOverlap:
+    """Per query: how many of the old top-k the new top-k keeps (``overlap`` in 0..1)."""
+
+    query: str
+    old: list[str]
+    new: list[str]
+
+    @property
+    def overlap(self) -> float:
+        k = max(len(self.old), 1)
+        return len(set(self.old) & set(self.new)) / k
+
+
+def query_overlap(queries: Sequence[str], old_index: Any, old_embedder: BaseEmbedder, new_index: Any,
+                  new_embedder: BaseEmbedder, *, k: int = 10,
+                  new_task: str | None = "retrieval_query") -> list[QueryOverlap]:
+    """Each query's top-k in the old index (old model) and in the new one (new model)."""
+    old_q = old_embedder.embed_texts(list(queries), dimension=old_index.space.dimension)
+    new_task = new_task if new_embedder.content_limits is not None else None
+    new_q = new_embedder.embed_contents(list(queries), dimension=new_index.space.dimension, task=new_task)
+    old_hits = old_index.search(old_q, k=k)
+    new_hits = new_index.search(new_q, k=k)
+    return [QueryOverlap(q, [h.id for h in a], [h.id for h in b]) for q, a, b in zip(queries, old_hits, new_hits)]
+
+
+def read_queries(path: str | os.PathLike[str]) -> list[str]:
+    """Queries from a text file (one per line) or JSONL (``{"text": ...}`` or ``{"query": ...}``)."""
+    out: list[str] = []
+    for n, line in enumerate(pathlib.Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("{"):
+            try:
+                record = json.loads(line)
+                out.append(str(record.get("text") or record["query"]))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise InputError(f"{path}:{n}: expected {{\"text\": ...}} ({exc})", input_name=str(path)) from exc
+        else:
+            out.append(line)
+    return out
+

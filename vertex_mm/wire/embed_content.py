@@ -1,0 +1,198 @@
+"""The ``:embedContent`` wire format of gemini-embedding-2 on Vertex AI, and the JSONL lines of
+its batch prediction jobs.
+
+Online (``POST …/publishers/google/models/gemini-embedding-2:embedContent``), one content per
+request; google-genai sends exactly this (captured from google-genai 2.34)::
+
+    body     = {"content": {"parts": [{"text": str}
+                                      | {"inlineData": {"mimeType", "data": base64}}
+                                      | {"fileData": {"mimeType", "fileUri": "gs://…"}}, ...],
+                            "role": "user"?},
+                "embedContentConfig": {"outputDimensionality": N?, "audioTrackExtraction": bool?}?}
+    response = {"embedding": {"values": [...]},
+                "usageMetadata": {"promptTokenCount": N}?, "truncated": bool?}
+
+The SDK writes the inner keys in snake_case (``mime_type``, ``file_uri``) and bytes as URL-safe
+base64; proto JSON accepts both spellings and both alphabets, and so does the parser here.
+
+Batch prediction ("Get batch embeddings inferences"), one JSON object per line::
+
+    input  = {"key": str, "request": {"content": {...}, "embed_content_config": {...}}}
+    output = {"key": str, "request": {...}, "response": {"embedding": {"values": [...]},
+                                                         "tokenCount": "N"}}
+             or, for a failed row, {"key", "request", "status": str}
+
+The client builds with these functions and the emulator parses with the same ones.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..errors import InputError, InvalidArgumentError
+from ..limits import ModelLimits
+from ..media import Audio, Document, Image, Video
+from .predict import decode_b64
+from .request import ContentPart, EmbedRequest
+
+__all__ = [
+    "build_batch_input_line",
+    "build_batch_output_line",
+    "build_embed_content_body",
+    "build_embed_content_response",
+    "parse_batch_input_line",
+    "parse_batch_output_line",
+    "parse_embed_content_body",
+    "parse_embed_content_response",
+]
+
+_KIND_BY_MIME_PREFIX = (("image/", Image), ("video/", Video), ("audio/", Audio), ("application/pdf", Document))
+
+
+def _part_json(part: ContentPart) -> dict[str, Any]:
+    if part.kind == "text":
+        return {"text": part.text}
+    media = part.media
+    assert media is not None
+    if media.gcs_uri is not None:
+        return {"fileData": {"mimeType": part.mime, "fileUri": media.gcs_uri}}
+    return {"inlineData": {"mimeType": part.mime, "data": base64.b64encode(media.data or b"").decode("ascii")}}
+
+
+def _config_json(req: EmbedRequest, *, snake_case: bool) -> dict[str, Any]:
+    config: dict[str, Any] = {"output_dimensionality" if snake_case else "outputDimensionality": req.dimension}
+    if req.audio_track_extraction:
+        config["audio_track_extraction" if snake_case else "audioTrackExtraction"] = True
+    return config
+
+
+def build_embed_content_body(req: EmbedRequest) -> dict[str, Any]:
+    """The REST body of one ``:embedContent`` call for a content request."""
+    if req.content is None:
+        raise InputError("build_embed_content_body needs a content request (EmbedRequest.create_content)")
+    return {"content": {"role": "user", "parts": [_part_json(p) for p in req.content]},
+            "embedContentConfig": _config_json(req, snake_case=False)}
+
+
+def _field(obj: Mapping[str, Any], camel: str) -> Any:
+    snake = "".join("_" + c.lower() if c.isupper() else c for c in camel)
+    return obj.get(camel, obj.get(snake))
+
+
+def _bad(message: str) -> InvalidArgumentError:
+    return InvalidArgumentError(message, status="INVALID_ARGUMENT")
+
+
+def _parse_part(part: Any, where: str) -> str | Image | Video | Document | Audio:
+    if not isinstance(part, Mapping):
+        raise _bad(f"{where} must be an object")
+    if "text" in part:
+        if not isinstance(part["text"], str):
+            raise _bad(f"{where}.text must be a string")
+        return part["text"]
+    inline, file_data = _field(part, "inlineData"), _field(part, "fileData")
+    holder = inline if isinstance(inline, Mapping) else file_data if isinstance(file_data, Mapping) else None
+    if holder is None:
+        raise _bad(f"{where}: expected text, inlineData or fileData")
+    mime = _field(holder, "mimeType")
+    if not isinstance(mime, str) or not mime:
+        raise _bad(f"{where}: mimeType is required and must be a string")
+    cls = next((c for prefix, c in _KIND_BY_MIME_PREFIX if mime.startswith(prefix)), None)
+    if cls is None:
+        raise _bad(f"{where}: mimeType {mime!r} is not supported; expected image/*, video/*, audio/* or application/pdf")
+    if holder is inline:
+        return cls(decode_b64(_field(holder, "data"), where + ".inlineData", field="data", proto_bytes=True), name=where)
+    uri = _field(holder, "fileUri")
+    if not isinstance(uri, str):
+        raise _bad(f"{where}.fileData.fileUri must be a string")
+    return cls(gcs_uri=uri, name=where)
+
+
+def parse_embed_content_body(body: Any, limits: ModelLimits) -> EmbedRequest:
+    """Server side: an ``:embedContent`` body into a validated content request (the same
+    checks as the client; bad input raises an :class:`InputError`, which the emulator answers
+    with 400 INVALID_ARGUMENT and its message)."""
+    if not isinstance(body, Mapping):
+        raise _bad("request body must be a JSON object")
+    content = body.get("content")
+    if content is None and isinstance(body.get("contents"), list) and len(body["contents"]) == 1:
+        content = body["contents"][0]
+    if not isinstance(content, Mapping) or not isinstance(content.get("parts"), list) or not content["parts"]:
+        raise _bad("content.parts must be a non-empty list")
+    parts = [_parse_part(p, f"content.parts[{i}]") for i, p in enumerate(content["parts"])]
+    config = _field(body, "embedContentConfig") or body.get("config") or {}
+    if not isinstance(config, Mapping):
+        raise _bad("embedContentConfig must be an object")
+    dim = _field(config, "outputDimensionality")
+    if dim is None:
+        dim = _field(body, "outputDimensionality")
+    if isinstance(dim, float) and dim.is_integer():
+        dim = int(dim)
+    audio = _field(config, "audioTrackExtraction")
+    if audio is not None and not isinstance(audio, bool):
+        raise _bad("embedContentConfig.audioTrackExtraction must be a boolean")
+    return EmbedRequest.create_content(parts, limits=limits, dimension=dim, audio_track_extraction=bool(audio))
+
+
+def build_embed_content_response(values: Sequence[float], *, token_count: int | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"embedding": {"values": [float(x) for x in values]}}
+    if token_count is not None:
+        out["usageMetadata"] = {"promptTokenCount": int(token_count)}
+    return out
+
+
+def parse_embed_content_response(body: Mapping[str, Any]) -> list[float]:
+    values = body["embedding"]["values"]
+    return [float(x) for x in values]
+
+
+# -- batch prediction lines -----------------------------------------------------------------
+
+
+def build_batch_input_line(key: str, req: EmbedRequest) -> dict[str, Any]:
+    """One input line of a batch prediction job (the documented snake_case config)."""
+    body = build_embed_content_body(req)
+    return {"key": key, "request": {"content": body["content"], "embed_content_config": _config_json(req, snake_case=True)}}
+
+
+def parse_batch_input_line(obj: Any, limits: ModelLimits) -> tuple[str, EmbedRequest]:
+    """Server side: one input line into ``(key, request)``; a bad line raises ``InputError``."""
+    if not isinstance(obj, Mapping) or not isinstance(obj.get("request"), Mapping):
+        raise _bad("each line must be a JSON object with a 'request' object")
+    key = obj.get("key", "")
+    if not isinstance(key, str):
+        raise _bad("'key' must be a string")
+    return key, parse_embed_content_body(obj["request"], limits)
+
+
+def build_batch_output_line(key: str, request: Any, values: Sequence[float] | None = None, *,
+                            error: str | None = None, token_count: int | None = None) -> dict[str, Any]:
+    """One output line: the embedding, or the row's error in ``status``."""
+    out: dict[str, Any] = {"key": key, "request": request}
+    if error is not None:
+        out["status"] = error
+        return out
+    response: dict[str, Any] = {"embedding": {"values": [float(x) for x in values or ()]}}
+    if token_count is not None:
+        response["tokenCount"] = str(int(token_count))  # int64 in proto JSON: a string
+    out["response"] = response
+    return out
+
+
+def parse_batch_output_line(obj: Any) -> tuple[str, list[float] | None, str | None]:
+    """``(key, values, error)`` of one output line; exactly one of values and error is set.
+    A line that is not of the documented shape is reported as that row's error."""
+    if not isinstance(obj, Mapping):
+        return "", None, f"output line is not a JSON object: {str(obj)[:200]}"
+    key = obj.get("key")
+    key = key if isinstance(key, str) else ""
+    response = obj.get("response")
+    if isinstance(response, Mapping):
+        try:
+            return key, parse_embed_content_response(response), None
+        except (KeyError, TypeError, ValueError) as exc:
+            return key, None, f"malformed response ({exc!r})"
+    status = obj.get("status")
+    return key, None, str(status) if status else "the row has neither a response nor a status"

@@ -1,0 +1,207 @@
+"""``EmbedRequest``: one validated request, what one service call carries.
+
+Two shapes share the class:
+
+* the ``multimodalembedding@001`` shape (``image`` / ``video`` / ``text``, each embedded on its
+  own into one space: the ``vision_models`` call);
+* a *content* (``content``): ordered parts embedded into one vector, the gemini-embedding-2
+  shape, with the task that conditioned its text.
+
+Both are built by classmethods that run every check of :mod:`vertex_mm.limits`, so a bad
+input fails before any network call, and both hash to a content address for the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, cast
+
+from ..content import Part, Task
+from ..errors import InputError, UnsupportedInputError
+from ..limits import (
+    MULTIMODAL_EMBEDDING_001,
+    ModelLimits,
+    check_dimension,
+    check_image_bytes,
+    check_text,
+    check_video_bytes,
+    check_video_segment,
+)
+from ..limits.content import check_audio_bytes, check_content_counts, check_content_video_bytes, check_document_bytes
+from ..media import Audio, Document, Image, Video, VideoSegmentConfig
+
+__all__ = ["ContentPart", "EmbedRequest", "PartKind", "guess_mime"]
+
+PartKind = Literal["text", "image", "video", "document", "audio"]
+
+_DEFAULT_MIME = {"image": "image/jpeg", "video": "video/mp4", "document": "application/pdf", "audio": "audio/mpeg"}
+
+
+def guess_mime(media: Image | Video | Document | Audio) -> str:
+    """The MIME type of a media part: from its bytes, else (a gs:// object, which the service
+    needs one for) from the object name, else the kind's usual type."""
+    if media.mime_type:
+        return media.mime_type
+    guessed, _ = mimetypes.guess_type(media.gcs_uri or "")
+    prefix = {"image": "image/", "video": "video/", "document": "application/pdf", "audio": "audio/"}[media.kind]
+    if guessed and guessed.startswith(prefix):
+        return guessed
+    return _DEFAULT_MIME[media.kind]
+
+
+@dataclass(frozen=True)
+class ContentPart:
+    """One validated part of a content. ``seconds`` / ``pages`` are measured for inline media."""
+
+    kind: PartKind
+    text: str | None = None
+    media: Image | Video | Document | Audio | None = None
+    mime: str | None = None
+    seconds: float | None = None
+    pages: int | None = None
+
+    def digest(self) -> str:
+        if self.media is not None:
+            return self.media.sha256()
+        return hashlib.sha256((self.text or "").encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class EmbedRequest:
+    """One validated embedding request. Build it with :meth:`create` (the vision_models shape)
+    or :meth:`create_content` (a content)."""
+
+    image: Image | None = None
+    video: Video | None = None
+    text: str | None = None
+    dimension: int = 1408
+    video_segment_config: VideoSegmentConfig | None = None
+    image_mime_type: str | None = None
+    video_mime_type: str | None = None
+    key: str | None = field(default=None, compare=False)
+    content: tuple[ContentPart, ...] | None = None
+    #: The task preset or custom instruction that formatted the content's text (its name).
+    task: str | None = None
+    audio_track_extraction: bool = False
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        image: Image | None = None,
+        video: Video | None = None,
+        contextual_text: str | None = None,
+        dimension: int | None = None,
+        video_segment_config: VideoSegmentConfig | None = None,
+        limits: ModelLimits = MULTIMODAL_EMBEDDING_001,
+        key: str | None = None,
+        decode_check: bool = True,
+    ) -> EmbedRequest:
+        if image is None and video is None and contextual_text is None:
+            raise InputError("One of `image`, `video`, or `contextual_text` is required.")
+        dim = check_dimension(dimension, limits, video=video is not None)
+        image_mime = video_mime = None
+        if image is not None:
+            if not isinstance(image, Image):
+                raise InputError(f"image must be a vertex_mm.Image, got {type(image).__name__}", input_name="image")
+            if image.data is not None:
+                image_mime = check_image_bytes(image.data, limits, name=image.name, decode=decode_check)
+        if video is not None:
+            if not isinstance(video, Video):
+                raise InputError(f"video must be a vertex_mm.Video, got {type(video).__name__}", input_name="video")
+            if video.data is not None:
+                video_mime = check_video_bytes(video.data, limits, name=video.name)
+            if video_segment_config is not None:
+                c = video_segment_config
+                check_video_segment(c.start_offset_sec, c.end_offset_sec, c.interval_sec, limits)
+        elif video_segment_config is not None:
+            raise InputError("video_segment_config was given without a video", input_name="video_segment_config")
+        if contextual_text is not None:
+            check_text(contextual_text)
+        return cls(image, video, contextual_text, dim, video_segment_config, image_mime, video_mime, key)
+
+    @classmethod
+    def create_content(
+        cls,
+        parts: Sequence[Part],
+        *,
+        limits: ModelLimits,
+        dimension: int | None = None,
+        task: Task | None = None,
+        title: str | None = None,
+        key: str | None = None,
+        decode_check: bool = True,
+        audio_track_extraction: bool = False,
+    ) -> EmbedRequest:
+        """A content request: ``parts`` in order (see :mod:`vertex_mm.content`), the task's
+        form applied to the first text part, every part and the whole content checked."""
+        if limits.content is None:
+            raise UnsupportedInputError(
+                f"{limits.model} embeds an image, a text or a video, not a content of several parts; "
+                "use gemini-embedding-2 (get_embedder('gemini')) or the local backend", input_name="content")
+        dim = check_dimension(dimension, limits)
+        if title is not None and (task is None or "{title}" not in task.template):
+            raise InputError("title= goes with task='retrieval_document'", input_name="title")
+        built: list[ContentPart] = []
+        pending_task = task  # formats the first text part only
+        for i, part in enumerate(parts):
+            where = f"parts[{i}]"
+            if isinstance(part, str):
+                check_text(part, name=where)
+                text = pending_task.format(part, title=title) if pending_task is not None else part
+                pending_task = None
+                built.append(ContentPart("text", text=text))
+            elif isinstance(part, (Image, Video, Document, Audio)):
+                built.append(_media_part(part, where, limits, decode_check, audio_track_extraction))
+            else:
+                raise InputError(f"{where}: {type(part).__name__} is not a content part", input_name=where)
+        inline = sum(len(p.media.data or b"") for p in built if p.media is not None)
+        check_content_counts([p.kind for p in built], limits.content, inline_bytes=inline)
+        return cls(dimension=dim, key=key, content=tuple(built), task=task.name if task else None,
+                   audio_track_extraction=audio_track_extraction)
+
+    @property
+    def is_content(self) -> bool:
+        return self.content is not None
+
+    def cache_key(self, model: str) -> str:
+        """Content address: sha256 over bytes/URIs, text, model, dimension, segments and, for a
+        content, every part in order and the task."""
+        h = hashlib.sha256()
+        fields = [
+            model,
+            str(self.dimension),
+            self.image.sha256() if self.image else "",
+            self.video.sha256() if self.video else "",
+            self.text or "",
+            repr(self.video_segment_config) if self.video_segment_config else "",
+        ]
+        if self.content is not None:
+            fields += ["content", self.task or "", str(self.audio_track_extraction)]
+            fields += [f"{p.kind}:{p.digest()}" for p in self.content]
+        for part in fields:
+            h.update(part.encode())
+            h.update(b"\x00")
+        return h.hexdigest()
+
+
+def _media_part(media: Image | Video | Document | Audio, where: str, limits: ModelLimits, decode_check: bool,
+                audio_track: bool) -> ContentPart:
+    assert limits.content is not None
+    name = media.name if not media.name.startswith("<") else where
+    data = media.data
+    if data is None:  # a gs:// object: the service measures it
+        return ContentPart(cast(PartKind, media.kind), media=media, mime=guess_mime(media))
+    if isinstance(media, Image):
+        return ContentPart("image", media=media, mime=check_image_bytes(data, limits, name=name, decode=decode_check))
+    if isinstance(media, Video):
+        mime, seconds = check_content_video_bytes(data, limits.content, name=name, audio_track=audio_track)
+        return ContentPart("video", media=media, mime=mime, seconds=seconds)
+    if isinstance(media, Document):
+        mime, pages = check_document_bytes(data, limits.content, name=name)
+        return ContentPart("document", media=media, mime=mime, pages=pages)
+    mime, seconds = check_audio_bytes(data, limits.content, name=name)
+    return ContentPart("audio", media=media, mime=mime, seconds=seconds)
