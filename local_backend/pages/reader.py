@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vertex_mm.errors import VertexMMError
-from vertex_mm.pages.ingest import SCAN_DPI, OpenPdfs, PageRef, read_image, render_pdf_page
+from vertex_mm.pages.ingest import OpenPdfs, PageRef
 
 from .ocr import OcrPool, OcrResult, OcrSettings
 from .text_layer import has_text_layer, raster_image_boxes, read_pdf_page
@@ -82,22 +82,12 @@ def read_pages(refs: Iterable[PageRef], pool: OcrPool, settings: ReaderSettings 
 
 def _start(ref: PageRef, pool: OcrPool, settings: ReaderSettings, pdfs: OpenPdfs) -> _Pending:
     try:
-        if not ref.is_pdf:
-            return _start_image(ref, read_image(ref.path), pool, settings)
-        if ref.scan:
-            return _start_image(ref, _scan(ref, pdfs), pool, settings)
-        return _start_pdf(ref, pool, settings, pdfs)
+        if ref.is_pdf and not ref.scan:
+            return _start_pdf(ref, pool, settings, pdfs)
+        # An image file, or a page read as a scanner delivers it (gray, no text layer).
+        return _start_image(ref, pdfs.page_image(ref).image, pool, settings)
     except VertexMMError as exc:
         return _Pending(ReadPage(ref, PageText(ref.page_id, source="unreadable"), error=exc))
-
-
-def _scan(ref: PageRef, pdfs: OpenPdfs) -> Any:
-    """The page as a scanner delivers it: a grayscale image, no text layer."""
-    page = pdfs.page(ref.path, ref.page_number)
-    try:
-        return render_pdf_page(page, SCAN_DPI, gray=True)[0]
-    finally:
-        page.close()
 
 
 def _start_pdf(ref: PageRef, pool: OcrPool, settings: ReaderSettings, pdfs: OpenPdfs) -> _Pending:

@@ -1,4 +1,4 @@
-"""Documents in, pages out: the one module that opens PDFs (pypdfium2), and the page ids.
+"""Documents in, pages out: page references, the page-id scheme, and page images.
 
 * :class:`PageRef` names one page before anything is read: a page of a PDF, or an image file.
   Its :attr:`~PageRef.page_id` follows the one scheme (:func:`page_id`): page ``n`` of
@@ -9,14 +9,15 @@
   Pages are produced one at a time and a PDF page's bitmap is released before the next is
   rendered, so a 2,000-page PDF never holds more than one page image (plus whatever batch the
   caller keeps: :func:`iter_page_batches`).
-* :class:`OpenPdfs` lends open pypdfium2 documents to code that reads more than pixels (the
-  OCR-assisted retriever reads text layers and drawing operators): it keeps the last PDF open,
-  because the pages of one file usually come together.
+* :class:`OpenPdfs` opens PDFs through :mod:`vertex_mm.pdf` (the one PDF opener), keeps the last
+  one open (the pages of one file usually come together), renders pages, and lends the
+  pypdfium2 pages to code that reads more than pixels (the OCR-assisted retriever reads text
+  layers and drawing operators).
 
 A ref marked ``scan=True`` is read as a scanner would deliver it: rendered at :data:`SCAN_DPI`
 to grayscale, without its text layer (data sets use it to test the OCR path on real pages).
 
-pypdfium2 is in the ``local`` extra; it is imported when a PDF is first opened.
+:class:`~vertex_mm.errors.InvalidDocumentError` names a file that cannot be read.
 """
 
 from __future__ import annotations
@@ -28,15 +29,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._optional import require
-from ..errors import InputError
+from ..errors import InputError, InvalidDocumentError
 from ..index.results import page_id
 from ..limits import PAGE_IMAGE_SUFFIXES, PDF_SUFFIXES
+from ..pdf import PdfFile, open_pdf, pdf_page_count
 
 __all__ = [
     "DEFAULT_DPI", "SCAN_DPI", "InvalidDocumentError", "OpenPdfs", "PageImage", "PageRef", "expand_sources",
     "iter_image_folder", "iter_page_batches", "iter_page_images", "iter_pdf_pages", "page_id", "pdf_page_count",
-    "read_image", "render_pdf_page",
+    "read_image",
 ]
 
 DEFAULT_DPI = 144
@@ -44,10 +45,6 @@ DEFAULT_DPI = 144
 SCAN_DPI = 200
 #: Pages larger than this many pixels are rendered at a lower DPI (recorded in the metadata).
 MAX_PAGE_PIXELS = 40_000_000
-
-
-class InvalidDocumentError(InputError):
-    """Raised when a PDF cannot be opened or rendered, or a page image cannot be decoded."""
 
 
 @dataclass(frozen=True)
@@ -110,54 +107,55 @@ class PageImage:
         return meta
 
 
-# --- opening PDFs -----------------------------------------------------------------------------
-
-
-def _pdfium() -> Any:
-    return require("local", "pypdfium2", what="reading PDFs")
-
-
-def _open_pdf(path: Path) -> Any:
-    pdfium = _pdfium()
-    if not path.is_file():
-        raise InvalidDocumentError(f"PDF {str(path)!r} does not exist", input_name=str(path))
-    try:
-        return pdfium.PdfDocument(str(path))
-    except pdfium.PdfiumError as exc:
-        raise InvalidDocumentError(f"{str(path)!r} is not a readable PDF: {exc}", input_name=str(path)) from exc
+# --- reading PDFs -----------------------------------------------------------------------------
 
 
 class OpenPdfs:
-    """Open pypdfium2 documents on demand, keeping the last one open (``with`` closes it).
+    """PDFs opened on demand (through :func:`vertex_mm.pdf.open_pdf`, the one PDF opener),
+    keeping the last one open: the pages of one file usually come together. ``with`` closes it.
 
-    >>> with OpenPdfs() as pdfs:                       # doctest: +SKIP
+    >>> with OpenPdfs() as pdfs:                                  # doctest: +SKIP
     ...     page = pdfs.page(Path("report.pdf"), 3)    # a pypdfium2 PdfPage; the caller closes it
+    ...     image = pdfs.page_image(PageRef(Path("report.pdf"), 3)).image
     """
 
     def __init__(self) -> None:
         self._path: Path | None = None
-        self._doc: Any = None
+        self._pdf: PdfFile | None = None
 
-    def document(self, path: Path) -> Any:
-        """The open pypdfium2 ``PdfDocument`` of ``path``."""
-        if self._path != path:
+    def document(self, path: Path) -> PdfFile:
+        """The open :class:`~vertex_mm.pdf.PdfFile` of ``path``."""
+        if self._pdf is None or self._path != path:
             self.close()
-            self._doc = _open_pdf(path)
+            self._pdf = open_pdf(path)
             self._path = path
-        return self._doc
+        return self._pdf
 
     def page(self, path: Path, number: int) -> Any:
         """Page ``number`` (1-based) of ``path`` as a pypdfium2 ``PdfPage`` (close it after use);
         raises :class:`InvalidDocumentError` for a page the document does not have."""
-        doc = self.document(path)
-        if not 1 <= number <= len(doc):
-            raise InvalidDocumentError(f"{path.name} has {len(doc)} pages; page {number} does not exist", input_name=str(path))
-        return doc[number - 1]
+        return self.document(path).page(number - 1)
+
+    def page_image(self, ref: PageRef, *, dpi: float = DEFAULT_DPI, max_pixels: int = MAX_PAGE_PIXELS) -> PageImage:
+        """The page ``ref`` names as an RGB image: a PDF page at ``dpi`` (lower when the page would
+        exceed ``max_pixels``), a scan at :data:`SCAN_DPI` in gray, an image file as it is."""
+        if not ref.is_pdf:
+            return PageImage(ref.doc_id, ref.page_number, read_image(ref.path), source=str(ref.path),
+                             extra={"file": ref.path.name}, page_id=ref.page_id)
+        pdf = self.document(ref.path)
+        index = ref.page_number - 1
+        w_pt, h_pt = pdf.page_size(index)
+        scale = _fitting_scale(w_pt, h_pt, (SCAN_DPI if ref.scan else dpi) / 72.0, max_pixels)
+        image = pdf.render(index, scale=scale)
+        if ref.scan:  # stored as 8-bit gray, as a scanner's PNG: the same pixels in every channel
+            image = image.convert("L").convert("RGB")
+        return PageImage(ref.doc_id, ref.page_number, image, source=str(ref.path), dpi=scale * 72.0,
+                         size_points=(w_pt, h_pt), page_id=ref.page_id)
 
     def close(self) -> None:
-        if self._doc is not None:
-            self._doc.close()
-        self._doc, self._path = None, None
+        if self._pdf is not None:
+            self._pdf.close()
+        self._pdf, self._path = None, None
 
     def __enter__(self) -> OpenPdfs:
         return self
@@ -166,10 +164,13 @@ class OpenPdfs:
         self.close()
 
 
-def pdf_page_count(path: str | os.PathLike[str]) -> int:
-    """Number of pages of a PDF (opens it, renders nothing)."""
-    with OpenPdfs() as pdfs:
-        return len(pdfs.document(Path(path)))
+def _fitting_scale(w_pt: float, h_pt: float, scale: float, max_pixels: int) -> float:
+    """``scale``, or the largest one at which the page stays within ``max_pixels``."""
+    if w_pt * h_pt * scale * scale > max_pixels:
+        scale = (max_pixels / (w_pt * h_pt)) ** 0.5
+        while math.ceil(w_pt * scale) * math.ceil(h_pt * scale) > max_pixels:
+            scale *= 0.999  # pdfium rounds the bitmap size up
+    return scale
 
 
 # --- page references --------------------------------------------------------------------------
@@ -209,38 +210,6 @@ def expand_sources(paths: Iterable[str | os.PathLike[str]]) -> list[PageRef]:
 # --- rendering --------------------------------------------------------------------------------
 
 
-def render_pdf_page(page: Any, dpi: float, *, max_pixels: int = MAX_PAGE_PIXELS, gray: bool = False) -> tuple[Any, float]:
-    """An RGB PIL image of a pypdfium2 page at ``dpi`` (lower when the page would exceed
-    ``max_pixels``; ``gray`` renders a grayscale scan) and the DPI it was rendered at."""
-    w_pt, h_pt = page.get_size()
-    scale = dpi / 72.0
-    if w_pt * h_pt * scale * scale > max_pixels:
-        scale = (max_pixels / (w_pt * h_pt)) ** 0.5
-        while math.ceil(w_pt * scale) * math.ceil(h_pt * scale) > max_pixels:
-            scale *= 0.999  # pdfium rounds the bitmap size up
-    bitmap = page.render(scale=scale)
-    try:
-        image = bitmap.to_pil()
-        # A scan is stored as 8-bit gray, as a scanner's PNG: the same pixels in every channel.
-        image = image.convert("L").convert("RGB") if gray else image.convert("RGB")
-    finally:
-        bitmap.close()
-    return image, scale * 72.0
-
-
-def _page_image(pdfs: OpenPdfs, ref: PageRef, dpi: float, max_pixels: int) -> PageImage:
-    if not ref.is_pdf:
-        return PageImage(ref.doc_id, ref.page_number, read_image(ref.path), source=str(ref.path),
-                         extra={"file": ref.path.name}, page_id=ref.page_id)
-    page = pdfs.page(ref.path, ref.page_number)
-    try:
-        size = page.get_size()
-        image, used = render_pdf_page(page, SCAN_DPI if ref.scan else dpi, max_pixels=max_pixels, gray=ref.scan)
-    finally:
-        page.close()
-    return PageImage(ref.doc_id, ref.page_number, image, source=str(ref.path), dpi=used, size_points=size, page_id=ref.page_id)
-
-
 def iter_page_images(refs: Iterable[PageRef], *, dpi: float = DEFAULT_DPI,
                      max_pixels: int = MAX_PAGE_PIXELS) -> Iterator[PageImage]:
     """Render each ref, in order, one at a time (PDF pages at ``dpi``, scans at :data:`SCAN_DPI`)."""
@@ -248,7 +217,7 @@ def iter_page_images(refs: Iterable[PageRef], *, dpi: float = DEFAULT_DPI,
         raise InputError(f"dpi must be positive, got {dpi}", input_name="dpi")
     with OpenPdfs() as pdfs:
         for ref in refs:
-            yield _page_image(pdfs, ref, dpi, max_pixels)
+            yield pdfs.page_image(ref, dpi=dpi, max_pixels=max_pixels)
 
 
 def iter_pdf_pages(

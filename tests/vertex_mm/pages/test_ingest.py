@@ -58,7 +58,7 @@ def test_not_a_pdf_is_an_invalid_document_error(tmp_path):
     bad.write_bytes(b"%PDF-1.4 this is not really a pdf")
     with pytest.raises(InvalidDocumentError, match="fake.pdf"):
         list(iter_pdf_pages(bad))
-    with pytest.raises(InvalidDocumentError, match="does not exist"):
+    with pytest.raises(InvalidDocumentError, match="no such PDF file"):
         pdf_page_count(tmp_path / "missing.pdf")
 
 

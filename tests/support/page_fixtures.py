@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures"
+FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "fixtures"
 #: tests/fixtures/pdfs: four PDFs in the BEIR layout (corpus/, queries.jsonl, qrels/).
 PDF_FIXTURE = FIXTURES / "pdfs"
 #: tests/fixtures/pagesearch: 96 pages of 7 PDFs listed in manifest.jsonl, 66 queries.
