@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EmbeddingSpaceMismatchError
+from ..limits import IMAGE_SUFFIXES  # the one suffix table; re-exported for callers of this module
 from ..results import Embeddings, EmbeddingSpace
 from .base import BaseIndex
 from .filters import Filter
@@ -26,7 +27,6 @@ __all__ = [
     "search_index",
 ]
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"})
 _CHUNK = 256  # images embedded and added per step, so a large folder never sits in memory twice
 
 

@@ -5,6 +5,7 @@ offline model and check meaning ("a cat" finds cat.jpg)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import threading
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -146,39 +148,43 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
 
 
-def _start_server(args: list[str], cwd: Path) -> tuple[subprocess.Popen, str]:
-    """Start a ``python -m vertex_mm`` server and wait for its ``listening on URL`` line; its
-    output keeps being drained in a thread so a chatty server never blocks on a full pipe."""
+@contextlib.contextmanager
+def _server(args: list[str], cwd: Path) -> Iterator[str]:
+    """Run a ``python -m vertex_mm`` server, yield the URL of its ``listening on URL`` line, and
+    stop it after. Its output is drained in a thread so a chatty server never blocks on a full pipe."""
     proc = subprocess.Popen([sys.executable, "-m", "vertex_mm", *args], cwd=cwd, env=_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
     found: list[str] = []
     ready = threading.Event()
 
     def drain() -> None:
-        for line in proc.stdout:
+        for line in proc.stdout:  # type: ignore[union-attr]
             m = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
             if m and not found:
                 found.append(m.group(1))
                 ready.set()
         ready.set()
 
-    threading.Thread(target=drain, daemon=True).start()
-    ready.wait(timeout=240)
-    if not found:
-        proc.kill()
-        raise AssertionError(f"`vertex-mm {args[0]}` did not report its address")
-    return proc, found[0]
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        ready.wait(timeout=240)
+        if not found:
+            raise AssertionError(f"`vertex-mm {args[0]}` did not report its address")
+        yield found[0]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        reader.join(timeout=30)  # the pipe is at its end once the process is gone
+        proc.stdout.close()
 
 
 @pytest.mark.slow
 def test_serve_command_answers_on_localhost(local_index, tmp_path):
-    proc, url = _start_server(["serve", str(local_index), "--port", "0"], tmp_path)
-    try:
+    with _server(["serve", str(local_index), "--port", "0"], tmp_path) as url:
         with urllib.request.urlopen(f"{url}/api/search?q=a+cat&k=1", timeout=120) as r:
             assert json.load(r)["hits"][0]["id"] == "cat.jpg"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @pytest.mark.slow
@@ -196,8 +202,7 @@ def test_the_example_runs_offline_and_writes_the_results_page(tmp_path):
 @pytest.mark.slow
 def test_the_example_runs_the_same_through_the_vertex_client_and_the_emulator(tmp_path):
     """--backend vertex: the real gapic client talks to the project's emulator on 127.0.0.1."""
-    emulator, url = _start_server(["emulator", "--port", "0", "--backend", "local"], tmp_path)
-    try:
+    with _server(["emulator", "--port", "0", "--backend", "local"], tmp_path) as url:
         out = tmp_path / "vertex.html"
         run = subprocess.run([sys.executable, str(REPO / "examples" / "text_to_image_search.py"), "--backend", "vertex",
                               "--api-endpoint", url, "--project", "demo-project", "--check", "--out", str(out)],
@@ -205,6 +210,3 @@ def test_the_example_runs_the_same_through_the_vertex_client_and_the_emulator(tm
         assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
         assert "space vertex/multimodalembedding@001/" in run.stdout
         assert out.read_text().count('<li class="hit"') == 50
-    finally:
-        emulator.terminate()
-        emulator.wait(timeout=30)
