@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, InvalidDocumentError
-from ..index.results import page_id
+from ..index.results import page_id  # the scheme, defined beside PageHit so that the index shares it
 from ..limits import PAGE_IMAGE_SUFFIXES, PDF_SUFFIXES
 from ..pdf import PdfFile, open_pdf, pdf_page_count
 
