@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs tesseract for the OCR-assisted page retriever (local_backend/pages_fused):
+# Installs tesseract for the OCR-assisted page retriever (local_backend/pages):
 # Debian's tesseract-ocr with the English model and orientation/script detection (osd: reads
 # pages whose figures are printed sideways). Without it the OCR tests skip and scanned pages
 # cannot be searched. Idempotent: safe to run on every CI start.

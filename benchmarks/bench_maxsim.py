@@ -47,9 +47,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _machine import timed as cpu_timed  # benchmarks/ is on sys.path when run as a script
 
-from vertex_mm.late_interaction import BinaryPages, PackedPages, hamming_maxsim, maxsim, top_k, two_stage_search
-from vertex_mm.late_interaction.screened import ScreenedPages
+from vertex_mm.late_interaction import BinaryPages, PackedPages, ScreenedPages, hamming_maxsim, maxsim, top_k, two_stage_search
 
 
 # --- the reference ------------------------------------------------------------------------------
@@ -127,24 +127,11 @@ def ndcg_at_5(ranked: np.ndarray, relevant: np.ndarray) -> float:
 
 
 # --- timing -------------------------------------------------------------------------------------
-def _cpu_jiffies() -> tuple[int, int]:
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    idle = fields[3] + fields[4]
-    return sum(fields[:8]) - idle, sum(fields[:8])
-
-
 def timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
     """(wall seconds, CPU-seconds other processes used meanwhile, result)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    busy0, _ = _cpu_jiffies()
-    own0 = sum(os.times()[:2])
-    t0 = time.perf_counter()
-    out = fn()
-    wall = time.perf_counter() - t0
-    busy1, _ = _cpu_jiffies()
-    own = sum(os.times()[:2]) - own0
-    return wall, max(0.0, (busy1 - busy0) / tick - own), out
+    with cpu_timed() as t:
+        out = fn()
+    return t.wall, t.other_cpu, out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plant-frac", type=float, default=0.5)
     ap.add_argument("--candidates", type=int, default=32, help="pages per query reranked in float32")
     ap.add_argument("--max-rounds", type=int, default=8)
-    ap.add_argument("--min-rounds", type=int, default=3, help="time every method at least this often; the fastest quiet timing counts")
+    ap.add_argument("--min-rounds", type=int, default=3,
+                    help="time every method at least this often; the fastest quiet timing counts")
     ap.add_argument("--quiet-frac", type=float, default=0.10, help="a round is quiet when others used < this share of the CPUs")
     ap.add_argument("--colpali-wheel", default=os.environ.get("COLPALI_ENGINE_WHEEL"))
     ap.add_argument("--seed", type=int, default=0)
@@ -167,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     threads = torch.get_num_threads()
-    print(f"# MaxSim: {args.queries} queries x {args.query_tokens} tokens vs {args.pages} pages x {args.tokens} tokens x {args.dim}-d, "
+    print(f"# MaxSim: {args.queries} queries x {args.query_tokens} tokens vs "
+          f"{args.pages} pages x {args.tokens} tokens x {args.dim}-d, "
           f"torch {torch.__version__}, {threads} threads, cpu capability {torch.backends.cpu.get_cpu_capability()}")
     score_multi_vector, source = _load_colpali_scorer(args.colpali_wheel)
     if score_multi_vector is None:
@@ -234,13 +223,15 @@ def main(argv: list[str] | None = None) -> int:
 
     ref_t = best["reference"][0]
     float32_bytes = args.tokens * args.dim * 4
-    bytes_pp = {"reference": float32_bytes, "float32": float32_bytes, "exact-screened": float32_bytes * 3 // 2, "bf16/fp16": args.tokens * args.dim * 2,
+    bytes_pp = {"reference": float32_bytes, "float32": float32_bytes, "exact-screened": float32_bytes * 3 // 2,
+                "bf16/fp16": args.tokens * args.dim * 2,
                 "binary": binary.bytes_per_page, "binary-1bitq": binary.bytes_per_page}
     ndcg = {name: ndcg_at_5(r, relevant) for name, r in ranked.items()}
     print(f"\n{'method':<16}{'seconds':>9}{'pages/s/query':>15}{'speedup':>9}{'bytes/page':>12}{'nDCG@5':>8}{'others%':>9}")
     for name in methods:
         t, other = best[name]
-        print(f"{name:<16}{t:>9.3f}{args.pages * args.queries / t:>15,.0f}{ref_t / t:>9.2f}{bytes_pp[name]:>12,.0f}{ndcg[name]:>8.3f}{100 * other:>8.0f}%")
+        print(f"{name:<16}{t:>9.3f}{args.pages * args.queries / t:>15,.0f}{ref_t / t:>9.2f}{bytes_pp[name]:>12,.0f}"
+              f"{ndcg[name]:>8.3f}{100 * other:>8.0f}%")
     print("(others% = CPU share other processes used during that method's fastest round)")
     same_top5 = float(np.mean([(a == b).all() for a, b in zip(ranked["bf16/fp16"], ranked["float32"])]))
     print(f"\nfloat32 scorer vs reference: max |score difference| = {max_diff:.2e}")
@@ -252,10 +243,12 @@ def main(argv: list[str] | None = None) -> int:
     for bits in (2, 1):
         coarse = hamming_maxsim(q_np, binary, query_bits=bits)
         ranks = np.array([(coarse[i] > coarse[i, r]).sum() for i, r in enumerate(relevant)])
-        print(f"{bits}-bit queries: planted page's rank after the Hamming stage: median {int(np.median(ranks))}, max {ranks.max()}, "
+        print(f"{bits}-bit queries: planted page's rank after the Hamming stage: "
+              f"median {int(np.median(ranks))}, max {ranks.max()}, "
               f"within the {args.candidates} candidates for {int((ranks < args.candidates).sum())}/{len(ranks)} queries")
     kept = ndcg["binary"] / ndcg["float32"] if ndcg["float32"] > 0 else float("nan")
-    print(f"RESULT speedup_float={ref_t / best['bf16/fp16'][0]:.2f} speedup_float32_exact={ref_t / best['exact-screened'][0]:.2f} "
+    print(f"RESULT speedup_float={ref_t / best['bf16/fp16'][0]:.2f} "
+          f"speedup_float32_exact={ref_t / best['exact-screened'][0]:.2f} "
           f"speedup_float32_fused={ref_t / best['float32'][0]:.2f} exact_identical={int(identical)} "
           f"speedup_binary={ref_t / best['binary'][0]:.2f} binary_ndcg_kept={kept:.3f} "
           f"bytes_per_page_binary={binary.bytes_per_page:.0f} float_ndcg={ndcg['float32']:.3f} noisy={int(bool(noisy))}")

@@ -42,6 +42,7 @@ if __name__ == "__main__" and "--threads" in sys.argv:
         os.environ[_var] = _n
 
 import numpy as np  # noqa: E402
+from _machine import timed as cpu_timed  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 from vertex_mm import Embeddings, EmbeddingSpace  # noqa: E402
 from vertex_mm.index import FlatIndex  # noqa: E402
@@ -58,17 +59,6 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def busy_jiffies() -> int:
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    return sum(v) - v[3] - v[4]  # everything but idle and iowait
-
-
-def own_cpu_s() -> float:
-    t = os.times()
-    return t.user + t.system
-
-
 @dataclass
 class Timings:
     name: str
@@ -83,12 +73,10 @@ class Timings:
 
 
 def timed(fn, timings: Timings) -> object:
-    hz = os.sysconf("SC_CLK_TCK")
-    j0, c0, t0 = busy_jiffies(), own_cpu_s(), time.perf_counter()
-    out = fn()
-    t1, c1, j1 = time.perf_counter(), own_cpu_s(), busy_jiffies()
-    stolen = max(0.0, (j1 - j0) / hz - (c1 - c0))
-    timings.runs.append((t1 - t0, stolen))
+    """Run ``fn`` and record its wall time with the CPU time other processes used meanwhile."""
+    with cpu_timed() as t:
+        out = fn()
+    timings.runs.append((t.wall, t.other_cpu))
     return out
 
 

@@ -23,9 +23,8 @@ GRID = {"dense": (0.5, 1.0, 1.5), "visual": (0.0, 0.05, 0.2), "layout": (0.0, 0.
 
 
 def main(argv: list[str] | None = None) -> int:
-    from local_backend.pages_fused import DEFAULT_WEIGHTS, Fusion, OcrAssistedPageRetriever
-    from local_backend.pages_fused.dataset import load_dataset
-    from local_backend.pages_fused.evaluate import metrics_for
+    from local_backend.pages import DEFAULT_WEIGHTS, Fusion, OcrAssistedPageRetriever
+    from vertex_mm.pages.eval import load_dataset, query_metrics
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("dir", nargs="?", default=str(ROOT / "tests" / "fixtures" / "pagesearch"))
@@ -41,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     comps = r.component_scores([ds.queries[q] for q in qids])
 
     def ndcg(scores: np.ndarray) -> float:
-        per_q = metrics_for(scores, r.page_ids, qids, ds.qrels)
+        per_q = query_metrics(scores, r.page_ids, qids, ds.qrels)
         return float(np.mean([m["ndcg5"] for m in per_q.values()]))
 
     for name, s in comps.items():

@@ -6,46 +6,34 @@ Indexes the fixture's 96 pages (79 born-digital, 17 scans) with the OCR cache of
 round: the project's retriever (text layers read directly, OCR only for scans, all four
 components) and the reference pipeline (tesseract on every page, BM25 only). Prints pages/s
 for both, their ratio, and the CPU time other processes took during each timing (from
-/proc/stat); repeats until a round runs with less than 10% stolen, or ``--repeat`` rounds.
+/proc/stat, :mod:`_machine`); repeats until a round runs with less than 10% stolen, or
+``--repeat`` rounds.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import pathlib
-import resource
 import sys
-import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from _machine import timed  # benchmarks/ is on sys.path when run as a script
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
-def _busy_s() -> float:
-    with open("/proc/stat", encoding="ascii") as f:
-        cols = [int(c) for c in f.readline().split()[1:]]
-    return (sum(cols[:8]) - cols[3] - cols[4]) / os.sysconf("SC_CLK_TCK")
-
-
-def _own_s() -> float:
-    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
-
-
-def timed(make, pages):
+def index_timed(make: Callable[[], Any], pages: Sequence[Any]) -> tuple[float, float, float]:
+    """(wall seconds, own CPU seconds, other processes' CPU seconds) of indexing ``pages``."""
     r = make()
-    busy, own, t = _busy_s(), _own_s(), time.perf_counter()
-    r.index(pages)
-    wall = time.perf_counter() - t
-    own = _own_s() - own
-    other = max(0.0, _busy_s() - busy - own)
-    return wall, own, other
+    with timed() as t:
+        r.index(pages)
+    return t.wall, t.own_cpu, t.other_cpu
 
 
 def main(argv: list[str] | None = None) -> int:
-    from local_backend.pages_fused import OcrAssistedPageRetriever
-    from local_backend.pages_fused.dataset import load_dataset
-    from local_backend.pages_fused.reader import ReaderSettings
+    from local_backend.pages import OcrAssistedPageRetriever
+    from vertex_mm.pages.eval import load_dataset
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("dir", nargs="?", default=str(ROOT / "tests" / "fixtures" / "pagesearch"))
@@ -54,13 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     pages = load_dataset(args.dir, "test").pages
     fused = lambda: OcrAssistedPageRetriever(ocr_workers=args.workers, use_ocr_cache=False)  # noqa: E731
-    ocr_all = lambda: OcrAssistedPageRetriever(components=("lexical",), ocr_workers=args.workers, use_ocr_cache=False,  # noqa: E731
-                                               reader=ReaderSettings(force_ocr=True), figure_boost=False)
+    ocr_all = lambda: OcrAssistedPageRetriever.ocr_bm25_baseline(ocr_workers=args.workers, use_ocr_cache=False)  # noqa: E731
     fused().index(pages[:2])  # load the models once, outside the timing
     best = None
     for i in range(args.repeat):
-        fw, fo, fx = timed(fused, pages)
-        rw, ro, rx = timed(ocr_all, pages)
+        fw, fo, fx = index_timed(fused, pages)
+        rw, ro, rx = index_timed(ocr_all, pages)
         stolen = (fx + rx) / max(1e-9, fx + rx + fo + ro)
         print(f"round {i + 1}: ocr-fused {len(pages) / fw:.2f} pages/s (cpu {fo:.0f}s, other processes {fx:.0f}s); "
               f"ocr-every-page+bm25 {len(pages) / rw:.2f} pages/s (cpu {ro:.0f}s, other {rx:.0f}s); stolen {stolen:.0%}")

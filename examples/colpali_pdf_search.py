@@ -1,17 +1,20 @@
-"""Index a folder of PDFs, answer queries by late interaction, write an HTML page of hits.
+"""Index a folder of PDFs, answer queries, write an HTML page of the hits with thumbnails.
 
     python examples/colpali_pdf_search.py tests/fixtures/pdfs/corpus \
         "hexagon sticker logo" "scatter plot binned into hexagons" --out hits.html
 
-Runs offline. Three retrievers, and the output says which one answered:
+Runs offline. The retriever is a spec (the same as ``vertex-mm pages --embedder``), and the
+output says which one answered:
 
-* ``--colpali /models/colqwen2-v1.0-merged``: a real ColPali-family checkpoint from a local
-  folder, OCR-free late interaction over page images (the index is kept in ``--index``).
-* default offline, ``ocr-fused``: the OCR-assisted retriever. It reads the PDF text layer
-  (tesseract for scanned pages), and fuses BM25, MiniLM passages, CNN figure regions and a
-  chart/table layout signal. It is *not* ColPali: no ColPali weights reach this machine.
-* ``--retriever region``: the offline CNN-region multi-vector model alone (sees figures and
-  photos, does not read text).
+* ``ocr-fused`` (default): the OCR-assisted retriever. It reads the PDF text layer (tesseract
+  for scanned pages), and fuses BM25, MiniLM passages, CNN figure regions and a chart/table
+  layout signal. It is *not* ColPali: no ColPali weights reach this machine.
+* ``--retriever colpali:/models/colqwen2-v1.0-merged`` (or ``--colpali FOLDER``): a real
+  ColPali-family checkpoint from a local folder, OCR-free late interaction over page images.
+* ``--retriever regions`` (alias ``local``): the offline CNN-region multi-vector model alone
+  (sees figures and photos, does not read text).
+
+``--index DIR`` keeps the index there (``DIR/index``), so a second run searches it again.
 """
 
 from __future__ import annotations
@@ -21,23 +24,16 @@ import base64
 import html
 import io
 import sys
-import tempfile
 from pathlib import Path
 
-from vertex_mm.late_interaction import MultiVectorIndex, PageHit
-from vertex_mm.pages import index_pages, iter_document_pages, iter_pdf_pages
+from vertex_mm.index import index_kind
+from vertex_mm.pages import PageHit, PageRef, expand_sources, iter_page_images
+from vertex_mm.registry import get_page_retriever, load_page_retriever, parse_page_retriever_spec
 
 
 def thumbnail_data_uri(hit: PageHit, width: int = 220) -> str:
-    """A small PNG of the hit's page, rendered from its source PDF, as a data: URI."""
-    source = hit.metadata.get("source", "")
-    if source.lower().endswith(".pdf"):
-        page = next(iter_pdf_pages(source, dpi=48, pages=[hit.page_number]))
-        image = page.image
-    else:
-        from PIL import Image
-
-        image = Image.open(source).convert("RGB")
+    """A small PNG of the hit's page, rendered from its source file, as a data: URI."""
+    image = next(iter_page_images([PageRef(Path(hit.source), hit.page_number)], dpi=48)).image
     image.thumbnail((width, width * 2))
     buf = io.BytesIO()
     image.save(buf, format="PNG")
@@ -51,8 +47,9 @@ def write_html(path: Path, results: dict[str, list[PageHit]]) -> None:
     for query, hits in results.items():
         parts.append(f"<h2>{html.escape(query)}</h2><div class='hits'>")
         for rank, hit in enumerate(hits, 1):
-            parts.append(f"<figure><img src='{thumbnail_data_uri(hit)}' alt='{html.escape(hit.key)}'>"
-                         f"<figcaption>{rank}. {html.escape(hit.doc_id)} p.{hit.page_number}<br>score {hit.score:.3f}</figcaption></figure>")
+            parts.append(f"<figure><img src='{thumbnail_data_uri(hit)}' alt='{html.escape(hit.page_id)}'>"
+                         f"<figcaption>{rank}. {html.escape(hit.doc_id)} p.{hit.page_number}<br>"
+                         f"score {hit.score:.3f}</figcaption></figure>")
         parts.append("</div>")
     path.write_text("\n".join(parts))
 
@@ -61,61 +58,30 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("pdf_folder")
     ap.add_argument("queries", nargs="+")
-    ap.add_argument("--index", help="index directory (default: a temporary one)")
-    ap.add_argument("--colpali", metavar="FOLDER", help="local ColPali/ColQwen2/ColSmol checkpoint")
-    ap.add_argument("--retriever", choices=("ocr-fused", "region"), default="ocr-fused",
-                    help="offline retriever when --colpali is not given (default: ocr-fused)")
-    ap.add_argument("--dpi", type=float, default=96)
+    ap.add_argument("--retriever", default="ocr-fused", metavar="SPEC", help="ocr-fused (default), regions or colpali:FOLDER")
+    ap.add_argument("--colpali", metavar="FOLDER",
+                    help="local ColPali/ColQwen2/ColSmol checkpoint (= --retriever colpali:FOLDER)")
+    ap.add_argument("--index", help="keep the index in DIR/index (default: in memory)")
+    ap.add_argument("--dpi", type=float, default=96, help="page rendering for late interaction")
     ap.add_argument("-k", type=int, default=3)
     ap.add_argument("--out", default="page_hits.html")
     args = ap.parse_args(argv)
 
-    if not args.colpali and args.retriever == "ocr-fused":
-        results = search_ocr_fused(args.pdf_folder, args.queries, args.k)
-        print_and_write(results, Path(args.out), "ocr-fused (OCR-assisted: text layer / tesseract + BM25, "
-                        "MiniLM, CNN regions; not ColPali)")
-        return 0
-    if args.colpali:
-        from vertex_mm.pages.colpali_adapter import ColPaliEmbedder
-
-        embedder = ColPaliEmbedder.from_pretrained(args.colpali)
+    spec = parse_page_retriever_spec(f"colpali:{args.colpali}" if args.colpali else args.retriever)
+    options = {"dpi": args.dpi} if spec.late_interaction else {}
+    root = Path(args.index) / "index" if args.index else None
+    if root is not None and index_kind(root) is not None:
+        retriever = load_page_retriever(root, spec, **options)
+        print(f"searching the index in {root} ({len(retriever.page_ids)} pages)")
     else:
-        from local_backend.pages import RegionConSEEmbedder
+        retriever = get_page_retriever(spec, **options)
+        stats = retriever.index(expand_sources([args.pdf_folder]), save_to=root)
+        print(f"indexed {stats.pages} pages of {len(stats.documents)} documents at {stats.pages_per_second:.2f} pages/s"
+              + (f" ({stats.reading()})" if not spec.late_interaction else "") + (f" into {root}" if root else ""))
 
-        embedder = RegionConSEEmbedder()
-    root = Path(args.index or tempfile.mkdtemp(prefix="pages-idx-")) / "index"
-    if (root / "manifest.json").is_file():
-        index = MultiVectorIndex.open(root)
-    else:
-        index = MultiVectorIndex.create(root, embedder.space)
-    counts = index_pages(embedder, index, iter_document_pages([args.pdf_folder], dpi=args.dpi))
-    print(f"indexed {sum(counts.values())} pages of {len(counts)} PDFs into {root}")
-
-    hits = index.search(embedder.embed_queries(args.queries), k=args.k, space=embedder.space)
-    name = f"ColPali checkpoint {args.colpali}" if args.colpali else "region (CNN regions, late interaction; reads no text)"
-    print_and_write(dict(zip(args.queries, hits)), Path(args.out), name)
-    return 0
-
-
-def search_ocr_fused(folder: str, queries: list[str], k: int) -> dict[str, list[PageHit]]:
-    from local_backend.pages_fused.retriever import OcrAssistedPageRetriever
-    from local_backend.pages_fused.sources import expand_paths
-
-    retriever = OcrAssistedPageRetriever()
-    stats = retriever.index(expand_paths([folder]))
-    print(f"indexed {stats.pages} pages ({stats.text_layer_pages} from the text layer, {stats.ocr_pages} by OCR) "
-          f"at {stats.pages_per_second:.2f} pages/s")
-    results = {}
-    for q in queries:
-        results[q] = []
-        for hit in retriever.search(q, k=k):
-            source, page_number = retriever.sources[hit.page_id]
-            results[q].append(PageHit(Path(source).stem, page_number, hit.score, {"source": source}))
-    return results
-
-
-def print_and_write(results: dict[str, list[PageHit]], out: Path, retriever: str) -> None:
-    print(f"answered by: {retriever}")
+    results = dict(zip(args.queries, retriever.search(args.queries, k=args.k)))
+    out = Path(args.out)
+    print(f"answered by: {retriever.name} ({retriever.description})")
     for query, q_hits in results.items():
         print(query)
         for rank, h in enumerate(q_hits, 1):
@@ -123,7 +89,8 @@ def print_and_write(results: dict[str, list[PageHit]], out: Path, retriever: str
     write_html(out, results)
     print(f"wrote {out}")
     n_hits = sum(len(h) for h in results.values())
-    print(f"RESULT retriever={retriever.split(' ')[0]} queries={len(results)} hits={n_hits} html={out.name}")
+    print(f"RESULT retriever={retriever.name} queries={len(results)} hits={n_hits} html={out.name}")
+    return 0
 
 
 if __name__ == "__main__":

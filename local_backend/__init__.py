@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from .embedder import LocalEmbedder
-from .models.registry import create_model, get_model_config, get_shared_model, list_models, register_model_config
+from .models.registry import create_model, get_model_config, get_shared_model, list_models, register_model_config, require_kind
 
 __all__ = [
     "LocalEmbedder",
@@ -41,5 +41,7 @@ def create_local_embedder(model: Any = "default", **options: Any) -> LocalEmbedd
     Named models are shared per process, so several embedders hold one copy of the weights.
     """
     embedder_opts = {k: options.pop(k) for k in _EMBEDDER_OPTIONS if k in options}
+    if isinstance(model, str):
+        require_kind(model, "embedding", use='get_embedder("local")')  # page models serve page search only
     local_model = get_shared_model(model, **options) if isinstance(model, str) else model
     return LocalEmbedder(local_model, **embedder_opts)

@@ -79,9 +79,9 @@ class _Item:
 def _read_old(source: pathlib.Path) -> Iterator[tuple[str, dict[str, Any]]]:
     """(id, metadata) of every item of an index directory or of a JSONL file of embeddings."""
     if source.is_dir():
-        from .index import load_index
+        from .index import BaseIndex
 
-        index = load_index(source)
+        index = BaseIndex.load(source)  # a vector index (flat or FAISS); page indexes are refused
         for ids, _, metas in index.iter_rows():
             yield from zip(ids, (dict(m) for m in metas))
         return

@@ -1,20 +1,45 @@
-"""``get_embedder(name, **options)``: one entry point for every backend.
+"""``get_embedder(name, **options)``: one entry point for every backend; and the page
+retrievers' entry points, :func:`get_page_retriever` and :func:`load_page_retriever`.
 
 Backends are imported lazily, so a cloud pipeline never imports torch and a laptop without
-google credentials never touches them.
+google credentials never touches them. This module (with the CLI) is the only place where
+``vertex_mm`` reaches ``local_backend``, and only through the ``"module:attr"`` strings below.
+
+Page-retriever specs (:func:`parse_page_retriever_spec`, the one parser, used by
+``vertex-mm pages`` and the examples):
+
+* ``ocr-fused`` (default) — the offline OCR-assisted retriever; not ColPali.
+* ``ocr-bm25`` — tesseract on every page + BM25 (the evaluation's baseline).
+* ``regions`` (alias ``local``) — the offline CNN-region multi-vector model, late interaction.
+* ``colpali:DIR`` — a ColPali-family checkpoint in a local folder, late interaction.
+* ``NAME`` or ``NAME:DIR`` — any page model of the local registry (``"kind": "pages"``).
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ._optional import install_hint
 from .embedder import BaseEmbedder
 from .errors import InputError, MissingDependencyError
 
-__all__ = ["get_embedder", "list_backends", "register_backend"]
+if TYPE_CHECKING:  # vertex_mm.pages imports the index, which imports this module
+    from .pages.retriever import PageRetriever
+
+__all__ = [
+    "PageRetrieverSpec",
+    "get_embedder",
+    "get_page_retriever",
+    "index_loader",
+    "list_backends",
+    "load_page_retriever",
+    "parse_page_retriever_spec",
+    "register_backend",
+]
 
 # name -> "module:factory", imported on first use.
 _BACKENDS: dict[str, str] = {
@@ -52,11 +77,100 @@ def get_embedder(name: str = "vertex", **options: Any) -> BaseEmbedder:
     if callable(target):
         made: BaseEmbedder = target(**options)
         return made
+    embedder: BaseEmbedder = _lazy(target, f"backend {name!r}", _EXTRA.get(name))(**options)
+    return embedder
+
+
+def _lazy(target: str, what: str, extra: str | None = "local") -> Any:
+    """The attribute a ``"module:attr"`` string names, imported now."""
     module_name, _, attr = target.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        hint = f": {install_hint(_EXTRA[name])}" if name in _EXTRA else ""
-        raise MissingDependencyError(f"backend {name!r} cannot be imported ({exc}){hint}") from exc
-    embedder: BaseEmbedder = getattr(module, attr)(**options)
-    return embedder
+        hint = f": {install_hint(extra)}" if extra else ""
+        raise MissingDependencyError(f"{what} cannot be imported ({exc}){hint}") from exc
+    return getattr(module, attr)
+
+
+# --- page retrievers ----------------------------------------------------------------------------
+
+#: Retrievers that are not "a page model + late interaction".
+_PAGE_RETRIEVERS = ("ocr-fused", "ocr-bm25")
+#: Spec names that are other names: ``local`` is what the CLI called the region model.
+_PAGE_ALIASES = {"local": "regions"}
+#: Spec name -> local registry page model. ``colpali`` reaches the colpali-engine adapter until
+#: a native ColPali embedder replaces it here.
+_PAGE_MODELS = {"colpali": "colpali-engine"}
+_PAGE_FACTORY = "local_backend.pages:create_page_retriever"
+_PAGE_LOADER = "local_backend.pages:load_page_retriever"
+#: Index kinds saved by the local backend -> their loader (``vertex_mm.index.load_index``).
+_INDEX_LOADERS = {"ocr-fused": "local_backend.pages:load_page_retriever"}
+
+
+@dataclass(frozen=True)
+class PageRetrieverSpec:
+    """A parsed page-retriever spec: ``name`` (aliases resolved) and an optional ``checkpoint``
+    folder. ``str(spec)`` is the canonical spec, e.g. ``"regions"``, ``"colpali:/models/x"``."""
+
+    name: str
+    checkpoint: str | None = None
+
+    @property
+    def late_interaction(self) -> bool:
+        """True for a page model searched by late interaction, False for ``ocr-fused`` and ``ocr-bm25``."""
+        return self.name not in _PAGE_RETRIEVERS
+
+    @property
+    def model(self) -> str:
+        """The local registry's page model that a late-interaction spec names."""
+        return _PAGE_MODELS.get(self.name, self.name)
+
+    def __str__(self) -> str:
+        return f"{self.name}:{self.checkpoint}" if self.checkpoint else self.name
+
+
+def parse_page_retriever_spec(spec: str | PageRetrieverSpec) -> PageRetrieverSpec:
+    """``"ocr-fused"``, ``"regions"`` / ``"local"``, ``"colpali:DIR"``, ``"NAME[:DIR]"``; raises
+    :class:`InputError` for an empty spec or an empty folder."""
+    if isinstance(spec, PageRetrieverSpec):
+        return spec
+    name, sep, checkpoint = str(spec).strip().partition(":")
+    if not name:
+        raise InputError(f"empty page-retriever spec {spec!r}: use ocr-fused, regions or colpali:DIR", input_name="spec")
+    if sep and not checkpoint:
+        raise InputError(f"page-retriever spec {spec!r} names no folder after ':'", input_name="spec")
+    name = _PAGE_ALIASES.get(name, name)
+    if name in _PAGE_RETRIEVERS and checkpoint:
+        raise InputError(f"{name} takes no checkpoint folder (got {spec!r})", input_name="spec")
+    return PageRetrieverSpec(name, checkpoint or None)
+
+
+def get_page_retriever(spec: str | PageRetrieverSpec = "ocr-fused", **options: Any) -> PageRetriever:
+    """A new, empty :class:`~vertex_mm.pages.PageRetriever` for ``spec`` (see the module
+    docstring); ``options`` go to its constructor (``ocr_workers=`` for ``ocr-fused``;
+    ``dpi=``, ``dtype=``, ``pool_factor=``, ``mode=`` ... for late interaction).
+
+    >>> r = get_page_retriever("ocr-fused")                     # doctest: +SKIP
+    >>> r = get_page_retriever("colpali:/models/colqwen2")      # doctest: +SKIP
+    """
+    parsed = parse_page_retriever_spec(spec)
+    return _lazy(_PAGE_FACTORY, f"page retriever {str(parsed)!r}")(parsed, **options)  # type: ignore[no-any-return]
+
+
+def load_page_retriever(path: str | os.PathLike[str], spec: str | PageRetrieverSpec | None = None,
+                        **options: Any) -> PageRetriever:
+    """The page retriever saved at ``path``, ready to search. A late-interaction index
+    remembers the spec that built it; ``spec`` overrides it (the embedder must embed into the
+    index's space). ``verify=False`` skips the SHA-256 checks (sizes are always checked)."""
+    parsed = parse_page_retriever_spec(spec) if spec is not None else None
+    return _lazy(_PAGE_LOADER, f"the page index at {os.fspath(path)!r}")(path, parsed, **options)  # type: ignore[no-any-return]
+
+
+def index_loader(kind: str) -> Callable[..., Any] | None:
+    """The loader of an index kind that the local backend saves (``ocr-fused``), for
+    :func:`vertex_mm.index.load_index`; None for a kind nobody registered."""
+    target = _INDEX_LOADERS.get(kind)
+    if target is None:
+        return None
+    loader = _lazy(target, f"a {kind!r} index")
+    return lambda path, verify=True: loader(path, None, verify=verify)

@@ -1,8 +1,11 @@
 """The contract every local model meets, and the config that names it.
 
-A local model is anything with ``encode_images`` / ``encode_texts`` returning L2-normalised
-float32 rows of ``native_dim`` columns. :class:`~local_backend.embedder.LocalEmbedder` wraps
-any of them and adds the Vertex interface (dimensions, video, batches, typed errors).
+A local model of kind ``embedding`` (the default) is anything with ``encode_images`` /
+``encode_texts`` returning L2-normalised float32 rows of ``native_dim`` columns.
+:class:`~local_backend.embedder.LocalEmbedder` wraps any of them and adds the Vertex interface
+(dimensions, video, batches, typed errors). A model of kind ``pages`` is a multi-vector page
+embedder (:class:`vertex_mm.pages.MultiVectorEmbedder`: ``embed_pages``, ``embed_queries``,
+``space``), used by page search, never by ``get_embedder``.
 
 A :class:`ModelConfig` is one JSON file in ``local_backend/model_configs/``; see
 :mod:`local_backend.models.registry`.
@@ -17,9 +20,17 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["LocalModel", "ModelConfig", "MODALITIES", "l2_normalize", "require_text_tower"]
+__all__ = ["KINDS", "LocalModel", "MODALITIES", "ModelConfig", "l2_normalize", "require_text_tower"]
 
-MODALITIES = frozenset({"image", "text"})
+#: Modalities a config may declare, per kind: an embedding model embeds images and/or texts; a
+#: page model embeds page images and query texts into token matrices.
+KINDS: dict[str, frozenset[str]] = {"embedding": frozenset({"image", "text"}), "pages": frozenset({"page", "query"})}
+MODALITIES = KINDS["embedding"]
+#: What a model built from a config of each kind must have.
+KIND_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "embedding": ("name", "native_dim", "modalities", "encode_images", "encode_texts"),
+    "pages": ("embed_pages", "embed_queries", "space"),
+}
 
 _REQUIRED_KEYS = ("name", "factory", "modalities", "native_dim")
 
@@ -50,7 +61,9 @@ class ModelConfig:
 
     JSON keys: ``name``, ``factory`` (``"package.module:callable"``), ``params`` (keyword
     arguments for the factory), ``modalities`` (``["image"]``, ``["text"]`` or both),
-    ``native_dim`` and ``description``. (A file of just ``{"name", "alias_of"}`` makes another
+    ``native_dim``, ``description`` and ``kind`` (``"embedding"``, the default, or ``"pages"``:
+    a multi-vector page embedder with modalities ``["page", "query"]`` and ``native_dim`` the
+    dimension of its token vectors). (A file of just ``{"name", "alias_of"}`` makes another
     name for an existing config; ``default.json`` is one.)
     """
 
@@ -60,6 +73,7 @@ class ModelConfig:
     modalities: frozenset[str]
     params: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
+    kind: str = "embedding"
     source: str = ""  # the file it came from, for error messages
 
     @classmethod
@@ -74,9 +88,13 @@ class ModelConfig:
         factory = data["factory"]
         if not isinstance(factory, str) or ":" not in factory:
             raise ValueError(f"{where}: factory must be 'package.module:callable', got {factory!r}")
+        kind = data.get("kind", "embedding")
+        if kind not in KINDS:
+            raise ValueError(f"{where}: kind must be one of {sorted(KINDS)}, got {kind!r}")
         modalities = frozenset(data["modalities"])
-        if not modalities or not modalities <= MODALITIES:
-            raise ValueError(f"{where}: modalities must be a non-empty subset of {sorted(MODALITIES)}, got {sorted(modalities)}")
+        if not modalities or not modalities <= KINDS[kind]:
+            raise ValueError(f"{where}: modalities of a {kind!r} model must be a non-empty subset of {sorted(KINDS[kind])}, "
+                             f"got {sorted(modalities)}")
         native_dim = data["native_dim"]
         if isinstance(native_dim, bool) or not isinstance(native_dim, int) or native_dim <= 0:
             raise ValueError(f"{where}: native_dim must be a positive int, got {native_dim!r}")
@@ -90,6 +108,7 @@ class ModelConfig:
             modalities=modalities,
             params=copy.deepcopy(dict(params)),
             description=str(data.get("description", "")),
+            kind=kind,
             source=source,
         )
 
@@ -102,6 +121,7 @@ class ModelConfig:
             "modalities": sorted(self.modalities),
             "native_dim": self.native_dim,
             "description": self.description,
+            "kind": self.kind,
         }
 
 

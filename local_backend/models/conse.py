@@ -10,7 +10,7 @@ Embeddings") puts images into a text embedding space without any joint training:
 Each class's text vector is the normalised mean of MiniLM embeddings of prompts ("a photo of
 a {}.", ...) over its name, its first WordNet synonyms and, for breeds and species, "a {}, a
 type of dog." and the like. The 1000 x 384 class matrix is computed once and cached on disk
-(``$VERTEX_MM_CACHE_DIR`` or ``~/.cache/vertex-mm``), keyed by a hash of the text weights,
+(:func:`vertex_mm._paths.cache_dir`), keyed by a hash of the text weights,
 the prompts and the class names.
 
 What it knows: the 1000 ImageNet-1k concepts (animals, everyday objects, foods, vehicles, a
@@ -33,9 +33,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from vertex_mm._paths import cache_dir
+
 from .base import l2_normalize
 
-__all__ = ["ConSEModel", "TEMPLATES", "cache_dir", "class_prompts", "create_conse", "load_imagenet_classes"]
+__all__ = ["ConSEModel", "TEMPLATES", "class_prompts", "create_conse", "load_imagenet_classes"]
 
 DATA_FILE = pathlib.Path(__file__).resolve().parent.parent / "data" / "imagenet_classes.json"
 
@@ -87,12 +89,6 @@ def class_prompts(index: int, templates: Sequence[str] = TEMPLATES) -> list[str]
     if kind:
         prompts += [KIND_TEMPLATE.format(n, kind) for n in names]
     return prompts
-
-
-def cache_dir() -> pathlib.Path:
-    """``$VERTEX_MM_CACHE_DIR`` or ``~/.cache/vertex-mm``."""
-    env = os.environ.get("VERTEX_MM_CACHE_DIR")
-    return pathlib.Path(env) if env else pathlib.Path.home() / ".cache" / "vertex-mm"
 
 
 @lru_cache(maxsize=8)

@@ -8,6 +8,10 @@
 A config names a factory (``"package.module:callable"``) that is imported only when the model
 is created, so listing models never imports torch. Add your own with
 :func:`register_model_config` (a JSON file, a folder of them, or a dict).
+
+A config of ``"kind": "pages"`` is a multi-vector page embedder (``regions``,
+``colpali-engine``): :func:`create_page_embedder` builds it for page search, and
+``get_embedder("local", model=...)`` refuses it.
 """
 
 from __future__ import annotations
@@ -19,11 +23,14 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from .base import LocalModel, ModelConfig
+from vertex_mm.errors import InputError
+
+from .base import KIND_ATTRIBUTES, LocalModel, ModelConfig
 
 __all__ = [
     "CONFIG_DIR",
     "create_model",
+    "create_page_embedder",
     "get_model_config",
     "get_shared_model",
     "list_models",
@@ -144,10 +151,35 @@ def create_model(name: str, **overrides: Any) -> LocalModel:
     config = _configs[_resolve(name)]
     params = {**config.params, **overrides}
     model = _import_factory(config)(**params)
-    missing = [a for a in ("name", "native_dim", "modalities", "encode_images", "encode_texts") if not hasattr(model, a)]
+    missing = [a for a in KIND_ATTRIBUTES[config.kind] if not hasattr(model, a)]
     if missing:
-        raise TypeError(f"factory {config.factory} returned {type(model).__name__}, which lacks {missing} of LocalModel")
+        contract = "LocalModel" if config.kind == "embedding" else "MultiVectorEmbedder"
+        raise TypeError(f"factory {config.factory} returned {type(model).__name__}, which lacks {missing} of {contract}")
     return model
+
+
+def model_kind(name: str) -> str:
+    """``"embedding"`` or ``"pages"``: what the config ``name`` builds."""
+    return _configs[_resolve(name)].kind
+
+
+def require_kind(name: str, kind: str, *, use: str) -> None:
+    """Raise :class:`InputError` when ``name`` is not a model of ``kind`` (``use`` says what
+    the caller wanted it for)."""
+    actual = model_kind(name)
+    if actual != kind:
+        of_kind = sorted(c.name for c in _configs.values() if c.kind == kind)
+        raise InputError(f"local model {name!r} is a {actual!r} model; {use} needs a model of kind {kind!r}: "
+                         f"{', '.join(of_kind)}", input_name=name)
+
+
+def create_page_embedder(name: str, checkpoint: str | None = None, **overrides: Any) -> Any:
+    """A multi-vector page embedder from a config of kind ``pages``; ``checkpoint`` is the local
+    folder a checkpoint-based one loads (``colpali-engine``)."""
+    require_kind(name, "pages", use="page search")
+    if checkpoint is not None:
+        overrides["checkpoint"] = checkpoint
+    return create_model(name, **overrides)
 
 
 def get_shared_model(name: str, **overrides: Any) -> LocalModel:

@@ -25,12 +25,13 @@ import numpy as np
 import torch
 
 from vertex_mm.errors import InputError
+from vertex_mm.evaluation.metrics import recall_at_k
 
 from .data import read_pairs
 from .losses import make_loss
 from .projection_heads import ProjectionHeads, save_heads
 
-__all__ = ["TowerSpec", "TrainConfig", "TrainResult", "fit_heads", "recall_at_k", "towers_for", "train_projection"]
+__all__ = ["TowerSpec", "TrainConfig", "TrainResult", "fit_heads", "similarity_recall_at_k", "towers_for", "train_projection"]
 
 
 @dataclass(frozen=True)
@@ -100,11 +101,12 @@ class TrainResult:
     recall_after: float
 
 
-def recall_at_k(queries: np.ndarray, keys: np.ndarray, targets: Sequence[int], k: int = 1) -> float:
-    """Share of queries whose target key is among their ``k`` most similar keys (dot product)."""
+def similarity_recall_at_k(queries: np.ndarray, keys: np.ndarray, targets: Sequence[int], k: int = 1) -> float:
+    """Share of queries whose target key is among their ``k`` most similar keys (dot product):
+    :func:`vertex_mm.evaluation.metrics.recall_at_k` of each query's ranking, averaged."""
     scores = queries @ keys.T
     top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    return float(np.mean([t in row for t, row in zip(targets, top)]))
+    return float(np.mean([recall_at_k(row.tolist(), {t}, k) for t, row in zip(targets, top)]))
 
 
 def _evaluate(heads: ProjectionHeads, image_feats: torch.Tensor, text_feats: torch.Tensor,
@@ -113,7 +115,7 @@ def _evaluate(heads: ProjectionHeads, image_feats: torch.Tensor, text_feats: tor
     with torch.no_grad():
         images, texts = heads.image(image_feats), heads.text(text_feats)
         loss = float(heads.loss(images[pair_image], texts))
-        recall = recall_at_k(texts.numpy(), images.numpy(), pair_image.tolist())
+        recall = similarity_recall_at_k(texts.numpy(), images.numpy(), pair_image.tolist())
     return loss, recall
 
 

@@ -40,7 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..index import BaseIndex, IndexConfig, create_index, load_index
+    from ..index import BaseIndex, IndexConfig, create_index
     from ..index.build import find_images, index_images
     from ..registry import get_embedder
     from ._errors import UsageError
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     space = embedder.space(args.dimension)
     index: BaseIndex
     if args.update and out.exists():
-        index = load_index(out)
+        index = BaseIndex.load(out)
         space.require_same(index.space, f"photos embedded by {args.backend!r}")
     else:
         index = create_index(IndexConfig(space), args.kind)

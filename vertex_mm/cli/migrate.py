@@ -79,13 +79,13 @@ def _compare(args: argparse.Namespace, new_embedder: Any, queries: list[str], ov
     from pathlib import Path
 
     from ..errors import VertexMMError
-    from ..index import load_index
+    from ..index import BaseIndex
     from ..index.build import embedder_for_index
 
     if not Path(args.source).is_dir():
         print("vertex-mm migrate: the source is not an index folder; no top-k comparison", file=sys.stderr)
         return
-    old_index, new_index = load_index(args.source), load_index(args.out)
+    old_index, new_index = BaseIndex.load(args.source), BaseIndex.load(args.out)
     # The old model answers where it always did: the same project, or the same local emulator.
     remote = {"vertex": "api_endpoint", "gemini": "base_url"}.get(old_index.space.backend)
     options = {"project": args.project} if args.project and remote else {}

@@ -1,116 +1,115 @@
-"""``vertex-mm pages index|search``: visual document retrieval from the command line.
+"""``vertex-mm pages index|search|eval``: page search from the command line.
 
-    vertex-mm pages index reports/ scans/page-images/ --index pages.idx
+    vertex-mm pages index reports/ scans/ --index pages.idx
     vertex-mm pages search --index pages.idx "quarterly revenue chart" -k 5
+    vertex-mm pages eval DATASET
 
-The embedder defaults to the offline region model (``local``: sees figures, does not read
-text); ``--embedder colpali:/models/colqwen2-merged`` uses a local ColPali-family checkpoint.
-Search must use the embedder the index was built with: the index refuses another space.
+``--embedder`` is a page-retriever spec (:func:`vertex_mm.registry.parse_page_retriever_spec`):
+``ocr-fused`` (default: the offline OCR-assisted retriever, not ColPali), ``regions`` (alias
+``local``: the offline CNN-region model, sees figures, does not read text) or
+``colpali:FOLDER`` (a local ColPali-family checkpoint). ``pages search`` uses the retriever the
+index was built with; a late-interaction index also refuses queries from another space.
+Every result is printed under a line saying which retriever answered.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
+import os
+from pathlib import Path
 from typing import Any
 
 __all__ = ["register", "run"]
 
+EMBEDDER_HELP = ("page retriever: 'ocr-fused' (default; offline OCR-assisted, not ColPali), 'regions' (alias 'local'; "
+                 "offline CNN-region model) or 'colpali:FOLDER'")
+
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("pages", help="index PDFs/page images and search them by late interaction (ColPali style)")
+    p = subparsers.add_parser("pages", help="index PDFs and page images and search them (OCR-assisted, or late interaction)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="pages_command", metavar="ACTION", required=True)
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--index", required=True, help="index directory")
-    common.add_argument("--embedder", default="ocr-fused", help="'ocr-fused' (offline OCR-assisted retriever), 'local' (offline CNN-region model) or 'colpali:FOLDER'")
 
-    ix = sub.add_parser("index", parents=[common], help="add PDFs, folders of PDFs, or folders of page images")
+    ix = sub.add_parser("index", help="index PDFs, page images, or folders of them")
     ix.add_argument("sources", nargs="+")
-    ix.add_argument("--dpi", type=float, default=144.0)
+    ix.add_argument("--index", required=True, help="index directory")
+    ix.add_argument("--embedder", default="ocr-fused", help=EMBEDDER_HELP)
+    ix.add_argument("--workers", type=int, default=None, help="tesseract processes (ocr-fused; default: CPU count)")
+    ix.add_argument("--dpi", type=float, default=144.0, help="page rendering for late interaction")
     ix.add_argument("--batch-size", type=int, default=8)
-    ix.add_argument("--pool-factor", type=int, default=1, help="hierarchical token pooling for a new index")
+    ix.add_argument("--pool-factor", type=int, default=1, help="hierarchical token pooling for a new late-interaction index")
     ix.add_argument("--dtype", choices=["float16", "float32"], default="float16")
     ix.add_argument("--no-binary", action="store_true", help="do not store 1-bit codes")
-    ix.add_argument("--replace", action="store_true", help="re-index documents already present")
+    ix.add_argument("--replace", action="store_true", help="re-index documents already in a late-interaction index")
+    ix.set_defaults(func=run)
 
-    se = sub.add_parser("search", parents=[common], help="answer queries")
+    se = sub.add_parser("search", help="answer queries")
     se.add_argument("queries", nargs="+")
+    se.add_argument("--index", required=True, help="index directory")
+    se.add_argument("--embedder", default=None, help=EMBEDDER_HELP + " (default: the one that built the index)")
     se.add_argument("-k", type=int, default=5)
-    se.add_argument("--mode", choices=["float", "binary"], default="float")
+    se.add_argument("--mode", choices=["float", "binary"], default="float", help="late interaction: MaxSim, or Hamming + rerank")
     se.add_argument("--candidates", type=int, default=64)
     se.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    se.set_defaults(func=run)
+
     from .pages_eval import register_eval
 
     register_eval(sub)
-    p.set_defaults(func=run)
 
 
-def make_embedder(spec: str) -> Any:
-    """An embedder from a CLI spec: ``local`` or ``colpali:FOLDER``."""
-    if spec == "local":
-        from local_backend.pages import RegionConSEEmbedder
-
-        return RegionConSEEmbedder()
-    if spec.startswith("colpali:"):
-        from ..pages.colpali_adapter import ColPaliEmbedder
-
-        return ColPaliEmbedder.from_pretrained(spec.split(":", 1)[1])
-    raise SystemExit(f"unknown --embedder {spec!r}: use 'local' or 'colpali:FOLDER'")
+def run(args: argparse.Namespace) -> int:
+    return _index(args) if args.pages_command == "index" else _search(args)
 
 
 def _index(args: argparse.Namespace) -> int:
-    if args.embedder == "ocr-fused":
-        from local_backend.pages_fused.cli_hooks import index_command
+    from ..index import MultiVectorIndex, index_kind
+    from ..pages import expand_sources
+    from ..registry import get_page_retriever, load_page_retriever, parse_page_retriever_spec
 
-        return index_command(args.sources, args.index)
-    from pathlib import Path
-
-    from ..late_interaction import MultiVectorIndex
-    from ..pages import index_pages, iter_document_pages
-
-    embedder = make_embedder(args.embedder)
+    spec = parse_page_retriever_spec(args.embedder)
     root = Path(args.index)
-    if (root / "manifest.json").is_file():
-        index = MultiVectorIndex.open(root)
-    else:
-        index = MultiVectorIndex.create(root, embedder.space, dtype=args.dtype, pool_factor=args.pool_factor, binary=not args.no_binary)
-    pages = iter_document_pages(args.sources, dpi=args.dpi)
-    counts = index_pages(embedder, index, pages, batch_size=args.batch_size, replace=args.replace,
-                         on_page=lambda p: print(f"  {p.key}", file=sys.stderr))
-    for doc, n in counts.items():
+    if spec.late_interaction:
+        options: dict[str, Any] = {"dpi": args.dpi, "batch_size": args.batch_size, "replace": args.replace}
+        if index_kind(root) == MultiVectorIndex.kind:  # grows: documents are added to it
+            retriever = load_page_retriever(root, spec, **options)
+        else:
+            storage = {"dtype": args.dtype, "pool_factor": args.pool_factor, "binary": not args.no_binary}
+            retriever = get_page_retriever(spec, **storage, **options)
+    else:  # read and fused as one corpus: an index is rebuilt whole
+        retriever = get_page_retriever(spec, ocr_workers=args.workers)
+    stats = retriever.index(expand_sources(args.sources), save_to=root)
+    for doc, n in stats.documents.items():
         print(f"indexed {doc}: {n} pages")
-    stats = index.stats()
-    print(f"{args.index}: {stats['pages']} pages, {stats['float_bytes_per_page']:,.0f} B/page float, "
-          f"{stats['binary_bytes_per_page']:,.0f} B/page binary")
+    print(f"indexed {stats.pages} pages with {retriever.name} into {root}: {stats.reading()}, "
+          f"{stats.pages_per_second:.2f} pages/s ({len(retriever.page_ids)} pages in the index)")
+    for e in stats.errors:
+        print(f"  unreadable: {e}")
     return 0
 
 
 def _search(args: argparse.Namespace) -> int:
-    if args.embedder == "ocr-fused":
-        from local_backend.pages_fused.cli_hooks import search_command
+    from ..registry import load_page_retriever
 
-        return search_command(args.index, args.queries, k=args.k, as_json=args.json)
-    from ..late_interaction import MultiVectorIndex
-
-    index = MultiVectorIndex.open(args.index, verify=False)
-    embedder = make_embedder(args.embedder)
-    hits = index.search(embedder.embed_queries(args.queries), k=args.k, mode=args.mode, candidates=args.candidates, space=embedder.space)
+    options = {"mode": args.mode, "candidates": args.candidates} if _late_interaction(args) else {}
+    retriever = load_page_retriever(args.index, args.embedder, verify=False, **options)
+    hits = retriever.search(args.queries, k=args.k)
+    if not args.json:
+        print(f"answered by: {retriever.name} ({retriever.description})")
     for query, q_hits in zip(args.queries, hits):
         if args.json:
-            print(json.dumps({"query": query, "hits": [{"doc_id": h.doc_id, "page": h.page_number, "score": h.score} for h in q_hits]}))
+            print(json.dumps({"query": query, "retriever": retriever.name, "hits": [
+                {"page_id": h.page_id, "doc_id": h.doc_id, "file": h.source, "page": h.page_number, "score": h.score,
+                 "components": dict(h.components)} for h in q_hits]}))
             continue
-        print(f"{query}")
+        print(query)
         for rank, h in enumerate(q_hits, 1):
-            print(f"  {rank}. {h.doc_id} p.{h.page_number}  score {h.score:.3f}")
+            print(f"  {rank}. {h.page_id}  ({os.path.basename(h.source)} p.{h.page_number})  score {h.score:.3f}")
     return 0
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..errors import VertexMMError
+def _late_interaction(args: argparse.Namespace) -> bool:
+    from ..index import MultiVectorIndex, index_kind
 
-    try:
-        return _index(args) if args.pages_command == "index" else _search(args)
-    except VertexMMError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    return index_kind(args.index) == MultiVectorIndex.kind

@@ -37,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..index import Filter, load_index
+    from ..index import BaseIndex, Filter
     from ..index.build import embedder_for_index, search_index
     from ._errors import UsageError
 
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     if args.k < 1:
         raise UsageError(f"-k must be >= 1, got {args.k}")
     flt = Filter(equals=dict(_key_value(f) for f in args.filter)) if args.filter else None
-    index = load_index(args.index)
+    index = BaseIndex.load(args.index)  # a vector index; page indexes answer `vertex-mm pages search`
     embedder = embedder_for_index(index, args.backend, **backend_options(args, args.backend or index.space.backend))
     try:
         results = search_index(index, embedder, queries, k=args.k, filter=flt)

@@ -33,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .._optional import require
-    from ..index import load_index
+    from ..index import BaseIndex
     from ..index.build import embedder_for_index
 
     require("serve", "starlette", what="vertex-mm serve")
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from .._server import ServerThread, run_until_signal
     from ..serve.app import create_app
 
-    index = load_index(args.index)
+    index = BaseIndex.load(args.index)
     embedder = embedder_for_index(index, args.backend, **backend_options(args, args.backend or index.space.backend))
     from ..serve.app import LOOPBACK_HOSTS
 

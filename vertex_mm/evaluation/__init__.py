@@ -10,7 +10,8 @@ RetrievalScores(n=37, R@1=..., R@5=..., MRR=...)
 
 The command line does the same: ``vertex-mm eval-images DIR --queries FILE [--neardup MANIFEST]``.
 
-* :mod:`~vertex_mm.evaluation.metrics`: recall@k, hit@k (R@K) and reciprocal rank.
+* :mod:`~vertex_mm.evaluation.metrics`: recall@k, hit@k (R@K), reciprocal rank and nDCG@k, per
+  query and as trec_eval means over a run (the page-search evaluation uses these too).
 * :mod:`~vertex_mm.evaluation.queries`: the queries file and near-duplicate manifest formats.
 * :mod:`~vertex_mm.evaluation.neardup`: edited copies of photos (crop, resize, JPEG 40, flip,
   colour jitter) and their manifest.

@@ -1,4 +1,5 @@
-"""Retrieval metrics over ranked lists: recall@k, hit@k and reciprocal rank.
+"""Retrieval metrics, the one module for every evaluation: recall@k, hit@k, reciprocal rank
+and nDCG@k per query, and trec_eval-compatible means over a run.
 
 A query has one ranking (ids, best first) and a set of relevant ids, one or several:
 
@@ -19,22 +20,42 @@ Two readings of "recall@k", which agree when a query has one relevant item:
 * :func:`recall_at_k` is the information-retrieval definition: the share of the relevant
   items that are in the top k. With three relevant photos, recall@1 is at most 1/3.
 
-:func:`score_rankings` averages both, and the reciprocal rank, over a set of queries.
+:func:`score_rankings` averages both, and the reciprocal rank, over a set of queries (the image
+evaluation). Page retrieval is scored the way trec_eval scores it (the ViDoRe leaderboard
+reports nDCG@5): a *run* maps query id -> {doc id: score}, *qrels* map query id -> {doc id:
+relevance}. :func:`trec_ranking` orders a query's docs by score, ties by doc id descending (trec_eval's
+order); :func:`ndcg_at_k` takes the relevance grade as gain (linear, as trec_eval's
+``ndcg_cut``); the ``mean_*`` functions and :func:`evaluate_run` skip queries without a relevant
+doc, as trec_eval does, and score a query missing from the run as 0.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
+import math
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 __all__ = [
+    "Qrels",
     "RetrievalScores",
+    "Run",
+    "evaluate_run",
     "first_relevant_rank",
     "hit_at_k",
+    "mean_ndcg_at_k",
+    "mean_recall_at_k",
+    "mean_reciprocal_rank",
+    "ndcg_at_k",
     "recall_at_k",
     "reciprocal_rank",
     "score_rankings",
+    "trec_ranking",
 ]
+
+Run = Mapping[str, Mapping[str, float]]
+Qrels = Mapping[str, Mapping[str, int]]
+Item = TypeVar("Item", bound=Hashable)
 
 
 def _check(relevant: Collection[Hashable], k: int | None = None) -> None:
@@ -72,6 +93,14 @@ def reciprocal_rank(ranking: Sequence[Hashable], relevant: Collection[Hashable])
     return 0.0 if rank is None else 1.0 / rank
 
 
+def ndcg_at_k(ranking: Sequence[Item], grades: Mapping[Item, int], k: int) -> float:
+    """nDCG@k of one ranking; ``grades`` maps ids to relevance (the gain; <= 0 is not relevant)."""
+    _check([g for g in grades.values() if g > 0], k)
+    dcg = sum(grades.get(item, 0) / math.log2(i + 2) for i, item in enumerate(ranking[:k]) if grades.get(item, 0) > 0)
+    ideal = sorted((g for g in grades.values() if g > 0), reverse=True)[:k]
+    return dcg / sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+
+
 @dataclass(frozen=True)
 class RetrievalScores:
     """Means over ``n_queries`` queries. ``hit[k]`` is R@K as papers report it, ``recall[k]``
@@ -102,3 +131,58 @@ def score_rankings(
     recall = {k: sum(recall_at_k(r, rel, k) for r, rel in pairs) / n for k in ks}
     mrr = sum(reciprocal_rank(r, rel) for r, rel in pairs) / n
     return RetrievalScores(n, hit, recall, mrr)
+
+
+# --- trec_eval-compatible means over a run ------------------------------------------------------
+
+
+class _Descending(str):
+    # Reverses string order inside an ascending sort key.
+    def __lt__(self, other: str) -> bool:
+        return str.__gt__(self, other)
+
+
+def trec_ranking(scores: Mapping[str, float]) -> list[str]:
+    """Doc ids best first; ties by doc id descending, as trec_eval orders them."""
+    return [doc for doc, _ in sorted(scores.items(), key=lambda kv: (-kv[1], _Descending(kv[0])))]
+
+
+def _judged(qrels: Qrels) -> dict[str, dict[str, int]]:
+    return {q: dict(rels) for q, rels in qrels.items() if any(r > 0 for r in rels.values())}
+
+
+def _relevant(grades: Mapping[str, int]) -> set[str]:
+    return {d for d, g in grades.items() if g > 0}
+
+
+def _mean_over_judged(run: Run, qrels: Qrels, per_query: Callable[[list[str], dict[str, int]], float]) -> float:
+    judged = _judged(qrels)
+    if not judged:
+        return 0.0
+    return sum(per_query(trec_ranking(run.get(q, {})), grades) for q, grades in judged.items()) / len(judged)
+
+
+def mean_ndcg_at_k(run: Run, qrels: Qrels, k: int = 5) -> float:
+    """Mean nDCG@k over queries with at least one relevant doc."""
+    return _mean_over_judged(run, qrels, lambda ranking, grades: ndcg_at_k(ranking, grades, k))
+
+
+def mean_recall_at_k(run: Run, qrels: Qrels, k: int = 10) -> float:
+    """Mean share of each query's relevant docs found in its top k."""
+    return _mean_over_judged(run, qrels, lambda ranking, grades: recall_at_k(ranking, _relevant(grades), k))
+
+
+def mean_reciprocal_rank(run: Run, qrels: Qrels, k: int | None = None) -> float:
+    """MRR: mean reciprocal rank of the first relevant doc (0 when none is in the top k)."""
+    return _mean_over_judged(run, qrels, lambda ranking, grades: reciprocal_rank(ranking[:k], _relevant(grades)))
+
+
+def evaluate_run(run: Run, qrels: Qrels) -> dict[str, float]:
+    """nDCG@5 (ViDoRe's headline), nDCG@10, recall@5/10 and MRR@10 of a run."""
+    return {
+        "ndcg@5": mean_ndcg_at_k(run, qrels, 5),
+        "ndcg@10": mean_ndcg_at_k(run, qrels, 10),
+        "recall@5": mean_recall_at_k(run, qrels, 5),
+        "recall@10": mean_recall_at_k(run, qrels, 10),
+        "mrr@10": mean_reciprocal_rank(run, qrels, 10),
+    }

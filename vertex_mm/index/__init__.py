@@ -1,5 +1,8 @@
-"""Vector indexes over one embedding space: exact on one machine, FAISS for millions, and
-exports to Vertex AI Vector Search and BigQuery when one machine is not enough.
+"""Indexes: vectors of one embedding space (exact on one machine, FAISS for millions, exports
+to Vertex AI Vector Search and BigQuery when one machine is not enough), and multi-vector
+pages searched by late interaction. Every kind saves to one directory with the same manifest,
+checksums and atomic writes (:mod:`.manifest`, :mod:`.persist`), and :func:`load_index`
+opens any of them.
 
 >>> from vertex_mm import get_embedder
 >>> from vertex_mm.index import FlatIndex, Filter, load_index
@@ -16,10 +19,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import BaseIndex, IndexConfig, load_index
+from .base import BaseIndex, IndexConfig
 from .errors import (
     DuplicateIdError,
     IndexCorruptedError,
+    IndexKindError,
     IndexVersionError,
     InvalidVectorError,
     UnknownIdError,
@@ -27,7 +31,9 @@ from .errors import (
 )
 from .filters import Filter, NumericRestrict
 from .flat import FlatIndex
-from .results import Hit, SearchResults
+from .load import index_kind, load_index
+from .multivector import MultiVectorIndex
+from .results import Hit, PageHit, SearchResults, page_id
 
 __all__ = [
     "BaseIndex",
@@ -38,14 +44,19 @@ __all__ = [
     "Hit",
     "IndexConfig",
     "IndexCorruptedError",
+    "IndexKindError",
     "IndexVersionError",
     "InvalidVectorError",
+    "MultiVectorIndex",
     "NumericRestrict",
+    "PageHit",
     "SearchResults",
     "UnknownIdError",
     "VectorIndexError",
     "create_index",
+    "index_kind",
     "load_index",
+    "page_id",
 ]
 
 

@@ -89,7 +89,7 @@ class RowStore:
         rows = np.arange(self._n, self._n + m)
         self._vec[self._n : self._n + m] = vectors
         self._alive[self._n : self._n + m] = True
-        for r, id_, meta in zip(rows.tolist(), ids, metadata):
+        for r, id_ in zip(rows.tolist(), ids):
             self._row[id_] = r
         self._ids.extend(ids)
         self._meta.extend(metadata)

@@ -27,19 +27,22 @@ import numpy as np
 
 from ..errors import InputError
 from ..results import Embeddings, EmbeddingSpace
-from ._persist import read_rows, write_index
+from ._row_files import read_rows, write_rows
 from ._store import RowStore
-from .errors import DuplicateIdError, IndexCorruptedError, UnknownIdError
+from .errors import DuplicateIdError, IndexCorruptedError, IndexKindError, UnknownIdError
 from .filters import Filter
 from .manifest import Manifest
+from .persist import write_directory
 from .results import Hit, SearchResults
 from .vectors import check_vectors, row_problems
 
-__all__ = ["BaseIndex", "IndexConfig", "load_index"]
+__all__ = ["BACKENDS", "BaseIndex", "IndexConfig"]
 
 T = TypeVar("T", bound="BaseIndex")
+#: Metadata of the rows of one call: one JSON-serialisable mapping (or None) per id.
+MetadataRows = Sequence[Mapping[str, Any] | None] | None
 
-# backend name -> "module:class", imported on first use (faiss is optional).
+# kind -> "module:class" of the vector indexes, imported on first use (faiss is optional).
 BACKENDS: dict[str, str] = {
     "flat": "vertex_mm.index.flat:FlatIndex",
     "faiss": "vertex_mm.index.faiss_index:FaissIndex",
@@ -81,7 +84,8 @@ class IndexConfig:
 class BaseIndex(abc.ABC):
     """A vector index over one embedding space. Thread-safe: writes and searches take a lock."""
 
-    backend: ClassVar[str] = "base"
+    #: The manifest's ``kind``: ``"flat"`` or ``"faiss"``.
+    kind: ClassVar[str] = "base"
     #: Whether ``upsert`` may overwrite a row in place. ANN structures that cannot update a
     #: vector instead tombstone the old row and append a new one.
     update_in_place: ClassVar[bool] = True
@@ -94,6 +98,11 @@ class BaseIndex(abc.ABC):
         self.path: Path | None = None
 
     # -- what it holds -------------------------------------------------------------------------
+    @property
+    def backend(self) -> str:
+        """The same as :attr:`kind` (the name the search page shows)."""
+        return self.kind
+
     @property
     def space(self) -> EmbeddingSpace:
         return self.config.space
@@ -134,14 +143,8 @@ class BaseIndex(abc.ABC):
                 yield [store.id_at(r) for r in rl], np.array(store.vectors[rows]), [store.metadata_at(r) for r in rl]
 
     # -- writes --------------------------------------------------------------------------------
-    def add(
-        self,
-        ids: Sequence[str],
-        vectors: Embeddings,
-        metadata: Sequence[Mapping[str, Any] | None] | None = None,
-        *,
-        skip_failed: bool = False,
-    ) -> dict[str, str]:
+    def add(self, ids: Sequence[str], vectors: Embeddings, metadata: MetadataRows = None, *,
+            skip_failed: bool = False) -> dict[str, str]:
         """Insert new rows. An id already stored raises :class:`DuplicateIdError` (use
         :meth:`upsert` to replace). Rows whose embedding failed (NaN, ``errors[i]``) raise
         :class:`InvalidVectorError` and nothing is added, unless ``skip_failed``: then the good
@@ -155,14 +158,8 @@ class BaseIndex(abc.ABC):
             self._append(ids, vecs, metas)
             return skipped
 
-    def upsert(
-        self,
-        ids: Sequence[str],
-        vectors: Embeddings,
-        metadata: Sequence[Mapping[str, Any] | None] | None = None,
-        *,
-        skip_failed: bool = False,
-    ) -> dict[str, str]:
+    def upsert(self, ids: Sequence[str], vectors: Embeddings, metadata: MetadataRows = None, *,
+               skip_failed: bool = False) -> dict[str, str]:
         """Insert or replace rows by id (vector and metadata both replaced)."""
         with self._lock:
             ids, vecs, metas, skipped = self._prepare(ids, vectors, metadata, skip_failed)
@@ -230,20 +227,27 @@ class BaseIndex(abc.ABC):
             moved = self._store.compact()
             if moved is not None:
                 self._on_compact(moved)
-            write_index(path, self._manifest_base(), self._store, self._save_extra)
+            write_directory(path, self._manifest_base(), lambda tmp: write_rows(tmp, self._store) + self._save_extra(tmp))
             self.path = path
         return path
 
     @classmethod
     def load(cls: type[T], path: str | Path, *, verify: bool = True, mmap: bool = True) -> T:
-        """Open a saved index. ``BaseIndex.load`` (and :func:`load_index`) pick the backend the
-        manifest names; ``FlatIndex.load`` of a FAISS index gives exact search over its vectors.
+        """Open a saved flat or FAISS index. ``BaseIndex.load`` picks the kind the manifest
+        names; ``FlatIndex.load`` of a FAISS index gives exact search over its vectors. Another
+        kind of index (multi-vector pages, OCR-assisted) raises :class:`IndexKindError`;
+        :func:`vertex_mm.index.load_index` opens every kind.
 
         ``verify`` checks every file's SHA-256 (sizes and shapes are always checked);
         ``mmap`` maps the vectors instead of reading them (pages load as searches touch them).
         """
-        path = Path(path)
-        manifest = Manifest.read(path)
+        return cls.from_manifest(Path(path), Manifest.read(Path(path)), verify=verify, mmap=mmap)
+
+    @classmethod
+    def from_manifest(cls: type[T], path: Path, manifest: Manifest, *, verify: bool = True, mmap: bool = True) -> T:
+        """:meth:`load` with the manifest already read (how :func:`load_index` calls it)."""
+        if manifest.kind not in BACKENDS:
+            raise IndexKindError(f"{path} holds a {manifest.kind!r} index, not a vector index ({', '.join(BACKENDS)})")
         manifest.verify_files(path, checksums=verify)
         try:
             space = EmbeddingSpace.from_id(manifest.space)
@@ -252,7 +256,7 @@ class BaseIndex(abc.ABC):
         if space.dimension != manifest.dimension:
             raise IndexCorruptedError(f"{path}: space {space.id} disagrees with dimension {manifest.dimension}")
         vectors, ids, metas = read_rows(path, manifest, mmap=mmap)
-        impl: type[BaseIndex] = _backend_class(manifest.backend) if cls is BaseIndex else cls
+        impl: type[BaseIndex] = _backend_class(manifest.kind) if cls is BaseIndex else cls
         index = impl(IndexConfig.from_options(space, manifest.config))
         index._store = RowStore(space.dimension, vectors, ids, metas)
         index.path = path
@@ -344,7 +348,7 @@ class BaseIndex(abc.ABC):
         return SearchResults(hits, padded)
 
     def _manifest_base(self) -> Manifest:
-        return Manifest(backend=self.backend, space=self.space.id, dimension=self.dimension,
+        return Manifest(kind=self.kind, space=self.space.id, dimension=self.dimension,
                         count=len(self._store), files={}, config=self.config.options())
 
     def __repr__(self) -> str:
@@ -352,17 +356,13 @@ class BaseIndex(abc.ABC):
         return f"{type(self).__name__}(space={self.space.id!r}, count={len(self)}{where})"
 
 
-def load_index(path: str | Path, *, verify: bool = True, mmap: bool = True) -> BaseIndex:
-    """Open a saved index with the backend its manifest names."""
-    return BaseIndex.load(path, verify=verify, mmap=mmap)
-
-
 def _backend_class(name: str) -> type[BaseIndex]:
     target = BACKENDS.get(name)
     if target is None:
-        raise IndexCorruptedError(f"unknown index backend {name!r} in manifest (known: {', '.join(BACKENDS)})")
+        raise IndexKindError(f"unknown vector index kind {name!r} (known: {', '.join(BACKENDS)})")
     module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    index_class: type[BaseIndex] = getattr(importlib.import_module(module), attr)
+    return index_class
 
 
 def _as_id_list(ids: Sequence[str] | str) -> list[str]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EmbeddingSpaceMismatchError
+from ..limits import IMAGE_SUFFIXES  # the one suffix table; re-exported for callers of this module
 from ..results import Embeddings, EmbeddingSpace
 from .base import BaseIndex
 from .filters import Filter
@@ -26,7 +27,6 @@ __all__ = [
     "search_index",
 ]
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"})
 _CHUNK = 256  # images embedded and added per step, so a large folder never sits in memory twice
 
 
@@ -98,10 +98,12 @@ def embed_query(embedder: Any, space: EmbeddingSpace, *, text: str | None = None
     """One text or image query as a 1-row Embeddings of ``space`` (errors raise)."""
     if (text is None) == (image is None):
         raise ValueError("give exactly one of text or image")
+    vectors: Embeddings
     if text is not None:
-        return embedder.embed_texts([text], dimension=space.dimension)
-    item = image if isinstance(image, bytes) else str(image)
-    return embedder.embed_images([item], dimension=space.dimension)
+        vectors = embedder.embed_texts([text], dimension=space.dimension)
+    else:
+        vectors = embedder.embed_images([image if isinstance(image, bytes) else str(image)], dimension=space.dimension)
+    return vectors
 
 
 def search_index(index: BaseIndex, embedder: Any, queries: Iterable[tuple[str | None, Any]], *, k: int = 10,

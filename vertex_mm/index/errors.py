@@ -1,4 +1,5 @@
-"""Errors of the vector index, in the :mod:`vertex_mm.errors` tree::
+"""Errors of every index kind (flat, FAISS, multi-vector, OCR-assisted), in the
+:mod:`vertex_mm.errors` tree::
 
     VertexMMError
     ├── InputError (ValueError)
@@ -7,8 +8,9 @@
     ├── EmbeddingSpaceMismatchError   (from vertex_mm.errors) vectors of another space
     └── VectorIndexError
         ├── UnknownIdError (KeyError) ``delete``/``get`` of an id the index does not hold
+        ├── IndexKindError            a directory holds another kind of index than the one asked for
         └── IndexCorruptedError       a saved index is truncated, altered or unreadable
-            └── IndexVersionError     written by a newer, unknown format version
+            └── IndexVersionError     written by a newer format version, or an older one no longer read
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from ..errors import InputError, VertexMMError
 __all__ = [
     "DuplicateIdError",
     "IndexCorruptedError",
+    "IndexKindError",
     "IndexVersionError",
     "InvalidVectorError",
     "UnknownIdError",
@@ -46,10 +49,16 @@ class UnknownIdError(VectorIndexError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class IndexKindError(VectorIndexError):
+    """Raised when a saved index is of another kind than the caller opens (a multi-vector page
+    index given to ``vertex-mm search``, a flat index given to ``vertex-mm pages search``)."""
+
+
 class IndexCorruptedError(VectorIndexError):
     """Raised on load when a saved index is missing a file, is truncated, fails a checksum or
     disagrees with its manifest: the index refuses to answer rather than answer wrongly."""
 
 
 class IndexVersionError(IndexCorruptedError):
-    """Raised when the manifest's format version is newer than this vertex-mm understands."""
+    """Raised when the manifest's format version is newer than this vertex-mm understands, or
+    the directory holds a format this vertex-mm no longer reads (re-index it)."""

@@ -42,7 +42,7 @@ def import_faiss() -> Any:
 class FaissIndex(BaseIndex):
     """Approximate cosine top-k with a FAISS HNSW or IVF structure over the stored rows."""
 
-    backend: ClassVar[str] = "faiss"
+    kind: ClassVar[str] = "faiss"
     update_in_place: ClassVar[bool] = False
 
     def __init__(self, config: IndexConfig | Any) -> None:
@@ -83,7 +83,7 @@ class FaissIndex(BaseIndex):
 
     def _after_load(self, directory: Path, manifest: Manifest) -> None:
         path = directory / FAISS_NAME
-        if manifest.backend != self.backend or FAISS_NAME not in manifest.files:
+        if manifest.kind != self.kind or FAISS_NAME not in manifest.files:
             return  # another backend's index: the structure is built at the first search
         if manifest.config.get("faiss_kind") != self.config.faiss_kind:
             return

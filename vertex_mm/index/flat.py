@@ -25,7 +25,7 @@ _GATHER_BELOW = 0.25
 class FlatIndex(BaseIndex):
     """Exact cosine top-k over normalised float32 rows (numpy + BLAS; no extra dependency)."""
 
-    backend: ClassVar[str] = "flat"
+    kind: ClassVar[str] = "flat"
 
     def _search_rows(self, queries: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         vectors = self._store.vectors

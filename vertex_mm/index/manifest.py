@@ -1,17 +1,22 @@
-"""The manifest of a saved index, and the checks that make a damaged index fail loudly.
+"""The manifest of a saved index of any kind, and the checks that make a damaged index fail loudly.
 
-A saved index is one directory::
+Every index vertex-mm saves is one directory with a ``manifest.json``, whatever its ``kind``::
 
     my-index/
-        manifest.json     written last: format, version, space, dimension, count, file checksums
-        vectors.npy       (count, dimension) float32, L2-normalised rows, memory-mapped on load
-        items.jsonl       one {"id": ..., "metadata": {...}} line per row, in row order
-        faiss.index       only for the FAISS backend
+        manifest.json     written last: format, version, kind, space, dimension, count, files
+                          (size + SHA-256 of each), and the kind's own settings under "config"
+        ...               the kind's files (paths relative to the directory)
+
+The kinds: ``flat`` and ``faiss`` (:class:`~vertex_mm.index.BaseIndex`: ``vectors.npy``,
+``items.jsonl``, ``faiss.index``), ``multivector``
+(:class:`~vertex_mm.index.MultiVectorIndex`: ``seg-NNNNNN/`` segments) and ``ocr-fused`` (the
+local backend's OCR-assisted page retriever). :func:`vertex_mm.index.load_index` opens any of
+them by this field.
 
 Loading checks every file named in the manifest: present, of the recorded size, and (unless
 ``verify=False``) of the recorded SHA-256. A truncated copy, a half-finished write or a
 flipped bit raises :class:`~vertex_mm.index.errors.IndexCorruptedError` instead of returning
-wrong neighbours.
+wrong answers. Writing is in :mod:`vertex_mm.index.persist`.
 """
 
 from __future__ import annotations
@@ -19,9 +24,8 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import os
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .errors import IndexCorruptedError, IndexVersionError
@@ -29,9 +33,13 @@ from .errors import IndexCorruptedError, IndexVersionError
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "MANIFEST_NAME", "FileRecord", "Manifest", "file_record"]
 
 FORMAT_NAME = "vertex-mm-index"
-FORMAT_VERSION = 1
+#: 2 added ``kind`` (version 1 said ``backend``, and only flat and FAISS indexes had it).
+FORMAT_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 _CHUNK = 8 * 1024 * 1024
+# Formats of earlier releases that had their own manifest: named so the error says what to do.
+_RETIRED_FORMATS = {"vertex-mm-multivector-index": "multi-vector page index"}
+_RETIRED_MANIFESTS = {"fused_manifest.json": "OCR-assisted (ocr-fused) page index"}
 
 
 @dataclass(frozen=True)
@@ -55,9 +63,13 @@ def file_record(path: Path) -> FileRecord:
 
 @dataclass(frozen=True)
 class Manifest:
-    """What a saved index claims to hold; checked against the files on load."""
+    """What a saved index claims to hold; checked against the files on load.
 
-    backend: str
+    ``space`` and ``dimension`` describe the vectors of a single-space kind; a kind that mixes
+    models (``ocr-fused``) leaves them empty and records its parts in ``config``.
+    """
+
+    kind: str
     space: str
     dimension: int
     count: int
@@ -75,28 +87,38 @@ class Manifest:
         data["files"] = {name: asdict(rec) for name, rec in sorted(self.files.items())}
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
-    def write(self, directory: Path) -> None:
-        """Write ``manifest.json`` and fsync it: its presence marks a complete index."""
-        stamped = self if self.created_at else _stamped(self)
-        path = directory / MANIFEST_NAME
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(stamped.to_json())
-            f.flush()
-            os.fsync(f.fileno())
+    def with_files(self, files: dict[str, FileRecord]) -> Manifest:
+        return replace(self, files=files)
+
+    def stamped(self) -> Manifest:
+        """This manifest with its creation time and writer filled in (kept when already set)."""
+        if self.created_at:
+            return self
+        from .. import __version__
+
+        now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+        return replace(self, created_at=now, created_by=f"vertex-mm {__version__}")
 
     @classmethod
-    def read(cls, directory: Path) -> "Manifest":
+    def read(cls, directory: Path) -> Manifest:
         """Parse and sanity-check ``manifest.json`` (not yet the files it names)."""
         path = directory / MANIFEST_NAME
         if not directory.is_dir():
             raise FileNotFoundError(f"{directory}: no such index directory")
         if not path.is_file():
+            for name, what in _RETIRED_MANIFESTS.items():
+                if (directory / name).is_file():
+                    raise IndexVersionError(f"{directory}: an {what} in the format of an earlier vertex-mm; "
+                                            "index the documents again")
             raise IndexCorruptedError(
                 f"{directory}: no {MANIFEST_NAME}; this is not a saved vertex-mm index, or its save did not finish")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise IndexCorruptedError(f"{path}: unreadable manifest ({exc})") from exc
+        if isinstance(data, dict) and data.get("format") in _RETIRED_FORMATS:
+            what = _RETIRED_FORMATS[data["format"]]
+            raise IndexVersionError(f"{directory}: a {what} in the format of an earlier vertex-mm; index the documents again")
         if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
             raise IndexCorruptedError(f"{path}: not a {FORMAT_NAME} manifest")
         version = data.get("format_version")
@@ -109,9 +131,9 @@ class Manifest:
         try:
             files = {str(k): FileRecord(int(v["bytes"]), str(v["sha256"])) for k, v in data["files"].items()}
             manifest = cls(
-                backend=str(data["backend"]),
-                space=str(data["space"]),
-                dimension=int(data["dimension"]),
+                kind=str(data["kind"] if version >= 2 else data["backend"]),
+                space=str(data.get("space", "")),
+                dimension=int(data.get("dimension", 0)),
                 count=int(data["count"]),
                 files=files,
                 config=dict(data.get("config") or {}),
@@ -123,7 +145,7 @@ class Manifest:
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise IndexCorruptedError(f"{path}: manifest is missing or mangles a field ({exc!r})") from exc
-        if manifest.count < 0 or manifest.dimension < 1:
+        if manifest.count < 0 or manifest.dimension < 0:
             raise IndexCorruptedError(f"{path}: impossible count {manifest.count} or dimension {manifest.dimension}")
         return manifest
 
@@ -131,9 +153,10 @@ class Manifest:
         """Raise :class:`IndexCorruptedError` unless every file is present, of the recorded
         size and (with ``checksums``) of the recorded SHA-256."""
         for name, rec in self.files.items():
-            path = directory / name
-            if Path(name).name != name:
+            rel = PurePosixPath(name)
+            if rel.is_absolute() or ".." in rel.parts or not rel.parts:
                 raise IndexCorruptedError(f"{directory / MANIFEST_NAME}: file name {name!r} leaves the index directory")
+            path = directory / rel
             if not path.is_file():
                 raise IndexCorruptedError(f"{path}: missing (the manifest lists it)")
             size = path.stat().st_size
@@ -146,12 +169,3 @@ class Manifest:
                     raise IndexCorruptedError(
                         f"{path}: SHA-256 {got[:16]}… does not match the manifest's {rec.sha256[:16]}…; "
                         "the file was altered or damaged after it was saved")
-
-
-def _stamped(m: Manifest) -> Manifest:
-    from dataclasses import replace
-
-    from .. import __version__
-
-    now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
-    return replace(m, created_at=now, created_by=f"vertex-mm {__version__}")

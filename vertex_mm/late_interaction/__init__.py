@@ -1,34 +1,29 @@
-"""Late interaction (ColBERT / ColPali MaxSim) over multi-vector pages.
+"""Late interaction (ColBERT / ColPali MaxSim) scoring kernels over multi-vector pages.
 
 * :func:`maxsim` — fused MaxSim of query token matrices against pages (float32 or bfloat16
-  arithmetic; pages stored float32 or float16).
+  arithmetic; pages stored float32 or float16); :class:`ScreenedPages` — the exact float32
+  top-k through a certified bfloat16 screen.
 * :func:`pool_pages` — hierarchical token pooling (fewer vectors per page).
 * :class:`BinaryPages`, :func:`hamming_maxsim`, :func:`two_stage_search` — 1-bit codes,
   Hamming-MaxSim candidates, full-precision rerank.
-* :class:`MultiVectorIndex` — a persistent, memory-mapped index of documents' pages.
+* :class:`PackedPages` — the page layout every kernel reads.
 
+The persistent multi-vector index built on these is :class:`vertex_mm.index.MultiVectorIndex`.
 Nothing here imports torch at import time; the float scorer imports it on first use.
 """
 
 from __future__ import annotations
 
 from .binary import BinaryPages, binarize, hamming_maxsim, two_stage_search
-from .hits import PageHit
 from .maxsim import maxsim, maxsim_reference, maxsim_topk, top_k
-from .mv_index import MultiVectorIndex
-from .mv_store import IndexFormatError, MultiVectorIndexCorruptedError
 from .packed import PackedPages, pack_queries
 from .pooling import pool_page, pool_pages
 from .screened import ScreenedPages
 
 __all__ = [
-    "ScreenedPages",
     "BinaryPages",
-    "IndexFormatError",
-    "MultiVectorIndex",
-    "MultiVectorIndexCorruptedError",
     "PackedPages",
-    "PageHit",
+    "ScreenedPages",
     "binarize",
     "hamming_maxsim",
     "maxsim",

@@ -3,8 +3,7 @@
 Module-level ``njit(cache=True)`` functions: the compiled code is cached beside this file, so
 only the first process on a machine pays the ~5 s compile. :func:`hamming_maxsim_2words` is the
 one the two-stage search uses (128-d codes, all queries in one pass, per-query sums in the
-kernel); :func:`min_hamming` serves other code widths, and the per-token 2-word kernels stay
-for callers that want the minima themselves.
+kernel); :func:`min_hamming` serves other code widths.
 
 Measured and not kept: eight page tokens per pass instead of four (no faster), and a
 carry-save form with three popcounts per pair instead of four (no faster through the LLVM
@@ -25,9 +24,9 @@ import numpy as np
 # then ran ~100x slower. The workqueue layer's threads sleep when idle. An explicit
 # NUMBA_THREADING_LAYER still wins.
 if "NUMBA_THREADING_LAYER" not in os.environ:
-    nb.config.THREADING_LAYER = "workqueue"
+    nb.config.THREADING_LAYER = "workqueue"  # type: ignore[attr-defined]  # numba.config sets it at import
 
-__all__ = ["hamming_maxsim_2words", "min_hamming", "min_hamming_2words", "min_weighted_hamming_2words"]
+__all__ = ["hamming_maxsim_2words", "min_hamming"]
 
 
 @nb.njit(inline="always", cache=True)
@@ -70,82 +69,13 @@ def min_hamming(q_words: Any, q_masks: Any, codes: Any, offsets: Any) -> Any:
     return out
 
 
-@nb.njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def min_hamming_2words(q0: Any, q1: Any, codes: Any, offsets: Any) -> Any:
-    """:func:`min_hamming` for codes of two words (up to 128 dims: ColPali's 128-d vectors).
-
-    Four page tokens per pass over the query tokens: each query word is loaded once for four
-    XOR/popcount pairs, and 64-bit lanes throughout avoid narrowing conversions. About 2x
-    faster than the general kernel.
-    """
-    n_q = q0.shape[0]
-    n_pages = offsets.shape[0] - 1
-    out = np.empty((n_pages, n_q), np.int32)
-    for p in nb.prange(n_pages):
-        best = np.full(n_q, 1 << 30, np.int64)
-        j, end = offsets[p], offsets[p + 1]
-        while j + 3 < end:
-            a0, a1 = codes[j, 0], codes[j, 1]
-            b0, b1 = codes[j + 1, 0], codes[j + 1, 1]
-            c0, c1 = codes[j + 2, 0], codes[j + 2, 1]
-            d0, d1 = codes[j + 3, 0], codes[j + 3, 1]
-            for i in range(n_q):
-                x0, x1 = q0[i], q1[i]
-                ha = np.int64(_popcount64(x0 ^ a0) + _popcount64(x1 ^ a1))
-                hb = np.int64(_popcount64(x0 ^ b0) + _popcount64(x1 ^ b1))
-                hc = np.int64(_popcount64(x0 ^ c0) + _popcount64(x1 ^ c1))
-                hd = np.int64(_popcount64(x0 ^ d0) + _popcount64(x1 ^ d1))
-                best[i] = min(best[i], min(min(ha, hb), min(hc, hd)))
-            j += 4
-        while j < end:
-            a0, a1 = codes[j, 0], codes[j, 1]
-            for i in range(n_q):
-                best[i] = min(best[i], np.int64(_popcount64(q0[i] ^ a0) + _popcount64(q1[i] ^ a1)))
-            j += 1
-        for i in range(n_q):
-            out[p, i] = best[i]
-    return out
+# --- fused Hamming-MaxSim: per-query sums straight from the kernel --------------------------
 
 
 @nb.njit(inline="always", cache=True)
 def _wh(x0: Any, x1: Any, m0: Any, m1: Any) -> Any:
+    """Weighted Hamming distance of a two-word XOR: bits under the mask count twice."""
     return np.int64(_popcount64(x0) + _popcount64(x1) + _popcount64(x0 & m0) + _popcount64(x1 & m1))
-
-
-@nb.njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def min_weighted_hamming_2words(q0: Any, q1: Any, m0: Any, m1: Any, codes: Any, offsets: Any) -> Any:
-    """:func:`min_hamming_2words` with a per-dimension weight of 2 where the query's mask bit is
-    set: ``popcount(x) + popcount(x & mask)`` for ``x = q ^ c``, four page tokens per pass."""
-    n_q = q0.shape[0]
-    n_pages = offsets.shape[0] - 1
-    out = np.empty((n_pages, n_q), np.int32)
-    for p in nb.prange(n_pages):
-        best = np.full(n_q, 1 << 30, np.int64)
-        j, end = offsets[p], offsets[p + 1]
-        while j + 3 < end:
-            a0, a1 = codes[j, 0], codes[j, 1]
-            b0, b1 = codes[j + 1, 0], codes[j + 1, 1]
-            c0, c1 = codes[j + 2, 0], codes[j + 2, 1]
-            d0, d1 = codes[j + 3, 0], codes[j + 3, 1]
-            for i in range(n_q):
-                x0, x1, k0, k1 = q0[i], q1[i], m0[i], m1[i]
-                ha = _wh(x0 ^ a0, x1 ^ a1, k0, k1)
-                hb = _wh(x0 ^ b0, x1 ^ b1, k0, k1)
-                hc = _wh(x0 ^ c0, x1 ^ c1, k0, k1)
-                hd = _wh(x0 ^ d0, x1 ^ d1, k0, k1)
-                best[i] = min(best[i], min(min(ha, hb), min(hc, hd)))
-            j += 4
-        while j < end:
-            a0, a1 = codes[j, 0], codes[j, 1]
-            for i in range(n_q):
-                best[i] = min(best[i], _wh(q0[i] ^ a0, q1[i] ^ a1, m0[i], m1[i]))
-            j += 1
-        for i in range(n_q):
-            out[p, i] = best[i]
-    return out
-
-
-# --- fused Hamming-MaxSim: per-query sums straight from the kernel --------------------------
 
 
 @nb.njit(inline="always", cache=True)
@@ -204,7 +134,8 @@ def _page_mins_plain(q0: Any, q1: Any, codes: Any, j: Any, end: Any, best: Any) 
 
 
 @nb.njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def hamming_maxsim_2words(q0: Any, q1: Any, m0: Any, m1: Any, weight: Any, q_starts: Any, codes: Any, offsets: Any, weighted: bool) -> Any:
+def hamming_maxsim_2words(q0: Any, q1: Any, m0: Any, m1: Any, weight: Any, q_starts: Any, codes: Any, offsets: Any,
+                          weighted: bool) -> Any:
     """``(queries, pages)`` int32 Hamming-MaxSim for two-word codes, every query in one pass.
 
     Query tokens of all queries are stacked (``q_starts`` delimits each query's tokens), so a

@@ -101,7 +101,8 @@ def has_fast_kernel() -> bool:
     return _kernel() is not None
 
 
-def _min_hamming_numpy(q_codes: np.ndarray, q_masks: np.ndarray, codes: np.ndarray, offsets: np.ndarray, block: int = 4096) -> np.ndarray:
+def _min_hamming_numpy(q_codes: np.ndarray, q_masks: np.ndarray, codes: np.ndarray, offsets: np.ndarray,
+                       block: int = 4096) -> np.ndarray:
     """Same integers as the numba kernels: ``(pages, query_tokens)`` minimum weighted Hamming."""
     n_pages = offsets.shape[0] - 1
     out = np.empty((n_pages, q_codes.shape[0]), np.int32)
@@ -113,14 +114,16 @@ def _min_hamming_numpy(q_codes: np.ndarray, q_masks: np.ndarray, codes: np.ndarr
             end += 1
         rows = codes[offsets[p] : offsets[end]]
         x = q_codes[:, None, :] ^ rows[None, :, :]
-        dist = (np.bitwise_count(x).sum(axis=2, dtype=np.int32) + np.bitwise_count(x & q_masks[:, None, :]).sum(axis=2, dtype=np.int32))
+        weighted = np.bitwise_count(x & q_masks[:, None, :]).sum(axis=2, dtype=np.int32)
+        dist = np.bitwise_count(x).sum(axis=2, dtype=np.int32) + weighted
         starts = (offsets[p:end] - offsets[p]).astype(np.intp)
         out[p:end] = np.minimum.reduceat(dist, starts, axis=1).T
         p = end
     return out
 
 
-def query_codes(queries: Sequence[np.ndarray] | np.ndarray, dim: int, query_bits: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def query_codes(queries: Sequence[np.ndarray] | np.ndarray, dim: int,
+                query_bits: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sign codes, weight masks and owning query of every real query token.
 
     ``query_bits=2`` sets a mask bit on the half of each token's dimensions with the largest
@@ -173,7 +176,8 @@ def hamming_maxsim(
         w, m = np.ascontiguousarray(q_codes.T), np.ascontiguousarray(q_masks.T)
         q_starts = np.searchsorted(owner, np.arange(n_queries + 1)).astype(np.int64)
         sums = hamming_maxsim_2words(w[0], w[1], m[0], m[1], weight, q_starts, pages.codes, pages.offsets, query_bits == 2)
-        return sums.astype(np.float32)
+        scores: np.ndarray = sums.astype(np.float32)  # the numba kernel's result is untyped
+        return scores
     if kernel is None:
         mins = _min_hamming_numpy(q_codes, q_masks, pages.codes, pages.offsets)
     else:
@@ -215,7 +219,8 @@ def two_stage_search(
     return _rerank(q_list, cand, pages, min(k, len(pages)), compute)
 
 
-def _rerank(q_list: list[np.ndarray], cand: np.ndarray, pages: PackedPages, k_out: int, compute: str) -> tuple[np.ndarray, np.ndarray]:
+def _rerank(q_list: list[np.ndarray], cand: np.ndarray, pages: PackedPages, k_out: int,
+            compute: str) -> tuple[np.ndarray, np.ndarray]:
     """Float MaxSim of each query over its own candidate pages, then its top ``k_out``.
 
     The arithmetic is :func:`~vertex_mm.late_interaction.maxsim.maxsim`'s, op for op (the same

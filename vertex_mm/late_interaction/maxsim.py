@@ -132,10 +132,12 @@ def maxsim(
         packed = packed.select(ids)
     best = token_maxima(q_t, _as_tensor(packed.tokens), packed.offsets, packed.lengths, block_tokens)
     # (P, Q, n) -> sum over query tokens -> (Q, P). Zero padding tokens contribute exactly 0.
-    return best.view(len(packed), n_q, n_tok).sum(-1).T.contiguous().numpy()
+    scores: np.ndarray = best.view(len(packed), n_q, n_tok).sum(-1).T.contiguous().numpy()
+    return scores
 
 
-def token_maxima(q_t: Any, tokens: Any, offsets: np.ndarray, lengths: np.ndarray, block_tokens: int = DEFAULT_BLOCK_TOKENS) -> Any:
+def token_maxima(q_t: Any, tokens: Any, offsets: np.ndarray, lengths: np.ndarray,
+                 block_tokens: int = DEFAULT_BLOCK_TOKENS) -> Any:
     """Per page and query token, the best dot product: a ``(pages, query tokens)`` float32 tensor.
 
     ``q_t`` is the ``(dim, query tokens)`` query matrix already in the compute dtype; ``tokens``
@@ -176,7 +178,10 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     k = min(k, scores.shape[1])
     if k <= 0:
         return np.zeros((scores.shape[0], 0), np.float32), np.zeros((scores.shape[0], 0), np.int64)
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < scores.shape[1] else np.tile(np.arange(scores.shape[1]), (scores.shape[0], 1))
+    if k < scores.shape[1]:
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    else:
+        part = np.tile(np.arange(scores.shape[1]), (scores.shape[0], 1))
     vals = np.take_along_axis(scores, part, axis=1)
     # Sort by (-score, index): lexsort uses the last key as primary.
     order = np.lexsort((part, -vals), axis=1)
@@ -206,7 +211,9 @@ def maxsim_topk(
     if hasattr(pages, "exact_topk"):
         # Duck-typed so this module need not import screened.py (which imports this one).
         if kwargs.get("compute", "float32") == "float32" and kwargs.get("page_ids") is None:
-            return pages.exact_topk(queries, k, block_tokens=kwargs.get("block_tokens", DEFAULT_BLOCK_TOKENS))  # type: ignore[union-attr]
+            block_tokens = kwargs.get("block_tokens", DEFAULT_BLOCK_TOKENS)
+            exact: tuple[np.ndarray, np.ndarray] = pages.exact_topk(queries, k, block_tokens=block_tokens)
+            return exact
         pages = pages.pages  # type: ignore[union-attr]
     return top_k(maxsim(queries, pages, **kwargs), k)
 

@@ -77,7 +77,8 @@ class PackedPages:
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != padded.shape[:2]:
             raise InputError(f"mask shape {mask.shape} does not match pages {padded.shape[:2]}", input_name="mask")
-        return cls.from_list([p[m] for p, m in zip(padded, mask)], dtype=padded.dtype if padded.dtype in FLOAT_DTYPES else np.float32)
+        dtype = padded.dtype if padded.dtype in FLOAT_DTYPES else np.float32
+        return cls.from_list([p[m] for p, m in zip(padded, mask)], dtype=dtype)
 
     @classmethod
     def concat(cls, parts: Iterable["PackedPages"]) -> "PackedPages":

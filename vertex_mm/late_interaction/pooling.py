@@ -16,6 +16,7 @@ every query token.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +32,7 @@ def pooled_length(n_tokens: int, pool_factor: int) -> int:
     return max(1, n_tokens // max(1, pool_factor))
 
 
-def _linkage():  # type: ignore[no-untyped-def]
+def _linkage() -> tuple[Any, Any]:
     hierarchy = require("local", "scipy.cluster.hierarchy", what="token pooling")
     return hierarchy.linkage, hierarchy.fcluster
 

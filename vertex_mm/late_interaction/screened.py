@@ -75,7 +75,8 @@ class ScreenedPages:
 
     @classmethod
     def from_pages(
-        cls, pages: PackedPages | Sequence[np.ndarray] | np.ndarray, page_mask: np.ndarray | None = None, *, block_tokens: int = 1 << 16
+        cls, pages: PackedPages | Sequence[np.ndarray] | np.ndarray, page_mask: np.ndarray | None = None, *,
+        block_tokens: int = 1 << 16
     ) -> "ScreenedPages":
         """Round the pages to bfloat16 and measure the norms the bound needs."""
         torch = _torch()
@@ -184,4 +185,5 @@ def screen_bounds(
     # float32 sums over query tokens, screened and exact: g_n of each absolute sum.
     eps = (1.0 + g_n) * tokens + 2.0 * g_n * abs_sum
     # Float64 rounding of this bookkeeping and flushed float32 subnormals: a hair more.
-    return eps * (1.0 + 1e-9) + n_tok * 2.0**-100
+    bound: np.ndarray = eps * (1.0 + 1e-9) + n_tok * 2.0**-100
+    return bound

@@ -4,13 +4,14 @@ A :class:`MultiVectorEmbedder` turns page images into one ``(n_i, d)`` float mat
 and query strings into one ``(m_j, d)`` matrix per query, in one :class:`EmbeddingSpace`, so
 that MaxSim (:mod:`vertex_mm.late_interaction`) can compare them. Implementations:
 
-* ``vertex_mm.pages.colpali_adapter.ColPaliEmbedder`` — real ColPali / ColQwen2 / ColSmol
-  checkpoints through colpali-engine, from a local folder.
-* ``local_backend.pages.RegionConSEEmbedder`` — the offline default: CNN region vectors in the
-  ConSE joint space (sees pictures, does not read text).
+* ``local_backend.models.regions.RegionConSEEmbedder`` (registry name ``regions``) — offline:
+  CNN region vectors in the ConSE joint space (sees pictures, does not read text).
+* ``local_backend.models.colpali_engine.ColPaliEmbedder`` (``colpali-engine``, spec
+  ``colpali:DIR``) — real ColPali / ColQwen2 / ColSmol checkpoints through colpali-engine,
+  from a local folder.
 
-Anything with these two methods and a ``space`` works: the index and the evaluation harness
-only see the protocol.
+Anything with these two methods and a ``space`` works: the index, the late-interaction
+retriever and the evaluation harness only see the protocol.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from ..index.multivector import MultiVectorIndex
 from ..results import EmbeddingSpace
 from .ingest import PageImage, iter_page_batches
 
@@ -49,7 +51,7 @@ def as_pil(page: Any) -> Any:
 
 def index_pages(
     embedder: MultiVectorEmbedder,
-    index: Any,
+    index: MultiVectorIndex,
     pages: Iterable[PageImage],
     *,
     batch_size: int = 8,
@@ -58,20 +60,22 @@ def index_pages(
 ) -> dict[str, int]:
     """Embed a stream of pages in batches and add them to ``index`` document by document.
 
-    Only one batch of page images and one document's vectors are in memory at a time: each
-    finished document is added and committed before the next starts. Returns pages per
-    document. ``index`` is a :class:`vertex_mm.late_interaction.MultiVectorIndex`.
+    ``index`` is a :class:`vertex_mm.index.MultiVectorIndex`. When it is saved somewhere, each
+    finished document is saved before the next starts, so only one batch of page images and
+    one document's vectors are in memory at a time. Returns pages per document.
     """
     counts: dict[str, int] = {}
     doc: str | None = None
     vectors: list[np.ndarray] = []
-    numbers: list[int] = []
-    metas: list[dict[str, Any]] = []
+    pages_of_doc: list[PageImage] = []
 
     def flush() -> None:
         if doc is not None and vectors:
-            index.add(doc, vectors, page_numbers=numbers, metadata=metas, space=embedder.space, replace=replace)
-            index.commit()
+            index.add(doc, vectors, page_numbers=[p.page_number for p in pages_of_doc],
+                      page_ids=[p.page_id for p in pages_of_doc], metadata=[p.metadata() for p in pages_of_doc],
+                      space=embedder.space, replace=replace)
+            if index.path is not None:
+                index.save()
             counts[doc] = len(vectors)
 
     for batch in iter_page_batches(pages, batch_size):
@@ -79,10 +83,9 @@ def index_pages(
         for page, vecs in zip(batch, embedded):
             if page.doc_id != doc:
                 flush()
-                doc, vectors, numbers, metas = page.doc_id, [], [], []
+                doc, vectors, pages_of_doc = page.doc_id, [], []
             vectors.append(np.asarray(vecs, dtype=np.float32))
-            numbers.append(page.page_number)
-            metas.append(page.metadata())
+            pages_of_doc.append(page)
             if on_page is not None:
                 on_page(page)
     flush()

@@ -1,46 +1,77 @@
-"""Documents in, page images out: PDFs rendered with pypdfium2, or folders of page images.
+"""Documents in, pages out: page references, the page-id scheme, and page images.
 
-Every page comes out as a :class:`PageImage` carrying its document id, 1-based page number,
-the page's size (PDF points and rendered pixels) and the DPI it was rendered at. Pages are
-produced one at a time (generators), and a PDF page's bitmap is released before the next is
-rendered, so a 2,000-page PDF never holds more than one page image (plus whatever batch the
-caller keeps: :func:`iter_page_batches`).
+* :class:`PageRef` names one page before anything is read: a page of a PDF, or an image file.
+  Its :attr:`~PageRef.page_id` follows the one scheme (:func:`page_id`): page ``n`` of
+  ``report.pdf`` is ``"report#n"``, ``scan-7.png`` is ``"scan-7"``.
+  :func:`expand_sources` turns files and folders into refs.
+* :class:`PageImage` is a page rendered to an RGB image (:func:`iter_page_images`,
+  :func:`iter_pdf_pages`), with its size in PDF points and pixels and the DPI it was rendered at.
+  Pages are produced one at a time and a PDF page's bitmap is released before the next is
+  rendered, so a 2,000-page PDF never holds more than one page image (plus whatever batch the
+  caller keeps: :func:`iter_page_batches`).
+* :class:`OpenPdfs` opens PDFs through :mod:`vertex_mm.pdf` (the one PDF opener), keeps the last
+  one open (the pages of one file usually come together), renders pages, and lends the
+  pypdfium2 pages to code that reads more than pixels (the OCR-assisted retriever reads text
+  layers and drawing operators).
 
-pypdfium2 is in the ``local`` extra; it is imported when a PDF is first opened.
+A ref marked ``scan=True`` is read as a scanner would deliver it: rendered at :data:`SCAN_DPI`
+to grayscale, without its text layer (data sets use it to test the OCR path on real pages).
+
+:class:`~vertex_mm.errors.InvalidDocumentError` names a file that cannot be read.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._optional import require
-from ..errors import InputError
+from ..errors import InputError, InvalidDocumentError
+from ..index.results import page_id  # the scheme, defined beside PageHit so that the index shares it
+from ..limits import PAGE_IMAGE_SUFFIXES, PDF_SUFFIXES
+from ..pdf import PdfFile, open_pdf, pdf_page_count
 
 __all__ = [
-    "DEFAULT_DPI",
-    "IMAGE_SUFFIXES",
-    "InvalidDocumentError",
-    "PageImage",
-    "iter_document_pages",
-    "iter_image_folder",
-    "iter_page_batches",
-    "iter_pdf_pages",
-    "pdf_page_count",
+    "DEFAULT_DPI", "SCAN_DPI", "InvalidDocumentError", "OpenPdfs", "PageImage", "PageRef", "expand_sources",
+    "iter_image_folder", "iter_page_batches", "iter_page_images", "iter_pdf_pages", "page_id", "pdf_page_count",
+    "read_image",
 ]
 
 DEFAULT_DPI = 144
+#: A scanned page: 200 dpi grayscale, what office scanners deliver by default.
+SCAN_DPI = 200
 #: Pages larger than this many pixels are rendered at a lower DPI (recorded in the metadata).
 MAX_PAGE_PIXELS = 40_000_000
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
 
-class InvalidDocumentError(InputError):
-    """Raised when a PDF cannot be opened or rendered, or a page image cannot be decoded."""
+@dataclass(frozen=True)
+class PageRef:
+    """One page, not yet read: page ``page_number`` (1-based) of a PDF, or an image file.
+
+    ``doc_id`` defaults to the file's stem. ``scan`` reads a PDF page as a scanned image
+    (rendered at :data:`SCAN_DPI`, grayscale, no text layer).
+    """
+
+    path: Path
+    page_number: int = 1
+    scan: bool = False
+    doc_id: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+        if not self.doc_id:
+            object.__setattr__(self, "doc_id", self.path.stem)
+
+    @property
+    def is_pdf(self) -> bool:
+        return self.path.suffix.lower() in PDF_SUFFIXES
+
+    @property
+    def page_id(self) -> str:
+        return page_id(self.doc_id, self.page_number, single_image=not self.is_pdf)
 
 
 @dataclass
@@ -54,10 +85,16 @@ class PageImage:
     dpi: float | None = None
     size_points: tuple[float, float] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    page_id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.page_id:
+            self.page_id = page_id(self.doc_id, self.page_number)
 
     @property
     def key(self) -> str:
-        return f"{self.doc_id}#{self.page_number}"
+        """The page id (the same as :attr:`page_id`)."""
+        return self.page_id
 
     def metadata(self) -> dict[str, Any]:
         """What an index stores with the page (JSON-serialisable)."""
@@ -70,27 +107,117 @@ class PageImage:
         return meta
 
 
-def _pdfium() -> Any:
-    return require("local", "pypdfium2", what="reading PDFs")
+# --- reading PDFs -----------------------------------------------------------------------------
 
 
-def _open_pdf(path: Path) -> Any:
-    pdfium = _pdfium()
-    if not path.is_file():
-        raise InvalidDocumentError(f"PDF {str(path)!r} does not exist", input_name=str(path))
-    try:
-        return pdfium.PdfDocument(str(path))
-    except pdfium.PdfiumError as exc:
-        raise InvalidDocumentError(f"{str(path)!r} is not a readable PDF: {exc}", input_name=str(path)) from exc
+class OpenPdfs:
+    """PDFs opened on demand (through :func:`vertex_mm.pdf.open_pdf`, the one PDF opener),
+    keeping the last one open: the pages of one file usually come together. ``with`` closes it.
+
+    >>> with OpenPdfs() as pdfs:                                  # doctest: +SKIP
+    ...     page = pdfs.page(Path("report.pdf"), 3)    # a pypdfium2 PdfPage; the caller closes it
+    ...     image = pdfs.page_image(PageRef(Path("report.pdf"), 3)).image
+    """
+
+    def __init__(self) -> None:
+        self._path: Path | None = None
+        self._pdf: PdfFile | None = None
+
+    def document(self, path: Path) -> PdfFile:
+        """The open :class:`~vertex_mm.pdf.PdfFile` of ``path``."""
+        if self._pdf is None or self._path != path:
+            self.close()
+            self._pdf = open_pdf(path)
+            self._path = path
+        return self._pdf
+
+    def page(self, path: Path, number: int) -> Any:
+        """Page ``number`` (1-based) of ``path`` as a pypdfium2 ``PdfPage`` (close it after use);
+        raises :class:`InvalidDocumentError` for a page the document does not have."""
+        return self.document(path).page(number - 1)
+
+    def page_image(self, ref: PageRef, *, dpi: float = DEFAULT_DPI, max_pixels: int = MAX_PAGE_PIXELS) -> PageImage:
+        """The page ``ref`` names as an RGB image: a PDF page at ``dpi`` (lower when the page would
+        exceed ``max_pixels``), a scan at :data:`SCAN_DPI` in gray, an image file as it is."""
+        if not ref.is_pdf:
+            return PageImage(ref.doc_id, ref.page_number, read_image(ref.path), source=str(ref.path),
+                             extra={"file": ref.path.name}, page_id=ref.page_id)
+        pdf = self.document(ref.path)
+        index = ref.page_number - 1
+        w_pt, h_pt = pdf.page_size(index)
+        scale = _fitting_scale(w_pt, h_pt, (SCAN_DPI if ref.scan else dpi) / 72.0, max_pixels)
+        image = pdf.render(index, scale=scale)
+        if ref.scan:  # stored as 8-bit gray, as a scanner's PNG: the same pixels in every channel
+            image = image.convert("L").convert("RGB")
+        return PageImage(ref.doc_id, ref.page_number, image, source=str(ref.path), dpi=scale * 72.0,
+                         size_points=(w_pt, h_pt), page_id=ref.page_id)
+
+    def close(self) -> None:
+        if self._pdf is not None:
+            self._pdf.close()
+        self._pdf, self._path = None, None
+
+    def __enter__(self) -> OpenPdfs:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
-def pdf_page_count(path: str | os.PathLike[str]) -> int:
-    """Number of pages of a PDF (opens it, renders nothing)."""
-    pdf = _open_pdf(Path(path))
-    try:
-        return len(pdf)
-    finally:
-        pdf.close()
+def _fitting_scale(w_pt: float, h_pt: float, scale: float, max_pixels: int) -> float:
+    """``scale``, or the largest one at which the page stays within ``max_pixels``."""
+    if w_pt * h_pt * scale * scale > max_pixels:
+        scale = (max_pixels / (w_pt * h_pt)) ** 0.5
+        while math.ceil(w_pt * scale) * math.ceil(h_pt * scale) > max_pixels:
+            scale *= 0.999  # pdfium rounds the bitmap size up
+    return scale
+
+
+# --- page references --------------------------------------------------------------------------
+
+
+def expand_sources(paths: Iterable[str | os.PathLike[str]]) -> list[PageRef]:
+    """Refs for files and folders: every page of each PDF, and each page image as one page.
+    Folders are searched recursively (sorted); anything else raises :class:`InputError`, as
+    do two files whose pages would get the same id."""
+    accepted = PDF_SUFFIXES | PAGE_IMAGE_SUFFIXES
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in accepted)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise InputError(f"{p}: no such file or folder", input_name=str(p))
+    refs: list[PageRef] = []
+    for f in files:
+        suffix = f.suffix.lower()
+        if suffix in PDF_SUFFIXES:
+            refs += [PageRef(f, n) for n in range(1, pdf_page_count(f) + 1)]
+        elif suffix in PAGE_IMAGE_SUFFIXES:
+            refs.append(PageRef(f))
+        else:
+            raise InputError(f"{f}: not a PDF or page image (accepted: {', '.join(sorted(accepted))})", input_name=str(f))
+    seen: dict[str, Path] = {}
+    for r in refs:
+        if r.page_id in seen and seen[r.page_id] != r.path:
+            raise InputError(f"page id {r.page_id!r} comes from both {seen[r.page_id]} and {r.path}; rename one",
+                             input_name=str(r.path))
+        seen[r.page_id] = r.path
+    return refs
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+
+def iter_page_images(refs: Iterable[PageRef], *, dpi: float = DEFAULT_DPI,
+                     max_pixels: int = MAX_PAGE_PIXELS) -> Iterator[PageImage]:
+    """Render each ref, in order, one at a time (PDF pages at ``dpi``, scans at :data:`SCAN_DPI`)."""
+    if dpi <= 0:
+        raise InputError(f"dpi must be positive, got {dpi}", input_name="dpi")
+    with OpenPdfs() as pdfs:
+        for ref in refs:
+            yield pdfs.page_image(ref, dpi=dpi, max_pixels=max_pixels)
 
 
 def iter_pdf_pages(
@@ -98,7 +225,7 @@ def iter_pdf_pages(
     *,
     dpi: float = DEFAULT_DPI,
     doc_id: str | None = None,
-    pages: Iterable[int] | None = None,
+    pages: Sequence[int] | None = None,
     max_pixels: int = MAX_PAGE_PIXELS,
 ) -> Iterator[PageImage]:
     """Render a PDF's pages (all, or the 1-based ``pages``) one at a time as RGB images.
@@ -107,79 +234,35 @@ def iter_pdf_pages(
     is rendered at the DPI that fits. Raises :class:`InvalidDocumentError` for a missing or
     unreadable file and for a page number outside the document.
     """
-    if dpi <= 0:
-        raise InputError(f"dpi must be positive, got {dpi}", input_name="dpi")
     p = Path(path)
-    pdf = _open_pdf(p)
-    doc = doc_id or p.stem
-    try:
-        n = len(pdf)
-        wanted = list(pages) if pages is not None else list(range(1, n + 1))
-        for number in wanted:
-            if not 1 <= number <= n:
-                raise InvalidDocumentError(f"{p.name} has {n} pages; page {number} does not exist", input_name=str(p))
-            page = pdf[number - 1]
-            try:
-                w_pt, h_pt = page.get_size()
-                scale = dpi / 72.0
-                if w_pt * h_pt * scale * scale > max_pixels:
-                    scale = (max_pixels / (w_pt * h_pt)) ** 0.5
-                    while math.ceil(w_pt * scale) * math.ceil(h_pt * scale) > max_pixels:
-                        scale *= 0.999  # pdfium rounds the bitmap size up
-                bitmap = page.render(scale=scale)
-                try:
-                    image = bitmap.to_pil().convert("RGB")
-                finally:
-                    bitmap.close()
-            finally:
-                page.close()
-            yield PageImage(doc, number, image, source=str(p), dpi=scale * 72.0, size_points=(w_pt, h_pt))
-    finally:
-        pdf.close()
+    numbers = list(pages) if pages is not None else range(1, pdf_page_count(p) + 1)
+    yield from iter_page_images((PageRef(p, n, doc_id=doc_id or "") for n in numbers), dpi=dpi, max_pixels=max_pixels)
 
 
 def iter_image_folder(folder: str | os.PathLike[str], *, doc_id: str | None = None) -> Iterator[PageImage]:
-    """Each image file of ``folder`` (sorted by name) is one page of one document.
-
-    ``doc_id`` defaults to the folder name; page numbers follow the sorted file names.
-    An undecodable file raises :class:`InvalidDocumentError` naming it.
+    """The image files of ``folder`` (sorted by name) as the pages of ONE document, for a
+    document scanned page by page into a folder: page ids ``"<doc>#<n>"``, ``doc_id``
+    defaulting to the folder name. (:func:`expand_sources` instead makes each image a page of
+    its own.) An undecodable file raises :class:`InvalidDocumentError` naming it.
     """
+    root = Path(folder)
+    files = sorted(f for f in root.iterdir() if f.suffix.lower() in PAGE_IMAGE_SUFFIXES)
+    if not files:
+        raise InvalidDocumentError(f"{str(root)!r} holds no page images ({', '.join(sorted(PAGE_IMAGE_SUFFIXES))})",
+                                   input_name=str(root))
+    for number, f in enumerate(files, start=1):
+        yield PageImage(doc_id or root.name, number, read_image(f), source=str(f), extra={"file": f.name})
+
+
+def read_image(path: Path) -> Any:
+    """An image file as an RGB PIL image; raises :class:`InvalidDocumentError` naming an unreadable one."""
     from PIL import Image, UnidentifiedImageError
 
-    root = Path(folder)
-    files = sorted(f for f in root.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise InvalidDocumentError(f"{str(root)!r} holds no page images ({', '.join(IMAGE_SUFFIXES)})", input_name=str(root))
-    for number, f in enumerate(files, start=1):
-        try:
-            with Image.open(f) as im:
-                image = im.convert("RGB")
-        except (UnidentifiedImageError, OSError) as exc:
-            raise InvalidDocumentError(f"{str(f)!r} is not a readable image: {exc}", input_name=str(f)) from exc
-        yield PageImage(doc_id or root.name, number, image, source=str(f), extra={"file": f.name})
-
-
-def iter_document_pages(
-    sources: Iterable[str | os.PathLike[str]], *, dpi: float = DEFAULT_DPI
-) -> Iterator[PageImage]:
-    """Pages of many documents: each source is a PDF, a folder of PDFs, or a folder of images.
-
-    A folder that holds PDFs yields each PDF (sorted) as a document; a folder without PDFs is
-    one document made of its images.
-    """
-    for src in sources:
-        p = Path(src)
-        if p.is_dir():
-            pdfs = sorted(f for f in p.iterdir() if f.suffix.lower() == ".pdf")
-            if pdfs:
-                for f in pdfs:
-                    yield from iter_pdf_pages(f, dpi=dpi)
-            else:
-                yield from iter_image_folder(p)
-        elif p.suffix.lower() == ".pdf":
-            yield from iter_pdf_pages(p, dpi=dpi)
-        else:
-            raise InvalidDocumentError(f"{str(p)!r} is neither a PDF nor a folder", input_name=str(p))
+    try:
+        with Image.open(path) as im:
+            return im.convert("RGB")
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InvalidDocumentError(f"{str(path)!r} is not a readable image: {exc}", input_name=str(path)) from exc
 
 
 def iter_page_batches(pages: Iterable[PageImage], batch_size: int) -> Iterator[list[PageImage]]:

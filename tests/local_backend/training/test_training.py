@@ -18,7 +18,7 @@ checkpoints = cv.checkpoints
 from local_backend.training.data import read_pairs  # noqa: E402
 from local_backend.training.projected_model import create_projected  # noqa: E402
 from local_backend.training.projection_heads import load_heads, metadata_path, save_heads  # noqa: E402
-from local_backend.training.train import TrainConfig, fit_heads, recall_at_k, towers_for, train_projection  # noqa: E402
+from local_backend.training.train import TrainConfig, fit_heads, similarity_recall_at_k, towers_for, train_projection  # noqa: E402
 from vertex_mm.errors import InputError, InvalidImageError, InvalidTextError, WeightsNotFoundError  # noqa: E402
 
 FAST = dict(epochs=200, lr=1e-2, dim=16)
@@ -91,8 +91,8 @@ def test_a_missing_images_folder_is_named(tmp_path):
 def test_recall_at_k_counts_targets_among_the_k_nearest():
     keys = np.eye(3, dtype=np.float32)
     queries = np.array([[1, 0, 0], [0.9, 0.1, 0], [0, 0.4, 0.6]], dtype=np.float32)
-    assert recall_at_k(queries, keys, [0, 1, 2], k=1) == pytest.approx(2 / 3)
-    assert recall_at_k(queries, keys, [0, 1, 2], k=2) == pytest.approx(1.0)
+    assert similarity_recall_at_k(queries, keys, [0, 1, 2], k=1) == pytest.approx(2 / 3)
+    assert similarity_recall_at_k(queries, keys, [0, 1, 2], k=2) == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("loss", ["clip", "siglip"])
@@ -171,7 +171,7 @@ def test_train_projection_then_serve_the_heads_as_a_local_model(checkpoints, pho
     images = model.encode_images(pairs.images)
     np.testing.assert_array_equal(images, expected)
     texts = model.encode_texts(pairs.captions)
-    assert recall_at_k(texts, images, pairs.image_of_pair) == pytest.approx(meta["recall_at_1_after"])
+    assert similarity_recall_at_k(texts, images, pairs.image_of_pair) == pytest.approx(meta["recall_at_1_after"])
 
 
 def test_projected_heads_through_get_embedder_carry_their_hash_in_the_space(checkpoints, photo_set, tmp_path):
@@ -214,4 +214,5 @@ def test_default_towers_learn_the_photo_captions(photo_set, tmp_path, loss):
     pairs = read_pairs(*photo_set)
     again = create_model("projected", heads=str(out))
     np.testing.assert_array_equal(model.encode_texts(pairs.captions), again.encode_texts(pairs.captions))
-    assert recall_at_k(model.encode_texts(pairs.captions), model.encode_images(pairs.images), pairs.image_of_pair) >= 0.9
+    texts, images = model.encode_texts(pairs.captions), model.encode_images(pairs.images)
+    assert similarity_recall_at_k(texts, images, pairs.image_of_pair) >= 0.9

@@ -73,7 +73,7 @@ def _column_types(index: BaseIndex, columns: Sequence[str], pa: Any) -> list[tup
     """An Arrow type per promoted metadata key, from the values it holds (all must agree)."""
     out = []
     for name in columns:
-        kinds = set()
+        kinds: set[type] = set()
         for _, _, metas in index.iter_rows():
             kinds.update(type(m[name]) for m in metas if m.get(name) is not None)
         if kinds <= {str}:

@@ -98,7 +98,7 @@ class RestrictsMapping:
         out = []
         for ns in keys:
             v = metadata.get(ns)
-            if not _is_number(v):
+            if not isinstance(v, (int, float)) or not _is_number(v):
                 continue
             # Floats as 64-bit doubles: the Filter's query side sends value_double too.
             out.append({"namespace": ns, "value_int": int(v)} if isinstance(v, int)
@@ -132,7 +132,7 @@ def to_record(id_: str, vector: np.ndarray, metadata: Mapping[str, Any],
 def to_datapoint(id_: str, vector: np.ndarray, metadata: Mapping[str, Any],
                  mapping: RestrictsMapping = RestrictsMapping()) -> Any:
     """The same record as the ``IndexDatapoint`` message ``upsert_datapoints`` takes."""
-    from google.cloud.aiplatform.compat.types import index as gca_index
+    from google.cloud.aiplatform.compat.types import index as gca_index  # type: ignore[attr-defined]  # set at import by compat
 
     dp = gca_index.IndexDatapoint
     rec = to_record(id_, vector, metadata, mapping)

@@ -1,9 +1,10 @@
-"""Evaluation of page retrieval: ViDoRe/BEIR-layout datasets, trec_eval-compatible metrics, and
-the baseline table (late interaction, binarised, mean-pooled single vector, OCR + BM25)."""
+"""Evaluation of page retrieval: BEIR / ViDoRe-layout data sets (:mod:`.dataset`, the one
+loader) and the method table (:mod:`.harness`) that ``vertex-mm pages eval`` prints. The
+metrics are :mod:`vertex_mm.evaluation.metrics` (trec_eval-compatible)."""
 
 from __future__ import annotations
 
-from .dataset import PageDataset, corpus_id, load_dataset
-from .metrics import evaluate_run, mrr, ndcg_at_k, recall_at_k
+from .dataset import PageDataset, load_dataset
+from .harness import EvalReport, MethodScores, evaluate, format_report, query_metrics
 
-__all__ = ["PageDataset", "corpus_id", "evaluate_run", "load_dataset", "mrr", "ndcg_at_k", "recall_at_k"]
+__all__ = ["EvalReport", "MethodScores", "PageDataset", "evaluate", "format_report", "load_dataset", "query_metrics"]

@@ -1,99 +1,155 @@
-"""Page-retrieval datasets in the ViDoRe / BEIR layout, read from a local folder.
+"""Page-retrieval data sets in the BEIR / ViDoRe layout, read from a local folder: the one loader.
 
 ::
 
     my-dataset/
-        queries.jsonl        {"_id": "q1", "text": "..."} per line
-        qrels/test.tsv       query-id <TAB> corpus-id <TAB> score   (header line; other splits beside it)
-        corpus.jsonl         optional: {"_id": ..., "image": "images/p1.png"} or
-                             {"_id": ..., "pdf": "corpus/report.pdf", "page": 3}
-        corpus/              without corpus.jsonl: every page of every PDF here is a corpus page,
-                             id "<pdf stem>#<page>", and every image file is one, id its stem
+        queries.jsonl        {"_id": "q1", "text": "...", "kind": "chart"} per line (kind optional)
+        qrels/test.tsv       header "query-id<TAB>corpus-id<TAB>score", then one line per judgement
+                             (score > 0 is relevant; other splits beside it)
+        corpus/              every page of every PDF here (recursively) is a page, and every
+                             page image is one; or, listing the pages instead,
+        corpus.jsonl         {"pdf": "pdfs/report.pdf", "page": 3, "form": "pdf" | "scan"} or
+        (or manifest.jsonl)  {"image": "images/p1.png"} per line, optionally with "_id"/"corpus-id"
 
-Nothing is downloaded: a ViDoRe set exported from the hub (``queries``, ``corpus`` images,
-``qrels``) is read once it is laid out like this on disk.
+Corpus ids are page ids (:func:`vertex_mm.pages.page_id`): ``"<pdf stem>#<page>"`` for a PDF
+page, the stem for an image file; an id given in the list must be that id. A listed page of
+``form: "scan"`` is read as a scan: rendered to a 200-dpi grayscale image, without its text
+layer (the project fixture ``tests/fixtures/pagesearch`` uses it to exercise the OCR path on
+real pages).
+
+Nothing is downloaded: a ViDoRe set exported from the hub (queries, corpus images, qrels) is
+read once it is laid out like this on disk.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ...errors import InputError
-from ..ingest import DEFAULT_DPI, IMAGE_SUFFIXES, PageImage, iter_pdf_pages
+from ..ingest import PageRef, expand_sources
 
-__all__ = ["PageDataset", "corpus_id", "load_dataset"]
+__all__ = ["PageDataset", "load_dataset"]
+
+_PAGE_LISTS = ("corpus.jsonl", "manifest.jsonl")
+_FORMS = ("pdf", "scan")
 
 
 @dataclass
 class PageDataset:
-    """Queries, qrels and a lazily rendered page corpus."""
+    """Pages, queries (with optional kinds) and relevance judgements of one split."""
 
     root: Path
+    split: str
+    pages: list[PageRef]
     queries: dict[str, str]
+    kinds: dict[str, str]
     qrels: dict[str, dict[str, int]]
-    corpus: dict[str, dict[str, object]] = field(default_factory=dict)  # id -> {"pdf", "page"} or {"image"}
-    dpi: float = DEFAULT_DPI
 
-    def iter_pages(self) -> Iterator[PageImage]:
-        """Every corpus page as a :class:`PageImage`; ``corpus_id(page)`` gives its corpus id."""
-        from PIL import Image
-
-        by_pdf: dict[str, dict[int, str]] = {}
-        for cid, entry in self.corpus.items():
-            if "pdf" in entry:
-                by_pdf.setdefault(str(entry["pdf"]), {})[int(entry["page"])] = cid  # type: ignore[arg-type]
-            else:
-                path = self.root / str(entry["image"])
-                with Image.open(path) as im:
-                    yield PageImage(cid, 1, im.convert("RGB"), source=str(path), extra={"corpus_id": cid})
-        for pdf, ids in by_pdf.items():
-            for page in iter_pdf_pages(self.root / pdf, dpi=self.dpi, pages=sorted(ids)):
-                page.extra["corpus_id"] = ids[page.page_number]
-                yield page
+    @property
+    def query_ids(self) -> list[str]:
+        """Queries that have judgements in this split, in file order."""
+        return [q for q in self.queries if q in self.qrels]
 
 
-def corpus_id(page: PageImage) -> str:
-    """The dataset id of a page from :meth:`PageDataset.iter_pages` (else ``doc#page``)."""
-    return str(page.extra.get("corpus_id", page.key))
-
-
-def _read_jsonl(path: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def load_dataset(root: str | Path, *, split: str = "test", dpi: float = DEFAULT_DPI) -> PageDataset:
-    """Read a dataset folder (layout above); raises :class:`InputError` naming a missing file."""
+def load_dataset(root: str | os.PathLike[str], split: str = "test") -> PageDataset:
+    """Read the data set at ``root``; raises :class:`InputError` naming the file and what is wrong."""
     root = Path(root)
-    qpath, rpath = root / "queries.jsonl", root / "qrels" / f"{split}.tsv"
-    for p in (qpath, rpath):
-        if not p.is_file():
-            raise InputError(f"dataset {str(root)!r} has no {p.relative_to(root)} (BEIR/ViDoRe layout expected)", input_name=str(p))
-    queries = {str(r["_id"]): str(r["text"]) for r in _read_jsonl(qpath)}
-    qrels: dict[str, dict[str, int]] = {}
-    with open(rpath, newline="") as f:
-        for row in csv.reader(f, delimiter="\t"):
-            if not row or row[0] == "query-id":
-                continue
-            qrels.setdefault(row[0], {})[row[1]] = int(row[2])
-    corpus: dict[str, dict[str, object]] = {}
-    if (root / "corpus.jsonl").is_file():
-        for r in _read_jsonl(root / "corpus.jsonl"):
-            corpus[str(r["_id"])] = {k: v for k, v in r.items() if k in ("pdf", "page", "image")}
-    else:
-        from ..ingest import pdf_page_count
+    if not root.is_dir():
+        raise InputError(f"{root}: no such data set folder", input_name=str(root))
+    pages = _read_corpus(root)
+    queries, kinds = _read_queries(root / "queries.jsonl")
+    qrels = _read_qrels(root / "qrels" / f"{split}.tsv")
+    known = {p.page_id for p in pages}
+    missing = sorted({c for rel in qrels.values() for c in rel} - known)
+    if missing:
+        raise InputError(f"{root}: qrels/{split}.tsv names pages not in the corpus: {missing[:5]}", input_name=str(root))
+    unknown_q = sorted(set(qrels) - set(queries))
+    if unknown_q:
+        raise InputError(f"{root}: qrels/{split}.tsv names queries missing from queries.jsonl: {unknown_q[:5]}",
+                         input_name=str(root))
+    return PageDataset(root, split, pages, queries, kinds, qrels)
 
-        for f in sorted((root / "corpus").iterdir()):
-            if f.suffix.lower() == ".pdf":
-                for n in range(1, pdf_page_count(f) + 1):
-                    corpus[f"{f.stem}#{n}"] = {"pdf": str(f.relative_to(root)), "page": n}
-            elif f.suffix.lower() in IMAGE_SUFFIXES:
-                corpus[f.stem] = {"image": str(f.relative_to(root))}
-    unknown = {d for rels in qrels.values() for d in rels} - set(corpus)
-    if unknown:
-        raise InputError(f"qrels name pages not in the corpus: {sorted(unknown)[:5]}", input_name=str(rpath))
-    qrels = {q: r for q, r in qrels.items() if q in queries}
-    return PageDataset(root, queries, qrels, corpus, dpi)
+
+def _read_corpus(root: Path) -> list[PageRef]:
+    for name in _PAGE_LISTS:
+        if (root / name).is_file():
+            return [_listed_page(root, row, f"{root / name}:{n}") for n, row in _read_jsonl(root / name)]
+    if (root / "corpus").is_dir():
+        return expand_sources([root / "corpus"])
+    raise InputError(f"{root}: neither corpus/ nor {' / '.join(_PAGE_LISTS)} found "
+                     "(BEIR layout: corpus/, queries.jsonl, qrels/<split>.tsv)", input_name=str(root))
+
+
+def _listed_page(root: Path, row: dict[str, Any], where: str) -> PageRef:
+    try:
+        if "image" in row:
+            ref = PageRef(root / str(row["image"]))
+        else:
+            form = row.get("form", "pdf")
+            if form not in _FORMS:
+                raise InputError(f"{where}: form must be 'pdf' or 'scan', got {form!r}", input_name=where)
+            ref = PageRef(root / str(row["pdf"]), int(row["page"]), scan=form == "scan")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{where}: expected {{\"pdf\", \"page\"}} or {{\"image\"}} ({exc!r})", input_name=where) from exc
+    given = row.get("_id", row.get("corpus-id"))
+    if given is not None and str(given) != ref.page_id:
+        raise InputError(f"{where}: corpus id {given!r} is not the page's id {ref.page_id!r} (<pdf stem>#<page>, or an "
+                         "image's stem)", input_name=where)
+    return ref
+
+
+def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise InputError(f"{path}:{n}: not a JSON object ({exc})", input_name=str(path)) from exc
+        if not isinstance(row, dict):
+            raise InputError(f"{path}:{n}: not a JSON object", input_name=str(path))
+        rows.append((n, row))
+    return rows
+
+
+def _read_queries(path: Path) -> tuple[dict[str, str], dict[str, str]]:
+    if not path.is_file():
+        raise InputError(f"{path}: missing (one JSON object per line with _id and text)", input_name=str(path))
+    queries: dict[str, str] = {}
+    kinds: dict[str, str] = {}
+    for n, row in _read_jsonl(path):
+        try:
+            qid, text = str(row["_id"]), str(row["text"])
+        except KeyError as exc:
+            raise InputError(f"{path}:{n}: expected {{\"_id\", \"text\"}} ({exc})", input_name=str(path)) from exc
+        queries[qid] = text
+        if row.get("kind"):
+            kinds[qid] = str(row["kind"])
+    return queries, kinds
+
+
+def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    if not path.is_file():
+        raise InputError(f"{path}: missing (header: query-id, corpus-id, score)", input_name=str(path))
+    qrels: dict[str, dict[str, int]] = {}
+    with path.open(encoding="utf-8", newline="") as f:
+        reader = csv.reader(f, delimiter="\t")
+        header = next(reader, None)
+        if header is None or [h.strip() for h in header[:3]] != ["query-id", "corpus-id", "score"]:
+            raise InputError(f"{path}: first line must be 'query-id<TAB>corpus-id<TAB>score', got {header}", input_name=str(path))
+        for n, row in enumerate(reader, 2):
+            if not row or not "".join(row).strip():
+                continue
+            try:
+                qid, cid, score = row[0].strip(), row[1].strip(), int(float(row[2]))
+            except (IndexError, ValueError) as exc:
+                raise InputError(f"{path}:{n}: expected three tab-separated fields ({exc})", input_name=str(path)) from exc
+            if score > 0:
+                qrels.setdefault(qid, {})[cid] = score
+    return qrels

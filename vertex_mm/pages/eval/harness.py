@@ -1,84 +1,138 @@
-"""Run the evaluation table on a dataset: method x nDCG@5 (plus nDCG@10, recall, MRR).
+"""The evaluation table of ``vertex-mm pages eval``: one retriever, its variants and baselines,
+scored on a BEIR-layout data set.
 
-    python -m vertex_mm.pages.eval tests/fixtures/pdfs            # offline default embedder
-    python -m vertex_mm.pages.eval DATA --colpali /models/colpali-v1.3-merged
+Printed: a row per method (nDCG@5, R@1, R@5, MRR@10), the retriever per query kind when
+queries carry one, indexing speed with the CPU time other processes took meanwhile, and last
+``RESULT ndcg5=… r1=… r5=… mrr10=… index_pages_per_s=…`` for the retriever itself.
 
-Methods follow the ViDoRe paper's table: late interaction over the multi-vector embedder (float,
-and binarised with rerank), the same embedder mean-pooled to one vector, and OCR + BM25.
+Rows: the retriever (``f"{name} ({method})"``); the variants it scores from the index it
+already holds (:class:`~vertex_mm.pages.EvalVariants`: the OCR-assisted retriever's components
+alone, leave-one-out ablations, RRF fusion and a text-layer BM25 baseline; late interaction's
+binarised and mean-pooled forms); and each baseline retriever, indexed on its own (``tesseract
+OCR + BM25`` reads every page again). Every method is scored on its top 10 pages per query.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TextIO
 
-from .dataset import PageDataset, load_dataset
-from .metrics import evaluate_run
-from .retrievers import EmbeddedCorpus, LateInteractionRetriever, MeanPooledRetriever, OcrBm25Retriever
+import numpy as np
 
-__all__ = ["evaluate_methods", "format_table", "main"]
+from ..._cpu import Timing, timed
+from ...evaluation.metrics import ndcg_at_k, recall_at_k, reciprocal_rank, trec_ranking
+from ..retriever import EvalVariants, IndexStats, PageRetriever
+from .dataset import PageDataset
 
+__all__ = ["EvalReport", "MethodScores", "evaluate", "format_report", "query_metrics"]
 
-def evaluate_methods(
-    dataset: PageDataset,
-    embedder: Any,
-    *,
-    ocr: bool = True,
-    binary_candidates: int = 8,
-    log: Any = None,
-) -> dict[str, dict[str, float]]:
-    """Metrics per method name; ``embedder`` is a :class:`MultiVectorEmbedder`."""
-    say = log or (lambda msg: None)
-    pages = list(dataset.iter_pages())
-    say(f"{len(pages)} pages, {len(dataset.queries)} queries")
-    t0 = time.perf_counter()
-    corpus = EmbeddedCorpus(embedder, pages)
-    say(f"embedded pages in {time.perf_counter() - t0:.1f}s ({corpus.pages.tokens.shape[0] / len(pages):.0f} vectors/page)")
-    methods: list[Any] = [
-        LateInteractionRetriever(corpus),
-        LateInteractionRetriever(corpus, mode="binary", candidates=binary_candidates),
-        MeanPooledRetriever(corpus),
-    ]
-    if ocr:
-        t0 = time.perf_counter()
-        methods.append(OcrBm25Retriever(pages))
-        say(f"OCR of {len(pages)} pages in {time.perf_counter() - t0:.1f}s")
-    results = {}
-    for m in methods:
-        results[m.name] = evaluate_run(m.search(dataset.queries, k=10), dataset.qrels)
-    return results
+METRICS = ("ndcg5", "r1", "r5", "mrr10")
+_HEADERS = ("nDCG@5", "R@1", "R@5", "MRR@10")
+#: Pages per query that a method hands to the metrics (MRR@10 needs 10).
+RUN_DEPTH = 10
 
 
-def format_table(results: dict[str, dict[str, float]]) -> str:
-    cols = ["ndcg@5", "ndcg@10", "recall@5", "mrr@10"]
-    width = max(len("method"), *(len(n) for n in results))
-    lines = [f"{'method':<{width}}  " + "  ".join(f"{c:>8}" for c in cols)]
-    lines.append("-" * len(lines[0]))
-    for name, m in results.items():
-        lines.append(f"{name:<{width}}  " + "  ".join(f"{m[c]:>8.3f}" for c in cols))
-    return "\n".join(lines)
+@dataclass
+class MethodScores:
+    name: str
+    mean: dict[str, float]
+    per_query: dict[str, dict[str, float]]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m vertex_mm.pages.eval", description=__doc__.split("\n")[0])
-    ap.add_argument("dataset", help="folder in the BEIR/ViDoRe layout (queries.jsonl, qrels/, corpus/)")
-    ap.add_argument("--split", default="test")
-    ap.add_argument("--dpi", type=float, default=144)
-    ap.add_argument("--colpali", metavar="FOLDER", help="a local ColPali/ColQwen2/ColSmol checkpoint instead of the offline default")
-    ap.add_argument("--no-ocr", action="store_true", help="skip the OCR + BM25 baseline")
-    args = ap.parse_args(argv)
-    dataset = load_dataset(args.dataset, split=args.split, dpi=args.dpi)
-    if args.colpali:
-        from ..colpali_adapter import ColPaliEmbedder
+@dataclass
+class EvalReport:
+    dataset: str
+    split: str
+    n_queries: int
+    n_pages: int
+    methods: list[MethodScores] = field(default_factory=list)
+    by_kind: dict[str, dict[str, float]] = field(default_factory=dict)
+    kind_counts: dict[str, int] = field(default_factory=dict)
+    stats: IndexStats = field(default_factory=IndexStats)
+    timing: Timing = field(default_factory=Timing)
 
-        embedder: Any = ColPaliEmbedder.from_pretrained(args.colpali)
-    else:
-        from local_backend.pages import RegionConSEEmbedder
+    @property
+    def main(self) -> MethodScores:
+        """The evaluated retriever's own row (the first)."""
+        return self.methods[0]
 
-        embedder = RegionConSEEmbedder()
-    results = evaluate_methods(dataset, embedder, ocr=not args.no_ocr, log=lambda m: print(f"# {m}", file=sys.stderr))
-    print(format_table(results))
-    return 0
+    @property
+    def index_pages_per_s(self) -> float:
+        return self.n_pages / self.timing.wall if self.timing.wall > 0 else float("inf")
+
+
+def query_metrics(scores: np.ndarray, page_ids: Sequence[str], qids: Sequence[str],
+                  qrels: Mapping[str, Mapping[str, int]]) -> dict[str, dict[str, float]]:
+    """Per-query nDCG@5, R@1, R@5 and MRR@10 of a ``(queries, pages)`` score matrix, from each
+    query's top :data:`RUN_DEPTH` pages ranked as trec_eval ranks them."""
+    out = {}
+    for i, q in enumerate(qids):
+        top = np.argsort(-scores[i], kind="stable")[:RUN_DEPTH]
+        ranking = trec_ranking({page_ids[j]: float(scores[i, j]) for j in top})
+        grades = dict(qrels[q])
+        relevant = {p for p, g in grades.items() if g > 0}
+        out[q] = {"ndcg5": ndcg_at_k(ranking, grades, 5), "r1": recall_at_k(ranking, relevant, 1),
+                  "r5": recall_at_k(ranking, relevant, 5), "mrr10": reciprocal_rank(ranking[:RUN_DEPTH], relevant)}
+    return out
+
+
+def _mean(per_query: Mapping[str, Mapping[str, float]], qids: Sequence[str] | None = None) -> dict[str, float]:
+    keys = list(qids) if qids is not None else list(per_query)
+    return {m: float(np.mean([per_query[q][m] for q in keys])) if keys else 0.0 for m in METRICS}
+
+
+def evaluate(ds: PageDataset, retriever: PageRetriever, *, baselines: Sequence[PageRetriever] = (),
+             log: Callable[[str], None] = lambda s: None) -> EvalReport:
+    """Index ``ds`` with ``retriever`` (timed), score every method, and build the report."""
+    qids = ds.query_ids
+    texts = [ds.queries[q] for q in qids]
+    log(f"indexing {len(ds.pages)} pages with {retriever.name} ({retriever.method}) ...")
+    with timed() as timing:
+        stats = retriever.index(ds.pages)
+    ids = retriever.page_ids
+    report = EvalReport(str(ds.root), ds.split, len(qids), len(ids), stats=stats, timing=timing)
+
+    def add(name: str, scores: np.ndarray, page_ids: Sequence[str]) -> MethodScores:
+        per_q = query_metrics(scores, page_ids, qids, ds.qrels)
+        m = MethodScores(name, _mean(per_q), per_q)
+        report.methods.append(m)
+        return m
+
+    main = add(f"{retriever.name} ({retriever.method})", retriever.score(texts), ids)
+    if isinstance(retriever, EvalVariants):
+        for label, scores in retriever.eval_variants(texts).items():
+            add(label, scores, ids)
+    for baseline in baselines:
+        log(f"baseline: {baseline.method} ...")
+        baseline.index(ds.pages)
+        add(f"baseline: {baseline.method}", baseline.score(texts), baseline.page_ids)
+    for kind in sorted({ds.kinds[q] for q in qids if q in ds.kinds}):
+        members = [q for q in qids if ds.kinds.get(q) == kind]
+        report.kind_counts[kind] = len(members)
+        report.by_kind[kind] = _mean(main.per_query, members)
+    return report
+
+
+def format_report(report: EvalReport, out: TextIO) -> None:
+    w = max(len(m.name) for m in report.methods) + 2
+    print(f"data set {report.dataset}  split={report.split}  queries={report.n_queries}  pages={report.n_pages}", file=out)
+    print(f"{'method':<{w}}" + "".join(f"{h:>9}" for h in _HEADERS), file=out)
+    for m in report.methods:
+        print(f"{m.name:<{w}}" + "".join(f"{m.mean[k]:>9.3f}" for k in METRICS), file=out)
+    if report.by_kind:
+        print(f"\n{report.main.name.split(' (')[0]} by query kind:", file=out)
+        for kind, mean in report.by_kind.items():
+            label = f"  {kind} ({report.kind_counts[kind]})"
+            print(f"{label:<{w}}" + "".join(f"{mean[k]:>9.3f}" for k in METRICS), file=out)
+    s = report.stats
+    print(f"\nindexing: {report.n_pages} pages in {report.timing.wall:.1f} s = {report.index_pages_per_s:.2f} pages/s "
+          f"({s.reading()}, {s.ocr_cached} OCR results from cache); stage seconds "
+          + ", ".join(f"{k} {v:.1f}" for k, v in s.seconds.items()), file=out)
+    t = report.timing
+    print(f"cpu: this run {t.own_cpu:.1f} s, other processes {t.other_cpu:.1f} s during indexing", file=out)
+    for e in s.errors:
+        print(f"unreadable page: {e}", file=out)
+    f = report.main.mean
+    print(f"RESULT ndcg5={f['ndcg5']:.3f} r1={f['r1']:.3f} r5={f['r5']:.3f} mrr10={f['mrr10']:.3f} "
+          f"index_pages_per_s={report.index_pages_per_s:.2f}", file=out)

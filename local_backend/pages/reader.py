@@ -1,0 +1,160 @@
+"""Reading pages: text layer where there is one, tesseract where there is not, in parallel.
+
+:func:`read_pages` walks the pages in order. For a PDF page with a text layer it takes the
+words from pypdfium2 and OCRs only the raster images drawn on it; a PDF page without one, a
+page marked as a scan, and every image file go to tesseract whole. PDFs are opened and
+scans rendered by :mod:`vertex_mm.pages.ingest`. OCR runs in an :class:`~.ocr.OcrPool` while the
+next pages are rendered, and pages come back in input order, ``lookahead`` at most in flight,
+so memory stays flat for a corpus of any length.
+
+Each :class:`ReadPage` also carries a small rendering of the page and crops of its figures for
+the CNN region vectors. A page that cannot be read comes back with ``error`` set and no words;
+the others go on.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from vertex_mm.errors import VertexMMError
+from vertex_mm.pages.ingest import OpenPdfs, PageRef
+
+from .ocr import OcrPool, OcrResult, OcrSettings
+from .text_layer import has_text_layer, raster_image_boxes, read_pdf_page
+from .words import Box, PageText, Word
+
+__all__ = ["ReadPage", "ReaderSettings", "read_pages"]
+
+_POINTS_PER_INCH = 72.0
+
+
+@dataclass(frozen=True)
+class ReaderSettings:
+    """Resolutions: ``ocr_dpi`` for tesseract; ``image_side`` (pixels, long side) for the CNN
+    page image, from which figure crops are also cut."""
+
+    ocr_dpi: int = 200
+    region_ocr_dpi: int = 300
+    image_side: int = 1024
+    max_crops: int = 4
+    ocr_image_regions: bool = True
+    force_ocr: bool = False  # ignore text layers (the "OCR + BM25" baseline)
+
+
+@dataclass
+class ReadPage:
+    """One page as the retriever sees it."""
+
+    ref: PageRef
+    text: PageText
+    thumbnail: Any = None  # PIL image, long side ~image_side
+    crops: list[Any] = field(default_factory=list)  # PIL images of figure regions
+    ocr_pages: int = 0  # 1 when the whole page went through tesseract
+    ocr_regions: int = 0
+    ocr_cached: int = 0
+    error: VertexMMError | None = None
+
+
+@dataclass
+class _Pending:
+    page: ReadPage
+    page_future: "Future[OcrResult] | None" = None
+    region_futures: list[tuple[Box, "Future[OcrResult]"]] = field(default_factory=list)
+
+
+def read_pages(refs: Iterable[PageRef], pool: OcrPool, settings: ReaderSettings = ReaderSettings(),
+               *, lookahead: int | None = None) -> Iterator[ReadPage]:
+    """Yield a :class:`ReadPage` per ref, in order."""
+    depth = lookahead or max(4, 3 * pool.workers)
+    pending: collections.deque[_Pending] = collections.deque()
+    with OpenPdfs() as pdfs:
+        for ref in refs:
+            pending.append(_start(ref, pool, settings, pdfs))
+            while len(pending) > depth:
+                yield _finish(pending.popleft())
+        while pending:
+            yield _finish(pending.popleft())
+
+
+def _start(ref: PageRef, pool: OcrPool, settings: ReaderSettings, pdfs: OpenPdfs) -> _Pending:
+    try:
+        if ref.is_pdf and not ref.scan:
+            return _start_pdf(ref, pool, settings, pdfs)
+        # An image file, or a page read as a scanner delivers it (gray, no text layer).
+        return _start_image(ref, pdfs.page_image(ref).image, pool, settings)
+    except VertexMMError as exc:
+        return _Pending(ReadPage(ref, PageText(ref.page_id, source="unreadable"), error=exc))
+
+
+def _start_pdf(ref: PageRef, pool: OcrPool, settings: ReaderSettings, pdfs: OpenPdfs) -> _Pending:
+    page = pdfs.page(ref.path, ref.page_number)
+    try:
+        if not settings.force_ocr and has_text_layer(page):
+            text = read_pdf_page(page, ref.page_id)
+            pending = _Pending(ReadPage(ref, text))
+            if settings.ocr_image_regions:
+                for box in raster_image_boxes(page)[: settings.max_crops]:
+                    crop = _render(page, settings.region_ocr_dpi / _POINTS_PER_INCH, box)
+                    pending.region_futures.append((box, pool.submit(crop, settings=OcrSettings(psm=11), name=ref.page_id)))
+        else:
+            full = _render(page, settings.ocr_dpi / _POINTS_PER_INCH)
+            text = PageText(ref.page_id, figure_boxes=[], source="ocr")
+            pending = _Pending(ReadPage(ref, text, ocr_pages=1), page_future=pool.submit(full, name=ref.page_id))
+        medium = _render(page, settings.image_side / max(page.get_size()))
+        _attach_images(pending.page, medium, settings)
+        return pending
+    finally:
+        page.close()
+
+
+def _start_image(ref: PageRef, image: Any, pool: OcrPool, settings: ReaderSettings) -> _Pending:
+    text = PageText(ref.page_id, source="ocr")
+    pending = _Pending(ReadPage(ref, text, ocr_pages=1), page_future=pool.submit(image, name=ref.page_id))
+    _attach_images(pending.page, image, settings)
+    return pending
+
+
+def _render(page: Any, scale: float, box: Box | None = None) -> Any:
+    if box is None:
+        return page.render(scale=scale).to_pil().convert("RGB")
+    w, h = page.get_size()
+    crop = (box.x0 * w, (1 - box.y1) * h, (1 - box.x1) * w, box.y0 * h)  # left, bottom, right, top margins
+    return page.render(scale=scale, crop=crop).to_pil().convert("RGB")
+
+
+def _attach_images(page: ReadPage, image: Any, settings: ReaderSettings) -> None:
+    thumb = image.copy()
+    thumb.thumbnail((settings.image_side, settings.image_side))
+    page.thumbnail = thumb
+    W, H = image.size
+    for box in page.text.figure_boxes[: settings.max_crops]:
+        left, top = int(box.x0 * W), int(box.y0 * H)
+        page.crops.append(image.crop((left, top, max(int(box.x1 * W), left + 1), max(int(box.y1 * H), top + 1))))
+
+
+def _finish(p: _Pending) -> ReadPage:
+    page = p.page
+    try:
+        if p.page_future is not None:
+            result = p.page_future.result()
+            page.text.words = result.words
+            page.ocr_cached += int(result.cached)
+        for box, fut in p.region_futures:
+            result = fut.result()
+            page.ocr_regions += 1
+            page.ocr_cached += int(result.cached)
+            page.text.words += [_into(box, w) for w in result.words]
+    except VertexMMError as exc:
+        page.error = exc
+    return page
+
+
+def _into(box: Box, word: Word) -> Word:
+    """A word OCR'd in a crop, moved into page fractions."""
+    bw, bh = box.x1 - box.x0, box.y1 - box.y0
+    b = word.box
+    return Word(word.text, Box(box.x0 + b.x0 * bw, box.y0 + b.y0 * bh, box.x0 + b.x1 * bw, box.y0 + b.y1 * bh), "ocr")

@@ -1,0 +1,293 @@
+"""The OCR-assisted page retriever: text layer / OCR words, BM25, MiniLM windows, CNN regions.
+
+This is NOT ColPali. It finds pages by the words on them (read from the PDF text layer, or by
+tesseract where a page is an image), by dense MiniLM passages, by CNN region vectors of the
+page and its figures, and by a chart/table layout signal, and fuses the rankings (see
+:mod:`.fusion`). It is the offline default for page search because ColPali weights cannot be
+had offline, and it is named ``ocr-fused`` everywhere, with a :attr:`description` printed next
+to its results, so that they are never mistaken for a vision-language model's.
+
+>>> from vertex_mm.pages import expand_sources
+>>> r = OcrAssistedPageRetriever()                               # doctest: +SKIP
+>>> stats = r.index(expand_sources(["report.pdf"]))              # doctest: +SKIP
+>>> r.search(["bar chart of revenue by region"], k=3)[0]         # doctest: +SKIP
+[PageHit(doc_id='report', page_number=7, score=4.1, ..., page_id='report#7'), ...]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vertex_mm.errors import InputError
+from vertex_mm.index.errors import IndexCorruptedError
+from vertex_mm.pages import IndexStats, PageHit, PageRef
+
+from .fusion import Fusion
+from .ocr import OcrPool
+from .reader import ReaderSettings, ReadPage, read_pages
+from .store import StoredIndex, read_index, write_index
+from .words import Box, PageText, reading_text, words_in
+
+__all__ = ["COMPONENTS", "DESCRIPTION", "RETRIEVER_NAME", "OcrAssistedPageRetriever", "figure_passages", "lexical_document"]
+
+RETRIEVER_NAME = "ocr-fused"
+COMPONENTS = ("lexical", "dense", "visual", "layout")
+DESCRIPTION = ("OCR-assisted fused retriever: PDF text layer / tesseract words + BM25, MiniLM passages, "
+               "CNN region vectors; not ColPali")
+
+# Captions sit just below (or above) a figure: widen its box by this much (page fractions) to
+# catch them.
+_CAPTION_BELOW = 0.10
+_CAPTION_ABOVE = 0.03
+_SIDE_MARGIN = 0.02
+
+
+def figure_passages(text: PageText) -> list[str]:
+    """For each figure region: the words drawn in it plus its caption, as one passage."""
+    out = []
+    for box in text.figure_boxes:
+        grown = Box(max(0.0, box.x0 - _SIDE_MARGIN), max(0.0, box.y0 - _CAPTION_ABOVE),
+                    min(1.0, box.x1 + _SIDE_MARGIN), min(1.0, box.y1 + _CAPTION_BELOW))
+        words = words_in(text.words, grown)
+        if words:
+            out.append(reading_text(words))
+    return out
+
+
+class OcrAssistedPageRetriever:
+    """:class:`~vertex_mm.pages.PageRetriever` that indexes pages once, then ranks them for text
+    queries. Components: ``lexical`` (BM25), ``dense`` (MiniLM windows), ``visual`` (CNN region
+    vectors), ``layout`` (figure / table asked for and present); pass a subset to ablate.
+    """
+
+    def __init__(self, *, components: Sequence[str] = COMPONENTS, fusion: Fusion | None = None,
+                 ocr_workers: int | None = None, reader: ReaderSettings | None = None,
+                 use_ocr_cache: bool = True, dense_encoder: Any = None, visual_embedder: Any = None,
+                 figure_boost: bool = True, name: str = RETRIEVER_NAME, method: str | None = None,
+                 description: str = DESCRIPTION) -> None:
+        unknown = set(components) - set(COMPONENTS)
+        if unknown or not components:
+            raise ValueError(f"components must be a non-empty subset of {COMPONENTS}, got {list(components)}")
+        self.components = tuple(components)
+        self.fusion = fusion or Fusion()
+        self.ocr_workers = ocr_workers
+        self.reader = reader or ReaderSettings()
+        self.use_ocr_cache = use_ocr_cache
+        #: The MiniLM text encoder and the region embedder (None: the shipped offline models).
+        self.dense_encoder = dense_encoder
+        self.visual_embedder = visual_embedder
+        self.figure_boost = figure_boost
+        self.name = name
+        self.method = method or f"all: {'+'.join(self.components)}"
+        self._description = description
+        self.refs: list[PageRef] = []
+        self.pages: list[PageText] = []
+        self.stats = IndexStats()
+        self._scorers: dict[str, Any] = {}
+
+    @classmethod
+    def ocr_bm25_baseline(cls, **options: Any) -> OcrAssistedPageRetriever:
+        """The reference an OCR pipeline would be: tesseract on every page (text layers
+        ignored), then BM25 over the page words (spec ``ocr-bm25``)."""
+        return cls(components=("lexical",), reader=ReaderSettings(force_ocr=True), figure_boost=False, name="ocr-bm25",
+                   method="tesseract OCR + BM25", description="tesseract OCR of every page + BM25; not ColPali", **options)
+
+    @property
+    def description(self) -> str:
+        return self._description
+
+    @property
+    def page_ids(self) -> list[str]:
+        return [r.page_id for r in self.refs]
+
+    # -- indexing ------------------------------------------------------------------------------
+    def index(self, pages: Iterable[PageRef], *, save_to: str | os.PathLike[str] | None = None) -> IndexStats:
+        """Read and index the pages (replacing any previous index). Unreadable pages are kept
+        with no words and listed in ``stats.errors``. With ``save_to``, the index is saved there."""
+        stats = IndexStats()
+        visual = None
+        if "visual" in self.components:
+            from .visual import VisualScorer
+
+            visual = VisualScorer(self.visual_embedder)
+        texts: list[PageText] = []
+        refs: list[PageRef] = []
+        batch: list[ReadPage] = []
+        t_read = time.perf_counter()
+        t_visual = 0.0
+        with OcrPool(self.ocr_workers, use_cache=self.use_ocr_cache) as pool:
+            for page in read_pages(pages, pool, self.reader):
+                stats.pages += 1
+                stats.documents[page.ref.doc_id] = stats.documents.get(page.ref.doc_id, 0) + 1
+                stats.ocr_pages += page.ocr_pages
+                stats.ocr_regions += page.ocr_regions
+                stats.ocr_cached += page.ocr_cached
+                stats.text_layer_pages += int(page.text.source == "text-layer")
+                if page.error is not None:
+                    stats.errors.append(f"{page.ref.page_id}: {page.error}")
+                texts.append(page.text)
+                refs.append(page.ref)
+                if visual is not None:
+                    batch.append(page)
+                    if len(batch) >= visual.batch_size:
+                        t_visual += self._add_visual(visual, batch)
+                        batch = []
+            if visual is not None and batch:
+                t_visual += self._add_visual(visual, batch)
+        stats.seconds["read"] = time.perf_counter() - t_read - t_visual
+        stats.seconds["visual"] = t_visual
+        self.attach(refs, texts, {"visual": visual} if visual is not None else {}, stats=stats)
+        self.stats = stats
+        if save_to is not None:
+            self.save(save_to)
+        return stats
+
+    def attach(self, refs: Sequence[PageRef], texts: list[PageText], scorers: dict[str, Any], *,
+               stats: IndexStats | None = None) -> None:
+        """Install read pages and any pre-built scorers; build the rest (BM25, dense, layout)."""
+        stats = stats if stats is not None else IndexStats(pages=len(texts))
+        self.refs = list(refs)
+        self.pages = texts
+        self._scorers = dict(scorers)
+        if "lexical" in self.components:
+            t = time.perf_counter()
+            from .lexical import LexicalScorer
+
+            docs = [lexical_document(p) if self.figure_boost else p.text for p in texts]
+            self._scorers["lexical"] = LexicalScorer().fit(docs)
+            stats.seconds["lexical"] = time.perf_counter() - t
+        if "dense" in self.components and "dense" not in self._scorers:
+            t = time.perf_counter()
+            from .dense import DenseScorer
+
+            self._scorers["dense"] = DenseScorer(self.dense_encoder).fit(
+                [[w.text for w in p.words] for p in texts], [figure_passages(p) for p in texts]
+            )
+            stats.seconds["dense"] = time.perf_counter() - t
+        if "layout" in self.components:
+            from .layout import LayoutScorer
+
+            self._scorers["layout"] = LayoutScorer().fit(texts)
+
+    def scorer(self, name: str) -> Any:
+        """The fitted scorer of component ``name`` (None when the component is not indexed)."""
+        return self._scorers.get(name)
+
+    @staticmethod
+    def _add_visual(visual: Any, batch: list[ReadPage]) -> float:
+        t = time.perf_counter()
+        visual.add_pages([p.thumbnail if p.thumbnail is not None else _blank() for p in batch], [p.crops for p in batch])
+        for p in batch:  # the images are not needed any more
+            p.thumbnail, p.crops = None, []
+        return time.perf_counter() - t
+
+    # -- search --------------------------------------------------------------------------------
+    def component_scores(self, queries: Sequence[str]) -> dict[str, np.ndarray]:
+        """Raw ``(queries, pages)`` score matrix of each indexed component."""
+        if not self.refs:
+            raise RuntimeError("index() must run before search")
+        out: dict[str, np.ndarray] = {}
+        for name, scorer in self._scorers.items():
+            if name == "lexical":
+                out[name] = np.vstack([scorer.scores(q) for q in queries]) if queries else np.zeros((0, len(self.refs)))
+            else:
+                out[name] = scorer.scores_many(list(queries))
+        return out
+
+    def _fuse(self, comps: dict[str, np.ndarray]) -> np.ndarray:
+        return next(iter(comps.values())).astype(np.float64) if len(comps) == 1 else self.fusion.fuse(comps)
+
+    def score(self, queries: Sequence[str]) -> np.ndarray:
+        """Fused ``(queries, pages)`` scores; higher is better."""
+        return self._fuse(self.component_scores(queries))
+
+    def search(self, queries: Sequence[str], k: int = 5) -> list[list[PageHit]]:
+        """The ``k`` best pages for each query, best first, with each component's raw score."""
+        if isinstance(queries, str):
+            raise InputError("search() takes a list of queries; wrap one query in a list", input_name="queries")
+        comps = self.component_scores(queries)
+        fused = self._fuse(comps)
+        out = []
+        for qi in range(len(queries)):
+            top = np.argsort(-fused[qi], kind="stable")[:k]
+            out.append([self._hit(int(i), float(fused[qi, i]), {n: float(s[qi, i]) for n, s in comps.items()}) for i in top])
+        return out
+
+    def _hit(self, i: int, score: float, components: dict[str, float]) -> PageHit:
+        ref = self.refs[i]
+        return PageHit(ref.doc_id, ref.page_number, score, {"source": str(ref.path)}, components, page_id=ref.page_id)
+
+    def eval_variants(self, queries: Sequence[str]) -> dict[str, np.ndarray]:
+        """Every component alone, every leave-one-out ablation, RRF fusion with the same
+        weights, and BM25 over the page words without the figure boost (the plain text-layer
+        baseline): re-fused from the component scores, so they cost no re-indexing."""
+        from .lexical import LexicalScorer
+
+        comps = self.component_scores(queries)
+        out = {f"  {name} alone": comps[name] for name in self.components}
+        if len(comps) > 1:
+            for name in self.components:
+                out[f"  without {name}"] = self._fuse({k: v for k, v in comps.items() if k != name})
+            out["  rrf fusion (same weights)"] = dataclasses.replace(self.fusion, method="rrf").fuse(comps)
+        plain = LexicalScorer().fit([p.text for p in self.pages])
+        out["baseline: text layer (else OCR) + BM25"] = np.vstack([plain.scores(q) for q in queries])
+        return out
+
+    # -- persistence ---------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the index to the folder ``path`` (see :mod:`.store`): the pages' words and the
+        embedding components' arrays; BM25 and layout are rebuilt from the words on load."""
+        arrays = {name: self._scorers[name].arrays() for name in ("dense", "visual") if name in self._scorers}
+        config = {
+            "name": self.name, "method": self.method, "description": self.description,
+            "components": list(self.components), "figure_boost": self.figure_boost, "force_ocr": self.reader.force_ocr,
+            "fusion": {"method": self.fusion.method, "weights": dict(self.fusion.weights), "rrf_k": self.fusion.rrf_k},
+        }
+        return write_index(path, StoredIndex(config, self.refs, self.pages, arrays))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, verify: bool = True, **options: Any) -> OcrAssistedPageRetriever:
+        """A retriever ready to search, from a folder :meth:`save` wrote. ``verify`` checks every
+        file's SHA-256; ``options`` are constructor arguments that are not stored
+        (``ocr_workers``, ``dense_encoder``, ...). The query encoders load from local files."""
+        stored = read_index(path, verify=verify)
+        cfg = stored.config
+        try:
+            r = cls(components=cfg["components"], fusion=Fusion(**cfg["fusion"]), figure_boost=bool(cfg["figure_boost"]),
+                    reader=ReaderSettings(force_ocr=bool(cfg["force_ocr"])), name=str(cfg["name"]), method=str(cfg["method"]),
+                    description=str(cfg["description"]), **options)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise IndexCorruptedError(f"{path}: the retriever settings in its manifest are missing or mangled ({exc!r})") from exc
+        scorers: dict[str, Any] = {}
+        if "dense" in r.components:
+            from .dense import DenseScorer
+
+            scorers["dense"] = DenseScorer.from_arrays(r.dense_encoder, stored.arrays["dense"], len(stored.pages))
+        if "visual" in r.components:
+            from .visual import VisualScorer
+
+            scorers["visual"] = VisualScorer.from_arrays(r.visual_embedder, stored.arrays["visual"])
+        r.attach(stored.refs, stored.pages, scorers)
+        return r
+
+    def __repr__(self) -> str:
+        return f"OcrAssistedPageRetriever(name={self.name!r}, components={self.components}, pages={len(self.refs)})"
+
+
+def lexical_document(text: PageText) -> str:
+    """The page's words, with figure text and captions repeated once: what a figure shows
+    is what a user describes, so those words count double."""
+    return " ".join([text.text, *figure_passages(text)])
+
+
+def _blank() -> Any:
+    from PIL import Image
+
+    return Image.new("RGB", (64, 64), "white")

@@ -1,0 +1,154 @@
+"""The certified bfloat16 screen: its bound always holds, and the screened top-k is the float32 top-k."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vertex_mm.errors import InputError
+from vertex_mm.late_interaction import PackedPages, maxsim, maxsim_topk, pack_queries, top_k
+from vertex_mm.late_interaction.screened import U_BF16, ScreenedPages
+
+pytest.importorskip("torch")
+
+
+def _rows(rng: np.random.Generator, n: int, d: int, scale: float | np.ndarray = 1.0) -> np.ndarray:
+    x = rng.standard_normal((n, d))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return (x * scale).astype(np.float32)
+
+
+def _screen(queries: list[np.ndarray], sp: ScreenedPages) -> tuple[np.ndarray, np.ndarray]:
+    """(bfloat16 screened scores, their bound), both (Q, P), with small blocks (ragged paths)."""
+    return sp.screen_scores(pack_queries(queries, dim=sp.pages.dim)[0], block_tokens=300)
+
+
+def _random_case(rng: np.random.Generator, dtype: type) -> tuple[list[np.ndarray], PackedPages]:
+    dim = int(rng.choice([8, 32, 128]))
+    n_pages = int(rng.integers(5, 30))
+    # Varied norms (0.01..10 per token) and ragged pages: the bound must not assume unit vectors.
+    pages = [_rows(rng, int(rng.integers(1, 80)), dim, rng.uniform(0.01, 10, size=(1, 1))) for _ in range(n_pages)]
+    n_queries = int(rng.integers(1, 5))
+    queries = [_rows(rng, int(rng.integers(1, 33)), dim, rng.uniform(0.01, 10, size=(1, 1))) for _ in range(n_queries)]
+    return queries, PackedPages.from_list(pages, dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_bound_is_never_violated_over_many_random_cases(dtype):
+    rng = np.random.default_rng(7)
+    worst = 0.0
+    for _ in range(60):
+        queries, packed = _random_case(rng, dtype)
+        sp = ScreenedPages.from_pages(packed)
+        approx, eps = _screen(queries, sp)
+        exact = maxsim(queries, packed).astype(np.float64)
+        ratio = np.abs(approx - exact) / eps
+        worst = max(worst, float(ratio.max()))
+        assert np.all(np.abs(approx - exact) <= eps)
+    assert 0.02 < worst < 1.0  # the errors are real, and stay inside the bound
+
+
+def test_bound_is_tighter_than_the_worst_case_and_errors_are_real():
+    rng = np.random.default_rng(3)
+    pages = [_rows(rng, 300, 128) for _ in range(30)]
+    queries = [_rows(rng, 20, 128) for _ in range(4)]
+    sp = ScreenedPages.from_pages(pages)
+    approx, eps = _screen(queries, sp)
+    err = np.abs(approx - maxsim(queries, pages))
+    # Unit vectors, 20 tokens: the textbook bound (2u inputs + u output per token) is 20 * 3u.
+    assert eps.max() < 0.6 * 20 * 3 * U_BF16
+    assert err.max() > eps.min() / 30  # within ~an order of magnitude of what actually happens
+
+
+def _assert_identical(queries, pages, k, **kw):
+    want_s, want_i = top_k(maxsim(queries, pages), k)
+    got_s, got_i = ScreenedPages.from_pages(pages, **kw).exact_topk(queries, k)
+    np.testing.assert_array_equal(got_i, want_i)
+    np.testing.assert_array_equal(got_s, want_s)  # bit for bit, not approximately
+    assert got_s.dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_topk_is_identical_to_float32_with_near_ties_and_exact_ties(dtype):
+    rng = np.random.default_rng(11)
+    base = [_rows(rng, 40, 64) for _ in range(30)]
+    pages = list(base)
+    for src in range(0, 30, 3):
+        twin = base[src].copy()
+        twin[0] = np.nextafter(twin[0], np.float32(2))  # one ulp away: near-tie with its source
+        pages.append(twin)
+        pages.append(base[src].copy())  # exact tie: breaks toward the lower page index
+    packed = PackedPages.from_list(pages, dtype=dtype)
+    queries = [_rows(rng, n, 64) for n in (20, 20, 5, 31)]
+    queries[1] = np.vstack([pages[4], pages[4]])[:20] * 0.3  # a strong match for page 4 and its twins
+    for k in (1, 5, 17, len(pages) + 3):
+        _assert_identical(queries, packed, k)
+
+
+def test_single_short_query_takes_the_few_tokens_orientation_and_still_matches():
+    rng = np.random.default_rng(5)
+    pages = [_rows(rng, 50, 32) for _ in range(25)]  # equal lengths + < 64 query tokens: the "few" path
+    _assert_identical([_rows(rng, 12, 32)], pages, 4)
+
+
+def test_ragged_pages_match(ragged_pages, queries):
+    _assert_identical(queries, ragged_pages, 6)
+
+
+def _bench_module():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
+    try:
+        import bench_maxsim
+    finally:
+        sys.path.pop(0)
+    return bench_maxsim
+
+
+@pytest.mark.slow
+def test_planted_benchmark_data_gives_the_float32_answer_and_screens_most_pages_out():
+    bench = _bench_module()
+    args = bench.argparse.Namespace(pages=300, tokens=1030, dim=128, queries=16, query_tokens=20, plant_cos=0.5, plant_frac=0.5,
+                                    seed=0)
+    pages, queries, relevant = bench.make_data(args)
+    packed = PackedPages(pages.reshape(-1, args.dim), np.arange(args.pages + 1, dtype=np.int64) * args.tokens)
+    sp = ScreenedPages.from_pages(packed)
+    want = top_k(maxsim(list(queries), packed), 5)
+    got = sp.exact_topk(list(queries), 5)
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_array_equal(got[0], want[0])
+    assert (got[1][:, 0] == relevant).mean() > 0.5
+    approx, eps = _screen(list(queries), sp)
+    lower = -np.sort(-(approx - eps), axis=1)[:, 4:5]
+    assert ((approx + eps) >= lower).mean() < 0.25  # the screen rules out most pages
+
+
+def test_maxsim_topk_takes_the_screened_path_and_falls_back_for_bfloat16(ragged_pages, queries):
+    sp = ScreenedPages.from_pages(ragged_pages)
+    want = top_k(maxsim(queries, ragged_pages), 3)
+    got = maxsim_topk(queries, sp, 3)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    bf = maxsim_topk(queries, sp, 3, compute="bfloat16")
+    np.testing.assert_array_equal(bf[1], top_k(maxsim(queries, ragged_pages, compute="bfloat16"), 3)[1])
+
+
+def test_bad_query_dimension_is_an_input_error(ragged_pages):
+    with pytest.raises(InputError, match="dimension"):
+        ScreenedPages.from_pages(ragged_pages).exact_topk([np.ones((3, 31), np.float32)], 2)
+
+
+def test_k_zero_returns_empty(ragged_pages, queries):
+    s, i = ScreenedPages.from_pages(ragged_pages).exact_topk(queries, 0)
+    assert s.shape == (3, 0) and i.shape == (3, 0)
+
+
+def test_top_k_breaks_ties_at_the_kth_score_toward_the_lower_index():
+    # argpartition alone may keep any of the tied columns; top_k must keep the lowest ones.
+    scores = np.array([[5.0] + [1.0] * 40 + [3.0] * 3], np.float32)
+    vals, idx = top_k(scores, 3)
+    assert idx.tolist() == [[0, 41, 42]] and vals.tolist() == [[5.0, 3.0, 3.0]]
+    vals, idx = top_k(scores, 6)
+    assert idx.tolist() == [[0, 41, 42, 43, 1, 2]]

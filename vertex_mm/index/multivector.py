@@ -1,0 +1,406 @@
+"""A multi-vector page index: documents' pages as token matrices, searched by MaxSim.
+
+>>> idx = MultiVectorIndex(embedder.space)                                     # doctest: +SKIP
+>>> idx.add("report", page_vectors, metadata=[{"source": "report.pdf"}, ...])  # doctest: +SKIP
+>>> idx.save("pages.idx")                        # then idx.save() adds what changed since
+>>> idx.search(query_vectors, k=5)               # float MaxSim                 # doctest: +SKIP
+>>> idx.search(query_vectors, k=5, mode="binary")  # Hamming, then rerank       # doctest: +SKIP
+>>> idx = MultiVectorIndex.load("pages.idx")     # or vertex_mm.index.load_index
+
+Pages are stored float16 by default (a 1030 x 128 ColPali page: 257 KiB) and, unless
+``binary=False``, also as sign bits (16 KiB) for the two-stage search. ``pool_factor`` > 1
+pools each page's vectors at insert time (:mod:`vertex_mm.late_interaction.pooling`).
+Documents are the unit of change: ``add`` buffers a document's pages, ``delete`` removes them,
+and :meth:`save` writes the buffered pages as a new immutable segment and the deletions into
+the manifest; :meth:`compact` rewrites the index as one segment without deleted pages. The
+layout is in :mod:`._segments`; persistence (checksums, atomic writes) is the one every index
+kind shares (:mod:`.persist`).
+
+The index knows its embedding space and refuses vectors from another one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from ..errors import InputError
+from ..late_interaction.binary import BinaryPages, hamming_maxsim
+from ..late_interaction.maxsim import Compute, maxsim, top_k
+from ..late_interaction.packed import PackedPages
+from ..late_interaction.pooling import pool_page
+from ..results import EmbeddingSpace
+from ._segments import Segment, SegmentRecord, load_segment, write_segment_files
+from .errors import IndexCorruptedError, IndexKindError
+from .manifest import MANIFEST_NAME, FileRecord, Manifest
+from .persist import write_directory, write_manifest, write_subdirectory
+from .results import PageHit, page_id
+
+__all__ = ["MultiVectorIndex", "SearchMode"]
+
+SearchMode = Literal["float", "binary"]
+
+
+class MultiVectorIndex:
+    """Pages of documents as multi-vector matrices; search with :meth:`search`."""
+
+    kind: ClassVar[str] = "multivector"
+
+    def __init__(self, space: EmbeddingSpace | str, *, dtype: str = "float16", pool_factor: int = 1, binary: bool = True,
+                 embedder: str = "") -> None:
+        if np.dtype(dtype) not in (np.dtype(np.float16), np.dtype(np.float32)):
+            raise InputError(f"dtype must be float16 or float32, got {dtype!r}", input_name="dtype")
+        if not isinstance(pool_factor, int) or pool_factor < 1:
+            raise InputError(f"pool_factor must be an integer >= 1, got {pool_factor!r}", input_name="pool_factor")
+        self._space = space if isinstance(space, EmbeddingSpace) else EmbeddingSpace.from_id(space)
+        self._dtype = np.dtype(dtype).name
+        self._pool_factor = pool_factor
+        self._binary = bool(binary)
+        #: The page-retriever spec that embeds into this index (``"regions"``, ``"colpali:DIR"``),
+        #: saved so that a search can load the same embedder; "" when not known.
+        self.embedder = embedder
+        #: Where the index is saved (None until :meth:`save` or :meth:`load`).
+        self.path: Path | None = None
+        self._files: dict[str, FileRecord] = {}
+        self._created: Manifest | None = None  # the last manifest written: keeps the creation stamp
+        self._segments: list[Segment] = []
+        self._next_segment = 1
+        self._pending: list[np.ndarray] = []
+        self._pending_rows: list[dict[str, Any]] = []
+        self._pending_cache: Segment | None = None
+        self._dirty = False
+        self._docs: dict[str, int] = {}  # live pages per document, in insertion order
+
+    # --- opening -------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, verify: bool = True) -> MultiVectorIndex:
+        """Open a saved index; ``verify`` checks every file's SHA-256 (sizes are always checked)."""
+        return cls.from_manifest(Path(path), Manifest.read(Path(path)), verify=verify)
+
+    @classmethod
+    def from_manifest(cls, path: Path, manifest: Manifest, *, verify: bool = True) -> MultiVectorIndex:
+        """:meth:`load` with the manifest already read (how :func:`load_index` calls it)."""
+        if manifest.kind != cls.kind:
+            raise IndexKindError(f"{path} holds a {manifest.kind!r} index, not a multi-vector page index")
+        manifest.verify_files(path, checksums=verify)
+        cfg = manifest.config
+        try:
+            index = cls(manifest.space, dtype=manifest.dtype, pool_factor=int(cfg["pool_factor"]), binary=bool(cfg["binary"]),
+                        embedder=str(cfg.get("embedder", "")))
+            records = [SegmentRecord.from_dict(s) for s in cfg["segments"]]
+            index._next_segment = int(cfg["next_segment"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise IndexCorruptedError(f"{path / MANIFEST_NAME}: multi-vector settings are missing or mangled ({exc!r})") from exc
+        index._segments = [load_segment(path, rec, index.dimension, binary=index.binary) for rec in records]
+        index.path, index._files, index._created = path, dict(manifest.files), manifest
+        for seg in index._segments:
+            for row, alive in zip(seg.rows, seg.live):
+                if alive:
+                    index._docs[row["doc_id"]] = index._docs.get(row["doc_id"], 0) + 1
+        return index
+
+    # --- properties ----------------------------------------------------------------------------
+    @property
+    def space(self) -> EmbeddingSpace:
+        return self._space
+
+    @property
+    def dimension(self) -> int:
+        """Dimension of the token vectors."""
+        return self._space.dimension
+
+    @property
+    def dtype(self) -> str:
+        return self._dtype
+
+    @property
+    def pool_factor(self) -> int:
+        return self._pool_factor
+
+    @property
+    def binary(self) -> bool:
+        return self._binary
+
+    def _all_segments(self) -> list[Segment]:
+        if self._pending and self._pending_cache is None:
+            packed = PackedPages.from_list(self._pending, dtype=np.dtype(self._dtype))
+            codes = BinaryPages.from_pages(packed) if self.binary else None
+            rec = SegmentRecord(name="(not saved)", pages=len(packed), tokens=int(packed.tokens.shape[0]))
+            self._pending_cache = Segment(rec, packed, codes, list(self._pending_rows))
+        return self._segments + ([self._pending_cache] if self._pending_cache is not None else [])
+
+    def __len__(self) -> int:
+        return sum(int(s.live.sum()) for s in self._all_segments())
+
+    def doc_ids(self) -> list[str]:
+        """Ids of the documents with at least one live page, in insertion order."""
+        return list(self._docs)
+
+    def page_ids(self) -> list[str]:
+        """Ids of the live pages, in the column order of :meth:`maxsim_scores`."""
+        return [row["page_id"] for seg in self._all_segments() for row, alive in zip(seg.rows, seg.live) if alive]
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self._docs
+
+    def stats(self) -> dict[str, Any]:
+        """Pages, tokens and bytes per page of the float and the binary stores."""
+        segs = self._all_segments()
+        pages = sum(len(s.rows) for s in segs)
+        float_bytes = sum(s.pages.nbytes for s in segs)
+        bin_bytes = sum(s.binary.codes.nbytes for s in segs if s.binary is not None)
+        return {
+            "pages": len(self),
+            "stored_pages": pages,
+            "tokens": sum(int(s.pages.tokens.shape[0]) for s in segs),
+            "segments": len(self._segments),
+            "float_bytes_per_page": float_bytes / max(pages, 1),
+            "binary_bytes_per_page": bin_bytes / max(pages, 1),
+        }
+
+    # --- changes -------------------------------------------------------------------------------
+    def add(
+        self,
+        doc_id: str,
+        pages: Sequence[np.ndarray],
+        *,
+        page_numbers: Sequence[int] | None = None,
+        page_ids: Sequence[str] | None = None,
+        metadata: Sequence[Mapping[str, Any]] | None = None,
+        space: EmbeddingSpace | None = None,
+        replace: bool = False,
+    ) -> int:
+        """Buffer one document's pages (one ``(n_i, dimension)`` matrix each); :meth:`save`
+        writes them. ``page_ids`` default to :func:`~vertex_mm.index.results.page_id` of each page.
+
+        Raises :class:`InputError` for an empty or duplicate ``doc_id`` (unless ``replace``),
+        a page of the wrong dimension or non-finite values, and
+        :class:`EmbeddingSpaceMismatchError` when ``space`` is not the index's.
+        """
+        if space is not None:
+            self.space.require_same(space, what=f"pages of {doc_id!r}")
+        if not isinstance(doc_id, str) or not doc_id:
+            raise InputError(f"doc_id must be a non-empty string, got {doc_id!r}", input_name="doc_id")
+        if doc_id in self and not replace:
+            raise InputError(f"document {doc_id!r} is already indexed; pass replace=True to re-index it", input_name="doc_id")
+        n = len(pages)
+        if n == 0:
+            raise InputError(f"document {doc_id!r} has no pages", input_name="pages")
+        numbers = list(page_numbers) if page_numbers is not None else list(range(1, n + 1))
+        ids = list(page_ids) if page_ids is not None else [page_id(doc_id, int(p)) for p in numbers]
+        metas = list(metadata) if metadata is not None else [{} for _ in range(n)]
+        if not len(numbers) == len(ids) == len(metas) == n:
+            raise InputError(f"document {doc_id!r}: {n} pages but {len(numbers)} page numbers, {len(ids)} page ids "
+                             f"and {len(metas)} metadata rows", input_name="pages")
+        checked = PackedPages.from_list(list(pages))  # validates shapes and values, names the page
+        if checked.dim != self.dimension:
+            raise InputError(f"document {doc_id!r} has {checked.dim}-d vectors, the index holds dimension {self.dimension}",
+                             input_name="pages")
+        if doc_id in self:
+            self.delete(doc_id)  # only after the new pages passed every check
+        for i in range(n):
+            self._pending.append(pool_page(checked.page(i), self.pool_factor).astype(self._dtype))
+            self._pending_rows.append({"doc_id": doc_id, "page_number": int(numbers[i]), "page_id": str(ids[i]),
+                                       "metadata": dict(metas[i])})
+        self._docs[doc_id] = n
+        self._pending_cache = None
+        self._dirty = True
+        return n
+
+    def delete(self, doc_id: str) -> int:
+        """Remove every page of ``doc_id``; returns how many (0 when it was not indexed)."""
+        removed = 0
+        for seg in self._segments:
+            dead = set(seg.record.deleted)
+            hit = [i for i, row in enumerate(seg.rows) if row["doc_id"] == doc_id and i not in dead]
+            if hit:
+                seg.record.deleted = sorted(dead | set(hit))
+                removed += len(hit)
+        keep = [i for i, row in enumerate(self._pending_rows) if row["doc_id"] != doc_id]
+        removed += len(self._pending_rows) - len(keep)
+        self._pending = [self._pending[i] for i in keep]
+        self._pending_rows = [self._pending_rows[i] for i in keep]
+        self._pending_cache = None
+        self._docs.pop(doc_id, None)
+        self._dirty = self._dirty or removed > 0
+        return removed
+
+    # --- persistence ---------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str] | None = None) -> Path:
+        """Write the index. Saved again where it lives (``path`` omitted or the same), only what
+        changed is written: new pages as one new segment, deletions in the manifest. Saved
+        anywhere else, the whole index is written there as one segment, atomically."""
+        target = Path(path) if path is not None else self.path
+        if target is None:
+            raise InputError("this index has not been saved yet: pass save(path)", input_name="path")
+        if self.path is not None and target.resolve() == self.path.resolve() and (target / MANIFEST_NAME).is_file():
+            self._save_changes()
+        else:
+            self._save_whole(target)
+        return target
+
+    def compact(self) -> None:
+        """Rewrite the saved index as one segment without deleted pages (atomically)."""
+        if self.path is None:
+            raise InputError("compact() rewrites a saved index: save(path) first", input_name="path")
+        self._save_whole(self.path)
+
+    def _save_changes(self) -> None:
+        assert self.path is not None
+        if not self._dirty:
+            return
+        if self._pending:
+            seg = self._all_segments()[-1]
+            name = self._take_segment_name()
+            written = write_subdirectory(self.path, name, lambda d: write_segment_files(d, seg.pages, seg.rows, self.binary))
+            self._files.update(written)
+            record = SegmentRecord(name, len(seg.rows), int(seg.pages.tokens.shape[0]))
+            self._segments.append(load_segment(self.path, record, self.dimension, binary=self.binary))
+        self._created = write_manifest(self.path, self._manifest(self._files))
+        self._clear_pending()
+
+    def _save_whole(self, target: Path) -> None:
+        live = [(np.asarray(seg.pages.page(int(i))), seg.rows[int(i)])
+                for seg in self._all_segments() for i in np.flatnonzero(seg.live)]
+        records: list[SegmentRecord] = []
+        if live:
+            packed = PackedPages.from_list([p for p, _ in live], dtype=np.dtype(self._dtype))
+            rows = [r for _, r in live]
+            records.append(SegmentRecord(self._take_segment_name(), len(rows), int(packed.tokens.shape[0])))
+
+        def write(directory: Path) -> list[str]:
+            if not records:
+                return []
+            folder = directory / records[0].name
+            folder.mkdir()
+            return [f"{folder.name}/{n}" for n in write_segment_files(folder, packed, rows, self.binary)]
+
+        self._created = write_directory(target, self._manifest({}, records), write)
+        self.path, self._files = target, dict(self._created.files)
+        self._segments = [load_segment(target, rec, self.dimension, binary=self.binary) for rec in records]
+        self._clear_pending()
+
+    def _take_segment_name(self) -> str:
+        name = f"seg-{self._next_segment:06d}"
+        self._next_segment += 1
+        return name
+
+    def _clear_pending(self) -> None:
+        self._pending, self._pending_rows, self._pending_cache = [], [], None
+        self._dirty = False
+
+    def _manifest(self, files: dict[str, FileRecord], records: list[SegmentRecord] | None = None) -> Manifest:
+        segments = [s.record for s in self._segments] if records is None else records
+        config = {"pool_factor": self.pool_factor, "binary": self.binary, "embedder": self.embedder,
+                  "next_segment": self._next_segment,
+                  "segments": [r.to_dict() for r in segments]}
+        created = self._created
+        count = sum(r.pages - len(r.deleted) for r in segments)
+        return Manifest(kind=self.kind, space=self.space.id, dimension=self.dimension, count=count,
+                        files=files, config=config, dtype=self._dtype, normalized=False,
+                        # the index keeps the time and version that first saved it
+                        created_at=created.created_at if created else "", created_by=created.created_by if created else "")
+
+    # --- search --------------------------------------------------------------------------------
+    def search(
+        self,
+        queries: Sequence[np.ndarray] | np.ndarray,
+        k: int = 5,
+        *,
+        mode: SearchMode = "float",
+        candidates: int = 64,
+        compute: Compute = "float32",
+        query_bits: int = 2,
+        space: EmbeddingSpace | None = None,
+    ) -> list[list[PageHit]]:
+        """Best ``k`` pages for each query (a ``(tokens, dimension)`` matrix, or a list of them).
+
+        ``mode="float"`` scores every page by MaxSim. ``mode="binary"`` scores every page by
+        Hamming-MaxSim over sign bits, then reranks each query's top ``candidates`` pages by
+        float MaxSim (scores are then float MaxSim too); ``query_bits`` is passed to
+        :func:`~vertex_mm.late_interaction.hamming_maxsim`. ``compute`` is the float arithmetic
+        (see :func:`vertex_mm.late_interaction.maxsim`).
+        """
+        if space is not None:
+            self.space.require_same(space, what="query vectors")
+        q_list = _query_list(queries)
+        segs = [s for s in self._all_segments() if s.live.any()]
+        if not segs or not q_list:
+            return [[] for _ in q_list]
+        if mode == "float":
+            scores = self._score_all(segs, lambda s: maxsim(q_list, s.pages, compute=compute))
+            vals, idx = top_k(scores, k)
+            return [self._hits(segs, v, i) for v, i in zip(vals, idx)]
+        if mode != "binary":
+            raise InputError(f"mode must be 'float' or 'binary', got {mode!r}", input_name="mode")
+        if not self.binary:
+            raise InputError("this index was created with binary=False; search with mode='float'", input_name="mode")
+        coarse = self._score_all(segs, lambda s: hamming_maxsim(q_list, s.binary, query_bits=query_bits))  # type: ignore[arg-type]
+        _, cand = top_k(coarse, max(candidates, k))
+        out = []
+        for row, (q, ids) in enumerate(zip(q_list, cand)):
+            # Sorted ids read each memory map front to back; dead pages are dropped here.
+            ids = np.sort(ids[np.isfinite(coarse[row, ids])])
+            fine = maxsim([q], self._gather(segs, ids), compute=compute)
+            v, local = top_k(fine, k)
+            out.append(self._hits(segs, v[0], ids[local[0]]))
+        return out
+
+    def maxsim_scores(self, queries: Sequence[np.ndarray] | np.ndarray, *, compute: Compute = "float32") -> np.ndarray:
+        """Float MaxSim of every query against every live page: ``(queries, pages)`` float32,
+        columns in the order of :meth:`page_ids`."""
+        q_list = _query_list(queries)
+        segs = self._all_segments()
+        if not segs or not q_list:
+            return np.zeros((len(q_list), 0), np.float32)
+        scores = self._score_all(segs, lambda s: maxsim(q_list, s.pages, compute=compute))
+        return scores[:, np.concatenate([s.live for s in segs])]
+
+    def live_pages(self) -> PackedPages:
+        """The stored vectors of the live pages (a copy), in the order of :meth:`page_ids`."""
+        segs = [s for s in self._all_segments() if s.live.any()]
+        if not segs:
+            return PackedPages(np.zeros((0, self.dimension), self._dtype), np.zeros(1, np.int64))
+        return PackedPages.concat([s.pages.select(np.flatnonzero(s.live)) for s in segs])
+
+    def _score_all(self, segs: list[Segment], score: Callable[[Segment], np.ndarray]) -> np.ndarray:
+        parts = []
+        for seg in segs:
+            s = np.asarray(score(seg), dtype=np.float32)
+            s[:, ~seg.live] = -np.inf
+            parts.append(s)
+        return np.concatenate(parts, axis=1)
+
+    @staticmethod
+    def _locate(segs: list[Segment], ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        bounds = np.cumsum([0] + [len(s.rows) for s in segs])
+        which = np.searchsorted(bounds, ids, side="right") - 1
+        return which, ids - bounds[which]
+
+    def _gather(self, segs: list[Segment], ids: np.ndarray) -> PackedPages:
+        which, local = self._locate(segs, ids)
+        parts = [segs[w].pages.select(local[which == w]) for w in np.unique(which)]
+        return PackedPages.concat(parts)
+
+    def _hits(self, segs: list[Segment], values: np.ndarray, ids: np.ndarray) -> list[PageHit]:
+        which, local = self._locate(segs, np.asarray(ids))
+        hits = []
+        for v, w, i in zip(values, which, local):
+            if not np.isfinite(v):
+                continue  # a deleted page, only reachable when k exceeds the live pages
+            row = segs[int(w)].rows[int(i)]
+            hits.append(PageHit(row["doc_id"], int(row["page_number"]), float(v), dict(row.get("metadata", {})),
+                                page_id=str(row.get("page_id", ""))))
+        return hits
+
+    def __repr__(self) -> str:
+        where = f", path='{self.path}'" if self.path else ""
+        return f"MultiVectorIndex(space={self.space.id!r}, pages={len(self)}{where})"
+
+
+def _query_list(queries: Sequence[np.ndarray] | np.ndarray) -> list[np.ndarray]:
+    return [queries] if isinstance(queries, np.ndarray) and queries.ndim == 2 else list(queries)
