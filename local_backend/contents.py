@@ -38,6 +38,7 @@ from vertex_mm.results import MultiModalEmbeddingResponse
 from vertex_mm.wire import ContentPart, EmbedRequest
 
 from .models.base import l2_normalize
+from .preprocess import no_gcs
 
 if TYPE_CHECKING:
     from .embedder import LocalEmbedder
@@ -82,8 +83,6 @@ def _part_vector(embedder: LocalEmbedder, part: ContentPart, index: int) -> np.n
     media = part.media
     assert media is not None
     if media.data is None:
-        from .embedder import no_gcs
-
         raise no_gcs(media.gcs_uri, part.kind)
     if part.kind == "image":
         vecs, errs = embedder.encode_image_bytes([(media.data, media.name)])

@@ -22,13 +22,13 @@ import numpy as np
 
 from vertex_mm.batch.progress import Progress
 from vertex_mm.embedder import BaseEmbedder, ItemResult
-from vertex_mm.errors import InputError, InvalidImageError, InvalidURIError, VertexMMError
+from vertex_mm.errors import InputError, InvalidImageError, VertexMMError
 from vertex_mm.limits import GEMINI_EMBEDDING_2
 from vertex_mm.results import MultiModalEmbeddingResponse, VideoEmbedding
 from vertex_mm.wire import EmbedRequest
 
 from .models.base import LocalModel
-from .preprocess import decode_image, map_ordered
+from .preprocess import decode_image, map_ordered, no_gcs
 from .projection import DEFAULT_SEED, Projection, projection_for
 
 __all__ = ["LocalEmbedder"]
@@ -252,11 +252,3 @@ class LocalEmbedder(BaseEmbedder):
 def _image_failed(request: EmbedRequest, error: VertexMMError) -> bool:
     """Whether ``error`` came from decoding the request's image (already counted by the bar)."""
     return request.image is not None and request.image.data is not None and isinstance(error, InvalidImageError)
-
-
-def no_gcs(uri: str | None, what: str) -> InvalidURIError:
-    return InvalidURIError(
-        f"{uri}: the local backend reads local bytes only and cannot fetch Cloud Storage {what}s; "
-        f"download it first (gcloud storage cp) and pass the file, or use get_embedder('vertex')",
-        input_name=uri,
-    )

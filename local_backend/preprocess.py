@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageOps
 
-from vertex_mm.errors import InvalidImageError, VertexMMError
+from vertex_mm.errors import InvalidImageError, InvalidURIError, VertexMMError
 from vertex_mm.limits import MULTIMODAL_EMBEDDING_001
 from vertex_mm.limits import decode_image as limits_decode_image
 
@@ -116,3 +116,11 @@ def draft_size_for(size: int, crop_pct: float) -> int:
     """The draft size that keeps enough pixels for a ``crop_pct`` crop resized to ``size``."""
     return int(math.ceil(size / max(crop_pct, 1e-3)))
 
+
+def no_gcs(uri: str | None, what: str) -> InvalidURIError:
+    """The error for a ``gs://`` input: the local backend reads local bytes only."""
+    return InvalidURIError(
+        f"{uri}: the local backend reads local bytes only and cannot fetch Cloud Storage {what}s; "
+        f"download it first (gcloud storage cp) and pass the file, or use get_embedder('vertex')",
+        input_name=uri,
+    )

@@ -42,6 +42,8 @@ from typing import Any
 
 from .._paths import cache_dir
 from ..errors import VertexMMError
+from .licences import LICENSE_ALLOW_LIST, license_allowed
+from .qrels import read_qrels, write_qrels
 
 __all__ = [
     "LICENSE_ALLOW_LIST", "SPLITS", "ChecksumMismatchError", "EvalDataError", "PackageFetchError", "PageDocument",
@@ -50,12 +52,6 @@ __all__ = [
 ]
 
 SPLITS = ("dev", "test")
-#: Licences a file may carry to be in a set: each allows redistribution (with attribution for CC-BY).
-LICENSE_ALLOW_LIST = frozenset({
-    "CC0-1.0", "public-domain", "CC-BY-2.0", "CC-BY-3.0", "CC-BY-4.0", "CC-BY-SA-2.0", "CC-BY-SA-3.0",
-    "CC-BY-SA-4.0", "GPL-2.0-only", "GPL-2.0-or-later", "GPL-3.0-only", "GPL-3.0-or-later", "LGPL-2.1-or-later",
-    "LGPL-3.0-only", "LPPL-1.3", "LPPL-1.3c",
-})
 MAX_SIDE = 1024  # the models look at 224-448 px; full-size wallpapers would only slow decoding
 _JPEG_QUALITY = 90
 
@@ -118,11 +114,6 @@ def default_out_dir() -> Path:
     return cache_dir("eval-data")
 
 
-def license_allowed(expression: str) -> bool:
-    """True when every alternative of an SPDX-like ``A OR B`` expression is on the allow-list."""
-    return all(part.strip() in LICENSE_ALLOW_LIST for part in expression.split(" OR "))
-
-
 def _jsonl(path: Path) -> list[dict[str, Any]]:
     rows = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -155,7 +146,7 @@ def load_photos(root: Path | None = None) -> list[PhotoRecord]:
 
 def load_photo_queries(split: str, root: Path | None = None) -> list[dict[str, Any]]:
     """The text queries of one split: ``{"id", "text", "relevant": [photo ids], "several"?}``."""
-    return _jsonl((root or data_dir()) / "photos" / f"queries-{_split(split)}.jsonl")
+    return _jsonl((root or data_dir()) / "photos" / f"queries-{_split_named(split)}.jsonl")
 
 
 def load_page_documents(root: Path | None = None) -> list[PageDocument]:
@@ -172,17 +163,12 @@ def load_page_documents(root: Path | None = None) -> list[PageDocument]:
 def load_page_queries(root: Path | None = None) -> tuple[list[dict[str, Any]], dict[str, dict[str, list[str]]]]:
     """The page queries (``{"_id", "text", "kind", "split"}``) and, per split, query id -> corpus ids."""
     base = (root or data_dir()) / "pages"
-    qrels: dict[str, dict[str, list[str]]] = {}
-    for split in SPLITS:
-        lines = (base / "qrels" / f"{split}.tsv").read_text(encoding="utf-8").splitlines()
-        for line in lines[1:]:
-            if line.strip():
-                qid, cid, _ = line.split("\t")
-                qrels.setdefault(split, {}).setdefault(qid, []).append(cid)
+    qrels = {split: {qid: list(rels) for qid, rels in read_qrels(base / "qrels" / f"{split}.tsv").items()}
+             for split in SPLITS}
     return _jsonl(base / "queries.jsonl"), qrels
 
 
-def _split(split: str) -> str:
+def _split_named(split: str) -> str:
     if split not in SPLITS:
         raise EvalDataError(f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
     return split
@@ -307,7 +293,7 @@ def build_photos(out: Path | None = None, *, splits: Iterable[str] = SPLITS, deb
     from .neardup import make_near_duplicates
 
     base = Path(out or default_out_dir()) / "photos"
-    wanted = [_split(s) for s in splits]
+    wanted = [_split_named(s) for s in splits]
     only = set(packages) if packages is not None else None
     records = [r for r in load_photos() if r.split in wanted and (only is None or r.package in only)]
     with tempfile.TemporaryDirectory(prefix="vertex-mm-evaldata-") as tmp:
@@ -330,7 +316,7 @@ def build_pages(out: Path | None = None, *, splits: Iterable[str] = SPLITS, debs
                 log: Callable[[str], None] = lambda s: None) -> Path:
     """Rebuild the page set under ``out/pages/<split>`` as data sets ``vertex-mm pages eval`` reads."""
     base = Path(out or default_out_dir()) / "pages"
-    wanted = [_split(s) for s in splits]
+    wanted = [_split_named(s) for s in splits]
     docs = [d for d in load_page_documents() if d.split in wanted]
     queries, qrels = load_page_queries()
     with tempfile.TemporaryDirectory(prefix="vertex-mm-evaldata-") as tmp:
@@ -347,8 +333,6 @@ def build_pages(out: Path | None = None, *, splits: Iterable[str] = SPLITS, debs
         mine = [{k: v for k, v in q.items() if k != "split"} for q in queries if q["split"] == split]
         (folder / "queries.jsonl").write_text("".join(json.dumps(q, ensure_ascii=False) + "\n" for q in mine),
                                               encoding="utf-8")
-        (folder / "qrels").mkdir(exist_ok=True)
-        judged = "".join(f"{qid}\t{cid}\t1\n" for qid, cids in qrels.get(split, {}).items() for cid in cids)
-        (folder / "qrels" / f"{split}.tsv").write_text("query-id\tcorpus-id\tscore\n" + judged, encoding="utf-8")
+        write_qrels(folder / "qrels" / f"{split}.tsv", qrels.get(split, {}))
         log(f"pages/{split}: {len(rows)} pages of {sum(d.split == split for d in docs)} documents, {len(mine)} queries")
     return base

@@ -23,7 +23,6 @@ read once it is laid out like this on disk.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import InputError
+from ...evaluation.qrels import read_qrels
 from ..ingest import PageRef, expand_sources
 
 __all__ = ["PageDataset", "load_dataset"]
@@ -63,7 +63,7 @@ def load_dataset(root: str | os.PathLike[str], split: str = "test") -> PageDatas
         raise InputError(f"{root}: no such data set folder", input_name=str(root))
     pages = _read_corpus(root)
     queries, kinds = _read_queries(root / "queries.jsonl")
-    qrels = _read_qrels(root / "qrels" / f"{split}.tsv")
+    qrels = read_qrels(root / "qrels" / f"{split}.tsv")
     known = {p.page_id for p in pages}
     missing = sorted({c for rel in qrels.values() for c in rel} - known)
     if missing:
@@ -132,24 +132,3 @@ def _read_queries(path: Path) -> tuple[dict[str, str], dict[str, str]]:
         if row.get("kind"):
             kinds[qid] = str(row["kind"])
     return queries, kinds
-
-
-def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
-    if not path.is_file():
-        raise InputError(f"{path}: missing (header: query-id, corpus-id, score)", input_name=str(path))
-    qrels: dict[str, dict[str, int]] = {}
-    with path.open(encoding="utf-8", newline="") as f:
-        reader = csv.reader(f, delimiter="\t")
-        header = next(reader, None)
-        if header is None or [h.strip() for h in header[:3]] != ["query-id", "corpus-id", "score"]:
-            raise InputError(f"{path}: first line must be 'query-id<TAB>corpus-id<TAB>score', got {header}", input_name=str(path))
-        for n, row in enumerate(reader, 2):
-            if not row or not "".join(row).strip():
-                continue
-            try:
-                qid, cid, score = row[0].strip(), row[1].strip(), int(float(row[2]))
-            except (IndexError, ValueError) as exc:
-                raise InputError(f"{path}:{n}: expected three tab-separated fields ({exc})", input_name=str(path)) from exc
-            if score > 0:
-                qrels.setdefault(qid, {})[cid] = score
-    return qrels
