@@ -118,7 +118,8 @@ class VectorService:
             groups.append((len(own), self._content_vector(embedder, request, tuple(own))))
         if foreign:
             groups.append((len(foreign), self._content_vector(_hashed_embedder(), request, tuple(foreign))))
-        fused = _unit(sum(n * v for n, v in groups) / sum(n for n, _ in groups))
+        weights = np.asarray([n for n, _ in groups], dtype=np.float64)
+        fused = _unit(np.average(np.stack([v for _, v in groups]), axis=0, weights=weights))
         return _fit(fused, request.dimension).astype(np.float32)
 
     def _content_vector(self, embedder: BaseEmbedder, request: EmbedRequest, parts: tuple[Any, ...]) -> np.ndarray:
