@@ -11,7 +11,10 @@ Page-retriever specs (:func:`parse_page_retriever_spec`, the one parser, used by
 * ``ocr-fused`` (default) — the offline OCR-assisted retriever; not ColPali.
 * ``ocr-bm25`` — tesseract on every page + BM25 (the evaluation's baseline).
 * ``regions`` (alias ``local``) — the offline CNN-region multi-vector model, late interaction.
-* ``colpali:DIR`` — a ColPali-family checkpoint in a local folder, late interaction.
+* ``colpali:DIR`` — a ColPali-family checkpoint (ColPali, ColQwen2, ColModernVBert; the
+  family is read from the folder) on transformers' own classes, late interaction;
+  ``colqwen2:DIR``, ``colmodernvbert:DIR`` name the family; ``colpali-engine:DIR`` is the
+  legacy adapter (needs colpali-engine).
 * ``NAME`` or ``NAME:DIR`` — any page model of the local registry (``"kind": "pages"``).
 """
 
@@ -98,9 +101,10 @@ def _lazy(target: str, what: str, extra: str | None = "local") -> Any:
 _PAGE_RETRIEVERS = ("ocr-fused", "ocr-bm25")
 #: Spec names that are other names: ``local`` is what the CLI called the region model.
 _PAGE_ALIASES = {"local": "regions"}
-#: Spec name -> local registry page model. ``colpali`` reaches the colpali-engine adapter until
-#: a native ColPali embedder replaces it here.
-_PAGE_MODELS = {"colpali": "colpali-engine"}
+#: Spec name -> local registry page model, where they differ (none today: ``colpali``,
+#: ``colqwen2`` and ``colmodernvbert`` are the native transformers models; the legacy
+#: colpali-engine adapter is reached only by its own name, ``colpali-engine:DIR``).
+_PAGE_MODELS: dict[str, str] = {}
 _PAGE_FACTORY = "local_backend.pages:create_page_retriever"
 _PAGE_LOADER = "local_backend.pages:load_page_retriever"
 #: Index kinds saved by the local backend -> their loader (``vertex_mm.index.load_index``).

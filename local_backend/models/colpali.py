@@ -189,13 +189,16 @@ def _rgb_page(page: Any, index: int) -> Any:
         raise InvalidImageError(f"page {label}{where}: cannot decode the image: {exc}", input_name=label) from exc
 
 
-# Registry factories: keyword arguments only (a config's "params"), the family fixed by the factory.
+# Registry factories: keyword arguments only (a config's "params"). ``colpali`` reads the family
+# from the checkpoint (so the spec ``colpali:DIR`` takes any of the three); the others fix theirs.
 
 
 def create_colpali(*, checkpoint: str | os.PathLike[str] = "vidore/colpali-v1.3-hf", device: str = "auto", dtype: str = "auto",
                    batch_size: int = DEFAULT_BATCH_SIZE, name: str | None = None) -> ColPaliFamilyEmbedder:
-    """ColPali v1.3 (PaliGemma-3B), from a folder or the local HF cache (see :meth:`ColPaliFamilyEmbedder.from_pretrained`)."""
-    return ColPaliFamilyEmbedder.from_pretrained(checkpoint, family="colpali", device=device, dtype=dtype,
+    """ColPali v1.3 (PaliGemma-3B) by default, or any ColPali-family checkpoint (the family is
+    read from its ``config.json``), from a folder or the local HF cache (see
+    :meth:`ColPaliFamilyEmbedder.from_pretrained`)."""
+    return ColPaliFamilyEmbedder.from_pretrained(checkpoint, family=None, device=device, dtype=dtype,
                                                  batch_size=batch_size, name=name)
 
 

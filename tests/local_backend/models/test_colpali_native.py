@@ -260,9 +260,14 @@ def test_family_is_read_from_config_json(family: str, embedders: dict) -> None:
     assert embedders[family].family.name == family
 
 
-def test_a_factory_refuses_another_familys_checkpoint(folders: dict) -> None:
+def test_a_family_factory_refuses_another_familys_checkpoint(folders: dict) -> None:
     with pytest.raises(InputError, match="holds a colqwen2 checkpoint"):
-        create_colpali(checkpoint=folders["colqwen2"])
+        create_colmodernvbert(checkpoint=folders["colqwen2"])
+
+
+def test_the_colpali_factory_reads_the_family_from_the_checkpoint(folders: dict) -> None:
+    # The spec colpali:DIR takes any of the three families.
+    assert create_colpali(checkpoint=folders["colqwen2"]).family.name == "colqwen2"
 
 
 def test_a_colpali_engine_checkpoint_points_to_the_transformers_native_repo(folders: dict, tmp_path: pathlib.Path) -> None:

@@ -13,7 +13,9 @@ from vertex_mm.registry import PageRetrieverSpec, parse_page_retriever_spec
     ("ocr-bm25", "ocr-bm25", None, False, "ocr-bm25"),
     ("regions", "regions", None, True, "regions"),
     ("local", "regions", None, True, "regions"),  # what the CLI called the region model
-    ("colpali:/models/colqwen2", "colpali", "/models/colqwen2", True, "colpali-engine"),
+    ("colpali:/models/colqwen2", "colpali", "/models/colqwen2", True, "colpali"),
+    ("colqwen2:/models/colqwen2", "colqwen2", "/models/colqwen2", True, "colqwen2"),
+    ("colpali-engine:/models/x", "colpali-engine", "/models/x", True, "colpali-engine"),
     ("my-pages-model:/ckpt", "my-pages-model", "/ckpt", True, "my-pages-model"),
 ])
 def test_specs_name_a_retriever_or_a_page_model_and_a_folder(spec, name, checkpoint, late, model):
