@@ -9,8 +9,10 @@ output says which one answered:
 * ``ocr-fused`` (default): the OCR-assisted retriever. It reads the PDF text layer (tesseract
   for scanned pages), and fuses BM25, MiniLM passages, CNN figure regions and a chart/table
   layout signal. It is *not* ColPali: no ColPali weights reach this machine.
-* ``--retriever colpali:/models/colqwen2-v1.0-merged`` (or ``--colpali FOLDER``): a real
-  ColPali-family checkpoint from a local folder, OCR-free late interaction over page images.
+* ``--retriever colqwen2:/models/colqwen2-v1.0-hf`` (or ``colpali:FOLDER``, ``--colpali FOLDER``):
+  a real ColPali, ColQwen2 or ColModernVBert checkpoint from a local folder, run on
+  transformers' own classes: OCR-free late interaction over page images. Get one on a machine
+  with network with ``huggingface-cli download vidore/colqwen2-v1.0-hf --local-dir DIR``.
 * ``--retriever regions`` (alias ``local``): the offline CNN-region multi-vector model alone
   (sees figures and photos, does not read text).
 
@@ -58,9 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("pdf_folder")
     ap.add_argument("queries", nargs="+")
-    ap.add_argument("--retriever", default="ocr-fused", metavar="SPEC", help="ocr-fused (default), regions or colpali:FOLDER")
+    ap.add_argument("--retriever", default="ocr-fused", metavar="SPEC",
+                    help="ocr-fused (default), regions, colpali:FOLDER, colqwen2:FOLDER or colmodernvbert:FOLDER")
     ap.add_argument("--colpali", metavar="FOLDER",
-                    help="local ColPali/ColQwen2/ColSmol checkpoint (= --retriever colpali:FOLDER)")
+                    help="local ColPali-family checkpoint (= --retriever colpali:FOLDER)")
     ap.add_argument("--index", help="keep the index in DIR/index (default: in memory)")
     ap.add_argument("--dpi", type=float, default=96, help="page rendering for late interaction")
     ap.add_argument("-k", type=int, default=3)

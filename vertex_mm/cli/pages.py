@@ -7,7 +7,8 @@
 ``--embedder`` is a page-retriever spec (:func:`vertex_mm.registry.parse_page_retriever_spec`):
 ``ocr-fused`` (default: the offline OCR-assisted retriever, not ColPali), ``regions`` (alias
 ``local``: the offline CNN-region model, sees figures, does not read text) or
-``colpali:FOLDER`` (a local ColPali-family checkpoint). ``pages search`` uses the retriever the
+``colpali:FOLDER`` (a local ColPali, ColQwen2 or ColModernVBert checkpoint on transformers'
+own classes; ``colqwen2:FOLDER`` and ``colmodernvbert:FOLDER`` also check the family). ``pages search`` uses the retriever the
 index was built with; a late-interaction index also refuses queries from another space.
 Every result is printed under a line saying which retriever answered.
 """
@@ -23,7 +24,8 @@ from typing import Any
 __all__ = ["register", "run"]
 
 EMBEDDER_HELP = ("page retriever: 'ocr-fused' (default; offline OCR-assisted, not ColPali), 'regions' (alias 'local'; "
-                 "offline CNN-region model) or 'colpali:FOLDER'")
+                 "offline CNN-region model) or a ColPali-family checkpoint: 'colpali:FOLDER' (family read from "
+                 "the folder), 'colqwen2:FOLDER', 'colmodernvbert:FOLDER'")
 
 
 def register(subparsers: Any) -> None:
@@ -82,7 +84,8 @@ def _index(args: argparse.Namespace) -> int:
     stats = retriever.index(expand_sources(args.sources), save_to=root)
     for doc, n in stats.documents.items():
         print(f"indexed {doc}: {n} pages")
-    print(f"indexed {stats.pages} pages with {retriever.name} into {root}: {stats.reading()}, "
+    reading = "" if spec.late_interaction else f"{stats.reading()}, "  # page images only: nothing was read
+    print(f"indexed {stats.pages} pages with {retriever.name} into {root}: {reading}"
           f"{stats.pages_per_second:.2f} pages/s ({len(retriever.page_ids)} pages in the index)")
     for e in stats.errors:
         print(f"  unreadable: {e}")

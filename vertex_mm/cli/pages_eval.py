@@ -21,7 +21,8 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dir", metavar="DIR", help="data set folder (BEIR layout: corpus/, queries.jsonl, qrels/)")
     parser.add_argument("--embedder", "--model", dest="embedder", default="ocr-fused", metavar="SPEC",
                         help="page retriever to evaluate: ocr-fused (default; OCR-assisted fused retriever, not "
-                             "ColPali), regions (alias local; CNN-region multi-vector model) or colpali:FOLDER")
+                             "ColPali), regions (alias local; CNN-region multi-vector model) or a ColPali-family "
+                             "checkpoint: colpali:FOLDER, colqwen2:FOLDER, colmodernvbert:FOLDER")
     parser.add_argument("--split", default="test", help="qrels/<split>.tsv to score (default: test)")
     parser.add_argument("--dpi", type=float, default=144.0, help="page rendering for late interaction")
     parser.add_argument("--workers", type=int, default=None, help="tesseract processes (default: CPU count)")
