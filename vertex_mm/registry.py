@@ -99,6 +99,9 @@ def _lazy(target: str, what: str, extra: str | None = "local") -> Any:
 
 #: Retrievers that are not "a page model + late interaction".
 _PAGE_RETRIEVERS = ("ocr-fused", "ocr-bm25")
+#: Spec name -> the embedding backend that embeds each page as one content (one vector per
+#: page; :mod:`vertex_mm.pages.content_retriever`, no local backend needed).
+_CONTENT_RETRIEVERS = {"gemini": "gemini"}
 #: Spec names that are other names: ``local`` is what the CLI called the region model.
 _PAGE_ALIASES = {"local": "regions"}
 #: Spec name -> local registry page model, where they differ (none today: ``colpali``,
@@ -108,7 +111,8 @@ _PAGE_MODELS: dict[str, str] = {}
 _PAGE_FACTORY = "local_backend.pages:create_page_retriever"
 _PAGE_LOADER = "local_backend.pages:load_page_retriever"
 #: Index kinds saved by the local backend -> their loader (``vertex_mm.index.load_index``).
-_INDEX_LOADERS = {"ocr-fused": "local_backend.pages:load_page_retriever"}
+_INDEX_LOADERS = {"ocr-fused": "local_backend.pages:load_page_retriever",
+                  "content-pages": "vertex_mm.pages.content_retriever:load_vectors"}
 
 
 @dataclass(frozen=True)
@@ -121,8 +125,14 @@ class PageRetrieverSpec:
 
     @property
     def late_interaction(self) -> bool:
-        """True for a page model searched by late interaction, False for ``ocr-fused`` and ``ocr-bm25``."""
-        return self.name not in _PAGE_RETRIEVERS
+        """True for a page model searched by late interaction, False for ``ocr-fused``,
+        ``ocr-bm25`` and the one-vector-per-page ``gemini``."""
+        return self.name not in _PAGE_RETRIEVERS and not self.content
+
+    @property
+    def content(self) -> bool:
+        """True for a cloud model that embeds each page as one content (``gemini``)."""
+        return self.name in _CONTENT_RETRIEVERS
 
     @property
     def model(self) -> str:
@@ -144,7 +154,7 @@ def parse_page_retriever_spec(spec: str | PageRetrieverSpec) -> PageRetrieverSpe
     if sep and not checkpoint:
         raise InputError(f"page-retriever spec {spec!r} names no folder after ':'", input_name="spec")
     name = _PAGE_ALIASES.get(name, name)
-    if name in _PAGE_RETRIEVERS and checkpoint:
+    if (name in _PAGE_RETRIEVERS or name in _CONTENT_RETRIEVERS) and checkpoint:
         raise InputError(f"{name} takes no checkpoint folder (got {spec!r})", input_name="spec")
     return PageRetrieverSpec(name, checkpoint or None)
 
@@ -154,10 +164,19 @@ def get_page_retriever(spec: str | PageRetrieverSpec = "ocr-fused", **options: A
     docstring); ``options`` go to its constructor (``ocr_workers=`` for ``ocr-fused``;
     ``dpi=``, ``dtype=``, ``pool_factor=``, ``mode=`` ... for late interaction).
 
+    ``gemini`` takes ``dimension=``, ``pages_per_vector=``, ``batch_size=`` and
+    ``embedder_options=`` (``get_embedder`` options: ``project=``, ``base_url=``, ...).
+
     >>> r = get_page_retriever("ocr-fused")                     # doctest: +SKIP
     >>> r = get_page_retriever("colpali:/models/colqwen2")      # doctest: +SKIP
+    >>> r = get_page_retriever("gemini", dimension=768, embedder_options={"project": "p"})  # doctest: +SKIP
     """
     parsed = parse_page_retriever_spec(spec)
+    if parsed.content:
+        from .pages.content_retriever import ContentPageRetriever
+
+        embedder = get_embedder(_CONTENT_RETRIEVERS[parsed.name], **options.pop("embedder_options", None) or {})
+        return ContentPageRetriever(embedder, name=parsed.name, **options)
     return _lazy(_PAGE_FACTORY, f"page retriever {str(parsed)!r}")(parsed, **options)  # type: ignore[no-any-return]
 
 
@@ -167,6 +186,18 @@ def load_page_retriever(path: str | os.PathLike[str], spec: str | PageRetrieverS
     remembers the spec that built it; ``spec`` overrides it (the embedder must embed into the
     index's space). ``verify=False`` skips the SHA-256 checks (sizes are always checked)."""
     parsed = parse_page_retriever_spec(spec) if spec is not None else None
+    from .index import index_kind
+    from .pages.content_retriever import KIND as CONTENT_KIND
+
+    if index_kind(path) == CONTENT_KIND:
+        from .pages.content_retriever import load_content_retriever, saved_embedder
+
+        name = parsed.name if parsed is not None else saved_embedder(path)
+        if name not in _CONTENT_RETRIEVERS:
+            raise InputError(f"{os.fspath(path)} holds one vector per page from a cloud model; search it with "
+                             f"{' or '.join(_CONTENT_RETRIEVERS)}, not {name!r}", input_name="spec")
+        embedder = get_embedder(_CONTENT_RETRIEVERS[name], **options.pop("embedder_options", None) or {})
+        return load_content_retriever(path, embedder, name=name, **options)
     return _lazy(_PAGE_LOADER, f"the page index at {os.fspath(path)!r}")(path, parsed, **options)  # type: ignore[no-any-return]
 
 

@@ -6,16 +6,21 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-__all__ = ["add_backend_arguments", "backend_options"]
+__all__ = ["add_backend_arguments", "add_page_content_arguments", "add_service_arguments", "backend_options", "content_options"]
 
 
 def add_backend_arguments(p: argparse.ArgumentParser, *, default: str | None) -> None:
     """The embedder flags shared by embed, index, search, serve and eval-images."""
     default_text = f"default {default}" if default else "default: the backend that built the index"
     p.add_argument("--backend", default=default, help=f"embedding backend: local, vertex or gemini ({default_text})")
+    add_service_arguments(p)
+
+
+def add_service_arguments(p: argparse.ArgumentParser) -> None:
+    """Where a cloud backend is reached (also for ``pages --embedder gemini``)."""
     p.add_argument("--api-endpoint", metavar="URL", help="service endpoint, e.g. the emulator's http://127.0.0.1:PORT")
-    p.add_argument("--project", help="Google Cloud project (vertex backend)")
-    p.add_argument("--location", help="region (vertex backend; default us-central1)")
+    p.add_argument("--project", help="Google Cloud project (default: from the environment / ADC)")
+    p.add_argument("--location", help="region (vertex default us-central1; gemini default global)")
 
 
 def backend_options(args: argparse.Namespace, backend: str | None = None) -> dict[str, Any]:
@@ -27,3 +32,21 @@ def backend_options(args: argparse.Namespace, backend: str | None = None) -> dic
     if args.api_endpoint:
         options["base_url" if (backend or args.backend) == "gemini" else "api_endpoint"] = args.api_endpoint
     return options
+
+
+def add_page_content_arguments(p: argparse.ArgumentParser, *, new_index: bool) -> None:
+    """``--embedder gemini``: where the service is, and (for a new index) its vectors."""
+    add_service_arguments(p)
+    if new_index:
+        p.add_argument("--dimension", type=int, default=768, help="gemini: vector size, 128..3072 (default 768)")
+        p.add_argument("--pages-per-vector", type=int, default=1, metavar="N",
+                       help="gemini: embed N consecutive PDF pages (1..6) as one content (default 1: each page)")
+
+
+def content_options(args: argparse.Namespace, *, new_index: bool) -> dict[str, Any]:
+    """The ``get_page_retriever`` / ``load_page_retriever`` options of ``--embedder gemini``."""
+    options: dict[str, Any] = {"embedder_options": backend_options(args, "gemini")}
+    if new_index:
+        options.update(dimension=args.dimension, pages_per_vector=args.pages_per_vector)
+    return options
+

@@ -8,7 +8,9 @@
 ``ocr-fused`` (default: the offline OCR-assisted retriever, not ColPali), ``regions`` (alias
 ``local``: the offline CNN-region model, sees figures, does not read text) or
 ``colpali:FOLDER`` (a local ColPali, ColQwen2 or ColModernVBert checkpoint on transformers'
-own classes; ``colqwen2:FOLDER`` and ``colmodernvbert:FOLDER`` also check the family). ``pages search`` uses the retriever the
+own classes; ``colqwen2:FOLDER`` and ``colmodernvbert:FOLDER`` also check the family), or
+``gemini`` (gemini-embedding-2 on Google Cloud: each page sent as a one-page PDF, one vector
+per page; ``--pages-per-vector N`` sends N pages as one content). ``pages search`` uses the retriever the
 index was built with; a late-interaction index also refuses queries from another space.
 Every result is printed under a line saying which retriever answered.
 """
@@ -21,11 +23,14 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ._backend import add_page_content_arguments, content_options
+
 __all__ = ["register", "run"]
 
 EMBEDDER_HELP = ("page retriever: 'ocr-fused' (default; offline OCR-assisted, not ColPali), 'regions' (alias 'local'; "
-                 "offline CNN-region model) or a ColPali-family checkpoint: 'colpali:FOLDER' (family read from "
-                 "the folder), 'colqwen2:FOLDER', 'colmodernvbert:FOLDER'")
+                 "offline CNN-region model), a ColPali-family checkpoint: 'colpali:FOLDER' (family read from "
+                 "the folder), 'colqwen2:FOLDER', 'colmodernvbert:FOLDER', or 'gemini' (gemini-embedding-2 on Google "
+                 "Cloud, one vector per page)")
 
 
 def register(subparsers: Any) -> None:
@@ -39,11 +44,13 @@ def register(subparsers: Any) -> None:
     ix.add_argument("--embedder", default="ocr-fused", help=EMBEDDER_HELP)
     ix.add_argument("--workers", type=int, default=None, help="tesseract processes (ocr-fused; default: CPU count)")
     ix.add_argument("--dpi", type=float, default=144.0, help="page rendering for late interaction")
-    ix.add_argument("--batch-size", type=int, default=8)
+    ix.add_argument("--batch-size", type=int, default=None,
+                    help="pages per model call (late interaction, default 8) or per saved step (gemini, default 64)")
     ix.add_argument("--pool-factor", type=int, default=1, help="hierarchical token pooling for a new late-interaction index")
     ix.add_argument("--dtype", choices=["float16", "float32"], default="float16")
     ix.add_argument("--no-binary", action="store_true", help="do not store 1-bit codes")
     ix.add_argument("--replace", action="store_true", help="re-index documents already in a late-interaction index")
+    add_page_content_arguments(ix, new_index=True)
     ix.set_defaults(func=run)
 
     se = sub.add_parser("search", help="answer queries")
@@ -54,6 +61,7 @@ def register(subparsers: Any) -> None:
     se.add_argument("--mode", choices=["float", "binary"], default="float", help="late interaction: MaxSim, or Hamming + rerank")
     se.add_argument("--candidates", type=int, default=64)
     se.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    add_page_content_arguments(se, new_index=False)
     se.set_defaults(func=run)
 
     from .pages_eval import register_eval
@@ -72,8 +80,14 @@ def _index(args: argparse.Namespace) -> int:
 
     spec = parse_page_retriever_spec(args.embedder)
     root = Path(args.index)
-    if spec.late_interaction:
-        options: dict[str, Any] = {"dpi": args.dpi, "batch_size": args.batch_size, "replace": args.replace}
+    if spec.content:  # grows, and resumes: pages already embedded are skipped
+        options: dict[str, Any] = {"batch_size": args.batch_size or 64, "replace": args.replace, "progress": True}
+        if index_kind(root) is not None:
+            retriever = load_page_retriever(root, spec, **options, **content_options(args, new_index=False))
+        else:
+            retriever = get_page_retriever(spec, **options, **content_options(args, new_index=True))
+    elif spec.late_interaction:
+        options = {"dpi": args.dpi, "batch_size": args.batch_size or 8, "replace": args.replace}
         if index_kind(root) == MultiVectorIndex.kind:  # grows: documents are added to it
             retriever = load_page_retriever(root, spec, **options)
         else:
@@ -84,7 +98,7 @@ def _index(args: argparse.Namespace) -> int:
     stats = retriever.index(expand_sources(args.sources), save_to=root)
     for doc, n in stats.documents.items():
         print(f"indexed {doc}: {n} pages")
-    reading = "" if spec.late_interaction else f"{stats.reading()}, "  # page images only: nothing was read
+    reading = "" if spec.late_interaction or spec.content else f"{stats.reading()}, "  # nothing was read here
     print(f"indexed {stats.pages} pages with {retriever.name} into {root}: {reading}"
           f"{stats.pages_per_second:.2f} pages/s ({len(retriever.page_ids)} pages in the index)")
     for e in stats.errors:
@@ -93,10 +107,17 @@ def _index(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
+    from ..index import MultiVectorIndex, index_kind
+    from ..pages.content_retriever import KIND as CONTENT_KIND
     from ..registry import load_page_retriever
 
-    options = {"mode": args.mode, "candidates": args.candidates} if _late_interaction(args) else {}
-    retriever = load_page_retriever(args.index, args.embedder, verify=False, **options)
+    kind = index_kind(args.index)
+    search_options: dict[str, Any] = {}
+    if kind == MultiVectorIndex.kind:
+        search_options = {"mode": args.mode, "candidates": args.candidates}
+    elif kind == CONTENT_KIND:
+        search_options = content_options(args, new_index=False)
+    retriever = load_page_retriever(args.index, args.embedder, verify=False, **search_options)
     hits = retriever.search(args.queries, k=args.k)
     if not args.json:
         print(f"answered by: {retriever.name} ({retriever.description})")
@@ -111,8 +132,3 @@ def _search(args: argparse.Namespace) -> int:
             print(f"  {rank}. {h.page_id}  ({os.path.basename(h.source)} p.{h.page_number})  score {h.score:.3f}")
     return 0
 
-
-def _late_interaction(args: argparse.Namespace) -> bool:
-    from ..index import MultiVectorIndex, index_kind
-
-    return index_kind(args.index) == MultiVectorIndex.kind

@@ -14,6 +14,8 @@ import argparse
 import sys
 from typing import Any
 
+from ._backend import add_page_content_arguments, content_options
+
 __all__ = ["add_eval_arguments", "register_eval", "run"]
 
 
@@ -22,7 +24,8 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--embedder", "--model", dest="embedder", default="ocr-fused", metavar="SPEC",
                         help="page retriever to evaluate: ocr-fused (default; OCR-assisted fused retriever, not "
                              "ColPali), regions (alias local; CNN-region multi-vector model) or a ColPali-family "
-                             "checkpoint: colpali:FOLDER, colqwen2:FOLDER, colmodernvbert:FOLDER")
+                             "checkpoint: colpali:FOLDER, colqwen2:FOLDER, colmodernvbert:FOLDER, or gemini "
+                             "(gemini-embedding-2, one vector per page)")
     parser.add_argument("--split", default="test", help="qrels/<split>.tsv to score (default: test)")
     parser.add_argument("--dpi", type=float, default=144.0, help="page rendering for late interaction")
     parser.add_argument("--workers", type=int, default=None, help="tesseract processes (default: CPU count)")
@@ -31,6 +34,7 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
                         help="skip the tesseract-on-every-page + BM25 baseline (the slowest part)")
     parser.add_argument("--min-ndcg5", type=float, default=None,
                         help="exit with status 1 when the retriever's nDCG@5 is below this (for CI)")
+    add_page_content_arguments(parser, new_index=True)
 
 
 def register_eval(subparsers: Any, name: str = "eval") -> argparse.ArgumentParser:
@@ -51,7 +55,9 @@ def run(args: argparse.Namespace) -> int:
     ds = load_dataset(args.dir, args.split)
     # Late interaction is scored on float32 pages, as embedded: the table measures the model,
     # not the storage (the index stores float16 by default).
-    if spec.late_interaction:
+    if spec.content:
+        retriever = get_page_retriever(spec, progress=True, **content_options(args, new_index=True))
+    elif spec.late_interaction:
         retriever = get_page_retriever(spec, dpi=args.dpi, dtype="float32")
     else:
         retriever = get_page_retriever(spec, **ocr_options)

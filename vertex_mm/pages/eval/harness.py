@@ -126,8 +126,10 @@ def format_report(report: EvalReport, out: TextIO) -> None:
             label = f"  {kind} ({report.kind_counts[kind]})"
             print(f"{label:<{w}}" + "".join(f"{mean[k]:>9.3f}" for k in METRICS), file=out)
     s = report.stats
+    read = s.text_layer_pages + s.ocr_pages + s.ocr_cached  # a retriever of page images reads nothing
+    reading = f"({s.reading()}, {s.ocr_cached} OCR results from cache); " if read else ""
     print(f"\nindexing: {report.n_pages} pages in {report.timing.wall:.1f} s = {report.index_pages_per_s:.2f} pages/s "
-          f"({s.reading()}, {s.ocr_cached} OCR results from cache); stage seconds "
+          f"{reading}stage seconds "
           + ", ".join(f"{k} {v:.1f}" for k, v in s.seconds.items()), file=out)
     t = report.timing
     print(f"cpu: this run {t.own_cpu:.1f} s, other processes {t.other_cpu:.1f} s during indexing", file=out)
