@@ -113,7 +113,7 @@ class ColPaliFamilyEmbedder:
         colpali-engine; ``None`` keeps the checkpoint's pixel range); the other families ignore it.
         """
         tf = require("local", "transformers", what="ColPali-family page embedders")
-        ckpt, fam = resolve_colpali_checkpoint(checkpoint, family)
+        ckpt, fam = resolve_colpali_checkpoint(checkpoint, family, hint_family=family or "colpali")
         where = resolve_device(device)
         with quiet_weight_loading():
             model, info = getattr(tf, fam.model_class).from_pretrained(

@@ -101,36 +101,41 @@ def _family_of(ckpt: Checkpoint) -> Family:
     )
 
 
-def _pages_hint(family: Family | None) -> str:
-    name = family.name if family else "colqwen2"
+def _pages_hint(family: Family) -> str:
+    name = family.name
     return f"  vertex-mm pages index DOCS --embedder {name}:DIR   (or create_{name}(checkpoint=\"DIR\"))\n"
 
 
-def resolve_colpali_checkpoint(checkpoint: str | os.PathLike[str], family: str | None = None) -> tuple[Checkpoint, Family]:
+def resolve_colpali_checkpoint(
+    checkpoint: str | os.PathLike[str], family: str | None = None, *, hint_family: str = "colqwen2"
+) -> tuple[Checkpoint, Family]:
     """Find a ColPali-family checkpoint offline (folder or repo id in the HF cache) and its family.
 
     ``family`` (a key of :data:`FAMILIES`) must then match ``config.json``; without it the family
     comes from ``config.json``'s ``model_type``. Raises
     :class:`~vertex_mm.errors.WeightsNotFoundError` (where it looked, the download command) when
     nothing usable is there, and :class:`~vertex_mm.errors.InputError` for another kind of model.
+    ``hint_family`` names the family whose download command the error shows when ``family`` is
+    ``None`` (the spec ``colpali:DIR`` accepts any family but suggests ColPali's own weights).
     """
     wanted = family_named(family) if family is not None else None
+    hinted = wanted or family_named(hint_family)
     folder = pathlib.Path(os.fspath(checkpoint)).expanduser()
     if (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file():
-        repo = wanted.default_repo if wanted else "vidore/colqwen2-v1.0-hf"
+        repo = hinted.default_repo
         raise WeightsNotFoundError(
             f"{folder} holds a LoRA adapter (adapter_config.json), the colpali-engine format; transformers' "
             f"classes need merged transformers-native weights: huggingface-cli download {repo} --local-dir DIR"
         )
-    name = wanted.name if wanted else "colpali-family"
-    repo = wanted.default_repo if wanted else "vidore/colqwen2-v1.0-hf"
+    name = hinted.name
+    repo = hinted.default_repo
     try:
         ckpt = resolve_checkpoint(checkpoint, model_name=name, example_repo=repo, need_tokenizer=True)
     except WeightsNotFoundError as exc:
         # resolve_checkpoint's message ends with the get_embedder() call that loads an image/text
         # model; a page retriever is loaded by the pages CLI or the factory instead.
         image_text_hint = f'  get_embedder("local", model="{name}", checkpoint="DIR")\n'
-        raise WeightsNotFoundError(str(exc).replace(image_text_hint, _pages_hint(wanted))) from exc
+        raise WeightsNotFoundError(str(exc).replace(image_text_hint, _pages_hint(hinted))) from exc
     found = _family_of(ckpt)
     if wanted is not None and found is not wanted:
         raise InputError(

@@ -56,6 +56,11 @@ def _guarded(task: Callable[[Any], Any], item: Any, stop: threading.Event) -> An
         return NotRunError("the batch was stopped while this input waited to be retried")
     except Exception as exc:  # a bug or a backend failure: this input's result, not the batch's end
         return BackendError.wrap(exc)
+    except BaseException:
+        # KeyboardInterrupt or SystemExit inside a task ends the batch: stop the queued inputs
+        # now, before a worker starts the next one, not when the collector gets round to it.
+        stop.set()
+        raise
 
 
 class _SigintToStop:

@@ -93,13 +93,28 @@ def embedder_for_index(index: BaseIndex, backend: str | None = None, **options: 
     return embedder
 
 
+#: The task a query takes against documents embedded for a task: retrieval and QA documents are
+#: met by the query side of their pair; symmetric tasks (similarity, clustering...) by themselves.
+_QUERY_TASKS = {"retrieval_document": "retrieval_query"}
+
+
 def embed_query(embedder: Any, space: EmbeddingSpace, *, text: str | None = None,
                 image: str | os.PathLike[str] | bytes | None = None) -> Embeddings:
     """One text or image query as a 1-row Embeddings of ``space`` (errors raise)."""
     if (text is None) == (image is None):
         raise ValueError("give exactly one of text or image")
     vectors: Embeddings
-    if text is not None:
+    if space.task and getattr(embedder, "content_limits", None) is not None:
+        # An index of contents embedded for a task (gemini-embedding-2, e.g. after `vertex-mm
+        # migrate`): a query is a content too, in the query form of that task.
+        query: Any = text
+        if image is not None:
+            query = image if isinstance(image, bytes) else Path(os.fspath(image))
+        task = _QUERY_TASKS.get(space.task, space.task)
+        if task.startswith("custom-"):
+            task = "retrieval_query"  # the index's own instruction is not recoverable from its digest
+        vectors = embedder.embed_contents([query], dimension=space.dimension, task=task)
+    elif text is not None:
         vectors = embedder.embed_texts([text], dimension=space.dimension)
     else:
         vectors = embedder.embed_images([image if isinstance(image, bytes) else str(image)], dimension=space.dimension)

@@ -42,7 +42,8 @@ def test_get_embedder_refuses_a_page_model():
 
 
 def test_create_page_embedder_refuses_an_embedding_model():
-    with pytest.raises(InputError, match="page search needs a model of kind 'pages': colpali-engine, regions"):
+    with pytest.raises(InputError, match="page search needs a model of kind 'pages': "
+                       "colmodernvbert, colpali, colpali-engine, colqwen2, regions"):
         registry.create_page_embedder("efficientnet-lite0")
 
 
