@@ -36,3 +36,21 @@ def test_the_testing_section_runs_as_written():
     namespace: dict = {}
     exec(compile(code, "README.md: Testing your own code", "exec"), namespace)
     assert len(namespace["transport"].calls) >= 2
+
+
+def _run_python_block(heading: str, index: int, capsys) -> str:
+    text = (ROOT / "README.md").read_text()
+    section = text.split(heading, 1)[1]
+    code = re.findall(r"```python\n(.*?)```", section, flags=re.S)[index]
+    exec(compile(code, f"README.md: {heading} #{index}", "exec"), {})
+    return capsys.readouterr().out
+
+
+def test_the_langchain_snippet_runs_as_written(capsys):
+    out = _run_python_block("## Use with LangChain / LlamaIndex", 0, capsys)
+    assert out.strip().endswith("cat.jpg")
+
+
+def test_the_llamaindex_snippet_runs_as_written(capsys):
+    out = _run_python_block("## Use with LangChain / LlamaIndex", 1, capsys)
+    assert out.strip().endswith("cat.jpg")
