@@ -1,5 +1,5 @@
 """Fixtures for the vertex_mm tests: a running emulator, real small media files, a folder of
-real JPEGs, and the fake clock of the batch engine tests.
+real JPEGs, the fake clock of the batch engine tests, and Cloud Storage (a storage emulator).
 
 The emulator runs in-process (uvicorn in a thread, on a free port of 127.0.0.1) with hashed
 vectors unless a test asks otherwise, so every test starts it in milliseconds.
@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import pathlib
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from batch_doubles import FakeClock
 from factories import image_bytes, mp4_bytes
 
 from vertex_mm.emulator import EmulatorServer, run_emulator
+from vertex_mm.gcs import EMULATOR_HOST_VAR
 from vertex_mm.testing import HashedEmbedder
+from vertex_mm.testing.storage import StorageEmulator
 
 
 @pytest.fixture
@@ -78,3 +81,34 @@ def image_folder(tmp_path: pathlib.Path) -> Callable[[int], pathlib.Path]:
         return root
 
     return make
+
+
+# --- Cloud Storage: one in-memory storage emulator per session, emptied for each test ---------
+
+BUCKET = "bkt"
+
+
+@pytest.fixture(scope="session")
+def storage_server() -> Iterator[StorageEmulator]:
+    with StorageEmulator() as server:
+        yield server
+
+
+@pytest.fixture
+def gcs(storage_server: StorageEmulator, monkeypatch: pytest.MonkeyPatch) -> StorageEmulator:
+    """An empty storage emulator with bucket ``bkt``, named by STORAGE_EMULATOR_HOST (which the
+    CLI's subprocesses inherit)."""
+    monkeypatch.setenv(EMULATOR_HOST_VAR, storage_server.url)
+    return storage_server.reset([BUCKET])
+
+
+@pytest.fixture
+def bucket(gcs: StorageEmulator) -> Any:
+    return gcs.client().bucket(BUCKET)
+
+
+@pytest.fixture
+def gcs_emulator(gcs: StorageEmulator) -> Iterator[EmulatorServer]:
+    """The emulator with Cloud Storage (hashed vectors), its batch jobs fast by default."""
+    with run_emulator(backend="hashed", storage_client=gcs.client()) as emu:
+        yield emu

@@ -1,5 +1,5 @@
-"""Fixtures for the emulator's Cloud Storage and batch-job tests: an in-memory storage
-emulator with a bucket, a vertex-mm emulator that reads from it, and a google-genai client."""
+"""Fixtures for the emulator tests: google-genai clients of an emulator (the storage fixtures
+are in ../conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,36 +8,7 @@ from typing import Any
 
 import pytest
 
-from vertex_mm.emulator import EmulatorServer, run_emulator
-from vertex_mm.gcs import EMULATOR_HOST_VAR
-from vertex_mm.testing.storage import StorageEmulator
-
-BUCKET = "bkt"
-
-
-@pytest.fixture(scope="session")
-def storage_server() -> Iterator[StorageEmulator]:
-    with StorageEmulator() as server:
-        yield server
-
-
-@pytest.fixture
-def gcs(storage_server: StorageEmulator, monkeypatch: pytest.MonkeyPatch) -> StorageEmulator:
-    """An empty storage emulator with bucket ``bkt``, named by STORAGE_EMULATOR_HOST."""
-    monkeypatch.setenv(EMULATOR_HOST_VAR, storage_server.url)
-    return storage_server.reset([BUCKET])
-
-
-@pytest.fixture
-def bucket(gcs: StorageEmulator) -> Any:
-    return gcs.client().bucket(BUCKET)
-
-
-@pytest.fixture
-def gcs_emulator(gcs: StorageEmulator) -> Iterator[EmulatorServer]:
-    """The emulator with Cloud Storage (hashed vectors), its batch jobs fast by default."""
-    with run_emulator(backend="hashed", storage_client=gcs.client()) as emu:
-        yield emu
+from vertex_mm.emulator import EmulatorServer
 
 
 def make_genai_client(url: str, *, api_version: str | None = None) -> Any:

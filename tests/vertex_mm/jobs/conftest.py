@@ -1,5 +1,5 @@
-"""Fixtures for the batch prediction job tests: a storage emulator (one per session, emptied
-for each test), the vertex-mm emulator reading from it, and a gemini embedder pointed at it."""
+"""Fixtures for the batch prediction job tests: a gemini embedder pointed at the emulator that
+reads Cloud Storage (``gcs_emulator``, in ../conftest.py), and a folder of mixed media."""
 
 from __future__ import annotations
 
@@ -10,36 +10,7 @@ from typing import Any
 import pytest
 from factories import image_bytes, mp3_bytes, mp4_bytes, pdf_bytes, wav_bytes
 
-from vertex_mm.emulator import EmulatorServer, run_emulator
-from vertex_mm.gcs import EMULATOR_HOST_VAR
-from vertex_mm.testing.storage import StorageEmulator
-
-BUCKET = "bkt"
-STAGING = f"gs://{BUCKET}/stage"
-
-
-@pytest.fixture(scope="session")
-def storage_server() -> Iterator[StorageEmulator]:
-    with StorageEmulator() as server:
-        yield server
-
-
-@pytest.fixture
-def gcs(storage_server: StorageEmulator, monkeypatch: pytest.MonkeyPatch) -> StorageEmulator:
-    """An empty storage emulator with bucket ``bkt``, named by STORAGE_EMULATOR_HOST."""
-    monkeypatch.setenv(EMULATOR_HOST_VAR, storage_server.url)
-    return storage_server.reset([BUCKET])
-
-
-@pytest.fixture
-def bucket(gcs: StorageEmulator) -> Any:
-    return gcs.client().bucket(BUCKET)
-
-
-@pytest.fixture
-def gcs_emulator(gcs: StorageEmulator) -> Iterator[EmulatorServer]:
-    with run_emulator(backend="hashed", storage_client=gcs.client()) as emu:
-        yield emu
+from vertex_mm.emulator import EmulatorServer
 
 
 @pytest.fixture
