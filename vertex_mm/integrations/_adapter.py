@@ -35,7 +35,10 @@ from ..results import EmbeddingSpace
 from ..wire import EmbedRequest
 from ._errors import FailedInputsError, first_error
 
-__all__ = ["BATCH_OPTION_NAMES", "DEFAULT_DOCUMENT_TASK", "DEFAULT_QUERY_TASK", "EmbedderAdapter", "make_embedder"]
+__all__ = [
+    "BATCH_OPTION_NAMES", "DEFAULT_DOCUMENT_TASK", "DEFAULT_QUERY_TASK", "EmbedderAdapter", "check_ready_embedder",
+    "make_embedder",
+]
 
 #: Task presets of :data:`vertex_mm.content.TASKS` applied when the backend embeds contents.
 DEFAULT_QUERY_TASK = "retrieval_query"
@@ -61,6 +64,16 @@ def make_embedder(backend: str, options: Mapping[str, Any]) -> BaseEmbedder:
             embedder.close()
             raise
     return embedder
+
+
+def check_ready_embedder(embedder: BaseEmbedder, backend: str | None, options: Mapping[str, Any]) -> None:
+    """A ready ``embedder=`` is configured by its owner: refuse options meant for a new one, and
+    a ``backend=`` that names another backend."""
+    if options:
+        raise TypeError(f"options {sorted(options)} configure a new embedder; a ready embedder= is "
+                        "configured by its owner (embedder.configure_batch(...))")
+    if backend is not None and backend != embedder.backend:
+        raise ValueError(f"backend={backend!r} but the embedder given is {embedder.backend!r}")
 
 
 def resolve_tasks(embedder: BaseEmbedder, task: str | None, query_task: str | None,

@@ -23,7 +23,7 @@ from llama_index.core.embeddings import MultiModalEmbedding
 from llama_index.core.schema import ImageType
 
 from ..embedder import BaseEmbedder
-from ._adapter import DEFAULT_DOCUMENT_TASK, DEFAULT_QUERY_TASK, EmbedderAdapter, make_embedder
+from ._adapter import DEFAULT_DOCUMENT_TASK, DEFAULT_QUERY_TASK, EmbedderAdapter, check_ready_embedder, make_embedder
 
 __all__ = ["VertexMMMultiModalEmbedding"]
 
@@ -75,11 +75,7 @@ class VertexMMMultiModalEmbedding(MultiModalEmbedding):
         own_fields = set(type(self).model_fields)
         options = {**(embedder_options or {}), **{k: data.pop(k) for k in list(data) if k not in own_fields}}
         if embedder is not None:
-            if options:
-                raise TypeError(f"options {sorted(options)} configure a new embedder; a ready embedder= is "
-                                "configured by its owner (embedder.configure_batch(...))")
-            if backend is not None and backend != embedder.backend:
-                raise ValueError(f"backend={backend!r} but the embedder given is {embedder.backend!r}")
+            check_ready_embedder(embedder, backend, options)
         # The registry name rebuilds the embedder on load; it may differ from embedder.backend.
         name = embedder.backend if embedder is not None else backend or "vertex"
         made = embedder if embedder is not None else make_embedder(name, options)

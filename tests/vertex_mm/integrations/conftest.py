@@ -7,7 +7,8 @@ sees exactly the requests it makes; tests of concurrency set ``concurrency`` the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,3 +48,29 @@ def remote_options(emulator: EmulatorServer) -> Callable[[str], dict[str, Any]]:
         return {where: emulator.url, **UNTHROTTLED}
 
     return options
+
+
+def run_watching_loop(call: Callable[[], Awaitable[Any]]) -> tuple[Any, int]:
+    """Run ``call()`` on a fresh event loop beside a 20 ms ticker; return its result and how
+    many times the ticker ran (an "async" call that blocks the loop lets it tick once or twice)."""
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.02)
+
+    async def run() -> Any:
+        tick = asyncio.ensure_future(ticker())
+        try:
+            return await call()
+        finally:
+            tick.cancel()
+
+    return asyncio.run(run()), ticks
+
+
+@pytest.fixture
+def watching_loop() -> Callable[[Callable[[], Awaitable[Any]]], tuple[Any, int]]:
+    return run_watching_loop

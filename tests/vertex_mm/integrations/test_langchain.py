@@ -5,7 +5,6 @@ model (InMemoryVectorStore: a text query finds the photo)."""
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import numpy as np
@@ -54,31 +53,14 @@ def test_vertex_async_twins_give_the_sync_vectors(emulator, remote_options, phot
     assert images == embeddings.embed_image(photos[:2])
 
 
-def test_async_documents_keep_several_requests_in_flight_without_blocking_the_loop(unthrottled):
+def test_async_documents_keep_several_requests_in_flight_without_blocking_the_loop(unthrottled, watching_loop):
     with run_emulator(backend="hashed", latency=0.2) as emu:
         embeddings = VertexMMEmbeddings("vertex", api_endpoint=emu.url, concurrency=8, **unthrottled)
-        ticks: list[float] = []
-
-        async def ticker() -> None:
-            while True:
-                ticks.append(time.perf_counter())
-                await asyncio.sleep(0.02)
-
-        async def run() -> list[list[float]]:
-            tick = asyncio.ensure_future(ticker())
-            try:
-                return await embeddings.aembed_documents([f"text {i}" for i in range(8)])
-            finally:
-                tick.cancel()
-
-        start = time.perf_counter()
-        vectors = asyncio.run(run())
-        elapsed = time.perf_counter() - start
+        vectors, ticks = watching_loop(lambda: embeddings.aembed_documents([f"text {i}" for i in range(8)]))
         stats = emu.stats()
     assert len(vectors) == 8 and stats["2xx"] == 8
-    assert stats["max_in_flight"] > 1
-    assert elapsed < 8 * 0.2  # not one after another
-    assert len(ticks) >= 5  # the loop kept running while the requests were out
+    assert stats["max_in_flight"] > 1  # not one after another
+    assert ticks >= 5  # the loop kept running while the requests were out
 
 
 def test_sync_calls_run_on_the_engines_workers_too(unthrottled, photos):

@@ -8,7 +8,6 @@ import asyncio
 import copy
 import io
 import pickle
-import time
 from pathlib import Path
 
 import numpy as np
@@ -51,32 +50,15 @@ def test_an_image_as_bytesio_is_llama_index_image_type(emulator, remote_options,
 
 
 # -- real async ------------------------------------------------------------------------------
-def test_async_text_batch_keeps_requests_in_flight_at_once_and_the_loop_free(unthrottled):
+def test_async_text_batch_keeps_requests_in_flight_at_once_and_the_loop_free(unthrottled, watching_loop):
     with run_emulator(backend="hashed", latency=0.2) as emu:
         model = VertexMMMultiModalEmbedding("vertex", api_endpoint=emu.url, concurrency=6, **unthrottled)
-        ticks: list[float] = []
-
-        async def ticker() -> None:
-            while True:
-                ticks.append(time.perf_counter())
-                await asyncio.sleep(0.02)
-
-        async def run() -> list[list[float]]:
-            tick = asyncio.ensure_future(ticker())
-            try:
-                return await model.aget_text_embedding_batch(TEXTS)
-            finally:
-                tick.cancel()
-
-        start = time.perf_counter()
-        vectors = asyncio.run(run())
-        elapsed = time.perf_counter() - start
+        vectors, ticks = watching_loop(lambda: model.aget_text_embedding_batch(TEXTS))
         stats = emu.stats()
         sync_vectors = model.get_text_embedding_batch(TEXTS)
     assert vectors == sync_vectors and stats["2xx"] == len(TEXTS)
     assert stats["max_in_flight"] > 1  # an "async" that calls the sync path would show 1
-    assert elapsed < len(TEXTS) * 0.2 / 2
-    assert len(ticks) >= 5  # the event loop ran while the requests were out
+    assert ticks >= 5  # the event loop ran while the requests were out
 
 
 def test_async_image_batch_and_single_calls_run_on_the_engine(unthrottled, photos):

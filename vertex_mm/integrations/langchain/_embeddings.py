@@ -9,7 +9,7 @@ from langchain_core.embeddings import Embeddings
 
 from ...embedder import BaseEmbedder
 from ...results import EmbeddingSpace
-from .._adapter import DEFAULT_DOCUMENT_TASK, DEFAULT_QUERY_TASK, EmbedderAdapter, make_embedder
+from .._adapter import DEFAULT_DOCUMENT_TASK, DEFAULT_QUERY_TASK, EmbedderAdapter, check_ready_embedder, make_embedder
 
 __all__ = ["VertexMMEmbeddings"]
 
@@ -41,11 +41,7 @@ class VertexMMEmbeddings(Embeddings):
                  query_task: str | None = DEFAULT_QUERY_TASK, document_task: str | None = DEFAULT_DOCUMENT_TASK,
                  **options: Any) -> None:
         if embedder is not None:
-            if options:
-                raise TypeError(f"options {sorted(options)} configure a new embedder; a ready embedder= is "
-                                "configured by its owner (embedder.configure_batch(...))")
-            if backend is not None and backend != embedder.backend:
-                raise ValueError(f"backend={backend!r} but the embedder given is {embedder.backend!r}")
+            check_ready_embedder(embedder, backend, options)
         owns = embedder is None
         made = embedder if embedder is not None else make_embedder(backend or "vertex", options)
         try:
