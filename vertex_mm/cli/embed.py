@@ -159,12 +159,7 @@ def _run_online(args: argparse.Namespace, embedder: Any, contents: bool) -> int:
 
     report = run_job(embedder, args.source, args.out, dimension=args.dimension, fmt=args.format,
                      progress=not args.no_progress, contents=contents, task=args.task)
-    _say(report.summary())
-    for line in report.first_errors:
-        print(f"  {line}", file=sys.stderr)
-    if report.interrupted:
-        return 130
-    return 1 if report.failed else 0
+    return _finish(report)
 
 
 def _run_batch_job(args: argparse.Namespace, embedder: Any, extensions: frozenset[str]) -> int:
@@ -177,6 +172,11 @@ def _run_batch_job(args: argparse.Namespace, embedder: Any, extensions: frozense
     report = run_batch_job(embedder, args.source, args.out, staging=args.staging, dimension=args.dimension,
                            task=args.task, fmt=args.format, progress=not args.no_progress,
                            poll_interval=args.poll_interval, on_estimate=show, extensions=extensions)
+    return _finish(report)
+
+
+def _finish(report: Any) -> int:
+    """Print a job's summary and first errors; the exit code (130 interrupted, 1 failures)."""
     _say(report.summary())
     for line in report.first_errors:
         print(f"  {line}", file=sys.stderr)
