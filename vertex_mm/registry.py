@@ -111,8 +111,9 @@ _PAGE_MODELS: dict[str, str] = {}
 _PAGE_FACTORY = "local_backend.pages:create_page_retriever"
 _PAGE_LOADER = "local_backend.pages:load_page_retriever"
 #: Index kinds saved by the local backend -> their loader (``vertex_mm.index.load_index``).
+_CONTENT_PAGES = "vertex_mm.pages.content_retriever"  # one vector per page from a cloud model
 _INDEX_LOADERS = {"ocr-fused": "local_backend.pages:load_page_retriever",
-                  "content-pages": "vertex_mm.pages.content_retriever:load_vectors"}
+                  "content-pages": f"{_CONTENT_PAGES}:load_vectors"}
 
 
 @dataclass(frozen=True)
@@ -173,10 +174,9 @@ def get_page_retriever(spec: str | PageRetrieverSpec = "ocr-fused", **options: A
     """
     parsed = parse_page_retriever_spec(spec)
     if parsed.content:
-        from .pages.content_retriever import ContentPageRetriever
-
+        retriever_class = _lazy(f"{_CONTENT_PAGES}:ContentPageRetriever", "the content page retriever", extra=None)
         embedder = get_embedder(_CONTENT_RETRIEVERS[parsed.name], **options.pop("embedder_options", None) or {})
-        return ContentPageRetriever(embedder, name=parsed.name, **options)
+        return retriever_class(embedder, name=parsed.name, **options)  # type: ignore[no-any-return]
     return _lazy(_PAGE_FACTORY, f"page retriever {str(parsed)!r}")(parsed, **options)  # type: ignore[no-any-return]
 
 
@@ -186,18 +186,17 @@ def load_page_retriever(path: str | os.PathLike[str], spec: str | PageRetrieverS
     remembers the spec that built it; ``spec`` overrides it (the embedder must embed into the
     index's space). ``verify=False`` skips the SHA-256 checks (sizes are always checked)."""
     parsed = parse_page_retriever_spec(spec) if spec is not None else None
-    from .index import index_kind
-    from .pages.content_retriever import KIND as CONTENT_KIND
-
-    if index_kind(path) == CONTENT_KIND:
-        from .pages.content_retriever import load_content_retriever, saved_embedder
-
+    # Imported by name, like every target here: vertex_mm.index opens page indexes through this module.
+    index_kind = _lazy("vertex_mm.index:index_kind", "vertex_mm.index", extra=None)
+    if index_kind(path) == _lazy(f"{_CONTENT_PAGES}:KIND", "the content page retriever", extra=None):
+        saved_embedder = _lazy(f"{_CONTENT_PAGES}:saved_embedder", "the content page retriever", extra=None)
+        load_content_retriever = _lazy(f"{_CONTENT_PAGES}:load_content_retriever", "the content page retriever", extra=None)
         name = parsed.name if parsed is not None else saved_embedder(path)
         if name not in _CONTENT_RETRIEVERS:
             raise InputError(f"{os.fspath(path)} holds one vector per page from a cloud model; search it with "
                              f"{' or '.join(_CONTENT_RETRIEVERS)}, not {name!r}", input_name="spec")
         embedder = get_embedder(_CONTENT_RETRIEVERS[name], **options.pop("embedder_options", None) or {})
-        return load_content_retriever(path, embedder, name=name, **options)
+        return load_content_retriever(path, embedder, name=name, **options)  # type: ignore[no-any-return]
     return _lazy(_PAGE_LOADER, f"the page index at {os.fspath(path)!r}")(path, parsed, **options)  # type: ignore[no-any-return]
 
 
