@@ -31,6 +31,7 @@ __all__ = [
     "decode_image",
     "default_workers",
     "draft_size_for",
+    "map_all_or_raise",
     "map_ordered",
     "prepare_rgb",
 ]
@@ -70,6 +71,16 @@ def map_ordered(fn: Callable[[T], R], items: Sequence[T], *, workers: int | None
         return list(_shared_pool().map(guarded, items))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(guarded, items))
+
+
+def map_all_or_raise(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """:func:`map_ordered`, raising the first input's typed error (for callers that embed a
+    batch whole and isolate failures above, item by item)."""
+    done = map_ordered(fn, items)
+    for result in done:
+        if isinstance(result, VertexMMError):
+            raise result
+    return done  # type: ignore[return-value]
 
 
 def decode_image(data: bytes, name: str = "image", *, draft_size: int | None = None) -> PILImage.Image:

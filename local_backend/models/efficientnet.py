@@ -27,7 +27,7 @@ from torch import nn
 
 from vertex_mm.errors import WeightsNotFoundError
 
-from ..preprocess import draft_size_for, map_ordered, prepare_rgb
+from ..preprocess import draft_size_for, map_all_or_raise, prepare_rgb
 from .base import l2_normalize, require_text_tower
 
 __all__ = ["EfficientNetLite", "EfficientNetLiteEmbedder", "create_efficientnet_lite0", "default_weights_path"]
@@ -205,11 +205,7 @@ class EfficientNetLiteEmbedder:
 
     # -- the LocalModel contract --------------------------------------------------------------
     def _prepare_all(self, images: Sequence[Any]) -> list[np.ndarray]:
-        prepared = map_ordered(self.prepare_image, list(images))
-        for p in prepared:
-            if isinstance(p, Exception):
-                raise p
-        return prepared  # type: ignore[return-value]
+        return map_all_or_raise(self.prepare_image, list(images))
 
     def encode_images(self, images: Sequence[Any]) -> np.ndarray:
         if not len(images):

@@ -24,7 +24,7 @@ import torch
 from vertex_mm._optional import require
 from vertex_mm.errors import WeightsNotFoundError
 
-from ..preprocess import draft_size_for, map_ordered, prepare_rgb
+from ..preprocess import draft_size_for, map_all_or_raise, prepare_rgb
 from .base import l2_normalize, require_text_tower
 from .quiet_loading import quiet_weight_loading
 
@@ -95,11 +95,7 @@ class HFResNetEmbedder:
         return self.encode_prepared(self._prepare_all(images))
 
     def _prepare_all(self, images: Sequence[Any]) -> list[np.ndarray]:
-        prepared = map_ordered(self.prepare_image, list(images))
-        for p in prepared:
-            if isinstance(p, Exception):
-                raise p
-        return prepared  # type: ignore[return-value]
+        return map_all_or_raise(self.prepare_image, list(images))
 
     @torch.inference_mode()
     def encode_image_regions(self, images: Sequence[Any]) -> list[np.ndarray]:
