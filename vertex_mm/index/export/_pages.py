@@ -1,0 +1,47 @@
+"""The pages of a :class:`~vertex_mm.index.MultiVectorIndex` as the store exports read them:
+one :class:`StoredPage` per live page, its token matrix as float32, in the order of
+:meth:`~vertex_mm.index.MultiVectorIndex.page_ids`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ...errors import InputError
+from ..multivector import MultiVectorIndex
+
+__all__ = ["StoredPage", "check_multivector", "iter_pages"]
+
+
+@dataclass(frozen=True)
+class StoredPage:
+    """One live page: ids, page number (1-based), stored metadata and its ``(tokens, dim)`` matrix."""
+
+    page_id: str
+    doc_id: str
+    page_number: int
+    metadata: Mapping[str, Any]
+    vectors: np.ndarray
+
+
+def check_multivector(index: object, what: str) -> MultiVectorIndex:
+    """``index`` itself when it is a multi-vector page index; an :class:`InputError` otherwise."""
+    if not isinstance(index, MultiVectorIndex):
+        raise InputError(f"{what} exports a multi-vector page index (MultiVectorIndex, built by `vertex-mm pages index "
+                         f"--embedder regions|colpali:DIR`), got {type(index).__name__}", input_name="index")
+    return index
+
+
+def iter_pages(index: MultiVectorIndex) -> Iterator[StoredPage]:
+    """Every live page of ``index`` (pages not yet saved included), in :meth:`page_ids` order."""
+    # The index keeps each page's row (doc id, page number, metadata) beside its matrix; it has
+    # no public per-page row accessor yet, so this reads its segments directly (read-only).
+    for seg in index._all_segments():
+        for i in np.flatnonzero(seg.live):
+            row = seg.rows[int(i)]
+            yield StoredPage(page_id=str(row["page_id"]), doc_id=str(row["doc_id"]), page_number=int(row["page_number"]),
+                             metadata=dict(row.get("metadata", {})),
+                             vectors=np.asarray(seg.pages.page(int(i)), dtype=np.float32))
