@@ -1,8 +1,9 @@
-"""``vertex-mm pages index|search|eval``: page search from the command line.
+"""``vertex-mm pages index|search|eval|export``: page search from the command line.
 
     vertex-mm pages index reports/ scans/ --index pages.idx
     vertex-mm pages search --index pages.idx "quarterly revenue chart" -k 5
     vertex-mm pages eval DATASET
+    vertex-mm pages export pages.idx --to qdrant pages.qdrant
 
 ``--embedder`` is a page-retriever spec (:func:`vertex_mm.registry.parse_page_retriever_spec`):
 ``ocr-fused`` (default: the offline OCR-assisted retriever, not ColPali), ``regions`` (alias
@@ -65,8 +66,10 @@ def register(subparsers: Any) -> None:
     se.set_defaults(func=run)
 
     from .pages_eval import register_eval
+    from .pages_export import register_export
 
     register_eval(sub)
+    register_export(sub)
 
 
 def run(args: argparse.Namespace) -> int:
