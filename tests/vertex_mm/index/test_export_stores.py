@@ -102,3 +102,24 @@ def test_single_vector_index_is_refused(tmp_path, space):
         qdrant.export_qdrant(FlatIndex(space), ":memory:")
     with pytest.raises(InputError, match="multi-vector page index"):
         lance.export_lancedb(FlatIndex(space), tmp_path / "db")
+
+
+def test_importing_the_exports_loads_no_store_package():
+    import subprocess
+    import sys
+
+    code = ("import sys, vertex_mm, vertex_mm.index.export; "
+            "bad = [m for m in ('qdrant_client', 'lancedb', 'google.cloud.vectorsearch_v1') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(("module", "extra"), [("qdrant_client", "qdrant"), ("lancedb", "lancedb")])
+def test_a_missing_store_package_names_its_extra(index, tmp_path, monkeypatch, module, extra):
+    from vertex_mm.errors import MissingDependencyError
+
+    monkeypatch.setitem(__import__("sys").modules, module, None)  # import now raises ImportError
+    export = qdrant.export_qdrant if extra == "qdrant" else lance.export_lancedb
+    with pytest.raises(MissingDependencyError, match=rf'pip install "vertex-mm\[{extra}\]"'):
+        export(index, tmp_path / "store")

@@ -19,9 +19,13 @@ from .vector_search import (
     to_datapoint,
     to_record,
 )
+from .vector_search2 import collection_body, create_collection, export_data_objects, upsert_data_objects
 
 __all__ = [
     "RestrictsMapping",
+    "collection_body",
+    "create_collection",
+    "export_data_objects",
     "export_batch",
     "export_lancedb",
     "export_parquet",
@@ -33,4 +37,5 @@ __all__ = [
     "stream_upsert",
     "to_datapoint",
     "to_record",
+    "upsert_data_objects",
 ]
