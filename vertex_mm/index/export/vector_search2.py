@@ -44,9 +44,11 @@ Shapes checked against Google's documentation (REST reference and guides):
 * importDataObjects (``gcsImport.contentsUri`` / ``errorUri``):
   https://docs.cloud.google.com/vertex-ai/docs/vectorsearch/reference/rest/v1beta/projects.locations.collections/importDataObjects
 * collections, ``vectorSchema`` (``{"denseVector": {"dimensions": N}}``) and ``dataSchema``
-  (JSON Schema draft 7; field names of letters, digits, ``_`` and ``-``):
-  https://docs.cloud.google.com/vertex-ai/docs/vector-search-2/collections/collections and
-  https://docs.cloud.google.com/sdk/gcloud/reference/beta/vector-search/collections/create
+  (JSON Schema draft 7; field names of letters, digits, ``_`` and ``-``; ``additionalProperties``
+  is always taken as false, so :func:`collection_body` lists every metadata key the index holds,
+  and rows with keys added later need the collection's schema updated first):
+  https://docs.cloud.google.com/gemini-enterprise-agent-platform/build/vector-search-2/collections/collections
+  and https://docs.cloud.google.com/sdk/gcloud/reference/vector-search/collections/create
 * data objects guide (create, import, update; the import line format with a top-level ``id``
   beside ``data`` and ``vectors``):
   https://docs.cloud.google.com/vertex-ai/docs/vector-search-2/data-objects/data-objects
