@@ -76,6 +76,19 @@ def test_qdrant_in_memory_and_collection_checks(index, queries):
     assert client.count("mv").count == 1
 
 
+def test_a_refused_qdrant_export_leaves_the_collection_as_it_was(index, tmp_path):
+    from qdrant_client import QdrantClient
+
+    qdrant.export_qdrant(index, tmp_path / "q").close()
+    other = MultiVectorIndex(EmbeddingSpace("test", "other", 16))
+    other.add("x", [np.eye(16, dtype=np.float32)[:3]])
+    with pytest.raises(InputError, match="replace=True"):
+        qdrant.export_qdrant(other, tmp_path / "q")
+    client = QdrantClient(path=str(tmp_path / "q"))
+    assert client.count("pages").count == 40
+    client.close()
+
+
 def test_lancedb_gives_our_maxsim_topk(index, queries, tmp_path):
     table = lance.export_lancedb(index, tmp_path / "pages.lancedb")
     assert table.count_rows() == 40

@@ -19,7 +19,8 @@ Qdrant / qdrant-client 1.10):
 * ``upsert`` of ``PointStruct(id=UUID, vector={name: matrix}, payload=...)``;
 * ``query_points(query=matrix, using=name, limit=k)``, a multi-vector query.
 
-Local mode scores by exact scan (no HNSW); it is meant for a few tens of thousands of pages.
+Local mode scores by exact scan (no HNSW) and warns above 20,000 points: it suits a few
+thousand pages; for more, point the same calls at a Qdrant server.
 The same calls work against a Qdrant server: pass ``QdrantClient(url=...)``.
 """
 
@@ -80,6 +81,17 @@ def export_qdrant(
         raise InputError(f"batch_size must be >= 1, got {batch_size}", input_name="batch_size")
     models = require("qdrant", "qdrant_client.models", what="the Qdrant export")
     client = _client(path_or_client)
+    try:
+        _upsert_pages(client, models, index, collection, vector_name, replace, batch_size)
+    except BaseException:
+        if client is not path_or_client:  # opened here: release a local folder's lock
+            client.close()
+        raise
+    return client
+
+
+def _upsert_pages(client: Any, models: Any, index: Any, collection: str, vector_name: str, replace: bool,
+                  batch_size: int) -> None:
     params = models.VectorParams(
         size=index.dimension, distance=models.Distance.DOT,
         multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM))
@@ -103,7 +115,6 @@ def export_qdrant(
             batch = []
     if batch:
         client.upsert(collection, points=batch)
-    return client
 
 
 def _check_collection(client: Any, collection: str, vector_name: str, dimension: int) -> None:
