@@ -5,6 +5,8 @@ from __future__ import annotations
 import pathlib
 import re
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -54,3 +56,10 @@ def test_the_langchain_snippet_runs_as_written(capsys):
 def test_the_llamaindex_snippet_runs_as_written(capsys):
     out = _run_python_block("## Use with LangChain / LlamaIndex", 1, capsys)
     assert out.strip().endswith("cat.jpg")
+
+
+@pytest.mark.parametrize("index, expected", [(2, "report.pdf#2"), (3, "report.pdf#2"), (4, "denseVector")])
+def test_the_store_snippets_run_as_written(index, expected, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # they write pages.qdrant/, pages.lancedb/, objects/
+    out = _run_python_block("## Use with LangChain / LlamaIndex", index, capsys)
+    assert expected in out
