@@ -11,9 +11,11 @@ Methods, all in this process on the same threads:
 
 * reference   colpali-engine's ``BaseVisualRetrieverProcessor.score_multi_vector`` on CPU
               (float32 ``einsum("bnd,csd->bcns")`` per batch of 128 padded pages, then max/sum).
-              Loaded from an installed colpali-engine or a wheel (``--colpali-wheel``) without
-              importing the package's models; if neither exists, the same algorithm re-created
-              here, and the output says so.
+              Loaded from an installed colpali-engine, a wheel (``--colpali-wheel``), or the
+              wheel this benchmark fetches once with ``pip download colpali-engine --no-deps``
+              into the vertex-mm cache (the package itself cannot be installed beside the CPU
+              torch: it pins a CUDA torchvision), without importing the package's models. With
+              none of these the benchmark stops with the command to run: there is no stand-in.
 * float32     our fused scorer, float32 arithmetic, float32 pages (exact).
 * exact-screened  the same exact float32 top-5 (identical pages, order and scores; checked
               here), through a certified bfloat16 screen: every page scored in bfloat16, a
@@ -37,6 +39,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -49,6 +52,7 @@ from typing import Any
 import numpy as np
 from _machine import timed as cpu_timed  # benchmarks/ is on sys.path when run as a script
 
+from vertex_mm._paths import cache_dir
 from vertex_mm.late_interaction import BinaryPages, PackedPages, ScreenedPages, hamming_maxsim, maxsim, top_k, two_stage_search
 
 
@@ -61,11 +65,15 @@ def _load_colpali_scorer(wheel: str | None) -> tuple[Callable[..., Any] | None, 
     if spec is not None and spec.submodule_search_locations:
         root = Path(list(spec.submodule_search_locations)[0]).parent
         source = f"installed colpali-engine at {root}"
-    elif wheel:
-        root = Path(tempfile.mkdtemp(prefix="colpali-wheel-"))
-        with zipfile.ZipFile(wheel) as zf:
-            zf.extractall(root)
-        source = f"colpali-engine wheel {Path(wheel).name}"
+    else:
+        wheel = wheel or _fetched_wheel()
+        if wheel and not Path(wheel).is_file():
+            print(f"# --colpali-wheel {wheel}: no such file", file=sys.stderr)
+        elif wheel:
+            root = Path(tempfile.mkdtemp(prefix="colpali-wheel-"))
+            with zipfile.ZipFile(wheel) as zf:
+                zf.extractall(root)
+            source = f"colpali-engine wheel {Path(wheel).name}"
     if root is None:
         return None, "none"
     for name in ("colpali_engine", "colpali_engine.utils"):
@@ -77,19 +85,20 @@ def _load_colpali_scorer(wheel: str | None) -> tuple[Callable[..., Any] | None, 
     return BaseVisualRetrieverProcessor.score_multi_vector, source
 
 
-def _recreated_score_multi_vector(qs: list[Any], ps: list[Any], batch_size: int = 128, device: str = "cpu") -> Any:
-    """colpali-engine's algorithm, re-created (used only when its files are not available)."""
-    import torch
+def _fetch_command(folder: Path) -> list[str]:
+    return [sys.executable, "-m", "pip", "download", "colpali-engine", "--no-deps", "-q", "-d", str(folder)]
 
-    scores_list = []
-    for i in range(0, len(qs), batch_size):
-        qb = torch.nn.utils.rnn.pad_sequence(qs[i : i + batch_size], batch_first=True, padding_value=0)
-        batch = []
-        for j in range(0, len(ps), batch_size):
-            pb = torch.nn.utils.rnn.pad_sequence(ps[j : j + batch_size], batch_first=True, padding_value=0)
-            batch.append(torch.einsum("bnd,csd->bcns", qb, pb).amax(dim=3).sum(dim=2))
-        scores_list.append(torch.cat(batch, dim=1))
-    return torch.cat(scores_list, dim=0).to(torch.float32)
+
+def _fetched_wheel() -> str | None:
+    """colpali-engine's wheel in the vertex-mm cache, fetched once from the package registry
+    (an install step, like ``pip install``; nothing of it is installed)."""
+    folder = cache_dir("bench", "colpali-engine", create=True)
+    found = sorted(folder.glob("colpali_engine-*.whl"))
+    if not found:
+        print(f"# fetching the reference: {' '.join(_fetch_command(folder))}", flush=True)
+        subprocess.run(_fetch_command(folder), check=False)
+        found = sorted(folder.glob("colpali_engine-*.whl"))
+    return str(found[-1]) if found else None
 
 
 # --- data ---------------------------------------------------------------------------------------
@@ -160,7 +169,11 @@ def main(argv: list[str] | None = None) -> int:
           f"torch {torch.__version__}, {threads} threads, cpu capability {torch.backends.cpu.get_cpu_capability()}")
     score_multi_vector, source = _load_colpali_scorer(args.colpali_wheel)
     if score_multi_vector is None:
-        score_multi_vector, source = _recreated_score_multi_vector, "RE-CREATED einsum algorithm (colpali-engine files not found)"
+        folder = cache_dir("bench", "colpali-engine")
+        print("bench_maxsim: colpali-engine's scorer (the reference) was not found and could not be fetched. "
+              f"Run, with access to the package registry:\n  {' '.join(_fetch_command(folder))}\n"
+              "or pass --colpali-wheel PATH (or set COLPALI_ENGINE_WHEEL).", file=sys.stderr)
+        return 2
     print(f"# reference: {source}")
 
     t0 = time.perf_counter()
@@ -186,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     # Warm-up on a slice, and the exactness check of the float32 scorer against the reference.
     ref_s = score_multi_vector(qs_list, ps_list[:200], device="cpu").numpy()
-    ours_s = maxsim(q_np, packed32.select(np.arange(200)))
+    ours_s = maxsim(q_np, packed32.select(np.arange(min(200, args.pages))))
     max_diff = float(np.abs(ref_s - ours_s).max())
     want = top_k(maxsim(q_np, packed32, compute="float32"), 5)
     got = screened.exact_topk(q_np, 5)
