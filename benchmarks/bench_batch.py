@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from _machine import Timing, timed  # benchmarks/ is on sys.path when run as a script
+from _machine import Timing, machine_line, timed  # benchmarks/ is on sys.path when run as a script
 
 # -- inputs --------------------------------------------------------------------------------
 
@@ -176,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quiet-cores", type=float, default=0.5,
                    help="a round is quiet when other processes used less than this many cores on average")
     args = p.parse_args(argv)
+    print(machine_line(), flush=True)
     warnings.filterwarnings("ignore")  # vision_models' deprecation notice on every call
 
     from vertex_mm.testing import HashedEmbedder

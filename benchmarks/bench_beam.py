@@ -45,7 +45,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from _machine import Timing, timed  # benchmarks/ is on sys.path when run as a script
+from _machine import Timing, machine_line, timed  # benchmarks/ is on sys.path when run as a script
 
 
 class BusySpan:
@@ -198,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet-cores", type=float, default=0.5, help="repeat a round if others used more")
     parser.add_argument("--max-rounds", type=int, default=2)
     args = parser.parse_args(argv)
+    print(machine_line(), flush=True)
     try:
         import apache_beam  # noqa: F401
     except ImportError:

@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _machine import machine_line
 from _machine import timed as cpu_timed  # benchmarks/ is on sys.path when run as a script
 
 from vertex_mm._paths import cache_dir
@@ -160,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--colpali-wheel", default=os.environ.get("COLPALI_ENGINE_WHEEL"))
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
+    print(machine_line(), flush=True)
 
     import torch
 

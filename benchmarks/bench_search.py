@@ -42,6 +42,7 @@ if __name__ == "__main__" and "--threads" in sys.argv:
         os.environ[_var] = _n
 
 import numpy as np  # noqa: E402
+from _machine import machine_line  # noqa: E402
 from _machine import timed as cpu_timed  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 from vertex_mm import Embeddings, EmbeddingSpace  # noqa: E402
@@ -106,6 +107,7 @@ def main() -> int:
     p.add_argument("--no-single-thread", action="store_true",
                    help="skip the second phase, which times both sides again on one thread each")
     args = p.parse_args()
+    print(machine_line(), flush=True)
     try:
         import faiss
     except ImportError:

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from _machine import timed  # benchmarks/ is on sys.path when run as a script
+from _machine import machine_line, timed  # benchmarks/ is on sys.path when run as a script
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args(argv)
+    print(machine_line(), flush=True)
     pages = load_dataset(args.dir, "test").pages
     fused = lambda: OcrAssistedPageRetriever(ocr_workers=args.workers, use_ocr_cache=False)  # noqa: E731
     ocr_all = lambda: OcrAssistedPageRetriever.ocr_bm25_baseline(ocr_workers=args.workers, use_ocr_cache=False)  # noqa: E731
