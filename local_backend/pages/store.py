@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from vertex_mm.index.errors import IndexCorruptedError, IndexKindError
-from vertex_mm.index.manifest import Manifest
+from vertex_mm.index.manifest import Manifest, locate_index
 from vertex_mm.index.persist import write_directory
 from vertex_mm.pages import PageRef
 
@@ -68,7 +68,7 @@ def read_index(path: str | os.PathLike[str], *, verify: bool = True) -> StoredIn
     """Read a folder :func:`write_index` wrote; ``verify`` checks every file's SHA-256 (sizes
     are always checked). Raises :class:`IndexKindError` for another kind of index and
     :class:`IndexCorruptedError` for a damaged one."""
-    root = Path(path)
+    root = locate_index(Path(path))
     manifest = Manifest.read(root)
     if manifest.kind != KIND:
         raise IndexKindError(f"{root} holds a {manifest.kind!r} index, not an {KIND} page index")

@@ -18,6 +18,7 @@ new manifest name it, with every file's size and SHA-256 (checked on open).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,15 @@ from ..late_interaction.binary import BinaryPages
 from ..late_interaction.packed import PackedPages
 from .errors import IndexCorruptedError
 
-__all__ = ["Segment", "SegmentRecord", "load_segment", "write_segment_files"]
+__all__ = [
+    "SEGMENT_FILES", "SEGMENT_NAME", "Segment", "SegmentRecord", "check_segment_name", "load_segment", "write_segment_files",
+]
 
 TOKENS, OFFSETS, CODES, ROWS = "tokens.npy", "offsets.npy", "codes.npy", "pages.jsonl"
+#: The files of a segment (``codes.npy`` only when the index is binarised).
+SEGMENT_FILES = (TOKENS, OFFSETS, CODES, ROWS)
+#: Segment folder names: ``seg-`` and a number, nothing that could name another place.
+SEGMENT_NAME = re.compile(r"seg-[0-9]{6,12}")
 
 
 @dataclass
@@ -81,19 +88,78 @@ def write_segment_files(folder: Path, pages: PackedPages, rows: list[dict[str, A
     return [*names, ROWS]
 
 
-def load_segment(root: Path, record: SegmentRecord, dimension: int, *, binary: bool) -> Segment:
-    """Memory-map a segment the manifest names (its files were verified against the manifest)."""
+def load_segment(root: Path, record: SegmentRecord, dimension: int, *, binary: bool, dtype: str | None = None) -> Segment:
+    """Memory-map a segment the manifest names (its files were verified against the manifest).
+
+    Index folders are trusted input, but a damaged or doctored one must fail with
+    :class:`IndexCorruptedError`, never crash the process: the compiled Hamming kernel reads
+    codes by offset without bounds checks. So every array is checked here, once, against what
+    the manifest implies: ``offsets`` int64 ``(pages + 1,)`` rising from 0 to the token count,
+    ``tokens`` ``(tokens, dimension)`` of the index's dtype, ``codes`` ``(tokens, dimension/64)``
+    uint64, one page row per page. Searches then run without per-query checks.
+    """
+    check_segment_name(record.name)
     folder = root / record.name
     try:
-        tokens = np.load(folder / TOKENS, mmap_mode="r")
-        offsets = np.load(folder / OFFSETS)
-        packed = PackedPages(tokens, offsets)
-        codes = BinaryPages(np.load(folder / CODES, mmap_mode="r"), offsets, dimension) if binary else None
-        rows = [json.loads(line) for line in (folder / ROWS).read_text(encoding="utf-8").splitlines() if line]
-    except (ValueError, OSError) as exc:
+        tokens = np.load(folder / TOKENS, mmap_mode="r", allow_pickle=False)
+        offsets = np.load(folder / OFFSETS, allow_pickle=False)
+        codes_arr = np.load(folder / CODES, mmap_mode="r", allow_pickle=False) if binary else None
+        text = (folder / ROWS).read_text(encoding="utf-8")
+    except (ValueError, OSError, EOFError) as exc:
         raise IndexCorruptedError(f"segment {folder} cannot be read: {exc}") from exc
-    if len(rows) != len(packed) or packed.dim != dimension or len(rows) != record.pages:
-        raise IndexCorruptedError(
-            f"segment {folder} holds {len(packed)} pages of dimension {packed.dim} and {len(rows)} page rows; "
-            f"the manifest says {record.pages} pages of dimension {dimension}")
+    _check_arrays(folder, record, dimension, dtype, tokens, offsets, codes_arr)
+    try:
+        packed = PackedPages(tokens, offsets)
+        packed.validate()
+        codes = BinaryPages(codes_arr, offsets, dimension) if codes_arr is not None else None
+    except ValueError as exc:
+        raise IndexCorruptedError(f"segment {folder}: {exc}") from exc
+    rows = _read_rows(folder / ROWS, text)
+    if len(rows) != record.pages:
+        raise IndexCorruptedError(f"segment {folder} holds {len(rows)} page rows; the manifest says {record.pages} pages")
     return Segment(record, packed, codes, rows)
+
+
+def check_segment_name(name: str) -> None:
+    """Raise :class:`IndexCorruptedError` unless ``name`` is a segment folder name this index
+    writes (``seg-NNNNNN``): no separators, no ``..``, nothing outside the index folder."""
+    if not isinstance(name, str) or not SEGMENT_NAME.fullmatch(name):
+        raise IndexCorruptedError(f"segment name {name!r} is not of the form seg-NNNNNN; refusing a path that could "
+                                  "leave the index folder")
+
+
+def _check_arrays(folder: Path, record: SegmentRecord, dimension: int, dtype: str | None, tokens: np.ndarray,
+                  offsets: np.ndarray, codes: np.ndarray | None) -> None:
+    floats = (np.dtype(np.float16), np.dtype(np.float32))
+    want = (np.dtype(dtype),) if dtype is not None else floats
+    problems = []
+    if tokens.ndim != 2 or tokens.shape != (record.tokens, dimension) or not tokens.flags.c_contiguous:
+        problems.append(f"tokens.npy is {tokens.shape}, expected ({record.tokens}, {dimension}) in C order")
+    if tokens.dtype not in floats or tokens.dtype not in want:
+        problems.append(f"tokens.npy is {tokens.dtype}, expected {' or '.join(d.name for d in want)}")
+    if offsets.dtype != np.dtype(np.int64) or offsets.shape != (record.pages + 1,):
+        problems.append(f"offsets.npy is {offsets.dtype} {offsets.shape}, expected int64 ({record.pages + 1},)")
+    if codes is not None:
+        words = -(-dimension // 64)
+        if codes.dtype != np.dtype(np.uint64) or codes.shape != (record.tokens, words) or not codes.flags.c_contiguous:
+            problems.append(f"codes.npy is {codes.dtype} {codes.shape}, expected uint64 ({record.tokens}, {words}) in C order")
+    if problems:
+        raise IndexCorruptedError(f"segment {folder} disagrees with the manifest: {'; '.join(problems)}")
+
+
+def _read_rows(path: Path, text: str) -> list[dict[str, Any]]:
+    rows = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line:
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise IndexCorruptedError(f"{path}:{lineno}: unreadable page row ({exc})") from exc
+        if not (isinstance(row, dict) and isinstance(row.get("doc_id"), str) and isinstance(row.get("page_id", ""), str)
+                and isinstance(row.get("page_number"), int) and not isinstance(row.get("page_number"), bool)
+                and isinstance(row.get("metadata", {}), dict)):
+            raise IndexCorruptedError(f"{path}:{lineno}: a page row needs a string doc_id and page_id, an integer "
+                                      "page_number and an object metadata")
+        rows.append(row)
+    return rows

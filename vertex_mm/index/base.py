@@ -27,11 +27,11 @@ import numpy as np
 
 from ..errors import InputError
 from ..results import Embeddings, EmbeddingSpace
-from ._row_files import read_rows, write_rows
+from ._row_files import ITEMS_NAME, VECTORS_NAME, read_rows, write_rows
 from ._store import RowStore
 from .errors import DuplicateIdError, IndexCorruptedError, IndexKindError, UnknownIdError
 from .filters import Filter
-from .manifest import Manifest
+from .manifest import MANIFEST_NAME, Manifest, locate_index
 from .persist import write_directory
 from .results import Hit, SearchResults
 from .vectors import check_vectors, row_problems
@@ -241,13 +241,20 @@ class BaseIndex(abc.ABC):
         ``verify`` checks every file's SHA-256 (sizes and shapes are always checked);
         ``mmap`` maps the vectors instead of reading them (pages load as searches touch them).
         """
-        return cls.from_manifest(Path(path), Manifest.read(Path(path)), verify=verify, mmap=mmap)
+        root = locate_index(Path(path))
+        index = cls.from_manifest(root, Manifest.read(root), verify=verify, mmap=mmap)
+        index.path = Path(path)
+        return index
 
     @classmethod
     def from_manifest(cls: type[T], path: Path, manifest: Manifest, *, verify: bool = True, mmap: bool = True) -> T:
         """:meth:`load` with the manifest already read (how :func:`load_index` calls it)."""
         if manifest.kind not in BACKENDS:
             raise IndexKindError(f"{path} holds a {manifest.kind!r} index, not a vector index ({', '.join(BACKENDS)})")
+        missing = [name for name in (VECTORS_NAME, ITEMS_NAME) if name not in manifest.files]
+        if missing:  # a file the manifest does not list would load unverified
+            raise IndexCorruptedError(f"{path / MANIFEST_NAME}: does not list {', '.join(missing)}, which every vector "
+                                      "index has; the manifest was damaged or edited")
         manifest.verify_files(path, checksums=verify)
         try:
             space = EmbeddingSpace.from_id(manifest.space)

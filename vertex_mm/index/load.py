@@ -16,7 +16,7 @@ from typing import Any
 
 from .base import BACKENDS, BaseIndex
 from .errors import IndexKindError
-from .manifest import MANIFEST_NAME, Manifest
+from .manifest import MANIFEST_NAME, Manifest, locate_index
 from .multivector import MultiVectorIndex
 
 __all__ = ["index_kind", "load_index"]
@@ -32,25 +32,31 @@ def load_index(path: str | os.PathLike[str], *, verify: bool = True, mmap: bool 
     :class:`~vertex_mm.index.IndexCorruptedError` for a damaged index and
     :class:`~vertex_mm.index.IndexKindError` for a kind nothing can open.
     """
-    root = Path(path)
+    # locate_index: where a save without an atomic exchange was cut short, the complete
+    # version beside the path; the index still calls itself by ``path`` and saves back there.
+    root = locate_index(Path(path))
     manifest = Manifest.read(root)
-    if manifest.kind in BACKENDS:
-        return BaseIndex.from_manifest(root, manifest, verify=verify, mmap=mmap)
-    if manifest.kind == MultiVectorIndex.kind:
-        return MultiVectorIndex.from_manifest(root, manifest, verify=verify)
+    if manifest.kind in BACKENDS or manifest.kind == MultiVectorIndex.kind:
+        index: BaseIndex | MultiVectorIndex
+        if manifest.kind in BACKENDS:
+            index = BaseIndex.from_manifest(root, manifest, verify=verify, mmap=mmap)
+        else:
+            index = MultiVectorIndex.from_manifest(root, manifest, verify=verify)
+        index.path = Path(path)
+        return index
     from ..registry import index_loader
 
     loader = index_loader(manifest.kind)
     if loader is None:
         raise IndexKindError(f"{root} holds an index of unknown kind {manifest.kind!r} (this vertex-mm opens "
                              f"{', '.join([*BACKENDS, MultiVectorIndex.kind])} and the kinds its local backend saves)")
-    return loader(root, verify=verify)
+    return loader(Path(path), verify=verify)
 
 
 def index_kind(path: str | os.PathLike[str]) -> str | None:
     """The kind of the index saved at ``path``; None when nothing is there yet (a missing or
     empty folder). Raises for a folder that holds something else."""
-    root = Path(path)
+    root = locate_index(Path(path))
     if not root.exists() or (root.is_dir() and not any(root.iterdir()) and not (root / MANIFEST_NAME).exists()):
         return None
     return Manifest.read(root).kind

@@ -24,13 +24,24 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from .errors import IndexCorruptedError, IndexVersionError
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "MANIFEST_NAME", "FileRecord", "Manifest", "file_record"]
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "MANIFEST_NAME",
+    "FileRecord",
+    "Manifest",
+    "TEMP_NAME",
+    "check_file_name",
+    "file_record",
+    "locate_index",
+]
 
 FORMAT_NAME = "vertex-mm-index"
 #: 2 added ``kind`` (version 1 said ``backend``, and only flat and FAISS indexes had it).
@@ -40,6 +51,12 @@ _CHUNK = 8 * 1024 * 1024
 # Formats of earlier releases that had their own manifest: named so the error says what to do.
 _RETIRED_FORMATS = {"vertex-mm-multivector-index": "multi-vector page index"}
 _RETIRED_MANIFESTS = {"fused_manifest.json": "OCR-assisted (ocr-fused) page index"}
+#: Temporary siblings of an index folder NAME while it is saved (:mod:`.persist`):
+#: ``.NAME.tmp-PID-XXXXXXXX`` (the new index being written; after the swap, the old one being
+#: removed) and ``.NAME.old-PID-XXXXXXXX`` (the old index during a two-rename swap).
+TEMP_NAME = re.compile(r"\.(?P<name>.+)\.(?P<what>tmp|old)-(?P<pid>[0-9]+)-[0-9a-f]{8}")
+# One component of a file name in a manifest (see check_file_name).
+_NAME_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
 
 
 @dataclass(frozen=True)
@@ -48,6 +65,38 @@ class FileRecord:
 
     bytes: int
     sha256: str
+
+
+def locate_index(path: Path) -> Path:
+    """The directory to read the index saved at ``path`` from: ``path`` itself, unless a save
+    that swapped by two renames (where the atomic exchange is not available) was interrupted
+    between them. Then ``path`` is missing and beside it lie the old index (``.NAME.old-…``)
+    and the new one, complete once its manifest is written (``.NAME.tmp-…``): the new one is
+    returned, or the old one when the new one is not complete. The next save puts it back."""
+    if path.exists() or not path.parent.is_dir():
+        return path
+    old: list[tuple[str, Path]] = []
+    new: list[tuple[str, Path]] = []
+    for entry in path.parent.iterdir():
+        m = TEMP_NAME.fullmatch(entry.name)
+        if m and m["name"] == path.name and (entry / MANIFEST_NAME).is_file():
+            (old if m["what"] == "old" else new).append((m["pid"], entry))
+    if not old:
+        return path  # no interrupted swap: nothing is missing but the index itself
+    pid, previous = old[0]
+    complete = [entry for p, entry in new if p == pid]  # written by the same save
+    return complete[0] if complete else previous
+
+
+def check_file_name(name: str, where: Path | str = MANIFEST_NAME) -> None:
+    """Raise :class:`IndexCorruptedError` unless ``name`` is a file name an index writes: a
+    ``file`` or ``part/file`` inside the index folder, each of letters, digits, ``.``, ``_``
+    and ``-`` and not starting with a dot. No absolute path, no ``..``, no other separator:
+    a manifest, even a doctored one, can never make vertex-mm read or remove another place."""
+    parts = name.split("/") if isinstance(name, str) else []
+    if not 1 <= len(parts) <= 2 or not all(_NAME_PART.fullmatch(part) for part in parts):
+        raise IndexCorruptedError(f"{where}: file name {name!r} is not a file of the index folder "
+                                  "('file' or 'part/file'); refusing a name that could leave it")
 
 
 def file_record(path: Path) -> FileRecord:
@@ -114,8 +163,8 @@ class Manifest:
                 f"{directory}: no {MANIFEST_NAME}; this is not a saved vertex-mm index, or its save did not finish")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise IndexCorruptedError(f"{path}: unreadable manifest ({exc})") from exc
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise IndexCorruptedError(f"{path}: unreadable manifest ({exc!r})") from exc
         if isinstance(data, dict) and data.get("format") in _RETIRED_FORMATS:
             what = _RETIRED_FORMATS[data["format"]]
             raise IndexVersionError(f"{directory}: a {what} in the format of an earlier vertex-mm; index the documents again")
@@ -143,8 +192,10 @@ class Manifest:
                 created_at=str(data.get("created_at", "")),
                 created_by=str(data.get("created_by", "")),
             )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise IndexCorruptedError(f"{path}: manifest is missing or mangles a field ({exc!r})") from exc
+        for name in manifest.files:
+            check_file_name(name, path)
         if manifest.count < 0 or manifest.dimension < 0:
             raise IndexCorruptedError(f"{path}: impossible count {manifest.count} or dimension {manifest.dimension}")
         return manifest
@@ -153,10 +204,8 @@ class Manifest:
         """Raise :class:`IndexCorruptedError` unless every file is present, of the recorded
         size and (with ``checksums``) of the recorded SHA-256."""
         for name, rec in self.files.items():
-            rel = PurePosixPath(name)
-            if rel.is_absolute() or ".." in rel.parts or not rel.parts:
-                raise IndexCorruptedError(f"{directory / MANIFEST_NAME}: file name {name!r} leaves the index directory")
-            path = directory / rel
+            check_file_name(name, directory / MANIFEST_NAME)
+            path = directory / name
             if not path.is_file():
                 raise IndexCorruptedError(f"{path}: missing (the manifest lists it)")
             size = path.stat().st_size

@@ -34,10 +34,19 @@ from ..late_interaction.maxsim import Compute, maxsim, top_k
 from ..late_interaction.packed import PackedPages
 from ..late_interaction.pooling import pool_page
 from ..results import EmbeddingSpace
-from ._segments import Segment, SegmentRecord, load_segment, write_segment_files
+from ._segments import (
+    CODES,
+    SEGMENT_FILES,
+    SEGMENT_NAME,
+    Segment,
+    SegmentRecord,
+    check_segment_name,
+    load_segment,
+    write_segment_files,
+)
 from .errors import IndexCorruptedError, IndexKindError
-from .manifest import MANIFEST_NAME, FileRecord, Manifest
-from .persist import write_directory, write_manifest, write_subdirectory
+from .manifest import MANIFEST_NAME, FileRecord, Manifest, locate_index
+from .persist import remove_stale, write_directory, write_manifest, write_subdirectory
 from .results import PageHit, page_id
 
 __all__ = ["MultiVectorIndex", "SearchMode"]
@@ -79,23 +88,37 @@ class MultiVectorIndex:
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, verify: bool = True) -> MultiVectorIndex:
         """Open a saved index; ``verify`` checks every file's SHA-256 (sizes are always checked)."""
-        return cls.from_manifest(Path(path), Manifest.read(Path(path)), verify=verify)
+        root = locate_index(Path(path))
+        index = cls.from_manifest(root, Manifest.read(root), verify=verify)
+        index.path = Path(path)
+        return index
 
     @classmethod
     def from_manifest(cls, path: Path, manifest: Manifest, *, verify: bool = True) -> MultiVectorIndex:
-        """:meth:`load` with the manifest already read (how :func:`load_index` calls it)."""
+        """:meth:`load` with the manifest already read (how :func:`load_index` calls it).
+
+        Index folders are trusted input, yet a damaged or doctored one fails with
+        :class:`IndexCorruptedError` (never a crash), with or without ``verify``: segment
+        names must be ``seg-NNNNNN``, the manifest must list exactly each segment's files,
+        and every array must have the shape, dtype and offsets the manifest implies.
+        """
         if manifest.kind != cls.kind:
             raise IndexKindError(f"{path} holds a {manifest.kind!r} index, not a multi-vector page index")
-        manifest.verify_files(path, checksums=verify)
+        where = path / MANIFEST_NAME
         cfg = manifest.config
         try:
             index = cls(manifest.space, dtype=manifest.dtype, pool_factor=int(cfg["pool_factor"]), binary=bool(cfg["binary"]),
                         embedder=str(cfg.get("embedder", "")))
             records = [SegmentRecord.from_dict(s) for s in cfg["segments"]]
             index._next_segment = int(cfg["next_segment"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise IndexCorruptedError(f"{path / MANIFEST_NAME}: multi-vector settings are missing or mangled ({exc!r})") from exc
-        index._segments = [load_segment(path, rec, index.dimension, binary=index.binary) for rec in records]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise IndexCorruptedError(f"{where}: multi-vector settings are missing or mangled ({exc!r})") from exc
+        if index.dimension != manifest.dimension or index.dimension < 1:
+            raise IndexCorruptedError(f"{where}: dimension {manifest.dimension} disagrees with the space {manifest.space!r}")
+        _check_records(where, records, manifest, index.binary)
+        manifest.verify_files(path, checksums=verify)
+        index._next_segment = max([index._next_segment, *(int(r.name[4:]) + 1 for r in records)])
+        index._segments = [load_segment(path, rec, index.dimension, binary=index.binary, dtype=index.dtype) for rec in records]
         index.path, index._files, index._created = path, dict(manifest.files), manifest
         for seg in index._segments:
             for row, alive in zip(seg.rows, seg.live):
@@ -244,32 +267,54 @@ class MultiVectorIndex:
         return target
 
     def compact(self) -> None:
-        """Rewrite the saved index as one segment without deleted pages (atomically)."""
+        """Rewrite the saved index as one segment without deleted pages.
+
+        Crash-safe in place: the live pages are written as a new segment, then one atomic
+        manifest replacement switches to it, and only then are the old segments removed (the
+        folders the new manifest does not name, found by listing the index folder, never by
+        names read from a manifest). A crash leaves the old index or the compacted one; what
+        it leaves over is removed by the next save."""
         if self.path is None:
             raise InputError("compact() rewrites a saved index: save(path) first", input_name="path")
-        self._save_whole(self.path)
+        if not (self.path / MANIFEST_NAME).is_file():
+            self._save_whole(self.path)
+            return
+        packed, rows = self._live_packed()
+        remove_stale(self.path, self._manifest(self._files), SEGMENT_NAME)
+        records: list[SegmentRecord] = []
+        files: dict[str, FileRecord] = {}
+        if rows:
+            name = self._take_segment_name()
+            files = write_subdirectory(self.path, name, lambda d: write_segment_files(d, packed, rows, self.binary))
+            records.append(SegmentRecord(name, len(rows), int(packed.tokens.shape[0])))
+        self._created = write_manifest(self.path, self._manifest(files, records))
+        self._files = dict(files)
+        self._segments = [self._open_segment(self.path, rec) for rec in records]
+        self._clear_pending()
+        remove_stale(self.path, self._created, SEGMENT_NAME)
 
     def _save_changes(self) -> None:
         assert self.path is not None
         if not self._dirty:
             return
         if self._pending:
+            # A save killed after writing its segment but before its manifest left that folder
+            # (under the name this save is about to use): clear it first.
+            remove_stale(self.path, self._manifest(self._files), SEGMENT_NAME)
             seg = self._all_segments()[-1]
             name = self._take_segment_name()
             written = write_subdirectory(self.path, name, lambda d: write_segment_files(d, seg.pages, seg.rows, self.binary))
-            self._files.update(written)
             record = SegmentRecord(name, len(seg.rows), int(seg.pages.tokens.shape[0]))
-            self._segments.append(load_segment(self.path, record, self.dimension, binary=self.binary))
+            segment = self._open_segment(self.path, record)
+            self._files.update(written)
+            self._segments.append(segment)
         self._created = write_manifest(self.path, self._manifest(self._files))
         self._clear_pending()
 
     def _save_whole(self, target: Path) -> None:
-        live = [(np.asarray(seg.pages.page(int(i))), seg.rows[int(i)])
-                for seg in self._all_segments() for i in np.flatnonzero(seg.live)]
+        packed, rows = self._live_packed()
         records: list[SegmentRecord] = []
-        if live:
-            packed = PackedPages.from_list([p for p, _ in live], dtype=np.dtype(self._dtype))
-            rows = [r for _, r in live]
+        if rows:
             records.append(SegmentRecord(self._take_segment_name(), len(rows), int(packed.tokens.shape[0])))
 
         def write(directory: Path) -> list[str]:
@@ -281,8 +326,19 @@ class MultiVectorIndex:
 
         self._created = write_directory(target, self._manifest({}, records), write)
         self.path, self._files = target, dict(self._created.files)
-        self._segments = [load_segment(target, rec, self.dimension, binary=self.binary) for rec in records]
+        self._segments = [self._open_segment(target, rec) for rec in records]
         self._clear_pending()
+
+    def _live_packed(self) -> tuple[PackedPages, list[dict[str, Any]]]:
+        """The live pages (saved and pending) packed in order, with their rows."""
+        live = [(np.asarray(seg.pages.page(int(i))), seg.rows[int(i)])
+                for seg in self._all_segments() for i in np.flatnonzero(seg.live)]
+        if not live:
+            return PackedPages(np.zeros((0, self.dimension), self._dtype), np.zeros(1, np.int64)), []
+        return PackedPages.from_list([p for p, _ in live], dtype=np.dtype(self._dtype)), [r for _, r in live]
+
+    def _open_segment(self, root: Path, record: SegmentRecord) -> Segment:
+        return load_segment(root, record, self.dimension, binary=self.binary, dtype=self._dtype)
 
     def _take_segment_name(self) -> str:
         name = f"seg-{self._next_segment:06d}"
@@ -404,3 +460,23 @@ class MultiVectorIndex:
 
 def _query_list(queries: Sequence[np.ndarray] | np.ndarray) -> list[np.ndarray]:
     return [queries] if isinstance(queries, np.ndarray) and queries.ndim == 2 else list(queries)
+
+
+def _check_records(where: Path, records: list[SegmentRecord], manifest: Manifest, binary: bool) -> None:
+    """The segments' records agree with each other and with the manifest's file list."""
+    names = [r.name for r in records]
+    for rec in records:
+        check_segment_name(rec.name)
+        if rec.pages < 0 or rec.tokens < rec.pages:
+            raise IndexCorruptedError(f"{where}: segment {rec.name} claims {rec.pages} pages of {rec.tokens} tokens")
+        if len(set(rec.deleted)) != len(rec.deleted) or any(not 0 <= d < rec.pages for d in rec.deleted):
+            raise IndexCorruptedError(f"{where}: segment {rec.name} lists deleted pages outside 0..{rec.pages - 1} or twice")
+    if len(set(names)) != len(names):
+        raise IndexCorruptedError(f"{where}: a segment is listed twice")
+    wanted = {f"{n}/{f}" for n in names for f in SEGMENT_FILES if f != CODES or binary}
+    if set(manifest.files) != wanted:
+        missing, extra = sorted(wanted - set(manifest.files)), sorted(set(manifest.files) - wanted)
+        raise IndexCorruptedError(f"{where}: the file list does not match the segments (missing {missing}, unexpected {extra})")
+    count = sum(r.pages - len(r.deleted) for r in records)
+    if count != manifest.count:
+        raise IndexCorruptedError(f"{where}: the segments hold {count} live pages, the manifest says {manifest.count}")

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from .packed import PackedPages, as_packed, pack_queries
+from .packed import PackedPages, as_packed, check_offsets, pack_queries
 
 __all__ = [
     "BinaryPages",
@@ -63,6 +63,16 @@ class BinaryPages:
     codes: np.ndarray
     offsets: np.ndarray
     dim: int
+
+    def __post_init__(self) -> None:
+        # The compiled kernels index ``codes`` by these offsets without bounds checks, so a
+        # mismatch here would read outside the array: refuse it once, at construction, and
+        # keep every query free of checks.
+        words = -(-self.dim // 64) if self.dim > 0 else 0
+        if words == 0 or self.codes.ndim != 2 or self.codes.dtype != np.uint64 or self.codes.shape[1] != words:
+            raise ValueError(f"codes must be (tokens, {max(words, 1)}) uint64 for dimension {self.dim}, "
+                             f"got {self.codes.dtype} {self.codes.shape}")
+        check_offsets(self.offsets, self.codes.shape[0])
 
     @classmethod
     def from_pages(cls, pages: PackedPages | Sequence[np.ndarray]) -> "BinaryPages":

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["PackedPages", "as_packed", "pack_queries", "FLOAT_DTYPES"]
+__all__ = ["PackedPages", "as_packed", "check_offsets", "pack_queries", "FLOAT_DTYPES"]
 
 #: Storage dtypes a float page may have: float32 (exact) or float16 (half the bytes).
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float16))
@@ -36,6 +36,25 @@ def _check_matrix(arr: np.ndarray, what: str, dim: int | None) -> None:
         raise InputError(f"{what} contains NaN or infinite values", input_name=what)
 
 
+def check_offsets(offsets: np.ndarray, n_tokens: int, *, empty_pages: bool = True) -> None:
+    """Raise ``ValueError`` unless ``offsets`` is a 1-D integer array that starts at 0, never
+    decreases (strictly increases when not ``empty_pages``) and ends at ``n_tokens``: then
+    every page ``offsets[i]:offsets[i + 1]`` lies inside the token rows. O(pages); called
+    when pages are built or loaded, never per query."""
+    if offsets.ndim != 1 or offsets.size < 1 or offsets.dtype.kind not in "iu":
+        raise ValueError(f"offsets must be a 1-D integer array, got {offsets.dtype} {offsets.shape}")
+    if int(offsets[0]) != 0:
+        raise ValueError(f"offsets must start at 0, got {int(offsets[0])}")
+    if int(offsets[-1]) != n_tokens:
+        raise ValueError(f"offsets end at {int(offsets[-1])} but there are {n_tokens} token rows")
+    steps = np.diff(offsets.astype(np.int64, copy=False))
+    bad = np.flatnonzero(steps < 0 if empty_pages else steps <= 0)
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"offsets must {'not decrease' if empty_pages else 'increase'}: page {i} runs from "
+                         f"{int(offsets[i])} to {int(offsets[i + 1])}")
+
+
 @dataclass(frozen=True)
 class PackedPages:
     """Pages stored end to end: ``tokens`` is ``(total_tokens, dim)``, ``offsets`` ``(pages + 1,)``."""
@@ -50,6 +69,14 @@ class PackedPages:
             raise ValueError("offsets must be 1-D and start at 0")
         if int(self.offsets[-1]) != self.tokens.shape[0]:
             raise ValueError(f"offsets end at {int(self.offsets[-1])} but there are {self.tokens.shape[0]} token rows")
+
+    def validate(self) -> None:
+        """Full check of pages read from disk (``__post_init__`` checks only the ends, so that
+        the small sets a search builds per query cost nothing): integer offsets that increase
+        from 0 to the token count, one float row per token. Raises ``ValueError``."""
+        if self.tokens.dtype not in FLOAT_DTYPES:
+            raise ValueError(f"tokens must be float16 or float32, got {self.tokens.dtype}")
+        check_offsets(self.offsets, self.tokens.shape[0], empty_pages=False)
 
     @classmethod
     def from_list(cls, pages: Sequence[np.ndarray], dtype: np.dtype | type = np.float32) -> "PackedPages":
