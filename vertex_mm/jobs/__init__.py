@@ -10,9 +10,11 @@ from .batch_prediction import BatchJobReport, run_batch_job
 from .contents import CONTENT_EXTENSIONS, load_content
 from .estimate import estimate_source
 from .job import JobReport, job_paths, run_job
+from .journal_lock import JournalError, JournalLockedError
 from .mode import choose_mode
+from .resume import ResumeSet
 from .sources import IMAGE_EXTENSIONS, SourceItem, iter_source, load_item
-from .writer import ErrorLog, Journal, export_parquet, read_journal
+from .writer import ErrorLog, Journal, JournalLineError, export_parquet, parse_record, read_journal
 
 __all__ = [
     "CONTENT_EXTENSIONS",
@@ -26,6 +28,10 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "JobReport",
     "Journal",
+    "JournalError",
+    "JournalLineError",
+    "JournalLockedError",
+    "ResumeSet",
     "SourceItem",
     "choose_mode",
     "estimate_source",
@@ -34,6 +40,7 @@ __all__ = [
     "job_paths",
     "load_content",
     "load_item",
+    "parse_record",
     "read_journal",
     "run_batch_job",
     "run_job",

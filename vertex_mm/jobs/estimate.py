@@ -15,6 +15,7 @@ from typing import Any
 from ..errors import VertexMMError
 from ..pricing import CostEstimate
 from .contents import CONTENT_EXTENSIONS, load_content
+from .resume import ResumeSet
 from .sources import iter_source
 from .writer import read_journal
 
@@ -26,15 +27,15 @@ def estimate_source(embedder: Any, source: str | os.PathLike[str], *, journal: s
                     extensions: frozenset[str] = CONTENT_EXTENSIONS,
                     storage_client: Any = None) -> tuple[CostEstimate, int]:
     """``(estimate, inputs that would fail)`` for the inputs of ``source`` not yet in ``journal``."""
-    done: dict[str, str] = {}
+    done = ResumeSet()
     if journal is not None and pathlib.Path(journal).exists():
-        done = {str(r["id"]): str(r.get("content_hash", "")) for r in read_journal(journal)}
+        done = ResumeSet.from_pairs((r["id"], str(r.get("content_hash") or "")) for r in read_journal(journal))
     estimate = CostEstimate()
     bad = 0
     for item in iter_source(source, storage_client=storage_client, extensions=extensions):
         try:
             part, content_hash = load_content(item)
-            if done.get(item.id) == content_hash:
+            if done.matches(item.id, content_hash):
                 continue
             estimate.add(embedder.build_content_request(part, dimension=dimension, task=task, key=item.id))
         except VertexMMError:

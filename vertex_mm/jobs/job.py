@@ -26,6 +26,7 @@ from ..content import Part
 from ..errors import VertexMMError
 from ..wire import EmbedRequest
 from .contents import CONTENT_EXTENSIONS, load_content
+from .resume import ResumeSet
 from .sources import IMAGE_EXTENSIONS, SourceItem, iter_source, load_item
 from .writer import ErrorLog, Journal, export_parquet
 
@@ -47,6 +48,8 @@ class JobReport:
     duplicates: int = 0
     interrupted: bool = False
     torn_bytes: int = 0
+    bad_lines: int = 0  # complete journal lines that are not records (ignored; their inputs run again)
+    first_bad_lines: list[int] = field(default_factory=list)
     errors_file: pathlib.Path | None = None
     first_errors: list[str] = field(default_factory=list)
 
@@ -61,6 +64,9 @@ class JobReport:
         text = f"{self.seen} inputs: " + ", ".join(parts) + f" -> {self.output}"
         if self.torn_bytes:
             text += f" (cut {self.torn_bytes} bytes of a torn last line left by a killed run)"
+        if self.bad_lines:
+            where = ", ".join(map(str, self.first_bad_lines))
+            text += f" (ignored {self.bad_lines} journal lines that are not records: line {where}...)"
         if self.interrupted:
             text += "; interrupted: run the same command again to resume"
         elif self.failed:
@@ -125,15 +131,16 @@ def run_job(
     bar = Progress(total, enabled=progress, desc=f"{embedder.backend} embed")
     with bar, Journal(journal_path, fsync_every=fsync_every) as journal:
         report.torn_bytes = journal.torn_bytes
+        report.bad_lines, report.first_bad_lines = journal.bad_lines, journal.first_bad_lines
 
         def pending() -> Iterator[_Pending]:
-            seen_ids: set[str] = set()
+            seen_ids = ResumeSet()  # 16 bytes an id, like the journal's own bookkeeping
             for item in items:
                 report.seen += 1
-                if item.id in seen_ids:
+                if seen_ids.matches(item.id, ""):
                     report.duplicates += 1
                     continue
-                seen_ids.add(item.id)
+                seen_ids.add(item.id, "")
                 if item.content_hash is not None and journal.is_done(item.id, item.content_hash):
                     report.skipped += 1
                     bar.item_skipped()

@@ -11,19 +11,97 @@ Parquet cannot be appended to safely, so ``--format parquet`` keeps the journal 
 output (``OUT.journal.jsonl``) and writes the Parquet file from it, atomically, when the job
 has finished. Its columns (``id``, ``content_hash``, ``space``, ``embedding`` as a list of
 float32) load into BigQuery as they are.
+
+A line that is complete but not a record (not JSON, not an object, no string ``id``) is
+*bad*: the resume scan counts it and does not trust it, and :func:`read_journal` and
+:func:`export_parquet` skip it the same way (:func:`parse_record` is the one rule). Only one
+run writes a journal at a time: :class:`Journal` holds an exclusive lock (``OUT.lock``,
+``flock``, released when the run ends, even by a kill), and a second run gets a
+:class:`JournalLockedError` naming the first one's process id. Errors::
+
+    VertexMMError
+    └── JournalError
+        ├── JournalLockedError        another run is writing this journal
+        └── JournalLineError          a journal line is not a record (from parse_record)
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import pathlib
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ErrorLog", "Journal", "error_entry", "export_parquet", "read_journal", "write_errors"]
+from .journal_lock import JournalError, JournalLockedError, lock_journal, unlock_journal
+from .resume import ResumeSet
+
+__all__ = [
+    "ErrorLog",
+    "Journal",
+    "JournalError",
+    "JournalLineError",
+    "JournalLockedError",
+    "JournalStats",
+    "error_entry",
+    "export_parquet",
+    "parse_record",
+    "read_journal",
+    "write_errors",
+]
+
+class JournalLineError(JournalError):
+    """Raised by :func:`parse_record` for a line that is not a record; the resume scan and
+    the readers count such lines and go on."""
+
+
+def parse_record(line: bytes | str) -> dict[str, Any]:
+    """One complete journal line as a record: a JSON object with a string ``id``, a string
+    (or absent) ``content_hash`` and ``space``, and an ``embedding`` that is a non-empty list
+    of finite numbers. Raises :class:`JournalLineError` otherwise."""
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, or nested too deep
+        raise JournalLineError(f"not JSON ({type(exc).__name__})") from None
+    if not isinstance(record, dict):
+        raise JournalLineError(f"a JSON {type(record).__name__}, not an object")
+    if not isinstance(record.get("id"), str):
+        raise JournalLineError("no string 'id'")
+    for name in ("content_hash", "space"):
+        if not isinstance(record.get(name, ""), (str, type(None))):
+            raise JournalLineError(f"{name!r} is not a string")
+    vec = record.get("embedding")
+    if not isinstance(vec, list) or not vec:
+        raise JournalLineError("'embedding' is not a non-empty list")
+    # bool is an int to Python, and json.loads gives float('nan') for NaN: neither is a value.
+    if not all(type(v) is float or type(v) is int for v in vec) or not math.isfinite(math.fsum(map(abs, vec))):
+        raise JournalLineError("'embedding' holds a value that is not a finite number")
+    return record
+
+
+def _content_hash(record: dict[str, Any]) -> str:
+    return str(record.get("content_hash") or "")
+
+
+@dataclass
+class JournalStats:
+    """What a read of a journal found: records, and the lines that were not records."""
+
+    records: int = 0
+    bad_lines: int = 0
+    #: Bytes up to the end of the last complete line read (good or bad).
+    complete_bytes: int = 0
+    #: Line numbers (1-based) of the first bad lines, for messages.
+    first_bad_lines: list[int] = field(default_factory=list)
+
+    def bad(self, lineno: int) -> None:
+        self.bad_lines += 1
+        if len(self.first_bad_lines) < 10:
+            self.first_bad_lines.append(lineno)
 
 
 def _format_vector(vec: Sequence[float]) -> str:
@@ -45,8 +123,11 @@ class Journal:
     """An append-only JSONL file of result records keyed by ``id`` and ``content_hash``.
 
     >>> with Journal("out.jsonl") as journal:
-    ...     done = journal.done              # {id: content_hash} of what a previous run wrote
+    ...     journal.is_done("a.jpg", "sha256:…")   # written by a previous run with this content?
     ...     journal.write({"id": "a.jpg", "content_hash": "sha256:…", "embedding": [...]})
+
+    ``done`` is a :class:`~vertex_mm.jobs.resume.ResumeSet` (16 bytes a record, not a dict).
+    While open, the journal is locked against other runs (:class:`JournalLockedError`).
     """
 
     def __init__(self, path: str | os.PathLike[str], *, fsync_every: int = 32, fsync_interval: float = 1.0,
@@ -59,38 +140,48 @@ class Journal:
         self._clock = clock
         self._lock = threading.Lock()
         self._fd: int | None = None
+        self._lock_fd: int | None = None  # the lock file, held while open
         self._unsynced = 0
         self._last_sync = clock()
-        #: id -> content hash of every complete record, from earlier runs and this one.
-        self.done: dict[str, str] = {}
+        #: (id, content hash) of every complete record, from earlier runs and this one.
+        self.done = ResumeSet()
         #: What the resume scan found: complete records, torn bytes cut off, unreadable lines.
         self.scanned = 0
         self.torn_bytes = 0
         self.bad_lines = 0
+        #: Line numbers of the first bad lines (see :func:`parse_record`).
+        self.first_bad_lines: list[int] = []
         self.written = 0
+
+    @property
+    def lock_path(self) -> pathlib.Path:
+        return self.path.with_name(self.path.name + ".lock")
 
     # -- resume ------------------------------------------------------------------------------
     def open(self) -> "Journal":
-        """Scan what is there (cutting off a torn last line) and open for appending."""
+        """Lock the journal, scan what is there (cutting off a torn last line) and open it for
+        appending. Raises :class:`JournalLockedError` when another run has it open."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists():
-            self._scan_and_repair()
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._lock_fd = lock_journal(self.lock_path, self.path)
+        try:
+            if self.path.exists():
+                self._scan_and_repair()
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except BaseException:
+            self._unlock()
+            raise
         return self
 
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            unlock_journal(self._lock_fd)
+            self._lock_fd = None
+
     def _scan_and_repair(self) -> None:
-        good_end = 0
-        with self.path.open("rb") as f:
-            for line in f:
-                if not line.endswith(b"\n"):
-                    break  # a torn last line: the process died inside its write
-                good_end += len(line)
-                try:
-                    record = json.loads(line)
-                    self.done[str(record["id"])] = str(record.get("content_hash", ""))
-                    self.scanned += 1
-                except (ValueError, KeyError, TypeError):
-                    self.bad_lines += 1
+        stats = JournalStats()
+        self.done = ResumeSet.from_pairs((r["id"], _content_hash(r)) for _, r in _records(self.path, stats))
+        good_end = stats.complete_bytes  # bad lines are complete lines too: only a torn tail is cut
+        self.scanned, self.bad_lines, self.first_bad_lines = stats.records, stats.bad_lines, stats.first_bad_lines
         size = self.path.stat().st_size
         if size > good_end:
             self.torn_bytes = size - good_end
@@ -100,22 +191,23 @@ class Journal:
                 os.fsync(f.fileno())
 
     def is_done(self, item_id: str, content_hash: str | None) -> bool:
-        return item_id in self.done and (content_hash is None or self.done[item_id] == content_hash)
+        """Whether the journal holds ``item_id`` with ``content_hash`` (any content when None)."""
+        return self.done.matches(item_id, content_hash)
 
     # -- append ------------------------------------------------------------------------------
     def write(self, record: dict[str, Any]) -> bool:
         """Append one record (one ``write`` call); False if this id and hash are already in."""
-        item_id, content_hash = str(record["id"]), str(record.get("content_hash", ""))
+        item_id, content_hash = str(record["id"]), _content_hash(record)
         data = encode_record(record)
         with self._lock:
             if self._fd is None:
                 raise RuntimeError(f"journal {self.path} is not open")
-            if self.done.get(item_id) == content_hash:
+            if self.done.matches(item_id, content_hash):
                 return False  # exactly once, even if a caller delivers twice
             view = memoryview(data)
             while view:
                 view = view[os.write(self._fd, view):]
-            self.done[item_id] = content_hash
+            self.done.add(item_id, content_hash)
             self.written += 1
             self._unsynced += 1
             if self._unsynced >= self.fsync_every or self._clock() - self._last_sync >= self.fsync_interval:
@@ -138,6 +230,7 @@ class Journal:
                 self._sync_locked()
                 os.close(self._fd)
                 self._fd = None
+            self._unlock()
 
     def __enter__(self) -> "Journal":
         return self if self._fd is not None else self.open()
@@ -195,21 +288,39 @@ class ErrorLog:
             self._file = None
 
 
-def read_journal(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
-    """The complete records of a journal, in file order (a torn last line is skipped)."""
+def _records(path: str | os.PathLike[str], stats: JournalStats) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(end offset, record)`` of each record of a journal in file order; lines that are not
+    records are counted in ``stats``, a torn last line is left out."""
+    end = 0
     with pathlib.Path(path).open("rb") as f:
-        for line in f:
-            if line.endswith(b"\n"):
-                try:
-                    yield json.loads(line)
-                except ValueError:
-                    continue
+        for lineno, line in enumerate(f, 1):
+            if not line.endswith(b"\n"):
+                break  # a torn last line: the process died inside its write
+            end += len(line)
+            stats.complete_bytes = end
+            try:
+                record = parse_record(line)
+            except JournalLineError:
+                stats.bad(lineno)
+                continue
+            stats.records += 1
+            yield end, record
 
 
-def export_parquet(journal: str | os.PathLike[str], out: str | os.PathLike[str], *, rows_per_group: int = 8192) -> int:
+def read_journal(path: str | os.PathLike[str], stats: JournalStats | None = None) -> Iterator[dict[str, Any]]:
+    """The records of a journal, in file order: a torn last line and the lines that are not
+    records (:func:`parse_record`) are skipped, and counted in ``stats`` when given."""
+    for _, record in _records(path, stats if stats is not None else JournalStats()):
+        yield record
+
+
+def export_parquet(journal: str | os.PathLike[str], out: str | os.PathLike[str], *, rows_per_group: int = 8192,
+                   stats: JournalStats | None = None) -> int:
     """Write the journal's latest record per id to a Parquet file; returns the row count.
 
-    Written to a temporary file and renamed into place, so ``out`` is always whole.
+    Lines that are not records are skipped (counted in ``stats``), as the resume scan skips
+    them. Written to a temporary file and renamed into place, so ``out`` is always whole; the
+    temporary file is removed when the export fails.
     """
     from .._optional import require
 
@@ -217,8 +328,9 @@ def export_parquet(journal: str | os.PathLike[str], out: str | os.PathLike[str],
     pq = require("parquet", "pyarrow.parquet", what="Parquet output")
     last: dict[str, int] = {}
     for n, record in enumerate(read_journal(journal)):
-        last[str(record["id"])] = n
+        last[record["id"]] = n
     keep = set(last.values())
+    del last
     schema = pa.schema([
         ("id", pa.string()),
         ("content_hash", pa.string()),
@@ -229,21 +341,27 @@ def export_parquet(journal: str | os.PathLike[str], out: str | os.PathLike[str],
     tmp = out.with_name(out.name + ".tmp")
     rows = 0
     columns: dict[str, list[Any]] = {name: [] for name in schema.names}
-    with pq.ParquetWriter(tmp, schema) as writer:
-        def flush() -> None:
-            if columns["id"]:
-                writer.write_table(pa.table(columns, schema=schema))
-                for values in columns.values():
-                    values.clear()
+    try:
+        with pq.ParquetWriter(tmp, schema) as writer:
+            def flush() -> None:
+                if columns["id"]:
+                    writer.write_table(pa.table(columns, schema=schema))
+                    for values in columns.values():
+                        values.clear()
 
-        for n, record in enumerate(read_journal(journal)):
-            if n not in keep:
-                continue
-            for name in schema.names:
-                columns[name].append(record.get(name))
-            rows += 1
-            if len(columns["id"]) >= rows_per_group:
-                flush()
-        flush()
-    os.replace(tmp, out)
+            for n, record in enumerate(read_journal(journal, stats)):
+                if n not in keep:
+                    continue
+                for name in schema.names:
+                    columns[name].append(record.get(name))
+                rows += 1
+                if len(columns["id"]) >= rows_per_group:
+                    flush()
+            flush()
+        with tmp.open("rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return rows
