@@ -264,7 +264,11 @@ class BaseIndex(abc.ABC):
             raise IndexCorruptedError(f"{path}: space {space.id} disagrees with dimension {manifest.dimension}")
         vectors, ids, metas = read_rows(path, manifest, mmap=mmap)
         impl: type[BaseIndex] = _backend_class(manifest.kind) if cls is BaseIndex else cls
-        index = impl(IndexConfig.from_options(space, manifest.config))
+        try:
+            config = IndexConfig.from_options(space, manifest.config)
+        except (TypeError, ValueError) as exc:  # settings a save never writes
+            raise IndexCorruptedError(f"{path / MANIFEST_NAME}: index settings are mangled ({exc})") from exc
+        index = impl(config)
         index._store = RowStore(space.dimension, vectors, ids, metas)
         index.path = path
         index._after_load(path, manifest)

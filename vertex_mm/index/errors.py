@@ -4,11 +4,13 @@
     VertexMMError
     ├── InputError (ValueError)
     │   ├── InvalidVectorError        NaN/inf/zero rows, a failed embedding, raw arrays without a space
-    │   └── DuplicateIdError          an id given twice, or ``add`` of an id already stored
+    │   ├── DuplicateIdError          an id given twice, or ``add`` of an id already stored
+    │   └── InvalidFilterError (TypeError) a metadata filter that cannot be built or translated
     ├── EmbeddingSpaceMismatchError   (from vertex_mm.errors) vectors of another space
     └── VectorIndexError
         ├── UnknownIdError (KeyError) ``delete``/``get`` of an id the index does not hold
         ├── IndexKindError            a directory holds another kind of index than the one asked for
+        ├── IndexNotFoundError (FileNotFoundError) no index folder at the path
         └── IndexCorruptedError       a saved index is truncated, altered or unreadable
             └── IndexVersionError     written by a newer format version, or an older one no longer read
 """
@@ -21,7 +23,9 @@ __all__ = [
     "DuplicateIdError",
     "IndexCorruptedError",
     "IndexKindError",
+    "IndexNotFoundError",
     "IndexVersionError",
+    "InvalidFilterError",
     "InvalidVectorError",
     "UnknownIdError",
     "VectorIndexError",
@@ -42,6 +46,12 @@ class DuplicateIdError(InputError):
     (``upsert`` replaces instead)."""
 
 
+class InvalidFilterError(InputError, TypeError):
+    """Raised when a :class:`~vertex_mm.index.Filter` clause is malformed (an unknown operator,
+    a value that is not a finite number, tokens that are not a list) or has no Vector Search
+    form. Also a ``ValueError`` and a ``TypeError``, the types these checks raised before."""
+
+
 class UnknownIdError(VectorIndexError, KeyError):
     """Raised when ``delete`` or ``get`` names ids the index does not hold."""
 
@@ -52,6 +62,10 @@ class UnknownIdError(VectorIndexError, KeyError):
 class IndexKindError(VectorIndexError):
     """Raised when a saved index is of another kind than the caller opens (a multi-vector page
     index given to ``vertex-mm search``, a flat index given to ``vertex-mm pages search``)."""
+
+
+class IndexNotFoundError(VectorIndexError, FileNotFoundError):
+    """Raised on load when no folder is at the path (also a ``FileNotFoundError``)."""
 
 
 class IndexCorruptedError(VectorIndexError):

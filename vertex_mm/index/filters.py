@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import InvalidFilterError
+
 __all__ = ["Filter", "NumericRestrict", "NUMERIC_OPS"]
 
 # Vector Search's NumericRestriction operators, keyed by the symbols users type.
@@ -37,6 +39,7 @@ NUMERIC_OPS: dict[str, tuple[str, Callable[[Any, Any], bool]]] = {
     ">": ("GREATER", operator.gt),
 }
 _OP_BY_NAME = {name: sym for sym, (name, _) in NUMERIC_OPS.items()}
+_INT64 = 2**63  # Vector Search's value_int is an int64
 
 
 @dataclass(frozen=True)
@@ -49,12 +52,18 @@ class NumericRestrict:
     value: int | float
 
     def __post_init__(self) -> None:
-        op = _OP_BY_NAME.get(self.op, self.op)
-        if op not in NUMERIC_OPS:
-            raise ValueError(f"numeric restrict on {self.namespace!r}: unknown operator {self.op!r}; "
-                             f"use one of {', '.join(NUMERIC_OPS)}")
-        if isinstance(self.value, bool) or not isinstance(self.value, (int, float)) or not math.isfinite(self.value):
-            raise ValueError(f"numeric restrict on {self.namespace!r}: value must be a finite number, got {self.value!r}")
+        if not isinstance(self.namespace, str):
+            raise InvalidFilterError(f"numeric restrict: the namespace must be a string, got {self.namespace!r}",
+                                     input_name="numeric")
+        op = _OP_BY_NAME.get(self.op, self.op) if isinstance(self.op, str) else self.op
+        if not isinstance(op, str) or op not in NUMERIC_OPS:
+            raise InvalidFilterError(f"numeric restrict on {self.namespace!r}: unknown operator {self.op!r}; "
+                                     f"use one of {', '.join(NUMERIC_OPS)}", input_name="numeric")
+        v = self.value
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or (
+                not -_INT64 <= v < _INT64 if isinstance(v, int) else not math.isfinite(v)):
+            raise InvalidFilterError(f"numeric restrict on {self.namespace!r}: value must be a finite number "
+                                     f"(an integer within int64), got {v!r}", input_name="numeric")
         object.__setattr__(self, "op", op)
 
     def matches(self, metadata: Mapping[str, Any]) -> bool:
@@ -74,10 +83,17 @@ def tokens_of(value: Any) -> frozenset[str]:
 
 
 def _token_map(clauses: Mapping[str, Iterable[Any]] | None, what: str) -> dict[str, frozenset[str]]:
+    if clauses is not None and not isinstance(clauses, Mapping):
+        raise InvalidFilterError(f"{what} must be a dict of namespace -> tokens, got {type(clauses).__name__}",
+                                 input_name=what)
     out: dict[str, frozenset[str]] = {}
     for ns, toks in (clauses or {}).items():
         if isinstance(toks, (str, bytes)):
-            raise TypeError(f"{what}[{ns!r}] must be a list of tokens, not a single string: use [{toks!r}]")
+            raise InvalidFilterError(f"{what}[{ns!r}] must be a list of tokens, not a single string: use [{toks!r}]",
+                                     input_name=what)
+        if not isinstance(toks, Iterable) or isinstance(toks, Mapping):
+            raise InvalidFilterError(f"{what}[{ns!r}] must be a list of tokens, got {type(toks).__name__}",
+                                     input_name=what)
         out[str(ns)] = frozenset(str(t) for t in toks)
     return out
 
@@ -99,15 +115,20 @@ class Filter:
         deny: Mapping[str, Iterable[Any]] | None = None,
         numeric: Sequence[NumericRestrict | tuple[str, str, int | float]] = (),
     ) -> None:
+        if equals is not None and not isinstance(equals, Mapping):
+            raise InvalidFilterError(f"equals must be a dict, got {type(equals).__name__}", input_name="equals")
         eq = dict(equals or {})
         for k, v in eq.items():
             if not (v is None or isinstance(v, (str, int, float, bool))):
-                raise TypeError(f"equals[{k!r}] must be a JSON scalar, got {type(v).__name__}")
+                raise InvalidFilterError(f"equals[{k!r}] must be a JSON scalar, got {type(v).__name__}",
+                                         input_name="equals")
         object.__setattr__(self, "equals", eq)
         object.__setattr__(self, "allow", _token_map(allow, "allow"))
         object.__setattr__(self, "deny", _token_map(deny, "deny"))
-        object.__setattr__(self, "numeric", tuple(
-            n if isinstance(n, NumericRestrict) else NumericRestrict(*n) for n in numeric))
+        if isinstance(numeric, (str, bytes, Mapping)) or not isinstance(numeric, Iterable):
+            raise InvalidFilterError(f"numeric must be a list of (namespace, operator, value), got {numeric!r}",
+                                     input_name="numeric")
+        object.__setattr__(self, "numeric", tuple(_numeric(n) for n in numeric))
 
     @classmethod
     def coerce(cls, value: "Filter | Mapping[str, Any] | None") -> "Filter | None":
@@ -116,7 +137,8 @@ class Filter:
             return value
         if isinstance(value, Mapping):
             return cls(equals=value)
-        raise TypeError(f"filter must be a Filter or a dict of equalities, got {type(value).__name__}")
+        raise InvalidFilterError(f"filter must be a Filter or a dict of equalities, got {type(value).__name__}",
+                                 input_name="filter")
 
     @property
     def empty(self) -> bool:
@@ -180,7 +202,8 @@ class Filter:
             elif isinstance(v, (int, float)) and not isinstance(v, bool):
                 numeric.append(NumericRestrict(k, "==", v))
             else:
-                raise ValueError(f"equals[{k!r}]={v!r} has no Vector Search restrict form (tokens are strings)")
+                raise InvalidFilterError(f"equals[{k!r}]={v!r} has no Vector Search restrict form (tokens are strings)",
+                                         input_name="equals")
         names = sorted(set(allow) | set(self.deny))
         namespaces = [Namespace(ns, sorted(allow.get(ns, ())), sorted(self.deny.get(ns, ()))) for ns in names]
         numeric_ns = [_numeric_namespace(NumericNamespace, n) for n in numeric]
@@ -197,6 +220,14 @@ class Filter:
         if self.numeric:
             parts.append("numeric=" + repr([(n.namespace, n.op, n.value) for n in self.numeric]))
         return f"Filter({', '.join(parts)})"
+
+
+def _numeric(n: Any) -> NumericRestrict:
+    if isinstance(n, NumericRestrict):
+        return n
+    if isinstance(n, (str, bytes, Mapping)) or not isinstance(n, Sequence) or len(n) != 3:
+        raise InvalidFilterError(f"a numeric restrict is (namespace, operator, value), got {n!r}", input_name="numeric")
+    return NumericRestrict(*n)
 
 
 def _numeric_namespace(cls: Any, n: NumericRestrict) -> Any:

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import IndexCorruptedError, IndexVersionError
+from .errors import IndexCorruptedError, IndexNotFoundError, IndexVersionError
 
 __all__ = [
     "FORMAT_NAME",
@@ -153,7 +153,7 @@ class Manifest:
         """Parse and sanity-check ``manifest.json`` (not yet the files it names)."""
         path = directory / MANIFEST_NAME
         if not directory.is_dir():
-            raise FileNotFoundError(f"{directory}: no such index directory")
+            raise IndexNotFoundError(f"{directory}: no such index directory")
         if not path.is_file():
             for name, what in _RETIRED_MANIFESTS.items():
                 if (directory / name).is_file():
@@ -165,7 +165,7 @@ class Manifest:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise IndexCorruptedError(f"{path}: unreadable manifest ({exc!r})") from exc
-        if isinstance(data, dict) and data.get("format") in _RETIRED_FORMATS:
+        if isinstance(data, dict) and isinstance(data.get("format"), str) and data["format"] in _RETIRED_FORMATS:
             what = _RETIRED_FORMATS[data["format"]]
             raise IndexVersionError(f"{directory}: a {what} in the format of an earlier vertex-mm; index the documents again")
         if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:

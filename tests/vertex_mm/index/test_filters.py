@@ -130,3 +130,22 @@ def test_translation_to_vector_search_namespaces():
 def test_boolean_equalities_have_no_vector_search_form():
     with pytest.raises(ValueError, match="no Vector Search restrict form"):
         Filter({"flag": True}).to_vector_search()
+
+
+def test_malformed_filters_are_typed_input_errors_and_still_the_old_builtin_types():
+    from vertex_mm.errors import InputError
+    from vertex_mm.index import InvalidFilterError
+
+    for make in (lambda: Filter(["tag"]), lambda: Filter(allow={"tag": 5}), lambda: Filter(numeric=[("year", ">=")]),
+                 lambda: Filter(numeric=[("year", ">=", 2**70)]), lambda: Filter(numeric=5)):
+        with pytest.raises(InvalidFilterError) as caught:
+            make()
+        assert isinstance(caught.value, (InputError, TypeError, ValueError))
+
+
+def test_a_missing_index_folder_is_a_typed_error_and_a_file_not_found_error(tmp_path):
+    from vertex_mm.index import IndexNotFoundError, load_index
+
+    with pytest.raises(IndexNotFoundError) as caught:
+        load_index(tmp_path / "nope")
+    assert isinstance(caught.value, FileNotFoundError)
