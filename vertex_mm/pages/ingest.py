@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,7 @@ from typing import Any
 from ..errors import InputError, InvalidDocumentError
 from ..index.results import page_id  # the scheme, defined beside PageHit so that the index shares it
 from ..limits import PAGE_IMAGE_SUFFIXES, PDF_SUFFIXES
-from ..pdf import PdfFile, open_pdf, pdf_page_count
+from ..pdf import MAX_PAGE_PIXELS, MAX_PAGE_SIDE, PdfFile, open_pdf, pdf_page_count
 
 __all__ = [
     "DEFAULT_DPI", "SCAN_DPI", "InvalidDocumentError", "OpenPdfs", "PageImage", "PageRef", "expand_sources",
@@ -43,8 +44,8 @@ __all__ = [
 DEFAULT_DPI = 144
 #: A scanned page: 200 dpi grayscale, what office scanners deliver by default.
 SCAN_DPI = 200
-#: Pages larger than this many pixels are rendered at a lower DPI (recorded in the metadata).
-MAX_PAGE_PIXELS = 40_000_000
+# MAX_PAGE_PIXELS (from vertex_mm.pdf): pages larger than this many pixels are rendered at a
+# lower DPI (recorded in the metadata), and page image files larger than it are refused.
 
 
 @dataclass(frozen=True)
@@ -254,15 +255,28 @@ def iter_image_folder(folder: str | os.PathLike[str], *, doc_id: str | None = No
         yield PageImage(doc_id or root.name, number, read_image(f), source=str(f), extra={"file": f.name})
 
 
-def read_image(path: Path) -> Any:
-    """An image file as an RGB PIL image; raises :class:`InvalidDocumentError` naming an unreadable one."""
-    from PIL import Image, UnidentifiedImageError
+def read_image(path: Path, *, max_pixels: int = MAX_PAGE_PIXELS, max_side: int = MAX_PAGE_SIDE) -> Any:
+    """An image file as an RGB PIL image; raises :class:`InvalidDocumentError` naming an
+    unreadable one, or one over ``max_pixels`` or ``max_side`` (the limits of a rendered PDF
+    page), checked from its header before any pixel is decoded: a decompression bomb of a few
+    KB is refused without allocating its gigapixels."""
+    from PIL import Image
 
+    name = str(path)
     try:
-        with Image.open(path) as im:
-            return im.convert("RGB")
-    except (UnidentifiedImageError, OSError) as exc:
-        raise InvalidDocumentError(f"{str(path)!r} is not a readable image: {exc}", input_name=str(path)) from exc
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+                if w * h > max_pixels or max(w, h) > max_side:
+                    raise InvalidDocumentError(
+                        f"{name!r} is {w}x{h} = {w * h:,} pixels; a page image may have at most {max_pixels:,} "
+                        f"pixels and {max_side:,} a side (scan at a lower resolution)", input_name=name)
+                return im.convert("RGB")
+    except InvalidDocumentError:
+        raise
+    except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, DecompressionBomb*... for bad files
+        raise InvalidDocumentError(f"{name!r} is not a readable image: {exc}", input_name=name) from exc
 
 
 def iter_page_batches(pages: Iterable[PageImage], batch_size: int) -> Iterator[list[PageImage]]:

@@ -143,7 +143,7 @@ def create_app(index: BaseIndex, embedder: Any, *, title: str = "vertex-mm photo
             return Response("the indexed file is no longer on disk", status_code=404, media_type="text/plain")
         try:
             data = await run_in_threadpool(thumb_bytes, id_)
-        except OSError:
+        except (OSError, VertexMMError):  # unreadable, not an image, or over the pixel cap
             return Response("the indexed file cannot be read as an image", status_code=404, media_type="text/plain")
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
 
@@ -175,7 +175,7 @@ def _query_thumb(image: bytes) -> str | None:
     """The uploaded query image, shown above its results (it embedded, so it decodes)."""
     try:
         return thumbnail_data_uri(image, side=160)
-    except OSError:
+    except (OSError, VertexMMError):
         return None
 
 

@@ -39,11 +39,26 @@ img.query{max-height:120px;border:1px solid #ddd}
 """
 
 
-def thumbnail_jpeg(source: str | Path | bytes, side: int = THUMB_SIDE) -> bytes:
-    """A small JPEG of an image file or of image bytes (at most ``side`` px on its long edge)."""
-    from PIL import Image
+#: The largest image file a thumbnail is made of (the largest image any model takes inline).
+MAX_THUMB_SOURCE_BYTES = 30 * 1024 * 1024
 
-    with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as opened:
+
+def thumbnail_jpeg(source: str | Path | bytes, side: int = THUMB_SIDE) -> bytes:
+    """A small JPEG of an image file or of image bytes (at most ``side`` px on its long edge).
+
+    Decoded by the one decoder of untrusted image bytes (:func:`vertex_mm.limits.decode_image`:
+    pixel cap, JPEGs at reduced scale), the file read only up to :data:`MAX_THUMB_SOURCE_BYTES`.
+    Raises :class:`~vertex_mm.errors.InputError` subclasses for a file or bytes it cannot use.
+    """
+    from ..limits.checks import decode_image
+    from ..media import read_input_file
+
+    if isinstance(source, bytes):
+        data, name = source, "image"
+    else:
+        name = str(source)
+        data = read_input_file(name, kind="image", max_bytes=MAX_THUMB_SOURCE_BYTES)
+    with decode_image(data, name=name, draft_size=side) as opened:
         img = opened.convert("RGB")
         img.thumbnail((side, side))
         buf = io.BytesIO()

@@ -119,3 +119,38 @@ def test_a_scan_ref_is_rendered_as_a_grayscale_image_at_scan_dpi(fixture_pdfs):
 
 def test_batches_are_bounded():
     assert [len(b) for b in iter_page_batches(range(7), 3)] == [3, 3, 1]  # type: ignore[arg-type]
+
+
+def _bomb_png(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims ``width`` x ``height`` (Pillow reads the size from it)."""
+    import io
+    import struct
+    import zlib
+
+    buf = io.BytesIO()
+    Image.new("L", (1, 1)).save(buf, "PNG")
+    data = bytearray(buf.getvalue())
+    ihdr = 8 + 8  # signature, then the IHDR chunk's length and type
+    data[ihdr:ihdr + 8] = struct.pack(">II", width, height)
+    data[ihdr + 13:ihdr + 17] = struct.pack(">I", zlib.crc32(bytes(data[ihdr - 4:ihdr + 13])))
+    return bytes(data)
+
+
+@pytest.mark.parametrize("size", [(100_000, 100_000), (20_000, 3_000), (30_000, 1)])
+def test_a_page_image_over_the_pixel_or_side_cap_is_refused_before_decoding(tmp_path, size):
+    (tmp_path / "bomb.png").write_bytes(_bomb_png(*size))
+    with pytest.raises(InvalidDocumentError, match=r"bomb.png.*pixels") as caught:
+        next(iter_image_folder(tmp_path))
+    # Pillow's own bomb guard may speak first (over twice its limit); either way the size is named.
+    assert f"{size[0]}x{size[1]}" in str(caught.value) or f"{size[0] * size[1]} pixels" in str(caught.value)
+
+
+def test_a_bomb_among_page_images_is_that_pages_error_in_the_reader(tmp_path):
+    from vertex_mm.pages.ingest import OpenPdfs
+
+    (tmp_path / "bomb.png").write_bytes(_bomb_png(100_000, 100_000))
+    Image.new("RGB", (40, 30), "white").save(tmp_path / "ok.png")
+    with OpenPdfs() as pdfs:
+        with pytest.raises(InvalidDocumentError):
+            pdfs.page_image(PageRef(tmp_path / "bomb.png"))
+        assert pdfs.page_image(PageRef(tmp_path / "ok.png")).image.size == (40, 30)
