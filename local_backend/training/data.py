@@ -37,11 +37,23 @@ class PairSet:
         return len(self.captions)
 
 
+#: The largest training image file read (its pixels are capped by the one decoder too).
+_MAX_IMAGE_BYTES = 64 * 1024 * 1024
+
+
 def _decode(path: pathlib.Path, where: str) -> PILImage.Image:
+    """Through the one decoder of untrusted image bytes (size read bounded, pixel cap: a
+    decompression bomb is that line's error, not the run's)."""
+    from vertex_mm.limits.checks import decode_image
+    from vertex_mm.media import read_input_file
+
     try:
-        with PILImage.open(path) as img:
+        data = read_input_file(path, kind="image", max_bytes=_MAX_IMAGE_BYTES)
+        with decode_image(data, name=f"{where}: image {path}") as img:
             return img.convert("RGB")
-    except (OSError, ValueError) as exc:
+    except InvalidImageError:
+        raise
+    except InputError as exc:
         raise InvalidImageError(f"{where}: cannot decode image {path}: {exc}", input_name=str(path)) from exc
 
 

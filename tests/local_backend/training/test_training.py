@@ -74,6 +74,29 @@ def test_bad_lines_become_typed_errors_naming_the_line_and_the_rest_goes_on(phot
     assert "absent.jpg does not exist" in str(pairs.errors[2])
 
 
+def test_a_decompression_bomb_is_that_lines_error(photo_set, tmp_path):
+    import io
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    from vertex_mm.errors import ImageTooLargeError
+
+    buf = io.BytesIO()
+    Image.new("L", (1, 1)).save(buf, "PNG")
+    bomb = bytearray(buf.getvalue())
+    bomb[16:24] = struct.pack(">II", 100_000, 100_000)  # the header claims 10 Gpixel
+    bomb[29:33] = struct.pack(">I", zlib.crc32(bytes(bomb[12:29])))
+    (tmp_path / "bomb.png").write_bytes(bytes(bomb))
+    captions = tmp_path / "bomb.jsonl"
+    captions.write_text(f'{{"file": "{tmp_path / "bomb.png"}", "caption": "boom"}}\n'
+                        '{"file": "coffee.jpg", "caption": "coffee"}\n')
+    pairs = read_pairs(photo_set[0], captions)
+    assert pairs.captions == ["coffee"]
+    assert [type(e) for e in pairs.errors] == [ImageTooLargeError] and ":1: image" in str(pairs.errors[0])
+
+
 def test_no_usable_pair_is_an_input_error(photo_set, tmp_path):
     captions = tmp_path / "bad.jsonl"
     captions.write_text('{"file": "absent.jpg", "caption": "x"}\n')
