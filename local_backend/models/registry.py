@@ -9,6 +9,11 @@ A config names a factory (``"package.module:callable"``) that is imported only w
 is created, so listing models never imports torch. Add your own with
 :func:`register_model_config` (a JSON file, a folder of them, or a dict).
 
+A config read from a JSON file may only name a factory in an allowed package: ``local_backend``
+itself, the packages named in ``VERTEX_MM_FACTORY_MODULES`` (comma-separated), and those given
+to :func:`allow_factory_modules`. A file cannot make vertex-mm call an arbitrary function
+(``"os:system"``). Configs registered as dicts come from code and are not restricted.
+
 A config of ``"kind": "pages"`` is a multi-vector page embedder (``regions``,
 ``colpali-engine``): :func:`create_page_embedder` builds it for page search, and
 ``get_embedder("local", model=...)`` refuses it.
@@ -29,6 +34,7 @@ from .base import KIND_ATTRIBUTES, LocalModel, ModelConfig
 
 __all__ = [
     "CONFIG_DIR",
+    "allow_factory_modules",
     "create_model",
     "create_page_embedder",
     "get_model_config",
@@ -44,6 +50,7 @@ _configs: dict[str, ModelConfig] = {}
 _aliases: dict[str, str] = {}
 _scanned = False
 _shared: dict[tuple[str, str], LocalModel] = {}
+_allowed_factories: set[str] = {"local_backend"}
 
 
 def _add(config: ModelConfig | tuple[str, str]) -> str:
@@ -63,12 +70,32 @@ def _parse(data: Any, source: str) -> ModelConfig | tuple[str, str]:
     return ModelConfig.from_dict(data, source=source)
 
 
+def allow_factory_modules(*packages: str) -> None:
+    """Let config files name factories in ``packages`` (and their submodules)."""
+    for package in packages:
+        if not isinstance(package, str) or not package.strip(". "):
+            raise InputError(f"a factory package must be a dotted module name, got {package!r}", input_name="packages")
+        _allowed_factories.add(package.strip())
+
+
+def _factory_allowed(factory: str) -> bool:
+    module = factory.partition(":")[0]
+    extra = {p.strip() for p in os.environ.get("VERTEX_MM_FACTORY_MODULES", "").split(",") if p.strip()}
+    return any(module == p or module.startswith(p + ".") for p in _allowed_factories | extra)
+
+
 def _load_file(path: pathlib.Path) -> ModelConfig | tuple[str, str]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not valid JSON: {exc}") from exc
-    return _parse(data, str(path))
+    config = _parse(data, str(path))
+    if isinstance(config, ModelConfig) and not _factory_allowed(config.factory):
+        raise InputError(
+            f"{path}: factory {config.factory!r} is not in an allowed package (local_backend, "
+            "VERTEX_MM_FACTORY_MODULES, allow_factory_modules()); a config file cannot name any function",
+            input_name=str(path))
+    return config
 
 
 def _ensure_scanned() -> None:

@@ -110,3 +110,25 @@ def test_importing_the_backend_and_listing_models_does_not_import_torch() -> Non
 
 def test_shared_models_are_loaded_once(effnet) -> None:
     assert registry.get_shared_model("efficientnet-lite0") is effnet
+
+
+def test_a_config_file_cannot_name_a_factory_outside_the_allowed_packages(tmp_path, monkeypatch) -> None:
+    from local_backend.models import registry
+    from vertex_mm.errors import InputError
+
+    path = tmp_path / "evil.json"
+    path.write_text(json.dumps({"name": "test-evil", "factory": "os:system", "params": {"command": "true"},
+                                "modalities": ["image"], "native_dim": 8}))
+    with pytest.raises(InputError, match="'os:system' is not in an allowed package"):
+        register_model_config(path)
+    assert "test-evil" not in list_models()
+    monkeypatch.setenv("VERTEX_MM_FACTORY_MODULES", "mypkg, os")
+    assert register_model_config(path) == ["test-evil"]  # allowed by the user, on purpose
+    monkeypatch.delenv("VERTEX_MM_FACTORY_MODULES")
+    path.write_text(json.dumps({"name": "test-mine", "factory": "mypkg.models:make", "modalities": ["image"],
+                                "native_dim": 8}))
+    with pytest.raises(InputError):
+        register_model_config(path)
+    monkeypatch.setattr(registry, "_allowed_factories", {"local_backend"})
+    registry.allow_factory_modules("mypkg")
+    assert register_model_config(path) == ["test-mine"]
