@@ -164,3 +164,38 @@ def test_fault_values_that_would_hang_or_break_the_emulator_are_refused_and_noth
         emb = get_embedder("vertex", api_endpoint=emu.url, retry="none", timeout=10)
         assert len(emb.get_embeddings(contextual_text="still answers", dimension=128).text_embedding) == 128
         emb.close()
+
+
+def test_a_too_large_body_is_drained_only_so_far_then_the_connection_is_dropped():
+    """Issue 11 L4: the emulator answered a too-large body only after reading all of it."""
+    import select
+    import socket
+    from urllib.parse import urlsplit
+
+    from vertex_mm.emulator import run_emulator
+
+    limit, chunk, offered = 1 << 20, b"x" * 65536, 200 << 20
+    path = "/v1/projects/p/locations/us-central1/publishers/google/models/multimodalembedding@001:predict"
+    with run_emulator(backend="hashed", max_request_bytes=limit) as emu:
+        where = urlsplit(emu.url)
+        sock = socket.create_connection((where.hostname, where.port), timeout=10)
+        sent, answer = 0, b""
+        try:
+            # Chunked: no Content-Length, so only reading tells the server that the body is too large.
+            sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {where.netloc}\r\nContent-Type: application/json\r\n"
+                         "Transfer-Encoding: chunked\r\n\r\n".encode())
+            while sent < offered:
+                if select.select([sock], [], [], 0)[0]:
+                    break  # the server answered (or closed) before taking everything
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sent += len(chunk)
+            else:
+                sock.sendall(b"0\r\n\r\n")  # it took everything: end the body, read the answer
+            answer = sock.recv(4096)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        finally:
+            sock.close()
+    # 2x the limit read, plus what the socket buffers held; far from the 200 MiB offered.
+    assert sent < 40 << 20, f"the server took {sent >> 20} MiB of a too-large body"
+    assert not answer or answer.startswith(b"HTTP/1.1 400"), answer[:200]
