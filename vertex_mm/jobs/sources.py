@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._optional import require
-from ..errors import InputError, InvalidImageError, InvalidURIError
+from ..errors import InputError, InvalidURIError
 from ..limits import IMAGE_SUFFIXES
-from ..media import Image
+from ..media import Image, read_input_file
 
 __all__ = ["IMAGE_EXTENSIONS", "SourceItem", "iter_source", "load_item"]
 
@@ -110,12 +110,12 @@ def _blob_hash(blob: Any) -> str | None:
 def load_item(item: SourceItem) -> tuple[Image, str]:
     """The item's image and its content hash (``sha256:…`` of the bytes for local files).
 
-    Raises :class:`InvalidImageError` naming the file when it cannot be read.
+    Raises a typed :class:`~vertex_mm.errors.InputError` naming the file when it cannot be
+    read (:class:`~vertex_mm.errors.InputNotFoundError`, ...) or is larger than an image may be
+    (:class:`~vertex_mm.errors.ImageTooLargeError`, checked before reading: ``/dev/zero`` in a
+    list file is refused after 20 MB, not read until memory runs out).
     """
     if item.location.startswith("gs://"):
         return Image(gcs_uri=item.location), item.content_hash or "uri:" + item.location
-    try:
-        data = pathlib.Path(item.location).read_bytes()
-    except OSError as exc:
-        raise InvalidImageError(f"{item.id}: cannot read image: {exc.strerror or exc}", input_name=item.id) from exc
+    data = read_input_file(item.location, kind="image", max_bytes=Image._max_file_bytes)
     return Image(image_bytes=data, name=item.id), "sha256:" + hashlib.sha256(data).hexdigest()

@@ -235,3 +235,20 @@ def test_progress_counts_skipped_inputs_and_shows_rate_and_eta(image_folder, tmp
     run_job(ScriptedEmbedder(), root, tmp_path / "o.jsonl", dimension=128, progress=True)
     err = capsys.readouterr().err
     assert "5/5" in err and "skipped=4" in err and "item/s" in err and "<00:00" in err
+
+
+def test_a_list_file_naming_dev_zero_or_a_missing_file_gives_typed_errors_and_the_job_goes_on(image_folder, tmp_path):
+    """Issue 11 L8: each file was read whole before any size check (/dev/zero never ended)."""
+    from vertex_mm.errors import ImageTooLargeError, InputNotFoundError
+    from vertex_mm.jobs import load_item
+
+    image_folder(1)
+    listing = tmp_path / "inputs.txt"
+    listing.write_text("/dev/zero\nimages/a/img_0000.jpg\nnowhere.jpg\n")
+    items = list(iter_source(listing))
+    with pytest.raises(ImageTooLargeError, match="more than"):
+        load_item(items[0])
+    with pytest.raises(InputNotFoundError):
+        load_item(items[2])
+    report = run_job(ScriptedEmbedder(), listing, tmp_path / "out.jsonl", dimension=128)
+    assert (report.embedded, report.failed) == (1, 2)
