@@ -190,3 +190,25 @@ def test_a_thumbnail_of_a_bomb_or_a_broken_file_is_a_404_not_a_crash(hashed_phot
     for name in ("bomb.png", "broken.jpg"):
         r = client.get(f"/thumb/{name}")
         assert r.status_code == 404 and "cannot be read as an image" in r.text
+
+
+def test_the_query_thumbnail_is_decoded_off_the_event_loop(client, monkeypatch):
+    """Issue 11 L8: decoding an uploaded image on the event loop stalls every other request."""
+    import asyncio
+
+    from vertex_mm.serve import app as app_module
+
+    real, on_loop = app_module.thumbnail_data_uri, []
+
+    def spy(image, side=160):
+        try:
+            asyncio.get_running_loop()
+            on_loop.append(True)
+        except RuntimeError:  # a worker thread has no running loop
+            on_loop.append(False)
+        return real(image, side=side)
+
+    monkeypatch.setattr(app_module, "thumbnail_data_uri", spy)
+    data = (sample_photos_dir() / "coffee_cup.jpg").read_bytes()
+    assert client.post("/search", files={"image": ("mine.jpg", data, "image/jpeg")}).status_code == 200
+    assert on_loop == [False]
