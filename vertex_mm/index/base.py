@@ -17,7 +17,7 @@ import abc
 import importlib
 import json
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from types import MappingProxyType
@@ -29,7 +29,7 @@ from ..errors import InputError
 from ..results import Embeddings, EmbeddingSpace
 from ._row_files import ITEMS_NAME, VECTORS_NAME, read_rows, write_rows
 from ._store import RowStore
-from .errors import DuplicateIdError, IndexCorruptedError, IndexKindError, UnknownIdError
+from .errors import DuplicateIdError, IndexCorruptedError, IndexKindError, InvalidIndexArgumentError, UnknownIdError
 from .filters import Filter
 from .manifest import MANIFEST_NAME, Manifest, locate_index
 from .persist import write_directory
@@ -205,7 +205,7 @@ class BaseIndex(abc.ABC):
         rows whose metadata passes it (a plain dict means equalities).
         """
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
+            raise InvalidIndexArgumentError(f"k must be a positive integer, got {k!r}", input_name="k")
         q = check_vectors(queries, self.space, what="queries")
         flt = Filter.coerce(filter)
         with self._lock:
@@ -305,7 +305,7 @@ class BaseIndex(abc.ABC):
             raise DuplicateIdError(f"id {dup!r} appears more than once in one call", input_name=dup)
         n = getattr(vectors, "shape", (None,))[0]
         if n != len(ids):
-            raise ValueError(f"{len(ids)} ids but {n} vectors")
+            raise InvalidIndexArgumentError(f"{len(ids)} ids but {n} vectors", input_name="vectors")
         metas = _metadata_list(metadata, ids)
         skipped: dict[str, str] = {}
         if skip_failed and isinstance(vectors, Embeddings):
@@ -378,7 +378,10 @@ def _backend_class(name: str) -> type[BaseIndex]:
 
 def _as_id_list(ids: Sequence[str] | str) -> list[str]:
     if isinstance(ids, str):
-        raise TypeError("ids must be a sequence of strings, not one string (wrap it: [id])")
+        raise InvalidIndexArgumentError("ids must be a sequence of strings, not one string (wrap it: [id])",
+                                        input_name="ids")
+    if not isinstance(ids, Iterable) or isinstance(ids, Mapping):
+        raise InvalidIndexArgumentError(f"ids must be a sequence of strings, got {type(ids).__name__}", input_name="ids")
     out = list(ids)
     for i in out:
         if not isinstance(i, str) or not i:
@@ -389,10 +392,18 @@ def _as_id_list(ids: Sequence[str] | str) -> list[str]:
 def _metadata_list(metadata: Sequence[Mapping[str, Any] | None] | None, ids: list[str]) -> list[dict[str, Any] | None]:
     if metadata is None:
         return [None] * len(ids)
+    if not isinstance(metadata, Iterable) or isinstance(metadata, (str, bytes, Mapping)):
+        raise InvalidIndexArgumentError(f"metadata must be a list of dicts, got {type(metadata).__name__}",
+                                        input_name="metadata")
+    metadata = list(metadata)
+    for m in metadata:
+        if m is not None and not isinstance(m, Mapping):
+            raise InvalidIndexArgumentError(f"each metadata entry must be a dict or None, got {type(m).__name__}",
+                                            input_name="metadata")
     # Empty metadata is stored as None: a million empty dicts would cost ~64 MB for nothing.
     metas = [dict(m) if m else None for m in metadata]
     if len(metas) != len(ids):
-        raise ValueError(f"{len(ids)} ids but {len(metas)} metadata entries")
+        raise InvalidIndexArgumentError(f"{len(ids)} ids but {len(metas)} metadata entries", input_name="metadata")
     for id_, m in zip(ids, metas):
         try:
             json.dumps(m, allow_nan=False)

@@ -5,7 +5,8 @@
     ├── InputError (ValueError)
     │   ├── InvalidVectorError        NaN/inf/zero rows, a failed embedding, raw arrays without a space
     │   ├── DuplicateIdError          an id given twice, or ``add`` of an id already stored
-    │   └── InvalidFilterError (TypeError) a metadata filter that cannot be built or translated
+    │   ├── InvalidFilterError (TypeError) a metadata filter that cannot be built or translated
+    │   └── InvalidIndexArgumentError (TypeError) k, ids or metadata of the wrong type or length
     ├── EmbeddingSpaceMismatchError   (from vertex_mm.errors) vectors of another space
     └── VectorIndexError
         ├── UnknownIdError (KeyError) ``delete``/``get`` of an id the index does not hold
@@ -26,6 +27,7 @@ __all__ = [
     "IndexNotFoundError",
     "IndexVersionError",
     "InvalidFilterError",
+    "InvalidIndexArgumentError",
     "InvalidVectorError",
     "UnknownIdError",
     "VectorIndexError",
@@ -50,6 +52,11 @@ class InvalidFilterError(InputError, TypeError):
     """Raised when a :class:`~vertex_mm.index.Filter` clause is malformed (an unknown operator,
     a value that is not a finite number, tokens that are not a list) or has no Vector Search
     form. Also a ``ValueError`` and a ``TypeError``, the types these checks raised before."""
+
+
+class InvalidIndexArgumentError(InputError, TypeError):
+    """Raised when ``k``, ``ids`` or ``metadata`` of an index call has the wrong type or
+    length (also a ``ValueError`` and a ``TypeError``, the types these checks raised before)."""
 
 
 class UnknownIdError(VectorIndexError, KeyError):

@@ -204,3 +204,21 @@ def test_create_index_builds_the_named_backend(space):
 
 def test_hit_repr_is_short():
     assert repr(Hit("cat.jpg", 0.98765, {})) == "Hit(id='cat.jpg', score=0.9877)"
+
+
+@pytest.mark.parametrize("call", [
+    lambda idx, v: idx.search(v, k=0), lambda idx, v: idx.search(v, k="3"), lambda idx, v: idx.add("abc", v),
+    lambda idx, v: idx.add(5, v), lambda idx, v: idx.add(["x", "y", "z"], v, [1, 2, 3]),
+    lambda idx, v: idx.add(["x", "y", "z"], v, [{}]), lambda idx, v: idx.add(["x", "y", "z"], v, "meta"),
+    lambda idx, v: idx.add(["x"], v),
+])
+def test_bad_arguments_are_typed_input_errors_and_keep_their_old_builtin_types(space, make_vectors, call):
+    from vertex_mm.errors import InputError
+    from vertex_mm.index import InvalidIndexArgumentError
+
+    index = FlatIndex(space)
+    index.add(["a", "b", "c"], make_vectors(3))
+    with pytest.raises(InvalidIndexArgumentError) as caught:
+        call(index, make_vectors(3, seed=5))
+    assert isinstance(caught.value, InputError) and isinstance(caught.value, (TypeError, ValueError))
+    assert len(index) == 3
