@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import abc
 import importlib
-import json
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from types import MappingProxyType
@@ -25,7 +24,6 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from ..errors import InputError
 from ..results import Embeddings, EmbeddingSpace
 from ._row_files import ITEMS_NAME, VECTORS_NAME, read_rows, write_rows
 from ._store import RowStore
@@ -34,7 +32,7 @@ from .filters import Filter
 from .manifest import MANIFEST_NAME, Manifest, locate_index
 from .persist import write_directory
 from .results import Hit, SearchResults
-from .vectors import check_vectors, row_problems
+from .vectors import check_ids, check_metadata, check_vectors, row_problems
 
 __all__ = ["BACKENDS", "BaseIndex", "IndexConfig"]
 
@@ -181,7 +179,7 @@ class BaseIndex(abc.ABC):
         """Remove rows by id; returns how many were removed. Unknown ids raise
         :class:`UnknownIdError` (nothing removed) unless ``missing_ok``."""
         with self._lock:
-            ids = _as_id_list(ids)
+            ids = check_ids(ids)
             rows = [self._store.row_of(i) for i in ids]
             missing = [i for i, r in zip(ids, rows) if r is None]
             if missing and not missing_ok:
@@ -299,14 +297,14 @@ class BaseIndex(abc.ABC):
     # -- helpers -------------------------------------------------------------------------------
     def _prepare(self, ids: Sequence[str], vectors: Embeddings, metadata: Any, skip_failed: bool
                  ) -> tuple[list[str], np.ndarray, list[dict[str, Any] | None], dict[str, str]]:
-        ids = _as_id_list(ids)
+        ids = check_ids(ids)
         if len(set(ids)) != len(ids):
             dup = next(i for i in ids if ids.count(i) > 1)
             raise DuplicateIdError(f"id {dup!r} appears more than once in one call", input_name=dup)
         n = getattr(vectors, "shape", (None,))[0]
         if n != len(ids):
             raise InvalidIndexArgumentError(f"{len(ids)} ids but {n} vectors", input_name="vectors")
-        metas = _metadata_list(metadata, ids)
+        metas = check_metadata(metadata, ids)
         skipped: dict[str, str] = {}
         if skip_failed and isinstance(vectors, Embeddings):
             bad = row_problems(np.asarray(vectors), vectors.errors)
@@ -374,39 +372,3 @@ def _backend_class(name: str) -> type[BaseIndex]:
     module, _, attr = target.partition(":")
     index_class: type[BaseIndex] = getattr(importlib.import_module(module), attr)
     return index_class
-
-
-def _as_id_list(ids: Sequence[str] | str) -> list[str]:
-    if isinstance(ids, str):
-        raise InvalidIndexArgumentError("ids must be a sequence of strings, not one string (wrap it: [id])",
-                                        input_name="ids")
-    if not isinstance(ids, Iterable) or isinstance(ids, Mapping):
-        raise InvalidIndexArgumentError(f"ids must be a sequence of strings, got {type(ids).__name__}", input_name="ids")
-    out = list(ids)
-    for i in out:
-        if not isinstance(i, str) or not i:
-            raise InputError(f"ids must be non-empty strings, got {i!r}", input_name=str(i))
-    return out
-
-
-def _metadata_list(metadata: Sequence[Mapping[str, Any] | None] | None, ids: list[str]) -> list[dict[str, Any] | None]:
-    if metadata is None:
-        return [None] * len(ids)
-    if not isinstance(metadata, Iterable) or isinstance(metadata, (str, bytes, Mapping)):
-        raise InvalidIndexArgumentError(f"metadata must be a list of dicts, got {type(metadata).__name__}",
-                                        input_name="metadata")
-    metadata = list(metadata)
-    for m in metadata:
-        if m is not None and not isinstance(m, Mapping):
-            raise InvalidIndexArgumentError(f"each metadata entry must be a dict or None, got {type(m).__name__}",
-                                            input_name="metadata")
-    # Empty metadata is stored as None: a million empty dicts would cost ~64 MB for nothing.
-    metas = [dict(m) if m else None for m in metadata]
-    if len(metas) != len(ids):
-        raise InvalidIndexArgumentError(f"{len(ids)} ids but {len(metas)} metadata entries", input_name="metadata")
-    for id_, m in zip(ids, metas):
-        try:
-            json.dumps(m, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"metadata of id {id_!r} is not JSON-serialisable: {exc}", input_name=id_) from exc
-    return metas

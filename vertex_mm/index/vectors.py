@@ -1,4 +1,5 @@
-"""Checking vectors at the index's door: the right space, no failed rows, unit length.
+"""Checking what comes in at the index's door: vectors of the right space, with no failed
+rows, at unit length; ids; metadata.
 
 An index only takes :class:`~vertex_mm.results.Embeddings`, because a bare array does not say
 which model made it. Code that holds raw vectors states their space explicitly::
@@ -8,15 +9,17 @@ which model made it. Code that holds raw vectors states their space explicitly::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
 from ..results import Embeddings, EmbeddingSpace
-from .errors import InvalidVectorError
+from .errors import InvalidIndexArgumentError, InvalidVectorError
 
-__all__ = ["check_vectors", "normalize_rows", "row_problems"]
+__all__ = ["check_ids", "check_metadata", "check_vectors", "normalize_rows", "row_problems"]
 
 
 def check_vectors(vectors: Any, space: EmbeddingSpace, *, what: str, labels: Sequence[str] | None = None) -> np.ndarray:
@@ -68,3 +71,41 @@ def normalize_rows(arr: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(out, axis=1, keepdims=True)
     np.divide(out, norms, out=out, where=norms > 0)
     return out
+
+
+def check_ids(ids: Sequence[str] | str) -> list[str]:
+    """``ids`` as a list of non-empty strings, or raise a typed error."""
+    if isinstance(ids, str):
+        raise InvalidIndexArgumentError("ids must be a sequence of strings, not one string (wrap it: [id])",
+                                        input_name="ids")
+    if not isinstance(ids, Iterable) or isinstance(ids, Mapping):
+        raise InvalidIndexArgumentError(f"ids must be a sequence of strings, got {type(ids).__name__}", input_name="ids")
+    out = list(ids)
+    for i in out:
+        if not isinstance(i, str) or not i:
+            raise InputError(f"ids must be non-empty strings, got {i!r}", input_name=str(i))
+    return out
+
+
+def check_metadata(metadata: Sequence[Mapping[str, Any] | None] | None, ids: list[str]) -> list[dict[str, Any] | None]:
+    """One JSON-serialisable dict (or None) per id, or raise a typed error."""
+    if metadata is None:
+        return [None] * len(ids)
+    if not isinstance(metadata, Iterable) or isinstance(metadata, (str, bytes, Mapping)):
+        raise InvalidIndexArgumentError(f"metadata must be a list of dicts, got {type(metadata).__name__}",
+                                        input_name="metadata")
+    metadata = list(metadata)
+    for m in metadata:
+        if m is not None and not isinstance(m, Mapping):
+            raise InvalidIndexArgumentError(f"each metadata entry must be a dict or None, got {type(m).__name__}",
+                                            input_name="metadata")
+    # Empty metadata is stored as None: a million empty dicts would cost ~64 MB for nothing.
+    metas = [dict(m) if m else None for m in metadata]
+    if len(metas) != len(ids):
+        raise InvalidIndexArgumentError(f"{len(ids)} ids but {len(metas)} metadata entries", input_name="metadata")
+    for id_, m in zip(ids, metas):
+        try:
+            json.dumps(m, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"metadata of id {id_!r} is not JSON-serialisable: {exc}", input_name=id_) from exc
+    return metas
