@@ -42,8 +42,8 @@ def test_default_dimension_is_1408(local_embedder) -> None:
 
 def test_space_records_model_options_and_projection(local_embedder) -> None:
     ids = {d: local_embedder.space(d).id for d in DIMENSIONS}
-    assert ids[1408] == "local/conse-effnet-minilm/1408/k10_orth384to1408s1408"
-    assert ids[128].endswith("k10_pca384to128")
+    assert ids[1408] == "local/conse-effnet-minilm/1408/k20T2_orth384to1408s1408"
+    assert ids[128].endswith("k20T2_pca384to128")
     assert len(set(ids.values())) == 4
 
 
@@ -129,4 +129,4 @@ def test_image_regions_are_in_the_embedding_space(local_embedder, jpegs) -> None
 def test_options_reach_the_model_and_the_embedder() -> None:
     emb = create_local_embedder(top_k=3, batch_size=7)
     assert emb.batch_size == 7 and emb.local_model.top_k == 3
-    assert emb.space(1408).variant.startswith("k3_")
+    assert emb.space(1408).variant.startswith("k3T2_")

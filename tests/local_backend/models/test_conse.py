@@ -74,7 +74,8 @@ def test_class_matrix_rows_are_unit_vectors(conse) -> None:
 def test_image_vector_is_the_renormalised_top_k_mixture(conse, photos) -> None:
     img = photos["chelsea"]
     logits = conse.image_model.logits_prepared(np.stack([conse.prepare_image(img)]))[0]
-    probs = np.exp(logits - logits.max())
+    assert (conse.top_k, conse.temperature) == (20, 2.0)  # the default calibrated on the dev photos
+    probs = np.exp((logits - logits.max()) / conse.temperature)
     probs /= probs.sum()
     top = np.argsort(-probs)[: conse.top_k]
     weights = probs[top] / probs[top].sum()
@@ -90,6 +91,32 @@ def test_top_1_gives_exactly_the_best_class_vector(conse, photos) -> None:
     best = int(np.argmax(conse.image_model.classify([photos["coffee"]])[0]))
     np.testing.assert_allclose(top1.encode_images([photos["coffee"]])[0], conse.classes[best], atol=1e-6)
     assert top1.space_tag != conse.space_tag
+
+
+def test_temperature_and_symmetric_text_are_part_of_the_space(conse, photos) -> None:
+    from local_backend.models.conse import ConSEModel
+
+    plain = ConSEModel(conse.image_model, conse.text_model, top_k=20)
+    assert (plain.space_tag, conse.space_tag) == ("k20-" + conse.text_model.space_tag if conse.text_model.space_tag
+                                                  else "k20", conse.space_tag)
+    assert conse.space_tag.startswith("k20T2")
+    # A higher temperature spreads the weight: the image vector moves away from its best class.
+    best = int(np.argmax(conse.image_model.classify([photos["coffee"]])[0]))
+    sharp, flat = (m.encode_images([photos["coffee"]])[0] @ conse.classes[best] for m in (plain, conse))
+    assert flat < sharp
+    sym = ConSEModel(conse.image_model, conse.text_model, top_k=20, temperature=2.0, text_mix=0.7)
+    assert "sym0p7" in sym.space_tag
+    own, mixed = conse.encode_texts(["a cup of coffee"])[0], sym.encode_texts(["a cup of coffee"])[0]
+    assert abs(float(np.linalg.norm(mixed)) - 1.0) < 1e-5 and 0.8 < float(own @ mixed) < 1.0
+    np.testing.assert_allclose(sym.encode_images([photos["coffee"]]), conse.encode_images([photos["coffee"]]), atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [{"temperature": 0.0}, {"temperature": 1000.0}, {"text_mix": 1.5}, {"top_k": 0}])
+def test_bad_parameters_are_refused(conse, bad) -> None:
+    from local_backend.models.conse import ConSEModel
+
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        ConSEModel(conse.image_model, conse.text_model, **bad)
 
 
 @pytest.mark.parametrize(
