@@ -196,8 +196,8 @@ class ConSEModel:
 
     def combine(self, logits: np.ndarray) -> np.ndarray:
         """ConSE: (n, 1000) logits -> (n, dim) L2-normalised convex combinations of class vectors."""
-        logits = torch.from_numpy(np.ascontiguousarray(logits, dtype=np.float32))
-        top_logits, top_idx = logits.topk(self.top_k, dim=-1)
+        scores = torch.from_numpy(np.ascontiguousarray(logits, dtype=np.float32))
+        top_logits, top_idx = scores.topk(self.top_k, dim=-1)
         # Softmax over the top k equals the full softmax renormalised over the top k.
         weights = torch.softmax(top_logits / self.temperature, dim=-1).numpy()
         vecs = np.einsum("nk,nkd->nd", weights, self.classes[top_idx.numpy()])
