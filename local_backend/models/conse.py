@@ -46,7 +46,7 @@ from vertex_mm._paths import cache_dir
 
 from .base import l2_normalize
 
-__all__ = ["ConSEModel", "TEMPLATES", "class_prompts", "create_conse", "load_imagenet_classes"]
+__all__ = ["ConSEModel", "TEMPLATES", "class_prompts", "conse_variants", "create_conse", "load_imagenet_classes"]
 
 DATA_FILE = pathlib.Path(__file__).resolve().parent.parent / "data" / "imagenet_classes.json"
 
@@ -258,3 +258,35 @@ def create_conse(image_model: str = "efficientnet-lite0", text_model: str = "min
         raise ValueError(f"ConSE needs an ImageNet classifier as image model; {image_model!r} has no class scores")
     return ConSEModel(image, get_shared_model(text_model), top_k=top_k, temperature=temperature, text_mix=text_mix,
                       templates=tuple(templates) if templates else TEMPLATES, use_cache=use_cache)
+
+
+class _MemoLogits:
+    """An ImageNet classifier whose class scores are kept per image (by pixel digest), so
+    that ConSE variants over the same photos run the CNN once."""
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+        self._memo: dict[bytes, np.ndarray] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+    def logits_prepared(self, batch: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+        arrays = [np.ascontiguousarray(a) for a in batch]
+        keys = [hashlib.blake2b(a.tobytes(), digest_size=16).digest() for a in arrays]
+        todo = [i for i, k in enumerate(keys) if k not in self._memo]
+        if todo:
+            for i, row in zip(todo, self._model.logits_prepared(np.stack([arrays[i] for i in todo]))):
+                self._memo[keys[i]] = row
+        return np.stack([self._memo[k] for k in keys])
+
+
+def conse_variants(overrides: Sequence[dict[str, Any]], name: str = "conse-effnet-minilm") -> list[ConSEModel]:
+    """Variants of the registry model ``name``, each its params updated by one ``overrides``
+    dict, sharing one CNN whose class scores are memoised: for ablations over the same photos."""
+    from .registry import get_model_config, get_shared_model
+
+    params = dict(get_model_config(name)["params"])
+    image = _MemoLogits(get_shared_model(params.pop("image_model")))
+    text = get_shared_model(params.pop("text_model"))
+    return [ConSEModel(image, text, name=get_model_config(name)["name"], **{**params, **o}) for o in overrides]

@@ -4,12 +4,19 @@
     vertex-mm eval-images photos/ --queries queries.jsonl --neardup neardup/manifest.jsonl
     vertex-mm eval-images photos/ --make-neardup /tmp/neardup          # build near-dups, then score them
     vertex-mm eval-images photos/ --queries q.jsonl --backend vertex --api-endpoint http://127.0.0.1:8080
+    vertex-mm eval-images --split dev --ablations     # the built held-out set (vertex-mm eval-data build photos)
 
 Every photo under DIR is embedded and each query ranks all of them by cosine similarity.
 Prints R@1, R@k (a relevant photo among the first k) and MRR per task (text -> image,
 image -> image, near-duplicate -> original), the near-duplicate recall@1 per edit, the
 queries that missed, and ends with one line
 ``RESULT text_r1=... text_r5=... neardup_r1=... n_queries=... n_images=...``.
+
+``--split dev|test`` evaluates a split of the held-out photo set that ``vertex-mm eval-data build
+photos`` wrote (``--data DIR`` if it was built with ``--out DIR``): its images, queries and
+near-duplicates. ``--ablations`` then also scores variants of the local default model (plain
+ConSE, each half of the k/temperature calibration, the symmetric text side) on the same photos.
+Tune on dev; run test once, at the end, and report how many times it was run.
 
 Queries file, one JSON object a line:  {"text": "a red motorcycle", "relevant": ["motorcycle.jpg"]}
 (``relevant`` lists paths relative to DIR; the sample_data form {"text"|"image": ..., "expected":
@@ -35,7 +42,13 @@ HELP = "recall@k of text -> image and near-duplicate search on a folder of photo
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("folder", metavar="DIR", help="folder of photos (searched recursively); ids are paths relative to it")
+    p.add_argument("folder", metavar="DIR", nargs="?",
+                   help="folder of photos (searched recursively); ids are paths relative to it")
+    p.add_argument("--split", choices=("dev", "test"),
+                   help="evaluate this split of the built held-out photo set instead of DIR")
+    p.add_argument("--data", metavar="DIR", help="where eval-data build wrote the set (default: its default --out)")
+    p.add_argument("--ablations", action="store_true",
+                   help="also score variants of the local default model (conse-effnet-minilm) on the same photos")
     p.add_argument("--queries", metavar="FILE", help="JSONL queries with their relevant photos")
     p.add_argument("--neardup", metavar="MANIFEST", help="JSONL near-duplicate manifest {\"query\": path, \"target\": id}")
     p.add_argument("--make-neardup", metavar="OUTDIR",
@@ -53,6 +66,16 @@ def run(args: argparse.Namespace) -> int:
     from ..registry import get_embedder
     from ._errors import UsageError
 
+    if args.split:
+        if args.folder:
+            raise UsageError("give DIR or --split, not both")
+        _use_split(args)
+    elif not args.folder:
+        raise UsageError("give a folder of photos DIR, or --split dev|test for the built held-out set")
+    elif args.data:
+        raise UsageError("--data goes with --split")
+    if args.ablations and (args.backend != "local" or args.model not in (None, "default", "conse-effnet-minilm")):
+        raise UsageError("--ablations varies the local default model: use it with --backend local and no other --model")
     if not (args.queries or args.neardup or args.make_neardup):
         raise UsageError("give --queries FILE and/or --neardup MANIFEST or --make-neardup OUTDIR")
     if args.neardup and args.make_neardup:
@@ -73,7 +96,37 @@ def run(args: argparse.Namespace) -> int:
         embedder.close()
     print(format_report(report, args.k, args.folder, max_misses=args.misses))
     failed = report.skipped or any(o.error for o in report.outcomes)
+    if args.ablations:
+        from ..evaluation.photo_ablations import format_ablations, run_ablations
+
+        reports = run_ablations(_ablation_embedders(), args.folder, queries, neardup, ks=(1, args.k),
+                                dimension=args.dimension, progress=args.progress)
+        print("")
+        print(format_ablations(reports, args.k))
+    if args.split == "test":
+        print("(test split: report it once, at the end, and count every run)")
     return 1 if failed else 0
+
+
+def _ablation_embedders() -> list[tuple[str, Any]]:
+    """One local embedder per ablation of the default model; the variants share one CNN pass."""
+    from ..evaluation.photo_ablations import ABLATIONS, DEFAULT_MODEL
+    from ..registry import _lazy, get_embedder
+
+    conse_variants = _lazy("local_backend.models.conse:conse_variants", "the ConSE ablations")
+    models = conse_variants([overrides for _, overrides in ABLATIONS], DEFAULT_MODEL)
+    return [(name, get_embedder("local", model=m)) for (name, _), m in zip(ABLATIONS, models)]
+
+
+def _use_split(args: argparse.Namespace) -> None:
+    """Point DIR, --queries and --neardup at a split of the built photo set."""
+    from ..evaluation.photo_ablations import split_inputs
+
+    images, queries, manifest = split_inputs(args.split, args.data)
+    args.folder = str(images)
+    args.queries = args.queries or str(queries)
+    if manifest is not None and not args.make_neardup:
+        args.neardup = args.neardup or str(manifest)
 
 
 def _make_neardup(folder: str, outdir: str) -> Path:

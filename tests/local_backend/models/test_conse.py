@@ -171,3 +171,23 @@ def test_class_matrix_is_cached_on_disk(conse, tmp_path, monkeypatch) -> None:
     class_matrix(conse.text_model, ("a {}",))
     assert len(list(tmp_path.glob("conse-classes-*.npy"))) == 2
     assert templates != TEMPLATES
+
+
+def test_variants_share_one_cnn_pass_per_image(photos) -> None:
+    from local_backend.models.conse import ConSEModel, conse_variants
+
+    plain, default = conse_variants([{"top_k": 10, "temperature": 1.0}, {}])
+    assert (plain.top_k, plain.temperature, default.top_k, default.temperature) == (10, 1.0, 20, 2.0)
+    memo = default.image_model
+    assert plain.image_model is memo
+    calls = []
+    real = memo._model.logits_prepared
+    memo._model = type("Counting", (), {"logits_prepared": lambda self, b: calls.append(len(b)) or real(b),
+                                        "__getattr__": lambda self, n: getattr(real.__self__, n)})()
+    images = [photos["coffee"], photos["chelsea"]]
+    a = default.encode_images(images)
+    b = plain.encode_images(images)
+    assert calls == [2]  # the second variant reused the class scores
+    ref = ConSEModel(real.__self__, default.text_model, top_k=20, temperature=2.0)
+    np.testing.assert_allclose(a, ref.encode_images(images), atol=1e-6)
+    assert not np.allclose(a, b)
