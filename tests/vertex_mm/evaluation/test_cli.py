@@ -136,8 +136,10 @@ def test_local_model_on_the_shipped_photos_and_evaluation_queries(capsys):
     # no ImageNet class for (the moon, histology, gravel, a Hubble field): see the report.
     out, result = _eval_sample(capsys, "--queries", str(sample_eval_queries_path()))
     assert result["n_queries"] == 37 and result["n_images"] == 17
-    assert result["text_r5"] >= 0.8
-    assert result["text_r1"] >= 0.5 and result["text_mrr"] >= 0.6
+    # k=20, T=2 (calibrated on the held-out dev photos) measured R@1 0.703, R@5 0.865, MRR 0.775;
+    # the plain k=10, T=1 it replaced measured 0.568, 0.838, 0.685.
+    assert result["text_r5"] >= 0.85
+    assert result["text_r1"] >= 0.65 and result["text_mrr"] >= 0.72
 
 
 @pytest.mark.slow
@@ -151,7 +153,7 @@ def test_local_model_on_the_sample_data_queries(capsys):
 def test_local_model_finds_near_duplicates(tmp_path, capsys):
     out, result = _eval_sample(capsys, "--make-neardup", str(tmp_path / "nd"))
     assert result["n_neardup"] == 17 * 6
-    assert result["neardup_r1"] >= 0.8
+    assert result["neardup_r1"] >= 0.95  # 1.000 measured (0.941 with the old k=10, T=1)
 
 
 @pytest.mark.slow
