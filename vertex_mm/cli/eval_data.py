@@ -9,8 +9,7 @@ The manifests ship with vertex-mm; the files come from the Debian packages they 
 (``apt-get download``, ``dpkg-deb -x``) and are checked against their sha256. Build at install
 time; the evaluations then run offline:
 
-    vertex-mm eval-images DIR/photos/dev/images --queries DIR/photos/dev/queries.jsonl \\
-        --neardup DIR/photos/dev/neardup/manifest.jsonl
+    vertex-mm eval-images --split dev --data DIR [--ablations]   # images, queries and near-dups of DIR/photos/dev
     vertex-mm pages eval DIR/pages/dev --split dev
 
 Tune on dev only; evaluate test once, at the end, and say how often test was looked at.
@@ -57,11 +56,10 @@ def run(args: argparse.Namespace) -> int:
 
 def commands(out: Path) -> str:
     """The evaluation commands for a built folder."""
-    lines = []
-    for split in ("dev", "test"):
-        p = out / "photos" / split
-        lines.append(f"vertex-mm eval-images {p / 'images'} --queries {p / 'queries.jsonl'} "
-                     f"--neardup {p / 'neardup' / 'manifest.jsonl'}")
+    from ..evaluation.datasets import default_out_dir
+
+    data = "" if out.resolve() == default_out_dir().resolve() else f" --data {out}"
+    lines = [f"vertex-mm eval-images --split dev{data} --ablations", f"vertex-mm eval-images --split test{data}"]
     lines += [f"vertex-mm pages eval {out / 'pages' / split} --split {split}" for split in ("dev", "test")]
     return "\n".join(lines)
 

@@ -199,3 +199,4 @@ def test_cli_info_lists_sizes_and_the_evaluation_commands(tmp_path: Path, capsys
     out = capsys.readouterr().out
     assert "photos/test:" in out and "pages/dev:" in out
     assert f"vertex-mm pages eval {tmp_path / 'pages' / 'test'} --split test" in out
+    assert f"vertex-mm eval-images --split test --data {tmp_path}\n" in out
