@@ -39,7 +39,7 @@ Encodings are therefore not bit-identical to the C++ ones; their inner products 
 same quantity.
 
 Everything is numpy: pages are encoded a chunk of token rows at a time (one matrix product
-for all hyperplanes and projections of all repetitions, then a sort-and-reduce per repetition),
+for all hyperplanes and projections of all repetitions, then segmented sums by ``bincount``),
 so float16 memory maps of a whole index stream through in bounded memory.
 
 >>> enc = MuveraEncoder(MuveraConfig(dimension=128))                       # doctest: +SKIP
@@ -168,6 +168,7 @@ class MuveraEncoder:
             signs = np.random.default_rng(proj_seq).integers(0, 2, size=(d, r * c.d_proj), dtype=np.int8)
             parts.append(((2 * signs.astype(np.float32) - 1) / np.float32(np.sqrt(c.d_proj))))
         self._matrix = np.ascontiguousarray(np.concatenate(parts, axis=1))
+        self._matrix_t = np.ascontiguousarray(self._matrix.T)
         self._sketch: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         if c.d_final is not None:
             rng = np.random.default_rng(final_seq)
@@ -247,9 +248,8 @@ class MuveraEncoder:
         n_pages = len(packed)
         out = np.empty((n_pages, self.fde_dim), dtype=np.float32)
         offsets = packed.offsets
-        # The per-repetition sort key is page * partitions + partition; it stays below 2**16
-        # (numpy then sorts it by radix) when a chunk holds few enough pages.
-        max_pages = max(1, 65536 // self.config.partitions)
+        # A chunk's cells (page x partition) are counted with bincount: keep their number modest.
+        max_pages = max(1, (1 << 22) // self.config.partitions)
         start = 0
         while start < n_pages:
             end = int(np.searchsorted(offsets, offsets[start] + max(chunk_tokens, 1), side="right")) - 1
@@ -266,48 +266,45 @@ class MuveraEncoder:
         c = self.config
         n_tok, n_pages = tokens.shape[0], lengths.size
         r_count, k, b_count, w = c.repetitions, c.k_sim, c.partitions, c.block_dim
-        projected = tokens @ self._matrix  # (tokens, R*k [+ R*d_proj])
-        codes = np.zeros((n_tok, r_count), dtype=np.int64)
-        sides = projected[:, : r_count * k].reshape(n_tok, r_count, k)
+        n_cells = n_pages * b_count
+        # Transposed: every hyperplane side and projected coordinate is one contiguous row over
+        # the chunk's tokens, which is what the per-row bincounts below read.
+        projected = self._matrix_t @ tokens.T  # (R*k [+ R*d_proj], tokens)
+        sides = projected[: r_count * k].reshape(r_count, k, n_tok)
+        codes = np.zeros((r_count, n_tok), dtype=np.int64)
         for bit in range(k):
-            codes |= (sides[:, :, bit] > 0).astype(np.int64) << bit
-        page_of = np.repeat(np.arange(n_pages, dtype=np.int64), lengths)
-        raw = np.zeros((r_count, n_pages * b_count, w), dtype=np.float32)  # a repetition's cells are contiguous
+            codes |= (sides[:, bit] > 0).astype(np.int64) << bit
+        identity = np.ascontiguousarray(tokens.T) if c.d_proj is None else None
+        cell_of_page = np.repeat(np.arange(n_pages, dtype=np.int64) * b_count, lengths)
+        raw = np.zeros((r_count, w, n_cells), dtype=np.float32)
         for rep in range(r_count):
-            values = tokens if c.d_proj is None else projected[:, r_count * k + rep * w : r_count * k + (rep + 1) * w]
-            key = (page_of * b_count + codes[:, rep]).astype(np.uint16 if n_pages * b_count <= 65536 else np.int64)
-            order = np.argsort(key, kind="stable")
-            sorted_key = key[order].astype(np.int64)
-            starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
-            sums = np.add.reduceat(values[order], starts, axis=0)
-            cells = sorted_key[starts]
-            block = raw[rep]
-            if average:
-                counts = np.diff(np.r_[starts, sorted_key.size]).astype(np.float32)
-                block[cells] = sums / counts[:, None]
-            else:
-                block[cells] = sums
-            if fill and k > 0 and cells.size < n_pages * b_count:
-                self._fill_empty(block, cells, codes[:, rep], values, lengths)
-        flat = raw.reshape(r_count, n_pages, b_count * w).transpose(1, 0, 2).reshape(n_pages, c.raw_dim)
+            values = identity if identity is not None else projected[r_count * k + rep * w : r_count * k + (rep + 1) * w]
+            cell = cell_of_page + codes[rep]
+            for j in range(w):  # a bincount per coordinate: a segmented sum without sorting or gathering
+                raw[rep, j] = np.bincount(cell, weights=values[j], minlength=n_cells)
+            if average or fill:
+                counts = np.bincount(cell, minlength=n_cells)
+                if average:
+                    raw[rep] /= np.maximum(counts, 1).astype(np.float32)
+                if fill and k > 0 and not counts.all():
+                    self._fill_empty(raw[rep], np.flatnonzero(counts == 0), codes[rep], values, lengths)
+        flat = raw.reshape(r_count, w, n_pages, b_count).transpose(2, 0, 3, 1).reshape(n_pages, c.raw_dim)
         return flat if self._sketch is None else self._count_sketch(flat)
 
-    def _fill_empty(self, block: np.ndarray, filled: np.ndarray, codes: np.ndarray, values: np.ndarray,
+    def _fill_empty(self, block: np.ndarray, cells: np.ndarray, codes: np.ndarray, values: np.ndarray,
                     lengths: np.ndarray) -> None:
-        """Give each empty (page, partition) cell the values of the page's token whose SimHash
-        bits differ from the partition's in the fewest places (the first such token on ties)."""
+        """Give each empty (page, partition) cell of ``block`` (``(block_dim, cells)``) the values
+        of the page's token whose SimHash bits differ from the partition's in the fewest places
+        (the first such token on ties)."""
         b_count = self.config.partitions
-        empty = np.ones(lengths.size * b_count, dtype=bool)
-        empty[filled] = False
-        cells = np.flatnonzero(empty)
-        # Hamming distance of every token to every partition, folded with the token's row so
-        # that one segmented minimum gives both the distance and the first token at it.
+        # Hamming distance of every token to every partition, folded with the token's position
+        # so that one segmented minimum gives both the distance and the first token at it.
         n_tok = codes.size
         dist = self._popcount[codes[:, None] ^ np.arange(b_count)[None, :]]  # (tokens, partitions)
         scored = dist * (n_tok + 1) + np.arange(n_tok)[:, None]
         starts = np.r_[0, np.cumsum(lengths)[:-1]]
         best = np.minimum.reduceat(scored, starts, axis=0) % (n_tok + 1)  # (pages, partitions)
-        block[cells] = values[best[cells // b_count, cells % b_count]]
+        block[:, cells] = values[:, best[cells // b_count, cells % b_count]]
 
     def _count_sketch(self, flat: np.ndarray) -> np.ndarray:
         assert self._sketch is not None and self.config.d_final is not None
