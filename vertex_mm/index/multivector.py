@@ -5,6 +5,7 @@
 >>> idx.save("pages.idx")                        # then idx.save() adds what changed since
 >>> idx.search(query_vectors, k=5)               # float MaxSim                 # doctest: +SKIP
 >>> idx.search(query_vectors, k=5, mode="binary")  # Hamming, then rerank       # doctest: +SKIP
+>>> idx.search(query_vectors, k=5, mode="muvera")  # MUVERA FDE, then rerank    # doctest: +SKIP
 >>> idx = MultiVectorIndex.load("pages.idx")     # or vertex_mm.index.load_index
 
 Pages are stored float16 by default (a 1030 x 128 ColPali page: 257 KiB) and, unless
@@ -14,7 +15,8 @@ Documents are the unit of change: ``add`` buffers a document's pages, ``delete``
 and :meth:`save` writes the buffered pages as a new immutable segment and the deletions into
 the manifest; :meth:`compact` rewrites the index as one segment without deleted pages. The
 layout is in :mod:`._segments`; persistence (checksums, atomic writes) is the one every index
-kind shares (:mod:`.persist`).
+kind shares (:mod:`.persist`). With ``muvera=`` (or :meth:`MultiVectorIndex.enable_muvera`)
+each segment also keeps its pages' MUVERA encodings (:mod:`._fde`).
 
 The index knows its embedding space and refuses vectors from another one.
 """
@@ -31,9 +33,11 @@ import numpy as np
 from ..errors import InputError
 from ..late_interaction.binary import BinaryPages, hamming_maxsim
 from ..late_interaction.maxsim import Compute, maxsim, top_k
+from ..late_interaction.muvera import MuveraConfig
 from ..late_interaction.packed import PackedPages
 from ..late_interaction.pooling import pool_page
 from ..results import EmbeddingSpace
+from ._fde import FdeSidecars, is_sidecar
 from ._segments import (
     CODES,
     SEGMENT_FILES,
@@ -51,7 +55,10 @@ from .results import PageHit, page_id
 
 __all__ = ["MultiVectorIndex", "SearchMode"]
 
-SearchMode = Literal["float", "binary"]
+SearchMode = Literal["float", "binary", "muvera"]
+
+#: Pages reranked by float MaxSim per query when ``candidates`` is not given, per mode.
+DEFAULT_CANDIDATES: dict[str, int] = {"binary": 64, "muvera": 256}
 
 
 class MultiVectorIndex:
@@ -60,7 +67,7 @@ class MultiVectorIndex:
     kind: ClassVar[str] = "multivector"
 
     def __init__(self, space: EmbeddingSpace | str, *, dtype: str = "float16", pool_factor: int = 1, binary: bool = True,
-                 embedder: str = "") -> None:
+                 embedder: str = "", muvera: MuveraConfig | Mapping[str, Any] | None = None) -> None:
         if np.dtype(dtype) not in (np.dtype(np.float16), np.dtype(np.float32)):
             raise InputError(f"dtype must be float16 or float32, got {dtype!r}", input_name="dtype")
         if not isinstance(pool_factor, int) or pool_factor < 1:
@@ -83,6 +90,7 @@ class MultiVectorIndex:
         self._pending_cache: Segment | None = None
         self._dirty = False
         self._docs: dict[str, int] = {}  # live pages per document, in insertion order
+        self._fde = FdeSidecars(self.dimension, muvera)
 
     # --- opening -------------------------------------------------------------------------------
     @classmethod
@@ -108,7 +116,7 @@ class MultiVectorIndex:
         cfg = manifest.config
         try:
             index = cls(manifest.space, dtype=manifest.dtype, pool_factor=int(cfg["pool_factor"]), binary=bool(cfg["binary"]),
-                        embedder=str(cfg.get("embedder", "")))
+                        embedder=str(cfg.get("embedder", "")), muvera=cfg.get("muvera"))
             records = [SegmentRecord.from_dict(s) for s in cfg["segments"]]
             index._next_segment = int(cfg["next_segment"])
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -120,6 +128,7 @@ class MultiVectorIndex:
         index._next_segment = max([index._next_segment, *(int(r.name[4:]) + 1 for r in records)])
         index._segments = [load_segment(path, rec, index.dimension, binary=index.binary, dtype=index.dtype) for rec in records]
         index.path, index._files, index._created = path, dict(manifest.files), manifest
+        index._fde.attach(path, index._files)
         for seg in index._segments:
             for row, alive in zip(seg.rows, seg.live):
                 if alive:
@@ -147,6 +156,20 @@ class MultiVectorIndex:
     @property
     def binary(self) -> bool:
         return self._binary
+
+    @property
+    def muvera(self) -> MuveraConfig | None:
+        """The MUVERA settings whose encodings are saved with each segment (None: not saved;
+        ``mode="muvera"`` then encodes the pages in memory on its first search)."""
+        return self._fde.config
+
+    def enable_muvera(self, config: MuveraConfig | None = None) -> MuveraConfig:
+        """Save MUVERA encodings (``config``, default :class:`MuveraConfig` for the index's
+        dimension) with every segment written from now on; :meth:`compact` writes them for the
+        pages already saved. Returns the settings."""
+        cfg = self._fde.enable(config)
+        self._dirty = True
+        return cfg
 
     def _all_segments(self) -> list[Segment]:
         if self._pending and self._pending_cache is None:
@@ -280,16 +303,20 @@ class MultiVectorIndex:
             self._save_whole(self.path)
             return
         packed, rows = self._live_packed()
+        fde = self._live_fde() if self.muvera is not None and rows else None
         remove_stale(self.path, self._manifest(self._files), SEGMENT_NAME)
         records: list[SegmentRecord] = []
         files: dict[str, FileRecord] = {}
         if rows:
             name = self._take_segment_name()
-            files = write_subdirectory(self.path, name, lambda d: write_segment_files(d, packed, rows, self.binary))
+            files = write_subdirectory(self.path, name, lambda d: write_segment_files(d, packed, rows, self.binary)
+                                       + (self._fde.write(d, name, fde) if fde is not None else []))
             records.append(SegmentRecord(name, len(rows), int(packed.tokens.shape[0])))
         self._created = write_manifest(self.path, self._manifest(files, records))
         self._files = dict(files)
         self._segments = [self._open_segment(self.path, rec) for rec in records]
+        self._fde.attach(self.path, self._files)
+        self._fde.keep_only([rec.name for rec in records])
         self._clear_pending()
         remove_stale(self.path, self._created, SEGMENT_NAME)
 
@@ -303,16 +330,20 @@ class MultiVectorIndex:
             remove_stale(self.path, self._manifest(self._files), SEGMENT_NAME)
             seg = self._all_segments()[-1]
             name = self._take_segment_name()
-            written = write_subdirectory(self.path, name, lambda d: write_segment_files(d, seg.pages, seg.rows, self.binary))
+            fde = self._fde.fde(seg, saved=False) if self.muvera is not None else None
+            written = write_subdirectory(self.path, name, lambda d: write_segment_files(d, seg.pages, seg.rows, self.binary)
+                                         + (self._fde.write(d, name, fde) if fde is not None else []))
             record = SegmentRecord(name, len(seg.rows), int(seg.pages.tokens.shape[0]))
             segment = self._open_segment(self.path, record)
             self._files.update(written)
             self._segments.append(segment)
         self._created = write_manifest(self.path, self._manifest(self._files))
+        self._fde.attach(self.path, self._files)
         self._clear_pending()
 
     def _save_whole(self, target: Path) -> None:
         packed, rows = self._live_packed()
+        fde = self._live_fde() if self.muvera is not None and rows else None
         records: list[SegmentRecord] = []
         if rows:
             records.append(SegmentRecord(self._take_segment_name(), len(rows), int(packed.tokens.shape[0])))
@@ -322,11 +353,15 @@ class MultiVectorIndex:
                 return []
             folder = directory / records[0].name
             folder.mkdir()
-            return [f"{folder.name}/{n}" for n in write_segment_files(folder, packed, rows, self.binary)]
+            names = write_segment_files(folder, packed, rows, self.binary)
+            names += self._fde.write(folder, folder.name, fde) if fde is not None else []
+            return [f"{folder.name}/{n}" for n in names]
 
         self._created = write_directory(target, self._manifest({}, records), write)
         self.path, self._files = target, dict(self._created.files)
         self._segments = [self._open_segment(target, rec) for rec in records]
+        self._fde.attach(target, self._files)
+        self._fde.keep_only([rec.name for rec in records])
         self._clear_pending()
 
     def _live_packed(self) -> tuple[PackedPages, list[dict[str, Any]]]:
@@ -347,13 +382,23 @@ class MultiVectorIndex:
 
     def _clear_pending(self) -> None:
         self._pending, self._pending_rows, self._pending_cache = [], [], None
+        self._fde.forget_unsaved()
         self._dirty = False
+
+    def _live_fde(self) -> np.ndarray:
+        """The MUVERA encodings of the live pages, in page order (what compaction keeps)."""
+        return np.concatenate([self._segment_fde(seg)[seg.live] for seg in self._all_segments()])
+
+    def _segment_fde(self, seg: Segment) -> np.ndarray:
+        return self._fde.fde(seg, saved=seg is not self._pending_cache)
 
     def _manifest(self, files: dict[str, FileRecord], records: list[SegmentRecord] | None = None) -> Manifest:
         segments = [s.record for s in self._segments] if records is None else records
-        config = {"pool_factor": self.pool_factor, "binary": self.binary, "embedder": self.embedder,
-                  "next_segment": self._next_segment,
-                  "segments": [r.to_dict() for r in segments]}
+        config: dict[str, Any] = {"pool_factor": self.pool_factor, "binary": self.binary, "embedder": self.embedder,
+                                  "next_segment": self._next_segment,
+                                  "segments": [r.to_dict() for r in segments]}
+        if self.muvera is not None:
+            config["muvera"] = self.muvera.to_dict()
         created = self._created
         count = sum(r.pages - len(r.deleted) for r in segments)
         return Manifest(kind=self.kind, space=self.space.id, dimension=self.dimension, count=count,
@@ -368,7 +413,7 @@ class MultiVectorIndex:
         k: int = 5,
         *,
         mode: SearchMode = "float",
-        candidates: int = 64,
+        candidates: int | None = None,
         compute: Compute = "float32",
         query_bits: int = 2,
         space: EmbeddingSpace | None = None,
@@ -378,8 +423,12 @@ class MultiVectorIndex:
         ``mode="float"`` scores every page by MaxSim. ``mode="binary"`` scores every page by
         Hamming-MaxSim over sign bits, then reranks each query's top ``candidates`` pages by
         float MaxSim (scores are then float MaxSim too); ``query_bits`` is passed to
-        :func:`~vertex_mm.late_interaction.hamming_maxsim`. ``compute`` is the float arithmetic
-        (see :func:`vertex_mm.late_interaction.maxsim`).
+        :func:`~vertex_mm.late_interaction.hamming_maxsim`. ``mode="muvera"`` takes each query's
+        top ``candidates`` pages by the inner product of MUVERA encodings
+        (:mod:`vertex_mm.late_interaction.muvera`; the index's :attr:`muvera` settings, or the
+        defaults computed in memory), then reranks them the same way. ``candidates`` defaults to
+        :data:`DEFAULT_CANDIDATES` of the mode. ``compute`` is the float arithmetic (see
+        :func:`vertex_mm.late_interaction.maxsim`).
         """
         if space is not None:
             self.space.require_same(space, what="query vectors")
@@ -391,12 +440,23 @@ class MultiVectorIndex:
             scores = self._score_all(segs, lambda s: maxsim(q_list, s.pages, compute=compute))
             vals, idx = top_k(scores, k)
             return [self._hits(segs, v, i) for v, i in zip(vals, idx)]
-        if mode != "binary":
-            raise InputError(f"mode must be 'float' or 'binary', got {mode!r}", input_name="mode")
+        if mode not in DEFAULT_CANDIDATES:
+            raise InputError(f"mode must be 'float', 'binary' or 'muvera', got {mode!r}", input_name="mode")
+        n_cand = DEFAULT_CANDIDATES[mode] if candidates is None else candidates
+        if mode == "muvera":
+            q_fde = self._fde.encoder.encode_queries(q_list)
+            coarse = self._score_all(segs, lambda s: q_fde @ self._segment_fde(s).T)
+            return self._rerank(segs, q_list, coarse, max(n_cand, k), k, compute)
         if not self.binary:
-            raise InputError("this index was created with binary=False; search with mode='float'", input_name="mode")
+            raise InputError("this index was created with binary=False; search with mode='float' or 'muvera'",
+                             input_name="mode")
         coarse = self._score_all(segs, lambda s: hamming_maxsim(q_list, s.binary, query_bits=query_bits))  # type: ignore[arg-type]
-        _, cand = top_k(coarse, max(candidates, k))
+        return self._rerank(segs, q_list, coarse, max(n_cand, k), k, compute)
+
+    def _rerank(self, segs: list[Segment], q_list: list[np.ndarray], coarse: np.ndarray, candidates: int, k: int,
+                compute: Compute) -> list[list[PageHit]]:
+        """Each query's top ``candidates`` pages by ``coarse``, rescored by float MaxSim."""
+        _, cand = top_k(coarse, candidates)
         out = []
         for row, (q, ids) in enumerate(zip(q_list, cand)):
             # Sorted ids read each memory map front to back; dead pages are dropped here.
@@ -474,8 +534,10 @@ def _check_records(where: Path, records: list[SegmentRecord], manifest: Manifest
     if len(set(names)) != len(names):
         raise IndexCorruptedError(f"{where}: a segment is listed twice")
     wanted = {f"{n}/{f}" for n in names for f in SEGMENT_FILES if f != CODES or binary}
-    if set(manifest.files) != wanted:
-        missing, extra = sorted(wanted - set(manifest.files)), sorted(set(manifest.files) - wanted)
+    # A segment may also hold MUVERA sidecars (optional: encoded in memory when absent).
+    sidecars = {f for f in manifest.files if f.count("/") == 1 and f.split("/")[0] in names and is_sidecar(f.split("/")[1])}
+    if set(manifest.files) - sidecars != wanted:
+        missing, extra = sorted(wanted - set(manifest.files)), sorted(set(manifest.files) - wanted - sidecars)
         raise IndexCorruptedError(f"{where}: the file list does not match the segments (missing {missing}, unexpected {extra})")
     count = sum(r.pages - len(r.deleted) for r in records)
     if count != manifest.count:

@@ -166,7 +166,7 @@ class MuveraEncoder:
         parts = [np.random.default_rng(simhash_seq).standard_normal((d, r * k), dtype=np.float32)]
         if c.d_proj is not None:
             signs = np.random.default_rng(proj_seq).integers(0, 2, size=(d, r * c.d_proj), dtype=np.int8)
-            parts.append(((2 * signs.astype(np.float32) - 1) / np.float32(np.sqrt(c.d_proj))))
+            parts.append((2 * signs.astype(np.float32) - 1) / np.float32(np.sqrt(c.d_proj)))
         self._matrix = np.ascontiguousarray(np.concatenate(parts, axis=1))
         self._matrix_t = np.ascontiguousarray(self._matrix.T)
         self._sketch: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
