@@ -156,3 +156,67 @@ def test_settings_must_match_the_index_dimension_and_modes_are_checked(ragged_pa
     assert len(idx.search(queries, k=2, mode="muvera")[0]) == 2  # needs no sign bits
     with pytest.raises(InputError, match="muvera"):
         idx.search(queries, k=2, mode="exact")  # type: ignore[arg-type]
+
+
+# --- the encodings in single-vector indexes and exports -------------------------------------
+
+
+def _fde_order(idx: MultiVectorIndex, queries, cfg: MuveraConfig) -> list[list[str]]:
+    enc = MuveraEncoder(cfg)
+    scores = enc.encode_queries(queries) @ enc.encode_documents(idx.live_pages()).T
+    ids = idx.page_ids()
+    return [[ids[i] for i in np.argsort(-row, kind="stable")[:8]] for row in scores]
+
+
+@pytest.mark.parametrize("backend", ["flat", "faiss"])
+def test_a_single_vector_index_of_the_encodings_ranks_by_their_inner_product(backend, ragged_pages, queries):
+    from vertex_mm.index.muvera import fde_index, fde_queries
+
+    if backend == "faiss":
+        pytest.importorskip("faiss")
+    idx = MultiVectorIndex(SPACE, dtype="float32", muvera=CFG)
+    _fill(idx, ragged_pages)
+    idx.delete("doc2")
+    flat = fde_index(idx, backend=backend)
+    assert flat.kind == backend and len(flat) == len(idx) and flat.dimension == CFG.fde_dim + 1
+    assert flat.space.variant == CFG.tag() and flat.metadata("doc0#1") == {"doc_id": "doc0", "page_number": 1}
+    res = flat.search(fde_queries(idx, queries), k=8)
+    assert [[h.id for h in q] for q in res] == _fde_order(idx, queries, CFG)
+
+
+def test_other_settings_than_the_saved_ones_are_encoded_on_the_fly(tmp_path, ragged_pages, queries):
+    from vertex_mm.index.muvera import fde_index, fde_queries
+
+    idx = MultiVectorIndex(SPACE, dtype="float16", muvera=CFG)
+    _fill(idx, ragged_pages)
+    idx.save(tmp_path / "idx")
+    other = MuveraConfig(dimension=32, k_sim=2, repetitions=6, d_proj=None, d_final=256, seed=2)
+    flat = fde_index(MultiVectorIndex.load(tmp_path / "idx"), config=other)
+    res = flat.search(fde_queries(idx, queries, other), k=8)
+    assert [[h.id for h in q] for q in res] == _fde_order(idx, queries, other)
+
+
+def test_the_encodings_export_to_vector_search_and_bigquery(tmp_path, ragged_pages):
+    from vertex_mm.index.export import export_batch, export_parquet, iter_batch_records
+    from vertex_mm.index.muvera import fde_index
+
+    pq = pytest.importorskip("pyarrow.parquet")
+    idx = MultiVectorIndex(SPACE, dtype="float32", muvera=CFG)
+    _fill(idx, ragged_pages)
+    flat = fde_index(idx)
+    export_batch(flat, tmp_path / "batch")
+    records = list(iter_batch_records(tmp_path / "batch"))
+    assert len(records) == 40 and len(records[0]["embedding"]) == CFG.fde_dim + 1
+    assert {"namespace": "doc_id", "allow": ["doc0"]} in records[0]["restricts"]
+    table = pq.read_table(export_parquet(flat, tmp_path / "pages.parquet"))
+    assert table.num_rows == 40 and table.column("embedding_space")[0].as_py() == flat.space.id
+
+
+def test_fde_index_refuses_an_unknown_backend_and_is_empty_for_an_empty_index(ragged_pages):
+    from vertex_mm.index.muvera import fde_index
+
+    idx = MultiVectorIndex(SPACE, dtype="float32", muvera=CFG)
+    assert len(fde_index(idx)) == 0
+    _fill(idx, ragged_pages)
+    with pytest.raises(InputError, match="backend"):
+        fde_index(idx, backend="annoy")
