@@ -58,6 +58,8 @@ The last line is ``RESULT muvera_recall_at_10=... muvera_speedup=... fde_dim=...
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -140,8 +142,6 @@ def build_index(pages: list[np.ndarray], folder: Path, cfg: MuveraConfig, segmen
 def fastest(label: str, fn: Callable[[], Any], rounds: int) -> tuple[float, float, Any]:
     """(fastest wall seconds, others' CPU share during it, last result)."""
     best, share, out = float("inf"), 0.0, None
-    import os
-
     cpus = os.cpu_count() or 1
     times = []
     for _ in range(rounds):
@@ -260,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
               f"the exact top-1 is the page the query was written for in {100 * target_top1:.0f}%")
         print(f"RESULT muvera_recall_at_10={recall:.3f} muvera_speedup={lat_ex / lat_mu:.2f} "
               f"muvera_batch_speedup={t_exb / t_mub:.2f} fde_dim={cfg.fde_dim} candidates={c} pages={args.pages} "
-              f"exact_ms={1000 * lat_ex:.1f} muvera_ms={1000 * lat_mu:.1f} seed={args.seed}")
+              f"exact_ms={1000 * lat_ex:.1f} muvera_ms={1000 * lat_mu:.1f} seed={args.seed} "
+              f"peak_rss_gib={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f}")
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
