@@ -102,6 +102,24 @@ def test_compaction_rebuilds_the_sidecar_for_the_live_pages(tmp_path, ragged_pag
     assert kept.shape == (len(idx), CFG.fde_dim)
     np.testing.assert_allclose(kept, MuveraEncoder(CFG).encode_documents(idx.live_pages()), atol=1e-5)
     assert MultiVectorIndex.load(tmp_path / "idx").search(queries, k=5, mode="muvera", candidates=12) == before
+    assert sorted(p.name for p in (tmp_path / "idx").iterdir() if p.is_dir()) == ["seg-000003"]  # in place
+
+
+@pytest.mark.parametrize("name", ["seg-000001/fde-evil.npy", "seg-000009/" + sidecar_name(CFG), "seg-000001/extra.npy"])
+def test_only_sidecar_files_of_listed_segments_may_join_a_segments_files(tmp_path, ragged_pages, name):
+    from vertex_mm.index.manifest import file_record
+
+    idx = MultiVectorIndex(SPACE, dtype="float32", muvera=CFG)
+    _fill(idx, ragged_pages)
+    root = idx.save(tmp_path / "idx")
+    MultiVectorIndex.load(root)  # the sidecars themselves pass the file-list check
+    path = root / "manifest.json"
+    manifest = json.loads(path.read_text())
+    rec = file_record(root / "seg-000001" / sidecar_name(CFG))
+    manifest["files"][name] = {"bytes": rec.bytes, "sha256": rec.sha256}
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexCorruptedError, match="unexpected"):
+        MultiVectorIndex.load(root, verify=False)
 
 
 def test_an_index_without_settings_encodes_in_memory_and_writes_no_sidecar(tmp_path, ragged_pages, queries):
