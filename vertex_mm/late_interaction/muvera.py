@@ -20,9 +20,14 @@ How one FDE is built (:class:`MuveraConfig` names each knob):
   tokens there; a *page*'s block is their **average** (the centroid), so the inner product of
   the two is, per query token, its dot product with the centroid of the page tokens that share
   its partition: close to the best match when partitions are fine enough.
-* **Empty partitions** (``fill_empty``, pages only): a page partition with no token takes the
-  projected token whose SimHash bits differ from the partition's in the fewest places, so a
-  query token landing there still meets its page's nearest token by Hamming distance.
+* **Empty partitions** (``fill_empty``, pages only, off by default): a page partition with no
+  token takes the projected token whose SimHash bits differ from the partition's in the fewest
+  places, so a query token landing there still meets its page's nearest token by Hamming
+  distance. Off, an empty partition stays zero. On pages whose vectors crowd into a narrow
+  cone (the offline ``regions`` model: a mean token of norm 0.88) most partitions of a page
+  are empty, every page's filled blocks look alike, and the fill erased all agreement with
+  MaxSim (Spearman -0.01 on the page fixture, 0.66 without it); on the synthetic benchmark
+  pages it changed nothing.
 * **Repetitions** (``repetitions``): independent draws of hyperplanes and projections,
   concatenated; more repetitions, lower variance. Length ``repetitions * 2**k_sim * d_proj``.
 * **Final projection** (``d_final``): optionally, a Count Sketch (each coordinate added with a
@@ -76,13 +81,15 @@ class MuveraConfig:
     ``d_proj``: coordinates per partition block after the random ``±1`` projection (``None``:
     identity, the token's own ``dimension`` coordinates). ``d_final``: length after the final
     Count Sketch (``None``: no final projection). ``fill_empty``: fill a page's empty partitions
-    from its Hamming-nearest token. ``seed``: every random draw derives from it.
+    from its Hamming-nearest token (default off: see the module docstring). ``seed``: every
+    random draw derives from it.
 
     The defaults (``k_sim=4, repetitions=20, d_proj=16``: 5,120 dimensions) were chosen with
     ``benchmarks/bench_muvera.py --tune`` on synthetic ColPali-shaped pages (100-1,030 tokens of
     128-d): on the tuning seed they found as much of the exact top-10 as ``k_sim=5`` (10,240
     dimensions, the paper's retrieval setting) at half the length, and more than
-    ``repetitions=10`` or a final projection to 2,048.
+    ``repetitions=10`` or a final projection to 2,048. ``fill_empty`` made no difference there;
+    it is off because on the real page fixture it removed all signal (module docstring).
     """
 
     dimension: int
@@ -90,7 +97,7 @@ class MuveraConfig:
     repetitions: int = 20
     d_proj: int | None = 16
     d_final: int | None = None
-    fill_empty: bool = True
+    fill_empty: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -134,7 +141,7 @@ class MuveraConfig:
         """A short stable name of the settings, e.g. ``muvera-k4r20p16s0`` (used in space ids)."""
         proj = "id" if self.d_proj is None else str(self.d_proj)
         final = "" if self.d_final is None else f"f{self.d_final}"
-        fill = "" if self.fill_empty else "n"
+        fill = "e" if self.fill_empty else ""
         return f"muvera-k{self.k_sim}r{self.repetitions}p{proj}{final}{fill}s{self.seed}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -152,7 +159,7 @@ class MuveraConfig:
 
 
 class MuveraEncoder:
-    """Encodes queries (sums) and pages (averages, empty partitions filled) with one config.
+    """Encodes queries (sums) and pages (averages; empty partitions filled with ``fill_empty``).
 
     The random matrices are drawn once, at construction, from ``config.seed``.
     """

@@ -50,11 +50,12 @@ def reference_fde(enc: MuveraEncoder, points: np.ndarray, *, document: bool) -> 
 
 
 @pytest.mark.parametrize("config", [
-    dict(k_sim=3, repetitions=4, d_proj=8),
-    dict(k_sim=3, repetitions=3, d_proj=None),
-    dict(k_sim=2, repetitions=3, d_proj=4, d_final=40),
+    dict(k_sim=3, repetitions=4, d_proj=8, fill_empty=True),
+    dict(k_sim=3, repetitions=3, d_proj=None, fill_empty=True),
+    dict(k_sim=2, repetitions=3, d_proj=4, d_final=40, fill_empty=True),
     dict(k_sim=4, repetitions=2, d_proj=8, fill_empty=False),
-    dict(k_sim=0, repetitions=2, d_proj=8),
+    dict(k_sim=0, repetitions=2, d_proj=8, fill_empty=True),
+    dict(k_sim=3, repetitions=4, d_proj=8),  # the default: no fill
 ])
 def test_documents_and_queries_match_the_algorithm_written_out(config: dict, ragged_pages: list[np.ndarray],
                                                                 queries: list[np.ndarray]) -> None:
@@ -70,7 +71,7 @@ def test_documents_and_queries_match_the_algorithm_written_out(config: dict, rag
 
 def test_empty_partitions_are_filled_from_the_hamming_nearest_token(rng: np.random.Generator) -> None:
     # Three tokens cannot fill 64 partitions: most cells of a page come from the fill.
-    enc = MuveraEncoder(MuveraConfig(dimension=16, k_sim=6, repetitions=2, d_proj=4, seed=1))
+    enc = MuveraEncoder(MuveraConfig(dimension=16, k_sim=6, repetitions=2, d_proj=4, seed=1, fill_empty=True))
     page = unit_rows(rng, 3, 16)
     got = enc.encode_documents([page])[0]
     np.testing.assert_allclose(got, reference_fde(enc, page, document=True), atol=1e-5)
@@ -102,6 +103,7 @@ def test_fde_length_follows_the_documented_parameters() -> None:
     assert MuveraConfig(dimension=128, k_sim=2, repetitions=3, d_proj=None).fde_dim == 3 * 4 * 128
     assert MuveraConfig(dimension=128, d_final=1024).fde_dim == 1024
     assert MuveraConfig(dimension=128, k_sim=3, repetitions=10, d_proj=8).tag() == "muvera-k3r10p8s0"
+    assert MuveraConfig(dimension=128, k_sim=3, repetitions=10, d_proj=8, fill_empty=True).tag() == "muvera-k3r10p8es0"
 
 
 def test_config_round_trips_and_refuses_bad_or_unknown_settings() -> None:
