@@ -63,3 +63,10 @@ def test_the_store_snippets_run_as_written(index, expected, capsys, tmp_path, mo
     monkeypatch.chdir(tmp_path)  # they write pages.qdrant/, pages.lancedb/, objects/
     out = _run_python_block("## Use with LangChain / LlamaIndex", index, capsys)
     assert expected in out
+
+
+def test_the_muvera_snippet_runs_as_written(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # it writes pages.idx/ and pages.parquet
+    out = _run_python_block("### Multi-vector pages in single-vector engines: MUVERA", 0, capsys)
+    lines = out.strip().splitlines()
+    assert len(lines) == 3 and "doc1#3" in lines[0] and "doc1#3" in lines[1] and lines[2] == "doc1#3"
