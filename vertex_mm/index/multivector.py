@@ -24,7 +24,7 @@ The index knows its embedding space and refuses vectors from another one.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -189,6 +189,14 @@ class MultiVectorIndex:
     def page_ids(self) -> list[str]:
         """Ids of the live pages, in the column order of :meth:`maxsim_scores`."""
         return [row["page_id"] for seg in self._all_segments() for row, alive in zip(seg.rows, seg.live) if alive]
+
+    def iter_pages(self) -> Iterator[tuple[dict[str, Any], np.ndarray]]:
+        """Each live page as ``(row, vectors)``, in the order of :meth:`page_ids`: ``row`` holds
+        ``page_id``, ``doc_id``, ``page_number`` and ``metadata``; ``vectors`` is the stored
+        ``(tokens, dim)`` matrix (for exports to other stores)."""
+        for seg in self._all_segments():
+            for i in np.flatnonzero(seg.live):
+                yield dict(seg.rows[int(i)]), seg.pages.page(int(i))
 
     def __contains__(self, doc_id: object) -> bool:
         return doc_id in self._docs

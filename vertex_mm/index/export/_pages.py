@@ -37,11 +37,6 @@ def check_multivector(index: object, what: str) -> MultiVectorIndex:
 
 def iter_pages(index: MultiVectorIndex) -> Iterator[StoredPage]:
     """Every live page of ``index`` (pages not yet saved included), in :meth:`page_ids` order."""
-    # The index keeps each page's row (doc id, page number, metadata) beside its matrix; it has
-    # no public per-page row accessor yet, so this reads its segments directly (read-only).
-    for seg in index._all_segments():
-        for i in np.flatnonzero(seg.live):
-            row = seg.rows[int(i)]
-            yield StoredPage(page_id=str(row["page_id"]), doc_id=str(row["doc_id"]), page_number=int(row["page_number"]),
-                             metadata=dict(row.get("metadata", {})),
-                             vectors=np.asarray(seg.pages.page(int(i)), dtype=np.float32))
+    for row, vectors in index.iter_pages():
+        yield StoredPage(page_id=str(row["page_id"]), doc_id=str(row["doc_id"]), page_number=int(row["page_number"]),
+                         metadata=dict(row.get("metadata", {})), vectors=np.asarray(vectors, dtype=np.float32))
