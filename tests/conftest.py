@@ -5,11 +5,17 @@ API key; a test must never pick them up (it would reach for Google, or behave di
 CI). They are removed from the environment once, before any test runs, so subprocesses (the
 CLI tests) inherit the clean environment too. ``VERTEX_MM_CACHE_DIR`` is kept: it only says
 where rebuildable caches (the ConSE class matrix, OCR results) live.
+
+Ctrl-C must work in the tests of Ctrl-C: a shell that starts the suite in the background
+(``pytest &`` without job control) leaves SIGINT ignored, which Python and every subprocess
+then inherit, and a program is right to keep ignoring it. The suite puts Python's own handler
+back, so those tests see a Ctrl-C and their subprocesses start with SIGINT at its default.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 
@@ -28,3 +34,5 @@ def pytest_configure(config: pytest.Config) -> None:
     # google-auth would otherwise probe the GCE metadata server (a network call) when looking
     # for credentials; there is none, and waiting for it only slows the tests.
     os.environ["NO_GCE_CHECK"] = "True"
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
