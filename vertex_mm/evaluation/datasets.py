@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._jsonl import json_objects
 from .._paths import cache_dir
 from ..errors import VertexMMError
 from .licences import LICENSE_ALLOW_LIST, license_allowed
@@ -115,18 +116,7 @@ def default_out_dir() -> Path:
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise EvalDataError(f"{path}:{n}: not JSON ({exc.msg})") from exc
-        if not isinstance(row, dict):
-            raise EvalDataError(f"{path}:{n}: expected a JSON object")
-        rows.append(row)
-    return rows
+    return [row for _where, _n, row in json_objects(path, error=lambda message, _where: EvalDataError(message))]
 
 
 def _make(cls: Callable[..., Any], row: dict[str, Any], where: str) -> Any:

@@ -25,13 +25,13 @@ A malformed line raises :class:`~vertex_mm.errors.InputError` naming the file an
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._jsonl import json_objects
 from ..errors import InputError
 
 __all__ = ["EvalQuery", "NearDuplicate", "load_neardup_manifest", "load_queries"]
@@ -104,21 +104,7 @@ def load_neardup_manifest(path: str | os.PathLike[str]) -> list[NearDuplicate]:
 
 
 def _records(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})", input_name=str(path)) from exc
-    for n, line in enumerate(lines, 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        where = f"{path}:{n}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{where}: not JSON ({exc.msg})", input_name=where) from exc
-        if not isinstance(obj, dict):
-            raise InputError(f"{where}: expected a JSON object, got {type(obj).__name__}", input_name=where)
+    for where, _n, obj in json_objects(path, comments=True):
         yield where, obj
 
 

@@ -23,12 +23,12 @@ read once it is laid out like this on disk.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..._jsonl import json_objects
 from ...errors import InputError
 from ...evaluation.qrels import read_qrels
 from ..ingest import PageRef, expand_sources
@@ -104,18 +104,7 @@ def _listed_page(root: Path, row: dict[str, Any], where: str) -> PageRef:
 
 
 def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as exc:
-            raise InputError(f"{path}:{n}: not a JSON object ({exc})", input_name=str(path)) from exc
-        if not isinstance(row, dict):
-            raise InputError(f"{path}:{n}: not a JSON object", input_name=str(path))
-        rows.append((n, row))
-    return rows
+    return [(n, row) for _where, n, row in json_objects(path)]
 
 
 def _read_queries(path: Path) -> tuple[dict[str, str], dict[str, str]]:

@@ -1,0 +1,46 @@
+"""JSON Lines data files (query sets, manifests, page lists): one JSON object per line.
+
+The one reader of such files, so every one of them refuses a bad line the same way: with a
+typed error naming ``file:line``. Blank lines are skipped, and so are ``#`` comment lines where
+the format allows them. (Job journals are not read here: a torn last line there is expected
+after a crash and is cut off, not refused; see :mod:`vertex_mm.jobs`.)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError, VertexMMError
+
+__all__ = ["json_objects"]
+
+
+def _input_error(message: str, where: str) -> VertexMMError:
+    return InputError(message, input_name=where)
+
+
+def json_objects(
+    path: Path, *, comments: bool = False, error: Callable[[str, str], VertexMMError] = _input_error
+) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    """``(where, line number, object)`` for each object line of ``path`` (``where`` is
+    ``"path:line"``). ``error(message, where)`` makes the exception for an unreadable file, a
+    line that is not JSON, or JSON that is not an object (default :class:`InputError`)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})", str(path)) from exc
+    for n, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or (comments and line.startswith("#")):
+            continue
+        where = f"{path}:{n}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise error(f"{where}: not JSON ({exc.msg})", where) from exc
+        if not isinstance(obj, dict):
+            raise error(f"{where}: expected a JSON object, got {type(obj).__name__}", where)
+        yield where, n, obj
