@@ -75,20 +75,11 @@ def test_bad_lines_become_typed_errors_naming_the_line_and_the_rest_goes_on(phot
 
 
 def test_a_decompression_bomb_is_that_lines_error(photo_set, tmp_path):
-    import io
-    import struct
-    import zlib
-
-    from PIL import Image
+    from factories import decompression_bomb_png
 
     from vertex_mm.errors import ImageTooLargeError
 
-    buf = io.BytesIO()
-    Image.new("L", (1, 1)).save(buf, "PNG")
-    bomb = bytearray(buf.getvalue())
-    bomb[16:24] = struct.pack(">II", 100_000, 100_000)  # the header claims 10 Gpixel
-    bomb[29:33] = struct.pack(">I", zlib.crc32(bytes(bomb[12:29])))
-    (tmp_path / "bomb.png").write_bytes(bytes(bomb))
+    (tmp_path / "bomb.png").write_bytes(decompression_bomb_png(100_000, 100_000))  # claims 10 Gpixel
     captions = tmp_path / "bomb.jsonl"
     captions.write_text(f'{{"file": "{tmp_path / "bomb.png"}", "caption": "boom"}}\n'
                         '{"file": "coffee.jpg", "caption": "coffee"}\n')

@@ -167,20 +167,11 @@ def test_the_json_api_never_shows_paths_on_this_machine(hashed_photos):
 
 def test_a_thumbnail_of_a_bomb_or_a_broken_file_is_a_404_not_a_crash(hashed_photos, tmp_path):
     """Thumbnails go through the one decoder with its pixel cap (issue 11 L6)."""
-    import io
-    import struct
-    import zlib
-
-    from PIL import Image
+    from factories import decompression_bomb_png
 
     from vertex_mm.index import FlatIndex
 
-    buf = io.BytesIO()
-    Image.new("L", (1, 1)).save(buf, "PNG")
-    bomb = bytearray(buf.getvalue())
-    bomb[16:24] = struct.pack(">II", 100_000, 100_000)  # the header claims 10 Gpixel
-    bomb[29:33] = struct.pack(">I", zlib.crc32(bytes(bomb[12:29])))
-    (tmp_path / "bomb.png").write_bytes(bytes(bomb))
+    (tmp_path / "bomb.png").write_bytes(decompression_bomb_png(100_000, 100_000))  # claims 10 Gpixel
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
     _, embedder = hashed_photos
     index = FlatIndex(embedder.space(128))
