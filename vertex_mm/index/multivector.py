@@ -3,7 +3,8 @@
 >>> idx = MultiVectorIndex(embedder.space)                                     # doctest: +SKIP
 >>> idx.add("report", page_vectors, metadata=[{"source": "report.pdf"}, ...])  # doctest: +SKIP
 >>> idx.save("pages.idx")                        # then idx.save() adds what changed since
->>> idx.search(query_vectors, k=5)               # float MaxSim                 # doctest: +SKIP
+>>> idx.search(query_vectors, k=5)               # exact float32 MaxSim, screened # doctest: +SKIP
+>>> idx.search(query_vectors, k=5, mode="exact")  # the same answer, plain scan  # doctest: +SKIP
 >>> idx.search(query_vectors, k=5, mode="binary")  # Hamming, then rerank       # doctest: +SKIP
 >>> idx.search(query_vectors, k=5, mode="muvera")  # MUVERA FDE, then rerank    # doctest: +SKIP
 >>> idx = MultiVectorIndex.load("pages.idx")     # or vertex_mm.index.load_index
@@ -16,7 +17,8 @@ and :meth:`save` writes the buffered pages as a new immutable segment and the de
 the manifest; :meth:`compact` rewrites the index as one segment without deleted pages. The
 layout is in :mod:`._segments`; persistence (checksums, atomic writes) is the one every index
 kind shares (:mod:`.persist`). With ``muvera=`` (or :meth:`MultiVectorIndex.enable_muvera`)
-each segment also keeps its pages' MUVERA encodings (:mod:`._fde`).
+each segment also keeps its pages' MUVERA encodings (:mod:`._fde`); each segment keeps the
+bfloat16 copy and norms that ``mode="screened"`` screens with (:mod:`._screen`).
 
 The index knows its embedding space and refuses vectors from another one.
 """
@@ -38,6 +40,7 @@ from ..late_interaction.packed import PackedPages
 from ..late_interaction.pooling import pool_page
 from ..results import EmbeddingSpace
 from ._fde import FdeSidecars, is_sidecar
+from ._screen import SCREEN_FILES, ScreenCopies, is_screen_file
 from ._segments import (
     CODES,
     SEGMENT_FILES,
@@ -55,7 +58,10 @@ from .results import PageHit, page_id
 
 __all__ = ["MultiVectorIndex", "SearchMode"]
 
-SearchMode = Literal["float", "binary", "muvera"]
+SearchMode = Literal["screened", "exact", "float", "binary", "muvera"]
+#: The modes :meth:`MultiVectorIndex.search` accepts ("float" is the old name of "exact").
+SEARCH_MODES: tuple[str, ...] = ("screened", "exact", "float", "binary", "muvera")
+DEFAULT_MODE: SearchMode = "screened"
 
 #: Pages reranked by float MaxSim per query when ``candidates`` is not given, per mode.
 DEFAULT_CANDIDATES: dict[str, int] = {"binary": 64, "muvera": 256}
@@ -91,6 +97,7 @@ class MultiVectorIndex:
         self._dirty = False
         self._docs: dict[str, int] = {}  # live pages per document, in insertion order
         self._fde = FdeSidecars(self.dimension, muvera)
+        self._screen = ScreenCopies()
 
     # --- opening -------------------------------------------------------------------------------
     @classmethod
@@ -129,6 +136,7 @@ class MultiVectorIndex:
         index._segments = [load_segment(path, rec, index.dimension, binary=index.binary, dtype=index.dtype) for rec in records]
         index.path, index._files, index._created = path, dict(manifest.files), manifest
         index._fde.attach(path, index._files)
+        index._screen.attach(path, index._files)
         for seg in index._segments:
             for row, alive in zip(seg.rows, seg.live):
                 if alive:
@@ -317,14 +325,12 @@ class MultiVectorIndex:
         files: dict[str, FileRecord] = {}
         if rows:
             name = self._take_segment_name()
-            files = write_subdirectory(self.path, name, lambda d: write_segment_files(d, packed, rows, self.binary)
-                                       + (self._fde.write(d, name, fde) if fde is not None else []))
+            files = write_subdirectory(self.path, name, lambda d: self._write_segment(d, name, packed, rows, fde))
             records.append(SegmentRecord(name, len(rows), int(packed.tokens.shape[0])))
         self._created = write_manifest(self.path, self._manifest(files, records))
         self._files = dict(files)
         self._segments = [self._open_segment(self.path, rec) for rec in records]
-        self._fde.attach(self.path, self._files)
-        self._fde.keep_only([rec.name for rec in records])
+        self._attach(self.path, [rec.name for rec in records])
         self._clear_pending()
         remove_stale(self.path, self._created, SEGMENT_NAME)
 
@@ -339,14 +345,13 @@ class MultiVectorIndex:
             seg = self._all_segments()[-1]
             name = self._take_segment_name()
             fde = self._fde.fde(seg, saved=False) if self.muvera is not None else None
-            written = write_subdirectory(self.path, name, lambda d: write_segment_files(d, seg.pages, seg.rows, self.binary)
-                                         + (self._fde.write(d, name, fde) if fde is not None else []))
+            written = write_subdirectory(self.path, name, lambda d: self._write_segment(d, name, seg.pages, seg.rows, fde))
             record = SegmentRecord(name, len(seg.rows), int(seg.pages.tokens.shape[0]))
             segment = self._open_segment(self.path, record)
             self._files.update(written)
             self._segments.append(segment)
         self._created = write_manifest(self.path, self._manifest(self._files))
-        self._fde.attach(self.path, self._files)
+        self._attach(self.path, None)
         self._clear_pending()
 
     def _save_whole(self, target: Path) -> None:
@@ -361,15 +366,12 @@ class MultiVectorIndex:
                 return []
             folder = directory / records[0].name
             folder.mkdir()
-            names = write_segment_files(folder, packed, rows, self.binary)
-            names += self._fde.write(folder, folder.name, fde) if fde is not None else []
-            return [f"{folder.name}/{n}" for n in names]
+            return [f"{folder.name}/{n}" for n in self._write_segment(folder, folder.name, packed, rows, fde)]
 
         self._created = write_directory(target, self._manifest({}, records), write)
         self.path, self._files = target, dict(self._created.files)
         self._segments = [self._open_segment(target, rec) for rec in records]
-        self._fde.attach(target, self._files)
-        self._fde.keep_only([rec.name for rec in records])
+        self._attach(target, [rec.name for rec in records])
         self._clear_pending()
 
     def _live_packed(self) -> tuple[PackedPages, list[dict[str, Any]]]:
@@ -379,6 +381,20 @@ class MultiVectorIndex:
         if not live:
             return PackedPages(np.zeros((0, self.dimension), self._dtype), np.zeros(1, np.int64)), []
         return PackedPages.from_list([p for p, _ in live], dtype=np.dtype(self._dtype)), [r for _, r in live]
+
+    def _write_segment(self, folder: Path, name: str, packed: PackedPages, rows: list[dict[str, Any]],
+                       fde: np.ndarray | None) -> list[str]:
+        """A new segment's files, its MUVERA sidecar and its screened copy; returns their names."""
+        return (write_segment_files(folder, packed, rows, self.binary)
+                + (self._fde.write(folder, name, fde) if fde is not None else []) + self._screen.write(folder, packed))
+
+    def _attach(self, root: Path, segments: list[str] | None) -> None:
+        """Point the sidecars at the files just written; ``segments``: the ones left (compaction)."""
+        self._fde.attach(root, self._files)
+        self._screen.attach(root, self._files)
+        if segments is not None:
+            self._fde.keep_only(segments)
+            self._screen.keep_only(segments)
 
     def _open_segment(self, root: Path, record: SegmentRecord) -> Segment:
         return load_segment(root, record, self.dimension, binary=self.binary, dtype=self._dtype)
@@ -391,6 +407,7 @@ class MultiVectorIndex:
     def _clear_pending(self) -> None:
         self._pending, self._pending_rows, self._pending_cache = [], [], None
         self._fde.forget_unsaved()
+        self._screen.forget_unsaved()
         self._dirty = False
 
     def _live_fde(self) -> np.ndarray:
@@ -420,7 +437,7 @@ class MultiVectorIndex:
         queries: Sequence[np.ndarray] | np.ndarray,
         k: int = 5,
         *,
-        mode: SearchMode = "float",
+        mode: SearchMode = DEFAULT_MODE,
         candidates: int | None = None,
         compute: Compute = "float32",
         query_bits: int = 2,
@@ -428,7 +445,11 @@ class MultiVectorIndex:
     ) -> list[list[PageHit]]:
         """Best ``k`` pages for each query (a ``(tokens, dimension)`` matrix, or a list of them).
 
-        ``mode="float"`` scores every page by MaxSim. ``mode="binary"`` scores every page by
+        ``mode="exact"`` (also spelled ``"float"``) scores every page by MaxSim.
+        ``mode="screened"`` (the default) returns the same top ``k``, bit for bit (pages, order,
+        float32 scores), through the certified bfloat16 screen of
+        :class:`~vertex_mm.late_interaction.ScreenedPages`: faster on CPUs with bfloat16
+        arithmetic; with ``compute="bfloat16"`` it is the plain scan. ``mode="binary"`` scores every page by
         Hamming-MaxSim over sign bits, then reranks each query's top ``candidates`` pages by
         float MaxSim (scores are then float MaxSim too); ``query_bits`` is passed to
         :func:`~vertex_mm.late_interaction.hamming_maxsim`. ``mode="muvera"`` takes each query's
@@ -444,22 +465,41 @@ class MultiVectorIndex:
         segs = [s for s in self._all_segments() if s.live.any()]
         if not segs or not q_list:
             return [[] for _ in q_list]
-        if mode == "float":
+        if mode not in SEARCH_MODES:
+            raise InputError(f"mode must be one of {', '.join(map(repr, SEARCH_MODES))}, got {mode!r}", input_name="mode")
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+            raise InputError(f"k must be an integer >= 1, got {k!r}", input_name="k")
+        if mode == "screened" and compute == "float32":
+            vals, idx = self._screened_topk(segs, q_list, int(k))
+            return [self._hits(segs, v, i) for v, i in zip(vals, idx)]
+        if mode in ("screened", "exact", "float"):
             scores = self._score_all(segs, lambda s: maxsim(q_list, s.pages, compute=compute))
             vals, idx = top_k(scores, k)
             return [self._hits(segs, v, i) for v, i in zip(vals, idx)]
-        if mode not in DEFAULT_CANDIDATES:
-            raise InputError(f"mode must be 'float', 'binary' or 'muvera', got {mode!r}", input_name="mode")
         n_cand = DEFAULT_CANDIDATES[mode] if candidates is None else candidates
         if mode == "muvera":
             q_fde = self._fde.encoder.encode_queries(q_list)
             coarse = self._score_all(segs, lambda s: q_fde @ self._segment_fde(s).T)
             return self._rerank(segs, q_list, coarse, max(n_cand, k), k, compute)
         if not self.binary:
-            raise InputError("this index was created with binary=False; search with mode='float' or 'muvera'",
+            raise InputError("this index was created with binary=False; search with mode='screened', 'exact' or 'muvera'",
                              input_name="mode")
         coarse = self._score_all(segs, lambda s: hamming_maxsim(q_list, s.binary, query_bits=query_bits))  # type: ignore[arg-type]
         return self._rerank(segs, q_list, coarse, max(n_cand, k), k, compute)
+
+    def _screened_topk(self, segs: list[Segment], q_list: list[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each segment's exact top ``k`` of its live pages, merged: ``(values, ids)`` as
+        ``top_k`` of the full float32 scan (ids over ``segs``' rows, ties to the lower id)."""
+        vals, ids, base = [], [], 0
+        for seg in segs:
+            screened = self._screen.screened(seg, saved=seg is not self._pending_cache)
+            v, i = screened.exact_topk(q_list, k, live=seg.live)
+            vals.append(v)
+            ids.append(i + base)
+            base += len(seg.rows)
+        v_all, i_all = np.concatenate(vals, axis=1), np.concatenate(ids, axis=1)
+        order = np.lexsort((i_all, -v_all), axis=1)[:, :k]
+        return np.take_along_axis(v_all, order, axis=1), np.take_along_axis(i_all, order, axis=1)
 
     def _rerank(self, segs: list[Segment], q_list: list[np.ndarray], coarse: np.ndarray, candidates: int, k: int,
                 compute: Compute) -> list[list[PageHit]]:
@@ -542,8 +582,13 @@ def _check_records(where: Path, records: list[SegmentRecord], manifest: Manifest
     if len(set(names)) != len(names):
         raise IndexCorruptedError(f"{where}: a segment is listed twice")
     wanted = {f"{n}/{f}" for n in names for f in SEGMENT_FILES if f != CODES or binary}
-    # A segment may also hold MUVERA sidecars (optional: encoded in memory when absent).
-    sidecars = {f for f in manifest.files if f.count("/") == 1 and f.split("/")[0] in names and is_sidecar(f.split("/")[1])}
+    # A segment may also hold MUVERA sidecars and its screened pair (optional: built in memory when absent).
+    sidecars = {f for f in manifest.files if f.count("/") == 1 and f.split("/")[0] in names
+                and (is_sidecar(f.split("/")[1]) or is_screen_file(f.split("/")[1]))}
+    for name in names:
+        pair = [f"{name}/{f}" in manifest.files for f in SCREEN_FILES]
+        if any(pair) and not all(pair):
+            raise IndexCorruptedError(f"{where}: segment {name} lists one of its screened files without the other")
     if set(manifest.files) - sidecars != wanted:
         missing, extra = sorted(wanted - set(manifest.files)), sorted(set(manifest.files) - wanted - sidecars)
         raise IndexCorruptedError(f"{where}: the file list does not match the segments (missing {missing}, unexpected {extra})")

@@ -173,7 +173,7 @@ def test_settings_must_match_the_index_dimension_and_modes_are_checked(ragged_pa
     idx.add("d", ragged_pages[:5])
     assert len(idx.search(queries, k=2, mode="muvera")[0]) == 2  # needs no sign bits
     with pytest.raises(InputError, match="muvera"):
-        idx.search(queries, k=2, mode="exact")  # type: ignore[arg-type]
+        idx.search(queries, k=2, mode="hamming")  # type: ignore[arg-type]
 
 
 # --- the encodings in single-vector indexes and exports -------------------------------------

@@ -1,0 +1,128 @@
+"""Screened copies of a multi-vector index's segments: what ``mode="screened"`` searches.
+
+::
+
+    seg-000001/
+        screen-bf16.npy     (tokens, dimension) uint16: the stored tokens rounded to bfloat16
+                            (bit patterns; numpy has no bfloat16)
+        screen-norms.npy    (3, pages) float64: per page, the largest |p|, |b(p)| and |b(p) - p|
+                            over its tokens, with the slack of the bound already applied
+
+These are the arrays of :class:`vertex_mm.late_interaction.ScreenedPages` (built by its
+:meth:`~vertex_mm.late_interaction.ScreenedPages.from_pages`, so the numbers are exactly the
+ones the certified bound is proven for). A segment's pair is written with the segment (the same
+immutable folder, each file's size and SHA-256 in the manifest, checked on open like every
+other file), rebuilt for the one segment :meth:`compact` keeps, and read lazily on the first
+screened search. The pair is optional: a segment saved without it (an index written before
+screened copies existed, or saved where torch is not installed) is screened from a copy built
+in memory on its first search. One file of the pair without the other is corruption.
+
+Deleted pages keep their rows here, as in the token store; the search masks them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..late_interaction.maxsim import _as_tensor
+from ..late_interaction.packed import PackedPages
+from ..late_interaction.screened import ScreenedPages
+from ._segments import Segment
+from .errors import IndexCorruptedError
+
+__all__ = ["SCREEN_FILES", "ScreenCopies", "is_screen_file"]
+
+SCREEN, NORMS = "screen-bf16.npy", "screen-norms.npy"
+#: The screened files of a segment, written and read as a pair.
+SCREEN_FILES = (SCREEN, NORMS)
+
+
+def is_screen_file(name: str) -> bool:
+    """Whether ``name`` is one of the screened files a segment may hold."""
+    return name in SCREEN_FILES
+
+
+def _can_build() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class ScreenCopies:
+    """The :class:`ScreenedPages` of an index's segments: read from their files, or built and
+    kept in memory (segments saved without them, and the pages not yet saved)."""
+
+    def __init__(self) -> None:
+        self._root: Path | None = None
+        self._files: frozenset[str] = frozenset()
+        self._saved: dict[str, ScreenedPages] = {}
+        self._unsaved: tuple[Segment, ScreenedPages] | None = None
+
+    def attach(self, root: Path, files: Mapping[str, Any]) -> None:
+        """Where the index lives and which files its manifest lists (copies load lazily)."""
+        self._root, self._files = root, frozenset(files)
+
+    def screened(self, seg: Segment, *, saved: bool = True) -> ScreenedPages:
+        """The segment's screened pages; ``saved=False`` for the pages not yet saved (cached
+        until they change)."""
+        if not saved:
+            if self._unsaved is None or self._unsaved[0] is not seg:
+                self._unsaved = (seg, ScreenedPages.from_pages(seg.pages))
+            return self._unsaved[1]
+        name = seg.record.name
+        if name not in self._saved:
+            self._saved[name] = self._read(seg) if self._has_files(name) else ScreenedPages.from_pages(seg.pages)
+        return self._saved[name]
+
+    def write(self, folder: Path, pages: PackedPages) -> list[str]:
+        """Write the screened copy of ``pages`` (a new segment's) into ``folder``; returns the
+        names written (none when torch, which builds it, is not installed)."""
+        if len(pages) == 0 or not _can_build():
+            return []
+        sp = ScreenedPages.from_pages(pages)
+        np.save(folder / SCREEN, sp.screen.view(_torch().int16).numpy().view(np.uint16))
+        np.save(folder / NORMS, np.stack([sp.norm, sp.screen_norm, sp.residual]).astype(np.float64))
+        return list(SCREEN_FILES)
+
+    def keep_only(self, segments: list[str]) -> None:
+        """Forget the copies of segments the index no longer has (after a compaction)."""
+        self._saved = {k: v for k, v in self._saved.items() if k in segments}
+
+    def forget_unsaved(self) -> None:
+        self._unsaved = None
+
+    def _has_files(self, segment: str) -> bool:
+        return self._root is not None and f"{segment}/{SCREEN}" in self._files
+
+    def _read(self, seg: Segment) -> ScreenedPages:
+        assert self._root is not None
+        folder = self._root / seg.record.name
+        try:
+            screen = np.load(folder / SCREEN, mmap_mode="r", allow_pickle=False)
+            norms = np.load(folder / NORMS, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise IndexCorruptedError(f"screened copy in {folder} cannot be read: {exc}") from exc
+        want_screen = seg.pages.tokens.shape
+        if screen.dtype != np.uint16 or screen.shape != want_screen or not screen.flags.c_contiguous:
+            raise IndexCorruptedError(f"{folder / SCREEN} holds {screen.dtype} {screen.shape}; the segment needs uint16 "
+                                      f"{want_screen} in C order")
+        if norms.dtype != np.float64 or norms.shape != (3, len(seg.rows)):
+            raise IndexCorruptedError(f"{folder / NORMS} holds {norms.dtype} {norms.shape}; the segment needs float64 "
+                                      f"(3, {len(seg.rows)})")
+        if not (np.isfinite(norms).all() and (norms >= 0).all()):
+            raise IndexCorruptedError(f"{folder / NORMS} holds negative or non-finite norms")
+        torch = _torch()
+        bf16 = _as_tensor(screen.view(np.int16)).view(torch.bfloat16)
+        return ScreenedPages(seg.pages, bf16, norms[0].copy(), norms[1].copy(), norms[2].copy())
+
+
+def _torch() -> Any:
+    from ..late_interaction.maxsim import _torch as torch
+
+    return torch()
