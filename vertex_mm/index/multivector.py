@@ -40,7 +40,7 @@ from ..late_interaction.packed import PackedPages
 from ..late_interaction.pooling import pool_page
 from ..results import EmbeddingSpace
 from ._fde import FdeSidecars, is_sidecar
-from ._screen import SCREEN_FILES, ScreenCopies, is_screen_file
+from ._screen import SCREEN_FILES, ScreenCopies, is_screen_file, screened_topk
 from ._segments import (
     CODES,
     SEGMENT_FILES,
@@ -71,6 +71,9 @@ class MultiVectorIndex:
     """Pages of documents as multi-vector matrices; search with :meth:`search`."""
 
     kind: ClassVar[str] = "multivector"
+    #: ``mode="screened"`` scans segments with fewer live pages than this exactly: the same
+    #: answer, and below about a thousand pages the screen saves little (benchmarks/bench_index_modes.py).
+    screen_min_pages: int = 1000
 
     def __init__(self, space: EmbeddingSpace | str, *, dtype: str = "float16", pool_factor: int = 1, binary: bool = True,
                  embedder: str = "", muvera: MuveraConfig | Mapping[str, Any] | None = None) -> None:
@@ -449,7 +452,8 @@ class MultiVectorIndex:
         ``mode="screened"`` (the default) returns the same top ``k``, bit for bit (pages, order,
         float32 scores), through the certified bfloat16 screen of
         :class:`~vertex_mm.late_interaction.ScreenedPages`: faster on CPUs with bfloat16
-        arithmetic; with ``compute="bfloat16"`` it is the plain scan. ``mode="binary"`` scores every page by
+        arithmetic; with ``compute="bfloat16"`` it is the plain scan, and so it is for segments
+        of fewer than :attr:`screen_min_pages` live pages. ``mode="binary"`` scores every page by
         Hamming-MaxSim over sign bits, then reranks each query's top ``candidates`` pages by
         float MaxSim (scores are then float MaxSim too); ``query_bits`` is passed to
         :func:`~vertex_mm.late_interaction.hamming_maxsim`. ``mode="muvera"`` takes each query's
@@ -492,8 +496,11 @@ class MultiVectorIndex:
         ``top_k`` of the full float32 scan (ids over ``segs``' rows, ties to the lower id)."""
         vals, ids, base = [], [], 0
         for seg in segs:
-            screened = self._screen.screened(seg, saved=seg is not self._pending_cache)
-            v, i = screened.exact_topk(q_list, k, live=seg.live)
+            live = seg.live
+            if int(live.sum()) >= self.screen_min_pages:
+                v, i = screened_topk(self._screen.screened(seg, saved=seg is not self._pending_cache), q_list, k, live)
+            else:
+                v, i = top_k(self._score_all([seg], lambda s: maxsim(q_list, s.pages)), min(k, int(live.sum())))
             vals.append(v)
             ids.append(i + base)
             base += len(seg.rows)

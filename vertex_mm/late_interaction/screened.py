@@ -100,32 +100,21 @@ class ScreenedPages:
         return len(self.pages)
 
     def exact_topk(
-        self, queries: Sequence[np.ndarray] | np.ndarray, k: int, *, block_tokens: int = DEFAULT_BLOCK_TOKENS,
-        live: np.ndarray | None = None,
+        self, queries: Sequence[np.ndarray] | np.ndarray, k: int, *, block_tokens: int = DEFAULT_BLOCK_TOKENS
     ) -> tuple[np.ndarray, np.ndarray]:
         """The float32 MaxSim top ``k`` per query: ``(scores, page indices)``, each ``(Q, k)``.
 
         Identical to ``top_k(maxsim(queries, self.pages), k)`` (ties toward the lower page
-        index), computed through the bfloat16 screen. ``live``, a ``(P,)`` boolean mask, leaves
-        the other pages out (as if their scores were -inf; ``k`` is then at most the live
-        pages). Raises :class:`InputError` on bad queries or a mask of the wrong shape.
+        index), computed through the bfloat16 screen. Raises :class:`InputError` on bad queries.
         """
         torch = _torch()
         q_pad, _ = pack_queries(queries, dim=self.pages.dim)
         n_q, n_tok, dim = q_pad.shape
-        if live is not None:
-            live = np.asarray(live)
-            if live.dtype != np.bool_ or live.shape != (len(self),):
-                raise InputError(f"live must be a boolean mask of shape ({len(self)},), got {live.dtype} {live.shape}",
-                                 input_name="live")
-        k = min(int(k), len(self) if live is None else int(live.sum()))
+        k = min(int(k), len(self))
         if k <= 0:
             return np.zeros((n_q, 0), np.float32), np.zeros((n_q, 0), np.int64)
         approx, eps = self.screen_scores(q_pad, block_tokens=block_tokens)
         lower, upper = approx - eps, approx + eps
-        if live is not None:
-            lower[:, ~live] = -np.inf  # never the k-th lower bound, never kept for rescoring
-            upper[:, ~live] = -np.inf
         threshold = -np.partition(-lower, k - 1, axis=1)[:, k - 1 : k]
         keep = upper >= threshold  # a page of the exact top k has upper >= its score >= threshold
         return self._rescore(torch.from_numpy(q_pad.reshape(-1, dim)), n_q, n_tok, keep, k)

@@ -64,8 +64,8 @@ def test_manifest_is_the_index_familys_with_kind_multivector(index, tmp_path):
     manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
     assert manifest["format"] == "vertex-mm-index" and manifest["kind"] == "multivector"
     assert (manifest["space"], manifest["dimension"], manifest["count"]) == (SPACE.id, 32, 40)
-    assert set(manifest["files"]) == {
-        f"seg-000001/{f}" for f in ("tokens.npy", "offsets.npy", "codes.npy", "pages.jsonl", "screen-bf16.npy", "screen-norms.npy")}
+    files = ("tokens.npy", "offsets.npy", "codes.npy", "pages.jsonl", "screen-bf16.npy", "screen-norms.npy")
+    assert set(manifest["files"]) == {f"seg-000001/{f}" for f in files}
     assert all(len(rec["sha256"]) == 64 for rec in manifest["files"].values())
 
 

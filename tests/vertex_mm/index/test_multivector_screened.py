@@ -1,0 +1,249 @@
+"""MultiVectorIndex mode="screened": the certified bfloat16 screen answers bit for bit like the
+float32 scan (mode="exact"), with deletions, across segments, after save/load and compaction;
+its per-segment copies are saved, verified and rebuilt like every other segment file."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from vertex_mm.errors import InputError
+from vertex_mm.index import IndexCorruptedError, MultiVectorIndex
+from vertex_mm.index._screen import SCREEN_FILES
+from vertex_mm.late_interaction.screened import ScreenedPages
+from vertex_mm.results import EmbeddingSpace
+
+pytest.importorskip("torch")
+
+SPACE = EmbeddingSpace("test", "rand-mv", 32)
+
+
+def _pages(rng: np.random.Generator, n: int) -> list[np.ndarray]:
+    out = []
+    for length in rng.integers(3, 40, size=n):
+        x = rng.standard_normal((int(length), 32)).astype(np.float32)
+        out.append(x / np.linalg.norm(x, axis=1, keepdims=True))
+    return out
+
+
+def _queries(rng: np.random.Generator, pages: list[np.ndarray], n: int = 6) -> list[np.ndarray]:
+    out = []
+    for t in rng.choice(len(pages), size=n, replace=False):
+        q = pages[t][rng.integers(0, len(pages[t]), size=int(rng.integers(1, 12)))]
+        q = q + 0.3 * rng.standard_normal(q.shape).astype(np.float32)
+        out.append((q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32))
+    return out
+
+
+def _index(rng: np.random.Generator, tmp_path, dtype: str = "float16") -> tuple[MultiVectorIndex, list[np.ndarray]]:
+    """Three saved segments, one with a document deleted, plus pages not yet saved; some pages
+    repeat across segments, so that equal scores test the tie order."""
+    pages = _pages(rng, 120)
+    idx = MultiVectorIndex(SPACE, dtype=dtype)
+    idx.screen_min_pages = 0  # screen every segment, however small
+    for d in range(4):
+        idx.add(f"a{d}", pages[d * 10 : (d + 1) * 10])
+    idx.save(tmp_path / "idx")
+    for d in range(4):
+        idx.add(f"b{d}", pages[40 + d * 10 : 50 + d * 10])
+    idx.add("dup", pages[:5])  # the same vectors as a0's first pages: tied scores
+    idx.save()
+    idx.delete("a1")
+    idx.delete("b2")
+    idx.add("pending", pages[80:120])
+    return idx, pages
+
+
+def _same(idx: MultiVectorIndex, queries: list[np.ndarray], k: int) -> None:
+    want = idx.search(queries, k=k, mode="exact")
+    assert idx.search(queries, k=k, mode="screened") == want  # page ids, order and float32 scores
+    assert idx.search(queries, k=k) == want  # the default mode
+    assert idx.search(queries, k=k, mode="float") == want  # the old name of "exact"
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_screened_is_bit_identical_to_the_float32_scan(tmp_path, seed, dtype):
+    rng = np.random.default_rng(seed)
+    idx, pages = _index(rng, tmp_path, dtype)
+    queries = _queries(rng, pages)
+    for k in (1, 5, 17):
+        _same(idx, queries, k)
+    idx.save()
+    again = MultiVectorIndex.load(tmp_path / "idx")
+    again.screen_min_pages = 0
+    for k in (1, 5):
+        _same(again, queries, k)
+        assert again.search(queries, k=k) == idx.search(queries, k=k, mode="exact")
+    again.compact()
+    _same(again, queries, 5)
+    _same(MultiVectorIndex.load(tmp_path / "idx"), queries, 5)
+
+
+def test_the_screen_really_runs_and_reads_the_saved_copies(tmp_path, monkeypatch):
+    rng = np.random.default_rng(7)
+    idx, pages = _index(rng, tmp_path)
+    idx.save()
+    calls = []
+    real = ScreenedPages.screen_scores
+    monkeypatch.setattr(ScreenedPages, "screen_scores", lambda self, *a, **kw: calls.append(len(self)) or real(self, *a, **kw))
+
+    def refuse(*a, **kw):
+        raise AssertionError("the screened copy was built again; the saved one should have been read")
+
+    monkeypatch.setattr(ScreenedPages, "from_pages", refuse)
+    again = MultiVectorIndex.load(tmp_path / "idx")
+    again.screen_min_pages = 0
+    queries = _queries(rng, pages)
+    _same(again, queries, 4)
+    assert sorted(set(calls)) == [40, 45]  # each saved segment (all rows, deleted ones masked)
+
+
+def test_small_segments_are_scanned_exactly_by_default(tmp_path, monkeypatch):
+    rng = np.random.default_rng(8)
+    pages = _pages(rng, 30)
+    idx = MultiVectorIndex(SPACE)
+    idx.add("d", pages)
+    monkeypatch.setattr(ScreenedPages, "screen_scores", lambda *a, **kw: pytest.fail("screened a 30-page segment"))
+    assert len(idx) < idx.screen_min_pages
+    _same(idx, _queries(rng, pages), 3)
+
+
+def test_k_beyond_the_live_pages_returns_each_live_page_once(tmp_path):
+    rng = np.random.default_rng(4)
+    idx, pages = _index(rng, tmp_path)
+    queries = _queries(rng, pages, 3)
+    for mode in ("screened", "exact", "binary", "muvera"):
+        hits = idx.search(queries, k=10_000, mode=mode, candidates=10_000)
+        assert all(len(h) == len(idx) for h in hits), mode
+        assert all(sorted(p.page_id for p in h) == sorted(idx.page_ids()) for h in hits), mode
+        assert not any(p.doc_id in ("a1", "b2") for h in hits for p in h), mode
+    assert idx.search(queries, k=10_000, mode="screened") == idx.search(queries, k=10_000, mode="exact")
+
+
+def test_deleting_everything_leaves_empty_answers(tmp_path):
+    rng = np.random.default_rng(5)
+    idx, pages = _index(rng, tmp_path)
+    for doc in idx.doc_ids():
+        idx.delete(doc)
+    assert idx.search(_queries(rng, pages, 2), k=3, mode="screened") == [[], []]
+
+
+def test_bad_mode_k_and_mask_are_typed_errors(tmp_path):
+    rng = np.random.default_rng(6)
+    idx, pages = _index(rng, tmp_path)
+    q = _queries(rng, pages, 1)
+    with pytest.raises(InputError, match="'screened'.*'exact'.*got 'fast'") as err:
+        idx.search(q, k=3, mode="fast")  # type: ignore[arg-type]
+    assert err.value.input_name == "mode"
+    for k in (0, -1, 2.5, True):
+        with pytest.raises(InputError, match="k must be"):
+            idx.search(q, k=k)  # type: ignore[arg-type]
+
+
+# --- the saved copies -------------------------------------------------------------------------
+
+
+def _manifest(root) -> dict:
+    return json.loads((root / "manifest.json").read_text())
+
+
+def test_each_segment_saves_its_screened_pair_and_compaction_rebuilds_it(tmp_path):
+    rng = np.random.default_rng(9)
+    idx, pages = _index(rng, tmp_path)
+    idx.save()
+    root = tmp_path / "idx"
+    screened = sorted(f for f in _manifest(root)["files"] if f.split("/")[1] in SCREEN_FILES)
+    assert screened == [f"seg-00000{s}/{f}" for s in (1, 2, 3) for f in sorted(SCREEN_FILES)]
+    seg3 = idx._segments[-1]
+    bits = np.load(root / "seg-000003" / "screen-bf16.npy")
+    assert bits.dtype == np.uint16 and bits.shape == seg3.pages.tokens.shape
+    idx.compact()
+    assert sorted(f for f in _manifest(root)["files"] if "screen" in f) == [f"seg-000004/{f}" for f in sorted(SCREEN_FILES)]
+    built = ScreenedPages.from_pages(idx.live_pages())
+    norms = np.load(root / "seg-000004" / "screen-norms.npy")
+    np.testing.assert_array_equal(norms, np.stack([built.norm, built.screen_norm, built.residual]))
+    import torch
+
+    np.testing.assert_array_equal(np.load(root / "seg-000004" / "screen-bf16.npy"),
+                                  built.screen.view(torch.int16).numpy().view(np.uint16))
+
+
+def test_a_doctored_screened_file_is_refused(tmp_path):
+    rng = np.random.default_rng(10)
+    idx, pages = _index(rng, tmp_path)
+    idx.save()
+    root = tmp_path / "idx"
+    path = root / "seg-000002" / "screen-norms.npy"
+    np.save(path, np.load(path) * 0.5)  # same shape: a tighter bound that could drop true top-k pages
+    with pytest.raises(IndexCorruptedError):
+        MultiVectorIndex.load(root)  # its SHA-256 no longer matches the manifest
+    from vertex_mm.index.manifest import file_record
+
+    np.save(path, np.zeros((3, 2)))  # and a wrong shape, even with a manifest record that matches it
+    manifest = _manifest(root)
+    rec = file_record(path)
+    manifest["files"]["seg-000002/screen-norms.npy"] = {"bytes": rec.bytes, "sha256": rec.sha256}
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    loaded = MultiVectorIndex.load(root)
+    loaded.screen_min_pages = 0
+    with pytest.raises(IndexCorruptedError, match="screen-norms"):
+        loaded.search(_queries(rng, pages, 1), k=3)
+
+
+@pytest.mark.parametrize("change", ["drop-one", "stranger"])
+def test_the_file_list_allows_the_screened_pair_and_nothing_else(tmp_path, change):
+    rng = np.random.default_rng(11)
+    idx, _ = _index(rng, tmp_path)
+    idx.save()
+    root = tmp_path / "idx"
+    manifest = _manifest(root)
+    if change == "drop-one":
+        del manifest["files"]["seg-000001/screen-norms.npy"]
+        match = "without the other"
+    else:
+        manifest["files"]["seg-000001/screen-evil.npy"] = manifest["files"]["seg-000001/screen-norms.npy"]
+        match = "unexpected"
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexCorruptedError, match=match):
+        MultiVectorIndex.load(root, verify=False)
+
+
+def test_an_index_saved_without_screened_files_loads_and_searches(tmp_path):
+    rng = np.random.default_rng(12)
+    idx, pages = _index(rng, tmp_path)
+    idx.save()
+    root = tmp_path / "idx"
+    queries = _queries(rng, pages)
+    want = idx.search(queries, k=5, mode="exact")
+    manifest = _manifest(root)  # the format before screened copies: no screen files anywhere
+    for name in [f for f in manifest["files"] if f.split("/")[1] in SCREEN_FILES]:
+        del manifest["files"][name]
+        (root / name).unlink()
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    old = MultiVectorIndex.load(root)
+    old.screen_min_pages = 0
+    assert old.search(queries, k=5) == want  # built in memory on the first search
+    assert not any("screen" in f for f in _manifest(root)["files"])
+    old.add("new", pages[:3])
+    old.save()  # the new segment gets its pair; the old ones stay as they were
+    assert sorted(f for f in _manifest(root)["files"] if "screen" in f) == [f"seg-000004/{f}" for f in sorted(SCREEN_FILES)]
+    _same(MultiVectorIndex.load(root), queries, 5)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_rescored_subset_of_equal_lengths_keeps_the_full_scans_layout(seed):
+    # One short query (under 64 query tokens in all) puts maxsim on another kernel layout when
+    # every page has the same length; the candidates here do, the segment does not.
+    rng = np.random.default_rng(seed)
+    pages = [p[:10] for p in _pages(rng, 200) if len(p) >= 10][:150] + _pages(rng, 1)
+    pages[-1] = np.concatenate([pages[-1], pages[-1]])[:13]
+    idx = MultiVectorIndex(SPACE, dtype="float32")
+    idx.screen_min_pages = 0
+    idx.add("d", pages)
+    target = pages[int(rng.integers(0, 150))]
+    for n_tok in (2, 5, 9):
+        q = target[:n_tok] + 0.05 * rng.standard_normal((n_tok, 32)).astype(np.float32)
+        _same(idx, [q / np.linalg.norm(q, axis=1, keepdims=True)], 1)
