@@ -59,7 +59,10 @@ def register(subparsers: Any) -> None:
     se.add_argument("--index", required=True, help="index directory")
     se.add_argument("--embedder", default=None, help=EMBEDDER_HELP + " (default: the one that built the index)")
     se.add_argument("-k", type=int, default=5)
-    se.add_argument("--mode", choices=["float", "binary"], default="float", help="late interaction: MaxSim, or Hamming + rerank")
+    se.add_argument("--mode", choices=["screened", "exact", "float", "binary", "muvera"], default="screened",
+                    help="late interaction: exact MaxSim through the certified bfloat16 screen (screened, the default) "
+                    "or the plain float32 scan (exact; float is its old name), or candidates by Hamming (binary) or "
+                    "MUVERA encodings (muvera) reranked by MaxSim")
     se.add_argument("--candidates", type=int, default=64)
     se.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
     add_page_content_arguments(se, new_index=False)

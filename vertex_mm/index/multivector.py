@@ -71,9 +71,10 @@ class MultiVectorIndex:
     """Pages of documents as multi-vector matrices; search with :meth:`search`."""
 
     kind: ClassVar[str] = "multivector"
-    #: ``mode="screened"`` scans segments with fewer live pages than this exactly: the same
-    #: answer, and below about a thousand pages the screen saves little (benchmarks/bench_index_modes.py).
-    screen_min_pages: int = 1000
+    #: ``mode="screened"`` scans a segment of fewer than this many live pages per result (``k``)
+    #: exactly: the same answer, and there the screen keeps too many pages to save time
+    #: (benchmarks/bench_index_modes.py: break-even near 300 pages per result on random pages).
+    screen_pages_per_k: int = 400
 
     def __init__(self, space: EmbeddingSpace | str, *, dtype: str = "float16", pool_factor: int = 1, binary: bool = True,
                  embedder: str = "", muvera: MuveraConfig | Mapping[str, Any] | None = None) -> None:
@@ -453,7 +454,7 @@ class MultiVectorIndex:
         float32 scores), through the certified bfloat16 screen of
         :class:`~vertex_mm.late_interaction.ScreenedPages`: faster on CPUs with bfloat16
         arithmetic; with ``compute="bfloat16"`` it is the plain scan, and so it is for segments
-        of fewer than :attr:`screen_min_pages` live pages. ``mode="binary"`` scores every page by
+        of fewer than :attr:`screen_pages_per_k` live pages per result. ``mode="binary"`` scores every page by
         Hamming-MaxSim over sign bits, then reranks each query's top ``candidates`` pages by
         float MaxSim (scores are then float MaxSim too); ``query_bits`` is passed to
         :func:`~vertex_mm.late_interaction.hamming_maxsim`. ``mode="muvera"`` takes each query's
@@ -497,7 +498,7 @@ class MultiVectorIndex:
         vals, ids, base = [], [], 0
         for seg in segs:
             live = seg.live
-            if int(live.sum()) >= self.screen_min_pages:
+            if int(live.sum()) >= self.screen_pages_per_k * k:
                 v, i = screened_topk(self._screen.screened(seg, saved=seg is not self._pending_cache), q_list, k, live)
             else:
                 v, i = top_k(self._score_all([seg], lambda s: maxsim(q_list, s.pages)), min(k, int(live.sum())))

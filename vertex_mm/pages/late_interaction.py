@@ -6,7 +6,8 @@
 >>> r.search(["revenue by quarter"], k=5)                           # doctest: +SKIP
 
 Pages are rendered (:func:`~vertex_mm.pages.ingest.iter_page_images`), embedded in batches and
-added document by document; queries are embedded and scored by MaxSim (``mode="float"``) or by
+added document by document; queries are embedded and scored by exact MaxSim (``mode="screened"``,
+the certified bfloat16 screen, or ``"exact"``, the plain scan: the same answer) or by
 Hamming-MaxSim candidates reranked in float (``mode="binary"``).
 """
 
@@ -46,7 +47,7 @@ class LateInteractionRetriever:
 
     def __init__(self, embedder: MultiVectorEmbedder, *, name: str | None = None, index: MultiVectorIndex | None = None,
                  dpi: float = DEFAULT_DPI, batch_size: int = 8, dtype: str = "float16", pool_factor: int = 1,
-                 binary: bool = True, mode: SearchMode = "float", candidates: int = 64, replace: bool = False) -> None:
+                 binary: bool = True, mode: SearchMode = "screened", candidates: int = 64, replace: bool = False) -> None:
         self.embedder = embedder
         self.name = name or embedder.space.model
         self.mv_index = index if index is not None else MultiVectorIndex(

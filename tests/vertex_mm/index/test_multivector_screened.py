@@ -42,7 +42,7 @@ def _index(rng: np.random.Generator, tmp_path, dtype: str = "float16") -> tuple[
     repeat across segments, so that equal scores test the tie order."""
     pages = _pages(rng, 120)
     idx = MultiVectorIndex(SPACE, dtype=dtype)
-    idx.screen_min_pages = 0  # screen every segment, however small
+    idx.screen_pages_per_k = 0  # screen every segment, however small
     for d in range(4):
         idx.add(f"a{d}", pages[d * 10 : (d + 1) * 10])
     idx.save(tmp_path / "idx")
@@ -73,7 +73,7 @@ def test_screened_is_bit_identical_to_the_float32_scan(tmp_path, seed, dtype):
         _same(idx, queries, k)
     idx.save()
     again = MultiVectorIndex.load(tmp_path / "idx")
-    again.screen_min_pages = 0
+    again.screen_pages_per_k = 0
     for k in (1, 5):
         _same(again, queries, k)
         assert again.search(queries, k=k) == idx.search(queries, k=k, mode="exact")
@@ -95,7 +95,7 @@ def test_the_screen_really_runs_and_reads_the_saved_copies(tmp_path, monkeypatch
 
     monkeypatch.setattr(ScreenedPages, "from_pages", refuse)
     again = MultiVectorIndex.load(tmp_path / "idx")
-    again.screen_min_pages = 0
+    again.screen_pages_per_k = 0
     queries = _queries(rng, pages)
     _same(again, queries, 4)
     assert sorted(set(calls)) == [40, 45]  # each saved segment (all rows, deleted ones masked)
@@ -107,7 +107,7 @@ def test_small_segments_are_scanned_exactly_by_default(tmp_path, monkeypatch):
     idx = MultiVectorIndex(SPACE)
     idx.add("d", pages)
     monkeypatch.setattr(ScreenedPages, "screen_scores", lambda *a, **kw: pytest.fail("screened a 30-page segment"))
-    assert len(idx) < idx.screen_min_pages
+    assert len(idx) < idx.screen_pages_per_k * 3
     _same(idx, _queries(rng, pages), 3)
 
 
@@ -188,7 +188,7 @@ def test_a_doctored_screened_file_is_refused(tmp_path):
     manifest["files"]["seg-000002/screen-norms.npy"] = {"bytes": rec.bytes, "sha256": rec.sha256}
     (root / "manifest.json").write_text(json.dumps(manifest))
     loaded = MultiVectorIndex.load(root)
-    loaded.screen_min_pages = 0
+    loaded.screen_pages_per_k = 0
     with pytest.raises(IndexCorruptedError, match="screen-norms"):
         loaded.search(_queries(rng, pages, 1), k=3)
 
@@ -224,7 +224,7 @@ def test_an_index_saved_without_screened_files_loads_and_searches(tmp_path):
         (root / name).unlink()
     (root / "manifest.json").write_text(json.dumps(manifest))
     old = MultiVectorIndex.load(root)
-    old.screen_min_pages = 0
+    old.screen_pages_per_k = 0
     assert old.search(queries, k=5) == want  # built in memory on the first search
     assert not any("screen" in f for f in _manifest(root)["files"])
     old.add("new", pages[:3])
@@ -241,7 +241,7 @@ def test_a_rescored_subset_of_equal_lengths_keeps_the_full_scans_layout(seed):
     pages = [p[:10] for p in _pages(rng, 200) if len(p) >= 10][:150] + _pages(rng, 1)
     pages[-1] = np.concatenate([pages[-1], pages[-1]])[:13]
     idx = MultiVectorIndex(SPACE, dtype="float32")
-    idx.screen_min_pages = 0
+    idx.screen_pages_per_k = 0
     idx.add("d", pages)
     target = pages[int(rng.integers(0, 150))]
     for n_tok in (2, 5, 9):
