@@ -15,7 +15,10 @@ immutable folder, each file's size and SHA-256 in the manifest, checked on open 
 other file), rebuilt for the one segment :meth:`compact` keeps, and read lazily on the first
 screened search. The pair is optional: a segment saved without it (an index written before
 screened copies existed, or saved where torch is not installed) is screened from a copy built
-in memory on its first search. One file of the pair without the other is corruption.
+in memory on its first search. One file of the pair without the other is corruption. The
+bound certifies the answer only if the norms are the pages' own: ``load(verify=False)`` checks
+the pair's sizes, shapes and signs but not its contents, so a doctored copy of the right shape
+is caught only by the checksums of a verified load.
 
 Deleted pages keep their rows here, as in the token store; the search masks them.
 
@@ -110,6 +113,27 @@ class ScreenCopies:
         if name not in self._saved:
             self._saved[name] = self._read(seg) if self._has_files(name) else ScreenedPages.from_pages(seg.pages)
         return self._saved[name]
+
+    def search(self, segs: list[Segment], pending: Segment | None, queries: list[np.ndarray], k: int,
+               pages_per_k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``top_k`` of the float32 scan of every live page of ``segs`` (``pending``: the one
+        not saved yet), bit for bit: ``(values, ids)``, ids over ``segs``' rows in order, ties
+        to the lower id. A segment of fewer than ``pages_per_k * k`` live pages is scanned."""
+        vals, ids, base = [], [], 0
+        for seg in segs:
+            live = seg.live
+            if int(live.sum()) >= pages_per_k * k:
+                v, i = screened_topk(self.screened(seg, saved=seg is not pending), queries, k, live)
+            else:
+                scores = maxsim(queries, seg.pages)
+                scores[:, ~live] = -np.inf
+                v, i = top_k(scores, min(k, int(live.sum())))
+            vals.append(v)
+            ids.append(i + base)
+            base += len(seg.rows)
+        v_all, i_all = np.concatenate(vals, axis=1), np.concatenate(ids, axis=1)
+        order = np.lexsort((i_all, -v_all), axis=1)[:, :k]
+        return np.take_along_axis(v_all, order, axis=1), np.take_along_axis(i_all, order, axis=1)
 
     def write(self, folder: Path, pages: PackedPages) -> list[str]:
         """Write the screened copy of ``pages`` (a new segment's) into ``folder``; returns the

@@ -10,6 +10,9 @@
             offsets.npy          (pages + 1,) int64: page i is tokens[offsets[i]:offsets[i+1]]
             codes.npy            (tokens, dimension/64) uint64 sign bits, when the index is binarised
             pages.jsonl          one {"doc_id", "page_number", "page_id", "metadata"} line per page
+            screen-bf16.npy      optional pair: the bfloat16 copy and per-page norms that
+            screen-norms.npy     search(mode="screened") screens with (:mod:`._screen`)
+            fde-muvera-*.npy     optional: MUVERA encodings of the pages (:mod:`._fde`)
 
 A segment is written once (:func:`vertex_mm.index.persist.write_subdirectory`); only then does a
 new manifest name it, with every file's size and SHA-256 (checked on open).

@@ -40,7 +40,7 @@ from ..late_interaction.packed import PackedPages
 from ..late_interaction.pooling import pool_page
 from ..results import EmbeddingSpace
 from ._fde import FdeSidecars, is_sidecar
-from ._screen import SCREEN_FILES, ScreenCopies, is_screen_file, screened_topk
+from ._screen import SCREEN_FILES, ScreenCopies, is_screen_file
 from ._segments import (
     CODES,
     SEGMENT_FILES,
@@ -466,16 +466,16 @@ class MultiVectorIndex:
         """
         if space is not None:
             self.space.require_same(space, what="query vectors")
-        q_list = _query_list(queries)
-        segs = [s for s in self._all_segments() if s.live.any()]
-        if not segs or not q_list:
-            return [[] for _ in q_list]
         if mode not in SEARCH_MODES:
             raise InputError(f"mode must be one of {', '.join(map(repr, SEARCH_MODES))}, got {mode!r}", input_name="mode")
         if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
             raise InputError(f"k must be an integer >= 1, got {k!r}", input_name="k")
+        q_list = _query_list(queries)
+        segs = [s for s in self._all_segments() if s.live.any()]
+        if not segs or not q_list:
+            return [[] for _ in q_list]
         if mode == "screened" and compute == "float32":
-            vals, idx = self._screened_topk(segs, q_list, int(k))
+            vals, idx = self._screen.search(segs, self._pending_cache, q_list, int(k), self.screen_pages_per_k)
             return [self._hits(segs, v, i) for v, i in zip(vals, idx)]
         if mode in ("screened", "exact", "float"):
             scores = self._score_all(segs, lambda s: maxsim(q_list, s.pages, compute=compute))
@@ -491,23 +491,6 @@ class MultiVectorIndex:
                              input_name="mode")
         coarse = self._score_all(segs, lambda s: hamming_maxsim(q_list, s.binary, query_bits=query_bits))  # type: ignore[arg-type]
         return self._rerank(segs, q_list, coarse, max(n_cand, k), k, compute)
-
-    def _screened_topk(self, segs: list[Segment], q_list: list[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Each segment's exact top ``k`` of its live pages, merged: ``(values, ids)`` as
-        ``top_k`` of the full float32 scan (ids over ``segs``' rows, ties to the lower id)."""
-        vals, ids, base = [], [], 0
-        for seg in segs:
-            live = seg.live
-            if int(live.sum()) >= self.screen_pages_per_k * k:
-                v, i = screened_topk(self._screen.screened(seg, saved=seg is not self._pending_cache), q_list, k, live)
-            else:
-                v, i = top_k(self._score_all([seg], lambda s: maxsim(q_list, s.pages)), min(k, int(live.sum())))
-            vals.append(v)
-            ids.append(i + base)
-            base += len(seg.rows)
-        v_all, i_all = np.concatenate(vals, axis=1), np.concatenate(ids, axis=1)
-        order = np.lexsort((i_all, -v_all), axis=1)[:, :k]
-        return np.take_along_axis(v_all, order, axis=1), np.take_along_axis(i_all, order, axis=1)
 
     def _rerank(self, segs: list[Segment], q_list: list[np.ndarray], coarse: np.ndarray, candidates: int, k: int,
                 compute: Compute) -> list[list[PageHit]]:
