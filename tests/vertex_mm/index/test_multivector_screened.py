@@ -247,3 +247,31 @@ def test_a_rescored_subset_of_equal_lengths_keeps_the_full_scans_layout(seed):
     for n_tok in (2, 5, 9):
         q = target[:n_tok] + 0.05 * rng.standard_normal((n_tok, 32)).astype(np.float32)
         _same(idx, [q / np.linalg.norm(q, axis=1, keepdims=True)], 1)
+
+
+@pytest.mark.parametrize("dim", [64, 128])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_screened_topk_matches_the_scan_for_other_dimensions(dim, seed):
+    from vertex_mm.index._screen import screened_topk
+    from vertex_mm.late_interaction.maxsim import maxsim, top_k
+    from vertex_mm.late_interaction.packed import PackedPages
+
+    rng = np.random.default_rng(seed)
+    pages = []
+    for length in rng.integers(3, 60, size=int(rng.integers(50, 250))):
+        x = rng.standard_normal((int(length), dim)).astype(np.float32)
+        pages.append(x / np.linalg.norm(x, axis=1, keepdims=True))
+    packed = PackedPages.from_list(pages, dtype=np.dtype("float16" if seed % 2 else "float32"))
+    screened = ScreenedPages.from_pages(packed)
+    live = rng.random(len(pages)) > 0.2
+    queries = []
+    for t in rng.choice(len(pages), size=int(rng.integers(1, 9)), replace=False):
+        q = pages[t][rng.integers(0, len(pages[t]), size=int(rng.integers(1, 20)))]
+        q = q + 0.3 * rng.standard_normal(q.shape).astype(np.float32)
+        queries.append((q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32))
+    scores = maxsim(queries, packed)
+    scores[:, ~live] = -np.inf
+    for k in (1, 3, 10):
+        want, got = top_k(scores, k), screened_topk(screened, queries, k, live)
+        np.testing.assert_array_equal(got[1], want[1])
+        np.testing.assert_array_equal(got[0], want[0])  # float32 scores, bit for bit
