@@ -13,10 +13,11 @@ from __future__ import annotations
 from .factory import create_page_retriever, load_page_retriever
 from .fusion import DEFAULT_WEIGHTS, Fusion
 from .reader import ReaderSettings
-from .retriever import COMPONENTS, DESCRIPTION, RETRIEVER_NAME, OcrAssistedPageRetriever
+from .retriever import COMPONENTS, DEFAULT_COMPONENTS, DESCRIPTION, RETRIEVER_NAME, OcrAssistedPageRetriever
 
 __all__ = [
     "COMPONENTS",
+    "DEFAULT_COMPONENTS",
     "DEFAULT_WEIGHTS",
     "DESCRIPTION",
     "RETRIEVER_NAME",

@@ -43,6 +43,7 @@ class ReaderSettings:
     max_crops: int = 4
     ocr_image_regions: bool = True
     force_ocr: bool = False  # ignore text layers (the "OCR + BM25" baseline)
+    images: bool = True  # render the page image and figure crops (only the "visual" component needs them)
 
 
 @dataclass
@@ -104,8 +105,8 @@ def _start_pdf(ref: PageRef, pool: OcrPool, settings: ReaderSettings, pdfs: Open
             full = _render(page, settings.ocr_dpi / _POINTS_PER_INCH)
             text = PageText(ref.page_id, figure_boxes=[], source="ocr")
             pending = _Pending(ReadPage(ref, text, ocr_pages=1), page_future=pool.submit(full, name=ref.page_id))
-        medium = _render(page, settings.image_side / max(page.get_size()))
-        _attach_images(pending.page, medium, settings)
+        if settings.images:
+            _attach_images(pending.page, _render(page, settings.image_side / max(page.get_size())), settings)
         return pending
     finally:
         page.close()
@@ -114,7 +115,8 @@ def _start_pdf(ref: PageRef, pool: OcrPool, settings: ReaderSettings, pdfs: Open
 def _start_image(ref: PageRef, image: Any, pool: OcrPool, settings: ReaderSettings) -> _Pending:
     text = PageText(ref.page_id, source="ocr")
     pending = _Pending(ReadPage(ref, text, ocr_pages=1), page_future=pool.submit(image, name=ref.page_id))
-    _attach_images(pending.page, image, settings)
+    if settings.images:
+        _attach_images(pending.page, image, settings)
     return pending
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from local_backend.pages.ocr import OcrPool
-from local_backend.pages.reader import read_pages
+from local_backend.pages.reader import ReaderSettings, read_pages
 from vertex_mm.pages import PageRef, expand_sources
 
 
@@ -26,6 +26,17 @@ def test_text_layer_pages_skip_ocr_scans_are_ocrd_and_a_bad_file_does_not_stop_t
     assert bad.error is not None and "broken.png" in str(bad.error) and bad.text.words == []
     assert mandible.ocr_pages == 1 and "mandible" in mandible.text.text.lower()
     assert mandible.thumbnail is not None and max(mandible.thumbnail.size) <= 1024
+
+
+@pytest.mark.usefixtures("tesseract")
+def test_without_images_the_words_are_the_same_and_nothing_is_rendered_for_the_cnn(tmp_path, pdfs, page_pdf):
+    refs = expand_sources([page_pdf(pdfs / "rq.pdf", 7, tmp_path / "engel.pdf")])
+    with OcrPool(1, cache_dir=tmp_path / "ocr") as pool:
+        [full] = list(read_pages(refs, pool))
+        [bare] = list(read_pages(refs, pool, ReaderSettings(images=False)))
+    assert full.thumbnail is not None and full.crops
+    assert bare.thumbnail is None and bare.crops == []
+    assert bare.text.words == full.text.words and bare.text.figure_boxes == full.text.figure_boxes
 
 
 @pytest.mark.usefixtures("tesseract")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from page_fixtures import small_corpus
 
-from local_backend.pages import DESCRIPTION, OcrAssistedPageRetriever
+from local_backend.pages import COMPONENTS, DEFAULT_COMPONENTS, DESCRIPTION, OcrAssistedPageRetriever
 from vertex_mm.index import IndexCorruptedError, load_index
 from vertex_mm.pages import PageHit, PageRetriever, expand_sources
 
@@ -44,7 +44,7 @@ def test_index_reads_text_layers_and_ocrs_only_the_scan(retriever):
 def test_search_finds_the_page_a_user_describes(retriever, query, page):
     [hits] = retriever.search([query], k=2)
     assert isinstance(hits[0], PageHit) and hits[0].page_id == page
-    assert set(hits[0].components) == {"lexical", "dense", "visual", "layout"}
+    assert set(hits[0].components) == {"lexical", "dense", "layout"} == set(DEFAULT_COMPONENTS)
     assert hits[0].score >= hits[1].score
     assert hits[0].source.endswith((".pdf", ".png")) and hits[0].page_number == 1
 
@@ -68,7 +68,7 @@ def test_a_component_subset_is_an_ablation(corpus):
 
 def test_eval_variants_are_components_ablations_rrf_and_the_text_layer_baseline(retriever):
     variants = retriever.eval_variants(["motorcycle acceleration"])
-    wanted = {"  lexical alone", "  without visual", "  rrf fusion (same weights)", "baseline: text layer (else OCR) + BM25"}
+    wanted = {"  lexical alone", "  without layout", "  rrf fusion (same weights)", "baseline: text layer (else OCR) + BM25"}
     assert wanted <= set(variants)
     assert all(s.shape == (1, 4) for s in variants.values())
 
@@ -77,7 +77,8 @@ def test_saved_index_answers_like_the_live_one(retriever, tmp_path):
     retriever.save(tmp_path / "idx")
     manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
     assert manifest["kind"] == "ocr-fused" and manifest["count"] == 4
-    assert {"pages.jsonl", "dense.vectors.npy", "visual.tokens.npy"} <= set(manifest["files"])
+    assert {"pages.jsonl", "dense.vectors.npy"} <= set(manifest["files"])
+    assert not any(f.startswith("visual.") for f in manifest["files"])  # the CNN regions are opt-in
     reopened = load_index(tmp_path / "idx")
     assert isinstance(reopened, OcrAssistedPageRetriever)
     q = ["quantile regression lines for food expenditure"]
@@ -85,6 +86,22 @@ def test_saved_index_answers_like_the_live_one(retriever, tmp_path):
     assert [h.page_id for h in again] == [h.page_id for h in live]
     assert [h.score for h in again] == pytest.approx([h.score for h in live], abs=1e-2)  # region vectors stored as float16
     assert again[0].source == live[0].source
+
+
+def test_an_index_with_the_visual_component_still_saves_loads_and_fuses_it(corpus, tmp_path):
+    """Indexes saved before "visual" became opt-in hold all four components and their fusion
+    weights in the manifest; they load with them, and new ones can still ask for them."""
+    r = OcrAssistedPageRetriever(components=COMPONENTS, ocr_workers=1)
+    r.index(expand_sources([corpus]))
+    assert r.stats.seconds["visual"] > 0
+    r.save(tmp_path / "idx")
+    assert "visual.tokens.npy" in json.loads((tmp_path / "idx" / "manifest.json").read_text())["files"]
+    again = OcrAssistedPageRetriever.load(tmp_path / "idx")
+    assert again.components == COMPONENTS and again.fusion.weights["visual"] > 0
+    q = ["acceleration of a motorcycle crash over milliseconds"]
+    hit = again.search(q, k=1)[0][0]
+    assert hit.page_id == r.search(q, k=1)[0][0].page_id == "motorcycle#1"
+    assert set(hit.components) == set(COMPONENTS)
 
 
 def test_a_damaged_saved_index_is_refused(retriever, tmp_path):
@@ -106,5 +123,5 @@ def test_fixture_target_on_held_out_test_queries(fixture_dir):
     by = {m.name.strip(): m.mean["ndcg5"] for m in report.methods}
     fused = report.main.mean["ndcg5"]
     assert fused >= 0.85, by
-    for name in ("lexical alone", "dense alone", "visual alone", "layout alone", "baseline: tesseract OCR + BM25"):
+    for name in ("lexical alone", "dense alone", "layout alone", "baseline: tesseract OCR + BM25"):
         assert fused > by[name], (name, by)

@@ -77,9 +77,10 @@ def tiny_ds(corpus, tmp_path):
 def test_eval_prints_table_ablations_and_result_line(tiny_ds, capsys):
     assert main(["pages", "eval", str(tiny_ds), "--no-ocr-baseline", "--workers", "1"]) == 0
     out = capsys.readouterr().out
-    rows = ("lexical alone", "dense alone", "visual alone", "layout alone", "without lexical", "text layer (else OCR) + BM25")
+    rows = ("lexical alone", "dense alone", "layout alone", "without lexical", "text layer (else OCR) + BM25")
     for name in rows:
         assert name in out
+    assert "visual alone" not in out  # the CNN region signal is opt-in (it did not pay on held-out documents)
     assert "tesseract OCR + BM25" not in out
     assert "chart (2)" in out and "figure (1)" in out
     last = out.strip().splitlines()[-1]
