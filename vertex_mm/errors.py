@@ -65,6 +65,7 @@ __all__ = [
     "InvalidVideoError",
     "MissingDependencyError",
     "NotRunError",
+    "OutputPathError",
     "NotFoundError",
     "PermissionDeniedError",
     "QuotaExceededError",
@@ -150,6 +151,11 @@ class InputNotFoundError(UnreadableInputError, FileNotFoundError):
 
 class InputIsADirectoryError(UnreadableInputError, IsADirectoryError):
     """Raised when a local input path is a folder, not a file (also an ``IsADirectoryError``)."""
+
+
+class OutputPathError(InputError, FileExistsError):
+    """Raised when the place to write an index or an export is taken by something vertex-mm
+    will not replace: a file, or a folder holding other files (also a ``FileExistsError``)."""
 
 
 class UnsupportedInputError(InputError):

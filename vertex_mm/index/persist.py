@@ -36,6 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..errors import OutputPathError
 from .manifest import MANIFEST_NAME, TEMP_NAME, FileRecord, Manifest, file_record, locate_index
 
 __all__ = [
@@ -61,8 +62,10 @@ _AT_FDCWD = -100
 def write_directory(path: Path, manifest: Manifest, write_files: FileWriter) -> Manifest:
     """Write a complete index at ``path`` (replacing any index there); returns the manifest
     as written, with its file records."""
+    if path.exists() and not path.is_dir():
+        raise OutputPathError(f"{path} is a file, not an index folder; refusing to replace it", input_name=str(path))
     if path.exists() and not (path / MANIFEST_NAME).is_file() and any(path.iterdir()):
-        raise FileExistsError(f"{path} exists and is not a vertex-mm index; refusing to replace it")
+        raise OutputPathError(f"{path} exists and is not a vertex-mm index; refusing to replace it", input_name=str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / _temp_name(path.name, "tmp")
     tmp.mkdir()

@@ -187,3 +187,15 @@ def test_an_index_of_format_version_1_still_loads(saved):
     m["format_version"], m["backend"] = 1, m.pop("kind")
     (path / "manifest.json").write_text(json.dumps(m))
     assert isinstance(load_index(path), FlatIndex) and len(load_index(path)) == 300
+
+
+def test_saving_onto_a_file_is_a_typed_error_and_the_file_is_kept(tmp_path):
+    from vertex_mm.errors import InputError, OutputPathError
+
+    taken = tmp_path / "taken.idx"
+    taken.write_text("my notes")
+    index = FlatIndex(EmbeddingSpace("hashed", "m", 4))
+    with pytest.raises(OutputPathError, match="is a file, not an index folder") as err:
+        index.save(taken)
+    assert isinstance(err.value, InputError) and isinstance(err.value, FileExistsError)
+    assert taken.read_text() == "my notes"

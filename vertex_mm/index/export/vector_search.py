@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from ...errors import OutputPathError
 from ..base import BaseIndex
 
 __all__ = [
@@ -163,7 +164,7 @@ def export_batch(
     """
     root = Path(batch_root)
     if root.exists() and any(root.iterdir()):
-        raise FileExistsError(f"{root} is not empty; Vector Search would read every file in it")
+        raise OutputPathError(f"{root} is not empty; Vector Search would read every file in it", input_name=str(root))
     root.mkdir(parents=True, exist_ok=True)
     n = len(index)
     per_file = max(1, shard_rows, math.ceil(n / MAX_BATCH_FILES))

@@ -72,7 +72,7 @@ from typing import Any
 import numpy as np
 
 from ..._optional import require
-from ...errors import InputError
+from ...errors import InputError, OutputPathError
 from ..base import BaseIndex
 
 __all__ = [
@@ -182,7 +182,7 @@ def export_data_objects(index: BaseIndex, folder: str | os.PathLike[str], *, vec
     every file under its prefix). Returns the files written."""
     root = Path(folder)
     if root.exists() and any(root.iterdir()):
-        raise FileExistsError(f"{root} is not empty; importDataObjects would read every file in it")
+        raise OutputPathError(f"{root} is not empty; importDataObjects would read every file in it", input_name=str(root))
     if shard_rows < 1:
         raise InputError(f"shard_rows must be >= 1, got {shard_rows}", input_name="shard_rows")
     root.mkdir(parents=True, exist_ok=True)
