@@ -22,11 +22,10 @@ is caught only by the checksums of a verified load.
 
 Deleted pages keep their rows here, as in the token store; the search masks them.
 
-:func:`screened_topk` uses the screen's scores and bound (:meth:`ScreenedPages.screen_scores`)
-to rule pages out, then rescores the pages left with :func:`~vertex_mm.late_interaction.maxsim`
-itself, all queries at once: the very call ``mode="exact"`` makes, on a subset of the pages.
-(:meth:`ScreenedPages.exact_topk` rescores page by page with fewer query columns; BLAS does not
-promise the same float32 rounding for every matrix shape, and for 32-d vectors it differs.)
+:func:`screened_topk` is :meth:`ScreenedPages.exact_topk` over a segment's live pages: the
+screen's scores and bound rule pages out, and the pages left are rescored by
+:func:`~vertex_mm.late_interaction.maxsim` itself, all queries at once: the very call
+``mode="exact"`` makes, on a subset of the pages.
 """
 
 from __future__ import annotations
@@ -37,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from ..late_interaction.maxsim import _as_tensor, few_query_tokens, maxsim, top_k
-from ..late_interaction.packed import PackedPages, pack_queries
+from ..late_interaction.maxsim import _as_tensor, maxsim, top_k
+from ..late_interaction.packed import PackedPages
 from ..late_interaction.screened import ScreenedPages
 from ._segments import Segment
 from .errors import IndexCorruptedError
@@ -59,25 +58,7 @@ def screened_topk(screened: ScreenedPages, queries: list[np.ndarray], k: int,
                   live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``top_k(maxsim(queries, screened.pages), k)`` over the ``live`` pages (the others never
     returned; ``k`` at most the live pages), bit for bit, through the certified screen."""
-    pages = screened.pages
-    k = min(int(k), int(live.sum()))
-    q_pad, _ = pack_queries(queries, dim=pages.dim)
-    approx, eps = screened.screen_scores(q_pad)
-    lower, upper = approx - eps, approx + eps
-    lower[:, ~live] = -np.inf
-    upper[:, ~live] = -np.inf
-    threshold = -np.partition(-lower, k - 1, axis=1)[:, k - 1 : k]
-    # A page of the exact top k (ties at the k-th score included) has upper >= its score >= threshold.
-    cand = np.flatnonzero((upper >= threshold).any(0))
-    lengths, n_query_tokens = pages.lengths, q_pad.shape[0] * q_pad.shape[1]
-    if few_query_tokens(n_query_tokens, lengths[cand]) != few_query_tokens(n_query_tokens, lengths):
-        # maxsim picks its kernel layout from the page lengths: one page of another length keeps
-        # the subset on the layout of the full scan.
-        cand = np.union1d(cand, np.flatnonzero(lengths != lengths[cand[0]])[:1])
-    exact = np.full(approx.shape, -np.inf, dtype=np.float32)
-    exact[:, cand] = maxsim(queries, pages, page_ids=cand)
-    exact[:, ~live] = -np.inf
-    return top_k(exact, k)
+    return screened.exact_topk(queries, k, live=live)
 
 
 def _can_build() -> bool:

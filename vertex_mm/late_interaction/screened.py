@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from .maxsim import DEFAULT_BLOCK_TOKENS, _as_tensor, _torch, few_query_tokens, token_maxima, top_k
+from .maxsim import DEFAULT_BLOCK_TOKENS, _as_tensor, _torch, few_query_tokens, maxsim, token_maxima, top_k
 from .packed import PackedPages, as_packed, pack_queries
 
 __all__ = ["ScreenedPages", "screen_bounds"]
@@ -100,24 +100,40 @@ class ScreenedPages:
         return len(self.pages)
 
     def exact_topk(
-        self, queries: Sequence[np.ndarray] | np.ndarray, k: int, *, block_tokens: int = DEFAULT_BLOCK_TOKENS
+        self, queries: Sequence[np.ndarray] | np.ndarray, k: int, *, live: np.ndarray | None = None,
+        block_tokens: int = DEFAULT_BLOCK_TOKENS,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The float32 MaxSim top ``k`` per query: ``(scores, page indices)``, each ``(Q, k)``.
 
-        Identical to ``top_k(maxsim(queries, self.pages), k)`` (ties toward the lower page
-        index), computed through the bfloat16 screen. Raises :class:`InputError` on bad queries.
+        Identical, bit for bit, to ``top_k(maxsim(queries, self.pages), k)`` (ties toward the
+        lower page index), computed through the bfloat16 screen: pages the certified bound rules
+        out for every query are skipped, and the rest are rescored by that same ``maxsim`` call
+        (page by page rescoring with fewer query columns differs from the full scan in the last
+        bit on ragged pages: BLAS blocks differently). ``live`` (a boolean mask) leaves pages
+        out; ``k`` is at most the live pages. Raises :class:`InputError` on bad queries.
         """
-        torch = _torch()
         q_pad, _ = pack_queries(queries, dim=self.pages.dim)
-        n_q, n_tok, dim = q_pad.shape
-        k = min(int(k), len(self))
+        n_q = q_pad.shape[0]
+        alive = np.ones(len(self), bool) if live is None else np.asarray(live, bool)
+        k = min(int(k), int(alive.sum()))
         if k <= 0:
             return np.zeros((n_q, 0), np.float32), np.zeros((n_q, 0), np.int64)
         approx, eps = self.screen_scores(q_pad, block_tokens=block_tokens)
         lower, upper = approx - eps, approx + eps
+        lower[:, ~alive] = -np.inf
+        upper[:, ~alive] = -np.inf
         threshold = -np.partition(-lower, k - 1, axis=1)[:, k - 1 : k]
-        keep = upper >= threshold  # a page of the exact top k has upper >= its score >= threshold
-        return self._rescore(torch.from_numpy(q_pad.reshape(-1, dim)), n_q, n_tok, keep, k)
+        # A page of the exact top k (ties at the k-th score included) has upper >= its score >= threshold.
+        cand = np.flatnonzero((upper >= threshold).any(0))
+        lengths, n_query_tokens = self.pages.lengths, q_pad.shape[0] * q_pad.shape[1]
+        if few_query_tokens(n_query_tokens, lengths[cand]) != few_query_tokens(n_query_tokens, lengths):
+            # maxsim picks its kernel layout from the page lengths: one page of another length
+            # keeps the subset on the layout of the full scan.
+            cand = np.union1d(cand, np.flatnonzero(lengths != lengths[cand[0]])[:1])
+        exact = np.full(approx.shape, -np.inf, dtype=np.float32)
+        exact[:, cand] = maxsim(list(queries), self.pages, page_ids=cand)
+        exact[:, ~alive] = -np.inf
+        return top_k(exact, k)
 
     def screen_scores(self, q_pad: np.ndarray, *, block_tokens: int = DEFAULT_BLOCK_TOKENS) -> tuple[np.ndarray, np.ndarray]:
         """bfloat16 MaxSim of zero-padded ``(Q, n, d)`` float32 queries and its bound: two
@@ -129,30 +145,6 @@ class ScreenedPages:
         approx = best.view(len(self), n_q, n_tok).sum(-1).T.numpy().astype(np.float64)
         abs_sum = best.abs().view(len(self), n_q, n_tok).sum(-1).T.numpy().astype(np.float64) * _slack(n_tok)
         return approx, screen_bounds(q_pad, abs_sum, self.norm, self.screen_norm, self.residual)
-
-    def _rescore(self, q32: Any, n_q: int, n_tok: int, keep: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """float32 MaxSim of each query over its kept pages, with the arithmetic of maxsim()."""
-        torch = _torch()
-        few = few_query_tokens(n_q * n_tok, self.pages.lengths)
-        q_t = q32.T.contiguous()
-        tokens, offsets = _as_tensor(self.pages.tokens), self.pages.offsets
-        exact = np.full(keep.shape, -np.inf, dtype=np.float32)
-        cols = torch.arange(n_q * n_tok).view(n_q, n_tok)
-        with torch.inference_mode():
-            # Page by page, each read once for all the queries that kept it. The dot products
-            # are the same BLAS kernels on the same values as the full scan (checked bit for
-            # bit in the tests), and the per-token sums run over the same 20-wide rows.
-            for page in np.flatnonzero(keep.any(0)).tolist():
-                qs = np.flatnonzero(keep[:, page])
-                sel = cols[torch.from_numpy(qs)].reshape(-1)
-                rows = tokens[int(offsets[page]) : int(offsets[page + 1])].float()
-                if few:
-                    m = (q32[sel] @ rows.T).amax(-1)
-                else:
-                    m = (rows @ q_t[:, sel]).amax(0)
-                exact[qs, page] = m.view(len(qs), n_tok).sum(-1).numpy()
-        # Pages not rescored sit at -inf, below every kept one (at least k are kept).
-        return top_k(exact, k)
 
 
 def screen_bounds(
