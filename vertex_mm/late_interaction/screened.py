@@ -130,8 +130,13 @@ class ScreenedPages:
             # maxsim picks its kernel layout from the page lengths: one page of another length
             # keeps the subset on the layout of the full scan.
             cand = np.union1d(cand, np.flatnonzero(lengths != lengths[cand[0]])[:1])
-        exact = np.full(approx.shape, -np.inf, dtype=np.float32)
-        exact[:, cand] = maxsim(list(queries), self.pages, page_ids=cand)
+        if len(cand) * 2 > len(self):
+            # Most pages survive for some query of the batch: gathering them costs more than
+            # scanning them all (measured: 66 % of 2,000 pages took 1.35x the full scan).
+            exact = maxsim(list(queries), self.pages).astype(np.float32, copy=False)
+        else:
+            exact = np.full(approx.shape, -np.inf, dtype=np.float32)
+            exact[:, cand] = maxsim(list(queries), self.pages, page_ids=cand)
         exact[:, ~alive] = -np.inf
         return top_k(exact, k)
 
