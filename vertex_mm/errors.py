@@ -77,6 +77,7 @@ __all__ = [
     "VertexMMError",
     "VideoTooLargeError",
     "WeightsNotFoundError",
+    "api_error_for_rpc_code",
     "api_error_for_status",
 ]
 
@@ -308,6 +309,22 @@ _BY_STATUS: dict[int, type[APIError]] = {
         DeadlineExceededError,
     )
 }
+
+
+# google.rpc.Code names -> HTTP status, as google/rpc/code.proto maps them (only the codes that
+# have a class of their own; any other name gives a plain APIError).
+_HTTP_STATUS_OF_RPC_CODE: dict[str, int] = {
+    "INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 400, "OUT_OF_RANGE": 400, "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403, "NOT_FOUND": 404, "RESOURCE_EXHAUSTED": 429, "INTERNAL": 500,
+    "UNAVAILABLE": 503, "DEADLINE_EXCEEDED": 504,
+}
+
+
+def api_error_for_rpc_code(code: str) -> type[APIError] | None:
+    """The :class:`APIError` subclass for a google.rpc code name (``"RESOURCE_EXHAUSTED"``), or
+    None for a name without one of its own."""
+    status = _HTTP_STATUS_OF_RPC_CODE.get(code.strip().upper())
+    return None if status is None else _BY_STATUS[status]
 
 
 def api_error_for_status(status_code: int) -> type[APIError]:

@@ -111,6 +111,17 @@ def _api_error(service: str, code: int, status: str | None, message: Any, header
     )
 
 
+# The HTTP libraries under google-auth and google-genai: (module, exception, our error, what
+# happened). Order matters: a timeout is also a transport error in both libraries.
+_HTTP_LIBRARY_ERRORS: tuple[tuple[str, str, type[VertexMMError], str], ...] = (
+    ("httpx", "TimeoutException", DeadlineExceededError, "request timed out"),
+    ("httpx", "TransportError", TransportError, "connection failed"),
+    ("requests", "Timeout", DeadlineExceededError, "request timed out"),
+    ("requests", "ConnectionError", TransportError, "connection failed"),
+    ("requests", "RequestException", TransportError, "HTTP transport error"),
+)
+
+
 def translate_error(exc: BaseException) -> VertexMMError | None:
     """The :mod:`vertex_mm.errors` error for a Google client exception; None for anything else
     (a bug must surface as itself, not as a service error)."""
@@ -145,20 +156,10 @@ def translate_error(exc: BaseException) -> VertexMMError | None:
         return TransportError(f"cannot reach the token endpoint: {exc}")
     if isinstance(exc, auth_exc.GoogleAuthError):
         return UnauthenticatedError(f"authentication failed: {exc}")
-    httpx = sys.modules.get("httpx")
-    if httpx is not None:
-        if isinstance(exc, httpx.TimeoutException):
-            return DeadlineExceededError(f"request timed out: {exc!r}")
-        if isinstance(exc, httpx.TransportError):
-            return TransportError(f"connection failed: {type(exc).__name__}: {exc}")
-    requests = sys.modules.get("requests")
-    if requests is not None:
-        if isinstance(exc, requests.Timeout):
-            return DeadlineExceededError(f"request timed out: {exc}")
-        if isinstance(exc, requests.ConnectionError):
-            return TransportError(f"connection failed: {exc}")
-        if isinstance(exc, requests.RequestException):
-            return TransportError(f"HTTP transport error: {exc}")
+    for module, name, error, what in _HTTP_LIBRARY_ERRORS:
+        lib = sys.modules.get(module)  # only a library already imported can have raised it
+        if lib is not None and isinstance(exc, getattr(lib, name)):
+            return error(f"{what}: {type(exc).__name__}: {exc}")
     if isinstance(exc, (ConnectionError, TimeoutError)):
         return TransportError(f"connection failed: {exc}")
     return None

@@ -28,7 +28,7 @@ from typing import Any
 
 from vertex_mm.errors import InputError, WeightsNotFoundError
 
-from .hf_checkpoints import Checkpoint, resolve_checkpoint
+from .hf_checkpoints import Checkpoint, hash_file_ends, resolve_checkpoint
 from .vit import checkpoint_fingerprint
 
 __all__ = [
@@ -193,10 +193,5 @@ def weights_fingerprint(ckpt: Checkpoint) -> str:
         if not shard.is_file():
             raise WeightsNotFoundError(f"{ckpt.path}: shard {name} listed in {index.name} is missing; "
                                        "download the whole repository")
-        size = shard.stat().st_size
-        digest.update(f"{name}:{size}".encode())
-        with open(shard, "rb") as f:
-            digest.update(f.read(1 << 20))
-            f.seek(max(0, size - (1 << 20)))
-            digest.update(f.read(1 << 20))
+        hash_file_ends(digest, shard, name)
     return digest.hexdigest()[:12]

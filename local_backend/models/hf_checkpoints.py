@@ -22,13 +22,14 @@ import os
 import pathlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from vertex_mm.errors import InputError, WeightsNotFoundError
 
 __all__ = [
     "WEIGHT_FILES",
     "Checkpoint",
+    "hash_file_ends",
     "hf_cache_dir",
     "resolve_checkpoint",
 ]
@@ -40,6 +41,24 @@ WEIGHT_FILES = (
     "pytorch_model.bin",
     "pytorch_model.bin.index.json",
 )
+
+_END_BYTES = 1 << 20
+
+
+class _Hash(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+
+
+def hash_file_ends(h: _Hash, file: pathlib.Path, name: str) -> None:
+    """Feed ``name``, the file's size and its first and last MiB to ``h``: enough to tell two
+    checkpoints apart without reading gigabytes on every load (fingerprints of the weights)."""
+    size = file.stat().st_size
+    h.update(f"{name}:{size}".encode())
+    with open(file, "rb") as f:
+        h.update(f.read(_END_BYTES))
+        f.seek(max(0, size - _END_BYTES))
+        h.update(f.read(_END_BYTES))
+
 
 # Any one of these is enough for AutoTokenizer to build the tokenizer offline.
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "vocab.txt", "spiece.model", "tokenizer.model")

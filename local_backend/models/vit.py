@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from .base import l2_normalize, require_text_tower
-from .hf_checkpoints import Checkpoint, resolve_checkpoint
+from .hf_checkpoints import Checkpoint, hash_file_ends, resolve_checkpoint
 from .hf_preprocess import ImagePreprocess
 from .patchify import embed_patches, patch_grid
 from .quiet_loading import quiet_weight_loading
@@ -243,12 +243,7 @@ def checkpoint_fingerprint(ckpt: Checkpoint) -> str:
     for name in ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json"):
         file = ckpt.path / name
         if file.is_file():
-            size = file.stat().st_size
-            h.update(f"{name}:{size}".encode())
-            with open(file, "rb") as f:
-                h.update(f.read(1 << 20))
-                f.seek(max(0, size - (1 << 20)))
-                h.update(f.read(1 << 20))
+            hash_file_ends(h, file, name)
             break
     return h.hexdigest()[:12]
 

@@ -19,19 +19,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import errors
 from .base import BaseIndex, IndexConfig
-from .errors import (
-    DuplicateIdError,
-    IndexCorruptedError,
-    IndexKindError,
-    IndexNotFoundError,
-    IndexVersionError,
-    InvalidFilterError,
-    InvalidIndexArgumentError,
-    InvalidVectorError,
-    UnknownIdError,
-    VectorIndexError,
-)
+from .errors import *  # noqa: F403 (the error family, listed once in .errors.__all__)
 from .filters import Filter, NumericRestrict
 from .flat import FlatIndex
 from .load import index_kind, load_index
@@ -40,30 +30,21 @@ from .results import Hit, PageHit, SearchResults, page_id
 
 __all__ = [
     "BaseIndex",
-    "DuplicateIdError",
-    "FaissIndex",
+    "FaissIndex",  # noqa: F405 (provided by __getattr__ below, on demand)
     "Filter",
     "FlatIndex",
     "Hit",
     "IndexConfig",
-    "IndexCorruptedError",
-    "IndexKindError",
-    "IndexNotFoundError",
-    "IndexVersionError",
-    "InvalidFilterError",
-    "InvalidIndexArgumentError",
-    "InvalidVectorError",
     "MultiVectorIndex",
     "NumericRestrict",
     "PageHit",
     "SearchResults",
-    "UnknownIdError",
-    "VectorIndexError",
     "create_index",
     "index_kind",
     "load_index",
     "page_id",
 ]
+__all__ += errors.__all__
 
 
 def create_index(config: IndexConfig | Any, backend: str = "flat") -> BaseIndex:

@@ -16,17 +16,7 @@ for the online path.
 
 from __future__ import annotations
 
-from ..errors import (
-    APIError,
-    DeadlineExceededError,
-    InternalServerError,
-    InvalidArgumentError,
-    NotFoundError,
-    PermissionDeniedError,
-    QuotaExceededError,
-    ServiceUnavailableError,
-    VertexMMError,
-)
+from ..errors import APIError, VertexMMError, api_error_for_rpc_code
 
 __all__ = ["BatchJobError", "BatchJobFailedError", "BatchJobRefusedError", "BatchJobStateError", "row_error"]
 
@@ -50,22 +40,9 @@ class BatchJobStateError(BatchJobError):
     """Raised when the job state file cannot be read or was written for other flags."""
 
 
-_BY_CODE: dict[str, type[APIError]] = {
-    "INVALID_ARGUMENT": InvalidArgumentError,
-    "FAILED_PRECONDITION": InvalidArgumentError,
-    "OUT_OF_RANGE": InvalidArgumentError,
-    "NOT_FOUND": NotFoundError,
-    "PERMISSION_DENIED": PermissionDeniedError,
-    "RESOURCE_EXHAUSTED": QuotaExceededError,
-    "INTERNAL": InternalServerError,
-    "UNAVAILABLE": ServiceUnavailableError,
-    "DEADLINE_EXCEEDED": DeadlineExceededError,
-}
-
-
 def row_error(key: str, status: str) -> APIError:
     """The typed error of one failed output row (its ``status``, e.g. ``"INVALID_ARGUMENT: …"``;
     an unknown or missing code gives a plain, non-retryable :class:`APIError`)."""
     code = status.split(":", 1)[0].strip().upper()
-    cls = _BY_CODE.get(code, APIError)
-    return cls(f"{key}: the batch job reported {status}", status=code if code in _BY_CODE else None)
+    cls = api_error_for_rpc_code(code)
+    return (cls or APIError)(f"{key}: the batch job reported {status}", status=code if cls else None)

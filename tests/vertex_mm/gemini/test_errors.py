@@ -6,17 +6,7 @@ import httpx
 import pytest
 from google.genai import errors as genai_errors
 
-from vertex_mm.errors import (
-    DeadlineExceededError,
-    InternalServerError,
-    InvalidArgumentError,
-    NotFoundError,
-    PermissionDeniedError,
-    QuotaExceededError,
-    ServiceUnavailableError,
-    TransportError,
-    UnauthenticatedError,
-)
+from vertex_mm import errors
 from vertex_mm.gemini import GeminiEmbedder, translate_genai_error
 
 REQUEST = httpx.Request("POST", "https://us-central1-aiplatform.googleapis.com/v1beta1/x:embedContent")
@@ -32,14 +22,14 @@ def _api_error(code: int, status: str, headers: dict[str, str] | None = None) ->
 @pytest.mark.parametrize(
     "code, status, expected",
     [
-        (400, "INVALID_ARGUMENT", InvalidArgumentError),
-        (401, "UNAUTHENTICATED", UnauthenticatedError),
-        (403, "PERMISSION_DENIED", PermissionDeniedError),
-        (404, "NOT_FOUND", NotFoundError),
-        (429, "RESOURCE_EXHAUSTED", QuotaExceededError),
-        (500, "INTERNAL", InternalServerError),
-        (503, "UNAVAILABLE", ServiceUnavailableError),
-        (504, "DEADLINE_EXCEEDED", DeadlineExceededError),
+        (400, "INVALID_ARGUMENT", errors.InvalidArgumentError),
+        (401, "UNAUTHENTICATED", errors.UnauthenticatedError),
+        (403, "PERMISSION_DENIED", errors.PermissionDeniedError),
+        (404, "NOT_FOUND", errors.NotFoundError),
+        (429, "RESOURCE_EXHAUSTED", errors.QuotaExceededError),
+        (500, "INTERNAL", errors.InternalServerError),
+        (503, "UNAVAILABLE", errors.ServiceUnavailableError),
+        (504, "DEADLINE_EXCEEDED", errors.DeadlineExceededError),
     ],
 )
 def test_api_errors_map_by_status(code, status, expected):
@@ -57,12 +47,12 @@ def test_retry_after_is_read_from_the_response():
 @pytest.mark.parametrize(
     "exc, expected",
     [
-        (httpx.ConnectError("refused", request=REQUEST), TransportError),
-        (httpx.RemoteProtocolError("Server disconnected without sending a response.", request=REQUEST), TransportError),
-        (httpx.ReadError("reset", request=REQUEST), TransportError),
-        (httpx.ReadTimeout("slow", request=REQUEST), DeadlineExceededError),
-        (httpx.ConnectTimeout("slow", request=REQUEST), DeadlineExceededError),
-        (ConnectionResetError("reset"), TransportError),
+        (httpx.ConnectError("refused", request=REQUEST), errors.TransportError),
+        (httpx.RemoteProtocolError("Server disconnected without sending a response.", request=REQUEST), errors.TransportError),
+        (httpx.ReadError("reset", request=REQUEST), errors.TransportError),
+        (httpx.ReadTimeout("slow", request=REQUEST), errors.DeadlineExceededError),
+        (httpx.ConnectTimeout("slow", request=REQUEST), errors.DeadlineExceededError),
+        (ConnectionResetError("reset"), errors.TransportError),
     ],
 )
 def test_connection_failures_map_to_transport_or_deadline(exc, expected):
@@ -73,7 +63,7 @@ def test_google_auth_failures_are_unauthenticated():
     import google.auth.exceptions
 
     mapped = translate_genai_error(google.auth.exceptions.DefaultCredentialsError("no ADC"))
-    assert isinstance(mapped, UnauthenticatedError) and "application-default login" in str(mapped)
+    assert isinstance(mapped, errors.UnauthenticatedError) and "application-default login" in str(mapped)
 
 
 def test_anything_else_is_left_alone():
@@ -88,7 +78,7 @@ def test_nothing_reachable_is_a_transport_error():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     emb = GeminiEmbedder(base_url=f"http://127.0.0.1:{port}", retry="none")
-    with pytest.raises(TransportError):
+    with pytest.raises(errors.TransportError):
         emb.get_embeddings(contextual_text="x")
 
 

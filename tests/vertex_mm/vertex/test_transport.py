@@ -7,18 +7,7 @@ import pytest
 import requests
 from google.api_core import exceptions as gexc
 
-from vertex_mm import Image, get_embedder
-from vertex_mm.errors import (
-    DeadlineExceededError,
-    InternalServerError,
-    InvalidArgumentError,
-    NotFoundError,
-    PermissionDeniedError,
-    QuotaExceededError,
-    ServiceUnavailableError,
-    TransportError,
-    UnauthenticatedError,
-)
+from vertex_mm import Image, errors, get_embedder
 from vertex_mm.vertex import translate_error
 
 
@@ -67,19 +56,19 @@ class _Resp:
 @pytest.mark.parametrize(
     "exc,expected",
     [
-        (gexc.BadRequest("bad"), InvalidArgumentError),
-        (gexc.Unauthenticated("who"), UnauthenticatedError),
-        (gexc.PermissionDenied("no"), PermissionDeniedError),
-        (gexc.NotFound("where"), NotFoundError),
-        (gexc.TooManyRequests("slow down"), QuotaExceededError),
-        (gexc.ResourceExhausted("quota"), QuotaExceededError),
-        (gexc.InternalServerError("oops"), InternalServerError),
-        (gexc.ServiceUnavailable("later"), ServiceUnavailableError),
-        (gexc.GatewayTimeout("late"), DeadlineExceededError),
-        (gexc.DeadlineExceeded("late"), DeadlineExceededError),
-        (requests.ConnectionError("reset by peer"), TransportError),
-        (requests.Timeout("read timeout"), DeadlineExceededError),
-        (ConnectionResetError("reset"), TransportError),
+        (gexc.BadRequest("bad"), errors.InvalidArgumentError),
+        (gexc.Unauthenticated("who"), errors.UnauthenticatedError),
+        (gexc.PermissionDenied("no"), errors.PermissionDeniedError),
+        (gexc.NotFound("where"), errors.NotFoundError),
+        (gexc.TooManyRequests("slow down"), errors.QuotaExceededError),
+        (gexc.ResourceExhausted("quota"), errors.QuotaExceededError),
+        (gexc.InternalServerError("oops"), errors.InternalServerError),
+        (gexc.ServiceUnavailable("later"), errors.ServiceUnavailableError),
+        (gexc.GatewayTimeout("late"), errors.DeadlineExceededError),
+        (gexc.DeadlineExceeded("late"), errors.DeadlineExceededError),
+        (requests.ConnectionError("reset by peer"), errors.TransportError),
+        (requests.Timeout("read timeout"), errors.DeadlineExceededError),
+        (ConnectionResetError("reset"), errors.TransportError),
     ],
 )
 def test_every_foreign_error_is_mapped(exc, expected):
@@ -111,5 +100,5 @@ def test_unknown_exceptions_are_not_disguised(embedder, mocker):
 
 def test_service_error_surfaces_typed(embedder, mocker):
     mocker.patch.object(embedder._transport._client, "predict", side_effect=gexc.ResourceExhausted("Quota exceeded"))
-    with pytest.raises(QuotaExceededError, match="Quota exceeded"):
+    with pytest.raises(errors.QuotaExceededError, match="Quota exceeded"):
         embedder.get_embeddings(contextual_text="x")
