@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["DEFAULT_HOST", "BodyTooLarge", "LimitBody", "ServerThread", "run_until_signal"]
+__all__ = ["DEFAULT_HOST", "BodyTooLarge", "LimitBody", "ServerThread", "TrackedSend", "run_until_signal"]
 
 DEFAULT_HOST = "127.0.0.1"
 
@@ -140,6 +140,19 @@ class BodyTooLarge(Exception):
     """Raised inside an app when a request body passes :class:`LimitBody`'s bound."""
 
 
+class TrackedSend:
+    """An ASGI ``send`` that remembers whether the response has started: after that, an error
+    can no longer be answered with a response of its own."""
+
+    def __init__(self, send: Any) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: Any) -> None:
+        self.started = self.started or message["type"] == "http.response.start"
+        await self.send(message)
+
+
 class LimitBody:
     """ASGI middleware: refuse a request body larger than ``max_bytes`` with 413, as early as
     possible: at once when ``Content-Length`` says so, else as soon as the bytes read pass the
@@ -159,7 +172,6 @@ class LimitBody:
             await self._refuse(scope, receive, send)
             return
         received = 0
-        started = False
 
         async def limited_receive() -> Any:
             nonlocal received
@@ -170,15 +182,11 @@ class LimitBody:
                     raise BodyTooLarge
             return message
 
-        async def tracking_send(message: Any) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        tracked = TrackedSend(send)
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, tracked)
         except BodyTooLarge:
-            if not started:
+            if not tracked.started:
                 await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Any, receive: Any, send: Any) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .._server import TrackedSend
 from .errors import GoogleAPIException, error_response, retry_after_header, retry_info
 from .faults import Decision, FaultInjector, Outcome, Stats
 
@@ -87,20 +88,14 @@ class InternalErrorMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = False
-
-        async def send_and_track(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        tracked = TrackedSend(send)
         try:
-            await self.app(scope, receive, send_and_track)
+            await self.app(scope, receive, tracked)
         except ClientDisconnect:
             # The client went away mid-request (killed, timed out): nobody to answer.
             log.debug("client disconnected while sending %s", scope.get("path"))
         except Exception as exc:
-            if started or scope["type"] != "http":
+            if tracked.started or scope["type"] != "http":
                 raise
             log.exception("internal error in the vertex-mm emulator while serving %s", scope.get("path"))
             message = f"Internal error in the vertex-mm emulator: {type(exc).__name__}: {exc}"

@@ -24,6 +24,7 @@ client builds them with, against the shared limits table.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -58,13 +59,6 @@ async def get_publisher_model(request: Request) -> Response:
     return JSONResponse(model.resource())
 
 
-async def predict(request: Request) -> Response:
-    model = _model_for(request, "predict")
-    body = await _read_json(request)
-    vectors: VectorService = request.app.state.vectors
-    return await run_in_threadpool(_predict_sync, body, model, vectors, request.app.state.gcs_media)
-
-
 def _predict_sync(body: Any, model: PublisherModel, vectors: VectorService, media: GcsMedia) -> Response:
     if not isinstance(body, dict):
         raise GoogleAPIException(400, "Invalid JSON payload received: the request body must be an object.")
@@ -81,16 +75,26 @@ def _predict_sync(body: Any, model: PublisherModel, vectors: VectorService, medi
     return JSONResponse({"predictions": [prediction], "deployedModelId": DEPLOYED_MODEL_ID})
 
 
-async def embed_content(request: Request) -> Response:
-    model = _model_for(request, "embedContent")
-    body = await _read_json(request)
-    vectors: VectorService = request.app.state.vectors
-    return await run_in_threadpool(_embed_content_sync, body, model, vectors, request.app.state.gcs_media)
-
-
 def _embed_content_sync(body: Any, model: PublisherModel, vectors: VectorService, media: GcsMedia) -> Response:
     request = media.resolve(parse_embed_content_body(body, model.limits), model.limits)
     return JSONResponse(build_embed_content_response(vectors.embed_content(request).tolist()))
+
+
+def _model_method(method: str, answer: Callable[[Any, PublisherModel, VectorService, GcsMedia], Response]) -> Any:
+    """The route of one model method: find the model, read the body (async), then compute the
+    answer in a worker thread (decoding media and running a model would block the event loop)."""
+
+    async def route(request: Request) -> Response:
+        model = _model_for(request, method)
+        body = await _read_json(request)
+        state = request.app.state
+        return await run_in_threadpool(answer, body, model, state.vectors, state.gcs_media)
+
+    return route
+
+
+predict = _model_method("predict", _predict_sync)
+embed_content = _model_method("embedContent", _embed_content_sync)
 
 
 def _model_for(request: Request, method: str) -> PublisherModel:
