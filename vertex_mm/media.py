@@ -19,6 +19,7 @@ import hashlib
 import os
 import stat
 import urllib.parse
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar, Union
 
@@ -112,6 +113,16 @@ def _too_large(kind: str, name: str, size: int | None, limit: int) -> InputError
                  "inline. Upload it to Cloud Storage and pass a gs:// URI", input_name=name)
 
 
+# How each kind's MIME type is read from its bytes: the sniffer of :mod:`vertex_mm.limits`, how
+# many leading bytes it needs, and its format -> MIME table.
+_SNIFFERS: dict[str, tuple[Callable[[bytes], str | None], int, Mapping[str, str]]] = {
+    "image": (sniff_image_format, 16, IMAGE_MIME_TYPES),
+    "video": (sniff_video_format, 512, VIDEO_MIME_TYPES),
+    "document": (sniff_document_format, 1024, DOCUMENT_MIME_TYPES),
+    "audio": (sniff_audio_format, 16, AUDIO_MIME_TYPES),
+}
+
+
 class _Media:
     _kind: ClassVar[str] = "media"
     #: The largest file of this kind any model accepts inline; larger files are refused unread.
@@ -130,7 +141,8 @@ class _Media:
         self.name = name or gcs_uri or f"<{self._kind} bytes>"
 
     @classmethod
-    def _from_location(cls: type[M], location: str | os.PathLike[str]) -> M:
+    def load_from_file(cls: type[M], location: str | os.PathLike[str]) -> M:
+        """Load from a local path, ``gs://bucket/object`` or ``https://storage.googleapis.com/…``."""
         where = _normalise_location(location, cls._kind)
         if where.startswith("gs:"):
             return cls(gcs_uri=where)
@@ -153,7 +165,10 @@ class _Media:
     @property
     def mime_type(self) -> str | None:
         """Decided from the bytes; None for gcs inputs or unrecognised bytes."""
-        return None
+        if self._bytes is None or self._kind not in _SNIFFERS:
+            return None
+        sniff, head_bytes, mime_types = _SNIFFERS[self._kind]
+        return mime_types.get(sniff(self._bytes[:head_bytes]) or "")
 
     def sha256(self) -> str:
         """Content hash: of the bytes, or of the URI for gcs inputs."""
@@ -182,20 +197,9 @@ class Image(_Media):
     def __init__(self, image_bytes: bytes | None = None, gcs_uri: str | None = None, *, name: str | None = None):
         super().__init__(image_bytes, gcs_uri, name=name)
 
-    @staticmethod
-    def load_from_file(location: str | os.PathLike[str]) -> "Image":
-        """Load from a local path, ``gs://bucket/object`` or ``https://storage.googleapis.com/…``."""
-        return Image._from_location(location)
-
     @property
     def _image_bytes(self) -> bytes | None:  # the attribute name vision_models code reaches for
         return self._bytes
-
-    @property
-    def mime_type(self) -> str | None:
-        if self._bytes is None:
-            return None
-        return IMAGE_MIME_TYPES.get(sniff_image_format(self._bytes[:16]) or "")
 
 
 class Video(_Media):
@@ -206,20 +210,9 @@ class Video(_Media):
     def __init__(self, video_bytes: bytes | None = None, gcs_uri: str | None = None, *, name: str | None = None):
         super().__init__(video_bytes, gcs_uri, name=name)
 
-    @staticmethod
-    def load_from_file(location: str | os.PathLike[str]) -> "Video":
-        """Load from a local path, ``gs://bucket/object`` or ``https://storage.googleapis.com/…``."""
-        return Video._from_location(location)
-
     @property
     def _video_bytes(self) -> bytes | None:
         return self._bytes
-
-    @property
-    def mime_type(self) -> str | None:
-        if self._bytes is None:
-            return None
-        return VIDEO_MIME_TYPES.get(sniff_video_format(self._bytes[:512]) or "")
 
 
 class Document(_Media):
@@ -230,17 +223,6 @@ class Document(_Media):
     def __init__(self, pdf_bytes: bytes | None = None, gcs_uri: str | None = None, *, name: str | None = None):
         super().__init__(pdf_bytes, gcs_uri, name=name)
 
-    @staticmethod
-    def load_from_file(location: str | os.PathLike[str]) -> "Document":
-        """Load from a local path or ``gs://bucket/object``."""
-        return Document._from_location(location)
-
-    @property
-    def mime_type(self) -> str | None:
-        if self._bytes is None:
-            return None
-        return DOCUMENT_MIME_TYPES.get(sniff_document_format(self._bytes[:1024]) or "")
-
 
 class Audio(_Media):
     """An audio clip (MP3 or WAV), from bytes or from Cloud Storage."""
@@ -249,17 +231,6 @@ class Audio(_Media):
 
     def __init__(self, audio_bytes: bytes | None = None, gcs_uri: str | None = None, *, name: str | None = None):
         super().__init__(audio_bytes, gcs_uri, name=name)
-
-    @staticmethod
-    def load_from_file(location: str | os.PathLike[str]) -> "Audio":
-        """Load from a local path or ``gs://bucket/object``."""
-        return Audio._from_location(location)
-
-    @property
-    def mime_type(self) -> str | None:
-        if self._bytes is None:
-            return None
-        return AUDIO_MIME_TYPES.get(sniff_audio_format(self._bytes[:16]) or "")
 
 
 @dataclass(frozen=True)
@@ -302,7 +273,7 @@ def _coerce(cls: type[M], x: object, foreign_attr: str | None = None) -> M:
     if isinstance(x, (bytes, bytearray, memoryview)):
         return cls(bytes(x))
     if isinstance(x, (str, os.PathLike)):
-        return cls._from_location(x)
+        return cls.load_from_file(x)
     if foreign_attr is not None:
         foreign = _foreign_media(x, foreign_attr)
         if foreign is not None:
