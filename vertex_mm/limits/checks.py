@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 from ..errors import (
     ImageTooLargeError,
+    InputError,
     InvalidDimensionError,
     InvalidImageError,
     InvalidTextError,
@@ -70,6 +71,15 @@ def check_dimension(
     return dimension
 
 
+def _check_size(n: int, limit: int, empty: type[InputError], too_large: type[InputError], *, name: str, kind: str,
+                why: str) -> None:
+    """Refuse an empty input, or one of more than ``limit`` bytes (``why`` names the limit)."""
+    if n == 0:
+        raise empty(f"{name}: {kind} is empty (0 bytes)", input_name=name)
+    if n > limit:
+        raise too_large(f"{name}: {kind} is {n:,} bytes; {why}", input_name=name)
+
+
 def check_image_bytes(
     data: bytes, limits: ModelLimits = MULTIMODAL_EMBEDDING_001, *, name: str = "image", decode: bool = True
 ) -> str:
@@ -77,15 +87,8 @@ def check_image_bytes(
     the whole image decodes (a truncated JPEG fails here, not at the service)."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise InvalidImageError(f"{name}: image bytes must be bytes, got {type(data).__name__}", input_name=name)
-    n = len(data)
-    if n == 0:
-        raise InvalidImageError(f"{name}: image is empty (0 bytes)", input_name=name)
-    if n > limits.max_image_bytes:
-        raise ImageTooLargeError(
-            f"{name}: image is {n:,} bytes; {limits.model} accepts at most "
-            f"{limits.max_image_bytes:,} bytes ({limits.max_image_bytes // MB} MB)",
-            input_name=name,
-        )
+    _check_size(len(data), limits.max_image_bytes, InvalidImageError, ImageTooLargeError, name=name, kind="image",
+                why=f"{limits.model} accepts at most {limits.max_image_bytes:,} bytes ({limits.max_image_bytes // MB} MB)")
     fmt = sniff_image_format(bytes(data[:16]))
     allowed = ", ".join(sorted(limits.image_formats))
     if fmt is None:
@@ -150,15 +153,9 @@ def decode_image(
 
 def check_video_bytes(data: bytes, limits: ModelLimits = MULTIMODAL_EMBEDDING_001, *, name: str = "video") -> str:
     """Validate inline video bytes; return the MIME type."""
-    n = len(data)
-    if n == 0:
-        raise InvalidVideoError(f"{name}: video is empty (0 bytes)", input_name=name)
-    if n > limits.max_inline_video_bytes:
-        raise VideoTooLargeError(
-            f"{name}: video is {n:,} bytes; inline video is limited to {limits.max_inline_video_bytes:,} "
-            f"bytes by the request size. Upload it and pass Video(gcs_uri='gs://...') instead",
-            input_name=name,
-        )
+    _check_size(len(data), limits.max_inline_video_bytes, InvalidVideoError, VideoTooLargeError, name=name,
+                kind="video", why=f"inline video is limited to {limits.max_inline_video_bytes:,} bytes by the "
+                "request size. Upload it and pass Video(gcs_uri='gs://...') instead")
     fmt = sniff_video_format(bytes(data[:512]))
     if fmt is None or fmt not in limits.video_formats:
         allowed = ", ".join(sorted(limits.video_formats))

@@ -73,16 +73,23 @@ def check_document_bytes(data: bytes, limits: ContentLimits, *, name: str = "doc
     return DOCUMENT_MIME_TYPES["PDF"], pages
 
 
+def _format_and_duration(data: bytes, formats: frozenset[str] | set[str], *, name: str, kind: str,
+                         container: str) -> tuple[str, float]:
+    """The format (one of ``formats``) and seconds of an audio or video part, or the kind's error."""
+    error = InvalidAudioError if kind == "audio" else InvalidVideoError
+    if not data:
+        raise error(f"{name}: the {kind} is empty (0 bytes)", input_name=name)
+    fmt = (sniff_audio_format(bytes(data[:16])) if kind == "audio" else sniff_video_format(bytes(data[:512])))
+    if fmt is None or fmt not in formats:
+        what = f"{fmt} {kind} is" if fmt else f"not a recognised {container} (first bytes {bytes(data[:8])!r});"
+        raise error(f"{name}: {what} not accepted; gemini-embedding-2 takes {', '.join(sorted(formats))}",
+                    input_name=name)
+    return fmt, media_duration(data, name=name, kind=kind)
+
+
 def check_audio_bytes(data: bytes, limits: ContentLimits, *, name: str = "audio") -> tuple[str, float]:
     """``(mime type, seconds)`` of an audio part, or :class:`InvalidAudioError`."""
-    if not data:
-        raise InvalidAudioError(f"{name}: the audio is empty (0 bytes)", input_name=name)
-    fmt = sniff_audio_format(bytes(data[:16]))
-    allowed = ", ".join(sorted(limits.audio_formats))
-    if fmt not in limits.audio_formats:
-        what = f"{fmt} audio is" if fmt else f"not a recognised audio file (first bytes {bytes(data[:8])!r});"
-        raise InvalidAudioError(f"{name}: {what} not accepted; gemini-embedding-2 takes {allowed}", input_name=name)
-    seconds = media_duration(data, name=name, kind="audio")
+    fmt, seconds = _format_and_duration(data, limits.audio_formats, name=name, kind="audio", container="audio file")
     if seconds > limits.max_audio_seconds:
         raise InvalidAudioError(
             f"{name}: the audio is {seconds:.1f} s long; gemini-embedding-2 takes at most "
@@ -94,14 +101,8 @@ def check_content_video_bytes(data: bytes, limits: ContentLimits, *, name: str =
                               audio_track: bool = False) -> tuple[str, float]:
     """``(mime type, seconds)`` of a video part, or :class:`InvalidVideoError`. With
     ``audio_track`` (audio track extraction) the shorter limit applies."""
-    if not data:
-        raise InvalidVideoError(f"{name}: the video is empty (0 bytes)", input_name=name)
-    fmt = sniff_video_format(bytes(data[:512]))
-    allowed = ", ".join(sorted(limits.video_formats))
-    if fmt not in limits.video_formats:
-        what = f"{fmt} videos are" if fmt else f"not a recognised video container (first bytes {bytes(data[:8])!r});"
-        raise InvalidVideoError(f"{name}: {what} not accepted; gemini-embedding-2 takes {allowed}", input_name=name)
-    seconds = media_duration(data, name=name, kind="video")
+    fmt, seconds = _format_and_duration(data, limits.video_formats, name=name, kind="video",
+                                        container="video container")
     limit = limits.max_video_seconds_with_audio if audio_track else limits.max_video_seconds
     if seconds > limit:
         with_audio = " with audio track extraction" if audio_track else ""
