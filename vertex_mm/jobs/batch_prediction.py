@@ -43,7 +43,7 @@ from .batch_collect import ErrorSet, collect_outputs
 from .batch_errors import BatchJobFailedError, BatchJobRefusedError, BatchJobStateError
 from .batch_state import JobState, state_path
 from .contents import CONTENT_EXTENSIONS, load_content
-from .job import OutputFormat, job_paths
+from .job import JobReport, OutputFormat, job_paths
 from .sources import iter_source
 from .staging import MAX_INPUT_FILE_BYTES, MAX_ROWS_PER_JOB, StagedInput, display_name_for
 from .writer import Journal, export_parquet, write_errors
@@ -54,28 +54,17 @@ __all__ = ["BatchJobReport", "run_batch_job"]
 DEFAULT_POLL_INTERVAL = 30.0
 
 
-@dataclass
-class BatchJobReport:
-    """What one run did. ``complete`` is True when no input is left to do."""
+@dataclass(kw_only=True)
+class BatchJobReport(JobReport):
+    """What one run did: :class:`JobReport`'s counts, plus the job's own. ``complete`` is True
+    when no input is left to do."""
 
-    output: pathlib.Path
-    journal: pathlib.Path
     state_file: pathlib.Path
-    errors_file: pathlib.Path
-    seen: int = 0
-    skipped: int = 0
+    errors_file: pathlib.Path  # always written next to the output (narrows JobReport's)
     submitted: int = 0
-    embedded: int = 0
-    failed: int = 0
     jobs: list[str] = field(default_factory=list)
     reattached: bool = False
-    interrupted: bool = False
     estimate: CostEstimate | None = None
-    first_errors: list[str] = field(default_factory=list)
-
-    @property
-    def complete(self) -> bool:
-        return not self.interrupted and self.failed == 0
 
     def summary(self) -> str:
         text = f"{self.embedded} embedded, {self.skipped} already done, {self.failed} failed -> {self.output}"
@@ -129,8 +118,8 @@ def run_batch_job(
     gcs = make_client(storage_client, what="staging a batch prediction job")
     fmt, out_path, journal_path = job_paths(out, fmt)
     space = embedder.content_space(dimension, task=task)
-    report = BatchJobReport(out_path, journal_path, state_path(out_path),
-                            out_path.with_name(out_path.name + ".errors.jsonl"))
+    report = BatchJobReport(output=out_path, journal=journal_path, state_file=state_path(out_path),
+                            errors_file=out_path.with_name(out_path.name + ".errors.jsonl"))
     errors = ErrorSet()
     tried: set[str] = set()
     touched = False  # whether this run got as far as knowing its errors (else the old file stays)
