@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 from _machine import Timing, machine_line, timed  # benchmarks/ is on sys.path when run as a script
+from _options import benchmark_parser
 
 # -- inputs --------------------------------------------------------------------------------
 
@@ -164,15 +165,9 @@ def run_ours(paths: list[pathlib.Path], reference: np.ndarray, args: argparse.Na
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--images", type=int, default=300)
-    p.add_argument("--latency-ms", type=float, default=150.0)
-    p.add_argument("--quota-rpm", type=int, default=600)
+    p = benchmark_parser(__doc__, images=300, latency_ms=150.0, quota_rpm=600, dimension=1408, seed=0, max_rounds=3)
     p.add_argument("--fault-rate", type=float, default=0.05, help="fraction answered 429 or 503 (half each)")
-    p.add_argument("--dimension", type=int, default=1408)
     p.add_argument("--naive-sample", type=int, default=60, help="images for the forgiving naive loop (0: skip)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-rounds", type=int, default=3)
     p.add_argument("--quiet-cores", type=float, default=0.5,
                    help="a round is quiet when other processes used less than this many cores on average")
     args = p.parse_args(argv)

@@ -46,6 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from _machine import Timing, machine_line, timed  # benchmarks/ is on sys.path when run as a script
+from _options import benchmark_parser
 
 
 class BusySpan:
@@ -190,13 +191,8 @@ def run_cli(folder: pathlib.Path, paths: list[pathlib.Path], out: pathlib.Path, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", type=int, default=300)
-    parser.add_argument("--latency-ms", type=float, default=150.0)
-    parser.add_argument("--quota-rpm", type=int, default=600)
-    parser.add_argument("--dimension", type=int, default=1408)
+    parser = benchmark_parser(__doc__, images=300, latency_ms=150.0, quota_rpm=600, dimension=1408, max_rounds=2)
     parser.add_argument("--quiet-cores", type=float, default=0.5, help="repeat a round if others used more")
-    parser.add_argument("--max-rounds", type=int, default=2)
     args = parser.parse_args(argv)
     print(machine_line(), flush=True)
     try:

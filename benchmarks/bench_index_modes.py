@@ -26,6 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from _machine import busy_seconds, machine_line, own_seconds  # noqa: E402
+from _options import benchmark_parser
 
 from vertex_mm.index import MultiVectorIndex  # noqa: E402
 from vertex_mm.results import EmbeddingSpace  # noqa: E402
@@ -86,15 +87,8 @@ def run(n_pages: int, args: argparse.Namespace, root: pathlib.Path) -> dict[str,
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = benchmark_parser(__doc__, tokens=300, dim=128, queries=8, query_tokens=20, k=10, rounds=3, seed=0)
     ap.add_argument("--pages", type=int, nargs="+", default=[2000])
-    ap.add_argument("--tokens", type=int, default=300)
-    ap.add_argument("--dim", type=int, default=128)
-    ap.add_argument("--queries", type=int, default=8)
-    ap.add_argument("--query-tokens", type=int, default=20)
-    ap.add_argument("--k", type=int, default=10)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default); 1 gives CPU times "
                     "free of thread spin-waiting on a busy machine")
     args = ap.parse_args(argv)

@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 from _machine import machine_line
 from _machine import timed as cpu_timed  # benchmarks/ is on sys.path when run as a script
+from _options import benchmark_parser
 
 from vertex_mm._paths import cache_dir
 from vertex_mm.late_interaction import BinaryPages, PackedPages, ScreenedPages, hamming_maxsim, maxsim, top_k, two_stage_search
@@ -145,21 +146,13 @@ def timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--pages", type=int, default=2000)
-    ap.add_argument("--tokens", type=int, default=1030)
-    ap.add_argument("--dim", type=int, default=128)
-    ap.add_argument("--queries", type=int, default=16)
-    ap.add_argument("--query-tokens", type=int, default=20)
-    ap.add_argument("--plant-cos", type=float, default=0.5)
-    ap.add_argument("--plant-frac", type=float, default=0.5)
+    ap = benchmark_parser(__doc__, pages=2000, tokens=1030, dim=128, queries=16, query_tokens=20, plant_cos=0.5,
+                          plant_frac=0.5, max_rounds=8, seed=0)
     ap.add_argument("--candidates", type=int, default=32, help="pages per query reranked in float32")
-    ap.add_argument("--max-rounds", type=int, default=8)
     ap.add_argument("--min-rounds", type=int, default=3,
                     help="time every method at least this often; the fastest quiet timing counts")
     ap.add_argument("--quiet-frac", type=float, default=0.10, help="a round is quiet when others used < this share of the CPUs")
     ap.add_argument("--colpali-wheel", default=os.environ.get("COLPALI_ENGINE_WHEEL"))
-    ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     print(machine_line(), flush=True)
 

@@ -27,7 +27,6 @@ recall_at_10=… quiet_runs=…`` (ratio = our queries per second / FAISS flat's
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import gc
 import os
@@ -44,6 +43,7 @@ if __name__ == "__main__" and "--threads" in sys.argv:
 import numpy as np  # noqa: E402
 from _machine import machine_line  # noqa: E402
 from _machine import timed as cpu_timed  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from _options import benchmark_parser  # noqa: E402
 
 from vertex_mm import Embeddings, EmbeddingSpace  # noqa: E402
 from vertex_mm.index import FlatIndex  # noqa: E402
@@ -95,14 +95,8 @@ def make_data(n: int, d: int, nq: int, seed: int) -> tuple[np.ndarray, np.ndarra
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--n", type=int, default=500_000)
-    p.add_argument("--d", type=int, default=512)
-    p.add_argument("--queries", type=int, default=100)
-    p.add_argument("-k", type=int, default=10)
+    p = benchmark_parser(__doc__, n=500_000, d=512, queries=100, k=10, max_rounds=15, seed=0)
     p.add_argument("--rounds", type=int, default=5, help="timed rounds per side (more if the machine is busy)")
-    p.add_argument("--max-rounds", type=int, default=15)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="threads for both sides (default: every core)")
     p.add_argument("--no-single-thread", action="store_true",
                    help="skip the second phase, which times both sides again on one thread each")
