@@ -8,15 +8,7 @@ import pytest
 from factories import decompression_bomb_png, image_bytes
 from PIL import Image as PILImage
 
-from vertex_mm.errors import (
-    ImageTooLargeError,
-    InputError,
-    InvalidDimensionError,
-    InvalidImageError,
-    InvalidTextError,
-    InvalidURIError,
-    InvalidVideoError,
-)
+from vertex_mm import errors
 from vertex_mm.limits import (
     GEMINI_EMBEDDING_2,
     MULTIMODAL_EMBEDDING_001,
@@ -44,25 +36,25 @@ def test_default_dimension_is_1408():
 
 @pytest.mark.parametrize("dim", [0, 100, 1024, 2048, -1])
 def test_other_dimensions_are_refused_with_the_allowed_list(dim):
-    with pytest.raises(InvalidDimensionError, match=r"128, 256, 512, 1408"):
+    with pytest.raises(errors.InvalidDimensionError, match=r"128, 256, 512, 1408"):
         check_dimension(dim)
 
 
 @pytest.mark.parametrize("dim", ["512", 512.0, True])
 def test_non_int_dimension_is_refused(dim):
-    with pytest.raises(InvalidDimensionError, match="must be an int"):
+    with pytest.raises(errors.InvalidDimensionError, match="must be an int"):
         check_dimension(dim)
 
 
 def test_video_supports_only_1408():
     assert check_dimension(1408, video=True) == 1408
-    with pytest.raises(InvalidDimensionError, match="with video"):
+    with pytest.raises(errors.InvalidDimensionError, match="with video"):
         check_dimension(512, video=True)
 
 
 def test_gemini_accepts_free_dimensions_in_range():
     assert check_dimension(700, GEMINI_EMBEDDING_2) == 700
-    with pytest.raises(InvalidDimensionError, match="128..3072"):
+    with pytest.raises(errors.InvalidDimensionError, match="128..3072"):
         check_dimension(4096, GEMINI_EMBEDDING_2)
 
 
@@ -78,45 +70,45 @@ def test_each_supported_image_format_is_detected_from_bytes(fmt, mime):
 
 
 def test_empty_image_is_refused():
-    with pytest.raises(InvalidImageError, match=r"cat.jpg: image is empty \(0 bytes\)"):
+    with pytest.raises(errors.InvalidImageError, match=r"cat.jpg: image is empty \(0 bytes\)"):
         check_image_bytes(b"", name="cat.jpg")
 
 
 def test_text_file_named_png_is_refused_by_content():
-    with pytest.raises(InvalidImageError, match=r"notes.png: not a recognised image.*BMP, GIF, JPEG, PNG, WEBP"):
+    with pytest.raises(errors.InvalidImageError, match=r"notes.png: not a recognised image.*BMP, GIF, JPEG, PNG, WEBP"):
         check_image_bytes(b"hello, I am a text file\n", name="notes.png")
 
 
 def test_truncated_jpeg_is_refused():
     data = image_bytes("JPEG", size=(256, 256))
-    with pytest.raises(InvalidImageError, match="cannot be decoded"):
+    with pytest.raises(errors.InvalidImageError, match="cannot be decoded"):
         check_image_bytes(data[: len(data) // 2], name="half.jpg")
 
 
 def test_truncated_png_is_refused():
     data = image_bytes("PNG", size=(128, 128))
-    with pytest.raises(InvalidImageError, match="half.png"):
+    with pytest.raises(errors.InvalidImageError, match="half.png"):
         check_image_bytes(data[: len(data) - 40], name="half.png")
 
 
 def test_tiff_is_recognised_but_refused_as_unsupported():
     buf = io.BytesIO()
     PILImage.new("RGB", (8, 8)).save(buf, format="TIFF")
-    with pytest.raises(InvalidImageError, match="TIFF images are not supported"):
+    with pytest.raises(errors.InvalidImageError, match="TIFF images are not supported"):
         check_image_bytes(buf.getvalue())
 
 
 def test_image_over_20_mb_is_refused_before_decoding():
     data = image_bytes("PNG")
     big = data + b"\x00" * (20 * 1024 * 1024)
-    with pytest.raises(ImageTooLargeError, match=r"accepts at most 20,971,520 bytes \(20 MB\)"):
+    with pytest.raises(errors.ImageTooLargeError, match=r"accepts at most 20,971,520 bytes \(20 MB\)"):
         check_image_bytes(big, name="big.png")
 
 
 def test_decompression_bomb_is_refused_with_the_pixel_limit():
     bomb = decompression_bomb_png()
     assert len(bomb) < 10_000
-    with pytest.raises(ImageTooLargeError, match=r"pixels"):
+    with pytest.raises(errors.ImageTooLargeError, match=r"pixels"):
         check_image_bytes(bomb, name="bomb.png")
 
 
@@ -136,9 +128,9 @@ def test_video_containers_are_sniffed():
 
 
 def test_bad_video_bytes_are_refused():
-    with pytest.raises(InvalidVideoError, match="clip.mp4: video is empty"):
+    with pytest.raises(errors.InvalidVideoError, match="clip.mp4: video is empty"):
         check_video_bytes(b"", name="clip.mp4")
-    with pytest.raises(InvalidVideoError, match="not a recognised video container"):
+    with pytest.raises(errors.InvalidVideoError, match="not a recognised video container"):
         check_video_bytes(b"hello world" * 10, name="clip.mp4")
 
 
@@ -147,7 +139,7 @@ def test_bad_video_bytes_are_refused():
     [(-1, 10, 4, ">= 0"), (10, 10, 4, "greater than"), (0, 60, 2, "minimum of 4 s"), (0, 200, 16, "at most 120 s")],
 )
 def test_bad_video_segments_are_refused(start, end, interval, match):
-    with pytest.raises(InvalidVideoError, match=match):
+    with pytest.raises(errors.InvalidVideoError, match=match):
         check_video_segment(start, end, interval)
 
 
@@ -166,15 +158,15 @@ def test_well_formed_gcs_uris_pass(uri):
             "gs://bucket/folder/", "gs://bu..cket/x"],
 )
 def test_malformed_gcs_uris_are_refused(uri):
-    with pytest.raises(InvalidURIError, match="not a well-formed Cloud Storage URI"):
+    with pytest.raises(errors.InvalidURIError, match="not a well-formed Cloud Storage URI"):
         check_gcs_uri(uri)
 
 
 def test_text_must_be_a_non_empty_string():
     assert check_text("a cat") == "a cat"
-    with pytest.raises(InvalidTextError, match="empty"):
+    with pytest.raises(errors.InvalidTextError, match="empty"):
         check_text("   ")
-    with pytest.raises(InvalidTextError, match="expected str"):
+    with pytest.raises(errors.InvalidTextError, match="expected str"):
         check_text(42)  # type: ignore[arg-type]
 
 
@@ -188,5 +180,5 @@ def test_long_text_is_not_an_error_the_model_reads_the_first_32_tokens():
 def test_input_errors_are_value_errors_and_carry_the_input_name():
     with pytest.raises(ValueError) as info:
         check_image_bytes(b"", name="x.jpg")
-    assert isinstance(info.value, InputError)
+    assert isinstance(info.value, errors.InputError)
     assert info.value.input_name == "x.jpg"

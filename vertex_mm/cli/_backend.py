@@ -9,11 +9,15 @@ from typing import Any
 __all__ = ["add_backend_arguments", "add_page_content_arguments", "add_service_arguments", "backend_options", "content_options"]
 
 
-def add_backend_arguments(p: argparse.ArgumentParser, *, default: str | None) -> None:
-    """The embedder flags shared by embed, index, search, serve and eval-images."""
+def add_backend_arguments(p: argparse.ArgumentParser, *, default: str | None,
+                          dimension: str | None = None) -> None:
+    """The embedder flags shared by embed, index, search, serve, migrate and eval-images; with
+    ``dimension`` (its help text) also ``--dimension``."""
     default_text = f"default {default}" if default else "default: the backend that built the index"
     p.add_argument("--backend", default=default, help=f"embedding backend: local, vertex or gemini ({default_text})")
     add_service_arguments(p)
+    if dimension is not None:
+        p.add_argument("--dimension", type=int, help=dimension)
 
 
 def add_service_arguments(p: argparse.ArgumentParser) -> None:

@@ -47,9 +47,8 @@ HELP = "embed a folder, list file or gs:// prefix of images or media into JSONL 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", metavar="SOURCE", help="folder, list file, or gs://bucket/prefix")
     p.add_argument("--out", required=True, metavar="FILE", help="output file (.jsonl or .parquet)")
-    add_backend_arguments(p, default="vertex")
-    p.add_argument("--dimension", type=int, help="embedding length (multimodalembedding@001: 128, 256, 512 or 1408; "
-                                                 "gemini-embedding-2: 128 to 3072)")
+    add_backend_arguments(p, default="vertex", dimension="embedding length (multimodalembedding@001: 128, 256, 512 "
+                                                         "or 1408; gemini-embedding-2: 128 to 3072)")
     p.add_argument("--mode", choices=("online", "job", "auto"), default="online",
                    help="online requests (default), a Vertex AI batch prediction job (gemini; about half the price), "
                         "or auto: the job when online would take more than an hour at --rpm")

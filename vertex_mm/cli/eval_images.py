@@ -54,9 +54,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--make-neardup", metavar="OUTDIR",
                    help="write near-duplicates of DIR's photos and OUTDIR/manifest.jsonl, and score them")
     p.add_argument("-k", type=int, default=5, help="the second recall cut-off (default 5; recall@1 is always shown)")
-    add_backend_arguments(p, default="local")
+    add_backend_arguments(p, default="local", dimension="embedding length (default: the backend's)")
     p.add_argument("--model", help="model name (local: a registry name such as conse-effnet-minilm)")
-    p.add_argument("--dimension", type=int, help="embedding length (default: the backend's)")
     p.add_argument("--misses", type=int, default=20, metavar="N", help="list at most N missed queries per task (default 20)")
     p.add_argument("--progress", action="store_true", help="show embedding progress bars")
 

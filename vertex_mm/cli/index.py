@@ -30,8 +30,7 @@ HELP = "embed a folder of photos into a searchable index directory"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("folder", metavar="DIR", help="folder of photos (searched recursively)")
     p.add_argument("--out", required=True, metavar="IDX", help="index directory to write")
-    add_backend_arguments(p, default="local")
-    p.add_argument("--dimension", type=int, help="embedding length (default: the backend's)")
+    add_backend_arguments(p, default="local", dimension="embedding length (default: the backend's)")
     p.add_argument("--kind", choices=("flat", "faiss"), default="flat",
                    help="flat: exact search (default); faiss: approximate HNSW, needs vertex-mm[index]")
     p.add_argument("--update", action="store_true",

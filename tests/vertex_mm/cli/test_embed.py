@@ -22,6 +22,22 @@ def embed_cmd(source, out, url, *extra):
             "--dimension", "128", "--rpm", "6000", "--concurrency", "2", "--no-progress", *extra]
 
 
+JOB_INPUTS = 60
+
+
+@pytest.fixture
+def stoppable_job(image_folder, tmp_path):
+    """(source folder of JOB_INPUTS photos, output path, emulator): each request takes 0.1 s, so a
+    job can be stopped mid-way."""
+    with emulator.run_emulator(backend="hashed", latency=0.1) as emu:
+        yield image_folder(JOB_INPUTS), tmp_path / "out.jsonl", emu
+
+
+def start_embed(source, out, url) -> subprocess.Popen:
+    """``vertex-mm embed`` in a child process, to be killed or interrupted mid-job."""
+    return subprocess.Popen(embed_cmd(source, out, url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
 def complete_lines(path) -> list[dict]:
     if not path.exists():
         return []
@@ -53,52 +69,46 @@ def assert_each_input_exactly_once(out, source) -> None:
 
 
 @pytest.mark.slow
-def test_a_job_killed_with_sigkill_resumes_with_every_input_exactly_once(image_folder, tmp_path):
-    n = 60
-    source = image_folder(n)
-    out = tmp_path / "out.jsonl"
-    with emulator.run_emulator(backend="hashed", latency=0.1) as emu:
-        done_before = 0
-        for _ in range(2):  # killed twice, at different points, before the run that finishes
-            proc = subprocess.Popen(embed_cmd(source, out, emu.url), stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True)
-            written = wait_for_lines(out, done_before + 8, proc)
-            proc.send_signal(signal.SIGKILL)
-            proc.communicate(timeout=30)
-            assert proc.returncode == -signal.SIGKILL
-            at_kill = len(complete_lines(out))
-            assert done_before + 8 <= written <= at_kill < n, "the kill must land mid-job"
-            done_before = at_kill
+def test_a_job_killed_with_sigkill_resumes_with_every_input_exactly_once(stoppable_job):
+    source, out, emu = stoppable_job
+    n = JOB_INPUTS
+    done_before = 0
+    for _ in range(2):  # killed twice, at different points, before the run that finishes
+        proc = start_embed(source, out, emu.url)
+        written = wait_for_lines(out, done_before + 8, proc)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+        assert proc.returncode == -signal.SIGKILL
+        at_kill = len(complete_lines(out))
+        assert done_before + 8 <= written <= at_kill < n, "the kill must land mid-job"
+        done_before = at_kill
 
-        rerun = subprocess.run(embed_cmd(source, out, emu.url), capture_output=True, text=True, timeout=300)
-        assert rerun.returncode == 0, rerun.stderr
-        assert f"{done_before} already done" in rerun.stderr
-        served = emu.stats()["2xx"]
+    rerun = subprocess.run(embed_cmd(source, out, emu.url), capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{done_before} already done" in rerun.stderr
+    served = emu.stats()["2xx"]
     assert_each_input_exactly_once(out, source)
     # Only what was in flight at each kill (2 requests at most) was paid for twice.
     assert served <= n + 2 * 2
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_the_job_cleanly_and_the_rerun_finishes_it(image_folder, tmp_path):
-    n = 50
-    source = image_folder(n)
-    out = tmp_path / "out.jsonl"
-    with emulator.run_emulator(backend="hashed", latency=0.1) as emu:
-        proc = subprocess.Popen(embed_cmd(source, out, emu.url), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
-        wait_for_lines(out, 5, proc)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 130, err
-        assert "interrupted" in err and "run the same command again" in err
-        kept = complete_lines(out)
-        assert 5 <= len(kept) < n
-        served_before = emu.stats()["2xx"]
-        assert len(kept) == served_before  # everything the service answered was written
-        rerun = subprocess.run(embed_cmd(source, out, emu.url), capture_output=True, text=True, timeout=300)
-        assert rerun.returncode == 0, rerun.stderr
-        assert emu.stats()["2xx"] == n  # nothing embedded twice
+def test_ctrl_c_stops_the_job_cleanly_and_the_rerun_finishes_it(stoppable_job):
+    source, out, emu = stoppable_job
+    n = JOB_INPUTS
+    proc = start_embed(source, out, emu.url)
+    wait_for_lines(out, 5, proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "run the same command again" in err
+    kept = complete_lines(out)
+    assert 5 <= len(kept) < n
+    served_before = emu.stats()["2xx"]
+    assert len(kept) == served_before  # everything the service answered was written
+    rerun = subprocess.run(embed_cmd(source, out, emu.url), capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert emu.stats()["2xx"] == n  # nothing embedded twice
     assert_each_input_exactly_once(out, source)
 
 
