@@ -18,7 +18,8 @@ from types import ModuleType
 
 from vertex_mm._cpu import Timing, busy_seconds, own_seconds, timed
 
-__all__ = ["Timing", "busy_seconds", "fetch_wheel", "machine_line", "own_seconds", "require_reference", "timed"]
+__all__ = ["Timing", "busy_seconds", "fetch_wheel", "machine_line", "memory_read_gbs", "own_seconds", "require_reference",
+           "timed"]
 
 
 def _cpu_model() -> str:
@@ -70,6 +71,24 @@ def machine_line() -> str:
     except ImportError:
         pass
     return "MACHINE " + " ".join(parts)
+
+
+def memory_read_gbs(gib: float = 1.0, rounds: int = 5) -> float:
+    """This machine's memory read bandwidth in GB/s (10^9 bytes), measured now: the fastest of
+    ``rounds`` multi-threaded sums over a ``gib`` GiB float32 array (far larger than any cache),
+    with torch's threads. It is the ceiling of a scan that reads every byte once: a MaxSim
+    method's GB/s over this figure says how close it runs to the memory-bound limit."""
+    import time
+
+    import torch
+
+    data = torch.ones(int(gib * (1 << 30)) // 4, dtype=torch.float32)
+    best = float("inf")
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        float(data.sum())
+        best = min(best, time.perf_counter() - t0)
+    return data.numel() * 4 / best / 1e9
 
 
 def require_reference(module: str, install: str) -> ModuleType:

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _machine import machine_line
+from _machine import machine_line, memory_read_gbs
 from _machine import timed as cpu_timed  # benchmarks/ is on sys.path when run as a script
 from _options import benchmark_parser
 
@@ -235,12 +235,20 @@ def main(argv: list[str] | None = None) -> int:
                 "bf16/fp16": args.tokens * args.dim * 2,
                 "binary": binary.bytes_per_page, "binary-1bitq": binary.bytes_per_page}
     ndcg = {name: ndcg_at_5(r, relevant) for name, r in ranked.items()}
-    print(f"\n{'method':<16}{'seconds':>9}{'pages/s/query':>15}{'speedup':>9}{'bytes/page':>12}{'nDCG@5':>8}{'others%':>9}")
+    bandwidth = memory_read_gbs()
+    print(f"\n{'method':<16}{'seconds':>9}{'pages/s/query':>15}{'speedup':>9}{'bytes/page':>12}{'GB/s':>7}"
+          f"{'of bw':>7}{'nDCG@5':>8}{'others%':>9}")
     for name in methods:
         t, other = best[name]
+        gbs = args.pages * bytes_pp[name] / t / 1e9  # each method reads every page once for all queries
         print(f"{name:<16}{t:>9.3f}{args.pages * args.queries / t:>15,.0f}{ref_t / t:>9.2f}{bytes_pp[name]:>12,.0f}"
-              f"{ndcg[name]:>8.3f}{100 * other:>8.0f}%")
-    print("(others% = CPU share other processes used during that method's fastest round)")
+              f"{gbs:>7.2f}{gbs / bandwidth:>7.1%}{ndcg[name]:>8.3f}{100 * other:>8.0f}%")
+    print(f"(GB/s = page bytes read per second; of bw = share of this machine's memory read bandwidth, "
+          f"{bandwidth:.1f} GB/s measured just now by a {torch.get_num_threads()}-thread sum over 1 GiB; "
+          "others% = CPU share other processes used during that method's fastest round)")
+    flops = 2.0 * args.queries * args.query_tokens * args.pages * args.tokens * args.dim
+    print(f"float32 scan: {flops / best['float32'][0] / 1e9:.0f} GFLOP/s of dot products: every method here is bound "
+          "by arithmetic, not by memory reads (each page byte feeds every query token)")
     same_top5 = float(np.mean([(a == b).all() for a, b in zip(ranked["bf16/fp16"], ranked["float32"])]))
     print(f"\nfloat32 scorer vs reference: max |score difference| = {max_diff:.2e}")
     print(f"exact-screened top-5 identical to float32 top-5 (pages, order, float32 scores bit for bit): {identical} "
@@ -259,7 +267,9 @@ def main(argv: list[str] | None = None) -> int:
           f"speedup_float32_exact={ref_t / best['exact-screened'][0]:.2f} "
           f"speedup_float32_fused={ref_t / best['float32'][0]:.2f} exact_identical={int(identical)} "
           f"speedup_binary={ref_t / best['binary'][0]:.2f} binary_ndcg_kept={kept:.3f} "
-          f"bytes_per_page_binary={binary.bytes_per_page:.0f} float_ndcg={ndcg['float32']:.3f} noisy={int(bool(noisy))}")
+          f"bytes_per_page_binary={binary.bytes_per_page:.0f} float_ndcg={ndcg['float32']:.3f} "
+          f"mem_read_gbs={bandwidth:.1f} binary_gbs={args.pages * bytes_pp['binary'] / best['binary'][0] / 1e9:.2f} "
+          f"noisy={int(bool(noisy))}")
     return 0
 
 
