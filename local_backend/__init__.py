@@ -3,6 +3,7 @@
 >>> from vertex_mm import get_embedder
 >>> emb = get_embedder("local")                          # the joint default, offline
 >>> emb = get_embedder("local", model="efficientnet-lite0", batch_size=64)
+>>> emb = get_embedder("local", device="cuda")           # a GPU; the CPU with a warning if none
 
 Models are named configs (``list_models()``; see :mod:`local_backend.models.registry`). The default,
 ``conse-effnet-minilm``, embeds images and text into one 384-d space by ConSE over
@@ -16,6 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from vertex_mm.errors import InputError
+
+from .device import check_device, resolve_device
 from .embedder import LocalEmbedder
 from .models.registry import create_model, get_model_config, get_shared_model, list_models, register_model_config, require_kind
 
@@ -31,8 +35,14 @@ __all__ = [
 _EMBEDDER_OPTIONS = ("batch_size", "decode_workers", "projection_seed", "video_fps", "max_frames_per_segment")
 
 
-def create_local_embedder(model: Any = "default", **options: Any) -> LocalEmbedder:
+def create_local_embedder(model: Any = "default", *, device: Any = "auto", **options: Any) -> LocalEmbedder:
     """What ``vertex_mm.get_embedder("local", ...)`` calls.
+
+    ``device``: ``"auto"`` (the default: CUDA when torch sees a GPU, else the CPU), ``"cpu"``,
+    ``"cuda"`` or ``"cuda:N"`` (the CPU, with a :class:`~local_backend.device.DeviceFallbackWarning`,
+    when torch sees no GPU); anything else is an :class:`~vertex_mm.errors.InputError`. Vectors
+    always come back as numpy on the CPU. A ready model object runs where it was built, so it
+    takes only ``device="auto"``.
 
     ``model`` is a registry name (``list_models()``) or a ready
     :class:`~local_backend.models.base.LocalModel`. Options ``batch_size``, ``decode_workers``,
@@ -40,8 +50,14 @@ def create_local_embedder(model: Any = "default", **options: Any) -> LocalEmbedd
     any other option overrides the model config's params (``top_k=5``, ``layer="logits"``...).
     Named models are shared per process, so several embedders hold one copy of the weights.
     """
+    name = check_device(device)  # a bad name fails before anything loads
     embedder_opts = {k: options.pop(k) for k in _EMBEDDER_OPTIONS if k in options}
-    if isinstance(model, str):
-        require_kind(model, "embedding", use='get_embedder("local")')  # page models serve page search only
-    local_model = get_shared_model(model, **options) if isinstance(model, str) else model
-    return LocalEmbedder(local_model, **embedder_opts)
+    if not isinstance(model, str):
+        if name != "auto":
+            raise InputError(f"device={device!r} applies to registry models; a ready model object runs where it "
+                             "was built (move it first, then pass it with device='auto')", input_name="device")
+        return LocalEmbedder(model, **embedder_opts)
+    require_kind(model, "embedding", use='get_embedder("local")')  # page models serve page search only
+    # Resolved here, once: "auto" and a fallen-back "cuda" share the CPU model instance.
+    where = resolve_device(name, stacklevel=4)  # the warning points at get_embedder's caller
+    return LocalEmbedder(get_shared_model(model, device=str(where), **options), **embedder_opts)

@@ -1,14 +1,10 @@
 """``device=`` and ``dtype=`` for local models: one place that turns the user's words into torch's.
 
+The device half lives in :mod:`vertex_mm._device` (the MaxSim scorer needs it too, and
+``vertex_mm`` never imports ``local_backend``); it is re-exported here with the dtypes.
+
 >>> resolve_device("auto")        # doctest: +SKIP
 device(type='cpu')                # or cuda when torch sees a GPU
-
-* ``"auto"`` picks CUDA when ``torch.cuda.is_available()``, else the CPU.
-* ``"cuda"`` (or ``"cuda:N"``) on a machine without CUDA falls back to the CPU and says so with a
-  :class:`DeviceFallbackWarning`: a script written on a GPU box still runs on a laptop, and the
-  user learns why it is slow. Filter the warning to turn it into an error
-  (``warnings.simplefilter("error", DeviceFallbackWarning)``).
-* ``"cpu"`` is the CPU.
 
 Dtypes are named as strings (``"float32"``, ``"bfloat16"``, ``"float16"``) so that configs stay
 JSON; ``"auto"`` is bfloat16 where the hardware computes it natively and float32 elsewhere (see
@@ -17,48 +13,24 @@ JSON; ``"auto"`` is bfloat16 where the hardware computes it natively and float32
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
+from vertex_mm._device import DEVICES, DeviceFallbackWarning, check_device, resolve_device
 from vertex_mm.errors import InputError
 
-__all__ = ["DEVICES", "DTYPES", "DeviceFallbackWarning", "cpu_has_native_bf16", "resolve_device", "resolve_dtype"]
+__all__ = ["DEVICES", "DTYPES", "DeviceFallbackWarning", "check_device", "cpu_has_native_bf16", "resolve_device",
+           "resolve_dtype"]
 
 # CPU flags of native bfloat16 matrix arithmetic (Intel/AMD AVX512-BF16, Intel AMX).
 _BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
-DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
-
-
-class DeviceFallbackWarning(UserWarning):
-    """Raised as a warning when a GPU was asked for but torch sees none, and the CPU is used."""
 
 
 def _torch() -> Any:
     from vertex_mm._optional import require
 
     return require("local", "torch", what="local models")
-
-
-def resolve_device(device: str = "auto") -> Any:
-    """A ``torch.device`` for ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-
-    Raises :class:`~vertex_mm.errors.InputError` for any other string.
-    """
-    torch = _torch()
-    name = str(device).strip().lower()
-    if name not in DEVICES and not (name.startswith("cuda:") and name[5:].isdigit()):
-        raise InputError(f"device must be one of {DEVICES} or 'cuda:N', got {device!r}", input_name="device")
-    if name == "cpu":
-        return torch.device("cpu")
-    if torch.cuda.is_available():
-        return torch.device("cuda" if name == "auto" else name)
-    if name != "auto":
-        message = (f"device={device!r} was requested but torch sees no CUDA GPU "
-                   f"(torch {torch.__version__}, built with CUDA {torch.version.cuda or 'none'}); running on the CPU")
-        warnings.warn(message, DeviceFallbackWarning, stacklevel=2)
-    return torch.device("cpu")
 
 
 def cpu_has_native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:

@@ -218,7 +218,7 @@ class ConSEModel:
         with torch.inference_mode():
             x = self.image_model.to_tensor(self.image_model._prepare_all(images))
             cells = net.features(x).flatten(2).transpose(1, 2)  # (n, 49, 1280)
-            logits = net.fc(cells).numpy()
+            logits = net.fc(cells).cpu().numpy()
         return [self.combine(row) for row in logits]
 
     def top_classes(self, images: Sequence[Any], k: int = 5) -> list[list[tuple[str, float]]]:
@@ -249,15 +249,15 @@ class ConSEModel:
 
 def create_conse(image_model: str = "efficientnet-lite0", text_model: str = "minilm-l6", top_k: int = 10,
                  temperature: float = 1.0, text_mix: float = 1.0, templates: Sequence[str] | None = None,
-                 use_cache: bool = True) -> ConSEModel:
+                 use_cache: bool = True, device: str = "cpu") -> ConSEModel:
     """Registry factory for ``conse-effnet-minilm`` (alias ``default``). The towers are the
     registry's shared instances, so the CNN path and the joint model hold one copy of each."""
     from .registry import get_shared_model
 
-    image = get_shared_model(image_model)
+    image = get_shared_model(image_model, device=device)
     if not hasattr(image, "logits_prepared"):
         raise ValueError(f"ConSE needs an ImageNet classifier as image model; {image_model!r} has no class scores")
-    return ConSEModel(image, get_shared_model(text_model), top_k=top_k, temperature=temperature, text_mix=text_mix,
+    return ConSEModel(image, get_shared_model(text_model, device=device), top_k=top_k, temperature=temperature, text_mix=text_mix,
                       templates=tuple(templates) if templates else TEMPLATES, use_cache=use_cache)
 
 

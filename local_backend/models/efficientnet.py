@@ -10,6 +10,9 @@ float rounding and saves a pass over every activation.
 Embeddings: ``layer="pooled"`` (default) is the 1280-d global average of the head activations
 (the classifier's input); ``"logits"`` the 1000 class scores. ``encode_image_regions`` returns
 the 7 x 7 = 49 head-activation vectors of the last feature map, row-major from the top left.
+
+``device="cuda"`` runs the network on a GPU: uint8 pixels are copied there (a quarter of the
+float bytes) and normalised on the device; vectors come back as numpy on the CPU.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from torch import nn
 
 from vertex_mm.errors import WeightsNotFoundError
 
+from ..device import resolve_device
 from ..preprocess import draft_size_for, map_all_or_raise, prepare_rgb
 from .base import l2_normalize, require_text_tower
 
@@ -161,6 +165,7 @@ class EfficientNetLiteEmbedder:
     crop_pct: float = 0.875
     channels_last: bool = True
     name: str = "efficientnet-lite0"
+    device: Any = "cpu"
 
     def __post_init__(self) -> None:
         if self.layer not in LAYERS:
@@ -168,7 +173,10 @@ class EfficientNetLiteEmbedder:
         self.native_dim = LAYERS[self.layer]
         self.modalities = frozenset({"image"})
         self.space_tag = "" if self.layer == "pooled" else self.layer
+        self.device = torch.device(self.device)
         self.net.eval()
+        if self.device.type != "cpu":
+            self.net = self.net.to(self.device)
         if self.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         # JPEGs decode at reduced DCT scale down to what the crop needs.
@@ -183,7 +191,7 @@ class EfficientNetLiteEmbedder:
         """uint8 (n, h, w, 3) to normalised float (n, 3, h, w) in channels-last memory; the
         permute is a free view of the NHWC bytes, so this is one fused pass."""
         arr = np.ascontiguousarray(np.stack(batch) if not isinstance(batch, np.ndarray) else batch)
-        x = torch.from_numpy(arr).permute(0, 3, 1, 2)
+        x = torch.from_numpy(arr).to(self.device).permute(0, 3, 1, 2)  # .to(cpu) is no copy
         if not self.channels_last:
             x = x.contiguous()
         return x.float().sub_(INPUT_MEAN).div_(INPUT_STD)
@@ -196,12 +204,12 @@ class EfficientNetLiteEmbedder:
         with torch.inference_mode():
             feats = self.net.features(self.to_tensor(batch)).mean((2, 3))
             out = self.net.fc(feats) if self.layer == "logits" else feats
-        return l2_normalize(out.numpy())
+        return l2_normalize(out.cpu().numpy())
 
     @torch.inference_mode()
     def logits_prepared(self, batch: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         """The 1000 ImageNet class scores (before softmax)."""
-        return self.net(self.to_tensor(batch)).numpy()
+        return self.net(self.to_tensor(batch)).cpu().numpy()
 
     # -- the LocalModel contract --------------------------------------------------------------
     def _prepare_all(self, images: Sequence[Any]) -> list[np.ndarray]:
@@ -220,7 +228,7 @@ class EfficientNetLiteEmbedder:
     def encode_image_regions(self, images: Sequence[Any]) -> list[np.ndarray]:
         """One (49, 1280) array per image: the last feature map's cells, row-major, L2-normalised."""
         fmap = self.forward_features(self.to_tensor(self._prepare_all(images)))
-        cells = fmap.flatten(2).transpose(1, 2).numpy()  # (n, 49, 1280)
+        cells = fmap.flatten(2).transpose(1, 2).cpu().numpy()  # (n, 49, 1280)
         return [l2_normalize(c) for c in cells]
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
@@ -231,7 +239,7 @@ class EfficientNetLiteEmbedder:
         """Directions that span the space well, for PCA to fewer dimensions: the classifier's
         1000 class vectors (for ``pooled``) or the identity's rows (for ``logits``)."""
         if self.layer == "pooled":
-            return self.net.fc.weight.detach().numpy().astype(np.float32)
+            return self.net.fc.weight.detach().cpu().numpy().astype(np.float32)
         return np.eye(self.native_dim, dtype=np.float32)
 
 
@@ -255,9 +263,12 @@ def create_efficientnet_lite0(
     crop_pct: float = 0.875,
     channels_last: bool = True,
     num_threads: int | None = None,
+    device: str = "cpu",
 ) -> EfficientNetLiteEmbedder:
-    """Registry factory for ``efficientnet-lite0``."""
+    """Registry factory for ``efficientnet-lite0``; ``device`` as :func:`local_backend.device.resolve_device`."""
+    where = resolve_device(device, stacklevel=3)
     if num_threads:
         torch.set_num_threads(int(num_threads))
-    return EfficientNetLiteEmbedder(load_efficientnet_lite0(weights), layer=layer, crop_pct=crop_pct, channels_last=channels_last)
+    return EfficientNetLiteEmbedder(load_efficientnet_lite0(weights), layer=layer, crop_pct=crop_pct,
+                                    channels_last=channels_last, device=where)
 

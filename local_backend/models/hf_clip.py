@@ -14,6 +14,8 @@ and truncates at its 77-token context. SigLIP pads every text to its full contex
 and reads the last position, with no attention mask (as in big_vision): shorter padding or a
 mask would give other vectors than the released model's.
 
+``device="cuda"`` runs both towers on a GPU; vectors come back as numpy on the CPU.
+
 Weights are read from the folder only (``local_files_only=True``); see
 :mod:`local_backend.models.hf_checkpoints` for where a repo id is looked up and for the error raised
 when nothing is there.
@@ -30,6 +32,7 @@ import torch
 
 from vertex_mm.errors import MissingDependencyError
 
+from ..device import resolve_device
 from .base import l2_normalize
 from .hf_checkpoints import Checkpoint, resolve_checkpoint
 from .quiet_loading import quiet_weight_loading
@@ -52,12 +55,14 @@ class HFJointModel(ViTImageModel):
     modalities = frozenset({"image", "text"})
 
     def __init__(self, model: Any, tokenizer: Any, ckpt: Checkpoint, *, family: str, name: str,
-                 batch_size: int = 16, processor: str = "CLIPImageProcessor") -> None:
+                 batch_size: int = 16, processor: str = "CLIPImageProcessor", device: Any = "cpu") -> None:
         encoder = ViTEncoder(parts_from_module(family, model)).eval()
         fingerprint = checkpoint_fingerprint(ckpt)
         super().__init__(encoder, preprocess_for(ckpt, processor), name=name, batch_size=batch_size,
-                         fingerprint=fingerprint, checkpoint_path=ckpt.path)
-        self.model, self.tokenizer, self.family = model, tokenizer, family
+                         fingerprint=fingerprint, checkpoint_path=ckpt.path, device=device)
+        # The vision weights moved with the encoder (shared); this moves the text tower.
+        self.model = model.to(self.device) if self.device.type != "cpu" else model
+        self.tokenizer, self.family = tokenizer, family
         self.space_tag = f"{family}-{fingerprint}"
         self.max_tokens = int(model.config.text_config.max_position_embeddings)
         text_dim = int(getattr(model.config, "projection_dim", 0) or model.config.text_config.hidden_size)
@@ -84,14 +89,15 @@ class HFJointModel(ViTImageModel):
         rows = []
         with torch.inference_mode():
             for start in range(0, len(texts), self.batch_size):
-                inputs = self.tokenize(texts[start : start + self.batch_size])
-                rows.append(self.model.get_text_features(**inputs).pooler_output)
-        return l2_normalize(torch.cat(rows).float().numpy())
+                inputs = {k: v.to(self.device) for k, v in self.tokenize(texts[start : start + self.batch_size]).items()}
+                rows.append(self.model.get_text_features(**inputs).pooler_output.float().cpu())
+        return l2_normalize(torch.cat(rows).numpy())
 
 
-def _load(checkpoint: str | os.PathLike[str], model_type: str, name: str, batch_size: int) -> HFJointModel:
+def _load(checkpoint: str | os.PathLike[str], model_type: str, name: str, batch_size: int, device: str) -> HFJointModel:
     import transformers as tf
 
+    where = resolve_device(device, stacklevel=4)
     family, cls_name, processor, repo = _FAMILIES[model_type]
     ckpt = resolve_checkpoint(checkpoint, model_name=name, example_repo=repo, model_types=[model_type], need_tokenizer=True)
     with quiet_weight_loading():
@@ -106,7 +112,8 @@ def _load(checkpoint: str | os.PathLike[str], model_type: str, name: str, batch_
                 f"{ckpt.path}: SigLIP's tokenizer (spiece.model) needs sentencepiece: pip install sentencepiece"
             ) from exc
         raise
-    return HFJointModel(model.eval(), tokenizer, ckpt, family=family, name=name, batch_size=batch_size, processor=processor)
+    return HFJointModel(model.eval(), tokenizer, ckpt, family=family, name=name, batch_size=batch_size, processor=processor,
+                        device=where)
 
 
 def _importable(module: str) -> bool:
@@ -118,12 +125,12 @@ def _importable(module: str) -> bool:
 
 
 def create_clip(checkpoint: str | os.PathLike[str] = "openai/clip-vit-base-patch32", *, name: str = "clip",
-                batch_size: int = 16) -> HFJointModel:
+                batch_size: int = 16, device: str = "cpu") -> HFJointModel:
     """Registry factory: a ``CLIPModel`` checkpoint folder, or a repo id in the local HF cache."""
-    return _load(checkpoint, "clip", name, batch_size)
+    return _load(checkpoint, "clip", name, batch_size, device)
 
 
 def create_siglip(checkpoint: str | os.PathLike[str] = "google/siglip-base-patch16-224", *, name: str = "siglip",
-                  batch_size: int = 16) -> HFJointModel:
+                  batch_size: int = 16, device: str = "cpu") -> HFJointModel:
     """Registry factory: a ``SiglipModel`` checkpoint folder, or a repo id in the local HF cache."""
-    return _load(checkpoint, "siglip", name, batch_size)
+    return _load(checkpoint, "siglip", name, batch_size, device)

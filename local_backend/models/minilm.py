@@ -7,6 +7,8 @@ model: mean of the token vectors over the attention mask, then L2 normalisation.
 Like ``multimodalembedding@001``, the tower reads only the first ``max_tokens`` (default 32)
 word-piece tokens, counting ``[CLS]`` and ``[SEP]``; the rest is silently ignored (see
 :mod:`vertex_mm.limits`). Pass ``max_tokens=256`` for the model's own limit.
+
+``device="cuda"`` runs the tower on a GPU (tokens go there, vectors come back as numpy).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import torch
 from vertex_mm._optional import require
 from vertex_mm.errors import InvalidTextError, WeightsNotFoundError
 
+from ..device import resolve_device
 from .base import l2_normalize
 from .quiet_loading import quiet_weight_loading
 
@@ -50,7 +53,7 @@ class MiniLMTextEncoder:
     modalities = frozenset({"text"})
 
     def __init__(self, model_dir: str | os.PathLike[str] | None = None, *, max_tokens: int = 32,
-                 batch_size: int = 256, name: str = "minilm-l6") -> None:
+                 batch_size: int = 256, name: str = "minilm-l6", device: Any = "cpu") -> None:
         path = pathlib.Path(model_dir) if model_dir else default_model_dir()
         if not (path / "config.json").is_file():
             raise WeightsNotFoundError(f"no model files in {path} (config.json missing); expected a sentence-transformers folder")
@@ -60,6 +63,9 @@ class MiniLMTextEncoder:
         self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
         with quiet_weight_loading():
             self.model = AutoModel.from_pretrained(str(path), local_files_only=True).eval()
+        self.device = torch.device(device)
+        if self.device.type != "cpu":
+            self.model = self.model.to(self.device)
         self.model_dir = path
         self.max_tokens = int(max_tokens)
         self.batch_size = int(batch_size)
@@ -87,10 +93,12 @@ class MiniLMTextEncoder:
     @torch.inference_mode()
     def _encode_batch(self, texts: Sequence[str]) -> np.ndarray:
         enc = self.tokenize(texts)
+        if self.device.type != "cpu":
+            enc = {k: v.to(self.device) for k, v in enc.items()}
         hidden = self.model(**enc).last_hidden_state
         mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        return l2_normalize(pooled.numpy())
+        return l2_normalize(pooled.cpu().numpy())
 
     def encode_images(self, images: Sequence[Any]) -> np.ndarray:
         from vertex_mm.errors import InputError
@@ -98,6 +106,8 @@ class MiniLMTextEncoder:
         raise InputError(f"local model {self.name!r} is a text model; it cannot embed images", input_name="image")
 
 
-def create_minilm(model_dir: str | None = None, max_tokens: int = 32, batch_size: int = 256) -> MiniLMTextEncoder:
-    """Registry factory for ``minilm-l6``."""
-    return MiniLMTextEncoder(model_dir, max_tokens=max_tokens, batch_size=batch_size)
+def create_minilm(model_dir: str | None = None, max_tokens: int = 32, batch_size: int = 256,
+                  device: str = "cpu") -> MiniLMTextEncoder:
+    """Registry factory for ``minilm-l6``; ``device`` as :func:`local_backend.device.resolve_device`."""
+    where = resolve_device(device, stacklevel=3)
+    return MiniLMTextEncoder(model_dir, max_tokens=max_tokens, batch_size=batch_size, device=where)

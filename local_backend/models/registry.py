@@ -17,19 +17,26 @@ to :func:`allow_factory_modules`. A file cannot make vertex-mm call an arbitrary
 A config of ``"kind": "pages"`` is a multi-vector page embedder (``regions``,
 ``colpali-engine``): :func:`create_page_embedder` builds it for page search, and
 ``get_embedder("local", model=...)`` refuses it.
+
+``device`` is an override like any other (``create_model("efficientnet-lite0", device="cuda")``).
+The built-in factories take it; for a factory that does not, ``device`` is dropped, with a
+:class:`~local_backend.device.DeviceFallbackWarning` unless it named the CPU.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import pathlib
 import threading
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 from vertex_mm.errors import InputError
 
+from ..device import DeviceFallbackWarning
 from .base import KIND_ATTRIBUTES, LocalModel, ModelConfig
 
 __all__ = [
@@ -177,12 +184,36 @@ def create_model(name: str, **overrides: Any) -> LocalModel:
     """
     config = _configs[_resolve(name)]
     params = {**config.params, **overrides}
-    model = _import_factory(config)(**params)
+    factory = _import_factory(config)
+    if "device" in params and not _takes(factory, "device"):
+        device = params.pop("device")
+        if str(device).strip().lower() != "cpu":
+            warnings.warn(f"local model {config.name!r} ({config.factory}) takes no device argument; "
+                          f"device={str(device)!r} ignored, it runs where its factory puts it (the CPU)",
+                          DeviceFallbackWarning, stacklevel=2)
+    model = factory(**params)
     missing = [a for a in KIND_ATTRIBUTES[config.kind] if not hasattr(model, a)]
     if missing:
         contract = "LocalModel" if config.kind == "embedding" else "MultiVectorEmbedder"
         raise TypeError(f"factory {config.factory} returned {type(model).__name__}, which lacks {missing} of {contract}")
     return model
+
+
+def _takes(factory: Any, param: str) -> bool:
+    """Whether ``factory`` accepts the keyword ``param`` (by name or through ``**kwargs``)."""
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return True
+    return param in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def _default_of(factory: Any, param: str) -> Any:
+    try:
+        p = inspect.signature(factory).parameters.get(param)
+    except (TypeError, ValueError):
+        return inspect.Parameter.empty
+    return inspect.Parameter.empty if p is None else p.default
 
 
 def model_kind(name: str) -> str:
@@ -215,7 +246,15 @@ def get_shared_model(name: str, **overrides: Any) -> LocalModel:
     Local models are read-only after loading, so embedders (and emulator workers) share them
     instead of holding several copies of the weights.
     """
-    key = (_resolve(name), json.dumps(overrides, sort_keys=True, default=str))
+    config = _configs[_resolve(name)]
+    if "device" in overrides:
+        # device="cpu" where the factory's default is the CPU is the same model as no device:
+        # one shared instance, not two copies of the weights.
+        factory = _import_factory(config)
+        device = str(overrides["device"])
+        if device == _default_of(factory, "device") or (device == "cpu" and not _takes(factory, "device")):
+            overrides = {k: v for k, v in overrides.items() if k != "device"}
+    key = (config.name, json.dumps(overrides, sort_keys=True, default=str))
     with _lock:
         model = _shared.get(key)
         if model is None:

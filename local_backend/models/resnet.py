@@ -4,6 +4,7 @@ Point ``path`` at a folder holding ``config.json`` and the weights (for example 
 ``microsoft/resnet-50`` copied from a machine with network, or the local HF cache folder);
 nothing is downloaded. Embeddings are the pooled last-stage activations (2048-d for
 ResNet-50), L2-normalised; ``encode_image_regions`` returns the cells of the last feature map.
+``device="cuda"`` runs it on a GPU (uint8 pixels go there; vectors come back as numpy).
 
 Preprocessing follows the folder's ``preprocessor_config.json`` when present (size,
 ``crop_pct``, mean, std), else the ImageNet defaults of ``ConvNextImageProcessor``: shortest
@@ -24,6 +25,7 @@ import torch
 from vertex_mm._optional import require
 from vertex_mm.errors import WeightsNotFoundError
 
+from ..device import resolve_device
 from ..preprocess import draft_size_for, map_all_or_raise, prepare_rgb
 from .base import l2_normalize, require_text_tower
 from .quiet_loading import quiet_weight_loading
@@ -49,7 +51,8 @@ class HFResNetEmbedder:
 
     modalities = frozenset({"image"})
 
-    def __init__(self, path: str | os.PathLike[str], *, name: str | None = None, channels_last: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, name: str | None = None, channels_last: bool = True,
+                 device: Any = "cpu") -> None:
         folder = pathlib.Path(path)
         if not (folder / "config.json").is_file():
             raise WeightsNotFoundError(
@@ -59,6 +62,9 @@ class HFResNetEmbedder:
         ResNetModel = require("local", "transformers", what="ResNet").ResNetModel
         with quiet_weight_loading():
             self.net = ResNetModel.from_pretrained(str(folder), local_files_only=True).eval()
+        self.device = torch.device(device)
+        if self.device.type != "cpu":
+            self.net = self.net.to(self.device)
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.channels_last = channels_last
@@ -67,8 +73,8 @@ class HFResNetEmbedder:
         self.native_dim = int(self.net.config.hidden_sizes[-1])
         self.image_size, self.crop_pct, mean, std = _preprocess_settings(folder)
         # Folded into one multiply-add on uint8 input: (x / 255 - mean) / std.
-        self._scale = torch.tensor([1.0 / (255.0 * s) for s in std]).view(1, 3, 1, 1)
-        self._shift = torch.tensor([-m / s for m, s in zip(mean, std)]).view(1, 3, 1, 1)
+        self._scale = torch.tensor([1.0 / (255.0 * s) for s in std], device=self.device).view(1, 3, 1, 1)
+        self._shift = torch.tensor([-m / s for m, s in zip(mean, std)], device=self.device).view(1, 3, 1, 1)
         self.draft_size = draft_size_for(self.image_size, self.crop_pct)
         self.space_tag = ""
 
@@ -77,14 +83,14 @@ class HFResNetEmbedder:
 
     def to_tensor(self, batch: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
         arr = np.ascontiguousarray(np.stack(batch) if not isinstance(batch, np.ndarray) else batch)
-        x = torch.from_numpy(arr).permute(0, 3, 1, 2).float()
+        x = torch.from_numpy(arr).to(self.device).permute(0, 3, 1, 2).float()  # .to(cpu) is no copy
         x = x * self._scale + self._shift
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x.contiguous()
 
     @torch.inference_mode()
     def encode_pixels(self, pixel_values: torch.Tensor) -> np.ndarray:
         """Embeddings of already-normalised pixels, (n, 3, h, w): the pooled output, L2-normalised."""
-        return l2_normalize(self.net(pixel_values=pixel_values).pooler_output.flatten(1).numpy())
+        return l2_normalize(self.net(pixel_values=pixel_values.to(self.device)).pooler_output.flatten(1).cpu().numpy())
 
     def encode_prepared(self, batch: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         return self.encode_pixels(self.to_tensor(batch))
@@ -101,19 +107,21 @@ class HFResNetEmbedder:
     def encode_image_regions(self, images: Sequence[Any]) -> list[np.ndarray]:
         """One (h*w, native_dim) array per image: the last feature map's cells, row-major."""
         fmap = self.net(pixel_values=self.to_tensor(self._prepare_all(images))).last_hidden_state
-        return [l2_normalize(c) for c in fmap.flatten(2).transpose(1, 2).numpy()]
+        return [l2_normalize(c) for c in fmap.flatten(2).transpose(1, 2).cpu().numpy()]
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         require_text_tower(self)
         raise AssertionError("unreachable")
 
 
-def create_resnet_hf(path: str | None = None, name: str | None = None, channels_last: bool = True) -> HFResNetEmbedder:
-    """Registry factory for ``resnet-hf``: ``path`` or ``$VERTEX_MM_RESNET_DIR``."""
+def create_resnet_hf(path: str | None = None, name: str | None = None, channels_last: bool = True,
+                     device: str = "cpu") -> HFResNetEmbedder:
+    """Registry factory for ``resnet-hf``: ``path`` or ``$VERTEX_MM_RESNET_DIR``; ``device`` as
+    :func:`local_backend.device.resolve_device`."""
     path = path or os.environ.get("VERTEX_MM_RESNET_DIR")
     if not path:
         raise WeightsNotFoundError(
             "resnet-hf needs a local checkpoint folder: create_model('resnet-hf', path='/models/resnet-50') "
             "or set VERTEX_MM_RESNET_DIR; nothing is downloaded"
         )
-    return HFResNetEmbedder(path, name=name, channels_last=channels_last)
+    return HFResNetEmbedder(path, name=name, channels_last=channels_last, device=resolve_device(device, stacklevel=3))

@@ -21,6 +21,9 @@ pooler). ``default`` picks what the family's model card uses: CLS for ViT, CLIP 
 
 The layers are ``transformers`` modules holding the checkpoint's weights; everything around
 them is here, and the tests check the result against ``transformers``' own forward to 1e-5.
+
+``device="cuda"`` (:func:`create_vit`) runs the encoder on a GPU: preprocessed pixels go there,
+vectors come back as numpy on the CPU.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..device import resolve_device
 from .base import l2_normalize, require_text_tower
 from .hf_checkpoints import Checkpoint, hash_file_ends, resolve_checkpoint
 from .hf_preprocess import ImagePreprocess
@@ -187,6 +191,16 @@ class ViTEncoder(nn.Module):
             return self.head(tokens)
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
 
+    def _apply(self, fn: Any, recurse: bool = True) -> "ViTEncoder":
+        # cls_token and positions belong to the checkpoint's embedding module, not registered
+        # here: .to() moves them too, in place as nn.Module does, so the weights stay shared.
+        super()._apply(fn, recurse)
+        with torch.no_grad():
+            for t in (self.parts.cls_token, self.parts.positions):
+                if t is not None:
+                    t.data = fn(t)
+        return self
+
     def forward(self, pixels: torch.Tensor, pooling: str = "default", project: bool = True) -> torch.Tensor:
         pooled = self.pool(self.tokens(pixels), pooling)
         return self.projection(pooled) if project and self.projection is not None else pooled
@@ -279,12 +293,15 @@ class ViTImageModel:
 
     def __init__(self, encoder: ViTEncoder, preprocess: ImagePreprocess, *, name: str, pooling: str = "default",
                  project: bool = True, batch_size: int = 16, fingerprint: str = "",
-                 checkpoint_path: pathlib.Path | None = None) -> None:
+                 checkpoint_path: pathlib.Path | None = None, device: Any = "cpu") -> None:
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         self.encoder, self.preprocess, self.name = encoder, preprocess, name
         self.pooling = encoder.default_pooling() if pooling == "default" else pooling
         encoder.pool(torch.zeros(1, 1 + encoder.prefix, encoder.width), self.pooling)  # fail now on a bad pooling
+        self.device = torch.device(device)
+        if self.device.type != "cpu":
+            encoder.to(self.device)
         self.project = project and encoder.projection is not None
         self.native_dim = encoder.output_dim if self.project else encoder.width
         self.batch_size = batch_size
@@ -298,7 +315,7 @@ class ViTImageModel:
         with torch.inference_mode():
             for start in range(0, len(images), self.batch_size):
                 pixels = torch.from_numpy(self.preprocess(images[start : start + self.batch_size]))
-                out.append(fn(pixels))
+                out.append(fn(pixels.to(self.device)).float().cpu())  # .to/.cpu on the CPU: no copy
         return out
 
     def encode_images(self, images: Sequence[Any]) -> np.ndarray:
@@ -306,7 +323,7 @@ class ViTImageModel:
         if len(images) == 0:
             return np.zeros((0, self.native_dim), dtype=np.float32)
         rows = self._batches(images, lambda px: self.encoder(px, self.pooling, self.project))
-        return l2_normalize(torch.cat(rows).float().numpy())
+        return l2_normalize(torch.cat(rows).numpy())
 
     def encode_image_regions(self, images: Sequence[Any]) -> list[np.ndarray]:
         """One ``(N, native_dim)`` array of unit-norm patch vectors per image (row-major patches)."""
@@ -314,7 +331,7 @@ class ViTImageModel:
             t = self.encoder.tokens(px)[:, self.encoder.prefix :]
             return self.encoder.projection(t) if self.project else t
 
-        return [l2_normalize(r.float().numpy()) for batch in self._batches(images, patches) for r in batch]
+        return [l2_normalize(r.numpy()) for batch in self._batches(images, patches) for r in batch]
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         require_text_tower(self)
@@ -323,9 +340,11 @@ class ViTImageModel:
 
 def create_vit(checkpoint: str | os.PathLike[str] = "google/vit-base-patch16-224-in21k", *, name: str = "vit",
                pooling: str = "default", project: bool = True, batch_size: int = 16,
-               example_repo: str = "google/vit-base-patch16-224-in21k") -> ViTImageModel:
-    """Registry factory: any ViT / CLIP / SigLIP / DINOv2 checkpoint folder or cached repo id."""
+               example_repo: str = "google/vit-base-patch16-224-in21k", device: str = "cpu") -> ViTImageModel:
+    """Registry factory: any ViT / CLIP / SigLIP / DINOv2 checkpoint folder or cached repo id;
+    ``device`` as :func:`local_backend.device.resolve_device`."""
+    where = resolve_device(device, stacklevel=3)
     encoder, preprocess, ckpt = load_vit_encoder(checkpoint, model_name=name, example_repo=example_repo)
     return ViTImageModel(encoder, preprocess, name=name, pooling=pooling, project=project, batch_size=batch_size,
-                         fingerprint=checkpoint_fingerprint(ckpt), checkpoint_path=ckpt.path)
+                         fingerprint=checkpoint_fingerprint(ckpt), checkpoint_path=ckpt.path, device=where)
 

@@ -1,5 +1,5 @@
-"""The embedder flags every embedding command shares (--backend, --api-endpoint, --project,
---location), and their translation into ``get_embedder`` options."""
+"""The embedder flags every embedding command shares (--backend, --device, --api-endpoint,
+--project, --location), and their translation into ``get_embedder`` options."""
 
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ def add_backend_arguments(p: argparse.ArgumentParser, *, default: str | None,
     ``dimension`` (its help text) also ``--dimension``."""
     default_text = f"default {default}" if default else "default: the backend that built the index"
     p.add_argument("--backend", default=default, help=f"embedding backend: local, vertex or gemini ({default_text})")
+    p.add_argument("--device", metavar="DEVICE",
+                   help="local backend: where the model runs: auto (default: a CUDA GPU when torch sees one), cpu, "
+                        "cuda or cuda:N (the CPU, with a warning, when there is no GPU)")
     add_service_arguments(p)
     if dimension is not None:
         p.add_argument("--dimension", type=int, help=dimension)
@@ -29,6 +32,14 @@ def add_service_arguments(p: argparse.ArgumentParser) -> None:
 
 def backend_options(args: argparse.Namespace, backend: str | None = None) -> dict[str, Any]:
     options: dict[str, Any] = {}
+    device = getattr(args, "device", None)
+    if device is not None:
+        from .._device import check_device
+        from ._errors import UsageError
+
+        if (backend or args.backend) != "local":
+            raise UsageError(f"--device applies to the local backend only, not {backend or args.backend!r}")
+        options["device"] = check_device(device)  # InputError naming the value and the allowed ones
     if args.project:
         options["project"] = args.project
     if args.location:

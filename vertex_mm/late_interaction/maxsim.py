@@ -20,6 +20,15 @@ re-reads a 4-byte float for every (query token, page token) pair.
 All queries are scored in one pass over the pages (their tokens stack into one matrix), so a
 batch of queries costs one read of the collection.
 
+``device`` picks where (:mod:`vertex_mm._device`): ``"cpu"`` (the default: the pages live in
+host memory, and the CPU paths here and in :mod:`.screened` and :mod:`.binary` are built for
+it), ``"cuda"``/``"cuda:N"``, or ``"auto"`` (CUDA when torch sees a GPU). On CUDA the pages are
+copied to the GPU in blocks of about 256 MiB for each call (in their stored dtype, so float16
+pages move half the bytes), scored there, and only the ``(queries, pages)`` scores come back.
+float32 products on the GPU are float32 (torch's default: no TF32), so scores agree with the
+CPU's to float rounding, not bit for bit. ``"cuda"`` without a GPU runs on the CPU with a
+:class:`~vertex_mm._device.DeviceFallbackWarning`.
+
 torch is imported inside the functions: ``import vertex_mm`` stays free of it.
 """
 
@@ -31,10 +40,12 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .._device import check_device, resolve_device
 from ..errors import InputError
 from .packed import PackedPages, as_packed, pack_queries
 
-__all__ = ["COMPUTE_DTYPES", "few_query_tokens", "maxsim", "maxsim_reference", "maxsim_topk", "token_maxima", "top_k"]
+__all__ = ["COMPUTE_DTYPES", "few_query_tokens", "gpu_block_tokens", "maxsim", "maxsim_reference", "maxsim_topk",
+           "token_maxima", "top_k"]
 
 Compute = Literal["float32", "bfloat16"]
 COMPUTE_DTYPES: tuple[str, ...] = ("float32", "bfloat16")
@@ -42,6 +53,9 @@ COMPUTE_DTYPES: tuple[str, ...] = ("float32", "bfloat16")
 # Token rows per fused block. 8192 rows x 128 dims is 2 MiB of bfloat16/4 MiB of float32 and
 # the (rows x query tokens) block of scores stays in L2/L3; measured best between 4k and 16k.
 DEFAULT_BLOCK_TOKENS = 8192
+# On a GPU a block is sized by bytes instead: page rows plus their scores, about 256 MiB, so
+# each host-to-device copy is large and the kernels are long enough to fill the device.
+GPU_BLOCK_BYTES = 256 << 20
 
 
 def _torch() -> Any:
@@ -65,6 +79,23 @@ def _torch_dtype(compute: str) -> Any:
     if compute == "bfloat16":
         return torch.bfloat16
     raise InputError(f"compute must be one of {COMPUTE_DTYPES}, got {compute!r}", input_name="compute")
+
+
+def _engine_device(device: Any, stacklevel: int = 4) -> Any:
+    """``None`` for the CPU (the code path as it always was), else the GPU's ``torch.device``.
+
+    Raises :class:`InputError` for a bad name; warns (DeviceFallbackWarning) when CUDA was asked
+    for and torch sees none. ``stacklevel`` points the warning at the user's call.
+    """
+    if check_device(device) == "cpu":
+        return None
+    where = resolve_device(device, stacklevel=stacklevel)
+    return None if where.type == "cpu" else where
+
+
+def gpu_block_tokens(dim: int, query_tokens: int) -> int:
+    """Page rows per block on a GPU: :data:`GPU_BLOCK_BYTES` of float32 rows and scores."""
+    return max(DEFAULT_BLOCK_TOKENS, GPU_BLOCK_BYTES // (4 * (int(dim) + int(query_tokens))))
 
 
 def _blocks(lengths: np.ndarray, block_tokens: int) -> list[tuple[int, int]]:
@@ -94,7 +125,7 @@ def _page_max(scores: Any, lengths: np.ndarray) -> Any:
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     n_max = int(lengths.max())
     idx = np.minimum(starts[:, None] + np.arange(n_max)[None, :], (starts + lengths - 1)[:, None])
-    return scores[torch.from_numpy(idx)].amax(1)
+    return scores[torch.from_numpy(idx).to(scores.device)].amax(1)
 
 
 def maxsim(
@@ -103,13 +134,16 @@ def maxsim(
     *,
     page_mask: np.ndarray | None = None,
     compute: Compute = "float32",
-    block_tokens: int = DEFAULT_BLOCK_TOKENS,
+    block_tokens: int | None = None,
     page_ids: np.ndarray | Sequence[int] | None = None,
+    device: Any = "cpu",
 ) -> np.ndarray:
     """MaxSim scores of every query against every page: a ``(queries, pages)`` float32 array.
 
     ``page_ids`` scores only those pages (columns in that order): a rerank reads just its
-    candidates from a memory map.
+    candidates from a memory map. ``device``: ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"`` or
+    ``"auto"`` (module docstring). ``block_tokens``: page rows per fused block (default
+    :data:`DEFAULT_BLOCK_TOKENS` on the CPU, :func:`gpu_block_tokens` on a GPU).
 
     ``queries``: a list of ``(n_q, d)`` token matrices (or one, or a zero-padded ``(Q, n, d)``
     batch). ``pages``: :class:`PackedPages`, a list of ``(n_p, d)`` matrices, or a padded
@@ -118,11 +152,16 @@ def maxsim(
     empty pages or queries, or non-finite values.
     """
     torch = _torch()
+    where = _engine_device(device)
     packed = as_packed(pages, page_mask)
     q_pad, _ = pack_queries(queries, dim=packed.dim)
     n_q, n_tok, dim = q_pad.shape
     dtype = _torch_dtype(compute)
     q_t = torch.from_numpy(q_pad.reshape(-1, dim)).to(dtype).T.contiguous()  # (dim, Q*n)
+    if where is not None:
+        q_t = q_t.to(where)
+    if block_tokens is None:
+        block_tokens = DEFAULT_BLOCK_TOKENS if where is None else gpu_block_tokens(dim, q_t.shape[1])
     if page_ids is not None:
         ids = np.asarray(page_ids, dtype=np.int64)
         if ids.size and (ids.min() < 0 or ids.max() >= len(packed)):
@@ -132,7 +171,8 @@ def maxsim(
         packed = packed.select(ids)
     best = token_maxima(q_t, _as_tensor(packed.tokens), packed.offsets, packed.lengths, block_tokens)
     # (P, Q, n) -> sum over query tokens -> (Q, P). Zero padding tokens contribute exactly 0.
-    scores: np.ndarray = best.view(len(packed), n_q, n_tok).sum(-1).T.contiguous().numpy()
+    # (.cpu() is the tensor itself on the CPU: no copy there.)
+    scores: np.ndarray = best.view(len(packed), n_q, n_tok).sum(-1).T.contiguous().cpu().numpy()
     return scores
 
 
@@ -140,14 +180,15 @@ def token_maxima(q_t: Any, tokens: Any, offsets: np.ndarray, lengths: np.ndarray
                  block_tokens: int = DEFAULT_BLOCK_TOKENS) -> Any:
     """Per page and query token, the best dot product: a ``(pages, query tokens)`` float32 tensor.
 
-    ``q_t`` is the ``(dim, query tokens)`` query matrix already in the compute dtype; ``tokens``
-    the ``(rows, dim)`` page rows as a tensor (widened to ``q_t``'s dtype a block at a time).
+    ``q_t`` is the ``(dim, query tokens)`` query matrix already in the compute dtype and on the
+    device that computes; ``tokens`` the ``(rows, dim)`` page rows as a tensor (moved to that
+    device and widened to ``q_t``'s dtype a block at a time); the result is on that device.
     The arithmetic is what :func:`maxsim` does; the certified screen reuses it as is.
     """
     torch = _torch()
     dtype = q_t.dtype
     n_out = int(lengths.size)
-    best = torch.empty(n_out, q_t.shape[1], dtype=torch.float32)
+    best = torch.empty(n_out, q_t.shape[1], dtype=torch.float32, device=q_t.device)
     # Few query tokens (a rerank of one query): put them on the rows so the per-page max runs
     # over the contiguous last axis; a max over a middle axis only 20 wide is ~30x slower.
     few = few_query_tokens(q_t.shape[1], lengths)
@@ -155,6 +196,8 @@ def token_maxima(q_t: Any, tokens: Any, offsets: np.ndarray, lengths: np.ndarray
     with torch.inference_mode():
         for p0, p1 in _blocks(lengths, block_tokens):
             block = tokens[int(offsets[p0]) : int(offsets[p1])]
+            if block.device != q_t.device:
+                block = block.to(q_t.device)  # stored dtype: float16 pages move half the bytes
             if block.dtype != dtype:
                 block = block.to(dtype)
             if few:
@@ -207,11 +250,16 @@ def maxsim_topk(
     certified path for ``compute="float32"`` (the default): a bfloat16 screen with a rigorous
     error bound, then float32 rescoring of the pages the bound cannot rule out. The result is
     identical to the plain float32 scorer's, about twice as fast on ColPali-sized collections.
+    The screen is a CPU path: on a GPU (``device="cuda"`` or ``"auto"`` with one) the plain
+    float32 scan runs there instead.
     """
+    where = _engine_device(kwargs.get("device", "cpu"))  # resolved (and any fallback warned) once
+    kwargs["device"] = "cpu" if where is None else where
     if hasattr(pages, "exact_topk"):
         # Duck-typed so this module need not import screened.py (which imports this one).
-        if kwargs.get("compute", "float32") == "float32" and kwargs.get("page_ids") is None:
-            block_tokens = kwargs.get("block_tokens", DEFAULT_BLOCK_TOKENS)
+        on_cpu = kwargs["device"] == "cpu"
+        if on_cpu and kwargs.get("compute", "float32") == "float32" and kwargs.get("page_ids") is None:
+            block_tokens = kwargs.get("block_tokens") or DEFAULT_BLOCK_TOKENS
             exact: tuple[np.ndarray, np.ndarray] = pages.exact_topk(queries, k, block_tokens=block_tokens)
             return exact
         pages = pages.pages  # type: ignore[union-attr]

@@ -1,0 +1,62 @@
+"""``device=``: one place that turns the user's word for a device into torch's.
+
+>>> check_device("CUDA")          # validation only; no torch import
+'cuda'
+>>> resolve_device("auto")        # doctest: +SKIP
+device(type='cpu')                # or cuda when torch sees a GPU
+
+* ``"auto"`` picks CUDA when ``torch.cuda.is_available()``, else the CPU.
+* ``"cuda"`` (or ``"cuda:N"``) on a machine without CUDA falls back to the CPU and says so with a
+  :class:`DeviceFallbackWarning`: a script written on a GPU box still runs on a laptop, and the
+  user learns why it is slow. Filter the warning to turn it into an error
+  (``warnings.simplefilter("error", DeviceFallbackWarning)``).
+* ``"cpu"`` is the CPU.
+
+Used by the local models (:mod:`local_backend.device` re-exports it, with the dtypes) and by the
+MaxSim scorer (:mod:`vertex_mm.late_interaction.maxsim`). It lives in ``vertex_mm`` because the
+scorer must not import ``local_backend``. torch is imported only by :func:`resolve_device`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from .errors import InputError
+
+__all__ = ["DEVICES", "DeviceFallbackWarning", "check_device", "resolve_device"]
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class DeviceFallbackWarning(UserWarning):
+    """Raised as a warning when a GPU was asked for but torch sees none, and the CPU is used."""
+
+
+def check_device(device: Any) -> str:
+    """The canonical name (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``) of ``device``: a
+    string or a ``torch.device``. Raises :class:`~vertex_mm.errors.InputError` naming the value
+    and the allowed ones for anything else. Needs no torch."""
+    name = str(device).strip().lower() if isinstance(device, str) or type(device).__name__ == "device" else None
+    if name is None or (name not in DEVICES and not (name.startswith("cuda:") and name[5:].isdigit())):
+        raise InputError(f"device must be one of {DEVICES} or 'cuda:N', got {device!r}", input_name="device")
+    return name
+
+
+def resolve_device(device: Any = "auto", *, stacklevel: int = 2) -> Any:
+    """A ``torch.device`` for ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (or a
+    ``torch.device``); see the module docstring. Raises :class:`~vertex_mm.errors.InputError`
+    for any other value. ``stacklevel`` is the fallback warning's, as for ``warnings.warn`` here (2: the caller)."""
+    name = check_device(device)
+    from ._optional import require
+
+    torch = require("local", "torch", what="local models and the MaxSim scorer")
+    if name == "cpu":
+        return torch.device("cpu")
+    if torch.cuda.is_available():
+        return torch.device("cuda" if name == "auto" else name)
+    if name != "auto":
+        message = (f"device={str(device)!r} was requested but torch sees no CUDA GPU "
+                   f"(torch {torch.__version__}, built with CUDA {torch.version.cuda or 'none'}); running on the CPU")
+        warnings.warn(message, DeviceFallbackWarning, stacklevel=stacklevel)
+    return torch.device("cpu")
