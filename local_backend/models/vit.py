@@ -196,9 +196,15 @@ class ViTEncoder(nn.Module):
         # here: .to() moves them too, in place as nn.Module does, so the weights stay shared.
         super()._apply(fn, recurse)
         with torch.no_grad():
-            for t in (self.parts.cls_token, self.parts.positions):
-                if t is not None:
-                    t.data = fn(t)
+            for attr in ("cls_token", "positions"):
+                t = getattr(self.parts, attr)
+                if t is None:
+                    continue
+                moved = fn(t)
+                try:
+                    t.data = moved
+                except RuntimeError:  # a tensor type set_data cannot take (e.g. "meta"): replace it
+                    setattr(self.parts, attr, nn.Parameter(moved, t.requires_grad) if isinstance(t, nn.Parameter) else moved)
         return self
 
     def forward(self, pixels: torch.Tensor, pooling: str = "default", project: bool = True) -> torch.Tensor:

@@ -1,0 +1,54 @@
+"""``--device`` of the embedding commands: passed to the local backend, validated, and refused
+for the cloud backends."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vertex_mm import registry
+from vertex_mm.cli import main
+from vertex_mm.sample_data import sample_photos
+from vertex_mm.testing.hashed import HashedEmbedder
+
+
+@pytest.fixture
+def photo_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for p in sample_photos()[:2]:
+        shutil.copy(p, folder / p.name)
+    return folder
+
+
+@pytest.fixture
+def local_options(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Stands in for the local backend (no model loads): records the options it was built with."""
+    seen: list[dict[str, Any]] = []
+
+    def factory(**options: Any) -> HashedEmbedder:
+        seen.append(options)
+        return HashedEmbedder()
+
+    monkeypatch.setitem(registry._BACKENDS, "local", factory)
+    return seen
+
+
+@pytest.mark.parametrize(("flag", "expected"), [([], None), (["--device", "CUDA:1"], "cuda:1"), (["--device", "cpu"], "cpu")])
+def test_index_passes_the_device_to_the_local_backend(photo_dir, tmp_path, local_options, flag, expected) -> None:
+    assert main(["index", str(photo_dir), "--out", str(tmp_path / "idx"), "--backend", "local", "--no-progress", *flag]) == 0
+    assert local_options[0].get("device") == expected
+
+
+def test_a_bad_device_is_refused_naming_it(photo_dir, tmp_path, local_options, capsys) -> None:
+    assert main(["index", str(photo_dir), "--out", str(tmp_path / "idx"), "--backend", "local", "--device", "tpu"]) == 2
+    err = capsys.readouterr().err
+    assert "'tpu'" in err and "'auto', 'cpu', 'cuda'" in err and not local_options
+
+
+def test_device_is_for_the_local_backend_only(tmp_path, capsys) -> None:
+    assert main(["embed", str(tmp_path), "--out", str(tmp_path / "o.jsonl"), "--backend", "vertex", "--device", "cuda"]) == 2
+    assert "--device applies to the local backend only" in capsys.readouterr().err
