@@ -98,3 +98,18 @@ def test_pages_on_the_host_are_moved_to_the_queries_device_block_by_block(rng, s
     with one_device():
         best = token_maxima(q_t, torch.from_numpy(packed.tokens), packed.offsets, packed.lengths, block_tokens=10)
     assert best.device.type == "meta" and tuple(best.shape) == (len(pages), n_q)
+
+
+@no_gpu
+def test_the_gpu_benchmark_says_no_gpu_and_exits_0(capsys):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
+    try:
+        import bench_gpu
+    finally:
+        sys.path.pop(0)
+    assert bench_gpu.main([]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("MACHINE ") and "no GPU" in out

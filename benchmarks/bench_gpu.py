@@ -1,0 +1,154 @@
+"""GPU against CPU in one run: local-backend images/s and MaxSim pages/s per query.
+
+    python benchmarks/bench_gpu.py                 # on a machine with a CUDA GPU
+    python benchmarks/bench_gpu.py --device cpu --images 16 --pages 64   # check the script itself
+
+Without a GPU it prints ``no GPU`` and exits 0: there is nothing to compare.
+
+Measured, each on the CPU and on ``--device`` (default ``cuda``), best of ``--repeats``:
+
+* ``local_e2e``: ``get_embedder("local").embed_images(jpeg_bytes)``, the default ConSE model
+  (EfficientNet-Lite0 + MiniLM), JPEG decode and resize on CPU threads included;
+* ``local_forward``: the same model from prepared 224 x 224 uint8 pixels (decode excluded: what
+  the device itself does);
+* ``maxsim``: :func:`vertex_mm.late_interaction.maxsim` of ``--queries`` queries against
+  ``--pages`` synthetic float16 pages of ``--tokens`` x ``--dim`` (ColPali-sized), float32
+  products. Pages live in host memory and are copied to the GPU for each call (as the library
+  does); pages/s/query = pages x queries / seconds. The GPU scores are checked against the CPU's.
+
+Last line: ``RESULT gpu=… local_e2e_img_s_cpu=… local_e2e_img_s_gpu=… local_forward_img_s_cpu=…
+local_forward_img_s_gpu=… maxsim_pages_s_q_cpu=… maxsim_pages_s_q_gpu=… maxsim_max_abs_diff=…``
+(``_gpu`` is ``--device``'s figure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from _machine import machine_line  # benchmarks/ is on sys.path when run as a script
+
+
+def best_seconds(fn: Callable[[], Any], repeats: int, sync: Callable[[], None]) -> float:
+    fn()  # warm-up: kernels, allocator, thread pools
+    sync()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def jpeg_batch(n: int) -> list[bytes]:
+    from vertex_mm.sample_data import sample_photos
+
+    photos = [p.read_bytes() for p in sample_photos()]
+    return [photos[i % len(photos)] for i in range(n)]
+
+
+def bench_local(device: str, images: list[bytes], batch_size: int, repeats: int, sync: Callable[[], None]) -> dict[str, float]:
+    from vertex_mm import get_embedder
+
+    emb = get_embedder("local", device=device, batch_size=batch_size)
+    model: Any = emb.local_model
+    pixels = np.stack([model.prepare_image(img) for img in _decoded(images[:batch_size])])
+    e2e = best_seconds(lambda: emb.embed_images(images, dimension=512), repeats, sync)
+    fwd = best_seconds(lambda: model.encode_prepared(pixels), repeats, sync)
+    return {"e2e": len(images) / e2e, "forward": len(pixels) / fwd}
+
+
+def _decoded(images: list[bytes]) -> list[Any]:
+    import io
+
+    from PIL import Image
+
+    return [Image.open(io.BytesIO(b)).convert("RGB") for b in images]
+
+
+def bench_maxsim(device: str, queries: list[np.ndarray], packed: Any, repeats: int,
+                 sync: Callable[[], None]) -> tuple[float, np.ndarray]:
+    from vertex_mm.late_interaction import maxsim
+
+    scores = maxsim(queries, packed, device=device)
+    seconds = best_seconds(lambda: maxsim(queries, packed, device=device), repeats, sync)
+    return len(packed) * len(queries) / seconds, scores
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--device", default="cuda", help="what to compare with the CPU (default cuda)")
+    ap.add_argument("--images", type=int, default=512)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--pages", type=int, default=4000)
+    ap.add_argument("--tokens", type=int, default=1030)
+    ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--queries", type=int, default=16)
+    ap.add_argument("--query-tokens", type=int, default=20)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    print(machine_line(), flush=True)
+
+    try:
+        import torch
+    except ImportError:
+        print('no GPU: torch is not installed (pip install "vertex-mm[local]"); nothing to compare')
+        return 0
+    from vertex_mm._device import check_device
+
+    target = check_device(args.device)
+    if target != "cpu" and not torch.cuda.is_available():
+        print(f"no GPU: torch {torch.__version__} (CUDA build {torch.version.cuda or 'none'}) sees no CUDA device; "
+              "nothing to compare")
+        return 0
+    gpu_name = torch.cuda.get_device_name(torch.device(target)) if target != "cpu" else "none"
+    print(f"comparing cpu with {target} ({gpu_name}); torch {torch.__version__}, {torch.get_num_threads()} CPU threads",
+          flush=True)
+
+    def sync() -> None:
+        if target != "cpu":
+            torch.cuda.synchronize()
+
+    images = jpeg_batch(args.images)
+    local = {dev: bench_local(dev, images, args.batch_size, args.repeats, sync) for dev in ("cpu", target)}
+    for dev, r in local.items():
+        print(f"local {dev:>6}: end to end {r['e2e']:8.1f} img/s   forward (prepared pixels) {r['forward']:8.1f} img/s",
+              flush=True)
+
+    from vertex_mm.late_interaction import PackedPages
+
+    rng = np.random.default_rng(args.seed)
+    pages = rng.standard_normal((args.pages, args.tokens, args.dim), dtype=np.float32)
+    pages /= np.linalg.norm(pages, axis=-1, keepdims=True)
+    packed = PackedPages.from_padded(pages.astype(np.float16))
+    del pages
+    queries = [q / np.linalg.norm(q, axis=-1, keepdims=True)
+               for q in rng.standard_normal((args.queries, args.query_tokens, args.dim), dtype=np.float32)]
+    gb = packed.tokens.nbytes / 1e9
+    print(f"maxsim: {args.pages} pages x {args.tokens} tokens x {args.dim} float16 ({gb:.2f} GB), "
+          f"{args.queries} queries x {args.query_tokens} tokens", flush=True)
+    rate_cpu, s_cpu = bench_maxsim("cpu", queries, packed, args.repeats, sync)
+    rate_dev, s_dev = bench_maxsim(target, queries, packed, args.repeats, sync)
+    diff = float(np.abs(s_cpu - s_dev).max())
+    same_top = float(np.mean(np.argmax(s_cpu, 1) == np.argmax(s_dev, 1)))
+    for dev, rate in (("cpu", rate_cpu), (target, rate_dev)):
+        # One pass over the pages scores every query: the collection is read rate/queries times a second.
+        print(f"maxsim {dev:>6}: {rate:12.0f} pages/s/query ({gb * rate / (args.pages * args.queries):.1f} GB/s of pages read)")
+    print(f"maxsim {target} vs cpu: max |score difference| {diff:.2e}, same best page for {100 * same_top:.0f}% of queries")
+    print(f"speedup over the CPU: local end to end x{local[target]['e2e'] / local['cpu']['e2e']:.2f}, "
+          f"local forward x{local[target]['forward'] / local['cpu']['forward']:.2f}, maxsim x{rate_dev / rate_cpu:.2f}")
+    print(f"RESULT gpu={gpu_name.replace(' ', '_')} local_e2e_img_s_cpu={local['cpu']['e2e']:.1f} "
+          f"local_e2e_img_s_gpu={local[target]['e2e']:.1f} local_forward_img_s_cpu={local['cpu']['forward']:.1f} "
+          f"local_forward_img_s_gpu={local[target]['forward']:.1f} maxsim_pages_s_q_cpu={rate_cpu:.0f} "
+          f"maxsim_pages_s_q_gpu={rate_dev:.0f} maxsim_max_abs_diff={diff:.2e}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
