@@ -23,7 +23,6 @@ local_forward_img_s_gpu=… maxsim_pages_s_q_cpu=… maxsim_pages_s_q_gpu=… ma
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from typing import Any
 
 import numpy as np
 from _machine import machine_line  # benchmarks/ is on sys.path when run as a script
+from _options import benchmark_parser
 
 
 def best_seconds(fn: Callable[[], Any], repeats: int, sync: Callable[[], None]) -> float:
@@ -81,17 +81,9 @@ def bench_maxsim(device: str, queries: list[np.ndarray], packed: Any, repeats: i
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = benchmark_parser(__doc__, images=512, batch_size=64, pages=4000, tokens=1030, dim=128, queries=16, query_tokens=20,
+                          repeats=3, seed=0)
     ap.add_argument("--device", default="cuda", help="what to compare with the CPU (default cuda)")
-    ap.add_argument("--images", type=int, default=512)
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--pages", type=int, default=4000)
-    ap.add_argument("--tokens", type=int, default=1030)
-    ap.add_argument("--dim", type=int, default=128)
-    ap.add_argument("--queries", type=int, default=16)
-    ap.add_argument("--query-tokens", type=int, default=20)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     print(machine_line(), flush=True)
 
