@@ -2,7 +2,7 @@
 
 * :func:`maxsim` — fused MaxSim of query token matrices against pages (float32 or bfloat16
   arithmetic; pages stored float32 or float16); :class:`ScreenedPages` — the exact float32
-  top-k through a certified bfloat16 screen.
+  top-k through a certified bfloat16 screen; ``device="cuda"`` and :func:`to_device` score on a GPU.
 * :func:`pool_pages` — hierarchical token pooling (fewer vectors per page).
 * :class:`BinaryPages`, :func:`hamming_maxsim`, :func:`two_stage_search` — 1-bit codes,
   Hamming-MaxSim candidates, full-precision rerank.
@@ -15,13 +15,14 @@ Nothing here imports torch at import time; the float scorer imports it on first 
 from __future__ import annotations
 
 from .binary import BinaryPages, binarize, hamming_maxsim, two_stage_search
-from .maxsim import maxsim, maxsim_reference, maxsim_topk, top_k
+from .maxsim import DevicePages, maxsim, maxsim_reference, maxsim_topk, to_device, top_k
 from .packed import PackedPages, pack_queries
 from .pooling import pool_page, pool_pages
 from .screened import ScreenedPages
 
 __all__ = [
     "BinaryPages",
+    "DevicePages",
     "PackedPages",
     "ScreenedPages",
     "binarize",
@@ -32,6 +33,7 @@ __all__ = [
     "pack_queries",
     "pool_page",
     "pool_pages",
+    "to_device",
     "top_k",
     "two_stage_search",
 ]

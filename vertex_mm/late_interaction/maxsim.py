@@ -27,7 +27,8 @@ copied to the GPU in blocks of about 256 MiB for each call (in their stored dtyp
 pages move half the bytes), scored there, and only the ``(queries, pages)`` scores come back.
 float32 products on the GPU are float32 (torch's default: no TF32), so scores agree with the
 CPU's to float rounding, not bit for bit. ``"cuda"`` without a GPU runs on the CPU with a
-:class:`~vertex_mm._device.DeviceFallbackWarning`.
+:class:`~vertex_mm._device.DeviceFallbackWarning`. To query one collection many times, copy it
+once with :func:`to_device`: :class:`DevicePages` are scored where they are, with no copy per call.
 
 torch is imported inside the functions: ``import vertex_mm`` stays free of it.
 """
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -44,8 +46,8 @@ from .._device import check_device, resolve_device
 from ..errors import InputError
 from .packed import PackedPages, as_packed, pack_queries
 
-__all__ = ["COMPUTE_DTYPES", "few_query_tokens", "gpu_block_tokens", "maxsim", "maxsim_reference", "maxsim_topk",
-           "token_maxima", "top_k"]
+__all__ = ["COMPUTE_DTYPES", "DevicePages", "few_query_tokens", "gpu_block_tokens", "maxsim", "maxsim_reference",
+           "maxsim_topk", "to_device", "token_maxima", "top_k"]
 
 Compute = Literal["float32", "bfloat16"]
 COMPUTE_DTYPES: tuple[str, ...] = ("float32", "bfloat16")
@@ -98,6 +100,66 @@ def gpu_block_tokens(dim: int, query_tokens: int) -> int:
     return max(DEFAULT_BLOCK_TOKENS, GPU_BLOCK_BYTES // (4 * (int(dim) + int(query_tokens))))
 
 
+@dataclass(frozen=True)
+class DevicePages:
+    """Pages held on a device (a GPU) for repeated :func:`maxsim` calls: ``tokens`` is the
+    ``(total tokens, dim)`` torch tensor there, in the stored dtype; ``offsets`` (host numpy)
+    as :class:`PackedPages`'. Made by :func:`to_device`; scored where they are, whatever the
+    ``device`` argument of :func:`maxsim` says."""
+
+    tokens: Any
+    offsets: np.ndarray
+
+    @classmethod
+    def from_pages(cls, pages: PackedPages | Sequence[np.ndarray] | np.ndarray, device: Any,
+                   page_mask: np.ndarray | None = None) -> "DevicePages":
+        """Copy ``pages`` to the ``torch.device`` ``device`` (one copy of every row)."""
+        packed = as_packed(pages, page_mask)
+        return cls(_as_tensor(packed.tokens).to(device), packed.offsets)
+
+    def __len__(self) -> int:
+        return int(self.offsets.size) - 1
+
+    @property
+    def device(self) -> Any:
+        return self.tokens.device
+
+    @property
+    def dim(self) -> int:
+        return int(self.tokens.shape[1])
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.tokens.numel() * self.tokens.element_size())
+
+    def select(self, indices: Sequence[int] | np.ndarray) -> "DevicePages":
+        """The given pages, in that order: one gather on the device."""
+        torch = _torch()
+        idx = np.asarray(indices, dtype=np.int64)
+        starts, lengths = self.offsets[idx], self.lengths[idx]
+        offsets = np.zeros(idx.size + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        rows = np.concatenate([np.arange(s, s + n) for s, n in zip(starts.tolist(), lengths.tolist())] or
+                              [np.zeros(0, np.int64)])
+        return DevicePages(self.tokens[torch.from_numpy(rows).to(self.tokens.device)], offsets)
+
+
+def to_device(pages: PackedPages | Sequence[np.ndarray] | np.ndarray, device: Any = "auto", *,
+              page_mask: np.ndarray | None = None) -> DevicePages | PackedPages:
+    """Pages ready for many :func:`maxsim` calls on ``device``: :class:`DevicePages` on a GPU
+    (copied once; they take their stored bytes of GPU memory), the host :class:`PackedPages`
+    when ``device`` is or falls back to the CPU (with a
+    :class:`~vertex_mm._device.DeviceFallbackWarning` for ``"cuda"`` without a GPU)."""
+    where = _engine_device(device, stacklevel=4)
+    if where is None:
+        return as_packed(pages, page_mask)
+    return DevicePages.from_pages(pages, where, page_mask)
+
+
 def _blocks(lengths: np.ndarray, block_tokens: int) -> list[tuple[int, int]]:
     """Split pages into runs of consecutive pages holding about ``block_tokens`` rows each."""
     if lengths.size and np.all(lengths == lengths[0]):
@@ -130,7 +192,7 @@ def _page_max(scores: Any, lengths: np.ndarray) -> Any:
 
 def maxsim(
     queries: Sequence[np.ndarray] | np.ndarray,
-    pages: PackedPages | Sequence[np.ndarray] | np.ndarray,
+    pages: PackedPages | DevicePages | Sequence[np.ndarray] | np.ndarray,
     *,
     page_mask: np.ndarray | None = None,
     compute: Compute = "float32",
@@ -146,14 +208,18 @@ def maxsim(
     :data:`DEFAULT_BLOCK_TOKENS` on the CPU, :func:`gpu_block_tokens` on a GPU).
 
     ``queries``: a list of ``(n_q, d)`` token matrices (or one, or a zero-padded ``(Q, n, d)``
-    batch). ``pages``: :class:`PackedPages`, a list of ``(n_p, d)`` matrices, or a padded
-    ``(P, n, d)`` batch with ``page_mask`` marking real tokens. Float16 pages are read as they
-    are stored. Raises :class:`~vertex_mm.errors.InputError` on mismatched dimensions,
+    batch). ``pages``: :class:`PackedPages`, :class:`DevicePages`, a list of ``(n_p, d)``
+    matrices, or a padded ``(P, n, d)`` batch with ``page_mask`` marking real tokens. Float16
+    pages are read as they are stored. Raises :class:`~vertex_mm.errors.InputError` on mismatched dimensions,
     empty pages or queries, or non-finite values.
     """
     torch = _torch()
-    where = _engine_device(device)
-    packed = as_packed(pages, page_mask)
+    packed: PackedPages | DevicePages
+    if isinstance(pages, DevicePages):
+        packed, where = pages, pages.device
+    else:
+        where = _engine_device(device)
+        packed = as_packed(pages, page_mask)
     q_pad, _ = pack_queries(queries, dim=packed.dim)
     n_q, n_tok, dim = q_pad.shape
     dtype = _torch_dtype(compute)
@@ -169,7 +235,10 @@ def maxsim(
         # One numpy gather of the candidates (~1 ms for 64 ColPali pages) beats gathering
         # rows block by block through torch.
         packed = packed.select(ids)
-    best = token_maxima(q_t, _as_tensor(packed.tokens), packed.offsets, packed.lengths, block_tokens)
+        if not len(packed):
+            return np.zeros((n_q, 0), np.float32)
+    tokens = packed.tokens if isinstance(packed, DevicePages) else _as_tensor(packed.tokens)
+    best = token_maxima(q_t, tokens, packed.offsets, packed.lengths, block_tokens)
     # (P, Q, n) -> sum over query tokens -> (Q, P). Zero padding tokens contribute exactly 0.
     # (.cpu() is the tensor itself on the CPU: no copy there.)
     scores: np.ndarray = best.view(len(packed), n_q, n_tok).sum(-1).T.contiguous().cpu().numpy()
@@ -240,7 +309,7 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 def maxsim_topk(
     queries: Sequence[np.ndarray] | np.ndarray,
-    pages: PackedPages | Sequence[np.ndarray] | np.ndarray,
+    pages: PackedPages | DevicePages | Sequence[np.ndarray] | np.ndarray,
     k: int,
     **kwargs: Any,
 ) -> tuple[np.ndarray, np.ndarray]:

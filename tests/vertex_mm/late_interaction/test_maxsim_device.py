@@ -12,11 +12,12 @@ from device_checks import one_device
 
 from vertex_mm._device import DeviceFallbackWarning, check_device, resolve_device
 from vertex_mm.errors import InputError
-from vertex_mm.late_interaction import PackedPages, ScreenedPages, maxsim, maxsim_topk
+from vertex_mm.late_interaction import DevicePages, PackedPages, ScreenedPages, maxsim, maxsim_topk, to_device
 from vertex_mm.late_interaction.maxsim import DEFAULT_BLOCK_TOKENS, gpu_block_tokens, token_maxima
 
 torch = pytest.importorskip("torch")
 no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the fallback on a machine without CUDA")
+META = torch.device("meta")
 
 
 def test_cpu_and_auto_give_the_default_path_bit_for_bit(ragged_pages, queries):
@@ -113,3 +114,51 @@ def test_the_gpu_benchmark_says_no_gpu_and_exits_0(capsys):
     assert bench_gpu.main([]) == 0
     out = capsys.readouterr().out
     assert out.startswith("MACHINE ") and "no GPU" in out
+
+
+# --- pages kept on a device ---------------------------------------------------------------------
+
+
+def test_pages_held_as_device_pages_score_bit_for_bit_like_host_pages(ragged_pages, queries):
+    # DevicePages on the CPU run the very code a GPU runs (no per-call copy, device-side gather).
+    held = DevicePages.from_pages(ragged_pages, torch.device("cpu"))
+    assert len(held) == len(ragged_pages) and held.dim == ragged_pages[0].shape[1]
+    np.testing.assert_array_equal(maxsim(queries, held, block_tokens=13), maxsim(queries, ragged_pages, block_tokens=13))
+    ids = [4, 0, 2, 2]
+    np.testing.assert_array_equal(maxsim(queries, held, page_ids=ids), maxsim(queries, ragged_pages, page_ids=ids))
+    for pages in (held, ragged_pages):
+        assert maxsim(queries, pages, page_ids=[]).shape == (len(queries), 0)
+    vals, idx = maxsim_topk(queries, held, 3)
+    ref_vals, ref_idx = maxsim_topk(queries, ragged_pages, 3)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_array_equal(vals, ref_vals)
+
+
+def test_to_device_keeps_host_pages_on_the_cpu(ragged_pages, queries):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeviceFallbackWarning)
+        assert isinstance(to_device(ragged_pages, "cpu"), PackedPages)
+        if not torch.cuda.is_available():
+            assert isinstance(to_device(ragged_pages, "auto"), PackedPages)
+
+
+@no_gpu
+def test_to_device_cuda_without_a_gpu_warns_and_gives_host_pages(ragged_pages, queries):
+    with pytest.warns(DeviceFallbackWarning):
+        held = to_device(ragged_pages, "cuda")
+    assert isinstance(held, PackedPages)
+    np.testing.assert_array_equal(maxsim(queries, held), maxsim(queries, ragged_pages))
+    with pytest.raises(InputError, match="'tpu'"):
+        to_device(ragged_pages, "tpu")
+
+
+def test_device_pages_gather_candidates_on_their_device(rng):
+    pages = [rng.standard_normal((n, 16)).astype(np.float16) for n in (3, 7, 5, 9)]
+    held = DevicePages.from_pages(PackedPages.from_list(pages, dtype=np.float16), META)
+    queries = [rng.standard_normal((5, 16)).astype(np.float32)]
+    with one_device():
+        sub = held.select([3, 1])
+        q_t = torch.zeros(16, 5, device=META)
+        best = token_maxima(q_t, sub.tokens, sub.offsets, sub.lengths)
+    assert sub.tokens.device == META and sub.lengths.tolist() == [9, 7] and tuple(best.shape) == (2, 5)
+    assert held.nbytes == sum(p.nbytes for p in pages) and len(queries) == 1
