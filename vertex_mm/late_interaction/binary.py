@@ -181,11 +181,14 @@ def hamming_maxsim(
     if kernel is not None and q_codes.shape[1] == 2:
         # ColPali's 128-d codes: one fused pass scores every query, summing per query in the
         # kernel. The sums are small integers, exact in float32: the same values as below.
-        from ._hamming_kernel import hamming_maxsim_2words
+        from ._hamming_kernel import SIMD_TOKENS, hamming_maxsim_2words
 
-        w, m = np.ascontiguousarray(q_codes.T), np.ascontiguousarray(q_masks.T)
+        # Pad the stacked tokens to whole SIMD registers (copies of token 0, never summed).
+        take = np.concatenate([np.arange(len(owner)), np.zeros(-len(owner) % SIMD_TOKENS, np.int64)])
+        w, m = np.ascontiguousarray(q_codes[take].T), np.ascontiguousarray(q_masks[take].T)
         q_starts = np.searchsorted(owner, np.arange(n_queries + 1)).astype(np.int64)
-        sums = hamming_maxsim_2words(w[0], w[1], m[0], m[1], weight, q_starts, pages.codes, pages.offsets, query_bits == 2)
+        sums = hamming_maxsim_2words(w[0], w[1], m[0], m[1], weight[take], q_starts,
+                                     pages.codes, pages.offsets, query_bits == 2)
         scores: np.ndarray = sums.astype(np.float32)  # the numba kernel's result is untyped
         return scores
     if kernel is None:
