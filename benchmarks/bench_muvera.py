@@ -23,7 +23,7 @@ Rounds time the four calls in turn, so each side meets the same load; each keeps
 Index building and encoding times are printed but
 are not part of either ratio.
 
-Synthetic pages with the structure of ColPali pages (the generator, :func:`make_corpus`):
+Synthetic pages with the structure of ColPali pages (the generator, ``_synthetic_pages.make_corpus``):
 
 * 128-d unit token vectors. ``--topics`` topics (default: one per 50 pages) in groups of 10
   (a topic centre is at cosine ~0.6 to its group's centre, so neighbouring topics overlap);
@@ -88,48 +88,15 @@ if __name__ == "__main__" and "--threads" in sys.argv:
 
 import numpy as np  # noqa: E402
 from _machine import machine_line, timed  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from _synthetic_pages import BACKGROUND, DIM, make_corpus  # noqa: E402
+from _synthetic_pages import near as _near  # noqa: E402
 
 from vertex_mm.index import MultiVectorIndex  # noqa: E402
 from vertex_mm.late_interaction import maxsim, top_k  # noqa: E402
 from vertex_mm.late_interaction.muvera import MuveraConfig, MuveraEncoder  # noqa: E402
 
-DIM = 128
 SPACE = f"colpali/synthetic/{DIM}"
-CONCEPTS, PAGE_CONCEPTS, BORROWED, BACKGROUND, TOPIC_GROUP = 64, 16, 2, 32, 10
-MIN_TOKENS, MAX_TOKENS = 100, 1030
-SHARE_BACKGROUND, SHARE_BORROWED = 0.35, 0.05
 QUERY_TOKENS, QUERY_FILLER = 20, 4
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
-
-
-def _near(rng: np.random.Generator, src: np.ndarray, cos: float) -> np.ndarray:
-    """Unit vectors at cosine ~``cos`` to the unit rows of ``src`` (a random direction added)."""
-    noise = _unit(rng.standard_normal(src.shape, dtype=np.float32))
-    return _unit(src + np.float32(np.sqrt(1 / cos**2 - 1)) * noise)
-
-
-def make_corpus(n_pages: int, n_topics: int, seed: int,
-                token_cos: float = 0.7) -> tuple[list[np.ndarray], np.ndarray, dict[str, Any]]:
-    """(pages: float16 ``(tokens, 128)`` unit rows, topic of each page, the vocabulary)."""
-    rng = np.random.default_rng(seed)
-    groups = _unit(rng.standard_normal((-(-n_topics // TOPIC_GROUP), DIM), dtype=np.float32))
-    centres = _near(rng, np.repeat(groups, TOPIC_GROUP, axis=0)[:n_topics], 0.6)
-    concepts = _near(rng, np.repeat(centres, CONCEPTS, axis=0), 0.7).reshape(n_topics, CONCEPTS, DIM)
-    background = _unit(rng.standard_normal((BACKGROUND, DIM), dtype=np.float32))
-    topics = rng.integers(0, n_topics, size=n_pages)
-    lengths = np.exp(rng.uniform(np.log(MIN_TOKENS), np.log(MAX_TOKENS + 1), size=n_pages)).astype(np.int64)
-    pages = []
-    for t, n in zip(topics, lengths):
-        own = concepts[t, rng.choice(CONCEPTS, PAGE_CONCEPTS, replace=False)]
-        other = concepts[rng.integers(n_topics), rng.choice(CONCEPTS, BORROWED, replace=False)]
-        n_bg, n_other = round(SHARE_BACKGROUND * n), round(SHARE_BORROWED * n)
-        src = np.concatenate([background[rng.integers(0, BACKGROUND, n_bg)], other[rng.integers(0, BORROWED, n_other)],
-                              own[rng.integers(0, PAGE_CONCEPTS, n - n_bg - n_other)]])
-        pages.append(_near(rng, src, token_cos)[rng.permutation(n)].astype(np.float16))
-    return pages, topics, {"background": background}
 
 
 def make_queries(pages: list[np.ndarray], vocab: dict[str, Any], n_queries: int, seed: int,

@@ -18,7 +18,8 @@ the manifest; :meth:`compact` rewrites the index as one segment without deleted 
 layout is in :mod:`._segments`; persistence (checksums, atomic writes) is the one every index
 kind shares (:mod:`.persist`). With ``muvera=`` (or :meth:`MultiVectorIndex.enable_muvera`)
 each segment also keeps its pages' MUVERA encodings (:mod:`._fde`); each segment keeps the
-bfloat16 copy and norms that ``mode="screened"`` screens with (:mod:`._screen`).
+bfloat16 copy and norms that ``mode="screened"`` screens with (:mod:`._screen`; ``screen_copies=False``
+builds it in memory instead, for an index half the size on disk).
 
 The index knows its embedding space and refuses vectors from another one.
 """
@@ -77,7 +78,8 @@ class MultiVectorIndex:
     screen_pages_per_k: int = 400
 
     def __init__(self, space: EmbeddingSpace | str, *, dtype: str = "float16", pool_factor: int = 1, binary: bool = True,
-                 embedder: str = "", muvera: MuveraConfig | Mapping[str, Any] | None = None) -> None:
+                 embedder: str = "", muvera: MuveraConfig | Mapping[str, Any] | None = None,
+                 screen_copies: bool = True) -> None:
         if np.dtype(dtype) not in (np.dtype(np.float16), np.dtype(np.float32)):
             raise InputError(f"dtype must be float16 or float32, got {dtype!r}", input_name="dtype")
         if not isinstance(pool_factor, int) or pool_factor < 1:
@@ -86,6 +88,7 @@ class MultiVectorIndex:
         self._dtype = np.dtype(dtype).name
         self._pool_factor = pool_factor
         self._binary = bool(binary)
+        self._screen_copies = bool(screen_copies)
         #: The page-retriever spec that embeds into this index (``"regions"``, ``"colpali:DIR"``),
         #: saved so that a search can load the same embedder; "" when not known.
         self.embedder = embedder
@@ -127,7 +130,8 @@ class MultiVectorIndex:
         cfg = manifest.config
         try:
             index = cls(manifest.space, dtype=manifest.dtype, pool_factor=int(cfg["pool_factor"]), binary=bool(cfg["binary"]),
-                        embedder=str(cfg.get("embedder", "")), muvera=cfg.get("muvera"))
+                        embedder=str(cfg.get("embedder", "")), muvera=cfg.get("muvera"),
+                        screen_copies=bool(cfg.get("screen_copies", True)))
             records = [SegmentRecord.from_dict(s) for s in cfg["segments"]]
             index._next_segment = int(cfg["next_segment"])
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -168,6 +172,13 @@ class MultiVectorIndex:
     @property
     def binary(self) -> bool:
         return self._binary
+
+    @property
+    def screen_copies(self) -> bool:
+        """Whether each segment is saved with its bfloat16 screened copy (as many bytes again as
+        float16 pages). Without it, ``mode="screened"`` builds the copy in memory on its first
+        search: the same answers, a slower first search, 2 bytes of RAM per stored value."""
+        return self._screen_copies
 
     @property
     def muvera(self) -> MuveraConfig | None:
@@ -239,9 +250,14 @@ class MultiVectorIndex:
         metadata: Sequence[Mapping[str, Any]] | None = None,
         space: EmbeddingSpace | None = None,
         replace: bool = False,
+        pooled: bool = False,
     ) -> int:
         """Buffer one document's pages (one ``(n_i, dimension)`` matrix each); :meth:`save`
         writes them. ``page_ids`` default to :func:`~vertex_mm.index.results.page_id` of each page.
+
+        ``pooled=True`` says the pages are already pooled at the index's :attr:`pool_factor` (by
+        :func:`~vertex_mm.late_interaction.pooling.pool_page`, e.g. in worker processes): they
+        are stored as given.
 
         Raises :class:`InputError` for an empty or duplicate ``doc_id`` (unless ``replace``),
         a page of the wrong dimension or non-finite values, and
@@ -269,7 +285,8 @@ class MultiVectorIndex:
         if doc_id in self:
             self.delete(doc_id)  # only after the new pages passed every check
         for i in range(n):
-            self._pending.append(pool_page(checked.page(i), self.pool_factor).astype(self._dtype))
+            vectors = checked.page(i) if pooled else pool_page(checked.page(i), self.pool_factor)
+            self._pending.append(vectors.astype(self._dtype))
             self._pending_rows.append({"doc_id": doc_id, "page_number": int(numbers[i]), "page_id": str(ids[i]),
                                        "metadata": dict(metas[i])})
         self._docs[doc_id] = n
@@ -390,7 +407,8 @@ class MultiVectorIndex:
                        fde: np.ndarray | None) -> list[str]:
         """A new segment's files, its MUVERA sidecar and its screened copy; returns their names."""
         return (write_segment_files(folder, packed, rows, self.binary)
-                + (self._fde.write(folder, name, fde) if fde is not None else []) + self._screen.write(folder, packed))
+                + (self._fde.write(folder, name, fde) if fde is not None else [])
+                + (self._screen.write(folder, packed) if self.screen_copies else []))
 
     def _attach(self, root: Path, segments: list[str] | None) -> None:
         """Point the sidecars at the files just written; ``segments``: the ones left (compaction)."""
@@ -424,6 +442,7 @@ class MultiVectorIndex:
     def _manifest(self, files: dict[str, FileRecord], records: list[SegmentRecord] | None = None) -> Manifest:
         segments = [s.record for s in self._segments] if records is None else records
         config: dict[str, Any] = {"pool_factor": self.pool_factor, "binary": self.binary, "embedder": self.embedder,
+                                  "screen_copies": self.screen_copies,
                                   "next_segment": self._next_segment,
                                   "segments": [r.to_dict() for r in segments]}
         if self.muvera is not None:

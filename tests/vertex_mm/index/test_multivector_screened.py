@@ -275,3 +275,37 @@ def test_screened_topk_matches_the_scan_for_other_dimensions(dim, seed):
         want, got = top_k(scores, k), screened_topk(screened, queries, k, live)
         np.testing.assert_array_equal(got[1], want[1])
         np.testing.assert_array_equal(got[0], want[0])  # float32 scores, bit for bit
+
+
+def test_screen_copies_off_saves_no_pair_and_still_answers_bit_for_bit(tmp_path):
+    rng = np.random.default_rng(13)
+    pages = _pages(rng, 60)
+    idx = MultiVectorIndex(SPACE, screen_copies=False)
+    idx.screen_pages_per_k = 0
+    for d in range(3):
+        idx.add(f"d{d}", pages[d * 20 : (d + 1) * 20])
+    idx.save(tmp_path / "idx")
+    idx.add("more", pages[:7])
+    idx.save()
+    idx.compact()
+    root = tmp_path / "idx"
+    assert not any("screen" in f for f in _manifest(root)["files"])
+    assert _manifest(root)["config"]["screen_copies"] is False
+    loaded = MultiVectorIndex.load(root)
+    assert loaded.screen_copies is False
+    loaded.screen_pages_per_k = 0
+    _same(loaded, _queries(rng, pages), 5)  # the copy is built in memory
+
+
+def test_pooled_pages_are_stored_as_given(tmp_path):
+    from vertex_mm.late_interaction.pooling import pool_page
+
+    pytest.importorskip("scipy")
+    rng = np.random.default_rng(14)
+    pages = [p for p in _pages(rng, 8) if len(p) >= 6]
+    a = MultiVectorIndex(SPACE, pool_factor=3, dtype="float32")
+    a.add("doc", pages)
+    b = MultiVectorIndex(SPACE, pool_factor=3, dtype="float32")
+    b.add("doc", [pool_page(p, 3) for p in pages], pooled=True)
+    for (_, va), (_, vb) in zip(a.iter_pages(), b.iter_pages(), strict=True):
+        np.testing.assert_array_equal(va, vb)
