@@ -45,6 +45,7 @@ import resource
 import shutil
 import sys
 import time
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -132,12 +133,20 @@ def _chunk(start: int) -> list[np.ndarray]:
 
 
 def _chunks(n_pages: int, workers: int) -> Iterator[list[np.ndarray]]:
+    """The chunks in order; at most ``2 * workers`` are made ahead of the consumer (``Pool.imap``
+    would queue every finished chunk in this process while a segment is being saved)."""
     starts = range(0, n_pages, CHUNK)
     if workers <= 1:
         yield from map(_chunk, starts)
         return
     with multiprocessing.get_context("fork").Pool(workers) as pool:
-        yield from pool.imap(_chunk, starts, chunksize=1)
+        ahead: deque[Any] = deque()
+        for start in starts:
+            ahead.append(pool.apply_async(_chunk, (start,)))
+            if len(ahead) >= 2 * workers:
+                yield ahead.popleft().get()
+        while ahead:
+            yield ahead.popleft().get()
 
 
 def build(world: dict[str, Any], folder: Path, args: argparse.Namespace) -> MultiVectorIndex:
@@ -192,21 +201,26 @@ def ndcg(hits: list[list[Any]], grades: list[dict[int, int]], ids: dict[str, int
     return float(np.mean([ndcg_at_k([ids[h.page_id] for h in row], g, K) for row, g in zip(hits, grades)]))
 
 
-def _binary_profile(idx: MultiVectorIndex, q: np.ndarray, candidates: int) -> str:
-    """Where one binary search spends its time: the Hamming stage over every segment, and the rest
-    (top candidates, gather, float rerank)."""
+def _binary_profile(idx: MultiVectorIndex, queries: list[np.ndarray], candidates: int, query_bits: int) -> str:
+    """Where a binary search spends its time (medians over ``queries``, one query per call): the
+    Hamming stage over every segment, and the rest (top candidates, gather, float rerank)."""
     from vertex_mm.late_interaction.binary import hamming_maxsim
 
     segs = [s for s in idx._all_segments() if s.live.any()]
-    t0 = time.perf_counter()
-    for s in segs:
-        hamming_maxsim([q], s.binary)  # type: ignore[arg-type]
-    ham = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    idx.search(q, k=K, mode="binary", candidates=candidates)
-    total = time.perf_counter() - t0
-    return (f"hamming {1e3 * ham:.0f} ms over {len(segs)} segments, whole search {1e3 * total:.0f} ms "
-            f"(rest: top-{candidates} + gather + float rerank ~{1e3 * max(total - ham, 0):.0f} ms)")
+    ham, total = [], []
+    for q in queries:
+        t0 = time.perf_counter()
+        for s in segs:
+            hamming_maxsim([q], s.binary, query_bits=query_bits)  # type: ignore[arg-type]
+        t1 = time.perf_counter()
+        idx.search(q, k=K, mode="binary", candidates=candidates, query_bits=query_bits)
+        ham.append(t1 - t0)
+        total.append(time.perf_counter() - t1)
+    h, t = float(np.median(ham)), float(np.median(total))
+    pairs = sum(int(s.binary.codes.shape[0]) for s in segs) * len(queries[0])  # type: ignore[union-attr]
+    return (f"query_bits={query_bits}: hamming {1e3 * h:.0f} ms over {len(segs)} segments ({pairs / h / 1e9:.2f} G "
+            f"token pairs/s), whole search {1e3 * t:.0f} ms (rest: top-{candidates}, gather, float rerank "
+            f"~{1e3 * max(t - h, 0):.0f} ms)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -276,8 +290,11 @@ def main(argv: list[str] | None = None) -> int:
         idx.search(queries[0], k=K, mode="binary", candidates=cand)  # warm-up: compile cache, memory maps
         bin_t, bin_other = latencies(idx, queries, mode="binary", candidates=cand)
         bin_hits = idx.search(queries, k=K, mode="binary", candidates=cand)
+        b1_t, b1_other = latencies(idx, queries, mode="binary", candidates=cand, query_bits=1)
+        b1_hits = idx.search(queries, k=K, mode="binary", candidates=cand, query_bits=1)
         rss_binary = rss_gib()
-        print(f"# binary profile (1 query): {_binary_profile(idx, queries[0], cand or 64)}", flush=True)
+        for bits in (2, 1):
+            print(f"# binary profile: {_binary_profile(idx, queries[:8], cand or 64, bits)}", flush=True)
 
         with timed() as te:
             exact_hits = idx.search(queries, k=K, mode="exact")
@@ -290,10 +307,11 @@ def main(argv: list[str] | None = None) -> int:
         sc_t, sc_other = latencies(idx, queries[: args.screened_queries], mode="screened")
 
         n_exact = ndcg(exact_hits, grades, ids)
-        n_bin, n_scr = ndcg(bin_hits, grades, ids), ndcg(screened_hits, grades, ids)
+        n_bin, n_scr, n_b1 = ndcg(bin_hits, grades, ids), ndcg(screened_hits, grades, ids), ndcg(b1_hits, grades, ids)
         overlap = np.mean([len({h.page_id for h in a} & {h.page_id for h in b}) / K for a, b in zip(bin_hits, exact_hits)])
         print(f"\n{'mode':<10}{'queries':>8}{'p50 ms':>9}{'p95 ms':>9}{'nDCG@10':>9}{'kept':>7}{'others%':>9}")
-        for name, t, other, n in (("binary", bin_t, bin_other, n_bin), ("screened", sc_t, sc_other, n_scr),
+        for name, t, other, n in (("binary", bin_t, bin_other, n_bin), ("binary-1b", b1_t, b1_other, n_b1),
+                                  ("screened", sc_t, sc_other, n_scr),
                                   ("exact", ex_t, ex_other, n_exact)):
             print(f"{name:<10}{len(t):>8}{1e3 * np.percentile(t, 50):>9.0f}{1e3 * np.percentile(t, 95):>9.0f}"
                   f"{n:>9.3f}{n / n_exact:>7.3f}{100 * other:>8.0f}%")
@@ -301,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
               f"after binary searches {rss_binary:.2f} GiB, at the end {rss_gib():.2f} GiB")
         print(f"RESULT pages={args.pages} binary_p50_ms={1e3 * np.percentile(bin_t, 50):.1f} "
               f"binary_p95_ms={1e3 * np.percentile(bin_t, 95):.1f} binary_ndcg_kept={n_bin / n_exact:.3f} "
+              f"binary1b_p50_ms={1e3 * np.percentile(b1_t, 50):.1f} binary1b_ndcg_kept={n_b1 / n_exact:.3f} "
               f"screened_p50_ms={1e3 * np.percentile(sc_t, 50):.1f} screened_p95_ms={1e3 * np.percentile(sc_t, 95):.1f} "
               f"screened_ndcg_kept={n_scr / n_exact:.3f} exact_p50_ms={1e3 * np.percentile(ex_t, 50):.1f} "
               f"exact_ndcg={n_exact:.3f} index_gb={total / 1e9:.2f} build_s={tb.wall:.0f} "

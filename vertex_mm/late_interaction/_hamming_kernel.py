@@ -1,9 +1,9 @@
 """The numba-compiled Hamming-MaxSim kernel (imported only when numba is installed).
 
 Module-level ``njit(cache=True)`` functions: the compiled code is cached beside this file, so
-only the first process on a machine pays the ~5 s compile. :func:`hamming_maxsim_2words` is the
-one the two-stage search uses (128-d codes, all queries in one pass, per-query sums in the
-kernel); :func:`min_hamming` serves other code widths.
+only the first process on a machine pays the ~5 s compile. :func:`hamming_maxsim_2words_range` is
+the one the two-stage search uses (128-d codes, all queries in one pass, per-query sums in the
+kernel, one block of pages per call and thread); :func:`min_hamming` serves other code widths.
 
 Measured and not kept: eight page tokens per pass instead of four (no faster), and a
 carry-save form with three popcounts per pair instead of four (no faster through the LLVM
@@ -26,10 +26,16 @@ import numpy as np
 if "NUMBA_THREADING_LAYER" not in os.environ:
     nb.config.THREADING_LAYER = "workqueue"  # type: ignore[attr-defined]  # numba.config sets it at import
 
-__all__ = ["PAGE_BLOCK", "SIMD_TOKENS", "hamming_maxsim_2words", "min_hamming"]
+__all__ = ["SIMD_TOKENS", "hamming_maxsim_2words_range", "min_hamming", "thread_count"]
 
 #: Query tokens are padded to a multiple of this (eight 64-bit lanes: one AVX-512 register).
 SIMD_TOKENS = 8
+
+
+def thread_count() -> int:
+    """Threads the Hamming stage may use: numba's setting (``NUMBA_NUM_THREADS``,
+    ``numba.set_num_threads``; every core by default)."""
+    return int(nb.get_num_threads())
 
 
 @nb.njit(inline="always", cache=True)
@@ -136,45 +142,36 @@ def _page_mins_plain(q0: Any, q1: Any, codes: Any, j: Any, end: Any, best: Any) 
         j += 1
 
 
-#: Pages per parallel task of :func:`hamming_maxsim_2words`: a task's buffers are allocated
-#: once per block, not once per page, and its output row segments are long enough that two
-#: threads never write the same cache line.
-PAGE_BLOCK = 512
-
-
-@nb.njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def hamming_maxsim_2words(q0: Any, q1: Any, m0: Any, m1: Any, weight: Any, q_starts: Any, codes: Any, offsets: Any,
-                          weighted: bool) -> Any:
-    """``(queries, pages)`` int32 Hamming-MaxSim for two-word codes, every query in one pass.
+@nb.njit(fastmath=True, cache=True, nogil=True)
+def hamming_maxsim_2words_range(q0: Any, q1: Any, m0: Any, m1: Any, weight: Any, q_starts: Any, codes: Any,
+                                offsets: Any, weighted: bool, out: Any, start: Any, stop: Any) -> None:
+    """Fill ``out[:, start:stop]`` with the ``(queries, pages)`` Hamming-MaxSim of pages
+    ``start:stop`` for two-word codes, every query in one pass; one thread, without the GIL
+    (:func:`vertex_mm.late_interaction.binary.hamming_maxsim` runs blocks of pages on several
+    threads, each taking the next block when it is done: a thread the OS puts aside on a busy
+    machine then holds up one block, not half the pages).
 
     Query tokens of all queries are stacked (``q_starts`` delimits each query's tokens), so a
     page's codes are read once for the whole batch; each token's score ``weight[i] - 2 * min``
     is summed per query here instead of in a numpy scatter afterwards. ``weighted=False``
     ignores the masks (plain Hamming, two popcounts per pair). ``q0`` ... ``m1`` may hold more
     tokens than ``q_starts`` covers: callers pad the token count to a multiple of the SIMD
-    width (8 words), so that the inner loop has no scalar remainder (20 query tokens ran as
-    two 8-lane iterations plus four scalar ones, slower than 24 tokens), and the padding
-    tokens' minima are computed and never summed.
-
-    Threads take blocks of :data:`PAGE_BLOCK` pages; within a block the query words (a few
-    hundred bytes) stay in L1 while the block's codes stream through once.
+    width (:data:`SIMD_TOKENS` words), so that the inner loop has no scalar remainder (20 query
+    tokens ran as two 8-lane iterations plus four scalar ones, slower than 24 tokens); the
+    padding tokens' minima are computed and never summed. Within a page the query words (a
+    few hundred bytes) and the page's codes stay in L1.
     """
-    n_q = q0.shape[0]
     n_queries = q_starts.shape[0] - 1
-    n_pages = offsets.shape[0] - 1
-    out = np.empty((n_queries, n_pages), np.int32)
-    n_blocks = (n_pages + PAGE_BLOCK - 1) // PAGE_BLOCK
-    for b in nb.prange(n_blocks):
-        best = np.empty(n_q, np.int64)
-        for p in range(b * PAGE_BLOCK, min((b + 1) * PAGE_BLOCK, n_pages)):
-            best[:] = 1 << 30
-            if weighted:
-                _page_mins_weighted(q0, q1, m0, m1, codes, offsets[p], offsets[p + 1], best)
-            else:
-                _page_mins_plain(q0, q1, codes, offsets[p], offsets[p + 1], best)
-            for g in range(n_queries):
-                acc = np.int64(0)
-                for i in range(q_starts[g], q_starts[g + 1]):
-                    acc += weight[i] - 2 * best[i]
-                out[g, p] = np.int32(acc)
-    return out
+    best = np.empty(q0.shape[0], np.int64)
+    for p in range(start, stop):
+        best[:] = 1 << 30
+        if weighted:
+            _page_mins_weighted(q0, q1, m0, m1, codes, offsets[p], offsets[p + 1], best)
+        else:
+            _page_mins_plain(q0, q1, codes, offsets[p], offsets[p + 1], best)
+        for g in range(n_queries):
+            acc = np.int64(0)
+            for i in range(q_starts[g], q_starts[g + 1]):
+                acc += weight[i] - 2 * best[i]
+            out[g, p] = np.int32(acc)
+

@@ -19,7 +19,10 @@ MaxSim over the top candidates (:func:`two_stage_search`) gives the final order.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,6 +109,35 @@ def _kernel() -> Any:
     return _KERNEL
 
 
+#: Pages per block of the compiled Hamming stage: a thread takes the next block when it is
+#: done with one (a few milliseconds of work each at ColPali sizes).
+PAGE_BLOCK = 512
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _in_blocks(run: Callable[[int, int], None], n_pages: int, threads: int) -> None:
+    """``run(start, stop)`` over blocks of :data:`PAGE_BLOCK` pages on ``threads`` threads (the
+    caller's and pool threads; the kernel releases the GIL). Blocks are handed out one at a
+    time, not split evenly up front: on a shared machine a thread the OS sets aside then holds
+    up one block, not its half of the pages, which made two threads slower than one."""
+    global _POOL
+    if threads <= 1 or n_pages <= PAGE_BLOCK:
+        run(0, n_pages)
+        return
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=max(os.cpu_count() or 1, 2), thread_name_prefix="vertex-mm-hamming")
+    next_block = itertools.count()  # next() on a count is atomic under the GIL
+
+    def work() -> None:
+        while (start := next(next_block) * PAGE_BLOCK) < n_pages:
+            run(start, min(start + PAGE_BLOCK, n_pages))
+
+    helpers = [_POOL.submit(work) for _ in range(threads - 1)]
+    work()
+    for f in helpers:
+        f.result()
+
+
 def has_fast_kernel() -> bool:
     """True when numba is installed and the compiled Hamming kernel is used."""
     return _kernel() is not None
@@ -181,15 +213,16 @@ def hamming_maxsim(
     if kernel is not None and q_codes.shape[1] == 2:
         # ColPali's 128-d codes: one fused pass scores every query, summing per query in the
         # kernel. The sums are small integers, exact in float32: the same values as below.
-        from ._hamming_kernel import SIMD_TOKENS, hamming_maxsim_2words
+        from ._hamming_kernel import SIMD_TOKENS, hamming_maxsim_2words_range, thread_count
 
         # Pad the stacked tokens to whole SIMD registers (copies of token 0, never summed).
         take = np.concatenate([np.arange(len(owner)), np.zeros(-len(owner) % SIMD_TOKENS, np.int64)])
         w, m = np.ascontiguousarray(q_codes[take].T), np.ascontiguousarray(q_masks[take].T)
         q_starts = np.searchsorted(owner, np.arange(n_queries + 1)).astype(np.int64)
-        sums = hamming_maxsim_2words(w[0], w[1], m[0], m[1], weight[take], q_starts,
-                                     pages.codes, pages.offsets, query_bits == 2)
-        scores: np.ndarray = sums.astype(np.float32)  # the numba kernel's result is untyped
+        sums = np.empty((n_queries, len(pages)), np.int32)
+        args = (w[0], w[1], m[0], m[1], weight[take], q_starts, pages.codes, pages.offsets, query_bits == 2, sums)
+        _in_blocks(lambda start, stop: hamming_maxsim_2words_range(*args, start, stop), len(pages), thread_count())
+        scores: np.ndarray = sums.astype(np.float32)
         return scores
     if kernel is None:
         mins = _min_hamming_numpy(q_codes, q_masks, pages.codes, pages.offsets)

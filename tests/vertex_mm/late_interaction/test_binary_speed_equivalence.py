@@ -39,6 +39,23 @@ def test_fused_two_word_kernel_matches_numpy_integers(colpali_like, query_bits):
     np.testing.assert_array_equal(fast, slow)
 
 
+@pytest.mark.skipif(not has_fast_kernel(), reason="numba not installed")
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_blocks_on_several_threads_give_the_same_integers(colpali_like, monkeypatch, threads):
+    """Pages in blocks of 5 (12 blocks, the last one short) handed out to 1-3 threads, and
+    query tokens padded to whole registers (1 + 5 + 20 + 9 = 35 -> 40): the numpy integers."""
+    from vertex_mm.late_interaction import _hamming_kernel, binary
+
+    packed, queries = colpali_like
+    codes = BinaryPages.from_pages(packed)
+    monkeypatch.setattr(binary, "PAGE_BLOCK", 5)
+    monkeypatch.setattr(_hamming_kernel, "thread_count", lambda: threads)
+    for query_bits in (1, 2):
+        want = hamming_maxsim(queries, codes, query_bits=query_bits, use_numba=False)
+        np.testing.assert_array_equal(hamming_maxsim(queries, codes, query_bits=query_bits), want)
+        np.testing.assert_array_equal(hamming_maxsim(queries[2], codes, query_bits=query_bits), want[2:3])
+
+
 def _per_query_two_stage(queries, binary, pages, k, candidates, query_bits, compute="float32"):
     """The two-stage search written the plain way: one maxsim call per query."""
     n_cand = max(min(candidates, len(pages)), min(k, len(pages)))
