@@ -24,8 +24,15 @@ Reported, per mode of ``MultiVectorIndex.search``: query latency p50/p95 (one qu
 after a warm-up; ``--exact-queries`` and ``--screened-queries`` limit the slow modes), nDCG@10
 against the planted grades, and "nDCG kept" = nDCG of the mode / nDCG of exact (the
 exact answer is one batched ``mode="exact"`` call over all queries; screened must equal it bit
-for bit, so its kept is 1.0). Also: build wall time, the index's bytes on disk, and peak RSS
-(``ru_maxrss``) after the build, after the binary searches and at the end.
+for bit, so its kept is 1.0). ``binary`` is the index's default two-stage search (2-bit
+queries, 64 candidates reranked by float MaxSim); ``binary-1b`` the same with 1-bit queries
+(half the popcounts). Also: where a binary search spends its time (the Hamming stage and the
+rest), build wall time, the index's bytes on disk, and peak RSS (``ru_maxrss``; it counts the
+touched pages of the memory-mapped files) after the build, after the binary searches and at
+the end, with the resident memory split into allocations and mapped files.
+
+On a shared machine pass ``--threads 1``: with other processes keeping the cores busy, one
+thread per search was faster than two (each parallel step waits for its slowest thread).
 
 The screened mode's bfloat16 copy would take as many bytes again as the float16 pages (8.8 GB
 at 100,000 pages), so by default the index is saved without it (``screen_copies=False``) and
@@ -74,8 +81,19 @@ _WORLD: dict[str, Any] = {}  # set before the workers fork: the vocabulary, quer
 
 
 def rss_gib() -> float:
-    """Peak resident memory of this process so far, GiB (Linux reports KiB)."""
+    """Peak resident memory of this process so far, GiB (Linux reports KiB). It counts the
+    pages of the memory-mapped index files that searches touched, not only allocations."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def rss_now() -> str:
+    """Resident memory now: allocated (anonymous) and memory-mapped files, GiB."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            kib = {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in f) if k in ("RssAnon", "RssFile")}
+        return f"{kib['RssAnon'] / 2**20:.2f} GiB allocated + {kib['RssFile'] / 2**20:.2f} GiB mapped files"
+    except (OSError, KeyError, ValueError):
+        return "?"
 
 
 def make_world(n_pages: int, n_queries: int, raw_tokens: int, seed: int, pool: bool = True) -> dict[str, Any]:
@@ -292,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         bin_hits = idx.search(queries, k=K, mode="binary", candidates=cand)
         b1_t, b1_other = latencies(idx, queries, mode="binary", candidates=cand, query_bits=1)
         b1_hits = idx.search(queries, k=K, mode="binary", candidates=cand, query_bits=1)
-        rss_binary = rss_gib()
+        rss_binary, now_binary = rss_gib(), rss_now()
         for bits in (2, 1):
             print(f"# binary profile: {_binary_profile(idx, queries[:8], cand or 64, bits)}", flush=True)
 
@@ -316,7 +334,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:<10}{len(t):>8}{1e3 * np.percentile(t, 50):>9.0f}{1e3 * np.percentile(t, 95):>9.0f}"
                   f"{n:>9.3f}{n / n_exact:>7.3f}{100 * other:>8.0f}%")
         print(f"binary top-10 holds {100 * overlap:.1f}% of the exact top-10; peak RSS: after build {rss_build:.2f} GiB, "
-              f"after binary searches {rss_binary:.2f} GiB, at the end {rss_gib():.2f} GiB")
+              f"after binary searches {rss_binary:.2f} GiB (resident then: {now_binary}), at the end {rss_gib():.2f} GiB "
+              f"(resident: {rss_now()}; the screened copy built in memory is 2 bytes per stored value)")
         print(f"RESULT pages={args.pages} binary_p50_ms={1e3 * np.percentile(bin_t, 50):.1f} "
               f"binary_p95_ms={1e3 * np.percentile(bin_t, 95):.1f} binary_ndcg_kept={n_bin / n_exact:.3f} "
               f"binary1b_p50_ms={1e3 * np.percentile(b1_t, 50):.1f} binary1b_ndcg_kept={n_b1 / n_exact:.3f} "
