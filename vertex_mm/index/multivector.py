@@ -76,6 +76,12 @@ class MultiVectorIndex:
     #: exactly: the same answer, and there the screen keeps too many pages to save time
     #: (benchmarks/bench_index_modes.py: break-even near 300 pages per result on random pages).
     screen_pages_per_k: int = 400
+    #: ``mode="binary"`` with 2-bit queries first ranks every page by plain (1-bit) Hamming,
+    #: which costs half the popcounts, and scores only each query's best ``binary_prefilter``
+    #: pages (at least 16 per candidate) with the 2-bit weights; 0 scores every page with them.
+    #: (benchmarks/bench_pages_scale.py: 100,000 pages, the 2-bit stage over all pages took
+    #: ~1.7x the 1-bit one.)
+    binary_prefilter: int = 1024
 
     def __init__(self, space: EmbeddingSpace | str, *, dtype: str = "float16", pool_factor: int = 1, binary: bool = True,
                  embedder: str = "", muvera: MuveraConfig | Mapping[str, Any] | None = None,
@@ -476,7 +482,8 @@ class MultiVectorIndex:
         of fewer than :attr:`screen_pages_per_k` live pages per result. ``mode="binary"`` scores every page by
         Hamming-MaxSim over sign bits, then reranks each query's top ``candidates`` pages by
         float MaxSim (scores are then float MaxSim too); ``query_bits`` is passed to
-        :func:`~vertex_mm.late_interaction.hamming_maxsim`. ``mode="muvera"`` takes each query's
+        :func:`~vertex_mm.late_interaction.hamming_maxsim` (with 2, the default, only each
+        query's best :attr:`binary_prefilter` pages by 1-bit Hamming are scored with 2 bits). ``mode="muvera"`` takes each query's
         top ``candidates`` pages by the inner product of MUVERA encodings
         (:mod:`vertex_mm.late_interaction.muvera`; the index's :attr:`muvera` settings, or the
         defaults computed in memory), then reranks them the same way. ``candidates`` defaults to
@@ -508,8 +515,26 @@ class MultiVectorIndex:
         if not self.binary:
             raise InputError("this index was created with binary=False; search with mode='screened', 'exact' or 'muvera'",
                              input_name="mode")
-        coarse = self._score_all(segs, lambda s: hamming_maxsim(q_list, s.binary, query_bits=query_bits))  # type: ignore[arg-type]
+        n_pre = max(self.binary_prefilter, 16 * max(n_cand, k)) if self.binary_prefilter > 0 else 0
+        live = sum(int(s.live.sum()) for s in segs)
+        if query_bits == 2 and 0 < n_pre < live:
+            coarse = self._prefiltered_hamming(segs, q_list, n_pre)
+        else:
+            coarse = self._score_all(segs, lambda s: hamming_maxsim(q_list, s.binary, query_bits=query_bits))  # type: ignore[arg-type]
         return self._rerank(segs, q_list, coarse, max(n_cand, k), k, compute)
+
+    def _prefiltered_hamming(self, segs: list[Segment], q_list: list[np.ndarray], n_pre: int) -> np.ndarray:
+        """2-bit Hamming-MaxSim of each query's best ``n_pre`` pages by 1-bit Hamming-MaxSim;
+        ``-inf`` for the other pages (never candidates)."""
+        plain = self._score_all(segs, lambda s: hamming_maxsim(q_list, s.binary, query_bits=1))  # type: ignore[arg-type]
+        _, pre = top_k(plain, n_pre)
+        out = np.full(plain.shape, -np.inf, np.float32)
+        for row, (q, ids) in enumerate(zip(q_list, pre)):
+            ids = np.sort(ids[np.isfinite(plain[row, ids])])  # live pages only, read in order
+            which, local = self._locate(segs, ids)
+            codes = [segs[w].binary.select(local[which == w]) for w in np.unique(which)]
+            out[row, ids] = np.concatenate([hamming_maxsim([q], c, query_bits=2)[0] for c in codes])
+        return out
 
     def _rerank(self, segs: list[Segment], q_list: list[np.ndarray], coarse: np.ndarray, candidates: int, k: int,
                 compute: Compute) -> list[list[PageHit]]:

@@ -85,6 +85,15 @@ class BinaryPages:
     def __len__(self) -> int:
         return int(self.offsets.shape[0] - 1)
 
+    def select(self, indices: Sequence[int] | np.ndarray) -> "BinaryPages":
+        """A new set holding the given pages' codes, in the given order (copies their rows)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        starts, ends = self.offsets[idx], self.offsets[idx + 1]
+        offsets = np.zeros(idx.size + 1, dtype=np.int64)
+        np.cumsum(ends - starts, out=offsets[1:])
+        rows = np.repeat(starts - offsets[:-1], ends - starts) + np.arange(int(offsets[-1]))
+        return BinaryPages(self.codes[rows], offsets, self.dim)
+
     @property
     def bytes_per_page(self) -> float:
         return self.codes.nbytes / max(len(self), 1)

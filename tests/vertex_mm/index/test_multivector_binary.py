@@ -1,0 +1,69 @@
+"""MultiVectorIndex mode="binary" with 2-bit queries: 1-bit Hamming over every page picks each
+query's best ``binary_prefilter`` pages, only those are scored with 2 bits, and the float
+rerank orders the candidates; deleted pages never come back."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vertex_mm.index import MultiVectorIndex
+from vertex_mm.late_interaction import BinaryPages, PackedPages, hamming_maxsim, top_k
+from vertex_mm.results import EmbeddingSpace
+
+SPACE = EmbeddingSpace("test", "rand-mv128", 128)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+@pytest.fixture
+def world(tmp_path):
+    rng = np.random.default_rng(5)
+    pages = [_unit(rng.standard_normal((int(n), 128))) for n in rng.integers(2, 30, size=90)]
+    queries = [_unit(pages[t][rng.integers(0, len(pages[t]), 6)] + 0.4 * rng.standard_normal((6, 128))) for t in (3, 50, 77)]
+    idx = MultiVectorIndex(SPACE, dtype="float32")
+    for d in range(3):
+        idx.add(f"d{d}", pages[d * 20 : (d + 1) * 20])
+    idx.save(tmp_path / "idx")
+    idx.add("d3", pages[60:])  # a second segment, plus pages not saved yet
+    idx.save()
+    idx.add("pending", pages[:5])
+    idx.delete("d1")
+    return idx, pages, queries
+
+
+def test_binary_select_copies_the_given_pages_codes():
+    rng = np.random.default_rng(1)
+    packed = PackedPages.from_list([rng.standard_normal((int(n), 128)).astype(np.float32) for n in (3, 1, 7, 2)])
+    codes = BinaryPages.from_pages(packed)
+    got = codes.select([2, 0, 3])
+    want = BinaryPages.from_pages(packed.select([2, 0, 3]))
+    np.testing.assert_array_equal(got.codes, want.codes)
+    np.testing.assert_array_equal(got.offsets, want.offsets)
+
+
+def test_prefilter_scores_the_plain_top_pages_with_two_bits(world):
+    idx, pages, queries = world
+    segs = [s for s in idx._all_segments() if s.live.any()]
+    live = np.concatenate([s.live for s in segs])
+    plain = idx._score_all(segs, lambda s: hamming_maxsim(queries, s.binary, query_bits=1))
+    full = idx._score_all(segs, lambda s: hamming_maxsim(queries, s.binary, query_bits=2))
+    got = idx._prefiltered_hamming(segs, queries, 16)
+    for row in range(len(queries)):
+        kept = np.flatnonzero(np.isfinite(got[row]))
+        assert set(kept) == set(top_k(plain[row : row + 1], 16)[1][0]) and live[kept].all()
+        np.testing.assert_array_equal(got[row, kept], full[row, kept])  # the same integers as a full 2-bit pass
+
+
+def test_binary_search_with_and_without_the_prefilter(world):
+    idx, pages, queries = world
+    idx.binary_prefilter = 0
+    full = idx.search(queries, k=3, mode="binary", candidates=4)
+    idx.binary_prefilter = 1  # at least 16 per candidate: 64 of the 75 live pages
+    assert idx.search(queries, k=3, mode="binary", candidates=4) == full  # the planted pages survive either way
+    idx.binary_prefilter = 10_000  # more than the live pages: no prefilter
+    assert idx.search(queries, k=3, mode="binary", candidates=4) == full
+    for hits in idx.search(queries, k=10, mode="binary", candidates=1):
+        assert all(h.doc_id != "d1" for h in hits) and len(hits) == 10
