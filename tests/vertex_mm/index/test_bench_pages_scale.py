@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("torch")
@@ -22,10 +23,10 @@ def _bench():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("pool", ["ward", "none"])
-def test_the_benchmark_runs_small_and_reports_its_keys(tmp_path, capsys, pool):
+@pytest.mark.parametrize(("pool", "workers"), [("ward", 1), ("none", 2)])
+def test_the_benchmark_runs_small_and_reports_its_keys(tmp_path, capsys, pool, workers):
     bench = _bench()
-    argv = ["--pages", "240", "--queries", "4", "--raw-tokens", "60", "--workers", "1", "--segment-pages", "100",
+    argv = ["--pages", "240", "--queries", "4", "--raw-tokens", "60", "--workers", str(workers), "--segment-pages", "100",
             "--screened-queries", "2", "--exact-queries", "1", "--pool", pool, "--dir", str(tmp_path / "work")]
     assert bench.main(argv) == 0  # non-zero when screened and exact differ
     out = capsys.readouterr().out
@@ -35,6 +36,15 @@ def test_the_benchmark_runs_small_and_reports_its_keys(tmp_path, capsys, pool):
     assert float(result["screened_ndcg_kept"]) == 1.0
     assert 0.0 < float(result["binary_ndcg_kept"]) <= 1.5 and float(result["exact_ndcg"]) > 0.0
     assert not (tmp_path / "work" / "pages.idx").exists()  # deleted without --keep
+
+
+def test_pages_are_the_same_whichever_process_makes_them():
+    bench = _bench()
+    bench._WORLD.clear()
+    bench._WORLD.update(bench.make_world(120, 2, 60, 3, pool=False))
+    serial = [p for chunk in bench._chunks(120, 1) for p in chunk]
+    forked = [p for chunk in bench._chunks(120, 2) for p in chunk]
+    assert len(serial) == 120 and all(np.array_equal(a, b) for a, b in zip(serial, forked, strict=True))
 
 
 def test_too_few_pages_for_the_planted_ones_is_refused(tmp_path):
