@@ -3,23 +3,16 @@ RESULT keys the README's table reads, finds screened equal to exact, and deletes
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
+from benchmark_modules import import_benchmark
 
 pytest.importorskip("torch")
 pytest.importorskip("scipy")
 
 
 def _bench():
-    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
-    try:
-        import bench_pages_scale
-    finally:
-        sys.path.pop(0)
-    return bench_pages_scale
+    return import_benchmark("bench_pages_scale")
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
+from benchmark_modules import import_benchmark
 from device_checks import one_device
 
 from vertex_mm._device import DeviceFallbackWarning, check_device, resolve_device
@@ -103,15 +104,7 @@ def test_pages_on_the_host_are_moved_to_the_queries_device_block_by_block(rng, s
 
 @no_gpu
 def test_the_gpu_benchmark_says_no_gpu_and_exits_0(capsys):
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
-    try:
-        import bench_gpu
-    finally:
-        sys.path.pop(0)
-    assert bench_gpu.main([]) == 0
+    assert import_benchmark("bench_gpu").main([]) == 0
     out = capsys.readouterr().out
     assert out.startswith("MACHINE ") and "no GPU" in out
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
+from benchmark_modules import import_benchmark
 
 from vertex_mm.errors import InputError
 from vertex_mm.late_interaction import PackedPages, maxsim, maxsim_topk, pack_queries, top_k
@@ -99,12 +97,7 @@ def test_ragged_pages_match(ragged_pages, queries):
 
 
 def _bench_module():
-    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
-    try:
-        import bench_maxsim
-    finally:
-        sys.path.pop(0)
-    return bench_maxsim
+    return import_benchmark("bench_maxsim")
 
 
 @pytest.mark.slow
