@@ -44,7 +44,7 @@ import numpy as np
 
 from .._device import check_device, resolve_device
 from ..errors import InputError
-from .packed import PackedPages, as_packed, pack_queries
+from .packed import PackedPages, PagesEndToEnd, as_packed, pack_queries
 
 __all__ = ["COMPUTE_DTYPES", "DevicePages", "few_query_tokens", "gpu_block_tokens", "maxsim", "maxsim_reference",
            "maxsim_topk", "to_device", "token_maxima", "top_k"]
@@ -101,7 +101,7 @@ def gpu_block_tokens(dim: int, query_tokens: int) -> int:
 
 
 @dataclass(frozen=True)
-class DevicePages:
+class DevicePages(PagesEndToEnd):
     """Pages held on a device (a GPU) for repeated :func:`maxsim` calls: ``tokens`` is the
     ``(total tokens, dim)`` torch tensor there, in the stored dtype; ``offsets`` (host numpy)
     as :class:`PackedPages`'. Made by :func:`to_device`; scored where they are, whatever the
@@ -117,20 +117,9 @@ class DevicePages:
         packed = as_packed(pages, page_mask)
         return cls(_as_tensor(packed.tokens).to(device), packed.offsets)
 
-    def __len__(self) -> int:
-        return int(self.offsets.size) - 1
-
     @property
     def device(self) -> Any:
         return self.tokens.device
-
-    @property
-    def dim(self) -> int:
-        return int(self.tokens.shape[1])
-
-    @property
-    def lengths(self) -> np.ndarray:
-        return np.diff(self.offsets)
 
     @property
     def nbytes(self) -> int:

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["PackedPages", "as_packed", "check_offsets", "pack_queries", "FLOAT_DTYPES"]
+__all__ = ["FLOAT_DTYPES", "PackedPages", "PagesEndToEnd", "as_packed", "check_offsets", "pack_queries"]
 
 #: Storage dtypes a float page may have: float32 (exact) or float16 (half the bytes).
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float16))
@@ -55,8 +56,27 @@ def check_offsets(offsets: np.ndarray, n_tokens: int, *, empty_pages: bool = Tru
                          f"{int(offsets[i])} to {int(offsets[i + 1])}")
 
 
+class PagesEndToEnd:
+    """What every store of pages end to end shares: ``tokens`` ``(total tokens, dim)`` (a numpy
+    array, or a torch tensor on a device) and host ``offsets`` ``(pages + 1,)``."""
+
+    tokens: Any
+    offsets: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.offsets.shape[0]) - 1
+
+    @property
+    def dim(self) -> int:
+        return int(self.tokens.shape[1])
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+
 @dataclass(frozen=True)
-class PackedPages:
+class PackedPages(PagesEndToEnd):
     """Pages stored end to end: ``tokens`` is ``(total_tokens, dim)``, ``offsets`` ``(pages + 1,)``."""
 
     tokens: np.ndarray
@@ -115,17 +135,6 @@ class PackedPages:
         offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         return cls(tokens, offsets)
-
-    def __len__(self) -> int:
-        return int(self.offsets.shape[0] - 1)
-
-    @property
-    def dim(self) -> int:
-        return int(self.tokens.shape[1])
-
-    @property
-    def lengths(self) -> np.ndarray:
-        return np.diff(self.offsets)
 
     @property
     def nbytes(self) -> int:
