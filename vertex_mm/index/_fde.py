@@ -28,6 +28,7 @@ import numpy as np
 from ..late_interaction.muvera import MuveraConfig, MuveraEncoder
 from ..late_interaction.packed import PackedPages
 from ._segments import Segment
+from ._sidecars import SegmentSidecars
 from .errors import IndexCorruptedError
 
 __all__ = ["FdeSidecars", "is_sidecar", "sidecar_name"]
@@ -44,7 +45,7 @@ def is_sidecar(name: str) -> bool:
     return _SIDECAR.fullmatch(name) is not None
 
 
-class FdeSidecars:
+class FdeSidecars(SegmentSidecars[np.ndarray]):
     """The encodings of an index's segments: read from sidecars, or computed and kept in memory.
 
     ``config`` is the persisted setting (None: sidecars are not written; a search still
@@ -52,14 +53,11 @@ class FdeSidecars:
     """
 
     def __init__(self, dimension: int, config: MuveraConfig | Mapping[str, Any] | None = None) -> None:
+        super().__init__()
         self.dimension = dimension
         self.config = self._checked(config)
         self._in_memory: MuveraConfig | None = None  # settings of a search on an index without config
         self._encoder: MuveraEncoder | None = None
-        self._root: Path | None = None
-        self._files: frozenset[str] = frozenset()
-        self._saved: dict[str, np.ndarray] = {}
-        self._unsaved: tuple[Segment, np.ndarray] | None = None
 
     def _checked(self, config: MuveraConfig | Mapping[str, Any] | None) -> MuveraConfig | None:
         if config is None:
@@ -84,8 +82,7 @@ class FdeSidecars:
         """Persist ``config`` (None: the defaults) from now on; encodings of other settings are dropped."""
         cfg = self._checked(config) or MuveraConfig(dimension=self.dimension)
         if cfg != self.settings():
-            self._saved.clear()
-            self._unsaved = None
+            self.forget_all()
             self._encoder = None
         self.config = cfg
         return cfg
@@ -97,23 +94,16 @@ class FdeSidecars:
             self._encoder = MuveraEncoder(cfg)
         return self._encoder
 
-    def attach(self, root: Path, files: Mapping[str, Any]) -> None:
-        """Where the index lives and which files its manifest lists (sidecars load lazily)."""
-        self._root, self._files = root, frozenset(files)
-
     def fde(self, seg: Segment, *, saved: bool = True) -> np.ndarray:
         """``(len(seg.rows), fde_dim)`` float32: the segment's sidecar, or its pages encoded now.
         ``saved=False`` for the pages not yet saved (cached until they change)."""
-        if not saved:
-            if self._unsaved is not None and self._unsaved[0] is seg:
-                return self._unsaved[1]
-            enc = self.encode(seg.pages)
-            self._unsaved = (seg, enc)
-            return enc
-        name = seg.record.name
-        if name not in self._saved:
-            self._saved[name] = self._read(seg) if self._has_sidecar(name) else self.encode(seg.pages)
-        return self._saved[name]
+        return self.get(seg, saved=saved)
+
+    def _marker(self) -> str:
+        return sidecar_name(self.settings())
+
+    def _build(self, pages: PackedPages) -> np.ndarray:
+        return self.encode(pages)
 
     def encode(self, pages: PackedPages) -> np.ndarray:
         if len(pages) == 0:
@@ -129,16 +119,6 @@ class FdeSidecars:
         np.save(folder / name, np.ascontiguousarray(encodings, dtype=np.float32))
         self._saved[segment] = encodings
         return [name]
-
-    def keep_only(self, segments: list[str]) -> None:
-        """Forget the encodings of segments the index no longer has (after a compaction)."""
-        self._saved = {k: v for k, v in self._saved.items() if k in segments}
-
-    def forget_unsaved(self) -> None:
-        self._unsaved = None
-
-    def _has_sidecar(self, segment: str) -> bool:
-        return self._root is not None and f"{segment}/{sidecar_name(self.settings())}" in self._files
 
     def _read(self, seg: Segment) -> np.ndarray:
         assert self._root is not None

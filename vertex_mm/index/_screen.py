@@ -30,7 +30,6 @@ screen's scores and bound rule pages out, and the pages left are rescored by
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ from ..late_interaction.maxsim import _as_tensor, maxsim, top_k
 from ..late_interaction.packed import PackedPages
 from ..late_interaction.screened import ScreenedPages
 from ._segments import Segment
+from ._sidecars import SegmentSidecars
 from .errors import IndexCorruptedError
 
 __all__ = ["SCREEN_FILES", "ScreenCopies", "is_screen_file", "screened_topk"]
@@ -69,31 +69,20 @@ def _can_build() -> bool:
     return True
 
 
-class ScreenCopies:
+class ScreenCopies(SegmentSidecars[ScreenedPages]):
     """The :class:`ScreenedPages` of an index's segments: read from their files, or built and
     kept in memory (segments saved without them, and the pages not yet saved)."""
-
-    def __init__(self) -> None:
-        self._root: Path | None = None
-        self._files: frozenset[str] = frozenset()
-        self._saved: dict[str, ScreenedPages] = {}
-        self._unsaved: tuple[Segment, ScreenedPages] | None = None
-
-    def attach(self, root: Path, files: Mapping[str, Any]) -> None:
-        """Where the index lives and which files its manifest lists (copies load lazily)."""
-        self._root, self._files = root, frozenset(files)
 
     def screened(self, seg: Segment, *, saved: bool = True) -> ScreenedPages:
         """The segment's screened pages; ``saved=False`` for the pages not yet saved (cached
         until they change)."""
-        if not saved:
-            if self._unsaved is None or self._unsaved[0] is not seg:
-                self._unsaved = (seg, ScreenedPages.from_pages(seg.pages))
-            return self._unsaved[1]
-        name = seg.record.name
-        if name not in self._saved:
-            self._saved[name] = self._read(seg) if self._has_files(name) else ScreenedPages.from_pages(seg.pages)
-        return self._saved[name]
+        return self.get(seg, saved=saved)
+
+    def _marker(self) -> str:
+        return SCREEN
+
+    def _build(self, pages: PackedPages) -> ScreenedPages:
+        return ScreenedPages.from_pages(pages)
 
     def search(self, segs: list[Segment], pending: Segment | None, queries: list[np.ndarray], k: int,
                pages_per_k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -125,16 +114,6 @@ class ScreenCopies:
         np.save(folder / SCREEN, sp.screen.view(_torch().int16).numpy().view(np.uint16))
         np.save(folder / NORMS, np.stack([sp.norm, sp.screen_norm, sp.residual]).astype(np.float64))
         return list(SCREEN_FILES)
-
-    def keep_only(self, segments: list[str]) -> None:
-        """Forget the copies of segments the index no longer has (after a compaction)."""
-        self._saved = {k: v for k, v in self._saved.items() if k in segments}
-
-    def forget_unsaved(self) -> None:
-        self._unsaved = None
-
-    def _has_files(self, segment: str) -> bool:
-        return self._root is not None and f"{segment}/{SCREEN}" in self._files
 
     def _read(self, seg: Segment) -> ScreenedPages:
         assert self._root is not None
