@@ -29,7 +29,7 @@ from vertex_mm.wire import EmbedRequest
 
 from .models.base import LocalModel
 from .preprocess import decode_image, map_ordered, no_gcs
-from .projection import DEFAULT_SEED, Projection, projection_for
+from .projection import DEFAULT_SEED, Projection, detail_projection, projection_for
 
 __all__ = ["LocalEmbedder"]
 
@@ -69,6 +69,11 @@ class LocalEmbedder(BaseEmbedder):
         """The fixed map from the model's native vectors to ``dimension``."""
         with self._lock:
             proj = self._projections.get(dimension)
+            blocks_fn = getattr(self.local_model, "projection_blocks", None)  # a [joint ; detail] model
+            blocks = blocks_fn() if proj is None and blocks_fn is not None else None
+            if blocks is not None:
+                joint, detail, weight = blocks
+                proj = self._projections[dimension] = detail_projection(joint, detail, weight, dimension, self.projection_seed)
             if proj is None:
                 basis_fn = getattr(self.local_model, "projection_basis", None)
                 basis = basis_fn() if basis_fn is not None and dimension < self.local_model.native_dim else None

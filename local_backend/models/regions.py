@@ -84,7 +84,7 @@ class RegionConSEEmbedder:
         if model is None:
             from .registry import get_shared_model
 
-            model = get_shared_model("conse-effnet-minilm")
+            model = get_shared_model("conse-effnet-minilm", detail_weight=0.0)  # the joint space only
         self.model = model
         self.columns = int(columns)
         tag = getattr(model, "space_tag", "")
@@ -113,8 +113,10 @@ class RegionConSEEmbedder:
         return out
 
 
-def create_regions(model: str = "conse-effnet-minilm", columns: int = 2) -> RegionConSEEmbedder:
-    """The registry's factory for ``regions``: ``model`` names the shared ConSE model."""
+def create_regions(model: str = "conse-effnet-minilm", columns: int = 2,
+                   model_params: dict[str, Any] | None = None) -> RegionConSEEmbedder:
+    """The registry's factory for ``regions``: ``model`` names the shared ConSE model, built with
+    ``model_params`` (the config's ``{"detail_weight": 0}``: regions live in the 384-d joint space)."""
     from .registry import get_shared_model
 
-    return RegionConSEEmbedder(get_shared_model(model), columns=columns)
+    return RegionConSEEmbedder(get_shared_model(model, **(model_params or {})), columns=columns)

@@ -42,17 +42,25 @@ def test_default_dimension_is_1408(local_embedder) -> None:
 
 def test_space_records_model_options_and_projection(local_embedder) -> None:
     ids = {d: local_embedder.space(d).id for d in DIMENSIONS}
-    assert ids[1408] == "local/conse-effnet-minilm/1408/k20T2_orth384to1408s1408"
-    assert ids[128].endswith("k20T2_pca384to128")
+    assert ids[1408] == "local/conse-effnet-minilm/1408/k20T2nd0p9_native384+wpca1280to1024f128w0p9"
+    assert ids[512].endswith("k20T2nd0p9_svd384to320+wpca1280to192f128w0p9")
+    assert ids[128].endswith("k20T2nd0p9_svd384to64+wpca1280to64f128w0p9")
     assert len(set(ids.values())) == 4
 
 
-def test_up_projected_dimensions_keep_the_same_cosines(local_embedder, jpegs) -> None:
-    cos = []
+def test_text_image_cosine_is_the_conse_cosine_times_a_constant(local_embedder, jpegs) -> None:
+    from local_backend.models.registry import get_shared_model
+
+    joint = get_shared_model("default", detail_weight=0.0)  # ConSE alone, 384-d
+    plain = LocalEmbedder(joint)
+    text, image = plain.embed_texts(["a cup of coffee"])[0], plain.embed_images([jpegs["coffee"]])[0]
+    want = float(text @ image)
+    cos = {}
     for dim in (512, 1408):
         r = local_embedder.get_embeddings(image=Image(jpegs["coffee"]), contextual_text="a cup of coffee", dimension=dim)
-        cos.append(float(r.as_array("image") @ r.as_array("text")))
-    assert cos[0] == pytest.approx(cos[1], abs=1e-5)
+        cos[dim] = float(r.as_array("image") @ r.as_array("text"))
+    assert cos[1408] == pytest.approx(np.sqrt(1 - 0.9**2) * want, abs=1e-5)  # the whole ConSE block
+    assert cos[512] == pytest.approx(cos[1408], abs=0.01)  # 320 of ConSE's 384 axes
 
 
 @pytest.mark.parametrize("dimension", DIMENSIONS)
@@ -123,10 +131,23 @@ def test_image_regions_are_in_the_embedding_space(local_embedder, jpegs) -> None
     regions = local_embedder.embed_image_regions(jpegs["chelsea"], dimension=512)
     assert regions.shape == (49, 512)
     text = local_embedder.embed_texts(["a photo of a cat"], dimension=512)[0]
-    assert float((regions @ text).max()) > 0.5
+    # Cosines with texts carry the joint weight sqrt(1 - 0.9^2) = 0.44 of the default space.
+    assert float((regions @ text).max()) > 0.5 * np.sqrt(1 - 0.81)
 
 
 def test_options_reach_the_model_and_the_embedder() -> None:
     emb = create_local_embedder(top_k=3, batch_size=7)
     assert emb.batch_size == 7 and emb.local_model.top_k == 3
-    assert emb.space(1408).variant.startswith("k3T2_")
+    assert emb.space(1408).variant.startswith("k3T2nd0p9_")
+
+
+def test_an_index_of_the_old_conse_space_is_refused_with_how_to_rebuild(local_embedder) -> None:
+    from vertex_mm.errors import EmbeddingSpaceMismatchError
+    from vertex_mm.index import FlatIndex
+    from vertex_mm.index.build import embedder_for_index
+    from vertex_mm.results import EmbeddingSpace
+
+    old = FlatIndex(EmbeddingSpace.from_id("local/conse-effnet-minilm/1408/k20T2_orth384to1408s1408"))
+    with pytest.raises(EmbeddingSpaceMismatchError, match="rebuild the index"):
+        embedder_for_index(old)
+    assert local_embedder.space(1408) != old.space

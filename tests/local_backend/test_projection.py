@@ -92,3 +92,75 @@ def test_identity_only_normalises() -> None:
 def test_wrong_width_is_refused() -> None:
     with pytest.raises(ValueError, match="expects 384 columns"):
         orthonormal(384, 1408).apply(np.ones((1, 100), np.float32))
+
+
+# -- the joint + detail layout of the default ConSE model --------------------------------------
+
+
+def _detail_case(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    classes = l2_normalize(rng.standard_normal((1000, 384)))
+    weights = rng.standard_normal((1000, 1280)) * np.linspace(3, 0.1, 1280)
+    joint = l2_normalize(rng.dirichlet(np.ones(20), size=8) @ classes[:20])
+    texts = _unit_rows(5, 384, seed + 1)
+    return classes, weights, joint, texts
+
+
+@pytest.mark.parametrize("dimension", [128, 256, 512, 1408, 700, 3072])
+def test_detail_projection_layout_and_unit_rows(dimension: int) -> None:
+    from local_backend.projection import DETAIL_LAYOUT, detail_layout, detail_projection
+
+    classes, weights, joint, texts = _detail_case()
+    detail = l2_normalize(np.abs(np.random.default_rng(2).standard_normal((8, 1280))))
+    images = np.concatenate([np.sqrt(0.19) * joint, 0.9 * detail], 1)
+    proj = detail_projection(classes, weights, 0.9, dimension)
+    out = proj.apply(images)
+    assert out.shape == (8, dimension) and proj.native_dim == 1664
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+    j, d = detail_layout(dimension, 384, 1280)
+    if dimension in DETAIL_LAYOUT:
+        assert (j, d) == DETAIL_LAYOUT[dimension] and j + d == dimension
+    # Texts have a zero detail block and keep it: their cosine with an image is the joint one, scaled.
+    t = proj.apply(np.concatenate([texts, np.zeros((5, 1280), np.float32)], 1))
+    np.testing.assert_allclose(np.linalg.norm(t, axis=1), 1.0, atol=1e-5)
+    if j == 384:
+        np.testing.assert_allclose(t @ out.T, np.sqrt(0.19) * texts @ joint.T, atol=1e-5)
+
+
+def test_detail_projection_is_deterministic_and_named_by_its_rule() -> None:
+    from local_backend.projection import detail_projection
+
+    classes, weights, joint, _ = _detail_case()
+    a, b = detail_projection(classes, weights, 0.9, 512), detail_projection(classes.copy(), weights.copy(), 0.9, 512)
+    x = np.concatenate([joint, l2_normalize(np.ones((8, 1280)))], 1)
+    np.testing.assert_array_equal(a.apply(x), b.apply(x))
+    assert a.id == "svd384to320+wpca1280to192f128w0p9"
+    assert detail_projection(classes, weights, 0.8, 1408).id == "native384+wpca1280to1024f128w0p8"
+    with pytest.raises(ValueError, match="detail_weight"):
+        detail_projection(classes, weights, 1.0, 512)
+
+
+def test_whitened_pca_scales_axes_and_leaves_the_null_space_out() -> None:
+    from local_backend.projection import whitened_pca
+
+    rng = np.random.default_rng(3)
+    basis = rng.standard_normal((10, 40)) * np.linspace(5, 1, 40)
+    p = whitened_pca(basis, 16, floor=4)
+    m = p.matrix.astype(np.float64)
+    assert m.shape == (40, 16) and not m[:, 9:].any()  # 10 centred rows have rank 9
+    centred = basis - basis.mean(0)
+    s = np.linalg.svd(centred, compute_uv=False)
+    # Axis i of the centred rows comes out with length s_i / max(s_i, s_4): whitened down to the 4th.
+    lengths = np.linalg.norm(centred @ m[:, :9], axis=0)
+    np.testing.assert_allclose(lengths, s[:9] / np.maximum(s[:9], s[3]), rtol=1e-4)
+
+
+def test_uncentred_pca_keeps_the_inner_products_of_vectors_in_the_basis_span() -> None:
+    from local_backend.projection import uncentered_pca
+
+    rng = np.random.default_rng(4)
+    basis = rng.standard_normal((50, 20)) @ rng.standard_normal((20, 64))  # rank 20 in 64 columns
+    p = uncentered_pca(basis, 20)
+    x = rng.standard_normal((6, 50)) @ basis
+    np.testing.assert_allclose(p.apply(x) @ p.apply(x).T, l2_normalize(x) @ l2_normalize(x).T, atol=1e-5)
+    assert p.mean is None and p.id == "svd64to20"

@@ -107,14 +107,16 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _ablation_embedders() -> list[tuple[str, Any]]:
-    """One local embedder per ablation of the default model; the variants share one CNN pass."""
-    from ..evaluation.photo_ablations import ABLATIONS, DEFAULT_MODEL
+def _ablation_embedders() -> list[tuple[str, Any, int | None]]:
+    """One local embedder (and dimension) per ablation of the default model; the variants share
+    one CNN pass."""
+    from ..evaluation.photo_ablations import ABLATIONS, DEFAULT_MODEL, model_overrides
     from ..registry import _lazy, get_embedder
 
     conse_variants = _lazy("local_backend.models.conse:conse_variants", "the ConSE ablations")
-    models = conse_variants([overrides for _, overrides in ABLATIONS], DEFAULT_MODEL)
-    return [(name, get_embedder("local", model=m)) for (name, _), m in zip(ABLATIONS, models)]
+    split = [model_overrides(overrides) for _, overrides in ABLATIONS]
+    models = conse_variants([params for params, _ in split], DEFAULT_MODEL)
+    return [(name, get_embedder("local", model=m), dim) for (name, _), m, (_, dim) in zip(ABLATIONS, models, split)]
 
 
 def _use_split(args: argparse.Namespace) -> None:

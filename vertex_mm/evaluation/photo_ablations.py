@@ -10,9 +10,11 @@
 ``split_inputs`` finds a split of the set that ``vertex-mm eval-data build photos`` wrote
 (:mod:`vertex_mm.evaluation.datasets`). ``run_ablations`` scores variants of the local default
 ``conse-effnet-minilm`` on the same photos: the plain ConSE it replaced (top 10 classes, softmax
-temperature 1), each half of the calibration, the default, and the symmetric text side. The
-variants share one CNN pass per image (its class scores are kept by pixel digest), so an
-ablation costs about one evaluation plus the ConSE mixing.
+temperature 1), each half of the calibration, ConSE k=20 T=2 without the CNN-detail block (the
+previous default), the default, the default at the smaller Vertex dimensions (its near-duplicate
+R@1 per dimension), and the symmetric text side. The variants share one CNN pass per image (its
+pooled features and class scores are kept by pixel digest), so an ablation costs about one
+evaluation plus the ConSE mixing.
 
 Tune on ``dev`` only. ``test`` is for the one final report; say how many times it was run.
 """
@@ -28,18 +30,30 @@ from .datasets import EvalDataError, default_out_dir
 from .images import ImageEvalReport, evaluate_images
 from .queries import EvalQuery, NearDuplicate
 
-__all__ = ["ABLATIONS", "DEFAULT_MODEL", "run_ablations", "split_inputs"]
+__all__ = ["ABLATIONS", "DEFAULT_MODEL", "model_overrides", "run_ablations", "split_inputs"]
 
 DEFAULT_MODEL = "conse-effnet-minilm"
 
-# name -> overrides of the registry params of DEFAULT_MODEL ({} is the shipped default).
+# name -> overrides of the registry params of DEFAULT_MODEL ({} is the shipped default); the key
+# "dimension" is not a model param: it scores that variant at that Vertex dimension.
 ABLATIONS: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("plain ConSE k=10 T=1 (old default)", {"top_k": 10, "temperature": 1.0}),
-    ("k=20 T=1", {"top_k": 20, "temperature": 1.0}),
-    ("k=10 T=2", {"top_k": 10, "temperature": 2.0}),
+    ("plain ConSE k=10 T=1 (old default)", {"top_k": 10, "temperature": 1.0, "detail_weight": 0.0}),
+    ("k=20 T=1", {"top_k": 20, "temperature": 1.0, "detail_weight": 0.0}),
+    ("k=10 T=2", {"top_k": 10, "temperature": 2.0, "detail_weight": 0.0}),
+    ("k=20 T=2, no CNN detail (previous)", {"detail_weight": 0.0}),
     ("default", {}),
+    ("default at 512", {"dimension": 512}),
+    ("default at 256", {"dimension": 256}),
+    ("default at 128", {"dimension": 128}),
     ("default + symmetric text 0.7", {"text_mix": 0.7}),
 )
+
+
+def model_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
+    """``(params for the model, dimension or None)`` of one :data:`ABLATIONS` entry."""
+    params = dict(overrides)
+    dimension = params.pop("dimension", None)
+    return params, dimension
 
 
 def split_inputs(split: str, root: str | os.PathLike[str] | None = None) -> tuple[Path, Path, Path | None]:
@@ -62,17 +76,20 @@ def split_inputs(split: str, root: str | os.PathLike[str] | None = None) -> tupl
     return images, queries, manifest if manifest.is_file() else None
 
 
-def run_ablations(embedders: Sequence[tuple[str, Any]], folder: str | os.PathLike[str], queries: Sequence[EvalQuery],
+def run_ablations(embedders: Sequence[tuple[Any, ...]], folder: str | os.PathLike[str], queries: Sequence[EvalQuery],
                   neardup: Sequence[NearDuplicate] = (), *, ks: Sequence[int] = (1, 5), dimension: int | None = None,
                   progress: bool = False) -> list[tuple[str, ImageEvalReport]]:
     """Each named embedder's :class:`ImageEvalReport` on the same photos and queries, in order;
-    every embedder is closed afterwards. ``vertex-mm eval-images --ablations`` passes one local
-    embedder per entry of :data:`ABLATIONS` (``local_backend.models.conse.conse_variants``)."""
+    every embedder is closed afterwards. Entries are ``(name, embedder)`` or ``(name, embedder,
+    dimension)``; the third overrides ``dimension`` for that entry. ``vertex-mm eval-images
+    --ablations`` passes one local embedder per entry of :data:`ABLATIONS`
+    (``local_backend.models.conse.conse_variants``)."""
     reports = []
-    for name, embedder in embedders:
+    for name, embedder, *own in embedders:
         try:
+            dim = own[0] if own and own[0] is not None else dimension
             reports.append((name, evaluate_images(embedder, folder, queries=queries, neardup=neardup, ks=ks,
-                                                  dimension=dimension, progress=progress)))
+                                                  dimension=dim, progress=progress)))
         finally:
             embedder.close()
     return reports

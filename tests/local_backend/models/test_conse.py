@@ -15,6 +15,23 @@ from local_backend.models.conse import (  # noqa: E402
     load_imagenet_classes,
 )
 
+
+@pytest.fixture(scope="module")
+def conse():
+    """The ConSE joint space alone (the registry default without its CNN-detail block)."""
+    from local_backend.models.registry import get_shared_model
+
+    return get_shared_model("default", detail_weight=0.0)
+
+
+@pytest.fixture(scope="module")
+def default():
+    """The registry default: ConSE joined by the CNN-detail block."""
+    from local_backend.models.registry import get_shared_model
+
+    return get_shared_model("default")
+
+
 # -- the packaged class data ------------------------------------------------------------------
 
 
@@ -174,20 +191,100 @@ def test_class_matrix_is_cached_on_disk(conse, tmp_path, monkeypatch) -> None:
 
 
 def test_variants_share_one_cnn_pass_per_image(photos) -> None:
+    from local_backend.models import conse as conse_module
     from local_backend.models.conse import ConSEModel, conse_variants
 
-    plain, default = conse_variants([{"top_k": 10, "temperature": 1.0}, {}])
+    plain, default = conse_variants([{"top_k": 10, "temperature": 1.0, "detail_weight": 0.0}, {}])
     assert (plain.top_k, plain.temperature, default.top_k, default.temperature) == (10, 1.0, 20, 2.0)
+    assert (plain.detail_weight, default.detail_weight) == (0.0, 0.9)
     memo = default.image_model
     assert plain.image_model is memo
     calls = []
-    real = memo._model.logits_prepared
-    memo._model = type("Counting", (), {"logits_prepared": lambda self, b: calls.append(len(b)) or real(b),
-                                        "__getattr__": lambda self, n: getattr(real.__self__, n)})()
+    real = conse_module.pooled_and_logits
     images = [photos["coffee"], photos["chelsea"]]
-    a = default.encode_images(images)
-    b = plain.encode_images(images)
-    assert calls == [2]  # the second variant reused the class scores
-    ref = ConSEModel(real.__self__, default.text_model, top_k=20, temperature=2.0)
+    try:
+        conse_module.pooled_and_logits = lambda model, b: calls.append(len(b)) or real(model, b)
+        a = default.encode_images(images)
+        b = plain.encode_images(images)
+    finally:
+        conse_module.pooled_and_logits = real
+    assert calls == [2]  # the second variant reused the CNN pass
+    ref = ConSEModel(memo._model, default.text_model, top_k=20, temperature=2.0, detail_weight=0.9)
     np.testing.assert_allclose(a, ref.encode_images(images), atol=1e-6)
-    assert not np.allclose(a, b)
+    assert a.shape == (2, 1664) and b.shape == (2, 384)
+
+
+# -- the CNN-detail block of the default --------------------------------------------------------
+
+
+def test_default_image_is_weighted_conse_and_cnn_detail(default, conse, photos) -> None:
+    img = [photos["chelsea"], photos["coffee"]]
+    v = default.encode_images(img)
+    assert (default.native_dim, default.detail_weight) == (1664, 0.9) and v.shape == (2, 1664)
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(v[:, :384], np.sqrt(1 - 0.81) * conse.encode_images(img), atol=1e-5)
+    pooled = default.image_model.forward_features(default.image_model.to_tensor(
+        np.stack([default.prepare_image(im) for im in img]))).mean((2, 3)).numpy()
+    detail = np.sqrt(np.maximum(pooled, 0))
+    np.testing.assert_allclose(v[:, 384:], 0.9 * detail / np.linalg.norm(detail, axis=1, keepdims=True), atol=1e-5)
+    assert default.space_tag.startswith("k20T2nd0p9") and conse.space_tag.startswith("k20T2")
+    assert "nd" not in conse.space_tag
+
+
+def test_default_text_has_a_zero_detail_block(default, conse) -> None:
+    t = default.encode_texts(["a cup of coffee", "a cat"])
+    assert t.shape == (2, 1664) and not t[:, 384:].any()
+    np.testing.assert_allclose(t[:, :384], conse.encode_texts(["a cup of coffee", "a cat"]), atol=1e-6)
+
+
+@pytest.mark.parametrize("dimension", [1408, 512])
+def test_text_to_image_cosine_is_conse_times_a_constant(default, conse, photos, dimension) -> None:
+    from local_backend.embedder import LocalEmbedder
+
+    names = list(photos)
+    proj = LocalEmbedder(default).projection(dimension)
+    images = proj.apply(default.encode_images([photos[n] for n in names]))
+    texts = proj.apply(default.encode_texts(["a photo of a cat", "a cup of coffee", "a rocket launch"]))
+    got = texts @ images.T
+    want = conse.encode_texts(["a photo of a cat", "a cup of coffee", "a rocket launch"]) @ conse.encode_images(
+        [photos[n] for n in names]).T
+    if dimension == 1408:  # the whole 384-d ConSE block: exactly ConSE's cosines, scaled
+        np.testing.assert_allclose(got, np.sqrt(1 - 0.81) * want, atol=1e-5)
+    else:  # 320 of its 384 axes: the same best photo per query
+        np.testing.assert_array_equal(got.argmax(1), want.argmax(1))
+
+
+def test_near_duplicate_is_closer_than_a_same_class_photo(default, photos) -> None:
+    from PIL import ImageOps
+
+    from local_backend.embedder import LocalEmbedder
+
+    cat = photos["chelsea"]
+    w, h = cat.size
+    edited = ImageOps.mirror(cat.crop((w // 10, h // 10, w, h))).resize((w // 2, h // 2))
+    for model, dim in ((default, 512), (default, 1408)):
+        proj = LocalEmbedder(model).projection(dim)
+        a, b, c = proj.apply(model.encode_images([cat, edited, photos["coffee"]]))
+        assert a @ b > 0.9 and a @ b > a @ c + 0.3
+
+
+def test_default_regions_carry_the_detail_block(default, photos) -> None:
+    regions = default.encode_image_regions([photos["chelsea"]])[0]
+    assert regions.shape == (49, 1664)
+    np.testing.assert_allclose(np.linalg.norm(regions, axis=1), 1.0, atol=1e-5)
+
+
+def test_regions_page_embedder_stays_in_the_joint_space() -> None:
+    from local_backend.models.registry import create_page_embedder
+
+    pages = create_page_embedder("regions")
+    assert pages.model.detail_weight == 0.0 and pages.space.dimension == 384
+    assert "nd" not in pages.space.variant
+
+
+def test_detail_weight_is_checked(conse) -> None:
+    from local_backend.models.conse import ConSEModel
+
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="detail_weight"):
+            ConSEModel(conse.image_model, conse.text_model, detail_weight=bad)

@@ -23,7 +23,7 @@ def test_default_is_an_alias_of_the_conse_model() -> None:
     assert get_model_config("default") == get_model_config("conse-effnet-minilm")
     cfg = get_model_config("default")
     assert cfg["name"] == "conse-effnet-minilm"
-    assert set(cfg["modalities"]) == {"image", "text"} and cfg["native_dim"] == 384
+    assert set(cfg["modalities"]) == {"image", "text"} and cfg["native_dim"] == 1664  # 384 ConSE + 1280 CNN detail
 
 
 def test_get_model_config_returns_a_copy() -> None:

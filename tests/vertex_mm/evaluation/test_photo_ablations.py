@@ -97,5 +97,16 @@ def test_cli_ablations_of_the_local_default(built, capsys) -> None:
     table = out[out.index("\nablation"):].strip().splitlines()
     assert len(table) == 1 + len(ABLATIONS)
     rows = {ln[:34].strip(): ln for ln in table[1:]}
-    assert rows["default"].endswith("k20T2_orth384to1408s1408")
+    assert rows["default"].endswith("k20T2nd0p9_native384+wpca1280to1024f128w0p9")
+    assert rows["default at 512"].endswith("k20T2nd0p9_svd384to320+wpca1280to192f128w0p9")
+    assert rows["k=20 T=2, no CNN detail (previous)"].endswith("k20T2_orth384to1408s1408")
     assert rows["plain ConSE k=10 T=1 (old default)"].endswith("k10_orth384to1408s1408")
+
+
+def test_ablation_dimension_is_not_a_model_param() -> None:
+    from vertex_mm.evaluation.photo_ablations import model_overrides
+
+    assert model_overrides({"dimension": 512, "top_k": 3}) == ({"top_k": 3}, 512)
+    assert model_overrides({}) == ({}, None)
+    dims = [model_overrides(o)[1] for _, o in ABLATIONS]
+    assert {512, 256, 128} <= set(dims) and dims[[n for n, _ in ABLATIONS].index("default")] is None
