@@ -27,7 +27,7 @@ The index knows its embedding space and refuses vectors from another one.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -41,6 +41,7 @@ from ..late_interaction.packed import PackedPages
 from ..late_interaction.pooling import pool_page
 from ..results import EmbeddingSpace
 from ._fde import FdeSidecars, is_sidecar
+from ._mv_search import hits, prefiltered_hamming, query_list, rerank, score_all
 from ._screen import SCREEN_FILES, ScreenCopies, is_screen_file
 from ._segments import (
     CODES,
@@ -496,67 +497,41 @@ class MultiVectorIndex:
             raise InputError(f"mode must be one of {', '.join(map(repr, SEARCH_MODES))}, got {mode!r}", input_name="mode")
         if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
             raise InputError(f"k must be an integer >= 1, got {k!r}", input_name="k")
-        q_list = _query_list(queries)
+        q_list = query_list(queries)
         segs = [s for s in self._all_segments() if s.live.any()]
         if not segs or not q_list:
             return [[] for _ in q_list]
         if mode == "screened" and compute == "float32":
             vals, idx = self._screen.search(segs, self._pending_cache, q_list, int(k), self.screen_pages_per_k)
-            return [self._hits(segs, v, i) for v, i in zip(vals, idx)]
+            return [hits(segs, v, i) for v, i in zip(vals, idx)]
         if mode in ("screened", "exact", "float"):
-            scores = self._score_all(segs, lambda s: maxsim(q_list, s.pages, compute=compute))
+            scores = score_all(segs, lambda s: maxsim(q_list, s.pages, compute=compute))
             vals, idx = top_k(scores, k)
-            return [self._hits(segs, v, i) for v, i in zip(vals, idx)]
+            return [hits(segs, v, i) for v, i in zip(vals, idx)]
         n_cand = DEFAULT_CANDIDATES[mode] if candidates is None else candidates
         if mode == "muvera":
             q_fde = self._fde.encoder.encode_queries(q_list)
-            coarse = self._score_all(segs, lambda s: q_fde @ self._segment_fde(s).T)
-            return self._rerank(segs, q_list, coarse, max(n_cand, k), k, compute)
+            coarse = score_all(segs, lambda s: q_fde @ self._segment_fde(s).T)
+            return rerank(segs, q_list, coarse, max(n_cand, k), k, compute)
         if not self.binary:
             raise InputError("this index was created with binary=False; search with mode='screened', 'exact' or 'muvera'",
                              input_name="mode")
         n_pre = max(self.binary_prefilter, 16 * max(n_cand, k)) if self.binary_prefilter > 0 else 0
         live = sum(int(s.live.sum()) for s in segs)
         if query_bits == 2 and 0 < n_pre < live:
-            coarse = self._prefiltered_hamming(segs, q_list, n_pre)
+            coarse = prefiltered_hamming(segs, q_list, n_pre)
         else:
-            coarse = self._score_all(segs, lambda s: hamming_maxsim(q_list, s.binary, query_bits=query_bits))  # type: ignore[arg-type]
-        return self._rerank(segs, q_list, coarse, max(n_cand, k), k, compute)
-
-    def _prefiltered_hamming(self, segs: list[Segment], q_list: list[np.ndarray], n_pre: int) -> np.ndarray:
-        """2-bit Hamming-MaxSim of each query's best ``n_pre`` pages by 1-bit Hamming-MaxSim;
-        ``-inf`` for the other pages (never candidates)."""
-        plain = self._score_all(segs, lambda s: hamming_maxsim(q_list, s.binary, query_bits=1))  # type: ignore[arg-type]
-        _, pre = top_k(plain, n_pre)
-        out = np.full(plain.shape, -np.inf, np.float32)
-        for row, (q, ids) in enumerate(zip(q_list, pre)):
-            ids = np.sort(ids[np.isfinite(plain[row, ids])])  # live pages only, read in order
-            which, local = self._locate(segs, ids)
-            codes = [segs[w].binary.select(local[which == w]) for w in np.unique(which)]
-            out[row, ids] = np.concatenate([hamming_maxsim([q], c, query_bits=2)[0] for c in codes])
-        return out
-
-    def _rerank(self, segs: list[Segment], q_list: list[np.ndarray], coarse: np.ndarray, candidates: int, k: int,
-                compute: Compute) -> list[list[PageHit]]:
-        """Each query's top ``candidates`` pages by ``coarse``, rescored by float MaxSim."""
-        _, cand = top_k(coarse, candidates)
-        out = []
-        for row, (q, ids) in enumerate(zip(q_list, cand)):
-            # Sorted ids read each memory map front to back; dead pages are dropped here.
-            ids = np.sort(ids[np.isfinite(coarse[row, ids])])
-            fine = maxsim([q], self._gather(segs, ids), compute=compute)
-            v, local = top_k(fine, k)
-            out.append(self._hits(segs, v[0], ids[local[0]]))
-        return out
+            coarse = score_all(segs, lambda s: hamming_maxsim(q_list, s.binary, query_bits=query_bits))  # type: ignore[arg-type]
+        return rerank(segs, q_list, coarse, max(n_cand, k), k, compute)
 
     def maxsim_scores(self, queries: Sequence[np.ndarray] | np.ndarray, *, compute: Compute = "float32") -> np.ndarray:
         """Float MaxSim of every query against every live page: ``(queries, pages)`` float32,
         columns in the order of :meth:`page_ids`."""
-        q_list = _query_list(queries)
+        q_list = query_list(queries)
         segs = self._all_segments()
         if not segs or not q_list:
             return np.zeros((len(q_list), 0), np.float32)
-        scores = self._score_all(segs, lambda s: maxsim(q_list, s.pages, compute=compute))
+        scores = score_all(segs, lambda s: maxsim(q_list, s.pages, compute=compute))
         return scores[:, np.concatenate([s.live for s in segs])]
 
     def live_pages(self) -> PackedPages:
@@ -566,43 +541,9 @@ class MultiVectorIndex:
             return PackedPages(np.zeros((0, self.dimension), self._dtype), np.zeros(1, np.int64))
         return PackedPages.concat([s.pages.select(np.flatnonzero(s.live)) for s in segs])
 
-    def _score_all(self, segs: list[Segment], score: Callable[[Segment], np.ndarray]) -> np.ndarray:
-        parts = []
-        for seg in segs:
-            s = np.asarray(score(seg), dtype=np.float32)
-            s[:, ~seg.live] = -np.inf
-            parts.append(s)
-        return np.concatenate(parts, axis=1)
-
-    @staticmethod
-    def _locate(segs: list[Segment], ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        bounds = np.cumsum([0] + [len(s.rows) for s in segs])
-        which = np.searchsorted(bounds, ids, side="right") - 1
-        return which, ids - bounds[which]
-
-    def _gather(self, segs: list[Segment], ids: np.ndarray) -> PackedPages:
-        which, local = self._locate(segs, ids)
-        parts = [segs[w].pages.select(local[which == w]) for w in np.unique(which)]
-        return PackedPages.concat(parts)
-
-    def _hits(self, segs: list[Segment], values: np.ndarray, ids: np.ndarray) -> list[PageHit]:
-        which, local = self._locate(segs, np.asarray(ids))
-        hits = []
-        for v, w, i in zip(values, which, local):
-            if not np.isfinite(v):
-                continue  # a deleted page, only reachable when k exceeds the live pages
-            row = segs[int(w)].rows[int(i)]
-            hits.append(PageHit(row["doc_id"], int(row["page_number"]), float(v), dict(row.get("metadata", {})),
-                                page_id=str(row.get("page_id", ""))))
-        return hits
-
     def __repr__(self) -> str:
         where = f", path='{self.path}'" if self.path else ""
         return f"MultiVectorIndex(space={self.space.id!r}, pages={len(self)}{where})"
-
-
-def _query_list(queries: Sequence[np.ndarray] | np.ndarray) -> list[np.ndarray]:
-    return [queries] if isinstance(queries, np.ndarray) and queries.ndim == 2 else list(queries)
 
 
 def _check_records(where: Path, records: list[SegmentRecord], manifest: Manifest, binary: bool) -> None:

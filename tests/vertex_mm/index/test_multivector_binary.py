@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from vertex_mm.index import MultiVectorIndex
+from vertex_mm.index._mv_search import prefiltered_hamming, score_all
 from vertex_mm.late_interaction import BinaryPages, PackedPages, hamming_maxsim, top_k
 from vertex_mm.results import EmbeddingSpace
 
@@ -48,9 +49,9 @@ def test_prefilter_scores_the_plain_top_pages_with_two_bits(world):
     idx, pages, queries = world
     segs = [s for s in idx._all_segments() if s.live.any()]
     live = np.concatenate([s.live for s in segs])
-    plain = idx._score_all(segs, lambda s: hamming_maxsim(queries, s.binary, query_bits=1))
-    full = idx._score_all(segs, lambda s: hamming_maxsim(queries, s.binary, query_bits=2))
-    got = idx._prefiltered_hamming(segs, queries, 16)
+    plain = score_all(segs, lambda s: hamming_maxsim(queries, s.binary, query_bits=1))
+    full = score_all(segs, lambda s: hamming_maxsim(queries, s.binary, query_bits=2))
+    got = prefiltered_hamming(segs, queries, 16)
     for row in range(len(queries)):
         kept = np.flatnonzero(np.isfinite(got[row]))
         assert set(kept) == set(top_k(plain[row : row + 1], 16)[1][0]) and live[kept].all()

@@ -1,0 +1,80 @@
+"""Search over a multi-vector index's segments: scores of every live page, candidates
+reranked by float MaxSim, and hits. Ids run over the segments' rows in order (deleted pages
+included, scored ``-inf``), as :meth:`MultiVectorIndex.search` hands them out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from ..late_interaction.binary import hamming_maxsim
+from ..late_interaction.maxsim import Compute, maxsim, top_k
+from ..late_interaction.packed import PackedPages
+from ._segments import Segment
+from .results import PageHit
+
+__all__ = ["gather", "hits", "locate", "prefiltered_hamming", "query_list", "rerank", "score_all"]
+
+
+def prefiltered_hamming(segs: list[Segment], q_list: list[np.ndarray], n_pre: int) -> np.ndarray:
+    """2-bit Hamming-MaxSim of each query's best ``n_pre`` pages by 1-bit Hamming-MaxSim;
+    ``-inf`` for the other pages (never candidates)."""
+    plain = score_all(segs, lambda s: hamming_maxsim(q_list, s.binary, query_bits=1))  # type: ignore[arg-type]
+    _, pre = top_k(plain, n_pre)
+    out = np.full(plain.shape, -np.inf, np.float32)
+    for row, (q, ids) in enumerate(zip(q_list, pre)):
+        ids = np.sort(ids[np.isfinite(plain[row, ids])])  # live pages only, read in order
+        which, local = locate(segs, ids)
+        codes = [segs[w].binary.select(local[which == w]) for w in np.unique(which)]
+        out[row, ids] = np.concatenate([hamming_maxsim([q], c, query_bits=2)[0] for c in codes])
+    return out
+
+
+def rerank(segs: list[Segment], q_list: list[np.ndarray], coarse: np.ndarray, candidates: int, k: int,
+            compute: Compute) -> list[list[PageHit]]:
+    """Each query's top ``candidates`` pages by ``coarse``, rescored by float MaxSim."""
+    _, cand = top_k(coarse, candidates)
+    out = []
+    for row, (q, ids) in enumerate(zip(q_list, cand)):
+        # Sorted ids read each memory map front to back; dead pages are dropped here.
+        ids = np.sort(ids[np.isfinite(coarse[row, ids])])
+        fine = maxsim([q], gather(segs, ids), compute=compute)
+        v, local = top_k(fine, k)
+        out.append(hits(segs, v[0], ids[local[0]]))
+    return out
+
+
+def score_all(segs: list[Segment], score: Callable[[Segment], np.ndarray]) -> np.ndarray:
+    parts = []
+    for seg in segs:
+        s = np.asarray(score(seg), dtype=np.float32)
+        s[:, ~seg.live] = -np.inf
+        parts.append(s)
+    return np.concatenate(parts, axis=1)
+
+def locate(segs: list[Segment], ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    bounds = np.cumsum([0] + [len(s.rows) for s in segs])
+    which = np.searchsorted(bounds, ids, side="right") - 1
+    return which, ids - bounds[which]
+
+def gather(segs: list[Segment], ids: np.ndarray) -> PackedPages:
+    which, local = locate(segs, ids)
+    parts = [segs[w].pages.select(local[which == w]) for w in np.unique(which)]
+    return PackedPages.concat(parts)
+
+def hits(segs: list[Segment], values: np.ndarray, ids: np.ndarray) -> list[PageHit]:
+    which, local = locate(segs, np.asarray(ids))
+    hits = []
+    for v, w, i in zip(values, which, local):
+        if not np.isfinite(v):
+            continue  # a deleted page, only reachable when k exceeds the live pages
+        row = segs[int(w)].rows[int(i)]
+        hits.append(PageHit(row["doc_id"], int(row["page_number"]), float(v), dict(row.get("metadata", {})),
+                            page_id=str(row.get("page_id", ""))))
+    return hits
+
+
+def query_list(queries: Sequence[np.ndarray] | np.ndarray) -> list[np.ndarray]:
+    return [queries] if isinstance(queries, np.ndarray) and queries.ndim == 2 else list(queries)
