@@ -6,8 +6,9 @@
 >>> emb = get_embedder("local", device="cuda")           # a GPU; the CPU with a warning if none
 
 Models are named configs (``list_models()``; see :mod:`local_backend.models.registry`). The default,
-``conse-effnet-minilm``, embeds images and text into one 384-d space by ConSE over
-EfficientNet-Lite0 and all-MiniLM-L6-v2, projected to 128/256/512/1408 dimensions. It knows
+``conse-effnet-minilm``, embeds images and text into one space: ConSE over EfficientNet-Lite0
+and all-MiniLM-L6-v2 (384-d), plus the CNN's own features in image vectors (a text leaves that
+block at zero), projected to 128/256/512/1408 dimensions. It knows
 the 1000 ImageNet concepts and nothing else: no OCR, no identities, no abstract concepts.
 
 Importing this package does not import torch; creating a model does.
