@@ -29,36 +29,70 @@ import pathlib
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from vertex_mm._paths import cache_dir as vertex_cache_dir
-from vertex_mm.errors import InvalidImageError, MissingDependencyError
+from vertex_mm.errors import InputError, InvalidImageError, MissingDependencyError
 
+from .tesseract_lib import TesseractEngine, load_library
 from .words import Box, Word
 
-__all__ = ["OcrPool", "OcrResult", "OcrSettings", "parse_tsv", "tesseract_version"]
+__all__ = ["ENGINES", "OcrPool", "OcrResult", "OcrSettings", "parse_tsv", "tesseract_version"]
+
+#: How tesseract is run: "library" (libtesseract in this process), "cli" (a process a page),
+#: "auto" (the library where it loads, else the CLI).
+ENGINES = ("auto", "library", "cli")
 
 _CACHE_FORMAT = "1"
-# Below this many pixels on the long side, tesseract misses small print: upscale first.
-_MIN_LONG_SIDE = 2000
 
 
 @dataclass(frozen=True)
 class OcrSettings:
-    """How tesseract is run. ``psm`` 1 = automatic layout with orientation detection (a
-    landscape figure printed sideways on a portrait page reads right); 11 = sparse text
-    (figures)."""
+    """How tesseract is run; every field that changes what it reads is part of the cache key.
+
+    ``psm`` 1 = automatic layout with orientation detection (a landscape figure printed
+    sideways on a portrait page reads right); 3 = the same without orientation detection;
+    11 = sparse text (figures). ``invert``: tesseract's second pass over lines it reads badly,
+    on the inverted image (white on black text). ``upscale_to``: an image whose resolution is
+    not known (an image file) and whose long side is below this many pixels is upscaled to it
+    first (tesseract misses small print); pages the reader renders at a known DPI are OCR'd at
+    that DPI as they are. ``engine``: see :data:`ENGINES` (the words are the same either way,
+    so it is not part of the cache key).
+    """
 
     lang: str = "eng"
     psm: int = 1
     min_confidence: float = 40.0
     timeout_s: float = 120.0
+    invert: bool = True
+    upscale_to: int = 2000
+    engine: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise InputError(f"engine must be one of {ENGINES}, got {self.engine!r}", input_name="engine")
+        if not 0 <= self.psm <= 13:
+            raise InputError(f"psm must be a tesseract page segmentation mode 0..13, got {self.psm}", input_name="psm")
+        if self.upscale_to < 0:
+            raise InputError(f"upscale_to must be >= 0 pixels, got {self.upscale_to}", input_name="upscale_to")
 
     def key(self) -> str:
-        return f"{self.lang}|{self.psm}|{self.min_confidence}"
+        return f"{self.lang}|{self.psm}|{self.min_confidence}|invert={int(self.invert)}|up={self.upscale_to}"
+
+    def variables(self) -> dict[str, str]:
+        """tesseract variables (``-c name=value``) these settings set."""
+        return {} if self.invert else {"tessedit_do_invert": "0"}
+
+    def args(self) -> list[str]:
+        """The tesseract command-line options these settings stand for."""
+        out = ["-l", self.lang, "--psm", str(self.psm)]
+        for k, v in self.variables().items():
+            out += ["-c", f"{k}={v}"]
+        return out
 
 
 @dataclass(frozen=True)
@@ -85,8 +119,7 @@ def tesseract_version(binary: str = "tesseract") -> str:
 def parse_tsv(tsv: str, width: int, height: int, *, min_confidence: float) -> list[Word]:
     """Words (level 5 rows) of tesseract TSV output, boxes scaled to fractions of the image."""
     words: list[Word] = []
-    lines = tsv.splitlines()
-    for line in lines[1:]:
+    for line in tsv.splitlines():  # the CLI's header line (and every non-word row) has no "5" first
         cols = line.split("\t")
         if len(cols) < 12 or cols[0] != "5":
             continue
@@ -102,14 +135,14 @@ def parse_tsv(tsv: str, width: int, height: int, *, min_confidence: float) -> li
     return words
 
 
-def _prepare(image: Any) -> Any:
-    """Grayscale, and upscaled when small: what tesseract reads best."""
+def _prepare(image: Any, upscale_to: int) -> Any:
+    """Grayscale, and upscaled to ``upscale_to`` pixels on the long side when smaller (0: never)."""
     img = image.convert("L")
     long_side = max(img.size)
-    if long_side < _MIN_LONG_SIDE:
+    if long_side < upscale_to:
         from PIL import Image
 
-        scale = _MIN_LONG_SIDE / long_side
+        scale = upscale_to / long_side
         img = img.resize((round(img.width * scale), round(img.height * scale)), Image.Resampling.LANCZOS)
     return img
 
@@ -129,6 +162,17 @@ class OcrPool:
                  binary: str = "tesseract") -> None:
         self.version = tesseract_version(binary)
         self.binary = shutil.which(binary) or binary
+        engine = settings.engine
+        if engine == "auto":
+            engine = "library" if load_library() is not None else "cli"
+        elif engine == "library" and load_library() is None:
+            raise MissingDependencyError("libtesseract.so.5 could not be loaded (Debian package libtesseract5, "
+                                         "a dependency of tesseract-ocr); use OcrSettings(engine='cli')")
+        #: "library": libtesseract in this process (:mod:`.tesseract_lib`); "cli": a process a page.
+        self.engine = engine
+        self._engines: list[TesseractEngine] = []
+        self._local = threading.local()
+        self._lock = threading.Lock()
         self.settings = settings
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.cache_dir = pathlib.Path(cache_dir) if cache_dir else vertex_cache_dir("ocr")
@@ -145,18 +189,26 @@ class OcrPool:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
+        with self._lock:
+            for e in self._engines:
+                e.close()
+            self._engines.clear()
 
-    def cache_key(self, image: Any, settings: OcrSettings | None = None) -> str:
+    def cache_key(self, image: Any, settings: OcrSettings | None = None, *, rendered: bool = False) -> str:
+        """SHA-256 of the pixels, the tesseract version and every setting that changes the words."""
         s = settings or self.settings
         h = hashlib.sha256()
-        h.update(f"{_CACHE_FORMAT}|{self.version}|{s.key()}|{image.mode}|{image.size}".encode())
+        upscale = 0 if rendered else s.upscale_to
+        h.update(f"{_CACHE_FORMAT}|{self.version}|{s.key()}|up={upscale}|{image.mode}|{image.size}".encode())
         h.update(image.tobytes())
         return h.hexdigest()
 
-    def submit(self, image: Any, *, settings: OcrSettings | None = None, name: str = "image") -> "Future[OcrResult]":
-        """OCR one PIL image (any mode/size); the future's result has boxes in image fractions."""
+    def submit(self, image: Any, *, settings: OcrSettings | None = None, name: str = "image",
+               rendered: bool = False) -> "Future[OcrResult]":
+        """OCR one PIL image (any mode/size); the future's result has boxes in image fractions.
+        ``rendered``: the image was rendered at the resolution meant for OCR (never upscaled)."""
         s = settings or self.settings
-        key = self.cache_key(image, s)
+        key = self.cache_key(image, s, rendered=rendered)
         path = self.cache_dir / key[:2] / f"{key}.json"
         if self.use_cache and path.is_file():
             try:
@@ -168,24 +220,44 @@ class OcrPool:
             except (ValueError, KeyError, TypeError):
                 pass  # a torn or old cache file: read the image again
         self.misses += 1
-        prepared = _prepare(image)
-        buf = io.BytesIO()
-        prepared.save(buf, format="PNG")
-        return self._executor.submit(self._run, buf.getvalue(), prepared.size, s, path, name)
+        prepared = _prepare(image, 0 if rendered else s.upscale_to)
+        return self._executor.submit(self._run, prepared, s, path, name)
 
-    def _run(self, png: bytes, size: tuple[int, int], s: OcrSettings, path: pathlib.Path, name: str) -> OcrResult:
+    def _run(self, image: Any, s: OcrSettings, path: pathlib.Path, name: str) -> OcrResult:
+        tsv = self._tsv_library(image, s, name) if self.engine == "library" else self._tsv_cli(image, s, name)
+        words = parse_tsv(tsv, image.width, image.height, min_confidence=s.min_confidence)
+        if self.use_cache:
+            _atomic_write(path, json.dumps(_words_to_json(words)))
+        return OcrResult(words, cached=False)
+
+
+    def _tsv_cli(self, image: Any, s: OcrSettings, name: str) -> str:
+        buf = io.BytesIO()
+        image.save(buf, format="PPM")  # PGM: no compression to spend time on (a PNG took 35 ms a page)
         env = dict(os.environ, OMP_THREAD_LIMIT="1")
-        cmd = [self.binary, "stdin", "stdout", "-l", s.lang, "--psm", str(s.psm), "tsv"]
-        proc = subprocess.run(cmd, input=png, capture_output=True, env=env, timeout=s.timeout_s)
+        cmd = [self.binary, "stdin", "stdout", *s.args(), "tsv"]
+        proc = subprocess.run(cmd, input=buf.getvalue(), capture_output=True, env=env, timeout=s.timeout_s)
         if proc.returncode != 0:
             raise InvalidImageError(
                 f"{name}: tesseract failed (exit {proc.returncode}): {proc.stderr.decode(errors='replace').strip()[:300]}",
                 input_name=name,
             )
-        words = parse_tsv(proc.stdout.decode("utf-8", errors="replace"), size[0], size[1], min_confidence=s.min_confidence)
-        if self.use_cache:
-            _atomic_write(path, json.dumps(_words_to_json(words)))
-        return OcrResult(words, cached=False)
+        return proc.stdout.decode("utf-8", errors="replace")
+
+    def _tsv_library(self, image: Any, s: OcrSettings, name: str) -> str:
+        """This worker thread's engine for these settings (loaded on first use) reads the image."""
+        engines: dict[tuple[str, int, bool], TesseractEngine] = self._local.__dict__.setdefault("engines", {})
+        key = (s.lang, s.psm, s.invert)
+        engine = engines.get(key)
+        if engine is None:
+            try:
+                engine = TesseractEngine(s.lang, psm=s.psm, variables=s.variables())
+            except ValueError as exc:
+                raise InvalidImageError(f"{name}: tesseract failed: {exc}", input_name=name) from exc
+            with self._lock:
+                self._engines.append(engine)
+            engines[key] = engine
+        return engine.tsv(image)
 
 
 def _words_to_json(words: Sequence[Word]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ the others go on.
 from __future__ import annotations
 
 import collections
+import dataclasses
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from typing import Any
 from vertex_mm.errors import VertexMMError
 from vertex_mm.pages.ingest import OpenPdfs, PageRef
 
-from .ocr import OcrPool, OcrResult, OcrSettings
+from .ocr import OcrPool, OcrResult
 from .text_layer import has_text_layer, raster_image_boxes, read_pdf_page
 from .words import Box, PageText, Word
 
@@ -98,13 +99,14 @@ def _start_pdf(ref: PageRef, pool: OcrPool, settings: ReaderSettings, pdfs: Open
             text = read_pdf_page(page, ref.page_id)
             pending = _Pending(ReadPage(ref, text))
             if settings.ocr_image_regions:
+                region_settings = dataclasses.replace(pool.settings, psm=11)
                 for box in raster_image_boxes(page)[: settings.max_crops]:
                     crop = _render(page, settings.region_ocr_dpi / _POINTS_PER_INCH, box)
-                    pending.region_futures.append((box, pool.submit(crop, settings=OcrSettings(psm=11), name=ref.page_id)))
+                    pending.region_futures.append((box, pool.submit(crop, settings=region_settings, name=ref.page_id)))
         else:
             full = _render(page, settings.ocr_dpi / _POINTS_PER_INCH)
             text = PageText(ref.page_id, figure_boxes=[], source="ocr")
-            pending = _Pending(ReadPage(ref, text, ocr_pages=1), page_future=pool.submit(full, name=ref.page_id))
+            pending = _Pending(ReadPage(ref, text, ocr_pages=1), page_future=pool.submit(full, name=ref.page_id, rendered=True))
         if settings.images:
             _attach_images(pending.page, _render(page, settings.image_side / max(page.get_size())), settings)
         return pending

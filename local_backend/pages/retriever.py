@@ -30,7 +30,7 @@ from vertex_mm.index.errors import IndexCorruptedError
 from vertex_mm.pages import IndexStats, PageHit, PageRef
 
 from .fusion import Fusion
-from .ocr import OcrPool
+from .ocr import OcrPool, OcrSettings
 from .reader import ReaderSettings, ReadPage, read_pages
 from .store import StoredIndex, read_index, write_index
 from .words import Box, PageText, reading_text, words_in
@@ -75,7 +75,8 @@ class OcrAssistedPageRetriever:
 
     def __init__(self, *, components: Sequence[str] = DEFAULT_COMPONENTS, fusion: Fusion | None = None,
                  ocr_workers: int | None = None, reader: ReaderSettings | None = None,
-                 use_ocr_cache: bool = True, dense_encoder: Any = None, visual_embedder: Any = None,
+                 use_ocr_cache: bool = True, ocr: OcrSettings | None = None, dense_encoder: Any = None,
+                 visual_embedder: Any = None,
                  figure_boost: bool = True, name: str = RETRIEVER_NAME, method: str | None = None,
                  description: str = DESCRIPTION) -> None:
         unknown = set(components) - set(COMPONENTS)
@@ -86,6 +87,7 @@ class OcrAssistedPageRetriever:
         self.ocr_workers = ocr_workers
         self.reader = reader or ReaderSettings()
         self.use_ocr_cache = use_ocr_cache
+        self.ocr = ocr or OcrSettings()
         #: The MiniLM text encoder and the region embedder (None: the shipped offline models).
         self.dense_encoder = dense_encoder
         self.visual_embedder = visual_embedder
@@ -129,7 +131,7 @@ class OcrAssistedPageRetriever:
         t_read = time.perf_counter()
         t_visual = 0.0
         settings = self.reader if visual is not None else dataclasses.replace(self.reader, images=False)
-        with OcrPool(self.ocr_workers, use_cache=self.use_ocr_cache) as pool:
+        with OcrPool(self.ocr_workers, settings=self.ocr, use_cache=self.use_ocr_cache) as pool:
             for page in read_pages(pages, pool, settings):
                 stats.pages += 1
                 stats.documents[page.ref.doc_id] = stats.documents.get(page.ref.doc_id, 0) + 1
