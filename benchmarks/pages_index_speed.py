@@ -82,6 +82,8 @@ def image_only(args: argparse.Namespace) -> int:
             break
     assert best is not None
     r, t = best
+    if args.save_index:
+        r.save(args.save_index)
     qids = ds.query_ids
     m = query_metrics(r.score([ds.queries[q] for q in qids]), r.page_ids, qids, ds.qrels)
     ndcg = float(np.mean([m[q]["ndcg5"] for q in qids])) if len(pages) == len(ds.pages) else float("nan")
@@ -110,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--invert", type=int, choices=(0, 1), default=None, help="--image-only: tesseract's inverted-text pass")
     ap.add_argument("--engine", default=None, choices=("auto", "library", "cli"), help="--image-only: how tesseract runs")
     ap.add_argument("--components", default=None, help="--image-only: comma-separated components (default: the default)")
+    ap.add_argument("--save-index", default=None, help="--image-only: save the timed index there (to study signals)")
     ap.add_argument("--limit", type=int, default=0, help="--image-only: index only the first N pages (no nDCG)")
     args = ap.parse_args(argv)
     print(machine_line(), flush=True)

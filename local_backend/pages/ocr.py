@@ -1,19 +1,25 @@
-"""tesseract OCR with word boxes: single-threaded workers in parallel, results cached on disk.
+"""tesseract OCR with word boxes: single-threaded engines in parallel, results cached on disk.
 
 The project's one tesseract wrapper: the OCR-assisted retriever and its "OCR + BM25" baseline
 both read pages through :class:`OcrPool`.
 
 Why these choices:
 
-* tesseract's own OpenMP threads fight each other on a small machine; with
-  ``OMP_THREAD_LIMIT=1`` one process per core read pages about 3x faster than one threaded
-  process. So every call runs the CLI with that variable, and a pool keeps ``workers`` of
-  them busy. The work happens in the tesseract processes; the pool only waits on them, so
-  threads are enough to drive it and nothing large crosses a process boundary.
-* The CLI's TSV output has every word with its box and confidence; no Python binding needed.
-* A page image is OCR'd once: the result is stored under the SHA-256 of its pixels (plus the
-  tesseract version and settings) in the cache folder (``cache_dir("ocr")``,
-  :mod:`vertex_mm._paths`), so a re-run of an evaluation or a re-index costs nothing.
+* tesseract's own OpenMP threads fight each other on a small machine; with one thread per
+  engine (``OMP_THREAD_LIMIT=1``), one engine per core read pages about 3x faster than one
+  threaded engine. A pool keeps ``workers`` of them busy from threads: the work happens in
+  tesseract, with the GIL released, so nothing large crosses a process boundary.
+* The engine is libtesseract in this process (:mod:`.tesseract_lib`) where it loads: the
+  model stays loaded between pages and the pixels are handed over as they are, 16% less CPU a
+  page than a CLI process a page. Elsewhere the CLI, fed uncompressed PGM (a PNG cost 35 ms a
+  page to encode). Both give the same words; :data:`ENGINES`.
+* tesseract's TSV has every word with its box and confidence; no Python binding needed.
+* A page image is OCR'd once: the result is stored under the SHA-256 of its pixels plus the
+  tesseract version and every setting that changes the words (:meth:`OcrSettings.key`) in the
+  cache folder (``cache_dir("ocr")``, :mod:`vertex_mm._paths`), so a re-run of an evaluation or
+  a re-index costs nothing.
+* The settings (:class:`OcrSettings`, and the reader's ``ocr_dpi``) were chosen by measurement
+  on image-only pages: ``benchmarks/pages_index_speed.py --image-only``.
 
 tesseract comes from Debian's ``tesseract-ocr`` and ``tesseract-ocr-eng`` packages.
 """

@@ -1,0 +1,114 @@
+"""OCR settings: each one reaches tesseract, each one that changes the words changes the cache
+key, the in-process engine reads what the CLI reads, and image-only indexing OCRs every page."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from PIL import Image
+
+from local_backend.pages import OcrAssistedPageRetriever, ReaderSettings
+from local_backend.pages.ocr import OcrPool, OcrSettings
+from local_backend.pages.reader import read_pages
+from local_backend.pages.tesseract_lib import load_library
+from vertex_mm.errors import InputError
+from vertex_mm.pages import PageRef, expand_sources
+
+needs_library = pytest.mark.skipif(load_library() is None, reason="libtesseract.so.5 not installed")
+
+
+def test_settings_become_tesseract_options():
+    assert OcrSettings().args() == ["-l", "eng", "--psm", "1"]
+    assert OcrSettings(lang="deu", psm=3, invert=False).args() == ["-l", "deu", "--psm", "3", "-c", "tessedit_do_invert=0"]
+
+
+@pytest.mark.parametrize("bad", [{"psm": 14}, {"psm": -1}, {"upscale_to": -5}, {"engine": "gpu"}])
+def test_bad_settings_are_a_typed_error_naming_the_setting(bad):
+    with pytest.raises(InputError, match=next(iter(bad))):
+        OcrSettings(**bad)
+
+
+@pytest.mark.usefixtures("tesseract")
+def test_cache_key_changes_with_every_setting_that_changes_the_words(tmp_path):
+    image = Image.new("L", (300, 200), 255)
+    with OcrPool(1, cache_dir=tmp_path) as pool:
+        base = OcrSettings()
+        keys = {pool.cache_key(image, base)}
+        for change in ({"psm": 3}, {"invert": False}, {"upscale_to": 0}, {"min_confidence": 60.0}, {"lang": "deu"}):
+            keys.add(pool.cache_key(image, dataclasses.replace(base, **change)))
+        assert len(keys) == 6
+        # an image rendered at the OCR resolution is not upscaled: another key for the same pixels
+        assert pool.cache_key(image, base, rendered=True) not in keys
+        # other pixels, another key; the engine reads the same words, so it is not in the key
+        assert pool.cache_key(Image.new("L", (300, 200), 0), base) not in keys
+        assert pool.cache_key(image, dataclasses.replace(base, engine="cli")) == pool.cache_key(image, base)
+
+
+class _RecordingPool(OcrPool):
+    """An OcrPool that remembers what it was asked to read."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seen: list[tuple[tuple[int, int], bool]] = []
+
+    def submit(self, image, *, settings=None, name="image", rendered=False):
+        self.seen.append((image.size, rendered))
+        return super().submit(image, settings=settings, name=name, rendered=rendered)
+
+
+@pytest.mark.usefixtures("tesseract")
+@pytest.mark.parametrize("dpi", [100, 150])
+def test_pages_are_rendered_for_ocr_at_the_chosen_dpi_and_not_upscaled(tmp_path, pdfs, dpi):
+    ref = PageRef(pdfs / "rq.pdf", 7)  # US letter: 612 x 792 points
+    with _RecordingPool(1, cache_dir=tmp_path, settings=OcrSettings(psm=3)) as pool:
+        [page] = read_pages([ref], pool, ReaderSettings(force_ocr=True, ocr_dpi=dpi, images=False))
+    [(size, rendered)] = pool.seen
+    want = (612 * dpi / 72, 792 * dpi / 72)
+    assert rendered and all(abs(got - w) <= 1 for got, w in zip(size, want))  # pdfium rounds up
+    assert page.ocr_pages == 1 and page.text.source == "ocr" and "Engel" in page.text.text
+
+
+@pytest.mark.usefixtures("tesseract")
+def test_an_image_of_unknown_resolution_is_upscaled_as_the_setting_says(tmp_path):
+    from local_backend.pages.ocr import _prepare
+
+    small = Image.new("RGB", (500, 400), "white")
+    assert _prepare(small, OcrSettings().upscale_to).size == (2000, 1600)
+    assert _prepare(small, 0).size == (500, 400) and _prepare(small, 0).mode == "L"
+
+
+@needs_library
+@pytest.mark.usefixtures("tesseract")
+@pytest.mark.parametrize("settings", [OcrSettings(psm=1), OcrSettings(psm=3, invert=False)])
+def test_the_library_engine_reads_the_words_the_cli_reads(tmp_path, pdfs, page_png, settings):
+    image = Image.open(page_png(pdfs / "residual-shadings.pdf", 7, tmp_path / "p7.png"))
+    words = {}
+    for engine in ("library", "cli"):
+        with OcrPool(1, use_cache=False, settings=dataclasses.replace(settings, engine=engine)) as pool:
+            assert pool.engine == engine
+            words[engine] = [(w.text, w.box) for w in pool.submit(image).result().words]
+    assert words["library"] == words["cli"] and len(words["cli"]) > 50
+
+
+@needs_library
+@pytest.mark.usefixtures("tesseract")
+def test_the_library_engine_honours_the_page_segmentation_mode(tmp_path, pdfs, page_png):
+    # Page 5 prints its figure sideways: psm 1 detects the orientation, psm 3 does not.
+    image = Image.open(page_png(pdfs / "residual-shadings.pdf", 5, tmp_path / "p5.png"))
+    read = {}
+    for psm in (1, 3):
+        with OcrPool(1, use_cache=False, settings=OcrSettings(psm=psm, engine="library")) as pool:
+            read[psm] = {w.text for w in pool.submit(image).result().words}
+    assert "Mosaic" in read[1] and "Mosaic" not in read[3]
+
+
+@pytest.mark.usefixtures("tesseract")
+def test_image_only_indexing_ocrs_every_page_even_with_a_text_layer(tmp_path, pdfs, page_pdf):
+    pdfs_ = [page_pdf(pdfs / "rq.pdf", 7, tmp_path / "engel.pdf"), page_pdf(pdfs / "rq.pdf", 15, tmp_path / "moto.pdf")]
+    r = OcrAssistedPageRetriever(components=("lexical",), reader=ReaderSettings(force_ocr=True), use_ocr_cache=False,
+                                 ocr=OcrSettings(psm=3, invert=False), ocr_workers=1)
+    stats = r.index(expand_sources(pdfs_))
+    assert stats.pages == 2 and stats.ocr_pages == 2 and stats.text_layer_pages == 0
+    assert all(p.source == "ocr" for p in r.pages) and all(w.source == "ocr" for p in r.pages for w in p.words)
+    assert r.search(["Engel curve food expenditure"], k=1)[0][0].page_id == "engel#1"
