@@ -5,7 +5,7 @@ every page, and the page has to be encoded to cross the pipe. A loaded engine re
 page straight from the pixel buffer: about 16% less CPU a page on the fixture's pages (0.85 s
 against 1.02 s at 150 dpi, ``--psm 3``), the same words. ctypes releases the GIL during the
 call, so the pool's threads read pages in parallel as the CLI processes did, each engine held
-to one OpenMP thread.
+to one thread (see :func:`_one_omp_thread`).
 
 Nothing is compiled: ``libtesseract.so.5`` ships with Debian's ``tesseract-ocr`` package (its
 dependency ``libtesseract5``). :func:`load_library` returns ``None`` where it cannot be loaded;
@@ -28,8 +28,6 @@ _SONAMES = ("libtesseract.so.5", "libtesseract.so")
 @functools.lru_cache(maxsize=1)
 def load_library() -> Any | None:
     """The C API of libtesseract with argument types declared, or ``None`` where it is missing."""
-    # tesseract's OpenMP threads fight the pool's workers; libgomp reads this when it loads.
-    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     lib = None
     for name in (*_SONAMES, ctypes.util.find_library("tesseract")):
         if not name:
@@ -61,12 +59,19 @@ def _declare(fn: Any, argtypes: list[Any], restype: Any) -> None:
 
 
 def _one_omp_thread() -> None:
-    """Hold this thread's OpenMP regions to one thread (in case libgomp was loaded, and read
-    its environment, before :func:`load_library` set ``OMP_THREAD_LIMIT``)."""
+    """Run this thread's OpenMP regions on this thread alone.
+
+    tesseract asks for 4-thread teams (``num_threads(4)`` in its LSTM code), which override
+    ``omp_set_num_threads``; the CLI is held to one thread by ``OMP_THREAD_LIMIT=1``, but in
+    this process libgomp is usually torch's copy, loaded and configured before us, and that
+    variable would cap torch too. No active parallel level in this thread does it: 8 pages on
+    2 threads took 8 s of CPU instead of 45 s of mostly spinning team threads.
+    """
     try:
-        ctypes.CDLL("libgomp.so.1").omp_set_num_threads(1)
-    except (OSError, AttributeError):
-        pass
+        gomp = ctypes.CDLL("libgomp.so.1")  # the copy libtesseract is bound to (matched by soname)
+    except OSError:
+        return  # tesseract built without OpenMP
+    gomp.omp_set_max_active_levels(0)
 
 
 class TesseractEngine:

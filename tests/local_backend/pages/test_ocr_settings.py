@@ -4,6 +4,10 @@ key, the in-process engine reads what the CLI reads, and image-only indexing OCR
 from __future__ import annotations
 
 import dataclasses
+import os
+import pathlib
+import subprocess
+import sys
 
 import pytest
 from PIL import Image
@@ -112,3 +116,32 @@ def test_image_only_indexing_ocrs_every_page_even_with_a_text_layer(tmp_path, pd
     assert stats.pages == 2 and stats.ocr_pages == 2 and stats.text_layer_pages == 0
     assert all(p.source == "ocr" for p in r.pages) and all(w.source == "ocr" for p in r.pages for w in p.words)
     assert r.search(["Engel curve food expenditure"], k=1)[0][0].page_id == "engel#1"
+
+
+_THREADS_PROBE = """
+import os, sys
+import torch  # first, as in the retriever's benchmark: libtesseract then binds to torch's libgomp
+from PIL import Image
+from local_backend.pages.ocr import OcrPool, OcrSettings
+image = Image.open(sys.argv[1])
+before = len(os.listdir("/proc/self/task"))
+with OcrPool(1, use_cache=False, settings=OcrSettings(engine="library")) as pool:
+    assert pool.submit(image).result().words
+    print(len(os.listdir("/proc/self/task")) - before)
+"""
+
+
+@needs_library
+@pytest.mark.usefixtures("tesseract")
+def test_a_library_worker_reads_on_its_own_thread_without_an_openmp_team(tmp_path, pdfs, page_png):
+    # tesseract asks for 4-thread OpenMP teams; on a 2-core machine two workers' teams spun
+    # five times the CPU of the reading itself. A fresh process, so that torch loads first.
+    if not pathlib.Path("/proc/self/task").is_dir():
+        pytest.skip("needs /proc")
+    png = page_png(pdfs / "residual-shadings.pdf", 7, tmp_path / "p7.png")
+    root = pathlib.Path(__file__).resolve().parents[3]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
+    env.pop("OMP_THREAD_LIMIT", None)
+    out = subprocess.run([sys.executable, "-c", _THREADS_PROBE, str(png)], capture_output=True, text=True, env=env,
+                         timeout=300, check=True)
+    assert int(out.stdout.strip().splitlines()[-1]) <= 1  # the worker thread, no team
