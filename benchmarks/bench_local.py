@@ -113,6 +113,8 @@ def main() -> int:
     ref = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(default_weights_path())).eval()
     emb = get_embedder("local", model="efficientnet-lite0", batch_size=32)
     ours = emb.local_model
+    # The opt-in bfloat16 path (its own space, "bf16"): float32 stem and first blocks.
+    emb_bf16 = get_embedder("local", model="efficientnet-lite0", batch_size=32, dtype="bfloat16")
 
     def ours_tensor(x: torch.Tensor) -> Callable[[], object]:
         xc = x.contiguous(memory_format=torch.channels_last)
@@ -136,7 +138,12 @@ def main() -> int:
         print(f"{len(paths)} JPEGs, {mb:.1f} MB, about 1024 px on the long side")
         ours_e2e = lambda: emb.embed_images(paths)  # noqa: E731
         ref_e2e = lambda: reference_pipeline(ref, paths)  # noqa: E731
+        ours_bf16_e2e = lambda: emb_bf16.embed_images(paths)  # noqa: E731
         ours_e2e(), ref_e2e()  # warm-up: thread pools, allocator, file cache
+        a = np.asarray(ours_e2e(), dtype=np.float64)
+        b = np.asarray(ours_bf16_e2e(), dtype=np.float64)
+        cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+        print(f"bfloat16 vs float32 vectors on these photos: min cosine {cos.min():.5f}")
         from local_backend.models.efficientnet import create_efficientnet_lite0
 
         contiguous = create_efficientnet_lite0(channels_last=False)
@@ -144,6 +151,7 @@ def main() -> int:
             "b1": (ours_tensor(x1), ref_tensor(x1), 1),
             "b32": (ours_tensor(x32), ref_tensor(x32), 32),
             "e2e": (ours_e2e, ref_e2e, len(paths)),
+            "e2e_bf16": (ours_bf16_e2e, ref_e2e, len(paths)),
             # Not a reference: our own module in NCHW memory, to show what channels-last buys.
             "b32_nchw": (ours_tensor(x32), lambda: contiguous.forward_features(x32), 32),
         }
@@ -176,8 +184,11 @@ def main() -> int:
     ratios = {k: v[0] / v[1] for k, v in best.items()}
     print(f"channels-last over NCHW (ours, batch 32): x{ratios['b32_nchw']:.2f}")
     print(f"end to end: ours {best['e2e'][0]:.1f} img/s vs reference {best['e2e'][1]:.1f} img/s -> x{ratios['e2e']:.2f}")
+    print(f"end to end, dtype='bfloat16': ours {best['e2e_bf16'][0]:.1f} img/s -> x{ratios['e2e_bf16']:.2f}")
     print(f"RESULT ratio_e2e={ratios['e2e']:.2f} ratio_b32={ratios['b32']:.2f} ratio_b1={ratios['b1']:.2f} "
+          f"ratio_e2e_bf16={ratios['e2e_bf16']:.2f} ours_bf16_e2e_img_s={best['e2e_bf16'][0]:.1f} "
           f"ours_e2e_img_s={best['e2e'][0]:.1f} ref_e2e_img_s={best['e2e'][1]:.1f} "
+          f"cpu_ratio_e2e_bf16={best['e2e_bf16'][3]:.2f} "
           f"cpu_ratio_e2e={best['e2e'][3]:.2f} cpu_ratio_b32={best['b32'][3]:.2f} "
           f"others_cores={max(v[2] for v in best.values()):.2f}")
     return 0
