@@ -51,14 +51,17 @@ BN_EPS = 1e-3
 INPUT_MEAN = 127.0
 INPUT_STD = 128.0
 LAYERS = {"pooled": 1280, "logits": 1000}
-# Images per forward pass. At 4 the largest float32 activation (96 x 113 x 113 per image, in
-# block 1) is 20 MB, under glibc's 32 MB mmap ceiling: freed activations are reused from the
-# heap instead of mapped and page-faulted in afresh on every call (benchmarks/bench_local.py).
+# The stem and blocks 0-3 work at 112 and 56 px: the large activations. They run a few images
+# at a time (MICRO_BATCH): at 4 the largest float32 activation (96 x 113 x 113 per image, in
+# block 1) is 20 MB, under glibc's 32 MB mmap ceiling, so freed activations are reused from the
+# heap instead of mapped and page-faulted in afresh on every call. The later blocks (28 px and
+# less) run on the whole batch: fewer, larger parallel regions for torch's threads.
+EARLY_BLOCKS = 4
 MICRO_BATCH = 4
-# With dtype="bfloat16" the stem and the first blocks stay float32: on real photos, bfloat16 in
-# the stem and block 0 alone moved pooled vectors to cosine 0.991 against float32; with the stem
-# and blocks 0-2 in float32 the worst photo is at 0.9992 (tests/local_backend/models/test_cnn.py).
-BF16_FLOAT32_BLOCKS = 3
+# With dtype="bfloat16" the early part stays float32. On 135 real photos (the sample photos,
+# the test fixtures, scikit-image's, mirrored and cropped) the worst cosine to float32 was 0.991
+# with only the stem in float32, 0.9985 with blocks 0-1 too, 0.99919 with 0-2 and 0.99936 with
+# 0-3; 0-3 keeps a margin over 0.999 for about 5% more time than 0-2.
 
 
 def default_weights_path() -> pathlib.Path:
@@ -166,22 +169,22 @@ def load_efficientnet_pytorch_state(model: EfficientNetLite, sd: dict[str, torch
 
 
 class InferenceFeatures(nn.Module):
-    """``features`` of a loaded network for inference: the stem and the first ``float32_blocks``
-    blocks in float32, the rest in ``dtype`` (a copy; the float32 modules are shared with the net).
+    """``features`` of a loaded network for inference, in two parts: ``early`` (the stem and the
+    first ``early_blocks`` blocks, float32, shared with the net) and ``late`` (the other blocks
+    and the head, in ``dtype``: a copy unless float32).
 
-    Why split: in bfloat16 (8 significant bits) the stem and block 0 lose too much. Their folded
-    depthwise kernels cancel large terms against each other on smooth regions, so rounding their
-    activations moved pooled vectors to cosine 0.991 against float32 on real photos, while each
-    later block moved them by 1e-4 or less. The float32 part is the cheap part of the net.
+    Why the early part stays float32 under bfloat16: in bfloat16 (8 significant bits) the stem
+    and block 0 lose too much. Their folded depthwise kernels cancel large terms against each
+    other on smooth regions, so rounding their activations moved pooled vectors to cosine 0.991
+    against float32 on real photos, while each later block moved them by 1e-4 or less.
     """
 
-    def __init__(self, net: EfficientNetLite, dtype: torch.dtype = torch.float32, float32_blocks: int = 0):
+    def __init__(self, net: EfficientNetLite, dtype: torch.dtype = torch.float32, early_blocks: int = EARLY_BLOCKS):
         super().__init__()
         self.dtype = dtype
         blocks = list(net.blocks)
-        split = len(blocks) if dtype == torch.float32 else float32_blocks
-        self.early = nn.Sequential(net.stem, *blocks[:split])
-        late = nn.Sequential(*blocks[split:], net.head)
+        self.early = nn.Sequential(net.stem, *blocks[:early_blocks])
+        late = nn.Sequential(*blocks[early_blocks:], net.head)
         self.late = late if dtype == torch.float32 else copy.deepcopy(late).to(dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -230,8 +233,7 @@ class EfficientNetLiteEmbedder:
         if self.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.reference_features = InferenceFeatures(self.net)
-        self.embedding_features = (InferenceFeatures(self.net, self.compute_dtype, BF16_FLOAT32_BLOCKS)
-                                   if low else self.reference_features)
+        self.embedding_features = InferenceFeatures(self.net, self.compute_dtype) if low else self.reference_features
         # JPEGs decode at reduced DCT scale down to what the crop needs.
         self.draft_size = draft_size_for(self.image_size, self.crop_pct)
 
@@ -251,11 +253,13 @@ class EfficientNetLiteEmbedder:
 
     def _run(self, stage: InferenceFeatures, x: torch.Tensor,
              reduce: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
-        """``reduce(stage(x))`` in float32, ``micro_batch`` images at a time."""
+        """``reduce(stage(x))`` in float32: the early part ``micro_batch`` images at a time, the
+        late part on the whole batch."""
         step = int(self.micro_batch)
         with torch.inference_mode():
-            parts = [reduce(stage(x[i : i + step]).float()) for i in range(0, len(x), step)]
-            return torch.cat(parts) if len(parts) != 1 else parts[0]
+            parts = [stage.early(x[i : i + step]) for i in range(0, len(x), step)]
+            mid = torch.cat(parts) if len(parts) != 1 else parts[0]
+            return reduce(stage.late(mid.to(stage.dtype)).float())
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised (n, 3, h, w) input to the (n, 1280, 7, 7) float32 head activations, computed
@@ -321,7 +325,7 @@ def _embedding_dtype(name: str, device: torch.device) -> torch.dtype:
     dtype = resolve_dtype(name, device)
     if dtype not in (torch.float32, torch.bfloat16):
         raise InputError(f"efficientnet-lite0 runs in float32 or bfloat16, got dtype={name!r}", input_name="dtype")
-    return dtype  # type: ignore[no-any-return]
+    return dtype
 
 
 def load_efficientnet_lite0(weights: str | os.PathLike[str] | None = None) -> EfficientNetLite:

@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from local_backend.models.efficientnet import (  # noqa: E402
-    BF16_FLOAT32_BLOCKS,
+    EARLY_BLOCKS,
     MICRO_BATCH,
     EfficientNetLiteEmbedder,
     InferenceFeatures,
@@ -85,7 +85,7 @@ def test_bf16_model_keeps_the_float32_network_and_class_scores(effnet, bf16, pho
     assert all(p.dtype == torch.float32 for p in effnet.net.parameters())
     first_late = bf16.embedding_features.late[0]
     assert next(first_late.parameters()).dtype == torch.bfloat16
-    assert len(bf16.embedding_features.early) == 1 + BF16_FLOAT32_BLOCKS
+    assert len(bf16.embedding_features.early) == 1 + EARLY_BLOCKS
 
 
 def test_bf16_regions_are_float32_unit_rows_close_to_float32(effnet, bf16, photos) -> None:
