@@ -204,11 +204,12 @@ class EfficientNetLiteEmbedder:
     ``dtype`` is the precision of the embedding path (``encode_images``, ``encode_prepared``,
     regions): ``"float32"`` (default, the reference numerics) or ``"bfloat16"`` (the stem and
     first blocks stay float32, see :class:`InferenceFeatures`; cosine >= 0.999 to float32 on real
-    photos, about 1.5-2x less forward time on a CPU with AVX512-BF16 or AMX). ``"auto"`` is
+    photos, 1.25-1.3x the float32 speed end to end on a 2-core EPYC with AVX512-BF16). ``"auto"`` is
     bfloat16 where the hardware computes it natively (:func:`local_backend.device.resolve_dtype`).
     A bfloat16 model has its own space (``space_tag`` ``"bf16"``), so its vectors never mix
     silently with float32 ones. Class scores (``classify``, ``logits_prepared``, which ConSE
-    builds on) stay float32. ``micro_batch`` images go through the network at a time.
+    builds on) stay float32. ``micro_batch`` images at a time go through the stem and blocks
+    0-3; the later blocks take the whole batch.
     """
 
     net: EfficientNetLite
