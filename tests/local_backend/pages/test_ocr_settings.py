@@ -44,9 +44,10 @@ def test_cache_key_changes_with_every_setting_that_changes_the_words(tmp_path):
         assert len(keys) == 6
         # an image rendered at the OCR resolution is not upscaled: another key for the same pixels
         assert pool.cache_key(image, base, rendered=True) not in keys
-        # other pixels, another key; the engine reads the same words, so it is not in the key
+        # other pixels, another key; the key holds the engine the pool runs, not the one asked for
         assert pool.cache_key(Image.new("L", (300, 200), 0), base) not in keys
-        assert pool.cache_key(image, dataclasses.replace(base, engine="cli")) == pool.cache_key(image, base)
+        assert pool.cache_key(image, dataclasses.replace(base, engine="library")) == pool.cache_key(image, base)
+
 
 
 class _RecordingPool(OcrPool):
@@ -145,3 +146,16 @@ def test_a_library_worker_reads_on_its_own_thread_without_an_openmp_team(tmp_pat
     out = subprocess.run([sys.executable, "-c", _THREADS_PROBE, str(png)], capture_output=True, text=True, env=env,
                          timeout=300, check=True)
     assert int(out.stdout.strip().splitlines()[-1]) <= 1  # the worker thread, no team
+
+
+
+def test_the_two_engines_never_share_cache_entries():
+    from local_backend.pages.tesseract_lib import load_library
+
+    if load_library() is None:
+        pytest.skip("libtesseract does not load here")
+    image = Image.new("L", (300, 200), 255)
+    with OcrPool(1, use_cache=False, settings=OcrSettings(engine="cli")) as cli, \
+            OcrPool(1, use_cache=False, settings=OcrSettings(engine="library")) as lib:
+        assert (cli.engine, lib.engine) == ("cli", "library")
+        assert cli.cache_key(image) != lib.cache_key(image)
