@@ -22,7 +22,15 @@ from vertex_mm.errors import InputError
 
 from .device import check_device, resolve_device
 from .embedder import LocalEmbedder
-from .models.registry import create_model, get_model_config, get_shared_model, list_models, register_model_config, require_kind
+from .models.registry import (
+    create_model,
+    get_model_config,
+    get_shared_model,
+    list_models,
+    model_takes_device,
+    register_model_config,
+    require_kind,
+)
 
 __all__ = [
     "LocalEmbedder",
@@ -61,4 +69,8 @@ def create_local_embedder(model: Any = "default", *, device: Any = "auto", **opt
     require_kind(model, "embedding", use='get_embedder("local")')  # page models serve page search only
     # Resolved here, once: "auto" and a fallen-back "cuda" share the CPU model instance.
     where = resolve_device(name, stacklevel=4)  # the warning points at get_embedder's caller
-    return LocalEmbedder(get_shared_model(model, device=str(where), **options), **embedder_opts)
+    if name != "auto" or model_takes_device(model):
+        options["device"] = str(where)
+    # (a factory without ``device`` that the user did not ask to move is built as it is: no
+    # warning about a GPU nobody asked for)
+    return LocalEmbedder(get_shared_model(model, **options), **embedder_opts)

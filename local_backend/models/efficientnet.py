@@ -252,8 +252,9 @@ class EfficientNetLiteEmbedder:
     def _run(self, stage: InferenceFeatures, x: torch.Tensor,
              reduce: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         """``reduce(stage(x))`` in float32: the early part ``micro_batch`` images at a time, the
-        late part on the whole batch."""
-        step = int(self.micro_batch)
+        late part on the whole batch. (Micro-batching is a CPU measure: it keeps activations
+        under glibc's mmap ceiling; a GPU takes the batch whole.)"""
+        step = int(self.micro_batch) if x.device.type == "cpu" else len(x)
         with torch.inference_mode():
             parts = [stage.early(x[i : i + step]) for i in range(0, len(x), step)]
             mid = torch.cat(parts) if len(parts) != 1 else parts[0]

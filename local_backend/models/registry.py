@@ -47,6 +47,7 @@ __all__ = [
     "get_model_config",
     "get_shared_model",
     "list_models",
+    "model_takes_device",
     "register_model_config",
 ]
 
@@ -175,6 +176,11 @@ def _import_factory(config: ModelConfig) -> Any:
         return getattr(module, attr)
     except AttributeError:
         raise ValueError(f"{config.source or config.name}: factory {config.factory!r} not found") from None
+
+
+def model_takes_device(name: str) -> bool:
+    """Whether the factory of model ``name`` has a ``device`` parameter (a plugin's may not)."""
+    return _takes(_import_factory(_configs[_resolve(name)]), "device")
 
 
 def create_model(name: str, **overrides: Any) -> LocalModel:

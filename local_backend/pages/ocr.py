@@ -14,7 +14,9 @@ Why these choices:
   as a typed per-page error, and the job goes on. ``engine="library"`` (or ``"auto"``: the
   library where it loads) runs libtesseract in this process (:mod:`.tesseract_lib`, ctypes):
   16% less CPU a page, but a crash inside tesseract then ends the whole process, and one
-  unexplained segfault was seen while measuring it, so it is opt-in. They read most pages
+  unexplained segfault was seen while measuring it, and libtesseract binds to torch's OpenMP
+  runtime, where its thread settings can change how torch computes later in the process; so it
+  is opt-in. They read most pages
   alike, not all (the cache keeps them apart); :data:`ENGINES`.
 * tesseract's TSV has every word with its box and confidence; no Python binding needed.
 * A page image is OCR'd once: the result is stored under the SHA-256 of its pixels plus the
@@ -90,7 +92,8 @@ class OcrSettings:
             raise InputError(f"upscale_to must be >= 0 pixels, got {self.upscale_to}", input_name="upscale_to")
 
     def key(self) -> str:
-        return f"{self.lang}|{self.psm}|{self.min_confidence}|invert={int(self.invert)}|up={self.upscale_to}"
+        # (upscaling is keyed by OcrPool.cache_key: it applies only to images not rendered at a known DPI)
+        return f"{self.lang}|{self.psm}|{self.min_confidence}|invert={int(self.invert)}"
 
     def variables(self) -> dict[str, str]:
         """tesseract variables (``-c name=value``) these settings set."""
@@ -157,7 +160,7 @@ def _prepare(image: Any, upscale_to: int) -> Any:
 
 
 class OcrPool:
-    """Runs tesseract on many images at once, ``workers`` single-threaded processes at a time.
+    """Runs tesseract on many images at once, ``workers`` single-threaded engines at a time.
 
     >>> with OcrPool(workers=2) as pool:                      # doctest: +SKIP
     ...     futures = [pool.submit(img) for img in images]

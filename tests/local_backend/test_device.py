@@ -91,6 +91,15 @@ def test_with_cuda_reported_available_a_cuda_request_reaches_the_factory(cpu_onl
     # Device objects only: the factory here runs no torch at all.
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     with pytest.warns(DeviceFallbackWarning, match=r"'cpu-only' .* takes no device argument; device='cuda' ignored"):
+        emb = get_embedder("local", model=cpu_only, device="cuda")
+    assert emb.embed_texts(["ab"], dimension=128).shape == (1, 128)
+
+
+def test_auto_on_a_gpu_machine_does_not_warn_about_a_factory_without_device(cpu_only, monkeypatch) -> None:
+    # Nobody asked for the GPU: the plugin is built as it is, silently.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeviceFallbackWarning)
         emb = get_embedder("local", model=cpu_only, device="auto")
     assert emb.embed_texts(["ab"], dimension=128).shape == (1, 128)
 

@@ -66,14 +66,14 @@ def gather(segs: list[Segment], ids: np.ndarray) -> PackedPages:
 
 def hits(segs: list[Segment], values: np.ndarray, ids: np.ndarray) -> list[PageHit]:
     which, local = locate(segs, np.asarray(ids))
-    hits = []
+    out = []
     for v, w, i in zip(values, which, local):
         if not np.isfinite(v):
             continue  # a deleted page, only reachable when k exceeds the live pages
         row = segs[int(w)].rows[int(i)]
-        hits.append(PageHit(row["doc_id"], int(row["page_number"]), float(v), dict(row.get("metadata", {})),
-                            page_id=str(row.get("page_id", ""))))
-    return hits
+        out.append(PageHit(row["doc_id"], int(row["page_number"]), float(v), dict(row.get("metadata", {})),
+                           page_id=str(row.get("page_id", ""))))
+    return out
 
 
 def query_list(queries: Sequence[np.ndarray] | np.ndarray) -> list[np.ndarray]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -122,6 +123,16 @@ def _kernel() -> Any:
 #: done with one (a few milliseconds of work each at ColPali sizes).
 PAGE_BLOCK = 512
 _POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _forget_pool_after_fork() -> None:
+    # A forked child inherits the executor but not its threads: it would wait on them forever.
+    global _POOL, _POOL_LOCK
+    _POOL, _POOL_LOCK = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
 def _in_blocks(run: Callable[[int, int], None], n_pages: int, threads: int) -> None:
@@ -133,8 +144,9 @@ def _in_blocks(run: Callable[[int, int], None], n_pages: int, threads: int) -> N
     if threads <= 1 or n_pages <= PAGE_BLOCK:
         run(0, n_pages)
         return
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=max(os.cpu_count() or 1, 2), thread_name_prefix="vertex-mm-hamming")
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=max(os.cpu_count() or 1, 2), thread_name_prefix="vertex-mm-hamming")
     next_block = itertools.count()  # next() on a count is atomic under the GIL
 
     def work() -> None:
