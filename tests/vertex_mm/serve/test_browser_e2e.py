@@ -58,8 +58,11 @@ def test_typing_a_query_shows_the_right_photo_first(server_url, page, artifacts_
     page.click("#go")
     assert first_hit(page) == "cat.jpg"
     assert page.locator("li.hit").count() == 10
-    # The thumbnail really loaded (the browser decoded the JPEG the app served).
-    assert page.locator("li.hit img").first.evaluate("img => img.complete && img.naturalWidth > 0")
+    # The thumbnail really loads (the browser decodes the JPEG the app serves). Waited for, not
+    # read at once: on a busy CI machine the hits can appear before their first thumbnail has
+    # arrived. Times out (fails) after the page's 60 s if it never loads.
+    page.wait_for_function("() => { const img = document.querySelector('li.hit img');"
+                           " return img !== null && img.complete && img.naturalWidth > 0; }")
     page.screenshot(path=str(artifacts_dir / "browser_search_a_cat.png"), full_page=True)
 
 
