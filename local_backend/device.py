@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from vertex_mm._device import DEVICES, DeviceFallbackWarning, check_device, resolve_device
+from vertex_mm._device import DEVICES, DeviceFallbackWarning, check_device, ieee_float32, resolve_device
 from vertex_mm.errors import InputError
 
-__all__ = ["DEVICES", "DTYPES", "DeviceFallbackWarning", "check_device", "cpu_has_native_bf16", "resolve_device",
+__all__ = ["DEVICES", "DTYPES", "DeviceFallbackWarning", "check_device", "cpu_has_native_bf16", "ieee_float32", "resolve_device",
            "resolve_dtype"]
 
 # CPU flags of native bfloat16 matrix arithmetic (Intel/AMD AVX512-BF16, Intel AMX).

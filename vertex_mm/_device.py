@@ -14,17 +14,26 @@ device(type='cpu')                # or cuda when torch sees a GPU
 
 Used by the local models (:mod:`local_backend.device` re-exports it, with the dtypes) and by the
 MaxSim scorer (:mod:`vertex_mm.late_interaction.maxsim`). It lives in ``vertex_mm`` because the
-scorer must not import ``local_backend``. torch is imported only by :func:`resolve_device`.
+scorer must not import ``local_backend``. torch is imported only by :func:`resolve_device`
+and :func:`ieee_float32`.
+
+float32 on a GPU is not float32 by default: cuDNN convolutions use TF32 (10-bit mantissa) unless
+told otherwise, and ``torch.set_float32_matmul_precision("high")`` does the same to matmuls. The
+local models run their float32 forwards under :func:`ieee_float32`, so a float32 vector from a GPU
+agrees with the CPU's to float rounding and may share its embedding space id; bfloat16 vectors
+carry their own space tag instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 from .errors import InputError
 
-__all__ = ["DEVICES", "DeviceFallbackWarning", "check_device", "resolve_device"]
+__all__ = ["DEVICES", "DeviceFallbackWarning", "check_device", "ieee_float32", "resolve_device"]
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -60,3 +69,25 @@ def resolve_device(device: Any = "auto", *, stacklevel: int = 2) -> Any:
                    f"(torch {torch.__version__}, built with CUDA {torch.version.cuda or 'none'}); running on the CPU")
         warnings.warn(message, DeviceFallbackWarning, stacklevel=stacklevel)
     return torch.device("cpu")
+
+
+@contextlib.contextmanager
+def ieee_float32(device: Any) -> Iterator[None]:
+    """Full IEEE float32 arithmetic for CUDA matmuls and cuDNN convolutions inside the block (no
+    TF32), whatever the process-wide settings; the settings are restored on exit. Nothing
+    changes for a CPU ``device`` (the CPU has no TF32)."""
+    if str(getattr(device, "type", device)).split(":")[0] != "cuda":
+        yield
+        return
+    import torch
+
+    # torch >= 2.9's per-backend precision API; the legacy allow_tf32 flags must not be mixed with it.
+    knobs = [torch.backends.cuda.matmul, torch.backends.cudnn.conv]
+    saved = [k.fp32_precision for k in knobs]
+    try:
+        for k in knobs:
+            k.fp32_precision = "ieee"
+        yield
+    finally:
+        for k, value in zip(knobs, saved):
+            k.fp32_precision = value

@@ -36,7 +36,7 @@ from torch import nn
 
 from vertex_mm.errors import InputError, WeightsNotFoundError
 
-from ..device import resolve_device, resolve_dtype
+from ..device import ieee_float32, resolve_device, resolve_dtype
 from ..preprocess import draft_size_for, map_all_or_raise, prepare_rgb
 from .base import l2_normalize, packaged_weights, require_text_tower
 
@@ -255,7 +255,7 @@ class EfficientNetLiteEmbedder:
         late part on the whole batch. (Micro-batching is a CPU measure: it keeps activations
         under glibc's mmap ceiling; a GPU takes the batch whole.)"""
         step = int(self.micro_batch) if x.device.type == "cpu" else len(x)
-        with torch.inference_mode():
+        with torch.inference_mode(), ieee_float32(x.device):
             parts = [stage.early(x[i : i + step]) for i in range(0, len(x), step)]
             mid = torch.cat(parts) if len(parts) != 1 else parts[0]
             return reduce(stage.late(mid.to(stage.dtype)).float())
@@ -268,14 +268,14 @@ class EfficientNetLiteEmbedder:
     def encode_prepared(self, batch: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         pooled = self._run(self.embedding_features, self.to_tensor(batch), _global_pool)
         if self.layer == "logits":
-            with torch.inference_mode():
+            with torch.inference_mode(), ieee_float32(pooled.device):
                 pooled = self.net.fc(pooled)
         return l2_normalize(pooled.cpu().numpy())
 
     def logits_prepared(self, batch: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         """The 1000 ImageNet class scores (before softmax), always in float32."""
         pooled = self._run(self.reference_features, self.to_tensor(batch), _global_pool)
-        with torch.inference_mode():
+        with torch.inference_mode(), ieee_float32(pooled.device):
             return self.net.fc(pooled).cpu().numpy()
 
     # -- the LocalModel contract --------------------------------------------------------------

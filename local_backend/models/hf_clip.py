@@ -32,7 +32,7 @@ import torch
 
 from vertex_mm.errors import MissingDependencyError
 
-from ..device import resolve_device
+from ..device import ieee_float32, resolve_device
 from .base import l2_normalize
 from .hf_checkpoints import Checkpoint, resolve_checkpoint
 from .quiet_loading import quiet_weight_loading
@@ -87,7 +87,7 @@ class HFJointModel(ViTImageModel):
         if len(texts) == 0:
             return np.zeros((0, self.native_dim), dtype=np.float32)
         rows = []
-        with torch.inference_mode():
+        with torch.inference_mode(), ieee_float32(self.device):
             for start in range(0, len(texts), self.batch_size):
                 inputs = {k: v.to(self.device) for k, v in self.tokenize(texts[start : start + self.batch_size]).items()}
                 rows.append(self.model.get_text_features(**inputs).pooler_output.float().cpu())

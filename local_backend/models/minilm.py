@@ -24,7 +24,7 @@ import torch
 from vertex_mm._optional import require
 from vertex_mm.errors import InvalidTextError, WeightsNotFoundError
 
-from ..device import resolve_device
+from ..device import ieee_float32, resolve_device
 from .base import l2_normalize, packaged_weights
 from .quiet_loading import quiet_weight_loading
 
@@ -86,7 +86,8 @@ class MiniLMTextEncoder:
         enc = self.tokenize(texts)
         if self.device.type != "cpu":
             enc = {k: v.to(self.device) for k, v in enc.items()}
-        hidden = self.model(**enc).last_hidden_state
+        with ieee_float32(self.device):
+            hidden = self.model(**enc).last_hidden_state
         mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
         return l2_normalize(pooled.cpu().numpy())

@@ -25,7 +25,7 @@ import torch
 from vertex_mm._optional import require
 from vertex_mm.errors import WeightsNotFoundError
 
-from ..device import resolve_device
+from ..device import ieee_float32, resolve_device
 from ..preprocess import draft_size_for, map_all_or_raise, prepare_rgb
 from .base import l2_normalize, require_text_tower
 from .quiet_loading import quiet_weight_loading
@@ -90,7 +90,9 @@ class HFResNetEmbedder:
     @torch.inference_mode()
     def encode_pixels(self, pixel_values: torch.Tensor) -> np.ndarray:
         """Embeddings of already-normalised pixels, (n, 3, h, w): the pooled output, L2-normalised."""
-        return l2_normalize(self.net(pixel_values=pixel_values.to(self.device)).pooler_output.flatten(1).cpu().numpy())
+        with ieee_float32(self.device):
+            out = self.net(pixel_values=pixel_values.to(self.device)).pooler_output
+        return l2_normalize(out.flatten(1).cpu().numpy())
 
     def encode_prepared(self, batch: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         return self.encode_pixels(self.to_tensor(batch))

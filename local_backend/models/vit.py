@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..device import resolve_device
+from ..device import ieee_float32, resolve_device
 from .base import l2_normalize, require_text_tower
 from .hf_checkpoints import Checkpoint, hash_file_ends, resolve_checkpoint
 from .hf_preprocess import ImagePreprocess
@@ -318,7 +318,7 @@ class ViTImageModel:
 
     def _batches(self, images: Sequence[Any], fn: Callable[[torch.Tensor], torch.Tensor]) -> list[torch.Tensor]:
         out = []
-        with torch.inference_mode():
+        with torch.inference_mode(), ieee_float32(self.device):
             for start in range(0, len(images), self.batch_size):
                 pixels = torch.from_numpy(self.preprocess(images[start : start + self.batch_size]))
                 out.append(fn(pixels.to(self.device)).float().cpu())  # .to/.cpu on the CPU: no copy

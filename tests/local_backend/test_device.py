@@ -130,3 +130,33 @@ def test_the_vit_encoder_moves_its_cls_token_and_positions_with_it(checkpoints, 
     with one_device():
         out = model.encoder(torch.zeros(2, 3, side, side, device=META), model.pooling, model.project)
     assert out.device == META and tuple(out.shape) == (2, model.native_dim)
+
+
+def test_ieee_float32_turns_tf32_off_for_cuda_and_restores_the_users_settings() -> None:
+    import torch
+
+    from local_backend.device import ieee_float32
+
+    knobs = (torch.backends.cuda.matmul, torch.backends.cudnn.conv)
+    before = [k.fp32_precision for k in knobs]
+    torch.backends.cudnn.conv.fp32_precision = "tf32"  # what a user's "fast" setting looks like
+    try:
+        with ieee_float32(torch.device("cuda")):
+            assert [k.fp32_precision for k in knobs] == ["ieee", "ieee"]
+        assert [k.fp32_precision for k in knobs] == [before[0], "tf32"]
+        with pytest.raises(RuntimeError), ieee_float32("cuda:1"):
+            raise RuntimeError("a failed forward")
+        assert [k.fp32_precision for k in knobs] == [before[0], "tf32"]
+    finally:
+        for k, value in zip(knobs, before):
+            k.fp32_precision = value
+
+
+def test_ieee_float32_leaves_the_settings_alone_on_the_cpu() -> None:
+    import torch
+
+    from local_backend.device import ieee_float32
+
+    before = torch.backends.cudnn.conv.fp32_precision
+    with ieee_float32(torch.device("cpu")):
+        assert torch.backends.cudnn.conv.fp32_precision == before
