@@ -82,7 +82,7 @@ def ieee_float32(device: Any) -> Iterator[None]:
     import torch
 
     # torch >= 2.9's per-backend precision API; the legacy allow_tf32 flags must not be mixed with it.
-    knobs = [torch.backends.cuda.matmul, torch.backends.cudnn.conv]
+    knobs: list[Any] = [torch.backends.cuda.matmul, torch.backends.cudnn.conv]  # type: ignore[attr-defined]
     saved = [k.fp32_precision for k in knobs]
     try:
         for k in knobs:
