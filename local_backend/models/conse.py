@@ -366,12 +366,15 @@ class _MemoLogits:
         return self.pooled_and_logits(batch)[1]
 
 
-def conse_variants(overrides: Sequence[dict[str, Any]], name: str = "conse-effnet-minilm") -> list[ConSEModel]:
+def conse_variants(overrides: Sequence[dict[str, Any]], name: str = "conse-effnet-minilm", *,
+                   device: str | None = None) -> list[ConSEModel]:
     """Variants of the registry model ``name``, each its params updated by one ``overrides``
-    dict, sharing one CNN whose class scores are memoised: for ablations over the same photos."""
+    dict, sharing one CNN whose class scores are memoised: for ablations over the same photos.
+    ``device`` places the CNN and the text model as ``get_embedder("local", device=...)`` does."""
     from .registry import get_model_config, get_shared_model
 
     params = dict(get_model_config(name)["params"])
-    image = _MemoLogits(get_shared_model(params.pop("image_model")))
-    text = get_shared_model(params.pop("text_model"))
+    where = {} if device is None else {"device": device}
+    image = _MemoLogits(get_shared_model(params.pop("image_model"), **where))
+    text = get_shared_model(params.pop("text_model"), **where)
     return [ConSEModel(image, text, name=get_model_config(name)["name"], **{**params, **o}) for o in overrides]

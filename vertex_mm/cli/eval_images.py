@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     if args.ablations:
         from ..evaluation.photo_ablations import format_ablations, run_ablations
 
-        reports = run_ablations(_ablation_embedders(), args.folder, queries, neardup, ks=(1, args.k),
+        reports = run_ablations(_ablation_embedders(options.get("device")), args.folder, queries, neardup, ks=(1, args.k),
                                 dimension=args.dimension, progress=args.progress)
         print("")
         print(format_ablations(reports, args.k))
@@ -107,15 +107,15 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _ablation_embedders() -> list[tuple[str, Any, int | None]]:
-    """One local embedder (and dimension) per ablation of the default model; the variants share
-    one CNN pass."""
+def _ablation_embedders(device: str | None = None) -> list[tuple[str, Any, int | None]]:
+    """One local embedder (and dimension) per ablation of the default model, on ``device``
+    (``--device``) like the main run; the variants share one CNN pass."""
     from ..evaluation.photo_ablations import ABLATIONS, DEFAULT_MODEL, model_overrides
     from ..registry import _lazy, get_embedder
 
     conse_variants = _lazy("local_backend.models.conse:conse_variants", "the ConSE ablations")
     split = [model_overrides(overrides) for _, overrides in ABLATIONS]
-    models = conse_variants([params for params, _ in split], DEFAULT_MODEL)
+    models = conse_variants([params for params, _ in split], DEFAULT_MODEL, device=device)
     return [(name, get_embedder("local", model=m), dim) for (name, _), m, (_, dim) in zip(ABLATIONS, models, split)]
 
 

@@ -288,3 +288,18 @@ def test_detail_weight_is_checked(conse) -> None:
     for bad in (-0.1, 1.0):
         with pytest.raises(ValueError, match="detail_weight"):
             ConSEModel(conse.image_model, conse.text_model, detail_weight=bad)
+
+
+def test_variants_are_placed_on_the_requested_device() -> None:
+    import warnings
+
+    from local_backend.device import DeviceFallbackWarning
+    from local_backend.models.conse import conse_variants
+
+    (on_cpu,) = conse_variants([{}], device="cpu")
+    assert on_cpu.image_model._model.device.type == "cpu"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        (asked_cuda,) = conse_variants([{}], device="cuda")  # no GPU here: the CPU, and a warning
+    assert any(issubclass(w.category, DeviceFallbackWarning) for w in caught)
+    assert asked_cuda.image_model._model.device.type == "cpu"
