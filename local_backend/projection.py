@@ -91,10 +91,8 @@ def fit_pca(basis: np.ndarray, dimension: int) -> Projection:
     if dimension > min(n, native):
         raise ValueError(f"PCA to {dimension} needs at least {dimension} basis rows and columns, got {data.shape}")
     mean = data.mean(axis=0)
-    _, _, vt = np.linalg.svd(data - mean, full_matrices=False)
-    comps = vt[:dimension]
-    signs = np.sign(comps[np.arange(dimension), np.abs(comps).argmax(axis=1)])
-    comps = comps * signs[:, None]
+    _, vt = _svd(data, centred=True)
+    comps = _fixed_signs(vt[:dimension])
     # The id names the rule, not a digest of the floats: the basis is recomputed on each
     # machine and may differ in the last bit, yet the space is the same. The model's own tag
     # (in the space variant) pins what the basis was computed from.
