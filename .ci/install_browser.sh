@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the browser end-to-end test (tests/serve/test_browser_e2e.py) needs: Debian's
+# Installs what the browser end-to-end test (tests/vertex_mm/serve/test_browser_e2e.py) needs: Debian's
 # chromium, and playwright's Python package, which drives it over CDP.
 # `playwright install` is never called: it downloads its own browser build, which fails
 # offline. The test launches /usr/bin/chromium through `executable_path` instead.

@@ -28,7 +28,7 @@ CPU time used by other processes during each timing comes from /proc/stat (busy 
 CPUs minus this process's own); a round where others kept more than ``--quiet-cores`` cores
 busy on average is repeated, up to ``--max-rounds``, and the quietest round is reported.
 
-Runs in an interpreter with Apache Beam: ``$(python tests/beam/vmm_beam_venv.py) benchmarks/bench_beam.py``.
+Runs in an interpreter with Apache Beam: ``$(python tests/vertex_mm/beam/vmm_beam_venv.py) benchmarks/bench_beam.py``.
 The last line is ``RESULT beam_quota_fraction=… cli_quota_fraction=… lost=…``.
 """
 
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import apache_beam  # noqa: F401
     except ImportError:
-        print("needs Apache Beam: run with $(python tests/beam/vmm_beam_venv.py) benchmarks/bench_beam.py",
+        print("needs Apache Beam: run with $(python tests/vertex_mm/beam/vmm_beam_venv.py) benchmarks/bench_beam.py",
               file=sys.stderr)
         return 2
     import logging

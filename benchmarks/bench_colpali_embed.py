@@ -3,7 +3,7 @@
 For each family (ColPali, ColQwen2, ColModernVBert) and each size, through
 ``local_backend.models.colpali.ColPaliFamilyEmbedder`` (the path users run):
 
-* ``tiny``: the test suite's tiny random checkpoint (``tests/tiny_colpali_checkpoints.py``),
+* ``tiny``: the test suite's tiny random checkpoint (``tests/support/tiny_colpali_checkpoints.py``),
   saved and loaded with ``from_pretrained``: the overhead of the path (processor, padding,
   unpadding), not model compute.
 * ``real``: the published architecture with random weights, built in memory:

@@ -157,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
     except ImportError:
         print('this example needs Apache Beam: pip install "vertex-mm[beam]"; or run it with the test venv\'s '
-              "python: $(python tests/beam/vmm_beam_venv.py) examples/beam_embed_pipeline.py", file=sys.stderr)
+              "python: $(python tests/vertex_mm/beam/vmm_beam_venv.py) examples/beam_embed_pipeline.py", file=sys.stderr)
         return 2
     from vertex_mm.beam import WorkerQuota
 

@@ -10,7 +10,7 @@ file in the directory. What to expect:
 - A filter that keeps few rows (under 2%, or under 20,000 rows) is answered exactly over those
   rows: graph search under a very selective filter loses recall, and an exact scan of a small
   subset is cheap.
-- Recall@10 against exact search is measured in ``tests/index/test_faiss_index.py``.
+- Recall@10 against exact search is measured in ``tests/vertex_mm/index/test_faiss_index.py``.
 """
 
 from __future__ import annotations
