@@ -1,39 +1,65 @@
 """Choose the OCR-assisted retriever's signals and fusion weights by leave-one-document-out
-cross-validation on a DEV split.
+cross-validation on DEV splits.
 
-    python benchmarks/pages_fusion_weights.py DIR [--split dev] [--cache scores.npz]
+    python benchmarks/pages_fusion_weights.py DIR [--split dev] [--also DIR2[:SPLIT]] [--cache scores.npz]
 
-Indexes the page set once with every component (``--cache`` keeps the component scores, so a
-rerun costs no indexing), then, for each document of the split in turn: picks the weights of
-a coarse grid that score best (mean nDCG@5) on the OTHER documents' queries, and scores the
-held-out document's queries with them. The pooled held-out nDCG@5 is what a weight choice is
-worth on documents it never saw. It does that for every family of signals (lexical alone,
-lexical+dense, +layout, +visual, all), so a signal is kept only when adding it raises the
-held-out score; each single signal alone is listed too (it has no weight to fit). Ties between
-grid points go to the simpler one (fewer signals, then smaller weights). Last: the weights
-fitted on the whole split for the best family, and one RESULT line. Refuses the test split.
+Indexes each page set once with every component (``--cache`` keeps the component scores, so a
+rerun costs no indexing; with ``--also``, one cache file per set: ``scores.npz``,
+``scores.1.npz``...), and computes the candidate signals that are not components of the
+retriever: passage-level BM25 (best window of 60 words, :class:`~local_backend.pages.lexical.PassageScorer`)
+and a query-term proximity score (BM25TP-style: each pair of different query terms within 5
+words earns the smaller IDF over the squared distance, saturated as ``acc / (1 + acc)``).
+Then, for each document of the pooled dev sets in turn: picks the weights of a coarse grid
+that score best (mean nDCG@5) on the OTHER documents' queries, and scores the held-out
+document's queries with them. The pooled held-out nDCG@5 is what a choice is worth on
+documents it never saw. It does that for every family of signals, so a signal is kept only
+when adding it raises the held-out score; each single signal alone is listed too (it has no
+weight to fit). Ties between grid points go to the simpler one (fewer signals, then smaller
+weights). Last: the weights fitted on all the dev queries for the best family, and one RESULT
+line. Refuses a test split.
+
+``--also`` pools another data set's dev split into the cross-validation (the project fixture
+``tests/fixtures/pagesearch`` has one): each set is fused on its own pages, and its documents
+join the folds.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import pathlib
 import sys
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 GRID = {"dense": (0.0, 0.25, 0.5, 0.75, 1.0, 1.5), "layout": (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0),
-        "visual": (0.0, 0.05, 0.2, 0.5, 1.0)}
-FAMILIES = {"lexical": ("lexical",), "lexical+dense": ("lexical", "dense"),
-            "lexical+dense+layout": ("lexical", "dense", "layout"),
-            "lexical+dense+visual": ("lexical", "dense", "visual"), "all": ("lexical", "dense", "layout", "visual")}
+        "visual": (0.0, 0.05, 0.2, 0.5, 1.0), "passage": (0.0, 0.25, 0.5, 1.0, 1.5, 2.0),
+        "proximity": (0.0, 0.25, 0.5, 1.0, 1.5, 2.0)}
+BASE = ("lexical", "dense", "layout")
+FAMILIES = {"lexical": ("lexical",), "lexical+dense": ("lexical", "dense"), "lexical+dense+layout": BASE,
+            "lexical+dense+visual": ("lexical", "dense", "visual"), "+visual": (*BASE, "visual"),
+            "+passage": (*BASE, "passage"), "+proximity": (*BASE, "proximity")}
+PROXIMITY_WINDOW = 5
+
+
+@dataclass
+class DevSet:
+    """One data set's dev split: each signal's ``(queries, pages)`` scores and the judgements."""
+
+    name: str
+    comps: dict[str, np.ndarray]
+    page_ids: list[str]
+    qids: list[str]
+    qrels: dict
 
 
 def grid(family: Sequence[str]) -> list[dict[str, float]]:
-    free = [n for n in ("dense", "layout", "visual") if n in family]
+    free = [n for n in GRID if n in family]
     out = []
     for values in itertools.product(*(GRID[n] for n in free)):
         w = {"lexical": 1.0, **dict(zip(free, values, strict=True))}
@@ -42,8 +68,31 @@ def grid(family: Sequence[str]) -> list[dict[str, float]]:
     return sorted(out, key=lambda w: (sum(v > 0 for v in w.values()), sum(w.values())))
 
 
-def component_scores(dir_: str, split: str, cache: str | None) -> tuple[dict[str, np.ndarray], list[str], list[str], dict]:
-    from local_backend.pages import OcrAssistedPageRetriever
+def proximity_scores(tokens: Sequence[Sequence[str]], query_tokens: Sequence[Sequence[str]],
+                     window: int = PROXIMITY_WINDOW) -> np.ndarray:
+    """BM25TP-style term-pair proximity of every page for every query (tokens as BM25 sees them)."""
+    n = len(tokens)
+    df = Counter(t for page in tokens for t in set(page))
+    idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
+    out = np.zeros((len(query_tokens), n), np.float32)
+    for j, query in enumerate(query_tokens):
+        wanted = set(query) & set(idf)
+        for i, page in enumerate(tokens):
+            hits = [(p, t) for p, t in enumerate(page) if t in wanted]
+            acc = 0.0
+            for a, (pa, ta) in enumerate(hits):
+                for pb, tb in hits[a + 1:]:
+                    if pb - pa > window:
+                        break
+                    if ta != tb:
+                        acc += min(idf[ta], idf[tb]) / (pb - pa) ** 2
+            out[j, i] = acc / (1.0 + acc)
+    return out
+
+
+def dev_set(dir_: str, split: str, cache: str | None) -> DevSet:
+    from local_backend.pages import COMPONENTS, OcrAssistedPageRetriever
+    from local_backend.pages.lexical import LexicalScorer, PassageScorer
     from vertex_mm.pages.eval import load_dataset
 
     ds = load_dataset(dir_, split)
@@ -51,73 +100,94 @@ def component_scores(dir_: str, split: str, cache: str | None) -> tuple[dict[str
     if cache and pathlib.Path(cache).exists():
         z = np.load(cache, allow_pickle=False)
         comps = {k[2:]: z[k] for k in z.files if k.startswith("c_")}
-        return comps, [str(p) for p in z["page_ids"]], qids, ds.qrels
-    r = OcrAssistedPageRetriever(components=("lexical", "dense", "visual", "layout"))
+        return DevSet(dir_, comps, [str(p) for p in z["page_ids"]], qids, ds.qrels)
+    r = OcrAssistedPageRetriever(components=COMPONENTS)
     r.index(ds.pages)
-    comps = r.component_scores([ds.queries[q] for q in qids])
+    queries = [ds.queries[q] for q in qids]
+    comps = r.component_scores(queries)
+    docs = r._lexical_documents(r.pages)
+    passage = PassageScorer().fit(docs)
+    comps["passage"] = np.vstack([passage.scores(q) for q in queries])
+    lexical = LexicalScorer()
+    comps["proximity"] = proximity_scores(lexical._tokenize(docs, return_ids=False),  # type: ignore[arg-type]
+                                          lexical._tokenize(queries, return_ids=False))  # type: ignore[arg-type]
     if cache:
         np.savez(cache, page_ids=np.array(r.page_ids), **{f"c_{k}": v for k, v in comps.items()})
-    return comps, r.page_ids, qids, ds.qrels
+    return DevSet(dir_, comps, r.page_ids, qids, ds.qrels)
+
+
+def per_query(sets: Sequence[DevSet], weights: Mapping[str, float], family: Sequence[str], method: str) -> np.ndarray:
+    """nDCG@5 of every query of every set, fusing the family's signals with ``weights``."""
+    from local_backend.pages import Fusion
+    from vertex_mm.pages.eval import query_metrics
+
+    out = []
+    for s in sets:
+        used = {k: v for k, v in s.comps.items() if k in family and weights.get(k, 0) > 0}
+        fused = next(iter(used.values())) if len(used) == 1 else Fusion(method, dict(weights)).fuse(used)
+        m = query_metrics(fused, s.page_ids, s.qids, s.qrels)
+        out.append([m[q]["ndcg5"] for q in s.qids])
+    return np.concatenate(out)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from local_backend.pages import DEFAULT_WEIGHTS, Fusion
-    from vertex_mm.pages.eval import query_metrics
+    from local_backend.pages import DEFAULT_COMPONENTS, DEFAULT_WEIGHTS
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("dir")
     ap.add_argument("--split", default="dev")
+    ap.add_argument("--also", action="append", default=[], metavar="DIR[:SPLIT]",
+                    help="pool another data set's split (default dev) into the cross-validation")
     ap.add_argument("--cache", default=None, help="npz file to keep (and reuse) the component scores in")
     ap.add_argument("--method", default="zsum", choices=("zsum", "rrf"))
     args = ap.parse_args(argv)
-    if args.split == "test":
-        print("refusing to tune on the test split", file=sys.stderr)
+    specs = [(args.dir, args.split)] + [(a.rsplit(":", 1)[0], a.rsplit(":", 1)[1]) if ":" in a else (a, "dev")
+                                        for a in args.also]
+    if any(split == "test" for _, split in specs):
+        print("refusing to tune on a test split", file=sys.stderr)
         return 2
-    comps, page_ids, qids, qrels = component_scores(args.dir, args.split, args.cache)
-    doc_of = {q: next(iter(qrels[q])).split("#")[0] for q in qids}
-    docs = sorted(set(doc_of.values()))
-    print(f"{args.split}: {len(qids)} queries, {len(page_ids)} pages, {len(docs)} documents: "
-          + ", ".join(f"{d} ({sum(v == d for v in doc_of.values())} q)" for d in docs))
-
-    def per_query(weights: Mapping[str, float], family: Sequence[str]) -> np.ndarray:
-        used = {k: v for k, v in comps.items() if k in family and weights.get(k, 0) > 0}
-        fused = next(iter(used.values())) if len(used) == 1 else Fusion(args.method, dict(weights)).fuse(used)
-        m = query_metrics(fused, page_ids, qids, qrels)
-        return np.array([m[q]["ndcg5"] for q in qids])
-
-    for name, s in comps.items():
-        m = query_metrics(s, page_ids, qids, qrels)
-        print(f"  {name:>8} alone: nDCG@5 {np.mean([m[q]['ndcg5'] for q in qids]):.3f}")
-    default = per_query(DEFAULT_WEIGHTS, tuple(comps)).mean()
-    print(f"  DEFAULT_WEIGHTS {DEFAULT_WEIGHTS} on every component: nDCG@5 {default:.3f} (in-sample)")
-    doc_arr = np.array([doc_of[q] for q in qids])
+    caches = [args.cache if i == 0 or not args.cache else args.cache.replace(".npz", f".{i}.npz") for i in range(len(specs))]
+    sets = [dev_set(d, split, c) for (d, split), c in zip(specs, caches, strict=True)]
+    docs: list[str] = []
+    for i, s in enumerate(sets):
+        doc_of = [f"{i}:{next(iter(s.qrels[q])).split('#')[0]}" for q in s.qids]
+        docs += doc_of
+        print(f"set {i} {s.name} ({specs[i][1]}): {len(s.qids)} queries, {len(s.page_ids)} pages, documents: "
+              + ", ".join(f"{d.split(':', 1)[1]} ({doc_of.count(d)} q)" for d in sorted(set(doc_of))))
+    doc_arr = np.array(docs)
+    for name in sets[0].comps:
+        print(f"  {name:>9} alone: nDCG@5 {per_query(sets, {name: 1.0}, (name,), args.method).mean():.3f}")
+    default = per_query(sets, DEFAULT_WEIGHTS, DEFAULT_COMPONENTS, args.method).mean()
+    print(f"  DEFAULT_WEIGHTS {DEFAULT_WEIGHTS} on {'+'.join(DEFAULT_COMPONENTS)}: nDCG@5 {default:.3f} (in-sample)")
     results = {}
     cv_per_query: dict[str, np.ndarray] = {}
     for fam_name, family in FAMILIES.items():
         points = grid(family)
-        table = np.vstack([per_query(w, family) for w in points])  # (grid points, queries)
-        held_out = np.empty(len(qids))
+        table = np.vstack([per_query(sets, w, family, args.method) for w in points])  # (grid points, queries)
+        held_out = np.empty(len(docs))
         picks = []
-        for d in docs:
+        for d in sorted(set(docs)):
             train, test = doc_arr != d, doc_arr == d
             best = int(np.argmax(table[:, train].mean(axis=1)))
             held_out[test] = table[best, test]
-            picks.append(points[best])
+            picks.append((d, points[best]))
         full = int(np.argmax(table.mean(axis=1)))
-        results[fam_name] = (held_out.mean(), points[full], table[full].mean(), picks)
+        results[fam_name] = (held_out.mean(), points[full], table[full].mean())
         cv_per_query[fam_name] = held_out
-        print(f"{fam_name:>22}: LODO-CV nDCG@5 {held_out.mean():.3f}  "
+        by_set = "  ".join(f"set {i} {held_out[np.char.startswith(doc_arr, f'{i}:')].mean():.3f}" for i in range(len(sets)))
+        print(f"{fam_name:>22}: LODO-CV nDCG@5 {held_out.mean():.3f} ({by_set})  "
               f"(in-sample best {table[full].mean():.3f} at {points[full]})")
-        for d, w in zip(docs, picks, strict=True):
+        for d, w in picks:
             print(f"{'':>24}held out {d}: {table[points.index(w), doc_arr == d].mean():.3f} with {w}")
-    names = list(FAMILIES)
-    for a, b in itertools.combinations(names, 2):
-        d = cv_per_query[b] - cv_per_query[a]
-        print(f"  held-out per query, {b} vs {a}: {int((d > 1e-9).sum())} better, {int((d < -1e-9).sum())} worse, "
-              f"mean {d.mean():+.3f}")
+    base = "lexical+dense+layout"
+    for name in FAMILIES:
+        if name != base:
+            d = cv_per_query[name] - cv_per_query[base]
+            print(f"  held-out per query, {name} vs {base}: {int((d > 1e-9).sum())} better, {int((d < -1e-9).sum())} worse, "
+                  f"mean {d.mean():+.3f}")
     best_fam = max(results, key=lambda f: (round(results[f][0], 3), -len(FAMILIES[f])))
-    cv, weights, insample, _ = results[best_fam]
-    print(f"RESULT split={args.split} queries={len(qids)} best_family={best_fam} cv_ndcg5={cv:.3f} "
+    cv, weights, insample = results[best_fam]
+    print(f"RESULT sets={len(sets)} queries={len(docs)} best_family={best_fam} cv_ndcg5={cv:.3f} "
           f"insample_ndcg5={insample:.3f} weights={weights}")
     return 0
 

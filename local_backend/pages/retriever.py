@@ -26,17 +26,18 @@ from typing import Any
 import numpy as np
 
 from vertex_mm.errors import InputError
-from vertex_mm.index.errors import IndexCorruptedError
+from vertex_mm.index.errors import IndexCorruptedError, IndexVersionError
 from vertex_mm.pages import IndexStats, PageHit, PageRef
 
 from .fusion import Fusion
+from .layout import caption_texts
 from .ocr import OcrPool, OcrSettings
 from .reader import ReaderSettings, ReadPage, read_pages
 from .store import StoredIndex, read_index, write_index
 from .words import Box, PageText, reading_text, words_in
 
-__all__ = ["COMPONENTS", "DEFAULT_COMPONENTS", "DESCRIPTION", "RETRIEVER_NAME", "OcrAssistedPageRetriever",
-           "figure_passages", "lexical_document"]
+__all__ = ["COMPONENTS", "DEFAULT_COMPONENTS", "DESCRIPTION", "RETRIEVER_NAME", "TEXT_SIGNALS",
+           "OcrAssistedPageRetriever", "figure_passages", "lexical_document"]
 
 RETRIEVER_NAME = "ocr-fused"
 COMPONENTS = ("lexical", "dense", "visual", "layout")
@@ -44,6 +45,12 @@ COMPONENTS = ("lexical", "dense", "visual", "layout")
 #: not raise nDCG@5 on held-out documents (see :data:`.fusion.DEFAULT_WEIGHTS`) and took about a
 #: third of the indexing time. Saved indexes keep the components they were built with.
 DEFAULT_COMPONENTS = ("lexical", "dense", "layout")
+#: How BM25's page texts and the layout signal are derived from the stored words (they are rebuilt
+#: on load, so a saved index records the recipe it was built with and keeps it). 1: page words
+#: plus figure text; the layout's tables from captions and the page's numeric share. 2 (new
+#: indexes): also each figure/table caption twice in BM25's text (:func:`.layout.caption_texts`),
+#: and tables found as blocks of numeric lines (:data:`.layout.TABLE_LINES`).
+TEXT_SIGNALS = 2
 DESCRIPTION = ("OCR-assisted fused retriever: PDF text layer / tesseract words + BM25, MiniLM passages, "
                "chart/table layout; not ColPali")
 
@@ -78,11 +85,14 @@ class OcrAssistedPageRetriever:
                  use_ocr_cache: bool = True, ocr: OcrSettings | None = None, dense_encoder: Any = None,
                  visual_embedder: Any = None,
                  figure_boost: bool = True, name: str = RETRIEVER_NAME, method: str | None = None,
-                 description: str = DESCRIPTION) -> None:
+                 description: str = DESCRIPTION, text_signals: int = TEXT_SIGNALS) -> None:
         unknown = set(components) - set(COMPONENTS)
         if unknown or not components:
             raise ValueError(f"components must be a non-empty subset of {COMPONENTS}, got {list(components)}")
+        if text_signals not in range(1, TEXT_SIGNALS + 1):
+            raise ValueError(f"text_signals must be 1..{TEXT_SIGNALS}, got {text_signals!r}")
         self.components = tuple(components)
+        self.text_signals = text_signals
         self.fusion = fusion or Fusion()
         self.ocr_workers = ocr_workers
         self.reader = reader or ReaderSettings()
@@ -169,8 +179,7 @@ class OcrAssistedPageRetriever:
             t = time.perf_counter()
             from .lexical import LexicalScorer
 
-            docs = [lexical_document(p) if self.figure_boost else p.text for p in texts]
-            self._scorers["lexical"] = LexicalScorer().fit(docs)
+            self._scorers["lexical"] = LexicalScorer().fit(self._lexical_documents(texts))
             stats.seconds["lexical"] = time.perf_counter() - t
         if "dense" in self.components and "dense" not in self._scorers:
             t = time.perf_counter()
@@ -183,7 +192,12 @@ class OcrAssistedPageRetriever:
         if "layout" in self.components:
             from .layout import LayoutScorer
 
-            self._scorers["layout"] = LayoutScorer().fit(texts)
+            self._scorers["layout"] = LayoutScorer(numeric_lines=self.text_signals >= 2).fit(texts)
+
+    def _lexical_documents(self, texts: Sequence[PageText]) -> list[str]:
+        if not self.figure_boost:
+            return [p.text for p in texts]
+        return [lexical_document(p, captions=self.text_signals >= 2) for p in texts]
 
     def scorer(self, name: str) -> Any:
         """The fitted scorer of component ``name`` (None when the component is not indexed)."""
@@ -235,9 +249,11 @@ class OcrAssistedPageRetriever:
 
     def eval_variants(self, queries: Sequence[str]) -> dict[str, np.ndarray]:
         """Every component alone, every leave-one-out ablation, RRF fusion with the same
-        weights, and BM25 over the page words without the figure boost (the plain text-layer
-        baseline): re-fused from the component scores, so they cost no re-indexing."""
-        from .lexical import LexicalScorer
+        weights, passage-level BM25 (not a default component: it did not pay on held-out
+        documents) alone and added with weight 0.5, and BM25 over the page words without the
+        figure boost (the plain text-layer baseline): re-fused from the component scores, so
+        they cost no re-indexing (the passage windows are indexed here, in milliseconds)."""
+        from .lexical import LexicalScorer, PassageScorer
 
         comps = self.component_scores(queries)
         out = {f"  {name} alone": comps[name] for name in self.components}
@@ -245,6 +261,13 @@ class OcrAssistedPageRetriever:
             for name in self.components:
                 out[f"  without {name}"] = self._fuse({k: v for k, v in comps.items() if k != name})
             out["  rrf fusion (same weights)"] = dataclasses.replace(self.fusion, method="rrf").fuse(comps)
+        passage = PassageScorer().fit(self._lexical_documents(self.pages))
+        passages = np.vstack([passage.scores(q) for q in queries])
+        out[f"  passage BM25 alone ({passage.window}-word windows)"] = passages
+        if len(comps) > 1:
+            weights = {**self.fusion.weights, "passage": 0.5}
+            out["  + passage BM25 (weight 0.5)"] = dataclasses.replace(self.fusion, weights=weights).fuse(
+                {**comps, "passage": passages})
         plain = LexicalScorer().fit([p.text for p in self.pages])
         out["baseline: text layer (else OCR) + BM25"] = np.vstack([plain.scores(q) for q in queries])
         return out
@@ -257,6 +280,7 @@ class OcrAssistedPageRetriever:
         config = {
             "name": self.name, "method": self.method, "description": self.description,
             "components": list(self.components), "figure_boost": self.figure_boost, "force_ocr": self.reader.force_ocr,
+            "text_signals": self.text_signals,
             "fusion": {"method": self.fusion.method, "weights": dict(self.fusion.weights), "rrf_k": self.fusion.rrf_k},
         }
         return write_index(path, StoredIndex(config, self.refs, self.pages, arrays))
@@ -268,10 +292,17 @@ class OcrAssistedPageRetriever:
         (``ocr_workers``, ``dense_encoder``, ...). The query encoders load from local files."""
         stored = read_index(path, verify=verify)
         cfg = stored.config
+        # Indexes saved before the recipe was recorded used recipe 1: they are rebuilt with it,
+        # so they search as they did. A recipe this code does not know cannot be rebuilt.
+        text_signals = cfg.get("text_signals", 1)
+        if not isinstance(text_signals, int) or text_signals not in range(1, TEXT_SIGNALS + 1):
+            raise IndexVersionError(f"{path}: its BM25 and layout signals were built with recipe {text_signals!r}, which this "
+                                    f"version of vertex-mm cannot rebuild (it knows 1..{TEXT_SIGNALS}); upgrade vertex-mm, or "
+                                    "index the pages again with `vertex-mm pages index`")
         try:
             r = cls(components=cfg["components"], fusion=Fusion(**cfg["fusion"]), figure_boost=bool(cfg["figure_boost"]),
                     reader=ReaderSettings(force_ocr=bool(cfg["force_ocr"])), name=str(cfg["name"]), method=str(cfg["method"]),
-                    description=str(cfg["description"]), **options)
+                    description=str(cfg["description"]), text_signals=text_signals, **options)
         except (KeyError, TypeError, ValueError) as exc:
             raise IndexCorruptedError(f"{path}: the retriever settings in its manifest are missing or mangled ({exc!r})") from exc
         scorers: dict[str, Any] = {}
@@ -290,10 +321,15 @@ class OcrAssistedPageRetriever:
         return f"OcrAssistedPageRetriever(name={self.name!r}, components={self.components}, pages={len(self.refs)})"
 
 
-def lexical_document(text: PageText) -> str:
+def lexical_document(text: PageText, *, captions: bool = True) -> str:
     """The page's words, with figure text and captions repeated once: what a figure shows
-    is what a user describes, so those words count double."""
-    return " ".join([text.text, *figure_passages(text)])
+    is what a user describes, so those words count double. With ``captions``, each "Figure n:"
+    / "Table n" caption is added twice more (on a scanned page no figure region is drawn, so
+    the caption is what names the figure); chosen on the held-out page set's dev split."""
+    parts = [text.text, *figure_passages(text)]
+    if captions:
+        parts += caption_texts(text) * 2
+    return " ".join(parts)
 
 
 def _blank() -> Any:

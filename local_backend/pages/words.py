@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["Box", "Word", "PageText", "WordSource", "words_in", "reading_text"]
+__all__ = ["Box", "Word", "PageText", "WordSource", "words_in", "reading_text", "text_lines"]
 
 WordSource = Literal["text-layer", "ocr"]
 
@@ -76,3 +76,19 @@ def words_in(words: Iterable[Word], box: Box) -> list[Word]:
 
 def reading_text(words: Iterable[Word]) -> str:
     return " ".join(w.text for w in words)
+
+
+def text_lines(words: Iterable[Word]) -> list[list[Word]]:
+    """The words grouped into lines, in reading order: a line ends where the next word's centre
+    sits more than 0.6 of a word height above or below the last one, or jumps back left (the
+    next line, or the next column)."""
+    lines: list[list[Word]] = []
+    last_y = 0.0
+    for w in words:
+        y = (w.box.y0 + w.box.y1) / 2
+        height = max(1e-3, w.box.y1 - w.box.y0)
+        if not lines or abs(y - last_y) > 0.6 * height or w.box.x0 < lines[-1][-1].box.x0 - 0.05:
+            lines.append([])
+        lines[-1].append(w)
+        last_y = y
+    return lines
