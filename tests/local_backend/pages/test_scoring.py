@@ -1,4 +1,4 @@
-"""BM25, word windows, fusion arithmetic and the layout signal, on small real texts."""
+"""BM25 (page and passage), word windows, fusion arithmetic and the layout signal, on small real texts."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pytest
 
 from local_backend.pages.dense import word_windows
 from local_backend.pages.fusion import DEFAULT_WEIGHTS, Fusion, ranks, zscores
-from local_backend.pages.layout import page_layout, query_intent
-from local_backend.pages.lexical import LexicalScorer
-from local_backend.pages.words import Box, PageText, Word
+from local_backend.pages.layout import TABLE_LINES, caption_texts, page_layout, query_intent
+from local_backend.pages.lexical import LexicalScorer, PassageScorer
+from local_backend.pages.words import Box, PageText, Word, text_lines
 
 PAGES = [
     "Figure 2: Quantile regression lines for the Engel food expenditure data",
@@ -97,3 +97,44 @@ def test_page_layout_finds_captions_figures_and_numeric_grids():
     assert page_layout(_page(["x"] * 20 + ["1.5", "2", "-0.3"] * 10)).has_table
     plain = page_layout(_page(["a", "figure", "shows", "nothing", "here"]))
     assert not plain.has_figure and not plain.has_table
+
+
+def _line(tokens, y):
+    return [Word(t, Box(0.1 + 0.08 * i, y, 0.15 + 0.08 * i, y + 0.01), "ocr") for i, t in enumerate(tokens)]
+
+
+def test_text_lines_split_where_the_words_move_down_or_back_left():
+    words = _line(["age", "0.0652", "1.0674"], 0.10) + _line(["sexM", "0.3889"], 0.12)
+    assert [[w.text for w in line] for line in text_lines(words)] == [["age", "0.0652", "1.0674"], ["sexM", "0.3889"]]
+    assert text_lines([]) == []
+
+
+def test_a_block_of_numeric_lines_in_prose_is_a_table_unless_the_index_predates_the_rule():
+    sentence = "The effect of age and sex on mortality is profound as the fit shows".split()
+    prose = [w for i in range(4) for w in _line(sentence, 0.01 * i)]  # too much prose for the page-wide share
+    rows = [_line([name, "0.0652", "1.0674", "0.0036", "17.4", "<2e-16"], 0.1 + 0.02 * i)
+            for i, name in enumerate(["age", "sexM", "mspike", "pcm", "death"])]
+    page = PageText("p", prose + [w for row in rows for w in row])
+    assert page_layout(page).has_table
+    assert not page_layout(page, numeric_lines=False).has_table
+    four = PageText("p", prose + [w for row in rows[:4] for w in row])  # fewer than TABLE_LINES lines
+    assert TABLE_LINES == 5 and not page_layout(four).has_table
+
+
+def test_captions_are_the_first_sentence_after_a_figure_or_table_label():
+    page = _page("see Table 2 for details . Figure 3: Residual plots for the mandible models . More text".split()
+                 + ["Table", "1.", "Engel", "data"])
+    assert caption_texts(page) == ["Residual plots for the mandible models .", "Engel data"]
+    assert caption_texts(_page(["fig.", "2", "shows", "nothing"])) == []
+
+
+def test_passage_bm25_scores_a_page_by_its_best_window():
+    filler = " ".join(f"w{i}" for i in range(200))
+    pages = [f"engel food {filler} expenditure", f"{filler} engel food expenditure", "motorcycle acceleration"]
+    s = PassageScorer(window=20, stride=10).fit(pages).scores("engel food expenditure")
+    assert s.shape == (3,) and int(np.argmax(s)) == 1 and s[2] == 0  # the words together win over the words apart
+    page_level = LexicalScorer().fit(pages).scores("engel food expenditure")
+    assert page_level[0] == pytest.approx(page_level[1])  # page BM25 cannot tell them apart
+    assert PassageScorer().fit(pages + [""]).scores("zyzzyva the").tolist() == [0, 0, 0, 0]
+    with pytest.raises(ValueError, match="stride"):
+        PassageScorer(window=10, stride=20)
