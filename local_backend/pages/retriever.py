@@ -48,8 +48,9 @@ DEFAULT_COMPONENTS = ("lexical", "dense", "layout")
 #: How BM25's page texts and the layout signal are derived from the stored words (they are rebuilt
 #: on load, so a saved index records the recipe it was built with and keeps it). 1: page words
 #: plus figure text; the layout's tables from captions and the page's numeric share. 2 (new
-#: indexes): also each figure/table caption twice in BM25's text (:func:`.layout.caption_texts`),
-#: and tables found as blocks of numeric lines (:data:`.layout.TABLE_LINES`).
+#: indexes): also each figure/table caption twice in BM25's text (:func:`.layout.caption_texts`);
+#: in the layout signal, tables found as blocks of numeric lines (:data:`.layout.TABLE_LINES`),
+#: reference lists, and "coefficient(s)" asking for a table (see :mod:`.layout`).
 TEXT_SIGNALS = 2
 DESCRIPTION = ("OCR-assisted fused retriever: PDF text layer / tesseract words + BM25, MiniLM passages, "
                "chart/table layout; not ColPali")
@@ -192,12 +193,26 @@ class OcrAssistedPageRetriever:
         if "layout" in self.components:
             from .layout import LayoutScorer
 
-            self._scorers["layout"] = LayoutScorer(numeric_lines=self.text_signals >= 2).fit(texts)
+            self._scorers["layout"] = LayoutScorer(text_signals=self.text_signals).fit(texts)
 
     def _lexical_documents(self, texts: Sequence[PageText]) -> list[str]:
         if not self.figure_boost:
             return [p.text for p in texts]
         return [lexical_document(p, captions=self.text_signals >= 2) for p in texts]
+
+    def _recipe1_scores(self, queries: Sequence[str], names: set[str]) -> dict[str, np.ndarray]:
+        """BM25 and layout scores as an index of text-signal recipe 1 would give them."""
+        from .layout import LayoutScorer
+        from .lexical import LexicalScorer
+
+        out: dict[str, np.ndarray] = {}
+        if "lexical" in names:
+            docs = [lexical_document(p, captions=False) if self.figure_boost else p.text for p in self.pages]
+            lexical = LexicalScorer().fit(docs)
+            out["lexical"] = np.vstack([lexical.scores(q) for q in queries])
+        if "layout" in names:
+            out["layout"] = LayoutScorer(text_signals=1).fit(self.pages).scores_many(list(queries))
+        return out
 
     def scorer(self, name: str) -> Any:
         """The fitted scorer of component ``name`` (None when the component is not indexed)."""
@@ -268,6 +283,9 @@ class OcrAssistedPageRetriever:
             weights = {**self.fusion.weights, "passage": 0.5}
             out["  + passage BM25 (weight 0.5)"] = dataclasses.replace(self.fusion, weights=weights).fuse(
                 {**comps, "passage": passages})
+        if self.text_signals > 1 and {"lexical", "layout"} & set(comps):
+            out["  text-signal recipe 1 (before captions, numeric-line tables, references)"] = self._fuse(
+                {**comps, **self._recipe1_scores(queries, set(comps))})
         plain = LexicalScorer().fit([p.text for p in self.pages])
         out["baseline: text layer (else OCR) + BM25"] = np.vstack([plain.scores(q) for q in queries])
         return out

@@ -69,7 +69,8 @@ def test_a_component_subset_is_an_ablation(corpus):
 def test_eval_variants_are_components_ablations_rrf_passage_bm25_and_the_text_layer_baseline(retriever):
     variants = retriever.eval_variants(["motorcycle acceleration"])
     wanted = {"  lexical alone", "  without layout", "  rrf fusion (same weights)", "  + passage BM25 (weight 0.5)",
-              "  passage BM25 alone (60-word windows)", "baseline: text layer (else OCR) + BM25"}
+              "  passage BM25 alone (60-word windows)", "baseline: text layer (else OCR) + BM25",
+              "  text-signal recipe 1 (before captions, numeric-line tables, references)"}
     assert wanted <= set(variants)
     assert all(s.shape == (1, 4) for s in variants.values())
 

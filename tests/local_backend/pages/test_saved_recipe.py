@@ -98,3 +98,12 @@ def test_a_new_index_records_its_recipe_and_one_from_the_future_is_refused(tmp_p
     assert isinstance(err.value, IndexCorruptedError)
     with pytest.raises(ValueError, match="text_signals"):
         OcrAssistedPageRetriever(text_signals=3)
+
+
+def test_the_eval_table_carries_recipe_1_and_passage_bm25_rows():
+    variants = _retriever().eval_variants(QUERIES)
+    recipe1 = variants["  text-signal recipe 1 (before captions, numeric-line tables, references)"]
+    np.testing.assert_allclose(recipe1, _retriever(text_signals=1).score(QUERIES), rtol=1e-6)
+    assert variants["  passage BM25 alone (60-word windows)"].shape == (3, 3)
+    assert "  + passage BM25 (weight 0.5)" in variants
+    assert not any(k.startswith("  text-signal") for k in _retriever(text_signals=1).eval_variants(QUERIES))

@@ -7,7 +7,7 @@ import pytest
 
 from local_backend.pages.dense import word_windows
 from local_backend.pages.fusion import DEFAULT_WEIGHTS, Fusion, ranks, zscores
-from local_backend.pages.layout import TABLE_LINES, caption_texts, page_layout, query_intent
+from local_backend.pages.layout import TABLE_LINES, LayoutScorer, caption_texts, page_layout, query_intent
 from local_backend.pages.lexical import LexicalScorer, PassageScorer
 from local_backend.pages.words import Box, PageText, Word, text_lines
 
@@ -116,7 +116,7 @@ def test_a_block_of_numeric_lines_in_prose_is_a_table_unless_the_index_predates_
             for i, name in enumerate(["age", "sexM", "mspike", "pcm", "death"])]
     page = PageText("p", prose + [w for row in rows for w in row])
     assert page_layout(page).has_table
-    assert not page_layout(page, numeric_lines=False).has_table
+    assert not page_layout(page, text_signals=1).has_table
     four = PageText("p", prose + [w for row in rows[:4] for w in row])  # fewer than TABLE_LINES lines
     assert TABLE_LINES == 5 and not page_layout(four).has_table
 
@@ -138,3 +138,16 @@ def test_passage_bm25_scores_a_page_by_its_best_window():
     assert PassageScorer().fit(pages + [""]).scores("zyzzyva the").tolist() == [0, 0, 0, 0]
     with pytest.raises(ValueError, match="stride"):
         PassageScorer(window=10, stride=20)
+
+
+def test_reference_lists_are_found_by_heading_or_cited_years_and_asked_for_by_their_words():
+    heading = PageText("p", _line(["References"], 0.05) + _line("Andrews DWK heteroskedasticity".split(), 0.08))
+    years = _page("Zeileis A (2004). Econometric computing. Bai J, Perron P (2003). Computation. ".split() * 4)
+    prose = _page("as Newey and West (1987) and Andrews (1991) showed in 1991, see 2004".split())
+    assert page_layout(heading).has_references and page_layout(years).has_references
+    assert not page_layout(prose).has_references and not page_layout(years, text_signals=1).has_references
+    scores = LayoutScorer().fit([heading, years, prose]).scores_many(["reference list of an econometrics paper"])
+    assert scores.tolist() == [[1, 1, 0]]
+    assert LayoutScorer(text_signals=1).fit([heading, years, prose]).scores_many(["reference list"]).tolist() == [[0, 0, 0]]
+    assert query_intent("coxph coefficients for age") == (False, True)
+    assert query_intent("coxph coefficients for age", text_signals=1) == (False, False)
