@@ -105,7 +105,7 @@ def dev_set(dir_: str, split: str, cache: str | None) -> DevSet:
     r.index(ds.pages)
     queries = [ds.queries[q] for q in qids]
     comps = r.component_scores(queries)
-    docs = r._lexical_documents(r.pages)
+    docs = r.bm25_documents(r.pages)
     passage = PassageScorer().fit(docs)
     comps["passage"] = np.vstack([passage.scores(q) for q in queries])
     lexical = LexicalScorer()

@@ -180,7 +180,7 @@ class OcrAssistedPageRetriever:
             t = time.perf_counter()
             from .lexical import LexicalScorer
 
-            self._scorers["lexical"] = LexicalScorer().fit(self._lexical_documents(texts))
+            self._scorers["lexical"] = LexicalScorer().fit(self.bm25_documents(texts))
             stats.seconds["lexical"] = time.perf_counter() - t
         if "dense" in self.components and "dense" not in self._scorers:
             t = time.perf_counter()
@@ -195,7 +195,8 @@ class OcrAssistedPageRetriever:
 
             self._scorers["layout"] = LayoutScorer(text_signals=self.text_signals).fit(texts)
 
-    def _lexical_documents(self, texts: Sequence[PageText]) -> list[str]:
+    def bm25_documents(self, texts: Sequence[PageText]) -> list[str]:
+        """The text BM25 indexes for each page, under this retriever's recipe."""
         if not self.figure_boost:
             return [p.text for p in texts]
         return [lexical_document(p, captions=self.text_signals >= 2) for p in texts]
@@ -276,7 +277,7 @@ class OcrAssistedPageRetriever:
             for name in self.components:
                 out[f"  without {name}"] = self._fuse({k: v for k, v in comps.items() if k != name})
             out["  rrf fusion (same weights)"] = dataclasses.replace(self.fusion, method="rrf").fuse(comps)
-        passage = PassageScorer().fit(self._lexical_documents(self.pages))
+        passage = PassageScorer().fit(self.bm25_documents(self.pages))
         passages = np.vstack([passage.scores(q) for q in queries])
         out[f"  passage BM25 alone ({passage.window}-word windows)"] = passages
         if len(comps) > 1:
