@@ -46,8 +46,8 @@ from .._device import check_device, resolve_device
 from ..errors import InputError
 from .packed import PackedPages, PagesEndToEnd, as_packed, pack_queries
 
-__all__ = ["COMPUTE_DTYPES", "DevicePages", "few_query_tokens", "gpu_block_tokens", "maxsim", "maxsim_reference",
-           "maxsim_topk", "to_device", "token_maxima", "top_k"]
+__all__ = ["COMPUTE_DTYPES", "MIN_PRODUCT_SIDE", "DevicePages", "few_query_tokens", "gpu_block_tokens", "maxsim",
+           "maxsim_reference", "maxsim_topk", "to_device", "token_maxima", "top_k"]
 
 Compute = Literal["float32", "bfloat16"]
 COMPUTE_DTYPES: tuple[str, ...] = ("float32", "bfloat16")
@@ -58,6 +58,12 @@ DEFAULT_BLOCK_TOKENS = 8192
 # On a GPU a block is sized by bytes instead: page rows plus their scores, about 256 MiB, so
 # each host-to-device copy is large and the kernels are long enough to fill the device.
 GPU_BLOCK_BYTES = 256 << 20
+# Every product has at least this many rows and columns (zero padding, results cut back):
+# narrower float32 products take other BLAS kernels, which round some dot products
+# differently in the last bit; from 12 up (measured, oneDNN on x86) element (i, j) of a
+# product has the same bits whatever the other rows and columns, which is what lets a
+# rescoring of some pages or some queries (screened.py, binary.py) reproduce the full scan.
+MIN_PRODUCT_SIDE = 16
 
 
 def _torch() -> Any:
@@ -235,13 +241,15 @@ def maxsim(
 
 
 def token_maxima(q_t: Any, tokens: Any, offsets: np.ndarray, lengths: np.ndarray,
-                 block_tokens: int = DEFAULT_BLOCK_TOKENS) -> Any:
+                 block_tokens: int = DEFAULT_BLOCK_TOKENS, *, few: bool | None = None) -> Any:
     """Per page and query token, the best dot product: a ``(pages, query tokens)`` float32 tensor.
 
     ``q_t`` is the ``(dim, query tokens)`` query matrix already in the compute dtype and on the
     device that computes; ``tokens`` the ``(rows, dim)`` page rows as a tensor (moved to that
     device and widened to ``q_t``'s dtype a block at a time); the result is on that device.
     The arithmetic is what :func:`maxsim` does; the certified screen reuses it as is.
+    ``few`` forces the layout (:func:`few_query_tokens` picks it by default; ``True`` needs
+    pages of equal length): a rescoring of some pages then multiplies as the full scan did.
     """
     torch = _torch()
     dtype = q_t.dtype
@@ -249,7 +257,13 @@ def token_maxima(q_t: Any, tokens: Any, offsets: np.ndarray, lengths: np.ndarray
     best = torch.empty(n_out, q_t.shape[1], dtype=torch.float32, device=q_t.device)
     # Few query tokens (a rerank of one query): put them on the rows so the per-page max runs
     # over the contiguous last axis; a max over a middle axis only 20 wide is ~30x slower.
-    few = few_query_tokens(q_t.shape[1], lengths)
+    if few is None:
+        few = few_query_tokens(q_t.shape[1], lengths)
+    elif few and not (lengths.size and np.all(lengths == lengths[0])):
+        raise ValueError("few=True needs pages of equal length")
+    n_cols = int(q_t.shape[1])
+    if n_cols < MIN_PRODUCT_SIDE:
+        q_t = torch.cat([q_t, q_t.new_zeros(q_t.shape[0], MIN_PRODUCT_SIDE - n_cols)], 1)
     q_rows = q_t.T.contiguous() if few else None
     with torch.inference_mode():
         for p0, p1 in _blocks(lengths, block_tokens):
@@ -258,11 +272,19 @@ def token_maxima(q_t: Any, tokens: Any, offsets: np.ndarray, lengths: np.ndarray
                 block = block.to(q_t.device)  # stored dtype: float16 pages move half the bytes
             if block.dtype != dtype:
                 block = block.to(dtype)
+            n_rows = int(block.shape[0])
+            if n_rows < MIN_PRODUCT_SIDE:
+                block = torch.cat([block, block.new_zeros(MIN_PRODUCT_SIDE - n_rows, block.shape[1])])
             if few:
-                s = (q_rows @ block.T).view(-1, p1 - p0, int(lengths[0])).amax(-1)  # (Q*n, pages)
-                best[p0:p1] = s.T.float()
+                prod = q_rows @ block.T
+                if prod.shape != (n_cols, n_rows):
+                    prod = prod[:n_cols, :n_rows].contiguous()
+                best[p0:p1] = prod.view(n_cols, p1 - p0, int(lengths[0])).amax(-1).T.float()  # (pages, Q*n)
             else:
-                best[p0:p1] = _page_max(block @ q_t, lengths[p0:p1]).float()
+                prod = block @ q_t
+                if prod.shape != (n_rows, n_cols):
+                    prod = prod[:n_rows, :n_cols].contiguous()
+                best[p0:p1] = _page_max(prod, lengths[p0:p1]).float()
     return best
 
 

@@ -5,16 +5,20 @@ its scores are approximate. :meth:`ScreenedPages.exact_topk` uses it only to rul
 
 1. score every page with bfloat16 inputs (float32 accumulation, as :func:`maxsim` does);
 2. bound, rigorously, how far each bfloat16 score can be from the float32 score (below);
-3. keep every page whose upper bound reaches the k-th best lower bound, rescore just those
-   pages (per query) in float32, exactly as :func:`maxsim` with ``compute="float32"`` would,
-   and rank them.
+3. rescore each query's ``k`` best screened pages in float32: their ``k``-th exact score is a
+   lower bound of the true ``k``-th score; rescore, for that query only, every page whose upper
+   bound reaches it, exactly as :func:`maxsim` with ``compute="float32"`` would, and rank.
 
 The answer is *identical* to ``top_k(maxsim(queries, pages), k)``: the same pages, order and
 float32 scores. "Exact" means float32 arithmetic on the stored page values (float32, or float16
 widened to float32 exactly).
 Bit-identical scores rely on the BLAS computing each float32 dot product the same way whatever
-the matrix shape (true of the oneDNN/MKL kernels torch uses here; the tests check it), since the
-rescoring multiplies one page by a few queries where the full scan multiplies blocks of pages.
+the other rows and columns of the product (true of the oneDNN kernels torch uses here once
+each side is at least 12 wide, which :func:`token_maxima` ensures by padding; checked once per
+process, with the full query block as the fallback, and by the tests), since the rescoring
+multiplies a few pages by one query where the full scan multiplies blocks of pages by all.
+Per query, about 4 % of random ColPali pages survive, but nearly all of them for some query of
+a batch of 16: rescoring the union with every query cost more than the full scan.
 The bound assumes what those kernels do for bfloat16: float32 accumulation, round-to-nearest.
 
 The bound. For query token ``q`` and page token ``p`` write ``b(.)`` for rounding to bfloat16
@@ -34,6 +38,7 @@ Cauchy-Schwarz assumes the rounding errors line up with the other vector.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,13 +46,35 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from .maxsim import DEFAULT_BLOCK_TOKENS, _as_tensor, _torch, few_query_tokens, maxsim, token_maxima, top_k
+from .maxsim import DEFAULT_BLOCK_TOKENS, MIN_PRODUCT_SIDE, _as_tensor, _torch, few_query_tokens, token_maxima, top_k
 from .packed import PackedPages, as_packed, pack_queries
 
 __all__ = ["ScreenedPages", "screen_bounds"]
 
 U_BF16 = 2.0**-8
 U_FP32 = 2.0**-24
+
+
+@functools.cache
+def _columns_independent(dim: int, width: int, full_width: int, few: bool) -> bool:
+    """Whether float32 products with ``width`` of ``full_width`` query columns give the full
+    product's bits in those columns, in the layout ``few`` (:func:`token_maxima`), for rows of
+    ``dim`` values: checked once on random rows of a few sizes and column offsets."""
+    torch = _torch()
+    width, full_width = max(width, MIN_PRODUCT_SIDE), max(full_width, MIN_PRODUCT_SIDE)
+    gen = torch.Generator().manual_seed(dim * 7919 + width)
+    rows = torch.randn(3000, dim, generator=gen)
+    q_t = torch.randn(dim, full_width, generator=gen)
+    with torch.inference_mode():
+        full = q_t.T.contiguous() @ rows.T if few else rows @ q_t
+        for c0 in sorted({0, (full_width - width) // 2, full_width - width}):
+            part = q_t[:, c0 : c0 + width]
+            for r0, r1 in ((0, 3000), (1000, 2029), (7, 7 + MIN_PRODUCT_SIDE)):
+                got = part.T.contiguous() @ rows[r0:r1].T if few else rows[r0:r1] @ part.contiguous()
+                want = full[c0 : c0 + width, r0:r1] if few else full[r0:r1, c0 : c0 + width]
+                if not torch.equal(got, want):
+                    return False
+    return True
 
 
 def _gamma(n: int) -> float:
@@ -106,11 +133,12 @@ class ScreenedPages:
         """The float32 MaxSim top ``k`` per query: ``(scores, page indices)``, each ``(Q, k)``.
 
         Identical, bit for bit, to ``top_k(maxsim(queries, self.pages), k)`` (ties toward the
-        lower page index), computed through the bfloat16 screen: pages the certified bound rules
-        out for every query are skipped, and the rest are rescored by that same ``maxsim`` call
-        (page by page rescoring with fewer query columns differs from the full scan in the last
-        bit on ragged pages: BLAS blocks differently). ``live`` (a boolean mask) leaves pages
-        out; ``k`` is at most the live pages. Raises :class:`InputError` on bad queries.
+        lower page index), computed through the bfloat16 screen. Per query: its ``k`` best
+        screened pages are rescored in float32, and their ``k``-th exact score is a lower bound
+        of the true ``k``-th score; only pages whose certified upper bound reaches it are
+        rescored too (each query its own pages, see :meth:`_rescore`). ``live`` (a boolean
+        mask) leaves pages out; ``k`` is at most the live pages. Raises :class:`InputError` on
+        bad queries.
         """
         q_pad, _ = pack_queries(queries, dim=self.pages.dim)
         n_q = q_pad.shape[0]
@@ -119,26 +147,48 @@ class ScreenedPages:
         if k <= 0:
             return np.zeros((n_q, 0), np.float32), np.zeros((n_q, 0), np.int64)
         approx, eps = self.screen_scores(q_pad, block_tokens=block_tokens)
-        lower, upper = approx - eps, approx + eps
-        lower[:, ~alive] = -np.inf
-        upper[:, ~alive] = -np.inf
-        threshold = -np.partition(-lower, k - 1, axis=1)[:, k - 1 : k]
-        # A page of the exact top k (ties at the k-th score included) has upper >= its score >= threshold.
-        cand = np.flatnonzero((upper >= threshold).any(0))
-        lengths, n_query_tokens = self.pages.lengths, q_pad.shape[0] * q_pad.shape[1]
-        if few_query_tokens(n_query_tokens, lengths[cand]) != few_query_tokens(n_query_tokens, lengths):
-            # maxsim picks its kernel layout from the page lengths: one page of another length
-            # keeps the subset on the layout of the full scan.
-            cand = np.union1d(cand, np.flatnonzero(lengths != lengths[cand[0]])[:1])
-        if len(cand) * 2 > len(self):
-            # Most pages survive for some query of the batch: gathering them costs more than
-            # scanning them all (measured: 66 % of 2,000 pages took 1.35x the full scan).
-            exact = maxsim(list(queries), self.pages).astype(np.float32, copy=False)
-        else:
-            exact = np.full(approx.shape, -np.inf, dtype=np.float32)
-            exact[:, cand] = maxsim(list(queries), self.pages, page_ids=cand)
-        exact[:, ~alive] = -np.inf
+        approx[:, ~alive] = -np.inf
+        exact = np.full(approx.shape, -np.inf, dtype=np.float32)
+        done = np.zeros(approx.shape, bool)
+        first = np.zeros(approx.shape, bool)
+        np.put_along_axis(first, np.argpartition(-approx, k - 1, axis=1)[:, :k], True, axis=1)
+        self._rescore(q_pad, first, exact, done)
+        # k rescored live pages per query: their k-th score is at most the true k-th score, and a
+        # page of the exact top k (ties at the k-th score included) has upper >= its score >= it.
+        threshold = -np.partition(-exact, k - 1, axis=1)[:, k - 1 : k]
+        need = (approx + eps >= threshold) & ~done
+        need[:, ~alive] = False
+        self._rescore(q_pad, need, exact, done)
         return top_k(exact, k)
+
+    def _rescore(self, q_pad: np.ndarray, need: np.ndarray, exact: np.ndarray, done: np.ndarray) -> None:
+        """Write the float32 MaxSim of every ``need[q, p]`` pair into ``exact`` (marking ``done``).
+
+        Each query scores only the pages it needs, with its own query columns, in the layout
+        the full scan uses for these pages (:func:`token_maxima`'s ``few``). Element ``(i, j)``
+        of the float32 products :func:`token_maxima` makes (each side at least
+        :data:`~.maxsim.MIN_PRODUCT_SIDE`) has the same bits whatever the other rows and
+        columns: checked once per process and shape by :func:`_columns_independent`; where it
+        fails, every query is rescored with all the query columns, as the scan multiplies.
+        """
+        torch = _torch()
+        n_q, n_tok, dim = q_pad.shape
+        few_full = few_query_tokens(n_q * n_tok, self.pages.lengths)
+        per = 1 if _columns_independent(dim, n_tok, n_q * n_tok, few_full) else n_q
+        bounds = list(range(0, n_q, per)) + [n_q]
+        with torch.inference_mode():
+            for g0, g1 in zip(bounds[:-1], bounds[1:]):
+                ids = np.flatnonzero(need[g0:g1].any(0))
+                if not ids.size:
+                    continue
+                sub = self.pages.select(ids)
+                q_t = torch.from_numpy(np.ascontiguousarray(q_pad[g0:g1].reshape(-1, dim))).T.contiguous()
+                best = token_maxima(q_t, _as_tensor(sub.tokens), sub.offsets, sub.lengths, DEFAULT_BLOCK_TOKENS,
+                                    few=few_full)
+                # The per-page sum maxsim does: (P, G, n) summed over the n (padded) query tokens.
+                scores = best.view(ids.size, g1 - g0, n_tok).sum(-1).T.contiguous().numpy()
+                exact[g0:g1, ids] = scores
+                done[g0:g1, ids] = True
 
     def screen_scores(self, q_pad: np.ndarray, *, block_tokens: int = DEFAULT_BLOCK_TOKENS) -> tuple[np.ndarray, np.ndarray]:
         """bfloat16 MaxSim of zero-padded ``(Q, n, d)`` float32 queries and its bound: two
