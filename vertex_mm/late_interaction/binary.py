@@ -19,6 +19,7 @@ MaxSim over the top candidates (:func:`two_stage_search`) gives the final order.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import threading
@@ -135,25 +136,30 @@ def _forget_pool_after_fork() -> None:
 os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
+def _pool() -> ThreadPoolExecutor:
+    """The threads the Hamming stage and the rerank share (created once, under a lock)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=max(os.cpu_count() or 1, 2), thread_name_prefix="vertex-mm-hamming")
+        return _POOL
+
+
 def _in_blocks(run: Callable[[int, int], None], n_pages: int, threads: int) -> None:
     """``run(start, stop)`` over blocks of :data:`PAGE_BLOCK` pages on ``threads`` threads (the
     caller's and pool threads; the kernel releases the GIL). Blocks are handed out one at a
     time, not split evenly up front: on a shared machine a thread the OS sets aside then holds
     up one block, not its half of the pages, which made two threads slower than one."""
-    global _POOL
     if threads <= 1 or n_pages <= PAGE_BLOCK:
         run(0, n_pages)
         return
-    with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=max(os.cpu_count() or 1, 2), thread_name_prefix="vertex-mm-hamming")
     next_block = itertools.count()  # next() on a count is atomic under the GIL
 
     def work() -> None:
         while (start := next(next_block) * PAGE_BLOCK) < n_pages:
             run(start, min(start + PAGE_BLOCK, n_pages))
 
-    helpers = [_POOL.submit(work) for _ in range(threads - 1)]
+    helpers = [_pool().submit(work) for _ in range(threads - 1)]
     work()
     for f in helpers:
         f.result()
@@ -292,29 +298,87 @@ def _rerank(q_list: list[np.ndarray], cand: np.ndarray, pages: PackedPages, k_ou
 
     The arithmetic is :func:`~vertex_mm.late_interaction.maxsim.maxsim`'s, op for op (the same
     :func:`token_maxima` over one block of the same float32 rows, the same per-page sum), so
-    scores are bit for bit what ``maxsim(q, pages, page_ids=ids)`` gives. (Splitting the block
-    would not be: the BLAS kernel, and with it the float rounding, depends on the matrix
-    width.) Queries are packed and checked once for the batch, not once per query.
+    scores are bit for bit what ``maxsim(q, pages, page_ids=ids)`` gives (each product at
+    least :data:`~.maxsim.MIN_PRODUCT_SIDE` wide, whose elements have the same bits whatever
+    the shape and the thread count). Queries are packed and checked once for the batch.
+
+    With torch allowed several threads, queries are handed out one at a time to that many
+    threads (this one and pool threads), each multiplying on one torch thread: a rerank's
+    products (20 query tokens by a few dozen pages) split badly across threads, and two
+    queries at once on one thread each took 0.7x the time of one after the other on two.
     """
+    from .maxsim import _torch
+
+    torch = _torch()
+    q_pad, q_mask = pack_queries(q_list, dim=pages.dim)  # checks every query once
+    cand = np.sort(cand, axis=1)  # sorted candidates make the gather read a memory map front to back
+    scores = np.empty((len(q_list), k_out), np.float32)
+    index = np.empty((len(q_list), k_out), np.int64)
+    threads = min(int(torch.get_num_threads()), len(q_list))
+    if threads <= 1 or not _per_thread_torch_threads():
+        _rerank_queries(itertools.count(), q_pad, q_mask, cand, pages, k_out, compute, scores, index)
+        return scores, index
+    next_query = itertools.count()  # next() on a count is atomic under the GIL
+    run = (next_query, q_pad, q_mask, cand, pages, k_out, compute, scores, index)
+    helpers = [_pool().submit(_one_torch_thread, *run) for _ in range(threads - 1)]
+    _one_torch_thread(*run)
+    for f in helpers:
+        f.result()
+    return scores, index
+
+
+@functools.cache
+def _per_thread_torch_threads() -> bool:
+    """Whether torch's thread count is set per calling thread (OpenMP builds): checked once
+    by setting it to 1 in a pool thread; where that changed this thread's count too, it is
+    put back and reranks run one query after the other."""
+    from .maxsim import _torch
+
+    torch = _torch()
+    before = torch.get_num_threads()
+
+    def one() -> int:
+        torch.set_num_threads(1)
+        return int(torch.get_num_threads())
+
+    ok = _pool().submit(one).result() == 1 and torch.get_num_threads() == before
+    if not ok:
+        torch.set_num_threads(before)
+    return ok
+
+
+def _one_torch_thread(*run: Any) -> None:
+    """:func:`_rerank_queries` with torch on one thread in this thread (torch's thread count
+    is per calling thread; the caller's is restored)."""
+    from .maxsim import _torch
+
+    torch = _torch()
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _rerank_queries(*run)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _rerank_queries(next_query: Any, q_pad: np.ndarray, q_mask: np.ndarray, cand: np.ndarray, pages: PackedPages,
+                    k_out: int, compute: str, scores: np.ndarray, index: np.ndarray) -> None:
+    """Rerank queries ``next(next_query)`` until none is left (see :func:`_rerank`)."""
     from .maxsim import _as_tensor, _torch, _torch_dtype, token_maxima, top_k
 
     torch = _torch()
     dtype = _torch_dtype(compute)
-    q_pad, q_mask = pack_queries(q_list, dim=pages.dim)  # checks every query once
     lengths_all = pages.lengths
-    cand = np.sort(cand, axis=1)  # sorted candidates make the gather read a memory map front to back
     n_rows = lengths_all[cand].sum(axis=1)
     # Widening float16 rows straight into one reused float32 buffer, page slice by page slice,
     # skips maxsim's gathered float16 copy and a fresh 17 MB float32 block per query. Exact:
     # float16 -> float32 is lossless, so the block handed to the matrix product is the same.
     direct = compute == "float32" and pages.tokens.dtype in (np.float16, np.float32) and pages.tokens.flags.c_contiguous
-    scores = np.empty((len(q_list), k_out), np.float32)
-    index = np.empty((len(q_list), k_out), np.int64)
-    with torch.inference_mode():
+    with torch.inference_mode():  # per thread, like torch's thread count
         if direct:
             src = _as_tensor(pages.tokens)
             buf = torch.empty((int(n_rows.max()), pages.dim), dtype=torch.float32)
-        for i in range(len(q_list)):
+        while (i := next(next_query)) < len(cand):
             n_tok = int(q_mask[i].sum())
             q_t = torch.from_numpy(np.ascontiguousarray(q_pad[i, :n_tok])).to(dtype).T.contiguous()  # (dim, n)
             ids = cand[i]
@@ -328,10 +392,7 @@ def _rerank(q_list: list[np.ndarray], cand: np.ndarray, pages: PackedPages, k_ou
                 block = buf[: int(n_rows[i])]
             else:
                 block = _as_tensor(pages.select(ids).tokens)
-            # One block per query, as maxsim(q, pages, page_ids=ids) scores it: a rerank is
-            # small, and on a busy machine every extra parallel torch op waits for its threads.
             best = token_maxima(q_t, block, offsets, lengths, int(n_rows[i]))
             s = best.view(ids.size, 1, n_tok).sum(-1).T.contiguous().numpy()
             top_s, local = top_k(s, k_out)
             scores[i], index[i] = top_s[0], ids[local[0]]
-    return scores, index

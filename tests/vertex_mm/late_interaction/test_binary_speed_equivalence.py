@@ -114,3 +114,22 @@ def test_memory_mapped_float16_pages_give_the_same_result(colpali_like, tmp_path
     want = two_stage_search(queries, binary, pages, 5, candidates=11)
     np.testing.assert_array_equal(got[1], want[1])
     np.testing.assert_array_equal(got[0], want[0])
+
+
+def test_rerank_on_several_threads_matches_one_thread_and_leaves_torch_threads_alone(colpali_like):
+    torch = pytest.importorskip("torch")
+    packed, queries = colpali_like
+    pages = packed.astype(np.float16)
+    binary = BinaryPages.from_pages(pages)
+    before = torch.get_num_threads()
+    many = two_stage_search(queries * 3, binary, pages, 5, candidates=11)  # 12 queries handed out to threads
+    assert torch.get_num_threads() == before
+    torch.set_num_threads(1)
+    try:
+        one = two_stage_search(queries * 3, binary, pages, 5, candidates=11)
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(many[1], one[1])
+    np.testing.assert_array_equal(many[0], one[0])
+    want = _per_query_two_stage(queries, binary, pages, 5, 11, 2)
+    np.testing.assert_array_equal(many[0][:4], want[0])
