@@ -301,29 +301,13 @@ def _rerank(q_list: list[np.ndarray], cand: np.ndarray, pages: PackedPages, k_ou
     scores are bit for bit what ``maxsim(q, pages, page_ids=ids)`` gives (each product at
     least :data:`~.maxsim.MIN_PRODUCT_SIDE` wide, whose elements have the same bits whatever
     the shape and the thread count). Queries are packed and checked once for the batch.
-
-    With torch allowed several threads, queries are handed out one at a time to that many
-    threads (this one and pool threads), each multiplying on one torch thread: a rerank's
-    products (20 query tokens by a few dozen pages) split badly across threads, and two
-    queries at once on one thread each took 0.7x the time of one after the other on two.
+    Queries run on several threads at once (:func:`on_query_threads`).
     """
-    from .maxsim import _torch
-
-    torch = _torch()
     q_pad, q_mask = pack_queries(q_list, dim=pages.dim)  # checks every query once
     cand = np.sort(cand, axis=1)  # sorted candidates make the gather read a memory map front to back
     scores = np.empty((len(q_list), k_out), np.float32)
     index = np.empty((len(q_list), k_out), np.int64)
-    threads = min(int(torch.get_num_threads()), len(q_list))
-    if threads <= 1 or not _per_thread_torch_threads():
-        _rerank_queries(itertools.count(), q_pad, q_mask, cand, pages, k_out, compute, scores, index)
-        return scores, index
-    next_query = itertools.count()  # next() on a count is atomic under the GIL
-    run = (next_query, q_pad, q_mask, cand, pages, k_out, compute, scores, index)
-    helpers = [_pool().submit(_one_torch_thread, *run) for _ in range(threads - 1)]
-    _one_torch_thread(*run)
-    for f in helpers:
-        f.result()
+    on_query_threads(len(q_list), lambda: _rerank_queries(q_pad, q_mask, cand, pages, k_out, compute, scores, index))
     return scores, index
 
 
@@ -347,23 +331,46 @@ def _per_thread_torch_threads() -> bool:
     return ok
 
 
-def _one_torch_thread(*run: Any) -> None:
-    """:func:`_rerank_queries` with torch on one thread in this thread (torch's thread count
-    is per calling thread; the caller's is restored)."""
+def on_query_threads(n: int, make_work: Callable[[], Callable[[int], None]]) -> None:
+    """``work(i)`` for every ``i < n``, handed out one at a time to torch's thread count of
+    threads (this one and pool threads), each with torch on one thread and its own ``work =
+    make_work()`` (a rerank buffer, say). Products of one query's 20 tokens by a few dozen
+    pages split badly across threads: two queries at once on one thread each took 0.7x the
+    time of one after the other on two. torch's count is per calling thread (checked once by
+    :func:`_per_thread_torch_threads`) and the caller's is restored."""
     from .maxsim import _torch
 
     torch = _torch()
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        _rerank_queries(*run)
-    finally:
-        torch.set_num_threads(before)
+    counter = itertools.count()  # next() on a count is atomic under the GIL
+
+    def loop() -> None:
+        work = make_work()
+        with torch.inference_mode():  # per thread, like torch's thread count
+            while (i := next(counter)) < n:
+                work(i)
+
+    threads = min(int(torch.get_num_threads()), n)
+    if threads <= 1 or not _per_thread_torch_threads():
+        loop()
+        return
+
+    def one_torch_thread() -> None:
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            loop()
+        finally:
+            torch.set_num_threads(before)
+
+    helpers = [_pool().submit(one_torch_thread) for _ in range(threads - 1)]
+    one_torch_thread()
+    for f in helpers:
+        f.result()
 
 
-def _rerank_queries(next_query: Any, q_pad: np.ndarray, q_mask: np.ndarray, cand: np.ndarray, pages: PackedPages,
-                    k_out: int, compute: str, scores: np.ndarray, index: np.ndarray) -> None:
-    """Rerank queries ``next(next_query)`` until none is left (see :func:`_rerank`)."""
+def _rerank_queries(q_pad: np.ndarray, q_mask: np.ndarray, cand: np.ndarray, pages: PackedPages, k_out: int,
+                    compute: str, scores: np.ndarray, index: np.ndarray) -> Callable[[int], None]:
+    """One thread's ``work(i)`` for :func:`on_query_threads`: rerank query ``i`` (see :func:`_rerank`)."""
     from .maxsim import _as_tensor, _torch, _torch_dtype, token_maxima, top_k
 
     torch = _torch()
@@ -374,25 +381,26 @@ def _rerank_queries(next_query: Any, q_pad: np.ndarray, q_mask: np.ndarray, cand
     # skips maxsim's gathered float16 copy and a fresh 17 MB float32 block per query. Exact:
     # float16 -> float32 is lossless, so the block handed to the matrix product is the same.
     direct = compute == "float32" and pages.tokens.dtype in (np.float16, np.float32) and pages.tokens.flags.c_contiguous
-    with torch.inference_mode():  # per thread, like torch's thread count
+    src: Any = _as_tensor(pages.tokens) if direct else None
+    buf = torch.empty((int(n_rows.max()) if direct else 0, pages.dim), dtype=torch.float32)
+
+    def work(i: int) -> None:
+        n_tok = int(q_mask[i].sum())
+        q_t = torch.from_numpy(np.ascontiguousarray(q_pad[i, :n_tok])).to(dtype).T.contiguous()  # (dim, n)
+        ids = cand[i]
+        lengths = lengths_all[ids]
+        offsets = np.zeros(ids.size + 1, np.int64)
+        np.cumsum(lengths, out=offsets[1:])
         if direct:
-            src = _as_tensor(pages.tokens)
-            buf = torch.empty((int(n_rows.max()), pages.dim), dtype=torch.float32)
-        while (i := next(next_query)) < len(cand):
-            n_tok = int(q_mask[i].sum())
-            q_t = torch.from_numpy(np.ascontiguousarray(q_pad[i, :n_tok])).to(dtype).T.contiguous()  # (dim, n)
-            ids = cand[i]
-            lengths = lengths_all[ids]
-            offsets = np.zeros(ids.size + 1, np.int64)
-            np.cumsum(lengths, out=offsets[1:])
-            if direct:
-                starts = pages.offsets[ids].tolist()
-                for s0, a, b in zip(starts, offsets[:-1].tolist(), offsets[1:].tolist()):
-                    buf[a:b].copy_(src[s0 : s0 + b - a])
-                block = buf[: int(n_rows[i])]
-            else:
-                block = _as_tensor(pages.select(ids).tokens)
-            best = token_maxima(q_t, block, offsets, lengths, int(n_rows[i]))
-            s = best.view(ids.size, 1, n_tok).sum(-1).T.contiguous().numpy()
-            top_s, local = top_k(s, k_out)
-            scores[i], index[i] = top_s[0], ids[local[0]]
+            starts = pages.offsets[ids].tolist()
+            for s0, a, b in zip(starts, offsets[:-1].tolist(), offsets[1:].tolist()):
+                buf[a:b].copy_(src[s0 : s0 + b - a])
+            block = buf[: int(n_rows[i])]
+        else:
+            block = _as_tensor(pages.select(ids).tokens)
+        best = token_maxima(q_t, block, offsets, lengths, int(n_rows[i]))
+        s = best.view(ids.size, 1, n_tok).sum(-1).T.contiguous().numpy()
+        top_s, local = top_k(s, k_out)
+        scores[i], index[i] = top_s[0], ids[local[0]]
+
+    return work

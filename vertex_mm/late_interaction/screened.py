@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from .binary import on_query_threads
 from .maxsim import DEFAULT_BLOCK_TOKENS, MIN_PRODUCT_SIDE, _as_tensor, _torch, few_query_tokens, token_maxima, top_k
 from .packed import PackedPages, as_packed, pack_queries
 
@@ -175,20 +176,23 @@ class ScreenedPages:
         n_q, n_tok, dim = q_pad.shape
         few_full = few_query_tokens(n_q * n_tok, self.pages.lengths)
         per = 1 if _columns_independent(dim, n_tok, n_q * n_tok, few_full) else n_q
-        bounds = list(range(0, n_q, per)) + [n_q]
-        with torch.inference_mode():
-            for g0, g1 in zip(bounds[:-1], bounds[1:]):
-                ids = np.flatnonzero(need[g0:g1].any(0))
-                if not ids.size:
-                    continue
-                sub = self.pages.select(ids)
-                q_t = torch.from_numpy(np.ascontiguousarray(q_pad[g0:g1].reshape(-1, dim))).T.contiguous()
-                best = token_maxima(q_t, _as_tensor(sub.tokens), sub.offsets, sub.lengths, DEFAULT_BLOCK_TOKENS,
-                                    few=few_full)
-                # The per-page sum maxsim does: (P, G, n) summed over the n (padded) query tokens.
-                scores = best.view(ids.size, g1 - g0, n_tok).sum(-1).T.contiguous().numpy()
-                exact[g0:g1, ids] = scores
-                done[g0:g1, ids] = True
+
+        def work(g0: int, g1: int) -> None:
+            ids = np.flatnonzero(need[g0:g1].any(0))
+            if not ids.size:
+                return
+            sub = self.pages.select(ids)
+            q_t = torch.from_numpy(np.ascontiguousarray(q_pad[g0:g1].reshape(-1, dim))).T.contiguous()
+            best = token_maxima(q_t, _as_tensor(sub.tokens), sub.offsets, sub.lengths, DEFAULT_BLOCK_TOKENS, few=few_full)
+            # The per-page sum maxsim does: (P, G, n) summed over the n (padded) query tokens.
+            exact[g0:g1, ids] = best.view(ids.size, g1 - g0, n_tok).sum(-1).T.contiguous().numpy()
+            done[g0:g1, ids] = True
+
+        if per == 1:  # each query its own pages, several queries at once on one torch thread each
+            on_query_threads(n_q, lambda: lambda i: work(i, i + 1))
+        else:
+            with torch.inference_mode():
+                work(0, n_q)
 
     def screen_scores(self, q_pad: np.ndarray, *, block_tokens: int = DEFAULT_BLOCK_TOKENS) -> tuple[np.ndarray, np.ndarray]:
         """bfloat16 MaxSim of zero-padded ``(Q, n, d)`` float32 queries and its bound: two
