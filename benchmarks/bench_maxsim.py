@@ -19,8 +19,9 @@ Methods, all in this process on the same threads:
 * float32     our fused scorer, float32 arithmetic, float32 pages (exact).
 * exact-screened  the same exact float32 top-5 (identical pages, order and scores; checked
               here), through a certified bfloat16 screen: every page scored in bfloat16, a
-              rigorous per-page error bound, float32 rescoring of the pages the bound cannot
-              rule out (``ScreenedPages.exact_topk``). ``speedup_float32_exact`` is this path;
+              rigorous per-page error bound, then per query float32 rescoring of its k best
+              screened pages and of the pages whose bound reaches their k-th exact score
+              (``ScreenedPages.exact_topk``). ``speedup_float32_exact`` is this path;
               ``speedup_float32_fused`` the plain float32 scan.
 * bf16/fp16   our fused scorer on float16 pages (the 257 KiB page) with bfloat16 arithmetic.
 * binary      two-stage: Hamming-MaxSim over 1-bit page codes (16 B/token) with 2-bit queries
