@@ -23,9 +23,9 @@ is caught only by the checksums of a verified load.
 Deleted pages keep their rows here, as in the token store; the search masks them.
 
 :func:`screened_topk` is :meth:`ScreenedPages.exact_topk` over a segment's live pages: the
-screen's scores and bound rule pages out, and the pages left are rescored by
-:func:`~vertex_mm.late_interaction.maxsim` itself, all queries at once: the very call
-``mode="exact"`` makes, on a subset of the pages.
+screen's scores and bound rule pages out, and each query's surviving pages are rescored in
+float32 with the same bits as the scan ``mode="exact"`` makes (see
+:mod:`vertex_mm.late_interaction.screened` for why a subset of pages and queries keeps them).
 """
 
 from __future__ import annotations
