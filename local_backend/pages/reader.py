@@ -91,7 +91,8 @@ def _start(ref: PageRef, pool: OcrPool, settings: ReaderSettings, pdfs: OpenPdfs
         if ref.is_pdf and not ref.scan:
             return _start_pdf(ref, pool, settings, pdfs)
         # An image file, or a page read as a scanner delivers it (gray, no text layer).
-        return _start_image(ref, pdfs.page_image(ref).image, pool, settings)
+        scan = pdfs.page_image(ref)
+        return _start_image(ref, scan.image, pool, settings, dpi=scan.dpi)  # dpi: None for an image file
     except VertexMMError as exc:
         return _Pending(ReadPage(ref, PageText(ref.page_id, source="unreadable"), error=exc))
 
@@ -118,9 +119,20 @@ def _start_pdf(ref: PageRef, pool: OcrPool, settings: ReaderSettings, pdfs: Open
         page.close()
 
 
-def _start_image(ref: PageRef, image: Any, pool: OcrPool, settings: ReaderSettings) -> _Pending:
+def _start_image(ref: PageRef, image: Any, pool: OcrPool, settings: ReaderSettings, *, dpi: float | None) -> _Pending:
+    """An image whose resolution is known and above ``ocr_dpi`` (a 200 dpi scan) is OCR'd scaled
+    down to ``ocr_dpi``, as a PDF page is rendered at it; one of unknown (or lower) resolution goes
+    to the pool as it is, to be upscaled when small (:attr:`~.ocr.OcrSettings.upscale_to`)."""
     text = PageText(ref.page_id, source="ocr")
-    pending = _Pending(ReadPage(ref, text, ocr_pages=1), page_future=pool.submit(image, name=ref.page_id))
+    if dpi is not None and dpi > settings.ocr_dpi * 1.05:
+        from PIL import Image
+
+        scale = settings.ocr_dpi / dpi
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        future = pool.submit(image.convert("L").resize(size, Image.Resampling.LANCZOS), name=ref.page_id, rendered=True)
+    else:
+        future = pool.submit(image, name=ref.page_id)
+    pending = _Pending(ReadPage(ref, text, ocr_pages=1), page_future=future)
     if settings.images:
         _attach_images(pending.page, image, settings)
     return pending
