@@ -31,8 +31,6 @@ from .words import Box, PageText, Word
 __all__ = ["ReadPage", "ReaderSettings", "read_pages"]
 
 _POINTS_PER_INCH = 72.0
-#: An image is not scaled down to ``ocr_dpi`` below this many pixels on its long side.
-_MIN_OCR_SIDE = 1200
 
 
 @dataclass(frozen=True)
@@ -93,8 +91,7 @@ def _start(ref: PageRef, pool: OcrPool, settings: ReaderSettings, pdfs: OpenPdfs
         if ref.is_pdf and not ref.scan:
             return _start_pdf(ref, pool, settings, pdfs)
         # An image file, or a page read as a scanner delivers it (gray, no text layer).
-        scan = pdfs.page_image(ref)
-        return _start_image(ref, scan.image, pool, settings, dpi=scan.dpi or _declared_dpi(scan.image))
+        return _start_image(ref, pdfs.page_image(ref).image, pool, settings)
     except VertexMMError as exc:
         return _Pending(ReadPage(ref, PageText(ref.page_id, source="unreadable"), error=exc))
 
@@ -121,35 +118,12 @@ def _start_pdf(ref: PageRef, pool: OcrPool, settings: ReaderSettings, pdfs: Open
         page.close()
 
 
-def _start_image(ref: PageRef, image: Any, pool: OcrPool, settings: ReaderSettings, *, dpi: float | None) -> _Pending:
-    """An image whose resolution is known (``dpi``) and above ``ocr_dpi``, such as a 200 dpi scan,
-    is OCR'd scaled down to ``ocr_dpi``, as a PDF page is rendered at it (the 17 scans among the
-    image-only dev pages: 8% less CPU each, and the split's nDCG@5 rose from 0.934 to 0.951),
-    unless that would leave fewer than :data:`_MIN_OCR_SIDE` pixels on its long side (a wrong
-    declared resolution). Any other image goes to the pool as it is, to be upscaled when small
-    (:attr:`~.ocr.OcrSettings.upscale_to`)."""
+def _start_image(ref: PageRef, image: Any, pool: OcrPool, settings: ReaderSettings) -> _Pending:
     text = PageText(ref.page_id, source="ocr")
-    scale = settings.ocr_dpi / dpi if dpi else 1.0
-    if scale < 0.95 and max(image.size) * scale >= _MIN_OCR_SIDE:
-        from PIL import Image
-
-        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-        future = pool.submit(image.convert("L").resize(size, Image.Resampling.LANCZOS), name=ref.page_id, rendered=True)
-    else:
-        future = pool.submit(image, name=ref.page_id)
-    pending = _Pending(ReadPage(ref, text, ocr_pages=1), page_future=future)
+    pending = _Pending(ReadPage(ref, text, ocr_pages=1), page_future=pool.submit(image, name=ref.page_id))
     if settings.images:
         _attach_images(pending.page, image, settings)
     return pending
-
-
-def _declared_dpi(image: Any) -> float | None:
-    """The resolution an image file declares (PNG pHYs, TIFF, JPEG JFIF), when there is one."""
-    try:
-        value = round(float(image.info["dpi"][0]), 1)  # PNG stores dots a metre: 200 reads back as 199.9996
-    except (KeyError, TypeError, ValueError, IndexError):
-        return None
-    return value if value > 0 else None
 
 
 def _render(page: Any, scale: float, box: Box | None = None) -> Any:

@@ -79,21 +79,6 @@ def test_pages_are_rendered_for_ocr_at_the_chosen_dpi_and_not_upscaled(tmp_path,
 
 
 @pytest.mark.usefixtures("tesseract")
-def test_an_image_of_known_resolution_above_the_ocr_dpi_is_scaled_down_to_it(tmp_path, pdfs, page_png):
-    png = page_png(pdfs / "rq.pdf", 7, tmp_path / "plain.png", dpi=200)  # 1700 x 2200, no resolution stored
-    Image.open(png).save(declared := tmp_path / "declared.png", dpi=(200, 200))
-    Image.open(png).resize((600, 776)).save(wrong := tmp_path / "wrong.png", dpi=(300, 300))  # says 300, is 55
-    refs = [PageRef(pdfs / "rq.pdf", 7, scan=True), PageRef(declared), PageRef(png), PageRef(wrong)]
-    with _RecordingPool(1, cache_dir=tmp_path, settings=OcrSettings(psm=3, reread_below=0)) as pool:
-        pages = list(read_pages(refs, pool, ReaderSettings(force_ocr=True, ocr_dpi=150, images=False)))
-    (scan, scan_rendered), (decl, decl_rendered), (plain, plain_rendered), (small, small_rendered) = pool.seen
-    assert scan == decl == (1275, 1650) and scan_rendered and decl_rendered  # 200 dpi scaled to 150
-    assert plain == (1700, 2200) and not plain_rendered  # unknown resolution: as it is
-    assert small == (600, 776) and not small_rendered  # not scaled below 1200 pixels a side
-    assert all("Engel" in p.text.text for p in pages[:3])
-
-
-@pytest.mark.usefixtures("tesseract")
 def test_an_image_of_unknown_resolution_is_upscaled_as_the_setting_says(tmp_path):
     from local_backend.pages.ocr import _prepare
 
