@@ -3,8 +3,8 @@
 Why: the ``tesseract`` CLI loads its model (and, for ``--psm 1``, the orientation model) for
 every page, and the page has to be encoded to cross the pipe. A loaded engine reads the next
 page straight from the pixel buffer: image-only indexing of the fixture's 96 dev pages took
-1.23-1.25 CPU-s a page with it and 1.42 with the CLI (150 dpi, ``--psm 3``; OCR is about 70% of
-it), with the same words on every page.
+1.20 CPU-s a page with it and 1.40 with the CLI (150 dpi, ``--psm 3``; OCR is about 70% of
+it, the dense encoder most of the rest), with the same words on every page.
 
 Why in a worker process (:class:`EngineProcess`, this file run as a script) and not in the
 caller's: a crash inside tesseract (one unexplained segfault was seen while measuring it in
