@@ -142,7 +142,7 @@ class EngineProcess:
     """
 
     def __init__(self, command: list[str] | None = None) -> None:
-        cmd = command or [sys.executable, "-P", "-s", os.path.abspath(__file__)]
+        cmd = command or [sys.executable, "-I", os.path.abspath(__file__)]  # -I: stdlib only, no script dir
         env = dict(os.environ, OMP_THREAD_LIMIT="1")
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
 

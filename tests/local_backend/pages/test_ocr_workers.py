@@ -48,7 +48,7 @@ class _MarkedPagePool(OcrPool):
         import local_backend.pages.tesseract_lib as lib
 
         script = _MISBEHAVING_WORKER.format(path=lib.__file__, action=self.action)
-        worker = EngineProcess([sys.executable, "-P", "-c", script])
+        worker = EngineProcess([sys.executable, "-I", "-c", script])
         self.pids.append(worker.pid)
         return worker
 
@@ -87,13 +87,14 @@ def test_a_worker_crash_costs_one_page_a_second_reading_not_the_job(tmp_path, pd
         assert [p.ocr_cached for p in _read(again, pdf)] == [1, 0, 1]
 
 
+@pytest.mark.slow
 def test_a_worker_that_hangs_is_killed_and_its_page_is_a_typed_error(tmp_path, pdfs):
     pdf = _scanned_pdf(pdfs, tmp_path / "scans.pdf", marked=0)
 
     class Hanging(_MarkedPagePool):
         action = "time.sleep(600)"
 
-    settings = OcrSettings(engine="library", timeout_s=3)
+    settings = OcrSettings(engine="library", timeout_s=10)  # wide: the other pages must not run out
     with Hanging(1, use_cache=False, settings=settings) as pool:
         pages = _read(pool, pdf)
         assert len(pool.pids) == 2 and pool.crashes == 0
