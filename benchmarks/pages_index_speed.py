@@ -2,13 +2,14 @@
 
     python benchmarks/pages_index_speed.py [DIR] [--workers 2] [--repeat 3]
     python benchmarks/pages_index_speed.py DIR --split dev --visual   # default vs + CNN regions
-    python benchmarks/pages_index_speed.py --image-only --split dev [--dpi 150 --psm 1]
+    python benchmarks/pages_index_speed.py --image-only --split dev [--dpi 150 --psm 1 --engine cli]
 
 ``--image-only`` times the default retriever on image-only pages: every page's text layer is
 ignored (``ReaderSettings(force_ocr=True)``), so every page goes through tesseract, with the OCR
 cache off. It prints pages/s, the time of each stage, the CPU time other processes took
 meanwhile, and nDCG@5 on the split's queries from the same index; ``--dpi``/``--psm``/... set
-the OCR settings being measured (defaults: the library's).
+the OCR settings being measured (defaults: the library's). Run it from the repository root with
+``PYTHONPATH=.`` so that this checkout's packages are measured.
 
 Indexes the fixture's 96 pages (79 born-digital, 17 scans) with the OCR cache off, twice per
 round: the project's retriever (text layers read directly, OCR only for scans, all four

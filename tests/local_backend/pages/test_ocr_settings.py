@@ -4,11 +4,8 @@ key, the in-process engine reads what the CLI reads, and image-only indexing OCR
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import pathlib
-import subprocess
-import sys
 
 import pytest
 from PIL import Image
@@ -24,11 +21,11 @@ needs_library = pytest.mark.skipif(load_library() is None, reason="libtesseract.
 
 
 def test_settings_become_tesseract_options():
-    assert OcrSettings().args() == ["-l", "eng", "--psm", "1"]
+    assert OcrSettings().args() == ["-l", "eng", "--psm", "3"]
     assert OcrSettings(lang="deu", psm=3, invert=False).args() == ["-l", "deu", "--psm", "3", "-c", "tessedit_do_invert=0"]
 
 
-@pytest.mark.parametrize("bad", [{"psm": 14}, {"psm": -1}, {"upscale_to": -5}, {"engine": "gpu"}])
+@pytest.mark.parametrize("bad", [{"psm": 14}, {"psm": -1}, {"upscale_to": -5}, {"engine": "gpu"}, {"reread_below": 101}])
 def test_bad_settings_are_a_typed_error_naming_the_setting(bad):
     with pytest.raises(InputError, match=next(iter(bad))):
         OcrSettings(**bad)
@@ -40,9 +37,14 @@ def test_cache_key_changes_with_every_setting_that_changes_the_words(tmp_path):
     with OcrPool(1, cache_dir=tmp_path) as pool:
         base = OcrSettings()
         keys = {pool.cache_key(image, base)}
-        for change in ({"psm": 3}, {"invert": False}, {"upscale_to": 0}, {"min_confidence": 60.0}, {"lang": "deu"}):
+        changes = ({"psm": 1}, {"invert": False}, {"upscale_to": 0}, {"min_confidence": 60.0}, {"lang": "deu"},
+                   {"reread_below": 0.0}, {"reread_below": 50.0})
+        for change in changes:
             keys.add(pool.cache_key(image, dataclasses.replace(base, **change)))
-        assert len(keys) == 6
+        assert len(keys) == 1 + len(changes)
+        # the reread threshold applies to psm 3 only: with psm 1 it changes nothing
+        psm1 = dataclasses.replace(base, psm=1)
+        assert pool.cache_key(image, psm1) == pool.cache_key(image, dataclasses.replace(psm1, reread_below=0.0))
         # an image rendered at the OCR resolution is not upscaled: the key of "no upscaling"
         assert pool.cache_key(image, base, rendered=True) != pool.cache_key(image, base)
         assert pool.cache_key(image, base, rendered=True) == pool.cache_key(image, dataclasses.replace(base, upscale_to=0))
@@ -85,40 +87,20 @@ def test_an_image_of_unknown_resolution_is_upscaled_as_the_setting_says(tmp_path
     assert _prepare(small, 0).size == (500, 400) and _prepare(small, 0).mode == "L"
 
 
-# The library engine runs in a child process in these tests: libtesseract binds to torch's OpenMP
-# runtime, and what it does there (its worker threads' OpenMP settings) would change how torch
-# computes in the rest of the test process (a bfloat16 test elsewhere then differs in the last bit).
-_WORDS_PROBE = """
-import json, sys
-from PIL import Image
-from local_backend.pages.ocr import OcrPool, OcrSettings
-image, out = Image.open(sys.argv[1]), {}
-for spec in sys.argv[2:]:
-    engine, psm, invert = spec.split(",")
-    with OcrPool(1, use_cache=False, settings=OcrSettings(engine=engine, psm=int(psm), invert=invert == "1")) as pool:
+def _read(png: pathlib.Path, engine: str, psm: int, invert: bool) -> list[tuple[str, str]]:
+    settings = OcrSettings(engine=engine, psm=psm, invert=invert, reread_below=0)
+    with OcrPool(1, use_cache=False, settings=settings) as pool:
         assert pool.engine == engine
-        out[spec] = [[w.text, repr(w.box)] for w in pool.submit(image).result().words]
-print(json.dumps(out))
-"""
-
-
-def _read_in_child(png: pathlib.Path, *specs: str) -> dict:
-    """Words read by each ``engine,psm,invert`` spec, in a fresh process."""
-    root = pathlib.Path(__file__).resolve().parents[3]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
-    out = subprocess.run([sys.executable, "-c", _WORDS_PROBE, str(png), *specs], capture_output=True, text=True,
-                         env=env, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+        return [(w.text, repr(w.box)) for w in pool.submit(Image.open(png)).result().words]
 
 
 @needs_library
 @pytest.mark.usefixtures("tesseract")
-@pytest.mark.parametrize(("psm", "invert"), [(1, 1), (3, 0)])
+@pytest.mark.parametrize(("psm", "invert"), [(1, True), (3, False)])
 def test_the_library_engine_reads_the_words_the_cli_reads(tmp_path, pdfs, page_png, psm, invert):
     png = page_png(pdfs / "residual-shadings.pdf", 7, tmp_path / "p7.png")
-    words = _read_in_child(png, f"library,{psm},{invert}", f"cli,{psm},{invert}")
-    assert words[f"library,{psm},{invert}"] == words[f"cli,{psm},{invert}"] and len(words[f"cli,{psm},{invert}"]) > 50
+    words = _read(png, "cli", psm, invert)
+    assert _read(png, "library", psm, invert) == words and len(words) > 50
 
 
 @needs_library
@@ -126,8 +108,19 @@ def test_the_library_engine_reads_the_words_the_cli_reads(tmp_path, pdfs, page_p
 def test_the_library_engine_honours_the_page_segmentation_mode(tmp_path, pdfs, page_png):
     # Page 5 prints its figure sideways: psm 1 detects the orientation, psm 3 does not.
     png = page_png(pdfs / "residual-shadings.pdf", 5, tmp_path / "p5.png")
-    read = {spec: {w[0] for w in words} for spec, words in _read_in_child(png, "library,1,1", "library,3,1").items()}
-    assert "Mosaic" in read["library,1,1"] and "Mosaic" not in read["library,3,1"]
+    assert "Mosaic" in {w for w, _ in _read(png, "library", 1, True)}
+    assert "Mosaic" not in {w for w, _ in _read(png, "library", 3, True)}
+
+
+@pytest.mark.usefixtures("tesseract")
+@pytest.mark.parametrize("engine", ["cli", "auto"])
+def test_a_low_confidence_page_is_read_again_with_orientation_detection(tmp_path, pdfs, page_png, engine):
+    sideways = Image.open(page_png(pdfs / "residual-shadings.pdf", 5, tmp_path / "p5.png"))
+    upright = Image.open(page_png(pdfs / "residual-shadings.pdf", 7, tmp_path / "p7.png"))
+    with OcrPool(1, use_cache=False, settings=OcrSettings(engine=engine)) as pool:
+        assert pool.settings.psm == 3
+        assert "Corporal" in {w.text for w in pool.submit(upright).result().words} and pool.rereads == 0
+        assert "Mosaic" in {w.text for w in pool.submit(sideways).result().words} and pool.rereads == 1
 
 
 @pytest.mark.usefixtures("tesseract")
@@ -141,34 +134,21 @@ def test_image_only_indexing_ocrs_every_page_even_with_a_text_layer(tmp_path, pd
     assert r.search(["Engel curve food expenditure"], k=1)[0][0].page_id == "engel#1"
 
 
-_THREADS_PROBE = """
-import os, sys
-import torch  # first, as in the retriever's benchmark: libtesseract then binds to torch's libgomp
-from PIL import Image
-from local_backend.pages.ocr import OcrPool, OcrSettings
-image = Image.open(sys.argv[1])
-before = len(os.listdir("/proc/self/task"))
-with OcrPool(1, use_cache=False, settings=OcrSettings(engine="library")) as pool:
-    assert pool.submit(image).result().words
-    print(len(os.listdir("/proc/self/task")) - before)
-"""
-
-
 @needs_library
 @pytest.mark.usefixtures("tesseract")
-def test_a_library_worker_reads_on_its_own_thread_without_an_openmp_team(tmp_path, pdfs, page_png):
+def test_a_library_worker_reads_on_one_thread_in_its_own_process(tmp_path, pdfs, page_png):
     # tesseract asks for 4-thread OpenMP teams; on a 2-core machine two workers' teams spun
-    # five times the CPU of the reading itself. A fresh process, so that torch loads first.
+    # five times the CPU of the reading itself. The worker is held to one thread, and this
+    # process gains no thread but the pool's own.
     if not pathlib.Path("/proc/self/task").is_dir():
         pytest.skip("needs /proc")
-    png = page_png(pdfs / "residual-shadings.pdf", 7, tmp_path / "p7.png")
-    root = pathlib.Path(__file__).resolve().parents[3]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
-    env.pop("OMP_THREAD_LIMIT", None)
-    out = subprocess.run([sys.executable, "-c", _THREADS_PROBE, str(png)], capture_output=True, text=True, env=env,
-                         timeout=300, check=True)
-    assert int(out.stdout.strip().splitlines()[-1]) <= 1  # the worker thread, no team
-
+    image = Image.open(page_png(pdfs / "residual-shadings.pdf", 7, tmp_path / "p7.png"))
+    before = len(os.listdir("/proc/self/task"))
+    with OcrPool(1, use_cache=False, settings=OcrSettings(engine="library")) as pool:
+        assert pool.submit(image).result().words
+        [worker] = pool._workers
+        assert len(os.listdir(f"/proc/{worker.pid}/task")) == 1
+        assert len(os.listdir("/proc/self/task")) - before <= 1
 
 
 def test_the_two_engines_never_share_cache_entries():
