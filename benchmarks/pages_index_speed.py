@@ -76,7 +76,8 @@ def image_only(args: argparse.Namespace) -> int:
             raise SystemExit(f"only {stats.ocr_pages} of {len(pages)} pages went through OCR")
         stages = " ".join(f"{k} {v:.1f}s" for k, v in stats.seconds.items())
         print(f"round {i + 1}: {len(pages) / t.wall:.2f} pages/s ({t.wall:.1f}s; {stages}); cpu {t.own_cpu:.0f}s, "
-              f"other processes {t.other_cpu:.0f}s ({t.other_cores:.2f} cores)", flush=True)
+              f"other processes {t.other_cpu:.0f}s ({t.other_cores:.2f} cores); "
+              f"{stats.ocr_rereads} pages re-read for orientation, {stats.ocr_crashes} tesseract crashes", flush=True)
         if best is None or t.other_cpu / t.wall < best[1].other_cpu / best[1].wall:
             best = (r, t)
         if t.other_cores < 0.1:

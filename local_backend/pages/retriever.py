@@ -161,6 +161,7 @@ class OcrAssistedPageRetriever:
                         batch = []
             if visual is not None and batch:
                 t_visual += self._add_visual(visual, batch)
+            stats.ocr_rereads, stats.ocr_crashes = pool.rereads, pool.crashes
         stats.seconds["read"] = time.perf_counter() - t_read - t_visual
         stats.seconds["visual"] = t_visual
         self.attach(refs, texts, {"visual": visual} if visual is not None else {}, stats=stats)

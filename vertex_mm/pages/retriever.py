@@ -41,6 +41,8 @@ class IndexStats:
     ocr_pages: int = 0
     ocr_regions: int = 0
     ocr_cached: int = 0
+    ocr_rereads: int = 0  # pages read twice: the first reading's confidence was low (orientation)
+    ocr_crashes: int = 0  # pages whose tesseract worker crashed; each was read again by the CLI
     errors: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -54,7 +56,9 @@ class IndexStats:
 
     def reading(self) -> str:
         """How the pages were read, e.g. ``text layer 79, OCR 17 pages + 0 image regions``."""
-        return f"text layer {self.text_layer_pages}, OCR {self.ocr_pages} pages + {self.ocr_regions} image regions"
+        extra = "".join(f", {n} {what}" for n, what in ((self.ocr_rereads, "re-read for orientation"),
+                                                         (self.ocr_crashes, "re-read after a tesseract crash")) if n)
+        return f"text layer {self.text_layer_pages}, OCR {self.ocr_pages} pages + {self.ocr_regions} image regions{extra}"
 
 
 @runtime_checkable

@@ -134,6 +134,17 @@ def test_image_only_indexing_ocrs_every_page_even_with_a_text_layer(tmp_path, pd
     assert r.search(["Engel curve food expenditure"], k=1)[0][0].page_id == "engel#1"
 
 
+@pytest.mark.usefixtures("tesseract")
+def test_index_stats_count_the_pages_read_again_for_orientation(tmp_path, pdfs, page_pdf):
+    pdfs_ = [page_pdf(pdfs / "residual-shadings.pdf", 5, tmp_path / "sideways.pdf"),
+             page_pdf(pdfs / "rq.pdf", 7, tmp_path / "engel.pdf")]
+    r = OcrAssistedPageRetriever(components=("lexical",), reader=ReaderSettings(force_ocr=True), use_ocr_cache=False,
+                                 ocr=OcrSettings(engine="cli"), ocr_workers=1)
+    stats = r.index(expand_sources(pdfs_))
+    assert (stats.ocr_pages, stats.ocr_rereads, stats.ocr_crashes) == (2, 1, 0)
+    assert "1 re-read for orientation" in stats.reading() and "crash" not in stats.reading()
+
+
 @needs_library
 @pytest.mark.usefixtures("tesseract")
 def test_a_library_worker_reads_on_one_thread_in_its_own_process(tmp_path, pdfs, page_png):
