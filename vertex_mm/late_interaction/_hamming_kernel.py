@@ -26,7 +26,7 @@ import numpy as np
 if "NUMBA_THREADING_LAYER" not in os.environ:
     nb.config.THREADING_LAYER = "workqueue"  # type: ignore[attr-defined]  # numba.config sets it at import
 
-__all__ = ["SIMD_TOKENS", "hamming_maxsim_2words_range", "min_hamming", "thread_count"]
+__all__ = ["SIMD_TOKENS", "hamming_maxsim_2words_pairs", "hamming_maxsim_2words_range", "min_hamming", "thread_count"]
 
 #: Query tokens are padded to a multiple of this (eight 64-bit lanes: one AVX-512 register).
 SIMD_TOKENS = 8
@@ -175,3 +175,31 @@ def hamming_maxsim_2words_range(q0: Any, q1: Any, m0: Any, m1: Any, weight: Any,
                 acc += weight[i] - 2 * best[i]
             out[g, p] = np.int32(acc)
 
+
+
+@nb.njit(fastmath=True, cache=True, nogil=True)
+def hamming_maxsim_2words_pairs(q0: Any, q1: Any, m0: Any, m1: Any, weight: Any, q_starts: Any, q_real: Any,
+                                codes: Any, offsets: Any, pair_query: Any, pair_page: Any, weighted: bool,
+                                out: Any, start: Any, stop: Any) -> None:
+    """``out[r]`` = Hamming-MaxSim of query ``pair_query[r]`` and page ``pair_page[r]`` for
+    ``r`` in ``start:stop`` (two-word codes, one thread, without the GIL): the 2-bit stage of a
+    prefiltered search, where each query scores its own surviving pages.
+
+    Query ``g``'s tokens are ``q_starts[g]:q_starts[g + 1]``, padded by the caller to a multiple
+    of :data:`SIMD_TOKENS` (the padding tokens' minima are computed and never summed); its
+    first ``q_real[g]`` tokens are real. The integers are those of
+    :func:`hamming_maxsim_2words_range` for the same query and page.
+    """
+    best = np.empty(q0.shape[0], np.int64)
+    for r in range(start, stop):
+        g, p = pair_query[r], pair_page[r]
+        a, b = q_starts[g], q_starts[g + 1]
+        best[a:b] = 1 << 30
+        if weighted:
+            _page_mins_weighted(q0[a:b], q1[a:b], m0[a:b], m1[a:b], codes, offsets[p], offsets[p + 1], best[a:b])
+        else:
+            _page_mins_plain(q0[a:b], q1[a:b], codes, offsets[p], offsets[p + 1], best[a:b])
+        acc = np.int64(0)
+        for i in range(a, a + q_real[g]):
+            acc += weight[i] - 2 * best[i]
+        out[r] = np.int32(acc)

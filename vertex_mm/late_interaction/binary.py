@@ -38,7 +38,9 @@ __all__ = [
     "binarize",
     "hamming_maxsim",
     "hamming_maxsim_numpy",
+    "hamming_maxsim_pairs",
     "has_fast_kernel",
+    "prefilter_size",
     "query_codes",
     "two_stage_search",
 ]
@@ -261,6 +263,57 @@ def hamming_maxsim(
     return out
 
 
+def hamming_maxsim_pairs(
+    queries: Sequence[np.ndarray] | np.ndarray,
+    pages: BinaryPages,
+    page_ids: np.ndarray,
+    *,
+    query_bits: int = 2,
+    use_numba: bool | None = None,
+) -> np.ndarray:
+    """Hamming-MaxSim of each query against its own pages: ``page_ids`` is ``(queries, n)``
+    page indices, the result ``(queries, n)`` float32, ``out[i, r]`` being
+    ``hamming_maxsim(queries, pages)[i, page_ids[i, r]]`` (the same integers). The 2-bit stage of
+    a prefiltered search: with the compiled kernel every (query, page) pair is one work item,
+    spread over the Hamming stage's threads; without it, one numpy pass per query.
+    """
+    q_list = [queries] if isinstance(queries, np.ndarray) and queries.ndim == 2 else list(queries)
+    ids = np.asarray(page_ids, dtype=np.int64)
+    if ids.ndim != 2 or ids.shape[0] != len(q_list):
+        raise InputError(f"page_ids must be (queries={len(q_list)}, n) page indices, got shape {ids.shape}",
+                         input_name="page_ids")
+    if ids.size and (ids.min() < 0 or ids.max() >= len(pages)):
+        raise InputError(f"page_ids must lie in 0..{len(pages) - 1}, got {ids.min()}..{ids.max()}", input_name="page_ids")
+    kernel = _kernel() if use_numba in (None, True) else None
+    if kernel is None or -(-pages.dim // 64) != 2 or not q_list:
+        return np.stack([hamming_maxsim([q], pages.select(row), query_bits=query_bits, use_numba=use_numba)[0]
+                         for q, row in zip(q_list, ids)]) if q_list else np.zeros((0, ids.shape[1]), np.float32)
+    from ._hamming_kernel import SIMD_TOKENS, hamming_maxsim_2words_pairs, thread_count
+
+    q_codes, q_masks, owner = query_codes(q_list, pages.dim, query_bits)
+    weight = pages.dim + np.bitwise_count(q_masks).sum(axis=1, dtype=np.int64)
+    # Each query's tokens padded to whole SIMD registers (copies of its first token, never summed).
+    real = np.bincount(owner, minlength=len(q_list)).astype(np.int64)
+    first = np.concatenate([[0], np.cumsum(real)[:-1]]).astype(np.int64)
+    padded = real + (-real % SIMD_TOKENS)
+    q_starts = np.concatenate([[0], np.cumsum(padded)]).astype(np.int64)
+    take = np.concatenate([np.concatenate([f + np.arange(n), np.full(m - n, f)]) for f, n, m in zip(first, real, padded)])
+    take = take.astype(np.int64)
+    w, m = np.ascontiguousarray(q_codes[take].T), np.ascontiguousarray(q_masks[take].T)
+    n = ids.shape[1]
+    # Pairs in page order within each query: a query's survivors are read front to back.
+    order = np.argsort(ids, axis=1, kind="stable")
+    pair_page = np.ascontiguousarray(np.take_along_axis(ids, order, axis=1).ravel())
+    pair_query = np.repeat(np.arange(len(q_list), dtype=np.int64), n)
+    sums = np.empty(pair_page.size, np.int32)
+    args = (w[0], w[1], m[0], m[1], weight[take], q_starts, real, pages.codes, pages.offsets, pair_query, pair_page,
+            query_bits == 2, sums)
+    _in_blocks(lambda start, stop: hamming_maxsim_2words_pairs(*args, start, stop), pair_page.size, thread_count())
+    out = np.empty(ids.shape, np.float32)
+    np.put_along_axis(out, order, sums.reshape(ids.shape).astype(np.float32), axis=1)
+    return out
+
+
 def hamming_maxsim_numpy(queries: Sequence[np.ndarray] | np.ndarray, pages: BinaryPages, query_bits: int = 2) -> np.ndarray:
     """:func:`hamming_maxsim` without numba (for comparison and tests)."""
     return hamming_maxsim(queries, pages, query_bits=query_bits, use_numba=False)
@@ -275,6 +328,7 @@ def two_stage_search(
     candidates: int = 64,
     compute: str = "float32",
     query_bits: int = 2,
+    prefilter: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Hamming-MaxSim over all pages, then float MaxSim over each query's top ``candidates``.
 
@@ -288,8 +342,34 @@ def two_stage_search(
         raise InputError(f"binary codes hold {len(binary)} pages but float pages hold {len(pages)}", input_name="pages")
     q_list = [queries] if isinstance(queries, np.ndarray) and queries.ndim == 2 else list(queries)
     n_cand = max(min(candidates, len(pages)), min(k, len(pages)))
-    _, cand = top_k(hamming_maxsim(q_list, binary, query_bits=query_bits), n_cand)
+    n_pre = prefilter_size(len(pages), n_cand, prefilter) if query_bits == 2 else 0
+    if n_pre:
+        _, pre = top_k(hamming_maxsim(q_list, binary, query_bits=1), n_pre)
+        _, local = top_k(hamming_maxsim_pairs(q_list, binary, pre, query_bits=2), n_cand)
+        cand = np.take_along_axis(pre, local, axis=1)
+    else:
+        _, cand = top_k(hamming_maxsim(q_list, binary, query_bits=query_bits), n_cand)
     return _rerank(q_list, cand, pages, min(k, len(pages)), compute)
+
+
+#: With 2-bit queries, :func:`two_stage_search` first ranks every page by plain 1-bit Hamming
+#: (half the popcounts) and scores only each query's best ``PREFILTER_PER_CANDIDATE *
+#: candidates`` pages with the 2-bit weights; ``MultiVectorIndex.binary_prefilter`` sets a floor
+#: on top of the same rule.
+PREFILTER_PER_CANDIDATE = 8
+
+
+def prefilter_size(n_pages: int, candidates: int, prefilter: int | None = None) -> int:
+    """Pages per query kept by the 1-bit prefilter of a 2-bit search; 0 means no prefilter
+    (2-bit over every page). ``prefilter=None`` is ``PREFILTER_PER_CANDIDATE * candidates``;
+    a given ``prefilter`` is raised to that too (fewer would cut into the candidates), and
+    ``0`` turns the prefilter off. No prefilter when it would keep every page."""
+    if prefilter is not None and (isinstance(prefilter, bool) or not isinstance(prefilter, (int, np.integer)) or prefilter < 0):
+        raise InputError(f"prefilter must be an integer >= 0 or None, got {prefilter!r}", input_name="prefilter")
+    if prefilter == 0:
+        return 0
+    n = max(int(prefilter or 0), PREFILTER_PER_CANDIDATE * int(candidates))
+    return n if n < n_pages else 0
 
 
 def _rerank(q_list: list[np.ndarray], cand: np.ndarray, pages: PackedPages, k_out: int,
@@ -297,7 +377,7 @@ def _rerank(q_list: list[np.ndarray], cand: np.ndarray, pages: PackedPages, k_ou
     """Float MaxSim of each query over its own candidate pages, then its top ``k_out``.
 
     The arithmetic is :func:`~vertex_mm.late_interaction.maxsim.maxsim`'s, op for op (the same
-    :func:`token_maxima` over one block of the same float32 rows, the same per-page sum), so
+    :func:`token_maxima` over blocks of the same float32 rows, the same per-page sum), so
     scores are bit for bit what ``maxsim(q, pages, page_ids=ids)`` gives (each product at
     least :data:`~.maxsim.MIN_PRODUCT_SIDE` wide, whose elements have the same bits whatever
     the shape and the thread count). Queries are packed and checked once for the batch.
@@ -368,37 +448,49 @@ def on_query_threads(n: int, make_work: Callable[[], Callable[[int], None]]) -> 
         f.result()
 
 
+#: Float rows widened and multiplied at a time by the rerank (2 MiB of float32 at 128-d): a
+#: block freshly widened into a buffer this size is still in cache when the product reads it.
+#: One 33k-row block per query (all 32 candidates) ran the product at ~40 GFLOP/s; blocks of
+#: four ColPali pages at ~64 (benchmarks/bench_maxsim.py, 1.8x faster rerank).
+RERANK_BLOCK_TOKENS = 4096
+
+
 def _rerank_queries(q_pad: np.ndarray, q_mask: np.ndarray, cand: np.ndarray, pages: PackedPages, k_out: int,
                     compute: str, scores: np.ndarray, index: np.ndarray) -> Callable[[int], None]:
     """One thread's ``work(i)`` for :func:`on_query_threads`: rerank query ``i`` (see :func:`_rerank`)."""
-    from .maxsim import _as_tensor, _torch, _torch_dtype, token_maxima, top_k
+    from .maxsim import _as_tensor, _blocks, _torch, _torch_dtype, token_maxima, top_k
 
     torch = _torch()
     dtype = _torch_dtype(compute)
     lengths_all = pages.lengths
-    n_rows = lengths_all[cand].sum(axis=1)
     # Widening float16 rows straight into one reused float32 buffer, page slice by page slice,
-    # skips maxsim's gathered float16 copy and a fresh 17 MB float32 block per query. Exact:
-    # float16 -> float32 is lossless, so the block handed to the matrix product is the same.
+    # a block of pages at a time, skips maxsim's gathered float16 copy and keeps the widened
+    # rows in cache for the product. Exact: float16 -> float32 is lossless, so the rows handed
+    # to the product are the same.
     direct = compute == "float32" and pages.tokens.dtype in (np.float16, np.float32) and pages.tokens.flags.c_contiguous
     src: Any = _as_tensor(pages.tokens) if direct else None
-    buf = torch.empty((int(n_rows.max()) if direct else 0, pages.dim), dtype=torch.float32)
+    longest = int(lengths_all[cand].max()) if cand.size else 0
+    buf = torch.empty((max(RERANK_BLOCK_TOKENS, longest) if direct else 0, pages.dim), dtype=torch.float32)
 
     def work(i: int) -> None:
         n_tok = int(q_mask[i].sum())
         q_t = torch.from_numpy(np.ascontiguousarray(q_pad[i, :n_tok])).to(dtype).T.contiguous()  # (dim, n)
         ids = cand[i]
         lengths = lengths_all[ids]
-        offsets = np.zeros(ids.size + 1, np.int64)
-        np.cumsum(lengths, out=offsets[1:])
         if direct:
+            best = torch.empty((ids.size, n_tok), dtype=torch.float32)
             starts = pages.offsets[ids].tolist()
-            for s0, a, b in zip(starts, offsets[:-1].tolist(), offsets[1:].tolist()):
-                buf[a:b].copy_(src[s0 : s0 + b - a])
-            block = buf[: int(n_rows[i])]
+            for p0, p1 in _blocks(lengths, RERANK_BLOCK_TOKENS):
+                offsets = np.zeros(p1 - p0 + 1, np.int64)
+                np.cumsum(lengths[p0:p1], out=offsets[1:])
+                for s0, a, b in zip(starts[p0:p1], offsets[:-1].tolist(), offsets[1:].tolist()):
+                    buf[a:b].copy_(src[s0 : s0 + b - a])
+                n_rows = int(offsets[-1])
+                best[p0:p1] = token_maxima(q_t, buf[:n_rows], offsets, lengths[p0:p1], n_rows)
         else:
-            block = _as_tensor(pages.select(ids).tokens)
-        best = token_maxima(q_t, block, offsets, lengths, int(n_rows[i]))
+            offsets = np.zeros(ids.size + 1, np.int64)
+            np.cumsum(lengths, out=offsets[1:])
+            best = token_maxima(q_t, _as_tensor(pages.select(ids).tokens), offsets, lengths, int(offsets[-1]))
         s = best.view(ids.size, 1, n_tok).sum(-1).T.contiguous().numpy()
         top_s, local = top_k(s, k_out)
         scores[i], index[i] = top_s[0], ids[local[0]]
