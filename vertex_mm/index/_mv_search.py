@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..late_interaction.binary import hamming_maxsim
+from ..late_interaction.binary import hamming_maxsim, hamming_maxsim_pairs
 from ..late_interaction.maxsim import Compute, maxsim, top_k
 from ..late_interaction.packed import PackedPages
 from ._segments import Segment
@@ -20,15 +20,19 @@ __all__ = ["gather", "hits", "locate", "prefiltered_hamming", "query_list", "rer
 
 def prefiltered_hamming(segs: list[Segment], q_list: list[np.ndarray], n_pre: int) -> np.ndarray:
     """2-bit Hamming-MaxSim of each query's best ``n_pre`` pages by 1-bit Hamming-MaxSim;
-    ``-inf`` for the other pages (never candidates)."""
+    ``-inf`` for the other pages (never candidates). The survivors of each segment are scored
+    in one :func:`hamming_maxsim_pairs` call (all queries' pairs, on all threads)."""
     plain = score_all(segs, lambda s: hamming_maxsim(q_list, s.binary, query_bits=1))  # type: ignore[arg-type]
     _, pre = top_k(plain, n_pre)
     out = np.full(plain.shape, -np.inf, np.float32)
-    for row, (q, ids) in enumerate(zip(q_list, pre)):
-        ids = np.sort(ids[np.isfinite(plain[row, ids])])  # live pages only, read in order
-        which, local = locate(segs, ids)
-        codes = [segs[w].binary.select(local[which == w]) for w in np.unique(which)]
-        out[row, ids] = np.concatenate([hamming_maxsim([q], c, query_bits=2)[0] for c in codes])
+    rows, ids = np.repeat(np.arange(len(q_list)), pre.shape[1]), pre.ravel()
+    keep = np.isfinite(plain[rows, ids])  # live pages only
+    rows, ids = rows[keep], ids[keep]
+    which, local = locate(segs, ids)
+    for w in np.unique(which):
+        sel = which == w
+        out[rows[sel], ids[sel]] = hamming_maxsim_pairs(q_list, segs[w].binary, rows[sel], local[sel],
+                                                        query_bits=2)
     return out
 
 

@@ -34,7 +34,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from ..errors import InputError
-from ..late_interaction.binary import BinaryPages, hamming_maxsim
+from ..late_interaction.binary import BinaryPages, hamming_maxsim, prefilter_size
 from ..late_interaction.maxsim import Compute, maxsim, top_k
 from ..late_interaction.muvera import MuveraConfig
 from ..late_interaction.packed import PackedPages
@@ -79,7 +79,9 @@ class MultiVectorIndex:
     screen_pages_per_k: int = 400
     #: ``mode="binary"`` with 2-bit queries first ranks every page by plain (1-bit) Hamming,
     #: which costs half the popcounts, and scores only each query's best ``binary_prefilter``
-    #: pages (at least 16 per candidate) with the 2-bit weights; 0 scores every page with them.
+    #: pages (at least :data:`~vertex_mm.late_interaction.binary.PREFILTER_PER_CANDIDATE` per
+    #: candidate, :func:`~vertex_mm.late_interaction.binary.prefilter_size`) with the 2-bit
+    #: weights; 0 scores every page with them.
     #: (benchmarks/bench_pages_scale.py: 100,000 pages, the 2-bit stage over all pages took
     #: ~1.7x the 1-bit one.)
     binary_prefilter: int = 1024
@@ -516,9 +518,9 @@ class MultiVectorIndex:
         if not self.binary:
             raise InputError("this index was created with binary=False; search with mode='screened', 'exact' or 'muvera'",
                              input_name="mode")
-        n_pre = max(self.binary_prefilter, 16 * max(n_cand, k)) if self.binary_prefilter > 0 else 0
         live = sum(int(s.live.sum()) for s in segs)
-        if query_bits == 2 and 0 < n_pre < live:
+        n_pre = prefilter_size(live, max(n_cand, k), self.binary_prefilter)
+        if query_bits == 2 and n_pre:
             coarse = prefiltered_hamming(segs, q_list, n_pre)
         else:
             coarse = score_all(segs, lambda s: hamming_maxsim(q_list, s.binary, query_bits=query_bits))  # type: ignore[arg-type]

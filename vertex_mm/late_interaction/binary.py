@@ -19,18 +19,16 @@ MaxSim over the top candidates (:func:`two_stage_search`) gives the final order.
 
 from __future__ import annotations
 
-import functools
 import itertools
-import os
-import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
+from ._rerank import rerank
+from ._threads import pool
 from .packed import PackedPages, as_packed, check_offsets, pack_queries
 
 __all__ = [
@@ -125,28 +123,6 @@ def _kernel() -> Any:
 #: Pages per block of the compiled Hamming stage: a thread takes the next block when it is
 #: done with one (a few milliseconds of work each at ColPali sizes).
 PAGE_BLOCK = 512
-_POOL: ThreadPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
-
-
-def _forget_pool_after_fork() -> None:
-    # A forked child inherits the executor but not its threads: it would wait on them forever.
-    global _POOL, _POOL_LOCK
-    _POOL, _POOL_LOCK = None, threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_pool_after_fork)
-
-
-def _pool() -> ThreadPoolExecutor:
-    """The threads the Hamming stage and the rerank share (created once, under a lock)."""
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=max(os.cpu_count() or 1, 2), thread_name_prefix="vertex-mm-hamming")
-        return _POOL
-
-
 def _in_blocks(run: Callable[[int, int], None], n_pages: int, threads: int) -> None:
     """``run(start, stop)`` over blocks of :data:`PAGE_BLOCK` pages on ``threads`` threads (the
     caller's and pool threads; the kernel releases the GIL). Blocks are handed out one at a
@@ -161,7 +137,7 @@ def _in_blocks(run: Callable[[int, int], None], n_pages: int, threads: int) -> N
         while (start := next(next_block) * PAGE_BLOCK) < n_pages:
             run(start, min(start + PAGE_BLOCK, n_pages))
 
-    helpers = [_pool().submit(work) for _ in range(threads - 1)]
+    helpers = [pool().submit(work) for _ in range(threads - 1)]
     work()
     for f in helpers:
         f.result()
@@ -266,28 +242,36 @@ def hamming_maxsim(
 def hamming_maxsim_pairs(
     queries: Sequence[np.ndarray] | np.ndarray,
     pages: BinaryPages,
-    page_ids: np.ndarray,
+    query_index: np.ndarray,
+    page_index: np.ndarray,
     *,
     query_bits: int = 2,
     use_numba: bool | None = None,
 ) -> np.ndarray:
-    """Hamming-MaxSim of each query against its own pages: ``page_ids`` is ``(queries, n)``
-    page indices, the result ``(queries, n)`` float32, ``out[i, r]`` being
-    ``hamming_maxsim(queries, pages)[i, page_ids[i, r]]`` (the same integers). The 2-bit stage of
-    a prefiltered search: with the compiled kernel every (query, page) pair is one work item,
-    spread over the Hamming stage's threads; without it, one numpy pass per query.
+    """Hamming-MaxSim of chosen (query, page) pairs: ``out[r]`` is
+    ``hamming_maxsim(queries, pages)[query_index[r], page_index[r]]`` (the same integers), as a
+    float32 array shaped like the indices. The 2-bit stage of a prefiltered search, where each
+    query scores only its own surviving pages: with the compiled kernel every pair is one work
+    item, spread over the Hamming stage's threads; without it, one numpy pass per query.
     """
     q_list = [queries] if isinstance(queries, np.ndarray) and queries.ndim == 2 else list(queries)
-    ids = np.asarray(page_ids, dtype=np.int64)
-    if ids.ndim != 2 or ids.shape[0] != len(q_list):
-        raise InputError(f"page_ids must be (queries={len(q_list)}, n) page indices, got shape {ids.shape}",
-                         input_name="page_ids")
-    if ids.size and (ids.min() < 0 or ids.max() >= len(pages)):
-        raise InputError(f"page_ids must lie in 0..{len(pages) - 1}, got {ids.min()}..{ids.max()}", input_name="page_ids")
+    qi, pi = np.asarray(query_index, dtype=np.int64), np.asarray(page_index, dtype=np.int64)
+    if qi.shape != pi.shape:
+        raise InputError(f"query_index {qi.shape} and page_index {pi.shape} must have the same shape", input_name="page_index")
+    for name, idx, n in (("query_index", qi, len(q_list)), ("page_index", pi, len(pages))):
+        if idx.size and (idx.min() < 0 or idx.max() >= n):
+            raise InputError(f"{name} must lie in 0..{n - 1}, got {idx.min()}..{idx.max()}", input_name=name)
+    out = np.empty(qi.shape, np.float32)
+    if not qi.size:
+        return out
+    flat_q, flat_p, flat_out = qi.ravel(), pi.ravel(), out.reshape(-1)
     kernel = _kernel() if use_numba in (None, True) else None
-    if kernel is None or -(-pages.dim // 64) != 2 or not q_list:
-        return np.stack([hamming_maxsim([q], pages.select(row), query_bits=query_bits, use_numba=use_numba)[0]
-                         for q, row in zip(q_list, ids)]) if q_list else np.zeros((0, ids.shape[1]), np.float32)
+    if kernel is None or -(-pages.dim // 64) != 2:
+        for g in np.unique(flat_q):
+            sel = np.flatnonzero(flat_q == g)
+            flat_out[sel] = hamming_maxsim([q_list[g]], pages.select(flat_p[sel]), query_bits=query_bits,
+                                           use_numba=use_numba)[0]
+        return out
     from ._hamming_kernel import SIMD_TOKENS, hamming_maxsim_2words_pairs, thread_count
 
     q_codes, q_masks, owner = query_codes(q_list, pages.dim, query_bits)
@@ -300,17 +284,13 @@ def hamming_maxsim_pairs(
     take = np.concatenate([np.concatenate([f + np.arange(n), np.full(m - n, f)]) for f, n, m in zip(first, real, padded)])
     take = take.astype(np.int64)
     w, m = np.ascontiguousarray(q_codes[take].T), np.ascontiguousarray(q_masks[take].T)
-    n = ids.shape[1]
-    # Pairs in page order within each query: a query's survivors are read front to back.
-    order = np.argsort(ids, axis=1, kind="stable")
-    pair_page = np.ascontiguousarray(np.take_along_axis(ids, order, axis=1).ravel())
-    pair_query = np.repeat(np.arange(len(q_list), dtype=np.int64), n)
-    sums = np.empty(pair_page.size, np.int32)
-    args = (w[0], w[1], m[0], m[1], weight[take], q_starts, real, pages.codes, pages.offsets, pair_query, pair_page,
+    order = np.lexsort((flat_p, flat_q))  # by query, then page: a query's pages are read front to back
+    pair_q, pair_p = np.ascontiguousarray(flat_q[order]), np.ascontiguousarray(flat_p[order])
+    sums = np.empty(order.size, np.int32)
+    args = (w[0], w[1], m[0], m[1], weight[take], q_starts, real, pages.codes, pages.offsets, pair_q, pair_p,
             query_bits == 2, sums)
-    _in_blocks(lambda start, stop: hamming_maxsim_2words_pairs(*args, start, stop), pair_page.size, thread_count())
-    out = np.empty(ids.shape, np.float32)
-    np.put_along_axis(out, order, sums.reshape(ids.shape).astype(np.float32), axis=1)
+    _in_blocks(lambda start, stop: hamming_maxsim_2words_pairs(*args, start, stop), order.size, thread_count())
+    flat_out[order] = sums
     return out
 
 
@@ -345,11 +325,12 @@ def two_stage_search(
     n_pre = prefilter_size(len(pages), n_cand, prefilter) if query_bits == 2 else 0
     if n_pre:
         _, pre = top_k(hamming_maxsim(q_list, binary, query_bits=1), n_pre)
-        _, local = top_k(hamming_maxsim_pairs(q_list, binary, pre, query_bits=2), n_cand)
+        rows = np.repeat(np.arange(len(q_list)), n_pre).reshape(pre.shape)
+        _, local = top_k(hamming_maxsim_pairs(q_list, binary, rows, pre, query_bits=2), n_cand)
         cand = np.take_along_axis(pre, local, axis=1)
     else:
         _, cand = top_k(hamming_maxsim(q_list, binary, query_bits=query_bits), n_cand)
-    return _rerank(q_list, cand, pages, min(k, len(pages)), compute)
+    return rerank(q_list, cand, pages, min(k, len(pages)), compute)
 
 
 #: With 2-bit queries, :func:`two_stage_search` first ranks every page by plain 1-bit Hamming
@@ -370,129 +351,3 @@ def prefilter_size(n_pages: int, candidates: int, prefilter: int | None = None) 
         return 0
     n = max(int(prefilter or 0), PREFILTER_PER_CANDIDATE * int(candidates))
     return n if n < n_pages else 0
-
-
-def _rerank(q_list: list[np.ndarray], cand: np.ndarray, pages: PackedPages, k_out: int,
-            compute: str) -> tuple[np.ndarray, np.ndarray]:
-    """Float MaxSim of each query over its own candidate pages, then its top ``k_out``.
-
-    The arithmetic is :func:`~vertex_mm.late_interaction.maxsim.maxsim`'s, op for op (the same
-    :func:`token_maxima` over blocks of the same float32 rows, the same per-page sum), so
-    scores are bit for bit what ``maxsim(q, pages, page_ids=ids)`` gives (each product at
-    least :data:`~.maxsim.MIN_PRODUCT_SIDE` wide, whose elements have the same bits whatever
-    the shape and the thread count). Queries are packed and checked once for the batch.
-    Queries run on several threads at once (:func:`on_query_threads`).
-    """
-    q_pad, q_mask = pack_queries(q_list, dim=pages.dim)  # checks every query once
-    cand = np.sort(cand, axis=1)  # sorted candidates make the gather read a memory map front to back
-    scores = np.empty((len(q_list), k_out), np.float32)
-    index = np.empty((len(q_list), k_out), np.int64)
-    on_query_threads(len(q_list), lambda: _rerank_queries(q_pad, q_mask, cand, pages, k_out, compute, scores, index))
-    return scores, index
-
-
-@functools.cache
-def _per_thread_torch_threads() -> bool:
-    """Whether torch's thread count is set per calling thread (OpenMP builds): checked once
-    by setting it to 1 in a pool thread; where that changed this thread's count too, it is
-    put back and reranks run one query after the other."""
-    from .maxsim import _torch
-
-    torch = _torch()
-    before = torch.get_num_threads()
-
-    def one() -> int:
-        torch.set_num_threads(1)
-        return int(torch.get_num_threads())
-
-    ok = _pool().submit(one).result() == 1 and torch.get_num_threads() == before
-    if not ok:
-        torch.set_num_threads(before)
-    return ok
-
-
-def on_query_threads(n: int, make_work: Callable[[], Callable[[int], None]]) -> None:
-    """``work(i)`` for every ``i < n``, handed out one at a time to torch's thread count of
-    threads (this one and pool threads), each with torch on one thread and its own ``work =
-    make_work()`` (a rerank buffer, say). Products of one query's 20 tokens by a few dozen
-    pages split badly across threads: two queries at once on one thread each took 0.7x the
-    time of one after the other on two. torch's count is per calling thread (checked once by
-    :func:`_per_thread_torch_threads`) and the caller's is restored."""
-    from .maxsim import _torch
-
-    torch = _torch()
-    counter = itertools.count()  # next() on a count is atomic under the GIL
-
-    def loop() -> None:
-        work = make_work()
-        with torch.inference_mode():  # per thread, like torch's thread count
-            while (i := next(counter)) < n:
-                work(i)
-
-    threads = min(int(torch.get_num_threads()), n)
-    if threads <= 1 or not _per_thread_torch_threads():
-        loop()
-        return
-
-    def one_torch_thread() -> None:
-        before = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            loop()
-        finally:
-            torch.set_num_threads(before)
-
-    helpers = [_pool().submit(one_torch_thread) for _ in range(threads - 1)]
-    one_torch_thread()
-    for f in helpers:
-        f.result()
-
-
-#: Float rows widened and multiplied at a time by the rerank (2 MiB of float32 at 128-d): a
-#: block freshly widened into a buffer this size is still in cache when the product reads it.
-#: One 33k-row block per query (all 32 candidates) ran the product at ~40 GFLOP/s; blocks of
-#: four ColPali pages at ~64 (benchmarks/bench_maxsim.py, 1.8x faster rerank).
-RERANK_BLOCK_TOKENS = 4096
-
-
-def _rerank_queries(q_pad: np.ndarray, q_mask: np.ndarray, cand: np.ndarray, pages: PackedPages, k_out: int,
-                    compute: str, scores: np.ndarray, index: np.ndarray) -> Callable[[int], None]:
-    """One thread's ``work(i)`` for :func:`on_query_threads`: rerank query ``i`` (see :func:`_rerank`)."""
-    from .maxsim import _as_tensor, _blocks, _torch, _torch_dtype, token_maxima, top_k
-
-    torch = _torch()
-    dtype = _torch_dtype(compute)
-    lengths_all = pages.lengths
-    # Widening float16 rows straight into one reused float32 buffer, page slice by page slice,
-    # a block of pages at a time, skips maxsim's gathered float16 copy and keeps the widened
-    # rows in cache for the product. Exact: float16 -> float32 is lossless, so the rows handed
-    # to the product are the same.
-    direct = compute == "float32" and pages.tokens.dtype in (np.float16, np.float32) and pages.tokens.flags.c_contiguous
-    src: Any = _as_tensor(pages.tokens) if direct else None
-    longest = int(lengths_all[cand].max()) if cand.size else 0
-    buf = torch.empty((max(RERANK_BLOCK_TOKENS, longest) if direct else 0, pages.dim), dtype=torch.float32)
-
-    def work(i: int) -> None:
-        n_tok = int(q_mask[i].sum())
-        q_t = torch.from_numpy(np.ascontiguousarray(q_pad[i, :n_tok])).to(dtype).T.contiguous()  # (dim, n)
-        ids = cand[i]
-        lengths = lengths_all[ids]
-        if direct:
-            best = torch.empty((ids.size, n_tok), dtype=torch.float32)
-            starts = pages.offsets[ids].tolist()
-            for p0, p1 in _blocks(lengths, RERANK_BLOCK_TOKENS):
-                offsets = np.zeros(p1 - p0 + 1, np.int64)
-                np.cumsum(lengths[p0:p1], out=offsets[1:])
-                for s0, a, b in zip(starts[p0:p1], offsets[:-1].tolist(), offsets[1:].tolist()):
-                    buf[a:b].copy_(src[s0 : s0 + b - a])
-                n_rows = int(offsets[-1])
-                best[p0:p1] = token_maxima(q_t, buf[:n_rows], offsets, lengths[p0:p1], n_rows)
-        else:
-            offsets = np.zeros(ids.size + 1, np.int64)
-            np.cumsum(lengths, out=offsets[1:])
-            best = token_maxima(q_t, _as_tensor(pages.select(ids).tokens), offsets, lengths, int(offsets[-1]))
-        s = best.view(ids.size, 1, n_tok).sum(-1).T.contiguous().numpy()
-        top_s, local = top_k(s, k_out)
-        scores[i], index[i] = top_s[0], ids[local[0]]
-
-    return work

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from .binary import on_query_threads
+from ._threads import on_query_threads
 from .maxsim import DEFAULT_BLOCK_TOKENS, MIN_PRODUCT_SIDE, _as_tensor, _torch, few_query_tokens, token_maxima, top_k
 from .packed import PackedPages, as_packed, pack_queries
 

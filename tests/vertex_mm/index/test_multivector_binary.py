@@ -62,7 +62,7 @@ def test_binary_search_with_and_without_the_prefilter(world):
     idx, pages, queries = world
     idx.binary_prefilter = 0
     full = idx.search(queries, k=3, mode="binary", candidates=4)
-    idx.binary_prefilter = 1  # at least 16 per candidate: 64 of the 75 live pages
+    idx.binary_prefilter = 1  # at least 8 per candidate: 32 of the 75 live pages
     assert idx.search(queries, k=3, mode="binary", candidates=4) == full  # the planted pages survive either way
     idx.binary_prefilter = 10_000  # more than the live pages: no prefilter
     assert idx.search(queries, k=3, mode="binary", candidates=4) == full

@@ -1,0 +1,89 @@
+"""The threads the late-interaction CPU paths share: one pool, created once, reset in a forked
+child; :func:`on_query_threads` hands queries out to it one at a time with torch on one
+thread each (the binary rerank, the screened rescoring). The compiled Hamming stage hands
+blocks of pages to the same pool (:mod:`.binary`).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+__all__ = ["on_query_threads", "pool"]
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+def _forget_pool_after_fork() -> None:
+    # A forked child inherits the executor but not its threads: it would wait on them forever.
+    global _POOL, _POOL_LOCK
+    _POOL, _POOL_LOCK = None, threading.Lock()
+
+os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+def pool() -> ThreadPoolExecutor:
+    """The threads the Hamming stage and the rerank share (created once, under a lock)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=max(os.cpu_count() or 1, 2), thread_name_prefix="vertex-mm-hamming")
+        return _POOL
+
+@functools.cache
+def _per_thread_torch_threads() -> bool:
+    """Whether torch's thread count is set per calling thread (OpenMP builds): checked once
+    by setting it to 1 in a pool thread; where that changed this thread's count too, it is
+    put back and reranks run one query after the other."""
+    from .maxsim import _torch
+
+    torch = _torch()
+    before = torch.get_num_threads()
+
+    def one() -> int:
+        torch.set_num_threads(1)
+        return int(torch.get_num_threads())
+
+    ok = pool().submit(one).result() == 1 and torch.get_num_threads() == before
+    if not ok:
+        torch.set_num_threads(before)
+    return ok
+
+def on_query_threads(n: int, make_work: Callable[[], Callable[[int], None]]) -> None:
+    """``work(i)`` for every ``i < n``, handed out one at a time to torch's thread count of
+    threads (this one and pool threads), each with torch on one thread and its own ``work =
+    make_work()`` (a rerank buffer, say). Products of one query's 20 tokens by a few dozen
+    pages split badly across threads: two queries at once on one thread each took 0.7x the
+    time of one after the other on two. torch's count is per calling thread (checked once by
+    :func:`_per_thread_torch_threads`) and the caller's is restored."""
+    from .maxsim import _torch
+
+    torch = _torch()
+    counter = itertools.count()  # next() on a count is atomic under the GIL
+
+    def loop() -> None:
+        work = make_work()
+        with torch.inference_mode():  # per thread, like torch's thread count
+            while (i := next(counter)) < n:
+                work(i)
+
+    threads = min(int(torch.get_num_threads()), n)
+    if threads <= 1 or not _per_thread_torch_threads():
+        loop()
+        return
+
+    def one_torch_thread() -> None:
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            loop()
+        finally:
+            torch.set_num_threads(before)
+
+    helpers = [pool().submit(one_torch_thread) for _ in range(threads - 1)]
+    one_torch_thread()
+    for f in helpers:
+        f.result()
