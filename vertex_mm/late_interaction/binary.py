@@ -312,6 +312,11 @@ def two_stage_search(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Hamming-MaxSim over all pages, then float MaxSim over each query's top ``candidates``.
 
+    With ``query_bits=2`` the Hamming stage is itself two steps: plain 1-bit Hamming over every
+    page (half the popcounts) keeps each query's best :func:`prefilter_size` pages
+    (``PREFILTER_PER_CANDIDATE * candidates`` by default, at least that for a given
+    ``prefilter``; ``prefilter=0`` scores every page with 2 bits), and only those are scored
+    with the 2-bit weights (:func:`hamming_maxsim_pairs`).
     Returns ``(scores, page indices)``, each ``(queries, k)``, best first; scores are full
     precision MaxSim. ``binary`` and ``pages`` must describe the same pages in the same order
     (``pages`` may be a memory map: only the candidates' rows are read).
