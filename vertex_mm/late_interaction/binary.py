@@ -39,6 +39,7 @@ __all__ = [
     "hamming_maxsim_pairs",
     "has_fast_kernel",
     "prefilter_size",
+    "prefiltered_candidates",
     "query_codes",
     "two_stage_search",
 ]
@@ -329,10 +330,7 @@ def two_stage_search(
     n_cand = max(min(candidates, len(pages)), min(k, len(pages)))
     n_pre = prefilter_size(len(pages), n_cand, prefilter) if query_bits == 2 else 0
     if n_pre:
-        _, pre = top_k(hamming_maxsim(q_list, binary, query_bits=1), n_pre)
-        rows = np.repeat(np.arange(len(q_list)), n_pre).reshape(pre.shape)
-        _, local = top_k(hamming_maxsim_pairs(q_list, binary, rows, pre, query_bits=2), n_cand)
-        cand = np.take_along_axis(pre, local, axis=1)
+        cand = prefiltered_candidates(q_list, binary, n_pre, n_cand)
     else:
         _, cand = top_k(hamming_maxsim(q_list, binary, query_bits=query_bits), n_cand)
     return rerank(q_list, cand, pages, min(k, len(pages)), compute)
@@ -343,6 +341,18 @@ def two_stage_search(
 #: candidates`` pages with the 2-bit weights; ``MultiVectorIndex.binary_prefilter`` sets a floor
 #: on top of the same rule.
 PREFILTER_PER_CANDIDATE = 8
+
+
+def prefiltered_candidates(q_list: list[np.ndarray], binary: BinaryPages, n_pre: int, n_cand: int) -> np.ndarray:
+    """Each query's best ``n_cand`` pages by 2-bit Hamming-MaxSim among its best ``n_pre`` by
+    1-bit Hamming-MaxSim: ``(queries, n_cand)`` page indices, best first."""
+    from .maxsim import top_k
+
+    _, pre = top_k(hamming_maxsim(q_list, binary, query_bits=1), n_pre)
+    rows = np.repeat(np.arange(len(q_list)), pre.shape[1]).reshape(pre.shape)
+    _, local = top_k(hamming_maxsim_pairs(q_list, binary, rows, pre, query_bits=2), n_cand)
+    out: np.ndarray = np.take_along_axis(pre, local, axis=1)
+    return out
 
 
 def prefilter_size(n_pages: int, candidates: int, prefilter: int | None = None) -> int:
