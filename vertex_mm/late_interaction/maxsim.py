@@ -62,7 +62,7 @@ GPU_BLOCK_BYTES = 256 << 20
 # narrower float32 products take other BLAS kernels, which round some dot products
 # differently in the last bit; from 12 up (measured, oneDNN on x86) element (i, j) of a
 # product has the same bits whatever the other rows and columns, which is what lets a
-# rescoring of some pages or some queries (screened.py, binary.py) reproduce the full scan.
+# rescoring of some pages or some queries (screened.py, _rerank.py) reproduce the full scan.
 MIN_PRODUCT_SIDE = 16
 
 
