@@ -18,12 +18,15 @@ __all__ = ["on_query_threads", "pool"]
 _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 
+
 def _forget_pool_after_fork() -> None:
     # A forked child inherits the executor but not its threads: it would wait on them forever.
     global _POOL, _POOL_LOCK
     _POOL, _POOL_LOCK = None, threading.Lock()
 
+
 os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
 
 def pool() -> ThreadPoolExecutor:
     """The threads the Hamming stage and the rerank share (created once, under a lock)."""
@@ -32,6 +35,7 @@ def pool() -> ThreadPoolExecutor:
         if _POOL is None:
             _POOL = ThreadPoolExecutor(max_workers=max(os.cpu_count() or 1, 2), thread_name_prefix="vertex-mm-hamming")
         return _POOL
+
 
 @functools.cache
 def _per_thread_torch_threads() -> bool:
@@ -48,9 +52,11 @@ def _per_thread_torch_threads() -> bool:
         return int(torch.get_num_threads())
 
     ok = pool().submit(one).result() == 1 and torch.get_num_threads() == before
-    if not ok:
-        torch.set_num_threads(before)
+    # Set last, by the caller: torch also keeps the last count set as the default that threads
+    # created later start with (a server's request threads, say), and that must stay the user's.
+    torch.set_num_threads(before)
     return ok
+
 
 def on_query_threads(n: int, make_work: Callable[[], Callable[[int], None]]) -> None:
     """``work(i)`` for every ``i < n``, handed out one at a time to torch's thread count of
@@ -83,7 +89,15 @@ def on_query_threads(n: int, make_work: Callable[[], Callable[[int], None]]) -> 
         finally:
             torch.set_num_threads(before)
 
+    caller_threads = torch.get_num_threads()
     helpers = [pool().submit(one_torch_thread) for _ in range(threads - 1)]
-    one_torch_thread()
+    try:
+        one_torch_thread()
+    finally:
+        for f in helpers:
+            f.exception()  # wait for every helper before restoring (result() below raises)
+        # Set last, from this thread: torch keeps the last count set, in any thread, as the
+        # default that threads created later start with; it must be the caller's, not a helper's 1.
+        torch.set_num_threads(caller_threads)
     for f in helpers:
         f.result()

@@ -133,3 +133,24 @@ def test_rerank_on_several_threads_matches_one_thread_and_leaves_torch_threads_a
     np.testing.assert_array_equal(many[0], one[0])
     want = _per_query_two_stage(queries, binary, pages, 5, 11, 2)
     np.testing.assert_array_equal(many[0][:4], want[0])
+
+
+def test_threads_started_after_a_search_get_the_callers_torch_thread_count(colpali_like):
+    # torch keeps the last thread count set, in any thread, as the default of threads created
+    # later; the one-thread helpers must not leave theirs behind (a server's new request
+    # threads would then run torch on one core).
+    import threading
+
+    from vertex_mm.late_interaction import ScreenedPages
+
+    torch = pytest.importorskip("torch")
+    packed, queries = colpali_like
+    pages = packed.astype(np.float16)
+    before = torch.get_num_threads()
+    two_stage_search(queries * 3, BinaryPages.from_pages(pages), pages, 5, candidates=11)
+    ScreenedPages.from_pages(packed).exact_topk(queries * 3, 5)
+    seen: list[int] = []
+    t = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    t.start()
+    t.join()
+    assert seen == [before]
