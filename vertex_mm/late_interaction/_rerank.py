@@ -46,7 +46,7 @@ RERANK_BLOCK_TOKENS = 4608
 def _rerank_queries(q_pad: np.ndarray, q_mask: np.ndarray, cand: np.ndarray, pages: PackedPages, k_out: int,
                     compute: str, scores: np.ndarray, index: np.ndarray) -> Callable[[int], None]:
     """One thread's ``work(i)`` for :func:`on_query_threads`: rerank query ``i`` (see :func:`_rerank`)."""
-    from .maxsim import _as_tensor, _blocks, _torch, _torch_dtype, token_maxima, top_k
+    from .maxsim import _as_tensor, _blocks, _torch, _torch_dtype, few_query_tokens, token_maxima, top_k
 
     torch = _torch()
     dtype = _torch_dtype(compute)
@@ -66,6 +66,9 @@ def _rerank_queries(q_pad: np.ndarray, q_mask: np.ndarray, cand: np.ndarray, pag
         ids = cand[i]
         lengths = lengths_all[ids]
         if direct:
+            # The product's layout as maxsim picks it for all of this query's candidates, not per
+            # block: a block of equal-length pages among ragged ones would take the other layout.
+            few = few_query_tokens(n_tok, lengths) if ids.size else False
             best = torch.empty((ids.size, n_tok), dtype=torch.float32)
             starts = pages.offsets[ids].tolist()
             for p0, p1 in _blocks(lengths, RERANK_BLOCK_TOKENS):
@@ -74,7 +77,7 @@ def _rerank_queries(q_pad: np.ndarray, q_mask: np.ndarray, cand: np.ndarray, pag
                 for s0, a, b in zip(starts[p0:p1], offsets[:-1].tolist(), offsets[1:].tolist()):
                     buf[a:b].copy_(src[s0 : s0 + b - a])
                 n_rows = int(offsets[-1])
-                best[p0:p1] = token_maxima(q_t, buf[:n_rows], offsets, lengths[p0:p1], n_rows)
+                best[p0:p1] = token_maxima(q_t, buf[:n_rows], offsets, lengths[p0:p1], n_rows, few=few)
         else:
             offsets = np.zeros(ids.size + 1, np.int64)
             np.cumsum(lengths, out=offsets[1:])
