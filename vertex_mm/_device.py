@@ -27,6 +27,7 @@ carry their own space tag instead.
 from __future__ import annotations
 
 import contextlib
+import threading
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -71,23 +72,37 @@ def resolve_device(device: Any = "auto", *, stacklevel: int = 2) -> Any:
     return torch.device("cpu")
 
 
+_IEEE_LOCK = threading.Lock()
+_ieee_depth = 0
+_ieee_saved: list[Any] = []
+
+
 @contextlib.contextmanager
 def ieee_float32(device: Any) -> Iterator[None]:
-    """Full IEEE float32 arithmetic for CUDA matmuls and cuDNN convolutions inside the block (no
-    TF32), whatever the process-wide settings; the settings are restored on exit. Nothing
-    changes for a CPU ``device`` (the CPU has no TF32)."""
+    """Full IEEE float32 arithmetic for CUDA matmuls and cuDNN convolutions and RNNs inside the
+    block (no TF32), whatever the process-wide settings; they are restored when the last block
+    open in the process exits (the settings are process-wide, so concurrent forwards share one
+    save). Nothing changes for a CPU ``device`` (the CPU has no TF32)."""
+    global _ieee_depth, _ieee_saved
     if str(getattr(device, "type", device)).split(":")[0] != "cuda":
         yield
         return
     import torch
 
     # torch >= 2.9's per-backend precision API; the legacy allow_tf32 flags must not be mixed with it.
-    knobs: list[Any] = [torch.backends.cuda.matmul, torch.backends.cudnn.conv]  # type: ignore[attr-defined]
-    saved = [k.fp32_precision for k in knobs]
+    cudnn: Any = torch.backends.cudnn  # torch's stubs lack cudnn.conv / cudnn.rnn
+    knobs: list[Any] = [torch.backends.cuda.matmul, cudnn.conv, cudnn.rnn]
+    with _IEEE_LOCK:
+        if _ieee_depth == 0:
+            _ieee_saved = [k.fp32_precision for k in knobs]
+            for k in knobs:
+                k.fp32_precision = "ieee"
+        _ieee_depth += 1
     try:
-        for k in knobs:
-            k.fp32_precision = "ieee"
         yield
     finally:
-        for k, value in zip(knobs, saved):
-            k.fp32_precision = value
+        with _IEEE_LOCK:
+            _ieee_depth -= 1
+            if _ieee_depth == 0:
+                for k, value in zip(knobs, _ieee_saved):
+                    k.fp32_precision = value

@@ -137,19 +137,42 @@ def test_ieee_float32_turns_tf32_off_for_cuda_and_restores_the_users_settings() 
 
     from local_backend.device import ieee_float32
 
-    knobs = (torch.backends.cuda.matmul, torch.backends.cudnn.conv)
+    knobs = (torch.backends.cuda.matmul, torch.backends.cudnn.conv, torch.backends.cudnn.rnn)
     before = [k.fp32_precision for k in knobs]
     torch.backends.cudnn.conv.fp32_precision = "tf32"  # what a user's "fast" setting looks like
+    users = [before[0], "tf32", before[2]]
     try:
         with ieee_float32(torch.device("cuda")):
-            assert [k.fp32_precision for k in knobs] == ["ieee", "ieee"]
-        assert [k.fp32_precision for k in knobs] == [before[0], "tf32"]
+            assert [k.fp32_precision for k in knobs] == ["ieee"] * 3
+        assert [k.fp32_precision for k in knobs] == users
         with pytest.raises(RuntimeError), ieee_float32("cuda:1"):
             raise RuntimeError("a failed forward")
-        assert [k.fp32_precision for k in knobs] == [before[0], "tf32"]
+        assert [k.fp32_precision for k in knobs] == users
     finally:
         for k, value in zip(knobs, before):
             k.fp32_precision = value
+
+
+def test_ieee_float32_blocks_that_overlap_restore_the_users_settings_once_the_last_one_ends() -> None:
+    # Two forwards on two threads: the second block starts before the first ends. Saving per
+    # block would let the first restore TF32 under the second, and the second restore "ieee".
+    import torch
+
+    from local_backend.device import ieee_float32
+
+    conv = torch.backends.cudnn.conv
+    before = conv.fp32_precision
+    conv.fp32_precision = "tf32"
+    try:
+        first, second = ieee_float32("cuda"), ieee_float32("cuda")
+        first.__enter__()
+        second.__enter__()
+        first.__exit__(None, None, None)
+        assert conv.fp32_precision == "ieee"  # the second block is still running
+        second.__exit__(None, None, None)
+        assert conv.fp32_precision == "tf32"
+    finally:
+        conv.fp32_precision = before
 
 
 def test_ieee_float32_leaves_the_settings_alone_on_the_cpu() -> None:
