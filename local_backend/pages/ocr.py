@@ -52,7 +52,7 @@ from typing import Any
 from vertex_mm._paths import cache_dir as vertex_cache_dir
 from vertex_mm.errors import InputError, InvalidImageError, MissingDependencyError
 
-from .tesseract_lib import EngineProcess, WorkerCrashed, WorkerTimeout, load_library
+from .tesseract_lib import EngineProcess, WorkerCrashed, WorkerTimeout, library_available
 from .words import Box, Word
 
 __all__ = ["ENGINES", "OcrPool", "OcrResult", "OcrSettings", "mean_confidence", "parse_tsv", "tesseract_version"]
@@ -188,8 +188,8 @@ class OcrPool:
         self.binary = shutil.which(binary) or binary
         engine = settings.engine
         if engine == "auto":
-            engine = "library" if load_library() is not None else "cli"
-        elif engine == "library" and load_library() is None:
+            engine = "library" if library_available() else "cli"
+        elif engine == "library" and not library_available():
             raise MissingDependencyError("libtesseract.so.5 could not be loaded (Debian package libtesseract5, "
                                          "a dependency of tesseract-ocr); use OcrSettings(engine='cli')")
         #: "library": libtesseract in worker processes (:mod:`.tesseract_lib`); "cli": a process a page.
@@ -290,6 +290,8 @@ class OcrPool:
         except subprocess.TimeoutExpired:
             raise InvalidImageError(f"{name}: tesseract took longer than timeout_s={s.timeout_s:g}s",
                                     input_name=name) from None
+        except OSError as exc:  # the page fails, typed and named; the job goes on
+            raise InvalidImageError(f"{name}: could not run {self.binary}: {exc}", input_name=name) from exc
         if proc.returncode != 0:
             raise InvalidImageError(
                 f"{name}: tesseract failed (exit {proc.returncode}): {proc.stderr.decode(errors='replace').strip()[:300]}",
@@ -304,7 +306,10 @@ class OcrPool:
         """This pool thread's worker process (started on first use, again after a crash) reads the image."""
         worker: EngineProcess | None = getattr(self._local, "worker", None)
         if worker is None:
-            worker = self._local.worker = self._new_worker()
+            try:
+                worker = self._local.worker = self._new_worker()
+            except OSError as exc:  # no process to be had (too many open files, say): the CLI reads this page
+                raise WorkerCrashed(f"could not start a tesseract worker: {exc}", None) from exc
             with self._lock:
                 self._workers.append(worker)
         try:

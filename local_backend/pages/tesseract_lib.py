@@ -15,8 +15,9 @@ thread by ``OMP_THREAD_LIMIT=1``, not to torch's. A page crosses as raw 8-bit pi
 at 150 dpi: about a millisecond), the TSV comes back.
 
 Nothing is compiled: ``libtesseract.so.5`` ships with Debian's ``tesseract-ocr`` package (its
-dependency ``libtesseract5``). :func:`load_library` returns ``None`` where it cannot be loaded;
-:class:`~.ocr.OcrPool` then falls back to the CLI.
+dependency ``libtesseract5``). :func:`load_library` returns ``None`` where it cannot be loaded.
+:func:`library_available` asks a short-lived worker, so that the caller never loads libtesseract
+(and its OpenMP runtime) itself; :class:`~.ocr.OcrPool` falls back to the CLI where it says no.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import sys
 import time
 from typing import IO, Any
 
-__all__ = ["EngineProcess", "TesseractEngine", "WorkerCrashed", "WorkerTimeout", "load_library"]
+__all__ = ["EngineProcess", "TesseractEngine", "WorkerCrashed", "WorkerTimeout", "library_available", "load_library"]
 
 _SONAMES = ("libtesseract.so.5", "libtesseract.so")
 
@@ -63,6 +64,18 @@ def load_library() -> Any | None:
     _declare(lib.TessBaseAPIDelete, [p], None)
     _declare(lib.TessDeleteText, [p], None)
     return lib
+
+
+@functools.lru_cache(maxsize=1)
+def library_available() -> bool:
+    """Whether a worker can load libtesseract (checked once per process, in a child process)."""
+    try:
+        probe = subprocess.run([sys.executable, "-I", os.path.abspath(__file__), "--probe"],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               timeout=60, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return probe.returncode == 0
 
 
 def _declare(fn: Any, argtypes: list[Any], restype: Any) -> None:
@@ -237,4 +250,6 @@ def read_page(engine: TesseractEngine, pixels: bytes, width: int, height: int) -
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--probe"]:
+        sys.exit(0 if load_library() is not None else 1)
     serve(sys.stdin.buffer, sys.stdout.buffer)

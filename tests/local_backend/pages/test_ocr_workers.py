@@ -111,3 +111,19 @@ def test_a_worker_reads_many_pages_and_ends_with_the_pool(tmp_path):
         assert 1 <= len(workers) <= 2
     assert all(r.words == [] for r in results)
     assert all(w._proc.returncode == 0 for w in workers)
+
+
+class _NoProcessPool(OcrPool):
+    """An OcrPool that cannot start a worker process (the OS refuses: too many open files)."""
+
+    def _new_worker(self) -> EngineProcess:
+        raise OSError(24, "Too many open files")
+
+
+def test_a_worker_that_cannot_start_costs_its_pages_a_cli_reading_not_the_job(tmp_path, pdfs):
+    pdf = _scanned_pdf(pdfs, tmp_path / "scans.pdf", marked=-1)
+    with _NoProcessPool(1, use_cache=False, settings=OcrSettings(engine="library")) as pool:
+        pages = _read(pool, pdf)
+        assert pool.crashes == 3
+    assert [p.error for p in pages] == [None, None, None]
+    assert "Engel" in pages[0].text.text
