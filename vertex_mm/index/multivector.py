@@ -486,7 +486,8 @@ class MultiVectorIndex:
         Hamming-MaxSim over sign bits, then reranks each query's top ``candidates`` pages by
         float MaxSim (scores are then float MaxSim too); ``query_bits`` is passed to
         :func:`~vertex_mm.late_interaction.hamming_maxsim` (with 2, the default, only each
-        query's best :attr:`binary_prefilter` pages by 1-bit Hamming are scored with 2 bits). ``mode="muvera"`` takes each query's
+        query's best pages by 1-bit Hamming, at least :attr:`binary_prefilter` and 8 per candidate,
+        are scored with 2 bits). ``mode="muvera"`` takes each query's
         top ``candidates`` pages by the inner product of MUVERA encodings
         (:mod:`vertex_mm.late_interaction.muvera`; the index's :attr:`muvera` settings, or the
         defaults computed in memory), then reranks them the same way. ``candidates`` defaults to

@@ -349,6 +349,7 @@ def prefiltered_candidates(q_list: list[np.ndarray], binary: BinaryPages, n_pre:
     from .maxsim import top_k
 
     _, pre = top_k(hamming_maxsim(q_list, binary, query_bits=1), n_pre)
+    pre = np.sort(pre, axis=1)  # page order: 2-bit ties break toward the lower page, as without the prefilter
     rows = np.repeat(np.arange(len(q_list)), pre.shape[1]).reshape(pre.shape)
     _, local = top_k(hamming_maxsim_pairs(q_list, binary, rows, pre, query_bits=2), n_cand)
     out: np.ndarray = np.take_along_axis(pre, local, axis=1)
