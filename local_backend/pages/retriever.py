@@ -196,11 +196,12 @@ class OcrAssistedPageRetriever:
 
             self._scorers["layout"] = LayoutScorer(text_signals=self.text_signals).fit(texts)
 
-    def bm25_documents(self, texts: Sequence[PageText]) -> list[str]:
-        """The text BM25 indexes for each page, under this retriever's recipe."""
+    def bm25_documents(self, texts: Sequence[PageText], *, text_signals: int | None = None) -> list[str]:
+        """The text BM25 indexes for each page, under this retriever's recipe (or ``text_signals``)."""
+        recipe = self.text_signals if text_signals is None else text_signals
         if not self.figure_boost:
             return [p.text for p in texts]
-        return [lexical_document(p, captions=self.text_signals >= 2) for p in texts]
+        return [lexical_document(p, captions=recipe >= 2) for p in texts]
 
     def _recipe1_scores(self, queries: Sequence[str], names: set[str]) -> dict[str, np.ndarray]:
         """BM25 and layout scores as an index of text-signal recipe 1 would give them."""
@@ -209,8 +210,7 @@ class OcrAssistedPageRetriever:
 
         out: dict[str, np.ndarray] = {}
         if "lexical" in names:
-            docs = [lexical_document(p, captions=False) if self.figure_boost else p.text for p in self.pages]
-            lexical = LexicalScorer().fit(docs)
+            lexical = LexicalScorer().fit(self.bm25_documents(self.pages, text_signals=1))
             out["lexical"] = np.vstack([lexical.scores(q) for q in queries])
         if "layout" in names:
             out["layout"] = LayoutScorer(text_signals=1).fit(self.pages).scores_many(list(queries))
