@@ -142,6 +142,22 @@ def ndcg_at_5(ranked: np.ndarray, relevant: np.ndarray) -> float:
 
 
 # --- timing -------------------------------------------------------------------------------------
+def bf16_matmul_gflops(dim: int, cols: int, rows: int = 8192, reps: int = 20) -> float:
+    """This machine's bfloat16 matmul rate in the screen's own shape (a block of page rows times
+    every query token), the product alone, fastest of ``reps``: the ceiling of any bfloat16 scan."""
+    import torch
+
+    a = torch.randn(rows, dim).to(torch.bfloat16)
+    b = torch.randn(dim, cols).to(torch.bfloat16)
+    torch.mm(a, b)
+    fastest = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        fastest = min(fastest, time.perf_counter() - t0)
+    return 2.0 * rows * dim * cols / fastest / 1e9
+
+
 def timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
     """(wall seconds, CPU-seconds other processes used meanwhile, result)."""
     with cpu_timed() as t:
@@ -254,6 +270,13 @@ def main(argv: list[str] | None = None) -> int:
     flops = 2.0 * args.queries * args.query_tokens * args.pages * args.tokens * args.dim
     print(f"float32 scan: {flops / best['float32'][0] / 1e9:.0f} GFLOP/s of dot products: every method here is bound "
           "by arithmetic, not by memory reads (each page byte feeds every query token)")
+    # Why exact has a ceiling here: the certified screen multiplies every page row by every query
+    # token in bfloat16 before it may rule a page out, so it cannot beat that product's peak rate.
+    peak = bf16_matmul_gflops(args.dim, args.queries * args.query_tokens)
+    floor_s = flops / peak / 1e9
+    print(f"bfloat16 screen floor: {flops / 1e9:.0f} GFLOP of bfloat16 products, at this machine's bfloat16 matmul "
+          f"peak in the screen's shape ({peak:.0f} GFLOP/s, product alone) take {floor_s:.3f} s: no exact method that "
+          f"screens every page in bfloat16 can beat the reference by more than {ref_t / floor_s:.1f}x here")
     same_top5 = float(np.mean([(a == b).all() for a, b in zip(ranked["bf16/fp16"], ranked["float32"])]))
     print(f"\nfloat32 scorer vs reference: max |score difference| = {max_diff:.2e}")
     print(f"exact-screened top-5 identical to float32 top-5 (pages, order, float32 scores bit for bit): {identical} "
@@ -295,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
           f"speedup_binary={ref_t / best['binary'][0]:.2f} binary_ndcg_kept={kept:.3f} "
           f"bytes_per_page_binary={binary.bytes_per_page:.0f} float_ndcg={ndcg['float32']:.3f} "
           f"mem_read_gbs={bandwidth:.1f} binary_gbs={args.pages * bytes_pp['binary'] / best['binary'][0] / 1e9:.2f} "
-          f"noisy={int(bool(noisy))}")
+          f"bf16_peak_gflops={peak:.0f} exact_ceiling={ref_t / floor_s:.2f} noisy={int(bool(noisy))}")
     return 0
 
 
