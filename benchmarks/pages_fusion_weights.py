@@ -6,17 +6,22 @@ cross-validation on DEV splits.
 Indexes each page set once with every component (``--cache`` keeps the component scores, so a
 rerun costs no indexing; with ``--also``, one cache file per set: ``scores.npz``,
 ``scores.1.npz``...), and computes the candidate signals that are not components of the
-retriever: passage-level BM25 (best window of 60 words, :class:`~local_backend.pages.lexical.PassageScorer`)
-and a query-term proximity score (BM25TP-style: each pair of different query terms within 5
-words earns the smaller IDF over the squared distance, saturated as ``acc / (1 + acc)``).
+retriever: passage-level BM25 (best window of 60 words, :class:`~local_backend.pages.lexical.PassageScorer`),
+a query-term proximity score (BM25TP-style: each pair of different query terms within 5
+words earns the smaller IDF over the squared distance, saturated as ``acc / (1 + acc)``), and
+heading evidence (:mod:`local_backend.pages.headings`: each page's title line, as a BM25 of
+its own, ``heading``, and twice more in BM25's page text, ``lexical_headings``, which replaces
+``lexical`` in its family).
 Then, for each document of the pooled dev sets in turn: picks the weights of a coarse grid
 that score best (mean nDCG@5) on the OTHER documents' queries, and scores the held-out
 document's queries with them. The pooled held-out nDCG@5 is what a choice is worth on
 documents it never saw. It does that for every family of signals, so a signal is kept only
 when adding it raises the held-out score; each single signal alone is listed too (it has no
 weight to fit). Ties between grid points go to the simpler one (fewer signals, then smaller
-weights). Last: the weights fitted on all the dev queries for the best family, and one RESULT
-line. Refuses a test split.
+weights). Picking the best family by its LODO score is itself a choice made on every document,
+so a "nested" line also picks the family with the weights on the other documents only (the
+fair figure for "whichever family wins"). Last: the weights fitted on all the dev queries for
+the best family, and one RESULT line. Refuses a test split.
 
 ``--also`` pools another data set's dev split into the cross-validation (the project fixture
 ``tests/fixtures/pagesearch`` has one): each set is fused on its own pages, and its documents
@@ -39,11 +44,12 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 GRID = {"dense": (0.0, 0.25, 0.5, 0.75, 1.0, 1.5), "layout": (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0),
         "visual": (0.0, 0.05, 0.2, 0.5, 1.0), "passage": (0.0, 0.25, 0.5, 1.0, 1.5, 2.0),
-        "proximity": (0.0, 0.25, 0.5, 1.0, 1.5, 2.0)}
+        "proximity": (0.0, 0.25, 0.5, 1.0, 1.5, 2.0), "heading": (0.0, 0.25, 0.5, 1.0, 1.5, 2.0)}
 BASE = ("lexical", "dense", "layout")
 FAMILIES = {"lexical": ("lexical",), "lexical+dense": ("lexical", "dense"), "lexical+dense+layout": BASE,
             "lexical+dense+visual": ("lexical", "dense", "visual"), "+visual": (*BASE, "visual"),
-            "+passage": (*BASE, "passage"), "+proximity": (*BASE, "proximity")}
+            "+passage": (*BASE, "passage"), "+proximity": (*BASE, "proximity"), "+heading": (*BASE, "heading"),
+            "headings x2 in BM25": ("lexical_headings", "dense", "layout")}
 PROXIMITY_WINDOW = 5
 
 
@@ -59,10 +65,11 @@ class DevSet:
 
 
 def grid(family: Sequence[str]) -> list[dict[str, float]]:
-    free = [n for n in GRID if n in family]
+    """The family's weight grid; its first signal (BM25) is fixed at 1."""
+    free = [n for n in GRID if n in family[1:]]
     out = []
     for values in itertools.product(*(GRID[n] for n in free)):
-        w = {"lexical": 1.0, **dict(zip(free, values, strict=True))}
+        w = {family[0]: 1.0, **dict(zip(free, values, strict=True))}
         out.append(w)
     # simplest first: fewer non-zero weights, then smaller total weight (max() keeps the first best)
     return sorted(out, key=lambda w: (sum(v > 0 for v in w.values()), sum(w.values())))
@@ -92,6 +99,7 @@ def proximity_scores(tokens: Sequence[Sequence[str]], query_tokens: Sequence[Seq
 
 def dev_set(dir_: str, split: str, cache: str | None) -> DevSet:
     from local_backend.pages import COMPONENTS, OcrAssistedPageRetriever
+    from local_backend.pages.headings import heading_documents, page_headings
     from local_backend.pages.lexical import LexicalScorer, PassageScorer
     from vertex_mm.pages.eval import load_dataset
 
@@ -111,6 +119,10 @@ def dev_set(dir_: str, split: str, cache: str | None) -> DevSet:
     lexical = LexicalScorer()
     comps["proximity"] = proximity_scores(lexical._tokenize(docs, return_ids=False),  # type: ignore[arg-type]
                                           lexical._tokenize(queries, return_ids=False))  # type: ignore[arg-type]
+    heads = page_headings(r.pages, [ref.doc_id for ref in r.refs])
+    for name, texts in (("heading", heads), ("lexical_headings", heading_documents(docs, heads))):
+        scorer = LexicalScorer().fit(texts)
+        comps[name] = np.vstack([scorer.scores(q) for q in queries])
     if cache:
         np.savez(cache, page_ids=np.array(r.page_ids), **{f"c_{k}": v for k, v in comps.items()})
     return DevSet(dir_, comps, r.page_ids, qids, ds.qrels)
@@ -161,9 +173,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  DEFAULT_WEIGHTS {DEFAULT_WEIGHTS} on {'+'.join(DEFAULT_COMPONENTS)}: nDCG@5 {default:.3f} (in-sample)")
     results = {}
     cv_per_query: dict[str, np.ndarray] = {}
+    tables: list[np.ndarray] = []
     for fam_name, family in FAMILIES.items():
+        missing = [n for n in family if any(n not in s.comps for s in sets)]
+        if missing:
+            print(f"{fam_name:>22}: skipped (the cache was written before {missing} were computed; rerun without it)")
+            continue
         points = grid(family)
         table = np.vstack([per_query(sets, w, family, args.method) for w in points])  # (grid points, queries)
+        tables.append(table)
         held_out = np.empty(len(docs))
         picks = []
         for d in sorted(set(docs)):
@@ -179,8 +197,14 @@ def main(argv: list[str] | None = None) -> int:
               f"(in-sample best {table[full].mean():.3f} at {points[full]})")
         for d, w in picks:
             print(f"{'':>24}held out {d}: {table[points.index(w), doc_arr == d].mean():.3f} with {w}")
+    everything = np.vstack(tables)  # nested: family and weights picked on the other documents only
+    nested = np.empty(len(docs))
+    for d in sorted(set(docs)):
+        train, test = doc_arr != d, doc_arr == d
+        nested[test] = everything[int(np.argmax(everything[:, train].mean(axis=1))), test]
+    print(f"{'nested':>22}: LODO-CV nDCG@5 {nested.mean():.3f} (family and weights picked per fold among all the above)")
     base = "lexical+dense+layout"
-    for name in FAMILIES:
+    for name in cv_per_query:
         if name != base:
             d = cv_per_query[name] - cv_per_query[base]
             print(f"  held-out per query, {name} vs {base}: {int((d > 1e-9).sum())} better, {int((d < -1e-9).sum())} worse, "

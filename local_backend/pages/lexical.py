@@ -21,6 +21,9 @@ from vertex_mm._optional import require
 
 __all__ = ["LexicalScorer", "PassageScorer"]
 
+# The index of a corpus in which no page has a word BM25 keeps (bm25s cannot index one).
+_NO_WORDS = object()
+
 
 def _require_bm25s() -> tuple[object, object]:
     what = "the OCR-assisted page retriever"
@@ -44,27 +47,30 @@ class LexicalScorer:
         )
 
     def fit(self, documents: Sequence[str]) -> "LexicalScorer":
-        """Index one text per page (an empty page is allowed and scores 0)."""
+        """Index one text per page (an empty page is allowed and scores 0; so does every page
+        when none has a word BM25 keeps)."""
         self.n_docs = len(documents)
-        index = self._bm25s.BM25(k1=self.k1, b=self.b, method="lucene")  # type: ignore[attr-defined]
-        index.index(self._tokenize(documents, return_ids=True), show_progress=False)
-        self._index = index
+        tokens = self._tokenize(documents, return_ids=True)
+        self._index = self._build(tokens) if tokens.vocab else _NO_WORDS  # type: ignore[attr-defined]
         return self
 
     def fit_tokens(self, documents: Sequence[Sequence[str]]) -> "LexicalScorer":
         """Index documents given as lists of tokens already tokenized like :meth:`fit`'s."""
         self.n_docs = len(documents)
-        index = self._bm25s.BM25(k1=self.k1, b=self.b, method="lucene")  # type: ignore[attr-defined]
-        index.index([list(d) for d in documents], show_progress=False)
-        self._index = index
+        self._index = self._build([list(d) for d in documents]) if any(documents) else _NO_WORDS
         return self
+
+    def _build(self, tokens: object) -> object:
+        index = self._bm25s.BM25(k1=self.k1, b=self.b, method="lucene")  # type: ignore[attr-defined]
+        index.index(tokens, show_progress=False)
+        return index
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every page, in index order (zeros when no query word is known)."""
         if self._index is None:
             raise RuntimeError("LexicalScorer.fit() must run before scores()")
         tokens = self._tokenize([query], return_ids=False)[0]  # type: ignore[index]
-        if not tokens:
+        if not tokens or self._index is _NO_WORDS:
             return np.zeros(self.n_docs, np.float32)
         return np.asarray(self._index.get_scores(tokens), dtype=np.float32)
 

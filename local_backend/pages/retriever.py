@@ -267,7 +267,7 @@ class OcrAssistedPageRetriever:
     def eval_variants(self, queries: Sequence[str]) -> dict[str, np.ndarray]:
         """Every component alone, every leave-one-out ablation, RRF fusion with the same
         weights, passage-level BM25 (not a default component: it did not pay on held-out
-        documents) alone and added with weight 0.5, and BM25 over the page words without the
+        documents) alone and added with weight 0.5, heading evidence (neither did it), and BM25 over the page words without the
         figure boost (the plain text-layer baseline): re-fused from the component scores, so
         they cost no re-indexing (the passage windows are indexed here, in milliseconds)."""
         from .lexical import LexicalScorer, PassageScorer
@@ -285,11 +285,32 @@ class OcrAssistedPageRetriever:
             weights = {**self.fusion.weights, "passage": 0.5}
             out["  + passage BM25 (weight 0.5)"] = dataclasses.replace(self.fusion, weights=weights).fuse(
                 {**comps, "passage": passages})
+        out.update(self._heading_variants(queries, comps))
         if self.text_signals > 1 and {"lexical", "layout"} & set(comps):
             out["  text-signal recipe 1 (before captions, numeric-line tables, references)"] = self._fuse(
                 {**comps, **self._recipe1_scores(queries, set(comps))})
         plain = LexicalScorer().fit([p.text for p in self.pages])
         out["baseline: text layer (else OCR) + BM25"] = np.vstack([plain.scores(q) for q in queries])
+        return out
+
+    def _heading_variants(self, queries: Sequence[str], comps: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Heading evidence (:mod:`.headings`; not a default, it did not pay on held-out
+        documents): each page's title line twice more in BM25's text, and a BM25 of the title
+        lines alone fused with weight 0.25."""
+        from .headings import heading_documents, page_headings
+        from .lexical import LexicalScorer
+
+        heads = page_headings(self.pages, [ref.doc_id for ref in self.refs])
+        out: dict[str, np.ndarray] = {}
+        if "lexical" in comps:
+            titled = LexicalScorer().fit(heading_documents(self.bm25_documents(self.pages), heads))
+            out["  + headings x2 in BM25 (first title-like line)"] = self._fuse(
+                {**comps, "lexical": np.vstack([titled.scores(q) for q in queries])})
+        if len(comps) > 1:
+            heading = LexicalScorer().fit(heads)
+            weights = {**self.fusion.weights, "heading": 0.25}
+            out["  + heading BM25 (weight 0.25)"] = dataclasses.replace(self.fusion, weights=weights).fuse(
+                {**comps, "heading": np.vstack([heading.scores(q) for q in queries])})
         return out
 
     # -- persistence ---------------------------------------------------------------------------

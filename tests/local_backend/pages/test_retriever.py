@@ -70,7 +70,8 @@ def test_eval_variants_are_components_ablations_rrf_passage_bm25_and_the_text_la
     variants = retriever.eval_variants(["motorcycle acceleration"])
     wanted = {"  lexical alone", "  without layout", "  rrf fusion (same weights)", "  + passage BM25 (weight 0.5)",
               "  passage BM25 alone (60-word windows)", "baseline: text layer (else OCR) + BM25",
-              "  text-signal recipe 1 (before captions, numeric-line tables, references)"}
+              "  text-signal recipe 1 (before captions, numeric-line tables, references)",
+              "  + headings x2 in BM25 (first title-like line)", "  + heading BM25 (weight 0.25)"}
     assert wanted <= set(variants)
     assert all(s.shape == (1, 4) for s in variants.values())
 

@@ -78,7 +78,7 @@ def test_eval_prints_table_ablations_and_result_line(tiny_ds, capsys):
     assert main(["pages", "eval", str(tiny_ds), "--no-ocr-baseline", "--workers", "1"]) == 0
     out = capsys.readouterr().out
     rows = ("lexical alone", "dense alone", "layout alone", "without lexical", "text layer (else OCR) + BM25",
-            "+ passage BM25 (weight 0.5)", "text-signal recipe 1")
+            "+ passage BM25 (weight 0.5)", "text-signal recipe 1", "+ headings x2 in BM25", "+ heading BM25 (weight 0.25)")
     for name in rows:
         assert name in out
     assert "visual alone" not in out  # the CNN region signal is opt-in (it did not pay on held-out documents)
