@@ -15,12 +15,16 @@ Word-box heights were tried as a font-size cue (lines 1.25 times taller than the
 word) and were noisy: glyph boxes of code, formulas and hyphenation points are tall, and a
 slide's title is set barely larger than its body.
 
-Not a default signal: judged by leave-one-document-out cross-validation over the pooled dev
+Not a default signal. Judged by leave-one-document-out cross-validation over the pooled dev
 documents (12 documents, 65 queries), the heading line counted twice more in BM25's page text
-scored 0.886 and a separate heading BM25 (weight 0.25) 0.888 against 0.880 without, but only
-when the rule itself was chosen with the held-out document in sight; choosing the rule and
-weights inside each fold (nested) gave 0.867-0.869. ``vertex-mm pages eval`` prints both as
-ablation rows and ``benchmarks/pages_fusion_weights.py`` reruns the comparison.
+scored 0.886 and a separate heading BM25 (weight 0.25, every fold's pick) 0.888, against 0.880
+without; but each gain is one slide query (a different one for each form), and these were the
+best 3 of 60 forms tried on the same queries (15 rules for the line, by position and by word-box
+height, each added 1-3 times to BM25's text or as a BM25 of its own: 0.842-0.888; the first
+title-like line without the capital and width tests: 0.871-0.881). Choosing the form along with
+the weights inside each fold (nested CV) gave 0.867-0.869: the gain does not carry to unseen
+documents. ``vertex-mm pages eval`` prints both forms as ablation rows, and
+``benchmarks/pages_fusion_weights.py`` reruns the comparison.
 """
 
 from __future__ import annotations
