@@ -21,13 +21,13 @@ from typing import Any
 import numpy as np
 
 from vertex_mm.index.errors import IndexCorruptedError, IndexKindError
-from vertex_mm.index.manifest import Manifest, locate_index
+from vertex_mm.index.manifest import WRITTEN_VERSION, Manifest, locate_index
 from vertex_mm.index.persist import write_directory
 from vertex_mm.pages import PageRef
 
 from .words import Box, PageText, Word
 
-__all__ = ["KIND", "StoredIndex", "read_index", "write_index"]
+__all__ = ["KIND", "StoredIndex", "format_version", "read_index", "write_index"]
 
 KIND = "ocr-fused"
 PAGES = "pages.jsonl"
@@ -60,8 +60,16 @@ def write_index(path: str | os.PathLike[str], stored: StoredIndex) -> Path:
         return names
 
     write_directory(root, Manifest(kind=KIND, space="", dimension=0, count=len(stored.refs), files={}, config=stored.config,
-                                   dtype="mixed", normalized=False), write)
+                                   dtype="mixed", normalized=False, format_version=format_version(stored.config)), write)
     return root
+
+
+def format_version(config: dict[str, Any]) -> int:
+    """The manifest version an index of these settings is written with: 3 from text-signal
+    recipe 2 on, so that releases that cannot rebuild its BM25 and layout signals (they read
+    format 2 and knew recipe 1 only) refuse it instead of searching it differently; 2 for
+    recipe 1, which every release reads alike."""
+    return 3 if config.get("text_signals", 1) >= 2 else WRITTEN_VERSION
 
 
 def read_index(path: str | os.PathLike[str], *, verify: bool = True) -> StoredIndex:

@@ -34,6 +34,7 @@ from .errors import IndexCorruptedError, IndexNotFoundError, IndexVersionError
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "WRITTEN_VERSION",
     "MANIFEST_NAME",
     "FileRecord",
     "Manifest",
@@ -44,8 +45,14 @@ __all__ = [
 ]
 
 FORMAT_NAME = "vertex-mm-index"
-#: 2 added ``kind`` (version 1 said ``backend``, and only flat and FAISS indexes had it).
-FORMAT_VERSION = 2
+#: The newest format this code reads. 2 added ``kind`` (version 1 said ``backend``, and only flat
+#: and FAISS indexes had it). 3 is 2's layout for an index that readers of 2 would misread: an
+#: ``ocr-fused`` index of text-signal recipe 2 or later (they rebuilt it with recipe 1 and searched
+#: it differently); readers of 2 refuse it ("upgrade vertex-mm"). Every other index is written as
+#: :data:`WRITTEN_VERSION`, so that they still read it.
+FORMAT_VERSION = 3
+#: The version a manifest is written with unless its kind needs a newer reader.
+WRITTEN_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 _CHUNK = 8 * 1024 * 1024
 # Formats of earlier releases that had their own manifest: named so the error says what to do.
@@ -125,7 +132,7 @@ class Manifest:
     files: dict[str, FileRecord]
     config: dict[str, Any] = field(default_factory=dict)
     format: str = FORMAT_NAME
-    format_version: int = FORMAT_VERSION
+    format_version: int = WRITTEN_VERSION
     dtype: str = "float32"
     normalized: bool = True
     created_at: str = ""

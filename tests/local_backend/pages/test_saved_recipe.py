@@ -107,3 +107,19 @@ def test_the_eval_table_carries_recipe_1_and_passage_bm25_rows():
     assert variants["  passage BM25 alone (60-word windows)"].shape == (3, 3)
     assert "  + passage BM25 (weight 0.5)" in variants
     assert not any(k.startswith("  text-signal") for k in _retriever(text_signals=1).eval_variants(QUERIES))
+
+
+def test_a_recipe_2_index_is_written_as_format_3_so_older_readers_refuse_it(tmp_path, monkeypatch):
+    """Readers of format 2 (releases that knew recipe 1 only) rebuilt a recipe-2 index with
+    recipe 1 and searched it differently; format 3 makes them refuse it. Recipe-1 indexes stay
+    format 2, which they read as before."""
+    from vertex_mm.index import manifest as manifest_module
+
+    _retriever().save(tmp_path / "new")
+    _retriever(text_signals=1).save(tmp_path / "old")
+    assert json.loads((tmp_path / "new" / "manifest.json").read_text())["format_version"] == 3
+    assert json.loads((tmp_path / "old" / "manifest.json").read_text())["format_version"] == 2
+    monkeypatch.setattr(manifest_module, "FORMAT_VERSION", 2)  # what an older release reads
+    with pytest.raises(IndexVersionError, match="format version 3 is newer.*upgrade vertex-mm"):
+        read_index(tmp_path / "new")
+    assert OcrAssistedPageRetriever.load(tmp_path / "old", dense_encoder=HashingEncoder()).text_signals == 1

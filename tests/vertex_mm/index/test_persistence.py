@@ -15,7 +15,7 @@ from vertex_mm.index import (
     IndexVersionError,
     load_index,
 )
-from vertex_mm.index.manifest import FORMAT_VERSION
+from vertex_mm.index.manifest import FORMAT_VERSION, WRITTEN_VERSION
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def test_layout_is_one_directory_with_a_manifest(saved, space):
     assert sorted(p.name for p in path.iterdir()) == ["items.jsonl", "manifest.json", "vectors.npy"]
     manifest = json.loads((path / "manifest.json").read_text())
     assert manifest["format"] == "vertex-mm-index"
-    assert manifest["format_version"] == FORMAT_VERSION
+    assert manifest["format_version"] == WRITTEN_VERSION  # readable by every release since format 2
     assert (manifest["space"], manifest["dimension"], manifest["count"]) == (space.id, 32, 300)
     assert manifest["kind"] == "flat" and manifest["dtype"] == "float32"
     assert set(manifest["files"]) == {"items.jsonl", "vectors.npy"}
