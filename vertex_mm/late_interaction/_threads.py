@@ -12,6 +12,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 __all__ = ["on_query_threads", "pool"]
 
@@ -37,12 +38,17 @@ def pool() -> ThreadPoolExecutor:
         return _POOL
 
 
+def _torch() -> Any:
+    from .._optional import require
+
+    return require("local", "torch", what="the MaxSim scorer")
+
+
 @functools.cache
 def _per_thread_torch_threads() -> bool:
     """Whether torch's thread count is set per calling thread (OpenMP builds): checked once
     by setting it to 1 in a pool thread; where that changed this thread's count too, it is
     put back and reranks run one query after the other."""
-    from .maxsim import _torch
 
     torch = _torch()
     before = torch.get_num_threads()
@@ -65,7 +71,6 @@ def on_query_threads(n: int, make_work: Callable[[], Callable[[int], None]]) -> 
     pages split badly across threads: two queries at once on one thread each took 0.7x the
     time of one after the other on two. torch's count is per calling thread (checked once by
     :func:`_per_thread_torch_threads`) and the caller's is restored."""
-    from .maxsim import _torch
 
     torch = _torch()
     counter = itertools.count()  # next() on a count is atomic under the GIL

@@ -44,6 +44,7 @@ import numpy as np
 
 from .._device import check_device, resolve_device
 from ..errors import InputError
+from ._threads import on_query_threads
 from .packed import PackedPages, PagesEndToEnd, as_packed, pack_queries
 
 __all__ = ["COMPUTE_DTYPES", "MIN_PRODUCT_SIDE", "DevicePages", "few_query_tokens", "gpu_block_tokens", "maxsim",
@@ -265,26 +266,38 @@ def token_maxima(q_t: Any, tokens: Any, offsets: np.ndarray, lengths: np.ndarray
     if n_cols < MIN_PRODUCT_SIDE:
         q_t = torch.cat([q_t, q_t.new_zeros(q_t.shape[0], MIN_PRODUCT_SIDE - n_cols)], 1)
     q_rows = q_t.T.contiguous() if few else None
-    with torch.inference_mode():
-        for p0, p1 in _blocks(lengths, block_tokens):
-            block = tokens[int(offsets[p0]) : int(offsets[p1])]
-            if block.device != q_t.device:
-                block = block.to(q_t.device)  # stored dtype: float16 pages move half the bytes
-            if block.dtype != dtype:
-                block = block.to(dtype)
-            n_rows = int(block.shape[0])
-            if n_rows < MIN_PRODUCT_SIDE:
-                block = torch.cat([block, block.new_zeros(MIN_PRODUCT_SIDE - n_rows, block.shape[1])])
-            if few:
-                prod = q_rows @ block.T
-                if prod.shape != (n_cols, n_rows):
-                    prod = prod[:n_cols, :n_rows].contiguous()
-                best[p0:p1] = prod.view(n_cols, p1 - p0, int(lengths[0])).amax(-1).T.float()  # (pages, Q*n)
-            else:
-                prod = block @ q_t
-                if prod.shape != (n_rows, n_cols):
-                    prod = prod[:n_rows, :n_cols].contiguous()
-                best[p0:p1] = _page_max(prod, lengths[p0:p1]).float()
+    blocks = _blocks(lengths, block_tokens)
+
+    def one_block(p0: int, p1: int) -> None:
+        block = tokens[int(offsets[p0]) : int(offsets[p1])]
+        if block.device != q_t.device:
+            block = block.to(q_t.device)  # stored dtype: float16 pages move half the bytes
+        if block.dtype != dtype:
+            block = block.to(dtype)
+        n_rows = int(block.shape[0])
+        if n_rows < MIN_PRODUCT_SIDE:
+            block = torch.cat([block, block.new_zeros(MIN_PRODUCT_SIDE - n_rows, block.shape[1])])
+        if few:
+            prod = q_rows @ block.T
+            if prod.shape != (n_cols, n_rows):
+                prod = prod[:n_cols, :n_rows].contiguous()
+            best[p0:p1] = prod.view(n_cols, p1 - p0, int(lengths[0])).amax(-1).T.float()  # (pages, Q*n)
+        else:
+            prod = block @ q_t
+            if prod.shape != (n_rows, n_cols):
+                prod = prod[:n_rows, :n_cols].contiguous()
+            best[p0:p1] = _page_max(prod, lengths[p0:p1]).float()
+
+    if not few and q_t.device.type == "cpu" and len(blocks) >= 2 * torch.get_num_threads():
+        # Blocks of pages spread over the cores, each product on one torch thread: each core
+        # then takes the per-page max of its own product while it is still in its cache. The
+        # bfloat16 screen ran 1.15-1.3x faster than with each product split over both cores
+        # (float32 1.06x), with the same bits here (the rescoring check in .screened covers both).
+        on_query_threads(len(blocks), lambda: lambda i: one_block(*blocks[i]))
+    else:
+        with torch.inference_mode():
+            for p0, p1 in blocks:
+                one_block(p0, p1)
     return best
 
 
