@@ -34,10 +34,10 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from ..errors import InputError
-from ..late_interaction.binary import BinaryPages, hamming_maxsim, prefilter_size
+from ..late_interaction.binary import BinaryPages, check_query_bits, hamming_maxsim, prefilter_size
 from ..late_interaction.maxsim import Compute, maxsim, top_k
 from ..late_interaction.muvera import MuveraConfig
-from ..late_interaction.packed import PackedPages
+from ..late_interaction.packed import PackedPages, int_at_least
 from ..late_interaction.pooling import pool_page
 from ..results import EmbeddingSpace
 from ._fde import FdeSidecars, is_sidecar
@@ -67,28 +67,28 @@ DEFAULT_MODE: SearchMode = "screened"
 
 #: Pages reranked by float MaxSim per query when ``candidates`` is not given, per mode.
 DEFAULT_CANDIDATES: dict[str, int] = {"binary": 64, "muvera": 256}
+#: ``mode="screened"`` scans a segment of fewer than this many live pages per result (``k``)
+#: exactly: the same answer, and there the screen keeps too many pages to save time
+#: (benchmarks/bench_index_modes.py: break-even near 300 pages per result on random pages).
+DEFAULT_SCREEN_PAGES_PER_K = 400
+#: ``mode="binary"`` with 2-bit queries first ranks every page by plain (1-bit) Hamming,
+#: which costs half the popcounts, and scores only each query's best ``binary_prefilter``
+#: pages (at least :data:`~vertex_mm.late_interaction.binary.PREFILTER_PER_CANDIDATE` per
+#: candidate, :func:`~vertex_mm.late_interaction.binary.prefilter_size`) with the 2-bit
+#: weights; 0 scores every page with them.
+#: (benchmarks/bench_pages_scale.py: 100,000 pages, the 2-bit stage over all pages took
+#: ~1.7x the 1-bit one.)
+DEFAULT_BINARY_PREFILTER = 1024
 
 
 class MultiVectorIndex:
     """Pages of documents as multi-vector matrices; search with :meth:`search`."""
 
     kind: ClassVar[str] = "multivector"
-    #: ``mode="screened"`` scans a segment of fewer than this many live pages per result (``k``)
-    #: exactly: the same answer, and there the screen keeps too many pages to save time
-    #: (benchmarks/bench_index_modes.py: break-even near 300 pages per result on random pages).
-    screen_pages_per_k: int = 400
-    #: ``mode="binary"`` with 2-bit queries first ranks every page by plain (1-bit) Hamming,
-    #: which costs half the popcounts, and scores only each query's best ``binary_prefilter``
-    #: pages (at least :data:`~vertex_mm.late_interaction.binary.PREFILTER_PER_CANDIDATE` per
-    #: candidate, :func:`~vertex_mm.late_interaction.binary.prefilter_size`) with the 2-bit
-    #: weights; 0 scores every page with them.
-    #: (benchmarks/bench_pages_scale.py: 100,000 pages, the 2-bit stage over all pages took
-    #: ~1.7x the 1-bit one.)
-    binary_prefilter: int = 1024
-
     def __init__(self, space: EmbeddingSpace | str, *, dtype: str = "float16", pool_factor: int = 1, binary: bool = True,
                  embedder: str = "", muvera: MuveraConfig | Mapping[str, Any] | None = None,
-                 screen_copies: bool = True) -> None:
+                 screen_copies: bool = True, binary_prefilter: int = DEFAULT_BINARY_PREFILTER,
+                 screen_pages_per_k: int = DEFAULT_SCREEN_PAGES_PER_K) -> None:
         if np.dtype(dtype) not in (np.dtype(np.float16), np.dtype(np.float32)):
             raise InputError(f"dtype must be float16 or float32, got {dtype!r}", input_name="dtype")
         if not isinstance(pool_factor, int) or pool_factor < 1:
@@ -98,6 +98,8 @@ class MultiVectorIndex:
         self._pool_factor = pool_factor
         self._binary = bool(binary)
         self._screen_copies = bool(screen_copies)
+        self.binary_prefilter = binary_prefilter  # the setters check them: a bad value fails here, not at a search
+        self.screen_pages_per_k = screen_pages_per_k
         #: The page-retriever spec that embeds into this index (``"regions"``, ``"colpali:DIR"``),
         #: saved so that a search can load the same embedder; "" when not known.
         self.embedder = embedder
@@ -188,6 +190,28 @@ class MultiVectorIndex:
         float16 pages). Without it, ``mode="screened"`` builds the copy in memory on its first
         search: the same answers, a slower first search, 2 bytes of RAM per stored value."""
         return self._screen_copies
+
+    @property
+    def binary_prefilter(self) -> int:
+        """Pages per query that the 1-bit stage of a 2-bit ``mode="binary"`` search keeps at
+        least (:data:`DEFAULT_BINARY_PREFILTER`); 0 scores every page with 2 bits. Setting it
+        to anything but an integer >= 0 raises :class:`InputError`."""
+        return self._binary_prefilter
+
+    @binary_prefilter.setter
+    def binary_prefilter(self, value: int) -> None:
+        self._binary_prefilter = int_at_least(value, "binary_prefilter", 0)
+
+    @property
+    def screen_pages_per_k(self) -> int:
+        """``mode="screened"`` scans a segment of fewer live pages than this per result
+        (:data:`DEFAULT_SCREEN_PAGES_PER_K`); 0 screens every segment. Setting it to anything
+        but an integer >= 0 raises :class:`InputError`."""
+        return self._screen_pages_per_k
+
+    @screen_pages_per_k.setter
+    def screen_pages_per_k(self, value: int) -> None:
+        self._screen_pages_per_k = int_at_least(value, "screen_pages_per_k", 0)
 
     @property
     def muvera(self) -> MuveraConfig | None:
@@ -492,14 +516,18 @@ class MultiVectorIndex:
         (:mod:`vertex_mm.late_interaction.muvera`; the index's :attr:`muvera` settings, or the
         defaults computed in memory), then reranks them the same way. ``candidates`` defaults to
         :data:`DEFAULT_CANDIDATES` of the mode. ``compute`` is the float arithmetic (see
-        :func:`vertex_mm.late_interaction.maxsim`).
+        :func:`vertex_mm.late_interaction.maxsim`). An unknown ``mode``, ``k`` or ``candidates``
+        not an integer >= 1, or ``query_bits`` not 1 or 2 raises :class:`InputError` in every
+        mode, before any page is read.
         """
         if space is not None:
             self.space.require_same(space, what="query vectors")
         if mode not in SEARCH_MODES:
             raise InputError(f"mode must be one of {', '.join(map(repr, SEARCH_MODES))}, got {mode!r}", input_name="mode")
-        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
-            raise InputError(f"k must be an integer >= 1, got {k!r}", input_name="k")
+        k = int_at_least(k, "k", 1)
+        if candidates is not None:
+            candidates = int_at_least(candidates, "candidates", 1)
+        check_query_bits(query_bits)
         q_list = query_list(queries)
         segs = [s for s in self._all_segments() if s.live.any()]
         if not segs or not q_list:

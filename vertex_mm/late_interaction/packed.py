@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["FLOAT_DTYPES", "PackedPages", "PagesEndToEnd", "as_packed", "check_offsets", "pack_queries"]
+__all__ = ["FLOAT_DTYPES", "PackedPages", "PagesEndToEnd", "as_packed", "check_offsets", "int_at_least", "pack_queries"]
 
 #: Storage dtypes a float page may have: float32 (exact) or float16 (half the bytes).
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float16))
@@ -35,6 +35,14 @@ def _check_matrix(arr: np.ndarray, what: str, dim: int | None) -> None:
         raise InputError(f"{what} has dimension {arr.shape[1]}, expected {dim}", input_name=what)
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         raise InputError(f"{what} contains NaN or infinite values", input_name=what)
+
+
+def int_at_least(value: Any, name: str, least: int) -> int:
+    """``value`` as an ``int`` when it is an integer (not a bool) >= ``least``; otherwise
+    :class:`InputError` naming ``name`` and the limit. For the counts and knobs of a search."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        raise InputError(f"{name} must be an integer >= {least}, got {value!r}", input_name=name)
+    return int(value)
 
 
 def check_offsets(offsets: np.ndarray, n_tokens: int, *, empty_pages: bool = True) -> None:
