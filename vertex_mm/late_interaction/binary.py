@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import InputError
 from ._rerank import rerank
 from ._threads import pool
-from .packed import PackedPages, as_packed, check_offsets, int_at_least, pack_queries
+from .packed import PackedPages, as_packed, check_offsets, gather_rows, int_at_least, pack_queries
 
 __all__ = [
     "BinaryPages",
@@ -91,12 +91,8 @@ class BinaryPages:
 
     def select(self, indices: Sequence[int] | np.ndarray) -> "BinaryPages":
         """A new set holding the given pages' codes, in the given order (copies their rows)."""
-        idx = np.asarray(indices, dtype=np.int64)
-        starts, ends = self.offsets[idx], self.offsets[idx + 1]
-        offsets = np.zeros(idx.size + 1, dtype=np.int64)
-        np.cumsum(ends - starts, out=offsets[1:])
-        rows = np.repeat(starts - offsets[:-1], ends - starts) + np.arange(int(offsets[-1]))
-        return BinaryPages(self.codes[rows], offsets, self.dim)
+        rows, offsets = gather_rows(self.offsets, indices)
+        return BinaryPages(np.take(np.asarray(self.codes), rows, axis=0), offsets, self.dim)
 
     @property
     def bytes_per_page(self) -> float:
