@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -43,34 +43,26 @@ from ..late_interaction.pooling import pool_page
 from ..results import EmbeddingSpace
 from ._fde import FdeSidecars
 from ._mv_persist import SegmentPersistence
-from ._mv_search import hits, prefiltered_hamming, query_list, rerank, score_all
+from ._mv_search import (
+    DEFAULT_BINARY_PREFILTER,
+    DEFAULT_CANDIDATES,
+    DEFAULT_MODE,
+    DEFAULT_SCREEN_PAGES_PER_K,
+    SEARCH_MODES,
+    SearchMode,
+    hits,
+    prefiltered_hamming,
+    query_list,
+    rerank,
+    score_all,
+)
 from ._screen import ScreenCopies
 from ._segments import Segment, SegmentRecord
 from .errors import IndexCorruptedError, IndexKindError
 from .manifest import MANIFEST_NAME, FileRecord, Manifest, locate_index
 from .results import PageHit, page_id
 
-__all__ = ["MultiVectorIndex", "SearchMode"]
-
-SearchMode = Literal["screened", "exact", "float", "binary", "muvera"]
-#: The modes :meth:`MultiVectorIndex.search` accepts ("float" is the old name of "exact").
-SEARCH_MODES: tuple[str, ...] = ("screened", "exact", "float", "binary", "muvera")
-DEFAULT_MODE: SearchMode = "screened"
-
-#: Pages reranked by float MaxSim per query when ``candidates`` is not given, per mode.
-DEFAULT_CANDIDATES: dict[str, int] = {"binary": 64, "muvera": 256}
-#: ``mode="screened"`` scans a segment of fewer than this many live pages per result (``k``)
-#: exactly: the same answer, and there the screen keeps too many pages to save time
-#: (benchmarks/bench_index_modes.py: break-even near 300 pages per result on random pages).
-DEFAULT_SCREEN_PAGES_PER_K = 400
-#: ``mode="binary"`` with 2-bit queries first ranks every page by plain (1-bit) Hamming,
-#: which costs half the popcounts, and scores only each query's best ``binary_prefilter``
-#: pages (at least :data:`~vertex_mm.late_interaction.binary.PREFILTER_PER_CANDIDATE` per
-#: candidate, :func:`~vertex_mm.late_interaction.binary.prefilter_size`) with the 2-bit
-#: weights; 0 scores every page with them.
-#: (benchmarks/bench_pages_scale.py: 100,000 pages, the 2-bit stage over all pages took
-#: ~1.7x the 1-bit one.)
-DEFAULT_BINARY_PREFILTER = 1024
+__all__ = ["DEFAULT_CANDIDATES", "MultiVectorIndex", "SearchMode"]
 
 
 class MultiVectorIndex(SegmentPersistence):
