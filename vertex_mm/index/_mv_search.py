@@ -1,11 +1,13 @@
-"""Search over a multi-vector index's segments: scores of every live page, candidates
-reranked by float MaxSim, and hits. Ids run over the segments' rows in order (deleted pages
-included, scored ``-inf``), as :meth:`MultiVectorIndex.search` hands them out.
+"""Search over a multi-vector index's segments: the modes and their knobs' defaults, scores of
+every live page, candidates reranked by float MaxSim, and hits. Ids run over the segments'
+rows in order (deleted pages included, scored ``-inf``), as :meth:`MultiVectorIndex.search`
+hands them out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -15,7 +17,30 @@ from ..late_interaction.packed import PackedPages
 from ._segments import Segment
 from .results import PageHit
 
-__all__ = ["gather", "hits", "locate", "prefiltered_hamming", "query_list", "rerank", "score_all"]
+__all__ = [
+    "DEFAULT_BINARY_PREFILTER", "DEFAULT_CANDIDATES", "DEFAULT_MODE", "DEFAULT_SCREEN_PAGES_PER_K", "SEARCH_MODES",
+    "SearchMode", "gather", "hits", "locate", "prefiltered_hamming", "query_list", "rerank", "score_all",
+]
+
+SearchMode = Literal["screened", "exact", "float", "binary", "muvera"]
+#: The modes :meth:`MultiVectorIndex.search` accepts ("float" is the old name of "exact").
+SEARCH_MODES: tuple[str, ...] = ("screened", "exact", "float", "binary", "muvera")
+DEFAULT_MODE: SearchMode = "screened"
+
+#: Pages reranked by float MaxSim per query when ``candidates`` is not given, per mode.
+DEFAULT_CANDIDATES: dict[str, int] = {"binary": 64, "muvera": 256}
+#: ``mode="screened"`` scans a segment of fewer than this many live pages per result (``k``)
+#: exactly: the same answer, and there the screen keeps too many pages to save time
+#: (benchmarks/bench_index_modes.py: break-even near 300 pages per result on random pages).
+DEFAULT_SCREEN_PAGES_PER_K = 400
+#: ``mode="binary"`` with 2-bit queries first ranks every page by plain (1-bit) Hamming,
+#: which costs half the popcounts, and scores only each query's best ``binary_prefilter``
+#: pages (at least :data:`~vertex_mm.late_interaction.binary.PREFILTER_PER_CANDIDATE` per
+#: candidate, :func:`~vertex_mm.late_interaction.binary.prefilter_size`) with the 2-bit
+#: weights; 0 scores every page with them.
+#: (benchmarks/bench_pages_scale.py: 100,000 pages, the 2-bit stage over all pages took
+#: ~1.7x the 1-bit one.)
+DEFAULT_BINARY_PREFILTER = 1024
 
 
 def prefiltered_hamming(segs: list[Segment], q_list: list[np.ndarray], n_pre: int) -> np.ndarray:

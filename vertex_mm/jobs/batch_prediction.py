@@ -35,7 +35,7 @@ from typing import Any
 from ..batch.progress import Progress
 from ..errors import InputError, NotFoundError, UnsupportedInputError, VertexMMError
 from ..gcs import join_gs, make_client
-from ..pricing import CostEstimate
+from ..pricing import CostEstimate, Usage
 from ..results import EmbeddingSpace
 from ..wire import EmbedRequest, build_batch_input_line
 from .batch_client import FAILED_STATES, BatchJobs, JobInfo
@@ -57,7 +57,14 @@ DEFAULT_POLL_INTERVAL = 30.0
 @dataclass(kw_only=True)
 class BatchJobReport(JobReport):
     """What one run did: :class:`JobReport`'s counts, plus the job's own. ``complete`` is True
-    when no input is left to do."""
+    when no input is left to do.
+
+    The source is listed again for each job's input, yet ``seen``, ``skipped`` and
+    ``duplicates`` count each listed input once; a run that only re-attached to a job lists
+    nothing (they stay 0). ``torn_bytes`` and ``bad_lines`` are what opening the journal
+    repaired or ignored. ``submitted`` and ``estimate`` cover the inputs this run sent, over
+    all its jobs (``estimate`` None when it sent none); ``jobs`` are the jobs it ran or
+    re-attached to (``reattached``)."""
 
     state_file: pathlib.Path
     errors_file: pathlib.Path  # always written next to the output (narrows JobReport's)
@@ -67,11 +74,19 @@ class BatchJobReport(JobReport):
     estimate: CostEstimate | None = None
 
     def summary(self) -> str:
-        text = f"{self.embedded} embedded, {self.skipped} already done, {self.failed} failed -> {self.output}"
+        text = f"{self.embedded} embedded, {self.skipped} already done, {self.failed} failed"
+        if self.duplicates:
+            text += f", {self.duplicates} duplicate ids ignored"
+        text += f" -> {self.output}"
         if self.jobs:
             how = "re-attached to " if self.reattached else ""
             sent = f", {self.submitted} inputs submitted" if self.submitted else ""
             text = f"batch prediction job {how}{', '.join(self.jobs)}{sent}: {text}"
+        if self.torn_bytes:
+            text += f" (cut {self.torn_bytes} bytes of a torn last line left by a killed run)"
+        if self.bad_lines:
+            text += (f" (ignored {self.bad_lines} journal lines that are not records: line "
+                     f"{', '.join(map(str, self.first_bad_lines))}...)")
         if self.interrupted:
             text += "; interrupted: run the same command again to resume"
             if self.state_file.exists():
@@ -125,6 +140,8 @@ def run_batch_job(
     touched = False  # whether this run got as far as knowing its errors (else the old file stays)
     run = _Run(embedder, source, space, task, gcs, staging, extensions, max_file_bytes, max_rows, report, errors)
     with Journal(journal_path) as journal:
+        report.torn_bytes = journal.torn_bytes
+        report.bad_lines, report.first_bad_lines = journal.bad_lines, journal.first_bad_lines
         try:
             while True:
                 state = JobState.load(report.state_file)
@@ -169,6 +186,9 @@ class _Run:
     max_rows: int
     report: BatchJobReport
     errors: ErrorSet
+    #: Source items (in listing order) already counted in the report: each job's input is
+    #: prepared by listing the source again, and an item is counted the first time only.
+    counted: int = 0
 
     def prepare(self, journal: Journal, tried: set[str],
                 on_estimate: Callable[[CostEstimate], None] | None) -> JobState | None:
@@ -191,11 +211,11 @@ class _Run:
                     items[item_id] = content_hash
             finally:
                 staged.close()
-            self.report.estimate = estimate
-            if on_estimate is not None and items:
-                on_estimate(estimate)
             if not items:
                 return None
+            if on_estimate is not None:
+                on_estimate(estimate)
+            self.report.estimate = _sum_estimates(self.report.estimate, estimate)
             inputs = staged.upload(self.gcs, self.staging)
             prefix = staged.prefix(self.staging)
         state = JobState(
@@ -211,27 +231,44 @@ class _Run:
     def _pending(self, journal: Journal, tried: set[str],
                  local_errors: list[dict[str, Any]]) -> Iterator[tuple[str, str, EmbedRequest]]:
         seen: set[str] = set()
-        for item in iter_source(self.source, storage_client=self.gcs, extensions=self.extensions):
-            if item.id in seen or item.id in tried:
+        report = self.report
+        for position, item in enumerate(iter_source(self.source, storage_client=self.gcs, extensions=self.extensions)):
+            first_look = position >= self.counted  # not counted by an earlier job's listing
+            if first_look:
+                self.counted = position + 1
+                report.seen += 1
+            if item.id in seen:
+                report.duplicates += int(first_look)
                 continue
             seen.add(item.id)
-            self.report.seen += 1
+            if item.id in tried:
+                continue
             if item.content_hash is not None and journal.is_done(item.id, item.content_hash):
-                self.report.skipped += 1
+                report.skipped += int(first_look)
                 continue
             try:
                 part, content_hash = load_content(item)
                 if journal.is_done(item.id, content_hash):
-                    self.report.skipped += 1
+                    report.skipped += int(first_look)
                     continue
                 request = self.embedder.build_content_request(part, dimension=self.space.dimension, task=self.task,
                                                               key=item.id)
             except VertexMMError as exc:  # refused before the network: never staged
                 local_errors.append(self.errors.add(item.id, exc))
-                if len(self.report.first_errors) < 5:
-                    self.report.first_errors.append(f"{item.id}: {type(exc).__name__}: {exc}")
+                if len(report.first_errors) < 5:
+                    report.first_errors.append(f"{item.id}: {type(exc).__name__}: {exc}")
                 continue
             yield item.id, content_hash, request
+
+
+def _sum_estimates(total: CostEstimate | None, more: CostEstimate) -> CostEstimate:
+    """``total`` with ``more``'s contents and usage added (``more`` itself when there is none)."""
+    if total is None:
+        return more
+    total.contents += more.contents
+    for modality, usage in more.usage.items():
+        total.usage.setdefault(modality, Usage()).add(usage)
+    return total
 
 
 def _attach_or_create(jobs: BatchJobs, state: JobState, report: BatchJobReport) -> JobInfo:

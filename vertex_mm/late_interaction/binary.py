@@ -29,11 +29,12 @@ import numpy as np
 from ..errors import InputError
 from ._rerank import rerank
 from ._threads import pool
-from .packed import PackedPages, as_packed, check_offsets, pack_queries
+from .packed import PackedPages, as_packed, check_offsets, gather_rows, int_at_least, pack_queries
 
 __all__ = [
     "BinaryPages",
     "binarize",
+    "check_query_bits",
     "hamming_maxsim",
     "hamming_maxsim_numpy",
     "hamming_maxsim_pairs",
@@ -90,12 +91,8 @@ class BinaryPages:
 
     def select(self, indices: Sequence[int] | np.ndarray) -> "BinaryPages":
         """A new set holding the given pages' codes, in the given order (copies their rows)."""
-        idx = np.asarray(indices, dtype=np.int64)
-        starts, ends = self.offsets[idx], self.offsets[idx + 1]
-        offsets = np.zeros(idx.size + 1, dtype=np.int64)
-        np.cumsum(ends - starts, out=offsets[1:])
-        rows = np.repeat(starts - offsets[:-1], ends - starts) + np.arange(int(offsets[-1]))
-        return BinaryPages(self.codes[rows], offsets, self.dim)
+        rows, offsets = gather_rows(self.offsets, indices)
+        return BinaryPages(np.take(np.asarray(self.codes), rows, axis=0), offsets, self.dim)
 
     @property
     def bytes_per_page(self) -> float:
@@ -170,6 +167,12 @@ def _min_hamming_numpy(q_codes: np.ndarray, q_masks: np.ndarray, codes: np.ndarr
     return out
 
 
+def check_query_bits(query_bits: Any) -> None:
+    """Raise :class:`InputError` unless ``query_bits`` is 1 or 2 (bits per query dimension)."""
+    if isinstance(query_bits, bool) or query_bits not in (1, 2):
+        raise InputError(f"query_bits must be 1 or 2, got {query_bits!r}", input_name="query_bits")
+
+
 def query_codes(queries: Sequence[np.ndarray] | np.ndarray, dim: int,
                 query_bits: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sign codes, weight masks and owning query of every real query token.
@@ -178,8 +181,7 @@ def query_codes(queries: Sequence[np.ndarray] | np.ndarray, dim: int,
     magnitude; those dimensions count twice in the Hamming distance. ``query_bits=1`` gives
     all-zero masks (plain Hamming).
     """
-    if query_bits not in (1, 2):
-        raise InputError(f"query_bits must be 1 or 2, got {query_bits!r}", input_name="query_bits")
+    check_query_bits(query_bits)
     q_pad, q_mask = pack_queries(queries, dim=dim)
     real = q_pad[q_mask]  # only real tokens: a zero padding token would still cost d/2 bits
     owner = np.repeat(np.arange(q_pad.shape[0]), q_mask.sum(axis=1))
@@ -324,6 +326,10 @@ def two_stage_search(
     """
     from .maxsim import top_k
 
+    k, candidates = int_at_least(k, "k", 1), int_at_least(candidates, "candidates", 1)
+    check_query_bits(query_bits)
+    if prefilter is not None:
+        int_at_least(prefilter, "prefilter", 0)  # checked with 1-bit queries too, which ignore it
     if len(binary) != len(pages):
         raise InputError(f"binary codes hold {len(binary)} pages but float pages hold {len(pages)}", input_name="pages")
     q_list = [queries] if isinstance(queries, np.ndarray) and queries.ndim == 2 else list(queries)
@@ -361,8 +367,8 @@ def prefilter_size(n_pages: int, candidates: int, prefilter: int | None = None) 
     (2-bit over every page). ``prefilter=None`` is ``PREFILTER_PER_CANDIDATE * candidates``;
     a given ``prefilter`` is raised to that too (fewer would cut into the candidates), and
     ``0`` turns the prefilter off. No prefilter when it would keep every page."""
-    if prefilter is not None and (isinstance(prefilter, bool) or not isinstance(prefilter, (int, np.integer)) or prefilter < 0):
-        raise InputError(f"prefilter must be an integer >= 0 or None, got {prefilter!r}", input_name="prefilter")
+    if prefilter is not None:
+        int_at_least(prefilter, "prefilter", 0)
     if prefilter == 0:
         return 0
     n = max(int(prefilter or 0), PREFILTER_PER_CANDIDATE * int(candidates))

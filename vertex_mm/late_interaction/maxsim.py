@@ -45,7 +45,7 @@ import numpy as np
 from .._device import check_device, resolve_device
 from ..errors import InputError
 from ._threads import on_query_threads
-from .packed import PackedPages, PagesEndToEnd, as_packed, pack_queries
+from .packed import PackedPages, PagesEndToEnd, as_packed, gather_rows, pack_queries
 
 __all__ = ["COMPUTE_DTYPES", "MIN_PRODUCT_SIDE", "DevicePages", "few_query_tokens", "gpu_block_tokens", "maxsim",
            "maxsim_reference", "maxsim_topk", "to_device", "token_maxima", "top_k"]
@@ -135,12 +135,7 @@ class DevicePages(PagesEndToEnd):
     def select(self, indices: Sequence[int] | np.ndarray) -> "DevicePages":
         """The given pages, in that order: one gather on the device."""
         torch = _torch()
-        idx = np.asarray(indices, dtype=np.int64)
-        starts, lengths = self.offsets[idx], self.lengths[idx]
-        offsets = np.zeros(idx.size + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        rows = np.concatenate([np.arange(s, s + n) for s, n in zip(starts.tolist(), lengths.tolist())] or
-                              [np.zeros(0, np.int64)])
+        rows, offsets = gather_rows(self.offsets, indices)
         return DevicePages(self.tokens[torch.from_numpy(rows).to(self.tokens.device)], offsets)
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from .._optional import require
 from ..errors import InputError
-from .packed import PackedPages, as_packed
+from .packed import PackedPages, as_packed, int_at_least
 
 __all__ = ["pool_page", "pool_pages", "pooled_length"]
 
@@ -44,8 +44,7 @@ def pool_page(vectors: np.ndarray, pool_factor: int) -> np.ndarray:
     clustering itself runs in float64 on L2-normalised copies (Ward on unit vectors groups by
     cosine), while the means are of the original vectors, as in colpali-engine.
     """
-    if not isinstance(pool_factor, (int, np.integer)) or pool_factor < 1:
-        raise InputError(f"pool_factor must be an integer >= 1, got {pool_factor!r}", input_name="pool_factor")
+    pool_factor = int_at_least(pool_factor, "pool_factor", 1)
     vectors = np.asarray(vectors)
     if vectors.ndim != 2 or vectors.shape[0] == 0:
         raise InputError(f"a page must be a non-empty (n, d) array, got shape {vectors.shape}", input_name="vectors")

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ._threads import on_query_threads
+from ._threads import _per_thread_torch_threads, on_query_threads
 from .maxsim import DEFAULT_BLOCK_TOKENS, MIN_PRODUCT_SIDE, _as_tensor, _torch, few_query_tokens, token_maxima, top_k
 from .packed import PackedPages, as_packed, pack_queries
 
@@ -56,25 +56,54 @@ U_BF16 = 2.0**-8
 U_FP32 = 2.0**-24
 
 
-@functools.cache
+#: Results of :func:`_columns_check` kept per process. Its key holds the width of the whole
+#: query block (queries x padded tokens), which a server sees vary without end: the least
+#: recently used results go, and a shape seen again after that is checked again (10-30 ms
+#: at dimension 128 on 2 cores, AMD EPYC).
+COLUMN_CHECKS_KEPT = 64
+
+
 def _columns_independent(dim: int, width: int, full_width: int, few: bool) -> bool:
     """Whether float32 products with ``width`` of ``full_width`` query columns give the full
     product's bits in those columns, in the layout ``few`` (:func:`token_maxima`), for rows of
-    ``dim`` values: checked once on random rows of a few sizes and column offsets."""
+    ``dim`` values, at the caller's torch thread count and at the one thread per query that
+    :func:`on_query_threads` rescores on: checked on random rows of a few sizes and column
+    offsets, once per shape and thread count (the last :data:`COLUMN_CHECKS_KEPT` kept)."""
+    threads = int(_torch().get_num_threads())
+    # Products are padded to MIN_PRODUCT_SIDE (token_maxima): narrower widths are one shape.
+    return _columns_check(dim, max(width, MIN_PRODUCT_SIDE), max(full_width, MIN_PRODUCT_SIDE), few, threads)
+
+
+@functools.lru_cache(maxsize=COLUMN_CHECKS_KEPT)
+def _columns_check(dim: int, width: int, full_width: int, few: bool, threads: int) -> bool:
     torch = _torch()
-    width, full_width = max(width, MIN_PRODUCT_SIDE), max(full_width, MIN_PRODUCT_SIDE)
     gen = torch.Generator().manual_seed(dim * 7919 + width)
     rows = torch.randn(3000, dim, generator=gen)
     q_t = torch.randn(dim, full_width, generator=gen)
-    with torch.inference_mode():
-        full = q_t.T.contiguous() @ rows.T if few else rows @ q_t
-        for c0 in sorted({0, (full_width - width) // 2, full_width - width}):
-            part = q_t[:, c0 : c0 + width]
-            for r0, r1 in ((0, 3000), (1000, 2029), (7, 7 + MIN_PRODUCT_SIDE)):
-                got = part.T.contiguous() @ rows[r0:r1].T if few else rows[r0:r1] @ part.contiguous()
-                want = full[c0 : c0 + width, r0:r1] if few else full[r0:r1, c0 : c0 + width]
-                if not torch.equal(got, want):
-                    return False
+
+    def product(r: Any, q: Any) -> Any:
+        return q.T.contiguous() @ r.T if few else r @ q.contiguous()
+
+    # The rescoring multiplies on one torch thread per query where on_query_threads can set
+    # that, else on the caller's threads: its bits must be the scan's at each count it uses.
+    counts = [threads] + ([1] if threads > 1 and _per_thread_torch_threads() else [])
+    try:
+        with torch.inference_mode():
+            full = product(rows, q_t)  # the scan, at the caller's thread count
+            for count in counts:
+                if count != threads:
+                    torch.set_num_threads(count)
+                    if not torch.equal(product(rows, q_t), full):
+                        return False
+                for c0 in sorted({0, (full_width - width) // 2, full_width - width}):
+                    part = q_t[:, c0 : c0 + width]
+                    for r0, r1 in ((0, 3000), (1000, 2029), (7, 7 + MIN_PRODUCT_SIDE)):
+                        want = full[c0 : c0 + width, r0:r1] if few else full[r0:r1, c0 : c0 + width]
+                        if not torch.equal(product(rows[r0:r1], part), want):
+                            return False
+    finally:
+        if len(counts) > 1:
+            torch.set_num_threads(threads)  # set last, from the caller's thread: its count stays its own
     return True
 
 
@@ -169,7 +198,7 @@ class ScreenedPages:
         the full scan uses for these pages (:func:`token_maxima`'s ``few``). Element ``(i, j)``
         of the float32 products :func:`token_maxima` makes (each side at least
         :data:`~.maxsim.MIN_PRODUCT_SIDE`) has the same bits whatever the other rows and
-        columns: checked once per process and shape by :func:`_columns_independent`; where it
+        columns: checked once per shape and thread count by :func:`_columns_independent`; where it
         fails, every query is rescored with all the query columns, as the scan multiplies.
         """
         torch = _torch()

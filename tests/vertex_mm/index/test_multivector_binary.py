@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from vertex_mm.errors import InputError
 from vertex_mm.index import MultiVectorIndex
 from vertex_mm.index._mv_search import prefiltered_hamming, score_all
 from vertex_mm.late_interaction import BinaryPages, PackedPages, hamming_maxsim, top_k
@@ -68,3 +69,39 @@ def test_binary_search_with_and_without_the_prefilter(world):
     assert idx.search(queries, k=3, mode="binary", candidates=4) == full
     for hits in idx.search(queries, k=10, mode="binary", candidates=1):
         assert all(h.doc_id != "d1" for h in hits) and len(hits) == 10
+
+
+@pytest.mark.parametrize("knob", ["binary_prefilter", "screen_pages_per_k"])
+@pytest.mark.parametrize("bad", [-1, 2.5, "64", True, None])
+def test_a_bad_search_knob_is_refused_when_set_not_at_the_first_search(knob, bad):
+    with pytest.raises(InputError, match=f"{knob} must be an integer >= 0") as info:
+        MultiVectorIndex(SPACE, **{knob: bad})
+    assert info.value.input_name == knob
+    idx = MultiVectorIndex(SPACE)
+    with pytest.raises(InputError, match=f"{knob} must be an integer >= 0") as info:
+        setattr(idx, knob, bad)
+    assert info.value.input_name == knob
+    assert getattr(idx, knob) == getattr(MultiVectorIndex(SPACE), knob)  # the refused value is not kept
+
+
+def test_search_knobs_are_kept_from_the_constructor_and_after_a_load(world, tmp_path):
+    idx, _, _ = world
+    assert (idx.binary_prefilter, idx.screen_pages_per_k) == (1024, 400)
+    custom = MultiVectorIndex(SPACE, binary_prefilter=np.int64(0), screen_pages_per_k=7)
+    assert (custom.binary_prefilter, custom.screen_pages_per_k) == (0, 7)
+    assert isinstance(custom.binary_prefilter, int)
+    loaded = MultiVectorIndex.load(idx.path)
+    loaded.binary_prefilter = 32
+    assert loaded.binary_prefilter == 32
+
+
+@pytest.mark.parametrize(("kwargs", "name"), [
+    ({"candidates": 0}, "candidates"), ({"candidates": -3}, "candidates"), ({"candidates": 2.5}, "candidates"),
+    ({"candidates": True}, "candidates"), ({"query_bits": 3}, "query_bits"), ({"query_bits": 0}, "query_bits"),
+])
+@pytest.mark.parametrize("mode", ["binary", "muvera", "exact"])
+def test_bad_search_arguments_are_refused_in_every_mode(world, kwargs, name, mode):
+    idx, _, queries = world
+    with pytest.raises(InputError, match=name) as info:
+        idx.search(queries, k=3, mode=mode, **kwargs)
+    assert info.value.input_name == name

@@ -191,3 +191,36 @@ def test_only_the_gemini_backend_and_gs_staging_are_accepted(gemini, tmp_path):
         run_batch_job(HashedEmbedder(), tmp_path, tmp_path / "o.jsonl", staging=STAGING)
     with pytest.raises(InputError, match="gs://"):
         run_batch_job(gemini, tmp_path, tmp_path / "o.jsonl", staging="/tmp/stage")
+
+
+
+def test_counts_of_a_run_of_several_jobs_are_each_inputs_once(gemini, gcs_emulator, media_folder, tmp_path):
+    """Each job's input is prepared by listing the source again: the report still counts each
+    listed input once (seen, already done, duplicate ids), and its estimate is the sum of what
+    the run submitted (None when it submitted nothing)."""
+    root = media_folder(images=5)  # 9 contents
+    lines = [f"media/{i.id}" for i in iter_source(root, extensions=CONTENT_EXTENSIONS)]
+    listing, out = tmp_path / "list.txt", tmp_path / "out.jsonl"
+    listing.write_text("\n".join(lines[:4]) + "\n")
+    run(gemini, listing, out)
+    listing.write_text("\n".join(lines + lines[:3]) + "\n")  # all nine, three of them twice
+    report = run(gemini, listing, out, max_rows=2)
+    assert len(report.jobs) == 3 and report.complete  # 5 inputs left: jobs of 2, 2 and 1
+    assert (report.seen, report.duplicates, report.skipped, report.submitted, report.embedded) == (12, 3, 4, 5, 5)
+    assert report.estimate is not None and report.estimate.contents == 5
+    assert "3 duplicate ids ignored" in report.summary()
+    assert_each_input_exactly_once(out, lines)
+    rerun = run(gemini, listing, out, max_rows=2)
+    assert (rerun.seen, rerun.duplicates, rerun.skipped, rerun.submitted, rerun.estimate) == (12, 3, 9, 0, None)
+
+def test_a_journal_repaired_on_open_is_reported(gemini, gcs_emulator, media_folder, tmp_path):
+    root = media_folder()
+    out = tmp_path / "out.jsonl"
+    run(gemini, root, out)
+    lines = out.read_bytes().splitlines(keepends=True)
+    out.write_bytes(b"".join([lines[0], b"not a record\n", *lines[1:-1], lines[-1][:20]]))  # a bad line, a torn tail
+    report = run(gemini, root, out)
+    assert (report.bad_lines, report.first_bad_lines, report.torn_bytes) == (1, [2], 20)
+    assert report.submitted == 1 and report.complete  # the torn record's input is sent again
+    text = report.summary()
+    assert "cut 20 bytes of a torn last line" in text and "ignored 1 journal lines" in text

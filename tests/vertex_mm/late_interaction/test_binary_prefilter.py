@@ -128,3 +128,16 @@ def test_prefilter_keeps_planted_pages_among_many(rng):
     _, with_pre = two_stage_search(queries, binary, packed, 1, candidates=8)
     _, without = two_stage_search(queries, binary, packed, 1, candidates=8, prefilter=0)
     assert with_pre[:, 0].tolist() == planted.tolist() == without[:, 0].tolist()
+
+
+@pytest.mark.parametrize(("kwargs", "name"), [
+    ({"candidates": 0}, "candidates"), ({"candidates": -1}, "candidates"), ({"candidates": 1.5}, "candidates"),
+    ({"k": 0}, "k"), ({"prefilter": -1, "query_bits": 1}, "prefilter"), ({"prefilter": 2.5, "query_bits": 1}, "prefilter"),
+    ({"query_bits": 3}, "query_bits"),
+])
+def test_two_stage_search_refuses_bad_knobs_before_any_work(colpali_like, kwargs, name):
+    packed, queries = colpali_like
+    args = {"k": 2, "candidates": 4, **kwargs}
+    with pytest.raises(InputError, match=name) as info:
+        two_stage_search(queries, BinaryPages.from_pages(packed), packed, args.pop("k"), **args)
+    assert info.value.input_name == name

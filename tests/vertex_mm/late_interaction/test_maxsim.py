@@ -93,3 +93,32 @@ def test_page_ids_score_a_subset_in_the_given_order(ragged_pages, queries):
     np.testing.assert_allclose(maxsim(queries, ragged_pages, page_ids=ids, block_tokens=50), full[:, ids], atol=1e-6)
     with pytest.raises(InputError, match="page_ids"):
         maxsim(queries, ragged_pages, page_ids=[40])
+
+
+@pytest.mark.parametrize("lengths", [(3, 1, 7, 2, 5), (4, 4, 4, 4)])
+@pytest.mark.parametrize("indices", [[2, 0, 3], [1, 1, 0], [3], []])
+def test_every_store_gathers_the_same_rows_as_page_by_page_slices(lengths, indices):
+    """PackedPages, BinaryPages and DevicePages select pages through gather_rows: the rows of
+    each chosen page in the given order (repeats and no pages included), offsets end to end."""
+    from vertex_mm.late_interaction import BinaryPages, DevicePages
+    from vertex_mm.late_interaction.packed import gather_rows
+
+    rng = np.random.default_rng(4)
+    packed = PackedPages.from_list([rng.standard_normal((n, 70)) for n in lengths], dtype=np.float16)
+    want_rows = np.concatenate([np.arange(packed.offsets[i], packed.offsets[i + 1]) for i in indices] or [[]])
+    want_offsets = np.concatenate([[0], np.cumsum([lengths[i] for i in indices])])
+    rows, offsets = gather_rows(packed.offsets, indices)
+    assert rows.dtype == offsets.dtype == np.int64
+    np.testing.assert_array_equal(rows, want_rows)
+    np.testing.assert_array_equal(offsets, want_offsets)
+    got = packed.select(indices)
+    assert got.tokens.dtype == np.float16 and got.tokens.shape == (want_rows.size, 70)
+    np.testing.assert_array_equal(got.tokens, packed.tokens[want_rows.astype(np.int64)])
+    np.testing.assert_array_equal(got.offsets, want_offsets)
+    codes = BinaryPages.from_pages(packed)
+    np.testing.assert_array_equal(codes.select(indices).codes, codes.codes[want_rows.astype(np.int64)])
+    np.testing.assert_array_equal(codes.select(indices).offsets, want_offsets)
+    torch = pytest.importorskip("torch")
+    held = DevicePages.from_pages(packed, torch.device("cpu")).select(indices)
+    np.testing.assert_array_equal(held.tokens.numpy(), got.tokens)
+    np.testing.assert_array_equal(held.offsets, want_offsets)

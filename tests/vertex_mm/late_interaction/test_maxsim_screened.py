@@ -194,3 +194,37 @@ def test_scores_of_a_page_subset_or_one_query_have_the_full_scans_bits():
     q_pad = pack_queries(queries, dim=64)[0]
     for i in range(len(queries)):  # one query, padded to the batch's width, as exact_topk rescores it
         np.testing.assert_array_equal(maxsim(q_pad[i : i + 1], pages)[0], full[i])
+
+
+
+def test_the_column_check_keeps_a_bounded_number_of_shapes():
+    """A server sees query blocks of ever new widths: the once-per-shape check keeps only the
+    last COLUMN_CHECKS_KEPT results, and widths below the padded product side are one shape."""
+    from vertex_mm.late_interaction import screened
+
+    assert screened._columns_check.cache_info().maxsize == screened.COLUMN_CHECKS_KEPT
+    screened._columns_check.cache_clear()
+    for width in range(1, 17):  # every width pads to 16 columns: one check
+        assert screened._columns_independent(8, width, width, True)
+    assert screened._columns_check.cache_info().currsize == 1
+    for full_width in range(16, 16 + screened.COLUMN_CHECKS_KEPT + 8):
+        screened._columns_independent(8, 16, full_width, False)
+    assert screened._columns_check.cache_info().currsize == screened.COLUMN_CHECKS_KEPT
+
+
+def test_the_column_check_is_made_per_thread_count_and_leaves_the_callers_count():
+    import torch
+
+    from vertex_mm.late_interaction import screened
+
+    before = torch.get_num_threads()
+    screened._columns_check.cache_clear()
+    try:
+        for threads in (1, 2, 1):
+            torch.set_num_threads(threads)
+            assert screened._columns_independent(32, 20, 80, False)
+            assert torch.get_num_threads() == threads  # a check at one thread put the caller's count back
+        info = screened._columns_check.cache_info()
+        assert (info.currsize, info.misses, info.hits) == (2, 2, 1)  # 1 and 2 threads: one check each
+    finally:
+        torch.set_num_threads(before)

@@ -44,7 +44,7 @@ def test_pool_factor_one_is_the_identity(rng):
     assert pool_page(page, 1) is page
 
 
-@pytest.mark.parametrize("factor", [0, -2, 1.5])
+@pytest.mark.parametrize("factor", [0, -2, 1.5, True])
 def test_bad_pool_factor_is_an_input_error(rng, factor):
     with pytest.raises(InputError, match="pool_factor"):
         pool_page(rng.standard_normal((7, 4)), factor)
