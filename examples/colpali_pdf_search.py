@@ -7,8 +7,9 @@ Runs offline. The retriever is a spec (the same as ``vertex-mm pages --embedder`
 output says which one answered:
 
 * ``ocr-fused`` (default): the OCR-assisted retriever. It reads the PDF text layer (tesseract
-  for scanned pages), and fuses BM25, MiniLM passages, CNN figure regions and a chart/table
-  layout signal. It is *not* ColPali: no ColPali weights reach this machine.
+  for scanned pages), and fuses BM25, MiniLM passages and a chart/table/reference-list layout
+  signal (CNN figure regions are opt-in). It is *not* ColPali: no ColPali weights reach this
+  machine.
 * ``--retriever colqwen2:/models/colqwen2-v1.0-hf`` (or ``colpali:FOLDER``, ``--colpali FOLDER``):
   a real ColPali, ColQwen2 or ColModernVBert checkpoint from a local folder, run on
   transformers' own classes: OCR-free late interaction over page images. Get one on a machine

@@ -32,15 +32,11 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-from .errors import InputError
+from .errors import DeviceFallbackWarning, InputError
 
 __all__ = ["DEVICES", "DeviceFallbackWarning", "check_device", "ieee_float32", "resolve_device"]
 
 DEVICES = ("auto", "cpu", "cuda")
-
-
-class DeviceFallbackWarning(UserWarning):
-    """Raised as a warning when a GPU was asked for but torch sees none, and the CPU is used."""
 
 
 def check_device(device: Any) -> str:

@@ -35,6 +35,12 @@ Callers catch :class:`VertexMMError` and look at the typed subclasses::
     ├── BatchError                          some inputs of a batch failed (carries every result)
     └── NotRunError                         the batch stopped before this input ran (retryable)
 
+Errors that belong to one subsystem live beside it and join this tree: the index errors
+(``vertex_mm.index``: ``IndexCorruptedError``, ``IndexVersionError``, ``InvalidFilterError``, ...),
+batch-job errors (``vertex_mm.jobs.batch_errors``), ``JournalLockedError``
+(``vertex_mm.jobs.journal_lock``) and the adapters' ``FailedInputsError`` (``vertex_mm.integrations``).
+:class:`DeviceFallbackWarning` is a warning, not an error: a GPU was asked for, the CPU is used.
+
 Every error says which input broke which limit. ``retryable`` tells the batch engine whether
 another attempt can succeed; it is a class attribute so that policy lives with the type.
 """
@@ -48,6 +54,7 @@ __all__ = [
     "BackendError",
     "BatchError",
     "DeadlineExceededError",
+    "DeviceFallbackWarning",
     "EmbeddingSpaceMismatchError",
     "ImageTooLargeError",
     "InputError",
@@ -336,3 +343,7 @@ def api_error_for_status(status_code: int) -> type[APIError]:
     if status_code >= 500:
         return InternalServerError
     return APIError
+
+
+class DeviceFallbackWarning(UserWarning):
+    """Warned (not raised) when a GPU was asked for but torch sees none, and the CPU is used."""
