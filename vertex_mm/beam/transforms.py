@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import PredictionResult, RunInference
+from apache_beam.typehints.decorators import no_annotations
 
 from ..results import EmbeddingSpace
 from .handler import EmbedderModelHandler
@@ -144,6 +145,9 @@ class Embed(beam.PTransform):
                              f"got {self.handler.kind!r}")
         self.inference_args = inference_args
 
+    # Beam takes a return annotation for an output type hint and warns, once per transform, that
+    # it ignores this one (not a PCollection); mypy still checks it.
+    @no_annotations  # type: ignore[untyped-decorator]  # beam ships no type information
     def expand(self, pcoll: beam.PCollection) -> EmbedOutputs:
         inputs = pcoll | "ToEmbedInput" >> beam.ParDo(_ToEmbedInput(self.handler.kind)).with_outputs(
             DEAD_LETTER, main="inputs"
