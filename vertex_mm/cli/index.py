@@ -39,6 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import EmbeddingSpaceMismatchError
     from ..index import BaseIndex, IndexConfig, create_index
     from ..index.build import find_images, index_images
     from ..registry import get_embedder
@@ -55,7 +56,11 @@ def run(args: argparse.Namespace) -> int:
     index: BaseIndex
     if args.update and out.exists():
         index = BaseIndex.load(out)
-        space.require_same(index.space, f"photos embedded by {args.backend!r}")
+        if space != index.space:  # the task is not compared, as in EmbeddingSpace.require_same
+            raise EmbeddingSpaceMismatchError(
+                f"{out} holds vectors in embedding space {index.space.id!r}; --backend {args.backend} with "
+                f"these flags embeds in {space.id!r}, and vectors of two spaces are not comparable: pass the "
+                "index's backend and --dimension, or choose another --out")
     else:
         index = create_index(IndexConfig(space), args.kind)
     root = Path(args.folder).resolve()

@@ -78,6 +78,19 @@ def test_update_adds_new_photos_and_drops_deleted_ones(hashed_backend, photo_dir
     assert sorted(load_index(idx).ids) == sorted(p.name for p in photo_dir.glob("*.jpg"))
 
 
+def test_update_with_another_dimension_names_each_space_the_right_way_round(hashed_backend, photo_dir, tmp_path,
+                                                                           capsys):
+    idx = tmp_path / "photos.idx"
+    args = ["index", str(photo_dir), "--out", str(idx), "--backend", "hashed", "--no-progress", "--update"]
+    assert main(args + ["--dimension", "128"]) == 0
+    capsys.readouterr()
+    assert main(args + ["--dimension", "256"]) == 2
+    err = capsys.readouterr().err
+    # The index holds 128-dimensional vectors; these flags would embed 256.
+    assert re.search(r"photos\.idx holds vectors in embedding space '[^']*/128'", err), err
+    assert re.search(r"embeds in '[^']*/256'", err), err
+
+
 def test_an_unreadable_photo_is_skipped_and_reported(hashed_backend, photo_dir, tmp_path, capsys):
     (photo_dir / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
     assert main(["index", str(photo_dir), "--out", str(tmp_path / "i"), "--backend", "hashed", "--no-progress"]) == 1
