@@ -60,6 +60,8 @@ translate_genai_error = translate_error
 #: gemini-embedding-2 is served from ``global`` and the ``us`` / ``eu`` multi-regions (model
 #: card, "Supported regions"); single regions such as us-central1 served only the preview.
 DEFAULT_LOCATION = "global"
+#: Every location the model is served from (the limits table in README.md).
+LOCATIONS = (DEFAULT_LOCATION, "us", "eu")
 
 
 class GeminiEmbedder(BaseEmbedder):
@@ -97,6 +99,13 @@ class GeminiEmbedder(BaseEmbedder):
             raise InputError("pass base_url or api_endpoint, not both", input_name="base_url")
         self.model = model
         self.base_url = with_scheme(base_url or api_endpoint)
+        if location not in LOCATIONS:
+            raise InputError(
+                f"location {location!r}: {model} is served from {DEFAULT_LOCATION!r} (the default) or the "
+                f"{' / '.join(repr(loc) for loc in LOCATIONS[1:])} multi-regions, not from single regions such as "
+                "us-central1; pass location='global' (or leave it out)",
+                input_name="location",
+            )
         self.location = location
         if api_key and (project or credentials):
             raise InputError("api_key (Vertex AI express mode) excludes project and credentials", input_name="api_key")

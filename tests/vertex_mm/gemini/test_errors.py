@@ -85,3 +85,17 @@ def test_nothing_reachable_is_a_transport_error():
 def test_api_key_and_project_are_exclusive():
     with pytest.raises(ValueError, match="excludes project"):
         GeminiEmbedder(project="p", api_key="k")
+
+
+@pytest.mark.parametrize("location", ["us-central1", "mars", "", "GLOBAL"])
+def test_a_location_the_model_is_not_served_from_is_refused_before_the_network(location):
+    with pytest.raises(errors.InputError, match="'global'.*'us' / 'eu' multi-regions") as info:
+        GeminiEmbedder(project="p", location=location)
+    assert info.value.input_name == "location" and repr(location) in str(info.value)
+
+
+@pytest.mark.parametrize("location", ["global", "us", "eu"])
+def test_the_served_locations_are_accepted(location):
+    emb = GeminiEmbedder(base_url="http://127.0.0.1:9", location=location)
+    assert emb.location == location
+    emb.close()
