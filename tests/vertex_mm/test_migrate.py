@@ -99,6 +99,34 @@ def test_the_command_migrates_and_reports_the_top_k_overlap(emulator, old_index,
     assert "top-3 overlap, old vs new index, over 2 queries" in out
 
 
+@pytest.mark.parametrize("to", ["multimodalembedding@001", "gemini-embedding-3"])
+def test_a_model_the_backend_does_not_serve_is_one_usage_error_before_any_request(emulator, old_index, tmp_path,
+                                                                                  capsys, to):
+    old, _ = old_index
+    emulator.reset_stats()
+    code = main(["migrate", str(old), "--to", to, "--out", str(tmp_path / "new.idx"), "--api-endpoint", emulator.url,
+                 "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"--to {to}: the gemini backend serves gemini-embedding-2" in err
+    assert "multimodalembedding@001 (--backend vertex)" in err and len(err.splitlines()) == 1
+    assert emulator.stats()["requests"] == 0 and not (tmp_path / "new.idx").exists()
+
+
+def test_the_preview_name_and_a_resource_path_are_the_served_model(emulator, old_index, tmp_path, capsys):
+    old, _ = old_index
+    for n, to in enumerate(["gemini-embedding-2-preview", "publishers/google/models/gemini-embedding-2"]):
+        assert main(["migrate", str(old), "--to", to, "--out", str(tmp_path / f"new{n}.idx"), "--api-endpoint",
+                     emulator.url, "--dimension", "128", "--no-progress"]) == 0, capsys.readouterr().err
+
+
+def test_a_backend_with_its_own_model_takes_no_to(old_index, tmp_path, capsys):
+    old, _ = old_index
+    code = main(["migrate", str(old), "--backend", "hashed", "--to", "gemini-embedding-2", "--out",
+                 str(tmp_path / "new.idx"), "--no-progress"])
+    assert code == 2 and "takes no --to" in capsys.readouterr().err
+
+
 def test_the_help_documents_the_command(capsys):
     with pytest.raises(SystemExit):
         main(["migrate", "--help"])

@@ -32,7 +32,8 @@ HELP = "re-embed an index with gemini-embedding-2 (or another backend) into a ne
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", metavar="INDEX", help="index folder written by `vertex-mm index`, or a JSONL of embeddings")
     p.add_argument("--out", required=True, metavar="NEW_INDEX", help="the new index folder to write")
-    p.add_argument("--to", default="gemini-embedding-2", metavar="MODEL", help="target model (default gemini-embedding-2)")
+    p.add_argument("--to", metavar="MODEL",
+                   help="target model, one the backend serves (default: the backend's; gemini-embedding-2 for gemini)")
     add_backend_arguments(p, default="gemini", dimension="embedding length of the new index (gemini: 128..3072, default 3072)")
     p.add_argument("--task", help="task the items are embedded for (default retrieval_document for gemini)")
     p.add_argument("--root", metavar="DIR", help="folder that relative ids are paths in (when the index has no paths)")
@@ -52,8 +53,9 @@ def run(args: argparse.Namespace) -> int:
     if args.k < 1:
         raise UsageError(f"-k must be >= 1, got {args.k}")
     options = backend_options(args)
-    if args.backend == "gemini":
-        options["model"] = args.to
+    target = _target_model(args.backend, args.to)
+    if target is not None:
+        options["model"] = target
     batch = {k: v for k, v in (("requests_per_minute", args.rpm), ("concurrency", args.concurrency)) if v is not None}
     embedder = get_embedder(args.backend, **options, **batch)
     task = args.task or ("retrieval_document" if embedder.content_limits is not None and args.backend != "local" else None)
@@ -72,6 +74,30 @@ def run(args: argparse.Namespace) -> int:
     finally:
         embedder.close()
     return 0 if report.complete else 1
+
+
+#: The models a backend of the CLI serves (--to), by backend; local backends take no --to.
+_SERVED = {"gemini": ("gemini-embedding-2", "gemini-embedding-2-preview"),
+           "vertex": ("multimodalembedding@001", "multimodalembedding")}
+
+
+def _target_model(backend: str, to: str | None) -> str | None:
+    """The ``model`` option for ``--to`` (None: the backend's own); a model the backend does not
+    serve is a usage error before anything is embedded."""
+    from ._errors import UsageError
+
+    if to is None:
+        return None
+    served = _SERVED.get(backend)
+    if served is None:
+        raise UsageError(f"--to {to}: the {backend} backend embeds with its own model and takes no --to; "
+                         "leave --to out to rehearse offline, or pass --backend gemini")
+    name = to.split("/")[-1]  # publishers/google/models/NAME
+    if name not in served:
+        others = [f"{m} (--backend {b})" for b, models in _SERVED.items() if b != backend for m in models[:1]]
+        raise UsageError(f"--to {to}: the {backend} backend serves {', '.join(served)}; "
+                         f"other models: {', '.join(others)}")
+    return name
 
 
 def _compare(args: argparse.Namespace, new_embedder: Any, queries: list[str], overlap: Any) -> None:
