@@ -7,6 +7,7 @@ item, from its source images, by the successor (gemini-embedding-2), into a new 
 >>> report = migrate_index("photos.idx", "photos-g2.idx", get_embedder("gemini", project="p"),
 ...                        dimension=768, task="retrieval_document")          # doctest: +SKIP
 
+* What it reads: an index folder, or the JSONL or Parquet output of ``vertex-mm embed``.
 * Where the items come from: each row's ``metadata["path"]`` when that file exists (what
   ``vertex-mm index`` stores), else its id when that is a ``gs://`` URI, else ``root / id``.
   An item whose source cannot be found is reported, not guessed.
@@ -77,7 +78,8 @@ class _Item:
 
 
 def _read_old(source: pathlib.Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(id, metadata) of every item of an index directory or of a JSONL file of embeddings."""
+    """(id, metadata) of every item of an index directory, or of a JSONL or Parquet file of
+    embeddings (``vertex-mm embed``'s output; Parquet rows carry no metadata)."""
     if source.is_dir():
         from .index import BaseIndex
 
@@ -86,9 +88,20 @@ def _read_old(source: pathlib.Path) -> Iterator[tuple[str, dict[str, Any]]]:
             yield from zip(ids, (dict(m) for m in metas))
         return
     if not source.is_file():
-        raise InputError(f"{source}: no such index folder or JSONL file", input_name=str(source))
-    with source.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
+        raise InputError(f"{source}: no such index folder, JSONL or Parquet file", input_name=str(source))
+    with source.open("rb") as f:
+        magic = f.read(4)
+    if magic == b"PAR1":  # `vertex-mm embed --out X.parquet`
+        yield from ((item_id, {}) for item_id in _parquet_ids(source))
+        return
+    with source.open("rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InputError(f"{source}:{n}: not UTF-8 text; expected an index folder, a JSONL or a Parquet "
+                                 "file of embeddings (what `vertex-mm index` / `vertex-mm embed` write)",
+                                 input_name=str(source)) from None
             if not line.strip():
                 continue
             try:
@@ -100,6 +113,27 @@ def _read_old(source: pathlib.Path) -> Iterator[tuple[str, dict[str, Any]]]:
                 raise InputError(f"{source}:{n}: id must be a string", input_name=str(source))
             meta = record.get("metadata")
             yield item_id, dict(meta) if isinstance(meta, dict) else {}
+
+
+def _parquet_ids(source: pathlib.Path) -> Iterator[str]:
+    """The ``id`` column of a Parquet file of embeddings (``vertex-mm embed``'s columns)."""
+    from ._optional import require
+
+    pq = require("parquet", "pyarrow.parquet", what="reading a Parquet file of embeddings")
+    try:
+        parquet = pq.ParquetFile(source)
+    except Exception as exc:  # pyarrow raises ArrowInvalid / OSError for a damaged file
+        raise InputError(f"{source}: not a readable Parquet file ({exc})", input_name=str(source)) from exc
+    if "id" not in parquet.schema_arrow.names:
+        raise InputError(f"{source}: a Parquet file without an 'id' column; expected vertex-mm embed's output "
+                         "(columns id, content_hash, space, embedding)", input_name=str(source))
+    row = 0
+    for batch in parquet.iter_batches(columns=["id"]):
+        for item_id in batch.column(0).to_pylist():
+            row += 1
+            if not isinstance(item_id, str):
+                raise InputError(f"{source}: row {row}: id must be a string, got {item_id!r}", input_name=str(source))
+            yield item_id
 
 
 def source_items(source: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> list[_Item]:

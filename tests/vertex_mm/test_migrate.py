@@ -8,7 +8,7 @@ import pytest
 
 from vertex_mm import get_embedder
 from vertex_mm.cli import main
-from vertex_mm.errors import EmbeddingSpaceMismatchError
+from vertex_mm.errors import EmbeddingSpaceMismatchError, InputError
 from vertex_mm.index import load_index
 from vertex_mm.index.build import find_images, index_images
 from vertex_mm.migrate import migrate_index
@@ -125,6 +125,41 @@ def test_a_backend_with_its_own_model_takes_no_to(old_index, tmp_path, capsys):
     code = main(["migrate", str(old), "--backend", "hashed", "--to", "gemini-embedding-2", "--out",
                  str(tmp_path / "new.idx"), "--no-progress"])
     assert code == 2 and "takes no --to" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_embeds_output_in_either_format_migrates_with_a_root(image_folder, tmp_path, capsys, fmt):
+    root = image_folder(4)
+    out = tmp_path / f"photos.{fmt}"
+    assert main(["embed", str(root), "--out", str(out), "--backend", "hashed", "--dimension", "128",
+                 "--no-progress"]) == 0
+    code = main(["migrate", str(out), "--root", str(root), "--backend", "hashed", "--out", str(tmp_path / "new.idx"),
+                 "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "4 items: 4 embedded now" in err
+    assert sorted(load_index(tmp_path / "new.idx").ids) == sorted(p.relative_to(root).as_posix()
+                                                                   for p in find_images(root))
+
+
+@pytest.mark.parametrize("data", [b"\xff\xd8\xff\xe0 a photo", b"PAR1 truncated"])
+def test_a_file_that_is_no_jsonl_nor_parquet_is_a_typed_error_naming_it(tmp_path, capsys, data):
+    bad = tmp_path / "photos.bin"
+    bad.write_bytes(data)
+    code = main(["migrate", str(bad), "--backend", "hashed", "--out", str(tmp_path / "new.idx"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and str(bad) in err, err
+    assert "JSONL or a Parquet" in err or "not a readable Parquet file" in err
+    assert not (tmp_path / "new.idx").exists()
+
+
+def test_a_parquet_file_without_ids_is_refused(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"name": ["a.jpg"]}), tmp_path / "x.parquet")
+    with pytest.raises(InputError, match="without an 'id' column"):
+        migrate_index(tmp_path / "x.parquet", tmp_path / "new.idx", get_embedder("hashed"))
 
 
 def test_the_help_documents_the_command(capsys):

@@ -1,9 +1,10 @@
-"""``vertex-mm migrate``: re-embed an index (or a JSONL of embeddings) with gemini-embedding-2.
+"""``vertex-mm migrate``: re-embed an index (or a JSONL / Parquet of embeddings) with gemini-embedding-2.
 
     vertex-mm migrate photos.idx --to gemini-embedding-2 --out photos-g2.idx --project my-proj
     vertex-mm migrate photos.idx --to gemini-embedding-2 --dimension 768 --task retrieval_document \\
         --out photos-g2.idx --queries queries.txt           # and report how the top-k moved
     vertex-mm migrate photos.jsonl --root photos/ --out photos-g2.idx --rpm 600
+    vertex-mm migrate photos.parquet --root photos/ --out photos-g2.idx       # vertex-mm embed's Parquet
     vertex-mm migrate photos.idx --backend local --out rehearsal.idx   # rehearse offline
 
 multimodalembedding@001 retires on 2027-04-01, and its vectors cannot be compared with
@@ -30,7 +31,8 @@ HELP = "re-embed an index with gemini-embedding-2 (or another backend) into a ne
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("source", metavar="INDEX", help="index folder written by `vertex-mm index`, or a JSONL of embeddings")
+    p.add_argument("source", metavar="INDEX",
+                   help="index folder written by `vertex-mm index`, or `vertex-mm embed`'s JSONL or Parquet output")
     p.add_argument("--out", required=True, metavar="NEW_INDEX", help="the new index folder to write")
     p.add_argument("--to", metavar="MODEL",
                    help="target model, one the backend serves (default: the backend's; gemini-embedding-2 for gemini)")
