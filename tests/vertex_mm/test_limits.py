@@ -112,6 +112,16 @@ def test_decompression_bomb_is_refused_with_the_pixel_limit():
         check_image_bytes(bomb, name="bomb.png")
 
 
+@pytest.mark.parametrize("side", [30000, 10000])  # Pillow raises above 2x its limit, warns above 1x
+def test_a_bomb_pillow_stops_in_open_is_worded_with_our_limit_not_pillows(side):
+    with pytest.raises(errors.ImageTooLargeError) as info:
+        check_image_bytes(decompression_bomb_png(side, side), name="bomb.png")
+    message = str(info.value)
+    assert message == (f"bomb.png: image is {side * side:,} pixels; the limit is 89,478,485 pixels "
+                       "(decompression-bomb guard)"), message
+    assert info.value.input_name == "bomb.png"
+
+
 def test_format_sniffing_ignores_names():
     assert sniff_image_format(image_bytes("PNG")) == "PNG"
     assert sniff_image_format(b"GIF89a....") == "GIF"

@@ -105,6 +105,10 @@ def check_image_bytes(
     return IMAGE_MIME_TYPES[fmt]
 
 
+#: Pillow's DecompressionBombError / Warning text: "Image size (N pixels) exceeds limit of ...".
+_PILLOW_BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
+
+
 def _decode_check(data: bytes, limits: ModelLimits, name: str) -> None:
     # DCT-domain downscaling to 1/8 still reads every entropy-coded byte, so truncation is
     # caught at a fraction of the cost of a full decode.
@@ -146,7 +150,14 @@ def decode_image(
     except ImageTooLargeError:
         raise
     except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as exc:
-        raise ImageTooLargeError(f"{name}: {exc}", input_name=name) from exc
+        # Pillow checks the header's size inside open(), before our check above sees it, and
+        # words it with its own (doubled) limit; say it with ours.
+        found = _PILLOW_BOMB_PIXELS.search(str(exc))
+        size = f"{int(found.group(1)):,} pixels" if found else "larger than Pillow's own limit"
+        raise ImageTooLargeError(
+            f"{name}: image is {size}; the limit is {limits.max_image_pixels:,} pixels (decompression-bomb guard)",
+            input_name=name,
+        ) from exc
     except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError... for corrupt data
         raise InvalidImageError(f"{name}: image cannot be decoded: {exc}", input_name=name) from exc
 
