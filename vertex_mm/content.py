@@ -29,15 +29,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Union
 
 from .errors import InputError
-from .limits import sniff_media
+from .limits import MEDIA_SUFFIXES, sniff_media
 from .media import Audio, Document, Image, Video, read_input_file
 
-__all__ = ["TASKS", "Part", "PartInput", "Task", "as_part", "as_parts", "resolve_task"]
+__all__ = ["TASKS", "Part", "PartInput", "Task", "as_part", "as_parts", "resolve_task", "warn_file_name_strings"]
 
 Part = str | Image | Video | Document | Audio
 PartInput = Union[Part, bytes, bytearray, memoryview, "os.PathLike[str]"]
@@ -131,6 +132,33 @@ def _sniffed(data: bytes, *, name: str) -> Part:
         raise InputError(f"{name}: {len(data):,} bytes that are no image, PDF, audio or video format known here "
                          f"(first bytes {data[:8]!r})", input_name=name)
     return _MEDIA_BY_KIND[found[0]](data, name=name)
+
+
+def warn_file_name_strings(contents: Sequence[object], *, call: str = "embed_contents") -> None:
+    """Warn once when whole ``str`` items are names of existing media files: a ``str`` is always
+    embedded as text (the name, not the file), which is rarely what ``glob.glob(...)`` meant.
+    What is embedded does not change; only paths with a media suffix are looked up."""
+    found = [c for c in contents if isinstance(c, str) and _names_a_media_file(c)]
+    if found:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        warnings.warn(
+            f"{call}: the text {found[0]!r}{more} is the name of an existing media file; a str is embedded as "
+            "text, so this is the embedding of the file name, not of the file. Pass pathlib.Path(...) "
+            "(or Image / Document / Video / Audio) to embed the file",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _names_a_media_file(text: str) -> bool:
+    if len(text) > 4096 or "\n" in text or "\x00" in text:
+        return False
+    if os.path.splitext(text)[1].lower() not in MEDIA_SUFFIXES:
+        return False
+    try:
+        return os.path.isfile(text)
+    except (OSError, ValueError):  # unencodable names and the like are not files
+        return False
 
 
 def as_parts(content: object) -> tuple[Part, ...]:

@@ -20,7 +20,7 @@ import numpy as np
 
 from .batch.configured import BatchConfigured
 from .columns import Column, ErrorMode, ItemResult, assemble, check_error_mode, coerce_input
-from .content import Task, as_parts, resolve_task
+from .content import Task, as_parts, resolve_task, warn_file_name_strings
 from .errors import UnsupportedInputError, VertexMMError
 from .limits import MULTIMODAL_EMBEDDING_001, ModelLimits, check_dimension
 from .media import Image, Video, VideoSegmentConfig, as_image, as_video
@@ -264,6 +264,8 @@ class BaseEmbedder(BatchConfigured, abc.ABC):
         """One vector per content, in input order: each item of ``contents`` is one content
         (a part, or a list of parts), sent on its own, never merged with another: a list of
         strings gives one vector per string. Same contract as :meth:`embed_images`."""
+        contents = list(contents)
+        warn_file_name_strings(contents)
         return self._embed_column(contents, self._content_column(dimension, task, task_instruction), progress, errors)
 
     def embed_stream(
@@ -334,6 +336,8 @@ class BaseEmbedder(BatchConfigured, abc.ABC):
                               task: str | Task | None = None, task_instruction: str | None = None,
                               progress: bool = False, errors: ErrorMode = "raise") -> Embeddings:
         """The coroutine form of :meth:`embed_contents`."""
+        contents = list(contents)
+        warn_file_name_strings(contents, call="aembed_contents")
         column = self._content_column(dimension, task, task_instruction)
         return await self._aembed_column(contents, column, progress, errors)
 

@@ -113,3 +113,32 @@ def test_multimodalembedding_001_answers_one_part_contents_and_refuses_more(emul
             vertex.embed_content("a cat", task="retrieval_query")
     finally:
         vertex.close()
+
+
+def _path_warnings(record) -> list[str]:
+    return [str(w.message) for w in record if "name of an existing media file" in str(w.message)]
+
+
+def test_strings_naming_media_files_warn_once_and_are_still_embedded_as_text(gemini, tmp_path):
+    cat, dog = tmp_path / "cat.jpg", tmp_path / "dog.PNG"
+    cat.write_bytes(image_bytes("JPEG"))
+    dog.write_bytes(image_bytes("PNG"))
+    items = [str(cat), "a photo of a cat", str(dog), str(tmp_path / "missing.jpg"), str(tmp_path)]
+    with pytest.warns(UserWarning) as record:
+        got = gemini.embed_contents(items, dimension=128)
+    messages = _path_warnings(record)
+    assert len(messages) == 1, messages
+    assert repr(str(cat)) in messages[0] and "(and 1 more)" in messages[0] and "pathlib.Path" in messages[0]
+    # What is embedded does not change: the text of the name, not the file.
+    np.testing.assert_allclose(np.asarray(got)[0], gemini.embed_content(str(cat), dimension=128), rtol=1e-6)
+    assert not np.allclose(np.asarray(got)[0], gemini.embed_content(cat, dimension=128), atol=1e-3)
+
+
+def test_paths_captions_and_async_calls(gemini, tmp_path, recwarn):
+    cat = tmp_path / "cat.jpg"
+    cat.write_bytes(image_bytes("JPEG"))
+    gemini.embed_contents([cat, "cat.jpg is a file name in a caption", str(tmp_path / "notes.txt")], dimension=128)
+    assert _path_warnings(recwarn) == []
+    asyncio.run(gemini.aembed_contents([str(cat)], dimension=128))
+    messages = _path_warnings(recwarn)
+    assert len(messages) == 1 and messages[0].startswith("aembed_contents: ")
