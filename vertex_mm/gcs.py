@@ -7,7 +7,10 @@ google-cloud-storage is imported when a client is made, never with :mod:`vertex_
 emulator with anonymous credentials; :mod:`vertex_mm.testing.storage` runs one in-process.
 
 Errors are translated here: a missing object is an :class:`ObjectNotFoundError`, an object
-over the caller's bound an :class:`ObjectTooLargeError`, both naming the URI.
+over the caller's bound an :class:`ObjectTooLargeError`, both naming the URI; no credentials is
+an :class:`~vertex_mm.errors.UnauthenticatedError` that says how to get some or how to use a
+storage emulator. A ``gs://bucket/prefix`` given by a user is checked with the bucket naming
+rule of ``Image(gcs_uri=...)`` (:func:`check_gs_prefix`) before any client is made.
 """
 
 from __future__ import annotations
@@ -17,18 +20,28 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from ._optional import require
-from .errors import InputError, InputNotFoundError, InvalidURIError
+from .errors import (
+    InputError,
+    InputNotFoundError,
+    InvalidURIError,
+    UnauthenticatedError,
+    VertexMMError,
+    api_error_for_status,
+)
+from .limits.checks import check_gcs_uri
 
 __all__ = [
     "EMULATOR_HOST_VAR",
     "ObjectNotFoundError",
     "ObjectTooLargeError",
+    "check_gs_prefix",
     "emulator_client",
     "join_gs",
     "list_objects",
     "make_client",
     "read_object",
     "split_gs_uri",
+    "storage_error",
     "write_object",
 ]
 
@@ -54,6 +67,22 @@ def split_gs_uri(uri: str) -> tuple[str, str]:
     return bucket, name
 
 
+def check_gs_prefix(uri: str, *, name: str = "source") -> tuple[str, str]:
+    """``gs://bucket/prefix`` -> ``("bucket", "prefix")`` (the prefix may be empty), or an
+    :class:`~vertex_mm.errors.InvalidURIError` naming ``name`` when the bucket breaks the naming
+    rule that ``Image(gcs_uri=...)`` applies (:func:`~vertex_mm.limits.check_gcs_uri`)."""
+    if not isinstance(uri, str) or not uri.startswith("gs://"):
+        raise InvalidURIError(f"{name}: {uri!r} is not a gs:// URI (expected gs://bucket/prefix)", input_name=name)
+    bucket, _, prefix = uri[len("gs://"):].partition("/")
+    try:
+        check_gcs_uri(f"gs://{bucket}/object", name=name)  # the one bucket rule; the object part is a stand-in
+    except InvalidURIError:
+        raise InvalidURIError(
+            f"{name}: {uri!r} has no valid bucket name ({bucket!r}); expected gs://bucket/prefix, the bucket 3-222 "
+            "characters of a-z 0-9 . _ - that start and end with a letter or digit", input_name=name) from None
+    return bucket, prefix
+
+
 def join_gs(prefix: str, *names: str) -> str:
     """``join_gs("gs://b/p/", "x", "y.jsonl")`` -> ``gs://b/p/x/y.jsonl`` (one slash between parts)."""
     out = prefix.rstrip("/")
@@ -68,7 +97,16 @@ def make_client(client: Any = None, *, what: str = "Cloud Storage") -> Any:
     if client is not None:
         return client
     storage = require("pkg:google-cloud-storage", "google.cloud.storage", what=what)
-    return storage.Client()
+    import google.auth.exceptions as auth_exc
+
+    try:
+        return storage.Client()
+    except auth_exc.DefaultCredentialsError as exc:
+        raise UnauthenticatedError(
+            f"{what}: no Google credentials for Cloud Storage ({exc}). Run `gcloud auth application-default login`, "
+            f"or, to use a storage emulator, set {EMULATOR_HOST_VAR}=http://127.0.0.1:PORT for this command (and "
+            "for the vertex-mm emulator, which reads the same objects), e.g. with `gcp-storage-emulator start "
+            "--port PORT --in-memory`") from exc
 
 
 def emulator_client() -> Any:
@@ -82,6 +120,25 @@ def emulator_client() -> Any:
 def _not_found(uri: str, exc: BaseException | None = None) -> ObjectNotFoundError:
     detail = f" ({exc})" if exc is not None else ""
     return ObjectNotFoundError(f"{uri}: no such Cloud Storage object{detail}", input_name=uri)
+
+
+def storage_error(exc: BaseException, uri: str, *, what: str = "reading") -> VertexMMError | None:
+    """The :mod:`vertex_mm.errors` error for a Cloud Storage client exception about ``uri``
+    (a missing bucket or object, a refusal, expired credentials, no connection); None for
+    anything else, which must surface as itself."""
+    from google.api_core import exceptions as gexc
+
+    from .google_api import translate_error
+
+    if isinstance(exc, gexc.NotFound):
+        if what == "listing":  # a prefix with no objects is no error: only a missing bucket is
+            return ObjectNotFoundError(f"{uri}: no such Cloud Storage bucket ({exc})", input_name=uri)
+        return _not_found(uri, exc)
+    if isinstance(exc, gexc.GoogleAPICallError):
+        code = int(exc.code or 0)
+        return api_error_for_status(code)(f"{uri}: Cloud Storage answered {code} {what} it: {exc.message}",
+                                          status_code=code)
+    return translate_error(exc)
 
 
 def read_object(client: Any, uri: str, *, max_bytes: int) -> bytes:

@@ -96,8 +96,10 @@ def _check_flags(args: argparse.Namespace) -> str:
                              f"--backend gemini (got {args.backend})")
         if not args.staging:
             raise UsageError("--mode job needs --staging gs://bucket/prefix (the job's input and output go there)")
-    if args.staging and not args.staging.startswith("gs://"):
-        raise UsageError(f"--staging must be a gs://bucket/prefix, got {args.staging!r}")
+    if args.staging:
+        from ..gcs import check_gs_prefix
+
+        check_gs_prefix(args.staging, name="--staging")
     return media
 
 

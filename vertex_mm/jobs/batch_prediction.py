@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..batch.progress import Progress
-from ..errors import InputError, NotFoundError, UnsupportedInputError, VertexMMError
-from ..gcs import join_gs, make_client
+from ..errors import NotFoundError, UnsupportedInputError, VertexMMError
+from ..gcs import check_gs_prefix, join_gs, make_client
 from ..pricing import CostEstimate, Usage
 from ..results import EmbeddingSpace
 from ..wire import EmbedRequest, build_batch_input_line
@@ -126,9 +126,7 @@ def run_batch_job(
 ) -> BatchJobReport:
     """Embed every content file of ``source`` into ``out`` through batch prediction jobs;
     see the module docstring. Returns a :class:`BatchJobReport`."""
-    if not staging.startswith("gs://"):
-        raise InputError(f"staging must be a gs://bucket/prefix for the job's input and output, got {staging!r}",
-                         input_name="staging")
+    check_gs_prefix(staging, name="staging")  # the job's input and output go under gs://bucket/prefix
     jobs = BatchJobs(_genai_client(embedder), embedder.model, sleep=sleep)
     gcs = make_client(storage_client, what="staging a batch prediction job")
     fmt, out_path, journal_path = job_paths(out, fmt)

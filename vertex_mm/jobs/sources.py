@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .._optional import require
-from ..errors import InputError, InvalidURIError
+from ..errors import InputError
+from ..gcs import check_gs_prefix, make_client, storage_error
 from ..limits import IMAGE_SUFFIXES
 from ..media import Image, read_input_file
 
@@ -79,23 +79,26 @@ def _iter_list_file(path: pathlib.Path) -> Iterator[SourceItem]:
                 yield SourceItem(line, str(location if location.is_absolute() else base / location))
 
 
-def _split_gs(uri: str) -> tuple[str, str]:
-    bucket, _, prefix = uri[len("gs://"):].partition("/")
-    if not bucket:
-        raise InvalidURIError(f"{uri}: no bucket name (expected gs://bucket/prefix)", input_name=uri)
-    return bucket, prefix
-
-
 def _iter_gcs(uri: str, client: Any, extensions: frozenset[str]) -> Iterator[SourceItem]:
-    bucket, prefix = _split_gs(uri)
-    if client is None:
-        storage = require("pkg:google-cloud-storage", "google.cloud.storage", what=f"listing {uri}")
-        client = storage.Client()
-    for blob in client.list_blobs(bucket, prefix=prefix or None):
-        name = blob.name
-        if name.endswith("/") or pathlib.PurePosixPath(name).suffix.lower() not in extensions:
-            continue
-        yield SourceItem(f"gs://{bucket}/{name}", f"gs://{bucket}/{name}", _blob_hash(blob))
+    # Checked when the source is given, not when it is first listed: a bad bucket name or no
+    # credentials fails before OUT is made.
+    bucket, prefix = check_gs_prefix(uri, name="source")
+    client = make_client(client, what=f"listing {uri}")
+    return _list_gcs(uri, client, bucket, prefix, extensions)
+
+
+def _list_gcs(uri: str, client: Any, bucket: str, prefix: str, extensions: frozenset[str]) -> Iterator[SourceItem]:
+    try:
+        for blob in client.list_blobs(bucket, prefix=prefix or None):
+            name = blob.name
+            if name.endswith("/") or pathlib.PurePosixPath(name).suffix.lower() not in extensions:
+                continue
+            yield SourceItem(f"gs://{bucket}/{name}", f"gs://{bucket}/{name}", _blob_hash(blob))
+    except Exception as exc:
+        mapped = storage_error(exc, uri, what="listing")
+        if mapped is None:
+            raise
+        raise mapped from exc
 
 
 def _blob_hash(blob: Any) -> str | None:

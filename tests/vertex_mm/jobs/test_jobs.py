@@ -59,9 +59,9 @@ def test_gs_source_builds_its_default_client_lazily(mocker):
 
     made = mocker.patch.object(storage, "Client", autospec=True)
     made.return_value.list_blobs.return_value = iter([])
-    assert list(iter_source("gs://b")) == []
+    assert list(iter_source("gs://bkt")) == []
     made.assert_called_once_with()
-    made.return_value.list_blobs.assert_called_once_with("b", prefix=None)
+    made.return_value.list_blobs.assert_called_once_with("bkt", prefix=None)
 
 
 def test_a_missing_source_is_a_clear_error(tmp_path):
