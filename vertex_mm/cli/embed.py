@@ -179,7 +179,7 @@ def _run_batch_job(args: argparse.Namespace, embedder: Any, extensions: frozense
 def _finish(report: Any) -> int:
     """Print a job's summary and first errors; the exit code (130 interrupted, 1 failures)."""
     _say(report.summary())
-    for line in report.first_errors:
+    for line in report.error_lines():
         print(f"  {line}", file=sys.stderr)
     if report.interrupted:
         return 130

@@ -24,6 +24,7 @@ from ..gcs import list_objects
 from ..wire import parse_batch_output_line
 from .batch_errors import row_error
 from .batch_state import JobState
+from .job import FIRST_ERRORS
 from .writer import Journal, error_entry
 
 __all__ = ["Collected", "ErrorSet", "collect_outputs"]
@@ -95,7 +96,7 @@ def collect_outputs(client: Any, output_directory: str | None, state: JobState, 
     def fail(key: str, error: BaseException) -> None:
         errors.add(key, error)
         found.failed += 1
-        if len(found.first_errors) < 5:
+        if len(found.first_errors) < FIRST_ERRORS:
             found.first_errors.append(f"{key}: {type(error).__name__}: {error}")
 
     blobs = list_objects(client, output_directory.rstrip("/") + "/", suffix=".jsonl") if output_directory else ()

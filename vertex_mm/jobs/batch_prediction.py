@@ -43,7 +43,7 @@ from .batch_collect import ErrorSet, collect_outputs
 from .batch_errors import BatchJobFailedError, BatchJobRefusedError, BatchJobStateError
 from .batch_state import JobState, state_path
 from .contents import CONTENT_EXTENSIONS, load_content
-from .job import JobReport, OutputFormat, job_paths
+from .job import FIRST_ERRORS, JobReport, OutputFormat, job_paths
 from .sources import iter_source
 from .staging import MAX_INPUT_FILE_BYTES, MAX_ROWS_PER_JOB, StagedInput, display_name_for
 from .writer import Journal, export_parquet, write_errors
@@ -92,7 +92,7 @@ class BatchJobReport(JobReport):
             if self.state_file.exists():
                 text += f" (the job keeps running on Vertex AI; {self.state_file} names it)"
         elif self.failed:
-            text += f"; errors in {self.errors_file}: run again to retry them"
+            text += self._failures_note()
         return text
 
 
@@ -166,6 +166,7 @@ def run_batch_job(
             if touched:
                 write_errors(report.errors_file, errors.entries())
     report.failed = len(errors)
+    report.retryable_failed = sum(bool(entry.get("retryable")) for entry in errors.entries())
     if fmt == "parquet" and not report.interrupted:
         export_parquet(journal_path, out_path)
     return report
@@ -253,8 +254,7 @@ class _Run:
                                                               key=item.id)
             except VertexMMError as exc:  # refused before the network: never staged
                 local_errors.append(self.errors.add(item.id, exc))
-                if len(report.first_errors) < 5:
-                    report.first_errors.append(f"{item.id}: {type(exc).__name__}: {exc}")
+                report.quote_error(item.id, exc)
                 continue
             yield item.id, content_hash, request
 
@@ -319,5 +319,5 @@ def _collect(job: JobInfo, state: JobState, gcs: Any, journal: Journal, errors: 
     found = collect_outputs(gcs, job.output_directory, state, journal=journal, errors=errors, missing_reason=why)
     journal.sync()
     report.embedded += found.embedded
-    report.first_errors += found.first_errors[: max(0, 5 - len(report.first_errors))]
+    report.first_errors += found.first_errors[: max(0, FIRST_ERRORS - len(report.first_errors))]
     report.state_file.unlink(missing_ok=True)

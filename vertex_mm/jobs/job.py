@@ -9,7 +9,9 @@ With ``contents=True`` every image, PDF, audio clip and video of the source is o
 Each result is appended to the journal as it arrives. Running the same job again skips every
 input whose id and content hash are already there, so a job stopped by Ctrl-C, a crash or
 ``kill -9`` picks up where it stopped and ends with each input exactly once. Failed inputs
-are listed in ``OUT.errors.jsonl`` and tried again by the next run.
+are listed in ``OUT.errors.jsonl`` and tried again by the next run. Missing or expired
+credentials fail the run itself (:class:`~vertex_mm.errors.UnauthenticatedError` is raised,
+once), not each input in turn.
 """
 
 from __future__ import annotations
@@ -23,16 +25,19 @@ from typing import Any, Literal
 from ..batch.interrupt import BatchInterrupted, NotRunError
 from ..batch.progress import Progress
 from ..content import Part
-from ..errors import VertexMMError
+from ..errors import UnauthenticatedError, VertexMMError
 from ..wire import EmbedRequest
 from .contents import CONTENT_EXTENSIONS, load_content
 from .resume import ResumeSet
 from .sources import IMAGE_EXTENSIONS, SourceItem, iter_source, load_item
 from .writer import ErrorLog, Journal, export_parquet
 
-__all__ = ["JobReport", "OutputFormat", "job_paths", "run_job"]
+__all__ = ["FIRST_ERRORS", "JobReport", "OutputFormat", "job_paths", "run_job"]
 
 OutputFormat = Literal["jsonl", "parquet"]
+
+#: How many failures a report quotes (``first_errors``); the others are counted, not quoted.
+FIRST_ERRORS = 5
 
 
 @dataclass
@@ -52,10 +57,32 @@ class JobReport:
     first_bad_lines: list[int] = field(default_factory=list)
     errors_file: pathlib.Path | None = None
     first_errors: list[str] = field(default_factory=list)
+    retryable_failed: int = 0  # failures another run may get past (a quota, an outage), of ``failed``
 
     @property
     def complete(self) -> bool:
         return not self.interrupted and self.failed == 0
+
+    def quote_error(self, item_id: str, error: BaseException) -> None:
+        """Keep ``item_id``'s error among ``first_errors`` while fewer than :data:`FIRST_ERRORS` are."""
+        if len(self.first_errors) < FIRST_ERRORS:
+            self.first_errors.append(f"{item_id}: {type(error).__name__}: {error}")
+
+    def error_lines(self) -> list[str]:
+        """``first_errors``, then how many more failed and where they are all listed."""
+        more = self.failed - len(self.first_errors)
+        return self.first_errors + ([f"... and {more} more (see {self.errors_file})"] if more > 0 else [])
+
+    def _failures_note(self) -> str:
+        """What to do about the failures: run again only helps the retryable ones."""
+        bad = self.failed - self.retryable_failed
+        if not bad:
+            return f"; errors in {self.errors_file}: run again to retry them"
+        what = f"{bad} bad inputs" if bad < self.failed else "bad inputs"
+        note = f"; errors in {self.errors_file}: {what}, which fail again on every run: fix or remove them"
+        if self.retryable_failed:
+            note += f"; run again to retry the other {self.retryable_failed}"
+        return note
 
     def summary(self) -> str:
         parts = [f"{self.embedded} embedded", f"{self.skipped} already done", f"{self.failed} failed"]
@@ -70,7 +97,7 @@ class JobReport:
         if self.interrupted:
             text += "; interrupted: run the same command again to resume"
         elif self.failed:
-            text += f"; errors in {self.errors_file}: run again to retry them"
+            text += self._failures_note()
         return text
 
 
@@ -169,11 +196,13 @@ def run_job(
         def on_result(index: int, p: _Pending, result: Any) -> None:
             if isinstance(result, NotRunError):
                 return  # stopped before it ran: the next run does it
+            if isinstance(result, UnauthenticatedError):
+                raise result  # no input can succeed: the run's error, said once (journal and errors kept)
             if isinstance(result, VertexMMError):
                 report.failed += 1
+                report.retryable_failed += int(result.retryable)
                 errors.write(p.item.id, result)
-                if len(report.first_errors) < 5:
-                    report.first_errors.append(f"{p.item.id}: {type(result).__name__}: {result}")
+                report.quote_error(p.item.id, result)
                 return
             vector = result.content_embedding if contents else result.image_embedding
             if vector is None:

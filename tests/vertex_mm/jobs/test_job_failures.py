@@ -1,0 +1,112 @@
+"""How a job reports failures: the first few quoted and the rest counted, advice that fits the
+errors (running again does not fix a corrupt file), and missing credentials as the run's one
+error instead of a failure per input; in-process and through ``vertex-mm embed``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from batch_doubles import ScriptedEmbedder
+
+from vertex_mm.cli import main
+from vertex_mm.errors import ServiceUnavailableError, UnauthenticatedError
+from vertex_mm.gcs import EMULATOR_HOST_VAR
+from vertex_mm.jobs import iter_source, read_journal, run_job
+from vertex_mm.jobs.job import FIRST_ERRORS, JobReport
+
+
+def _bad_files(root: Path, n: int) -> None:
+    for i in range(n):
+        (root / f"bad_{i}.png").write_bytes(b"\x89PNG\r\n\x1a\n broken %d" % i)
+
+
+def _keys(root: Path) -> list[str]:
+    return [hashlib.sha256(Path(i.location).read_bytes()).hexdigest()[:16] for i in iter_source(root)
+            if i.id.endswith(".jpg")]
+
+
+def test_the_report_quotes_the_first_errors_and_counts_the_rest(image_folder, tmp_path):
+    root = image_folder(2)
+    _bad_files(root, FIRST_ERRORS + 2)
+    report = run_job(ScriptedEmbedder(), root, tmp_path / "out.jsonl", dimension=128)
+    assert (report.embedded, report.failed, report.retryable_failed) == (2, FIRST_ERRORS + 2, 0)
+    lines = report.error_lines()
+    assert len(lines) == FIRST_ERRORS + 1 and lines[:-1] == report.first_errors
+    assert lines[-1] == f"... and 2 more (see {report.errors_file})"
+    assert len(report.errors_file.read_text().splitlines()) == FIRST_ERRORS + 2  # all of them listed there
+    # Corrupt files fail again on every run: no "run again to retry them".
+    summary = report.summary()
+    assert "fix or remove them" in summary and "retry" not in summary
+
+
+def test_transient_failures_are_the_ones_a_new_run_retries(image_folder, tmp_path):
+    root = image_folder(3)
+    _bad_files(root, 1)
+    flaky = ScriptedEmbedder(retry="none")
+    flaky.script = {k: [ServiceUnavailableError("503")] for k in _keys(root)[:2]}
+    report = run_job(flaky, root, tmp_path / "out.jsonl", dimension=128)
+    assert (report.embedded, report.failed, report.retryable_failed) == (1, 3, 2)
+    assert report.error_lines() == report.first_errors  # 3 failures: all quoted, no "... more"
+    assert "1 bad inputs, which fail again on every run" in report.summary()
+    assert "run again to retry the other 2" in report.summary()
+
+
+@pytest.mark.parametrize(("failed", "retryable", "expected"), [
+    (0, 0, None),
+    (2, 2, "run again to retry them"),
+    (2, 0, "bad inputs, which fail again on every run: fix or remove them"),
+])
+def test_the_summary_advice_follows_the_errors(failed, retryable, expected, tmp_path):
+    report = JobReport(output=tmp_path / "o.jsonl", journal=tmp_path / "o.jsonl", seen=failed, failed=failed,
+                       retryable_failed=retryable, errors_file=tmp_path / "o.jsonl.errors.jsonl")
+    summary = report.summary()
+    if expected is None:
+        assert "errors in" not in summary
+    else:
+        assert expected in summary
+
+
+def test_no_credentials_fails_the_run_once_instead_of_every_input(image_folder, tmp_path):
+    root = image_folder(6)
+    _bad_files(root, 1)
+    emb = ScriptedEmbedder(retry="none", concurrency=2)
+    emb.script = {k: [UnauthenticatedError("no Google credentials found")] * 3 for k in _keys(root)[3:]}
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(UnauthenticatedError, match="no Google credentials"):
+        run_job(emb, root, out, dimension=128)
+    # What was done before stays done; the rest is not marked as failed inputs.
+    done = {r["id"] for r in read_journal(out)} if out.exists() else set()
+    logged = [json.loads(line)["error"] for line in (tmp_path / "out.jsonl.errors.jsonl").read_text().splitlines()] \
+        if (tmp_path / "out.jsonl.errors.jsonl").exists() else []
+    assert "UnauthenticatedError" not in logged
+    assert len(done) <= 3
+    report = run_job(ScriptedEmbedder(), root, out, dimension=128)  # with credentials: resumes
+    assert report.embedded + report.skipped == 6 and report.skipped == len(done)
+
+
+def test_the_command_lists_five_failures_and_says_how_many_more(image_folder, tmp_path, capsys):
+    root = image_folder(2)
+    _bad_files(root, 7)
+    out = tmp_path / "g.jsonl"
+    assert main(["embed", str(root), "--out", str(out), "--backend", "local", "--dimension", "128",
+                 "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    quoted = [line for line in err.splitlines() if line.startswith("  bad_")]
+    assert len(quoted) == 5 and f"  ... and 2 more (see {out}.errors.jsonl)" in err
+    assert "9 inputs: 2 embedded, 0 already done, 7 failed" in err and "fix or remove them" in err
+
+
+def test_the_command_without_credentials_exits_2_with_one_message(image_folder, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv(EMULATOR_HOST_VAR, raising=False)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "no-such-adc.json"))
+    root = image_folder(2)
+    _bad_files(root, 5)
+    out = tmp_path / "g.jsonl"
+    rc = main(["embed", str(root), "--out", str(out), "--backend", "gemini", "--project", "my-proj",
+               "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert err.count("no Google credentials") == 1 and "Traceback" not in err
