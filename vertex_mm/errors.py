@@ -96,11 +96,17 @@ class VertexMMError(Exception):
 
 
 class InputError(VertexMMError, ValueError):
-    """Raised when an input breaks a documented limit; nothing was sent."""
+    """Raised when an input breaks a documented limit; nothing was sent.
 
-    def __init__(self, message: str, *, input_name: str | None = None) -> None:
-        super().__init__(message)
+    ``detail`` is what broke (what the service itself would answer); ``hint``, when there is
+    one, is vertex-mm's advice, appended to the message (the emulator answers ``detail`` only).
+    """
+
+    def __init__(self, message: str, *, input_name: str | None = None, hint: str | None = None) -> None:
+        super().__init__(f"{message}. {hint}" if hint else message)
         self.input_name = input_name
+        self.detail = message
+        self.hint = hint
 
 
 class InvalidDimensionError(InputError):

@@ -126,7 +126,8 @@ class BatchRunner:
             values = self._vectors.embed_content(request)
         except (VertexMMError, GoogleAPIException) as exc:
             status = exc.status if isinstance(exc, GoogleAPIException) else "INVALID_ARGUMENT"
-            return build_batch_output_line(str(key), request_json, error=f"{status}: {exc}"), False
+            what = getattr(exc, "detail", None) or str(exc)  # an InputError without vertex-mm's advice
+            return build_batch_output_line(str(key), request_json, error=f"{status}: {what}"), False
         return build_batch_output_line(key, request_json, values.tolist(), token_count=content_tokens(request)), True
 
     def _finish(self, job: BatchJob, out: Any) -> None:

@@ -82,7 +82,7 @@ def error_response(exc: GoogleAPIException) -> Response:
 def from_vertex_mm_error(exc: VertexMMError) -> GoogleAPIException:
     """Bad input is the caller's 400; an APIError keeps its status; anything else is a 500."""
     if isinstance(exc, InputError):
-        return GoogleAPIException(400, str(exc))
+        return GoogleAPIException(400, getattr(exc, "detail", str(exc)))  # vertex-mm's advice (exc.hint) is not the service's
     if isinstance(exc, APIError) and exc.status_code:
         return GoogleAPIException(exc.status_code, exc.message, status=exc.status)
     return GoogleAPIException(500, f"{type(exc).__name__}: {exc}")

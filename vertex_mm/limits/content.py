@@ -67,7 +67,9 @@ def check_document_bytes(data: bytes, limits: ContentLimits, *, name: str = "doc
     if pages > limits.max_document_pages:
         raise InvalidDocumentError(
             f"{name}: the PDF has {pages} pages; gemini-embedding-2 reads at most {limits.max_document_pages} "
-            f"pages per document. Split it (vertex-mm embeds one page per content by default)", input_name=name)
+            f"pages per document", input_name=name,
+            hint=f"Split it into PDFs of at most {limits.max_document_pages} pages, or index its pages with "
+                 "`vertex-mm pages index --embedder gemini` (one vector per page, or per --pages-per-vector pages)")
     if pages == 0:
         raise InvalidDocumentError(f"{name}: the PDF has no pages", input_name=name)
     return DOCUMENT_MIME_TYPES["PDF"], pages

@@ -91,6 +91,7 @@ def test_seven_images_are_a_400_naming_the_limit(client):
 def test_a_seven_page_pdf_is_a_400_naming_the_limit(client):
     message = _refused(client, [_bytes(pdf_bytes(7), "application/pdf")])
     assert "7 pages" in message and "at most 6" in message
+    assert "vertex-mm" not in message  # the service's answer, without vertex-mm's advice
 
 
 def test_a_pdf_that_is_not_a_pdf_is_a_400(client):
