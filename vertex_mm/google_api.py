@@ -27,6 +27,7 @@ from .errors import (
 )
 
 __all__ = [
+    "CLI_WORDING",
     "EMULATOR_PROJECT",
     "default_project",
     "is_loopback",
@@ -41,6 +42,15 @@ __all__ = [
 EMULATOR_PROJECT = "local-project"
 
 _PROJECT_VARS = ("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT", "GCLOUD_PROJECT")
+
+_PY_CREDENTIALS = "pass credentials=..."
+_PY_EMULATOR = "api_endpoint='http://127.0.0.1:PORT'"
+
+#: The Python phrases of the messages here and what ``vertex-mm`` says instead (its flags).
+CLI_WORDING: dict[str, str] = {
+    _PY_CREDENTIALS: "set GOOGLE_APPLICATION_CREDENTIALS to a service account key file",
+    _PY_EMULATOR: "--api-endpoint http://127.0.0.1:PORT",
+}
 
 
 def default_project() -> str | None:
@@ -150,7 +160,7 @@ def translate_error(exc: BaseException) -> VertexMMError | None:
     if isinstance(exc, auth_exc.DefaultCredentialsError):
         return UnauthenticatedError(
             f"no Google credentials found ({exc}). Run `gcloud auth application-default login`, "
-            "pass credentials=..., or use the emulator (api_endpoint='http://127.0.0.1:PORT')"
+            f"{_PY_CREDENTIALS}, or use the emulator ({_PY_EMULATOR})"
         )
     if isinstance(exc, auth_exc.TransportError):
         return TransportError(f"cannot reach the token endpoint: {exc}")

@@ -97,7 +97,8 @@ def read_input_file(location: str | os.PathLike[str], *, kind: str, max_bytes: i
     except FileNotFoundError as exc:
         raise InputNotFoundError(f"{name}: no such {kind} file", input_name=name) from exc
     except IsADirectoryError as exc:
-        raise InputIsADirectoryError(f"{name}: is a folder, not a {kind} file", input_name=name) from exc
+        article = "an" if kind[:1] in "aeiou" else "a"
+        raise InputIsADirectoryError(f"{name}: is a folder, not {article} {kind} file", input_name=name) from exc
     except OSError as exc:
         raise UnreadableInputError(f"{name}: cannot read the {kind} file: {exc.strerror or exc}", input_name=name) from exc
     if len(data) > max_bytes:

@@ -18,7 +18,7 @@ import os
 import sys
 from typing import TextIO
 
-from ..errors import InputError, VertexMMError
+from ..errors import InputError, UnauthenticatedError, VertexMMError
 
 __all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PARTIAL", "UsageError", "exit_code_for"]
 
@@ -49,4 +49,9 @@ def _one_line(exc: BaseException) -> str:
     if isinstance(exc, OSError) and not isinstance(exc, VertexMMError) and exc.filename:
         return f"{exc.filename}: {exc.strerror or exc}"
     text = str(exc) or type(exc).__name__
+    if isinstance(exc, UnauthenticatedError):
+        from ..google_api import CLI_WORDING
+
+        for python, flag in CLI_WORDING.items():  # the command line's way of saying it
+            text = text.replace(python, flag)
     return " ".join(text.split())

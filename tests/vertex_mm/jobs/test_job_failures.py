@@ -110,3 +110,5 @@ def test_the_command_without_credentials_exits_2_with_one_message(image_folder, 
     err = capsys.readouterr().err
     assert rc == 2, err
     assert err.count("no Google credentials") == 1 and "Traceback" not in err
+    assert "--api-endpoint http://127.0.0.1:PORT" in err  # the CLI's flag, not the Python argument
+    assert "api_endpoint=" not in err
