@@ -14,7 +14,7 @@ from ..content import Part, as_part
 from ..errors import UnsupportedInputError
 from ..limits import AUDIO_SUFFIXES, IMAGE_SUFFIXES, MEDIA_SUFFIXES, PDF_SUFFIXES, VIDEO_SUFFIXES
 from ..media import Audio, Document, Image, Video
-from .sources import SourceItem
+from .sources import SourceItem, resolve_location
 
 __all__ = ["CONTENT_EXTENSIONS", "load_content"]
 
@@ -30,15 +30,16 @@ def load_content(item: SourceItem) -> tuple[Part, str]:
     """The item's content (one media part) and its content hash: ``sha256:…`` of a local
     file's bytes; for ``gs://`` the listing's hash, else ``uri:…``. Raises a typed
     :class:`~vertex_mm.errors.InputError` naming the file when it cannot be used."""
-    if item.location.startswith("gs://"):
-        suffix = pathlib.PurePosixPath(item.location).suffix.lower()
+    location = resolve_location(item, "media")
+    if location.startswith("gs://"):
+        suffix = pathlib.PurePosixPath(location).suffix.lower()
         media_cls = next((cls for suffixes, cls in _KIND_BY_SUFFIX if suffix in suffixes), None)
         if media_cls is None:
             raise UnsupportedInputError(
                 f"{item.id}: cannot tell the kind of a gs:// object from its name {suffix or '(no suffix)'!r}; "
                 f"expected one of {' '.join(sorted(MEDIA_SUFFIXES))}", input_name=item.id)
-        return media_cls(gcs_uri=item.location), item.content_hash or "uri:" + item.location
-    part = as_part(pathlib.Path(item.location))
+        return media_cls(gcs_uri=location), item.content_hash or "uri:" + location
+    part = as_part(pathlib.Path(location))
     assert not isinstance(part, str)  # a Path is never text
     part.name = item.id
     return part, "sha256:" + part.sha256()

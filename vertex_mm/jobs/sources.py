@@ -5,7 +5,9 @@ objects is listed page by page). An item's ``id`` is what the output is keyed by
 
 - folder: the path relative to the folder, with ``/`` separators (``cats/01.jpg``);
 - list file: the line as written (a local path, relative to the list file's folder, or a
-  ``gs://`` URI); blank lines and ``#`` comments are skipped;
+  ``gs://`` URI); blank lines and ``#`` comments are skipped. An ``https://storage.googleapis.com/``
+  URL is read as its ``gs://`` URI; any other web URL is that input's
+  :class:`~vertex_mm.errors.InvalidURIError` (web URLs are not fetched);
 - ``gs://bucket/prefix``: the object's ``gs://`` URI. Its content hash comes from the listing
   (the object's MD5, else its CRC32C), so nothing is downloaded: Vertex AI reads the object.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pathlib
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,9 +25,9 @@ from typing import Any
 from ..errors import InputError
 from ..gcs import check_gs_prefix, make_client, storage_error
 from ..limits import IMAGE_SUFFIXES
-from ..media import Image, read_input_file
+from ..media import Image, _normalise_location, read_input_file
 
-__all__ = ["IMAGE_EXTENSIONS", "SourceItem", "iter_source", "load_item"]
+__all__ = ["IMAGE_EXTENSIONS", "SourceItem", "iter_source", "load_item", "resolve_location"]
 
 #: File name endings taken from folders and buckets (the API's formats: BMP, GIF, JPEG, PNG, WebP).
 IMAGE_EXTENSIONS = IMAGE_SUFFIXES  # the old name
@@ -72,8 +75,8 @@ def _iter_list_file(path: pathlib.Path) -> Iterator[SourceItem]:
             line = raw.strip()
             if not line or line.startswith("#"):
                 continue
-            if line.startswith("gs://"):
-                yield SourceItem(line, line)
+            if line.startswith("gs://") or _is_web_url(line):
+                yield SourceItem(line, line)  # a web URL is refused when loaded: one bad line is one failed input
             else:
                 location = pathlib.Path(line).expanduser()
                 yield SourceItem(line, str(location if location.is_absolute() else base / location))
@@ -110,6 +113,17 @@ def _blob_hash(blob: Any) -> str | None:
     return f"etag:{etag}" if etag else None
 
 
+def _is_web_url(location: str) -> bool:
+    return urllib.parse.urlsplit(location).scheme.lower() in ("http", "https")
+
+
+def resolve_location(item: SourceItem, kind: str) -> str:
+    """Where ``item`` is read from: a local path or a ``gs://`` URI (an
+    ``https://storage.googleapis.com/`` URL becomes its ``gs://`` URI); any other web URL is
+    an :class:`~vertex_mm.errors.InvalidURIError`, as for ``Image.load_from_file``."""
+    return _normalise_location(item.location, kind) if _is_web_url(item.location) else item.location
+
+
 def load_item(item: SourceItem) -> tuple[Image, str]:
     """The item's image and its content hash (``sha256:…`` of the bytes for local files).
 
@@ -118,7 +132,8 @@ def load_item(item: SourceItem) -> tuple[Image, str]:
     (:class:`~vertex_mm.errors.ImageTooLargeError`, checked before reading: ``/dev/zero`` in a
     list file is refused after 20 MB, not read until memory runs out).
     """
-    if item.location.startswith("gs://"):
-        return Image(gcs_uri=item.location), item.content_hash or "uri:" + item.location
-    data = read_input_file(item.location, kind="image", max_bytes=Image._max_file_bytes)
+    location = resolve_location(item, "image")
+    if location.startswith("gs://"):
+        return Image(gcs_uri=location), item.content_hash or "uri:" + location
+    data = read_input_file(location, kind="image", max_bytes=Image._max_file_bytes)
     return Image(image_bytes=data, name=item.id), "sha256:" + hashlib.sha256(data).hexdigest()

@@ -112,3 +112,28 @@ def test_the_command_without_credentials_exits_2_with_one_message(image_folder, 
     assert err.count("no Google credentials") == 1 and "Traceback" not in err
     assert "--api-endpoint http://127.0.0.1:PORT" in err  # the CLI's flag, not the Python argument
     assert "api_endpoint=" not in err
+
+
+def test_web_urls_in_a_list_file_are_refused_as_urls_not_as_missing_files(image_folder, tmp_path):
+    image_folder(1)
+    listing = tmp_path / "l.txt"
+    listing.write_text("http://example.com/a.jpg\nHTTPS://example.com/b.png\n"
+                       "https://storage.googleapis.com/bkt/c.jpg\nimages/a/img_0000.jpg\n")
+    report = run_job(ScriptedEmbedder(), listing, tmp_path / "out.jsonl", dimension=128)
+    assert (report.embedded, report.failed) == (2, 2)
+    errors = [json.loads(line) for line in report.errors_file.read_text().splitlines()]
+    assert [(e["id"], e["error"]) for e in errors] == [("http://example.com/a.jpg", "InvalidURIError"),
+                                                        ("HTTPS://example.com/b.png", "InvalidURIError")]
+    assert all("web URLs are not fetched" in e["message"] for e in errors)
+    records = {r["id"]: r for r in read_journal(tmp_path / "out.jsonl")}
+    assert records["https://storage.googleapis.com/bkt/c.jpg"]["content_hash"] == "uri:gs://bkt/c.jpg"
+
+
+def test_the_command_names_a_web_url_in_a_list_file(tmp_path, capsys):
+    listing = tmp_path / "l.txt"
+    listing.write_text("http://example.com/a.jpg\n")
+    assert main(["embed", str(listing), "--out", str(tmp_path / "l.jsonl"), "--backend", "local",
+                 "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "http://example.com/a.jpg: InvalidURIError" in err and "web URLs are not fetched" in err
+    assert "http:/example.com" not in err  # not a collapsed path
