@@ -40,6 +40,15 @@ def backend_options(args: argparse.Namespace, backend: str | None = None) -> dic
         if (backend or args.backend) != "local":
             raise UsageError(f"--device applies to the local backend only, not {backend or args.backend!r}")
         options["device"] = check_device(device)  # InputError naming the value and the allowed ones
+    name = backend or args.backend
+    if name in ("local", "hashed"):
+        given = [flag for flag, value in (("--api-endpoint", args.api_endpoint), ("--project", args.project),
+                                          ("--location", args.location)) if value]
+        if given:
+            from ._errors import UsageError
+
+            raise UsageError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to the vertex and gemini "
+                             f"backends, not {name!r}, which runs on this machine")
     if args.project:
         options["project"] = args.project
     if args.location:
