@@ -128,8 +128,9 @@ class OcrAssistedPageRetriever:
 
     # -- indexing ------------------------------------------------------------------------------
     def index(self, pages: Iterable[PageRef], *, save_to: str | os.PathLike[str] | None = None) -> IndexStats:
-        """Read and index the pages (replacing any previous index). Unreadable pages are kept
-        with no words and listed in ``stats.errors``. With ``save_to``, the index is saved there."""
+        """Read and index the pages (replacing any previous index). A page that cannot be read
+        is listed in ``stats.errors`` and left out (one whose OCR failed after some words were
+        read is kept with them). With ``save_to``, the index is saved there."""
         stats = IndexStats()
         visual = None
         if "visual" in self.components:
@@ -144,14 +145,16 @@ class OcrAssistedPageRetriever:
         settings = self.reader if visual is not None else dataclasses.replace(self.reader, images=False)
         with OcrPool(self.ocr_workers, settings=self.ocr, use_cache=self.use_ocr_cache) as pool:
             for page in read_pages(pages, pool, settings):
-                stats.pages += 1
-                stats.documents[page.ref.doc_id] = stats.documents.get(page.ref.doc_id, 0) + 1
                 stats.ocr_pages += page.ocr_pages
                 stats.ocr_regions += page.ocr_regions
                 stats.ocr_cached += page.ocr_cached
-                stats.text_layer_pages += int(page.text.source == "text-layer")
                 if page.error is not None:
                     stats.errors.append(f"{page.ref.page_id}: {page.error}")
+                    if not page.text.words:  # nothing read: not a page of the index (never a hit)
+                        continue
+                stats.pages += 1
+                stats.documents[page.ref.doc_id] = stats.documents.get(page.ref.doc_id, 0) + 1
+                stats.text_layer_pages += int(page.text.source == "text-layer")
                 texts.append(page.text)
                 refs.append(page.ref)
                 if visual is not None:

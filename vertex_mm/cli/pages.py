@@ -14,6 +14,9 @@ own classes; ``colqwen2:FOLDER`` and ``colmodernvbert:FOLDER`` also check the fa
 per page; ``--pages-per-vector N`` sends N pages as one content). ``pages search`` uses the retriever the
 index was built with; a late-interaction index also refuses queries from another space.
 Every result is printed under a line saying which retriever answered.
+
+``pages index`` lists each file or page it could not read and indexes the rest. Exit status: 0
+when every page is indexed, 1 when some were not, 2 on a usage error.
 """
 
 from __future__ import annotations
@@ -101,15 +104,17 @@ def _index(args: argparse.Namespace) -> int:
             retriever = get_page_retriever(spec, **storage, **options)
     else:  # read and fused as one corpus: an index is rebuilt whole
         retriever = get_page_retriever(spec, ocr_workers=args.workers)
-    stats = retriever.index(expand_sources(args.sources), save_to=root)
+    unreadable: list[str] = []  # files that cannot be opened; the pages of the others are indexed
+    stats = retriever.index(expand_sources(args.sources, errors=unreadable), save_to=root)
     for doc, n in stats.documents.items():
         print(f"indexed {doc}: {n} pages")
     reading = "" if spec.late_interaction or spec.content else f"{stats.reading()}, "  # nothing was read here
     print(f"indexed {stats.pages} pages with {retriever.name} into {root}: {reading}"
           f"{stats.pages_per_second:.2f} pages/s ({len(retriever.page_ids)} pages in the index)")
-    for e in stats.errors:
+    failed = unreadable + stats.errors
+    for e in failed:
         print(f"  unreadable: {e}")
-    return 0
+    return 1 if failed else 0
 
 
 def _search(args: argparse.Namespace) -> int:
