@@ -16,6 +16,7 @@ to its results, so that they are never mistaken for a vision-language model's.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import time
@@ -168,6 +169,40 @@ class OcrAssistedPageRetriever:
         stats.seconds["read"] = time.perf_counter() - t_read - t_visual
         stats.seconds["visual"] = t_visual
         self.attach(refs, texts, {"visual": visual} if visual is not None else {}, stats=stats)
+        self.stats = stats
+        if save_to is not None:
+            self.save(save_to)
+        return stats
+
+    def update(self, pages: Iterable[PageRef], *, replace: bool = False,
+               save_to: str | os.PathLike[str] | None = None) -> IndexStats:
+        """Add ``pages`` to the pages this retriever holds (a loaded index grows): only the new
+        pages are read and their passages encoded; BM25 and the layout signal are rebuilt over
+        old and new pages together, so every page is fused as one corpus. A page whose id the
+        index holds is skipped (counted in ``stats.skipped``), or read again with ``replace``.
+        An index with CNN region vectors (``visual``) is refused: it can only be built whole."""
+        if "visual" in self.components:
+            raise InputError(f"this {self.name} index holds CNN region vectors, which can only be built whole; index "
+                             "all of its sources and the new ones into a new index", input_name="visual")
+        refs = list(pages)
+        held = set(self.page_ids)
+        if replace:
+            renewed = {r.page_id for r in refs}
+            kept = [i for i, r in enumerate(self.refs) if r.page_id not in renewed]
+            todo = refs
+        else:
+            kept = list(range(len(self.refs)))
+            todo = [r for r in refs if r.page_id not in held]
+        stats, new_refs, new_pages, new_dense = IndexStats(), [], [], None
+        if todo:
+            fresh = copy.copy(self)  # the same settings; index() installs the new pages on the copy only
+            stats = fresh.index(todo)
+            new_refs, new_pages, new_dense = fresh.refs, fresh.pages, fresh.scorer("dense")
+        stats.skipped = len(refs) - len(todo)
+        scorers: dict[str, Any] = {}
+        if "dense" in self._scorers:
+            scorers["dense"] = self._scorers["dense"].merged(kept, new_dense)
+        self.attach([self.refs[i] for i in kept] + new_refs, [self.pages[i] for i in kept] + new_pages, scorers)
         self.stats = stats
         if save_to is not None:
             self.save(save_to)

@@ -53,7 +53,10 @@ def register(subparsers: Any) -> None:
     ix.add_argument("--pool-factor", type=int, default=1, help="hierarchical token pooling for a new late-interaction index")
     ix.add_argument("--dtype", choices=["float16", "float32"], default="float16")
     ix.add_argument("--no-binary", action="store_true", help="do not store 1-bit codes")
-    ix.add_argument("--replace", action="store_true", help="re-index documents already in a late-interaction index")
+    ix.add_argument("--update", action="store_true",
+                    help="add to the index at --index if it exists (an existing index is refused without it; "
+                    "ocr-fused reads the new pages and fuses them with those it holds)")
+    ix.add_argument("--replace", action="store_true", help="with --update: index again the pages the index already holds")
     add_page_content_arguments(ix, new_index=True)
     ix.set_defaults(func=run)
 
@@ -83,38 +86,76 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _index(args: argparse.Namespace) -> int:
-    from ..index import MultiVectorIndex, index_kind
     from ..pages import expand_sources
     from ..registry import get_page_retriever, load_page_retriever, parse_page_retriever_spec
 
     spec = parse_page_retriever_spec(args.embedder)
     root = Path(args.index)
+    existing = _existing_index(root, spec, update=args.update)  # refuses what this run would destroy
+    unreadable: list[str] = []  # files that cannot be opened; the pages of the others are indexed
+    sources = expand_sources(args.sources, errors=unreadable)
     if spec.content:  # grows, and resumes: pages already embedded are skipped
         options: dict[str, Any] = {"batch_size": args.batch_size or 64, "replace": args.replace, "progress": True}
-        if index_kind(root) is not None:
+        if existing:
             retriever = load_page_retriever(root, spec, **options, **content_options(args, new_index=False))
         else:
             retriever = get_page_retriever(spec, **options, **content_options(args, new_index=True))
+        stats = retriever.index(sources, save_to=root)
     elif spec.late_interaction:
         options = {"dpi": args.dpi, "batch_size": args.batch_size or 8, "replace": args.replace}
-        if index_kind(root) == MultiVectorIndex.kind:  # grows: documents are added to it
+        if existing:  # grows: documents are added to it
             retriever = load_page_retriever(root, spec, **options)
         else:
             storage = {"dtype": args.dtype, "pool_factor": args.pool_factor, "binary": not args.no_binary}
             retriever = get_page_retriever(spec, **storage, **options)
-    else:  # read and fused as one corpus: an index is rebuilt whole
+        stats = retriever.index(sources, save_to=root)
+    elif existing:  # read and fused as one corpus: the new pages are read, and all are fused again
+        retriever = load_page_retriever(root, spec, ocr_workers=args.workers)
+        stats = retriever.update(sources, replace=args.replace, save_to=root)  # type: ignore[attr-defined]
+    else:
         retriever = get_page_retriever(spec, ocr_workers=args.workers)
-    unreadable: list[str] = []  # files that cannot be opened; the pages of the others are indexed
-    stats = retriever.index(expand_sources(args.sources, errors=unreadable), save_to=root)
+        stats = retriever.index(sources, save_to=root)
     for doc, n in stats.documents.items():
         print(f"indexed {doc}: {n} pages")
     reading = "" if spec.late_interaction or spec.content else f"{stats.reading()}, "  # nothing was read here
+    held = f", {stats.skipped} already there (--replace reads them again)" if stats.skipped else ""
     print(f"indexed {stats.pages} pages with {retriever.name} into {root}: {reading}"
-          f"{stats.pages_per_second:.2f} pages/s ({len(retriever.page_ids)} pages in the index)")
+          f"{stats.pages_per_second:.2f} pages/s ({len(retriever.page_ids)} pages in the index{held})")
     failed = unreadable + stats.errors
     for e in failed:
         print(f"  unreadable: {e}")
     return 1 if failed else 0
+
+
+def _existing_index(root: Path, spec: Any, *, update: bool) -> bool:
+    """True when ``root`` holds an index this run may add to (``--update``), False when there is
+    none; raises :class:`UsageError` for one of another kind or embedder, or without ``--update``."""
+    from ..index import MultiVectorIndex, index_kind
+    from ..index.manifest import Manifest, locate_index
+    from ..pages.content_retriever import KIND as CONTENT_KIND
+    from ._errors import UsageError
+
+    kind = index_kind(root)
+    if kind is None:
+        return False
+    manifest = Manifest.read(locate_index(root))
+    built_by = str(manifest.config.get("embedder") or manifest.config.get("name") or "")
+    if kind == CONTENT_KIND:
+        held, same = f"a {built_by} page index ({manifest.space})", spec.content and spec.name == built_by
+    elif kind == MultiVectorIndex.kind:
+        held, same = f"a late-interaction page index built by {built_by or 'a page model'}", spec.late_interaction
+    elif kind == "ocr-fused":
+        held = f"an {built_by or kind} page index of {manifest.count} pages"
+        same = not spec.content and not spec.late_interaction and spec.name == built_by
+    else:
+        raise UsageError(f"{root} holds a {kind!r} index, not a page index; choose another --index")
+    if not same:
+        raise UsageError(f"{root} already holds {held}; this run builds {spec.name!r}. Pass --embedder "
+                         f"{built_by or '...'} --update to add these sources to it, or choose another --index")
+    if not update:
+        raise UsageError(f"{root} already holds {held}; pass --update to add these sources to it (pages it holds are "
+                         "skipped; --update --replace indexes them again), or choose another --index")
+    return True
 
 
 def _search(args: argparse.Namespace) -> int:
