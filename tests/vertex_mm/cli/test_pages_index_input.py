@@ -61,3 +61,21 @@ def test_a_figure_only_page_without_a_word_indexes_and_searches(tmp_path, capsys
     assert main(["pages", "search", "--index", str(idx), "hexagon logo", "--json"]) == 0
     hits = json.loads(capsys.readouterr().out)["hits"]
     assert [h["page_id"] for h in hits] == ["effects-hex#1"] and hits[0]["components"]["lexical"] == 0.0
+    for flags, message in ((["--mode", "binary"], "--mode applies to late interaction page indexes only, not to an ocr-fused"),
+                           (["--candidates", "-5"], "--candidates applies to late interaction page indexes only"),
+                           (["-k", "0"], "-k must be at least 1, got 0")):
+        assert main(["pages", "search", "--index", str(idx), "hexagon logo", *flags]) == 2
+        assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--dimension", "768"], "--dimension applies to gemini page indexes only, not to ocr-fused ones"),
+    (["--pages-per-vector", "2", "--embedder", "regions"], "--pages-per-vector applies to gemini page indexes only"),
+    (["--dpi", "72"], "--dpi applies to late interaction page indexes only, not to ocr-fused ones"),
+    (["--workers", "2", "--embedder", "gemini"], "--workers applies to ocr-fused page indexes only, not to gemini ones"),
+    (["--project", "p"], "--project applies to gemini page indexes only"),
+])
+def test_a_flag_for_another_retriever_is_refused_not_ignored(tmp_path, capsys, flags, message):
+    idx = tmp_path / "idx"
+    assert main(["pages", "index", str(PDF_FIXTURE / "corpus" / "effects-hex.pdf"), "--index", str(idx), *flags]) == 2
+    assert message in capsys.readouterr().err and not idx.exists()

@@ -138,7 +138,11 @@ def test_cli_indexes_resumes_searches_and_evaluates_through_the_emulator(
     err = capsys.readouterr().err
     assert "this run builds 'ocr-fused'" in err and "--embedder gemini --update" in err
     assert json.loads((idx / "manifest.json").read_text())["count"] == 3
-    assert main(["pages", "index", str(corpus), "--index", str(idx), "--embedder", "gemini", "--update", *endpoint]) == 0
+    assert main(["pages", "index", str(corpus), "--index", str(idx), "--embedder", "gemini", "--update", "--dimension", "256",
+                 *endpoint]) == 2
+    assert f"--dimension 256: {idx} was built with 128, which it keeps" in capsys.readouterr().err
+    assert main(["pages", "index", str(corpus), "--index", str(idx), "--embedder", "gemini", "--update", "--dimension", "128",
+                 *endpoint]) == 0
     out = capsys.readouterr().out
     assert "indexed 11 pages with gemini" in out and "(14 pages in the index)" in out
 
