@@ -290,6 +290,8 @@ class OcrAssistedPageRetriever:
         """The ``k`` best pages for each query, best first, with each component's raw score."""
         if isinstance(queries, str):
             raise InputError("search() takes a list of queries; wrap one query in a list", input_name="queries")
+        if not self.refs and self._scorers:  # indexed, but no page could be read
+            return [[] for _ in queries]
         comps = self.component_scores(queries)
         fused = self._fuse(comps)
         out = []

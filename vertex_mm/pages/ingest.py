@@ -201,7 +201,7 @@ def expand_sources(paths: Iterable[str | os.PathLike[str]], *, errors: list[str]
             except InvalidDocumentError as exc:
                 if errors is None:
                     raise
-                errors.append(f"{f}: {exc}")
+                errors.append(str(exc) if str(f) in str(exc) else f"{f}: {exc}")
                 continue
             refs += [PageRef(f, n) for n in range(1, count + 1)]
         elif suffix in PAGE_IMAGE_SUFFIXES:

@@ -79,3 +79,14 @@ def test_a_flag_for_another_retriever_is_refused_not_ignored(tmp_path, capsys, f
     idx = tmp_path / "idx"
     assert main(["pages", "index", str(PDF_FIXTURE / "corpus" / "effects-hex.pdf"), "--index", str(idx), *flags]) == 2
     assert message in capsys.readouterr().err and not idx.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("tesseract", "private_cache")
+def test_nothing_readable_leaves_an_empty_index_that_answers_nothing(tmp_path, capsys):
+    (tmp_path / "bad.png").write_text("not an image\n")
+    idx = tmp_path / "idx"
+    assert main(["pages", "index", str(tmp_path / "bad.png"), "--index", str(idx), "--workers", "1"]) == 1
+    assert "(0 pages in the index)" in capsys.readouterr().out
+    assert main(["pages", "search", "--index", str(idx), "anything", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["hits"] == []

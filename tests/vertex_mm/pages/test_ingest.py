@@ -117,6 +117,7 @@ def test_an_unreadable_pdf_is_listed_and_the_other_files_expand(tmp_path, fixtur
     refs = expand_sources([tmp_path], errors=errors)
     assert [r.page_id for r in refs] == ["zoo-design#1", "zoo-design#2"]
     assert [e.split(": ")[0] for e in errors] == [str(tmp_path / "empty.pdf"), str(tmp_path / "notapdf.pdf")]
+    assert all(e.count("notapdf.pdf") + e.count("empty.pdf") == 1 for e in errors)  # the file named once
 
 
 def test_an_unreadable_page_image_is_listed_and_the_stream_goes_on(tmp_path, fixture_pdfs):
