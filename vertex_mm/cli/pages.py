@@ -113,6 +113,7 @@ def _index(args: argparse.Namespace) -> int:
             retriever = get_page_retriever(spec, **options, **content_options(args, new_index=True))
         stats = retriever.index(sources, save_to=root)
     elif spec.late_interaction:
+        skipped = 0
         options = {"dpi": DEFAULT_DPI if args.dpi is None else args.dpi, "batch_size": args.batch_size or 8,
                    "replace": args.replace}
         if existing:  # grows: documents are added to it
@@ -120,11 +121,16 @@ def _index(args: argparse.Namespace) -> int:
             mv: Any = retriever.mv_index  # type: ignore[attr-defined]
             _refuse_changes(root, args, {"--dtype": ("dtype", mv.dtype), "--pool-factor": ("pool_factor", mv.pool_factor),
                                          "--no-binary": ("no_binary", not mv.binary)})
+            if not args.replace:  # documents it holds are skipped, as the other retrievers skip pages they hold
+                held_docs = set(mv.doc_ids())
+                skipped = sum(r.doc_id in held_docs for r in sources)
+                sources = [r for r in sources if r.doc_id not in held_docs]
         else:
             storage = {"dtype": args.dtype or "float16", "binary": not args.no_binary,
                        "pool_factor": 1 if args.pool_factor is None else args.pool_factor}
             retriever = get_page_retriever(spec, **storage, **options)
         stats = retriever.index(sources, save_to=root)
+        stats.skipped = skipped
     elif existing:  # read and fused as one corpus: the new pages are read, and all are fused again
         retriever = load_page_retriever(root, spec, ocr_workers=args.workers)
         stats = retriever.update(sources, replace=args.replace, save_to=root)  # type: ignore[attr-defined]
