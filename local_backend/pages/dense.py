@@ -108,6 +108,23 @@ class DenseScorer:
         scorer._vectors, scorer._owner, scorer.n_docs = arrays["vectors"], arrays["owner"].astype(np.int64), n_docs
         return scorer
 
+    def merged(self, kept: Sequence[int], new: DenseScorer | None) -> DenseScorer:
+        """A scorer of this one's pages ``kept`` (their passages, not encoded again) followed
+        by the pages of ``new``: what an index that grows holds."""
+        arrays = self.arrays()
+        where = np.full(self.n_docs, -1, np.int64)
+        where[np.asarray(kept, np.int64)] = np.arange(len(kept))
+        owner = where[arrays["owner"]]
+        vectors, owners = [arrays["vectors"][owner >= 0]], [owner[owner >= 0]]
+        if new is not None and new.n_docs:
+            extra = new.arrays()
+            vectors.append(extra["vectors"])
+            owners.append(extra["owner"] + len(kept))
+        out = DenseScorer.from_arrays(self.encoder, {"vectors": np.concatenate(vectors), "owner": np.concatenate(owners)},
+                                      len(kept) + (new.n_docs if new is not None else 0))
+        out.precision, out.window, out.stride = self.precision, self.window, self.stride
+        return out
+
     @property
     def n_passages(self) -> int:
         return 0 if self._owner is None else int(self._owner.size)

@@ -16,6 +16,7 @@ to its results, so that they are never mistaken for a vision-language model's.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import time
@@ -128,8 +129,9 @@ class OcrAssistedPageRetriever:
 
     # -- indexing ------------------------------------------------------------------------------
     def index(self, pages: Iterable[PageRef], *, save_to: str | os.PathLike[str] | None = None) -> IndexStats:
-        """Read and index the pages (replacing any previous index). Unreadable pages are kept
-        with no words and listed in ``stats.errors``. With ``save_to``, the index is saved there."""
+        """Read and index the pages (replacing any previous index). A page that cannot be read
+        is listed in ``stats.errors`` and left out (one whose OCR failed after some words were
+        read is kept with them). With ``save_to``, the index is saved there."""
         stats = IndexStats()
         visual = None
         if "visual" in self.components:
@@ -144,14 +146,16 @@ class OcrAssistedPageRetriever:
         settings = self.reader if visual is not None else dataclasses.replace(self.reader, images=False)
         with OcrPool(self.ocr_workers, settings=self.ocr, use_cache=self.use_ocr_cache) as pool:
             for page in read_pages(pages, pool, settings):
-                stats.pages += 1
-                stats.documents[page.ref.doc_id] = stats.documents.get(page.ref.doc_id, 0) + 1
                 stats.ocr_pages += page.ocr_pages
                 stats.ocr_regions += page.ocr_regions
                 stats.ocr_cached += page.ocr_cached
-                stats.text_layer_pages += int(page.text.source == "text-layer")
                 if page.error is not None:
                     stats.errors.append(f"{page.ref.page_id}: {page.error}")
+                    if not page.text.words:  # nothing read: not a page of the index (never a hit)
+                        continue
+                stats.pages += 1
+                stats.documents[page.ref.doc_id] = stats.documents.get(page.ref.doc_id, 0) + 1
+                stats.text_layer_pages += int(page.text.source == "text-layer")
                 texts.append(page.text)
                 refs.append(page.ref)
                 if visual is not None:
@@ -165,6 +169,40 @@ class OcrAssistedPageRetriever:
         stats.seconds["read"] = time.perf_counter() - t_read - t_visual
         stats.seconds["visual"] = t_visual
         self.attach(refs, texts, {"visual": visual} if visual is not None else {}, stats=stats)
+        self.stats = stats
+        if save_to is not None:
+            self.save(save_to)
+        return stats
+
+    def update(self, pages: Iterable[PageRef], *, replace: bool = False,
+               save_to: str | os.PathLike[str] | None = None) -> IndexStats:
+        """Add ``pages`` to the pages this retriever holds (a loaded index grows): only the new
+        pages are read and their passages encoded; BM25 and the layout signal are rebuilt over
+        old and new pages together, so every page is fused as one corpus. A page whose id the
+        index holds is skipped (counted in ``stats.skipped``), or read again with ``replace``.
+        An index with CNN region vectors (``visual``) is refused: it can only be built whole."""
+        if "visual" in self.components:
+            raise InputError(f"this {self.name} index holds CNN region vectors, which can only be built whole; index "
+                             "all of its sources and the new ones into a new index", input_name="visual")
+        refs = list(pages)
+        held = set(self.page_ids)
+        if replace:
+            renewed = {r.page_id for r in refs}
+            kept = [i for i, r in enumerate(self.refs) if r.page_id not in renewed]
+            todo = refs
+        else:
+            kept = list(range(len(self.refs)))
+            todo = [r for r in refs if r.page_id not in held]
+        stats, new_refs, new_pages, new_dense = IndexStats(), [], [], None
+        if todo:
+            fresh = copy.copy(self)  # the same settings; index() installs the new pages on the copy only
+            stats = fresh.index(todo)
+            new_refs, new_pages, new_dense = fresh.refs, fresh.pages, fresh.scorer("dense")
+        stats.skipped = len(refs) - len(todo)
+        scorers: dict[str, Any] = {}
+        if "dense" in self._scorers:
+            scorers["dense"] = self._scorers["dense"].merged(kept, new_dense)
+        self.attach([self.refs[i] for i in kept] + new_refs, [self.pages[i] for i in kept] + new_pages, scorers)
         self.stats = stats
         if save_to is not None:
             self.save(save_to)
@@ -252,6 +290,8 @@ class OcrAssistedPageRetriever:
         """The ``k`` best pages for each query, best first, with each component's raw score."""
         if isinstance(queries, str):
             raise InputError("search() takes a list of queries; wrap one query in a list", input_name="queries")
+        if not self.refs and self._scorers:  # indexed, but no page could be read
+            return [[] for _ in queries]
         comps = self.component_scores(queries)
         fused = self._fuse(comps)
         out = []

@@ -14,6 +14,9 @@ own classes; ``colqwen2:FOLDER`` and ``colmodernvbert:FOLDER`` also check the fa
 per page; ``--pages-per-vector N`` sends N pages as one content). ``pages search`` uses the retriever the
 index was built with; a late-interaction index also refuses queries from another space.
 Every result is printed under a line saying which retriever answered.
+
+``pages index`` lists each file or page it could not read and indexes the rest. Exit status: 0
+when every page is indexed, 1 when some were not, 2 on a usage error.
 """
 
 from __future__ import annotations
@@ -44,26 +47,32 @@ def register(subparsers: Any) -> None:
     ix.add_argument("--index", required=True, help="index directory")
     ix.add_argument("--embedder", default="ocr-fused", help=EMBEDDER_HELP)
     ix.add_argument("--workers", type=int, default=None, help="tesseract processes (ocr-fused; default: CPU count)")
-    ix.add_argument("--dpi", type=float, default=144.0, help="page rendering for late interaction")
+    ix.add_argument("--dpi", type=float, default=None, help="page rendering for late interaction (default 144)")
     ix.add_argument("--batch-size", type=int, default=None,
                     help="pages per model call (late interaction, default 8) or per saved step (gemini, default 64)")
-    ix.add_argument("--pool-factor", type=int, default=1, help="hierarchical token pooling for a new late-interaction index")
-    ix.add_argument("--dtype", choices=["float16", "float32"], default="float16")
+    ix.add_argument("--pool-factor", type=int, default=None,
+                    help="hierarchical token pooling for a new late-interaction index (default 1)")
+    ix.add_argument("--dtype", choices=["float16", "float32"], default=None,
+                    help="vector storage of a new late-interaction index (default float16)")
     ix.add_argument("--no-binary", action="store_true", help="do not store 1-bit codes")
-    ix.add_argument("--replace", action="store_true", help="re-index documents already in a late-interaction index")
+    ix.add_argument("--update", action="store_true",
+                    help="add to the index at --index if it exists (an existing index is refused without it; "
+                    "ocr-fused reads the new pages and fuses them with those it holds)")
+    ix.add_argument("--replace", action="store_true", help="with --update: index again the pages the index already holds")
     add_page_content_arguments(ix, new_index=True)
-    ix.set_defaults(func=run)
+    ix.set_defaults(func=run, dimension=None, pages_per_vector=None)  # None: not given (the defaults are filled in _index)
 
     se = sub.add_parser("search", help="answer queries")
     se.add_argument("queries", nargs="+")
     se.add_argument("--index", required=True, help="index directory")
     se.add_argument("--embedder", default=None, help=EMBEDDER_HELP + " (default: the one that built the index)")
     se.add_argument("-k", type=int, default=5)
-    se.add_argument("--mode", choices=["screened", "exact", "float", "binary", "muvera"], default="screened",
+    se.add_argument("--mode", choices=["screened", "exact", "float", "binary", "muvera"], default=None,
                     help="late interaction: exact MaxSim through the certified bfloat16 screen (screened, the default) "
                     "or the plain float32 scan (exact; float is its old name), or candidates by Hamming (binary) or "
                     "MUVERA encodings (muvera) reranked by MaxSim")
-    se.add_argument("--candidates", type=int, default=64)
+    se.add_argument("--candidates", type=int, default=None,
+                    help="late interaction, binary and muvera modes: pages reranked per query (default 64)")
     se.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
     add_page_content_arguments(se, new_index=False)
     se.set_defaults(func=run)
@@ -80,49 +89,144 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _index(args: argparse.Namespace) -> int:
-    from ..index import MultiVectorIndex, index_kind
     from ..pages import expand_sources
+    from ..pages.ingest import DEFAULT_DPI
     from ..registry import get_page_retriever, load_page_retriever, parse_page_retriever_spec
 
     spec = parse_page_retriever_spec(args.embedder)
     root = Path(args.index)
+    family = "gemini" if spec.content else "late interaction" if spec.late_interaction else "ocr-fused"
+    existing = _existing_index(root, spec, update=args.update)  # refuses what this run would destroy
+    _refuse_flags(args, family, _INDEX_FLAGS, f"{family} ones")
+    unreadable: list[str] = []  # files that cannot be opened; the pages of the others are indexed
+    sources = expand_sources(args.sources, errors=unreadable)
     if spec.content:  # grows, and resumes: pages already embedded are skipped
         options: dict[str, Any] = {"batch_size": args.batch_size or 64, "replace": args.replace, "progress": True}
-        if index_kind(root) is not None:
+        args.dimension = 768 if args.dimension is None else args.dimension
+        args.pages_per_vector = 1 if args.pages_per_vector is None else args.pages_per_vector
+        if existing:
             retriever = load_page_retriever(root, spec, **options, **content_options(args, new_index=False))
+            built: Any = retriever
+            _refuse_changes(root, args, {"--dimension": ("dimension", built.dimension),
+                                         "--pages-per-vector": ("pages_per_vector", built.pages_per_vector)})
         else:
             retriever = get_page_retriever(spec, **options, **content_options(args, new_index=True))
+        stats = retriever.index(sources, save_to=root)
     elif spec.late_interaction:
-        options = {"dpi": args.dpi, "batch_size": args.batch_size or 8, "replace": args.replace}
-        if index_kind(root) == MultiVectorIndex.kind:  # grows: documents are added to it
+        skipped = 0
+        options = {"dpi": DEFAULT_DPI if args.dpi is None else args.dpi, "batch_size": args.batch_size or 8,
+                   "replace": args.replace}
+        if existing:  # grows: documents are added to it
             retriever = load_page_retriever(root, spec, **options)
+            mv: Any = retriever.mv_index  # type: ignore[attr-defined]
+            _refuse_changes(root, args, {"--dtype": ("dtype", mv.dtype), "--pool-factor": ("pool_factor", mv.pool_factor),
+                                         "--no-binary": ("no_binary", not mv.binary)})
+            if not args.replace:  # documents it holds are skipped, as the other retrievers skip pages they hold
+                held_docs = set(mv.doc_ids())
+                skipped = sum(r.doc_id in held_docs for r in sources)
+                sources = [r for r in sources if r.doc_id not in held_docs]
         else:
-            storage = {"dtype": args.dtype, "pool_factor": args.pool_factor, "binary": not args.no_binary}
+            storage = {"dtype": args.dtype or "float16", "binary": not args.no_binary,
+                       "pool_factor": 1 if args.pool_factor is None else args.pool_factor}
             retriever = get_page_retriever(spec, **storage, **options)
-    else:  # read and fused as one corpus: an index is rebuilt whole
+        stats = retriever.index(sources, save_to=root)
+        stats.skipped = skipped
+    elif existing:  # read and fused as one corpus: the new pages are read, and all are fused again
+        retriever = load_page_retriever(root, spec, ocr_workers=args.workers)
+        stats = retriever.update(sources, replace=args.replace, save_to=root)  # type: ignore[attr-defined]
+    else:
         retriever = get_page_retriever(spec, ocr_workers=args.workers)
-    stats = retriever.index(expand_sources(args.sources), save_to=root)
+        stats = retriever.index(sources, save_to=root)
     for doc, n in stats.documents.items():
         print(f"indexed {doc}: {n} pages")
     reading = "" if spec.late_interaction or spec.content else f"{stats.reading()}, "  # nothing was read here
+    held = f", {stats.skipped} already there (--replace reads them again)" if stats.skipped else ""
     print(f"indexed {stats.pages} pages with {retriever.name} into {root}: {reading}"
-          f"{stats.pages_per_second:.2f} pages/s ({len(retriever.page_ids)} pages in the index)")
-    for e in stats.errors:
+          f"{stats.pages_per_second:.2f} pages/s ({len(retriever.page_ids)} pages in the index{held})")
+    failed = unreadable + stats.errors
+    for e in failed:
         print(f"  unreadable: {e}")
-    return 0
+    return 1 if failed else 0
+
+
+# flag -> (its dest, the retrievers it applies to): a flag given for another one is refused, not ignored
+_INDEX_FLAGS = {
+    "--workers": ("workers", {"ocr-fused"}), "--dpi": ("dpi", {"late interaction"}),
+    "--batch-size": ("batch_size", {"late interaction", "gemini"}),
+    "--pool-factor": ("pool_factor", {"late interaction"}), "--dtype": ("dtype", {"late interaction"}),
+    "--no-binary": ("no_binary", {"late interaction"}), "--dimension": ("dimension", {"gemini"}),
+    "--pages-per-vector": ("pages_per_vector", {"gemini"}), "--api-endpoint": ("api_endpoint", {"gemini"}),
+    "--project": ("project", {"gemini"}), "--location": ("location", {"gemini"}),
+}
+_SEARCH_FLAGS = {"--mode": ("mode", {"late interaction"}), "--candidates": ("candidates", {"late interaction"})}
+
+
+def _refuse_flags(args: argparse.Namespace, family: str, flags: dict[str, tuple[str, set[str]]], what: str) -> None:
+    from ._errors import UsageError
+
+    for flag, (dest, families) in flags.items():
+        if getattr(args, dest, None) not in (None, False) and family not in families:
+            raise UsageError(f"{flag} applies to {' and '.join(sorted(families))} page indexes only, not to {what}")
+
+
+def _refuse_changes(root: Path, args: argparse.Namespace, flags: dict[str, tuple[str, Any]]) -> None:
+    """An existing index keeps how it was built: a flag asking for something else is refused."""
+    from ._errors import UsageError
+
+    for flag, (dest, held) in flags.items():
+        given = getattr(args, dest)
+        if given not in (None, False) and given != held:
+            raise UsageError(f"{flag} {given}: {root} was built with {held}, which it keeps; leave {flag} out, "
+                             "or choose another --index")
+
+
+def _existing_index(root: Path, spec: Any, *, update: bool) -> bool:
+    """True when ``root`` holds an index this run may add to (``--update``), False when there is
+    none; raises :class:`UsageError` for one of another kind or embedder, or without ``--update``."""
+    from ..index import MultiVectorIndex, index_kind
+    from ..index.manifest import Manifest, locate_index
+    from ..pages.content_retriever import KIND as CONTENT_KIND
+    from ._errors import UsageError
+
+    kind = index_kind(root)
+    if kind is None:
+        return False
+    manifest = Manifest.read(locate_index(root))
+    built_by = str(manifest.config.get("embedder") or manifest.config.get("name") or "")
+    if kind == CONTENT_KIND:
+        held, same = f"a {built_by} page index ({manifest.space})", spec.content and spec.name == built_by
+    elif kind == MultiVectorIndex.kind:
+        held, same = f"a late-interaction page index built by {built_by or 'a page model'}", spec.late_interaction
+    elif kind == "ocr-fused":
+        held = f"an {built_by or kind} page index of {manifest.count} pages"
+        same = not spec.content and not spec.late_interaction and spec.name == built_by
+    else:
+        raise UsageError(f"{root} holds a {kind!r} index, not a page index; choose another --index")
+    if not same:
+        raise UsageError(f"{root} already holds {held}; this run builds {spec.name!r}. Pass --embedder "
+                         f"{built_by or '...'} --update to add these sources to it, or choose another --index")
+    if not update:
+        raise UsageError(f"{root} already holds {held}; pass --update to add these sources to it (pages it holds are "
+                         "skipped; --update --replace indexes them again), or choose another --index")
+    return True
 
 
 def _search(args: argparse.Namespace) -> int:
     from ..index import MultiVectorIndex, index_kind
     from ..pages.content_retriever import KIND as CONTENT_KIND
     from ..registry import load_page_retriever
+    from ._errors import UsageError
 
+    if args.k < 1:
+        raise UsageError(f"-k must be at least 1, got {args.k}")
     kind = index_kind(args.index)
     search_options: dict[str, Any] = {}
     if kind == MultiVectorIndex.kind:
-        search_options = {"mode": args.mode, "candidates": args.candidates}
-    elif kind == CONTENT_KIND:
-        search_options = content_options(args, new_index=False)
+        search_options = {"mode": args.mode or "screened", "candidates": 64 if args.candidates is None else args.candidates}
+    else:
+        _refuse_flags(args, str(kind), _SEARCH_FLAGS, f"{'a gemini' if kind == CONTENT_KIND else 'an ocr-fused'} one")
+        if kind == CONTENT_KIND:
+            search_options = content_options(args, new_index=False)
     retriever = load_page_retriever(args.index, args.embedder, verify=False, **search_options)
     hits = retriever.search(args.queries, k=args.k)
     if not args.json:

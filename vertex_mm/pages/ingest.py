@@ -177,10 +177,12 @@ def _fitting_scale(w_pt: float, h_pt: float, scale: float, max_pixels: int) -> f
 # --- page references --------------------------------------------------------------------------
 
 
-def expand_sources(paths: Iterable[str | os.PathLike[str]]) -> list[PageRef]:
+def expand_sources(paths: Iterable[str | os.PathLike[str]], *, errors: list[str] | None = None) -> list[PageRef]:
     """Refs for files and folders: every page of each PDF, and each page image as one page.
     Folders are searched recursively (sorted); anything else raises :class:`InputError`, as
-    do two files whose pages would get the same id."""
+    do two files whose pages would get the same id. A PDF that cannot be opened raises
+    :class:`InvalidDocumentError`; with an ``errors`` list it is appended there instead
+    (``"FILE: why"``) and the other files go on (one bad file never sinks a folder)."""
     accepted = PDF_SUFFIXES | PAGE_IMAGE_SUFFIXES
     files: list[Path] = []
     for p in map(Path, paths):
@@ -194,7 +196,14 @@ def expand_sources(paths: Iterable[str | os.PathLike[str]]) -> list[PageRef]:
     for f in files:
         suffix = f.suffix.lower()
         if suffix in PDF_SUFFIXES:
-            refs += [PageRef(f, n) for n in range(1, pdf_page_count(f) + 1)]
+            try:
+                count = pdf_page_count(f)
+            except InvalidDocumentError as exc:
+                if errors is None:
+                    raise
+                errors.append(str(exc) if str(f) in str(exc) else f"{f}: {exc}")
+                continue
+            refs += [PageRef(f, n) for n in range(1, count + 1)]
         elif suffix in PAGE_IMAGE_SUFFIXES:
             refs.append(PageRef(f))
         else:
@@ -211,14 +220,23 @@ def expand_sources(paths: Iterable[str | os.PathLike[str]]) -> list[PageRef]:
 # --- rendering --------------------------------------------------------------------------------
 
 
-def iter_page_images(refs: Iterable[PageRef], *, dpi: float = DEFAULT_DPI,
-                     max_pixels: int = MAX_PAGE_PIXELS) -> Iterator[PageImage]:
-    """Render each ref, in order, one at a time (PDF pages at ``dpi``, scans at :data:`SCAN_DPI`)."""
+def iter_page_images(refs: Iterable[PageRef], *, dpi: float = DEFAULT_DPI, max_pixels: int = MAX_PAGE_PIXELS,
+                     errors: list[str] | None = None) -> Iterator[PageImage]:
+    """Render each ref, in order, one at a time (PDF pages at ``dpi``, scans at :data:`SCAN_DPI`).
+    A page that cannot be read raises :class:`InvalidDocumentError`; with an ``errors`` list
+    it is appended there (``"PAGE_ID: why"``) and skipped."""
     if dpi <= 0:
         raise InputError(f"dpi must be positive, got {dpi}", input_name="dpi")
     with OpenPdfs() as pdfs:
         for ref in refs:
-            yield pdfs.page_image(ref, dpi=dpi, max_pixels=max_pixels)
+            try:
+                image = pdfs.page_image(ref, dpi=dpi, max_pixels=max_pixels)
+            except InvalidDocumentError as exc:
+                if errors is None:
+                    raise
+                errors.append(f"{ref.page_id}: {exc}")
+                continue
+            yield image
 
 
 def iter_pdf_pages(

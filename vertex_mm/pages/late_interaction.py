@@ -66,14 +66,17 @@ class LateInteractionRetriever:
 
     def index(self, pages: Iterable[PageRef], *, save_to: str | os.PathLike[str] | None = None) -> IndexStats:
         """Render, embed and add ``pages`` document by document (a document already indexed is
-        an error unless ``replace``). With ``save_to`` each finished document is saved at once,
-        so memory holds one document's vectors whatever the corpus size."""
+        an error unless ``replace``); a page that cannot be read is listed in the stats and
+        skipped. With ``save_to`` each finished document is saved at once, so memory holds one
+        document's vectors whatever the corpus size."""
         if save_to is not None:
             self.mv_index.save(save_to)
         t0 = time.perf_counter()
-        images = iter_page_images(pages, dpi=self.dpi)
+        errors: list[str] = []
+        images = iter_page_images(pages, dpi=self.dpi, errors=errors)
         counts = index_pages(self.embedder, self.mv_index, images, batch_size=self.batch_size, replace=self.replace)
-        return IndexStats(pages=sum(counts.values()), documents=counts, seconds={"embed": time.perf_counter() - t0})
+        return IndexStats(pages=sum(counts.values()), documents=counts, errors=errors,
+                          seconds={"embed": time.perf_counter() - t0})
 
     def score(self, queries: Sequence[str]) -> np.ndarray:
         return self.mv_index.maxsim_scores(self.embedder.embed_queries(list(queries)))

@@ -44,6 +44,7 @@ class IndexStats:
     ocr_rereads: int = 0  # pages read twice: the first reading's confidence was low (orientation)
     ocr_crashes: int = 0  # pages whose tesseract worker crashed; each was read again by the CLI
     errors: list[str] = field(default_factory=list)
+    skipped: int = 0  # pages already in the index, left as they were (an update without replace)
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property

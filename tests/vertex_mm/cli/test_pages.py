@@ -21,9 +21,15 @@ def test_late_interaction_index_grows_and_search_uses_the_embedder_that_built_it
     index = ["pages", "index", "--index", str(idx), "--dpi", "36"]
     assert main([*index, str(corpus / "zoo-design.pdf"), "--embedder", "local"]) == 0
     assert "indexed zoo-design: 2 pages" in capsys.readouterr().out
-    assert main([*index, str(corpus / "effects-hex.pdf"), "--embedder", "regions"]) == 0
+    assert main([*index, str(corpus / "effects-hex.pdf"), "--embedder", "regions"]) == 2  # exists: never silently
+    assert "already holds a late-interaction page index built by regions; pass --update" in capsys.readouterr().err
+    assert main([*index, str(corpus / "effects-hex.pdf"), "--embedder", "regions", "--update", "--pool-factor", "2"]) == 2
+    assert "--pool-factor 2: " in capsys.readouterr().err  # the index keeps how it was built
+    assert main([*index, str(corpus / "zoo-design.pdf"), str(corpus / "effects-hex.pdf"), "--embedder", "regions",
+                 "--update"]) == 0
     out = capsys.readouterr().out
-    assert "indexed effects-hex: 1 pages" in out and "(3 pages in the index)" in out
+    assert "indexed effects-hex: 1 pages" in out and "(3 pages in the index, 2 already there" in out
+    assert "indexed zoo-design" not in out
     assert main(["pages", "search", "--index", str(idx), "hexagon logo", "-k", "3", "--json", "--mode", "binary"]) == 0
     line = json.loads(capsys.readouterr().out.strip().splitlines()[0])
     assert line["query"] == "hexagon logo" and line["retriever"] == "regions"

@@ -132,7 +132,17 @@ def test_cli_indexes_resumes_searches_and_evaluates_through_the_emulator(
     assert manifest["kind"] == "content-pages" and manifest["dimension"] == 128 and manifest["count"] == 3
     assert emulator.url not in json.dumps(manifest)  # no endpoint or credential is stored
     shutil.copy(PDF_FIXTURE / "corpus" / "hexagon_binning.pdf", corpus)
-    assert main(["pages", "index", str(corpus), "--index", str(idx), "--embedder", "gemini", *endpoint]) == 0
+    assert main(["pages", "index", str(corpus), "--index", str(idx), "--embedder", "gemini", *endpoint]) == 2
+    assert "already holds a gemini page index (gemini/gemini-embedding-2/128" in capsys.readouterr().err
+    assert main(["pages", "index", str(corpus), "--index", str(idx), *endpoint]) == 2  # forgot --embedder: not replaced
+    err = capsys.readouterr().err
+    assert "this run builds 'ocr-fused'" in err and "--embedder gemini --update" in err
+    assert json.loads((idx / "manifest.json").read_text())["count"] == 3
+    assert main(["pages", "index", str(corpus), "--index", str(idx), "--embedder", "gemini", "--update", "--dimension", "256",
+                 *endpoint]) == 2
+    assert f"--dimension 256: {idx} was built with 128, which it keeps" in capsys.readouterr().err
+    assert main(["pages", "index", str(corpus), "--index", str(idx), "--embedder", "gemini", "--update", "--dimension", "128",
+                 *endpoint]) == 0
     out = capsys.readouterr().out
     assert "indexed 11 pages with gemini" in out and "(14 pages in the index)" in out
 

@@ -107,6 +107,30 @@ def test_expand_sources_rejects_missing_foreign_and_clashing_files(tmp_path):
         expand_sources([tmp_path / "a", tmp_path / "b"])
 
 
+def test_an_unreadable_pdf_is_listed_and_the_other_files_expand(tmp_path, fixture_pdfs):
+    (tmp_path / "zoo-design.pdf").write_bytes((fixture_pdfs / "corpus" / "zoo-design.pdf").read_bytes())
+    (tmp_path / "notapdf.pdf").write_text("hello")
+    (tmp_path / "empty.pdf").write_bytes(b"")
+    with pytest.raises(InvalidDocumentError, match="empty.pdf"):
+        expand_sources([tmp_path])  # without an errors list, as before
+    errors: list[str] = []
+    refs = expand_sources([tmp_path], errors=errors)
+    assert [r.page_id for r in refs] == ["zoo-design#1", "zoo-design#2"]
+    assert [e.split(": ")[0] for e in errors] == [str(tmp_path / "empty.pdf"), str(tmp_path / "notapdf.pdf")]
+    assert all(e.count("notapdf.pdf") + e.count("empty.pdf") == 1 for e in errors)  # the file named once
+
+
+def test_an_unreadable_page_image_is_listed_and_the_stream_goes_on(tmp_path, fixture_pdfs):
+    Image.new("RGB", (40, 60), "red").save(tmp_path / "good.png")
+    (tmp_path / "bad.png").write_bytes(b"%PDF-1.4 garbage")
+    refs = [PageRef(tmp_path / "bad.png"), PageRef(fixture_pdfs / "corpus" / "zoo-design.pdf", 1), PageRef(tmp_path / "good.png")]
+    with pytest.raises(InvalidDocumentError, match="bad.png"):
+        list(iter_page_images(refs, dpi=36))
+    errors: list[str] = []
+    assert [p.page_id for p in iter_page_images(refs, dpi=36, errors=errors)] == ["zoo-design#1", "good"]
+    assert len(errors) == 1 and errors[0].startswith("bad: ") and "not a readable image" in errors[0]
+
+
 def test_a_scan_ref_is_rendered_as_a_grayscale_image_at_scan_dpi(fixture_pdfs):
     pdf = fixture_pdfs / "corpus" / "zoo-design.pdf"
     [scan] = iter_page_images([PageRef(pdf, 1, scan=True)], dpi=72)
