@@ -66,5 +66,6 @@ def _page_embedder(spec: PageRetrieverSpec) -> Any:
     except ValueError:
         pages_models = [n for n in list_models() if model_kind(n) == "pages"]
         raise InputError(f"unknown page retriever {str(spec)!r}: use {RETRIEVER_NAME}, regions (alias local), colpali:DIR, "
-                         f"or a page model of the local registry ({', '.join(pages_models)})", input_name=str(spec)) from None
+                         f"gemini, or a page model of the local registry ({', '.join(pages_models)})",
+                         input_name=str(spec)) from None
     return create_page_embedder(spec.model, spec.checkpoint)

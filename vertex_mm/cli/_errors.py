@@ -1,4 +1,4 @@
-"""How a command fails: the one map from an exception to a one-line message and an exit code.
+"""How a command fails: the one map from an exception to a short message and an exit code.
 
 Commands raise; :func:`vertex_mm.cli.main` calls :func:`exit_code_for` once. Exit codes:
 
@@ -41,11 +41,11 @@ def exit_code_for(exc: BaseException, command: str, *, err: TextIO | None = None
         return EXIT_INTERRUPTED
     if os.environ.get("VERTEX_MM_DEBUG") or not isinstance(exc, (VertexMMError, OSError)):
         raise exc
-    print(f"vertex-mm {command}: {_one_line(exc)}", file=err)
+    print(f"vertex-mm {command}: {_message(exc)}", file=err)
     return EXIT_ERROR
 
 
-def _one_line(exc: BaseException) -> str:
+def _message(exc: BaseException) -> str:
     if isinstance(exc, OSError) and not isinstance(exc, VertexMMError) and exc.filename:
         return f"{exc.filename}: {exc.strerror or exc}"
     text = str(exc) or type(exc).__name__
@@ -54,4 +54,6 @@ def _one_line(exc: BaseException) -> str:
 
         for python, flag in CLI_WORDING.items():  # the command line's way of saying it
             text = text.replace(python, flag)
-    return " ".join(text.split())
+    # Spaces collapse within a line; a message built of lines (numbered steps, say) keeps them.
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    return "\n  ".join(line for line in lines if line)

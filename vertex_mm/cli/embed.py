@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from ._backend import add_backend_arguments, backend_options
@@ -96,6 +97,10 @@ def _check_flags(args: argparse.Namespace) -> str:
                              f"--backend gemini (got {args.backend})")
         if not args.staging:
             raise UsageError("--mode job needs --staging gs://bucket/prefix (the job's input and output go there)")
+    suffix = {".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}.get(Path(args.out).suffix.lower())
+    if args.format and suffix and args.format != suffix:
+        raise UsageError(f"--format {args.format} writes {args.format}, but --out {args.out} names a {suffix} file: "
+                         f"change the suffix or the format")
     if args.staging:
         from ..gcs import check_gs_prefix
 

@@ -141,8 +141,9 @@ def _index(args: argparse.Namespace) -> int:
         print(f"indexed {doc}: {n} pages")
     reading = "" if spec.late_interaction or spec.content else f"{stats.reading()}, "  # nothing was read here
     held = f", {stats.skipped} already there (--replace reads them again)" if stats.skipped else ""
+    speed = f"{stats.pages_per_second:.2f} pages/s " if stats.pages else ""  # no page read: no rate to give
     print(f"indexed {stats.pages} pages with {retriever.name} into {root}: {reading}"
-          f"{stats.pages_per_second:.2f} pages/s ({len(retriever.page_ids)} pages in the index{held})")
+          f"{speed}({len(retriever.page_ids)} pages in the index{held})")
     failed = unreadable + stats.errors
     for e in failed:
         print(f"  unreadable: {e}")

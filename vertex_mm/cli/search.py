@@ -37,8 +37,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..index import BaseIndex, Filter
+    from ..index import BaseIndex, Filter, IndexKindError, MultiVectorIndex
     from ..index.build import embedder_for_index, search_index
+    from ..index.load import index_kind
+    from ..registry import index_loader
     from ._errors import UsageError
 
     queries: list[tuple[str | None, Any]] = []
@@ -51,7 +53,14 @@ def run(args: argparse.Namespace) -> int:
     if args.k < 1:
         raise UsageError(f"-k must be >= 1, got {args.k}")
     flt = Filter(equals=dict(_key_value(f) for f in args.filter)) if args.filter else None
-    index = BaseIndex.load(args.index)  # a vector index; page indexes answer `vertex-mm pages search`
+    try:
+        index = BaseIndex.load(args.index)  # a vector index; page indexes answer `vertex-mm pages search`
+    except IndexKindError as exc:
+        kind = index_kind(args.index)
+        if kind == MultiVectorIndex.kind or index_loader(kind or "") is not None:
+            raise UsageError(f"{args.index} is a page index: search it with vertex-mm pages search --index "
+                             f"{args.index} QUERY") from exc
+        raise
     embedder = embedder_for_index(index, args.backend, **backend_options(args, args.backend or index.space.backend))
     try:
         results = search_index(index, embedder, queries, k=args.k, filter=flt)

@@ -68,3 +68,36 @@ def test_the_no_credentials_hint_names_the_command_line_flag():
 def test_a_folder_is_not_an_image_file(kind, wording, tmp_path):
     with pytest.raises(InputIsADirectoryError, match=wording):
         read_input_file(tmp_path, kind=kind, max_bytes=100)
+
+
+def test_a_message_built_of_lines_keeps_them_on_the_command_line():
+    from vertex_mm.errors import WeightsNotFoundError
+
+    exc = WeightsNotFoundError("no checkpoint in ./ckpt\nLooked in:   ./ckpt\n\n1. run   huggingface-cli download X\n")
+    err = io.StringIO()
+    assert exit_code_for(exc, "pages", err=err) == 2
+    assert err.getvalue() == ("vertex-mm pages: no checkpoint in ./ckpt\n  Looked in: ./ckpt\n"
+                              "  1. run huggingface-cli download X\n")
+
+
+def test_a_format_that_contradicts_the_output_suffix_is_refused(tmp_path, capsys):
+    from vertex_mm.cli import main
+
+    assert main(["embed", str(tmp_path), "--out", str(tmp_path / "x.jsonl"), "--format", "parquet",
+                 "--backend", "hashed"]) == 2
+    assert "--format parquet writes parquet, but --out" in capsys.readouterr().err
+    assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_searching_a_page_index_with_search_points_at_pages_search(tmp_path, capsys):
+    import numpy as np
+
+    from vertex_mm.cli import main
+    from vertex_mm.index import MultiVectorIndex
+    from vertex_mm.results import EmbeddingSpace
+
+    idx = MultiVectorIndex(EmbeddingSpace("test", "mv", 4))
+    idx.add("a.pdf", [np.ones((3, 4), np.float32)])
+    idx.save(tmp_path / "pages.idx")
+    assert main(["search", str(tmp_path / "pages.idx"), "a query", "--backend", "hashed"]) == 2
+    assert "is a page index: search it with vertex-mm pages search --index" in capsys.readouterr().err
