@@ -78,25 +78,22 @@ def run(args: argparse.Namespace) -> int:
     return 0 if report.complete else 1
 
 
-#: The models a backend of the CLI serves (--to), by backend; local backends take no --to.
-_SERVED = {"gemini": ("gemini-embedding-2", "gemini-embedding-2-preview"),
-           "vertex": ("multimodalembedding@001", "multimodalembedding")}
-
-
 def _target_model(backend: str, to: str | None) -> str | None:
     """The ``model`` option for ``--to`` (None: the backend's own); a model the backend does not
-    serve is a usage error before anything is embedded."""
+    serve is a usage error before anything is embedded. Local backends take no ``--to``."""
+    from ..limits import GEMINI_EMBEDDING_2, MULTIMODAL_EMBEDDING_001, model_names
     from ._errors import UsageError
 
     if to is None:
         return None
-    served = _SERVED.get(backend)
+    served_by = {"gemini": model_names(GEMINI_EMBEDDING_2), "vertex": model_names(MULTIMODAL_EMBEDDING_001)}
+    served = served_by.get(backend)
     if served is None:
         raise UsageError(f"--to {to}: the {backend} backend embeds with its own model and takes no --to; "
                          "leave --to out to rehearse offline, or pass --backend gemini")
     name = to.split("/")[-1]  # publishers/google/models/NAME
     if name not in served:
-        others = [f"{m} (--backend {b})" for b, models in _SERVED.items() if b != backend for m in models[:1]]
+        others = [f"{models[0]} (--backend {b})" for b, models in served_by.items() if b != backend]
         raise UsageError(f"--to {to}: the {backend} backend serves {', '.join(served)}; "
                          f"other models: {', '.join(others)}")
     return name

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from .formats import AUDIO_MIME_TYPES, IMAGE_MIME_TYPES, VIDEO_MIME_TYPES
 
-__all__ = ["GEMINI_EMBEDDING_2", "MB", "MULTIMODAL_EMBEDDING_001", "ContentLimits", "ModelLimits", "limits_for"]
+__all__ = ["GEMINI_EMBEDDING_2", "MB", "MULTIMODAL_EMBEDDING_001", "ContentLimits", "ModelLimits", "limits_for", "model_names"]
 
 MB = 1024 * 1024
 
@@ -116,3 +116,8 @@ def limits_for(model: str) -> ModelLimits:
     """The limits of ``model``; unknown models (local ones) get multimodalembedding@001's."""
     name = model.split("/")[-1]
     return _BY_MODEL.get(_ALIASES.get(name, name), MULTIMODAL_EMBEDDING_001)
+
+
+def model_names(limits: ModelLimits) -> tuple[str, ...]:
+    """Every name the service knows ``limits``' model by: its own, then its aliases."""
+    return (limits.model, *(alias for alias, model in _ALIASES.items() if model == limits.model))
