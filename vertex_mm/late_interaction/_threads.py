@@ -39,6 +39,7 @@ def pool() -> ThreadPoolExecutor:
 
 
 def _torch() -> Any:
+    """torch, or a MissingDependencyError naming the extra (the late-interaction modules' one loader)."""
     from .._optional import require
 
     return require("local", "torch", what="the MaxSim scorer")

@@ -44,6 +44,7 @@ import numpy as np
 
 from .._device import check_device, resolve_device
 from ..errors import InputError
+from ._threads import _torch as _torch  # the one loader of torch here; re-exported for the other modules
 from ._threads import on_query_threads
 from .packed import PackedPages, PagesEndToEnd, as_packed, gather_rows, pack_queries
 
@@ -65,12 +66,6 @@ GPU_BLOCK_BYTES = 256 << 20
 # product has the same bits whatever the other rows and columns, which is what lets a
 # rescoring of some pages or some queries (screened.py, _rerank.py) reproduce the full scan.
 MIN_PRODUCT_SIDE = 16
-
-
-def _torch() -> Any:
-    from .._optional import require
-
-    return require("local", "torch", what="the MaxSim scorer")
 
 
 def _as_tensor(arr: np.ndarray) -> Any:
