@@ -13,7 +13,7 @@ import numpy as np
 from ._threads import on_query_threads
 from .packed import PackedPages, pack_queries
 
-__all__ = ["RERANK_BLOCK_TOKENS", "rerank"]
+__all__ = ["RERANK_BLOCK_TOKENS", "rerank", "rows_buffer", "widened_token_maxima", "widens_in_place"]
 
 
 def rerank(q_list: list[np.ndarray], cand: np.ndarray, pages: PackedPages, k_out: int,
@@ -46,19 +46,13 @@ RERANK_BLOCK_TOKENS = 4608
 def _rerank_queries(q_pad: np.ndarray, q_mask: np.ndarray, cand: np.ndarray, pages: PackedPages, k_out: int,
                     compute: str, scores: np.ndarray, index: np.ndarray) -> Callable[[int], None]:
     """One thread's ``work(i)`` for :func:`on_query_threads`: rerank query ``i`` (see :func:`_rerank`)."""
-    from .maxsim import _as_tensor, _blocks, _torch, _torch_dtype, few_query_tokens, token_maxima, top_k
+    from .maxsim import _as_tensor, _torch, _torch_dtype, few_query_tokens, token_maxima, top_k
 
     torch = _torch()
     dtype = _torch_dtype(compute)
     lengths_all = pages.lengths
-    # Widening float16 rows straight into one reused float32 buffer, page slice by page slice,
-    # a block of pages at a time, skips maxsim's gathered float16 copy and keeps the widened
-    # rows in cache for the product. Exact: float16 -> float32 is lossless, so the rows handed
-    # to the product are the same.
-    direct = compute == "float32" and pages.tokens.dtype in (np.float16, np.float32) and pages.tokens.flags.c_contiguous
-    src: Any = _as_tensor(pages.tokens) if direct else None
-    longest = int(lengths_all[cand].max()) if cand.size else 0
-    buf = torch.empty((max(RERANK_BLOCK_TOKENS, longest) if direct else 0, pages.dim), dtype=torch.float32)
+    direct = compute == "float32" and widens_in_place(pages)
+    buf = rows_buffer(pages, cand) if direct else None
 
     def work(i: int) -> None:
         n_tok = int(q_mask[i].sum())
@@ -69,15 +63,7 @@ def _rerank_queries(q_pad: np.ndarray, q_mask: np.ndarray, cand: np.ndarray, pag
             # The product's layout as maxsim picks it for all of this query's candidates, not per
             # block: a block of equal-length pages among ragged ones would take the other layout.
             few = few_query_tokens(n_tok, lengths) if ids.size else False
-            best = torch.empty((ids.size, n_tok), dtype=torch.float32)
-            starts = pages.offsets[ids].tolist()
-            for p0, p1 in _blocks(lengths, RERANK_BLOCK_TOKENS):
-                offsets = np.zeros(p1 - p0 + 1, np.int64)
-                np.cumsum(lengths[p0:p1], out=offsets[1:])
-                for s0, a, b in zip(starts[p0:p1], offsets[:-1].tolist(), offsets[1:].tolist()):
-                    buf[a:b].copy_(src[s0 : s0 + b - a])
-                n_rows = int(offsets[-1])
-                best[p0:p1] = token_maxima(q_t, buf[:n_rows], offsets, lengths[p0:p1], n_rows, few=few)
+            best = widened_token_maxima(q_t, pages, ids, buf, few)
         else:
             offsets = np.zeros(ids.size + 1, np.int64)
             np.cumsum(lengths, out=offsets[1:])
@@ -87,3 +73,49 @@ def _rerank_queries(q_pad: np.ndarray, q_mask: np.ndarray, cand: np.ndarray, pag
         scores[i], index[i] = top_s[0], ids[local[0]]
 
     return work
+
+
+def widens_in_place(pages: PackedPages) -> bool:
+    """Whether :func:`widened_token_maxima` can read ``pages``' rows where they are."""
+    return pages.tokens.dtype in (np.float16, np.float32) and bool(pages.tokens.flags.c_contiguous)
+
+
+def rows_buffer(pages: PackedPages, ids: np.ndarray) -> Any:
+    """A float32 buffer for :func:`widened_token_maxima` over any of the pages ``ids``: one block
+    of :data:`RERANK_BLOCK_TOKENS` rows, or the longest of those pages."""
+    from .maxsim import _torch
+
+    longest = int(pages.lengths[ids].max()) if np.size(ids) else 0
+    return _torch().empty((max(RERANK_BLOCK_TOKENS, longest), pages.dim), dtype=_torch().float32)
+
+
+def widened_token_maxima(q_t: Any, pages: PackedPages, ids: np.ndarray, buf: Any, few: bool) -> Any:
+    """:func:`~.maxsim.token_maxima` of the float32 ``(dim, n)`` queries ``q_t`` over the pages
+    ``ids`` (in that order), in the layout ``few``: a ``(len(ids), n)`` float32 tensor.
+
+    Each block of pages is widened from the stored rows straight into ``buf`` (float32, from
+    :func:`rows_buffer`), page slice by page slice: that skips a gathered copy of the pages and
+    keeps the widened rows in cache for the product. Exact: float16 -> float32 is lossless,
+    so the product sees the rows a scan of the stored pages sees. In the ``few`` layout (query
+    tokens on the product's rows) a block holds pages of one length, as that layout needs.
+    """
+    from .maxsim import _as_tensor, _blocks, _torch, token_maxima
+
+    torch = _torch()
+    src = _as_tensor(pages.tokens)
+    lengths = pages.lengths[ids]
+    best = torch.empty((ids.size, q_t.shape[1]), dtype=torch.float32)
+    starts = pages.offsets[ids].tolist()
+    for p0, p1 in _blocks(lengths, RERANK_BLOCK_TOKENS):
+        runs = [(p0, p1)]
+        if few:  # split at each change of length
+            cuts = (p0 + 1 + np.flatnonzero(np.diff(lengths[p0:p1]))).tolist()
+            runs = list(zip([p0, *cuts], [*cuts, p1]))
+        for r0, r1 in runs:
+            offsets = np.zeros(r1 - r0 + 1, np.int64)
+            np.cumsum(lengths[r0:r1], out=offsets[1:])
+            for s0, a, b in zip(starts[r0:r1], offsets[:-1].tolist(), offsets[1:].tolist()):
+                buf[a:b].copy_(src[s0 : s0 + b - a])
+            n_rows = int(offsets[-1])
+            best[r0:r1] = token_maxima(q_t, buf[:n_rows], offsets, lengths[r0:r1], n_rows, few=few)
+    return best

@@ -162,18 +162,39 @@ def _blocks(lengths: np.ndarray, block_tokens: int) -> list[tuple[int, int]]:
     return out
 
 
+def _amax(x: Any, dim: int) -> Any:
+    """``x.amax(dim)``, faster on the CPU: bfloat16 and float32 compared as integers.
+
+    A non-negative float's bits, read as a signed integer of its width, order as the float
+    does, and every negative float (sign bit set) reads as a negative integer: so where each
+    maximum is at least +0 the integer maximum is the float maximum, bit for bit. torch
+    reduces integers with plain vector max instructions, where a float max also tracks NaN:
+    the per-page max of a bfloat16 product (7 ColPali pages x 320 query tokens) took 0.06 ms
+    as int16 against 0.47 ms as bfloat16, of float32 0.13 against 0.23 ms (1 thread, AMD EPYC).
+    Any maximum below +0 (or -0 itself) shows as a negative integer: then the float max runs.
+    """
+    torch = _torch()
+    as_int = {torch.bfloat16: torch.int16, torch.float32: torch.int32}.get(x.dtype)
+    if as_int is None or x.device.type != "cpu":
+        return x.amax(dim)
+    m = x.view(as_int).amax(dim)
+    if bool((m < 0).any()):
+        return x.amax(dim)
+    return m.view(x.dtype)
+
+
 def _page_max(scores: Any, lengths: np.ndarray) -> Any:
     """Per-page max over the rows of ``scores`` (rows of consecutive pages, ``lengths`` each)."""
     torch = _torch()
     n = int(lengths[0])
     if np.all(lengths == n):
-        return scores.view(lengths.size, n, scores.shape[1]).amax(1)
+        return _amax(scores.view(lengths.size, n, scores.shape[1]), 1)
     # Ragged block: gather into (pages, max_len) with each short page padded by repeating its
     # last real row. A repeated real row cannot change a max, so no -inf mask is needed.
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     n_max = int(lengths.max())
     idx = np.minimum(starts[:, None] + np.arange(n_max)[None, :], (starts + lengths - 1)[:, None])
-    return scores[torch.from_numpy(idx).to(scores.device)].amax(1)
+    return _amax(scores[torch.from_numpy(idx).to(scores.device)], 1)
 
 
 def maxsim(
@@ -271,7 +292,7 @@ def token_maxima(q_t: Any, tokens: Any, offsets: np.ndarray, lengths: np.ndarray
             prod = q_rows @ block.T
             if prod.shape != (n_cols, n_rows):
                 prod = prod[:n_cols, :n_rows].contiguous()
-            best[p0:p1] = prod.view(n_cols, p1 - p0, int(lengths[0])).amax(-1).T.float()  # (pages, Q*n)
+            best[p0:p1] = _amax(prod.view(n_cols, p1 - p0, int(lengths[0])), -1).T.float()  # (pages, Q*n)
         else:
             prod = block @ q_t
             if prod.shape != (n_rows, n_cols):

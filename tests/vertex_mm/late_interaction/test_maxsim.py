@@ -122,3 +122,24 @@ def test_every_store_gathers_the_same_rows_as_page_by_page_slices(lengths, indic
     held = DevicePages.from_pages(packed, torch.device("cpu")).select(indices)
     np.testing.assert_array_equal(held.tokens.numpy(), got.tokens)
     np.testing.assert_array_equal(held.offsets, want_offsets)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
+def test_the_integer_max_equals_the_float_max_whatever_the_signs(rng, dtype):
+    """_amax compares bfloat16/float32 bits as integers: right where every maximum is >= +0,
+    and it must fall back to the float max where some maximum is negative (or -0)."""
+    import torch
+
+    from vertex_mm.late_interaction.maxsim import _amax
+
+    x = torch.from_numpy(rng.standard_normal((5, 40, 24)).astype(np.float32)).to(getattr(torch, dtype))
+    cases = {"mixed": x, "positive": x.abs() + 0.5, "one all-negative column": x.clone(),
+             "all negative": -(x.abs() + 0.5), "zeros of both signs": torch.zeros_like(x)}
+    cases["one all-negative column"][2, :, 7] = -(x[2, :, 7].abs() + 1)
+    cases["zeros of both signs"][:, ::2] = -0.0
+    for name, t in cases.items():
+        for dim in (1, -1):
+            want = t.amax(dim)
+            got = _amax(t, dim)
+            assert got.dtype == t.dtype
+            assert torch.equal(got, want), name  # -0 == +0 here, as for the float max

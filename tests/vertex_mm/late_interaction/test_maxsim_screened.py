@@ -163,6 +163,31 @@ def test_exact_topk_is_bit_identical_on_ragged_pages_and_queries_of_several_leng
     np.testing.assert_array_equal(got_s, want_s)
 
 
+@pytest.mark.parametrize("layouts", ["checked", "scan's only", "none"])
+def test_exact_topk_is_bit_identical_whichever_rescoring_layout_the_check_allows(monkeypatch, layouts):
+    """The rescoring takes the query-rows layout where the column check passes, else the scan's
+    layout, else all the query columns at once (_rescore_all): each gives the scan's top k."""
+    from vertex_mm.late_interaction import screened
+
+    real = screened._columns_independent
+
+    def allowed(dim: int, width: int, full_width: int, few: bool, rescore_few: bool | None = None) -> bool:
+        if layouts == "none" or (layouts == "scan's only" and rescore_few not in (None, few)):
+            return False
+        return real(dim, width, full_width, few, rescore_few)
+
+    monkeypatch.setattr(screened, "_columns_independent", allowed)
+    rng = np.random.default_rng(11)
+    pages = [_rows(rng, int(n), 64) for n in rng.integers(5, 70, size=140)]
+    packed = PackedPages.from_list(pages, dtype=np.float16)
+    queries = [_rows(rng, int(n), 64) for n in rng.integers(3, 26, size=6)]
+    live = rng.random(len(pages)) > 0.1
+    want_s, want_i = top_k(np.where(live, maxsim(queries, packed), -np.inf).astype(np.float32), 5)
+    got_s, got_i = ScreenedPages.from_pages(packed).exact_topk(queries, 5, live=live)
+    np.testing.assert_array_equal(got_i, want_i)
+    np.testing.assert_array_equal(got_s, want_s)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_per_query_rescoring_is_bit_identical_with_tiny_pages_and_narrow_queries(seed):
     """Each query rescores only its own pages with its own columns: products narrower than
@@ -228,3 +253,25 @@ def test_the_column_check_is_made_per_thread_count_and_leaves_the_callers_count(
         assert (info.currsize, info.misses, info.hits) == (2, 2, 1)  # 1 and 2 threads: one check each
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_widened_maxima_in_either_layout_match_the_scan_on_ragged_pages(dtype):
+    """The rescoring multiplies one query's tokens by blocks of its pages widened into a buffer,
+    in the layout with the query tokens on the rows (split into runs of one page length): the
+    same float32 maxima as the scan's layout, page for page, in any order of pages."""
+    import torch
+
+    from vertex_mm.late_interaction._rerank import rows_buffer, widened_token_maxima
+    from vertex_mm.late_interaction.maxsim import token_maxima
+
+    rng = np.random.default_rng(3)
+    lengths = [int(n) for n in rng.choice([5, 16, 40, 1030], size=60)]
+    packed = PackedPages.from_list([_rows(rng, n, 64) for n in lengths], dtype=dtype)
+    q_t = torch.from_numpy(_rows(rng, 20, 64)).T.contiguous()
+    want = token_maxima(q_t, torch.from_numpy(packed.tokens.astype(np.float32)), packed.offsets, packed.lengths, 8192)
+    ids = rng.permutation(len(lengths))[:45]
+    buf = rows_buffer(packed, ids)
+    for few in (True, False):
+        got = widened_token_maxima(q_t, packed, ids, buf, few)
+        np.testing.assert_allclose(got.numpy(), want.numpy()[ids], rtol=0, atol=1e-6)
