@@ -252,6 +252,7 @@ class BaseEmbedder(BatchConfigured, abc.ABC):
         :data:`vertex_mm.content.TASKS` (``retrieval_query``, ``retrieval_document``...),
         ``task_instruction`` a free-form one, ``title`` the document title of
         ``retrieval_document``. One attempt; batches add rate limiting and retries."""
+        warn_file_name_strings(content if isinstance(content, (list, tuple)) else [content], call="embed_content")
         request = self.build_content_request(content, dimension=dimension, task=task,
                                              task_instruction=task_instruction, title=title)
         row = assemble([self._predict(request)], "content", self.content_space(request.dimension),
@@ -327,6 +328,7 @@ class BaseEmbedder(BatchConfigured, abc.ABC):
     async def aembed_content(self, content: Any, *, dimension: int | None = None, task: str | Task | None = None,
                              task_instruction: str | None = None, title: str | None = None) -> np.ndarray:
         """The coroutine form of :meth:`embed_content`."""
+        warn_file_name_strings(content if isinstance(content, (list, tuple)) else [content], call="aembed_content")
         request = self.build_content_request(content, dimension=dimension, task=task,
                                              task_instruction=task_instruction, title=title)
         row = assemble([await self._apredict(request)], "content", self.content_space(request.dimension), "raise")

@@ -73,27 +73,18 @@ class BatchJobReport(JobReport):
     reattached: bool = False
     estimate: CostEstimate | None = None
 
+    def _interrupted_note(self) -> str:
+        note = super()._interrupted_note()
+        if self.state_file.exists():
+            note += f" (the job keeps running on Vertex AI; {self.state_file} names it)"
+        return note
+
     def summary(self) -> str:
-        text = f"{self.embedded} embedded, {self.skipped} already done, {self.failed} failed"
-        if self.duplicates:
-            text += f", {self.duplicates} duplicate ids ignored"
-        text += f" -> {self.output}"
-        if self.jobs:
-            how = "re-attached to " if self.reattached else ""
-            sent = f", {self.submitted} inputs submitted" if self.submitted else ""
-            text = f"batch prediction job {how}{', '.join(self.jobs)}{sent}: {text}"
-        if self.torn_bytes:
-            text += f" (cut {self.torn_bytes} bytes of a torn last line left by a killed run)"
-        if self.bad_lines:
-            text += (f" (ignored {self.bad_lines} journal lines that are not records: line "
-                     f"{', '.join(map(str, self.first_bad_lines))}...)")
-        if self.interrupted:
-            text += "; interrupted: run the same command again to resume"
-            if self.state_file.exists():
-                text += f" (the job keeps running on Vertex AI; {self.state_file} names it)"
-        elif self.failed:
-            text += self._failures_note()
-        return text
+        if not self.jobs:
+            return self._body()
+        how = "re-attached to " if self.reattached else ""
+        sent = f", {self.submitted} inputs submitted" if self.submitted else ""
+        return f"batch prediction job {how}{', '.join(self.jobs)}{sent}: {self._body()}"
 
 
 def _genai_client(embedder: Any) -> Any:

@@ -84,21 +84,28 @@ class JobReport:
             note += f"; run again to retry the other {self.retryable_failed}"
         return note
 
-    def summary(self) -> str:
+    def _interrupted_note(self) -> str:
+        return "; interrupted: run the same command again to resume"
+
+    def _body(self) -> str:
+        """The counts, the output, what opening the journal repaired, and what to do next."""
         parts = [f"{self.embedded} embedded", f"{self.skipped} already done", f"{self.failed} failed"]
         if self.duplicates:
             parts.append(f"{self.duplicates} duplicate ids ignored")
-        text = f"{self.seen} inputs: " + ", ".join(parts) + f" -> {self.output}"
+        text = ", ".join(parts) + f" -> {self.output}"
         if self.torn_bytes:
             text += f" (cut {self.torn_bytes} bytes of a torn last line left by a killed run)"
         if self.bad_lines:
             where = ", ".join(map(str, self.first_bad_lines))
             text += f" (ignored {self.bad_lines} journal lines that are not records: line {where}...)"
         if self.interrupted:
-            text += "; interrupted: run the same command again to resume"
+            text += self._interrupted_note()
         elif self.failed:
             text += self._failures_note()
         return text
+
+    def summary(self) -> str:
+        return f"{self.seen} inputs: {self._body()}"
 
 
 @dataclass(frozen=True)

@@ -129,8 +129,12 @@ def test_strings_naming_media_files_warn_once_and_are_still_embedded_as_text(gem
     messages = _path_warnings(record)
     assert len(messages) == 1, messages
     assert repr(str(cat)) in messages[0] and "(and 1 more)" in messages[0] and "pathlib.Path" in messages[0]
-    # What is embedded does not change: the text of the name, not the file.
-    np.testing.assert_allclose(np.asarray(got)[0], gemini.embed_content(str(cat), dimension=128), rtol=1e-6)
+    # What is embedded does not change: the text of the name, not the file. One content warns too.
+    with pytest.warns(UserWarning, match=r"^embed_content: the text .*cat\.jpg"):
+        one = gemini.embed_content(str(cat), dimension=128)
+    np.testing.assert_allclose(np.asarray(got)[0], one, rtol=1e-6)
+    with pytest.warns(UserWarning, match=r"^aembed_content: .*dog\.PNG"):
+        asyncio.run(gemini.aembed_content(["a dog:", str(dog)], dimension=128))
     assert not np.allclose(np.asarray(got)[0], gemini.embed_content(cat, dimension=128), atol=1e-3)
 
 

@@ -89,10 +89,13 @@ def test_a_refused_qdrant_export_leaves_the_collection_as_it_was(index, tmp_path
     client.close()
 
 
-def test_lancedb_gives_our_maxsim_topk(index, queries, tmp_path):
+def test_lancedb_gives_our_maxsim_topk(index, queries, tmp_path, capfd):
     table = lance.export_lancedb(index, tmp_path / "pages.lancedb")
     assert table.count_rows() == 40
+    capfd.readouterr()
     _assert_same_topk(lance.search_lancedb(table, queries, k=K), index.search(queries, k=K), rtol=1e-3)
+    # lance warns on stderr (from Rust) when a search's columns leave out the _distance it reads.
+    assert "_distance" not in capfd.readouterr().err
     row = table.search().where("page_id = 'c.pdf#2'").to_list()[0]
     assert (row["doc_id"], row["page_number"], json.loads(row["metadata"])) == ("c.pdf", 2, {"source": "/docs/c.pdf",
                                                                                             "width": 101})

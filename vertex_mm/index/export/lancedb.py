@@ -144,7 +144,7 @@ def search_lancedb(table: Any, queries: Sequence[np.ndarray] | np.ndarray, k: in
             raise InputError(f"a query must be a non-empty (tokens, dim) matrix, got shape {matrix.shape}",
                              input_name="queries")
         rows = (table.search(matrix, vector_column_name=VECTOR_COLUMN).distance_type("cosine").limit(k)
-                .select(["page_id", "doc_id", "page_number", "metadata"]).to_list())
+                .select(["page_id", "doc_id", "page_number", "metadata", "_distance"]).to_list())
         out.append([PageHit(r["doc_id"], int(r["page_number"]), float(matrix.shape[0] - r["_distance"]),
                             json.loads(r["metadata"]), page_id=r["page_id"]) for r in rows])
     return out
