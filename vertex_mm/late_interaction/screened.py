@@ -17,7 +17,7 @@ the other rows and columns of the product (true of the oneDNN kernels torch uses
 each side is at least 12 wide, which :func:`token_maxima` ensures by padding; checked once per
 process, with the full query block as the fallback, and by the tests), since the rescoring
 multiplies a few pages by one query where the full scan multiplies blocks of pages by all.
-Per query, about 4 % of random ColPali pages survive, but nearly all of them for some query of
+Per query, about 1-4 % of random ColPali pages survive, but nearly all of them for some query of
 a batch of 16: rescoring the union with every query cost more than the full scan.
 The bound assumes what those kernels do for bfloat16: float32 accumulation, round-to-nearest.
 
