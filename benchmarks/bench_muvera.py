@@ -229,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="threads for torch/BLAS on both sides (default: every core). On a shared machine, 1 keeps "
                          "a straggling thread from stalling every parallel step of the long exact scan")
     ap.add_argument("--seed", type=int, default=2, help="data seed (2 = report; 1 = the tuning seed)")
-    ap.add_argument("--workdir", default=None, help="where the index is written (default: a temporary folder)")
+    ap.add_argument("--workdir", default=None, help="where the index is written (default: a temporary folder); an "
+                    "earlier run's pages.idx there is replaced")
     ap.add_argument("--fixture", default=None,
                     help="also a folder of real PDFs with ../queries.jsonl (e.g. tests/fixtures/pagesearch/pdfs), embedded "
                          "by the offline regions model: prints fixture_recall_at_10 (20 candidates)")
@@ -256,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="bench-muvera-"))
     try:
         t0 = time.perf_counter()
+        if (work / "pages.idx").exists():  # an earlier run's: the index refuses to be saved over
+            print(f"# {work / 'pages.idx'} exists (an earlier run's index): replaced")
+            shutil.rmtree(work / "pages.idx")
         idx = build_index(pages, work / "pages.idx", cfg, args.segment_pages)
         del pages
         print(f"# index built, saved and reloaded in {time.perf_counter() - t0:.1f}s ({idx.stats()['segments']} segments, "
