@@ -58,6 +58,14 @@ def test_gemini_accepts_free_dimensions_in_range():
         check_dimension(4096, GEMINI_EMBEDDING_2)
 
 
+def test_gemini_free_dimensions_hold_for_video_too():
+    # A video is one more content part of gemini-embedding-2: no separate list for it.
+    assert check_dimension(256, GEMINI_EMBEDDING_2, video=True) == 256
+    assert check_dimension(None, GEMINI_EMBEDDING_2, video=True) == 3072
+    with pytest.raises(errors.InvalidDimensionError, match=r"not supported for any input .*128\.\.3072"):
+        check_dimension(100, GEMINI_EMBEDDING_2, video=True)
+
+
 def test_limits_for_known_and_unknown_models():
     assert limits_for("publishers/google/models/gemini-embedding-2") is GEMINI_EMBEDDING_2
     assert limits_for("conse-effnet-minilm") is MULTIMODAL_EMBEDDING_001

@@ -59,9 +59,9 @@ def check_dimension(
     if not limits.allows_dimension(dimension, video=video):
         allowed = limits.video_dimensions if video else limits.dimensions
         what = "with video" if video else "for image and text"
-        if limits.dimension_range and not video:
+        if limits.dimension_range:
             lo, hi = limits.dimension_range
-            allowed_s = f"{lo}..{hi}"
+            allowed_s, what = f"{lo}..{hi}", "for any input"
         else:
             allowed_s = ", ".join(map(str, allowed))
         raise InvalidDimensionError(

@@ -78,11 +78,12 @@ class ModelLimits:
         return (self.max_request_bytes - 64 * 1024) * 3 // 4
 
     def allows_dimension(self, dimension: int, *, video: bool = False) -> bool:
-        if video:
-            return dimension in self.video_dimensions
         if self.dimension_range is not None:
+            # Free (Matryoshka) dimensions hold for every input: a video is one more part.
             lo, hi = self.dimension_range
             return lo <= dimension <= hi
+        if video:
+            return dimension in self.video_dimensions
         return dimension in self.dimensions
 
 
@@ -100,6 +101,7 @@ GEMINI_EMBEDDING_2 = ModelLimits(
     # normalises again anyway, which costs nothing and guards against a change.
     dimensions=(768, 1536, 3072),
     default_dimension=3072,
+    # Only the recommended values: any dimension of dimension_range is accepted, video included.
     video_dimensions=(768, 1536, 3072),
     image_formats=frozenset({"JPEG", "PNG"}),
     video_formats=frozenset({"MP4"}),
