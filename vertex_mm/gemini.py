@@ -16,6 +16,9 @@ What differs from multimodalembedding@001:
   L2-normalises truncated vectors; the client normalises again (a no-op, and a guard).
 - The model is served from the ``global`` location (and the ``us`` / ``eu`` multi-regions),
   not from single regions: ``global`` is the default.
+- ``document_ocr=True`` asks the service to also read the text of PDF parts (google-genai's
+  ``EmbedContentConfig.document_ocr``; the OCR text costs extra tokens). It is sent only with
+  contents that hold a PDF, and vectors with and without it are cached apart.
 - :meth:`get_embeddings` keeps the vision_models meaning (one vector per modality, all in one
   space), so an image with ``contextual_text`` costs two calls. A video becomes one vector for
   the whole clip: there are no segments, so ``video_segment_config`` is refused, and the one
@@ -71,7 +74,8 @@ class GeminiEmbedder(BaseEmbedder):
     Credentials. ``api_key`` uses Vertex AI express mode instead (no project). ``base_url``
     (alias ``api_endpoint``) points the client elsewhere: with ``http://127.0.0.1:PORT`` it
     reaches ``vertex-mm emulator`` with a placeholder token. ``client`` passes a ready
-    ``genai.Client``. ``timeout`` is in seconds. Other keywords set how batch calls run
+    ``genai.Client``. ``timeout`` is in seconds. ``document_ocr`` reads the text of PDF parts
+    too (the service's document OCR). Other keywords set how batch calls run
     (``requests_per_minute``, ``concurrency``, ``retry``, ``cache``; see ``configure_batch``).
     """
 
@@ -93,11 +97,15 @@ class GeminiEmbedder(BaseEmbedder):
         api_version: str | None = None,
         timeout: float = 60.0,
         client: "Client | None" = None,
+        document_ocr: bool = False,
         **batch_options: Any,
     ) -> None:
         if base_url and api_endpoint and base_url != api_endpoint:
             raise InputError("pass base_url or api_endpoint, not both", input_name="base_url")
         self.model = model
+        if not isinstance(document_ocr, bool):
+            raise InputError(f"document_ocr must be True or False, got {document_ocr!r}", input_name="document_ocr")
+        self.document_ocr = document_ocr
         self.base_url = with_scheme(base_url or api_endpoint)
         if location not in LOCATIONS:
             raise InputError(
@@ -129,7 +137,9 @@ class GeminiEmbedder(BaseEmbedder):
     def _predict(self, request: EmbedRequest) -> MultiModalEmbeddingResponse:
         if request.content is not None:
             parts = [_content_part(p) for p in request.content]
-            vector = self._embed(parts, request.dimension, audio_track_extraction=request.audio_track_extraction)
+            ocr = self.document_ocr and any(p.kind == "document" for p in request.content)
+            vector = self._embed(parts, request.dimension, audio_track_extraction=request.audio_track_extraction,
+                                 document_ocr=ocr)
             return MultiModalEmbeddingResponse(
                 content_embedding=vector, space=self.content_space(request.dimension).with_task(request.task))
         if request.video is not None and request.video_segment_config is not None:
@@ -167,11 +177,14 @@ class GeminiEmbedder(BaseEmbedder):
                              coerce_input(as_video, video, "video")) if p is not None]
         return self.embed_content(parts, dimension=dimension)
 
-    def _embed(self, parts: list["types.Part"], dimension: int, *, audio_track_extraction: bool = False) -> list[float]:
+    def _embed(self, parts: list["types.Part"], dimension: int, *, audio_track_extraction: bool = False,
+               document_ocr: bool = False) -> list[float]:
         from google.genai import types
 
+        # Unset options stay out of the request (None), as google-genai leaves them.
         config = types.EmbedContentConfig(output_dimensionality=dimension,
-                                          audio_track_extraction=audio_track_extraction or None)
+                                          audio_track_extraction=audio_track_extraction or None,
+                                          document_ocr=document_ocr or None)
         try:
             response = self._client.models.embed_content(
                 model=self.model, contents=types.Content(role="user", parts=parts), config=config)
@@ -189,7 +202,9 @@ class GeminiEmbedder(BaseEmbedder):
         return unit
 
     def _cache_scope(self) -> str:
-        return self.base_url or f"vertex:{self.project}/{self.location}"
+        scope = self.base_url or f"vertex:{self.project}/{self.location}"
+        # OCR changes what a PDF embeds to: its vectors must not answer for those without it.
+        return scope + " document_ocr" if self.document_ocr else scope
 
     def close(self) -> None:
         try:
@@ -200,7 +215,8 @@ class GeminiEmbedder(BaseEmbedder):
 
     def __repr__(self) -> str:
         where = self.base_url or f"{self.project}/{self.location}"
-        return f"GeminiEmbedder(model={self.model!r}, endpoint={where!r})"
+        ocr = ", document_ocr=True" if self.document_ocr else ""
+        return f"GeminiEmbedder(model={self.model!r}, endpoint={where!r}{ocr})"
 
 
 def _make_client(

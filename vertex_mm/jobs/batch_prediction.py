@@ -196,7 +196,7 @@ class _Run:
                     if staged.rows >= self.max_rows:
                         more = True
                         break
-                    staged.add(build_batch_input_line(item_id, request))
+                    staged.add(_input_line(self.embedder, item_id, request))
                     estimate.add(request)
                     items[item_id] = content_hash
             finally:
@@ -248,6 +248,15 @@ class _Run:
                 report.quote_error(item.id, exc)
                 continue
             yield item.id, content_hash, request
+
+
+def _input_line(embedder: Any, key: str, request: EmbedRequest) -> dict[str, Any]:
+    """One input line; with the embedder's ``document_ocr``, rows holding a PDF ask for OCR
+    too (``embed_content_config.document_ocr``, as google-genai's online call sends it)."""
+    line = build_batch_input_line(key, request)
+    if getattr(embedder, "document_ocr", False) and any(p.kind == "document" for p in request.content or ()):
+        line["request"]["embed_content_config"]["document_ocr"] = True
+    return line
 
 
 def _sum_estimates(total: CostEstimate | None, more: CostEstimate) -> CostEstimate:
