@@ -30,6 +30,7 @@ google-genai is imported when an embedder is created, never with :mod:`vertex_mm
 from __future__ import annotations
 
 import math
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -106,6 +107,7 @@ class GeminiEmbedder(BaseEmbedder):
         if not isinstance(document_ocr, bool):
             raise InputError(f"document_ocr must be True or False, got {document_ocr!r}", input_name="document_ocr")
         self.document_ocr = document_ocr
+        self._warned_truncated = False
         self.base_url = with_scheme(base_url or api_endpoint)
         if location not in LOCATIONS:
             raise InputError(
@@ -193,6 +195,7 @@ class GeminiEmbedder(BaseEmbedder):
         embeddings = response.embeddings or []
         if not embeddings or embeddings[0].values is None:
             raise APIError("the service returned no embedding", status_code=200)
+        self._note_truncation(embeddings[0].statistics)
         values = np.asarray(embeddings[0].values, dtype=np.float64)
         if values.shape != (dimension,):
             raise APIError(f"asked for {dimension} dimensions, the service returned {values.size}", status_code=200)
@@ -200,6 +203,22 @@ class GeminiEmbedder(BaseEmbedder):
         # The service normalises truncated vectors itself; doing it again guards against change.
         unit: list[float] = (values / norm if norm > 0 else values).tolist()
         return unit
+
+    def _note_truncation(self, statistics: Any) -> None:
+        """Warn (once per embedder) when the service says it cut a content: it embeds only the
+        first 8192 tokens and reports ``truncated`` (``usageMetadata``/``truncated`` on the wire,
+        ``statistics.truncated`` in google-genai) instead of refusing."""
+        if self._warned_truncated or statistics is None or not getattr(statistics, "truncated", None):
+            return
+        self._warned_truncated = True
+        budget = self.content_limits.content.max_tokens if self.content_limits.content else "its"
+        tokens = getattr(statistics, "token_count", None)
+        counted = f" (one had {tokens:,} tokens)" if isinstance(tokens, (int, float)) else ""
+        warnings.warn(
+            f"{self.model} truncated a content to its first {budget} tokens{counted}: the rest is not in its "
+            "vector. Text, images (258 tokens each), PDF pages (258), audio (25/s) and video (66/frame) share "
+            "that budget; split long contents. This warning is shown once per embedder",
+            UserWarning, stacklevel=2)
 
     def _cache_scope(self) -> str:
         scope = self.base_url or f"vertex:{self.project}/{self.location}"

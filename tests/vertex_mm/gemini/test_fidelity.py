@@ -5,6 +5,7 @@ fields it sends."""
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -110,3 +111,42 @@ def test_batch_job_rows_with_a_pdf_ask_for_ocr_too(emulator):
         text_row = _input_line(emb, "b", emb.build_content_request("text", dimension=768))
     assert pdf_row["request"]["embed_content_config"] == {"output_dimensionality": 768, "document_ocr": True}
     assert text_row["request"]["embed_content_config"] == {"output_dimensionality": 768}
+
+
+# -- truncation: the service embeds the first 8192 tokens and says so --------------------------
+
+
+def _canned_client(answer: dict):
+    """A real google-genai Vertex client whose HTTP answers are ``answer`` (the wire shape of
+    :embedContent; httpx.MockTransport is the transport boundary)."""
+    import google.oauth2.credentials
+    import httpx
+    from google import genai
+    from google.genai import types
+
+    http = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(200, json=answer)))
+    return genai.Client(
+        vertexai=True, project="test-project", location="global",
+        credentials=google.oauth2.credentials.Credentials(token="test-token"),
+        http_options=types.HttpOptions(base_url="https://aiplatform.googleapis.com/", httpx_client=http),
+    )
+
+
+def test_a_truncated_content_warns_once_per_embedder():
+    answer = {"embedding": {"values": [0.6, 0.8] + [0.0] * 126},
+              "usageMetadata": {"promptTokenCount": 9100}, "truncated": True}
+    with get_embedder("gemini", client=_canned_client(answer), retry="none", requests_per_minute=None) as emb:
+        with pytest.warns(UserWarning, match=r"truncated a content to its first 8192 tokens \(one had 9,100"):
+            vector = emb.embed_content("a very long text", dimension=128)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # once per embedder: the second call is quiet
+            emb.embed_content("another very long text", dimension=128)
+    np.testing.assert_allclose(vector[:2], [0.6, 0.8])
+
+
+def test_an_untruncated_answer_does_not_warn():
+    answer = {"embedding": {"values": [1.0] + [0.0] * 127}, "usageMetadata": {"promptTokenCount": 3}}
+    with get_embedder("gemini", client=_canned_client(answer), retry="none", requests_per_minute=None) as emb:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            emb.embed_content("short", dimension=128)
