@@ -19,6 +19,12 @@ embeddings guide). :data:`TASKS` holds the documented forms word for word::
     clustering          task: clustering | query: {content}
     similarity          task: sentence similarity | query: {content}
 
+Retrieval is asymmetric: ``retrieval_query``, ``question_answering``, ``fact_verification`` and
+``code_retrieval`` are the *query* side of their use case, and the documentation embeds the
+documents they search (passages, facts, code) with the document form, ``retrieval_document``,
+in every one of them. Only ``classification``, ``clustering`` and ``similarity`` are symmetric
+(the same form on both sides). :func:`document_task` gives the task for the corpus.
+
 The documentation gives these forms for text. In a content with several text parts the first
 one is formatted; a content without text (an image alone) is sent unchanged, since no
 documented form exists for it. A custom ``task_instruction`` is either a template holding
@@ -38,7 +44,8 @@ from .errors import InputError
 from .limits import MEDIA_SUFFIXES, sniff_media
 from .media import Audio, Document, Image, Video, read_input_file
 
-__all__ = ["TASKS", "Part", "PartInput", "Task", "as_part", "as_parts", "resolve_task", "warn_file_name_strings"]
+__all__ = ["TASKS", "Part", "PartInput", "Task", "as_part", "as_parts", "document_task", "resolve_task",
+           "warn_file_name_strings"]
 
 Part = str | Image | Video | Document | Audio
 PartInput = Union[Part, bytes, bytearray, memoryview, "os.PathLike[str]"]
@@ -109,6 +116,21 @@ def resolve_task(task: str | Task | None = None, task_instruction: str | None = 
         digest = hashlib.sha256(template.encode()).hexdigest()[:10]
         return Task(f"custom-{digest}", template)
     return None
+
+
+#: The query tasks of asymmetric retrieval ("Get multimodal embeddings", "Task types": the
+#: document structure of each is ``title: {title} | text: {content}``).
+_QUERY_SIDE = frozenset({"retrieval_query", "question_answering", "fact_verification", "code_retrieval"})
+
+
+def document_task(task: str | Task | None) -> Task | None:
+    """The task to embed the *searched* side with, for queries embedded with ``task``:
+    ``retrieval_document`` for the query tasks of asymmetric retrieval, ``task`` itself for the
+    symmetric ones and custom instructions."""
+    resolved = resolve_task(task)
+    if resolved is not None and resolved.name in _QUERY_SIDE:
+        return TASKS["retrieval_document"]
+    return resolved
 
 
 def as_part(x: object, *, index: int = 0) -> Part:

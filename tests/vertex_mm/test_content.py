@@ -9,7 +9,7 @@ import pytest
 from factories import image_bytes, mp3_bytes, mp4_bytes, pdf_bytes, wav_bytes
 
 from vertex_mm import Audio, Document, Image, Video
-from vertex_mm.content import TASKS, as_parts, resolve_task
+from vertex_mm.content import TASKS, as_parts, document_task, resolve_task
 from vertex_mm.errors import (
     InputError,
     InvalidAudioError,
@@ -168,3 +168,20 @@ def test_the_cache_key_covers_every_part_in_order_and_the_task(png_bytes):
     assert a.cache_key("m") == content("x", Image(png_bytes)).cache_key("m")
     assert a.cache_key("m") != content(Image(png_bytes), "x").cache_key("m")
     assert a.cache_key("m") != content("x", Image(png_bytes), task=TASKS["clustering"]).cache_key("m")
+
+
+@pytest.mark.parametrize("query_task", ["retrieval_query", "question_answering", "fact_verification",
+                                        "code_retrieval", "CODE_RETRIEVAL_QUERY"])
+def test_the_corpus_of_an_asymmetric_query_task_is_embedded_as_retrieval_document(query_task):
+    assert document_task(query_task) is TASKS["retrieval_document"]
+
+
+@pytest.mark.parametrize("task", ["classification", "clustering", "similarity", "retrieval_document"])
+def test_symmetric_tasks_embed_both_sides_alike(task):
+    assert document_task(task) is TASKS[task]
+
+
+def test_custom_instructions_and_no_task_stay_as_they_are():
+    custom = resolve_task(task_instruction="find the chart")
+    assert document_task(custom) is custom
+    assert document_task(None) is None
