@@ -27,6 +27,7 @@ import numpy as np
 from ..batch.options import BatchOptions
 from ..columns import Column, ItemResult, assemble, coerce_input
 from ..content import Task, resolve_task
+from ..content import document_task as corpus_task
 from ..embedder import BaseEmbedder
 from ..errors import InputError, InvalidTextError, UnsupportedInputError, VertexMMError
 from ..media import as_image
@@ -78,12 +79,17 @@ def check_ready_embedder(embedder: BaseEmbedder, backend: str | None, options: M
 
 def resolve_tasks(embedder: BaseEmbedder, task: str | None, query_task: str | None,
                   document_task: str | None) -> tuple[Task | None, Task | None]:
-    """The (query, document) task instructions in force. ``task`` sets both; a string holding
-    ``{content}`` is a free-form template, any other a preset name; None: no instruction."""
+    """The (query, document) task instructions in force. ``task`` sets both: the documents of a
+    query-side preset (``question_answering``, ``fact_verification``, ``code_retrieval``) get
+    ``retrieval_document``, as the model's documentation embeds them (:func:`corpus_task`). A
+    string holding ``{content}`` is a free-form template, any other a preset name; None: no
+    instruction."""
     if task is not None:
         if (query_task, document_task) != (DEFAULT_QUERY_TASK, DEFAULT_DOCUMENT_TASK):
             raise InputError("give task= (both) or query_task=/document_task=, not both", input_name="task")
-        query_task = document_task = task
+        query_task = task
+        corpus = None if "{content}" in task else corpus_task(task)
+        document_task = corpus.name if corpus is not None else task
     if embedder.content_limits is None:
         asked = [t for t, default in ((query_task, DEFAULT_QUERY_TASK), (document_task, DEFAULT_DOCUMENT_TASK))
                  if t is not None and t != default]

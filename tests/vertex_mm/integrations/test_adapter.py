@@ -49,6 +49,10 @@ def test_queries_and_documents_carry_their_task_instructions_on_a_content_backen
 def test_task_sets_both_and_a_template_is_a_free_form_instruction(hashed):
     both = EmbedderAdapter(hashed, task="similarity")
     assert both.query_task == both.document_task and both.query_task.name == "similarity"
+    # A query-side preset: its documents take the document form, as the model's docs embed them.
+    qa = EmbedderAdapter(hashed, task="question_answering")
+    assert (qa.query_task.name, qa.document_task.name) == ("question_answering", "retrieval_document")
+    assert _close(qa.document("a cat"), hashed.embed_content("a cat", task="retrieval_document"))
     custom = EmbedderAdapter(hashed, query_task="find a photo of: {content}")
     assert _close(custom.query("a cat"), hashed.embed_content("a cat", task_instruction="find a photo of: {content}"))
 
