@@ -28,6 +28,8 @@ def add_service_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--api-endpoint", metavar="URL", help="service endpoint, e.g. the emulator's http://127.0.0.1:PORT")
     p.add_argument("--project", help="Google Cloud project (default: from the environment / ADC)")
     p.add_argument("--location", help="region (vertex default us-central1; gemini default global)")
+    p.add_argument("--document-ocr", action="store_true",
+                   help="gemini: the service also reads the text of PDF parts (scanned pages; extra tokens)")
 
 
 def backend_options(args: argparse.Namespace, backend: str | None = None) -> dict[str, Any]:
@@ -49,6 +51,12 @@ def backend_options(args: argparse.Namespace, backend: str | None = None) -> dic
 
             raise UsageError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to the vertex and gemini "
                              f"backends, not {name!r}, which runs on this machine")
+    if getattr(args, "document_ocr", False):
+        if name != "gemini":
+            from ._errors import UsageError
+
+            raise UsageError(f"--document-ocr applies to the gemini backend only, not {name!r}")
+        options["document_ocr"] = True
     if args.project:
         options["project"] = args.project
     if args.location:
