@@ -41,7 +41,9 @@ __all__ = [
 #: Project name used against a plain-http endpoint (the emulator) when none is given.
 EMULATOR_PROJECT = "local-project"
 
-_PROJECT_VARS = ("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT", "GCLOUD_PROJECT")
+# CLOUD_ML_PROJECT_ID: what Vertex AI sets inside its own jobs and pipelines (aiplatform reads it
+# after GOOGLE_CLOUD_PROJECT); it may hold the project number, which resource names accept too.
+_PROJECT_VARS = ("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT", "GCLOUD_PROJECT", "CLOUD_ML_PROJECT_ID")
 
 _PY_CREDENTIALS = "pass credentials=..."
 _PY_EMULATOR = "api_endpoint='http://127.0.0.1:PORT'"

@@ -51,3 +51,15 @@ def test_real_credentials_are_refused_over_plain_http_to_another_host():
                                              ("soon", None), (None, None)])
 def test_retry_after_takes_seconds_and_refuses_nonsense(value, expected):
     assert retry_after({"Retry-After": value} if value is not None else {}) == expected
+
+
+def test_the_project_comes_from_the_environment_in_aiplatforms_order(monkeypatch):
+    from vertex_mm.google_api import default_project
+
+    for var in ("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT", "GCLOUD_PROJECT", "CLOUD_ML_PROJECT_ID"):
+        monkeypatch.delenv(var, raising=False)
+    assert default_project() is None
+    monkeypatch.setenv("CLOUD_ML_PROJECT_ID", "123456789")  # set by Vertex AI in its jobs: a project number
+    assert default_project() == "123456789"
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "my-proj")
+    assert default_project() == "my-proj"
