@@ -165,10 +165,12 @@ def build_prediction(response: MultiModalEmbeddingResponse) -> dict[str, Any]:
 
 def parse_prediction(prediction: Mapping[str, Any], space: EmbeddingSpace | None = None) -> MultiModalEmbeddingResponse:
     """Client side: prediction JSON into a :class:`MultiModalEmbeddingResponse`."""
+    # Offsets are floats, as vision_models gives them: the service's JSON numbers travel as
+    # protobuf Values (doubles), so its SDK reads ``0.0 - 16.0``, never ``0 - 16``.
     videos = [
         VideoEmbedding(
-            start_offset_sec=_num(v["startOffsetSec"]),
-            end_offset_sec=_num(v["endOffsetSec"]),
+            start_offset_sec=float(v["startOffsetSec"]),
+            end_offset_sec=float(v["endOffsetSec"]),
             embedding=list(v["embedding"]),
         )
         for v in prediction.get("videoEmbeddings", []) or []
