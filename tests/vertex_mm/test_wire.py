@@ -50,6 +50,18 @@ def test_gcs_image_instance_has_no_bytes():
     assert build_parameters(req) == {"dimension": 1408}
 
 
+@pytest.mark.parametrize("fmt", ["GIF", "BMP", "WEBP"])
+def test_image_mime_type_is_sent_only_with_a_documented_value(fmt):
+    # The API reference lists image/jpeg and image/png; vision_models sends no mimeType at all.
+    req = EmbedRequest.create(image=Image(image_bytes(fmt)))
+    assert set(build_instance(req)["image"]) == {"bytesBase64Encoded"}
+
+
+def test_video_instance_has_no_mime_type_like_the_sdk():
+    req = EmbedRequest.create(video=Video(mp4_bytes(seconds=1)))
+    assert set(build_instance(req)["video"]) == {"bytesBase64Encoded"}
+
+
 def test_video_instance_carries_the_segment_config():
     req = EmbedRequest.create(
         video=Video(gcs_uri="gs://bucket/clip.mp4"),

@@ -1,7 +1,7 @@
 """The ``:predict`` wire format of multimodalembedding@001: one instance per request::
 
     instance   = {"text": str?, "image": {"bytesBase64Encoded" | "gcsUri", "mimeType"?}?,
-                  "video": {"bytesBase64Encoded" | "gcsUri", "mimeType"?,
+                  "video": {"bytesBase64Encoded" | "gcsUri",
                             "videoSegmentConfig": {"startOffsetSec", "endOffsetSec", "intervalSec"}?}?}
     parameters = {"dimension": N}?
     prediction = {"imageEmbedding": [...]?, "textEmbedding": [...]?,
@@ -27,23 +27,30 @@ from .request import EmbedRequest
 __all__ = ["build_instance", "build_parameters", "build_prediction", "decode_b64", "parse_instance", "parse_prediction"]
 
 
-def _media_json(media: Image | Video, mime: str | None) -> dict[str, Any]:
+#: The image ``mimeType`` values the API reference documents. vision_models sends no
+#: ``mimeType`` at all, and the reference gives the video object none; the other image formats
+#: the service reads (BMP, GIF) go without one, as they do from the SDK.
+DOCUMENTED_IMAGE_MIME_TYPES = frozenset({"image/jpeg", "image/png"})
+
+
+def _media_json(media: Image | Video, mime: str | None = None) -> dict[str, Any]:
     if media.gcs_uri is not None:
         out: dict[str, Any] = {"gcsUri": media.gcs_uri}
     else:
         out = {"bytesBase64Encoded": base64.b64encode(media.data or b"").decode("ascii")}
-    if mime:
+    if mime in DOCUMENTED_IMAGE_MIME_TYPES:
         out["mimeType"] = mime
     return out
 
 
 def build_instance(req: EmbedRequest) -> dict[str, Any]:
-    """The JSON instance of one ``:predict`` request."""
+    """The JSON instance of one ``:predict`` request: the fields vision_models sends, plus the
+    documented image ``mimeType`` for JPEG and PNG bytes."""
     instance: dict[str, Any] = {}
     if req.image is not None:
         instance["image"] = _media_json(req.image, req.image_mime_type)
     if req.video is not None:
-        instance["video"] = _media_json(req.video, req.video_mime_type)
+        instance["video"] = _media_json(req.video)
         c = req.video_segment_config
         if c is not None:
             instance["video"]["videoSegmentConfig"] = {
