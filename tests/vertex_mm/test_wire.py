@@ -128,6 +128,32 @@ def test_segment_config_without_video_is_refused():
         EmbedRequest.create(contextual_text="x", video_segment_config=VideoSegmentConfig())
 
 
+def test_a_span_over_120_s_is_cut_to_start_plus_120_like_the_service():
+    # API reference: "endOffsetSec is adjusted to min(startOffsetSec+120, endOffsetSec)".
+    req = EmbedRequest.create(video=Video(gcs_uri="gs://bucket/c.mp4"),
+                              video_segment_config=VideoSegmentConfig(30, 400, 60))
+    assert req.video_segment_config == VideoSegmentConfig(30, 150, 60)
+    assert build_instance(req)["video"]["videoSegmentConfig"] == {"startOffsetSec": 30, "endOffsetSec": 150,
+                                                                  "intervalSec": 60}
+
+
+@pytest.mark.parametrize(
+    "given,expected",
+    [
+        ({"intervalSec": 120}, (0, 120, 120)),  # the guide's "one embedding for the first two minutes"
+        ({"startOffsetSec": 1, "endOffsetSec": 5}, (1, 5, 16)),  # the Go sample: no intervalSec
+        ({"endOffsetSec": 300}, (180, 300, 16)),  # no start: max(0, end - 120)
+        ({"endOffsetSec": 60}, (0, 60, 16)),
+        ({"startOffsetSec": 200}, (200, 320, 16)),  # no end: start + 120, cut later by the video's end
+        ({"startOffsetSec": 0, "endOffsetSec": 300, "intervalSec": 30.0}, (0, 120, 30)),
+    ],
+)
+def test_missing_segment_fields_follow_the_api_reference(given, expected):
+    req = parse_instance({"video": {"gcsUri": "gs://bucket/c.mp4", "videoSegmentConfig": given}})
+    c = req.video_segment_config
+    assert c is not None and (c.start_offset_sec, c.end_offset_sec, c.interval_sec) == expected
+
+
 def test_video_with_dimension_other_than_1408_is_refused():
     with pytest.raises(InvalidDimensionError, match="with video"):
         EmbedRequest.create(video=Video(gcs_uri="gs://bucket/c.mp4"), dimension=512)

@@ -180,7 +180,9 @@ def check_video_bytes(data: bytes, limits: ModelLimits = MULTIMODAL_EMBEDDING_00
 def check_video_segment(
     start: float, end: float, interval: float, limits: ModelLimits = MULTIMODAL_EMBEDDING_001
 ) -> None:
-    """Validate a VideoSegmentConfig. At most ``max_video_seconds`` are analysed per request."""
+    """Validate a VideoSegmentConfig. A span longer than ``max_video_seconds`` is not an error:
+    the service analyses ``start .. min(end, start + max_video_seconds)`` (the API reference's
+    ``endOffsetSec`` rule); :class:`~vertex_mm.wire.EmbedRequest` cuts it the same way."""
     name = "video_segment_config"
     for label, v in (("start_offset_sec", start), ("end_offset_sec", end), ("interval_sec", interval)):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
@@ -194,12 +196,6 @@ def check_video_segment(
     if interval < limits.min_video_interval_sec:
         raise InvalidVideoError(
             f"{name}.interval_sec={interval} is below the minimum of {limits.min_video_interval_sec:g} s",
-            input_name=name,
-        )
-    if end - start > limits.max_video_seconds:
-        raise InvalidVideoError(
-            f"{name}: {end - start:g} s requested ({start:g}..{end:g}); at most "
-            f"{limits.max_video_seconds:g} s are analysed per request. Split the video into several requests",
             input_name=name,
         )
 

@@ -122,12 +122,7 @@ def parse_instance(
         if seg is not None and not isinstance(seg, Mapping):
             raise InvalidArgumentError("instance.video.videoSegmentConfig must be an object", status="INVALID_ARGUMENT")
         if seg is not None:
-            defaults = VideoSegmentConfig()
-            segment = VideoSegmentConfig(
-                start_offset_sec=_as_number(seg.get("startOffsetSec", defaults.start_offset_sec)),
-                end_offset_sec=_as_number(seg.get("endOffsetSec", defaults.end_offset_sec)),
-                interval_sec=_as_number(seg.get("intervalSec", defaults.interval_sec)),
-            )
+            segment = _segment_config(seg, limits)
     dimension = None
     if parameters:
         if not isinstance(parameters, Mapping):
@@ -143,6 +138,21 @@ def parse_instance(
         video_segment_config=segment,
         limits=limits,
     )
+
+
+def _segment_config(seg: Mapping[str, Any], limits: ModelLimits) -> VideoSegmentConfig:
+    """A videoSegmentConfig with the API reference's rules for missing fields: no
+    ``startOffsetSec`` is ``max(0, endOffsetSec - 120)``, no ``endOffsetSec`` is
+    ``startOffsetSec + 120`` (the video's end cuts it later), no ``intervalSec`` is 16."""
+    span = limits.max_video_seconds
+    start = _as_number(seg["startOffsetSec"]) if seg.get("startOffsetSec") is not None else None
+    end = _as_number(seg["endOffsetSec"]) if seg.get("endOffsetSec") is not None else None
+    interval = _as_number(seg["intervalSec"]) if seg.get("intervalSec") is not None else VideoSegmentConfig.interval_sec
+    if start is None:
+        start = _num(max(0, end - span)) if end is not None else 0
+    if end is None:
+        end = _num(start + span)
+    return VideoSegmentConfig(start_offset_sec=start, end_offset_sec=end, interval_sec=interval)
 
 
 def _as_number(v: Any) -> float:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, cast
 
 from ..content import Part, Task
@@ -118,8 +118,7 @@ class EmbedRequest:
             if video.data is not None:
                 video_mime = check_video_bytes(video.data, limits, name=video.name)
             if video_segment_config is not None:
-                c = video_segment_config
-                check_video_segment(c.start_offset_sec, c.end_offset_sec, c.interval_sec, limits)
+                video_segment_config = _analysed_span(video_segment_config, limits)
         elif video_segment_config is not None:
             raise InputError("video_segment_config was given without a video", input_name="video_segment_config")
         if contextual_text is not None:
@@ -189,6 +188,15 @@ class EmbedRequest:
             h.update(part.encode())
             h.update(b"\x00")
         return h.hexdigest()
+
+
+def _analysed_span(config: VideoSegmentConfig, limits: ModelLimits) -> VideoSegmentConfig:
+    """``config`` checked, its end cut to ``start + max_video_seconds`` as the service does
+    ("endOffsetSec is adjusted to min(startOffsetSec + 120, endOffsetSec)")."""
+    c = config
+    check_video_segment(c.start_offset_sec, c.end_offset_sec, c.interval_sec, limits)
+    last = c.start_offset_sec + limits.max_video_seconds
+    return replace(c, end_offset_sec=last) if c.end_offset_sec > last else c
 
 
 def _media_part(media: Image | Video | Document | Audio, where: str, limits: ModelLimits, decode_check: bool,

@@ -45,3 +45,19 @@ def test_video_offsets_are_floats_as_the_sdk_reads_them(real, ours, mp4_10s):
     assert _segments(theirs) == _segments(mine) == [(0.0, 4.0), (4.0, 8.0)]
     assert {type(x) for pair in _segments(theirs) + _segments(mine) for x in pair} == {float}
     np.testing.assert_allclose(theirs.video_embeddings[1].embedding, mine.video_embeddings[1].embedding)
+
+
+@pytest.mark.parametrize(
+    "segments,expected",
+    [
+        ((0, 300, 60), [(0.0, 60.0), (60.0, 120.0)]),  # cut to start + 120 s, not refused
+        ((0, 1, 16), [(0.0, 1.0)]),  # the docs' sample: VideoSegmentConfig(end_offset_sec=1)
+    ],
+)
+def test_segment_configs_the_sdk_sends_are_answered_alike(real, ours, segments, expected):
+    from vertexai.vision_models import Video, VideoSegmentConfig
+
+    uri = "gs://bucket/highway.mp4"  # no storage client: the emulator embeds the URI, no duration
+    theirs = real.get_embeddings(video=Video(gcs_uri=uri), video_segment_config=VideoSegmentConfig(*segments))
+    mine = ours.get_embeddings(video=VmmVideo(gcs_uri=uri), video_segment_config=VmmSegments(*segments))
+    assert _segments(theirs) == _segments(mine) == expected
