@@ -52,6 +52,11 @@ class MultiModalEmbeddingModel:
         dimension: int | None = None,
         video_segment_config: VideoSegmentConfig | Any = None,
     ) -> MultiModalEmbeddingResponse:
+        """As vision_models: an empty ``contextual_text`` is no text (the SDK tests it for
+        truth), so ``image=..., contextual_text=""`` embeds the image alone, and ``""`` alone is
+        the ``ValueError`` (:class:`~vertex_mm.errors.InputError`) "One of ... is required"."""
+        if isinstance(contextual_text, str) and not contextual_text:
+            contextual_text = None
         if video_segment_config is not None and not isinstance(video_segment_config, VideoSegmentConfig):
             c = video_segment_config  # a vertexai.vision_models.VideoSegmentConfig
             video_segment_config = VideoSegmentConfig(c.start_offset_sec, c.end_offset_sec, c.interval_sec)

@@ -61,3 +61,30 @@ def test_segment_configs_the_sdk_sends_are_answered_alike(real, ours, segments, 
     theirs = real.get_embeddings(video=Video(gcs_uri=uri), video_segment_config=VideoSegmentConfig(*segments))
     mine = ours.get_embeddings(video=VmmVideo(gcs_uri=uri), video_segment_config=VmmSegments(*segments))
     assert _segments(theirs) == _segments(mine) == expected
+
+
+def test_empty_contextual_text_is_no_text(real, ours, png_bytes):
+    from vertexai.vision_models import Image
+
+    theirs = real.get_embeddings(image=Image(png_bytes), contextual_text="", dimension=128)
+    mine = ours.get_embeddings(image=vertex_mm.Image(png_bytes), contextual_text="", dimension=128)
+    assert theirs.text_embedding is None and mine.text_embedding is None
+    assert theirs.video_embeddings == mine.video_embeddings == []
+    np.testing.assert_allclose(theirs.image_embedding, mine.image_embedding)
+
+
+def test_nothing_to_embed_is_the_same_value_error(real, ours, emulator):
+    for model in (real, ours):
+        with pytest.raises(ValueError, match="One of `image`, `video`, or `contextual_text` is required."):
+            model.get_embeddings(contextual_text="")
+    assert emulator.stats()["requests"] == 0
+
+
+def test_text_only_leaves_image_none_and_videos_empty(real, ours):
+    theirs = real.get_embeddings(contextual_text="a red square")
+    mine = ours.get_embeddings(contextual_text="a red square")
+    assert theirs.image_embedding is None and mine.image_embedding is None
+    assert theirs.video_embeddings == mine.video_embeddings == []
+    assert len(theirs.text_embedding) == len(mine.text_embedding) == 1408
+    assert all(type(x) is float for x in theirs.text_embedding + mine.text_embedding)
+    np.testing.assert_allclose(theirs.text_embedding, mine.text_embedding)
