@@ -10,6 +10,7 @@ for vision_models outlives that module::
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from ..embedder import BaseEmbedder
@@ -19,12 +20,33 @@ from ..results import MultiModalEmbeddingResponse
 __all__ = ["MultiModalEmbeddingModel"]
 
 
+#: ``vertexai.init`` settings (aiplatform's ``global_config`` attributes) -> VertexEmbedder options.
+_INIT_OPTIONS = {"_project": "project", "_location": "location", "_credentials": "credentials",
+                 "_api_endpoint": "api_endpoint", "_api_transport": "transport"}
+
+
+def _vertexai_init_options() -> dict[str, Any]:
+    """What ``vertexai.init(...)`` set in this process, read without importing vertexai (it is
+    not a dependency): a program that called it before ``from_pretrained`` keeps its project,
+    region, credentials and endpoint, as with vision_models."""
+    initializer = sys.modules.get("google.cloud.aiplatform.initializer")
+    config = getattr(initializer, "global_config", None)
+    out: dict[str, Any] = {}
+    for attr, option in _INIT_OPTIONS.items():
+        value = getattr(config, attr, None)
+        if value is not None and (option != "transport" or value in ("grpc", "rest")):
+            out[option] = value
+    return out
+
+
 class MultiModalEmbeddingModel:
     """``from_pretrained(model_name, **options)`` then ``get_embeddings(...)``.
 
     ``options`` go to :func:`vertex_mm.get_embedder` (``project``, ``location``,
-    ``api_endpoint``, ``credentials``, ``transport``); ``backend="local"`` gives the same object
-    on the offline backend. Images and videos may be ``vertex_mm`` or ``vertexai`` objects.
+    ``api_endpoint``, ``credentials``, ``transport``); those not given come from
+    ``vertexai.init(...)`` when the program called it, as with vision_models. ``backend="local"``
+    gives the same object on the offline backend. Images and videos may be ``vertex_mm`` or
+    ``vertexai`` objects.
     """
 
     def __init__(self, embedder: BaseEmbedder) -> None:
@@ -38,6 +60,8 @@ class MultiModalEmbeddingModel:
         name = model_name.split("/")[-1]
         if backend == "vertex":
             options.setdefault("model", name)
+            for option, value in _vertexai_init_options().items():
+                options.setdefault(option, value)
         return cls(get_embedder(backend, **options))
 
     @property

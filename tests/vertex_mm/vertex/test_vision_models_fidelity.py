@@ -88,3 +88,21 @@ def test_text_only_leaves_image_none_and_videos_empty(real, ours):
     assert len(theirs.text_embedding) == len(mine.text_embedding) == 1408
     assert all(type(x) is float for x in theirs.text_embedding + mine.text_embedding)
     np.testing.assert_allclose(theirs.text_embedding, mine.text_embedding)
+
+
+def test_from_pretrained_honours_vertexai_init(emulator, vertexai_global_config, png_bytes):
+    import vertexai
+
+    vertexai.init(project="init-project", location="europe-west4", api_endpoint=emulator.url,
+                  api_transport="rest", credentials=AnonymousCredentials())
+    model = vertex_mm.MultiModalEmbeddingModel.from_pretrained("multimodalembedding@001")
+    try:
+        assert (model.embedder.project, model.embedder.location) == ("init-project", "europe-west4")
+        assert len(model.get_embeddings(image=vertex_mm.Image(png_bytes)).image_embedding) == 1408
+    finally:
+        model.embedder.close()
+    explicit = vertex_mm.MultiModalEmbeddingModel.from_pretrained("multimodalembedding@001", location="us-east1")
+    try:
+        assert explicit.embedder.location == "us-east1"  # an option given wins over vertexai.init
+    finally:
+        explicit.embedder.close()
