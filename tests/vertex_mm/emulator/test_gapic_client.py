@@ -78,3 +78,25 @@ def test_the_gemini_model_is_not_served_by_predict(client):
     with pytest.raises(gexc.BadRequest, match="gemini-embedding-2 is served by :embedContent"):
         client.predict(endpoint=ENDPOINT.replace("multimodalembedding@001", "gemini-embedding-2"),
                        instances=[_value({"text": "x"})])
+
+
+def test_the_classic_embedding_prediction_client_sample(client, hashed, jpeg_bytes):
+    # The docs' EmbeddingPredictionClient: a Struct built field by field, no parameters, and
+    # the vectors read from the proto-plus map of the first prediction.
+    instance = struct_pb2.Struct()
+    instance.fields["text"].string_value = "a red square"
+    image_struct = instance.fields["image"].struct_value
+    image_struct.fields["bytesBase64Encoded"].string_value = base64.b64encode(jpeg_bytes).decode("utf-8")
+    response = client.predict(endpoint=ENDPOINT, instances=[instance])
+    text_embedding = [v for v in response.predictions[0]["textEmbedding"]]
+    image_embedding = [v for v in response.predictions[0]["imageEmbedding"]]
+    expected = hashed.get_embeddings(image=Image(jpeg_bytes), contextual_text="a red square")
+    assert len(text_embedding) == len(image_embedding) == 1408
+    np.testing.assert_allclose(text_embedding, expected.text_embedding, rtol=1e-6)
+    np.testing.assert_allclose(image_embedding, expected.image_embedding, rtol=1e-6)
+
+
+def test_parameters_other_than_dimension_are_ignored(client):
+    # The docs' Node.js and Java samples send {"sampleCount": 1} to this model.
+    response = client.predict(endpoint=ENDPOINT, instances=[_value({"text": "x"})], parameters=_value({"sampleCount": 1}))
+    assert len(response.predictions[0]["textEmbedding"]) == 1408
