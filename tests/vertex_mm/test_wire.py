@@ -44,10 +44,16 @@ def test_text_and_image_bytes_instance(jpeg_bytes):
     assert build_parameters(req) == {"dimension": 512}
 
 
+def test_a_video_request_at_the_default_dimension_carries_no_parameters():
+    req = EmbedRequest.create(video=Video(gcs_uri="gs://bucket/c.mp4"), contextual_text="x")
+    assert build_parameters(req) == {}
+    assert parse_instance(build_instance(req), build_parameters(req)) == req
+
+
 def test_gcs_image_instance_has_no_bytes():
     req = EmbedRequest.create(image=Image(gcs_uri="gs://bucket/cat.jpg"))
     assert build_instance(req) == {"image": {"gcsUri": "gs://bucket/cat.jpg"}}
-    assert build_parameters(req) == {"dimension": 1408}
+    assert build_parameters(req) == {}  # the default dimension goes unsaid, as from vision_models
 
 
 @pytest.mark.parametrize("fmt", ["GIF", "BMP", "WEBP"])

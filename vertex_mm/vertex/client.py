@@ -102,7 +102,7 @@ class VertexEmbedder(BaseEmbedder):
             "gemini-embedding-2 embeds interleaved contents (get_embedder('gemini'))", input_name="content")
 
     def _predict(self, request: EmbedRequest) -> MultiModalEmbeddingResponse:
-        prediction = self._transport.predict(build_instance(request), build_parameters(request))
+        prediction = self._transport.predict(build_instance(request), build_parameters(request, self.limits))
         response = parse_prediction(prediction, self.space(request.dimension))
         response._prediction_response = prediction
         return response

@@ -63,8 +63,11 @@ def build_instance(req: EmbedRequest) -> dict[str, Any]:
     return instance
 
 
-def build_parameters(req: EmbedRequest) -> dict[str, Any]:
-    return {"dimension": req.dimension}
+def build_parameters(req: EmbedRequest, limits: ModelLimits = MULTIMODAL_EMBEDDING_001) -> dict[str, Any]:
+    """``{"dimension": N}``, or ``{}`` at the model's default dimension: what vision_models
+    sends when no dimension is asked for (the reference says the parameter applies to text and
+    images, so a video request carries none)."""
+    return {} if req.dimension == limits.default_dimension else {"dimension": req.dimension}
 
 
 def _num(x: float) -> int | float:
