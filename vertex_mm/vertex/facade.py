@@ -78,9 +78,12 @@ class MultiModalEmbeddingModel:
     ) -> MultiModalEmbeddingResponse:
         """As vision_models: an empty ``contextual_text`` is no text (the SDK tests it for
         truth), so ``image=..., contextual_text=""`` embeds the image alone, and ``""`` alone is
-        the ``ValueError`` (:class:`~vertex_mm.errors.InputError`) "One of ... is required"."""
+        the ``ValueError`` (:class:`~vertex_mm.errors.InputError`) "One of ... is required";
+        a ``video_segment_config`` without a video is ignored, as the SDK ignores it."""
         if isinstance(contextual_text, str) and not contextual_text:
             contextual_text = None
+        if video is None:
+            video_segment_config = None
         if video_segment_config is not None and not isinstance(video_segment_config, VideoSegmentConfig):
             c = video_segment_config  # a vertexai.vision_models.VideoSegmentConfig
             video_segment_config = VideoSegmentConfig(c.start_offset_sec, c.end_offset_sec, c.interval_sec)

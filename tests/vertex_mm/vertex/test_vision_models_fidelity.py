@@ -106,3 +106,24 @@ def test_from_pretrained_honours_vertexai_init(emulator, vertexai_global_config,
         assert explicit.embedder.location == "us-east1"  # an option given wins over vertexai.init
     finally:
         explicit.embedder.close()
+
+
+def test_a_segment_config_without_a_video_is_ignored(real, ours, png_bytes):
+    from vertexai.vision_models import Image, VideoSegmentConfig
+
+    theirs = real.get_embeddings(image=Image(png_bytes), video_segment_config=VideoSegmentConfig(0, 8, 4))
+    mine = ours.get_embeddings(image=vertex_mm.Image(png_bytes), video_segment_config=VmmSegments(0, 8, 4))
+    assert theirs.video_embeddings == mine.video_embeddings == []
+    np.testing.assert_allclose(theirs.image_embedding, mine.image_embedding)
+
+
+def test_the_sdks_own_media_objects_go_into_the_drop_in(real, ours, jpeg_bytes, mp4_10s):
+    from vertexai.vision_models import Image, Video, VideoSegmentConfig
+
+    args = dict(image=Image(jpeg_bytes), video=Video(mp4_10s), contextual_text="red",
+                video_segment_config=VideoSegmentConfig(start_offset_sec=2, end_offset_sec=10, interval_sec=4))
+    theirs, mine = real.get_embeddings(**args), ours.get_embeddings(**args)
+    assert _segments(theirs) == _segments(mine) == [(2.0, 6.0), (6.0, 10.0)]
+    np.testing.assert_allclose(theirs.image_embedding, mine.image_embedding)
+    np.testing.assert_allclose(theirs.text_embedding, mine.text_embedding)
+    np.testing.assert_allclose(theirs.video_embeddings[0].embedding, mine.video_embeddings[0].embedding)
