@@ -127,3 +127,16 @@ def test_the_sdks_own_media_objects_go_into_the_drop_in(real, ours, jpeg_bytes, 
     np.testing.assert_allclose(theirs.image_embedding, mine.image_embedding)
     np.testing.assert_allclose(theirs.text_embedding, mine.text_embedding)
     np.testing.assert_allclose(theirs.video_embeddings[0].embedding, mine.video_embeddings[0].embedding)
+
+
+@pytest.mark.parametrize("variable", ["GOOGLE_CLOUD_REGION", "CLOUD_ML_REGION"])
+def test_from_pretrained_takes_the_region_from_the_sdks_variables(emulator, monkeypatch, variable):
+    from google.cloud.aiplatform import initializer
+
+    monkeypatch.setenv(variable, "asia-northeast1")
+    assert initializer.global_config.location == "asia-northeast1"  # what vision_models would use
+    model = vertex_mm.MultiModalEmbeddingModel.from_pretrained("multimodalembedding@001", api_endpoint=emulator.url)
+    try:
+        assert model.embedder.location == "asia-northeast1"
+    finally:
+        model.embedder.close()
