@@ -6,7 +6,8 @@ Served under both ``/v1`` and ``/v1beta1`` (``{v}``):
 - ``POST /{v}/projects/{p}/locations/{l}/publishers/google/models/{model}:predict``:
   ``multimodalembedding@001``, one instance per request;
 - ``POST /{v}/projects/{p}/locations/{l}/publishers/google/models/{model}:embedContent``:
-  ``gemini-embedding-2``, one content per request;
+  ``gemini-embedding-2``, one content per request, with ``usageMetadata.promptTokenCount``
+  (estimated) and ``truncated`` past the token budget;
 - ``/{v}/projects/{p}/locations/{l}/batchPredictionJobs[/{id}[:cancel]]``: batch prediction
   jobs of gemini-embedding-2 (:mod:`.batch_routes`).
 
@@ -32,6 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..pricing import content_tokens
 from ..wire import build_embed_content_response, build_prediction, parse_embed_content_body, parse_instance
 from .batch_jobs import BatchJobStore
 from .batch_routes import build_batch_routes
@@ -76,8 +78,15 @@ def _predict_sync(body: Any, model: PublisherModel, vectors: VectorService, medi
 
 
 def _embed_content_sync(body: Any, model: PublisherModel, vectors: VectorService, media: GcsMedia) -> Response:
+    """The vector, with the service's ``usageMetadata.promptTokenCount`` (vertex-mm's estimate)
+    and ``truncated`` when the content is over the model's token budget (the service then
+    embeds the start only, silently)."""
     request = media.resolve(parse_embed_content_body(body, model.limits), model.limits)
-    return JSONResponse(build_embed_content_response(vectors.embed_content(request).tolist()))
+    values = vectors.embed_content(request).tolist()
+    tokens = content_tokens(request)
+    budget = model.limits.content.max_tokens if model.limits.content is not None else None
+    return JSONResponse(build_embed_content_response(values, token_count=tokens,
+                                                     truncated=budget is not None and tokens > budget))
 
 
 def _model_method(method: str, answer: Callable[[Any, PublisherModel, VectorService, GcsMedia], Response]) -> Any:

@@ -136,10 +136,15 @@ def parse_embed_content_body(body: Any, limits: ModelLimits) -> EmbedRequest:
     return EmbedRequest.create_content(parts, limits=limits, dimension=dim, audio_track_extraction=bool(audio))
 
 
-def build_embed_content_response(values: Sequence[float], *, token_count: int | None = None) -> dict[str, Any]:
+def build_embed_content_response(values: Sequence[float], *, token_count: int | None = None,
+                                 truncated: bool = False) -> dict[str, Any]:
+    """The ``:embedContent`` answer; ``truncated`` appears only when true (proto3 JSON leaves
+    a false bool out)."""
     out: dict[str, Any] = {"embedding": {"values": [float(x) for x in values]}}
     if token_count is not None:
         out["usageMetadata"] = {"promptTokenCount": int(token_count)}
+    if truncated:
+        out["truncated"] = True
     return out
 
 

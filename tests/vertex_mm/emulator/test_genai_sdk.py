@@ -111,3 +111,17 @@ def test_injected_429_reaches_genai_with_retry_after(genai_client, emulator):
     assert info.value.code == 429
     assert info.value.response.headers["Retry-After"] == "3"
     assert emulator.stats()["429"] == 1
+
+
+def test_the_answer_carries_a_token_count(genai_client):
+    r = genai_client.models.embed_content(model="gemini-embedding-2", contents="a sunny beach")
+    stats = r.embeddings[0].statistics
+    assert stats.token_count and stats.token_count > 0
+    assert not stats.truncated  # the service leaves a false `truncated` out; the SDK then reads None
+
+
+def test_a_content_over_the_token_budget_is_reported_truncated(genai_client):
+    r = genai_client.models.embed_content(model="gemini-embedding-2", contents="beach " * 10_000)
+    stats = r.embeddings[0].statistics
+    assert stats.truncated is True and stats.token_count > 8192
+
