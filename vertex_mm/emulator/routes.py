@@ -8,6 +8,8 @@ Served under both ``/v1`` and ``/v1beta1`` (``{v}``):
 - ``POST /{v}/projects/{p}/locations/{l}/publishers/google/models/{model}:embedContent``:
   ``gemini-embedding-2``, one content per request, with ``usageMetadata.promptTokenCount``
   (estimated) and ``truncated`` past the token budget;
+- both methods also at ``/{v}/publishers/google/models/{model}:…``, the path of Vertex express
+  mode (an API key and no project);
 - ``/{v}/projects/{p}/locations/{l}/batchPredictionJobs[/{id}[:cancel]]``: batch prediction
   jobs of gemini-embedding-2 (:mod:`.batch_routes`).
 
@@ -108,7 +110,9 @@ embed_content = _model_method("embedContent", _embed_content_sync)
 
 def _model_for(request: Request, method: str) -> PublisherModel:
     p = request.path_params
-    path = f"projects/{p['project']}/locations/{p['location']}/publishers/google/models/{p['model']}"
+    path = f"publishers/google/models/{p['model']}"
+    if "project" in p:  # the express-mode path (an API key, no project) has neither
+        path = f"projects/{p['project']}/locations/{p['location']}/{path}"
     return find_model(p["model"], path=path, method=method)  # type: ignore[arg-type]
 
 
@@ -196,12 +200,14 @@ async def get_info(request: Request) -> Response:
 def build_routes() -> list[Route]:
     routes: list[Route] = []
     for v in API_VERSIONS:
+        express = f"/{v}/publishers/google/models/{{model}}"  # Vertex express mode: API key, no project
         base = f"/{v}/projects/{{project}}/locations/{{location}}/publishers/google/models/{{model}}"
-        routes += [
-            Route(f"/{v}/publishers/google/models/{{model}}", get_publisher_model, methods=["GET"]),
-            Route(base + ":predict", predict, methods=["POST"]),
-            Route(base + ":embedContent", embed_content, methods=["POST"]),
-        ]
+        routes += [Route(express, get_publisher_model, methods=["GET"])]
+        for prefix in (base, express):
+            routes += [
+                Route(prefix + ":predict", predict, methods=["POST"]),
+                Route(prefix + ":embedContent", embed_content, methods=["POST"]),
+            ]
     routes += build_batch_routes(API_VERSIONS)
     routes += [
         Route("/emulator/stats", get_stats, methods=["GET"]),

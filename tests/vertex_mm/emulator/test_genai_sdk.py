@@ -125,3 +125,17 @@ def test_a_content_over_the_token_budget_is_reported_truncated(genai_client):
     stats = r.embeddings[0].statistics
     assert stats.truncated is True and stats.token_count > 8192
 
+
+def test_express_mode_with_an_api_key_and_no_project(emulator, hashed):
+    from google import genai
+    from google.genai import types
+
+    # With an API key and no project the SDK posts /{v}/publishers/google/models/{model}:embedContent.
+    client = genai.Client(vertexai=True, api_key="test-key", http_options=types.HttpOptions(base_url=emulator.url))
+    try:
+        r = client.models.embed_content(model="gemini-embedding-2", contents="a sunny beach",
+                                        config=types.EmbedContentConfig(output_dimensionality=128))
+    finally:
+        client.close()
+    assert len(r.embeddings[0].values) == 128
+    assert emulator.stats()["2xx"] == 1

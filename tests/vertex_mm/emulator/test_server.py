@@ -50,6 +50,17 @@ def test_predict_answers_predictions_and_a_deployed_model_id(http):
     assert len(body["predictions"][0]["textEmbedding"]) == 128
 
 
+def test_the_express_mode_paths_serve_both_methods(http):
+    # Vertex express mode (an API key, no project) drops the projects/.../locations/... prefix.
+    body = http.post("/v1/publishers/google/models/multimodalembedding@001:predict", json=_text()).json()
+    assert len(body["predictions"][0]["textEmbedding"]) == 128
+    answer = http.post("/v1beta1/publishers/google/models/gemini-embedding-2:embedContent",
+                       json={"content": {"parts": [{"text": "x"}]}})
+    assert answer.status_code == 200 and len(answer.json()["embedding"]["values"]) == 3072
+    wrong = http.post("/v1/publishers/google/models/gemini-embedding-2:predict", json=_text())
+    assert wrong.status_code == 400 and "served by :embedContent" in wrong.json()["error"]["message"]
+
+
 def test_the_model_lookup_has_what_the_sdk_requires(http):
     body = http.get("/v1/publishers/google/models/multimodalembedding%40001").json()
     assert body["name"] == "publishers/google/models/multimodalembedding@001"
