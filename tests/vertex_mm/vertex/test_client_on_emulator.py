@@ -164,6 +164,11 @@ def test_gemini_refuses_video_segments(gemini, mp4_10s):
         gemini.get_embeddings(video=Video(mp4_10s), video_segment_config=VideoSegmentConfig(0, 8, 4))
 
 
+def test_gemini_warns_when_the_emulator_reports_a_truncated_content(gemini):
+    with pytest.warns(UserWarning, match="truncated a content to its first 8192 tokens"):
+        gemini.embed_content("beach " * 10_000, dimension=128)
+
+
 def test_gemini_embed_texts(gemini):
     vecs = gemini.embed_texts(["one", "two", "three"], dimension=1536)
     assert vecs.shape == (3, 1536) and vecs.space.id == "gemini/gemini-embedding-2/1536"
