@@ -12,23 +12,21 @@ sub-intervals of each segment, at least one and at most ``max_frames_per_segment
 segment. A frame sampled at time t is the one on screen at t. A segment's vector is the
 L2-normalised mean of its frames' image vectors, so a segment lives in the same space as images.
 
-Decoding uses PyAV (FFmpeg). Anything FFmpeg cannot read becomes
+Decoding uses PyAV (FFmpeg) through :mod:`vertex_mm.video_clips`, which also cuts the same
+segments into clips for a model without segments. Anything FFmpeg cannot read becomes
 :class:`~vertex_mm.errors.InvalidVideoError` naming the input.
 """
 
 from __future__ import annotations
 
-import io
 import math
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vertex_mm._optional import require
 from vertex_mm.errors import InvalidVideoError
-from vertex_mm.limits import MULTIMODAL_EMBEDDING_001
 from vertex_mm.media import VideoSegmentConfig
+from vertex_mm.video_clips import open_video, probe_duration, segments_for, video_frames
 
 from .models.base import l2_normalize
 
@@ -44,20 +42,6 @@ MAX_FRAME_SIDE = 512
 FRAME_BATCH = 8
 
 
-def segments_for(config: VideoSegmentConfig | None, duration: float, name: str = "video") -> list[tuple[float, float]]:
-    """The (start, end) segments the service returns for ``config`` on a ``duration`` s video."""
-    config = config or VideoSegmentConfig()
-    max_s = MULTIMODAL_EMBEDDING_001.max_video_seconds
-    end = min(config.end_offset_sec, config.start_offset_sec + max_s)
-    segs = VideoSegmentConfig(config.start_offset_sec, end, config.interval_sec).segments(duration)
-    if not segs:
-        raise InvalidVideoError(
-            f"{name}: start_offset_sec={config.start_offset_sec:g} is at or past the end of the video ({duration:.3g} s)",
-            input_name=name,
-        )
-    return segs
-
-
 def sample_times(start: float, end: float, fps: float, max_frames: int) -> list[float]:
     """Frame times for one segment: ``ceil(length * fps)`` (1..max_frames) centred samples."""
     n = min(max(1, math.ceil((end - start) * fps - 1e-9)), max_frames)
@@ -66,37 +50,7 @@ def sample_times(start: float, end: float, fps: float, max_frames: int) -> list[
 
 
 def _open(data: bytes, name: str) -> Any:
-    av = require("local", "av", what="video")
-    try:
-        container = av.open(io.BytesIO(data), mode="r")
-    except Exception as exc:  # av.error.InvalidDataError and friends
-        raise InvalidVideoError(f"{name}: video cannot be decoded: {exc}", input_name=name) from exc
-    if not container.streams.video:
-        container.close()
-        raise InvalidVideoError(f"{name}: the file has no video stream", input_name=name)
-    return container
-
-
-def probe_duration(container: Any) -> float | None:
-    """Duration in seconds from the stream or container header; None when neither says."""
-    stream = container.streams.video[0]
-    if stream.duration is not None and stream.time_base is not None:
-        return float(stream.duration * stream.time_base)
-    if container.duration is not None:
-        return container.duration / 1_000_000
-    return None
-
-
-def _frames(container: Any, name: str) -> Iterator[tuple[float, Any]]:
-    stream = container.streams.video[0]
-    stream.thread_type = "AUTO"
-    start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-    try:
-        for frame in container.decode(stream):
-            if frame.time is not None:
-                yield frame.time - start, frame
-    except Exception as exc:
-        raise InvalidVideoError(f"{name}: video cannot be decoded: {exc}", input_name=name) from exc
+    return open_video(data, name, extra="local")
 
 
 def _small_image(frame: Any) -> Any:
@@ -116,7 +70,7 @@ def _pick_frames(container: Any, times: list[float], name: str) -> list[Any]:
     last = None
     last_small = None  # ``last`` shrunk, made once however many times it is picked
     k = 0
-    for t, frame in _frames(container, name):
+    for t, frame in video_frames(container, name):
         while k < len(times) and times[k] < t:
             # The previous frame is on screen at times[k] (before the first frame: this one).
             source = last if last is not None else frame
@@ -142,7 +96,7 @@ def embed_video(embedder: "LocalEmbedder", data: bytes, name: str = "video",
     try:
         duration = probe_duration(container)
         if duration is None:  # headerless streams: count the frames once
-            duration = max((t for t, _ in _frames(container, name)), default=0.0)
+            duration = max((t for t, _ in video_frames(container, name)), default=0.0)
             container.seek(0)
         segs = segments_for(config, duration, name)
         per_seg = [sample_times(s, e, embedder.video_fps, embedder.max_frames_per_segment) for s, e in segs]

@@ -21,8 +21,10 @@ What differs from multimodalembedding@001:
   contents that hold a PDF, and vectors with and without it are cached apart.
 - :meth:`get_embeddings` keeps the vision_models meaning (one vector per modality, all in one
   space), so an image with ``contextual_text`` costs two calls. A video becomes one vector for
-  the whole clip: there are no segments, so ``video_segment_config`` is refused, and the one
-  :class:`~vertex_mm.VideoEmbedding` spans ``0 .. inf``.
+  the whole clip, whose one :class:`~vertex_mm.VideoEmbedding` spans ``0 .. inf``. The model
+  has no segments: with a ``video_segment_config`` each segment (multimodalembedding@001's
+  segments) is cut from the video's bytes as its own MP4 clip and embedded alone, one request
+  per segment (:mod:`vertex_mm.video_clips`; needs PyAV, the ``video`` extra).
 
 google-genai is imported when an embedder is created, never with :mod:`vertex_mm`.
 """
@@ -49,7 +51,7 @@ from .google_api import (
     with_scheme,
 )
 from .limits import GEMINI_EMBEDDING_2
-from .media import Audio, Document, Image, Video, as_image, as_video
+from .media import Audio, Document, Image, Video, VideoSegmentConfig, as_image, as_video
 from .results import MultiModalEmbeddingResponse, VideoEmbedding
 from .wire import ContentPart, EmbedRequest, guess_mime
 
@@ -144,12 +146,6 @@ class GeminiEmbedder(BaseEmbedder):
                                  document_ocr=ocr)
             return MultiModalEmbeddingResponse(
                 content_embedding=vector, space=self.content_space(request.dimension).with_task(request.task))
-        if request.video is not None and request.video_segment_config is not None:
-            raise InvalidVideoError(
-                f"{request.video.name}: {self.model} embeds a whole video into one vector; "
-                "video_segment_config is not supported (trim the video, or use the vertex backend)",
-                input_name="video_segment_config",
-            )
         from google.genai import types
 
         dim = request.dimension
@@ -159,12 +155,32 @@ class GeminiEmbedder(BaseEmbedder):
             image = self._embed([_media_part(request.image, request.image_mime_type)], dim)
         if request.text is not None:
             text = self._embed([types.Part(text=request.text)], dim)
-        if request.video is not None:
+        if request.video is not None and request.video_segment_config is not None:
+            videos = self._video_segments(request.video, request.video_segment_config, dim)
+        elif request.video is not None:
             vector = self._embed([_media_part(request.video, request.video_mime_type)], dim)
             videos = [VideoEmbedding(start_offset_sec=0.0, end_offset_sec=math.inf, embedding=vector)]
         return MultiModalEmbeddingResponse(
             image_embedding=image, text_embedding=text, video_embeddings=videos, space=self.space(dim)
         )
+
+    def _video_segments(self, video: Video, config: VideoSegmentConfig, dimension: int) -> list[VideoEmbedding]:
+        """multimodalembedding@001's answer to a ``video_segment_config``, one vector per segment:
+        the model embeds a whole video, so each segment is cut from the bytes as its own clip
+        (:mod:`vertex_mm.video_clips`) and embedded alone, one request per segment."""
+        if video.data is None:
+            raise InvalidVideoError(
+                f"{video.name}: {self.model} has no video segments, so vertex-mm cuts them from the video's bytes, "
+                "and a gs:// video is not read here: pass a local copy (Video.load_from_file), or embed the video "
+                "whole without video_segment_config", input_name="video_segment_config")
+        from .video_clips import cut_clips
+
+        segments = []
+        for start, end, clip in cut_clips(video.data, config, name=video.name):
+            vector = self._embed([_media_part(Video(clip, name=f"{video.name}[{start:g}-{end:g}s]"), "video/mp4")],
+                                 dimension)
+            segments.append(VideoEmbedding(start_offset_sec=float(start), end_offset_sec=float(end), embedding=vector))
+        return segments
 
     def embed_fused(
         self,

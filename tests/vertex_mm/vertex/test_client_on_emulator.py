@@ -14,7 +14,6 @@ from vertex_mm.emulator import run_emulator
 from vertex_mm.errors import (
     InvalidArgumentError,
     InvalidImageError,
-    InvalidVideoError,
     NotFoundError,
     QuotaExceededError,
     ServiceUnavailableError,
@@ -157,11 +156,6 @@ def test_gemini_default_dimension_is_3072_also_for_video(gemini, mp4_10s):
     assert len(r.video_embeddings) == 1
     v = r.video_embeddings[0]
     assert (v.start_offset_sec, v.end_offset_sec) == (0.0, math.inf) and len(v.embedding) == 3072
-
-
-def test_gemini_refuses_video_segments(gemini, mp4_10s):
-    with pytest.raises(InvalidVideoError, match="video_segment_config is not supported"):
-        gemini.get_embeddings(video=Video(mp4_10s), video_segment_config=VideoSegmentConfig(0, 8, 4))
 
 
 def test_gemini_warns_when_the_emulator_reports_a_truncated_content(gemini):
