@@ -69,3 +69,28 @@ def test_a_clip_is_finished_once_the_cut_moves_past_its_segment(monkeypatch):
     clips = video_clips.cut_clips(_vfr_mp4(times), VideoSegmentConfig(0, 40, 4))
     assert len(clips) == 10
     assert most[0] <= 2
+
+
+@pytest.mark.parametrize("config", [(0, 2, 0), (0, 2, -4)])
+def test_a_segment_config_that_never_ends_is_an_input_error_not_an_endless_list(config):
+    # cut_clips/segments_for are public and do not check the config (EmbedRequest does):
+    # interval_sec <= 0 made VideoSegmentConfig.segments loop, appending, until memory ran out.
+    # Run in a child with 1 GiB of address space and a time limit, so the bug cannot take the machine.
+    import resource
+    import subprocess
+    import sys
+
+    code = ("import sys; from vertex_mm.video_clips import segments_for; from vertex_mm import VideoSegmentConfig\n"
+            "from vertex_mm.errors import InvalidVideoError\n"
+            f"try:\n    segments_for(VideoSegmentConfig{config!r}, 2.0)\n"
+            "except InvalidVideoError as e:\n    print('typed:', e); sys.exit(0)\n")
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30,
+                              preexec_fn=limit)
+    except subprocess.TimeoutExpired:
+        pytest.fail("segments_for did not return")
+    assert done.returncode == 0 and "typed: video_segment_config.interval_sec" in done.stdout, done.stderr[-300:]
