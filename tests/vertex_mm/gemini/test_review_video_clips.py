@@ -94,3 +94,31 @@ def test_a_segment_config_that_never_ends_is_an_input_error_not_an_endless_list(
     except subprocess.TimeoutExpired:
         pytest.fail("segments_for did not return")
     assert done.returncode == 0 and "typed: video_segment_config.interval_sec" in done.stdout, done.stderr[-300:]
+
+
+def test_a_clip_keeps_the_sources_display_rotation():
+    # Phone videos are stored landscape with a display matrix (rotation 90): the clips were
+    # encoded from the decoded frames with no rotation, so a portrait video reached the model sideways.
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=4)
+        stream.width, stream.height = 64, 32
+        stream.pix_fmt = "yuv420p"
+        stream.set_display_rotation(90)
+        for _ in range(8):
+            frame = av.VideoFrame.from_ndarray(np.zeros((32, 64, 3), np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+    def shown(data: bytes) -> tuple[int, int]:
+        """(width, height) as a player shows the first frame."""
+        with av.open(io.BytesIO(data)) as container:
+            frame = next(container.decode(container.streams.video[0]))
+            w, h = frame.width, frame.height
+            return (h, w) if frame.rotation % 180 else (w, h)
+
+    assert shown(buf.getvalue()) == (32, 64)  # portrait
+    for _start, _end, clip in video_clips.cut_clips(buf.getvalue(), VideoSegmentConfig(0, 120, 4)):
+        assert shown(clip) == (32, 64)
