@@ -31,6 +31,7 @@ from .errors import (
     InvalidAudioError,
     InvalidDocumentError,
     InvalidURIError,
+    InvalidVideoError,
     UnreadableInputError,
     VideoTooLargeError,
 )
@@ -247,6 +248,9 @@ class VideoSegmentConfig:
 
     def segments(self, duration: float | None = None) -> list[tuple[float, float]]:
         """The (start, end) of each segment the service would return, clipped to ``duration``."""
+        if not self.interval_sec > 0:  # a step of 0 or less would never reach the end
+            raise InvalidVideoError(f"video_segment_config.interval_sec={self.interval_sec!r} must be positive",
+                                    input_name="video_segment_config")
         end = self.end_offset_sec if duration is None else min(self.end_offset_sec, duration)
         out: list[tuple[float, float]] = []
         t = float(self.start_offset_sec)

@@ -8,9 +8,10 @@ every clip on its own. The segments are the service's (:func:`segments_for`): ``
 interval)``, ..., within ``start .. min(end, start + 120 s)`` and the video's duration.
 
 A clip holds the frames shown during its segment, re-encoded as H.264 (``yuv420p``, the source
-frame rate and size, even sides) in an MP4 without audio: every frame is decoded once, in one
-pass over the video, and each goes to the clip of its segment. A frame's time is its
-presentation time from the stream's start. Anything FFmpeg cannot read becomes
+size with even sides, each frame at its own time from the segment's start, so a variable frame
+rate stays as it was, and the source's display rotation) in an MP4 without audio: every frame is
+decoded once, in one pass over the video, and goes to the clip of its segment. A frame's time is
+its presentation time from the stream's start. Anything FFmpeg cannot read becomes
 :class:`~vertex_mm.errors.InvalidVideoError` naming the input. PyAV comes with the ``video``
 extra (and the ``local`` one); it is imported when a video is opened, never with
 :mod:`vertex_mm`.
@@ -25,14 +26,16 @@ from typing import Any
 
 from ._optional import require
 from .errors import InvalidVideoError
-from .limits import MULTIMODAL_EMBEDDING_001
+from .limits import MULTIMODAL_EMBEDDING_001, check_video_segment
 from .media import VideoSegmentConfig
 
 __all__ = ["cut_clips", "open_video", "probe_duration", "segments_for", "video_frames"]
 
 #: Encoder settings of the clips: x264's quality default (CRF 23) at a fast preset, since the
-#: clips are read once by a model that samples frames, not watched.
-CLIP_CODEC, CLIP_OPTIONS = "libx264", {"preset": "veryfast", "crf": "23"}
+#: clips are read once by a model that samples frames, not watched; one encoder thread, since a
+#: clip is short (x264's threads pay on long encodes). The same video usually cuts to the same
+#: bytes, but not always (seen in one test order): the embedding cache may miss on a rerun.
+CLIP_CODEC, CLIP_OPTIONS = "libx264", {"preset": "veryfast", "crf": "23", "threads": "1"}
 
 
 def open_video(data: bytes, name: str, *, extra: str = "video") -> Any:
@@ -59,10 +62,12 @@ def probe_duration(container: Any) -> float | None:
     return None
 
 
-def video_frames(container: Any, name: str) -> Iterator[tuple[float, Any]]:
-    """``(seconds from the stream's start, frame)`` of every decoded frame, in order."""
+def video_frames(container: Any, name: str, *, threads: bool = True) -> Iterator[tuple[float, Any]]:
+    """``(seconds from the stream's start, frame)`` of every decoded frame, in order (decoded on
+    several threads unless ``threads`` is False)."""
     stream = container.streams.video[0]
-    stream.thread_type = "AUTO"
+    if threads:
+        stream.thread_type = "AUTO"
     start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
     try:
         for frame in container.decode(stream):
@@ -73,8 +78,10 @@ def video_frames(container: Any, name: str) -> Iterator[tuple[float, Any]]:
 
 
 def segments_for(config: VideoSegmentConfig | None, duration: float, name: str = "video") -> list[tuple[float, float]]:
-    """The (start, end) segments the service returns for ``config`` on a ``duration`` s video."""
+    """The (start, end) segments the service returns for ``config`` on a ``duration`` s video
+    (``config`` checked as the service checks it: :func:`~vertex_mm.limits.check_video_segment`)."""
     config = config or VideoSegmentConfig()
+    check_video_segment(config.start_offset_sec, config.end_offset_sec, config.interval_sec, MULTIMODAL_EMBEDDING_001)
     max_s = MULTIMODAL_EMBEDDING_001.max_video_seconds
     end = min(config.end_offset_sec, config.start_offset_sec + max_s)
     segs = VideoSegmentConfig(config.start_offset_sec, end, config.interval_sec).segments(duration)
@@ -86,25 +93,37 @@ def segments_for(config: VideoSegmentConfig | None, duration: float, name: str =
     return segs
 
 
-class _Clip:
-    """One MP4 being written: frames in, bytes out."""
+#: Time base of the clips' timestamps: each frame keeps its time from the segment's start, to
+#: the millisecond, so a variable frame rate survives the cut.
+CLIP_TIME_BASE = Fraction(1, 1000)
 
-    def __init__(self, av: Any, rate: Fraction, width: int, height: int) -> None:
+
+class _Clip:
+    """One MP4 being written: frames in (with their times from the clip's start), bytes out."""
+
+    def __init__(self, av: Any, rate: Fraction, width: int, height: int, rotation: int) -> None:
+        self.av = av
         self.buf = io.BytesIO()
         self.out = av.open(self.buf, mode="w", format="mp4")
         self.stream = self.out.add_stream(CLIP_CODEC, rate=rate, options=dict(CLIP_OPTIONS))
         self.stream.width, self.stream.height = width, height
         self.stream.pix_fmt = "yuv420p"
-        self.rate = rate
+        self.stream.codec_context.time_base = CLIP_TIME_BASE
+        if rotation:  # a phone's portrait video is stored landscape with a display rotation: keep it
+            self.stream.set_display_rotation(rotation)
         self.frames = 0
+        self.last_pts = -1
 
-    def add(self, frame: Any) -> None:
-        image = frame.reformat(width=self.stream.width, height=self.stream.height, format="yuv420p")
-        # Frames numbered at the clip's constant rate, from 0: the clip starts at its segment.
-        image.pts, image.time_base = self.frames, 1 / self.rate
+    def add(self, frame: Any, seconds: float) -> None:
+        # A fresh frame holding only the pixels: a decoded frame also carries the source's picture
+        # type (which the x264 wrapper reads as a forced key frame) and side data.
+        pixels = frame.reformat(width=self.stream.width, height=self.stream.height, format="yuv420p").to_ndarray()
+        image = self.av.VideoFrame.from_ndarray(pixels, format="yuv420p")
+        pts = max(self.last_pts + 1, round(max(seconds, 0.0) / CLIP_TIME_BASE))
+        image.pts, image.time_base = pts, CLIP_TIME_BASE
         for packet in self.stream.encode(image):
             self.out.mux(packet)
-        self.frames += 1
+        self.frames, self.last_pts = self.frames + 1, pts
 
     def close(self) -> bytes:
         for packet in self.stream.encode():
@@ -117,7 +136,8 @@ def cut_clips(data: bytes, config: VideoSegmentConfig | None = None, *, name: st
               extra: str = "video") -> list[tuple[float, float, bytes]]:
     """``(start, end, mp4 bytes)`` of each segment of ``config`` (default: the service's, the
     first 120 s in 16 s segments) of the video ``data``, in order. A segment in which no frame
-    starts shows the frame on screen at its start."""
+    starts shows the frame on screen at its start. One clip is open at a time (an encoder holds
+    frames of look-ahead): each is finished as the cut moves past its segment."""
     av = require(extra, "av", what="cutting a video into segments")
     container = open_video(data, name, extra=extra)
     try:
@@ -130,26 +150,36 @@ def cut_clips(data: bytes, config: VideoSegmentConfig | None = None, *, name: st
         rate = Fraction(stream.average_rate) if stream.average_rate else Fraction(25)
         width = max(2, (stream.codec_context.width // 2) * 2)
         height = max(2, (stream.codec_context.height // 2) * 2)
-        clips = [_Clip(av, rate, width, height) for _ in spans]
-        last = None
-        k = 0
-        for t, frame in video_frames(container, name):
-            while k < len(spans) and t >= spans[k][1] - 1e-6:
-                if clips[k].frames == 0 and last is not None:
-                    clips[k].add(last)  # nothing starts in this segment: the frame on screen
-                k += 1
-            if k >= len(spans):
-                break
-            if t >= spans[k][0] - 1e-6:
-                if clips[k].frames == 0 and last is not None and t > spans[k][0] + 1e-6:
-                    clips[k].add(last)  # the frame on screen when the segment starts
-                clips[k].add(frame)
-            last = frame
-        for clip in clips[k:]:
-            if clip.frames == 0:
+        done: list[bytes] = []
+        clip: _Clip | None = None
+        last = None  # the frame on screen: the last decoded one
+
+        def finish() -> None:
+            """Close segment ``len(done)``'s clip (from the frame on screen if none started in it)."""
+            nonlocal clip
+            if clip is None or clip.frames == 0:
                 if last is None:
                     raise InvalidVideoError(f"{name}: no decodable video frames", input_name=name)
-                clip.add(last)
-        return [(s, e, clip.close()) for (s, e), clip in zip(spans, clips)]
+                clip = clip or _Clip(av, rate, width, height, int(getattr(last, "rotation", 0) or 0))
+                clip.add(last, 0.0)
+            done.append(clip.close())
+            clip = None
+
+        for t, frame in video_frames(container, name, threads=False):
+            while len(done) < len(spans) and t >= spans[len(done)][1] - 1e-6:
+                finish()
+            if len(done) >= len(spans):
+                break
+            start = spans[len(done)][0]
+            if t >= start - 1e-6:
+                if clip is None:
+                    clip = _Clip(av, rate, width, height, int(getattr(frame, "rotation", 0) or 0))
+                    if last is not None and t > start + 1e-6:
+                        clip.add(last, 0.0)  # the frame on screen when the segment starts
+                clip.add(frame, t - start)
+            last = frame
+        while len(done) < len(spans):
+            finish()
+        return [(s, e, b) for (s, e), b in zip(spans, done)]
     finally:
         container.close()

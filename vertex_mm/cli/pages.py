@@ -158,8 +158,10 @@ _INDEX_FLAGS = {
     "--no-binary": ("no_binary", {"late interaction"}), "--dimension": ("dimension", {"gemini"}),
     "--pages-per-vector": ("pages_per_vector", {"gemini"}), "--api-endpoint": ("api_endpoint", {"gemini"}),
     "--project": ("project", {"gemini"}), "--location": ("location", {"gemini"}),
+    "--document-ocr": ("document_ocr", {"gemini"}),
 }
-_SEARCH_FLAGS = {"--mode": ("mode", {"late interaction"}), "--candidates": ("candidates", {"late interaction"})}
+_SEARCH_FLAGS = {"--mode": ("mode", {"late interaction"}), "--candidates": ("candidates", {"late interaction"}),
+                 "--document-ocr": ("document_ocr", {"gemini"})}
 
 
 def _refuse_flags(args: argparse.Namespace, family: str, flags: dict[str, tuple[str, set[str]]], what: str) -> None:

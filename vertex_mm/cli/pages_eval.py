@@ -51,6 +51,14 @@ def run(args: argparse.Namespace) -> int:
     from ..registry import get_page_retriever, parse_page_retriever_spec
 
     spec = parse_page_retriever_spec(args.embedder)
+    given = [flag for flag, dest in (("--api-endpoint", "api_endpoint"), ("--project", "project"),
+                                     ("--location", "location"), ("--document-ocr", "document_ocr"))
+             if getattr(args, dest, None)]
+    if given and not spec.content:
+        from ._errors import UsageError
+
+        raise UsageError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to --embedder gemini only, "
+                         f"not {args.embedder!r}")
     ocr_options = {"ocr_workers": args.workers, "use_ocr_cache": not args.no_cache}
     ds = load_dataset(args.dir, args.split)
     # Late interaction is scored on float32 pages, as embedded: the table measures the model,

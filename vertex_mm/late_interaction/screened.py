@@ -181,7 +181,10 @@ class ScreenedPages:
         torch = _torch()
         q_pad, _ = pack_queries(queries, dim=self.pages.dim)
         n_q = q_pad.shape[0]
-        alive = np.ones(len(self), bool) if live is None else np.asarray(live, bool)
+        alive = np.ones(len(self), bool) if live is None else np.asarray(live)
+        if alive.dtype != bool or alive.shape != (len(self),):
+            raise InputError(f"live must be a boolean mask of the {len(self)} pages, got {alive.dtype} "
+                             f"{alive.shape}", input_name="live")
         k = min(int(k), int(alive.sum()))
         if k <= 0:
             return np.zeros((n_q, 0), np.float32), np.zeros((n_q, 0), np.int64)

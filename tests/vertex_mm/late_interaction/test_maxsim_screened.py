@@ -275,3 +275,12 @@ def test_widened_maxima_in_either_layout_match_the_scan_on_ragged_pages(dtype):
     for few in (True, False):
         got = widened_token_maxima(q_t, packed, ids, buf, few)
         np.testing.assert_allclose(got.numpy(), want.numpy()[ids], rtol=0, atol=1e-6)
+
+
+def test_a_live_mask_of_the_wrong_shape_or_kind_is_a_typed_error():
+    rng = np.random.default_rng(0)
+    sp = ScreenedPages.from_pages(PackedPages.from_list([_rows(rng, 5, 8) for _ in range(6)]))
+    queries = [_rows(rng, 3, 8)]
+    for live in (np.ones(5, bool), np.array([0, 2, 4]), np.ones(6, int)):
+        with pytest.raises(InputError, match="live must be a boolean mask of the 6 pages"):
+            sp.exact_topk(queries, 2, live=live)

@@ -26,7 +26,9 @@ class VertexMMEmbeddings(Embeddings):
     ``dimension``: the vector length (checked now). ``query_task`` / ``document_task``: the task
     instructions of :meth:`embed_query` / :meth:`embed_documents` on a backend that embeds
     contents (gemini, local): presets of :data:`vertex_mm.content.TASKS` or a template holding
-    ``{content}``; None for none; ``task=`` sets both. multimodalembedding@001 (``"vertex"``)
+    ``{content}``; None for none; ``task=`` sets both (documents of a query-side preset such as
+    ``question_answering`` or ``retrieval_query`` get ``retrieval_document``, as the model's
+    documentation embeds them). multimodalembedding@001 (``"vertex"``)
     takes none, and asking for one there raises.
 
     Errors: a list call tries every input, then raises
