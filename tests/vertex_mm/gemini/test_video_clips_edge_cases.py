@@ -1,4 +1,4 @@
-"""Review of vertex_mm.video_clips.cut_clips: variable frame rate and encoders held open."""
+"""cut_clips edge cases: variable frame rate, one encoder open at a time, unchecked configs, rotation."""
 
 from __future__ import annotations
 

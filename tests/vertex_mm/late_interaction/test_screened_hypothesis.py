@@ -1,4 +1,4 @@
-"""Review: exact_topk against top_k(np.where(live, maxsim(q, pages), -inf), k), random cases."""
+"""exact_topk against top_k(np.where(live, maxsim(q, pages), -inf), k), random cases."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Review: ``pages index --document-ocr`` for a retriever that is not gemini is refused, not ignored,
+"""``pages index --document-ocr`` for a retriever that is not gemini is refused, not ignored,
 as every other flag of another retriever is (cli/pages.py _INDEX_FLAGS)."""
 
 from __future__ import annotations
