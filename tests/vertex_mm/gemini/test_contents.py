@@ -14,13 +14,6 @@ from vertex_mm import Audio, Document, Image, get_embedder
 from vertex_mm.errors import BatchError, InvalidDocumentError, InvalidImageError
 
 
-@pytest.fixture
-def gemini(emulator):
-    emb = get_embedder("gemini", base_url=emulator.url, retry="none", requests_per_minute=None)
-    yield emb
-    emb.close()
-
-
 def test_one_content_is_one_unit_vector_equal_to_the_services(gemini, hashed):
     parts = ["quarterly revenue", Image(image_bytes("PNG")), Document(pdf_bytes(2)), Audio(wav_bytes(0.5))]
     v = gemini.embed_content(parts, dimension=1536)

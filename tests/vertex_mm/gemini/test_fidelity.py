@@ -15,13 +15,6 @@ from vertex_mm import Document, Video, get_embedder
 from vertex_mm.errors import InputError, InvalidDimensionError
 
 
-@pytest.fixture
-def gemini(emulator):
-    emb = get_embedder("gemini", base_url=emulator.url, retry="none", requests_per_minute=None)
-    yield emb
-    emb.close()
-
-
 @pytest.mark.parametrize("dimension", [128, 256, 1000, 3072])
 def test_a_video_takes_any_dimension_of_the_range_as_other_inputs_do(gemini, mp4_10s, dimension):
     # gemini-embedding-2 embeds a video as one more content part: output_dimensionality is

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from factories import mp4_bytes
 
-from vertex_mm import Video, VideoSegmentConfig, get_embedder
+from vertex_mm import Video, VideoSegmentConfig
 from vertex_mm.errors import InvalidVideoError
 from vertex_mm.video_clips import cut_clips, open_video, probe_duration, video_frames
 
@@ -65,13 +65,6 @@ def test_segments_past_the_video_are_refused_naming_it(colour_video, config, mes
 def test_a_file_that_is_not_a_video_is_refused_naming_it():
     with pytest.raises(InvalidVideoError, match="notes.mp4: video cannot be decoded"):
         cut_clips(b"not a video at all" * 50, name="notes.mp4")
-
-
-@pytest.fixture
-def gemini(emulator):
-    emb = get_embedder("gemini", base_url=emulator.url, retry="none", requests_per_minute=None)
-    yield emb
-    emb.close()
 
 
 def test_gemini_answers_one_vector_per_segment_as_multimodalembedding_did(gemini, colour_video, mocker):
