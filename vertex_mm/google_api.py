@@ -30,6 +30,7 @@ __all__ = [
     "CLI_WORDING",
     "EMULATOR_PROJECT",
     "default_project",
+    "default_region",
     "is_loopback",
     "is_plain_http",
     "raise_translated",
@@ -62,6 +63,16 @@ def default_project() -> str | None:
         if os.environ.get(var):
             return os.environ[var]
     return None
+
+
+#: The region variables vision_models reads (aiplatform's initializer), in its order.
+_REGION_VARS = ("GOOGLE_CLOUD_REGION", "CLOUD_ML_REGION")
+
+
+def default_region() -> str | None:
+    """The region from the environment (``GOOGLE_CLOUD_REGION``, then ``CLOUD_ML_REGION``, as
+    vision_models reads them), or None."""
+    return next((os.environ[v] for v in _REGION_VARS if os.environ.get(v)), None)
 
 
 def with_scheme(url: str | None) -> str | None:

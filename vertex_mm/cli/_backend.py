@@ -27,7 +27,7 @@ def add_service_arguments(p: argparse.ArgumentParser) -> None:
     """Where a cloud backend is reached (also for ``pages --embedder gemini``)."""
     p.add_argument("--api-endpoint", metavar="URL", help="service endpoint, e.g. the emulator's http://127.0.0.1:PORT")
     p.add_argument("--project", help="Google Cloud project (default: from the environment / ADC)")
-    p.add_argument("--location", help="region (vertex default us-central1; gemini default global)")
+    p.add_argument("--location", help="region (vertex default: GOOGLE_CLOUD_REGION, else us-central1; gemini default global)")
     p.add_argument("--document-ocr", action="store_true",
                    help="gemini: the service also reads the text of PDF parts (scanned pages; extra tokens)")
 

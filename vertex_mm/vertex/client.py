@@ -8,7 +8,7 @@ from ..batch.options import REMOTE_DEFAULTS
 from ..content import as_parts
 from ..embedder import BaseEmbedder
 from ..errors import InputError, UnsupportedInputError
-from ..google_api import EMULATOR_PROJECT, default_project, is_plain_http
+from ..google_api import EMULATOR_PROJECT, default_project, default_region, is_plain_http
 from ..limits import limits_for
 from ..media import Image
 from ..results import MultiModalEmbeddingResponse
@@ -21,8 +21,9 @@ __all__ = ["VertexEmbedder"]
 class VertexEmbedder(BaseEmbedder):
     """Vertex AI ``multimodalembedding@001`` (1408-d; images and text also 128/256/512).
 
-    ``project`` defaults to ``GOOGLE_CLOUD_PROJECT`` (then the ADC project); credentials
-    default to Application Default Credentials. ``api_endpoint="http://127.0.0.1:PORT"``
+    ``project`` defaults to ``GOOGLE_CLOUD_PROJECT`` (then the ADC project); ``location`` to
+    ``GOOGLE_CLOUD_REGION`` or ``CLOUD_ML_REGION`` (as vision_models reads them), then
+    ``us-central1``; credentials default to Application Default Credentials. ``api_endpoint="http://127.0.0.1:PORT"``
     points the same client at ``vertex-mm emulator`` with anonymous credentials.
     ``transport`` is ``"grpc"`` (default), ``"rest"``, or a ready
     :class:`~vertex_mm.vertex.PredictTransport` such as
@@ -40,7 +41,7 @@ class VertexEmbedder(BaseEmbedder):
     def __init__(
         self,
         project: str | None = None,
-        location: str = "us-central1",
+        location: str | None = None,
         *,
         model: str = "multimodalembedding@001",
         transport: TransportName | PredictTransport | None = None,
@@ -65,7 +66,7 @@ class VertexEmbedder(BaseEmbedder):
             raise InputError("no Google Cloud project: pass project=... or set GOOGLE_CLOUD_PROJECT", input_name="project")
         self.model = model
         self.limits = limits_for(model)
-        self.target = VertexTarget(project, location, model)
+        self.target = VertexTarget(project, location or default_region() or "us-central1", model)
         self._transport: PredictTransport
         if isinstance(transport, PredictTransport):
             self._transport = transport

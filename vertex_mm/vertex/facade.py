@@ -10,7 +10,6 @@ for vision_models outlives that module::
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
@@ -46,7 +45,8 @@ class MultiModalEmbeddingModel:
     ``options`` go to :func:`vertex_mm.get_embedder` (``project``, ``location``,
     ``api_endpoint``, ``credentials``, ``transport``); those not given come from
     ``vertexai.init(...)`` when the program called it, and the location then from
-    ``GOOGLE_CLOUD_REGION`` or ``CLOUD_ML_REGION``, as with vision_models. ``backend="local"``
+    ``GOOGLE_CLOUD_REGION`` or ``CLOUD_ML_REGION`` (read by the vertex backend itself), as with
+    vision_models. ``backend="local"``
     gives the same object on the offline backend. Images and videos may be ``vertex_mm`` or
     ``vertexai`` objects.
     """
@@ -64,9 +64,6 @@ class MultiModalEmbeddingModel:
             options.setdefault("model", name)
             for option, value in _vertexai_init_options().items():
                 options.setdefault(option, value)
-            region = os.environ.get("GOOGLE_CLOUD_REGION") or os.environ.get("CLOUD_ML_REGION")
-            if region:  # vision_models' location when vertexai.init set none
-                options.setdefault("location", region)
         return cls(get_embedder(backend, **options))
 
     @property

@@ -140,3 +140,20 @@ def test_from_pretrained_takes_the_region_from_the_sdks_variables(emulator, monk
         assert model.embedder.location == "asia-northeast1"
     finally:
         model.embedder.close()
+
+
+def test_the_vertex_backend_takes_the_same_region_variables_and_an_explicit_location_wins(emulator, monkeypatch):
+    from vertex_mm import get_embedder
+
+    for var in ("GOOGLE_CLOUD_REGION", "CLOUD_ML_REGION"):
+        monkeypatch.delenv(var, raising=False)
+    with get_embedder("vertex", api_endpoint=emulator.url) as plain:
+        assert plain.location == "us-central1"
+    monkeypatch.setenv("CLOUD_ML_REGION", "europe-west1")
+    with get_embedder("vertex", api_endpoint=emulator.url) as from_ml:
+        assert from_ml.location == "europe-west1"
+    monkeypatch.setenv("GOOGLE_CLOUD_REGION", "europe-west4")  # read first, as aiplatform does
+    with get_embedder("vertex", api_endpoint=emulator.url) as from_env, \
+            get_embedder("vertex", api_endpoint=emulator.url, location="us-east4") as given:
+        assert (from_env.location, given.location) == ("europe-west4", "us-east4")
+        assert given.embed_texts(["a cat"], dimension=128).shape == (1, 128)
