@@ -3,38 +3,17 @@ for the cloud backends."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from vertex_mm import registry
 from vertex_mm.cli import main
-from vertex_mm.sample_data import sample_photos
-from vertex_mm.testing.hashed import HashedEmbedder
 
 
 @pytest.fixture
-def photo_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for p in sample_photos()[:2]:
-        shutil.copy(p, folder / p.name)
-    return folder
-
-
-@pytest.fixture
-def local_options(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Stands in for the local backend (no model loads): records the options it was built with."""
-    seen: list[dict[str, Any]] = []
-
-    def factory(**options: Any) -> HashedEmbedder:
-        seen.append(options)
-        return HashedEmbedder()
-
-    monkeypatch.setitem(registry._BACKENDS, "local", factory)
-    return seen
+def local_options(backend_options) -> list[dict[str, Any]]:
+    """Stands in for the local backend: records the options it was built with."""
+    return backend_options("local")
 
 
 @pytest.mark.parametrize(("flag", "expected"), [([], None), (["--device", "CUDA:1"], "cuda:1"), (["--device", "cpu"], "cpu")])

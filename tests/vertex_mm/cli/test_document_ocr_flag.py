@@ -3,37 +3,17 @@ backends that have none."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from vertex_mm import registry
 from vertex_mm.cli import main
-from vertex_mm.sample_data import sample_photos
-from vertex_mm.testing.hashed import HashedEmbedder
 
 
 @pytest.fixture
-def photo_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    shutil.copy(sample_photos()[0], folder / sample_photos()[0].name)
-    return folder
-
-
-@pytest.fixture
-def gemini_options(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Stands in for the gemini backend (no client): records the options it was built with."""
-    seen: list[dict[str, Any]] = []
-
-    def factory(**options: Any) -> HashedEmbedder:
-        seen.append(options)
-        return HashedEmbedder()
-
-    monkeypatch.setitem(registry._BACKENDS, "gemini", factory)
-    return seen
+def gemini_options(backend_options) -> list[dict[str, Any]]:
+    """Stands in for the gemini backend: records the options it was built with."""
+    return backend_options("gemini")
 
 
 @pytest.mark.parametrize(("flag", "expected"), [([], None), (["--document-ocr"], True)])
