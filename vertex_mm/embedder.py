@@ -4,22 +4,21 @@ backend the whole interface from one narrow call, ``_predict(request)``.
 A backend implements ``_predict`` (one validated :class:`EmbedRequest` in, one
 :class:`MultiModalEmbeddingResponse` out) and may override ``_predict_many`` to batch
 inference. Everything else (the vision_models call shape, input coercion, per-item errors,
-ordering, the embedding space, and the batch engine with its concurrency, rate limit,
-retries and cache: :mod:`vertex_mm.batch`) lives here once, with async twins.
+ordering, the embedding space, with async twins) lives here once; how batch calls reach the
+batch engine with its concurrency, rate limit, retries and cache is the mixin
+:class:`~vertex_mm.batch.dispatch.BatchDispatch` (:mod:`vertex_mm.batch`).
 """
 
 from __future__ import annotations
 
 import abc
-import asyncio
-import functools
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from collections.abc import Iterable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .batch.configured import BatchConfigured
-from .columns import Column, ErrorMode, ItemResult, assemble, check_error_mode, coerce_input
+from .batch.dispatch import BatchDispatch
+from .columns import Column, ErrorMode, ItemResult, assemble, coerce_input
 from .content import Task, as_parts, resolve_task, warn_file_name_strings
 from .errors import UnsupportedInputError, VertexMMError
 from .limits import MULTIMODAL_EMBEDDING_001, ModelLimits, check_dimension
@@ -28,8 +27,6 @@ from .results import Embeddings, EmbeddingSpace, MultiModalEmbeddingResponse
 from .wire import EmbedRequest
 
 __all__ = ["BaseEmbedder", "Embedder", "ErrorMode", "ItemResult"]
-
-T = TypeVar("T")
 
 
 @runtime_checkable
@@ -74,11 +71,13 @@ class Embedder(Protocol):
                        errors: ErrorMode = "raise") -> Embeddings: ...
 
 
-class BaseEmbedder(BatchConfigured, abc.ABC):
+class BaseEmbedder(BatchDispatch, abc.ABC):
     """Implements :class:`Embedder` on top of :meth:`_predict`.
 
     Batch calls (``embed_images``, ``embed_texts``, ``embed_many``, ``embed_stream`` and the
-    ``a…`` coroutines) run through the batch engine configured by :meth:`configure_batch`.
+    ``a…`` coroutines) run through the batch engine configured by :meth:`configure_batch`
+    (:class:`~vertex_mm.batch.dispatch.BatchDispatch`, which also holds the default
+    ``_predict_many`` a batching backend overrides).
     """
 
     backend: str = "base"
@@ -95,43 +94,6 @@ class BaseEmbedder(BatchConfigured, abc.ABC):
     @abc.abstractmethod
     def _predict(self, request: EmbedRequest) -> MultiModalEmbeddingResponse:
         """Embed one validated request. Raise only :class:`VertexMMError` subclasses."""
-
-    def _predict_many(
-        self, requests: Sequence[EmbedRequest], *, progress: bool = False
-    ) -> list[ItemResult]:
-        """Embed many requests, in order, one result or one error each.
-
-        The default runs :meth:`_predict` on the batch engine: ``concurrency`` requests in
-        flight under the rate limiter, each retried by the retry policy. Backends that batch
-        inference (local models) override this; streams then reach it in ``chunk_size`` chunks.
-        """
-        from .batch.progress import Progress
-
-        with Progress(len(requests), enabled=progress, desc=f"{self.backend} embed") as bar:
-            return self._batch_engine().run(self._predict, requests, progress=bar)
-
-    async def _apredict(self, request: EmbedRequest) -> MultiModalEmbeddingResponse:
-        """The coroutine form of :meth:`_predict`: by default, :meth:`_predict` on the engine's
-        thread pool. A backend with a native async client may override it."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._batch_engine().executor, self._predict, request)
-
-    async def _apredict_many(self, requests: Sequence[EmbedRequest], *, progress: bool = False) -> list[ItemResult]:
-        """The coroutine form of :meth:`_predict_many`."""
-        engine = self._batch_engine()
-        if self._batches_itself():
-            from .batch.engine import isolated
-
-            many = functools.partial(self._predict_many, progress=progress)
-            call = functools.partial(isolated, many, list(requests))
-            return await asyncio.get_running_loop().run_in_executor(engine.executor, call)
-        from .batch.progress import Progress
-
-        with Progress(len(requests), enabled=progress, desc=f"{self.backend} embed") as bar:
-            return await engine.arun(self._apredict, requests, progress=bar)
-
-    def _batches_itself(self) -> bool:
-        return type(self)._predict_many is not BaseEmbedder._predict_many
 
     # -- public interface ----------------------------------------------------------------
     def space(self, dimension: int | None = None) -> EmbeddingSpace:
@@ -269,35 +231,6 @@ class BaseEmbedder(BatchConfigured, abc.ABC):
         warn_file_name_strings(contents)
         return self._embed_column(contents, self._content_column(dimension, task, task_instruction), progress, errors)
 
-    def embed_stream(
-        self,
-        items: Iterable[T],
-        *,
-        build: Callable[[T], EmbedRequest],
-        on_result: Callable[[int, T, ItemResult], None],
-        progress: Any = False,
-        total: int | None = None,
-    ) -> None:
-        """Embed a stream too long to hold in memory; what resumable jobs run on.
-
-        ``build(item)`` makes each request inside a worker (files are read in parallel; its
-        typed errors become the item's result) and ``on_result(index, item, result)``
-        receives each result as it arrives, on the calling thread. ``progress`` is a bool or
-        a :class:`~vertex_mm.batch.Progress` the caller keeps. Ctrl-C raises
-        :class:`~vertex_mm.batch.BatchInterrupted` once the requests in flight are delivered.
-        """
-        from .batch.progress import Progress
-
-        predict_many = (lambda reqs: self._predict_many(reqs)) if self._batches_itself() else None
-        bar = progress if isinstance(progress, Progress) else Progress(total, enabled=bool(progress),
-                                                                          desc=f"{self.backend} embed")
-        try:
-            self._batch_engine().stream(items, build=build, on_result=on_result, predict=self._predict,
-                                        predict_many=predict_many, cache=self._cache_view(), progress=bar)
-        finally:
-            if bar is not progress:
-                bar.close()
-
     # -- async twins -------------------------------------------------------------------------
     async def aget_embeddings(
         self,
@@ -371,56 +304,6 @@ class BaseEmbedder(BatchConfigured, abc.ABC):
         space = self.content_space(dimension, task=resolved)
         return Column("content", space, lambda item, key: self.build_content_request(
             item, dimension=space.dimension, task=resolved, key=key))
-
-    def _embed_column(self, items: Iterable[Any], column: Column, progress: bool, errors: ErrorMode) -> Embeddings:
-        from .batch.interrupt import BatchInterrupted
-
-        check_error_mode(errors)
-        try:
-            if self._batches_itself():
-                # Local models: the whole list to their batched inference.
-                results = self._run(column.build_all(list(items)), progress=progress)
-            else:
-                results = self._stream_list(list(enumerate(items)), lambda pair: column.build(pair[1], str(pair[0])),
-                                            progress)
-        except BatchInterrupted as exc:
-            # Ctrl-C: the finished vectors go to whoever catches the interruption.
-            exc.result = assemble(exc.results, column.kind, column.space, "collect")
-            raise
-        return assemble(results, column.kind, column.space, errors)
-
-    async def _aembed_column(self, items: Iterable[Any], column: Column, progress: bool, errors: ErrorMode) -> Embeddings:
-        check_error_mode(errors)
-        results = await self._arun(column.build_all(list(items)), progress=progress)
-        return assemble(results, column.kind, column.space, errors)
-
-    def _stream_list(self, items: list[Any], build: Callable[[Any], EmbedRequest], progress: bool) -> list[ItemResult]:
-        """A list through the engine's stream: inputs are read and checked in the workers while
-        earlier ones are on the wire, so a long list never sits in memory as bytes."""
-        from .batch.interrupt import BatchInterrupted, NotRunError
-
-        results: list[Any] = [None] * len(items)
-
-        def keep(index: int, item: Any, result: ItemResult) -> None:
-            results[index] = result
-
-        try:
-            self.embed_stream(items, build=build, on_result=keep, progress=progress, total=len(items))
-        except BatchInterrupted as exc:
-            exc.results = [r if r is not None else NotRunError("the batch was stopped before this input ran")
-                           for r in results]
-            raise
-        return results
-
-    def _run(self, built: list[EmbedRequest | VertexMMError], *, progress: bool) -> list[ItemResult]:
-        from .batch.engine import cached_dispatch
-
-        return cached_dispatch(built, lambda todo: self._predict_many(todo, progress=progress), self._cache_view())
-
-    async def _arun(self, built: list[EmbedRequest | VertexMMError], *, progress: bool) -> list[ItemResult]:
-        from .batch.engine import acached_dispatch
-
-        return await acached_dispatch(built, lambda todo: self._apredict_many(todo, progress=progress), self._cache_view())
 
     def close(self) -> None:
         """Release connections, models and the batch thread pool. Safe to call twice.
