@@ -2,24 +2,35 @@
 every live page, candidates reranked by float MaxSim, and hits. Ids run over the segments'
 rows in order (deleted pages included, scored ``-inf``), as :meth:`MultiVectorIndex.search`
 hands them out.
+
+:class:`SegmentSearch` is the search half of :class:`~.multivector.MultiVectorIndex`
+(``search``, ``maxsim_scores``, ``live_pages``): it checks a search's arguments and picks the
+mode's steps below, as :class:`~._mv_persist.SegmentPersistence` is its saving half. The index
+itself keeps its state, its settings and the changes (``add``, ``delete``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from ..late_interaction.binary import hamming_maxsim, hamming_maxsim_pairs
+from ..errors import InputError
+from ..late_interaction.binary import check_query_bits, hamming_maxsim, hamming_maxsim_pairs, prefilter_size
 from ..late_interaction.maxsim import Compute, maxsim, top_k
-from ..late_interaction.packed import PackedPages
+from ..late_interaction.packed import PackedPages, int_at_least
 from ._segments import Segment
 from .results import PageHit
 
+if TYPE_CHECKING:
+    from ..results import EmbeddingSpace
+    from ._fde import FdeSidecars
+    from ._screen import ScreenCopies
+
 __all__ = [
     "DEFAULT_BINARY_PREFILTER", "DEFAULT_CANDIDATES", "DEFAULT_MODE", "DEFAULT_SCREEN_PAGES_PER_K", "SEARCH_MODES",
-    "SearchMode", "gather", "hits", "locate", "prefiltered_hamming", "query_list", "rerank", "score_all",
+    "SearchMode", "SegmentSearch", "gather", "hits", "locate", "prefiltered_hamming", "query_list", "rerank", "score_all",
 ]
 
 SearchMode = Literal["screened", "exact", "float", "binary", "muvera"]
@@ -107,3 +118,113 @@ def hits(segs: list[Segment], values: np.ndarray, ids: np.ndarray) -> list[PageH
 
 def query_list(queries: Sequence[np.ndarray] | np.ndarray) -> list[np.ndarray]:
     return [queries] if isinstance(queries, np.ndarray) and queries.ndim == 2 else list(queries)
+
+
+class SegmentSearch:
+    """Searching, mixed into :class:`~.multivector.MultiVectorIndex` (which holds the state
+    below and defines the members declared for type checking)."""
+
+    if TYPE_CHECKING:
+        _dtype: str
+        _pending_cache: Segment | None
+        _fde: FdeSidecars
+        _screen: ScreenCopies
+
+        @property
+        def space(self) -> EmbeddingSpace: ...
+        @property
+        def dimension(self) -> int: ...
+        @property
+        def binary(self) -> bool: ...
+        @property
+        def binary_prefilter(self) -> int: ...
+        @property
+        def screen_pages_per_k(self) -> int: ...
+        def _all_segments(self) -> list[Segment]: ...
+
+    def _segment_fde(self, seg: Segment) -> np.ndarray:
+        return self._fde.fde(seg, saved=seg is not self._pending_cache)
+
+    def search(
+        self,
+        queries: Sequence[np.ndarray] | np.ndarray,
+        k: int = 5,
+        *,
+        mode: SearchMode = DEFAULT_MODE,
+        candidates: int | None = None,
+        compute: Compute = "float32",
+        query_bits: int = 2,
+        space: EmbeddingSpace | None = None,
+    ) -> list[list[PageHit]]:
+        """Best ``k`` pages for each query (a ``(tokens, dimension)`` matrix, or a list of them).
+
+        ``mode="exact"`` (also spelled ``"float"``) scores every page by MaxSim.
+        ``mode="screened"`` (the default) returns the same top ``k``, bit for bit (pages, order,
+        float32 scores), through the certified bfloat16 screen of
+        :class:`~vertex_mm.late_interaction.ScreenedPages`: faster on CPUs with bfloat16
+        arithmetic; with ``compute="bfloat16"`` it is the plain scan, and so it is for segments
+        of fewer than :attr:`screen_pages_per_k` live pages per result. ``mode="binary"`` scores every page by
+        Hamming-MaxSim over sign bits, then reranks each query's top ``candidates`` pages by
+        float MaxSim (scores are then float MaxSim too); ``query_bits`` is passed to
+        :func:`~vertex_mm.late_interaction.hamming_maxsim` (with 2, the default, only each
+        query's best pages by 1-bit Hamming, at least :attr:`binary_prefilter` and 8 per candidate,
+        are scored with 2 bits). ``mode="muvera"`` takes each query's
+        top ``candidates`` pages by the inner product of MUVERA encodings
+        (:mod:`vertex_mm.late_interaction.muvera`; the index's :attr:`muvera` settings, or the
+        defaults computed in memory), then reranks them the same way. ``candidates`` defaults to
+        :data:`DEFAULT_CANDIDATES` of the mode. ``compute`` is the float arithmetic (see
+        :func:`vertex_mm.late_interaction.maxsim`). An unknown ``mode``, ``k`` or ``candidates``
+        not an integer >= 1, or ``query_bits`` not 1 or 2 raises :class:`InputError` in every
+        mode, before any page is read.
+        """
+        if space is not None:
+            self.space.require_same(space, what="query vectors")
+        if mode not in SEARCH_MODES:
+            raise InputError(f"mode must be one of {', '.join(map(repr, SEARCH_MODES))}, got {mode!r}", input_name="mode")
+        k = int_at_least(k, "k", 1)
+        if candidates is not None:
+            candidates = int_at_least(candidates, "candidates", 1)
+        check_query_bits(query_bits)
+        q_list = query_list(queries)
+        segs = [s for s in self._all_segments() if s.live.any()]
+        if not segs or not q_list:
+            return [[] for _ in q_list]
+        if mode == "screened" and compute == "float32":
+            vals, idx = self._screen.search(segs, self._pending_cache, q_list, int(k), self.screen_pages_per_k)
+            return [hits(segs, v, i) for v, i in zip(vals, idx)]
+        if mode in ("screened", "exact", "float"):
+            scores = score_all(segs, lambda s: maxsim(q_list, s.pages, compute=compute))
+            vals, idx = top_k(scores, k)
+            return [hits(segs, v, i) for v, i in zip(vals, idx)]
+        n_cand = DEFAULT_CANDIDATES[mode] if candidates is None else candidates
+        if mode == "muvera":
+            q_fde = self._fde.encoder.encode_queries(q_list)
+            coarse = score_all(segs, lambda s: q_fde @ self._segment_fde(s).T)
+            return rerank(segs, q_list, coarse, max(n_cand, k), k, compute)
+        if not self.binary:
+            raise InputError("this index was created with binary=False; search with mode='screened', 'exact' or 'muvera'",
+                             input_name="mode")
+        live = sum(int(s.live.sum()) for s in segs)
+        n_pre = prefilter_size(live, max(n_cand, k), self.binary_prefilter)
+        if query_bits == 2 and n_pre:
+            coarse = prefiltered_hamming(segs, q_list, n_pre)
+        else:
+            coarse = score_all(segs, lambda s: hamming_maxsim(q_list, s.binary, query_bits=query_bits))  # type: ignore[arg-type]
+        return rerank(segs, q_list, coarse, max(n_cand, k), k, compute)
+
+    def maxsim_scores(self, queries: Sequence[np.ndarray] | np.ndarray, *, compute: Compute = "float32") -> np.ndarray:
+        """Float MaxSim of every query against every live page: ``(queries, pages)`` float32,
+        columns in the order of :meth:`page_ids`."""
+        q_list = query_list(queries)
+        segs = self._all_segments()
+        if not segs or not q_list:
+            return np.zeros((len(q_list), 0), np.float32)
+        scores = score_all(segs, lambda s: maxsim(q_list, s.pages, compute=compute))
+        return scores[:, np.concatenate([s.live for s in segs])]
+
+    def live_pages(self) -> PackedPages:
+        """The stored vectors of the live pages (a copy), in the order of :meth:`page_ids`."""
+        segs = [s for s in self._all_segments() if s.live.any()]
+        if not segs:
+            return PackedPages(np.zeros((0, self.dimension), self._dtype), np.zeros(1, np.int64))
+        return PackedPages.concat([s.pages.select(np.flatnonzero(s.live)) for s in segs])
