@@ -89,3 +89,10 @@ class Fusion:
             total = part if total is None else total + part
         assert total is not None
         return total
+
+    def fuse_or_alone(self, components: Mapping[str, np.ndarray]) -> np.ndarray:
+        """:meth:`fuse`, except that a lone component is its own ranking: its raw scores (as
+        float64), whatever its weight."""
+        if len(components) == 1:
+            return next(iter(components.values())).astype(np.float64)
+        return self.fuse(components)

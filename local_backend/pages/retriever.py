@@ -5,7 +5,8 @@ tesseract where a page is an image), by dense MiniLM passages, by CNN region vec
 page and its figures, and by a chart/table layout signal, and fuses the rankings (see
 :mod:`.fusion`). It is the offline default for page search because ColPali weights cannot be
 had offline, and it is named ``ocr-fused`` everywhere, with a :attr:`description` printed next
-to its results, so that they are never mistaken for a vision-language model's.
+to its results, so that they are never mistaken for a vision-language model's. The rows it adds
+to an evaluation (ablations and baselines re-fused from its scores) are in :mod:`.ablations`.
 
 >>> from vertex_mm.pages import expand_sources
 >>> r = OcrAssistedPageRetriever()                               # doctest: +SKIP
@@ -241,19 +242,6 @@ class OcrAssistedPageRetriever:
             return [p.text for p in texts]
         return [lexical_document(p, captions=recipe >= 2) for p in texts]
 
-    def _recipe1_scores(self, queries: Sequence[str], names: set[str]) -> dict[str, np.ndarray]:
-        """BM25 and layout scores as an index of text-signal recipe 1 would give them."""
-        from .layout import LayoutScorer
-        from .lexical import LexicalScorer
-
-        out: dict[str, np.ndarray] = {}
-        if "lexical" in names:
-            lexical = LexicalScorer().fit(self.bm25_documents(self.pages, text_signals=1))
-            out["lexical"] = np.vstack([lexical.scores(q) for q in queries])
-        if "layout" in names:
-            out["layout"] = LayoutScorer(text_signals=1).fit(self.pages).scores_many(list(queries))
-        return out
-
     def scorer(self, name: str) -> Any:
         """The fitted scorer of component ``name`` (None when the component is not indexed)."""
         return self._scorers.get(name)
@@ -279,12 +267,9 @@ class OcrAssistedPageRetriever:
                 out[name] = scorer.scores_many(list(queries))
         return out
 
-    def _fuse(self, comps: dict[str, np.ndarray]) -> np.ndarray:
-        return next(iter(comps.values())).astype(np.float64) if len(comps) == 1 else self.fusion.fuse(comps)
-
     def score(self, queries: Sequence[str]) -> np.ndarray:
         """Fused ``(queries, pages)`` scores; higher is better."""
-        return self._fuse(self.component_scores(queries))
+        return self.fusion.fuse_or_alone(self.component_scores(queries))
 
     def search(self, queries: Sequence[str], k: int = 5) -> list[list[PageHit]]:
         """The ``k`` best pages for each query, best first, with each component's raw score."""
@@ -293,7 +278,7 @@ class OcrAssistedPageRetriever:
         if not self.refs and self._scorers:  # indexed, but no page could be read
             return [[] for _ in queries]
         comps = self.component_scores(queries)
-        fused = self._fuse(comps)
+        fused = self.fusion.fuse_or_alone(comps)
         out = []
         for qi in range(len(queries)):
             top = np.argsort(-fused[qi], kind="stable")[:k]
@@ -305,53 +290,12 @@ class OcrAssistedPageRetriever:
         return PageHit(ref.doc_id, ref.page_number, score, {"source": str(ref.path)}, components, page_id=ref.page_id)
 
     def eval_variants(self, queries: Sequence[str]) -> dict[str, np.ndarray]:
-        """Every component alone, every leave-one-out ablation, RRF fusion with the same
-        weights, passage-level BM25 (not a default component: it did not pay on held-out
-        documents) alone and added with weight 0.5, heading evidence (neither did it), and BM25 over the page words without the
-        figure boost (the plain text-layer baseline): re-fused from the component scores, so
-        they cost no re-indexing (the passage windows are indexed here, in milliseconds)."""
-        from .lexical import LexicalScorer, PassageScorer
+        """Extra rows for the evaluation table, re-fused from this index's component scores
+        at no re-indexing: ablations, RRF, passage BM25, heading evidence, the text-layer
+        BM25 baseline (:func:`.ablations.eval_variants`)."""
+        from .ablations import eval_variants
 
-        comps = self.component_scores(queries)
-        out = {f"  {name} alone": comps[name] for name in self.components}
-        if len(comps) > 1:
-            for name in self.components:
-                out[f"  without {name}"] = self._fuse({k: v for k, v in comps.items() if k != name})
-            out["  rrf fusion (same weights)"] = dataclasses.replace(self.fusion, method="rrf").fuse(comps)
-        passage = PassageScorer().fit(self.bm25_documents(self.pages))
-        passages = np.vstack([passage.scores(q) for q in queries])
-        out[f"  passage BM25 alone ({passage.window}-word windows)"] = passages
-        if len(comps) > 1:
-            weights = {**self.fusion.weights, "passage": 0.5}
-            out["  + passage BM25 (weight 0.5)"] = dataclasses.replace(self.fusion, weights=weights).fuse(
-                {**comps, "passage": passages})
-        out.update(self._heading_variants(queries, comps))
-        if self.text_signals > 1 and {"lexical", "layout"} & set(comps):
-            out["  text-signal recipe 1 (before captions, numeric-line tables, references)"] = self._fuse(
-                {**comps, **self._recipe1_scores(queries, set(comps))})
-        plain = LexicalScorer().fit([p.text for p in self.pages])
-        out["baseline: text layer (else OCR) + BM25"] = np.vstack([plain.scores(q) for q in queries])
-        return out
-
-    def _heading_variants(self, queries: Sequence[str], comps: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Heading evidence (:mod:`.headings`; not a default, it did not pay on held-out
-        documents): each page's title line twice more in BM25's text, and a BM25 of the title
-        lines alone fused with weight 0.25."""
-        from .headings import heading_documents, page_headings
-        from .lexical import LexicalScorer
-
-        heads = page_headings(self.pages, [ref.doc_id for ref in self.refs])
-        out: dict[str, np.ndarray] = {}
-        if "lexical" in comps:
-            titled = LexicalScorer().fit(heading_documents(self.bm25_documents(self.pages), heads))
-            out["  + headings x2 in BM25 (first title-like line)"] = self._fuse(
-                {**comps, "lexical": np.vstack([titled.scores(q) for q in queries])})
-        if len(comps) > 1:
-            heading = LexicalScorer().fit(heads)
-            weights = {**self.fusion.weights, "heading": 0.25}
-            out["  + heading BM25 (weight 0.25)"] = dataclasses.replace(self.fusion, weights=weights).fuse(
-                {**comps, "heading": np.vstack([heading.scores(q) for q in queries])})
-        return out
+        return eval_variants(self, queries)
 
     # -- persistence ---------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> Path:
