@@ -74,6 +74,14 @@ def test_fusion_rejects_bad_settings():
         Fusion(weights={"visual": 1.0}).fuse({"lexical": np.zeros((1, 2))})
 
 
+def test_a_lone_component_is_its_own_ranking_whatever_its_weight():
+    scores = np.array([[3.0, 1.0, 2.0]], dtype=np.float32)
+    alone = Fusion(weights={"lexical": 0.0}).fuse_or_alone({"lexical": scores})
+    assert alone.dtype == np.float64 and np.array_equal(alone, scores)
+    comps = {"lexical": scores, "dense": scores[:, ::-1]}
+    assert np.array_equal(Fusion().fuse_or_alone(comps), Fusion().fuse(comps))
+
+
 def test_default_weights_name_every_component():
     from local_backend.pages.retriever import COMPONENTS
 
