@@ -27,7 +27,7 @@ import os
 import pathlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -144,13 +144,15 @@ def _fold(conv: nn.Conv2d, sd: dict[str, torch.Tensor], conv_key: str, bn_key: s
     scale = sd[f"{bn_key}.weight"].double() / torch.sqrt(sd[f"{bn_key}.running_var"].double() + BN_EPS)
     bias = sd[f"{bn_key}.bias"].double() - sd[f"{bn_key}.running_mean"].double() * scale
     conv.weight.data.copy_((w * scale.view(-1, 1, 1, 1)).float())
+    assert conv.bias is not None  # SameConv's convs have a bias: the folded BN's
     conv.bias.data.copy_(bias.float())
 
 
 def load_efficientnet_pytorch_state(model: EfficientNetLite, sd: dict[str, torch.Tensor]) -> None:
     """Load an ``efficientnet_pytorch``-named state dict, folding each BN into its conv."""
     _fold(model.stem.conv, sd, "_conv_stem", "_bn0")
-    for i, block in enumerate(model.blocks):
+    for i, module in enumerate(model.blocks):
+        block = cast(MBConv, module)
         p = f"_blocks.{i}"
         if block.expand is not None:
             _fold(block.expand.conv, sd, f"{p}._expand_conv", f"{p}._bn0")

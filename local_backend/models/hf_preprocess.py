@@ -82,7 +82,7 @@ def _triple(values: Any) -> tuple[float, float, float]:
     out = tuple(float(v) for v in values)
     if len(out) != 3:
         raise InputError(f"preprocessor config: expected 3 channel values, got {values!r}", input_name="preprocessor_config.json")
-    return out  # type: ignore[return-value]
+    return out[0], out[1], out[2]
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ import os
 import pathlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -88,7 +88,7 @@ class ViTParts:
     projection: nn.Module | None = None  # into a joint image-text space
 
 
-def _vision_root(module: nn.Module) -> nn.Module:
+def _vision_root(module: Any) -> Any:
     # CLIPModel / SiglipModel hold the tower in .vision_model; older versions nest it once more.
     while not hasattr(module, "embeddings") and hasattr(module, "vision_model"):
         module = module.vision_model
@@ -98,8 +98,9 @@ def _vision_root(module: nn.Module) -> nn.Module:
 def parts_from_module(family: str, model: nn.Module) -> ViTParts:
     """Pick the pieces out of a loaded ``ViTModel``/``CLIP*``/``Siglip*``/``Dinov2Model``."""
     projection = getattr(model, "visual_projection", None)
-    root = _vision_root(model)
-    emb = root.embeddings
+    # transformers' attribute names differ by family and version: read them untyped.
+    root: Any = _vision_root(model)
+    emb: Any = root.embeddings
     if family == "vit":
         layers = root.layers if hasattr(root, "layers") else root.encoder.layer  # 5.x vs 4.x layout
         return ViTParts(family, emb.patch_embeddings.projection, emb.cls_token, emb.position_embeddings, None,
@@ -153,7 +154,7 @@ class ViTEncoder(nn.Module):
 
     @property
     def output_dim(self) -> int:
-        return int(self.projection.out_features) if self.projection is not None else self.width
+        return int(cast(nn.Linear, self.projection).out_features) if self.projection is not None else self.width
 
     def default_pooling(self) -> str:
         if self.family != "siglip":
@@ -335,7 +336,8 @@ class ViTImageModel:
         """One ``(N, native_dim)`` array of unit-norm patch vectors per image (row-major patches)."""
         def patches(px: torch.Tensor) -> torch.Tensor:
             t = self.encoder.tokens(px)[:, self.encoder.prefix :]
-            return self.encoder.projection(t) if self.project else t
+            projection = self.encoder.projection
+            return projection(t) if self.project and projection is not None else t
 
         return [l2_normalize(r.numpy()) for batch in self._batches(images, patches) for r in batch]
 

@@ -14,6 +14,7 @@ component of the default retriever; ``vertex-mm pages eval`` prints it as an abl
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +26,7 @@ __all__ = ["LexicalScorer", "PassageScorer"]
 _NO_WORDS = object()
 
 
-def _require_bm25s() -> tuple[object, object]:
+def _require_bm25s() -> tuple[Any, Any]:
     what = "the OCR-assisted page retriever"
     return require("local", "bm25s", what=what), require("local", "Stemmer", what=what)
 
@@ -37,12 +38,12 @@ class LexicalScorer:
         self.k1 = k1
         self.b = b
         self._bm25s, stemmer_mod = _require_bm25s()
-        self._stemmer = stemmer_mod.Stemmer("english")  # type: ignore[attr-defined]
-        self._index = None
+        self._stemmer = stemmer_mod.Stemmer("english")
+        self._index: Any = None  # a bm25s.BM25, or _NO_WORDS
         self.n_docs = 0
 
-    def _tokenize(self, texts: Sequence[str], *, return_ids: bool) -> object:
-        return self._bm25s.tokenize(  # type: ignore[attr-defined]
+    def _tokenize(self, texts: Sequence[str], *, return_ids: bool) -> Any:
+        return self._bm25s.tokenize(
             list(texts), stopwords="en", stemmer=self._stemmer, show_progress=False, return_ids=return_ids
         )
 
@@ -51,7 +52,7 @@ class LexicalScorer:
         when none has a word BM25 keeps)."""
         self.n_docs = len(documents)
         tokens = self._tokenize(documents, return_ids=True)
-        self._index = self._build(tokens) if tokens.vocab else _NO_WORDS  # type: ignore[attr-defined]
+        self._index = self._build(tokens) if tokens.vocab else _NO_WORDS
         return self
 
     def fit_tokens(self, documents: Sequence[Sequence[str]]) -> "LexicalScorer":
@@ -60,8 +61,8 @@ class LexicalScorer:
         self._index = self._build([list(d) for d in documents]) if any(documents) else _NO_WORDS
         return self
 
-    def _build(self, tokens: object) -> object:
-        index = self._bm25s.BM25(k1=self.k1, b=self.b, method="lucene")  # type: ignore[attr-defined]
+    def _build(self, tokens: Any) -> Any:
+        index = self._bm25s.BM25(k1=self.k1, b=self.b, method="lucene")
         index.index(tokens, show_progress=False)
         return index
 
@@ -69,7 +70,7 @@ class LexicalScorer:
         """BM25 score of every page, in index order (zeros when no query word is known)."""
         if self._index is None:
             raise RuntimeError("LexicalScorer.fit() must run before scores()")
-        tokens = self._tokenize([query], return_ids=False)[0]  # type: ignore[index]
+        tokens = self._tokenize([query], return_ids=False)[0]
         if not tokens or self._index is _NO_WORDS:
             return np.zeros(self.n_docs, np.float32)
         return np.asarray(self._index.get_scores(tokens), dtype=np.float32)
@@ -96,7 +97,7 @@ class PassageScorer:
         tokens = self._lexical._tokenize(documents, return_ids=False)
         passages: list[str] = []
         owner: list[int] = []
-        for i, page in enumerate(tokens):  # type: ignore[attr-defined]
+        for i, page in enumerate(tokens):
             windows = word_windows(list(page), self.window, self.stride) or [""]
             passages += windows
             owner += [i] * len(windows)

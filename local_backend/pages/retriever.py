@@ -301,7 +301,8 @@ class OcrAssistedPageRetriever:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the index to the folder ``path`` (see :mod:`.store`): the pages' words and the
         embedding components' arrays; BM25 and layout are rebuilt from the words on load."""
-        arrays = {name: self._scorers[name].arrays() for name in ("dense", "visual") if name in self._scorers}
+        arrays: dict[str, dict[str, np.ndarray]] = {
+            name: self._scorers[name].arrays() for name in ("dense", "visual") if name in self._scorers}
         config = {
             "name": self.name, "method": self.method, "description": self.description,
             "components": list(self.components), "figure_boost": self.figure_boost, "force_ocr": self.reader.force_ocr,

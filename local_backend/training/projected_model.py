@@ -34,9 +34,9 @@ class ProjectedModel:
         self.native_dim = int(metadata["dim"])
         self.space_tag = "heads-" + str(metadata["weights_sha256"])[:12]
         # Scores times this give the trained logits (plus logit_bias for SigLIP heads).
-        loss = heads.loss
-        self.logit_scale = float(loss.logit_scale.detach().exp()) if hasattr(loss, "logit_scale") else 1.0
-        self.logit_bias = float(loss.logit_bias.detach()) if hasattr(loss, "logit_bias") else 0.0
+        scale, bias = getattr(heads.loss, "logit_scale", None), getattr(heads.loss, "logit_bias", None)
+        self.logit_scale = float(scale.detach().exp()) if scale is not None else 1.0
+        self.logit_bias = float(bias.detach()) if bias is not None else 0.0
 
     def _project(self, head: torch.nn.Module, features: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
