@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 __all__ = ["MAX_PAGE_PIXELS", "MAX_PAGE_SIDE", "PdfFile", "fit_scale", "open_pdf", "pdf_page_count"]
 
 _POINTS_PER_INCH = 72.0
+#: pdfium's FPDF_ERR_PASSWORD: the document is encrypted and the (empty) password does not open it.
+_FPDF_ERR_PASSWORD = 4
 #: No page renders to more pixels than this (a legal 200x200 inch page at 200 dpi would be
 #: 1.6 Gpixel), nor to a side longer than :data:`MAX_PAGE_SIDE`; larger pages render at the
 #: resolution that fits, and the image says which (its size).
@@ -75,7 +77,11 @@ class PdfFile:
         if not 0 <= index < len(self._doc):
             raise InvalidDocumentError(f"{self.name}: has {len(self._doc)} pages; page {index + 1} does not exist",
                                        input_name=self.name)
-        return self._doc[index]
+        try:
+            return self._doc[index]
+        except _pdfium().PdfiumError as exc:  # a page object the xref points past, or a damaged one
+            raise InvalidDocumentError(f"{self.name}: page {index + 1} of {len(self._doc)} cannot be loaded "
+                                       f"(a damaged PDF?): {exc}", input_name=self.name) from exc
 
     def page_size(self, index: int) -> tuple[float, float]:
         """Width and height of a page in PDF points (1/72 inch)."""
@@ -178,6 +184,10 @@ def open_pdf(source: str | os.PathLike[str] | bytes, *, name: str | None = None)
     try:
         return PdfFile(pdfium.PdfDocument(target), label)
     except pdfium.PdfiumError as exc:
+        if getattr(exc, "err_code", None) == _FPDF_ERR_PASSWORD:
+            raise InvalidDocumentError(f"{label}: the PDF is password-protected (encrypted) and cannot be opened",
+                                       input_name=label, hint="Save an unprotected copy (qpdf --decrypt "
+                                       "--password=PASSWORD in.pdf out.pdf) and pass that") from exc
         raise InvalidDocumentError(f"{label}: not a readable PDF ({exc})", input_name=label) from exc
 
 
