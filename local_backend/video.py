@@ -26,7 +26,7 @@ import numpy as np
 
 from vertex_mm.errors import InvalidVideoError
 from vertex_mm.media import VideoSegmentConfig
-from vertex_mm.video_clips import open_video, probe_duration, segments_for, video_frames
+from vertex_mm.video_clips import measured_duration, open_video, probe_duration, segments_for, video_frames
 
 from .models.base import l2_normalize
 
@@ -94,10 +94,7 @@ def embed_video(embedder: "LocalEmbedder", data: bytes, name: str = "video",
     """Native-dimension segment vectors ``(start, end, vector)`` for one video's bytes."""
     container = _open(data, name)
     try:
-        duration = probe_duration(container)
-        if duration is None:  # headerless streams: count the frames once
-            duration = max((t for t, _ in video_frames(container, name)), default=0.0)
-            container.seek(0)
+        container, duration = measured_duration(container, data, name, extra="local")
         segs = segments_for(config, duration, name)
         per_seg = [sample_times(s, e, embedder.video_fps, embedder.max_frames_per_segment) for s, e in segs]
         flat = sorted(t for ts in per_seg for t in ts)

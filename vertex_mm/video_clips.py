@@ -29,7 +29,7 @@ from .errors import InvalidVideoError
 from .limits import MULTIMODAL_EMBEDDING_001, check_video_segment
 from .media import VideoSegmentConfig
 
-__all__ = ["cut_clips", "open_video", "probe_duration", "segments_for", "video_frames"]
+__all__ = ["cut_clips", "measured_duration", "open_video", "probe_duration", "segments_for", "video_frames"]
 
 #: Encoder settings of the clips: x264's quality default (CRF 23) at a fast preset, since the
 #: clips are read once by a model that samples frames, not watched; one encoder thread, since a
@@ -49,7 +49,26 @@ def open_video(data: bytes, name: str, *, extra: str = "video") -> Any:
     if not container.streams.video:
         container.close()
         raise InvalidVideoError(f"{name}: the file has no video stream", input_name=name)
+    if container.streams.video[0].codec_context is None:  # a codec id FFmpeg has no decoder for
+        container.close()
+        raise InvalidVideoError(f"{name}: the video stream's codec cannot be decoded (unknown or damaged codec id)",
+                                input_name=name)
     return container
+
+
+def measured_duration(container: Any, data: bytes, name: str, *, extra: str = "video") -> tuple[Any, float]:
+    """``(container, seconds)``: the header's duration, or (a stream written live, such as a
+    browser's WebM, states none) the end of the last frame, found by decoding the video once;
+    the container then returned is a fresh one, since a decoded stream cannot always seek back."""
+    duration = probe_duration(container)
+    if duration is not None:
+        return container, duration
+    duration = 0.0
+    for t, frame in video_frames(container, name):
+        shown = frame.duration * frame.time_base if frame.duration and frame.time_base else 0.0
+        duration = max(duration, t + float(shown))
+    container.close()
+    return open_video(data, name, extra=extra), duration
 
 
 def probe_duration(container: Any) -> float | None:
@@ -66,7 +85,7 @@ def video_frames(container: Any, name: str, *, threads: bool = True) -> Iterator
     """``(seconds from the stream's start, frame)`` of every decoded frame, in order (decoded on
     several threads unless ``threads`` is False)."""
     stream = container.streams.video[0]
-    if threads:
+    if threads and not stream.codec_context.is_open:  # FFmpeg fixes the threading when the decoder opens
         stream.thread_type = "AUTO"
     start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
     try:
@@ -141,10 +160,7 @@ def cut_clips(data: bytes, config: VideoSegmentConfig | None = None, *, name: st
     av = require(extra, "av", what="cutting a video into segments")
     container = open_video(data, name, extra=extra)
     try:
-        duration = probe_duration(container)
-        if duration is None:
-            raise InvalidVideoError(f"{name}: the video states no duration, so its segments are unknown",
-                                    input_name=name)
+        container, duration = measured_duration(container, data, name, extra=extra)
         spans = segments_for(config, duration, name)
         stream = container.streams.video[0]
         rate = Fraction(stream.average_rate) if stream.average_rate else Fraction(25)
