@@ -23,6 +23,7 @@ from typing import Any
 
 from vertex_mm.errors import VertexMMError
 from vertex_mm.pages.ingest import OpenPdfs, PageRef
+from vertex_mm.pdf import fit_scale
 
 from .ocr import OcrPool, OcrResult
 from .text_layer import has_text_layer, raster_image_boxes, read_pdf_page
@@ -127,10 +128,14 @@ def _start_image(ref: PageRef, image: Any, pool: OcrPool, settings: ReaderSettin
 
 
 def _render(page: Any, scale: float, box: Box | None = None) -> Any:
-    if box is None:
-        return page.render(scale=scale).to_pil().convert("RGB")
+    """``page`` (or the ``box`` of it) at ``scale``, or at the scale that keeps the bitmap within
+    :func:`vertex_mm.pdf.fit_scale`'s bound: a poster-sized page, or a damaged MediaBox of miles,
+    would otherwise ask for gigabytes (OCR reads word boxes as fractions of the image)."""
     w, h = page.get_size()
-    crop = (box.x0 * w, (1 - box.y1) * h, (1 - box.x1) * w, box.y0 * h)  # left, bottom, right, top margins
+    crop = (0.0, 0.0, 0.0, 0.0)
+    if box is not None:
+        crop = (box.x0 * w, (1 - box.y1) * h, (1 - box.x1) * w, box.y0 * h)  # left, bottom, right, top margins
+    scale = fit_scale(w - crop[0] - crop[2], h - crop[1] - crop[3], scale)
     return page.render(scale=scale, crop=crop).to_pil().convert("RGB")
 
 
