@@ -60,15 +60,17 @@ def measured_duration(container: Any, data: bytes, name: str, *, extra: str = "v
     """``(container, seconds)``: the header's duration, or (a stream written live, such as a
     browser's WebM, states none) the end of the last frame, found by decoding the video once;
     the container then returned is a fresh one, since a decoded stream cannot always seek back."""
-    duration = probe_duration(container)
-    if duration is not None:
-        return container, duration
-    duration = 0.0
+    stated = probe_duration(container)
+    if stated is not None:
+        return container, stated
+    end: float | None = None
     for t, frame in video_frames(container, name):
         shown = frame.duration * frame.time_base if frame.duration and frame.time_base else 0.0
-        duration = max(duration, t + float(shown))
+        end = max(end or 0.0, t + float(shown))
     container.close()
-    return open_video(data, name, extra=extra), duration
+    if end is None:
+        raise InvalidVideoError(f"{name}: no decodable video frames (and no duration in the header)", input_name=name)
+    return open_video(data, name, extra=extra), end
 
 
 def probe_duration(container: Any) -> float | None:

@@ -46,6 +46,13 @@ def test_a_live_recorded_webm_without_a_duration_is_measured_and_cut():
     assert all(clip[4:8] == b"ftyp" for _, _, clip in clips)
 
 
+def test_a_live_webm_cut_off_before_its_first_frame_says_there_are_no_frames():
+    live = damaged.live_webm()
+    header_only = live[:live.find(b"\x1f\x43\xb6\x75") + 12]  # up to the first Cluster's header
+    with pytest.raises(InvalidVideoError, match=r"live\.webm: no decodable video frames"):
+        cut_clips(header_only, name="live.webm")
+
+
 def test_a_broken_moov_atom_is_refused_by_the_content_check_naming_the_file():
     broken = damaged.mp4_with_broken_moov(MP4)
     assert check_video_bytes(broken, name="clip.mp4") == "video/mp4"  # a sniff only: the service reads it
