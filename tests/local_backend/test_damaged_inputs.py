@@ -2,9 +2,10 @@
 comes back, every bad one is its own typed :class:`~vertex_mm.errors.InputError` naming it
 (never :class:`~vertex_mm.errors.BackendError`, which means "not the input's fault").
 
-Pinned from a fuzz run (fuzz notes): a video whose header states no duration (a browser's
-live-recorded WebM) failed as ``BackendError`` wrapping PyAV's ``RuntimeError``, and a PDF part
-with a page pdfium cannot load as ``BackendError`` wrapping ``PdfiumError``.
+Pinned from a fuzz run (thousands of mutations of real files): a video whose header states no
+duration (a browser's live-recorded WebM) failed as ``BackendError`` wrapping PyAV's
+``RuntimeError``, and a PDF part with a page pdfium cannot load as ``BackendError`` wrapping
+``PdfiumError``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Corrupted real images at the image limits check and request building: a result or a typed
 :class:`~vertex_mm.errors.InputError` naming the input, never another exception.
 
-A throwaway fuzz run (about 10,000 mutations of real JPEG/PNG/GIF/WebP/BMP/TIFF files, see
-the fuzz notes) found no untyped error here: these tests keep it that way, and pin the kinds
-of odd-but-valid images that must pass.
+A fuzz run (about 10,000 mutations of real JPEG/PNG/GIF/WebP/BMP/TIFF files) found no
+untyped error here: these tests keep it that way, and pin the kinds of odd-but-valid images
+that must pass.
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 :class:`~vertex_mm.errors.InvalidDocumentError` naming the file (and the page), and page
 ingestion lists it and goes on with the other files.
 
-Pinned from a fuzz run (fuzz notes): a page the page tree lists but pdfium cannot load (here:
-a ``/Count`` that lies) raised pypdfium2's own ``PdfiumError`` from :meth:`PdfFile.page`,
-which stopped page ingestion of the whole folder.
+Pinned from a fuzz run (thousands of mutations of real files): a page the page tree lists but
+pdfium cannot load (here: a ``/Count`` that lies) raised pypdfium2's own ``PdfiumError`` from
+:meth:`PdfFile.page`, which stopped page ingestion of the whole folder.
 """
 
 from __future__ import annotations

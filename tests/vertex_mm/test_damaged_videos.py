@@ -1,7 +1,7 @@
 """Damaged real videos at the video checks and the clip cutter: a result or a typed
 :class:`~vertex_mm.errors.InvalidVideoError` naming the input.
 
-Pinned from a fuzz run (fuzz notes):
+Pinned from a fuzz run (thousands of mutations of real files):
 
 * a codec id no decoder knows left the stream without a codec context, and ``cut_clips``
   raised ``AttributeError``; :func:`open_video` now refuses such a stream;

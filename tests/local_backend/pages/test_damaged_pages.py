@@ -1,10 +1,11 @@
 """The OCR-assisted reader on damaged and oversized PDFs: the page that cannot be read is that
 page's error, the others are read, and no page renders beyond :data:`vertex_mm.pdf.MAX_PAGE_PIXELS`.
 
-Pinned from a fuzz run (fuzz notes): the reader rendered pages for OCR without the render
-bound, so a PDF whose MediaBox declares a huge page (a damaged one, or a 200-inch poster at the
-OCR resolution) asked pdfium for gigabytes and failed with ``MemoryError`` (or the OS killed
-the process); and a page pdfium could not load escaped as ``PdfiumError`` and stopped the read.
+Pinned from a fuzz run (thousands of mutations of real files): the reader rendered pages for OCR
+without the render bound, so a PDF whose MediaBox declares a huge page (a damaged one, or a
+200-inch poster at the OCR resolution) asked pdfium for gigabytes and failed with
+``MemoryError`` (or the OS killed the process); and a page pdfium could not load escaped as
+``PdfiumError`` and stopped the read.
 """
 
 from __future__ import annotations
