@@ -33,7 +33,7 @@ import numpy as np
 
 from vertex_mm.errors import UnsupportedInputError, VertexMMError
 from vertex_mm.media import VideoSegmentConfig
-from vertex_mm.pdf import PdfFile, open_pdf
+from vertex_mm.pdf import PdfFile, open_pdf, text_page
 from vertex_mm.results import MultiModalEmbeddingResponse
 from vertex_mm.wire import ContentPart, EmbedRequest
 
@@ -115,10 +115,7 @@ def _document_vector(embedder: LocalEmbedder, data: bytes, name: str) -> np.ndar
 def _page_text(pdf: PdfFile, index: int) -> str:
     page = pdf.page(index)
     try:
-        textpage = page.get_textpage()
-        try:
+        with text_page(page, f"{pdf.name} page {index + 1}") as textpage:
             return " ".join(str(textpage.get_text_range()).split())
-        finally:
-            textpage.close()
     finally:
         page.close()

@@ -12,11 +12,13 @@ naming the file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import math
 import os
 import re
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidDocumentError
@@ -24,7 +26,7 @@ from .errors import InvalidDocumentError
 if TYPE_CHECKING:
     from PIL import Image as PILImage
 
-__all__ = ["MAX_PAGE_PIXELS", "MAX_PAGE_SIDE", "PdfFile", "fit_scale", "open_pdf", "pdf_page_count"]
+__all__ = ["MAX_PAGE_PIXELS", "MAX_PAGE_SIDE", "PdfFile", "fit_scale", "open_pdf", "pdf_page_count", "text_page"]
 
 _POINTS_PER_INCH = 72.0
 #: pdfium's FPDF_ERR_PASSWORD: the document is encrypted and the (empty) password does not open it.
@@ -60,6 +62,21 @@ def _pdfium() -> Any:
     import pypdfium2
 
     return pypdfium2
+
+
+@contextlib.contextmanager
+def text_page(page: Any, where: str) -> Iterator[Any]:
+    """The text layer of a pypdfium2 ``page``, closed after use; a text layer pdfium cannot load
+    is :class:`InvalidDocumentError` naming ``where`` (file and page), not a PdfiumError."""
+    try:
+        textpage = page.get_textpage()
+    except _pdfium().PdfiumError as exc:
+        raise InvalidDocumentError(f"{where}: the text layer cannot be read (a damaged PDF?): {exc}",
+                                   input_name=where) from exc
+    try:
+        yield textpage
+    finally:
+        textpage.close()
 
 
 class PdfFile:

@@ -100,7 +100,7 @@ def _start(ref: PageRef, pool: OcrPool, settings: ReaderSettings, pdfs: OpenPdfs
 def _start_pdf(ref: PageRef, pool: OcrPool, settings: ReaderSettings, pdfs: OpenPdfs) -> _Pending:
     page = pdfs.page(ref.path, ref.page_number)
     try:
-        if not settings.force_ocr and has_text_layer(page):
+        if not settings.force_ocr and has_text_layer(page, ref.page_id):
             text = read_pdf_page(page, ref.page_id)
             pending = _Pending(ReadPage(ref, text))
             if settings.ocr_image_regions:

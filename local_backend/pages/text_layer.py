@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from vertex_mm.pdf import text_page
+
 from .words import Box, PageText, Word
 
 __all__ = ["MIN_TEXT_CHARS", "read_pdf_page", "has_text_layer", "raster_image_boxes"]
@@ -32,26 +34,20 @@ _LABEL_MARGIN_X = 0.03
 _LABEL_MARGIN_Y = 0.035
 
 
-def has_text_layer(page: Any) -> bool:
-    """True when the pypdfium2 page carries at least :data:`MIN_TEXT_CHARS` letters or digits."""
-    textpage = page.get_textpage()
-    try:
-        n = textpage.count_chars()
-        if n < MIN_TEXT_CHARS:
+def has_text_layer(page: Any, where: str = "PDF page") -> bool:
+    """True when the pypdfium2 page carries at least :data:`MIN_TEXT_CHARS` letters or digits
+    (``where`` names the page in the error for a text layer that cannot be read)."""
+    with text_page(page, where) as textpage:
+        if textpage.count_chars() < MIN_TEXT_CHARS:
             return False
         return sum(ch.isalnum() for ch in textpage.get_text_range()) >= MIN_TEXT_CHARS
-    finally:
-        textpage.close()
 
 
 def read_pdf_page(page: Any, page_id: str) -> PageText:
     """The text-layer words of a pypdfium2 page, in content order, and its figure regions."""
     width, height = page.get_size()
-    textpage = page.get_textpage()
-    try:
+    with text_page(page, page_id) as textpage:
         words = _words(textpage, width, height)
-    finally:
-        textpage.close()
     figures = _figure_boxes(page, width, height, words)
     return PageText(page_id=page_id, words=words, figure_boxes=figures, source="text-layer")
 

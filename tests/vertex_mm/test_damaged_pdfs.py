@@ -69,3 +69,44 @@ def test_every_generic_break_of_a_real_pdf_is_typed_at_every_step(how, data):
             pdf.extract(range(len(pdf)))
     except InputError as exc:
         assert exc.input_name == "doc.pdf" and "doc.pdf" in str(exc), how
+
+
+class _PageWithoutTextLayer:
+    """A page whose text layer pdfium cannot load (FPDFText_LoadPage failing): no mutation in
+    the fuzz run produced one, so pdfium's failure is raised here, at the boundary."""
+
+    def get_size(self):
+        return 612.0, 792.0
+
+    def get_textpage(self):
+        import pypdfium2
+
+        raise pypdfium2.PdfiumError("Failed to load text page.")
+
+
+def test_a_text_layer_pdfium_cannot_load_is_an_invalid_document_error_naming_the_page():
+    from local_backend.pages.text_layer import has_text_layer, read_pdf_page
+    from vertex_mm.pdf import text_page
+
+    with pytest.raises(InvalidDocumentError, match=r"report\.pdf page 2: the text layer cannot be read") as info:
+        with text_page(_PageWithoutTextLayer(), "report.pdf page 2"):
+            pass
+    assert info.value.input_name == "report.pdf page 2"
+    with pytest.raises(InvalidDocumentError, match=r"report\.pdf#p2"):
+        has_text_layer(_PageWithoutTextLayer(), "report.pdf#p2")
+    with pytest.raises(InvalidDocumentError, match=r"report\.pdf#p2"):
+        read_pdf_page(_PageWithoutTextLayer(), "report.pdf#p2")
+
+
+def test_text_page_closes_the_text_layer_after_use():
+    with open_pdf(GOOD, name="ok.pdf") as pdf:
+        page = pdf.page(0)
+        try:
+            from vertex_mm.pdf import text_page
+
+            with text_page(page, "ok.pdf page 1") as textpage:
+                assert textpage.count_chars() == 0  # a blank page: a text layer without characters
+                assert textpage.raw is not None
+            assert textpage.raw is None  # pypdfium2 clears the handle on close
+        finally:
+            page.close()
