@@ -10,7 +10,7 @@ assembled in input order. One row, one vector or one error; nothing else leaves.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -20,7 +20,7 @@ from .errors import InputError, InvalidImageError, VertexMMError
 from .results import Embeddings, EmbeddingSpace, MultiModalEmbeddingResponse
 from .wire import EmbedRequest
 
-__all__ = ["Column", "ErrorMode", "ItemResult", "Kind", "assemble", "check_error_mode", "coerce_input", "vector_of"]
+__all__ = ["Column", "ErrorMode", "ItemResult", "Kind", "as_batch", "assemble", "check_error_mode", "coerce_input", "vector_of"]
 
 ErrorMode = Literal["raise", "collect"]
 ItemResult = MultiModalEmbeddingResponse | VertexMMError
@@ -97,3 +97,19 @@ def coerce_input(fn: Callable[[Any], Any], x: Any, what: str) -> Any:
         name = os.fspath(x) if isinstance(x, (str, os.PathLike)) else type(x).__name__
         cls = InvalidImageError if what == "image" else InputError
         raise cls(f"{name}: cannot use it as {what}: {exc}", input_name=str(name)) from exc
+
+
+#: One item where a batch call wants many: iterating it would embed its characters, bytes or keys.
+_SINGLE_ITEMS = (str, bytes, bytearray, memoryview, os.PathLike, dict, EmbedRequest)
+
+
+def as_batch(items: Iterable[Any], *, call: str, what: str) -> list[Any]:
+    """``items`` as a list, refusing one item given where a batch call takes many: a string
+    would be embedded character by character, bytes byte by byte, a dict key by key. Raises
+    :class:`InputError` naming the call, before anything is sent."""
+    if isinstance(items, _SINGLE_ITEMS) or not isinstance(items, Iterable):
+        shown = repr(items) if isinstance(items, str | os.PathLike) else type(items).__name__
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise InputError(f"{call}() takes a list of {what}, got one {type(items).__name__} ({shown}); "
+                         f"pass [item] for one, or use the single-item call", input_name=what)
+    return list(items)

@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from .batch.dispatch import BatchDispatch
-from .columns import Column, ErrorMode, ItemResult, assemble, coerce_input
+from .columns import Column, ErrorMode, ItemResult, as_batch, assemble, coerce_input
 from .content import Task, as_parts, resolve_task, warn_file_name_strings
 from .errors import UnsupportedInputError, VertexMMError
 from .limits import MULTIMODAL_EMBEDDING_001, ModelLimits, check_dimension
@@ -153,6 +153,7 @@ class BaseEmbedder(BatchDispatch, abc.ABC):
         """One result or one typed error per request, in input order. Dict requests take the
         ``get_embeddings`` keyword names; invalid ones become per-item errors, and an error
         given in place of a request (a request that could not be built) is that item's result."""
+        requests = as_batch(requests, call="embed_many", what="requests")
         if self._batches_itself():
             return self._run(self._build_many(requests), progress=progress)
 
@@ -161,7 +162,7 @@ class BaseEmbedder(BatchDispatch, abc.ABC):
                 raise r
             return r if isinstance(r, EmbedRequest) else self.build_request(**r)
 
-        return self._stream_list(list(requests), build, progress)
+        return self._stream_list(requests, build, progress)
 
     def embed_images(
         self,
@@ -179,6 +180,7 @@ class BaseEmbedder(BatchDispatch, abc.ABC):
         raises :class:`~vertex_mm.batch.BatchInterrupted` whose ``result`` holds the vectors
         finished so far.
         """
+        images = as_batch(images, call="embed_images", what="images")
         return self._embed_column(images, self._image_column(dimension), progress, errors)
 
     def embed_texts(
@@ -190,6 +192,7 @@ class BaseEmbedder(BatchDispatch, abc.ABC):
         errors: ErrorMode = "raise",
     ) -> Embeddings:
         """Embed texts; same contract as :meth:`embed_images`."""
+        texts = as_batch(texts, call="embed_texts", what="texts")
         return self._embed_column(texts, self._text_column(dimension), progress, errors)
 
     # -- contents (gemini-embedding-2's shape: ordered parts, one vector) ---------------------
@@ -227,7 +230,7 @@ class BaseEmbedder(BatchDispatch, abc.ABC):
         """One vector per content, in input order: each item of ``contents`` is one content
         (a part, or a list of parts), sent on its own, never merged with another: a list of
         strings gives one vector per string. Same contract as :meth:`embed_images`."""
-        contents = list(contents)
+        contents = as_batch(contents, call="embed_contents", what="contents")
         warn_file_name_strings(contents)
         return self._embed_column(contents, self._content_column(dimension, task, task_instruction), progress, errors)
 
@@ -246,16 +249,19 @@ class BaseEmbedder(BatchDispatch, abc.ABC):
     async def aembed_many(self, requests: Iterable[EmbedRequest | dict[str, Any] | VertexMMError], *,
                           progress: bool = False) -> list[ItemResult]:
         """The coroutine form of :meth:`embed_many`."""
+        requests = as_batch(requests, call="aembed_many", what="requests")
         return await self._arun(self._build_many(requests), progress=progress)
 
     async def aembed_images(self, images: Iterable[Any], *, dimension: int | None = None, progress: bool = False,
                             errors: ErrorMode = "raise") -> Embeddings:
         """The coroutine form of :meth:`embed_images`."""
+        images = as_batch(images, call="aembed_images", what="images")
         return await self._aembed_column(images, self._image_column(dimension), progress, errors)
 
     async def aembed_texts(self, texts: Iterable[str], *, dimension: int | None = None, progress: bool = False,
                            errors: ErrorMode = "raise") -> Embeddings:
         """The coroutine form of :meth:`embed_texts`."""
+        texts = as_batch(texts, call="aembed_texts", what="texts")
         return await self._aembed_column(texts, self._text_column(dimension), progress, errors)
 
     async def aembed_content(self, content: Any, *, dimension: int | None = None, task: str | Task | None = None,
@@ -271,7 +277,7 @@ class BaseEmbedder(BatchDispatch, abc.ABC):
                               task: str | Task | None = None, task_instruction: str | None = None,
                               progress: bool = False, errors: ErrorMode = "raise") -> Embeddings:
         """The coroutine form of :meth:`embed_contents`."""
-        contents = list(contents)
+        contents = as_batch(contents, call="aembed_contents", what="contents")
         warn_file_name_strings(contents, call="aembed_contents")
         column = self._content_column(dimension, task, task_instruction)
         return await self._aembed_column(contents, column, progress, errors)

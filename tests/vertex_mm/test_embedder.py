@@ -106,3 +106,40 @@ def test_embedding_space_id_round_trip():
     assert EmbeddingSpace.from_id(s.id) == s
     with pytest.raises(ValueError):
         EmbeddingSpace.from_id("nonsense")
+
+
+@pytest.mark.parametrize("call, item", [
+    ("embed_texts", "cat"),
+    ("embed_images", "photos/cat.jpg"),
+    ("embed_images", b"\xff\xd8\xff\xe0 jpeg bytes"),
+    ("embed_many", {"contextual_text": "cat"}),
+])
+def test_one_item_where_a_batch_call_takes_many_is_refused_before_anything_is_sent(call, item):
+    # A string is iterable: unchecked, embed_texts("cat") embedded "c", "a" and "t".
+    from vertex_mm.errors import InputError
+
+    emb = RecordingEmbedder()
+    with pytest.raises(InputError, match=rf"{call}\(\) takes a list of \w+, got one {type(item).__name__}"):
+        getattr(emb, call)(item)
+    assert emb.requests == []
+
+
+def test_one_image_object_is_refused_by_embed_images_with_the_fix(jpeg_bytes):
+    from vertex_mm.errors import InputError
+
+    with pytest.raises(InputError, match=r"pass \[item\] for one"):
+        RecordingEmbedder().embed_images(Image(jpeg_bytes))
+
+
+def test_async_batch_calls_refuse_one_string_too():
+    import asyncio
+
+    from vertex_mm.errors import InputError
+
+    with pytest.raises(InputError, match=r"aembed_texts\(\) takes a list of texts"):
+        asyncio.run(RecordingEmbedder().aembed_texts("cat"))
+
+
+def test_a_generator_of_texts_is_still_a_batch():
+    out = RecordingEmbedder().embed_texts(t for t in ("cat", "dog"))
+    assert out.shape == (2, 1408)
