@@ -111,8 +111,11 @@ def _too_large(kind: str, name: str, size: int | None, limit: int) -> InputError
     error = {"image": ImageTooLargeError, "video": VideoTooLargeError, "document": InvalidDocumentError,
              "audio": InvalidAudioError}.get(kind, InputError)
     size_s = f"{size:,} bytes" if size is not None else f"more than {limit:,} bytes"
+    # The local backend keeps the service's limits (what runs offline runs online), so the fix
+    # names both ways: smaller bytes anywhere, or Cloud Storage for the online backends.
     return error(f"{name}: the {kind} file is {size_s}; at most {limit:,} bytes ({limit // MB} MB) can be sent "
-                 "inline. Upload it to Cloud Storage and pass a gs:// URI", input_name=name)
+                 "inline (the service's limit, which the local backend keeps). Make it smaller, or for vertex/gemini "
+                 "upload it to Cloud Storage and pass a gs:// URI", input_name=name)
 
 
 # How each kind's MIME type is read from its bytes: the sniffer of :mod:`vertex_mm.limits`, how
