@@ -84,6 +84,34 @@ def _run(cmd: list[str], deadline: float, log: Path) -> None:
         raise RuntimeError(f"{' '.join(cmd[:4])} ... failed ({done.returncode}); log {log}:\n{tail}")
 
 
+#: Older venvs kept beside a newly built one (each is about 2.5 GB): the most recently used.
+KEEP_OTHER_VENVS = 2
+
+
+def _prune_siblings(venv: Path, keep: int = KEEP_OTHER_VENVS) -> list[Path]:
+    """Remove the beam venvs of other requirement sets but the ``keep`` most recently used
+    (by their log, appended on every use), skipping any in use (its lock held). A venv is
+    keyed by the declared dependencies, so every dependency change leaves one behind."""
+    others = [p for p in venv.parent.glob("beam-*") if p.is_dir() and p != venv]
+    others.sort(key=lambda p: p.with_suffix(".log").stat().st_mtime if p.with_suffix(".log").exists() else 0.0,
+                reverse=True)
+    removed = []
+    for old in others[keep:]:
+        with open(old.with_suffix(".lock"), "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # another run is using or building it
+            try:
+                shutil.rmtree(old, ignore_errors=True)
+                old.with_suffix(".log").unlink(missing_ok=True)
+                removed.append(old)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        old.with_suffix(".lock").unlink(missing_ok=True)
+    return removed
+
+
 def _python(venv: Path) -> Path:
     return venv / "bin" / "python"
 
@@ -108,6 +136,7 @@ def beam_venv_python(repo: Path = REPO, *, timeout: float = 420.0) -> Path:
             _run([str(_python(venv)), "-m", "pip", "install", *pip_env_flags, *BEAM_REQUIREMENTS,
                   "-e", f"{repo}[{REPO_EXTRAS}]"], deadline, log)
             (venv / "ok").write_text("built\n")
+            _prune_siblings(venv)
         # Always point the editable install at this checkout (it may have moved, or gained a package).
         _run([str(_python(venv)), "-m", "pip", "install", *pip_env_flags, "--no-deps", "-e", str(repo)], deadline, log)
     return _python(venv)
