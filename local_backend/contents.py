@@ -115,7 +115,7 @@ def _document_vector(embedder: LocalEmbedder, data: bytes, name: str) -> np.ndar
 def _page_text(pdf: PdfFile, index: int) -> str:
     page = pdf.page(index)
     try:
-        with text_page(page, f"{pdf.name} page {index + 1}") as textpage:
+        with text_page(page, pdf.name, index + 1) as textpage:
             return " ".join(str(textpage.get_text_range()).split())
     finally:
         page.close()

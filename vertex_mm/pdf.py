@@ -65,14 +65,16 @@ def _pdfium() -> Any:
 
 
 @contextlib.contextmanager
-def text_page(page: Any, where: str) -> Iterator[Any]:
-    """The text layer of a pypdfium2 ``page``, closed after use; a text layer pdfium cannot load
-    is :class:`InvalidDocumentError` naming ``where`` (file and page), not a PdfiumError."""
+def text_page(page: Any, name: str, page_number: int | None = None) -> Iterator[Any]:
+    """The text layer of a pypdfium2 ``page`` of the file ``name`` (1-based ``page_number``),
+    closed after use. A text layer pdfium cannot load is :class:`InvalidDocumentError` with the
+    file as ``input_name`` and the page in the message, as :meth:`PdfFile.page` words it."""
     try:
         textpage = page.get_textpage()
     except _pdfium().PdfiumError as exc:
-        raise InvalidDocumentError(f"{where}: the text layer cannot be read (a damaged PDF?): {exc}",
-                                   input_name=where) from exc
+        where = f"page {page_number}" if page_number is not None else "a page"
+        raise InvalidDocumentError(f"{name}: {where}: the text layer cannot be read (a damaged PDF?): {exc}",
+                                   input_name=name) from exc
     try:
         yield textpage
     finally:
@@ -201,7 +203,8 @@ def open_pdf(source: str | os.PathLike[str] | bytes, *, name: str | None = None)
     try:
         return PdfFile(pdfium.PdfDocument(target), label)
     except pdfium.PdfiumError as exc:
-        if getattr(exc, "err_code", None) == _FPDF_ERR_PASSWORD:
+        # err_code came with pypdfium2 4.x releases after 4.30; older ones say it in the text only.
+        if getattr(exc, "err_code", None) == _FPDF_ERR_PASSWORD or "password" in str(exc).lower():
             raise InvalidDocumentError(f"{label}: the PDF is password-protected (encrypted) and cannot be opened",
                                        input_name=label, hint="Save an unprotected copy (qpdf --decrypt "
                                        "--password=PASSWORD in.pdf out.pdf) and pass that") from exc

@@ -100,8 +100,8 @@ def _start(ref: PageRef, pool: OcrPool, settings: ReaderSettings, pdfs: OpenPdfs
 def _start_pdf(ref: PageRef, pool: OcrPool, settings: ReaderSettings, pdfs: OpenPdfs) -> _Pending:
     page = pdfs.page(ref.path, ref.page_number)
     try:
-        if not settings.force_ocr and has_text_layer(page, ref.page_id):
-            text = read_pdf_page(page, ref.page_id)
+        if not settings.force_ocr and has_text_layer(page, str(ref.path), ref.page_number):
+            text = read_pdf_page(page, ref.page_id, name=str(ref.path), page_number=ref.page_number)
             pending = _Pending(ReadPage(ref, text))
             if settings.ocr_image_regions:
                 region_settings = dataclasses.replace(pool.settings, psm=11)

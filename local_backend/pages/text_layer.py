@@ -34,19 +34,20 @@ _LABEL_MARGIN_X = 0.03
 _LABEL_MARGIN_Y = 0.035
 
 
-def has_text_layer(page: Any, where: str = "PDF page") -> bool:
+def has_text_layer(page: Any, name: str, page_number: int | None = None) -> bool:
     """True when the pypdfium2 page carries at least :data:`MIN_TEXT_CHARS` letters or digits
-    (``where`` names the page in the error for a text layer that cannot be read)."""
-    with text_page(page, where) as textpage:
+    (``name`` and ``page_number`` name the file and page in the error for a text layer that
+    cannot be read)."""
+    with text_page(page, name, page_number) as textpage:
         if textpage.count_chars() < MIN_TEXT_CHARS:
             return False
         return sum(ch.isalnum() for ch in textpage.get_text_range()) >= MIN_TEXT_CHARS
 
 
-def read_pdf_page(page: Any, page_id: str) -> PageText:
+def read_pdf_page(page: Any, page_id: str, *, name: str | None = None, page_number: int | None = None) -> PageText:
     """The text-layer words of a pypdfium2 page, in content order, and its figure regions."""
     width, height = page.get_size()
-    with text_page(page, page_id) as textpage:
+    with text_page(page, name or page_id, page_number) as textpage:
         words = _words(textpage, width, height)
     figures = _figure_boxes(page, width, height, words)
     return PageText(page_id=page_id, words=words, figure_boxes=figures, source="text-layer")

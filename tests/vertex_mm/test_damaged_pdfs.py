@@ -84,18 +84,20 @@ class _PageWithoutTextLayer:
         raise pypdfium2.PdfiumError("Failed to load text page.")
 
 
-def test_a_text_layer_pdfium_cannot_load_is_an_invalid_document_error_naming_the_page():
+def test_a_text_layer_pdfium_cannot_load_is_an_invalid_document_error_naming_file_and_page():
     from local_backend.pages.text_layer import has_text_layer, read_pdf_page
     from vertex_mm.pdf import text_page
 
-    with pytest.raises(InvalidDocumentError, match=r"report\.pdf page 2: the text layer cannot be read") as info:
-        with text_page(_PageWithoutTextLayer(), "report.pdf page 2"):
+    with pytest.raises(InvalidDocumentError, match=r"report\.pdf: page 2: the text layer cannot be read") as info:
+        with text_page(_PageWithoutTextLayer(), "report.pdf", 2):
             pass
-    assert info.value.input_name == "report.pdf page 2"
-    with pytest.raises(InvalidDocumentError, match=r"report\.pdf#p2"):
-        has_text_layer(_PageWithoutTextLayer(), "report.pdf#p2")
-    with pytest.raises(InvalidDocumentError, match=r"report\.pdf#p2"):
-        read_pdf_page(_PageWithoutTextLayer(), "report.pdf#p2")
+    assert info.value.input_name == "report.pdf"  # the file, as every PDF error names it
+    with pytest.raises(InvalidDocumentError, match=r"report\.pdf: page 2") as info:
+        has_text_layer(_PageWithoutTextLayer(), "report.pdf", 2)
+    assert info.value.input_name == "report.pdf"
+    with pytest.raises(InvalidDocumentError, match=r"report\.pdf: page 2") as info:
+        read_pdf_page(_PageWithoutTextLayer(), "report#2", name="report.pdf", page_number=2)
+    assert info.value.input_name == "report.pdf"
 
 
 def test_text_page_closes_the_text_layer_after_use():
@@ -104,7 +106,7 @@ def test_text_page_closes_the_text_layer_after_use():
         try:
             from vertex_mm.pdf import text_page
 
-            with text_page(page, "ok.pdf page 1") as textpage:
+            with text_page(page, "ok.pdf", 1) as textpage:
                 assert textpage.count_chars() == 0  # a blank page: a text layer without characters
                 assert textpage.raw is not None
             assert textpage.raw is None  # pypdfium2 clears the handle on close

@@ -8,7 +8,7 @@ Pinned from a fuzz run (thousands of mutations of real files):
 * a video whose header states no duration (a browser's live-recorded WebM) was refused by
   ``cut_clips``, and the local backend's frame reader raised PyAV's ``RuntimeError`` ("Cannot
   change thread_type after codec is open") or ``av.error.PermissionError`` (seek); both now
-  measure it by decoding it once (:func:`measured_duration`).
+  measure it from its packets, without decoding (:func:`measured_duration`).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def test_a_live_recorded_webm_without_a_duration_is_measured_and_cut():
 def test_a_live_webm_cut_off_before_its_first_frame_says_there_are_no_frames():
     live = damaged.live_webm()
     header_only = live[:live.find(b"\x1f\x43\xb6\x75") + 12]  # up to the first Cluster's header
-    with pytest.raises(InvalidVideoError, match=r"live\.webm: no decodable video frames"):
+    with pytest.raises(InvalidVideoError, match=r"live\.webm: no video frames \(and no duration in the header\)"):
         cut_clips(header_only, name="live.webm")
 
 

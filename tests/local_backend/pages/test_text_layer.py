@@ -38,7 +38,7 @@ def test_axis_labels_fall_inside_the_figure_region():
 
 def test_born_digital_page_has_text_layer_and_vector_page_has_no_raster_images():
     page = _page("party.pdf", 7)
-    assert has_text_layer(page)
+    assert has_text_layer(page, "page.pdf")
     assert raster_image_boxes(page) == []
 
 
@@ -49,5 +49,5 @@ def test_image_only_pdf_has_no_text_layer(tmp_path):
     ImageDraw.Draw(img).text((50, 50), "scanned words", fill="black")
     img.save(tmp_path / "scan.pdf")
     doc = pdfium.PdfDocument(str(tmp_path / "scan.pdf"))
-    assert not has_text_layer(doc[0])
+    assert not has_text_layer(doc[0], "blank.pdf", 1)
     assert len(raster_image_boxes(doc[0])) == 1
