@@ -164,6 +164,13 @@ class _Clip:
         self.out.close()
         return self.buf.getvalue()
 
+    def discard(self) -> None:
+        """Free the encoder and its frames now (the cut failed), not at garbage collection."""
+        try:
+            self.out.close()
+        except Exception:  # noqa: BLE001 - closing a half-written clip only frees it; its bytes are dropped
+            pass
+
 
 def cut_clips(data: bytes, config: VideoSegmentConfig | None = None, *, name: str = "video",
               extra: str = "video") -> list[tuple[float, float, bytes]]:
@@ -195,21 +202,25 @@ def cut_clips(data: bytes, config: VideoSegmentConfig | None = None, *, name: st
             done.append(clip.close())
             clip = None
 
-        for t, frame in video_frames(container, name, threads=False):
-            while len(done) < len(spans) and t >= spans[len(done)][1] - 1e-6:
+        try:
+            for t, frame in video_frames(container, name, threads=False):
+                while len(done) < len(spans) and t >= spans[len(done)][1] - 1e-6:
+                    finish()
+                if len(done) >= len(spans):
+                    break
+                start = spans[len(done)][0]
+                if t >= start - 1e-6:
+                    if clip is None:
+                        clip = _Clip(av, rate, width, height, int(getattr(frame, "rotation", 0) or 0))
+                        if last is not None and t > start + 1e-6:
+                            clip.add(last, 0.0)  # the frame on screen when the segment starts
+                    clip.add(frame, t - start)
+                last = frame
+            while len(done) < len(spans):
                 finish()
-            if len(done) >= len(spans):
-                break
-            start = spans[len(done)][0]
-            if t >= start - 1e-6:
-                if clip is None:
-                    clip = _Clip(av, rate, width, height, int(getattr(frame, "rotation", 0) or 0))
-                    if last is not None and t > start + 1e-6:
-                        clip.add(last, 0.0)  # the frame on screen when the segment starts
-                clip.add(frame, t - start)
-            last = frame
-        while len(done) < len(spans):
-            finish()
+        finally:
+            if clip is not None:
+                clip.discard()  # a clip the cut could not finish (an error): free its encoder now
         return [(s, e, b) for (s, e), b in zip(spans, done)]
     finally:
         container.close()
