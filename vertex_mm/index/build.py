@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import EmbeddingSpaceMismatchError
+from ..errors import BatchError, EmbeddingSpaceMismatchError, InputError
 from ..limits import IMAGE_SUFFIXES  # the one suffix table; re-exported for callers of this module
 from ..results import Embeddings, EmbeddingSpace
 from .base import BaseIndex
@@ -81,16 +81,55 @@ def index_images(
 def embedder_for_index(index: BaseIndex, backend: str | None = None, **options: Any) -> Any:
     """An embedder that writes into ``index``'s space: by default the backend the index was
     built with (its space id says which). Raises :class:`EmbeddingSpaceMismatchError` when the
-    embedder cannot, rather than answering queries from another space."""
+    embedder cannot, rather than answering queries from another space; the model is compared
+    before the dimension, so a backend of another model is named as such, not as a bad size."""
     from ..registry import get_embedder
 
-    embedder = get_embedder(backend or index.space.backend, **options)
-    got = embedder.space(index.dimension)
-    if got != index.space:
-        raise EmbeddingSpaceMismatchError(
-            f"backend {backend or index.space.backend!r} embeds into {got.id!r} but the index holds "
-            f"{index.space.id!r}; query with the model that built the index, or rebuild the index")
+    name = backend or index.space.backend
+    embedder = get_embedder(name, **options)
+    try:
+        got = _writes_to(embedder, index.space)
+        if got != index.space:
+            raise EmbeddingSpaceMismatchError(
+                f"backend {name!r} embeds into {_describe(got)} but the index holds "
+                f"{index.space.id!r}; query with the model that built the index, or rebuild the index")
+    except BaseException:
+        embedder.close()
+        raise
     return embedder
+
+
+def _writes_to(embedder: Any, space: EmbeddingSpace) -> EmbeddingSpace | str:
+    """The space ``embedder``'s queries for an index of ``space`` land in (the way
+    :func:`embed_query` embeds them), or ``backend/model at any dimension`` when it is another
+    model, whatever the dimension."""
+    if (embedder.backend, embedder.model) != (space.backend, space.model):
+        try:
+            return _query_space(embedder, space)
+        except InputError:  # this model cannot even make vectors of that size
+            return f"{embedder.backend}/{embedder.model}"
+    return _query_space(embedder, space)
+
+
+def _describe(space: EmbeddingSpace | str) -> str:
+    return f"{space.id!r}" if isinstance(space, EmbeddingSpace) else f"{space!r} (at other dimensions)"
+
+
+def _query_space(embedder: Any, space: EmbeddingSpace) -> EmbeddingSpace:
+    if _embeds_as_content(embedder, space):
+        return embedder.content_space(space.dimension)  # type: ignore[no-any-return]
+    return embedder.space(space.dimension)  # type: ignore[no-any-return]
+
+
+def _embeds_as_content(embedder: Any, space: EmbeddingSpace) -> bool:
+    """Whether queries of an index of ``space`` are contents (gemini-embedding-2's path): the
+    index records a task, or its dimension is one only the embedder's content path makes (a
+    local `vertex-mm migrate` index at 3072, say)."""
+    limits = getattr(embedder, "content_limits", None)
+    if limits is None:
+        return False
+    return bool(space.task) or (not embedder.limits.allows_dimension(space.dimension)
+                                and limits.allows_dimension(space.dimension))
 
 
 #: The task a query takes against documents embedded for a task: retrieval and QA documents are
@@ -100,18 +139,29 @@ _QUERY_TASKS = {"retrieval_document": "retrieval_query"}
 
 def embed_query(embedder: Any, space: EmbeddingSpace, *, text: str | None = None,
                 image: str | os.PathLike[str] | bytes | None = None) -> Embeddings:
-    """One text or image query as a 1-row Embeddings of ``space`` (errors raise)."""
+    """One text or image query as a 1-row Embeddings of ``space``. A query that fails raises its
+    own typed error (not a :class:`BatchError` of one input)."""
     if (text is None) == (image is None):
         raise ValueError("give exactly one of text or image")
+    try:
+        return _embed_one(embedder, space, text, image)
+    except BatchError as exc:
+        if len(exc.errors) == 1:
+            raise next(iter(exc.errors.values())) from None
+        raise
+
+
+def _embed_one(embedder: Any, space: EmbeddingSpace, text: str | None,
+               image: str | os.PathLike[str] | bytes | None) -> Embeddings:
     vectors: Embeddings
-    if space.task and getattr(embedder, "content_limits", None) is not None:
-        # An index of contents embedded for a task (gemini-embedding-2, e.g. after `vertex-mm
-        # migrate`): a query is a content too, in the query form of that task.
+    if _embeds_as_content(embedder, space):
+        # An index of contents (gemini-embedding-2, or `vertex-mm migrate`): a query is a
+        # content too, in the query form of the index's task when it records one.
         query: Any = text
         if image is not None:
             query = image if isinstance(image, bytes) else Path(os.fspath(image))
-        task = _QUERY_TASKS.get(space.task, space.task)
-        if task.startswith("custom-"):
+        task: str | None = _QUERY_TASKS.get(space.task, space.task) or None
+        if task and task.startswith("custom-"):
             task = "retrieval_query"  # the index's own instruction is not recoverable from its digest
         vectors = embedder.embed_contents([query], dimension=space.dimension, task=task)
     elif text is not None:
