@@ -92,14 +92,20 @@ def _index(args: argparse.Namespace) -> int:
     from ..pages import expand_sources
     from ..pages.ingest import DEFAULT_DPI
     from ..registry import get_page_retriever, load_page_retriever, parse_page_retriever_spec
+    from ._errors import UsageError
 
     spec = parse_page_retriever_spec(args.embedder)
     root = Path(args.index)
     family = "gemini" if spec.content else "late interaction" if spec.late_interaction else "ocr-fused"
+    unreadable: list[str] = []  # files that cannot be opened; the pages of the others are indexed
+    sources = expand_sources(args.sources, errors=unreadable)  # a path that is not there is said first
+    if not sources:  # nothing to index: no index is written (an empty one would only block the next run)
+        where = ", ".join(args.sources)
+        if unreadable:
+            raise UsageError(f"no readable PDFs or page images in {where}:\n" + "\n".join(unreadable))
+        raise UsageError(f"no PDFs or page images under {where}")
     existing = _existing_index(root, spec, update=args.update)  # refuses what this run would destroy
     _refuse_flags(args, family, _INDEX_FLAGS, f"{family} ones")
-    unreadable: list[str] = []  # files that cannot be opened; the pages of the others are indexed
-    sources = expand_sources(args.sources, errors=unreadable)
     if spec.content:  # grows, and resumes: pages already embedded are skipped
         options: dict[str, Any] = {"batch_size": args.batch_size or 64, "replace": args.replace, "progress": True}
         args.dimension = 768 if args.dimension is None else args.dimension

@@ -1,0 +1,31 @@
+"""``vertex-mm pages`` edges a new user met: nothing to index is refused and writes nothing,
+and the help pages say what each action does."""
+
+from __future__ import annotations
+
+from vertex_mm.cli import main
+
+
+def test_an_empty_folder_is_refused_and_no_index_is_written(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    idx = tmp_path / "pe.idx"
+    assert main(["pages", "index", str(tmp_path / "empty"), "--index", str(idx)]) == 2
+    assert f"no PDFs or page images under {tmp_path / 'empty'}" in capsys.readouterr().err
+    assert not idx.exists()
+
+
+def test_a_folder_of_unreadable_pdfs_is_refused_naming_them(tmp_path, capsys):
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "fake.pdf").write_text("<html>not a pdf</html>\n")
+    idx = tmp_path / "pe.idx"
+    assert main(["pages", "index", str(tmp_path / "bad"), "--index", str(idx)]) == 2
+    err = capsys.readouterr().err
+    assert "no readable PDFs or page images in" in err and "fake.pdf" in err and not idx.exists()
+
+
+def test_a_missing_source_is_named_before_an_existing_index_is_mentioned(tmp_path, capsys):
+    idx = tmp_path / "pe.idx"
+    idx.mkdir()
+    (idx / "manifest.json").write_text("{}")  # whatever is there, the missing file is the error to show
+    assert main(["pages", "index", str(tmp_path / "nope.pdf"), "--index", str(idx)]) == 2
+    assert "nope.pdf: no such file or folder" in capsys.readouterr().err
