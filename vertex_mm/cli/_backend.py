@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-__all__ = ["add_backend_arguments", "add_page_content_arguments", "add_service_arguments", "backend_options", "content_options"]
+__all__ = ["add_backend_arguments", "add_page_content_arguments", "add_service_arguments", "backend_options",
+           "check_credentials", "content_options"]
 
 
 def add_backend_arguments(p: argparse.ArgumentParser, *, default: str | None,
@@ -82,3 +83,19 @@ def content_options(args: argparse.Namespace, *, new_index: bool) -> dict[str, A
         options.update(dimension=args.dimension, pages_per_vector=args.pages_per_vector)
     return options
 
+
+
+def check_credentials(backend: str, options: dict[str, Any]) -> None:
+    """Look for Application Default Credentials now when ``backend`` is a cloud one reached
+    without an endpoint override: a server (``serve``) that started without them would fail
+    every query. Raises :class:`UnauthenticatedError` (the CLI's clean message, exit 2)."""
+    if backend not in ("vertex", "gemini") or options.get("api_endpoint") or options.get("base_url"):
+        return
+    try:
+        import google.auth
+
+        google.auth.default()
+    except Exception as exc:  # DefaultCredentialsError and friends
+        from ..google_api import raise_translated
+
+        raise_translated(exc)

@@ -18,7 +18,7 @@ import os
 import sys
 from typing import TextIO
 
-from ..errors import InputError, UnauthenticatedError, VertexMMError
+from ..errors import BatchError, InputError, UnauthenticatedError, VertexMMError
 
 __all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PARTIAL", "UsageError", "exit_code_for"]
 
@@ -41,8 +41,21 @@ def exit_code_for(exc: BaseException, command: str, *, err: TextIO | None = None
         return EXIT_INTERRUPTED
     if os.environ.get("VERTEX_MM_DEBUG") or not isinstance(exc, (VertexMMError, OSError)):
         raise exc
+    exc = _cause(exc)
     print(f"vertex-mm {command}: {_message(exc)}", file=err)
     return EXIT_ERROR
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """The one error behind a batch that failed for one reason: its only input (a single query),
+    or missing credentials (every input fails alike). Said plainly, not as "1 of 1 inputs failed"."""
+    if not isinstance(exc, BatchError) or not exc.errors:
+        return exc
+    causes = list(exc.errors.values())
+    inputs = len(exc.result) if hasattr(exc.result, "__len__") else None
+    if inputs == 1 or all(isinstance(e, UnauthenticatedError) for e in causes):
+        return causes[0]
+    return exc
 
 
 def _message(exc: BaseException) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._backend import add_backend_arguments, backend_options
+from ._backend import add_backend_arguments, backend_options, check_credentials
 
 __all__ = ["HELP", "add_arguments", "run"]
 
@@ -42,7 +42,10 @@ def run(args: argparse.Namespace) -> int:
     from ..serve.app import create_app
 
     index = BaseIndex.load(args.index)
-    embedder = embedder_for_index(index, args.backend, **backend_options(args, args.backend or index.space.backend))
+    backend = args.backend or index.space.backend
+    options = backend_options(args, backend)
+    check_credentials(backend, options)  # at start: not one failed query after another
+    embedder = embedder_for_index(index, args.backend, **options)
     from ..serve.app import LOOPBACK_HOSTS
 
     hosts = [*LOOPBACK_HOSTS, *args.allowed_host]
