@@ -37,13 +37,42 @@ EMBEDDER_HELP = ("page retriever: 'ocr-fused' (default; offline OCR-assisted, no
                  "Cloud, one vector per page)")
 
 
+INDEX_DESCRIPTION = """Index the pages of PDFs and page images (files, or folders searched recursively).
+
+    vertex-mm pages index reports/ scans/ --index pages.idx
+    vertex-mm pages index new.pdf --index pages.idx --update
+    vertex-mm pages index reports/ --index pages-g2.idx --embedder gemini --project my-proj
+
+--embedder picks the retriever (default ocr-fused: offline and OCR-assisted, not ColPali; the
+PDF text layer, tesseract for scanned pages, with BM25, passages and a layout signal). An
+existing --index is never replaced: --update adds the new sources to it (with the --embedder
+that built it; pages it holds are skipped). Files or pages that cannot be read are listed and
+the rest is indexed; a run with nothing to index writes no index.
+
+Exit status: 0 when every page is indexed, 1 when some were not, 2 on a usage error.
+"""
+
+SEARCH_DESCRIPTION = """Answer text queries from a page index, best pages first.
+
+    vertex-mm pages search --index pages.idx "quarterly revenue chart" -k 5
+    vertex-mm pages search --index pages.idx "bar chart" "org chart" --json
+
+Each query is answered by the retriever that built the index (a line says which); a gemini
+index needs Google credentials or --api-endpoint. Prints rank, page id, file, page number and
+score per hit, or one JSON line per query with --json.
+
+Exit status: 0 with results, 2 on a usage error or a bad index.
+"""
+
+
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("pages", help="index PDFs and page images and search them (OCR-assisted, or late interaction)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="pages_command", metavar="ACTION", required=True)
 
-    ix = sub.add_parser("index", help="index PDFs, page images, or folders of them")
-    ix.add_argument("sources", nargs="+")
+    ix = sub.add_parser("index", help="index PDFs, page images, or folders of them", description=INDEX_DESCRIPTION,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ix.add_argument("sources", nargs="+", metavar="SOURCE", help="a PDF, a page image, or a folder of them")
     ix.add_argument("--index", required=True, help="index directory")
     ix.add_argument("--embedder", default="ocr-fused", help=EMBEDDER_HELP)
     ix.add_argument("--workers", type=int, default=None, help="tesseract processes (ocr-fused; default: CPU count)")
@@ -62,11 +91,12 @@ def register(subparsers: Any) -> None:
     add_page_content_arguments(ix, new_index=True)
     ix.set_defaults(func=run, dimension=None, pages_per_vector=None)  # None: not given (the defaults are filled in _index)
 
-    se = sub.add_parser("search", help="answer queries")
-    se.add_argument("queries", nargs="+")
+    se = sub.add_parser("search", help="answer queries", description=SEARCH_DESCRIPTION,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    se.add_argument("queries", nargs="+", metavar="QUERY", help="a text query (several: each answered in turn)")
     se.add_argument("--index", required=True, help="index directory")
     se.add_argument("--embedder", default=None, help=EMBEDDER_HELP + " (default: the one that built the index)")
-    se.add_argument("-k", type=int, default=5)
+    se.add_argument("-k", type=int, default=5, help="pages per query (default 5)")
     se.add_argument("--mode", choices=["screened", "exact", "float", "binary", "muvera"], default=None,
                     help="late interaction: exact MaxSim through the certified bfloat16 screen (screened, the default) "
                     "or the plain float32 scan (exact; float is its old name), or candidates by Hamming (binary) or "
