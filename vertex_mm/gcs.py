@@ -35,6 +35,7 @@ __all__ = [
     "ObjectNotFoundError",
     "ObjectTooLargeError",
     "check_gs_prefix",
+    "did_you_mean_gs",
     "emulator_client",
     "join_gs",
     "list_objects",
@@ -42,6 +43,7 @@ __all__ = [
     "read_object",
     "split_gs_uri",
     "storage_error",
+    "suggest_gs_uri",
     "write_object",
 ]
 
@@ -65,6 +67,24 @@ def split_gs_uri(uri: str) -> tuple[str, str]:
     if not bucket:
         raise InvalidURIError(f"{uri}: no bucket name (expected gs://bucket/object)", input_name=uri)
     return bucket, name
+
+
+def suggest_gs_uri(text: str) -> str | None:
+    """The ``gs://`` URI a mistyped one looks like (``gs:/bucket/x`` a slash short, ``gs:bucket/x``,
+    ``gs:///bucket/x``, ``GS://bucket/x``), or None when ``text`` is no near miss."""
+    head, sep, rest = text.partition(":")
+    if not sep or head.lower() != "gs":
+        return None
+    rest = rest.lstrip("/")
+    fixed = f"gs://{rest}"
+    return fixed if rest and fixed != text else None
+
+
+def did_you_mean_gs(text: str) -> str:
+    """``"; did you mean gs://bucket/x?"`` for a near miss of a ``gs://`` URI, else ``""``: the
+    tail of a "no such file" message."""
+    fixed = suggest_gs_uri(text)
+    return f"; did you mean {fixed}?" if fixed else ""
 
 
 def check_gs_prefix(uri: str, *, name: str = "source") -> tuple[str, str]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InputError
-from ..gcs import check_gs_prefix, make_client, storage_error
+from ..gcs import check_gs_prefix, did_you_mean_gs, make_client, storage_error
 from ..limits import IMAGE_SUFFIXES
 from ..media import Image, _normalise_location, read_input_file
 
@@ -54,8 +54,8 @@ def iter_source(source: str | os.PathLike[str], *, storage_client: Any = None,
         return _iter_folder(path, extensions)
     if path.is_file():
         return _iter_list_file(path)
-    raise InputError(f"{text}: no such folder or list file (SOURCE is a folder, a list file or gs://bucket/prefix)",
-                     input_name=text)
+    raise InputError(f"{text}: no such folder or list file (SOURCE is a folder, a list file or gs://bucket/prefix)"
+                     f"{did_you_mean_gs(text)}", input_name=text)
 
 
 def _iter_folder(root: pathlib.Path, extensions: frozenset[str]) -> Iterator[SourceItem]:
