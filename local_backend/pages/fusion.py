@@ -6,7 +6,8 @@ Both take per-component score matrices ``(queries, pages)``.
   ignores how far ahead the leader is.
 * ``zsum`` (the default): each component's scores are standardised per query (mean 0, sd 1
   over the pages), then summed with weights. A component that is sure (one page far above the
-  rest) speaks louder than one that is not, which RRF cannot express.
+  rest) speaks louder than one that is not, which RRF cannot express. An index of one page
+  has no spread to standardise over: its page scores the weighted sum of the raw scores.
 
 The default weights were chosen by leave-one-document-out cross-validation on the dev split of
 the held-out page set, never on its test split; ``benchmarks/pages_fusion_weights.py`` reruns
@@ -82,10 +83,17 @@ class Fusion:
         used = {name: s for name, s in components.items() if self.weights.get(name, 0.0) > 0}
         if not used:
             raise ValueError(f"no component with a positive weight among {sorted(components)}; weights {dict(self.weights)}")
+        # One page has no spread to standardise over (every z-score would be 0, whatever the
+        # query): its score is then the weighted sum of its raw component scores, which still
+        # grows with how well the page matches.
+        alone = self.method == "zsum" and next(iter(used.values())).shape[1] == 1
         total: np.ndarray | None = None
         for name, s in used.items():
             w = self.weights[name]
-            part = w * zscores(s) if self.method == "zsum" else w / (self.rrf_k + ranks(s))
+            if alone:
+                part = w * np.asarray(s, dtype=np.float64)
+            else:
+                part = w * zscores(s) if self.method == "zsum" else w / (self.rrf_k + ranks(s))
             total = part if total is None else total + part
         assert total is not None
         return total

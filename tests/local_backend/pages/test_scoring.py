@@ -159,3 +159,14 @@ def test_reference_lists_are_found_by_heading_or_cited_years_and_asked_for_by_th
     assert LayoutScorer(text_signals=1).fit([heading, years, prose]).scores_many(["reference list"]).tolist() == [[0, 0, 0]]
     assert query_intent("coxph coefficients for age") == (False, True)
     assert query_intent("coxph coefficients for age", text_signals=1) == (False, False)
+
+
+def test_a_one_page_index_scores_by_how_well_the_page_matches_not_zero():
+    # Raw scores of hexagon_binning.pdf page 1 indexed alone (`pages search` printed 0.000 for all).
+    comps = {"lexical": np.array([[0.263], [0.0], [0.648]]), "dense": np.array([[0.636], [0.102], [0.793]]),
+             "layout": np.zeros((3, 1))}
+    fused = Fusion().fuse(comps)[:, 0]
+    assert fused.shape == (3,) and np.all(fused != 0)
+    assert fused[2] > fused[0] > fused[1]  # "hexagonal binning of points" > "hexagon" > "zoo animals"
+    two = {name: np.hstack([s, s - 0.1]) for name, s in comps.items()}
+    assert np.allclose(Fusion().fuse(two), Fusion().fuse({n: zscores(s) for n, s in two.items()}))  # 2+ pages: z
