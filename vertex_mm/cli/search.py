@@ -4,8 +4,10 @@
     vertex-mm search photos.idx --image query.jpg
     vertex-mm search photos.idx "a red motorcycle" --filter folder=garage --json
 
-The query is embedded by the backend that built the index (its manifest names the space);
-``--backend`` overrides it, and a backend of another space is refused rather than answered.
+The query is embedded by the backend that built the index (its manifest names the space), the
+way its items were: an index of contents (``vertex-mm migrate``, gemini) gets the query as a
+content, in the query form of its task. ``--backend`` overrides the backend, and a backend of
+another space is refused rather than answered.
 Prints rank, cosine score and id per hit, or one JSON object per hit with ``--json``.
 
 Exit status: 0 with results, 1 when nothing matched, 2 on a usage error or a bad index.

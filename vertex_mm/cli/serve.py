@@ -4,7 +4,8 @@
     vertex-mm serve photos.idx --port 0        # a free port, printed at start
 
 Binds 127.0.0.1 (this machine only) unless ``--host`` says otherwise. Queries are embedded by
-the backend that built the index. Needs the ``serve`` extra: pip install "vertex-mm[serve]".
+the backend that built the index; for a vertex or gemini index, Google credentials are checked at
+start (or pass --api-endpoint). Needs the ``serve`` extra: pip install "vertex-mm[serve]".
 Prints ``vertex-mm serve listening on http://HOST:PORT`` once it answers; stops on Ctrl-C.
 """
 
