@@ -27,7 +27,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ._backend import add_page_content_arguments, content_options
+from ._backend import add_page_content_arguments, backend_options, check_credentials, content_options
 
 __all__ = ["register", "run"]
 
@@ -140,6 +140,7 @@ def _index(args: argparse.Namespace) -> int:
         options: dict[str, Any] = {"batch_size": args.batch_size or 64, "replace": args.replace, "progress": True}
         args.dimension = 768 if args.dimension is None else args.dimension
         args.pages_per_vector = 1 if args.pages_per_vector is None else args.pages_per_vector
+        check_credentials("gemini", backend_options(args, "gemini"))  # not one failed page after another
         if existing:
             retriever = load_page_retriever(root, spec, **options, **content_options(args, new_index=False))
             built: Any = retriever
@@ -267,6 +268,8 @@ def _search(args: argparse.Namespace) -> int:
         if kind == CONTENT_KIND:
             search_options = content_options(args, new_index=False)
     retriever = load_page_retriever(args.index, args.embedder, verify=False, **search_options)
+    if kind == CONTENT_KIND:  # once the index is known to be searched with gemini
+        check_credentials("gemini", search_options["embedder_options"])
     hits = retriever.search(args.queries, k=args.k)
     if not args.json:
         print(f"answered by: {retriever.name} ({retriever.description})")

@@ -75,3 +75,13 @@ def test_a_batch_of_several_inputs_failing_for_their_own_reasons_keeps_its_count
     err = io.StringIO()
     assert exit_code_for(one, "search", err=err) == 2
     assert err.getvalue() == "vertex-mm search: a.jpg: image is empty\n"
+
+
+@pytest.mark.usefixtures("no_adc")
+def test_gemini_pages_index_without_credentials_is_refused_before_any_page(tmp_path, capsys):
+    idx = tmp_path / "pages-g2.idx"
+    assert main(["pages", "index", str(two_pdfs(tmp_path / "pdfs")), "--index", str(idx), "--embedder", "gemini",
+                 "--project", "my-proj"]) == 2
+    captured = capsys.readouterr()
+    _clean(captured.err)
+    assert "unreadable" not in captured.out and not idx.exists()  # no empty index left to block the next run
