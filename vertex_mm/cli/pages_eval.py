@@ -14,7 +14,7 @@ import argparse
 import sys
 from typing import Any
 
-from ._backend import add_page_content_arguments, content_options
+from ._backend import add_page_content_arguments, check_credentials, content_options
 
 __all__ = ["add_eval_arguments", "register_eval", "run"]
 
@@ -64,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
     # Late interaction is scored on float32 pages, as embedded: the table measures the model,
     # not the storage (the index stores float16 by default).
     if spec.content:
-        retriever = get_page_retriever(spec, progress=True, **content_options(args, new_index=True))
+        options = content_options(args, new_index=True)
+        check_credentials("gemini", options["embedder_options"])  # before the data set is sent page by page
+        retriever = get_page_retriever(spec, progress=True, **options)
     elif spec.late_interaction:
         retriever = get_page_retriever(spec, dpi=args.dpi, dtype="float32")
     else:

@@ -85,3 +85,12 @@ def test_gemini_pages_index_without_credentials_is_refused_before_any_page(tmp_p
     captured = capsys.readouterr()
     _clean(captured.err)
     assert "unreadable" not in captured.out and not idx.exists()  # no empty index left to block the next run
+
+
+@pytest.mark.usefixtures("no_adc")
+def test_gemini_pages_eval_without_credentials_is_refused_at_start(capsys):
+    from page_fixtures import PDF_FIXTURE
+
+    assert main(["pages", "eval", str(PDF_FIXTURE), "--embedder", "gemini", "--no-ocr-baseline",
+                 "--project", "my-proj"]) == 2
+    _clean(capsys.readouterr().err)
