@@ -6,8 +6,8 @@
 >>> r.search(["revenue by quarter"], k=5)                                # doctest: +SKIP
 
 Each page goes to the model as it is: a PDF page as a one-page PDF (the model reads its text
-and its pictures), a page image as an image; ``pages_per_vector=N`` (2..6) sends N consecutive
-pages of a PDF as one content instead, and every page of a chunk gets the chunk's score.
+and its pictures), a page image as an image; ``pages_per_vector=N`` (2..6; the default 1 is a
+vector per page) sends N consecutive pages of a PDF as one content instead, and every page of a chunk gets the chunk's score.
 Pages are embedded with ``task="retrieval_document"`` and queries with
 ``task="retrieval_query"``, through the batch engine (quota, retries, per-page errors).
 
