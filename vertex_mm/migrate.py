@@ -14,7 +14,9 @@ item, from its source images, by the successor (gemini-embedding-2), into a new 
 * Resumable at the quota: results go to an append-only journal beside the new index
   (``NEW.journal.jsonl``) as they arrive, through the embedder's batch engine (rate limit,
   retries); run the same command again after a crash or Ctrl-C and only what is missing is
-  embedded. The new index is written (atomically) from the journal at the end.
+  embedded. The new index is written (atomically) from the journal at the end. The journal
+  records its space (model, dimension, task): a resume in another space is refused
+  (:class:`~vertex_mm.jobs.JournalSpaceError`), so the index's label is always true.
 * Spaces never mix: the new index is created in the new embedder's space (recording the
   task) and refuses anything else; the old one is only read.
 * How much the results move: with queries, each is searched in the old index (embedded by
@@ -169,7 +171,7 @@ def migrate_index(source: str | os.PathLike[str], out: str | os.PathLike[str], e
     items = source_items(source, root)
     report.items = len(items)
     report.missing_source = [i.id for i in items if i.location is None]
-    with Journal(journal_path) as journal:
+    with Journal(journal_path, space=space.id) as journal:
         todo = [i for i in items if i.location is not None and not journal.is_done(i.id, _hash(i))]
         report.already_done = sum(1 for i in items if i.location is not None) - len(todo)
 

@@ -12,7 +12,8 @@ local backends; for gemini every image, PDF, audio clip (MP3/WAV) and video (MP4
 one content (--media chooses). Each result is appended to the output as it arrives. Run the
 same command again after Ctrl-C, a crash or kill -9: what is done is skipped, and each input
 ends up in the output exactly once. Inputs that failed are listed in OUT.errors.jsonl and
-tried again on the next run.
+tried again on the next run. A rerun must embed in the output's space: another --backend,
+--dimension or --task is refused (vectors of two spaces never share one output).
 
 --mode online (the default) calls the service once per input at --rpm. --mode job (gemini)
 sends the inputs as a Vertex AI batch prediction job, at about half the price: they are

@@ -11,6 +11,7 @@ from .contents import CONTENT_EXTENSIONS, load_content
 from .estimate import estimate_source
 from .job import JobReport, job_paths, run_job
 from .journal_lock import JournalError, JournalLockedError
+from .journal_space import JournalSpaceError
 from .mode import choose_mode
 from .resume import ResumeSet
 from .sources import IMAGE_EXTENSIONS, SourceItem, iter_source, load_item
@@ -31,6 +32,7 @@ __all__ = [
     "JournalError",
     "JournalLineError",
     "JournalLockedError",
+    "JournalSpaceError",
     "ResumeSet",
     "SourceItem",
     "choose_mode",

@@ -128,7 +128,7 @@ def run_batch_job(
     tried: set[str] = set()
     touched = False  # whether this run got as far as knowing its errors (else the old file stays)
     run = _Run(embedder, source, space, task, gcs, staging, extensions, max_file_bytes, max_rows, report, errors)
-    with Journal(journal_path) as journal:
+    with Journal(journal_path, space=space.id) as journal:
         report.torn_bytes = journal.torn_bytes
         report.bad_lines, report.first_bad_lines = journal.bad_lines, journal.first_bad_lines
         try:

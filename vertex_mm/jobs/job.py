@@ -163,7 +163,7 @@ def run_job(
     # A local source is counted first, so the bar can show an ETA; a bucket is not listed twice.
     total = _count_local(source, extensions) if progress else None
     bar = Progress(total, enabled=progress, desc=f"{embedder.backend} embed")
-    with bar, Journal(journal_path, fsync_every=fsync_every) as journal:
+    with bar, Journal(journal_path, fsync_every=fsync_every, space=space.id) as journal:
         report.torn_bytes = journal.torn_bytes
         report.bad_lines, report.first_bad_lines = journal.bad_lines, journal.first_bad_lines
 

@@ -22,6 +22,7 @@ run writes a journal at a time: :class:`Journal` holds an exclusive lock (``OUT.
     VertexMMError
     └── JournalError
         ├── JournalLockedError        another run is writing this journal
+        ├── JournalSpaceError         the journal holds another embedding space (journal_space)
         └── JournalLineError          a journal line is not a record (from parse_record)
 """
 
@@ -38,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .journal_lock import JournalError, JournalLockedError, lock_journal, unlock_journal
+from .journal_space import JournalSpaceError, check_journal_space
 from .resume import ResumeSet
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "JournalError",
     "JournalLineError",
     "JournalLockedError",
+    "JournalSpaceError",
     "JournalStats",
     "error_entry",
     "export_parquet",
@@ -93,6 +96,8 @@ class JournalStats:
 
     records: int = 0
     bad_lines: int = 0
+    #: Records per embedding space id (records without a ``space`` are not counted).
+    spaces: dict[str, int] = field(default_factory=dict)
     #: Bytes up to the end of the last complete line read (good or bad).
     complete_bytes: int = 0
     #: Line numbers (1-based) of the first bad lines, for messages.
@@ -127,14 +132,17 @@ class Journal:
     ...     journal.write({"id": "a.jpg", "content_hash": "sha256:…", "embedding": [...]})
 
     ``done`` is a :class:`~vertex_mm.jobs.resume.ResumeSet` (16 bytes a record, not a dict).
-    While open, the journal is locked against other runs (:class:`JournalLockedError`).
+    While open, the journal is locked against other runs (:class:`JournalLockedError`). With
+    ``space`` (an embedding space id), opening a journal that holds records of another space
+    raises :class:`JournalSpaceError` (see :mod:`.journal_space`).
     """
 
     def __init__(self, path: str | os.PathLike[str], *, fsync_every: int = 32, fsync_interval: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, space: str | None = None) -> None:
         if fsync_every < 1:
             raise ValueError(f"fsync_every must be >= 1, got {fsync_every}")
         self.path = pathlib.Path(path).expanduser()
+        self.space = space
         self.fsync_every = fsync_every
         self.fsync_interval = fsync_interval
         self._clock = clock
@@ -160,7 +168,8 @@ class Journal:
     # -- resume ------------------------------------------------------------------------------
     def open(self) -> "Journal":
         """Lock the journal, scan what is there (cutting off a torn last line) and open it for
-        appending. Raises :class:`JournalLockedError` when another run has it open."""
+        appending. Raises :class:`JournalLockedError` when another run has it open, and
+        :class:`JournalSpaceError` when it holds records of another space than ``space``."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock_fd = lock_journal(self.lock_path, self.path)
         try:
@@ -180,6 +189,8 @@ class Journal:
     def _scan_and_repair(self) -> None:
         stats = JournalStats()
         self.done = ResumeSet.from_pairs((r["id"], _content_hash(r)) for _, r in _records(self.path, stats))
+        if self.space is not None:
+            check_journal_space(self.path, stats.spaces, self.space)
         good_end = stats.complete_bytes  # bad lines are complete lines too: only a torn tail is cut
         self.scanned, self.bad_lines, self.first_bad_lines = stats.records, stats.bad_lines, stats.first_bad_lines
         size = self.path.stat().st_size
@@ -304,6 +315,9 @@ def _records(path: str | os.PathLike[str], stats: JournalStats) -> Iterator[tupl
                 stats.bad(lineno)
                 continue
             stats.records += 1
+            space = record.get("space")
+            if space:
+                stats.spaces[space] = stats.spaces.get(space, 0) + 1
             yield end, record
 
 
