@@ -37,7 +37,7 @@ import numpy as np
 
 from .batch.interrupt import BatchInterrupted, NotRunError
 from .embedder import BaseEmbedder
-from .errors import InputError, VertexMMError
+from .errors import InputError, InvalidDimensionError, VertexMMError
 from .media import Image
 from .results import Embeddings
 from .wire import EmbedRequest
@@ -166,7 +166,7 @@ def migrate_index(source: str | os.PathLike[str], out: str | os.PathLike[str], e
 
     out_path = pathlib.Path(out).expanduser()
     journal_path = out_path.with_name(out_path.name + ".journal.jsonl")
-    space = embedder.content_space(dimension, task=task)
+    space = embedder.content_space(_searchable_dimension(embedder, dimension, task), task=task)
     report = MigrationReport(out_path, journal_path, space=space.id)
     items = source_items(source, root)
     report.items = len(items)
@@ -204,6 +204,29 @@ def migrate_index(source: str | os.PathLike[str], out: str | os.PathLike[str], e
         index.add(ids, vectors, [metas[i] for i in ids])
     index.save(out_path)
     return report
+
+
+def _searchable_dimension(embedder: BaseEmbedder, dimension: int | None, task: str | None) -> int | None:
+    """The dimension of the new index: one its queries can be embedded at.
+
+    An index without a task is queried through the embedder's text and image path
+    (``embed_texts``; see :func:`~vertex_mm.index.build.embed_query`), whose dimensions may be
+    fewer than the content path's (the local backend: 128, 256, 512, 1408 against 128..3072).
+    So the default is that path's default, and a dimension only the content path takes is
+    refused (:class:`InvalidDimensionError`) rather than building an index no query can search.
+    """
+    if task is not None:
+        return dimension
+    try:
+        return embedder.space(dimension).dimension
+    except InvalidDimensionError as exc:
+        if embedder.content_limits is None:
+            raise
+        raise InvalidDimensionError(
+            f"dimension={dimension} without a task would build an index that cannot be searched: "
+            f"{embedder.backend} embeds queries at {exc.detail.split('allowed: ')[-1]} only; "
+            "pass one of those dimensions (or none), or a task (e.g. retrieval_document), whose "
+            "queries take the content path", input_name="dimension") from None
 
 
 def _hash(item: _Item) -> str:

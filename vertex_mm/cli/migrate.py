@@ -36,7 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, metavar="NEW_INDEX", help="the new index folder to write")
     p.add_argument("--to", metavar="MODEL",
                    help="target model, one the backend serves (default: the backend's; gemini-embedding-2 for gemini)")
-    add_backend_arguments(p, default="gemini", dimension="embedding length of the new index (gemini: 128..3072, default 3072)")
+    add_backend_arguments(p, default="gemini", dimension="embedding length of the new index (gemini: 128..3072, default 3072; "
+                                                   "local and vertex without --task: 128, 256, 512 or 1408, default 1408)")
     p.add_argument("--task", help="task the items are embedded for (default retrieval_document for gemini)")
     p.add_argument("--root", metavar="DIR", help="folder that relative ids are paths in (when the index has no paths)")
     p.add_argument("--queries", metavar="FILE", help="queries to compare the old and new top-k on")

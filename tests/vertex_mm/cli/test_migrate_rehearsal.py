@@ -1,0 +1,54 @@
+"""``vertex-mm migrate --backend local`` (the README's offline rehearsal) builds an index that
+``vertex-mm search`` can query: without a task the new index takes a dimension its queries
+can be embedded at, and a dimension they cannot is refused before anything is embedded."""
+
+from __future__ import annotations
+
+import pytest
+
+from vertex_mm import get_embedder
+from vertex_mm.cli import main
+from vertex_mm.errors import InvalidDimensionError
+from vertex_mm.index import load_index
+from vertex_mm.index.build import find_images, index_images
+from vertex_mm.migrate import migrate_index
+from vertex_mm.testing import HashedEmbedder
+
+
+@pytest.fixture
+def old_index(emulator, photo_dir, tmp_path):
+    vertex = get_embedder("vertex", api_endpoint=emulator.url, retry="none")
+    try:
+        index, _ = index_images(vertex, find_images(photo_dir), root=photo_dir)
+    finally:
+        vertex.close()
+    index.save(tmp_path / "old.idx")
+    return tmp_path / "old.idx"
+
+
+def test_without_a_task_the_default_dimension_is_one_queries_can_be_embedded_at(old_index, tmp_path):
+    report = migrate_index(old_index, tmp_path / "new.idx", HashedEmbedder())
+    assert report.complete
+    assert load_index(tmp_path / "new.idx").space.dimension == 1408
+
+
+def test_without_a_task_a_dimension_queries_cannot_take_is_refused_before_any_work(old_index, tmp_path):
+    with pytest.raises(InvalidDimensionError, match="dimension=3072 without a task .* cannot be searched"):
+        migrate_index(old_index, tmp_path / "new.idx", HashedEmbedder(), dimension=3072)
+    assert not (tmp_path / "new.idx").exists() and not (tmp_path / "new.idx.journal.jsonl").exists()
+
+
+def test_with_a_task_the_content_paths_dimensions_stay_open(old_index, tmp_path):
+    report = migrate_index(old_index, tmp_path / "new.idx", HashedEmbedder(), dimension=3072,
+                           task="retrieval_document")
+    assert report.complete and load_index(tmp_path / "new.idx").space.dimension == 3072
+
+
+@pytest.mark.slow
+def test_the_offline_rehearsal_of_the_readme_can_be_searched(old_index, tmp_path, capsys):
+    new = tmp_path / "rehearsal.idx"
+    assert main(["migrate", str(old_index), "--backend", "local", "--out", str(new), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["search", str(new), "a clock", "-k", "1"]) == 0, capsys.readouterr().err
+    hits = capsys.readouterr().out.splitlines()[1:]
+    assert len(hits) == 1 and hits[0].split()[-1] in {"astronaut.jpg", "blurred_clock.jpg"}
