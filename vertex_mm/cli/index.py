@@ -9,6 +9,8 @@ The folder is searched recursively for .jpg/.jpeg/.png/.gif/.bmp/.webp. Ids are 
 to the folder. The index is one directory (vectors.npy, items.jsonl, manifest.json) that
 ``vertex-mm search`` and ``vertex-mm serve`` open; its manifest records the embedding space,
 so queries are embedded by the same model. Photos that fail to embed are listed and skipped.
+Ctrl-C keeps the photos embedded so far (saved to IDX; the chunk of 256 being embedded is
+lost) and prints the --update command that embeds the rest.
 
 Exit status: 0 when every photo is indexed, 1 when some were skipped, 2 on a usage error.
 """
@@ -16,10 +18,19 @@ Exit status: 0 when every photo is indexed, 1 when some were skipped, 2 on a usa
 from __future__ import annotations
 
 import argparse
+import contextlib
+import shlex
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ._backend import add_backend_arguments, backend_options
+
+if TYPE_CHECKING:
+    from ..index import BaseIndex
 
 __all__ = ["HELP", "add_arguments", "run"]
 
@@ -67,9 +78,13 @@ def run(args: argparse.Namespace) -> int:
     ids = {p.resolve().relative_to(root).as_posix(): p for p in photos}
     todo = [p for i, p in ids.items() if i not in index]
     gone = [i for i in index.ids if i not in ids]
+    before = len(index)
+    _defer_sigint_in_upsert(index)
     try:
         _, skipped = index_images(embedder, todo, root=root, dimension=space.dimension, index=index,
                                   progress=not args.no_progress)
+    except KeyboardInterrupt:  # a BatchInterrupted too: the chunks added so far are whole
+        return _interrupted(args, index, out, len(index) - before, len(todo))
     finally:
         embedder.close()
     if gone:
@@ -80,3 +95,56 @@ def run(args: argparse.Namespace) -> int:
     for id_, why in list(skipped.items())[:20]:
         print(f"  skipped {id_}: {why}", file=sys.stderr)
     return 1 if skipped else 0
+
+
+def _say(text: str) -> None:
+    print(f"vertex-mm index: {text}", file=sys.stderr, flush=True)
+
+
+def _unchanged(out: Path) -> str:
+    return f" ({out} is as it was)" if out.exists() else ""
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold Ctrl-C back until the block ends (main thread, default handler only), then raise
+    it: the block is never cut in the middle."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    got: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: got.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if got:
+        raise KeyboardInterrupt
+
+
+def _defer_sigint_in_upsert(index: BaseIndex) -> None:
+    """Make each chunk's upsert whole: a Ctrl-C that arrives inside it is raised after it, so
+    the index saved on an interrupt holds whole chunks only."""
+    upsert = index.upsert
+
+    def guarded(*args: object, **kwargs: object) -> dict[str, str]:
+        with _sigint_deferred():
+            return upsert(*args, **kwargs)  # type: ignore[arg-type]
+
+    index.upsert = guarded  # type: ignore[method-assign]
+
+
+def _interrupted(args: argparse.Namespace, index: BaseIndex, out: Path, added: int, planned: int) -> int:
+    """Ctrl-C during the embedding: keep the photos added so far (whole chunks of 256; the one
+    being embedded is lost) and say how to go on. Returns 130."""
+    if added <= 0:
+        _say(f"interrupted: nothing was saved{_unchanged(out)}; no photo had been added yet")
+        return 130
+    index.save(out)
+    again = f"vertex-mm index {shlex.quote(str(args.folder))} --out {shlex.quote(str(out))} --backend {args.backend}"
+    if args.dimension is not None:
+        again += f" --dimension {args.dimension}"
+    _say(f"interrupted: kept {added} of the {planned} photos to embed in {out} ({len(index)} in the index); "
+         f"to embed the other {planned - added}, run the same command with --update: {again} --update")
+    return 130
