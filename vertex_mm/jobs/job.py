@@ -58,6 +58,7 @@ class JobReport:
     errors_file: pathlib.Path | None = None
     first_errors: list[str] = field(default_factory=list)
     retryable_failed: int = 0  # failures another run may get past (a quota, an outage), of ``failed``
+    total: int | None = None  # inputs of a local source (counted for the bar, or after an interrupt)
 
     @property
     def complete(self) -> bool:
@@ -105,7 +106,13 @@ class JobReport:
         return text
 
     def summary(self) -> str:
-        return f"{self.seen} inputs: {self._body()}"
+        if not self.interrupted:
+            return f"{self.seen} inputs: {self._body()}"
+        # Inputs are read ahead of the requests: after an interrupt, ``seen`` is not the source's size.
+        accounted = self.embedded + self.skipped + self.failed + self.duplicates
+        if self.total is not None:
+            return f"{self.total} inputs, {max(self.total - accounted, 0)} not done yet: {self._body()}"
+        return f"{self.seen} inputs read so far, {max(self.seen - accounted, 0)} of them not done yet: {self._body()}"
 
 
 @dataclass(frozen=True)
@@ -161,7 +168,7 @@ def run_job(
     items = iter_source(source, storage_client=storage_client, extensions=extensions)
     errors = ErrorLog(report.errors_file)  # type: ignore[arg-type]
     # A local source is counted first, so the bar can show an ETA; a bucket is not listed twice.
-    total = _count_local(source, extensions) if progress else None
+    total = report.total = _count_local(source, extensions) if progress else None
     bar = Progress(total, enabled=progress, desc=f"{embedder.backend} embed")
     with bar, Journal(journal_path, fsync_every=fsync_every, space=space.id) as journal:
         report.torn_bytes = journal.torn_bytes
@@ -222,6 +229,8 @@ def run_job(
             embedder.embed_stream(pending(), build=build, on_result=on_result, progress=bar)
         except BatchInterrupted:
             report.interrupted = True
+            if report.total is None:
+                report.total = _count_local(source, extensions)
         finally:
             errors.close()
     if fmt == "parquet" and not report.interrupted:
