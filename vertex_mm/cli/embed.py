@@ -150,14 +150,20 @@ def run(args: argparse.Namespace) -> int:
 def _dry_run(args: argparse.Namespace, embedder: Any, mode: str, extensions: frozenset[str]) -> int:
     from ..jobs import job_paths
     from ..jobs.estimate import estimate_source
+    from ..jobs.job import FIRST_ERRORS
 
     if args.backend != "gemini":
         _say(f"--dry-run: mode {mode}; the price table covers gemini-embedding-2 only, so no estimate")
         return 0
-    estimate, bad = estimate_source(embedder, args.source, journal=job_paths(args.out, args.format)[2],
-                                    dimension=args.dimension, task=args.task, extensions=extensions)
+    estimate, failures = estimate_source(embedder, args.source, journal=job_paths(args.out, args.format)[2],
+                                         dimension=args.dimension, task=args.task, extensions=extensions)
     print(estimate.format(), file=sys.stderr)
-    _say(f"--dry-run: mode {mode}; {bad} inputs would fail before sending; nothing was sent")
+    _say(f"--dry-run: mode {mode}; {len(failures)} inputs would fail before sending{':' if failures else ''}")
+    for line in failures[:FIRST_ERRORS]:
+        print(f"  {line}", file=sys.stderr)
+    if len(failures) > FIRST_ERRORS:
+        print(f"  ... and {len(failures) - FIRST_ERRORS} more", file=sys.stderr)
+    _say("--dry-run: nothing was sent")
     return 0
 
 

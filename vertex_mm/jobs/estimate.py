@@ -3,7 +3,7 @@
 Reads every content file of the source that the output does not hold yet (local files are
 measured: PDF pages, audio and video seconds), builds its request with the same checks as a
 run, and adds it to a :class:`~vertex_mm.pricing.CostEstimate`. Files that would fail are
-counted, not priced.
+listed with their reasons, not priced.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from typing import Any
 from ..errors import VertexMMError
 from ..pricing import CostEstimate
 from .contents import CONTENT_EXTENSIONS, load_content
+from .journal_space import check_journal_space
 from .resume import ResumeSet
 from .sources import iter_source
-from .writer import read_journal
+from .writer import JournalStats, read_journal
 
 __all__ = ["estimate_source"]
 
@@ -25,19 +26,25 @@ __all__ = ["estimate_source"]
 def estimate_source(embedder: Any, source: str | os.PathLike[str], *, journal: str | os.PathLike[str] | None = None,
                     dimension: int | None = None, task: str | None = None,
                     extensions: frozenset[str] = CONTENT_EXTENSIONS,
-                    storage_client: Any = None) -> tuple[CostEstimate, int]:
-    """``(estimate, inputs that would fail)`` for the inputs of ``source`` not yet in ``journal``."""
+                    storage_client: Any = None) -> tuple[CostEstimate, list[str]]:
+    """``(estimate, failures)`` for the inputs of ``source`` not yet in ``journal``: each
+    failure is ``"ID: ErrorType: message"``, the form a run's report quotes.
+
+    A journal of another embedding space than this run's is refused
+    (:class:`~vertex_mm.jobs.JournalSpaceError`), as the run itself would refuse it."""
     done = ResumeSet()
     if journal is not None and pathlib.Path(journal).exists():
-        done = ResumeSet.from_pairs((r["id"], str(r.get("content_hash") or "")) for r in read_journal(journal))
+        stats = JournalStats()
+        done = ResumeSet.from_pairs((r["id"], str(r.get("content_hash") or "")) for r in read_journal(journal, stats))
+        check_journal_space(pathlib.Path(journal), stats.spaces, embedder.content_space(dimension, task=task).id)
     estimate = CostEstimate()
-    bad = 0
+    failures: list[str] = []
     for item in iter_source(source, storage_client=storage_client, extensions=extensions):
         try:
             part, content_hash = load_content(item)
             if done.matches(item.id, content_hash):
                 continue
             estimate.add(embedder.build_content_request(part, dimension=dimension, task=task, key=item.id))
-        except VertexMMError:
-            bad += 1
-    return estimate, bad
+        except VertexMMError as exc:
+            failures.append(f"{item.id}: {type(exc).__name__}: {exc}")
+    return estimate, failures

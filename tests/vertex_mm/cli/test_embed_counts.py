@@ -28,3 +28,28 @@ def test_an_interrupted_run_counts_every_input_of_the_source(image_folder, tmp_p
     done = len(out.read_text().splitlines())
     assert re.search(rf"40 inputs, {40 - done} not done yet: {done} embedded, 0 already done", err), err
 
+
+def _dry_run(source, out, *extra):
+    return main(["embed", str(source), "--out", str(out), "--backend", "gemini", "--api-endpoint", "http://127.0.0.1:9",
+                 "--dimension", "768", "--dry-run", *extra])
+
+
+def test_dry_run_names_the_inputs_that_would_fail_and_why(image_folder, tmp_path, capsys):
+    source = image_folder(2)
+    (source / "fake.pdf").write_bytes(b"<html>not a pdf</html>")
+    (source / "empty.png").write_bytes(b"")
+    assert _dry_run(source, tmp_path / "o.jsonl") == 0
+    err = capsys.readouterr().err
+    assert "2 inputs would fail before sending:" in err
+    lines = [line.strip() for line in err.splitlines() if line.startswith("  ") and ": " in line]
+    assert any(line.startswith("fake.pdf: ") for line in lines), err
+    assert any(line.startswith("empty.png: ") for line in lines), err
+    assert "nothing was sent" in err
+
+
+def test_dry_run_over_an_output_of_another_space_is_refused_as_the_run_would_be(image_folder, tmp_path, capsys):
+    source, out = image_folder(2), tmp_path / "o.jsonl"
+    out.write_text('{"id":"a/img_0000.jpg","content_hash":"x","space":"gemini/gemini-embedding-2/3072",'
+                   '"embedding":[1.0]}\n')
+    assert _dry_run(source, out) == 2
+    assert "'gemini/gemini-embedding-2/3072'" in capsys.readouterr().err
