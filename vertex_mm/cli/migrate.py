@@ -14,7 +14,9 @@ read. Results are journalled as they arrive (NEW.journal.jsonl): after Ctrl-C or
 same command resumes. With --queries (one per line, or JSONL {"text": ...}) each query is
 searched in both indexes and the overlap of the two top-k lists is printed.
 
-Exit status: 0 when every item moved, 1 when some could not (listed), 2 on a usage error.
+Exit status: 0 when every item moved, 1 when some could not (listed) or --queries could not be
+compared (said why), 2 on a usage error or when a resume asks for another space than the
+journal's (--backend, --dimension, --task must stay the same; or use a new --out).
 """
 
 from __future__ import annotations
@@ -72,11 +74,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"  failed {item_id}: {why}", file=sys.stderr)
         if report.interrupted:
             return 130
-        if args.queries:
-            _compare(args, embedder, read_queries(args.queries), query_overlap)
+        compared = not args.queries or _compare(args, embedder, read_queries(args.queries), query_overlap)
     finally:
         embedder.close()
-    return 0 if report.complete else 1
+    return 0 if report.complete and compared else 1
 
 
 def _target_model(backend: str, to: str | None) -> str | None:
@@ -100,7 +101,8 @@ def _target_model(backend: str, to: str | None) -> str | None:
     return name
 
 
-def _compare(args: argparse.Namespace, new_embedder: Any, queries: list[str], overlap: Any) -> None:
+def _compare(args: argparse.Namespace, new_embedder: Any, queries: list[str], overlap: Any) -> bool:
+    """Print the top-k overlap of the old and new index; False (said why) when it cannot."""
     from pathlib import Path
 
     from ..errors import VertexMMError
@@ -108,8 +110,9 @@ def _compare(args: argparse.Namespace, new_embedder: Any, queries: list[str], ov
     from ..index.build import embedder_for_index
 
     if not Path(args.source).is_dir():
-        print("vertex-mm migrate: the source is not an index folder; no top-k comparison", file=sys.stderr)
-        return
+        print("vertex-mm migrate: the source is not an index folder; no top-k comparison (--queries needs the "
+              "old index to search)", file=sys.stderr)
+        return False
     old_index, new_index = BaseIndex.load(args.source), BaseIndex.load(args.out)
     # The old model answers where it always did: the same project, or the same local emulator.
     remote = {"vertex": "api_endpoint", "gemini": "base_url"}.get(old_index.space.backend)
@@ -119,8 +122,10 @@ def _compare(args: argparse.Namespace, new_embedder: Any, queries: list[str], ov
     try:
         old_embedder = embedder_for_index(old_index, **options)
     except VertexMMError as exc:
-        print(f"vertex-mm migrate: cannot embed queries for the old index ({exc}); no comparison", file=sys.stderr)
-        return
+        print(f"vertex-mm migrate: {args.out} is written, but --queries needs the old index's model as well, and "
+              f"it cannot embed queries for {old_index.space.id} ({exc}); no top-k comparison. An offline "
+              "rehearsal has no old model to ask: compare when you migrate for real", file=sys.stderr)
+        return False
     try:
         rows = overlap(queries, old_index, old_embedder, new_index, new_embedder, k=args.k)
     finally:
@@ -129,3 +134,4 @@ def _compare(args: argparse.Namespace, new_embedder: Any, queries: list[str], ov
     print(f"top-{args.k} overlap, old vs new index, over {len(rows)} queries: mean {mean:.2f}")
     for r in rows:
         print(f"  {r.overlap:4.2f}  {r.query}")
+    return True

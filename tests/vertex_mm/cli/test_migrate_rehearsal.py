@@ -52,3 +52,21 @@ def test_the_offline_rehearsal_of_the_readme_can_be_searched(old_index, tmp_path
     assert main(["search", str(new), "a clock", "-k", "1"]) == 0, capsys.readouterr().err
     hits = capsys.readouterr().out.splitlines()[1:]
     assert len(hits) == 1 and hits[0].split()[-1] in {"astronaut.jpg", "blurred_clock.jpg"}
+
+
+def test_queries_that_cannot_be_compared_say_why_and_exit_1(old_index, tmp_path, capsys, monkeypatch):
+    from vertex_mm.errors import UnauthenticatedError
+    from vertex_mm.index import build
+
+    def no_credentials(index, **options):
+        raise UnauthenticatedError("no Google credentials found")
+
+    monkeypatch.setattr(build, "embedder_for_index", no_credentials)
+    (tmp_path / "q.txt").write_text("a clock\n")
+    code = main(["migrate", str(old_index), "--backend", "hashed", "--out", str(tmp_path / "new.idx"),
+                 "--queries", str(tmp_path / "q.txt"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "new.idx is written, but --queries needs the old index's model" in err
+    assert "vertex/multimodalembedding@001/1408" in err and "no top-k comparison" in err
+    assert len(load_index(tmp_path / "new.idx")) == 2
