@@ -143,8 +143,10 @@ def _interrupted(args: argparse.Namespace, index: BaseIndex, out: Path, added: i
         return 130
     index.save(out)
     again = f"vertex-mm index {shlex.quote(str(args.folder))} --out {shlex.quote(str(out))} --backend {args.backend}"
-    if args.dimension is not None:
-        again += f" --dimension {args.dimension}"
+    for flag in ("dimension", "device", "api_endpoint", "project", "location"):  # what chooses the space and service
+        value = getattr(args, flag, None)
+        if value is not None:
+            again += f" --{flag.replace('_', '-')} {shlex.quote(str(value))}"
     _say(f"interrupted: kept {added} of the {planned} photos to embed in {out} ({len(index)} in the index); "
          f"to embed the other {planned - added}, run the same command with --update: {again} --update")
     return 130

@@ -37,10 +37,10 @@ def test_ctrl_c_keeps_the_finished_photos_and_names_the_update_command(image_fol
     calls, stop_at = embedded
     source, out = image_folder(5), tmp_path / "photos.idx"
     stop_at[0] = 3  # two chunks of 2 done, the third interrupted
-    assert main(["index", str(source), "--out", str(out), "--no-progress"]) == 130
+    assert main(["index", str(source), "--out", str(out), "--no-progress", "--dimension", "512"]) == 130
     err = capsys.readouterr().err
     assert "interrupted: kept 4 of the 5 photos to embed" in err
-    assert f"--out {out} --backend local --update" in err
+    assert f"--out {out} --backend local --dimension 512 --update" in err
     assert len(load_index(out)) == 4
 
 
