@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -136,44 +137,47 @@ def _index(args: argparse.Namespace) -> int:
         raise UsageError(f"no PDFs or page images under {where}")
     existing = _existing_index(root, spec, update=args.update)  # refuses what this run would destroy
     _refuse_flags(args, family, _INDEX_FLAGS, f"{family} ones")
-    if spec.content:  # grows, and resumes: pages already embedded are skipped
-        options: dict[str, Any] = {"batch_size": args.batch_size or 64, "replace": args.replace, "progress": True}
-        args.dimension = 768 if args.dimension is None else args.dimension
-        args.pages_per_vector = 1 if args.pages_per_vector is None else args.pages_per_vector
-        check_credentials("gemini", backend_options(args, "gemini"))  # not one failed page after another
-        if existing:
-            retriever = load_page_retriever(root, spec, **options, **content_options(args, new_index=False))
-            built: Any = retriever
-            _refuse_changes(root, args, {"--dimension": ("dimension", built.dimension),
-                                         "--pages-per-vector": ("pages_per_vector", built.pages_per_vector)})
+    try:
+        if spec.content:  # grows, and resumes: pages already embedded are skipped
+            options: dict[str, Any] = {"batch_size": args.batch_size or 64, "replace": args.replace, "progress": True}
+            args.dimension = 768 if args.dimension is None else args.dimension
+            args.pages_per_vector = 1 if args.pages_per_vector is None else args.pages_per_vector
+            check_credentials("gemini", backend_options(args, "gemini"))  # not one failed page after another
+            if existing:
+                retriever = load_page_retriever(root, spec, **options, **content_options(args, new_index=False))
+                built: Any = retriever
+                _refuse_changes(root, args, {"--dimension": ("dimension", built.dimension),
+                                             "--pages-per-vector": ("pages_per_vector", built.pages_per_vector)})
+            else:
+                retriever = get_page_retriever(spec, **options, **content_options(args, new_index=True))
+            stats = retriever.index(sources, save_to=root)
+        elif spec.late_interaction:
+            skipped = 0
+            options = {"dpi": DEFAULT_DPI if args.dpi is None else args.dpi, "batch_size": args.batch_size or 8,
+                       "replace": args.replace}
+            if existing:  # grows: documents are added to it
+                retriever = load_page_retriever(root, spec, **options)
+                mv: Any = retriever.mv_index  # type: ignore[attr-defined]
+                _refuse_changes(root, args, {"--dtype": ("dtype", mv.dtype), "--pool-factor": ("pool_factor", mv.pool_factor),
+                                             "--no-binary": ("no_binary", not mv.binary)})
+                if not args.replace:  # documents it holds are skipped, as the other retrievers skip pages they hold
+                    held_docs = set(mv.doc_ids())
+                    skipped = sum(r.doc_id in held_docs for r in sources)
+                    sources = [r for r in sources if r.doc_id not in held_docs]
+            else:
+                storage = {"dtype": args.dtype or "float16", "binary": not args.no_binary,
+                           "pool_factor": 1 if args.pool_factor is None else args.pool_factor}
+                retriever = get_page_retriever(spec, **storage, **options)
+            stats = retriever.index(sources, save_to=root)
+            stats.skipped = skipped
+        elif existing:  # read and fused as one corpus: the new pages are read, and all are fused again
+            retriever = load_page_retriever(root, spec, ocr_workers=args.workers)
+            stats = retriever.update(sources, replace=args.replace, save_to=root)  # type: ignore[attr-defined]
         else:
-            retriever = get_page_retriever(spec, **options, **content_options(args, new_index=True))
-        stats = retriever.index(sources, save_to=root)
-    elif spec.late_interaction:
-        skipped = 0
-        options = {"dpi": DEFAULT_DPI if args.dpi is None else args.dpi, "batch_size": args.batch_size or 8,
-                   "replace": args.replace}
-        if existing:  # grows: documents are added to it
-            retriever = load_page_retriever(root, spec, **options)
-            mv: Any = retriever.mv_index  # type: ignore[attr-defined]
-            _refuse_changes(root, args, {"--dtype": ("dtype", mv.dtype), "--pool-factor": ("pool_factor", mv.pool_factor),
-                                         "--no-binary": ("no_binary", not mv.binary)})
-            if not args.replace:  # documents it holds are skipped, as the other retrievers skip pages they hold
-                held_docs = set(mv.doc_ids())
-                skipped = sum(r.doc_id in held_docs for r in sources)
-                sources = [r for r in sources if r.doc_id not in held_docs]
-        else:
-            storage = {"dtype": args.dtype or "float16", "binary": not args.no_binary,
-                       "pool_factor": 1 if args.pool_factor is None else args.pool_factor}
-            retriever = get_page_retriever(spec, **storage, **options)
-        stats = retriever.index(sources, save_to=root)
-        stats.skipped = skipped
-    elif existing:  # read and fused as one corpus: the new pages are read, and all are fused again
-        retriever = load_page_retriever(root, spec, ocr_workers=args.workers)
-        stats = retriever.update(sources, replace=args.replace, save_to=root)  # type: ignore[attr-defined]
-    else:
-        retriever = get_page_retriever(spec, ocr_workers=args.workers)
-        stats = retriever.index(sources, save_to=root)
+            retriever = get_page_retriever(spec, ocr_workers=args.workers)
+            stats = retriever.index(sources, save_to=root)
+    except KeyboardInterrupt:
+        return _index_interrupted(root, family, existed=bool(existing))
     for doc, n in stats.documents.items():
         print(f"indexed {doc}: {n} pages")
     reading = "" if spec.late_interaction or spec.content else f"{stats.reading()}, "  # nothing was read here
@@ -185,6 +189,21 @@ def _index(args: argparse.Namespace) -> int:
     for e in failed:
         print(f"  unreadable: {e}")
     return 1 if failed else 0
+
+
+def _index_interrupted(root: Path, family: str, *, existed: bool) -> int:
+    """Ctrl-C during ``pages index``: say what was kept. gemini saves after every batch and late
+    interaction after every document (an interrupted run resumes with --update); ocr-fused writes
+    its index once, at the end, so an interrupted run kept nothing and left an earlier index as
+    it was. Returns 130."""
+    if family == "ocr-fused":
+        kept = f"nothing was saved ({root} is as it was)" if existed else "nothing was saved (no index was written)"
+        print(f"vertex-mm pages index: interrupted: {kept}; run the same command again", file=sys.stderr)
+    else:
+        done = "each finished batch" if family == "gemini" else "each finished document"
+        print(f"vertex-mm pages index: interrupted: {done} is kept in {root}; to index the rest, run the same "
+              "command with --update (pages it holds are skipped)", file=sys.stderr)
+    return 130
 
 
 # flag -> (its dest, the retrievers it applies to): a flag given for another one is refused, not ignored
