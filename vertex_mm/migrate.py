@@ -39,7 +39,7 @@ from .batch.interrupt import BatchInterrupted, NotRunError
 from .embedder import BaseEmbedder
 from .errors import InputError, InvalidDimensionError, VertexMMError
 from .media import Image
-from .results import Embeddings
+from .results import Embeddings, EmbeddingSpace
 from .wire import EmbedRequest
 
 __all__ = ["MigrationReport", "QueryOverlap", "migrate_index", "query_overlap", "read_queries", "source_items"]
@@ -166,7 +166,7 @@ def migrate_index(source: str | os.PathLike[str], out: str | os.PathLike[str], e
 
     out_path = pathlib.Path(out).expanduser()
     journal_path = out_path.with_name(out_path.name + ".journal.jsonl")
-    space = embedder.content_space(_searchable_dimension(embedder, dimension, task), task=task)
+    space = embedder.content_space(_default_dimension(embedder, dimension, task, journal_path), task=task)
     report = MigrationReport(out_path, journal_path, space=space.id)
     items = source_items(source, root)
     report.items = len(items)
@@ -206,27 +206,39 @@ def migrate_index(source: str | os.PathLike[str], out: str | os.PathLike[str], e
     return report
 
 
-def _searchable_dimension(embedder: BaseEmbedder, dimension: int | None, task: str | None) -> int | None:
-    """The dimension of the new index: one its queries can be embedded at.
-
-    An index without a task is queried through the embedder's text and image path
-    (``embed_texts``; see :func:`~vertex_mm.index.build.embed_query`), whose dimensions may be
-    fewer than the content path's (the local backend: 128, 256, 512, 1408 against 128..3072).
-    So the default is that path's default, and a dimension only the content path takes is
-    refused (:class:`InvalidDimensionError`) rather than building an index no query can search.
-    """
-    if task is not None:
+def _default_dimension(embedder: BaseEmbedder, dimension: int | None, task: str | None,
+                       journal: pathlib.Path) -> int | None:
+    """The new index's dimension when ``dimension`` is not given: the one the journal of an
+    earlier run of this migration recorded (a rerun resumes in its space, whatever an earlier
+    release chose as its default), else, without a task, the dimension plain text queries are
+    embedded at (the local and vertex backends: 1408, where the content path's default is
+    3072), else the content path's default. Any dimension the content path takes is accepted:
+    ``vertex-mm search`` embeds queries for such an index through the content path too
+    (:func:`~vertex_mm.index.build.embed_query`)."""
+    if dimension is not None:
         return dimension
-    try:
-        return embedder.space(dimension).dimension
-    except InvalidDimensionError as exc:
-        if embedder.content_limits is None:
-            raise
-        raise InvalidDimensionError(
-            f"dimension={dimension} without a task would build an index that cannot be searched: "
-            f"{embedder.backend} embeds queries at {exc.detail.split('allowed: ')[-1]} only; "
-            "pass one of those dimensions (or none), or a task (e.g. retrieval_document), whose "
-            "queries take the content path", input_name="dimension") from None
+    recorded = _journal_dimension(journal)
+    if recorded is not None:
+        return recorded
+    if task is None:
+        try:
+            return embedder.space(None).dimension
+        except InvalidDimensionError:  # a backend whose text path has no default of its own
+            return None
+    return None
+
+
+def _journal_dimension(journal: pathlib.Path) -> int | None:
+    """The dimension of the first record of ``journal`` that names its space, or None."""
+    from .jobs import read_journal
+
+    if not journal.exists():
+        return None
+    for record in read_journal(journal):
+        space = record.get("space")
+        if isinstance(space, str) and space:
+            return EmbeddingSpace.from_id(space).dimension
+    return None
 
 
 def _hash(item: _Item) -> str:

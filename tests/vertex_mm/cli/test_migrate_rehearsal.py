@@ -1,6 +1,7 @@
 """``vertex-mm migrate --backend local`` (the README's offline rehearsal) builds an index that
-``vertex-mm search`` can query: without a task the new index takes a dimension its queries
-can be embedded at, and a dimension they cannot is refused before anything is embedded."""
+``vertex-mm search`` can query: without a task the new index defaults to the dimension text
+queries are embedded at (1408), a content-only dimension is searched through the content path,
+and a rerun resumes in the dimension its journal recorded."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import pytest
 
 from vertex_mm import get_embedder
 from vertex_mm.cli import main
-from vertex_mm.errors import InvalidDimensionError
 from vertex_mm.index import load_index
 from vertex_mm.index.build import find_images, index_images
 from vertex_mm.migrate import migrate_index
@@ -32,10 +32,19 @@ def test_without_a_task_the_default_dimension_is_one_queries_can_be_embedded_at(
     assert load_index(tmp_path / "new.idx").space.dimension == 1408
 
 
-def test_without_a_task_a_dimension_queries_cannot_take_is_refused_before_any_work(old_index, tmp_path):
-    with pytest.raises(InvalidDimensionError, match="dimension=3072 without a task .* cannot be searched"):
-        migrate_index(old_index, tmp_path / "new.idx", HashedEmbedder(), dimension=3072)
-    assert not (tmp_path / "new.idx").exists() and not (tmp_path / "new.idx.journal.jsonl").exists()
+def test_without_a_task_a_content_only_dimension_is_kept_and_its_index_searched_as_contents(old_index, tmp_path,
+                                                                                            capsys):
+    # 3072 is a content-path dimension: search embeds such an index's queries as contents.
+    report = migrate_index(old_index, tmp_path / "new.idx", HashedEmbedder(), dimension=3072)
+    assert report.complete and load_index(tmp_path / "new.idx").space.dimension == 3072
+
+
+def test_a_rerun_without_a_dimension_resumes_in_the_journals_dimension(old_index, tmp_path):
+    # An earlier run (or release) chose 3072: the same command without --dimension resumes there,
+    # instead of being refused for another space.
+    first = migrate_index(old_index, tmp_path / "new.idx", HashedEmbedder(), dimension=3072)
+    again = migrate_index(old_index, tmp_path / "new.idx", HashedEmbedder())
+    assert again.space == first.space and again.already_done == first.embedded > 0 and again.embedded == 0
 
 
 def test_with_a_task_the_content_paths_dimensions_stay_open(old_index, tmp_path):
