@@ -200,9 +200,9 @@ def _index_interrupted(root: Path, family: str, *, existed: bool) -> int:
         kept = f"nothing was saved ({root} is as it was)" if existed else "nothing was saved (no index was written)"
         print(f"vertex-mm pages index: interrupted: {kept}; run the same command again", file=sys.stderr)
     else:
-        done = "each finished batch" if family == "gemini" else "each finished document"
-        print(f"vertex-mm pages index: interrupted: {done} is kept in {root}; to index the rest, run the same "
-              "command with --update (pages it holds are skipped)", file=sys.stderr)
+        done = "batches" if family == "gemini" else "documents"  # the unit each saves after
+        print(f"vertex-mm pages index: interrupted: the {done} finished before it (if any) are kept in {root}; to "
+              "index the rest, run the same command with --update (pages it holds are skipped)", file=sys.stderr)
     return 130
 
 

@@ -28,13 +28,12 @@ def test_ctrl_c_during_an_ocr_fused_index_says_nothing_was_saved_and_writes_noth
     assert not idx.exists()
 
 
-@pytest.mark.parametrize("family, kept", [("gemini", "each finished batch"),
-                                          ("late interaction", "each finished document")])
+@pytest.mark.parametrize("family, kept", [("gemini", "batches"), ("late interaction", "documents")])
 def test_ctrl_c_during_an_index_that_saves_as_it_goes_names_the_update_rerun(tmp_path, capsys, family, kept):
     assert _index_interrupted(tmp_path / "pages.idx", family, existed=False) == 130
     err = capsys.readouterr().err
-    assert f"interrupted: {kept} is kept in {tmp_path / 'pages.idx'}; to index the rest, run the same command " \
-           "with --update" in err
+    assert f"interrupted: the {kept} finished before it (if any) are kept in {tmp_path / 'pages.idx'}; to index " \
+           "the rest, run the same command with --update" in err
 
 
 def test_ctrl_c_during_an_ocr_fused_update_leaves_the_earlier_index_as_it_was(tmp_path, capsys):
