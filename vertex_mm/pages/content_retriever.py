@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ..batch.interrupt import BatchInterrupted
 from ..content import Part
 from ..errors import InputError, VertexMMError
 from ..index.errors import IndexKindError
@@ -145,22 +146,37 @@ class ContentPageRetriever:
                 except VertexMMError as exc:
                     stats.errors.append(f"{chunk.id}: {exc}")
         if ready:
-            vecs = self.embedder.embed_contents(contents, dimension=self.dimension, task="retrieval_document",
-                                                errors="collect")
-            ok = [i for i, e in enumerate(vecs.errors) if e is None]
-            for i, err in vecs.failed.items():
-                stats.errors.append(f"{ready[i].id}: {err}")
-            if ok:
-                kept = [ready[i] for i in ok]
-                self.flat.upsert([c.id for c in kept], vecs[ok], [c.metadata() for c in kept])
-                for c in kept:
-                    stats.pages += len(c.refs)
-                    doc = c.refs[0].doc_id
-                    stats.documents[doc] = stats.documents.get(doc, 0) + len(c.refs)
+            try:
+                vecs = self.embedder.embed_contents(contents, dimension=self.dimension, task="retrieval_document",
+                                                    errors="collect")
+            except BatchInterrupted as exc:
+                # Ctrl-C: the pages the service already embedded (and billed) are kept and saved, so
+                # the --update rerun does not send them again; then the interruption goes on.
+                if isinstance(exc.result, Embeddings):
+                    self._add(ready, exc.result, stats, failures=False)
+                    if root is not None:
+                        self.save(root)
+                raise
+            self._add(ready, vecs, stats, failures=True)
         if root is not None:
             self.save(root)
         if bar is not None:
             bar.update(sum(len(c.refs) for c in chunks))
+
+    def _add(self, ready: list[_Chunk], vecs: Embeddings, stats: IndexStats, *, failures: bool) -> None:
+        """Upsert the chunks whose vectors came back; list the others as errors when ``failures``
+        (not for a batch cut short, whose unfinished rows are no page's fault)."""
+        ok = [i for i, e in enumerate(vecs.errors) if e is None]
+        if failures:
+            for i, err in vecs.failed.items():
+                stats.errors.append(f"{ready[i].id}: {err}")
+        if ok:
+            kept = [ready[i] for i in ok]
+            self.flat.upsert([c.id for c in kept], vecs[ok], [c.metadata() for c in kept])
+            for c in kept:
+                stats.pages += len(c.refs)
+                doc = c.refs[0].doc_id
+                stats.documents[doc] = stats.documents.get(doc, 0) + len(c.refs)
 
     # -- search --------------------------------------------------------------------------------
     def _queries(self, queries: Sequence[str]) -> Embeddings:

@@ -119,6 +119,53 @@ def test_a_killed_run_keeps_finished_batches_and_the_next_run_embeds_only_the_re
         sorted(r.page_id for r in refs)
 
 
+class _CtrlCMidBatch:
+    """The gemini embedder stopped by Ctrl-C in its ``n``-th batch after ``done`` of its pages came
+    back, as the batch runner raises it: a BatchInterrupted carrying the finished vectors (NaN and
+    NotRunError for the rest). A boundary double over the real embedder."""
+
+    def __init__(self, inner: Any, n: int, done: int) -> None:
+        self.inner, self.n, self.done, self.calls, self.sent = inner, n, done, 0, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def embed_contents(self, contents: Any, **kwargs: Any) -> Any:
+        from vertex_mm.batch.interrupt import BatchInterrupted
+        from vertex_mm.errors import NotRunError
+        from vertex_mm.results import Embeddings
+
+        self.calls += 1
+        contents = list(contents)
+        if self.calls != self.n:
+            self.sent += len(contents)
+            return self.inner.embed_contents(contents, **kwargs)
+        finished = self.inner.embed_contents(contents[: self.done], **kwargs)
+        self.sent += self.done
+        rows = np.full((len(contents), finished.shape[1]), np.nan, dtype=np.float32)
+        rows[: self.done] = finished
+        stop = BatchInterrupted([], self.done)
+        stop.result = Embeddings(rows, finished.space, errors=[None] * self.done + [
+            NotRunError("not run: the batch was stopped")] * (len(contents) - self.done))
+        raise stop
+
+
+def test_ctrl_c_mid_batch_keeps_the_pages_already_embedded_so_the_rerun_does_not_pay_for_them_again(
+    gemini: Any, tmp_path: pathlib.Path,
+) -> None:
+    idx = tmp_path / "idx"
+    refs = expand_sources([PDF_FIXTURE / "corpus" / "zoo-quickref.pdf"])  # 11 pages
+    stopped = _CtrlCMidBatch(gemini, n=2, done=3)  # batch 1 (4 pages) done, 3 of batch 2's 4 back
+    with pytest.raises(KeyboardInterrupt):
+        ContentPageRetriever(stopped, dimension=256, batch_size=4).index(refs, save_to=idx)
+    assert len(load_index(idx)) == 7  # 4 + the 3 finished of the batch in flight
+    resumed = load_page_retriever(idx, "gemini", embedder_options={"base_url": gemini.base_url}, batch_size=4)
+    counting = _CtrlCMidBatch(gemini, n=0, done=0)
+    resumed.embedder = counting
+    stats = resumed.index(refs, save_to=idx)
+    assert stats.pages == len(refs) - 7 and counting.sent == len(refs) - 7 and not stats.errors
+
+
 def test_cli_indexes_resumes_searches_and_evaluates_through_the_emulator(
     emulator: Any, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
