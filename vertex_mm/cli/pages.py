@@ -183,12 +183,18 @@ def _index(args: argparse.Namespace) -> int:
     reading = "" if spec.late_interaction or spec.content else f"{stats.reading()}, "  # nothing was read here
     held = f", {stats.skipped} already there (--replace reads them again)" if stats.skipped else ""
     speed = f"{stats.pages_per_second:.2f} pages/s " if stats.pages else ""  # no page read: no rate to give
-    print(f"indexed {stats.pages} pages with {retriever.name} into {root}: {reading}"
-          f"{speed}({len(retriever.page_ids)} pages in the index{held})")
-    failed = unreadable + stats.errors
-    for e in failed:
+    if root.exists():
+        print(f"indexed {stats.pages} pages with {retriever.name} into {root}: {reading}"
+              f"{speed}({len(retriever.page_ids)} pages in the index{held})")
+    else:  # every page failed (gemini): an empty index would only make the rerun ask for --update
+        print(f"no index was written to {root}: not one page was embedded")
+    for e in unreadable:
         print(f"  unreadable: {e}")
-    return 1 if failed else 0
+    # gemini's page failures are mostly the service's refusals (quota, limits), not reading
+    label = "not indexed" if spec.content else "unreadable"
+    for e in stats.errors:
+        print(f"  {label}: {e}")
+    return 1 if unreadable or stats.errors else 0
 
 
 def _index_interrupted(root: Path, family: str, *, existed: bool) -> int:

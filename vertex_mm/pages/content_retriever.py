@@ -154,14 +154,19 @@ class ContentPageRetriever:
                 # the --update rerun does not send them again; then the interruption goes on.
                 if isinstance(exc.result, Embeddings):
                     self._add(ready, exc.result, stats, failures=False)
-                    if root is not None:
-                        self.save(root)
+                    self._checkpoint(root)
                 raise
             self._add(ready, vecs, stats, failures=True)
-        if root is not None:
-            self.save(root)
+        self._checkpoint(root)
         if bar is not None:
             bar.update(sum(len(c.refs) for c in chunks))
+
+    def _checkpoint(self, root: Path | None) -> None:
+        """Save to ``root`` after a batch, but never *create* an empty index there: when every
+        page so far failed (a quota storm, say), an empty index would only make the rerun ask
+        for ``--update``; an index that is already there is saved as it is."""
+        if root is not None and (len(self.flat) or root.exists()):
+            self.save(root)
 
     def _add(self, ready: list[_Chunk], vecs: Embeddings, stats: IndexStats, *, failures: bool) -> None:
         """Upsert the chunks whose vectors came back; list the others as errors when ``failures``

@@ -215,3 +215,35 @@ def test_bad_settings_are_input_errors(gemini: Any) -> None:
     assert parse_page_retriever_spec("gemini").content and not parse_page_retriever_spec("gemini").late_interaction
     assert isinstance(get_page_retriever("gemini", dimension=128, embedder_options={"base_url": gemini.base_url}),
                       ContentPageRetriever)
+
+
+def test_a_run_whose_every_page_fails_writes_no_empty_index(emulator: Any, tmp_path: pathlib.Path) -> None:
+    # An empty index would only make the rerun (once the quota is back) ask for --update.
+    idx = tmp_path / "idx"
+    refs = expand_sources([two_pdfs(tmp_path / "corpus")])
+    emulator.set_faults(fault_rate_429=1.0, retry_after=0)
+    storm = get_embedder("gemini", base_url=emulator.url, retry="none", requests_per_minute=None)
+    stats = ContentPageRetriever(storm, dimension=128, batch_size=2).index(refs, save_to=idx)
+    assert stats.pages == 0 and len(stats.errors) == len(refs) and not idx.exists()
+    emulator.set_faults(fault_rate_429=0.0)
+    sunny = get_embedder("gemini", base_url=emulator.url, retry="none", requests_per_minute=None)
+    stats = ContentPageRetriever(sunny, dimension=128, batch_size=2).index(refs, save_to=idx)
+    assert stats.pages == len(refs) and len(load_index(idx)) == len(refs)
+    emulator.set_faults(fault_rate_429=1.0, retry_after=0)  # an index that is there stays as it was
+    stats = load_page_retriever(idx, "gemini", embedder_options={"base_url": emulator.url, "retry": "none"},
+                                replace=True).index(refs, save_to=idx)
+    assert stats.pages == 0 and len(load_index(idx)) == len(refs)
+
+
+@pytest.mark.slow  # the CLI's default retry policy outlasts a 503 storm in about a minute
+def test_cli_says_no_index_was_written_when_the_service_refused_every_page(
+    emulator: Any, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    idx = tmp_path / "idx"
+    pdf = PDF_FIXTURE / "corpus" / "zoo-design.pdf"
+    emulator.set_faults(fault_rate_503=1.0, retry_after=0)
+    code = main(["pages", "index", str(pdf), "--index", str(idx), "--embedder", "gemini", "--api-endpoint", emulator.url])
+    out = capsys.readouterr().out
+    assert code == 1 and not idx.exists()
+    assert f"no index was written to {idx}: not one page was embedded" in out
+    assert out.count("  not indexed: zoo-design#") == 2 and "503" in out
