@@ -5,7 +5,7 @@ on-disk embedding cache is a batch option and lives in :mod:`vertex_mm.batch.cac
 re-exported here.)"""
 
 from ..batch.cache import EmbeddingCache
-from .batch_errors import BatchJobError, BatchJobFailedError, BatchJobRefusedError, BatchJobStateError
+from .batch_errors import BatchJobError, BatchJobFailedError, BatchJobPausedError, BatchJobRefusedError, BatchJobStateError
 from .batch_prediction import BatchJobReport, run_batch_job
 from .contents import CONTENT_EXTENSIONS, load_content
 from .estimate import estimate_source
@@ -21,6 +21,7 @@ __all__ = [
     "CONTENT_EXTENSIONS",
     "BatchJobError",
     "BatchJobFailedError",
+    "BatchJobPausedError",
     "BatchJobRefusedError",
     "BatchJobReport",
     "BatchJobStateError",

@@ -20,16 +20,21 @@ from ..errors import APIError, VertexMMError
 from ..google_api import translate_error
 from .batch_errors import BatchJobRefusedError
 
-__all__ = ["ENDED_STATES", "FAILED_STATES", "BatchJobs", "JobInfo"]
+__all__ = ["ENDED_STATES", "FAILED_STATES", "PAUSED_STATE", "BatchJobs", "JobInfo"]
 
 #: google-genai's JOB_STATES_ENDED_VERTEX, plus PARTIALLY_SUCCEEDED (terminal too).
 ENDED_STATES = frozenset({"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED",
                           "JOB_STATE_PARTIALLY_SUCCEEDED"})
+#: Neither running nor ended: the service paused the job; polling stops (the run can re-attach).
+PAUSED_STATE = "JOB_STATE_PAUSED"
 #: Ended without results to collect: the next run submits a new job.
 FAILED_STATES = frozenset({"JOB_STATE_FAILED", "JOB_STATE_EXPIRED"})
 
 _REFUSED_HINT = ("The gemini-embedding-2 model card lists batch prediction as not supported (the batch "
                  "prediction page documents it); use the online path instead (vertex-mm embed --mode online).")
+#: Words of a refusal about the model or batch prediction itself, where the hint above applies (a
+#: refusal for a bad bucket or a permission on it is the service's message alone).
+_MODEL_REFUSAL_WORDS = ("not supported", "unsupported", "does not support", "batch prediction", "model")
 
 
 @dataclass(frozen=True)
@@ -124,8 +129,10 @@ class BatchJobs:
             except Exception as exc:
                 error = _translated(exc)
                 if isinstance(error, APIError) and not error.retryable:
+                    about_model = any(w in str(error).lower() for w in _MODEL_REFUSAL_WORDS)
                     raise BatchJobRefusedError(f"the service refused to create the batch prediction job for "
-                                               f"{self.model}: {error}. {_REFUSED_HINT}") from exc
+                                               f"{self.model}: {error}" + (f". {_REFUSED_HINT}" if about_model else "")
+                                               ) from exc
                 if not error.retryable or attempt == self.retries - 1:
                     raise error from exc
                 self._sleep(getattr(error, "retry_after", None) or min(30.0, 2.0 ** attempt))

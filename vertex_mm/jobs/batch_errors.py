@@ -6,6 +6,7 @@
     └── BatchJobError                     a batch prediction job could not be run to the end
         ├── BatchJobRefusedError          the service refused to create the job
         ├── BatchJobFailedError           the job ended FAILED or EXPIRED
+        ├── BatchJobPausedError           the service paused the job (a rerun re-attaches)
         └── BatchJobStateError            OUT.job.json is unreadable or belongs to other flags
 
 A row of the output that carries a ``status`` instead of a ``response`` becomes the
@@ -18,7 +19,8 @@ from __future__ import annotations
 
 from ..errors import APIError, VertexMMError, api_error_for_rpc_code
 
-__all__ = ["BatchJobError", "BatchJobFailedError", "BatchJobRefusedError", "BatchJobStateError", "row_error"]
+__all__ = ["BatchJobError", "BatchJobFailedError", "BatchJobPausedError", "BatchJobRefusedError", "BatchJobStateError",
+           "row_error"]
 
 
 class BatchJobError(VertexMMError):
@@ -34,6 +36,12 @@ class BatchJobRefusedError(BatchJobError):
 class BatchJobFailedError(BatchJobError):
     """Raised when a job ends FAILED or EXPIRED; the message carries the service's reason. The
     next run submits a new job."""
+
+
+class BatchJobPausedError(BatchJobError):
+    """Raised when the service reports a job ``JOB_STATE_PAUSED``: it is not running and has not
+    ended, so polling on would wait for ever (Google's own samples stop polling there too). The
+    job state file is kept: the same command re-attaches to the job and waits for it again."""
 
 
 class BatchJobStateError(BatchJobError):

@@ -38,9 +38,9 @@ from ..gcs import check_gs_prefix, join_gs, make_client
 from ..pricing import CostEstimate, Usage
 from ..results import EmbeddingSpace
 from ..wire import EmbedRequest, build_batch_input_line
-from .batch_client import FAILED_STATES, BatchJobs, JobInfo
+from .batch_client import FAILED_STATES, PAUSED_STATE, BatchJobs, JobInfo
 from .batch_collect import ErrorSet, collect_outputs
-from .batch_errors import BatchJobFailedError, BatchJobRefusedError, BatchJobStateError
+from .batch_errors import BatchJobFailedError, BatchJobPausedError, BatchJobRefusedError, BatchJobStateError
 from .batch_state import JobState, state_path
 from .contents import CONTENT_EXTENSIONS, load_content
 from .job import FIRST_ERRORS, JobReport, OutputFormat, job_paths
@@ -147,6 +147,12 @@ def run_batch_job(
                         errors.add_entry(entry)
                 job = _attach_or_create(jobs, state, report)
                 job = _poll(jobs, job, state.rows, progress, poll_interval, sleep)
+                if job.state == PAUSED_STATE:  # the state file stays: the same command re-attaches
+                    raise BatchJobPausedError(
+                        f"batch prediction job {job.name} is paused by the service ({PAUSED_STATE}: not running, "
+                        f"not ended; {job.successful + job.failed} of {state.rows} inputs done). {report.state_file} "
+                        "is kept: run the same command again to wait for it once it runs again, or cancel the job "
+                        "and delete that file to submit the input anew")
                 _collect(job, state, gcs, journal, errors, report)
                 tried |= set(state.items) | {e["id"] for e in state.local_errors}
                 if not state.more:
@@ -301,7 +307,7 @@ def _poll(jobs: BatchJobs, job: JobInfo, rows: int, progress: bool, interval: fl
                 bar.item_done(True)
             for _ in range(job.failed - bar.failed):
                 bar.item_done(False)
-            if job.ended:
+            if job.ended or job.state == PAUSED_STATE:
                 return job
             sleep(interval)
             job = jobs.get(job.name)

@@ -224,3 +224,27 @@ def test_a_journal_repaired_on_open_is_reported(gemini, gcs_emulator, media_fold
     assert report.submitted == 1 and report.complete  # the torn record's input is sent again
     text = report.summary()
     assert "cut 20 bytes of a torn last line" in text and "ignored 1 journal lines" in text
+
+
+def test_a_paused_job_stops_the_wait_keeps_the_state_file_and_the_rerun_re_attaches(
+        gemini, gcs_emulator, media_folder, tmp_path):
+    from vertex_mm.jobs import BatchJobPausedError
+
+    gcs_emulator.set_faults(batch_line_latency=0.1)  # the job runs ~2 s: paused and resumed well before it ends
+    root = media_folder(images=20)
+    out = tmp_path / "out.jsonl"
+    store = gcs_emulator.app.state.batch_jobs
+
+    def pause_at_first_poll(_seconds: float) -> None:
+        job = store.jobs()[-1]
+        while job.successful < 1:  # running, one input done
+            job.cancel_requested.wait(0.01)
+        assert job.transition(frozenset({"JOB_STATE_RUNNING"}), state="JOB_STATE_PAUSED")
+
+    with pytest.raises(BatchJobPausedError, match="JOB_STATE_PAUSED.*run the same command again"):
+        run(gemini, root, out, sleep=pause_at_first_poll)
+    assert out.with_name("out.jsonl.job.json").exists()
+    assert store.jobs()[-1].transition(frozenset({"JOB_STATE_PAUSED"}), state="JOB_STATE_RUNNING")  # resumed
+    again = run(gemini, root, out)
+    assert again.complete and again.reattached and store.created == 1
+    assert_each_input_exactly_once(out, [i.id for i in iter_source(root, extensions=CONTENT_EXTENSIONS)])
