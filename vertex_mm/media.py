@@ -39,6 +39,7 @@ from .limits import (
     AUDIO_MIME_TYPES,
     DOCUMENT_MIME_TYPES,
     IMAGE_MIME_TYPES,
+    IMAGE_SNIFF_BYTES,
     MB,
     VIDEO_MIME_TYPES,
     check_gcs_uri,
@@ -121,7 +122,7 @@ def _too_large(kind: str, name: str, size: int | None, limit: int) -> InputError
 # How each kind's MIME type is read from its bytes: the sniffer of :mod:`vertex_mm.limits`, how
 # many leading bytes it needs, and its format -> MIME table.
 _SNIFFERS: dict[str, tuple[Callable[[bytes], str | None], int, Mapping[str, str]]] = {
-    "image": (sniff_image_format, 16, IMAGE_MIME_TYPES),
+    "image": (sniff_image_format, IMAGE_SNIFF_BYTES, IMAGE_MIME_TYPES),
     "video": (sniff_video_format, 512, VIDEO_MIME_TYPES),
     "document": (sniff_document_format, 1024, DOCUMENT_MIME_TYPES),
     "audio": (sniff_audio_format, 16, AUDIO_MIME_TYPES),

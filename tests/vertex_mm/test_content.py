@@ -130,9 +130,10 @@ def test_one_pdf_one_video_one_audio_per_content():
         content(Audio(wav_bytes(0.5)), Audio(wav_bytes(0.5)))
 
 
-def test_webp_images_follow_the_stricter_source():
-    with pytest.raises(InvalidImageError, match="WEBP images are not supported by gemini-embedding-2"):
-        content(Image(image_bytes("WEBP")))
+def test_webp_images_are_taken_as_the_guide_and_model_card_now_agree():
+    assert content(Image(image_bytes("WEBP"))).content[0].mime == "image/webp"
+    with pytest.raises(InvalidImageError, match="TIFF images are not supported by gemini-embedding-2"):
+        content(Image(image_bytes("TIFF")))
 
 
 def test_inline_media_beyond_the_request_size_is_refused(monkeypatch):

@@ -27,7 +27,14 @@ from ..errors import (
     InvalidVideoError,
     VideoTooLargeError,
 )
-from .formats import IMAGE_MIME_TYPES, VIDEO_MIME_TYPES, sniff_image_format, sniff_video_format
+from .formats import (
+    IMAGE_MIME_TYPES,
+    IMAGE_SNIFF_BYTES,
+    VIDEO_MIME_TYPES,
+    pillow_decodes,
+    sniff_image_format,
+    sniff_video_format,
+)
 from .models import MB, MULTIMODAL_EMBEDDING_001, ModelLimits
 
 __all__ = [
@@ -83,13 +90,17 @@ def _check_size(n: int, limit: int, empty: type[InputError], too_large: type[Inp
 def check_image_bytes(
     data: bytes, limits: ModelLimits = MULTIMODAL_EMBEDDING_001, *, name: str = "image", decode: bool = True
 ) -> str:
-    """Validate image bytes; return the MIME type. Checks size, format, pixel count and that
-    the whole image decodes (a truncated JPEG fails here, not at the service)."""
+    """Validate image bytes; return the MIME type. Checks size, format, pixel count, side
+    length and that the whole image decodes (a truncated JPEG fails here, not at the service).
+
+    A HEIC/HEIF/AVIF image that the installed Pillow cannot decode (no libavif, no
+    pillow-heif) is not refused for that: the service decodes it. Only the checks that need
+    pixels are skipped; its size is still read from the container (:func:`heif_image_size`)."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise InvalidImageError(f"{name}: image bytes must be bytes, got {type(data).__name__}", input_name=name)
     _check_size(len(data), limits.max_image_bytes, InvalidImageError, ImageTooLargeError, name=name, kind="image",
                 why=f"{limits.model} accepts at most {limits.max_image_bytes:,} bytes ({limits.max_image_bytes // MB} MB)")
-    fmt = sniff_image_format(bytes(data[:16]))
+    fmt = sniff_image_format(bytes(data[:IMAGE_SNIFF_BYTES]))
     allowed = ", ".join(sorted(limits.image_formats))
     if fmt is None:
         raise InvalidImageError(
@@ -100,9 +111,40 @@ def check_image_bytes(
         raise InvalidImageError(
             f"{name}: {fmt} images are not supported by {limits.model}; it accepts {allowed}", input_name=name
         )
-    if decode:
+    if decode and pillow_decodes(fmt):
         _decode_check(bytes(data), limits, name)
+    elif decode and (size := heif_image_size(bytes(data))) is not None:
+        _check_pixels(*size, limits, name)
     return IMAGE_MIME_TYPES[fmt]
+
+
+def heif_image_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` of a HEIF-family image (HEIC, HEIF, AVIF) from its ``ispe`` boxes
+    (image spatial extents), without decoding: the largest one, which is the full image's
+    (thumbnails and grid tiles are smaller). None when no ``ispe`` box is found."""
+    sizes = []
+    at = data.find(b"ispe", 0, 1 << 20)  # the meta box comes first; a megabyte is ample
+    while at >= 4 and len(data) >= at + 16:
+        # box: size(4) "ispe" version+flags(4) width(4) height(4)
+        sizes.append((int.from_bytes(data[at + 8:at + 12], "big"), int.from_bytes(data[at + 12:at + 16], "big")))
+        at = data.find(b"ispe", at + 4, 1 << 20)
+    return max(sizes, key=lambda wh: wh[0] * wh[1]) if sizes else None
+
+
+def _check_pixels(w: int, h: int, limits: ModelLimits, name: str) -> None:
+    """The checks of an image's size: its pixel count, then (where the model has one) its side."""
+    if w * h > limits.max_image_pixels:
+        raise ImageTooLargeError(
+            f"{name}: image is {w}x{h} = {w * h:,} pixels; the limit is "
+            f"{limits.max_image_pixels:,} pixels (decompression-bomb guard)",
+            input_name=name,
+        )
+    side = limits.max_image_side
+    if side is not None and max(w, h) > side:
+        raise ImageTooLargeError(
+            f"{name}: image is {w}x{h} pixels; {limits.model} takes at most {side}x{side} pixels per image. "
+            f"Downscale it so that no side exceeds {side} px", input_name=name,
+        )
 
 
 #: Pillow's DecompressionBombError / Warning text: "Image size (N pixels) exceeds limit of ...".
@@ -123,7 +165,7 @@ def decode_image(
     draft_size: int | None = None,
     draft_scale: int | None = None,
 ) -> "PILImage.Image":
-    """Open and fully load image bytes under the pixel limit; raise typed errors.
+    """Open and fully load image bytes under the pixel (and side) limit; raise typed errors.
 
     The one decoder of untrusted image bytes: the client's pre-flight check and the local
     backend both use it. ``draft_size`` / ``draft_scale`` let JPEGs decode at reduced DCT scale
@@ -136,12 +178,7 @@ def decode_image(
             warnings.simplefilter("error", PILImage.DecompressionBombWarning)
             img = PILImage.open(io.BytesIO(data))
             w, h = img.size
-            if w * h > limits.max_image_pixels:
-                raise ImageTooLargeError(
-                    f"{name}: image is {w}x{h} = {w * h:,} pixels; the limit is "
-                    f"{limits.max_image_pixels:,} pixels (decompression-bomb guard)",
-                    input_name=name,
-                )
+            _check_pixels(w, h, limits, name)  # from the header, before any pixel is decoded
             if img.format == "JPEG" and (draft_size or draft_scale):
                 target = (draft_size, draft_size) if draft_size else (max(1, w // draft_scale), max(1, h // draft_scale))  # type: ignore[operator]
                 img.draft("RGB", target)

@@ -8,7 +8,9 @@ __all__ = [
     "AUDIO_MIME_TYPES",
     "DOCUMENT_MIME_TYPES",
     "IMAGE_MIME_TYPES",
+    "IMAGE_SNIFF_BYTES",
     "IMAGE_SUFFIXES",
+    "OPTIONAL_DECODER_FORMATS",
     "MEDIA_SUFFIXES",
     "PAGE_IMAGE_SUFFIXES",
     "PDF_SUFFIXES",
@@ -20,6 +22,7 @@ __all__ = [
     "sniff_image_format",
     "sniff_media",
     "sniff_video_format",
+    "pillow_decodes",
 ]
 
 # Keyed by Pillow's format name for images, by a short container name otherwise.
@@ -29,7 +32,16 @@ IMAGE_MIME_TYPES: dict[str, str] = {
     "JPEG": "image/jpeg",
     "PNG": "image/png",
     "WEBP": "image/webp",
+    # HEIF containers (ISO BMFF, told apart by their ftyp brands): HEVC-coded HEIC, other
+    # HEIF, and AV1-coded AVIF. gemini-embedding-2 takes all three; Pillow decodes AVIF when
+    # built with libavif, HEIC/HEIF only with a plugin (pillow-heif).
+    "HEIC": "image/heic",
+    "HEIF": "image/heif",
+    "AVIF": "image/avif",
 }
+
+#: Formats that Pillow may be unable to decode on a given install (see :func:`pillow_decodes`).
+OPTIONAL_DECODER_FORMATS: frozenset[str] = frozenset({"HEIC", "HEIF", "AVIF"})
 
 VIDEO_MIME_TYPES: dict[str, str] = {
     "AVI": "video/avi",
@@ -50,6 +62,7 @@ AUDIO_MIME_TYPES: dict[str, str] = {"MP3": "audio/mpeg", "WAV": "audio/wav"}
 
 _SUFFIXES_BY_FORMAT: dict[str, tuple[str, ...]] = {
     "BMP": (".bmp",), "GIF": (".gif",), "JPEG": (".jpg", ".jpeg"), "PNG": (".png",), "WEBP": (".webp",),
+    "HEIC": (".heic",), "HEIF": (".heif",), "AVIF": (".avif",),
     "TIFF": (".tif", ".tiff"),
     "AVI": (".avi",), "FLV": (".flv",), "MKV": (".mkv",), "MOV": (".mov",), "MP4": (".mp4", ".m4v"),
     "MPEG": (".mpeg", ".mpg", ".ts"), "WEBM": (".webm",), "WMV": (".wmv",),
@@ -61,10 +74,13 @@ def _suffixes(table: dict[str, str]) -> frozenset[str]:
     return frozenset(s for fmt in table for s in _SUFFIXES_BY_FORMAT[fmt])
 
 
-#: Suffixes of the image formats the API accepts.
+#: Suffixes of the image formats the API accepts (any model; a model that does not take a
+#: format refuses such a file with a per-item error naming its formats).
 IMAGE_SUFFIXES: frozenset[str] = _suffixes(IMAGE_MIME_TYPES)
-#: Suffixes of scanned page images: the API's image formats plus TIFF, the scanners' format.
-PAGE_IMAGE_SUFFIXES: frozenset[str] = IMAGE_SUFFIXES | frozenset(_SUFFIXES_BY_FORMAT["TIFF"])
+#: Suffixes of scanned page images, which are decoded here (rendered, OCR'd): the formats
+#: every Pillow install decodes, plus TIFF, the scanners' format. No HEIC/HEIF/AVIF.
+PAGE_IMAGE_SUFFIXES: frozenset[str] = frozenset(
+    s for fmt in ("BMP", "GIF", "JPEG", "PNG", "WEBP", "TIFF") for s in _SUFFIXES_BY_FORMAT[fmt])
 #: Suffixes of the video containers the API accepts.
 VIDEO_SUFFIXES: frozenset[str] = _suffixes(VIDEO_MIME_TYPES)
 PDF_SUFFIXES: frozenset[str] = _suffixes(DOCUMENT_MIME_TYPES)
@@ -73,8 +89,40 @@ AUDIO_SUFFIXES: frozenset[str] = _suffixes(AUDIO_MIME_TYPES)
 MEDIA_SUFFIXES: frozenset[str] = IMAGE_SUFFIXES | VIDEO_SUFFIXES | PDF_SUFFIXES | AUDIO_SUFFIXES
 
 
+# ISO BMFF ftyp brands of HEIF images (ISO/IEC 23008-12 and the AVIF specification).
+_AVIF_BRANDS = (b"avif", b"avis")
+_HEIC_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx")
+_HEIF_BRANDS = (b"mif1", b"msf1", b"mif2")
+
+#: Leading bytes the image sniffer needs: the ftyp box of a HEIF file lists its compatible
+#: brands after byte 16 (an AVIF whose major brand is mif1 says "avif" only there).
+IMAGE_SNIFF_BYTES = 64
+
+
+def _heif_format(data: bytes) -> str | None:
+    """HEIC, HEIF or AVIF from a HEIF file's ftyp box; None for anything else (an MP4 video
+    has an ftyp box too, with other brands)."""
+    if len(data) < 12 or data[4:8] != b"ftyp":
+        return None
+    major = data[8:12]
+    size = int.from_bytes(data[:4], "big")
+    compatible = [data[i:i + 4] for i in range(16, min(len(data), size) - 3, 4)]
+    if major in _AVIF_BRANDS:
+        return "AVIF"
+    if major in _HEIC_BRANDS:
+        return "HEIC"
+    if major not in _HEIF_BRANDS:
+        return None
+    if any(b in _AVIF_BRANDS for b in compatible):
+        return "AVIF"
+    if any(b in _HEIC_BRANDS for b in compatible):
+        return "HEIC"
+    return "HEIF"
+
+
 def sniff_image_format(data: bytes) -> str | None:
-    """The image format from magic bytes (Pillow names), or None."""
+    """The image format from magic bytes (Pillow names, plus HEIC and HEIF), or None. Give it
+    :data:`IMAGE_SNIFF_BYTES` leading bytes: fewer can tell a HEIF-branded AVIF only as HEIF."""
     if data.startswith(b"\xff\xd8\xff"):
         return "JPEG"
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -85,8 +133,8 @@ def sniff_image_format(data: bytes) -> str | None:
         return "BMP"
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "WEBP"
-    if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypavif"):
-        return "HEIF"
+    if (heif := _heif_format(data)) is not None:
+        return heif
     if data[:4] in (b"II*\x00", b"MM\x00*"):
         return "TIFF"
     return None
@@ -141,7 +189,7 @@ def sniff_media(data: bytes) -> tuple[str, str] | None:
     """``(kind, format)`` of media bytes: kind is image, video, document or audio; None when
     the bytes are none of them. Audio in an MP4 container (M4A) counts as audio."""
     head = bytes(data[:1024])
-    if (fmt := sniff_image_format(head[:16])) is not None:
+    if (fmt := sniff_image_format(head[:IMAGE_SNIFF_BYTES])) is not None:
         return "image", fmt
     if (fmt := sniff_document_format(head)) is not None:
         return "document", fmt
@@ -152,3 +200,17 @@ def sniff_media(data: bytes) -> tuple[str, str] | None:
     if fmt := sniff_audio_format(head[:16]):
         return "audio", fmt
     return None
+
+
+def pillow_decodes(fmt: str) -> bool:
+    """Whether the installed Pillow can decode ``fmt`` (a format of :data:`IMAGE_MIME_TYPES`).
+    AVIF needs Pillow built with libavif; HEIC/HEIF a registered plugin (pillow-heif's
+    ``register_heif_opener()``); every other format is always there."""
+    if fmt not in OPTIONAL_DECODER_FORMATS:
+        return True
+    from PIL import Image, features
+
+    if fmt == "AVIF":
+        return "avif" in features.get_supported_modules()  # no warning on a Pillow older than AVIF
+    Image.init()
+    return "HEIF" in Image.OPEN  # the format name pillow-heif registers (HEIC files included)

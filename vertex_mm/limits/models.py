@@ -9,16 +9,21 @@ Platform" and moved the pages under docs.cloud.google.com/gemini-enterprise-agen
 * [GAPI] the Gemini API embeddings guide, ai.google.dev/gemini-api/docs/embeddings;
 * [BATCH] "Get batch embeddings inferences", .../models/embeddings/batch-prediction-genai-embeddings.
 
-Where they disagree the stricter value is used, and the comment says so.
+Where they disagree the stricter value is used, and the comment says so. The preview model
+``gemini-embedding-2-preview`` (its own card, us-central1 only, audio <= 80 s, PNG/JPEG) is
+superseded by the GA model: :func:`resolve_model` sends and names spaces by the GA id.
 """
 
 from __future__ import annotations
 
+import threading
+import warnings
 from dataclasses import dataclass, field
 
-from .formats import AUDIO_MIME_TYPES, IMAGE_MIME_TYPES, VIDEO_MIME_TYPES
+from .formats import AUDIO_MIME_TYPES, VIDEO_MIME_TYPES
 
-__all__ = ["GEMINI_EMBEDDING_2", "MB", "MULTIMODAL_EMBEDDING_001", "ContentLimits", "ModelLimits", "limits_for", "model_names"]
+__all__ = ["GEMINI_EMBEDDING_2", "MB", "MULTIMODAL_EMBEDDING_001", "SUPERSEDED_MODELS", "ContentLimits", "ModelLimits",
+           "limits_for", "model_names", "resolve_model"]
 
 MB = 1024 * 1024
 
@@ -37,11 +42,14 @@ class ContentLimits:
     max_video_seconds_with_audio: float = 80.0
     max_audios: int = 1  # [CARD]
     max_audio_seconds: float = 180.0  # [CARD] GA; the preview model card says 80 s
-    # [CARD] lists image/png, jpeg, webp, bmp, heic, heif, avif; [GAPI] and the preview card
-    # PNG and JPEG only. Stricter: PNG and JPEG.
-    image_formats: frozenset[str] = frozenset({"JPEG", "PNG"})
-    # [CARD] MIME list: video/mp4, video/mpeg; [GUIDE]/[GAPI]: MP4, MOV. Stricter (in both): MP4.
-    video_formats: frozenset[str] = frozenset({"MP4"})
+    # [CARD] (image/png, jpeg, webp, bmp, heic, heif, avif) and [GUIDE] ("API limits": JPEG, PNG,
+    # WebP, BMP, HEIC, HEIF, AVIF) agree on seven formats. [GAPI] and the preview card still say
+    # PNG and JPEG, but vertex-mm calls Vertex only, whose two pages are the ones that count.
+    image_formats: frozenset[str] = frozenset({"JPEG", "PNG", "WEBP", "BMP", "HEIC", "HEIF", "AVIF"})
+    # [GUIDE]: "Container: MOV, MP4" (codecs AV1, H264, H265, VP9); [CARD] MIME list: video/mp4,
+    # video/mpeg. MP4 is in both; MOV (video/quicktime) is in the guide; MPEG only on the card,
+    # which the guide does not confirm: left out.
+    video_formats: frozenset[str] = frozenset({"MP4", "MOV"})
     audio_formats: frozenset[str] = frozenset(AUDIO_MIME_TYPES)  # MP3, WAV in all three
     # No source gives a request size for embedContent; this is Vertex AI's online request
     # limit, the same bound multimodalembedding@001 lives under. Larger media go by gs:// URI.
@@ -58,12 +66,17 @@ class ModelLimits:
     dimensions: tuple[int, ...]
     default_dimension: int
     video_dimensions: tuple[int, ...]
-    image_formats: frozenset[str] = field(default_factory=lambda: frozenset(IMAGE_MIME_TYPES))
+    # [GUIDE] for multimodalembedding@001: "BMP, GIF, JPG, PNG". WebP is accepted as well:
+    # vertex-mm has always sent it, the service has taken it, and refusing it now would break
+    # working pipelines on the strength of a list that may only be incomplete.
+    image_formats: frozenset[str] = frozenset({"BMP", "GIF", "JPEG", "PNG", "WEBP"})
     video_formats: frozenset[str] = field(default_factory=lambda: frozenset(VIDEO_MIME_TYPES))
     max_image_bytes: int = 20 * MB
     # A decompression-bomb guard: Pillow's own default threshold. The service resizes to
     # 512x512 anyway, so nothing useful is lost above it.
     max_image_pixels: int = 89_478_485
+    #: The longest side an image may have, in pixels (None: no documented side limit).
+    max_image_side: int | None = None
     text_max_tokens: int = 32
     # Inline payload bound: the REST request limit minus base64 growth (4/3) and envelope.
     max_request_bytes: int = 30 * MB
@@ -96,30 +109,66 @@ MULTIMODAL_EMBEDDING_001 = ModelLimits(
 
 GEMINI_EMBEDDING_2 = ModelLimits(
     model="gemini-embedding-2",
-    # [GAPI] "Flexible, supports: 128 - 3072, Recommended: 768, 1536, 3072"; default 3072 [CARD].
+    # Any dimension of 128..3072 is accepted (dimension_range), default 3072 [CARD] [GUIDE]. The
+    # "recommended" ones differ by page: [GAPI] "Recommended: 768, 1536, 3072"; [GUIDE]'s table
+    # "Recommended lower dimensions: 128, 768 or 1536". These are [GAPI]'s; they only pick the
+    # emulator's nearest inner dimension, nothing on the wire depends on them.
     # The service L2-normalises truncated vectors itself ([GAPI], [GUIDE]); the client
     # normalises again anyway, which costs nothing and guards against a change.
     dimensions=(768, 1536, 3072),
     default_dimension=3072,
-    # Only the recommended values: any dimension of dimension_range is accepted, video included.
     video_dimensions=(768, 1536, 3072),
-    image_formats=frozenset({"JPEG", "PNG"}),
-    video_formats=frozenset({"MP4"}),
+    image_formats=ContentLimits.image_formats,
+    video_formats=ContentLimits.video_formats,
+    max_image_side=16_384,  # [GUIDE] "Maximum 16384 x 16384 pixels per image"
     text_max_tokens=8192,
     dimension_range=(128, 3072),
     content=ContentLimits(),
 )
 
 _BY_MODEL = {lim.model: lim for lim in (MULTIMODAL_EMBEDDING_001, GEMINI_EMBEDDING_2)}
-_ALIASES = {"multimodalembedding": "multimodalembedding@001", "gemini-embedding-2-preview": "gemini-embedding-2"}
+# Other ids of the same model: the service answers to them with that model.
+_ALIASES = {"multimodalembedding": "multimodalembedding@001"}
+#: Ids of models Google has superseded -> the id used instead. gemini-embedding-2-preview was a
+#: separate model (preview card: us-central1 only, audio <= 80 s, PNG/JPEG), replaced by the
+#: GA gemini-embedding-2 (GA 2026-04-22); [GUIDE] "Quotas": its quotas "might be deleted".
+SUPERSEDED_MODELS = {"gemini-embedding-2-preview": "gemini-embedding-2"}
+_warned: set[str] = set()
+_warned_lock = threading.Lock()
+
+
+def resolve_model(model: str) -> str:
+    """The id to send for ``model`` and to name its embedding space by: ``model`` itself, or
+    for a superseded id (:data:`SUPERSEDED_MODELS`, a resource path too) its successor, with
+    a :class:`FutureWarning` once per process and id. The successor's vectors are not the
+    preview's: an index built under the old id keeps it, and mixing raises
+    :class:`~vertex_mm.errors.EmbeddingSpaceMismatchError`."""
+    head, _, name = model.rpartition("/")
+    successor = SUPERSEDED_MODELS.get(name)
+    if successor is None:
+        return model
+    with _warned_lock:
+        first = name not in _warned
+        _warned.add(name)
+    if first:
+        warnings.warn(
+            f"{name} is a preview model superseded by {successor}: vertex-mm sends {successor} instead (its "
+            f"vectors are in the {successor} space). An index built with {name} cannot take the new vectors: "
+            f"re-embed it with `vertex-mm migrate INDEX --to {successor} --out NEW_INDEX`. Pass "
+            f"model={successor!r} to silence this warning", FutureWarning, stacklevel=3)
+    return f"{head}/{successor}" if head else successor
 
 
 def limits_for(model: str) -> ModelLimits:
-    """The limits of ``model``; unknown models (local ones) get multimodalembedding@001's."""
+    """The limits of ``model``; unknown models (local ones) get multimodalembedding@001's. A
+    superseded id gets its successor's, the model it is sent as (:func:`resolve_model`)."""
     name = model.split("/")[-1]
+    name = SUPERSEDED_MODELS.get(name, name)
     return _BY_MODEL.get(_ALIASES.get(name, name), MULTIMODAL_EMBEDDING_001)
 
 
 def model_names(limits: ModelLimits) -> tuple[str, ...]:
-    """Every name the service knows ``limits``' model by: its own, then its aliases."""
-    return (limits.model, *(alias for alias, model in _ALIASES.items() if model == limits.model))
+    """Every name vertex-mm takes for ``limits``' model: its own, its aliases, then the
+    superseded ids it stands in for (:func:`resolve_model`)."""
+    others = {**_ALIASES, **SUPERSEDED_MODELS}
+    return (limits.model, *(alias for alias, model in others.items() if model == limits.model))
