@@ -43,6 +43,7 @@ from .limits import (
     MB,
     VIDEO_MIME_TYPES,
     check_gcs_uri,
+    format_for_suffix,
     sniff_audio_format,
     sniff_document_format,
     sniff_image_format,
@@ -170,10 +171,14 @@ class _Media:
 
     @property
     def mime_type(self) -> str | None:
-        """Decided from the bytes; None for gcs inputs or unrecognised bytes."""
-        if self._bytes is None or self._kind not in _SNIFFERS:
+        """Decided from the bytes; for a gs:// input (not read here) from the object name's
+        suffix (``.heic`` -> ``image/heic``, ``.mov`` -> ``video/quicktime``, which not every
+        Python's :mod:`mimetypes` knows); None when unrecognised."""
+        if self._kind not in _SNIFFERS:
             return None
         sniff, head_bytes, mime_types = _SNIFFERS[self._kind]
+        if self._bytes is None:
+            return mime_types.get(format_for_suffix(self._gcs_uri or "", mime_types) or "")
         return mime_types.get(sniff(self._bytes[:head_bytes]) or "")
 
     def sha256(self) -> str:

@@ -122,6 +122,21 @@ def test_heic_and_heif_images_carry_their_own_mime_types(heic):
     assert Image(_ftyp(b"mif1", b"mif1", b"miaf") + b"\x00" * 64).mime_type == "image/heif"
 
 
+@pytest.mark.parametrize("uri,mime", [("gs://bkt/p/IMG_1.HEIC", "image/heic"), ("gs://bkt/x.heif", "image/heif"),
+                                      ("gs://bkt/x.avif", "image/avif"), ("gs://bkt/x.webp", "image/webp")])
+def test_a_gcs_image_is_typed_by_its_name_with_our_table(uri, mime):
+    # Not every Python's mimetypes knows these (3.11 has no .webp): the table decides.
+    assert Image(gcs_uri=uri).mime_type == mime
+    assert content(Image(gcs_uri=uri)).content[0].mime == mime
+
+
+def test_a_gcs_video_is_typed_by_its_name_and_bytes_still_win():
+    assert Video(gcs_uri="gs://bkt/clip.MOV").mime_type == "video/quicktime"
+    assert content(Video(gcs_uri="gs://bkt/clip.mov")).content[0].mime == "video/quicktime"
+    assert Video(gcs_uri="gs://bkt/clip.jpg").mime_type is None  # an image name is no video type
+    assert Image(image_bytes("PNG"), name="looks.heic").mime_type == "image/png"
+
+
 # -- D2: what each model accepts ------------------------------------------------------------------
 
 

@@ -4,6 +4,8 @@ try; the bytes decide what a file is)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 __all__ = [
     "AUDIO_MIME_TYPES",
     "DOCUMENT_MIME_TYPES",
@@ -17,6 +19,7 @@ __all__ = [
     "VIDEO_MIME_TYPES",
     "VIDEO_SUFFIXES",
     "AUDIO_SUFFIXES",
+    "format_for_suffix",
     "sniff_audio_format",
     "sniff_document_format",
     "sniff_image_format",
@@ -68,6 +71,14 @@ _SUFFIXES_BY_FORMAT: dict[str, tuple[str, ...]] = {
     "MPEG": (".mpeg", ".mpg", ".ts"), "WEBM": (".webm",), "WMV": (".wmv",),
     "PDF": (".pdf",), "MP3": (".mp3",), "WAV": (".wav",),
 }
+
+
+def format_for_suffix(name: str, table: Mapping[str, str]) -> str | None:
+    """The format of ``table`` (a MIME table of this module) whose file suffix ``name`` ends
+    with, case ignored (``"gs://b/IMG_1.HEIC"`` -> ``"HEIC"``); None when none does. Only for
+    objects not read here (``gs://``): bytes are sniffed instead."""
+    lower = name.lower()
+    return next((fmt for fmt in table if lower.endswith(_SUFFIXES_BY_FORMAT[fmt])), None)
 
 
 def _suffixes(table: dict[str, str]) -> frozenset[str]:
