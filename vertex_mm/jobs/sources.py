@@ -29,7 +29,8 @@ from ..media import Image, _normalise_location, read_input_file
 
 __all__ = ["IMAGE_EXTENSIONS", "SourceItem", "iter_source", "load_item", "resolve_location"]
 
-#: File name endings taken from folders and buckets (the API's formats: BMP, GIF, JPEG, PNG, WebP).
+#: File name endings taken from folders and buckets: every image format a model takes (a file a
+#: model does not take, HEIC for @001 say, is then a per-item error naming its formats).
 IMAGE_EXTENSIONS = IMAGE_SUFFIXES  # the old name
 
 
