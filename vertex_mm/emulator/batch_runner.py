@@ -27,6 +27,7 @@ from ..gcs import join_gs, write_object
 from ..pricing import content_tokens
 from ..wire import build_batch_output_line, parse_batch_input_line
 from .batch_jobs import BatchJob, rfc3339
+from .embed_content import with_video_span_cut
 from .errors import GoogleAPIException
 from .gcs_media import GcsMedia
 from .settings import FaultSettings
@@ -123,7 +124,7 @@ class BatchRunner:
         try:
             key, request = parse_batch_input_line(obj, limits)
             request = self._media.resolve(request, limits)
-            values = self._vectors.embed_content(request)
+            values = self._vectors.embed_content(with_video_span_cut(request))
         except (VertexMMError, GoogleAPIException) as exc:
             status = exc.status if isinstance(exc, GoogleAPIException) else "INVALID_ARGUMENT"
             what = getattr(exc, "detail", None) or str(exc)  # an InputError without vertex-mm's advice
