@@ -19,8 +19,13 @@ content before and after it embeds it.
   docs say only that "additional text tokens are extracted", not how they are counted. The
   vector does not change with ``documentOcr``.
 - ``autoTruncate: false``: a content over the 8192-token budget is 400 INVALID_ARGUMENT
-  (google-genai's ``EmbedContentConfig.auto_truncate``); by default the start is embedded and
-  the answer says ``truncated``.
+  (google-genai's ``EmbedContentConfig.auto_truncate``; the aiplatform proto calls the field
+  "only applicable to text-only embedding models", so whether the service refuses a
+  multimodal content is not known); by default the start is embedded and the answer says
+  ``truncated``.
+
+Batch prediction rows (:mod:`.batch_runner`) go through the same span cut and token count; a
+row over the budget with ``autoTruncate: false`` fails with that row's status.
 """
 
 from __future__ import annotations
@@ -35,12 +40,12 @@ from ..errors import InvalidArgumentError
 from ..media import Document, Video
 from ..pricing import CHARS_PER_TOKEN, content_usage
 from ..wire import EmbedRequest, build_embed_content_response, parse_embed_content_body
-from ..wire.embed_content import parse_embed_content_options
+from ..wire.embed_content import EmbedContentOptions, parse_embed_content_options
 from .gcs_media import GcsMedia
 from .models import PublisherModel
 from .vectors import VectorService
 
-__all__ = ["embed_content_answer", "ocr_text_tokens", "with_video_span_cut"]
+__all__ = ["checked_usage", "embed_content_answer", "ocr_text_tokens", "with_video_span_cut"]
 
 
 def embed_content_answer(body: Any, model: PublisherModel, vectors: VectorService, media: GcsMedia) -> Response:
@@ -48,7 +53,16 @@ def embed_content_answer(body: Any, model: PublisherModel, vectors: VectorServic
     ``truncated`` when the content is over the model's token budget (the service then embeds
     the start only, silently, unless ``autoTruncate`` is false)."""
     request = media.resolve(parse_embed_content_body(body, model.limits), model.limits)
-    options = parse_embed_content_options(body)
+    by_modality, truncated = checked_usage(request, parse_embed_content_options(body), model)
+    values = vectors.embed_content(with_video_span_cut(request)).tolist()
+    return JSONResponse(build_embed_content_response(values, token_count=sum(by_modality.values()), truncated=truncated,
+                                                     tokens_by_modality=by_modality))
+
+
+def checked_usage(request: EmbedRequest, options: EmbedContentOptions,
+                  model: PublisherModel) -> tuple[dict[str, int], bool]:
+    """``(tokens by modality, truncated)`` of a parsed request (an online call or a batch row);
+    over the model's budget with ``autoTruncate: false``, 400 INVALID_ARGUMENT."""
     by_modality = {m: u.tokens for m, u in content_usage(request).items()}
     if options.document_ocr:
         ocr = ocr_text_tokens(request)
@@ -61,9 +75,7 @@ def embed_content_answer(body: Any, model: PublisherModel, vectors: VectorServic
         raise InvalidArgumentError(
             f"The input content has {tokens} tokens (estimated), over the maximum of {budget} tokens of "
             f"{model.model_id}; autoTruncate is false, so it is not truncated.", status="INVALID_ARGUMENT")
-    values = vectors.embed_content(with_video_span_cut(request)).tolist()
-    return JSONResponse(build_embed_content_response(values, token_count=tokens, truncated=truncated,
-                                                     tokens_by_modality=by_modality))
+    return by_modality, truncated
 
 
 def with_video_span_cut(request: EmbedRequest) -> EmbedRequest:

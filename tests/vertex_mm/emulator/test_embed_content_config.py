@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from factories import pdf_bytes
 
+from vertex_mm import Video
 from vertex_mm.wire import parse_embed_content_body
 from vertex_mm.wire.embed_content import EmbedContentOptions, parse_embed_content_options
 
@@ -156,3 +157,51 @@ def test_task_type_and_title_are_ignored_as_the_model_documents():
     body = {"content": {"parts": [{"text": "hi"}]},
             "embedContentConfig": {"taskType": "RETRIEVAL_QUERY", "title": "t", "outputDimensionality": 128}}
     assert parse_embed_content_body(body, GEMINI_EMBEDDING_2).dimension == 128
+
+
+# -- batch prediction rows ------------------------------------------------------------------------
+
+
+def test_batch_rows_honour_video_metadata_auto_truncate_and_document_ocr(gcs_emulator, bucket, mp4_10s):
+    import base64
+    import json
+    import time
+
+    from google.genai import types
+
+    from vertex_mm.testing import HashedEmbedder
+
+    def row(key: str, part: dict, **config: Any) -> dict:
+        return {"key": key, "request": {"content": {"parts": [part]},
+                                        "embed_content_config": {"output_dimensionality": 128, **config}}}
+
+    def inline(data: bytes, mime: str) -> dict:
+        return {"inlineData": {"mimeType": mime, "data": base64.b64encode(data).decode()}}
+
+    lines = [row("span", {**inline(mp4_10s, "video/mp4"), "video_metadata": {"start_offset": "2s", "end_offset": "5s"}}),
+             row("long", {"text": LONG}, auto_truncate=False),
+             row("ocr", inline(text_pdf(), "application/pdf"), document_ocr=True)]
+    bucket.blob("in/rows.jsonl").upload_from_string("".join(json.dumps(x) + "\n" for x in lines))
+    import google.oauth2.credentials
+    from google import genai
+
+    client = genai.Client(vertexai=True, project="p", location="global",
+                          credentials=google.oauth2.credentials.Credentials(token="t"),
+                          http_options=types.HttpOptions(base_url=gcs_emulator.url))
+    try:
+        job = client.batches.create(model="gemini-embedding-2", src="gs://bkt/in/rows.jsonl",
+                                    config=types.CreateBatchJobConfig(dest="gs://bkt/out/"))
+        deadline = time.monotonic() + 30
+        while job.state.value not in {"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_PARTIALLY_SUCCEEDED"}:
+            assert time.monotonic() < deadline, job.state
+            time.sleep(0.02)
+            job = client.batches.get(name=job.name)
+    finally:
+        client.close()
+    directory = job.output_info.gcs_output_directory[len("gs://bkt/"):]
+    rows = {r["key"]: r for r in map(json.loads, bucket.blob(directory + "/predictions.jsonl").download_as_text().splitlines())}
+    assert rows["span"]["response"]["tokenCount"] == str(3 * 66)  # 3 s of the 10 s video
+    assert not np.allclose(rows["span"]["response"]["embedding"]["values"],
+                           HashedEmbedder().embed_content([Video(mp4_10s)], dimension=128))
+    assert "INVALID_ARGUMENT" in rows["long"]["status"] and "autoTruncate is false" in rows["long"]["status"]
+    assert rows["ocr"]["response"]["tokenCount"] == str(258 + math.ceil(len(PAGE_TEXT) / 4))
