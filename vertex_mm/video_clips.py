@@ -2,10 +2,12 @@
 one vector gives ``multimodalembedding@001``'s per-segment vectors.
 
 ``multimodalembedding@001`` answers one vector per segment of a ``VideoSegmentConfig``.
-``gemini-embedding-2`` embeds a whole video into one vector and has no segments, so
-:class:`~vertex_mm.gemini.GeminiEmbedder` cuts the segments here, one MP4 clip each, and embeds
-every clip on its own. The segments are the service's (:func:`segments_for`): ``[start, start +
-interval)``, ..., within ``start .. min(end, start + 120 s)`` and the video's duration.
+``gemini-embedding-2`` answers one vector per request, so :class:`~vertex_mm.gemini.GeminiEmbedder`
+cuts the segments of inline bytes here, one MP4 clip each, and embeds every clip on its own
+(a gs:// video goes as its URI with each segment in ``videoMetadata`` instead). The segments are
+the service's (:func:`segments_for`): ``[start, start + interval)``, ..., within ``start ..
+min(end, start + 120 s)`` and the video's duration. :func:`cut_span` cuts one span the same way
+(the emulator's ``videoMetadata``).
 
 A clip holds the frames shown during its segment, re-encoded as H.264 (``yuv420p``, the source
 size with even sides, each frame at its own time from the segment's start, so a variable frame
