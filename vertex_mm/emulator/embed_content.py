@@ -88,6 +88,9 @@ def with_video_span_cut(request: EmbedRequest) -> EmbedRequest:
         return request
     part = content[index]
     assert part.span is not None and part.media is not None and part.media.data is not None
+    if not part.span.start and part.span.end is None:  # all of it (fps alone changes the count only)
+        whole = dataclasses.replace(part, span=None)
+        return dataclasses.replace(request, content=content[:index] + (whole,) + content[index + 1:])
     from ..video_clips import cut_span
 
     start, end, clip = cut_span(part.media.data, part.span.start or 0.0, part.span.end, name=part.media.name)

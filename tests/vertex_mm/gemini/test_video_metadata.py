@@ -111,8 +111,11 @@ def test_the_emulator_embeds_only_the_span(genai_client, colour_video, hashed, m
     container.close()
     np.testing.assert_allclose(got.embeddings[0].values, hashed.embed_content([Video(clip)], dimension=128),
                                rtol=1e-5, atol=1e-7)
-    whole = _embed(genai_client, _video_part(colour_video))  # videoMetadata with no offsets: all of it
-    assert not np.allclose(whole.embeddings[0].values, got.embeddings[0].values)
+    cut.reset_mock()
+    whole = _embed(genai_client, _video_part(colour_video, fps=2.0))  # no offsets: all of it, nothing cut
+    assert cut.call_count == 0 and whole.embeddings[0].statistics.token_count == 20 * 66
+    np.testing.assert_allclose(whole.embeddings[0].values, hashed.embed_content([Video(colour_video)], dimension=128),
+                               rtol=1e-5, atol=1e-7)
 
 
 def test_an_end_past_the_video_stops_at_its_end(genai_client, colour_video, mocker):
