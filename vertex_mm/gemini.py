@@ -22,9 +22,18 @@ What differs from multimodalembedding@001:
 - :meth:`get_embeddings` keeps the vision_models meaning (one vector per modality, all in one
   space), so an image with ``contextual_text`` costs two calls. A video becomes one vector for
   the whole clip, whose one :class:`~vertex_mm.VideoEmbedding` spans ``0 .. inf``. The model
-  has no segments: with a ``video_segment_config`` each segment (multimodalembedding@001's
-  segments) is cut from the video's bytes as its own MP4 clip and embedded alone, one request
-  per segment (:mod:`vertex_mm.video_clips`; needs PyAV, the ``video`` extra).
+  answers one vector per request, so a ``video_segment_config`` (multimodalembedding@001's
+  segments) costs one request per segment, each embedding only its segment:
+
+  - a ``gs://`` video is not downloaded: each request sends its URI with the segment as
+    ``videoMetadata`` (``start_offset`` / ``end_offset``, google-genai's
+    ``types.VideoMetadata``). Its duration is not known here, so the segments run to the
+    config's end (at most 120 s after its start); the first segment the service refuses past
+    the first one (it starts after the video's end) ends the list, with a warning, and the last
+    segment keeps the end that was asked for;
+  - inline bytes are cut into one MP4 clip per segment (:mod:`vertex_mm.video_clips`; needs
+    PyAV, the ``video`` extra), which sends each frame once, where ``videoMetadata`` would send
+    the whole video with every segment (``benchmarks/bench_video_segments.py``).
 
 google-genai is imported when an embedder is created, never with :mod:`vertex_mm`.
 """
@@ -40,7 +49,7 @@ import numpy as np
 from .batch.options import REMOTE_DEFAULTS
 from .columns import coerce_input
 from .embedder import BaseEmbedder
-from .errors import APIError, InputError, InvalidVideoError, VertexMMError
+from .errors import APIError, InputError, InvalidArgumentError, VertexMMError
 from .google_api import (
     EMULATOR_PROJECT,
     default_project,
@@ -54,6 +63,7 @@ from .limits import GEMINI_EMBEDDING_2
 from .media import Audio, Document, Image, Video, VideoSegmentConfig, as_image, as_video
 from .results import MultiModalEmbeddingResponse, VideoEmbedding
 from .wire import ContentPart, EmbedRequest, guess_mime
+from .wire.embed_content import format_duration
 
 if TYPE_CHECKING:
     from google.genai import Client, types
@@ -156,7 +166,7 @@ class GeminiEmbedder(BaseEmbedder):
         if request.text is not None:
             text = self._embed([types.Part(text=request.text)], dim)
         if request.video is not None and request.video_segment_config is not None:
-            videos = self._video_segments(request.video, request.video_segment_config, dim)
+            videos = self._video_segments(request.video, request.video_segment_config, dim, request.video_mime_type)
         elif request.video is not None:
             vector = self._embed([_media_part(request.video, request.video_mime_type)], dim)
             videos = [VideoEmbedding(start_offset_sec=0.0, end_offset_sec=math.inf, embedding=vector)]
@@ -164,21 +174,43 @@ class GeminiEmbedder(BaseEmbedder):
             image_embedding=image, text_embedding=text, video_embeddings=videos, space=self.space(dim)
         )
 
-    def _video_segments(self, video: Video, config: VideoSegmentConfig, dimension: int) -> list[VideoEmbedding]:
-        """multimodalembedding@001's answer to a ``video_segment_config``, one vector per segment:
-        the model embeds a whole video, so each segment is cut from the bytes as its own clip
-        (:mod:`vertex_mm.video_clips`) and embedded alone, one request per segment."""
+    def _video_segments(self, video: Video, config: VideoSegmentConfig, dimension: int,
+                        mime: str | None = None) -> list[VideoEmbedding]:
+        """multimodalembedding@001's answer to a ``video_segment_config``, one vector per segment,
+        one request per segment: a gs:// video with the segment as ``videoMetadata``, inline
+        bytes cut into one clip per segment (:mod:`vertex_mm.video_clips`)."""
         if video.data is None:
-            raise InvalidVideoError(
-                f"{video.name}: {self.model} has no video segments, so vertex-mm cuts them from the video's bytes, "
-                "and a gs:// video is not read here: pass a local copy (Video.load_from_file), or embed the video "
-                "whole without video_segment_config", input_name="video_segment_config")
+            return self._gcs_video_segments(video, config, dimension, mime or guess_mime(video))
         from .video_clips import cut_clips
 
         segments = []
         for start, end, clip in cut_clips(video.data, config, name=video.name):
             vector = self._embed([_media_part(Video(clip, name=f"{video.name}[{start:g}-{end:g}s]"), "video/mp4")],
                                  dimension)
+            segments.append(VideoEmbedding(start_offset_sec=float(start), end_offset_sec=float(end), embedding=vector))
+        return segments
+
+    def _gcs_video_segments(self, video: Video, config: VideoSegmentConfig, dimension: int,
+                            mime: str) -> list[VideoEmbedding]:
+        from google.genai import types
+
+        segments: list[VideoEmbedding] = []
+        for start, end in config.segments():
+            span = types.VideoMetadata(start_offset=format_duration(start), end_offset=format_duration(end))
+            part = types.Part(file_data=types.FileData(file_uri=video.gcs_uri, mime_type=mime), video_metadata=span)
+            try:
+                vector = self._embed([part], dimension)
+            except InvalidArgumentError as exc:
+                if not segments:
+                    raise
+                # The same video, offsets and options were accepted for the segment before: this
+                # one starts after the video's end, which is not known here (nothing is downloaded).
+                warnings.warn(
+                    f"{video.name}: the segment {start:g}-{end:g} s was refused ({exc.message}); taking the video to "
+                    f"end before {start:g} s and returning {len(segments)} segment(s). Pass "
+                    "video_segment_config(end_offset_sec=...) within the video to avoid this extra request",
+                    UserWarning, stacklevel=4)
+                break
             segments.append(VideoEmbedding(start_offset_sec=float(start), end_offset_sec=float(end), embedding=vector))
         return segments
 

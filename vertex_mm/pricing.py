@@ -116,11 +116,12 @@ def _part_usage(part: ContentPart, audio_track: bool) -> dict[str, Usage]:
         seconds = part.seconds if part.seconds is not None else limits.max_audio_seconds
         return {"audio": Usage(1, seconds, math.ceil(seconds * TOKENS_PER_AUDIO_SECOND), part.seconds is None)}
     measured = part.seconds is not None
+    rate = part.span.rate if part.span is not None else 1.0  # videoMetadata.fps: frames per second
     seconds = part.seconds if part.seconds is not None else (
-        limits.max_video_seconds_with_audio if audio_track else limits.max_video_seconds)
-    frames = math.ceil(seconds)  # one frame per second by default
-    out = {"video": Usage(1, seconds, frames * (TOKENS_PER_VIDEO_FRAME + (_TIMESTAMP_TOKENS_PER_SECOND if audio_track
-                                                                          else 0)), not measured)}
+        limits.max_video_seconds_with_audio if audio_track else limits.max_video_seconds) / rate
+    frames = math.ceil(seconds * rate - 1e-9)  # one frame per second by default
+    stamps = math.ceil(seconds) * _TIMESTAMP_TOKENS_PER_SECOND if audio_track else 0
+    out = {"video": Usage(1, seconds, frames * TOKENS_PER_VIDEO_FRAME + stamps, not measured)}
     if audio_track:  # the extracted track is billed as audio
         out["audio"] = Usage(0, 0, math.ceil(seconds * TOKENS_PER_AUDIO_SECOND), not measured)
     return out

@@ -2,10 +2,12 @@
 one vector gives ``multimodalembedding@001``'s per-segment vectors.
 
 ``multimodalembedding@001`` answers one vector per segment of a ``VideoSegmentConfig``.
-``gemini-embedding-2`` embeds a whole video into one vector and has no segments, so
-:class:`~vertex_mm.gemini.GeminiEmbedder` cuts the segments here, one MP4 clip each, and embeds
-every clip on its own. The segments are the service's (:func:`segments_for`): ``[start, start +
-interval)``, ..., within ``start .. min(end, start + 120 s)`` and the video's duration.
+``gemini-embedding-2`` answers one vector per request, so :class:`~vertex_mm.gemini.GeminiEmbedder`
+cuts the segments of inline bytes here, one MP4 clip each, and embeds every clip on its own
+(a gs:// video goes as its URI with each segment in ``videoMetadata`` instead). The segments are
+the service's (:func:`segments_for`): ``[start, start + interval)``, ..., within ``start ..
+min(end, start + 120 s)`` and the video's duration. :func:`cut_span` cuts one span the same way
+(the emulator's ``videoMetadata``).
 
 A clip holds the frames shown during its segment, re-encoded as H.264 (``yuv420p``, the source
 size with even sides, each frame at its own time from the segment's start, so a variable frame
@@ -20,7 +22,7 @@ extra (and the ``local`` one); it is imported when a video is opened, never with
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from typing import Any
 
@@ -29,7 +31,7 @@ from .errors import InvalidVideoError
 from .limits import MULTIMODAL_EMBEDDING_001, check_video_segment
 from .media import VideoSegmentConfig
 
-__all__ = ["cut_clips", "measured_duration", "open_video", "probe_duration", "segments_for", "video_frames"]
+__all__ = ["cut_clips", "cut_span", "measured_duration", "open_video", "probe_duration", "segments_for", "video_frames"]
 
 #: Encoder settings of the clips: x264's quality default (CRF 23) at a fast preset, since the
 #: clips are read once by a model that samples frames, not watched; one encoder thread, since a
@@ -178,11 +180,34 @@ def cut_clips(data: bytes, config: VideoSegmentConfig | None = None, *, name: st
     first 120 s in 16 s segments) of the video ``data``, in order. A segment in which no frame
     starts shows the frame on screen at its start. One clip is open at a time (an encoder holds
     frames of look-ahead): each is finished as the cut moves past its segment."""
+    return _cut(data, lambda duration: segments_for(config, duration, name), name=name, extra=extra)
+
+
+def cut_span(data: bytes, start: float = 0.0, end: float | None = None, *, name: str = "video",
+             extra: str = "video") -> tuple[float, float, bytes]:
+    """``(start, end, mp4 bytes)``: the one clip of ``data`` from ``start`` to ``end`` seconds
+    (None, or past the video's end: to its end), cut as :func:`cut_clips` cuts a segment (how
+    the emulator honours gemini-embedding-2's ``videoMetadata``). ``start`` at or past the end
+    is :class:`InvalidVideoError`."""
+
+    def span(duration: float) -> list[tuple[float, float]]:
+        if start >= duration:
+            raise InvalidVideoError(f"{name}: start offset {start:g} s is at or past the end of the video "
+                                    f"({duration:.3g} s)", input_name=name)
+        return [(start, duration if end is None else min(end, duration))]
+
+    (clip,) = _cut(data, span, name=name, extra=extra)
+    return clip
+
+
+def _cut(data: bytes, spans_of: Callable[[float], list[tuple[float, float]]], *, name: str,
+         extra: str) -> list[tuple[float, float, bytes]]:
+    """The clips of the spans ``spans_of(duration)`` (in order, not overlapping), in one pass."""
     av = require(extra, "av", what="cutting a video into segments")
     container = open_video(data, name, extra=extra)
     try:
         container, duration = measured_duration(container, data, name, extra=extra)
-        spans = segments_for(config, duration, name)
+        spans = spans_of(duration)
         stream = container.streams.video[0]
         rate = Fraction(stream.average_rate) if stream.average_rate else Fraction(25)
         width = max(2, (stream.codec_context.width // 2) * 2)

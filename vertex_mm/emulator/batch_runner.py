@@ -24,9 +24,10 @@ from typing import Any
 
 from ..errors import VertexMMError
 from ..gcs import join_gs, write_object
-from ..pricing import content_tokens
 from ..wire import build_batch_output_line, parse_batch_input_line
+from ..wire.embed_content import parse_embed_content_options
 from .batch_jobs import BatchJob, rfc3339
+from .embed_content import checked_usage, with_video_span_cut
 from .errors import GoogleAPIException
 from .gcs_media import GcsMedia
 from .settings import FaultSettings
@@ -123,12 +124,13 @@ class BatchRunner:
         try:
             key, request = parse_batch_input_line(obj, limits)
             request = self._media.resolve(request, limits)
-            values = self._vectors.embed_content(request)
+            tokens, _ = checked_usage(request, parse_embed_content_options(obj["request"]), job.spec.model)
+            values = self._vectors.embed_content(with_video_span_cut(request))
         except (VertexMMError, GoogleAPIException) as exc:
             status = exc.status if isinstance(exc, GoogleAPIException) else "INVALID_ARGUMENT"
             what = getattr(exc, "detail", None) or str(exc)  # an InputError without vertex-mm's advice
             return build_batch_output_line(str(key), request_json, error=f"{status}: {what}"), False
-        return build_batch_output_line(key, request_json, values.tolist(), token_count=content_tokens(request)), True
+        return build_batch_output_line(key, request_json, values.tolist(), token_count=sum(tokens.values())), True
 
     def _finish(self, job: BatchJob, out: Any) -> None:
         if self._stopping.is_set():

@@ -51,9 +51,10 @@ class GcsMedia:
             return request
         if request.content is not None:
             parts = [p.text if p.kind == "text" else self._fetched(p.media) for p in request.content]
+            span = next((p.span for p in request.content if p.span is not None), None)
             rebuilt = EmbedRequest.create_content(
                 [p for p in parts if p is not None], limits=limits, dimension=request.dimension, key=request.key,
-                audio_track_extraction=request.audio_track_extraction)
+                audio_track_extraction=request.audio_track_extraction, video_span=span)
             # The text parts already carry the task's form; keep the task's name.
             return dataclasses.replace(rebuilt, task=request.task)
         image = self._fetched(request.image) if request.image is not None else None

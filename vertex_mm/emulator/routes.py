@@ -6,8 +6,9 @@ Served under both ``/v1`` and ``/v1beta1`` (``{v}``):
 - ``POST /{v}/projects/{p}/locations/{l}/publishers/google/models/{model}:predict``:
   ``multimodalembedding@001``, one instance per request;
 - ``POST /{v}/projects/{p}/locations/{l}/publishers/google/models/{model}:embedContent``:
-  ``gemini-embedding-2``, one content per request, with ``usageMetadata.promptTokenCount``
-  (estimated) and ``truncated`` past the token budget;
+  ``gemini-embedding-2``, one content per request, with ``usageMetadata`` (estimated tokens,
+  per modality too) and ``truncated`` past the token budget, honouring ``videoMetadata``,
+  ``autoTruncate`` and ``documentOcr`` (:mod:`.embed_content`);
 - both methods also at ``/{v}/publishers/google/models/{model}:…``, the path of Vertex express
   mode (an API key and no project);
 - ``/{v}/projects/{p}/locations/{l}/batchPredictionJobs[/{id}[:cancel]]``: batch prediction
@@ -35,10 +36,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..pricing import content_tokens
-from ..wire import build_embed_content_response, build_prediction, parse_embed_content_body, parse_instance
+from ..wire import build_prediction, parse_instance
 from .batch_jobs import BatchJobStore
 from .batch_routes import build_batch_routes
+from .embed_content import embed_content_answer
 from .errors import GoogleAPIException
 from .faults import FaultInjector, Stats
 from .gcs_media import GcsMedia
@@ -79,18 +80,6 @@ def _predict_sync(body: Any, model: PublisherModel, vectors: VectorService, medi
     return JSONResponse({"predictions": [prediction], "deployedModelId": DEPLOYED_MODEL_ID})
 
 
-def _embed_content_sync(body: Any, model: PublisherModel, vectors: VectorService, media: GcsMedia) -> Response:
-    """The vector, with the service's ``usageMetadata.promptTokenCount`` (vertex-mm's estimate)
-    and ``truncated`` when the content is over the model's token budget (the service then
-    embeds the start only, silently)."""
-    request = media.resolve(parse_embed_content_body(body, model.limits), model.limits)
-    values = vectors.embed_content(request).tolist()
-    tokens = content_tokens(request)
-    budget = model.limits.content.max_tokens if model.limits.content is not None else None
-    return JSONResponse(build_embed_content_response(values, token_count=tokens,
-                                                     truncated=budget is not None and tokens > budget))
-
-
 def _model_method(method: str, answer: Callable[[Any, PublisherModel, VectorService, GcsMedia], Response]) -> Any:
     """The route of one model method: find the model, read the body (async), then compute the
     answer in a worker thread (decoding media and running a model would block the event loop)."""
@@ -105,7 +94,7 @@ def _model_method(method: str, answer: Callable[[Any, PublisherModel, VectorServ
 
 
 predict = _model_method("predict", _predict_sync)
-embed_content = _model_method("embedContent", _embed_content_sync)
+embed_content = _model_method("embedContent", embed_content_answer)
 
 
 def _model_for(request: Request, method: str) -> PublisherModel:

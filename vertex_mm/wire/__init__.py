@@ -22,11 +22,12 @@ from .embed_content import (
     parse_embed_content_response,
 )
 from .predict import build_instance, build_parameters, build_prediction, parse_instance, parse_prediction
-from .request import ContentPart, EmbedRequest, guess_mime
+from .request import ContentPart, EmbedRequest, VideoSpan, guess_mime
 
 __all__ = [
     "ContentPart",
     "EmbedRequest",
+    "VideoSpan",
     "build_batch_input_line",
     "build_batch_output_line",
     "build_embed_content_body",

@@ -8,12 +8,24 @@ request; google-genai sends exactly this (captured from google-genai 2.34)::
                                       | {"inlineData": {"mimeType", "data": base64}}
                                       | {"fileData": {"mimeType", "fileUri": "gs://…"}}, ...],
                             "role": "user"?},
-                "embedContentConfig": {"outputDimensionality": N?, "audioTrackExtraction": bool?}?}
+                "embedContentConfig": {"outputDimensionality": N?, "audioTrackExtraction": bool?,
+                                       "documentOcr": bool?, "autoTruncate": bool?,
+                                       "taskType"?, "title"?}?}
+    a video part may also hold  "videoMetadata": {"startOffset": "10s", "endOffset": "20.5s",
+                                                  "fps": 0.5}   (each optional)
     response = {"embedding": {"values": [...]},
-                "usageMetadata": {"promptTokenCount": N}?, "truncated": bool?}
+                "usageMetadata": {"promptTokenCount": N,
+                                  "promptTokensDetails": [{"modality": "TEXT" | "IMAGE" | "VIDEO"
+                                                           | "AUDIO" | "DOCUMENT", "tokenCount": n}]}?,
+                "truncated": bool?}
 
-The SDK writes the inner keys in snake_case (``mime_type``, ``file_uri``) and bytes as URL-safe
-base64; proto JSON accepts both spellings and both alphabets, and so does the parser here.
+The SDK writes the inner keys in snake_case (``mime_type``, ``file_uri``, ``start_offset``) and
+bytes as URL-safe base64; proto JSON accepts both spellings and both alphabets, and so does the
+parser here. Offsets are ``google.protobuf.Duration`` strings (``"10s"``, ``"1.5s"``).
+``taskType`` and ``title`` are ignored by this model (its guide: put the task in the text);
+``autoTruncate: false`` makes a content over the 8192-token budget an INVALID_ARGUMENT
+(google-genai's ``EmbedContentConfig.auto_truncate``), where by default the service embeds the
+start and says ``truncated``; ``documentOcr`` reads the text of PDF parts too.
 
 Batch prediction ("Get batch embeddings inferences"), one JSON object per line::
 
@@ -28,27 +40,62 @@ The client builds with these functions and the emulator parses with the same one
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InputError, InvalidArgumentError
 from ..limits import ModelLimits
 from ..media import Audio, Document, Image, Video
 from .predict import decode_b64
-from .request import ContentPart, EmbedRequest
+from .request import ContentPart, EmbedRequest, VideoSpan
 
 __all__ = [
+    "EmbedContentOptions",
     "build_batch_input_line",
     "build_batch_output_line",
     "build_embed_content_body",
     "build_embed_content_response",
+    "format_duration",
     "parse_batch_input_line",
     "parse_batch_output_line",
+    "parse_duration",
     "parse_embed_content_body",
+    "parse_embed_content_options",
     "parse_embed_content_response",
 ]
 
 _KIND_BY_MIME_PREFIX = (("image/", Image), ("video/", Video), ("audio/", Audio), ("application/pdf", Document))
+
+
+#: A ``google.protobuf.Duration`` in proto JSON: seconds with up to 9 decimals and an ``s``.
+_DURATION = re.compile(r"-?\d+(\.\d{1,9})?s")
+
+
+def format_duration(seconds: float) -> str:
+    """``seconds`` as a proto JSON Duration (``10`` -> ``"10s"``, ``20.5`` -> ``"20.5s"``)."""
+    text = f"{float(seconds):.9f}".rstrip("0").rstrip(".")
+    return f"{text}s"
+
+
+def parse_duration(value: Any, where: str) -> float:
+    """Seconds of a proto JSON Duration string, or 400 INVALID_ARGUMENT naming ``where``."""
+    if not isinstance(value, str) or not _DURATION.fullmatch(value):
+        raise _bad(f"Invalid value at '{where}' (type.googleapis.com/google.protobuf.Duration), {value!r}: "
+                   "expected seconds with an 's' suffix, such as \"10s\" or \"1.5s\"")
+    return float(value[:-1])
+
+
+def _span_json(span: VideoSpan) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if span.start is not None:
+        out["startOffset"] = format_duration(span.start)
+    if span.end is not None:
+        out["endOffset"] = format_duration(span.end)
+    if span.fps is not None:
+        out["fps"] = span.fps
+    return out
 
 
 def _part_json(part: ContentPart) -> dict[str, Any]:
@@ -57,8 +104,12 @@ def _part_json(part: ContentPart) -> dict[str, Any]:
     media = part.media
     assert media is not None
     if media.gcs_uri is not None:
-        return {"fileData": {"mimeType": part.mime, "fileUri": media.gcs_uri}}
-    return {"inlineData": {"mimeType": part.mime, "data": base64.b64encode(media.data or b"").decode("ascii")}}
+        out: dict[str, Any] = {"fileData": {"mimeType": part.mime, "fileUri": media.gcs_uri}}
+    else:
+        out = {"inlineData": {"mimeType": part.mime, "data": base64.b64encode(media.data or b"").decode("ascii")}}
+    if part.span is not None:
+        out["videoMetadata"] = _span_json(part.span)
+    return out
 
 
 def _config_json(req: EmbedRequest, *, snake_case: bool) -> dict[str, Any]:
@@ -83,6 +134,21 @@ def _field(obj: Mapping[str, Any], camel: str) -> Any:
 
 def _bad(message: str) -> InvalidArgumentError:
     return InvalidArgumentError(message, status="INVALID_ARGUMENT")
+
+
+def _parse_span(part: Mapping[str, Any], where: str) -> VideoSpan | None:
+    meta = _field(part, "videoMetadata")
+    if meta is None:
+        return None
+    where += ".videoMetadata"
+    if not isinstance(meta, Mapping):
+        raise _bad(f"{where} must be an object")
+    start, end, fps = (_field(meta, k) for k in ("startOffset", "endOffset", "fps"))
+    if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float))):
+        raise _bad(f"{where}.fps must be a number, got {fps!r}")
+    return VideoSpan(start=None if start is None else parse_duration(start, where + ".startOffset"),
+                     end=None if end is None else parse_duration(end, where + ".endOffset"),
+                     fps=None if fps is None else float(fps))
 
 
 def _parse_part(part: Any, where: str) -> str | Image | Video | Document | Audio:
@@ -122,27 +188,72 @@ def parse_embed_content_body(body: Any, limits: ModelLimits) -> EmbedRequest:
     if not isinstance(content, Mapping) or not isinstance(content.get("parts"), list) or not content["parts"]:
         raise _bad("content.parts must be a non-empty list")
     parts = [_parse_part(p, f"content.parts[{i}]") for i, p in enumerate(content["parts"])]
-    config = _field(body, "embedContentConfig") or body.get("config") or {}
-    if not isinstance(config, Mapping):
-        raise _bad("embedContentConfig must be an object")
+    spans = []
+    for i, (raw, parsed) in enumerate(zip(content["parts"], parts)):
+        span = _parse_span(raw, f"content.parts[{i}]")
+        if span is not None and not isinstance(parsed, Video):
+            raise _bad(f"content.parts[{i}].videoMetadata goes with a video part only")
+        if span is not None:
+            spans.append(span)
+    config = _config(body)
     dim = _field(config, "outputDimensionality")
     if dim is None:
         dim = _field(body, "outputDimensionality")
     if isinstance(dim, float) and dim.is_integer():
         dim = int(dim)
-    audio = _field(config, "audioTrackExtraction")
-    if audio is not None and not isinstance(audio, bool):
-        raise _bad("embedContentConfig.audioTrackExtraction must be a boolean")
-    return EmbedRequest.create_content(parts, limits=limits, dimension=dim, audio_track_extraction=bool(audio))
+    audio = _bool(config, "audioTrackExtraction")
+    parse_embed_content_options(body)  # their types are checked with the rest of the request
+    # One video per content at most: a second video (and its span) is refused by the count check.
+    return EmbedRequest.create_content(parts, limits=limits, dimension=dim, audio_track_extraction=bool(audio),
+                                       video_span=spans[0] if spans else None)
+
+
+def _config(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    config = _field(body, "embedContentConfig") or body.get("config") or {}
+    if not isinstance(config, Mapping):
+        raise _bad("embedContentConfig must be an object")
+    return config
+
+
+def _bool(config: Mapping[str, Any], camel: str) -> bool | None:
+    value = _field(config, camel)
+    if value is not None and not isinstance(value, bool):
+        raise _bad(f"embedContentConfig.{camel} must be a boolean")
+    return value
+
+
+@dataclass(frozen=True)
+class EmbedContentOptions:
+    """The ``embedContentConfig`` switches that do not change what is embedded:
+    ``auto_truncate`` (None: not sent, the service truncates) and ``document_ocr``."""
+
+    auto_truncate: bool | None = None
+    document_ocr: bool = False
+
+
+def parse_embed_content_options(body: Mapping[str, Any]) -> EmbedContentOptions:
+    """``autoTruncate`` (also the deprecated top-level field) and ``documentOcr`` of a body;
+    a value that is not a boolean is a 400 INVALID_ARGUMENT."""
+    config = _config(body)
+    auto = _bool(config, "autoTruncate")
+    if auto is None:
+        auto = _bool(body, "autoTruncate")
+    return EmbedContentOptions(auto_truncate=auto, document_ocr=bool(_bool(config, "documentOcr")))
 
 
 def build_embed_content_response(values: Sequence[float], *, token_count: int | None = None,
-                                 truncated: bool = False) -> dict[str, Any]:
+                                 truncated: bool = False,
+                                 tokens_by_modality: Mapping[str, int] | None = None) -> dict[str, Any]:
     """The ``:embedContent`` answer; ``truncated`` appears only when true (proto3 JSON leaves
-    a false bool out)."""
+    a false bool out). ``tokens_by_modality`` (``{"text": 10, "video": 660}``) becomes
+    ``usageMetadata.promptTokensDetails`` (google-genai's ``statistics.tokens_details``)."""
     out: dict[str, Any] = {"embedding": {"values": [float(x) for x in values]}}
     if token_count is not None:
-        out["usageMetadata"] = {"promptTokenCount": int(token_count)}
+        usage: dict[str, Any] = {"promptTokenCount": int(token_count)}
+        details = [{"modality": m.upper(), "tokenCount": int(n)} for m, n in (tokens_by_modality or {}).items() if n]
+        if details:
+            usage["promptTokensDetails"] = details
+        out["usageMetadata"] = usage
     if truncated:
         out["truncated"] = True
     return out

@@ -14,15 +14,17 @@ input fails before any network call, and both hash to a content address for the 
 from __future__ import annotations
 
 import hashlib
+import math
 import mimetypes
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal, cast
 
 from ..content import Part, Task
-from ..errors import InputError, UnsupportedInputError
+from ..errors import InputError, InvalidVideoError, UnsupportedInputError
 from ..limits import (
     MULTIMODAL_EMBEDDING_001,
+    ContentLimits,
     ModelLimits,
     check_dimension,
     check_image_bytes,
@@ -33,7 +35,7 @@ from ..limits import (
 from ..limits.content import check_audio_bytes, check_content_counts, check_content_video_bytes, check_document_bytes
 from ..media import Audio, Document, Image, Video, VideoSegmentConfig
 
-__all__ = ["ContentPart", "EmbedRequest", "PartKind", "guess_mime"]
+__all__ = ["MAX_VIDEO_FPS", "ContentPart", "EmbedRequest", "PartKind", "VideoSpan", "check_video_span", "guess_mime"]
 
 PartKind = Literal["text", "image", "video", "document", "audio"]
 
@@ -52,11 +54,71 @@ def guess_mime(media: Image | Video | Document | Audio) -> str:
     return _DEFAULT_MIME[media.kind]
 
 
+#: The largest ``videoMetadata.fps`` the service takes (google-genai / aiplatform ``VideoMetadata``:
+#: "The valid range is (0.0, 24.0]"; 1.0 when not set).
+MAX_VIDEO_FPS = 24.0
+
+
+@dataclass(frozen=True)
+class VideoSpan:
+    """The part of a video a gemini-embedding-2 content embeds: its ``videoMetadata`` (google-genai
+    ``types.VideoMetadata(start_offset="10s", end_offset="20s", fps=...)``). ``start`` / ``end``
+    in seconds (None: the video's start / end); ``fps`` frames sampled per second (None: 1)."""
+
+    start: float | None = None
+    end: float | None = None
+    fps: float | None = None
+
+    @property
+    def rate(self) -> float:
+        """Frames per second the service samples (1 unless ``fps`` says otherwise)."""
+        return self.fps if self.fps is not None else 1.0
+
+    def seconds(self, duration: float | None) -> float | None:
+        """Seconds embedded from a video of ``duration`` s (None: unknown, a gs:// video with no
+        ``end``). An ``end`` past the video's end stops at it."""
+        end = self.end if duration is None else duration if self.end is None else min(self.end, duration)
+        return None if end is None else max(0.0, end - (self.start or 0.0))
+
+
+def check_video_span(span: VideoSpan, duration: float | None, limits: ContentLimits, *, name: str = "video",
+                     audio_track: bool = False) -> float | None:
+    """The seconds ``span`` embeds of a video of ``duration`` s (None: not measured, a gs:// video),
+    or :class:`InvalidVideoError`: ``fps`` in (0, 24], offsets not negative, ``end`` after ``start``,
+    ``start`` inside the video, and the span within the model's video length at that rate ("Duration
+    = 120 / FPS"; 80 s at 1 fps with audio track extraction, and never more than the audio limit)."""
+    where = f"{name}: videoMetadata"
+    if span.fps is not None and not (math.isfinite(span.fps) and 0 < span.fps <= MAX_VIDEO_FPS):
+        raise InvalidVideoError(f"{where}.fps={span.fps!r}: must be in (0, {MAX_VIDEO_FPS:g}]", input_name=name)
+    for label, value in (("start_offset", span.start), ("end_offset", span.end)):
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise InvalidVideoError(f"{where}.{label}={value!r}: must be a duration of 0 s or more", input_name=name)
+    start = span.start or 0.0
+    if span.end is not None and span.end <= start:
+        raise InvalidVideoError(f"{where}: end_offset {span.end:g}s must be after start_offset {start:g}s",
+                                input_name=name)
+    if duration is not None and start >= duration:
+        raise InvalidVideoError(f"{where}: start_offset {start:g}s is at or past the end of the video "
+                                f"({duration:.3g} s)", input_name=name)
+    seconds = span.seconds(duration)
+    base = limits.max_video_seconds_with_audio if audio_track else limits.max_video_seconds
+    limit = base / span.rate
+    if audio_track:
+        limit = min(limit, limits.max_audio_seconds)
+    if seconds is not None and seconds > limit + 1e-6:
+        with_audio = " with audio track extraction" if audio_track else ""
+        raise InvalidVideoError(
+            f"{where}: the span {start:g}s..{start + seconds:g}s is {seconds:.1f} s long; gemini-embedding-2 embeds "
+            f"at most {limit:g} s of video at {span.rate:g} frame(s) per second{with_audio}", input_name=name)
+    return seconds
+
+
 @dataclass(frozen=True)
 class ContentPart:
     """One validated part of a content. ``text`` is what is sent (the task's form applied);
     ``plain_text`` the caller's own words, for a model trained without task instructions.
-    ``seconds`` / ``pages`` are measured for inline media."""
+    ``seconds`` / ``pages`` are measured for inline media (for a video with a ``span``: the
+    seconds of the span). ``span``: the part of a video embedded (``videoMetadata``)."""
 
     kind: PartKind
     text: str | None = None
@@ -65,11 +127,11 @@ class ContentPart:
     seconds: float | None = None
     pages: int | None = None
     plain_text: str | None = field(default=None, compare=False)
+    span: VideoSpan | None = None
 
     def digest(self) -> str:
-        if self.media is not None:
-            return self.media.sha256()
-        return hashlib.sha256((self.text or "").encode()).hexdigest()
+        digest = self.media.sha256() if self.media is not None else hashlib.sha256((self.text or "").encode()).hexdigest()
+        return digest + (f"@{self.span}" if self.span is not None else "")
 
 
 @dataclass(frozen=True)
@@ -137,9 +199,11 @@ class EmbedRequest:
         key: str | None = None,
         decode_check: bool = True,
         audio_track_extraction: bool = False,
+        video_span: VideoSpan | None = None,
     ) -> EmbedRequest:
         """A content request: ``parts`` in order (see :mod:`vertex_mm.content`), the task's
-        form applied to the first text part, every part and the whole content checked."""
+        form applied to the first text part, every part and the whole content checked.
+        ``video_span`` embeds only that part of the content's video (:class:`VideoSpan`)."""
         if limits.content is None:
             raise UnsupportedInputError(
                 f"{limits.model} embeds an image, a text or a video, not a content of several parts; "
@@ -157,9 +221,13 @@ class EmbedRequest:
                 pending_task = None
                 built.append(ContentPart("text", text=text, plain_text=part))
             elif isinstance(part, (Image, Video, Document, Audio)):
-                built.append(_media_part(part, where, limits, decode_check, audio_track_extraction))
+                span = video_span if isinstance(part, Video) else None
+                built.append(_media_part(part, where, limits, decode_check, audio_track_extraction, span))
             else:
                 raise InputError(f"{where}: {type(part).__name__} is not a content part", input_name=where)
+        if video_span is not None and not any(p.kind == "video" for p in built):
+            raise InputError("a video span (videoMetadata) was given, but the content has no video part",
+                             input_name="video_span")
         inline = sum(len(p.media.data or b"") for p in built if p.media is not None)
         check_content_counts([p.kind for p in built], limits.content, inline_bytes=inline)
         return cls(dimension=dim, key=key, content=tuple(built), task=task.name if task else None,
@@ -200,12 +268,19 @@ def _analysed_span(config: VideoSegmentConfig, limits: ModelLimits) -> VideoSegm
 
 
 def _media_part(media: Image | Video | Document | Audio, where: str, limits: ModelLimits, decode_check: bool,
-                audio_track: bool) -> ContentPart:
+                audio_track: bool, span: VideoSpan | None = None) -> ContentPart:
     assert limits.content is not None
     name = media.name if not media.name.startswith("<") else where
     data = media.data
     if data is None:  # a gs:// object: the service measures it
-        return ContentPart(cast(PartKind, media.kind), media=media, mime=guess_mime(media))
+        seconds = check_video_span(span, None, limits.content, name=name, audio_track=audio_track) if span else None
+        return ContentPart(cast(PartKind, media.kind), media=media, mime=guess_mime(media), seconds=seconds, span=span)
+    if isinstance(media, Video) and span is not None:
+        # The span, not the whole video, is what must fit the model's video length.
+        whole = replace(limits.content, max_video_seconds=math.inf, max_video_seconds_with_audio=math.inf)
+        mime, duration = check_content_video_bytes(data, whole, name=name, audio_track=audio_track)
+        seconds = check_video_span(span, duration, limits.content, name=name, audio_track=audio_track)
+        return ContentPart("video", media=media, mime=mime, seconds=seconds, span=span)
     if isinstance(media, Image):
         return ContentPart("image", media=media, mime=check_image_bytes(data, limits, name=name, decode=decode_check))
     if isinstance(media, Video):

@@ -1,5 +1,6 @@
-"""multimodalembedding@001's video segments on gemini-embedding-2, which has none: each segment
-is cut from the video as its own MP4 clip (vertex_mm.video_clips) and embedded alone."""
+"""multimodalembedding@001's video segments on gemini-embedding-2, inline bytes: each segment is
+cut from the video as its own MP4 clip (vertex_mm.video_clips) and embedded alone (gs:// videos:
+test_video_metadata.py)."""
 
 from __future__ import annotations
 
@@ -88,8 +89,3 @@ def test_the_drop_in_gives_gemini_segments_too(emulator, colour_video):
         "gemini-embedding-2", backend="gemini", base_url=emulator.url, retry="none")
     r = model.get_embeddings(video=Video(colour_video), video_segment_config=VideoSegmentConfig(0, 8, 4), dimension=128)
     assert [(v.start_offset_sec, v.end_offset_sec) for v in r.video_embeddings] == [(0.0, 4.0), (4.0, 8.0)]
-
-
-def test_a_gs_video_with_segments_is_refused_with_what_to_do(gemini):
-    with pytest.raises(InvalidVideoError, match="gs:// video is not read here"):
-        gemini.get_embeddings(video=Video(gcs_uri="gs://bucket/clip.mp4"), video_segment_config=VideoSegmentConfig(0, 8, 4))
