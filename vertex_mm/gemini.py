@@ -59,7 +59,7 @@ from .google_api import (
     translate_error,
     with_scheme,
 )
-from .limits import GEMINI_EMBEDDING_2
+from .limits import GEMINI_EMBEDDING_2, resolve_model
 from .media import Audio, Document, Image, Video, VideoSegmentConfig, as_image, as_video
 from .results import MultiModalEmbeddingResponse, VideoEmbedding
 from .wire import ContentPart, EmbedRequest, guess_mime
@@ -115,7 +115,9 @@ class GeminiEmbedder(BaseEmbedder):
     ) -> None:
         if base_url and api_endpoint and base_url != api_endpoint:
             raise InputError("pass base_url or api_endpoint, not both", input_name="base_url")
-        self.model = model
+        # A superseded id (gemini-embedding-2-preview) is sent, and names the space, as its
+        # successor, with a one-time FutureWarning (vertex_mm.limits.resolve_model).
+        self.model = model = resolve_model(model)
         if not isinstance(document_ocr, bool):
             raise InputError(f"document_ocr must be True or False, got {document_ocr!r}", input_name="document_ocr")
         self.document_ocr = document_ocr
@@ -205,6 +207,10 @@ class GeminiEmbedder(BaseEmbedder):
                     raise
                 # The same video, offsets and options were accepted for the segment before: this
                 # one starts after the video's end, which is not known here (nothing is downloaded).
+                # With the default end ("the first 120 s") that is the expected way to stop, as
+                # @001 stops at the video's end; an end the caller chose gets a warning.
+                if config.end_offset_sec == VideoSegmentConfig().end_offset_sec:
+                    break
                 warnings.warn(
                     f"{video.name}: the segment {start:g}-{end:g} s was refused ({exc.message}); taking the video to "
                     f"end before {start:g} s and returning {len(segments)} segment(s). Pass "

@@ -191,11 +191,19 @@ def test_a_gs_video_is_segmented_by_the_service_from_its_uri(gemini_gcs, bucket,
         np.testing.assert_allclose(v.embedding, hashed.embed_content([Video(clip)], dimension=256), rtol=1e-5, atol=1e-7)
 
 
-def test_a_gs_video_shorter_than_the_config_ends_at_the_first_refused_segment(gemini_gcs, bucket, colour_video):
+def test_a_gs_video_shorter_than_the_default_first_120_s_ends_at_its_end_quietly(gemini_gcs, bucket, colour_video):
+    bucket.blob("v.mp4").upload_from_string(colour_video)
+    r = gemini_gcs.get_embeddings(video=Video(gcs_uri="gs://bkt/v.mp4"),
+                                  video_segment_config=VideoSegmentConfig(), dimension=128)  # 0-120 s by 16
+    assert [(v.start_offset_sec, v.end_offset_sec) for v in r.video_embeddings] == [(0, 16)]  # warnings are errors
+
+
+def test_a_gs_video_shorter_than_an_end_the_caller_chose_warns_at_the_first_refused_segment(
+        gemini_gcs, bucket, colour_video):
     bucket.blob("v.mp4").upload_from_string(colour_video)
     with pytest.warns(UserWarning, match=r"the segment 16-32 s was refused .*returning 1 segment"):
         r = gemini_gcs.get_embeddings(video=Video(gcs_uri="gs://bkt/v.mp4"),
-                                      video_segment_config=VideoSegmentConfig(), dimension=128)  # 0-120 s by 16
+                                      video_segment_config=VideoSegmentConfig(0, 60, 16), dimension=128)
     assert [(v.start_offset_sec, v.end_offset_sec) for v in r.video_embeddings] == [(0, 16)]
 
 
