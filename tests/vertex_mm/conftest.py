@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from batch_doubles import FakeClock
 from factories import image_bytes, mp4_bytes
+from genai_clients import genai_client_for
 
 from vertex_mm.emulator import EmulatorServer, run_emulator
 from vertex_mm.gcs import EMULATOR_HOST_VAR
@@ -25,6 +26,14 @@ from vertex_mm.testing.storage import StorageEmulator
 def emulator() -> Iterator[EmulatorServer]:
     with run_emulator(backend="hashed") as emu:
         yield emu
+
+
+@pytest.fixture
+def genai_client(emulator: EmulatorServer) -> Iterator[Any]:
+    """The unmodified google-genai client talking to the ``emulator``."""
+    client = genai_client_for(emulator.url)
+    yield client
+    client.close()
 
 
 @pytest.fixture

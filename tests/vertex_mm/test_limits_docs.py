@@ -277,19 +277,6 @@ def test_the_preview_id_gets_the_ga_limits_and_is_still_a_name_of_it():
 # -- the emulator answers from the same table -----------------------------------------------------
 
 
-@pytest.fixture
-def genai_client(emulator):
-    import google.oauth2.credentials
-    from google import genai
-    from google.genai import types
-
-    c = genai.Client(vertexai=True, project="p", location="global",
-                     credentials=google.oauth2.credentials.Credentials(token="t"),
-                     http_options=types.HttpOptions(base_url=emulator.url))
-    yield c
-    c.close()
-
-
 def _embed(client, data: bytes, mime: str):
     from google.genai import types
 

@@ -12,6 +12,7 @@ import httpx
 import numpy as np
 import pytest
 from factories import pdf_bytes
+from genai_clients import genai_client_for
 
 from vertex_mm import Video
 from vertex_mm.wire import parse_embed_content_body
@@ -42,19 +43,6 @@ def text_pdf(text: str = PAGE_TEXT) -> bytes:
     return bytes(out)
 
 
-@pytest.fixture
-def client(emulator: Any) -> Any:
-    import google.oauth2.credentials
-    from google import genai
-    from google.genai import types
-
-    c = genai.Client(vertexai=True, project="p", location="global",
-                     credentials=google.oauth2.credentials.Credentials(token="t"),
-                     http_options=types.HttpOptions(base_url=emulator.url))
-    yield c
-    c.close()
-
-
 def _embed(client: Any, contents: Any, **config: Any) -> Any:
     from google.genai import types
 
@@ -65,6 +53,11 @@ def _embed(client: Any, contents: Any, **config: Any) -> Any:
 def _details(response: Any) -> dict[str, int]:
     stats = response.embeddings[0].statistics
     return {d.modality.value: d.token_count for d in stats.tokens_details or ()}
+
+
+@pytest.fixture
+def client(genai_client):
+    return genai_client  # the short name these tests read with
 
 
 # -- promptTokensDetails -------------------------------------------------------------------------
@@ -182,12 +175,7 @@ def test_batch_rows_honour_video_metadata_auto_truncate_and_document_ocr(gcs_emu
              row("long", {"text": LONG}, auto_truncate=False),
              row("ocr", inline(text_pdf(), "application/pdf"), document_ocr=True)]
     bucket.blob("in/rows.jsonl").upload_from_string("".join(json.dumps(x) + "\n" for x in lines))
-    import google.oauth2.credentials
-    from google import genai
-
-    client = genai.Client(vertexai=True, project="p", location="global",
-                          credentials=google.oauth2.credentials.Credentials(token="t"),
-                          http_options=types.HttpOptions(base_url=gcs_emulator.url))
+    client = genai_client_for(gcs_emulator.url)
     try:
         job = client.batches.create(model="gemini-embedding-2", src="gs://bkt/in/rows.jsonl",
                                     config=types.CreateBatchJobConfig(dest="gs://bkt/out/"))

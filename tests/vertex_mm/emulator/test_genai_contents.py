@@ -11,19 +11,6 @@ from factories import image_bytes, mp3_bytes, mp4_bytes, pdf_bytes, wav_bytes
 from vertex_mm import Audio, Document, Image, Video
 
 
-@pytest.fixture
-def client(emulator):
-    import google.oauth2.credentials
-    from google import genai
-    from google.genai import types
-
-    c = genai.Client(vertexai=True, project="p", location="global",
-                     credentials=google.oauth2.credentials.Credentials(token="t"),
-                     http_options=types.HttpOptions(base_url=emulator.url))
-    yield c
-    c.close()
-
-
 def _embed(client, parts, dimension=256):
     from google.genai import types
 
@@ -43,6 +30,11 @@ def _text(text):
     from google.genai import types
 
     return types.Part(text=text)
+
+
+@pytest.fixture
+def client(genai_client):
+    return genai_client  # the short name these tests read with
 
 
 @pytest.mark.parametrize("kind", ["pdf", "wav", "mp3", "mp4"])

@@ -32,19 +32,6 @@ def long_video() -> bytes:
     return mp4_bytes(seconds=130.0, fps=1, size=(16, 16))
 
 
-@pytest.fixture
-def genai_client(emulator: Any) -> Any:
-    import google.oauth2.credentials
-    from google import genai
-    from google.genai import types
-
-    client = genai.Client(vertexai=True, project="p", location="global",
-                          credentials=google.oauth2.credentials.Credentials(token="t"),
-                          http_options=types.HttpOptions(base_url=emulator.url))
-    yield client
-    client.close()
-
-
 def _video_part(data: bytes, **span: Any) -> Any:
     from google.genai import types
 
