@@ -341,4 +341,10 @@ def _content_part(part: ContentPart) -> types.Part:
     if part.kind == "text":
         return genai_types.Part(text=part.text)
     assert part.media is not None
-    return _media_part(part.media, part.mime)
+    media = _media_part(part.media, part.mime)
+    if part.span is not None:  # only this span of the video is embedded, as batch lines send it
+        span = part.span
+        media.video_metadata = genai_types.VideoMetadata(
+            start_offset=None if span.start is None else format_duration(span.start),
+            end_offset=None if span.end is None else format_duration(span.end), fps=span.fps)
+    return media

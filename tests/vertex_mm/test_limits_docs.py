@@ -191,9 +191,30 @@ def test_pillow_decodes_reports_this_install():
 
 
 def test_page_images_stay_formats_every_pillow_decodes():
-    assert {".heic", ".heif", ".avif"} <= formats.IMAGE_SUFFIXES
     assert not {".heic", ".heif", ".avif"} & formats.PAGE_IMAGE_SUFFIXES
     assert {".tif", ".webp", ".png"} <= formats.PAGE_IMAGE_SUFFIXES
+
+
+def test_folder_walkers_take_heic_for_gemini_only_so_iphone_folders_are_no_errors_elsewhere(emulator, tmp_path, capsys):
+    from vertex_mm import get_embedder
+    from vertex_mm.cli import main
+    from vertex_mm.index.build import find_images
+    from vertex_mm.jobs import image_extensions_for
+    from vertex_mm.testing import HashedEmbedder
+
+    (tmp_path / "a.jpg").write_bytes(image_bytes("JPEG"))
+    (tmp_path / "b.heic").write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic")
+    gemini = get_embedder("gemini", base_url=emulator.url, retry="none", requests_per_minute=None)
+    assert {".heic", ".heif", ".avif"} <= image_extensions_for(gemini)
+    assert not {".heic", ".heif", ".avif"} & (image_extensions_for(HashedEmbedder()) | formats.IMAGE_SUFFIXES)
+    assert [p.name for p in find_images(tmp_path)] == ["a.jpg"]  # the model unknown: what every model reads
+    out = tmp_path / "out.jsonl"
+    assert main(["embed", str(tmp_path), "--out", str(out), "--backend", "hashed", "--no-progress"]) == 0
+    assert "1 inputs: 1 embedded" in capsys.readouterr().err  # the HEIC file is not a failure of a model that cannot read it
+    assert main(["index", str(tmp_path), "--out", str(tmp_path / "g.idx"), "--backend", "gemini",
+                 "--api-endpoint", emulator.url, "--dimension", "128"]) == 0
+    assert " 2 photos in " in capsys.readouterr().err  # gemini reads it
+    gemini.close()
 
 
 # -- D3: the side limit ---------------------------------------------------------------------------

@@ -124,12 +124,12 @@ def _choose_mode(args: argparse.Namespace, embedder: Any, extensions: frozenset[
 
 def run(args: argparse.Namespace) -> int:
     from ..jobs.contents import CONTENT_EXTENSIONS
-    from ..jobs.sources import IMAGE_EXTENSIONS
+    from ..jobs.sources import image_extensions_for
     from ..registry import get_embedder
 
     media = _check_flags(args)
-    extensions = CONTENT_EXTENSIONS if media == "all" else IMAGE_EXTENSIONS
     embedder = get_embedder(args.backend, **backend_options(args))
+    extensions = CONTENT_EXTENSIONS if media == "all" else image_extensions_for(embedder)
     try:
         embedder.configure_batch(**_batch_options(args))
         # A bad --dimension or --task fails before any work.

@@ -53,16 +53,21 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import EmbeddingSpaceMismatchError
     from ..index import BaseIndex, IndexConfig, create_index
     from ..index.build import find_images, index_images
+    from ..jobs.sources import image_extensions_for
+    from ..limits import MEDIA_SUFFIXES
     from ..registry import get_embedder
     from ._errors import UsageError
 
     out = Path(args.out)
-    photos = find_images(args.folder)
-    if not photos:
+    if not find_images(args.folder, suffixes=MEDIA_SUFFIXES):  # no model's image: said before a model loads
         raise UsageError(f"no images under {args.folder}")
     if out.exists() and not args.update:
         raise UsageError(f"{out} exists; pass --update to add to it, or choose another --out")
     embedder = get_embedder(args.backend, **backend_options(args))
+    photos = find_images(args.folder, suffixes=image_extensions_for(embedder))  # HEIC for gemini only
+    if not photos:
+        raise UsageError(f"no images under {args.folder} that {embedder.model} takes "
+                         f"({', '.join(sorted(embedder.limits.image_formats))})")
     space = embedder.space(args.dimension)
     index: BaseIndex
     if args.update and out.exists():

@@ -120,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _index(args: argparse.Namespace) -> int:
+    from ..index.load import index_kind
     from ..pages import expand_sources
     from ..pages.ingest import DEFAULT_DPI
     from ..registry import get_page_retriever, load_page_retriever, parse_page_retriever_spec
@@ -183,7 +184,7 @@ def _index(args: argparse.Namespace) -> int:
     reading = "" if spec.late_interaction or spec.content else f"{stats.reading()}, "  # nothing was read here
     held = f", {stats.skipped} already there (--replace reads them again)" if stats.skipped else ""
     speed = f"{stats.pages_per_second:.2f} pages/s " if stats.pages else ""  # no page read: no rate to give
-    if root.exists():
+    if index_kind(root) is not None:
         print(f"indexed {stats.pages} pages with {retriever.name} into {root}: {reading}"
               f"{speed}({len(retriever.page_ids)} pages in the index{held})")
     else:  # every page failed (gemini): an empty index would only make the rerun ask for --update

@@ -30,15 +30,17 @@ __all__ = [
 _CHUNK = 256  # images embedded and added per step, so a large folder never sits in memory twice
 
 
-def find_images(folder: str | os.PathLike[str], *, recursive: bool = True) -> list[Path]:
-    """Image files under ``folder`` (by suffix; hidden files and folders skipped), sorted."""
+def find_images(folder: str | os.PathLike[str], *, recursive: bool = True,
+                suffixes: frozenset[str] = IMAGE_SUFFIXES) -> list[Path]:
+    """Image files under ``folder`` (by ``suffixes``, a model's own from
+    :func:`vertex_mm.jobs.image_extensions_for`; hidden files and folders skipped), sorted."""
     root = Path(folder)
     if not root.is_dir():
         raise NotADirectoryError(f"{root}: not a folder of images")
     pattern = "**/*" if recursive else "*"
     found = [
         p for p in root.glob(pattern)
-        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+        if p.is_file() and p.suffix.lower() in suffixes
         and not any(part.startswith(".") for part in p.relative_to(root).parts)
     ]
     return sorted(found)

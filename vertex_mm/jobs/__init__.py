@@ -14,7 +14,7 @@ from .journal_lock import JournalError, JournalLockedError
 from .journal_space import JournalSpaceError
 from .mode import choose_mode
 from .resume import ResumeSet
-from .sources import IMAGE_EXTENSIONS, SourceItem, iter_source, load_item
+from .sources import IMAGE_EXTENSIONS, SourceItem, image_extensions_for, iter_source, load_item
 from .writer import ErrorLog, Journal, JournalLineError, export_parquet, parse_record, read_journal
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "choose_mode",
     "estimate_source",
     "export_parquet",
+    "image_extensions_for",
     "iter_source",
     "job_paths",
     "load_content",

@@ -32,9 +32,9 @@ FAILED_STATES = frozenset({"JOB_STATE_FAILED", "JOB_STATE_EXPIRED"})
 
 _REFUSED_HINT = ("The gemini-embedding-2 model card lists batch prediction as not supported (the batch "
                  "prediction page documents it); use the online path instead (vertex-mm embed --mode online).")
-#: Words of a refusal about the model or batch prediction itself, where the hint above applies (a
-#: refusal for a bad bucket or a permission on it is the service's message alone).
-_MODEL_REFUSAL_WORDS = ("not supported", "unsupported", "does not support", "batch prediction", "model")
+#: Words of a refusal saying the model takes no batch jobs, where the hint above applies (a
+#: refusal for a bucket, its region or a permission is the service's message alone).
+_MODEL_REFUSAL_WORDS = ("not supported", "unsupported", "does not support")
 
 
 @dataclass(frozen=True)
@@ -130,8 +130,9 @@ class BatchJobs:
                 error = _translated(exc)
                 if isinstance(error, APIError) and not error.retryable:
                     about_model = any(w in str(error).lower() for w in _MODEL_REFUSAL_WORDS)
+                    said = str(error).rstrip(". ")
                     raise BatchJobRefusedError(f"the service refused to create the batch prediction job for "
-                                               f"{self.model}: {error}" + (f". {_REFUSED_HINT}" if about_model else "")
+                                               f"{self.model}: {said}." + (f" {_REFUSED_HINT}" if about_model else "")
                                                ) from exc
                 if not error.retryable or attempt == self.retries - 1:
                     raise error from exc

@@ -12,7 +12,7 @@ import pathlib
 
 from ..content import Part, as_part
 from ..errors import UnsupportedInputError
-from ..limits import AUDIO_SUFFIXES, IMAGE_SUFFIXES, MEDIA_SUFFIXES, PDF_SUFFIXES, VIDEO_SUFFIXES
+from ..limits import AUDIO_SUFFIXES, IMAGE_MIME_TYPES, MEDIA_SUFFIXES, PDF_SUFFIXES, VIDEO_SUFFIXES, image_suffixes
 from ..media import Audio, Document, Image, Video
 from .sources import SourceItem, resolve_location
 
@@ -22,7 +22,7 @@ __all__ = ["CONTENT_EXTENSIONS", "load_content"]
 CONTENT_EXTENSIONS = MEDIA_SUFFIXES
 
 _KIND_BY_SUFFIX: tuple[tuple[frozenset[str], type[Image] | type[Document] | type[Audio] | type[Video]], ...] = (
-    (IMAGE_SUFFIXES, Image), (PDF_SUFFIXES, Document), (AUDIO_SUFFIXES, Audio), (VIDEO_SUFFIXES, Video),
+    (image_suffixes(IMAGE_MIME_TYPES), Image), (PDF_SUFFIXES, Document), (AUDIO_SUFFIXES, Audio), (VIDEO_SUFFIXES, Video),
 )
 
 

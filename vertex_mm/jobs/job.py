@@ -29,7 +29,7 @@ from ..errors import UnauthenticatedError, VertexMMError
 from ..wire import EmbedRequest
 from .contents import CONTENT_EXTENSIONS, load_content
 from .resume import ResumeSet
-from .sources import IMAGE_EXTENSIONS, SourceItem, iter_source, load_item
+from .sources import SourceItem, image_extensions_for, iter_source, load_item
 from .writer import ErrorLog, Journal, export_parquet
 
 __all__ = ["FIRST_ERRORS", "JobReport", "OutputFormat", "job_paths", "run_job"]
@@ -161,7 +161,7 @@ def run_job(
     fmt, out_path, journal_path = job_paths(out, fmt)
     space = embedder.content_space(dimension, task=task) if contents else embedder.space(dimension)
     load = load_content if contents else load_item
-    extensions = CONTENT_EXTENSIONS if contents else IMAGE_EXTENSIONS
+    extensions = CONTENT_EXTENSIONS if contents else image_extensions_for(embedder)
     report = JobReport(output=out_path, journal=journal_path,
                        errors_file=out_path.with_name(out_path.name + ".errors.jsonl"))
     # A bad SOURCE fails before OUT is made.

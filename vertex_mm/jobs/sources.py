@@ -24,14 +24,22 @@ from typing import Any
 
 from ..errors import InputError
 from ..gcs import check_gs_prefix, did_you_mean_gs, make_client, storage_error
-from ..limits import IMAGE_SUFFIXES
+from ..limits import IMAGE_SUFFIXES, image_suffixes
 from ..media import Image, _normalise_location, read_input_file
 
-__all__ = ["IMAGE_EXTENSIONS", "SourceItem", "iter_source", "load_item", "resolve_location"]
+__all__ = ["IMAGE_EXTENSIONS", "SourceItem", "image_extensions_for", "iter_source", "load_item", "resolve_location"]
 
-#: File name endings taken from folders and buckets: every image format a model takes (a file a
-#: model does not take, HEIC for @001 say, is then a per-item error naming its formats).
+#: File name endings taken from folders and buckets when the model is not known: the formats
+#: every model but gemini-embedding-2 takes too (:func:`image_extensions_for` gives a model's own).
 IMAGE_EXTENSIONS = IMAGE_SUFFIXES  # the old name
+
+
+def image_extensions_for(embedder: Any) -> frozenset[str]:
+    """The image file endings ``embedder``'s model takes (gemini-embedding-2: HEIC, HEIF and
+    AVIF too), so a folder walk lists no file the model would refuse for its format."""
+    limits = getattr(embedder, "limits", None)
+    formats = getattr(limits, "image_formats", None)
+    return image_suffixes(formats) if formats else IMAGE_EXTENSIONS
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ try; the bytes decide what a file is)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 __all__ = [
     "AUDIO_MIME_TYPES",
@@ -20,6 +20,7 @@ __all__ = [
     "VIDEO_SUFFIXES",
     "AUDIO_SUFFIXES",
     "format_for_suffix",
+    "image_suffixes",
     "sniff_audio_format",
     "sniff_document_format",
     "sniff_image_format",
@@ -85,9 +86,17 @@ def _suffixes(table: dict[str, str]) -> frozenset[str]:
     return frozenset(s for fmt in table for s in _SUFFIXES_BY_FORMAT[fmt])
 
 
-#: Suffixes of the image formats the API accepts (any model; a model that does not take a
-#: format refuses such a file with a per-item error naming its formats).
-IMAGE_SUFFIXES: frozenset[str] = _suffixes(IMAGE_MIME_TYPES)
+def image_suffixes(formats: Iterable[str]) -> frozenset[str]:
+    """File name endings of the image ``formats`` (a model's ``image_formats``): what a folder
+    walker takes for that model."""
+    return frozenset(s for fmt in formats if fmt in IMAGE_MIME_TYPES for s in _SUFFIXES_BY_FORMAT[fmt])
+
+
+#: Suffixes a folder walker takes when it does not know the model: the formats every Pillow
+#: decodes (@001's and the local backend's), not HEIC/HEIF/AVIF, which only gemini-embedding-2
+#: takes (:func:`image_suffixes` of its formats): a folder of iPhone photos is then no run of
+#: per-item errors for a model that cannot read them.
+IMAGE_SUFFIXES: frozenset[str] = image_suffixes(set(IMAGE_MIME_TYPES) - OPTIONAL_DECODER_FORMATS)
 #: Suffixes of scanned page images, which are decoded here (rendered, OCR'd): the formats
 #: every Pillow install decodes, plus TIFF, the scanners' format. No HEIC/HEIF/AVIF.
 PAGE_IMAGE_SUFFIXES: frozenset[str] = frozenset(
@@ -96,8 +105,8 @@ PAGE_IMAGE_SUFFIXES: frozenset[str] = frozenset(
 VIDEO_SUFFIXES: frozenset[str] = _suffixes(VIDEO_MIME_TYPES)
 PDF_SUFFIXES: frozenset[str] = _suffixes(DOCUMENT_MIME_TYPES)
 AUDIO_SUFFIXES: frozenset[str] = _suffixes(AUDIO_MIME_TYPES)
-#: Every suffix a content may come from (gemini-embedding-2 takes all four kinds).
-MEDIA_SUFFIXES: frozenset[str] = IMAGE_SUFFIXES | VIDEO_SUFFIXES | PDF_SUFFIXES | AUDIO_SUFFIXES
+#: Every suffix a content may come from (gemini-embedding-2 takes all four kinds, and every image format).
+MEDIA_SUFFIXES: frozenset[str] = _suffixes(IMAGE_MIME_TYPES) | VIDEO_SUFFIXES | PDF_SUFFIXES | AUDIO_SUFFIXES
 
 
 # ISO BMFF ftyp brands of HEIF images (ISO/IEC 23008-12 and the AVIF specification).

@@ -34,6 +34,7 @@ from ..content import Part
 from ..errors import InputError, VertexMMError
 from ..index.errors import IndexKindError
 from ..index.flat import FlatIndex
+from ..index.load import index_kind
 from ..index.manifest import Manifest
 from ..index.persist import write_directory
 from ..index.results import PageHit
@@ -165,7 +166,7 @@ class ContentPageRetriever:
         """Save to ``root`` after a batch, but never *create* an empty index there: when every
         page so far failed (a quota storm, say), an empty index would only make the rerun ask
         for ``--update``; an index that is already there is saved as it is."""
-        if root is not None and (len(self.flat) or root.exists()):
+        if root is not None and (len(self.flat) or index_kind(root) is not None):
             self.save(root)
 
     def _add(self, ready: list[_Chunk], vecs: Embeddings, stats: IndexStats, *, failures: bool) -> None:

@@ -49,7 +49,7 @@ from ..errors import InputError, InvalidArgumentError
 from ..limits import ModelLimits
 from ..media import Audio, Document, Image, Video
 from .predict import decode_b64
-from .request import ContentPart, EmbedRequest, VideoSpan
+from .request import ContentPart, EmbedRequest, VideoSpan, format_duration
 
 __all__ = [
     "EmbedContentOptions",
@@ -71,12 +71,6 @@ _KIND_BY_MIME_PREFIX = (("image/", Image), ("video/", Video), ("audio/", Audio),
 
 #: A ``google.protobuf.Duration`` in proto JSON: seconds with up to 9 decimals and an ``s``.
 _DURATION = re.compile(r"-?\d+(\.\d{1,9})?s")
-
-
-def format_duration(seconds: float) -> str:
-    """``seconds`` as a proto JSON Duration (``10`` -> ``"10s"``, ``20.5`` -> ``"20.5s"``)."""
-    text = f"{float(seconds):.9f}".rstrip("0").rstrip(".")
-    return f"{text}s"
 
 
 def parse_duration(value: Any, where: str) -> float:

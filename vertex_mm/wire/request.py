@@ -59,6 +59,16 @@ def guess_mime(media: Image | Video | Document | Audio) -> str:
 MAX_VIDEO_FPS = 24.0
 
 
+def format_duration(seconds: float) -> str:
+    """``seconds`` as a proto JSON Duration (``10`` -> ``"10s"``, ``20.5`` -> ``"20.5s"``); a
+    negative or non-finite value is an :class:`InputError` (no Duration spells it)."""
+    value = float(seconds)
+    if not (math.isfinite(value) and value >= 0):
+        raise InputError(f"a video offset must be a duration of 0 s or more, got {seconds!r}", input_name="video_span")
+    text = f"{value + 0.0:.9f}".rstrip("0").rstrip(".")  # + 0.0: -0.0 is "0s"
+    return f"{text}s"
+
+
 @dataclass(frozen=True)
 class VideoSpan:
     """The part of a video a gemini-embedding-2 content embeds: its ``videoMetadata`` (google-genai
@@ -101,10 +111,9 @@ def check_video_span(span: VideoSpan, duration: float | None, limits: ContentLim
         raise InvalidVideoError(f"{where}: start_offset {start:g}s is at or past the end of the video "
                                 f"({duration:.3g} s)", input_name=name)
     seconds = span.seconds(duration)
-    base = limits.max_video_seconds_with_audio if audio_track else limits.max_video_seconds
-    limit = base / span.rate
-    if audio_track:
-        limit = min(limit, limits.max_audio_seconds)
+    # "Duration = 120 / FPS" (the guide) is about frames; with the audio track the 80 s come from
+    # the token budget, which audio fills at 25 tokens/s whatever the frame rate: no scaling there.
+    limit = limits.max_video_seconds_with_audio if audio_track else limits.max_video_seconds / span.rate
     if seconds is not None and seconds > limit + 1e-6:
         with_audio = " with audio track extraction" if audio_track else ""
         raise InvalidVideoError(
@@ -131,7 +140,12 @@ class ContentPart:
 
     def digest(self) -> str:
         digest = self.media.sha256() if self.media is not None else hashlib.sha256((self.text or "").encode()).hexdigest()
-        return digest + (f"@{self.span}" if self.span is not None else "")
+        if self.span is None:
+            return digest
+        # Equal spans give one key however their numbers were written (10 and 10.0).
+        span = self.span
+        return digest + "@" + "/".join("-" if v is None else format_duration(v) for v in (span.start, span.end)) + (
+            "" if span.fps is None else f"/fps={float(span.fps)!r}")
 
 
 @dataclass(frozen=True)

@@ -208,3 +208,29 @@ def test_without_storage_each_segment_of_a_gs_video_gets_its_own_vector(gemini):
     a, b = (v.embedding for v in r.video_embeddings)
     assert [(v.start_offset_sec, v.end_offset_sec) for v in r.video_embeddings] == [(0, 4), (4, 8)]
     assert not np.allclose(a, b)  # the URI stands for the bytes, and the span is part of what is hashed
+
+
+def test_a_content_with_a_video_span_sends_the_span_online_as_batch_lines_do(gemini, colour_video, mocker):
+    import vertex_mm.video_clips
+
+    served = mocker.spy(vertex_mm.video_clips, "cut_span")  # the emulator's cut of the span it was sent
+    request = EmbedRequest.create_content([Video(colour_video)], limits=GEMINI_EMBEDDING_2, dimension=128,
+                                          video_span=VideoSpan(2, 5))
+    span_vec = np.asarray(gemini.embed_many([request])[0].content_embedding)
+    assert [c.args[1:3] for c in served.call_args_list] == [(2.0, 5.0)]
+    whole_vec = np.asarray(gemini.embed_many([EmbedRequest.create_content(
+        [Video(colour_video)], limits=GEMINI_EMBEDDING_2, dimension=128)])[0].content_embedding)
+    assert not np.allclose(span_vec, whole_vec)
+
+
+def test_equal_spans_are_one_cache_key_and_offsets_no_duration_spells_are_refused(colour_video):
+    from vertex_mm.errors import InputError
+
+    def key(span: VideoSpan) -> str:
+        return EmbedRequest.create_content([Video(colour_video)], limits=GEMINI_EMBEDDING_2, dimension=128,
+                                           video_span=span).cache_key("m")
+    assert key(VideoSpan(1, 2)) == key(VideoSpan(1.0, 2.0)) != key(VideoSpan(1, 3))
+    assert format_duration(-0.0) == "0s"
+    for bad in (float("nan"), float("inf"), -1.0):
+        with pytest.raises(InputError, match="0 s or more"):
+            format_duration(bad)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import collections
 import json
+import time
 
 import numpy as np
 import pytest
@@ -237,7 +238,9 @@ def test_a_paused_job_stops_the_wait_keeps_the_state_file_and_the_rerun_re_attac
 
     def pause_at_first_poll(_seconds: float) -> None:
         job = store.jobs()[-1]
+        deadline = time.monotonic() + 30
         while job.successful < 1:  # running, one input done
+            assert time.monotonic() < deadline, job.state
             job.cancel_requested.wait(0.01)
         assert job.transition(frozenset({"JOB_STATE_RUNNING"}), state="JOB_STATE_PAUSED")
 

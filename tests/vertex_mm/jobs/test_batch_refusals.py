@@ -44,3 +44,8 @@ def test_a_refusal_about_the_model_suggests_the_online_path() -> None:
 def test_a_refusal_about_the_bucket_is_the_services_message_alone() -> None:
     text = _create("Bucket gs://b does not exist or the caller lacks storage.objects.create on it.")
     assert "Bucket gs://b does not exist" in text and "--mode online" not in text and "model card" not in text
+
+
+def test_a_refusal_about_the_bucket_region_gets_no_hint_and_one_full_stop() -> None:
+    text = _create("The bucket must be in the same region as the batch prediction job.")
+    assert "model card" not in text and text.endswith("as the batch prediction job.") and ".." not in text
