@@ -157,8 +157,9 @@ def test_gemini_takes_avif_and_decodes_it_when_pillow_can(avif):
         check_image_bytes(avif[:200], GEMINI_EMBEDDING_2, name="cut.avif")
 
 
-def test_gemini_takes_heic_and_heif_that_pillow_cannot_decode(heic):
-    assert not pillow_decodes("HEIC")  # no pillow-heif in the test environment
+def test_gemini_takes_heic_and_heif_that_pillow_cannot_decode(heic, monkeypatch):
+    # As without pillow-heif (whatever this environment has): no HEIC/HEIF decoder.
+    monkeypatch.setattr(checks, "pillow_decodes", lambda fmt: fmt not in {"HEIC", "HEIF"})
     heif = _rebrand(heic, b"mif1", b"mif1", b"miaf")
     assert check_image_bytes(heic, GEMINI_EMBEDDING_2, name="IMG_0001.HEIC") == "image/heic"
     assert check_image_bytes(heif, GEMINI_EMBEDDING_2) == "image/heif"
@@ -243,6 +244,15 @@ def test_an_undecodable_heic_is_measured_from_its_container(heic):
     with pytest.raises(ImageTooLargeError, match=r"IMG\.HEIC: image is 20000x100 pixels; .* at most 16384x16384"):
         check_image_bytes(_claiming(heic, 20000, 100), GEMINI_EMBEDDING_2, name="IMG.HEIC")
     assert check_image_bytes(_claiming(heic, 16384, 100), GEMINI_EMBEDDING_2) == "image/heic"
+
+
+def test_ispe_letters_in_the_coded_data_are_not_read_as_a_size(heic):
+    # A HEIC whose mdat (the coded picture) happens to hold "ispe" and then huge numbers.
+    fake = b"ispe" + b"\x00" * 4 + (0xFFFFFFFF).to_bytes(4, "big") + (16).to_bytes(4, "big")
+    mdat = (8 + len(fake)).to_bytes(4, "big") + b"mdat" + fake
+    assert checks.heif_image_size(heic + mdat) == (40, 30)
+    assert checks.heif_image_size(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + mdat) is None
+    assert checks.heif_image_size(heic[:40]) is None  # cut inside its boxes: no size, no error
 
 
 # -- D11: MOV videos -----------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import re
 import warnings
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -118,16 +119,39 @@ def check_image_bytes(
     return IMAGE_MIME_TYPES[fmt]
 
 
+def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """ISO BMFF boxes in ``data[start:end]``: ``(type, body start, box end)``; stops at a box
+    whose size does not fit (a truncated or damaged file)."""
+    at = start
+    while at + 8 <= end:
+        size, kind, body = int.from_bytes(data[at:at + 4], "big"), data[at + 4:at + 8], at + 8
+        if size == 1 and at + 16 <= end:  # a 64-bit size follows the type
+            size, body = int.from_bytes(data[at + 8:at + 16], "big"), at + 16
+        elif size == 0:  # the box runs to the end
+            size = end - at
+        if size < body - at or at + size > end:
+            return
+        yield kind, body, at + size
+        at += size
+
+
 def heif_image_size(data: bytes) -> tuple[int, int] | None:
-    """``(width, height)`` of a HEIF-family image (HEIC, HEIF, AVIF) from its ``ispe`` boxes
-    (image spatial extents), without decoding: the largest one, which is the full image's
-    (thumbnails and grid tiles are smaller). None when no ``ispe`` box is found."""
+    """``(width, height)`` of a HEIF-family image (HEIC, HEIF, AVIF) from the ``ispe`` (image
+    spatial extents) properties of its ``meta`` box (meta > iprp > ipco > ispe), without decoding:
+    the largest one, which is the full image's (thumbnails and grid tiles are smaller). Only
+    those boxes are read, never the coded data (``mdat``), where the four letters may occur by
+    chance. None when there is no ``ispe``."""
     sizes = []
-    at = data.find(b"ispe", 0, 1 << 20)  # the meta box comes first; a megabyte is ample
-    while at >= 4 and len(data) >= at + 16:
-        # box: size(4) "ispe" version+flags(4) width(4) height(4)
-        sizes.append((int.from_bytes(data[at + 8:at + 12], "big"), int.from_bytes(data[at + 12:at + 16], "big")))
-        at = data.find(b"ispe", at + 4, 1 << 20)
+    for kind, body, box_end in _boxes(data, 0, len(data)):
+        if kind != b"meta":
+            continue
+        for iprp, iprp_body, iprp_end in _boxes(data, body + 4, box_end):  # meta is a full box
+            for ipco, ipco_body, ipco_end in (_boxes(data, iprp_body, iprp_end) if iprp == b"iprp" else ()):
+                for prop, p_body, p_end in (_boxes(data, ipco_body, ipco_end) if ipco == b"ipco" else ()):
+                    if prop == b"ispe" and p_end - p_body >= 12:  # version+flags, width, height
+                        sizes.append((int.from_bytes(data[p_body + 4:p_body + 8], "big"),
+                                      int.from_bytes(data[p_body + 8:p_body + 12], "big")))
+        break  # one meta box at the top level
     return max(sizes, key=lambda wh: wh[0] * wh[1]) if sizes else None
 
 
