@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
 def _target_model(backend: str, to: str | None) -> str | None:
     """The ``model`` option for ``--to`` (None: the backend's own); a model the backend does not
     serve is a usage error before anything is embedded. Local backends take no ``--to``."""
-    from ..limits import GEMINI_EMBEDDING_2, MULTIMODAL_EMBEDDING_001, model_names
+    from ..limits import GEMINI_EMBEDDING_2, MULTIMODAL_EMBEDDING_001, SUPERSEDED_MODELS, model_names
     from ._errors import UsageError
 
     if to is None:
@@ -98,6 +98,12 @@ def _target_model(backend: str, to: str | None) -> str | None:
         others = [f"{models[0]} (--backend {b})" for b, models in served_by.items() if b != backend]
         raise UsageError(f"--to {to}: the {backend} backend serves {', '.join(served)}; "
                          f"other models: {', '.join(others)}")
+    # A superseded id (gemini-embedding-2-preview) is its successor here, said once on stderr:
+    # the library's warning would tell the user to run the migrate they are running.
+    successor = SUPERSEDED_MODELS.get(name)
+    if successor is not None:
+        print(f"--to {to}: superseded, migrating to {successor}", file=sys.stderr)
+        return successor
     return name
 
 
