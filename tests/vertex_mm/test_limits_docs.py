@@ -95,6 +95,8 @@ def content(*parts, **kw):
     (_ftyp(b"avif", b"mif1", b"miaf"), "AVIF"),
     (_ftyp(b"avis", b"msf1"), "AVIF"),
     (_ftyp(b"mif1", b"mif1", b"avif"), "AVIF"),  # the AVIF brand only among the compatible ones
+    (_ftyp(b"mif1", b"msf1", b"avio"), "AVIF"),  # an intra-only AVIF sequence
+    (b"\x00\x00\x00\x00" + _ftyp(b"mif1", b"mif1", b"avif")[4:], "AVIF"),  # ftyp size 0: to the end
     (_ftyp(b"heic", b"mif1", b"heic"), "HEIC"),
     (_ftyp(b"heix", b"mif1"), "HEIC"),
     (_ftyp(b"mif1", b"mif1", b"heic"), "HEIC"),

@@ -110,7 +110,7 @@ MEDIA_SUFFIXES: frozenset[str] = _suffixes(IMAGE_MIME_TYPES) | VIDEO_SUFFIXES | 
 
 
 # ISO BMFF ftyp brands of HEIF images (ISO/IEC 23008-12 and the AVIF specification).
-_AVIF_BRANDS = (b"avif", b"avis")
+_AVIF_BRANDS = (b"avif", b"avis", b"avio")  # avio: an intra-only AVIF sequence
 _HEIC_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx")
 _HEIF_BRANDS = (b"mif1", b"msf1", b"mif2")
 
@@ -126,6 +126,8 @@ def _heif_format(data: bytes) -> str | None:
         return None
     major = data[8:12]
     size = int.from_bytes(data[:4], "big")
+    if size == 0:  # the box runs to the end of the file
+        size = len(data)
     compatible = [data[i:i + 4] for i in range(16, min(len(data), size) - 3, 4)]
     if major in _AVIF_BRANDS:
         return "AVIF"
