@@ -99,3 +99,17 @@ def check_credentials(backend: str, options: dict[str, Any]) -> None:
         from ..google_api import raise_translated
 
         raise_translated(exc)
+
+
+def add_rate_arguments(p: argparse.ArgumentParser) -> None:
+    """``--rpm`` and ``--concurrency``: the client-side rate limit of a remote backend."""
+    p.add_argument("--rpm", type=float, metavar="N",
+                   help="requests per minute, the client-side rate limit: set it to your project's quota "
+                        "(remote default 120, the documented floor)")
+    p.add_argument("--concurrency", type=int, metavar="N", help="requests in flight (remote default 10)")
+
+
+def rate_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The batch options of :func:`add_rate_arguments`' flags that were given."""
+    return {key: value for key, value in (("requests_per_minute", args.rpm), ("concurrency", args.concurrency))
+            if value is not None}

@@ -37,7 +37,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._backend import add_backend_arguments, backend_options
+from ._backend import add_backend_arguments, add_rate_arguments, backend_options, rate_options
 from ._errors import UsageError
 
 __all__ = ["HELP", "add_arguments", "run"]
@@ -60,10 +60,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--media", choices=("images", "all"),
                    help="which files: images only, or all media (images, PDF, audio, video; one content each). "
                         "Default: all for gemini, images otherwise")
-    p.add_argument("--rpm", type=float, metavar="N",
-                   help="requests per minute, the client-side rate limit: set it to your project's quota "
-                        "(remote default 120, the documented floor)")
-    p.add_argument("--concurrency", type=int, metavar="N", help="requests in flight (remote default 10)")
+    add_rate_arguments(p)
     p.add_argument("--cache", metavar="PATH", help="sqlite embedding cache: repeated images cost nothing")
     p.add_argument("--format", choices=("jsonl", "parquet"), help="default: from the --out suffix")
     p.add_argument("--poll-interval", type=float, default=30.0, metavar="SECONDS",
@@ -73,11 +70,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _batch_options(args: argparse.Namespace) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    if args.rpm is not None:
-        options["requests_per_minute"] = args.rpm
-    if args.concurrency is not None:
-        options["concurrency"] = args.concurrency
+    options: dict[str, Any] = rate_options(args)
     if args.cache:
         options["cache"] = args.cache
     return options

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._backend import add_backend_arguments, backend_options
+from ._backend import add_backend_arguments, add_rate_arguments, backend_options, rate_options
 
 if TYPE_CHECKING:
     from ..index import BaseIndex
@@ -46,6 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="flat: exact search (default); faiss: approximate HNSW, needs vertex-mm[index]")
     p.add_argument("--update", action="store_true",
                    help="open IDX if it exists: embed only photos it lacks and drop photos no longer on disk")
+    add_rate_arguments(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"no images under {args.folder}")
     if out.exists() and not args.update:
         raise UsageError(f"{out} exists; pass --update to add to it, or choose another --out")
-    embedder = get_embedder(args.backend, **backend_options(args))
+    embedder = get_embedder(args.backend, **backend_options(args), **rate_options(args))
     photos = find_images(args.folder, suffixes=image_extensions_for(embedder))  # HEIC for gemini only
     if not photos:
         raise UsageError(f"no images under {args.folder} that {embedder.model} takes "

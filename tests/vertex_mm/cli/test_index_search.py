@@ -223,3 +223,13 @@ def test_the_example_runs_the_same_through_the_vertex_client_and_the_emulator(tm
         assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
         assert "space vertex/multimodalembedding@001/" in run.stdout
         assert out.read_text().count('<li class="hit"') == 50
+
+
+def test_index_takes_the_rate_limit_of_a_remote_backend(emulator, photo_dir, tmp_path, mocker, capsys):
+    made = mocker.spy(registry, "get_embedder")
+    assert main(["index", str(photo_dir), "--out", str(tmp_path / "v.idx"), "--backend", "vertex",
+                 "--api-endpoint", emulator.url, "--project", "p", "--rpm", "600", "--concurrency", "4",
+                 "--no-progress"]) == 0
+    embedder = made.spy_return
+    assert (embedder.batch.requests_per_minute, embedder.batch.concurrency) == (600, 4)
+    assert " 5 photos in " in capsys.readouterr().err
