@@ -178,7 +178,8 @@ def test_an_avif_is_taken_undecoded_where_pillow_has_no_avif_codec(avif, monkeyp
 def test_multimodalembedding_001_keeps_its_formats(fmt, heic, avif):
     data = {"HEIC": heic, "AVIF": avif}[fmt]
     with pytest.raises(InvalidImageError, match=f"{fmt} images are not supported by multimodalembedding@001; "
-                                                "it accepts BMP, GIF, JPEG, PNG, WEBP"):
+                                                "it accepts BMP, GIF, JPEG, PNG, WEBP; convert it to JPEG or PNG, "
+                                                f"or embed it with gemini-embedding-2, which takes {fmt}"):
         check_image_bytes(data, MULTIMODAL_EMBEDDING_001)
     assert check_image_bytes(image_bytes("WEBP"), MULTIMODAL_EMBEDDING_001) == "image/webp"
 

@@ -31,6 +31,7 @@ from ..errors import (
 from .formats import (
     IMAGE_MIME_TYPES,
     IMAGE_SNIFF_BYTES,
+    OPTIONAL_DECODER_FORMATS,
     VIDEO_MIME_TYPES,
     pillow_decodes,
     sniff_image_format,
@@ -109,8 +110,11 @@ def check_image_bytes(
             input_name=name,
         )
     if fmt not in limits.image_formats:
+        # A phone's HEIC/HEIF/AVIF photo: say how to get it in (gemini-embedding-2 takes them as they are).
+        convert = (f"; convert it to JPEG or PNG, or embed it with gemini-embedding-2, which takes {fmt}"
+                   if fmt in OPTIONAL_DECODER_FORMATS else "")
         raise InvalidImageError(
-            f"{name}: {fmt} images are not supported by {limits.model}; it accepts {allowed}", input_name=name
+            f"{name}: {fmt} images are not supported by {limits.model}; it accepts {allowed}{convert}", input_name=name
         )
     if decode and pillow_decodes(fmt):
         _decode_check(bytes(data), limits, name)
