@@ -21,7 +21,9 @@ What differs from multimodalembedding@001:
   contents that hold a PDF, and vectors with and without it are cached apart.
 - :meth:`get_embeddings` keeps the vision_models meaning (one vector per modality, all in one
   space), so an image with ``contextual_text`` costs two calls. A video becomes one vector for
-  the whole clip, whose one :class:`~vertex_mm.VideoEmbedding` spans ``0 .. inf``. The model
+  the whole clip, whose one :class:`~vertex_mm.VideoEmbedding` spans ``0 ..`` the video's
+  duration, measured with PyAV for inline bytes (``0 .. inf`` for a ``gs://`` video, which is
+  not downloaded, or without PyAV, or when the file states no duration). The model
   answers one vector per request, so a ``video_segment_config`` (multimodalembedding@001's
   segments) costs one request per segment, each embedding only its segment:
 
@@ -171,7 +173,8 @@ class GeminiEmbedder(BaseEmbedder):
             videos = self._video_segments(request.video, request.video_segment_config, dim, request.video_mime_type)
         elif request.video is not None:
             vector = self._embed([_media_part(request.video, request.video_mime_type)], dim)
-            videos = [VideoEmbedding(start_offset_sec=0.0, end_offset_sec=math.inf, embedding=vector)]
+            videos = [VideoEmbedding(start_offset_sec=0.0, end_offset_sec=_whole_video_end(request.video),
+                                     embedding=vector)]
         return MultiModalEmbeddingResponse(
             image_embedding=image, text_embedding=text, video_embeddings=videos, space=self.space(dim)
         )
@@ -308,8 +311,9 @@ def _make_client(
     try:
         if api_key:
             return genai.Client(vertexai=True, api_key=api_key, http_options=http_options)
-        if is_plain_http(base_url) and credentials is None:
-            # google-genai refuses AnonymousCredentials; a placeholder token is never checked.
+        if is_plain_http(base_url) and (credentials is None or _anonymous(credentials)):
+            # google-genai refuses AnonymousCredentials (what vertexai.init is given for the
+            # emulator); a placeholder token is never checked.
             from google.oauth2.credentials import Credentials
 
             credentials = Credentials(token="vertex-mm-emulator")  # type: ignore[no-untyped-call]
@@ -324,6 +328,32 @@ def _make_client(
         raise
     except Exception as exc:  # missing ADC, bad credentials
         raise_translated(exc)
+
+
+def _anonymous(credentials: Any) -> bool:
+    from google.auth.credentials import AnonymousCredentials
+
+    return isinstance(credentials, AnonymousCredentials)
+
+
+def _whole_video_end(video: Video) -> float:
+    """Where a whole video's one segment ends: the duration of inline bytes (PyAV, the ``video``
+    extra), else ``inf`` (a gs:// video is not downloaded; no PyAV; no duration found)."""
+    if video.data is None:
+        return math.inf
+    from .video_clips import measured_duration, open_video
+
+    try:
+        container = open_video(video.data, video.name)
+    except (ImportError, InputError):  # MissingDependencyError is an ImportError
+        return math.inf
+    try:
+        container, seconds = measured_duration(container, video.data, video.name)
+    except InputError:
+        return math.inf
+    finally:
+        container.close()
+    return seconds if math.isfinite(seconds) and seconds > 0 else math.inf
 
 
 def _media_part(media: Image | Video | Document | Audio, mime: str | None) -> types.Part:

@@ -11,11 +11,14 @@ for vision_models outlives that module::
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Any
 
 from ..embedder import BaseEmbedder
+from ..errors import NotFoundError, VertexMMError
 from ..media import VideoSegmentConfig
 from ..results import MultiModalEmbeddingResponse
+from .sdk_errors import as_sdk_error
 
 __all__ = ["MultiModalEmbeddingModel"]
 
@@ -39,32 +42,90 @@ def _vertexai_init_options() -> dict[str, Any]:
     return out
 
 
+#: Model id -> the backend that serves it, when ``from_pretrained`` is given no ``backend``.
+_BACKEND_OF_MODEL = {"multimodalembedding@001": "vertex", "multimodalembedding": "vertex",
+                     "gemini-embedding-2": "gemini", "gemini-embedding-2-preview": "gemini"}
+
+
+def _backend_for(name: str) -> str:
+    """The backend of a model id; an unknown id is :class:`~vertex_mm.errors.NotFoundError`, as
+    vision_models answers ``NotFound`` (the drop-in makes it one) for a model it cannot load."""
+    try:
+        return _BACKEND_OF_MODEL[name]
+    except KeyError:
+        raise NotFoundError(f"model_name {name!r} is not a model the drop-in serves: use one of "
+                            f"{', '.join(map(repr, _BACKEND_OF_MODEL))} (a 'publishers/google/models/...' path too), "
+                            "or pass backend='local' for the offline one", status="NOT_FOUND") from None
+
+
+def _gemini_location(location: str) -> str:
+    """The gemini-embedding-2 location for a ``vertexai.init(location=...)`` region: the model is
+    served from ``global`` and the ``us`` / ``eu`` multi-regions, not from single regions, so a
+    ``us-*`` region becomes ``us`` and a ``europe-*`` one ``eu`` (the data stays in that
+    geography), any other ``global``; said once per call with a warning."""
+    from ..gemini import LOCATIONS
+
+    if location in LOCATIONS:
+        return location
+    mapped = "us" if location.startswith("us-") else "eu" if location.startswith("europe-") else "global"
+    warnings.warn(f"vertexai.init(location={location!r}): gemini-embedding-2 is served from 'global' and the 'us' / "
+                  f"'eu' multi-regions, not from single regions; using {mapped!r}. Pass location=... to "
+                  "from_pretrained to choose", UserWarning, stacklevel=4)
+    return mapped
+
+
+def _init_options_for(backend: str) -> dict[str, Any]:
+    """The ``vertexai.init`` settings the backend takes (the gemini backend has no transport
+    choice, and takes the region as :func:`_gemini_location` maps it)."""
+    found = _vertexai_init_options()
+    if backend == "gemini":
+        found.pop("transport", None)
+        if "location" in found:
+            found["location"] = _gemini_location(found["location"])
+    return found
+
+
 class MultiModalEmbeddingModel:
     """``from_pretrained(model_name, **options)`` then ``get_embeddings(...)``.
 
+    ``model_name`` picks the backend when ``backend`` is not given: ``multimodalembedding@001``
+    the vertex one, ``gemini-embedding-2`` (and its preview id, a ``publishers/google/models/``
+    path too) the gemini one; any other id is a ``NotFound`` listing the ids, as the SDK's.
     ``options`` go to :func:`vertex_mm.get_embedder` (``project``, ``location``,
     ``api_endpoint``, ``credentials``, ``transport``); those not given come from
-    ``vertexai.init(...)`` when the program called it, and the location then from
-    ``GOOGLE_CLOUD_REGION`` or ``CLOUD_ML_REGION`` (read by the vertex backend itself), as with
-    vision_models. ``backend="local"``
-    gives the same object on the offline backend. Images and videos may be ``vertex_mm`` or
-    ``vertexai`` objects.
+    ``vertexai.init(...)`` when the program called it (on both remote backends; for gemini a
+    single region becomes the ``us`` / ``eu`` multi-region or ``global``, with a warning), and
+    the location then from ``GOOGLE_CLOUD_REGION`` or ``CLOUD_ML_REGION`` (read by the vertex
+    backend itself), as with vision_models. ``backend="local"`` gives the same object on the
+    offline backend. Images and videos may be ``vertex_mm`` or ``vertexai`` objects.
+
+    Errors are those the SDK raises and vertex-mm's at once: a 503 is both a
+    ``google.api_core.exceptions.ServiceUnavailable`` and a
+    :class:`~vertex_mm.errors.ServiceUnavailableError`, a bad dimension both an
+    ``InvalidArgument`` (a ``BadRequest``) and an :class:`~vertex_mm.errors.InvalidDimensionError`
+    (a ``ValueError``): :mod:`vertex_mm.vertex.sdk_errors`. The embedder itself (``.embedder``)
+    raises vertex-mm's errors only.
     """
 
     def __init__(self, embedder: BaseEmbedder) -> None:
         self._embedder = embedder
 
     @classmethod
-    def from_pretrained(cls, model_name: str = "multimodalembedding@001", *, backend: str = "vertex",
+    def from_pretrained(cls, model_name: str = "multimodalembedding@001", *, backend: str | None = None,
                         **options: Any) -> "MultiModalEmbeddingModel":
         from ..registry import get_embedder
 
-        name = model_name.split("/")[-1]
-        if backend == "vertex":
-            options.setdefault("model", name)
-            for option, value in _vertexai_init_options().items():
-                options.setdefault(option, value)
-        return cls(get_embedder(backend, **options))
+        try:
+            name = model_name.split("/")[-1]
+            if backend is None:
+                backend = _backend_for(name)
+            if backend in ("vertex", "gemini"):
+                options.setdefault("model", name)
+                for option, value in _init_options_for(backend).items():
+                    options.setdefault(option, value)
+            return cls(get_embedder(backend, **options))
+        except VertexMMError as exc:
+            raise _sdk(exc) from exc.__cause__
 
     @property
     def embedder(self) -> BaseEmbedder:
@@ -82,6 +143,13 @@ class MultiModalEmbeddingModel:
         truth), so ``image=..., contextual_text=""`` embeds the image alone, and ``""`` alone is
         the ``ValueError`` (:class:`~vertex_mm.errors.InputError`) "One of ... is required";
         a ``video_segment_config`` without a video is ignored, as the SDK ignores it."""
+        try:
+            return self._get_embeddings(image, video, contextual_text, dimension, video_segment_config)
+        except VertexMMError as exc:
+            raise _sdk(exc) from exc.__cause__
+
+    def _get_embeddings(self, image: Any, video: Any, contextual_text: str | None, dimension: int | None,
+                        video_segment_config: Any) -> MultiModalEmbeddingResponse:
         if isinstance(contextual_text, str) and not contextual_text:
             contextual_text = None
         if video is None:
@@ -89,10 +157,11 @@ class MultiModalEmbeddingModel:
         if video_segment_config is not None and not isinstance(video_segment_config, VideoSegmentConfig):
             c = video_segment_config  # a vertexai.vision_models.VideoSegmentConfig
             video_segment_config = VideoSegmentConfig(c.start_offset_sec, c.end_offset_sec, c.interval_sec)
-        return self._embedder.get_embeddings(
-            image=image,
-            video=video,
-            contextual_text=contextual_text,
-            dimension=dimension,
-            video_segment_config=video_segment_config,
-        )
+        return self._embedder.get_embeddings(image=image, video=video, contextual_text=contextual_text,
+                                             dimension=dimension, video_segment_config=video_segment_config)
+
+
+def _sdk(exc: VertexMMError) -> BaseException:
+    """``exc`` as the drop-in raises it (:func:`~vertex_mm.vertex.sdk_errors.as_sdk_error`),
+    with its traceback."""
+    return as_sdk_error(exc).with_traceback(exc.__traceback__)
