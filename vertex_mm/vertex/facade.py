@@ -74,11 +74,17 @@ def _gemini_location(location: str) -> str:
     return mapped
 
 
-def _init_options_for(backend: str) -> dict[str, Any]:
-    """The ``vertexai.init`` settings the backend takes (the gemini backend has no transport
-    choice, and takes the region as :func:`_gemini_location` maps it)."""
-    found = _vertexai_init_options()
+def _init_options_for(backend: str, given: dict[str, Any]) -> dict[str, Any]:
+    """The ``vertexai.init`` settings the backend takes that ``given`` options do not set (the
+    gemini backend has no transport choice, and takes the region as :func:`_gemini_location`
+    maps it)."""
+    found = {k: v for k, v in _vertexai_init_options().items() if k not in given}
     if backend == "gemini":
+        if given.get("base_url"):  # google-genai's name of api_endpoint
+            found.pop("api_endpoint", None)
+        if given.get("api_key"):  # express mode: no project, no credentials
+            found.pop("project", None)
+            found.pop("credentials", None)
         found.pop("transport", None)
         if "location" in found:
             found["location"] = _gemini_location(found["location"])
@@ -121,8 +127,7 @@ class MultiModalEmbeddingModel:
                 backend = _backend_for(name)
             if backend in ("vertex", "gemini"):
                 options.setdefault("model", name)
-                for option, value in _init_options_for(backend).items():
-                    options.setdefault(option, value)
+                options.update(_init_options_for(backend, options))
             return cls(get_embedder(backend, **options))
         except VertexMMError as exc:
             raise _sdk(exc) from exc.__cause__
