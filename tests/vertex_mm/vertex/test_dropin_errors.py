@@ -148,3 +148,30 @@ def test_without_google_api_core_ours_is_raised_unchanged(monkeypatch):
     monkeypatch.setitem(sys.modules, "google.api_core.exceptions", None)
     exc = errors.InvalidDimensionError("dimension 100 is not one of 128, 256, 512, 1408")
     assert as_sdk_error(exc) is exc
+
+
+def test_an_error_from_google_auth_keeps_its_class_as_the_sdk_raises_it():
+    from google.auth.exceptions import DefaultCredentialsError
+
+    exc = errors.UnauthenticatedError("no Google credentials found (File x was not found.)")
+    exc.__cause__ = DefaultCredentialsError("File x was not found.")
+    mine = as_sdk_error(exc)
+    assert isinstance(mine, DefaultCredentialsError) and isinstance(mine, errors.UnauthenticatedError)
+    assert str(mine) == str(exc) and mine.__cause__ is exc.__cause__ and mine.retryable is False
+
+
+@pytest.mark.parametrize("exc, google", [
+    (errors.DeadlineExceededError("gave up waiting"), gexc.DeadlineExceeded),
+    (errors.APIError("Vertex AI answered 409 ABORTED: busy", status_code=409, status="ABORTED"), gexc.Aborted),
+    (errors.APIError("answered 418", status_code=418), gexc.GoogleAPICallError),  # as from_http_status(418)
+    (errors.InvalidURIError("gs:/bucket: not a gs:// URI"), gexc.InvalidArgument),
+])
+def test_other_errors_get_the_matching_google_class(exc, google):
+    mine = as_sdk_error(exc)
+    assert isinstance(mine, google) and isinstance(mine, type(exc)) and str(mine) == str(exc)
+    assert mine.code == (exc.status_code if isinstance(exc, errors.APIError) else 400)
+
+
+def test_local_file_errors_stay_the_builtins_the_sdk_raises():
+    missing = errors.InputNotFoundError("cat.jpg: no such file", input_name="cat.jpg")
+    assert as_sdk_error(missing) is missing
