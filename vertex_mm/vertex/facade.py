@@ -126,7 +126,9 @@ class MultiModalEmbeddingModel:
             if backend is None:
                 backend = _backend_for(name)
             if backend in ("vertex", "gemini"):
-                options.setdefault("model", name)
+                # backend="gemini" with a vertex id (the default one) keeps gemini's own model.
+                if backend == "vertex" or _BACKEND_OF_MODEL.get(name) == "gemini":
+                    options.setdefault("model", name)
                 options.update(_init_options_for(backend, options))
             return cls(get_embedder(backend, **options))
         except VertexMMError as exc:

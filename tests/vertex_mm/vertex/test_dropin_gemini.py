@@ -46,6 +46,14 @@ def test_the_vertex_model_id_still_picks_vertex(emulator):
         model.embedder.close()
 
 
+def test_backend_gemini_with_the_default_id_is_gemini_embedding_2_as_before(emulator):
+    model = vertex_mm.MultiModalEmbeddingModel.from_pretrained(backend="gemini", api_endpoint=emulator.url)
+    try:
+        assert model.embedder.model == "gemini-embedding-2"
+    finally:
+        model.embedder.close()
+
+
 @pytest.mark.parametrize("region, expected", [("global", "global"), ("us", "us"), ("us-central1", "us"),
                                               ("europe-west4", "eu"), ("asia-northeast1", "global")])
 def test_gemini_takes_vertexai_init_settings(emulator, vertexai_global_config, region, expected):
