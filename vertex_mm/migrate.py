@@ -9,12 +9,19 @@ item, from its source images, by the successor (gemini-embedding-2), into a new 
 
 * What it reads: an index folder, or the JSONL or Parquet output of ``vertex-mm embed``.
 * Where the items come from: each row's ``metadata["path"]`` when that file exists (what
-  ``vertex-mm index`` stores), else its id when that is a ``gs://`` URI, else ``root / id``.
-  An item whose source cannot be found is reported, not guessed.
+  ``vertex-mm index`` stores), else its id when that is a ``gs://`` URI (or its
+  ``https://storage.googleapis.com/`` URL), else ``root / id``; a text item (metadata
+  ``text``, no ``path``) is embedded again from its text. An item whose source cannot be found
+  is reported, not guessed; every failed or source-less item is listed in ``NEW.errors.jsonl``.
+* An image in a format the target model does not take (GIF for gemini-embedding-2) but that
+  Pillow decodes is sent re-encoded as PNG (lossless; an animation's first frame).
+* Where it writes: never over the source, nor over an index or file that is not this
+  migration's own output (:class:`~vertex_mm.errors.OutputPathError` before anything is sent).
 * Resumable at the quota: results go to an append-only journal beside the new index
   (``NEW.journal.jsonl``) as they arrive, through the embedder's batch engine (rate limit,
   retries); run the same command again after a crash or Ctrl-C and only what is missing is
-  embedded. The new index is written (atomically) from the journal at the end. The journal
+  embedded. The new index is written (atomically) from the journal at the end, streamed into
+  one float32 array (~4 bytes a dimension an item); no index is written when nothing has a vector. The journal
   records its space (model, dimension, task): a resume in another space is refused
   (:class:`~vertex_mm.jobs.JournalSpaceError`), so the index's label is always true.
 * Spaces never mix: the new index is created in the new embedder's space (recording the
@@ -29,17 +36,17 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
+from ._migrate_io import build_index, check_out, load_source_image
 from .batch.interrupt import BatchInterrupted, NotRunError
 from .embedder import BaseEmbedder
-from .errors import InputError, InvalidDimensionError, VertexMMError
-from .media import Image
-from .results import Embeddings, EmbeddingSpace
+from .errors import InputError, InputNotFoundError, InvalidDimensionError, VertexMMError
+from .media import _normalise_location
+from .results import EmbeddingSpace
 from .wire import EmbedRequest
 
 __all__ = ["MigrationReport", "QueryOverlap", "migrate_index", "query_overlap", "read_queries", "source_items"]
@@ -57,19 +64,59 @@ class MigrationReport:
     already_done: int = 0
     missing_source: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    #: Ids of ``failed`` that another run may get past (a quota, an outage, a dropped connection).
+    retryable: set[str] = field(default_factory=set)
+    #: Images sent re-encoded as PNG, by the format the target model does not take (GIF: 3).
+    converted: dict[str, int] = field(default_factory=dict)
+    #: Where every failed and source-less item is listed (``NEW.errors.jsonl``); None: none were.
+    errors_file: pathlib.Path | None = None
+    written: bool = False  # whether the new index was written (not when no item has a vector)
     interrupted: bool = False
+    interrupted_writing: bool = False  # stopped while the index was being written from the journal
 
     @property
     def complete(self) -> bool:
-        return not self.interrupted and not self.failed and not self.missing_source
+        return not self.interrupted and not self.failed and not self.missing_source and self.written
+
+    @property
+    def remaining(self) -> int:
+        """Items neither embedded, nor done before, nor failed, nor without a source."""
+        done = self.embedded + self.already_done + len(self.failed) + len(self.missing_source)
+        return max(self.items - done, 0)
 
     def summary(self) -> str:
         parts = [f"{self.embedded} embedded now", f"{self.already_done} already done",
                  f"{len(self.failed)} failed", f"{len(self.missing_source)} without a source"]
         text = f"{self.items} items: " + ", ".join(parts)
+        if self.converted:
+            kinds = ", ".join(f"{n} {fmt}" for fmt, n in sorted(self.converted.items()))
+            text += f"; {sum(self.converted.values())} images sent re-encoded as PNG ({kinds}: formats the " \
+                    "target model does not take)"
+        if self.interrupted_writing:
+            return text + f"; interrupted while writing the index: nothing embedded is lost (journal " \
+                          f"{self.journal}); run the same command again to write it"
         if self.interrupted:
-            return text + f"; interrupted: run the same command again to resume (journal {self.journal})"
-        return text + f" -> {self.index} (space {self.space})"
+            return text + f"; interrupted, {self.remaining} not done yet: run the same command again to resume " \
+                          f"(journal {self.journal})"
+        if self.written:
+            text += f" -> {self.index} (space {self.space})"
+        else:
+            text += f"; no item has a vector, so no index was written at {self.index}"
+        return text + self._failures_note()
+
+    def _failures_note(self) -> str:
+        """What to do about the failures: running again helps only the retryable ones."""
+        note = ""
+        bad = len(self.failed) - len(self.retryable)
+        if self.retryable:
+            other = " other" if bad else ""
+            note += f"; run the same command again to retry the{other} {len(self.retryable)} failed for a " \
+                    "quota or an outage"
+        if bad:
+            note += f"; {bad} failed for their input, which fail again on every run: fix or remove them"
+        if self.errors_file is not None:
+            note += f"; all listed in {self.errors_file}"
+        return note
 
 
 @dataclass(frozen=True)
@@ -77,6 +124,7 @@ class _Item:
     id: str
     location: str | None
     metadata: dict[str, Any]
+    text: str | None = None  # a text item (@001 indexes keep its text in metadata "text")
 
 
 def _read_old(source: pathlib.Path) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -139,52 +187,75 @@ def _parquet_ids(source: pathlib.Path) -> Iterator[str]:
 
 
 def source_items(source: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> list[_Item]:
-    """The items to re-embed, each with where its image is (None when it cannot be found)."""
+    """The items to re-embed, each with where its image is, or its text (a text item of an
+    @001 index: metadata ``text``, no ``path``); neither when its source cannot be found."""
     base = pathlib.Path(root).expanduser() if root is not None else None
     items = []
     for item_id, meta in _read_old(pathlib.Path(source).expanduser()):
         path = meta.get("path")
+        text = meta.get("text")
+        location: str | None = None
         if isinstance(path, str) and os.path.isfile(path):
-            location: str | None = path
-        elif item_id.startswith("gs://"):
-            location = item_id
+            location = path
+        elif _is_gcs(item_id):
+            location = _normalise_location(item_id, "image")  # https://storage.googleapis.com/B/O -> gs://B/O
         elif base is not None and (base / item_id).is_file():
             location = str(base / item_id)
-        else:
-            location = None
+        elif path is None and isinstance(text, str) and text.strip():
+            items.append(_Item(item_id, None, meta, text))
+            continue
         items.append(_Item(item_id, location, meta))
     return items
+
+
+def _is_gcs(item_id: str) -> bool:
+    parts = urllib.parse.urlsplit(item_id)
+    return parts.scheme == "gs" or (parts.scheme.lower() == "https" and parts.netloc == "storage.googleapis.com")
 
 
 def migrate_index(source: str | os.PathLike[str], out: str | os.PathLike[str], embedder: BaseEmbedder, *,
                   dimension: int | None = None, task: str | None = None, root: str | os.PathLike[str] | None = None,
                   kind: str = "flat", progress: bool = False) -> MigrationReport:
     """Re-embed every item of ``source`` (an index folder or a JSONL of embeddings) with
-    ``embedder`` into a new index at ``out``; resumable (see the module docstring)."""
-    from .index import IndexConfig, create_index
-    from .jobs import Journal, read_journal
+    ``embedder`` into a new index at ``out``; resumable (see the module docstring).
+
+    Raises :class:`~vertex_mm.errors.OutputPathError` before anything is sent when ``out`` is
+    the source, or exists and is not this migration's output (no journal beside it)."""
+    from .jobs import Journal
+    from .jobs.writer import error_entry, write_errors
 
     out_path = pathlib.Path(out).expanduser()
     journal_path = out_path.with_name(out_path.name + ".journal.jsonl")
+    check_out(pathlib.Path(source).expanduser(), out_path, journal_path)
     space = embedder.content_space(_default_dimension(embedder, dimension, task, journal_path), task=task)
     report = MigrationReport(out_path, journal_path, space=space.id)
     items = source_items(source, root)
     report.items = len(items)
-    report.missing_source = [i.id for i in items if i.location is None]
+    report.missing_source = [i.id for i in items if i.location is None and i.text is None]
+    limits = embedder.content_limits
+    formats = limits.image_formats if limits is not None else None
+    entries = [error_entry(i, InputNotFoundError(f"no source file for {i} (pass --root DIR, the folder its "
+                                                 "id is a path in)", input_name=i)) for i in report.missing_source]
     with Journal(journal_path, space=space.id) as journal:
-        todo = [i for i in items if i.location is not None and not journal.is_done(i.id, _hash(i))]
-        report.already_done = sum(1 for i in items if i.location is not None) - len(todo)
+        todo = [i for i in items if (i.location or i.text) is not None and not journal.is_done(i.id, _hash(i))]
+        report.already_done = report.items - len(report.missing_source) - len(todo)
 
         def build(item: _Item) -> EmbedRequest:
-            assert item.location is not None
-            return embedder.build_content_request(Image.load_from_file(item.location), dimension=space.dimension,
-                                                  task=task, key=item.id)
+            content: Any = item.text
+            if item.location is not None:
+                content, converted = load_source_image(item.location, formats)
+                if converted is not None:
+                    report.converted[converted] = report.converted.get(converted, 0) + 1
+            return embedder.build_content_request(content, dimension=space.dimension, task=task, key=item.id)
 
         def on_result(index: int, item: _Item, result: Any) -> None:
             if isinstance(result, NotRunError):
                 return
             if isinstance(result, VertexMMError):
                 report.failed[item.id] = f"{type(result).__name__}: {result}"
+                entries.append(error_entry(item.id, result))
+                if getattr(result, "retryable", False):
+                    report.retryable.add(item.id)
                 return
             vector = result.content_embedding or result.image_embedding
             journal.write({"id": item.id, "content_hash": _hash(item), "space": space.id, "embedding": vector})
@@ -194,15 +265,18 @@ def migrate_index(source: str | os.PathLike[str], out: str | os.PathLike[str], e
             embedder.embed_stream(todo, build=build, on_result=on_result, progress=progress, total=len(todo))
         except BatchInterrupted:
             report.interrupted = True
-            return report
-    metas = {i.id: i.metadata for i in items}
-    records = {str(r["id"]): r for r in read_journal(journal_path)}
-    ids = [i.id for i in items if i.id in records]
-    index = create_index(IndexConfig(space), kind)
-    if ids:
-        vectors = Embeddings(np.asarray([records[i]["embedding"] for i in ids], dtype=np.float32), space)
-        index.add(ids, vectors, [metas[i] for i in ids])
-    index.save(out_path)
+    errors_file = out_path.with_name(out_path.name + ".errors.jsonl")
+    write_errors(errors_file, entries)  # replaced on every run; removed when nothing failed
+    report.errors_file = errors_file if entries else None
+    if report.interrupted:
+        return report
+    try:
+        index, rows = build_index([i.id for i in items], [i.metadata for i in items], journal_path, space, kind)
+        if rows:
+            index.save(out_path)
+            report.written = True
+    except KeyboardInterrupt:  # the save is atomic: the journal holds everything
+        report.interrupted = report.interrupted_writing = True
     return report
 
 

@@ -9,25 +9,38 @@
 
 multimodalembedding@001 retires on 2027-04-01, and its vectors cannot be compared with
 anyone else's: every item is embedded again from its source image (the path the index
-recorded, its gs:// id, or ROOT/id) into a NEW index in the new space; the old one is only
-read. Results are journalled as they arrive (NEW.journal.jsonl): after Ctrl-C or a crash the
-same command resumes. With --queries (one per line, or JSONL {"text": ...}) each query is
-searched in both indexes and the overlap of the two top-k lists is printed.
+recorded, its gs:// id or storage.googleapis.com URL, or ROOT/id), or from its text (a text
+item: metadata "text"), into a NEW index in the new space; the old one is only read, and
+--out may not name it nor any other existing index or file. An image in a format the target
+does not take (GIF for gemini-embedding-2) is sent re-encoded as PNG. Results are journalled
+as they arrive (NEW.journal.jsonl): after Ctrl-C, SIGTERM or a crash the same command
+resumes. Keep the journal while you may rerun: it is what makes a rerun free. Items that
+failed or have no source are listed (the first 20) and all written to NEW.errors.jsonl.
+With --queries (one per line, or JSONL {"text": ...}) each query is searched in both
+indexes and the overlap of the two top-k lists is printed.
 
 Exit status: 0 when every item moved, 1 when some could not (listed) or --queries could not be
-compared (said why), 2 on a usage error or when a resume asks for another space than the
-journal's (--backend, --dimension, --task must stay the same; or use a new --out).
+compared (said why), 2 on a usage error (--out taken, --queries unreadable, a query --task) or
+when a resume asks for another space than the journal's (--backend, --dimension, --task must
+stay the same; or use a new --out), 130 on Ctrl-C, 143 on SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from ._backend import add_backend_arguments, backend_options
 
 __all__ = ["HELP", "add_arguments", "run"]
+
+#: Problem lines printed (missing sources, failures); all are in NEW.errors.jsonl.
+FIRST_LINES = 20
 
 HELP = "re-embed an index with gemini-embedding-2 (or another backend) into a new index, resumably"
 
@@ -51,33 +64,101 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..migrate import migrate_index, query_overlap, read_queries
-    from ..registry import get_embedder
+    from ..migrate import migrate_index, query_overlap
     from ._errors import UsageError
 
     if args.k < 1:
         raise UsageError(f"-k must be >= 1, got {args.k}")
+    queries = _read_queries(args.queries) if args.queries else None  # checked before anything is sent
+    if args.task is not None:
+        _check_task(args.task)
+    embedder = _embedder(args)
+    task = args.task or ("retrieval_document" if embedder.content_limits is not None and args.backend != "local" else None)
+    stopped_by: list[int] = []
+    try:
+        with _sigterm_as_interrupt(stopped_by):
+            report = migrate_index(args.source, args.out, embedder, dimension=args.dimension, task=task,
+                                   root=args.root, kind=args.kind, progress=not args.no_progress)
+        print(f"vertex-mm migrate: {report.summary()}", file=sys.stderr)
+        _list(report.missing_source, lambda i: f"no source file for {i} (pass --root DIR)", report.errors_file)
+        _list(list(report.failed), lambda i: f"failed {i}: {report.failed[i]}", report.errors_file)
+        if report.interrupted:
+            return 128 + signal.SIGTERM if stopped_by else 130
+        compared = queries is None or _compare(args, embedder, queries, query_overlap)
+    finally:
+        embedder.close()
+    return 0 if report.complete and compared else 1
+
+
+def _embedder(args: argparse.Namespace) -> Any:
+    from ..registry import get_embedder
+
     options = backend_options(args)
     target = _target_model(args.backend, args.to)
     if target is not None:
         options["model"] = target
     batch = {k: v for k, v in (("requests_per_minute", args.rpm), ("concurrency", args.concurrency)) if v is not None}
-    embedder = get_embedder(args.backend, **options, **batch)
-    task = args.task or ("retrieval_document" if embedder.content_limits is not None and args.backend != "local" else None)
+    return get_embedder(args.backend, **options, **batch)
+
+
+def _list(ids: list[str], line: Any, errors_file: Any) -> None:
+    """The first :data:`FIRST_LINES` of a problem list, then how many more and where all are."""
+    for item_id in ids[:FIRST_LINES]:
+        print(f"  {line(item_id)}", file=sys.stderr)
+    if len(ids) > FIRST_LINES:
+        print(f"  ... and {len(ids) - FIRST_LINES} more (see {errors_file})", file=sys.stderr)
+
+
+def _read_queries(path: str) -> list[str]:
+    from ..migrate import read_queries
+    from ._errors import UsageError
+
     try:
-        report = migrate_index(args.source, args.out, embedder, dimension=args.dimension, task=task, root=args.root,
-                               kind=args.kind, progress=not args.no_progress)
-        print(f"vertex-mm migrate: {report.summary()}", file=sys.stderr)
-        for item_id in report.missing_source[:20]:
-            print(f"  no source file for {item_id} (pass --root DIR)", file=sys.stderr)
-        for item_id, why in list(report.failed.items())[:20]:
-            print(f"  failed {item_id}: {why}", file=sys.stderr)
-        if report.interrupted:
-            return 130
-        compared = not args.queries or _compare(args, embedder, read_queries(args.queries), query_overlap)
+        queries = read_queries(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageError(f"--queries {path}: cannot be read ({why}); nothing was embedded") from exc
+    if not queries:
+        raise UsageError(f"--queries {path}: no queries in it (one per line, or JSONL {{\"text\": ...}}); "
+                         "nothing was embedded")
+    return queries
+
+
+def _check_task(task: str) -> None:
+    """A task the CLI takes, for documents: a query task (retrieval_query...) is the other side."""
+    from ..content import TASKS, document_task, resolve_task
+    from ..errors import InputError
+    from ._errors import UsageError
+
+    try:
+        resolved = resolve_task(task)
+    except InputError:
+        raise UsageError(f"--task {task}: unknown; --task takes {', '.join(TASKS)}") from None
+    assert resolved is not None
+    side = document_task(resolved)
+    if side is not None and side.name != resolved.name:
+        raise UsageError(f"--task {task}: a query task, but the items of an index are the documents queries "
+                         f"search: embed them with --task {side.name} (the default for gemini); "
+                         f"`vertex-mm search` embeds the queries with {resolved.name} itself")
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt(got: list[int]) -> Iterator[None]:
+    """SIGTERM (a container stopping) ends the run as Ctrl-C does: what is done is journalled,
+    the summary says what is left. Main thread only; the previous handler comes back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        got.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
     finally:
-        embedder.close()
-    return 0 if report.complete and compared else 1
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _target_model(backend: str, to: str | None) -> str | None:
