@@ -171,3 +171,18 @@ def test_the_help_documents_the_command(capsys):
         main(["migrate", "--help"])
     assert "multimodalembedding@001 retires" in capsys.readouterr().out
 
+
+
+def test_the_index_is_built_from_the_journal_in_item_order_last_record_winning(tmp_path):
+    from vertex_mm._migrate_io import build_index
+    from vertex_mm.jobs import Journal
+
+    space = get_embedder("hashed").content_space(128)
+    unit = np.eye(128, dtype=np.float32).tolist()
+    journal = tmp_path / "new.idx.journal.jsonl"
+    with Journal(journal, space=space.id) as j:
+        for item_id, n in [("b", 1), ("gone", 0), ("a", 0), ("b", 2)]:
+            j.write({"id": item_id, "content_hash": f"h{n}", "space": space.id, "embedding": unit[n]})
+    index, rows = build_index(["a", "missing", "b"], [{"n": 0}, {"n": 1}, {"n": 2}], journal, space, "flat")
+    assert rows == 2 and list(index.ids) == ["a", "b"] and index.metadata("b") == {"n": 2}
+    np.testing.assert_allclose(np.asarray(index.vector("b"))[0], unit[2])

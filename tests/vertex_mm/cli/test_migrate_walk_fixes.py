@@ -215,3 +215,20 @@ def test_an_empty_source_writes_no_index(tmp_path, capsys):
     assert main(["migrate", str(tmp_path / "old.jsonl"), "--backend", "hashed", "--out", str(tmp_path / "new.idx"),
                  "--no-progress"]) == 1
     assert "no index was written" in capsys.readouterr().err and not (tmp_path / "new.idx").exists()
+
+
+def test_ctrl_c_while_writing_the_index_says_nothing_is_lost(emulator, old_index, tmp_path, capsys, monkeypatch):
+    from vertex_mm import migrate
+
+    old, _ = old_index
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(migrate, "build_index", stopped)
+    assert _migrate(emulator, old, tmp_path / "new.idx") == 130
+    err = capsys.readouterr().err
+    assert "interrupted while writing the index: nothing embedded is lost" in err
+    monkeypatch.undo()
+    emulator.reset_stats()
+    assert _migrate(emulator, old, tmp_path / "new.idx") == 0 and emulator.stats()["requests"] == 0
