@@ -33,12 +33,14 @@ _PNG_MODES = frozenset({"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"})
 
 def check_out(source: pathlib.Path, out: pathlib.Path, journal: pathlib.Path) -> None:
     """Refuse (:class:`~vertex_mm.errors.OutputPathError`) an ``out`` that is the source, or that
-    exists without this migration's journal beside it; nothing is read or sent before."""
+    exists (an empty folder aside) without this migration's journal beside it; nothing is read
+    or sent before."""
     if _same(source, out):
         raise OutputPathError(f"{out} is the source index; migrate writes a NEW index and only reads the old one "
                               f"(keep it to compare and to roll back): pass another --out, e.g. "
                               f"{out.with_name(out.stem + '-g2' + out.suffix)}", input_name=str(out))
-    if (out.exists() or out.is_symlink()) and not journal.exists():
+    empty_folder = out.is_dir() and not out.is_symlink() and not any(out.iterdir())
+    if (out.exists() or out.is_symlink()) and not empty_folder and not journal.exists():
         what = "a folder" if out.is_dir() else "a file"
         raise OutputPathError(f"{out} exists ({what}) and is not this migration's output (no {journal.name} beside "
                               "it); migrate never replaces it: pass a new --out, or delete or move it first if it "
