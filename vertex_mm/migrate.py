@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import threading
 import urllib.parse
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -236,6 +237,7 @@ def migrate_index(source: str | os.PathLike[str], out: str | os.PathLike[str], e
     formats = limits.image_formats if limits is not None else None
     entries = [error_entry(i, InputNotFoundError(f"no source file for {i} (pass --root DIR, the folder its "
                                                  "id is a path in)", input_name=i)) for i in report.missing_source]
+    counting = threading.Lock()
     with Journal(journal_path, space=space.id) as journal:
         todo = [i for i in items if (i.location or i.text) is not None and not journal.is_done(i.id, _hash(i))]
         report.already_done = report.items - len(report.missing_source) - len(todo)
@@ -245,7 +247,8 @@ def migrate_index(source: str | os.PathLike[str], out: str | os.PathLike[str], e
             if item.location is not None:
                 content, converted = load_source_image(item.location, formats)
                 if converted is not None:
-                    report.converted[converted] = report.converted.get(converted, 0) + 1
+                    with counting:  # build runs in the batch's worker threads
+                        report.converted[converted] = report.converted.get(converted, 0) + 1
             return embedder.build_content_request(content, dimension=space.dimension, task=task, key=item.id)
 
         def on_result(index: int, item: _Item, result: Any) -> None:
