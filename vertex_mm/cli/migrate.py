@@ -35,7 +35,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from ._backend import add_backend_arguments, backend_options
+from ._backend import add_backend_arguments, add_rate_arguments, backend_options, rate_options
 
 __all__ = ["HELP", "add_arguments", "run"]
 
@@ -58,8 +58,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--queries", metavar="FILE", help="queries to compare the old and new top-k on")
     p.add_argument("-k", type=int, default=10, help="top-k of the comparison (default 10)")
     p.add_argument("--kind", choices=("flat", "faiss"), default="flat", help="index kind of the new index")
-    p.add_argument("--rpm", type=float, metavar="N", help="requests per minute (your project's quota)")
-    p.add_argument("--concurrency", type=int, metavar="N", help="requests in flight")
+    add_rate_arguments(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -97,7 +96,7 @@ def _embedder(args: argparse.Namespace) -> Any:
     target = _target_model(args.backend, args.to)
     if target is not None:
         options["model"] = target
-    batch = {k: v for k, v in (("requests_per_minute", args.rpm), ("concurrency", args.concurrency)) if v is not None}
+    batch = rate_options(args)
     return get_embedder(args.backend, **options, **batch)
 
 
