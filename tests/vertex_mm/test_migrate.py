@@ -5,26 +5,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from old_indexes import save_001_index
 
 from vertex_mm import get_embedder
 from vertex_mm.cli import main
 from vertex_mm.errors import EmbeddingSpaceMismatchError, InputError
 from vertex_mm.index import load_index
-from vertex_mm.index.build import find_images, index_images
+from vertex_mm.index.build import find_images
 from vertex_mm.migrate import migrate_index
 
 
 @pytest.fixture
 def old_index(emulator, image_folder, tmp_path):
     root = image_folder(6)
-    vertex = get_embedder("vertex", api_endpoint=emulator.url, retry="none")
-    try:
-        index, skipped = index_images(vertex, find_images(root), root=root, dimension=512)
-    finally:
-        vertex.close()
-    assert not skipped
-    index.save(tmp_path / "old.idx")
-    return tmp_path / "old.idx", root
+    return save_001_index(emulator.url, root, tmp_path / "old.idx"), root
 
 
 def _gemini(emulator, **kw):

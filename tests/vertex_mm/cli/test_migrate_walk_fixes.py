@@ -11,6 +11,7 @@ import signal
 import numpy as np
 import pytest
 from factories import image_bytes, truncated
+from old_indexes import save_001_index
 
 from vertex_mm import get_embedder
 from vertex_mm.cli import main
@@ -20,14 +21,7 @@ from vertex_mm.migrate import source_items
 
 
 def _old_index(emulator, root, out):
-    vertex = get_embedder("vertex", api_endpoint=emulator.url, retry="none")
-    try:
-        index, skipped = index_images(vertex, find_images(root), root=root, dimension=512)
-    finally:
-        vertex.close()
-    assert not skipped
-    index.save(out)
-    return out
+    return save_001_index(emulator.url, root, out)
 
 
 @pytest.fixture

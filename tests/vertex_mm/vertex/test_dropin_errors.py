@@ -10,21 +10,10 @@ from typing import Any
 
 import pytest
 from google.api_core import exceptions as gexc
-from google.auth.credentials import AnonymousCredentials
 
 import vertex_mm
 from vertex_mm import errors
 from vertex_mm.vertex.sdk_errors import as_sdk_error, sdk_error_class
-
-
-@pytest.fixture
-def real(emulator, vertexai_global_config) -> Any:
-    import vertexai
-    from vertexai.vision_models import MultiModalEmbeddingModel
-
-    vertexai.init(project="test-project", location="us-central1", api_endpoint=emulator.url,
-                  api_transport="rest", credentials=AnonymousCredentials())
-    return MultiModalEmbeddingModel.from_pretrained("multimodalembedding@001")
 
 
 @pytest.fixture

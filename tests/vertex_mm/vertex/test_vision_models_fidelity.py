@@ -16,16 +16,6 @@ from vertex_mm import VideoSegmentConfig as VmmSegments
 
 
 @pytest.fixture
-def real(emulator, vertexai_global_config) -> Any:
-    import vertexai
-    from vertexai.vision_models import MultiModalEmbeddingModel
-
-    vertexai.init(project="test-project", location="us-central1", api_endpoint=emulator.url,
-                  api_transport="rest", credentials=AnonymousCredentials())
-    return MultiModalEmbeddingModel.from_pretrained("multimodalembedding@001")
-
-
-@pytest.fixture
 def ours(emulator) -> Any:
     model = vertex_mm.MultiModalEmbeddingModel.from_pretrained("multimodalembedding@001", api_endpoint=emulator.url,
                                                                project="test-project")
