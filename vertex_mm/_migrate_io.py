@@ -39,6 +39,11 @@ def check_out(source: pathlib.Path, out: pathlib.Path, journal: pathlib.Path) ->
         raise OutputPathError(f"{out} is the source index; migrate writes a NEW index and only reads the old one "
                               f"(keep it to compare and to roll back): pass another --out, e.g. "
                               f"{out.with_name(out.stem + '-g2' + out.suffix)}", input_name=str(out))
+    src, dst = source.resolve(), out.resolve()
+    if src.is_dir() and (dst.is_relative_to(src) or src.is_relative_to(dst)):
+        # The next save of the source (an atomic folder swap) would delete an index inside it.
+        raise OutputPathError(f"{out} is inside the source index {source} (or holds it): saving either one replaces "
+                              "its folder and would delete the other; pass an --out outside it", input_name=str(out))
     empty_folder = out.is_dir() and not out.is_symlink() and not any(out.iterdir())
     if (out.exists() or out.is_symlink()) and not empty_folder and not journal.exists():
         what = "a folder" if out.is_dir() else "a file"

@@ -42,10 +42,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from ._migrate_io import build_index, check_out, load_source_image
 from .batch.interrupt import BatchInterrupted, NotRunError
 from .embedder import BaseEmbedder
-from .errors import InputError, InputNotFoundError, InvalidDimensionError, VertexMMError
+from .errors import APIError, InputError, InputNotFoundError, InvalidDimensionError, OutputPathError, VertexMMError
 from .media import _normalise_location
 from .results import EmbeddingSpace
 from .wire import EmbedRequest
@@ -226,6 +228,10 @@ def migrate_index(source: str | os.PathLike[str], out: str | os.PathLike[str], e
     from .jobs.writer import error_entry, write_errors
 
     out_path = pathlib.Path(out).expanduser()
+    if out_path.name in ("", ".", ".."):  # "." or "/": no name to put the journal beside
+        out_path = out_path.resolve()
+        if not out_path.name:
+            raise OutputPathError(f"--out {out}: name a new index folder, not the file-system root", input_name=str(out))
     journal_path = out_path.with_name(out_path.name + ".journal.jsonl")
     check_out(pathlib.Path(source).expanduser(), out_path, journal_path)
     space = embedder.content_space(_default_dimension(embedder, dimension, task, journal_path), task=task)
@@ -261,6 +267,13 @@ def migrate_index(source: str | os.PathLike[str], out: str | os.PathLike[str], e
                     report.retryable.add(item.id)
                 return
             vector = result.content_embedding or result.image_embedding
+            if vector is None or len(vector) != space.dimension or not np.isfinite(vector).all():
+                # Never journalled: the index would drop it silently while the run said complete.
+                bad = APIError(f"{item.id}: the service answered a vector of {0 if vector is None else len(vector)} "
+                               f"values, not {space.dimension} finite ones")
+                report.failed[item.id] = f"{type(bad).__name__}: {bad}"
+                entries.append(error_entry(item.id, bad))
+                return
             journal.write({"id": item.id, "content_hash": _hash(item), "space": space.id, "embedding": vector})
             report.embedded += 1
 

@@ -180,3 +180,28 @@ def test_the_index_is_built_from_the_journal_in_item_order_last_record_winning(t
     index, rows = build_index(["a", "missing", "b"], [{"n": 0}, {"n": 1}, {"n": 2}], journal, space, "flat")
     assert rows == 2 and list(index.ids) == ["a", "b"] and index.metadata("b") == {"n": 2}
     np.testing.assert_allclose(np.asarray(index.vector("b"))[0], unit[2])
+
+
+def test_a_local_model_answering_nan_is_a_failure_not_a_silent_gap(image_folder, tmp_path, monkeypatch):
+    # JSON carries no NaN, but a local model can answer one: never journalled, the run not complete.
+    from vertex_mm.testing import HashedEmbedder
+
+    root = image_folder(3)
+    src = tmp_path / "src.jsonl"
+    src.write_text("".join(f'{{"id": "{p.relative_to(root).as_posix()}"}}\n' for p in sorted(root.rglob("*.jpg"))))
+    emb = HashedEmbedder()
+    answered = HashedEmbedder._predict
+
+    def one_nan(self, request):  # the model's answer for one item, at the boundary
+        out = answered(self, request)
+        if not one_nan.done:
+            one_nan.done = True
+            for field in ("content_embedding", "image_embedding"):
+                if getattr(out, field, None):
+                    setattr(out, field, [float("nan")] * len(getattr(out, field)))
+        return out
+    one_nan.done = False
+    monkeypatch.setattr(HashedEmbedder, "_predict", one_nan)
+    report = migrate_index(src, tmp_path / "new.idx", emb, root=root, progress=False)
+    assert one_nan.done and not report.complete, report.summary()
+    assert sum("finite" in why for why in report.failed.values()) == 1  # the NaN answer, listed

@@ -151,13 +151,19 @@ def _sigterm_as_interrupt(got: list[int]) -> Iterator[None]:
 
     def stop(signum: int, frame: Any) -> None:
         got.append(signum)
-        raise KeyboardInterrupt
+        # Whatever Ctrl-C does at this moment (the batch runner's first-press handler lets the
+        # requests in flight, already paid for, finish and be journalled), SIGTERM does too.
+        current = signal.getsignal(signal.SIGINT)
+        if callable(current):
+            current(signal.SIGINT, frame)
+        else:
+            raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def _target_model(backend: str, to: str | None) -> str | None:

@@ -82,6 +82,8 @@ _LOCK = threading.Lock()
 
 def __getattr__(name: str) -> type:
     """A combined class by name, made again in a fresh process: pickled errors come back."""
+    if name.startswith("_"):  # __path__ and other dunders: never import google.api_core for them
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     if name in _MADE:
         return _MADE[name]
     ours_name, _, google_name = name.partition("_")

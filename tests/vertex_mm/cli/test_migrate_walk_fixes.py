@@ -66,6 +66,41 @@ def test_out_naming_another_existing_index_or_file_is_refused(emulator, old_inde
         assert load_index(other).space.backend == "vertex"
 
 
+def test_out_inside_the_source_index_or_holding_it_is_refused(emulator, old_index, tmp_path, monkeypatch, capsys):
+    # The next save of the source swaps its folder and would delete an index inside it.
+    old, _ = old_index
+    emulator.reset_stats()
+    assert _migrate(emulator, old, old / "new.idx") == 2
+    assert "is inside the source index" in capsys.readouterr().err
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "notes.txt").write_text("mine")
+    monkeypatch.chdir(elsewhere)
+    assert _migrate(emulator, old, ".") == 2  # no bare ValueError from a path without a name
+    assert "is not this migration's output" in capsys.readouterr().err
+    assert emulator.stats()["requests"] == 0
+
+
+def test_a_vector_of_the_wrong_length_is_a_listed_failure_not_a_silent_gap(
+        emulator, old_index, tmp_path, monkeypatch, capsys):
+    old, _ = old_index
+    service = emulator.app.state.vectors
+    answered = service.embed_content
+
+    def one_nan(request):  # the service answers one item with a short vector: a boundary double
+        values = answered(request)
+        if not one_nan.done:
+            one_nan.done = True
+            return values[:64]
+        return values
+    one_nan.done = False
+    monkeypatch.setattr(service, "embed_content", one_nan)
+    code = _migrate(emulator, old, tmp_path / "new.idx")
+    err = capsys.readouterr().err
+    assert one_nan.done and code == 1 and "1 failed" in err and "the service returned 64" in err
+    assert len(load_index(tmp_path / "new.idx")) == 3
+
+
 def test_a_finished_migrations_own_output_is_rerun_in_place(emulator, old_index, tmp_path, capsys):
     old, _ = old_index
     (tmp_path / "new.idx").mkdir()  # an empty folder is no one's index
