@@ -101,12 +101,24 @@ def check_credentials(backend: str, options: dict[str, Any]) -> None:
         raise_translated(exc)
 
 
+def _positive(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not value > 0:  # NaN too
+            raise argparse.ArgumentTypeError(f"{text} must be more than 0")
+        return value
+    return parse
+
+
 def add_rate_arguments(p: argparse.ArgumentParser) -> None:
     """``--rpm`` and ``--concurrency``: the client-side rate limit of a remote backend."""
-    p.add_argument("--rpm", type=float, metavar="N",
+    p.add_argument("--rpm", type=_positive(float), metavar="N",
                    help="requests per minute, the client-side rate limit: set it to your project's quota "
                         "(remote default 120, the documented floor)")
-    p.add_argument("--concurrency", type=int, metavar="N", help="requests in flight (remote default 10)")
+    p.add_argument("--concurrency", type=_positive(int), metavar="N", help="requests in flight (remote default 10)")
 
 
 def rate_options(args: argparse.Namespace) -> dict[str, Any]:

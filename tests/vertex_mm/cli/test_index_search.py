@@ -233,3 +233,10 @@ def test_index_takes_the_rate_limit_of_a_remote_backend(emulator, photo_dir, tmp
     embedder = made.spy_return
     assert (embedder.batch.requests_per_minute, embedder.batch.concurrency) == (600, 4)
     assert " 5 photos in " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", [["--rpm", "0"], ["--rpm", "nan"], ["--concurrency", "-1"], ["--rpm", "x"]])
+def test_a_rate_that_is_not_positive_is_a_usage_error(flag, photo_dir, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["index", str(photo_dir), "--out", str(tmp_path / "x.idx"), *flag])
+    assert exit_.value.code == 2 and f"argument {flag[0]}:" in capsys.readouterr().err
