@@ -15,12 +15,13 @@ from __future__ import annotations
 import io
 import os
 import pathlib
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from .errors import InvalidImageError, OutputPathError
+from .errors import ImageTooLargeError, InvalidImageError, OutputPathError
 from .limits.formats import IMAGE_SNIFF_BYTES, pillow_decodes, sniff_image_format
 from .media import Image
 from .results import Embeddings, EmbeddingSpace
@@ -59,13 +60,15 @@ def _same(a: pathlib.Path, b: pathlib.Path) -> bool:
         return a.resolve() == b.resolve()
 
 
-def load_source_image(location: str, formats: frozenset[str] | None) -> tuple[Image, str | None]:
+def load_source_image(location: str, formats: frozenset[str] | None,
+                      max_pixels: int | None = None) -> tuple[Image, str | None]:
     """The image at ``location``, and the format it was converted from (None: sent as it is).
 
     A local image whose format is not in ``formats`` (the target model's) but that Pillow
     decodes is re-encoded as PNG, its first frame for an animation; anything else is sent as
-    it is, so the target's own checks name what is wrong with it. A ``gs://`` image has no
-    bytes here and is never converted."""
+    it is, so the target's own checks name what is wrong with it. An image over ``max_pixels``
+    (the target's limit) is refused from its header, before a frame is decoded. A ``gs://``
+    image has no bytes here and is never converted."""
     image = Image.load_from_file(location)
     data = image.data
     if data is None or formats is None:
@@ -73,14 +76,20 @@ def load_source_image(location: str, formats: frozenset[str] | None) -> tuple[Im
     fmt = sniff_image_format(bytes(data[:IMAGE_SNIFF_BYTES]))
     if fmt is None or fmt in formats or not pillow_decodes(fmt):
         return image, None
-    return Image(image_bytes=_as_png(data, location), name=location), fmt
+    return Image(image_bytes=_as_png(data, location, max_pixels), name=location), fmt
 
 
-def _as_png(data: bytes, name: str) -> bytes:
+def _as_png(data: bytes, name: str, max_pixels: int | None = None) -> bytes:
     from PIL import Image as PILImage
 
     try:
-        with PILImage.open(io.BytesIO(data)) as im:
+        with warnings.catch_warnings():  # the size is checked here, against the target's own limit
+            warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
+            im = PILImage.open(io.BytesIO(data))  # reads the header only
+        with im:
+            if max_pixels is not None and im.width * im.height > max_pixels:
+                raise ImageTooLargeError(f"{name}: image is {im.width}x{im.height} = {im.width * im.height:,} pixels; "
+                                         f"the limit is {max_pixels:,} pixels", input_name=name)
             im.seek(0)
             frame: Any = im
             if im.mode not in _PNG_MODES:
@@ -89,6 +98,8 @@ def _as_png(data: bytes, name: str) -> bytes:
             out = io.BytesIO()
             frame.save(out, "PNG")
             return out.getvalue()
+    except ImageTooLargeError:
+        raise
     except (OSError, ValueError, SyntaxError, PILImage.DecompressionBombError) as exc:
         raise InvalidImageError(f"{name}: could not be re-encoded as PNG for the target model ({exc})",
                                 input_name=name) from exc

@@ -241,6 +241,7 @@ def migrate_index(source: str | os.PathLike[str], out: str | os.PathLike[str], e
     report.missing_source = [i.id for i in items if i.location is None and i.text is None]
     limits = embedder.content_limits
     formats = limits.image_formats if limits is not None else None
+    max_pixels = limits.max_image_pixels if limits is not None else None
     entries = [error_entry(i, InputNotFoundError(f"no source file for {i} (pass --root DIR, the folder its "
                                                  "id is a path in)", input_name=i)) for i in report.missing_source]
     counting = threading.Lock()
@@ -251,7 +252,7 @@ def migrate_index(source: str | os.PathLike[str], out: str | os.PathLike[str], e
         def build(item: _Item) -> EmbedRequest:
             content: Any = item.text
             if item.location is not None:
-                content, converted = load_source_image(item.location, formats)
+                content, converted = load_source_image(item.location, formats, max_pixels)
                 if converted is not None:
                     with counting:  # build runs in the batch's worker threads
                         report.converted[converted] = report.converted.get(converted, 0) + 1

@@ -205,3 +205,17 @@ def test_a_local_model_answering_nan_is_a_failure_not_a_silent_gap(image_folder,
     report = migrate_index(src, tmp_path / "new.idx", emb, root=root, progress=False)
     assert one_nan.done and not report.complete, report.summary()
     assert sum("finite" in why for why in report.failed.values()) == 1  # the NaN answer, listed
+
+
+def test_an_image_to_convert_over_the_targets_pixel_limit_is_refused_from_its_header(tmp_path):
+    from factories import image_bytes
+
+    from vertex_mm._migrate_io import load_source_image
+    from vertex_mm.errors import ImageTooLargeError
+
+    gif = tmp_path / "big.gif"
+    gif.write_bytes(image_bytes("GIF", size=(300, 200)))
+    with pytest.raises(ImageTooLargeError, match=r"big\.gif: image is 300x200 = 60,000 pixels; the limit is 50,000"):
+        load_source_image(str(gif), frozenset({"PNG"}), max_pixels=50_000)
+    image, converted = load_source_image(str(gif), frozenset({"PNG"}), max_pixels=60_000)
+    assert converted == "GIF" and image.data is not None and image.data[:8] == b"\x89PNG\r\n\x1a\n"
