@@ -55,17 +55,21 @@ def run(args: argparse.Namespace) -> int:
     from ..index import BaseIndex, IndexConfig, create_index
     from ..index.build import find_images, index_images
     from ..jobs.sources import image_extensions_for
-    from ..limits import MEDIA_SUFFIXES
+    from ..limits import IMAGE_MIME_TYPES, image_suffixes
     from ..registry import get_embedder
     from ._errors import UsageError
 
     out = Path(args.out)
-    if not find_images(args.folder, suffixes=MEDIA_SUFFIXES):  # no model's image: said before a model loads
+    # One walk of the folder, for every image format any model takes: an empty folder is said
+    # before a model loads; the model's own formats are picked from it once it is made.
+    found = find_images(args.folder, suffixes=image_suffixes(IMAGE_MIME_TYPES))
+    if not found:
         raise UsageError(f"no images under {args.folder}")
     if out.exists() and not args.update:
         raise UsageError(f"{out} exists; pass --update to add to it, or choose another --out")
     embedder = get_embedder(args.backend, **backend_options(args), **rate_options(args))
-    photos = find_images(args.folder, suffixes=image_extensions_for(embedder))  # HEIC for gemini only
+    takes = image_extensions_for(embedder)  # HEIC for gemini only
+    photos = [p for p in found if p.suffix.lower() in takes]
     if not photos:
         raise UsageError(f"no images under {args.folder} that {embedder.model} takes "
                          f"({', '.join(sorted(embedder.limits.image_formats))})")
