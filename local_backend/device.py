@@ -1,6 +1,6 @@
 """``device=`` and ``dtype=`` for local models: one place that turns the user's words into torch's.
 
-The device half lives in :mod:`vertex_mm._device` (the MaxSim scorer needs it too, and
+The device half (and :func:`cpu_has_native_bf16`) lives in :mod:`vertex_mm._device` (the MaxSim scorer needs it too, and
 ``vertex_mm`` never imports ``local_backend``); it is re-exported here with the dtypes.
 
 >>> resolve_device("auto")        # doctest: +SKIP
@@ -15,14 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from vertex_mm._device import DEVICES, DeviceFallbackWarning, check_device, ieee_float32, resolve_device
+from vertex_mm._device import DEVICES, DeviceFallbackWarning, check_device, cpu_has_native_bf16, ieee_float32, resolve_device
 from vertex_mm.errors import InputError
 
 __all__ = ["DEVICES", "DTYPES", "DeviceFallbackWarning", "check_device", "cpu_has_native_bf16", "ieee_float32", "resolve_device",
            "resolve_dtype"]
-
-# CPU flags of native bfloat16 matrix arithmetic (Intel/AMD AVX512-BF16, Intel AMX).
-_BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -31,22 +28,6 @@ def _torch() -> Any:
     from vertex_mm._optional import require
 
     return require("local", "torch", what="local models")
-
-
-def cpu_has_native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """Whether the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX); ``False`` when unknown.
-
-    torch's own check (``torch.ops.mkldnn._is_mkldnn_bf16_supported``) also says yes for plain
-    AVX-512, where bfloat16 is emulated; the CPU flags tell the two apart.
-    """
-    try:
-        with open(cpuinfo, encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return bool(_BF16_CPU_FLAGS & set(line.split(":", 1)[1].split()))
-    except OSError:
-        pass
-    return False
 
 
 def resolve_dtype(dtype: str, device: Any) -> Any:

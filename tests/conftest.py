@@ -21,7 +21,7 @@ import pytest
 
 #: Variables that would route a client to a real project, credentials or endpoint.
 _CLEARED_PREFIXES = ("GOOGLE_", "GCLOUD_", "CLOUDSDK_", "GEMINI_", "VERTEX_MM_EMULATOR_")
-_CLEARED_NAMES = ("STORAGE_EMULATOR_HOST", "VERTEX_MM_MODEL_CONFIGS", "VERTEX_MM_DEBUG")
+_CLEARED_NAMES = ("STORAGE_EMULATOR_HOST", "VERTEX_MM_MODEL_CONFIGS", "VERTEX_MM_DEBUG", "VERTEX_MM_NATIVE_BF16")
 
 
 def _cleared(name: str) -> bool:
@@ -36,3 +36,11 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["NO_GCE_CHECK"] = "True"
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture
+def native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run the paths taken only on CPUs with native bfloat16 (the certified screen, bfloat16
+    compute) on any CPU: they are what such tests check. Where bfloat16 is emulated they run,
+    slower, with the same bits."""
+    monkeypatch.setenv("VERTEX_MM_NATIVE_BF16", "1")

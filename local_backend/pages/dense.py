@@ -18,23 +18,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DenseScorer", "bf16_supported", "word_windows"]
+from vertex_mm._device import cpu_has_native_bf16
 
-
-def bf16_supported() -> bool:
-    """True when this CPU has native bfloat16 matmul (AVX-512 BF16 or AMX)."""
-    import torch
-
-    cpu = getattr(torch, "cpu", None)
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
+__all__ = ["DenseScorer", "word_windows"]
 
 
 @contextlib.contextmanager
 def _precision(precision: str) -> Iterator[None]:
     # bfloat16 halves the encoder's time where the CPU has it; the vectors agree with float32
     # to a cosine of 0.99998 on the fixture's passages, far below what changes a ranking.
-    use_bf16 = precision == "bf16" or (precision == "auto" and bf16_supported())
+    use_bf16 = precision == "bf16" or (precision == "auto" and cpu_has_native_bf16())
     if not use_bf16:
         yield
         return

@@ -51,7 +51,7 @@ def _rerank_queries(q_pad: np.ndarray, q_mask: np.ndarray, cand: np.ndarray, pag
     torch = _torch()
     dtype = _torch_dtype(compute)
     lengths_all = pages.lengths
-    direct = compute == "float32" and widens_in_place(pages)
+    direct = dtype == torch.float32 and widens_in_place(pages)
     buf = rows_buffer(pages, cand) if direct else None
 
     def work(i: int) -> None:

@@ -15,7 +15,10 @@ re-reads a 4-byte float for every (query token, page token) pair.
   a time.
 * ``"bfloat16"``: inputs rounded to bfloat16, products accumulated in float32 (AVX512-BF16 / AMX
   on x86, where it runs about 4-5x faster than float32). A score moves by about 1e-3 per query
-  token; rankings of clearly separated pages do not change, near-ties may swap.
+  token; rankings of clearly separated pages do not change, near-ties may swap. It is a speed
+  option: on a CPU without native bfloat16 (:func:`~vertex_mm._device.cpu_has_native_bf16`:
+  AVX2, plain AVX-512), where torch emulates it about 27 times slower than float32, the scorer
+  computes float32 instead.
 
 All queries are scored in one pass over the pages (their tokens stack into one matrix), so a
 batch of queries costs one read of the collection.
@@ -42,7 +45,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .._device import check_device, resolve_device
+from .._device import check_device, cpu_has_native_bf16, resolve_device
 from ..errors import InputError
 from ._threads import _torch as _torch  # the one loader of torch here; re-exported for the other modules
 from ._threads import on_query_threads
@@ -76,12 +79,14 @@ def _as_tensor(arr: np.ndarray) -> Any:
         return torch.from_numpy(np.ascontiguousarray(arr) if not arr.flags.c_contiguous else arr)
 
 
-def _torch_dtype(compute: str) -> Any:
+def _torch_dtype(compute: str, *, on_cpu: bool = True) -> Any:
+    """The torch dtype that computes ``compute``: float32 for ``"bfloat16"`` on a CPU that only
+    emulates it (module docstring; there it ran at 3 GFLOP/s against float32's 145, AVX2)."""
     torch = _torch()
     if compute == "float32":
         return torch.float32
     if compute == "bfloat16":
-        return torch.bfloat16
+        return torch.bfloat16 if not on_cpu or cpu_has_native_bf16() else torch.float32
     raise InputError(f"compute must be one of {COMPUTE_DTYPES}, got {compute!r}", input_name="compute")
 
 
@@ -232,7 +237,7 @@ def maxsim(
         packed = as_packed(pages, page_mask)
     q_pad, _ = pack_queries(queries, dim=packed.dim)
     n_q, n_tok, dim = q_pad.shape
-    dtype = _torch_dtype(compute)
+    dtype = _torch_dtype(compute, on_cpu=where is None)
     q_t = torch.from_numpy(q_pad.reshape(-1, dim)).to(dtype).T.contiguous()  # (dim, Q*n)
     if where is not None:
         q_t = q_t.to(where)

@@ -1,7 +1,9 @@
 """Exact float32 MaxSim top-k, sped up by a certified bfloat16 screen.
 
 bfloat16 arithmetic scores pages about twice as fast as float32 on a CPU with AVX512-BF16, but
-its scores are approximate. :meth:`ScreenedPages.exact_topk` uses it only to rule pages out:
+its scores are approximate. :meth:`ScreenedPages.exact_topk` uses it only to rule pages out
+(and only where the CPU has native bfloat16; elsewhere it is emulated, some 25 times slower than
+the float32 scan, which then answers instead):
 
 1. score every page with bfloat16 inputs (float32 accumulation, as :func:`maxsim` does);
 2. bound, rigorously, how far each bfloat16 score can be from the float32 score (below);
@@ -45,10 +47,11 @@ from typing import Any
 
 import numpy as np
 
+from .._device import cpu_has_native_bf16
 from ..errors import InputError
 from ._rerank import RERANK_BLOCK_TOKENS, rows_buffer, widened_token_maxima, widens_in_place
 from ._threads import _per_thread_torch_threads, on_query_threads
-from .maxsim import DEFAULT_BLOCK_TOKENS, MIN_PRODUCT_SIDE, _as_tensor, _torch, few_query_tokens, token_maxima, top_k
+from .maxsim import DEFAULT_BLOCK_TOKENS, MIN_PRODUCT_SIDE, _as_tensor, _torch, few_query_tokens, maxsim, token_maxima, top_k
 from .packed import PackedPages, as_packed, pack_queries
 
 __all__ = ["ScreenedPages", "screen_bounds"]
@@ -169,7 +172,8 @@ class ScreenedPages:
         """The float32 MaxSim top ``k`` per query: ``(scores, page indices)``, each ``(Q, k)``.
 
         Identical, bit for bit, to ``top_k(maxsim(queries, self.pages), k)`` (ties toward the
-        lower page index), computed through the bfloat16 screen. Per query: its ``k`` best
+        lower page index), computed through the bfloat16 screen where the CPU multiplies
+        bfloat16 natively (:func:`~vertex_mm._device.cpu_has_native_bf16`), else by that scan. Per query: its ``k`` best
         screened pages are rescored in float32, and their ``k``-th exact score is a lower bound
         of the true ``k``-th score; only pages whose certified upper bound reaches it are
         rescored too. Each query does both on one thread, with its own query columns only (the
@@ -188,6 +192,12 @@ class ScreenedPages:
         k = min(int(k), int(alive.sum()))
         if k <= 0:
             return np.zeros((n_q, 0), np.float32), np.zeros((n_q, 0), np.int64)
+        if not cpu_has_native_bf16():
+            # Emulated bfloat16 (AVX2, plain AVX-512) makes the screen far slower than the float32
+            # scan whose answer it reproduces: 29.6 s against 1.2 s (bench_maxsim, 2-core AMD EPYC).
+            scores = maxsim(q_pad, self.pages, block_tokens=block_tokens)
+            scores[:, ~alive] = -np.inf
+            return top_k(scores, k)
         approx, eps = self.screen_scores(q_pad, block_tokens=block_tokens)
         approx[:, ~alive] = -np.inf
         upper = approx + eps

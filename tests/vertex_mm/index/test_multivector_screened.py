@@ -15,6 +15,9 @@ from vertex_mm.index._screen import SCREEN_FILES
 from vertex_mm.late_interaction.screened import ScreenedPages
 from vertex_mm.results import EmbeddingSpace
 
+# The screen is what these tests check: run it whatever the CPU (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("native_bf16")
+
 pytest.importorskip("torch")
 
 SPACE = EmbeddingSpace("test", "rand-mv", 32)

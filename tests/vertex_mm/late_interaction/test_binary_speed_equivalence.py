@@ -92,6 +92,7 @@ def test_batched_rerank_with_equal_length_pages_matches_per_query_maxsim(rng):
     np.testing.assert_array_equal(got[0], want[0])
 
 
+@pytest.mark.usefixtures("native_bf16")  # else bfloat16 computes float32 (test_emulated_bf16.py)
 def test_bfloat16_rerank_matches_per_query_maxsim(colpali_like):
     # bfloat16 arithmetic takes the gather-then-convert path instead of the float32 buffer.
     packed, queries = colpali_like

@@ -10,6 +10,9 @@ from vertex_mm.errors import InputError
 from vertex_mm.late_interaction import PackedPages, maxsim, maxsim_topk, pack_queries, top_k
 from vertex_mm.late_interaction.screened import U_BF16, ScreenedPages
 
+# The screen is what these tests check: run it whatever the CPU (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("native_bf16")
+
 pytest.importorskip("torch")
 
 

@@ -10,6 +10,9 @@ from hypothesis import strategies as st
 from vertex_mm.late_interaction import PackedPages, maxsim, top_k
 from vertex_mm.late_interaction.screened import ScreenedPages
 
+# The screen is what these tests check: run it whatever the CPU (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("native_bf16")
+
 pytest.importorskip("torch")
 
 
