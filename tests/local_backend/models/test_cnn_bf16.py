@@ -19,7 +19,11 @@ from local_backend.models.efficientnet import (  # noqa: E402
     InferenceFeatures,
     create_efficientnet_lite0,
 )
-from vertex_mm.errors import InputError  # noqa: E402
+from vertex_mm.errors import EmulatedBfloat16Warning, InputError  # noqa: E402
+
+# bfloat16 is what these tests check, on any CPU: where it is only emulated it is slower (and
+# warned about, checked below), with the same vectors.
+pytestmark = pytest.mark.filterwarnings("ignore::vertex_mm.errors.EmulatedBfloat16Warning")
 
 SAMPLE_PHOTOS = pathlib.Path(__file__).resolve().parents[3] / "vertex_mm" / "sample_data" / "photos"
 
@@ -122,6 +126,18 @@ def test_auto_follows_the_cpu(effnet, monkeypatch) -> None:
     assert EfficientNetLiteEmbedder(effnet.net, dtype="auto").space_tag == ""
     monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
     assert EfficientNetLiteEmbedder(effnet.net, dtype="auto").space_tag == "bf16"
+
+
+@pytest.mark.filterwarnings("error::vertex_mm.errors.EmulatedBfloat16Warning")
+def test_bfloat16_on_a_cpu_that_emulates_it_is_warned_about(effnet, monkeypatch) -> None:
+    import local_backend.device as device
+
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: False)
+    with pytest.warns(EmulatedBfloat16Warning, match="dtype='auto' picks float32"):
+        EfficientNetLiteEmbedder(effnet.net, dtype="bfloat16")
+    EfficientNetLiteEmbedder(effnet.net, dtype="auto")  # float32 here: nothing to warn about
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
+    EfficientNetLiteEmbedder(effnet.net, dtype="bfloat16")  # native: no warning (an error here)
 
 
 def test_factory_takes_dtype(photos) -> None:

@@ -195,6 +195,7 @@ def test_the_default_cap_never_raises_a_checkpoints_smaller_budget(embedders: di
 
 
 @pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.usefixtures("native_bf16")  # no EmulatedBfloat16Warning where the CPU lacks it
 def test_bfloat16_model_returns_float32_vectors_close_to_float32(family: str, folders: dict, embedders: dict) -> None:
     bf16 = ColPaliFamilyEmbedder.from_pretrained(folders[family], device="cpu", dtype="bfloat16")
     assert bf16.dtype == torch.bfloat16

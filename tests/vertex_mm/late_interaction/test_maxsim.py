@@ -40,6 +40,7 @@ def test_float16_pages_are_scored_as_stored(ragged_pages, queries):
     np.testing.assert_allclose(maxsim(queries, packed16), expected, atol=1e-5)
 
 
+@pytest.mark.usefixtures("native_bf16")  # else bfloat16 computes float32 (test_emulated_bf16.py)
 def test_bfloat16_arithmetic_stays_within_its_rounding(ragged_pages, queries):
     exact = maxsim_reference(queries, ragged_pages)
     got = maxsim(queries, ragged_pages, compute="bfloat16")
