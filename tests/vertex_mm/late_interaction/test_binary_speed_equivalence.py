@@ -29,6 +29,22 @@ def colpali_like(rng: np.random.Generator) -> tuple[PackedPages, list[np.ndarray
 
 
 @pytest.mark.skipif(not has_fast_kernel(), reason="numba not installed")
+@pytest.mark.parametrize("lanes", [4, 8])
+def test_either_simd_padding_width_gives_the_same_integers(colpali_like, monkeypatch, lanes):
+    # The width follows the CPU (4 lanes with AVX2, 8 with AVX-512): padding tokens never count.
+    from vertex_mm.late_interaction import _hamming_kernel
+    from vertex_mm.late_interaction.binary import hamming_maxsim_pairs
+
+    packed, queries = colpali_like
+    binary = BinaryPages.from_pages(packed)
+    want = hamming_maxsim(queries, binary, query_bits=2, use_numba=False)
+    monkeypatch.setattr(_hamming_kernel, "SIMD_TOKENS", lanes)
+    np.testing.assert_array_equal(hamming_maxsim(queries, binary, query_bits=2), want)
+    rows, cols = np.nonzero(np.ones(want.shape, bool))
+    np.testing.assert_array_equal(hamming_maxsim_pairs(queries, binary, rows, cols, query_bits=2), want[rows, cols])
+
+
+@pytest.mark.skipif(not has_fast_kernel(), reason="numba not installed")
 @pytest.mark.parametrize("query_bits", [1, 2])
 def test_fused_two_word_kernel_matches_numpy_integers(colpali_like, query_bits):
     packed, queries = colpali_like
