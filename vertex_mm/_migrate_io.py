@@ -81,6 +81,7 @@ def load_source_image(location: str, formats: frozenset[str] | None,
 
 def _as_png(data: bytes, name: str, max_pixels: int | None = None) -> bytes:
     from PIL import Image as PILImage
+    from PIL import ImageOps
 
     try:
         with warnings.catch_warnings():  # the size is checked here, against the target's own limit
@@ -91,12 +92,15 @@ def _as_png(data: bytes, name: str, max_pixels: int | None = None) -> bytes:
                 raise ImageTooLargeError(f"{name}: image is {im.width}x{im.height} = {im.width * im.height:,} pixels; "
                                          f"the limit is {max_pixels:,} pixels", input_name=name)
             im.seek(0)
-            frame: Any = im
-            if im.mode not in _PNG_MODES:
-                alpha = im.mode.endswith("A") or "transparency" in im.info
-                frame = im.convert("RGBA" if alpha else "RGB")
+            # The pixels as the photo is shown: an EXIF orientation (a phone's sideways photo) is
+            # applied, since it would not survive as PNG metadata every reader honours; the
+            # colour profile is kept.
+            frame: Any = ImageOps.exif_transpose(im)
+            if frame.mode not in _PNG_MODES:
+                alpha = frame.mode.endswith("A") or "transparency" in frame.info
+                frame = frame.convert("RGBA" if alpha else "RGB")
             out = io.BytesIO()
-            frame.save(out, "PNG")
+            frame.save(out, "PNG", icc_profile=im.info.get("icc_profile"))
             return out.getvalue()
     except ImageTooLargeError:
         raise

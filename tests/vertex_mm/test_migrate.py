@@ -3,6 +3,8 @@ re-embedded with gemini-embedding-2 into a new index, resumably, spaces never mi
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 from old_indexes import save_001_index
@@ -219,3 +221,24 @@ def test_an_image_to_convert_over_the_targets_pixel_limit_is_refused_from_its_he
         load_source_image(str(gif), frozenset({"PNG"}), max_pixels=50_000)
     image, converted = load_source_image(str(gif), frozenset({"PNG"}), max_pixels=60_000)
     assert converted == "GIF" and image.data is not None and image.data[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_an_image_converted_to_png_keeps_its_orientation_and_colour_profile(tmp_path):
+    from PIL import Image as PILImage
+    from PIL import ImageCms
+
+    from vertex_mm._migrate_io import load_source_image
+
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    pixels = PILImage.new("RGB", (40, 20), (200, 30, 30))
+    pixels.paste((30, 30, 200), (0, 0, 10, 20))  # blue on the left as stored
+    exif = PILImage.Exif()
+    exif[0x0112] = 6  # Orientation: shown turned 90 degrees clockwise (a phone held upright)
+    tiff = tmp_path / "phone.tif"
+    pixels.save(tiff, "TIFF", exif=exif, icc_profile=srgb)
+    image, converted = load_source_image(str(tiff), frozenset({"PNG"}))
+    assert converted == "TIFF" and image.data is not None
+    with PILImage.open(io.BytesIO(image.data)) as png:
+        assert png.format == "PNG" and png.size == (20, 40)  # upright, as shown
+        assert png.getpixel((10, 2)) == (30, 30, 200)  # the stored left edge is now the top
+        assert png.info.get("icc_profile") == srgb
