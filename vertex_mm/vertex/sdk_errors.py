@@ -53,6 +53,8 @@ _BY_RPC_CODE = {
     "UNAUTHENTICATED": "Unauthenticated", "PERMISSION_DENIED": "PermissionDenied", "NOT_FOUND": "NotFound",
     "RESOURCE_EXHAUSTED": "ResourceExhausted", "INTERNAL": "InternalServerError", "UNAVAILABLE": "ServiceUnavailable",
     "DEADLINE_EXCEEDED": "DeadlineExceeded", "ABORTED": "Aborted", "CANCELLED": "Cancelled",
+    "ALREADY_EXISTS": "AlreadyExists", "UNIMPLEMENTED": "MethodNotImplemented", "DATA_LOSS": "DataLoss",
+    "UNKNOWN": "Unknown",
 }
 _BY_HTTP_STATUS = {400: "InvalidArgument", 401: "Unauthenticated", 403: "PermissionDenied", 404: "NotFound",
                    429: "ResourceExhausted", 500: "InternalServerError", 503: "ServiceUnavailable",

@@ -152,6 +152,10 @@ def test_an_error_from_google_auth_keeps_its_class_as_the_sdk_raises_it():
 @pytest.mark.parametrize("exc, google", [
     (errors.DeadlineExceededError("gave up waiting"), gexc.DeadlineExceeded),
     (errors.APIError("Vertex AI answered 409 ABORTED: busy", status_code=409, status="ABORTED"), gexc.Aborted),
+    (errors.APIError("answered 409 ALREADY_EXISTS", status_code=409, status="ALREADY_EXISTS"), gexc.AlreadyExists),
+    (errors.APIError("answered 501 UNIMPLEMENTED", status_code=501, status="UNIMPLEMENTED"), gexc.MethodNotImplemented),
+    (errors.APIError("answered 500 DATA_LOSS", status_code=500, status="DATA_LOSS"), gexc.DataLoss),
+    (errors.APIError("answered 500 UNKNOWN", status_code=500, status="UNKNOWN"), gexc.Unknown),
     (errors.APIError("answered 418", status_code=418), gexc.GoogleAPICallError),  # as from_http_status(418)
     (errors.InvalidURIError("gs:/bucket: not a gs:// URI"), gexc.InvalidArgument),
 ])
