@@ -44,7 +44,9 @@ thread per search was faster than two (each parallel step waits for its slowest 
 
 The screened mode's bfloat16 copy would take as many bytes again as the float16 pages (8.8 GB
 at 100,000 pages), so by default the index is saved without it (``screen_copies=False``) and
-the first screened search builds it in memory; ``--screen-copies`` saves it instead.
+the first screened search builds it in memory; ``--screen-copies`` saves it instead. On a CPU
+without native bfloat16 the screened mode is the float32 scan (no copy is built), so it times
+what exact does, after exact has warmed the memory-mapped pages.
 
 The last line is ``RESULT pages=... binary_p50_ms=... binary_ndcg_kept=... screened_p50_ms=...
 index_gb=...``. The index is written under ``--dir`` and deleted at the end unless ``--keep``.

@@ -16,7 +16,15 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from vertex_mm._device import DEVICES, DeviceFallbackWarning, check_device, cpu_has_native_bf16, ieee_float32, resolve_device
+from vertex_mm._device import (
+    DEVICES,
+    DeviceFallbackWarning,
+    check_device,
+    cpu_has_native_bf16,
+    ieee_float32,
+    outside_stacklevel,
+    resolve_device,
+)
 from vertex_mm.errors import EmulatedBfloat16Warning, InputError
 
 __all__ = ["DEVICES", "DTYPES", "DeviceFallbackWarning", "check_device", "cpu_has_native_bf16", "ieee_float32", "resolve_device",
@@ -47,13 +55,14 @@ def resolve_dtype(dtype: str, device: Any) -> Any:
     name = str(dtype).strip().lower()
     if name not in DTYPES:
         raise InputError(f"dtype must be one of {DTYPES}, got {dtype!r}", input_name="dtype")
-    on_cuda = getattr(device, "type", str(device)) == "cuda"
-    if name == "bfloat16" and not on_cuda and not cpu_has_native_bf16():
+    kind = getattr(device, "type", str(device))
+    if name == "bfloat16" and kind == "cpu" and not cpu_has_native_bf16():
         warnings.warn("dtype='bfloat16' on a CPU without native bfloat16 (no AVX512-BF16 or AMX): torch emulates it, "
                       "about 10x slower than float32 here (EfficientNet-Lite0 7.1 against 76.5 images/s on an AVX2 "
-                      "CPU); dtype='auto' picks float32 on this CPU", EmulatedBfloat16Warning, stacklevel=3)
+                      "CPU); dtype='auto' picks float32 on this CPU", EmulatedBfloat16Warning,
+                      stacklevel=outside_stacklevel())
     if name != "auto":
         return getattr(torch, name)
-    if on_cuda:
+    if kind == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
     return torch.bfloat16 if cpu_has_native_bf16() else torch.float32

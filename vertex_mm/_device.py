@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import sys
 import threading
 import warnings
 from collections.abc import Iterator
@@ -37,7 +38,7 @@ from typing import Any
 from .errors import DeviceFallbackWarning, InputError
 
 __all__ = ["DEVICES", "NATIVE_BF16_ENV", "DeviceFallbackWarning", "check_device", "cpu_has_native_bf16", "ieee_float32",
-           "resolve_device"]
+           "outside_stacklevel", "resolve_device"]
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -73,8 +74,26 @@ def _flags_say_bf16(cpuinfo: str) -> bool:
                 if line.startswith("flags"):
                     return bool(_BF16_CPU_FLAGS & set(line.split(":", 1)[1].split()))
     except OSError:
-        pass
+        # No /proc/cpuinfo (Windows, macOS): torch's x86 probes, when torch is already loaded
+        # (they tell AVX512-BF16 and AMX apart from plain AVX-512 too).
+        torch = sys.modules.get("torch")
+        cpu = getattr(torch, "cpu", None)
+        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
     return False
+
+
+def outside_stacklevel() -> int:
+    """The ``stacklevel`` of a warning raised by the caller of this function that points at the
+    first frame outside vertex_mm and local_backend (the user's line, however deep the library
+    calls went; dataclass-made ``__init__`` frames are skipped too)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    roots = (here + os.sep, os.path.join(os.path.dirname(here), "local_backend") + os.sep)
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and (frame.f_code.co_filename.startswith(roots)
+                                        or frame.f_code.co_filename.startswith("<")):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def check_device(device: Any) -> str:

@@ -96,11 +96,13 @@ def _as_png(data: bytes, name: str, max_pixels: int | None = None) -> bytes:
             # applied, since it would not survive as PNG metadata every reader honours; the
             # colour profile is kept.
             frame: Any = ImageOps.exif_transpose(im)
+            profile = im.info.get("icc_profile")
             if frame.mode not in _PNG_MODES:
                 alpha = frame.mode.endswith("A") or "transparency" in frame.info
                 frame = frame.convert("RGBA" if alpha else "RGB")
+                profile = None  # a CMYK (or LAB ...) profile does not describe the converted pixels
             out = io.BytesIO()
-            frame.save(out, "PNG", icc_profile=im.info.get("icc_profile"))
+            frame.save(out, "PNG", icc_profile=profile)
             return out.getvalue()
     except ImageTooLargeError:
         raise

@@ -237,7 +237,7 @@ def maxsim(
         packed = as_packed(pages, page_mask)
     q_pad, _ = pack_queries(queries, dim=packed.dim)
     n_q, n_tok, dim = q_pad.shape
-    dtype = _torch_dtype(compute, on_cpu=where is None)
+    dtype = _torch_dtype(compute, on_cpu=where is None or where.type == "cpu")  # DevicePages may sit on the CPU
     q_t = torch.from_numpy(q_pad.reshape(-1, dim)).to(dtype).T.contiguous()  # (dim, Q*n)
     if where is not None:
         q_t = q_t.to(where)
@@ -361,7 +361,8 @@ def maxsim_topk(
     Pages prepared as :class:`~vertex_mm.late_interaction.screened.ScreenedPages` take the
     certified path for ``compute="float32"`` (the default): a bfloat16 screen with a rigorous
     error bound, then float32 rescoring of the pages the bound cannot rule out. The result is
-    identical to the plain float32 scorer's, about twice as fast on ColPali-sized collections.
+    identical to the plain float32 scorer's, about twice as fast on ColPali-sized collections
+    where the CPU has native bfloat16 (elsewhere that scorer answers: see :mod:`.screened`).
     The screen is a CPU path: on a GPU (``device="cuda"`` or ``"auto"`` with one) the plain
     float32 scan runs there instead.
     """

@@ -128,16 +128,20 @@ def test_auto_follows_the_cpu(effnet, monkeypatch) -> None:
     assert EfficientNetLiteEmbedder(effnet.net, dtype="auto").space_tag == "bf16"
 
 
-@pytest.mark.filterwarnings("error::vertex_mm.errors.EmulatedBfloat16Warning")
 def test_bfloat16_on_a_cpu_that_emulates_it_is_warned_about(effnet, monkeypatch) -> None:
+    import warnings
+
     import local_backend.device as device
 
     monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: False)
-    with pytest.warns(EmulatedBfloat16Warning, match="dtype='auto' picks float32"):
+    with pytest.warns(EmulatedBfloat16Warning, match="dtype='auto' picks float32") as caught:
         EfficientNetLiteEmbedder(effnet.net, dtype="bfloat16")
-    EfficientNetLiteEmbedder(effnet.net, dtype="auto")  # float32 here: nothing to warn about
-    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
-    EfficientNetLiteEmbedder(effnet.net, dtype="bfloat16")  # native: no warning (an error here)
+    assert caught[0].filename == __file__  # the user's line, not the library's
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EmulatedBfloat16Warning)  # this module ignores it otherwise
+        EfficientNetLiteEmbedder(effnet.net, dtype="auto")  # float32 here: nothing to warn about
+        monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
+        EfficientNetLiteEmbedder(effnet.net, dtype="bfloat16")  # native: no warning
 
 
 def test_factory_takes_dtype(photos) -> None:

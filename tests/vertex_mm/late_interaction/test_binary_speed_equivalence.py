@@ -152,6 +152,7 @@ def test_rerank_on_several_threads_matches_one_thread_and_leaves_torch_threads_a
     np.testing.assert_array_equal(many[0][:4], want[0])
 
 
+@pytest.mark.usefixtures("native_bf16")  # the screen's threads too, on any CPU
 def test_threads_started_after_a_search_get_the_callers_torch_thread_count(colpali_like):
     # torch keeps the last thread count set, in any thread, as the default of threads created
     # later; the one-thread helpers must not leave theirs behind (a server's new request

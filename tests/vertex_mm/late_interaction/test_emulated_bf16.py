@@ -30,7 +30,17 @@ def test_the_variable_overrides_the_cpu_flags(monkeypatch: pytest.MonkeyPatch, t
     monkeypatch.setenv(NATIVE_BF16_ENV, "1")
     assert cpu_has_native_bf16(str(tmp_path / "missing")) is True
     monkeypatch.setenv(NATIVE_BF16_ENV, "maybe")  # anything else: the flags decide
-    assert cpu_has_native_bf16(str(tmp_path / "missing")) is False
+    assert cpu_has_native_bf16(str(tmp_path / "cpuinfo")) is True
+
+
+@pytest.mark.usefixtures("emulated")
+def test_device_pages_on_the_cpu_compute_float32_too(ragged_pages, queries) -> None:
+    import torch
+
+    from vertex_mm.late_interaction import DevicePages
+
+    on_cpu = DevicePages.from_pages(ragged_pages, torch.device("cpu"))
+    np.testing.assert_array_equal(maxsim(queries, on_cpu, compute="bfloat16"), maxsim(queries, ragged_pages))
 
 
 @pytest.mark.usefixtures("emulated")

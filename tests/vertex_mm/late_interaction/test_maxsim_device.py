@@ -39,6 +39,7 @@ def test_cuda_without_a_gpu_warns_and_scores_on_the_cpu(ragged_pages, queries, d
 
 
 @no_gpu
+@pytest.mark.usefixtures("native_bf16")  # the screen itself, on any CPU
 def test_topk_of_screened_pages_falls_back_once_and_keeps_the_certified_result(ragged_pages, queries):
     screened = ScreenedPages.from_pages(ragged_pages)
     with pytest.warns(DeviceFallbackWarning) as record:
