@@ -76,8 +76,13 @@ def run(args: argparse.Namespace) -> int:
     stopped_by: list[int] = []
     try:
         with _sigterm_as_interrupt(stopped_by):
-            report = migrate_index(args.source, args.out, embedder, dimension=args.dimension, task=task,
-                                   root=args.root, kind=args.kind, progress=not args.no_progress)
+            try:
+                report = migrate_index(args.source, args.out, embedder, dimension=args.dimension, task=task,
+                                       root=args.root, kind=args.kind, progress=not args.no_progress)
+            except KeyboardInterrupt:  # before the embedding started (reading the source and journal)
+                print("vertex-mm migrate: stopped before the embedding started: nothing was lost; run the same "
+                      "command again", file=sys.stderr)
+                return 128 + signal.SIGTERM if stopped_by else 130
         print(f"vertex-mm migrate: {report.summary()}", file=sys.stderr)
         _list(report.missing_source, lambda i: f"no source file for {i} (pass --root DIR)", report.errors_file)
         _list(list(report.failed), lambda i: f"failed {i}: {report.failed[i]}", report.errors_file)

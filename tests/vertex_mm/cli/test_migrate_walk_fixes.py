@@ -211,6 +211,27 @@ def test_sigterm_is_a_ctrl_c_with_a_summary_of_what_is_left(emulator, old_index,
     assert _migrate(emulator, old, tmp_path / "new.idx") == 0
 
 
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_stop_while_the_source_is_read_says_so_and_exits_as_the_signal(emulator, old_index, tmp_path, capsys,
+                                                                          monkeypatch, signum, code):
+    from vertex_mm import migrate
+
+    old, _ = old_index
+    real = migrate.source_items
+
+    def stopped_while_reading(*args, **kwargs):
+        os.kill(os.getpid(), signum)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(migrate, "source_items", stopped_while_reading)
+    emulator.reset_stats()
+    assert _migrate(emulator, old, tmp_path / "new.idx") == code
+    assert "stopped before the embedding started: nothing was lost" in capsys.readouterr().err
+    assert emulator.stats()["requests"] == 0 and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    monkeypatch.undo()
+    assert _migrate(emulator, old, tmp_path / "new.idx") == 0
+
+
 # 7. Text items of an @001 index are embedded again from their text.
 
 def test_text_items_are_migrated_from_their_text(emulator, hashed, old_index, tmp_path, capsys):
