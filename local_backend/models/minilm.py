@@ -92,6 +92,79 @@ class MiniLMTextEncoder:
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
         return l2_normalize(pooled.cpu().numpy())
 
+    def encode_word_spans(self, texts: Sequence[Sequence[str]], spans: Sequence[Sequence[tuple[int, int]]]) -> list[np.ndarray]:
+        """Vectors of word spans of longer texts, each text encoded once ("late chunking").
+
+        ``texts[i]`` is a list of words; ``spans[i]`` the ``(first, stop)`` word ranges wanted of
+        it. Each text's word pieces are cut into chunks of up to ``max_tokens`` (with
+        ``[CLS]``/``[SEP]``, at word boundaries) and encoded once; a span's vector is the mean of
+        its word pieces' output vectors, L2-normalised. Overlapping spans then cost no extra
+        encoding: for half-overlapping windows this encodes half the tokens that
+        :meth:`encode_texts` of the window texts does. A span reads context from its own chunk
+        (and one neighbour where it crosses a cut), so vectors differ a little from encoding the
+        span alone. A span without word pieces gets a zero vector.
+        """
+        if len(texts) != len(spans):
+            raise ValueError(f"{len(texts)} texts but {len(spans)} span lists")
+        limit = max(self.max_tokens - 2, 1)
+        chunks: list[list[int]] = []
+        # per text: (index of its first chunk, chunk count, token offset of each word, token count)
+        layout: list[tuple[int, int, np.ndarray, int]] = []
+        for words in texts:
+            enc = self.tokenizer(list(words), is_split_into_words=True, add_special_tokens=False) if words else None
+            ids, word_of = (enc["input_ids"], enc.word_ids()) if enc is not None else ([], [])
+            starts = np.zeros(len(words) + 1, np.int64)
+            for w in word_of:
+                if w is not None:
+                    starts[w + 1] += 1
+            np.cumsum(starts, out=starts)
+            first = len(chunks)
+            pos = 0
+            while pos < len(ids):
+                end = min(pos + limit, len(ids))
+                if end < len(ids):  # cut at the last word boundary inside the chunk, if any
+                    cut = int(starts[np.searchsorted(starts, end, side="right") - 1])
+                    end = cut if cut > pos else end
+                chunks.append(list(ids[pos:end]))
+                pos = end
+            layout.append((first, len(chunks) - first, starts, len(ids)))
+        states = self._chunk_states(chunks)
+        out = []
+        for (first, n_chunks, starts, _), want in zip(layout, spans):
+            tokens = np.concatenate(states[first : first + n_chunks]) if n_chunks else np.zeros((0, self.native_dim), np.float32)
+            csum = np.concatenate([np.zeros((1, self.native_dim)), np.cumsum(tokens, axis=0, dtype=np.float64)])
+            vecs = np.zeros((len(want), self.native_dim), np.float32)
+            for k, (a, b) in enumerate(want):
+                t0, t1 = int(starts[a]), int(starts[b])
+                if t1 > t0:
+                    vecs[k] = (csum[t1] - csum[t0]) / (t1 - t0)
+            out.append(l2_normalize(vecs))
+        return out
+
+    @torch.inference_mode()
+    def _chunk_states(self, chunks: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        """Output vectors of each chunk's word pieces (without ``[CLS]``/``[SEP]``)."""
+        cls_id, sep_id, pad_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id, self.tokenizer.pad_token_id
+        out: list[np.ndarray] = [np.zeros((0, self.native_dim), np.float32)] * len(chunks)
+        order = sorted(range(len(chunks)), key=lambda i: len(chunks[i]))
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            width = max(len(chunks[i]) for i in idx) + 2
+            ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            for r, i in enumerate(idx):
+                row = [cls_id, *chunks[i], sep_id]
+                ids[r, : len(row)] = torch.tensor(row)
+                mask[r, : len(row)] = 1
+            enc = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+            if self.device.type != "cpu":
+                enc = {k: v.to(self.device) for k, v in enc.items()}
+            with ieee_float32(self.device):
+                hidden = self.model(**enc).last_hidden_state.float().cpu().numpy()
+            for r, i in enumerate(idx):
+                out[i] = hidden[r, 1 : 1 + len(chunks[i])]
+        return out
+
     def encode_images(self, images: Sequence[Any]) -> np.ndarray:
         from vertex_mm.errors import InputError
 

@@ -77,6 +77,9 @@ def register(subparsers: Any) -> None:
     ix.add_argument("--index", required=True, help="index directory")
     ix.add_argument("--embedder", default="ocr-fused", help=EMBEDDER_HELP)
     ix.add_argument("--workers", type=int, default=None, help="tesseract processes (ocr-fused; default: CPU count)")
+    ix.add_argument("--dense-late-chunking", action="store_true",
+                    help="ocr-fused: pool the dense passages from one encoding of each page (~3x faster dense stage; "
+                         "nDCG a little different, see local_backend/pages/dense.py)")
     ix.add_argument("--dpi", type=float, default=None, help="page rendering for late interaction (default 144)")
     ix.add_argument("--batch-size", type=int, default=None,
                     help="pages per model call (late interaction, default 8) or per saved step (gemini, default 64)")
@@ -174,9 +177,12 @@ def _index(args: argparse.Namespace) -> int:
             stats.skipped = skipped
         elif existing:  # read and fused as one corpus: the new pages are read, and all are fused again
             retriever = load_page_retriever(root, spec, ocr_workers=args.workers)
+            _refuse_changes(root, args, {"--dense-late-chunking": ("dense_late_chunking",
+                                                                   getattr(retriever, "dense_late_chunking", False))})
             stats = retriever.update(sources, replace=args.replace, save_to=root)  # type: ignore[attr-defined]
         else:
-            retriever = get_page_retriever(spec, ocr_workers=args.workers)
+            late = {"dense_late_chunking": True} if args.dense_late_chunking else {}
+            retriever = get_page_retriever(spec, ocr_workers=args.workers, **late)
             stats = retriever.index(sources, save_to=root)
     except KeyboardInterrupt:
         return _index_interrupted(root, family, existed=bool(existing))
@@ -216,7 +222,7 @@ def _index_interrupted(root: Path, family: str, *, existed: bool) -> int:
 
 # flag -> (its dest, the retrievers it applies to): a flag given for another one is refused, not ignored
 _INDEX_FLAGS = {
-    "--workers": ("workers", {"ocr-fused"}), "--dpi": ("dpi", {"late interaction"}),
+    "--workers": ("workers", {"ocr-fused"}), "--dense-late-chunking": ("dense_late_chunking", {"ocr-fused"}), "--dpi": ("dpi", {"late interaction"}),
     "--batch-size": ("batch_size", {"late interaction", "gemini"}),
     "--pool-factor": ("pool_factor", {"late interaction"}), "--dtype": ("dtype", {"late interaction"}),
     "--no-binary": ("no_binary", {"late interaction"}), "--dimension": ("dimension", {"gemini"}),

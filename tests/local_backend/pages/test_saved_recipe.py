@@ -123,3 +123,19 @@ def test_a_recipe_2_index_is_written_as_format_3_so_older_readers_refuse_it(tmp_
     with pytest.raises(IndexVersionError, match="format version 3 is newer.*upgrade vertex-mm"):
         read_index(tmp_path / "new")
     assert OcrAssistedPageRetriever.load(tmp_path / "old", dense_encoder=HashingEncoder()).text_signals == 1
+
+
+def test_the_dense_late_chunking_choice_is_recorded_and_indexes_without_it_load_as_before(tmp_path):
+    r = OcrAssistedPageRetriever(dense_encoder=HashingEncoder(), dense_late_chunking=True)
+    refs = [PageRef(Path(f"doc{i}.pdf"), 1) for i in range(len(PAGES))]
+    r.attach(refs, [PageText(ref.page_id, words) for ref, words in zip(refs, PAGES)], {})
+    assert r.scorer("dense").late_chunking  # the stand-in has no encode_word_spans: it encodes window texts
+    r.save(tmp_path / "late")
+    assert OcrAssistedPageRetriever.load(tmp_path / "late", dense_encoder=HashingEncoder()).dense_late_chunking
+    _save_as_before_the_recipe(_retriever(), tmp_path / "before")  # no dense_late_chunking key either
+    stored = read_index(tmp_path / "before")
+    assert "dense_late_chunking" not in stored.config or stored.config.pop("dense_late_chunking") is False
+    write_index(tmp_path / "before", stored)
+    assert not OcrAssistedPageRetriever.load(tmp_path / "before", dense_encoder=HashingEncoder()).dense_late_chunking
+    assert not OcrAssistedPageRetriever.load(tmp_path / "late", dense_encoder=HashingEncoder(),
+                                             dense_late_chunking=False).dense_late_chunking

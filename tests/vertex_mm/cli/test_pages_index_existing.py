@@ -80,3 +80,26 @@ def test_another_kind_of_index_is_refused_and_kept(tmp_path, capsys):
     assert _index(str(CORPUS / "zoo-design.pdf"), "--index", str(photos), "--update") == 2
     assert "holds a 'flat' index, not a page index; choose another --index" in capsys.readouterr().err
     assert (photos / "manifest.json").read_bytes() == before
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("tesseract", "private_cache")
+def test_dense_late_chunking_is_kept_by_the_index_and_refused_where_it_does_not_apply(tmp_path, capsys):
+    from vertex_mm.registry import load_page_retriever
+
+    idx = tmp_path / "idx"
+    assert _index(str(CORPUS / "zoo-design.pdf"), "--index", str(idx), "--dense-late-chunking") == 0
+    assert load_page_retriever(idx).dense_late_chunking  # type: ignore[attr-defined]
+    capsys.readouterr()
+    ids = {h["page_id"] for h in _hits(idx, "zoo design", capsys, k=3)}
+    assert "zoo-design#1" in ids
+    assert _index(str(CORPUS / "effects-hex.pdf"), "--index", str(idx), "--update") == 0  # the index keeps its choice
+    assert load_page_retriever(idx).dense_late_chunking  # type: ignore[attr-defined]
+    plain = tmp_path / "plain"
+    assert _index(str(CORPUS / "zoo-design.pdf"), "--index", str(plain)) == 0
+    capsys.readouterr()
+    assert _index(str(CORPUS / "effects-hex.pdf"), "--index", str(plain), "--update", "--dense-late-chunking") == 2
+    assert f"--dense-late-chunking True: {plain} was built with False, which it keeps" in capsys.readouterr().err
+    assert main(["pages", "index", str(CORPUS / "zoo-design.pdf"), "--index", str(tmp_path / "li"), "--embedder", "local",
+                 "--dense-late-chunking"]) == 2
+    assert "--dense-late-chunking applies to ocr-fused page indexes only" in capsys.readouterr().err
