@@ -4,8 +4,9 @@ re-fused from the component scores of the index it already holds.
 ``vertex-mm pages eval`` prints them under the main row (through
 :meth:`.retriever.OcrAssistedPageRetriever.eval_variants`, the
 :class:`~vertex_mm.pages.retriever.EvalVariants` hook): every component alone, every
-leave-one-out, RRF fusion, passage-level BM25, heading evidence, the older text-signal recipe
-and the plain text-layer BM25 baseline. None of them is a default: each row is here to show why
+leave-one-out, RRF fusion, passage-level BM25, heading evidence, the dense passages encoded
+the other way (late chunking or not), the older text-signal recipe and the plain text-layer BM25
+baseline. None of them is a default: each row is here to show why
 (see :mod:`.fusion`, :mod:`.lexical` and :mod:`.headings` for the measured reasons). They live
 apart from the retriever because they are measurement, not search: nothing the retriever
 ranks with depends on them.
@@ -48,11 +49,36 @@ def eval_variants(retriever: OcrAssistedPageRetriever, queries: Sequence[str]) -
         out["  + passage BM25 (weight 0.5)"] = dataclasses.replace(fusion, weights=weights).fuse(
             {**comps, "passage": passages})
     out.update(_heading_variants(retriever, queries, comps))
+    out.update(_dense_encoding_variants(retriever, queries, comps))
     if retriever.text_signals > 1 and {"lexical", "layout"} & set(comps):
         out["  text-signal recipe 1 (before captions, numeric-line tables, references)"] = fusion.fuse_or_alone(
             {**comps, **_recipe1_scores(retriever, queries, set(comps))})
     plain = LexicalScorer().fit([p.text for p in retriever.pages])
     out["baseline: text layer (else OCR) + BM25"] = np.vstack([plain.scores(q) for q in queries])
+    return out
+
+
+def _dense_encoding_variants(retriever: OcrAssistedPageRetriever, queries: Sequence[str],
+                             comps: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The dense passages encoded the other way (:class:`.dense.DenseScorer`'s ``late_chunking``:
+    one encoding per page, or each window alone), alone and fused in the dense signal's place.
+    The one variant that encodes again: about a third of the dense stage's time from an index
+    of windows encoded alone, three times it from a late-chunked one."""
+    from .dense import DenseScorer
+    from .retriever import figure_passages
+
+    dense = retriever.scorer("dense")
+    if dense is None or "dense" not in comps:
+        return {}
+    late = not retriever.dense_late_chunking
+    other = DenseScorer(dense.encoder, window=dense.window, stride=dense.stride, precision=dense.precision,
+                        late_chunking=late).fit([[w.text for w in p.words] for p in retriever.pages],
+                                                [figure_passages(p) for p in retriever.pages])
+    name = "late-chunked (one encoding per page)" if late else "windows encoded one by one"
+    scores = other.scores_many(list(queries))
+    out = {f"  dense {name} alone": scores}
+    if len(comps) > 1:
+        out[f"  with dense {name}"] = retriever.fusion.fuse_or_alone({**comps, "dense": scores})
     return out
 
 

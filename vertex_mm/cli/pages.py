@@ -222,7 +222,8 @@ def _index_interrupted(root: Path, family: str, *, existed: bool) -> int:
 
 # flag -> (its dest, the retrievers it applies to): a flag given for another one is refused, not ignored
 _INDEX_FLAGS = {
-    "--workers": ("workers", {"ocr-fused"}), "--dense-late-chunking": ("dense_late_chunking", {"ocr-fused"}), "--dpi": ("dpi", {"late interaction"}),
+    "--workers": ("workers", {"ocr-fused"}), "--dense-late-chunking": ("dense_late_chunking", {"ocr-fused"}),
+    "--dpi": ("dpi", {"late interaction"}),
     "--batch-size": ("batch_size", {"late interaction", "gemini"}),
     "--pool-factor": ("pool_factor", {"late interaction"}), "--dtype": ("dtype", {"late interaction"}),
     "--no-binary": ("no_binary", {"late interaction"}), "--dimension": ("dimension", {"gemini"}),

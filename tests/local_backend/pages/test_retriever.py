@@ -71,9 +71,12 @@ def test_eval_variants_are_components_ablations_rrf_passage_bm25_and_the_text_la
     wanted = {"  lexical alone", "  without layout", "  rrf fusion (same weights)", "  + passage BM25 (weight 0.5)",
               "  passage BM25 alone (60-word windows)", "baseline: text layer (else OCR) + BM25",
               "  text-signal recipe 1 (before captions, numeric-line tables, references)",
-              "  + headings x2 in BM25 (first title-like line)", "  + heading BM25 (weight 0.25)"}
+              "  + headings x2 in BM25 (first title-like line)", "  + heading BM25 (weight 0.25)",
+              "  dense late-chunked (one encoding per page) alone", "  with dense late-chunked (one encoding per page)"}
     assert wanted <= set(variants)
     assert all(s.shape == (1, 4) for s in variants.values())
+    late = variants["  dense late-chunked (one encoding per page) alone"]
+    assert late[0].argmax() == variants["  dense alone"][0].argmax() and not np.array_equal(late, variants["  dense alone"])
 
 
 def test_saved_index_answers_like_the_live_one(retriever, tmp_path):
