@@ -11,7 +11,8 @@ a query-term proximity score (BM25TP-style: each pair of different query terms w
 words earns the smaller IDF over the squared distance, saturated as ``acc / (1 + acc)``), and
 heading evidence (:mod:`local_backend.pages.headings`: each page's title line, as a BM25 of
 its own, ``heading``, and twice more in BM25's page text, ``lexical_headings``, which replaces
-``lexical`` in its family).
+``lexical`` in its family), and the dense passages late-chunked (``dense_late``, replacing
+``dense`` in its family: :class:`~local_backend.pages.dense.DenseScorer`'s ``late_chunking``).
 Then, for each document of the pooled dev sets in turn: picks the weights of a coarse grid
 that score best (mean nDCG@5) on the OTHER documents' queries, and scores the held-out
 document's queries with them. The pooled held-out nDCG@5 is what a choice is worth on
@@ -42,14 +43,16 @@ from dataclasses import dataclass
 import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-GRID = {"dense": (0.0, 0.25, 0.5, 0.75, 1.0, 1.5), "layout": (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0),
+GRID = {"dense": (0.0, 0.25, 0.5, 0.75, 1.0, 1.5), "dense_late": (0.0, 0.25, 0.5, 0.75, 1.0, 1.5),
+        "layout": (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0),
         "visual": (0.0, 0.05, 0.2, 0.5, 1.0), "passage": (0.0, 0.25, 0.5, 1.0, 1.5, 2.0),
         "proximity": (0.0, 0.25, 0.5, 1.0, 1.5, 2.0), "heading": (0.0, 0.25, 0.5, 1.0, 1.5, 2.0)}
 BASE = ("lexical", "dense", "layout")
 FAMILIES = {"lexical": ("lexical",), "lexical+dense": ("lexical", "dense"), "lexical+dense+layout": BASE,
             "lexical+dense+visual": ("lexical", "dense", "visual"), "+visual": (*BASE, "visual"),
             "+passage": (*BASE, "passage"), "+proximity": (*BASE, "proximity"), "+heading": (*BASE, "heading"),
-            "headings x2 in BM25": ("lexical_headings", "dense", "layout")}
+            "headings x2 in BM25": ("lexical_headings", "dense", "layout"),
+            "dense late-chunked": ("lexical", "dense_late", "layout")}
 PROXIMITY_WINDOW = 5
 
 
@@ -99,8 +102,10 @@ def proximity_scores(tokens: Sequence[Sequence[str]], query_tokens: Sequence[Seq
 
 def dev_set(dir_: str, split: str, cache: str | None) -> DevSet:
     from local_backend.pages import COMPONENTS, OcrAssistedPageRetriever
+    from local_backend.pages.dense import DenseScorer
     from local_backend.pages.headings import heading_documents, page_headings
     from local_backend.pages.lexical import LexicalScorer, PassageScorer
+    from local_backend.pages.retriever import figure_passages
     from vertex_mm.pages.eval import load_dataset
 
     ds = load_dataset(dir_, split)
@@ -119,6 +124,10 @@ def dev_set(dir_: str, split: str, cache: str | None) -> DevSet:
     lexical = LexicalScorer()
     comps["proximity"] = proximity_scores(lexical._tokenize(docs, return_ids=False),  # type: ignore[arg-type]
                                           lexical._tokenize(queries, return_ids=False))  # type: ignore[arg-type]
+    dense = r.scorer("dense")
+    late = DenseScorer(dense.encoder, late_chunking=True).fit([[w.text for w in p.words] for p in r.pages],
+                                                               [figure_passages(p) for p in r.pages])
+    comps["dense_late"] = late.scores_many(queries)
     heads = page_headings(r.pages, [ref.doc_id for ref in r.refs])
     for name, texts in (("heading", heads), ("lexical_headings", heading_documents(docs, heads))):
         scorer = LexicalScorer().fit(texts)

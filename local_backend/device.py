@@ -21,14 +21,15 @@ from vertex_mm._device import (
     DeviceFallbackWarning,
     check_device,
     cpu_has_native_bf16,
+    cpu_has_native_fp16,
     ieee_float32,
     outside_stacklevel,
     resolve_device,
 )
-from vertex_mm.errors import EmulatedBfloat16Warning, InputError
+from vertex_mm.errors import EmulatedBfloat16Warning, EmulatedFloat16Warning, InputError
 
-__all__ = ["DEVICES", "DTYPES", "DeviceFallbackWarning", "check_device", "cpu_has_native_bf16", "ieee_float32", "resolve_device",
-           "resolve_dtype"]
+__all__ = ["DEVICES", "DTYPES", "DeviceFallbackWarning", "check_device", "cpu_has_native_bf16", "cpu_has_native_fp16",
+           "ieee_float32", "resolve_device", "resolve_dtype"]
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -48,8 +49,9 @@ def resolve_dtype(dtype: str, device: Any) -> Any:
     embedded pages 1.2-2.2x faster than float32; vectors moved by about 1e-2 (each vector has unit
     norm). The released ColPali checkpoints are stored in bfloat16. Ask for ``"float32"`` for
     exact reference numerics. Raises :class:`~vertex_mm.errors.InputError` for an unknown name;
-    warns :class:`~vertex_mm.errors.EmulatedBfloat16Warning` for ``"bfloat16"`` on a CPU that
-    only emulates it (the vectors are the same; only the speed suffers).
+    warns :class:`~vertex_mm.errors.EmulatedBfloat16Warning` for ``"bfloat16"`` and
+    :class:`~vertex_mm.errors.EmulatedFloat16Warning` for ``"float16"`` on a CPU that only
+    emulates it (the vectors are the same; only the speed suffers).
     """
     torch = _torch()
     name = str(dtype).strip().lower()
@@ -61,6 +63,10 @@ def resolve_dtype(dtype: str, device: Any) -> Any:
                       "about 10x slower than float32 here (EfficientNet-Lite0 7.1 against 76.5 images/s on an AVX2 "
                       "CPU); dtype='auto' picks float32 on this CPU", EmulatedBfloat16Warning,
                       stacklevel=outside_stacklevel())
+    if name == "float16" and kind == "cpu" and not cpu_has_native_fp16():
+        warnings.warn("dtype='float16' on a CPU without native float16 (no AVX512-FP16 or AMX-FP16): torch emulates it, "
+                      "a float16 matmul ran ~60x slower than float32 on an AVX2 CPU; use dtype='auto' (float32 or "
+                      "bfloat16, whichever this CPU runs natively)", EmulatedFloat16Warning, stacklevel=outside_stacklevel())
     if name != "auto":
         return getattr(torch, name)
     if kind == "cuda":

@@ -40,7 +40,8 @@ Errors that belong to one subsystem live beside it and join this tree: the index
 batch-job errors (``vertex_mm.jobs.batch_errors``), ``JournalLockedError``
 (``vertex_mm.jobs.journal_lock``) and the adapters' ``FailedInputsError`` (``vertex_mm.integrations``).
 :class:`DeviceFallbackWarning` is a warning, not an error: a GPU was asked for, the CPU is used.
-:class:`EmulatedBfloat16Warning` too: bfloat16 was asked for on a CPU that only emulates it.
+:class:`EmulatedBfloat16Warning` and :class:`EmulatedFloat16Warning` (both :class:`EmulatedPrecisionWarning`) too:
+a 16-bit dtype was asked for on a CPU that only emulates it.
 
 Every error says which input broke which limit. ``retryable`` tells the batch engine whether
 another attempt can succeed; it is a class attribute so that policy lives with the type.
@@ -58,6 +59,8 @@ __all__ = [
     "DeviceFallbackWarning",
     "EmbeddingSpaceMismatchError",
     "EmulatedBfloat16Warning",
+    "EmulatedFloat16Warning",
+    "EmulatedPrecisionWarning",
     "ImageTooLargeError",
     "InputError",
     "InputIsADirectoryError",
@@ -357,8 +360,19 @@ class DeviceFallbackWarning(UserWarning):
     """Warned (not raised) when a GPU was asked for but torch sees none, and the CPU is used."""
 
 
-class EmulatedBfloat16Warning(UserWarning):
-    """Warned (not raised) when a local model is asked for ``dtype="bfloat16"`` on a CPU without
-    native bfloat16 (AVX512-BF16 or AMX): torch emulates it there, many times slower than float32
-    (EfficientNet-Lite0: 7.1 against 76.5 images/s on an AVX2 EPYC). ``dtype="auto"`` picks the
-    fast one."""
+class EmulatedPrecisionWarning(UserWarning):
+    """Warned (not raised) when a local model is asked for a 16-bit ``dtype`` the CPU only
+    emulates: the vectors are right, the speed is not. ``dtype="auto"`` picks the fast one.
+    Filter this class to silence (or raise) both kinds below."""
+
+
+class EmulatedBfloat16Warning(EmulatedPrecisionWarning):
+    """``dtype="bfloat16"`` on a CPU without native bfloat16 (AVX512-BF16 or AMX): torch emulates
+    it there, many times slower than float32 (EfficientNet-Lite0: 7.1 against 76.5 images/s on an
+    AVX2 EPYC)."""
+
+
+class EmulatedFloat16Warning(EmulatedPrecisionWarning):
+    """``dtype="float16"`` on a CPU without native float16 (AVX512-FP16 or AMX-FP16, which only
+    recent Intel server CPUs have): torch emulates it, a float16 matmul ~60x slower than float32
+    on an AVX2 EPYC."""

@@ -323,7 +323,8 @@ def _global_pool(fmap: torch.Tensor) -> torch.Tensor:
 def _embedding_dtype(name: str, device: torch.device) -> torch.dtype:
     """float32 or bfloat16 for the embedding path (float16 is refused: the space tags know only
     these two, and no CPU here computes it natively)."""
-    dtype = resolve_dtype(name, device)
+    # float16 is refused before resolve_dtype, which would first warn that this CPU emulates it
+    dtype = None if str(name).strip().lower() == "float16" else resolve_dtype(name, device)
     if dtype not in (torch.float32, torch.bfloat16):
         raise InputError(f"efficientnet-lite0 runs in float32 or bfloat16, got dtype={name!r}", input_name="dtype")
     return dtype

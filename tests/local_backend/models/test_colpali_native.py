@@ -309,6 +309,36 @@ def test_native_bf16_is_read_from_the_cpu_flags(flags: str, expected: bool, tmp_
     assert cpu_has_native_bf16(str(tmp_path / "missing")) is any(probes)
 
 
+@pytest.mark.parametrize(("flags", "expected"), [("fpu avx2 avx512f avx512_fp16", True), ("fpu amx_tile amx_fp16", True),
+                                                 ("fpu avx2 f16c avx512f avx512_bf16", False)])
+def test_native_fp16_is_read_from_the_cpu_flags(flags: str, expected: bool, tmp_path: pathlib.Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from local_backend.device import cpu_has_native_fp16
+
+    (tmp_path / "cpuinfo").write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+    assert cpu_has_native_fp16(str(tmp_path / "cpuinfo")) is expected  # F16C converts only: not native
+    monkeypatch.setenv("VERTEX_MM_NATIVE_FP16", "0" if expected else "1")
+    assert cpu_has_native_fp16(str(tmp_path / "cpuinfo")) is not expected
+
+
+def test_float16_on_a_cpu_that_emulates_it_is_warned_about_at_the_users_line(monkeypatch: pytest.MonkeyPatch,
+                                                                            folders: dict) -> None:
+    import warnings
+
+    from vertex_mm.errors import EmulatedFloat16Warning, EmulatedPrecisionWarning
+
+    monkeypatch.setenv("VERTEX_MM_NATIVE_FP16", "0")
+    with pytest.warns(EmulatedFloat16Warning, match="dtype='float16' on a CPU without native float16") as caught:
+        emb = ColPaliFamilyEmbedder.from_pretrained(folders["colmodernvbert"], device="cpu", dtype="float16")
+    assert emb.dtype == torch.float16  # asked for, so given: only the speed suffers
+    assert caught[0].filename == __file__ and issubclass(caught[0].category, EmulatedPrecisionWarning)
+    monkeypatch.setenv("VERTEX_MM_NATIVE_FP16", "1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EmulatedPrecisionWarning)
+        assert resolve_dtype("float16", torch.device("cpu")) == torch.float16
+        assert resolve_dtype("float16", torch.device("cuda")) == torch.float16  # a GPU: never warned
+
+
 def test_auto_dtype_on_the_cpu_is_bf16_only_where_it_is_native(monkeypatch: pytest.MonkeyPatch) -> None:
     import local_backend.device as device
 
