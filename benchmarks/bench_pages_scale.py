@@ -37,7 +37,10 @@ float MaxSim); ``binary-1b`` the same with 1-bit queries
 (half the popcounts). Also: where a binary search spends its time (the Hamming stage and the
 rest), build wall time, the index's bytes on disk, and peak RSS (``ru_maxrss``; it counts the
 touched pages of the memory-mapped files) after the build, after the binary searches and at
-the end, with the resident memory split into allocations and mapped files.
+the end, with the resident memory split into allocations and mapped files. Last, binary search
+on a cold page cache: the index's files evicted from it, the index opened again, the first
+query and the p50/p95 of the others (Linux: ``posix_fadvise``), without the gathers' read-ahead
+hints (the reference) and with them.
 
 On a shared machine pass ``--threads 1``: with other processes keeping the cores busy, one
 thread per search was faster than two (each parallel step waits for its slowest thread).
@@ -49,7 +52,7 @@ without native bfloat16 the screened mode is the float32 scan (no copy is built)
 what exact does, after exact has warmed the memory-mapped pages.
 
 The last line is ``RESULT pages=... binary_p50_ms=... binary_ndcg_kept=... screened_p50_ms=...
-index_gb=...``. The index is written under ``--dir`` and deleted at the end unless ``--keep``.
+index_gb=... binary_cold_p50_ms=...``. The index is written under ``--dir`` and deleted at the end unless ``--keep``.
 """
 
 from __future__ import annotations
@@ -105,6 +108,59 @@ def rss_now() -> str:
         return f"{kib['RssAnon'] / 2**20:.2f} GiB allocated + {kib['RssFile'] / 2**20:.2f} GiB mapped files"
     except (OSError, KeyError, ValueError):
         return "?"
+
+
+def page_cache_gib() -> float:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("Cached:")) / 2**20
+    except (OSError, StopIteration, ValueError):
+        return float("nan")
+
+
+def cold_binary(folder: Path, queries: list[np.ndarray], cand: int | None,
+                readahead: bool = True) -> tuple[float, np.ndarray]:
+    """Binary search on a cold page cache, as after a reboot or with an index larger than the
+    memory: the index's files are evicted (``posix_fadvise(DONTNEED)``, which needs no root),
+    the index is opened again, then the first query (which reads every page's codes from disk)
+    and each of the others (each gathers its candidates' float rows from disk) are timed.
+    ``readahead=False`` turns off the gathers' read-ahead hints (the reference: a plain gather
+    through the memory map, one page fault and disk read after another)."""
+    import vertex_mm.late_interaction._rerank as rerank_module
+    import vertex_mm.late_interaction.packed as packed_module
+
+    hint = packed_module.advise_rows
+    for module in (packed_module, rerank_module):
+        module.advise_rows = hint if readahead else (lambda *a: None)  # type: ignore[assignment]
+    try:
+        return _cold_binary(folder, queries, cand, "read ahead with MADV_WILLNEED" if readahead else "NO read-ahead")
+    finally:
+        for module in (packed_module, rerank_module):
+            module.advise_rows = hint  # type: ignore[assignment]
+
+
+def _cold_binary(folder: Path, queries: list[np.ndarray], cand: int | None, how: str) -> tuple[float, np.ndarray]:
+    import gc
+
+    gc.collect()  # the maps of the index searched so far are gone once it is
+    before = page_cache_gib()
+    for f in folder.rglob("*.npy"):
+        fd = os.open(f, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # dirty pages (a fresh build's) are not evicted until written
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+    evicted = before - page_cache_gib()
+    idx = MultiVectorIndex.load(folder, verify=False)
+    with timed() as t:
+        idx.search(queries[0], k=K, mode="binary", candidates=cand)
+    walls, _ = latencies(idx, queries[1:], mode="binary", candidates=cand)
+    print(f"# binary, cold, {how}: the index evicted from the page cache ({evicted:.1f} GiB left it), opened "
+          f"again; the first query {1e3 * t.wall:.0f} ms (reads every page's codes), the next {len(walls)}: p50 "
+          f"{1e3 * np.percentile(walls, 50):.0f} ms, p95 {1e3 * np.percentile(walls, 95):.0f} ms (each reads its "
+          "candidates' float rows)", flush=True)
+    return t.wall, walls
 
 
 def make_world(n_pages: int, n_queries: int, raw_tokens: int, seed: int, pool: bool = True) -> dict[str, Any]:
@@ -344,6 +400,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# screened, all {len(queries)} queries in one call (first screened search: builds the copy when not "
               f"saved): {tw.wall:.1f} s; identical to exact: {screened_hits == exact_hits}", flush=True)
         sc_t, sc_other = latencies(idx, queries[: args.screened_queries], mode="screened")
+        del idx  # the cold runs open the index afresh: pages still mapped here could not be evicted
+        plain_first, plain_t = cold_binary(folder, queries, cand, readahead=False)
+        cold_first, cold_t = cold_binary(folder, queries, cand)
 
         n_exact = ndcg(exact_hits, grades, ids)
         n_bin, n_scr, n_b1 = ndcg(bin_hits, grades, ids), ndcg(screened_hits, grades, ids), ndcg(b1_hits, grades, ids)
@@ -364,7 +423,9 @@ def main(argv: list[str] | None = None) -> int:
               f"screened_ndcg_kept={n_scr / n_exact:.3f} exact_p50_ms={1e3 * np.percentile(ex_t, 50):.1f} "
               f"exact_ndcg={n_exact:.3f} index_gb={total / 1e9:.2f} {'open_s' if args.reuse else 'build_s'}={tb.wall:.0f} "
               f"rss_binary_gib={rss_binary:.2f} rss_peak_gib={rss_gib():.2f} tokens_per_page={st['tokens'] / st['pages']:.0f} "
-              f"pool={args.pool} threads={args.threads or 'default'} reused={int(args.reuse)}")
+              f"pool={args.pool} threads={args.threads or 'default'} reused={int(args.reuse)} "
+              f"binary_cold_first_ms={1e3 * cold_first:.0f} binary_cold_p50_ms={1e3 * np.percentile(cold_t, 50):.1f} "
+              f"binary_cold_noreadahead_p50_ms={1e3 * np.percentile(plain_t, 50):.1f}")
         return 0 if screened_hits == exact_hits else 1
     finally:
         if not args.keep:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ._readahead import advise_rows
 
 __all__ = ["FLOAT_DTYPES", "PackedPages", "PagesEndToEnd", "as_packed", "check_offsets", "gather_rows", "int_at_least",
            "pack_queries"]
@@ -169,6 +170,8 @@ class PackedPages(PagesEndToEnd):
     def select(self, indices: Sequence[int] | np.ndarray) -> "PackedPages":
         """A new packed set holding the given pages, in the given order (copies their rows)."""
         rows, offsets = gather_rows(self.offsets, indices)
+        idx = np.asarray(indices, dtype=np.int64)
+        advise_rows(self.tokens, self.offsets[idx], self.offsets[idx + 1])  # a memory map: read ahead
         # take (of the plain ndarray view: a copy, not a memmap) is faster than tokens[rows].
         return PackedPages(np.take(np.asarray(self.tokens), rows, axis=0), offsets)
 
