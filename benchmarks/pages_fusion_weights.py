@@ -104,8 +104,8 @@ def dev_set(dir_: str, split: str, cache: str | None) -> DevSet:
     from local_backend.pages import COMPONENTS, OcrAssistedPageRetriever
     from local_backend.pages.dense import DenseScorer
     from local_backend.pages.headings import heading_documents, page_headings
+    from local_backend.pages.layout import figure_passages
     from local_backend.pages.lexical import LexicalScorer, PassageScorer
-    from local_backend.pages.retriever import figure_passages
     from vertex_mm.pages.eval import load_dataset
 
     ds = load_dataset(dir_, split)

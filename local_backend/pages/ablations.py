@@ -65,7 +65,7 @@ def _dense_encoding_variants(retriever: OcrAssistedPageRetriever, queries: Seque
     The one variant that encodes again: about a third of the dense stage's time from an index
     of windows encoded alone, three times it from a late-chunked one."""
     from .dense import DenseScorer
-    from .retriever import figure_passages
+    from .layout import figure_passages
 
     dense = retriever.scorer("dense")
     if dense is None or "dense" not in comps:

@@ -30,10 +30,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .words import PageText, Word, text_lines
+from .words import Box, PageText, Word, reading_text, text_lines, words_in
 
 __all__ = ["FIGURE_WORDS", "REFERENCE_WORDS", "REFERENCE_YEARS", "TABLE_LINES", "TABLE_WORDS", "LayoutScorer",
-           "PageLayout", "asks_for_references", "caption_texts", "page_layout", "query_intent"]
+           "PageLayout", "asks_for_references", "caption_texts", "figure_passages", "page_layout", "query_intent"]
 
 FIGURE_WORDS = frozenset({
     "chart", "charts", "plot", "plots", "plotted", "scatter", "scatterplot", "graph", "graphs", "figure",
@@ -153,3 +153,22 @@ class LayoutScorer:
             if self.text_signals >= 2 and asks_for_references(q):
                 out[i] += self._references
         return out
+
+
+# Captions sit just below (or above) a figure: widen its box by this much (page fractions) to
+# catch them.
+_CAPTION_BELOW = 0.10
+_CAPTION_ABOVE = 0.03
+_SIDE_MARGIN = 0.02
+
+
+def figure_passages(text: PageText) -> list[str]:
+    """For each figure region: the words drawn in it plus its caption, as one passage."""
+    out = []
+    for box in text.figure_boxes:
+        grown = Box(max(0.0, box.x0 - _SIDE_MARGIN), max(0.0, box.y0 - _CAPTION_ABOVE),
+                    min(1.0, box.x1 + _SIDE_MARGIN), min(1.0, box.y1 + _CAPTION_BELOW))
+        words = words_in(text.words, grown)
+        if words:
+            out.append(reading_text(words))
+    return out

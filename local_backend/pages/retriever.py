@@ -32,11 +32,11 @@ from vertex_mm.index.errors import IndexCorruptedError, IndexVersionError
 from vertex_mm.pages import IndexStats, PageHit, PageRef
 
 from .fusion import Fusion
-from .layout import caption_texts
+from .layout import caption_texts, figure_passages
 from .ocr import OcrPool, OcrSettings
 from .reader import ReaderSettings, ReadPage, read_pages
 from .store import StoredIndex, read_index, write_index
-from .words import Box, PageText, reading_text, words_in
+from .words import PageText
 
 __all__ = ["COMPONENTS", "DEFAULT_COMPONENTS", "DESCRIPTION", "RETRIEVER_NAME", "TEXT_SIGNALS",
            "OcrAssistedPageRetriever", "figure_passages", "lexical_document"]
@@ -56,25 +56,6 @@ DEFAULT_COMPONENTS = ("lexical", "dense", "layout")
 TEXT_SIGNALS = 2
 DESCRIPTION = ("OCR-assisted fused retriever: PDF text layer / tesseract words + BM25, MiniLM passages, "
                "chart/table layout; not ColPali")
-
-# Captions sit just below (or above) a figure: widen its box by this much (page fractions) to
-# catch them.
-_CAPTION_BELOW = 0.10
-_CAPTION_ABOVE = 0.03
-_SIDE_MARGIN = 0.02
-
-
-def figure_passages(text: PageText) -> list[str]:
-    """For each figure region: the words drawn in it plus its caption, as one passage."""
-    out = []
-    for box in text.figure_boxes:
-        grown = Box(max(0.0, box.x0 - _SIDE_MARGIN), max(0.0, box.y0 - _CAPTION_ABOVE),
-                    min(1.0, box.x1 + _SIDE_MARGIN), min(1.0, box.y1 + _CAPTION_BELOW))
-        words = words_in(text.words, grown)
-        if words:
-            out.append(reading_text(words))
-    return out
-
 
 class OcrAssistedPageRetriever:
     """:class:`~vertex_mm.pages.PageRetriever` that indexes pages once, then ranks them for text
