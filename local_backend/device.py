@@ -22,6 +22,7 @@ from vertex_mm._device import (
     check_device,
     cpu_has_native_bf16,
     cpu_has_native_fp16,
+    cpu_is_x86,
     ieee_float32,
     outside_stacklevel,
     resolve_device,
@@ -63,7 +64,7 @@ def resolve_dtype(dtype: str, device: Any) -> Any:
                       "about 10x slower than float32 here (EfficientNet-Lite0 7.1 against 76.5 images/s on an AVX2 "
                       "CPU); dtype='auto' picks float32 on this CPU", EmulatedBfloat16Warning,
                       stacklevel=outside_stacklevel())
-    if name == "float16" and kind == "cpu" and not cpu_has_native_fp16():
+    if name == "float16" and kind == "cpu" and cpu_is_x86() and not cpu_has_native_fp16():
         warnings.warn("dtype='float16' on a CPU without native float16 (no AVX512-FP16 or AMX-FP16): torch emulates it, "
                       "a float16 matmul ran ~60x slower than float32 on an AVX2 CPU; use dtype='auto' (float32 or "
                       "bfloat16, whichever this CPU runs natively)", EmulatedFloat16Warning, stacklevel=outside_stacklevel())

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import platform
 import sys
 import threading
 import warnings
@@ -38,7 +39,7 @@ from typing import Any
 from .errors import DeviceFallbackWarning, InputError
 
 __all__ = ["DEVICES", "NATIVE_BF16_ENV", "NATIVE_FP16_ENV", "DeviceFallbackWarning", "check_device", "cpu_has_native_bf16",
-           "cpu_has_native_fp16", "ieee_float32", "outside_stacklevel", "resolve_device"]
+           "cpu_has_native_fp16", "cpu_is_x86", "ieee_float32", "outside_stacklevel", "resolve_device"]
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -49,7 +50,7 @@ _FP16_CPU_FLAGS = frozenset({"avx512_fp16", "amx_fp16"})
 # torch's x86 probes of the same, for machines without /proc/cpuinfo (tell AVX512-BF16 and AMX
 # apart from plain AVX-512 too)
 _BF16_TORCH_PROBES = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-_FP16_TORCH_PROBES = ("_is_avx512_fp16_supported", "_is_amx_fp16_supported")
+_FP16_TORCH_PROBES = ("_is_amx_fp16_supported",)  # torch has no AVX512-FP16 probe
 
 
 #: Set to 1 or 0 to override what :func:`cpu_has_native_bf16` reads from the CPU flags (the
@@ -72,11 +73,17 @@ def cpu_has_native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
 
 
 def cpu_has_native_fp16(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """Whether the CPU multiplies float16 natively (AVX512-FP16 or AMX-FP16); ``False`` when
-    unknown. Elsewhere torch emulates it: a float16 matmul ran at 0.6 GFLOP/s against float32's
-    39 (one thread, 512x512, AVX2 AMD EPYC), a float16 ``Linear`` 8x slower.
+    """Whether an x86 CPU multiplies float16 natively (AVX512-FP16 or AMX-FP16); ``False`` when
+    unknown. Elsewhere on x86 torch emulates it: a float16 matmul ran at 0.6 GFLOP/s against
+    float32's 39 (one thread, 512x512, AVX2 AMD EPYC), a float16 ``Linear`` 8x slower. ARM CPUs
+    have float16 arithmetic of their own and are not judged here (:func:`cpu_is_x86`).
     :data:`NATIVE_FP16_ENV` (``1``/``0``) overrides the flags."""
     return _native(NATIVE_FP16_ENV, _FP16_CPU_FLAGS, _FP16_TORCH_PROBES, cpuinfo)
+
+
+def cpu_is_x86() -> bool:
+    """Whether this is an x86 CPU, the one kind whose 16-bit arithmetic the checks above read."""
+    return platform.machine().lower() in ("x86_64", "amd64", "x86", "i386", "i686")
 
 
 def _native(env: str, flags: frozenset[str], probes: tuple[str, ...], cpuinfo: str) -> bool:

@@ -96,42 +96,57 @@ class MiniLMTextEncoder:
         """Vectors of word spans of longer texts, each text encoded once ("late chunking").
 
         ``texts[i]`` is a list of words; ``spans[i]`` the ``(first, stop)`` word ranges wanted of
-        it. Each text's word pieces are cut into chunks of up to ``max_tokens`` (with
-        ``[CLS]``/``[SEP]``, at word boundaries) and encoded once; a span's vector is the mean of
-        its word pieces' output vectors, L2-normalised. Overlapping spans then cost no extra
-        encoding: for half-overlapping windows this encodes half the tokens that
-        :meth:`encode_texts` of the window texts does. A span reads context from its own chunk
-        (and one neighbour where it crosses a cut), so vectors differ a little from encoding the
-        span alone. A span without word pieces gets a zero vector.
+        it. Each text's word pieces are cut into chunks of up to ``max_tokens - 2`` pieces (plus
+        ``[CLS]`` and ``[SEP]``), at word boundaries where a word fits, and encoded once; a span's
+        vector is the mean of its word pieces' output vectors, L2-normalised. Overlapping spans
+        then cost no extra encoding: for half-overlapping windows this encodes half the tokens
+        that :meth:`encode_texts` of the window texts does. A span reads the context of the
+        chunks it lies in, so vectors differ a little from encoding the span alone. A span
+        without word pieces gets a zero vector. Texts are encoded a group of about
+        ``batch_size`` chunks at a time, and only their spans' vectors are kept.
         """
         if len(texts) != len(spans):
             raise ValueError(f"{len(texts)} texts but {len(spans)} span lists")
+        out: list[np.ndarray] = []
+        group: list[tuple[list[list[int]], np.ndarray]] = []
+        for i, words in enumerate(texts):
+            group.append(self._chunked(words))
+            if sum(len(c) for c, _ in group) >= self.batch_size or i == len(texts) - 1:
+                out += self._pooled(group, spans[len(out) : len(out) + len(group)])
+                group = []
+        return out
+
+    def _chunked(self, words: Sequence[str]) -> tuple[list[list[int]], np.ndarray]:
+        """A text's word-piece chunks and the first piece of each word (``starts[len(words)]`` is the
+        piece count)."""
+        # verbose=False: a page of more than 512 pieces is cut into chunks here, never fed whole
+        enc = self.tokenizer(list(words), is_split_into_words=True, add_special_tokens=False, verbose=False) if words else None
+        ids, word_of = (list(enc["input_ids"]), enc.word_ids()) if enc is not None else ([], [])
+        starts = np.zeros(len(words) + 1, np.int64)
+        for w in word_of:
+            if w is not None:
+                starts[w + 1] += 1
+        np.cumsum(starts, out=starts)
         limit = max(self.max_tokens - 2, 1)
-        chunks: list[list[int]] = []
-        # per text: (index of its first chunk, chunk count, token offset of each word, token count)
-        layout: list[tuple[int, int, np.ndarray, int]] = []
-        for words in texts:
-            enc = self.tokenizer(list(words), is_split_into_words=True, add_special_tokens=False) if words else None
-            ids, word_of = (enc["input_ids"], enc.word_ids()) if enc is not None else ([], [])
-            starts = np.zeros(len(words) + 1, np.int64)
-            for w in word_of:
-                if w is not None:
-                    starts[w + 1] += 1
-            np.cumsum(starts, out=starts)
-            first = len(chunks)
-            pos = 0
-            while pos < len(ids):
-                end = min(pos + limit, len(ids))
-                if end < len(ids):  # cut at the last word boundary inside the chunk, if any
-                    cut = int(starts[np.searchsorted(starts, end, side="right") - 1])
-                    end = cut if cut > pos else end
-                chunks.append(list(ids[pos:end]))
-                pos = end
-            layout.append((first, len(chunks) - first, starts, len(ids)))
-        states = self._chunk_states(chunks)
-        out = []
-        for (first, n_chunks, starts, _), want in zip(layout, spans):
-            tokens = np.concatenate(states[first : first + n_chunks]) if n_chunks else np.zeros((0, self.native_dim), np.float32)
+        chunks, pos = [], 0
+        while pos < len(ids):
+            end = min(pos + limit, len(ids))
+            if end < len(ids):  # cut at the last word boundary inside the chunk, if any
+                cut = int(starts[np.searchsorted(starts, end, side="right") - 1])
+                end = cut if cut > pos else end
+            chunks.append(ids[pos:end])
+            pos = end
+        return chunks, starts
+
+    def _pooled(self, group: list[tuple[list[list[int]], np.ndarray]],
+                spans: Sequence[Sequence[tuple[int, int]]]) -> list[np.ndarray]:
+        """Each text's span vectors, from one encoding of all the group's chunks."""
+        states = self._chunk_states([c for chunks, _ in group for c in chunks])
+        out, first = [], 0
+        for (chunks, starts), want in zip(group, spans):
+            parts = states[first : first + len(chunks)]
+            first += len(chunks)
+            tokens = np.concatenate(parts) if parts else np.zeros((0, self.native_dim), np.float32)
             csum = np.concatenate([np.zeros((1, self.native_dim)), np.cumsum(tokens, axis=0, dtype=np.float64)])
             vecs = np.zeros((len(want), self.native_dim), np.float32)
             for k, (a, b) in enumerate(want):
@@ -162,7 +177,7 @@ class MiniLMTextEncoder:
             with ieee_float32(self.device):
                 hidden = self.model(**enc).last_hidden_state.float().cpu().numpy()
             for r, i in enumerate(idx):
-                out[i] = hidden[r, 1 : 1 + len(chunks[i])]
+                out[i] = hidden[r, 1 : 1 + len(chunks[i])].copy()  # not a view: the batch is freed
         return out
 
     def encode_images(self, images: Sequence[Any]) -> np.ndarray:

@@ -68,9 +68,9 @@ def _dense_encoding_variants(retriever: OcrAssistedPageRetriever, queries: Seque
     from .layout import figure_passages
 
     dense = retriever.scorer("dense")
-    if dense is None or "dense" not in comps:
-        return {}
     late = not retriever.dense_late_chunking
+    if dense is None or "dense" not in comps or (late and not hasattr(dense.encoder, "encode_word_spans")):
+        return {}  # no dense signal, or an encoder that cannot pool spans (a stand-in)
     other = DenseScorer(dense.encoder, window=dense.window, stride=dense.stride, precision=dense.precision,
                         late_chunking=late).fit([[w.text for w in p.words] for p in retriever.pages],
                                                 [figure_passages(p) for p in retriever.pages])

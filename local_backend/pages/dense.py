@@ -90,7 +90,10 @@ class DenseScorer:
 
     def fit(self, pages: Sequence[Sequence[str]], extra_passages: Sequence[Sequence[str]] = ()) -> "DenseScorer":
         """``pages``: the words of each page; ``extra_passages``: more passages per page (figures)."""
-        late = self.late_chunking and hasattr(self.encoder, "encode_word_spans")
+        late = self.late_chunking
+        if late and not hasattr(self.encoder, "encode_word_spans"):
+            raise TypeError(f"late_chunking needs an encoder with encode_word_spans (MiniLMTextEncoder); "
+                            f"{type(self.encoder).__name__} has none")
         texts: list[str] = []
         owner: list[int] = []
         spans = [window_spans(len(words), self.window, self.stride) for words in pages]
@@ -117,9 +120,11 @@ class DenseScorer:
         return {"vectors": np.asarray(self._vectors, np.float32), "owner": self._owner}
 
     @classmethod
-    def from_arrays(cls, encoder: Any, arrays: dict[str, np.ndarray], n_docs: int) -> DenseScorer:
-        """The scorer :meth:`arrays` describes, ready to score (``encoder`` embeds the queries)."""
-        scorer = cls(encoder)
+    def from_arrays(cls, encoder: Any, arrays: dict[str, np.ndarray], n_docs: int, *,
+                    late_chunking: bool = False) -> DenseScorer:
+        """The scorer :meth:`arrays` describes, ready to score (``encoder`` embeds the queries;
+        ``late_chunking`` says how the stored passages were encoded, and new ones will be)."""
+        scorer = cls(encoder, late_chunking=late_chunking)
         scorer._vectors, scorer._owner, scorer.n_docs = arrays["vectors"], arrays["owner"].astype(np.int64), n_docs
         return scorer
 
@@ -136,8 +141,8 @@ class DenseScorer:
             vectors.append(extra["vectors"])
             owners.append(extra["owner"] + len(kept))
         out = DenseScorer.from_arrays(self.encoder, {"vectors": np.concatenate(vectors), "owner": np.concatenate(owners)},
-                                      len(kept) + (new.n_docs if new is not None else 0))
-        out.precision, out.window, out.stride, out.late_chunking = self.precision, self.window, self.stride, self.late_chunking
+                                      len(kept) + (new.n_docs if new is not None else 0), late_chunking=self.late_chunking)
+        out.precision, out.window, out.stride = self.precision, self.window, self.stride
         return out
 
     @property

@@ -86,7 +86,8 @@ class OcrAssistedPageRetriever:
         #: The MiniLM text encoder and the region embedder (None: the shipped offline models).
         self.dense_encoder = dense_encoder
         #: Dense passages pooled from one encoding of each page (see :class:`~.dense.DenseScorer`):
-        #: the dense stage ~3x faster, nDCG a little different (opt-in; recorded in a saved index).
+        #: the dense stage 2.7-2.9x faster, nDCG a little different (opt-in; recorded in a saved
+        #: index, which keeps it). Needs an encoder with ``encode_word_spans`` (the MiniLM one).
         self.dense_late_chunking = bool(dense_late_chunking)
         self.visual_embedder = visual_embedder
         self.figure_boost = figure_boost
@@ -310,19 +311,26 @@ class OcrAssistedPageRetriever:
             raise IndexVersionError(f"{path}: its BM25 and layout signals were built with recipe {text_signals!r}, which this "
                                     f"version of vertex-mm cannot rebuild (it knows 1..{TEXT_SIGNALS}); upgrade vertex-mm, or "
                                     "index the pages again with `vertex-mm pages index`")
+        late = cfg.get("dense_late_chunking", False)
+        if not isinstance(late, bool):
+            raise IndexCorruptedError(f"{path}: dense_late_chunking in its manifest must be true or false, got {late!r}")
+        asked = options.pop("dense_late_chunking", late)
+        if asked != late:  # the stored passages were encoded one way; new ones must match them
+            raise InputError(f"{path}: its dense passages were encoded with dense_late_chunking={late}, which it keeps; "
+                             f"leave dense_late_chunking out, or index the pages again", input_name="dense_late_chunking")
         try:
             r = cls(components=cfg["components"], fusion=Fusion(**cfg["fusion"]), figure_boost=bool(cfg["figure_boost"]),
                     reader=ReaderSettings(force_ocr=bool(cfg["force_ocr"])), name=str(cfg["name"]), method=str(cfg["method"]),
                     description=str(cfg["description"]), text_signals=text_signals,
-                    dense_late_chunking=bool(options.pop("dense_late_chunking", cfg.get("dense_late_chunking", False))),
-                    **options)
+                    dense_late_chunking=late, **options)
         except (KeyError, TypeError, ValueError) as exc:
             raise IndexCorruptedError(f"{path}: the retriever settings in its manifest are missing or mangled ({exc!r})") from exc
         scorers: dict[str, Any] = {}
         if "dense" in r.components:
             from .dense import DenseScorer
 
-            scorers["dense"] = DenseScorer.from_arrays(r.dense_encoder, stored.arrays["dense"], len(stored.pages))
+            scorers["dense"] = DenseScorer.from_arrays(r.dense_encoder, stored.arrays["dense"], len(stored.pages),
+                                                       late_chunking=r.dense_late_chunking)
         if "visual" in r.components:
             from .visual import VisualScorer
 

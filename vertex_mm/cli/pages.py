@@ -78,8 +78,8 @@ def register(subparsers: Any) -> None:
     ix.add_argument("--embedder", default="ocr-fused", help=EMBEDDER_HELP)
     ix.add_argument("--workers", type=int, default=None, help="tesseract processes (ocr-fused; default: CPU count)")
     ix.add_argument("--dense-late-chunking", action="store_true",
-                    help="ocr-fused: pool the dense passages from one encoding of each page (~3x faster dense stage; "
-                         "nDCG a little different, see local_backend/pages/dense.py)")
+                    help="ocr-fused: pool the dense passages from one encoding of each page (dense stage 2.7-2.9x "
+                         "faster; nDCG a little different, see local_backend/pages/dense.py)")
     ix.add_argument("--dpi", type=float, default=None, help="page rendering for late interaction (default 144)")
     ix.add_argument("--batch-size", type=int, default=None,
                     help="pages per model call (late interaction, default 8) or per saved step (gemini, default 64)")

@@ -2,12 +2,14 @@
 
 A rerank reads a few dozen pages scattered over a file of many gigabytes. Through the memory
 map, each 4 kB the copy touches that is not yet in the page cache is one page fault and one
-synchronous disk read, in turn: 64 pages of 343 float16 tokens (5.6 MB) took 68-104 ms (median)
-from a cold cache. Telling the kernel first which byte ranges will be read (``MADV_WILLNEED``)
-starts all those reads at once, and the same gather took 10-12 ms; ``MADV_POPULATE_READ``, which
-reads them synchronously, took 98-101 ms. From a warm cache the hint costs one system call per
-run of pages (~0.1 ms for 64). Measured on 10 files of 10,000 pages (the index of
-``benchmarks/bench_pages_scale.py``), caches dropped first, 2-core AMD EPYC with a virtual disk.
+synchronous disk read, in turn: 64 pages of 343 float16 tokens (5.6 MB) took 68-179 ms (medians
+of several runs) from a cold cache. Telling the kernel first which byte ranges will be read
+(``MADV_WILLNEED``) starts all those reads at once, and the same gather took 7-12 ms;
+``MADV_POPULATE_READ``, which reads them synchronously, took 98-101 ms. From a warm cache the
+hint costs one system call per run of pages (~0.1 ms for 64). Measured on 10 files of 10,000
+pages (the index of ``benchmarks/bench_pages_scale.py``), caches dropped first, 2-core AMD EPYC
+with a virtual disk whose read-ahead window is 8 MiB; hints are given in pieces of at most
+:data:`ADVICE_BYTES`, which any window covers.
 
 Only a hint: where it cannot be given (not a memory map, not Linux or macOS, an old kernel), the
 rows are read as before.
@@ -20,14 +22,27 @@ from collections.abc import Iterator
 
 import numpy as np
 
-__all__ = ["advise_rows", "advised_ranges"]
+__all__ = ["ADVICE_BYTES", "advise_rows", "advised_ranges"]
+
+
+#: Bytes per hint: the kernel reads at most its read-ahead window (128 KiB by default; the disk's
+#: own I/O size when larger) per ``MADV_WILLNEED`` call, so longer runs are advised in pieces.
+ADVICE_BYTES = 128 * 1024
 
 
 def advised_ranges(origin: int, row_bytes: int, starts: np.ndarray, stops: np.ndarray,
-                   page_size: int = mmap.PAGESIZE) -> Iterator[tuple[int, int]]:
+                   page_size: int = mmap.PAGESIZE, max_bytes: int = ADVICE_BYTES) -> Iterator[tuple[int, int]]:
     """``(offset, length)`` within the mapping for rows ``starts[i]:stops[i]`` of an array whose
     row 0 lies ``origin`` bytes into it: runs that touch or overlap are merged, each offset is
-    rounded down to a page boundary (as ``madvise`` requires), empty runs are skipped."""
+    rounded down to a page boundary (as ``madvise`` requires), empty runs are skipped, and a run
+    longer than ``max_bytes`` (a multiple of ``page_size``) is given in pieces of that size."""
+    for lo, length in _merged(origin, row_bytes, starts, stops, page_size):
+        for at in range(lo, lo + length, max_bytes):
+            yield at, min(max_bytes, lo + length - at)
+
+
+def _merged(origin: int, row_bytes: int, starts: np.ndarray, stops: np.ndarray,
+            page_size: int) -> Iterator[tuple[int, int]]:
     order = np.argsort(starts, kind="stable")
     lo_run = hi_run = -1
     for i in order:
@@ -60,7 +75,8 @@ def advise_rows(tokens: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> No
     origin = int(tokens.ctypes.data) - int(base)
     if origin < 0:
         return
-    for offset, length in advised_ranges(origin, int(tokens.strides[0]), np.asarray(starts), np.asarray(stops)):
+    for offset, length in advised_ranges(origin, int(tokens.strides[0]), np.asarray(starts), np.asarray(stops),
+                                         max_bytes=max(ADVICE_BYTES - ADVICE_BYTES % mmap.PAGESIZE, mmap.PAGESIZE)):
         try:
             raw.madvise(advice, offset, length)
         except (OSError, ValueError):  # refused: the rows are read without the hint

@@ -325,8 +325,10 @@ def test_float16_on_a_cpu_that_emulates_it_is_warned_about_at_the_users_line(mon
                                                                             folders: dict) -> None:
     import warnings
 
+    import local_backend.device as device
     from vertex_mm.errors import EmulatedFloat16Warning, EmulatedPrecisionWarning
 
+    monkeypatch.setattr(device, "cpu_is_x86", lambda: True)
     monkeypatch.setenv("VERTEX_MM_NATIVE_FP16", "0")
     with pytest.warns(EmulatedFloat16Warning, match="dtype='float16' on a CPU without native float16") as caught:
         emb = ColPaliFamilyEmbedder.from_pretrained(folders["colmodernvbert"], device="cpu", dtype="float16")
@@ -337,6 +339,9 @@ def test_float16_on_a_cpu_that_emulates_it_is_warned_about_at_the_users_line(mon
         warnings.simplefilter("error", EmulatedPrecisionWarning)
         assert resolve_dtype("float16", torch.device("cpu")) == torch.float16
         assert resolve_dtype("float16", torch.device("cuda")) == torch.float16  # a GPU: never warned
+        monkeypatch.setenv("VERTEX_MM_NATIVE_FP16", "0")
+        monkeypatch.setattr(device, "cpu_is_x86", lambda: False)
+        assert resolve_dtype("float16", torch.device("cpu")) == torch.float16  # ARM: not judged
 
 
 def test_auto_dtype_on_the_cpu_is_bf16_only_where_it_is_native(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -84,3 +84,29 @@ def test_late_chunked_dense_scorer_keeps_the_passages_and_finds_the_page(encoder
     assert s[0].argmax() == 0 and s[1].argmax() == 1 and s[0, 2] == -1.0
     merged = late.merged([1], None)
     assert merged.late_chunking and merged.n_docs == 1
+
+
+def test_words_without_pieces_long_words_and_pages_past_the_models_limit(encoder: MiniLMTextEncoder) -> None:
+    # a zero-width space has no word pieces: spans around it pool the pieces of the other words
+    words = ["dividend", "\u200b", "policy", "approved"]
+    got = encoder.encode_word_spans([words], [[(0, 3), (1, 2), (1, 4)]])[0]
+    np.testing.assert_allclose(got[0], _direct(encoder, words, 0, 3), atol=2e-5)
+    assert not got[1].any()
+    # one "word" of ~600 pieces is cut inside itself; a page of ~1,300 pieces (past MiniLM's 512) is
+    # cut into chunks: every span still gets a unit vector
+    long_word = "x".join(str(i) for i in range(300))
+    page = WORDS * 30
+    out = encoder.encode_word_spans([["start", long_word, "end"], page], [[(0, 3), (2, 3)], window_spans(len(page), 48, 24)])
+    assert all(np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5) for v in out)
+    first = _direct(encoder, page[:48], 0, 48)
+    assert float(out[1][0] @ first) > 0.9  # the first window read in a longer context: close, not equal
+
+
+def test_figure_passages_keep_their_page(encoder: MiniLMTextEncoder) -> None:
+    pages = [WORDS * 2, "the cat sat on the mat".split() * 5]
+    late = DenseScorer(encoder, late_chunking=True).fit(pages, [[], ["a revenue chart of the quarter"]])
+    arrays = late.arrays()
+    chart = encoder.encode_texts(["a revenue chart of the quarter"])[0]
+    at = int(np.argmax(arrays["vectors"] @ chart))
+    np.testing.assert_allclose(arrays["vectors"][at], chart, atol=1e-6)
+    assert arrays["owner"][at] == 1

@@ -17,6 +17,7 @@ from local_backend.pages import OcrAssistedPageRetriever
 from local_backend.pages.retriever import TEXT_SIGNALS, lexical_document
 from local_backend.pages.store import StoredIndex, read_index, write_index
 from local_backend.pages.words import Box, PageText, Word
+from vertex_mm.errors import InputError
 from vertex_mm.index import IndexCorruptedError, IndexVersionError
 from vertex_mm.pages import PageRef
 
@@ -125,17 +126,42 @@ def test_a_recipe_2_index_is_written_as_format_3_so_older_readers_refuse_it(tmp_
     assert OcrAssistedPageRetriever.load(tmp_path / "old", dense_encoder=HashingEncoder()).text_signals == 1
 
 
-def test_the_dense_late_chunking_choice_is_recorded_and_indexes_without_it_load_as_before(tmp_path):
-    r = OcrAssistedPageRetriever(dense_encoder=HashingEncoder(), dense_late_chunking=True)
+class SpanHashingEncoder(HashingEncoder):
+    """The stand-in with word spans: each span's words hashed as one text."""
+
+    def encode_word_spans(self, texts, spans):
+        return [self.encode_texts([" ".join(words[a:b]) for a, b in want]) for words, want in zip(texts, spans)]
+
+
+def _late(encoder) -> OcrAssistedPageRetriever:
+    r = OcrAssistedPageRetriever(dense_encoder=encoder, dense_late_chunking=True)
     refs = [PageRef(Path(f"doc{i}.pdf"), 1) for i in range(len(PAGES))]
     r.attach(refs, [PageText(ref.page_id, words) for ref, words in zip(refs, PAGES)], {})
-    assert r.scorer("dense").late_chunking  # the stand-in has no encode_word_spans: it encodes window texts
+    return r
+
+
+def test_the_dense_late_chunking_choice_is_recorded_kept_and_checked_on_load(tmp_path):
+    r = _late(SpanHashingEncoder())
     r.save(tmp_path / "late")
-    assert OcrAssistedPageRetriever.load(tmp_path / "late", dense_encoder=HashingEncoder()).dense_late_chunking
-    _save_as_before_the_recipe(_retriever(), tmp_path / "before")  # no dense_late_chunking key either
+    again = OcrAssistedPageRetriever.load(tmp_path / "late", dense_encoder=SpanHashingEncoder())
+    assert again.dense_late_chunking and again.scorer("dense").late_chunking  # new pages get encoded the same way
+    np.testing.assert_allclose(again.score(QUERIES), r.score(QUERIES), rtol=1e-6)
+    with pytest.raises(InputError, match="dense_late_chunking=True, which it keeps"):
+        OcrAssistedPageRetriever.load(tmp_path / "late", dense_encoder=SpanHashingEncoder(), dense_late_chunking=False)
+    stored = read_index(tmp_path / "late")
+    stored.config["dense_late_chunking"] = "false"
+    write_index(tmp_path / "mangled", stored)
+    with pytest.raises(IndexCorruptedError, match="must be true or false, got 'false'"):
+        OcrAssistedPageRetriever.load(tmp_path / "mangled", dense_encoder=SpanHashingEncoder())
+    _save_as_before_the_recipe(_retriever(), tmp_path / "before")  # written before the key existed
     stored = read_index(tmp_path / "before")
-    assert "dense_late_chunking" not in stored.config or stored.config.pop("dense_late_chunking") is False
+    del stored.config["dense_late_chunking"]
     write_index(tmp_path / "before", stored)
     assert not OcrAssistedPageRetriever.load(tmp_path / "before", dense_encoder=HashingEncoder()).dense_late_chunking
-    assert not OcrAssistedPageRetriever.load(tmp_path / "late", dense_encoder=HashingEncoder(),
-                                             dense_late_chunking=False).dense_late_chunking
+
+
+def test_late_chunking_with_an_encoder_that_cannot_pool_spans_is_refused():
+    with pytest.raises(TypeError, match="late_chunking needs an encoder with encode_word_spans.*HashingEncoder has none"):
+        _late(HashingEncoder())
+    variants = _retriever().eval_variants(QUERIES)  # the stand-in cannot pool spans: no late-chunked rows
+    assert not any("late-chunked" in k for k in variants)

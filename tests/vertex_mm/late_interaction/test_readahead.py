@@ -17,6 +17,27 @@ def test_ranges_are_page_aligned_merged_and_skip_empty_runs() -> None:
     # rows 0-1 and 3-4 share the first page; row 10 is empty; rows 40 and 60 lie in pages of their own
     assert got == [(0, 128 + 5 * 256), (8192, 128 + 41 * 256 - 8192), (12288, 128 + 61 * 256 - 12288)]
     assert list(advised_ranges(0, 256, np.array([], np.int64), np.array([], np.int64))) == []
+    # a run longer than one hint's worth is advised in page-aligned pieces that cover it exactly
+    pieces = list(advised_ranges(128, 256, np.array([0]), np.array([1030]), page_size=4096, max_bytes=65536))
+    assert [p[0] for p in pieces] == [0, 65536, 131072, 196608, 262144]
+    assert all(n == 65536 for _, n in pieces[:-1]) and sum(n for _, n in pieces) == 128 + 1030 * 256
+
+
+@pytest.fixture
+def advised(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """Every range advise_rows hands to madvise."""
+    from vertex_mm.late_interaction import _readahead
+
+    seen: list[tuple[int, int]] = []
+    real = _readahead.advised_ranges
+
+    def spy(*args, **kwargs):
+        for r in real(*args, **kwargs):
+            seen.append(r)
+            yield r
+
+    monkeypatch.setattr(_readahead, "advised_ranges", spy)
+    return seen
 
 
 @pytest.fixture
@@ -43,17 +64,26 @@ def test_the_ranges_given_for_a_memory_map_are_ones_the_kernel_accepts(mapped) -
     advise_rows(view, starts - 1000, stops - 1000)
 
 
-def test_gathers_from_a_memory_map_and_its_views_copy_the_same_rows(mapped) -> None:
+@pytest.mark.skipif(not hasattr(mmap, "MADV_WILLNEED"), reason="no madvise on this platform")
+def test_gathers_from_a_memory_map_and_its_views_advise_their_rows_and_copy_the_same_ones(mapped, advised) -> None:
     rows, mm = mapped
     offsets = np.arange(0, 6001, 300)
-    for tokens, base in ((mm, rows), (mm[:3000], rows[:3000])):
+    for tokens, base in ((mm, rows), (mm[3000:], rows[3000:])):
+        advised.clear()
         pages = PackedPages(tokens, offsets[offsets <= tokens.shape[0]])
         got = pages.select([7, 2, 7, 0])
         np.testing.assert_array_equal(got.tokens, np.concatenate([base[2100:2400], base[600:900], base[2100:2400], base[:300]]))
+        origin = mm.offset + (3000 * 256 if tokens is not mm else 0)  # a view's rows start further in
+        covered = set()
+        for offset, length in advised:
+            covered.update(range(offset, offset + length))
+        for a in (0, 600, 2100):  # the first and last byte of each page asked for
+            assert {origin + a * 256, origin + (a + 300) * 256 - 1} <= covered
 
 
-def test_arrays_that_are_not_memory_maps_are_left_alone() -> None:
+def test_arrays_that_are_not_memory_maps_are_left_alone(advised) -> None:
     advise_rows(np.zeros((10, 4), np.float32), np.array([0]), np.array([5]))
     advise_rows(np.zeros((10, 4), np.float32)[:, :2], np.array([0]), np.array([5]))  # not contiguous
     torch = pytest.importorskip("torch")
     advise_rows(torch.zeros(10, 4), np.array([0]), np.array([5]))
+    assert advised == []
