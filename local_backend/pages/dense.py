@@ -68,9 +68,10 @@ class DenseScorer:
     # 38.6 -> 14.5 s, nDCG@5 0.957 both ways; held-out dev pages 34.5 -> 12.0 s; AVX2 EPYC, 2
     # cores). Opt-in, because with the text layers it scored lower on the fixture's dev split
     # (fused nDCG@5 0.973 -> 0.957, dense alone 0.884 -> 0.862, 22 queries) though higher on the
-    # held-out set's dev split (fused 0.832 -> 0.834, dense alone 0.713 -> 0.770, 43 queries);
-    # chunks of 64 or 256 tokens, or cut at every other window start, kept none of the fixture's 0.973; with refitted
-    # fusion weights, leave-one-document-out over both dev sets: 0.868 against the default's 0.880.
+    # held-out set's dev split (fused 0.832 -> 0.834, dense alone 0.713 -> 0.770, 43 queries).
+    # Chunks of 64 or 256 tokens, or cut at every other window start, kept none of the fixture's
+    # 0.973; with refitted fusion weights (leave-one-document-out over both dev sets) it scored
+    # 0.868 against the default's 0.880.
     def __init__(self, encoder: Any = None, *, window: int = 48, stride: int = 24, max_tokens: int = 128,
                  precision: str = "auto", late_chunking: bool = False) -> None:
         if precision not in ("auto", "bf16", "fp32"):

@@ -8,8 +8,7 @@
 Pages are rendered (:func:`~vertex_mm.pages.ingest.iter_page_images`), embedded in batches and
 added document by document; queries are embedded and scored by exact MaxSim (``mode="screened"``,
 the certified bfloat16 screen where the CPU has native bfloat16, or ``"exact"``, the plain scan:
-the same answer) or by
-Hamming-MaxSim candidates reranked in float (``mode="binary"``).
+the same answer) or by Hamming-MaxSim candidates reranked in float (``mode="binary"``).
 """
 
 from __future__ import annotations
