@@ -22,9 +22,10 @@ item, from its source images, by the successor (gemini-embedding-2), into a new 
   retries); run the same command again after a crash or Ctrl-C and only what is missing is
   embedded. An item counts as done only for the content it was embedded from (a file's size
   and first 64 KiB, a text item's text, a ``gs://`` item's URI): a moved or copied source is
-  not embedded again, an edited file is, and so is another source's file under the same id. The new index is written (atomically) from the journal at the end, streamed into
-  one float32 array (~4 bytes a dimension an item); no index is written when nothing has a vector. The journal
-  records its space (model, dimension, task): a resume in another space is refused
+  not embedded again, an edited file is, and so is another source's file under the same id.
+  The new index is written (atomically) from the journal at the end, streamed into one float32
+  array (~4 bytes a dimension an item); no index is written when nothing has a vector. The
+  journal records its space (model, dimension, task): a resume in another space is refused
   (:class:`~vertex_mm.jobs.JournalSpaceError`), so the index's label is always true.
 * Spaces never mix: the new index is created in the new embedder's space (recording the
   task) and refuses anything else; the old one is only read.
