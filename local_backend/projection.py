@@ -30,9 +30,12 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
+
+from vertex_mm._paths import cache_dir, write_cache_file
 
 from .models.base import l2_normalize
 
@@ -118,18 +121,35 @@ _svd_lock = threading.Lock()
 
 def _svd(data: np.ndarray, centred: bool) -> tuple[np.ndarray, np.ndarray]:
     """Singular values and right singular vectors of ``data`` (centred or not), float64; kept
-    per content digest, as each dimension of a model needs the same decomposition."""
+    per content digest, as each dimension of a model needs the same decomposition, in memory
+    and in the cache folder (the default model's took 0.5 s of every ``vertex-mm search``)."""
     key = (centred, data.shape, hashlib.blake2b(np.ascontiguousarray(data).tobytes(), digest_size=16).digest())
     with _svd_lock:
         hit = _svd_memo.get(key)
     if hit is None:
-        _, sv, vt = np.linalg.svd(data - data.mean(axis=0) if centred else data, full_matrices=False)
-        hit = (sv, vt)
+        hit = _svd_on_disk(data, centred, key[2].hex())
         with _svd_lock:
             if len(_svd_memo) >= 8:
                 _svd_memo.pop(next(iter(_svd_memo)))
             _svd_memo[key] = hit
     return hit
+
+
+def _svd_on_disk(data: np.ndarray, centred: bool, digest: str) -> tuple[np.ndarray, np.ndarray]:
+    path = cache_dir("svd") / f"{'c' if centred else 'u'}{data.shape[0]}x{data.shape[1]}-{digest}.npz"
+    try:
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:  # our handle: closed even when np.load fails
+            sv, vt = z["sv"], z["vt"]
+        if sv.shape == (min(data.shape),) and vt.shape == (min(data.shape), data.shape[1]):
+            return sv, vt
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        pass  # none yet, or a torn or foreign file: compute and replace it
+    _, sv, vt = np.linalg.svd(data - data.mean(axis=0) if centred else data, full_matrices=False)
+    try:
+        write_cache_file(path, lambda f: np.savez(f, sv=sv, vt=vt))
+    except OSError:
+        pass  # a read-only cache only costs the decomposition next time
+    return sv, vt
 
 
 def _fixed_signs(comps: np.ndarray) -> np.ndarray:

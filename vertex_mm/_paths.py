@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import os
 import pathlib
+import tempfile
+from collections.abc import Callable
+from typing import IO
 
-__all__ = ["cache_dir"]
+__all__ = ["cache_dir", "write_cache_file"]
 
 
 def cache_dir(*parts: str, create: bool = False) -> pathlib.Path:
@@ -25,3 +28,18 @@ def cache_dir(*parts: str, create: bool = False) -> pathlib.Path:
     if create:
         path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def write_cache_file(path: pathlib.Path, write: Callable[[IO[bytes]], object]) -> None:
+    """Write a cache file atomically: ``write(f)`` fills a temporary file beside ``path``, which
+    then replaces it (readers never see half a file; a failed write leaves no temporary file).
+    Errors propagate: callers that can recompute decide whether a read-only cache matters."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        pathlib.Path(tmp).unlink(missing_ok=True)
+        raise

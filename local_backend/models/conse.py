@@ -71,9 +71,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pathlib
-import tempfile
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -81,7 +79,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vertex_mm._paths import cache_dir
+from vertex_mm._paths import cache_dir, write_cache_file
 
 from .base import l2_normalize
 
@@ -186,11 +184,7 @@ def class_matrix(text_model: Any, templates: Sequence[str] = TEMPLATES, *, use_c
 
 def _atomic_save(path: pathlib.Path, arr: np.ndarray) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, arr)
-        os.replace(tmp, path)  # readers never see a half-written file
+        write_cache_file(path, lambda f: np.save(f, arr))  # readers never see a half-written file
     except OSError:
         pass  # a read-only home only costs the recomputation next time
 

@@ -8,6 +8,10 @@ Like ``multimodalembedding@001``, the tower reads only the first ``max_tokens`` 
 word-piece tokens, counting ``[CLS]`` and ``[SEP]``; the rest is silently ignored (see
 :mod:`vertex_mm.limits`). Pass ``max_tokens=256`` for the model's own limit.
 
+A BERT folder (this one, and most sentence-transformers models) is read by
+:mod:`local_backend.models.bert` without importing transformers (~4.5 s saved on every
+process that embeds a text); any other folder loads through ``transformers.AutoModel``.
+
 ``device="cuda"`` runs the tower on a GPU (tokens go there, vectors come back as numpy).
 """
 
@@ -26,6 +30,7 @@ from vertex_mm.errors import InvalidTextError, WeightsNotFoundError
 
 from ..device import ieee_float32, resolve_device
 from .base import l2_normalize, packaged_weights
+from .bert import load_bert
 from .quiet_loading import quiet_weight_loading
 
 __all__ = ["MiniLMTextEncoder", "create_minilm", "default_model_dir"]
@@ -48,12 +53,19 @@ class MiniLMTextEncoder:
         path = pathlib.Path(model_dir) if model_dir else default_model_dir()
         if not (path / "config.json").is_file():
             raise WeightsNotFoundError(f"no model files in {path} (config.json missing); expected a sentence-transformers folder")
-        transformers = require("local", "transformers", what="the text tower")
-        AutoModel, AutoTokenizer = transformers.AutoModel, transformers.AutoTokenizer
-        # local_files_only: a folder path never reaches for the hub, and this makes it certain.
-        self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        with quiet_weight_loading():
-            self.model = AutoModel.from_pretrained(str(path), local_files_only=True).eval()
+        fast = load_bert(path)  # a plain BERT folder (all-MiniLM-L6-v2 is one) without importing transformers
+        #: the tokenizer: :class:`~local_backend.models.bert.WordPieces` for a BERT folder, else transformers'
+        self.tokenizer: Any
+        if fast is not None:
+            self.model, self.tokenizer = fast
+        else:
+            transformers = require("local", "transformers", what="the text tower")
+            AutoModel, AutoTokenizer = transformers.AutoModel, transformers.AutoTokenizer
+            # local_files_only: a folder path never reaches for the hub, and this makes it certain.
+            self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+            with quiet_weight_loading():
+                self.model = AutoModel.from_pretrained(str(path), local_files_only=True).eval()
+        self._fast = fast is not None
         self.device = torch.device(device)
         if self.device.type != "cpu":
             self.model = self.model.to(self.device)
@@ -65,7 +77,31 @@ class MiniLMTextEncoder:
         self.space_tag = "" if self.max_tokens == 32 else f"t{self.max_tokens}"
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        if self._fast:
+            out: dict[str, torch.Tensor] = self.tokenizer.batch(texts, self.max_tokens)
+            return out
         return self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt")
+
+    def token_states(self, enc: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The model's output vector of every token of a tokenized batch (``last_hidden_state``)."""
+        if self.device.type != "cpu":
+            enc = {k: v.to(self.device) for k, v in enc.items()}
+        with ieee_float32(self.device):
+            if self._fast:
+                states: torch.Tensor = self.model(**enc)
+                return states
+            return self.model(**enc).last_hidden_state
+
+    def word_pieces(self, words: Sequence[str]) -> tuple[list[int], list[int | None]]:
+        """The word-piece ids of pre-split ``words`` (no special tokens) and the word of each piece."""
+        if not words:
+            return [], []
+        if self._fast:
+            pieces: tuple[list[int], list[int | None]] = self.tokenizer.pieces(words)
+            return pieces
+        # verbose=False: a page of more than 512 pieces is cut into chunks by the caller, never fed whole
+        enc = self.tokenizer(list(words), is_split_into_words=True, add_special_tokens=False, verbose=False)
+        return list(enc["input_ids"]), enc.word_ids()
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         for i, t in enumerate(texts):
@@ -84,11 +120,8 @@ class MiniLMTextEncoder:
     @torch.inference_mode()
     def _encode_batch(self, texts: Sequence[str]) -> np.ndarray:
         enc = self.tokenize(texts)
-        if self.device.type != "cpu":
-            enc = {k: v.to(self.device) for k, v in enc.items()}
-        with ieee_float32(self.device):
-            hidden = self.model(**enc).last_hidden_state
-        mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        hidden = self.token_states(enc)
+        mask = enc["attention_mask"].to(hidden.device).unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
         return l2_normalize(pooled.cpu().numpy())
 
@@ -119,9 +152,7 @@ class MiniLMTextEncoder:
     def _chunked(self, words: Sequence[str]) -> tuple[list[list[int]], np.ndarray]:
         """A text's word-piece chunks and the first piece of each word (``starts[len(words)]`` is the
         piece count)."""
-        # verbose=False: a page of more than 512 pieces is cut into chunks here, never fed whole
-        enc = self.tokenizer(list(words), is_split_into_words=True, add_special_tokens=False, verbose=False) if words else None
-        ids, word_of = (list(enc["input_ids"]), enc.word_ids()) if enc is not None else ([], [])
+        ids, word_of = self.word_pieces(words)
         starts = np.zeros(len(words) + 1, np.int64)
         for w in word_of:
             if w is not None:
@@ -172,10 +203,7 @@ class MiniLMTextEncoder:
                 ids[r, : len(row)] = torch.tensor(row)
                 mask[r, : len(row)] = 1
             enc = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
-            if self.device.type != "cpu":
-                enc = {k: v.to(self.device) for k, v in enc.items()}
-            with ieee_float32(self.device):
-                hidden = self.model(**enc).last_hidden_state.float().cpu().numpy()
+            hidden = self.token_states(enc).float().cpu().numpy()
             for r, i in enumerate(idx):
                 out[i] = hidden[r, 1 : 1 + len(chunks[i])].copy()  # not a view: the batch is freed
         return out

@@ -42,7 +42,6 @@ import os
 import pathlib
 import shutil
 import subprocess
-import tempfile
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -50,6 +49,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vertex_mm._paths import cache_dir as vertex_cache_dir
+from vertex_mm._paths import write_cache_file
 from vertex_mm.errors import InputError, InvalidImageError, MissingDependencyError
 
 from .tesseract_lib import EngineProcess, WorkerCrashed, WorkerTimeout, library_available
@@ -349,12 +349,4 @@ def _words_from_json(data: dict[str, Any]) -> list[Word]:
 
 
 def _atomic_write(path: pathlib.Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
+    write_cache_file(path, lambda f: f.write(text.encode("utf-8")))

@@ -164,3 +164,24 @@ def test_uncentred_pca_keeps_the_inner_products_of_vectors_in_the_basis_span() -
     x = rng.standard_normal((6, 50)) @ basis
     np.testing.assert_allclose(p.apply(x) @ p.apply(x).T, l2_normalize(x) @ l2_normalize(x).T, atol=1e-5)
     assert p.mean is None and p.id == "svd64to20"
+
+
+def test_decompositions_are_kept_on_disk_and_a_damaged_file_is_recomputed(tmp_path, monkeypatch) -> None:
+    from local_backend import projection
+    from local_backend.projection import uncentered_pca, whitened_pca
+
+    monkeypatch.setenv("VERTEX_MM_CACHE_DIR", str(tmp_path))
+    basis = np.random.default_rng(5).standard_normal((40, 24))
+    projection._svd_memo.clear()
+    first = [uncentered_pca(basis, 8).matrix, whitened_pca(basis, 8).matrix]
+    files = sorted((tmp_path / "svd").iterdir())
+    assert [f.name[:6] for f in files] == ["c40x24", "u40x24"]
+    projection._svd_memo.clear()  # a new process: read from disk, the same bits
+    np.testing.assert_array_equal(uncentered_pca(basis, 8).matrix, first[0])
+    np.testing.assert_array_equal(whitened_pca(basis, 8).matrix, first[1])
+    for f in files:
+        f.write_bytes(f.read_bytes()[:100])  # torn
+    projection._svd_memo.clear()
+    np.testing.assert_array_equal(whitened_pca(basis, 8).matrix, first[1])
+    with np.load(files[0]) as z:
+        assert z["vt"].shape == (24, 24)  # rewritten whole
