@@ -79,7 +79,9 @@ class BinaryPages:
         if words == 0 or self.codes.ndim != 2 or self.codes.dtype != np.uint64 or self.codes.shape[1] != words:
             raise ValueError(f"codes must be (tokens, {max(words, 1)}) uint64 for dimension {self.dim}, "
                              f"got {self.codes.dtype} {self.codes.shape}")
-        check_offsets(self.offsets, self.codes.shape[0])
+        # No empty pages (as PackedPages): a page without tokens has no minimum distance, and the
+        # kernels' "none yet" sentinel would sum to a wrapped-around int32 that ranked it first.
+        check_offsets(self.offsets, self.codes.shape[0], empty_pages=False)
 
     @classmethod
     def from_pages(cls, pages: PackedPages | Sequence[np.ndarray]) -> "BinaryPages":

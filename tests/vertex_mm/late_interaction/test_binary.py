@@ -95,3 +95,11 @@ def test_two_stage_recovers_planted_pages_from_few_candidates(rng):
     packed = PackedPages.from_list(pages, dtype=np.float16)
     _, idx = two_stage_search(queries, BinaryPages.from_pages(packed), packed, k=1, candidates=10)
     assert idx[:, 0].tolist() == planted
+
+
+def test_a_page_without_tokens_is_refused_as_packed_pages_refuse_it():
+    # It once scored 3840 with the compiled kernel (a wrapped-around int32), first of all pages.
+    codes = binarize(np.random.default_rng(0).standard_normal((5, 128)).astype(np.float32))
+    with pytest.raises(ValueError, match="offsets must increase: page 0 runs from 0 to 0"):
+        BinaryPages(codes, np.array([0, 0, 5]), 128)
+    assert len(BinaryPages(codes, np.array([0, 2, 5]), 128)) == 2
