@@ -195,9 +195,10 @@ class WordPieces:
     def batch(self, texts: Sequence[str], max_tokens: int) -> dict[str, torch.Tensor]:
         tok = self._batched.get(max_tokens)
         if tok is None:  # one configured copy per length: the settings are the tokenizer's state
-            tok = self._batched[max_tokens] = type(self._plain).from_str(self._plain.to_str())
+            tok = type(self._plain).from_str(self._plain.to_str())
             tok.enable_truncation(max_length=max_tokens)
             tok.enable_padding(pad_id=self.pad_token_id, pad_token=self._pad_token)
+            self._batched[max_tokens] = tok  # published configured: another thread may read it at once
         enc = tok.encode_batch(list(texts))
         return {"input_ids": torch.tensor([e.ids for e in enc], dtype=torch.long),
                 "attention_mask": torch.tensor([e.attention_mask for e in enc], dtype=torch.long),
