@@ -36,27 +36,27 @@ item, from its source images, by the successor (gemini-embedding-2), into a new 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pathlib
 import threading
-import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ._migrate_io import build_index, check_out, load_source_image
+from ._migrate_source import Item, pending, source_items
 from .batch.interrupt import BatchInterrupted, NotRunError
 from .embedder import BaseEmbedder
 from .errors import APIError, InputError, InputNotFoundError, InvalidDimensionError, OutputPathError, VertexMMError
-from .media import _normalise_location
+from .pricing import CostEstimate
 from .results import EmbeddingSpace
 from .wire import EmbedRequest
 
-__all__ = ["MigrationReport", "QueryOverlap", "migrate_index", "query_overlap", "read_queries", "source_items"]
+__all__ = ["MigrationPlan", "MigrationReport", "QueryOverlap", "migrate_index", "plan_migration", "query_overlap",
+           "read_queries", "source_items"]
 
 
 @dataclass
@@ -126,100 +126,6 @@ class MigrationReport:
         return note
 
 
-@dataclass(frozen=True)
-class _Item:
-    id: str
-    location: str | None
-    metadata: dict[str, Any]
-    text: str | None = None  # a text item (@001 indexes keep its text in metadata "text")
-
-
-def _read_old(source: pathlib.Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(id, metadata) of every item of an index directory, or of a JSONL or Parquet file of
-    embeddings (``vertex-mm embed``'s output; Parquet rows carry no metadata)."""
-    if source.is_dir():
-        from .index import BaseIndex
-
-        index = BaseIndex.load(source)  # a vector index (flat or FAISS); page indexes are refused
-        for ids, _, metas in index.iter_rows():
-            yield from zip(ids, (dict(m) for m in metas))
-        return
-    if not source.is_file():
-        raise InputError(f"{source}: no such index folder, JSONL or Parquet file", input_name=str(source))
-    with source.open("rb") as f:
-        magic = f.read(4)
-    if magic == b"PAR1":  # `vertex-mm embed --out X.parquet`
-        yield from ((item_id, {}) for item_id in _parquet_ids(source))
-        return
-    with source.open("rb") as f:
-        for n, raw in enumerate(f, 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise InputError(f"{source}:{n}: not UTF-8 text; expected an index folder, a JSONL or a Parquet "
-                                 "file of embeddings (what `vertex-mm index` / `vertex-mm embed` write)",
-                                 input_name=str(source)) from None
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                item_id = record["id"]
-            except (ValueError, KeyError, TypeError) as exc:
-                raise InputError(f"{source}:{n}: not a JSON record with an id ({exc})", input_name=str(source)) from exc
-            if not isinstance(item_id, str):
-                raise InputError(f"{source}:{n}: id must be a string", input_name=str(source))
-            meta = record.get("metadata")
-            yield item_id, dict(meta) if isinstance(meta, dict) else {}
-
-
-def _parquet_ids(source: pathlib.Path) -> Iterator[str]:
-    """The ``id`` column of a Parquet file of embeddings (``vertex-mm embed``'s columns)."""
-    from ._optional import require
-
-    pq = require("parquet", "pyarrow.parquet", what="reading a Parquet file of embeddings")
-    try:
-        parquet = pq.ParquetFile(source)
-    except Exception as exc:  # pyarrow raises ArrowInvalid / OSError for a damaged file
-        raise InputError(f"{source}: not a readable Parquet file ({exc})", input_name=str(source)) from exc
-    if "id" not in parquet.schema_arrow.names:
-        raise InputError(f"{source}: a Parquet file without an 'id' column; expected vertex-mm embed's output "
-                         "(columns id, content_hash, space, embedding)", input_name=str(source))
-    row = 0
-    for batch in parquet.iter_batches(columns=["id"]):
-        for item_id in batch.column(0).to_pylist():
-            row += 1
-            if not isinstance(item_id, str):
-                raise InputError(f"{source}: row {row}: id must be a string, got {item_id!r}", input_name=str(source))
-            yield item_id
-
-
-def source_items(source: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> list[_Item]:
-    """The items to re-embed, each with where its image is, or its text (a text item of an
-    @001 index: metadata ``text``, no ``path``); neither when its source cannot be found."""
-    base = pathlib.Path(root).expanduser() if root is not None else None
-    items = []
-    for item_id, meta in _read_old(pathlib.Path(source).expanduser()):
-        path = meta.get("path")
-        text = meta.get("text")
-        location: str | None = None
-        if isinstance(path, str) and os.path.isfile(path):
-            location = path
-        elif _is_gcs(item_id):
-            location = _normalise_location(item_id, "image")  # https://storage.googleapis.com/B/O -> gs://B/O
-        elif base is not None and (base / item_id).is_file():
-            location = str(base / item_id)
-        elif path is None and isinstance(text, str) and text.strip():
-            items.append(_Item(item_id, None, meta, text))
-            continue
-        items.append(_Item(item_id, location, meta))
-    return items
-
-
-def _is_gcs(item_id: str) -> bool:
-    parts = urllib.parse.urlsplit(item_id)
-    return parts.scheme == "gs" or (parts.scheme.lower() == "https" and parts.netloc == "storage.googleapis.com")
-
-
 def migrate_index(source: str | os.PathLike[str], out: str | os.PathLike[str], embedder: BaseEmbedder, *,
                   dimension: int | None = None, task: str | None = None, root: str | os.PathLike[str] | None = None,
                   kind: str = "flat", progress: bool = False) -> MigrationReport:
@@ -231,40 +137,27 @@ def migrate_index(source: str | os.PathLike[str], out: str | os.PathLike[str], e
     from .jobs import Journal
     from .jobs.writer import error_entry, write_errors
 
-    out_path = pathlib.Path(out).expanduser()
-    if out_path.name in ("", ".", ".."):  # "." or "/": no name to put the journal beside
-        out_path = out_path.resolve()
-        if not out_path.name:
-            raise OutputPathError(f"--out {out}: name a new index folder, not the file-system root", input_name=str(out))
-    journal_path = out_path.with_name(out_path.name + ".journal.jsonl")
-    check_out(pathlib.Path(source).expanduser(), out_path, journal_path)
+    out_path, journal_path = output_paths(source, out)
     space = embedder.content_space(_default_dimension(embedder, dimension, task, journal_path), task=task)
     report = MigrationReport(out_path, journal_path, space=space.id)
     items = source_items(source, root)
     report.items = len(items)
     report.missing_source = [i.id for i in items if i.location is None and i.text is None]
-    limits = embedder.content_limits
-    formats = limits.image_formats if limits is not None else None
-    max_pixels = limits.max_image_pixels if limits is not None else None
     entries = [error_entry(i, InputNotFoundError(f"no source file for {i} (pass --root DIR, the folder its "
                                                  "id is a path in)", input_name=i)) for i in report.missing_source]
     counting = threading.Lock()
     with Journal(journal_path, space=space.id) as journal:
-        keys = {i.id: _hash(i) for i in items if (i.location or i.text) is not None}
-        todo = [i for i in items if i.id in keys and not (journal.is_done(i.id, keys[i.id])
-                                                          or journal.is_done(i.id, _legacy_hash(i)))]
+        keys, todo = pending(items, journal.is_done)
         report.already_done = report.items - len(report.missing_source) - len(todo)
 
-        def build(item: _Item) -> EmbedRequest:
-            content: Any = item.text
-            if item.location is not None:
-                content, converted = load_source_image(item.location, formats, max_pixels)
-                if converted is not None:
-                    with counting:  # build runs in the batch's worker threads
-                        report.converted[converted] = report.converted.get(converted, 0) + 1
-            return embedder.build_content_request(content, dimension=space.dimension, task=task, key=item.id)
+        def build(item: Item) -> EmbedRequest:
+            request, converted = build_request(embedder, item, space, task)
+            if converted is not None:
+                with counting:  # build runs in the batch's worker threads
+                    report.converted[converted] = report.converted.get(converted, 0) + 1
+            return request
 
-        def on_result(index: int, item: _Item, result: Any) -> None:
+        def on_result(index: int, item: Item, result: Any) -> None:
             if isinstance(result, NotRunError):
                 return
             if isinstance(result, VertexMMError):
@@ -303,6 +196,100 @@ def migrate_index(source: str | os.PathLike[str], out: str | os.PathLike[str], e
     return report
 
 
+@dataclass
+class MigrationPlan:
+    """What :func:`migrate_index` would do, worked out without sending or writing anything."""
+
+    space: str
+    items: int = 0
+    already_done: int = 0
+    missing_source: list[str] = field(default_factory=list)
+    #: items whose request could not be built, id -> "ErrorType: message" (they would fail)
+    failures: dict[str, str] = field(default_factory=dict)
+    converted: dict[str, int] = field(default_factory=dict)
+    #: requests that would be sent (failures and missing sources excluded)
+    to_send: int = 0
+    #: their tokens and price at gemini-embedding-2's rates (:mod:`vertex_mm.pricing`; only
+    #: meaningful when that is the target)
+    estimate: CostEstimate = field(default_factory=CostEstimate)
+
+    def summary(self, requests_per_minute: float | None) -> str:
+        text = (f"{self.items} items: {self.already_done} already in the journal, {self.to_send} to embed, "
+                f"{len(self.failures)} would fail, {len(self.missing_source)} without a source")
+        if self.converted:
+            text += "; to re-encode as PNG: " + ", ".join(f"{n} {fmt}" for fmt, n in sorted(self.converted.items()))
+        if requests_per_minute and self.to_send:
+            seconds = self.to_send / requests_per_minute * 60
+            took = f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min" if seconds < 5400 else \
+                f"{seconds / 3600:.1f} h"
+            text += f"; at {requests_per_minute:g} requests per minute about {took}"
+        return text
+
+
+def plan_migration(source: str | os.PathLike[str], out: str | os.PathLike[str], embedder: BaseEmbedder, *,
+                   dimension: int | None = None, task: str | None = None,
+                   root: str | os.PathLike[str] | None = None) -> MigrationPlan:
+    """A dry run of :func:`migrate_index` with the same arguments: the same ``--out`` checks, the
+    journal read (not locked, nothing written), every pending item's image read and its request
+    built with the run's checks, so that what would fail before sending is listed, and the
+    requests priced (:attr:`MigrationPlan.estimate`). A journal of another space is
+    refused as the run would refuse it (:class:`~vertex_mm.jobs.JournalSpaceError`)."""
+    from .jobs import read_journal
+    from .jobs.journal_space import check_journal_space
+    from .jobs.resume import ResumeSet
+    from .jobs.writer import JournalStats
+
+    _, journal_path = output_paths(source, out)
+    space = embedder.content_space(_default_dimension(embedder, dimension, task, journal_path), task=task)
+    done = ResumeSet()
+    if journal_path.exists():
+        stats = JournalStats()
+        done = ResumeSet.from_pairs((r["id"], str(r.get("content_hash") or "")) for r in read_journal(journal_path, stats))
+        check_journal_space(journal_path, stats.spaces, space.id)
+    items = source_items(source, root)
+    plan = MigrationPlan(space.id, items=len(items),
+                         missing_source=[i.id for i in items if i.location is None and i.text is None])
+    _, todo = pending(items, done.matches)
+    plan.already_done = plan.items - len(plan.missing_source) - len(todo)
+    for item in todo:
+        try:
+            request, converted = build_request(embedder, item, space, task)
+        except VertexMMError as exc:
+            plan.failures[item.id] = f"{type(exc).__name__}: {exc}"
+            continue
+        plan.to_send += 1
+        plan.estimate.add(request)  # not kept: a request holds its image's bytes
+        if converted is not None:
+            plan.converted[converted] = plan.converted.get(converted, 0) + 1
+    return plan
+
+
+def output_paths(source: str | os.PathLike[str], out: str | os.PathLike[str]) -> tuple[pathlib.Path, pathlib.Path]:
+    """``(new index, its journal)`` for ``out``, refused (:class:`OutputPathError`) as
+    :func:`~vertex_mm._migrate_io.check_out` says; nothing is written."""
+    out_path = pathlib.Path(out).expanduser()
+    if out_path.name in ("", ".", ".."):  # "." or "/": no name to put the journal beside
+        out_path = out_path.resolve()
+        if not out_path.name:
+            raise OutputPathError(f"--out {out}: name a new index folder, not the file-system root", input_name=str(out))
+    journal_path = out_path.with_name(out_path.name + ".journal.jsonl")
+    check_out(pathlib.Path(source).expanduser(), out_path, journal_path)
+    return out_path, journal_path
+
+
+def build_request(embedder: BaseEmbedder, item: Item, space: EmbeddingSpace,
+                  task: str | None) -> tuple[EmbedRequest, str | None]:
+    """The request that embeds ``item`` (its image read, converted to PNG when the target does
+    not take its format), and the format it was converted from (None: sent as it is)."""
+    limits = embedder.content_limits
+    content: Any = item.text
+    converted = None
+    if item.location is not None:
+        content, converted = load_source_image(item.location, limits.image_formats if limits is not None else None,
+                                               limits.max_image_pixels if limits is not None else None)
+    return embedder.build_content_request(content, dimension=space.dimension, task=task, key=item.id), converted
+
+
 def _default_dimension(embedder: BaseEmbedder, dimension: int | None, task: str | None,
                        journal: pathlib.Path) -> int | None:
     """The new index's dimension when ``dimension`` is not given: the one the journal of an
@@ -336,38 +323,6 @@ def _journal_dimension(journal: pathlib.Path) -> int | None:
         if isinstance(space, str) and space:
             return EmbeddingSpace.from_id(space).dimension
     return None
-
-
-#: How much of a source file its journal key reads: enough to tell two photos (or an edited one)
-#: apart without reading 100,000 whole files on every resume.
-_FINGERPRINT_BYTES = 1 << 16
-
-
-def _hash(item: _Item) -> str:
-    """The journal's key for what an item's vector was made from: a local file by its size and
-    the SHA-256 of its first 64 KiB (so a moved or copied file is the same item, while another
-    source's file under the same id, or an edited one, is embedded again), a text item by its
-    text, a ``gs://`` item by its URI. A file that cannot be read keys as :func:`_legacy_hash`
-    (reading it for the request then fails with its own error)."""
-    if item.location is None:
-        if item.text is not None:
-            return "migrated:text:" + hashlib.sha256(item.text.encode("utf-8")).hexdigest()[:32]
-        return _legacy_hash(item)
-    if item.location.startswith("gs://"):
-        return _legacy_hash(item)
-    try:
-        with open(item.location, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            head = f.read(_FINGERPRINT_BYTES)
-    except OSError:
-        return _legacy_hash(item)
-    return f"migrated:file:{size}:{hashlib.sha256(head).hexdigest()[:32]}"
-
-
-def _legacy_hash(item: _Item) -> str:
-    # The key of every record before content keys (and still of gs:// items): the id alone.
-    # A journal written then keeps its records: they count as done by id, as they did.
-    return f"migrated:{item.id}"
 
 
 @dataclass(frozen=True)

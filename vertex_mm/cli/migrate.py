@@ -6,6 +6,7 @@
     vertex-mm migrate photos.jsonl --root photos/ --out photos-g2.idx --rpm 600
     vertex-mm migrate photos.parquet --root photos/ --out photos-g2.idx       # vertex-mm embed's Parquet
     vertex-mm migrate photos.idx --backend local --out rehearsal.idx   # rehearse offline
+    vertex-mm migrate photos.idx --out photos-g2.idx --rpm 600 --dry-run  # cost, time, what would fail
 
 multimodalembedding@001 retires on 2027-04-01, and its vectors cannot be compared with
 anyone else's: every item is embedded again from its source image (the path the index
@@ -17,7 +18,9 @@ as they arrive (NEW.journal.jsonl): after Ctrl-C, SIGTERM or a crash the same co
 resumes. Keep the journal while you may rerun: it is what makes a rerun free. Items that
 failed or have no source are listed (the first 20) and all written to NEW.errors.jsonl.
 With --queries (one per line, or JSONL {"text": ...}) each query is searched in both
-indexes and the overlap of the two top-k lists is printed.
+indexes and the overlap of the two top-k lists is printed. --dry-run sends and writes nothing:
+it says how many items are left to embed, reads each of their images and lists those that
+would fail before sending, and estimates the cost (gemini) and the time at --rpm.
 
 Exit status: 0 when every item moved, 1 when some could not (listed) or --queries could not be
 compared (said why), 2 on a usage error (--out taken, --queries unreadable, a query --task) or
@@ -60,6 +63,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kind", choices=("flat", "faiss"), default="flat", help="index kind of the new index")
     add_rate_arguments(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--dry-run", action="store_true",
+                   help="send and write nothing: count what is left to embed, read every pending image and list what "
+                        "would fail, estimate the cost (gemini) and the time at --rpm")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,6 +79,11 @@ def run(args: argparse.Namespace) -> int:
         _check_task(args.task)
     embedder = _embedder(args)
     task = args.task or ("retrieval_document" if embedder.content_limits is not None and args.backend != "local" else None)
+    if args.dry_run:
+        try:
+            return _dry_run(args, embedder, task)
+        finally:
+            embedder.close()
     stopped_by: list[int] = []
     try:
         with _sigterm_as_interrupt(stopped_by):
@@ -94,6 +105,21 @@ def run(args: argparse.Namespace) -> int:
     return 0 if report.complete and compared else 1
 
 
+def _dry_run(args: argparse.Namespace, embedder: Any, task: str | None) -> int:
+    """``--dry-run``: the plan, its cost (gemini-embedding-2's price table) and what would fail."""
+    from ..migrate import plan_migration
+
+    plan = plan_migration(args.source, args.out, embedder, dimension=args.dimension, task=task, root=args.root)
+    rpm = embedder.batch.requests_per_minute if args.backend != "local" else None
+    print(f"vertex-mm migrate --dry-run: {plan.summary(rpm)} (space {plan.space})", file=sys.stderr)
+    if args.backend == "gemini" and plan.to_send:
+        print(plan.estimate.format(), file=sys.stderr)
+    _list(plan.missing_source, lambda i: f"no source file for {i} (pass --root DIR)", None)
+    _list(list(plan.failures), lambda i: f"would fail {i}: {plan.failures[i]}", None)
+    print("vertex-mm migrate --dry-run: nothing was sent or written", file=sys.stderr)
+    return 0
+
+
 def _embedder(args: argparse.Namespace) -> Any:
     from ..registry import get_embedder
 
@@ -110,7 +136,8 @@ def _list(ids: list[str], line: Any, errors_file: Any) -> None:
     for item_id in ids[:FIRST_LINES]:
         print(f"  {line(item_id)}", file=sys.stderr)
     if len(ids) > FIRST_LINES:
-        print(f"  ... and {len(ids) - FIRST_LINES} more (see {errors_file})", file=sys.stderr)
+        where = f" (see {errors_file})" if errors_file is not None else ""
+        print(f"  ... and {len(ids) - FIRST_LINES} more{where}", file=sys.stderr)
 
 
 def _read_queries(path: str) -> list[str]:
