@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -142,8 +141,8 @@ def _svd_on_disk(data: np.ndarray, centred: bool, digest: str) -> tuple[np.ndarr
             sv, vt = z["sv"], z["vt"]
         if sv.shape == (min(data.shape),) and vt.shape == (min(data.shape), data.shape[1]):
             return sv, vt
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-        pass  # none yet, or a torn or foreign file: compute and replace it
+    except Exception:  # none yet, or an empty, torn or foreign file (EOFError, BadZipFile, ...): recompute it
+        pass
     _, sv, vt = np.linalg.svd(data - data.mean(axis=0) if centred else data, full_matrices=False)
     try:
         write_cache_file(path, lambda f: np.savez(f, sv=sv, vt=vt))

@@ -31,14 +31,16 @@ def cache_dir(*parts: str, create: bool = False) -> pathlib.Path:
 
 
 def write_cache_file(path: pathlib.Path, write: Callable[[IO[bytes]], object]) -> None:
-    """Write a cache file atomically: ``write(f)`` fills a temporary file beside ``path``, which
-    then replaces it (readers never see half a file; a failed write leaves no temporary file).
+    """Write a cache file atomically: ``write(f)`` fills a temporary file beside ``path``, which is
+    synced and then replaces it (readers never see half a file; a failed write leaves no temporary file).
     Errors propagate: callers that can recompute decide whether a read-only cache matters."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
+            f.flush()
+            os.fsync(f.fileno())  # else a power cut after the rename can leave an empty file under the name
         os.replace(tmp, path)
     except BaseException:
         pathlib.Path(tmp).unlink(missing_ok=True)

@@ -12,7 +12,8 @@ transformers). The tokenizer is the ``tokenizers`` library that transformers' fa
 wraps, from the folder's ``tokenizer.json``.
 
 :func:`load_bert` returns ``None`` for a folder it does not read (another architecture, relative
-position embeddings, no ``tokenizer.json``): callers then use transformers.
+position embeddings, no ``tokenizer.json``, weights named otherwise than a BERT encoder's, a
+``tokenizer_config.json`` that changes what ``tokenizer.json`` does): callers then use transformers.
 """
 
 from __future__ import annotations
@@ -154,20 +155,28 @@ class BertEncoder(nn.Module):
             x = block(x, bias)
         return x
 
-    def load_checkpoint(self, weights: dict[str, torch.Tensor]) -> None:
-        """Load a transformers BERT state dict (pooler and buffers ignored); raises on a missing
-        or misshapen weight."""
+    def load_checkpoint(self, weights: dict[str, torch.Tensor]) -> bool:
+        """Load a transformers BERT state dict; False when its names are not a plain BERT
+        encoder's (the caller then leaves the folder to transformers). Heads (pooler, masked-LM,
+        classifiers) and buffers are ignored, old ``LayerNorm.gamma``/``beta`` names read as
+        transformers reads them; a weight of the wrong shape raises."""
         state = {}
         for name, value in weights.items():
             name = name.removeprefix("bert.")
-            if name.startswith(("pooler.", "cls.")) or name.endswith("position_ids"):
+            if not name.startswith(("embeddings.", "encoder.")) or name.endswith("position_ids"):
                 continue
+            if ".LayerNorm." in name:
+                name = name.removesuffix(".gamma") + ".weight" if name.endswith(".gamma") else name
+                name = name.removesuffix(".beta") + ".bias" if name.endswith(".beta") else name
             if name.startswith("embeddings."):
                 name = name.removeprefix("embeddings.").replace("LayerNorm.", "embed_norm.")
             for old, new in _RENAMES:
                 name = name.replace(old, new)
             state[name] = value.float() if value.is_floating_point() else value  # a float16 checkpoint computes in float32
+        if set(state) != set(self.state_dict()):
+            return False
         self.load_state_dict(state, strict=True, assign=True)  # assign: the loaded tensors, not copies
+        return True
 
 
 class WordPieces:
@@ -240,6 +249,8 @@ def load_bert(path: str | pathlib.Path) -> tuple[BertEncoder, WordPieces] | None
     if file is None:
         return None
     try:
+        if not _tokenizer_is_bert_as_configured(path):
+            return None
         if file.suffix == ".safetensors":
             from safetensors.torch import load_file
 
@@ -247,9 +258,35 @@ def load_bert(path: str | pathlib.Path) -> tuple[BertEncoder, WordPieces] | None
         else:
             weights = torch.load(file, map_location="cpu", weights_only=True)
         model = BertEncoder(config)
-        model.load_checkpoint(weights)
+        if not model.load_checkpoint(weights):
+            return None
         pieces = WordPieces(path, tokenizers)
-    except Exception as exc:  # safetensors, pickle, shape and tokenizer errors have no common base
+    except (OSError, MemoryError):
+        raise  # unreadable or too big: not damaged, and the error says which
+    except Exception as exc:  # safetensors, pickle, JSON, shape and tokenizer errors have no common base
         raise WeightsNotFoundError(f"{path}: the model files are damaged or do not fit its config.json "
                                    f"({type(exc).__name__}: {exc}); install or copy them again") from exc
     return model.eval(), pieces
+
+
+def _tokenizer_is_bert_as_configured(path: pathlib.Path) -> bool:
+    """Whether ``tokenizer.json`` alone tokenizes as transformers would with this folder's
+    ``tokenizer_config.json``: transformers rebuilds BERT's normaliser from ``do_lower_case``,
+    ``strip_accents`` and ``tokenize_chinese_chars`` there, and honours the truncation and
+    padding sides. Any disagreement leaves the folder to transformers."""
+    spec = json.loads((path / "tokenizer.json").read_text(encoding="utf-8"))
+    normalizer = spec.get("normalizer") if isinstance(spec, dict) else None
+    if not isinstance(normalizer, dict) or normalizer.get("type") != "BertNormalizer":
+        return False
+    try:
+        config = json.loads((path / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return True  # transformers then uses tokenizer.json as it is
+    if not isinstance(config, dict):
+        return False
+    return (config.get("tokenizer_class") in (None, "BertTokenizer", "BertTokenizerFast")
+            and config.get("truncation_side", "right") == "right" and config.get("padding_side", "right") == "right"
+            and config.get("do_basic_tokenize", True) is True
+            and config.get("do_lower_case", True) == normalizer.get("lowercase")
+            and config.get("strip_accents") == normalizer.get("strip_accents")
+            and config.get("tokenize_chinese_chars", True) == normalizer.get("handle_chinese_chars"))

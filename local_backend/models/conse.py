@@ -167,8 +167,8 @@ def class_matrix(text_model: Any, templates: Sequence[str] = TEMPLATES, *, use_c
             mat = np.load(path)
             if mat.shape == (1000, text_model.native_dim):
                 return mat
-        except (OSError, ValueError):
-            pass  # a torn or foreign file: recompute and overwrite
+        except Exception:  # an empty, torn or foreign file (EOFError, ValueError, ...): recompute and overwrite
+            pass
     flat = [p for ps in prompts for p in ps]
     vecs = text_model.encode_texts(flat)
     mat = np.empty((1000, vecs.shape[1]), np.float32)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from vertex_mm._optional import require
-from vertex_mm.errors import InvalidTextError, WeightsNotFoundError
+from vertex_mm.errors import InputError, InvalidTextError, WeightsNotFoundError
 
 from ..device import ieee_float32, resolve_device
 from .base import l2_normalize, packaged_weights
@@ -71,6 +71,10 @@ class MiniLMTextEncoder:
             self.model = self.model.to(self.device)
         self.model_dir = path
         self.max_tokens = int(max_tokens)
+        positions = int(getattr(self.model.config, "max_position_embeddings", 512))
+        if not 3 <= self.max_tokens <= positions:  # [CLS], a piece, [SEP]; past the positions: an IndexError
+            raise InputError(f"max_tokens must be 3..{positions} for the text model in {path} (its position "
+                             f"embeddings), got {max_tokens}", input_name="max_tokens")
         self.batch_size = int(batch_size)
         self.name = name
         self.native_dim = int(self.model.config.hidden_size)

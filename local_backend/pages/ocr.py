@@ -349,4 +349,7 @@ def _words_from_json(data: dict[str, Any]) -> list[Word]:
 
 
 def _atomic_write(path: pathlib.Path, text: str) -> None:
-    write_cache_file(path, lambda f: f.write(text.encode("utf-8")))
+    try:
+        write_cache_file(path, lambda f: f.write(text.encode("utf-8")))
+    except OSError:
+        pass  # a read-only or full cache costs the OCR again next time, not this page

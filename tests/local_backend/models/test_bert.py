@@ -134,3 +134,60 @@ def test_a_float16_checkpoint_is_computed_in_float32(tiny_bert: Path):
     save_file({k: v.half() if v.is_floating_point() else v for k, v in weights.items()}, str(tiny_bert / "model.safetensors"))
     model, _ = load_bert(tiny_bert)
     assert {p.dtype for p in model.parameters()} == {torch.float32}
+
+
+def _shipped_copy(tmp_path: Path) -> Path:
+    folder = tmp_path / "m"
+    shutil.copytree(default_model_dir(), folder)
+    return folder
+
+
+@pytest.mark.parametrize("rename", ["gamma_beta", "classifier_head"])
+def test_checkpoints_transformers_reads_are_read_alike(tmp_path: Path, rename: str):
+    """Old LayerNorm names (gamma/beta) and a fine-tuning head, as a BertForSequenceClassification
+    checkpoint has: transformers' AutoModel loads both; so does this module, to the same states."""
+    from safetensors.torch import load_file
+
+    folder = _shipped_copy(tmp_path)
+    weights = load_file(str(folder / "model.safetensors"))
+    if rename == "gamma_beta":
+        weights = {k.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta"): v
+                   for k, v in weights.items()}
+    else:
+        weights = {**{"bert." + k: v for k, v in weights.items()}, "classifier.weight": torch.zeros(2, 384),
+                   "classifier.bias": torch.zeros(2)}
+    (folder / "model.safetensors").unlink()
+    torch.save(weights, folder / "pytorch_model.bin")
+    _same_as_transformers(folder, lengths=(32,))
+
+
+def test_weights_named_otherwise_are_left_to_transformers(tiny_bert: Path):
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(str(tiny_bert / "model.safetensors"))
+    save_file({k.replace("attention.self.query", "attention.self.q_proj"): v for k, v in weights.items()},
+              str(tiny_bert / "model.safetensors"))
+    assert load_bert(tiny_bert) is None
+
+
+@pytest.mark.parametrize("change", [{"do_lower_case": False}, {"strip_accents": False}, {"tokenize_chinese_chars": False},
+                                    {"truncation_side": "left"}, {"tokenizer_class": "RobertaTokenizer"}])
+def test_a_tokenizer_config_that_changes_the_tokenizer_leaves_the_folder_to_transformers(tmp_path: Path, change: dict):
+    folder = _shipped_copy(tmp_path)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    (folder / "tokenizer_config.json").write_text(json.dumps({**config, **change}))
+    assert load_bert(folder) is None
+    if "tokenizer_class" not in change:  # the text tower then tokenizes as transformers does
+        encoder = MiniLMTextEncoder(folder, max_tokens=8)
+        texts = ["Café DÉJÀ vu Naïve", "UPPER lower 日本語 and a much longer tail of words here"]
+        want = transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)(
+            texts, padding=True, truncation=True, max_length=8, return_tensors="pt")
+        assert torch.equal(encoder.tokenize(texts)["input_ids"], want["input_ids"])
+
+
+@pytest.mark.parametrize("max_tokens", [2, 513, 1024])
+def test_max_tokens_outside_the_models_positions_is_refused_naming_the_limit(max_tokens: int):
+    from vertex_mm.errors import InputError
+
+    with pytest.raises(InputError, match=f"max_tokens must be 3..512 .*got {max_tokens}"):
+        MiniLMTextEncoder(max_tokens=max_tokens)
