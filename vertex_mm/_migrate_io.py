@@ -15,8 +15,9 @@ from __future__ import annotations
 import io
 import os
 import pathlib
+import shutil
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ from .limits.formats import IMAGE_SNIFF_BYTES, pillow_decodes, sniff_image_forma
 from .media import Image
 from .results import Embeddings, EmbeddingSpace
 
-__all__ = ["build_index", "check_out", "load_source_image"]
+__all__ = ["build_index", "check_out", "load_source_image", "remove_stale_index"]
 
 # The modes PNG stores as they are; any other (CMYK, YCbCr, LAB, HSV, F) is converted first.
 _PNG_MODES = frozenset({"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"})
@@ -61,8 +62,9 @@ def _same(a: pathlib.Path, b: pathlib.Path) -> bool:
 
 
 def load_source_image(location: str, formats: frozenset[str] | None,
-                      max_pixels: int | None = None) -> tuple[Image, str | None]:
-    """The image at ``location``, and the format it was converted from (None: sent as it is).
+                      max_pixels: int | None = None) -> tuple[Image, str | None, bytes | None]:
+    """The image at ``location``, the format it was converted from (None: sent as it is), and
+    the file's bytes as read (None for a ``gs://`` image).
 
     A local image whose format is not in ``formats`` (the target model's) but that Pillow
     decodes is re-encoded as PNG, its first frame for an animation; anything else is sent as
@@ -72,11 +74,11 @@ def load_source_image(location: str, formats: frozenset[str] | None,
     image = Image.load_from_file(location)
     data = image.data
     if data is None or formats is None:
-        return image, None
+        return image, None, data
     fmt = sniff_image_format(bytes(data[:IMAGE_SNIFF_BYTES]))
     if fmt is None or fmt in formats or not pillow_decodes(fmt):
-        return image, None
-    return Image(image_bytes=_as_png(data, location, max_pixels), name=location), fmt
+        return image, None, data
+    return Image(image_bytes=_as_png(data, location, max_pixels), name=location), fmt, data
 
 
 def _as_png(data: bytes, name: str, max_pixels: int | None = None) -> bytes:
@@ -112,9 +114,12 @@ def _as_png(data: bytes, name: str, max_pixels: int | None = None) -> bytes:
 
 
 def build_index(ids: Sequence[str], metadata: Sequence[dict[str, Any]], journal: pathlib.Path,
-                space: EmbeddingSpace, kind: str) -> tuple[Any, int]:
+                space: EmbeddingSpace, kind: str,
+                accept: Mapping[str, Collection[str]] | None = None) -> tuple[Any, int]:
     """A new index of the items of ``ids`` that the journal holds (in ``ids`` order, the last
-    record of an id wins), and how many rows it has. Memory: one float32 row per item."""
+    record of an id wins), and how many rows it has. With ``accept``, a record counts only when
+    its ``content_hash`` is one of its id's accepted keys (an id not in it gets no row). Memory:
+    one float32 row per item."""
     from .index import IndexConfig, create_index
     from .jobs import read_journal
 
@@ -126,6 +131,8 @@ def build_index(ids: Sequence[str], metadata: Sequence[dict[str, Any]], journal:
         vec = record["embedding"]
         if n is None or len(vec) != space.dimension:
             continue
+        if accept is not None and record.get("content_hash") not in accept.get(record["id"], ()):
+            continue
         vectors[n] = vec
         have[n] = True
     index = create_index(IndexConfig(space), kind)
@@ -136,3 +143,12 @@ def build_index(ids: Sequence[str], metadata: Sequence[dict[str, Any]], journal:
         keep = [int(n) for n in rows]
         index.add([ids[n] for n in keep], Embeddings(vectors, space), [metadata[n] for n in keep])
     return index, len(rows)
+
+
+def remove_stale_index(path: pathlib.Path) -> None:
+    """Remove an index an earlier run of this migration wrote at ``path``: renamed aside first
+    (one atomic step), so a crash leaves either the old index or none, never half of one; the
+    journal keeps every vector it was written from."""
+    aside = path.with_name(f".{path.name}.stale-{os.getpid()}")
+    os.replace(path, aside)
+    shutil.rmtree(aside, ignore_errors=True)

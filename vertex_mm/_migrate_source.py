@@ -15,7 +15,7 @@ from typing import Any
 from .errors import InputError
 from .media import _normalise_location
 
-__all__ = ["Item", "pending", "source_items"]
+__all__ = ["UNREADABLE", "Item", "Pending", "bytes_key", "item_key", "legacy_key", "pending", "source_items"]
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,12 @@ def source_items(source: str | os.PathLike[str], root: str | os.PathLike[str] | 
     @001 index: metadata ``text``, no ``path``); neither when its source cannot be found."""
     base = pathlib.Path(root).expanduser() if root is not None else None
     items = []
+    seen: set[str] = set()
     for item_id, meta in _read_old(pathlib.Path(source).expanduser()):
+        if item_id in seen:  # one id, two files: each one's vector could end up under the other's name
+            raise InputError(f"{source}: the id {item_id!r} appears more than once; an id must name one item "
+                             "(remove or rename the duplicates)", input_name=str(source))
+        seen.add(item_id)
         path = meta.get("path")
         text = meta.get("text")
         location: str | None = None
@@ -115,41 +120,88 @@ def _is_gcs(item_id: str) -> bool:
     return parts.scheme == "gs" or (parts.scheme.lower() == "https" and parts.netloc == "storage.googleapis.com")
 
 
-#: How much of a source file its journal key reads: enough to tell two photos (or an edited one)
-#: apart without reading 100,000 whole files on every resume.
-_FINGERPRINT_BYTES = 1 << 16
+#: What a file's journal key reads: its size, its first and last 64 KiB and 16 blocks of 4 KiB
+#: spread between them (the whole file when it is smaller than that). Enough to tell two photos,
+#: or an edited one, apart (a compressed image changes throughout; an uncompressed scan's top
+#: rows are at the end of a BMP) without reading 100,000 whole files on every resume.
+_HEAD = _TAIL = 1 << 16
+_BLOCK, _BLOCKS = 1 << 12, 16
 
 
-def _hash(item: Item) -> str:
-    """The journal's key for what an item's vector was made from: a local file by its size and
-    the SHA-256 of its first 64 KiB (so a moved or copied file is the same item, while another
-    source's file under the same id, or an edited one, is embedded again), a text item by its
-    text, a ``gs://`` item by its URI. A file that cannot be read keys as :func:`_legacy_hash`
-    (reading it for the request then fails with its own error)."""
+def _ranges(size: int) -> list[tuple[int, int]]:
+    if size <= _HEAD + _TAIL + _BLOCK * _BLOCKS:
+        return [(0, size)]
+    middle = [(size * i // (_BLOCKS + 1), _BLOCK) for i in range(1, _BLOCKS + 1)]
+    return [(0, _HEAD), *middle, (size - _TAIL, _TAIL)]
+
+
+def _key_of(size: int, read: Callable[[int, int], bytes]) -> str:
+    digest = hashlib.sha256(str(size).encode())
+    for offset, length in _ranges(size):
+        digest.update(read(offset, length))
+    return f"migrated:file:{size}:{digest.hexdigest()[:32]}"
+
+
+def bytes_key(data: bytes) -> str:
+    """The journal key of a file whose bytes are ``data`` (what :func:`item_key` reads of it)."""
+    view = memoryview(data)
+    return _key_of(len(data), lambda offset, length: bytes(view[offset : offset + length]))
+
+
+#: The key of a file that could not be read: matches no record, so the item is tried again.
+UNREADABLE = "migrated:unreadable"
+
+
+def item_key(item: Item) -> str:
+    """The journal's key for what an item's vector is made from: a local file by a sample of its
+    bytes (:func:`bytes_key`; a moved or copied file is the same item, another source's file
+    under the same id, or an edited one, is not), a text item by its text, a ``gs://`` item by
+    its URI (its id). A file that cannot be read now keys as :data:`UNREADABLE`."""
     if item.location is None:
         if item.text is not None:
             return "migrated:text:" + hashlib.sha256(item.text.encode("utf-8")).hexdigest()[:32]
-        return _legacy_hash(item)
+        return legacy_key(item)
     if item.location.startswith("gs://"):
-        return _legacy_hash(item)
+        return legacy_key(item)
     try:
         with open(item.location, "rb") as f:
             size = os.fstat(f.fileno()).st_size
-            head = f.read(_FINGERPRINT_BYTES)
+
+            def read(offset: int, length: int) -> bytes:
+                f.seek(offset)
+                return f.read(length)
+
+            return _key_of(size, read)
     except OSError:
-        return _legacy_hash(item)
-    return f"migrated:file:{size}:{hashlib.sha256(head).hexdigest()[:32]}"
+        return UNREADABLE
 
 
-def _legacy_hash(item: Item) -> str:
-    # The key of every record before content keys (and still of gs:// items): the id alone.
-    # A journal written then keeps its records: they count as done by id, as they did.
+def legacy_key(item: Item) -> str:
+    """The key of every record written before content keys (and still of ``gs://`` items): the
+    id alone. A journal written then keeps its records: they count as done by id, as they did."""
     return f"migrated:{item.id}"
 
 
-def pending(items: Sequence[Item], is_done: Callable[[str, str], bool]) -> tuple[dict[str, str], list[Item]]:
+@dataclass
+class Pending:
+    """What the journal does not hold yet, and each item's key."""
+
+    keys: dict[str, str]
+    todo: list[Item]
+    #: items counted as done by id alone, from records written before content keys
+    by_id_only: int
+
+
+def pending(items: Sequence[Item], is_done: Callable[[str, str], bool]) -> Pending:
     """Each item's journal key (items with a source), and the items the journal does not hold
     (``is_done(id, key)``; a record written before content keys counts by id)."""
-    keys = {i.id: _hash(i) for i in items if (i.location or i.text) is not None}
-    todo = [i for i in items if i.id in keys and not (is_done(i.id, keys[i.id]) or is_done(i.id, _legacy_hash(i)))]
-    return keys, todo
+    keys = {i.id: item_key(i) for i in items if (i.location or i.text) is not None}
+    todo, by_id = [], 0
+    for item in items:
+        if item.id not in keys or is_done(item.id, keys[item.id]):
+            continue
+        if keys[item.id] != legacy_key(item) and is_done(item.id, legacy_key(item)):
+            by_id += 1
+            continue
+        todo.append(item)
+    return Pending(keys, todo, by_id)

@@ -20,11 +20,13 @@ item, from its source images, by the successor (gemini-embedding-2), into a new 
 * Resumable at the quota: results go to an append-only journal beside the new index
   (``NEW.journal.jsonl``) as they arrive, through the embedder's batch engine (rate limit,
   retries); run the same command again after a crash or Ctrl-C and only what is missing is
-  embedded. An item counts as done only for the content it was embedded from (a file's size
-  and first 64 KiB, a text item's text, a ``gs://`` item's URI): a moved or copied source is
-  not embedded again, an edited file is, and so is another source's file under the same id.
-  The new index is written (atomically) from the journal at the end, streamed into one float32
-  array (~4 bytes a dimension an item); no index is written when nothing has a vector. The
+  embedded. An item counts as done, and its vector goes into the new index, only for the
+  content it was embedded from (:func:`~vertex_mm._migrate_source.item_key`: a sample of a
+  file's bytes, a text item's text, a ``gs://`` item's URI): a moved or copied source is not
+  embedded again, an edited file is, and so is another source's file under the same id. An id
+  that appears twice in the source is refused. The new index is written (atomically) from the
+  journal at the end, streamed into one float32 array (~4 bytes a dimension an item); no index
+  is written when nothing has a vector (an earlier run's index there is removed). The
   journal records its space (model, dimension, task): a resume in another space is refused
   (:class:`~vertex_mm.jobs.JournalSpaceError`), so the index's label is always true.
 * Spaces never mix: the new index is created in the new embedder's space (recording the
@@ -46,11 +48,12 @@ from typing import Any
 
 import numpy as np
 
-from ._migrate_io import build_index, check_out, load_source_image
-from ._migrate_source import Item, pending, source_items
+from ._migrate_io import build_index, check_out, load_source_image, remove_stale_index
+from ._migrate_source import UNREADABLE, Item, bytes_key, item_key, legacy_key, pending, source_items
 from .batch.interrupt import BatchInterrupted, NotRunError
 from .embedder import BaseEmbedder
 from .errors import APIError, InputError, InputNotFoundError, InvalidDimensionError, OutputPathError, VertexMMError
+from .index.manifest import MANIFEST_NAME
 from .pricing import CostEstimate
 from .results import EmbeddingSpace
 from .wire import EmbedRequest
@@ -69,6 +72,8 @@ class MigrationReport:
     items: int = 0
     embedded: int = 0
     already_done: int = 0
+    #: of ``already_done``, items counted by id alone from records written before content keys
+    by_id_only: int = 0
     missing_source: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     #: Ids of ``failed`` that another run may get past (a quota, an outage, a dropped connection).
@@ -80,6 +85,7 @@ class MigrationReport:
     written: bool = False  # whether the new index was written (not when no item has a vector)
     interrupted: bool = False
     interrupted_writing: bool = False  # stopped while the index was being written from the journal
+    removed_stale: bool = False  # no item has a vector: the index an earlier run wrote at ``index`` was removed
 
     @property
     def complete(self) -> bool:
@@ -94,7 +100,7 @@ class MigrationReport:
     def summary(self) -> str:
         parts = [f"{self.embedded} embedded now", f"{self.already_done} already done",
                  f"{len(self.failed)} failed", f"{len(self.missing_source)} without a source"]
-        text = f"{self.items} items: " + ", ".join(parts)
+        text = f"{self.items} items: " + ", ".join(parts) + _by_id_note(self.by_id_only)
         if self.converted:
             kinds = ", ".join(f"{n} {fmt}" for fmt, n in sorted(self.converted.items()))
             text += f"; {sum(self.converted.values())} images sent re-encoded as PNG ({kinds}: formats the " \
@@ -109,6 +115,8 @@ class MigrationReport:
             text += f" -> {self.index} (space {self.space})"
         else:
             text += f"; no item has a vector, so no index was written at {self.index}"
+            if self.removed_stale:
+                text += " (the one an earlier run wrote there held none of these items' current vectors: removed)"
         return text + self._failures_note()
 
     def _failures_note(self) -> str:
@@ -147,11 +155,13 @@ def migrate_index(source: str | os.PathLike[str], out: str | os.PathLike[str], e
                                                  "id is a path in)", input_name=i)) for i in report.missing_source]
     counting = threading.Lock()
     with Journal(journal_path, space=space.id) as journal:
-        keys, todo = pending(items, journal.is_done)
-        report.already_done = report.items - len(report.missing_source) - len(todo)
+        left = pending(items, journal.is_done)
+        keys, todo = left.keys, left.todo
+        report.already_done, report.by_id_only = report.items - len(report.missing_source) - len(todo), left.by_id_only
 
         def build(item: Item) -> EmbedRequest:
-            request, converted = build_request(embedder, item, space, task)
+            request, converted, key = build_request(embedder, item, space, task)
+            keys[item.id] = key  # of the bytes sent: a file edited since the start is journalled as sent
             if converted is not None:
                 with counting:  # build runs in the batch's worker threads
                     report.converted[converted] = report.converted.get(converted, 0) + 1
@@ -187,13 +197,26 @@ def migrate_index(source: str | os.PathLike[str], out: str | os.PathLike[str], e
     if report.interrupted:
         return report
     try:
-        index, rows = build_index([i.id for i in items], [i.metadata for i in items], journal_path, space, kind)
+        # Only records of what each item is now: not another source's vector under the same id,
+        # nor the vector of a file's old content when its new content failed or went missing.
+        accept = {item.id: {keys[item.id], legacy_key(item)} for item in items if item.id in keys}
+        index, rows = build_index([i.id for i in items], [i.metadata for i in items], journal_path, space, kind, accept)
         if rows:
             index.save(out_path)
             report.written = True
+        elif (out_path / MANIFEST_NAME).is_file():  # an earlier run's index (its journal is beside it)
+            remove_stale_index(out_path)  # it holds only vectors of items this source no longer has
+            report.removed_stale = True
     except KeyboardInterrupt:  # the save is atomic: the journal holds everything
         report.interrupted = report.interrupted_writing = True
     return report
+
+
+def _by_id_note(n: int) -> str:
+    if not n:
+        return ""
+    return (f" ({n} of them counted by id alone: their journal records were written before vertex-mm keyed them by "
+            "content, so a changed or other file under the same id is not seen; delete the journal to embed them again)")
 
 
 @dataclass
@@ -203,6 +226,7 @@ class MigrationPlan:
     space: str
     items: int = 0
     already_done: int = 0
+    by_id_only: int = 0
     missing_source: list[str] = field(default_factory=list)
     #: items whose request could not be built, id -> "ErrorType: message" (they would fail)
     failures: dict[str, str] = field(default_factory=dict)
@@ -216,6 +240,7 @@ class MigrationPlan:
     def summary(self, requests_per_minute: float | None) -> str:
         text = (f"{self.items} items: {self.already_done} already in the journal, {self.to_send} to embed, "
                 f"{len(self.failures)} would fail, {len(self.missing_source)} without a source")
+        text += _by_id_note(self.by_id_only)
         if self.converted:
             text += "; to re-encode as PNG: " + ", ".join(f"{n} {fmt}" for fmt, n in sorted(self.converted.items()))
         if requests_per_minute and self.to_send:
@@ -249,11 +274,11 @@ def plan_migration(source: str | os.PathLike[str], out: str | os.PathLike[str], 
     items = source_items(source, root)
     plan = MigrationPlan(space.id, items=len(items),
                          missing_source=[i.id for i in items if i.location is None and i.text is None])
-    _, todo = pending(items, done.matches)
-    plan.already_done = plan.items - len(plan.missing_source) - len(todo)
-    for item in todo:
+    left = pending(items, done.matches)
+    plan.already_done, plan.by_id_only = plan.items - len(plan.missing_source) - len(left.todo), left.by_id_only
+    for item in left.todo:
         try:
-            request, converted = build_request(embedder, item, space, task)
+            request, converted, _ = build_request(embedder, item, space, task)
         except VertexMMError as exc:
             plan.failures[item.id] = f"{type(exc).__name__}: {exc}"
             continue
@@ -278,16 +303,21 @@ def output_paths(source: str | os.PathLike[str], out: str | os.PathLike[str]) ->
 
 
 def build_request(embedder: BaseEmbedder, item: Item, space: EmbeddingSpace,
-                  task: str | None) -> tuple[EmbedRequest, str | None]:
+                  task: str | None) -> tuple[EmbedRequest, str | None, str]:
     """The request that embeds ``item`` (its image read, converted to PNG when the target does
-    not take its format), and the format it was converted from (None: sent as it is)."""
+    not take its format), the format it was converted from (None: sent as it is), and the
+    journal key of what was read (:func:`~vertex_mm._migrate_source.item_key`)."""
     limits = embedder.content_limits
     content: Any = item.text
     converted = None
+    key = item_key(item) if item.location is None or item.location.startswith("gs://") else UNREADABLE
     if item.location is not None:
-        content, converted = load_source_image(item.location, limits.image_formats if limits is not None else None,
-                                               limits.max_image_pixels if limits is not None else None)
-    return embedder.build_content_request(content, dimension=space.dimension, task=task, key=item.id), converted
+        content, converted, raw = load_source_image(item.location, limits.image_formats if limits is not None else None,
+                                                    limits.max_image_pixels if limits is not None else None)
+        if raw is not None:
+            key = bytes_key(raw)
+    request = embedder.build_content_request(content, dimension=space.dimension, task=task, key=item.id)
+    return request, converted, key
 
 
 def _default_dimension(embedder: BaseEmbedder, dimension: int | None, task: str | None,

@@ -219,7 +219,7 @@ def test_an_image_to_convert_over_the_targets_pixel_limit_is_refused_from_its_he
     gif.write_bytes(image_bytes("GIF", size=(300, 200)))
     with pytest.raises(ImageTooLargeError, match=r"big\.gif: image is 300x200 = 60,000 pixels; the limit is 50,000"):
         load_source_image(str(gif), frozenset({"PNG"}), max_pixels=50_000)
-    image, converted = load_source_image(str(gif), frozenset({"PNG"}), max_pixels=60_000)
+    image, converted, _ = load_source_image(str(gif), frozenset({"PNG"}), max_pixels=60_000)
     assert converted == "GIF" and image.data is not None and image.data[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -236,7 +236,7 @@ def test_an_image_converted_to_png_keeps_its_orientation_and_colour_profile(tmp_
     exif[0x0112] = 6  # Orientation: shown turned 90 degrees clockwise (a phone held upright)
     tiff = tmp_path / "phone.tif"
     pixels.save(tiff, "TIFF", exif=exif, icc_profile=srgb)
-    image, converted = load_source_image(str(tiff), frozenset({"PNG"}))
+    image, converted, _ = load_source_image(str(tiff), frozenset({"PNG"}))
     assert converted == "TIFF" and image.data is not None
     with PILImage.open(io.BytesIO(image.data)) as png:
         assert png.format == "PNG" and png.size == (20, 40)  # upright, as shown
