@@ -78,7 +78,8 @@ class DenseScorer:
                  precision: str = "auto", late_chunking: bool = False) -> None:
         if precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {precision!r}")
-        if precision == "bf16" and not cpu_has_native_bf16():
+        on_cpu = encoder is None or getattr(getattr(encoder, "device", None), "type", "cpu") == "cpu"
+        if precision == "bf16" and on_cpu and not cpu_has_native_bf16():
             warnings.warn("precision='bf16' on a CPU without native bfloat16 (no AVX512-BF16 or AMX): torch emulates it, "
                           "several times slower than float32; precision='auto' picks float32 on this CPU",
                           EmulatedBfloat16Warning, stacklevel=outside_stacklevel())

@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 
 from local_backend.pages import dense
 from local_backend.pages.dense import DenseScorer
@@ -37,3 +38,5 @@ def test_bfloat16_on_a_cpu_that_emulates_it_warns_at_the_callers_line(monkeypatc
         warnings.simplefilter("error")
         DenseScorer(object(), precision="auto")
         DenseScorer(object(), precision="fp32")
+        gpu_encoder = type("OnGpu", (), {"device": torch.device("cuda")})()  # the CPU's bfloat16 is not used there
+        DenseScorer(gpu_encoder, precision="bf16")
