@@ -51,7 +51,8 @@ DEFAULT_SCREEN_PAGES_PER_K = 400
 #: candidate, :func:`~vertex_mm.late_interaction.binary.prefilter_size`) with the 2-bit
 #: weights; 0 scores every page with them.
 #: (benchmarks/bench_pages_scale.py: 100,000 pages, the 2-bit stage over all pages took
-#: ~1.7x the 1-bit one.)
+#: ~1.7x the 1-bit one with the popcount kernel; with the nibble kernel, AVX2 CPUs, they cost
+#: the same and there is no prefilter.)
 DEFAULT_BINARY_PREFILTER = 1024
 
 
@@ -170,7 +171,7 @@ class SegmentSearch:
         float MaxSim (scores are then float MaxSim too); ``query_bits`` is passed to
         :func:`~vertex_mm.late_interaction.hamming_maxsim` (with 2, the default, only each
         query's best pages by 1-bit Hamming, at least :attr:`binary_prefilter` and 8 per candidate,
-        are scored with 2 bits). ``mode="muvera"`` takes each query's
+        are scored with 2 bits, except where the nibble kernel makes 2 bits as cheap as 1). ``mode="muvera"`` takes each query's
         top ``candidates`` pages by the inner product of MUVERA encodings
         (:mod:`vertex_mm.late_interaction.muvera`; the index's :attr:`muvera` settings, or the
         defaults computed in memory), then reranks them the same way. ``candidates`` defaults to

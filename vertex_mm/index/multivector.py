@@ -156,8 +156,10 @@ class MultiVectorIndex(SegmentPersistence, SegmentSearch):
     @property
     def binary_prefilter(self) -> int:
         """Pages per query that the 1-bit stage of a 2-bit ``mode="binary"`` search keeps at
-        least (:data:`DEFAULT_BINARY_PREFILTER`); 0 scores every page with 2 bits. Setting it
-        to anything but an integer >= 0 raises :class:`InputError`."""
+        least (:data:`DEFAULT_BINARY_PREFILTER`); 0 scores every page with 2 bits. Unused where
+        the nibble kernel runs (AVX2 CPUs, :func:`~vertex_mm.late_interaction.binary.hamming_kernel`):
+        there 2 bits over every page cost what the 1-bit stage does. Setting it to anything but
+        an integer >= 0 raises :class:`InputError`."""
         return self._binary_prefilter
 
     @binary_prefilter.setter

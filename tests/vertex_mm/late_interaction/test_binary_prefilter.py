@@ -22,6 +22,13 @@ def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
+@pytest.fixture(autouse=True)
+def popcount_kernel(monkeypatch):
+    """The prefilter runs only with the popcount kernel: where the nibble kernel runs, 2-bit costs
+    what 1-bit does and there is no prefilter (tests/.../test_binary_nibble.py)."""
+    monkeypatch.setenv(binary_mod.KERNEL_ENV, "popcount")
+
+
 @pytest.fixture
 def colpali_like(rng: np.random.Generator) -> tuple[PackedPages, list[np.ndarray]]:
     pages = [_unit(rng, int(n), 128) for n in rng.integers(1, 14, size=57)]

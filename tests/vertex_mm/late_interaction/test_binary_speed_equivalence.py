@@ -11,12 +11,22 @@ import numpy as np
 import pytest
 
 from vertex_mm.late_interaction import BinaryPages, PackedPages, hamming_maxsim, maxsim, top_k, two_stage_search
+from vertex_mm.late_interaction import binary as binary_mod
 from vertex_mm.late_interaction.binary import has_fast_kernel
 
 
 def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
     x = rng.standard_normal((n, d)).astype(np.float32)
     return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.fixture(autouse=True, params=["popcount", "nibble"])
+def kernel(request, monkeypatch):
+    """Every test here runs with each compiled kernel for 128-bit codes (the CPU picks one)."""
+    if request.param == "nibble" and not binary_mod._nibble_usable():
+        pytest.skip("the nibble kernel needs an x86-64 CPU with AVX2")
+    monkeypatch.setenv(binary_mod.KERNEL_ENV, request.param)
+    return request.param
 
 
 @pytest.fixture

@@ -1,0 +1,155 @@
+"""The nibble-table Hamming kernel (AVX2 ``vpshufb``): its layout, its tables and its integers.
+
+It must give the popcount kernel's and numpy's integers for every page length around its
+32-token blocks, every query length around its 4-token groups, 1- and 2-bit queries, and
+blocks of pages on several threads; where it runs, the two-stage search has no 1-bit prefilter.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vertex_mm.errors import InputError
+from vertex_mm.late_interaction import BinaryPages, PackedPages, hamming_maxsim, maxsim, top_k, two_stage_search
+from vertex_mm.late_interaction import binary as binary_mod
+from vertex_mm.late_interaction.binary import binarize, hamming_kernel, prefilter_size
+
+pytestmark = pytest.mark.skipif(not binary_mod._nibble_usable(), reason="the nibble kernel needs numba and AVX2")
+
+
+def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def nibble(monkeypatch):
+    monkeypatch.setenv(binary_mod.KERNEL_ENV, "nibble")
+
+
+def test_planes_hold_each_code_byte_of_32_tokens_in_a_row():
+    from vertex_mm.late_interaction._nibble_kernel import build_planes
+
+    rng = np.random.default_rng(0)
+    lengths = [1, 32, 33, 70]
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    codes = rng.integers(0, 2**63, size=(offsets[-1], 2), dtype=np.uint64) | np.uint64(1)  # no all-zero token
+    planes, block_offsets = build_planes(codes, offsets)
+    assert block_offsets.tolist() == [0, 1, 2, 4, 7]
+    assert planes.shape == (7, 16, 32) and planes.dtype == np.uint8
+    as_bytes = codes.view(np.uint8).reshape(-1, 16)
+    for p, n in enumerate(lengths):
+        for t in range(n):
+            blk, lane = block_offsets[p] + t // 32, t % 32
+            np.testing.assert_array_equal(planes[blk, :, lane], as_bytes[offsets[p] + t])
+        tail = block_offsets[p + 1] * 32 - block_offsets[p] * 32 - n  # padding lanes of the last block
+        last = planes[block_offsets[p + 1] - 1]
+        assert not last[:, 32 - tail :].any()
+
+
+def test_query_tables_hold_the_weighted_distance_of_each_nibble():
+    from vertex_mm.late_interaction._nibble_kernel import GROUP_TOKENS, query_tables
+
+    rng = np.random.default_rng(1)
+    q = rng.integers(0, 2**63, size=(5, 2), dtype=np.uint64)
+    m = rng.integers(0, 2**63, size=(5, 2), dtype=np.uint64)
+    tables = query_tables(q, m)
+    assert tables.shape == (8, 32, 32) and 8 % GROUP_TOKENS == 0
+    np.testing.assert_array_equal(tables[5:], np.broadcast_to(tables[0], (3, 32, 32)))  # padding: token 0
+    np.testing.assert_array_equal(tables[:, :, :16], tables[:, :, 16:])  # both 128-bit halves
+    bits = lambda w: np.unpackbits(w.view(np.uint8), bitorder="little")  # noqa: E731
+    for i in range(5):
+        qb, mb = bits(q[i]), bits(m[i])
+        for n in range(32):
+            for v in range(16):
+                vb = np.array([(v >> j) & 1 for j in range(4)], np.uint8)
+                x = qb[4 * n : 4 * n + 4] ^ vb
+                assert tables[i, n, v] == x.sum() + (x & mb[4 * n : 4 * n + 4]).sum()
+
+
+@pytest.mark.parametrize("query_bits", [1, 2])
+def test_integers_equal_numpys_and_the_popcount_kernels(monkeypatch, query_bits):
+    rng = np.random.default_rng(2)
+    lengths = [1, 2, 31, 32, 33, 63, 64, 65, 95, 96, 97, 130, 5]
+    pages = PackedPages.from_list([_unit(rng, n, 128) for n in lengths])
+    codes = BinaryPages.from_pages(pages)
+    queries = [_unit(rng, n, 128) for n in (1, 2, 3, 4, 5, 8, 9, 20)]  # 52 tokens: 13 groups of 4
+    want = hamming_maxsim(queries, codes, query_bits=query_bits, use_numba=False)
+    monkeypatch.setenv(binary_mod.KERNEL_ENV, "popcount")
+    np.testing.assert_array_equal(hamming_maxsim(queries, codes, query_bits=query_bits), want)
+    monkeypatch.setenv(binary_mod.KERNEL_ENV, "nibble")
+    got = hamming_maxsim(queries, codes, query_bits=query_bits)
+    assert got.dtype == np.float32 and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(hamming_maxsim(queries[3], codes, query_bits=query_bits), want[3:4])
+
+
+@pytest.mark.usefixtures("nibble")
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_blocks_of_pages_on_several_threads(monkeypatch, threads):
+    from vertex_mm.late_interaction import _hamming_kernel
+
+    rng = np.random.default_rng(3)
+    pages = PackedPages.from_list([_unit(rng, int(n), 128) for n in rng.integers(1, 80, size=23)])
+    codes = BinaryPages.from_pages(pages)
+    queries = [_unit(rng, n, 128) for n in (3, 7)]
+    monkeypatch.setattr(binary_mod, "PAGE_BLOCK", 4)
+    monkeypatch.setattr(_hamming_kernel, "thread_count", lambda: threads)
+    for query_bits in (1, 2):
+        np.testing.assert_array_equal(hamming_maxsim(queries, codes, query_bits=query_bits),
+                                      hamming_maxsim(queries, codes, query_bits=query_bits, use_numba=False))
+
+
+@pytest.mark.usefixtures("nibble")
+def test_extreme_codes_reach_the_largest_distance_without_wrapping():
+    # All-ones page tokens against an all-zero query token with a full half mask: 128 + 64 = 192
+    # per token, the most a 2-bit query can weigh; and the all-zero token at distance 0.
+    d = 128
+    page = np.ones((40, d), np.float32)
+    page[39] = -1.0  # one token at the other corner, in the second block
+    codes = BinaryPages.from_pages([page, page[:33]])
+    query = -np.ones((1, d), np.float32)
+    query[0, : d // 2] = -2.0  # stronger half: the 2-bit mask marks it
+    got = hamming_maxsim([query], codes, query_bits=2)
+    want = hamming_maxsim([query], codes, query_bits=2, use_numba=False)
+    np.testing.assert_array_equal(got, want)
+    assert got[0, 1] == -192 and got[0, 0] == 192  # page 1 lacks the matching token (its 33 are all +1)
+
+
+def test_kernel_choice_follows_the_cpu_and_the_override(monkeypatch):
+    monkeypatch.delenv(binary_mod.KERNEL_ENV, raising=False)
+    monkeypatch.setattr(binary_mod, "_has_vector_popcount", lambda: False)
+    assert hamming_kernel() == "nibble"
+    monkeypatch.setattr(binary_mod, "_has_vector_popcount", lambda: True)  # VPOPCNTQ: the popcount kernel
+    assert hamming_kernel() == "popcount"
+    monkeypatch.setenv(binary_mod.KERNEL_ENV, "nibble")
+    assert hamming_kernel() == "nibble"
+    monkeypatch.setenv(binary_mod.KERNEL_ENV, "POPCOUNT ")
+    assert hamming_kernel() == "popcount"
+    monkeypatch.setenv(binary_mod.KERNEL_ENV, "simd")
+    with pytest.raises(InputError, match="VERTEX_MM_HAMMING_KERNEL must be auto, nibble or popcount, got 'simd'"):
+        hamming_kernel()
+
+
+@pytest.mark.usefixtures("nibble")
+def test_two_stage_search_scores_every_page_with_two_bits():
+    rng = np.random.default_rng(4)
+    pages = PackedPages.from_list([_unit(rng, int(n), 128) for n in rng.integers(1, 40, size=300)]).astype(np.float16)
+    queries = [_unit(rng, n, 128) for n in (4, 11)]
+    binary = BinaryPages.from_pages(pages)
+    assert prefilter_size(10_000, 32) == 0 and prefilter_size(10_000, 32, prefilter=1000) == 0
+    _, cand = top_k(hamming_maxsim(queries, binary, query_bits=2, use_numba=False), 5)
+    scores, index = two_stage_search(queries, binary, pages, 3, candidates=5)
+    for q, c, s, i in zip(queries, cand, scores, index):
+        want_s, want_i = top_k(maxsim([q], pages, page_ids=np.sort(c)), 3)
+        np.testing.assert_array_equal(s, want_s[0])
+        np.testing.assert_array_equal(i, np.sort(c)[want_i[0]])
+
+
+def test_binarize_order_matches_the_tables_nibble_order():
+    # Nibble 2k is the low half of code byte k: dimension 4n + j is bit j of nibble n.
+    v = -np.ones((1, 128), np.float32)
+    v[0, 4 * 5 + 2] = 1.0  # nibble 5, bit 2
+    byte = binarize(v).view(np.uint8)[0]
+    assert byte[2] == 1 << 6 and byte.sum() == 1 << 6
