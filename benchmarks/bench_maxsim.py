@@ -24,12 +24,16 @@ Methods, all in this process on the same threads:
               (``ScreenedPages.exact_topk``). ``speedup_float32_exact`` is this path;
               ``speedup_float32_fused`` the plain float32 scan.
 * bf16/fp16   our fused scorer on float16 pages (the 257 KiB page) with bfloat16 arithmetic.
-* binary      two-stage: Hamming-MaxSim over 1-bit page codes (16 B/token) with 2-bit queries
-              (``query_bits=2``: plain 1-bit Hamming over every page keeps each query's best
-              8 x ``--candidates`` pages, which are scored with the 2-bit weights), then float32
-              MaxSim over each query's top ``--candidates`` pages read from the float16 store.
-              ``binary-1bitq``: the same with 1-bit queries
-              (plain symmetric Hamming), shown for comparison.
+* binary      two-stage: Hamming-MaxSim over 1-bit page codes (16 B/token) with 2-bit queries,
+              then float32 MaxSim over each query's top ``--candidates`` pages read from the
+              float16 store. The Hamming kernel is the one this CPU gets
+              (``hamming_kernel()``): on AVX2 without a vector popcount the nibble-table kernel
+              scores every page with the 2-bit weights; with the popcount kernel plain 1-bit
+              Hamming over every page keeps each query's best 8 x ``--candidates`` pages, which
+              are scored with the 2-bit weights. ``binary-popcount`` (where the nibble kernel
+              runs) is the same search with the popcount kernel, so one run shows what the
+              kernel gives. ``binary-1bitq``: 1-bit queries (plain symmetric Hamming), shown
+              for comparison.
 
 CPU time used by other processes during each timing is read from /proc/stat; rounds repeat
 (up to ``--max-rounds``) until one is quiet, and each method reports its fastest round with
@@ -60,7 +64,13 @@ from _options import benchmark_parser
 from vertex_mm._device import cpu_has_native_bf16
 from vertex_mm._paths import cache_dir
 from vertex_mm.late_interaction import BinaryPages, PackedPages, ScreenedPages, hamming_maxsim, maxsim, top_k, two_stage_search
-from vertex_mm.late_interaction.binary import PREFILTER_PER_CANDIDATE, prefilter_size, prefiltered_candidates
+from vertex_mm.late_interaction.binary import (
+    KERNEL_ENV,
+    PREFILTER_PER_CANDIDATE,
+    hamming_kernel,
+    prefilter_size,
+    prefiltered_candidates,
+)
 
 
 # --- the reference ------------------------------------------------------------------------------
@@ -166,6 +176,19 @@ def timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
     return t.wall, t.other_cpu, out
 
 
+def _with_kernel(name: str, fn: Callable[[], Any]) -> Any:
+    """``fn()`` with the Hamming kernel ``name`` (``VERTEX_MM_HAMMING_KERNEL``), then the setting as it was."""
+    before = os.environ.get(KERNEL_ENV)
+    os.environ[KERNEL_ENV] = name
+    try:
+        return fn()
+    finally:
+        if before is None:
+            del os.environ[KERNEL_ENV]
+        else:
+            os.environ[KERNEL_ENV] = before
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = benchmark_parser(__doc__, pages=2000, tokens=1030, dim=128, queries=16, query_tokens=20, plant_cos=0.5,
                           plant_frac=0.5, max_rounds=8, seed=0)
@@ -213,6 +236,11 @@ def main(argv: list[str] | None = None) -> int:
         "binary": lambda: two_stage_search(q_np, binary, packed16, 5, candidates=args.candidates)[1],
         "binary-1bitq": lambda: two_stage_search(q_np, binary, packed16, 5, candidates=args.candidates, query_bits=1)[1],
     }
+    kernel = hamming_kernel()
+    print(f"# Hamming kernel: {kernel}")
+    if kernel == "nibble":
+        methods["binary-popcount"] = lambda: _with_kernel(
+            "popcount", lambda: two_stage_search(q_np, binary, packed16, 5, candidates=args.candidates)[1])
     # Warm-up on a slice, and the exactness check of the float32 scorer against the reference.
     ref_s = score_multi_vector(qs_list, ps_list[:200], device="cpu").numpy()
     ours_s = maxsim(q_np, packed32.select(np.arange(min(200, args.pages))))
@@ -222,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     identical = bool((want[0] == got[0]).all() and (want[1] == got[1]).all())
     hamming_maxsim(q_np[:1], BinaryPages(binary.codes[: 2 * args.tokens], binary.offsets[:3], args.dim))
     two_stage_search(q_np[:1], binary, packed16, 5, candidates=args.candidates)  # compiles the prefilter's pair kernel
+    if kernel == "nibble":
+        _with_kernel("popcount", lambda: two_stage_search(q_np[:1], binary, packed16, 5, candidates=args.candidates))
 
     # Each method keeps its fastest quiet timing (other processes used < --quiet-frac of the
     # CPUs meanwhile) over at least --min-rounds rounds (one timing is hostage to a single
@@ -255,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     float32_bytes = args.tokens * args.dim * 4
     bytes_pp = {"reference": float32_bytes, "float32": float32_bytes, "exact-screened": float32_bytes * 3 // 2,
                 "bf16/fp16": args.tokens * args.dim * 2,
-                "binary": binary.bytes_per_page, "binary-1bitq": binary.bytes_per_page}
+                "binary": binary.bytes_per_page, "binary-1bitq": binary.bytes_per_page,
+                "binary-popcount": binary.bytes_per_page}
     ndcg = {name: ndcg_at_5(r, relevant) for name, r in ranked.items()}
     bandwidth = memory_read_gbs()
     print(f"\n{'method':<16}{'seconds':>9}{'pages/s/query':>15}{'speedup':>9}{'bytes/page':>12}{'GB/s':>7}"
@@ -298,27 +329,33 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{bits}-bit queries: planted page's rank after the Hamming stage: "
               f"median {int(np.median(ranks))}, max {ranks.max()}, "
               f"within the {args.candidates} candidates for {int((ranks < args.candidates).sum())}/{len(ranks)} queries")
+    from vertex_mm.late_interaction._rerank import rerank
+
+    def fastest(fn: Callable[[], Any]) -> float:
+        return min(timed(fn)[0] for _ in range(3))
+
     n_pre = prefilter_size(args.pages, args.candidates)
+    cand = top_k(hamming_maxsim(q_np, binary, query_bits=2), args.candidates)[1]
     if n_pre:
-        full2 = top_k(hamming_maxsim(q_np, binary, query_bits=2), args.candidates)[1]
+        full2 = cand
         cand = prefiltered_candidates(q_np, binary, n_pre, args.candidates)
         recall = np.mean([len(set(a) & set(b)) / args.candidates for a, b in zip(cand, full2)])
         planted = sum(r in c for r, c in zip(relevant, cand))
         print(f"binary's 1-bit prefilter keeps {n_pre} pages per query ({PREFILTER_PER_CANDIDATE} per candidate): "
               f"{100 * recall:.1f}% of the full 2-bit stage's {args.candidates} candidates kept (random pages are near-ties), "
               f"planted page among the candidates for {planted}/{len(relevant)} queries")
-        from vertex_mm.late_interaction._rerank import rerank
-
-        def fastest(fn: Callable[[], Any]) -> float:
-            return min(timed(fn)[0] for _ in range(3))
-
-        one = fastest(lambda: hamming_maxsim(q_np, binary, query_bits=1))
-        two_all = fastest(lambda: hamming_maxsim(q_np, binary, query_bits=2))
+    one = fastest(lambda: hamming_maxsim(q_np, binary, query_bits=1))
+    two_all = fastest(lambda: hamming_maxsim(q_np, binary, query_bits=2))
+    rr = fastest(lambda: rerank(q_np, cand, packed16, 5, "float32"))
+    if n_pre:
         both = fastest(lambda: prefiltered_candidates(q_np, binary, n_pre, args.candidates))
-        rr = fastest(lambda: rerank(q_np, cand, packed16, 5, "float32"))
-        print(f"binary stages (fastest of 3): 1-bit Hamming over all pages {1e3 * one:.0f} ms, 2-bit on the survivors "
-              f"+ top-k {1e3 * (both - one):.0f} ms (2-bit over all pages instead: {1e3 * two_all:.0f} ms), "
-              f"float32 rerank of {args.candidates} candidates per query {1e3 * rr:.0f} ms")
+        stages = (f"1-bit Hamming over all pages {1e3 * one:.0f} ms, 2-bit on the survivors + top-k "
+                  f"{1e3 * (both - one):.0f} ms (2-bit over all pages instead: {1e3 * two_all:.0f} ms)")
+    else:
+        stages = f"2-bit Hamming over all pages {1e3 * two_all:.0f} ms (1-bit: {1e3 * one:.0f} ms), no prefilter"
+    pairs = args.queries * args.query_tokens * args.pages * args.tokens
+    print(f"binary stages ({kernel} kernel, fastest of 3): {stages}, {pairs / two_all / 1e9:.1f} G token pairs/s at "
+          f"2 bits; float32 rerank of {args.candidates} candidates per query {1e3 * rr:.0f} ms")
     kept = ndcg["binary"] / ndcg["float32"] if ndcg["float32"] > 0 else float("nan")
     print(f"RESULT speedup_float={ref_t / best['bf16/fp16'][0]:.2f} "
           f"speedup_float32_exact={ref_t / best['exact-screened'][0]:.2f} "

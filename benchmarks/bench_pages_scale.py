@@ -31,10 +31,11 @@ Reported, per mode of ``MultiVectorIndex.search``: query latency p50/p95 (one qu
 after a warm-up; ``--exact-queries`` and ``--screened-queries`` limit the slow modes), nDCG@10
 against the planted grades, and "nDCG kept" = nDCG of the mode / nDCG of exact (the
 exact answer is one batched ``mode="exact"`` call over all queries; screened must equal it bit
-for bit, so its kept is 1.0). ``binary`` is the index's default binary search (1-bit
-Hamming over every page, 2-bit Hamming over each query's best 1,024, its best 64 reranked by
-float MaxSim); ``binary-1b`` the same with 1-bit queries
-(half the popcounts). Also: where a binary search spends its time (the Hamming stage and the
+for bit, so its kept is 1.0). ``binary`` is the index's default binary search (with the
+popcount kernel: 1-bit Hamming over every page, 2-bit Hamming over each query's best 1,024;
+with the nibble kernel of AVX2 CPUs: 2-bit over every page; then its best 64 reranked by float
+MaxSim); ``binary-1b`` the same with 1-bit queries. ``VERTEX_MM_HAMMING_KERNEL=popcount`` runs
+the other kernel. Also: where a binary search spends its time (the Hamming stage and the
 rest), build wall time, the index's bytes on disk, and peak RSS (``ru_maxrss``; it counts the
 touched pages of the memory-mapped files) after the build, after the binary searches and at
 the end, with the resident memory split into allocations and mapped files. Last, binary search
@@ -306,16 +307,17 @@ def _binary_profile(idx: MultiVectorIndex, queries: list[np.ndarray], candidates
         whole.append(time.perf_counter() - t0)
     h1, h2, w = (float(np.median(x)) for x in (one, two, whole))
     from vertex_mm.index.multivector import DEFAULT_CANDIDATES
-    from vertex_mm.late_interaction.binary import prefilter_size
+    from vertex_mm.late_interaction.binary import hamming_kernel, prefilter_size
 
     n_cand = DEFAULT_CANDIDATES["binary"] if candidates is None else candidates
     n_pre = prefilter_size(len(idx), max(n_cand, K), idx.binary_prefilter)
-    stage = f"2-bit on the best {n_pre} pages" if n_pre else "2-bit over every page again"
     pairs = sum(int(s.binary.codes.shape[0]) for s in segs) * len(queries[0])  # type: ignore[union-attr]
-    return (f"1-bit Hamming over all pages {1e3 * h1:.0f} ms ({pairs / h1 / 1e9:.2f} G token pairs/s, {len(segs)} "
-            f"segments), 2-bit over all pages {1e3 * h2:.0f} ms ({pairs / h2 / 1e9:.2f} G/s); the default search "
-            f"{1e3 * w:.0f} ms = the 1-bit pass + ~{1e3 * max(w - h1, 0):.0f} ms ({stage}, top-{n_cand}, gather, "
-            "float rerank)")
+    first, h_first = ("1-bit", h1) if n_pre else ("2-bit", h2)
+    stage = f"2-bit on the best {n_pre} pages, " if n_pre else ""
+    return (f"{hamming_kernel()} kernel: 1-bit Hamming over all pages {1e3 * h1:.0f} ms ({pairs / h1 / 1e9:.2f} G token "
+            f"pairs/s, {len(segs)} segments), 2-bit over all pages {1e3 * h2:.0f} ms ({pairs / h2 / 1e9:.2f} G/s); the "
+            f"default search {1e3 * w:.0f} ms = the {first} pass + ~{1e3 * max(w - h_first, 0):.0f} ms ({stage}top-{n_cand}, "
+            "gather, float rerank)")
 
 
 def main(argv: list[str] | None = None) -> int:

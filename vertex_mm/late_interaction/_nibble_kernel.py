@@ -54,10 +54,14 @@ _CODE_BYTES = 16  # 128-bit codes: two uint64 words
 
 def available() -> bool:
     """Whether this kernel can be compiled here: an x86-64 CPU with AVX2 that numba compiles
-    for (``NUMBA_CPU_NAME`` unset or ``host``; a generic target has no ``vpshufb`` on 256 bits)."""
+    for (``NUMBA_CPU_NAME`` unset or ``host``, ``NUMBA_CPU_FEATURES`` unset or naming ``+avx2``;
+    a generic target has no ``vpshufb`` on 256 bits)."""
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return False
     if os.environ.get("NUMBA_CPU_NAME", "host") != "host":
+        return False
+    features = os.environ.get("NUMBA_CPU_FEATURES")
+    if features is not None and "+avx2" not in features.split(","):
         return False
     try:
         import llvmlite.binding as llvm
@@ -85,17 +89,17 @@ def _splat(builder: Any, value: Any) -> Any:
 
 @intrinsic  # type: ignore[untyped-decorator]  # numba: no annotations
 def _page_group_mins(typingctx: Any, tables: Any, planes: Any, first_block: Any, n_blocks: Any, last_valid: Any,
-                     q_first: Any, best: Any) -> Any:
+                     q_first: Any, best: Any, zero: Any) -> Any:
     """``best[q_first + g]`` = min over the page's blocks ``first_block : first_block + n_blocks``
     (the last holding ``last_valid`` real tokens) of query token ``q_first + g``'s table sum,
     for ``g`` in ``0..GROUP_TOKENS - 1``. Emits LLVM IR directly: numba has no vector types."""
-    sig = types.void(tables, planes, types.int64, types.int64, types.int64, types.int64, best)
+    sig = types.void(tables, planes, types.int64, types.int64, types.int64, types.int64, best, types.int64)
 
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
         tab = builder.bitcast(context.make_array(signature.args[0])(context, builder, args[0]).data, _I8.as_pointer())
         code = builder.bitcast(context.make_array(signature.args[1])(context, builder, args[1]).data, _I8.as_pointer())
         best_data = context.make_array(signature.args[6])(context, builder, args[6]).data
-        start, count, last_valid_, q0 = args[2], args[3], args[4], args[5]
+        start, count, last_valid_, q0, zero_ = args[2], args[3], args[4], args[5], args[7]
         mod = builder.module
         v2 = ir.FunctionType(_V32, [_V32, _V32])
         pshufb = cgutils.get_or_insert_function(mod, v2, "llvm.x86.avx2.pshuf.b")
@@ -116,12 +120,15 @@ def _page_group_mins(typingctx: Any, tables: Any, planes: Any, first_block: Any,
             bases = [builder.gep(code, [builder.mul(builder.add(start, builder.add(b, const(t))), const(block_bytes))])
                      for t in range(n_here)]
             sums = [[ir.Constant(_V32, None)] * n_here for _ in range(GROUP_TOKENS)]
+            # The tables' addresses vary with b as far as LLVM knows (zero_ is 0 at run time): else
+            # it hoists all 128 table loads out of the loop into a 4 KiB copy on the stack per call.
+            tabs = [builder.gep(q_tab[g], [builder.mul(b, zero_)]) for g in range(GROUP_TOKENS)]
             for k in range(_CODE_BYTES):
                 rows = [load(base, 32 * k) for base in bases]
                 lows = [builder.and_(r, low_nibble) for r in rows]
                 highs = [builder.and_(builder.lshr(r, four), low_nibble) for r in rows]
                 for g in range(GROUP_TOKENS):
-                    t_low, t_high = load(q_tab[g], 64 * k), load(q_tab[g], 64 * k + 32)
+                    t_low, t_high = load(tabs[g], 64 * k), load(tabs[g], 64 * k + 32)
                     for t in range(n_here):
                         s = builder.call(add_sat, [sums[g][t], builder.call(pshufb, [t_low, lows[t]])])
                         sums[g][t] = builder.call(add_sat, [s, builder.call(pshufb, [t_high, highs[t]])])
@@ -161,12 +168,13 @@ def nibble_maxsim_range(tables: Any, planes: Any, block_offsets: Any, offsets: A
     n_queries = q_starts.shape[0] - 1
     n_tok = tables.shape[0]
     best = np.empty(n_tok, np.int64)
+    zero = block_offsets[0]  # always 0 (see _page_group_mins)
     for p in range(start, stop):
         b0 = block_offsets[p]
         n_blocks = block_offsets[p + 1] - b0
         last_valid = offsets[p + 1] - offsets[p] - (n_blocks - 1) * 32
         for q0 in range(0, n_tok, GROUP_TOKENS):
-            _page_group_mins(tables, planes, b0, n_blocks, last_valid, q0, best)
+            _page_group_mins(tables, planes, b0, n_blocks, last_valid, q0, best, zero)
         for g in range(n_queries):
             acc = np.int64(0)
             for i in range(q_starts[g], q_starts[g + 1]):

@@ -153,3 +153,17 @@ def test_binarize_order_matches_the_tables_nibble_order():
     v[0, 4 * 5 + 2] = 1.0  # nibble 5, bit 2
     byte = binarize(v).view(np.uint8)[0]
     assert byte[2] == 1 << 6 and byte.sum() == 1 << 6
+
+
+def test_not_compiled_for_a_target_without_avx2(monkeypatch):
+    # LLVM aborts the process on vpshufb for a target without AVX2: numba's target settings count.
+    from vertex_mm.late_interaction import _nibble_kernel
+
+    assert _nibble_kernel.available()
+    monkeypatch.setenv("NUMBA_CPU_NAME", "generic")
+    assert not _nibble_kernel.available()
+    monkeypatch.setenv("NUMBA_CPU_NAME", "host")
+    monkeypatch.setenv("NUMBA_CPU_FEATURES", "+sse4.2,-avx2")
+    assert not _nibble_kernel.available()
+    monkeypatch.setenv("NUMBA_CPU_FEATURES", "+sse4.2,+avx2")
+    assert _nibble_kernel.available()
