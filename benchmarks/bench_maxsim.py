@@ -334,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     def fastest(fn: Callable[[], Any]) -> float:
         return min(timed(fn)[0] for _ in range(3))
 
-    n_pre = prefilter_size(args.pages, args.candidates)
+    n_pre = prefilter_size(args.pages, args.candidates, dim=args.dim)
     cand = top_k(hamming_maxsim(q_np, binary, query_bits=2), args.candidates)[1]
     if n_pre:
         full2 = cand

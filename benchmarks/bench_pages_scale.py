@@ -310,7 +310,7 @@ def _binary_profile(idx: MultiVectorIndex, queries: list[np.ndarray], candidates
     from vertex_mm.late_interaction.binary import hamming_kernel, prefilter_size
 
     n_cand = DEFAULT_CANDIDATES["binary"] if candidates is None else candidates
-    n_pre = prefilter_size(len(idx), max(n_cand, K), idx.binary_prefilter)
+    n_pre = prefilter_size(len(idx), max(n_cand, K), idx.binary_prefilter, dim=idx.dimension)
     pairs = sum(int(s.binary.codes.shape[0]) for s in segs) * len(queries[0])  # type: ignore[union-attr]
     first, h_first = ("1-bit", h1) if n_pre else ("2-bit", h2)
     stage = f"2-bit on the best {n_pre} pages, " if n_pre else ""

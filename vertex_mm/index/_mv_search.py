@@ -51,8 +51,8 @@ DEFAULT_SCREEN_PAGES_PER_K = 400
 #: candidate, :func:`~vertex_mm.late_interaction.binary.prefilter_size`) with the 2-bit
 #: weights; 0 scores every page with them.
 #: (benchmarks/bench_pages_scale.py: 100,000 pages, the 2-bit stage over all pages took
-#: ~1.7x the 1-bit one with the popcount kernel; with the nibble kernel, AVX2 CPUs, they cost
-#: the same and there is no prefilter.)
+#: ~1.7x the 1-bit one with the popcount kernel; with the nibble kernel, on AVX2 CPUs without
+#: a vector popcount, 65-128 dimensions, they cost the same and there is no prefilter.)
 DEFAULT_BINARY_PREFILTER = 1024
 
 
@@ -209,7 +209,7 @@ class SegmentSearch:
             raise InputError("this index was created with binary=False; search with mode='screened', 'exact' or 'muvera'",
                              input_name="mode")
         live = sum(int(s.live.sum()) for s in segs)
-        n_pre = prefilter_size(live, max(n_cand, k), self.binary_prefilter)
+        n_pre = prefilter_size(live, max(n_cand, k), self.binary_prefilter, dim=self.dimension)
         if query_bits == 2 and n_pre:
             coarse = prefiltered_hamming(segs, q_list, n_pre)
         else:

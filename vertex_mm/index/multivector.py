@@ -157,8 +157,9 @@ class MultiVectorIndex(SegmentPersistence, SegmentSearch):
     def binary_prefilter(self) -> int:
         """Pages per query that the 1-bit stage of a 2-bit ``mode="binary"`` search keeps at
         least (:data:`DEFAULT_BINARY_PREFILTER`); 0 scores every page with 2 bits. Unused where
-        the nibble kernel runs (AVX2 CPUs, :func:`~vertex_mm.late_interaction.binary.hamming_kernel`):
-        there 2 bits over every page cost what the 1-bit stage does. Setting it to anything but
+        the nibble kernel scores the index's codes (AVX2 CPUs without a vector popcount, 65-128
+        dimensions: :func:`~vertex_mm.late_interaction.binary.nibble_runs`): there 2 bits over
+        every page cost what the 1-bit stage does. Setting it to anything but
         an integer >= 0 raises :class:`InputError`."""
         return self._binary_prefilter
 

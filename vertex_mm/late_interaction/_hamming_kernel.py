@@ -3,7 +3,7 @@
 Module-level ``njit(cache=True)`` functions: the compiled code is cached beside this file, so
 only the first process on a machine pays the ~5 s compile. :func:`hamming_maxsim_2words_range` is
 the one the two-stage search uses (128-d codes, all queries in one pass, per-query sums in the
-kernel, one block of pages per call and thread); :func:`min_hamming` serves other code widths.
+kernel, one block of pages per call and thread); :func:`min_hamming_range` serves other code widths.
 
 Measured and not kept: eight page tokens per pass instead of four (no faster), and a
 carry-save form with three popcounts per pair instead of four (no faster through the LLVM
@@ -26,7 +26,8 @@ import numpy as np
 if "NUMBA_THREADING_LAYER" not in os.environ:
     nb.config.THREADING_LAYER = "workqueue"  # type: ignore[attr-defined]  # numba.config sets it at import
 
-__all__ = ["SIMD_TOKENS", "hamming_maxsim_2words_pairs", "hamming_maxsim_2words_range", "min_hamming", "thread_count"]
+__all__ = ["SIMD_TOKENS", "hamming_maxsim_2words_pairs", "hamming_maxsim_2words_range", "min_hamming_range",
+           "thread_count"]
 
 
 
@@ -63,20 +64,23 @@ def _popcount64(x: Any) -> Any:
     return (x * np.uint64(0x0101010101010101)) >> np.uint64(56)
 
 
-@nb.njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def min_hamming(q_words: Any, q_masks: Any, codes: Any, offsets: Any) -> Any:
-    """``(pages, query_tokens)`` int32 minimum (weighted) Hamming distance of each query token
-    to each page: ``popcount(q ^ c) + popcount((q ^ c) & mask)``; zero masks give plain Hamming.
+@nb.njit(fastmath=True, cache=True, nogil=True)
+def min_hamming_range(q_words: Any, q_masks: Any, codes: Any, offsets: Any, out: Any, start: Any, stop: Any) -> None:
+    """Fill ``out[start:stop]``, ``(pages, query_tokens)`` int32, with the minimum (weighted)
+    Hamming distance of each query token to pages ``start:stop``: ``popcount(q ^ c) +
+    popcount((q ^ c) & mask)``; zero masks give plain Hamming. One thread, without the GIL
+    (callers hand blocks of pages to threads, as for :func:`hamming_maxsim_2words_range`: a
+    numba ``parallel`` loop here aborted the process when two threads searched at once, as
+    numba's workqueue threading layer does on concurrent parallel regions).
 
     ``q_words``/``q_masks`` are ``(words, query_tokens)``: the inner loop runs across query
     tokens, so it vectorises with one page word broadcast against many query words.
     """
     n_words, n_q = q_words.shape
-    n_pages = offsets.shape[0] - 1
-    out = np.empty((n_pages, n_q), np.int32)
-    for p in nb.prange(n_pages):
-        best = np.full(n_q, 1 << 30, np.int32)
-        acc = np.empty(n_q, np.int32)
+    best = np.empty(n_q, np.int32)
+    acc = np.empty(n_q, np.int32)
+    for p in range(start, stop):
+        best[:] = 1 << 30
         for j in range(offsets[p], offsets[p + 1]):
             c0 = codes[j, 0]
             for i in range(n_q):
@@ -91,7 +95,6 @@ def min_hamming(q_words: Any, q_masks: Any, codes: Any, offsets: Any) -> Any:
                 if acc[i] < best[i]:
                     best[i] = acc[i]
         out[p] = best
-    return out
 
 
 # --- fused Hamming-MaxSim: per-query sums straight from the kernel --------------------------

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Callable
 from typing import Any
 
 import numba as nb
@@ -57,6 +58,8 @@ def available() -> bool:
     for (``NUMBA_CPU_NAME`` unset or ``host``, ``NUMBA_CPU_FEATURES`` unset or naming ``+avx2``;
     a generic target has no ``vpshufb`` on 256 bits)."""
     if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    if nb.config.DISABLE_JIT:  # type: ignore[attr-defined]  # an intrinsic cannot run as Python
         return False
     if os.environ.get("NUMBA_CPU_NAME", "host") != "host":
         return False
@@ -182,9 +185,9 @@ def nibble_maxsim_range(tables: Any, planes: Any, block_offsets: Any, offsets: A
             out[g, p] = np.int32(acc)
 
 
-@nb.njit(parallel=True, cache=True, nogil=True)
-def _fill_planes(code_bytes: Any, offsets: Any, block_offsets: Any, planes: Any) -> None:
-    for p in nb.prange(offsets.shape[0] - 1):
+@nb.njit(cache=True, nogil=True)
+def _fill_planes(code_bytes: Any, offsets: Any, block_offsets: Any, planes: Any, start: Any, stop: Any) -> None:
+    for p in range(start, stop):
         b0 = block_offsets[p]
         for j in range(offsets[p], offsets[p + 1]):
             t = j - offsets[p]
@@ -193,16 +196,25 @@ def _fill_planes(code_bytes: Any, offsets: Any, block_offsets: Any, planes: Any)
                 planes[blk, k, lane] = code_bytes[j, k]
 
 
-def build_planes(codes: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def build_planes(codes: np.ndarray, offsets: np.ndarray,
+                 in_blocks: Callable[[Callable[[int, int], None], int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(planes, block_offsets)`` of ``(tokens, 2)`` uint64 codes: ``planes`` ``(blocks, 16,
     32)`` uint8, page ``p`` in blocks ``block_offsets[p]:block_offsets[p + 1]`` (its tokens
-    padded to a multiple of 32 with zeros, which the kernel masks)."""
+    padded to a multiple of 32 with zeros, which the kernel masks). ``in_blocks(run, pages)``
+    may spread ``run(start, stop)`` over threads (the copy releases the GIL). Not a numba
+    ``parallel`` loop: the workqueue threading layer aborts the process when two threads enter
+    parallel regions at once, and searches run on several threads."""
+    offsets = np.asarray(offsets, np.int64)  # unsigned offsets would wrap the negation below
     lengths = np.diff(offsets)
     block_offsets = np.zeros(offsets.shape[0], np.int64)
     np.cumsum(-(-lengths // BLOCK_TOKENS), out=block_offsets[1:])
     planes = np.zeros((int(block_offsets[-1]), _CODE_BYTES, BLOCK_TOKENS), np.uint8)
     code_bytes = np.ascontiguousarray(codes).view(np.uint8).reshape(-1, _CODE_BYTES)
-    _fill_planes(code_bytes, np.asarray(offsets, np.int64), block_offsets, planes)
+
+    def run(start: int, stop: int) -> None:
+        _fill_planes(code_bytes, offsets, block_offsets, planes, start, stop)
+
+    (in_blocks or (lambda fn, n: fn(0, n)))(run, len(lengths))
     return planes, block_offsets
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import itertools
 import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,7 @@ __all__ = [
     "hamming_maxsim_pairs",
     "hamming_kernel",
     "has_fast_kernel",
+    "nibble_runs",
     "prefilter_size",
     "prefiltered_candidates",
     "query_codes",
@@ -87,6 +89,17 @@ class BinaryPages:
         # No empty pages (as PackedPages): a page without tokens has no minimum distance, and the
         # kernels' "none yet" sentinel would sum to a wrapped-around int32 that ranked it first.
         check_offsets(self.offsets, self.codes.shape[0], empty_pages=False)
+        object.__setattr__(self, "_planes", None)  # the nibble kernel's layout, built when first needed
+        object.__setattr__(self, "_planes_lock", threading.Lock())
+
+    def __getstate__(self) -> dict[str, Any]:  # pickled without the lock and the derived planes
+        return {"codes": self.codes, "offsets": self.offsets, "dim": self.dim}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "_planes", None)
+        object.__setattr__(self, "_planes_lock", threading.Lock())
 
     @classmethod
     def from_pages(cls, pages: PackedPages | Sequence[np.ndarray]) -> "BinaryPages":
@@ -105,14 +118,28 @@ class BinaryPages:
     def bytes_per_page(self) -> float:
         return self.codes.nbytes / max(len(self), 1)
 
-    @functools.cached_property
+    @property
     def planes(self) -> tuple[np.ndarray, np.ndarray]:
         """The codes laid out for the nibble-table kernel, ``(planes, block_offsets)``
-        (:func:`._nibble_kernel.build_planes`): built at the first search that uses it and
-        kept, as many bytes again as ``codes`` (plus each page's padding to 32 tokens)."""
-        from ._nibble_kernel import build_planes
+        (:func:`._nibble_kernel.build_planes`): built at the first search that uses it (once,
+        under a lock, on the Hamming stage's threads) and kept, as many bytes again as
+        ``codes`` plus each page's padding to 32 tokens. Codes changed in place afterwards are
+        not seen: build a new ``BinaryPages``."""
+        with self._planes_lock:
+            if self._planes is None:
+                from ._hamming_kernel import thread_count
+                from ._nibble_kernel import build_planes
 
-        return build_planes(np.asarray(self.codes), np.asarray(self.offsets))
+                built = build_planes(np.asarray(self.codes), self.offsets,
+                                     lambda run, n: _in_blocks(run, n, thread_count()))
+                object.__setattr__(self, "_planes", built)
+            planes: tuple[np.ndarray, np.ndarray] = self._planes
+            return planes
+
+    @property
+    def has_planes(self) -> bool:
+        """Whether :attr:`planes` has been built (the nibble kernel has searched these pages)."""
+        return self._planes is not None
 
 
 # --- kernels -----------------------------------------------------------------------------------
@@ -126,9 +153,9 @@ def _kernel() -> Any:
     if not _KERNEL_TRIED:
         _KERNEL_TRIED = True
         try:
-            from ._hamming_kernel import min_hamming
+            from ._hamming_kernel import min_hamming_range
 
-            _KERNEL = min_hamming
+            _KERNEL = min_hamming_range
         except ImportError:
             _KERNEL = None
     return _KERNEL
@@ -301,7 +328,11 @@ def hamming_maxsim(
     if kernel is None:
         mins = _min_hamming_numpy(q_codes, q_masks, pages.codes, pages.offsets)
     else:
-        mins = kernel(np.ascontiguousarray(q_codes.T), np.ascontiguousarray(q_masks.T), pages.codes, pages.offsets)
+        from ._hamming_kernel import thread_count
+
+        mins = np.empty((len(pages), q_codes.shape[0]), np.int32)
+        k_args = (np.ascontiguousarray(q_codes.T), np.ascontiguousarray(q_masks.T), pages.codes, pages.offsets, mins)
+        _in_blocks(lambda start, stop: kernel(*k_args, start, stop), len(pages), thread_count())
     sims = (weight[None, :] - 2 * mins).astype(np.float32)  # (P, query tokens)
     out = np.zeros((n_queries, len(pages)), dtype=np.float32)
     np.add.at(out, owner, sims.T)
@@ -400,7 +431,7 @@ def two_stage_search(
         raise InputError(f"binary codes hold {len(binary)} pages but float pages hold {len(pages)}", input_name="pages")
     q_list = [queries] if isinstance(queries, np.ndarray) and queries.ndim == 2 else list(queries)
     n_cand = max(min(candidates, len(pages)), min(k, len(pages)))
-    n_pre = prefilter_size(len(pages), n_cand, prefilter) if query_bits == 2 else 0
+    n_pre = prefilter_size(len(pages), n_cand, prefilter, dim=binary.dim) if query_bits == 2 else 0
     if n_pre:
         cand = prefiltered_candidates(q_list, binary, n_pre, n_cand)
     else:
@@ -428,16 +459,23 @@ def prefiltered_candidates(q_list: list[np.ndarray], binary: BinaryPages, n_pre:
     return out
 
 
-def prefilter_size(n_pages: int, candidates: int, prefilter: int | None = None) -> int:
+def nibble_runs(dim: int) -> bool:
+    """Whether :func:`hamming_maxsim` takes the nibble kernel for ``dim``-dimensional codes
+    here: it is this CPU's kernel (:func:`hamming_kernel`) and the codes are two words
+    (65-128 dimensions; a 2-bit token then weighs at most 192, within the kernel's bytes)."""
+    return -(-int(dim) // 64) == 2 and hamming_kernel() == "nibble"
+
+
+def prefilter_size(n_pages: int, candidates: int, prefilter: int | None = None, *, dim: int = 128) -> int:
     """Pages per query kept by the 1-bit prefilter of a 2-bit search; 0 means no prefilter
     (2-bit over every page). ``prefilter=None`` is ``PREFILTER_PER_CANDIDATE * candidates``;
     a given ``prefilter`` is raised to that too (fewer would cut into the candidates), and
     ``0`` turns the prefilter off. No prefilter when it would keep every page, nor where the
-    nibble kernel runs (:func:`hamming_kernel`): there 2-bit Hamming over every page costs what
-    the 1-bit pass does, so a prefilter would only lose candidates."""
+    nibble kernel scores ``dim``-dimensional codes (:func:`nibble_runs`): there 2-bit Hamming
+    over every page costs what the 1-bit pass does, so a prefilter would only lose candidates."""
     if prefilter is not None:
         int_at_least(prefilter, "prefilter", 0)
-    if prefilter == 0 or hamming_kernel() == "nibble":
+    if prefilter == 0 or nibble_runs(dim):
         return 0
     n = max(int(prefilter or 0), PREFILTER_PER_CANDIDATE * int(candidates))
     return n if n < n_pages else 0

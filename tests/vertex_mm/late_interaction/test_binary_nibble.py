@@ -78,8 +78,10 @@ def test_integers_equal_numpys_and_the_popcount_kernels(monkeypatch, query_bits)
     want = hamming_maxsim(queries, codes, query_bits=query_bits, use_numba=False)
     monkeypatch.setenv(binary_mod.KERNEL_ENV, "popcount")
     np.testing.assert_array_equal(hamming_maxsim(queries, codes, query_bits=query_bits), want)
+    assert not codes.has_planes  # the popcount kernel ran
     monkeypatch.setenv(binary_mod.KERNEL_ENV, "nibble")
     got = hamming_maxsim(queries, codes, query_bits=query_bits)
+    assert codes.has_planes  # the nibble kernel ran
     assert got.dtype == np.float32 and got.shape == want.shape
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(hamming_maxsim(queries[3], codes, query_bits=query_bits), want[3:4])
@@ -139,6 +141,8 @@ def test_two_stage_search_scores_every_page_with_two_bits():
     queries = [_unit(rng, n, 128) for n in (4, 11)]
     binary = BinaryPages.from_pages(pages)
     assert prefilter_size(10_000, 32) == 0 and prefilter_size(10_000, 32, prefilter=1000) == 0
+    # Codes of other widths take the popcount kernel, and keep its prefilter.
+    assert prefilter_size(10_000, 32, dim=64) == prefilter_size(10_000, 32, dim=256) == 8 * 32
     _, cand = top_k(hamming_maxsim(queries, binary, query_bits=2, use_numba=False), 5)
     scores, index = two_stage_search(queries, binary, pages, 3, candidates=5)
     for q, c, s, i in zip(queries, cand, scores, index):
@@ -167,3 +171,54 @@ def test_not_compiled_for_a_target_without_avx2(monkeypatch):
     assert not _nibble_kernel.available()
     monkeypatch.setenv("NUMBA_CPU_FEATURES", "+sse4.2,+avx2")
     assert _nibble_kernel.available()
+
+
+def test_not_compiled_when_numba_runs_python(monkeypatch):
+    import numba
+
+    from vertex_mm.late_interaction import _nibble_kernel
+
+    monkeypatch.setattr(numba.config, "DISABLE_JIT", True)
+    assert not _nibble_kernel.available()
+
+
+@pytest.mark.usefixtures("nibble")
+def test_unsigned_offsets_and_pickled_pages():
+    import pickle
+
+    rng = np.random.default_rng(5)
+    pages = PackedPages.from_list([_unit(rng, n, 128) for n in (3, 40, 33)])
+    signed = BinaryPages.from_pages(pages)
+    q = [_unit(rng, 6, 128)]
+    want = hamming_maxsim(q, signed, use_numba=False)
+    unsigned = BinaryPages(signed.codes, signed.offsets.astype(np.uint32), 128)
+    np.testing.assert_array_equal(hamming_maxsim(q, unsigned), want)
+    again = pickle.loads(pickle.dumps(unsigned))  # without the lock and the planes
+    assert not again.has_planes and unsigned.has_planes
+    np.testing.assert_array_equal(hamming_maxsim(q, again), want)
+
+
+@pytest.mark.usefixtures("nibble")
+def test_searches_on_several_threads_at_once_build_the_planes_once():
+    """Threads searching fresh pages at once, beside a 64-d search (numba's parallel kernel):
+    numba's workqueue layer aborts the process when two threads enter parallel regions at
+    once, so building the planes must not be one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(6)
+    pages = PackedPages.from_list([_unit(rng, int(n), 128) for n in rng.integers(1, 90, size=400)])
+    narrow = BinaryPages.from_pages(PackedPages.from_list([_unit(rng, int(n), 64) for n in rng.integers(1, 90, size=400)]))
+    q = [_unit(rng, 9, 128)]
+    q64 = [_unit(rng, 9, 64)]
+    want = hamming_maxsim(q, BinaryPages.from_pages(pages), use_numba=False)
+    want64 = hamming_maxsim(q64, narrow, use_numba=False)
+    for _ in range(3):
+        shared = BinaryPages.from_pages(pages)
+        with ThreadPoolExecutor(6) as ex:
+            wide = [ex.submit(hamming_maxsim, q, shared) for _ in range(4)]
+            fresh = [ex.submit(hamming_maxsim, q, BinaryPages.from_pages(pages)) for _ in range(4)]
+            small = [ex.submit(hamming_maxsim, q64, narrow) for _ in range(4)]
+            for f in wide + fresh:
+                np.testing.assert_array_equal(f.result(), want)
+            for f in small:
+                np.testing.assert_array_equal(f.result(), want64)
