@@ -26,7 +26,7 @@ import itertools
 import os
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -77,6 +77,9 @@ class BinaryPages:
     codes: np.ndarray
     offsets: np.ndarray
     dim: int
+    # The nibble kernel's layout of the codes (:attr:`planes`), built when first needed.
+    _planes: tuple[np.ndarray, np.ndarray] | None = field(default=None, init=False, repr=False, compare=False)
+    _planes_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # The compiled kernels index ``codes`` by these offsets without bounds checks, so a
@@ -89,8 +92,6 @@ class BinaryPages:
         # No empty pages (as PackedPages): a page without tokens has no minimum distance, and the
         # kernels' "none yet" sentinel would sum to a wrapped-around int32 that ranked it first.
         check_offsets(self.offsets, self.codes.shape[0], empty_pages=False)
-        object.__setattr__(self, "_planes", None)  # the nibble kernel's layout, built when first needed
-        object.__setattr__(self, "_planes_lock", threading.Lock())
 
     def __getstate__(self) -> dict[str, Any]:  # pickled without the lock and the derived planes
         return {"codes": self.codes, "offsets": self.offsets, "dim": self.dim}
@@ -126,14 +127,14 @@ class BinaryPages:
         ``codes`` plus each page's padding to 32 tokens. Codes changed in place afterwards are
         not seen: build a new ``BinaryPages``."""
         with self._planes_lock:
-            if self._planes is None:
+            planes = self._planes
+            if planes is None:
                 from ._hamming_kernel import thread_count
                 from ._nibble_kernel import build_planes
 
-                built = build_planes(np.asarray(self.codes), self.offsets,
-                                     lambda run, n: _in_blocks(run, n, thread_count()))
-                object.__setattr__(self, "_planes", built)
-            planes: tuple[np.ndarray, np.ndarray] = self._planes
+                planes = build_planes(np.asarray(self.codes), self.offsets,
+                                      lambda run, n: _in_blocks(run, n, thread_count()))
+                object.__setattr__(self, "_planes", planes)
             return planes
 
     @property
