@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import pathlib
-import tempfile
+import secrets
 from collections.abc import Callable
 from typing import IO
 
@@ -33,9 +33,13 @@ def cache_dir(*parts: str, create: bool = False) -> pathlib.Path:
 def write_cache_file(path: pathlib.Path, write: Callable[[IO[bytes]], object]) -> None:
     """Write a cache file atomically: ``write(f)`` fills a temporary file beside ``path``, which is
     synced and then replaces it (readers never see half a file; a failed write leaves no temporary file).
-    Errors propagate: callers that can recompute decide whether a read-only cache matters."""
+    Errors propagate: callers that can recompute decide whether a read-only cache matters.
+
+    The file gets the permissions of any file the user creates (0666 less the umask), not
+    ``mkstemp``'s 0600: a cache folder shared by several accounts stays readable to them."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    tmp = str(path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
