@@ -21,9 +21,7 @@ MaxSim over the top candidates (:func:`two_stage_search`) gives the final order.
 
 from __future__ import annotations
 
-import functools
 import itertools
-import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,11 +30,13 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ._kernel_choice import KERNEL_ENV, hamming_kernel, has_fast_kernel, nibble_runs, popcount_kernel
 from ._rerank import rerank
 from ._threads import pool
 from .packed import PackedPages, as_packed, check_offsets, gather_rows, int_at_least, pack_queries
 
 __all__ = [
+    "KERNEL_ENV",
     "BinaryPages",
     "binarize",
     "check_query_bits",
@@ -145,23 +145,6 @@ class BinaryPages:
 
 # --- kernels -----------------------------------------------------------------------------------
 
-_KERNEL: Any = None
-_KERNEL_TRIED = False
-
-
-def _kernel() -> Any:
-    global _KERNEL, _KERNEL_TRIED
-    if not _KERNEL_TRIED:
-        _KERNEL_TRIED = True
-        try:
-            from ._hamming_kernel import min_hamming_range
-
-            _KERNEL = min_hamming_range
-        except ImportError:
-            _KERNEL = None
-    return _KERNEL
-
-
 #: Pages per block of the compiled Hamming stage: a thread takes the next block when it is
 #: done with one (a few milliseconds of work each at ColPali sizes).
 PAGE_BLOCK = 512
@@ -183,49 +166,6 @@ def _in_blocks(run: Callable[[int, int], None], n_pages: int, threads: int) -> N
     work()
     for f in helpers:
         f.result()
-
-
-def has_fast_kernel() -> bool:
-    """True when numba is installed and the compiled Hamming kernel is used."""
-    return _kernel() is not None
-
-
-#: Chooses the compiled kernel for 128-bit codes: ``auto`` (default), ``nibble`` or ``popcount``.
-KERNEL_ENV = "VERTEX_MM_HAMMING_KERNEL"
-
-
-@functools.lru_cache(maxsize=1)
-def _nibble_usable() -> bool:
-    try:
-        from . import _nibble_kernel
-    except ImportError:
-        return False
-    return _nibble_kernel.available()
-
-
-@functools.lru_cache(maxsize=1)
-def _has_vector_popcount() -> bool:
-    try:
-        import llvmlite.binding as llvm
-
-        return bool(llvm.get_host_cpu_features().get("avx512vpopcntdq", False))
-    except Exception:
-        return False
-
-
-def hamming_kernel() -> str:
-    """The kernel :func:`hamming_maxsim` runs for 128-bit codes here: ``"nibble"`` (AVX2
-    without a vector popcount: table lookups, 2-bit queries as cheap as 1-bit), ``"popcount"``
-    (CPUs with VPOPCNTQ, and other CPUs numba compiles for) or ``"numpy"`` (no numba).
-    ``VERTEX_MM_HAMMING_KERNEL=nibble|popcount`` overrides the choice where that kernel runs."""
-    if _kernel() is None:
-        return "numpy"
-    choice = os.environ.get(KERNEL_ENV, "auto").strip().lower() or "auto"
-    if choice not in ("auto", "nibble", "popcount"):
-        raise InputError(f"{KERNEL_ENV} must be auto, nibble or popcount, got {choice!r}", input_name=KERNEL_ENV)
-    if choice == "popcount" or not _nibble_usable():
-        return "popcount"
-    return "nibble" if choice == "nibble" or not _has_vector_popcount() else "popcount"
 
 
 #: Largest total weight of a query token the nibble kernel sums exactly (byte sums; a 2-bit
@@ -298,7 +238,7 @@ def hamming_maxsim(
     ``use_numba=None`` uses numba when installed.
     """
     q_codes, q_masks, owner = query_codes(queries, pages.dim, query_bits)
-    kernel = _kernel() if use_numba in (None, True) else None
+    kernel = popcount_kernel() if use_numba in (None, True) else None
     if use_numba and kernel is None:
         from .._optional import require
 
@@ -366,7 +306,7 @@ def hamming_maxsim_pairs(
     if not qi.size:
         return out
     flat_q, flat_p, flat_out = qi.ravel(), pi.ravel(), out.reshape(-1)
-    kernel = _kernel() if use_numba in (None, True) else None
+    kernel = popcount_kernel() if use_numba in (None, True) else None
     if kernel is None or -(-pages.dim // 64) != 2:
         for g in np.unique(flat_q):
             sel = np.flatnonzero(flat_q == g)
@@ -458,13 +398,6 @@ def prefiltered_candidates(q_list: list[np.ndarray], binary: BinaryPages, n_pre:
     _, local = top_k(hamming_maxsim_pairs(q_list, binary, rows, pre, query_bits=2), n_cand)
     out: np.ndarray = np.take_along_axis(pre, local, axis=1)
     return out
-
-
-def nibble_runs(dim: int) -> bool:
-    """Whether :func:`hamming_maxsim` takes the nibble kernel for ``dim``-dimensional codes
-    here: it is this CPU's kernel (:func:`hamming_kernel`) and the codes are two words
-    (65-128 dimensions; a 2-bit token then weighs at most 192, within the kernel's bytes)."""
-    return -(-int(dim) // 64) == 2 and hamming_kernel() == "nibble"
 
 
 def prefilter_size(n_pages: int, candidates: int, prefilter: int | None = None, *, dim: int = 128) -> int:

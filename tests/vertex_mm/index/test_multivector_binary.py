@@ -62,11 +62,11 @@ def test_prefilter_scores_the_plain_top_pages_with_two_bits(world):
 @pytest.mark.parametrize("kernel", ["popcount", "nibble"])
 def test_binary_search_with_and_without_the_prefilter(world, monkeypatch, kernel):
     # The prefilter runs with the popcount kernel; the nibble kernel scores every page with 2 bits.
-    from vertex_mm.late_interaction import binary as binary_mod
+    from vertex_mm.late_interaction import _kernel_choice
 
-    if kernel == "nibble" and not binary_mod._nibble_usable():
+    if kernel == "nibble" and not _kernel_choice._nibble_usable():
         pytest.skip("the nibble kernel needs numba and AVX2")
-    monkeypatch.setenv(binary_mod.KERNEL_ENV, kernel)
+    monkeypatch.setenv(_kernel_choice.KERNEL_ENV, kernel)
     idx, pages, queries = world
     idx.binary_prefilter = 0
     full = idx.search(queries, k=3, mode="binary", candidates=4)

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from vertex_mm.errors import InputError
-from vertex_mm.late_interaction import BinaryPages, PackedPages, hamming_maxsim, maxsim, top_k, two_stage_search
+from vertex_mm.late_interaction import BinaryPages, PackedPages, _kernel_choice, hamming_maxsim, maxsim, top_k, two_stage_search
 from vertex_mm.late_interaction import binary as binary_mod
 from vertex_mm.late_interaction.binary import binarize, hamming_kernel, prefilter_size
 
-pytestmark = pytest.mark.skipif(not binary_mod._nibble_usable(), reason="the nibble kernel needs numba and AVX2")
+pytestmark = pytest.mark.skipif(not _kernel_choice._nibble_usable(), reason="the nibble kernel needs numba and AVX2")
 
 
 def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
@@ -121,9 +121,9 @@ def test_extreme_codes_reach_the_largest_distance_without_wrapping():
 
 def test_kernel_choice_follows_the_cpu_and_the_override(monkeypatch):
     monkeypatch.delenv(binary_mod.KERNEL_ENV, raising=False)
-    monkeypatch.setattr(binary_mod, "_has_vector_popcount", lambda: False)
+    monkeypatch.setattr(_kernel_choice, "_has_vector_popcount", lambda: False)
     assert hamming_kernel() == "nibble"
-    monkeypatch.setattr(binary_mod, "_has_vector_popcount", lambda: True)  # VPOPCNTQ: the popcount kernel
+    monkeypatch.setattr(_kernel_choice, "_has_vector_popcount", lambda: True)  # VPOPCNTQ: the popcount kernel
     assert hamming_kernel() == "popcount"
     monkeypatch.setenv(binary_mod.KERNEL_ENV, "nibble")
     assert hamming_kernel() == "nibble"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vertex_mm.late_interaction import BinaryPages, PackedPages, hamming_maxsim, maxsim, top_k, two_stage_search
+from vertex_mm.late_interaction import BinaryPages, PackedPages, _kernel_choice, hamming_maxsim, maxsim, top_k, two_stage_search
 from vertex_mm.late_interaction import binary as binary_mod
 from vertex_mm.late_interaction.binary import has_fast_kernel
 
@@ -23,7 +23,7 @@ def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
 @pytest.fixture(autouse=True, params=["popcount", "nibble"])
 def kernel(request, monkeypatch):
     """Every test here runs with each compiled kernel for 128-bit codes (the CPU picks one)."""
-    if request.param == "nibble" and not binary_mod._nibble_usable():
+    if request.param == "nibble" and not _kernel_choice._nibble_usable():
         pytest.skip("the nibble kernel needs an x86-64 CPU with AVX2")
     monkeypatch.setenv(binary_mod.KERNEL_ENV, request.param)
     return request.param
