@@ -44,10 +44,10 @@ KERNEL_ENV = "VERTEX_MM_HAMMING_KERNEL"
 @functools.lru_cache(maxsize=1)
 def _nibble_usable() -> bool:
     try:
-        from . import _nibble_kernel
+        from ._nibble_kernel import available
     except ImportError:
         return False
-    return _nibble_kernel.available()
+    return available()
 
 
 @functools.lru_cache(maxsize=1)
