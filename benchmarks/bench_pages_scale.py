@@ -290,8 +290,9 @@ def ndcg(hits: list[list[Any]], grades: list[dict[int, int]], ids: dict[str, int
 def _binary_profile(idx: MultiVectorIndex, queries: list[np.ndarray], candidates: int) -> str:
     """Where a binary search spends its time (medians over ``queries``, one query per call):
     the 1-bit Hamming pass over every page, the same with 2-bit queries (what the index's
-    prefilter avoids), and the whole default search (1-bit pass, 2-bit on the prefiltered
-    pages, top candidates, gather, float rerank)."""
+    prefilter avoids with the popcount kernel), and the whole default search (the popcount
+    kernel: 1-bit pass, 2-bit on the prefiltered pages; the nibble kernel: the 2-bit pass; then
+    top candidates, gather, float rerank)."""
     from vertex_mm.late_interaction.binary import hamming_maxsim
 
     segs = [s for s in idx._all_segments() if s.live.any()]

@@ -21,7 +21,9 @@ import numpy as np
 
 # numba's default OpenMP layer keeps its worker threads spinning after a kernel, next to
 # torch's own OpenMP pool: on a 2-core machine the float rerank that follows the Hamming stage
-# then ran ~100x slower. The workqueue layer's threads sleep when idle. An explicit
+# then ran ~100x slower. The workqueue layer's threads sleep when idle. No kernel here has a
+# parallel region any more (threads come from the project's pool), but thread_count() asks
+# numba, which starts its layer's threads: let them be the sleeping kind. An explicit
 # NUMBA_THREADING_LAYER still wins.
 if "NUMBA_THREADING_LAYER" not in os.environ:
     nb.config.THREADING_LAYER = "workqueue"  # type: ignore[attr-defined]  # numba.config sets it at import

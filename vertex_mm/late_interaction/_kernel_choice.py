@@ -41,8 +41,7 @@ def has_fast_kernel() -> bool:
 KERNEL_ENV = "VERTEX_MM_HAMMING_KERNEL"
 
 
-@functools.lru_cache(maxsize=1)
-def _nibble_usable() -> bool:
+def _nibble_usable() -> bool:  # not cached: numba's target settings may change (available())
     try:
         from ._nibble_kernel import available
     except ImportError:

@@ -18,8 +18,9 @@ a multiple of 32, each block of 32 tokens as 16 rows of 32 bytes (row ``k`` hold
 are masked to 255 before the minimum.
 
 Measured (one thread, AMD EPYC Zen 3, AVX2; 320 query tokens x 600 pages of 1,030 tokens):
-3.3 G token pairs/s for 1-bit and 2-bit queries alike; the popcount kernel ran 1.4 G/s for
-1-bit and 0.75 G/s for 2-bit on the same machine. Four query tokens share each load of a
+2.8-3.3 G token pairs/s for 1-bit and 2-bit queries alike (20-token queries over 343-token
+pages: 2.8-3.0); the popcount kernel ran 1.4 G/s for 1-bit and 0.9-1.0 G/s for 2-bit on the
+same machine. Four query tokens share each load of a
 code row, two blocks share each table load (1-8 tokens by 1-2 blocks measured: within 10 %).
 
 The ``vpshufb`` comes from an LLVM intrinsic through numba's ``@intrinsic``: compile it only
@@ -28,6 +29,7 @@ where LLVM targets AVX2 (:func:`available`), or LLVM stops the process.
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 from collections.abc import Callable
@@ -55,17 +57,26 @@ _CODE_BYTES = 16  # 128-bit codes: two uint64 words
 
 def available() -> bool:
     """Whether this kernel can be compiled here: an x86-64 CPU with AVX2 that numba compiles
-    for (``NUMBA_CPU_NAME`` unset or ``host``, ``NUMBA_CPU_FEATURES`` unset or naming ``+avx2``;
-    a generic target has no ``vpshufb`` on 256 bits)."""
+    for. numba's target is the host unless ``NUMBA_CPU_NAME`` / ``NUMBA_CPU_FEATURES`` (in the
+    environment now, or as numba read them, with its ``.numba_config.yaml``) say otherwise; a
+    generic target has no ``vpshufb`` on 256 bits. Checked at each call (cheap): a setting
+    changed later must not reach a compile."""
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return False
-    if nb.config.DISABLE_JIT:  # type: ignore[attr-defined]  # an intrinsic cannot run as Python
+    config: Any = nb.config
+    if config.DISABLE_JIT:  # an intrinsic cannot run as Python
         return False
-    if os.environ.get("NUMBA_CPU_NAME", "host") != "host":
-        return False
-    features = os.environ.get("NUMBA_CPU_FEATURES")
-    if features is not None and "+avx2" not in features.split(","):
-        return False
+    for name in (os.environ.get("NUMBA_CPU_NAME"), config.CPU_NAME):
+        if name not in (None, "", "host"):
+            return False
+    for features in (os.environ.get("NUMBA_CPU_FEATURES"), config.CPU_FEATURES):
+        if features and "+avx2" not in features.split(","):
+            return False
+    return _host_has_avx2()
+
+
+@functools.lru_cache(maxsize=1)
+def _host_has_avx2() -> bool:
     try:
         import llvmlite.binding as llvm
 

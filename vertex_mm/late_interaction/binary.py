@@ -11,7 +11,7 @@ dimension (``query_bits=2``: strong dimensions weigh twice in the Hamming distan
 ranks weakly matching pages much higher at no storage cost; ``query_bits=1`` is the plain
 symmetric form above. The kernels are compiled with numba when it is installed: on AVX2
 CPUs without a vector popcount, 128-bit codes go through nibble tables (:mod:`._nibble_kernel`,
-2.4-4.4x the popcount kernel there, and as fast for 2-bit queries as for 1-bit); elsewhere
+2-2.4x the popcount kernel's 1-bit pass there and 2.8-3.6x its 2-bit pass: 2 bits cost what 1 does); elsewhere
 every (query token, page token) pair costs a few XORs and popcounts, vectorised across query
 tokens. Without numba a blocked numpy ``bitwise_count`` computes the same integers, slowly.
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -94,7 +94,7 @@ class BinaryPages:
         check_offsets(self.offsets, self.codes.shape[0], empty_pages=False)
 
     def __getstate__(self) -> dict[str, Any]:  # pickled without the lock and the derived planes
-        return {"codes": self.codes, "offsets": self.offsets, "dim": self.dim}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.init}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         for name, value in state.items():
@@ -233,8 +233,9 @@ def hamming_maxsim(
     ``sum_i (d - 2 * min_j hamming(q_i, p_j))``: MaxSim over ±1 vectors. ``query_bits=2``
     (default) keeps one magnitude bit per query dimension: dimensions where the query is
     strong weigh 2, the rest 1, i.e. ``sum_i (W_i - 2 * min_j weighted_hamming)`` with ``W_i``
-    the token's total weight. The query is tiny, so this costs no storage; it costs ~1.5x the
-    popcounts and, on weak matches, ranks the right page far higher (see the benchmark).
+    the token's total weight. The query is tiny, so this costs no storage; with the popcount
+    kernel it costs ~1.5x the popcounts (nothing more with the nibble kernel) and, on weak
+    matches, ranks the right page far higher (see the benchmark).
     ``use_numba=None`` uses numba when installed.
     """
     q_codes, q_masks, owner = query_codes(queries, pages.dim, query_bits)
@@ -353,8 +354,10 @@ def two_stage_search(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Hamming-MaxSim over all pages, then float MaxSim over each query's top ``candidates``.
 
-    With ``query_bits=2`` the Hamming stage is itself two steps: plain 1-bit Hamming over every
-    page (half the popcounts) keeps each query's best :func:`prefilter_size` pages
+    With ``query_bits=2`` and the popcount kernel the Hamming stage is itself two steps (where
+    the nibble kernel scores the codes, :func:`nibble_runs`, 2 bits cost what 1 bit does and
+    every page is scored with 2 bits): plain 1-bit Hamming over every page (half the
+    popcounts) keeps each query's best :func:`prefilter_size` pages
     (``PREFILTER_PER_CANDIDATE * candidates`` by default, at least that for a given
     ``prefilter``; ``prefilter=0`` scores every page with 2 bits), and only those are scored
     with the 2-bit weights (:func:`hamming_maxsim_pairs`).
@@ -380,8 +383,8 @@ def two_stage_search(
     return rerank(q_list, cand, pages, min(k, len(pages)), compute)
 
 
-#: With 2-bit queries, :func:`two_stage_search` first ranks every page by plain 1-bit Hamming
-#: (half the popcounts) and scores only each query's best ``PREFILTER_PER_CANDIDATE *
+#: With 2-bit queries and the popcount kernel, :func:`two_stage_search` first ranks every page
+#: by plain 1-bit Hamming (half the popcounts) and scores only each query's best ``PREFILTER_PER_CANDIDATE *
 #: candidates`` pages with the 2-bit weights; ``MultiVectorIndex.binary_prefilter`` sets a floor
 #: on top of the same rule.
 PREFILTER_PER_CANDIDATE = 8

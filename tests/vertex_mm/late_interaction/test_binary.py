@@ -103,3 +103,22 @@ def test_a_page_without_tokens_is_refused_as_packed_pages_refuse_it():
     with pytest.raises(ValueError, match="offsets must increase: page 0 runs from 0 to 0"):
         BinaryPages(codes, np.array([0, 0, 5]), 128)
     assert len(BinaryPages(codes, np.array([0, 2, 5]), 128)) == 2
+
+
+def test_the_nibble_kernel_is_available_on_a_cpu_with_avx2():
+    # test_binary_nibble.py skips itself where the kernel is unavailable: on an AVX2 machine an
+    # import error there must not hide behind that skip.
+    import platform
+    from pathlib import Path
+
+    from vertex_mm.late_interaction import _kernel_choice
+
+    cpuinfo = Path("/proc/cpuinfo")
+    if platform.machine() != "x86_64" or not cpuinfo.exists() or not has_fast_kernel():
+        pytest.skip("needs x86-64 Linux and numba")
+    flags = next((line.split(":", 1)[1].split() for line in cpuinfo.read_text().splitlines() if line.startswith("flags")), [])
+    if "avx2" not in flags:
+        pytest.skip("this CPU has no AVX2")
+    from vertex_mm.late_interaction import _nibble_kernel  # noqa: F401  (an import error fails here)
+
+    assert _kernel_choice._nibble_usable()

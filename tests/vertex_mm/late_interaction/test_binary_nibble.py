@@ -7,6 +7,8 @@ blocks of pages on several threads; where it runs, the two-stage search has no 1
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -200,9 +202,9 @@ def test_unsigned_offsets_and_pickled_pages():
 
 @pytest.mark.usefixtures("nibble")
 def test_searches_on_several_threads_at_once_build_the_planes_once():
-    """Threads searching fresh pages at once, beside a 64-d search (numba's parallel kernel):
-    numba's workqueue layer aborts the process when two threads enter parallel regions at
-    once, so building the planes must not be one."""
+    """Threads searching fresh pages at once, beside 64-d searches: numba's workqueue layer
+    aborts the process when two threads enter parallel regions at once, so neither the 64-d
+    kernel nor the planes' build may be one (the 64-d kernel was, and this test aborted)."""
     from concurrent.futures import ThreadPoolExecutor
 
     rng = np.random.default_rng(6)
@@ -222,3 +224,18 @@ def test_searches_on_several_threads_at_once_build_the_planes_once():
                 np.testing.assert_array_equal(f.result(), want)
             for f in small:
                 np.testing.assert_array_equal(f.result(), want64)
+
+
+def test_not_compiled_when_numbas_config_file_names_another_cpu(tmp_path):
+    # numba reads .numba_config.yaml from the working directory at import: a generic target there
+    # must keep the kernel off (LLVM aborted the process on it).
+    import subprocess
+    import sys
+
+    (tmp_path / ".numba_config.yaml").write_text("cpu_name: generic\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CPU")}
+    code = ("from vertex_mm.late_interaction._nibble_kernel import available; "
+            "from vertex_mm.late_interaction.binary import hamming_kernel; print(available(), hamming_kernel())")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "popcount"]
