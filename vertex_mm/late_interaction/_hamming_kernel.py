@@ -39,12 +39,10 @@ def _simd_tokens() -> int:
     With AVX2 (4 lanes) a 20-token query needs no padding, and padding it to 24 cost 20 %: one
     query over 3,000 pages of 343 tokens took 11.0 ms at 20 tokens and 13.2 ms at 24 (one thread,
     AMD EPYC Zen 3); on AVX-512 24 tokens ran faster than 20 (below)."""
-    try:
-        import llvmlite.binding as llvm
+    from ._host_cpu import host_cpu_has
 
-        return 8 if llvm.get_host_cpu_features().get("avx512f", False) else 4
-    except Exception:  # an llvmlite without the call: the AVX-512 width, correct either way
-        return 8
+    # Unknown flags: the AVX-512 width, correct either way.
+    return 4 if host_cpu_has("avx512f") is False else 8
 
 
 #: Query tokens are padded to a multiple of this: one vector register of 64-bit lanes.

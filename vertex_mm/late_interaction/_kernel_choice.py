@@ -5,11 +5,11 @@ kernel for 128-bit codes, or none (numpy). One place decides, from the CPU and
 
 from __future__ import annotations
 
-import functools
 import os
 from typing import Any
 
 from ..errors import InputError
+from ._host_cpu import host_cpu_has
 
 __all__ = ["KERNEL_ENV", "hamming_kernel", "has_fast_kernel", "nibble_runs", "popcount_kernel"]
 
@@ -49,14 +49,8 @@ def _nibble_usable() -> bool:  # not cached: numba's target settings may change 
     return available()
 
 
-@functools.lru_cache(maxsize=1)
 def _has_vector_popcount() -> bool:
-    try:
-        import llvmlite.binding as llvm
-
-        return bool(llvm.get_host_cpu_features().get("avx512vpopcntdq", False))
-    except Exception:
-        return False
+    return bool(host_cpu_has("avx512vpopcntdq"))
 
 
 def hamming_kernel() -> str:

@@ -29,7 +29,6 @@ where LLVM targets AVX2 (:func:`available`), or LLVM stops the process.
 
 from __future__ import annotations
 
-import functools
 import os
 import platform
 from collections.abc import Callable
@@ -43,6 +42,7 @@ from numba.core import cgutils as _cgutils
 from numba.extending import intrinsic as _intrinsic
 
 from ._hamming_kernel import thread_count
+from ._host_cpu import host_cpu_has
 
 __all__ = ["BLOCK_TOKENS", "GROUP_TOKENS", "available", "build_planes", "nibble_maxsim_range", "query_tables",
            "thread_count"]
@@ -72,17 +72,7 @@ def available() -> bool:
     for features in (os.environ.get("NUMBA_CPU_FEATURES"), config.CPU_FEATURES):
         if features and "+avx2" not in features.split(","):
             return False
-    return _host_has_avx2()
-
-
-@functools.lru_cache(maxsize=1)
-def _host_has_avx2() -> bool:
-    try:
-        import llvmlite.binding as llvm
-
-        return bool(llvm.get_host_cpu_features().get("avx2", False))
-    except Exception:  # an llvmlite without the call: do not risk an LLVM abort
-        return False
+    return bool(host_cpu_has("avx2"))  # unknown: do not risk an LLVM abort
 
 
 cgutils: Any = _cgutils  # numba's helpers carry no annotations

@@ -253,7 +253,7 @@ def hamming_maxsim(
 
         q_starts = np.searchsorted(owner, np.arange(n_queries + 1)).astype(np.int64)
         sums = np.empty((n_queries, len(pages)), np.int32)
-        if weight.max() <= _NIBBLE_MAX_WEIGHT and hamming_kernel() == "nibble":
+        if nibble_runs(pages.dim) and weight.max() <= _NIBBLE_MAX_WEIGHT:
             from ._nibble_kernel import nibble_maxsim_range, query_tables
 
             planes, block_offsets = pages.planes
