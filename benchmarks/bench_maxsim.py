@@ -18,11 +18,13 @@ Methods, all in this process on the same threads:
               none of these the benchmark stops with the command to run: there is no stand-in.
 * float32     our fused scorer, float32 arithmetic, float32 pages (exact).
 * exact-screened  the same exact float32 top-5 (identical pages, order and scores; checked
-              here), through a certified bfloat16 screen: every page scored in bfloat16, a
-              rigorous per-page error bound, then per query float32 rescoring of its k best
-              screened pages and of the pages whose bound reaches their k-th exact score
-              (``ScreenedPages.exact_topk``). ``speedup_float32_exact`` is this path;
-              ``speedup_float32_fused`` the plain float32 scan.
+              here), through a certified screen: every page scored in bfloat16 (CPUs with
+              native bfloat16) or as 16-bit integers (other x86 CPUs with AVX2), a rigorous
+              per-page error bound, then per query float32 rescoring of its k best screened
+              pages and of the pages whose bound reaches their k-th exact score
+              (``ScreenedPages.exact_topk``; ``screen_kind()`` says which screen).
+              ``speedup_float32_exact`` is this path; ``speedup_float32_fused`` the plain
+              float32 scan.
 * bf16/fp16   our fused scorer on float16 pages (the 257 KiB page) with bfloat16 arithmetic.
 * binary      two-stage: Hamming-MaxSim over 1-bit page codes (16 B/token) with 2-bit queries,
               then float32 MaxSim over each query's top ``--candidates`` pages read from the
@@ -152,6 +154,33 @@ def ndcg_at_5(ranked: np.ndarray, relevant: np.ndarray) -> float:
     return float(np.mean(gains))
 
 
+def screen_stages(screened: Any, q_np: list[np.ndarray], args: argparse.Namespace, total: float) -> None:
+    """What the exact-screened time is made of: the screen over every page, and the pages the
+    bound could not rule out, rescored in float32 (fastest of 3 screenings)."""
+    from vertex_mm.late_interaction.packed import pack_queries
+
+    if screened.kind is None or screened._screen_here() is None:
+        return
+    import torch
+
+    q_pad, q_mask = pack_queries(q_np, dim=args.dim)
+
+    def run() -> tuple[np.ndarray, np.ndarray]:
+        if screened._screen_here() == "int16":
+            return screened.int16.scores(q_pad, q_mask, torch.get_num_threads())  # type: ignore[no-any-return]
+        return screened.screen_scores(q_pad)  # type: ignore[no-any-return]
+    t_screen = min(timed(run)[0] for _ in range(3))
+    approx, eps = run()
+    kth = screened.exact_topk(q_np, 5)[0][:, -1:]
+    rescored = ((approx + eps) >= kth).sum(1)  # each query's pages the bound cannot rule out
+    macs = args.queries * args.query_tokens * args.pages * args.tokens * args.dim
+    print(f"exact-screened stages ({screened._screen_here()} screen): screen over all pages {1e3 * t_screen:.0f} ms "
+          f"({macs / t_screen / 1e9:.0f} G multiply-adds/s), the rest (float32 rescoring, top-k) "
+          f"{1e3 * max(total - t_screen, 0):.0f} ms; pages rescored per query: median {int(np.median(rescored))}, "
+          f"max {int(rescored.max())} of {args.pages} (the 5 best screened included); median bound "
+          f"{np.median(eps):.2e} on scores of median {np.median(approx):.2f}")
+
+
 # --- timing -------------------------------------------------------------------------------------
 def matmul_gflops(dim: int, cols: int, dtype: str, rows: int = 8192, reps: int = 20) -> float:
     """This machine's matmul rate in ``dtype`` in the scan's own shape (a block of page rows times
@@ -226,7 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# data ready in {time.perf_counter() - t0:.1f}s; warming up (numba compiles the Hamming kernel once)")
     t0 = time.perf_counter()
     screened = ScreenedPages.from_pages(packed32)
-    print(f"# screened index (bfloat16 copy + per-page norms) built once in {time.perf_counter() - t0:.1f}s")
+    what = {"bfloat16": "bfloat16 copy + per-page norms", "int16": "16-bit integer copy + per-page scales and norms"}
+    print(f"# screen: {screened.kind} ({what.get(str(screened.kind), 'none: the float32 scan answers')}), built once in "
+          f"{time.perf_counter() - t0:.1f}s")
 
     methods: dict[str, Callable[[], np.ndarray]] = {
         "reference": lambda: top_k(score_multi_vector(qs_list, ps_list, device="cpu").numpy(), 5)[1],
@@ -302,24 +333,26 @@ def main(argv: list[str] | None = None) -> int:
     flops = 2.0 * args.queries * args.query_tokens * args.pages * args.tokens * args.dim
     print(f"float32 scan: {flops / best['float32'][0] / 1e9:.0f} GFLOP/s of dot products: every method here is bound "
           "by arithmetic, not by memory reads (each page byte feeds every query token)")
-    # Why exact has a ceiling here: the certified screen multiplies every page row by every query
-    # token in bfloat16 before it may rule a page out, so it cannot beat that product's peak rate.
-    # Where bfloat16 is emulated the exact path is the float32 scan, and float32's peak bounds it.
+    # Why a screen has a ceiling: it multiplies every page row by every query token before it
+    # may rule a page out, so it cannot beat that product's peak rate. bfloat16's peak bounds the
+    # bfloat16 screen; where bfloat16 is emulated, float32's peak bounds any float method (the
+    # integer screen multiplies int16, about 1.7x float32's rate on AVX2: its own line below).
     native = cpu_has_native_bf16()
     peak_dtype = "bfloat16" if native else "float32"
     peak = matmul_gflops(args.dim, args.queries * args.query_tokens, peak_dtype)
     floor_s = flops / peak / 1e9
     if not native:
-        print("this CPU has no native bfloat16 (no avx512_bf16/amx_bf16 flag): exact-screened is the float32 scan "
-              "(the screen, emulated, ran ~25x slower than it), and bf16/fp16 computes float32")
+        print("this CPU has no native bfloat16 (no avx512_bf16/amx_bf16 flag): bf16/fp16 computes float32, and the "
+              f"screen is {'the 16-bit integer one' if screened.kind == 'int16' else 'none (the float32 scan answers)'}")
     print(f"{'bfloat16 screen' if native else 'float32 scan'} floor: {flops / 1e9:.0f} GFLOP of {peak_dtype} products, "
           f"at this machine's {peak_dtype} matmul peak in the scan's shape ({peak:.0f} GFLOP/s, product alone) take "
           f"{floor_s:.3f} s: no exact method that multiplies every page row by every query token in {peak_dtype} can "
           f"beat the reference by more than {ref_t / floor_s:.1f}x here")
+    screen_stages(screened, q_np, args, best["exact-screened"][0])
     same_top5 = float(np.mean([(a == b).all() for a, b in zip(ranked["bf16/fp16"], ranked["float32"])]))
     print(f"\nfloat32 scorer vs reference: max |score difference| = {max_diff:.2e}")
     print(f"exact-screened top-5 identical to float32 top-5 (pages, order, float32 scores bit for bit): {identical} "
-          "(bytes/page: float32 pages + their bfloat16 copy)")
+          f"(bytes/page: float32 pages + their {screened.kind} copy)")
     print(f"bf16/fp16 top-5 identical to float32 top-5 for {100 * same_top5:.0f}% of queries")
     print(f"binary stage scans {binary.bytes_per_page:,.0f} B/page = 1/{float32_bytes / binary.bytes_per_page:.0f} of float32, "
           f"1/{float32_bytes / 2 / binary.bytes_per_page:.0f} of float16; rerank reads {args.candidates} float16 pages per query")

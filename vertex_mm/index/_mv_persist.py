@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import InputError
 from ..late_interaction.packed import PackedPages
 from ._fde import is_sidecar
-from ._screen import SCREEN_FILES, is_screen_file
+from ._screen import SCREEN_PAIRS, is_screen_file
 from ._segments import (
     CODES,
     SEGMENT_FILES,
@@ -249,9 +249,10 @@ def check_records(where: Path, records: list[SegmentRecord], manifest: Manifest,
     sidecars = {f for f in manifest.files if f.count("/") == 1 and f.split("/")[0] in names
                 and (is_sidecar(f.split("/")[1]) or is_screen_file(f.split("/")[1]))}
     for name in names:
-        pair = [f"{name}/{f}" in manifest.files for f in SCREEN_FILES]
-        if any(pair) and not all(pair):
-            raise IndexCorruptedError(f"{where}: segment {name} lists one of its screened files without the other")
+        for files in SCREEN_PAIRS.values():
+            pair = [f"{name}/{f}" in manifest.files for f in files]
+            if any(pair) and not all(pair):
+                raise IndexCorruptedError(f"{where}: segment {name} lists one of its screened files without the other")
     if set(manifest.files) - sidecars != wanted:
         missing, extra = sorted(wanted - set(manifest.files)), sorted(set(manifest.files) - wanted - sidecars)
         raise IndexCorruptedError(f"{where}: the file list does not match the segments (missing {missing}, unexpected {extra})")

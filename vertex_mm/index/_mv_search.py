@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from .._device import cpu_has_native_bf16
 from ..errors import InputError
 from ..late_interaction.binary import check_query_bits, hamming_maxsim, hamming_maxsim_pairs, prefilter_size
 from ..late_interaction.maxsim import Compute, maxsim, top_k
 from ..late_interaction.packed import PackedPages, int_at_least
+from ..late_interaction.screened import screen_kind
 from ._segments import Segment
 from .results import PageHit
 
@@ -162,9 +162,10 @@ class SegmentSearch:
 
         ``mode="exact"`` (also spelled ``"float"``) scores every page by MaxSim.
         ``mode="screened"`` (the default) returns the same top ``k``, bit for bit (pages, order,
-        float32 scores), through the certified bfloat16 screen of
-        :class:`~vertex_mm.late_interaction.ScreenedPages`, on CPUs with native bfloat16
-        arithmetic (:func:`~vertex_mm._device.cpu_has_native_bf16`); elsewhere, with
+        float32 scores), through the certified screen of
+        :class:`~vertex_mm.late_interaction.ScreenedPages`: bfloat16 on CPUs with native
+        bfloat16 arithmetic, 16-bit integers on other x86 CPUs with AVX2
+        (:func:`~vertex_mm.late_interaction.screened.screen_kind`); elsewhere, with
         ``compute="bfloat16"``, and for segments of fewer than :attr:`screen_pages_per_k` live
         pages per result it is the plain scan (the same answer). ``mode="binary"`` scores every page by
         Hamming-MaxSim over sign bits, then reranks each query's top ``candidates`` pages by
@@ -192,8 +193,8 @@ class SegmentSearch:
         segs = [s for s in self._all_segments() if s.live.any()]
         if not segs or not q_list:
             return [[] for _ in q_list]
-        if mode == "screened" and compute == "float32" and cpu_has_native_bf16():
-            # Without native bfloat16 the screen is emulated and slower than the scan it saves.
+        if mode == "screened" and compute == "float32" and screen_kind() is not None:
+            # Where no screen runs (no native bfloat16, no AVX2 integer kernel) the scan answers.
             vals, idx = self._screen.search(segs, self._pending_cache, q_list, int(k), self.screen_pages_per_k)
             return [hits(segs, v, i) for v, i in zip(vals, idx)]
         if mode in ("screened", "exact", "float"):

@@ -1,12 +1,18 @@
 """Screened copies of a multi-vector index's segments: what ``mode="screened"`` searches.
 
-::
+A segment holds the pair of the screen the machine that wrote it runs
+(:func:`~vertex_mm.late_interaction.screened.screen_kind`)::
 
     seg-000001/
         screen-bf16.npy     (tokens, dimension) uint16: the stored tokens rounded to bfloat16
                             (bit patterns; numpy has no bfloat16)
         screen-norms.npy    (3, pages) float64: per page, the largest |p|, |b(p)| and |b(p) - p|
                             over its tokens, with the slack of the bound already applied
+    or
+        screen-int16.npy    (blocks, dimension / 2 rounded up to 4, 8) int32: the tokens rounded to
+                            16-bit integers in the integer kernel's layout (pairs of int16)
+        screen-int16-stats.npy  (4, pages) float64: per page, the scale and the largest residual,
+                            rounded norm and norm, slack applied
 
 These are the arrays of :class:`vertex_mm.late_interaction.ScreenedPages` (built by its
 :meth:`~vertex_mm.late_interaction.ScreenedPages.from_pages`, so the numbers are exactly the
@@ -14,11 +20,12 @@ ones the certified bound is proven for). A segment's pair is written with the se
 immutable folder, each file's size and SHA-256 in the manifest, checked on open like every
 other file), rebuilt for the one segment :meth:`compact` keeps, and read lazily on the first
 screened search. The pair is optional: a segment saved without it (an index written before
-screened copies existed, or saved where torch is not installed) is screened from a copy built
-in memory on its first search. One file of the pair without the other is corruption. The
-bound certifies the answer only if the norms are the pages' own: ``load(verify=False)`` checks
-the pair's sizes, shapes and signs but not its contents, so a doctored copy of the right shape
-is caught only by the checksums of a verified load.
+screened copies existed, saved where torch is not installed, or saved with the other kind of
+screen, on another machine) is screened from a copy built in memory on its first search. One
+file of a pair without the other is corruption. The bound certifies the answer only if the
+norms are the pages' own: ``load(verify=False)`` checks the pair's sizes, shapes and signs but
+not its contents, so a doctored copy of the right shape is caught only by the checksums of a
+verified load.
 
 Deleted pages keep their rows here, as in the token store; the search masks them.
 
@@ -35,18 +42,23 @@ from typing import Any
 
 import numpy as np
 
+from ..late_interaction._int16_layout import block_offsets_of
+from ..late_interaction.int16_screen import Int16Screen, padded_dim
 from ..late_interaction.maxsim import _as_tensor, maxsim, top_k
 from ..late_interaction.packed import PackedPages
-from ..late_interaction.screened import ScreenedPages
+from ..late_interaction.screened import ScreenedPages, screen_kind
 from ._segments import Segment
 from ._sidecars import SegmentSidecars
 from .errors import IndexCorruptedError
 
-__all__ = ["SCREEN_FILES", "ScreenCopies", "is_screen_file", "screened_topk"]
+__all__ = ["SCREEN_FILES", "SCREEN_PAIRS", "ScreenCopies", "is_screen_file", "screened_topk"]
 
 SCREEN, NORMS = "screen-bf16.npy", "screen-norms.npy"
-#: The screened files of a segment, written and read as a pair.
-SCREEN_FILES = (SCREEN, NORMS)
+INT16, INT16_STATS = "screen-int16.npy", "screen-int16-stats.npy"
+#: Each kind of screen's files, written and read as a pair.
+SCREEN_PAIRS = {"bfloat16": (SCREEN, NORMS), "int16": (INT16, INT16_STATS)}
+#: Every screened file a segment may hold.
+SCREEN_FILES = (SCREEN, NORMS, INT16, INT16_STATS)
 
 
 def is_screen_file(name: str) -> bool:
@@ -79,7 +91,8 @@ class ScreenCopies(SegmentSidecars[ScreenedPages]):
         return self.get(seg, saved=saved)
 
     def _marker(self) -> str:
-        return SCREEN
+        # The pair of the screen this machine runs; a segment holding the other is built anew.
+        return SCREEN_PAIRS[screen_kind() or "bfloat16"][0]
 
     def _build(self, pages: PackedPages) -> ScreenedPages:
         return ScreenedPages.from_pages(pages)
@@ -111,11 +124,18 @@ class ScreenCopies(SegmentSidecars[ScreenedPages]):
         if len(pages) == 0 or not _can_build():
             return []
         sp = ScreenedPages.from_pages(pages)
+        if sp.int16 is not None:
+            np.save(folder / INT16, sp.int16.planes)
+            np.save(folder / INT16_STATS, sp.int16.stats)
+            return list(SCREEN_PAIRS["int16"])
+        assert sp.norm is not None and sp.screen_norm is not None and sp.residual is not None
         np.save(folder / SCREEN, sp.screen.view(_torch().int16).numpy().view(np.uint16))
         np.save(folder / NORMS, np.stack([sp.norm, sp.screen_norm, sp.residual]).astype(np.float64))
-        return list(SCREEN_FILES)
+        return list(SCREEN_PAIRS["bfloat16"])
 
     def _read(self, seg: Segment) -> ScreenedPages:
+        if screen_kind() == "int16":
+            return self._read_int16(seg)
         assert self._root is not None
         folder = self._root / seg.record.name
         try:
@@ -135,6 +155,26 @@ class ScreenCopies(SegmentSidecars[ScreenedPages]):
         torch = _torch()
         bf16 = _as_tensor(screen.view(np.int16)).view(torch.bfloat16)
         return ScreenedPages(seg.pages, bf16, norms[0].copy(), norms[1].copy(), norms[2].copy())
+
+    def _read_int16(self, seg: Segment) -> ScreenedPages:
+        assert self._root is not None
+        folder = self._root / seg.record.name
+        try:
+            planes = np.load(folder / INT16, mmap_mode="r", allow_pickle=False)
+            stats = np.load(folder / INT16_STATS, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise IndexCorruptedError(f"screened copy in {folder} cannot be read: {exc}") from exc
+        block_offsets = block_offsets_of(seg.pages.lengths)
+        want = (int(block_offsets[-1]), padded_dim(seg.pages.dim) // 2, 8)
+        if planes.dtype != np.int32 or planes.shape != want or not planes.flags.c_contiguous:
+            raise IndexCorruptedError(f"{folder / INT16} holds {planes.dtype} {planes.shape}; the segment needs int32 "
+                                      f"{want} in C order")
+        if stats.dtype != np.float64 or stats.shape != (4, len(seg.rows)):
+            raise IndexCorruptedError(f"{folder / INT16_STATS} holds {stats.dtype} {stats.shape}; the segment needs "
+                                      f"float64 (4, {len(seg.rows)})")
+        if not (np.isfinite(stats).all() and (stats >= 0).all() and (stats[0] > 0).all()):
+            raise IndexCorruptedError(f"{folder / INT16_STATS} holds non-positive scales, negative or non-finite norms")
+        return ScreenedPages(seg.pages, int16=Int16Screen(planes, block_offsets, stats.copy(), seg.pages.dim))
 
 
 def _torch() -> Any:

@@ -29,8 +29,6 @@ where LLVM targets AVX2 (:func:`available`), or LLVM stops the process.
 
 from __future__ import annotations
 
-import os
-import platform
 from collections.abc import Callable
 from typing import Any
 
@@ -42,7 +40,7 @@ from numba.core import cgutils as _cgutils
 from numba.extending import intrinsic as _intrinsic
 
 from ._hamming_kernel import thread_count
-from ._host_cpu import host_cpu_has
+from ._host_cpu import numba_targets_avx2
 
 __all__ = ["BLOCK_TOKENS", "GROUP_TOKENS", "available", "build_planes", "nibble_maxsim_range", "query_tables",
            "thread_count"]
@@ -56,23 +54,8 @@ _CODE_BYTES = 16  # 128-bit codes: two uint64 words
 
 
 def available() -> bool:
-    """Whether this kernel can be compiled here: an x86-64 CPU with AVX2 that numba compiles
-    for. numba's target is the host unless ``NUMBA_CPU_NAME`` / ``NUMBA_CPU_FEATURES`` (in the
-    environment now, or as numba read them, with its ``.numba_config.yaml``) say otherwise; a
-    generic target has no ``vpshufb`` on 256 bits. Checked at each call (cheap): a setting
-    changed later must not reach a compile."""
-    if platform.machine().lower() not in ("x86_64", "amd64"):
-        return False
-    config: Any = nb.config
-    if config.DISABLE_JIT:  # an intrinsic cannot run as Python
-        return False
-    for name in (os.environ.get("NUMBA_CPU_NAME"), config.CPU_NAME):
-        if name not in (None, "", "host"):
-            return False
-    for features in (os.environ.get("NUMBA_CPU_FEATURES"), config.CPU_FEATURES):
-        if features and "+avx2" not in features.split(","):
-            return False
-    return bool(host_cpu_has("avx2"))  # unknown: do not risk an LLVM abort
+    """Whether this kernel can be compiled here (:func:`._host_cpu.numba_targets_avx2`)."""
+    return numba_targets_avx2()
 
 
 cgutils: Any = _cgutils  # numba's helpers carry no annotations

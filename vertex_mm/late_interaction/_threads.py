@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-__all__ = ["on_query_threads", "pool"]
+__all__ = ["in_blocks", "on_query_threads", "pool"]
 
 _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
@@ -105,5 +105,30 @@ def on_query_threads(n: int, make_work: Callable[[], Callable[[int], None]]) -> 
         # Set last, from this thread: torch keeps the last count set, in any thread, as the
         # default that threads created later start with; it must be the caller's, not a helper's 1.
         torch.set_num_threads(caller_threads)
+    for f in helpers:
+        f.result()
+
+
+def in_blocks(run: Callable[[int, int], None], n: int, threads: int, block: int) -> None:
+    """``run(start, stop)`` over blocks of ``block`` items (pages) on ``threads`` threads (the
+    caller's and pool threads; ``run`` should release the GIL, as the compiled kernels do).
+    Blocks are handed out one at a time, not split evenly up front: on a shared machine a thread
+    the OS sets aside then holds up one block, not its half of the pages, which made two
+    threads slower than one."""
+    if threads <= 1 or n <= block:
+        run(0, n)
+        return
+    next_block = itertools.count()  # next() on a count is atomic under the GIL
+
+    def work() -> None:
+        while (start := next(next_block) * block) < n:
+            run(start, min(start + block, n))
+
+    helpers = [pool().submit(work) for _ in range(min(threads, -(-n // block)) - 1)]
+    try:
+        work()
+    finally:
+        for f in helpers:
+            f.exception()  # every helper done before the caller reads the results
     for f in helpers:
         f.result()

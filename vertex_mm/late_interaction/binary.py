@@ -21,7 +21,6 @@ MaxSim over the top candidates (:func:`two_stage_search`) gives the final order.
 
 from __future__ import annotations
 
-import itertools
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
@@ -32,7 +31,7 @@ import numpy as np
 from ..errors import InputError
 from ._kernel_choice import KERNEL_ENV, hamming_kernel, has_fast_kernel, nibble_runs, popcount_kernel
 from ._rerank import rerank
-from ._threads import pool
+from ._threads import in_blocks
 from .packed import PackedPages, as_packed, check_offsets, gather_rows, int_at_least, pack_queries
 
 __all__ = [
@@ -149,23 +148,9 @@ class BinaryPages:
 #: done with one (a few milliseconds of work each at ColPali sizes).
 PAGE_BLOCK = 512
 def _in_blocks(run: Callable[[int, int], None], n_pages: int, threads: int) -> None:
-    """``run(start, stop)`` over blocks of :data:`PAGE_BLOCK` pages on ``threads`` threads (the
-    caller's and pool threads; the kernel releases the GIL). Blocks are handed out one at a
-    time, not split evenly up front: on a shared machine a thread the OS sets aside then holds
-    up one block, not its half of the pages, which made two threads slower than one."""
-    if threads <= 1 or n_pages <= PAGE_BLOCK:
-        run(0, n_pages)
-        return
-    next_block = itertools.count()  # next() on a count is atomic under the GIL
-
-    def work() -> None:
-        while (start := next(next_block) * PAGE_BLOCK) < n_pages:
-            run(start, min(start + PAGE_BLOCK, n_pages))
-
-    helpers = [pool().submit(work) for _ in range(threads - 1)]
-    work()
-    for f in helpers:
-        f.result()
+    """``run(start, stop)`` over blocks of :data:`PAGE_BLOCK` pages on ``threads`` threads
+    (:func:`._threads.in_blocks`)."""
+    in_blocks(run, n_pages, threads, PAGE_BLOCK)
 
 
 #: Largest total weight of a query token the nibble kernel sums exactly (byte sums; a 2-bit

@@ -1,12 +1,15 @@
-"""Exact float32 MaxSim top-k, sped up by a certified bfloat16 screen.
+"""Exact float32 MaxSim top-k, sped up by a certified screen: bfloat16, or 16-bit integers.
 
 bfloat16 arithmetic scores pages about twice as fast as float32 on a CPU with AVX512-BF16, but
-its scores are approximate. :meth:`ScreenedPages.exact_topk` uses it only to rule pages out
-(and only where the CPU has native bfloat16; elsewhere it is emulated, some 25 times slower than
-the float32 scan, which then answers instead):
+its scores are approximate. :meth:`ScreenedPages.exact_topk` uses it only to rule pages out.
+Where bfloat16 is emulated (AVX2, plain AVX-512: some 25 times slower than the float32 scan)
+the screen is exact integer MaxSim of the tokens rounded to 16 bits instead
+(:mod:`.int16_screen`, its own bound), on x86 CPUs with AVX2; elsewhere the float32 scan
+answers. :func:`screen_kind` says which runs here. Either way:
 
-1. score every page with bfloat16 inputs (float32 accumulation, as :func:`maxsim` does);
-2. bound, rigorously, how far each bfloat16 score can be from the float32 score (below);
+1. score every page with the screen (bfloat16 inputs with float32 accumulation, as
+   :func:`maxsim` does, or the integer kernel);
+2. bound, rigorously, how far each screened score can be from the float32 score (below);
 3. rescore each query's ``k`` best screened pages in float32: their ``k``-th exact score is a
    lower bound of the true ``k``-th score; rescore, for that query only, every page whose upper
    bound reaches it, exactly as :func:`maxsim` with ``compute="float32"`` would, and rank.
@@ -23,7 +26,7 @@ Per query, about 1-4 % of random ColPali pages survive, but nearly all of them f
 a batch of 16: rescoring the union with every query cost more than the full scan.
 The bound assumes what those kernels do for bfloat16: float32 accumulation, round-to-nearest.
 
-The bound. For query token ``q`` and page token ``p`` write ``b(.)`` for rounding to bfloat16
+The bfloat16 bound. For query token ``q`` and page token ``p`` write ``b(.)`` for rounding to bfloat16
 (unit roundoff ``u = 2**-8``) and ``g = d * 2**-24 / (1 - d * 2**-24)`` (float32 accumulation of
 ``d`` terms, any order). Products of bfloat16 values are exact in float32, so with
 Cauchy-Schwarz the bfloat16 dot product before its output rounding differs from ``q.p`` by at
@@ -41,6 +44,7 @@ Cauchy-Schwarz assumes the rounding errors line up with the other vector.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,10 +55,15 @@ from .._device import cpu_has_native_bf16
 from ..errors import InputError
 from ._rerank import RERANK_BLOCK_TOKENS, rows_buffer, widened_token_maxima, widens_in_place
 from ._threads import _per_thread_torch_threads, on_query_threads
+from .int16_screen import Int16Screen, int16_screen_available
 from .maxsim import DEFAULT_BLOCK_TOKENS, MIN_PRODUCT_SIDE, _as_tensor, _torch, few_query_tokens, maxsim, token_maxima, top_k
 from .packed import PackedPages, as_packed, pack_queries
 
-__all__ = ["ScreenedPages", "screen_bounds"]
+__all__ = ["SCREEN_ENV", "ScreenedPages", "screen_bounds", "screen_kind"]
+
+#: Chooses the screen: ``auto`` (default), ``bfloat16``, ``int16`` or ``none`` (the float32 scan).
+SCREEN_ENV = "VERTEX_MM_SCREEN"
+SCREEN_KINDS = ("bfloat16", "int16")
 
 U_BF16 = 2.0**-8
 U_FP32 = 2.0**-24
@@ -125,28 +134,53 @@ def _slack(n: int) -> float:
     return 1.0 + 2.0 * _gamma(n + 2) + 1e-7
 
 
+def screen_kind() -> str | None:
+    """The screen :meth:`ScreenedPages.exact_topk` runs here: ``"bfloat16"`` where the CPU has it
+    natively (:func:`~vertex_mm._device.cpu_has_native_bf16`), else ``"int16"`` where the AVX2
+    integer kernel compiles, else None (the float32 scan answers). ``VERTEX_MM_SCREEN=bfloat16``
+    forces bfloat16 even where it is emulated (slow: for tests), ``int16`` the integer screen
+    where it runs, ``none`` the scan."""
+    choice = os.environ.get(SCREEN_ENV, "auto").strip().lower() or "auto"
+    if choice not in ("auto", "none", *SCREEN_KINDS):
+        raise InputError(f"{SCREEN_ENV} must be auto, bfloat16, int16 or none, got {choice!r}", input_name=SCREEN_ENV)
+    if choice == "none":
+        return None
+    if choice == "bfloat16" or (choice == "auto" and cpu_has_native_bf16()):
+        return "bfloat16"
+    return "int16" if int16_screen_available() else None
+
+
 @dataclass(frozen=True)
 class ScreenedPages:
-    """Pages prepared for :meth:`exact_topk`: the stored pages, a bfloat16 copy, per-page norms.
+    """Pages prepared for :meth:`exact_topk`: the stored pages and one screen, a bfloat16 copy
+    with per-page norms, or an :class:`~.int16_screen.Int16Screen`.
 
-    Build once with :meth:`from_pages` (one pass over the pages); the bfloat16 copy costs two
-    bytes per value next to the stored pages.
+    Build once with :meth:`from_pages` (one pass over the pages); either copy costs two bytes
+    per value next to the stored pages.
     """
 
     pages: PackedPages
-    screen: Any  # torch bfloat16 tensor (total tokens, dim): the pages rounded to bfloat16
-    norm: np.ndarray  # (P,) float64: max_j |p_j| over each page's tokens (stored values)
-    screen_norm: np.ndarray  # (P,) float64: max_j |b(p_j)|
-    residual: np.ndarray  # (P,) float64: max_j |b(p_j) - p_j|
+    screen: Any = None  # torch bfloat16 tensor (total tokens, dim): the pages rounded to bfloat16
+    norm: np.ndarray | None = None  # (P,) float64: max_j |p_j| over each page's tokens (stored values)
+    screen_norm: np.ndarray | None = None  # (P,) float64: max_j |b(p_j)|
+    residual: np.ndarray | None = None  # (P,) float64: max_j |b(p_j) - p_j|
+    int16: Int16Screen | None = None  # the integer screen, where that is the one built
 
     @classmethod
     def from_pages(
         cls, pages: PackedPages | Sequence[np.ndarray] | np.ndarray, page_mask: np.ndarray | None = None, *,
-        block_tokens: int = 1 << 16
+        block_tokens: int = 1 << 16, kind: str | None = "auto"
     ) -> "ScreenedPages":
-        """Round the pages to bfloat16 and measure the norms the bound needs."""
-        torch = _torch()
+        """Build the screen ``kind`` (``"bfloat16"`` or ``"int16"``; ``"auto"``: the one
+        :func:`screen_kind` says runs here, bfloat16 where none does) and measure the norms
+        its bound needs."""
         packed = as_packed(pages, page_mask)
+        kind = screen_kind() if kind == "auto" else kind
+        if kind == "int16":
+            return cls(packed, int16=Int16Screen.from_pages(packed))
+        if kind not in ("bfloat16", None):
+            raise InputError(f"kind must be 'auto', 'bfloat16' or 'int16', got {kind!r}", input_name="kind")
+        torch = _torch()
         src = _as_tensor(packed.tokens)
         screen = torch.empty(src.shape, dtype=torch.bfloat16)
         rows = np.empty((3, src.shape[0]), dtype=np.float32)
@@ -165,6 +199,22 @@ class ScreenedPages:
     def __len__(self) -> int:
         return len(self.pages)
 
+    @property
+    def kind(self) -> str | None:
+        """The screen held: ``"bfloat16"``, ``"int16"`` or None."""
+        return "bfloat16" if self.screen is not None else "int16" if self.int16 is not None else None
+
+    def _screen_here(self) -> str | None:
+        """The held screen :meth:`exact_topk` runs here, or None for the float32 scan: bfloat16
+        only where :func:`screen_kind` says so (emulated, it is far slower than the scan), the
+        integer screen wherever its kernel runs and some screen is wanted."""
+        here = screen_kind()
+        if here == "bfloat16" and self.screen is not None and self.screen.shape[0] == self.pages.tokens.shape[0]:
+            return "bfloat16"
+        if here is not None and self.int16 is not None and int16_screen_available():
+            return "int16"
+        return None
+
     def exact_topk(
         self, queries: Sequence[np.ndarray] | np.ndarray, k: int, *, live: np.ndarray | None = None,
         block_tokens: int = DEFAULT_BLOCK_TOKENS,
@@ -172,8 +222,8 @@ class ScreenedPages:
         """The float32 MaxSim top ``k`` per query: ``(scores, page indices)``, each ``(Q, k)``.
 
         Identical, bit for bit, to ``top_k(maxsim(queries, self.pages), k)`` (ties toward the
-        lower page index), computed through the bfloat16 screen where the CPU multiplies
-        bfloat16 natively (:func:`~vertex_mm._device.cpu_has_native_bf16`), else by that scan. Per query: its ``k`` best
+        lower page index), computed through the screen where it runs here (:meth:`_screen_here`),
+        else by that scan. Per query: its ``k`` best
         screened pages are rescored in float32, and their ``k``-th exact score is a lower bound
         of the true ``k``-th score; only pages whose certified upper bound reaches it are
         rescored too. Each query does both on one thread, with its own query columns only (the
@@ -183,7 +233,7 @@ class ScreenedPages:
         :class:`InputError` on bad queries.
         """
         torch = _torch()
-        q_pad, _ = pack_queries(queries, dim=self.pages.dim)
+        q_pad, q_mask = pack_queries(queries, dim=self.pages.dim)
         n_q = q_pad.shape[0]
         alive = np.ones(len(self), bool) if live is None else np.asarray(live)
         if alive.dtype != bool or alive.shape != (len(self),):
@@ -192,13 +242,20 @@ class ScreenedPages:
         k = min(int(k), int(alive.sum()))
         if k <= 0:
             return np.zeros((n_q, 0), np.float32), np.zeros((n_q, 0), np.int64)
-        if not cpu_has_native_bf16():
-            # Emulated bfloat16 (AVX2, plain AVX-512) makes the screen far slower than the float32
+        use = self._screen_here()
+        if use == "int16":
+            assert self.int16 is not None
+            approx, eps = self.int16.scores(q_pad, q_mask, int(torch.get_num_threads()))
+            if not np.isfinite(eps).all():  # scores near float32's range: no bound, the scan answers
+                use = None
+        elif use == "bfloat16":
+            approx, eps = self.screen_scores(q_pad, block_tokens=block_tokens)
+        if use is None:
+            # Emulated bfloat16 (AVX2, plain AVX-512) makes that screen far slower than the float32
             # scan whose answer it reproduces: 29.6 s against 1.2 s (bench_maxsim, 2-core AMD EPYC).
             scores = maxsim(q_pad, self.pages, block_tokens=block_tokens)
             scores[:, ~alive] = -np.inf
             return top_k(scores, k)
-        approx, eps = self.screen_scores(q_pad, block_tokens=block_tokens)
         approx[:, ~alive] = -np.inf
         upper = approx + eps
         first = np.sort(np.argpartition(-approx, k - 1, axis=1)[:, :k], axis=1)
@@ -275,6 +332,8 @@ class ScreenedPages:
         """bfloat16 MaxSim of zero-padded ``(Q, n, d)`` float32 queries and its bound: two
         ``(Q, P)`` float64 arrays ``(approx, eps)`` with ``|approx - float32 score| <= eps``."""
         torch = _torch()
+        if self.screen is None or self.norm is None or self.screen_norm is None or self.residual is None:
+            raise InputError("these pages hold no bfloat16 screen (built with kind='int16')", input_name="pages")
         n_q, n_tok, dim = q_pad.shape
         q_bf = torch.from_numpy(q_pad.reshape(-1, dim)).to(torch.bfloat16).T.contiguous()
         best = token_maxima(q_bf, self.screen, self.pages.offsets, self.pages.lengths, block_tokens)

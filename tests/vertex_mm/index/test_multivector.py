@@ -64,7 +64,11 @@ def test_manifest_is_the_index_familys_with_kind_multivector(index, tmp_path):
     manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
     assert manifest["format"] == "vertex-mm-index" and manifest["kind"] == "multivector"
     assert (manifest["space"], manifest["dimension"], manifest["count"]) == (SPACE.id, 32, 40)
-    files = ("tokens.npy", "offsets.npy", "codes.npy", "pages.jsonl", "screen-bf16.npy", "screen-norms.npy")
+    from vertex_mm.index._screen import SCREEN_PAIRS
+    from vertex_mm.late_interaction.screened import screen_kind
+
+    # The screened pair of the screen this machine runs (bfloat16 where none does).
+    files = ("tokens.npy", "offsets.npy", "codes.npy", "pages.jsonl", *SCREEN_PAIRS[screen_kind() or "bfloat16"])
     assert set(manifest["files"]) == {f"seg-000001/{f}" for f in files}
     assert all(len(rec["sha256"]) == 64 for rec in manifest["files"].values())
 

@@ -1,6 +1,7 @@
-"""MultiVectorIndex mode="screened": the certified bfloat16 screen answers bit for bit like the
-float32 scan (mode="exact"), with deletions, across segments, after save/load and compaction;
-its per-segment copies are saved, verified and rebuilt like every other segment file."""
+"""MultiVectorIndex mode="screened": the certified screens (bfloat16, and 16-bit integers where
+the AVX2 kernel runs) answer bit for bit like the float32 scan (mode="exact"), with deletions,
+across segments, after save/load and compaction; their per-segment copies are saved, verified
+and rebuilt like every other segment file. Every test runs with each kind of screen."""
 
 from __future__ import annotations
 
@@ -11,14 +12,34 @@ import pytest
 
 from vertex_mm.errors import InputError
 from vertex_mm.index import IndexCorruptedError, MultiVectorIndex
-from vertex_mm.index._screen import SCREEN_FILES
-from vertex_mm.late_interaction.screened import ScreenedPages
+from vertex_mm.index._screen import SCREEN_FILES, SCREEN_PAIRS
+from vertex_mm.late_interaction.int16_screen import Int16Screen, int16_screen_available
+from vertex_mm.late_interaction.screened import SCREEN_ENV, ScreenedPages
 from vertex_mm.results import EmbeddingSpace
 
-# The screen is what these tests check: run it whatever the CPU (tests/conftest.py).
-pytestmark = pytest.mark.usefixtures("native_bf16")
-
 pytest.importorskip("torch")
+
+
+@pytest.fixture(autouse=True, params=["bfloat16", "int16"])
+def kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The screen is what these tests check: run each kind whatever the CPU (bfloat16 where it
+    is emulated too, slower, with the same bits; the integer screen where its kernel runs)."""
+    if request.param == "int16":
+        if not int16_screen_available():
+            pytest.skip("the integer screen's kernel needs an x86 CPU with AVX2 and numba")
+        monkeypatch.setenv("VERTEX_MM_NATIVE_BF16", "0")
+        monkeypatch.setenv(SCREEN_ENV, "int16")
+    else:
+        monkeypatch.setenv("VERTEX_MM_NATIVE_BF16", "1")
+        monkeypatch.delenv(SCREEN_ENV, raising=False)
+    return str(request.param)
+
+
+def _count_screens(monkeypatch: pytest.MonkeyPatch, calls: list[int]) -> None:
+    """Record the pages each screening scores, whichever kind runs."""
+    bf16, int16 = ScreenedPages.screen_scores, Int16Screen.scores
+    monkeypatch.setattr(ScreenedPages, "screen_scores", lambda self, *a, **kw: calls.append(len(self)) or bf16(self, *a, **kw))
+    monkeypatch.setattr(Int16Screen, "scores", lambda self, *a, **kw: calls.append(len(self)) or int16(self, *a, **kw))
 
 SPACE = EmbeddingSpace("test", "rand-mv", 32)
 
@@ -89,9 +110,8 @@ def test_the_screen_really_runs_and_reads_the_saved_copies(tmp_path, monkeypatch
     rng = np.random.default_rng(7)
     idx, pages = _index(rng, tmp_path)
     idx.save()
-    calls = []
-    real = ScreenedPages.screen_scores
-    monkeypatch.setattr(ScreenedPages, "screen_scores", lambda self, *a, **kw: calls.append(len(self)) or real(self, *a, **kw))
+    calls: list[int] = []
+    _count_screens(monkeypatch, calls)
 
     def refuse(*a, **kw):
         raise AssertionError("the screened copy was built again; the saved one should have been read")
@@ -109,9 +129,11 @@ def test_small_segments_are_scanned_exactly_by_default(tmp_path, monkeypatch):
     pages = _pages(rng, 30)
     idx = MultiVectorIndex(SPACE)
     idx.add("d", pages)
-    monkeypatch.setattr(ScreenedPages, "screen_scores", lambda *a, **kw: pytest.fail("screened a 30-page segment"))
+    calls: list[int] = []
+    _count_screens(monkeypatch, calls)
     assert len(idx) < idx.screen_pages_per_k * 3
     _same(idx, _queries(rng, pages), 3)
+    assert calls == [], "screened a 30-page segment"
 
 
 def test_k_beyond_the_live_pages_returns_each_live_page_once(tmp_path):
@@ -153,19 +175,30 @@ def _manifest(root) -> dict:
     return json.loads((root / "manifest.json").read_text())
 
 
-def test_each_segment_saves_its_screened_pair_and_compaction_rebuilds_it(tmp_path):
+def test_each_segment_saves_its_screened_pair_and_compaction_rebuilds_it(tmp_path, kind):
     rng = np.random.default_rng(9)
     idx, pages = _index(rng, tmp_path)
     idx.save()
     root = tmp_path / "idx"
+    pair = sorted(SCREEN_PAIRS[kind])
     screened = sorted(f for f in _manifest(root)["files"] if f.split("/")[1] in SCREEN_FILES)
-    assert screened == [f"seg-00000{s}/{f}" for s in (1, 2, 3) for f in sorted(SCREEN_FILES)]
+    assert screened == [f"seg-00000{s}/{f}" for s in (1, 2, 3) for f in pair]
     seg3 = idx._segments[-1]
-    bits = np.load(root / "seg-000003" / "screen-bf16.npy")
-    assert bits.dtype == np.uint16 and bits.shape == seg3.pages.tokens.shape
+    if kind == "bfloat16":
+        bits = np.load(root / "seg-000003" / "screen-bf16.npy")
+        assert bits.dtype == np.uint16 and bits.shape == seg3.pages.tokens.shape
+    else:
+        planes = np.load(root / "seg-000003" / "screen-int16.npy")
+        assert planes.dtype == np.int32 and planes.shape == (int(np.sum(-(-seg3.pages.lengths // 8))), 16, 8)
     idx.compact()
-    assert sorted(f for f in _manifest(root)["files"] if "screen" in f) == [f"seg-000004/{f}" for f in sorted(SCREEN_FILES)]
+    assert sorted(f for f in _manifest(root)["files"] if "screen" in f) == [f"seg-000004/{f}" for f in pair]
     built = ScreenedPages.from_pages(idx.live_pages())
+    assert built.kind == kind
+    if kind == "int16":
+        assert built.int16 is not None
+        np.testing.assert_array_equal(np.load(root / "seg-000004" / "screen-int16-stats.npy"), built.int16.stats)
+        np.testing.assert_array_equal(np.load(root / "seg-000004" / "screen-int16.npy"), built.int16.planes)
+        return
     norms = np.load(root / "seg-000004" / "screen-norms.npy")
     np.testing.assert_array_equal(norms, np.stack([built.norm, built.screen_norm, built.residual]))
     import torch
@@ -174,12 +207,39 @@ def test_each_segment_saves_its_screened_pair_and_compaction_rebuilds_it(tmp_pat
                                   built.screen.view(torch.int16).numpy().view(np.uint16))
 
 
-def test_a_doctored_screened_file_is_refused(tmp_path):
+def test_a_segment_saved_with_the_other_screen_is_screened_from_a_copy_built_here(tmp_path, kind, monkeypatch):
+    rng = np.random.default_rng(15)
+    idx, pages = _index(rng, tmp_path)
+    idx.save()
+    queries = _queries(rng, pages)
+    want = idx.search(queries, k=5, mode="exact")
+    other = "int16" if kind == "bfloat16" else "bfloat16"
+    monkeypatch.setenv(SCREEN_ENV, other)  # another machine, which runs the other screen
+    monkeypatch.setenv("VERTEX_MM_NATIVE_BF16", "1" if other == "bfloat16" else "0")
+    if other == "int16" and not int16_screen_available():
+        pytest.skip("the integer screen's kernel needs an x86 CPU with AVX2 and numba")
+    there = MultiVectorIndex.load(tmp_path / "idx")
+    there.screen_pages_per_k = 0
+    built: list[str] = []
+    build = ScreenedPages.from_pages
+
+    def record(*a, **kw):
+        sp = build(*a, **kw)
+        built.append(str(sp.kind))
+        return sp
+
+    monkeypatch.setattr(ScreenedPages, "from_pages", record)
+    assert there.search(queries, k=5) == want
+    assert built and set(built) == {other}  # its own kind, built in memory for each segment
+
+
+def test_a_doctored_screened_file_is_refused(tmp_path, kind):
     rng = np.random.default_rng(10)
     idx, pages = _index(rng, tmp_path)
     idx.save()
     root = tmp_path / "idx"
-    path = root / "seg-000002" / "screen-norms.npy"
+    norms = SCREEN_PAIRS[kind][1]
+    path = root / "seg-000002" / norms
     np.save(path, np.load(path) * 0.5)  # same shape: a tighter bound that could drop true top-k pages
     with pytest.raises(IndexCorruptedError):
         MultiVectorIndex.load(root)  # its SHA-256 no longer matches the manifest
@@ -188,33 +248,34 @@ def test_a_doctored_screened_file_is_refused(tmp_path):
     np.save(path, np.zeros((3, 2)))  # and a wrong shape, even with a manifest record that matches it
     manifest = _manifest(root)
     rec = file_record(path)
-    manifest["files"]["seg-000002/screen-norms.npy"] = {"bytes": rec.bytes, "sha256": rec.sha256}
+    manifest["files"][f"seg-000002/{norms}"] = {"bytes": rec.bytes, "sha256": rec.sha256}
     (root / "manifest.json").write_text(json.dumps(manifest))
     loaded = MultiVectorIndex.load(root)
     loaded.screen_pages_per_k = 0
-    with pytest.raises(IndexCorruptedError, match="screen-norms"):
+    with pytest.raises(IndexCorruptedError, match=norms.removesuffix(".npy")):
         loaded.search(_queries(rng, pages, 1), k=3)
 
 
 @pytest.mark.parametrize("change", ["drop-one", "stranger"])
-def test_the_file_list_allows_the_screened_pair_and_nothing_else(tmp_path, change):
+def test_the_file_list_allows_the_screened_pair_and_nothing_else(tmp_path, change, kind):
     rng = np.random.default_rng(11)
     idx, _ = _index(rng, tmp_path)
     idx.save()
     root = tmp_path / "idx"
     manifest = _manifest(root)
+    norms = f"seg-000001/{SCREEN_PAIRS[kind][1]}"
     if change == "drop-one":
-        del manifest["files"]["seg-000001/screen-norms.npy"]
+        del manifest["files"][norms]
         match = "without the other"
     else:
-        manifest["files"]["seg-000001/screen-evil.npy"] = manifest["files"]["seg-000001/screen-norms.npy"]
+        manifest["files"]["seg-000001/screen-evil.npy"] = manifest["files"][norms]
         match = "unexpected"
     (root / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(IndexCorruptedError, match=match):
         MultiVectorIndex.load(root, verify=False)
 
 
-def test_an_index_saved_without_screened_files_loads_and_searches(tmp_path):
+def test_an_index_saved_without_screened_files_loads_and_searches(tmp_path, kind):
     rng = np.random.default_rng(12)
     idx, pages = _index(rng, tmp_path)
     idx.save()
@@ -232,7 +293,7 @@ def test_an_index_saved_without_screened_files_loads_and_searches(tmp_path):
     assert not any("screen" in f for f in _manifest(root)["files"])
     old.add("new", pages[:3])
     old.save()  # the new segment gets its pair; the old ones stay as they were
-    assert sorted(f for f in _manifest(root)["files"] if "screen" in f) == [f"seg-000004/{f}" for f in sorted(SCREEN_FILES)]
+    assert sorted(f for f in _manifest(root)["files"] if "screen" in f) == [f"seg-000004/{f}" for f in sorted(SCREEN_PAIRS[kind])]
     _same(MultiVectorIndex.load(root), queries, 5)
 
 

@@ -11,7 +11,7 @@ import pytest
 from vertex_mm._device import NATIVE_BF16_ENV, cpu_has_native_bf16
 from vertex_mm.index import MultiVectorIndex
 from vertex_mm.late_interaction import BinaryPages, PackedPages, maxsim, maxsim_topk, top_k, two_stage_search
-from vertex_mm.late_interaction.screened import ScreenedPages
+from vertex_mm.late_interaction.screened import SCREEN_ENV, ScreenedPages
 from vertex_mm.results import EmbeddingSpace
 
 pytest.importorskip("torch")
@@ -45,7 +45,7 @@ def test_device_pages_on_the_cpu_compute_float32_too(ragged_pages, queries) -> N
 
 @pytest.mark.usefixtures("emulated")
 def test_exact_topk_answers_by_the_scan_without_touching_the_screen(ragged_pages, queries) -> None:
-    sp = ScreenedPages.from_pages(ragged_pages)
+    sp = ScreenedPages.from_pages(ragged_pages, kind="bfloat16")
     # A screen that cannot be read: the float32 scan must answer alone.
     broken = ScreenedPages(sp.pages, sp.screen[:0], sp.norm, sp.screen_norm, sp.residual)
     live = np.ones(len(sp), bool)
@@ -61,10 +61,13 @@ def test_exact_topk_answers_by_the_scan_without_touching_the_screen(ragged_pages
 
 
 def test_the_scan_and_the_screen_give_the_same_bits(monkeypatch: pytest.MonkeyPatch, ragged_pages, queries) -> None:
-    sp = ScreenedPages.from_pages(ragged_pages)
+    sp = ScreenedPages.from_pages(ragged_pages, kind="bfloat16")
     monkeypatch.setenv(NATIVE_BF16_ENV, "1")
+    assert sp._screen_here() == "bfloat16"
     screened = sp.exact_topk(queries, 4)
     monkeypatch.setenv(NATIVE_BF16_ENV, "0")
+    monkeypatch.setenv(SCREEN_ENV, "none")
+    assert sp._screen_here() is None
     scanned = sp.exact_topk(queries, 4)
     np.testing.assert_array_equal(screened[0], scanned[0])
     np.testing.assert_array_equal(screened[1], scanned[1])
@@ -97,8 +100,12 @@ def test_the_index_screened_mode_scans_without_building_a_screen(monkeypatch: py
         idx.add(f"d{d}", pages)
     queries = [rng.standard_normal((4, 16)).astype(np.float32) for _ in range(3)]
 
+    build = ScreenedPages.from_pages
+
     def refuse(*a, **kw):
-        raise AssertionError("a bfloat16 screen was built on a CPU that emulates bfloat16")
+        built = build(*a, **kw)
+        assert built.kind != "bfloat16", "a bfloat16 screen was built on a CPU that emulates bfloat16"
+        return built
 
     monkeypatch.setattr(ScreenedPages, "from_pages", refuse)
     assert idx.search(queries, k=4, mode="screened") == idx.search(queries, k=4, mode="exact")

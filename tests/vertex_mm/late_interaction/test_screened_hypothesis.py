@@ -1,16 +1,19 @@
-"""exact_topk against top_k(np.where(live, maxsim(q, pages), -inf), k), random cases."""
+"""exact_topk against top_k(np.where(live, maxsim(q, pages), -inf), k), random cases, through
+each kind of screen (bfloat16; 16-bit integers where the AVX2 kernel runs)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from vertex_mm.late_interaction import PackedPages, maxsim, top_k
+from vertex_mm.late_interaction.int16_screen import int16_screen_available
 from vertex_mm.late_interaction.screened import ScreenedPages
 
-# The screen is what these tests check: run it whatever the CPU (tests/conftest.py).
+# The screen is what these tests check: run it whatever the CPU (tests/conftest.py); with native
+# bfloat16 set, a ScreenedPages built with the integer screen runs that one (_screen_here).
 pytestmark = pytest.mark.usefixtures("native_bf16")
 
 pytest.importorskip("torch")
@@ -38,12 +41,15 @@ def _case(seed: int, dim: int, n_pages: int, max_len: int, n_q: int, max_q: int,
 @given(seed=st.integers(0, 2**31), dim=st.sampled_from([4, 16, 33, 128]), n_pages=st.integers(1, 40),
        max_len=st.sampled_from([1, 3, 15, 16, 40, 300]), n_q=st.integers(1, 5), max_q=st.sampled_from([1, 5, 15, 40]),
        dtype=st.sampled_from([np.float32, np.float16]), k=st.integers(1, 45), ties=st.booleans(),
-       zeros=st.booleans(), use_live=st.booleans())
-def test_exact_topk_matches_masked_reference(seed, dim, n_pages, max_len, n_q, max_q, dtype, k, ties, zeros, use_live):
+       zeros=st.booleans(), use_live=st.booleans(), kind=st.sampled_from(["bfloat16", "int16"]))
+def test_exact_topk_matches_masked_reference(seed, dim, n_pages, max_len, n_q, max_q, dtype, k, ties, zeros, use_live,
+                                             kind):
+    assume(kind == "bfloat16" or int16_screen_available())
     queries, packed, live = _case(seed, dim, n_pages, max_len, n_q, max_q, dtype, ties, zeros)
     if not use_live:
         live = np.ones(n_pages, bool)
-    sp = ScreenedPages.from_pages(packed)
+    sp = ScreenedPages.from_pages(packed, kind=kind)
+    assert sp._screen_here() == kind
     got_s, got_i = sp.exact_topk(queries, k, live=live if use_live else None)
     ref = np.where(live[None, :], maxsim(queries, packed), -np.inf).astype(np.float32)
     want_s, want_i = top_k(ref, min(k, int(live.sum())))
@@ -56,10 +62,11 @@ def test_exact_topk_matches_masked_reference(seed, dim, n_pages, max_len, n_q, m
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(seed=st.integers(0, 2**31), n_pages=st.integers(20, 60), max_len=st.sampled_from([700, 1030, 1500]),
        n_q=st.integers(1, 16), max_q=st.sampled_from([8, 20, 32]), dtype=st.sampled_from([np.float32, np.float16]),
-       k=st.integers(1, 70), ties=st.booleans(), zeros=st.booleans())
-def test_exact_topk_matches_on_multi_block_collections(seed, n_pages, max_len, n_q, max_q, dtype, k, ties, zeros):
+       k=st.integers(1, 70), ties=st.booleans(), zeros=st.booleans(), kind=st.sampled_from(["bfloat16", "int16"]))
+def test_exact_topk_matches_on_multi_block_collections(seed, n_pages, max_len, n_q, max_q, dtype, k, ties, zeros, kind):
+    assume(kind == "bfloat16" or int16_screen_available())
     queries, packed, live = _case(seed, 128, n_pages, max_len, n_q, max_q, dtype, ties, zeros)
-    sp = ScreenedPages.from_pages(packed)
+    sp = ScreenedPages.from_pages(packed, kind=kind)
     got_s, got_i = sp.exact_topk(queries, k, live=live)
     ref = np.where(live[None, :], maxsim(queries, packed), -np.inf).astype(np.float32)
     want_s, want_i = top_k(ref, min(k, int(live.sum())))

@@ -1,0 +1,174 @@
+"""The int16 screen (late_interaction/int16_screen.py, _int16_kernel.py): the kernel's integer
+maxima against numpy's, the certified bound against the float32 scan on hard inputs, the
+choice of screen, and the fallbacks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vertex_mm.errors import InputError
+from vertex_mm.late_interaction import PackedPages, maxsim, top_k
+from vertex_mm.late_interaction import int16_screen as screen_mod
+from vertex_mm.late_interaction.int16_screen import Int16Screen, int16_round, int16_screen_available, padded_dim
+from vertex_mm.late_interaction.packed import pack_queries
+from vertex_mm.late_interaction.screened import SCREEN_ENV, ScreenedPages, screen_kind
+
+pytest.importorskip("torch")
+needs_kernel = pytest.mark.skipif(not int16_screen_available(), reason="the kernel needs an x86 CPU with AVX2 and numba")
+
+
+def _pages(rng: np.random.Generator, lengths, dim: int, dtype=np.float32, scale: float = 1.0) -> PackedPages:
+    pages = [(scale * rng.standard_normal((int(n), dim))).astype(np.float32) for n in lengths]
+    return PackedPages.from_list(pages, dtype=np.dtype(dtype))
+
+
+def _numpy_scores(screen: Int16Screen, pages: PackedPages, q_pad: np.ndarray, q_mask: np.ndarray) -> np.ndarray:
+    """approx by the definition: sum over a query's tokens of s_q * max_p(q^ . p^) * s_P, int64 products."""
+    width = padded_dim(pages.dim)
+    out = np.zeros((q_pad.shape[0], len(pages)))
+    for g in range(q_pad.shape[0]):
+        real = q_pad[g][q_mask[g]]
+        norm = np.linalg.norm(real.astype(np.float64), axis=1)
+        s_q = screen_mod._scales(norm, np.abs(real.astype(np.float64)).max(1), pages.dim)
+        q_int = int16_round(real, s_q, width)[0].view(np.int16).astype(np.int64)
+        for p in range(len(pages)):
+            x = np.asarray(pages.tokens[pages.offsets[p] : pages.offsets[p + 1]])
+            s_p = screen.stats[0, p]
+            p_int = int16_round(x, np.full(len(x), s_p), width)[0].view(np.int16).astype(np.int64)
+            best = (q_int @ p_int.T).max(1)
+            assert (np.abs(best) < 2**31).all()
+            out[g, p] = sum(sq * float(m) * s_p for sq, m in zip(s_q, best))
+    return out
+
+
+@needs_kernel
+@pytest.mark.parametrize("dim", [3, 8, 31, 128, 130])
+def test_kernel_maxima_are_numpys_integers(dim: int) -> None:
+    rng = np.random.default_rng(dim)
+    # Pages of 1-40 tokens (around the 8-token blocks and the 2-block steps), queries of 1-9 tokens
+    # (around the 4-token groups).
+    pages = _pages(rng, [1, 7, 8, 9, 15, 16, 17, 24, 33, 40], dim, scale=3.0)
+    queries = [rng.standard_normal((n, dim)).astype(np.float32) for n in (1, 3, 4, 5, 9)]
+    screen = Int16Screen.from_pages(pages)
+    q_pad, q_mask = pack_queries(queries, dim=dim)
+    approx, _ = screen.scores(q_pad, q_mask, 1)
+    np.testing.assert_allclose(approx, _numpy_scores(screen, pages, q_pad, q_mask), rtol=1e-12, atol=0)
+
+
+@needs_kernel
+def test_several_threads_and_blocks_give_one_threads_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(1)
+    pages = _pages(rng, rng.integers(1, 60, size=37), 64)
+    screen = Int16Screen.from_pages(pages, chunk_tokens=100)  # several build chunks too
+    whole = Int16Screen.from_pages(pages)
+    np.testing.assert_array_equal(screen.planes, whole.planes)
+    np.testing.assert_array_equal(screen.stats, whole.stats)
+    q_pad, q_mask = pack_queries([rng.standard_normal((n, 64)).astype(np.float32) for n in (2, 7)], dim=64)
+    one = screen.scores(q_pad, q_mask, 1)
+    monkeypatch.setattr(screen_mod, "INT16_PAGE_BLOCK", 3)
+    many = screen.scores(q_pad, q_mask, 3)
+    np.testing.assert_array_equal(one[0], many[0])
+    np.testing.assert_array_equal(one[1], many[1])
+
+
+def _hard_cases(rng: np.random.Generator):
+    dim = 32
+    yield "unit", _pages(rng, rng.integers(1, 50, 30), dim), rng.standard_normal((6, dim))
+    yield "float16", _pages(rng, rng.integers(1, 50, 30), dim, np.float16), rng.standard_normal((6, dim))
+    yield "large", _pages(rng, rng.integers(1, 50, 30), dim, scale=1e4), 1e3 * rng.standard_normal((6, dim))
+    yield "tiny", _pages(rng, rng.integers(1, 50, 30), dim, scale=1e-6), 1e-5 * rng.standard_normal((6, dim))
+    # Norms spread over six orders of magnitude within a page: its one scale rounds the small
+    # tokens to nearly nothing, and the bound must say so.
+    spread = [rng.standard_normal((20, dim)) * np.logspace(-3, 3, 20)[:, None] for _ in range(10)]
+    yield "spread", PackedPages.from_list([s.astype(np.float32) for s in spread]), rng.standard_normal((6, dim))
+    # One value carries the whole norm: the 32767 limit, not the norm limit, sets the scale.
+    axis = np.zeros((5, 3, dim), np.float32)
+    axis[:, 0, 0], axis[:, 1, 1] = 7.0, -7.0
+    axis[:, 2] = 0.5
+    yield "axis", PackedPages.from_list(list(axis)), np.eye(dim)[:6] * 3.0
+    # The query itself as a page: the largest dot products the norm limit allows (no overflow).
+    q = rng.standard_normal((6, dim))
+    yield "aligned", PackedPages.from_list([q.astype(np.float32), (-q).astype(np.float32)]), q
+    # Every dot product negative (the page opposite the query): maxima below zero, padding copies.
+    yield "negative", PackedPages.from_list([np.repeat(-q[:1], n, 0).astype(np.float32) for n in (1, 9, 17)]), q[:1]
+    yield "zeros", PackedPages.from_list([np.zeros((3, dim), np.float32), np.ones((1, dim), np.float32)]), q
+
+
+@needs_kernel
+def test_the_bound_holds_on_hard_inputs() -> None:
+    rng = np.random.default_rng(2)
+    for name, pages, q in _hard_cases(rng):
+        queries = [q[:n].astype(np.float32) for n in range(1, len(q) + 1)]
+        q_pad, q_mask = pack_queries(queries, dim=pages.dim)
+        approx, eps = Int16Screen.from_pages(pages).scores(q_pad, q_mask, 2)
+        exact = maxsim(q_pad, pages).astype(np.float64)
+        err = np.abs(approx - exact)
+        assert (err <= eps).all(), (name, float((err / eps).max()))
+        assert np.isfinite(eps).all(), name
+        if name in ("unit", "float16"):  # far tighter than the bfloat16 screen's bound
+            _, eps_bf16 = ScreenedPages.from_pages(pages, kind="bfloat16").screen_scores(q_pad)
+            assert np.median(eps) * 5 < np.median(eps_bf16), name
+
+
+@needs_kernel
+def test_exact_topk_through_the_integer_screen_is_the_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SCREEN_ENV, "int16")
+    rng = np.random.default_rng(3)
+    for _, pages, q in _hard_cases(rng):
+        sp = ScreenedPages.from_pages(pages)
+        assert sp.kind == "int16" and sp._screen_here() == "int16"
+        queries = [q[:3].astype(np.float32), q.astype(np.float32)]
+        for k in (1, min(4, len(pages))):
+            got = sp.exact_topk(queries, k)
+            want = top_k(maxsim(queries, pages), k)
+            np.testing.assert_array_equal(got[1], want[1])
+            assert got[0].tobytes() == want[0].tobytes()
+
+
+@needs_kernel
+def test_scores_that_may_overflow_float32_fall_back_to_the_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SCREEN_ENV, "int16")
+    rng = np.random.default_rng(4)
+    pages = _pages(rng, [3, 5, 2], 8, scale=1e19)
+    q = [(1e19 * rng.standard_normal((2, 8))).astype(np.float32)]  # |q| |p| beyond float32
+    sp = ScreenedPages.from_pages(pages)
+    q_pad, q_mask = pack_queries(q, dim=8)
+    assert not np.isfinite(sp.int16.scores(q_pad, q_mask, 1)[1]).all()
+    got, want = sp.exact_topk(q, 2), top_k(maxsim(q, pages), 2)
+    np.testing.assert_array_equal(got[1], want[1])
+    assert got[0].tobytes() == want[0].tobytes()
+
+
+def test_the_variable_chooses_the_screen(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VERTEX_MM_NATIVE_BF16", "0")
+    for value, want in (("none", None), ("bfloat16", "bfloat16"), ("BFloat16 ", "bfloat16")):
+        monkeypatch.setenv(SCREEN_ENV, value)
+        assert screen_kind() == want
+    for value in ("auto", "int16"):
+        monkeypatch.setenv(SCREEN_ENV, value)
+        assert screen_kind() == ("int16" if int16_screen_available() else None)
+    monkeypatch.setenv("VERTEX_MM_NATIVE_BF16", "1")
+    monkeypatch.setenv(SCREEN_ENV, "auto")
+    assert screen_kind() == "bfloat16"
+    monkeypatch.setenv(SCREEN_ENV, "fast")
+    with pytest.raises(InputError, match="VERTEX_MM_SCREEN must be auto, bfloat16, int16 or none, got 'fast'"):
+        screen_kind()
+    with pytest.raises(InputError, match="kind must be"):
+        ScreenedPages.from_pages([np.ones((2, 4), np.float32)], kind="int8")
+
+
+def test_no_kernel_no_integer_screen(monkeypatch: pytest.MonkeyPatch) -> None:
+    # numba set to run Python (or a target without AVX2): the kernel is not compiled, the scan answers.
+    import numba
+
+    monkeypatch.setattr(numba.config, "DISABLE_JIT", True)
+    monkeypatch.setenv("VERTEX_MM_NATIVE_BF16", "0")
+    monkeypatch.delenv(SCREEN_ENV, raising=False)
+    assert not int16_screen_available() and screen_kind() is None
+    rng = np.random.default_rng(5)
+    pages = _pages(rng, [3, 4, 5], 8)
+    sp = ScreenedPages.from_pages(pages)
+    assert sp.kind == "bfloat16" and sp._screen_here() is None
+    q = [rng.standard_normal((2, 8)).astype(np.float32)]
+    np.testing.assert_array_equal(sp.exact_topk(q, 2)[1], top_k(maxsim(q, pages), 2)[1])

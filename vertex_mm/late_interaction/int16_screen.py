@@ -1,0 +1,191 @@
+"""The int16 screen of :class:`~.screened.ScreenedPages`: exact integer MaxSim of rounded tokens,
+with a certified bound, for CPUs without native bfloat16.
+
+Without AVX512-BF16 or AMX the bfloat16 screen is emulated, far slower than the float32 scan
+it would save. Integers are native everywhere: AVX2's ``vpmaddwd`` multiplies 16-bit integers
+at about 1.7 times torch's float32 rate (:mod:`._int16_kernel`), and 16-bit values carry
+about 15 bits of each token where bfloat16 carries 8, so this bound is some 20 times tighter.
+
+Rounding. Page ``P``'s tokens share one scale ``s_P`` (the per-token maximum must be taken
+over integers of one scale), a query token ``q`` has its own ``s_q``; each is the smallest
+that keeps every value within +-32767 and every token's norm within :data:`NORM_LIMIT` less
+``sqrt(d) / 2`` (so the rounded norm is within it). ``p^ = rint(p / s_P)``, ``q^ = rint(q / s_q)``.
+The kernel gives ``M = max_p q^.p^`` exactly (32-bit sums cannot overflow: each partial sum is
+at most ``|q^| |p^| < 2**31``).
+
+The bound. For a query token and a page token, with ``D = s_q s_P q^.p^``,
+
+    |q.p - D| <= |q| |p - s_P p^| + |q - s_q q^| |s_P p^|       (Cauchy-Schwarz, twice)
+
+and float32 arithmetic gives ``q.p`` to within ``g |q| |p|`` (``g = d u / (1 - d u)``, ``u =
+2**-24``). A max moves no more than its arguments, so per query token the float32 maximum is
+within ``e_q = |q| (r_P + g n_P) + |q - s_q q^| m_P`` of ``s_q s_P M``, with the page's
+largest residual ``r_P = max |p - s_P p^|``, rounded norm ``m_P = max |s_P p^|`` and norm
+``n_P = max |p|`` (measured in float64 by :meth:`Int16Screen.from_pages`, slack added). The
+float32 sum over ``n`` query tokens adds ``g_n`` of its absolute sum. The float64 bookkeeping
+(products of scales, sums) adds far less than the ``1e-12`` relative margin kept for it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError
+from ._int16_layout import NORM_LIMIT, QUERY_GROUP, VALUES_STEP, block_offsets_of
+from ._threads import in_blocks
+from .packed import PackedPages
+
+__all__ = ["INT16_PAGE_BLOCK", "Int16Screen", "int16_round", "int16_screen_available", "padded_dim"]
+
+U_FP32 = 2.0**-24
+_MAX_INT16 = 32767
+_FLOAT64_MARGIN = 1e-12  # relative: the float64 sums and products of the bookkeeping, many times over
+_SLACK = 1.0 + 1e-9  # float64 norms of float32 values
+_FLOAT32_SAFE = 1e38  # float32's largest value is 3.4e38
+
+#: Pages per block handed to a thread: a ColPali page is ~0.6 ms of kernel work for 16 queries
+#: of 20 tokens, so blocks of 512 (the Hamming stage's) left one of two threads idle at the end.
+INT16_PAGE_BLOCK = 32
+
+
+def _gamma(n: int) -> float:
+    return n * U_FP32 / (1.0 - n * U_FP32)
+
+
+def padded_dim(dim: int) -> int:
+    """Values per rounded token: ``dim`` padded with zeros to the kernel's step."""
+    return -(-dim // VALUES_STEP) * VALUES_STEP
+
+
+def int16_round(x: np.ndarray, scale: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(pairs, residual, rounded_norm)`` of float rows ``x`` ``(n, d)`` at per-row ``scale``:
+    ``rint(x / scale)`` as ``(n, width / 2)`` int32 pairs of int16 values (zeros past ``d``),
+    ``|x - scale * x^|`` and ``|scale * x^|`` per row (float64, as computed)."""
+    from ._int16_kernel import round_rows
+
+    x = np.ascontiguousarray(x, np.float32 if x.dtype == np.float16 else None)  # float16 -> float32: exact
+    out = np.zeros((x.shape[0], width), np.int16)
+    residual, rounded = np.empty(x.shape[0]), np.empty(x.shape[0])
+    round_rows(x, np.ascontiguousarray(scale, np.float64), out, residual, rounded)
+    return out.view(np.int32), residual, rounded
+
+
+def row_norms(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each float row's norm and largest absolute value (float64)."""
+    from ._int16_kernel import row_norms as kernel
+
+    x = np.ascontiguousarray(x, np.float32 if x.dtype == np.float16 else None)
+    norm, max_abs = np.empty(x.shape[0]), np.empty(x.shape[0])
+    kernel(x, norm, max_abs)
+    return norm, max_abs
+
+
+def _scales(norm: np.ndarray, max_abs: np.ndarray, dim: int) -> np.ndarray:
+    """The smallest scale per entry keeping values within +-32767 and rounded norms within
+    :data:`NORM_LIMIT` (a rounded row's norm exceeds the scaled norm by at most ``sqrt(d)/2``)."""
+    limit = NORM_LIMIT - math.sqrt(dim) / 2 - 1
+    s = np.maximum(norm / limit, max_abs / _MAX_INT16) * (1.0 + 1e-12)  # float64 division: a hair more
+    s[s == 0] = 1.0  # all-zero rows round to zeros at any scale
+    return s
+
+
+@dataclass(frozen=True, eq=False)
+class Int16Screen:
+    """Pages rounded to 16-bit integers for :meth:`scores`, with what the bound needs.
+
+    Built by :meth:`from_pages` (one pass over the pages; 2 bytes per value, padded to a
+    multiple of 8 tokens per page and of 8 values per token)."""
+
+    planes: np.ndarray  # (blocks, pairs, 8) int32: the kernel's layout (_int16_kernel)
+    block_offsets: np.ndarray  # (P + 1,) int64
+    stats: np.ndarray  # (4, P) float64: scale s_P, residual r_P, rounded norm m_P, norm n_P (slack applied)
+    dim: int
+
+    @classmethod
+    def from_pages(cls, pages: PackedPages, *, chunk_tokens: int = 1 << 16) -> "Int16Screen":
+        """Round ``pages`` (float16 or float32 rows) and measure the norms the bound needs."""
+        from ._int16_kernel import build_planes
+
+        width = padded_dim(pages.dim)
+        block_offsets = block_offsets_of(pages.lengths)
+        planes = np.empty((int(block_offsets[-1]), width // 2, 8), np.int32)
+        stats = np.empty((4, len(pages)), np.float64)
+        offsets = pages.offsets
+        p0 = 0
+        while p0 < len(pages):
+            # Whole pages per chunk (a page's scale needs all its tokens), at least one page.
+            p1 = max(p0 + 1, int(np.searchsorted(offsets, offsets[p0] + chunk_tokens, side="right")) - 1)
+            p1 = min(p1, len(pages))
+            x = pages.tokens[offsets[p0] : offsets[p1]]
+            starts = offsets[p0:p1] - offsets[p0]
+            token_norm, token_max = row_norms(x)
+            if not np.isfinite(token_norm).all():
+                raise InputError("pages contain NaN or infinite values", input_name="pages")
+            norm = np.maximum.reduceat(token_norm, starts)
+            scale = _scales(norm, np.maximum.reduceat(token_max, starts), pages.dim)
+            pairs, residual, rounded = int16_round(x, np.repeat(scale, pages.lengths[p0:p1]), width)
+            build_planes(planes, pairs, offsets, block_offsets, p0, p1)
+            r_max = np.maximum.reduceat(residual, starts)
+            m_max = np.maximum.reduceat(rounded, starts)
+            stats[0, p0:p1] = scale
+            stats[1, p0:p1] = r_max * _SLACK + 1e-15 * m_max  # the residual's own float64 rounding
+            stats[2, p0:p1] = m_max * _SLACK
+            stats[3, p0:p1] = norm * _SLACK
+            p0 = p1
+        return cls(planes, block_offsets, stats, pages.dim)
+
+    def __len__(self) -> int:
+        return int(self.stats.shape[1])
+
+    def scores(self, q_pad: np.ndarray, q_mask: np.ndarray, threads: int) -> tuple[np.ndarray, np.ndarray]:
+        """Screened MaxSim of zero-padded ``(Q, n, d)`` float32 queries (``q_mask`` their real
+        tokens) and its bound: two ``(Q, P)`` float64 arrays ``(approx, eps)`` with ``|approx -
+        float32 score| <= eps`` for the float32 score :func:`~.maxsim.maxsim` gives the padded
+        queries. ``threads`` threads run the kernel. ``eps`` is infinite where float32 could
+        overflow (a query's norms times a page's largest norm from 1e38 on)."""
+        from ._int16_kernel import int16_maxsim_range
+
+        n_q, n_tok, dim = q_pad.shape
+        width = self.planes.shape[1] * 2
+        real = q_pad[q_mask]  # (tokens, d) float32, query by query
+        q_starts = np.zeros(n_q + 1, np.int64)
+        np.cumsum(q_mask.sum(1), out=q_starts[1:])
+        norm, max_abs = row_norms(real)
+        scale = _scales(norm, max_abs, dim)
+        pairs, residual, _ = int16_round(real, scale, width)
+        take = np.concatenate([np.arange(len(pairs)), np.zeros(-len(pairs) % QUERY_GROUP, np.int64)])
+        pairs = np.ascontiguousarray(pairs[take])  # padded to whole groups (their maxima unused)
+        approx = np.empty((n_q, len(self)), np.float64)
+        abs_sum = np.empty((n_q, len(self)), np.float64)
+        page_scale = np.ascontiguousarray(self.stats[0])
+
+        def run(start: int, stop: int) -> None:
+            int16_maxsim_range(pairs, scale, q_starts, self.planes, self.block_offsets, page_scale, approx, abs_sum,
+                               start, stop)
+
+        in_blocks(run, len(self), threads, INT16_PAGE_BLOCK)
+        per_q_norm = np.add.reduceat(norm, q_starts[:-1]) * _SLACK if len(norm) else np.zeros(n_q)
+        per_q_residual = np.add.reduceat(residual, q_starts[:-1]) * _SLACK + 1e-15 * per_q_norm
+        g_d, g_n = _gamma(dim), _gamma(n_tok)
+        _, r_p, m_p, n_p = self.stats
+        tokens = per_q_norm[:, None] * (r_p + g_d * n_p)[None, :] + per_q_residual[:, None] * m_p[None, :]
+        eps = (1.0 + g_n) * tokens + (g_n + _FLOAT64_MARGIN) * abs_sum
+        # A hair more for this float64 arithmetic, and for float32 subnormals flushed to zero.
+        eps = eps * (1.0 + 1e-9) + n_tok * 2.0**-100
+        # The bound assumes finite float32 arithmetic: a score, a product or a partial sum is at
+        # most sum_i |q_i| * n_P. Where that could reach float32's range, no bound (infinite).
+        eps[per_q_norm[:, None] * n_p[None, :] >= _FLOAT32_SAFE] = np.inf
+        return approx, eps
+
+
+def int16_screen_available() -> bool:
+    """Whether :class:`Int16Screen` can score here: numba is installed and compiles the AVX2
+    kernel for this CPU (checked at each call: numba's settings may change)."""
+    try:
+        from ._int16_kernel import available
+    except ImportError:
+        return False
+    return available()
