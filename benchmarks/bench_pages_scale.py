@@ -46,11 +46,11 @@ hints (the reference) and with them.
 On a shared machine pass ``--threads 1``: with other processes keeping the cores busy, one
 thread per search was faster than two (each parallel step waits for its slowest thread).
 
-The screened mode's bfloat16 copy would take as many bytes again as the float16 pages (8.8 GB
-at 100,000 pages), so by default the index is saved without it (``screen_copies=False``) and
-the first screened search builds it in memory; ``--screen-copies`` saves it instead. On a CPU
-without native bfloat16 the screened mode is the float32 scan (no copy is built), so it times
-what exact does, after exact has warmed the memory-mapped pages.
+The screened mode's copy (bfloat16, or 16-bit integers where bfloat16 is emulated:
+``screen_kind()``) would take as many bytes again as the float16 pages (8.8 GB at 100,000
+pages), so by default the index is saved without it (``screen_copies=False``) and the first
+screened search builds it in memory; ``--screen-copies`` saves it instead. Where no screen runs
+(neither native bfloat16 nor the AVX2 integer kernel) the screened mode is the float32 scan.
 
 The last line is ``RESULT pages=... binary_p50_ms=... binary_ndcg_kept=... screened_p50_ms=...
 index_gb=... binary_cold_p50_ms=...``. The index is written under ``--dir`` and deleted at the end unless ``--keep``.
@@ -331,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="pages per query the 1-bit prefilter keeps, at least 8 per candidate (default: the index's)")
     ap.add_argument("--raw-tokens", type=int, default=1030, help="tokens per page before pooling by 3")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes generating and pooling pages")
-    ap.add_argument("--screen-copies", action="store_true", help="save the screened bfloat16 copy with each segment")
+    ap.add_argument("--screen-copies", action="store_true", help="save the screened copy (bfloat16 or int16) with each segment")
     ap.add_argument("--pool", choices=("ward", "none"), default="ward",
                     help="ward: make --raw-tokens per page and pool them by 3 with pool_page (~37 ms of CPU a page); "
                          "none: make pages of raw-tokens/3 tokens directly (same sizes, for a quick large build)")

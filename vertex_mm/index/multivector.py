@@ -18,9 +18,10 @@ the manifest; :meth:`compact` rewrites the index as one segment without deleted 
 layout is in :mod:`._segments`, saving and opening in :mod:`._mv_persist` (checksums and atomic
 writes as for every index kind, :mod:`.persist`), searching in :mod:`._mv_search`.
 With ``muvera=`` (or :meth:`MultiVectorIndex.enable_muvera`) each segment also keeps its pages'
-MUVERA encodings (:mod:`._fde`); each segment keeps the bfloat16 copy and norms that
-``mode="screened"`` screens with (:mod:`._screen`; ``screen_copies=False`` builds it in memory
-instead, for an index half the size on disk).
+MUVERA encodings (:mod:`._fde`); each segment keeps the copy and norms that
+``mode="screened"`` screens with (bfloat16, or 16-bit integers on CPUs that emulate bfloat16:
+:mod:`._screen`; ``screen_copies=False`` builds it in memory instead, for an index half the
+size on disk).
 
 The index knows its embedding space and refuses vectors from another one.
 """
@@ -148,9 +149,10 @@ class MultiVectorIndex(SegmentPersistence, SegmentSearch):
 
     @property
     def screen_copies(self) -> bool:
-        """Whether each segment is saved with its bfloat16 screened copy (as many bytes again as
-        float16 pages). Without it, ``mode="screened"`` builds the copy in memory on its first
-        search: the same answers, a slower first search, 2 bytes of RAM per stored value."""
+        """Whether each segment is saved with its screened copy (bfloat16, or 16-bit integers
+        where bfloat16 is emulated: as many bytes again as float16 pages). Without it,
+        ``mode="screened"`` builds the copy in memory on its first search: the same answers, a
+        slower first search, 2 bytes of RAM per stored value."""
         return self._screen_copies
 
     @property
