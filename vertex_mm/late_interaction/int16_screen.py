@@ -23,7 +23,16 @@ within ``e_q = |q| (r_P + g n_P) + |q - s_q q^| m_P`` of ``s_q s_P M``, with the
 largest residual ``r_P = max |p - s_P p^|``, rounded norm ``m_P = max |s_P p^|`` and norm
 ``n_P = max |p|`` (measured in float64 by :meth:`Int16Screen.from_pages`, slack added). The
 float32 sum over ``n`` query tokens adds ``g_n`` of its absolute sum. The float64 bookkeeping
-(products of scales, sums) adds far less than the ``1e-12`` relative margin kept for it.
+(products of scales, a running sum of ``n`` terms) adds at most ``(n + 1) 2**-53`` of the
+absolute sum; ``(n + 4) 2**-52`` is kept for it.
+
+Flushed subnormals. A CPU set to flush subnormal inputs to zero (DAZ, e.g.
+``torch.set_flush_denormal(True)``) reads a value under ``2**-126`` as 0: where that setting
+differs between the build (the residuals measured) and the search (the float32 rescoring), a
+value may move by ``2**-126``, a token by ``sqrt(d) 2**-126``. The bound adds that to both
+residuals and to the float32 products (``sqrt(d) 2**-126 (2 sum|q| + n (m_P + n_P))``), and
+``2**-100`` per query token for flushed products (up to ``d = 2**26``): nothing at any scale
+real vectors have.
 """
 
 from __future__ import annotations
@@ -42,7 +51,7 @@ __all__ = ["INT16_PAGE_BLOCK", "Int16Screen", "int16_round", "int16_screen_avail
 
 U_FP32 = 2.0**-24
 _MAX_INT16 = 32767
-_FLOAT64_MARGIN = 1e-12  # relative: the float64 sums and products of the bookkeeping, many times over
+_TINY = 2.0**-126  # the smallest normal float32: below it a CPU set to flush reads 0
 _SLACK = 1.0 + 1e-9  # float64 norms of float32 values
 _FLOAT32_SAFE = 1e38  # float32's largest value is 3.4e38
 
@@ -151,8 +160,9 @@ class Int16Screen:
         n_q, n_tok, dim = q_pad.shape
         width = self.planes.shape[1] * 2
         real = q_pad[q_mask]  # (tokens, d) float32, query by query
+        counts = q_mask.sum(1)
         q_starts = np.zeros(n_q + 1, np.int64)
-        np.cumsum(q_mask.sum(1), out=q_starts[1:])
+        np.cumsum(counts, out=q_starts[1:])
         norm, max_abs = row_norms(real)
         scale = _scales(norm, max_abs, dim)
         pairs, residual, _ = int16_round(real, scale, width)
@@ -172,7 +182,11 @@ class Int16Screen:
         g_d, g_n = _gamma(dim), _gamma(n_tok)
         _, r_p, m_p, n_p = self.stats
         tokens = per_q_norm[:, None] * (r_p + g_d * n_p)[None, :] + per_q_residual[:, None] * m_p[None, :]
-        eps = (1.0 + g_n) * tokens + (g_n + _FLOAT64_MARGIN) * abs_sum
+        # Subnormals read as zero at build or at search (module docstring): each token moves by
+        # at most sqrt(d) 2**-126 on each side of a product.
+        tiny = math.sqrt(dim) * _TINY
+        tokens += tiny * (2.0 * per_q_norm[:, None] + counts[:, None] * (m_p + n_p)[None, :])
+        eps = (1.0 + g_n) * tokens + (g_n + (n_tok + 4) * 2.0**-52) * abs_sum
         # A hair more for this float64 arithmetic, and for float32 subnormals flushed to zero.
         eps = eps * (1.0 + 1e-9) + n_tok * 2.0**-100
         # The bound assumes finite float32 arithmetic: a score, a product or a partial sum is at

@@ -172,3 +172,27 @@ def test_no_kernel_no_integer_screen(monkeypatch: pytest.MonkeyPatch) -> None:
     assert sp.kind == "bfloat16" and sp._screen_here() is None
     q = [rng.standard_normal((2, 8)).astype(np.float32)]
     np.testing.assert_array_equal(sp.exact_topk(q, 2)[1], top_k(maxsim(q, pages), 2)[1])
+
+
+@needs_kernel
+@pytest.mark.parametrize("flush_at_build", [False, True])
+def test_subnormals_flushed_at_build_or_at_search_do_not_change_the_answer(monkeypatch: pytest.MonkeyPatch,
+                                                                           flush_at_build: bool) -> None:
+    # A process that reads subnormals as zero (DAZ) on one side only: a 1e-40 value times a 1e30
+    # query is 1e-10, far above the rounding of these scores.
+    import torch
+
+    monkeypatch.setenv(SCREEN_ENV, "int16")
+    pages = PackedPages.from_list([np.array([[-1e-40, 0.0]], np.float32), np.array([[0.0, -1e-12]], np.float32),
+                                   np.array([[1e-40, 0.0], [2e-40, 0.0]], np.float32)])
+    q = [np.array([[1e30, 0.0], [0.0, 1.0]], np.float32)]
+    try:
+        torch.set_flush_denormal(flush_at_build)
+        sp = ScreenedPages.from_pages(pages)
+        torch.set_flush_denormal(not flush_at_build)
+        for k in (1, 2):
+            got, want = sp.exact_topk(q, k), top_k(maxsim(q, pages), k)
+            np.testing.assert_array_equal(got[1], want[1])
+            assert got[0].tobytes() == want[0].tobytes()
+    finally:
+        torch.set_flush_denormal(False)
