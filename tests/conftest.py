@@ -19,10 +19,11 @@ import signal
 
 import pytest
 
-#: Variables that would route a client to a real project, credentials or endpoint.
+#: Variables that would route a client to a real project, credentials or endpoint, or pick the
+#: kernels and screens the tests choose themselves.
 _CLEARED_PREFIXES = ("GOOGLE_", "GCLOUD_", "CLOUDSDK_", "GEMINI_", "VERTEX_MM_EMULATOR_")
 _CLEARED_NAMES = ("STORAGE_EMULATOR_HOST", "VERTEX_MM_MODEL_CONFIGS", "VERTEX_MM_DEBUG", "VERTEX_MM_NATIVE_BF16",
-                  "VERTEX_MM_NATIVE_FP16")
+                  "VERTEX_MM_NATIVE_FP16", "VERTEX_MM_SCREEN", "VERTEX_MM_HAMMING_KERNEL")
 
 
 def _cleared(name: str) -> bool:

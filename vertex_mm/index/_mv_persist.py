@@ -32,7 +32,7 @@ from ._segments import (
     write_segment_files,
 )
 from .errors import IndexCorruptedError
-from .manifest import MANIFEST_NAME, FileRecord, Manifest
+from .manifest import FORMAT_VERSION, MANIFEST_NAME, WRITTEN_VERSION, FileRecord, Manifest
 from .persist import remove_stale, write_directory, write_manifest, write_subdirectory
 
 if TYPE_CHECKING:
@@ -226,8 +226,11 @@ class SegmentPersistence:
             config["muvera"] = self.muvera.to_dict()
         created = self._created
         count = sum(r.pages - len(r.deleted) for r in segments)
+        # int16 pairs need a reader that knows them: format 3, which earlier releases refuse by name.
+        int16_files = any(f.rsplit("/", 1)[-1] in SCREEN_PAIRS["int16"] for f in files)
         return Manifest(kind=self.kind, space=self.space.id, dimension=self.dimension, count=count,
                         files=files, config=config, dtype=self._dtype, normalized=False,
+                        format_version=FORMAT_VERSION if int16_files else WRITTEN_VERSION,
                         # the index keeps the time and version that first saved it
                         created_at=created.created_at if created else "", created_by=created.created_by if created else "")
 

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from ._screen import ScreenCopies
 
 __all__ = [
-    "DEFAULT_BINARY_PREFILTER", "DEFAULT_CANDIDATES", "DEFAULT_MODE", "DEFAULT_SCREEN_PAGES_PER_K", "SEARCH_MODES",
+    "DEFAULT_BINARY_PREFILTER", "DEFAULT_CANDIDATES", "DEFAULT_MODE", "DEFAULT_SCREEN_PAGES_PER_K",
+    "INT16_SCREEN_PAGES_PER_K", "SEARCH_MODES", "default_screen_pages_per_k",
     "SearchMode", "SegmentSearch", "gather", "hits", "locate", "prefiltered_hamming", "query_list", "rerank", "score_all",
 ]
 
@@ -43,8 +44,17 @@ DEFAULT_MODE: SearchMode = "screened"
 DEFAULT_CANDIDATES: dict[str, int] = {"binary": 64, "muvera": 256}
 #: ``mode="screened"`` scans a segment of fewer than this many live pages per result (``k``)
 #: exactly: the same answer, and there the screen keeps too many pages to save time
-#: (benchmarks/bench_index_modes.py: break-even near 300 pages per result on random pages).
+#: (benchmarks/bench_index_modes.py: break-even near 300 pages per result on random pages,
+#: the bfloat16 screen on Zen 4).
 DEFAULT_SCREEN_PAGES_PER_K = 400
+#: The same for the int16 screen, whose tighter bound leaves far fewer pages to rescore
+#: (bench_index_modes, AVX2 EPYC, k = 10: 0.73x at 10 pages per result, 1.14x at 25, 1.9x at 100).
+INT16_SCREEN_PAGES_PER_K = 50
+
+
+def default_screen_pages_per_k(kind: str | None) -> int:
+    """The default of :attr:`screen_pages_per_k` for the screen ``kind`` that runs here."""
+    return INT16_SCREEN_PAGES_PER_K if kind == "int16" else DEFAULT_SCREEN_PAGES_PER_K
 #: ``mode="binary"`` with 2-bit queries first ranks every page by plain (1-bit) Hamming,
 #: which costs half the popcounts, and scores only each query's best ``binary_prefilter``
 #: pages (at least :data:`~vertex_mm.late_interaction.binary.PREFILTER_PER_CANDIDATE` per
@@ -140,8 +150,7 @@ class SegmentSearch:
         def binary(self) -> bool: ...
         @property
         def binary_prefilter(self) -> int: ...
-        @property
-        def screen_pages_per_k(self) -> int: ...
+        _screen_pages_per_k: int | None
         def _all_segments(self) -> list[Segment]: ...
 
     def _segment_fde(self, seg: Segment) -> np.ndarray:
@@ -193,9 +202,14 @@ class SegmentSearch:
         segs = [s for s in self._all_segments() if s.live.any()]
         if not segs or not q_list:
             return [[] for _ in q_list]
-        if mode == "screened" and compute == "float32" and screen_kind() is not None:
-            # Where no screen runs (no native bfloat16, no AVX2 integer kernel) the scan answers.
-            vals, idx = self._screen.search(segs, self._pending_cache, q_list, int(k), self.screen_pages_per_k)
+        # Where no screen runs (no native bfloat16, no AVX2 integer kernel) the scan answers. An
+        # index of small segments only never asks screen_kind(), which may import numba.
+        per_k = self._screen_pages_per_k  # None: the default of the screen that runs
+        least = min(DEFAULT_SCREEN_PAGES_PER_K, INT16_SCREEN_PAGES_PER_K) if per_k is None else per_k
+        big = mode == "screened" and compute == "float32" and any(int(s.live.sum()) >= least * k for s in segs)
+        if big and (kind := screen_kind()) is not None:
+            per_k = default_screen_pages_per_k(kind) if per_k is None else per_k
+            vals, idx = self._screen.search(segs, self._pending_cache, q_list, int(k), per_k)
             return [hits(segs, v, i) for v, i in zip(vals, idx)]
         if mode in ("screened", "exact", "float"):
             scores = score_all(segs, lambda s: maxsim(q_list, s.pages, compute=compute))

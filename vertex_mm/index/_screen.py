@@ -22,10 +22,12 @@ other file), rebuilt for the one segment :meth:`compact` keeps, and read lazily 
 screened search. The pair is optional: a segment saved without it (an index written before
 screened copies existed, saved where torch is not installed, or saved with the other kind of
 screen, on another machine) is screened from a copy built in memory on its first search. One
-file of a pair without the other is corruption. The bound certifies the answer only if the
-norms are the pages' own: ``load(verify=False)`` checks the pair's sizes, shapes and signs but
-not its contents, so a doctored copy of the right shape is caught only by the checksums of a
-verified load.
+file of a pair without the other is corruption. An index holding int16 pairs is written as
+manifest format 3, which releases before them refuse ("upgrade vertex-mm") instead of calling
+the files they do not know corruption. The bound certifies the answer only if the norms are the
+pages' own: ``load(verify=False)`` checks the files' sizes, and the first screened search the
+shapes and signs of the pair it reads, not its contents, so a doctored copy of the right shape
+is caught only by the checksums of a verified load.
 
 Deleted pages keep their rows here, as in the token store; the search masks them.
 
@@ -42,11 +44,12 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
 from ..late_interaction._int16_layout import block_offsets_of
 from ..late_interaction.int16_screen import Int16Screen, padded_dim
 from ..late_interaction.maxsim import _as_tensor, maxsim, top_k
 from ..late_interaction.packed import PackedPages
-from ..late_interaction.screened import ScreenedPages, screen_kind
+from ..late_interaction.screened import ScreenedPages, screen_kind, stored_screen_kind
 from ._segments import Segment
 from ._sidecars import SegmentSidecars
 from .errors import IndexCorruptedError
@@ -87,12 +90,17 @@ class ScreenCopies(SegmentSidecars[ScreenedPages]):
 
     def screened(self, seg: Segment, *, saved: bool = True) -> ScreenedPages:
         """The segment's screened pages; ``saved=False`` for the pages not yet saved (cached
-        until they change)."""
-        return self.get(seg, saved=saved)
+        until they change). A copy kept from before the screen this machine runs changed
+        (``VERTEX_MM_SCREEN``) is replaced by one of the screen that runs now."""
+        sp = self.get(seg, saved=saved)
+        if sp.screen_here() is None and screen_kind() is not None:
+            self.drop(seg, saved=saved)
+            sp = self.get(seg, saved=saved)
+        return sp
 
     def _marker(self) -> str:
         # The pair of the screen this machine runs; a segment holding the other is built anew.
-        return SCREEN_PAIRS[screen_kind() or "bfloat16"][0]
+        return SCREEN_PAIRS[stored_screen_kind()][0]
 
     def _build(self, pages: PackedPages) -> ScreenedPages:
         return ScreenedPages.from_pages(pages)
@@ -123,7 +131,10 @@ class ScreenCopies(SegmentSidecars[ScreenedPages]):
         names written (none when torch, which builds it, is not installed)."""
         if len(pages) == 0 or not _can_build():
             return []
-        sp = ScreenedPages.from_pages(pages)
+        try:
+            sp = ScreenedPages.from_pages(pages)
+        except InputError:  # a misspelt VERTEX_MM_SCREEN: save the index without the copy (a search says why)
+            return []
         if sp.int16 is not None:
             np.save(folder / INT16, sp.int16.planes)
             np.save(folder / INT16_STATS, sp.int16.stats)
@@ -134,7 +145,7 @@ class ScreenCopies(SegmentSidecars[ScreenedPages]):
         return list(SCREEN_PAIRS["bfloat16"])
 
     def _read(self, seg: Segment) -> ScreenedPages:
-        if screen_kind() == "int16":
+        if stored_screen_kind() == "int16":
             return self._read_int16(seg)
         assert self._root is not None
         folder = self._root / seg.record.name

@@ -1,5 +1,5 @@
 """What a multi-vector segment may keep beside its pages, derived from them: MUVERA encodings
-(:mod:`._fde`) and the screened bfloat16 copy (:mod:`._screen`).
+(:mod:`._fde`) and the screened copy, bfloat16 or int16 (:mod:`._screen`).
 
 Each kind is read from the segment's own files when the manifest lists them, and otherwise
 built from the pages and kept in memory (a segment saved without them, or before they existed).
@@ -37,6 +37,13 @@ class SegmentSidecars(Generic[T]):
     def keep_only(self, segments: list[str]) -> None:
         """Forget the data of segments the index no longer has (after a compaction)."""
         self._saved = {k: v for k, v in self._saved.items() if k in segments}
+
+    def drop(self, seg: Segment, *, saved: bool = True) -> None:
+        """Forget one segment's data (read or built again on the next :meth:`get`)."""
+        if not saved:
+            self._unsaved = None
+        else:
+            self._saved.pop(seg.record.name, None)
 
     def forget_unsaved(self) -> None:
         self._unsaved = None

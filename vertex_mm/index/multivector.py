@@ -19,9 +19,9 @@ layout is in :mod:`._segments`, saving and opening in :mod:`._mv_persist` (check
 writes as for every index kind, :mod:`.persist`), searching in :mod:`._mv_search`.
 With ``muvera=`` (or :meth:`MultiVectorIndex.enable_muvera`) each segment also keeps its pages'
 MUVERA encodings (:mod:`._fde`); each segment keeps the copy and norms that
-``mode="screened"`` screens with (bfloat16, or 16-bit integers on CPUs that emulate bfloat16:
-:mod:`._screen`; ``screen_copies=False`` builds it in memory instead, for an index half the
-size on disk).
+``mode="screened"`` screens with (bfloat16, or 16-bit integers on x86 CPUs with AVX2 that
+emulate bfloat16: :mod:`._screen`; ``screen_copies=False`` builds it in memory instead, for an
+index half the size on disk).
 
 The index knows its embedding space and refuses vectors from another one.
 """
@@ -43,7 +43,7 @@ from ..late_interaction.pooling import pool_page
 from ..results import EmbeddingSpace
 from ._fde import FdeSidecars
 from ._mv_persist import SegmentPersistence
-from ._mv_search import DEFAULT_BINARY_PREFILTER, DEFAULT_CANDIDATES, DEFAULT_SCREEN_PAGES_PER_K, SearchMode, SegmentSearch
+from ._mv_search import DEFAULT_BINARY_PREFILTER, DEFAULT_CANDIDATES, SearchMode, SegmentSearch, default_screen_pages_per_k
 from ._screen import ScreenCopies
 from ._segments import Segment, SegmentRecord
 from .errors import IndexCorruptedError, IndexKindError
@@ -62,7 +62,7 @@ class MultiVectorIndex(SegmentPersistence, SegmentSearch):
     def __init__(self, space: EmbeddingSpace | str, *, dtype: str = "float16", pool_factor: int = 1, binary: bool = True,
                  embedder: str = "", muvera: MuveraConfig | Mapping[str, Any] | None = None,
                  screen_copies: bool = True, binary_prefilter: int = DEFAULT_BINARY_PREFILTER,
-                 screen_pages_per_k: int = DEFAULT_SCREEN_PAGES_PER_K) -> None:
+                 screen_pages_per_k: int | None = None) -> None:
         if np.dtype(dtype) not in (np.dtype(np.float16), np.dtype(np.float32)):
             raise InputError(f"dtype must be float16 or float32, got {dtype!r}", input_name="dtype")
         pool_factor = int_at_least(pool_factor, "pool_factor", 1)
@@ -149,8 +149,8 @@ class MultiVectorIndex(SegmentPersistence, SegmentSearch):
 
     @property
     def screen_copies(self) -> bool:
-        """Whether each segment is saved with its screened copy (bfloat16, or 16-bit integers
-        where bfloat16 is emulated: as many bytes again as float16 pages). Without it,
+        """Whether each segment is saved with its screened copy (bfloat16, or 16-bit integers on
+        x86 CPUs with AVX2 that emulate bfloat16: as many bytes again as float16 pages). Without it,
         ``mode="screened"`` builds the copy in memory on its first search: the same answers, a
         slower first search, 2 bytes of RAM per stored value."""
         return self._screen_copies
@@ -171,14 +171,20 @@ class MultiVectorIndex(SegmentPersistence, SegmentSearch):
 
     @property
     def screen_pages_per_k(self) -> int:
-        """``mode="screened"`` scans a segment of fewer live pages than this per result
-        (:data:`DEFAULT_SCREEN_PAGES_PER_K`); 0 screens every segment. Setting it to anything
-        but an integer >= 0 raises :class:`InputError`."""
+        """``mode="screened"`` scans a segment of fewer live pages than this per result; 0
+        screens every segment. By default it depends on the screen that runs here
+        (:func:`~._mv_search.default_screen_pages_per_k`: 400 for bfloat16, 50 for int16).
+        Setting it to anything but an integer >= 0 (or None, the default) raises
+        :class:`InputError`."""
+        if self._screen_pages_per_k is None:
+            from ..late_interaction.screened import screen_kind
+
+            return default_screen_pages_per_k(screen_kind())
         return self._screen_pages_per_k
 
     @screen_pages_per_k.setter
-    def screen_pages_per_k(self, value: int) -> None:
-        self._screen_pages_per_k = int_at_least(value, "screen_pages_per_k", 0)
+    def screen_pages_per_k(self, value: int | None) -> None:
+        self._screen_pages_per_k = None if value is None else int_at_least(value, "screen_pages_per_k", 0)
 
     @property
     def muvera(self) -> MuveraConfig | None:

@@ -33,10 +33,9 @@ from numba.core import cgutils as _cgutils
 from numba.extending import intrinsic as _intrinsic
 
 from ._host_cpu import numba_targets_avx2
-from ._int16_layout import BLOCK_TOKENS, QUERY_GROUP, VALUES_STEP, block_offsets_of
+from ._int16_layout import BLOCK_TOKENS, QUERY_GROUP, VALUES_STEP
 
-__all__ = ["BLOCK_TOKENS", "GROUP_TOKENS", "PAIRS_STEP", "available", "block_offsets_of", "build_planes",
-           "int16_maxsim_range", "round_rows", "row_norms"]
+__all__ = ["GROUP_TOKENS", "PAIRS_STEP", "available", "build_planes", "int16_maxsim_range", "round_rows", "row_norms"]
 
 GROUP_TOKENS = QUERY_GROUP
 _BLOCKS_PER_STEP = 2  # blocks that share one broadcast of a query pair

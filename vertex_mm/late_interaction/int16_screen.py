@@ -44,12 +44,12 @@ import numpy as np
 
 from ..errors import InputError
 from ._int16_layout import NORM_LIMIT, QUERY_GROUP, VALUES_STEP, block_offsets_of
+from ._rounding import gamma
 from ._threads import in_blocks
 from .packed import PackedPages
 
 __all__ = ["INT16_PAGE_BLOCK", "Int16Screen", "int16_round", "int16_screen_available", "padded_dim"]
 
-U_FP32 = 2.0**-24
 _MAX_INT16 = 32767
 _TINY = 2.0**-126  # the smallest normal float32: below it a CPU set to flush reads 0
 _SLACK = 1.0 + 1e-9  # float64 norms of float32 values
@@ -58,10 +58,6 @@ _FLOAT32_SAFE = 1e38  # float32's largest value is 3.4e38
 #: Pages per block handed to a thread: a ColPali page is ~0.6 ms of kernel work for 16 queries
 #: of 20 tokens, so blocks of 512 (the Hamming stage's) left one of two threads idle at the end.
 INT16_PAGE_BLOCK = 32
-
-
-def _gamma(n: int) -> float:
-    return n * U_FP32 / (1.0 - n * U_FP32)
 
 
 def padded_dim(dim: int) -> int:
@@ -82,7 +78,7 @@ def int16_round(x: np.ndarray, scale: np.ndarray, width: int) -> tuple[np.ndarra
     return out.view(np.int32), residual, rounded
 
 
-def row_norms(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _row_norms(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each float row's norm and largest absolute value (float64)."""
     from ._int16_kernel import row_norms as kernel
 
@@ -130,7 +126,7 @@ class Int16Screen:
             p1 = min(p1, len(pages))
             x = pages.tokens[offsets[p0] : offsets[p1]]
             starts = offsets[p0:p1] - offsets[p0]
-            token_norm, token_max = row_norms(x)
+            token_norm, token_max = _row_norms(x)
             if not np.isfinite(token_norm).all():
                 raise InputError("pages contain NaN or infinite values", input_name="pages")
             norm = np.maximum.reduceat(token_norm, starts)
@@ -146,8 +142,25 @@ class Int16Screen:
             p0 = p1
         return cls(planes, block_offsets, stats, pages.dim)
 
+    def __post_init__(self) -> None:
+        # The kernel reads the planes where the block offsets say, unchecked: they must agree.
+        p, b = self.stats.shape[1] if self.stats.ndim == 2 else -1, self.block_offsets
+        ok = (self.planes.ndim == 3 and self.planes.dtype == np.int32 and self.planes.flags.c_contiguous
+              and self.planes.shape[1:] == (padded_dim(self.dim) // 2, 8) and self.stats.shape == (4, p)
+              and b.ndim == 1 and b.shape[0] == p + 1 and b[0] == 0 and int(b[-1]) == self.planes.shape[0]
+              and bool((np.diff(b) >= 1).all()))
+        if not ok:
+            raise InputError(f"an int16 screen's arrays disagree: planes {self.planes.dtype} {self.planes.shape}, "
+                             f"block offsets {b.shape}, stats {self.stats.shape}, dimension {self.dim}",
+                             input_name="int16")
+
     def __len__(self) -> int:
         return int(self.stats.shape[1])
+
+    def fits(self, pages: PackedPages) -> bool:
+        """Whether this screen was built from pages of ``pages``' lengths and dimension."""
+        return (self.dim == pages.dim and len(self) == len(pages)
+                and bool(np.array_equal(self.block_offsets, block_offsets_of(pages.lengths))))
 
     def scores(self, q_pad: np.ndarray, q_mask: np.ndarray, threads: int) -> tuple[np.ndarray, np.ndarray]:
         """Screened MaxSim of zero-padded ``(Q, n, d)`` float32 queries (``q_mask`` their real
@@ -163,7 +176,7 @@ class Int16Screen:
         counts = q_mask.sum(1)
         q_starts = np.zeros(n_q + 1, np.int64)
         np.cumsum(counts, out=q_starts[1:])
-        norm, max_abs = row_norms(real)
+        norm, max_abs = _row_norms(real)
         scale = _scales(norm, max_abs, dim)
         pairs, residual, _ = int16_round(real, scale, width)
         take = np.concatenate([np.arange(len(pairs)), np.zeros(-len(pairs) % QUERY_GROUP, np.int64)])
@@ -179,7 +192,7 @@ class Int16Screen:
         in_blocks(run, len(self), threads, INT16_PAGE_BLOCK)
         per_q_norm = np.add.reduceat(norm, q_starts[:-1]) * _SLACK if len(norm) else np.zeros(n_q)
         per_q_residual = np.add.reduceat(residual, q_starts[:-1]) * _SLACK + 1e-15 * per_q_norm
-        g_d, g_n = _gamma(dim), _gamma(n_tok)
+        g_d, g_n = gamma(dim), gamma(n_tok)
         _, r_p, m_p, n_p = self.stats
         tokens = per_q_norm[:, None] * (r_p + g_d * n_p)[None, :] + per_q_residual[:, None] * m_p[None, :]
         # Subnormals read as zero at build or at search (module docstring): each token moves by

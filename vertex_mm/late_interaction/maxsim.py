@@ -359,10 +359,11 @@ def maxsim_topk(
     """:func:`maxsim` followed by :func:`top_k`: ``(scores, page indices)``, each ``(Q, k)``.
 
     Pages prepared as :class:`~vertex_mm.late_interaction.screened.ScreenedPages` take the
-    certified path for ``compute="float32"`` (the default): a bfloat16 screen with a rigorous
-    error bound, then float32 rescoring of the pages the bound cannot rule out. The result is
-    identical to the plain float32 scorer's, about twice as fast on ColPali-sized collections
-    where the CPU has native bfloat16 (elsewhere that scorer answers: see :mod:`.screened`).
+    certified path for ``compute="float32"`` (the default): a screen with a rigorous error
+    bound (bfloat16 where the CPU has it natively, 16-bit integers on other x86 CPUs with AVX2),
+    then float32 rescoring of the pages the bound cannot rule out. The result is identical to
+    the plain float32 scorer's, about twice as fast on ColPali-sized collections (elsewhere that
+    scorer answers: see :mod:`.screened`).
     The screen is a CPU path: on a GPU (``device="cuda"`` or ``"auto"`` with one) the plain
     float32 scan runs there instead.
     """

@@ -47,26 +47,26 @@ import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from .._device import cpu_has_native_bf16
 from ..errors import InputError
 from ._rerank import RERANK_BLOCK_TOKENS, rows_buffer, widened_token_maxima, widens_in_place
+from ._rounding import gamma
 from ._threads import _per_thread_torch_threads, on_query_threads
 from .int16_screen import Int16Screen, int16_screen_available
 from .maxsim import DEFAULT_BLOCK_TOKENS, MIN_PRODUCT_SIDE, _as_tensor, _torch, few_query_tokens, maxsim, token_maxima, top_k
 from .packed import PackedPages, as_packed, pack_queries
 
-__all__ = ["SCREEN_ENV", "ScreenedPages", "screen_bounds", "screen_kind"]
+__all__ = ["SCREEN_ENV", "SCREEN_KINDS", "ScreenedPages", "screen_bounds", "screen_kind", "stored_screen_kind"]
 
 #: Chooses the screen: ``auto`` (default), ``bfloat16``, ``int16`` or ``none`` (the float32 scan).
 SCREEN_ENV = "VERTEX_MM_SCREEN"
 SCREEN_KINDS = ("bfloat16", "int16")
 
 U_BF16 = 2.0**-8
-U_FP32 = 2.0**-24
 
 
 #: Results of :func:`_columns_check` kept per process. Its key holds the width of the whole
@@ -125,13 +125,9 @@ def _columns_check(dim: int, width: int, full_width: int, few: bool, threads: in
     return True
 
 
-def _gamma(n: int) -> float:
-    return n * U_FP32 / (1.0 - n * U_FP32)
-
-
 def _slack(n: int) -> float:
     """Factor covering the rounding of a float32 norm or sum of ``n`` terms computed here."""
-    return 1.0 + 2.0 * _gamma(n + 2) + 1e-7
+    return 1.0 + 2.0 * gamma(n + 2) + 1e-7
 
 
 def screen_kind() -> str | None:
@@ -148,6 +144,12 @@ def screen_kind() -> str | None:
     if choice == "bfloat16" or (choice == "auto" and cpu_has_native_bf16()):
         return "bfloat16"
     return "int16" if int16_screen_available() else None
+
+
+def stored_screen_kind() -> str:
+    """The screen :meth:`ScreenedPages.from_pages` builds by default and an index saves here: the
+    one :func:`screen_kind` runs, bfloat16 where none does (a copy for a machine that has it)."""
+    return screen_kind() or "bfloat16"
 
 
 @dataclass(frozen=True)
@@ -169,16 +171,15 @@ class ScreenedPages:
     @classmethod
     def from_pages(
         cls, pages: PackedPages | Sequence[np.ndarray] | np.ndarray, page_mask: np.ndarray | None = None, *,
-        block_tokens: int = 1 << 16, kind: str | None = "auto"
+        block_tokens: int = 1 << 16, kind: Literal["auto", "bfloat16", "int16"] = "auto"
     ) -> "ScreenedPages":
-        """Build the screen ``kind`` (``"bfloat16"`` or ``"int16"``; ``"auto"``: the one
-        :func:`screen_kind` says runs here, bfloat16 where none does) and measure the norms
-        its bound needs."""
+        """Build the screen ``kind`` (``"auto"``: :func:`stored_screen_kind`) and measure the
+        norms its bound needs."""
         packed = as_packed(pages, page_mask)
-        kind = screen_kind() if kind == "auto" else kind
+        kind = stored_screen_kind() if kind == "auto" else kind  # type: ignore[assignment]
         if kind == "int16":
             return cls(packed, int16=Int16Screen.from_pages(packed))
-        if kind not in ("bfloat16", None):
+        if kind != "bfloat16":
             raise InputError(f"kind must be 'auto', 'bfloat16' or 'int16', got {kind!r}", input_name="kind")
         torch = _torch()
         src = _as_tensor(packed.tokens)
@@ -196,6 +197,11 @@ class ScreenedPages:
         per_page = np.maximum.reduceat(rows, packed.offsets[:-1], axis=1).astype(np.float64) * _slack(packed.dim)
         return cls(packed, screen, per_page[0], per_page[1], per_page[2])
 
+    def __post_init__(self) -> None:
+        if self.int16 is not None and not self.int16.fits(self.pages):
+            raise InputError("the int16 screen was built from other pages (its blocks, pages or dimension differ)",
+                             input_name="int16")
+
     def __len__(self) -> int:
         return len(self.pages)
 
@@ -204,7 +210,7 @@ class ScreenedPages:
         """The screen held: ``"bfloat16"``, ``"int16"`` or None."""
         return "bfloat16" if self.screen is not None else "int16" if self.int16 is not None else None
 
-    def _screen_here(self) -> str | None:
+    def screen_here(self) -> str | None:
         """The held screen :meth:`exact_topk` runs here, or None for the float32 scan: bfloat16
         only where :func:`screen_kind` says so (emulated, it is far slower than the scan), the
         integer screen wherever its kernel runs and some screen is wanted."""
@@ -222,7 +228,7 @@ class ScreenedPages:
         """The float32 MaxSim top ``k`` per query: ``(scores, page indices)``, each ``(Q, k)``.
 
         Identical, bit for bit, to ``top_k(maxsim(queries, self.pages), k)`` (ties toward the
-        lower page index), computed through the screen where it runs here (:meth:`_screen_here`),
+        lower page index), computed through the screen where it runs here (:meth:`screen_here`),
         else by that scan. Per query: its ``k`` best
         screened pages are rescored in float32, and their ``k``-th exact score is a lower bound
         of the true ``k``-th score; only pages whose certified upper bound reaches it are
@@ -242,7 +248,7 @@ class ScreenedPages:
         k = min(int(k), int(alive.sum()))
         if k <= 0:
             return np.zeros((n_q, 0), np.float32), np.zeros((n_q, 0), np.int64)
-        use = self._screen_here()
+        use = self.screen_here()
         if use == "int16":
             assert self.int16 is not None
             approx, eps = self.int16.scores(q_pad, q_mask, int(torch.get_num_threads()))
@@ -357,7 +363,7 @@ def screen_bounds(
         raise InputError("screen bound is not finite; pages or queries overflow bfloat16", input_name="pages")
     q64 = q_pad.astype(np.float64)
     qb = torch.from_numpy(q_pad).to(torch.bfloat16).double().numpy()
-    g = _gamma(dim)
+    g = gamma(dim)
     slack = 1.0 + 1e-9  # float64 norms of float32 values: rounding far below 1e-9
     qn = np.linalg.norm(q64, axis=-1).sum(1) * slack  # sum_i |q_i|
     qbn = np.linalg.norm(qb, axis=-1).sum(1) * slack  # sum_i |b(q_i)|
@@ -368,7 +374,7 @@ def screen_bounds(
         + (qr + g * qn)[:, None] * norm[None, :]
         + out_round * abs_sum
     )
-    g_n = _gamma(n_tok)
+    g_n = gamma(n_tok)
     # float32 sums over query tokens, screened and exact: g_n of each absolute sum.
     eps = (1.0 + g_n) * tokens + 2.0 * g_n * abs_sum
     # Float64 rounding of this bookkeeping and flushed float32 subnormals: a hair more.

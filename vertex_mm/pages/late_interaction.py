@@ -7,7 +7,7 @@
 
 Pages are rendered (:func:`~vertex_mm.pages.ingest.iter_page_images`), embedded in batches and
 added document by document; queries are embedded and scored by exact MaxSim (``mode="screened"``,
-the certified bfloat16 screen where the CPU has native bfloat16, or ``"exact"``, the plain scan:
+through a certified bfloat16 or int16 screen where one runs here, or ``"exact"``, the plain scan:
 the same answer) or by Hamming-MaxSim candidates reranked in float (``mode="binary"``).
 """
 

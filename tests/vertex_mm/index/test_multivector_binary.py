@@ -78,8 +78,10 @@ def test_binary_search_with_and_without_the_prefilter(world, monkeypatch, kernel
         assert all(h.doc_id != "d1" for h in hits) and len(hits) == 10
 
 
-@pytest.mark.parametrize("knob", ["binary_prefilter", "screen_pages_per_k"])
-@pytest.mark.parametrize("bad", [-1, 2.5, "64", True, None])
+# None is screen_pages_per_k's default, the screen's own (test_the_screen_pages_per_k_default).
+@pytest.mark.parametrize(("knob", "bad"), [(knob, bad) for knob in ("binary_prefilter", "screen_pages_per_k")
+                                           for bad in (-1, 2.5, "64", True, None)
+                                           if not (knob == "screen_pages_per_k" and bad is None)])
 def test_a_bad_search_knob_is_refused_when_set_not_at_the_first_search(knob, bad):
     with pytest.raises(InputError, match=f"{knob} must be an integer >= 0") as info:
         MultiVectorIndex(SPACE, **{knob: bad})
@@ -92,8 +94,11 @@ def test_a_bad_search_knob_is_refused_when_set_not_at_the_first_search(knob, bad
 
 
 def test_search_knobs_are_kept_from_the_constructor_and_after_a_load(world, tmp_path):
+    from vertex_mm.index._mv_search import default_screen_pages_per_k
+    from vertex_mm.late_interaction.screened import screen_kind
+
     idx, _, _ = world
-    assert (idx.binary_prefilter, idx.screen_pages_per_k) == (1024, 400)
+    assert (idx.binary_prefilter, idx.screen_pages_per_k) == (1024, default_screen_pages_per_k(screen_kind()))
     custom = MultiVectorIndex(SPACE, binary_prefilter=np.int64(0), screen_pages_per_k=7)
     assert (custom.binary_prefilter, custom.screen_pages_per_k) == (0, 7)
     assert isinstance(custom.binary_prefilter, int)
@@ -112,3 +117,22 @@ def test_bad_search_arguments_are_refused_in_every_mode(world, kwargs, name, mod
     with pytest.raises(InputError, match=name) as info:
         idx.search(queries, k=3, mode=mode, **kwargs)
     assert info.value.input_name == name
+
+
+def test_the_screen_pages_per_k_default(monkeypatch):
+    from vertex_mm.index._mv_search import DEFAULT_SCREEN_PAGES_PER_K, INT16_SCREEN_PAGES_PER_K
+    from vertex_mm.late_interaction.screened import SCREEN_ENV
+
+    idx = MultiVectorIndex(SPACE)
+    monkeypatch.setenv(SCREEN_ENV, "bfloat16")
+    assert idx.screen_pages_per_k == DEFAULT_SCREEN_PAGES_PER_K == 400
+    monkeypatch.setenv(SCREEN_ENV, "none")
+    assert idx.screen_pages_per_k == 400
+    monkeypatch.setenv(SCREEN_ENV, "int16")
+    from vertex_mm.late_interaction.int16_screen import int16_screen_available
+
+    assert idx.screen_pages_per_k == (INT16_SCREEN_PAGES_PER_K if int16_screen_available() else 400)
+    idx.screen_pages_per_k = 7
+    assert idx.screen_pages_per_k == 7
+    idx.screen_pages_per_k = None  # back to the screen's own
+    assert idx.screen_pages_per_k in (INT16_SCREEN_PAGES_PER_K, 400)

@@ -112,6 +112,10 @@ def test_the_screen_really_runs_and_reads_the_saved_copies(tmp_path, monkeypatch
     idx.save()
     calls: list[int] = []
     _count_screens(monkeypatch, calls)
+    from vertex_mm.late_interaction import screened as screened_mod
+
+    # Answers from the screen and its rescoring, not from a full scan after it.
+    monkeypatch.setattr(screened_mod, "maxsim", lambda *a, **kw: pytest.fail("the screen fell back to the scan"))
 
     def refuse(*a, **kw):
         raise AssertionError("the screened copy was built again; the saved one should have been read")
@@ -373,3 +377,43 @@ def test_pooled_pages_are_stored_as_given(tmp_path):
     b.add("doc", [pool_page(p, 3) for p in pages], pooled=True)
     for (_, va), (_, vb) in zip(a.iter_pages(), b.iter_pages(), strict=True):
         np.testing.assert_array_equal(va, vb)
+
+
+def test_int16_pairs_are_written_as_format_3_and_bfloat16_ones_as_2(tmp_path, kind):
+    rng = np.random.default_rng(16)
+    idx, _ = _index(rng, tmp_path)
+    idx.save()
+    # Readers of format 2 took the int16 files for corruption; format 3 makes them say "upgrade".
+    assert _manifest(tmp_path / "idx")["format_version"] == (3 if kind == "int16" else 2)
+
+
+def test_a_misspelt_screen_variable_saves_the_index_without_its_copy(tmp_path, monkeypatch):
+    rng = np.random.default_rng(17)
+    pages = _pages(rng, 30)
+    idx = MultiVectorIndex(SPACE)
+    idx.add("d", pages)
+    monkeypatch.setenv(SCREEN_ENV, "fastest")
+    idx.save(tmp_path / "idx")  # the index is saved; the screened copy is not
+    assert not any("screen" in f for f in _manifest(tmp_path / "idx")["files"])
+    idx.screen_pages_per_k = 0
+    with pytest.raises(InputError, match="VERTEX_MM_SCREEN must be"):
+        idx.search(_queries(rng, pages, 1), k=3)
+    assert len(idx.search(_queries(rng, pages, 1), k=3, mode="exact")[0]) == 3
+
+
+def test_a_copy_kept_from_before_the_screen_changed_is_replaced(tmp_path, kind, monkeypatch):
+    if not int16_screen_available():
+        pytest.skip("the integer screen's kernel needs an x86 CPU with AVX2 and numba")
+    rng = np.random.default_rng(18)
+    idx, pages = _index(rng, tmp_path)
+    queries = _queries(rng, pages)
+    want = idx.search(queries, k=5, mode="exact")
+    assert idx.search(queries, k=5) == want  # copies of this kind kept in memory
+    other = "int16" if kind == "bfloat16" else "bfloat16"
+    monkeypatch.setenv(SCREEN_ENV, other)
+    monkeypatch.setenv("VERTEX_MM_NATIVE_BF16", "1" if other == "bfloat16" else "0")
+    calls: list[int] = []
+    _count_screens(monkeypatch, calls)
+    assert idx.search(queries, k=5) == want
+    if other == "int16":  # a kept bfloat16 copy does not run here: replaced by an int16 one
+        assert calls, "the kept bfloat16 copies were scanned instead of screened"

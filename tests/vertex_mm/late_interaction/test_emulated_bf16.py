@@ -1,7 +1,8 @@
 """On a CPU without native bfloat16 (AVX2, plain AVX-512) torch emulates it some 25-50 times
-slower than float32, so the scorers take float32 there: the certified screen gives way to the
-float32 scan whose answer it reproduces, and ``compute="bfloat16"`` computes float32.
-``VERTEX_MM_NATIVE_BF16`` stands in for the CPU flags here, so both sides run on any machine."""
+slower than float32, so the scorers take float32 there: the bfloat16 screen is not used (the
+int16 screen answers where its AVX2 kernel runs, the float32 scan elsewhere: the same answer),
+and ``compute="bfloat16"`` computes float32. ``VERTEX_MM_NATIVE_BF16`` stands in for the CPU
+flags here, so both sides run on any machine."""
 
 from __future__ import annotations
 
@@ -63,11 +64,11 @@ def test_exact_topk_answers_by_the_scan_without_touching_the_screen(ragged_pages
 def test_the_scan_and_the_screen_give_the_same_bits(monkeypatch: pytest.MonkeyPatch, ragged_pages, queries) -> None:
     sp = ScreenedPages.from_pages(ragged_pages, kind="bfloat16")
     monkeypatch.setenv(NATIVE_BF16_ENV, "1")
-    assert sp._screen_here() == "bfloat16"
+    assert sp.screen_here() == "bfloat16"
     screened = sp.exact_topk(queries, 4)
     monkeypatch.setenv(NATIVE_BF16_ENV, "0")
     monkeypatch.setenv(SCREEN_ENV, "none")
-    assert sp._screen_here() is None
+    assert sp.screen_here() is None
     scanned = sp.exact_topk(queries, 4)
     np.testing.assert_array_equal(screened[0], scanned[0])
     np.testing.assert_array_equal(screened[1], scanned[1])
@@ -91,7 +92,7 @@ def test_native_bfloat16_compute_really_rounds(monkeypatch: pytest.MonkeyPatch, 
 
 
 @pytest.mark.usefixtures("emulated")
-def test_the_index_screened_mode_scans_without_building_a_screen(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_index_screened_mode_builds_no_bfloat16_screen(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(3)
     idx = MultiVectorIndex(EmbeddingSpace("test", "rand-mv", 16))
     idx.screen_pages_per_k = 0  # would screen every segment on a CPU with native bfloat16

@@ -113,17 +113,51 @@ def test_the_bound_holds_on_hard_inputs() -> None:
 
 @needs_kernel
 def test_exact_topk_through_the_integer_screen_is_the_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vertex_mm.late_interaction import screened as screened_mod
+
     monkeypatch.setenv(SCREEN_ENV, "int16")
     rng = np.random.default_rng(3)
+    # The answers must come from the screen and its rescoring, never from the full scan.
+    monkeypatch.setattr(screened_mod, "maxsim", lambda *a, **kw: pytest.fail("the screen fell back to the scan"))
     for _, pages, q in _hard_cases(rng):
         sp = ScreenedPages.from_pages(pages)
-        assert sp.kind == "int16" and sp._screen_here() == "int16"
+        assert sp.kind == "int16" and sp.screen_here() == "int16"
         queries = [q[:3].astype(np.float32), q.astype(np.float32)]
         for k in (1, min(4, len(pages))):
             got = sp.exact_topk(queries, k)
             want = top_k(maxsim(queries, pages), k)
             np.testing.assert_array_equal(got[1], want[1])
             assert got[0].tobytes() == want[0].tobytes()
+
+
+@needs_kernel
+def test_the_screen_rules_nearly_every_page_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    # ColPali-like unit tokens: only pages within the bound (about 1e-3 of a score) of the k-th
+    # are rescored, here the k best themselves.
+    monkeypatch.setenv(SCREEN_ENV, "int16")
+    rng = np.random.default_rng(6)
+    pages = [rng.standard_normal((300, 128)).astype(np.float32) for _ in range(200)]
+    pages = PackedPages.from_list([p / np.linalg.norm(p, axis=1, keepdims=True) for p in pages], dtype=np.dtype("float16"))
+    q = rng.standard_normal((4, 20, 128)).astype(np.float32)
+    q /= np.linalg.norm(q, axis=-1, keepdims=True)
+    sp = ScreenedPages.from_pages(pages)
+    q_pad, q_mask = pack_queries(list(q), dim=128)
+    approx, eps = sp.int16.scores(q_pad, q_mask, 2)
+    kth = sp.exact_topk(list(q), 5)[0][:, -1:]
+    assert ((approx + eps) >= kth).sum(1).max() <= 10  # of 200 pages
+    assert np.median(eps) < 1e-2
+
+
+def test_a_screen_of_other_pages_is_refused() -> None:
+    rng = np.random.default_rng(7)
+    a, b = _pages(rng, [3, 9, 4], 16), _pages(rng, [3, 4, 9], 16)
+    if not int16_screen_available():
+        pytest.skip("the kernel needs an x86 CPU with AVX2 and numba")
+    screen = Int16Screen.from_pages(a)
+    with pytest.raises(InputError, match="built from other pages"):
+        ScreenedPages(b, int16=screen)
+    with pytest.raises(InputError, match="arrays disagree"):
+        Int16Screen(screen.planes[:-1], screen.block_offsets, screen.stats, 16)
 
 
 @needs_kernel
@@ -160,7 +194,7 @@ def test_the_variable_chooses_the_screen(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_no_kernel_no_integer_screen(monkeypatch: pytest.MonkeyPatch) -> None:
     # numba set to run Python (or a target without AVX2): the kernel is not compiled, the scan answers.
-    import numba
+    numba = pytest.importorskip("numba")
 
     monkeypatch.setattr(numba.config, "DISABLE_JIT", True)
     monkeypatch.setenv("VERTEX_MM_NATIVE_BF16", "0")
@@ -169,7 +203,7 @@ def test_no_kernel_no_integer_screen(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(5)
     pages = _pages(rng, [3, 4, 5], 8)
     sp = ScreenedPages.from_pages(pages)
-    assert sp.kind == "bfloat16" and sp._screen_here() is None
+    assert sp.kind == "bfloat16" and sp.screen_here() is None
     q = [rng.standard_normal((2, 8)).astype(np.float32)]
     np.testing.assert_array_equal(sp.exact_topk(q, 2)[1], top_k(maxsim(q, pages), 2)[1])
 

@@ -13,7 +13,7 @@ from vertex_mm.late_interaction.int16_screen import int16_screen_available
 from vertex_mm.late_interaction.screened import ScreenedPages
 
 # The screen is what these tests check: run it whatever the CPU (tests/conftest.py); with native
-# bfloat16 set, a ScreenedPages built with the integer screen runs that one (_screen_here).
+# bfloat16 set, a ScreenedPages built with the integer screen runs that one (screen_here).
 pytestmark = pytest.mark.usefixtures("native_bf16")
 
 pytest.importorskip("torch")
@@ -49,7 +49,7 @@ def test_exact_topk_matches_masked_reference(seed, dim, n_pages, max_len, n_q, m
     if not use_live:
         live = np.ones(n_pages, bool)
     sp = ScreenedPages.from_pages(packed, kind=kind)
-    assert sp._screen_here() == kind
+    assert sp.screen_here() == kind
     got_s, got_i = sp.exact_topk(queries, k, live=live if use_live else None)
     ref = np.where(live[None, :], maxsim(queries, packed), -np.inf).astype(np.float32)
     want_s, want_i = top_k(ref, min(k, int(live.sum())))
