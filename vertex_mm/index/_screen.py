@@ -144,16 +144,21 @@ class ScreenCopies(SegmentSidecars[ScreenedPages]):
         np.save(folder / NORMS, np.stack([sp.norm, sp.screen_norm, sp.residual]).astype(np.float64))
         return list(SCREEN_PAIRS["bfloat16"])
 
+    def _load_pair(self, seg: Segment, kind: str) -> tuple[Path, tuple[np.ndarray, np.ndarray]]:
+        """The segment's folder and its pair of ``kind``: the copy memory-mapped, the norms read."""
+        assert self._root is not None
+        folder = self._root / seg.record.name
+        copy, norms = SCREEN_PAIRS[kind]
+        try:
+            return folder, (np.load(folder / copy, mmap_mode="r", allow_pickle=False),
+                            np.load(folder / norms, allow_pickle=False))
+        except (ValueError, OSError, EOFError) as exc:
+            raise IndexCorruptedError(f"screened copy in {folder} cannot be read: {exc}") from exc
+
     def _read(self, seg: Segment) -> ScreenedPages:
         if stored_screen_kind() == "int16":
             return self._read_int16(seg)
-        assert self._root is not None
-        folder = self._root / seg.record.name
-        try:
-            screen = np.load(folder / SCREEN, mmap_mode="r", allow_pickle=False)
-            norms = np.load(folder / NORMS, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise IndexCorruptedError(f"screened copy in {folder} cannot be read: {exc}") from exc
+        folder, (screen, norms) = self._load_pair(seg, "bfloat16")
         want_screen = seg.pages.tokens.shape
         if screen.dtype != np.uint16 or screen.shape != want_screen or not screen.flags.c_contiguous:
             raise IndexCorruptedError(f"{folder / SCREEN} holds {screen.dtype} {screen.shape}; the segment needs uint16 "
@@ -168,13 +173,7 @@ class ScreenCopies(SegmentSidecars[ScreenedPages]):
         return ScreenedPages(seg.pages, bf16, norms[0].copy(), norms[1].copy(), norms[2].copy())
 
     def _read_int16(self, seg: Segment) -> ScreenedPages:
-        assert self._root is not None
-        folder = self._root / seg.record.name
-        try:
-            planes = np.load(folder / INT16, mmap_mode="r", allow_pickle=False)
-            stats = np.load(folder / INT16_STATS, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise IndexCorruptedError(f"screened copy in {folder} cannot be read: {exc}") from exc
+        folder, (planes, stats) = self._load_pair(seg, "int16")
         block_offsets = block_offsets_of(seg.pages.lengths)
         want = (int(block_offsets[-1]), padded_dim(seg.pages.dim) // 2, 8)
         if planes.dtype != np.int32 or planes.shape != want or not planes.flags.c_contiguous:

@@ -29,11 +29,10 @@ import numba as nb
 import numpy as np
 from llvmlite import ir
 from numba import types
-from numba.core import cgutils as _cgutils
-from numba.extending import intrinsic as _intrinsic
 
 from ._host_cpu import numba_targets_avx2
 from ._int16_layout import BLOCK_TOKENS, QUERY_GROUP, VALUES_STEP
+from ._ir import I32, cgutils, const, in_steps, intrinsic
 
 __all__ = ["GROUP_TOKENS", "PAIRS_STEP", "available", "build_planes", "int16_maxsim_range", "round_rows", "row_norms"]
 
@@ -48,16 +47,8 @@ def available() -> bool:
     return numba_targets_avx2()
 
 
-cgutils: Any = _cgutils  # numba's helpers carry no annotations
-intrinsic: Any = _intrinsic
-
-_I16, _I32, _I64 = ir.IntType(16), ir.IntType(32), ir.IntType(64)
-_V8 = ir.VectorType(_I32, 8)
-_V16 = ir.VectorType(_I16, 16)
-
-
-def _const(n: int) -> Any:
-    return ir.Constant(_I64, n)
+_V8 = ir.VectorType(I32, 8)
+_V16 = ir.VectorType(ir.IntType(16), 16)
 
 
 @intrinsic  # type: ignore[untyped-decorator]  # numba: no annotations
@@ -70,28 +61,28 @@ def _group_maxima(typingctx: Any, qpairs: Any, planes: Any, first_block: Any, n_
 
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
         q_arr = context.make_array(signature.args[0])(context, builder, args[0])
-        qp = builder.bitcast(q_arr.data, _I32.as_pointer())
-        pl = builder.bitcast(context.make_array(signature.args[1])(context, builder, args[1]).data, _I32.as_pointer())
+        qp = builder.bitcast(q_arr.data, I32.as_pointer())
+        pl = builder.bitcast(context.make_array(signature.args[1])(context, builder, args[1]).data, I32.as_pointer())
         best_ptr = builder.bitcast(context.make_array(signature.args[5])(context, builder, args[5]).data,
-                                   _I32.as_pointer())
+                                   I32.as_pointer())
         start, count, q0, zero_ = args[2], args[3], args[4], args[6]
         n_pairs = cgutils.unpack_tuple(builder, q_arr.shape, 2)[1]
         mod = builder.module
         pmadd = cgutils.get_or_insert_function(mod, ir.FunctionType(_V8, [_V16, _V16]), "llvm.x86.avx2.pmadd.wd")
         smax = cgutils.get_or_insert_function(mod, ir.FunctionType(_V8, [_V8, _V8]), "llvm.smax.v8i32")
-        reduce_max = cgutils.get_or_insert_function(mod, ir.FunctionType(_I32, [_V8]), "llvm.vector.reduce.smax.v8i32")
+        reduce_max = cgutils.get_or_insert_function(mod, ir.FunctionType(I32, [_V8]), "llvm.vector.reduce.smax.v8i32")
         maxima = [cgutils.alloca_once_value(builder, ir.Constant(_V8, [-(2**31)] * 8)) for _ in range(GROUP_TOKENS)]
-        q_rows = [builder.gep(qp, [builder.mul(builder.add(q0, _const(g)), n_pairs)]) for g in range(GROUP_TOKENS)]
-        block_ints = builder.mul(n_pairs, _const(BLOCK_TOKENS))
+        q_rows = [builder.gep(qp, [builder.mul(builder.add(q0, const(g)), n_pairs)]) for g in range(GROUP_TOKENS)]
+        block_ints = builder.mul(n_pairs, const(BLOCK_TOKENS))
         acc = [[cgutils.alloca_once(builder, _V8) for _ in range(_BLOCKS_PER_STEP)] for _ in range(GROUP_TOKENS)]
 
         def broadcast(ptr: Any) -> Any:
-            v = builder.insert_element(ir.Constant(_V8, ir.Undefined), builder.load(ptr), ir.Constant(_I32, 0))
-            v = builder.shuffle_vector(v, ir.Constant(_V8, ir.Undefined), ir.Constant(ir.VectorType(_I32, 8), [0] * 8))
+            v = builder.insert_element(ir.Constant(_V8, ir.Undefined), builder.load(ptr), ir.Constant(I32, 0))
+            v = builder.shuffle_vector(v, ir.Constant(_V8, ir.Undefined), ir.Constant(ir.VectorType(I32, 8), [0] * 8))
             return builder.bitcast(v, _V16)
 
         def step(b: Any, n_here: int) -> None:  # blocks b .. b + n_here - 1 of the page
-            bases = [builder.gep(pl, [builder.mul(builder.add(start, builder.add(b, _const(t))), block_ints)])
+            bases = [builder.gep(pl, [builder.mul(builder.add(start, builder.add(b, const(t))), block_ints)])
                      for t in range(n_here)]
             # The query rows' addresses vary with b as far as LLVM knows (zero_ is 0 at run time):
             # else it may hoist the broadcasts out of the page loop into a copy on the stack.
@@ -99,13 +90,13 @@ def _group_maxima(typingctx: Any, qpairs: Any, planes: Any, first_block: Any, n_
             for g in range(GROUP_TOKENS):
                 for t in range(n_here):
                     builder.store(ir.Constant(_V8, [0] * 8), acc[g][t])
-            with cgutils.for_range(builder, builder.udiv(n_pairs, _const(PAIRS_STEP))) as loop:
-                k0 = builder.mul(loop.index, _const(PAIRS_STEP))
+            with cgutils.for_range(builder, builder.udiv(n_pairs, const(PAIRS_STEP))) as loop:
+                k0 = builder.mul(loop.index, const(PAIRS_STEP))
                 sums = [[builder.load(acc[g][t]) for t in range(n_here)] for g in range(GROUP_TOKENS)]
                 for u in range(PAIRS_STEP):
-                    k = builder.add(k0, _const(u))
+                    k = builder.add(k0, const(u))
                     rows = [builder.bitcast(builder.load(builder.bitcast(
-                        builder.gep(base, [builder.mul(k, _const(BLOCK_TOKENS))]), _V8.as_pointer()), align=4), _V16)
+                        builder.gep(base, [builder.mul(k, const(BLOCK_TOKENS))]), _V8.as_pointer()), align=4), _V16)
                         for base in bases]
                     for g in range(GROUP_TOKENS):
                         pair = broadcast(builder.gep(rows_q[g], [k]))
@@ -120,15 +111,10 @@ def _group_maxima(typingctx: Any, qpairs: Any, planes: Any, first_block: Any, n_
                     m = builder.call(smax, [m, builder.load(acc[g][t])])
                 builder.store(m, maxima[g])
 
-        steps = builder.udiv(count, _const(_BLOCKS_PER_STEP))
-        with cgutils.for_range(builder, steps) as loop:
-            step(builder.mul(loop.index, _const(_BLOCKS_PER_STEP)), _BLOCKS_PER_STEP)
-        done = builder.mul(steps, _const(_BLOCKS_PER_STEP))
-        with cgutils.for_range(builder, builder.sub(count, done)) as loop:
-            step(builder.add(done, loop.index), 1)
+        in_steps(builder, count, _BLOCKS_PER_STEP, step)
         for g in range(GROUP_TOKENS):
             builder.store(builder.call(reduce_max, [builder.load(maxima[g])]),
-                          builder.gep(best_ptr, [builder.add(q0, _const(g))]))
+                          builder.gep(best_ptr, [builder.add(q0, const(g))]))
         return context.get_dummy_value()
 
     return sig, codegen

@@ -36,11 +36,10 @@ import numba as nb
 import numpy as np
 from llvmlite import ir
 from numba import types
-from numba.core import cgutils as _cgutils
-from numba.extending import intrinsic as _intrinsic
 
 from ._hamming_kernel import thread_count
 from ._host_cpu import numba_targets_avx2
+from ._ir import I32, I64, cgutils, const, in_steps, intrinsic
 
 __all__ = ["BLOCK_TOKENS", "GROUP_TOKENS", "available", "build_planes", "nibble_maxsim_range", "query_tables",
            "thread_count"]
@@ -58,20 +57,13 @@ def available() -> bool:
     return numba_targets_avx2()
 
 
-cgutils: Any = _cgutils  # numba's helpers carry no annotations
-intrinsic: Any = _intrinsic
-
-_I8, _I32, _I64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
+_I8 = ir.IntType(8)
 _V32 = ir.VectorType(_I8, 32)
 
 
-def const(n: int) -> Any:
-    return ir.Constant(_I64, n)
-
-
 def _splat(builder: Any, value: Any) -> Any:
-    vec = builder.insert_element(ir.Constant(_V32, ir.Undefined), value, ir.Constant(_I32, 0))
-    return builder.shuffle_vector(vec, ir.Constant(_V32, ir.Undefined), ir.Constant(ir.VectorType(_I32, 32), [0] * 32))
+    vec = builder.insert_element(ir.Constant(_V32, ir.Undefined), value, ir.Constant(I32, 0))
+    return builder.shuffle_vector(vec, ir.Constant(_V32, ir.Undefined), ir.Constant(ir.VectorType(I32, 32), [0] * 32))
 
 
 @intrinsic  # type: ignore[untyped-decorator]  # numba: no annotations
@@ -126,14 +118,9 @@ def _page_group_mins(typingctx: Any, tables: Any, planes: Any, first_block: Any,
                 for g in range(GROUP_TOKENS):
                     builder.store(builder.call(umin, [builder.load(mins[g]), builder.or_(sums[g][t], pad)]), mins[g])
 
-        pairs = builder.udiv(count, const(_BLOCKS_PER_STEP))
-        with cgutils.for_range(builder, pairs) as loop:
-            step(builder.mul(loop.index, const(_BLOCKS_PER_STEP)), _BLOCKS_PER_STEP)
-        done = builder.mul(pairs, const(_BLOCKS_PER_STEP))
-        with cgutils.for_range(builder, builder.sub(count, done)) as loop:
-            step(builder.add(done, loop.index), 1)
+        in_steps(builder, count, _BLOCKS_PER_STEP, step)
         for g in range(GROUP_TOKENS):
-            m = builder.zext(builder.call(reduce_min, [builder.load(mins[g])]), _I64)
+            m = builder.zext(builder.call(reduce_min, [builder.load(mins[g])]), I64)
             builder.store(m, builder.gep(best_data, [builder.add(q0, const(g))]))
         return context.get_dummy_value()
 
