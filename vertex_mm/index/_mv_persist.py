@@ -32,7 +32,7 @@ from ._segments import (
     write_segment_files,
 )
 from .errors import IndexCorruptedError
-from .manifest import FORMAT_VERSION, MANIFEST_NAME, WRITTEN_VERSION, FileRecord, Manifest
+from .manifest import INT16_SCREEN_VERSION, MANIFEST_NAME, WRITTEN_VERSION, FileRecord, Manifest
 from .persist import remove_stale, write_directory, write_manifest, write_subdirectory
 
 if TYPE_CHECKING:
@@ -169,7 +169,9 @@ class SegmentPersistence:
             folder.mkdir()
             return [f"{folder.name}/{n}" for n in self._write_segment(folder, folder.name, packed, rows, fde)]
 
-        self._created = write_directory(target, self._manifest({}, records), write)
+        # The manifest from the files written: their screened pairs decide its format version.
+        self._created = write_directory(target, self._manifest({}, records), write,
+                                        manifest_for=lambda files: self._manifest(files, records))
         self.path, self._files = target, dict(self._created.files)
         self._segments = [self._open_segment(target, rec) for rec in records]
         self._attach(target, [rec.name for rec in records])
@@ -226,11 +228,11 @@ class SegmentPersistence:
             config["muvera"] = self.muvera.to_dict()
         created = self._created
         count = sum(r.pages - len(r.deleted) for r in segments)
-        # int16 pairs need a reader that knows them: format 3, which earlier releases refuse by name.
+        # int16 pairs need a reader that knows them: a format earlier releases refuse by name.
         int16_files = any(f.rsplit("/", 1)[-1] in SCREEN_PAIRS["int16"] for f in files)
         return Manifest(kind=self.kind, space=self.space.id, dimension=self.dimension, count=count,
                         files=files, config=config, dtype=self._dtype, normalized=False,
-                        format_version=FORMAT_VERSION if int16_files else WRITTEN_VERSION,
+                        format_version=INT16_SCREEN_VERSION if int16_files else WRITTEN_VERSION,
                         # the index keeps the time and version that first saved it
                         created_at=created.created_at if created else "", created_by=created.created_by if created else "")
 

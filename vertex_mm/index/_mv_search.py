@@ -20,7 +20,7 @@ from ..errors import InputError
 from ..late_interaction.binary import check_query_bits, hamming_maxsim, hamming_maxsim_pairs, prefilter_size
 from ..late_interaction.maxsim import Compute, maxsim, top_k
 from ..late_interaction.packed import PackedPages, int_at_least
-from ..late_interaction.screened import screen_kind
+from ..late_interaction.screened import screen_choice, screen_kind
 from ._segments import Segment
 from .results import PageHit
 
@@ -206,6 +206,8 @@ class SegmentSearch:
         # index of small segments only never asks screen_kind(), which may import numba.
         per_k = self._screen_pages_per_k  # None: the default of the screen that runs
         least = min(DEFAULT_SCREEN_PAGES_PER_K, INT16_SCREEN_PAGES_PER_K) if per_k is None else per_k
+        if mode == "screened":
+            screen_choice()  # a misspelt VERTEX_MM_SCREEN is an error whatever the index's size
         big = mode == "screened" and compute == "float32" and any(int(s.live.sum()) >= least * k for s in segs)
         if big and (kind := screen_kind()) is not None:
             per_k = default_screen_pages_per_k(kind) if per_k is None else per_k

@@ -23,7 +23,7 @@ screened search. The pair is optional: a segment saved without it (an index writ
 screened copies existed, saved where torch is not installed, or saved with the other kind of
 screen, on another machine) is screened from a copy built in memory on its first search. One
 file of a pair without the other is corruption. An index holding int16 pairs is written as
-manifest format 3, which releases before them refuse ("upgrade vertex-mm") instead of calling
+manifest format 4, which releases before them refuse ("upgrade vertex-mm") instead of calling
 the files they do not know corruption. The bound certifies the answer only if the norms are the
 pages' own: ``load(verify=False)`` checks the files' sizes, and the first screened search the
 shapes and signs of the pair it reads, not its contents, so a doctored copy of the right shape

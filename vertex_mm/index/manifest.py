@@ -34,6 +34,7 @@ from .errors import IndexCorruptedError, IndexNotFoundError, IndexVersionError
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "INT16_SCREEN_VERSION",
     "WRITTEN_VERSION",
     "MANIFEST_NAME",
     "FileRecord",
@@ -48,10 +49,13 @@ FORMAT_NAME = "vertex-mm-index"
 #: The newest format this code reads. 2 added ``kind`` (version 1 said ``backend``, and only flat
 #: and FAISS indexes had it). 3 is 2's layout for an index that readers of 2 would misread: an
 #: ``ocr-fused`` index of text-signal recipe 2 or later (they rebuilt it with recipe 1 and searched
-#: it differently), and a ``multivector`` index whose segments hold int16 screened copies (readers
-#: of 2 took those files for corruption); readers of 2 refuse it ("upgrade vertex-mm"). Every other
-#: index is written as :data:`WRITTEN_VERSION`, so that they still read it.
-FORMAT_VERSION = 3
+#: it differently); readers of 2 refuse it ("upgrade vertex-mm"). 4 is the same layout for a
+#: ``multivector`` index whose segments hold int16 screened copies (readers of 3 took those files
+#: for corruption; they refuse 4). Every other index is written as :data:`WRITTEN_VERSION`, so
+#: that they still read it.
+FORMAT_VERSION = 4
+#: The version of a ``multivector`` index with int16 screened copies.
+INT16_SCREEN_VERSION = 4
 #: The version a manifest is written with unless its kind needs a newer reader.
 WRITTEN_VERSION = 2
 MANIFEST_NAME = "manifest.json"

@@ -59,9 +59,12 @@ _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
 
-def write_directory(path: Path, manifest: Manifest, write_files: FileWriter) -> Manifest:
+def write_directory(path: Path, manifest: Manifest, write_files: FileWriter,
+                    manifest_for: Callable[[dict[str, FileRecord]], Manifest] | None = None) -> Manifest:
     """Write a complete index at ``path`` (replacing any index there); returns the manifest
-    as written, with its file records."""
+    as written, with its file records. ``manifest_for(records)``, when given, makes the
+    manifest from the records of the files written instead (a kind whose format version
+    depends on its files)."""
     if path.exists() and not path.is_dir():
         raise OutputPathError(f"{path} is a file, not an index folder; refusing to replace it", input_name=str(path))
     if path.exists() and not (path / MANIFEST_NAME).is_file() and any(path.iterdir()):
@@ -70,7 +73,8 @@ def write_directory(path: Path, manifest: Manifest, write_files: FileWriter) -> 
     tmp = path.parent / _temp_name(path.name, "tmp")
     tmp.mkdir()
     try:
-        written = write_manifest(tmp, manifest.with_files(_records(tmp, write_files(tmp))))
+        records = _records(tmp, write_files(tmp))
+        written = write_manifest(tmp, manifest.with_files(records) if manifest_for is None else manifest_for(records))
         _fsync_dir(path.parent)  # the new directory's entry is durable before it is swapped in
         _swap(tmp, path)
     except BaseException:

@@ -60,7 +60,8 @@ from .int16_screen import Int16Screen, int16_screen_available
 from .maxsim import DEFAULT_BLOCK_TOKENS, MIN_PRODUCT_SIDE, _as_tensor, _torch, few_query_tokens, maxsim, token_maxima, top_k
 from .packed import PackedPages, as_packed, pack_queries
 
-__all__ = ["SCREEN_ENV", "SCREEN_KINDS", "ScreenedPages", "screen_bounds", "screen_kind", "stored_screen_kind"]
+__all__ = ["SCREEN_ENV", "SCREEN_KINDS", "ScreenedPages", "screen_bounds", "screen_choice", "screen_kind",
+           "stored_screen_kind"]
 
 #: Chooses the screen: ``auto`` (default), ``bfloat16``, ``int16`` or ``none`` (the float32 scan).
 SCREEN_ENV = "VERTEX_MM_SCREEN"
@@ -130,15 +131,22 @@ def _slack(n: int) -> float:
     return 1.0 + 2.0 * gamma(n + 2) + 1e-7
 
 
+def screen_choice() -> str:
+    """``VERTEX_MM_SCREEN`` as given (``auto`` when unset), checked: :class:`InputError` for
+    anything but auto, bfloat16, int16 or none. Cheap: it looks at no CPU and imports nothing."""
+    choice = os.environ.get(SCREEN_ENV, "auto").strip().lower() or "auto"
+    if choice not in ("auto", "none", *SCREEN_KINDS):
+        raise InputError(f"{SCREEN_ENV} must be auto, bfloat16, int16 or none, got {choice!r}", input_name=SCREEN_ENV)
+    return choice
+
+
 def screen_kind() -> str | None:
     """The screen :meth:`ScreenedPages.exact_topk` runs here: ``"bfloat16"`` where the CPU has it
     natively (:func:`~vertex_mm._device.cpu_has_native_bf16`), else ``"int16"`` where the AVX2
     integer kernel compiles, else None (the float32 scan answers). ``VERTEX_MM_SCREEN=bfloat16``
     forces bfloat16 even where it is emulated (slow: for tests), ``int16`` the integer screen
     where it runs, ``none`` the scan."""
-    choice = os.environ.get(SCREEN_ENV, "auto").strip().lower() or "auto"
-    if choice not in ("auto", "none", *SCREEN_KINDS):
-        raise InputError(f"{SCREEN_ENV} must be auto, bfloat16, int16 or none, got {choice!r}", input_name=SCREEN_ENV)
+    choice = screen_choice()
     if choice == "none":
         return None
     if choice == "bfloat16" or (choice == "auto" and cpu_has_native_bf16()):

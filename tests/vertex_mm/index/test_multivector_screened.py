@@ -379,12 +379,26 @@ def test_pooled_pages_are_stored_as_given(tmp_path):
         np.testing.assert_array_equal(va, vb)
 
 
-def test_int16_pairs_are_written_as_format_3_and_bfloat16_ones_as_2(tmp_path, kind):
+def test_int16_pairs_are_written_as_format_4_and_bfloat16_ones_as_2(tmp_path, kind, monkeypatch):
+    from vertex_mm.index import IndexVersionError
+    from vertex_mm.index import manifest as manifest_module
+
     rng = np.random.default_rng(16)
-    idx, _ = _index(rng, tmp_path)
-    idx.save()
-    # Readers of format 2 took the int16 files for corruption; format 3 makes them say "upgrade".
-    assert _manifest(tmp_path / "idx")["format_version"] == (3 if kind == "int16" else 2)
+    want = 4 if kind == "int16" else 2
+    idx, pages = _index(rng, tmp_path)
+    idx.save()  # in place: new segments
+    assert _manifest(tmp_path / "idx")["format_version"] == want
+    idx.save(tmp_path / "copy")  # whole, to a new folder
+    assert _manifest(tmp_path / "copy")["format_version"] == want
+    fresh = MultiVectorIndex(SPACE)
+    fresh.add("d", pages[:5])
+    fresh.save(tmp_path / "fresh")  # a first save
+    assert _manifest(tmp_path / "fresh")["format_version"] == want
+    if kind == "int16":
+        # Readers of format 3 took the int16 files for corruption; format 4 makes them say "upgrade".
+        monkeypatch.setattr(manifest_module, "FORMAT_VERSION", 3)
+        with pytest.raises(IndexVersionError, match="upgrade vertex-mm"):
+            MultiVectorIndex.load(tmp_path / "fresh")
 
 
 def test_a_misspelt_screen_variable_saves_the_index_without_its_copy(tmp_path, monkeypatch):
@@ -395,9 +409,8 @@ def test_a_misspelt_screen_variable_saves_the_index_without_its_copy(tmp_path, m
     monkeypatch.setenv(SCREEN_ENV, "fastest")
     idx.save(tmp_path / "idx")  # the index is saved; the screened copy is not
     assert not any("screen" in f for f in _manifest(tmp_path / "idx")["files"])
-    idx.screen_pages_per_k = 0
     with pytest.raises(InputError, match="VERTEX_MM_SCREEN must be"):
-        idx.search(_queries(rng, pages, 1), k=3)
+        idx.search(_queries(rng, pages, 1), k=3)  # small as it is: the variable is checked anyway
     assert len(idx.search(_queries(rng, pages, 1), k=3, mode="exact")[0]) == 3
 
 
