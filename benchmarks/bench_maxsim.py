@@ -35,7 +35,10 @@ Methods, all in this process on the same threads:
               are scored with the 2-bit weights. ``binary-popcount`` (where the nibble kernel
               runs) is the same search with the popcount kernel, so one run shows what the
               kernel gives. ``binary-1bitq``: 1-bit queries (plain symmetric Hamming), shown
-              for comparison.
+              for comparison. Where the int16 screen is this CPU's (``screen_kind()``), the
+              float16 pages' int16 copy (what an index saves beside them) screens the rerank:
+              only the candidates its certified bound cannot rule out are rescored in float32,
+              the same answer bit for bit (checked); ``binary-plain`` reranks every candidate.
 
 CPU time used by other processes during each timing is read from /proc/stat; rounds repeat
 (up to ``--max-rounds``) until one is quiet, and each method reports its fastest round with
@@ -73,6 +76,8 @@ from vertex_mm.late_interaction.binary import (
     prefilter_size,
     prefiltered_candidates,
 )
+from vertex_mm.late_interaction.int16_screen import Int16Screen
+from vertex_mm.late_interaction.screened import stored_screen_kind
 
 
 # --- the reference ------------------------------------------------------------------------------
@@ -264,14 +269,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# screen: {screened.kind} ({what.get(str(screened.kind), 'none: the float32 scan answers')}), built once in "
           f"{time.perf_counter() - t0:.1f}s")
 
+    # The rerank's screen: the float16 pages' int16 copy, where that is the copy an index keeps here.
+    rerank_screen = Int16Screen.from_pages(packed16) if stored_screen_kind() == "int16" else None
+
     methods: dict[str, Callable[[], np.ndarray]] = {
         "reference": lambda: top_k(score_multi_vector(qs_list, ps_list, device="cpu").numpy(), 5)[1],
         "float32": lambda: top_k(maxsim(q_np, packed32, compute="float32"), 5)[1],
         "exact-screened": lambda: screened.exact_topk(q_np, 5)[1],
         "bf16/fp16": lambda: top_k(maxsim(q_np, packed16, compute="bfloat16"), 5)[1],
-        "binary": lambda: two_stage_search(q_np, binary, packed16, 5, candidates=args.candidates)[1],
-        "binary-1bitq": lambda: two_stage_search(q_np, binary, packed16, 5, candidates=args.candidates, query_bits=1)[1],
+        "binary": lambda: two_stage_search(q_np, binary, packed16, 5, candidates=args.candidates, screen=rerank_screen)[1],
+        "binary-1bitq": lambda: two_stage_search(q_np, binary, packed16, 5, candidates=args.candidates, query_bits=1,
+                                                 screen=rerank_screen)[1],
     }
+    if rerank_screen is not None:
+        methods["binary-plain"] = lambda: two_stage_search(q_np, binary, packed16, 5, candidates=args.candidates)[1]
     kernel = hamming_kernel()
     print(f"# Hamming kernel: {kernel}")
     if kernel == "nibble":
@@ -322,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     bytes_pp = {"reference": float32_bytes, "float32": float32_bytes, "exact-screened": float32_bytes * 3 // 2,
                 "bf16/fp16": args.tokens * args.dim * 2,
                 "binary": binary.bytes_per_page, "binary-1bitq": binary.bytes_per_page,
-                "binary-popcount": binary.bytes_per_page}
+                "binary-popcount": binary.bytes_per_page, "binary-plain": binary.bytes_per_page}
     ndcg = {name: ndcg_at_5(r, relevant) for name, r in ranked.items()}
     bandwidth = memory_read_gbs()
     print(f"\n{'method':<16}{'seconds':>9}{'pages/s/query':>15}{'speedup':>9}{'bytes/page':>12}{'GB/s':>7}"
@@ -360,7 +371,9 @@ def main(argv: list[str] | None = None) -> int:
           f"(bytes/page: float32 pages + their {screened.kind} copy)")
     print(f"bf16/fp16 top-5 identical to float32 top-5 for {100 * same_top5:.0f}% of queries")
     print(f"binary stage scans {binary.bytes_per_page:,.0f} B/page = 1/{float32_bytes / binary.bytes_per_page:.0f} of float32, "
-          f"1/{float32_bytes / 2 / binary.bytes_per_page:.0f} of float16; rerank reads {args.candidates} float16 pages per query")
+          f"1/{float32_bytes / 2 / binary.bytes_per_page:.0f} of float16; rerank reads "
+          + (f"the int16 copies of {args.candidates} candidates per query and the float16 pages of those its bound "
+             "keeps" if rerank_screen is not None else f"{args.candidates} float16 pages per query"))
     for bits in (2, 1):
         coarse = hamming_maxsim(q_np, binary, query_bits=bits)
         ranks = np.array([(coarse[i] > coarse[i, r]).sum() for i, r in enumerate(relevant)])
@@ -385,6 +398,12 @@ def main(argv: list[str] | None = None) -> int:
     one = fastest(lambda: hamming_maxsim(q_np, binary, query_bits=1))
     two_all = fastest(lambda: hamming_maxsim(q_np, binary, query_bits=2))
     rr = fastest(lambda: rerank(q_np, cand, packed16, 5, "float32"))
+    rr_screened = fastest(lambda: rerank(q_np, cand, packed16, 5, "float32", screen=rerank_screen))
+    if rerank_screen is not None:
+        a, b = rerank(q_np, cand, packed16, 5, "float32"), rerank(q_np, cand, packed16, 5, "float32", screen=rerank_screen)
+        same = bool((a[1] == b[1]).all() and a[0].tobytes() == b[0].tobytes())
+        print(f"binary rerank through the int16 screen: {1e3 * rr_screened:.0f} ms against {1e3 * rr:.0f} ms rescoring "
+              f"all {args.candidates} candidates; the same top-5, scores bit for bit: {same}")
     if n_pre:
         both = fastest(lambda: prefiltered_candidates(q_np, binary, n_pre, args.candidates))
         stages = (f"1-bit Hamming over all pages {1e3 * one:.0f} ms, 2-bit on the survivors + top-k "
@@ -393,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
         stages = f"2-bit Hamming over all pages {1e3 * two_all:.0f} ms (1-bit: {1e3 * one:.0f} ms), no prefilter"
     pairs = args.queries * args.query_tokens * args.pages * args.tokens
     print(f"binary stages ({kernel} kernel, fastest of 3): {stages}, {pairs / two_all / 1e9:.1f} G token pairs/s at "
-          f"2 bits; float32 rerank of {args.candidates} candidates per query {1e3 * rr:.0f} ms")
+          f"2 bits; float32 rerank of {args.candidates} candidates per query {1e3 * rr_screened:.0f} ms")
     kept = ndcg["binary"] / ndcg["float32"] if ndcg["float32"] > 0 else float("nan")
     print(f"RESULT speedup_float={ref_t / best['bf16/fp16'][0]:.2f} "
           f"speedup_float32_exact={ref_t / best['exact-screened'][0]:.2f} "

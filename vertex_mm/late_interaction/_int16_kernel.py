@@ -34,7 +34,8 @@ from ._host_cpu import numba_targets_avx2
 from ._int16_layout import BLOCK_TOKENS, QUERY_GROUP, VALUES_STEP
 from ._ir import I32, cgutils, const, in_steps, intrinsic
 
-__all__ = ["GROUP_TOKENS", "PAIRS_STEP", "available", "build_planes", "int16_maxsim_range", "round_rows", "row_norms"]
+__all__ = ["GROUP_TOKENS", "PAIRS_STEP", "available", "build_planes", "int16_maxsim_ids", "int16_maxsim_range",
+           "round_rows", "row_norms"]
 
 GROUP_TOKENS = QUERY_GROUP
 _BLOCKS_PER_STEP = 2  # blocks that share one broadcast of a query pair
@@ -120,35 +121,55 @@ def _group_maxima(typingctx: Any, qpairs: Any, planes: Any, first_block: Any, n_
     return sig, codegen
 
 
+@nb.njit(inline="always", cache=True)
+def _page_sums(qpairs: Any, q_scale: Any, q_starts: Any, q_counts: Any, g: Any, planes: Any, b0: Any, n_blocks: Any,
+               sp: Any, best: Any, zero: Any) -> Any:
+    """Query ``g``'s ``(sum m_i, sum |m_i|)`` over one page (blocks ``b0 : b0 + n_blocks``,
+    scale ``sp``): its token groups' maxima, then the sums over its real tokens."""
+    for q0 in range(q_starts[g], q_starts[g + 1], GROUP_TOKENS):
+        _group_maxima(qpairs, planes, b0, n_blocks, q0, best, zero)
+    a = 0.0
+    b = 0.0
+    for i in range(q_starts[g], q_starts[g] + q_counts[g]):
+        m = q_scale[i] * np.float64(best[i]) * sp
+        a += m
+        b += abs(m)
+    return a, b
+
+
 @nb.njit(cache=True, nogil=True)
-def int16_maxsim_range(qpairs: Any, q_scale: Any, q_starts: Any, planes: Any, block_offsets: Any, page_scale: Any,
-                       approx: Any, abs_sum: Any, start: Any, stop: Any) -> None:
+def int16_maxsim_range(qpairs: Any, q_scale: Any, q_starts: Any, q_counts: Any, planes: Any, block_offsets: Any,
+                       page_scale: Any, approx: Any, abs_sum: Any, start: Any, stop: Any) -> None:
     """Fill ``approx[:, start:stop]`` and ``abs_sum[:, start:stop]`` (float64, ``(queries, pages)``)
-    for pages ``start:stop``: per query ``g`` and page ``p``, the sum over the query's tokens
-    ``i`` (``q_starts[g]:q_starts[g + 1]``) of ``m_i = q_scale[i] * page_scale[p] * M_ip``, and
-    of ``|m_i|``, where ``M_ip`` is the largest integer dot product of token ``i`` with the page's
-    tokens. ``qpairs`` ``(tokens, pairs)`` int32 (the int16 values in pairs; tokens a multiple of
-    :data:`GROUP_TOKENS`, pairs of :data:`PAIRS_STEP`), ``planes`` ``(blocks, pairs, 8)`` int32
-    from :func:`build_planes`. One thread, without the GIL."""
-    n_queries = q_starts.shape[0] - 1
-    n_tok = qpairs.shape[0]
-    best = np.empty(n_tok, np.int32)
+    for pages ``start:stop``: per query ``g`` and page ``p``, the sum over the query's real tokens
+    ``i`` (``q_counts[g]`` from ``q_starts[g]``) of ``m_i = q_scale[i] * M_ip * page_scale[p]``,
+    and of ``|m_i|``, where ``M_ip`` is the largest integer dot product of token ``i`` with the
+    page's tokens. ``qpairs`` ``(tokens, pairs)`` int32 (the int16 values in pairs; each query's
+    tokens ``q_starts[g]:q_starts[g + 1]`` padded to a multiple of :data:`GROUP_TOKENS`, pairs of
+    :data:`PAIRS_STEP`), ``planes`` ``(blocks, pairs, 8)`` int32 from :func:`build_planes`. One
+    thread, without the GIL."""
+    best = np.empty(qpairs.shape[0], np.int32)
     zero = block_offsets[0]  # always 0 (see _group_maxima)
     for p in range(start, stop):
         b0 = block_offsets[p]
-        n_blocks = block_offsets[p + 1] - b0
-        for q0 in range(0, n_tok, GROUP_TOKENS):
-            _group_maxima(qpairs, planes, b0, n_blocks, q0, best, zero)
-        sp = page_scale[p]
-        for g in range(n_queries):
-            a = 0.0
-            b = 0.0
-            for i in range(q_starts[g], q_starts[g + 1]):
-                m = q_scale[i] * np.float64(best[i]) * sp
-                a += m
-                b += abs(m)
-            approx[g, p] = a
-            abs_sum[g, p] = b
+        for g in range(q_starts.shape[0] - 1):
+            approx[g, p], abs_sum[g, p] = _page_sums(qpairs, q_scale, q_starts, q_counts, g, planes, b0,
+                                                     block_offsets[p + 1] - b0, page_scale[p], best, zero)
+
+
+@nb.njit(cache=True, nogil=True)
+def int16_maxsim_ids(qpairs: Any, q_scale: Any, q_starts: Any, q_counts: Any, planes: Any, block_offsets: Any,
+                     page_scale: Any, ids: Any, approx: Any, abs_sum: Any, start: Any, stop: Any) -> None:
+    """:func:`int16_maxsim_range` for each query ``g`` in ``start:stop`` over its own pages
+    ``ids[g]``: ``approx[g, j]`` and ``abs_sum[g, j]`` for page ``ids[g, j]``."""
+    best = np.empty(qpairs.shape[0], np.int32)
+    zero = block_offsets[0]
+    for g in range(start, stop):
+        for j in range(ids.shape[1]):
+            p = ids[g, j]
+            b0 = block_offsets[p]
+            approx[g, j], abs_sum[g, j] = _page_sums(qpairs, q_scale, q_starts, q_counts, g, planes, b0,
+                                                     block_offsets[p + 1] - b0, page_scale[p], best, zero)
 
 
 @nb.njit(cache=True, nogil=True)

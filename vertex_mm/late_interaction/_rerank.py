@@ -10,15 +10,17 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
 from ._readahead import advise_rows
 from ._threads import on_query_threads
+from .int16_screen import Int16Screen, int16_screen_available
 from .packed import PackedPages, pack_queries
 
 __all__ = ["RERANK_BLOCK_TOKENS", "rerank", "rows_buffer", "widened_token_maxima", "widens_in_place"]
 
 
 def rerank(q_list: list[np.ndarray], cand: np.ndarray, pages: PackedPages, k_out: int,
-            compute: str) -> tuple[np.ndarray, np.ndarray]:
+           compute: str, *, screen: Int16Screen | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Float MaxSim of each query over its own candidate pages, then its top ``k_out``.
 
     The arithmetic is :func:`~vertex_mm.late_interaction.maxsim.maxsim`'s, op for op (the same
@@ -27,13 +29,37 @@ def rerank(q_list: list[np.ndarray], cand: np.ndarray, pages: PackedPages, k_out
     least :data:`~.maxsim.MIN_PRODUCT_SIDE` wide, whose elements have the same bits whatever
     the shape and the thread count). Queries are packed and checked once for the batch.
     Queries run on several threads at once (:func:`on_query_threads`).
+
+    With ``screen`` (the int16 screen of ``pages``, :mod:`.int16_screen`), float32 arithmetic,
+    pages read in place and the integer kernel available, each query's candidates are screened
+    first and only those its certified bound cannot rule out are rescored: every candidate
+    whose upper bound reaches the ``k_out``-th best lower bound (:func:`_screened_scores`). The
+    others score below the ``k_out``-th best, so the answer is the same, bit for bit.
     """
     q_pad, q_mask = pack_queries(q_list, dim=pages.dim)  # checks every query once
     cand = np.sort(cand, axis=1)  # sorted candidates make the gather read a memory map front to back
     scores = np.empty((len(q_list), k_out), np.float32)
     index = np.empty((len(q_list), k_out), np.int64)
-    on_query_threads(len(q_list), lambda: _rerank_queries(q_pad, q_mask, cand, pages, k_out, compute, scores, index))
+    bounds = _screen_bounds(screen, q_pad, q_mask, cand, pages, compute)
+    on_query_threads(len(q_list),
+                     lambda: _rerank_queries(q_pad, q_mask, cand, pages, k_out, compute, scores, index, bounds))
     return scores, index
+
+
+def _screen_bounds(screen: Int16Screen | None, q_pad: np.ndarray, q_mask: np.ndarray, cand: np.ndarray,
+                   pages: PackedPages, compute: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(approx, eps)`` of each query's candidates through ``screen``, or None where the rerank
+    rescores every candidate (no screen, another arithmetic, pages not read in place, no kernel,
+    scores that may overflow float32)."""
+    from ._threads import _torch
+
+    if screen is None or compute != "float32" or not widens_in_place(pages) or not int16_screen_available():
+        return None
+    if not screen.fits(pages):
+        raise InputError("the int16 screen was built from other pages (its blocks, pages or dimension differ)",
+                         input_name="screen")
+    approx, eps = screen.scores_of(q_pad, q_mask, cand, int(_torch().get_num_threads()))
+    return (approx, eps) if np.isfinite(eps).all() else None
 
 
 #: Float rows widened and multiplied at a time by the rerank (2.25 MiB of float32 at 128-d,
@@ -45,7 +71,8 @@ RERANK_BLOCK_TOKENS = 4608
 
 
 def _rerank_queries(q_pad: np.ndarray, q_mask: np.ndarray, cand: np.ndarray, pages: PackedPages, k_out: int,
-                    compute: str, scores: np.ndarray, index: np.ndarray) -> Callable[[int], None]:
+                    compute: str, scores: np.ndarray, index: np.ndarray,
+                    bounds: tuple[np.ndarray, np.ndarray] | None = None) -> Callable[[int], None]:
     """One thread's ``work(i)`` for :func:`on_query_threads`: rerank query ``i`` (see :func:`_rerank`)."""
     from .maxsim import _as_tensor, _torch, _torch_dtype, few_query_tokens, token_maxima, top_k
 
@@ -64,6 +91,12 @@ def _rerank_queries(q_pad: np.ndarray, q_mask: np.ndarray, cand: np.ndarray, pag
             # The product's layout as maxsim picks it for all of this query's candidates, not per
             # block: a block of equal-length pages among ragged ones would take the other layout.
             few = few_query_tokens(n_tok, lengths) if ids.size else False
+            if bounds is not None:  # rescore only what the screen's bound cannot rule out
+                s_all = _screened_scores(lambda sel: widened_token_maxima(q_t, pages, ids[sel], buf, few)
+                                         .view(-1, 1, n_tok).sum(-1)[:, 0].numpy(), bounds[0][i], bounds[1][i], k_out)
+                top_s, local = top_k(s_all[None, :], k_out)
+                scores[i], index[i] = top_s[0], ids[local[0]]
+                return
             best = widened_token_maxima(q_t, pages, ids, buf, few)
         else:
             offsets = np.zeros(ids.size + 1, np.int64)
@@ -74,6 +107,21 @@ def _rerank_queries(q_pad: np.ndarray, q_mask: np.ndarray, cand: np.ndarray, pag
         scores[i], index[i] = top_s[0], ids[local[0]]
 
     return work
+
+
+def _screened_scores(exact_of: Callable[[np.ndarray], np.ndarray], approx: np.ndarray, eps: np.ndarray,
+                     k: int) -> np.ndarray:
+    """One query's float32 scores of the candidates that can be among its ``k`` best, -inf for
+    the rest: ``exact_of(positions)`` scores candidates; ``approx``/``eps`` their screen.
+
+    The ``k`` candidates of highest lower bound ``approx - eps`` each score at least the
+    ``k``-th of those bounds, so the ``k``-th best score does too: a candidate whose upper bound
+    is below it cannot be among the ``k`` best (ties included). One rescoring call, not two."""
+    out = np.full(approx.shape, -np.inf, np.float32)
+    kth_lower = -np.partition(-(approx - eps), k - 1)[k - 1]
+    need = np.flatnonzero(approx + eps >= kth_lower)
+    out[need] = exact_of(need)
+    return out
 
 
 def widens_in_place(pages: PackedPages) -> bool:

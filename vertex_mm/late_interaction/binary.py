@@ -32,6 +32,7 @@ from ..errors import InputError
 from ._kernel_choice import KERNEL_ENV, hamming_kernel, has_fast_kernel, nibble_runs, popcount_kernel
 from ._rerank import rerank
 from ._threads import in_blocks
+from .int16_screen import Int16Screen
 from .packed import PackedPages, as_packed, check_offsets, gather_rows, int_at_least, pack_queries
 
 __all__ = [
@@ -336,6 +337,7 @@ def two_stage_search(
     compute: str = "float32",
     query_bits: int = 2,
     prefilter: int | None = None,
+    screen: Int16Screen | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Hamming-MaxSim over all pages, then float MaxSim over each query's top ``candidates``.
 
@@ -348,7 +350,10 @@ def two_stage_search(
     with the 2-bit weights (:func:`hamming_maxsim_pairs`).
     Returns ``(scores, page indices)``, each ``(queries, k)``, best first; scores are full
     precision MaxSim. ``binary`` and ``pages`` must describe the same pages in the same order
-    (``pages`` may be a memory map: only the candidates' rows are read).
+    (``pages`` may be a memory map: only the candidates' rows are read). ``screen``, the
+    :class:`~.int16_screen.Int16Screen` of ``pages`` (``ScreenedPages.int16``), lets the float32
+    rerank rescore only the candidates its certified bound cannot rule out: the same answer,
+    bit for bit (:func:`~._rerank.rerank`).
     """
     from .maxsim import top_k
 
@@ -365,7 +370,7 @@ def two_stage_search(
         cand = prefiltered_candidates(q_list, binary, n_pre, n_cand)
     else:
         _, cand = top_k(hamming_maxsim(q_list, binary, query_bits=query_bits), n_cand)
-    return rerank(q_list, cand, pages, min(k, len(pages)), compute)
+    return rerank(q_list, cand, pages, min(k, len(pages)), compute, screen=screen)
 
 
 #: With 2-bit queries and the popcount kernel, :func:`two_stage_search` first ranks every page

@@ -170,42 +170,91 @@ class Int16Screen:
         overflow (a query's norms times a page's largest norm from 1e38 on)."""
         from ._int16_kernel import int16_maxsim_range
 
-        n_q, n_tok, dim = q_pad.shape
-        width = self.planes.shape[1] * 2
-        real = q_pad[q_mask]  # (tokens, d) float32, query by query
-        counts = q_mask.sum(1)
-        q_starts = np.zeros(n_q + 1, np.int64)
-        np.cumsum(counts, out=q_starts[1:])
-        norm, max_abs = _row_norms(real)
-        scale = _scales(norm, max_abs, dim)
-        pairs, residual, _ = int16_round(real, scale, width)
-        take = np.concatenate([np.arange(len(pairs)), np.zeros(-len(pairs) % QUERY_GROUP, np.int64)])
-        pairs = np.ascontiguousarray(pairs[take])  # padded to whole groups (their maxima unused)
-        approx = np.empty((n_q, len(self)), np.float64)
-        abs_sum = np.empty((n_q, len(self)), np.float64)
+        q = _RoundedQueries.of(q_pad, q_mask, self.planes.shape[1] * 2)
+        approx = np.empty((q_pad.shape[0], len(self)), np.float64)
+        abs_sum = np.empty_like(approx)
         page_scale = np.ascontiguousarray(self.stats[0])
 
         def run(start: int, stop: int) -> None:
-            int16_maxsim_range(pairs, scale, q_starts, self.planes, self.block_offsets, page_scale, approx, abs_sum,
-                               start, stop)
+            int16_maxsim_range(q.pairs, q.scale, q.starts, q.counts, self.planes, self.block_offsets, page_scale,
+                               approx, abs_sum, start, stop)
 
         in_blocks(run, len(self), threads, INT16_PAGE_BLOCK)
-        per_q_norm = np.add.reduceat(norm, q_starts[:-1]) * _SLACK if len(norm) else np.zeros(n_q)
-        per_q_residual = np.add.reduceat(residual, q_starts[:-1]) * _SLACK + 1e-15 * per_q_norm
+        return approx, self._bound(q, q_pad.shape[1], self.stats, abs_sum)
+
+    def scores_of(self, q_pad: np.ndarray, q_mask: np.ndarray, ids: np.ndarray,
+                  threads: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`scores` of each query over its own pages ``ids[q]`` (``(Q, C)`` page indices):
+        ``(approx, eps)``, each ``(Q, C)``. Queries are spread over ``threads`` threads."""
+        from ._int16_kernel import int16_maxsim_ids
+
+        ids = np.ascontiguousarray(ids, np.int64)
+        if ids.ndim != 2 or ids.shape[0] != q_pad.shape[0] or (ids.size and not 0 <= ids.min() <= ids.max() < len(self)):
+            raise InputError(f"ids must be ({q_pad.shape[0]}, C) indices of the {len(self)} pages", input_name="ids")
+        q = _RoundedQueries.of(q_pad, q_mask, self.planes.shape[1] * 2)
+        approx = np.empty(ids.shape, np.float64)
+        abs_sum = np.empty_like(approx)
+        page_scale = np.ascontiguousarray(self.stats[0])
+
+        def run(start: int, stop: int) -> None:
+            int16_maxsim_ids(q.pairs, q.scale, q.starts, q.counts, self.planes, self.block_offsets, page_scale, ids,
+                             approx, abs_sum, start, stop)
+
+        in_blocks(run, ids.shape[0], threads, 1)
+        return approx, self._bound(q, q_pad.shape[1], self.stats[:, ids], abs_sum)
+
+    def _bound(self, q: "_RoundedQueries", n_tok: int, stats: np.ndarray, abs_sum: np.ndarray) -> np.ndarray:
+        """``eps`` (module docstring) for the queries ``q`` and pages of per-page ``stats``
+        (``(4, P)``, or ``(4, Q, C)`` per query), shaped as ``abs_sum``."""
+        dim = self.dim
         g_d, g_n = gamma(dim), gamma(n_tok)
-        _, r_p, m_p, n_p = self.stats
-        tokens = per_q_norm[:, None] * (r_p + g_d * n_p)[None, :] + per_q_residual[:, None] * m_p[None, :]
+        _, r_p, m_p, n_p = stats
+        if r_p.ndim == 1:  # the same pages for every query
+            r_p, m_p, n_p = r_p[None, :], m_p[None, :], n_p[None, :]
+        norm, residual, counts = q.norm_sum[:, None], q.residual_sum[:, None], q.counts[:, None]
+        tokens = norm * (r_p + g_d * n_p) + residual * m_p
         # Subnormals read as zero at build or at search (module docstring): each token moves by
         # at most sqrt(d) 2**-126 on each side of a product.
-        tiny = math.sqrt(dim) * _TINY
-        tokens += tiny * (2.0 * per_q_norm[:, None] + counts[:, None] * (m_p + n_p)[None, :])
-        eps = (1.0 + g_n) * tokens + (g_n + (n_tok + 4) * 2.0**-52) * abs_sum
+        tokens += math.sqrt(dim) * _TINY * (2.0 * norm + counts * (m_p + n_p))
+        eps: np.ndarray = (1.0 + g_n) * tokens + (g_n + (n_tok + 4) * 2.0**-52) * abs_sum
         # A hair more for this float64 arithmetic, and for float32 subnormals flushed to zero.
         eps = eps * (1.0 + 1e-9) + n_tok * 2.0**-100
         # The bound assumes finite float32 arithmetic: a score, a product or a partial sum is at
         # most sum_i |q_i| * n_P. Where that could reach float32's range, no bound (infinite).
-        eps[per_q_norm[:, None] * n_p[None, :] >= _FLOAT32_SAFE] = np.inf
-        return approx, eps
+        eps[np.broadcast_to(norm * n_p >= _FLOAT32_SAFE, eps.shape)] = np.inf
+        return eps
+
+
+@dataclass(frozen=True)
+class _RoundedQueries:
+    """Queries rounded for the kernel: each query's tokens padded to whole groups (copies of its
+    first token, whose maxima are never summed), with what the bound needs per query."""
+
+    pairs: np.ndarray  # (padded tokens, pairs) int32
+    scale: np.ndarray  # (padded tokens,) float64
+    starts: np.ndarray  # (Q + 1,) int64: query g's padded tokens are starts[g]:starts[g + 1]
+    counts: np.ndarray  # (Q,) int64: its real tokens, the first counts[g] of them
+    norm_sum: np.ndarray  # (Q,) float64: sum of |q_i| (slack applied)
+    residual_sum: np.ndarray  # (Q,) float64: sum of |q_i - s_i q^_i| (slack applied)
+
+    @classmethod
+    def of(cls, q_pad: np.ndarray, q_mask: np.ndarray, width: int) -> "_RoundedQueries":
+        counts = q_mask.sum(1).astype(np.int64)
+        real = q_pad[q_mask]  # (tokens, d) float32, query by query
+        first = np.zeros(len(counts) + 1, np.int64)
+        np.cumsum(counts, out=first[1:])
+        norm, max_abs = _row_norms(real)
+        scale = _scales(norm, max_abs, q_pad.shape[2])
+        pairs, residual, _ = int16_round(real, scale, width)
+        padded = -(-counts // QUERY_GROUP) * QUERY_GROUP
+        starts = np.zeros(len(counts) + 1, np.int64)
+        np.cumsum(padded, out=starts[1:])
+        take = np.concatenate([np.concatenate([np.arange(a, a + c), np.full(pc - c, a)])
+                               for a, c, pc in zip(first[:-1], counts, padded)]).astype(np.int64)
+        norm_sum = np.add.reduceat(norm, first[:-1]) * _SLACK
+        residual_sum = np.add.reduceat(residual, first[:-1]) * _SLACK + 1e-15 * norm_sum
+        return cls(np.ascontiguousarray(pairs[take]), np.ascontiguousarray(scale[take]), starts, counts, norm_sum,
+                   residual_sum)
 
 
 def int16_screen_available() -> bool:

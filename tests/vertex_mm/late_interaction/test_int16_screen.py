@@ -230,3 +230,37 @@ def test_subnormals_flushed_at_build_or_at_search_do_not_change_the_answer(monke
             assert got[0].tobytes() == want[0].tobytes()
     finally:
         torch.set_flush_denormal(False)
+
+
+@needs_kernel
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_the_binary_rerank_through_the_screen_is_the_plain_rerank(monkeypatch: pytest.MonkeyPatch, dtype) -> None:
+    from vertex_mm.late_interaction import BinaryPages, two_stage_search
+    from vertex_mm.late_interaction import _rerank as rerank_mod
+
+    rng = np.random.default_rng(8)
+    lengths = rng.integers(1, 90, size=120)
+    pages = _pages(rng, lengths, 64, dtype)
+    for i in range(1, 120, 7):  # duplicate pages: exact ties at the k-th score
+        pages.tokens[pages.offsets[i] : pages.offsets[i + 1]] = np.resize(
+            pages.tokens[pages.offsets[i - 1] : pages.offsets[i]], (int(lengths[i]), 64))
+    binary = BinaryPages.from_pages(pages)
+    screen = Int16Screen.from_pages(pages)
+    queries = [rng.standard_normal((int(n), 64)).astype(np.float32) for n in rng.integers(1, 25, size=7)]
+    rescored: list[int] = []
+    widen = rerank_mod.widened_token_maxima
+    monkeypatch.setattr(rerank_mod, "widened_token_maxima",
+                        lambda q_t, p, ids, *a: rescored.append(len(ids)) or widen(q_t, p, ids, *a))
+    for k, candidates in ((1, 1), (3, 40), (10, 120), (5, 64)):
+        plain = two_stage_search(queries, binary, pages, k, candidates=candidates)
+        n_plain = sum(rescored)
+        rescored.clear()
+        got = two_stage_search(queries, binary, pages, k, candidates=candidates, screen=screen)
+        np.testing.assert_array_equal(got[1], plain[1])
+        assert got[0].tobytes() == plain[0].tobytes()
+        assert sum(rescored) <= n_plain
+        if candidates >= 40:  # the bound rules most candidates out
+            assert sum(rescored) < n_plain / 2, (k, candidates, sum(rescored), n_plain)
+        rescored.clear()
+    with pytest.raises(InputError, match="built from other pages"):
+        two_stage_search(queries, binary, pages, 3, screen=Int16Screen.from_pages(_pages(rng, lengths[::-1], 64)))
