@@ -121,6 +121,10 @@ def _screened_scores(exact_of: Callable[[np.ndarray], np.ndarray], approx: np.nd
     kth_lower = -np.partition(-(approx - eps), k - 1)[k - 1]
     need = np.flatnonzero(approx + eps >= kth_lower)
     out[need] = exact_of(need)
+    # A screen of other pages (of the same lengths) passes Int16Screen.fits: its bound fails here.
+    if (np.abs(out[need].astype(np.float64) - approx[need]) > eps[need]).any():
+        raise InputError("the int16 screen does not match these pages (a score fell outside its bound)",
+                         input_name="screen")
     return out
 
 

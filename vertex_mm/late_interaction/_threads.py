@@ -67,8 +67,8 @@ def _per_thread_torch_threads() -> bool:
 
 def on_query_threads(n: int, make_work: Callable[[], Callable[[int], None]]) -> None:
     """``work(i)`` for every ``i < n``, handed out one at a time to torch's thread count of
-    threads (this one and pool threads), each with torch on one thread and its own ``work =
-    make_work()`` (a rerank buffer, say). Products of one query's 20 tokens by a few dozen
+    threads (this one and pool threads), each with torch on one thread (one query alone too) and
+    its own ``work = make_work()`` (a rerank buffer, say). Products of one query's 20 tokens by a few dozen
     pages split badly across threads: two queries at once on one thread each took 0.7x the
     time of one after the other on two. torch's count is per calling thread (checked once by
     :func:`_per_thread_torch_threads`) and the caller's is restored."""
@@ -82,10 +82,13 @@ def on_query_threads(n: int, make_work: Callable[[], Callable[[int], None]]) -> 
             while (i := next(counter)) < n:
                 work(i)
 
-    threads = min(int(torch.get_num_threads()), n)
-    if threads <= 1 or not _per_thread_torch_threads():
+    # Every query's products run on one torch thread, a single query's too: torch's product of a
+    # few pages on several threads can give other bits than the scan's (MKL at 3 or more threads,
+    # 17-27 rows wide among others), on one thread it gives the scan's (whatever its thread count).
+    if int(torch.get_num_threads()) <= 1 or not _per_thread_torch_threads():
         loop()
         return
+    threads = min(int(torch.get_num_threads()), n)
 
     def one_torch_thread() -> None:
         before = torch.get_num_threads()

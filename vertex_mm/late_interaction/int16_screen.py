@@ -249,8 +249,8 @@ class _RoundedQueries:
         padded = -(-counts // QUERY_GROUP) * QUERY_GROUP
         starts = np.zeros(len(counts) + 1, np.int64)
         np.cumsum(padded, out=starts[1:])
-        take = np.concatenate([np.concatenate([np.arange(a, a + c), np.full(pc - c, a)])
-                               for a, c, pc in zip(first[:-1], counts, padded)]).astype(np.int64)
+        within = np.arange(int(starts[-1])) - np.repeat(starts[:-1], padded)  # position in the query's group
+        take = np.repeat(first[:-1], padded) + np.where(within < np.repeat(counts, padded), within, 0)
         norm_sum = np.add.reduceat(norm, first[:-1]) * _SLACK
         residual_sum = np.add.reduceat(residual, first[:-1]) * _SLACK + 1e-15 * norm_sum
         return cls(np.ascontiguousarray(pairs[take]), np.ascontiguousarray(scale[take]), starts, counts, norm_sum,

@@ -316,6 +316,9 @@ class ScreenedPages:
             return work
 
         on_query_threads(n_q, make_work)
+        done = np.isfinite(exact)  # the rescored pages: each within its bound, or the screen is not these pages'
+        if (np.abs(exact[done].astype(np.float64) - approx[done]) > eps[done]).any():
+            raise InputError("the screen does not match these pages (a score fell outside its bound)", input_name="pages")
         return top_k(exact, k)
 
     def _rescore_all(self, q_pad: np.ndarray, first: np.ndarray, upper: np.ndarray, alive: np.ndarray,

@@ -264,3 +264,54 @@ def test_the_binary_rerank_through_the_screen_is_the_plain_rerank(monkeypatch: p
         rescored.clear()
     with pytest.raises(InputError, match="built from other pages"):
         two_stage_search(queries, binary, pages, 3, screen=Int16Screen.from_pages(_pages(rng, lengths[::-1], 64)))
+
+
+@needs_kernel
+@pytest.mark.parametrize("threads", [1, 3, 4])
+def test_one_query_on_several_torch_threads_keeps_the_bits(threads: int) -> None:
+    # torch's product of a few pages on 3+ threads gave other last bits than the scan's (MKL):
+    # the rescoring runs on one torch thread, a single query's too.
+    import torch
+
+    from vertex_mm.late_interaction import BinaryPages, two_stage_search
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for seed in range(6):
+            rng = np.random.default_rng(seed)
+            base = [rng.standard_normal((17, 128)).astype(np.float32) for _ in range(32)]
+            # Each page twice, its tokens shuffled: ties in exact arithmetic, decided by the last bit.
+            pages = PackedPages.from_list([p for b in base for p in (b, b[rng.permutation(17)])])
+            binary, screen = BinaryPages.from_pages(pages), Int16Screen.from_pages(pages)
+            q = [rng.standard_normal((16, 128)).astype(np.float32)]
+            plain = two_stage_search(q, binary, pages, 1, candidates=64)
+            got = two_stage_search(q, binary, pages, 1, candidates=64, screen=screen)
+            np.testing.assert_array_equal(got[1], plain[1])
+            assert got[0].tobytes() == plain[0].tobytes()
+            sp = ScreenedPages(pages, int16=screen)
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setenv(SCREEN_ENV, "int16")
+                exact = sp.exact_topk(q, 3)
+            want = top_k(maxsim(q, pages), 3)
+            np.testing.assert_array_equal(exact[1], want[1])
+            assert exact[0].tobytes() == want[0].tobytes()
+    finally:
+        torch.set_num_threads(before)
+
+
+@needs_kernel
+def test_a_screen_of_other_pages_of_the_same_lengths_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vertex_mm.late_interaction import BinaryPages, two_stage_search
+
+    monkeypatch.setenv(SCREEN_ENV, "int16")
+    rng = np.random.default_rng(9)
+    lengths = rng.integers(5, 40, size=40)
+    pages, other = _pages(rng, lengths, 32), _pages(rng, lengths, 32)
+    wrong = Int16Screen.from_pages(other)
+    assert wrong.fits(pages)  # the same blocks: only the scores can tell
+    q = [rng.standard_normal((6, 32)).astype(np.float32) for _ in range(3)]
+    with pytest.raises(InputError, match="does not match these pages"):
+        two_stage_search(q, BinaryPages.from_pages(pages), pages, 3, candidates=40, screen=wrong)
+    with pytest.raises(InputError, match="does not match these pages"):
+        ScreenedPages(pages, int16=wrong).exact_topk(q, 3)
