@@ -26,8 +26,9 @@ def rerank(q_list: list[np.ndarray], cand: np.ndarray, pages: PackedPages, k_out
     The arithmetic is :func:`~vertex_mm.late_interaction.maxsim.maxsim`'s, op for op (the same
     :func:`token_maxima` over blocks of the same float32 rows, the same per-page sum), so
     scores are bit for bit what ``maxsim(q, pages, page_ids=ids)`` gives (each product at
-    least :data:`~.maxsim.MIN_PRODUCT_SIDE` wide, whose elements have the same bits whatever
-    the shape and the thread count). Queries are packed and checked once for the batch.
+    least :data:`~.maxsim.MIN_PRODUCT_SIDE` wide and on one torch thread, whose elements then
+    have the scan's bits whatever the shape: on 3+ threads MKL's products of a few pages did
+    not). Queries are packed and checked once for the batch.
     Queries run on several threads at once (:func:`on_query_threads`).
 
     With ``screen`` (the int16 screen of ``pages``, :mod:`.int16_screen`), float32 arithmetic,
