@@ -16,7 +16,8 @@ from ._threads import on_query_threads
 from .int16_screen import Int16Screen, int16_screen_available
 from .packed import PackedPages, pack_queries
 
-__all__ = ["RERANK_BLOCK_TOKENS", "rerank", "rows_buffer", "widened_token_maxima", "widens_in_place"]
+__all__ = ["RERANK_BLOCK_TOKENS", "check_within_bound", "rerank", "rows_buffer", "widened_token_maxima",
+           "widens_in_place"]
 
 
 def rerank(q_list: list[np.ndarray], cand: np.ndarray, pages: PackedPages, k_out: int,
@@ -122,11 +123,16 @@ def _screened_scores(exact_of: Callable[[np.ndarray], np.ndarray], approx: np.nd
     kth_lower = -np.partition(-(approx - eps), k - 1)[k - 1]
     need = np.flatnonzero(approx + eps >= kth_lower)
     out[need] = exact_of(need)
-    # A screen of other pages (of the same lengths) passes Int16Screen.fits: its bound fails here.
-    if (np.abs(out[need].astype(np.float64) - approx[need]) > eps[need]).any():
-        raise InputError("the int16 screen does not match these pages (a score fell outside its bound)",
-                         input_name="screen")
+    check_within_bound(out[need], approx[need], eps[need], "screen")
     return out
+
+
+def check_within_bound(exact: np.ndarray, approx: np.ndarray, eps: np.ndarray, input_name: str) -> None:
+    """:class:`InputError` unless every rescored float32 score lies within its screen's bound: a
+    screen of other pages (of the same lengths it passes the shape checks) fails here."""
+    if (np.abs(exact.astype(np.float64) - approx) > eps).any():
+        raise InputError("the screen does not match these pages (a score fell outside its bound)",
+                         input_name=input_name)
 
 
 def widens_in_place(pages: PackedPages) -> bool:

@@ -53,7 +53,7 @@ import numpy as np
 
 from .._device import cpu_has_native_bf16
 from ..errors import InputError
-from ._rerank import RERANK_BLOCK_TOKENS, rows_buffer, widened_token_maxima, widens_in_place
+from ._rerank import RERANK_BLOCK_TOKENS, check_within_bound, rows_buffer, widened_token_maxima, widens_in_place
 from ._rounding import gamma
 from ._threads import _per_thread_torch_threads, on_query_threads
 from .int16_screen import Int16Screen, int16_screen_available
@@ -316,9 +316,8 @@ class ScreenedPages:
             return work
 
         on_query_threads(n_q, make_work)
-        done = np.isfinite(exact)  # the rescored pages: each within its bound, or the screen is not these pages'
-        if (np.abs(exact[done].astype(np.float64) - approx[done]) > eps[done]).any():
-            raise InputError("the screen does not match these pages (a score fell outside its bound)", input_name="pages")
+        done = np.isfinite(exact)  # the rescored pages
+        check_within_bound(exact[done], approx[done], eps[done], "pages")
         return top_k(exact, k)
 
     def _rescore_all(self, q_pad: np.ndarray, first: np.ndarray, upper: np.ndarray, alive: np.ndarray,
