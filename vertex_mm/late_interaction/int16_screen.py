@@ -65,17 +65,46 @@ def padded_dim(dim: int) -> int:
     return -(-dim // VALUES_STEP) * VALUES_STEP
 
 
-def int16_round(x: np.ndarray, scale: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def int16_round(x: np.ndarray, scale: np.ndarray, width: int,
+                out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(pairs, residual, rounded_norm)`` of float rows ``x`` ``(n, d)`` at per-row ``scale``:
     ``rint(x / scale)`` as ``(n, width / 2)`` int32 pairs of int16 values (zeros past ``d``),
-    ``|x - scale * x^|`` and ``|scale * x^|`` per row (float64, as computed)."""
+    ``|x - scale * x^|`` and ``|scale * x^|`` per row (float64, as computed). ``out``: an
+    ``(n, width)`` int16 array to write them to, else a new one."""
     from ._int16_kernel import round_rows
 
     x = np.ascontiguousarray(x, np.float32 if x.dtype == np.float16 else None)  # float16 -> float32: exact
-    out = np.zeros((x.shape[0], width), np.int16)
+    if out is None:
+        out = np.zeros((x.shape[0], width), np.int16)
+    elif width > x.shape[1]:
+        out[:, x.shape[1]:] = 0
     residual, rounded = np.empty(x.shape[0]), np.empty(x.shape[0])
     round_rows(x, np.ascontiguousarray(scale, np.float64), out, residual, rounded)
     return out.view(np.int32), residual, rounded
+
+
+class _Rows:
+    """A buffer of rows of ``width`` values, grown as needed; :meth:`take` gives its first ``n``."""
+
+    def __init__(self, width: int, dtype: type) -> None:
+        self.array: np.ndarray = np.empty((0, width), dtype)
+
+    def take(self, n: int) -> np.ndarray:
+        if n > len(self.array):
+            self.array = np.empty((n, self.array.shape[1]), self.array.dtype)
+        return self.array[:n]
+
+
+def _float32_rows(x: np.ndarray, rows: _Rows) -> np.ndarray:
+    """``x`` as float32 rows: float16 rows converted into ``rows`` (exactly, by torch's vector
+    conversion: numpy's takes ~2 ns a value, ten times longer), float32 rows as they are."""
+    if x.dtype != np.float16:
+        return np.ascontiguousarray(x, np.float32)
+    from .maxsim import _as_tensor
+
+    out = rows.take(len(x))
+    _as_tensor(out).copy_(_as_tensor(x))
+    return out
 
 
 def _row_norms(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -110,7 +139,7 @@ class Int16Screen:
     dim: int
 
     @classmethod
-    def from_pages(cls, pages: PackedPages, *, chunk_tokens: int = 1 << 16) -> "Int16Screen":
+    def from_pages(cls, pages: PackedPages, *, chunk_tokens: int = 1 << 13) -> "Int16Screen":
         """Round ``pages`` (float16 or float32 rows) and measure the norms the bound needs."""
         from ._int16_kernel import build_planes
 
@@ -119,19 +148,24 @@ class Int16Screen:
         planes = np.empty((int(block_offsets[-1]), width // 2, 8), np.int32)
         stats = np.empty((4, len(pages)), np.float64)
         offsets = pages.offsets
+        # Buffers reused from chunk to chunk (fresh ones cost a page fault every 4 KiB, as much
+        # as the work), each chunk small enough to stay in cache between its two passes.
+        rows32 = _Rows(pages.dim, np.float32)
+        rows16 = _Rows(width, np.int16)
         p0 = 0
         while p0 < len(pages):
             # Whole pages per chunk (a page's scale needs all its tokens), at least one page.
             p1 = max(p0 + 1, int(np.searchsorted(offsets, offsets[p0] + chunk_tokens, side="right")) - 1)
             p1 = min(p1, len(pages))
-            x = pages.tokens[offsets[p0] : offsets[p1]]
+            x = _float32_rows(pages.tokens[offsets[p0] : offsets[p1]], rows32)
             starts = offsets[p0:p1] - offsets[p0]
             token_norm, token_max = _row_norms(x)
             if not np.isfinite(token_norm).all():
                 raise InputError("pages contain NaN or infinite values", input_name="pages")
             norm = np.maximum.reduceat(token_norm, starts)
             scale = _scales(norm, np.maximum.reduceat(token_max, starts), pages.dim)
-            pairs, residual, rounded = int16_round(x, np.repeat(scale, pages.lengths[p0:p1]), width)
+            pairs, residual, rounded = int16_round(x, np.repeat(scale, pages.lengths[p0:p1]), width,
+                                                   out=rows16.take(len(x)))
             build_planes(planes, pairs, offsets, block_offsets, p0, p1)
             r_max = np.maximum.reduceat(residual, starts)
             m_max = np.maximum.reduceat(rounded, starts)

@@ -72,6 +72,33 @@ def test_several_threads_and_blocks_give_one_threads_answer(monkeypatch: pytest.
     np.testing.assert_array_equal(one[1], many[1])
 
 
+@needs_kernel
+def test_float16_pages_build_the_screen_of_their_float32_values() -> None:
+    # float16 rows are converted chunk by chunk into one reused buffer (grown for a page longer
+    # than a chunk): the screen is that of the same values in float32, to the bit.
+    rng = np.random.default_rng(5)
+    lengths = [3, 40, 250, 1, 17, 90]
+    half = _pages(rng, lengths, 48, np.float16)
+    single = PackedPages(np.asarray(half.tokens, np.float32), half.offsets)
+    want = Int16Screen.from_pages(single, chunk_tokens=1 << 13)
+    for chunk in (1, 64, 1 << 13):
+        got = Int16Screen.from_pages(half, chunk_tokens=chunk)
+        np.testing.assert_array_equal(got.planes, want.planes)
+        np.testing.assert_array_equal(got.stats, want.stats)
+
+
+@needs_kernel
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_pages_with_nan_or_infinite_values_are_refused(bad: float) -> None:
+    rng = np.random.default_rng(6)
+    for dtype in (np.float16, np.float32):
+        pages = _pages(rng, [5, 9, 4], 16, dtype)
+        tokens = np.array(pages.tokens)
+        tokens[11, 3] = bad  # in the second page
+        with pytest.raises(InputError, match="NaN or infinite"):
+            Int16Screen.from_pages(PackedPages(tokens, pages.offsets), chunk_tokens=8)
+
+
 def _hard_cases(rng: np.random.Generator):
     dim = 32
     yield "unit", _pages(rng, rng.integers(1, 50, 30), dim), rng.standard_normal((6, dim))
