@@ -38,7 +38,7 @@ import numpy as np
 from ..errors import InputError
 from ..late_interaction.binary import BinaryPages
 from ..late_interaction.muvera import MuveraConfig
-from ..late_interaction.packed import PackedPages, int_at_least
+from ..late_interaction.packed import PackedPages, check_fits, int_at_least
 from ..late_interaction.pooling import pool_page
 from ..results import EmbeddingSpace
 from ._fde import FdeSidecars
@@ -288,11 +288,15 @@ class MultiVectorIndex(SegmentPersistence, SegmentSearch):
         if checked.dim != self.dimension:
             raise InputError(f"document {doc_id!r} has {checked.dim}-d vectors, the index holds dimension {self.dimension}",
                              input_name="pages")
+        stored = []
+        for i in range(n):
+            vectors = checked.page(i) if pooled else pool_page(checked.page(i), self.pool_factor)
+            check_fits(vectors, self._dtype, f"document {doc_id!r} page {numbers[i]}")
+            stored.append(vectors.astype(self._dtype))
         if doc_id in self:
             self.delete(doc_id)  # only after the new pages passed every check
         for i in range(n):
-            vectors = checked.page(i) if pooled else pool_page(checked.page(i), self.pool_factor)
-            self._pending.append(vectors.astype(self._dtype))
+            self._pending.append(stored[i])
             self._pending_rows.append({"doc_id": doc_id, "page_number": int(numbers[i]), "page_id": str(ids[i]),
                                        "metadata": dict(metas[i])})
         self._docs[doc_id] = n

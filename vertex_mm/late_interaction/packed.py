@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import InputError
 from ._readahead import advise_rows
 
-__all__ = ["FLOAT_DTYPES", "PackedPages", "PagesEndToEnd", "as_packed", "check_offsets", "gather_rows", "int_at_least",
+__all__ = ["FLOAT_DTYPES", "PackedPages", "PagesEndToEnd", "as_packed", "check_fits", "check_offsets", "gather_rows", "int_at_least",
            "pack_queries"]
 
 #: Storage dtypes a float page may have: float32 (exact) or float16 (half the bytes).
@@ -37,6 +37,23 @@ def _check_matrix(arr: np.ndarray, what: str, dim: int | None) -> None:
         raise InputError(f"{what} has dimension {arr.shape[1]}, expected {dim}", input_name=what)
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         raise InputError(f"{what} contains NaN or infinite values", input_name=what)
+
+
+def check_fits(arr: np.ndarray, dtype: np.dtype | type, what: str) -> None:
+    """Raise :class:`InputError` naming ``what`` when finite float values of ``arr`` would turn
+    infinite as ``dtype`` (float16 ends at 65504, float32 at 3.4e38): a store that cast them
+    would hold infinities that every later search refuses."""
+    target = np.dtype(dtype)
+    if arr.dtype.kind != "f" or target.kind != "f" or target.itemsize >= arr.dtype.itemsize or arr.size == 0:
+        return
+    info = np.finfo(target)
+    largest = float(info.max)
+    # Values up to half a step past the largest round to it; from there on, to infinity.
+    limit = largest + 2.0 ** (info.maxexp - info.nmant - 2)
+    peak = float(np.abs(arr).max())
+    if peak >= limit:
+        raise InputError(f"{what} has values up to {peak:.6g}, beyond {target.name}'s range (largest {largest:.6g}): "
+                         f"scale the vectors, or keep them in a wider dtype (an index: dtype=\"float32\")", input_name=what)
 
 
 def int_at_least(value: Any, name: str, least: int) -> int:
@@ -131,6 +148,7 @@ class PackedPages(PagesEndToEnd):
         dim = arrays[0].shape[-1] if arrays[0].ndim == 2 else None
         for i, arr in enumerate(arrays):
             _check_matrix(arr, f"page #{i}", dim)
+            check_fits(arr, dtype, f"page #{i}")
         lengths = np.fromiter((a.shape[0] for a in arrays), dtype=np.int64, count=len(arrays))
         offsets = np.zeros(len(arrays) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
@@ -185,6 +203,8 @@ class PackedPages(PagesEndToEnd):
         return out, mask
 
     def astype(self, dtype: np.dtype | type) -> "PackedPages":
+        """These pages as ``dtype``; :class:`InputError` if a value would not fit it."""
+        check_fits(self.tokens, dtype, "pages")
         return PackedPages(self.tokens.astype(dtype, copy=False), self.offsets)
 
 

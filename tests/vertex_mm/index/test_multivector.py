@@ -151,6 +151,31 @@ def test_failed_replace_keeps_the_old_pages(index):
     assert "a.pdf" in index and len(index) == 40
 
 
+def test_values_beyond_float16_are_refused_before_anything_changes(tmp_path, ragged_pages, queries):
+    # float16 ends at 65504: cast, 7e4 became inf, stored, and every later search refused the index.
+    idx = MultiVectorIndex(SPACE)  # float16 storage
+    idx.add("a.pdf", ragged_pages[:3])
+    before = idx.search(queries, k=3)
+    big = [ragged_pages[3], np.full((4, 32), 7e4, np.float32)]
+    for doc, replace in (("b.pdf", False), ("a.pdf", True)):
+        with pytest.raises(InputError, match=f"document '{doc}' page 2 has values up to 70000, beyond float16's range"):
+            idx.add(doc, big, replace=replace)
+    assert idx.doc_ids() == ["a.pdf"] and len(idx) == 3
+    assert idx.search(queries, k=3) == before
+    idx.add("c.pdf", [np.full((4, 32), 65519.0, np.float32)])  # rounds to 65504: kept
+    idx.save(tmp_path / "idx")
+    assert len(MultiVectorIndex.load(tmp_path / "idx")) == 4
+
+
+def test_values_beyond_float32_are_refused():
+    from vertex_mm.late_interaction import PackedPages
+
+    with pytest.raises(InputError, match="page #1 has values up to 1e\\+39, beyond float32's range"):
+        PackedPages.from_list([np.ones((2, 3)), np.full((2, 3), -1e39)])
+    with pytest.raises(InputError, match="pages has values up to 70000"):
+        PackedPages.from_list([np.full((2, 3), 7e4, np.float32)]).astype(np.float16)
+
+
 def test_other_space_is_refused(index, queries, ragged_pages):
     other = EmbeddingSpace("test", "other-model", 32)
     with pytest.raises(EmbeddingSpaceMismatchError):

@@ -30,6 +30,17 @@ def test_binarize_packs_sign_bits_little_endian_into_uint64_words():
     assert codes[0].tolist() == [0b1001, 1, 0b10]
 
 
+@pytest.mark.parametrize("dim", [128, 130])
+def test_float16_codes_are_the_sign_bits_of_their_values(dim: int):
+    # float16 rows are read by their bits: every float16 value, NaNs, infinities, signed zeros and
+    # subnormals among them, gives the bit "> 0" gives in float32.
+    every = np.arange(2**16, dtype=np.uint16).view(np.float16)
+    v = np.resize(every, (-(-every.size // dim), dim))
+    want = binarize(v.astype(np.float32))
+    np.testing.assert_array_equal(binarize(v), want)
+    np.testing.assert_array_equal(binarize(v[:, ::-1]), binarize(v[:, ::-1].astype(np.float32)))  # a strided view
+
+
 def _weighted(q: np.ndarray) -> np.ndarray:
     mag = np.abs(q)
     return _signs(q) * np.where(mag > np.median(mag, axis=1, keepdims=True), 2.0, 1.0)
