@@ -21,8 +21,8 @@ import numpy as np
 from ..errors import InputError
 from ._readahead import advise_rows
 
-__all__ = ["FLOAT_DTYPES", "PackedPages", "PagesEndToEnd", "as_packed", "check_fits", "check_offsets", "gather_rows", "int_at_least",
-           "pack_queries"]
+__all__ = ["FLOAT_DTYPES", "PackedPages", "PagesEndToEnd", "as_packed", "check_fits", "check_offsets", "gather_rows",
+           "int_at_least", "pack_queries"]
 
 #: Storage dtypes a float page may have: float32 (exact) or float16 (half the bytes).
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float16))
@@ -39,7 +39,7 @@ def _check_matrix(arr: np.ndarray, what: str, dim: int | None) -> None:
         raise InputError(f"{what} contains NaN or infinite values", input_name=what)
 
 
-def check_fits(arr: np.ndarray, dtype: np.dtype | type, what: str) -> None:
+def check_fits(arr: np.ndarray, dtype: np.dtype | type | str, what: str) -> None:
     """Raise :class:`InputError` naming ``what`` when finite float values of ``arr`` would turn
     infinite as ``dtype`` (float16 ends at 65504, float32 at 3.4e38): a store that cast them
     would hold infinities that every later search refuses."""
