@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, MissingDependencyError
 from ._int16_layout import NORM_LIMIT, QUERY_GROUP, VALUES_STEP, block_offsets_of
 from ._rounding import gamma
 from ._threads import in_blocks
@@ -97,13 +97,17 @@ class _Rows:
 
 def _float32_rows(x: np.ndarray, rows: _Rows) -> np.ndarray:
     """``x`` as float32 rows: float16 rows converted into ``rows`` (exactly, by torch's vector
-    conversion: numpy's takes ~2 ns a value, ten times longer), float32 rows as they are."""
+    conversion where torch is installed: numpy's takes ~2 ns a value, ten times longer),
+    float32 rows as they are."""
     if x.dtype != np.float16:
         return np.ascontiguousarray(x, np.float32)
     from .maxsim import _as_tensor
 
     out = rows.take(len(x))
-    _as_tensor(out).copy_(_as_tensor(x))
+    try:
+        _as_tensor(out).copy_(_as_tensor(x))
+    except MissingDependencyError:
+        np.copyto(out, x)
     return out
 
 

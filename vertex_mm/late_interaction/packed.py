@@ -35,8 +35,16 @@ def _check_matrix(arr: np.ndarray, what: str, dim: int | None) -> None:
         raise InputError(f"{what} has no vectors; a page or query needs at least one", input_name=what)
     if dim is not None and arr.shape[1] != dim:
         raise InputError(f"{what} has dimension {arr.shape[1]}, expected {dim}", input_name=what)
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+    if arr.dtype.kind == "f" and not _all_finite(arr):
         raise InputError(f"{what} contains NaN or infinite values", input_name=what)
+
+
+def _all_finite(arr: np.ndarray) -> bool:
+    if arr.dtype == np.float16:
+        # By the bits: numpy's float16 isfinite converts value by value, 7x slower.
+        exponent = np.uint16(0x7C00)
+        return not bool(((arr.view(np.uint16) & exponent) == exponent).any())
+    return bool(np.isfinite(arr).all())
 
 
 def check_fits(arr: np.ndarray, dtype: np.dtype | type | str, what: str) -> None:

@@ -73,14 +73,27 @@ def test_several_threads_and_blocks_give_one_threads_answer(monkeypatch: pytest.
 
 
 @needs_kernel
-def test_float16_pages_build_the_screen_of_their_float32_values() -> None:
+@pytest.mark.parametrize("torch_here", [True, False])
+def test_float16_pages_build_the_screen_of_their_float32_values(monkeypatch: pytest.MonkeyPatch, torch_here: bool) -> None:
     # float16 rows are converted chunk by chunk into one reused buffer (grown for a page longer
-    # than a chunk): the screen is that of the same values in float32, to the bit.
+    # than a chunk), by torch or, without it, by numpy: the screen is that of the same values in
+    # float32, to the bit.
     rng = np.random.default_rng(5)
     lengths = [3, 40, 250, 1, 17, 90]
     half = _pages(rng, lengths, 48, np.float16)
     single = PackedPages(np.asarray(half.tokens, np.float32), half.offsets)
     want = Int16Screen.from_pages(single, chunk_tokens=1 << 13)
+    if not torch_here:
+        import importlib
+
+        from vertex_mm.errors import MissingDependencyError
+
+        maxsim_mod = importlib.import_module("vertex_mm.late_interaction.maxsim")  # the module, not the function
+
+        def no_torch() -> None:
+            raise MissingDependencyError("no torch here")
+
+        monkeypatch.setattr(maxsim_mod, "_torch", no_torch)
     for chunk in (1, 64, 1 << 13):
         got = Int16Screen.from_pages(half, chunk_tokens=chunk)
         np.testing.assert_array_equal(got.planes, want.planes)

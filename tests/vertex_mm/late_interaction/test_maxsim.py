@@ -76,11 +76,27 @@ def test_maxsim_topk_finds_the_page_holding_the_query_tokens(ragged_pages, queri
         ([np.zeros((0, 32), np.float32)], "no vectors"),
         ([np.zeros((3, 31), np.float32)], "dimension 31"),
         ([np.full((2, 32), np.nan, np.float32)], "NaN"),
+        ([np.full((2, 32), np.nan, np.float16)], "page #1 contains NaN"),
+        ([np.full((2, 32), -np.inf, np.float16)], "page #1 contains NaN or infinite"),
     ],
 )
 def test_bad_pages_raise_input_error_naming_the_page(queries, bad, message):
     with pytest.raises(InputError, match=message):
         maxsim(queries, [np.ones((4, 32), np.float32)] + bad)
+
+
+def test_every_finite_float16_page_value_is_accepted():
+    # float16 pages are checked by their bits: every finite pattern passes, every other fails.
+    from vertex_mm.late_interaction import PackedPages
+
+    every = np.arange(2**16, dtype=np.uint16).view(np.float16)
+    finite = every[np.isfinite(every)]
+    assert len(PackedPages.from_list([finite.reshape(-1, 8)], dtype=np.float16).tokens) == len(finite) // 8
+    for bad in every[~np.isfinite(every)][::97]:
+        page = finite[:8].copy()
+        page[3] = bad
+        with pytest.raises(InputError, match="NaN or infinite"):
+            PackedPages.from_list([page.reshape(1, 8)], dtype=np.float16)
 
 
 def test_unknown_compute_is_rejected(ragged_pages, queries):
