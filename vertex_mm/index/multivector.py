@@ -9,7 +9,9 @@
 >>> idx.search(query_vectors, k=5, mode="muvera")  # MUVERA FDE, then rerank    # doctest: +SKIP
 >>> idx = MultiVectorIndex.load("pages.idx")     # or vertex_mm.index.load_index
 
-Pages are stored float16 by default (a 1030 x 128 ColPali page: 257 KiB) and, unless
+Pages are stored float16 by default (a 1030 x 128 ColPali page: 257 KiB; values must lie
+within float16's +-65504, which unit-length ColPali vectors do: ``add`` refuses others with an
+:class:`InputError`, ``dtype="float32"`` stores them) and, unless
 ``binary=False``, also as sign bits (16 KiB) for the two-stage search. ``pool_factor`` > 1
 pools each page's vectors at insert time (:mod:`vertex_mm.late_interaction.pooling`).
 Documents are the unit of change: ``add`` buffers a document's pages, ``delete`` removes them,
