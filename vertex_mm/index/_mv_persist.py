@@ -139,6 +139,8 @@ class SegmentPersistence:
         assert self.path is not None
         if not self._dirty:
             return
+        files, segments = dict(self._files), list(self._segments)
+        next_segment = self._next_segment
         if self._pending:
             # A save killed after writing its segment but before its manifest left that folder
             # (under the name this save is about to use): clear it first.
@@ -146,12 +148,23 @@ class SegmentPersistence:
             seg = self._all_segments()[-1]
             name = self._take_segment_name()
             fde = self._fde.fde(seg, saved=False) if self.muvera is not None else None
-            written = write_subdirectory(self.path, name, lambda d: self._write_segment(d, name, seg.pages, seg.rows, fde))
+            try:
+                written = write_subdirectory(self.path, name,
+                                             lambda d: self._write_segment(d, name, seg.pages, seg.rows, fde))
+            except BaseException:
+                self._next_segment = next_segment
+                raise
             record = SegmentRecord(name, len(seg.rows), int(seg.pages.tokens.shape[0]))
-            segment = self._open_segment(self.path, record)
-            self._files.update(written)
-            self._segments.append(segment)
-        self._created = write_manifest(self.path, self._manifest(self._files))
+            files.update(written)
+            segments.append(self._open_segment(self.path, record))
+        try:
+            created = write_manifest(self.path, self._manifest(files, [s.record for s in segments]))
+        except BaseException:
+            # Nothing changes in memory: the pages stay pending, and the next save writes them
+            # (removing the folder this one left) instead of holding them twice.
+            self._next_segment = next_segment
+            raise
+        self._created, self._files, self._segments = created, files, segments
         self._attach(self.path, None)
         self._clear_pending()
 

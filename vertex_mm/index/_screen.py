@@ -132,17 +132,30 @@ class ScreenCopies(SegmentSidecars[ScreenedPages]):
         if len(pages) == 0 or not _can_build():
             return []
         try:
-            sp = ScreenedPages.from_pages(pages)
+            kind = stored_screen_kind()
         except InputError:  # a misspelt VERTEX_MM_SCREEN: save the index without the copy (a search says why)
             return []
+        copy_name, norms_name = SCREEN_PAIRS[kind]
+        mapped: list[np.memmap] = []
+
+        def to_file(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+            # The copy is built straight into its file: a save holds no whole copy in memory
+            # (at 100,000 pooled pages, 8.8 GB), and the checksums then read the file.
+            mapped.append(np.lib.format.open_memmap(folder / copy_name, mode="w+", dtype=dtype, shape=shape))
+            return mapped[-1]
+
+        sp = ScreenedPages.from_pages(pages, kind=kind, copy_to=to_file)  # type: ignore[arg-type]
         if sp.int16 is not None:
-            np.save(folder / INT16, sp.int16.planes)
-            np.save(folder / INT16_STATS, sp.int16.stats)
-            return list(SCREEN_PAIRS["int16"])
-        assert sp.norm is not None and sp.screen_norm is not None and sp.residual is not None
-        np.save(folder / SCREEN, sp.screen.view(_torch().int16).numpy().view(np.uint16))
-        np.save(folder / NORMS, np.stack([sp.norm, sp.screen_norm, sp.residual]).astype(np.float64))
-        return list(SCREEN_PAIRS["bfloat16"])
+            norms = sp.int16.stats
+        else:
+            assert sp.norm is not None and sp.screen_norm is not None and sp.residual is not None
+            norms = np.stack([sp.norm, sp.screen_norm, sp.residual]).astype(np.float64)
+        np.save(folder / norms_name, norms)
+        for m in mapped:
+            m.flush()
+        del sp
+        mapped.clear()  # the mappings closed before the folder is checksummed and moved
+        return [copy_name, norms_name]
 
     def _load_pair(self, seg: Segment, kind: str) -> tuple[Path, tuple[np.ndarray, np.ndarray]]:
         """The segment's folder and its pair of ``kind``: the copy memory-mapped, the norms read."""

@@ -30,6 +30,7 @@ The index knows its embedding space and refuses vectors from another one.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -75,9 +76,7 @@ class MultiVectorIndex(SegmentPersistence, SegmentSearch):
         self._screen_copies = bool(screen_copies)
         self.binary_prefilter = binary_prefilter  # the setters check them: a bad value fails here, not at a search
         self.screen_pages_per_k = screen_pages_per_k
-        #: The page-retriever spec that embeds into this index (``"regions"``, ``"colpali:DIR"``),
-        #: saved so that a search can load the same embedder; "" when not known.
-        self.embedder = embedder
+        self.embedder = embedder  # the setter checks it: a save would fail on anything but a string
         #: Where the index is saved (None until :meth:`save` or :meth:`load`).
         self.path: Path | None = None
         self._files: dict[str, FileRecord] = {}
@@ -89,6 +88,7 @@ class MultiVectorIndex(SegmentPersistence, SegmentSearch):
         self._pending_cache: Segment | None = None
         self._dirty = False
         self._docs: dict[str, int] = {}  # live pages per document, in insertion order
+        self._owners: dict[str, str] | None = None  # page id -> document of the live pages (_page_owners)
         self._fde = FdeSidecars(self.dimension, muvera)
         self._screen = ScreenCopies()
 
@@ -128,6 +128,19 @@ class MultiVectorIndex(SegmentPersistence, SegmentSearch):
         return index
 
     # --- properties ----------------------------------------------------------------------------
+    @property
+    def embedder(self) -> str:
+        """The page-retriever spec that embeds into this index (``"regions"``, ``"colpali:DIR"``),
+        saved so that a search can load the same embedder; "" when not known."""
+        return self._embedder
+
+    @embedder.setter
+    def embedder(self, value: str) -> None:
+        if not isinstance(value, str):
+            raise InputError(f"embedder must be a string (a page-retriever spec such as 'colpali:DIR'), "
+                             f"got {type(value).__name__}", input_name="embedder")
+        self._embedder = value
+
     @property
     def space(self) -> EmbeddingSpace:
         return self._space
@@ -280,12 +293,7 @@ class MultiVectorIndex(SegmentPersistence, SegmentSearch):
         n = len(pages)
         if n == 0:
             raise InputError(f"document {doc_id!r} has no pages", input_name="pages")
-        numbers = list(page_numbers) if page_numbers is not None else list(range(1, n + 1))
-        ids = list(page_ids) if page_ids is not None else [page_id(doc_id, int(p)) for p in numbers]
-        metas = list(metadata) if metadata is not None else [{} for _ in range(n)]
-        if not len(numbers) == len(ids) == len(metas) == n:
-            raise InputError(f"document {doc_id!r}: {n} pages but {len(numbers)} page numbers, {len(ids)} page ids "
-                             f"and {len(metas)} metadata rows", input_name="pages")
+        rows = self._page_rows(doc_id, n, page_numbers, page_ids, metadata)
         checked = PackedPages.from_list(list(pages))  # validates shapes and values, names the page
         if checked.dim != self.dimension:
             raise InputError(f"document {doc_id!r} has {checked.dim}-d vectors, the index holds dimension {self.dimension}",
@@ -293,18 +301,66 @@ class MultiVectorIndex(SegmentPersistence, SegmentSearch):
         stored = []
         for i in range(n):
             vectors = checked.page(i) if pooled else pool_page(checked.page(i), self.pool_factor)
-            check_fits(vectors, self._dtype, f"document {doc_id!r} page {numbers[i]}")
+            check_fits(vectors, self._dtype, f"document {doc_id!r} page {rows[i]['page_number']}")
             stored.append(vectors.astype(self._dtype))
         if doc_id in self:
             self.delete(doc_id)  # only after the new pages passed every check
-        for i in range(n):
-            self._pending.append(stored[i])
-            self._pending_rows.append({"doc_id": doc_id, "page_number": int(numbers[i]), "page_id": str(ids[i]),
-                                       "metadata": dict(metas[i])})
+        owners = self._page_owners()
+        for vectors, row in zip(stored, rows):
+            self._pending.append(vectors)
+            self._pending_rows.append(row)
+            owners[row["page_id"]] = doc_id
         self._docs[doc_id] = n
         self._pending_cache = None
         self._dirty = True
         return n
+
+    def _page_rows(self, doc_id: str, n: int, page_numbers: Sequence[int] | None, page_ids: Sequence[str] | None,
+                   metadata: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+        """The rows of ``doc_id``'s ``n`` new pages, every field checked (a bad one is an
+        :class:`InputError` before anything changes: a row that fails at save time would fail
+        every save after it)."""
+        numbers = list(page_numbers) if page_numbers is not None else list(range(1, n + 1))
+        metas = list(metadata) if metadata is not None else [{} for _ in range(n)]
+        for p in numbers:
+            if isinstance(p, bool) or not isinstance(p, (int, np.integer)):
+                raise InputError(f"document {doc_id!r}: page numbers must be integers, got {p!r}", input_name="page_numbers")
+        ids = list(page_ids) if page_ids is not None else [page_id(doc_id, int(p)) for p in numbers]
+        if not len(numbers) == len(ids) == len(metas) == n:
+            raise InputError(f"document {doc_id!r}: {n} pages but {len(numbers)} page numbers, {len(ids)} page ids "
+                             f"and {len(metas)} metadata rows", input_name="pages")
+        owners = self._page_owners()
+        seen: set[str] = set()
+        rows = []
+        for number, pid, meta in zip(numbers, ids, metas):
+            if not isinstance(pid, str) or not pid:
+                raise InputError(f"document {doc_id!r}: page ids must be non-empty strings, got {pid!r}",
+                                 input_name="page_ids")
+            if pid in seen or owners.get(pid, doc_id) != doc_id:
+                where = "twice in this document" if pid in seen else f"by a page of {owners[pid]!r}"
+                raise InputError(f"document {doc_id!r}: page id {pid!r} is already taken {where}", input_name=pid)
+            seen.add(pid)
+            if meta is None:
+                meta = {}
+            if not isinstance(meta, Mapping):
+                raise InputError(f"document {doc_id!r} page {number}: metadata must be a dict, got {type(meta).__name__}",
+                                 input_name="metadata")
+            try:  # stored as a saved index reads it back (keys as strings), and deep-copied
+                meta = json.loads(json.dumps(dict(meta), sort_keys=True, allow_nan=False))
+            except (TypeError, ValueError) as exc:
+                raise InputError(f"document {doc_id!r} page {number}: metadata is not JSON-serialisable: {exc}",
+                                 input_name="metadata") from exc
+            rows.append({"doc_id": doc_id, "page_number": int(number), "page_id": pid, "metadata": meta})
+        return rows
+
+    def _page_owners(self) -> dict[str, str]:
+        """Page id -> document of every live page (built on first use, kept by add; delete drops it)."""
+        if self._owners is None:
+            owners = {seg.rows[int(i)]["page_id"]: seg.rows[int(i)]["doc_id"]
+                      for seg in self._segments for i in np.flatnonzero(seg.live)}
+            owners.update((row["page_id"], row["doc_id"]) for row in self._pending_rows)
+            self._owners = owners
+        return self._owners
 
     def delete(self, doc_id: str) -> int:
         """Remove every page of ``doc_id``; returns how many (0 when it was not indexed)."""
@@ -320,6 +376,7 @@ class MultiVectorIndex(SegmentPersistence, SegmentSearch):
         self._pending = [self._pending[i] for i in keep]
         self._pending_rows = [self._pending_rows[i] for i in keep]
         self._pending_cache = None
+        self._owners = None
         self._docs.pop(doc_id, None)
         self._dirty = self._dirty or removed > 0
         return removed

@@ -38,6 +38,7 @@ real vectors have.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,7 +49,7 @@ from ._rounding import gamma
 from ._threads import in_blocks
 from .packed import PackedPages
 
-__all__ = ["INT16_PAGE_BLOCK", "Int16Screen", "int16_round", "int16_screen_available", "padded_dim"]
+__all__ = ["INT16_PAGE_BLOCK", "CopyAllocator", "Int16Screen", "int16_round", "int16_screen_available", "padded_dim"]
 
 _MAX_INT16 = 32767
 _TINY = 2.0**-126  # the smallest normal float32: below it a CPU set to flush reads 0
@@ -130,6 +131,10 @@ def _scales(norm: np.ndarray, max_abs: np.ndarray, dim: int) -> np.ndarray:
     return s
 
 
+#: Where a screen's copy is built: ``(shape, dtype) -> array`` (``np.empty``, or a memory map).
+CopyAllocator = Callable[[tuple[int, ...], np.dtype], np.ndarray]
+
+
 @dataclass(frozen=True, eq=False)
 class Int16Screen:
     """Pages rounded to 16-bit integers for :meth:`scores`, with what the bound needs.
@@ -143,13 +148,17 @@ class Int16Screen:
     dim: int
 
     @classmethod
-    def from_pages(cls, pages: PackedPages, *, chunk_tokens: int = 1 << 13) -> "Int16Screen":
-        """Round ``pages`` (float16 or float32 rows) and measure the norms the bound needs."""
+    def from_pages(cls, pages: PackedPages, *, chunk_tokens: int = 1 << 13,
+                   copy_to: CopyAllocator | None = None) -> "Int16Screen":
+        """Round ``pages`` (float16 or float32 rows) and measure the norms the bound needs.
+        ``copy_to(shape, dtype)`` gives the array the rounded pages are written to (an index
+        passes a memory-mapped file, so that its save holds no whole copy in memory); default,
+        a new array."""
         from ._int16_kernel import build_planes
 
         width = padded_dim(pages.dim)
         block_offsets = block_offsets_of(pages.lengths)
-        planes = np.empty((int(block_offsets[-1]), width // 2, 8), np.int32)
+        planes = (copy_to or np.empty)((int(block_offsets[-1]), width // 2, 8), np.dtype(np.int32))
         stats = np.empty((4, len(pages)), np.float64)
         offsets = pages.offsets
         # Buffers reused from chunk to chunk (fresh ones cost a page fault every 4 KiB, as much

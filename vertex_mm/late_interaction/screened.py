@@ -56,7 +56,7 @@ from ..errors import InputError
 from ._rerank import RERANK_BLOCK_TOKENS, check_within_bound, rows_buffer, widened_token_maxima, widens_in_place
 from ._rounding import gamma
 from ._threads import _per_thread_torch_threads, on_query_threads
-from .int16_screen import Int16Screen, int16_screen_available
+from .int16_screen import CopyAllocator, Int16Screen, int16_screen_available
 from .maxsim import DEFAULT_BLOCK_TOKENS, MIN_PRODUCT_SIDE, _as_tensor, _torch, few_query_tokens, maxsim, token_maxima, top_k
 from .packed import PackedPages, as_packed, pack_queries
 
@@ -179,19 +179,25 @@ class ScreenedPages:
     @classmethod
     def from_pages(
         cls, pages: PackedPages | Sequence[np.ndarray] | np.ndarray, page_mask: np.ndarray | None = None, *,
-        block_tokens: int = 1 << 16, kind: Literal["auto", "bfloat16", "int16"] = "auto"
+        block_tokens: int = 1 << 16, kind: Literal["auto", "bfloat16", "int16"] = "auto",
+        copy_to: CopyAllocator | None = None,
     ) -> "ScreenedPages":
         """Build the screen ``kind`` (``"auto"``: :func:`stored_screen_kind`) and measure the
-        norms its bound needs."""
+        norms its bound needs. ``copy_to(shape, dtype)`` gives the array the copy is written to
+        (the int16 planes, or the bfloat16 bit patterns as uint16): an index's save passes a
+        memory-mapped file; default, a new array."""
         packed = as_packed(pages, page_mask)
         kind = stored_screen_kind() if kind == "auto" else kind  # type: ignore[assignment]
         if kind == "int16":
-            return cls(packed, int16=Int16Screen.from_pages(packed))
+            return cls(packed, int16=Int16Screen.from_pages(packed, copy_to=copy_to))
         if kind != "bfloat16":
             raise InputError(f"kind must be 'auto', 'bfloat16' or 'int16', got {kind!r}", input_name="kind")
         torch = _torch()
         src = _as_tensor(packed.tokens)
-        screen = torch.empty(src.shape, dtype=torch.bfloat16)
+        if copy_to is None:
+            screen = torch.empty(src.shape, dtype=torch.bfloat16)
+        else:  # bfloat16 written as its bit patterns: numpy has no bfloat16
+            screen = _as_tensor(copy_to(tuple(src.shape), np.dtype(np.uint16)).view(np.int16)).view(torch.bfloat16)
         rows = np.empty((3, src.shape[0]), dtype=np.float32)
         with torch.inference_mode():
             for r0 in range(0, src.shape[0], block_tokens):

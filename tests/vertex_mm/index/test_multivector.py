@@ -176,6 +176,81 @@ def test_values_beyond_float32_are_refused():
         PackedPages.from_list([np.full((2, 3), 7e4, np.float32)]).astype(np.float16)
 
 
+@pytest.mark.parametrize("bad, message", [
+    ({"metadata": [{"a": 1}, None, 3]}, "page 3: metadata must be a dict, got int"),
+    ({"metadata": [{}, {"when": object()}, {}]}, "page 2: metadata is not JSON-serialisable"),
+    ({"metadata": [{}, {"x": float("nan")}, {}]}, "page 2: metadata is not JSON-serialisable"),
+    ({"metadata": [{1: "a", "b": 2}, {}, {}]}, "page 1: metadata is not JSON-serialisable"),
+    ({"page_numbers": [1, "x", 3]}, "page numbers must be integers, got 'x'"),
+    ({"page_numbers": [1, True, 3]}, "page numbers must be integers, got True"),
+    ({"page_ids": ["p1", "", "p3"]}, "page ids must be non-empty strings"),
+    ({"page_ids": ["p1", "p1", "p3"]}, "page id 'p1' is already taken twice in this document"),
+    ({"page_ids": ["p1", "b.pdf#2", "p3"]}, "page id 'b.pdf#2' is already taken by a page of 'b.pdf'"),
+])
+def test_a_bad_page_row_changes_nothing(index, ragged_pages, queries, bad, message):
+    # Rows were checked only when saved: a failed replace had deleted the old pages and kept some
+    # new ones, and a row json could not write failed every save after it.
+    before = (index.page_ids(), index.search(queries, k=3))
+    for replace in (False, True):
+        with pytest.raises(InputError, match=message):
+            index.add("c.pdf" if replace else "new.pdf", ragged_pages[:3], replace=replace, **bad)
+        assert (index.page_ids(), index.search(queries, k=3)) == before
+    index.save()
+    assert MultiVectorIndex.load(index.path).page_ids() == before[0]
+
+
+def test_metadata_is_kept_as_a_saved_index_reads_it(index, ragged_pages):
+    meta = {"tags": ["x"], "by_page": {7: "seven"}}
+    index.add("d.pdf", ragged_pages[:1], metadata=[meta])
+    meta["tags"].append("changed later")  # a copy was kept
+    index.save()
+    want = {"tags": ["x"], "by_page": {"7": "seven"}}
+    hit = [h for h in index.search([ragged_pages[0]], k=40)[0] if h.doc_id == "d.pdf"][0]
+    assert hit.metadata == want
+    hit = [h for h in MultiVectorIndex.load(index.path).search([ragged_pages[0]], k=40)[0] if h.doc_id == "d.pdf"][0]
+    assert hit.metadata == want
+
+
+def test_a_replaced_document_may_keep_its_page_ids(index, ragged_pages):
+    index.add("a.pdf", ragged_pages[:2], replace=True)  # a.pdf#1 and a.pdf#2 again
+    assert sorted(i for i in index.page_ids() if i.startswith("a.pdf")) == ["a.pdf#1", "a.pdf#2"]
+    index.delete("a.pdf")
+    index.add("z.pdf", ragged_pages[:1], page_ids=["a.pdf#1"])  # free again once deleted
+
+
+def test_a_failed_manifest_write_keeps_the_pages_pending_once(index, ragged_pages, monkeypatch):
+    # The segment was attached before the manifest was written: a failed write left it in memory,
+    # and the next save wrote the same pages again (each page twice on disk).
+    from vertex_mm.index import _mv_persist
+
+    real = _mv_persist.write_manifest
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    index.add("d.pdf", ragged_pages[:2])
+    monkeypatch.setattr(_mv_persist, "write_manifest", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        index.save()
+    assert len(index) == 42 and index.page_ids().count("d.pdf#1") == 1
+    monkeypatch.setattr(_mv_persist, "write_manifest", real)
+    index.save()
+    reopened = MultiVectorIndex.load(index.path)
+    assert len(reopened) == 42 and reopened.page_ids().count("d.pdf#1") == 1
+    assert sorted(p.name for p in index.path.iterdir() if p.name.startswith("seg-")) == ["seg-000001", "seg-000002"]
+
+
+def test_the_embedder_must_be_a_string(tmp_path):
+    from pathlib import Path
+
+    with pytest.raises(InputError, match="embedder must be a string"):
+        MultiVectorIndex(SPACE, embedder=Path("/models/colpali"))  # type: ignore[arg-type]
+    idx = MultiVectorIndex(SPACE, embedder="colpali:/models/colpali")
+    with pytest.raises(InputError, match="embedder must be a string"):
+        idx.embedder = None  # type: ignore[assignment]
+    assert idx.embedder == "colpali:/models/colpali"
+
+
 def test_other_space_is_refused(index, queries, ragged_pages):
     other = EmbeddingSpace("test", "other-model", 32)
     with pytest.raises(EmbeddingSpaceMismatchError):
