@@ -15,7 +15,21 @@ from typing import Any
 
 from .errors import InputError, VertexMMError
 
-__all__ = ["json_objects"]
+__all__ = ["json_line", "json_objects"]
+
+
+def json_line(obj: Any, **kwargs: Any) -> str:
+    """``obj`` as the text of one JSON line (``json.dumps`` ``kwargs``), non-ASCII text kept as
+    it is, except where UTF-8 cannot encode it: a file name that is not UTF-8 reaches Python
+    with lone surrogates (``os.listdir`` decodes it so), and such a line is written with
+    ``\\udcff``-style escapes instead, which ``json.loads`` reads back as the same string (so
+    the name still finds its file)."""
+    text = json.dumps(obj, ensure_ascii=False, **kwargs)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(obj, ensure_ascii=True, **kwargs)
+    return text
 
 
 def _input_error(message: str, where: str) -> VertexMMError:

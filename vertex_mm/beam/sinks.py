@@ -14,12 +14,12 @@ writes its own shards, finalised atomically when the job succeeds.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 import apache_beam as beam
 
+from .._jsonl import json_line
 from .schema import (
     DEAD_LETTER_BIGQUERY_SCHEMA,
     EMBEDDINGS_BIGQUERY_SCHEMA,
@@ -41,7 +41,7 @@ def _shard_kwargs(num_shards: int, shard_name_template: str | None) -> dict[str,
 
 def _json_line(row: Mapping[str, Any]) -> str:
     # default=str: a metadata value JSON cannot hold (a datetime) is written as text, not lost.
-    return json.dumps(row, separators=(",", ":"), ensure_ascii=False, default=str)
+    return json_line(row, separators=(",", ":"), default=str)
 
 
 class WriteJsonl(beam.PTransform):

@@ -16,9 +16,9 @@ Exit status: 0 with results, 1 when nothing matched, 2 on a usage error or a bad
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
+from .._jsonl import json_line
 from ._backend import add_backend_arguments, backend_options
 
 __all__ = ["HELP", "add_arguments", "run"]
@@ -76,8 +76,8 @@ def run(args: argparse.Namespace) -> int:
         for rank, hit in enumerate(hits, 1):
             found = True
             if args.json:
-                print(json.dumps({"query": label, "rank": rank, "id": hit.id, "score": round(hit.score, 6),
-                                  "metadata": dict(hit.metadata)}, ensure_ascii=False))
+                print(json_line({"query": label, "rank": rank, "id": hit.id, "score": round(hit.score, 6),
+                                 "metadata": dict(hit.metadata)}))
             else:
                 print(f"  {rank:>3}  {hit.score:7.4f}  {hit.id}")
         if not hits and not args.json:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .._jsonl import json_line
 from ._store import RowStore
 from .errors import IndexCorruptedError
 from .manifest import Manifest
@@ -80,4 +81,4 @@ def _write_items(path: Path, store: RowStore) -> None:
     with open(path, "w", encoding="utf-8") as f:
         for row in range(store.n_rows):
             line = {"id": store.id_at(row), "metadata": store.metadata_at(row)}
-            f.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
+            f.write(json_line(line, separators=(",", ":")) + "\n")

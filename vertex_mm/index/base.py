@@ -202,8 +202,9 @@ class BaseIndex(abc.ABC):
         query from ``embed_texts``, an image query from ``embed_images``). ``filter`` keeps only
         rows whose metadata passes it (a plain dict means equalities).
         """
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
             raise InvalidIndexArgumentError(f"k must be a positive integer, got {k!r}", input_name="k")
+        k = int(k)
         q = check_vectors(queries, self.space, what="queries")
         flt = Filter.coerce(filter)
         with self._lock:

@@ -53,23 +53,39 @@ def row_problems(arr: np.ndarray, errors: Sequence[Any] | None = None) -> dict[i
     """Row index -> why the row cannot be indexed or searched (empty when all rows are fine)."""
     out: dict[int, str] = {}
     finite = np.isfinite(arr).all(axis=1)
-    norms = np.linalg.norm(np.where(finite[:, None], arr, 0), axis=1)
+    nonzero = (np.where(finite[:, None], arr, 0) != 0).any(axis=1) if arr.shape[1] else np.zeros(len(arr), bool)
     for i in range(arr.shape[0]):
         err = errors[i] if errors is not None else None
         if err is not None:
             out[i] = f"embedding failed ({type(err).__name__}: {err})"
         elif not finite[i]:
             out[i] = "holds NaN or inf"
-        elif norms[i] == 0:
+        elif not nonzero[i]:
             out[i] = "is all zeros (no direction to compare)"
     return out
 
 
+#: Norms a float32 sum of squares computes without overflow (from ~1.8e19) or lost precision
+#: (squares below ~1e-38 are subnormal): rows outside are normalised in float64, scaled first.
+_SAFE_NORMS = (1e-15, 1e15)
+
+
 def normalize_rows(arr: np.ndarray) -> np.ndarray:
-    """Unit-length float32 rows (inner product then equals cosine similarity)."""
+    """Unit-length float32 rows (inner product then equals cosine similarity); all-zero rows
+    stay zero. Any finite nonzero row becomes unit length, however large or small its values
+    (a float32 norm of [1e20, 1e20] is inf, and the row became zeros)."""
     out = np.array(arr, dtype=np.float32, copy=True)
-    norms = np.linalg.norm(out, axis=1, keepdims=True)
-    np.divide(out, norms, out=out, where=norms > 0)
+    with np.errstate(over="ignore", under="ignore"):  # such rows are done again below
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+    safe = (norms >= _SAFE_NORMS[0]) & (norms <= _SAFE_NORMS[1])
+    np.divide(out, norms, out=out, where=safe)
+    risky = np.flatnonzero(~safe[:, 0])
+    if risky.size:
+        rows = np.asarray(arr, dtype=np.float64)[risky]
+        peak = np.abs(rows).max(axis=1, keepdims=True)
+        rows = np.divide(rows, peak, out=np.zeros_like(rows), where=peak > 0)  # now within [-1, 1]
+        scaled = np.linalg.norm(rows, axis=1, keepdims=True)
+        out[risky] = np.divide(rows, scaled, out=np.zeros_like(rows), where=scaled > 0)
     return out
 
 
@@ -99,13 +115,15 @@ def check_metadata(metadata: Sequence[Mapping[str, Any] | None] | None, ids: lis
         if m is not None and not isinstance(m, Mapping):
             raise InvalidIndexArgumentError(f"each metadata entry must be a dict or None, got {type(m).__name__}",
                                             input_name="metadata")
-    # Empty metadata is stored as None: a million empty dicts would cost ~64 MB for nothing.
-    metas = [dict(m) if m else None for m in metadata]
-    if len(metas) != len(ids):
-        raise InvalidIndexArgumentError(f"{len(ids)} ids but {len(metas)} metadata entries", input_name="metadata")
-    for id_, m in zip(ids, metas):
+    if len(metadata) != len(ids):
+        raise InvalidIndexArgumentError(f"{len(ids)} ids but {len(metadata)} metadata entries", input_name="metadata")
+    metas: list[dict[str, Any] | None] = []
+    for id_, m in zip(ids, metadata):
+        # Kept as a saved index reads it back: a deep copy (a later change by the caller cannot
+        # make a save fail), keys as strings (filters match the same before and after a save).
+        # Empty metadata is stored as None: a million empty dicts would cost ~64 MB for nothing.
         try:
-            json.dumps(m, allow_nan=False)
+            metas.append(json.loads(json.dumps(dict(m), allow_nan=False)) if m else None)
         except (TypeError, ValueError) as exc:
             raise InputError(f"metadata of id {id_!r} is not JSON-serialisable: {exc}", input_name=id_) from exc
     return metas

@@ -25,6 +25,7 @@ import pathlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .._jsonl import json_line
 from .batch_errors import BatchJobStateError
 
 __all__ = ["STATE_VERSION", "JobState", "state_path"]
@@ -58,7 +59,7 @@ class JobState:
     def save(self, path: pathlib.Path) -> None:
         """Replace ``path`` atomically: a reader sees the old file or the new one, never a part."""
         tmp = path.with_name(path.name + ".tmp")
-        data = json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":")).encode()
+        data = json_line(asdict(self), separators=(",", ":")).encode()
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()

@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._jsonl import json_line
 from .journal_lock import JournalError, JournalLockedError, lock_journal, unlock_journal
 from .journal_space import JournalSpaceError, check_journal_space
 from .resume import ResumeSet
@@ -118,7 +119,7 @@ def encode_record(record: dict[str, Any]) -> bytes:
     """One JSON line; the ``embedding`` list is written compactly as float32 values."""
     vec = record.get("embedding")
     head = {k: v for k, v in record.items() if k != "embedding"}
-    text = json.dumps(head, ensure_ascii=False, separators=(",", ":"))
+    text = json_line(head, separators=(",", ":"))
     if vec is not None:
         text = text[:-1] + (',' if head else '') + '"embedding":' + _format_vector(vec) + "}"
     return (text + "\n").encode("utf-8")
@@ -271,7 +272,7 @@ def write_errors(path: str | os.PathLike[str], entries: Sequence[dict[str, Any]]
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", encoding="utf-8") as f:
         for entry in entries:
-            f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            f.write(json_line(entry) + "\n")
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -289,7 +290,7 @@ class ErrorLog:
     def write(self, item_id: str, error: BaseException) -> None:
         if self._file is None:
             self._file = self.path.open("a", encoding="utf-8")
-        self._file.write(json.dumps(error_entry(item_id, error), ensure_ascii=False) + "\n")
+        self._file.write(json_line(error_entry(item_id, error)) + "\n")
         self._file.flush()
         self.count += 1
 

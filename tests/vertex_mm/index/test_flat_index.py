@@ -15,6 +15,7 @@ from vertex_mm.index import (
     InvalidVectorError,
     UnknownIdError,
     create_index,
+    load_index,
 )
 
 
@@ -77,6 +78,45 @@ def test_empty_index_returns_no_hits(space, make_vectors):
 def test_k_must_be_a_positive_integer(filled, make_vectors, k):
     with pytest.raises(ValueError, match="k must be"):
         filled[0].search(make_vectors(1), k=k)
+
+
+def test_k_may_be_a_numpy_integer(filled, make_vectors):
+    assert [len(h) for h in filled[0].search(make_vectors(1), k=np.int64(3))] == [3]
+
+
+def test_huge_and_tiny_vectors_keep_their_direction(space, tmp_path):
+    # float32 norms of [1e20, 1e20, ...] overflow: the row was stored as zeros (scoring 0 against
+    # everything), and a row of 1e-25 was refused as "all zeros".
+    x = np.zeros((3, 32), np.float32)
+    x[0, :2] = 1e20
+    x[1, 5] = 1e-25
+    x[2, :3] = 3e38
+    index = FlatIndex(space)
+    index.add(["huge", "tiny", "top"], Embeddings(x, space))
+    for i, name in enumerate(["huge", "tiny", "top"]):
+        v = index.vector(name)[0]
+        assert abs(np.linalg.norm(v) - 1) < 1e-6
+        np.testing.assert_allclose(v, x[i] / np.linalg.norm(x[i].astype(np.float64)), atol=1e-7)
+    assert index.search(Embeddings(x[1:2], space), k=1)[0][0].id == "tiny"
+
+
+def test_metadata_is_kept_as_a_saved_index_reads_it(space, make_vectors, tmp_path):
+    meta = {"tags": ["a"], "by_page": {3: "three"}}
+    index = FlatIndex(space)
+    index.add(["x"], make_vectors(1), [meta])
+    meta["tags"].append(object())  # a later change to the caller's dict: the save still works
+    index.save(tmp_path / "i")
+    want = {"tags": ["a"], "by_page": {"3": "three"}}
+    assert index.search(make_vectors(1), k=1)[0][0].metadata == want
+    assert load_index(tmp_path / "i").search(make_vectors(1), k=1)[0][0].metadata == want
+
+
+def test_an_id_that_is_not_utf8_is_saved_and_read_back(space, make_vectors, tmp_path):
+    # An id from a file name that is not UTF-8 (lone surrogates): every save raised UnicodeEncodeError.
+    index = FlatIndex(space)
+    index.add(["caf\udce9.jpg", "b.jpg"], make_vectors(2))
+    index.save(tmp_path / "i")
+    assert set(load_index(tmp_path / "i").ids) == {"caf\udce9.jpg", "b.jpg"}
 
 
 def test_add_of_an_existing_id_is_refused_and_nothing_changes(filled, make_vectors):

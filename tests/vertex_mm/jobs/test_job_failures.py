@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,21 @@ def test_the_command_names_a_web_url_in_a_list_file(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "http://example.com/a.jpg: InvalidURIError" in err and "web URLs are not fetched" in err
     assert "http:/example.com" not in err  # not a collapsed path
+
+
+def test_a_file_name_that_is_not_utf8_is_embedded_and_resumed(image_folder, tmp_path):
+    # os.listdir gives such a name lone surrogates, which UTF-8 cannot encode: writing its
+    # journal line raised UnicodeEncodeError out of run_job, on this run and every rerun.
+    from vertex_mm.testing import HashedEmbedder
+
+    root = image_folder(2)
+    odd = Path(os.fsdecode(os.fsencode(root / "a") + b"/caf\xe9.jpg"))
+    odd.write_bytes((root / "a" / "img_0000.jpg").read_bytes())
+    out = tmp_path / "out.jsonl"
+    first = run_job(HashedEmbedder(), root, out, dimension=128)
+    assert (first.embedded, first.failed) == (3, 0)
+    ids = [r["id"] for r in read_journal(out)]
+    assert "a/caf\udce9.jpg" in ids and "a/img_0000.jpg" in ids
+    assert b"caf\\udce9.jpg" in out.read_bytes()  # escaped on that line only
+    again = run_job(HashedEmbedder(), root, out, dimension=128)
+    assert (again.embedded, again.skipped) == (0, 3)
