@@ -46,8 +46,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from ._migrate_io import build_index, check_out, load_source_image, remove_stale_index
 from ._migrate_source import UNREADABLE, Item, bytes_key, item_key, legacy_key, pending, source_items
 from .batch.interrupt import BatchInterrupted, NotRunError
@@ -143,7 +141,7 @@ def migrate_index(source: str | os.PathLike[str], out: str | os.PathLike[str], e
     Raises :class:`~vertex_mm.errors.OutputPathError` before anything is sent when ``out`` is
     the source, or exists and is not this migration's output (no journal beside it)."""
     from .jobs import Journal
-    from .jobs.writer import error_entry, write_errors
+    from .jobs.writer import embedding_problem, error_entry, write_errors
 
     out_path, journal_path = output_paths(source, out)
     space = embedder.content_space(_default_dimension(embedder, dimension, task, journal_path), task=task)
@@ -177,10 +175,10 @@ def migrate_index(source: str | os.PathLike[str], out: str | os.PathLike[str], e
                     report.retryable.add(item.id)
                 return
             vector = result.content_embedding or result.image_embedding
-            if vector is None or len(vector) != space.dimension or not np.isfinite(vector).all():
-                # Never journalled: the index would drop it silently while the run said complete.
-                bad = APIError(f"{item.id}: the service answered a vector of {0 if vector is None else len(vector)} "
-                               f"values, not {space.dimension} finite ones")
+            problem = "is missing" if vector is None else embedding_problem(list(vector), space.dimension)
+            if problem is not None:
+                # Never journalled: the index would refuse it, or drop it while the run said complete.
+                bad = APIError(f"{item.id}: the vector the service answered {problem}")
                 report.failed[item.id] = f"{type(bad).__name__}: {bad}"
                 entries.append(error_entry(item.id, bad))
                 return

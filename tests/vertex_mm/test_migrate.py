@@ -184,8 +184,10 @@ def test_the_index_is_built_from_the_journal_in_item_order_last_record_winning(t
     np.testing.assert_allclose(np.asarray(index.vector("b"))[0], unit[2])
 
 
-def test_a_local_model_answering_nan_is_a_failure_not_a_silent_gap(image_folder, tmp_path, monkeypatch):
-    # JSON carries no NaN, but a local model can answer one: never journalled, the run not complete.
+@pytest.mark.parametrize("answer, why", [(float("nan"), "finite"), (0.0, "all zeros")])
+def test_a_model_answering_no_usable_vector_is_a_failure_not_a_silent_gap(image_folder, tmp_path, monkeypatch, answer, why):
+    # JSON carries no NaN, but a local model can answer one: never journalled, the run not
+    # complete. A zero vector was journalled, and the index it could not enter was never written.
     from vertex_mm.testing import HashedEmbedder
 
     root = image_folder(3)
@@ -200,13 +202,14 @@ def test_a_local_model_answering_nan_is_a_failure_not_a_silent_gap(image_folder,
             one_nan.done = True
             for field in ("content_embedding", "image_embedding"):
                 if getattr(out, field, None):
-                    setattr(out, field, [float("nan")] * len(getattr(out, field)))
+                    setattr(out, field, [answer] * len(getattr(out, field)))
         return out
     one_nan.done = False
     monkeypatch.setattr(HashedEmbedder, "_predict", one_nan)
     report = migrate_index(src, tmp_path / "new.idx", emb, root=root, progress=False)
     assert one_nan.done and not report.complete, report.summary()
-    assert sum("finite" in why for why in report.failed.values()) == 1  # the NaN answer, listed
+    assert sum(why in reason for reason in report.failed.values()) == 1  # the bad answer, listed
+    assert report.written and len(load_index(tmp_path / "new.idx")) == 2  # the others are in the index
 
 
 def test_an_image_to_convert_over_the_targets_pixel_limit_is_refused_from_its_header(tmp_path):

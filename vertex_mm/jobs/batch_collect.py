@@ -25,7 +25,7 @@ from ..wire import parse_batch_output_line
 from .batch_errors import row_error
 from .batch_state import JobState
 from .job import FIRST_ERRORS
-from .writer import Journal, error_entry
+from .writer import Journal, embedding_problem, error_entry
 
 __all__ = ["Collected", "ErrorSet", "collect_outputs"]
 
@@ -82,7 +82,8 @@ def _lines(f: Any, chunk_bytes: int = 8 * 1024 * 1024) -> Iterator[bytes]:
 
 def _unit(values: list[float]) -> list[float]:
     # The service normalises its vectors; doing it again is a guard, as on the online path.
-    norm = math.sqrt(sum(v * v for v in values))
+    # hypot scales as it goes: a sum of squares of values near 1e200 would overflow to inf.
+    norm = math.hypot(*values)
     return [v / norm for v in values] if norm > 0 else values
 
 
@@ -118,6 +119,8 @@ def collect_outputs(client: Any, output_directory: str | None, state: JobState, 
                     fail(key, row_error(key, status or "no embedding"))
                 elif len(values) != state.dimension:
                     fail(key, APIError(f"{key}: asked for {state.dimension} dimensions, the job returned {len(values)}"))
+                elif (problem := embedding_problem(values)) is not None:  # never journalled: no index could use it
+                    fail(key, APIError(f"{key}: the vector the job returned {problem}"))
                 else:
                     journal.write({"id": key, "content_hash": state.items[key], "space": state.space,
                                    "embedding": _unit(values)})

@@ -25,12 +25,12 @@ from typing import Any, Literal
 from ..batch.interrupt import BatchInterrupted, NotRunError
 from ..batch.progress import Progress
 from ..content import Part
-from ..errors import UnauthenticatedError, VertexMMError
+from ..errors import APIError, UnauthenticatedError, VertexMMError
 from ..wire import EmbedRequest
 from .contents import CONTENT_EXTENSIONS, load_content
 from .resume import ResumeSet
 from .sources import SourceItem, image_extensions_for, iter_source, load_item
-from .writer import ErrorLog, Journal, export_parquet
+from .writer import ErrorLog, Journal, embedding_problem, export_parquet
 
 __all__ = ["FIRST_ERRORS", "JobReport", "OutputFormat", "job_paths", "run_job"]
 
@@ -222,6 +222,13 @@ def run_job(
             if vector is None:
                 raise RuntimeError(f"{embedder!r} returned no {'content' if contents else 'image'} embedding "
                                    f"for {p.item.id}")
+            problem = embedding_problem(list(vector), space.dimension)
+            if problem is not None:  # never journalled: no index could use it
+                bad = APIError(f"{p.item.id}: the vector the service answered {problem}")
+                report.failed += 1
+                errors.write(p.item.id, bad)
+                report.quote_error(p.item.id, bad)
+                return
             journal.write({"id": p.item.id, "content_hash": p.content_hash, "space": space.id, "embedding": vector})
             report.embedded += 1
 

@@ -51,6 +51,7 @@ __all__ = [
     "JournalLockedError",
     "JournalSpaceError",
     "JournalStats",
+    "embedding_problem",
     "error_entry",
     "export_parquet",
     "parse_record",
@@ -78,13 +79,44 @@ def parse_record(line: bytes | str) -> dict[str, Any]:
     for name in ("content_hash", "space"):
         if not isinstance(record.get(name, ""), (str, type(None))):
             raise JournalLineError(f"{name!r} is not a string")
-    vec = record.get("embedding")
-    if not isinstance(vec, list) or not vec:
-        raise JournalLineError("'embedding' is not a non-empty list")
-    # bool is an int to Python, and json.loads gives float('nan') for NaN: neither is a value.
-    if not all(type(v) is float or type(v) is int for v in vec) or not math.isfinite(math.fsum(map(abs, vec))):
-        raise JournalLineError("'embedding' holds a value that is not a finite number")
+    problem = embedding_problem(record.get("embedding"))
+    if problem is not None:
+        raise JournalLineError(f"'embedding' {problem}")
     return record
+
+
+#: float32's largest value: a larger one is infinite in every index and export.
+_FLOAT32_MAX = 3.4028234663852886e38
+
+
+def embedding_problem(vec: Any, dimension: int | None = None) -> str | None:
+    """Why ``vec`` is not an embedding a journal may hold, or None: a non-empty list of finite
+    numbers within float32's range, not all zero (an index cannot compare a direction it does
+    not have), of ``dimension`` values when given. Records are checked before they are written,
+    and again when read (:func:`parse_record`)."""
+    if not isinstance(vec, list) or not vec:
+        return "is not a non-empty list"
+    # bool is an int to Python, and json.loads gives float('nan') for NaN: neither is a value.
+    if not all(type(v) is float or type(v) is int for v in vec):
+        return "holds a value that is not a number"
+    peak = max(map(abs, vec))
+    if not math.isfinite(peak) or peak > _FLOAT32_MAX:
+        return f"holds {peak!r}: not a finite number within float32's range (+-3.4e38)"
+    if peak == 0:
+        return "is all zeros (no direction to compare)"
+    if dimension is not None and len(vec) != dimension:
+        return f"has {len(vec)} values, not {dimension}"
+    return None
+
+
+def _as_list(vec: Any) -> Any:
+    # Records carry lists, tuples or numpy arrays of floats (encode_record writes each as a list).
+    if vec is None or isinstance(vec, (list, str, bytes, dict)):
+        return vec
+    try:
+        return [float(v) for v in vec]
+    except (TypeError, ValueError):
+        return vec
 
 
 def _content_hash(record: dict[str, Any]) -> str:
@@ -208,8 +240,13 @@ class Journal:
 
     # -- append ------------------------------------------------------------------------------
     def write(self, record: dict[str, Any]) -> bool:
-        """Append one record (one ``write`` call); False if this id and hash are already in."""
+        """Append one record (one ``write`` call); False if this id and hash are already in.
+        Raises ``ValueError`` for an embedding :func:`parse_record` would refuse (callers
+        check it first, with :func:`embedding_problem`, and report the item as failed)."""
         item_id, content_hash = str(record["id"]), _content_hash(record)
+        problem = embedding_problem(_as_list(record.get("embedding")))
+        if problem is not None:
+            raise ValueError(f"{item_id}: the embedding {problem}; a journal keeps only what it can read back")
         data = encode_record(record)
         with self._lock:
             if self._fd is None:

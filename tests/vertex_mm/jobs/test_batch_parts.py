@@ -128,3 +128,37 @@ def test_output_lines_are_split_right_across_read_chunks(chunk):
 
     data = b'{"key":"a"}\n{"key":"bb"}\n\n{"key":"ccc"}'
     assert list(_lines(io.BytesIO(data), chunk_bytes=chunk)) == [b'{"key":"a"}', b'{"key":"bb"}', b"", b'{"key":"ccc"}']
+
+
+def test_output_rows_no_index_could_use_are_failures_not_records(tmp_path):
+    # A NaN row became a journal line every read skipped (the item neither done nor failed), a
+    # row of 1e200 was journalled as zeros (its norm overflowed), a zero row as it was.
+    import io
+    import json
+
+    from vertex_mm.jobs.batch_collect import ErrorSet, collect_outputs
+    from vertex_mm.jobs.batch_state import JobState
+    from vertex_mm.jobs.writer import Journal, read_journal
+
+    rows = {"nan": ["NaN", 1.0, 0.0, 0.0], "huge": [1e200, 1e200, 0.0, 0.0], "zero": [0.0] * 4, "ok": [3.0, 4.0, 0.0, 0.0]}
+    data = "\n".join(json.dumps({"key": k, "response": {"embedding": {"values": v}}}) for k, v in rows.items()).encode()
+
+    class Blob:
+        name = "out/predictions.jsonl"
+
+        def open(self, mode):
+            return io.BytesIO(data)
+
+    class Client:
+        def list_blobs(self, bucket, prefix=None):
+            return [Blob()]
+
+    state = JobState(source="s", output="o", model="m", space="t/m/4", dimension=4, task=None, digest="d",
+                     display_name="x", staged_inputs=[], output_prefix="gs://b/out", rows=4,
+                     items={k: "h" + k for k in rows})
+    errors = ErrorSet()
+    with Journal(tmp_path / "j.jsonl") as journal:
+        found = collect_outputs(Client(), "gs://b/out", state, journal=journal, errors=errors, missing_reason="x")
+    assert (found.embedded, found.failed) == (1, 3)
+    assert sorted(e["id"] for e in errors.entries()) == ["huge", "nan", "zero"]
+    assert [(r["id"], r["embedding"]) for r in read_journal(tmp_path / "j.jsonl")] == [("ok", [0.6, 0.8, 0, 0])]

@@ -156,3 +156,29 @@ def test_a_file_name_that_is_not_utf8_is_embedded_and_resumed(image_folder, tmp_
     assert b"caf\\udce9.jpg" in out.read_bytes()  # escaped on that line only
     again = run_job(HashedEmbedder(), root, out, dimension=128)
     assert (again.embedded, again.skipped) == (0, 3)
+
+
+def test_a_vector_no_index_could_use_is_a_failure_not_a_record(image_folder, tmp_path, monkeypatch):
+    # A zero (or NaN) answer was journalled: NaN as a line every read skipped, zeros as a record
+    # no index accepts. Now the item fails, is listed, and is tried again on the next run.
+    from vertex_mm.testing import HashedEmbedder
+
+    root = image_folder(3)
+    answered = HashedEmbedder._predict
+
+    def zeros_once(self, request):
+        out = answered(self, request)
+        if not zeros_once.done and out.image_embedding:
+            zeros_once.done = True
+            out.image_embedding = [0.0] * len(out.image_embedding)
+        return out
+
+    zeros_once.done = False
+    monkeypatch.setattr(HashedEmbedder, "_predict", zeros_once)
+    out = tmp_path / "out.jsonl"
+    report = run_job(HashedEmbedder(), root, out, dimension=128)
+    assert zeros_once.done and (report.embedded, report.failed) == (2, 1)
+    assert "all zeros" in (tmp_path / "out.jsonl.errors.jsonl").read_text()
+    assert len(list(read_journal(out))) == 2
+    again = run_job(HashedEmbedder(), root, out, dimension=128)
+    assert (again.embedded, again.failed) == (1, 0)

@@ -95,7 +95,7 @@ def test_writes_are_fsynced_in_groups(tmp_path, mocker):
     fsync = mocker.spy(os, "fsync")
     with Journal(tmp_path / "out.jsonl", fsync_every=4, fsync_interval=3600) as journal:
         for i in range(10):
-            journal.write({"id": str(i), "content_hash": "h", "embedding": [float(i)]})
+            journal.write({"id": str(i), "content_hash": "h", "embedding": [float(i) + 1]})
         assert fsync.call_count == 2  # after records 4 and 8
     assert fsync.call_count == 3  # and the last two on close
 

@@ -41,6 +41,8 @@ NOT_RECORDS = [
     b"{\"id\": \"b\", \"embedding\": [true, 1.0]}\n",
     b"{\"id\": \"b\", \"embedding\": [NaN, 1.0]}\n",
     b"{\"id\": \"b\", \"embedding\": []}\n",
+    b"{\"id\": \"b\", \"embedding\": [0.0, 0, -0.0]}\n",  # no direction: no index can use it
+    b"{\"id\": \"b\", \"embedding\": [1e39, 1.0]}\n",  # infinite as float32
     b"{\"id\": \"b\"}\n",
     b"\xff\xfe not utf-8\n",
     b"[" * 100_000 + b"\n",  # nested too deep for the parser
@@ -145,3 +147,17 @@ def test_the_lock_of_a_killed_run_does_not_block_the_next(tmp_path):
     with Journal(path) as journal:
         journal.write(GOOD)
     assert [r["id"] for r in read_journal(path)] == ["a"]
+
+
+@pytest.mark.parametrize("vec, why", [
+    ([0.0, 0.0], "is all zeros"), ([1e39, 1.0], "within float32's range"), ([float("nan")], "within float32's range"),
+    ([], "not a non-empty list"), ([True, 1.0], "not a number"),
+])
+def test_the_journal_refuses_to_write_what_it_could_not_read_back(tmp_path, vec, why):
+    # Written, such records were lines every later read skipped (NaN), or vectors no index could
+    # hold (zeros, 1e39): the item was neither done nor failed.
+    with Journal(tmp_path / "j.jsonl") as journal:
+        with pytest.raises(ValueError, match=why):
+            journal.write({**GOOD, "embedding": vec})
+        assert journal.write(GOOD)
+    assert [r["id"] for r in read_journal(tmp_path / "j.jsonl")] == ["a"]
