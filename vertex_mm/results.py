@@ -37,6 +37,11 @@ class EmbeddingSpace:
     variant: str = ""
     task: str = field(default="", compare=False)
 
+    def __post_init__(self) -> None:
+        # A space of no dimensions holds no direction: every index and scorer would fail later.
+        if isinstance(self.dimension, bool) or not isinstance(self.dimension, int) or self.dimension < 1:
+            raise ValueError(f"an embedding space needs a positive integer dimension, got {self.dimension!r}")
+
     @property
     def id(self) -> str:
         base = f"{self.backend}/{self.model}/{self.dimension}"

@@ -49,7 +49,7 @@ from .._device import check_device, cpu_has_native_bf16, resolve_device
 from ..errors import InputError
 from ._threads import _torch as _torch  # the one loader of torch here; re-exported for the other modules
 from ._threads import on_query_threads
-from .packed import PackedPages, PagesEndToEnd, as_packed, gather_rows, pack_queries
+from .packed import PackedPages, PagesEndToEnd, as_packed, gather_rows, int_at_least, pack_queries
 
 __all__ = ["COMPUTE_DTYPES", "MIN_PRODUCT_SIDE", "DevicePages", "few_query_tokens", "gpu_block_tokens", "maxsim",
            "maxsim_reference", "maxsim_topk", "to_device", "token_maxima", "top_k"]
@@ -235,7 +235,7 @@ def maxsim(
     else:
         where = _engine_device(device)
         packed = as_packed(pages, page_mask)
-    q_pad, _ = pack_queries(queries, dim=packed.dim)
+    q_pad, q_mask = pack_queries(queries, dim=packed.dim)
     n_q, n_tok, dim = q_pad.shape
     dtype = _torch_dtype(compute, on_cpu=where is None or where.type == "cpu")  # DevicePages may sit on the CPU
     q_t = torch.from_numpy(q_pad.reshape(-1, dim)).to(dtype).T.contiguous()  # (dim, Q*n)
@@ -254,10 +254,27 @@ def maxsim(
             return np.zeros((n_q, 0), np.float32)
     tokens = packed.tokens if isinstance(packed, DevicePages) else _as_tensor(packed.tokens)
     best = token_maxima(q_t, tokens, packed.offsets, packed.lengths, block_tokens)
-    # (P, Q, n) -> sum over query tokens -> (Q, P). Zero padding tokens contribute exactly 0.
-    # (.cpu() is the tensor itself on the CPU: no copy there.)
-    scores: np.ndarray = best.view(len(packed), n_q, n_tok).sum(-1).T.contiguous().cpu().numpy()
+    # (P, Q, n) -> each query's sum over its own tokens -> (Q, P). (.cpu() is the tensor itself
+    # on the CPU: no copy there.)
+    scores: np.ndarray = query_sums(best.view(len(packed), n_q, n_tok), q_mask.sum(1)).T.contiguous().cpu().numpy()
     return scores
+
+
+def query_sums(best: Any, counts: np.ndarray) -> Any:
+    """Scores from per-token maxima: ``best`` ``(pages, queries, n)`` -> ``(pages, queries)``,
+    each query summed over its own first ``counts[q]`` tokens only.
+
+    Padding adds exactly 0, but torch's sum of a row adds in an order that depends on the row's
+    length: a query padded to a longer one in its batch got other last bits than the same query
+    alone, so one search's modes could rank tied pages differently. Every MaxSim path sums here,
+    so a query's scores depend on it and the pages only."""
+    n_q, n = int(best.shape[1]), int(best.shape[2])
+    if (np.asarray(counts) == n).all():
+        return best.sum(-1)
+    out = best.new_empty(best.shape[:2])
+    for q in range(n_q):
+        out[:, q] = best[:, q, : int(counts[q])].sum(-1)
+    return out
 
 
 def token_maxima(q_t: Any, tokens: Any, offsets: np.ndarray, lengths: np.ndarray,
@@ -328,9 +345,10 @@ def few_query_tokens(n_query_tokens: int, lengths: np.ndarray) -> bool:
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Best ``k`` columns of each row of ``scores``: ``(values, indices)``, best first.
 
-    Ties break toward the lower page index, so rankings are reproducible.
+    Ties break toward the lower page index, so rankings are reproducible. ``k`` is an integer
+    >= 0 (:class:`InputError` otherwise).
     """
-    k = min(k, scores.shape[1])
+    k = min(int_at_least(k, "k", 0), scores.shape[1])
     if k <= 0:
         return np.zeros((scores.shape[0], 0), np.float32), np.zeros((scores.shape[0], 0), np.int64)
     if k < scores.shape[1]:
@@ -367,6 +385,7 @@ def maxsim_topk(
     The screen is a CPU path: on a GPU (``device="cuda"`` or ``"auto"`` with one) the plain
     float32 scan runs there instead.
     """
+    k = int_at_least(k, "k", 0)  # the screened and the plain path refuse a bad k alike
     where = _engine_device(kwargs.get("device", "cpu"))  # resolved (and any fallback warned) once
     kwargs["device"] = "cpu" if where is None else where
     if hasattr(pages, "exact_topk"):

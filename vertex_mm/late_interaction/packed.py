@@ -33,6 +33,8 @@ def _check_matrix(arr: np.ndarray, what: str, dim: int | None) -> None:
         raise InputError(f"{what} must be a 2-D (tokens, dim) array, got shape {arr.shape}", input_name=what)
     if arr.shape[0] == 0:
         raise InputError(f"{what} has no vectors; a page or query needs at least one", input_name=what)
+    if arr.shape[1] == 0:
+        raise InputError(f"{what} has vectors of dimension 0; they need at least one value", input_name=what)
     if dim is not None and arr.shape[1] != dim:
         raise InputError(f"{what} has dimension {arr.shape[1]}, expected {dim}", input_name=what)
     if arr.dtype.kind == "f" and not _all_finite(arr):
@@ -229,11 +231,21 @@ def pack_queries(queries: Sequence[np.ndarray] | np.ndarray, dim: int | None = N
     """Zero-pad queries to ``(Q, max_tokens, d)`` float32, with the ``(Q, max_tokens)`` mask.
 
     A zero query token adds exactly 0 to MaxSim (its dot product with every page token is 0),
-    so zero padding needs no masking in the scorers.
+    but the scorers sum each query over its own tokens only (the order of a float32 sum depends
+    on its length: :func:`~.maxsim.query_sums`). A zero-padded ``(Q, n, d)`` batch is taken
+    apart again: each query's trailing all-zero rows are padding (one row is always kept).
     """
     if isinstance(queries, np.ndarray) and queries.ndim == 2:
         queries = [queries]
-    arrays = [np.asarray(q, dtype=np.float32) for q in queries]
+    if isinstance(queries, np.ndarray) and queries.ndim == 3:
+        nonzero = (queries != 0).any(axis=2)  # (Q, n)
+        keep = np.maximum(queries.shape[1] - np.argmax(nonzero[:, ::-1], axis=1), 1)
+        keep[~nonzero.any(axis=1)] = 1
+        queries = [q[:n] for q, n in zip(queries, keep)]
+    raw = [np.asarray(q) for q in queries]
+    for i, q in enumerate(raw):
+        check_fits(q, np.float32, f"query #{i}")
+    arrays = [q.astype(np.float32, copy=False) for q in raw]
     if not arrays:
         raise InputError("no queries given", input_name="queries")
     dim = dim if dim is not None else arrays[0].shape[-1]

@@ -57,8 +57,18 @@ from ._rerank import RERANK_BLOCK_TOKENS, check_within_bound, rows_buffer, widen
 from ._rounding import gamma
 from ._threads import _per_thread_torch_threads, on_query_threads
 from .int16_screen import CopyAllocator, Int16Screen, int16_screen_available
-from .maxsim import DEFAULT_BLOCK_TOKENS, MIN_PRODUCT_SIDE, _as_tensor, _torch, few_query_tokens, maxsim, token_maxima, top_k
-from .packed import PackedPages, as_packed, pack_queries
+from .maxsim import (
+    DEFAULT_BLOCK_TOKENS,
+    MIN_PRODUCT_SIDE,
+    _as_tensor,
+    _torch,
+    few_query_tokens,
+    maxsim,
+    query_sums,
+    token_maxima,
+    top_k,
+)
+from .packed import PackedPages, as_packed, int_at_least, pack_queries
 
 __all__ = ["SCREEN_ENV", "SCREEN_KINDS", "ScreenedPages", "screen_bounds", "screen_choice", "screen_kind",
            "stored_screen_kind"]
@@ -259,7 +269,7 @@ class ScreenedPages:
         if alive.dtype != bool or alive.shape != (len(self),):
             raise InputError(f"live must be a boolean mask of the {len(self)} pages, got {alive.dtype} "
                              f"{alive.shape}", input_name="live")
-        k = min(int(k), int(alive.sum()))
+        k = min(int_at_least(k, "k", 0), int(alive.sum()))
         if k <= 0:
             return np.zeros((n_q, 0), np.float32), np.zeros((n_q, 0), np.int64)
         use = self.screen_here()
@@ -273,7 +283,7 @@ class ScreenedPages:
         if use is None:
             # Emulated bfloat16 (AVX2, plain AVX-512) makes that screen far slower than the float32
             # scan whose answer it reproduces: 29.6 s against 1.2 s (bench_maxsim, 2-core AMD EPYC).
-            scores = maxsim(q_pad, self.pages, block_tokens=block_tokens)
+            scores = maxsim(q_pad, self.pages, block_tokens=block_tokens)  # its padding is taken apart again
             scores[:, ~alive] = -np.inf
             return top_k(scores, k)
         approx[:, ~alive] = -np.inf
@@ -281,6 +291,7 @@ class ScreenedPages:
         first = np.sort(np.argpartition(-approx, k - 1, axis=1)[:, :k], axis=1)
         exact = np.full(approx.shape, -np.inf, dtype=np.float32)
         n_tok, dim = q_pad.shape[1:]
+        counts = q_mask.sum(1)
         few_full = few_query_tokens(n_q * n_tok, self.pages.lengths)
         direct = widens_in_place(self.pages)
         # Each query's products in the layout with its tokens on the rows where those bits are
@@ -292,7 +303,7 @@ class ScreenedPages:
         layouts = dict.fromkeys((True, few_full) if direct else (few_full,))
         few = next((f for f in layouts if _columns_independent(dim, n_tok, n_q * n_tok, few_full, f)), None)
         if few is None:  # no layout of one query's columns has the scan's bits: all columns at once
-            self._rescore_all(q_pad, first, upper, alive, exact, k)
+            self._rescore_all(q_pad, q_mask, first, upper, alive, exact, k)
             return top_k(exact, k)
 
         def make_work() -> Any:  # one query at a time per thread, each with its own buffer
@@ -306,8 +317,8 @@ class ScreenedPages:
                     sub = self.pages.select(ids)
                     best = token_maxima(q_t, _as_tensor(sub.tokens), sub.offsets, sub.lengths, DEFAULT_BLOCK_TOKENS,
                                         few=few_full)
-                # The per-page sum maxsim does: (P, 1, n) summed over the n (padded) query tokens.
-                exact[i, ids] = best.view(ids.size, 1, n_tok).sum(-1)[:, 0].numpy()
+                # The per-page sum maxsim does: over the query's own tokens.
+                exact[i, ids] = query_sums(best.view(ids.size, 1, n_tok), counts[i : i + 1])[:, 0].numpy()
 
             def work(i: int) -> None:
                 rescore(i, first[i])
@@ -326,7 +337,7 @@ class ScreenedPages:
         check_within_bound(exact[done], approx[done], eps[done], "pages")
         return top_k(exact, k)
 
-    def _rescore_all(self, q_pad: np.ndarray, first: np.ndarray, upper: np.ndarray, alive: np.ndarray,
+    def _rescore_all(self, q_pad: np.ndarray, q_mask: np.ndarray, first: np.ndarray, upper: np.ndarray, alive: np.ndarray,
                      exact: np.ndarray, k: int) -> None:
         """:meth:`exact_topk`'s rescoring where only the scan's own product shape has its bits:
         the pages any query needs, with all the query columns, as the scan multiplies (slower)."""
@@ -340,7 +351,7 @@ class ScreenedPages:
             with torch.inference_mode():
                 best = token_maxima(q_t, _as_tensor(sub.tokens), sub.offsets, sub.lengths, DEFAULT_BLOCK_TOKENS,
                                     few=few_full)
-            exact[:, ids] = best.view(ids.size, n_q, n_tok).sum(-1).T.contiguous().numpy()
+            exact[:, ids] = query_sums(best.view(ids.size, n_q, n_tok), q_mask.sum(1)).T.contiguous().numpy()
 
         done = np.zeros(exact.shape, bool)
         np.put_along_axis(done, first, True, axis=1)

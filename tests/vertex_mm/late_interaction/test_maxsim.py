@@ -160,3 +160,69 @@ def test_the_integer_max_equals_the_float_max_whatever_the_signs(rng, dtype):
             got = _amax(t, dim)
             assert got.dtype == t.dtype
             assert torch.equal(got, want), name  # -0 == +0 here, as for the float max
+
+
+def test_a_querys_scores_do_not_depend_on_the_other_queries_of_its_batch():
+    # Each query was summed over the batch's longest length (zeros after its own tokens), and
+    # torch adds a row in an order that depends on its length: other last bits in a batch.
+    from vertex_mm.late_interaction import PackedPages
+
+    rng = np.random.default_rng(11)
+    pages = PackedPages.from_list([rng.standard_normal((int(n), 24)).astype(np.float32) for n in rng.integers(1, 60, 200)])
+    for n_a, n_b in [(5, 20), (1, 33), (7, 8), (19, 64)]:
+        a = rng.standard_normal((n_a, 24)).astype(np.float32)
+        b = rng.standard_normal((n_b, 24)).astype(np.float32)
+        alone = maxsim([a], pages)[0]
+        np.testing.assert_array_equal(maxsim([a, b], pages)[0], alone)
+        np.testing.assert_array_equal(maxsim([b, a], pages)[1], alone)
+        padded = np.zeros((2, max(n_a, n_b), 24), np.float32)  # a zero-padded batch is taken apart again
+        padded[0, :n_a], padded[1, :n_b] = a, b
+        np.testing.assert_array_equal(maxsim(padded, pages)[0], alone)
+
+
+def test_one_search_ranks_alike_in_every_mode_whatever_the_batch():
+    # The reviewer's case: two pages tied for a 5-token query alone; batched with a 20-token
+    # query, the scan's sum broke the tie the other way, and binary mode (which sums each query
+    # alone) disagreed with exact and screened in the same search.
+    from vertex_mm.index import MultiVectorIndex
+    from vertex_mm.results import EmbeddingSpace
+
+    d, e = 8, 2.0**-24
+    y = np.zeros((1, d), np.float32)
+    y[0, 0] = 1.0
+    x = np.zeros((1, d), np.float32)
+    x[0, :5] = [e, e, e, e, 1.0]
+    a, b = np.eye(d, dtype=np.float32)[:5], np.ones((20, d), np.float32)
+    idx = MultiVectorIndex(EmbeddingSpace("test", "mv", d), dtype="float32")
+    idx.add("Y", [y])
+    idx.add("X", [x])
+    answers = {(mode, len(batch)): [(h.doc_id, h.score) for h in idx.search(batch, k=1, mode=mode)[0]]
+               for mode in ("exact", "screened", "binary") for batch in ([a], [a, b])}
+    assert len(set(map(tuple, answers.values()))) == 1, answers
+
+
+def test_vectors_of_no_dimension_are_refused():
+    # Zero-dimensional vectors passed every check and failed deep in a reshape, untyped.
+    from vertex_mm.results import EmbeddingSpace
+
+    with pytest.raises(InputError, match="page #0 has vectors of dimension 0"):
+        maxsim([np.zeros((2, 0), np.float32)], [np.zeros((3, 0), np.float32)])
+    with pytest.raises(ValueError, match="positive integer dimension, got 0"):
+        EmbeddingSpace("t", "m", 0)
+
+
+@pytest.mark.parametrize("k", [2.5, None, "2", -1, True])
+def test_k_must_be_a_whole_number_on_every_path(ragged_pages, queries, k):
+    from vertex_mm.late_interaction import ScreenedPages, maxsim_topk
+
+    packed = PackedPages.from_list(ragged_pages)
+    for pages in (packed, ScreenedPages.from_pages(packed)):
+        with pytest.raises(InputError, match="k must be an integer >= 0"):
+            maxsim_topk(queries, pages, k)
+    with pytest.raises(InputError, match="k must be an integer >= 0"):
+        ScreenedPages.from_pages(packed).exact_topk(queries, k)
+
+
+def test_queries_beyond_float32_are_refused_by_name():
+    with pytest.raises(InputError, match="query #1 has values up to 1e\\+39, beyond float32's range"):
+        maxsim([np.ones((2, 4)), np.full((2, 4), 1e39)], [np.ones((3, 4), np.float32)])
