@@ -3,6 +3,7 @@ their embedding space so that spaces never mix silently."""
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -39,8 +40,9 @@ class EmbeddingSpace:
 
     def __post_init__(self) -> None:
         # A space of no dimensions holds no direction: every index and scorer would fail later.
-        if isinstance(self.dimension, bool) or not isinstance(self.dimension, int) or self.dimension < 1:
+        if isinstance(self.dimension, bool) or not isinstance(self.dimension, numbers.Integral) or self.dimension < 1:
             raise ValueError(f"an embedding space needs a positive integer dimension, got {self.dimension!r}")
+        object.__setattr__(self, "dimension", int(self.dimension))  # a numpy integer compares and hashes as one int
 
     @property
     def id(self) -> str:

@@ -209,6 +209,9 @@ def test_vectors_of_no_dimension_are_refused():
         maxsim([np.zeros((2, 0), np.float32)], [np.zeros((3, 0), np.float32)])
     with pytest.raises(ValueError, match="positive integer dimension, got 0"):
         EmbeddingSpace("t", "m", 0)
+    # A numpy integer (a shape taken from an array) is a dimension, kept as a plain int.
+    space = EmbeddingSpace("t", "m", np.int64(8))
+    assert type(space.dimension) is int and space == EmbeddingSpace("t", "m", 8) and space.id == "t/m/8"
 
 
 @pytest.mark.parametrize("k", [2.5, None, "2", -1, True])
