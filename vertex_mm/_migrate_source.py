@@ -62,8 +62,9 @@ def _read_old(source: pathlib.Path) -> Iterator[tuple[str, dict[str, Any]]]:
                 item_id = record["id"]
             except (ValueError, KeyError, TypeError) as exc:
                 raise InputError(f"{source}:{n}: not a JSON record with an id ({exc})", input_name=str(source)) from exc
-            if not isinstance(item_id, str):
-                raise InputError(f"{source}:{n}: id must be a string", input_name=str(source))
+            if not isinstance(item_id, str) or not item_id:
+                # An empty id was embedded (and paid for), then refused by the index at the end, every run.
+                raise InputError(f"{source}:{n}: id must be a non-empty string, got {item_id!r}", input_name=str(source))
             meta = record.get("metadata")
             yield item_id, dict(meta) if isinstance(meta, dict) else {}
 
@@ -84,8 +85,9 @@ def _parquet_ids(source: pathlib.Path) -> Iterator[str]:
     for batch in parquet.iter_batches(columns=["id"]):
         for item_id in batch.column(0).to_pylist():
             row += 1
-            if not isinstance(item_id, str):
-                raise InputError(f"{source}: row {row}: id must be a string, got {item_id!r}", input_name=str(source))
+            if not isinstance(item_id, str) or not item_id:
+                raise InputError(f"{source}: row {row}: id must be a non-empty string, got {item_id!r}",
+                                 input_name=str(source))
             yield item_id
 
 

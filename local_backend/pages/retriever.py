@@ -30,6 +30,7 @@ import numpy as np
 from vertex_mm.errors import InputError
 from vertex_mm.index.errors import IndexCorruptedError, IndexVersionError
 from vertex_mm.pages import IndexStats, PageHit, PageRef
+from vertex_mm.pages.ingest import refuse_held_elsewhere
 
 from .fusion import Fusion
 from .layout import caption_texts, figure_passages
@@ -173,6 +174,8 @@ class OcrAssistedPageRetriever:
                              "all of its sources and the new ones into a new index", input_name="visual")
         refs = list(pages)
         held = set(self.page_ids)
+        if not replace:
+            refuse_held_elsewhere(refs, {r.page_id: str(r.path) for r in self.refs})
         if replace:
             renewed = {r.page_id for r in refs}
             kept = [i for i, r in enumerate(self.refs) if r.page_id not in renewed]

@@ -245,3 +245,10 @@ def test_an_image_converted_to_png_keeps_its_orientation_and_colour_profile(tmp_
         assert png.format == "PNG" and png.size == (20, 40)  # upright, as shown
         assert png.getpixel((10, 2)) == (30, 30, 200)  # the stored left edge is now the top
         assert png.info.get("icc_profile") == srgb
+
+
+def test_an_empty_id_in_a_jsonl_source_is_refused_before_anything_is_embedded(tmp_path):
+    source = tmp_path / "old.jsonl"
+    source.write_text('{"id": "a.jpg"}\n{"id": ""}\n', encoding="utf-8")
+    with pytest.raises(InputError, match=r"old.jsonl:2: id must be a non-empty string, got ''"):
+        migrate_index(source, tmp_path / "new.idx", get_embedder("hashed"))

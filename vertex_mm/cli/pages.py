@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
 def _index(args: argparse.Namespace) -> int:
     from ..index.load import index_kind
     from ..pages import expand_sources
-    from ..pages.ingest import DEFAULT_DPI
+    from ..pages.ingest import DEFAULT_DPI, refuse_held_elsewhere
     from ..registry import get_page_retriever, load_page_retriever, parse_page_retriever_spec
     from ._errors import UsageError
 
@@ -168,6 +168,8 @@ def _index(args: argparse.Namespace) -> int:
                                              "--no-binary": ("no_binary", not mv.binary)})
                 if not args.replace:  # documents it holds are skipped, as the other retrievers skip pages they hold
                     held_docs = set(mv.doc_ids())
+                    refuse_held_elsewhere(sources, {r["doc_id"]: str(r["metadata"].get("source", "")) for r in mv.rows()},
+                                          by_doc=True)
                     skipped = sum(r.doc_id in held_docs for r in sources)
                     sources = [r for r in sources if r.doc_id not in held_docs]
             else:

@@ -234,6 +234,13 @@ class MultiVectorIndex(SegmentPersistence, SegmentSearch):
         """Ids of the live pages, in the column order of :meth:`maxsim_scores`."""
         return [row["page_id"] for seg in self._all_segments() for row, alive in zip(seg.rows, seg.live) if alive]
 
+    def rows(self) -> Iterator[dict[str, Any]]:
+        """Each live page's row (``page_id``, ``doc_id``, ``page_number``, ``metadata``), in the
+        order of :meth:`page_ids`, without reading its vectors."""
+        for seg in self._all_segments():
+            for i in np.flatnonzero(seg.live):
+                yield dict(seg.rows[int(i)])
+
     def iter_pages(self) -> Iterator[tuple[dict[str, Any], np.ndarray]]:
         """Each live page as ``(row, vectors)``, in the order of :meth:`page_ids`: ``row`` holds
         ``page_id``, ``doc_id``, ``page_number`` and ``metadata``; ``vectors`` is the stored

@@ -34,6 +34,7 @@ import os
 import pathlib
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -366,6 +367,24 @@ def read_journal(path: str | os.PathLike[str], stats: JournalStats | None = None
         yield record
 
 
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _escaped(text: str) -> str:
+    """``text`` as UTF-8 can hold it: the bytes of a name ``os.listdir`` could not decode as
+    ``\\xNN``, any other lone surrogate as ``\\uDXXX``."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "backslashreplace")
+    return raw.decode("utf-8", "backslashreplace")
+
+
 def export_parquet(journal: str | os.PathLike[str], out: str | os.PathLike[str], *, rows_per_group: int = 8192,
                    stats: JournalStats | None = None) -> int:
     """Write the journal's latest record per id to a Parquet file; returns the row count.
@@ -401,15 +420,25 @@ def export_parquet(journal: str | os.PathLike[str], out: str | os.PathLike[str],
                     for values in columns.values():
                         values.clear()
 
+            escaped: list[str] = []
             for n, record in enumerate(read_journal(journal, stats)):
                 if n not in keep:
                     continue
                 for name in schema.names:
                     columns[name].append(record.get(name))
+                if not _is_utf8(record["id"]):
+                    columns["id"][-1] = _escaped(record["id"])
+                    escaped.append(record["id"])
                 rows += 1
                 if len(columns["id"]) >= rows_per_group:
                     flush()
             flush()
+        if escaped:
+            # Parquet strings are UTF-8: the row is kept, its id with the bytes UTF-8 cannot
+            # read written as \xNN (the JSONL output keeps such ids exactly).
+            warnings.warn(f"{len(escaped)} ids are not UTF-8 text (file names in another encoding?), e.g. "
+                          f"{escaped[0]!r}: written to {out.name} with those bytes as \\xNN escapes "
+                          f"({_escaped(escaped[0])}); JSONL output keeps them exactly", stacklevel=2)
         with tmp.open("rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, out)

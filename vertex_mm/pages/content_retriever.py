@@ -40,7 +40,7 @@ from ..index.persist import write_directory
 from ..index.results import PageHit
 from ..media import Document, Image
 from ..results import Embeddings
-from .ingest import SCAN_DPI, OpenPdfs, PageRef
+from .ingest import SCAN_DPI, OpenPdfs, PageRef, refuse_held_elsewhere
 from .retriever import IndexStats
 
 __all__ = ["KIND", "ContentPageRetriever", "load_content_retriever", "load_vectors", "saved_embedder"]
@@ -116,6 +116,9 @@ class ContentPageRetriever:
         t0 = time.perf_counter()
         root = Path(save_to) if save_to is not None else None
         refs = list(pages)
+        if not self.replace:
+            held = {page: str(meta.get("source", "")) for meta in self._metas() for page in meta["page_ids"]}
+            refuse_held_elsewhere(refs, held)
         bar = _progress_bar(len(refs), self.name) if self.progress else None
         pending: list[_Chunk] = []
         try:

@@ -38,7 +38,7 @@ from ..pdf import MAX_PAGE_PIXELS, MAX_PAGE_SIDE, PdfFile, open_pdf, pdf_page_co
 __all__ = [
     "DEFAULT_DPI", "SCAN_DPI", "InvalidDocumentError", "OpenPdfs", "PageImage", "PageRef", "expand_sources",
     "iter_image_folder", "iter_page_batches", "iter_page_images", "iter_pdf_pages", "page_id", "pdf_page_count",
-    "read_image",
+    "read_image", "refuse_held_elsewhere",
 ]
 
 DEFAULT_DPI = 144
@@ -215,6 +215,29 @@ def expand_sources(paths: Iterable[str | os.PathLike[str]], *, errors: list[str]
                              input_name=str(r.path))
         seen[r.page_id] = r.path
     return refs
+
+
+def refuse_held_elsewhere(refs: Iterable[PageRef], held: dict[str, str], *, by_doc: bool = False) -> None:
+    """Refuse refs whose page id (``by_doc``: document id) an index already holds from another
+    file. ``held`` maps ids to the ``source`` path the index recorded for them.
+
+    Ids come from file names, so ``2023/report.pdf`` and ``2024/report.pdf`` share them: without
+    this check an update took the second for the first ("already there") or mixed their pages
+    under one document. A clash is an existing recorded file that is not the new one; a
+    recorded path that does not resolve from here (the folder moved, another working
+    directory) cannot be compared, and counts as the same document, as before."""
+    for r in refs:
+        source = held.get(r.doc_id if by_doc else r.page_id)
+        if not source:
+            continue
+        try:
+            same = os.path.samefile(source, r.path)
+        except (OSError, ValueError):  # gone, or not a path this system can stat: cannot tell
+            continue
+        if not same:
+            what = f"document {r.doc_id!r}" if by_doc else f"page id {r.page_id!r}"
+            raise InputError(f"{what} of {r.path} is already in the index from another file, {source}; rename one, or "
+                             "index it into another index", input_name=str(r.path))
 
 
 # --- rendering --------------------------------------------------------------------------------

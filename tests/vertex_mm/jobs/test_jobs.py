@@ -252,3 +252,16 @@ def test_a_list_file_naming_dev_zero_or_a_missing_file_gives_typed_errors_and_th
         load_item(items[2])
     report = run_job(ScriptedEmbedder(), listing, tmp_path / "out.jsonl", dimension=128)
     assert (report.embedded, report.failed) == (1, 2)
+
+
+def test_parquet_export_keeps_a_row_whose_id_is_not_utf8_with_its_bytes_escaped(tmp_path):
+    # os.listdir hands a Latin-1 name over as 'caf\udce9.jpg'; Parquet strings are UTF-8. The
+    # export raised UnicodeEncodeError on every run after paying for every input.
+    pq = pytest.importorskip("pyarrow.parquet")
+    journal = tmp_path / "out.parquet.journal.jsonl"
+    with Journal(journal) as j:
+        j.write({"id": "caf\udce9.jpg", "content_hash": "h1", "space": "s/m/2", "embedding": [1.0, 2.0]})
+        j.write({"id": "b.jpg", "content_hash": "h2", "space": "s/m/2", "embedding": [3.0, 4.0]})
+    with pytest.warns(UserWarning, match=r"1 ids are not UTF-8 text .*'caf\\udce9.jpg'.*\(caf\\xe9.jpg\)"):
+        assert export_parquet(journal, tmp_path / "out.parquet") == 2
+    assert [r["id"] for r in pq.read_table(tmp_path / "out.parquet").to_pylist()] == ["caf\\xe9.jpg", "b.jpg"]

@@ -4,16 +4,17 @@ one :class:`StoredPage` per live page, its token matrix as float32, in the order
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ...errors import InputError
+from ...errors import EmbeddingSpaceMismatchError, InputError
 from ..multivector import MultiVectorIndex
+from ._output import check_row_text
 
-__all__ = ["StoredPage", "check_multivector", "iter_pages"]
+__all__ = ["StoredPage", "check_held_space", "check_multivector", "check_pages", "iter_pages"]
 
 
 @dataclass(frozen=True)
@@ -40,3 +41,22 @@ def iter_pages(index: MultiVectorIndex) -> Iterator[StoredPage]:
     for row, vectors in index.iter_pages():
         yield StoredPage(page_id=str(row["page_id"]), doc_id=str(row["doc_id"]), page_number=int(row["page_number"]),
                          metadata=dict(row.get("metadata", {})), vectors=np.asarray(vectors, dtype=np.float32))
+
+
+def check_pages(index: MultiVectorIndex, target: str, check: Callable[[StoredPage], None] | None = None) -> None:
+    """Every page checked before the store is touched (a failure half way used to leave a
+    store of some pages, after ``--replace`` had dropped the old ones): ids and metadata must
+    be text ``target`` can store, and ``check(page)`` may refuse a page too."""
+    for page in iter_pages(index):
+        check_row_text(page.page_id, {"doc_id": page.doc_id, "metadata": page.metadata}, target)
+        if check is not None:
+            check(page)
+
+
+def check_held_space(held: str | None, space: str, where: str) -> None:
+    """Refuse to add pages of ``space`` to a store whose pages (``held``: one of them's
+    ``embedding_space``, None when it is empty) came from another model: MaxSim scores of two
+    models ranked against each other mean nothing, whatever their dimensions."""
+    if held and held != space:
+        raise EmbeddingSpaceMismatchError(f"{where} holds pages of {held}, this index {space}; pass replace=True "
+                                          "(--replace) to overwrite it, or export into another one")

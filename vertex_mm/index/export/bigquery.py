@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from ..._optional import require
+from ...errors import InputError
 from ..base import BaseIndex
+from ._output import check_row_text
 
 __all__ = ["export_parquet"]
 
@@ -34,10 +36,15 @@ def export_parquet(index: BaseIndex, path: str | os.PathLike[str], *, columns: S
     """Write the live rows of ``index`` to one Parquet file (atomically). Returns its path."""
     pa = require("parquet", "pyarrow", what="Parquet export")
     pq = require("parquet", "pyarrow.parquet", what="Parquet export")
-    reserved = {"id", "embedding", "embedding_space", "metadata"}
-    clash = reserved.intersection(columns)
-    if clash:
-        raise ValueError(f"metadata columns may not be named {sorted(clash)}")
+    # BigQuery compares column names without case: `ID` is `id` there, and `bq load` fails on it.
+    seen: dict[str, str] = {name: name for name in ("id", "embedding", "embedding_space", "metadata")}
+    for name in columns:
+        other = seen.get(name.lower())
+        if other is not None:
+            raise InputError(f"metadata column {name!r} clashes with the column {other!r} (BigQuery column names "
+                             "ignore case, and id, embedding, embedding_space and metadata are the export's own)",
+                             input_name="columns")
+        seen[name.lower()] = name
     out = Path(path)
     tmp = out.with_name(f".{out.name}.tmp")
     schema_fields: list[tuple[str, Any]] = [
@@ -52,6 +59,8 @@ def export_parquet(index: BaseIndex, path: str | os.PathLike[str], *, columns: S
     try:
         with pq.ParquetWriter(tmp, schema) as writer:
             for ids, vecs, metas in index.iter_rows(_ROWS_PER_GROUP):
+                for id_, meta in zip(ids, metas):
+                    check_row_text(id_, meta, "BigQuery")
                 data: dict[str, Any] = {
                     "id": ids,
                     "embedding": pa.FixedSizeListArray.from_arrays(vecs.reshape(-1), index.dimension).cast(
@@ -81,10 +90,17 @@ def _column_types(index: BaseIndex, columns: Sequence[str], pa: Any) -> list[tup
         elif kinds <= {bool}:
             out.append((name, pa.bool_()))
         elif kinds <= {int}:
+            for ids, _, metas in index.iter_rows():
+                for id_, m in zip(ids, metas):
+                    if not isinstance(m.get(name), int) or -(2**63) <= m[name] < 2**63:
+                        continue
+                    raise InputError(f"metadata {name!r} of {id_!r} is {m[name]}, beyond BigQuery's INT64; leave it in "
+                                     "the metadata JSON column", input_name="columns")
             out.append((name, pa.int64()))
         elif kinds <= {int, float}:
             out.append((name, pa.float64()))
         else:
-            raise ValueError(f"metadata key {name!r} holds mixed or nested values "
-                             f"({sorted(k.__name__ for k in kinds)}); leave it in the metadata JSON column")
+            raise InputError(f"metadata key {name!r} holds mixed or nested values "
+                             f"({sorted(k.__name__ for k in kinds)}); leave it in the metadata JSON column",
+                             input_name="columns")
     return out

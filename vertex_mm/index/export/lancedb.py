@@ -39,7 +39,7 @@ import numpy as np
 from ..._optional import require
 from ...errors import InputError
 from ..results import PageHit
-from ._pages import StoredPage, check_multivector, iter_pages
+from ._pages import StoredPage, check_held_space, check_multivector, check_pages, iter_pages
 
 __all__ = ["DEFAULT_TABLE", "VECTOR_COLUMN", "export_lancedb", "search_lancedb"]
 
@@ -83,6 +83,10 @@ def export_lancedb(
     pa = require("lancedb", "pyarrow", what="the LanceDB export")
     db = lancedb.connect(os.fspath(uri_or_db)) if isinstance(uri_or_db, (str, os.PathLike)) else uri_or_db
     schema = _schema(pa, index.dimension)
+    space = index.space.id
+    # Every page before anything changes: a refused page left a table of some pages, after
+    # replace had dropped the old ones.
+    check_pages(index, "LanceDB", None if normalize else _check_unit_length)
     existing = None
     if not replace:
         try:
@@ -95,10 +99,11 @@ def export_lancedb(
             raise InputError(f"LanceDB table {table!r} has no {VECTOR_COLUMN!r} multivector column of dimension "
                              f"{index.dimension} (it has {have}); pass replace=True (--replace) to overwrite it",
                              input_name="table")
+        held = existing.head(1).column("embedding_space").to_pylist() if "embedding_space" in existing.schema.names else []
+        check_held_space(held[0] if held else None, space, f"LanceDB table {table!r}")
         target = existing
     else:
         target = db.create_table(table, schema=schema, mode="overwrite" if replace else "create")
-    space = index.space.id
     batch: list[StoredPage] = []
 
     def flush() -> None:
@@ -118,16 +123,19 @@ def export_lancedb(
     return target
 
 
-def _row(page: StoredPage, space: str, normalize: bool) -> dict[str, Any]:
-    vectors = page.vectors
-    norms = np.linalg.norm(vectors, axis=1)
-    if normalize:
-        vectors = vectors / np.maximum(norms, np.float32(1e-12))[:, None]
-    elif np.any(np.abs(norms - 1.0) > UNIT_TOLERANCE):
+def _check_unit_length(page: StoredPage) -> None:
+    norms = np.linalg.norm(page.vectors, axis=1)
+    if np.any(np.abs(norms - 1.0) > UNIT_TOLERANCE):
         worst = float(norms[np.argmax(np.abs(norms - 1.0))])
         raise InputError(f"page {page.page_id!r} has a vector of length {worst:.4f}: LanceDB scores multivectors by "
                          "cosine only, which equals the index's MaxSim only for unit-length vectors; pass "
                          "normalize=True (--normalize) to store them normalized", input_name="index")
+
+
+def _row(page: StoredPage, space: str, normalize: bool) -> dict[str, Any]:
+    vectors = page.vectors
+    if normalize:
+        vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1), np.float32(1e-12))[:, None]
     return {"page_id": page.page_id, "doc_id": page.doc_id, "page_number": page.page_number,
             "metadata": json.dumps(dict(page.metadata), ensure_ascii=False, sort_keys=True),
             "embedding_space": space, VECTOR_COLUMN: vectors.astype(np.float32).tolist()}

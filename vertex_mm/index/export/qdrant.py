@@ -36,7 +36,7 @@ import numpy as np
 from ..._optional import require
 from ...errors import InputError
 from ..results import PageHit
-from ._pages import check_multivector, iter_pages
+from ._pages import check_held_space, check_multivector, check_pages, iter_pages
 
 __all__ = ["DEFAULT_COLLECTION", "export_qdrant", "point_id", "search_qdrant"]
 
@@ -95,15 +95,19 @@ def _upsert_pages(client: Any, models: Any, index: Any, collection: str, vector_
     params = models.VectorParams(
         size=index.dimension, distance=models.Distance.DOT,
         multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM))
+    space = index.space.id
+    check_pages(index, "Qdrant")  # before anything changes, so a refused page leaves the collection as it was
     exists = client.collection_exists(collection)
     if exists and replace:
         client.delete_collection(collection)
         exists = False
     if exists:
         _check_collection(client, collection, vector_name, index.dimension)
+        held, _ = client.scroll(collection, limit=1, with_payload=["embedding_space"])
+        check_held_space(held[0].payload.get("embedding_space") if held else None, space,
+                         f"Qdrant collection {collection!r}")
     else:
         client.create_collection(collection, vectors_config={vector_name: params})
-    space = index.space.id
     batch: list[Any] = []
     for page in iter_pages(index):
         payload = {"page_id": page.page_id, "doc_id": page.doc_id, "page_number": page.page_number,

@@ -40,8 +40,9 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import OutputPathError
+from ...errors import InputError
 from ..base import BaseIndex
+from ._output import check_row_text, new_folder, utf8_text
 
 __all__ = [
     "MAX_BATCH_FILES",
@@ -115,6 +116,7 @@ class RestrictsMapping:
 def to_record(id_: str, vector: np.ndarray, metadata: Mapping[str, Any],
               mapping: RestrictsMapping = RestrictsMapping()) -> dict[str, Any]:
     """One Vector Search JSON input record (the ``embedding`` as Python floats)."""
+    check_row_text(id_, metadata, "Vector Search")
     record: dict[str, Any] = {"id": id_, "embedding": [float(x) for x in np.asarray(vector, dtype=np.float32)]}
     restricts = mapping.restricts(metadata)
     if restricts:
@@ -163,35 +165,38 @@ def export_batch(
     files written. The folder must be new or empty, since Vector Search reads every file in it.
     """
     root = Path(batch_root)
-    if root.exists() and any(root.iterdir()):
-        raise OutputPathError(f"{root} is not empty; Vector Search would read every file in it", input_name=str(root))
-    root.mkdir(parents=True, exist_ok=True)
+    deletes = [str(i) for i in delete_ids]
+    for i in deletes:  # checked before anything is written: the delete file holds one id per line
+        if not i or "\n" in i or "\r" in i:
+            raise InputError(f"delete id {i!r} is empty or holds a line break; ids.txt holds one id per line",
+                             input_name="delete_ids")
+        utf8_text(i, f"delete id {i!r}", "Vector Search")
+    overlap = {i for i in deletes if i in index}
+    if overlap:
+        raise InputError(f"ids cannot be both written and deleted in one batch: {sorted(overlap)[:3]}",
+                         input_name="delete_ids")
     n = len(index)
     per_file = max(1, shard_rows, math.ceil(n / MAX_BATCH_FILES))
     n_files = max(1, math.ceil(n / per_file))
-    paths = [root / f"vectors-{f:05d}-of-{n_files:05d}.json" for f in range(n_files)]
-    written = 0
-    out = open(paths[0], "w", encoding="utf-8")
-    try:
-        for ids, vecs, metas in index.iter_rows(min(per_file, 4096)):
-            for id_, vec, meta in zip(ids, vecs, metas):
-                if written and written % per_file == 0:
-                    out.close()
-                    out = open(paths[written // per_file], "w", encoding="utf-8")
-                out.write(json.dumps(to_record(id_, vec, meta, mapping), ensure_ascii=False, separators=(",", ":")) + "\n")
-                written += 1
-    finally:
-        out.close()
-    deletes = [str(i) for i in delete_ids]
-    if deletes:
-        overlap = {i for i in deletes if i in index}
-        if overlap:
-            raise ValueError(f"ids cannot be both written and deleted in one batch: {sorted(overlap)[:3]}")
-        (root / "delete").mkdir()
-        path = root / "delete" / "ids.txt"
-        path.write_text("".join(f"{i}\n" for i in deletes), encoding="utf-8")
-        paths.append(path)
-    return paths
+    names = [f"vectors-{f:05d}-of-{n_files:05d}.json" for f in range(n_files)]
+    with new_folder(root, "Vector Search would read every file in it") as tmp:
+        written = 0
+        out = open(tmp / names[0], "w", encoding="utf-8")
+        try:
+            for ids, vecs, metas in index.iter_rows(min(per_file, 4096)):
+                for id_, vec, meta in zip(ids, vecs, metas):
+                    if written and written % per_file == 0:
+                        out.close()
+                        out = open(tmp / names[written // per_file], "w", encoding="utf-8")
+                    out.write(json.dumps(to_record(id_, vec, meta, mapping), ensure_ascii=False, separators=(",", ":")) + "\n")
+                    written += 1
+        finally:
+            out.close()
+        if deletes:
+            (tmp / "delete").mkdir()
+            (tmp / "delete" / "ids.txt").write_text("".join(f"{i}\n" for i in deletes), encoding="utf-8")
+            names.append("delete/ids.txt")
+    return [root / name for name in names]
 
 
 def iter_batch_records(batch_root: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
@@ -259,7 +264,11 @@ def _is_tokens(v: Any) -> bool:
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    """A value a numeric restrict can hold: a finite float, or an int within ``value_int``'s
+    64 bits (a larger one travels in ``embedding_metadata`` only; protobuf refused it)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    return -(2**63) <= v < 2**63 if isinstance(v, int) else math.isfinite(v)
 
 
 def _tokens(v: Any) -> list[str]:

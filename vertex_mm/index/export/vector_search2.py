@@ -72,8 +72,9 @@ from typing import Any
 import numpy as np
 
 from ..._optional import require
-from ...errors import InputError, OutputPathError
+from ...errors import InputError
 from ..base import BaseIndex
+from ._output import check_row_text, new_folder, utf8_text
 
 __all__ = [
     "MAX_BATCH",
@@ -100,6 +101,7 @@ def data_object_id(id_: str) -> str:
     """A Vector Search 2.0 data object id for ``id_``: itself when it is already RFC 1035
     (``[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?``), else a readable stem plus 12 hex digits of its
     SHA-256 (so distinct ids stay distinct)."""
+    utf8_text(id_, f"id {id_!r}", "Vector Search 2.0")
     if _OBJECT_ID.fullmatch(id_):
         return id_
     stem = re.sub(r"-+", "-", re.sub(r"[^a-z0-9]", "-", id_.lower())).strip("-")
@@ -119,7 +121,11 @@ def to_data_object(id_: str, vector: np.ndarray, metadata: Mapping[str, Any], *,
     values = np.asarray(vector, dtype=np.float32).reshape(-1)
     if not np.isfinite(values).all():
         raise InputError(f"the vector of {id_!r} has NaN or infinite values", input_name="vector")
-    return {"data": {**metadata, ID_KEY: id_, SPACE_KEY: space},
+    check_row_text(id_, metadata, "Vector Search 2.0")
+    # A None value is left out, as a property the object does not have: collection_body's schema
+    # types each key by its other values, and its validator refused null where it said "string".
+    data = {key: value for key, value in metadata.items() if value is not None}
+    return {"data": {**data, ID_KEY: id_, SPACE_KEY: space},
             "vectors": {vector_field: {"dense": {"values": [float(x) for x in values]}}}}
 
 
@@ -181,23 +187,21 @@ def export_data_objects(index: BaseIndex, folder: str | os.PathLike[str], *, vec
     in files of at most ``shard_rows`` lines. The folder must be new or empty (the import reads
     every file under its prefix). Returns the files written."""
     root = Path(folder)
-    if root.exists() and any(root.iterdir()):
-        raise OutputPathError(f"{root} is not empty; importDataObjects would read every file in it", input_name=str(root))
     if shard_rows < 1:
         raise InputError(f"shard_rows must be >= 1, got {shard_rows}", input_name="shard_rows")
-    root.mkdir(parents=True, exist_ok=True)
     n_files = max(1, math.ceil(len(index) / shard_rows))
-    paths = [root / f"data-objects-{f:05d}-of-{n_files:05d}.jsonl" for f in range(n_files)]
-    out = open(paths[0], "w", encoding="utf-8")
-    try:
-        for n, (oid, obj) in enumerate(iter_data_objects(index, vector_field=vector_field)):
-            if n and n % shard_rows == 0:
-                out.close()
-                out = open(paths[n // shard_rows], "w", encoding="utf-8")
-            out.write(json.dumps({"id": oid, **obj}, ensure_ascii=False, separators=(",", ":")) + "\n")
-    finally:
-        out.close()
-    return paths
+    names = [f"data-objects-{f:05d}-of-{n_files:05d}.jsonl" for f in range(n_files)]
+    with new_folder(root, "importDataObjects would read every file in it") as tmp:
+        out = open(tmp / names[0], "w", encoding="utf-8")
+        try:
+            for n, (oid, obj) in enumerate(iter_data_objects(index, vector_field=vector_field)):
+                if n and n % shard_rows == 0:
+                    out.close()
+                    out = open(tmp / names[n // shard_rows], "w", encoding="utf-8")
+                out.write(json.dumps({"id": oid, **obj}, ensure_ascii=False, separators=(",", ":")) + "\n")
+        finally:
+            out.close()
+    return [root / name for name in names]
 
 
 def create_collection(client: Any, parent: str, collection_id: str, index: BaseIndex, *,
