@@ -61,7 +61,7 @@ from .google_api import (
     translate_error,
     with_scheme,
 )
-from .limits import GEMINI_EMBEDDING_2, resolve_model
+from .limits import GEMINI_EMBEDDING_2, model_id, resolve_model
 from .media import Audio, Document, Image, Video, VideoSegmentConfig, as_image, as_video
 from .results import MultiModalEmbeddingResponse, VideoEmbedding
 from .wire import ContentPart, EmbedRequest, guess_mime
@@ -119,7 +119,7 @@ class GeminiEmbedder(BaseEmbedder):
             raise InputError("pass base_url or api_endpoint, not both", input_name="base_url")
         # A superseded id (gemini-embedding-2-preview) is sent, and names the space, as its
         # successor, with a one-time FutureWarning (vertex_mm.limits.resolve_model).
-        self.model = model = resolve_model(model)
+        self.model = model = resolve_model(model_id(model))
         if not isinstance(document_ocr, bool):
             raise InputError(f"document_ocr must be True or False, got {document_ocr!r}", input_name="document_ocr")
         self.document_ocr = document_ocr

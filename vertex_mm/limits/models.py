@@ -16,6 +16,7 @@ superseded by the GA model: :func:`resolve_model` sends and names spaces by the 
 
 from __future__ import annotations
 
+import re
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from .formats import AUDIO_MIME_TYPES, VIDEO_MIME_TYPES
 
 __all__ = ["GEMINI_EMBEDDING_2", "MB", "MULTIMODAL_EMBEDDING_001", "SUPERSEDED_MODELS", "ContentLimits", "ModelLimits",
-           "limits_for", "model_names", "resolve_model"]
+           "limits_for", "model_id", "model_names", "resolve_model"]
 
 MB = 1024 * 1024
 
@@ -135,6 +136,19 @@ _ALIASES = {"multimodalembedding": "multimodalembedding@001"}
 SUPERSEDED_MODELS = {"gemini-embedding-2-preview": "gemini-embedding-2"}
 _warned: set[str] = set()
 _warned_lock = threading.Lock()
+
+
+_PUBLISHER_PATH = re.compile(r"(?:projects/[^/]+/locations/[^/]+/)?publishers/google/models/(?P<id>[^/]+)")
+
+
+def model_id(model: str) -> str:
+    """A Google model's short id: ``model`` itself, or the id at the end of a
+    ``[projects/P/locations/L/]publishers/google/models/ID`` path. Spaces and cache keys are
+    named by it (a path in a space id could not be parsed back, and named the same model's
+    space twice); the SDKs build the path from it. Other paths (a tuned model's endpoint) are
+    kept as they are."""
+    m = _PUBLISHER_PATH.fullmatch(model)
+    return m["id"] if m else model
 
 
 def resolve_model(model: str) -> str:
