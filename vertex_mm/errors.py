@@ -55,6 +55,7 @@ __all__ = [
     "APIError",
     "BackendError",
     "BatchError",
+    "CacheUnavailableWarning",
     "DeadlineExceededError",
     "DeviceFallbackWarning",
     "EmbeddingSpaceMismatchError",
@@ -354,6 +355,12 @@ def api_error_for_status(status_code: int) -> type[APIError]:
     if status_code >= 500:
         return InternalServerError
     return APIError
+
+
+class CacheUnavailableWarning(UserWarning):
+    """Warned (not raised), once per cache, when the embedding cache cannot be read or written
+    (a locked, read-only, full or damaged file): the batch goes on without it, and vectors the
+    service returned are still returned."""
 
 
 class DeviceFallbackWarning(UserWarning):

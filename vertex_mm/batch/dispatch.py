@@ -22,6 +22,9 @@ from ..results import Embeddings, MultiModalEmbeddingResponse
 from ..wire import EmbedRequest
 from .configured import BatchConfigured
 
+if TYPE_CHECKING:
+    from .runner import OnResult
+
 __all__ = ["BatchDispatch"]
 
 T = TypeVar("T")
@@ -54,8 +57,10 @@ class BatchDispatch(BatchConfigured):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._batch_engine().executor, self._predict, request)
 
-    async def _apredict_many(self, requests: Sequence[EmbedRequest], *, progress: bool = False) -> list[ItemResult]:
-        """The coroutine form of :meth:`_predict_many`."""
+    async def _apredict_many(self, requests: Sequence[EmbedRequest], *, progress: bool = False,
+                             on_result: OnResult | None = None) -> list[ItemResult]:
+        """The coroutine form of :meth:`_predict_many`; ``on_result`` sees each result as it
+        arrives (not for a backend that batches itself: its batch finishes whole)."""
         engine = self._batch_engine()
         if self._batches_itself():
             from .engine import isolated
@@ -66,7 +71,7 @@ class BatchDispatch(BatchConfigured):
         from .progress import Progress
 
         with Progress(len(requests), enabled=progress, desc=f"{self.backend} embed") as bar:
-            return await engine.arun(self._apredict, requests, progress=bar)
+            return await engine.arun(self._apredict, requests, progress=bar, on_result=on_result)
 
     def _batches_itself(self) -> bool:
         return type(self)._predict_many is not BatchDispatch._predict_many
@@ -148,4 +153,6 @@ class BatchDispatch(BatchConfigured):
     async def _arun(self, built: list[EmbedRequest | VertexMMError], *, progress: bool) -> list[ItemResult]:
         from .engine import acached_dispatch
 
-        return await acached_dispatch(built, lambda todo: self._apredict_many(todo, progress=progress), self._cache_view())
+        return await acached_dispatch(built, lambda todo, on_result: self._apredict_many(todo, progress=progress,
+                                                                                       on_result=on_result),
+                                      self._cache_view())

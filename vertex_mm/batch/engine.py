@@ -11,11 +11,12 @@ inference themselves (local models) get their ``_predict_many`` fed in chunks.
 from __future__ import annotations
 
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+import warnings
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from ..errors import BackendError, QuotaExceededError, VertexMMError
+from ..errors import BackendError, CacheUnavailableWarning, QuotaExceededError, VertexMMError
 from ..results import MultiModalEmbeddingResponse
 from ..wire import EmbedRequest
 from .aio import arun_ordered
@@ -41,12 +42,37 @@ class CacheView:
         self.key = key
         self._lock = threading.Lock()
         self._in_flight: dict[str, Future[Any]] = {}
+        self._warned = False
+
+    # The cache is an optimisation: one that cannot be read is a miss, one that cannot be
+    # written is skipped, with one warning. Before, a locked sqlite file turned every vector
+    # the service had returned (and billed) into an error, and failed an async batch whole.
+    def lookup(self, key: str) -> MultiModalEmbeddingResponse | None:
+        try:
+            hit: MultiModalEmbeddingResponse | None = self.cache.get(key)
+        except Exception as exc:
+            self._unavailable("read", exc)
+            return None
+        return hit
+
+    def store(self, key: str, result: MultiModalEmbeddingResponse) -> None:
+        try:
+            self.cache.put(key, result)
+        except Exception as exc:
+            self._unavailable("write", exc)
+
+    def _unavailable(self, what: str, exc: Exception) -> None:
+        with self._lock:
+            first, self._warned = not self._warned, True
+        if first:
+            warnings.warn(f"the embedding cache could not {what} ({type(exc).__name__}: {exc}); going on without it "
+                          "(results are returned, not cached)", CacheUnavailableWarning, stacklevel=2)
 
     def fetch(self, request: EmbedRequest, compute: Callable[[], MultiModalEmbeddingResponse]) -> MultiModalEmbeddingResponse:
         """The cached response, else ``compute()`` stored; concurrent callers with the same key
         share one computation (a repeated image in a batch is sent once)."""
         key = self.key(request)
-        hit: MultiModalEmbeddingResponse | None = self.cache.get(key)
+        hit = self.lookup(key)
         if hit is not None:
             return hit
         with self._lock:
@@ -54,7 +80,7 @@ class CacheView:
             if shared is None:
                 # Another caller may have finished this key between the lookup above and now
                 # (it leaves the in-flight table once stored): look again before computing.
-                hit = self.cache.get(key)
+                hit = self.lookup(key)
                 if hit is not None:
                     return hit
                 mine: Future[Any] = Future()
@@ -64,7 +90,7 @@ class CacheView:
             return shared_result
         try:
             result = compute()
-            self.cache.put(key, result)
+            self.store(key, result)
             mine.set_result(result)
             return result
         except BaseException as exc:
@@ -75,12 +101,11 @@ class CacheView:
                 del self._in_flight[key]
 
     def get(self, request: EmbedRequest) -> MultiModalEmbeddingResponse | None:
-        hit: MultiModalEmbeddingResponse | None = self.cache.get(self.key(request))
-        return hit
+        return self.lookup(self.key(request))
 
     def put(self, request: EmbedRequest, result: Any) -> None:
         if isinstance(result, MultiModalEmbeddingResponse):
-            self.cache.put(self.key(request), result)
+            self.store(self.key(request), result)
 
 
 class BatchEngine:
@@ -266,7 +291,7 @@ def _split_cached(built: list[Any], cache: CacheView | None) -> tuple[list[Any],
             repeats[i] = first[key]
             continue
         first[key] = i
-        hit = cache.cache.get(key)
+        hit = cache.lookup(key)
         if hit is not None:
             out[i] = hit
         else:
@@ -275,10 +300,10 @@ def _split_cached(built: list[Any], cache: CacheView | None) -> tuple[list[Any],
 
 
 def _merge(out: list[Any], built: list[Any], todo: list[int], fresh: Sequence[Any], cache: CacheView | None,
-           repeats: dict[int, int]) -> list[Any]:
+           repeats: dict[int, int], kept: Collection[int] = ()) -> list[Any]:
     for i, result in zip(todo, fresh):
         out[i] = result
-        if cache is not None:
+        if cache is not None and id(built[i]) not in kept:  # (kept: cached as it arrived)
             cache.put(built[i], result)
     for i, j in repeats.items():
         out[i] = out[j]
@@ -327,9 +352,19 @@ def isolated(predict_many: PredictMany, requests: Sequence[EmbedRequest]) -> lis
     return [isolated(predict_many, [r])[0] for r in requests]
 
 
-async def acached_dispatch(built: list[Any], apredict_many: Callable[[Sequence[EmbedRequest]], Awaitable[list[Any]]],
+async def acached_dispatch(built: list[Any],
+                           apredict_many: Callable[[Sequence[EmbedRequest], OnResult | None], Awaitable[list[Any]]],
                            cache: CacheView | None) -> list[Any]:
-    """The coroutine twin of :func:`cached_dispatch`."""
+    """The coroutine twin of :func:`cached_dispatch`. ``apredict_many(requests, on_result)``
+    hands each result to ``on_result`` as it arrives (where it can), which caches it at once:
+    a batch cancelled or timed out part way keeps what finished, as the thread path does."""
     out, todo, repeats = _split_cached(built, cache)
-    fresh = await apredict_many([built[i] for i in todo]) if todo else []
-    return _merge(out, built, todo, fresh, cache, repeats)
+    kept: set[int] = set()
+
+    def keep(_index: int, request: Any, result: Any) -> None:
+        if cache is not None:
+            cache.put(request, result)
+            kept.add(id(request))
+
+    fresh = await apredict_many([built[i] for i in todo], keep if cache is not None else None) if todo else []
+    return _merge(out, built, todo, fresh, cache, repeats, kept)

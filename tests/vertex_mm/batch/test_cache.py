@@ -148,3 +148,58 @@ def test_forty_cached_batch_calls_keep_file_handles_bounded_and_close_returns_th
     assert _open_fds() <= start + 20
     emb.close()
     assert _open_fds() <= start - 1  # the pool's connections (and their WAL files) are gone too
+
+
+@pytest.mark.parametrize("batching", [False, True], ids=["per-item", "batching-backend"])
+def test_a_locked_cache_is_skipped_with_one_warning_and_the_vectors_are_returned(tmp_path, batching):
+    # Another job holds the shared sqlite file's write lock past our timeout: before, every vector
+    # the service had returned (and billed) became an error, and an async batch failed whole.
+    import asyncio
+    import sqlite3
+
+    from vertex_mm.errors import CacheUnavailableWarning
+
+    path = tmp_path / "c.sqlite"
+    cache = EmbeddingCache(path, timeout=0.2)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        make = BatchingEmbedder if batching else ScriptedEmbedder
+        emb = make(concurrency=2, cache=cache)
+        texts = [f"text {i}" for i in range(4)]
+        with pytest.warns(CacheUnavailableWarning, match="could not write .*database is locked.*going on without it") as seen:
+            result = emb.embed_texts(texts, dimension=128, errors="collect")
+        assert result.errors == [None] * 4 and len(seen) == 1
+        with pytest.warns(CacheUnavailableWarning):
+            again = asyncio.run(make(concurrency=2, cache=cache).aembed_texts(texts, dimension=128, errors="collect"))
+        assert again.errors == [None] * 4
+        np.testing.assert_array_equal(np.asarray(again), np.asarray(result))
+    finally:
+        other.rollback()
+        other.close()
+        cache.close()
+
+
+def test_an_async_batch_cancelled_part_way_keeps_what_finished_in_the_cache(tmp_path):
+    # Before, the async path cached a batch only once all of it returned: a timeout lost every
+    # vector already paid for.
+    import asyncio
+
+    from vertex_mm.emulator import run_emulator
+
+    with run_emulator(backend="hashed", latency=0.05) as emu:
+        emb = get_embedder("vertex", api_endpoint=emu.url, retry="none", requests_per_minute=None, concurrency=2,
+                           cache=tmp_path / "c.sqlite")
+        texts = [f"text {i}" for i in range(400)]
+
+        async def cut_short() -> None:
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(emb.aembed_texts(texts, dimension=128), timeout=0.6)
+
+        asyncio.run(cut_short())
+        answered = len(emb.batch.cache)
+        assert 0 < answered < len(texts)
+        before = emu.stats()["2xx"]
+        emb.embed_texts(texts[:answered], dimension=128)  # finished before the cut: not asked again
+        assert emu.stats()["2xx"] - before <= 2  # (at most the requests in flight at the cut)
+        emb.close()
