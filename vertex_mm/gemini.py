@@ -95,6 +95,8 @@ class GeminiEmbedder(BaseEmbedder):
     """
 
     backend = "gemini"
+    # An image with a text, or a video's segments, are one request each (BatchEngine.call).
+    limits_each_service_call = True
     batch_defaults = REMOTE_DEFAULTS
     limits = GEMINI_EMBEDDING_2
     content_limits = GEMINI_EMBEDDING_2
@@ -244,11 +246,19 @@ class GeminiEmbedder(BaseEmbedder):
         config = types.EmbedContentConfig(output_dimensionality=dimension,
                                           audio_track_extraction=audio_track_extraction or None,
                                           document_ocr=document_ocr or None)
-        try:
-            response = self._client.models.embed_content(
-                model=self.model, contents=types.Content(role="user", parts=parts), config=config)
-        except Exception as exc:
-            raise_translated(exc)
+        contents = types.Content(role="user", parts=parts)
+
+        def send() -> list[float]:
+            try:
+                response = self._client.models.embed_content(model=self.model, contents=contents, config=config)
+            except Exception as exc:
+                raise_translated(exc)
+            return self._unit_vector(response, dimension)
+
+        # Each request under the rate limiter and the retry policy on its own.
+        return self._batch_engine().service_call(send)
+
+    def _unit_vector(self, response: Any, dimension: int) -> list[float]:
         embeddings = response.embeddings or []
         if not embeddings or embeddings[0].values is None:
             raise APIError("the service returned no embedding", status_code=200)

@@ -29,6 +29,9 @@ class BatchConfigured:
     #: Empty: one request at a time, no rate limit, no retry (right for local models).
     #: Remote backends set :data:`~vertex_mm.batch.REMOTE_DEFAULTS`.
     batch_defaults: ClassVar[Mapping[str, Any]] = {}
+    #: True where one input may take several service requests, each sent through the engine's
+    #: ``service_call`` so that each takes its own rate-limit token and retry (BatchEngine.call).
+    limits_each_service_call: ClassVar[bool] = False
 
     backend: str
     model: str

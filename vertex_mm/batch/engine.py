@@ -14,6 +14,7 @@ import threading
 import warnings
 from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from ..errors import BackendError, CacheUnavailableWarning, QuotaExceededError, VertexMMError
@@ -108,6 +109,14 @@ class CacheView:
             self.store(self.key(request), result)
 
 
+# The sleep and progress bar of the input being embedded on this thread, for service_call.
+_POLICY: ContextVar[tuple[Callable[[float], None] | None, Progress | None] | None] = ContextVar("_POLICY", default=None)
+
+
+def _per_service_call(predict: Callable[..., Any]) -> bool:
+    return bool(getattr(getattr(predict, "__self__", None), "limits_each_service_call", False))
+
+
 class BatchEngine:
     """Runs requests under :class:`BatchOptions`. Thread-safe; one per embedder."""
 
@@ -127,17 +136,40 @@ class BatchEngine:
 
         A 429 is the server refusing a request without counting it against the quota, so its
         token is given back; every other answer (503 included) is taken to have used quota.
+
+        A backend whose one input may take several service requests (gemini-embedding-2: an
+        image and a text, a video's segments) sets ``limits_each_service_call`` and sends each
+        through :meth:`service_call`: each request then takes its own token and is retried on
+        its own (one token for up to 30 requests overran the quota, and one failed segment
+        threw away the segments done before it).
         """
+        if _per_service_call(predict):
+            token = _POLICY.set((sleep, progress))
+            try:
+                return predict(request)
+            finally:
+                _POLICY.reset(token)
+        return self._under_policy(lambda: predict(request), sleep, progress)
+
+    def service_call(self, send: Callable[[], T]) -> T:
+        """One service request under the limiter and the retry policy, for the backends that
+        set ``limits_each_service_call`` (within :meth:`call`, with its interrupt-aware sleep
+        and progress bar)."""
+        sleep, progress = _POLICY.get() or (None, None)
+        return self._under_policy(send, sleep, progress)
+
+    def _under_policy(self, send: Callable[[], T], sleep: Callable[[float], None] | None,
+                      progress: Progress | None) -> T:
         kwargs: dict[str, Any] = {"before_sleep": progress.retried if progress else None}
         if sleep is not None:
             kwargs["sleep"] = sleep
         for attempt in self.retry.retrying(**kwargs):
             with attempt:
                 if self.limiter is None:
-                    return predict(request)
+                    return send()
                 self.limiter.acquire(sleep=sleep)
                 try:
-                    return predict(request)
+                    return send()
                 except QuotaExceededError:
                     self.limiter.refund()
                     raise
@@ -146,6 +178,8 @@ class BatchEngine:
     async def acall(self, apredict: APredict, request: EmbedRequest, *,
                     progress: Progress | None = None) -> MultiModalEmbeddingResponse:
         """The coroutine twin of :meth:`call`."""
+        if _per_service_call(apredict):  # its requests take the policy in service_call, one by one
+            return await apredict(request)
         async for attempt in self.retry.async_retrying(before_sleep=progress.retried if progress else None):
             with attempt:
                 if self.limiter is None:
