@@ -170,6 +170,21 @@ def warn_file_name_strings(contents: Sequence[object], *, call: str = "embed_con
             UserWarning,
             stacklevel=3,
         )
+    uris = [c for c in contents if isinstance(c, str) and _is_gcs_media_uri(c)]
+    if uris:
+        more = f" (and {len(uris) - 1} more)" if len(uris) > 1 else ""
+        warnings.warn(
+            f"{call}: the text {uris[0]!r}{more} is a gs:// URI of a media file; a str is embedded as text, so this "
+            "is the embedding of the URI, not of the object. Pass Image(gcs_uri=...) (or Document / Video / Audio) "
+            "to embed the object",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _is_gcs_media_uri(text: str) -> bool:
+    return (text.startswith("gs://") and len(text) <= 4096 and not any(c.isspace() for c in text)
+            and os.path.splitext(text)[1].lower() in MEDIA_SUFFIXES)
 
 
 def _names_a_media_file(text: str) -> bool:

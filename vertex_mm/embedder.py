@@ -12,7 +12,7 @@ batch engine with its concurrency, rate limit, retries and cache is the mixin
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -20,13 +20,16 @@ import numpy as np
 from .batch.dispatch import BatchDispatch
 from .columns import Column, ErrorMode, ItemResult, as_batch, assemble, coerce_input
 from .content import Task, as_parts, resolve_task, warn_file_name_strings
-from .errors import UnsupportedInputError, VertexMMError
+from .errors import InputError, UnsupportedInputError, VertexMMError
 from .limits import MULTIMODAL_EMBEDDING_001, ModelLimits, check_dimension
 from .media import Image, Video, VideoSegmentConfig, as_image, as_video
 from .results import Embeddings, EmbeddingSpace, MultiModalEmbeddingResponse
 from .wire import EmbedRequest
 
 __all__ = ["BaseEmbedder", "Embedder", "ErrorMode", "ItemResult"]
+
+#: The keys of a dict request (embed_many): BaseEmbedder.build_request's parameters.
+_REQUEST_KEYS = ("image", "video", "contextual_text", "dimension", "video_segment_config", "key")
 
 
 @runtime_checkable
@@ -160,7 +163,7 @@ class BaseEmbedder(BatchDispatch, abc.ABC):
         def build(r: EmbedRequest | dict[str, Any] | VertexMMError) -> EmbedRequest:
             if isinstance(r, VertexMMError):
                 raise r
-            return r if isinstance(r, EmbedRequest) else self.build_request(**r)
+            return r if isinstance(r, EmbedRequest) else self._request_from_dict(r)
 
         return self._stream_list(requests, build, progress)
 
@@ -291,10 +294,23 @@ class BaseEmbedder(BatchDispatch, abc.ABC):
                 built.append(r)
             else:
                 try:
-                    built.append(self.build_request(**r))
+                    built.append(self._request_from_dict(r))
                 except VertexMMError as exc:
                     built.append(exc)
         return built
+
+    def _request_from_dict(self, r: Any) -> EmbedRequest:
+        """A dict request (``get_embeddings``' keyword names) built, or an :class:`InputError`
+        naming what is wrong with it: a misspelt key was a TypeError, reported as a backend
+        failure by ``embed_many`` and failing ``aembed_many`` whole."""
+        if not isinstance(r, Mapping):
+            raise InputError(f"a request must be a dict of get_embeddings' keywords or an EmbedRequest, got "
+                             f"{type(r).__name__}", input_name="requests")
+        unknown = sorted(str(k) for k in r if k not in _REQUEST_KEYS)
+        if unknown:
+            raise InputError(f"a request has unknown field(s) {unknown}; allowed: {', '.join(_REQUEST_KEYS)}",
+                             input_name="requests")
+        return self.build_request(**r)
 
     def _image_column(self, dimension: int | None) -> Column:
         space = self.space(dimension)

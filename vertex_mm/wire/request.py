@@ -193,6 +193,10 @@ class EmbedRequest:
                 raise InputError(f"video must be a vertex_mm.Video, got {type(video).__name__}", input_name="video")
             if video.data is not None:
                 video_mime = check_video_bytes(video.data, limits, name=video.name)
+                if limits.content is not None and video_segment_config is None:
+                    # gemini-embedding-2 sends the whole video as one part: its length limit
+                    # applies before a request is spent (the service answered 400).
+                    check_content_video_bytes(video.data, limits.content, name=video.name)
             if video_segment_config is not None:
                 video_segment_config = _analysed_span(video_segment_config, limits)
         elif video_segment_config is not None:

@@ -139,3 +139,14 @@ def test_paths_captions_and_async_calls(gemini, tmp_path, recwarn):
     asyncio.run(gemini.aembed_contents([str(cat)], dimension=128))
     messages = _path_warnings(recwarn)
     assert len(messages) == 1 and messages[0].startswith("aembed_contents: ")
+
+
+def test_gs_uri_strings_of_media_warn_and_are_still_embedded_as_text(gemini, recwarn):
+    uri = "gs://my-bucket/photos/cat.jpg"
+    with pytest.warns(UserWarning, match=r"^embed_contents: the text 'gs://my-bucket/photos/cat.jpg' \(and 1 more\) "
+                                         r"is a gs:// URI .* Pass Image\(gcs_uri=\.\.\.\)"):
+        got = gemini.embed_contents([uri, "a cat", "gs://b/report.PDF"], dimension=128)
+    np.testing.assert_allclose(np.asarray(got)[0], gemini.embed_content(uri, dimension=128), rtol=1e-6)  # the text
+    recwarn.clear()
+    gemini.embed_contents(["gs://bucket/notes.txt", "see gs://b/cat.jpg for the photo"], dimension=128)
+    assert not [w for w in recwarn if "gs:// URI" in str(w.message)]  # not media, or not a whole URI
