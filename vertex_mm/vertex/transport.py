@@ -18,7 +18,7 @@ from typing import Any, Literal
 from ..errors import APIError, InputError
 from ..google_api import is_loopback, is_plain_http, raise_translated
 
-__all__ = ["GapicTransport", "PredictTransport", "TransportName", "VertexTarget"]
+__all__ = ["GapicTransport", "PredictTransport", "TransportName", "VertexTarget", "service_endpoint"]
 
 TransportName = Literal["grpc", "rest"]
 
@@ -50,6 +50,13 @@ class PredictTransport(abc.ABC):
 
     def close(self) -> None:
         """Release connections. Safe to call twice."""
+
+
+def service_endpoint(location: str) -> str:
+    """The Vertex AI host for ``location``: regional (``us-central1-aiplatform...``), and the
+    location-invariant host for ``global``, as aiplatform picks it (``global-aiplatform...``
+    does not resolve, and each request was retried as a connection error until it gave up)."""
+    return "aiplatform.googleapis.com" if location.lower() == "global" else f"{location}-aiplatform.googleapis.com"
 
 
 class GapicTransport(PredictTransport):
@@ -84,7 +91,7 @@ class GapicTransport(PredictTransport):
             from google.auth.credentials import AnonymousCredentials
 
             credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
-        endpoint = api_endpoint or f"{target.location}-aiplatform.googleapis.com"
+        endpoint = api_endpoint or service_endpoint(target.location)
         try:
             self._client = aiplatform_v1.PredictionServiceClient(
                 transport=transport,

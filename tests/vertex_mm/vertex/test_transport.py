@@ -102,3 +102,20 @@ def test_service_error_surfaces_typed(embedder, mocker):
     mocker.patch.object(embedder._transport._client, "predict", side_effect=gexc.ResourceExhausted("Quota exceeded"))
     with pytest.raises(errors.QuotaExceededError, match="Quota exceeded"):
         embedder.get_embeddings(contextual_text="x")
+
+
+@pytest.mark.parametrize(("location", "host"), [("global", "aiplatform.googleapis.com"),
+                                                 ("GLOBAL", "aiplatform.googleapis.com"),
+                                                 ("europe-west4", "europe-west4-aiplatform.googleapis.com")])
+def test_the_location_picks_the_host_as_aiplatform_does(location, host):
+    # CLOUD_ML_REGION=global is common: 'global-aiplatform...' does not resolve, and every request
+    # was retried as a connection error until the policy gave up.
+    from google.auth.credentials import AnonymousCredentials
+
+    from vertex_mm import get_embedder
+
+    emb = get_embedder("vertex", project="p", location=location, credentials=AnonymousCredentials())
+    try:
+        assert emb._transport._client._transport._host == f"{host}:443"
+    finally:
+        emb.close()
