@@ -143,10 +143,18 @@ def migrate_index(source: str | os.PathLike[str], out: str | os.PathLike[str], e
     from .jobs import Journal
     from .jobs.writer import embedding_problem, error_entry, write_errors
 
+    if kind not in ("flat", "faiss"):
+        raise InputError(f"kind must be 'flat' or 'faiss', got {kind!r}", input_name="kind")
+    if kind == "faiss":  # before anything is sent: the index is built only at the end
+        from ._optional import require
+
+        require("index", "faiss", what="the FAISS index backend")
     out_path, journal_path = output_paths(source, out)
     space = embedder.content_space(_default_dimension(embedder, dimension, task, journal_path), task=task)
     report = MigrationReport(out_path, journal_path, space=space.id)
     items = source_items(source, root)
+    if not items:  # before the journal: an empty source leaves nothing behind
+        raise InputError(f"{source}: no items to migrate (an empty index or file)", input_name=str(source))
     report.items = len(items)
     report.missing_source = [i.id for i in items if i.location is None and i.text is None]
     entries = [error_entry(i, InputNotFoundError(f"no source file for {i} (pass --root DIR, the folder its "

@@ -252,3 +252,17 @@ def test_an_empty_id_in_a_jsonl_source_is_refused_before_anything_is_embedded(tm
     source.write_text('{"id": "a.jpg"}\n{"id": ""}\n', encoding="utf-8")
     with pytest.raises(InputError, match=r"old.jsonl:2: id must be a non-empty string, got ''"):
         migrate_index(source, tmp_path / "new.idx", get_embedder("hashed"))
+
+
+def test_a_faiss_migration_without_faiss_is_refused_before_anything_is_embedded(tmp_path, monkeypatch):
+    import sys
+
+    from vertex_mm.errors import MissingDependencyError
+
+    source = tmp_path / "old.jsonl"
+    source.write_text('{"id": "a", "metadata": {"text": "a cat"}}\n', encoding="utf-8")
+    monkeypatch.setitem(sys.modules, "faiss", None)  # as if not installed: import faiss raises ImportError
+    with pytest.raises(MissingDependencyError, match="FAISS index backend"):
+        migrate_index(source, tmp_path / "new.idx", get_embedder("hashed"), kind="faiss")
+    assert list(tmp_path.iterdir()) == [source]  # no journal: nothing was sent
+

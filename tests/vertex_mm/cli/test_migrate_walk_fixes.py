@@ -262,10 +262,12 @@ def test_a_storage_url_id_is_its_gs_uri(tmp_path):
 
 
 def test_an_empty_source_writes_no_index(tmp_path, capsys):
+    # A usage error before the journal: no index, and no journal or lock file left behind.
     (tmp_path / "old.jsonl").write_text("")
     assert main(["migrate", str(tmp_path / "old.jsonl"), "--backend", "hashed", "--out", str(tmp_path / "new.idx"),
-                 "--no-progress"]) == 1
-    assert "no index was written" in capsys.readouterr().err and not (tmp_path / "new.idx").exists()
+                 "--no-progress"]) == 2
+    assert "no items to migrate" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["old.jsonl"]
 
 
 def test_ctrl_c_while_writing_the_index_says_nothing_is_lost(emulator, old_index, tmp_path, capsys, monkeypatch):
