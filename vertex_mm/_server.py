@@ -53,6 +53,8 @@ class ServerThread:
             sock = socket.create_server((self._host, self._port), family=family, backlog=1024)
         except OSError as exc:
             raise OSError(exc.errno, f"cannot listen on {self._host}:{self._port}: {exc.strerror or exc}") from exc
+        except OverflowError as exc:  # a port outside 0-65535
+            raise OSError(None, f"cannot listen on {self._host}:{self._port}: {exc}") from exc
         self._address = sock.getsockname()[:2]
         config = uvicorn.Config(
             self.app,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import shlex
 import signal
 import sys
@@ -84,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
                 "index's backend and --dimension, or choose another --out")
     else:
         index = create_index(IndexConfig(space), args.kind)
-    root = Path(args.folder).resolve()
-    ids = {p.resolve().relative_to(root).as_posix(): p for p in photos}
+    root = Path(os.path.abspath(args.folder))  # links kept: a photo linked from elsewhere is named by its link
+    ids = {Path(os.path.abspath(p)).relative_to(root).as_posix(): p for p in photos}
     todo = [p for i, p in ids.items() if i not in index]
     gone = [i for i in index.ids if i not in ids]
     before = len(index)

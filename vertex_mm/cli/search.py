@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("give a text QUERY or --image FILE")
     if args.k < 1:
         raise UsageError(f"-k must be >= 1, got {args.k}")
-    flt = Filter(equals=dict(_key_value(f) for f in args.filter)) if args.filter else None
+    pairs = [_key_value(f) for f in args.filter]
     try:
         index = BaseIndex.load(args.index)  # a vector index; page indexes answer `vertex-mm pages search`
     except IndexKindError as exc:
@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"{args.index} is a page index: search it with vertex-mm pages search --index "
                              f"{args.index} QUERY") from exc
         raise
+    flt = Filter(equals=_typed_values(index, pairs)) if pairs else None
     embedder = embedder_for_index(index, args.backend, **backend_options(args, args.backend or index.space.backend))
     try:
         results = search_index(index, embedder, queries, k=args.k, filter=flt)
@@ -83,6 +84,37 @@ def run(args: argparse.Namespace) -> int:
         if not hits and not args.json:
             print("  (no results)")
     return 0 if found else 1
+
+
+def _typed_values(index: Any, pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """``--filter`` values as the index stores them: ``year=2020`` is the number 2020 where the
+    index holds numbers under ``year`` (a string never equals one), ``fav=true`` the boolean,
+    ``null`` None; a value stays text where the index holds text there (a folder named 2020)."""
+    import json
+
+    wanted: dict[str, Any] = {}
+    for key, text in pairs:
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = text
+        wanted[key] = parsed if not isinstance(parsed, (dict, list)) else text
+    typed = {k for k, v in wanted.items() if not isinstance(v, str)}
+    held: dict[str, set[type]] = {k: set() for k in typed}
+    if typed:
+        for _, _, metas in index.iter_rows():
+            for meta in metas:
+                for k in typed:
+                    if k in meta:
+                        held[k].add(type(meta[k]))
+    out: dict[str, Any] = {}
+    for key, text in pairs:
+        value = wanted[key]
+        kinds = held.get(key, set())
+        number = isinstance(value, (int, float)) and not isinstance(value, bool) and bool(kinds & {int, float})
+        same = value is None and type(None) in kinds or isinstance(value, bool) and bool in kinds
+        out[key] = value if number or same else text
+    return out
 
 
 def _key_value(text: str) -> tuple[str, str]:

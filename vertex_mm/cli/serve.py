@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..serve.render import MAX_K
 from ._backend import add_backend_arguments, backend_options, check_credentials
 
 __all__ = ["HELP", "add_arguments", "run"]
@@ -24,12 +25,33 @@ HELP = "serve a search page for an index on 127.0.0.1"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("index", metavar="IDX", help="index directory written by `vertex-mm index`")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
-    p.add_argument("-k", type=int, default=10, help="results per query shown by default (default 10)")
+    p.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("-k", type=_default_k, default=10, help=f"results per query shown by default (default 10, at most {MAX_K})")
     p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
                    help="a Host name to answer besides this machine's (repeatable; '*' for any). Requests naming "
                         "another host are refused, which keeps web pages elsewhere from reaching the server")
     add_backend_arguments(p, default=None)
+
+
+def _port(text: str) -> int:
+    value = _integer(text, "--port")
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0-65535, got {value}")
+    return value
+
+
+def _default_k(text: str) -> int:
+    value = _integer(text, "-k")
+    if not 1 <= value <= MAX_K:
+        raise argparse.ArgumentTypeError(f"must be 1-{MAX_K} (the search page's cap), got {value}")
+    return value
+
+
+def _integer(text: str, flag: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -47,6 +47,11 @@ BACKENDS: dict[str, str] = {
 }
 
 
+#: Past this, a k beyond the index's rows is refused rather than padded (256 MiB of scores).
+_MAX_PADDING_BYTES = 1 << 28
+#: FAISS settings above this are typos (HNSW M, ef, IVF lists and probes).
+_MAX_FAISS_SETTING = 1 << 20
+
 @dataclass(frozen=True)
 class IndexConfig:
     """Settings of an index; saved in its manifest. Only ``space`` matters for exact search.
@@ -66,6 +71,14 @@ class IndexConfig:
     def __post_init__(self) -> None:
         if self.faiss_kind not in ("hnsw", "ivf"):
             raise ValueError(f"faiss_kind must be 'hnsw' or 'ivf', got {self.faiss_kind!r}")
+        # FAISS asserts (aborting the process) or hangs on these out of range; an edited
+        # manifest reads back through here too (IndexCorruptedError then).
+        for name in ("hnsw_m", "hnsw_ef_construction", "hnsw_ef_search", "ivf_nprobe", "ivf_nlist"):
+            value = getattr(self, name)
+            if value is None and name == "ivf_nlist":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _MAX_FAISS_SETTING:
+                raise ValueError(f"{name} must be an integer from 1 to {_MAX_FAISS_SETTING:,}, got {value!r}")
 
     def options(self) -> dict[str, Any]:
         """Everything but the space (which the manifest stores on its own)."""
@@ -207,6 +220,12 @@ class BaseIndex(abc.ABC):
         k = int(k)
         q = check_vectors(queries, self.space, what="queries")
         flt = Filter.coerce(filter)
+        # scores is (queries, k) whatever the index holds: a k far beyond its rows would allocate
+        # for nothing (k=10**12: a 3.6 TiB MemoryError traceback).
+        if k > len(self._store) and len(q) * k * 4 > _MAX_PADDING_BYTES:
+            raise InvalidIndexArgumentError(
+                f"k={k:,} is more than the {len(self._store):,} rows of the index, and the (queries, k) score matrix "
+                f"would take {len(q) * k * 4 / 2**30:,.1f} GiB; pass k <= {max(len(self._store), 1):,}", input_name="k")
         with self._lock:
             allowed = self._allowed(flt)
             n_allowed = len(self._store) if allowed is None else int(allowed.sum())

@@ -64,8 +64,10 @@ def index_images(
     """
     from . import create_index
 
-    paths = [Path(p).resolve() for p in paths]
-    root = (root or _common_folder(paths)).resolve()
+    # Absolute, with symbolic links kept: a photo linked from outside the folder keeps its
+    # name in the folder as its id (resolved, it became the target's absolute path).
+    paths = [Path(os.path.abspath(p)) for p in paths]
+    root = Path(os.path.abspath(root or _common_folder(paths)))
     space = embedder.space(dimension)
     if index is None:
         index = create_index(space, backend)

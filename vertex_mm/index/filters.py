@@ -117,7 +117,8 @@ class Filter:
     ) -> None:
         if equals is not None and not isinstance(equals, Mapping):
             raise InvalidFilterError(f"equals must be a dict, got {type(equals).__name__}", input_name="equals")
-        eq = dict(equals or {})
+        # Stored metadata keys are strings (JSON): a key given as 1 is "1", as allow/deny take them.
+        eq = {str(k): v for k, v in (equals or {}).items()}
         for k, v in eq.items():
             if not (v is None or isinstance(v, (str, int, float, bool))):
                 raise InvalidFilterError(f"equals[{k!r}] must be a JSON scalar, got {type(v).__name__}",
@@ -168,7 +169,8 @@ class Filter:
         _missing = object()
         for k, v in self.equals.items():
             got = metadata.get(k, _missing)
-            if got is _missing or type(got) is bool and type(v) is not bool or got != v:
+            # True is not 1 here, either way round (Python's == says it is).
+            if got is _missing or (type(got) is bool) != (type(v) is bool) or got != v:
                 return False
         for ns, allowed in self.allow.items():
             if allowed.isdisjoint(tokens_of(metadata.get(ns))):

@@ -41,11 +41,10 @@ from ..errors import VertexMMError
 from ..index.base import BaseIndex
 from ..index.build import embed_query
 from ..index.results import Hit
-from .render import QuerySection, search_page, thumbnail_data_uri, thumbnail_jpeg
+from .render import MAX_K, QuerySection, search_page, thumbnail_data_uri, thumbnail_jpeg
 
 __all__ = ["create_app"]
 
-MAX_K = 100
 MAX_UPLOAD_BYTES = 30 * 1024 * 1024  # above any image limit the embedders accept
 _FORM_OVERHEAD = 64 * 1024  # the other fields and the multipart boundaries
 _THUMB_CACHE = 512
@@ -64,6 +63,9 @@ def create_app(index: BaseIndex, embedder: Any, *, title: str = "vertex-mm photo
     """A Starlette app answering text and image queries against ``index`` with ``embedder``
     (which must embed into the index's space; see :func:`vertex_mm.index.build.embedder_for_index`).
     ``allowed_hosts`` are the ``Host`` names answered (``"*"``: any)."""
+    if isinstance(default_k, bool) or not isinstance(default_k, int) or not 1 <= default_k <= MAX_K:
+        # The page's k field and every request without one would be refused (or above the cap).
+        raise ValueError(f"default_k must be an integer from 1 to {MAX_K}, got {default_k!r}")
     info = f"{len(index)} photos · embedding space {index.space.id} · exact cosine similarity" \
         if index.backend == "flat" else f"{len(index)} photos · embedding space {index.space.id} · {index.backend}"
 

@@ -18,6 +18,9 @@ from ..index.results import Hit
 
 __all__ = ["QuerySection", "results_page", "search_page", "thumbnail_data_uri", "thumbnail_jpeg"]
 
+#: The most results one query may ask for (the page's k field, the app's check).
+MAX_K = 100
+
 THUMB_SIDE = 240
 
 _STYLE = """
@@ -143,7 +146,7 @@ def search_page(
         f'<input type="text" id="q" name="q" value="{html.escape(query, quote=True)}" '
         'placeholder="describe a photo, e.g. a cat" autofocus>'
         '<input type="file" id="image" name="image" accept="image/*">'
-        f'<label>k <input type="number" id="k" name="k" value="{int(k)}" min="1" max="100" style="width:4rem"></label>'
+        f'<label>k <input type="number" id="k" name="k" value="{int(k)}" min="1" max="{MAX_K}" style="width:4rem"></label>'
         '<button type="submit" id="go">Search</button></form>'
     )
     body = [f"<h1>{html.escape(title)}</h1>", f'<p class="meta">{html.escape(info)}</p>', form]

@@ -1,0 +1,107 @@
+"""Edges of ``vertex-mm index`` / ``search`` / ``serve`` and the flat index they share: a photo
+linked from outside the folder, a k far beyond the index, FAISS settings FAISS itself cannot
+take, serve's -k and --port, and filters whose values or keys are not strings."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from vertex_mm import Embeddings, EmbeddingSpace, registry
+from vertex_mm.cli import main
+from vertex_mm.index import Filter, FlatIndex, IndexConfig, create_index
+from vertex_mm.index.errors import InvalidIndexArgumentError
+from vertex_mm.sample_data import sample_photos
+
+SPACE = EmbeddingSpace("test", "gaussian", 8)
+
+
+@pytest.fixture
+def hashed_backend(monkeypatch):
+    monkeypatch.setitem(registry._BACKENDS, "hashed", "vertex_mm.testing.hashed:HashedEmbedder")
+
+
+def _flat(metas: list[dict]) -> FlatIndex:
+    x = np.random.default_rng(0).standard_normal((len(metas), 8)).astype(np.float32)
+    index = FlatIndex(SPACE)
+    index.add([f"r{i}" for i in range(len(metas))], Embeddings(x / np.linalg.norm(x, axis=1, keepdims=True), SPACE),
+              metas)
+    return index
+
+
+def test_a_photo_linked_from_outside_the_folder_keeps_its_name_as_its_id(hashed_backend, tmp_path, capsys):
+    folder, elsewhere = tmp_path / "photos", tmp_path / "elsewhere"
+    folder.mkdir()
+    elsewhere.mkdir()
+    first, second = sample_photos()[:2]
+    shutil.copy(first, folder / first.name)
+    shutil.copy(second, elsewhere / "outside.jpg")
+    (folder / "link.jpg").symlink_to(elsewhere / "outside.jpg")  # it raised ValueError: not in the subpath
+    idx = tmp_path / "p.idx"
+    assert main(["index", str(folder), "--out", str(idx), "--backend", "hashed", "--dimension", "128",
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["search", str(idx), "--image", str(elsewhere / "outside.jpg"), "-k", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["id"] == "link.jpg"
+
+
+def test_a_k_far_beyond_the_index_is_refused_not_allocated():
+    index = _flat([{}] * 3)
+    q = Embeddings(np.ones((1, 8), np.float32), SPACE)
+    assert index.search(q, k=10).scores.shape == (1, 10)  # padded with -inf, as documented
+    with pytest.raises(InvalidIndexArgumentError, match=r"k=1,000,000,000,000 is more than the 3 rows of the index"):
+        index.search(q, k=10**12)
+
+
+@pytest.mark.parametrize(("setting", "value"), [("hnsw_m", 0), ("hnsw_m", -1), ("hnsw_m", "32"), ("ivf_nprobe", 0),
+                                                ("hnsw_ef_search", True), ("ivf_nlist", 0)])
+def test_faiss_settings_out_of_range_are_refused_before_faiss_sees_them(setting, value):
+    # hnsw_m=0 aborted the process in a FAISS assertion; -1 hung.
+    with pytest.raises(ValueError, match=f"{setting} must be an integer from 1 to"):
+        IndexConfig(SPACE, **{setting: value})
+    assert create_index(IndexConfig(SPACE, ivf_nlist=None), "flat") is not None  # None: picked from the rows
+
+
+@pytest.mark.parametrize("argv", [["-k", "0"], ["-k", "500"], ["--port", "70000"], ["--port", "-5"]])
+def test_serve_refuses_a_bad_k_or_port_as_a_usage_error(tmp_path, capsys, argv):
+    _flat([{}]).save(tmp_path / "p.idx")
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", str(tmp_path / "p.idx"), *argv])
+    assert exit_.value.code == 2 and argv[0] in capsys.readouterr().err
+
+
+def test_filters_keep_booleans_apart_from_numbers_and_take_keys_as_strings():
+    index = _flat([{"flag": 1, "n": 0}, {"flag": True, "n": 1}, {"flag": False, "n": 2}, {"flag": 0, "n": 3}])
+    q = Embeddings(np.ones((1, 8), np.float32), SPACE)
+
+    def found(equals: dict) -> list[str]:
+        return sorted(h.id for h in index.search(q, k=4, filter=equals)[0])
+
+    assert found({"flag": True}) == ["r1"] and found({"flag": 1}) == ["r0"]  # True matched 1 before
+    assert found({"flag": False}) == ["r2"] and found({"flag": 0}) == ["r3"]
+    index2 = _flat([{"1": "x"}, {"1": "y"}])
+    assert Filter({1: "x"}) == Filter({"1": "x"})  # one cache entry, one meaning
+    assert sorted(h.id for h in index2.search(q, k=2, filter={1: "x"})[0]) == ["r0"]
+    assert sorted(h.id for h in index2.search(q, k=2, filter={"1": "x"})[0]) == ["r0"]
+
+
+def test_search_filter_values_take_the_type_the_index_holds(hashed_backend, tmp_path, capsys):
+    x = np.random.default_rng(0).standard_normal((3, 128)).astype(np.float32)
+    space = EmbeddingSpace("hashed", "sha256", 128)
+    index = FlatIndex(space)
+    index.add(["a", "b", "c"], Embeddings(x / np.linalg.norm(x, axis=1, keepdims=True), space),
+              [{"year": 2020, "fav": True, "folder": "2020"}, {"year": 2021, "fav": False, "folder": "x"},
+               {"year": 2020.0, "fav": False, "folder": "2021"}])
+    index.save(tmp_path / "p.idx")
+
+    def ids(*filters: str) -> list[str]:
+        args = [a for f in filters for a in ("--filter", f)]
+        main(["search", str(tmp_path / "p.idx"), "anything", "-k", "3", "--json", *args])
+        return sorted(json.loads(line)["id"] for line in capsys.readouterr().out.splitlines())
+
+    assert ids("year=2020") == ["a", "c"] and ids("fav=true") == ["a"]  # numbers and booleans as stored
+    assert ids("folder=2020") == ["a"]  # text where the index holds text
+    assert ids("year=2020", "fav=false") == ["c"]
