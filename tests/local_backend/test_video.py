@@ -94,3 +94,35 @@ def test_frames_are_sampled_once_per_second_centred() -> None:
 def test_segments_are_clipped_to_120_seconds_and_the_duration() -> None:
     assert segments_for(None, 300.0) == [(t, t + 16) for t in range(0, 112, 16)] + [(112, 120)]
     assert segments_for(VideoSegmentConfig(0, 120, 16), 20.0) == [(0, 16), (16, 20)]
+
+
+def test_a_portrait_phone_video_is_embedded_upright(local_embedder, photos) -> None:
+    # Phones store portrait video landscape with a display rotation; frames were embedded sideways.
+    import io
+
+    import av
+    from PIL import Image
+
+    cat = Image.fromarray(np.asarray(photos["chelsea"])).convert("RGB").resize((224, 160))
+    stored = cat.transpose(Image.Transpose.ROTATE_90)  # how the camera wrote the pixels
+
+    def mp4(img: Image.Image, rotation: int) -> bytes:
+        buf = io.BytesIO()
+        with av.open(buf, "w", format="mp4") as c:
+            s = c.add_stream("libx264", rate=4)
+            s.width, s.height, s.pix_fmt = img.size[0], img.size[1], "yuv420p"
+            if rotation:
+                s.set_display_rotation(rotation)
+            for _ in range(8):
+                for p in s.encode(av.VideoFrame.from_ndarray(np.asarray(img), format="rgb24")):
+                    c.mux(p)
+            for p in s.encode():
+                c.mux(p)
+        return buf.getvalue()
+
+    png = io.BytesIO()
+    cat.save(png, "PNG")
+    image = local_embedder.get_embeddings(image=png.getvalue()).image_embedding
+    tagged = local_embedder.get_embeddings(video=Video(mp4(stored, -90))).video_embeddings[0].embedding
+    untagged = local_embedder.get_embeddings(video=Video(mp4(stored, 0))).video_embeddings[0].embedding
+    assert np.dot(image, tagged) > 0.98 and np.dot(image, tagged) > np.dot(image, untagged) + 0.05

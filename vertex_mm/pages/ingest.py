@@ -34,6 +34,7 @@ from ..errors import InputError, InvalidDocumentError
 from ..index.results import page_id  # the scheme, defined beside PageHit so that the index shares it
 from ..limits import PAGE_IMAGE_SUFFIXES, PDF_SUFFIXES
 from ..pdf import MAX_PAGE_PIXELS, MAX_PAGE_SIDE, PdfFile, open_pdf, pdf_page_count
+from ..pixels import upright_rgb
 
 __all__ = [
     "DEFAULT_DPI", "SCAN_DPI", "InvalidDocumentError", "OpenPdfs", "PageImage", "PageRef", "expand_sources",
@@ -313,7 +314,7 @@ def read_image(path: Path, *, max_pixels: int = MAX_PAGE_PIXELS, max_side: int =
                     raise InvalidDocumentError(
                         f"{name!r} is {w}x{h} = {w * h:,} pixels; a page image may have at most {max_pixels:,} "
                         f"pixels and {max_side:,} a side (scan at a lower resolution)", input_name=name)
-                return im.convert("RGB")
+                return upright_rgb(im)  # EXIF orientation, 16-bit scans scaled, transparency on white
     except InvalidDocumentError:
         raise
     except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, DecompressionBomb*... for bad files

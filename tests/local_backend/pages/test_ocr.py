@@ -58,3 +58,18 @@ def test_unreadable_image_raises_typed_error(tmp_path):
     with OcrPool(1, cache_dir=tmp_path / "cache", settings=OcrSettings(lang="no-such-language")) as pool:
         with pytest.raises(InvalidImageError, match="tesseract failed"):
             pool.submit(Image.new("L", (64, 64), 255), name="blank").result()
+
+
+@pytest.mark.usefixtures("tesseract")
+def test_a_cache_file_that_cannot_be_read_is_a_miss(tmp_path, pdfs, page_png):
+    # A shared cache can hold a file this account cannot read: the page is read again (before,
+    # OSError ended the whole indexing run). /proc/self/mem raises EIO on read, even for root.
+    png = page_png(pdfs / "residual-shadings.pdf", 7, tmp_path / "p7.png")
+    image = Image.open(png)
+    with OcrPool(1, cache_dir=tmp_path / "cache") as pool:
+        key = pool.cache_key(image, pool.settings)
+        path = tmp_path / "cache" / key[:2] / f"{key}.json"
+        path.parent.mkdir(parents=True)
+        path.symlink_to("/proc/self/mem")
+        words = pool.submit(image).result().words
+    assert "Corporal" in {w.text for w in words} and (pool.hits, pool.misses) == (0, 1)
