@@ -157,29 +157,22 @@ def _sniffed(data: bytes, *, name: str) -> Part:
 
 
 def warn_file_name_strings(contents: Sequence[object], *, call: str = "embed_contents") -> None:
-    """Warn once when whole ``str`` items are names of existing media files: a ``str`` is always
-    embedded as text (the name, not the file), which is rarely what ``glob.glob(...)`` meant.
-    What is embedded does not change; only paths with a media suffix are looked up."""
-    found = [c for c in contents if isinstance(c, str) and _names_a_media_file(c)]
+    """Warn once when whole ``str`` items are names of existing media files, and once when they
+    are ``gs://`` URIs of media: a ``str`` is always embedded as text (the name, not the file),
+    which is rarely what ``glob.glob(...)`` meant. What is embedded does not change; only paths
+    with a media suffix are looked up."""
+    _warn_texts(call, [c for c in contents if isinstance(c, str) and _names_a_media_file(c)],
+                "is the name of an existing media file; a str is embedded as text, so this is the embedding of the "
+                "file name, not of the file. Pass pathlib.Path(...) (or Image / Document / Video / Audio) to embed the file")
+    _warn_texts(call, [c for c in contents if isinstance(c, str) and _is_gcs_media_uri(c)],
+                "is a gs:// URI of a media file; a str is embedded as text, so this is the embedding of the URI, not "
+                "of the object. Pass Image(gcs_uri=...) (or Document / Video / Audio) to embed the object")
+
+
+def _warn_texts(call: str, found: list[str], why: str) -> None:
     if found:
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
-        warnings.warn(
-            f"{call}: the text {found[0]!r}{more} is the name of an existing media file; a str is embedded as "
-            "text, so this is the embedding of the file name, not of the file. Pass pathlib.Path(...) "
-            "(or Image / Document / Video / Audio) to embed the file",
-            UserWarning,
-            stacklevel=3,
-        )
-    uris = [c for c in contents if isinstance(c, str) and _is_gcs_media_uri(c)]
-    if uris:
-        more = f" (and {len(uris) - 1} more)" if len(uris) > 1 else ""
-        warnings.warn(
-            f"{call}: the text {uris[0]!r}{more} is a gs:// URI of a media file; a str is embedded as text, so this "
-            "is the embedding of the URI, not of the object. Pass Image(gcs_uri=...) (or Document / Video / Audio) "
-            "to embed the object",
-            UserWarning,
-            stacklevel=3,
-        )
+        warnings.warn(f"{call}: the text {found[0]!r}{more} {why}", UserWarning, stacklevel=4)
 
 
 def _is_gcs_media_uri(text: str) -> bool:
