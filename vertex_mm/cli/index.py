@@ -43,7 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("folder", metavar="DIR", help="folder of photos (searched recursively)")
     p.add_argument("--out", required=True, metavar="IDX", help="index directory to write")
     add_backend_arguments(p, default="local", dimension="embedding length (default: the backend's)")
-    p.add_argument("--kind", choices=("flat", "faiss"), default="flat",
+    p.add_argument("--kind", choices=("flat", "faiss"), default=None,
                    help="flat: exact search (default); faiss: approximate HNSW, needs vertex-mm[index]")
     p.add_argument("--update", action="store_true",
                    help="open IDX if it exists: embed only photos it lacks and drop photos no longer on disk")
@@ -78,13 +78,16 @@ def run(args: argparse.Namespace) -> int:
     index: BaseIndex
     if args.update and out.exists():
         index = BaseIndex.load(out)
+        if args.kind is not None and args.kind != index.kind:  # it was ignored, the index kept its kind
+            raise UsageError(f"{out} is a {index.kind} index; --update keeps its kind, so --kind {args.kind} cannot "
+                             "apply: leave --kind out, or write a new index with --out")
         if space != index.space:  # the task is not compared, as in EmbeddingSpace.require_same
             raise EmbeddingSpaceMismatchError(
                 f"{out} holds vectors in embedding space {index.space.id!r}; --backend {args.backend} with "
                 f"these flags embeds in {space.id!r}, and vectors of two spaces are not comparable: pass the "
                 "index's backend and --dimension, or choose another --out")
     else:
-        index = create_index(IndexConfig(space), args.kind)
+        index = create_index(IndexConfig(space), args.kind or "flat")
     root = Path(os.path.abspath(args.folder))  # links kept: a photo linked from elsewhere is named by its link
     ids = {Path(os.path.abspath(p)).relative_to(root).as_posix(): p for p in photos}
     todo = [p for i, p in ids.items() if i not in index]

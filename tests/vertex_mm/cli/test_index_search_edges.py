@@ -105,3 +105,16 @@ def test_search_filter_values_take_the_type_the_index_holds(hashed_backend, tmp_
     assert ids("year=2020") == ["a", "c"] and ids("fav=true") == ["a"]  # numbers and booleans as stored
     assert ids("folder=2020") == ["a"]  # text where the index holds text
     assert ids("year=2020", "fav=false") == ["c"]
+
+
+def test_update_with_another_kind_is_a_usage_error_not_ignored(hashed_backend, tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(sample_photos()[0], folder / "a.jpg")
+    args = ["index", str(folder), "--out", str(tmp_path / "p.idx"), "--backend", "hashed", "--dimension", "128",
+            "--no-progress"]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main([*args, "--update", "--kind", "faiss"]) == 2  # exited 0 and kept a flat index
+    assert "is a flat index; --update keeps its kind" in capsys.readouterr().err
+    assert main([*args, "--update", "--kind", "flat"]) == 0 and main([*args, "--update"]) == 0
