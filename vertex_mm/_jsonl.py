@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import InputError, VertexMMError
 
-__all__ = ["json_line", "json_objects"]
+__all__ = ["is_utf8", "json_line", "json_objects"]
 
 
 def json_line(obj: Any, **kwargs: Any) -> str:
@@ -25,11 +25,17 @@ def json_line(obj: Any, **kwargs: Any) -> str:
     ``\\udcff``-style escapes instead, which ``json.loads`` reads back as the same string (so
     the name still finds its file)."""
     text = json.dumps(obj, ensure_ascii=False, **kwargs)
+    return text if is_utf8(text) else json.dumps(obj, ensure_ascii=True, **kwargs)
+
+
+def is_utf8(text: str) -> bool:
+    """Whether UTF-8 can encode ``text``: not when it holds lone surrogates (how ``os.listdir``
+    hands over a file name in another encoding)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        text = json.dumps(obj, ensure_ascii=True, **kwargs)
-    return text
+        return False
+    return True
 
 
 def _input_error(message: str, where: str) -> VertexMMError:

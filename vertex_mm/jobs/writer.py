@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._jsonl import json_line
+from .._jsonl import is_utf8, json_line
 from .journal_lock import JournalError, JournalLockedError, lock_journal, unlock_journal
 from .journal_space import JournalSpaceError, check_journal_space
 from .resume import ResumeSet
@@ -367,14 +367,6 @@ def read_journal(path: str | os.PathLike[str], stats: JournalStats | None = None
         yield record
 
 
-def _is_utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _escaped(text: str) -> str:
     """``text`` as UTF-8 can hold it: the bytes of a name ``os.listdir`` could not decode as
     ``\\xNN``, any other lone surrogate as ``\\uDXXX``."""
@@ -426,7 +418,7 @@ def export_parquet(journal: str | os.PathLike[str], out: str | os.PathLike[str],
                     continue
                 for name in schema.names:
                     columns[name].append(record.get(name))
-                if not _is_utf8(record["id"]):
+                if not is_utf8(record["id"]):
                     columns["id"][-1] = _escaped(record["id"])
                     escaped.append(record["id"])
                 rows += 1

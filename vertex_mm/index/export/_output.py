@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..._jsonl import is_utf8
 from ...errors import InputError, OutputPathError
 
 __all__ = ["check_row_text", "new_folder", "utf8_text"]
@@ -28,23 +29,19 @@ __all__ = ["check_row_text", "new_folder", "utf8_text"]
 
 def utf8_text(text: str, what: str, target: str) -> str:
     """``text`` itself when UTF-8 can encode it; an :class:`InputError` naming ``what`` otherwise."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
+    if not is_utf8(text):
         raise InputError(f"{what} is not valid UTF-8 text (a file name in another encoding?); {target} stores UTF-8 "
                          "strings only: rename the file to UTF-8 and index it again, or add it under another id",
-                         input_name=what) from exc
+                         input_name=what)
     return text
 
 
 def check_row_text(id_: str, metadata: Mapping[str, Any], target: str) -> None:
     """Refuse a row whose id or metadata text ``target`` cannot store (:func:`utf8_text`)."""
     utf8_text(id_, f"id {id_!r}", target)
-    try:
-        json.dumps(metadata, ensure_ascii=False, default=str).encode("utf-8")
-    except UnicodeEncodeError:
+    if not is_utf8(json.dumps(metadata, ensure_ascii=False, default=str)):
         raise InputError(f"the metadata of {id_!r} holds text that is not valid UTF-8 (a file name in another "
-                         f"encoding?); {target} stores UTF-8 strings only", input_name=f"metadata of {id_!r}") from None
+                         f"encoding?); {target} stores UTF-8 strings only", input_name=f"metadata of {id_!r}")
 
 
 @contextmanager
