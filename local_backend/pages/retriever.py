@@ -167,7 +167,8 @@ class OcrAssistedPageRetriever:
         """Add ``pages`` to the pages this retriever holds (a loaded index grows): only the new
         pages are read and their passages encoded; BM25 and the layout signal are rebuilt over
         old and new pages together, so every page is fused as one corpus. A page whose id the
-        index holds is skipped (counted in ``stats.skipped``), or read again with ``replace``.
+        index holds is skipped (counted in ``stats.skipped``); with ``replace`` each document of
+        ``pages`` is read again, and its old pages that ``pages`` no longer has are dropped.
         An index with CNN region vectors (``visual``) is refused: it can only be built whole."""
         if "visual" in self.components:
             raise InputError(f"this {self.name} index holds CNN region vectors, which can only be built whole; index "
@@ -176,9 +177,9 @@ class OcrAssistedPageRetriever:
         held = set(self.page_ids)
         if not replace:
             refuse_held_elsewhere(refs, {r.page_id: str(r.path) for r in self.refs})
-        if replace:
-            renewed = {r.page_id for r in refs}
-            kept = [i for i, r in enumerate(self.refs) if r.page_id not in renewed]
+        if replace:  # every page of a document read again goes: a file that shrank keeps no old pages
+            renewed = {(r.doc_id, r.is_pdf) for r in refs}
+            kept = [i for i, r in enumerate(self.refs) if (r.doc_id, r.is_pdf) not in renewed]
             todo = refs
         else:
             kept = list(range(len(self.refs)))

@@ -91,7 +91,8 @@ def register(subparsers: Any) -> None:
     ix.add_argument("--update", action="store_true",
                     help="add to the index at --index if it exists (an existing index is refused without it; "
                     "ocr-fused reads the new pages and fuses them with those it holds)")
-    ix.add_argument("--replace", action="store_true", help="with --update: index again the pages the index already holds")
+    ix.add_argument("--replace", action="store_true",
+                    help="with --update: index again the documents given that the index holds (pages they no longer have go)")
     add_page_content_arguments(ix, new_index=True)
     ix.set_defaults(func=run, dimension=None, pages_per_vector=None)  # None: not given (the defaults are filled in _index)
 

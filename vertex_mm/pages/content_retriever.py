@@ -122,7 +122,9 @@ class ContentPageRetriever:
         bar = _progress_bar(len(refs), self.name) if self.progress else None
         pending: list[_Chunk] = []
         try:
-            for chunk in _chunks(refs, self.pages_per_vector):
+            chunks = list(_chunks(refs, self.pages_per_vector))
+            stale = self._outgrown(refs, {c.id for c in chunks}) if self.replace else []
+            for chunk in chunks:
                 if chunk.id in self.flat and not self.replace:
                     if bar is not None:
                         bar.update(len(chunk.refs))
@@ -131,6 +133,8 @@ class ContentPageRetriever:
                 if len(pending) == self.batch_size:
                     self._embed_batch(pending, stats, root, bar)
                     pending = []
+            if stale:  # after the new vectors are in: a run cut short keeps the old pages
+                self.flat.delete(stale, missing_ok=True)
             if pending or root is not None:
                 self._embed_batch(pending, stats, root, bar)
         finally:
@@ -138,6 +142,17 @@ class ContentPageRetriever:
                 bar.close()
         stats.seconds["embed"] = time.perf_counter() - t0
         return stats
+
+    def _outgrown(self, refs: list[PageRef], renewed: set[str]) -> list[str]:
+        """Vectors of the documents ``refs`` index again that the new files no longer have: a
+        file that shrank from five pages to three must not keep pages four and five."""
+        docs = {(r.doc_id, r.is_pdf) for r in refs}
+        out = []
+        for id_ in self.flat.ids:
+            meta = self.flat.metadata(id_)
+            if id_ not in renewed and (meta["doc_id"], PageRef(Path(meta["source"])).is_pdf) in docs:
+                out.append(id_)
+        return out
 
     def _embed_batch(self, chunks: list[_Chunk], stats: IndexStats, root: Path | None, bar: Any) -> None:
         contents: list[list[Part]] = []

@@ -5,10 +5,11 @@ pages it holds with the new ones (only the new ones are read)."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
-from page_fixtures import PDF_FIXTURE, private_cache, tesseract
+from page_fixtures import PDF_FIXTURE, one_page_pdf, private_cache, tesseract
 
 from vertex_mm.cli import main
 
@@ -67,6 +68,21 @@ def test_an_ocr_fused_update_scores_as_the_index_built_whole(tmp_path, capsys):
     assert sorted(a.page_ids) == sorted(b.page_ids)
     for name, scores in a.component_scores(queries).items():
         np.testing.assert_allclose(b.component_scores(queries)[name][:, order], scores, atol=1e-5, err_msg=name)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("tesseract", "private_cache")
+def test_replacing_a_file_that_shrank_drops_its_old_pages(tmp_path, capsys):
+    corpus, idx = tmp_path / "corpus", tmp_path / "idx"
+    corpus.mkdir()
+    shutil.copy(CORPUS / "zoo-design.pdf", corpus / "zoo-design.pdf")
+    shutil.copy(CORPUS / "effects-hex.pdf", corpus / "effects-hex.pdf")
+    assert _index(str(corpus), "--index", str(idx)) == 0
+    one_page_pdf(CORPUS / "zoo-design.pdf", 1, corpus / "zoo-design.pdf")  # the file now has 1 page, not 2
+    capsys.readouterr()
+    assert _index(str(corpus / "zoo-design.pdf"), "--index", str(idx), "--update", "--replace") == 0
+    assert "(2 pages in the index)" in capsys.readouterr().out
+    assert {h["page_id"] for h in _hits(idx, "zoo design", capsys)} == {"zoo-design#1", "effects-hex#1"}
 
 
 @pytest.mark.usefixtures("tesseract", "private_cache")

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 from factories import image_bytes
-from page_fixtures import PDF_FIXTURE, two_pdfs
+from page_fixtures import PDF_FIXTURE, one_page_pdf, two_pdfs
 
 from vertex_mm import Document, get_embedder
 from vertex_mm.cli import main
@@ -247,3 +247,20 @@ def test_cli_says_no_index_was_written_when_the_service_refused_every_page(
     assert code == 1 and not idx.exists()
     assert f"no index was written to {idx}: not one page was embedded" in out
     assert out.count("  not indexed: zoo-design#") == 2 and "503" in out
+
+
+@pytest.mark.parametrize("pages_per_vector", [1, 2])
+def test_replacing_a_file_that_shrank_drops_its_old_pages(gemini: Any, tmp_path: pathlib.Path, pages_per_vector: int) -> None:
+    # zoo-design.pdf had 2 pages and now has 1: page 2 must not stay searchable after --replace.
+    corpus = two_pdfs(tmp_path / "corpus")
+    idx = tmp_path / "idx"
+    _retriever(gemini, pages_per_vector=pages_per_vector).index(expand_sources([corpus]), save_to=idx)
+    assert sorted(load_page_retriever(idx, "gemini", embedder_options={"base_url": gemini.base_url}).page_ids) == [
+        "effects-hex#1", "zoo-design#1", "zoo-design#2"]
+    one_page_pdf(PDF_FIXTURE / "corpus" / "zoo-design.pdf", 1, corpus / "zoo-design.pdf")
+    grown = load_page_retriever(idx, "gemini", embedder_options={"base_url": gemini.base_url}, replace=True)
+    stats = grown.index(expand_sources([corpus / "zoo-design.pdf"]), save_to=idx)
+    assert stats.pages == 1
+    again = load_page_retriever(idx, "gemini", embedder_options={"base_url": gemini.base_url})
+    assert sorted(again.page_ids) == ["effects-hex#1", "zoo-design#1"]
+    assert {h.page_id for h in again.search(["zoo"], k=5)[0]} == {"effects-hex#1", "zoo-design#1"}
