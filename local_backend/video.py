@@ -70,13 +70,15 @@ def _small_image(frame: Any) -> Any:
 _TURNS = {90: PILImage.Transpose.ROTATE_90, 180: PILImage.Transpose.ROTATE_180, 270: PILImage.Transpose.ROTATE_270}
 
 
-def _pick_frames(container: Any, times: list[float], name: str) -> list[Any]:
-    """The frame on screen at each of the sorted ``times``, as small RGB PIL images.
+def _pick_frames(container: Any, times: list[float], name: str) -> tuple[list[Any], float]:
+    """The frame on screen at each of the sorted ``times``, as small RGB PIL images, and the
+    time of the last frame decoded.
 
     Only the last decoded frame is kept at full resolution; a picked frame is shrunk the
     moment it is picked, so memory follows the number of samples, not the video's size."""
     picked: list[Any] = []
     last = None
+    last_t = 0.0
     last_small = None  # ``last`` shrunk, made once however many times it is picked
     k = 0
     for t, frame in video_frames(container, name):
@@ -88,14 +90,15 @@ def _pick_frames(container: Any, times: list[float], name: str) -> list[Any]:
             picked.append(last_small)
             k += 1
         if k >= len(times):
+            last_t = t  # every time has a frame, and frames go on past them
             break
-        last, last_small = frame, None
+        last, last_small, last_t = frame, None, t
     if last is None:
         raise InvalidVideoError(f"{name}: no decodable video frames", input_name=name)
     if k < len(times):  # times past the last frame see the last frame
         tail = _small_image(last)
         picked.extend([tail] * (len(times) - k))
-    return picked
+    return picked, last_t
 
 
 def embed_video(embedder: "LocalEmbedder", data: bytes, name: str = "video",
@@ -107,9 +110,11 @@ def embed_video(embedder: "LocalEmbedder", data: bytes, name: str = "video",
         segs = segments_for(config, duration, name)
         per_seg = [sample_times(s, e, embedder.video_fps, embedder.max_frames_per_segment) for s, e in segs]
         flat = sorted(t for ts in per_seg for t in ts)
-        frames = _pick_frames(container, flat, name)
+        frames, last_t = _pick_frames(container, flat, name)
+        rate = container.streams.video[0].average_rate
     finally:
         container.close()
+    _refuse_frameless_segments(segs, last_t + (1 / float(rate) if rate else 0.0), duration, name)
     by_time = dict(zip(flat, frames))
     vecs = _embed_frames(embedder, [by_time[t] for ts in per_seg for t in ts], name)
     out = []
@@ -118,6 +123,17 @@ def embed_video(embedder: "LocalEmbedder", data: bytes, name: str = "video",
         out.append((s, e, l2_normalize(vecs[pos : pos + len(ts)].mean(axis=0))))
         pos += len(ts)
     return out
+
+
+def _refuse_frameless_segments(segs: list[tuple[float, float]], frames_end: float, duration: float, name: str) -> None:
+    """Refuse a video whose frames stop before a segment starts: a file cut short (an
+    interrupted copy) states its whole length, and FFmpeg's threaded decoder stops at the damage
+    without a word; such a segment would be the last frame over again, standing for nothing."""
+    for s, _e in segs:
+        if s >= frames_end - 1e-6:
+            raise InvalidVideoError(
+                f"{name}: the frames stop at {frames_end:.2f} s of a stated {duration:.2f} s (a truncated file?), "
+                f"so segment {s:g}-{_e:g} s has none", input_name=name)
 
 
 def _embed_frames(embedder: "LocalEmbedder", frames: list[Any], name: str) -> np.ndarray:

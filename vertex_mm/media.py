@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 import stat
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -67,11 +68,24 @@ __all__ = [
 M = TypeVar("M", bound="_Media")
 
 
-def _normalise_location(location: str | os.PathLike[str], kind: str) -> str:
-    location = os.fspath(location)
+#: The JSON API's object URL (``Blob.media_link``): /download/storage/v1/b/BUCKET/o/OBJECT.
+_JSON_API_OBJECT = re.compile(r"^/(?:download/)?storage/v1/b/([^/]+)/o/(.+)$")
+
+
+def _normalise_location(location: str | os.PathLike[str] | bytes, kind: str) -> str:
+    location = os.fsdecode(location)  # a bytes path too (os.fspath gives bytes, and every check below wants str)
     parsed = urllib.parse.urlsplit(location)
     scheme = parsed.scheme.lower()
+    if location[:3].lower() == "gs:":
+        return "gs:" + location[3:]  # GS://b/o is the same URI, not a local file of that name
     if scheme == "https" and parsed.netloc == "storage.googleapis.com":
+        if "generation" in urllib.parse.parse_qs(parsed.query):
+            raise InvalidURIError(
+                f"{location}: pins one generation of the object, which a gs:// URI cannot carry (the service reads "
+                "the live one); copy that generation to an object of its own and pass its gs:// URI", input_name=location)
+        api = _JSON_API_OBJECT.match(parsed.path)
+        if api:  # the bucket is in the path, not first: it read as bucket "download"
+            return f"gs://{urllib.parse.unquote(api.group(1))}/{urllib.parse.unquote(api.group(2))}"
         return "gs:/" + urllib.parse.unquote(parsed.path)
     if scheme in ("http", "https"):
         raise InvalidURIError(
@@ -262,10 +276,12 @@ class VideoSegmentConfig:
                                     input_name="video_segment_config")
         end = self.end_offset_sec if duration is None else min(self.end_offset_sec, duration)
         out: list[tuple[float, float]] = []
-        t = float(self.start_offset_sec)
-        while t < end - 1e-9:
-            out.append((t, min(t + self.interval_sec, end)))
-            t += self.interval_sec
+        # Each bound from the start and a multiple of the step, to the microsecond: summing the
+        # step drifted (13.200000000000001), and the drift reached results and cache keys.
+        k = 0
+        while (t := float(round(self.start_offset_sec + k * self.interval_sec, 6))) < end - 1e-9:
+            out.append((t, min(round(t + self.interval_sec, 6), end)))
+            k += 1
         return out
 
 

@@ -31,6 +31,8 @@ __all__ = ["MAX_PAGE_PIXELS", "MAX_PAGE_SIDE", "PdfFile", "fit_scale", "open_pdf
 _POINTS_PER_INCH = 72.0
 #: pdfium's FPDF_ERR_PASSWORD: the document is encrypted and the (empty) password does not open it.
 _FPDF_ERR_PASSWORD = 4
+#: A page tree node's page count (``/Count 0`` is a PDF without pages, which PDFium will not load).
+_PAGE_COUNT = re.compile(rb"/Count\s+(\d+)")
 #: No page renders to more pixels than this (a legal 200x200 inch page at 200 dpi would be
 #: 1.6 Gpixel), nor to a side longer than :data:`MAX_PAGE_SIDE`; larger pages render at the
 #: resolution that fits, and the image says which (its size).
@@ -208,7 +210,22 @@ def open_pdf(source: str | os.PathLike[str] | bytes, *, name: str | None = None)
             raise InvalidDocumentError(f"{label}: the PDF is password-protected (encrypted) and cannot be opened",
                                        input_name=label, hint="Save an unprotected copy (qpdf --decrypt "
                                        "--password=PASSWORD in.pdf out.pdf) and pass that") from exc
+        if _empty_page_tree(target):  # PDFium refuses it with a stale or "Success" error text
+            raise InvalidDocumentError(f"{label}: the PDF has no pages (its page tree is empty)", input_name=label) from exc
         raise InvalidDocumentError(f"{label}: not a readable PDF ({exc})", input_name=label) from exc
+
+
+def _empty_page_tree(target: bytes | str) -> bool:
+    """Whether a PDF PDFium would not load states a page count of 0 and no other (read only on
+    that failure, from at most the first 64 MB; a tree inside a compressed object stream is not seen)."""
+    if isinstance(target, str):
+        try:
+            with open(target, "rb") as f:
+                target = f.read(64 << 20)
+        except OSError:
+            return False
+    counts = set(_PAGE_COUNT.findall(target))
+    return counts == {b"0"}
 
 
 def pdf_page_count(source: str | os.PathLike[str] | bytes, *, name: str | None = None) -> int:

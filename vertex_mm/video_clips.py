@@ -88,12 +88,13 @@ def measured_duration(container: Any, data: bytes, name: str, *, extra: str = "v
 
 
 def probe_duration(container: Any) -> float | None:
-    """Duration in seconds from the stream or container header; None when neither says."""
+    """Duration in seconds of the video stream from its header; None when it states none.
+
+    Not the container's duration: in Matroska, WebM and FLV (no per-stream duration) that
+    covers the audio too, and audio running past the picture gave a last segment of no frames."""
     stream = container.streams.video[0]
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
-    if container.duration is not None:
-        return float(container.duration / 1_000_000)
     return None
 
 

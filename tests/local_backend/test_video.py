@@ -126,3 +126,15 @@ def test_a_portrait_phone_video_is_embedded_upright(local_embedder, photos) -> N
     tagged = local_embedder.get_embeddings(video=Video(mp4(stored, -90))).video_embeddings[0].embedding
     untagged = local_embedder.get_embeddings(video=Video(mp4(stored, 0))).video_embeddings[0].embedding
     assert np.dot(image, tagged) > 0.98 and np.dot(image, tagged) > np.dot(image, untagged) + 0.05
+
+
+def test_a_video_cut_short_is_refused_not_padded_with_its_last_frame(local_embedder) -> None:
+    # The header states 10 s, the frames stop near 6 s; FFmpeg's threaded decoder stops there
+    # without a word, and segment 8-10 s was the last frame over again.
+    import damaged
+
+    cut = damaged.cut_short_mp4(seconds=10.0, keep=0.6)
+    with pytest.raises(InvalidVideoError, match=r"cut\.mp4: the frames stop at \d\.\d\d s of a stated 10\.00 s"):
+        local_embedder.get_embeddings(video=Video(cut, name="cut.mp4"), video_segment_config=VideoSegmentConfig(0, 10, 4))
+    first = local_embedder.get_embeddings(video=Video(cut, name="cut.mp4"), video_segment_config=VideoSegmentConfig(0, 4, 4))
+    assert _segments(first) == [(0, 4)]  # the part that is there still embeds

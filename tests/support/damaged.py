@@ -10,8 +10,11 @@ spread of all the generic breaks of one file, for tests that sweep them.
 from __future__ import annotations
 
 import io
+import os
 import random
+import shutil
 import struct
+import tempfile
 import zlib
 from collections.abc import Iterator
 
@@ -141,6 +144,60 @@ def live_webm(seconds: float = 2.0, fps: int = 4, size: tuple[int, int] = (32, 3
     data = buf.getvalue()
     assert data.count(b"\x44\x89") == 1, "the Duration element id must occur exactly once"
     return data.replace(b"\x44\x89", b"\x44\x88")
+
+
+def cut_short_mp4(seconds: float = 10.0, keep: float = 0.6, fps: int = 25) -> bytes:
+    """A real "faststart" MP4 (index first) of noise frames, cut after ``keep`` of its bytes, as an
+    interrupted copy leaves it: the header still states ``seconds``, the frames stop early."""
+    import av
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    folder = tempfile.mkdtemp()  # faststart moves the index to the front: it rewrites a real file
+    path = os.path.join(folder, "full.mp4")
+    with av.open(path, mode="w", format="mp4", options={"movflags": "faststart"}) as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height = 96, 64
+        stream.pix_fmt = "yuv420p"
+        for _ in range(int(seconds * fps)):
+            noise = rng.integers(0, 255, (64, 96, 3), np.uint8)  # noise: every frame costs bytes
+            for packet in stream.encode(av.VideoFrame.from_ndarray(noise, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    with open(path, "rb") as f:
+        data = f.read()
+    shutil.rmtree(folder)
+    return data[:int(len(data) * keep)]
+
+
+def mkv_with_longer_audio(video_seconds: float, audio_seconds: float, fps: int = 25) -> bytes:
+    """A real Matroska file whose audio runs past its picture (phone and screen recordings):
+    Matroska states no per-stream duration, and the file's own covers the audio."""
+    import av
+    import numpy as np
+
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format="matroska") as out:
+        video = out.add_stream("libx264", rate=fps)
+        video.width, video.height = 32, 32
+        video.pix_fmt = "yuv420p"
+        audio = out.add_stream("aac", rate=48000)
+        for i in range(int(video_seconds * fps)):
+            frame = av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")
+            frame.pts = i
+            for packet in video.encode(frame):
+                out.mux(packet)
+        for packet in video.encode():
+            out.mux(packet)
+        for k in range(0, int(audio_seconds * 48000) - 1024, 1024):
+            chunk = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            chunk.sample_rate, chunk.pts = 48000, k
+            for packet in audio.encode(chunk):
+                out.mux(packet)
+        for packet in audio.encode():
+            out.mux(packet)
+    return buf.getvalue()
 
 
 def pdf_with_unknown_password(data: bytes) -> bytes:

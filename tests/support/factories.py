@@ -43,14 +43,17 @@ def decompression_bomb_png(width: int = 30000, height: int = 30000) -> bytes:
 
 
 def mp4_bytes(seconds: float = 2.0, fps: int = 4, size: tuple[int, int] = (64, 64),
-              colors: list[tuple[int, int, int]] | None = None, change_every_sec: float = 1.0) -> bytes:
-    """A real H.264 MP4 (made with PyAV) whose solid colour changes every ``change_every_sec``."""
+              colors: list[tuple[int, int, int]] | None = None, change_every_sec: float = 1.0,
+              fragmented: bool = False) -> bytes:
+    """A real H.264 MP4 (made with PyAV) whose solid colour changes every ``change_every_sec``
+    (``fragmented``: moof/mdat fragments after an empty moov, as browsers and OBS write)."""
     import av
     import numpy as np
 
     colors = colors or [(220, 20, 20), (20, 220, 20), (20, 20, 220)]
     buf = io.BytesIO()
-    with av.open(buf, mode="w", format="mp4") as container:
+    options = {"movflags": "frag_keyframe+empty_moov+default_base_moof"} if fragmented else {}
+    with av.open(buf, mode="w", format="mp4", options=options) as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height = size
         stream.pix_fmt = "yuv420p"

@@ -112,3 +112,10 @@ def test_text_page_closes_the_text_layer_after_use():
             assert textpage.raw is None  # pypdfium2 clears the handle on close
         finally:
             page.close()
+
+
+def test_a_pdf_without_pages_says_so_not_pdfiums_success():
+    # PDFium refuses to load an empty page tree and words it "PDFium: Success".
+    with pytest.raises(InvalidDocumentError, match=r"^zero\.pdf: the PDF has no pages") as info:
+        check_document_bytes(pdf_bytes(0), CONTENT, name="zero.pdf")
+    assert info.value.input_name == "zero.pdf"

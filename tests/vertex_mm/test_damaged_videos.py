@@ -13,6 +13,8 @@ Pinned from a fuzz run (thousands of mutations of real files):
 
 from __future__ import annotations
 
+import sys
+
 import damaged
 import pytest
 from factories import mp4_bytes
@@ -68,3 +70,41 @@ def test_every_generic_break_of_a_real_mp4_is_typed_in_checks_and_cutting(how, d
             step()
         except InputError as exc:
             assert exc.input_name == "clip.mp4", how
+
+
+def test_a_fragmented_mp4_is_measured_from_its_packets_not_taken_as_zero_seconds():
+    # Browsers, OBS and DASH write an empty moov whose header says 0 s: 130 s passed the 120 s
+    # limit and was priced as free.
+    long = mp4_bytes(seconds=130, fps=1, size=(16, 16), fragmented=True)
+    with pytest.raises(InvalidVideoError, match=r"long\.mp4: the video is 130\.0 s long; gemini-embedding-2 embeds at most 120"):
+        check_content_video_bytes(long, GEMINI_EMBEDDING_2.content, name="long.mp4")
+    short = mp4_bytes(seconds=3, fps=2, size=(16, 16), fragmented=True)
+    assert check_content_video_bytes(short, GEMINI_EMBEDDING_2.content, name="short.mp4")[1] == pytest.approx(3.0, abs=0.6)
+
+
+def test_without_pyav_a_header_without_a_duration_is_refused_with_the_way_out(monkeypatch):
+    short = mp4_bytes(seconds=3, fps=2, size=(16, 16), fragmented=True)
+    monkeypatch.setitem(sys.modules, "av", None)  # the thin client installed without the video extra
+    with pytest.raises(InvalidVideoError, match=r"short\.mp4: the video file's header states no duration.*vertex-mm\[video\]"):
+        check_content_video_bytes(short, GEMINI_EMBEDDING_2.content, name="short.mp4")
+
+
+def test_an_audio_file_with_no_samples_is_refused():
+    from factories import wav_bytes
+
+    from vertex_mm.errors import InvalidAudioError
+    from vertex_mm.limits.content import check_audio_bytes
+
+    with pytest.raises(InvalidAudioError, match=r"empty\.wav: the audio file has no samples"):
+        check_audio_bytes(wav_bytes(seconds=0), GEMINI_EMBEDDING_2.content, name="empty.wav")
+
+
+def test_audio_running_past_the_picture_adds_no_segment_of_no_frames():
+    # Matroska's own duration covers the audio: 8 s of picture and 8.3 s of sound gave a third,
+    # frameless segment (8, 8.3).
+    mkv = damaged.mkv_with_longer_audio(8.0, 8.3)
+    container, seconds = measured_duration(open_video(mkv, "talk.mkv"), mkv, "talk.mkv")
+    container.close()
+    assert seconds == pytest.approx(8.0, abs=0.05)
+    assert [(s, e) for s, e, _clip in cut_clips(mkv, VideoSegmentConfig(0, 120, 4), name="talk.mkv")] == \
+        [(0.0, 4.0), (4.0, pytest.approx(8.0, abs=0.05))]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 
 import pytest
 from factories import decompression_bomb_png, image_bytes
@@ -18,6 +19,7 @@ from vertex_mm.limits import (
     check_text,
     check_video_bytes,
     check_video_segment,
+    decode_image,
     limits_for,
     sniff_image_format,
     sniff_video_format,
@@ -120,14 +122,42 @@ def test_decompression_bomb_is_refused_with_the_pixel_limit():
         check_image_bytes(bomb, name="bomb.png")
 
 
-@pytest.mark.parametrize("side", [30000, 10000])  # Pillow raises above 2x its limit, warns above 1x
-def test_a_bomb_pillow_stops_in_open_is_worded_with_our_limit_not_pillows(side):
-    with pytest.raises(errors.ImageTooLargeError) as info:
-        check_image_bytes(decompression_bomb_png(side, side), name="bomb.png")
+def test_a_bomb_pillow_stops_in_open_is_worded_with_our_limit_not_pillows():
+    with pytest.raises(errors.ImageTooLargeError) as info:  # Pillow raises above 2x its limit
+        check_image_bytes(decompression_bomb_png(30000, 30000), name="bomb.png")
     message = str(info.value)
-    assert message == (f"bomb.png: image is {side * side:,} pixels; the limit is 89,478,485 pixels "
-                       "(decompression-bomb guard)"), message
+    assert message == "bomb.png: image is 900,000,000 pixels; the limit is 89,478,485 pixels (decompression-bomb guard)"
     assert info.value.input_name == "bomb.png"
+
+
+@pytest.mark.parametrize("pillow_warning", ["error", "ignore"])  # pytest's filter, and a user's default
+def test_a_bomb_pillow_only_warns_about_is_refused_whatever_the_warnings_filter(pillow_warning):
+    with warnings.catch_warnings():
+        warnings.simplefilter(pillow_warning, PILImage.DecompressionBombWarning)
+        with pytest.raises(errors.ImageTooLargeError, match="100,000,000 pixels; the limit is 89,478,485") as info:
+            check_image_bytes(decompression_bomb_png(10000, 10000), name="bomb.png")
+    assert info.value.input_name == "bomb.png"
+
+
+def test_decoding_on_many_threads_leaves_the_process_warnings_filters_alone():
+    # catch_warnings in the decoder, run from the local backend's threads, once left an "error"
+    # filter behind that made the user's own Pillow code raise.
+    from concurrent.futures import ThreadPoolExecutor
+
+    bomb, ok = decompression_bomb_png(10000, 10000), image_bytes("PNG")
+    before = list(warnings.filters)
+
+    def decode(data: bytes) -> str:
+        try:
+            decode_image(data)
+            return "ok"
+        except errors.ImageTooLargeError:
+            return "refused"
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(decode, [bomb, ok] * 40))
+    assert results == ["refused", "ok"] * 40
+    assert warnings.filters == before
 
 
 def test_format_sniffing_ignores_names():

@@ -28,6 +28,26 @@ def test_storage_https_url_becomes_gs_uri():
     assert v.gcs_uri == "gs://bucket/clips/a b.mp4"
 
 
+def test_a_json_api_download_url_names_its_own_bucket():
+    # Blob.media_link: the bucket sits after /b/, and the object name is one quoted segment.
+    url = "https://storage.googleapis.com/download/storage/v1/b/my-bucket/o/photos%2Fcat.png?alt=media"
+    assert Image.load_from_file(url).gcs_uri == "gs://my-bucket/photos/cat.png"
+    assert Image.load_from_file("https://storage.googleapis.com/storage/v1/b/my-bucket/o/a%20b.png").gcs_uri == \
+        "gs://my-bucket/a b.png"
+
+
+def test_a_url_pinned_to_one_generation_is_refused_not_read_as_the_live_object():
+    with pytest.raises(InvalidURIError, match="pins one generation of the object"):
+        Image.load_from_file("https://storage.googleapis.com/my-bucket/cat.png?generation=1712")
+
+
+def test_an_upper_case_scheme_is_a_gcs_uri_and_a_bytes_path_is_a_path(tmp_path, jpeg_bytes):
+    assert Image.load_from_file("GS://my-bucket/cat.png").gcs_uri == "gs://my-bucket/cat.png"
+    p = tmp_path / "cat.jpg"
+    p.write_bytes(jpeg_bytes)
+    assert Image.load_from_file(bytes(p)).data == jpeg_bytes
+
+
 def test_exactly_one_source_is_required(jpeg_bytes):
     with pytest.raises(ValueError, match="Either image_bytes or gcs_uri"):
         Image()
@@ -45,6 +65,9 @@ def test_segment_config_defaults_and_segments():
     assert (c.start_offset_sec, c.end_offset_sec, c.interval_sec) == (0, 120, 16)
     assert VideoSegmentConfig(0, 10, 4).segments() == [(0, 4), (4, 8), (8, 10)]
     assert VideoSegmentConfig(0, 120, 16).segments(duration=20) == [(0, 16), (16, 20)]
+    # bounds are start + k * step, not a running sum: 4.4 s steps drifted to 13.200000000000001
+    assert VideoSegmentConfig(0, 40, 4.4).segments()[2:4] == [(8.8, 13.2), (13.2, 17.6)]
+    assert VideoSegmentConfig(0.1, 9, 4.1).segments() == [(0.1, 4.2), (4.2, 8.3), (8.3, 9)]
 
 
 def test_as_image_accepts_paths_bytes_and_images(tmp_path, jpeg_bytes):

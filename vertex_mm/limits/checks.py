@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import re
-import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -202,16 +201,18 @@ def decode_image(
     from PIL import Image as PILImage
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
-            img = PILImage.open(io.BytesIO(data))
-            w, h = img.size
-            _check_pixels(w, h, limits, name)  # from the header, before any pixel is decoded
-            if img.format == "JPEG" and (draft_size or draft_scale):
-                target = (draft_size, draft_size) if draft_size else (max(1, w // draft_scale), max(1, h // draft_scale))  # type: ignore[operator]
-                img.draft("RGB", target)
-            img.load()
-            return img
+        # No warnings filter here: catch_warnings swaps the process-wide filter list, and from
+        # the local backend's decode threads one thread restored another's "error" filter, which
+        # then made the user's own Pillow code raise. Above Pillow's limit (ours too) open()
+        # warns and _check_pixels refuses; above twice that, open() raises.
+        img = PILImage.open(io.BytesIO(data))
+        w, h = img.size
+        _check_pixels(w, h, limits, name)  # from the header, before any pixel is decoded
+        if img.format == "JPEG" and (draft_size or draft_scale):
+            target = (draft_size, draft_size) if draft_size else (max(1, w // draft_scale), max(1, h // draft_scale))  # type: ignore[operator]
+            img.draft("RGB", target)
+        img.load()
+        return img
     except ImageTooLargeError:
         raise
     except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as exc:
@@ -231,7 +232,8 @@ def check_video_bytes(data: bytes, limits: ModelLimits = MULTIMODAL_EMBEDDING_00
     """Validate inline video bytes; return the MIME type."""
     _check_size(len(data), limits.max_inline_video_bytes, InvalidVideoError, VideoTooLargeError, name=name,
                 kind="video", why=f"inline video is limited to {limits.max_inline_video_bytes:,} bytes by the "
-                "request size. Upload it and pass Video(gcs_uri='gs://...') instead")
+                "request size (the local backend keeps it too). Make it smaller, or for vertex/gemini upload it to Cloud "
+                "Storage and pass Video(gcs_uri='gs://...')")
     fmt = sniff_video_format(bytes(data[:512]))
     if fmt is None or fmt not in limits.video_formats:
         allowed = ", ".join(sorted(limits.video_formats))

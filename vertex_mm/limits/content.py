@@ -53,7 +53,33 @@ def media_duration(data: bytes, *, name: str, kind: str) -> float:
     length = getattr(getattr(parsed, "info", None), "length", None)
     if not isinstance(length, (int, float)) or length != length or length < 0:
         raise error(f"{name}: the {kind} file has no readable duration (a damaged or empty file?)", input_name=name)
+    if length == 0:  # a fragmented MP4 (browsers, OBS, DASH) states 0 s: 150 s passed the 120 s limit as free
+        length = _demuxed_duration(data, name=name, kind=kind)
     return float(length)
+
+
+def _demuxed_duration(data: bytes, *, name: str, kind: str) -> float:
+    """Seconds of a file whose header states none, read by FFmpeg (PyAV) from its packets."""
+    error = InvalidAudioError if kind == "audio" else InvalidVideoError
+    try:
+        import av
+    except ImportError:
+        raise error(f"{name}: the {kind} file's header states no duration (a fragmented MP4, as browsers and OBS "
+                    "write, or a file with no samples), so its length cannot be checked", input_name=name,
+                    hint="pip install 'vertex-mm[video]' (PyAV) measures it from its packets; or remux it: "
+                         "ffmpeg -i IN -c copy -movflags +faststart OUT") from None
+    try:
+        with av.open(io.BytesIO(bytes(data)), mode="r") as container:
+            seconds = [float(s.duration * s.time_base) for s in container.streams
+                       if s.type in ("audio", "video") and s.duration is not None and s.time_base is not None]
+            if container.duration is not None:
+                seconds.append(container.duration / 1_000_000)
+    except Exception as exc:  # av.error.InvalidDataError and friends
+        raise error(f"{name}: the {kind} file cannot be read: {exc}", input_name=name) from exc
+    length = max(seconds, default=0.0)
+    if not length > 0:
+        raise error(f"{name}: the {kind} file has no samples (0 s long)", input_name=name)
+    return length
 
 
 def check_document_bytes(data: bytes, limits: ContentLimits, *, name: str = "document") -> tuple[str, int]:
