@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import secrets
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -217,7 +218,7 @@ class _Run:
         state = JobState(
             source=os.fspath(self.source), output=str(self.report.output), model=self.embedder.model,
             space=self.space.id, dimension=self.space.dimension, task=self.task, digest=staged.digest,
-            display_name=display_name_for(staged.digest), staged_inputs=inputs,
+            display_name=display_name_for(staged.digest, secrets.token_hex(4)), staged_inputs=inputs,
             output_prefix=join_gs(prefix, "output") + "/", rows=staged.rows, more=more, items=items,
             local_errors=local_errors)
         state.save(self.report.state_file)  # before the create call: see batch_state

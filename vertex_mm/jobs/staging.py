@@ -8,9 +8,10 @@ caller runs the rest as the next job). The page can also be read as 1 GB for the
 :data:`MAX_INPUT_FILE_BYTES` is then the knob to lower.
 
 The files are named after the SHA-256 of their content (with the model and task), so the same
-input staged twice lands on the same objects and the same job display name: that is what
-lets a killed client find its job again. Objects already there with the same MD5 are not
-uploaded again.
+input staged twice lands on the same objects, and objects already there with the same MD5 are
+not uploaded again. The job's display name adds a nonce of each preparation (saved in the state
+file before the job is created): a killed client finds its own job by it, and a later run of
+the same input submits a new one.
 """
 
 from __future__ import annotations
@@ -30,9 +31,12 @@ MAX_ROWS_PER_JOB = 1_000_000
 _DIGEST_CHARS = 20
 
 
-def display_name_for(digest: str) -> str:
-    """The job's display name: deterministic, so a resumed client can list its job by it."""
-    return f"vertex-mm-{digest[:_DIGEST_CHARS]}"
+def display_name_for(digest: str, nonce: str) -> str:
+    """The job's display name: the staged input's digest and a nonce of this preparation. The
+    state file holds it before the job is created, so a client killed in between lists its job
+    by it; the nonce keeps a later run of the same input (after a cancelled job, or an output a
+    lifecycle rule deleted) from adopting the old, ended job instead of submitting a new one."""
+    return f"vertex-mm-{digest[:_DIGEST_CHARS]}-{nonce}"
 
 
 class StagedInput:

@@ -71,7 +71,7 @@ def test_auto_takes_the_job_when_online_would_take_more_than_an_hour(inputs, rpm
 
 def make_state(**kw):
     base = dict(source="src", output="out.jsonl", model="gemini-embedding-2", space="gemini/gemini-embedding-2/128",
-                dimension=128, task=None, digest="d" * 64, display_name=display_name_for("d" * 64),
+                dimension=128, task=None, digest="d" * 64, display_name=display_name_for("d" * 64, "0a1b2c3d"),
                 staged_inputs=["gs://b/p/input-00000.jsonl"], output_prefix="gs://b/p/output/", rows=1,
                 items={"a.jpg": "sha256:1"})
     return JobState(**{**base, **kw})

@@ -154,6 +154,27 @@ def test_a_cancelled_job_keeps_what_it_did_and_the_rest_is_retried(gemini, gcs_e
     assert_each_input_exactly_once(out, [i.id for i in iter_source(root, extensions=CONTENT_EXTENSIONS)])
 
 
+def test_a_job_cancelled_before_any_row_ran_is_submitted_again_not_re_attached(gemini, gcs_emulator, media_folder,
+                                                                               tmp_path):
+    # The rerun stages the same input: the same digest. Named after the digest alone, the new
+    # job was "found" as the old, cancelled one, and every rerun failed the same inputs again.
+    gcs_emulator.set_faults(batch_start_delay=5.0)
+    root = media_folder(images=3)
+    out = tmp_path / "out.jsonl"
+    store = gcs_emulator.app.state.batch_jobs
+
+    def cancel_while_queued(_seconds: float) -> None:
+        job = store.jobs()[-1]
+        store.cancel(job.parent, job.id)
+
+    first = run(gemini, root, out, sleep=cancel_while_queued)
+    assert first.embedded == 0 and len(errors_of(out)) == first.submitted
+    gcs_emulator.set_faults(batch_start_delay=0.0)
+    second = run(gemini, root, out)
+    assert second.complete and not second.reattached and store.created == 2
+    assert_each_input_exactly_once(out, [i.id for i in iter_source(root, extensions=CONTENT_EXTENSIONS)])
+
+
 def test_a_refused_create_is_a_typed_error_that_suggests_the_online_path(gemini, gcs_emulator, media_folder, tmp_path):
     gcs_emulator.set_faults(batch_unsupported=True)
     out = tmp_path / "out.jsonl"
