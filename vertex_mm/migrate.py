@@ -141,7 +141,8 @@ def migrate_index(source: str | os.PathLike[str], out: str | os.PathLike[str], e
     Raises :class:`~vertex_mm.errors.OutputPathError` before anything is sent when ``out`` is
     the source, or exists and is not this migration's output (no journal beside it)."""
     from .jobs import Journal
-    from .jobs.writer import embedding_problem, error_entry, write_errors
+    from .jobs.errors_file import error_entry, write_errors
+    from .jobs.writer import embedding_problem
 
     if kind not in ("flat", "faiss"):
         raise InputError(f"kind must be 'flat' or 'faiss', got {kind!r}", input_name="kind")

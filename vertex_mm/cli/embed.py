@@ -10,10 +10,11 @@ SOURCE is a folder (searched recursively), a list file (one path or gs:// URI pe
 gs://bucket/prefix. Which files: images (.jpg/.jpeg/.png/.gif/.bmp/.webp) for the vertex and
 local backends; for gemini every image, PDF, audio clip (MP3/WAV) and video (MP4), each file
 one content (--media chooses). Each result is appended to the output as it arrives. Run the
-same command again after Ctrl-C, a crash or kill -9: what is done is skipped, and each input
-ends up in the output exactly once. Inputs that failed are listed in OUT.errors.jsonl and
-tried again on the next run. A rerun must embed in the output's space: another --backend,
---dimension or --task is refused (vectors of two spaces never share one output).
+same command again after Ctrl-C, a crash or kill -9: what is done is skipped, and no input is
+embedded twice. A file that changed is embedded again and its new line comes later (the last
+line of an id wins, as the index and Parquet readers take it). The inputs that still fail are
+listed in OUT.errors.jsonl, once each, and tried again on the next run. A rerun must embed in
+the output's space: another --backend, --dimension or --task is refused (vectors of two spaces never share one output).
 
 --mode online (the default) calls the service once per input at --rpm. --mode job (gemini)
 sends the inputs as a Vertex AI batch prediction job, at about half the price: they are

@@ -8,6 +8,7 @@ from ..batch.cache import EmbeddingCache
 from .batch_errors import BatchJobError, BatchJobFailedError, BatchJobPausedError, BatchJobRefusedError, BatchJobStateError
 from .batch_prediction import BatchJobReport, run_batch_job
 from .contents import CONTENT_EXTENSIONS, load_content
+from .errors_file import ErrorLog
 from .estimate import estimate_source
 from .job import JobReport, job_paths, run_job
 from .journal_lock import JournalError, JournalLockedError
@@ -15,7 +16,7 @@ from .journal_space import JournalSpaceError
 from .mode import choose_mode
 from .resume import ResumeSet
 from .sources import IMAGE_EXTENSIONS, SourceItem, image_extensions_for, iter_source, load_item
-from .writer import ErrorLog, Journal, JournalLineError, export_parquet, parse_record, read_journal
+from .writer import Journal, JournalLineError, export_parquet, parse_record, read_journal
 
 __all__ = [
     "CONTENT_EXTENSIONS",

@@ -24,8 +24,9 @@ from ..gcs import list_objects
 from ..wire import parse_batch_output_line
 from .batch_errors import row_error
 from .batch_state import JobState
+from .errors_file import error_entry
 from .job import FIRST_ERRORS
-from .writer import Journal, embedding_problem, error_entry
+from .writer import Journal, embedding_problem
 
 __all__ = ["Collected", "ErrorSet", "collect_outputs"]
 

@@ -44,10 +44,11 @@ from .batch_collect import ErrorSet, collect_outputs
 from .batch_errors import BatchJobFailedError, BatchJobPausedError, BatchJobRefusedError, BatchJobStateError
 from .batch_state import JobState, state_path
 from .contents import CONTENT_EXTENSIONS, load_content
+from .errors_file import write_errors
 from .job import FIRST_ERRORS, JobReport, OutputFormat, job_paths
 from .sources import iter_source
 from .staging import MAX_INPUT_FILE_BYTES, MAX_ROWS_PER_JOB, StagedInput, display_name_for
-from .writer import Journal, export_parquet, write_errors
+from .writer import Journal, export_parquet
 
 __all__ = ["BatchJobReport", "run_batch_job"]
 

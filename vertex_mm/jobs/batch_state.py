@@ -8,8 +8,8 @@ Written atomically (a temporary file, fsync, rename) in two steps:
 A client killed between the two finds ``job_name`` null on its next run and looks the job up
 by its ``display_name`` (``vertex-mm-`` + the digest of the staged input + a nonce of that
 preparation) before creating one, so one input is never submitted twice by one preparation, and
-a later preparation of the same input (after a cancelled job) submits a job of its own. The file is removed once every output line is in the
-journal. Format (version 1)::
+a later preparation of the same input (after a cancelled job) submits a job of its own. The
+file is removed once every output line is in the journal. Format (version 1)::
 
     {"version": 1, "source": str, "output": str, "model": str, "space": str, "dimension": int,
      "task": str | null, "digest": str, "display_name": str, "staged_inputs": [gs://…],

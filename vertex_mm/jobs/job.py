@@ -28,9 +28,10 @@ from ..content import Part
 from ..errors import APIError, UnauthenticatedError, VertexMMError
 from ..wire import EmbedRequest
 from .contents import CONTENT_EXTENSIONS, load_content
+from .errors_file import ErrorLog
 from .resume import ResumeSet
 from .sources import SourceItem, image_extensions_for, iter_source, load_item
-from .writer import ErrorLog, Journal, embedding_problem, export_parquet
+from .writer import Journal, embedding_problem, export_parquet
 
 __all__ = ["FIRST_ERRORS", "JobReport", "OutputFormat", "job_paths", "run_job"]
 
@@ -167,6 +168,7 @@ def run_job(
     # A bad SOURCE fails before OUT is made.
     items = iter_source(source, storage_client=storage_client, extensions=extensions)
     errors = ErrorLog(report.errors_file)  # type: ignore[arg-type]
+    resolved = ResumeSet()  # ids this run embedded, found done or saw fail: their earlier errors go
     # A local source is counted first, so the bar can show an ETA; a bucket is not listed twice.
     total = report.total = _count_local(source, extensions) if progress else None
     bar = Progress(total, enabled=progress, desc=f"{embedder.backend} embed")
@@ -184,6 +186,7 @@ def run_job(
                 seen_ids.add(item.id, "")
                 if item.content_hash is not None and journal.is_done(item.id, item.content_hash):
                     report.skipped += 1
+                    resolved.add(item.id, "")
                     bar.item_skipped()
                     continue
                 try:
@@ -193,6 +196,7 @@ def run_job(
                     continue
                 if journal.is_done(item.id, content_hash):
                     report.skipped += 1
+                    resolved.add(item.id, "")
                     bar.item_skipped()
                     continue
                 yield _Pending(item, media, content_hash)
@@ -230,16 +234,19 @@ def run_job(
                 report.quote_error(p.item.id, bad)
                 return
             journal.write({"id": p.item.id, "content_hash": p.content_hash, "space": space.id, "embedding": vector})
+            resolved.add(p.item.id, "")
             report.embedded += 1
 
+        whole_source = False
         try:
             embedder.embed_stream(pending(), build=build, on_result=on_result, progress=bar)
+            whole_source = True
         except BatchInterrupted:
             report.interrupted = True
             if report.total is None:
                 report.total = _count_local(source, extensions)
         finally:
-            errors.close()
+            errors.settle(whole_source=whole_source, resolved=resolved)
     if fmt == "parquet" and not report.interrupted:
         export_parquet(journal_path, out_path)
     return report

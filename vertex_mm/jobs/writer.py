@@ -45,7 +45,6 @@ from .journal_space import JournalSpaceError, check_journal_space
 from .resume import ResumeSet
 
 __all__ = [
-    "ErrorLog",
     "Journal",
     "JournalError",
     "JournalLineError",
@@ -53,12 +52,11 @@ __all__ = [
     "JournalSpaceError",
     "JournalStats",
     "embedding_problem",
-    "error_entry",
     "export_parquet",
     "parse_record",
     "read_journal",
-    "write_errors",
 ]
+
 
 class JournalLineError(JournalError):
     """Raised by :func:`parse_record` for a line that is not a record; the resume scan and
@@ -287,55 +285,6 @@ class Journal:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def error_entry(item_id: str, error: BaseException) -> dict[str, Any]:
-    """One line of ``OUT.errors.jsonl``: id, error (the type), message, retryable, time."""
-    return {
-        "id": item_id,
-        "error": type(error).__name__,
-        "message": str(error),
-        "retryable": bool(getattr(error, "retryable", False)),
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-
-
-def write_errors(path: str | os.PathLike[str], entries: Sequence[dict[str, Any]]) -> None:
-    """Replace ``path`` with ``entries`` atomically (a batch job writes its errors once, at the
-    end, so each failed input is listed exactly once); no entries removes the file."""
-    path = pathlib.Path(path)
-    if not entries:
-        path.unlink(missing_ok=True)
-        return
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for entry in entries:
-            f.write(json_line(entry) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-class ErrorLog:
-    """``OUT.errors.jsonl``: one line per failed input of a run (not used for resuming:
-    failed inputs are tried again on the next run). Opened on the first error only."""
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = pathlib.Path(path)
-        self._file: Any = None
-        self.count = 0
-
-    def write(self, item_id: str, error: BaseException) -> None:
-        if self._file is None:
-            self._file = self.path.open("a", encoding="utf-8")
-        self._file.write(json_line(error_entry(item_id, error)) + "\n")
-        self._file.flush()
-        self.count += 1
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
 
 
 def _records(path: str | os.PathLike[str], stats: JournalStats) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -7,10 +7,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 from pathlib import Path
 
 import pytest
 from batch_doubles import ScriptedEmbedder
+from factories import image_bytes
 
 from vertex_mm.cli import main
 from vertex_mm.errors import ServiceUnavailableError, UnauthenticatedError
@@ -53,6 +55,44 @@ def test_transient_failures_are_the_ones_a_new_run_retries(image_folder, tmp_pat
     assert report.error_lines() == report.first_errors  # 3 failures: all quoted, no "... more"
     assert "1 bad inputs, which fail again on every run" in report.summary()
     assert "run again to retry the other 2" in report.summary()
+
+
+def _error_ids(report: JobReport) -> list[str]:
+    path = report.errors_file
+    return sorted(json.loads(line)["id"] for line in path.read_text().splitlines()) if path.exists() else []
+
+
+def test_the_errors_file_lists_the_inputs_that_still_fail_once_each(image_folder, tmp_path):
+    # It only grew: an input embedded by a later run stayed "failed", a repeat failure was
+    # listed twice, and a clean run left the old file behind.
+    root = image_folder(3)
+    _bad_files(root, 1)
+    flaky = ScriptedEmbedder(retry="none")
+    flaky.script = {_keys(root)[0]: [ServiceUnavailableError("503")]}
+    first = run_job(flaky, root, tmp_path / "out.jsonl", dimension=128)
+    assert first.failed == 2 and len(_error_ids(first)) == 2
+    second = run_job(flaky, root, tmp_path / "out.jsonl", dimension=128)  # the 503 input goes through now
+    assert (second.embedded, second.failed) == (1, 1) and _error_ids(second) == ["bad_0.png"]
+    (root / "bad_0.png").unlink()
+    third = run_job(flaky, root, tmp_path / "out.jsonl", dimension=128)
+    assert third.failed == 0 and not third.errors_file.exists()
+
+
+def test_an_interrupted_run_keeps_the_earlier_errors_of_the_inputs_it_did_not_reach(image_folder, tmp_path):
+    root = image_folder(3)
+    _bad_files(root, 2)
+    first = run_job(ScriptedEmbedder(), root, tmp_path / "out.jsonl", dimension=128)
+    assert _error_ids(first) == ["bad_0.png", "bad_1.png"]
+    new = [root / f"a_new_{i}.jpg" for i in range(20)]  # listed before bad_*: Ctrl-C comes first
+    for i, path in enumerate(new):
+        path.write_bytes(image_bytes("JPEG", color=(i, 2 * i, 3 * i)))
+
+    def ctrl_c(_key: str) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+
+    second = run_job(ScriptedEmbedder(on_call=ctrl_c, concurrency=1), root, tmp_path / "out.jsonl", dimension=128)
+    assert second.interrupted and second.embedded < len(new)
+    assert _error_ids(second) == ["bad_0.png", "bad_1.png"]  # not reached: still failing, as far as anyone knows
 
 
 @pytest.mark.parametrize(("failed", "retryable", "expected"), [
