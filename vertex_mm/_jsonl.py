@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import InputError, VertexMMError
 
-__all__ = ["is_utf8", "json_line", "json_objects"]
+__all__ = ["escape_utf8", "is_utf8", "json_line", "json_objects"]
 
 
 def json_line(obj: Any, **kwargs: Any) -> str:
@@ -64,3 +64,14 @@ def json_objects(
         if not isinstance(obj, dict):
             raise error(f"{where}: expected a JSON object, got {type(obj).__name__}", where)
         yield where, n, obj
+
+
+def escape_utf8(text: str) -> str:
+    """``text`` as UTF-8 can hold it: the bytes of a name ``os.listdir`` could not decode as
+    ``\\xNN``, any other lone surrogate as ``\\uDXXX`` (for where a string must be UTF-8:
+    Parquet, a batch job's input key)."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "backslashreplace")
+    return raw.decode("utf-8", "backslashreplace")

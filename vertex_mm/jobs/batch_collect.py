@@ -96,10 +96,11 @@ def collect_outputs(client: Any, output_directory: str | None, state: JobState, 
     seen: set[str] = set()
 
     def fail(key: str, error: BaseException) -> None:
-        errors.add(key, error)
+        item_id = state.item_id(key)
+        errors.add(item_id, error)
         found.failed += 1
         if len(found.first_errors) < FIRST_ERRORS:
-            found.first_errors.append(f"{key}: {type(error).__name__}: {error}")
+            found.first_errors.append(f"{item_id}: {type(error).__name__}: {error}")
 
     blobs = list_objects(client, output_directory.rstrip("/") + "/", suffix=".jsonl") if output_directory else ()
     for blob in blobs:
@@ -123,9 +124,9 @@ def collect_outputs(client: Any, output_directory: str | None, state: JobState, 
                 elif (problem := embedding_problem(values)) is not None:  # never journalled: no index could use it
                     fail(key, APIError(f"{key}: the vector the job returned {problem}"))
                 else:
-                    journal.write({"id": key, "content_hash": state.items[key], "space": state.space,
+                    journal.write({"id": state.item_id(key), "content_hash": state.items[key], "space": state.space,
                                    "embedding": _unit(values)})
-                    errors.discard(key)
+                    errors.discard(state.item_id(key))
                     found.embedded += 1
     for key in state.items.keys() - seen:
         found.missing += 1

@@ -33,8 +33,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._jsonl import escape_utf8, is_utf8
 from ..batch.progress import Progress
-from ..errors import NotFoundError, UnsupportedInputError, VertexMMError
+from ..errors import InputError, NotFoundError, UnsupportedInputError, VertexMMError
 from ..gcs import check_gs_prefix, join_gs, make_client
 from ..pricing import CostEstimate, Usage
 from ..results import EmbeddingSpace
@@ -156,7 +157,7 @@ def run_batch_job(
                         "is kept: run the same command again to wait for it once it runs again, or cancel the job "
                         "and delete that file to submit the input anew")
                 _collect(job, state, gcs, journal, errors, report)
-                tried |= set(state.items) | {e["id"] for e in state.local_errors}
+                tried |= {state.item_id(key) for key in state.items} | {e["id"] for e in state.local_errors}
                 if not state.more:
                     break
         except KeyboardInterrupt:
@@ -194,6 +195,7 @@ class _Run:
         nothing is left to send."""
         estimate = CostEstimate()
         items: dict[str, str] = {}
+        key_ids: dict[str, str] = {}
         local_errors: list[dict[str, Any]] = []
         more = False
         with tempfile.TemporaryDirectory(prefix="vertex-mm-stage-") as folder:
@@ -204,9 +206,18 @@ class _Run:
                     if staged.rows >= self.max_rows:
                         more = True
                         break
-                    staged.add(_input_line(self.embedder, item_id, request))
+                    key = item_id if is_utf8(item_id) else escape_utf8(item_id)  # the service reads UTF-8 JSON
+                    if key in items:
+                        clash = InputError(f"{item_id}: another input of this job is sent under the same key {key!r} "
+                                           "(a file name that is not UTF-8, escaped); rename one", input_name=item_id)
+                        local_errors.append(self.errors.add(item_id, clash))
+                        self.report.quote_error(item_id, clash)
+                        continue
+                    staged.add(_input_line(self.embedder, key, request))
                     estimate.add(request)
-                    items[item_id] = content_hash
+                    items[key] = content_hash
+                    if key != item_id:
+                        key_ids[key] = item_id
             finally:
                 staged.close()
             if not items:
@@ -221,7 +232,7 @@ class _Run:
             space=self.space.id, dimension=self.space.dimension, task=self.task, digest=staged.digest,
             display_name=display_name_for(staged.digest, secrets.token_hex(4)), staged_inputs=inputs,
             output_prefix=join_gs(prefix, "output") + "/", rows=staged.rows, more=more, items=items,
-            local_errors=local_errors)
+            local_errors=local_errors, key_ids=key_ids)
         state.save(self.report.state_file)  # before the create call: see batch_state
         self.report.submitted += staged.rows
         return state

@@ -14,8 +14,9 @@ file is removed once every output line is in the journal. Format (version 1)::
     {"version": 1, "source": str, "output": str, "model": str, "space": str, "dimension": int,
      "task": str | null, "digest": str, "display_name": str, "staged_inputs": [gs://…],
      "output_prefix": gs://…, "job_name": str | null, "rows": int, "more": bool,
-     "items": {id: content_hash},             # what the job embeds, by its key (the input id)
-     "local_errors": [{"id", "error", "message", "retryable"}]}   # refused before staging
+     "items": {key: content_hash},            # what the job embeds, by its key (the input id)
+     "local_errors": [{"id", "error", "message", "retryable"}],   # refused before staging
+     "key_ids": {key: id}}                    # ids that are not UTF-8, sent escaped (optional)
 """
 
 from __future__ import annotations
@@ -56,6 +57,13 @@ class JobState:
     items: dict[str, str] = field(default_factory=dict)
     local_errors: list[dict[str, Any]] = field(default_factory=list)
     version: int = STATE_VERSION
+    #: key -> input id, for the ids UTF-8 cannot hold (a Latin-1 file name): the service is sent
+    #: an escaped key, and its output rows are written under the input's own id.
+    key_ids: dict[str, str] = field(default_factory=dict)
+
+    def item_id(self, key: str) -> str:
+        """The input id of a key of :attr:`items` (the key itself, unless it was escaped)."""
+        return self.key_ids.get(key, key)
 
     def save(self, path: pathlib.Path) -> None:
         """Replace ``path`` atomically: a reader sees the old file or the new one, never a part."""

@@ -5,7 +5,8 @@ objects is listed page by page). An item's ``id`` is what the output is keyed by
 
 - folder: the path relative to the folder, with ``/`` separators (``cats/01.jpg``);
 - list file: the line as written (a local path, relative to the list file's folder, or a
-  ``gs://`` URI); blank lines and ``#`` comments are skipped. An ``https://storage.googleapis.com/``
+  ``gs://`` URI); blank lines and ``#`` comments are skipped;
+- a media file (``photo.jpg``): that one file, keyed by its name. An ``https://storage.googleapis.com/``
   URL is read as its ``gs://`` URI; any other web URL is that input's
   :class:`~vertex_mm.errors.InvalidURIError` (web URLs are not fetched);
 - ``gs://bucket/prefix``: the object's ``gs://`` URI. Its content hash comes from the listing
@@ -25,6 +26,7 @@ from typing import Any
 from ..errors import InputError
 from ..gcs import check_gs_prefix, did_you_mean_gs, make_client, storage_error
 from ..limits import IMAGE_SUFFIXES, image_suffixes
+from ..limits.formats import MEDIA_SUFFIXES
 from ..media import Image, _normalise_location, read_input_file
 
 __all__ = ["IMAGE_EXTENSIONS", "SourceItem", "image_extensions_for", "iter_source", "load_item", "resolve_location"]
@@ -62,6 +64,9 @@ def iter_source(source: str | os.PathLike[str], *, storage_client: Any = None,
     if path.is_dir():
         return _iter_folder(path, extensions)
     if path.is_file():
+        if path.suffix.lower() in extensions | MEDIA_SUFFIXES:  # `embed photo.jpg`: that one file, not a list
+            return iter([SourceItem(path.name, str(path))])
+        _check_list_file(path)  # now, not when first read: a bad SOURCE fails before OUT is made
         return _iter_list_file(path)
     raise InputError(f"{text}: no such folder or list file (SOURCE is a folder, a list file or gs://bucket/prefix)"
                      f"{did_you_mean_gs(text)}", input_name=text)
@@ -77,9 +82,18 @@ def _iter_folder(root: pathlib.Path, extensions: frozenset[str]) -> Iterator[Sou
                 yield SourceItem(full.relative_to(root).as_posix(), str(full))
 
 
+def _check_list_file(path: pathlib.Path) -> None:
+    with path.open("rb") as f:
+        if b"\x00" in f.read(8192):
+            raise InputError(f"{path}: not a list file (binary data); SOURCE is a folder, a text file of paths or "
+                             "gs:// URIs (one a line), or gs://bucket/prefix", input_name=str(path))
+
+
 def _iter_list_file(path: pathlib.Path) -> Iterator[SourceItem]:
     base = path.parent
-    with path.open(encoding="utf-8") as lines:
+    # utf-8-sig: Notepad's byte-order mark is not part of the first path. surrogateescape: a
+    # line that is not UTF-8 (a Latin-1 file name) is that file's path, as a folder walk gives it.
+    with path.open(encoding="utf-8-sig", errors="surrogateescape") as lines:
         for raw in lines:
             line = raw.strip()
             if not line or line.startswith("#"):

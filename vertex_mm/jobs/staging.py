@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import pathlib
 from typing import IO, Any
 
+from .._jsonl import json_line
 from ..gcs import join_gs, split_gs_uri
 
 __all__ = ["MAX_INPUT_FILE_BYTES", "MAX_ROWS_PER_JOB", "StagedInput", "display_name_for"]
@@ -55,7 +55,7 @@ class StagedInput:
         self.bytes = 0
 
     def add(self, line: dict[str, Any]) -> None:
-        data = json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        data = json_line(line, separators=(",", ":")).encode() + b"\n"
         if self._file is None or (self._file_bytes and self._file_bytes + len(data) > self.max_file_bytes):
             self._next_file()
         assert self._file is not None

@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._jsonl import is_utf8, json_line
+from .._jsonl import escape_utf8, is_utf8, json_line
 from .journal_lock import JournalError, JournalLockedError, lock_journal, unlock_journal
 from .journal_space import JournalSpaceError, check_journal_space
 from .resume import ResumeSet
@@ -316,16 +316,6 @@ def read_journal(path: str | os.PathLike[str], stats: JournalStats | None = None
         yield record
 
 
-def _escaped(text: str) -> str:
-    """``text`` as UTF-8 can hold it: the bytes of a name ``os.listdir`` could not decode as
-    ``\\xNN``, any other lone surrogate as ``\\uDXXX``."""
-    try:
-        raw = text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        raw = text.encode("utf-8", "backslashreplace")
-    return raw.decode("utf-8", "backslashreplace")
-
-
 def export_parquet(journal: str | os.PathLike[str], out: str | os.PathLike[str], *, rows_per_group: int = 8192,
                    stats: JournalStats | None = None) -> int:
     """Write the journal's latest record per id to a Parquet file; returns the row count.
@@ -368,7 +358,7 @@ def export_parquet(journal: str | os.PathLike[str], out: str | os.PathLike[str],
                 for name in schema.names:
                     columns[name].append(record.get(name))
                 if not is_utf8(record["id"]):
-                    columns["id"][-1] = _escaped(record["id"])
+                    columns["id"][-1] = escape_utf8(record["id"])
                     escaped.append(record["id"])
                 rows += 1
                 if len(columns["id"]) >= rows_per_group:
@@ -379,7 +369,7 @@ def export_parquet(journal: str | os.PathLike[str], out: str | os.PathLike[str],
             # read written as \xNN (the JSONL output keeps such ids exactly).
             warnings.warn(f"{len(escaped)} ids are not UTF-8 text (file names in another encoding?), e.g. "
                           f"{escaped[0]!r}: written to {out.name} with those bytes as \\xNN escapes "
-                          f"({_escaped(escaped[0])}); JSONL output keeps them exactly", stacklevel=2)
+                          f"({escape_utf8(escaped[0])}); JSONL output keeps them exactly", stacklevel=2)
         with tmp.open("rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, out)

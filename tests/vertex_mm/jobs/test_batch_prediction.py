@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import collections
 import json
+import os
+import pathlib
 import time
 
 import numpy as np
@@ -173,6 +175,19 @@ def test_a_job_cancelled_before_any_row_ran_is_submitted_again_not_re_attached(g
     second = run(gemini, root, out)
     assert second.complete and not second.reattached and store.created == 2
     assert_each_input_exactly_once(out, [i.id for i in iter_source(root, extensions=CONTENT_EXTENSIONS)])
+
+
+def test_a_file_name_that_is_not_utf8_is_sent_escaped_and_written_under_its_own_id(gemini, gcs_emulator,
+                                                                                  media_folder, tmp_path):
+    # Staging its line raised UnicodeEncodeError out of the run: no job, nothing embedded.
+    root = media_folder(images=1)
+    odd = pathlib.Path(os.fsdecode(os.fsencode(root / "pics") + b"/caf\xe9.jpg"))
+    odd.write_bytes((root / "pics" / "img_000.jpg").read_bytes())
+    out = tmp_path / "out.jsonl"
+    first = run(gemini, root, out)
+    assert first.complete and first.failed == 0 and "pics/caf\udce9.jpg" in journal_ids(out)
+    again = run(gemini, root, out)
+    assert again.embedded == 0 and again.skipped == first.embedded  # resumed under the same id
 
 
 def test_a_refused_create_is_a_typed_error_that_suggests_the_online_path(gemini, gcs_emulator, media_folder, tmp_path):

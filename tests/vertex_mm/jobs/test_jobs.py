@@ -64,6 +64,31 @@ def test_gs_source_builds_its_default_client_lazily(mocker):
     made.return_value.list_blobs.assert_called_once_with("bkt", prefix=None)
 
 
+def test_a_list_file_with_a_byte_order_mark_or_a_latin1_line_names_the_files_it_lists(tmp_path, image_folder):
+    # Notepad's BOM was part of the first path ("no such file"), and a Latin-1 line stopped the
+    # whole run with UnicodeDecodeError.
+    root = image_folder(1)
+    odd = Path(os.fsdecode(os.fsencode(root / "a") + b"/caf\xe9.jpg"))
+    odd.write_bytes((root / "a" / "img_0000.jpg").read_bytes())
+    listing = tmp_path / "inputs.txt"
+    listing.write_bytes(b"\xef\xbb\xbfimages/a/img_0000.jpg\r\nimages/a/caf\xe9.jpg\r\n")
+    items = list(iter_source(listing))
+    assert [i.id for i in items] == ["images/a/img_0000.jpg", "images/a/caf\udce9.jpg"]
+    assert all(Path(i.location).is_file() for i in items)
+    report = run_job(ScriptedEmbedder(), listing, tmp_path / "out.jsonl", dimension=128)
+    assert (report.embedded, report.failed) == (2, 0)
+
+
+def test_one_media_file_as_source_is_that_file_and_a_binary_file_is_not_a_list(tmp_path):
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(image_bytes())
+    assert [(i.id, i.location) for i in iter_source(photo)] == [("photo.jpg", str(photo))]
+    archive = tmp_path / "photos.zip"
+    archive.write_bytes(b"PK\x03\x04\x00\x00" + bytes(range(256)))
+    with pytest.raises(InputError, match=r"photos\.zip: not a list file \(binary data\)"):
+        iter_source(archive)  # when given, before OUT is made
+
+
 def test_a_missing_source_is_a_clear_error(tmp_path):
     with pytest.raises(InputError, match="no such folder or list file"):
         iter_source(tmp_path / "nope")
