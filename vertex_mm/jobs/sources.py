@@ -9,7 +9,9 @@ objects is listed page by page). An item's ``id`` is what the output is keyed by
 - a media file (``photo.jpg``): that one file, keyed by its name. An ``https://storage.googleapis.com/``
   URL is read as its ``gs://`` URI; any other web URL is that input's
   :class:`~vertex_mm.errors.InvalidURIError` (web URLs are not fetched);
-- ``gs://bucket/prefix``: the object's ``gs://`` URI. Its content hash comes from the listing
+- ``gs://bucket/prefix``: the object's ``gs://`` URI. A prefix without a trailing ``/`` is a
+  folder where one of that name exists (``gs://b/photos`` is ``photos/``, not ``photos-old/``
+  too), and a name prefix otherwise. Its content hash comes from the listing
   (the object's MD5, else its CRC32C), so nothing is downloaded: Vertex AI reads the object.
 """
 
@@ -115,6 +117,11 @@ def _iter_gcs(uri: str, client: Any, extensions: frozenset[str]) -> Iterator[Sou
 
 def _list_gcs(uri: str, client: Any, bucket: str, prefix: str, extensions: frozenset[str]) -> Iterator[SourceItem]:
     try:
+        if prefix and not prefix.endswith("/") and _has_objects(client, bucket, prefix + "/"):
+            # gs://b/photos is the folder photos/, as gcloud storage ls reads it: as a bare name
+            # prefix it took photos-old/ and photos_backup/ too. Without such a folder it stays
+            # a name prefix (gs://b/photos/2024- for the objects whose names start so).
+            prefix += "/"
         for blob in client.list_blobs(bucket, prefix=prefix or None):
             name = blob.name
             if name.endswith("/") or pathlib.PurePosixPath(name).suffix.lower() not in extensions:
@@ -125,6 +132,10 @@ def _list_gcs(uri: str, client: Any, bucket: str, prefix: str, extensions: froze
         if mapped is None:
             raise
         raise mapped from exc
+
+
+def _has_objects(client: Any, bucket: str, prefix: str) -> bool:
+    return next(iter(client.list_blobs(bucket, prefix=prefix, max_results=1)), None) is not None
 
 
 def _blob_hash(blob: Any) -> str | None:

@@ -89,3 +89,15 @@ def test_the_command_exits_2_with_one_line_and_writes_nothing(args, message, no_
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_a_prefix_without_a_slash_is_the_folder_of_that_name_not_its_siblings(gcs, bucket):
+    # gs://bkt/photos took photos-old/ and photos_backup_2019/ too (a raw name prefix).
+    for name in ("photos/a.jpg", "photos/sub/b.jpg", "photos-old/c.jpg", "photos_backup_2019/d.jpg", "shots-2024-1.jpg",
+                 "shots-2024-2.jpg", "shots-2023-1.jpg"):
+        bucket.blob(name).upload_from_string(b"x")
+    folder = [i.id for i in iter_source("gs://bkt/photos", storage_client=gcs.client())]
+    assert folder == ["gs://bkt/photos/a.jpg", "gs://bkt/photos/sub/b.jpg"]
+    assert [i.id for i in iter_source("gs://bkt/photos/", storage_client=gcs.client())] == folder
+    names = [i.id for i in iter_source("gs://bkt/shots-2024", storage_client=gcs.client())]  # no such folder
+    assert names == ["gs://bkt/shots-2024-1.jpg", "gs://bkt/shots-2024-2.jpg"]
