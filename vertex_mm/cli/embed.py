@@ -92,7 +92,11 @@ def _check_flags(args: argparse.Namespace) -> str:
                              f"--backend gemini (got {args.backend})")
         if not args.staging:
             raise UsageError("--mode job needs --staging gs://bucket/prefix (the job's input and output go there)")
-    suffix = {".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}.get(Path(args.out).suffix.lower())
+    ending = Path(args.out).suffix.lower()
+    suffix = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet"}.get(ending)
+    if ending and suffix is None and not args.format:  # out.npy was written as JSONL that np.load cannot read
+        raise UsageError(f"--out {args.out}: vertex-mm embed writes JSONL (.jsonl) or Parquet (.parquet), not "
+                         f"{ending}; name the file so, or pass --format to write one of them under this name")
     if args.format and suffix and args.format != suffix:
         raise UsageError(f"--format {args.format} writes {args.format}, but --out {args.out} names a {suffix} file: "
                          f"change the suffix or the format")
@@ -106,11 +110,16 @@ def _check_flags(args: argparse.Namespace) -> str:
 def _choose_mode(args: argparse.Namespace, embedder: Any, extensions: frozenset[str]) -> str:
     if args.mode != "auto":
         return str(args.mode)
+    from ..jobs import job_paths, read_journal
     from ..jobs.mode import AUTO_JOB_ABOVE_SECONDS, choose_mode, count_inputs
+    from ..jobs.resume import ResumeSet
 
     rpm = embedder.batch.requests_per_minute
     limit = int(rpm * AUTO_JOB_ABOVE_SECONDS / 60) + 1 if rpm else 1
-    choice = choose_mode(inputs=count_inputs(args.source, extensions=extensions, limit=limit),
+    # What is left decides, not the source's size: a rerun for 2 new files must not queue a job.
+    journal = job_paths(args.out, args.format)[2]
+    done = ResumeSet.from_pairs((r["id"], "") for r in read_journal(journal)) if journal.exists() else ResumeSet()
+    choice = choose_mode(inputs=count_inputs(args.source, extensions=extensions, limit=limit, done=done),
                          requests_per_minute=rpm, backend=args.backend, staging=args.staging)
     _say(f"--mode auto chose {choice.mode}: {choice.reason}")
     return choice.mode

@@ -16,6 +16,7 @@ is 7,200 inputs.
 from __future__ import annotations
 
 import os
+from collections.abc import Container
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,11 +51,14 @@ def choose_mode(*, inputs: int, requests_per_minute: float | None, backend: str,
 
 
 def count_inputs(source: str | os.PathLike[str], *, extensions: frozenset[str], storage_client: Any = None,
-                 limit: int | None = None) -> int:
-    """How many inputs ``source`` has, counting no further than ``limit`` (a bucket of
-    millions is not listed to the end to learn that it is large)."""
+                 limit: int | None = None, done: Container[str] = ()) -> int:
+    """How many inputs ``source`` has that are not in ``done`` (ids a journal holds),
+    counting no further than ``limit`` (a bucket of millions is not listed to the end to learn
+    that it is large)."""
     n = 0
-    for _ in iter_source(source, storage_client=storage_client, extensions=extensions):
+    for item in iter_source(source, storage_client=storage_client, extensions=extensions):
+        if item.id in done:
+            continue
         n += 1
         if limit is not None and n >= limit:
             break

@@ -195,7 +195,10 @@ class Journal:
 
     @property
     def lock_path(self) -> pathlib.Path:
-        return self.path.with_name(self.path.name + ".lock")
+        # Next to the file the path resolves to: two runs through a symlink and its target
+        # are two names of one journal, and took two locks.
+        real = pathlib.Path(os.path.realpath(self.path))
+        return real.with_name(real.name + ".lock")
 
     # -- resume ------------------------------------------------------------------------------
     def open(self) -> "Journal":

@@ -130,6 +130,21 @@ def test_auto_mode_picks_the_job_only_when_online_would_take_over_an_hour(rpm, s
     assert "cost estimate for 4 contents" in err and "nothing was sent" in err
 
 
+def test_auto_mode_counts_what_is_left_not_what_is_done(image_folder, tmp_path, capsys):
+    # 4 inputs at 0.05/min are 80 min online (a job); with 3 in the output, 1 is 20 min (online).
+    from vertex_mm.jobs import Journal, iter_source
+
+    source = image_folder(4)
+    out = tmp_path / "o.jsonl"
+    args = ["embed", str(source), "--out", str(out), "--backend", "gemini", "--api-endpoint", "http://127.0.0.1:9",
+            "--mode", "auto", "--rpm", "0.05", "--dry-run", "--dimension", "768", "--staging", STAGING]
+    assert main(args) == 0 and "--mode auto chose job" in capsys.readouterr().err
+    with Journal(out) as journal:
+        for item in list(iter_source(source))[:3]:
+            journal.write({"id": item.id, "content_hash": "sha256:x", "embedding": [1.0, 0.0]})
+    assert main(args) == 0 and "--mode auto chose online" in capsys.readouterr().err
+
+
 def test_online_mode_embeds_pdf_and_audio_contents_for_gemini(image_folder, tmp_path, capsys):
     source = image_folder(2)
     (source / "doc.pdf").write_bytes(pdf_bytes(1))

@@ -89,6 +89,16 @@ def test_a_format_that_contradicts_the_output_suffix_is_refused(tmp_path, capsys
     assert not (tmp_path / "x.jsonl").exists()
 
 
+def test_an_output_suffix_of_another_format_is_refused_not_written_as_jsonl(tmp_path, capsys):
+    from vertex_mm.cli import main
+
+    assert main(["embed", str(tmp_path), "--out", str(tmp_path / "emb.npy"), "--backend", "hashed"]) == 2
+    assert "writes JSONL (.jsonl) or Parquet (.parquet), not .npy" in capsys.readouterr().err
+    assert not (tmp_path / "emb.npy").exists()
+    assert main(["embed", str(tmp_path), "--out", str(tmp_path / "emb.npy"), "--format", "jsonl",
+                 "--backend", "hashed"]) == 0  # asked for by name
+
+
 def test_searching_a_page_index_with_search_points_at_pages_search(tmp_path, capsys):
     import numpy as np
 

@@ -116,6 +116,14 @@ def test_a_second_writer_is_refused_with_the_first_ones_pid(tmp_path):
         assert again.is_done("a", "h1")
 
 
+def test_a_second_writer_through_a_symlink_is_refused_too(tmp_path):
+    path, link = tmp_path / "out.jsonl", tmp_path / "link.jsonl"
+    path.touch()
+    link.symlink_to(path)
+    with Journal(path), pytest.raises(JournalLockedError):
+        Journal(link).open()
+
+
 def test_a_job_on_a_locked_journal_writes_nothing(image_folder, tmp_path):
     root = image_folder(2)
     out = tmp_path / "out.jsonl"
