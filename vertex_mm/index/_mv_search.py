@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import InputError
 from ..late_interaction.binary import check_query_bits, hamming_maxsim, hamming_maxsim_pairs, prefilter_size
 from ..late_interaction.maxsim import Compute, maxsim, top_k
-from ..late_interaction.packed import PackedPages, int_at_least
+from ..late_interaction.packed import PackedPages, int_at_least, split_queries
 from ..late_interaction.screened import screen_choice, screen_kind
 from ._segments import Segment
 from .results import PageHit
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_BINARY_PREFILTER", "DEFAULT_CANDIDATES", "DEFAULT_MODE", "DEFAULT_SCREEN_PAGES_PER_K",
     "INT16_SCREEN_PAGES_PER_K", "SEARCH_MODES", "default_screen_pages_per_k",
-    "SearchMode", "SegmentSearch", "gather", "hits", "locate", "prefiltered_hamming", "query_list", "rerank", "score_all",
+    "SearchMode", "SegmentSearch", "gather", "hits", "locate", "prefiltered_hamming", "rerank", "score_all",
 ]
 
 SearchMode = Literal["screened", "exact", "float", "binary", "muvera"]
@@ -128,10 +128,6 @@ def hits(segs: list[Segment], values: np.ndarray, ids: np.ndarray) -> list[PageH
     return out
 
 
-def query_list(queries: Sequence[np.ndarray] | np.ndarray) -> list[np.ndarray]:
-    return [queries] if isinstance(queries, np.ndarray) and queries.ndim == 2 else list(queries)
-
-
 class SegmentSearch:
     """Searching, mixed into :class:`~.multivector.MultiVectorIndex` (which holds the state
     below and defines the members declared for type checking)."""
@@ -198,7 +194,7 @@ class SegmentSearch:
         if candidates is not None:
             candidates = int_at_least(candidates, "candidates", 1)
         check_query_bits(query_bits)
-        q_list = query_list(queries)
+        q_list = split_queries(queries)
         segs = [s for s in self._all_segments() if s.live.any()]
         if not segs or not q_list:
             return [[] for _ in q_list]
@@ -236,7 +232,7 @@ class SegmentSearch:
     def maxsim_scores(self, queries: Sequence[np.ndarray] | np.ndarray, *, compute: Compute = "float32") -> np.ndarray:
         """Float MaxSim of every query against every live page: ``(queries, pages)`` float32,
         columns in the order of :meth:`page_ids`."""
-        q_list = query_list(queries)
+        q_list = split_queries(queries)
         segs = self._all_segments()
         if not segs or not q_list:
             return np.zeros((len(q_list), 0), np.float32)

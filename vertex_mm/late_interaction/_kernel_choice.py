@@ -10,6 +10,7 @@ from typing import Any
 
 from ..errors import InputError
 from ._host_cpu import host_cpu_has
+from ._numba import numba_loads
 
 __all__ = ["KERNEL_ENV", "hamming_kernel", "has_fast_kernel", "nibble_runs", "popcount_kernel"]
 
@@ -23,12 +24,11 @@ def popcount_kernel() -> Any:
     global _POPCOUNT, _POPCOUNT_TRIED
     if not _POPCOUNT_TRIED:
         _POPCOUNT_TRIED = True
-        try:
+        _POPCOUNT = None
+        if numba_loads():
             from ._hamming_kernel import min_hamming_range
 
             _POPCOUNT = min_hamming_range
-        except ImportError:
-            _POPCOUNT = None
     return _POPCOUNT
 
 
@@ -42,10 +42,10 @@ KERNEL_ENV = "VERTEX_MM_HAMMING_KERNEL"
 
 
 def _nibble_usable() -> bool:  # not cached: numba's target settings may change (available())
-    try:
-        from ._nibble_kernel import available
-    except ImportError:
+    if not numba_loads():
         return False
+    from ._nibble_kernel import available
+
     return available()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import itertools
 import os
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +25,12 @@ def _forget_pool_after_fork() -> None:
     # A forked child inherits the executor but not its threads: it would wait on them forever.
     global _POOL, _POOL_LOCK
     _POOL, _POOL_LOCK = None, threading.Lock()
+    # Nor does GNU OpenMP survive a fork once the parent ran a parallel region: the child's
+    # first multi-threaded torch product waited forever (multiprocessing forks by default on
+    # Linux). One thread in the child is what torch's own DataLoader workers use.
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "set_num_threads"):
+        torch.set_num_threads(1)
 
 
 os.register_at_fork(after_in_child=_forget_pool_after_fork)

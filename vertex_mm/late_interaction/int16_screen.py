@@ -45,6 +45,7 @@ import numpy as np
 
 from ..errors import InputError, MissingDependencyError
 from ._int16_layout import NORM_LIMIT, QUERY_GROUP, VALUES_STEP, block_offsets_of
+from ._numba import numba_loads
 from ._rounding import gamma
 from ._threads import in_blocks
 from .packed import PackedPages
@@ -307,8 +308,8 @@ class _RoundedQueries:
 def int16_screen_available() -> bool:
     """Whether :class:`Int16Screen` can score here: numba is installed and compiles the AVX2
     kernel for this CPU (checked at each call: numba's settings may change)."""
-    try:
-        from ._int16_kernel import available
-    except ImportError:
+    if not numba_loads():
         return False
+    from ._int16_kernel import available
+
     return available()

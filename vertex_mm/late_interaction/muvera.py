@@ -33,8 +33,10 @@ How one FDE is built (:class:`MuveraConfig` names each knob):
 * **Final projection** (``d_final``): optionally, a Count Sketch (each coordinate added with a
   random sign into one of ``d_final`` buckets) shortens the FDE to ``d_final``.
 
-All random matrices come from ``seed``: one config encodes queries and pages alike, identically
-across processes and machines (numpy's PCG64 streams are stable). The construction follows the
+All random matrices come from ``seed``: one config encodes queries and pages alike across
+processes and machines (numpy's PCG64 streams are stable), the same up to float32 rounding of
+the projected values; the partitions are decided in float64, so a token changes partition only
+on a float64-sized tie with a hyperplane, not with the BLAS threads or the other queries of a batch. The construction follows the
 paper and Google's reference implementation (``google/graph-mining``,
 ``sketching/point_cloud/fixed_dimensional_encoding.cc``) in every step, with two differences
 that change no expectation: partitions are numbered by their plain sign bits (the reference
@@ -177,7 +179,12 @@ class MuveraEncoder:
             signs = np.random.default_rng(proj_seq).integers(0, 2, size=(d, r * c.d_proj), dtype=np.int8)
             parts.append((2 * signs.astype(np.float32) - 1) / np.float32(np.sqrt(c.d_proj)))
         self._matrix = np.ascontiguousarray(np.concatenate(parts, axis=1))
-        self._matrix_t = np.ascontiguousarray(self._matrix.T)
+        # The hyperplane sides in float64: a float32 product rounds differently with the BLAS
+        # threads and with how many tokens share the call, and a token within that rounding of
+        # a hyperplane changed partition (a query's FDE depended on the other queries of its
+        # batch). In float64 a flip needs a float64-sized tie. The projected values stay float32.
+        self._hyperplanes_t = np.ascontiguousarray(self._matrix[:, : r * k].T, dtype=np.float64)
+        self._projection_t = np.ascontiguousarray(self._matrix[:, r * k :].T)
         self._sketch: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         if c.d_final is not None:
             rng = np.random.default_rng(final_seq)
@@ -278,16 +285,16 @@ class MuveraEncoder:
         n_cells = n_pages * b_count
         # Transposed: every hyperplane side and projected coordinate is one contiguous row over
         # the chunk's tokens, which is what the per-row bincounts below read.
-        projected = self._matrix_t @ tokens.T  # (R*k [+ R*d_proj], tokens)
-        sides = projected[: r_count * k].reshape(r_count, k, n_tok)
+        sides = (self._hyperplanes_t @ tokens.T.astype(np.float64)).reshape(r_count, k, n_tok)
+        # (R*d_proj, tokens) projected coordinates, or the tokens themselves (no projection)
+        projected = self._projection_t @ tokens.T if c.d_proj is not None else np.ascontiguousarray(tokens.T)
         codes = np.zeros((r_count, n_tok), dtype=np.int64)
         for bit in range(k):
             codes |= (sides[:, bit] > 0).astype(np.int64) << bit
-        identity = np.ascontiguousarray(tokens.T) if c.d_proj is None else None
         cell_of_page = np.repeat(np.arange(n_pages, dtype=np.int64) * b_count, lengths)
         raw = np.zeros((r_count, w, n_cells), dtype=np.float32)
         for rep in range(r_count):
-            values = identity if identity is not None else projected[r_count * k + rep * w : r_count * k + (rep + 1) * w]
+            values = projected if c.d_proj is None else projected[rep * w : (rep + 1) * w]
             cell = cell_of_page + codes[rep]
             for j in range(w):  # a bincount per coordinate: a segmented sum without sorting or gathering
                 raw[rep, j] = np.bincount(cell, weights=values[j], minlength=n_cells)

@@ -227,6 +227,22 @@ def as_packed(pages: "PackedPages | Sequence[np.ndarray] | np.ndarray", mask: np
     return PackedPages.from_list(list(pages))
 
 
+def split_queries(queries: Sequence[np.ndarray] | np.ndarray) -> list[np.ndarray]:
+    """Queries as a list of ``(n_i, d)`` arrays: one 2-D query is a list of one, and a
+    zero-padded ``(Q, n, d)`` batch (what a ColPali forward pass returns) loses each query's
+    trailing all-zero rows (one row is always kept). Every scorer takes queries through here:
+    the index once kept the padding, and in binary mode a zero token is an all-zero sign code
+    that adds a different distance to each page."""
+    if isinstance(queries, np.ndarray) and queries.ndim == 2:
+        return [queries]
+    if isinstance(queries, np.ndarray) and queries.ndim == 3:
+        nonzero = (queries != 0).any(axis=2)  # (Q, n)
+        keep = np.maximum(queries.shape[1] - np.argmax(nonzero[:, ::-1], axis=1), 1)
+        keep[~nonzero.any(axis=1)] = 1
+        return [q[:n] for q, n in zip(queries, keep)]
+    return list(queries)
+
+
 def pack_queries(queries: Sequence[np.ndarray] | np.ndarray, dim: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Zero-pad queries to ``(Q, max_tokens, d)`` float32, with the ``(Q, max_tokens)`` mask.
 
@@ -235,14 +251,7 @@ def pack_queries(queries: Sequence[np.ndarray] | np.ndarray, dim: int | None = N
     on its length: :func:`~.maxsim.query_sums`). A zero-padded ``(Q, n, d)`` batch is taken
     apart again: each query's trailing all-zero rows are padding (one row is always kept).
     """
-    if isinstance(queries, np.ndarray) and queries.ndim == 2:
-        queries = [queries]
-    if isinstance(queries, np.ndarray) and queries.ndim == 3:
-        nonzero = (queries != 0).any(axis=2)  # (Q, n)
-        keep = np.maximum(queries.shape[1] - np.argmax(nonzero[:, ::-1], axis=1), 1)
-        keep[~nonzero.any(axis=1)] = 1
-        queries = [q[:n] for q, n in zip(queries, keep)]
-    raw = [np.asarray(q) for q in queries]
+    raw = [np.asarray(q) for q in split_queries(queries)]
     for i, q in enumerate(raw):
         check_fits(q, np.float32, f"query #{i}")
     arrays = [q.astype(np.float32, copy=False) for q in raw]

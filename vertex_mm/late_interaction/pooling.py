@@ -40,7 +40,8 @@ def _linkage() -> tuple[Any, Any]:
 def pool_page(vectors: np.ndarray, pool_factor: int) -> np.ndarray:
     """Pool one page's ``(n, d)`` vectors into ``(n // pool_factor, d)`` cluster means.
 
-    ``pool_factor`` 1 returns the vectors unchanged. The output keeps the input's dtype; the
+    ``pool_factor`` 1 returns the vectors unchanged. The output keeps a float input's dtype
+    (float32 for integer input); the
     clustering itself runs in float64 on L2-normalised copies (Ward on unit vectors groups by
     cosine), while the means are of the original vectors, as in colpali-engine.
     """
@@ -62,11 +63,13 @@ def pool_page(vectors: np.ndarray, pool_factor: int) -> np.ndarray:
     np.add.at(sums, labels, x)
     counts = np.bincount(labels, minlength=n_clusters)[:, None]
     means = sums[counts[:, 0] > 0] / counts[counts[:, 0] > 0]
-    return means.astype(vectors.dtype)
+    # Means of integer vectors are not integers: they come back as float32 (a cast truncated them).
+    return means.astype(vectors.dtype if vectors.dtype.kind == "f" else np.float32)
 
 
 def pool_pages(pages: PackedPages | Sequence[np.ndarray], pool_factor: int) -> PackedPages:
     """Pool every page of a collection; returns new :class:`PackedPages` of the same dtype."""
+    pool_factor = int_at_least(pool_factor, "pool_factor", 1)  # as pool_page checks it (True was a no-op)
     packed = as_packed(pages)
     if pool_factor == 1:
         return packed

@@ -4,6 +4,8 @@ persistence (manifest of kind "multivector", checksums), memory maps, integrity 
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -107,6 +109,39 @@ def test_binary_mode_with_all_candidates_matches_float_mode(index, queries):
     assert _keys(binary) == _keys(exact)
     # Same float32 MaxSim; only the GEMM shape (one query vs all) may change the last bit.
     assert [h.score for q in binary for h in q] == pytest.approx([h.score for q in exact for h in q], abs=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["exact", "screened", "binary", "muvera"])
+def test_a_zero_padded_query_batch_ranks_as_its_queries(index, queries, mode):
+    # A ColPali forward pass returns (Q, n_max, d) padded with zeros. The index kept the padding
+    # as query tokens, and in binary mode each zero token added a page-dependent distance.
+    padded = np.zeros((len(queries), max(len(q) for q in queries) + 20, queries[0].shape[1]), np.float32)
+    for i, q in enumerate(queries):
+        padded[i, :len(q)] = q
+    options = {} if mode in ("exact", "screened") else {"candidates": 6}
+    assert _keys(index.search(padded, k=5, mode=mode, **options)) == _keys(index.search(queries, k=5, mode=mode, **options))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
+def test_a_forked_child_searches_after_its_parent_did(tmp_path):
+    # GNU OpenMP does not survive fork: the child's first multi-threaded torch product (the
+    # binary rerank) waited forever. multiprocessing forks by default on Linux.
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    idx = MultiVectorIndex(EmbeddingSpace("test", "rand-mv", 128))
+    idx.screen_pages_per_k = 0
+    for i in range(600):
+        idx.add(f"d{i}", [rng.standard_normal((20, 128)).astype(np.float16)])
+    queries = [rng.standard_normal((10, 128)).astype(np.float32) for _ in range(6)]
+    want = {m: _keys(idx.search(queries, k=5, mode=m)) for m in ("screened", "binary", "exact")}
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)  # a hang ends the child (no Python handler needed),
+        signal.alarm(60)  # and the test fails on its status
+        same = all(_keys(idx.search(queries, k=5, mode=m)) == w for m, w in want.items())
+        os._exit(0 if same else 3)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
 
 
 def test_delete_removes_a_document_from_results_and_survives_reopen(index, queries, tmp_path):

@@ -239,3 +239,31 @@ def test_not_compiled_when_numbas_config_file_names_another_cpu(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "popcount"]
+
+
+def test_numba_refusing_its_settings_turns_the_kernels_off_instead_of_failing_saves(tmp_path):
+    # NUMBA_NUM_THREADS=0 makes `import numba` raise ValueError, not ImportError: save(), the
+    # binary search and the screened search failed with it instead of running on numpy.
+    import subprocess
+    import sys
+
+    code = """if True:
+        import numpy as np
+        from vertex_mm.index import MultiVectorIndex
+        from vertex_mm.results import EmbeddingSpace
+        rng = np.random.default_rng(0)
+        idx = MultiVectorIndex(EmbeddingSpace("test", "rand-mv", 128))
+        idx.screen_pages_per_k = 0
+        for i in range(50):
+            idx.add(f"d{i}", [rng.standard_normal((20, 128)).astype(np.float16)])
+        q = [rng.standard_normal((6, 128)).astype(np.float32)]
+        exact = [h.key for h in idx.search(q, k=5, mode="exact")[0]]
+        assert [h.key for h in idx.search(q, k=5, mode="screened")[0]] == exact
+        assert [h.key for h in idx.search(q, k=5, mode="binary", candidates=50)[0]] == exact
+        idx.save("idx")
+        print("ok")
+    """
+    env = {**os.environ, "NUMBA_NUM_THREADS": "0"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0 and out.stdout.split() == ["ok"], out.stderr
+    assert "numba refused its settings" in out.stderr and "NUMBA_NUM_THREADS" in out.stderr

@@ -159,3 +159,21 @@ def test_cosine_form_keeps_the_inner_product_order(rng: np.random.Generator) -> 
                                atol=1e-5)
     with pytest.raises(InputError):
         cosine_documents(docs * 2, scale=scale)
+
+
+def test_a_token_next_to_a_hyperplane_keeps_its_partition_whatever_shares_the_batch():
+    # The float32 product rounded differently with the batch's shape, and a token within that
+    # rounding of a hyperplane changed partition: a query's FDE depended on the other queries.
+    d, config = 128, MuveraConfig(dimension=128)
+    enc = MuveraEncoder(config)
+    planes = enc._matrix[:, : config.repetitions * config.k_sim].astype(np.float64)  # the SimHash hyperplanes
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        q = rng.standard_normal((1, d))
+        h = planes[:, trial % planes.shape[1]]
+        q[0] -= (q[0] @ h) / (h @ h) * h  # onto the hyperplane, then a float32 hair off it
+        q[0] += h / (h @ h) * rng.uniform(-2e-5, 2e-5)
+        q = q.astype(np.float32)
+        alone = enc.encode_queries([q])[0]
+        batched = enc.encode_queries([q, rng.standard_normal((37, d)).astype(np.float32)])[0]
+        np.testing.assert_allclose(alone, batched, atol=1e-4, err_msg=f"trial {trial}")

@@ -48,3 +48,11 @@ def test_pool_factor_one_is_the_identity(rng):
 def test_bad_pool_factor_is_an_input_error(rng, factor):
     with pytest.raises(InputError, match="pool_factor"):
         pool_page(rng.standard_normal((7, 4)), factor)
+    with pytest.raises(InputError, match="pool_factor"):  # True was a silent no-op here
+        pool_pages([rng.standard_normal((7, 4)).astype(np.float32)], factor)
+
+
+def test_integer_vectors_pool_to_float_means():
+    pooled = pool_page(np.array([[1, 0], [2, 0], [0, 1], [0, 2]]), 2)
+    assert pooled.dtype == np.float32
+    assert sorted(map(tuple, pooled.tolist())) == [(0.0, 1.5), (1.5, 0.0)]  # a cast truncated them to 1
