@@ -53,7 +53,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
     parser.add_argument("--dimension", type=int, default=512)
     parser.add_argument("--quota-rpm", type=float, default=600.0, help="the project's requests-per-minute quota")
     parser.add_argument("--processes-per-worker", type=int, default=None,
-                        help="SDK processes per worker: the vCPUs of the Dataflow machine type")
+                        help="SDK processes per worker (default: the vCPUs of --machine_type)")
     parser.add_argument("--no-broken", action="store_true", help="do not add the two demo broken inputs")
     emulator = parser.add_argument_group("emulator (with --backend vertex)")
     emulator.add_argument("--emulator", action="store_true", help="start vertex-mm's emulator in this process")

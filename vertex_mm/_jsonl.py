@@ -9,13 +9,14 @@ after a crash and is cut off, not refused; see :mod:`vertex_mm.jobs`.)
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+import math
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from .errors import InputError, VertexMMError
 
-__all__ = ["escape_utf8", "is_utf8", "json_line", "json_objects"]
+__all__ = ["escape_utf8", "is_utf8", "json_line", "json_objects", "plain_json"]
 
 
 def json_line(obj: Any, **kwargs: Any) -> str:
@@ -75,3 +76,19 @@ def escape_utf8(text: str) -> str:
     except UnicodeEncodeError:
         raw = text.encode("utf-8", "backslashreplace")
     return raw.decode("utf-8", "backslashreplace")
+
+
+def plain_json(value: Any) -> Any:
+    """``value`` as JSON can hold it: a float that is not finite (NaN, inf: a missing value
+    read through pandas) becomes null, and mapping keys become strings. ``json.dumps`` writes
+    bare ``NaN`` tokens, which no strict JSON reader (BigQuery, Vector Search) takes, and
+    ``sort_keys`` fails on keys of mixed types."""
+    if isinstance(value, float):  # numpy's float64 too
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): plain_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_json(v) for v in value]
+    if type(value).__module__ == "numpy" and getattr(value, "dtype", None) is not None and value.dtype.kind == "f":
+        return plain_json(float(value)) if getattr(value, "ndim", 0) == 0 else plain_json(value.tolist())
+    return value

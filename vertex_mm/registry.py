@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,7 @@ __all__ = [
     "get_page_retriever",
     "index_loader",
     "list_backends",
+    "make_embedder",
     "load_page_retriever",
     "parse_page_retriever_spec",
     "register_backend",
@@ -60,6 +61,24 @@ _EXTRA = {"local": "local"}
 def register_backend(name: str, target: str | Callable[..., BaseEmbedder]) -> None:
     """Add a backend: ``target`` is a factory or a ``"module:attr"`` string."""
     _BACKENDS[name] = target  # type: ignore[assignment]
+
+
+def make_embedder(backend: str, options: Mapping[str, Any]) -> BaseEmbedder:
+    """``get_embedder(backend, ...)`` then ``configure_batch(...)``: the backend's own options
+    (``project``, ``location``, ``api_endpoint``, ``model``...) go to the first, the batch
+    options (``requests_per_minute``, ``concurrency``, ``retry``, ``cache``...) to the second,
+    since not every backend's constructor takes them (the local one does not)."""
+    from .batch.options import BATCH_OPTION_NAMES
+
+    batch = {k: v for k, v in options.items() if k in BATCH_OPTION_NAMES}
+    embedder = get_embedder(backend, **{k: v for k, v in options.items() if k not in BATCH_OPTION_NAMES})
+    if batch:
+        try:
+            embedder.configure_batch(**batch)
+        except BaseException:
+            embedder.close()
+            raise
+    return embedder
 
 
 def list_backends() -> list[str]:

@@ -18,7 +18,7 @@ from typing import Any
 
 from .retry import DEFAULT_RETRY, NO_RETRY, RetryPolicy, resolve_retry
 
-__all__ = ["BatchOptions", "DEFAULT_REQUESTS_PER_MINUTE", "REMOTE_DEFAULTS"]
+__all__ = ["BATCH_OPTION_NAMES", "BatchOptions", "DEFAULT_REQUESTS_PER_MINUTE", "REMOTE_DEFAULTS"]
 
 #: The client-side rate limit when none is given: 120 requests per minute. Vertex AI's base
 #: quota for ``multimodalembedding`` online prediction is 120 to 600 requests per minute per
@@ -89,6 +89,10 @@ class BatchOptions:
         if merged.get("requests_per_minute") is not None:
             merged["requests_per_minute"] = float(merged["requests_per_minute"])
         return cls(**merged)
+
+
+#: The names :meth:`BatchOptions.build` (``configure_batch``) takes.
+BATCH_OPTION_NAMES = frozenset(f.name for f in fields(BatchOptions)) - {"owns_cache"}
 
 
 def _open_cache(cache: Any) -> Any:

@@ -26,9 +26,9 @@ from typing import Any
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from ..embedder import BaseEmbedder
-from ..errors import VertexMMError
+from ..errors import InvalidDimensionError, VertexMMError
 from .quota import WorkerQuota
-from .records import EmbedInput, Kind
+from .records import EmbedInput, Kind, to_embed_input
 
 __all__ = ["EmbedderModelHandler"]
 
@@ -86,6 +86,9 @@ class EmbedderModelHandler(ModelHandler[EmbedInput, PredictionResult, BaseEmbedd
             raise ValueError(f"concurrency must be an int >= 1, got {concurrency!r}")
         if min_batch_size and max_batch_size and min_batch_size > max_batch_size:
             raise ValueError(f"min_batch_size={min_batch_size} exceeds max_batch_size={max_batch_size}")
+        # Checked here, when the pipeline is built: on the worker a bad setting crashed setup
+        # (retried by Dataflow) or sent every input to the dead letter after reading them all.
+        _check_settings(backend, kind, dimension, task, retry, dict(embedder_options or {}), embedder_factory)
         super().__init__(
             min_batch_size=min_batch_size,
             max_batch_size=max_batch_size,
@@ -118,10 +121,10 @@ class EmbedderModelHandler(ModelHandler[EmbedInput, PredictionResult, BaseEmbedd
         """Build this process's embedder and size its batch engine to its share of the quota."""
         if self.embedder_factory is not None:
             embedder = self.embedder_factory()
-        else:
-            from ..registry import get_embedder
+        else:  # batch options (cache, concurrency...) go to configure_batch, the rest to the backend
+            from ..registry import make_embedder
 
-            embedder = get_embedder(self.backend, **self.embedder_options)
+            embedder = make_embedder(self.backend, self.embedder_options)
         options = self.batch_options()
         if options:
             embedder.configure_batch(**options)
@@ -145,24 +148,40 @@ class EmbedderModelHandler(ModelHandler[EmbedInput, PredictionResult, BaseEmbedd
         else:
             space_id = model.space(dimension).id
         built: list[Any] = []
-        for item in batch:
+        examples: list[Any] = []
+        for raw in batch:
+            item: Any = raw
             try:
-                built.append(item.build(model, dimension, self.task))
+                if not isinstance(raw, EmbedInput):  # RunInference(handler) on paths, URIs, dicts
+                    item = to_embed_input(raw, self.kind)
+                request: Any = item.build(model, dimension, self.task)
             except VertexMMError as exc:  # the input's own error: its row, not the batch's
-                built.append(exc)
+                request = exc
+            examples.append(item)
+            built.append(request)
         results = model.embed_many(built)
         if len(results) != len(batch):  # pragma: no cover - the embedder contract
             raise RuntimeError(f"embedder returned {len(results)} results for {len(batch)} inputs")
-        return [PredictionResult(item, result, space_id) for item, result in zip(batch, results)]
+        return [PredictionResult(item, result, space_id) for item, result in zip(examples, results)]
 
     # -- what RunInference asks ------------------------------------------------------------------
     def validate_inference_args(self, inference_args: dict[str, Any] | None) -> None:
         unknown = sorted(set(inference_args or {}) - _INFERENCE_ARGS)
         if unknown:
             raise ValueError(f"EmbedderModelHandler takes only {sorted(_INFERENCE_ARGS)} as inference_args, got {unknown}")
+        if "dimension" in (inference_args or {}):
+            _check_dimension(self.backend, self.kind, inference_args["dimension"], self.embedder_options,  # type: ignore[index]
+                             self.embedder_factory)
 
     def get_num_bytes(self, batch: Sequence[EmbedInput]) -> int:
-        return sum(item.num_bytes() for item in batch)
+        # A metric, asked after the batch was embedded: it never fails the (billed) batch.
+        total = 0
+        for item in batch:
+            try:
+                total += item.num_bytes() if isinstance(item, EmbedInput) else len(str(item).encode("utf-8", "replace"))
+            except Exception:  # noqa: BLE001 - a size we cannot tell counts as nothing
+                continue
+        return total
 
     def get_metrics_namespace(self) -> str:
         return "vertex_mm"
@@ -170,3 +189,34 @@ class EmbedderModelHandler(ModelHandler[EmbedInput, PredictionResult, BaseEmbedd
     def __repr__(self) -> str:
         quota = f", quota={self.quota!r}" if self.quota else ""
         return f"EmbedderModelHandler(backend={self.backend!r}, kind={self.kind!r}, dimension={self.dimension!r}{quota})"
+
+
+#: The model each registry backend embeds with by default, for checking a dimension up front.
+_DEFAULT_MODELS = {"vertex": "multimodalembedding@001", "gemini": "gemini-embedding-2"}
+
+
+def _check_settings(backend: str, kind: str, dimension: Any, task: str | None, retry: Any,
+                    options: dict[str, Any], factory: Any) -> None:
+    from ..batch.options import BATCH_OPTION_NAMES, BatchOptions
+    from ..batch.retry import resolve_retry
+    from ..content import resolve_task
+
+    if retry is not None:
+        resolve_retry(retry)
+    batch = {k: v for k, v in options.items() if k in BATCH_OPTION_NAMES and k != "cache"}  # a cache opens on the worker
+    if batch:
+        BatchOptions.build(**batch)
+    if task is not None:
+        resolve_task(task)
+    _check_dimension(backend, kind, dimension, options, factory)
+
+
+def _check_dimension(backend: str, kind: str, dimension: Any, options: dict[str, Any], factory: Any) -> None:
+    if dimension is None:
+        return
+    if isinstance(dimension, bool) or not isinstance(dimension, int) or dimension < 1:
+        raise InvalidDimensionError(f"dimension must be a positive int, got {dimension!r}", input_name="dimension")
+    if factory is None and backend in _DEFAULT_MODELS:  # other backends know their dimensions once built
+        from ..limits import check_dimension, limits_for
+
+        check_dimension(dimension, limits_for(str(options.get("model", _DEFAULT_MODELS[backend]))))

@@ -27,7 +27,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["WorkerQuota"]
+__all__ = ["WorkerQuota", "machine_vcpus"]
 
 
 @dataclass(frozen=True)
@@ -75,12 +75,14 @@ class WorkerQuota:
     def from_pipeline_options(
         cls, options: Any, quota_rpm: float, *, processes_per_worker: int | None = None, utilization: float = 1.0
     ) -> "WorkerQuota":
-        """Read the worker count from Beam ``PipelineOptions``: ``--max_num_workers`` (else
-        ``--num_workers``, else 1) on Dataflow; on the DirectRunner ``--direct_num_workers``
-        in ``multi_processing`` mode, else 1 (its threads share one process).
+        """Read the worker count from Beam ``PipelineOptions``: ``--max_num_workers`` on Dataflow
+        (an autoscaled job without it is refused: it could grow past any share), or
+        ``--num_workers`` with ``--autoscaling_algorithm=NONE``; on the DirectRunner
+        ``--direct_num_workers`` in ``multi_processing`` mode, else 1 (its threads share one process).
 
-        ``processes_per_worker`` is not in the options (it depends on the machine type); pass
-        the worker's vCPU count on Dataflow. The DirectRunner's workers are its processes.
+        ``processes_per_worker`` defaults to the vCPUs of ``--machine_type`` (Dataflow runs one
+        SDK process per vCPU), or 1 for a batch job on the default machine type. The
+        DirectRunner's workers are its processes.
         """
         from apache_beam.options.pipeline_options import DirectOptions, StandardOptions, WorkerOptions
 
@@ -95,8 +97,22 @@ class WorkerQuota:
             workers = direct.direct_num_workers if direct.direct_num_workers > 0 else _cpu_count()
             return cls(quota_rpm, workers, processes_per_worker or 1, utilization)
         worker = options.view_as(WorkerOptions)
-        workers = worker.max_num_workers or worker.num_workers or 1
-        return cls(quota_rpm, int(workers), processes_per_worker or 1, utilization)
+        autoscaled = str(getattr(worker, "autoscaling_algorithm", None) or "THROUGHPUT_BASED").upper() != "NONE"
+        if autoscaled and not worker.max_num_workers:
+            # Sized for --num_workers, an autoscaled job grew past it and sent a multiple of the quota.
+            raise ValueError("--max_num_workers is not set, so Dataflow may autoscale past --num_workers and every "
+                             "worker would send a full share: set --max_num_workers (or --autoscaling_algorithm=NONE "
+                             "with --num_workers) to size the quota")
+        workers = (worker.max_num_workers if autoscaled else None) or worker.num_workers or 1
+        if processes_per_worker is None:
+            # Dataflow runs one SDK process per vCPU: each gets its own token bucket.
+            processes_per_worker = machine_vcpus(getattr(worker, "machine_type", None))
+            if processes_per_worker is None:
+                if getattr(options.view_as(StandardOptions), "streaming", False) or getattr(worker, "machine_type", None):
+                    raise ValueError("pass processes_per_worker (the workers' vCPUs: one SDK process each), or a "
+                                     "--machine_type such as n2-standard-4 to read it from")
+                processes_per_worker = 1  # a batch job's default machine type, n1-standard-1
+        return cls(quota_rpm, int(workers), processes_per_worker, utilization)
 
     def __str__(self) -> str:
         return (
@@ -104,6 +120,18 @@ class WorkerQuota:
             f"{self.quota_rpm:g} rpm * {self.utilization:g} / ({self.max_workers} workers * "
             f"{self.processes_per_worker} processes) = {self.per_process_rpm:.4g} rpm per process"
         )
+
+
+def machine_vcpus(machine_type: str | None) -> int | None:
+    """vCPUs of a Compute Engine machine type (``n2-standard-4``: 4, ``custom-6-23040``: 6),
+    or None when the name does not say."""
+    if not machine_type:
+        return None
+    parts = machine_type.rsplit("/", 1)[-1].split("-")
+    if "custom" in parts:  # [family-]custom-CPUS-MEMORY[-ext]
+        at = parts.index("custom") + 1
+        return int(parts[at]) if at < len(parts) and parts[at].isdigit() else None
+    return int(parts[-1]) if len(parts) >= 3 and parts[-1].isdigit() else None
 
 
 def _cpu_count() -> int:

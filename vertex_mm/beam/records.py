@@ -102,18 +102,24 @@ class EmbedInput:
         return describe(self.content)
 
     def num_bytes(self) -> int:
-        """Rough payload size, for Beam's batch weighing and metrics."""
-        c = self.content
-        if isinstance(c, (bytes, bytearray, memoryview)):
-            return len(c)
-        if isinstance(c, Image):
-            return len(c.data or b"") or len(c.gcs_uri or "")
-        if isinstance(c, str) and self.kind == "image" and not c.startswith("gs://"):
-            try:
-                return os.path.getsize(c)
-            except OSError:
-                return 0
-        return len(str(c).encode())
+        """Rough payload size, for Beam's batch weighing and metrics. Never raises: Beam asks
+        after the batch is embedded, and an error here failed the whole (billed) batch."""
+        return _payload_bytes(self.content, self.kind)
+
+
+def _payload_bytes(c: Any, kind: Kind) -> int:
+    if isinstance(c, list):  # a content's parts, each by its own size (not the list's repr)
+        return sum(_payload_bytes(part, "image" if isinstance(part, os.PathLike) else "text") for part in c)
+    if isinstance(c, (bytes, bytearray, memoryview)):
+        return len(c)
+    if isinstance(c, (Image, Video, Document, Audio)):
+        return len(c.data or b"") or len(c.gcs_uri or "")
+    if isinstance(c, (str, os.PathLike)) and kind != "text" and not str(c).startswith("gs://"):
+        try:
+            return os.path.getsize(c)
+        except (OSError, ValueError):  # gone, or a name no file can have (a NUL byte)
+            return 0
+    return len(str(c).encode("utf-8", "surrogateescape"))
 
 
 def describe(content: Any) -> str:
@@ -144,8 +150,10 @@ def _content_id(content: Any, kind: Kind) -> str:
     if isinstance(content, os.PathLike):
         return str(os.fspath(content))
     text = str(content)
-    # A long text makes a poor id: its hash is stable and short.
-    return text if kind != "text" or len(text) <= _MAX_SOURCE_CHARS else _bytes_id(text.encode())
+    # A long text makes a poor id: its hash is stable and short (a content's text too).
+    if kind == "image" or len(text) <= _MAX_SOURCE_CHARS:
+        return text
+    return _bytes_id(text.encode("utf-8", "surrogateescape"))
 
 
 def fallback_id(element: Any) -> str:
@@ -210,22 +218,28 @@ def to_embed_input(element: Any, kind: Kind) -> EmbedInput:
 
 
 def _parts_id(parts: list[Any]) -> str:
+    # Each part as its kind and its length-prefixed label: a text "cat.jpg" and Path("cat.jpg"),
+    # or ["a\0b"] and ["a", "b"], shared an id, and a sink keyed on ids kept one of them.
     digest = hashlib.sha256()
     for part in parts:
-        digest.update(_content_id(part, "text").encode())
-        digest.update(b"\x00")
+        label = _content_id(part, "text").encode("utf-8", "surrogateescape")
+        kind = type(part).__name__ if isinstance(part, (Image, Video, Document, Audio)) else \
+            "path" if isinstance(part, os.PathLike) else "bytes" if isinstance(part, (bytes, bytearray, memoryview)) else "text"
+        digest.update(f"{kind}:{len(label)}:".encode() + label)
     return "content:" + digest.hexdigest()[:16]
 
 
-def embedding_row(item: EmbedInput, response: MultiModalEmbeddingResponse, space: EmbeddingSpace) -> dict[str, Any]:
-    """The output row of one embedded input."""
+def embedding_row(item: EmbedInput, response: MultiModalEmbeddingResponse, space: EmbeddingSpace | str) -> dict[str, Any]:
+    """The output row of one embedded input (``space``: the space, or its id, the batch was
+    asked in; the response's own wins)."""
     vector = vector_of(response, item.kind)
     if vector is None:
         raise ValueError(f"{item.id}: the response has no {item.kind} embedding")
+    space_id = response.space.id if response.space is not None else space if isinstance(space, str) else space.id
     return {
         "id": item.id,
         "embedding": [float(x) for x in vector],
-        "embedding_space": (response.space or space).id,
+        "embedding_space": space_id,
         "metadata": dict(item.metadata),
     }
 

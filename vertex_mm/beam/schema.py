@@ -28,6 +28,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from .._jsonl import plain_json
+
 __all__ = [
     "DEAD_LETTER_BIGQUERY_SCHEMA",
     "EMBEDDINGS_BIGQUERY_SCHEMA",
@@ -67,7 +69,7 @@ DEAD_LETTER_BIGQUERY_SCHEMA: dict[str, Any] = {
 def to_table_row(row: Mapping[str, Any]) -> dict[str, Any]:
     """An output or dead-letter row as a BigQuery / Parquet row: metadata becomes JSON text."""
     out = dict(row)
-    out["metadata"] = json.dumps(row.get("metadata") or {}, sort_keys=True, default=str)
+    out["metadata"] = json.dumps(plain_json(row.get("metadata") or {}), sort_keys=True, default=str, allow_nan=False)
     return out
 
 

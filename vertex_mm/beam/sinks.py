@@ -19,7 +19,7 @@ from typing import Any
 
 import apache_beam as beam
 
-from .._jsonl import json_line
+from .._jsonl import json_line, plain_json
 from .schema import (
     DEAD_LETTER_BIGQUERY_SCHEMA,
     EMBEDDINGS_BIGQUERY_SCHEMA,
@@ -40,8 +40,10 @@ def _shard_kwargs(num_shards: int, shard_name_template: str | None) -> dict[str,
 
 
 def _json_line(row: Mapping[str, Any]) -> str:
-    # default=str: a metadata value JSON cannot hold (a datetime) is written as text, not lost.
-    return json_line(row, separators=(",", ":"), default=str)
+    # default=str: a metadata value JSON cannot hold (a datetime) is written as text, not lost;
+    # NaN and inf in metadata as null (bare NaN tokens made lines no strict reader takes).
+    clean = {k: plain_json(v) if k in ("metadata", "embedding_metadata") else v for k, v in row.items()}
+    return json_line(clean, separators=(",", ":"), default=str, allow_nan=False)
 
 
 class WriteJsonl(beam.PTransform):

@@ -30,7 +30,6 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import PredictionResult, RunInference
 from apache_beam.typehints.decorators import no_annotations
 
-from ..results import EmbeddingSpace
 from .handler import EmbedderModelHandler
 from .records import EmbedInput, Kind, dead_letter_row, describe, embedding_row, fallback_id, to_embed_input
 
@@ -83,7 +82,7 @@ class _SplitResults(beam.DoFn):
             )
             return
         try:
-            row = embedding_row(item, outcome, EmbeddingSpace.from_id(result.model_id))
+            row = embedding_row(item, outcome, result.model_id)  # the id as is: a model path does not parse back
         except ValueError as exc:  # a response without the vector asked for
             self.failed.inc()
             yield beam.pvalue.TaggedOutput(

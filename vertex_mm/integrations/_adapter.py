@@ -19,52 +19,28 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
 from typing import Any
 
 import numpy as np
 
-from ..batch.options import BatchOptions
 from ..columns import Column, ItemResult, assemble, coerce_input
 from ..content import Task, resolve_task
 from ..content import document_task as corpus_task
 from ..embedder import BaseEmbedder
 from ..errors import InputError, InvalidTextError, UnsupportedInputError, VertexMMError
 from ..media import as_image
-from ..registry import get_embedder
+from ..registry import make_embedder
 from ..results import EmbeddingSpace
 from ..wire import EmbedRequest
 from ._errors import FailedInputsError, first_error
 
-__all__ = [
-    "BATCH_OPTION_NAMES", "DEFAULT_DOCUMENT_TASK", "DEFAULT_QUERY_TASK", "EmbedderAdapter", "check_ready_embedder",
-    "make_embedder",
-]
+__all__ = ["DEFAULT_DOCUMENT_TASK", "DEFAULT_QUERY_TASK", "EmbedderAdapter", "check_ready_embedder", "make_embedder"]
 
 #: Task presets of :data:`vertex_mm.content.TASKS` applied when the backend embeds contents.
 DEFAULT_QUERY_TASK = "retrieval_query"
 DEFAULT_DOCUMENT_TASK = "retrieval_document"
 
-#: Options that set how batches run (``configure_batch``); every other option goes to the backend.
-BATCH_OPTION_NAMES = frozenset(f.name for f in fields(BatchOptions)) - {"owns_cache"}
-
 Vectors = list[list[float]]
-
-
-def make_embedder(backend: str, options: Mapping[str, Any]) -> BaseEmbedder:
-    """``get_embedder(backend, ...)`` then ``configure_batch(...)``: the backend's own options
-    (``project``, ``location``, ``api_endpoint``, ``model``...) go to the first, the batch
-    options (``requests_per_minute``, ``concurrency``, ``retry``, ``cache``...) to the second,
-    since not every backend's constructor takes them (the local one does not)."""
-    batch = {k: v for k, v in options.items() if k in BATCH_OPTION_NAMES}
-    embedder = get_embedder(backend, **{k: v for k, v in options.items() if k not in BATCH_OPTION_NAMES})
-    if batch:
-        try:
-            embedder.configure_batch(**batch)
-        except BaseException:
-            embedder.close()
-            raise
-    return embedder
 
 
 def check_ready_embedder(embedder: BaseEmbedder, backend: str | None, options: Mapping[str, Any]) -> None:

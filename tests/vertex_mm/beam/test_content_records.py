@@ -36,3 +36,20 @@ def test_a_bad_content_is_its_own_typed_error_when_built():
     item = to_embed_input([Image(image_bytes())] * 7, "content")
     with pytest.raises(InvalidImageError, match="7 images"):
         item.build(HashedEmbedder(), 128)
+
+
+def test_parts_of_different_kinds_or_boundaries_get_different_ids():
+    # A text "cat.jpg" and Path("cat.jpg"), or ["a\0b"] and ["a", "b"], shared an id, and a sink
+    # keyed on ids (Vector Search) kept one of them.
+    import pathlib
+
+    pairs = [(["a caption", "cat.jpg"], ["a caption", pathlib.Path("cat.jpg")]),
+             (["a\x00b"], ["a", "b"]),
+             (["gs://bkt/cat.jpg"], [Image(gcs_uri="gs://bkt/cat.jpg")])]
+    for one, other in pairs:
+        assert to_embed_input(one, "content").id != to_embed_input(other, "content").id, (one, other)
+
+
+def test_a_long_single_text_content_gets_a_short_hash_id():
+    item = to_embed_input("word " * 2000, "content")
+    assert item.id.startswith("sha256:") and len(item.id) < 40

@@ -83,10 +83,50 @@ def test_inference_args_set_the_dimension():
     ({"kind": "video"}, "kind must be 'image', 'text' or 'content'"),
     ({"concurrency": 0}, "concurrency must be an int >= 1"),
     ({"min_batch_size": 10, "max_batch_size": 2}, "exceeds max_batch_size"),
+    # These crashed the worker's setup, or sent every input to the dead letter after reading all:
+    ({"retry": "defualt"}, "unknown retry policy 'defualt'"),
+    ({"dimension": 100}, "dimension=100 is not supported"),
+    ({"backend": "gemini", "kind": "content", "task": "retreival_document"}, "unknown task 'retreival_document'"),
+    ({"embedder_options": {"concurrency": 0}}, "concurrency must be an integer >= 1"),
+    ({"embedder_options": {"burst": 0.5}}, "burst must be >= 1"),
 ])
 def test_bad_handler_settings_fail_when_the_pipeline_is_built(kwargs, message):
     with pytest.raises(ValueError, match=message):
         EmbedderModelHandler(**kwargs)
+
+
+def test_batch_options_in_embedder_options_configure_the_batch_not_the_backend(tmp_path):
+    # local and hashed constructors take no cache=: the whole pipeline failed on the worker.
+    handler = EmbedderModelHandler("hashed", dimension=128,
+                                   embedder_options={"cache": str(tmp_path / "e.sqlite"), "concurrency": 3})
+    model = handler.load_model()
+    assert model.batch.concurrency == 3 and model.batch.cache is not None
+    model.close()
+
+
+def test_runinference_on_raw_paths_and_dicts_normalises_them(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(image_bytes())
+    handler = EmbedderModelHandler(embedder_factory=HashedEmbedder, dimension=128)
+
+    def describe(result):  # an element that cannot be an input stays as it came, with its error
+        example = result.example
+        return getattr(example, "id", example), type(result.inference).__name__
+
+    with BeamTestPipeline() as p:
+        results = p | beam.Create([str(tmp_path / "a.jpg"), {"id": "d", "image": image_bytes()}, 42]) | RunInference(handler)
+        assert_that(results | beam.Map(describe), equal_to([
+            (str(tmp_path / "a.jpg"), "MultiModalEmbeddingResponse"), ("d", "MultiModalEmbeddingResponse"),
+            (42, "InputError")]))
+
+
+def test_a_path_with_a_nul_byte_fails_alone_not_its_batch():
+    # Beam asks get_num_bytes after the batch is embedded: its ValueError dead-lettered the
+    # batch-mates that were embedded and billed.
+    handler = EmbedderModelHandler(embedder_factory=HashedEmbedder, dimension=128)
+    items = [EmbedInput("good", "image", image_bytes()), EmbedInput("nul", "image", "scans/a\x00b.jpg")]
+    assert handler.get_num_bytes(items) == len(image_bytes())
+    results = handler.run_inference(items, HashedEmbedder())
+    assert [type(r.inference).__name__ for r in results] == ["MultiModalEmbeddingResponse", "UnreadableInputError"]
 
 
 def test_a_transform_refuses_a_handler_of_the_other_kind():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vertex_mm.beam.quota import WorkerQuota
+from vertex_mm.beam.quota import WorkerQuota, machine_vcpus
 
 
 def test_share_is_quota_times_utilization_over_all_processes():
@@ -57,8 +57,30 @@ def test_from_pipeline_options_reads_max_num_workers_on_dataflow():
     options = PipelineOptions(["--runner=DataflowRunner", "--num_workers=2", "--max_num_workers=25"])
     q = WorkerQuota.from_pipeline_options(options, 600, processes_per_worker=4)
     assert (q.max_workers, q.processes_per_worker, q.per_process_rpm) == (25, 4, 6.0)
-    q = WorkerQuota.from_pipeline_options(PipelineOptions(["--runner=DataflowRunner", "--num_workers=3"]), 600)
-    assert q.max_workers == 3
+    fixed = PipelineOptions(["--runner=DataflowRunner", "--num_workers=3", "--autoscaling_algorithm=NONE"])
+    assert WorkerQuota.from_pipeline_options(fixed, 600).max_workers == 3
+
+
+def test_an_autoscaled_dataflow_job_needs_max_num_workers_and_counts_one_process_per_vcpu():
+    # Sized as 1 worker of 1 process, an autoscaled job of N workers x V vCPUs sent N*V quotas.
+    pytest.importorskip("apache_beam", reason="PipelineOptions come from apache_beam")
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    for args in (["--runner=DataflowRunner"], ["--runner=DataflowRunner", "--num_workers=5"]):
+        with pytest.raises(ValueError, match="--max_num_workers is not set"):
+            WorkerQuota.from_pipeline_options(PipelineOptions(args), 600)
+    options = PipelineOptions(["--runner=DataflowRunner", "--max_num_workers=10", "--machine_type=n2-standard-4"])
+    q = WorkerQuota.from_pipeline_options(options, 600)
+    assert (q.max_workers, q.processes_per_worker, q.per_process_rpm) == (10, 4, 15.0)
+    streaming = PipelineOptions(["--runner=DataflowRunner", "--max_num_workers=10", "--streaming"])
+    with pytest.raises(ValueError, match="pass processes_per_worker"):
+        WorkerQuota.from_pipeline_options(streaming, 600)
+
+
+def test_machine_types_name_their_vcpus():
+    assert [machine_vcpus(m) for m in ("n1-standard-1", "n2-highmem-16", "e2-custom-6-23040", "custom-8-30720",
+                                       "zones/us-central1-a/machineTypes/c3-standard-22", "e2-micro", None)] == \
+        [1, 16, 6, 8, 22, None, None]
 
 
 def test_from_pipeline_options_on_the_direct_runner_counts_processes_not_threads():

@@ -77,6 +77,12 @@ def test_metadata_that_json_cannot_hold_is_kept_as_text():
     assert json.loads(row["metadata"]) == {"when": "2024-05-01"}
 
 
+def test_metadata_with_nan_or_mixed_keys_is_strict_json():
+    # Bare NaN tokens are not JSON (BigQuery refuses them), and sort_keys failed on mixed keys.
+    row = to_table_row(_embedding_row({"price": float("nan"), "w": np.float32("inf"), 3: "three", "label": "cat"}))
+    assert json.loads(row["metadata"]) == {"price": None, "w": None, "3": "three", "label": "cat"}
+
+
 def test_bigquery_schema_parses_as_a_beam_table_schema():
     pytest.importorskip("apache_beam.io.gcp.bigquery_tools", reason="needs apache-beam[gcp]")
     from apache_beam.io.gcp.bigquery_tools import get_bq_tableschema

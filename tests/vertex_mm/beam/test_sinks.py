@@ -68,6 +68,19 @@ def test_vector_search_files_hold_one_datapoint_per_row(tmp_path):
     assert len(records) == len(ROWS)
 
 
+def test_nan_in_metadata_is_written_as_null_in_jsonl_and_vector_search_files(tmp_path):
+    # Bare NaN tokens made lines no strict JSON reader (Vector Search, BigQuery) takes.
+    row = {**ROWS[0], "metadata": {"price": float("nan"), "label": "cat"}}
+    with BeamTestPipeline() as p:
+        rows = p | beam.Create([row])
+        _ = rows | "jsonl" >> WriteJsonl(str(tmp_path / "emb"), shard_name_template="")
+        _ = rows | "vs" >> WriteVectorSearch(str(tmp_path / "vs" / "emb"), space=SPACE)
+    for path in (tmp_path / "emb.jsonl", *pathlib.Path(tmp_path / "vs").glob("*.json")):
+        line = path.read_text(encoding="utf-8").strip()
+        record = json.loads(line, parse_constant=lambda token: pytest.fail(f"{path}: {token} is not JSON"))
+        assert (record.get("metadata") or record["embedding_metadata"])["price"] is None
+
+
 def test_bigquery_sink_carries_the_documented_schema():
     sink = WriteToBigQueryTable("my-project:my_dataset.embeddings", method="FILE_LOADS")
     assert [f["name"] for f in sink.schema["fields"]] == ["id", "embedding", "embedding_space", "metadata"]
