@@ -178,14 +178,19 @@ class EmbedderAdapter:
         return results
 
     async def _aresults(self, items: Sequence[Any], column: Column, build_in_thread: bool) -> list[ItemResult]:
-        if build_in_thread:
-            # Reading (and decoding) files blocks: in threads, side by side, off the event loop.
-            loop = asyncio.get_running_loop()
-            built = list(await asyncio.gather(*(loop.run_in_executor(None, _build_one, column, item, str(i))
-                                                for i, item in enumerate(items))))
-        else:
-            built = column.build_all(items)
-        return await self.embedder.aembed_many(built)
+        if not build_in_thread:
+            return await self.embedder.aembed_many(column.build_all(items))
+        # Reading (and decoding) files blocks: in threads, side by side, off the event loop; a
+        # few times the requests in flight at a time, so memory follows the concurrency, not
+        # the input (all of 120 photos were read before the first was sent: 352 MiB vs 98 sync).
+        loop = asyncio.get_running_loop()
+        step = max(32, 4 * int(getattr(self.embedder.batch, "concurrency", 1) or 1))
+        results: list[ItemResult] = []
+        for start in range(0, len(items), step):
+            built = list(await asyncio.gather(*(loop.run_in_executor(None, _build_one, column, item, str(start + i))
+                                                for i, item in enumerate(items[start:start + step]))))
+            results.extend(await self.embedder.aembed_many(built))
+        return results
 
     def _run(self, items: Sequence[Any], column: Column) -> Vectors:
         items = list(items)

@@ -15,7 +15,7 @@ from langchain_core.vectorstores import InMemoryVectorStore
 
 from vertex_mm import get_embedder
 from vertex_mm.emulator import run_emulator
-from vertex_mm.errors import InputNotFoundError, InvalidDimensionError, ServiceUnavailableError
+from vertex_mm.errors import InputError, InputNotFoundError, InvalidDimensionError, ServiceUnavailableError
 from vertex_mm.integrations import FailedInputsError
 from vertex_mm.integrations.langchain import VertexMMEmbeddings, aadd_images, add_images
 
@@ -150,6 +150,33 @@ def test_add_images_adds_nothing_when_an_image_fails(photos):
     with pytest.raises(FailedInputsError, match="#1 'gone.jpg'"):
         add_images(store, [photos[0], "gone.jpg"])
     assert store.store == {}
+
+
+def test_async_images_are_read_a_few_batches_at_a_time_and_come_back_in_order(tmp_path):
+    # All of them were read (and held) before the first was sent; now 32+ at a time.
+    from factories import image_bytes
+
+    paths = []
+    for i in range(75):
+        paths.append(tmp_path / f"{i:02d}.png")
+        paths[-1].write_bytes(image_bytes("PNG", color=(i, 255 - i, 3 * i % 256)))
+    paths.insert(40, tmp_path / "gone.png")
+    embeddings = VertexMMEmbeddings("hashed")
+    with pytest.raises(FailedInputsError, match="#40 "):  # numbered across the chunks
+        asyncio.run(embeddings.aembed_image(paths))
+    del paths[40]
+    assert asyncio.run(embeddings.aembed_image(paths)) == embeddings.embed_image(paths)
+
+
+def test_add_images_refuses_image_bytes_before_anything_is_stored(photos):
+    # Bytes became the record's page_content, and every later search raised ValidationError.
+    store = InMemoryVectorStore(VertexMMEmbeddings("hashed"))
+    with pytest.raises(InputError, match="image #1 is a bytes: add_images stores each image under its location"):
+        add_images(store, [photos[0], photos[1].read_bytes()])
+    assert store.store == {}
+    add_images(store, photos[:1])
+    store.add_texts(["a cat"])
+    assert len(store.similarity_search("cat", k=2)) == 2
 
 
 def test_add_images_refuses_embeddings_without_images_and_mismatched_lengths(photos):

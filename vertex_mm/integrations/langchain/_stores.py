@@ -16,6 +16,8 @@ from typing import Any
 
 from langchain_core.vectorstores import InMemoryVectorStore
 
+from ...errors import InputError
+
 __all__ = ["aadd_images", "add_images"]
 
 
@@ -44,7 +46,12 @@ def _embedder_of(store: InMemoryVectorStore) -> Any:
 
 def _locations(uris: Sequence[str | os.PathLike[str]], metadatas: Sequence[dict[str, Any]] | None,
                ids: Sequence[str] | None) -> list[str]:
-    locations = [os.fspath(u) for u in uris]
+    for i, u in enumerate(uris):
+        if not isinstance(u, (str, os.PathLike)):  # bytes became page_content and broke every later search
+            raise InputError(f"image #{i} is a {type(u).__name__}: add_images stores each image under its location, "
+                             "so pass paths or gs:// URIs (embed image bytes with embed_image and store them yourself)",
+                             input_name=f"#{i}")
+    locations = [os.fsdecode(u) for u in uris]
     for name, given in (("metadatas", metadatas), ("ids", ids)):
         if given is not None and len(given) != len(locations):
             raise ValueError(f"{name} must be as long as uris: got {len(given)} for {len(locations)} images")
