@@ -76,8 +76,19 @@ def run(args: argparse.Namespace) -> int:
         hosts.append(args.host)  # the name it was asked to listen on
     app = create_app(index, embedder, default_k=args.k, allowed_hosts=hosts)
 
+    wildcard = args.host in ("0.0.0.0", "::", "")
+
     def ready(server: ServerThread) -> None:
-        print(f"vertex-mm serve listening on {server.url}", flush=True)
+        if not wildcard:
+            print(f"vertex-mm serve listening on {server.url}", flush=True)
+            return
+        # http://0.0.0.0:PORT is no address a browser sends as Host: the host check refused it.
+        print(f"vertex-mm serve listening on all interfaces; open http://127.0.0.1:{server.port}", flush=True)
+        if args.allowed_host:
+            print(f"  other machines: http://{args.allowed_host[0]}:{server.port}", flush=True)
+        else:
+            print("  other machines are answered under the names given with --allowed-host NAME (this machine's "
+                  "name or address as they type it); without one, only this machine is", flush=True)
 
     try:
         return run_until_signal(ServerThread(app, host=args.host, port=args.port, name="vertex-mm-serve"),

@@ -173,7 +173,7 @@ def _server(args: list[str], cwd: Path) -> Iterator[str]:
 
     def drain() -> None:
         for line in proc.stdout:  # type: ignore[union-attr]
-            m = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
+            m = re.search(r"listening on (?:all interfaces; open )?(http://127\.0\.0\.1:\d+)", line)
             if m and not found:
                 found.append(m.group(1))
                 ready.set()
@@ -198,6 +198,18 @@ def test_serve_command_answers_on_localhost(local_index, tmp_path):
     with _server(["serve", str(local_index), "--port", "0"], tmp_path) as url:
         with urllib.request.urlopen(f"{url}/api/search?q=a+cat&k=1", timeout=120) as r:
             assert json.load(r)["hits"][0]["id"] == "cat.jpg"
+
+
+@pytest.mark.slow
+def test_serve_on_all_interfaces_prints_an_address_it_answers(local_index, tmp_path):
+    # It printed http://0.0.0.0:PORT, a Host the server's own host check refuses.
+    with _server(["serve", str(local_index), "--port", "0", "--host", "0.0.0.0", "--allowed-host", "photos.lan"],
+                 tmp_path) as url:
+        with urllib.request.urlopen(f"{url}/api/search?q=a+cat&k=1", timeout=120) as r:
+            assert json.load(r)["hits"][0]["id"] == "cat.jpg"
+        named = urllib.request.Request(f"{url}/api/search?q=a+cat&k=1", headers={"Host": "photos.lan"})
+        with urllib.request.urlopen(named, timeout=120) as r:
+            assert r.status == 200
 
 
 @pytest.mark.slow
