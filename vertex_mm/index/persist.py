@@ -65,6 +65,8 @@ def write_directory(path: Path, manifest: Manifest, write_files: FileWriter,
     as written, with its file records. ``manifest_for(records)``, when given, makes the
     manifest from the records of the files written instead (a kind whose format version
     depends on its files)."""
+    if path.is_symlink():  # write where the link points: the swap replaced the link with a folder
+        path = Path(os.path.realpath(path))
     if path.exists() and not path.is_dir():
         raise OutputPathError(f"{path} is a file, not an index folder; refusing to replace it", input_name=str(path))
     if path.exists() and not (path / MANIFEST_NAME).is_file() and any(path.iterdir()):

@@ -78,6 +78,18 @@ def test_saving_back_to_the_loaded_path_replaces_it(saved, make_vectors):
     assert [p.name for p in path.parent.iterdir()] == ["photos.idx"]  # no temp or old folders left
 
 
+def test_saving_through_a_symlink_writes_where_it_points_and_keeps_the_link(saved, make_vectors, tmp_path):
+    # The swap replaced the link with a folder: the index it pointed to (on another disk, say)
+    # went stale, and the next run through the link read the copy.
+    _, path = saved
+    link = tmp_path / "current.idx"
+    link.symlink_to(path, target_is_directory=True)
+    loaded = load_index(link)
+    loaded.add(["z"], make_vectors(1, seed=61))
+    loaded.save(link)
+    assert link.is_symlink() and "z" in load_index(path)
+
+
 def test_save_compacts_deleted_rows_and_keeps_order(saved, tmp_path):
     index, _ = saved
     index.delete([f"p{i}" for i in range(0, 300, 2)])
