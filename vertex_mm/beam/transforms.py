@@ -137,6 +137,11 @@ class Embed(beam.PTransform):
         super().__init__(label)
         if handler is not None and handler_kwargs:
             raise TypeError(f"pass either handler= or handler keywords, not both (got {sorted(handler_kwargs)})")
+        if handler is not None and backend != "vertex":  # the default: the handler names its own backend
+            raise TypeError(f"pass either handler= or a backend ({backend!r}), not both: the handler names its own")
+        if type(self) is not Embed and handler_kwargs.get("kind", self.kind) != self.kind:
+            # EmbedImages(kind="text") quietly built a text transform
+            raise ValueError(f"{type(self).__name__} embeds kind {self.kind!r}; use Embed(kind=...) for another")
         handler_kwargs.setdefault("kind", self.kind)
         self.handler = handler or EmbedderModelHandler(backend, **handler_kwargs)
         if self.handler.kind != handler_kwargs["kind"]:

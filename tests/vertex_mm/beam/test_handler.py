@@ -134,3 +134,14 @@ def test_a_transform_refuses_a_handler_of_the_other_kind():
 
     with pytest.raises(ValueError, match="needs a handler of kind 'text'"):
         EmbedTexts(handler=EmbedderModelHandler(kind="image"))
+
+
+def test_a_transform_refuses_settings_it_would_ignore():
+    # EmbedImages(kind="text") built a text transform, and a backend beside handler= was dropped.
+    from vertex_mm.beam import Embed, EmbedTexts
+
+    with pytest.raises(ValueError, match="EmbedImages embeds kind 'image'; use Embed"):
+        EmbedImages(kind="text")
+    with pytest.raises(TypeError, match="pass either handler= or a backend"):
+        EmbedImages("local", handler=EmbedderModelHandler(kind="image"))
+    assert Embed("hashed", kind="text").handler.kind == "text" and EmbedTexts("hashed").handler.kind == "text"
