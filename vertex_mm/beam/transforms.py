@@ -58,10 +58,19 @@ class _ToEmbedInput(beam.DoFn):
         except Exception as exc:  # typed InputErrors, and anything odd: no element may vanish
             self.rejected.inc()
             yield beam.pvalue.TaggedOutput(
-                DEAD_LETTER, dead_letter_row(fallback_id(element), exc, stage="input", source=_safe_source(element))
+                DEAD_LETTER, dead_letter_row(fallback_id(element), exc, stage="input", source=_safe_source(element),
+                                             metadata=_safe_metadata(element))
             )
             return
         yield item
+
+
+def _safe_metadata(element: Any) -> dict[str, Any]:
+    """A refused dict's metadata, as far as it is a dict: the row alone then says what it was."""
+    if not isinstance(element, dict):
+        return {}
+    metadata = element.get("metadata")
+    return dict(metadata) if isinstance(metadata, dict) else {}
 
 
 class _SplitResults(beam.DoFn):

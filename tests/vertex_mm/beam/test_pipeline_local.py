@@ -62,7 +62,7 @@ def test_broken_inputs_go_to_the_dead_letter_and_the_rest_is_embedded(local_embe
         {"id": "bomb", "bytes": bomb_png},
         {"id": "missing", "path": str(tmp_path / "no-such.jpg")},
         {"id": "not-an-image", "bytes": b"plain text, not an image"},
-        {"id": "no-content", "label": "x"},
+        {"id": "no-content", "label": "x", "metadata": {"album": "trip"}},
     ]
     expected_dead = [
         ("corrupt", "InvalidImageError", "embed"),
@@ -83,6 +83,9 @@ def test_broken_inputs_go_to_the_dead_letter_and_the_rest_is_embedded(local_embe
         assert_that(out.dead_letter | beam.Map(lambda r: r["stage"] == "input" or r["id"] in r["error"]
                                                or r["source"] in r["error"]),
                     equal_to([True] * len(broken)), label="errors name the input")
+        # A refused dict keeps its metadata: the row alone says what it was.
+        assert_that(out.dead_letter | beam.Filter(lambda r: r["stage"] == "input") | beam.Map(lambda r: r["metadata"]),
+                    equal_to([{"album": "trip"}]), label="input-stage metadata")
 
 
 def test_texts_embed_in_the_image_space(local_embedder):
