@@ -22,7 +22,9 @@ request; google-genai sends exactly this (captured from google-genai 2.34)::
 The SDK writes the inner keys in snake_case (``mime_type``, ``file_uri``, ``start_offset``) and
 bytes as URL-safe base64; proto JSON accepts both spellings and both alphabets, and so does the
 parser here. Offsets are ``google.protobuf.Duration`` strings (``"10s"``, ``"1.5s"``).
-``taskType`` and ``title`` are ignored by this model (its guide: put the task in the text);
+``taskType`` and ``title`` are checked (an enum name or number, a string) and otherwise ignored
+by this model (its guide: put the task in the text); a field the request proto does not have is
+refused, as the service refuses it (400, "Unknown name");
 ``autoTruncate: false`` makes a content over the 8192-token budget an INVALID_ARGUMENT
 (google-genai's ``EmbedContentConfig.auto_truncate``), where by default the service embeds the
 start and says ``truncated``; ``documentOcr`` reads the text of PDF parts too.
@@ -130,6 +132,47 @@ def _bad(message: str) -> InvalidArgumentError:
     return InvalidArgumentError(message, status="INVALID_ARGUMENT")
 
 
+# The fields of the request proto (aiplatform v1/v1beta1 EmbedContentRequest, Content, Part,
+# Blob, FileData, VideoMetadata) in camelCase; proto JSON takes the snake_case names too. The
+# service refuses any other name ("Invalid JSON payload received. Unknown name ..."): a misspelt
+# outputDimensionality must not pass here and fail in production.
+_REQUEST_FIELDS = frozenset({"model", "content", "title", "taskType", "outputDimensionality", "autoTruncate",
+                             "embedContentConfig"})
+_CONFIG_FIELDS = frozenset({"title", "taskType", "autoTruncate", "outputDimensionality", "documentOcr",
+                            "audioTrackExtraction"})
+_CONTENT_FIELDS = frozenset({"role", "parts"})
+_PART_FIELDS = frozenset({"text", "inlineData", "fileData", "videoMetadata", "thought", "thoughtSignature",
+                          "functionCall", "functionResponse", "executableCode", "codeExecutionResult", "mediaResolution"})
+_BLOB_FIELDS = frozenset({"mimeType", "data", "displayName"})
+_FILE_FIELDS = frozenset({"mimeType", "fileUri", "displayName"})
+_VIDEO_FIELDS = frozenset({"startOffset", "endOffset", "fps"})
+#: ``EmbedContentRequest.EmbeddingTaskType``: proto JSON takes the names or their numbers.
+TASK_TYPES = ("TASK_TYPE_UNSPECIFIED", "RETRIEVAL_QUERY", "RETRIEVAL_DOCUMENT", "SEMANTIC_SIMILARITY",
+              "CLASSIFICATION", "CLUSTERING", "QUESTION_ANSWERING", "FACT_VERIFICATION", "CODE_RETRIEVAL_QUERY")
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(w[:1].upper() + w[1:] for w in rest)
+
+
+def _check_fields(obj: Mapping[str, Any], allowed: frozenset[str], where: str) -> None:
+    for name in obj:
+        if not isinstance(name, str) or _camel(name) not in allowed:
+            raise _bad(f"Invalid JSON payload received. Unknown name {name!r} at '{where}': Cannot find field")
+
+
+def _check_task_type(holder: Mapping[str, Any], where: str) -> None:
+    task = _field(holder, "taskType")
+    if task is not None and (isinstance(task, bool) or not (
+            task in TASK_TYPES or (isinstance(task, int) and 0 <= task < len(TASK_TYPES)))):
+        raise _bad(f"Invalid value at '{where}.task_type' (type.googleapis.com/google.cloud.aiplatform.v1."
+                   f"EmbedContentRequest.EmbeddingTaskType), {task!r}; expected one of {', '.join(TASK_TYPES[1:])}")
+    title = _field(holder, "title")
+    if title is not None and not isinstance(title, str):
+        raise _bad(f"Invalid value at '{where}.title' (TYPE_STRING), {title!r}")
+
+
 def _parse_span(part: Mapping[str, Any], where: str) -> VideoSpan | None:
     meta = _field(part, "videoMetadata")
     if meta is None:
@@ -148,6 +191,14 @@ def _parse_span(part: Mapping[str, Any], where: str) -> VideoSpan | None:
 def _parse_part(part: Any, where: str) -> str | Image | Video | Document | Audio:
     if not isinstance(part, Mapping):
         raise _bad(f"{where} must be an object")
+    _check_fields(part, _PART_FIELDS, where)
+    data = [k for k in ("text", "inlineData", "fileData") if _field(part, k) is not None]
+    if len(data) > 1:  # a oneof: the service refuses a second member, it does not drop it
+        raise _bad(f"{where}: a part holds one of text, inlineData or fileData, got {' and '.join(data)}")
+    for key, allowed in (("inlineData", _BLOB_FIELDS), ("fileData", _FILE_FIELDS), ("videoMetadata", _VIDEO_FIELDS)):
+        inner = _field(part, key)
+        if isinstance(inner, Mapping):
+            _check_fields(inner, allowed, f"{where}.{key}")
     if "text" in part:
         if not isinstance(part["text"], str):
             raise _bad(f"{where}.text must be a string")
@@ -176,11 +227,12 @@ def parse_embed_content_body(body: Any, limits: ModelLimits) -> EmbedRequest:
     with 400 INVALID_ARGUMENT and its message)."""
     if not isinstance(body, Mapping):
         raise _bad("request body must be a JSON object")
+    _check_fields(body, _REQUEST_FIELDS, "")
     content = body.get("content")
-    if content is None and isinstance(body.get("contents"), list) and len(body["contents"]) == 1:
-        content = body["contents"][0]
     if not isinstance(content, Mapping) or not isinstance(content.get("parts"), list) or not content["parts"]:
         raise _bad("content.parts must be a non-empty list")
+    _check_fields(content, _CONTENT_FIELDS, "content")
+    _check_task_type(body, "")
     parts = [_parse_part(p, f"content.parts[{i}]") for i, p in enumerate(content["parts"])]
     spans = []
     for i, (raw, parsed) in enumerate(zip(content["parts"], parts)):
@@ -203,9 +255,11 @@ def parse_embed_content_body(body: Any, limits: ModelLimits) -> EmbedRequest:
 
 
 def _config(body: Mapping[str, Any]) -> Mapping[str, Any]:
-    config = _field(body, "embedContentConfig") or body.get("config") or {}
+    config = _field(body, "embedContentConfig") or {}
     if not isinstance(config, Mapping):
         raise _bad("embedContentConfig must be an object")
+    _check_fields(config, _CONFIG_FIELDS, "embed_content_config")
+    _check_task_type(config, "embed_content_config")
     return config
 
 

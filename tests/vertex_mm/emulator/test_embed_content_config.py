@@ -6,6 +6,7 @@ modality, which google-genai reads into ``statistics.tokens_details``)."""
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import httpx
@@ -149,6 +150,36 @@ def test_task_type_and_title_are_ignored_as_the_model_documents():
 
     body = {"content": {"parts": [{"text": "hi"}]},
             "embedContentConfig": {"taskType": "RETRIEVAL_QUERY", "title": "t", "outputDimensionality": 128}}
+    assert parse_embed_content_body(body, GEMINI_EMBEDDING_2).dimension == 128
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    # Each was answered 200 (a typo giving the default dimension); the service refuses them.
+    ({"content": {"parts": [{"text": "hi"}]}, "embedContentConfig": {"outputDimensionalty": 256}},
+     "Unknown name 'outputDimensionalty' at 'embed_content_config'"),
+    ({"contents": [{"parts": [{"text": "hi"}]}]}, "Unknown name 'contents'"),
+    ({"content": {"parts": [{"text": "hi"}]}, "config": {"output_dimensionality": 256}}, "Unknown name 'config'"),
+    ({"content": {"parts": [{"text": "hi", "txt": "x"}]}}, "Unknown name 'txt' at 'content.parts[0]'"),
+    ({"content": {"parts": [{"text": "hi", "inlineData": {"mimeType": "image/png", "data": "AA=="}}]}},
+     "a part holds one of text, inlineData or fileData, got text and inlineData"),
+    ({"content": {"parts": [{"text": "hi"}]}, "embedContentConfig": {"taskType": "retrieval_document"}},
+     "Invalid value at 'embed_content_config.task_type'"),
+    ({"content": {"parts": [{"text": "hi"}]}, "embedContentConfig": {"title": 5}},
+     "Invalid value at 'embed_content_config.title'"),
+])
+def test_what_the_service_refuses_is_a_400_here_too(body, message):
+    from vertex_mm.errors import InvalidArgumentError
+    from vertex_mm.limits import GEMINI_EMBEDDING_2
+
+    with pytest.raises(InvalidArgumentError, match=re.escape(message)):
+        parse_embed_content_body(body, GEMINI_EMBEDDING_2)
+
+
+def test_the_sdk_in_snake_case_and_enum_numbers_are_accepted():
+    from vertex_mm.limits import GEMINI_EMBEDDING_2
+
+    body = {"content": {"role": "user", "parts": [{"text": "hi"}]},
+            "embed_content_config": {"task_type": 2, "output_dimensionality": 128, "auto_truncate": True}}
     assert parse_embed_content_body(body, GEMINI_EMBEDDING_2).dimension == 128
 
 
