@@ -286,6 +286,8 @@ def build_photos(out: Path | None = None, *, splits: Iterable[str] = SPLITS, deb
     wanted = [_split_named(s) for s in splits]
     only = set(packages) if packages is not None else None
     records = [r for r in load_photos() if r.split in wanted and (only is None or r.package in only)]
+    for split in wanted if only is None else ():  # a whole rebuild: a photo the manifest dropped,
+        shutil.rmtree(base / split / "images", ignore_errors=True)  # or moved to the other split, must not stay
     with tempfile.TemporaryDirectory(prefix="vertex-mm-evaldata-") as tmp:
         fetched = _Packages(Path(tmp), debs_dir, log)
         for r in sorted(records, key=lambda r: r.package):

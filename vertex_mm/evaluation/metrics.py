@@ -26,7 +26,8 @@ reports nDCG@5): a *run* maps query id -> {doc id: score}, *qrels* map query id 
 relevance}. :func:`trec_ranking` orders a query's docs by score, ties by doc id descending (trec_eval's
 order); :func:`ndcg_at_k` takes the relevance grade as gain (linear, as trec_eval's
 ``ndcg_cut``); the ``mean_*`` functions and :func:`evaluate_run` skip queries without a relevant
-doc, as trec_eval does, and score a query missing from the run as 0.
+doc (trec_eval would count them as 0: keep such queries out of the qrels, as the shipped ones
+are), and score a query missing from the run as 0.
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ def reciprocal_rank(ranking: Sequence[Hashable], relevant: Collection[Hashable])
 def ndcg_at_k(ranking: Sequence[Item], grades: Mapping[Item, int], k: int) -> float:
     """nDCG@k of one ranking; ``grades`` maps ids to relevance (the gain; <= 0 is not relevant)."""
     _check([g for g in grades.values() if g > 0], k)
+    ranking = list(dict.fromkeys(ranking))  # an id ranked twice counts once (it gave nDCG 1.63)
     dcg = sum(grades.get(item, 0) / math.log2(i + 2) for i, item in enumerate(ranking[:k]) if grades.get(item, 0) > 0)
     ideal = sorted((g for g in grades.values() if g > 0), reverse=True)[:k]
     return dcg / sum(g / math.log2(i + 2) for i, g in enumerate(ideal))

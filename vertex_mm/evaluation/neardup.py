@@ -30,6 +30,7 @@ import json
 import os
 import random
 import sys
+import urllib.parse
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -111,7 +112,10 @@ def make_near_duplicates(
     lines = []
     for photo in map(Path, photos):
         target = photo.resolve().relative_to(base).as_posix() if base else photo.name
-        stem = target.rsplit(".", 1)[0].replace("/", "__")
+        # One name per target, and back: "a/b.jpg" -> "a%2Fb.jpg". Dropping the extension and
+        # writing "/" as "__" gave cat.jpg and cat.png (or a/b.jpg and a__b.jpg) one file, and
+        # the manifest pointed one photo at the other's edit.
+        stem = urllib.parse.quote(target, safe="")
         with PILImage.open(photo) as im:
             im.load()
             for name in transforms:

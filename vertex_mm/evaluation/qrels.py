@@ -32,9 +32,13 @@ def read_qrels(path: Path) -> dict[str, dict[str, int]]:
             if not row or not "".join(row).strip():
                 continue
             try:
-                qid, cid, score = row[0].strip(), row[1].strip(), int(float(row[2]))
+                qid, cid, grade = row[0].strip(), row[1].strip(), float(row[2])
             except (IndexError, ValueError) as exc:
                 raise InputError(f"{path}:{n}: expected three tab-separated fields ({exc})", input_name=str(path)) from exc
+            if not grade.is_integer():  # 0.5 was truncated to 0 (not relevant); inf crashed
+                raise InputError(f"{path}:{n}: the score must be a whole number (a relevance grade), got {row[2]!r}",
+                                 input_name=str(path))
+            score = int(grade)
             if score > 0:
                 qrels.setdefault(qid, {})[cid] = score
     return qrels

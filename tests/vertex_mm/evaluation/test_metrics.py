@@ -126,3 +126,21 @@ def test_queries_without_a_relevant_doc_are_skipped():
     qrels = {"q1": {"a": 1}, "q2": {"a": 0}}
     run = {"q1": {"a": 1.0}, "q2": {"b": 1.0}}
     assert evaluate_run(run, qrels) == {"ndcg@5": 1.0, "ndcg@10": 1.0, "recall@5": 1.0, "recall@10": 1.0, "mrr@10": 1.0}
+
+
+def test_an_id_ranked_twice_counts_once():
+    from vertex_mm.evaluation.metrics import ndcg_at_k
+
+    assert ndcg_at_k(["a", "a", "b"], {"a": 1}, 5) == 1.0  # it gave 1.63
+
+
+def test_the_page_harness_settles_ties_at_the_cut_in_trec_eval_order():
+    # Twelve pages tied: the top 10 were the first ten in corpus order, then sorted. trec_eval
+    # ranks ties by doc id descending over all of them, so "p11" (relevant) is first.
+    import numpy as np
+
+    from vertex_mm.pages.eval.harness import query_metrics
+
+    page_ids = [f"p{i:02d}" for i in range(12)]
+    got = query_metrics(np.zeros((1, 12), np.float32), page_ids, ["q"], {"q": {"p11": 1}})
+    assert got["q"]["r1"] == 1.0 and got["q"]["mrr10"] == 1.0

@@ -73,12 +73,29 @@ def test_targets_are_paths_relative_to_root_and_files_are_reproducible(tmp_path,
     first = make_near_duplicates(photos, tmp_path / "a", root=photo_dir, transforms=["crop", "jitter"], seed=7)
     second = make_near_duplicates(photos, tmp_path / "b", root=photo_dir, transforms=["crop", "jitter"], seed=7)
     rows = [json.loads(line) for line in first.read_text().splitlines()]
-    assert rows[0] == {"query": "pets__cat__crop.jpg", "target": "pets/cat.jpg", "transform": "crop"}
+    assert rows[0] == {"query": "pets%2Fcat.jpg__crop.jpg", "target": "pets/cat.jpg", "transform": "crop"}
     assert first.read_text() == second.read_text()
     for row in rows:
         assert (first.parent / row["query"]).read_bytes() == (second.parent / row["query"]).read_bytes()
     other = make_near_duplicates(photos, tmp_path / "c", root=photo_dir, transforms=["crop"], seed=8)
-    assert (other.parent / "coins__crop.jpg").read_bytes() != (first.parent / "coins__crop.jpg").read_bytes()
+    assert (other.parent / "coins.jpg__crop.jpg").read_bytes() != (first.parent / "coins.jpg__crop.jpg").read_bytes()
+
+
+def test_photos_whose_names_differ_only_in_extension_or_slashes_get_their_own_copies(tmp_path, photo_dir):
+    # cat.jpg and cat.png (or a/b.jpg and a__b.jpg) wrote one file, and one target pointed at
+    # the other photo's edit: a sure miss for a perfect model.
+    import shutil
+
+    root = tmp_path / "photos"
+    (root / "a").mkdir(parents=True)
+    shutil.copy(photo_dir / "coins.jpg", root / "cat.jpg")
+    shutil.copy(photo_dir / "pets" / "cat.jpg", root / "cat.png")
+    shutil.copy(photo_dir / "coins.jpg", root / "a" / "b.jpg")
+    shutil.copy(photo_dir / "pets" / "cat.jpg", root / "a__b.jpg")
+    photos = [root / "cat.jpg", root / "cat.png", root / "a" / "b.jpg", root / "a__b.jpg"]
+    manifest = make_near_duplicates(photos, tmp_path / "nd", root=root, transforms=["crop"])
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    assert len({r["query"] for r in rows}) == 4 and len(list((tmp_path / "nd").glob("*.jpg"))) == 4
 
 
 def test_module_command_line(tmp_path, photo_dir, capsys):

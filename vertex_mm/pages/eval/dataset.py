@@ -64,8 +64,15 @@ def load_dataset(root: str | os.PathLike[str], split: str = "test") -> PageDatas
     pages = _read_corpus(root)
     queries, kinds = _read_queries(root / "queries.jsonl")
     qrels = read_qrels(root / "qrels" / f"{split}.tsv")
-    known = {p.page_id for p in pages}
-    missing = sorted({c for rel in qrels.values() for c in rel} - known)
+    if not qrels:  # it printed RESULT ndcg5=0.000 over 0 queries and exited 0
+        raise InputError(f"{root}: qrels/{split}.tsv judges no page relevant to any query", input_name=str(root))
+    known: dict[str, Path] = {}
+    for page in pages:  # a/report.pdf and b/report.pdf share ids: a hit on either got the credit
+        other = known.setdefault(page.page_id, page.path)
+        if other != page.path:
+            raise InputError(f"{root}: {other} and {page.path} both give page id {page.page_id!r}; give the "
+                             "documents distinct file names (or doc ids)", input_name=str(root))
+    missing = sorted({c for rel in qrels.values() for c in rel} - known.keys())
     if missing:
         raise InputError(f"{root}: qrels/{split}.tsv names pages not in the corpus: {missing[:5]}", input_name=str(root))
     unknown_q = sorted(set(qrels) - set(queries))

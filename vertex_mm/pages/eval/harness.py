@@ -68,8 +68,11 @@ def query_metrics(scores: np.ndarray, page_ids: Sequence[str], qids: Sequence[st
     query's top :data:`RUN_DEPTH` pages ranked as trec_eval ranks them."""
     out = {}
     for i, q in enumerate(qids):
-        top = np.argsort(-scores[i], kind="stable")[:RUN_DEPTH]
-        ranking = trec_ranking({page_ids[j]: float(scores[i, j]) for j in top})
+        row = scores[i]
+        # Every page tied with the 10th best takes part: cut in corpus order first, a tie at the
+        # edge was settled by index order, not by trec_eval's (the "layout alone" row moved).
+        cut = np.partition(row, -RUN_DEPTH)[-RUN_DEPTH] if len(row) > RUN_DEPTH else -np.inf
+        ranking = trec_ranking({page_ids[int(j)]: float(row[j]) for j in np.flatnonzero(row >= cut)})[:RUN_DEPTH]
         grades = dict(qrels[q])
         relevant = {p for p, g in grades.items() if g > 0}
         out[q] = {"ndcg5": ndcg_at_k(ranking, grades, 5), "r1": recall_at_k(ranking, relevant, 1),

@@ -86,6 +86,28 @@ def test_a_listed_corpus_id_must_be_the_page_id(tmp_path, pdfs):
         load_dataset(root)
 
 
+def test_two_documents_giving_one_page_id_or_qrels_without_a_relevant_page_are_refused(tmp_path, pdfs):
+    # a/report.pdf and b/report.pdf both gave report#1: a hit on either page got the credit.
+    root = tmp_path / "ds"
+    (root / "qrels").mkdir(parents=True)
+    for folder in ("a", "b"):
+        (root / folder).mkdir()
+        shutil.copy(pdfs / "rq.pdf", root / folder / "rq.pdf")
+    rows = [{"pdf": "a/rq.pdf", "page": 7}, {"pdf": "b/rq.pdf", "page": 7}]
+    (root / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (root / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "engel"}) + "\n")
+    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\trq#7\t1\n")
+    with pytest.raises(InputError, match="both give page id 'rq#7'"):
+        load_dataset(root)
+    (root / "corpus.jsonl").write_text(json.dumps(rows[0]) + "\n")
+    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\trq#7\t0\n")
+    with pytest.raises(InputError, match="judges no page relevant"):  # it printed ndcg5=0.000 and exited 0
+        load_dataset(root)
+    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\trq#7\t0.5\n")
+    with pytest.raises(InputError, match="must be a whole number"):  # 0.5 was truncated to 0
+        load_dataset(root)
+
+
 def test_beir_errors_name_the_file_and_what_is_wrong(tmp_path, pdfs):
     root = _beir(tmp_path / "bad", header="qid\tdoc\trel")
     render_page(pdfs / "rq.pdf", 8, root / "corpus" / "page-a.png", dpi=50)
