@@ -46,7 +46,8 @@ class FaultInjector:
     def __init__(self, settings: FaultSettings | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
         self._clock = clock
-        self._admitted: collections.deque[float] = collections.deque()
+        # One quota window per base model, as the service counts "requests per base model".
+        self._admitted: collections.defaultdict[str, collections.deque[float]] = collections.defaultdict(collections.deque)
         self.configure(settings or FaultSettings())
 
     @property
@@ -60,14 +61,16 @@ class FaultInjector:
             self._rng = random.Random(settings.seed)
             self._admitted.clear()
 
-    def decide(self) -> Decision:
-        """One request's fate. Counts quota only for requests that get through."""
+    def decide(self, base_model: str = "") -> Decision:
+        """One request's fate. Counts quota only for requests that get through, in the window
+        of ``base_model`` (calls to gemini-embedding-2 did not use up multimodalembedding's)."""
         with self._lock:
             s = self._settings
             u = self._rng.random()
             if u < s.drop_rate:
                 return Decision(Outcome.DROP)
-            wait = self._quota_wait(s)
+            admitted = self._admitted[base_model]
+            wait = self._quota_wait(s, admitted)
             if wait is not None:
                 return Decision(Outcome.QUOTA, wait)
             u -= s.drop_rate
@@ -77,20 +80,20 @@ class FaultInjector:
             if u < s.fault_rate_429:
                 return Decision(Outcome.RANDOM_429, s.retry_after)
             if s.quota_rpm is not None:
-                self._admitted.append(self._clock())
+                admitted.append(self._clock())
             return Decision(Outcome.PASS)
 
-    def _quota_wait(self, s: FaultSettings) -> float | None:
+    def _quota_wait(self, s: FaultSettings, admitted: collections.deque[float]) -> float | None:
         """Seconds until the quota frees a slot, or None if a slot is free now."""
         limit = s.quota_per_window
         if limit is None:
             return None
         now = self._clock()
-        while self._admitted and self._admitted[0] <= now - s.quota_window:
-            self._admitted.popleft()
-        if len(self._admitted) < limit:
+        while admitted and admitted[0] <= now - s.quota_window:
+            admitted.popleft()
+        if len(admitted) < limit:
             return None
-        return max(0.0, self._admitted[0] + s.quota_window - now)
+        return max(0.0, admitted[0] + s.quota_window - now)
 
 
 class Stats:

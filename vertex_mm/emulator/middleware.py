@@ -62,7 +62,7 @@ class FaultMiddleware:
             latency = self.injector.settings.latency
             if latency > 0:
                 await asyncio.sleep(latency)
-            decision = self.injector.decide()
+            decision = self.injector.decide(_base_model(scope))
             if decision.outcome is Outcome.DROP:
                 counted = True
                 self.stats.answered(None)
@@ -102,9 +102,14 @@ class InternalErrorMiddleware:
             await error_response(GoogleAPIException(500, message))(scope, receive, send)
 
 
+def _base_model(scope: Scope) -> str:
+    """The base model of a request's path (``multimodalembedding@001`` -> ``multimodalembedding``)."""
+    model = str(scope.get("path", "")).rsplit("/", 1)[-1].split(":", 1)[0]
+    return model.split("@", 1)[0]
+
+
 def _fault_error(decision: Decision, scope: Scope) -> GoogleAPIException:
-    model = scope["path"].rsplit("/", 1)[-1].split(":", 1)[0]
-    base_model = model.split("@", 1)[0]
+    base_model = _base_model(scope)
     if decision.outcome is Outcome.QUOTA:
         return GoogleAPIException(
             429,

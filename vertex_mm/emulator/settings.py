@@ -43,7 +43,8 @@ class FaultSettings:
     probability ``drop_rate``; answer 429 if the sliding-window quota is used up; answer 503
     with probability ``fault_rate_503``, or 429 with probability ``fault_rate_429``.
 
-    ``quota_rpm`` is a per-minute quota counted over a sliding window of ``quota_window``
+    ``quota_rpm`` is a per-minute quota of each base model (as the service counts "online
+    prediction requests per base model"), counted over a sliding window of ``quota_window``
     seconds: at most ``max(1, round(quota_rpm * quota_window / 60))`` requests are admitted
     per window (a short window lets tests see the quota refill quickly). Rejected requests
     do not use quota. ``seed`` makes the random faults a fixed sequence.

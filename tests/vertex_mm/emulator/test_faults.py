@@ -47,6 +47,14 @@ def test_quota_refills_as_the_window_slides():
     assert injector.decide().outcome is Outcome.QUOTA
 
 
+def test_each_base_model_has_its_own_quota_window():
+    # "requests per base model": gemini calls used up multimodalembedding's window.
+    injector = FaultInjector(FaultSettings(quota_rpm=60, quota_window=1.0), clock=FakeClock())  # 1 per second
+    assert injector.decide("gemini-embedding-2").outcome is Outcome.PASS
+    assert injector.decide("gemini-embedding-2").outcome is Outcome.QUOTA
+    assert injector.decide("multimodalembedding").outcome is Outcome.PASS
+
+
 def test_rejected_requests_do_not_use_quota():
     clock = FakeClock()
     injector = FaultInjector(FaultSettings(quota_rpm=60, quota_window=1.0), clock=clock)  # 1 per second
