@@ -28,7 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=("auto", "local", "hashed"), default=None,
                    help="vectors from the local models, or hashed (meaningless, instant); auto: local if installed")
     p.add_argument("--latency-ms", type=float, default=None, help="added latency per prediction call")
-    p.add_argument("--quota-rpm", type=int, default=None, help="per-minute quota of each base model; beyond it answer 429 with Retry-After")
+    p.add_argument("--quota-rpm", type=int, default=None,
+                   help="per-minute quota of each base model; beyond it answer 429 with Retry-After")
     p.add_argument("--quota-window", type=float, default=None,
                    help="seconds the quota is counted over (default 60; quota scales with it)")
     p.add_argument("--fault-rate-503", type=float, default=None, help="fraction of calls answered 503 UNAVAILABLE")
