@@ -247,6 +247,8 @@ def parse_embed_content_body(body: Any, limits: ModelLimits) -> EmbedRequest:
         dim = _field(body, "outputDimensionality")
     if isinstance(dim, float) and dim.is_integer():
         dim = int(dim)
+    if isinstance(dim, str) and dim.strip().lstrip("-").isdigit():  # proto JSON takes an int32 as a string
+        dim = int(dim)
     audio = _bool(config, "audioTrackExtraction")
     parse_embed_content_options(body)  # their types are checked with the rest of the request
     # One video per content at most: a second video (and its span) is refused by the count check.

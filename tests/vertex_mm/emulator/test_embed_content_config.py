@@ -181,6 +181,8 @@ def test_the_sdk_in_snake_case_and_enum_numbers_are_accepted():
     body = {"content": {"role": "user", "parts": [{"text": "hi"}]},
             "embed_content_config": {"task_type": 2, "output_dimensionality": 128, "auto_truncate": True}}
     assert parse_embed_content_body(body, GEMINI_EMBEDDING_2).dimension == 128
+    body["embed_content_config"]["output_dimensionality"] = "256"  # proto JSON: an int32 may be a string
+    assert parse_embed_content_body(body, GEMINI_EMBEDDING_2).dimension == 256
 
 
 # -- batch prediction rows ------------------------------------------------------------------------
