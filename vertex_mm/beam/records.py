@@ -114,7 +114,7 @@ def _payload_bytes(c: Any, kind: Kind) -> int:
         return len(c)
     if isinstance(c, (Image, Video, Document, Audio)):
         return len(c.data or b"") or len(c.gcs_uri or "")
-    if isinstance(c, (str, os.PathLike)) and kind != "text" and not str(c).startswith("gs://"):
+    if (isinstance(c, os.PathLike) or (isinstance(c, str) and kind == "image")) and not str(c).startswith("gs://"):
         try:
             return os.path.getsize(c)
         except (OSError, ValueError):  # gone, or a name no file can have (a NUL byte)

@@ -96,6 +96,15 @@ def test_num_bytes_reads_the_file_size(tmp_path):
     assert to_embed_input(b"12345", "image").num_bytes() == 5
 
 
+def test_num_bytes_of_contents_sums_their_parts_and_never_raises(tmp_path):
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(image_bytes())
+    size = len(image_bytes())
+    assert EmbedInput("t", "content", "hello", {}).num_bytes() == 5  # a text, not a file name
+    assert EmbedInput("c", "content", ["hi", photo, b"xyz"], {}).num_bytes() == 2 + size + 3  # not len(repr)
+    assert EmbedInput("n", "image", "scans/a\x00b.jpg", {}).num_bytes() == 0  # ValueError, not a failed batch
+
+
 def test_embedding_row_has_the_documented_keys_and_plain_floats():
     space = EmbeddingSpace("vertex", "multimodalembedding@001", 3)
     response = MultiModalEmbeddingResponse(image_embedding=[0.5, 0.25, 1.0], space=space)
