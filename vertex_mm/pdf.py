@@ -31,6 +31,8 @@ __all__ = ["MAX_PAGE_PIXELS", "MAX_PAGE_SIDE", "PdfFile", "fit_scale", "open_pdf
 _POINTS_PER_INCH = 72.0
 #: pdfium's FPDF_ERR_PASSWORD: the document is encrypted and the (empty) password does not open it.
 _FPDF_ERR_PASSWORD = 4
+#: The date pdfium stamps on a saved file (its seconds change from one save to the next).
+_SAVE_DATE = re.compile(rb"(/(?:CreationDate|ModDate)\s*\(D:)\d{14}")
 #: A page tree node's page count (``/Count 0`` is a PDF without pages, which PDFium will not load).
 _PAGE_COUNT = re.compile(rb"/Count\s+(\d+)")
 #: No page renders to more pixels than this (a legal 200x200 inch page at 200 dpi would be
@@ -174,9 +176,11 @@ _TRAILER_ID = re.compile(rb"/ID\s*\[\s*<([0-9A-Fa-f]*)>\s*<([0-9A-Fa-f]*)>\s*\]"
 
 
 def _stable_id(data: bytes) -> bytes:
-    """pdfium writes a random ``/ID`` into every saved file; replace it (same length) with a
-    digest of the rest, so the same pages give the same bytes: content caches and the batch
-    journal then recognise a page sent before."""
+    """pdfium writes a random ``/ID`` and the current second as ``/CreationDate`` into every
+    saved file; fix the date and replace the ID (same lengths, so no offset moves) with a digest
+    of the rest, so the same pages give the same bytes: content caches and the batch journal then
+    recognise a page sent before (the date alone made two extracts a second apart differ)."""
+    data = _SAVE_DATE.sub(lambda m: m.group(1) + b"19700101000000", data)
     matches = list(_TRAILER_ID.finditer(data))
     if not matches:
         return data
