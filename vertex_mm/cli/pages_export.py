@@ -27,7 +27,9 @@ def register_export(subparsers: Any, name: str = "export") -> argparse.ArgumentP
     p.add_argument("--to", required=True, choices=["qdrant", "lancedb"], help="target store")
     p.add_argument("path", metavar="PATH", help="store folder (created if needed)")
     p.add_argument("--collection", default="pages", help="Qdrant collection / LanceDB table name (default: pages)")
-    p.add_argument("--replace", action="store_true", help="drop and recreate the collection or table first")
+    p.add_argument("--replace", action="store_true",
+                   help="write a new collection or table in place of the old one; searches see the old pages until it "
+                        "is whole (Qdrant: COLLECTION becomes an alias of a new collection)")
     p.add_argument("--normalize", action="store_true",
                    help="LanceDB: store vectors at unit length (it scores multivectors by cosine only)")
     p.set_defaults(func=run)

@@ -146,3 +146,65 @@ def test_qdrant_replace_that_fails_keeps_the_old_collection_and_models_never_mix
     assert client.count("pages").count == 2
     meta = json.loads(json.dumps(client.scroll("pages", limit=1)[0][0].payload))
     assert meta["embedding_space"] == "test/colqwen2/32"
+
+
+@pytest.mark.parametrize("interruption", [KeyboardInterrupt, lambda: OSError(5, "Input/output error")],
+                         ids=["ctrl-c", "read-error"])
+def test_lancedb_replace_cut_short_keeps_the_old_table_whole_and_raises_the_original(tmp_path, monkeypatch, interruption):
+    pytest.importorskip("lancedb")
+    space = EmbeddingSpace("test", "colpali", 32)
+    lance.export_lancedb(_pages(space, _unit(30, 0)), tmp_path / "db")
+    real = lance.iter_pages
+
+    def cut_short(index):  # pages read from the index, then Ctrl-C (or a failing disk) at page 13
+        for n, page in enumerate(real(index)):
+            if n == 12:
+                raise interruption()
+            yield page
+
+    monkeypatch.setattr(lance, "iter_pages", cut_short)
+    with pytest.raises((KeyboardInterrupt, OSError)) as caught:
+        lance.export_lancedb(_pages(space, _unit(20, 1), doc="b.pdf"), tmp_path / "db", replace=True, batch_size=4)
+    assert type(caught.value) in (KeyboardInterrupt, OSError) and not isinstance(caught.value, RuntimeError)
+    monkeypatch.undo()
+    import lancedb
+
+    table = lancedb.connect(tmp_path / "db").open_table(lance.DEFAULT_TABLE)
+    assert table.count_rows() == 30 and set(table.to_arrow().column("doc_id").to_pylist()) == {"a.pdf"}
+
+
+def test_lancedb_export_of_an_empty_index_makes_an_empty_table(tmp_path):
+    pytest.importorskip("lancedb")
+    empty = MultiVectorIndex(EmbeddingSpace("test", "colpali", 32))
+    assert lance.export_lancedb(empty, tmp_path / "db").count_rows() == 0
+
+
+def test_qdrant_replace_swaps_an_alias_and_a_run_cut_short_leaves_the_old_pages_searchable(tmp_path, monkeypatch):
+    pytest.importorskip("qdrant_client")
+    space = EmbeddingSpace("test", "colpali", 32)
+    client = qdrant.export_qdrant(_pages(space, _unit(10, 0)), ":memory:")
+    qdrant.export_qdrant(_pages(space, _unit(6, 1), doc="b.pdf"), client, replace=True, batch_size=4)
+    first = {a.alias_name: a.collection_name for a in client.get_aliases().aliases}
+    assert list(first) == ["pages"] and client.count("pages").count == 6
+    assert {c.name for c in client.get_collections().collections} == {first["pages"]}  # the old one is gone
+    real = qdrant.iter_pages
+
+    def cut_short(index):  # Ctrl-C after 5 pages
+        for n, page in enumerate(real(index)):
+            if n == 5:
+                raise KeyboardInterrupt
+            yield page
+
+    monkeypatch.setattr(qdrant, "iter_pages", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        qdrant.export_qdrant(_pages(space, _unit(8, 2), doc="c.pdf"), client, replace=True, batch_size=2)
+    monkeypatch.undo()
+    assert {c.name for c in client.get_collections().collections} == {first["pages"]}  # no half-filled leftover
+    hits = qdrant.search_qdrant(client, _unit(1, 1)[0], k=10)[0]
+    assert {h.doc_id for h in hits} == {"b.pdf"} and len(hits) == 6
+    qdrant.export_qdrant(_pages(space, _unit(8, 2), doc="c.pdf"), client, replace=True)
+    second = {a.alias_name: a.collection_name for a in client.get_aliases().aliases}
+    assert second["pages"] != first["pages"] and client.count("pages").count == 8
+    assert {c.name for c in client.get_collections().collections} == {second["pages"]}
+    qdrant.export_qdrant(_pages(space, _unit(2, 3), doc="d.pdf"), client)  # a merge goes through the alias
+    assert client.count(second["pages"]).count == 10

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -101,26 +101,54 @@ def export_lancedb(
                              input_name="table")
         held = existing.head(1).column("embedding_space").to_pylist() if "embedding_space" in existing.schema.names else []
         check_held_space(held[0] if held else None, space, f"LanceDB table {table!r}")
-        target = existing
-    else:
-        target = db.create_table(table, schema=schema, mode="overwrite" if replace else "create")
+        # Merged batch by batch (one commit each): a run cut short leaves the pages merged so
+        # far, and the rerun merges the rest.
+        for data in _record_batches(pa, index, schema, space, normalize, batch_size):
+            existing.merge_insert("page_id").when_matched_update_all().when_not_matched_insert_all().execute(
+                pa.Table.from_batches([data]))
+        return existing
+    return _create_table(db, table, schema, _record_batches(pa, index, schema, space, normalize, batch_size), replace)
+
+
+def _record_batches(pa: Any, index: Any, schema: Any, space: str, normalize: bool, batch_size: int) -> Iterator[Any]:
     batch: list[StoredPage] = []
-
-    def flush() -> None:
-        data = pa.Table.from_pylist([_row(p, space, normalize) for p in batch], schema=schema)
-        if existing is not None:
-            target.merge_insert("page_id").when_matched_update_all().when_not_matched_insert_all().execute(data)
-        else:
-            target.add(data)
-        batch.clear()
-
     for page in iter_pages(index):
         batch.append(page)
         if len(batch) >= batch_size:
-            flush()
+            yield pa.RecordBatch.from_pylist([_row(p, space, normalize) for p in batch], schema=schema)
+            batch.clear()
     if batch:
-        flush()
-    return target
+        yield pa.RecordBatch.from_pylist([_row(p, space, normalize) for p in batch], schema=schema)
+
+
+def _create_table(db: Any, table: str, schema: Any, batches: Iterator[Any], replace: bool) -> Any:
+    """A new (or replacing) table written from ``batches`` as one Lance commit: a run killed or
+    failing half way leaves no table, or the old one whole, never a table of some pages (the
+    old code created an empty table first, then added batch by batch).
+
+    Lance reads the iterator from its own code and reports a Python exception as a bare
+    ``RuntimeError("Arrow error: ...")``; the original is raised instead, so a Ctrl-C stays a
+    ``KeyboardInterrupt`` and an ``OSError`` keeps its errno."""
+    mode = "overwrite" if replace else "create"
+    first = next(batches, None)
+    if first is None:  # lancedb cannot create a table from an empty iterator
+        return db.create_table(table, schema=schema, mode=mode)
+    raised: list[BaseException] = []
+
+    def watched() -> Iterator[Any]:
+        try:
+            yield first
+            yield from batches
+        except BaseException as exc:
+            raised.append(exc)
+            raise
+
+    try:
+        return db.create_table(table, data=watched(), schema=schema, mode=mode)
+    except Exception:
+        if raised:
+            raise raised[0] from None
+        raise
 
 
 def _check_unit_length(page: StoredPage) -> None:

@@ -73,8 +73,9 @@ def export_qdrant(
     ``path_or_client``: a folder for Qdrant's local mode (created if needed), ``":memory:"``,
     or a ``QdrantClient``. A new collection is created with the MaxSim multivector config; an
     existing one must hold ``vector_name`` multivectors of the index's dimension (else
-    :class:`InputError`), unless ``replace`` drops and recreates it. Returns the client (close
-    it to release a local folder's lock).
+    :class:`InputError`), unless ``replace``: then the pages are written to a new collection
+    and ``collection`` becomes an alias of it, and the old one is deleted (searches see the old
+    pages or all the new ones). Returns the client (close it to release a local folder's lock).
     """
     index = check_multivector(index, "export_qdrant")
     if batch_size < 1:
@@ -97,17 +98,53 @@ def _upsert_pages(client: Any, models: Any, index: Any, collection: str, vector_
         multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM))
     space = index.space.id
     check_pages(index, "Qdrant")  # before anything changes, so a refused page leaves the collection as it was
-    exists = client.collection_exists(collection)
-    if exists and replace:
-        client.delete_collection(collection)
-        exists = False
-    if exists:
+    if replace:
+        _swap_in(client, models, index, collection, vector_name, params, batch_size)
+        return
+    if client.collection_exists(collection):
         _check_collection(client, collection, vector_name, index.dimension)
         held, _ = client.scroll(collection, limit=1, with_payload=["embedding_space"])
         check_held_space(held[0].payload.get("embedding_space") if held else None, space,
                          f"Qdrant collection {collection!r}")
     else:
         client.create_collection(collection, vectors_config={vector_name: params})
+    # Upserted batch by batch: a run cut short keeps the pages sent so far, and the rerun
+    # upserts the same point ids again.
+    _upsert_into(client, models, index, collection, vector_name, batch_size)
+
+
+def _swap_in(client: Any, models: Any, index: Any, collection: str, vector_name: str, params: Any,
+             batch_size: int) -> None:
+    """``replace``: the pages go into a new collection, and ``collection`` then becomes an alias
+    of it, so searches see the old pages or all the new ones, never some (deleting the old
+    collection first left a half-filled one when a run was cut short). A run that fails deletes
+    its new collection and leaves the old one as it was.
+
+    The alias is moved in one ``update_collection_aliases`` call, which Qdrant applies
+    atomically; the collection it named before is then deleted. When ``collection`` is still a
+    collection (not an alias), it is deleted just before the alias is created: a name cannot be
+    both, so that first swap has a moment with neither."""
+    aliases = {a.alias_name: a.collection_name for a in client.get_aliases().aliases}
+    behind = aliases.get(collection)
+    fresh = f"{collection}-{uuid.uuid4().hex[:12]}"
+    client.create_collection(fresh, vectors_config={vector_name: params})
+    try:
+        _upsert_into(client, models, index, fresh, vector_name, batch_size)
+    except BaseException:
+        client.delete_collection(fresh)
+        raise
+    ops = [models.CreateAliasOperation(create_alias=models.CreateAlias(collection_name=fresh, alias_name=collection))]
+    if behind is not None:
+        ops.insert(0, models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=collection)))
+    elif client.collection_exists(collection):
+        client.delete_collection(collection)
+    client.update_collection_aliases(change_aliases_operations=ops)
+    if behind is not None and behind not in {target for name, target in aliases.items() if name != collection}:
+        client.delete_collection(behind)  # kept while another alias still names it
+
+
+def _upsert_into(client: Any, models: Any, index: Any, collection: str, vector_name: str, batch_size: int) -> None:
+    space = index.space.id
     batch: list[Any] = []
     for page in iter_pages(index):
         payload = {"page_id": page.page_id, "doc_id": page.doc_id, "page_number": page.page_number,
