@@ -28,7 +28,9 @@ from vertex_mm.errors import WeightsNotFoundError
 from ..device import ieee_float32, resolve_device
 from ..preprocess import draft_size_for, map_all_or_raise, prepare_rgb
 from .base import l2_normalize, require_text_tower
+from .hf_checkpoints import Checkpoint
 from .quiet_loading import quiet_weight_loading
+from .vit import checkpoint_fingerprint
 
 __all__ = ["HFResNetEmbedder", "create_resnet_hf"]
 
@@ -76,7 +78,10 @@ class HFResNetEmbedder:
         self._scale = torch.tensor([1.0 / (255.0 * s) for s in std], device=self.device).view(1, 3, 1, 1)
         self._shift = torch.tensor([-m / s for m, s in zip(mean, std)], device=self.device).view(1, 3, 1, 1)
         self.draft_size = draft_size_for(self.image_size, self.crop_pct)
-        self.space_tag = ""
+        # The weights' fingerprint, as every other checkpoint model has: two folders of one name
+        # (a fine-tune saved as "resnet-50" beside the original) shared a space, and an index of
+        # one took the other's vectors. Indexes built before this are refused as another space.
+        self.space_tag = checkpoint_fingerprint(Checkpoint(folder, {}, str(path)))
 
     def prepare_image(self, img: Any) -> np.ndarray:
         return prepare_rgb(img, self.image_size, crop_pct=self.crop_pct)

@@ -173,3 +173,21 @@ def test_resnet_regions_come_from_the_last_feature_map(tiny_resnet, photos) -> N
 def test_resnet_without_a_folder_says_what_to_pass() -> None:
     with pytest.raises(WeightsNotFoundError, match="path="):
         create_model("resnet-hf")
+
+
+def test_two_resnet_folders_of_one_name_are_two_spaces(tiny_resnet, tmp_path) -> None:
+    """A fine-tune saved under the original's folder name had the original's space id."""
+    import shutil
+
+    from vertex_mm import get_embedder
+
+    transformers = pytest.importorskip("transformers")
+    folder, reference = tiny_resnet
+    tuned = transformers.ResNetModel(reference.config).eval()  # other (random) weights, same config
+    other = tmp_path / folder.name
+    tuned.save_pretrained(other)
+    copy = tmp_path / "copy" / folder.name
+    shutil.copytree(folder, copy)
+    spaces = [get_embedder("local", model="resnet-hf", path=str(p)).space(dimension=128).id
+              for p in (folder, other, copy)]
+    assert spaces[0] != spaces[1] and spaces[0] == spaces[2]
