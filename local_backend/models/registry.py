@@ -140,7 +140,7 @@ def _resolve(name: str) -> str:
         return name
     if name in _aliases and _aliases[name] in _configs:
         return _aliases[name]
-    raise ValueError(f"unknown local model {name!r}; known: {', '.join(list_models())}")
+    raise InputError(f"unknown local model {name!r}; known: {', '.join(list_models())}", input_name="model")
 
 
 def list_models() -> list[str]:

@@ -26,10 +26,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from vertex_mm._paths import write_cache_file
 from vertex_mm.errors import InputError, WeightsNotFoundError
 
 __all__ = [
-    "FORMAT", "HEAD_KINDS", "ProjectionHead", "ProjectionHeads", "file_sha256", "load_heads", "metadata_path", "save_heads",
+    "FORMAT", "HEAD_KINDS", "ProjectionHead", "ProjectionHeads", "check_output", "file_sha256", "load_heads",
+    "metadata_path", "save_heads",
 ]
 
 FORMAT = "vertex-mm-projection-heads/1"
@@ -78,22 +80,44 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
+def check_output(path: str | os.PathLike[str]) -> None:
+    """Refuse, before any training, an output whose metadata file would be the weights file
+    itself (``heads.json``) or the metadata of other weights (``m.safetensors`` beside ``m.pt``
+    share ``m.json``): both runs succeeded and left weights that no longer load."""
+    path = pathlib.Path(path)
+    meta_file = metadata_path(path)
+    if meta_file == path:
+        raise InputError(f"{path}: the weights file cannot end in .json, the suffix of its metadata file; "
+                         "name it .pt or .safetensors", input_name=str(path))
+    if meta_file.is_file():
+        try:
+            held = json.loads(meta_file.read_text(encoding="utf-8")).get("weights_file")
+        except (ValueError, AttributeError, OSError):
+            held = None
+        if held is not None and held != path.name:
+            raise InputError(f"{meta_file} holds the metadata of {held}, which would no longer load; "
+                             f"choose another --out name than {path.name}", input_name=str(path))
+
+
 def save_heads(heads: ProjectionHeads, path: str | os.PathLike[str], metadata: dict[str, Any]) -> dict[str, Any]:
     """Write the weights to ``path`` and the metadata (with the weights' hash) next to it.
 
-    Returns the metadata as written.
+    Each file is written whole or not at all (a temporary file renamed into place). Returns
+    the metadata as written.
     """
     path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_output(path)
     state = {k: v.detach().contiguous().cpu() for k, v in heads.state_dict().items()}
     if path.suffix == ".safetensors":
-        from safetensors.torch import save_file
+        from safetensors.torch import save
 
-        save_file(state, str(path))
+        blob = save(state)
+        write_cache_file(path, lambda f: f.write(blob))
     else:
-        torch.save(state, path)
+        write_cache_file(path, lambda f: torch.save(state, f))
     meta = {"format": FORMAT, **metadata, **heads.config, "weights_file": path.name, "weights_sha256": file_sha256(path)}
-    metadata_path(path).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    text = (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode("utf-8")
+    write_cache_file(metadata_path(path), lambda f: f.write(text))
     return meta
 
 

@@ -29,7 +29,7 @@ from vertex_mm.evaluation.metrics import recall_at_k
 
 from .data import read_pairs
 from .losses import make_loss
-from .projection_heads import ProjectionHeads, save_heads
+from .projection_heads import ProjectionHeads, check_output, save_heads
 
 __all__ = ["TowerSpec", "TrainConfig", "TrainResult", "fit_heads", "similarity_recall_at_k", "towers_for", "train_projection"]
 
@@ -81,6 +81,19 @@ class TrainConfig:
     batch_size: int = 256
     seed: int = 0
     threads: int | None = None  # torch threads while training; default: 1 for small problems
+
+    def __post_init__(self) -> None:
+        # Checked before the towers encode anything: a bad learning rate failed in torch's
+        # optimizer only after every image had been encoded.
+        for name, ok, rule in (
+            ("lr", math.isfinite(self.lr) and self.lr > 0, "a finite number > 0"),
+            ("weight_decay", math.isfinite(self.weight_decay) and self.weight_decay >= 0, "a finite number >= 0"),
+            ("dim", self.dim >= 1, ">= 1"),
+            ("epochs", self.epochs >= 1, ">= 1"),
+            ("batch_size", self.batch_size >= 2, ">= 2 (a contrastive loss needs negatives)"),
+        ):
+            if not ok:
+                raise InputError(f"{name}={getattr(self, name)!r} must be {rule}", input_name=name)
 
 
 def _threads_for(config: TrainConfig, pairs: int, width: int) -> int:
@@ -178,6 +191,7 @@ def train_projection(images_dir: str | os.PathLike[str], captions: str | os.Path
     Unusable pairs are skipped; their errors are counted in the metadata (``skipped_pairs``)
     and listed under ``problems``.
     """
+    check_output(out)  # before hours of encoding and training, not after
     pairs = read_pairs(images_dir, captions)
     image_spec, text_spec = towers_for(model, model_params, image_model, text_model)
     image_tower = image_spec.create()

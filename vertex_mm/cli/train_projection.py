@@ -21,6 +21,7 @@ Exit status: 0 on success, 2 on bad input.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 __all__ = ["HELP", "add_arguments", "run"]
@@ -33,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("images_dir", metavar="IMAGES_DIR", help="folder of training images")
     p.add_argument("--captions", required=True, metavar="JSONL", help='one {"file": ..., "caption": ...} per line')
     p.add_argument("--out", required=True, metavar="FILE",
-                   help="weights file (.safetensors, else torch.save); metadata goes to FILE.json")
+                   help="weights file (.safetensors, else torch.save); its metadata goes beside it with a .json suffix")
     p.add_argument("--model", default="default", help="local model whose towers to train over (default: default)")
     p.add_argument("--checkpoint", metavar="DIR", help="checkpoint folder or cached repo id for --model (clip, siglip, ...)")
     p.add_argument("--image-model", metavar="NAME", help="image tower, overriding --model's")
@@ -54,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.dim < 1 or args.epochs < 1 or args.batch_size < 2:
         raise UsageError("--dim and --epochs must be >= 1 and --batch-size >= 2")
+    if not (math.isfinite(args.lr) and args.lr > 0):
+        raise UsageError(f"--lr must be a finite number > 0, got {args.lr}")
     require("local", "torch", what="train-projection")
     from local_backend.training.train import TrainConfig, train_projection
 

@@ -10,6 +10,7 @@ import pytest
 
 from local_backend.models import registry
 from local_backend.models.registry import create_model, get_model_config, list_models, register_model_config
+from vertex_mm.errors import InputError
 
 
 def test_list_models_names_the_shipped_models() -> None:
@@ -35,7 +36,7 @@ def test_get_model_config_returns_a_copy() -> None:
 
 
 def test_unknown_model_lists_the_known_ones() -> None:
-    with pytest.raises(ValueError, match="unknown local model 'nope'.*efficientnet-lite0"):
+    with pytest.raises(InputError, match="unknown local model 'nope'.*efficientnet-lite0"):
         get_model_config("nope")
 
 
@@ -114,7 +115,7 @@ def test_shared_models_are_loaded_once(effnet) -> None:
 
 def test_a_config_file_cannot_name_a_factory_outside_the_allowed_packages(tmp_path, monkeypatch) -> None:
     from local_backend.models import registry
-    from vertex_mm.errors import InputError
+
 
     path = tmp_path / "evil.json"
     path.write_text(json.dumps({"name": "test-evil", "factory": "os:system", "params": {"command": "true"},

@@ -68,3 +68,34 @@ def test_a_missing_checkpoint_exits_2_saying_how_to_get_weights(photo_set, tmp_p
 def test_the_subcommand_is_listed_by_the_installed_command():
     out = subprocess.run([sys.executable, "-m", "vertex_mm", "train-projection", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "--captions" in out.stdout and "--loss {clip,siglip}" in out.stdout
+
+
+@pytest.mark.parametrize("extra, says", [
+    (["--model", "nope"], "unknown local model 'nope'"),
+    (["--lr", "-1"], "--lr must be a finite number > 0"),
+    (["--lr", "nan"], "--lr must be a finite number > 0"),
+])
+def test_a_bad_model_or_learning_rate_exits_2_in_one_line(photo_set, tmp_path, capsys, extra, says):
+    rc = main(_args(photo_set, tmp_path / "h.pt", "--epochs", "1", *extra))
+    err = capsys.readouterr().err
+    assert rc == 2 and says in err and "Traceback" not in err
+
+
+def test_an_output_whose_metadata_would_overwrite_weights_is_refused_before_training(checkpoints, photo_set, tmp_path,
+                                                                                     capsys):
+    """``--out heads.json`` wrote the metadata over the weights; ``m.safetensors`` beside ``m.pt``
+    overwrote ``m.json``. Both exited 0 with weights that no longer loaded."""
+    from local_backend.training.projection_heads import load_heads
+
+    rc = main(_args(photo_set, tmp_path / "heads.json", "--epochs", "1"))
+    assert rc == 2 and "cannot end in .json" in capsys.readouterr().err
+    assert not (tmp_path / "heads.json").exists()
+    clip = ["--model", "clip", "--checkpoint", str(checkpoints["clip"]), "--epochs", "2", "--dim", "8", "--quiet"]
+    assert main(_args(photo_set, tmp_path / "m.pt", *clip)) == 0
+    capsys.readouterr()
+    rc = main(_args(photo_set, tmp_path / "m.safetensors", *clip))
+    assert rc == 2 and "m.json holds the metadata of m.pt" in capsys.readouterr().err
+    assert not (tmp_path / "m.safetensors").exists()
+    load_heads(tmp_path / "m.pt")  # still loads
+    assert main(_args(photo_set, tmp_path / "m.pt", *clip)) == 0  # training the same output again is fine
+    load_heads(tmp_path / "m.pt")
