@@ -242,10 +242,15 @@ class GeminiEmbedder(BaseEmbedder):
                document_ocr: bool = False) -> list[float]:
         from google.genai import types
 
-        # Unset options stay out of the request (None), as google-genai leaves them.
-        config = types.EmbedContentConfig(output_dimensionality=dimension,
-                                          audio_track_extraction=audio_track_extraction or None,
-                                          document_ocr=document_ocr or None)
+        # Unset options stay out of the config altogether, not passed as None: google-genai's
+        # models refuse fields a release does not know even when None, so a request that uses
+        # neither works on any release.
+        options: dict[str, Any] = {"output_dimensionality": dimension}
+        if audio_track_extraction:
+            options["audio_track_extraction"] = True
+        if document_ocr:
+            options["document_ocr"] = True
+        config = types.EmbedContentConfig(**options)
         contents = types.Content(role="user", parts=parts)
 
         def send() -> list[float]:
