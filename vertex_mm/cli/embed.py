@@ -38,7 +38,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._backend import add_backend_arguments, add_rate_arguments, backend_options, rate_options
+from ._backend import _positive, add_backend_arguments, add_rate_arguments, backend_options, rate_options
 from ._errors import UsageError
 
 __all__ = ["HELP", "add_arguments", "run"]
@@ -64,7 +64,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_rate_arguments(p)
     p.add_argument("--cache", metavar="PATH", help="sqlite embedding cache: repeated images cost nothing")
     p.add_argument("--format", choices=("jsonl", "parquet"), help="default: from the --out suffix")
-    p.add_argument("--poll-interval", type=float, default=30.0, metavar="SECONDS",
+    p.add_argument("--poll-interval", type=_positive(float), default=30.0, metavar="SECONDS",
                    help="seconds between looks at a running batch job (default 30)")
     p.add_argument("--dry-run", action="store_true", help="print the cost estimate (gemini) and the mode, send nothing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -24,6 +24,7 @@ Ctrl-C while polling leaves the job running on Vertex AI: the same command re-at
 
 from __future__ import annotations
 
+import math
 import os
 import pathlib
 import secrets
@@ -121,6 +122,11 @@ def run_batch_job(
     """Embed every content file of ``source`` into ``out`` through batch prediction jobs;
     see the module docstring. Returns a :class:`BatchJobReport`."""
     check_gs_prefix(staging, name="staging")  # the job's input and output go under gs://bucket/prefix
+    if not (math.isfinite(poll_interval) and poll_interval > 0):
+        # Checked before staging: a negative one failed in sleep() after the job was created,
+        # and 0 polled the job API in a tight loop.
+        raise InputError(f"poll_interval={poll_interval!r} must be a finite number of seconds > 0",
+                         input_name="poll_interval")
     jobs = BatchJobs(_genai_client(embedder), embedder.model, sleep=sleep)
     gcs = make_client(storage_client, what="staging a batch prediction job")
     fmt, out_path, journal_path = job_paths(out, fmt)

@@ -157,3 +157,10 @@ def test_online_mode_embeds_pdf_and_audio_contents_for_gemini(image_folder, tmp_
     err = capsys.readouterr().err
     assert rc == 1 and "4 embedded" in err and "seven.pdf" in err
     assert sorted(ids_in(out)) == ["a/img_0000.jpg", "b/img_0001.jpg", "doc.pdf", "talk.wav"]
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan"])
+def test_a_poll_interval_that_is_not_positive_is_a_usage_error(value, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["embed", str(tmp_path), "--out", str(tmp_path / "o.jsonl"), "--poll-interval", value])
+    assert exit_.value.code == 2 and "argument --poll-interval:" in capsys.readouterr().err

@@ -287,3 +287,12 @@ def test_a_paused_job_stops_the_wait_keeps_the_state_file_and_the_rerun_re_attac
     again = run(gemini, root, out)
     assert again.complete and again.reattached and store.created == 1
     assert_each_input_exactly_once(out, [i.id for i in iter_source(root, extensions=CONTENT_EXTENSIONS)])
+
+
+@pytest.mark.parametrize("interval", [0, -1, float("nan"), float("inf")])
+def test_a_poll_interval_that_is_not_positive_is_refused_before_anything_is_staged(gemini, gcs_emulator, bucket,
+                                                                                  media_folder, tmp_path, interval):
+    """-1 failed in sleep() after the job was created; 0 polled the job API in a tight loop."""
+    with pytest.raises(InputError, match="poll_interval=.* must be a finite number of seconds > 0"):
+        run(gemini, media_folder(), tmp_path / "out.jsonl", poll_interval=interval)
+    assert list(bucket.list_blobs()) == []
