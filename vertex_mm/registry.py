@@ -64,21 +64,8 @@ def register_backend(name: str, target: str | Callable[..., BaseEmbedder]) -> No
 
 
 def make_embedder(backend: str, options: Mapping[str, Any]) -> BaseEmbedder:
-    """``get_embedder(backend, ...)`` then ``configure_batch(...)``: the backend's own options
-    (``project``, ``location``, ``api_endpoint``, ``model``...) go to the first, the batch
-    options (``requests_per_minute``, ``concurrency``, ``retry``, ``cache``...) to the second,
-    since not every backend's constructor takes them (the local one does not)."""
-    from .batch.options import BATCH_OPTION_NAMES
-
-    batch = {k: v for k, v in options.items() if k in BATCH_OPTION_NAMES}
-    embedder = get_embedder(backend, **{k: v for k, v in options.items() if k not in BATCH_OPTION_NAMES})
-    if batch:
-        try:
-            embedder.configure_batch(**batch)
-        except BaseException:
-            embedder.close()
-            raise
-    return embedder
+    """``get_embedder(backend, **options)``, for callers holding the options as a mapping."""
+    return get_embedder(backend, **options)
 
 
 def list_backends() -> list[str]:
@@ -92,14 +79,25 @@ def get_embedder(name: str = "vertex", **options: Any) -> BaseEmbedder:
     >>> emb = get_embedder("vertex", project="p", location="us-central1")
     >>> emb = get_embedder("vertex", api_endpoint="http://127.0.0.1:8080")   # the emulator
     """
+    from .batch.options import BATCH_OPTION_NAMES
+
     try:
         target = _BACKENDS[name]
     except KeyError:
         raise InputError(f"unknown backend {name!r}; choose one of {', '.join(list_backends())}") from None
-    if callable(target):
-        made: BaseEmbedder = target(**options)
-        return made
-    embedder: BaseEmbedder = _lazy(target, f"backend {name!r}", _EXTRA.get(name))(**options)
+    # The batch options (requests_per_minute, concurrency, retry, cache...) go to
+    # configure_batch(), not to the constructor: not every backend's constructor takes them
+    # (the local one does not), and code written against the cloud must run unchanged locally.
+    batch = {k: v for k, v in options.items() if k in BATCH_OPTION_NAMES}
+    own = {k: v for k, v in options.items() if k not in BATCH_OPTION_NAMES}
+    factory = target if callable(target) else _lazy(target, f"backend {name!r}", _EXTRA.get(name))
+    embedder: BaseEmbedder = factory(**own)
+    if batch:
+        try:
+            embedder.configure_batch(**batch)
+        except BaseException:
+            embedder.close()
+            raise
     return embedder
 
 

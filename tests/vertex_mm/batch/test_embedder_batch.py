@@ -149,6 +149,19 @@ def test_the_vertex_backend_takes_batch_options_in_its_constructor():
         get_embedder("vertex", project="p", api_endpoint="http://127.0.0.1:9", requests_per_second=3)
 
 
+@pytest.mark.parametrize("backend", ["local", "hashed"])
+def test_every_backend_takes_the_batch_options_from_get_embedder(backend, tmp_path):
+    """Code written against the cloud runs unchanged locally: get_embedder("local", cache=...)
+    was a TypeError from the local model's factory."""
+    emb = get_embedder(backend, cache=str(tmp_path / "c.sqlite"), requests_per_minute=600, concurrency=2)
+    try:
+        assert emb.batch.requests_per_minute == 600 and emb.batch.concurrency == 2
+        emb.embed_texts(["a cat"])
+        assert emb.batch.cache is not None and len(emb.batch.cache) == 1
+    finally:
+        emb.close()
+
+
 def test_progress_is_off_by_default_and_shows_rate_and_eta_when_asked(capsys):
     emb = ScriptedEmbedder(concurrency=2)
     emb.embed_texts(texts(5), dimension=128)
