@@ -28,7 +28,8 @@ JSONL lines hold id, content_hash, space and embedding. Parquet (needs pyarrow) 
 columns, for `bq load --source_format=PARQUET`; its journal is kept in OUT.journal.jsonl.
 
 Exit status: 0 when every input is done, 1 when some failed, 2 when it could not run (a batch
-job refused or failed as a whole included), 130 when interrupted.
+job refused or failed as a whole included), 130 when interrupted (Ctrl-C), 143 on SIGTERM (stopped as
+Ctrl-C stops it: the answers in flight are kept).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from typing import Any
 
 from ._backend import _positive, add_backend_arguments, add_rate_arguments, backend_options, rate_options
 from ._errors import UsageError
+from ._signals import SIGTERM_EXIT, sigterm_as_interrupt
 
 __all__ = ["HELP", "add_arguments", "run"]
 
@@ -143,9 +145,13 @@ def run(args: argparse.Namespace) -> int:
         mode = _choose_mode(args, embedder, extensions)
         if args.dry_run:
             return _dry_run(args, embedder, mode, extensions)
-        if mode == "job":
-            return _run_batch_job(args, embedder, extensions)
-        return _run_online(args, embedder, media == "all")
+        stopped_by: list[int] = []
+        with sigterm_as_interrupt(stopped_by):
+            if mode == "job":
+                report = _run_batch_job(args, embedder, extensions)
+            else:
+                report = _run_online(args, embedder, media == "all")
+        return _finish(report, SIGTERM_EXIT if stopped_by else 130)
     finally:
         embedder.close()
 
@@ -170,32 +176,31 @@ def _dry_run(args: argparse.Namespace, embedder: Any, mode: str, extensions: fro
     return 0
 
 
-def _run_online(args: argparse.Namespace, embedder: Any, contents: bool) -> int:
+def _run_online(args: argparse.Namespace, embedder: Any, contents: bool) -> Any:
     from ..jobs import run_job
 
-    report = run_job(embedder, args.source, args.out, dimension=args.dimension, fmt=args.format,
-                     progress=not args.no_progress, contents=contents, task=args.task)
-    return _finish(report)
+    return run_job(embedder, args.source, args.out, dimension=args.dimension, fmt=args.format,
+                   progress=not args.no_progress, contents=contents, task=args.task)
 
 
-def _run_batch_job(args: argparse.Namespace, embedder: Any, extensions: frozenset[str]) -> int:
+def _run_batch_job(args: argparse.Namespace, embedder: Any, extensions: frozenset[str]) -> Any:
     from ..jobs.batch_prediction import run_batch_job
 
     def show(estimate: Any) -> None:
         print(estimate.format(), file=sys.stderr, flush=True)
         _say("submitting the batch prediction job")
 
-    report = run_batch_job(embedder, args.source, args.out, staging=args.staging, dimension=args.dimension,
-                           task=args.task, fmt=args.format, progress=not args.no_progress,
-                           poll_interval=args.poll_interval, on_estimate=show, extensions=extensions)
-    return _finish(report)
+    return run_batch_job(embedder, args.source, args.out, staging=args.staging, dimension=args.dimension,
+                         task=args.task, fmt=args.format, progress=not args.no_progress,
+                         poll_interval=args.poll_interval, on_estimate=show, extensions=extensions)
 
 
-def _finish(report: Any) -> int:
-    """Print a job's summary and first errors; the exit code (130 interrupted, 1 failures)."""
+def _finish(report: Any, interrupted_exit: int) -> int:
+    """Print a job's summary and first errors; the exit code (``interrupted_exit``: 130 for
+    Ctrl-C, 143 for SIGTERM; 1 failures)."""
     _say(report.summary())
     for line in report.error_lines():
         print(f"  {line}", file=sys.stderr)
     if report.interrupted:
-        return 130
+        return interrupted_exit
     return 1 if report.failed else 0

@@ -93,14 +93,17 @@ def test_a_job_killed_with_sigkill_resumes_with_every_input_exactly_once(stoppab
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_the_job_cleanly_and_the_rerun_finishes_it(stoppable_job):
+@pytest.mark.parametrize("stop, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_stops_the_job_cleanly_and_the_rerun_finishes_it(stoppable_job, stop, code):
+    """SIGTERM (docker stop, kubectl, timeout) killed the process outright: answers in flight,
+    already paid for, were lost, and no summary was printed. It now stops as Ctrl-C does."""
     source, out, emu = stoppable_job
     n = JOB_INPUTS
     proc = start_embed(source, out, emu.url)
     wait_for_lines(out, 5, proc)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(stop)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    assert proc.returncode == code, err
     assert "interrupted" in err and "run the same command again" in err
     kept = complete_lines(out)
     assert 5 <= len(kept) < n
