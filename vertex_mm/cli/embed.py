@@ -158,22 +158,31 @@ def run(args: argparse.Namespace) -> int:
 
 def _dry_run(args: argparse.Namespace, embedder: Any, mode: str, extensions: frozenset[str]) -> int:
     from ..jobs import job_paths
-    from ..jobs.estimate import estimate_source
+    from ..jobs.estimate import check_images, estimate_source
+
+    journal = job_paths(args.out, args.format)[2]
+    if args.backend == "gemini":
+        estimate, failures = estimate_source(embedder, args.source, journal=journal, dimension=args.dimension,
+                                             task=args.task, extensions=extensions)
+        print(estimate.format(), file=sys.stderr)
+        head = f"--dry-run: mode {mode}"
+    else:  # the same checks, without a price: the table covers gemini-embedding-2 only
+        pending, failures = check_images(embedder, args.source, journal=journal, dimension=args.dimension,
+                                         extensions=extensions)
+        head = f"--dry-run: mode {mode}; {pending} inputs to send (no price: the table covers gemini-embedding-2 only)"
+    _print_failures(head, failures)
+    _say("--dry-run: nothing was sent")
+    return 0
+
+
+def _print_failures(head: str, failures: list[str]) -> None:
     from ..jobs.job import FIRST_ERRORS
 
-    if args.backend != "gemini":
-        _say(f"--dry-run: mode {mode}; the price table covers gemini-embedding-2 only, so no estimate")
-        return 0
-    estimate, failures = estimate_source(embedder, args.source, journal=job_paths(args.out, args.format)[2],
-                                         dimension=args.dimension, task=args.task, extensions=extensions)
-    print(estimate.format(), file=sys.stderr)
-    _say(f"--dry-run: mode {mode}; {len(failures)} inputs would fail before sending{':' if failures else ''}")
+    _say(f"{head}; {len(failures)} inputs would fail before sending{':' if failures else ''}")
     for line in failures[:FIRST_ERRORS]:
         print(f"  {line}", file=sys.stderr)
     if len(failures) > FIRST_ERRORS:
         print(f"  ... and {len(failures) - FIRST_ERRORS} more", file=sys.stderr)
-    _say("--dry-run: nothing was sent")
-    return 0
 
 
 def _run_online(args: argparse.Namespace, embedder: Any, contents: bool) -> Any:

@@ -53,3 +53,22 @@ def test_dry_run_over_an_output_of_another_space_is_refused_as_the_run_would_be(
                    '"embedding":[1.0]}\n')
     assert _dry_run(source, out) == 2
     assert "'gemini/gemini-embedding-2/3072'" in capsys.readouterr().err
+
+
+def test_dry_run_on_a_backend_without_prices_still_names_the_inputs_that_would_fail(image_folder, tmp_path, capsys):
+    """The README promises the failing inputs for any run; on vertex, local and hashed the dry
+    run printed only the mode."""
+    source = image_folder(3)
+    (source / "broken.jpg").write_bytes((source / "a" / "img_0000.jpg").read_bytes()[:200])
+    (source / "text.png").write_bytes(b"not an image at all")
+    out = tmp_path / "o.jsonl"
+    assert main(["embed", str(source), "--out", str(out), "--backend", "hashed", "--dimension", "128",
+                 "--no-progress"]) == 1
+    capsys.readouterr()
+    (source / "new.jpg").write_bytes((source / "b" / "img_0001.jpg").read_bytes())
+    code = main(["embed", str(source), "--out", str(out), "--backend", "hashed", "--dimension", "128", "--dry-run"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "1 inputs to send" in err and "2 inputs would fail before sending:" in err, err
+    lines = {line.strip().split(":")[0] for line in err.splitlines() if line.startswith("  ")}
+    assert lines == {"broken.jpg", "text.png"}, err
