@@ -1,7 +1,7 @@
 """``vertex-mm index``: embed every photo of a folder into a saved, searchable index.
 
     vertex-mm index photos/ --out photos.idx                       # offline, local model
-    vertex-mm index photos/ --out photos.idx --update               # add new photos, drop deleted ones
+    vertex-mm index photos/ --out photos.idx --update               # add new or changed photos, drop deleted ones
     vertex-mm index photos/ --out photos.idx --backend vertex --project my-proj --dimension 512
     vertex-mm index photos/ --out photos.idx --kind faiss           # HNSW, for very large folders
 
@@ -26,7 +26,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._backend import add_backend_arguments, add_rate_arguments, backend_options, rate_options
 
@@ -46,7 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kind", choices=("flat", "faiss"), default=None,
                    help="flat: exact search (default); faiss: approximate HNSW, needs vertex-mm[index]")
     p.add_argument("--update", action="store_true",
-                   help="open IDX if it exists: embed only photos it lacks and drop photos no longer on disk")
+                   help="open IDX if it exists: embed only photos it lacks or that changed (size or time), "
+                        "record where moved photos are now, and drop photos no longer on disk")
     add_rate_arguments(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -66,7 +67,9 @@ def run(args: argparse.Namespace) -> int:
     found = find_images(args.folder, suffixes=image_suffixes(IMAGE_MIME_TYPES))
     if not found:
         raise UsageError(f"no images under {args.folder}")
-    if out.exists() and not args.update:
+    # An empty folder (a mounted volume, say) is nothing there yet, as for write_directory.
+    empty = not out.exists() or (out.is_dir() and not any(out.iterdir()))
+    if not empty and not args.update:
         raise UsageError(f"{out} exists; pass --update to add to it, or choose another --out")
     embedder = get_embedder(args.backend, **backend_options(args), **rate_options(args))
     takes = image_extensions_for(embedder)  # HEIC for gemini only
@@ -76,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
                          f"({', '.join(sorted(embedder.limits.image_formats))})")
     space = embedder.space(args.dimension)
     index: BaseIndex
-    if args.update and out.exists():
+    if args.update and not empty:
         index = BaseIndex.load(out)
         if args.kind is not None and args.kind != index.kind:  # it was ignored, the index kept its kind
             raise UsageError(f"{out} is a {index.kind} index; --update keeps its kind, so --kind {args.kind} cannot "
@@ -90,8 +93,10 @@ def run(args: argparse.Namespace) -> int:
         index = create_index(IndexConfig(space), args.kind or "flat")
     root = Path(os.path.abspath(args.folder))  # links kept: a photo linked from elsewhere is named by its link
     ids = {Path(os.path.abspath(p)).relative_to(root).as_posix(): p for p in photos}
-    todo = [p for i, p in ids.items() if i not in index]
+    todo, moved = _plan(index, ids)
     gone = [i for i in index.ids if i not in ids]
+    if moved:  # same bytes, new place (the folder was moved): the vectors stand, the paths not
+        index.set_metadata(list(moved), list(moved.values()))
     before = len(index)
     _defer_sigint_in_upsert(index)
     try:
@@ -101,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
         return _interrupted(args, index, out, len(index) - before, len(todo))
     finally:
         embedder.close()
+    # A changed photo that failed to embed now keeps no vector of what it used to show.
+    gone += [i for i in skipped if i in index]
     if gone:
         index.delete(gone)
     index.save(out)
@@ -109,6 +116,29 @@ def run(args: argparse.Namespace) -> int:
     for id_, why in list(skipped.items())[:20]:
         print(f"  skipped {id_}: {why}", file=sys.stderr)
     return 1 if skipped else 0
+
+
+def _plan(index: BaseIndex, ids: dict[str, Path]) -> tuple[list[Path], dict[str, dict[str, Any]]]:
+    """The photos to embed (new, or changed since they were embedded: another size or
+    modification time) and the new metadata of the others whose stored place is out of date.
+
+    A row saved before the index recorded size and time cannot tell a change: it keeps its
+    vector and records the file as it is now."""
+    from ..index.build import photo_metadata
+
+    todo: list[Path] = []
+    moved: dict[str, dict[str, Any]] = {}
+    for id_, path in ids.items():
+        if id_ not in index:
+            todo.append(path)
+            continue
+        stored = index.metadata(id_)
+        now = photo_metadata(Path(os.path.abspath(path)), id_)
+        if any(key in stored and stored[key] != now.get(key) for key in ("size", "mtime_ns")):
+            todo.append(path)
+        elif any(stored.get(key) != value for key, value in now.items()):
+            moved[id_] = {**stored, **now}
+    return todo, moved
 
 
 def _say(text: str) -> None:

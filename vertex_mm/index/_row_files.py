@@ -7,13 +7,15 @@ written through :func:`vertex_mm.index.persist.write_directory` (atomic, checksu
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
 from .._jsonl import json_line
+from ._folder import PinnedFolder
 from ._store import RowStore
 from .errors import IndexCorruptedError
 from .manifest import Manifest
@@ -32,11 +34,12 @@ def write_rows(directory: Path, store: RowStore) -> list[str]:
     return [VECTORS_NAME, ITEMS_NAME]
 
 
-def read_rows(path: Path, manifest: Manifest, *, mmap: bool) -> tuple[np.ndarray, list[str], list[dict[str, Any]]]:
-    """Vectors (memory-mapped when asked), ids and metadata, each checked against the manifest."""
-    vpath = path / VECTORS_NAME
+def read_rows(folder: PinnedFolder, manifest: Manifest, *, mmap: bool) -> tuple[np.ndarray, list[str], list[dict[str, Any]]]:
+    """Vectors (memory-mapped when asked), ids and metadata from the files ``folder`` opened
+    and verified, each checked against the manifest."""
+    vpath = folder.shown(VECTORS_NAME)
     try:
-        vectors = np.load(vpath, mmap_mode="r" if mmap and manifest.count else None, allow_pickle=False)
+        vectors = _load_npy(folder.file(VECTORS_NAME), mmap=mmap and manifest.count > 0)
     except (ValueError, OSError, EOFError) as exc:
         raise IndexCorruptedError(f"{vpath}: unreadable vector file ({exc})") from exc
     expected = (manifest.count, manifest.dimension)
@@ -45,23 +48,46 @@ def read_rows(path: Path, manifest: Manifest, *, mmap: bool) -> tuple[np.ndarray
             f"{vpath}: holds {vectors.dtype} {vectors.shape}, manifest says float32 {expected}")
     ids: list[str] = []
     metas: list[dict[str, Any]] = []
-    ipath = path / ITEMS_NAME
-    with open(ipath, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
+    ipath = folder.shown(ITEMS_NAME)
+    text = io.TextIOWrapper(folder.file(ITEMS_NAME), encoding="utf-8")
+    try:
+        for lineno, line in enumerate(text, 1):
             try:
                 item = json.loads(line)
                 id_, meta = item["id"], item.get("metadata") or {}
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
                 raise IndexCorruptedError(f"{ipath}:{lineno}: bad item line ({exc})") from exc
             if not isinstance(id_, str) or not isinstance(meta, dict):
                 raise IndexCorruptedError(f"{ipath}:{lineno}: id must be a string and metadata an object")
             ids.append(id_)
             metas.append(meta)
+    except UnicodeDecodeError as exc:
+        raise IndexCorruptedError(f"{ipath}: not UTF-8 text ({exc})") from exc
+    finally:
+        text.detach()  # the folder closes the file itself
     if len(ids) != manifest.count:
         raise IndexCorruptedError(f"{ipath}: {len(ids)} items, manifest says {manifest.count}")
     if len(set(ids)) != len(ids):
         raise IndexCorruptedError(f"{ipath}: duplicate ids")
     return vectors, ids, metas
+
+
+def _load_npy(f: IO[bytes], *, mmap: bool) -> np.ndarray:
+    """An .npy file from an open handle; memory-mapped from that handle (``np.load`` maps only
+    by name, and the name may by now be another version's file)."""
+    if not mmap:
+        return np.load(f, allow_pickle=False)  # type: ignore[no-any-return]
+    fmt = np.lib.format
+    version = fmt.read_magic(f)
+    if version == (1, 0):
+        shape, fortran, dtype = fmt.read_array_header_1_0(f)
+    elif version == (2, 0):
+        shape, fortran, dtype = fmt.read_array_header_2_0(f)
+    else:
+        raise ValueError(f".npy format version {version} is not one this index writes")
+    if dtype.hasobject:
+        raise ValueError("holds Python objects")
+    return np.memmap(f, dtype=dtype, mode="r", shape=shape, order="F" if fortran else "C", offset=f.tell())
 
 
 def _write_vectors(path: Path, vectors: np.ndarray, dimension: int) -> None:

@@ -104,6 +104,11 @@ class RowStore:
         self._meta[row] = metadata
         self.version += 1
 
+    def overwrite_metadata(self, row: int, metadata: dict[str, Any] | None) -> None:
+        """Replace one live row's metadata (its vector unchanged)."""
+        self._meta[row] = metadata
+        self.version += 1
+
     def tombstone(self, rows: Sequence[int]) -> None:
         if not rows:
             return

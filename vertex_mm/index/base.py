@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import abc
 import importlib
+import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar, TypeVar
@@ -25,11 +25,13 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from ..results import Embeddings, EmbeddingSpace
+from ._config import IndexConfig
+from ._folder import PinnedFolder, read_pinned
 from ._row_files import ITEMS_NAME, VECTORS_NAME, read_rows, write_rows
 from ._store import RowStore
 from .errors import DuplicateIdError, IndexCorruptedError, IndexKindError, InvalidIndexArgumentError, UnknownIdError
 from .filters import Filter
-from .manifest import MANIFEST_NAME, Manifest, locate_index
+from .manifest import MANIFEST_NAME, Manifest
 from .persist import write_directory
 from .results import Hit, SearchResults
 from .vectors import check_ids, check_metadata, check_vectors, row_problems
@@ -49,48 +51,6 @@ BACKENDS: dict[str, str] = {
 
 #: Past this, a k beyond the index's rows is refused rather than padded (256 MiB of scores).
 _MAX_PADDING_BYTES = 1 << 28
-#: FAISS settings above this are typos (HNSW M, ef, IVF lists and probes).
-_MAX_FAISS_SETTING = 1 << 20
-
-@dataclass(frozen=True)
-class IndexConfig:
-    """Settings of an index; saved in its manifest. Only ``space`` matters for exact search.
-
-    FAISS settings: ``faiss_kind`` is ``"hnsw"`` (graph; no training, good recall) or
-    ``"ivf"`` (inverted lists; trained on the data, lower memory traffic per query).
-    """
-
-    space: EmbeddingSpace
-    faiss_kind: str = "hnsw"
-    hnsw_m: int = 32
-    hnsw_ef_construction: int = 80
-    hnsw_ef_search: int = 128
-    ivf_nlist: int | None = None  # None: about 4 * sqrt(rows)
-    ivf_nprobe: int = 16
-
-    def __post_init__(self) -> None:
-        if self.faiss_kind not in ("hnsw", "ivf"):
-            raise ValueError(f"faiss_kind must be 'hnsw' or 'ivf', got {self.faiss_kind!r}")
-        # FAISS asserts (aborting the process) or hangs on these out of range; an edited
-        # manifest reads back through here too (IndexCorruptedError then).
-        for name in ("hnsw_m", "hnsw_ef_construction", "hnsw_ef_search", "ivf_nprobe", "ivf_nlist"):
-            value = getattr(self, name)
-            if value is None and name == "ivf_nlist":
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _MAX_FAISS_SETTING:
-                raise ValueError(f"{name} must be an integer from 1 to {_MAX_FAISS_SETTING:,}, got {value!r}")
-
-    def options(self) -> dict[str, Any]:
-        """Everything but the space (which the manifest stores on its own)."""
-        d = asdict(self)
-        d.pop("space")
-        return d
-
-    @classmethod
-    def from_options(cls, space: EmbeddingSpace, options: Mapping[str, Any]) -> "IndexConfig":
-        known = {f.name for f in fields(cls)} - {"space"}
-        return cls(space=space, **{k: v for k, v in options.items() if k in known})
-
 
 class BaseIndex(abc.ABC):
     """A vector index over one embedding space. Thread-safe: writes and searches take a lock."""
@@ -133,25 +93,37 @@ class BaseIndex(abc.ABC):
         return self._store.live_ids()
 
     def metadata(self, id_: str) -> dict[str, Any]:
-        return dict(self._store.metadata_at(self._require_row(id_)))
+        """A copy of the row's metadata: changing it leaves the index as it was."""
+        with self._lock:
+            return _copied(self._store.metadata_at(self._require_row(id_)))
 
     def vector(self, id_: str) -> Embeddings:
         """The stored (normalised) vector of one id, as a 1-row Embeddings."""
-        row = self._require_row(id_)
-        return Embeddings(np.array(self._store.vectors[row : row + 1]), self.space)
+        with self._lock:  # a save renumbers rows: look up and read one version
+            row = self._require_row(id_)
+            return Embeddings(np.array(self._store.vectors[row : row + 1]), self.space)
 
     def iter_rows(self, batch_size: int = 4096) -> Iterator[tuple[list[str], np.ndarray, list[dict[str, Any]]]]:
         """``(ids, vectors, metadata)`` of the live rows in row order, ``batch_size`` at a time
-        (vectors are normalised float32; for exports and migrations)."""
-        store = self._store
-        for start in range(0, store.n_rows, batch_size):
-            rows = np.arange(start, min(start + batch_size, store.n_rows))
-            alive = store.alive
-            if alive is not None:
-                rows = rows[alive[rows]]
-            if rows.size:
-                rl = rows.tolist()
-                yield [store.id_at(r) for r in rl], np.array(store.vectors[rows]), [store.metadata_at(r) for r in rl]
+        (vectors are normalised float32; metadata copies; for exports and migrations).
+
+        The rows are those live when iteration starts, each read as it is when its batch is
+        taken: writes and saves meanwhile (which renumber rows) neither skip nor repeat a row.
+        A row deleted meanwhile is left out; one added meanwhile is not included."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidIndexArgumentError(f"batch_size must be a positive integer, got {batch_size!r}",
+                                            input_name="batch_size")
+        with self._lock:
+            ids = self._store.live_ids()
+        for start in range(0, len(ids), batch_size):
+            with self._lock:
+                store = self._store
+                found = [(i, r) for i in ids[start : start + batch_size] if (r := store.row_of(i)) is not None]
+                if not found:
+                    continue
+                rows = [r for _, r in found]
+                batch = ([i for i, _ in found], np.array(store.vectors[rows]), [_copied(store.metadata_at(r)) for r in rows])
+            yield batch
 
     # -- writes --------------------------------------------------------------------------------
     def add(self, ids: Sequence[str], vectors: Embeddings, metadata: MetadataRows = None, *,
@@ -187,6 +159,19 @@ class BaseIndex(abc.ABC):
             if new:
                 self._append([ids[j] for j in new], vecs[new], [metas[j] for j in new])
             return skipped
+
+    def set_metadata(self, ids: Sequence[str], metadata: MetadataRows) -> None:
+        """Replace the metadata of stored rows, keeping their vectors (no embedding needed for
+        a photo that only moved). Unknown ids raise :class:`UnknownIdError` (nothing changed)."""
+        with self._lock:
+            ids = check_ids(ids)
+            metas = check_metadata(metadata, ids)
+            rows = [self._store.row_of(i) for i in ids]
+            missing = [i for i, r in zip(ids, rows) if r is None]
+            if missing:
+                raise UnknownIdError(f"{len(missing)} ids are not in the index (first: {missing[0]!r})")
+            for r, m in zip(rows, metas):
+                self._store.overwrite_metadata(r, m)  # type: ignore[arg-type]
 
     def delete(self, ids: Sequence[str], *, missing_ok: bool = False) -> int:
         """Remove rows by id; returns how many were removed. Unknown ids raise
@@ -240,7 +225,7 @@ class BaseIndex(abc.ABC):
     def save(self, path: str | Path) -> Path:
         """Write the index as one directory (atomically: a crash leaves the old one whole).
         Deleted rows are dropped; row order is kept."""
-        path = Path(path)
+        path = Path(os.path.abspath(path))  # "." would be another folder once the working directory changes
         with self._lock:
             moved = self._store.compact()
             if moved is not None:
@@ -258,29 +243,37 @@ class BaseIndex(abc.ABC):
 
         ``verify`` checks every file's SHA-256 (sizes and shapes are always checked);
         ``mmap`` maps the vectors instead of reading them (pages load as searches touch them).
+        A save to the same path while this loads leaves it the old index or the new one whole.
         """
-        root = locate_index(Path(path))
-        index = cls.from_manifest(root, Manifest.read(root), verify=verify, mmap=mmap)
+        index = read_pinned(Path(path), lambda folder: cls._read(folder, folder.read_manifest(), verify=verify, mmap=mmap))
         index.path = Path(path)
         return index
 
     @classmethod
     def from_manifest(cls: type[T], path: Path, manifest: Manifest, *, verify: bool = True, mmap: bool = True) -> T:
-        """:meth:`load` with the manifest already read (how :func:`load_index` calls it)."""
+        """:meth:`load` with the manifest already read. The files are those at ``path`` now: a
+        save there since the manifest was read makes them disagree with it (as damage would);
+        :meth:`load` reads the manifest and the files of one version."""
+        with PinnedFolder(path) as folder:
+            return cls._read(folder, manifest, verify=verify, mmap=mmap)
+
+    @classmethod
+    def _read(cls: type[T], folder: PinnedFolder, manifest: Manifest, *, verify: bool, mmap: bool) -> T:
+        path = folder.path
         if manifest.kind not in BACKENDS:
             raise IndexKindError(f"{path} holds a {manifest.kind!r} index, not a vector index ({', '.join(BACKENDS)})")
         missing = [name for name in (VECTORS_NAME, ITEMS_NAME) if name not in manifest.files]
         if missing:  # a file the manifest does not list would load unverified
             raise IndexCorruptedError(f"{path / MANIFEST_NAME}: does not list {', '.join(missing)}, which every vector "
                                       "index has; the manifest was damaged or edited")
-        manifest.verify_files(path, checksums=verify)
+        folder.open_verified(manifest, checksums=verify)
         try:
             space = EmbeddingSpace.from_id(manifest.space)
         except ValueError as exc:
             raise IndexCorruptedError(f"{path}: {exc}") from exc
         if space.dimension != manifest.dimension:
             raise IndexCorruptedError(f"{path}: space {space.id} disagrees with dimension {manifest.dimension}")
-        vectors, ids, metas = read_rows(path, manifest, mmap=mmap)
+        vectors, ids, metas = read_rows(folder, manifest, mmap=mmap)
         impl: type[BaseIndex] = _backend_class(manifest.kind) if cls is BaseIndex else cls
         try:
             config = IndexConfig.from_options(space, manifest.config)
@@ -289,7 +282,7 @@ class BaseIndex(abc.ABC):
         index = impl(config)
         index._store = RowStore(space.dimension, vectors, ids, metas)
         index.path = path
-        index._after_load(path, manifest)
+        index._after_load(folder, manifest)
         return index  # type: ignore[return-value]
 
     # -- backend hooks -------------------------------------------------------------------------
@@ -311,8 +304,9 @@ class BaseIndex(abc.ABC):
         """Write backend files into ``directory``; return their names for the manifest."""
         return []
 
-    def _after_load(self, directory: Path, manifest: Manifest) -> None:
-        """Rebuild or read the backend's structure after the rows were loaded."""
+    def _after_load(self, folder: PinnedFolder, manifest: Manifest) -> None:
+        """Rebuild or read the backend's structure after the rows were loaded (from the files
+        ``folder`` opened and verified)."""
 
     # -- helpers -------------------------------------------------------------------------------
     def _prepare(self, ids: Sequence[str], vectors: Embeddings, metadata: Any, skip_failed: bool
@@ -368,7 +362,7 @@ class BaseIndex(abc.ABC):
 
     def _results(self, scores: np.ndarray, rows: np.ndarray, k: int) -> SearchResults:
         hits = [
-            [Hit(self._store.id_at(r), float(s), MappingProxyType(self._store.metadata_at(r)))
+            [Hit(self._store.id_at(r), float(s), MappingProxyType(_copied(self._store.metadata_at(r))))
              for s, r in zip(srow, rrow) if r >= 0]
             for srow, rrow in zip(scores.tolist(), rows.tolist())
         ]
@@ -383,6 +377,20 @@ class BaseIndex(abc.ABC):
     def __repr__(self) -> str:
         where = f", path='{self.path}'" if self.path else ""
         return f"{type(self).__name__}(space={self.space.id!r}, count={len(self)}{where})"
+
+
+def _copied(metadata: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of stored (JSON) metadata: what the index hands out is the caller's to
+    change, and a change must neither reach the index nor stale its filter cache."""
+    return {k: _copy(v) for k, v in metadata.items()}
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
 
 
 def _backend_class(name: str) -> type[BaseIndex]:

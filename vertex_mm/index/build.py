@@ -24,6 +24,7 @@ __all__ = [
     "embedder_for_index",
     "find_images",
     "index_images",
+    "photo_metadata",
     "search_index",
 ]
 
@@ -58,8 +59,8 @@ def index_images(
 ) -> tuple[BaseIndex, dict[str, str]]:
     """Embed ``paths`` and upsert them into ``index`` (a new one of ``backend`` if None).
 
-    Ids are paths relative to ``root`` (default: their common folder); metadata holds
-    ``path`` (absolute), ``name`` and ``folder``. Images that fail to embed are skipped and
+    Ids are paths relative to ``root`` (default: their common folder); metadata is
+    :func:`photo_metadata`. Images that fail to embed are skipped and
     returned as ``{id: reason}``; every other image is indexed.
     """
     from . import create_index
@@ -75,11 +76,23 @@ def index_images(
     for start in range(0, len(paths), _CHUNK):
         chunk = paths[start : start + _CHUNK]
         ids = [_relative_id(p, root) for p in chunk]
-        metas = [{"path": str(p), "name": p.name, "folder": Path(i).parent.as_posix()} for p, i in zip(chunk, ids)]
+        metas = [photo_metadata(p, i) for p, i in zip(chunk, ids)]  # stat before reading: a later change shows
         vecs = embedder.embed_images([str(p) for p in chunk], dimension=space.dimension,
                                      progress=progress, errors="collect")
         skipped.update(index.upsert(ids, vecs, metas, skip_failed=True))
     return index, skipped
+
+
+def photo_metadata(path: Path, id_: str, stat: os.stat_result | None = None) -> dict[str, Any]:
+    """What the index stores with a photo: where it is (``path`` absolute, ``name``, ``folder``
+    of its id) and, so that an update can tell a changed file, its ``size`` in bytes and
+    ``mtime_ns`` (the file's stat when it was embedded)."""
+    meta: dict[str, Any] = {"path": str(path), "name": path.name, "folder": Path(id_).parent.as_posix()}
+    try:
+        st = stat or path.stat()
+    except OSError:  # gone or unreadable: embedding it fails and says why
+        return meta
+    return {**meta, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
 def embedder_for_index(index: BaseIndex, backend: str | None = None, **options: Any) -> Any:

@@ -10,6 +10,9 @@ file in the directory. What to expect:
 - A filter that keeps few rows (under 2%, or under 20,000 rows) is answered exactly over those
   rows: graph search under a very selective filter loses recall, and an exact scan of a small
   subset is cheap.
+- A large ``k`` widens the search (HNSW ``efSearch``, IVF ``nprobe``) so that k rows can be
+  found; a query that still comes back short of k is answered exactly, so k hits come back
+  whenever k rows qualify, as with exact search.
 - Recall@10 against exact search is measured in ``tests/vertex_mm/index/test_faiss_index.py``.
 """
 
@@ -22,6 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .._optional import require
+from ._folder import PinnedFolder
 from .base import BaseIndex, IndexConfig
 from .errors import IndexCorruptedError
 from .manifest import Manifest
@@ -60,9 +64,16 @@ class FaissIndex(BaseIndex):
                 scores, sub = exact_topk(self._store.vectors[picked], queries, k)
                 return scores, np.where(sub >= 0, picked[np.maximum(sub, 0)], -1)
         ann = self._built()
-        params = self._search_params(allowed)
+        params = self._search_params(allowed, k)
         scores, rows = ann.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
-        return scores.astype(np.float32), rows.astype(np.int64)
+        scores, rows = scores.astype(np.float32), rows.astype(np.int64)
+        # An ANN search can come back short of k (a graph beam or the probed lists hold fewer
+        # allowed rows), though k rows qualify (the caller made k <= allowed rows). Those queries
+        # are answered exactly: k hits are promised, and a k this large is a scan anyway.
+        short = np.flatnonzero((rows < 0).any(axis=1))
+        if short.size:
+            scores[short], rows[short] = exact_topk(self._store.vectors, queries[short], k, allowed=allowed)
+        return scores, rows
 
     def _on_append(self, rows: np.ndarray, vectors: np.ndarray) -> None:
         if self._ann is not None:
@@ -81,14 +92,15 @@ class FaissIndex(BaseIndex):
         self._faiss_mod.write_index(ann, str(directory / FAISS_NAME))
         return [FAISS_NAME]
 
-    def _after_load(self, directory: Path, manifest: Manifest) -> None:
-        path = directory / FAISS_NAME
+    def _after_load(self, folder: PinnedFolder, manifest: Manifest) -> None:
         if manifest.kind != self.kind or FAISS_NAME not in manifest.files:
             return  # another backend's index: the structure is built at the first search
         if manifest.config.get("faiss_kind") != self.config.faiss_kind:
             return
+        path = folder.shown(FAISS_NAME)
         try:
-            ann = self._faiss_mod.read_index(str(path))
+            # Read from the handle the folder verified, not by name (another save's file by now).
+            ann = self._faiss_mod.read_index(self._faiss_mod.PyCallbackIOReader(folder.file(FAISS_NAME).read))
         except RuntimeError as exc:
             raise IndexCorruptedError(f"{path}: unreadable FAISS index ({exc})") from exc
         if ann.ntotal != manifest.count or ann.d != manifest.dimension:
@@ -122,7 +134,9 @@ class FaissIndex(BaseIndex):
         ann.add(vectors)
         return ann
 
-    def _search_params(self, allowed: np.ndarray | None) -> Any:
+    def _search_params(self, allowed: np.ndarray | None, k: int) -> Any:
+        """Search settings for top-``k``: the configured ones, widened so that one search can
+        find k rows (an HNSW beam narrower than k returns fewer; so do IVF lists holding fewer)."""
         faiss = self._faiss_mod
         cfg = self.config
         kwargs: dict[str, Any] = {}
@@ -131,8 +145,11 @@ class FaissIndex(BaseIndex):
             self._bitmap = np.packbits(allowed, bitorder="little")
             kwargs["sel"] = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(self._bitmap))
         if cfg.faiss_kind == "hnsw":
-            return faiss.SearchParametersHNSW(efSearch=max(cfg.hnsw_ef_search, 1), **kwargs)
-        return faiss.SearchParametersIVF(nprobe=cfg.ivf_nprobe, **kwargs)
+            return faiss.SearchParametersHNSW(efSearch=max(cfg.hnsw_ef_search, k), **kwargs)
+        ann = self._ann
+        # Twice the lists that hold k rows on average: the nearest lists are not the fullest.
+        wanted = math.ceil(2 * k * ann.nlist / max(ann.ntotal, 1))
+        return faiss.SearchParametersIVF(nprobe=min(ann.nlist, max(cfg.ivf_nprobe, wanted)), **kwargs)
 
     @property
     def ann(self) -> Any:

@@ -1,8 +1,9 @@
 """Metadata filters with the semantics of Vertex AI Vector Search restricts.
 
-Each metadata key is a *namespace*. A string value, or each element of a list value, is a
-*token* of that namespace; a number is a *numeric value*. A :class:`Filter` keeps the rows that
-pass every clause:
+Each metadata key is a *namespace*. A string value, or each element of a list of strings, is
+a *token* of that namespace; a number is a *numeric value*. Other values (booleans, null, lists
+that hold anything but strings) have no tokens, as the Vector Search export writes none for
+them. A :class:`Filter` keeps the rows that pass every clause:
 
 - ``equals={"source": "camera"}``: the value is exactly this (any JSON scalar).
 - ``allow={"tag": ["cat", "dog"]}``: the row holds at least one of these tokens in ``tag``
@@ -11,7 +12,10 @@ pass every clause:
 - ``numeric=[("year", ">=", 2000)]``: numeric comparison; a row without a number there fails.
 
 The same filter runs on the embedded index (:meth:`Filter.mask`) and on Vertex AI Vector Search
-(:meth:`Filter.to_vector_search`), so a query keeps its meaning when the index scales out.
+(:meth:`Filter.to_vector_search`), so a query keeps its meaning when the index scales out, with
+one difference: Vector Search compares a number only with values of its own type (an integer
+with integers, a float with floats), while the embedded index compares numbers by value. Where
+a namespace holds floats, write float query values (``("price", ">", 10.0)``).
 """
 
 from __future__ import annotations
@@ -74,12 +78,13 @@ class NumericRestrict:
 
 
 def tokens_of(value: Any) -> frozenset[str]:
-    """The restrict tokens a metadata value stands for: a string, or each element of a list."""
-    if value is None:
-        return frozenset()
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return frozenset(str(v) for v in value if v is not None)
-    return frozenset((str(value),))
+    """The restrict tokens a metadata value stands for: a string, or each element of a list of
+    strings; nothing else has tokens (the exporter writes token restricts for exactly these)."""
+    if isinstance(value, str):
+        return frozenset((value,))
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return frozenset(value)
+    return frozenset()
 
 
 def _token_map(clauses: Mapping[str, Iterable[Any]] | None, what: str) -> dict[str, frozenset[str]]:
@@ -94,7 +99,13 @@ def _token_map(clauses: Mapping[str, Iterable[Any]] | None, what: str) -> dict[s
         if not isinstance(toks, Iterable) or isinstance(toks, Mapping):
             raise InvalidFilterError(f"{what}[{ns!r}] must be a list of tokens, got {type(toks).__name__}",
                                      input_name=what)
-        out[str(ns)] = frozenset(str(t) for t in toks)
+        toks = list(toks)
+        for t in toks:
+            if not isinstance(t, str):  # 2020 or None matched "2020" / "None" here, and nothing on Vector Search
+                hint = f"; compare a number with numeric=[({str(ns)!r}, '==', {t!r})]" if isinstance(t, (int, float)) \
+                    and not isinstance(t, bool) else ""
+                raise InvalidFilterError(f"{what}[{ns!r}]: tokens are strings, got {t!r}{hint}", input_name=what)
+        out[str(ns)] = frozenset(toks)
     return out
 
 
@@ -123,6 +134,8 @@ class Filter:
             if not (v is None or isinstance(v, (str, int, float, bool))):
                 raise InvalidFilterError(f"equals[{k!r}] must be a JSON scalar, got {type(v).__name__}",
                                          input_name="equals")
+            if isinstance(v, float) and not math.isfinite(v):  # stored metadata holds no NaN or inf
+                raise InvalidFilterError(f"equals[{k!r}] must be a finite number, got {v!r}", input_name="equals")
         object.__setattr__(self, "equals", eq)
         object.__setattr__(self, "allow", _token_map(allow, "allow"))
         object.__setattr__(self, "deny", _token_map(deny, "deny"))

@@ -39,7 +39,8 @@ def load_index(path: str | os.PathLike[str], *, verify: bool = True, mmap: bool 
     if manifest.kind in BACKENDS or manifest.kind == MultiVectorIndex.kind:
         index: BaseIndex | MultiVectorIndex
         if manifest.kind in BACKENDS:
-            index = BaseIndex.from_manifest(root, manifest, verify=verify, mmap=mmap)
+            # load() reads the manifest again with the files: one version, if a save came since.
+            index = BaseIndex.load(Path(path), verify=verify, mmap=mmap)
         else:
             index = MultiVectorIndex.from_manifest(root, manifest, verify=verify)
         index.path = Path(path)

@@ -24,10 +24,11 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import os
 import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .errors import IndexCorruptedError, IndexNotFoundError, IndexVersionError
 
@@ -113,12 +114,16 @@ def check_file_name(name: str, where: Path | str = MANIFEST_NAME) -> None:
 
 def file_record(path: Path) -> FileRecord:
     """Hash a file in chunks (a large ``vectors.npy`` never sits in memory twice)."""
+    with open(path, "rb") as f:
+        return _hash(f)
+
+
+def _hash(f: IO[bytes]) -> FileRecord:
     h = hashlib.sha256()
     size = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-            size += len(chunk)
+    while chunk := f.read(_CHUNK):
+        h.update(chunk)
+        size += len(chunk)
     return FileRecord(size, h.hexdigest())
 
 
@@ -173,13 +178,18 @@ class Manifest:
                                             "index the documents again")
             raise IndexCorruptedError(
                 f"{directory}: no {MANIFEST_NAME}; this is not a saved vertex-mm index, or its save did not finish")
+        return cls.parse(path.read_bytes(), path)
+
+    @classmethod
+    def parse(cls, raw: bytes, path: Path) -> Manifest:
+        """Parse and sanity-check the bytes of the manifest at ``path`` (named in errors)."""
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise IndexCorruptedError(f"{path}: unreadable manifest ({exc!r})") from exc
         if isinstance(data, dict) and isinstance(data.get("format"), str) and data["format"] in _RETIRED_FORMATS:
             what = _RETIRED_FORMATS[data["format"]]
-            raise IndexVersionError(f"{directory}: a {what} in the format of an earlier vertex-mm; index the documents again")
+            raise IndexVersionError(f"{path.parent}: a {what} in the format of an earlier vertex-mm; index the documents again")
         if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
             raise IndexCorruptedError(f"{path}: not a {FORMAT_NAME} manifest")
         version = data.get("format_version")
@@ -215,18 +225,27 @@ class Manifest:
     def verify_files(self, directory: Path, *, checksums: bool = True) -> None:
         """Raise :class:`IndexCorruptedError` unless every file is present, of the recorded
         size and (with ``checksums``) of the recorded SHA-256."""
-        for name, rec in self.files.items():
+        for name in self.files:
             check_file_name(name, directory / MANIFEST_NAME)
             path = directory / name
             if not path.is_file():
                 raise IndexCorruptedError(f"{path}: missing (the manifest lists it)")
-            size = path.stat().st_size
-            if size != rec.bytes:
-                state = "truncated" if size < rec.bytes else "longer than recorded"
-                raise IndexCorruptedError(f"{path}: {state}: {size:,} bytes, manifest says {rec.bytes:,}")
-            if checksums:
-                got = file_record(path).sha256
-                if got != rec.sha256:
-                    raise IndexCorruptedError(
-                        f"{path}: SHA-256 {got[:16]}… does not match the manifest's {rec.sha256[:16]}…; "
-                        "the file was altered or damaged after it was saved")
+            with open(path, "rb") as f:
+                self.verify_file(name, f, path, checksums=checksums)
+
+    def verify_file(self, name: str, f: IO[bytes], path: Path, *, checksums: bool = True) -> None:
+        """Check the open file ``f``, listed as ``name`` (and shown as ``path``), against its
+        record. Checking the handle that is then read, not the name, leaves no moment in which
+        another file could take the name."""
+        rec = self.files[name]
+        size = os.fstat(f.fileno()).st_size
+        if size != rec.bytes:
+            state = "truncated" if size < rec.bytes else "longer than recorded"
+            raise IndexCorruptedError(f"{path}: {state}: {size:,} bytes, manifest says {rec.bytes:,}")
+        if checksums:
+            f.seek(0)
+            got = _hash(f).sha256
+            if got != rec.sha256:
+                raise IndexCorruptedError(
+                    f"{path}: SHA-256 {got[:16]}… does not match the manifest's {rec.sha256[:16]}…; "
+                    "the file was altered or damaged after it was saved")

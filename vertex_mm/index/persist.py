@@ -65,6 +65,9 @@ def write_directory(path: Path, manifest: Manifest, write_files: FileWriter,
     as written, with its file records. ``manifest_for(records)``, when given, makes the
     manifest from the records of the files written instead (a kind whose format version
     depends on its files)."""
+    # Absolute and normalised: "." or "sub/.." names no entry of its parent to swap (EBUSY
+    # after all the work), and the temporary folder would go inside the target.
+    path = Path(os.path.abspath(path))
     if path.is_symlink():  # write where the link points: the swap replaced the link with a folder
         path = Path(os.path.realpath(path))
     if path.exists() and not path.is_dir():

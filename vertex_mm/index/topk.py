@@ -83,7 +83,7 @@ def _seed(s: np.ndarray, start: int, scores: np.ndarray, rows: np.ndarray) -> No
         scores[:, :m] = s
         rows[:, :m] = np.arange(start, start + m)
     else:
-        part = np.argpartition(s, m - k, axis=1)[:, m - k :]
+        part = _best_columns(s, None, k)
         scores[:] = np.take_along_axis(s, part, axis=1)
         rows[:] = part + start
     rows[scores == -np.inf] = -1
@@ -112,9 +112,30 @@ def _merge_above_threshold(s: np.ndarray, start: int, scores: np.ndarray, rows: 
     live = counts > 0
     all_s = np.concatenate((scores[live], cand_s[live]), axis=1)
     all_r = np.concatenate((rows[live], cand_r[live]), axis=1)
-    keep = np.argpartition(all_s, all_s.shape[1] - k, axis=1)[:, -k:]
+    keep = _best_columns(all_s, all_r, k)
     scores[live] = np.take_along_axis(all_s, keep, axis=1)
     rows[live] = np.take_along_axis(all_r, keep, axis=1)
+
+
+def _best_columns(s: np.ndarray, r: np.ndarray | None, k: int) -> np.ndarray:
+    """Per row of ``s``, the columns of its ``k`` best scores, unordered. Where scores tie at
+    the k-th place, the lowest row numbers are kept (``r[i, j]`` is column j's row; None: the
+    column order is the row order): which of tied rows come back must not depend on k, or a
+    larger k reorders the first hits."""
+    m = s.shape[1]
+    part = np.argpartition(s, m - k, axis=1)[:, m - k :]
+    kept = np.take_along_axis(s, part, axis=1)
+    kth = kept.min(axis=1, keepdims=True)
+    # argpartition keeps an arbitrary subset of the ties: fix the (rare) rows where more
+    # columns hold the k-th score than were kept. Ties of -inf are rows nobody returns.
+    crossing = ((s == kth).sum(axis=1) > (kept == kth).sum(axis=1)) & np.isfinite(kth[:, 0])
+    for i in np.flatnonzero(crossing):
+        above = np.flatnonzero(s[i] > kth[i, 0])
+        tied = np.flatnonzero(s[i] == kth[i, 0])
+        if r is not None:
+            tied = tied[np.argsort(r[i, tied], kind="stable")]
+        part[i] = np.concatenate((above, tied[: k - above.size]))
+    return part
 
 
 def _sorted(scores: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -123,7 +123,36 @@ def check_metadata(metadata: Sequence[Mapping[str, Any] | None] | None, ids: lis
         # make a save fail), keys as strings (filters match the same before and after a save).
         # Empty metadata is stored as None: a million empty dicts would cost ~64 MB for nothing.
         try:
-            metas.append(json.loads(json.dumps(dict(m), allow_nan=False)) if m else None)
+            stored = json.loads(json.dumps(dict(m), allow_nan=False)) if m else None
         except (TypeError, ValueError) as exc:
             raise InputError(f"metadata of id {id_!r} is not JSON-serialisable: {exc}", input_name=id_) from exc
+        clash = _key_clash(m)
+        if clash is not None:
+            raise InputError(f"metadata of id {id_!r} has keys {clash[0]!r} and {clash[1]!r}, which JSON stores as one "
+                             f"key {str(clash[2])!r}: one value would be lost; give the keys as distinct strings",
+                             input_name=id_)
+        metas.append(stored)
     return metas
+
+
+def _key_clash(given: Any) -> tuple[Any, Any, str] | None:
+    """Two keys of one mapping anywhere in ``given`` that JSON turns into one (``1`` and
+    ``"1"``, ``True`` and ``"true"``); only mappings with non-string keys can have them."""
+    if isinstance(given, Mapping):
+        if not all(isinstance(key, str) for key in given):
+            seen: dict[str, Any] = {}
+            for key in given:
+                name = key if isinstance(key, str) else next(iter(json.loads(json.dumps({key: 0}))))
+                if name in seen:
+                    return seen[name], key, name
+                seen[name] = key
+        values: Iterable[Any] = given.values()
+    elif isinstance(given, (list, tuple)):
+        values = given
+    else:
+        return None
+    for value in values:
+        found = _key_clash(value)
+        if found is not None:
+            return found
+    return None

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from vertex_mm import Embeddings, EmbeddingSpace, registry
 from vertex_mm.cli import main
-from vertex_mm.index import Filter, FlatIndex, IndexConfig, create_index
+from vertex_mm.index import Filter, FlatIndex, IndexConfig, create_index, load_index
 from vertex_mm.index.errors import InvalidIndexArgumentError
 from vertex_mm.sample_data import sample_photos
 
@@ -118,3 +119,83 @@ def test_update_with_another_kind_is_a_usage_error_not_ignored(hashed_backend, t
     assert main([*args, "--update", "--kind", "faiss"]) == 2  # exited 0 and kept a flat index
     assert "is a flat index; --update keeps its kind" in capsys.readouterr().err
     assert main([*args, "--update", "--kind", "flat"]) == 0 and main([*args, "--update"]) == 0
+
+
+def _index_args(folder, idx) -> list[str]:
+    return ["index", str(folder), "--out", str(idx), "--backend", "hashed", "--dimension", "128", "--no-progress"]
+
+
+def test_update_embeds_a_photo_again_when_its_bytes_changed(hashed_backend, tmp_path, capsys):
+    # --update took a photo as done when its id was in the index: a cat.jpg replaced by other
+    # bytes kept the vector of the old picture (review finding 3a).
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    first, second, third = sample_photos()[:3]
+    shutil.copy(first, folder / "cat.jpg")
+    shutil.copy(second, folder / "b.jpg")
+    idx = tmp_path / "p.idx"
+    assert main(_index_args(folder, idx)) == 0
+    shutil.copy(third, folder / "cat.jpg")
+    capsys.readouterr()
+    assert main([*_index_args(folder, idx), "--update"]) == 0
+    assert "1 embedded now" in capsys.readouterr().err
+    assert main(["search", str(idx), "--image", str(third), "-k", "1"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split() == ["1", "1.0000", "cat.jpg"]
+    capsys.readouterr()
+    assert main([*_index_args(folder, idx), "--update"]) == 0  # nothing changed since: nothing embedded
+    assert "0 embedded now" in capsys.readouterr().err
+
+
+def test_update_of_a_moved_folder_records_where_the_photos_are_now(hashed_backend, tmp_path, capsys):
+    # The ids (paths relative to the folder) still matched, so metadata["path"] kept pointing
+    # into the old folder, which serve's thumbnails read (review finding 3b).
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    first, second = sample_photos()[:2]
+    shutil.copy(first, folder / first.name)
+    shutil.copy(second, folder / "sub" / second.name)
+    idx = tmp_path / "p.idx"
+    assert main(_index_args(folder, idx)) == 0
+    vectors = {i: np.asarray(load_index(idx).vector(i)) for i in load_index(idx).ids}
+    moved = folder.rename(tmp_path / "Pictures")
+    capsys.readouterr()
+    assert main([*_index_args(moved, idx), "--update"]) == 0
+    assert "0 embedded now" in capsys.readouterr().err  # same bytes: no embedding paid for again
+    index = load_index(idx)
+    for id_ in index.ids:
+        meta = index.metadata(id_)
+        assert meta["path"] == str(moved / id_) and Path(meta["path"]).is_file()
+        assert np.array_equal(np.asarray(index.vector(id_)), vectors[id_])
+
+
+def test_an_empty_out_folder_takes_a_new_index_with_or_without_update(hashed_backend, tmp_path, capsys):
+    # An empty --out (a mounted volume) was refused without --update, and with it (review finding 8).
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(sample_photos()[0], folder / "a.jpg")
+    for n, extra in enumerate(([], ["--update"])):
+        idx = tmp_path / f"mounted{n}.idx"
+        idx.mkdir()
+        assert main([*_index_args(folder, idx), *extra]) == 0
+        assert load_index(idx).ids == ["a.jpg"]
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x.txt").write_text("not an index")
+    assert main(_index_args(folder, tmp_path / "full")) == 2  # a folder that holds something else
+    assert "exists; pass --update" in capsys.readouterr().err
+
+
+def test_update_with_the_index_folder_as_the_working_directory_saves(hashed_backend, tmp_path, capsys, monkeypatch):
+    # --out . failed with EBUSY after all the embedding: the save swapped "." (review finding 9).
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    first, second = sample_photos()[:2]
+    shutil.copy(first, folder / first.name)
+    idx = tmp_path / "p.idx"
+    assert main(_index_args(folder, idx)) == 0
+    shutil.copy(second, folder / second.name)
+    monkeypatch.chdir(idx)
+    assert main(["index", str(folder), "--out", ".", "--backend", "hashed", "--dimension", "128", "--no-progress",
+                 "--update"]) == 0
+    monkeypatch.chdir(tmp_path)
+    assert sorted(load_index(idx).ids) == sorted([first.name, second.name])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.idx", "photos"]

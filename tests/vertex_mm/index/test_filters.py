@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from vertex_mm.index import Filter, FlatIndex, NumericRestrict
+from vertex_mm.index.errors import InvalidFilterError
 
 ROWS = [
     {"tag": ["cat", "pet"], "year": 2019, "source": "phone"},
@@ -149,3 +150,28 @@ def test_a_missing_index_folder_is_a_typed_error_and_a_file_not_found_error(tmp_
     with pytest.raises(IndexNotFoundError) as caught:
         load_index(tmp_path / "nope")
     assert isinstance(caught.value, FileNotFoundError)
+
+
+def test_tokens_are_what_the_vector_search_export_writes():
+    # Locally 2020 was the token "2020", True "True" and ["cat", 1] {"cat", "1"}; the export
+    # writes no token restricts for them, so Vector Search answered otherwise (review finding 4).
+    from vertex_mm.index.export.vector_search import RestrictsMapping
+
+    rows = [{"year": 2020, "flag": True, "tags": ["cat", 1]}, {"year": "2020", "tags": ["cat"]}]
+    exported = [{r["namespace"] for r in RestrictsMapping().restricts(m)} for m in rows]
+    for ns, token in (("year", "2020"), ("flag", "True"), ("tags", "cat")):
+        local = Filter(allow={ns: [token]}).mask(rows).tolist()
+        assert local == [ns in e for e in exported], ns
+        assert Filter(deny={ns: [token]}).mask(rows).tolist() == [ns not in e for e in exported], ns
+
+
+@pytest.mark.parametrize("clause", [{"allow": {"x": [None]}}, {"deny": {"x": [2020]}}, {"allow": {"x": [True]}}])
+def test_a_token_that_is_not_a_string_is_refused(clause):
+    with pytest.raises(InvalidFilterError, match="tokens are strings"):
+        Filter(**clause)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_a_non_finite_equality_is_refused_like_a_numeric_restrict(value):
+    with pytest.raises(InvalidFilterError, match="finite"):
+        Filter(equals={"x": value})

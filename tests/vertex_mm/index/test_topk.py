@@ -68,3 +68,22 @@ def test_reads_a_memory_mapped_corpus(tmp_path, brute_force):
     mapped = np.load(tmp_path / "v.npy", mmap_mode="r")
     _, rows = exact_topk(mapped, queries, 10, block_rows=512)
     np.testing.assert_array_equal(rows, brute_force(corpus, queries, 10)[1])
+
+
+@pytest.mark.parametrize("block_rows", [3, 5, None])
+def test_ties_at_the_k_th_place_keep_the_lowest_rows_so_a_larger_k_only_adds(block_rows):
+    # Three copies of the best photo: k=1 gave the middle copy and k=3 put the first one
+    # before it; a "show more" reordered the first hits (review finding 7).
+    rng = np.random.default_rng(5)
+    dup = _unit(1, 8, 6)
+    corpus = np.concatenate([_unit(40, 8, 7) * 0.5, np.repeat(dup, 4, axis=0), _unit(40, 8, 8) * 0.5,
+                             np.repeat(dup, 3, axis=0)])
+    corpus = corpus[np.r_[rng.permutation(40), 40:len(corpus)]].astype(np.float32)
+    ties = np.flatnonzero((corpus == dup).all(axis=1))
+    previous: list[int] = []
+    for k in range(1, 12):
+        _, rows = exact_topk(corpus, dup, k, block_rows=block_rows)
+        got = rows[0].tolist()
+        assert got[: len(previous)] == previous  # growing k only appends
+        assert got[: min(k, len(ties))] == ties[: min(k, len(ties))].tolist()
+        previous = got
