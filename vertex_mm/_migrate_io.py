@@ -1,9 +1,15 @@
-"""The file work of :mod:`vertex_mm.migrate`: where the new index may be written, how a source
-image the target model does not take is sent, and how the new index is built from the journal.
+"""The file work of :mod:`vertex_mm.migrate`: where the new index may be written, how each source
+is sent, and how the new index is built from the journal.
 
-* :func:`check_out`: the new index never replaces the source, nor any index or file that is not
+* :func:`output_paths` and :func:`check_out`: the new index never replaces the source, nor any index or file that is not
   this migration's own output (the journal beside it marks an output as ours: a finished or
   resumable run).
+* :func:`build_request`: the request that embeds one item, and the journal key of what it
+  read; :func:`vector_of` takes the item's vector from the answer.
+* :func:`load_source`: each source as the kind it is (``vertex-mm embed --backend gemini``
+  embeds PDFs, audio and video too): a local file's kind from its bytes, a ``gs://`` object's
+  from its name, as ``vertex-mm embed`` decides it. A target that embeds images and text only
+  (multimodalembedding@001) refuses the others, each one alone, naming its kind.
 * :func:`load_source_image`: an image in a format the target model does not take, but that
   Pillow decodes (GIF: its first frame), is re-encoded as PNG (lossless).
 * :func:`build_index`: the journal's vectors are streamed into one preallocated float32 array
@@ -18,16 +24,43 @@ import pathlib
 import shutil
 import warnings
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import ImageTooLargeError, InvalidImageError, OutputPathError
-from .limits.formats import IMAGE_SNIFF_BYTES, pillow_decodes, sniff_image_format
-from .media import Image
+from ._migrate_source import UNREADABLE, Item, bytes_key, item_key
+from .content import Part, as_part
+from .errors import ImageTooLargeError, InvalidDimensionError, InvalidImageError, OutputPathError, UnsupportedInputError
+from .limits.formats import (
+    AUDIO_SUFFIXES,
+    IMAGE_MIME_TYPES,
+    IMAGE_SNIFF_BYTES,
+    PDF_SUFFIXES,
+    VIDEO_SUFFIXES,
+    image_suffixes,
+    pillow_decodes,
+    sniff_image_format,
+    sniff_media,
+)
+from .limits.models import ModelLimits
+from .media import Audio, Document, Image, Video
+from .pricing import content_tokens
 from .results import Embeddings, EmbeddingSpace
+from .wire import EmbedRequest
 
-__all__ = ["build_index", "check_out", "load_source_image", "remove_stale_index"]
+if TYPE_CHECKING:
+    from .embedder import BaseEmbedder
+
+__all__ = ["build_index", "build_request", "check_out", "default_dimension", "load_source", "load_source_image",
+           "output_paths", "over_budget", "remove_stale_index", "source_kind", "token_budget", "vector_of"]
+
+#: A ``gs://`` object's kind by its name, as ``vertex-mm embed`` reads a bucket (jobs.contents).
+_KIND_BY_SUFFIX: tuple[tuple[frozenset[str], str], ...] = (
+    (image_suffixes(IMAGE_MIME_TYPES), "image"), (PDF_SUFFIXES, "document"), (AUDIO_SUFFIXES, "audio"),
+    (VIDEO_SUFFIXES, "video"),
+)
+_MEDIA: dict[str, type[Video] | type[Document] | type[Audio]] = {"video": Video, "document": Document, "audio": Audio}
+_WHAT = {"video": "a video", "document": "a PDF", "audio": "an audio clip"}
 
 # The modes PNG stores as they are; any other (CMYK, YCbCr, LAB, HSV, F) is converted first.
 _PNG_MODES = frozenset({"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"})
@@ -54,11 +87,145 @@ def check_out(source: pathlib.Path, out: pathlib.Path, journal: pathlib.Path) ->
                               "is meant to go", input_name=str(out))
 
 
+def output_paths(source: str | os.PathLike[str], out: str | os.PathLike[str]) -> tuple[pathlib.Path, pathlib.Path]:
+    """``(new index, its journal)`` for ``out``, refused (:class:`OutputPathError`) as
+    :func:`~vertex_mm._migrate_io.check_out` says; nothing is written."""
+    out_path = pathlib.Path(out).expanduser()
+    if out_path.name in ("", ".", ".."):  # "." or "/": no name to put the journal beside
+        out_path = out_path.resolve()
+        if not out_path.name:
+            raise OutputPathError(f"--out {out}: name a new index folder, not the file-system root", input_name=str(out))
+    journal_path = out_path.with_name(out_path.name + ".journal.jsonl")
+    check_out(pathlib.Path(source).expanduser(), out_path, journal_path)
+    return out_path, journal_path
+
+
+def default_dimension(embedder: BaseEmbedder, dimension: int | None, task: str | None,
+                      journal: pathlib.Path) -> int | None:
+    """The new index's dimension when ``dimension`` is not given: the one the journal of an
+    earlier run of this migration recorded (a rerun resumes in its space, whatever an earlier
+    release chose as its default), else, without a task, the dimension plain text queries are
+    embedded at (the local and vertex backends: 1408, where the content path's default is
+    3072), else the content path's default. Any dimension the content path takes is accepted:
+    ``vertex-mm search`` embeds queries for such an index through the content path too
+    (:func:`~vertex_mm.index.build.embed_query`)."""
+    if dimension is not None:
+        return dimension
+    recorded = _journal_dimension(journal)
+    if recorded is not None:
+        return recorded
+    if task is None:
+        try:
+            return embedder.space(None).dimension
+        except InvalidDimensionError:  # a backend whose text path has no default of its own
+            return None
+    return None
+
+
+def _journal_dimension(journal: pathlib.Path) -> int | None:
+    """The dimension of the first record of ``journal`` that names its space, or None."""
+    from .jobs import read_journal
+
+    if not journal.exists():
+        return None
+    for record in read_journal(journal):
+        space = record.get("space")
+        if isinstance(space, str) and space:
+            return EmbeddingSpace.from_id(space).dimension
+    return None
+
+
 def _same(a: pathlib.Path, b: pathlib.Path) -> bool:
     try:
         return os.path.samefile(a, b)
     except OSError:  # one of them does not exist
         return a.resolve() == b.resolve()
+
+
+def build_request(embedder: BaseEmbedder, item: Item, space: EmbeddingSpace,
+                  task: str | None) -> tuple[EmbedRequest, str | None, str]:
+    """The request that embeds ``item`` (its source read as the kind it is: an image, converted
+    to PNG when the target does not take its format, a PDF, an audio clip or a video; see
+    :func:`~vertex_mm._migrate_io.load_source`), the format it was converted from (None: sent as
+    it is), and the journal key of what was read (:func:`~vertex_mm._migrate_source.item_key`).
+    Raises the item's own :attr:`~vertex_mm._migrate_source.Item.problem`, before anything is read."""
+    if item.problem is not None:
+        raise item.problem
+    content: Any = item.text
+    converted = None
+    key = item_key(item) if item.location is None or item.location.startswith("gs://") else UNREADABLE
+    if item.location is not None:
+        content, converted, raw = load_source(item.location, embedder.content_limits, embedder.model)
+        if raw is not None:
+            key = bytes_key(raw)
+    request = embedder.build_content_request(content, dimension=space.dimension, task=task, key=item.id)
+    return request, converted, key
+
+
+def vector_of(item: Item, result: Any) -> list[float] | None:
+    """The vector of ``item`` in the service's answer: a content's, else the field of the
+    item's own kind (multimodalembedding@001 answers a text in ``text_embedding``), never the
+    other kind's."""
+    own = result.text_embedding if item.location is None else result.image_embedding
+    vector: list[float] | None = result.content_embedding if result.content_embedding is not None else own
+    return vector
+
+
+def token_budget(embedder: BaseEmbedder) -> int | None:
+    """The tokens one content may hold before the service cuts it; None: no such budget
+    (multimodalembedding@001, which refuses what is too long instead)."""
+    limits = embedder.content_limits
+    return limits.content.max_tokens if limits is not None and limits.content is not None else None
+
+
+def over_budget(embedder: BaseEmbedder, request: EmbedRequest) -> int | None:
+    """The estimated tokens of a content over the target's budget (the service embeds its
+    first ``max_tokens`` and drops the rest, without an error); None when within it."""
+    budget = token_budget(embedder)
+    if budget is None or request.content is None:
+        return None
+    tokens = content_tokens(request)
+    return tokens if tokens > budget else None
+
+
+def source_kind(location: str) -> str | None:
+    """``image``, ``document``, ``audio`` or ``video``: a local file's from its first bytes, a
+    ``gs://`` object's (not downloaded) from its name; None when neither tells."""
+    if location.startswith("gs://"):
+        suffix = pathlib.PurePosixPath(location).suffix.lower()
+        return next((kind for suffixes, kind in _KIND_BY_SUFFIX if suffix in suffixes), None)
+    try:
+        with open(location, "rb") as f:
+            head = f.read(1024)
+    except (OSError, ValueError):  # read again where it is sent, and refused there with a typed error
+        return None
+    found = sniff_media(head)
+    return found[0] if found is not None else None
+
+
+def load_source(location: str, limits: ModelLimits | None, model: str) -> tuple[Part, str | None, bytes | None]:
+    """The part that embeds the source at ``location`` for a target whose content limits are
+    ``limits`` (None: it embeds images and text only), the image format it was converted from
+    (None: sent as it is), and the file's bytes as read (None for ``gs://``).
+
+    An image, or a file no sniffer recognises (refused as an image, naming the formats), goes
+    through :func:`load_source_image`. A PDF, audio clip or video is sent as itself to a target
+    that takes contents (its checks, such as a video's length, are the request's), and is an
+    :class:`~vertex_mm.errors.UnsupportedInputError` naming its kind for one that does not."""
+    kind = source_kind(location)
+    if kind is None or kind == "image":
+        formats = limits.image_formats if limits is not None else None
+        return load_source_image(location, formats, limits.max_image_pixels if limits is not None else None)
+    if limits is None:
+        raise UnsupportedInputError(
+            f"{location} is {_WHAT[kind]}; {model} embeds images and text only, so it cannot be migrated to it: "
+            "migrate it with --backend gemini (gemini-embedding-2 embeds PDFs, audio and video), or leave it out",
+            input_name=location)
+    if location.startswith("gs://"):
+        return _MEDIA[kind](gcs_uri=location), None, None
+    part = as_part(pathlib.Path(location))  # read (bounded) and sniffed again: what is sent is what was read
+    data = part.data if not isinstance(part, str) else None
+    return part, None, data
 
 
 def load_source_image(location: str, formats: frozenset[str] | None,
@@ -148,7 +315,10 @@ def build_index(ids: Sequence[str], metadata: Sequence[dict[str, Any]], journal:
 def remove_stale_index(path: pathlib.Path) -> None:
     """Remove an index an earlier run of this migration wrote at ``path``: renamed aside first
     (one atomic step), so a crash leaves either the old index or none, never half of one; the
-    journal keeps every vector it was written from."""
-    aside = path.with_name(f".{path.name}.stale-{os.getpid()}")
-    os.replace(path, aside)
+    journal keeps every vector it was written from. When ``path`` is a symbolic link (the index
+    moved to another disk and linked back), the folder it points to is removed and the link
+    stays: the next save writes through it again, as it did."""
+    target = pathlib.Path(os.path.realpath(path))
+    aside = target.with_name(f".{target.name}.stale-{os.getpid()}")
+    os.replace(target, aside)
     shutil.rmtree(aside, ignore_errors=True)

@@ -8,12 +8,12 @@ import json
 import os
 import pathlib
 import urllib.parse
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import InputError
+from .errors import InputError, VertexMMError
 from .media import _normalise_location
 
 __all__ = ["UNREADABLE", "Item", "Pending", "bytes_key", "item_key", "legacy_key", "pending", "source_items"]
@@ -21,32 +21,59 @@ __all__ = ["UNREADABLE", "Item", "Pending", "bytes_key", "item_key", "legacy_key
 
 @dataclass(frozen=True)
 class Item:
-    """One item of the old index: its id, where its image is (a local path or a ``gs://`` URI;
-    None when it cannot be found), its metadata, and its text for a text item."""
+    """One item of the old index: its id, where its source is (a local path or a ``gs://`` URI;
+    None when it cannot be found), its metadata, its text for a text item, and what is wrong
+    with it when it cannot be migrated as it is (it then fails alone, before anything is sent)."""
 
     id: str
     location: str | None
     metadata: dict[str, Any]
     text: str | None = None  # a text item (@001 indexes keep its text in metadata "text")
+    problem: VertexMMError | None = field(default=None, compare=False)
+
+    @property
+    def found(self) -> bool:
+        """Whether the item has a source, or a problem to report: not "without a source"."""
+        return self.problem is not None or self.location is not None or self.text is not None
 
 
-def _read_old(source: pathlib.Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(id, metadata) of every item of an index directory, or of a JSONL or Parquet file of
-    embeddings (``vertex-mm embed``'s output; Parquet rows carry no metadata)."""
+#: (id, metadata, what is wrong with the row or None) of one item of the old index.
+_Row = tuple[str, dict[str, Any], VertexMMError | None]
+
+
+def _read_old(source: pathlib.Path) -> Iterator[_Row]:
+    """Every item of an index directory, or of a JSONL or Parquet file of embeddings
+    (``vertex-mm embed``'s output; Parquet rows carry no metadata). In a file, an id may
+    appear more than once, as ``vertex-mm embed`` appends a changed file's new line: the last
+    line of an id wins, as every reader of that output takes it."""
     if source.is_dir():
         from .index import BaseIndex
 
         index = BaseIndex.load(source)  # a vector index (flat or FAISS); page indexes are refused
         for ids, _, metas in index.iter_rows():
-            yield from zip(ids, (dict(m) for m in metas))
+            yield from ((item_id, dict(m), None) for item_id, m in zip(ids, metas))
         return
     if not source.is_file():
         raise InputError(f"{source}: no such index folder, JSONL or Parquet file", input_name=str(source))
     with source.open("rb") as f:
         magic = f.read(4)
     if magic == b"PAR1":  # `vertex-mm embed --out X.parquet`
-        yield from ((item_id, {}) for item_id in _parquet_ids(source))
-        return
+        yield from _last_wins((item_id, {}, None) for item_id in _parquet_ids(source))
+    else:
+        yield from _last_wins(_jsonl_rows(source))
+
+
+def _last_wins(rows: Iterable[_Row]) -> Iterator[_Row]:
+    """One row per id, its last, where its last line is (as a compacted output orders it).
+    Ids and metadata only, no vectors: small next to the journal the run writes."""
+    latest: dict[str, _Row] = {}
+    for row in rows:
+        latest.pop(row[0], None)
+        latest[row[0]] = row
+    yield from latest.values()
+
+
+def _jsonl_rows(source: pathlib.Path) -> Iterator[_Row]:
     with source.open("rb") as f:
         for n, raw in enumerate(f, 1):
             try:
@@ -66,7 +93,20 @@ def _read_old(source: pathlib.Path) -> Iterator[tuple[str, dict[str, Any]]]:
                 # An empty id was embedded (and paid for), then refused by the index at the end, every run.
                 raise InputError(f"{source}:{n}: id must be a non-empty string, got {item_id!r}", input_name=str(source))
             meta = record.get("metadata")
-            yield item_id, dict(meta) if isinstance(meta, dict) else {}
+            meta = dict(meta) if isinstance(meta, dict) else {}
+            yield item_id, meta, _metadata_problem(source, n, item_id, meta)
+
+
+def _metadata_problem(source: pathlib.Path, n: int, item_id: str, meta: dict[str, Any]) -> VertexMMError | None:
+    """Why the new index would refuse ``meta`` (its own check: strict JSON, so no NaN or
+    Infinity, which ``json.loads`` reads), found here so that the item fails alone before it
+    is embedded and paid for, not the whole index after every item was."""
+    try:
+        json.dumps(meta, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        return InputError(f"{source}:{n}: the metadata of id {item_id!r} is not valid JSON for the new index ({exc}): "
+                          "fix that line (e.g. null for NaN)", input_name=item_id)
+    return None
 
 
 def _parquet_ids(source: pathlib.Path) -> Iterator[str]:
@@ -92,30 +132,49 @@ def _parquet_ids(source: pathlib.Path) -> Iterator[str]:
 
 
 def source_items(source: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> list[Item]:
-    """The items to re-embed, each with where its image is, or its text (a text item of an
-    @001 index: metadata ``text``, no ``path``); neither when its source cannot be found."""
+    """The items to re-embed, each with where its source is, or its text (a text item of an
+    @001 index: metadata ``text``, no ``path``); neither when its source cannot be found.
+
+    Where: the ``path`` the index recorded, a ``gs://`` id (or its storage URL), ``root / id``,
+    or the id itself when it is an absolute path (``vertex-mm embed LIST``'s ids). An id that
+    is a storage URL no ``gs://`` URI can name, or a JSONL line whose metadata the new index
+    would refuse, is an item with a :attr:`Item.problem`: it fails alone, the rest migrate."""
     base = pathlib.Path(root).expanduser() if root is not None else None
     items = []
     seen: set[str] = set()
-    for item_id, meta in _read_old(pathlib.Path(source).expanduser()):
-        if item_id in seen:  # one id, two files: each one's vector could end up under the other's name
+    for item_id, meta, problem in _read_old(pathlib.Path(source).expanduser()):
+        if item_id in seen:  # an index holding one id twice: each vector could end up under the other's name
             raise InputError(f"{source}: the id {item_id!r} appears more than once; an id must name one item "
                              "(remove or rename the duplicates)", input_name=str(source))
         seen.add(item_id)
         path = meta.get("path")
         text = meta.get("text")
         location: str | None = None
-        if isinstance(path, str) and os.path.isfile(path):
+        if problem is not None:
+            pass
+        elif isinstance(path, str) and os.path.isfile(path):
             location = path
         elif _is_gcs(item_id):
-            location = _normalise_location(item_id, "image")  # https://storage.googleapis.com/B/O -> gs://B/O
+            try:
+                location = _normalise_location(item_id, "image")  # https://storage.googleapis.com/B/O -> gs://B/O
+            except VertexMMError as exc:  # a generation-pinned URL: that item's error, not the run's
+                problem = exc
         elif base is not None and (base / item_id).is_file():
             location = str(base / item_id)
+        elif os.path.isabs(own := os.path.expanduser(item_id)) and _is_local_file(own):
+            location = own  # `vertex-mm embed LIST.txt` keys each file by its line: an absolute path needs no root
         elif path is None and isinstance(text, str) and text.strip():
             items.append(Item(item_id, None, meta, text))
             continue
-        items.append(Item(item_id, location, meta))
+        items.append(Item(item_id, location, meta, problem=problem))
     return items
+
+
+def _is_local_file(path: str) -> bool:
+    try:
+        return os.path.isfile(path)
+    except (OSError, ValueError):  # a name with a NUL byte, or too long: not a file
+        return False
 
 
 def _is_gcs(item_id: str) -> bool:
@@ -159,7 +218,10 @@ def item_key(item: Item) -> str:
     """The journal's key for what an item's vector is made from: a local file by a sample of its
     bytes (:func:`bytes_key`; a moved or copied file is the same item, another source's file
     under the same id, or an edited one, is not), a text item by its text, a ``gs://`` item by
-    its URI (its id). A file that cannot be read now keys as :data:`UNREADABLE`."""
+    its URI (its id). A file that cannot be read now, or an item with a problem, keys as
+    :data:`UNREADABLE`."""
+    if item.problem is not None:
+        return UNREADABLE
     if item.location is None:
         if item.text is not None:
             return "migrated:text:" + hashlib.sha256(item.text.encode("utf-8")).hexdigest()[:32]
@@ -198,12 +260,15 @@ class Pending:
 def pending(items: Sequence[Item], is_done: Callable[[str, str], bool]) -> Pending:
     """Each item's journal key (items with a source), and the items the journal does not hold
     (``is_done(id, key)``; a record written before content keys counts by id)."""
-    sourced = [i for i in items if (i.location or i.text) is not None]
+    sourced = [i for i in items if i.found]
     # A few reads of every file: threads overlap their waits (100,000 photos on a network disk).
     with ThreadPoolExecutor(max_workers=8, thread_name_prefix="vertex-mm-keys") as pool:
         keys = dict(zip((i.id for i in sourced), pool.map(item_key, sourced), strict=True))
     todo, by_id = [], 0
     for item in items:
+        if item.problem is not None:  # fails again, alone, before it is sent: never taken from the journal
+            todo.append(item)
+            continue
         if item.id not in keys or is_done(item.id, keys[item.id]):
             continue
         if keys[item.id] != legacy_key(item) and is_done(item.id, legacy_key(item)):

@@ -10,8 +10,10 @@ item, from its source images, by the successor (gemini-embedding-2), into a new 
 * What it reads: an index folder, or the JSONL or Parquet output of ``vertex-mm embed``.
 * Where the items come from: each row's ``metadata["path"]`` when that file exists (what
   ``vertex-mm index`` stores), else its id when that is a ``gs://`` URI (or its
-  ``https://storage.googleapis.com/`` URL), else ``root / id``; a text item (metadata
-  ``text``, no ``path``) is embedded again from its text. An item whose source cannot be found
+  ``https://storage.googleapis.com/`` URL), else ``root / id``, else its id when that is an
+  absolute path; a text item (metadata ``text``, no ``path``) is embedded again from its text.
+  Each source is sent as the kind it is: an image, or (to gemini-embedding-2) a PDF, an audio
+  clip or a video, as ``vertex-mm embed`` sent it. An item whose source cannot be found
   is reported, not guessed; every failed or source-less item is listed in ``NEW.errors.jsonl``.
 * An image in a format the target model does not take (GIF for gemini-embedding-2) but that
   Pillow decodes is sent re-encoded as PNG (lossless; an animation's first frame).
@@ -23,17 +25,20 @@ item, from its source images, by the successor (gemini-embedding-2), into a new 
   embedded. An item counts as done, and its vector goes into the new index, only for the
   content it was embedded from (:func:`~vertex_mm._migrate_source.item_key`: a sample of a
   file's bytes, a text item's text, a ``gs://`` item's URI): a moved or copied source is not
-  embedded again, an edited file is, and so is another source's file under the same id. An id
-  that appears twice in the source is refused. The new index is written (atomically) from the
-  journal at the end, streamed into one float32 array (~4 bytes a dimension an item); no index
-  is written when nothing has a vector (an earlier run's index there is removed). The
+  embedded again, an edited file is, and so is another source's file under the same id. In a
+  JSONL or Parquet source the last line of an id wins (``vertex-mm embed`` appends a changed
+  file's new line); an index folder holding an id twice is refused. The new index is written
+  (atomically) from the journal at the end, streamed into one float32 array (~4 bytes a
+  dimension an item); no index is written when nothing has a vector (an earlier run's index
+  there is removed). The
   journal records its space (model, dimension, task): a resume in another space is refused
   (:class:`~vertex_mm.jobs.JournalSpaceError`), so the index's label is always true.
 * Spaces never mix: the new index is created in the new embedder's space (recording the
   task) and refuses anything else; the old one is only read.
 * How much the results move: with queries, each is searched in the old index (embedded by
-  the old model) and in the new one (with the ``retrieval_query`` task for gemini), and the
-  overlap of the two top-k lists is reported.
+  the old model) and in the new one, both as ``vertex-mm search`` embeds queries for that
+  index (the query form of the task it records), and the overlap of the two top-k lists is
+  reported.
 """
 
 from __future__ import annotations
@@ -46,14 +51,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._migrate_io import build_index, check_out, load_source_image, remove_stale_index
-from ._migrate_source import UNREADABLE, Item, bytes_key, item_key, legacy_key, pending, source_items
+from ._migrate_io import (
+    build_index,
+    build_request,
+    default_dimension,
+    output_paths,
+    over_budget,
+    remove_stale_index,
+    source_kind,
+    token_budget,
+    vector_of,
+)
+from ._migrate_source import Item, legacy_key, pending, source_items
 from .batch.interrupt import BatchInterrupted, NotRunError
 from .embedder import BaseEmbedder
-from .errors import APIError, InputError, InputNotFoundError, InvalidDimensionError, OutputPathError, VertexMMError
+from .errors import APIError, InputError, InputNotFoundError, UnsupportedInputError, VertexMMError
 from .index.manifest import MANIFEST_NAME
 from .pricing import CostEstimate
-from .results import EmbeddingSpace
 from .wire import EmbedRequest
 
 __all__ = ["MigrationPlan", "MigrationReport", "QueryOverlap", "migrate_index", "plan_migration", "query_overlap",
@@ -76,8 +90,15 @@ class MigrationReport:
     failed: dict[str, str] = field(default_factory=dict)
     #: Ids of ``failed`` that another run may get past (a quota, an outage, a dropped connection).
     retryable: set[str] = field(default_factory=set)
+    #: Ids of ``failed`` whose kind the target does not embed (a video for multimodalembedding@001).
+    unsupported: set[str] = field(default_factory=set)
     #: Images sent re-encoded as PNG, by the format the target model does not take (GIF: 3).
     converted: dict[str, int] = field(default_factory=dict)
+    #: Ids of contents embedded now that are over the target's token budget (estimated): the
+    #: service embedded their start only, without an error.
+    truncated: list[str] = field(default_factory=list)
+    #: that budget (tokens), when the target has one
+    token_budget: int | None = None
     #: Where every failed and source-less item is listed (``NEW.errors.jsonl``); None: none were.
     errors_file: pathlib.Path | None = None
     written: bool = False  # whether the new index was written (not when no item has a vector)
@@ -103,6 +124,7 @@ class MigrationReport:
             kinds = ", ".join(f"{n} {fmt}" for fmt, n in sorted(self.converted.items()))
             text += f"; {sum(self.converted.values())} images sent re-encoded as PNG ({kinds}: formats the " \
                     "target model does not take)"
+        text += _truncated_note(len(self.truncated), self.token_budget, run=True)
         if self.interrupted_writing:
             return text + f"; interrupted while writing the index: nothing embedded is lost (journal " \
                           f"{self.journal}); run the same command again to write it"
@@ -120,13 +142,17 @@ class MigrationReport:
     def _failures_note(self) -> str:
         """What to do about the failures: running again helps only the retryable ones."""
         note = ""
-        bad = len(self.failed) - len(self.retryable)
+        unsupported = len(self.unsupported)
+        bad = len(self.failed) - len(self.retryable) - unsupported
         if self.retryable:
-            other = " other" if bad else ""
+            other = " other" if bad or unsupported else ""
             note += f"; run the same command again to retry the{other} {len(self.retryable)} failed for a " \
                     "quota or an outage"
         if bad:
             note += f"; {bad} failed for their input, which fail again on every run: fix or remove them"
+        if unsupported:
+            note += f"; {unsupported} are of a kind the target model does not embed (PDFs, audio or video): " \
+                    "migrate them with --backend gemini, or leave them out"
         if self.errors_file is not None:
             note += f"; all listed in {self.errors_file}"
         return note
@@ -151,27 +177,36 @@ def migrate_index(source: str | os.PathLike[str], out: str | os.PathLike[str], e
 
         require("index", "faiss", what="the FAISS index backend")
     out_path, journal_path = output_paths(source, out)
-    space = embedder.content_space(_default_dimension(embedder, dimension, task, journal_path), task=task)
-    report = MigrationReport(out_path, journal_path, space=space.id)
+    space = embedder.content_space(default_dimension(embedder, dimension, task, journal_path), task=task)
+    report = MigrationReport(out_path, journal_path, space=space.id, token_budget=token_budget(embedder))
     items = source_items(source, root)
     if not items:  # before the journal: an empty source leaves nothing behind
         raise InputError(f"{source}: no items to migrate (an empty index or file)", input_name=str(source))
     report.items = len(items)
-    report.missing_source = [i.id for i in items if i.location is None and i.text is None]
-    entries = [error_entry(i, InputNotFoundError(f"no source file for {i} (pass --root DIR, the folder its "
-                                                 "id is a path in)", input_name=i)) for i in report.missing_source]
+    report.missing_source = [i.id for i in items if not i.found]
+    entries = [error_entry(i, InputNotFoundError(no_source_message(i), input_name=i)) for i in report.missing_source]
     counting = threading.Lock()
+    long_ids: set[str] = set()  # over the token budget
     with Journal(journal_path, space=space.id) as journal:
         left = pending(items, journal.is_done)
         keys, todo = left.keys, left.todo
         report.already_done, report.by_id_only = report.items - len(report.missing_source) - len(todo), left.by_id_only
 
         def build(item: Item) -> EmbedRequest:
-            request, converted, key = build_request(embedder, item, space, task)
+            try:
+                request, converted, key = build_request(embedder, item, space, task)
+            except UnsupportedInputError:
+                if item.location is not None and source_kind(item.location) not in (None, "image"):
+                    with counting:  # build runs in the batch's worker threads
+                        report.unsupported.add(item.id)  # a PDF, audio or video to an images-only target
+                raise
             keys[item.id] = key  # of the bytes sent: a file edited since the start is journalled as sent
-            if converted is not None:
-                with counting:  # build runs in the batch's worker threads
+            over = over_budget(embedder, request)
+            with counting:
+                if converted is not None:
                     report.converted[converted] = report.converted.get(converted, 0) + 1
+                if over is not None:
+                    long_ids.add(item.id)  # said once it is embedded
             return request
 
         def on_result(index: int, item: Item, result: Any) -> None:
@@ -183,7 +218,7 @@ def migrate_index(source: str | os.PathLike[str], out: str | os.PathLike[str], e
                 if getattr(result, "retryable", False):
                     report.retryable.add(item.id)
                 return
-            vector = result.content_embedding or result.image_embedding
+            vector = vector_of(item, result)
             problem = "is missing" if vector is None else embedding_problem(list(vector), space.dimension)
             if problem is not None:
                 # Never journalled: the index would refuse it, or drop it while the run said complete.
@@ -193,6 +228,8 @@ def migrate_index(source: str | os.PathLike[str], out: str | os.PathLike[str], e
                 return
             journal.write({"id": item.id, "content_hash": keys[item.id], "space": space.id, "embedding": vector})
             report.embedded += 1
+            if item.id in long_ids:
+                report.truncated.append(item.id)
 
         try:
             embedder.embed_stream(todo, build=build, on_result=on_result, progress=progress, total=len(todo))
@@ -219,6 +256,22 @@ def migrate_index(source: str | os.PathLike[str], out: str | os.PathLike[str], e
     return report
 
 
+def no_source_message(item_id: str) -> str:
+    """Why ``item_id`` has no source, and what to pass: an absolute path needs no --root."""
+    if os.path.isabs(item_id):
+        return f"no source file for {item_id} (no such file: moved or deleted since it was indexed?)"
+    return (f"no source file for {item_id} (pass --root DIR, the folder its id is a path in; for the output of "
+            "`vertex-mm embed LIST`, the list file's folder)")
+
+
+def _truncated_note(n: int, budget: int | None, *, run: bool) -> str:
+    if not n:
+        return ""
+    embeds = "embedded" if run else "would embed"
+    return (f"; {n} longer than the target's {budget or 0:,}-token budget (estimated at 4 characters a token): the "
+            f"service {embeds} only their start, without an error (listed)")
+
+
 def _by_id_note(n: int) -> str:
     if not n:
         return ""
@@ -238,6 +291,10 @@ class MigrationPlan:
     #: items whose request could not be built, id -> "ErrorType: message" (they would fail)
     failures: dict[str, str] = field(default_factory=dict)
     converted: dict[str, int] = field(default_factory=dict)
+    #: contents over the target's token budget, id -> their estimated tokens (sent; cut by the service)
+    truncated: dict[str, int] = field(default_factory=dict)
+    #: that budget (tokens), when the target has one
+    token_budget: int | None = None
     #: requests that would be sent (failures and missing sources excluded)
     to_send: int = 0
     #: their tokens and price at gemini-embedding-2's rates (:mod:`vertex_mm.pricing`; only
@@ -250,6 +307,7 @@ class MigrationPlan:
         text += _by_id_note(self.by_id_only)
         if self.converted:
             text += "; to re-encode as PNG: " + ", ".join(f"{n} {fmt}" for fmt, n in sorted(self.converted.items()))
+        text += _truncated_note(len(self.truncated), self.token_budget, run=False)
         if requests_per_minute and self.to_send:
             seconds = self.to_send / requests_per_minute * 60
             took = f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min" if seconds < 5400 else \
@@ -262,9 +320,10 @@ def plan_migration(source: str | os.PathLike[str], out: str | os.PathLike[str], 
                    dimension: int | None = None, task: str | None = None,
                    root: str | os.PathLike[str] | None = None) -> MigrationPlan:
     """A dry run of :func:`migrate_index` with the same arguments: the same ``--out`` checks, the
-    journal read (not locked, nothing written), every pending item's image read and its request
+    journal read (not locked, nothing written), every pending item's source read and its request
     built with the run's checks, so that what would fail before sending is listed, and the
-    requests priced (:attr:`MigrationPlan.estimate`). A journal of another space is
+    requests priced (:attr:`MigrationPlan.estimate`; each PDF, audio clip and video as itself)
+    with those over the target's token budget listed. A journal of another space is
     refused as the run would refuse it (:class:`~vertex_mm.jobs.JournalSpaceError`)."""
     from .jobs import read_journal
     from .jobs.journal_space import check_journal_space
@@ -272,15 +331,15 @@ def plan_migration(source: str | os.PathLike[str], out: str | os.PathLike[str], 
     from .jobs.writer import JournalStats
 
     _, journal_path = output_paths(source, out)
-    space = embedder.content_space(_default_dimension(embedder, dimension, task, journal_path), task=task)
+    space = embedder.content_space(default_dimension(embedder, dimension, task, journal_path), task=task)
     done = ResumeSet()
     if journal_path.exists():
         stats = JournalStats()
         done = ResumeSet.from_pairs((r["id"], str(r.get("content_hash") or "")) for r in read_journal(journal_path, stats))
         check_journal_space(journal_path, stats.spaces, space.id)
     items = source_items(source, root)
-    plan = MigrationPlan(space.id, items=len(items),
-                         missing_source=[i.id for i in items if i.location is None and i.text is None])
+    plan = MigrationPlan(space.id, items=len(items), missing_source=[i.id for i in items if not i.found])
+    plan.token_budget = token_budget(embedder)
     left = pending(items, done.matches)
     plan.already_done, plan.by_id_only = plan.items - len(plan.missing_source) - len(left.todo), left.by_id_only
     for item in left.todo:
@@ -291,75 +350,12 @@ def plan_migration(source: str | os.PathLike[str], out: str | os.PathLike[str], 
             continue
         plan.to_send += 1
         plan.estimate.add(request)  # not kept: a request holds its image's bytes
+        over = over_budget(embedder, request)
+        if over is not None:
+            plan.truncated[item.id] = over
         if converted is not None:
             plan.converted[converted] = plan.converted.get(converted, 0) + 1
     return plan
-
-
-def output_paths(source: str | os.PathLike[str], out: str | os.PathLike[str]) -> tuple[pathlib.Path, pathlib.Path]:
-    """``(new index, its journal)`` for ``out``, refused (:class:`OutputPathError`) as
-    :func:`~vertex_mm._migrate_io.check_out` says; nothing is written."""
-    out_path = pathlib.Path(out).expanduser()
-    if out_path.name in ("", ".", ".."):  # "." or "/": no name to put the journal beside
-        out_path = out_path.resolve()
-        if not out_path.name:
-            raise OutputPathError(f"--out {out}: name a new index folder, not the file-system root", input_name=str(out))
-    journal_path = out_path.with_name(out_path.name + ".journal.jsonl")
-    check_out(pathlib.Path(source).expanduser(), out_path, journal_path)
-    return out_path, journal_path
-
-
-def build_request(embedder: BaseEmbedder, item: Item, space: EmbeddingSpace,
-                  task: str | None) -> tuple[EmbedRequest, str | None, str]:
-    """The request that embeds ``item`` (its image read, converted to PNG when the target does
-    not take its format), the format it was converted from (None: sent as it is), and the
-    journal key of what was read (:func:`~vertex_mm._migrate_source.item_key`)."""
-    limits = embedder.content_limits
-    content: Any = item.text
-    converted = None
-    key = item_key(item) if item.location is None or item.location.startswith("gs://") else UNREADABLE
-    if item.location is not None:
-        content, converted, raw = load_source_image(item.location, limits.image_formats if limits is not None else None,
-                                                    limits.max_image_pixels if limits is not None else None)
-        if raw is not None:
-            key = bytes_key(raw)
-    request = embedder.build_content_request(content, dimension=space.dimension, task=task, key=item.id)
-    return request, converted, key
-
-
-def _default_dimension(embedder: BaseEmbedder, dimension: int | None, task: str | None,
-                       journal: pathlib.Path) -> int | None:
-    """The new index's dimension when ``dimension`` is not given: the one the journal of an
-    earlier run of this migration recorded (a rerun resumes in its space, whatever an earlier
-    release chose as its default), else, without a task, the dimension plain text queries are
-    embedded at (the local and vertex backends: 1408, where the content path's default is
-    3072), else the content path's default. Any dimension the content path takes is accepted:
-    ``vertex-mm search`` embeds queries for such an index through the content path too
-    (:func:`~vertex_mm.index.build.embed_query`)."""
-    if dimension is not None:
-        return dimension
-    recorded = _journal_dimension(journal)
-    if recorded is not None:
-        return recorded
-    if task is None:
-        try:
-            return embedder.space(None).dimension
-        except InvalidDimensionError:  # a backend whose text path has no default of its own
-            return None
-    return None
-
-
-def _journal_dimension(journal: pathlib.Path) -> int | None:
-    """The dimension of the first record of ``journal`` that names its space, or None."""
-    from .jobs import read_journal
-
-    if not journal.exists():
-        return None
-    for record in read_journal(journal):
-        space = record.get("space")
-        if isinstance(space, str) and space:
-            return EmbeddingSpace.from_id(space).dimension
-    return None
 
 
 @dataclass(frozen=True)
@@ -377,31 +373,39 @@ class QueryOverlap:
 
 
 def query_overlap(queries: Sequence[str], old_index: Any, old_embedder: BaseEmbedder, new_index: Any,
-                  new_embedder: BaseEmbedder, *, k: int = 10,
-                  new_task: str | None = "retrieval_query") -> list[QueryOverlap]:
-    """Each query's top-k in the old index (old model) and in the new one (new model)."""
-    old_q = old_embedder.embed_texts(list(queries), dimension=old_index.space.dimension)
-    new_task = new_task if new_embedder.content_limits is not None else None
-    new_q = new_embedder.embed_contents(list(queries), dimension=new_index.space.dimension, task=new_task)
-    old_hits = old_index.search(old_q, k=k)
-    new_hits = new_index.search(new_q, k=k)
+                  new_embedder: BaseEmbedder, *, k: int = 10) -> list[QueryOverlap]:
+    """Each query's top-k in the old index (old model) and in the new one (new model), each
+    searched as ``vertex-mm search`` searches it (:func:`~vertex_mm.index.build.search_index`:
+    the query form of the task the index records), so the overlap is that of what readers get."""
+    from .index.build import search_index
+
+    pairs = [(q, None) for q in queries]
+    old_hits = search_index(old_index, old_embedder, pairs, k=k)
+    new_hits = search_index(new_index, new_embedder, pairs, k=k)
     return [QueryOverlap(q, [h.id for h in a], [h.id for h in b]) for q, a, b in zip(queries, old_hits, new_hits)]
 
 
 def read_queries(path: str | os.PathLike[str]) -> list[str]:
-    """Queries from a text file (one per line) or JSONL (``{"text": ...}`` or ``{"query": ...}``)."""
+    """Queries from a text file (one per line) or JSONL (``{"text": ...}`` or ``{"query": ...}``).
+    A line that starts with ``{`` but is no JSON object is a plain query (``{draft} logo``); a
+    JSON object without ``text`` or ``query`` is refused, naming its line."""
     out: list[str] = []
-    for n, line in enumerate(pathlib.Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    # utf-8-sig: a byte-order mark (Notepad's) is not part of the first query.
+    for n, line in enumerate(pathlib.Path(path).read_text(encoding="utf-8-sig").splitlines(), 1):
         line = line.strip()
         if not line:
             continue
-        if line.startswith("{"):
-            try:
-                record = json.loads(line)
-                out.append(str(record.get("text") or record["query"]))
-            except (ValueError, KeyError, TypeError) as exc:
-                raise InputError(f"{path}:{n}: expected {{\"text\": ...}} ({exc})", input_name=str(path)) from exc
-        else:
+        try:
+            record = json.loads(line) if line.startswith("{") else None
+        except ValueError:
+            record = None
+        if not isinstance(record, dict):
             out.append(line)
+            continue
+        text = record.get("text") or record.get("query")
+        if not isinstance(text, str) or not text.strip():
+            raise InputError(f"{path}:{n}: a JSON line needs a non-empty \"text\" (or \"query\"), got {line[:80]!r}",
+                             input_name=str(path))
+        out.append(text)
     return out
 

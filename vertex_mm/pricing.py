@@ -184,7 +184,8 @@ class CostEstimate:
         lines.append(f"  {'total':<9} {'':>7} {'':>14} {tokens:>12,} {self.usd(batch=False):>10.4f} "
                      f"{self.usd(batch=True):>10.4f}")
         if any(u.upper_bound for u in self.usage.values()):
-            lines.append("  * gs:// media are not measured: counted at their limit (6 pages, 120 s, 180 s)")
+            lines.append("  * gs:// media are not measured: counted at their limit (a PDF 6 pages, a video 120 s or 80 s "
+                         "with its audio track, fewer at more frames a second; audio 180 s)")
         lines.append(f"  prices: USD per 1M tokens {dict(self.prices.usd_per_million_tokens)}, batch "
                      f"{self.prices.batch_discount:.0%} off; {self.prices.source}; recorded {self.prices.recorded}. "
                      "Not Google's published figures: check the pricing page.")

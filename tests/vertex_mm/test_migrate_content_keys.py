@@ -14,7 +14,6 @@ from old_indexes import save_001_index
 from PIL import Image as PILImage
 
 from vertex_mm import Image, get_embedder
-from vertex_mm.errors import InputError
 from vertex_mm.index import load_index
 from vertex_mm.index.build import find_images
 from vertex_mm.jobs import Journal
@@ -164,13 +163,14 @@ def test_an_earlier_index_with_none_of_the_items_current_vectors_is_removed_not_
     assert "removed" in report.summary() and (tmp_path / "new.idx.journal.jsonl").exists()  # the vectors stay
 
 
-def test_an_id_twice_in_a_source_is_refused_naming_it(emulator, tmp_path):
+def test_an_id_twice_in_a_jsonl_source_is_one_item_of_its_last_line(emulator, tmp_path):
+    # `vertex-mm embed` appends a changed file's new line: the last line of an id wins.
     a, b = tmp_path / "a.jpg", tmp_path / "b.jpg"
     a.write_bytes(image_bytes("JPEG", size=(40, 30), color=(10, 200, 10)))
     b.write_bytes(image_bytes("JPEG", size=(40, 30), color=(200, 10, 10)))
-    with pytest.raises(InputError, match="the id 'x' appears more than once"):
-        _migrate(emulator, _jsonl_source(tmp_path / "s.jsonl", [("x", a), ("x", b)]), tmp_path / "new.idx")
-    assert not (tmp_path / "new.idx.journal.jsonl").exists()
+    report = _migrate(emulator, _jsonl_source(tmp_path / "s.jsonl", [("x", a), ("x", b)]), tmp_path / "new.idx")
+    assert report.items == report.embedded == 1
+    assert load_index(tmp_path / "new.idx").metadata("x")["path"] == str(b)
 
 
 def test_records_counted_by_id_alone_are_said_in_the_summary(emulator, photos, tmp_path):

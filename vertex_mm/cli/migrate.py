@@ -9,23 +9,28 @@
     vertex-mm migrate photos.idx --out photos-g2.idx --rpm 600 --dry-run  # cost, time, what would fail
 
 multimodalembedding@001 retires on 2027-04-01, and its vectors cannot be compared with
-anyone else's: every item is embedded again from its source image (the path the index
-recorded, its gs:// id or storage.googleapis.com URL, or ROOT/id), or from its text (a text
-item: metadata "text"), into a NEW index in the new space; the old one is only read, and
---out may not name it nor any other existing index or file. An image in a format the target
-does not take (GIF for gemini-embedding-2) is sent re-encoded as PNG. Results are journalled
-as they arrive (NEW.journal.jsonl): after Ctrl-C, SIGTERM or a crash the same command
-resumes. Keep the journal while you may rerun: it is what makes a rerun free. Items that
-failed or have no source are listed (the first 20) and all written to NEW.errors.jsonl.
-With --queries (one per line, or JSONL {"text": ...}) each query is searched in both
-indexes and the overlap of the two top-k lists is printed. --dry-run sends and writes nothing:
-it says how many items are left to embed, reads each of their images and lists those that
-would fail before sending, and estimates the cost (gemini) and the time at --rpm.
+anyone else's: every item is embedded again from its source (the path the index recorded,
+its gs:// id or storage.googleapis.com URL, ROOT/id, or its id when that is an absolute
+path), or from its text (a text item: metadata "text"), into a NEW index in the new space;
+the old one is only read, and --out may not name it nor any other existing index or file.
+Each source is sent as the kind it is (gemini: an image, PDF, audio clip or video, as
+`vertex-mm embed` sent it). An image in a format the target does not take (GIF for
+gemini-embedding-2) is sent re-encoded as PNG. In a JSONL source the last line of an id wins.
+Results are journalled as they arrive (NEW.journal.jsonl): after Ctrl-C, SIGTERM or a crash
+the same command resumes. Keep the journal while you may rerun: it is what makes a rerun
+free. Items that failed or have no source are listed (the first 20) and all written to
+NEW.errors.jsonl. With --queries (one per line, or JSONL {"text": ...}) each query is
+searched in both indexes, embedded as `vertex-mm search` embeds it for each, and the overlap
+of the two top-k lists is printed. --dry-run sends and writes nothing: it says how many items
+are left to embed, reads each of their sources and lists those that would fail before
+sending, or would be cut at the token budget, and estimates the cost (gemini) and the time
+at --rpm.
 
 Exit status: 0 when every item moved, 1 when some could not (listed) or --queries could not be
-compared (said why), 2 on a usage error (--out taken, --queries unreadable, a query --task) or
-when a resume asks for another space than the journal's (--backend, --dimension, --task must
-stay the same; or use a new --out), 130 on Ctrl-C, 143 on SIGTERM.
+compared (said why), 2 on a usage error (--out taken, --queries unreadable, or given with a
+source that is not an index folder, a query --task) or when a resume asks for another space
+than the journal's (--backend, --dimension, --task must stay the same; or use a new --out),
+130 on Ctrl-C, 143 on SIGTERM.
 """
 
 from __future__ import annotations
@@ -64,17 +69,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_rate_arguments(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--dry-run", action="store_true",
-                   help="send and write nothing: count what is left to embed, read every pending image and list what "
-                        "would fail, estimate the cost (gemini) and the time at --rpm")
+                   help="send and write nothing: count what is left to embed, read every pending source and list what "
+                        "would fail or be cut at the token budget, estimate the cost (gemini) and the time at --rpm")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..migrate import migrate_index, query_overlap
+    from ..migrate import migrate_index, no_source_message, query_overlap
     from ._errors import UsageError
 
     if args.k < 1:
         raise UsageError(f"-k must be >= 1, got {args.k}")
     queries = _read_queries(args.queries) if args.queries else None  # checked before anything is sent
+    if queries is not None:
+        _check_comparable(args.source)
     if args.task is not None:
         _check_task(args.task)
     embedder = _embedder(args)
@@ -95,11 +102,14 @@ def run(args: argparse.Namespace) -> int:
                       "command again", file=sys.stderr)
                 return 128 + signal.SIGTERM if stopped_by else 130
         print(f"vertex-mm migrate: {report.summary()}", file=sys.stderr)
-        _list(report.missing_source, lambda i: f"no source file for {i} (pass --root DIR)", report.errors_file)
+        _list(report.missing_source, no_source_message, report.errors_file)
         _list(list(report.failed), lambda i: f"failed {i}: {report.failed[i]}", report.errors_file)
+        _list(report.truncated, lambda i: f"truncated {i}: only its start is in its vector", None)
         if report.interrupted:
             return 128 + signal.SIGTERM if stopped_by else 130
-        compared = queries is None or _compare(args, embedder, queries, query_overlap)
+        compared = queries is None or (report.written and _compare(args, embedder, queries, query_overlap))
+        if queries is not None and not report.written:
+            print("vertex-mm migrate: no top-k comparison: no index was written", file=sys.stderr)
     finally:
         embedder.close()
     return 0 if report.complete and compared else 1
@@ -107,15 +117,17 @@ def run(args: argparse.Namespace) -> int:
 
 def _dry_run(args: argparse.Namespace, embedder: Any, task: str | None) -> int:
     """``--dry-run``: the plan, its cost (gemini-embedding-2's price table) and what would fail."""
-    from ..migrate import plan_migration
+    from ..migrate import no_source_message, plan_migration
 
     plan = plan_migration(args.source, args.out, embedder, dimension=args.dimension, task=task, root=args.root)
     rpm = embedder.batch.requests_per_minute if args.backend != "local" else None
     print(f"vertex-mm migrate --dry-run: {plan.summary(rpm)} (space {plan.space})", file=sys.stderr)
     if args.backend == "gemini" and plan.to_send:
         print(plan.estimate.format(), file=sys.stderr)
-    _list(plan.missing_source, lambda i: f"no source file for {i} (pass --root DIR)", None)
+    _list(plan.missing_source, no_source_message, None)
     _list(list(plan.failures), lambda i: f"would fail {i}: {plan.failures[i]}", None)
+    _list(list(plan.truncated), lambda i: f"would be truncated {i}: about {plan.truncated[i]:,} tokens of "
+          f"{plan.token_budget or 0:,}; the service embeds the start only", None)
     print("vertex-mm migrate --dry-run: nothing was sent or written", file=sys.stderr)
     return 0
 
@@ -153,6 +165,18 @@ def _read_queries(path: str) -> list[str]:
         raise UsageError(f"--queries {path}: no queries in it (one per line, or JSONL {{\"text\": ...}}); "
                          "nothing was embedded")
     return queries
+
+
+def _check_comparable(source: str) -> None:
+    """--queries searches the old index: a JSONL or Parquet source has none to search. Said
+    before anything is embedded, not after the whole migration."""
+    from pathlib import Path
+
+    from ._errors import UsageError
+
+    if not Path(source).expanduser().is_dir():
+        raise UsageError(f"--queries: {source} is not an index folder, and the comparison searches the old index; "
+                         "leave --queries out for a JSONL or Parquet source; nothing was embedded")
 
 
 def _check_task(task: str) -> None:
@@ -227,16 +251,10 @@ def _target_model(backend: str, to: str | None) -> str | None:
 
 def _compare(args: argparse.Namespace, new_embedder: Any, queries: list[str], overlap: Any) -> bool:
     """Print the top-k overlap of the old and new index; False (said why) when it cannot."""
-    from pathlib import Path
-
     from ..errors import VertexMMError
     from ..index import BaseIndex
     from ..index.build import embedder_for_index
 
-    if not Path(args.source).is_dir():
-        print("vertex-mm migrate: the source is not an index folder; no top-k comparison (--queries needs the "
-              "old index to search)", file=sys.stderr)
-        return False
     old_index, new_index = BaseIndex.load(args.source), BaseIndex.load(args.out)
     # The old model answers where it always did: the same project, or the same local emulator.
     remote = {"vertex": "api_endpoint", "gemini": "base_url"}.get(old_index.space.backend)
