@@ -36,14 +36,11 @@ than the journal's (--backend, --dimension, --task must stay the same; or use a 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
 import sys
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 from ._backend import add_backend_arguments, add_rate_arguments, backend_options, rate_options
+from ._signals import SIGTERM_EXIT, sigterm_as_interrupt
 
 __all__ = ["HELP", "add_arguments", "run"]
 
@@ -93,20 +90,20 @@ def run(args: argparse.Namespace) -> int:
             embedder.close()
     stopped_by: list[int] = []
     try:
-        with _sigterm_as_interrupt(stopped_by):
+        with sigterm_as_interrupt(stopped_by):
             try:
                 report = migrate_index(args.source, args.out, embedder, dimension=args.dimension, task=task,
                                        root=args.root, kind=args.kind, progress=not args.no_progress)
             except KeyboardInterrupt:  # before the embedding started (reading the source and journal)
                 print("vertex-mm migrate: stopped before the embedding started: nothing was lost; run the same "
                       "command again", file=sys.stderr)
-                return 128 + signal.SIGTERM if stopped_by else 130
+                return SIGTERM_EXIT if stopped_by else 130
         print(f"vertex-mm migrate: {report.summary()}", file=sys.stderr)
         _list(report.missing_source, no_source_message, report.errors_file)
         _list(list(report.failed), lambda i: f"failed {i}: {report.failed[i]}", report.errors_file)
         _list(report.truncated, lambda i: f"truncated {i}: only its start is in its vector", None)
         if report.interrupted:
-            return 128 + signal.SIGTERM if stopped_by else 130
+            return SIGTERM_EXIT if stopped_by else 130
         compared = queries is None or (report.written and _compare(args, embedder, queries, query_overlap))
         if queries is not None and not report.written:
             print("vertex-mm migrate: no top-k comparison: no index was written", file=sys.stderr)
@@ -195,31 +192,6 @@ def _check_task(task: str) -> None:
         raise UsageError(f"--task {task}: a query task, but the items of an index are the documents queries "
                          f"search: embed them with --task {side.name} (the default for gemini); "
                          f"`vertex-mm search` embeds the queries with {resolved.name} itself")
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt(got: list[int]) -> Iterator[None]:
-    """SIGTERM (a container stopping) ends the run as Ctrl-C does: what is done is journalled,
-    the summary says what is left. Main thread only; the previous handler comes back after."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum: int, frame: Any) -> None:
-        got.append(signum)
-        # Whatever Ctrl-C does at this moment (the batch runner's first-press handler lets the
-        # requests in flight, already paid for, finish and be journalled), SIGTERM does too.
-        current = signal.getsignal(signal.SIGINT)
-        if callable(current):
-            current(signal.SIGINT, frame)
-        else:
-            raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def _target_model(backend: str, to: str | None) -> str | None:
