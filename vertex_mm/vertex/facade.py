@@ -149,7 +149,8 @@ class MultiModalEmbeddingModel:
         """As vision_models: an empty ``contextual_text`` is no text (the SDK tests it for
         truth), so ``image=..., contextual_text=""`` embeds the image alone, and ``""`` alone is
         the ``ValueError`` (:class:`~vertex_mm.errors.InputError`) "One of ... is required";
-        a ``video_segment_config`` without a video is ignored, as the SDK ignores it."""
+        a ``video_segment_config`` without a video is ignored, as the SDK ignores it; and
+        ``dimension=0`` is the model's default, as the SDK sends no dimension for it."""
         try:
             return self._get_embeddings(image, video, contextual_text, dimension, video_segment_config)
         except VertexMMError as exc:
@@ -159,6 +160,8 @@ class MultiModalEmbeddingModel:
                         video_segment_config: Any) -> MultiModalEmbeddingResponse:
         if isinstance(contextual_text, str) and not contextual_text:
             contextual_text = None
+        if isinstance(dimension, (int, float)) and dimension == 0:
+            dimension = None  # the SDK sends no dimension for 0 (``if dimension:``): the default
         if video is None:
             video_segment_config = None
         if video_segment_config is not None and not isinstance(video_segment_config, VideoSegmentConfig):

@@ -63,6 +63,15 @@ def test_empty_contextual_text_is_no_text(real, ours, png_bytes):
     np.testing.assert_allclose(theirs.image_embedding, mine.image_embedding)
 
 
+def test_dimension_0_is_the_default_as_the_sdk_sends_none_for_it(real, ours):
+    """``dimension=args.dim or 0`` worked with vision_models (``if dimension:``); the drop-in
+    refused it."""
+    theirs = real.get_embeddings(contextual_text="a red square", dimension=0)
+    mine = ours.get_embeddings(contextual_text="a red square", dimension=0)
+    assert len(theirs.text_embedding) == len(mine.text_embedding) == 1408
+    np.testing.assert_allclose(theirs.text_embedding, mine.text_embedding)
+
+
 def test_nothing_to_embed_is_the_same_value_error(real, ours, emulator):
     for model in (real, ours):
         with pytest.raises(ValueError, match="One of `image`, `video`, or `contextual_text` is required."):
