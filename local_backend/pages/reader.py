@@ -26,7 +26,7 @@ from vertex_mm.pages.ingest import OpenPdfs, PageRef
 from vertex_mm.pdf import fit_scale
 
 from .ocr import OcrPool, OcrResult
-from .text_layer import has_text_layer, raster_image_boxes, read_pdf_page
+from .text_layer import has_text_layer, raster_image_boxes, read_pdf_page, text_turn
 from .words import Box, PageText, Word
 
 __all__ = ["ReadPage", "ReaderSettings", "read_pages"]
@@ -70,7 +70,7 @@ class ReadPage:
 class _Pending:
     page: ReadPage
     page_future: "Future[OcrResult] | None" = None
-    region_futures: list[tuple[Box, "Future[OcrResult]"]] = field(default_factory=list)
+    region_futures: list[tuple[Box, int, "Future[OcrResult]"]] = field(default_factory=list)  # box, turn, OCR
 
 
 def read_pages(refs: Iterable[PageRef], pool: OcrPool, settings: ReaderSettings = ReaderSettings(),
@@ -105,9 +105,14 @@ def _start_pdf(ref: PageRef, pool: OcrPool, settings: ReaderSettings, pdfs: Open
             pending = _Pending(ReadPage(ref, text))
             if settings.ocr_image_regions:
                 region_settings = dataclasses.replace(pool.settings, psm=11)
-                for box in raster_image_boxes(page)[: settings.max_crops]:
+                boxes = raster_image_boxes(page)[: settings.max_crops]
+                turn = text_turn(page, str(ref.path), ref.page_number) if boxes else 0
+                for box in boxes:
                     crop = _render(page, settings.region_ocr_dpi / _POINTS_PER_INCH, box)
-                    pending.region_futures.append((box, pool.submit(crop, settings=region_settings, name=ref.page_id)))
+                    if turn:  # tesseract reads upright text only: turn the picture as its page's text reads
+                        crop = crop.rotate(turn, expand=True)
+                    future = pool.submit(crop, settings=region_settings, name=ref.page_id)
+                    pending.region_futures.append((box, turn, future))
         else:
             full = _render(page, settings.ocr_dpi / _POINTS_PER_INCH)
             text = PageText(ref.page_id, figure_boxes=[], source="ocr")
@@ -156,11 +161,11 @@ def _finish(p: _Pending) -> ReadPage:
             result = p.page_future.result()
             page.text.words = result.words
             page.ocr_cached += int(result.cached)
-        for box, fut in p.region_futures:
+        for box, turn, fut in p.region_futures:
             result = fut.result()
             page.ocr_regions += 1
             page.ocr_cached += int(result.cached)
-            page.text.words += [_into(box, w) for w in result.words]
+            page.text.words += [_into(box, _unturn(w, turn)) for w in result.words]
     except VertexMMError as exc:
         page.error = exc
     return page
@@ -171,3 +176,18 @@ def _into(box: Box, word: Word) -> Word:
     bw, bh = box.x1 - box.x0, box.y1 - box.y0
     b = word.box
     return Word(word.text, Box(box.x0 + b.x0 * bw, box.y0 + b.y0 * bh, box.x0 + b.x1 * bw, box.y0 + b.y1 * bh), "ocr")
+
+
+def _unturn(word: Word, turn: int) -> Word:
+    """A word OCR'd in a crop that was turned ``turn`` degrees counter-clockwise (PIL's
+    ``rotate``), moved back into the fractions of the crop as the page displays it."""
+    b = word.box
+    if turn == 90:  # the crop's top edge became the left side: (x, y) was (1 - y, x)
+        x0, y0, x1, y1 = 1 - b.y1, b.x0, 1 - b.y0, b.x1
+    elif turn == 180:
+        x0, y0, x1, y1 = 1 - b.x1, 1 - b.y1, 1 - b.x0, 1 - b.y0
+    elif turn == 270:  # the crop's top edge became the right side: (x, y) was (y, 1 - x)
+        x0, y0, x1, y1 = b.y0, 1 - b.x1, b.y1, 1 - b.x0
+    else:
+        return word
+    return Word(word.text, Box(x0, y0, x1, y1), word.source)

@@ -29,8 +29,9 @@ import numpy as np
 
 from vertex_mm.errors import InputError
 from vertex_mm.index.errors import IndexCorruptedError, IndexVersionError
+from vertex_mm.index.load import index_kind
 from vertex_mm.pages import IndexStats, PageHit, PageRef
-from vertex_mm.pages.ingest import refuse_held_elsewhere
+from vertex_mm.pages.ingest import refuse_held_elsewhere, unique_refs
 
 from .fusion import Fusion
 from .layout import caption_texts, figure_passages
@@ -119,7 +120,8 @@ class OcrAssistedPageRetriever:
     def index(self, pages: Iterable[PageRef], *, save_to: str | os.PathLike[str] | None = None) -> IndexStats:
         """Read and index the pages (replacing any previous index). A page that cannot be read
         is listed in ``stats.errors`` and left out (one whose OCR failed after some words were
-        read is kept with them). With ``save_to``, the index is saved there."""
+        read is kept with them). With ``save_to``, the index is saved there (a new one only when
+        some page was read)."""
         stats = IndexStats()
         visual = None
         if "visual" in self.components:
@@ -133,7 +135,7 @@ class OcrAssistedPageRetriever:
         t_visual = 0.0
         settings = self.reader if visual is not None else dataclasses.replace(self.reader, images=False)
         with OcrPool(self.ocr_workers, settings=self.ocr, use_cache=self.use_ocr_cache) as pool:
-            for page in read_pages(pages, pool, settings):
+            for page in read_pages(unique_refs(pages), pool, settings):  # a page given twice is one page
                 stats.ocr_pages += page.ocr_pages
                 stats.ocr_regions += page.ocr_regions
                 stats.ocr_cached += page.ocr_cached
@@ -158,7 +160,9 @@ class OcrAssistedPageRetriever:
         stats.seconds["visual"] = t_visual
         self.attach(refs, texts, {"visual": visual} if visual is not None else {}, stats=stats)
         self.stats = stats
-        if save_to is not None:
+        # Never *create* an empty index: with nothing read (every file unreadable) it would only
+        # make the rerun ask for --update. One that is there already is saved as it now is.
+        if save_to is not None and (refs or index_kind(save_to) is not None):
             self.save(save_to)
         return stats
 
@@ -173,10 +177,10 @@ class OcrAssistedPageRetriever:
         if "visual" in self.components:
             raise InputError(f"this {self.name} index holds CNN region vectors, which can only be built whole; index "
                              "all of its sources and the new ones into a new index", input_name="visual")
-        refs = list(pages)
+        refs = unique_refs(pages)
         held = set(self.page_ids)
-        if not replace:
-            refuse_held_elsewhere(refs, {r.page_id: str(r.path) for r in self.refs})
+        # --replace too: it reads the documents the index holds again, never another file of their name
+        refuse_held_elsewhere(refs, {r.page_id: str(r.path) for r in self.refs})
         if replace:  # every page of a document read again goes: a file that shrank keeps no old pages
             renewed = {(r.doc_id, r.is_pdf) for r in refs}
             kept = [i for i, r in enumerate(self.refs) if (r.doc_id, r.is_pdf) not in renewed]
@@ -265,6 +269,9 @@ class OcrAssistedPageRetriever:
         """The ``k`` best pages for each query, best first, with each component's raw score."""
         if isinstance(queries, str):
             raise InputError("search() takes a list of queries; wrap one query in a list", input_name="queries")
+        for query in queries:  # a blank query matches nothing: every page would score 0, ranked at random
+            if not isinstance(query, str) or not query.strip():
+                raise InputError(f"query must be a non-empty string, got {query!r}", input_name="queries")
         if not self.refs and self._scorers:  # indexed, but no page could be read
             return [[] for _ in queries]
         comps = self.component_scores(queries)

@@ -4,17 +4,22 @@ A born-digital page already says what it shows: its text layer has every word wi
 its drawing operators say where the charts and images are. Reading that is exact and about a
 hundred times cheaper than OCR, so the retriever OCRs only what this module cannot read:
 pages without a text layer and the raster images on a page.
+
+Boxes are fractions of the page *as displayed*: pdfium reports character and object bounds in
+the unrotated user space of the page, and renders (crops included) after the page's
+``/Rotate``, so every box goes through :class:`PageFrame`, which applies the same turn.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from vertex_mm.pdf import text_page
 
 from .words import Box, PageText, Word
 
-__all__ = ["MIN_TEXT_CHARS", "read_pdf_page", "has_text_layer", "raster_image_boxes"]
+__all__ = ["MIN_TEXT_CHARS", "PageFrame", "read_pdf_page", "has_text_layer", "raster_image_boxes", "text_turn"]
 
 # A page whose text layer holds fewer letters than this is treated as a scan: scanners often
 # leave a page number or a stamp as text over the image.
@@ -44,35 +49,74 @@ def has_text_layer(page: Any, name: str, page_number: int | None = None) -> bool
         return sum(ch.isalnum() for ch in textpage.get_text_range()) >= MIN_TEXT_CHARS
 
 
+class PageFrame:
+    """Maps PDF user-space rectangles of a pypdfium2 page to display fractions (origin top left)
+    as pdfium renders the page: relative to its bounding box (the MediaBox cut by the CropBox,
+    whose origin need not be 0, 0), turned clockwise by its ``/Rotate``."""
+
+    def __init__(self, page: Any) -> None:
+        self.left, self.bottom, self.right, self.top = (float(v) for v in page.get_bbox())
+        self.rotation = int(page.get_rotation()) % 360
+        self.width, self.height = (float(v) for v in page.get_size())  # as displayed: sides swapped at 90 and 270
+
+    def box(self, bounds: tuple[float, float, float, float]) -> Box:
+        """A user-space (left, bottom, right, top) rectangle as a display box, clamped to the page."""
+        left, bottom, right, top = bounds
+        x0, y0 = self._point(left, bottom)
+        x1, y1 = self._point(right, top)
+        x0, x1 = sorted((x0, x1))
+        y0, y1 = sorted((y0, y1))
+        return Box(max(0.0, x0), max(0.0, y0), min(1.0, x1), min(1.0, y1))
+
+    def _point(self, x: float, y: float) -> tuple[float, float]:
+        # u: across the unrotated page from its left edge; v: down from its top edge
+        u = (x - self.left) / max(self.right - self.left, 1e-9)
+        v = (self.top - y) / max(self.top - self.bottom, 1e-9)
+        if self.rotation == 90:  # the top edge turns to the right side, the left edge to the top
+            return 1.0 - v, u
+        if self.rotation == 180:
+            return 1.0 - u, 1.0 - v
+        if self.rotation == 270:  # the top edge turns to the left side, the left edge to the bottom
+            return v, 1.0 - u
+        return u, v
+
+
 def read_pdf_page(page: Any, page_id: str, *, name: str | None = None, page_number: int | None = None) -> PageText:
     """The text-layer words of a pypdfium2 page, in content order, and its figure regions."""
-    width, height = page.get_size()
-    with text_page(page, name or page_id, page_number) as textpage:
-        words = _words(textpage, width, height)
-    figures = _figure_boxes(page, width, height, words)
+    with text_page(page, name or page_id, page_number) as textpage:  # a text layer pdfium cannot load is said first
+        frame = PageFrame(page)
+        words = _words(textpage, frame)
+    figures = _figure_boxes(page, frame, words)
     return PageText(page_id=page_id, words=words, figure_boxes=figures, source="text-layer")
 
 
 def raster_image_boxes(page: Any, *, min_area: float = _MIN_FIGURE_AREA) -> list[Box]:
-    """Boxes (page fractions) of the raster images drawn on the page, largest first."""
+    """Boxes (display fractions) of the raster images drawn on the page, largest first."""
     import pypdfium2.raw as pdfium_c
 
-    width, height = page.get_size()
-    boxes = [
-        _to_box(obj.get_bounds(), width, height)
-        for obj in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=3)
-    ]
+    frame = PageFrame(page)
+    boxes = [frame.box(obj.get_bounds()) for obj in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=3)]
     return sorted((b for b in boxes if b.area >= min_area), key=lambda b: -b.area)
 
 
-def _to_box(bounds: tuple[float, float, float, float], width: float, height: float) -> Box:
-    left, bottom, right, top = bounds
-    x0, x1 = sorted((left / width, right / width))
-    y0, y1 = sorted((1.0 - top / height, 1.0 - bottom / height))
-    return Box(max(0.0, x0), max(0.0, y0), min(1.0, x1), min(1.0, y1))
+def text_turn(page: Any, name: str, page_number: int | None = None) -> int:
+    """How far (degrees clockwise: 0, 90, 180 or 270) most letters of the page's text layer are
+    turned as the page is displayed. The pictures on a page are set the way its text is, so a
+    crop turned back by this much reads upright for OCR: a landscape table set sideways on a
+    portrait page, or a page turned with ``/Rotate`` in a viewer and saved."""
+    import pypdfium2.raw as pdfium_c
+
+    votes = [0, 0, 0, 0]
+    with text_page(page, name, page_number) as textpage:
+        text = textpage.get_text_range()
+        for i in range(min(len(text), textpage.count_chars())):
+            if text[i].isalnum():  # pdfium's char angle: clockwise, in user space (before /Rotate)
+                votes[round(math.degrees(pdfium_c.FPDFText_GetCharAngle(textpage, i)) / 90.0) % 4] += 1
+    upright = 90 * max(range(4), key=lambda q: votes[q])
+    return (upright + int(page.get_rotation())) % 360
 
 
-def _words(textpage: Any, width: float, height: float) -> list[Word]:
+def _words(textpage: Any, frame: PageFrame) -> list[Word]:
     text = textpage.get_text_range()
     n = min(len(text), textpage.count_chars())
     words: list[Word] = []
@@ -82,7 +126,7 @@ def _words(textpage: Any, width: float, height: float) -> list[Word]:
     def flush() -> None:
         nonlocal box
         if chars and box is not None:
-            words.append(Word("".join(chars), _to_box(tuple(box), width, height), "text-layer"))  # type: ignore[arg-type]
+            words.append(Word("".join(chars), frame.box((box[0], box[1], box[2], box[3])), "text-layer"))
         chars.clear()
         box = None
 
@@ -101,18 +145,19 @@ def _words(textpage: Any, width: float, height: float) -> list[Word]:
     return words
 
 
-def _figure_boxes(page: Any, width: float, height: float, words: list[Word]) -> list[Box]:
+def _figure_boxes(page: Any, frame: PageFrame, words: list[Word]) -> list[Box]:
     """Clusters of drawn content (vector paths, images, embedded forms) big enough to be figures."""
     import pypdfium2.raw as pdfium_c
 
     kinds = (pdfium_c.FPDF_PAGEOBJ_PATH, pdfium_c.FPDF_PAGEOBJ_IMAGE, pdfium_c.FPDF_PAGEOBJ_FORM)
+    width, height = frame.width, frame.height  # as displayed, as the boxes are
     gap_x, gap_y = _MERGE_GAP_PT / width, _MERGE_GAP_PT / height
     seeds: list[Box] = []
     for obj in page.get_objects(filter=kinds, max_depth=1):
         left, bottom, right, top = obj.get_bounds()
         if obj.type == pdfium_c.FPDF_PAGEOBJ_PATH and min(right - left, top - bottom) < _MIN_PATH_EXTENT_PT:
             continue
-        seeds.append(_to_box((left, bottom, right, top), width, height))
+        seeds.append(frame.box((left, bottom, right, top)))
     clusters = _merge(seeds, gap_x, gap_y)
     figures = []
     for box in clusters:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -144,18 +145,20 @@ def _index(args: argparse.Namespace) -> int:
         raise UsageError(f"no PDFs or page images under {where}")
     existing = _existing_index(root, spec, update=args.update)  # refuses what this run would destroy
     _refuse_flags(args, family, _INDEX_FLAGS, f"{family} ones")
+    if args.dpi is not None and not (math.isfinite(args.dpi) and args.dpi > 0):  # before anything is written
+        raise UsageError(f"--dpi must be a positive number, got {args.dpi}")
     try:
         if spec.content:  # grows, and resumes: pages already embedded are skipped
             options: dict[str, Any] = {"batch_size": args.batch_size or 64, "replace": args.replace, "progress": True}
-            args.dimension = 768 if args.dimension is None else args.dimension
-            args.pages_per_vector = 1 if args.pages_per_vector is None else args.pages_per_vector
             check_credentials("gemini", backend_options(args, "gemini"))  # not one failed page after another
-            if existing:
+            if existing:  # it keeps how it was built: only a flag the user gave can ask for something else
                 retriever = load_page_retriever(root, spec, **options, **content_options(args, new_index=False))
                 built: Any = retriever
                 _refuse_changes(root, args, {"--dimension": ("dimension", built.dimension),
                                              "--pages-per-vector": ("pages_per_vector", built.pages_per_vector)})
             else:
+                args.dimension = 768 if args.dimension is None else args.dimension
+                args.pages_per_vector = 1 if args.pages_per_vector is None else args.pages_per_vector
                 retriever = get_page_retriever(spec, **options, **content_options(args, new_index=True))
             stats = retriever.index(sources, save_to=root)
         elif spec.late_interaction:
@@ -167,10 +170,11 @@ def _index(args: argparse.Namespace) -> int:
                 mv: Any = retriever.mv_index  # type: ignore[attr-defined]
                 _refuse_changes(root, args, {"--dtype": ("dtype", mv.dtype), "--pool-factor": ("pool_factor", mv.pool_factor),
                                              "--no-binary": ("no_binary", not mv.binary)})
+                # --replace too: it reads the documents the index holds again, never another file of their name
+                refuse_held_elsewhere(sources, {r["doc_id"]: str(r["metadata"].get("source", "")) for r in mv.rows()},
+                                      by_doc=True)
                 if not args.replace:  # documents it holds are skipped, as the other retrievers skip pages they hold
                     held_docs = set(mv.doc_ids())
-                    refuse_held_elsewhere(sources, {r["doc_id"]: str(r["metadata"].get("source", "")) for r in mv.rows()},
-                                          by_doc=True)
                     skipped = sum(r.doc_id in held_docs for r in sources)
                     sources = [r for r in sources if r.doc_id not in held_docs]
             else:
@@ -198,8 +202,8 @@ def _index(args: argparse.Namespace) -> int:
     if index_kind(root) is not None:
         print(f"indexed {stats.pages} pages with {retriever.name} into {root}: {reading}"
               f"{speed}({len(retriever.page_ids)} pages in the index{held})")
-    else:  # every page failed (gemini): an empty index would only make the rerun ask for --update
-        print(f"no index was written to {root}: not one page was embedded")
+    else:  # every page failed: an empty index would only make the rerun ask for --update
+        print(f"no index was written to {root}: not one page was {'read' if family == 'ocr-fused' else 'embedded'}")
     for e in unreadable:
         print(f"  unreadable: {e}")
     # gemini's page failures are mostly the service's refusals (quota, limits), not reading
@@ -297,6 +301,9 @@ def _search(args: argparse.Namespace) -> int:
 
     if args.k < 1:
         raise UsageError(f"-k must be at least 1, got {args.k}")
+    for query in args.queries:  # every retriever refuses it alike (ocr-fused would rank pages at random)
+        if not query.strip():
+            raise UsageError(f"query must be a non-empty string, got {query!r}")
     kind = index_kind(args.index)
     search_options: dict[str, Any] = {}
     if kind == MultiVectorIndex.kind:

@@ -40,7 +40,7 @@ from ..index.persist import write_directory
 from ..index.results import PageHit
 from ..media import Document, Image
 from ..results import Embeddings
-from .ingest import SCAN_DPI, OpenPdfs, PageRef, refuse_held_elsewhere
+from .ingest import SCAN_DPI, OpenPdfs, PageRef, refuse_held_elsewhere, unique_refs
 from .retriever import IndexStats
 
 __all__ = ["KIND", "ContentPageRetriever", "load_content_retriever", "load_vectors", "saved_embedder"]
@@ -110,25 +110,27 @@ class ContentPageRetriever:
     # -- indexing ------------------------------------------------------------------------------
     def index(self, pages: Iterable[PageRef], *, save_to: str | os.PathLike[str] | None = None) -> IndexStats:
         """Embed ``pages`` (chunked by document) and add them. Pages already in the index are
-        skipped unless ``replace``; with ``save_to`` the index is saved after every batch. A page
+        skipped (counted in ``stats.skipped``; the new pages of a document are chunked by
+        themselves) unless ``replace``; with ``save_to`` the index is saved after every batch. A page
         that fails (unreadable, over a limit, refused by the service) is listed in the stats."""
         stats = IndexStats()
         t0 = time.perf_counter()
         root = Path(save_to) if save_to is not None else None
-        refs = list(pages)
-        if not self.replace:
-            held = {page: str(meta.get("source", "")) for meta in self._metas() for page in meta["page_ids"]}
-            refuse_held_elsewhere(refs, held)
+        refs = unique_refs(pages)
+        held = {page: str(meta.get("source", "")) for meta in self._metas() for page in meta["page_ids"]}
+        refuse_held_elsewhere(refs, held)  # --replace too: it reads the same documents again, not others of their name
+        # Skipped by page, not by chunk: a document that grew since it was chunked (2 pages held as
+        # "doc#1-2", now 5) gets chunks of its new pages only, never a second vector of pages 1-2.
+        todo = refs if self.replace else [r for r in refs if r.page_id not in held]
+        stats.skipped = len(refs) - len(todo)
         bar = _progress_bar(len(refs), self.name) if self.progress else None
+        if bar is not None and stats.skipped:
+            bar.update(stats.skipped)
         pending: list[_Chunk] = []
         try:
-            chunks = list(_chunks(refs, self.pages_per_vector))
+            chunks = list(_chunks(todo, self.pages_per_vector))
             stale = self._outgrown(refs, {c.id for c in chunks}) if self.replace else []
             for chunk in chunks:
-                if chunk.id in self.flat and not self.replace:
-                    if bar is not None:
-                        bar.update(len(chunk.refs))
-                    continue
                 pending.append(chunk)
                 if len(pending) == self.batch_size:
                     self._embed_batch(pending, stats, root, bar)

@@ -16,6 +16,7 @@ retriever and the evaluation harness only see the protocol.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -57,12 +58,15 @@ def index_pages(
     batch_size: int = 8,
     replace: bool = False,
     on_page: Callable[[PageImage], None] | None = None,
+    save_to: str | os.PathLike[str] | None = None,
 ) -> dict[str, int]:
     """Embed a stream of pages in batches and add them to ``index`` document by document.
 
-    ``index`` is a :class:`vertex_mm.index.MultiVectorIndex`. When it is saved somewhere, each
-    finished document is saved before the next starts, so only one batch of page images and
-    one document's vectors are in memory at a time. Returns pages per document.
+    ``index`` is a :class:`vertex_mm.index.MultiVectorIndex`. When it is saved somewhere (or
+    ``save_to`` says where), each finished document is saved before the next starts, so only
+    one batch of page images and one document's vectors are in memory at a time; a new index is
+    first written with its first document, so a run that embeds nothing leaves none. Returns
+    pages per document.
     """
     counts: dict[str, int] = {}
     doc: str | None = None
@@ -74,8 +78,8 @@ def index_pages(
             index.add(doc, vectors, page_numbers=[p.page_number for p in pages_of_doc],
                       page_ids=[p.page_id for p in pages_of_doc], metadata=[p.metadata() for p in pages_of_doc],
                       space=embedder.space, replace=replace)
-            if index.path is not None:
-                index.save()
+            if save_to is not None or index.path is not None:
+                index.save(save_to)  # where it lives already: only the new document is written
             counts[doc] = len(vectors)
 
     for batch in iter_page_batches(pages, batch_size):

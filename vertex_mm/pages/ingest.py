@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import os
+import unicodedata
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -33,13 +34,13 @@ from typing import Any
 from ..errors import InputError, InvalidDocumentError
 from ..index.results import page_id  # the scheme, defined beside PageHit so that the index shares it
 from ..limits import PAGE_IMAGE_SUFFIXES, PDF_SUFFIXES
-from ..pdf import MAX_PAGE_PIXELS, MAX_PAGE_SIDE, PdfFile, open_pdf, pdf_page_count
+from ..pdf import MAX_PAGE_PIXELS, MAX_PAGE_SIDE, PdfFile, fit_scale, open_pdf, pdf_page_count
 from ..pixels import upright_rgb
 
 __all__ = [
     "DEFAULT_DPI", "SCAN_DPI", "InvalidDocumentError", "OpenPdfs", "PageImage", "PageRef", "expand_sources",
     "iter_image_folder", "iter_page_batches", "iter_page_images", "iter_pdf_pages", "page_id", "pdf_page_count",
-    "read_image", "refuse_held_elsewhere",
+    "read_image", "refuse_held_elsewhere", "unique_refs",
 ]
 
 DEFAULT_DPI = 144
@@ -64,8 +65,9 @@ class PageRef:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))
-        if not self.doc_id:
-            object.__setattr__(self, "doc_id", self.path.stem)
+        # NFC: "résumé" typed, or unpacked by a tool that writes NFD (macOS, some zip tools), is one
+        # id, so that the clash checks see the pair and a qrels file or a filter matches either form
+        object.__setattr__(self, "doc_id", unicodedata.normalize("NFC", self.doc_id or self.path.stem))
 
     @property
     def is_pdf(self) -> bool:
@@ -147,8 +149,9 @@ class OpenPdfs:
         pdf = self.document(ref.path)
         index = ref.page_number - 1
         w_pt, h_pt = pdf.page_size(index)
-        scale = _fitting_scale(w_pt, h_pt, (SCAN_DPI if ref.scan else dpi) / 72.0, max_pixels)
-        image = pdf.render(index, scale=scale)
+        # the scale render() fits to (the pixel and side bounds both), so the recorded DPI is the real one
+        scale = fit_scale(w_pt, h_pt, (SCAN_DPI if ref.scan else dpi) / 72.0, max_pixels=max_pixels)
+        image = pdf.render(index, scale=scale, max_pixels=max_pixels)
         if ref.scan:  # stored as 8-bit gray, as a scanner's PNG: the same pixels in every channel
             image = image.convert("L").convert("RGB")
         return PageImage(ref.doc_id, ref.page_number, image, source=str(ref.path), dpi=scale * 72.0,
@@ -166,22 +169,15 @@ class OpenPdfs:
         self.close()
 
 
-def _fitting_scale(w_pt: float, h_pt: float, scale: float, max_pixels: int) -> float:
-    """``scale``, or the largest one at which the page stays within ``max_pixels``."""
-    if w_pt * h_pt * scale * scale > max_pixels:
-        scale = (max_pixels / (w_pt * h_pt)) ** 0.5
-        while math.ceil(w_pt * scale) * math.ceil(h_pt * scale) > max_pixels:
-            scale *= 0.999  # pdfium rounds the bitmap size up
-    return scale
-
-
 # --- page references --------------------------------------------------------------------------
 
 
 def expand_sources(paths: Iterable[str | os.PathLike[str]], *, errors: list[str] | None = None) -> list[PageRef]:
     """Refs for files and folders: every page of each PDF, and each page image as one page.
-    Folders are searched recursively (sorted); anything else raises :class:`InputError`, as
-    do two files whose pages would get the same id. A PDF that cannot be opened raises
+    Folders are searched recursively (sorted); a file reached twice (``docs/ docs/a.pdf``, a
+    link to it) is taken once, where it first comes. Anything else raises :class:`InputError`,
+    as do two files that would make one document id (``a/report.pdf`` and ``b/report.pdf``,
+    or ``report.pdf`` and ``report.png``). A PDF that cannot be opened raises
     :class:`InvalidDocumentError`; with an ``errors`` list it is appended there instead
     (``"FILE: why"``) and the other files go on (one bad file never sinks a folder)."""
     accepted = PDF_SUFFIXES | PAGE_IMAGE_SUFFIXES
@@ -194,7 +190,7 @@ def expand_sources(paths: Iterable[str | os.PathLike[str]], *, errors: list[str]
         else:
             raise InputError(f"{p}: no such file or folder", input_name=str(p))
     refs: list[PageRef] = []
-    for f in files:
+    for f in _first_of_each(files):
         suffix = f.suffix.lower()
         if suffix in PDF_SUFFIXES:
             try:
@@ -209,13 +205,44 @@ def expand_sources(paths: Iterable[str | os.PathLike[str]], *, errors: list[str]
             refs.append(PageRef(f))
         else:
             raise InputError(f"{f}: not a PDF or page image (accepted: {', '.join(sorted(accepted))})", input_name=str(f))
-    seen: dict[str, Path] = {}
+    # One document id, one file (the late-interaction index adds a document once, and the others
+    # would list the pages of two files as one document), and one page id, one file ("a#1.png"
+    # and page 1 of "a.pdf").
+    docs: dict[str, Path] = {}
+    pages: dict[str, Path] = {}
     for r in refs:
-        if r.page_id in seen and seen[r.page_id] != r.path:
-            raise InputError(f"page id {r.page_id!r} comes from both {seen[r.page_id]} and {r.path}; rename one",
-                             input_name=str(r.path))
-        seen[r.page_id] = r.path
+        for what, key, seen in (("document", r.doc_id, docs), ("page id", r.page_id, pages)):
+            if seen.setdefault(key, r.path) != r.path:
+                raise InputError(f"{what} {key!r} comes from both {seen[key]} and {r.path}; rename one",
+                                 input_name=str(r.path))
     return refs
+
+
+def unique_refs(refs: Iterable[PageRef]) -> list[PageRef]:
+    """``refs`` without a repeat of a page already listed (the same page of the same file, by
+    real path, as the same document), in their first order: a page given twice is read, billed
+    and stored once."""
+    real: dict[Path, str] = {}
+    seen: set[tuple[str, int, bool, str]] = set()
+    out: list[PageRef] = []
+    for r in refs:
+        key = (real.setdefault(r.path, os.path.realpath(r.path)), r.page_number, r.scan, r.doc_id)
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
+def _first_of_each(files: list[Path]) -> list[Path]:
+    """``files`` with each file once (by real path: the same file by two names is one), in order."""
+    seen: set[str] = set()
+    out: list[Path] = []
+    for f in files:
+        real = os.path.realpath(f)
+        if real not in seen:
+            seen.add(real)
+            out.append(f)
+    return out
 
 
 def refuse_held_elsewhere(refs: Iterable[PageRef], held: dict[str, str], *, by_doc: bool = False) -> None:
@@ -249,8 +276,8 @@ def iter_page_images(refs: Iterable[PageRef], *, dpi: float = DEFAULT_DPI, max_p
     """Render each ref, in order, one at a time (PDF pages at ``dpi``, scans at :data:`SCAN_DPI`).
     A page that cannot be read raises :class:`InvalidDocumentError`; with an ``errors`` list
     it is appended there (``"PAGE_ID: why"``) and skipped."""
-    if dpi <= 0:
-        raise InputError(f"dpi must be positive, got {dpi}", input_name="dpi")
+    if not (math.isfinite(dpi) and dpi > 0):  # NaN compares false with everything
+        raise InputError(f"dpi must be a positive number, got {dpi}", input_name="dpi")
     with OpenPdfs() as pdfs:
         for ref in refs:
             try:

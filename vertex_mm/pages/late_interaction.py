@@ -24,7 +24,7 @@ import numpy as np
 from ..index.multivector import MultiVectorIndex, SearchMode
 from ..index.results import PageHit
 from .embedder import MultiVectorEmbedder, index_pages
-from .ingest import DEFAULT_DPI, PageRef, iter_page_images
+from .ingest import DEFAULT_DPI, PageRef, iter_page_images, unique_refs
 from .retriever import IndexStats
 
 __all__ = ["LateInteractionRetriever"]
@@ -68,13 +68,13 @@ class LateInteractionRetriever:
         """Render, embed and add ``pages`` document by document (a document already indexed is
         an error unless ``replace``); a page that cannot be read is listed in the stats and
         skipped. With ``save_to`` each finished document is saved at once, so memory holds one
-        document's vectors whatever the corpus size."""
-        if save_to is not None:
-            self.mv_index.save(save_to)
+        document's vectors whatever the corpus size; a run that adds no document writes nothing
+        there (an empty new index would only make the rerun ask for ``--update``)."""
         t0 = time.perf_counter()
         errors: list[str] = []
-        images = iter_page_images(pages, dpi=self.dpi, errors=errors)
-        counts = index_pages(self.embedder, self.mv_index, images, batch_size=self.batch_size, replace=self.replace)
+        images = iter_page_images(unique_refs(pages), dpi=self.dpi, errors=errors)  # a page given twice is one page
+        counts = index_pages(self.embedder, self.mv_index, images, batch_size=self.batch_size, replace=self.replace,
+                             save_to=save_to)
         return IndexStats(pages=sum(counts.values()), documents=counts, errors=errors,
                           seconds={"embed": time.perf_counter() - t0})
 

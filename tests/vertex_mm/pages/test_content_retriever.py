@@ -191,7 +191,7 @@ def test_cli_indexes_resumes_searches_and_evaluates_through_the_emulator(
     assert main(["pages", "index", str(corpus), "--index", str(idx), "--embedder", "gemini", "--update", "--dimension", "128",
                  *endpoint]) == 0
     out = capsys.readouterr().out
-    assert "indexed 11 pages with gemini" in out and "(14 pages in the index)" in out
+    assert "indexed 11 pages with gemini" in out and "(14 pages in the index, 3 already there" in out
 
     assert main(["pages", "search", "--index", str(idx), "hexagon logo", "-k", "4", "--json", *endpoint]) == 0
     line = json.loads(capsys.readouterr().out.strip())
