@@ -46,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     debs = Path(args.debs) if args.debs else None
+    if debs is not None and not debs.is_dir():  # a mistyped folder quietly fell back to apt-get (network)
+        from ._errors import UsageError
+
+        raise UsageError(f"--debs {args.debs}: no such folder")
     if args.which in ("photos", "all"):
         ds.build_photos(out, splits=splits, debs_dir=debs, neardup=not args.no_neardup, log=log)
     if args.which in ("pages", "all"):

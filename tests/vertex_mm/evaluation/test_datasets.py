@@ -200,3 +200,13 @@ def test_cli_info_lists_sizes_and_the_evaluation_commands(tmp_path: Path, capsys
     assert "photos/test:" in out and "pages/dev:" in out
     assert f"vertex-mm pages eval {tmp_path / 'pages' / 'test'} --split test" in out
     assert f"vertex-mm eval-images --split test --data {tmp_path}\n" in out
+
+
+def test_a_debs_folder_that_does_not_exist_is_a_usage_error_not_a_download(tmp_path: Path, capsys) -> None:
+    """A mistyped --debs quietly fell back to apt-get download (network) and exited 0."""
+    from vertex_mm.cli import main
+
+    rc = main(["eval-data", "build", "photos", "--debs", str(tmp_path / "nonexist"), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"--debs {tmp_path / 'nonexist'}: no such folder" in err
+    assert not (tmp_path / "out").exists()
