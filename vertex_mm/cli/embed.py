@@ -151,6 +151,12 @@ def run(args: argparse.Namespace) -> int:
                 report = _run_batch_job(args, embedder, extensions)
             else:
                 report = _run_online(args, embedder, media == "all")
+        if not report.interrupted and report.seen == 0:
+            # index and pages index refuse an empty source too: a mistyped folder, or one of
+            # formats this backend does not take, is no success
+            kinds = "contents (images, PDF, audio, video)" if media == "all" else "images of " + ", ".join(
+                sorted(e.lstrip(".") for e in extensions))
+            raise UsageError(f"no inputs under {args.source}: it holds no {kinds}")
         return _finish(report, SIGTERM_EXIT if stopped_by else 130)
     finally:
         embedder.close()

@@ -142,6 +142,18 @@ def test_usage_errors_exit_2_with_a_message(tmp_path, capsys):
     assert "dimension" in capsys.readouterr().err.lower()
 
 
+def test_a_source_with_no_inputs_exits_2_as_index_does(tmp_path, capsys):
+    """A mistyped folder, or one of formats the backend skips, exited 0 as '0 inputs: 0 embedded'."""
+    from vertex_mm.cli import main
+
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "scan.tiff").write_bytes(b"II*\x00")
+    rc = main(["embed", str(tmp_path / "photos"), "--out", str(tmp_path / "o.jsonl"), "--backend", "hashed",
+               "--dimension", "128", "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "no inputs under" in err and "images of bmp, gif, jpeg" in err, err
+
+
 def test_the_command_runs_in_process_with_failures_reported(image_folder, tmp_path, capsys):
     from vertex_mm.cli import main
 
