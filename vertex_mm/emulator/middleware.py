@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .._server import TrackedSend
 from .errors import GoogleAPIException, error_response, retry_after_header, retry_info
 from .faults import Decision, FaultInjector, Outcome, Stats
+from .models import ALIASES, MODELS
 
 __all__ = ["ABORT_KEY", "FaultMiddleware", "InternalErrorMiddleware", "is_prediction_path"]
 
@@ -62,7 +63,9 @@ class FaultMiddleware:
             latency = self.injector.settings.latency
             if latency > 0:
                 await asyncio.sleep(latency)
-            decision = self.injector.decide(_base_model(scope))
+            # A model the emulator does not serve is the route's 404, as the service answers it:
+            # it uses no quota and draws no fault (it got a quota 429 before its 404).
+            decision = self.injector.decide(_base_model(scope)) if _served(scope) else Decision(Outcome.PASS)
             if decision.outcome is Outcome.DROP:
                 counted = True
                 self.stats.answered(None)
@@ -100,6 +103,12 @@ class InternalErrorMiddleware:
             log.exception("internal error in the vertex-mm emulator while serving %s", scope.get("path"))
             message = f"Internal error in the vertex-mm emulator: {type(exc).__name__}: {exc}"
             await error_response(GoogleAPIException(500, message))(scope, receive, send)
+
+
+def _served(scope: Scope) -> bool:
+    """Whether the request's path names a model the emulator serves (an alias included)."""
+    model_id = str(scope.get("path", "")).rsplit("/", 1)[-1].split(":", 1)[0]
+    return model_id in MODELS or model_id in ALIASES
 
 
 def _base_model(scope: Scope) -> str:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from ..limits import GEMINI_EMBEDDING_2, MULTIMODAL_EMBEDDING_001, ModelLimits
 from .errors import GoogleAPIException
 
-__all__ = ["MODELS", "PublisherModel", "find_model"]
+__all__ = ["ALIASES", "MODELS", "PublisherModel", "find_model"]
 
 Method = Literal["predict", "embedContent"]
 
@@ -60,7 +60,7 @@ MODELS: dict[str, PublisherModel] = {
 }
 
 # Other names the service answers to for the same model.
-_ALIASES = {
+ALIASES = {
     "multimodalembedding": "multimodalembedding@001",
     "gemini-embedding-2-preview": "gemini-embedding-2",
 }
@@ -68,7 +68,7 @@ _ALIASES = {
 
 def find_model(model_id: str, *, path: str, method: Method | None = None) -> PublisherModel:
     """The model for ``model_id``; 404 if unknown, 400 if it is not served by ``method``."""
-    model = MODELS.get(_ALIASES.get(model_id, model_id))
+    model = MODELS.get(ALIASES.get(model_id, model_id))
     if model is None:
         raise GoogleAPIException(
             404,

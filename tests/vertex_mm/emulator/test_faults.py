@@ -207,3 +207,17 @@ def test_a_too_large_body_is_drained_only_so_far_then_the_connection_is_dropped(
     # 2x the limit read, plus what the socket buffers held; far from the 200 MiB offered.
     assert sent < 40 << 20, f"the server took {sent >> 20} MiB of a too-large body"
     assert not answer or answer.startswith(b"HTTP/1.1 400"), answer[:200]
+
+
+def test_a_model_the_emulator_does_not_serve_is_a_404_that_uses_no_quota():
+    """With the quota used up, a request to an unknown model got the quota's 429 before its 404."""
+    from vertex_mm.emulator import run_emulator
+
+    body = {"instances": [{"text": "a"}]}
+    path = "/v1/projects/p/locations/us-central1/publishers/google/models/{}:predict"
+    with run_emulator(backend="hashed", quota_rpm=1) as emu, httpx.Client(base_url=emu.url) as http:
+        assert http.post(path.format("multimodalembedding@001"), json=body).status_code == 200
+        assert http.post(path.format("multimodalembedding@001"), json=body).status_code == 429  # used up
+        unknown = http.post(path.format("multimodalembedding@999"), json=body)
+        assert unknown.status_code == 404, unknown.text
+        assert "not found" in unknown.json()["error"]["message"]
