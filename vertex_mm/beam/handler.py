@@ -170,7 +170,7 @@ class EmbedderModelHandler(ModelHandler[EmbedInput, PredictionResult, BaseEmbedd
         if unknown:
             raise ValueError(f"EmbedderModelHandler takes only {sorted(_INFERENCE_ARGS)} as inference_args, got {unknown}")
         if "dimension" in (inference_args or {}):
-            _check_dimension(self.backend, self.kind, inference_args["dimension"], self.embedder_options,  # type: ignore[index]
+            _check_dimension(self.backend, inference_args["dimension"], self.embedder_options,  # type: ignore[index]
                              self.embedder_factory)
 
     def get_num_bytes(self, batch: Sequence[EmbedInput]) -> int:
@@ -208,10 +208,10 @@ def _check_settings(backend: str, kind: str, dimension: Any, task: str | None, r
         BatchOptions.build(**batch)
     if task is not None:
         resolve_task(task)
-    _check_dimension(backend, kind, dimension, options, factory)
+    _check_dimension(backend, dimension, options, factory)
 
 
-def _check_dimension(backend: str, kind: str, dimension: Any, options: dict[str, Any], factory: Any) -> None:
+def _check_dimension(backend: str, dimension: Any, options: dict[str, Any], factory: Any) -> None:
     if dimension is None:
         return
     if isinstance(dimension, bool) or not isinstance(dimension, int) or dimension < 1:
