@@ -252,15 +252,18 @@ def dead_letter_row(
     source: str = "",
     metadata: Mapping[str, Any] | None = None,
     error_type: str | None = None,
+    retryable: bool | None = None,
 ) -> dict[str, Any]:
-    """The dead-letter row of one input that produced no embedding."""
+    """The dead-letter row of one input that produced no embedding (``retryable``: whether a
+    later attempt could succeed, when ``error`` is only a description; else its own)."""
     if isinstance(error, BaseException):
         message = str(error) or repr(error)
         kind = error_type or type(error).__name__
         retryable = bool(getattr(error, "retryable", False)) if isinstance(error, VertexMMError) else False
         status = getattr(error, "status_code", None)
     else:
-        message, kind, retryable, status = error, error_type or "Exception", False, None
+        message, kind, status = error, error_type or "Exception", None
+        retryable = bool(retryable)
     return {
         "id": item_id,
         "error_type": kind,

@@ -30,6 +30,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import PredictionResult, RunInference
 from apache_beam.typehints.decorators import no_annotations
 
+from ..errors import VertexMMError
 from .handler import EmbedderModelHandler
 from .records import EmbedInput, Kind, dead_letter_row, describe, embedding_row, fallback_id, to_embed_input
 
@@ -106,13 +107,16 @@ def _explode_failed_batch(failure: tuple[Any, Any]) -> Iterator[dict[str, Any]]:
     """RunInference's failed batch ``(batch, (exc_type, repr, traceback))`` -> one row per input."""
     batch, (exc_type, exc_repr, _traceback) = failure
     name = getattr(exc_type, "__name__", str(exc_type))
+    # Beam hands over the type and repr only; the type says whether a later run could succeed
+    # (a quota or an outage that outlasted the retries), which the row marked False always.
+    retryable = isinstance(exc_type, type) and issubclass(exc_type, VertexMMError) and bool(exc_type.retryable)
     Metrics.counter(_NAMESPACE, "dead_letter").inc(len(batch))
     for item in batch:
         if isinstance(item, EmbedInput):
             yield dead_letter_row(item.id, exc_repr, stage="batch", source=item.source(), metadata=item.metadata,
-                                  error_type=name)
+                                  error_type=name, retryable=retryable)
         else:  # pragma: no cover - only EmbedInputs reach RunInference
-            yield dead_letter_row(fallback_id(item), exc_repr, stage="batch", error_type=name)
+            yield dead_letter_row(fallback_id(item), exc_repr, stage="batch", error_type=name, retryable=retryable)
 
 
 def _safe_source(element: Any) -> str:

@@ -135,5 +135,18 @@ def test_dead_letter_row_from_a_foreign_exception_is_not_retryable():
     assert (row["error_type"], row["error"], row["retryable"]) == ("RuntimeError", "RuntimeError('boom')", False)
 
 
+@pytest.mark.parametrize("exc_type, retryable", [(QuotaExceededError, True), (ImageTooLargeError, False),
+                                                 (RuntimeError, False)])
+def test_a_failed_batch_marks_its_rows_retryable_by_the_exception_type(exc_type, retryable):
+    """RunInference hands over the type and repr of a batch's exception; every row said
+    retryable=False, so a quota that outlasted the retries looked like bad input."""
+    from vertex_mm.beam.transforms import _explode_failed_batch
+
+    batch = [to_embed_input({"id": "a", "text": "x"}, "text"), to_embed_input({"id": "b", "text": "y"}, "text")]
+    rows = list(_explode_failed_batch((batch, (exc_type, f"{exc_type.__name__}('boom')", None))))
+    assert [(r["id"], r["stage"], r["error_type"], r["retryable"]) for r in rows] == [
+        ("a", "batch", exc_type.__name__, retryable), ("b", "batch", exc_type.__name__, retryable)]
+
+
 def test_pathlib_pure_path_is_accepted():
     assert to_embed_input(pathlib.PurePosixPath("/x/y.jpg"), "image").content == "/x/y.jpg"
