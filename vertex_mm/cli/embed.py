@@ -151,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
                 report = _run_batch_job(args, embedder, extensions)
             else:
                 report = _run_online(args, embedder, media == "all")
-        if not report.interrupted and report.seen == 0:
+        # (a run that only re-attached to a batch job lists nothing, yet ran: it names its job)
+        if not report.interrupted and report.seen == 0 and not getattr(report, "jobs", None):
             # index and pages index refuse an empty source too: a mistyped folder, or one of
             # formats this backend does not take, is no success
             kinds = "contents (images, PDF, audio, video)" if media == "all" else "images of " + ", ".join(
