@@ -147,8 +147,11 @@ class BaseEmbedder(BatchDispatch, abc.ABC):
         dimension: int | None = None,
         video_segment_config: VideoSegmentConfig | None = None,
     ) -> MultiModalEmbeddingResponse:
-        """The ``vertexai.vision_models.MultiModalEmbeddingModel.get_embeddings`` call shape:
-        one request, one attempt (batch calls add rate limiting and retries)."""
+        """The ``vertexai.vision_models.MultiModalEmbeddingModel.get_embeddings`` call shape,
+        sent at once. Vertex and local backends make one attempt (batch calls add rate
+        limiting and retries); gemini, whose one input may take several requests (an image and
+        a text, a video's segments), sends each under the rate limit and the retry policy, so
+        that one refused request does not throw away those done (``retry="none"``: one attempt)."""
         return self._predict(self.build_request(image, video, contextual_text, dimension, video_segment_config))
 
     def embed_many(self, requests: Iterable[EmbedRequest | dict[str, Any] | VertexMMError], *,
@@ -157,15 +160,7 @@ class BaseEmbedder(BatchDispatch, abc.ABC):
         ``get_embeddings`` keyword names; invalid ones become per-item errors, and an error
         given in place of a request (a request that could not be built) is that item's result."""
         requests = as_batch(requests, call="embed_many", what="requests")
-        if self._batches_itself():
-            return self._run(self._build_many(requests), progress=progress)
-
-        def build(r: EmbedRequest | dict[str, Any] | VertexMMError) -> EmbedRequest:
-            if isinstance(r, VertexMMError):
-                raise r
-            return r if isinstance(r, EmbedRequest) else self._request_from_dict(r)
-
-        return self._stream_list(requests, build, progress)
+        return self._stream_list(requests, self._request_of, progress)
 
     def embed_images(
         self,
@@ -219,7 +214,9 @@ class BaseEmbedder(BatchDispatch, abc.ABC):
         video, an audio clip, in order) together. ``task`` is a preset of
         :data:`vertex_mm.content.TASKS` (``retrieval_query``, ``retrieval_document``...),
         ``task_instruction`` a free-form one, ``title`` the document title of
-        ``retrieval_document``. One attempt; batches add rate limiting and retries."""
+        ``retrieval_document``. Sent at once: one attempt on the local backend; gemini's
+        request is rate limited and retried under the embedder's policy (``retry="none"``: one
+        attempt; ``asyncio.wait_for`` around :meth:`aembed_content` stops its retries)."""
         warn_file_name_strings(content if isinstance(content, (list, tuple)) else [content], call="embed_content")
         request = self.build_content_request(content, dimension=dimension, task=task,
                                              task_instruction=task_instruction, title=title)
@@ -253,7 +250,7 @@ class BaseEmbedder(BatchDispatch, abc.ABC):
                           progress: bool = False) -> list[ItemResult]:
         """The coroutine form of :meth:`embed_many`."""
         requests = as_batch(requests, call="aembed_many", what="requests")
-        return await self._arun(self._build_many(requests), progress=progress)
+        return await self._astream_list(requests, self._request_of, progress)
 
     async def aembed_images(self, images: Iterable[Any], *, dimension: int | None = None, progress: bool = False,
                             errors: ErrorMode = "raise") -> Embeddings:
@@ -286,18 +283,12 @@ class BaseEmbedder(BatchDispatch, abc.ABC):
         return await self._aembed_column(contents, column, progress, errors)
 
     # -- helpers -----------------------------------------------------------------------------
-    def _build_many(self, requests: Iterable[EmbedRequest | dict[str, Any] | VertexMMError]
-                    ) -> list[EmbedRequest | VertexMMError]:
-        built: list[EmbedRequest | VertexMMError] = []
-        for r in requests:
-            if isinstance(r, (EmbedRequest, VertexMMError)):
-                built.append(r)
-            else:
-                try:
-                    built.append(self._request_from_dict(r))
-                except VertexMMError as exc:
-                    built.append(exc)
-        return built
+    def _request_of(self, r: EmbedRequest | dict[str, Any] | VertexMMError) -> EmbedRequest:
+        """One item of ``embed_many``'s list as a request; an error given in its place is raised
+        (it becomes that item's result)."""
+        if isinstance(r, VertexMMError):
+            raise r
+        return r if isinstance(r, EmbedRequest) else self._request_from_dict(r)
 
     def _request_from_dict(self, r: Any) -> EmbedRequest:
         """A dict request (``get_embeddings``' keyword names) built, or an :class:`InputError`

@@ -54,11 +54,16 @@ class EmbeddingSpace:
     def from_id(cls, space_id: str) -> "EmbeddingSpace":
         base, _, params = space_id.partition(";")
         task = params[len("task="):] if params.startswith("task=") else ""
-        parts = base.split("/", 3)
-        if len(parts) < 3 or not parts[2].isdigit() or (params and not task):
+        parts = base.split("/")
+        # A model name may hold "/" (an org/model id, as Hugging Face repos are named), so the
+        # dimension is the first all-digit segment after the model's first one, not the third
+        # segment: "local/acme/encoder-v2/512" is model "acme/encoder-v2". The id's format is
+        # unchanged, so ids already in manifests, journals and caches keep their meaning.
+        dim_at = next((i for i in range(2, len(parts)) if parts[i].isdigit()), None)
+        if dim_at is None or not parts[0] or (params and not task):
             raise ValueError(f"not an embedding space id: {space_id!r} "
                              "(expected backend/model/dimension[/variant][;task=NAME])")
-        return cls(parts[0], parts[1], int(parts[2]), parts[3] if len(parts) == 4 else "", task)
+        return cls(parts[0], "/".join(parts[1:dim_at]), int(parts[dim_at]), "/".join(parts[dim_at + 1:]), task)
 
     def with_task(self, task: str | None) -> "EmbeddingSpace":
         """The same space, recording ``task``."""
@@ -107,6 +112,16 @@ class MultiModalEmbeddingResponse:
         return np.asarray(vec, dtype=np.float32)
 
 
+def _every(index: Any) -> bool:
+    """Whether ``index`` (of the columns) keeps them all, in order."""
+    return index is Ellipsis or (isinstance(index, slice) and index == slice(None))
+
+
+def _same_axis(axis1: Any = 0, axis2: Any = 1, **_: Any) -> bool:
+    """Whether two axes of a 2-D array are one (-2 is 0, -1 is 1)."""
+    return isinstance(axis1, int) and isinstance(axis2, int) and axis1 % 2 == axis2 % 2
+
+
 class Embeddings(np.ndarray):
     """A float32 (n, dimension) array that knows its :class:`EmbeddingSpace`.
 
@@ -151,11 +166,57 @@ class Embeddings(np.ndarray):
                 rows = np.arange(self.shape[0])[key if not isinstance(key, tuple) else key[0]]
                 rows = np.atleast_1d(rows)
                 out.errors = [self.errors[int(i)] for i in rows]
-                if out.shape[1] != self.shape[1]:
-                    out.space = None
+                if out.shape[1] != self.shape[1] or (isinstance(key, tuple) and len(key) > 1 and not _every(key[1])):
+                    out.space = None  # columns picked or moved: no longer vectors of the space
             else:
                 return np.asarray(out)
         return out
+
+    # numpy keeps the subclass through functions and methods that move rows, and
+    # __array_finalize__ cannot see how they moved: it handed the errors of one row to another
+    # (np.take, np.roll, a.take...). So the row-picking methods say which rows they took,
+    # np.roll is remapped the same way, and any other numpy function gives a plain array, as
+    # arithmetic does: no errors and no space rather than wrong ones.
+    def take(self, indices: Any, axis: Any = None, out: Any = None, mode: Any = "raise") -> Any:
+        result = super().take(indices, axis=axis, out=out, mode=mode)
+        return self._rows_taken(result, axis, lambda rows: rows.take(indices, mode=mode))
+
+    def compress(self, condition: Any, axis: Any = None, out: Any = None) -> Any:
+        result = super().compress(condition, axis=axis, out=out)
+        return self._rows_taken(result, axis, lambda rows: rows.compress(condition))
+
+    def repeat(self, repeats: Any, axis: Any = None) -> Any:
+        result = super().repeat(repeats, axis=axis)
+        return self._rows_taken(result, axis, lambda rows: rows.repeat(repeats))
+
+    def _rows_taken(self, result: Any, axis: Any, pick: Any) -> Any:
+        """``result`` of a method that picked along ``axis``: with the errors of the rows it
+        took when it picked rows, else a plain array."""
+        if not isinstance(result, Embeddings):
+            return result
+        if self.ndim == 2 and result.ndim == 2 and axis in (0, -2):
+            result.errors = [self.errors[int(i)] for i in pick(np.arange(self.shape[0]))]
+            return result
+        return np.asarray(result)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        result = super().__array_function__(func, types, args, kwargs)
+        if func is np.roll:
+            return self._rolled(result, args, kwargs)
+        if func is np.swapaxes and _same_axis(*args[1:], **kwargs):
+            return result  # a no-op swap: np.split and np.array_split take this way
+        if not isinstance(result, Embeddings) or func in _ROWS_KNOWN or any(result is a for a in args):
+            return result
+        return np.asarray(result)
+
+    def _rolled(self, result: Any, args: Any, kwargs: Any) -> Any:
+        a = args[0] if args else kwargs.get("a")
+        shift = args[1] if len(args) > 1 else kwargs.get("shift")
+        axis = args[2] if len(args) > 2 else kwargs.get("axis")
+        if a is self and self.ndim == 2 and axis in (0, -2) and np.ndim(shift) == 0:
+            rows = np.roll(np.arange(self.shape[0]), shift)
+            return Embeddings(result, self.space, [self.errors[int(i)] for i in rows])
+        return np.asarray(result)
 
     def __array_wrap__(self, out_arr: Any, context: Any = None, return_scalar: bool = False) -> Any:
         # Arithmetic leaves the space: a sum of two embeddings is just numbers.
@@ -188,3 +249,11 @@ class Embeddings(np.ndarray):
         space = self.space.id if self.space else None
         n_bad = sum(e is not None for e in self.errors)
         return f"Embeddings(shape={self.shape}, space={space!r}, failed={n_bad})"
+
+
+#: numpy functions whose Embeddings result is right as it is: they reach the methods and the
+#: indexing above (take, compress, repeat, flip, split), copy rows, or keep every row in place.
+_ROWS_KNOWN = frozenset({
+    np.take, np.compress, np.repeat, np.flip, np.flipud, np.copy, np.atleast_2d, np.nan_to_num,
+    np.split, np.array_split, np.vsplit,
+})

@@ -9,7 +9,7 @@ Most users never import this package: ``embedder.embed_images(...)`` and friends
     vecs = emb.embed_images(paths, progress=True)
 """
 
-from .cache import EmbeddingCache
+from .cache import CacheFileError, EmbeddingCache
 from .interrupt import BatchInterrupted, NotRunError
 from .options import DEFAULT_REQUESTS_PER_MINUTE, REMOTE_DEFAULTS, BatchOptions
 from .progress import Progress
@@ -19,6 +19,7 @@ from .retry import DEFAULT_RETRY, NO_RETRY, RetryPolicy, is_retryable, resolve_r
 __all__ = [
     "BatchInterrupted",
     "BatchOptions",
+    "CacheFileError",
     "DEFAULT_REQUESTS_PER_MINUTE",
     "DEFAULT_RETRY",
     "EmbeddingCache",

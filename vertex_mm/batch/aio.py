@@ -5,8 +5,9 @@
 result or one typed error each. ``on_result`` sees each result as it arrives.
 
 Cancellation (Ctrl-C under ``asyncio.run``, or ``task.cancel()``) is asyncio's: the workers
-are cancelled and ``CancelledError`` propagates. Finished work is not lost: it was already
-handed to ``on_result`` (and to the cache, when the embedder has one).
+are cancelled and ``CancelledError`` propagates; requests the engine sends from its threads
+send nothing more and stop retrying (``BatchEngine.in_thread``). Finished work is not lost: it
+was already handed to ``on_result`` (and to the cache, when the embedder has one).
 """
 
 from __future__ import annotations

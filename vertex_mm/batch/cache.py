@@ -29,9 +29,35 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
+from ..errors import InputError
 from ..results import EmbeddingSpace, MultiModalEmbeddingResponse, VideoEmbedding
 
-__all__ = ["EmbeddingCache"]
+__all__ = ["CacheFileError", "EmbeddingCache"]
+
+
+class CacheFileError(InputError):
+    """Raised when an embedding cache file cannot be opened or is not an embedding cache (a
+    damaged file, another kind of file, a folder, no permission); nothing was sent. The
+    message names the file and what to do.
+
+    Raised when the cache is opened, before a batch starts, and not turned into a warning as
+    failures during a batch are (:class:`~vertex_mm.errors.CacheUnavailableWarning`): a file
+    that cannot be opened never starts working, and a long job run without the cache it was
+    given would pay again, on every rerun, for the vectors it was meant to keep.
+    """
+
+    @classmethod
+    def for_path(cls, path: pathlib.Path, exc: sqlite3.Error) -> "CacheFileError":
+        reason = str(exc) or type(exc).__name__
+        if isinstance(exc, sqlite3.DatabaseError) and ("not a database" in reason or "malformed" in reason):
+            return cls(f"embedding cache {path} is not an embedding cache, or is damaged ({reason})",
+                       input_name=str(path), hint="Delete it (it only holds vectors that can be computed again) "
+                                                  "or pass another cache file")
+        if "locked" in reason or "busy" in reason:
+            return cls(f"embedding cache {path} could not be opened ({reason})", input_name=str(path),
+                       hint="Another process holds it; try again when it is done, or pass another cache file")
+        return cls(f"embedding cache {path} could not be opened ({reason})", input_name=str(path),
+                   hint="Check that it is a file you can read and write (not a folder), or pass another cache file")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS embeddings (
@@ -67,7 +93,11 @@ class EmbeddingCache:
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 60.0, pool_size: int = _POOL_SIZE) -> None:
         self.path = pathlib.Path(path).expanduser()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CacheFileError(f"embedding cache {self.path}: cannot create its folder ({exc.strerror or exc})",
+                                 input_name=str(self.path), hint="Pass a cache path in a folder you can write") from exc
         self.timeout = timeout
         self.hits = 0
         self.misses = 0
@@ -76,14 +106,18 @@ class EmbeddingCache:
         self._open: list[sqlite3.Connection] = []
         self._pool_size = max(1, int(pool_size))
         self._pid = os.getpid()
-        with self._connection() as conn:
-            conn.execute(_SCHEMA)
-            columns = {row[1] for row in conn.execute("PRAGMA table_info(embeddings)")}
-            if "content" not in columns:
-                try:
-                    conn.execute(_CONTENT_COLUMN)
-                except sqlite3.OperationalError:  # another process added it first
-                    pass
+        try:
+            with self._connection() as conn:
+                conn.execute(_SCHEMA)
+                columns = {row[1] for row in conn.execute("PRAGMA table_info(embeddings)")}
+                if "content" not in columns:
+                    try:
+                        conn.execute(_CONTENT_COLUMN)
+                    except sqlite3.OperationalError:  # another process added it first
+                        pass
+        except sqlite3.Error as exc:
+            self.close()
+            raise CacheFileError.for_path(self.path, exc) from exc
 
     def _new_connection(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)

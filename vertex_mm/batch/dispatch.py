@@ -11,19 +11,13 @@ imported on the first batch call, not with the package.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..columns import Column, ErrorMode, ItemResult, assemble, check_error_mode
-from ..errors import VertexMMError
 from ..results import Embeddings, MultiModalEmbeddingResponse
 from ..wire import EmbedRequest
 from .configured import BatchConfigured
-
-if TYPE_CHECKING:
-    from .runner import OnResult
 
 __all__ = ["BatchDispatch"]
 
@@ -53,25 +47,9 @@ class BatchDispatch(BatchConfigured):
 
     async def _apredict(self, request: EmbedRequest) -> MultiModalEmbeddingResponse:
         """The coroutine form of :meth:`_predict`: by default, :meth:`_predict` on the engine's
-        thread pool. A backend with a native async client may override it."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._batch_engine().executor, self._predict, request)
-
-    async def _apredict_many(self, requests: Sequence[EmbedRequest], *, progress: bool = False,
-                             on_result: OnResult | None = None) -> list[ItemResult]:
-        """The coroutine form of :meth:`_predict_many`; ``on_result`` sees each result as it
-        arrives (not for a backend that batches itself: its batch finishes whole)."""
-        engine = self._batch_engine()
-        if self._batches_itself():
-            from .engine import isolated
-
-            many = functools.partial(self._predict_many, progress=progress)
-            call = functools.partial(isolated, many, list(requests))
-            return await asyncio.get_running_loop().run_in_executor(engine.executor, call)
-        from .progress import Progress
-
-        with Progress(len(requests), enabled=progress, desc=f"{self.backend} embed") as bar:
-            return await engine.arun(self._apredict, requests, progress=bar, on_result=on_result)
+        thread pool, whose retries stop when the coroutine is cancelled. A backend with a
+        native async client may override it."""
+        return await self._batch_engine().in_thread(self._predict, request)
 
     def _batches_itself(self) -> bool:
         return type(self)._predict_many is not BatchDispatch._predict_many
@@ -110,12 +88,10 @@ class BatchDispatch(BatchConfigured):
 
         check_error_mode(errors)
         try:
-            if self._batches_itself():
-                # Local models: the whole list to their batched inference.
-                results = self._run(column.build_all(list(items)), progress=progress)
-            else:
-                results = self._stream_list(list(enumerate(items)), lambda pair: column.build(pair[1], str(pair[0])),
-                                            progress)
+            # Every backend through the stream: local models get it in chunk_size chunks, each
+            # cached as it finishes, and Ctrl-C keeps the finished chunks (one list call lost them all).
+            results = self._stream_list(list(enumerate(items)), lambda pair: column.build(pair[1], str(pair[0])),
+                                        progress)
         except BatchInterrupted as exc:
             # Ctrl-C: the finished vectors go to whoever catches the interruption.
             exc.result = assemble(exc.results, column.kind, column.space, "collect")
@@ -124,8 +100,24 @@ class BatchDispatch(BatchConfigured):
 
     async def _aembed_column(self, items: Iterable[Any], column: Column, progress: bool, errors: ErrorMode) -> Embeddings:
         check_error_mode(errors)
-        results = await self._arun(column.build_all(list(items)), progress=progress)
+        results = await self._astream_list(list(enumerate(items)), lambda pair: column.build(pair[1], str(pair[0])),
+                                           progress)
         return assemble(results, column.kind, column.space, errors)
+
+    async def _astream_list(self, items: list[Any], build: Callable[[Any], EmbedRequest],
+                            progress: bool) -> list[ItemResult]:
+        """The coroutine twin of :meth:`_stream_list`: inputs are read, checked and looked up
+        in the cache on the engine's threads, never on the event loop."""
+        engine = self._batch_engine()
+        if self._batches_itself():
+            # Inference blocks anyway: the whole stream on one pool thread (cancelling stops it
+            # before its next chunk).
+            return await engine.in_thread(self._stream_list, items, build, progress)
+        from .progress import Progress
+
+        with Progress(len(items), enabled=progress, desc=f"{self.backend} embed") as bar:
+            return await engine.alist(items, build=build, apredict=self._apredict, cache=self._cache_view(),
+                                      progress=bar)
 
     def _stream_list(self, items: list[Any], build: Callable[[Any], EmbedRequest], progress: bool) -> list[ItemResult]:
         """A list through the engine's stream: inputs are read and checked in the workers while
@@ -144,15 +136,3 @@ class BatchDispatch(BatchConfigured):
                            for r in results]
             raise
         return results
-
-    def _run(self, built: list[EmbedRequest | VertexMMError], *, progress: bool) -> list[ItemResult]:
-        from .engine import cached_dispatch
-
-        return cached_dispatch(built, lambda todo: self._predict_many(todo, progress=progress), self._cache_view())
-
-    async def _arun(self, built: list[EmbedRequest | VertexMMError], *, progress: bool) -> list[ItemResult]:
-        from .engine import acached_dispatch
-
-        return await acached_dispatch(built, lambda todo, on_result: self._apredict_many(todo, progress=progress,
-                                                                                       on_result=on_result),
-                                      self._cache_view())

@@ -10,24 +10,27 @@ inference themselves (local models) get their ``_predict_many`` fed in chunks.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
 import threading
-import warnings
-from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
-from ..errors import BackendError, CacheUnavailableWarning, QuotaExceededError, VertexMMError
+from ..errors import BackendError, QuotaExceededError, VertexMMError
 from ..results import MultiModalEmbeddingResponse
 from ..wire import EmbedRequest
 from .aio import arun_ordered
+from .cache_view import CacheView
 from .interrupt import BatchInterrupted, NotRunError
 from .options import BatchOptions
 from .progress import Progress
 from .ratelimit import RateLimiter
-from .runner import OnResult, run_ordered, stop_aware_sleep
+from .runner import OnResult, StopAwareSleep, run_ordered, stop_aware_sleep
 
-__all__ = ["BatchEngine", "CacheView", "acached_dispatch", "cached_dispatch"]
+__all__ = ["BatchEngine", "CacheView", "cached_dispatch"]
 
 T = TypeVar("T")
 Predict = Callable[[EmbedRequest], MultiModalEmbeddingResponse]
@@ -35,82 +38,15 @@ APredict = Callable[[EmbedRequest], Awaitable[MultiModalEmbeddingResponse]]
 PredictMany = Callable[[Sequence[EmbedRequest]], list[Any]]
 
 
-class CacheView:
-    """The engine's cache seen through one embedder's key function (which adds its space)."""
-
-    def __init__(self, cache: Any, key: Callable[[EmbedRequest], str]) -> None:
-        self.cache = cache
-        self.key = key
-        self._lock = threading.Lock()
-        self._in_flight: dict[str, Future[Any]] = {}
-        self._warned = False
-
-    # The cache is an optimisation: one that cannot be read is a miss, one that cannot be
-    # written is skipped, with one warning. Before, a locked sqlite file turned every vector
-    # the service had returned (and billed) into an error, and failed an async batch whole.
-    def lookup(self, key: str) -> MultiModalEmbeddingResponse | None:
-        try:
-            hit: MultiModalEmbeddingResponse | None = self.cache.get(key)
-        except Exception as exc:
-            self._unavailable("read", exc)
-            return None
-        return hit
-
-    def store(self, key: str, result: MultiModalEmbeddingResponse) -> None:
-        try:
-            self.cache.put(key, result)
-        except Exception as exc:
-            self._unavailable("write", exc)
-
-    def _unavailable(self, what: str, exc: Exception) -> None:
-        with self._lock:
-            first, self._warned = not self._warned, True
-        if first:
-            warnings.warn(f"the embedding cache could not {what} ({type(exc).__name__}: {exc}); going on without it "
-                          "(results are returned, not cached)", CacheUnavailableWarning, stacklevel=2)
-
-    def fetch(self, request: EmbedRequest, compute: Callable[[], MultiModalEmbeddingResponse]) -> MultiModalEmbeddingResponse:
-        """The cached response, else ``compute()`` stored; concurrent callers with the same key
-        share one computation (a repeated image in a batch is sent once)."""
-        key = self.key(request)
-        hit = self.lookup(key)
-        if hit is not None:
-            return hit
-        with self._lock:
-            shared = self._in_flight.get(key)
-            if shared is None:
-                # Another caller may have finished this key between the lookup above and now
-                # (it leaves the in-flight table once stored): look again before computing.
-                hit = self.lookup(key)
-                if hit is not None:
-                    return hit
-                mine: Future[Any] = Future()
-                self._in_flight[key] = mine
-        if shared is not None:
-            shared_result: MultiModalEmbeddingResponse = shared.result()
-            return shared_result
-        try:
-            result = compute()
-            self.store(key, result)
-            mine.set_result(result)
-            return result
-        except BaseException as exc:
-            mine.set_exception(exc)
-            raise
-        finally:
-            with self._lock:
-                del self._in_flight[key]
-
-    def get(self, request: EmbedRequest) -> MultiModalEmbeddingResponse | None:
-        return self.lookup(self.key(request))
-
-    def put(self, request: EmbedRequest, result: Any) -> None:
-        if isinstance(result, MultiModalEmbeddingResponse):
-            self.store(self.key(request), result)
-
-
 # The sleep and progress bar of the input being embedded on this thread, for service_call.
 _POLICY: ContextVar[tuple[Callable[[float], None] | None, Progress | None] | None] = ContextVar("_POLICY", default=None)
+
+
+def _stop_requested() -> None:
+    """Raise StopRequested when the call this thread serves was stopped (see in_thread)."""
+    sleep = (_POLICY.get() or (None, None))[0]
+    if isinstance(sleep, StopAwareSleep):
+        sleep.check()
 
 
 def _per_service_call(predict: Callable[..., Any]) -> bool:
@@ -165,6 +101,8 @@ class BatchEngine:
             kwargs["sleep"] = sleep
         for attempt in self.retry.retrying(**kwargs):
             with attempt:
+                if isinstance(sleep, StopAwareSleep):
+                    sleep.check()  # a stopped batch sends nothing more (StopRequested is final)
                 if self.limiter is None:
                     return send()
                 self.limiter.acquire(sleep=sleep)
@@ -178,8 +116,14 @@ class BatchEngine:
     async def acall(self, apredict: APredict, request: EmbedRequest, *,
                     progress: Progress | None = None) -> MultiModalEmbeddingResponse:
         """The coroutine twin of :meth:`call`."""
-        if _per_service_call(apredict):  # its requests take the policy in service_call, one by one
-            return await apredict(request)
+        if _per_service_call(apredict):
+            # Its requests take the policy in service_call, one by one, on the thread that
+            # in_thread runs it on; the progress bar goes there with them.
+            token = _POLICY.set((None, progress))
+            try:
+                return await apredict(request)
+            finally:
+                _POLICY.reset(token)
         async for attempt in self.retry.async_retrying(before_sleep=progress.retried if progress else None):
             with attempt:
                 if self.limiter is None:
@@ -207,15 +151,41 @@ class BatchEngine:
             stop=stop,
         )
 
-    async def arun(self, apredict: APredict, requests: Iterable[EmbedRequest], *, progress: Progress | None = None,
-                   on_result: OnResult | None = None) -> list[Any]:
-        return await arun_ordered(
-            lambda req: self.acall(apredict, req, progress=progress),
-            requests,
-            concurrency=self.options.concurrency,
-            on_result=on_result,
-            progress=progress,
-        )
+    async def alist(self, items: Iterable[T], *, build: Callable[[T], EmbedRequest], apredict: APredict,
+                    cache: CacheView | None = None, progress: Progress | None = None) -> list[Any]:
+        """The coroutine twin of a list through :meth:`stream`: one result or typed error per
+        item, in order. Each item is built (read, decode-checked) and looked up in the cache on
+        the engine's threads, ``concurrency`` at a time: the event loop never blocks on a file
+        or on sqlite, and memory follows the requests in flight, not the input."""
+
+        async def task(item: T) -> Any:
+            request = await self.in_thread(build, item)
+            if cache is None:
+                return await self.acall(apredict, request, progress=progress)
+            return await cache.afetch(request, lambda: self.acall(apredict, request, progress=progress),
+                                      self.in_thread)
+
+        return await arun_ordered(task, items, concurrency=self.options.concurrency, progress=progress)
+
+    async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on the engine's thread pool, awaited.
+
+        A :meth:`service_call` inside it runs under the policy with a sleep that ends when this
+        coroutine is cancelled, and with the progress bar of the :meth:`acall` it serves. So
+        ``wait_for``, ``task.cancel()`` or Ctrl-C under ``asyncio.run`` stop its retries and
+        its next requests (a thread cannot be cancelled: the pool went on retrying for up to
+        ``give_up_after`` seconds, spending quota, and the process could not exit meanwhile).
+        """
+        stop = threading.Event()
+        progress = (_POLICY.get() or (None, None))[1]
+        context = contextvars.copy_context()
+        context.run(_POLICY.set, (StopAwareSleep(stop), progress))
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self.executor, functools.partial(context.run, fn, *args))
+        except asyncio.CancelledError:
+            stop.set()
+            raise
 
     def stream(
         self,
@@ -253,9 +223,11 @@ class BatchEngine:
 
     def _stream_chunks(self, items: Iterable[T], build: Callable[[T], EmbedRequest], on_result: OnResult,
                        predict_many: PredictMany, cache: CacheView | None, progress: Progress | None) -> None:
-        completed = 0
+        completed = started = 0
         try:
             for start, chunk in _chunks(items, self.options.chunk_size):
+                _stop_requested()  # run by in_thread for a coroutine that was cancelled
+                started = start + len(chunk)
                 built: list[Any] = []
                 for item in chunk:
                     try:
@@ -269,8 +241,9 @@ class BatchEngine:
                     if progress is not None:
                         progress.item_done(not isinstance(result, VertexMMError))
         except KeyboardInterrupt:
-            # Whole chunks were delivered; the chunk in inference is dropped and redone on resume.
-            raise BatchInterrupted([], completed) from None
+            # Whole chunks were delivered (and cached); the chunk in inference is dropped and
+            # redone on resume.
+            raise BatchInterrupted([], completed, started=started) from None
 
     # -- the pool that runs blocking backends for coroutines -----------------------------
     @property
@@ -334,10 +307,10 @@ def _split_cached(built: list[Any], cache: CacheView | None) -> tuple[list[Any],
 
 
 def _merge(out: list[Any], built: list[Any], todo: list[int], fresh: Sequence[Any], cache: CacheView | None,
-           repeats: dict[int, int], kept: Collection[int] = ()) -> list[Any]:
+           repeats: dict[int, int]) -> list[Any]:
     for i, result in zip(todo, fresh):
         out[i] = result
-        if cache is not None and id(built[i]) not in kept:  # (kept: cached as it arrived)
+        if cache is not None:
             cache.put(built[i], result)
     for i, j in repeats.items():
         out[i] = out[j]
@@ -384,21 +357,3 @@ def isolated(predict_many: PredictMany, requests: Sequence[EmbedRequest]) -> lis
     if len(requests) == 1:
         return [failure if isinstance(failure, VertexMMError) else BackendError.wrap(failure)]
     return [isolated(predict_many, [r])[0] for r in requests]
-
-
-async def acached_dispatch(built: list[Any],
-                           apredict_many: Callable[[Sequence[EmbedRequest], OnResult | None], Awaitable[list[Any]]],
-                           cache: CacheView | None) -> list[Any]:
-    """The coroutine twin of :func:`cached_dispatch`. ``apredict_many(requests, on_result)``
-    hands each result to ``on_result`` as it arrives (where it can), which caches it at once:
-    a batch cancelled or timed out part way keeps what finished, as the thread path does."""
-    out, todo, repeats = _split_cached(built, cache)
-    kept: set[int] = set()
-
-    def keep(_index: int, request: Any, result: Any) -> None:
-        if cache is not None:
-            cache.put(request, result)
-            kept.add(id(request))
-
-    fresh = await apredict_many([built[i] for i in todo], keep if cache is not None else None) if todo else []
-    return _merge(out, built, todo, fresh, cache, repeats, kept)

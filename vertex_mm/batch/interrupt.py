@@ -23,12 +23,15 @@ class BatchInterrupted(KeyboardInterrupt):
     """Ctrl-C (or another stop) ended a batch early; nothing finished was lost.
 
     ``results`` has one entry per input seen so far, in input order: a result, a typed error,
-    or :class:`NotRunError` for inputs that never finished. ``result`` is set by callers that
-    assemble something richer (``embed_images`` puts its partial ``Embeddings`` there).
+    or :class:`NotRunError` for inputs that never finished (empty for a stream, whose results
+    went to its ``on_result`` as they came). ``completed`` counts the finished inputs,
+    ``started`` those begun. ``result`` is set by callers that assemble something richer
+    (``embed_images`` puts its partial ``Embeddings`` there).
     """
 
-    def __init__(self, results: list[Any], completed: int) -> None:
-        super().__init__(f"batch stopped: {completed} of {len(results)} started inputs finished")
+    def __init__(self, results: list[Any], completed: int, *, started: int | None = None) -> None:
+        self.started = len(results) if started is None else started
+        super().__init__(f"batch stopped: {completed} of {self.started} started inputs finished")
         self.results = results
         self.completed = completed
         self.result: Any = None

@@ -22,9 +22,11 @@ __all__ = ["BATCH_OPTION_NAMES", "BatchOptions", "DEFAULT_REQUESTS_PER_MINUTE", 
 
 #: The client-side rate limit when none is given: 120 requests per minute. Vertex AI's base
 #: quota for ``multimodalembedding`` online prediction is 120 to 600 requests per minute per
-#: project and region, depending on the region; 120 is the floor, so the default never earns
-#: 429s on a fresh project. Raise it to your project's quota (Cloud console, IAM & Admin >
-#: Quotas) with ``requests_per_minute=`` or ``vertex-mm embed --rpm``.
+#: project and region, depending on the region; 120 is the floor, so a fresh project sees at
+#: most a stray 429 at the default: the bucket starts full (``burst``, one second's worth),
+#: so the first minute may start 122 requests, and a 429 is retried with its token given back.
+#: Raise it to your project's quota (Cloud console, IAM & Admin > Quotas) with
+#: ``requests_per_minute=`` or ``vertex-mm embed --rpm``; ``burst=1`` spaces requests evenly.
 DEFAULT_REQUESTS_PER_MINUTE = 120.0
 
 #: Defaults for backends that call a remote API with a per-minute quota. Ten in flight keep

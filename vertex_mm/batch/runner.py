@@ -26,7 +26,7 @@ from ..errors import BackendError, VertexMMError
 from .interrupt import BatchInterrupted, NotRunError, StopRequested
 from .progress import Progress
 
-__all__ = ["OnResult", "run_ordered", "stop_aware_sleep"]
+__all__ = ["OnResult", "StopAwareSleep", "run_ordered", "stop_aware_sleep"]
 
 T = TypeVar("T")
 OnResult = Callable[[int, Any, Any], None]
@@ -35,14 +35,25 @@ OnResult = Callable[[int, Any, Any], None]
 _POLL_SECONDS = 0.2
 
 
-def stop_aware_sleep(stop: threading.Event) -> Callable[[float], None]:
-    """A ``sleep`` for limiters and retries that ends early, raising StopRequested, on stop."""
+class StopAwareSleep:
+    """A ``sleep`` for limiters and retries that ends early, raising StopRequested, on ``stop``;
+    :meth:`check` raises it at once when stopped (before a new request is sent)."""
 
-    def sleep(seconds: float) -> None:
-        if stop.wait(seconds):
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+
+    def __call__(self, seconds: float) -> None:
+        if self.stop.wait(seconds):
             raise StopRequested()
 
-    return sleep
+    def check(self) -> None:
+        if self.stop.is_set():
+            raise StopRequested()
+
+
+def stop_aware_sleep(stop: threading.Event) -> StopAwareSleep:
+    """A :class:`StopAwareSleep` on ``stop``."""
+    return StopAwareSleep(stop)
 
 
 def _guarded(task: Callable[[Any], Any], item: Any, stop: threading.Event) -> Any:
@@ -94,14 +105,21 @@ class _Collector:
     def __init__(self, keep: bool, on_result: OnResult | None, progress: Progress | None) -> None:
         self.keep = keep
         self.results: list[Any] = []
+        self.started = 0
         self.on_result = on_result
         self.progress = progress
         self.completed = 0
         self.not_run = 0
 
     def slot(self) -> int:
-        self.results.append(None)
-        return len(self.results) - 1
+        # Without keep, only a count: a stream of 10^8 inputs must not hold 10^8 list slots.
+        if self.keep:
+            self.results.append(None)
+        self.started += 1
+        return self.started - 1
+
+    def interrupted(self) -> BatchInterrupted:
+        return BatchInterrupted(self.results, self.completed, started=self.started)
 
     def deliver(self, index: int, item: Any, result: Any) -> None:
         if self.on_result is not None:
@@ -129,8 +147,9 @@ def run_ordered(
     """Run ``task`` over ``items`` with at most ``concurrency`` in flight; results in input order.
 
     ``stop`` lets the caller stop the batch from another thread, and lets tasks sleep on it
-    (:func:`stop_aware_sleep`). With ``keep_results=False`` the returned list holds ``None``
-    placeholders: results go to ``on_result`` only (streaming jobs keep memory flat).
+    (:func:`stop_aware_sleep`). With ``keep_results=False`` results go to ``on_result`` only
+    and the returned list (and a :class:`BatchInterrupted`'s ``results``) is empty: streaming
+    jobs keep memory flat.
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
@@ -171,12 +190,12 @@ def run_ordered(
                 # report what finished; requests still on the wire are abandoned.
                 stop.set()
                 _abandon(pending, out)
-                raise BatchInterrupted(out.results, out.completed) from None
+                raise out.interrupted() from None
             except BaseException:
                 stop.set()
                 raise
         if stop.is_set() and (not exhausted or out.not_run or sigint.hit):
-            raise BatchInterrupted(out.results, out.completed)
+            raise out.interrupted()
     finally:
         executor.shutdown(wait=False, cancel_futures=True)
     return out.results

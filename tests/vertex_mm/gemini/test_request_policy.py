@@ -8,11 +8,13 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from factories import image_bytes, mp4_bytes
 
 from vertex_mm import Image, Video, VideoSegmentConfig, get_embedder
 from vertex_mm.batch import RetryPolicy
 from vertex_mm.emulator import run_emulator
+from vertex_mm.errors import ServiceUnavailableError
 
 
 def test_each_request_of_an_input_takes_its_own_token():
@@ -44,4 +46,21 @@ def test_a_failed_segment_is_retried_alone_and_no_video_fails():
         assert stats["2xx"] == 60  # no segment answered twice: only the refused requests were sent again
         again = asyncio.run(g.aembed_many(requests[:2]))  # the async path sends each request on its own too
         assert [len(r.video_embeddings) for r in again] == [10, 10]
+        g.close()
+
+
+def test_a_single_call_is_retried_under_the_policy_and_retry_none_sends_once():
+    # The documented contract of gemini's single calls (get_embeddings, embed_content): each
+    # request is retried like a batch's, so an image with a text does not lose the half done.
+    quick = RetryPolicy(max_attempts=3, initial_backoff=0.0, jitter=0.0, max_retry_after=0.0)
+    with run_emulator(backend="hashed", fault_rate_503=1.0, retry_after=0.0) as emu:
+        g = get_embedder("gemini", base_url=emu.url, retry=quick, requests_per_minute=None)
+        with pytest.raises(ServiceUnavailableError):
+            g.embed_content("one text")
+        assert emu.stats()["requests"] == 3
+        g.configure_batch(retry="none")
+        emu.reset_stats()
+        with pytest.raises(ServiceUnavailableError):
+            g.get_embeddings(contextual_text="one text")
+        assert emu.stats()["requests"] == 1
         g.close()
