@@ -46,7 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kind", choices=("flat", "faiss"), default=None,
                    help="flat: exact search (default); faiss: approximate HNSW, needs vertex-mm[index]")
     p.add_argument("--update", action="store_true",
-                   help="open IDX if it exists: embed only photos it lacks or that changed (size or time), "
+                   help="open IDX if it exists: embed only photos it lacks or whose bytes changed (a photo whose "
+                        "size and time are the same is not read; one whose time alone changed is hashed), "
                         "record where moved photos are now, and drop photos no longer on disk")
     add_rate_arguments(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -93,15 +94,15 @@ def run(args: argparse.Namespace) -> int:
         index = create_index(IndexConfig(space), args.kind or "flat")
     root = Path(os.path.abspath(args.folder))  # links kept: a photo linked from elsewhere is named by its link
     ids = {Path(os.path.abspath(p)).relative_to(root).as_posix(): p for p in photos}
-    todo, moved = _plan(index, ids)
+    todo, moved, keep = _plan(index, ids)
     gone = [i for i in index.ids if i not in ids]
-    if moved:  # same bytes, new place (the folder was moved): the vectors stand, the paths not
+    if moved:  # same bytes, new place or time (the folder was moved, a photo touched): the vectors stand
         index.set_metadata(list(moved), list(moved.values()))
     before = len(index)
     _defer_sigint_in_upsert(index)
     try:
         _, skipped = index_images(embedder, todo, root=root, dimension=space.dimension, index=index,
-                                  progress=not args.no_progress)
+                                  progress=not args.no_progress, keep=keep)
     except KeyboardInterrupt:  # a BatchInterrupted too: the chunks added so far are whole
         return _interrupted(args, index, out, len(index) - before, len(todo))
     finally:
@@ -118,27 +119,40 @@ def run(args: argparse.Namespace) -> int:
     return 1 if skipped else 0
 
 
-def _plan(index: BaseIndex, ids: dict[str, Path]) -> tuple[list[Path], dict[str, dict[str, Any]]]:
-    """The photos to embed (new, or changed since they were embedded: another size or
-    modification time) and the new metadata of the others whose stored place is out of date.
+def _plan(index: BaseIndex, ids: dict[str, Path]
+          ) -> tuple[list[Path], dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The photos to embed (new, or whose bytes changed since they were embedded), the new
+    metadata of the others whose stored place or stat is out of date, and, for each photo
+    embedded again, the keys of its row that the index did not write (tags, say), to keep.
 
-    A row saved before the index recorded size and time cannot tell a change: it keeps its
-    vector and records the file as it is now."""
-    from ..index.build import photo_metadata
+    A photo of the same size and modification time is taken as unchanged without reading it.
+    Otherwise its bytes decide: hashed and compared with the SHA-256 its row recorded, so a
+    touched photo, or one copied without its times, costs no new embedding; a row without a
+    hash (saved by an earlier version) cannot tell, and is embedded again. A row saved before
+    the index recorded size and time cannot tell a change either: it keeps its vector and
+    records the file as it is now."""
+    from ..index.build import PHOTO_KEYS, photo_metadata, photo_sha256
 
     todo: list[Path] = []
     moved: dict[str, dict[str, Any]] = {}
+    keep: dict[str, dict[str, Any]] = {}
     for id_, path in ids.items():
         if id_ not in index:
             todo.append(path)
             continue
         stored = index.metadata(id_)
-        now = photo_metadata(Path(os.path.abspath(path)), id_)
+        where = Path(os.path.abspath(path))
+        now = photo_metadata(where, id_)
         if any(key in stored and stored[key] != now.get(key) for key in ("size", "mtime_ns")):
-            todo.append(path)
-        elif any(stored.get(key) != value for key, value in now.items()):
+            digest = photo_sha256(where) if "sha256" in stored else None
+            if digest is None or digest != stored["sha256"]:
+                todo.append(path)
+                keep[id_] = {key: value for key, value in stored.items() if key not in PHOTO_KEYS}
+                continue
+            now["sha256"] = digest
+        if any(stored.get(key) != value for key, value in now.items()):
             moved[id_] = {**stored, **now}
-    return todo, moved
+    return todo, moved, keep
 
 
 def _say(text: str) -> None:

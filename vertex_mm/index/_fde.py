@@ -120,13 +120,16 @@ class FdeSidecars(SegmentSidecars[np.ndarray]):
         self._saved[segment] = encodings
         return [name]
 
+    def _owns(self, file: str) -> bool:
+        return is_sidecar(file)
+
     def _read(self, seg: Segment) -> np.ndarray:
         assert self._root is not None
         path = self._root / seg.record.name / sidecar_name(self.settings())
         try:
-            arr = np.load(path, mmap_mode="r")
-        except (ValueError, OSError) as exc:
-            raise IndexCorruptedError(f"MUVERA sidecar {path} cannot be read: {exc}") from exc
+            arr = self._array(seg, sidecar_name(self.settings()))
+        except IndexCorruptedError as exc:
+            raise IndexCorruptedError(f"MUVERA sidecar: {exc}") from exc
         if arr.shape != (len(seg.rows), self.encoder.fde_dim) or arr.dtype != np.float32:
             raise IndexCorruptedError(f"MUVERA sidecar {path} holds {arr.dtype} {arr.shape}; the segment has "
                                       f"{len(seg.rows)} pages of {self.encoder.fde_dim}-d encodings")

@@ -18,15 +18,17 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, TypeVar
 
+import numpy as np
+
 from .errors import IndexCorruptedError, IndexNotFoundError
 from .manifest import MANIFEST_NAME, Manifest, locate_index
 
-__all__ = ["PinnedFolder", "read_pinned"]
+__all__ = ["PinnedFolder", "load_npy", "read_pinned"]
 
 T = TypeVar("T")
 #: Reads before giving up: each retry needs another save to land during the read.
@@ -42,6 +44,7 @@ class PinnedFolder:
         self._fd: int | None = None
         self._files = ExitStack()
         self._opened: dict[str, IO[bytes]] = {}
+        self._manifest_read: tuple[int, ...] | None = None  # the manifest file read_manifest read
         if _HAS_OPENAT:
             try:
                 self._fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
@@ -77,12 +80,17 @@ class PinnedFolder:
             Manifest.read(self.path)  # raises the error that says what the folder holds instead
             raise IndexCorruptedError(f"{self.path}: {MANIFEST_NAME} disappeared while it was read") from None
         with f:
+            self._manifest_read = _folder_identity(os.fstat(f.fileno()))
             return Manifest.parse(f.read(), self.shown(MANIFEST_NAME))
 
-    def open_verified(self, manifest: Manifest, *, checksums: bool) -> None:
-        """Open every file the manifest lists and check it (size, and SHA-256 with ``checksums``)
-        on the handle :meth:`file` then hands out: what is checked is what is read."""
+    def open_verified(self, manifest: Manifest, *, checksums: bool, names: Collection[str] | None = None) -> None:
+        """Open every file the manifest lists (or those of them in ``names``) and check it (size,
+        and SHA-256 with ``checksums``) on the handle :meth:`file` then hands out: what is
+        checked is what is read. A name may be ``part/file`` (a multi-vector segment's): it is
+        resolved under this folder's handle like any other."""
         for name in manifest.files:
+            if names is not None and name not in names:
+                continue
             try:
                 f = self._files.enter_context(self._open(name))
             except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
@@ -96,6 +104,11 @@ class PinnedFolder:
         f.seek(0)
         return f
 
+    def array(self, name: str, *, mmap: bool = True) -> np.ndarray:
+        """The ``.npy`` file ``name`` (opened by :meth:`open_verified`), memory-mapped from its
+        handle with ``mmap``; the mapping outlives the handle and the folder."""
+        return load_npy(self.file(name), mmap=mmap)
+
     @property
     def files(self) -> Mapping[str, IO[bytes]]:
         return self._opened
@@ -106,11 +119,18 @@ class PinnedFolder:
         return self._fd is not None
 
     def moved(self) -> bool:
-        """Whether ``path`` no longer names the version this object reads (a save replaced it)."""
+        """Whether ``path`` no longer names the version this object reads: a save replaced the
+        folder, or replaced the manifest in it (a multi-vector index saved or compacted in
+        place, which then removes the segments the old manifest named)."""
         if self._fd is None:
             return self._manifest_identity() != self._identity
         try:
-            return _folder_identity(os.stat(locate_index(self.path))) != self._identity
+            if _folder_identity(os.stat(locate_index(self.path))) != self._identity:
+                return True
+            if self._manifest_read is None:
+                return False
+            with self._open(MANIFEST_NAME) as f:
+                return _folder_identity(os.fstat(f.fileno())) != self._manifest_read
         except OSError:
             return True
 
@@ -150,6 +170,28 @@ def read_pinned(path: Path, read: Callable[[PinnedFolder], T]) -> T:
                 continue  # read by name while the files changed: possibly a mix
             return result
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def load_npy(f: IO[bytes], *, mmap: bool) -> np.ndarray:
+    """An .npy file from an open handle; memory-mapped from that handle (``np.load`` maps only
+    by name, and the name may by now be another version's file). Raises ValueError for a file
+    that is not an .npy array of plain values."""
+    fmt = np.lib.format
+    if not mmap:
+        return np.load(f, allow_pickle=False)  # type: ignore[no-any-return]
+    version = fmt.read_magic(f)
+    if version == (1, 0):
+        shape, fortran, dtype = fmt.read_array_header_1_0(f)
+    elif version == (2, 0):
+        shape, fortran, dtype = fmt.read_array_header_2_0(f)
+    else:
+        raise ValueError(f".npy format version {version} is not one this index writes")
+    if dtype.hasobject:
+        raise ValueError("holds Python objects")
+    if 0 in shape:  # nothing to map (and mmap refuses a mapping of no data bytes on some systems)
+        f.seek(0)
+        return np.load(f, allow_pickle=False)  # type: ignore[no-any-return]
+    return np.memmap(f, dtype=dtype, mode="r", shape=shape, order="F" if fortran else "C", offset=f.tell())
 
 
 def _folder_identity(st: os.stat_result) -> tuple[int, ...]:

@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import InputError
 from ..late_interaction.packed import PackedPages
 from ._fde import is_sidecar
+from ._folder import PinnedFolder
 from ._screen import SCREEN_PAIRS, is_screen_file
 from ._segments import (
     CODES,
@@ -32,7 +33,7 @@ from ._segments import (
     write_segment_files,
 )
 from .errors import IndexCorruptedError
-from .manifest import INT16_SCREEN_VERSION, MANIFEST_NAME, WRITTEN_VERSION, FileRecord, Manifest
+from .manifest import INT16_SCREEN_VERSION, MANIFEST_NAME, WRITTEN_VERSION, FileRecord, Manifest, locate_index
 from .persist import remove_stale, write_directory, write_manifest, write_subdirectory
 
 if TYPE_CHECKING:
@@ -80,14 +81,16 @@ class SegmentPersistence:
         def _all_segments(self) -> list[Segment]: ...
         def _segment_fde(self, seg: Segment) -> np.ndarray: ...
 
-    def _open_saved(self, path: Path, manifest: Manifest, records: list[SegmentRecord], *, verify: bool) -> None:
-        """Open the segments ``records`` of the index saved at ``path`` (its manifest read)."""
-        check_records(path / MANIFEST_NAME, records, manifest, self.binary)
-        manifest.verify_files(path, checksums=verify)
+    def _open_saved(self, folder: PinnedFolder, manifest: Manifest, records: list[SegmentRecord], *, verify: bool) -> None:
+        """Open the segments ``records`` of the index version ``folder`` holds (its manifest
+        read): every file is checked and read through the folder's handle, so a save to the same
+        path meanwhile cannot hand this load another version's files."""
+        check_records(folder.shown(MANIFEST_NAME), records, manifest, self.binary)
+        folder.open_verified(manifest, checksums=verify)
         self._next_segment = max([self._next_segment, *(int(r.name[4:]) + 1 for r in records)])
-        self._segments = [self._open_segment(path, rec) for rec in records]
-        self.path, self._files, self._created = path, dict(manifest.files), manifest
-        self._attach(path, None)
+        self._segments = self._read_segments(folder, records)
+        self.path, self._files, self._created = folder.path, dict(manifest.files), manifest
+        self._attach(folder.path, None)
         for seg in self._segments:
             for row, alive in zip(seg.rows, seg.live):
                 if alive:
@@ -130,7 +133,7 @@ class SegmentPersistence:
             records.append(SegmentRecord(name, len(rows), int(packed.tokens.shape[0])))
         self._created = write_manifest(self.path, self._manifest(files, records))
         self._files = dict(files)
-        self._segments = [self._open_segment(self.path, rec) for rec in records]
+        self._segments = self._open_segments(self.path, self._created, records)
         self._attach(self.path, [rec.name for rec in records])
         self._clear_pending()
         remove_stale(self.path, self._created, SEGMENT_NAME)
@@ -156,7 +159,7 @@ class SegmentPersistence:
                 raise
             record = SegmentRecord(name, len(seg.rows), int(seg.pages.tokens.shape[0]))
             files.update(written)
-            segments.append(self._open_segment(self.path, record))
+            segments.extend(self._open_segments(self.path, self._manifest(files, [record]), [record]))
         try:
             created = write_manifest(self.path, self._manifest(files, [s.record for s in segments]))
         except BaseException:
@@ -186,7 +189,7 @@ class SegmentPersistence:
         self._created = write_directory(target, self._manifest({}, records), write,
                                         manifest_for=lambda files: self._manifest(files, records))
         self.path, self._files = target, dict(self._created.files)
-        self._segments = [self._open_segment(target, rec) for rec in records]
+        self._segments = self._open_segments(target, self._created, records)
         self._attach(target, [rec.name for rec in records])
         self._clear_pending()
 
@@ -213,8 +216,23 @@ class SegmentPersistence:
             self._fde.keep_only(segments)
             self._screen.keep_only(segments)
 
-    def _open_segment(self, root: Path, record: SegmentRecord) -> Segment:
-        return load_segment(root, record, self.dimension, binary=self.binary, dtype=self._dtype)
+    def _read_segments(self, folder: PinnedFolder, records: list[SegmentRecord]) -> list[Segment]:
+        """The segments ``records`` from the files ``folder`` opened, with their sidecars mapped."""
+        segments = [load_segment(folder, rec, self.dimension, binary=self.binary, dtype=self._dtype) for rec in records]
+        names = [rec.name for rec in records]
+        self._fde.map_files(folder, names)
+        self._screen.map_files(folder, names)
+        return segments
+
+    def _open_segments(self, root: Path, manifest: Manifest, records: list[SegmentRecord]) -> list[Segment]:
+        """Open segments this object has just written under ``root`` (``manifest`` lists their
+        files), through one handle on the folder like a load (sizes checked, not checksums)."""
+        if not records:
+            return []
+        names = {rec.name for rec in records}
+        with PinnedFolder(locate_index(root)) as folder:
+            folder.open_verified(manifest, checksums=False, names={f for f in manifest.files if f.split("/")[0] in names})
+            return self._read_segments(folder, records)
 
     def _take_segment_name(self) -> str:
         name = f"seg-{self._next_segment:06d}"

@@ -10,12 +10,12 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
 from .._jsonl import json_line
-from ._folder import PinnedFolder
+from ._folder import PinnedFolder, load_npy
 from ._store import RowStore
 from .errors import IndexCorruptedError
 from .manifest import Manifest
@@ -39,7 +39,7 @@ def read_rows(folder: PinnedFolder, manifest: Manifest, *, mmap: bool) -> tuple[
     and verified, each checked against the manifest."""
     vpath = folder.shown(VECTORS_NAME)
     try:
-        vectors = _load_npy(folder.file(VECTORS_NAME), mmap=mmap and manifest.count > 0)
+        vectors = load_npy(folder.file(VECTORS_NAME), mmap=mmap and manifest.count > 0)
     except (ValueError, OSError, EOFError) as exc:
         raise IndexCorruptedError(f"{vpath}: unreadable vector file ({exc})") from exc
     expected = (manifest.count, manifest.dimension)
@@ -70,24 +70,6 @@ def read_rows(folder: PinnedFolder, manifest: Manifest, *, mmap: bool) -> tuple[
     if len(set(ids)) != len(ids):
         raise IndexCorruptedError(f"{ipath}: duplicate ids")
     return vectors, ids, metas
-
-
-def _load_npy(f: IO[bytes], *, mmap: bool) -> np.ndarray:
-    """An .npy file from an open handle; memory-mapped from that handle (``np.load`` maps only
-    by name, and the name may by now be another version's file)."""
-    if not mmap:
-        return np.load(f, allow_pickle=False)  # type: ignore[no-any-return]
-    fmt = np.lib.format
-    version = fmt.read_magic(f)
-    if version == (1, 0):
-        shape, fortran, dtype = fmt.read_array_header_1_0(f)
-    elif version == (2, 0):
-        shape, fortran, dtype = fmt.read_array_header_2_0(f)
-    else:
-        raise ValueError(f".npy format version {version} is not one this index writes")
-    if dtype.hasobject:
-        raise ValueError("holds Python objects")
-    return np.memmap(f, dtype=dtype, mode="r", shape=shape, order="F" if fortran else "C", offset=f.tell())
 
 
 def _write_vectors(path: Path, vectors: np.ndarray, dimension: int) -> None:

@@ -157,15 +157,17 @@ class ScreenCopies(SegmentSidecars[ScreenedPages]):
         mapped.clear()  # the mappings closed before the folder is checksummed and moved
         return [copy_name, norms_name]
 
+    def _owns(self, file: str) -> bool:
+        return is_screen_file(file)
+
     def _load_pair(self, seg: Segment, kind: str) -> tuple[Path, tuple[np.ndarray, np.ndarray]]:
         """The segment's folder and its pair of ``kind``: the copy memory-mapped, the norms read."""
         assert self._root is not None
         folder = self._root / seg.record.name
         copy, norms = SCREEN_PAIRS[kind]
         try:
-            return folder, (np.load(folder / copy, mmap_mode="r", allow_pickle=False),
-                            np.load(folder / norms, allow_pickle=False))
-        except (ValueError, OSError, EOFError) as exc:
+            return folder, (self._array(seg, copy), np.array(self._array(seg, norms)))
+        except IndexCorruptedError as exc:
             raise IndexCorruptedError(f"screened copy in {folder} cannot be read: {exc}") from exc
 
     def _read(self, seg: Segment) -> ScreenedPages:

@@ -32,6 +32,7 @@ import numpy as np
 
 from ..late_interaction.binary import BinaryPages
 from ..late_interaction.packed import PackedPages
+from ._folder import PinnedFolder
 from .errors import IndexCorruptedError
 
 __all__ = [
@@ -93,8 +94,11 @@ def write_segment_files(folder: Path, pages: PackedPages, rows: list[dict[str, A
     return [*names, ROWS]
 
 
-def load_segment(root: Path, record: SegmentRecord, dimension: int, *, binary: bool, dtype: str | None = None) -> Segment:
-    """Memory-map a segment the manifest names (its files were verified against the manifest).
+def load_segment(folder: PinnedFolder, record: SegmentRecord, dimension: int, *, binary: bool,
+                 dtype: str | None = None) -> Segment:
+    """Memory-map a segment the manifest names, from the handles ``folder`` opened and checked
+    against the manifest (:meth:`~._folder.PinnedFolder.open_verified`): the files of the
+    version whose manifest was read, even if a save has since put another at the path.
 
     Index folders are trusted input, but a damaged or doctored one must fail with
     :class:`IndexCorruptedError`, never crash the process: the compiled Hamming kernel reads
@@ -104,24 +108,24 @@ def load_segment(root: Path, record: SegmentRecord, dimension: int, *, binary: b
     uint64, one page row per page. Searches then run without per-query checks.
     """
     check_segment_name(record.name)
-    folder = root / record.name
+    where = folder.shown(record.name)
     try:
-        tokens = np.load(folder / TOKENS, mmap_mode="r", allow_pickle=False)
-        offsets = np.load(folder / OFFSETS, allow_pickle=False)
-        codes_arr = np.load(folder / CODES, mmap_mode="r", allow_pickle=False) if binary else None
-        text = (folder / ROWS).read_text(encoding="utf-8")
-    except (ValueError, OSError, EOFError) as exc:
-        raise IndexCorruptedError(f"segment {folder} cannot be read: {exc}") from exc
-    _check_arrays(folder, record, dimension, dtype, tokens, offsets, codes_arr)
+        tokens = folder.array(f"{record.name}/{TOKENS}")
+        offsets = folder.array(f"{record.name}/{OFFSETS}", mmap=False)
+        codes_arr = folder.array(f"{record.name}/{CODES}") if binary else None
+        text = folder.file(f"{record.name}/{ROWS}").read().decode("utf-8")
+    except (ValueError, OSError, EOFError) as exc:  # UnicodeDecodeError is a ValueError
+        raise IndexCorruptedError(f"segment {where} cannot be read: {exc}") from exc
+    _check_arrays(where, record, dimension, dtype, tokens, offsets, codes_arr)
     try:
         packed = PackedPages(tokens, offsets)
         packed.validate()
         codes = BinaryPages(codes_arr, offsets, dimension) if codes_arr is not None else None
     except ValueError as exc:
-        raise IndexCorruptedError(f"segment {folder}: {exc}") from exc
-    rows = _read_rows(folder / ROWS, text)
+        raise IndexCorruptedError(f"segment {where}: {exc}") from exc
+    rows = _read_rows(where / ROWS, text)
     if len(rows) != record.pages:
-        raise IndexCorruptedError(f"segment {folder} holds {len(rows)} page rows; the manifest says {record.pages} pages")
+        raise IndexCorruptedError(f"segment {where} holds {len(rows)} page rows; the manifest says {record.pages} pages")
     return Segment(record, packed, codes, rows)
 
 

@@ -7,7 +7,7 @@ so the command line, the web page and the example answer a query the same way.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +16,24 @@ from ..limits import IMAGE_SUFFIXES  # the one suffix table; re-exported for cal
 from ..results import Embeddings, EmbeddingSpace
 from .base import BaseIndex
 from .filters import Filter
+from .manifest import file_record
 from .results import SearchResults
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "PHOTO_KEYS",
     "embed_query",
     "embedder_for_index",
     "find_images",
     "index_images",
     "photo_metadata",
+    "photo_sha256",
     "search_index",
 ]
 
 _CHUNK = 256  # images embedded and added per step, so a large folder never sits in memory twice
+#: The metadata keys :func:`photo_metadata` writes; any other key of a photo's row is the user's.
+PHOTO_KEYS = ("path", "name", "folder", "size", "mtime_ns", "sha256")
 
 
 def find_images(folder: str | os.PathLike[str], *, recursive: bool = True,
@@ -56,11 +61,13 @@ def index_images(
     backend: str = "flat",
     index: BaseIndex | None = None,
     progress: bool = False,
+    keep: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[BaseIndex, dict[str, str]]:
     """Embed ``paths`` and upsert them into ``index`` (a new one of ``backend`` if None).
 
     Ids are paths relative to ``root`` (default: their common folder); metadata is
-    :func:`photo_metadata`. Images that fail to embed are skipped and
+    :func:`photo_metadata`, over ``keep[id]`` where given (keys a photo embedded again keeps
+    from its old row: tags, captions). Images that fail to embed are skipped and
     returned as ``{id: reason}``; every other image is indexed.
     """
     from . import create_index
@@ -76,23 +83,40 @@ def index_images(
     for start in range(0, len(paths), _CHUNK):
         chunk = paths[start : start + _CHUNK]
         ids = [_relative_id(p, root) for p in chunk]
-        metas = [photo_metadata(p, i) for p, i in zip(chunk, ids)]  # stat before reading: a later change shows
+        # Stat and hash before the embedder reads: a change after either shows at the next update.
+        metas = [{**(keep or {}).get(i, {}), **photo_metadata(p, i, content=True)} for p, i in zip(chunk, ids)]
         vecs = embedder.embed_images([str(p) for p in chunk], dimension=space.dimension,
                                      progress=progress, errors="collect")
         skipped.update(index.upsert(ids, vecs, metas, skip_failed=True))
     return index, skipped
 
 
-def photo_metadata(path: Path, id_: str, stat: os.stat_result | None = None) -> dict[str, Any]:
+def photo_metadata(path: Path, id_: str, stat: os.stat_result | None = None, *, content: bool = False) -> dict[str, Any]:
     """What the index stores with a photo: where it is (``path`` absolute, ``name``, ``folder``
     of its id) and, so that an update can tell a changed file, its ``size`` in bytes and
-    ``mtime_ns`` (the file's stat when it was embedded)."""
+    ``mtime_ns`` (the file's stat when it was embedded); with ``content``, also the
+    ``sha256`` of its bytes, which tells an update whether a photo whose time alone changed
+    (touched, copied without its times, a rating rewritten in place) needs a new vector."""
     meta: dict[str, Any] = {"path": str(path), "name": path.name, "folder": Path(id_).parent.as_posix()}
     try:
         st = stat or path.stat()
     except OSError:  # gone or unreadable: embedding it fails and says why
         return meta
-    return {**meta, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    meta.update(size=st.st_size, mtime_ns=st.st_mtime_ns)
+    if content:
+        digest = photo_sha256(path)
+        if digest is not None:
+            meta["sha256"] = digest
+    return meta
+
+
+def photo_sha256(path: Path) -> str | None:
+    """The SHA-256 of the photo's bytes (the whole file: an edit can change a few bytes of the
+    middle of a same-sized file, which a sample could miss); None when it cannot be read."""
+    try:
+        return file_record(path).sha256
+    except OSError:
+        return None
 
 
 def embedder_for_index(index: BaseIndex, backend: str | None = None, **options: Any) -> Any:

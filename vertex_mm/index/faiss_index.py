@@ -12,7 +12,9 @@ file in the directory. What to expect:
   subset is cheap.
 - A large ``k`` widens the search (HNSW ``efSearch``, IVF ``nprobe``) so that k rows can be
   found; a query that still comes back short of k is answered exactly, so k hits come back
-  whenever k rows qualify, as with exact search.
+  whenever k rows qualify, as with exact search. An HNSW search for more than ``efSearch`` rows
+  and more than 1% of the rows it may return is answered exactly from the start: a beam that
+  wide costs more than the scan (measured: 2x at 1% of 60,000 rows, 20x at half of them).
 - Recall@10 against exact search is measured in ``tests/vertex_mm/index/test_faiss_index.py``.
 """
 
@@ -36,6 +38,11 @@ __all__ = ["FaissIndex", "import_faiss"]
 FAISS_NAME = "faiss.index"
 _EXACT_BELOW_FRACTION = 0.02
 _EXACT_BELOW_ROWS = 20_000
+# An HNSW beam widened to k costs about in proportion to k, a scan in proportion to the rows
+# (both x dimension): one query at 20,000 and 60,000 rows x 128 broke even near k = 1.2% of
+# the rows, four or more queries (one BLAS scan for all) near 0.5%; at k = 5% the beam took 2-4x
+# the scan, at 50% 20-60x (2-core x86, M=32, efSearch=128: F9 of the session_diff review).
+_EXACT_ABOVE_K_FRACTION = 0.01
 _IVF_MIN_POINTS_PER_LIST = 39  # FAISS warns below this many training points per centroid
 
 
@@ -57,12 +64,14 @@ class FaissIndex(BaseIndex):
     # -- backend hooks -------------------------------------------------------------------------
     def _search_rows(self, queries: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         n_rows = self._store.n_rows
-        if allowed is not None:
-            n_allowed = int(allowed.sum())
-            if n_allowed < _EXACT_BELOW_ROWS or n_allowed < _EXACT_BELOW_FRACTION * n_rows:
-                picked = np.flatnonzero(allowed)
-                scores, sub = exact_topk(self._store.vectors[picked], queries, k)
-                return scores, np.where(sub >= 0, picked[np.maximum(sub, 0)], -1)
+        n_allowed = n_rows if allowed is None else int(allowed.sum())
+        if allowed is not None and (n_allowed < _EXACT_BELOW_ROWS or n_allowed < _EXACT_BELOW_FRACTION * n_rows):
+            picked = np.flatnonzero(allowed)
+            scores, sub = exact_topk(self._store.vectors[picked], queries, k)
+            return scores, np.where(sub >= 0, picked[np.maximum(sub, 0)], -1)
+        if k > _EXACT_ABOVE_K_FRACTION * n_allowed and self._beam_wider_than_set(k):
+            # The beam a search finds k rows with costs more than the scan (the graph is kept).
+            return exact_topk(self._store.vectors, queries, k, allowed=allowed)
         ann = self._built()
         params = self._search_params(allowed, k)
         scores, rows = ann.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
@@ -133,6 +142,11 @@ class FaissIndex(BaseIndex):
             ann.train(sample)
         ann.add(vectors)
         return ann
+
+    def _beam_wider_than_set(self, k: int) -> bool:
+        """Whether top-``k`` needs an HNSW beam wider than the configured ``efSearch`` (an IVF
+        search widened to k scans about 2k rows, which costs no more than the scan)."""
+        return self.config.faiss_kind == "hnsw" and k > self.config.hnsw_ef_search
 
     def _search_params(self, allowed: np.ndarray | None, k: int) -> Any:
         """Search settings for top-``k``: the configured ones, widened so that one search can

@@ -38,11 +38,11 @@ def load_index(path: str | os.PathLike[str], *, verify: bool = True, mmap: bool 
     manifest = Manifest.read(root)
     if manifest.kind in BACKENDS or manifest.kind == MultiVectorIndex.kind:
         index: BaseIndex | MultiVectorIndex
+        # load() reads the manifest again with the files: one version, if a save came since.
         if manifest.kind in BACKENDS:
-            # load() reads the manifest again with the files: one version, if a save came since.
             index = BaseIndex.load(Path(path), verify=verify, mmap=mmap)
         else:
-            index = MultiVectorIndex.from_manifest(root, manifest, verify=verify)
+            index = MultiVectorIndex.load(Path(path), verify=verify)
         index.path = Path(path)
         return index
     from ..registry import index_loader

@@ -45,12 +45,13 @@ from ..late_interaction.packed import PackedPages, check_fits, int_at_least
 from ..late_interaction.pooling import pool_page
 from ..results import EmbeddingSpace
 from ._fde import FdeSidecars
+from ._folder import PinnedFolder, read_pinned
 from ._mv_persist import SegmentPersistence
 from ._mv_search import DEFAULT_BINARY_PREFILTER, DEFAULT_CANDIDATES, SearchMode, SegmentSearch, default_screen_pages_per_k
 from ._screen import ScreenCopies
 from ._segments import Segment, SegmentRecord
 from .errors import IndexCorruptedError, IndexKindError
-from .manifest import MANIFEST_NAME, FileRecord, Manifest, locate_index
+from .manifest import MANIFEST_NAME, FileRecord, Manifest
 from .results import page_id
 
 __all__ = ["DEFAULT_CANDIDATES", "MultiVectorIndex", "SearchMode"]
@@ -95,21 +96,29 @@ class MultiVectorIndex(SegmentPersistence, SegmentSearch):
     # --- opening -------------------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, verify: bool = True) -> MultiVectorIndex:
-        """Open a saved index; ``verify`` checks every file's SHA-256 (sizes are always checked)."""
-        root = locate_index(Path(path))
-        index = cls.from_manifest(root, Manifest.read(root), verify=verify)
-        index.path = Path(path)
-        return index
+        """Open a saved index; ``verify`` checks every file's SHA-256 (sizes are always checked).
 
-    @classmethod
-    def from_manifest(cls, path: Path, manifest: Manifest, *, verify: bool = True) -> MultiVectorIndex:
-        """:meth:`load` with the manifest already read (how :func:`load_index` calls it).
-
+        A save to the same path while this loads leaves it the old index or the new one whole
+        (the files are read through one handle on the folder: :func:`~._folder.read_pinned`).
         Index folders are trusted input, yet a damaged or doctored one fails with
         :class:`IndexCorruptedError` (never a crash), with or without ``verify``: segment
         names must be ``seg-NNNNNN``, the manifest must list exactly each segment's files,
         and every array must have the shape, dtype and offsets the manifest implies.
         """
+        index = read_pinned(Path(path), lambda folder: cls._read(folder, folder.read_manifest(), verify=verify))
+        index.path = Path(path)
+        return index
+
+    @classmethod
+    def from_manifest(cls, path: Path, manifest: Manifest, *, verify: bool = True) -> MultiVectorIndex:
+        """:meth:`load` with the manifest already read; a save to ``path`` since then makes the
+        files disagree with it, as damage would (:meth:`load` reads one version whole)."""
+        with PinnedFolder(path) as folder:
+            return cls._read(folder, manifest, verify=verify)
+
+    @classmethod
+    def _read(cls, folder: PinnedFolder, manifest: Manifest, *, verify: bool) -> MultiVectorIndex:
+        path = folder.path
         if manifest.kind != cls.kind:
             raise IndexKindError(f"{path} holds a {manifest.kind!r} index, not a multi-vector page index")
         where = path / MANIFEST_NAME
@@ -124,7 +133,7 @@ class MultiVectorIndex(SegmentPersistence, SegmentSearch):
             raise IndexCorruptedError(f"{where}: multi-vector settings are missing or mangled ({exc!r})") from exc
         if index.dimension != manifest.dimension or index.dimension < 1:
             raise IndexCorruptedError(f"{where}: dimension {manifest.dimension} disagrees with the space {manifest.space!r}")
-        index._open_saved(path, manifest, records, verify=verify)
+        index._open_saved(folder, manifest, records, verify=verify)
         return index
 
     # --- properties ----------------------------------------------------------------------------

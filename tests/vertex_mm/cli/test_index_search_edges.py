@@ -4,7 +4,9 @@ take, serve's -k and --port, and filters whose values or keys are not strings.""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -166,6 +168,70 @@ def test_update_of_a_moved_folder_records_where_the_photos_are_now(hashed_backen
         meta = index.metadata(id_)
         assert meta["path"] == str(moved / id_) and Path(meta["path"]).is_file()
         assert np.array_equal(np.asarray(index.vector(id_)), vectors[id_])
+
+
+def _tag(idx: Path, id_: str, **extra) -> None:
+    index = load_index(idx)
+    index.set_metadata([id_], [{**index.metadata(id_), **extra}])
+    index.save(idx)
+
+
+def test_update_of_a_photo_whose_time_alone_changed_embeds_nothing_and_keeps_its_tags(hashed_backend, tmp_path,
+                                                                                      capsys):
+    # A touched photo (a viewer, a copy without -p, a sync tool) was embedded again, paid for on
+    # a remote backend, and its row lost every key the index had not written (session_diff F6).
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    first, second, third = sample_photos()[:3]
+    shutil.copy(first, folder / "cat.jpg")
+    shutil.copy(second, folder / "b.jpg")
+    idx = tmp_path / "p.idx"
+    assert main(_index_args(folder, idx)) == 0
+    vector = np.asarray(load_index(idx).vector("cat.jpg"))
+    _tag(idx, "cat.jpg", tags=["beach", "2024"])
+    later = (folder / "cat.jpg").stat().st_mtime_ns + 5_000_000_000
+    os.utime(folder / "cat.jpg", ns=(later, later))
+    capsys.readouterr()
+
+    assert main([*_index_args(folder, idx), "--update"]) == 0
+    assert "0 embedded now" in capsys.readouterr().err
+    index = load_index(idx)
+    meta = index.metadata("cat.jpg")
+    assert meta["tags"] == ["beach", "2024"] and meta["mtime_ns"] == later  # the new time recorded: not hashed again
+    assert np.array_equal(np.asarray(index.vector("cat.jpg")), vector)
+
+    shutil.copy(third, folder / "cat.jpg")  # other bytes: embedded again, and the tags stay
+    capsys.readouterr()
+    assert main([*_index_args(folder, idx), "--update"]) == 0
+    assert "1 embedded now" in capsys.readouterr().err
+    meta = load_index(idx).metadata("cat.jpg")
+    assert meta["tags"] == ["beach", "2024"]
+    assert meta["sha256"] == hashlib.sha256(third.read_bytes()).hexdigest()
+    assert meta["size"] == third.stat().st_size
+
+
+def test_update_of_a_row_without_a_hash_embeds_a_touched_photo_again_keeping_its_tags(hashed_backend, tmp_path,
+                                                                                      capsys):
+    # An index saved before rows recorded the photo's SHA-256 cannot tell a touch from an edit.
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(sample_photos()[0], folder / "cat.jpg")
+    idx = tmp_path / "p.idx"
+    assert main(_index_args(folder, idx)) == 0
+    index = load_index(idx)
+    old_row = {k: v for k, v in index.metadata("cat.jpg").items() if k != "sha256"}
+    index.set_metadata(["cat.jpg"], [{**old_row, "rating": 5}])
+    index.save(idx)
+    later = (folder / "cat.jpg").stat().st_mtime_ns + 5_000_000_000
+    os.utime(folder / "cat.jpg", ns=(later, later))
+    capsys.readouterr()
+    assert main([*_index_args(folder, idx), "--update"]) == 0
+    assert "1 embedded now" in capsys.readouterr().err
+    meta = load_index(idx).metadata("cat.jpg")
+    assert meta["rating"] == 5 and meta["mtime_ns"] == later and "sha256" in meta
+    capsys.readouterr()
+    assert main([*_index_args(folder, idx), "--update"]) == 0  # the row has its hash now: nothing to do
+    assert "0 embedded now" in capsys.readouterr().err
 
 
 def test_an_empty_out_folder_takes_a_new_index_with_or_without_update(hashed_backend, tmp_path, capsys):
