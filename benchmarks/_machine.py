@@ -8,18 +8,21 @@ evaluation uses too.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import importlib.util
 import os
 import pathlib
 import platform
 import subprocess
 import sys
+from collections.abc import Iterator
 from types import ModuleType
 
 from vertex_mm._cpu import Timing, busy_seconds, own_seconds, timed
 
-__all__ = ["Timing", "busy_seconds", "fetch_wheel", "machine_line", "memory_read_gbs", "own_seconds", "require_reference",
-           "timed"]
+__all__ = ["Timing", "busy_seconds", "fetch_wheel", "limit_threads", "machine_line", "memory_read_gbs", "own_seconds",
+           "pool_threads", "require_reference", "timed"]
 
 
 def _cpu_model() -> str:
@@ -89,6 +92,56 @@ def memory_read_gbs(gib: float = 1.0, rounds: int = 5) -> float:
         float(data.sum())
         best = min(best, time.perf_counter() - t0)
     return data.numel() * 4 / best / 1e9
+
+
+@contextlib.contextmanager
+def limit_threads(n: int | None) -> Iterator[None]:
+    """Every thread pool of this process at ``n`` threads inside the block (BLAS, OpenMP and
+    torch's intra-op pool), restored after; ``None`` or 0 changes nothing.
+
+    The pools are set through threadpoolctl once the libraries are loaded (torch is imported
+    first where installed, so its OpenMP runtime is among them), not by reading ``--threads``
+    out of ``sys.argv`` before numpy loads: that missed ``--threads=1`` and left every core in
+    use while the output said one thread. Call it after importing the libraries being timed
+    (faiss, ...), whose pools only exist once loaded. Exits with status 2 and the install
+    command when threadpoolctl is missing: a thread count that is not applied must not be reported."""
+    if not n:
+        yield
+        return
+    if n < 1:
+        raise SystemExit(f"--threads must be >= 1, got {n}")
+    try:
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+    except ImportError as exc:
+        print(f"REFUSED: --threads needs threadpoolctl ({exc}); install it with:\n  pip install threadpoolctl", file=sys.stderr)
+        raise SystemExit(2) from exc
+    torch = importlib.import_module("torch") if importlib.util.find_spec("torch") else None
+    before = torch.get_num_threads() if torch is not None else None
+    with threadpool_limits(limits=n):
+        if torch is not None:
+            torch.set_num_threads(n)
+        try:
+            yield
+        finally:
+            if torch is not None and before is not None:
+                torch.set_num_threads(before)
+
+
+def pool_threads() -> str:
+    """The thread pools as they are now, e.g. ``openblas:1,openmp:1,torch:1`` (what a run really
+    used, for its RESULT line); ``?`` for a pool that cannot be read."""
+    sizes: dict[str, set[int]] = {}
+    try:
+        from threadpoolctl import threadpool_info
+
+        for pool in threadpool_info():
+            sizes.setdefault(str(pool["internal_api"]), set()).add(int(pool["num_threads"]))
+    except ImportError:
+        sizes["blas"] = set()
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        sizes["torch"] = {torch.get_num_threads()}
+    return ",".join(f"{k}:{'/'.join(map(str, sorted(v))) or '?'}" for k, v in sorted(sizes.items()))
 
 
 def require_reference(module: str, install: str) -> ModuleType:

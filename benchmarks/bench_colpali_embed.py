@@ -200,7 +200,7 @@ def run_family(family: str, size: str, args: argparse.Namespace, devices: list[s
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--families", default="colpali,colqwen2,colmodernvbert")
     parser.add_argument("--sizes", default="tiny,real")
     parser.add_argument("--real-pages", type=int, default=1, help="pages per real-size timing (tens of seconds each on a CPU)")

@@ -3,7 +3,9 @@
     python benchmarks/bench_gpu.py                 # on a machine with a CUDA GPU
     python benchmarks/bench_gpu.py --device cpu --images 16 --pages 64   # check the script itself
 
-Without a GPU it prints ``no GPU`` and exits 0: there is nothing to compare.
+Without a GPU it prints ``no GPU`` and exits 0: there is nothing to compare. ``--device auto``
+picks CUDA when torch sees it. Exits 1 when the device's MaxSim scores differ from the CPU's by
+more than ``--max-score-diff``.
 
 Measured, each on the CPU and on ``--device`` (default ``cuda``), best of ``--repeats``:
 
@@ -82,10 +84,27 @@ def bench_maxsim(device: Any, queries: list[np.ndarray], packed: Any, repeats: i
     return len(packed) * len(queries) / seconds, scores
 
 
+def target_device(device: str) -> str | None:
+    """What ``--device`` compares with the CPU, as torch names it (``"cuda"``, ``"cuda:1"``,
+    ``"cpu"``), or None when it asks for a GPU and torch sees none. ``"auto"`` is resolved by the
+    library's own rule (:func:`vertex_mm._device.resolve_device`): passed on as ``"auto"``, it
+    reached ``torch.device("auto")``, which raises."""
+    import torch
+
+    from vertex_mm._device import check_device, resolve_device
+
+    name = check_device(device)
+    if name != "cpu" and not torch.cuda.is_available():
+        return None
+    return str(resolve_device(name))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = benchmark_parser(__doc__, images=512, batch_size=64, pages=4000, tokens=1030, dim=128, queries=16, query_tokens=20,
                           repeats=3, seed=0)
     ap.add_argument("--device", default="cuda", help="what to compare with the CPU (default cuda)")
+    ap.add_argument("--max-score-diff", type=float, default=1e-3,
+                    help="exit 1 when the device's MaxSim scores differ from the CPU's by more (both float32 products)")
     args = ap.parse_args(argv)
     print(machine_line(), flush=True)
 
@@ -94,10 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print('no GPU: torch is not installed (pip install "vertex-mm[local]"); nothing to compare')
         return 0
-    from vertex_mm._device import check_device
-
-    target = check_device(args.device)
-    if target != "cpu" and not torch.cuda.is_available():
+    target = target_device(args.device)
+    if target is None:
         print(f"no GPU: torch {torch.__version__} (CUDA build {torch.version.cuda or 'none'}) sees no CUDA device; "
               "nothing to compare")
         return 0
@@ -146,7 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"RESULT gpu={gpu_name.replace(' ', '_')} local_e2e_img_s_cpu={local['cpu']['e2e']:.1f} "
           f"local_e2e_img_s_gpu={local[target]['e2e']:.1f} local_forward_img_s_cpu={local['cpu']['forward']:.1f} "
           f"local_forward_img_s_gpu={local[target]['forward']:.1f} maxsim_pages_s_q_cpu={rate_cpu:.0f} "
-          f"maxsim_pages_s_q_gpu={rate_dev:.0f} maxsim_pages_s_q_gpu_resident={rate_held:.0f} maxsim_max_abs_diff={diff:.2e}")
+          f"maxsim_pages_s_q_gpu={rate_dev:.0f} maxsim_pages_s_q_gpu_resident={rate_held:.0f} maxsim_max_abs_diff={diff:.2e} "
+          f"device={target}")
+    if not diff <= args.max_score_diff:
+        print(f"FAILED: {target}'s MaxSim scores differ from the CPU's by {diff:.2e} > {args.max_score_diff:g}")
+        return 1
     return 0
 
 

@@ -339,7 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reuse", action="store_true", help="search the index a --keep run left in --dir (same "
                     "--pages, --queries, --raw-tokens, --pool, --seed) instead of building one")
     ap.add_argument("--dir", default="/tmp/pages_scale", help="where the index is written")
-    ap.add_argument("--keep", action="store_true", help="keep the index (default: deleted at the end)")
+    ap.add_argument("--keep", action="store_true", help="keep the index it builds (default: deleted at the end; "
+                    "an index opened with --reuse is never deleted)")
     args = ap.parse_args(argv)
     folder = Path(args.dir) / "pages.idx"
     made = {k: getattr(args, k) for k in ("pages", "queries", "raw_tokens", "pool", "seed")}
@@ -433,7 +434,9 @@ def main(argv: list[str] | None = None) -> int:
               f"binary_cold_noreadahead_p50_ms={1e3 * np.percentile(plain_t, 50):.1f}")
         return 0 if screened_hits == exact_hits else 1
     finally:
-        if not args.keep:
+        # Only an index this run built is deleted: a reused one was kept by an earlier run on
+        # purpose (hours of Ward pooling at 100,000 pages), --keep or not.
+        if not args.keep and not args.reuse:
             shutil.rmtree(folder, ignore_errors=True)
             (Path(args.dir) / "bench-args.json").unlink(missing_ok=True)
 

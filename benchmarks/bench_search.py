@@ -1,7 +1,7 @@
 """Exact search: vertex-mm's FlatIndex against FAISS IndexFlatIP, side by side in one run.
 
     python benchmarks/bench_search.py                      # 500,000 x 512, 100 queries, k=10
-    python benchmarks/bench_search.py --n 100000 --rounds 3
+    python benchmarks/bench_search.py -n 100000 --rounds 3 [--threads 1]
 
 Both sides search the same normalised float32 vectors with the same batch of queries, one
 batched call each, on the same threads (OpenBLAS for numpy, OpenMP + OpenBLAS for FAISS; both
@@ -21,8 +21,13 @@ The machine may be shared. Each timing records the CPU time other processes used
 quiet, the best quiet time of each side is compared (the best of all when none was quiet), and
 the stolen time and the count of quiet runs are printed.
 
+Both sides are exact, so FlatIndex must return FAISS's top-k: the run exits 1 when the recall of
+FlatIndex against FAISS flat falls below ``--min-recall`` (0.99: room for a near-tie at the k-th
+place that the two summation orders break differently), whatever the speed.
+
 Ends with one line: ``RESULT ratio_vs_faiss_flat=… ours_qps=… faiss_flat_qps=… ratio_1thread=…
-recall_at_10=… quiet_runs=…`` (ratio = our queries per second / FAISS flat's; target >= 0.9).
+recall_at_<k>=… quiet_runs=… threads=… pools=…`` (ratio = our queries per second / FAISS flat's; target
+>= 0.9; ``pools`` is the thread pools as the run left them, read back, not the option echoed).
 """
 
 from __future__ import annotations
@@ -34,19 +39,13 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-if __name__ == "__main__" and "--threads" in sys.argv:
-    # Thread pools size themselves when numpy and faiss load, so this must precede their import.
-    _n = sys.argv[sys.argv.index("--threads") + 1]
-    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[_var] = _n
+import numpy as np
+from _machine import limit_threads, machine_line, pool_threads
+from _machine import timed as cpu_timed  # benchmarks/ is on sys.path when run as a script
+from _options import benchmark_parser
 
-import numpy as np  # noqa: E402
-from _machine import machine_line  # noqa: E402
-from _machine import timed as cpu_timed  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
-from _options import benchmark_parser  # noqa: E402
-
-from vertex_mm import Embeddings, EmbeddingSpace  # noqa: E402
-from vertex_mm.index import FlatIndex  # noqa: E402
+from vertex_mm import Embeddings, EmbeddingSpace
+from vertex_mm.index import FlatIndex
 
 QUIET_STOLEN_FRACTION = 0.10  # a timing is "quiet" if others used < 10% of the CPU capacity meanwhile
 PAUSE_S = 0.5  # between engines, so one library's spinning worker threads do not tax the other
@@ -94,19 +93,26 @@ def make_data(n: int, d: int, nq: int, seed: int) -> tuple[np.ndarray, np.ndarra
     return x, q
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     p = benchmark_parser(__doc__, n=500_000, d=512, queries=100, k=10, max_rounds=15, seed=0)
     p.add_argument("--rounds", type=int, default=5, help="timed rounds per side (more if the machine is busy)")
     p.add_argument("--threads", type=int, help="threads for both sides (default: every core)")
     p.add_argument("--no-single-thread", action="store_true",
                    help="skip the second phase, which times both sides again on one thread each")
-    args = p.parse_args()
+    p.add_argument("--min-recall", type=float, default=0.99,
+                   help="exit 1 when FlatIndex's recall against FAISS flat (both exact) is below this")
+    args = p.parse_args(argv)
     print(machine_line(), flush=True)
     try:
         import faiss
     except ImportError:
         print("faiss-cpu is not installed: pip install faiss-cpu", file=sys.stderr)
         return 2
+    with limit_threads(args.threads):  # after faiss loads: its OpenMP pool is one of those limited
+        return _run(args, faiss)
+
+
+def _run(args, faiss) -> int:  # type: ignore[no-untyped-def]
     cores = os.cpu_count() or 1  # "quiet" is judged against the whole machine
     threads = args.threads or cores
     faiss.cvar.distance_compute_blas_threshold = 1  # see the module docstring
@@ -164,11 +170,15 @@ def main() -> int:
     if "1 thread each" in summary and main_label != "1 thread each":
         o1, f1 = summary["1 thread each"]
         extra = f"ratio_1thread={o1 / f1:.3f} ours_qps_1thread={o1:.1f} faiss_flat_qps_1thread={f1:.1f} "
+    ok = recall >= args.min_recall
+    if not ok:
+        print(f"FAILED: recall@{args.k} {recall:.4f} < {args.min_recall}: FlatIndex and FAISS flat are both exact and "
+              "must agree; the speed figures below are not a comparison of the same search")
     print(f"RESULT ratio_vs_faiss_flat={ours_qps / faiss_qps:.3f} ours_qps={ours_qps:.1f} faiss_flat_qps={faiss_qps:.1f} "
-          f"{extra}recall_at_10={recall:.4f} ours_index_mb={ours_mb:.0f} faiss_index_mb={faiss_mb:.0f} "
+          f"{extra}recall_at_{args.k}={recall:.4f} ours_index_mb={ours_mb:.0f} faiss_index_mb={faiss_mb:.0f} "
           f"quiet_runs={len(t_ours.quiet(cores))}+{len(t_faiss.quiet(cores))}/{2 * rounds} "
-          f"n={args.n} d={args.d} queries={args.queries} k={args.k} threads={threads}")
-    return 0
+          f"n={args.n} d={args.d} queries={args.queries} k={args.k} threads={threads} pools={pool_threads()}")
+    return 0 if ok else 1
 
 
 def run_phase(label: str, ours, ref, queries, q, args, cores: int):  # type: ignore[no-untyped-def]

@@ -154,7 +154,7 @@ def per_query(sets: Sequence[DevSet], weights: Mapping[str, float], family: Sequ
 def main(argv: list[str] | None = None) -> int:
     from local_backend.pages import DEFAULT_COMPONENTS, DEFAULT_WEIGHTS
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     ap.add_argument("dir")
     ap.add_argument("--split", default="dev")
     ap.add_argument("--also", action="append", default=[], metavar="DIR[:SPLIT]",

@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     from local_backend.pages import COMPONENTS, OcrAssistedPageRetriever
     from vertex_mm.pages.eval import load_dataset
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     ap.add_argument("dir", nargs="?", default=str(ROOT / "tests" / "fixtures" / "pagesearch"))
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
