@@ -26,7 +26,7 @@ from ..errors import BackendError, VertexMMError
 from .interrupt import BatchInterrupted, NotRunError, StopRequested
 from .progress import Progress
 
-__all__ = ["OnResult", "StopAwareSleep", "run_ordered", "stop_aware_sleep"]
+__all__ = ["OnResult", "StopAwareSleep", "request_stop", "run_ordered", "stop_aware_sleep"]
 
 T = TypeVar("T")
 OnResult = Callable[[int, Any, Any], None]
@@ -87,6 +87,8 @@ class _SigintToStop:
         in_main = threading.current_thread() is threading.main_thread()
         if in_main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             self._previous = signal.signal(signal.SIGINT, self._handle)
+        if in_main:
+            _ACTIVE.append(self)
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
@@ -95,8 +97,29 @@ class _SigintToStop:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def __exit__(self, *exc: object) -> None:
+        if self in _ACTIVE:
+            _ACTIVE.remove(self)
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
+
+
+#: The runs under way in the main thread, for :func:`request_stop`.
+_ACTIVE: list[_SigintToStop] = []
+
+
+def request_stop() -> bool:
+    """Stop the runs under way in the main thread as their first Ctrl-C does; for SIGTERM (called
+    from its handler, in the main thread). It must not depend on how SIGINT is set: a background
+    job of a script starts with SIGINT ignored, no first-Ctrl-C handler is installed then, and
+    going through SIGINT dropped the answers in flight. False when no run is under way or each
+    was asked already: the caller then interrupts the hard way."""
+    fresh = [run for run in _ACTIVE if not run.hit]
+    for run in fresh:
+        run.hit = True
+        run.stop.set()
+        if run._previous is not None:  # its first-Ctrl-C handler is in place: the next Ctrl-C raises
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    return bool(fresh)
 
 
 class _Collector:

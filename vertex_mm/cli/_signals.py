@@ -30,9 +30,15 @@ def sigterm_as_interrupt(got: list[int]) -> Iterator[None]:
         return
 
     def stop(signum: int, frame: Any) -> None:
+        from ..batch.runner import request_stop
+
         got.append(signum)
-        # Whatever Ctrl-C does at this moment (the batch runner's first-press handler lets the
-        # requests in flight, already paid for, finish and be journalled), SIGTERM does too.
+        # A batch run under way stops as at its first Ctrl-C: the requests in flight, already
+        # paid for, finish and are journalled. Asked directly, not through SIGINT's handler,
+        # which a process started with SIGINT ignored (a script's background job) never got.
+        if request_stop():
+            return
+        # Otherwise (or at a second SIGTERM) whatever Ctrl-C does at this moment.
         current = signal.getsignal(signal.SIGINT)
         if callable(current):
             current(signal.SIGINT, frame)

@@ -33,9 +33,12 @@ def stoppable_job(image_folder, tmp_path):
         yield image_folder(JOB_INPUTS), tmp_path / "out.jsonl", emu
 
 
-def start_embed(source, out, url) -> subprocess.Popen:
-    """``vertex-mm embed`` in a child process, to be killed or interrupted mid-job."""
-    return subprocess.Popen(embed_cmd(source, out, url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def start_embed(source, out, url, *, sigint_ignored: bool = False) -> subprocess.Popen:
+    """``vertex-mm embed`` in a child process, to be killed or interrupted mid-job (started with
+    SIGINT ignored, as a script's background job is)."""
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None
+    return subprocess.Popen(embed_cmd(source, out, url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=ignore)
 
 
 def complete_lines(path) -> list[dict]:
@@ -93,13 +96,16 @@ def test_a_job_killed_with_sigkill_resumes_with_every_input_exactly_once(stoppab
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stop, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
-def test_ctrl_c_or_sigterm_stops_the_job_cleanly_and_the_rerun_finishes_it(stoppable_job, stop, code):
+@pytest.mark.parametrize("stop, code, sigint_ignored", [(signal.SIGINT, 130, False), (signal.SIGTERM, 143, False),
+                                                        (signal.SIGTERM, 143, True)],
+                         ids=["ctrl-c", "sigterm", "sigterm-with-sigint-ignored"])
+def test_ctrl_c_or_sigterm_stops_the_job_cleanly_and_the_rerun_finishes_it(stoppable_job, stop, code, sigint_ignored):
     """SIGTERM (docker stop, kubectl, timeout) killed the process outright: answers in flight,
-    already paid for, were lost, and no summary was printed. It now stops as Ctrl-C does."""
+    already paid for, were lost, and no summary was printed. It now stops as Ctrl-C does, also
+    in a process started with SIGINT ignored (where it went on losing them)."""
     source, out, emu = stoppable_job
     n = JOB_INPUTS
-    proc = start_embed(source, out, emu.url)
+    proc = start_embed(source, out, emu.url, sigint_ignored=sigint_ignored)
     wait_for_lines(out, 5, proc)
     proc.send_signal(stop)
     _, err = proc.communicate(timeout=60)
