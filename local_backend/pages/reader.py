@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from collections.abc import Iterable, Iterator
+import functools
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +27,7 @@ from vertex_mm.pages.ingest import OpenPdfs, PageRef
 from vertex_mm.pdf import fit_scale
 
 from .ocr import OcrPool, OcrResult
-from .text_layer import has_text_layer, raster_image_boxes, read_pdf_page, text_turn
+from .text_layer import has_text_layer, raster_images, read_text_layer
 from .words import Box, PageText, Word
 
 __all__ = ["ReadPage", "ReaderSettings", "read_pages"]
@@ -67,10 +68,21 @@ class ReadPage:
 
 
 @dataclass
+class _Region:
+    """A picture sent to OCR: its box, the turn its crop was given, and for a turned crop a way
+    to read it as displayed (the crop is kept only for those)."""
+
+    box: Box
+    turn: int
+    future: "Future[OcrResult]"
+    upright: "Callable[[], Future[OcrResult]] | None" = None
+
+
+@dataclass
 class _Pending:
     page: ReadPage
     page_future: "Future[OcrResult] | None" = None
-    region_futures: list[tuple[Box, int, "Future[OcrResult]"]] = field(default_factory=list)  # box, turn, OCR
+    regions: list[_Region] = field(default_factory=list)
 
 
 def read_pages(refs: Iterable[PageRef], pool: OcrPool, settings: ReaderSettings = ReaderSettings(),
@@ -101,18 +113,22 @@ def _start_pdf(ref: PageRef, pool: OcrPool, settings: ReaderSettings, pdfs: Open
     page = pdfs.page(ref.path, ref.page_number)
     try:
         if not settings.force_ocr and has_text_layer(page, str(ref.path), ref.page_number):
-            text = read_pdf_page(page, ref.page_id, name=str(ref.path), page_number=ref.page_number)
+            pictures = raster_images(page)[: settings.max_crops] if settings.ocr_image_regions else []
+            # how the words are turned is read with them, and only for a page with pictures to turn
+            text, letters = read_text_layer(page, ref.page_id, name=str(ref.path), page_number=ref.page_number,
+                                            turns=bool(pictures))
             pending = _Pending(ReadPage(ref, text))
-            if settings.ocr_image_regions:
-                region_settings = dataclasses.replace(pool.settings, psm=11)
-                boxes = raster_image_boxes(page)[: settings.max_crops]
-                turn = text_turn(page, str(ref.path), ref.page_number) if boxes else 0
-                for box in boxes:
-                    crop = _render(page, settings.region_ocr_dpi / _POINTS_PER_INCH, box)
-                    if turn:  # tesseract reads upright text only: turn the picture as its page's text reads
-                        crop = crop.rotate(turn, expand=True)
-                    future = pool.submit(crop, settings=region_settings, name=ref.page_id)
-                    pending.region_futures.append((box, turn, future))
+            region_settings = dataclasses.replace(pool.settings, psm=11)
+            for picture in pictures:
+                crop = _render(page, settings.region_ocr_dpi / _POINTS_PER_INCH, picture.box)
+                turn = letters.turn_of(picture)  # tesseract reads upright text only
+                if not turn:
+                    pending.regions.append(_Region(picture.box, 0, pool.submit(crop, settings=region_settings,
+                                                                                 name=ref.page_id)))
+                    continue
+                turned = pool.submit(crop.rotate(turn, expand=True), settings=region_settings, name=ref.page_id)
+                upright = functools.partial(pool.submit, crop, settings=region_settings, name=ref.page_id)
+                pending.regions.append(_Region(picture.box, turn, turned, upright))
         else:
             full = _render(page, settings.ocr_dpi / _POINTS_PER_INCH)
             text = PageText(ref.page_id, figure_boxes=[], source="ocr")
@@ -161,11 +177,16 @@ def _finish(p: _Pending) -> ReadPage:
             result = p.page_future.result()
             page.text.words = result.words
             page.ocr_cached += int(result.cached)
-        for box, turn, fut in p.region_futures:
-            result = fut.result()
+        for region in p.regions:
+            result, turn = region.future.result(), region.turn
+            if turn and not result.words and region.upright is not None:
+                # The letters near it are set another way than the picture's own text (a label
+                # beside an upright stamp): read it as displayed too. Only a turned crop that
+                # read nothing pays for this second read, and the cache keeps both.
+                result, turn = region.upright().result(), 0
             page.ocr_regions += 1
             page.ocr_cached += int(result.cached)
-            page.text.words += [_into(box, _unturn(w, turn)) for w in result.words]
+            page.text.words += [_into(region.box, _unturn(w, turn)) for w in result.words]
     except VertexMMError as exc:
         page.error = exc
     return page

@@ -24,6 +24,7 @@ from vertex_mm.index.errors import IndexCorruptedError, IndexKindError
 from vertex_mm.index.manifest import WRITTEN_VERSION, Manifest, locate_index
 from vertex_mm.index.persist import write_directory
 from vertex_mm.pages import PageRef
+from vertex_mm.pages.ingest import nfc
 
 from .words import Box, PageText, Word
 
@@ -106,7 +107,9 @@ def _page_row(ref: PageRef, page: PageText) -> dict[str, Any]:
 
 def _from_row(row: dict[str, Any]) -> tuple[PageRef, PageText]:
     ref = PageRef(Path(row["file"]), int(row["page"]), scan=bool(row["scan"]), doc_id=str(row["doc_id"]))
-    if ref.page_id != row["page_id"]:
+    # A ref's ids are NFC; an index written before they were holds the NFD ids of NFD file names:
+    # the same page, loaded (and saved again) under its NFC id
+    if ref.page_id != nfc(str(row["page_id"])):
         raise ValueError(f"page {row['page_id']!r} is stored as {ref.page_id!r}")
     words = [Word(t, Box(a, b, c, d), s) for t, a, b, c, d, s in row["words"]]
     return ref, PageText(ref.page_id, words, [Box(*f) for f in row["figures"]], row["source"])

@@ -13,13 +13,15 @@ the unrotated user space of the page, and renders (crops included) after the pag
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from vertex_mm.pdf import text_page
 
 from .words import Box, PageText, Word
 
-__all__ = ["MIN_TEXT_CHARS", "PageFrame", "read_pdf_page", "has_text_layer", "raster_image_boxes", "text_turn"]
+__all__ = ["MIN_TEXT_CHARS", "LetterTurns", "PageFrame", "Picture", "has_text_layer", "raster_image_boxes",
+           "raster_images", "read_pdf_page", "read_text_layer"]
 
 # A page whose text layer holds fewer letters than this is treated as a scan: scanners often
 # leave a page number or a stamp as text over the image.
@@ -81,54 +83,107 @@ class PageFrame:
         return u, v
 
 
+@dataclass(frozen=True)
+class Picture:
+    """A raster image drawn on a page: its ``box`` (display fractions) and ``turn``, how far
+    (degrees clockwise: 0, 90, 180 or 270) its pixel rows are turned as the page is displayed,
+    by the matrix it is drawn with and the page's ``/Rotate``."""
+
+    box: Box
+    turn: int = 0
+
+
+@dataclass(frozen=True)
+class LetterTurns:
+    """How the words of a page's text layer are turned as the page is displayed: for each word
+    with a letter or digit, its box, its turn (degrees clockwise) and how many letters it has."""
+
+    words: tuple[tuple[Box, int, int], ...] = ()
+
+    def turn_of(self, picture: Picture) -> int:
+        """How far to turn a crop of ``picture`` back for OCR: the way most letters inside it or
+        next to it (its labels, caption, or text drawn over a scan) are turned; with none there,
+        the way the picture itself is set (:attr:`Picture.turn`). Decided per picture, not for
+        the page: an upright logo or stamp on a page that is mostly a sideways table is read
+        upright, and a sideways chart with sideways labels on an upright page is read turned."""
+        near = Box(picture.box.x0 - _LABEL_MARGIN_X, picture.box.y0 - _LABEL_MARGIN_Y,
+                   picture.box.x1 + _LABEL_MARGIN_X, picture.box.y1 + _LABEL_MARGIN_Y)
+        votes = [0, 0, 0, 0]
+        for box, turn, letters in self.words:
+            if near.contains_center_of(box):
+                votes[turn // 90] += letters
+        best = max(votes)
+        if best == 0 or votes[picture.turn // 90] == best:  # no letters near, or a tie: as the picture is set
+            return picture.turn
+        return 90 * votes.index(best)
+
+
 def read_pdf_page(page: Any, page_id: str, *, name: str | None = None, page_number: int | None = None) -> PageText:
     """The text-layer words of a pypdfium2 page, in content order, and its figure regions."""
+    return read_text_layer(page, page_id, name=name, page_number=page_number)[0]
+
+
+def read_text_layer(page: Any, page_id: str, *, name: str | None = None, page_number: int | None = None,
+                    turns: bool = False) -> tuple[PageText, LetterTurns]:
+    """:func:`read_pdf_page`, and with ``turns`` how its words are turned (:class:`LetterTurns`,
+    for the pictures the reader OCRs), read in the same pass over the text layer; without
+    ``turns`` that is empty and costs nothing."""
     with text_page(page, name or page_id, page_number) as textpage:  # a text layer pdfium cannot load is said first
         frame = PageFrame(page)
-        words = _words(textpage, frame)
+        words, letters = _words(textpage, frame, turns=turns)
     figures = _figure_boxes(page, frame, words)
-    return PageText(page_id=page_id, words=words, figure_boxes=figures, source="text-layer")
+    return PageText(page_id=page_id, words=words, figure_boxes=figures, source="text-layer"), LetterTurns(tuple(letters))
 
 
 def raster_image_boxes(page: Any, *, min_area: float = _MIN_FIGURE_AREA) -> list[Box]:
     """Boxes (display fractions) of the raster images drawn on the page, largest first."""
+    return [p.box for p in raster_images(page, min_area=min_area)]
+
+
+def raster_images(page: Any, *, min_area: float = _MIN_FIGURE_AREA) -> list[Picture]:
+    """The raster images drawn on the page (:class:`Picture`), largest first."""
     import pypdfium2.raw as pdfium_c
 
     frame = PageFrame(page)
-    boxes = [frame.box(obj.get_bounds()) for obj in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=3)]
-    return sorted((b for b in boxes if b.area >= min_area), key=lambda b: -b.area)
+    pictures = []
+    for obj in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=3):
+        box = frame.box(obj.get_bounds())
+        if box.area >= min_area:
+            m = obj.get_matrix()  # the image's up is its matrix's (c, d), in user space (y up)
+            pictures.append(Picture(box, (_quadrant(math.atan2(m.c, m.d)) + frame.rotation) % 360))
+    return sorted(pictures, key=lambda p: -p.box.area)
 
 
-def text_turn(page: Any, name: str, page_number: int | None = None) -> int:
-    """How far (degrees clockwise: 0, 90, 180 or 270) most letters of the page's text layer are
-    turned as the page is displayed. The pictures on a page are set the way its text is, so a
-    crop turned back by this much reads upright for OCR: a landscape table set sideways on a
-    portrait page, or a page turned with ``/Rotate`` in a viewer and saved."""
+def _quadrant(radians: float) -> int:
+    """An angle (clockwise) as the nearest of 0, 90, 180 and 270 degrees."""
+    return 90 * (round(math.degrees(radians) / 90.0) % 4)
+
+
+def _words(textpage: Any, frame: PageFrame, *, turns: bool = False) -> tuple[list[Word], list[tuple[Box, int, int]]]:
+    """The words, and with ``turns`` each word's (box, turn as displayed, letters): the turn of a
+    word is its first letter's (one ctypes call a word, not a letter: its letters are set alike)."""
     import pypdfium2.raw as pdfium_c
 
-    votes = [0, 0, 0, 0]
-    with text_page(page, name, page_number) as textpage:
-        text = textpage.get_text_range()
-        for i in range(min(len(text), textpage.count_chars())):
-            if text[i].isalnum():  # pdfium's char angle: clockwise, in user space (before /Rotate)
-                votes[round(math.degrees(pdfium_c.FPDFText_GetCharAngle(textpage, i)) / 90.0) % 4] += 1
-    upright = 90 * max(range(4), key=lambda q: votes[q])
-    return (upright + int(page.get_rotation())) % 360
-
-
-def _words(textpage: Any, frame: PageFrame) -> list[Word]:
     text = textpage.get_text_range()
     n = min(len(text), textpage.count_chars())
     words: list[Word] = []
+    letter_turns: list[tuple[Box, int, int]] = []
     chars: list[str] = []
     box: list[float] | None = None
+    first_letter = -1
+    letters = 0
 
     def flush() -> None:
-        nonlocal box
+        nonlocal box, first_letter, letters
         if chars and box is not None:
-            words.append(Word("".join(chars), frame.box((box[0], box[1], box[2], box[3])), "text-layer"))
+            word_box = frame.box((box[0], box[1], box[2], box[3]))
+            words.append(Word("".join(chars), word_box, "text-layer"))
+            if turns and first_letter >= 0:
+                angle = pdfium_c.FPDFText_GetCharAngle(textpage, first_letter)  # clockwise, in user space
+                if angle >= 0:  # -1: pdfium could not tell
+                    letter_turns.append((word_box, (_quadrant(angle) + frame.rotation) % 360, letters))
         chars.clear()
-        box = None
+        box, first_letter, letters = None, -1, 0
 
     for i in range(n):
         ch = text[i]
@@ -141,8 +196,12 @@ def _words(textpage: Any, frame: PageFrame) -> list[Word]:
         else:
             box = [min(box[0], left), min(box[1], bottom), max(box[2], right), max(box[3], top)]
         chars.append(ch)
+        if ch.isalnum():
+            letters += 1
+            if first_letter < 0:
+                first_letter = i
     flush()
-    return words
+    return words, letter_turns
 
 
 def _figure_boxes(page: Any, frame: PageFrame, words: list[Word]) -> list[Box]:

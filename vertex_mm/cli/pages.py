@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
 def _index(args: argparse.Namespace) -> int:
     from ..index.load import index_kind
     from ..pages import expand_sources
-    from ..pages.ingest import DEFAULT_DPI, refuse_held_elsewhere
+    from ..pages.ingest import DEFAULT_DPI, nfc, refuse_held_elsewhere
     from ..registry import get_page_retriever, load_page_retriever, parse_page_retriever_spec
     from ._errors import UsageError
 
@@ -137,7 +137,10 @@ def _index(args: argparse.Namespace) -> int:
     root = Path(args.index)
     family = "gemini" if spec.content else "late interaction" if spec.late_interaction else "ocr-fused"
     unreadable: list[str] = []  # files that cannot be opened; the pages of the others are indexed
-    sources = expand_sources(args.sources, errors=unreadable)  # a path that is not there is said first
+    notes: list[str] = []  # names of a file reached by another name too (a link), which are dropped
+    sources = expand_sources(args.sources, errors=unreadable, notes=notes)  # a path that is not there is said first
+    for note in notes:
+        print(f"vertex-mm pages index: note: {note}", file=sys.stderr)
     if not sources:  # nothing to index: no index is written (an empty one would only block the next run)
         where = ", ".join(args.sources)
         if unreadable:
@@ -174,7 +177,7 @@ def _index(args: argparse.Namespace) -> int:
                 refuse_held_elsewhere(sources, {r["doc_id"]: str(r["metadata"].get("source", "")) for r in mv.rows()},
                                       by_doc=True)
                 if not args.replace:  # documents it holds are skipped, as the other retrievers skip pages they hold
-                    held_docs = set(mv.doc_ids())
+                    held_docs = {nfc(d) for d in mv.doc_ids()}  # an index built before ids were NFC holds NFD ones
                     skipped = sum(r.doc_id in held_docs for r in sources)
                     sources = [r for r in sources if r.doc_id not in held_docs]
             else:
@@ -196,11 +199,12 @@ def _index(args: argparse.Namespace) -> int:
         return _index_interrupted(root, family, existed=bool(existing))
     for doc, n in stats.documents.items():
         print(f"indexed {doc}: {n} pages")
-    reading = "" if spec.late_interaction or spec.content else f"{stats.reading()}, "  # nothing was read here
+    # what was read and how fast; nothing of it when no page was (all held: "0 pages, 0 pages/s" says nothing)
+    reading = "" if spec.late_interaction or spec.content or not stats.pages else f"{stats.reading()}, "
+    speed = f"{stats.pages_per_second:.2f} pages/s " if stats.pages else ""
     held = f", {stats.skipped} already there (--replace reads them again)" if stats.skipped else ""
-    speed = f"{stats.pages_per_second:.2f} pages/s " if stats.pages else ""  # no page read: no rate to give
     if index_kind(root) is not None:
-        print(f"indexed {stats.pages} pages with {retriever.name} into {root}: {reading}"
+        print(f"indexed {stats.pages} pages with {retriever.name} into {root}{': ' if reading or speed else ' '}{reading}"
               f"{speed}({len(retriever.page_ids)} pages in the index{held})")
     else:  # every page failed: an empty index would only make the rerun ask for --update
         print(f"no index was written to {root}: not one page was {'read' if family == 'ocr-fused' else 'embedded'}")

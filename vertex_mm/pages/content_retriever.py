@@ -40,7 +40,7 @@ from ..index.persist import write_directory
 from ..index.results import PageHit
 from ..media import Document, Image
 from ..results import Embeddings
-from .ingest import SCAN_DPI, OpenPdfs, PageRef, refuse_held_elsewhere, unique_refs
+from .ingest import SCAN_DPI, OpenPdfs, PageRef, nfc, refuse_held_elsewhere, unique_refs
 from .retriever import IndexStats
 
 __all__ = ["KIND", "ContentPageRetriever", "load_content_retriever", "load_vectors", "saved_embedder"]
@@ -117,7 +117,8 @@ class ContentPageRetriever:
         t0 = time.perf_counter()
         root = Path(save_to) if save_to is not None else None
         refs = unique_refs(pages)
-        held = {page: str(meta.get("source", "")) for meta in self._metas() for page in meta["page_ids"]}
+        # in NFC, as refs' ids are: an index built before ids were normalised holds NFD ids of NFD names
+        held = {nfc(page): str(meta.get("source", "")) for meta in self._metas() for page in meta["page_ids"]}
         refuse_held_elsewhere(refs, held)  # --replace too: it reads the same documents again, not others of their name
         # Skipped by page, not by chunk: a document that grew since it was chunked (2 pages held as
         # "doc#1-2", now 5) gets chunks of its new pages only, never a second vector of pages 1-2.
@@ -152,7 +153,7 @@ class ContentPageRetriever:
         out = []
         for id_ in self.flat.ids:
             meta = self.flat.metadata(id_)
-            if id_ not in renewed and (meta["doc_id"], PageRef(Path(meta["source"])).is_pdf) in docs:
+            if id_ not in renewed and (nfc(meta["doc_id"]), PageRef(Path(meta["source"])).is_pdf) in docs:
                 out.append(id_)
         return out
 

@@ -22,9 +22,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from ..errors import InputError
 from ..index.multivector import MultiVectorIndex
 from ..results import EmbeddingSpace
-from .ingest import PageImage, iter_page_batches
+from .ingest import PageImage, iter_page_batches, nfc
 
 __all__ = ["MultiVectorEmbedder", "as_pil", "index_pages"]
 
@@ -72,12 +73,24 @@ def index_pages(
     doc: str | None = None
     vectors: list[np.ndarray] = []
     pages_of_doc: list[PageImage] = []
+    # An index built before ids were normalised holds the NFD ids of NFD file names; a new page's
+    # id is NFC. The same document either way: refused as held, or replaced, never kept twice.
+    held_as: dict[str, list[str]] = {}
+    for held in index.doc_ids():
+        if nfc(held) != held:
+            held_as.setdefault(nfc(held), []).append(held)
 
     def flush() -> None:
         if doc is not None and vectors:
+            old = [d for d in held_as.pop(nfc(doc), []) if d != doc]
+            if old and not replace:
+                raise InputError(f"document {doc!r} is already indexed (as {old[0]!r}); pass replace=True to re-index it",
+                                 input_name="doc_id")
             index.add(doc, vectors, page_numbers=[p.page_number for p in pages_of_doc],
                       page_ids=[p.page_id for p in pages_of_doc], metadata=[p.metadata() for p in pages_of_doc],
                       space=embedder.space, replace=replace)
+            for d in old:  # after its new pages passed every check, and saved with them
+                index.delete(d)
             if save_to is not None or index.path is not None:
                 index.save(save_to)  # where it lives already: only the new document is written
             counts[doc] = len(vectors)

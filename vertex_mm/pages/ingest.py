@@ -39,7 +39,7 @@ from ..pixels import upright_rgb
 
 __all__ = [
     "DEFAULT_DPI", "SCAN_DPI", "InvalidDocumentError", "OpenPdfs", "PageImage", "PageRef", "expand_sources",
-    "iter_image_folder", "iter_page_batches", "iter_page_images", "iter_pdf_pages", "page_id", "pdf_page_count",
+    "iter_image_folder", "iter_page_batches", "iter_page_images", "iter_pdf_pages", "nfc", "page_id", "pdf_page_count",
     "read_image", "refuse_held_elsewhere", "unique_refs",
 ]
 
@@ -48,6 +48,13 @@ DEFAULT_DPI = 144
 SCAN_DPI = 200
 # MAX_PAGE_PIXELS (from vertex_mm.pdf): pages larger than this many pixels are rendered at a
 # lower DPI (recorded in the metadata), and page image files larger than it are refused.
+
+
+def nfc(id_: str) -> str:
+    """An id in the one form ids are compared in (Unicode NFC): "résumé" typed, or unpacked by a
+    tool that writes NFD (macOS, some zip tools), is one id. Indexes written before ids were
+    normalised hold the form the file system gave, so a held id is compared through this too."""
+    return id_ if id_.isascii() else unicodedata.normalize("NFC", id_)  # ASCII is NFC: the common case costs nothing
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,7 @@ class PageRef:
         object.__setattr__(self, "path", Path(self.path))
         # NFC: "résumé" typed, or unpacked by a tool that writes NFD (macOS, some zip tools), is one
         # id, so that the clash checks see the pair and a qrels file or a filter matches either form
-        object.__setattr__(self, "doc_id", unicodedata.normalize("NFC", self.doc_id or self.path.stem))
+        object.__setattr__(self, "doc_id", nfc(self.doc_id or self.path.stem))
 
     @property
     def is_pdf(self) -> bool:
@@ -172,10 +179,13 @@ class OpenPdfs:
 # --- page references --------------------------------------------------------------------------
 
 
-def expand_sources(paths: Iterable[str | os.PathLike[str]], *, errors: list[str] | None = None) -> list[PageRef]:
+def expand_sources(paths: Iterable[str | os.PathLike[str]], *, errors: list[str] | None = None,
+                   notes: list[str] | None = None) -> list[PageRef]:
     """Refs for files and folders: every page of each PDF, and each page image as one page.
     Folders are searched recursively (sorted); a file reached twice (``docs/ docs/a.pdf``, a
-    link to it) is taken once, where it first comes. Anything else raises :class:`InputError`,
+    link to it) is taken once, where it first comes, under the name that is not a link
+    (``current.pdf -> report-2024.pdf`` is indexed as ``report-2024``); with a ``notes`` list,
+    each name dropped so is said there. Anything else raises :class:`InputError`,
     as do two files that would make one document id (``a/report.pdf`` and ``b/report.pdf``,
     or ``report.pdf`` and ``report.png``). A PDF that cannot be opened raises
     :class:`InvalidDocumentError`; with an ``errors`` list it is appended there instead
@@ -190,7 +200,7 @@ def expand_sources(paths: Iterable[str | os.PathLike[str]], *, errors: list[str]
         else:
             raise InputError(f"{p}: no such file or folder", input_name=str(p))
     refs: list[PageRef] = []
-    for f in _first_of_each(files):
+    for f in _one_name_each(files, notes):
         suffix = f.suffix.lower()
         if suffix in PDF_SUFFIXES:
             try:
@@ -233,16 +243,34 @@ def unique_refs(refs: Iterable[PageRef]) -> list[PageRef]:
     return out
 
 
-def _first_of_each(files: list[Path]) -> list[Path]:
-    """``files`` with each file once (by real path: the same file by two names is one), in order."""
-    seen: set[str] = set()
-    out: list[Path] = []
+def _one_name_each(files: list[Path], notes: list[str] | None) -> list[Path]:
+    """``files`` with each file once, by real path: of two names of one file, the one that is no
+    link (its path is its real path; else, its last part is no link), else the first; in the
+    order each file first comes. A dropped name that differs from the kept one is said in
+    ``notes``: ``current.pdf -> report-2024.pdf`` would otherwise lose a document name silently,
+    and keep whichever sorted first."""
+    chosen: dict[str, Path] = {}
+    names: dict[str, list[Path]] = {}
     for f in files:
         real = os.path.realpath(f)
-        if real not in seen:
-            seen.add(real)
-            out.append(f)
-    return out
+        names.setdefault(real, []).append(f)
+        kept = chosen.setdefault(real, f)
+        if _link_rank(f, real) < _link_rank(kept, real):
+            chosen[real] = f
+    if notes is not None:
+        for real, kept in chosen.items():
+            for dropped in dict.fromkeys(n for n in names[real] if str(n) != str(kept)):
+                how = "a link to" if dropped.is_symlink() else "the same file as"
+                notes.append(f"{dropped} is {how} {kept}: indexed once, as {nfc(kept.stem)!r}")
+    return list(chosen.values())
+
+
+def _link_rank(path: Path, real: str) -> int:
+    """0 for a name that reaches its file through no link, 1 for one whose folders are links but
+    not itself, 2 for a link."""
+    if os.path.abspath(path) == real:
+        return 0
+    return 2 if path.is_symlink() else 1
 
 
 def refuse_held_elsewhere(refs: Iterable[PageRef], held: dict[str, str], *, by_doc: bool = False) -> None:
@@ -253,7 +281,10 @@ def refuse_held_elsewhere(refs: Iterable[PageRef], held: dict[str, str], *, by_d
     this check an update took the second for the first ("already there") or mixed their pages
     under one document. A clash is an existing recorded file that is not the new one; a
     recorded path that does not resolve from here (the folder moved, another working
-    directory) cannot be compared, and counts as the same document, as before."""
+    directory) cannot be compared, and counts as the same document, as before. Held ids are
+    compared in NFC (:func:`nfc`), as refs' ids are: an index built before ids were normalised
+    holds NFD ids of NFD file names."""
+    held = {nfc(k): v for k, v in held.items()}
     for r in refs:
         source = held.get(r.doc_id if by_doc else r.page_id)
         if not source:

@@ -8,12 +8,14 @@ import math
 import shutil
 import unicodedata
 from pathlib import Path
+from typing import Any
 
 import pypdfium2 as pdfium
 import pytest
 from page_fixtures import PDF_FIXTURE
 from PIL import Image
 
+from vertex_mm.cli import main
 from vertex_mm.errors import InputError
 from vertex_mm.pages import iter_page_images
 from vertex_mm.pages.ingest import MAX_PAGE_SIDE, OpenPdfs, PageRef, expand_sources, unique_refs
@@ -40,7 +42,18 @@ def test_a_link_to_a_file_already_named_is_the_same_file(tmp_path: Path) -> None
     (tmp_path / "docs" / "latest").mkdir()
     (tmp_path / "docs" / "latest" / "spec.pdf").symlink_to(spec)
     refs = expand_sources([tmp_path / "docs"])
-    assert [r.page_id for r in refs] == ["spec#1", "spec#2"] and refs[0].path == tmp_path / "docs" / "latest" / "spec.pdf"
+    assert [r.page_id for r in refs] == ["spec#1", "spec#2"] and refs[0].path == spec  # the file, not the link
+
+
+def test_a_link_beside_the_real_file_keeps_the_real_name_and_says_which_it_dropped(tmp_path: Path) -> None:
+    # "current" sorts before "report-2024": the first name found was kept, silently
+    report = _copy(tmp_path / "docs" / "report-2024.pdf")
+    (tmp_path / "docs" / "current.pdf").symlink_to("report-2024.pdf")
+    notes: list[str] = []
+    refs = expand_sources([tmp_path / "docs", tmp_path / "docs" / "current.pdf"], notes=notes)
+    assert [(r.doc_id, r.path) for r in refs] == [("report-2024", report)] * 2
+    assert notes == [f"{tmp_path}/docs/current.pdf is a link to {report}: indexed once, as 'report-2024'"]
+    assert expand_sources([tmp_path / "docs" / "current.pdf"])[0].doc_id == "current"  # named alone: its own name
 
 
 def test_a_pdf_and_an_image_of_one_name_are_refused_naming_both(tmp_path: Path) -> None:
@@ -87,3 +100,15 @@ def test_the_dpi_recorded_for_a_long_thin_page_is_the_one_it_was_rendered_at(tmp
         page = pdfs.page_image(PageRef(tmp_path / "thin.pdf", 1), dpi=144)
     assert page.image.width <= MAX_PAGE_SIDE
     assert page.metadata()["dpi"] == pytest.approx(page.image.width / 14400 * 72, rel=1e-3)
+
+
+def test_cli_says_which_name_of_a_linked_file_it_dropped(emulator: Any, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    report = _copy(tmp_path / "docs" / "report-2024.pdf")
+    (tmp_path / "docs" / "current.pdf").symlink_to("report-2024.pdf")
+    assert main(["pages", "index", str(tmp_path / "docs"), "--index", str(tmp_path / "idx"), "--embedder", "gemini",
+                 "--api-endpoint", emulator.url]) == 0
+    captured = capsys.readouterr()
+    assert (f"vertex-mm pages index: note: {tmp_path}/docs/current.pdf is a link to {report}: indexed once, as "
+            "'report-2024'\n") in captured.err
+    assert "indexed report-2024: 2 pages" in captured.out
