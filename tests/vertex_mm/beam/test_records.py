@@ -140,6 +140,7 @@ def test_dead_letter_row_from_a_foreign_exception_is_not_retryable():
 def test_a_failed_batch_marks_its_rows_retryable_by_the_exception_type(exc_type, retryable):
     """RunInference hands over the type and repr of a batch's exception; every row said
     retryable=False, so a quota that outlasted the retries looked like bad input."""
+    pytest.importorskip("apache_beam")  # the transforms need Beam (tests/vertex_mm/beam/test_beam_venv.py)
     from vertex_mm.beam.transforms import _explode_failed_batch
 
     batch = [to_embed_input({"id": "a", "text": "x"}, "text"), to_embed_input({"id": "b", "text": "y"}, "text")]

@@ -95,6 +95,9 @@ def test_an_output_suffix_of_another_format_is_refused_not_written_as_jsonl(tmp_
     assert main(["embed", str(tmp_path), "--out", str(tmp_path / "emb.npy"), "--backend", "hashed"]) == 2
     assert "writes JSONL (.jsonl) or Parquet (.parquet), not .npy" in capsys.readouterr().err
     assert not (tmp_path / "emb.npy").exists()
+    from factories import image_bytes
+
+    (tmp_path / "photo.jpg").write_bytes(image_bytes("JPEG"))  # an empty source is refused on its own
     assert main(["embed", str(tmp_path), "--out", str(tmp_path / "emb.npy"), "--format", "jsonl",
                  "--backend", "hashed"]) == 0  # asked for by name
 
