@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterator
 
 import pytest
 
@@ -46,3 +47,28 @@ def native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
     compute) on any CPU: they are what such tests check. Where bfloat16 is emulated they run,
     slower, with the same bits."""
     monkeypatch.setenv("VERTEX_MM_NATIVE_BF16", "1")
+
+
+_INIT_ATTRS = ("_project", "_location", "_credentials", "_api_endpoint", "_api_transport")
+
+
+@pytest.fixture(autouse=True)
+def _vertexai_init_is_put_back() -> Iterator[None]:
+    """Every test leaves ``vertexai.init``'s process-wide settings as it found them: the drop-in
+    reads them, and one left behind (``location='us-central1'`` by bench_batch, run in-process
+    by tests/benchmarks) made later gemini drop-in tests warn and fail."""
+    import sys
+
+    module = sys.modules.get("google.cloud.aiplatform.initializer")
+    saved = dict(module.global_config.__dict__) if module is not None else None
+    yield
+    module = sys.modules.get("google.cloud.aiplatform.initializer")
+    if module is None:
+        return
+    if saved is None:  # imported during the test: nothing was set before it
+        for attr in _INIT_ATTRS:
+            if hasattr(module.global_config, attr):
+                setattr(module.global_config, attr, None)
+    else:
+        module.global_config.__dict__.clear()
+        module.global_config.__dict__.update(saved)

@@ -58,31 +58,6 @@ def mp4_10s() -> bytes:
     return mp4_bytes(seconds=10.0, fps=2, size=(32, 32))
 
 
-_INIT_ATTRS = ("_project", "_location", "_credentials", "_api_endpoint", "_api_transport")
-
-
-@pytest.fixture(autouse=True)
-def _vertexai_init_is_put_back() -> Iterator[None]:
-    """Every test leaves ``vertexai.init``'s process-wide settings as it found them: the drop-in
-    reads them, and one left behind (``location='us-central1'``, seen in a full run) made later
-    gemini drop-in tests warn and fail, depending on test order."""
-    import sys
-
-    module = sys.modules.get("google.cloud.aiplatform.initializer")
-    saved = dict(module.global_config.__dict__) if module is not None else None
-    yield
-    module = sys.modules.get("google.cloud.aiplatform.initializer")
-    if module is None:
-        return
-    if saved is None:  # imported during the test: nothing was set before it
-        for attr in _INIT_ATTRS:
-            if hasattr(module.global_config, attr):
-                setattr(module.global_config, attr, None)
-    else:
-        module.global_config.__dict__.clear()
-        module.global_config.__dict__.update(saved)
-
-
 @pytest.fixture
 def vertexai_global_config() -> Iterator[None]:
     """``vertexai.init`` sets process-wide state; put it back after the test."""
