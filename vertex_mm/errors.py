@@ -24,9 +24,9 @@ Callers catch :class:`VertexMMError` and look at the typed subclasses::
     │   ├── PermissionDeniedError           403
     │   ├── NotFoundError                   404
     │   ├── QuotaExceededError              429 RESOURCE_EXHAUSTED        (retryable)
-    │   ├── InternalServerError             500                           (retryable)
+    │   ├── InternalServerError             500 and other 5xx (not 501/505: plain APIError) (retryable)
     │   ├── ServiceUnavailableError         503                           (retryable)
-    │   └── DeadlineExceededError           504                           (retryable)
+    │   └── DeadlineExceededError           504, 408                      (retryable)
     ├── TransportError                      no answer: connection reset, refused, timed out (retryable)
     ├── MissingDependencyError (ImportError) an optional extra is not installed
     ├── WeightsNotFoundError (FileNotFoundError) local model files are missing
@@ -352,6 +352,10 @@ def api_error_for_status(status_code: int) -> type[APIError]:
         return _BY_STATUS[status_code]
     if status_code == 409 or status_code == 412:
         return InvalidArgumentError
+    if status_code == 408:  # Request Timeout: the server gave up waiting; sending again may succeed
+        return DeadlineExceededError
+    if status_code in (501, 505):  # Not Implemented / HTTP Version Not Supported: the same request fails again
+        return APIError
     if status_code >= 500:
         return InternalServerError
     return APIError

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import importlib
+import io
 import os
+import pathlib
 import re
 import stat
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import ClassVar, TypeVar, Union
+from typing import TYPE_CHECKING, ClassVar, TypeVar, Union
 
 from .errors import (
     ImageTooLargeError,
@@ -64,6 +67,9 @@ __all__ = [
     "as_video",
     "read_input_file",
 ]
+
+if TYPE_CHECKING:
+    from PIL import Image as PILImage
 
 M = TypeVar("M", bound="_Media")
 
@@ -195,6 +201,21 @@ class _Media:
             return mime_types.get(format_for_suffix(self._gcs_uri or "", mime_types) or "")
         return mime_types.get(sniff(self._bytes[:head_bytes]) or "")
 
+    def save(self, location: str | os.PathLike[str]) -> None:
+        """Write the bytes to a local file, as vision_models' ``save`` does. A ``gcs_uri`` input
+        is read from Cloud Storage first (the ``google-cloud-storage`` client, with the
+        environment's credentials), up to this kind's size limit."""
+        pathlib.Path(location).write_bytes(self._read_bytes())
+
+    def _read_bytes(self) -> bytes:
+        """The bytes; for a ``gcs_uri`` input read from Cloud Storage each time (not kept: equality
+        and the hash compare what the input was made from)."""
+        if self._bytes is not None:
+            return self._bytes
+        from .gcs import make_client, read_object  # only a gs:// input needs the storage client
+
+        return read_object(make_client(), self._gcs_uri or "", max_bytes=self._max_file_bytes)
+
     def sha256(self) -> str:
         """Content hash: of the bytes, or of the URI for gcs inputs."""
         payload = self._bytes if self._bytes is not None else (self._gcs_uri or "").encode()
@@ -226,6 +247,34 @@ class Image(_Media):
     def _image_bytes(self) -> bytes | None:  # the attribute name vision_models code reaches for
         return self._bytes
 
+    # The rest of vision_models' Image that notebooks reach for: the decoded picture, its size,
+    # its MIME type, and show().
+
+    @property
+    def _pil_image(self) -> PILImage.Image:
+        from PIL import Image as PILImage  # Pillow is a dependency; imported here to keep imports light
+
+        return PILImage.open(io.BytesIO(self._read_bytes()))
+
+    @property
+    def _size(self) -> tuple[int, int]:
+        """(width, height) in pixels, as stored (EXIF orientation not applied, as in vision_models)."""
+        with self._pil_image as picture:
+            return picture.size
+
+    @property
+    def _mime_type(self) -> str:
+        """As vision_models: the format's MIME type, ``image/jpeg`` when it cannot tell."""
+        return self.mime_type or "image/jpeg"
+
+    def show(self) -> None:
+        """Display the image in a notebook (IPython); elsewhere it does nothing, as vision_models'."""
+        try:  # IPython is not a dependency: imported by name, only where a notebook has it
+            display = importlib.import_module("IPython.display").display
+        except ImportError:
+            return
+        display(self._pil_image)
+
 
 class Video(_Media):
     """A video, from bytes or from Cloud Storage."""
@@ -238,6 +287,11 @@ class Video(_Media):
     @property
     def _video_bytes(self) -> bytes | None:
         return self._bytes
+
+    @property
+    def _mime_type(self) -> str:
+        """As vision_models: ``video/mp4`` when the format cannot be told."""
+        return self.mime_type or "video/mp4"
 
 
 class Document(_Media):

@@ -86,3 +86,38 @@ def test_as_image_accepts_a_vertexai_image(jpeg_bytes):
 
     assert as_image(VImage(image_bytes=jpeg_bytes)).data == jpeg_bytes
     assert as_image(VImage(gcs_uri="gs://bucket/c.png")).gcs_uri == "gs://bucket/c.png"
+
+
+def test_save_writes_the_bytes_as_vision_models_does(tmp_path, jpeg_bytes):
+    img = Image(jpeg_bytes)
+    img.save(str(tmp_path / "copy.jpg"))
+    assert (tmp_path / "copy.jpg").read_bytes() == jpeg_bytes
+    Video(b"\x00\x00\x00\x18ftypmp42").save(tmp_path / "clip.mp4")
+    assert (tmp_path / "clip.mp4").read_bytes() == b"\x00\x00\x00\x18ftypmp42"
+
+
+def test_the_picture_its_size_and_mime_type_are_read_from_the_bytes():
+    from factories import image_bytes
+
+    img = Image(image_bytes("PNG", size=(33, 17)))
+    assert img._size == (33, 17)
+    assert img._mime_type == "image/png"
+    assert img._pil_image.format == "PNG"
+    assert Image(b"not a picture")._mime_type == "image/jpeg"  # vision_models' fallback
+    assert Video(b"????")._mime_type == "video/mp4"
+
+
+def test_show_displays_in_a_notebook_and_does_nothing_elsewhere(monkeypatch, jpeg_bytes):
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "IPython", None)  # not installed: nothing happens, as in vision_models
+    monkeypatch.setitem(sys.modules, "IPython.display", None)
+    assert Image(jpeg_bytes).show() is None
+    shown: list[object] = []
+    fake = types.ModuleType("IPython.display")
+    fake.display = shown.append  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "IPython", types.ModuleType("IPython"))
+    monkeypatch.setitem(sys.modules, "IPython.display", fake)
+    Image(jpeg_bytes).show()
+    assert len(shown) == 1 and shown[0].size == Image(jpeg_bytes)._size  # type: ignore[attr-defined]

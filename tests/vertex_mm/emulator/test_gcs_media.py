@@ -95,3 +95,15 @@ def test_storage_emulator_points_google_cloud_storage_at_itself_and_restores_the
         write_object(client, "gs://b1/x.txt", b"hello")
         assert read_object(server.client(), "gs://b1/x.txt", max_bytes=5) == b"hello"
     assert os.environ["STORAGE_EMULATOR_HOST"] == "http://before:1"
+
+
+def test_save_of_a_gs_image_reads_the_object(bucket, tmp_path):
+    data = image_bytes("PNG", color=(5, 6, 7))
+    bucket.blob("pics/b.png").upload_from_string(data)
+    img = Image(gcs_uri="gs://bkt/pics/b.png")
+    img.save(tmp_path / "b.png")
+    assert (tmp_path / "b.png").read_bytes() == data
+    assert img._size == (64, 48)
+    with pytest.raises(ObjectNotFoundError, match="gs://bkt/pics/missing.png"):
+        Image(gcs_uri="gs://bkt/pics/missing.png").save(tmp_path / "m.png")
+    assert not (tmp_path / "m.png").exists()

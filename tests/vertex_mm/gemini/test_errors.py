@@ -30,12 +30,17 @@ def _api_error(code: int, status: str, headers: dict[str, str] | None = None) ->
         (500, "INTERNAL", errors.InternalServerError),
         (503, "UNAVAILABLE", errors.ServiceUnavailableError),
         (504, "DEADLINE_EXCEEDED", errors.DeadlineExceededError),
+        (408, "REQUEST_TIMEOUT", errors.DeadlineExceededError),
+        (501, "UNIMPLEMENTED", errors.APIError),
+        (505, "HTTP_VERSION", errors.APIError),
+        (502, "BAD_GATEWAY", errors.InternalServerError),
     ],
 )
 def test_api_errors_map_by_status(code, status, expected):
     mapped = translate_genai_error(_api_error(code, status))
     assert type(mapped) is expected
     assert (mapped.status_code, mapped.status) == (code, status)
+    assert mapped.retryable == (code in (408, 429) or (code >= 500 and code not in (501, 505)))
     assert f"{status} happened" in str(mapped)
 
 

@@ -66,6 +66,7 @@ class _Resp:
         (gexc.ServiceUnavailable("later"), errors.ServiceUnavailableError),
         (gexc.GatewayTimeout("late"), errors.DeadlineExceededError),
         (gexc.DeadlineExceeded("late"), errors.DeadlineExceededError),
+        (gexc.MethodNotImplemented("no such method"), errors.APIError),
         (requests.ConnectionError("reset by peer"), errors.TransportError),
         (requests.Timeout("read timeout"), errors.DeadlineExceededError),
         (ConnectionResetError("reset"), errors.TransportError),
@@ -76,7 +77,8 @@ def test_every_foreign_error_is_mapped(exc, expected):
     assert type(mapped) is expected
 
 
-@pytest.mark.parametrize("exc", [gexc.BadRequest("x"), gexc.NotFound("x"), gexc.PermissionDenied("x")])
+@pytest.mark.parametrize("exc", [gexc.BadRequest("x"), gexc.NotFound("x"), gexc.PermissionDenied("x"),
+                                 gexc.MethodNotImplemented("x")])
 def test_client_errors_are_not_retryable(exc):
     assert translate_error(exc).retryable is False
 
