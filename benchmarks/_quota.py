@@ -1,11 +1,6 @@
-"""What the emulator's quota did during a benchmark run: quota refusals counted apart from the
-injected random 429s, and the checks that say whether a client kept to the quota.
-
-The emulator's own counters lump every 429 together, so a client that overruns the quota and
-one that meets injected faults look alike there. :class:`DecisionCount` wraps the running
-emulator's fault injector (``app.state.injector.decide``, per instance) and counts its
-decisions by outcome. (A ``quota_429`` counter in the emulator's stats would make this
-unnecessary.)
+"""The checks that say whether a client kept to the emulator's quota during a benchmark run.
+(Quota refusals and injected faults are counted apart by the emulator itself:
+``stats()["quota_429"]`` and ``stats()["injected"]``.)
 
 A quota only binds on a job that outlasts its window: the emulator admits at most
 ``round(quota_rpm * window / 60)`` requests per sliding ``window`` seconds, so the benchmarks
@@ -21,38 +16,7 @@ quota plus one second's burst over the run.
 
 from __future__ import annotations
 
-import collections
-from collections.abc import Callable
-from typing import Any
-
-__all__ = ["DecisionCount", "quota_binds", "quota_problems", "upper_fraction"]
-
-
-class DecisionCount:
-    """Counts the decisions of ``emulator``'s fault injector by outcome name (``pass``,
-    ``quota``, ``random_429``, ``random_503``, ``drop``) while it runs."""
-
-    def __init__(self, emulator: Any) -> None:
-        self.counts: collections.Counter[str] = collections.Counter()
-        injector = emulator.app.state.injector
-        decide: Callable[..., Any] = injector.decide
-
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            decision = decide(*args, **kwargs)
-            self.counts[decision.outcome.value] += 1
-            return decision
-
-        injector.decide = counted
-
-    @property
-    def quota(self) -> int:
-        """Requests refused because the quota was used up (not injected faults)."""
-        return self.counts["quota"]
-
-    @property
-    def injected(self) -> int:
-        """Requests answered with an injected random 429 or 503."""
-        return self.counts["random_429"] + self.counts["random_503"]
+__all__ = ["quota_binds", "quota_problems", "upper_fraction"]
 
 
 def quota_binds(requests: int, quota_rpm: float, window: float) -> bool:

@@ -58,7 +58,7 @@ from typing import Any
 import numpy as np
 from _machine import Timing, machine_line, timed  # benchmarks/ is on sys.path when run as a script
 from _options import benchmark_parser
-from _quota import DecisionCount, quota_binds, quota_problems, upper_fraction
+from _quota import quota_binds, quota_problems, upper_fraction
 
 # -- inputs --------------------------------------------------------------------------------
 
@@ -136,7 +136,6 @@ def run_naive(paths: list[pathlib.Path], reference: np.ndarray, args: argparse.N
 
     n = len(paths)
     with _emulator(args, seed) as emu:
-        decisions = DecisionCount(emu)
         model = _vertexai_model(emu.url)
         emu.reset_stats()  # count prediction calls only
         ok = failed = wrong = attempted = 0
@@ -157,14 +156,13 @@ def run_naive(paths: list[pathlib.Path], reference: np.ndarray, args: argparse.N
         stats = emu.stats()
     name = "naive-forgiving" if forgiving else "naive"
     return Outcome(name, attempted, ok, failed, n - ok - failed, wrong, t, args.quota_rpm / 60, stats, died,
-                   decisions.quota, decisions.injected)
+                   stats["quota_429"], stats["injected"])
 
 
 def run_ours(paths: list[pathlib.Path], reference: np.ndarray, args: argparse.Namespace, seed: int) -> Outcome:
     from vertex_mm import get_embedder
 
     with _emulator(args, seed) as emu:
-        decisions = DecisionCount(emu)
         emb = get_embedder("vertex", api_endpoint=emu.url, requests_per_minute=args.client_rpm or args.quota_rpm)
         with timed() as t:
             out = emb.embed_images(paths, dimension=args.dimension, errors="collect")
@@ -180,7 +178,7 @@ def run_ours(paths: list[pathlib.Path], reference: np.ndarray, args: argparse.Na
     wrong = int(sum(not np.allclose(out[i], reference[i], atol=1e-6) for i in np.flatnonzero(ok_mask)))
     note = f"[{emb.batch.concurrency} in flight, rpm {emb.batch.requests_per_minute:g}, burst {emb.batch.burst_tokens:g}]"
     return Outcome("ours", len(paths), int(ok_mask.sum()), int(failed_mask.sum()), lost, wrong, t, args.quota_rpm / 60,
-                   stats, note, decisions.quota, decisions.injected)
+                   stats, note, stats["quota_429"], stats["injected"])
 
 
 # -- main ----------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 
 from _machine import Timing, machine_line, timed  # benchmarks/ is on sys.path when run as a script
 from _options import benchmark_parser
-from _quota import DecisionCount, quota_binds, quota_problems
+from _quota import quota_binds, quota_problems
 
 
 class BusySpan:
@@ -155,7 +155,6 @@ def run_beam(paths: list[pathlib.Path], out: pathlib.Path, args: argparse.Namesp
     inputs = [str(p) for p in paths]
     with run_emulator(latency=args.latency_ms / 1000, quota_rpm=args.quota_rpm, quota_window=args.quota_window,
                       backend="hashed") as emu:
-        decisions = DecisionCount(emu)
         with BusySpan(emu.stats) as span, timed() as t:
             t0 = time.perf_counter()
             with beam.Pipeline() as p:
@@ -169,7 +168,7 @@ def run_beam(paths: list[pathlib.Path], out: pathlib.Path, args: argparse.Namesp
     dead = _read_ids(str(out / "dead_letter-*.jsonl"))
     lost = len(set(inputs) - set(embedded) - set(dead)) + (len(embedded) + len(dead) - len(set(embedded + dead)))
     return Outcome("beam", len(inputs), len(embedded), len(dead), lost, t, span.seconds, (span.first or t0) - t0,
-                   args.quota_rpm, stats, decisions.quota)
+                   args.quota_rpm, stats, stats["quota_429"])
 
 
 def run_cli(folder: pathlib.Path, paths: list[pathlib.Path], out: pathlib.Path, args: argparse.Namespace) -> Outcome:
@@ -179,7 +178,6 @@ def run_cli(folder: pathlib.Path, paths: list[pathlib.Path], out: pathlib.Path, 
     target = out / "cli.jsonl"
     with run_emulator(latency=args.latency_ms / 1000, quota_rpm=args.quota_rpm, quota_window=args.quota_window,
                       backend="hashed") as emu:
-        decisions = DecisionCount(emu)
         with BusySpan(emu.stats) as span, timed() as t:
             t0 = time.perf_counter()
             code = cli_main(["embed", str(folder), "--out", str(target), "--backend", "vertex",
@@ -197,7 +195,7 @@ def run_cli(folder: pathlib.Path, paths: list[pathlib.Path], out: pathlib.Path, 
     if code not in (0, 1):
         raise RuntimeError(f"vertex-mm embed exited {code}")
     return Outcome("cli", len(paths), len(rows), failed, max(lost, 0), t, span.seconds, (span.first or t0) - t0,
-                   args.quota_rpm, stats, decisions.quota)
+                   args.quota_rpm, stats, stats["quota_429"])
 
 
 def main(argv: list[str] | None = None) -> int:

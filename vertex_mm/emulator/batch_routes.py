@@ -14,7 +14,6 @@ client): without it the create call is refused with 400 FAILED_PRECONDITION. The
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
@@ -22,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .batch_jobs import BatchJobStore, parse_job_spec
-from .errors import GoogleAPIException
+from .errors import GoogleAPIException, parse_json_payload
 from .faults import FaultInjector
 from .gcs_media import GcsMedia
 
@@ -40,10 +39,7 @@ def _store(request: Request) -> BatchJobStore:
 
 
 async def create_job(request: Request) -> Response:
-    try:
-        body: Any = json.loads(await request.body())
-    except ValueError as exc:
-        raise GoogleAPIException(400, f"Invalid JSON payload received. {exc}") from None
+    body: Any = parse_json_payload(await request.body())
     spec = parse_job_spec(body, _parent(request))
     injector: FaultInjector = request.app.state.injector
     if injector.settings.batch_unsupported:

@@ -9,6 +9,7 @@ the google SDKs raise the same exception types they raise against the real servi
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -19,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 
 from ..errors import APIError, InputError, VertexMMError
 
-__all__ = ["EXCEPTION_HANDLERS", "GoogleAPIException", "STATUS_BY_CODE", "error_response", "retry_info"]
+__all__ = ["EXCEPTION_HANDLERS", "GoogleAPIException", "STATUS_BY_CODE", "error_response", "parse_json_payload", "retry_info"]
 
 # HTTP status -> google.rpc.Code name, as Google's REST frontends map them.
 STATUS_BY_CODE: dict[int, str] = {
@@ -60,6 +61,20 @@ class GoogleAPIException(Exception):
 
     def __repr__(self) -> str:
         return f"GoogleAPIException({self.status_code}, {self.status}, {self.message!r})"
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"Unexpected token {name}: JSON has no NaN or Infinity")
+
+
+def parse_json_payload(body: bytes | bytearray) -> Any:
+    """A request body as JSON, or the 400 Google answers. Python's parser takes the bare
+    ``NaN``/``Infinity`` tokens that ``json.dumps`` writes for non-finite floats; the service's
+    does not, so a client that sends them must fail here as it would there."""
+    try:
+        return json.loads(body, parse_constant=_refuse_constant)
+    except ValueError as exc:
+        raise GoogleAPIException(400, f"Invalid JSON payload received. {exc}") from None
 
 
 def retry_info(seconds: float) -> dict[str, Any]:

@@ -100,11 +100,14 @@ class Stats:
     """Counters of prediction requests, safe to read while the emulator runs.
 
     Keys of :meth:`snapshot`: ``requests`` (arrived), ``2xx``, ``4xx`` (429 included),
-    ``429``, ``5xx``, ``503``, ``dropped``, ``in_flight`` and ``max_in_flight``. Answers are
-    counted before they are sent; ``in_flight`` drops just after.
+    ``429``, ``5xx``, ``503``, ``dropped``, ``in_flight`` and ``max_in_flight``; and why the
+    emulator itself refused: ``quota_429`` (the quota was used up) and ``injected`` (a random
+    429, 503 or drop), so that a client overrunning the quota and one meeting injected faults
+    tell apart. Answers are counted before they are sent; ``in_flight`` drops just after.
     """
 
-    KEYS = ("requests", "2xx", "4xx", "429", "5xx", "503", "dropped", "in_flight", "max_in_flight")
+    KEYS = ("requests", "2xx", "4xx", "429", "5xx", "503", "dropped", "in_flight", "max_in_flight",
+            "quota_429", "injected")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -135,6 +138,13 @@ class Stats:
                 c["5xx"] += 1
             if status in (429, 503):
                 c[str(status)] += 1
+
+    def refused(self, outcome: Outcome) -> None:
+        """Count a request the fault injector answered instead of the model."""
+        if outcome is Outcome.PASS:
+            return
+        with self._lock:
+            self._counts["quota_429" if outcome is Outcome.QUOTA else "injected"] += 1
 
     def finished(self) -> None:
         with self._lock:

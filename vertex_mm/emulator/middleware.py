@@ -66,6 +66,7 @@ class FaultMiddleware:
             # A model the emulator does not serve is the route's 404, as the service answers it:
             # it uses no quota and draws no fault (it got a quota 429 before its 404).
             decision = self.injector.decide(_base_model(scope)) if _served(scope) else Decision(Outcome.PASS)
+            self.stats.refused(decision.outcome)
             if decision.outcome is Outcome.DROP:
                 counted = True
                 self.stats.answered(None)

@@ -27,7 +27,6 @@ client builds them with, against the shared limits table.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -40,7 +39,7 @@ from ..wire import build_prediction, parse_instance
 from .batch_jobs import BatchJobStore
 from .batch_routes import build_batch_routes
 from .embed_content import embed_content_answer
-from .errors import GoogleAPIException
+from .errors import GoogleAPIException, parse_json_payload
 from .faults import FaultInjector, Stats
 from .gcs_media import GcsMedia
 from .models import MODELS, PublisherModel, find_model
@@ -124,10 +123,7 @@ async def _read_json(request: Request) -> Any:
                 break
     if too_large:
         raise GoogleAPIException(400, f"Request payload size exceeds the limit: {limit} bytes.")
-    try:
-        return json.loads(body)
-    except ValueError as exc:
-        raise GoogleAPIException(400, f"Invalid JSON payload received. {exc}") from None
+    return parse_json_payload(body)
 
 
 # -- admin -------------------------------------------------------------------------------------

@@ -87,7 +87,7 @@ class EmulatorServer(ServerThread):
     # -- control (the same as the /emulator/* routes, without HTTP) -------------------------------
     def stats(self) -> dict[str, int]:
         """Counters of prediction calls: requests, 2xx, 4xx, 429, 5xx, 503, dropped, in_flight,
-        max_in_flight."""
+        max_in_flight, and the emulator's own refusals: quota_429 (the quota) and injected (faults)."""
         snapshot: dict[str, int] = self.app.state.stats.snapshot()
         return snapshot
 

@@ -150,7 +150,7 @@ def test_stats_count_answers_by_class():
     snap = stats.snapshot()
     assert snap == {
         "requests": 6, "2xx": 2, "4xx": 2, "429": 1, "5xx": 1, "503": 1, "dropped": 1,
-        "in_flight": 0, "max_in_flight": 1,
+        "in_flight": 0, "max_in_flight": 1, "quota_429": 0, "injected": 0,
     }
     stats.reset()
     assert stats.snapshot()["requests"] == 0

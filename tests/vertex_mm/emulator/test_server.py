@@ -96,6 +96,18 @@ def test_invalid_json_is_a_400(http):
     assert r.status_code == 400 and "Invalid JSON payload" in r.json()["error"]["message"]
 
 
+@pytest.mark.parametrize("token", [b"NaN", b"Infinity", b"-Infinity"])
+def test_bare_non_finite_numbers_are_invalid_json_as_the_service_says(http, token):
+    # json.dumps writes these for float('nan'); Python's parser takes them back, Google's does not
+    body = b'{"instances": [{"text": "a cat"}], "parameters": {"dimension": ' + token + b"}}"
+    r = http.post(PREDICT, content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 400 and "Invalid JSON payload" in r.json()["error"]["message"]
+    assert token.decode().lstrip("-") in r.json()["error"]["message"]
+    batch = http.post("/v1/projects/p/locations/us-central1/batchPredictionJobs", content=b'{"x": ' + token + b"}",
+                      headers={"content-type": "application/json"})
+    assert batch.status_code == 400 and "Invalid JSON payload" in batch.json()["error"]["message"]
+
+
 def test_request_size_is_bounded_and_the_client_still_reads_the_answer(png_bytes):
     with run_emulator(backend="hashed", max_request_bytes=2000) as emu, httpx.Client(base_url=emu.url) as http:
         small = {"instances": [{"text": "x" * 100}]}
@@ -262,3 +274,17 @@ def test_a_backend_bug_is_a_500_envelope_and_the_connection_stays_usable():
         }
         assert http.post(PREDICT, json=_text("fine")).status_code == 200  # same keep-alive connection
         assert emu.stats()["5xx"] == 1
+
+
+def test_stats_tell_quota_refusals_from_injected_faults():
+    body = {"instances": [{"text": "a cat"}]}
+    with run_emulator(backend="hashed", quota_rpm=60, quota_window=1.0) as emu, httpx.Client(base_url=emu.url) as http:
+        codes = [http.post(PREDICT, json=body).status_code for _ in range(3)]  # one admitted per second
+        assert codes[0] == 200 and codes.count(429) >= 1
+        stats = emu.stats()
+        assert stats["quota_429"] == codes.count(429) == stats["429"] and stats["injected"] == 0
+    with run_emulator(backend="hashed", fault_rate_503=1.0) as emu, httpx.Client(base_url=emu.url) as http:
+        assert http.post(PREDICT, json=body).status_code == 503
+        assert http.get("/v1/publishers/google/models/multimodalembedding@001").status_code == 200  # no quota, no fault
+        stats = emu.stats()
+        assert (stats["injected"], stats["quota_429"], stats["503"]) == (1, 0, 1)
