@@ -208,3 +208,18 @@ def test_qdrant_replace_swaps_an_alias_and_a_run_cut_short_leaves_the_old_pages_
     assert {c.name for c in client.get_collections().collections} == {second["pages"]}
     qdrant.export_qdrant(_pages(space, _unit(2, 3), doc="d.pdf"), client)  # a merge goes through the alias
     assert client.count(second["pages"]).count == 10
+
+
+def test_the_check_pass_over_ids_reads_no_token_matrices(tmp_path):
+    from vertex_mm.index.export._pages import check_pages, iter_pages
+
+    space = EmbeddingSpace("test", "colpali", 32)
+    index = _pages(space, _unit(5, 0))
+    index.save(tmp_path / "idx")
+    loaded = MultiVectorIndex.load(tmp_path / "idx")
+    ids_only = list(iter_pages(loaded, vectors=False))
+    assert [p.page_id for p in ids_only] == loaded.page_ids() and all(p.vectors.size == 0 for p in ids_only)
+    assert [p.vectors.shape[1] for p in iter_pages(loaded)] == [32] * 5
+    seen: list[int] = []
+    check_pages(loaded, "test", lambda page: seen.append(page.vectors.shape[1]))  # a check that needs the tokens gets them
+    assert seen == [32] * 5

@@ -36,18 +36,24 @@ def check_multivector(index: object, what: str) -> MultiVectorIndex:
     return index
 
 
-def iter_pages(index: MultiVectorIndex) -> Iterator[StoredPage]:
-    """Every live page of ``index`` (pages not yet saved included), in :meth:`page_ids` order."""
-    for row, vectors in index.iter_pages():
+_NO_VECTORS = np.zeros((0, 0), dtype=np.float32)
+
+
+def iter_pages(index: MultiVectorIndex, *, vectors: bool = True) -> Iterator[StoredPage]:
+    """Every live page of ``index`` (pages not yet saved included), in :meth:`page_ids` order.
+    With ``vectors=False`` each page's matrix is left unread (an empty array): the stored
+    pages are memory-mapped, so a pass over ids and metadata alone reads no token bytes."""
+    for row, stored in index.iter_pages():
+        matrix = np.asarray(stored, dtype=np.float32) if vectors else _NO_VECTORS
         yield StoredPage(page_id=str(row["page_id"]), doc_id=str(row["doc_id"]), page_number=int(row["page_number"]),
-                         metadata=dict(row.get("metadata", {})), vectors=np.asarray(vectors, dtype=np.float32))
+                         metadata=dict(row.get("metadata", {})), vectors=matrix)
 
 
 def check_pages(index: MultiVectorIndex, target: str, check: Callable[[StoredPage], None] | None = None) -> None:
     """Every page checked before the store is touched (a failure half way used to leave a
     store of some pages, after ``--replace`` had dropped the old ones): ids and metadata must
     be text ``target`` can store, and ``check(page)`` may refuse a page too."""
-    for page in iter_pages(index):
+    for page in iter_pages(index, vectors=check is not None):  # a check of ids alone reads no tokens
         check_row_text(page.page_id, {"doc_id": page.doc_id, "metadata": page.metadata}, target)
         if check is not None:
             check(page)
