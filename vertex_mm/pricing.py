@@ -35,7 +35,13 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from .limits import GEMINI_EMBEDDING_2
-from .limits.content import TOKENS_PER_AUDIO_SECOND, TOKENS_PER_IMAGE, TOKENS_PER_VIDEO_FRAME
+from .limits.content import (
+    TOKENS_PER_AUDIO_SECOND,
+    TOKENS_PER_IMAGE,
+    TOKENS_PER_TIMESTAMP_SECOND,
+    TOKENS_PER_VIDEO_FRAME,
+    max_video_seconds,
+)
 from .wire import ContentPart, EmbedRequest
 
 __all__ = [
@@ -51,8 +57,6 @@ __all__ = [
 MODALITIES = ("text", "image", "document", "audio", "video")
 #: Characters per text token, for the estimate (the service counts subword tokens).
 CHARS_PER_TOKEN = 4
-#: Timestamps added per second of video when audio track extraction is on ([GUIDE]).
-_TIMESTAMP_TOKENS_PER_SECOND = 10
 
 
 @dataclass(frozen=True)
@@ -117,10 +121,10 @@ def _part_usage(part: ContentPart, audio_track: bool) -> dict[str, Usage]:
         return {"audio": Usage(1, seconds, math.ceil(seconds * TOKENS_PER_AUDIO_SECOND), part.seconds is None)}
     measured = part.seconds is not None
     rate = part.span.rate if part.span is not None else 1.0  # videoMetadata.fps: frames per second
-    seconds = part.seconds if part.seconds is not None else (
-        limits.max_video_seconds_with_audio if audio_track else limits.max_video_seconds) / rate
+    # Unmeasured (gs://): the longest span the request check lets through at this rate.
+    seconds = part.seconds if part.seconds is not None else max_video_seconds(limits, rate, audio_track=audio_track)
     frames = math.ceil(seconds * rate - 1e-9)  # one frame per second by default
-    stamps = math.ceil(seconds) * _TIMESTAMP_TOKENS_PER_SECOND if audio_track else 0
+    stamps = math.ceil(seconds) * TOKENS_PER_TIMESTAMP_SECOND if audio_track else 0
     out = {"video": Usage(1, seconds, frames * TOKENS_PER_VIDEO_FRAME + stamps, not measured)}
     if audio_track:  # the extracted track is billed as audio
         out["audio"] = Usage(0, 0, math.ceil(seconds * TOKENS_PER_AUDIO_SECOND), not measured)

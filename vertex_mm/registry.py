@@ -121,6 +121,9 @@ _PAGE_RETRIEVERS = ("ocr-fused", "ocr-bm25")
 _CONTENT_RETRIEVERS = {"gemini": "gemini"}
 #: Spec names that are other names: ``local`` is what the CLI called the region model.
 _PAGE_ALIASES = {"local": "regions"}
+#: Page models of the local registry that load no checkpoint folder (their factory takes none):
+#: ``regions:DIR`` is a mistake to say here, not a TypeError from the factory.
+_PAGE_MODELS_WITHOUT_CHECKPOINT = frozenset({"regions"})
 #: Spec name -> local registry page model, where they differ (none today: ``colpali``,
 #: ``colqwen2`` and ``colmodernvbert`` are the native transformers models; the legacy
 #: colpali-engine adapter is reached only by its own name, ``colpali-engine:DIR``).
@@ -172,7 +175,7 @@ def parse_page_retriever_spec(spec: str | PageRetrieverSpec) -> PageRetrieverSpe
     if sep and not checkpoint:
         raise InputError(f"page-retriever spec {spec!r} names no folder after ':'", input_name="spec")
     name = _PAGE_ALIASES.get(name, name)
-    if (name in _PAGE_RETRIEVERS or name in _CONTENT_RETRIEVERS) and checkpoint:
+    if checkpoint and (name in _PAGE_RETRIEVERS or name in _CONTENT_RETRIEVERS or name in _PAGE_MODELS_WITHOUT_CHECKPOINT):
         raise InputError(f"{name} takes no checkpoint folder (got {spec!r})", input_name="spec")
     return PageRetrieverSpec(name, checkpoint or None)
 

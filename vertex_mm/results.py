@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .errors import BatchError, EmbeddingSpaceMismatchError, VertexMMError
+from .limits.models import canonical_model
 
 __all__ = [
     "EmbeddingSpace",
@@ -43,6 +44,10 @@ class EmbeddingSpace:
         if isinstance(self.dimension, bool) or not isinstance(self.dimension, numbers.Integral) or self.dimension < 1:
             raise ValueError(f"an embedding space needs a positive integer dimension, got {self.dimension!r}")
         object.__setattr__(self, "dimension", int(self.dimension))  # a numpy integer compares and hashes as one int
+        if self.backend == "vertex":
+            # Another name of the model ("multimodalembedding", a publishers/ path) is the same
+            # space: an index whose manifest was written under one takes queries from the other.
+            object.__setattr__(self, "model", canonical_model(self.model))
 
     @property
     def id(self) -> str:
@@ -162,14 +167,16 @@ class Embeddings(np.ndarray):
     def __getitem__(self, key: Any) -> Any:
         out = super().__getitem__(key)
         if isinstance(out, Embeddings):
-            if out.ndim == 2 and self.ndim == 2:
-                rows = np.arange(self.shape[0])[key if not isinstance(key, tuple) else key[0]]
-                rows = np.atleast_1d(rows)
-                out.errors = [self.errors[int(i)] for i in rows]
-                if out.shape[1] != self.shape[1] or (isinstance(key, tuple) and len(key) > 1 and not _every(key[1])):
-                    out.space = None  # columns picked or moved: no longer vectors of the space
-            else:
+            keys = key if isinstance(key, tuple) else (key,)
+            # A new axis (None) shifts the others: the key's first item no longer picks the rows.
+            if out.ndim != 2 or self.ndim != 2 or any(k is None for k in keys):
                 return np.asarray(out)
+            rows = np.ravel(np.arange(self.shape[0])[keys[0]])
+            if rows.size != out.shape[0]:  # rows that are not the key's pick of this set's rows
+                return np.asarray(out)
+            out.errors = [self.errors[int(i)] for i in rows]
+            if out.shape[1] != self.shape[1] or (len(keys) > 1 and not _every(keys[1])):
+                out.space = None  # columns picked or moved: no longer vectors of the space
         return out
 
     # numpy keeps the subclass through functions and methods that move rows, and

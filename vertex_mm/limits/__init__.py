@@ -3,6 +3,7 @@
 * :mod:`.formats` — formats decided from the bytes, their MIME types, file suffixes;
 * :mod:`.models` — what each model accepts (:class:`ModelLimits`, with sources);
 * :mod:`.checks` — checks of single inputs (dimension, image, video, text, gs:// URI);
+* :mod:`.request` — the size of one whole request (every part together);
 * :mod:`.content` — checks of gemini-embedding-2 contents (PDF pages, audio and video
   durations, parts per content).
 
@@ -12,11 +13,12 @@ whose message names the input and the limit it broke.
 
 from __future__ import annotations
 
-from . import checks, formats, models
+from . import checks, formats, models, request
 
 # Each submodule lists its public names once, in its own __all__.
 from .checks import *  # noqa: F403
 from .formats import *  # noqa: F403
 from .models import *  # noqa: F403
+from .request import *  # noqa: F403
 
-__all__ = checks.__all__ + formats.__all__ + models.__all__
+__all__ = checks.__all__ + formats.__all__ + models.__all__ + request.__all__

@@ -10,8 +10,9 @@ and vertex-mm does not reject it. :func:`text_token_estimate` lets a caller chec
 from __future__ import annotations
 
 import io
+import math
+import numbers
 import re
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ from .formats import (
     IMAGE_SNIFF_BYTES,
     OPTIONAL_DECODER_FORMATS,
     VIDEO_MIME_TYPES,
+    is_audio_only_mp4,
+    iso_boxes,
     pillow_decodes,
     sniff_image_format,
     sniff_video_format,
@@ -40,6 +43,7 @@ from .models import MB, MULTIMODAL_EMBEDDING_001, ModelLimits
 
 __all__ = [
     "check_dimension",
+    "check_has_video_track",
     "check_gcs_uri",
     "check_image_bytes",
     "check_text",
@@ -122,22 +126,6 @@ def check_image_bytes(
     return IMAGE_MIME_TYPES[fmt]
 
 
-def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
-    """ISO BMFF boxes in ``data[start:end]``: ``(type, body start, box end)``; stops at a box
-    whose size does not fit (a truncated or damaged file)."""
-    at = start
-    while at + 8 <= end:
-        size, kind, body = int.from_bytes(data[at:at + 4], "big"), data[at + 4:at + 8], at + 8
-        if size == 1 and at + 16 <= end:  # a 64-bit size follows the type
-            size, body = int.from_bytes(data[at + 8:at + 16], "big"), at + 16
-        elif size == 0:  # the box runs to the end
-            size = end - at
-        if size < body - at or at + size > end:
-            return
-        yield kind, body, at + size
-        at += size
-
-
 def heif_image_size(data: bytes) -> tuple[int, int] | None:
     """``(width, height)`` of a HEIF-family image (HEIC, HEIF, AVIF) from the ``ispe`` (image
     spatial extents) properties of its ``meta`` box (meta > iprp > ipco > ispe), without decoding:
@@ -145,12 +133,12 @@ def heif_image_size(data: bytes) -> tuple[int, int] | None:
     those boxes are read, never the coded data (``mdat``), where the four letters may occur by
     chance. None when there is no ``ispe``."""
     sizes = []
-    for kind, body, box_end in _boxes(data, 0, len(data)):
+    for kind, body, box_end in iso_boxes(data, 0, len(data)):
         if kind != b"meta":
             continue
-        for iprp, iprp_body, iprp_end in _boxes(data, body + 4, box_end):  # meta is a full box
-            for ipco, ipco_body, ipco_end in (_boxes(data, iprp_body, iprp_end) if iprp == b"iprp" else ()):
-                for prop, p_body, p_end in (_boxes(data, ipco_body, ipco_end) if ipco == b"ipco" else ()):
+        for iprp, iprp_body, iprp_end in iso_boxes(data, body + 4, box_end):  # meta is a full box
+            for ipco, ipco_body, ipco_end in (iso_boxes(data, iprp_body, iprp_end) if iprp == b"iprp" else ()):
+                for prop, p_body, p_end in (iso_boxes(data, ipco_body, ipco_end) if ipco == b"ipco" else ()):
                     if prop == b"ispe" and p_end - p_body >= 12:  # version+flags, width, height
                         sizes.append((int.from_bytes(data[p_body + 4:p_body + 8], "big"),
                                       int.from_bytes(data[p_body + 8:p_body + 12], "big")))
@@ -241,7 +229,18 @@ def check_video_bytes(data: bytes, limits: ModelLimits = MULTIMODAL_EMBEDDING_00
             f"{name}: not a recognised video container (first bytes {bytes(data[:8])!r}); accepted: {allowed}",
             input_name=name,
         )
+    check_has_video_track(data, fmt, name=name)
     return VIDEO_MIME_TYPES[fmt]
+
+
+def check_has_video_track(data: bytes, fmt: str, *, name: str = "video") -> None:
+    """Refuse an MP4 / MOV holding sound and no picture (M4A, what ``ffmpeg -c:a aac out.mp4``
+    writes): sent as a video it would be priced as one and embedded as who knows what."""
+    if fmt in ("MP4", "MOV") and is_audio_only_mp4(data):
+        raise InvalidVideoError(
+            f"{name}: the {fmt} file has no video track, only sound (audio in an MP4 container: M4A/AAC)",
+            input_name=name, hint="Pass it as audio: gemini-embedding-2 takes MP3 or WAV "
+                                  "(ffmpeg -i IN.m4a OUT.mp3), then Audio(...)")
 
 
 def check_video_segment(
@@ -252,8 +251,12 @@ def check_video_segment(
     ``endOffsetSec`` rule); :class:`~vertex_mm.wire.EmbedRequest` cuts it the same way."""
     name = "video_segment_config"
     for label, v in (("start_offset_sec", start), ("end_offset_sec", end), ("interval_sec", interval)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
-            raise InvalidVideoError(f"{name}.{label} must be a number, got {v!r}", input_name=name)
+        # numbers.Real: numpy's numbers too (np.int64 from a dataframe); JSON has no NaN or
+        # Infinity, so only the end, which is cut to start + 120 s, may be infinite.
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or v != v:
+            raise InvalidVideoError(f"{name}.{label} must be an int or float, got {v!r}", input_name=name)
+        if label != "end_offset_sec" and not math.isfinite(v):
+            raise InvalidVideoError(f"{name}.{label} must be a finite number, got {v!r}", input_name=name)
     if start < 0:
         raise InvalidVideoError(f"{name}.start_offset_sec={start} must be >= 0", input_name=name)
     if end <= start:

@@ -1,5 +1,5 @@
 """Checks of what a gemini-embedding-2 *content* may hold: per-part formats, PDF page counts,
-audio and video durations, parts per content and bytes per request (the table is
+audio and video durations, parts per content (the table is
 :class:`~vertex_mm.limits.ContentLimits`).
 
 Durations are read from the container headers with mutagen and page counts with pypdfium2,
@@ -14,10 +14,12 @@ from collections.abc import Sequence
 
 from ..errors import InvalidAudioError, InvalidContentError, InvalidDocumentError, InvalidImageError, InvalidVideoError
 from ..pdf import pdf_page_count
+from .checks import check_has_video_track
 from .formats import (
     AUDIO_MIME_TYPES,
     DOCUMENT_MIME_TYPES,
     VIDEO_MIME_TYPES,
+    is_audio_only_mp4,
     sniff_audio_format,
     sniff_document_format,
     sniff_video_format,
@@ -27,11 +29,13 @@ from .models import ContentLimits
 __all__ = [
     "TOKENS_PER_AUDIO_SECOND",
     "TOKENS_PER_IMAGE",
+    "TOKENS_PER_TIMESTAMP_SECOND",
     "TOKENS_PER_VIDEO_FRAME",
     "check_audio_bytes",
     "check_content_counts",
     "check_content_video_bytes",
     "check_document_bytes",
+    "max_video_seconds",
     "media_duration",
 ]
 
@@ -39,6 +43,22 @@ __all__ = [
 TOKENS_PER_IMAGE = 258  # and per PDF page ("rendered as an image")
 TOKENS_PER_VIDEO_FRAME = 66  # one frame per second by default
 TOKENS_PER_AUDIO_SECOND = 25
+#: Timestamps added per second of video when audio track extraction is on ([GUIDE]).
+TOKENS_PER_TIMESTAMP_SECOND = 10
+
+
+def max_video_seconds(limits: ContentLimits, fps: float = 1.0, *, audio_track: bool = False) -> float:
+    """The longest video (span) one content embeds at ``fps`` frames a second: the documented
+    length at 1 fps (120 s; 80 s with audio track extraction) scaled by what a second costs
+    at ``fps`` against 1 fps, so the token budget it spends stays the same. Without audio that
+    is the guide's "Duration = 120 / FPS"; with it, a second costs ``66 * fps`` frame tokens
+    plus 25 audio and 10 timestamp tokens, so 2 fps allows 48.4 s, not 80 (and the audio track,
+    being audio, never goes past the audio limit)."""
+    if not audio_track:
+        return limits.max_video_seconds / fps
+    extra = TOKENS_PER_AUDIO_SECOND + TOKENS_PER_TIMESTAMP_SECOND
+    scale = (TOKENS_PER_VIDEO_FRAME + extra) / (TOKENS_PER_VIDEO_FRAME * fps + extra)
+    return min(limits.max_video_seconds_with_audio * scale, limits.max_audio_seconds)
 
 
 def media_duration(data: bytes, *, name: str, kind: str) -> float:
@@ -107,7 +127,10 @@ def _format_and_duration(data: bytes, formats: frozenset[str] | set[str], *, nam
     error = InvalidAudioError if kind == "audio" else InvalidVideoError
     if not data:
         raise error(f"{name}: the {kind} is empty (0 bytes)", input_name=name)
-    fmt = (sniff_audio_format(bytes(data[:16])) if kind == "audio" else sniff_video_format(bytes(data[:512])))
+    if kind == "audio":  # audio in an MP4 of another brand than "M4A " is M4A too
+        fmt = sniff_audio_format(bytes(data[:16])) or ("M4A" if is_audio_only_mp4(data) else None)
+    else:
+        fmt = sniff_video_format(bytes(data[:512]))
     if fmt is None or fmt not in formats:
         what = f"{fmt} {kind} is" if fmt else f"not a recognised {container} (first bytes {bytes(data[:8])!r});"
         raise error(f"{name}: {what} not accepted; gemini-embedding-2 takes {', '.join(sorted(formats))}",
@@ -118,11 +141,33 @@ def _format_and_duration(data: bytes, formats: frozenset[str] | set[str], *, nam
 def check_audio_bytes(data: bytes, limits: ContentLimits, *, name: str = "audio") -> tuple[str, float]:
     """``(mime type, seconds)`` of an audio part, or :class:`InvalidAudioError`."""
     fmt, seconds = _format_and_duration(data, limits.audio_formats, name=name, kind="audio", container="audio file")
-    if seconds > limits.max_audio_seconds:
+    slack = _mp3_codec_slack(data) if fmt == "MP3" else 0.0
+    if seconds > limits.max_audio_seconds + slack:
         raise InvalidAudioError(
             f"{name}: the audio is {seconds:.1f} s long; gemini-embedding-2 takes at most "
             f"{limits.max_audio_seconds:g} s per content. Cut it into shorter clips", input_name=name)
     return AUDIO_MIME_TYPES[fmt], seconds
+
+
+#: Samples an MP3 encoder adds before the audio (LAME: 576 + its 529-sample decoder delay).
+_MP3_ENCODER_DELAY_SAMPLES = 576 + 529
+
+
+def _mp3_codec_slack(data: bytes) -> float:
+    """Seconds an MP3's header-based length may count beyond its audio: the encoder delay and
+    the last frame's padding, which decoders drop (an MP3 of exactly 180 s measures 180.07 s
+    when no LAME tag states them). Without this, a clip cut to the limit was refused."""
+    import mutagen
+
+    try:
+        info = getattr(mutagen.File(io.BytesIO(bytes(data))), "info", None)
+    except Exception:  # media_duration has read it already; nothing to allow if this cannot
+        return 0.0
+    rate = getattr(info, "sample_rate", None)
+    if not isinstance(rate, int) or rate <= 0:
+        return 0.0
+    frame = 1152 if getattr(info, "version", None) == 1 else 576  # layer III samples per frame (MPEG-1; 2 / 2.5)
+    return (_MP3_ENCODER_DELAY_SAMPLES + frame) / rate
 
 
 def check_content_video_bytes(data: bytes, limits: ContentLimits, *, name: str = "video",
@@ -131,7 +176,8 @@ def check_content_video_bytes(data: bytes, limits: ContentLimits, *, name: str =
     ``audio_track`` (audio track extraction) the shorter limit applies."""
     fmt, seconds = _format_and_duration(data, limits.video_formats, name=name, kind="video",
                                         container="video container")
-    limit = limits.max_video_seconds_with_audio if audio_track else limits.max_video_seconds
+    check_has_video_track(data, fmt, name=name)
+    limit = max_video_seconds(limits, audio_track=audio_track)
     if seconds > limit:
         with_audio = " with audio track extraction" if audio_track else ""
         raise InvalidVideoError(
@@ -140,9 +186,10 @@ def check_content_video_bytes(data: bytes, limits: ContentLimits, *, name: str =
     return VIDEO_MIME_TYPES[fmt], seconds
 
 
-def check_content_counts(kinds: Sequence[str], limits: ContentLimits, *, inline_bytes: int = 0) -> None:
-    """Parts per kind in one content, and the inline bytes of the request: a typed
-    :class:`InvalidContentError` (or the kind's own error) naming the count and the limit."""
+def check_content_counts(kinds: Sequence[str], limits: ContentLimits) -> None:
+    """Parts per kind in one content: a typed :class:`InvalidContentError` (or the kind's own
+    error) naming the count and the limit. The request's size is
+    :func:`~vertex_mm.limits.request.check_request_size`'s."""
     if not kinds:
         raise InvalidContentError("a content needs at least one part (text, image, PDF, audio or video)")
     counts = {k: kinds.count(k) for k in set(kinds)}
@@ -157,9 +204,3 @@ def check_content_counts(kinds: Sequence[str], limits: ContentLimits, *, inline_
             raise error(f"content has {n} {plural}; gemini-embedding-2 takes at most {limit} per content "
                         f"(part #{first_extra} is one too many). Split it into several contents",
                         input_name=f"parts[{first_extra}]")
-    # base64 grows inline bytes by 4/3; leave room for the JSON envelope.
-    wire = inline_bytes * 4 // 3 + 64 * 1024
-    if wire > limits.max_request_bytes:
-        raise InvalidContentError(
-            f"content carries {inline_bytes:,} bytes of inline media ({wire:,} on the wire); a request may hold at "
-            f"most {limits.max_request_bytes:,} bytes. Upload large media to Cloud Storage and pass gs:// URIs")

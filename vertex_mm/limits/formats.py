@@ -4,7 +4,7 @@ try; the bytes decide what a file is)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 __all__ = [
     "AUDIO_MIME_TYPES",
@@ -21,6 +21,9 @@ __all__ = [
     "AUDIO_SUFFIXES",
     "format_for_suffix",
     "image_suffixes",
+    "is_audio_only_mp4",
+    "iso_boxes",
+    "mp4_track_kinds",
     "sniff_audio_format",
     "sniff_document_format",
     "sniff_image_format",
@@ -183,6 +186,50 @@ def sniff_video_format(data: bytes) -> str | None:
     return None
 
 
+def iso_boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """ISO BMFF boxes in ``data[start:end]``: ``(type, body start, box end)``; stops at a box
+    whose size does not fit (a truncated or damaged file)."""
+    at = start
+    while at + 8 <= end:
+        size, kind, body = int.from_bytes(data[at:at + 4], "big"), data[at + 4:at + 8], at + 8
+        if size == 1 and at + 16 <= end:  # a 64-bit size follows the type
+            size, body = int.from_bytes(data[at + 8:at + 16], "big"), at + 16
+        elif size == 0:  # the box runs to the end
+            size = end - at
+        if size < body - at or at + size > end:
+            return
+        yield kind, body, at + size
+        at += size
+
+
+def mp4_track_kinds(data: bytes) -> frozenset[str] | None:
+    """The handler types of the tracks of an MP4 / QuickTime file (``"vide"``, ``"soun"``,
+    ``"text"``...) from ``moov > trak > mdia > hdlr``; None when no ``moov`` with a track can be
+    read (a truncated file, or only its first bytes). Only the boxes on that path are read,
+    never the media data (``mdat``, skipped by its size)."""
+    kinds: set[str] = set()
+    for moov, moov_body, moov_end in iso_boxes(data, 0, len(data)):
+        if moov != b"moov":
+            continue
+        for trak, trak_body, trak_end in iso_boxes(data, moov_body, moov_end):
+            for mdia, mdia_body, mdia_end in (iso_boxes(data, trak_body, trak_end) if trak == b"trak" else ()):
+                for hdlr, h_body, h_end in (iso_boxes(data, mdia_body, mdia_end) if mdia == b"mdia" else ()):
+                    if hdlr == b"hdlr" and h_end - h_body >= 12:  # version+flags, pre_defined, handler_type
+                        kinds.add(bytes(data[h_body + 8:h_body + 12]).decode("latin-1"))
+        break  # one moov box
+    return frozenset(kinds) if kinds else None
+
+
+def is_audio_only_mp4(data: bytes) -> bool:
+    """Whether ``data`` is an MP4 / QuickTime file holding sound and no picture: audio in an MP4
+    container (M4A) whatever its brand (ffmpeg and yt-dlp write ``isom`` / ``mp42`` / ``dash``,
+    not ``M4A ``). False when its tracks cannot be read."""
+    if sniff_video_format(bytes(data[:512])) not in ("MP4", "MOV"):
+        return False
+    kinds = mp4_track_kinds(data)
+    return kinds is not None and "soun" in kinds and "vide" not in kinds
+
+
 def sniff_document_format(data: bytes) -> str | None:
     """``"PDF"`` for PDF bytes (the header may follow up to 1 KiB of junk, as readers allow)."""
     return "PDF" if b"%PDF-" in data[:1024] else None
@@ -209,7 +256,8 @@ def sniff_audio_format(data: bytes) -> str | None:
 
 def sniff_media(data: bytes) -> tuple[str, str] | None:
     """``(kind, format)`` of media bytes: kind is image, video, document or audio; None when
-    the bytes are none of them. Audio in an MP4 container (M4A) counts as audio."""
+    the bytes are none of them. Audio in an MP4 container (M4A) counts as audio: by its
+    ``M4A`` brand, or, given the whole file, by having a sound track and no video track."""
     head = bytes(data[:1024])
     if (fmt := sniff_image_format(head[:IMAGE_SNIFF_BYTES])) is not None:
         return "image", fmt
@@ -218,7 +266,7 @@ def sniff_media(data: bytes) -> tuple[str, str] | None:
     if (fmt := sniff_audio_format(head[:16])) in ("WAV", "MP3", "FLAC", "OGG", "M4A"):
         return "audio", fmt
     if (fmt := sniff_video_format(head[:512])) is not None:
-        return "video", fmt
+        return ("audio", "M4A") if is_audio_only_mp4(data) else ("video", fmt)
     if fmt := sniff_audio_format(head[:16]):
         return "audio", fmt
     return None

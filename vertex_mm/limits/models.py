@@ -23,10 +23,12 @@ from dataclasses import dataclass, field
 
 from .formats import AUDIO_MIME_TYPES, VIDEO_MIME_TYPES
 
-__all__ = ["GEMINI_EMBEDDING_2", "MB", "MULTIMODAL_EMBEDDING_001", "SUPERSEDED_MODELS", "ContentLimits", "ModelLimits",
-           "limits_for", "model_id", "model_names", "resolve_model"]
+__all__ = ["GEMINI_EMBEDDING_2", "MB", "MULTIMODAL_EMBEDDING_001", "REQUEST_ENVELOPE_BYTES", "SUPERSEDED_MODELS",
+           "ContentLimits", "ModelLimits", "canonical_model", "limits_for", "model_id", "model_names", "resolve_model"]
 
 MB = 1024 * 1024
+#: Room left in a request for all but its media and text: keys, MIME types, parameters, task.
+REQUEST_ENVELOPE_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ class ModelLimits:
 
     @property
     def max_inline_video_bytes(self) -> int:
-        return (self.max_request_bytes - 64 * 1024) * 3 // 4
+        return (self.max_request_bytes - REQUEST_ENVELOPE_BYTES) * 3 // 4
 
     def allows_dimension(self, dimension: int, *, video: bool = False) -> bool:
         if self.dimension_range is not None:
@@ -149,6 +151,15 @@ def model_id(model: str) -> str:
     kept as they are."""
     m = _PUBLISHER_PATH.fullmatch(model)
     return m["id"] if m else model
+
+
+def canonical_model(model: str) -> str:
+    """The one id of a Google model, whichever of its names ``model`` is: its short id
+    (:func:`model_id`) with an alias resolved (``multimodalembedding`` is
+    ``multimodalembedding@001``). Spaces and cache keys are named by it, so that the names of
+    one model share one space and one cache; the service answers each name with that model."""
+    short = model_id(model)
+    return _ALIASES.get(short, short)
 
 
 def resolve_model(model: str) -> str:

@@ -9,7 +9,7 @@ from ..content import as_parts
 from ..embedder import BaseEmbedder
 from ..errors import InputError, UnsupportedInputError
 from ..google_api import EMULATOR_PROJECT, default_project, default_region, is_plain_http
-from ..limits import limits_for, model_id
+from ..limits import canonical_model, limits_for
 from ..media import Image
 from ..results import MultiModalEmbeddingResponse
 from ..wire import EmbedRequest, build_instance, build_parameters, parse_prediction
@@ -64,7 +64,9 @@ class VertexEmbedder(BaseEmbedder):
                 project = None
         if not project:
             raise InputError("no Google Cloud project: pass project=... or set GOOGLE_CLOUD_PROJECT", input_name="project")
-        self.model = model = model_id(model)  # a publishers/google/models/ path names the same model
+        # One id per model, as gemini's resolve_model: a publishers/google/models/ path and the
+        # alias "multimodalembedding" are multimodalembedding@001, so one space and one cache.
+        self.model = model = canonical_model(model)
         self.limits = limits_for(model)
         self.target = VertexTarget(project, location or default_region() or "us-central1", model)
         self._transport: PredictTransport

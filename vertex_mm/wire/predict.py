@@ -22,7 +22,7 @@ from ..errors import InvalidArgumentError
 from ..limits import MULTIMODAL_EMBEDDING_001, ModelLimits
 from ..media import Image, Video, VideoSegmentConfig
 from ..results import EmbeddingSpace, MultiModalEmbeddingResponse, VideoEmbedding
-from .request import EmbedRequest
+from .request import EmbedRequest, wire_number
 
 __all__ = ["build_instance", "build_parameters", "build_prediction", "decode_b64", "parse_instance", "parse_prediction"]
 
@@ -54,9 +54,9 @@ def build_instance(req: EmbedRequest) -> dict[str, Any]:
         c = req.video_segment_config
         if c is not None:
             instance["video"]["videoSegmentConfig"] = {
-                "startOffsetSec": _num(c.start_offset_sec),
-                "endOffsetSec": _num(c.end_offset_sec),
-                "intervalSec": _num(c.interval_sec),
+                "startOffsetSec": wire_number(c.start_offset_sec),
+                "endOffsetSec": wire_number(c.end_offset_sec),
+                "intervalSec": wire_number(c.interval_sec),
             }
     if req.text is not None:
         instance["text"] = req.text
@@ -68,10 +68,6 @@ def build_parameters(req: EmbedRequest, limits: ModelLimits = MULTIMODAL_EMBEDDI
     sends when no dimension is asked for (the reference says the parameter applies to text and
     images, so a video request carries none)."""
     return {} if req.dimension == limits.default_dimension else {"dimension": req.dimension}
-
-
-def _num(x: float) -> int | float:
-    return int(x) if float(x).is_integer() else float(x)
 
 
 def decode_b64(value: Any, where: str, *, field: str = "bytesBase64Encoded", proto_bytes: bool = False) -> bytes:
@@ -152,16 +148,16 @@ def _segment_config(seg: Mapping[str, Any], limits: ModelLimits) -> VideoSegment
     end = _as_number(seg["endOffsetSec"]) if seg.get("endOffsetSec") is not None else None
     interval = _as_number(seg["intervalSec"]) if seg.get("intervalSec") is not None else VideoSegmentConfig.interval_sec
     if start is None:
-        start = _num(max(0, end - span)) if end is not None else 0
+        start = wire_number(max(0, end - span)) if end is not None else 0
     if end is None:
-        end = _num(start + span)
+        end = wire_number(start + span)
     return VideoSegmentConfig(start_offset_sec=start, end_offset_sec=end, interval_sec=interval)
 
 
 def _as_number(v: Any) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise InvalidArgumentError(f"videoSegmentConfig values must be numbers, got {v!r}", status="INVALID_ARGUMENT")
-    return _num(v)
+    return wire_number(v)
 
 
 def build_prediction(response: MultiModalEmbeddingResponse) -> dict[str, Any]:
@@ -175,8 +171,8 @@ def build_prediction(response: MultiModalEmbeddingResponse) -> dict[str, Any]:
         out["videoEmbeddings"] = [
             {
                 "embedding": [float(x) for x in v.embedding],
-                "startOffsetSec": _num(v.start_offset_sec),
-                "endOffsetSec": _num(v.end_offset_sec),
+                "startOffsetSec": wire_number(v.start_offset_sec),
+                "endOffsetSec": wire_number(v.end_offset_sec),
             }
             for v in response.video_embeddings
         ]

@@ -21,21 +21,38 @@ from dataclasses import dataclass, field, replace
 from typing import Literal, cast
 
 from ..content import Part, Task
-from ..errors import InputError, InvalidVideoError, UnsupportedInputError
+from ..errors import (
+    ImageTooLargeError,
+    InputError,
+    InvalidContentError,
+    InvalidVideoError,
+    UnsupportedInputError,
+    VideoTooLargeError,
+)
 from ..limits import (
     MULTIMODAL_EMBEDDING_001,
     ContentLimits,
     ModelLimits,
+    base64_size,
     check_dimension,
     check_image_bytes,
+    check_request_size,
     check_text,
     check_video_bytes,
     check_video_segment,
+    json_text_size,
 )
-from ..limits.content import check_audio_bytes, check_content_counts, check_content_video_bytes, check_document_bytes
+from ..limits.content import (
+    check_audio_bytes,
+    check_content_counts,
+    check_content_video_bytes,
+    check_document_bytes,
+    max_video_seconds,
+)
 from ..media import Audio, Document, Image, Video, VideoSegmentConfig
 
-__all__ = ["MAX_VIDEO_FPS", "ContentPart", "EmbedRequest", "PartKind", "VideoSpan", "check_video_span", "guess_mime"]
+__all__ = ["MAX_VIDEO_FPS", "ContentPart", "EmbedRequest", "PartKind", "VideoSpan", "check_video_span", "guess_mime",
+           "wire_number"]
 
 PartKind = Literal["text", "image", "video", "document", "audio"]
 
@@ -95,8 +112,9 @@ def check_video_span(span: VideoSpan, duration: float | None, limits: ContentLim
                      audio_track: bool = False) -> float | None:
     """The seconds ``span`` embeds of a video of ``duration`` s (None: not measured, a gs:// video),
     or :class:`InvalidVideoError`: ``fps`` in (0, 24], offsets not negative, ``end`` after ``start``,
-    ``start`` inside the video, and the span within the model's video length at that rate ("Duration
-    = 120 / FPS"; 80 s at 1 fps with audio track extraction, and never more than the audio limit)."""
+    ``start`` inside the video, and the span within the model's video length at that rate
+    (:func:`~vertex_mm.limits.content.max_video_seconds`: "Duration = 120 / FPS"; with audio
+    track extraction 80 s at 1 fps, less at more frames a second)."""
     where = f"{name}: videoMetadata"
     if span.fps is not None and not (math.isfinite(span.fps) and 0 < span.fps <= MAX_VIDEO_FPS):
         raise InvalidVideoError(f"{where}.fps={span.fps!r}: must be in (0, {MAX_VIDEO_FPS:g}]", input_name=name)
@@ -111,14 +129,15 @@ def check_video_span(span: VideoSpan, duration: float | None, limits: ContentLim
         raise InvalidVideoError(f"{where}: start_offset {start:g}s is at or past the end of the video "
                                 f"({duration:.3g} s)", input_name=name)
     seconds = span.seconds(duration)
-    # "Duration = 120 / FPS" (the guide) is about frames; with the audio track the 80 s come from
-    # the token budget, which audio fills at 25 tokens/s whatever the frame rate: no scaling there.
-    limit = limits.max_video_seconds_with_audio if audio_track else limits.max_video_seconds / span.rate
+    # One rule for the check and the price estimate: the documented length at 1 fps, scaled by
+    # what a second costs at this rate (frames still cost 66 tokens each with the audio track).
+    limit = max_video_seconds(limits, span.rate, audio_track=audio_track)
     if seconds is not None and seconds > limit + 1e-6:
         with_audio = " with audio track extraction" if audio_track else ""
         raise InvalidVideoError(
             f"{where}: the span {start:g}s..{start + seconds:g}s is {seconds:.1f} s long; gemini-embedding-2 embeds "
-            f"at most {limit:g} s of video at {span.rate:g} frame(s) per second{with_audio}", input_name=name)
+            f"at most {math.floor(limit * 100) / 100:g} s of video at {span.rate:g} frame(s) per second{with_audio}",
+            input_name=name)
     return seconds
 
 
@@ -203,6 +222,7 @@ class EmbedRequest:
             raise InputError("video_segment_config was given without a video", input_name="video_segment_config")
         if contextual_text is not None:
             check_text(contextual_text)
+        _check_request_size(image, video, contextual_text, limits)
         return cls(image, video, contextual_text, dim, video_segment_config, image_mime, video_mime, key)
 
     @classmethod
@@ -246,8 +266,9 @@ class EmbedRequest:
         if video_span is not None and not any(p.kind == "video" for p in built):
             raise InputError("a video span (videoMetadata) was given, but the content has no video part",
                              input_name="video_span")
-        inline = sum(len(p.media.data or b"") for p in built if p.media is not None)
-        check_content_counts([p.kind for p in built], limits.content, inline_bytes=inline)
+        check_content_counts([p.kind for p in built], limits.content)
+        check_request_size([(f"parts[{i}] ({p.kind})", _part_wire_size(p)) for i, p in enumerate(built)],
+                           limits.content.max_request_bytes, model=limits.model, error=InvalidContentError)
         return cls(dimension=dim, key=key, content=tuple(built), task=task.name if task else None,
                    audio_track_extraction=audio_track_extraction)
 
@@ -276,13 +297,44 @@ class EmbedRequest:
         return h.hexdigest()
 
 
+def _check_request_size(image: Image | None, video: Video | None, text: str | None, limits: ModelLimits) -> None:
+    """The whole ``:predict`` request within the model's request limit (each part alone is
+    already within its own). The error is the kind of the inline media that must move to
+    Cloud Storage: the video when there is one, else the image."""
+    parts = [(name, base64_size(len(m.data))) for name, m in (("image", image), ("video", video))
+             if m is not None and m.data is not None]
+    if not parts:  # text alone is bounded by MAX_TEXT_CHARS, far below the limit
+        return
+    if text is not None:
+        parts.append(("contextual_text", json_text_size(text)))
+    error = VideoTooLargeError if any(name == "video" for name, _ in parts) else ImageTooLargeError
+    check_request_size(parts, limits.max_request_bytes, model=limits.model, error=error)
+
+
+def _part_wire_size(part: ContentPart) -> int:
+    """What one content part adds to the request: its inline media as base64, or its text
+    as a JSON string (a gs:// URI is a short string, counted in the envelope)."""
+    if part.media is not None:
+        return base64_size(len(part.media.data or b""))
+    return json_text_size(part.text or "")
+
+
 def _analysed_span(config: VideoSegmentConfig, limits: ModelLimits) -> VideoSegmentConfig:
     """``config`` checked, its end cut to ``start + max_video_seconds`` as the service does
     ("endOffsetSec is adjusted to min(startOffsetSec + 120, endOffsetSec)")."""
     c = config
     check_video_segment(c.start_offset_sec, c.end_offset_sec, c.interval_sec, limits)
     last = c.start_offset_sec + limits.max_video_seconds
-    return replace(c, end_offset_sec=last) if c.end_offset_sec > last else c
+    # The numbers as they are sent (wire_number): 8, 8.0 and np.float64(8) are one request, so
+    # one cache key (cache_key keys the config by its repr), and plain Python numbers on the wire.
+    return VideoSegmentConfig(wire_number(c.start_offset_sec), wire_number(min(c.end_offset_sec, last)),
+                              wire_number(c.interval_sec))
+
+
+def wire_number(x: float) -> int | float:
+    """``x`` as a JSON number is written: an int when it is integral (``8.0`` -> ``8``), else a
+    float; numpy numbers become Python ones."""
+    return int(x) if float(x).is_integer() else float(x)
 
 
 def _media_part(media: Image | Video | Document | Audio, where: str, limits: ModelLimits, decode_check: bool,
@@ -295,8 +347,8 @@ def _media_part(media: Image | Video | Document | Audio, where: str, limits: Mod
         return ContentPart(cast(PartKind, media.kind), media=media, mime=guess_mime(media), seconds=seconds, span=span)
     if isinstance(media, Video) and span is not None:
         # The span, not the whole video, is what must fit the model's video length.
-        whole = replace(limits.content, max_video_seconds=math.inf, max_video_seconds_with_audio=math.inf)
-        mime, duration = check_content_video_bytes(data, whole, name=name, audio_track=audio_track)
+        whole = replace(limits.content, max_video_seconds=math.inf)
+        mime, duration = check_content_video_bytes(data, whole, name=name)
         seconds = check_video_span(span, duration, limits.content, name=name, audio_track=audio_track)
         return ContentPart("video", media=media, mime=mime, seconds=seconds, span=span)
     if isinstance(media, Image):
