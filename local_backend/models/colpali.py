@@ -31,8 +31,7 @@ from typing import Any
 import numpy as np
 
 from vertex_mm._optional import require
-from vertex_mm.errors import InputError, InvalidImageError, InvalidTextError
-from vertex_mm.pages import PageImage
+from vertex_mm.errors import InputError, InvalidTextError
 from vertex_mm.results import EmbeddingSpace
 
 from ..device import resolve_device, resolve_dtype
@@ -44,8 +43,8 @@ from .colpali_families import (
     resolve_colpali_checkpoint,
     weights_fingerprint,
 )
-from .quiet_loading import quiet_weight_loading
-from .vit import check_loading_info
+from .hf_loading import check_loading_info, load_part
+from .page_pixels import page_rgb
 
 __all__ = ["ColPaliFamilyEmbedder", "create_colmodernvbert", "create_colpali", "create_colqwen2"]
 
@@ -115,12 +114,13 @@ class ColPaliFamilyEmbedder:
         tf = require("local", "transformers", what="ColPali-family page embedders")
         ckpt, fam = resolve_colpali_checkpoint(checkpoint, family, hint_family=family or "colpali")
         where = resolve_device(device)
-        with quiet_weight_loading():
-            model, info = getattr(tf, fam.model_class).from_pretrained(
-                str(ckpt.path), local_files_only=True, dtype=resolve_dtype(dtype, where), output_loading_info=True
-            )
-        check_loading_info(ckpt, info)
-        processor = getattr(tf, fam.processor_class).from_pretrained(str(ckpt.path), local_files_only=True)
+        model, info = load_part(ckpt, lambda folder: getattr(tf, fam.model_class).from_pretrained(
+            folder, local_files_only=True, dtype=resolve_dtype(dtype, where), output_loading_info=True
+        ), what="weights", example_repo=fam.default_repo)
+        check_loading_info(ckpt, info, example_repo=fam.default_repo)
+        processor = load_part(
+            ckpt, lambda folder: getattr(tf, fam.processor_class).from_pretrained(folder, local_files_only=True),
+            what="processor (tokenizer and image settings)", example_repo=fam.default_repo)
         label = name or f"{fam.name}:{os.path.basename(os.path.normpath(os.fspath(checkpoint)))}"
         return cls(model.to(where), processor, family=fam, fingerprint=weights_fingerprint(ckpt), name=label,
                    batch_size=batch_size, max_visual_tokens=max_visual_tokens)
@@ -133,7 +133,7 @@ class ColPaliFamilyEmbedder:
 
         Raises :class:`~vertex_mm.errors.InvalidImageError` naming the page that cannot be decoded.
         """
-        pages = [_rgb_page(page, i) for i, page in enumerate(images)]
+        pages = [page_rgb(page, i) for i, page in enumerate(images)]
         return self._embed(pages, self.processor.process_images, order=None)
 
     def embed_queries(self, queries: Sequence[str]) -> list[np.ndarray]:
@@ -169,24 +169,6 @@ class ColPaliFamilyEmbedder:
             embeddings = self.model(**inputs).embeddings  # (B, L, dim), unit rows, zero where masked
         matrix = embeddings.float().cpu().numpy()
         return [np.ascontiguousarray(matrix[i][mask[i]]) for i in range(matrix.shape[0])]
-
-
-def _rgb_page(page: Any, index: int) -> Any:
-    """The page as a decoded RGB PIL image; a typed error naming the page when it is not one."""
-    from PIL import Image
-
-    image = page.image if isinstance(page, PageImage) else page
-    label = page.key if isinstance(page, PageImage) else f"images[{index}]"
-    if not isinstance(image, Image.Image):
-        raise InvalidImageError(f"page {label}: expected a PIL image or a PageImage, got {type(page).__name__}", input_name=label)
-    filename = getattr(image, "filename", "")
-    try:
-        # Lazily opened files decode here, so a broken page is named instead of failing mid-batch.
-        image.load()
-        return image if image.mode == "RGB" else image.convert("RGB")
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        where = f" ({filename})" if filename else ""
-        raise InvalidImageError(f"page {label}{where}: cannot decode the image: {exc}", input_name=label) from exc
 
 
 # Registry factories: keyword arguments only (a config's "params"). ``colpali`` reads the family

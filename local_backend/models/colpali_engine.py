@@ -1,6 +1,7 @@
 """Real ColPali-family checkpoints (ColPali, ColQwen2, ColQwen2.5, ColSmol/ColIdefics3) through
 colpali-engine, loaded from a local folder only (registry name ``colpali-engine``; the page
-retriever spec ``colpali:DIR`` reaches it).
+retriever spec ``colpali-engine:DIR`` reaches it; ``colpali:DIR`` is the native loader,
+:mod:`local_backend.models.colpali`).
 
 >>> emb = ColPaliEmbedder.from_pretrained("/models/colqwen2-v1.0-merged")   # doctest: +SKIP
 >>> pages = emb.embed_pages(images)        # one (n_i, 128) float32 array per page
@@ -17,6 +18,7 @@ which is not fetched.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -27,8 +29,12 @@ import numpy as np
 
 from vertex_mm._optional import require
 from vertex_mm.errors import InvalidTextError, WeightsNotFoundError
-from vertex_mm.pages.embedder import as_pil
 from vertex_mm.results import EmbeddingSpace
+
+from ..device import resolve_device
+from .hf_checkpoints import Checkpoint, hash_file_ends
+from .page_pixels import page_rgb
+from .vit import checkpoint_fingerprint
 
 __all__ = ["FAMILIES", "ColPaliEmbedder", "create_colpali_engine", "detect_family"]
 
@@ -39,6 +45,8 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "colqwen2_5": ("ColQwen2_5", "ColQwen2_5_Processor"),
     "colidefics3": ("ColIdefics3", "ColIdefics3Processor"),  # ColSmol
 }
+
+_ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
 
 # config.json "model_type" / "architectures" hints -> family.
 _HINTS = (
@@ -62,6 +70,20 @@ def detect_family(folder: str | os.PathLike[str]) -> str:
     raise WeightsNotFoundError(f"{cfg_path}: model_type {cfg.get('model_type')!r} is not one of {sorted(FAMILIES)}; pass family=")
 
 
+def engine_fingerprint(folder: Path) -> str:
+    """A short id of the checkpoint's files, for the space (as the native ColPali loader has):
+    config.json and the weights (:func:`~local_backend.models.vit.checkpoint_fingerprint`), plus
+    the adapter's own files where the folder is a PEFT adapter over a base model."""
+    base = checkpoint_fingerprint(Checkpoint(folder, {}, str(folder)))
+    adapters = [folder / n for n in _ADAPTER_FILES if (folder / n).is_file()]
+    if not adapters:
+        return base
+    h = hashlib.sha256(base.encode())
+    for file in adapters:
+        hash_file_ends(h, file, file.name)
+    return h.hexdigest()[:12]
+
+
 def _colpali_models() -> Any:
     # colpali_engine.models imports transformers' vision stack, which needs a matching torchvision.
     return require("pkg:colpali-engine", "colpali_engine.models", what="ColPali checkpoints")
@@ -72,13 +94,17 @@ class ColPaliEmbedder:
 
     description = "ColPali-family page-image vectors (colpali-engine)"
 
-    def __init__(self, model: Any, processor: Any, *, name: str, batch_size: int = 4, device: str = "cpu") -> None:
+    def __init__(self, model: Any, processor: Any, *, name: str, batch_size: int = 4, device: Any = "cpu",
+                 space_name: str | None = None) -> None:
         self.model = model.eval()
         self.processor = processor
         self.batch_size = batch_size
         self.device = device
+        self.name = name
         dim = int(getattr(model, "dim", 128))
-        self.space = EmbeddingSpace("colpali", name, dim)
+        # space_name carries the weights' fingerprint (from_pretrained): the folder name alone gave
+        # /models/v1/colqwen2-merged and /models/v2/colqwen2-merged one space.
+        self.space = EmbeddingSpace("colpali", space_name or name, dim)
 
     @classmethod
     def from_pretrained(
@@ -103,10 +129,12 @@ class ColPaliEmbedder:
         models = _colpali_models()
         import torch
 
+        where = resolve_device(device)  # "cuda" without a GPU: the CPU, with a DeviceFallbackWarning
         model_cls, proc_cls = (getattr(models, n) for n in FAMILIES[family])
-        model = model_cls.from_pretrained(str(path), torch_dtype=getattr(torch, dtype), local_files_only=True).to(device)
+        model = model_cls.from_pretrained(str(path), torch_dtype=getattr(torch, dtype), local_files_only=True).to(where)
         processor = proc_cls.from_pretrained(str(path), local_files_only=True)
-        return cls(model, processor, name=f"{family}:{path.name}", batch_size=batch_size, device=device)
+        return cls(model, processor, name=f"{family}:{path.name}", batch_size=batch_size, device=where,
+                   space_name=f"{family}-{engine_fingerprint(path)}")
 
     def _run(self, batch: Any) -> list[np.ndarray]:
         import torch
@@ -119,7 +147,7 @@ class ColPaliEmbedder:
 
     def embed_pages(self, images: Sequence[Any]) -> list[np.ndarray]:
         out: list[np.ndarray] = []
-        pil = [as_pil(im) for im in images]
+        pil = [page_rgb(im, i) for i, im in enumerate(images)]
         for i in range(0, len(pil), self.batch_size):
             out.extend(self._run(self.processor.process_images(pil[i : i + self.batch_size])))
         return out
@@ -137,5 +165,5 @@ class ColPaliEmbedder:
 def create_colpali_engine(checkpoint: str | os.PathLike[str] | None = None, **options: Any) -> ColPaliEmbedder:
     """The registry's factory for ``colpali-engine``: ``checkpoint`` is the local folder."""
     if checkpoint is None:
-        raise WeightsNotFoundError("colpali-engine needs a checkpoint folder: use the spec colpali:DIR")
+        raise WeightsNotFoundError("colpali-engine needs a checkpoint folder: use the spec colpali-engine:DIR")
     return ColPaliEmbedder.from_pretrained(checkpoint, **options)

@@ -126,7 +126,8 @@ def _cache_snapshots(repo_id: str, cache: pathlib.Path) -> list[pathlib.Path]:
     return sorted(found, key=lambda p: (p.name != main, -p.stat().st_mtime))
 
 
-def _missing_weights_message(source: str, looked_in: Iterable[pathlib.Path], repo_id: str, model_name: str, why: str) -> str:
+def _missing_weights_message(source: str, looked_in: Iterable[pathlib.Path], repo_id: str, model_name: str, why: str,
+                             option: str = "checkpoint") -> str:
     places = "\n".join(f"  - {p}" for p in looked_in) or "  - (nowhere)"
     return (
         f"no usable {model_name} checkpoint for {source!r}: {why}.\n"
@@ -134,8 +135,8 @@ def _missing_weights_message(source: str, looked_in: Iterable[pathlib.Path], rep
         "Weights are never downloaded at run time. On a machine with network, run\n"
         f"  huggingface-cli download {repo_id} --local-dir DIR\n"
         "copy DIR here, then load it with\n"
-        f'  get_embedder("local", model="{model_name}", checkpoint="DIR")\n'
-        f"(or download into the Hugging Face cache, {hf_cache_dir()}, and pass checkpoint=\"{repo_id}\")."
+        f'  get_embedder("local", model="{model_name}", {option}="DIR")\n'
+        f"(or download into the Hugging Face cache, {hf_cache_dir()}, and pass {option}=\"{repo_id}\")."
     )
 
 
@@ -156,12 +157,14 @@ def resolve_checkpoint(
     example_repo: str,
     model_types: Iterable[str] | None = None,
     need_tokenizer: bool = False,
+    option: str = "checkpoint",
 ) -> Checkpoint:
     """Find and validate a checkpoint folder, offline.
 
     ``checkpoint`` is a folder or a repo id (looked up in the HF cache). ``model_name`` (the
     local registry name) and ``example_repo`` only shape the error message. ``model_types``
-    restricts ``config.json``'s ``model_type``; ``need_tokenizer`` requires tokenizer files.
+    restricts ``config.json``'s ``model_type``; ``need_tokenizer`` requires tokenizer files;
+    ``option`` is the factory's keyword for the folder, for the message.
 
     Raises :class:`WeightsNotFoundError` when nothing usable is found, and
     :class:`~vertex_mm.errors.InputError` when the folder holds another kind of model.
@@ -182,7 +185,7 @@ def resolve_checkpoint(
         why = _why_unusable(candidate) or ""
         if not why:
             return _validated(candidate, text, model_name, model_types, need_tokenizer)
-    raise WeightsNotFoundError(_missing_weights_message(text, looked_in, repo_id, model_name, why))
+    raise WeightsNotFoundError(_missing_weights_message(text, looked_in, repo_id, model_name, why, option))
 
 
 def _validated(

@@ -35,8 +35,8 @@ from vertex_mm.errors import MissingDependencyError
 from ..device import ieee_float32, resolve_device
 from .base import l2_normalize
 from .hf_checkpoints import Checkpoint, resolve_checkpoint
-from .quiet_loading import quiet_weight_loading
-from .vit import ViTEncoder, ViTImageModel, check_loading_info, checkpoint_fingerprint, parts_from_module, preprocess_for
+from .hf_loading import check_loading_info, load_part
+from .vit import ViTEncoder, ViTImageModel, checkpoint_fingerprint, parts_from_module, preprocess_for
 
 __all__ = ["HFJointModel", "create_clip", "create_siglip"]
 
@@ -100,11 +100,13 @@ def _load(checkpoint: str | os.PathLike[str], model_type: str, name: str, batch_
     where = resolve_device(device, stacklevel=4)
     family, cls_name, processor, repo = _FAMILIES[model_type]
     ckpt = resolve_checkpoint(checkpoint, model_name=name, example_repo=repo, model_types=[model_type], need_tokenizer=True)
-    with quiet_weight_loading():
-        model, info = getattr(tf, cls_name).from_pretrained(str(ckpt.path), local_files_only=True, output_loading_info=True)
-    check_loading_info(ckpt, info)
+    model, info = load_part(
+        ckpt, lambda folder: getattr(tf, cls_name).from_pretrained(folder, local_files_only=True, output_loading_info=True),
+        what="weights", example_repo=repo)
+    check_loading_info(ckpt, info, example_repo=repo)
     try:
-        tokenizer = tf.AutoTokenizer.from_pretrained(str(ckpt.path), local_files_only=True)
+        tokenizer = load_part(ckpt, lambda folder: tf.AutoTokenizer.from_pretrained(folder, local_files_only=True),
+                              what="tokenizer", example_repo=repo)
     except ImportError as exc:
         # transformers' message names its tokenizer class, not the missing package: say which.
         if family == "siglip" and not _importable("sentencepiece"):

@@ -52,6 +52,8 @@ _CLASS_DEFAULTS: dict[str, dict[str, Any]] = {
         default_to_square=False, do_center_crop=False,
     ),
 }
+# A resized axis longer than this many crop lengths is resized only where the crop keeps it.
+_WINDOW_FACTOR = 4
 _COMMON_DEFAULTS: dict[str, Any] = dict(do_resize=True, do_rescale=True, rescale_factor=1 / 255, do_normalize=True)
 
 
@@ -147,7 +149,7 @@ class ImagePreprocess:
         if image.mode != "RGB":
             image = image.convert("RGB")
         if self.do_resize:
-            image = image.resize(self._resize_to(image.height, image.width)[::-1], resample=self.resample)
+            image = self._resize(image)
         pixels = np.asarray(image).transpose(2, 0, 1)  # (3, H, W) uint8
         if self.do_center_crop:
             pixels = _center_crop(pixels, self.crop_size["height"], self.crop_size["width"])
@@ -160,6 +162,41 @@ class ImagePreprocess:
             out = (out - mean) / std
         return out.astype(np.float32, copy=False)
 
+    def _resize(self, image: PILImage.Image) -> PILImage.Image:
+        """The resize step. Where the centre crop keeps a small part of a long axis (a thin image:
+        a 12000x1 rule became 2,688,000x224 pixels, gigabytes, before the crop), only the source
+        span the crop keeps is resized along that axis, so the cost is bounded by the output.
+        Pillow's full resize runs the horizontal pass, then the vertical one; the windowed path
+        does the same on the source pixels the filters read, so the kept pixels agree with
+        transformers' but for one level in a rare pixel (Pillow takes box corners as float32)."""
+        to_h, to_w = self._resize_to(image.height, image.width)
+        x_win = self._window(image.width, to_w, self.crop_size["width"])
+        y_win = self._window(image.height, to_h, self.crop_size["height"])
+        if x_win is None and y_win is None:
+            return image.resize((to_w, to_h), resample=self.resample)  # transformers' own call, bit for bit
+        left, top = 0, 0
+        right, bottom = image.width, image.height
+        if x_win is not None:
+            left, right = _source_span(x_win, image.width)
+        if y_win is not None:
+            top, bottom = _source_span(y_win, image.height)
+        image = image.crop((left, top, right, bottom))
+        x0, x1, out_w = x_win or (0.0, float(image.width), to_w)
+        y0, y1, out_h = y_win or (0.0, float(image.height), to_h)
+        x0, x1, y0, y1 = x0 - left, x1 - left, y0 - top, y1 - top
+        rows = image.height
+        image = image.resize((out_w, rows), resample=self.resample, box=(x0, 0.0, x1, float(rows)))
+        return image.resize((out_w, out_h), resample=self.resample, box=(0.0, y0, float(out_w), y1))
+
+    def _window(self, source: int, resized: int, crop: int) -> tuple[float, float, int] | None:
+        """``(start, end, crop)``: the source span of one axis the centre crop keeps, when the full
+        resize would be much longer than the crop; else None (resize the whole axis)."""
+        if not self.do_center_crop or resized <= _WINDOW_FACTOR * crop:
+            return None
+        start = (resized - crop) // 2  # as _center_crop
+        scale = source / resized
+        return start * scale, (start + crop) * scale, crop
+
     def _resize_to(self, height: int, width: int) -> tuple[int, int]:
         if "height" in self.size and "width" in self.size:
             return self.size["height"], self.size["width"]
@@ -170,6 +207,14 @@ class ImagePreprocess:
                 return int(target * height / width), target
             return target, int(target * width / height)
         raise InputError(f"preprocessor config: unsupported size {dict(self.size)}", input_name="preprocessor_config.json")
+
+
+def _source_span(window: tuple[float, float, int], length: int) -> tuple[int, int]:
+    """Whole source pixels a resize of ``window`` reads: its span plus the widest filter support
+    (3 for Lanczos), scaled when the resize shrinks, plus one."""
+    start, end, out = window
+    margin = 3.0 * max((end - start) / out, 1.0) + 1.0
+    return max(0, math.floor(start - margin)), min(length, math.ceil(end + margin))
 
 
 def _center_crop(pixels: np.ndarray, crop_h: int, crop_w: int) -> np.ndarray:

@@ -29,8 +29,9 @@ from typing import Any
 import numpy as np
 
 from vertex_mm.errors import InvalidTextError
-from vertex_mm.pages.embedder import as_pil
 from vertex_mm.results import EmbeddingSpace
+
+from .page_pixels import page_rgb
 
 __all__ = ["RegionConSEEmbedder", "create_regions", "page_tiles", "query_terms"]
 
@@ -92,7 +93,7 @@ class RegionConSEEmbedder:
         self.space = EmbeddingSpace("local", f"{model.name}", int(model.native_dim), variant)
 
     def embed_pages(self, images: Sequence[Any]) -> list[np.ndarray]:
-        pages = [as_pil(im) for im in images]
+        pages = [page_rgb(im, i) for i, im in enumerate(images)]
         tiles_per_page = [page_tiles(p, self.columns) for p in pages]
         flat = [t for tiles in tiles_per_page for t in tiles]
         regions = self.model.encode_image_regions(flat) if flat else []

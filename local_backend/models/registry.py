@@ -38,6 +38,10 @@ from vertex_mm.errors import InputError
 
 from ..device import DeviceFallbackWarning
 from .base import KIND_ATTRIBUTES, LocalModel, ModelConfig
+from .hf_checkpoints import WEIGHT_FILES
+
+# What identifies a checkpoint folder's contents, for the shared-model cache.
+_CHECKPOINT_FILES = ("config.json", *WEIGHT_FILES)
 
 __all__ = [
     "CONFIG_DIR",
@@ -57,7 +61,8 @@ _lock = threading.RLock()
 _configs: dict[str, ModelConfig] = {}
 _aliases: dict[str, str] = {}
 _scanned = False
-_shared: dict[tuple[str, str], LocalModel] = {}
+# (name, options) -> (identity of the files the options name, model): one model per option set.
+_shared: dict[tuple[str, str], tuple[tuple[tuple[str, int, int], ...], LocalModel]] = {}
 _allowed_factories: set[str] = {"local_backend"}
 
 
@@ -197,12 +202,30 @@ def create_model(name: str, **overrides: Any) -> LocalModel:
             warnings.warn(f"local model {config.name!r} ({config.factory}) takes no device argument; "
                           f"device={str(device)!r} ignored, it runs where its factory puts it (the CPU)",
                           DeviceFallbackWarning, stacklevel=2)
+    _check_options(config, factory, params)
     model = factory(**params)
     missing = [a for a in KIND_ATTRIBUTES[config.kind] if not hasattr(model, a)]
     if missing:
         contract = "LocalModel" if config.kind == "embedding" else "MultiVectorEmbedder"
         raise TypeError(f"factory {config.factory} returned {type(model).__name__}, which lacks {missing} of {contract}")
     return model
+
+
+def _check_options(config: ModelConfig, factory: Any, params: Mapping[str, Any]) -> None:
+    """An :class:`InputError` naming the options the factory does not take (``dtype`` on ``clip``,
+    a typo like ``chekpoint``) and those it does, instead of Python's TypeError about an internal
+    function. A factory with ``**kwargs`` (or no signature) takes anything."""
+    try:
+        signature = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature):
+        return
+    takes = [p.name for p in signature if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+    unknown = [k for k in params if k not in takes]
+    if unknown:
+        raise InputError(f"local model {config.name!r} takes no option {', '.join(map(repr, unknown))}; "
+                         f"it takes: {', '.join(takes) or 'none'}", input_name=unknown[0])
 
 
 def _takes(factory: Any, param: str) -> bool:
@@ -246,8 +269,29 @@ def create_page_embedder(name: str, checkpoint: str | None = None, **overrides: 
     return create_model(name, **overrides)
 
 
+def _files_identity(overrides: Mapping[str, Any]) -> tuple[tuple[str, int, int], ...]:
+    """(path, mtime_ns, size) of the files the options point to: a heads file, or a checkpoint
+    folder's config and weights. Retraining heads to the same path (or saving a checkpoint over
+    its folder) kept the old model under the same option string for the rest of the process."""
+    out: list[tuple[str, int, int]] = []
+    for value in overrides.values():
+        if not isinstance(value, (str, os.PathLike)):
+            continue
+        try:
+            path = pathlib.Path(value).expanduser()
+            files = [path] if path.is_file() else [path / n for n in _CHECKPOINT_FILES] if path.is_dir() else []
+            for file in files:
+                if file.is_file():
+                    st = file.stat()
+                    out.append((str(file), st.st_mtime_ns, st.st_size))
+        except (OSError, ValueError):  # not a path at all (a device name, a repo id)
+            continue
+    return tuple(out)
+
+
 def get_shared_model(name: str, **overrides: Any) -> LocalModel:
-    """Like :func:`create_model`, but one instance per (name, overrides) per process.
+    """Like :func:`create_model`, but one instance per (name, overrides, the files they name) per
+    process: a heads file or checkpoint rewritten in place gives a new model.
 
     Local models are read-only after loading, so embedders (and emulator workers) share them
     instead of holding several copies of the weights.
@@ -261,8 +305,9 @@ def get_shared_model(name: str, **overrides: Any) -> LocalModel:
         if device == _default_of(factory, "device") or (device == "cpu" and not _takes(factory, "device")):
             overrides = {k: v for k, v in overrides.items() if k != "device"}
     key = (config.name, json.dumps(overrides, sort_keys=True, default=str))
+    files = _files_identity(overrides)
     with _lock:
-        model = _shared.get(key)
-        if model is None:
-            model = _shared[key] = create_model(key[0], **overrides)
-        return model
+        cached = _shared.get(key)
+        if cached is None or cached[0] != files:  # new, or its files were rewritten: the old model goes
+            cached = _shared[key] = (files, create_model(key[0], **overrides))
+        return cached[1]

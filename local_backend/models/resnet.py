@@ -1,10 +1,12 @@
 """ResNet from a local Hugging Face checkpoint folder (``transformers.ResNetModel``), image only.
 
-Point ``path`` at a folder holding ``config.json`` and the weights (for example a snapshot of
-``microsoft/resnet-50`` copied from a machine with network, or the local HF cache folder);
-nothing is downloaded. Embeddings are the pooled last-stage activations (2048-d for
-ResNet-50), L2-normalised; ``encode_image_regions`` returns the cells of the last feature map.
-``device="cuda"`` runs it on a GPU (uint8 pixels go there; vectors come back as numpy).
+Point ``path`` at a folder holding ``config.json`` (``model_type: resnet``) and the weights (for
+example a snapshot of ``microsoft/resnet-50`` copied from a machine with network), or give a repo
+id found in the local HF cache; nothing is downloaded. Another model's folder, or weights that do
+not fit ``config.json``, are refused rather than filled with random values. Embeddings are the
+pooled last-stage activations (2048-d for ResNet-50), L2-normalised; ``encode_image_regions``
+returns the cells of the last feature map. ``device="cuda"`` runs it on a GPU (uint8 pixels go
+there; vectors come back as numpy).
 
 Preprocessing follows the folder's ``preprocessor_config.json`` when present (size,
 ``crop_pct``, mean, std), else the ImageNet defaults of ``ConvNextImageProcessor``: shortest
@@ -23,19 +25,20 @@ import numpy as np
 import torch
 
 from vertex_mm._optional import require
-from vertex_mm.errors import WeightsNotFoundError
+from vertex_mm.errors import InputError, WeightsNotFoundError
 
 from ..device import ieee_float32, resolve_device
 from ..preprocess import draft_size_for, map_all_or_raise, prepare_rgb
 from .base import l2_normalize, require_text_tower
-from .hf_checkpoints import Checkpoint
-from .quiet_loading import quiet_weight_loading
+from .hf_checkpoints import Checkpoint, resolve_checkpoint
+from .hf_loading import check_loading_info, load_part
 from .vit import checkpoint_fingerprint
 
 __all__ = ["HFResNetEmbedder", "create_resnet_hf"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+EXAMPLE_REPO = "microsoft/resnet-50"
 
 
 def _preprocess_settings(folder: pathlib.Path) -> tuple[int, float, tuple[float, ...], tuple[float, ...]]:
@@ -48,6 +51,21 @@ def _preprocess_settings(folder: pathlib.Path) -> tuple[int, float, tuple[float,
             tuple(cfg.get("image_mean", IMAGENET_MEAN)), tuple(cfg.get("image_std", IMAGENET_STD)))
 
 
+def _resolve(path: str | os.PathLike[str]) -> Checkpoint:
+    """The checkpoint folder (or a repo id in the local HF cache), which must be a transformers ResNet."""
+    try:
+        return resolve_checkpoint(path, model_name="resnet-hf", example_repo=EXAMPLE_REPO, model_types=["resnet"],
+                                  option="path")
+    except InputError as exc:
+        config = pathlib.Path(path).expanduser() / "config.json"
+        timm = config.is_file() and '"architecture"' in config.read_text(encoding="utf-8", errors="replace")
+        if not timm:
+            raise
+        raise InputError(exc.detail, input_name="path", hint=(
+            "It is a timm checkpoint (config.json has 'architecture'), whose weights transformers' ResNetModel "
+            f"cannot read; use a transformers one such as {EXAMPLE_REPO}")) from exc
+
+
 class HFResNetEmbedder:
     """Image-only :class:`~local_backend.models.base.LocalModel` over ``transformers.ResNetModel``."""
 
@@ -55,15 +73,16 @@ class HFResNetEmbedder:
 
     def __init__(self, path: str | os.PathLike[str], *, name: str | None = None, channels_last: bool = True,
                  device: Any = "cpu") -> None:
-        folder = pathlib.Path(path)
-        if not (folder / "config.json").is_file():
-            raise WeightsNotFoundError(
-                f"no Hugging Face ResNet checkpoint in {folder} (config.json missing); pass path=<folder with "
-                "config.json and model.safetensors>, e.g. a copy of microsoft/resnet-50 saved with save_pretrained"
-            )
+        ckpt = _resolve(path)
+        folder = ckpt.path
         ResNetModel = require("local", "transformers", what="ResNet").ResNetModel
-        with quiet_weight_loading():
-            self.net = ResNetModel.from_pretrained(str(folder), local_files_only=True).eval()
+        # Checked loading: transformers fills every tensor it does not find with random values and
+        # only logs it, so a folder of another model gave picture-blind vectors that changed on
+        # every load under one space id.
+        net, info = load_part(ckpt, lambda f: ResNetModel.from_pretrained(f, local_files_only=True, output_loading_info=True),
+                              what="weights", example_repo=EXAMPLE_REPO)
+        check_loading_info(ckpt, info, example_repo=EXAMPLE_REPO)
+        self.net = net.eval()
         self.device = torch.device(device)
         if self.device.type != "cpu":
             self.net = self.net.to(self.device)
@@ -81,7 +100,7 @@ class HFResNetEmbedder:
         # The weights' fingerprint, as every other checkpoint model has: two folders of one name
         # (a fine-tune saved as "resnet-50" beside the original) shared a space, and an index of
         # one took the other's vectors. Indexes built before this are refused as another space.
-        self.space_tag = checkpoint_fingerprint(Checkpoint(folder, {}, str(path)))
+        self.space_tag = checkpoint_fingerprint(ckpt)
 
     def prepare_image(self, img: Any) -> np.ndarray:
         return prepare_rgb(img, self.image_size, crop_pct=self.crop_pct)

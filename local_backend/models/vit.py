@@ -45,16 +45,15 @@ from vertex_mm.errors import InputError, WeightsNotFoundError
 from ..device import ieee_float32, resolve_device
 from .base import l2_normalize, require_text_tower
 from .hf_checkpoints import Checkpoint, hash_file_ends, resolve_checkpoint
+from .hf_loading import check_loading_info, load_part
 from .hf_preprocess import ImagePreprocess
 from .patchify import embed_patches, patch_grid
-from .quiet_loading import quiet_weight_loading
 
 __all__ = [
     "POOLINGS",
     "VIT_MODEL_TYPES",
     "ViTEncoder",
     "ViTImageModel",
-    "check_loading_info",
     "checkpoint_fingerprint",
     "create_vit",
     "load_vit_encoder",
@@ -216,7 +215,7 @@ class ViTEncoder(nn.Module):
         return self.projection(pooled) if project and self.projection is not None else pooled
 
 
-def _load_hf_model(ckpt: Checkpoint) -> tuple[nn.Module, bool]:
+def _load_hf_model(ckpt: Checkpoint, example_repo: str) -> tuple[nn.Module, bool]:
     """The checkpoint's transformers model (text tower dropped), and whether its weights include
     a trained pooling head (ViT classification checkpoints have none)."""
     import transformers as tf
@@ -235,26 +234,13 @@ def _load_hf_model(ckpt: Checkpoint) -> tuple[nn.Module, bool]:
         cls = tf.SiglipVisionModel
     else:
         cls = tf.Dinov2Model
-    with quiet_weight_loading():
-        model, info = cls.from_pretrained(str(ckpt.path), local_files_only=True, output_loading_info=True)
-    check_loading_info(ckpt, info)
+    model, info = load_part(ckpt, lambda folder: cls.from_pretrained(folder, local_files_only=True, output_loading_info=True),
+                            what="weights", example_repo=example_repo)
+    check_loading_info(ckpt, info, example_repo=example_repo)
     if hasattr(model, "text_model"):
         del model.text_model  # image path only: free the text tower
     has_head = not any(k.startswith("pooler.") for k in info.get("missing_keys", []))
     return model.eval(), has_head
-
-
-def check_loading_info(ckpt: Checkpoint, info: dict[str, Any]) -> None:
-    # A ViT classification checkpoint has no pooler: that is fine unless the head is used,
-    # which ViTImageModel checks. Anything else missing means the folder is not what it says.
-    missing = [k for k in info.get("missing_keys", []) if not k.startswith("pooler.")]
-    if missing or info.get("mismatched_keys"):
-        from vertex_mm.errors import WeightsNotFoundError
-
-        raise WeightsNotFoundError(
-            f"{ckpt.path}: weights do not match config.json (missing {missing[:5]}, "
-            f"mismatched {list(info.get('mismatched_keys', []))[:5]}); the checkpoint is incomplete or damaged"
-        )
 
 
 def checkpoint_fingerprint(ckpt: Checkpoint) -> str:
@@ -296,7 +282,7 @@ def load_vit_encoder(checkpoint: str | os.PathLike[str], *, model_name: str = "v
     """Load a ViT-family checkpoint (folder or cached repo id) as an encoder and its preprocessing."""
     ckpt = resolve_checkpoint(checkpoint, model_name=model_name, example_repo=example_repo, model_types=VIT_MODEL_TYPES)
     family, processor = VIT_MODEL_TYPES[ckpt.model_type]
-    model, has_head = _load_hf_model(ckpt)
+    model, has_head = _load_hf_model(ckpt, example_repo)
     parts = parts_from_module(family, model)
     if not has_head:
         parts.head = None  # randomly initialised by transformers: never pool with it

@@ -42,15 +42,17 @@ _MAX_IMAGE_BYTES = 64 * 1024 * 1024
 
 
 def _decode(path: pathlib.Path, where: str) -> PILImage.Image:
-    """Through the one decoder of untrusted image bytes (size read bounded, pixel cap: a
-    decompression bomb is that line's error, not the run's)."""
-    from vertex_mm.limits.checks import decode_image
+    """Through the embedder's own decoder (size read bounded, pixel cap: a decompression bomb
+    is that line's error, not the run's). Heads must be fitted on the pixels the embedder sees
+    later: upright by EXIF, 16-bit scaled to 8, transparency on white. A plain
+    ``convert("RGB")`` trained them on sideways photos, white scans and logos on black."""
     from vertex_mm.media import read_input_file
+
+    from ..preprocess import decode_image
 
     try:
         data = read_input_file(path, kind="image", max_bytes=_MAX_IMAGE_BYTES)
-        with decode_image(data, name=f"{where}: image {path}") as img:
-            return img.convert("RGB")
+        return decode_image(data, name=f"{where}: image {path}")
     except InvalidImageError:
         raise
     except InputError as exc:

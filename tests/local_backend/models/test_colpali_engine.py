@@ -1,4 +1,4 @@
-"""The colpali-engine adapter (registry model ``colpali-engine``, spec ``colpali:DIR``): local
+"""The colpali-engine adapter (registry model ``colpali-engine``, spec ``colpali-engine:DIR``): local
 folders only, clear errors, and (when colpali-engine imports) the plumbing on the smallest
 random-initialised ColPali config."""
 
@@ -99,3 +99,68 @@ def test_missing_colpali_engine_is_a_missing_dependency_error(tmp_path, monkeypa
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "paligemma"}))
     with pytest.raises(MissingDependencyError, match="colpali-engine"):
         ColPaliEmbedder.from_pretrained(tmp_path)
+
+
+class _StubModel:
+    """colpali-engine's model class (it does not import here): loads a folder, records the device."""
+
+    dim = 128
+
+    @classmethod
+    def from_pretrained(cls, path: str, **kw: object) -> "_StubModel":
+        return cls()
+
+    def to(self, device: object) -> "_StubModel":
+        self.device = device
+        return self
+
+    def eval(self) -> "_StubModel":
+        return self
+
+
+class _StubProcessor:
+    @classmethod
+    def from_pretrained(cls, path: str, **kw: object) -> "_StubProcessor":
+        return cls()
+
+
+@pytest.fixture
+def stub_engine(monkeypatch):
+    import types
+
+    import local_backend.models.colpali_engine as ce
+
+    stub = types.SimpleNamespace(ColQwen2=_StubModel, ColQwen2Processor=_StubProcessor)
+    monkeypatch.setattr(ce, "_colpali_models", lambda: stub)
+
+
+def _engine_folder(path, weights: bytes):
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(json.dumps({"model_type": "qwen2_vl"}))
+    (path / "model.safetensors").write_bytes(weights)
+    return path
+
+
+@pytest.mark.usefixtures("stub_engine")
+def test_two_checkpoints_in_folders_of_one_name_are_two_spaces(tmp_path):
+    import shutil
+
+    v1 = _engine_folder(tmp_path / "v1" / "colqwen2-merged", b"\1" * 4096)
+    v2 = _engine_folder(tmp_path / "v2" / "colqwen2-merged", b"\2" * 4096)
+    copy = tmp_path / "copy" / "colqwen2-merged"
+    shutil.copytree(v1, copy)
+    spaces = [ColPaliEmbedder.from_pretrained(p).space.id for p in (v1, v2, copy)]
+    assert spaces[0] != spaces[1] and spaces[0] == spaces[2]
+    assert spaces[0].startswith("colpali/colqwen2-")
+
+
+@pytest.mark.usefixtures("stub_engine")
+def test_cuda_without_a_gpu_falls_back_to_the_cpu_with_a_warning(tmp_path):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here")
+    from local_backend.device import DeviceFallbackWarning
+
+    with pytest.warns(DeviceFallbackWarning):
+        emb = ColPaliEmbedder.from_pretrained(_engine_folder(tmp_path / "ckpt", b"\1" * 64), device="cuda")
+    assert str(emb.device) == "cpu" and str(emb.model.device) == "cpu"

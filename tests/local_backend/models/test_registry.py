@@ -133,3 +133,38 @@ def test_a_config_file_cannot_name_a_factory_outside_the_allowed_packages(tmp_pa
     monkeypatch.setattr(registry, "_allowed_factories", {"local_backend"})
     registry.allow_factory_modules("mypkg")
     assert register_model_config(path) == ["test-mine"]
+
+
+@pytest.mark.parametrize("options,message", [
+    ({"checkpoint": "/nowhere", "dtype": "bfloat16"},
+     r"local model 'clip' takes no option 'dtype'; it takes: checkpoint, name, batch_size, device"),
+    ({"chekpoint": "x"}, r"local model 'clip' takes no option 'chekpoint'; it takes: checkpoint, "),
+])
+def test_an_option_the_model_does_not_take_is_an_input_error(options, message) -> None:
+    # It was Python's TypeError about create_clip(), an internal name, and no list of options.
+    with pytest.raises(InputError, match=message) as info:
+        create_model("clip", **options)
+    assert info.value.input_name in options
+
+
+def test_a_shared_model_is_reloaded_when_its_files_are_rewritten(tmp_path) -> None:
+    # Retraining heads (or saving a checkpoint) to the same path kept serving the old model.
+    import os
+
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    config = transformers.ResNetConfig(num_channels=3, embedding_size=8, hidden_sizes=[8, 8, 8, 16], depths=[1, 1, 1, 1],
+                                       layer_type="basic", hidden_act="relu")
+    folder = tmp_path / "resnet"
+    torch.manual_seed(0)
+    transformers.ResNetModel(config).save_pretrained(folder)
+    first = registry.get_shared_model("resnet-hf", path=str(folder))
+    assert registry.get_shared_model("resnet-hf", path=str(folder)) is first  # unchanged files: shared
+    torch.manual_seed(1)
+    transformers.ResNetModel(config).save_pretrained(folder)  # same size, other weights
+    weights = folder / "model.safetensors"
+    stat = weights.stat()
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # a coarse-clock filesystem sees it too
+    second = registry.get_shared_model("resnet-hf", path=str(folder))
+    assert second is not first and second.space_tag != first.space_tag
+    assert registry.get_shared_model("resnet-hf", path=str(folder)) is second
