@@ -97,7 +97,14 @@ class BatchConfigured:
         return ""
 
     def _cache_key(self, request: "EmbedRequest") -> str:
-        space = self.space(request.dimension).id  # type: ignore[attr-defined]
+        # A content is embedded in the content space, whose dimensions (3072, 768...) differ
+        # from those of the image/text space on backends with two (local, hashed): asking the
+        # image/text space for a content's dimension raised for every cached content. The task
+        # is left out of the space (it does not separate spaces); request.cache_key holds it.
+        if request.is_content:
+            space = self.content_space(request.dimension).id  # type: ignore[attr-defined]
+        else:
+            space = self.space(request.dimension).id  # type: ignore[attr-defined]
         material = "\x00".join((request.cache_key(self.model), space, self._cache_scope()))
         return hashlib.sha256(material.encode()).hexdigest()
 

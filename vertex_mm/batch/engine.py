@@ -293,7 +293,12 @@ def _split_cached(built: list[Any], cache: CacheView | None) -> tuple[list[Any],
         if cache is None:
             todo.append(i)
             continue
-        key = cache.key(req)
+        try:
+            key = cache.key(req)
+        except VertexMMError as exc:
+            # That input's error, not the whole batch's: one bad input never sinks a batch.
+            out[i] = exc
+            continue
         if key in first:
             repeats[i] = first[key]
             continue

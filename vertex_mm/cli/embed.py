@@ -7,12 +7,14 @@
         --mode job --staging gs://my-bucket/vertex-mm
 
 SOURCE is a folder (searched recursively), a list file (one path or gs:// URI per line), or
-gs://bucket/prefix. Which files: images (.jpg/.jpeg/.png/.gif/.bmp/.webp) for the vertex and
-local backends; for gemini every image, PDF, audio clip (MP3/WAV) and video (MP4), each file
-one content (--media chooses). Each result is appended to the output as it arrives. Run the
-same command again after Ctrl-C, a crash or kill -9: what is done is skipped, and no input is
-embedded twice. A file that changed is embedded again and its new line comes later (the last
-line of an id wins, as the index and Parquet readers take it). The inputs that still fail are
+gs://bucket/prefix. Which files: those the model reads, by their names; others are not taken.
+--media images (the default for vertex and local) takes .jpg/.jpeg/.png/.gif/.bmp/.webp, and
+with gemini .jpg/.jpeg/.png/.webp/.bmp/.heic/.heif/.avif (no GIF). --media all (the default for
+gemini; local embeds contents too) takes those images (no GIF), PDFs (.pdf), audio (.mp3/.wav)
+and video (.mp4/.m4v/.mov), each file one content. Each result is appended to the output as it
+arrives. Run the same command again after Ctrl-C, a crash or kill -9: what is done is skipped,
+and no input is embedded twice. A file that changed is embedded again and its new line comes
+later (the last line of an id wins, as the index and Parquet readers take it). The inputs that still fail are
 listed in OUT.errors.jsonl, once each, and tried again on the next run. A rerun must embed in
 the output's space: another --backend, --dimension or --task is refused (vectors of two spaces never share one output).
 
@@ -61,10 +63,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", help="task preset of gemini-embedding-2 (retrieval_document, retrieval_query, ...); "
                                   "recorded in the space")
     p.add_argument("--media", choices=("images", "all"),
-                   help="which files: images only, or all media (images, PDF, audio, video; one content each). "
-                        "Default: all for gemini, images otherwise")
+                   help="which files: images only, or all media the model reads (images, PDF, MP3/WAV audio, "
+                        "MP4/MOV video; one content each). Default: all for gemini, images otherwise")
     add_rate_arguments(p)
-    p.add_argument("--cache", metavar="PATH", help="sqlite embedding cache: repeated images cost nothing")
+    p.add_argument("--cache", metavar="PATH", help="sqlite embedding cache: repeated inputs (images or contents) cost nothing")
     p.add_argument("--format", choices=("jsonl", "parquet"), help="default: from the --out suffix")
     p.add_argument("--poll-interval", type=_positive(float), default=30.0, metavar="SECONDS",
                    help="seconds between looks at a running batch job (default 30)")
@@ -128,13 +130,14 @@ def _choose_mode(args: argparse.Namespace, embedder: Any, extensions: frozenset[
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..jobs.contents import CONTENT_EXTENSIONS
-    from ..jobs.sources import image_extensions_for
+    from ..jobs.contents import extensions_for
     from ..registry import get_embedder
 
     media = _check_flags(args)
     embedder = get_embedder(args.backend, **backend_options(args))
-    extensions = CONTENT_EXTENSIONS if media == "all" else image_extensions_for(embedder)
+    # The files the model reads, as index takes them: a GIF or a WebM clip under gemini was
+    # picked up by --media all and failed on every rerun.
+    extensions = extensions_for(embedder, contents=media == "all")
     try:
         embedder.configure_batch(**_batch_options(args))
         # A bad --dimension or --task fails before any work.
@@ -144,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
             embedder.space(args.dimension)
         mode = _choose_mode(args, embedder, extensions)
         if args.dry_run:
-            return _dry_run(args, embedder, mode, extensions)
+            return _dry_run(args, embedder, mode, extensions, contents=media == "all")
         stopped_by: list[int] = []
         with sigterm_as_interrupt(stopped_by):
             if mode == "job":
@@ -163,9 +166,9 @@ def run(args: argparse.Namespace) -> int:
         embedder.close()
 
 
-def _dry_run(args: argparse.Namespace, embedder: Any, mode: str, extensions: frozenset[str]) -> int:
+def _dry_run(args: argparse.Namespace, embedder: Any, mode: str, extensions: frozenset[str], *, contents: bool) -> int:
     from ..jobs import job_paths
-    from ..jobs.estimate import check_images, estimate_source
+    from ..jobs.estimate import check_source, estimate_source
 
     journal = job_paths(args.out, args.format)[2]
     if args.backend == "gemini":
@@ -173,9 +176,9 @@ def _dry_run(args: argparse.Namespace, embedder: Any, mode: str, extensions: fro
                                              task=args.task, extensions=extensions)
         print(estimate.format(), file=sys.stderr)
         head = f"--dry-run: mode {mode}"
-    else:  # the same checks, without a price: the table covers gemini-embedding-2 only
-        pending, failures = check_images(embedder, args.source, journal=journal, dimension=args.dimension,
-                                         extensions=extensions)
+    else:  # the same checks as the run (contents or images), without a price: the table covers gemini-embedding-2 only
+        pending, failures = check_source(embedder, args.source, journal=journal, dimension=args.dimension,
+                                         task=args.task, contents=contents, extensions=extensions)
         head = f"--dry-run: mode {mode}; {pending} inputs to send (no price: the table covers gemini-embedding-2 only)"
     _print_failures(head, failures)
     _say("--dry-run: nothing was sent")

@@ -5,7 +5,8 @@
     vertex-mm index photos/ --out photos.idx --backend vertex --project my-proj --dimension 512
     vertex-mm index photos/ --out photos.idx --kind faiss           # HNSW, for very large folders
 
-The folder is searched recursively for .jpg/.jpeg/.png/.gif/.bmp/.webp. Ids are paths relative
+The folder is searched recursively for the photos the model reads: .jpg/.jpeg/.png/.gif/.bmp/.webp
+(local, vertex), .jpg/.jpeg/.png/.webp/.bmp/.heic/.heif/.avif (gemini: no GIF). Ids are paths relative
 to the folder. The index is one directory (vectors.npy, items.jsonl, manifest.json) that
 ``vertex-mm search`` and ``vertex-mm serve`` open; its manifest records the embedding space,
 so queries are embedded by the same model. Photos that fail to embed are listed and skipped.

@@ -7,7 +7,7 @@ re-exported here.)"""
 from ..batch.cache import EmbeddingCache
 from .batch_errors import BatchJobError, BatchJobFailedError, BatchJobPausedError, BatchJobRefusedError, BatchJobStateError
 from .batch_prediction import BatchJobReport, run_batch_job
-from .contents import CONTENT_EXTENSIONS, load_content
+from .contents import CONTENT_EXTENSIONS, content_extensions_for, load_content
 from .errors_file import ErrorLog
 from .estimate import estimate_source
 from .job import JobReport, job_paths, run_job
@@ -38,6 +38,7 @@ __all__ = [
     "ResumeSet",
     "SourceItem",
     "choose_mode",
+    "content_extensions_for",
     "estimate_source",
     "export_parquet",
     "image_extensions_for",

@@ -45,7 +45,7 @@ from .batch_client import FAILED_STATES, PAUSED_STATE, BatchJobs, JobInfo
 from .batch_collect import ErrorSet, collect_outputs
 from .batch_errors import BatchJobFailedError, BatchJobPausedError, BatchJobRefusedError, BatchJobStateError
 from .batch_state import JobState, state_path
-from .contents import CONTENT_EXTENSIONS, load_content
+from .contents import content_extensions_for, load_content
 from .errors_file import write_errors
 from .job import FIRST_ERRORS, JobReport, OutputFormat, job_paths
 from .sources import iter_source
@@ -114,13 +114,14 @@ def run_batch_job(
     storage_client: Any = None,
     poll_interval: float = DEFAULT_POLL_INTERVAL,
     on_estimate: Callable[[CostEstimate], None] | None = None,
-    extensions: frozenset[str] = CONTENT_EXTENSIONS,
+    extensions: frozenset[str] | None = None,
     max_file_bytes: int = MAX_INPUT_FILE_BYTES,
     max_rows: int = MAX_ROWS_PER_JOB,
     sleep: Callable[[float], None] = time.sleep,
 ) -> BatchJobReport:
     """Embed every content file of ``source`` into ``out`` through batch prediction jobs;
-    see the module docstring. Returns a :class:`BatchJobReport`."""
+    see the module docstring. Returns a :class:`BatchJobReport`. ``extensions``: the file
+    endings taken from a folder or bucket (default: those the model reads)."""
     check_gs_prefix(staging, name="staging")  # the job's input and output go under gs://bucket/prefix
     if not (math.isfinite(poll_interval) and poll_interval > 0):
         # Checked before staging: a negative one failed in sleep() after the job was created,
@@ -136,6 +137,8 @@ def run_batch_job(
     errors = ErrorSet()
     tried: set[str] = set()
     touched = False  # whether this run got as far as knowing its errors (else the old file stays)
+    if extensions is None:
+        extensions = content_extensions_for(embedder)
     run = _Run(embedder, source, space, task, gcs, staging, extensions, max_file_bytes, max_rows, report, errors)
     with Journal(journal_path, space=space.id) as journal:
         report.torn_bytes = journal.torn_bytes

@@ -27,10 +27,10 @@ from ..batch.progress import Progress
 from ..content import Part
 from ..errors import APIError, UnauthenticatedError, VertexMMError
 from ..wire import EmbedRequest
-from .contents import CONTENT_EXTENSIONS, load_content
+from .contents import extensions_for, load_content
 from .errors_file import ErrorLog
 from .resume import ResumeSet
-from .sources import SourceItem, image_extensions_for, iter_source, load_item
+from .sources import SourceItem, iter_source, load_item
 from .writer import Journal, embedding_problem, export_parquet
 
 __all__ = ["FIRST_ERRORS", "JobReport", "OutputFormat", "job_paths", "run_job"]
@@ -154,7 +154,8 @@ def run_job(
     task: str | None = None,
 ) -> JobReport:
     """Embed every image of ``source`` (folder, list file, ``gs://bucket/prefix``) into ``out``;
-    with ``contents=True``, every image, PDF, audio clip and video, one content each.
+    with ``contents=True``, every image, PDF, audio clip and video, one content each. A folder
+    or bucket gives the files of the formats the model reads (:func:`.contents.extensions_for`).
 
     Returns a :class:`JobReport`; Ctrl-C ends the run with ``report.interrupted`` set after
     the requests in flight are written.
@@ -162,7 +163,7 @@ def run_job(
     fmt, out_path, journal_path = job_paths(out, fmt)
     space = embedder.content_space(dimension, task=task) if contents else embedder.space(dimension)
     load = load_content if contents else load_item
-    extensions = CONTENT_EXTENSIONS if contents else image_extensions_for(embedder)
+    extensions = extensions_for(embedder, contents=contents)  # the files the model reads, no other
     report = JobReport(output=out_path, journal=journal_path,
                        errors_file=out_path.with_name(out_path.name + ".errors.jsonl"))
     # A bad SOURCE fails before OUT is made.
