@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..index.multivector import MultiVectorIndex
+from ..pixels import upright_rgb
 from ..results import EmbeddingSpace
 from .ingest import PageImage, iter_page_batches, nfc
 
@@ -46,9 +47,11 @@ class MultiVectorEmbedder(Protocol):
 
 
 def as_pil(page: Any) -> Any:
-    """A PIL image from a :class:`PageImage` or a PIL image (RGB)."""
+    """A PIL image from a :class:`PageImage` or a PIL image, as ``pages index`` embeds it:
+    upright (EXIF), 8-bit, transparency on white (:func:`~vertex_mm.pixels.upright_rgb`; a
+    plain ``convert("RGB")`` made a transparent slide black and a 16-bit scan white)."""
     image = page.image if isinstance(page, PageImage) else page
-    return image if image.mode == "RGB" else image.convert("RGB")
+    return upright_rgb(image)
 
 
 def index_pages(
