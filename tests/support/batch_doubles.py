@@ -88,14 +88,12 @@ class ScriptedEmbedder(BaseEmbedder):
         return sum(self.calls.values())
 
 
-class BatchingEmbedder(ScriptedEmbedder):
-    """A backend that batches inference itself, like the local models: records each batch."""
+class RecordsBatches:
+    """Mixin for an embedder double: it batches inference itself (its own ``_predict_many``, as
+    the local models do) and records each batch's size in ``batches``."""
 
-    backend = "test-batching"
-
-    def __init__(self, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.batches: list[int] = []
+    batches: list[int]
+    _predict: Any
 
     def _predict_many(self, requests: Any, *, progress: bool = False) -> list[Any]:
         self.batches.append(len(requests))
@@ -106,6 +104,16 @@ class BatchingEmbedder(ScriptedEmbedder):
             except Exception as exc:  # noqa: BLE001 - typed errors become per-item results
                 out.append(exc)
         return out
+
+
+class BatchingEmbedder(RecordsBatches, ScriptedEmbedder):
+    """A backend that batches inference itself, like the local models: records each batch."""
+
+    backend = "test-batching"
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.batches = []
 
 
 class FakeClock:

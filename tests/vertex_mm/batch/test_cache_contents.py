@@ -8,32 +8,22 @@ from typing import Any
 
 import numpy as np
 import pytest
-from batch_doubles import BatchingEmbedder
+from batch_doubles import BatchingEmbedder, RecordsBatches
 
 from vertex_mm.errors import BatchError, InvalidDimensionError
 from vertex_mm.jobs import EmbeddingCache
 from vertex_mm.testing import HashedEmbedder
 
 
-class BatchingHashed(HashedEmbedder):
+class BatchingHashed(RecordsBatches, HashedEmbedder):
     """The hashed backend batching inference itself, as the local backend does (its own
     ``_predict_many``): the engine's chunked path, where the cache is split off before the batch."""
 
     def __init__(self, **batch: Any) -> None:
         super().__init__()
-        self.batches: list[int] = []
+        self.batches = []
         if batch:
             self.configure_batch(**batch)
-
-    def _predict_many(self, requests: Any, *, progress: bool = False) -> list[Any]:
-        self.batches.append(len(requests))
-        out: list[Any] = []
-        for r in requests:
-            try:
-                out.append(self._predict(r))
-            except Exception as exc:  # noqa: BLE001 - typed errors become per-item results
-                out.append(exc)
-        return out
 
 
 @pytest.mark.parametrize("dimension", [None, 768])  # None: the content default, 3072
