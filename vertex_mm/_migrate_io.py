@@ -38,6 +38,8 @@ from .limits.formats import (
     PDF_SUFFIXES,
     VIDEO_SUFFIXES,
     image_suffixes,
+    is_audio_only_mp4,
+    mp4_index_boxes,
     pillow_decodes,
     sniff_image_format,
     sniff_media,
@@ -197,10 +199,20 @@ def source_kind(location: str) -> str | None:
     try:
         with open(location, "rb") as f:
             head = f.read(1024)
+            found = sniff_media(head)
+            if found in (("video", "MP4"), ("video", "MOV")):
+                # An MP4 of sound only is audio (as_part sends it as Audio), which its tracks
+                # tell, not its first bytes: read its index (ftyp, moov), seeking past the media.
+                f.seek(0)
+                if is_audio_only_mp4(mp4_index_boxes(f, max_bytes=_MAX_MP4_INDEX_BYTES)):
+                    return "audio"
     except (OSError, ValueError):  # read again where it is sent, and refused there with a typed error
         return None
-    found = sniff_media(head)
     return found[0] if found is not None else None
+
+
+#: The largest ``moov`` (an MP4's index) :func:`source_kind` reads: an hour of video has a few MB.
+_MAX_MP4_INDEX_BYTES = 64 * 1024 * 1024
 
 
 def load_source(location: str, limits: ModelLimits | None, model: str) -> tuple[Part, str | None, bytes | None]:

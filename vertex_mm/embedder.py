@@ -92,6 +92,10 @@ class BaseEmbedder(BatchDispatch, abc.ABC):
     #: Whether request building fully decodes images to catch corrupt files early. Backends
     #: that decode anyway (local) skip it; remote ones keep it to fail before the network.
     decode_check: bool = True
+    #: Whether :meth:`get_embeddings` sends its image, video and text as one request, so the
+    #: model's whole-request limit applies to their sum (Vertex @001's ``:predict``). Gemini
+    #: sends each part alone and local backends send nothing: each part meets its own limit only.
+    combined_request: bool = False
 
     # -- the one call a backend must provide ------------------------------------------
     @abc.abstractmethod
@@ -137,6 +141,7 @@ class BaseEmbedder(BatchDispatch, abc.ABC):
             limits=self.limits,
             key=key,
             decode_check=self.decode_check,
+            check_size=self.combined_request,
         )
 
     def get_embeddings(

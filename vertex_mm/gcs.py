@@ -16,6 +16,7 @@ rule of ``Image(gcs_uri=...)`` (:func:`check_gs_prefix`) before any client is ma
 from __future__ import annotations
 
 import os
+import pathlib
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -182,6 +183,26 @@ def read_object(client: Any, uri: str, *, max_bytes: int) -> bytes:
     if len(data) > max_bytes:
         raise ObjectTooLargeError(f"{uri}: the object is larger than {max_bytes:,} bytes", input_name=uri)
     return data
+
+
+def download_object(client: Any, uri: str, location: str | os.PathLike[str]) -> None:
+    """Stream ``uri`` into the local file ``location``, whatever its size (a copy, not an
+    input to embed: no embedding limit applies). It is written beside ``location`` and then
+    renamed, so a failed download leaves neither a part file nor a changed ``location``."""
+    from google.api_core import exceptions as gexc
+
+    bucket, name = split_gs_uri(uri)
+    if not name:
+        raise InvalidURIError(f"{uri}: names a bucket, not an object", input_name=uri)
+    target = pathlib.Path(location)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
+    try:
+        client.bucket(bucket).blob(name).download_to_filename(str(tmp))
+        os.replace(tmp, target)
+    except gexc.NotFound as exc:
+        raise _not_found(uri, exc) from exc
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_object(client: Any, uri: str, data: bytes | IO[bytes], *, content_type: str = "application/jsonl") -> None:

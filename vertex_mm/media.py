@@ -204,8 +204,14 @@ class _Media:
     def save(self, location: str | os.PathLike[str]) -> None:
         """Write the bytes to a local file, as vision_models' ``save`` does. A ``gcs_uri`` input
         is read from Cloud Storage first (the ``google-cloud-storage`` client, with the
-        environment's credentials), up to this kind's size limit."""
-        pathlib.Path(location).write_bytes(self._read_bytes())
+        environment's credentials) and streamed to the file whatever its size: a copy is not an
+        input to embed, so no embedding size limit applies."""
+        if self._bytes is not None:
+            pathlib.Path(location).write_bytes(self._bytes)
+            return
+        from .gcs import download_object, make_client  # only a gs:// input needs the storage client
+
+        download_object(make_client(), self._gcs_uri or "", location)
 
     def _read_bytes(self) -> bytes:
         """The bytes; for a ``gcs_uri`` input read from Cloud Storage each time (not kept: equality

@@ -171,7 +171,14 @@ class Embeddings(np.ndarray):
             # A new axis (None) shifts the others: the key's first item no longer picks the rows.
             if out.ndim != 2 or self.ndim != 2 or any(k is None for k in keys):
                 return np.asarray(out)
-            rows = np.ravel(np.arange(self.shape[0])[keys[0]])
+            if not keys:  # e[()] is e[...]: every row, as it was
+                return out
+            picked = np.arange(self.shape[0])[keys[0]]
+            if picked.ndim == 2 and picked.shape[1] == 1:
+                picked = picked[:, 0]  # a column of rows broadcast along axis 1: row i is one input row
+            elif picked.ndim > 1:  # the rows run along axis 1 too: an output row mixes input rows
+                return np.asarray(out)
+            rows = np.ravel(picked)
             if rows.size != out.shape[0]:  # rows that are not the key's pick of this set's rows
                 return np.asarray(out)
             out.errors = [self.errors[int(i)] for i in rows]

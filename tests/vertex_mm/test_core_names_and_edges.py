@@ -87,3 +87,15 @@ def test_indexing_with_a_new_axis_gives_a_plain_array():
     picked = e[[2, 1]]
     assert picked.errors == [None, errors[1]] and picked.space == e.space
     assert e[1:2].errors == [errors[1]] and e[np.array([True, False, True])].errors == [None, None]
+
+
+def test_broadcast_indexing_that_runs_the_rows_along_axis_1_gives_a_plain_array():
+    errors: list = [None, InputError("e1"), None, InputError("e3"), None]
+    e = Embeddings(np.arange(10, dtype=np.float32).reshape(5, 2), EmbeddingSpace("local", "m", 2), errors)
+    mixed = e[[[1, 3]], [[0], [1]]]  # each output row holds a value of row 1 and one of row 3
+    assert type(mixed) is np.ndarray
+    np.testing.assert_array_equal(mixed, np.asarray(e)[[[1, 3]], [[0], [1]]])
+    by_row = e[[[1], [3]], [[0, 1]]]  # one input row per output row: its errors follow
+    assert isinstance(by_row, Embeddings) and by_row.errors == [errors[1], errors[3]]
+    whole = e[()]  # like e[...]
+    assert isinstance(whole, Embeddings) and whole.errors == errors and whole.space == e.space

@@ -93,3 +93,27 @@ def test_part_sizes_are_what_the_json_body_carries(text, png_bytes):
     body = len(json.dumps({"instances": [build_instance(predict)], "parameters": build_parameters(predict)}))
     parts = json_text_size(text) + base64_size(len(jpeg))
     assert parts <= body <= parts + REQUEST_ENVELOPE_BYTES
+
+
+def test_gemini_sends_image_and_video_as_separate_requests_so_their_sum_is_not_refused(bmp_10mb, emulator):
+    from vertex_mm import get_embedder
+
+    video = _padded_mp4(15 * MB)  # with the image, over 30 MB as one request; gemini sends two
+    embedder = get_embedder("gemini", base_url=emulator.url, retry="none", requests_per_minute=None)
+    try:
+        before = emulator.stats()["requests"]
+        response = embedder.get_embeddings(image=Image(bmp_10mb), video=Video(video))
+        assert response.image_embedding and response.video_embeddings
+        assert emulator.stats()["requests"] - before >= 2  # each part in its own request
+    finally:
+        embedder.close()
+
+
+def test_local_backends_send_no_request_so_the_request_limit_does_not_apply(bmp_10mb):
+    from vertex_mm import get_embedder
+
+    video = _padded_mp4(15 * MB)
+    embedder = get_embedder("hashed")
+    assert embedder.limits.max_request_bytes < base64_size(len(bmp_10mb)) + base64_size(len(video))
+    response = embedder.get_embeddings(image=Image(bmp_10mb), video=Video(video))
+    assert response.image_embedding and response.video_embeddings

@@ -158,3 +158,18 @@ def test_a_video_with_a_picture_is_still_a_video(mp4_10s):
     assert build_embed_content_body(request)["content"]["parts"][0]["inlineData"]["mimeType"] == "video/mp4"
     fragmented = mp4_bytes(seconds=2.0, fps=2, size=(32, 32), fragmented=True)  # tracks in an empty moov
     assert mp4_track_kinds(fragmented) == {"vide"}
+
+
+def test_the_mp4_box_walk_is_bounded_on_files_of_many_tiny_boxes(isom_audio):
+    from vertex_mm.limits.formats import MAX_MP4_BOXES
+
+    ftyp = int.from_bytes(isom_audio[:4], "big")
+
+    def padded(n: int) -> bytes:  # n empty 8-byte `free` boxes before the real ones
+        return isom_audio[:ftyp] + b"\x00\x00\x00\x08free" * n + isom_audio[ftyp:]
+
+    assert mp4_track_kinds(padded(100)) == {"soun"} and is_audio_only_mp4(padded(100))
+    # A crafted file (20 MB of such boxes took seconds per check): the walk stops, the tracks
+    # are unread, and the file is not called audio (a video's checks then apply).
+    crafted = padded(MAX_MP4_BOXES)
+    assert mp4_track_kinds(crafted) is None and not is_audio_only_mp4(crafted)

@@ -111,3 +111,32 @@ def test_text_items_migrate_to_001_from_its_text_answer(emulator, hashed, tmp_pa
     assert report.complete and report.embedded == 2, report.summary()
     new = load_index(tmp_path / "new.idx")
     np.testing.assert_allclose(np.asarray(new.vector("t1"))[0], np.asarray(expected)[0], rtol=1e-5)
+
+
+def test_source_kind_calls_an_mp4_of_sound_only_audio_as_it_is_sent(tmp_path):
+    # ffmpeg's isom brand, moov after the media: the first bytes say "MP4", only the tracks tell.
+    import io
+
+    import av
+
+    from vertex_mm._migrate_io import source_kind
+    from vertex_mm.content import as_part
+
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format="mp4") as container:
+        stream = container.add_stream("aac", rate=16000)
+        stream.layout = "mono"
+        noise = np.random.default_rng(0).uniform(-0.5, 0.5, (1, 64 * 1024)).astype(np.float32)
+        for i in range(64):  # noise: an mdat far past the first KiB
+            frame = av.AudioFrame.from_ndarray(noise[:, i * 1024:(i + 1) * 1024], format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 16000, i * 1024
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    sound, picture = tmp_path / "voice.mp4", tmp_path / "clip.mp4"
+    sound.write_bytes(buf.getvalue())
+    picture.write_bytes(mp4_bytes())
+    assert sound.read_bytes()[4:12] == b"ftypisom" and sound.read_bytes().find(b"moov") > 4096
+    assert isinstance(as_part(sound), Audio)
+    assert source_kind(str(sound)) == "audio" and source_kind(str(picture)) == "video"

@@ -46,7 +46,9 @@ class GcsMedia:
         return read_object(self.client, uri, max_bytes=self.max_bytes)
 
     def resolve(self, request: EmbedRequest, limits: ModelLimits) -> EmbedRequest:
-        """``request`` with every ``gs://`` media replaced by its bytes, re-validated."""
+        """``request`` with every ``gs://`` media replaced by its bytes, re-validated. The
+        whole-request size is not checked again: the request was sized as received, where a
+        gs:// part is a URI, not its bytes (the service does not count gs:// media)."""
         if self.client is None or not _has_gcs(request):
             return request
         if request.content is not None:
@@ -54,7 +56,7 @@ class GcsMedia:
             span = next((p.span for p in request.content if p.span is not None), None)
             rebuilt = EmbedRequest.create_content(
                 [p for p in parts if p is not None], limits=limits, dimension=request.dimension, key=request.key,
-                audio_track_extraction=request.audio_track_extraction, video_span=span)
+                audio_track_extraction=request.audio_track_extraction, video_span=span, check_size=False)
             # The text parts already carry the task's form; keep the task's name.
             return dataclasses.replace(rebuilt, task=request.task)
         image = self._fetched(request.image) if request.image is not None else None
@@ -63,7 +65,7 @@ class GcsMedia:
             image=image if isinstance(image, Image) else None,
             video=video if isinstance(video, Video) else None,
             contextual_text=request.text, dimension=request.dimension,
-            video_segment_config=request.video_segment_config, limits=limits, key=request.key)
+            video_segment_config=request.video_segment_config, limits=limits, key=request.key, check_size=False)
 
     def _fetched(self, media: _Media | None) -> _Media | None:
         if media is None or media.gcs_uri is None:

@@ -28,7 +28,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .._jsonl import json_line
+from ..limits.models import canonical_model
 from .batch_errors import BatchJobStateError
+from .journal_space import canonical_space_id
 
 __all__ = ["STATE_VERSION", "JobState", "state_path"]
 
@@ -90,8 +92,11 @@ class JobState:
                                      "running any more, delete it and run again") from exc
 
     def check_matches(self, *, path: pathlib.Path, model: str, space: str) -> None:
-        """Refuse to re-attach a job made for another model or space (dimension, task)."""
-        if (self.model, self.space) != (model, space):
+        """Refuse to re-attach a job made for another model or space (dimension, task). Names
+        are compared by their canonical ids: a state written under another name of the same
+        model (the alias ``multimodalembedding``, a resource path) belongs to this run."""
+        if ((canonical_model(self.model), canonical_space_id(self.space))
+                != (canonical_model(model), canonical_space_id(space))):
             raise BatchJobStateError(
                 f"{path} belongs to a job for {self.model} in space {self.space!r}, but this run asks for {model} in "
                 f"{space!r}: run it with the same flags (or let that job finish), or delete the file to start over")

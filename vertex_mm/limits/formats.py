@@ -5,6 +5,7 @@ try; the bytes decide what a file is)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from typing import BinaryIO
 
 __all__ = [
     "AUDIO_MIME_TYPES",
@@ -206,18 +207,79 @@ def mp4_track_kinds(data: bytes) -> frozenset[str] | None:
     """The handler types of the tracks of an MP4 / QuickTime file (``"vide"``, ``"soun"``,
     ``"text"``...) from ``moov > trak > mdia > hdlr``; None when no ``moov`` with a track can be
     read (a truncated file, or only its first bytes). Only the boxes on that path are read,
-    never the media data (``mdat``, skipped by its size)."""
+    never the media data (``mdat``, skipped by its size). At most :data:`MAX_MP4_BOXES` boxes
+    are visited (None beyond): real files have tens, a crafted one millions of tiny boxes."""
     kinds: set[str] = set()
-    for moov, moov_body, moov_end in iso_boxes(data, 0, len(data)):
-        if moov != b"moov":
-            continue
-        for trak, trak_body, trak_end in iso_boxes(data, moov_body, moov_end):
-            for mdia, mdia_body, mdia_end in (iso_boxes(data, trak_body, trak_end) if trak == b"trak" else ()):
-                for hdlr, h_body, h_end in (iso_boxes(data, mdia_body, mdia_end) if mdia == b"mdia" else ()):
-                    if hdlr == b"hdlr" and h_end - h_body >= 12:  # version+flags, pre_defined, handler_type
-                        kinds.add(bytes(data[h_body + 8:h_body + 12]).decode("latin-1"))
-        break  # one moov box
+    budget = _BoxBudget(MAX_MP4_BOXES)
+    try:
+        for moov, moov_body, moov_end in budget.boxes(data, 0, len(data)):
+            if moov != b"moov":
+                continue
+            for trak, trak_body, trak_end in budget.boxes(data, moov_body, moov_end):
+                for mdia, mdia_body, mdia_end in (budget.boxes(data, trak_body, trak_end) if trak == b"trak" else ()):
+                    for hdlr, h_body, h_end in (budget.boxes(data, mdia_body, mdia_end) if mdia == b"mdia" else ()):
+                        if hdlr == b"hdlr" and h_end - h_body >= 12:  # version+flags, pre_defined, handler_type
+                            kinds.add(bytes(data[h_body + 8:h_body + 12]).decode("latin-1"))
+            break  # one moov box
+    except _TooManyBoxes:
+        return None
     return frozenset(kinds) if kinds else None
+
+
+def mp4_index_boxes(f: BinaryIO, *, max_bytes: int) -> bytes:
+    """The top-level ``ftyp`` and ``moov`` boxes of the MP4 / QuickTime file ``f`` (open for
+    reading, binary, at its start), read by seeking past every other box (``mdat``: the media),
+    so that :func:`is_audio_only_mp4` can tell audio from video without reading the file. At most
+    :data:`MAX_MP4_BOXES` boxes are stepped over, and a ``moov`` over ``max_bytes`` is not read
+    (what was read comes back: too little to call the file audio)."""
+    kept: list[bytes] = []
+    for _ in range(MAX_MP4_BOXES):
+        header = f.read(8)
+        if len(header) < 8:
+            break
+        size, kind = int.from_bytes(header[:4], "big"), header[4:]
+        if size == 1:
+            large = f.read(8)
+            if len(large) < 8:
+                break
+            header, size = header + large, int.from_bytes(large, "big")
+        if size == 0 or size < len(header):  # to the end of the file, or damaged: no moov after it
+            if kind == b"moov" and size == 0:
+                kept.append(header + f.read(max_bytes))
+            break
+        if kind in (b"ftyp", b"moov"):
+            if size > max_bytes:
+                break
+            kept.append(header + f.read(size - len(header)))
+            if kind == b"moov":
+                break
+        else:
+            f.seek(size - len(header), 1)
+    return b"".join(kept)
+
+
+#: The most ISO BMFF boxes :func:`mp4_track_kinds` visits. A real file has a few top-level
+#: boxes (or a moof/mdat pair per fragment, after the moov) and a few per track; a file made
+#: of 8-byte boxes would otherwise cost a Python step per 8 bytes (seconds for 20 MB).
+MAX_MP4_BOXES = 4096
+
+
+class _TooManyBoxes(Exception):
+    pass
+
+
+class _BoxBudget:
+    """One count of boxes visited, shared by every level of a walk."""
+
+    def __init__(self, limit: int) -> None:
+        self.left = limit
+
+    def boxes(self, data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+        for box in iso_boxes(data, start, end):
+            self.left -= 1
+            if self.left < 0:
+                raise _TooManyBoxes
+            yield box
 
 
 def is_audio_only_mp4(data: bytes) -> bool:

@@ -37,6 +37,7 @@ class VertexEmbedder(BaseEmbedder):
 
     backend = "vertex"
     batch_defaults = REMOTE_DEFAULTS
+    combined_request = True  # one :predict instance carries the image, video and text
 
     def __init__(
         self,

@@ -197,7 +197,12 @@ class EmbedRequest:
         limits: ModelLimits = MULTIMODAL_EMBEDDING_001,
         key: str | None = None,
         decode_check: bool = True,
+        check_size: bool = True,
     ) -> EmbedRequest:
+        """One ``get_embeddings`` request, every part checked. ``check_size=False`` skips the
+        whole-request limit: for a backend that does not send the parts as one request (gemini
+        sends each alone, local sends none), and for the emulator's rebuild with gs:// bytes
+        inline (the request as received was sized before)."""
         if image is None and video is None and contextual_text is None:
             raise InputError("One of `image`, `video`, or `contextual_text` is required.")
         dim = check_dimension(dimension, limits, video=video is not None)
@@ -222,7 +227,8 @@ class EmbedRequest:
             raise InputError("video_segment_config was given without a video", input_name="video_segment_config")
         if contextual_text is not None:
             check_text(contextual_text)
-        _check_request_size(image, video, contextual_text, limits)
+        if check_size:
+            _check_request_size(image, video, contextual_text, limits)
         return cls(image, video, contextual_text, dim, video_segment_config, image_mime, video_mime, key)
 
     @classmethod
@@ -238,10 +244,13 @@ class EmbedRequest:
         decode_check: bool = True,
         audio_track_extraction: bool = False,
         video_span: VideoSpan | None = None,
+        check_size: bool = True,
     ) -> EmbedRequest:
         """A content request: ``parts`` in order (see :mod:`vertex_mm.content`), the task's
         form applied to the first text part, every part and the whole content checked.
-        ``video_span`` embeds only that part of the content's video (:class:`VideoSpan`)."""
+        ``video_span`` embeds only that part of the content's video (:class:`VideoSpan`);
+        ``check_size=False`` skips the whole-request limit (the emulator's rebuild of a request
+        already sized as received, with its gs:// media now inline)."""
         if limits.content is None:
             raise UnsupportedInputError(
                 f"{limits.model} embeds an image, a text or a video, not a content of several parts; "
@@ -267,8 +276,9 @@ class EmbedRequest:
             raise InputError("a video span (videoMetadata) was given, but the content has no video part",
                              input_name="video_span")
         check_content_counts([p.kind for p in built], limits.content)
-        check_request_size([(f"parts[{i}] ({p.kind})", _part_wire_size(p)) for i, p in enumerate(built)],
-                           limits.content.max_request_bytes, model=limits.model, error=InvalidContentError)
+        if check_size:
+            check_request_size([(f"parts[{i}] ({p.kind})", _part_wire_size(p)) for i, p in enumerate(built)],
+                               limits.content.max_request_bytes, model=limits.model, error=InvalidContentError)
         return cls(dimension=dim, key=key, content=tuple(built), task=task.name if task else None,
                    audio_track_extraction=audio_track_extraction)
 

@@ -107,3 +107,40 @@ def test_save_of_a_gs_image_reads_the_object(bucket, tmp_path):
     with pytest.raises(ObjectNotFoundError, match="gs://bkt/pics/missing.png"):
         Image(gcs_uri="gs://bkt/pics/missing.png").save(tmp_path / "m.png")
     assert not (tmp_path / "m.png").exists()
+
+
+def test_gs_image_and_video_over_the_request_limit_together_are_embedded(gcs_emulator, bucket):
+    """The service sizes the request it receives, where a gs:// part is a short URI: the
+    object bytes the emulator downloads do not count against the 30 MB request limit."""
+    import io
+    import struct
+
+    import httpx
+    from factories import mp4_bytes
+    from PIL import Image as PILImage
+
+    mb = 1024 * 1024
+    buf = io.BytesIO()
+    PILImage.new("RGB", (1900, 1800), (40, 90, 200)).save(buf, "BMP")  # ~10 MB
+    video = mp4_bytes(seconds=2.0, fps=2, size=(32, 32)) + struct.pack(">I", 15 * mb + 8) + b"free" + bytes(15 * mb)
+    assert len(buf.getvalue()) + len(video) > 24 * mb  # as inline base64, over 30 MB
+    bucket.blob("big.bmp").upload_from_string(buf.getvalue())
+    bucket.blob("big.mp4").upload_from_string(video)
+    url = f"{gcs_emulator.url}/v1/projects/p/locations/us-central1/publishers/google/models/multimodalembedding@001:predict"
+    body = {"instances": [{"image": {"gcsUri": "gs://bkt/big.bmp"}, "video": {"gcsUri": "gs://bkt/big.mp4"}}],
+            "parameters": {"dimension": 1408}}
+    answer = httpx.post(url, json=body, timeout=60)
+    assert answer.status_code == 200, answer.text
+    prediction = answer.json()["predictions"][0]
+    assert prediction["imageEmbedding"] and prediction["videoEmbeddings"]
+
+
+def test_save_of_a_gs_video_over_the_embedding_limit_writes_the_whole_object(bucket, tmp_path):
+    # vision_models' save writes the whole object: the inline-embedding bound is no save limit.
+    from vertex_mm import Video
+
+    data = b"\x00\x00\x00\x18ftypisom" + bytes(31 * 1024 * 1024)  # over the 30 MB a video embeds inline
+    bucket.blob("clips/big.mp4").upload_from_string(data)
+    Video(gcs_uri="gs://bkt/clips/big.mp4").save(tmp_path / "big.mp4")
+    assert (tmp_path / "big.mp4").read_bytes() == data
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.mp4"]  # no part file left

@@ -48,3 +48,26 @@ def test_records_without_a_space_and_a_journal_opened_without_one_are_not_compar
         assert journal.is_done("x", "hx") and journal.is_done("a", "ha")
     with Journal(path) as journal:
         assert journal.scanned == 2
+
+
+def test_a_journal_written_under_the_models_alias_resumes_in_its_canonical_space(tmp_path):
+    # Before "multimodalembedding" was named by @001's id, its journals held this space id.
+    path = tmp_path / "out.jsonl"
+    _write(path, "vertex/multimodalembedding/128", ["a", "b"])
+    with Journal(path, space="vertex/multimodalembedding@001/128") as journal:
+        assert journal.is_done("a", "ha") and journal.is_done("b", "hb")
+    with pytest.raises(JournalSpaceError):  # a real other space is still refused
+        Journal(path, space="vertex/multimodalembedding@001/256").open()
+
+
+def test_a_batch_state_written_under_the_models_alias_is_reattached(tmp_path):
+    from vertex_mm.jobs.batch_errors import BatchJobStateError
+    from vertex_mm.jobs.batch_state import JobState
+
+    state = JobState(source="src", output="out", model="multimodalembedding", space="vertex/multimodalembedding/128",
+                     dimension=128, task=None, digest="d", display_name="n", staged_inputs=[], output_prefix="p",
+                     rows=1)
+    path = tmp_path / "out.jsonl.job.json"
+    state.check_matches(path=path, model="multimodalembedding@001", space="vertex/multimodalembedding@001/128")
+    with pytest.raises(BatchJobStateError):
+        state.check_matches(path=path, model="multimodalembedding@001", space="vertex/multimodalembedding@001/512")
