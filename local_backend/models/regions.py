@@ -61,11 +61,22 @@ def page_tiles(image: Any, columns: int = 2) -> list[Any]:
     return [image.crop((c * side, top, c * side + side, top + side)) for top in tops for c in range(columns)]
 
 
+#: The longest side a page keeps before letterboxing for its whole-page vector. The model sees
+#: 224 px; a 1280 x 20000 strip made a 20000 x 20000 canvas (1.2 GB). Pages up to this size
+#: (an A4 page at 300 dpi is 2480 x 3508) are letterboxed as they are, bit for bit as before.
+LETTERBOX_MAX_SIDE = 4096
+
+
 def _letterbox(image: Any) -> Any:
     from PIL import Image
 
     w, h = image.size
     side = max(w, h)
+    if side > LETTERBOX_MAX_SIDE:  # shrink first (area average), so the canvas stays small
+        scale = LETTERBOX_MAX_SIDE / side
+        image = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX)
+        w, h = image.size
+        side = max(w, h)
     canvas = Image.new("RGB", (side, side), (255, 255, 255))
     canvas.paste(image, ((side - w) // 2, (side - h) // 2))
     return canvas

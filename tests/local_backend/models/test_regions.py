@@ -80,3 +80,27 @@ def test_a_query_naming_what_a_region_shows_ranks_that_page_first(embedder, fixt
     seen = embedder.model.top_classes([sticker.image], k=1)[0][0][0]
     scores = maxsim(embedder.embed_queries([seen]), embedder.embed_pages([sticker, text]))
     assert scores[0, 0] > scores[0, 1], (seen, scores)
+
+
+def test_a_tall_strip_is_shrunk_before_its_whole_page_canvas_and_a_normal_page_is_not():
+    from local_backend.models.regions import LETTERBOX_MAX_SIDE, _letterbox
+
+    strip = _letterbox(Image.new("RGB", (1280, 20000), "white"))  # was a 20000 x 20000 canvas (1.2 GB)
+    assert strip.size == (LETTERBOX_MAX_SIDE, LETTERBOX_MAX_SIDE)
+    page = Image.new("RGB", (2480, 3508), "white")  # A4 at 300 dpi: letterboxed as it is
+    assert _letterbox(page).size == (3508, 3508)
+
+
+def test_region_vectors_do_not_depend_on_how_many_tiles_go_through_the_cnn_at_once(embedder, monkeypatch):
+    from local_backend.models import conse
+
+    rng = np.random.default_rng(0)
+    tiles = [Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)) for _ in range(5)]
+    model = embedder.model
+    monkeypatch.setattr(conse, "REGION_CHUNK", 2)  # 3 passes: 2 + 2 + 1
+    chunked = model.encode_image_regions(tiles)
+    monkeypatch.setattr(conse, "REGION_CHUNK", 16)  # one pass
+    whole = model.encode_image_regions(tiles)
+    assert len(chunked) == 5 and all(a.shape == (49, model.native_dim) for a in chunked)
+    for a, b in zip(chunked, whole):
+        np.testing.assert_allclose(a, b, atol=1e-5)
