@@ -304,12 +304,15 @@ class EfficientNetLiteEmbedder:
         require_text_tower(self)
         raise AssertionError("unreachable")
 
-    def projection_basis(self) -> np.ndarray:
+    def projection_basis(self) -> np.ndarray | None:
         """Directions that span the space well, for PCA to fewer dimensions: the classifier's
-        1000 class vectors (for ``pooled``) or the identity's rows (for ``logits``)."""
+        1000 class vectors (for ``pooled``). None for ``logits``: the class axes have no
+        preferred directions (the identity's PCA has 999 equal singular values, so its axes were
+        whatever this machine's LAPACK returned, under one space id), and the seeded
+        Johnson-Lindenstrauss projection, the same on every machine, is used instead."""
         if self.layer == "pooled":
             return self.net.fc.weight.detach().cpu().numpy().astype(np.float32)
-        return np.eye(self.native_dim, dtype=np.float32)
+        return None
 
 
 def _identity(fmap: torch.Tensor) -> torch.Tensor:

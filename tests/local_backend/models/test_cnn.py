@@ -191,3 +191,13 @@ def test_two_resnet_folders_of_one_name_are_two_spaces(tiny_resnet, tmp_path) ->
     spaces = [get_embedder("local", model="resnet-hf", path=str(p)).space(dimension=128).id
               for p in (folder, other, copy)]
     assert spaces[0] != spaces[1] and spaces[0] == spaces[2]
+
+
+def test_logits_below_1000_dimensions_use_the_seeded_projection_the_same_on_every_machine():
+    from local_backend.embedder import LocalEmbedder
+
+    emb = LocalEmbedder(create_model("efficientnet-lite0", layer="logits"))
+    space = emb.space(128)
+    assert "logits" in space.id and "jl1000to128" in space.id and "pca" not in space.id
+    proj = emb.projection(128)
+    assert proj.matrix.shape == (1000, 128) and np.allclose(proj.matrix.T @ proj.matrix, np.eye(128), atol=1e-5)
