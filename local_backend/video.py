@@ -72,7 +72,7 @@ _TURNS = {90: PILImage.Transpose.ROTATE_90, 180: PILImage.Transpose.ROTATE_180, 
 
 def _pick_frames(container: Any, times: list[float], name: str) -> tuple[list[Any], float]:
     """The frame on screen at each of the sorted ``times``, as small RGB PIL images, and the
-    time of the last frame decoded.
+    time the last frame decoded leaves the screen (:func:`_frame_end`).
 
     Only the last decoded frame is kept at full resolution; a picked frame is shrunk the
     moment it is picked, so memory follows the number of samples, not the video's size."""
@@ -90,15 +90,28 @@ def _pick_frames(container: Any, times: list[float], name: str) -> tuple[list[An
             picked.append(last_small)
             k += 1
         if k >= len(times):
-            last_t = t  # every time has a frame, and frames go on past them
+            last_t = _frame_end(container, frame, t)  # every time has a frame, and frames go on past them
             break
-        last, last_small, last_t = frame, None, t
+        last, last_small, last_t = frame, None, _frame_end(container, frame, t)
     if last is None:
         raise InvalidVideoError(f"{name}: no decodable video frames", input_name=name)
     if k < len(times):  # times past the last frame see the last frame
         tail = _small_image(last)
         picked.extend([tail] * (len(times) - k))
     return picked, last_t
+
+
+def _frame_end(container: Any, frame: Any, t: float) -> float:
+    """When ``frame`` (shown from ``t``) leaves the screen: its own duration where the file
+    states one, else one average frame interval. A variable-rate video (a slideshow, a screen
+    recording of a still screen) holds its last frame far longer than the average interval;
+    taken as one interval, its later segments looked frameless and the file "truncated"."""
+    rate = container.streams.video[0].average_rate
+    end = t + (1 / float(rate) if rate else 0.0)
+    duration, base = getattr(frame, "duration", None), getattr(frame, "time_base", None)
+    if duration and base:
+        end = max(end, t + float(duration * base))
+    return end
 
 
 def embed_video(embedder: "LocalEmbedder", data: bytes, name: str = "video",
@@ -110,11 +123,10 @@ def embed_video(embedder: "LocalEmbedder", data: bytes, name: str = "video",
         segs = segments_for(config, duration, name)
         per_seg = [sample_times(s, e, embedder.video_fps, embedder.max_frames_per_segment) for s, e in segs]
         flat = sorted(t for ts in per_seg for t in ts)
-        frames, last_t = _pick_frames(container, flat, name)
-        rate = container.streams.video[0].average_rate
+        frames, frames_end = _pick_frames(container, flat, name)
     finally:
         container.close()
-    _refuse_frameless_segments(segs, last_t + (1 / float(rate) if rate else 0.0), duration, name)
+    _refuse_frameless_segments(segs, frames_end, duration, name)
     by_time = dict(zip(flat, frames))
     vecs = _embed_frames(embedder, [by_time[t] for ts in per_seg for t in ts], name)
     out = []

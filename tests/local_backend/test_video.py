@@ -138,3 +138,35 @@ def test_a_video_cut_short_is_refused_not_padded_with_its_last_frame(local_embed
         local_embedder.get_embeddings(video=Video(cut, name="cut.mp4"), video_segment_config=VideoSegmentConfig(0, 10, 4))
     first = local_embedder.get_embeddings(video=Video(cut, name="cut.mp4"), video_segment_config=VideoSegmentConfig(0, 4, 4))
     assert _segments(first) == [(0, 4)]  # the part that is there still embeds
+
+
+def _slideshow_mp4(frames: int, hold_last_s: float) -> bytes:
+    """A variable-rate MP4: one picture a second, the last one held ``hold_last_s`` on screen
+    (what a slideshow or a screen recording of a still screen writes)."""
+    import fractions
+    import io
+
+    import av
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as out:
+        stream = out.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4", rate=1)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.time_base = fractions.Fraction(1, 1000)
+        packets = []
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 20, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = i * 1000, fractions.Fraction(1, 1000)
+            packets += stream.encode(frame)
+        packets += stream.encode()
+        packets.sort(key=lambda p: p.dts)
+        packets[-1].duration = int(hold_last_s * 1000)
+        for packet in packets:
+            out.mux(packet)
+    return buf.getvalue()
+
+
+def test_a_held_last_frame_is_on_screen_to_the_end_not_a_truncated_file(local_embedder) -> None:
+    data = _slideshow_mp4(10, hold_last_s=30.0)  # 39 s stated; the average frame interval is 3.9 s
+    r = local_embedder.get_embeddings(video=Video(data), video_segment_config=VideoSegmentConfig(0, 120, 16))
+    assert _segments(r) == [(0, 16), (16, 32), (32, 39)]
