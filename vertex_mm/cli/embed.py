@@ -88,6 +88,9 @@ def _say(text: str) -> None:
 def _check_flags(args: argparse.Namespace) -> str:
     """The --media in effect; raises UsageError for flags that do not go together."""
     media: str = args.media or ("all" if args.backend == "gemini" else "images")
+    if media == "all" and args.backend == "vertex":  # every file would fail on its own, run after run
+        raise UsageError("--media all embeds each file as one content (image, PDF, audio or video), and "
+                         "multimodalembedding@001 embeds no contents: use --media images, or --backend gemini")
     if args.task is not None and media != "all":
         raise UsageError("--task conditions contents: it needs --media all (the default for --backend gemini)")
     if args.mode == "job":

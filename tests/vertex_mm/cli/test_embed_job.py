@@ -106,6 +106,7 @@ def test_a_refused_job_exits_2_and_suggests_the_online_mode(gcs, image_folder, t
     (["--backend", "vertex", "--mode", "job", "--staging", STAGING], "needs --backend gemini"),
     (["--backend", "gemini", "--mode", "job", "--staging", "/tmp/x"], "gs://bucket/prefix"),
     (["--backend", "vertex", "--task", "retrieval_query"], "--media all"),
+    (["--backend", "vertex", "--media", "all"], "multimodalembedding@001 embeds no contents"),
 ])
 def test_flags_that_do_not_go_together_exit_2(flags, message, tmp_path, capsys):
     rc = main(["embed", str(tmp_path), "--out", str(tmp_path / "o.jsonl"), "--api-endpoint", "http://127.0.0.1:9",
