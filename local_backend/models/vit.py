@@ -312,6 +312,12 @@ class ViTImageModel:
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         self.encoder, self.preprocess, self.name = encoder, preprocess, name
+        height, width = preprocess.output_size
+        if height % encoder.patch_size or width % encoder.patch_size:  # fail at load, not on every image
+            raise InputError(
+                f"{checkpoint_path or name}: preprocessor_config.json makes {height}x{width} images, which do not "
+                f"split into the model's {encoder.patch_size}x{encoder.patch_size} patches; the file does not "
+                "belong to these weights", input_name="preprocessor_config.json")
         self.pooling = encoder.default_pooling() if pooling == "default" else pooling
         encoder.pool(torch.zeros(1, 1 + encoder.prefix, encoder.width), self.pooling)  # fail now on a bad pooling
         self.device = torch.device(device)

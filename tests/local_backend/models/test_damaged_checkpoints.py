@@ -154,3 +154,14 @@ def test_a_bug_of_ours_is_not_reported_as_a_bad_download(checkpoints: Ckpts) -> 
 
     with pytest.raises(TypeError):
         load_part(ckpt, buggy, what="weights", example_repo="x/y")
+
+
+def test_a_preprocessor_config_that_does_not_fit_the_patches_is_refused_at_load(checkpoints: Ckpts,
+                                                                                 tmp_path: pathlib.Path) -> None:
+    folder = _copy(checkpoints["vit"], tmp_path / "vit")
+    config = json.loads((folder / "preprocessor_config.json").read_text())
+    config["size"] = 30  # the tiny ViT's patches are 8 px: 30 does not split into them
+    config.pop("crop_size", None)
+    (folder / "preprocessor_config.json").write_text(json.dumps(config))
+    with pytest.raises(InputError, match=r"30x30 images, which do not split into the model's 8x8 patches"):
+        create_model("vit", checkpoint=str(folder))
