@@ -25,7 +25,7 @@ from .resume import ResumeSet
 from .sources import iter_source, load_item
 from .writer import JournalStats, read_journal
 
-__all__ = ["check_images", "check_source", "estimate_source"]
+__all__ = ["check_source", "estimate_source"]
 
 
 def estimate_source(embedder: Any, source: str | os.PathLike[str], *, journal: str | os.PathLike[str] | None = None,
@@ -87,14 +87,6 @@ def check_source(embedder: Any, source: str | os.PathLike[str], *, journal: str 
         except VertexMMError as exc:
             failures.append(f"{item.id}: {type(exc).__name__}: {exc}")
     return pending, failures
-
-
-def check_images(embedder: Any, source: str | os.PathLike[str], *, journal: str | os.PathLike[str] | None = None,
-                 dimension: int | None = None, extensions: frozenset[str] | None = None,
-                 storage_client: Any = None) -> tuple[int, list[str]]:
-    """:func:`check_source` of an image run."""
-    return check_source(embedder, source, journal=journal, dimension=dimension, extensions=extensions,
-                        storage_client=storage_client)
 
 
 def _decode_check(embedder: Any, part: Any, limits: Any) -> None:
