@@ -28,7 +28,7 @@ from ..wire import build_batch_output_line, parse_batch_input_line
 from ..wire.embed_content import parse_embed_content_options
 from .batch_jobs import BatchJob, rfc3339
 from .embed_content import checked_usage, with_video_span_cut
-from .errors import GoogleAPIException
+from .errors import GoogleAPIException, strict_json_loads
 from .gcs_media import GcsMedia
 from .settings import FaultSettings
 from .vectors import VectorService
@@ -114,7 +114,7 @@ class BatchRunner:
 
     def _one_line(self, job: BatchJob, raw: bytes) -> tuple[dict[str, Any], bool]:
         try:
-            obj = json.loads(raw)
+            obj = strict_json_loads(raw)  # a bare NaN is not JSON to the service either
         except ValueError as exc:
             text = raw.decode("utf-8", "replace")[:1000]
             return build_batch_output_line("", text, error=f"INVALID_ARGUMENT: the line is not JSON: {exc}"), False

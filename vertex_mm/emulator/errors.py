@@ -20,7 +20,8 @@ from starlette.responses import JSONResponse, Response
 
 from ..errors import APIError, InputError, VertexMMError
 
-__all__ = ["EXCEPTION_HANDLERS", "GoogleAPIException", "STATUS_BY_CODE", "error_response", "parse_json_payload", "retry_info"]
+__all__ = ["EXCEPTION_HANDLERS", "GoogleAPIException", "STATUS_BY_CODE", "error_response", "parse_json_payload", "retry_info",
+           "strict_json_loads"]
 
 # HTTP status -> google.rpc.Code name, as Google's REST frontends map them.
 STATUS_BY_CODE: dict[int, str] = {
@@ -67,12 +68,17 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"Unexpected token {name}: JSON has no NaN or Infinity")
 
 
+def strict_json_loads(data: bytes | bytearray | str) -> Any:
+    """JSON as Google's parsers read it: Python's also takes the bare ``NaN``/``Infinity``
+    tokens that ``json.dumps`` writes for non-finite floats; the service's does not, so a
+    client that sends them must fail here as it would there (``ValueError``)."""
+    return json.loads(data, parse_constant=_refuse_constant)
+
+
 def parse_json_payload(body: bytes | bytearray) -> Any:
-    """A request body as JSON, or the 400 Google answers. Python's parser takes the bare
-    ``NaN``/``Infinity`` tokens that ``json.dumps`` writes for non-finite floats; the service's
-    does not, so a client that sends them must fail here as it would there."""
+    """A request body as JSON (:func:`strict_json_loads`), or the 400 Google answers."""
     try:
-        return json.loads(body, parse_constant=_refuse_constant)
+        return strict_json_loads(body)
     except ValueError as exc:
         raise GoogleAPIException(400, f"Invalid JSON payload received. {exc}") from None
 

@@ -195,3 +195,14 @@ def test_create_is_refused_when_batch_is_switched_off_or_there_is_no_storage(gen
         with pytest.raises(errors.ClientError, match="STORAGE_EMULATOR_HOST"):
             create(genai_for(bare.url), "gs://bkt/in.jsonl")
     assert gcs_emulator.app.state.batch_jobs.created == 0
+
+
+def test_a_line_with_a_bare_nan_is_not_json_as_the_service_reads_it(genai, bucket):
+    bucket.blob("media/ok.png").upload_from_string(image_bytes("PNG"))
+    ok = {"key": "ok", "request": {"content": {"parts": [{"fileData": {"fileUri": "gs://bkt/media/ok.png",
+                                                                        "mimeType": "image/png"}}]}}}
+    nan_line = '{"key": "nan", "request": {"content": {"parts": [{"text": "a"}]}, "x": NaN}}\n'
+    job = wait(genai, create(genai, stage(bucket, "in/nan.jsonl", [ok], extra=nan_line)))
+    assert (job.completion_stats.successful_count, job.completion_stats.failed_count) == (1, 1)
+    rows = outputs(bucket, job)
+    assert "not JSON" in rows[""]["status"] and "NaN" in rows[""]["status"]
