@@ -43,10 +43,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture
 def native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run the paths taken only on CPUs with native bfloat16 (the certified screen, bfloat16
-    compute) on any CPU: they are what such tests check. Where bfloat16 is emulated they run,
-    slower, with the same bits."""
+    """Run the bfloat16 paths (the bfloat16 certified screen, bfloat16 compute) on any CPU: they
+    are what such tests check. Where bfloat16 is emulated they run, slower, with the same bits.
+    The screen is forced too: with the integer kernel and no AMX, ``auto`` picks int16."""
     monkeypatch.setenv("VERTEX_MM_NATIVE_BF16", "1")
+    monkeypatch.setenv("VERTEX_MM_SCREEN", "bfloat16")
 
 
 _INIT_ATTRS = ("_project", "_location", "_credentials", "_api_endpoint", "_api_transport")

@@ -55,15 +55,15 @@ INT16_SCREEN_PAGES_PER_K = 50
 def default_screen_pages_per_k(kind: str | None) -> int:
     """The default of :attr:`screen_pages_per_k` for the screen ``kind`` that runs here."""
     return INT16_SCREEN_PAGES_PER_K if kind == "int16" else DEFAULT_SCREEN_PAGES_PER_K
-#: ``mode="binary"`` with 2-bit queries first ranks every page by plain (1-bit) Hamming,
-#: which costs half the popcounts, and scores only each query's best ``binary_prefilter``
-#: pages (at least :data:`~vertex_mm.late_interaction.binary.PREFILTER_PER_CANDIDATE` per
-#: candidate, :func:`~vertex_mm.late_interaction.binary.prefilter_size`) with the 2-bit
-#: weights; 0 scores every page with them.
-#: (benchmarks/bench_pages_scale.py: 100,000 pages, the 2-bit stage over all pages took
-#: ~1.7x the 1-bit one with the popcount kernel; with the nibble kernel, on AVX2 CPUs without
-#: a vector popcount, 65-128 dimensions, they cost the same and there is no prefilter.)
-DEFAULT_BINARY_PREFILTER = 1024
+#: ``mode="binary"`` with 2-bit queries scores every page with the 2-bit weights by default.
+#: A ``binary_prefilter`` above 0 opts in to ranking every page by plain 1-bit Hamming first
+#: (half the popcounts) and scoring only each query's best ``binary_prefilter`` pages (at least
+#: :data:`~vertex_mm.late_interaction.binary.PREFILTER_PER_CANDIDATE` per candidate) with the
+#: 2-bit weights: faster with the popcount kernel, but it loses weakly matching pages
+#: (:func:`~vertex_mm.late_interaction.binary.prefilter_size`; the default was 1,024 until
+#: 2026-12-08). With the nibble kernel (AVX2 CPUs without a vector popcount, 65-128
+#: dimensions) 2 bits cost what 1 does and there is no prefilter.
+DEFAULT_BINARY_PREFILTER = 0
 
 
 def prefiltered_hamming(segs: list[Segment], q_list: list[np.ndarray], n_pre: int) -> np.ndarray:
@@ -175,9 +175,9 @@ class SegmentSearch:
         pages per result it is the plain scan (the same answer). ``mode="binary"`` scores every page by
         Hamming-MaxSim over sign bits, then reranks each query's top ``candidates`` pages by
         float MaxSim (scores are then float MaxSim too); ``query_bits`` is passed to
-        :func:`~vertex_mm.late_interaction.hamming_maxsim` (with 2, the default, only each
-        query's best pages by 1-bit Hamming, at least :attr:`binary_prefilter` and 8 per candidate,
-        are scored with 2 bits, except where the nibble kernel makes 2 bits as cheap as 1). ``mode="muvera"`` takes each query's
+        :func:`~vertex_mm.late_interaction.hamming_maxsim` (2, the default, scores every page
+        with 2 bits; an opt-in :attr:`binary_prefilter` scores only each query's best pages by
+        1-bit Hamming with them). ``mode="muvera"`` takes each query's
         top ``candidates`` pages by the inner product of MUVERA encodings
         (:mod:`vertex_mm.late_interaction.muvera`; the index's :attr:`muvera` settings, or the
         defaults computed in memory), then reranks them the same way. ``candidates`` defaults to

@@ -181,8 +181,10 @@ class MultiVectorIndex(SegmentPersistence, SegmentSearch):
 
     @property
     def binary_prefilter(self) -> int:
-        """Pages per query that the 1-bit stage of a 2-bit ``mode="binary"`` search keeps at
-        least (:data:`DEFAULT_BINARY_PREFILTER`); 0 scores every page with 2 bits. Unused where
+        """Pages per query that an opt-in 1-bit stage of a 2-bit ``mode="binary"`` search keeps
+        (at least 8 per candidate); 0, the default (:data:`DEFAULT_BINARY_PREFILTER`), scores
+        every page with 2 bits: the 1-bit stage is faster with the popcount kernel but loses
+        weakly matching pages. Unused where
         the nibble kernel scores the index's codes (AVX2 CPUs without a vector popcount, 65-128
         dimensions: :func:`~vertex_mm.late_interaction.binary.nibble_runs`): there 2 bits over
         every page cost what the 1-bit stage does. Setting it to anything but

@@ -2,10 +2,10 @@
 
 bfloat16 arithmetic scores pages about twice as fast as float32 on a CPU with AVX512-BF16, but
 its scores are approximate. :meth:`ScreenedPages.exact_topk` uses it only to rule pages out.
-Where bfloat16 is emulated (AVX2, plain AVX-512: some 25 times slower than the float32 scan)
-the screen is exact integer MaxSim of the tokens rounded to 16 bits instead
-(:mod:`.int16_screen`, its own bound), on x86 CPUs with AVX2; elsewhere the float32 scan
-answers. :func:`screen_kind` says which runs here. Either way:
+On x86 CPUs with AVX2 (AVX512-BF16 ones included, AMX ones not) the screen is exact integer
+MaxSim of the tokens rounded to 16 bits instead (:mod:`.int16_screen`, its own, much tighter
+bound); bfloat16 screens on CPUs with AMX, and where it is native but the integer kernel does
+not run; elsewhere the float32 scan answers. :func:`screen_kind` says which runs here. Either way:
 
 1. score every page with the screen (bfloat16 inputs with float32 accumulation, as
    :func:`maxsim` does, or the integer kernel);
@@ -51,7 +51,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .._device import cpu_has_native_bf16
+from .._device import cpu_has_amx_bf16, cpu_has_native_bf16
 from ..errors import InputError
 from ._rerank import RERANK_BLOCK_TOKENS, check_within_bound, rows_buffer, widened_token_maxima, widens_in_place
 from ._rounding import gamma
@@ -151,17 +151,27 @@ def screen_choice() -> str:
 
 
 def screen_kind() -> str | None:
-    """The screen :meth:`ScreenedPages.exact_topk` runs here: ``"bfloat16"`` where the CPU has it
-    natively (:func:`~vertex_mm._device.cpu_has_native_bf16`), else ``"int16"`` where the AVX2
-    integer kernel compiles, else None (the float32 scan answers). ``VERTEX_MM_SCREEN=bfloat16``
-    forces bfloat16 even where it is emulated (slow: for tests), ``int16`` the integer screen
-    where it runs, ``none`` the scan."""
+    """The screen :meth:`ScreenedPages.exact_topk` runs here: ``"int16"`` where the AVX2 integer
+    kernel compiles (:func:`~.int16_screen.int16_screen_available`), except on CPUs with AMX
+    (:func:`~vertex_mm._device.cpu_has_amx_bf16`), whose bfloat16 products are several times
+    faster; ``"bfloat16"`` there and wherever the CPU has bfloat16 natively but the integer
+    kernel does not run; else None (the float32 scan answers).
+
+    Why the integer screen even beside AVX512-BF16: on a 2-core AMD EPYC (Zen 4) it scored
+    2,000 ColPali pages for 16 queries in 432-481 ms against bfloat16's 501 ms, and its bound is
+    some 30 times tighter (3.2e-3 against 9.8e-2 on scores of 5.65), so it left 5 pages per
+    query to rescore where bfloat16 left 25; it also screens the binary mode's rerank
+    (benchmarks/bench_maxsim.py). ``VERTEX_MM_SCREEN=bfloat16`` forces bfloat16 (even where it is
+    emulated: slow, for tests), ``int16`` the integer screen where it runs, ``none`` the scan."""
     choice = screen_choice()
     if choice == "none":
         return None
-    if choice == "bfloat16" or (choice == "auto" and cpu_has_native_bf16()):
+    if choice == "bfloat16":
         return "bfloat16"
-    return "int16" if int16_screen_available() else None
+    integer = int16_screen_available()
+    if choice == "auto" and cpu_has_native_bf16() and (cpu_has_amx_bf16() or not integer):
+        return "bfloat16"
+    return "int16" if integer else None
 
 
 def stored_screen_kind() -> str:

@@ -28,6 +28,7 @@ from PIL import Image  # noqa: E402
 
 from local_backend.device import DeviceFallbackWarning, cpu_has_native_bf16, resolve_device, resolve_dtype  # noqa: E402
 from local_backend.models.colpali import ColPaliFamilyEmbedder, create_colmodernvbert, create_colpali, create_colqwen2  # noqa: E402
+from vertex_mm._device import cpu_has_amx_bf16  # noqa: E402
 from vertex_mm.errors import InputError, InvalidImageError, InvalidTextError, WeightsNotFoundError  # noqa: E402
 from vertex_mm.late_interaction import maxsim  # noqa: E402
 from vertex_mm.pages import MultiVectorEmbedder, PageImage  # noqa: E402
@@ -307,6 +308,16 @@ def test_native_bf16_is_read_from_the_cpu_flags(flags: str, expected: bool, tmp_
     # Without the file (not Linux) torch's own x86 probes answer.
     probes = (torch.cpu._is_avx512_bf16_supported(), torch.cpu._is_amx_tile_supported())
     assert cpu_has_native_bf16(str(tmp_path / "missing")) is any(probes)
+
+
+@pytest.mark.parametrize(("flags", "expected"), [("fpu avx2 avx512f avx512_bf16", False), ("fpu amx_tile amx_bf16", True),
+                                                 ("fpu avx2 avx512f avx512bw", False)])
+def test_amx_is_read_from_the_cpu_flags(flags: str, expected: bool, tmp_path: pathlib.Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "cpuinfo").write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+    assert cpu_has_amx_bf16(str(tmp_path / "cpuinfo")) is expected
+    monkeypatch.setenv("VERTEX_MM_NATIVE_BF16", "0")  # "no native bfloat16" says no AMX either
+    assert cpu_has_amx_bf16(str(tmp_path / "cpuinfo")) is False
 
 
 @pytest.mark.parametrize(("flags", "expected"), [("fpu avx2 avx512f avx512_fp16", True), ("fpu amx_tile amx_fp16", True),

@@ -1,6 +1,7 @@
-"""MultiVectorIndex mode="binary" with 2-bit queries: 1-bit Hamming over every page picks each
-query's best ``binary_prefilter`` pages, only those are scored with 2 bits, and the float
-rerank orders the candidates; deleted pages never come back."""
+"""MultiVectorIndex mode="binary" with 2-bit queries: every page scored with 2 bits by default,
+or, with an opt-in ``binary_prefilter``, 1-bit Hamming over every page picks each query's best
+pages and only those are scored with 2 bits; the float rerank orders the candidates; deleted
+pages never come back."""
 
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ def test_binary_search_with_and_without_the_prefilter(world, monkeypatch, kernel
         pytest.skip("the nibble kernel needs numba and AVX2")
     monkeypatch.setenv(_kernel_choice.KERNEL_ENV, kernel)
     idx, pages, queries = world
-    idx.binary_prefilter = 0
+    assert idx.binary_prefilter == 0  # the default: every page scored with 2 bits
     full = idx.search(queries, k=3, mode="binary", candidates=4)
     idx.binary_prefilter = 1  # at least 8 per candidate: 32 of the 75 live pages
     assert idx.search(queries, k=3, mode="binary", candidates=4) == full  # the planted pages survive either way
@@ -98,9 +99,9 @@ def test_search_knobs_are_kept_from_the_constructor_and_after_a_load(world, tmp_
     from vertex_mm.late_interaction.screened import screen_kind
 
     idx, _, _ = world
-    assert (idx.binary_prefilter, idx.screen_pages_per_k) == (1024, default_screen_pages_per_k(screen_kind()))
-    custom = MultiVectorIndex(SPACE, binary_prefilter=np.int64(0), screen_pages_per_k=7)
-    assert (custom.binary_prefilter, custom.screen_pages_per_k) == (0, 7)
+    assert (idx.binary_prefilter, idx.screen_pages_per_k) == (0, default_screen_pages_per_k(screen_kind()))
+    custom = MultiVectorIndex(SPACE, binary_prefilter=np.int64(64), screen_pages_per_k=7)
+    assert (custom.binary_prefilter, custom.screen_pages_per_k) == (64, 7)
     assert isinstance(custom.binary_prefilter, int)
     loaded = MultiVectorIndex.load(idx.path)
     loaded.binary_prefilter = 32

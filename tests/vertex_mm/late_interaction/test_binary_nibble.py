@@ -143,8 +143,8 @@ def test_two_stage_search_scores_every_page_with_two_bits():
     queries = [_unit(rng, n, 128) for n in (4, 11)]
     binary = BinaryPages.from_pages(pages)
     assert prefilter_size(10_000, 32) == 0 and prefilter_size(10_000, 32, prefilter=1000) == 0
-    # Codes of other widths take the popcount kernel, and keep its prefilter.
-    assert prefilter_size(10_000, 32, dim=64) == prefilter_size(10_000, 32, dim=256) == 8 * 32
+    # Codes of other widths take the popcount kernel, and keep its opt-in prefilter.
+    assert prefilter_size(10_000, 32, 1, dim=64) == prefilter_size(10_000, 32, 1, dim=256) == 8 * 32
     _, cand = top_k(hamming_maxsim(queries, binary, query_bits=2, use_numba=False), 5)
     scores, index = two_stage_search(queries, binary, pages, 3, candidates=5)
     for q, c, s, i in zip(queries, cand, scores, index):

@@ -1,7 +1,7 @@
 """The 1-bit prefilter of the two-stage search and the blocked rerank.
 
-With 2-bit queries :func:`two_stage_search` ranks every page by plain Hamming, scores each
-query's best ``prefilter_size`` pages with the 2-bit weights (:func:`hamming_maxsim_pairs`, the
+With 2-bit queries and an opt-in ``prefilter`` :func:`two_stage_search` ranks every page by
+plain Hamming, scores each query's best ``prefilter_size`` pages with the 2-bit weights (:func:`hamming_maxsim_pairs`, the
 same integers as a full 2-bit pass), and reranks the top candidates in float32 a few pages at a
 time; the result must be what the plain way gives, scores bit for bit.
 """
@@ -64,11 +64,11 @@ def test_pairs_refuse_indices_outside_the_inputs(colpali_like):
 
 
 def test_prefilter_size_rule():
-    assert prefilter_size(10_000, 32) == PREFILTER_PER_CANDIDATE * 32
+    assert prefilter_size(10_000, 32) == 0  # off unless asked for: it loses weakly matching pages
     assert prefilter_size(10_000, 32, prefilter=1000) == 1000
     assert prefilter_size(10_000, 32, prefilter=3) == PREFILTER_PER_CANDIDATE * 32  # never fewer than that
     assert prefilter_size(10_000, 32, prefilter=0) == 0  # off
-    assert prefilter_size(PREFILTER_PER_CANDIDATE * 32, 32) == 0  # it would keep every page
+    assert prefilter_size(PREFILTER_PER_CANDIDATE * 32, 32, prefilter=1) == 0  # it would keep every page
     for bad in (-1, True, 2.5):
         with pytest.raises(InputError, match="prefilter must be an integer >= 0"):
             prefilter_size(100, 4, bad)
@@ -94,9 +94,9 @@ def test_prefiltered_two_stage_matches_the_plain_way_bit_for_bit(colpali_like, m
     packed, queries = colpali_like
     binary = BinaryPages.from_pages(packed)
     monkeypatch.setattr(_rerank, "RERANK_BLOCK_TOKENS", block_tokens)  # 16: a few pages per product
-    n_pre = prefilter_size(len(packed), 3)
+    n_pre = prefilter_size(len(packed), 3, prefilter=1)
     assert 0 < n_pre < len(packed)
-    got = two_stage_search(queries, binary, packed, 2, candidates=3)
+    got = two_stage_search(queries, binary, packed, 2, candidates=3, prefilter=1)
     want = _plain_prefiltered_two_stage(queries, binary, packed, 2, 3, n_pre)
     np.testing.assert_array_equal(got[1], want[1])
     np.testing.assert_array_equal(got[0], want[0])
@@ -111,6 +111,9 @@ def test_prefilter_off_scores_every_page_with_two_bits(colpali_like):
     binary = BinaryPages.from_pages(packed)
     _, cand = top_k(hamming_maxsim(queries, binary, query_bits=2), 3)
     got = two_stage_search(queries, binary, packed, 3, candidates=3, prefilter=0)
+    default = two_stage_search(queries, binary, packed, 3, candidates=3)  # the prefilter is opt-in
+    np.testing.assert_array_equal(default[0], got[0])
+    np.testing.assert_array_equal(default[1], got[1])
     for q, c, s, i in zip(queries, cand, *got):
         want_s, want_i = top_k(maxsim([q], packed, page_ids=np.sort(c)), 3)
         np.testing.assert_array_equal(s, want_s[0])
@@ -132,7 +135,7 @@ def test_prefilter_keeps_planted_pages_among_many(rng):
         pages[p][:10] = 0.5 * q[:10] + np.sqrt(0.75) * u
     packed = PackedPages.from_list(pages, dtype=np.float16)
     binary = BinaryPages.from_pages(packed)
-    _, with_pre = two_stage_search(queries, binary, packed, 1, candidates=8)
+    _, with_pre = two_stage_search(queries, binary, packed, 1, candidates=8, prefilter=1)
     _, without = two_stage_search(queries, binary, packed, 1, candidates=8, prefilter=0)
     assert with_pre[:, 0].tolist() == planted.tolist() == without[:, 0].tolist()
 

@@ -10,6 +10,7 @@ import pytest
 from vertex_mm.errors import InputError
 from vertex_mm.late_interaction import PackedPages, maxsim, top_k
 from vertex_mm.late_interaction import int16_screen as screen_mod
+from vertex_mm.late_interaction import screened as screened_mod
 from vertex_mm.late_interaction.int16_screen import Int16Screen, int16_round, int16_screen_available, padded_dim
 from vertex_mm.late_interaction.packed import pack_queries
 from vertex_mm.late_interaction.screened import SCREEN_ENV, ScreenedPages, screen_kind
@@ -222,9 +223,20 @@ def test_the_variable_chooses_the_screen(monkeypatch: pytest.MonkeyPatch) -> Non
     for value in ("auto", "int16"):
         monkeypatch.setenv(SCREEN_ENV, value)
         assert screen_kind() == ("int16" if int16_screen_available() else None)
+    # Native bfloat16 without AMX: the integer screen where it runs (faster, a tighter bound),
+    # bfloat16 where it does not; with AMX, bfloat16.
     monkeypatch.setenv("VERTEX_MM_NATIVE_BF16", "1")
     monkeypatch.setenv(SCREEN_ENV, "auto")
+    monkeypatch.setattr(screened_mod, "cpu_has_amx_bf16", lambda: False)
+    assert screen_kind() == ("int16" if int16_screen_available() else "bfloat16")
+    monkeypatch.setattr(screened_mod, "int16_screen_available", lambda: False)
     assert screen_kind() == "bfloat16"
+    monkeypatch.undo()
+    monkeypatch.setenv("VERTEX_MM_NATIVE_BF16", "1")
+    monkeypatch.setattr(screened_mod, "cpu_has_amx_bf16", lambda: True)
+    assert screen_kind() == "bfloat16"
+    monkeypatch.setenv(SCREEN_ENV, "int16")
+    assert screen_kind() == ("int16" if int16_screen_available() else None)
     monkeypatch.setenv(SCREEN_ENV, "fast")
     with pytest.raises(InputError, match="VERTEX_MM_SCREEN must be auto, bfloat16, int16 or none, got 'fast'"):
         screen_kind()
