@@ -419,7 +419,7 @@ def prefilter_size(n_pages: int, candidates: int, prefilter: int | None = None, 
     2-bit weights do: on bench_maxsim's data (2,000 pages, each query's relevant page matching
     at cosine 0.48) the 1-bit stage put the relevant page at rank 203-475 for 4 of 16 queries,
     outside a prefilter of 256 for 2 of them, and the search kept 0.875 of float32's nDCG@5
-    against 1.000 without it. It saved 22 ms of 74 (Zen 4, popcount kernel)."""
+    against 1.000 without it. It saved 4-22 ms of 74-80 in two runs (Zen 4, popcount kernel)."""
     if prefilter is not None:
         int_at_least(prefilter, "prefilter", 0)
     if not prefilter or nibble_runs(dim):
