@@ -172,17 +172,21 @@ def run(args: argparse.Namespace) -> int:
 def _dry_run(args: argparse.Namespace, embedder: Any, mode: str, extensions: frozenset[str], *, contents: bool) -> int:
     from ..jobs import job_paths
     from ..jobs.estimate import check_source, estimate_source
+    from ..jobs.sources import LeftOut
 
     journal = job_paths(args.out, args.format)[2]
+    left_out = LeftOut()
     if args.backend == "gemini":
         estimate, failures = estimate_source(embedder, args.source, journal=journal, dimension=args.dimension,
-                                             task=args.task, extensions=extensions)
+                                             task=args.task, extensions=extensions, passed_over=left_out)
         print(estimate.format(), file=sys.stderr)
         head = f"--dry-run: mode {mode}"
     else:  # the same checks as the run (contents or images), without a price: the table covers gemini-embedding-2 only
         pending, failures = check_source(embedder, args.source, journal=journal, dimension=args.dimension,
-                                         task=args.task, contents=contents, extensions=extensions)
+                                         task=args.task, contents=contents, extensions=extensions, passed_over=left_out)
         head = f"--dry-run: mode {mode}; {pending} inputs to send (no price: the table covers gemini-embedding-2 only)"
+    if left_out.count:
+        head += f"; {left_out.describe()}"
     _print_failures(head, failures)
     _say("--dry-run: nothing was sent")
     return 0

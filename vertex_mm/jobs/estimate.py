@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import VertexMMError
@@ -31,10 +32,12 @@ __all__ = ["check_source", "estimate_source"]
 def estimate_source(embedder: Any, source: str | os.PathLike[str], *, journal: str | os.PathLike[str] | None = None,
                     dimension: int | None = None, task: str | None = None,
                     extensions: frozenset[str] | None = None,
-                    storage_client: Any = None) -> tuple[CostEstimate, list[str]]:
+                    storage_client: Any = None,
+                    passed_over: Callable[[str], None] | None = None) -> tuple[CostEstimate, list[str]]:
     """``(estimate, failures)`` for the inputs of ``source`` not yet in ``journal``: each
     failure is ``"ID: ErrorType: message"``, the form a run's report quotes. ``extensions``:
-    the file endings taken (default: the contents the model reads, as a run takes them).
+    the file endings taken (default: the contents the model reads, as a run takes them);
+    ``passed_over`` is told of each file left out for its format (:class:`.sources.LeftOut`).
 
     A journal of another embedding space than this run's is refused
     (:class:`~vertex_mm.jobs.JournalSpaceError`), as the run itself would refuse it."""
@@ -43,7 +46,7 @@ def estimate_source(embedder: Any, source: str | os.PathLike[str], *, journal: s
     failures: list[str] = []
     if extensions is None:
         extensions = content_extensions_for(embedder)
-    for item in iter_source(source, storage_client=storage_client, extensions=extensions):
+    for item in iter_source(source, storage_client=storage_client, extensions=extensions, passed_over=passed_over):
         try:
             part, content_hash = load_content(item)
             if done.matches(item.id, content_hash):
@@ -57,12 +60,14 @@ def estimate_source(embedder: Any, source: str | os.PathLike[str], *, journal: s
 
 def check_source(embedder: Any, source: str | os.PathLike[str], *, journal: str | os.PathLike[str] | None = None,
                  dimension: int | None = None, task: str | None = None, contents: bool = False,
-                 extensions: frozenset[str] | None = None, storage_client: Any = None) -> tuple[int, list[str]]:
+                 extensions: frozenset[str] | None = None, storage_client: Any = None,
+                 passed_over: Callable[[str], None] | None = None) -> tuple[int, list[str]]:
     """``(pending, failures)`` for the inputs of ``source`` not yet in ``journal``: how many a
     run would send, and ``"ID: ErrorType: message"`` for each that would fail before it is
     embedded (the checks of a run: unreadable, too large, not of a format the model reads, not
     decodable). ``contents``: the inputs are contents (``run_job(contents=True)``), else images;
-    ``extensions``: the file endings taken (default: those the model reads, as a run takes them)."""
+    ``extensions``: the file endings taken (default: those the model reads, as a run takes them);
+    ``passed_over`` is told of each file left out for its format (:class:`.sources.LeftOut`)."""
     space = embedder.content_space(dimension, task=task) if contents else embedder.space(dimension)
     done = _done(journal, space.id)
     pending = 0
@@ -70,7 +75,7 @@ def check_source(embedder: Any, source: str | os.PathLike[str], *, journal: str 
     if extensions is None:
         extensions = extensions_for(embedder, contents=contents)
     part: Any
-    for item in iter_source(source, storage_client=storage_client, extensions=extensions):
+    for item in iter_source(source, storage_client=storage_client, extensions=extensions, passed_over=passed_over):
         try:
             if contents:
                 part, content_hash = load_content(item)

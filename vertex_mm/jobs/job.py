@@ -30,7 +30,7 @@ from ..wire import EmbedRequest
 from .contents import extensions_for, load_content
 from .errors_file import ErrorLog
 from .resume import ResumeSet
-from .sources import SourceItem, iter_source, load_item
+from .sources import LeftOut, SourceItem, iter_source, load_item
 from .writer import Journal, embedding_problem, export_parquet
 
 __all__ = ["FIRST_ERRORS", "JobReport", "OutputFormat", "job_paths", "run_job"]
@@ -60,6 +60,7 @@ class JobReport:
     first_errors: list[str] = field(default_factory=list)
     retryable_failed: int = 0  # failures another run may get past (a quota, an outage), of ``failed``
     total: int | None = None  # inputs of a local source (counted for the bar, or after an interrupt)
+    left_out: LeftOut = field(default_factory=LeftOut)  # files of a folder or bucket not of a format the model reads
 
     @property
     def complete(self) -> bool:
@@ -94,6 +95,8 @@ class JobReport:
         parts = [f"{self.embedded} embedded", f"{self.skipped} already done", f"{self.failed} failed"]
         if self.duplicates:
             parts.append(f"{self.duplicates} duplicate ids ignored")
+        if self.left_out.count:
+            parts.append(self.left_out.describe())
         text = ", ".join(parts) + f" -> {self.output}"
         if self.torn_bytes:
             text += f" (cut {self.torn_bytes} bytes of a torn last line left by a killed run)"
@@ -167,7 +170,8 @@ def run_job(
     report = JobReport(output=out_path, journal=journal_path,
                        errors_file=out_path.with_name(out_path.name + ".errors.jsonl"))
     # A bad SOURCE fails before OUT is made.
-    items = iter_source(source, storage_client=storage_client, extensions=extensions)
+    items = iter_source(source, storage_client=storage_client, extensions=extensions,
+                        passed_over=report.left_out)
     errors = ErrorLog(report.errors_file)  # type: ignore[arg-type]
     resolved = ResumeSet()  # ids this run embedded, found done or saw fail: their earlier errors go
     # A local source is counted first, so the bar can show an ETA; a bucket is not listed twice.

@@ -13,6 +13,10 @@ objects is listed page by page). An item's ``id`` is what the output is keyed by
   folder where one of that name exists (``gs://b/photos`` is ``photos/``, not ``photos-old/``
   too), and a name prefix otherwise. Its content hash comes from the listing
   (the object's MD5, else its CRC32C), so nothing is downloaded: Vertex AI reads the object.
+
+A folder or bucket gives only the files of the formats taken (``extensions``); each other
+file (hidden files aside) is passed to ``passed_over``, so a run can say how many it left out
+instead of leaving them out silently.
 """
 
 from __future__ import annotations
@@ -21,8 +25,8 @@ import hashlib
 import os
 import pathlib
 import urllib.parse
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InputError
@@ -31,7 +35,7 @@ from ..limits import IMAGE_SUFFIXES, image_suffixes
 from ..limits.formats import MEDIA_SUFFIXES
 from ..media import Image, _normalise_location, read_input_file
 
-__all__ = ["IMAGE_EXTENSIONS", "SourceItem", "image_extensions_for", "iter_source", "load_item", "resolve_location"]
+__all__ = ["IMAGE_EXTENSIONS", "LeftOut", "SourceItem", "image_extensions_for", "iter_source", "load_item", "resolve_location"]
 
 #: File name endings taken from folders and buckets when the model is not known: the formats
 #: every model but gemini-embedding-2 takes too (:func:`image_extensions_for` gives a model's own).
@@ -46,6 +50,29 @@ def image_extensions_for(embedder: Any) -> frozenset[str]:
     return image_suffixes(formats) if formats else IMAGE_EXTENSIONS
 
 
+@dataclass
+class LeftOut:
+    """The files of a folder or bucket left out for their format (pass it as ``passed_over``):
+    counted, the first few named, so a run or a dry run can say so."""
+
+    count: int = 0
+    first: list[str] = field(default_factory=list)
+    quoted: int = 3
+
+    def __call__(self, item_id: str) -> None:
+        self.count += 1
+        if len(self.first) < self.quoted:
+            self.first.append(item_id)
+
+    def describe(self) -> str:
+        """``"3 files of other formats left out (a.tif, b.txt, c.doc)"``; empty when none were."""
+        if not self.count:
+            return ""
+        more = ", ..." if self.count > len(self.first) else ""
+        what = "file of another format" if self.count == 1 else "files of other formats"
+        return f"{self.count} {what} left out ({', '.join(self.first)}{more})"
+
+
 @dataclass(frozen=True)
 class SourceItem:
     """One input of a job: ``id`` keys the output, ``location`` is a path or ``gs://`` URI,
@@ -57,14 +84,18 @@ class SourceItem:
 
 
 def iter_source(source: str | os.PathLike[str], *, storage_client: Any = None,
-                extensions: frozenset[str] = IMAGE_EXTENSIONS) -> Iterator[SourceItem]:
-    """The items of ``source``: a folder (recursive, sorted), a list file, or ``gs://bucket/prefix``."""
+                extensions: frozenset[str] = IMAGE_EXTENSIONS,
+                passed_over: Callable[[str], None] | None = None) -> Iterator[SourceItem]:
+    """The items of ``source``: a folder (recursive, sorted), a list file, or ``gs://bucket/prefix``.
+    ``passed_over(id)`` is called, as the listing reaches it, for each file of a folder or bucket
+    left out for its format (not for hidden files: ``.DS_Store`` is nobody's input)."""
     text = os.fspath(source)
+    skip = passed_over or _ignore
     if text.startswith("gs://"):
-        return _iter_gcs(text, storage_client, extensions)
+        return _iter_gcs(text, storage_client, extensions, skip)
     path = pathlib.Path(text).expanduser()
     if path.is_dir():
-        return _iter_folder(path, extensions)
+        return _iter_folder(path, extensions, skip)
     if path.is_file():
         if path.suffix.lower() in extensions | MEDIA_SUFFIXES:  # `embed photo.jpg`: that one file, not a list
             return iter([SourceItem(path.name, str(path))])
@@ -74,14 +105,22 @@ def iter_source(source: str | os.PathLike[str], *, storage_client: Any = None,
                      f"{did_you_mean_gs(text)}", input_name=text)
 
 
-def _iter_folder(root: pathlib.Path, extensions: frozenset[str]) -> Iterator[SourceItem]:
+def _ignore(_: str) -> None:
+    return None
+
+
+def _iter_folder(root: pathlib.Path, extensions: frozenset[str], passed_over: Callable[[str], None]) -> Iterator[SourceItem]:
     # os.walk with sorted names: the same folder gives the same order on every run.
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
         for name in sorted(filenames):
-            if pathlib.PurePath(name).suffix.lower() in extensions and not name.startswith("."):
-                full = pathlib.Path(dirpath, name)
+            if name.startswith("."):
+                continue
+            full = pathlib.Path(dirpath, name)
+            if pathlib.PurePath(name).suffix.lower() in extensions:
                 yield SourceItem(full.relative_to(root).as_posix(), str(full))
+            else:
+                passed_over(full.relative_to(root).as_posix())
 
 
 def _check_list_file(path: pathlib.Path) -> None:
@@ -107,15 +146,16 @@ def _iter_list_file(path: pathlib.Path) -> Iterator[SourceItem]:
                 yield SourceItem(line, str(location if location.is_absolute() else base / location))
 
 
-def _iter_gcs(uri: str, client: Any, extensions: frozenset[str]) -> Iterator[SourceItem]:
+def _iter_gcs(uri: str, client: Any, extensions: frozenset[str], passed_over: Callable[[str], None]) -> Iterator[SourceItem]:
     # Checked when the source is given, not when it is first listed: a bad bucket name or no
     # credentials fails before OUT is made.
     bucket, prefix = check_gs_prefix(uri, name="source")
     client = make_client(client, what=f"listing {uri}")
-    return _list_gcs(uri, client, bucket, prefix, extensions)
+    return _list_gcs(uri, client, bucket, prefix, extensions, passed_over)
 
 
-def _list_gcs(uri: str, client: Any, bucket: str, prefix: str, extensions: frozenset[str]) -> Iterator[SourceItem]:
+def _list_gcs(uri: str, client: Any, bucket: str, prefix: str, extensions: frozenset[str],
+              passed_over: Callable[[str], None]) -> Iterator[SourceItem]:
     try:
         if prefix and not prefix.endswith("/") and _has_objects(client, bucket, prefix + "/"):
             # gs://b/photos is the folder photos/, as gcloud storage ls reads it: as a bare name
@@ -124,7 +164,11 @@ def _list_gcs(uri: str, client: Any, bucket: str, prefix: str, extensions: froze
             prefix += "/"
         for blob in client.list_blobs(bucket, prefix=prefix or None):
             name = blob.name
-            if name.endswith("/") or pathlib.PurePosixPath(name).suffix.lower() not in extensions:
+            if name.endswith("/"):
+                continue
+            if pathlib.PurePosixPath(name).suffix.lower() not in extensions:
+                if not pathlib.PurePosixPath(name).name.startswith("."):
+                    passed_over(f"gs://{bucket}/{name}")
                 continue
             yield SourceItem(f"gs://{bucket}/{name}", f"gs://{bucket}/{name}", _blob_hash(blob))
     except Exception as exc:

@@ -46,7 +46,9 @@ def test_gemini_takes_only_the_media_the_model_reads_and_a_rerun_exits_0(mixed, 
         assert main(args) == 0, capsys.readouterr().err
         assert main([*args, "--dry-run"]) == 0
     err = capsys.readouterr().err
-    assert "0 inputs would fail" in err and "cat.gif" not in err and "clip.webm" not in err, err
+    assert "0 inputs would fail" in err and "cat.gif:" not in err and "clip.webm:" not in err, err  # no failure lines
+    # Left out, and said so: in both runs' summaries and in the dry run.
+    assert err.count("2 files of other formats left out (cat.gif, clip.webm)") == 3, err
     assert ids_in(out) == ["cat.png", "clip.mp4", "doc.pdf"]
 
 

@@ -12,6 +12,7 @@ from factories import image_bytes
 
 from vertex_mm.errors import InputError, InvalidArgumentError, ServiceUnavailableError
 from vertex_mm.jobs import Journal, export_parquet, iter_source, read_journal, run_job
+from vertex_mm.jobs.sources import LeftOut
 from vertex_mm.jobs.writer import encode_record
 
 # -- sources -------------------------------------------------------------------------------
@@ -19,8 +20,13 @@ from vertex_mm.jobs.writer import encode_record
 
 def test_folder_source_is_recursive_sorted_and_images_only(image_folder):
     root = image_folder(5)
-    ids = [item.id for item in iter_source(root)]
+    (root / "b" / "scan.tif").write_bytes(b"II*\x00")
+    left_out = LeftOut()
+    ids = [item.id for item in iter_source(root, passed_over=left_out)]
     assert ids == ["a/img_0000.jpg", "a/img_0002.jpg", "a/img_0004.jpg", "b/img_0001.jpg", "b/img_0003.jpg"]
+    # The other files are counted and named, not dropped silently; hidden files are nobody's input.
+    assert (left_out.count, left_out.first) == (2, ["notes.txt", "b/scan.tif"])
+    assert left_out.describe() == "2 files of other formats left out (notes.txt, b/scan.tif)"
 
 
 def test_list_file_source_takes_paths_relative_to_itself_and_gs_uris(tmp_path, image_folder):
@@ -46,8 +52,10 @@ def test_gs_prefix_is_listed_with_the_storage_client(mocker):
         blob("photos/", None), blob("photos/cat.JPG", "q1w2=="), blob("photos/readme.md", "zz"),
         blob("photos/sub/dog.webp", None, "AAAA"),
     ])
-    items = list(iter_source("gs://my-bucket/photos/", storage_client=client))
+    left_out = LeftOut()
+    items = list(iter_source("gs://my-bucket/photos/", storage_client=client, passed_over=left_out))
     client.list_blobs.assert_called_once_with("my-bucket", prefix="photos/")
+    assert left_out.first == ["gs://my-bucket/photos/readme.md"]
     assert [(i.id, i.content_hash) for i in items] == [
         ("gs://my-bucket/photos/cat.JPG", "md5:q1w2=="),
         ("gs://my-bucket/photos/sub/dog.webp", "crc32c:AAAA"),
@@ -160,6 +168,7 @@ def test_a_job_embeds_every_image_once_and_a_rerun_skips_them(image_folder, tmp_
     out = tmp_path / "out.jsonl"
     first = run_job(ScriptedEmbedder(concurrency=3), root, out, dimension=128)
     assert (first.embedded, first.skipped, first.failed, first.complete) == (9, 0, 0, True)
+    assert first.left_out.count == 1 and "1 file of another format left out (notes.txt)" in first.summary()
     records = list(read_journal(out))
     assert sorted(r["id"] for r in records) == sorted(i.id for i in iter_source(root))
     assert all(len(r["embedding"]) == 128 and r["space"] == "test/scripted/128" for r in records)
