@@ -41,8 +41,9 @@ Methods, all in this process on the same threads:
               run: there is no stand-in.
 * float32     our fused scorer, float32 arithmetic, float32 pages (exact).
 * exact-screened  the same exact float32 top-5 (identical pages, order and scores; checked
-              here), through a certified screen: every page scored in bfloat16 (CPUs with
-              native bfloat16) or as 16-bit integers (other x86 CPUs with AVX2), a rigorous
+              here), through a certified screen: every page scored as 16-bit integers (x86
+              CPUs with AVX2) or in bfloat16 (CPUs with AMX, or native bfloat16 where the
+              integer kernel does not run), a rigorous
               per-page error bound, then per query float32 rescoring of its k best screened
               pages and of the pages whose bound reaches their k-th exact score
               (``ScreenedPages.exact_topk``; ``screen_kind()`` says which screen).
@@ -322,16 +323,17 @@ def main(argv: list[str] | None = None) -> int:
           "by arithmetic, not by memory reads (each page byte feeds every query token)")
     # Why a screen has a ceiling: it multiplies every page row by every query token before it
     # may rule a page out, so it cannot beat that product's peak rate. bfloat16's peak bounds the
-    # bfloat16 screen; where bfloat16 is emulated, float32's peak bounds any float method (the
-    # integer screen multiplies int16, about 1.7x float32's rate on AVX2: its own line below).
+    # bfloat16 screen; otherwise float32's peak bounds any float method (the integer screen
+    # multiplies int16, about 1.7x float32's rate on AVX2: its own line below).
     native = cpu_has_native_bf16()
-    peak_dtype = "bfloat16" if native else "float32"
+    bf16_screen = screened.kind == "bfloat16"
+    peak_dtype = "bfloat16" if bf16_screen else "float32"
     peak = matmul_gflops(args.dim, args.queries * args.query_tokens, peak_dtype)
     floor_s = flops / peak / 1e9
     if not native:
         print("this CPU has no native bfloat16 (no avx512_bf16/amx_bf16 flag): bf16/fp16 computes float32, and the "
               f"screen is {'the 16-bit integer one' if screened.kind == 'int16' else 'none (the float32 scan answers)'}")
-    print(f"{'bfloat16 screen' if native else 'float32 scan'} floor: {flops / 1e9:.0f} GFLOP of {peak_dtype} products, "
+    print(f"{'bfloat16 screen' if bf16_screen else 'float32 scan'} floor: {flops / 1e9:.0f} GFLOP of {peak_dtype} products, "
           f"at this machine's {peak_dtype} matmul peak in the scan's shape ({peak:.0f} GFLOP/s, product alone) take "
           f"{floor_s:.3f} s: no exact method that multiplies every page row by every query token in {peak_dtype} can "
           f"beat the reference by more than {ref_t / floor_s:.1f}x here")

@@ -46,7 +46,7 @@ hints (the reference) and with them.
 On a shared machine pass ``--threads 1``: with other processes keeping the cores busy, one
 thread per search was faster than two (each parallel step waits for its slowest thread).
 
-The screened mode's copy (bfloat16, or 16-bit integers where bfloat16 is emulated:
+The screened mode's copy (16-bit integers on x86 CPUs with AVX2, bfloat16 with AMX:
 ``screen_kind()``) would take as many bytes again as the float16 pages (8.8 GB at 100,000
 pages), so by default the index is saved without it (``screen_copies=False``) and the first
 screened search builds it in memory; ``--screen-copies`` saves it instead. Where no screen runs
@@ -289,10 +289,10 @@ def ndcg(hits: list[list[Any]], grades: list[dict[int, int]], ids: dict[str, int
 
 def _binary_profile(idx: MultiVectorIndex, queries: list[np.ndarray], candidates: int) -> str:
     """Where a binary search spends its time (medians over ``queries``, one query per call):
-    the 1-bit Hamming pass over every page, the same with 2-bit queries (what the index's
-    prefilter avoids with the popcount kernel), and the whole default search (the popcount
-    kernel: 1-bit pass, 2-bit on the prefiltered pages; the nibble kernel: the 2-bit pass; then
-    top candidates, gather, float rerank)."""
+    the 1-bit Hamming pass over every page, the same with 2-bit queries, and the whole search
+    as the index runs it (the 2-bit pass, or with an opt-in ``binary_prefilter`` and the
+    popcount kernel the 1-bit pass and 2-bit on the prefiltered pages; then top candidates,
+    gather, float rerank)."""
     from vertex_mm.late_interaction.binary import hamming_maxsim
 
     segs = [s for s in idx._all_segments() if s.live.any()]

@@ -104,8 +104,9 @@ def register(subparsers: Any) -> None:
     se.add_argument("--embedder", default=None, help=EMBEDDER_HELP + " (default: the one that built the index)")
     se.add_argument("-k", type=int, default=5, help="pages per query (default 5)")
     se.add_argument("--mode", choices=["screened", "exact", "float", "binary", "muvera"], default=None,
-                    help="late interaction: exact MaxSim through a certified screen (screened, the default: bfloat16 "
-                    "where the CPU has it natively, else 16-bit integers on AVX2, else the float32 scan) or the plain "
+                    help="late interaction: exact MaxSim through a certified screen (screened, the default: 16-bit "
+                    "integers on x86 CPUs with AVX2, bfloat16 on CPUs with AMX or where it is native and the integer "
+                    "kernel does not run, else the float32 scan) or the plain "
                     "float32 scan (exact; float is "
                     "its old name), or candidates by Hamming (binary) or "
                     "MUVERA encodings (muvera) reranked by MaxSim")

@@ -168,8 +168,8 @@ class SegmentSearch:
         ``mode="exact"`` (also spelled ``"float"``) scores every page by MaxSim.
         ``mode="screened"`` (the default) returns the same top ``k``, bit for bit (pages, order,
         float32 scores), through the certified screen of
-        :class:`~vertex_mm.late_interaction.ScreenedPages`: bfloat16 on CPUs with native
-        bfloat16 arithmetic, 16-bit integers on other x86 CPUs with AVX2
+        :class:`~vertex_mm.late_interaction.ScreenedPages`: 16-bit integers on x86 CPUs with
+        AVX2, bfloat16 on CPUs with AMX or where it is native and the integer kernel does not run
         (:func:`~vertex_mm.late_interaction.screened.screen_kind`); elsewhere, with
         ``compute="bfloat16"``, and for segments of fewer than :attr:`screen_pages_per_k` live
         pages per result it is the plain scan (the same answer). ``mode="binary"`` scores every page by

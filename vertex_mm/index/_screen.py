@@ -21,7 +21,9 @@ immutable folder, each file's size and SHA-256 in the manifest, checked on open 
 other file), rebuilt for the one segment :meth:`compact` keeps, and read lazily on the first
 screened search. The pair is optional: a segment saved without it (an index written before
 screened copies existed, saved where torch is not installed, or saved with the other kind of
-screen, on another machine) is screened from a copy built in memory on its first search. One
+screen, on another machine) is screened from a copy built in memory on its first search, except
+that a bfloat16 pair is read and screened with wherever bfloat16 is native (an index saved on an
+AVX512-BF16 CPU before int16 became the screen there: no second copy in memory). One
 file of a pair without the other is corruption. An index holding int16 pairs is written as
 manifest format 4, which releases before them refuse ("upgrade vertex-mm") instead of calling
 the files they do not know corruption. The bound certifies the answer only if the norms are the
@@ -49,7 +51,7 @@ from ..late_interaction._int16_layout import block_offsets_of
 from ..late_interaction.int16_screen import Int16Screen, padded_dim
 from ..late_interaction.maxsim import _as_tensor, maxsim, top_k
 from ..late_interaction.packed import PackedPages
-from ..late_interaction.screened import ScreenedPages, screen_kind, stored_screen_kind
+from ..late_interaction.screened import ScreenedPages, held_bfloat16_runs, screen_kind, stored_screen_kind
 from ._segments import Segment
 from ._sidecars import SegmentSidecars
 from .errors import IndexCorruptedError
@@ -99,8 +101,25 @@ class ScreenCopies(SegmentSidecars[ScreenedPages]):
         return sp
 
     def _marker(self) -> str:
-        # The pair of the screen this machine runs; a segment holding the other is built anew.
+        # The pair of the screen this machine runs; a segment holding the other is built anew,
+        # unless it is a bfloat16 pair that runs here too (_held_kind).
         return SCREEN_PAIRS[stored_screen_kind()][0]
+
+    def _held_kind(self, name: str) -> str | None:
+        """The kind of the pair segment ``name`` holds that is screened with here: this machine's,
+        or a bfloat16 pair where bfloat16 is native (:func:`held_bfloat16_runs`: an index saved
+        on this CPU before int16 became its screen is read, not rebuilt in memory)."""
+        if self._root is None:
+            return None
+        here = stored_screen_kind()
+        if f"{name}/{SCREEN_PAIRS[here][0]}" in self._files:
+            return here
+        if here == "int16" and f"{name}/{SCREEN}" in self._files and held_bfloat16_runs():
+            return "bfloat16"
+        return None
+
+    def _on_disk(self, name: str) -> bool:
+        return self._held_kind(name) is not None
 
     def _build(self, pages: PackedPages) -> ScreenedPages:
         return ScreenedPages.from_pages(pages)
@@ -171,7 +190,7 @@ class ScreenCopies(SegmentSidecars[ScreenedPages]):
             raise IndexCorruptedError(f"screened copy in {folder} cannot be read: {exc}") from exc
 
     def _read(self, seg: Segment) -> ScreenedPages:
-        if stored_screen_kind() == "int16":
+        if self._held_kind(seg.record.name) == "int16":
             return self._read_int16(seg)
         folder, (screen, norms) = self._load_pair(seg, "bfloat16")
         want_screen = seg.pages.tokens.shape

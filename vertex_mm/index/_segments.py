@@ -13,7 +13,7 @@
             screen-bf16.npy      optional pair: the bfloat16 copy and per-page norms that
             screen-norms.npy     search(mode="screened") screens with (:mod:`._screen`), or
             screen-int16.npy     the int16 copy and its per-page scales and norms, where
-            screen-int16-stats.npy   the machine that saved it had no native bfloat16
+            screen-int16-stats.npy   int16 is the machine's screen (screen_kind)
             fde-muvera-*.npy     optional: MUVERA encodings of the pages (:mod:`._fde`)
 
 A segment is written once (:func:`vertex_mm.index.persist.write_subdirectory`); only then does a

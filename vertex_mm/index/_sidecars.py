@@ -96,9 +96,12 @@ class SegmentSidecars(Generic[T]):
             return self._unsaved[1]
         name = seg.record.name
         if name not in self._saved:
-            on_disk = self._root is not None and f"{name}/{self._marker()}" in self._files
-            self._saved[name] = self._read(seg) if on_disk else self._build(seg.pages)
+            self._saved[name] = self._read(seg) if self._on_disk(name) else self._build(seg.pages)
         return self._saved[name]
+
+    def _on_disk(self, name: str) -> bool:
+        """Whether segment ``name`` holds this kind's files, to read instead of building them."""
+        return self._root is not None and f"{name}/{self._marker()}" in self._files
 
     def _marker(self) -> str:
         raise NotImplementedError

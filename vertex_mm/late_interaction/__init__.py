@@ -2,7 +2,8 @@
 
 * :func:`maxsim` — fused MaxSim of query token matrices against pages (float32 or bfloat16
   arithmetic; pages stored float32 or float16); :class:`ScreenedPages` — the exact float32
-  top-k through a certified screen (bfloat16 where native, else 16-bit integers on AVX2;
+  top-k through a certified screen (16-bit integers on AVX2, bfloat16 with AMX or where native
+  and the integer kernel does not run;
   :func:`screen_kind` says which runs here); ``device="cuda"`` and :func:`to_device` score on a GPU.
 * :func:`pool_pages` — hierarchical token pooling (fewer vectors per page).
 * :class:`BinaryPages`, :func:`hamming_maxsim`, :func:`two_stage_search` — 1-bit codes,

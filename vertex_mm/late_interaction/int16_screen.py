@@ -1,5 +1,5 @@
 """The int16 screen of :class:`~.screened.ScreenedPages`: exact integer MaxSim of rounded tokens,
-with a certified bound, for CPUs without native bfloat16.
+with a certified bound: the screen of x86 CPUs with AVX2, AVX512-BF16 ones included (not AMX ones).
 
 Without AVX512-BF16 or AMX the bfloat16 screen is emulated, far slower than the float32 scan
 it would save. Integers are native everywhere: AVX2's ``vpmaddwd`` multiplies 16-bit integers

@@ -70,8 +70,8 @@ from .maxsim import (
 )
 from .packed import PackedPages, as_packed, int_at_least, pack_queries
 
-__all__ = ["SCREEN_ENV", "SCREEN_KINDS", "ScreenedPages", "screen_bounds", "screen_choice", "screen_kind",
-           "stored_screen_kind"]
+__all__ = ["SCREEN_ENV", "SCREEN_KINDS", "ScreenedPages", "held_bfloat16_runs", "screen_bounds", "screen_choice",
+           "screen_kind", "stored_screen_kind"]
 
 #: Chooses the screen: ``auto`` (default), ``bfloat16``, ``int16`` or ``none`` (the float32 scan).
 SCREEN_ENV = "VERTEX_MM_SCREEN"
@@ -160,9 +160,10 @@ def screen_kind() -> str | None:
     Why the integer screen even beside AVX512-BF16: on a 2-core AMD EPYC (Zen 4) it scored
     2,000 ColPali pages for 16 queries in 432-481 ms against bfloat16's 501 ms, and its bound is
     some 30 times tighter (3.2e-3 against 9.8e-2 on scores of 5.65), so it left 5 pages per
-    query to rescore where bfloat16 left 25; it also screens the binary mode's rerank
-    (benchmarks/bench_maxsim.py). ``VERTEX_MM_SCREEN=bfloat16`` forces bfloat16 (even where it is
-    emulated: slow, for tests), ``int16`` the integer screen where it runs, ``none`` the scan."""
+    query to rescore where bfloat16 left 25; given the pages' int16 copy it also screens
+    :func:`~.binary.two_stage_search`'s rerank (benchmarks/bench_maxsim.py).
+    ``VERTEX_MM_SCREEN=bfloat16`` forces bfloat16 (even where it is emulated: slow, for tests),
+    ``int16`` the integer screen where it runs, ``none`` the scan."""
     choice = screen_choice()
     if choice == "none":
         return None
@@ -172,6 +173,15 @@ def screen_kind() -> str | None:
     if choice == "auto" and cpu_has_native_bf16() and (cpu_has_amx_bf16() or not integer):
         return "bfloat16"
     return "int16" if integer else None
+
+
+def held_bfloat16_runs() -> bool:
+    """Whether a bfloat16 copy already held (an index saved before the int16 screen became this
+    CPU's) is screened with here rather than replaced: where bfloat16 is native and the screen is
+    left to ``auto``. Its bound is looser than int16's, but rebuilding an int16 copy costs the
+    pages' size again in memory in every process that opens the index (8.8 GB at 100,000
+    pages) where the held copy is only mapped."""
+    return screen_choice() == "auto" and cpu_has_native_bf16()
 
 
 def stored_screen_kind() -> str:
@@ -246,10 +256,12 @@ class ScreenedPages:
 
     def screen_here(self) -> str | None:
         """The held screen :meth:`exact_topk` runs here, or None for the float32 scan: bfloat16
-        only where :func:`screen_kind` says so (emulated, it is far slower than the scan), the
-        integer screen wherever its kernel runs and some screen is wanted."""
+        where :func:`screen_kind` says so, or where it is native and held without an int16 copy
+        (:func:`held_bfloat16_runs`; emulated, it is far slower than the scan), the integer
+        screen wherever its kernel runs and some screen is wanted."""
         here = screen_kind()
-        if here == "bfloat16" and self.screen is not None and self.screen.shape[0] == self.pages.tokens.shape[0]:
+        bf16_held = self.screen is not None and self.screen.shape[0] == self.pages.tokens.shape[0]
+        if bf16_held and (here == "bfloat16" or (here == "int16" and self.int16 is None and held_bfloat16_runs())):
             return "bfloat16"
         if here is not None and self.int16 is not None and int16_screen_available():
             return "int16"

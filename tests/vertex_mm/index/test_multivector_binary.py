@@ -68,13 +68,26 @@ def test_binary_search_with_and_without_the_prefilter(world, monkeypatch, kernel
     if kernel == "nibble" and not _kernel_choice._nibble_usable():
         pytest.skip("the nibble kernel needs numba and AVX2")
     monkeypatch.setenv(_kernel_choice.KERNEL_ENV, kernel)
+    from vertex_mm.index import _mv_search
+
+    calls: list[int] = []
+    real = _mv_search.prefiltered_hamming
+
+    def spy(segs, q_list, n_pre):
+        calls.append(n_pre)
+        return real(segs, q_list, n_pre)
+
+    monkeypatch.setattr(_mv_search, "prefiltered_hamming", spy)
     idx, pages, queries = world
     assert idx.binary_prefilter == 0  # the default: every page scored with 2 bits
     full = idx.search(queries, k=3, mode="binary", candidates=4)
+    assert calls == []
     idx.binary_prefilter = 1  # at least 8 per candidate: 32 of the 75 live pages
     assert idx.search(queries, k=3, mode="binary", candidates=4) == full  # the planted pages survive either way
+    assert calls == ([32] if kernel == "popcount" else [])  # the nibble kernel never prefilters
     idx.binary_prefilter = 10_000  # more than the live pages: no prefilter
     assert idx.search(queries, k=3, mode="binary", candidates=4) == full
+    assert len(calls) == (1 if kernel == "popcount" else 0)
     for hits in idx.search(queries, k=10, mode="binary", candidates=1):
         assert all(h.doc_id != "d1" for h in hits) and len(hits) == 10
 

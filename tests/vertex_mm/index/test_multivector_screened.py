@@ -14,7 +14,7 @@ from vertex_mm.errors import InputError
 from vertex_mm.index import IndexCorruptedError, MultiVectorIndex
 from vertex_mm.index._screen import SCREEN_FILES, SCREEN_PAIRS
 from vertex_mm.late_interaction.int16_screen import Int16Screen, int16_screen_available
-from vertex_mm.late_interaction.screened import SCREEN_ENV, ScreenedPages
+from vertex_mm.late_interaction.screened import SCREEN_ENV, ScreenedPages, screen_kind
 from vertex_mm.results import EmbeddingSpace
 
 pytest.importorskip("torch")
@@ -235,6 +235,39 @@ def test_a_segment_saved_with_the_other_screen_is_screened_from_a_copy_built_her
     monkeypatch.setattr(ScreenedPages, "from_pages", record)
     assert there.search(queries, k=5) == want
     assert built and set(built) == {other}  # its own kind, built in memory for each segment
+
+
+def test_a_bfloat16_pair_is_read_where_bfloat16_is_native_though_int16_is_the_screen(tmp_path, kind, monkeypatch):
+    # An index saved on an AVX512-BF16 CPU before int16 became its screen: its bfloat16 pairs are
+    # screened with, not replaced by int16 copies built in memory (the pages' size again).
+    if kind != "bfloat16" or not int16_screen_available():
+        pytest.skip("saves bfloat16 pairs, then opens them where int16 is the screen")
+    rng = np.random.default_rng(21)
+    idx, pages = _index(rng, tmp_path)
+    idx.save()
+    queries = _queries(rng, pages)
+    want = idx.search(queries, k=5, mode="exact")
+    monkeypatch.delenv(SCREEN_ENV)  # auto: int16, with bfloat16 native
+    assert screen_kind() == "int16"
+    built: list[str] = []
+    build = ScreenedPages.from_pages
+
+    def record(*a, **kw):
+        sp = build(*a, **kw)
+        built.append(str(sp.kind))
+        return sp
+
+    monkeypatch.setattr(ScreenedPages, "from_pages", record)
+    there = MultiVectorIndex.load(tmp_path / "idx")
+    there.screen_pages_per_k = 0
+    assert there.search(queries, k=5) == want
+    assert built == []  # every segment's held pair was read
+    # Where bfloat16 is emulated the held pairs do not run: int16 copies are built instead.
+    monkeypatch.setenv("VERTEX_MM_NATIVE_BF16", "0")
+    there = MultiVectorIndex.load(tmp_path / "idx")
+    there.screen_pages_per_k = 0
+    assert there.search(queries, k=5) == want
+    assert built and set(built) == {"int16"}
 
 
 def test_a_doctored_screened_file_is_refused(tmp_path, kind):
