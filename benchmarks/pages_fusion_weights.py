@@ -5,7 +5,8 @@ cross-validation on DEV splits.
 
 Indexes each page set once with every component (``--cache`` keeps the component scores, so a
 rerun costs no indexing; with ``--also``, one cache file per set: ``scores.npz``,
-``scores.1.npz``...), and computes the candidate signals that are not components of the
+``scores.1.npz``...; a cache records its data set folder, split, query ids and page ids, and one
+written for anything else is refused, exit 2), and computes the candidate signals that are not components of the
 retriever: passage-level BM25 (best window of 60 words, :class:`~local_backend.pages.lexical.PassageScorer`),
 a query-term proximity score (BM25TP-style: each pair of different query terms within 5
 words earns the smaller IDF over the squared distance, saturated as ``acc / (1 + acc)``), and
@@ -64,7 +65,7 @@ class DevSet:
     comps: dict[str, np.ndarray]
     page_ids: list[str]
     qids: list[str]
-    qrels: dict
+    qrels: dict[str, dict[str, int]]
 
 
 def grid(family: Sequence[str]) -> list[dict[str, float]]:
@@ -100,6 +101,52 @@ def proximity_scores(tokens: Sequence[Sequence[str]], query_tokens: Sequence[Seq
     return out
 
 
+class CacheMismatchError(Exception):
+    """A ``--cache`` file that was written for another data set, split, query or page list."""
+
+
+def cache_paths(cache: str | None, n: int) -> list[str | None]:
+    """One cache file per set, each ending in ``.npz`` (``np.savez`` appends it, so a bare name was
+    written as ``name.npz`` and never found again): ``scores.npz``, ``scores.1.npz``, ..."""
+    if not cache:
+        return [None] * n
+    stem = cache.removesuffix(".npz")
+    return [f"{stem}.npz" if i == 0 else f"{stem}.{i}.npz" for i in range(n)]
+
+
+def _identity(dir_: str, split: str, qids: Sequence[str], corpus_ids: Sequence[str]) -> dict[str, np.ndarray]:
+    """What a cache was written for: the folder, the split, its queries and its pages (all of
+    them, as listed; the cached columns leave out a page that could not be read)."""
+    return {"dir": np.array(str(pathlib.Path(dir_).resolve())), "split": np.array(split),
+            "qids": np.array(list(qids), dtype=str), "corpus_ids": np.array(list(corpus_ids), dtype=str)}
+
+
+def _shown(value: np.ndarray) -> str:
+    return repr(value.item()) if value.ndim == 0 else f"{len(value)} ids starting {value.tolist()[:3]}"
+
+
+def load_cache(cache: str, dir_: str, split: str, qids: Sequence[str],
+               corpus_ids: Sequence[str]) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The component scores of ``cache`` and their page ids (columns); :class:`CacheMismatchError`
+    unless it was written for this folder, split, query list and page list (a cache of another
+    set gave wrong numbers silently)."""
+    with np.load(cache, allow_pickle=False) as z:
+        for key, want in _identity(dir_, split, qids, corpus_ids).items():
+            if key not in z.files:
+                raise CacheMismatchError(f"{cache}: does not record its {key} (written by an older version of "
+                                         "this script); delete it or give another --cache")
+            if z[key].shape != want.shape or not np.array_equal(z[key], want):
+                raise CacheMismatchError(f"{cache}: written for {key} {_shown(z[key])}, this set has {_shown(want)}; "
+                                         "delete it or give another --cache")
+        comps = {k[2:]: z[k] for k in z.files if k.startswith("c_")}
+        page_ids = [str(p) for p in z["page_ids"]]
+    shape = (len(qids), len(page_ids))
+    for name, scores in comps.items():
+        if scores.shape != shape:
+            raise CacheMismatchError(f"{cache}: its {name} scores are {scores.shape}, not (queries, pages) {shape}")
+    return comps, page_ids
+
+
 def dev_set(dir_: str, split: str, cache: str | None) -> DevSet:
     from local_backend.pages import COMPONENTS, OcrAssistedPageRetriever
     from local_backend.pages.dense import DenseScorer
@@ -111,9 +158,8 @@ def dev_set(dir_: str, split: str, cache: str | None) -> DevSet:
     ds = load_dataset(dir_, split)
     qids = ds.query_ids
     if cache and pathlib.Path(cache).exists():
-        z = np.load(cache, allow_pickle=False)
-        comps = {k[2:]: z[k] for k in z.files if k.startswith("c_")}
-        return DevSet(dir_, comps, [str(p) for p in z["page_ids"]], qids, ds.qrels)
+        comps, page_ids = load_cache(cache, dir_, split, qids, [ref.page_id for ref in ds.pages])
+        return DevSet(dir_, comps, page_ids, qids, ds.qrels)
     r = OcrAssistedPageRetriever(components=COMPONENTS)
     r.index(ds.pages)
     queries = [ds.queries[q] for q in qids]
@@ -133,7 +179,9 @@ def dev_set(dir_: str, split: str, cache: str | None) -> DevSet:
         scorer = LexicalScorer().fit(texts)
         comps[name] = np.vstack([scorer.scores(q) for q in queries])
     if cache:
-        np.savez(cache, page_ids=np.array(r.page_ids), **{f"c_{k}": v for k, v in comps.items()})
+        arrays = {**_identity(dir_, split, qids, [ref.page_id for ref in ds.pages]),
+                  "page_ids": np.array(r.page_ids, dtype=str), **{f"c_{k}": v for k, v in comps.items()}}
+        np.savez(cache, **arrays)  # type: ignore[arg-type]  # numpy's stub lets **arrays reach allow_pickle
     return DevSet(dir_, comps, r.page_ids, qids, ds.qrels)
 
 
@@ -167,8 +215,11 @@ def main(argv: list[str] | None = None) -> int:
     if any(split == "test" for _, split in specs):
         print("refusing to tune on a test split", file=sys.stderr)
         return 2
-    caches = [args.cache if i == 0 or not args.cache else args.cache.replace(".npz", f".{i}.npz") for i in range(len(specs))]
-    sets = [dev_set(d, split, c) for (d, split), c in zip(specs, caches, strict=True)]
+    try:
+        sets = [dev_set(d, split, c) for (d, split), c in zip(specs, cache_paths(args.cache, len(specs)), strict=True)]
+    except CacheMismatchError as exc:
+        print(f"refusing the cache: {exc}", file=sys.stderr)
+        return 2
     docs: list[str] = []
     for i, s in enumerate(sets):
         doc_of = [f"{i}:{next(iter(s.qrels[q])).split('#')[0]}" for q in s.qids]

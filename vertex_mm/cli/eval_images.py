@@ -7,10 +7,15 @@
     vertex-mm eval-images --split dev --ablations     # the built held-out set (vertex-mm eval-data build photos)
 
 Every photo under DIR is embedded and each query ranks all of them by cosine similarity.
-Prints R@1, R@k (a relevant photo among the first k) and MRR per task (text -> image,
-image -> image, near-duplicate -> original), the near-duplicate recall@1 per edit, the
-queries that missed, and ends with one line
-``RESULT text_r1=... text_r5=... neardup_r1=... n_queries=... n_images=...``.
+Prints, per task (text -> image, image -> image, near-duplicate -> original), Hit@1 and Hit@k
+(the hit rate, or success@k: the share of queries with a relevant photo among their first k,
+what image-text papers print as "R@K") and MRR; for text queries with several relevant
+photos, also recall@k (the share of the relevant photos found in the top k). Then the
+near-duplicate Hit@1 per edit, the queries that missed, and one line
+``RESULT text_hit1=... text_hit5=... text_recall5=... text_mrr=... image_hit1=... neardup_hit1=...
+n_queries=... n_text_queries=... n_image_queries=... n_neardup=... n_images=...``
+(``n_queries`` counts the text and image queries of ``--queries``; ``n_neardup`` the
+near-duplicates).
 
 ``--split dev|test`` evaluates a split of the held-out photo set that ``vertex-mm eval-data build
 photos`` wrote (``--data DIR`` if it was built with ``--out DIR``): its images, queries and
@@ -38,7 +43,7 @@ from ._backend import add_backend_arguments, backend_options
 __all__ = ["HELP", "add_arguments", "run"]
 
 
-HELP = "recall@k of text -> image and near-duplicate search on a folder of photos"
+HELP = "hit rate@k and MRR of text -> image and near-duplicate search on a folder of photos"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -53,7 +58,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--neardup", metavar="MANIFEST", help="JSONL near-duplicate manifest {\"query\": path, \"target\": id}")
     p.add_argument("--make-neardup", metavar="OUTDIR",
                    help="write near-duplicates of DIR's photos and OUTDIR/manifest.jsonl, and score them")
-    p.add_argument("-k", type=int, default=5, help="the second recall cut-off (default 5; recall@1 is always shown)")
+    p.add_argument("-k", type=int, default=5, help="the second cut-off (default 5; Hit@1 is always shown)")
     add_backend_arguments(p, default="local", dimension="embedding length (default: the backend's)")
     p.add_argument("--model", help="model name (local: a registry name such as conse-effnet-minilm)")
     p.add_argument("--misses", type=int, default=20, metavar="N", help="list at most N missed queries per task (default 20)")
@@ -138,7 +143,9 @@ def _make_neardup(folder: str, outdir: str) -> Path:
     # Near-duplicates written inside DIR by an earlier run are not photos to copy again.
     photos = [p for p in find_images(folder) if out not in p.resolve().parents]
     if not photos:
-        raise ValueError(f"no images under {folder}")
+        from ._errors import UsageError
+
+        raise UsageError(f"{folder}: no images to make near-duplicates of", input_name=str(folder))
     return make_near_duplicates(photos, out, root=folder)
 
 
@@ -148,40 +155,44 @@ _TASK_NAMES = {"text": "text -> image", "image": "image -> image", "neardup": "n
 def format_report(report: Any, k: int, folder: str, *, max_misses: int = 20) -> str:
     """The table, the misses and the RESULT line, as printed."""
     lines = [f"{report.n_images} photos in {folder}; space {report.space.id}", ""]
-    lines.append(f"{'task':<22} {'queries':>7} {'R@1':>6} {f'R@{k}':>6} {'MRR':>6}")
+    lines.append(f"{'task':<22} {'queries':>7} {'Hit@1':>6} {f'Hit@{k}':>6} {'MRR':>6}")
     for task, s in report.scores.items():
         lines.append(f"{_TASK_NAMES[task]:<22} {s.n_queries:>7} {s.hit[1]:>6.3f} {s.hit[k]:>6.3f} {s.mrr:>6.3f}")
-    multi = [o for o in report.outcomes if len(o.relevant) > 1]
-    if multi and "text" in report.scores:
-        lines.append(f"(text queries with several relevant photos: {len(multi)}; "
-                     f"share of relevant photos found in the top {k}: {report.scores['text'].recall[k]:.3f})")
+    multi = [o for o in report.outcomes if o.task == "text" and len(o.relevant) > 1]
+    if multi:
+        lines.append(f"(text queries with several relevant photos: {len(multi)}; recall@{k} of text -> image, "
+                     f"the share of relevant photos found in the top {k}: {report.scores['text'].recall[k]:.3f})")
     by_edit = report.neardup_by_transform()
     if by_edit:
-        lines.append("near-dup R@1 by edit: " + ", ".join(f"{t} {v:.2f}" for t, v in by_edit.items()))
+        lines.append("near-dup Hit@1 by edit: " + ", ".join(f"{t} {v:.2f}" for t, v in by_edit.items()))
     for task in report.scores:
         cut = 1 if task == "neardup" else k
         missed = report.misses(task, cut)
         if missed:
             lines.append("")
-            lines.append(f"{_TASK_NAMES[task]}: {len(missed)} missed at R@{cut}")
+            lines.append(f"{_TASK_NAMES[task]}: {len(missed)} missed (no relevant photo in the top {cut})")
             for o in missed[:max_misses]:
                 where = o.error or (f"rank {o.rank}" if o.rank else "not ranked")
                 top = ", ".join(o.top[:3]) or "(none)"
                 lines.append(f"  {o.label!r} wants {', '.join(o.relevant)} ({where}); top: {top}")
     for id_, why in list(report.skipped.items())[:max_misses]:
         lines.append(f"skipped photo {id_}: {why}")
+    # "hit" is the hit rate (success@k), "recall" the IR recall@k: the old keys text_r1 and
+    # the like read as recall@k, which page evaluation means by R@k.
     result = {}
     if "text" in report.scores:
         text = report.scores["text"]
-        result["text_r1"] = text.hit[1]
-        result[f"text_r{k}"] = text.hit[k]
+        result["text_hit1"] = text.hit[1]
+        result[f"text_hit{k}"] = text.hit[k]
+        result[f"text_recall{k}"] = text.recall[k]
         result["text_mrr"] = text.mrr
     if "image" in report.scores:
-        result["image_r1"] = report.scores["image"].hit[1]
+        result["image_hit1"] = report.scores["image"].hit[1]
     if "neardup" in report.scores:
-        result["neardup_r1"] = report.scores["neardup"].hit[1]
-    counts = {"n_queries": report.scores["text"].n_queries if "text" in report.scores else 0,
-              "n_neardup": report.scores["neardup"].n_queries if "neardup" in report.scores else 0,
+        result["neardup_hit1"] = report.scores["neardup"].hit[1]
+    n_task = {task: s.n_queries for task, s in report.scores.items()}
+    counts = {"n_queries": n_task.get("text", 0) + n_task.get("image", 0), "n_text_queries": n_task.get("text", 0),
+              "n_image_queries": n_task.get("image", 0), "n_neardup": n_task.get("neardup", 0),
               "n_images": report.n_images}
     lines.append("")
     lines.append("RESULT " + " ".join([f"{key}={v:.4f}" for key, v in result.items()] +

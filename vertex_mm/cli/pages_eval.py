@@ -6,6 +6,14 @@ fixture ``tests/fixtures/pagesearch``); see :mod:`vertex_mm.pages.eval.dataset`.
 (:mod:`vertex_mm.pages.eval.harness`) has the retriever, its variants (components alone and
 ablations for ``ocr-fused``; binarised and mean-pooled for late interaction) and the
 ``tesseract OCR + BM25`` baseline, and ends with a ``RESULT`` line.
+
+Its recall columns at 1 and 5 are the information-retrieval recall@k: the share of a query's
+relevant pages found in its top k, so a query with two relevant pages scores 0.5 at k=1 at
+best. ``vertex-mm eval-images`` prints the hit rate instead (Hit@k: any relevant photo in the
+top k); see :mod:`vertex_mm.evaluation.metrics`.
+
+``--split`` defaults to ``test``, the split a BEIR data set (ViDoRe's among them) ships, and
+every test run says so on stderr: tune on dev, and report a test score once, counting the runs.
 """
 
 from __future__ import annotations
@@ -16,7 +24,10 @@ from typing import Any
 
 from ._backend import add_page_content_arguments, check_credentials, content_options
 
-__all__ = ["add_eval_arguments", "register_eval", "run"]
+__all__ = ["TEST_NOTICE", "add_eval_arguments", "register_eval", "run"]
+
+TEST_NOTICE = ("(scoring the test split: tune on --split dev; report a test score once, at the end, "
+               "and count every test run, this one included)")
 
 
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +37,9 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
                              "ColPali), regions (alias local; CNN-region multi-vector model) or a ColPali-family "
                              "checkpoint: colpali:FOLDER, colqwen2:FOLDER, colmodernvbert:FOLDER, or gemini "
                              "(gemini-embedding-2, one vector per page)")
-    parser.add_argument("--split", default="test", help="qrels/<split>.tsv to score (default: test)")
+    parser.add_argument("--split", default="test",
+                        help="qrels/<split>.tsv to score (default: test, the split BEIR data sets ship; "
+                             "tune on dev)")
     parser.add_argument("--dpi", type=float, default=144.0, help="page rendering for late interaction")
     parser.add_argument("--workers", type=int, default=None, help="tesseract processes (default: CPU count)")
     parser.add_argument("--no-cache", action="store_true", help="OCR every page again instead of using the OCR cache")
@@ -61,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
                          f"not {args.embedder!r}")
     ocr_options = {"ocr_workers": args.workers, "use_ocr_cache": not args.no_cache}
     ds = load_dataset(args.dir, args.split)
+    if args.split == "test":  # the default: nothing else would say the held-out split was looked at
+        print(TEST_NOTICE, file=sys.stderr, flush=True)
     # Late interaction is scored on float32 pages, as embedded: the table measures the model,
     # not the storage (the index stores float16 by default).
     if spec.content:

@@ -1,4 +1,4 @@
-"""How well an embedder retrieves photos: recall@k and MRR on a folder with known answers.
+"""How well an embedder retrieves photos: hit rate@k, recall@k and MRR on a folder with known answers.
 
 >>> from vertex_mm import get_embedder
 >>> from vertex_mm.evaluation import evaluate_images, load_queries, sample_eval_queries_path
@@ -6,11 +6,11 @@
 >>> report = evaluate_images(get_embedder("local"), sample_photos_dir(),
 ...                          queries=load_queries(sample_eval_queries_path()))    # doctest: +SKIP
 >>> report.scores["text"]                                                          # doctest: +SKIP
-RetrievalScores(n=37, R@1=..., R@5=..., MRR=...)
+RetrievalScores(n=37, hit@1=..., hit@5=..., recall@5=..., MRR=...)
 
 The command line does the same: ``vertex-mm eval-images DIR --queries FILE [--neardup MANIFEST]``.
 
-* :mod:`~vertex_mm.evaluation.metrics`: recall@k, hit@k (R@K), reciprocal rank and nDCG@k, per
+* :mod:`~vertex_mm.evaluation.metrics`: recall@k, hit@k (success@k), reciprocal rank and nDCG@k, per
   query and as trec_eval means over a run (the page-search evaluation uses these too).
 * :mod:`~vertex_mm.evaluation.queries`: the queries file and near-duplicate manifest formats.
 * :mod:`~vertex_mm.evaluation.neardup`: edited copies of photos (crop, resize, JPEG 40, flip,

@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -41,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from .._jsonl import json_objects
-from .._paths import cache_dir
+from .._paths import cache_dir, write_cache_file
 from ..errors import VertexMMError
 from .licences import LICENSE_ALLOW_LIST, license_allowed
 from .qrels import read_qrels, write_qrels
@@ -150,11 +151,12 @@ def load_page_documents(root: Path | None = None) -> list[PageDocument]:
     return docs
 
 
-def load_page_queries(root: Path | None = None) -> tuple[list[dict[str, Any]], dict[str, dict[str, list[str]]]]:
-    """The page queries (``{"_id", "text", "kind", "split"}``) and, per split, query id -> corpus ids."""
+def load_page_queries(root: Path | None = None) -> tuple[list[dict[str, Any]], dict[str, dict[str, dict[str, int]]]]:
+    """The page queries (``{"_id", "text", "kind", "split"}``) and, per split, query id -> {corpus
+    id: relevance grade}. The grades are kept (a list of ids was written back as grade 1 each,
+    which would have turned graded judgements binary)."""
     base = (root or data_dir()) / "pages"
-    qrels = {split: {qid: list(rels) for qid, rels in read_qrels(base / "qrels" / f"{split}.tsv").items()}
-             for split in SPLITS}
+    qrels = {split: read_qrels(base / "qrels" / f"{split}.tsv") for split in SPLITS}
     return _jsonl(base / "queries.jsonl"), qrels
 
 
@@ -273,12 +275,48 @@ def _save_photo(data: bytes, dest: Path) -> None:
         im.save(dest, "JPEG", quality=_JPEG_QUALITY)
 
 
+def _replace_folder(new: Path, dest: Path) -> None:
+    """Put the complete folder ``new`` at ``dest``, removing what was there. The old folder is
+    renamed aside first and put back if the second rename fails."""
+    if not dest.exists():
+        os.replace(new, dest)
+        return
+    old = dest.with_name(dest.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    os.replace(dest, old)
+    try:
+        os.replace(new, dest)
+    except BaseException:
+        os.replace(old, dest)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_text(path: Path, text: str) -> None:
+    write_cache_file(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def _merge_folder(new: Path, dest: Path) -> None:
+    """Move every file of ``new`` to the same place under ``dest`` (replacing it), then drop ``new``."""
+    for file in sorted(p for p in new.rglob("*") if p.is_file()):
+        target = dest / file.relative_to(new)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(file, target)
+    shutil.rmtree(new, ignore_errors=True)
+
+
 def build_photos(out: Path | None = None, *, splits: Iterable[str] = SPLITS, debs_dir: Path | None = None,
                  neardup: bool = True, packages: Iterable[str] | None = None,
                  log: Callable[[str], None] = lambda s: None) -> Path:
     """Rebuild the photo set under ``out/photos`` (format in the module docstring); returns that folder.
 
-    ``packages`` limits the build to the photos of those packages (a partial set, for tests).
+    ``packages`` limits the build to the photos of those packages (a partial set, for tests):
+    their files are added to, or replace theirs in, an earlier build. A whole rebuild replaces
+    ``images/`` and ``neardup/``, so a photo the manifest dropped, or moved to the other split,
+    does not stay. Either way the photos are written into ``images.new/`` (and the
+    near-duplicates into ``neardup.new/``) beside the build and put in place only once every
+    photo has passed its checksum: a build that fails (no network, a changed package) leaves
+    the previous build as it was, since it can only be rebuilt with the network.
     """
     from .neardup import make_near_duplicates
 
@@ -286,21 +324,34 @@ def build_photos(out: Path | None = None, *, splits: Iterable[str] = SPLITS, deb
     wanted = [_split_named(s) for s in splits]
     only = set(packages) if packages is not None else None
     records = [r for r in load_photos() if r.split in wanted and (only is None or r.package in only)]
-    for split in wanted if only is None else ():  # a whole rebuild: a photo the manifest dropped,
-        shutil.rmtree(base / split / "images", ignore_errors=True)  # or moved to the other split, must not stay
-    with tempfile.TemporaryDirectory(prefix="vertex-mm-evaldata-") as tmp:
-        fetched = _Packages(Path(tmp), debs_dir, log)
-        for r in sorted(records, key=lambda r: r.package):
-            _save_photo(fetched.read(r.package, r.version, r.path, r.sha256), base / r.split / "images" / r.id)
-    for split in wanted:
-        folder = base / split
-        lines = [json.dumps(q, ensure_ascii=False) + "\n" for q in load_photo_queries(split)]
-        (folder / "queries.jsonl").write_text("".join(lines), encoding="utf-8")
-        if neardup:
-            shutil.rmtree(folder / "neardup", ignore_errors=True)
-            images = sorted((folder / "images").rglob("*.jpg"))
-            make_near_duplicates(images, folder / "neardup", root=folder / "images")
-        log(f"photos/{split}: {sum(r.split == split for r in records)} photos, {len(lines)} queries")
+    staged = {split: base / split / "images.new" for split in wanted}
+    staged_nd = {split: base / split / "neardup.new" for split in wanted}
+    try:
+        for folder in [*staged.values(), *staged_nd.values()]:
+            shutil.rmtree(folder, ignore_errors=True)  # left by a build that was killed
+            folder.mkdir(parents=True)
+        with tempfile.TemporaryDirectory(prefix="vertex-mm-evaldata-") as tmp:
+            fetched = _Packages(Path(tmp), debs_dir, log)
+            for r in sorted(records, key=lambda r: r.package):
+                _save_photo(fetched.read(r.package, r.version, r.path, r.sha256), staged[r.split] / r.id)
+        for split in wanted:
+            folder = base / split
+            images = folder / "images"
+            if only is not None:  # a partial build: the near-duplicates cover every photo built so far
+                _merge_folder(staged[split], images)
+            source = staged[split] if only is None else images
+            if neardup:
+                make_near_duplicates(sorted(source.rglob("*.jpg")), staged_nd[split], root=source)
+            if only is None:
+                _replace_folder(staged[split], images)
+            if neardup:
+                _replace_folder(staged_nd[split], folder / "neardup")
+            lines = [json.dumps(q, ensure_ascii=False) + "\n" for q in load_photo_queries(split)]
+            _write_text(folder / "queries.jsonl", "".join(lines))
+            log(f"photos/{split}: {sum(r.split == split for r in records)} photos, {len(lines)} queries")
+    finally:
+        for folder in [*staged.values(), *staged_nd.values()]:
+            shutil.rmtree(folder, ignore_errors=True)
     return base
 
 

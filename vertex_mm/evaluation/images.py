@@ -1,5 +1,5 @@
 """Retrieval quality of an embedder on a folder of photos: text -> image, image -> image and
-near-duplicate -> original, as recall@k and MRR.
+near-duplicate -> original, as hit rate@k (success@k), recall@k and MRR.
 
 >>> from vertex_mm import get_embedder
 >>> from vertex_mm.evaluation import evaluate_images, load_queries, sample_eval_queries_path
@@ -9,7 +9,7 @@ near-duplicate -> original, as recall@k and MRR.
 >>> report.scores["text"].hit[5]                                                    # doctest: +SKIP
 
 Every photo of the folder (recursively; ids are paths relative to it) is embedded once and
-each query is ranked against all of them by cosine similarity, exactly, so recall is not
+each query is ranked against all of them by cosine similarity, exactly, so the scores are not
 blurred by an approximate index. Files used as queries (image queries, near-duplicates) are
 left out of the gallery even when they lie inside the folder. A query that fails to embed
 counts as a miss and a photo that fails is left out (both are listed in the report); nothing

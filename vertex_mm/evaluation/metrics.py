@@ -12,13 +12,15 @@ A query has one ranking (ids, best first) and a set of relevant ids, one or seve
 >>> reciprocal_rank(["x", "y", "a"], {"a", "b"})           # first relevant at rank 3
 0.3333333333333333
 
-Two readings of "recall@k", which agree when a query has one relevant item:
+Two readings of "R@k", which agree only when a query has one relevant item, so a label
+names which one it means:
 
-* :func:`hit_at_k` is what image-text retrieval papers report as R@K (CLIP, COCO/Flickr30k):
-  the query counts as a success when *any* relevant item is in its top k. The evaluation's
-  headline ``recall@k`` columns use this.
-* :func:`recall_at_k` is the information-retrieval definition: the share of the relevant
-  items that are in the top k. With three relevant photos, recall@1 is at most 1/3.
+* :func:`hit_at_k`, the hit rate or success@k, printed "Hit@k" (``hit`` in RESULT keys): the
+  query counts as a success when *any* relevant item is in its top k. Image-text retrieval
+  papers report this as R@K (CLIP, COCO/Flickr30k); ``eval-images`` headlines it.
+* :func:`recall_at_k`, the information-retrieval recall@k, printed "recall@k"/"Recall@k"
+  (``recall`` in RESULT keys): the share of the relevant items that are in the top k. With
+  three relevant photos, recall@1 is at most 1/3.
 
 :func:`score_rankings` averages both, and the reciprocal rank, over a set of queries (the image
 evaluation). Page retrieval is scored the way trec_eval scores it (the ViDoRe leaderboard
@@ -76,7 +78,8 @@ def first_relevant_rank(ranking: Sequence[Hashable], relevant: Collection[Hashab
 
 
 def hit_at_k(ranking: Sequence[Hashable], relevant: Collection[Hashable], k: int) -> float:
-    """1.0 when a relevant id is among the first ``k`` of ``ranking``, else 0.0 (R@K of papers)."""
+    """1.0 when a relevant id is among the first ``k`` of ``ranking``, else 0.0 (success@k; the
+    R@K of image-text papers)."""
     _check(relevant, k)
     return 1.0 if any(item in relevant for item in ranking[:k]) else 0.0
 
@@ -105,8 +108,9 @@ def ndcg_at_k(ranking: Sequence[Item], grades: Mapping[Item, int], k: int) -> fl
 
 @dataclass(frozen=True)
 class RetrievalScores:
-    """Means over ``n_queries`` queries. ``hit[k]`` is R@K as papers report it, ``recall[k]``
-    the IR recall@k (see the module docstring); ``mrr`` the mean reciprocal rank."""
+    """Means over ``n_queries`` queries. ``hit[k]`` is the hit rate (success@k, what papers
+    print as R@K), ``recall[k]`` the IR recall@k (see the module docstring); ``mrr`` the mean
+    reciprocal rank."""
 
     n_queries: int
     hit: Mapping[int, float]
@@ -114,8 +118,9 @@ class RetrievalScores:
     mrr: float
 
     def __repr__(self) -> str:
-        hits = ", ".join(f"R@{k}={v:.3f}" for k, v in sorted(self.hit.items()))
-        return f"RetrievalScores(n={self.n_queries}, {hits}, MRR={self.mrr:.3f})"
+        hits = ", ".join(f"hit@{k}={v:.3f}" for k, v in sorted(self.hit.items()))
+        recalls = ", ".join(f"recall@{k}={v:.3f}" for k, v in sorted(self.recall.items()) if k > 1)
+        return f"RetrievalScores(n={self.n_queries}, {hits}, {recalls + ', ' if recalls else ''}MRR={self.mrr:.3f})"
 
 
 def score_rankings(

@@ -12,7 +12,7 @@
 ``conse-effnet-minilm`` on the same photos: the plain ConSE it replaced (top 10 classes, softmax
 temperature 1), each half of the calibration, ConSE k=20 T=2 without the CNN-detail block (the
 previous default), the default, the default at the smaller Vertex dimensions (its near-duplicate
-R@1 per dimension), and the symmetric text side. The variants share one CNN pass per image (its
+Hit@1 per dimension), and the symmetric text side. The variants share one CNN pass per image (its
 pooled features and class scores are kept by pixel digest), so an ablation costs about one
 evaluation plus the ConSE mixing.
 
@@ -96,11 +96,12 @@ def run_ablations(embedders: Sequence[tuple[Any, ...]], folder: str | os.PathLik
 
 
 def format_ablations(reports: Sequence[tuple[str, ImageEvalReport]], k: int) -> str:
-    """One row per variant: text R@1, R@k, MRR and near-duplicate R@1."""
-    lines = [f"{'ablation':<34} {'R@1':>6} {f'R@{k}':>6} {'MRR':>6} {'nd R@1':>7}  space"]
+    """One row per variant: text Hit@1, Hit@k, MRR and near-duplicate Hit@1 (hit rate: any
+    relevant photo in the top k; see :mod:`.metrics`)."""
+    lines = [f"{'ablation':<34} {'Hit@1':>6} {f'Hit@{k}':>6} {'MRR':>6} {'nd Hit@1':>8}  space"]
     for name, r in reports:
         t, nd = r.scores.get("text"), r.scores.get("neardup")
         cells = [f"{t.hit[1]:>6.3f} {t.hit[k]:>6.3f} {t.mrr:>6.3f}" if t else f"{'-':>6} {'-':>6} {'-':>6}",
-                 f"{nd.hit[1]:>7.3f}" if nd else f"{'-':>7}"]
+                 f"{nd.hit[1]:>8.3f}" if nd else f"{'-':>8}"]
         lines.append(f"{name:<34} {' '.join(cells)}  {r.space.variant}")
     return "\n".join(lines)

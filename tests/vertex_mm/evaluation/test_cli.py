@@ -43,10 +43,34 @@ def test_prints_a_table_and_ends_with_the_result_line(hashed_backend, photo_dir,
     assert re.search(r"^image -> image\s+2\s+1\.000\s+1\.000\s+1\.000$", out, re.M)
     assert "5 photos in" in out and "space hashed/" in out
     last = out.rstrip().splitlines()[-1]
-    assert last.startswith("RESULT text_r1=") and "text_r5=" in last and last.endswith("n_images=5")
+    assert last.startswith("RESULT text_hit1=") and "text_hit5=" in last and last.endswith("n_images=5")
     result = parse_result(out)
-    assert result["image_r1"] == 1.0 and result["n_queries"] == 2 and result["n_neardup"] == 0
-    assert result["text_r5"] == 1.0  # five photos: all are in the top 5
+    assert result["image_hit1"] == 1.0 and result["n_neardup"] == 0
+    # n_queries counted the text queries only, next to an image score
+    assert (result["n_queries"], result["n_text_queries"], result["n_image_queries"]) == (4, 2, 2)
+    assert result["text_hit5"] == 1.0 and result["text_recall5"] == 1.0  # five photos: all are in the top 5
+    assert "(text queries with several relevant photos: 1; recall@5 of text -> image" in out
+
+
+def test_counts_name_their_task(hashed_backend, photo_dir, tmp_path, write_jsonl, capsys):
+    """The image query with two answers was reported as a text query with several relevant photos,
+    and ``n_queries`` counted text queries only."""
+    shutil.copy(photo_dir / "rocket.jpg", tmp_path / "rocket_copy.jpg")
+    queries = write_jsonl([{"image": "rocket_copy.jpg", "relevant": ["rocket.jpg", "astronaut.jpg"]},
+                           {"text": "a cup of coffee", "relevant": ["coffee_cup.jpg"]}])
+    assert main(["eval-images", str(photo_dir), "--queries", str(queries), "--backend", "hashed"]) == 0
+    out = capsys.readouterr().out
+    assert "several relevant photos" not in out
+    result = parse_result(out)
+    assert (result["n_queries"], result["n_text_queries"], result["n_image_queries"]) == (2, 1, 1)
+
+
+def test_make_neardup_of_a_folder_without_photos_is_a_usage_error(hashed_backend, tmp_path, capsys):
+    """It ended in a ValueError traceback."""
+    (tmp_path / "empty").mkdir()
+    assert main(["eval-images", str(tmp_path / "empty"), "--make-neardup", str(tmp_path / "nd"),
+                 "--backend", "hashed"]) == 2
+    assert "empty: no images to make near-duplicates of" in capsys.readouterr().err
 
 
 def test_make_neardup_writes_copies_and_scores_them(hashed_backend, photo_dir, tmp_path, capsys):
@@ -56,8 +80,8 @@ def test_make_neardup_writes_copies_and_scores_them(hashed_backend, photo_dir, t
     out = capsys.readouterr().out
     assert len(list(out_dir.glob("*.jpg"))) == 5 * 6
     result = parse_result(out)
-    assert result["n_neardup"] == 30 and result["n_images"] == 5 and "text_r1" not in result
-    assert "near-dup R@1 by edit: crop" in out
+    assert result["n_neardup"] == 30 and result["n_images"] == 5 and "text_hit1" not in result
+    assert "near-dup Hit@1 by edit: crop" in out
 
 
 def test_neardup_manifest_and_k(hashed_backend, photo_dir, tmp_path, write_jsonl, capsys):
@@ -66,8 +90,8 @@ def test_neardup_manifest_and_k(hashed_backend, photo_dir, tmp_path, write_jsonl
                            name="manifest.jsonl")
     assert main(["eval-images", str(photo_dir), "--neardup", str(manifest), "--backend", "hashed", "-k", "3"]) == 0
     out = capsys.readouterr().out
-    assert "R@3" in out and "near-dup R@1 by edit: copy 1.00" in out
-    assert parse_result(out)["neardup_r1"] == 1.0
+    assert "Hit@3" in out and "near-dup Hit@1 by edit: copy 1.00" in out
+    assert parse_result(out)["neardup_hit1"] == 1.0
 
 
 def test_misses_are_listed_with_their_rank(hashed_backend, photo_dir, write_jsonl, capsys):
@@ -75,9 +99,9 @@ def test_misses_are_listed_with_their_rank(hashed_backend, photo_dir, write_json
     main(["eval-images", str(photo_dir), "--queries", str(queries), "--backend", "hashed", "-k", "1"])
     out = capsys.readouterr().out
     result = parse_result(out)
-    n_missed = round((1 - result["text_r1"]) * 8)
+    n_missed = round((1 - result["text_hit1"]) * 8)
     assert n_missed > 0  # 8 unrelated hashed queries: some miss (fixed by the hashes)
-    assert f"text -> image: {n_missed} missed at R@1" in out
+    assert f"text -> image: {n_missed} missed (no relevant photo in the top 1)" in out
     assert re.search(r"'query \d' wants rocket\.jpg \(rank [2-5]\); top: ", out)
 
 
@@ -136,24 +160,25 @@ def test_local_model_on_the_shipped_photos_and_evaluation_queries(capsys):
     # no ImageNet class for (the moon, histology, gravel, a Hubble field): see the report.
     out, result = _eval_sample(capsys, "--queries", str(sample_eval_queries_path()))
     assert result["n_queries"] == 37 and result["n_images"] == 17
-    # k=20, T=2 (calibrated on the held-out dev photos) measured R@1 0.703, R@5 0.865, MRR 0.775;
+    # k=20, T=2 (calibrated on the held-out dev photos) measured Hit@1 0.703, Hit@5 0.865, MRR 0.775;
     # the plain k=10, T=1 it replaced measured 0.568, 0.838, 0.685.
-    assert result["text_r5"] >= 0.85
-    assert result["text_r1"] >= 0.65 and result["text_mrr"] >= 0.72
+    assert result["text_hit5"] >= 0.85
+    assert result["text_hit1"] >= 0.65 and result["text_mrr"] >= 0.72
 
 
 @pytest.mark.slow
 def test_local_model_on_the_sample_data_queries(capsys):
     _, result = _eval_sample(capsys, "--queries", str(SAMPLE_QUERIES))
-    assert result["text_r5"] >= 0.8 and result["image_r1"] == 1.0
-    assert result["n_queries"] == 8 and result["n_images"] == 17
+    assert result["text_hit5"] >= 0.8 and result["image_hit1"] == 1.0
+    assert result["n_text_queries"] == 8 and result["n_images"] == 17
+    assert result["n_queries"] == 8 + result["n_image_queries"] and result["n_image_queries"] > 0
 
 
 @pytest.mark.slow
 def test_local_model_finds_near_duplicates(tmp_path, capsys):
     out, result = _eval_sample(capsys, "--make-neardup", str(tmp_path / "nd"))
     assert result["n_neardup"] == 17 * 6
-    assert result["neardup_r1"] >= 0.95  # 1.000 measured (0.941 with the old k=10, T=1)
+    assert result["neardup_hit1"] >= 0.95  # 1.000 measured (0.941 with the old k=10, T=1)
 
 
 @pytest.mark.slow
@@ -166,8 +191,8 @@ def test_image_only_cnn_finds_every_near_duplicate_but_answers_no_text(tmp_path,
     assert code == 1  # the text queries fail: the model has no text tower, and the table says so
     assert "has no text tower" in out and "top: (none)" in out
     result = parse_result(out)
-    assert result["text_r5"] == 0.0 and result["image_r1"] == 1.0
-    assert result["neardup_r1"] >= 0.95
+    assert result["text_hit5"] == 0.0 and result["image_hit1"] == 1.0
+    assert result["neardup_hit1"] >= 0.95
 
 
 @pytest.mark.slow

@@ -210,3 +210,79 @@ def test_a_debs_folder_that_does_not_exist_is_a_usage_error_not_a_download(tmp_p
     err = capsys.readouterr().err
     assert rc == 2 and f"--debs {tmp_path / 'nonexist'}: no such folder" in err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture
+def fake_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+    """A photo manifest of two sample photos in one package, fetched from a local folder.
+
+    ``apt-get download`` and ``dpkg-deb -x`` (the network boundary) are replaced: the package
+    "unpacks" to a folder of real photos, or, with ``state["offline"]``, fails as a download does."""
+    from vertex_mm.sample_data import sample_photos
+
+    unpacked = tmp_path / "unpacked"
+    unpacked.mkdir()
+    by_name = {p.name: p for p in sample_photos()}
+    records = []
+    for name in ("coins.jpg", "rocket.jpg"):
+        shutil.copy(by_name[name], unpacked / name)
+        digest = hashlib.sha256((unpacked / name).read_bytes()).hexdigest()
+        records.append(ds.PhotoRecord(f"fake-pkg/{name}", "dev", "fake-pkg", "1.0", name, digest, "CC0-1.0", "x"))
+    state: dict[str, object] = {"records": records, "offline": False}
+
+    def fetch(package: str, version: str, workdir: Path, debs_dir: Path | None) -> Path:
+        if state["offline"]:
+            raise ds.PackageFetchError(f"cannot fetch Debian package {package} {version} (offline)", package=package)
+        return workdir / f"{package}_{version}.deb"
+
+    monkeypatch.setattr(ds, "load_photos", lambda root=None: list(state["records"]))  # type: ignore[arg-type]
+    monkeypatch.setattr(ds, "_fetch_deb", fetch)
+    monkeypatch.setattr(ds, "_unpack", lambda deb, dest, package: unpacked)
+    return state
+
+
+def _built_files(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def test_a_failed_rebuild_leaves_the_previous_build_as_it_was(tmp_path: Path, fake_registry) -> None:
+    """The photos were deleted before the first package was fetched: offline, the set was lost."""
+    out = tmp_path / "out"
+    base = ds.build_photos(out, splits=("dev",))
+    before = {p: p.read_bytes() for p in (base / "dev").rglob("*") if p.is_file()}
+    assert _built_files(base / "dev" / "images") == ["fake-pkg/coins.jpg", "fake-pkg/rocket.jpg"]
+    assert len(list((base / "dev" / "neardup").glob("*.jpg"))) == 2 * 6
+
+    fake_registry["offline"] = True
+    with pytest.raises(ds.PackageFetchError, match="offline"):
+        ds.build_photos(out, splits=("dev",))
+    assert {p: p.read_bytes() for p in (base / "dev").rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in (base / "dev").iterdir()) == ["images", "neardup", "queries.jsonl"]  # no .new left
+
+
+def test_a_whole_rebuild_drops_photos_the_manifest_no_longer_has(tmp_path: Path, fake_registry) -> None:
+    base = ds.build_photos(tmp_path / "out", splits=("dev",), neardup=False)
+    fake_registry["records"] = fake_registry["records"][:1]  # type: ignore[index]
+    ds.build_photos(tmp_path / "out", splits=("dev",))
+    assert _built_files(base / "dev" / "images") == ["fake-pkg/coins.jpg"]
+    manifest = (base / "dev" / "neardup" / "manifest.jsonl").read_text(encoding="utf-8").splitlines()
+    assert {json.loads(line)["target"] for line in manifest} == {"fake-pkg/coins.jpg"}
+    # a partial build adds to what is there, and its near-duplicates cover every built photo
+    rocket = hashlib.sha256((tmp_path / "unpacked" / "rocket.jpg").read_bytes()).hexdigest()
+    fake_registry["records"] = [ds.PhotoRecord("other/x.jpg", "dev", "other", "1", "rocket.jpg", rocket, "CC0-1.0", "x")]
+    ds.build_photos(tmp_path / "out", splits=("dev",), packages={"other"})
+    assert _built_files(base / "dev" / "images") == ["fake-pkg/coins.jpg", "other/x.jpg"]
+    assert len(list((base / "dev" / "neardup").glob("*.jpg"))) == 2 * 6
+
+
+def test_page_queries_keep_their_relevance_grades(tmp_path: Path) -> None:
+    """Grades were read as a list of ids and written back as 1 each: nDCG lost its graded gains."""
+    root = tmp_path / "evalsets"
+    shutil.copytree(ds.data_dir() / "pages", root / "pages")
+    dev = root / "pages" / "qrels" / "dev.tsv"
+    lines = dev.read_text(encoding="utf-8").splitlines()
+    qid, cid, _ = lines[1].split("\t")
+    dev.write_text("\n".join([lines[0], f"{qid}\t{cid}\t2", *lines[2:]]) + "\n", encoding="utf-8")
+    _, qrels = ds.load_page_queries(root)
+    assert qrels["dev"][qid][cid] == 2
+    assert all(g == 1 for q, rels in qrels["test"].items() for g in rels.values())

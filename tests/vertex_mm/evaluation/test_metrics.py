@@ -65,7 +65,7 @@ def test_score_rankings_averages_over_queries():
     # reciprocal ranks 1, 1/2, 1/2, 0
     assert s.mrr == pytest.approx(2 / 4)
     assert s.n_queries == 4
-    assert "R@1=0.250" in repr(s)
+    assert "hit@1=0.250, hit@2=0.750, recall@2=0.625, MRR=0.500" in repr(s)
 
 
 @pytest.mark.parametrize("call", [

@@ -84,7 +84,7 @@ def test_format_ablations_has_one_row_per_variant() -> None:
     report = SimpleNamespace(scores={"text": text}, space=SimpleNamespace(variant="k20T2_x"))
     table = format_ablations([("default", report), ("other", report)], 5)
     lines = table.splitlines()
-    assert lines[0].split()[:4] == ["ablation", "R@1", "R@5", "MRR"]
+    assert lines[0].split()[:6] == ["ablation", "Hit@1", "Hit@5", "MRR", "nd", "Hit@1"]
     assert lines[1].split() == ["default", "0.500", "1.000", "0.750", "-", "k20T2_x"]
     assert len(lines) == 3
     assert [name for name, _ in ABLATIONS].count("default") == 1
