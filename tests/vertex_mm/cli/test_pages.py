@@ -91,7 +91,7 @@ def test_eval_prints_table_ablations_and_result_line(tiny_ds, capsys):
     assert "tesseract OCR + BM25" not in out
     assert "chart (2)" in out and "figure (1)" in out
     last = out.strip().splitlines()[-1]
-    assert re.fullmatch(r"RESULT ndcg5=[\d.]+ r1=[\d.]+ r5=[\d.]+ mrr10=[\d.]+ index_pages_per_s=[\d.]+", last)
+    assert re.fullmatch(r"RESULT ndcg5=[\d.]+ recall1=[\d.]+ recall5=[\d.]+ mrr10=[\d.]+ index_pages_per_s=[\d.]+", last)
 
 
 @pytest.mark.slow

@@ -143,4 +143,4 @@ def test_the_page_harness_settles_ties_at_the_cut_in_trec_eval_order():
 
     page_ids = [f"p{i:02d}" for i in range(12)]
     got = query_metrics(np.zeros((1, 12), np.float32), page_ids, ["q"], {"q": {"p11": 1}})
-    assert got["q"]["r1"] == 1.0 and got["q"]["mrr10"] == 1.0
+    assert got["q"]["recall1"] == 1.0 and got["q"]["mrr10"] == 1.0

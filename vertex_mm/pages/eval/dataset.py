@@ -119,11 +119,17 @@ def _read_queries(path: Path) -> tuple[dict[str, str], dict[str, str]]:
         raise InputError(f"{path}: missing (one JSON object per line with _id and text)", input_name=str(path))
     queries: dict[str, str] = {}
     kinds: dict[str, str] = {}
+    lines: dict[str, int] = {}
     for n, row in _read_jsonl(path):
         try:
-            qid, text = str(row["_id"]), str(row["text"])
+            qid, text = str(row["_id"]), row["text"]
         except KeyError as exc:
             raise InputError(f"{path}:{n}: expected {{\"_id\", \"text\"}} ({exc})", input_name=str(path)) from exc
+        if not isinstance(text, str) or not text.strip():  # null was the query "None"
+            raise InputError(f"{path}:{n}: text must be a non-empty string, got {text!r}", input_name=str(path))
+        if qid in lines:  # the later line silently replaced the earlier query
+            raise InputError(f"{path}:{n}: query id {qid!r} was already given on line {lines[qid]}", input_name=str(path))
+        lines[qid] = n
         queries[qid] = text
         if row.get("kind"):
             kinds[qid] = str(row["kind"])

@@ -1,9 +1,10 @@
 """The evaluation table of ``vertex-mm pages eval``: one retriever, its variants and baselines,
 scored on a BEIR-layout data set.
 
-Printed: a row per method (nDCG@5, R@1, R@5, MRR@10), the retriever per query kind when
+Printed: a row per method (nDCG@5, Recall@1, Recall@5, MRR@10: recall is the share of a query's
+relevant pages in its top k, not the hit rate ``eval-images`` prints), the retriever per query kind when
 queries carry one, indexing speed with the CPU time other processes took meanwhile, and last
-``RESULT ndcg5=… r1=… r5=… mrr10=… index_pages_per_s=…`` for the retriever itself.
+``RESULT ndcg5=… recall1=… recall5=… mrr10=… index_pages_per_s=…`` for the retriever itself.
 
 Rows: the retriever (``f"{name} ({method})"``); the variants it scores from the index it
 already holds (:class:`~vertex_mm.pages.EvalVariants`: the OCR-assisted retriever's components
@@ -27,8 +28,8 @@ from .dataset import PageDataset
 
 __all__ = ["EvalReport", "MethodScores", "evaluate", "format_report", "query_metrics"]
 
-METRICS = ("ndcg5", "r1", "r5", "mrr10")
-_HEADERS = ("nDCG@5", "R@1", "R@5", "MRR@10")
+METRICS = ("ndcg5", "recall1", "recall5", "mrr10")
+_HEADERS = ("nDCG@5", "Recall@1", "Recall@5", "MRR@10")
 #: Pages per query that a method hands to the metrics (MRR@10 needs 10).
 RUN_DEPTH = 10
 
@@ -64,7 +65,7 @@ class EvalReport:
 
 def query_metrics(scores: np.ndarray, page_ids: Sequence[str], qids: Sequence[str],
                   qrels: Mapping[str, Mapping[str, int]]) -> dict[str, dict[str, float]]:
-    """Per-query nDCG@5, R@1, R@5 and MRR@10 of a ``(queries, pages)`` score matrix, from each
+    """Per-query nDCG@5, recall@1, recall@5 and MRR@10 of a ``(queries, pages)`` score matrix, from each
     query's top :data:`RUN_DEPTH` pages ranked as trec_eval ranks them."""
     out = {}
     for i, q in enumerate(qids):
@@ -75,8 +76,8 @@ def query_metrics(scores: np.ndarray, page_ids: Sequence[str], qids: Sequence[st
         ranking = trec_ranking({page_ids[int(j)]: float(row[j]) for j in np.flatnonzero(row >= cut)})[:RUN_DEPTH]
         grades = dict(qrels[q])
         relevant = {p for p, g in grades.items() if g > 0}
-        out[q] = {"ndcg5": ndcg_at_k(ranking, grades, 5), "r1": recall_at_k(ranking, relevant, 1),
-                  "r5": recall_at_k(ranking, relevant, 5), "mrr10": reciprocal_rank(ranking[:RUN_DEPTH], relevant)}
+        out[q] = {"ndcg5": ndcg_at_k(ranking, grades, 5), "recall1": recall_at_k(ranking, relevant, 1),
+                  "recall5": recall_at_k(ranking, relevant, 5), "mrr10": reciprocal_rank(ranking[:RUN_DEPTH], relevant)}
     return out
 
 
@@ -139,5 +140,5 @@ def format_report(report: EvalReport, out: TextIO) -> None:
     for e in s.errors:
         print(f"unreadable page: {e}", file=out)
     f = report.main.mean
-    print(f"RESULT ndcg5={f['ndcg5']:.3f} r1={f['r1']:.3f} r5={f['r5']:.3f} mrr10={f['mrr10']:.3f} "
+    print(f"RESULT ndcg5={f['ndcg5']:.3f} recall1={f['recall1']:.3f} recall5={f['recall5']:.3f} mrr10={f['mrr10']:.3f} "
           f"index_pages_per_s={report.index_pages_per_s:.2f}", file=out)

@@ -120,3 +120,21 @@ def test_beir_errors_name_the_file_and_what_is_wrong(tmp_path, pdfs):
         load_dataset(tmp_path)
     with pytest.raises(InputError, match="no such data set folder"):
         load_dataset(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize(("line", "where", "match"), [
+    ('{"_id": "q01", "text": null}', 1, "text must be a non-empty string, got None"),  # was the query "None"
+    ('{"_id": "q01", "text": "  "}', 1, "text must be a non-empty string"),
+    ('{"_id": "q01", "text": "another question"}', 2, "query id 'q01' was already given on line 1"),  # was replaced
+])
+def test_a_query_without_text_or_given_twice_is_refused_naming_the_line(tmp_path, fixture_pdfs, line, where, match):
+    shutil.copytree(fixture_pdfs, tmp_path / "ds")
+    queries = tmp_path / "ds" / "queries.jsonl"
+    rows = queries.read_text().splitlines()
+    assert json.loads(rows[0])["_id"] == "q01"
+    # line 1 replaced by the bad one, or the bad one added as line 2 after the good q01
+    rows = [line, *rows[1:]] if where == 1 else [rows[0], line, *rows[1:]]
+    queries.write_text("\n".join(rows) + "\n")
+    with pytest.raises(InputError, match=match) as info:
+        load_dataset(tmp_path / "ds")
+    assert f"queries.jsonl:{where}:" in str(info.value)
