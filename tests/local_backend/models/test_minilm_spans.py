@@ -121,7 +121,9 @@ def test_words_without_pieces_long_words_and_pages_past_the_models_limit(encoder
 
 def test_figure_passages_keep_their_page(encoder: MiniLMTextEncoder) -> None:
     pages = [WORDS * 2, "the cat sat on the mat".split() * 5]
-    late = DenseScorer(encoder, late_chunking=True).fit(pages, [[], ["a revenue chart of the quarter"]])
+    # float32, as encode_texts computes: where bfloat16 is native the scorer's "auto" autocasts,
+    # and a bfloat16 vector differs from the float32 one by ~1e-3 (this failed on Zen 4).
+    late = DenseScorer(encoder, late_chunking=True, precision="fp32").fit(pages, [[], ["a revenue chart of the quarter"]])
     arrays = late.arrays()
     chart = encoder.encode_texts(["a revenue chart of the quarter"])[0]
     at = int(np.argmax(arrays["vectors"] @ chart))
