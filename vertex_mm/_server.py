@@ -27,12 +27,14 @@ DEFAULT_HOST = "127.0.0.1"
 class ServerThread:
     """Serve ``app`` on ``host:port`` (``port=0``: a free one, see :attr:`port` after start).
 
-    ``http`` is a uvicorn HTTP protocol class (the emulator's can drop connections).
+    ``http`` is a uvicorn HTTP protocol class (the emulator's can drop connections). On
+    :meth:`stop`, requests still running get ``grace`` seconds to finish, then are cancelled.
     """
 
     def __init__(self, app: Any, *, host: str = DEFAULT_HOST, port: int = 0, http: Any = "auto",
-                 name: str = "vertex-mm-server", log_level: str = "warning") -> None:
+                 name: str = "vertex-mm-server", log_level: str = "warning", grace: float = 2.0) -> None:
         self.app = app
+        self._grace = grace
         self._host = host
         self._port = port
         self._http = http
@@ -41,6 +43,7 @@ class ServerThread:
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._address: tuple[str, int] | None = None
+        self._dual_stack = False
 
     def start(self, timeout: float = 10.0) -> "ServerThread":
         """Bind, start serving in a daemon thread, and return once requests are answered."""
@@ -49,8 +52,12 @@ class ServerThread:
         if self._thread is not None:
             raise RuntimeError(f"{self._name} was started already")
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        # "::" means every interface: IPv4 too where the system can (CPython's create_server
+        # otherwise sets IPV6_V6ONLY, and 127.0.0.1 and IPv4 clients are refused).
+        self._dual_stack = self._host == "::" and socket.has_dualstack_ipv6()
         try:
-            sock = socket.create_server((self._host, self._port), family=family, backlog=1024)
+            sock = socket.create_server((self._host, self._port), family=family, backlog=1024,
+                                        dualstack_ipv6=self._dual_stack)
         except OSError as exc:
             raise OSError(exc.errno, f"cannot listen on {self._host}:{self._port}: {exc.strerror or exc}") from exc
         except OverflowError as exc:  # a port outside 0-65535
@@ -64,7 +71,7 @@ class ServerThread:
             log_level=self._log_level,
             access_log=False,
             proxy_headers=False,
-            timeout_graceful_shutdown=2,
+            timeout_graceful_shutdown=self._grace,  # type: ignore[arg-type]  # seconds for asyncio.timeout: a float works
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
@@ -113,6 +120,17 @@ class ServerThread:
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def loopback_url(self) -> str:
+        """The URL this machine reaches the server at when it listens on every interface
+        (``0.0.0.0``, or ``::``: IPv4 too where the system is dual-stack, else IPv6 only);
+        :attr:`url` when it listens on one address."""
+        if self._host not in ("0.0.0.0", "::", ""):
+            return self.url
+        if self._host == "::" and not self._dual_stack:
+            return f"http://[::1]:{self.port}"
+        return f"http://127.0.0.1:{self.port}"
 
 
 def run_until_signal(server: ServerThread, *, on_ready: Callable[[ServerThread], None] | None = None) -> int:

@@ -97,6 +97,9 @@ class GeminiEmbedder(BaseEmbedder):
     backend = "gemini"
     # An image with a text, or a video's segments, are one request each (BatchEngine.call).
     limits_each_service_call = True
+    # Safe to call from several threads at once (the batch engine does): a google-genai Client
+    # may be shared across threads, and the rate limiter and the engine lock their own state.
+    thread_safe = True
     batch_defaults = REMOTE_DEFAULTS
     limits = GEMINI_EMBEDDING_2
     content_limits = GEMINI_EMBEDDING_2

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -193,11 +194,11 @@ class EmbedderAdapter:
         return results
 
     def _run(self, items: Sequence[Any], column: Column) -> Vectors:
-        items = list(items)
+        items = _listed(items)
         return self._vectors(items, column, self._results(items, column) if items else [])
 
     async def _arun(self, items: Sequence[Any], column: Column, *, build_in_thread: bool = False) -> Vectors:
-        items = list(items)
+        items = _listed(items)
         results = await self._aresults(items, column, build_in_thread) if items else []
         return self._vectors(items, column, results)
 
@@ -242,3 +243,12 @@ def _build_one(column: Column, item: Any, key: str) -> EmbedRequest | VertexMMEr
 
 def _name(task: Task | None) -> str | None:
     return task.name if task else None
+
+
+def _listed(items: Any) -> list[Any]:
+    """The inputs of a batch call as a list. One string, path or bytes is refused: iterated, it
+    would be one input per character (``embed_documents("abc")``: three vectors) or per byte."""
+    if isinstance(items, (str, bytes, bytearray, os.PathLike)):
+        shown = repr(items) if len(repr(items)) <= 60 else repr(items)[:59] + "…"
+        raise TypeError(f"expected a list of inputs, got one {type(items).__name__} ({shown}); wrap it in a list")
+    return list(items)

@@ -55,13 +55,16 @@ class VertexMMMultiModalEmbedding(MultiModalEmbedding):
     ``copy.deepcopy`` likewise builds a new embedder (or shares the ready one).
     """
 
-    backend: str = Field(default="vertex", description="vertex_mm.get_embedder backend name")
-    dimension: int | None = Field(default=None, description="vector length (None: the backend's default)")
-    task: str | None = Field(default=None, description="task instruction for queries and documents alike")
-    query_task: str | None = Field(default=DEFAULT_QUERY_TASK, description="task instruction of queries")
-    document_task: str | None = Field(default=DEFAULT_DOCUMENT_TASK, description="task instruction of texts")
+    # Frozen: the embedder is built from them once; a field set later would be shown (and
+    # pickled to IngestionPipeline's workers) but not used. Make a new instance instead.
+    backend: str = Field(default="vertex", frozen=True, description="vertex_mm.get_embedder backend name")
+    dimension: int | None = Field(default=None, frozen=True, description="vector length (None: the backend's default)")
+    task: str | None = Field(default=None, frozen=True, description="task instruction for queries and documents alike")
+    query_task: str | None = Field(default=DEFAULT_QUERY_TASK, frozen=True, description="task instruction of queries")
+    document_task: str | None = Field(default=DEFAULT_DOCUMENT_TASK, frozen=True,
+                                      description="task instruction of texts")
     # Excluded from to_dict/to_json: it may hold credentials or an API key. Pickling keeps it.
-    embedder_options: dict[str, Any] = Field(default_factory=dict, exclude=True, repr=False,
+    embedder_options: dict[str, Any] = Field(default_factory=dict, exclude=True, repr=False, frozen=True,
                                              description="get_embedder and configure_batch options")
     # LlamaIndex's default (10) would drain the pipeline every 10 inputs; 64 is the local
     # backend's inference chunk and keeps a remote backend's workers busy.
@@ -74,13 +77,27 @@ class VertexMMMultiModalEmbedding(MultiModalEmbedding):
                  embedder_options: dict[str, Any] | None = None, **data: Any) -> None:
         own_fields = set(type(self).model_fields)
         options = {**(embedder_options or {}), **{k: data.pop(k) for k in list(data) if k not in own_fields}}
+        if data.get("embeddings_cache") is not None:
+            # LlamaIndex keys its cache on the text alone, for queries and documents alike: a query
+            # equal to a cached document would get the document's vector (another task instruction).
+            raise ValueError("embeddings_cache= mixes query and document vectors (LlamaIndex keys it on the "
+                             "text alone); use vertex-mm's cache='PATH.sqlite', keyed on the task and space too")
         if embedder is not None:
             check_ready_embedder(embedder, backend, options)
         # The registry name rebuilds the embedder on load; it may differ from embedder.backend.
         name = embedder.backend if embedder is not None else backend or "vertex"
         made = embedder if embedder is not None else make_embedder(name, options)
         try:
-            data.setdefault("model_name", made.model)
+            wanted = data.get("model_name")
+            if wanted is not None and wanted != made.model:
+                # LlamaIndex's way to pick a model: the backend's model= (kept with the options,
+                # so a pickled copy makes the same one). A ready embedder's model is its own.
+                if embedder is not None or "model" in options:
+                    raise ValueError(f"model_name={wanted!r} but the embedder's model is {made.model!r}")
+                made.close()
+                options = {**options, "model": wanted}
+                made = make_embedder(name, options)
+            data["model_name"] = made.model
             data.update(backend=name, embedder_options=options)
             super().__init__(**data)
             self._adapter = EmbedderAdapter(made, dimension=self.dimension, task=self.task, query_task=self.query_task,

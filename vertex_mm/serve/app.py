@@ -21,6 +21,7 @@ DNS rebinding); and answers name photos by their ids, never by their paths on th
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import threading
@@ -28,6 +29,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -37,10 +40,12 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from .._server import LimitBody
-from ..errors import VertexMMError
+from ..errors import EmbeddingSpaceMismatchError, InputError, VertexMMError
 from ..index.base import BaseIndex
-from ..index.build import embed_query
+from ..index.build import _describe, _writes_to, embed_query
 from ..index.results import Hit
+from .budget import DEFAULT_QUERY_TIMEOUT
+from .errors import QueryTimeout, ShuttingDown, failure_for, shorten
 from .render import MAX_K, QuerySection, search_page, thumbnail_data_uri, thumbnail_jpeg
 
 __all__ = ["create_app"]
@@ -54,24 +59,39 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
 _PRIVATE_METADATA = frozenset({"path"})
 
 
-class _BadRequest(Exception):
-    pass
-
-
 def create_app(index: BaseIndex, embedder: Any, *, title: str = "vertex-mm photo search", default_k: int = 10,
-               allowed_hosts: Sequence[str] = LOOPBACK_HOSTS) -> Starlette:
-    """A Starlette app answering text and image queries against ``index`` with ``embedder``
-    (which must embed into the index's space; see :func:`vertex_mm.index.build.embedder_for_index`).
-    ``allowed_hosts`` are the ``Host`` names answered (``"*"``: any)."""
+               allowed_hosts: Sequence[str] | str = LOOPBACK_HOSTS,
+               query_timeout: float | None = DEFAULT_QUERY_TIMEOUT) -> Starlette:
+    """A Starlette app answering text and image queries against ``index`` with ``embedder``,
+    which must embed into the index's space (else :class:`EmbeddingSpaceMismatchError`, now; see
+    :func:`vertex_mm.index.build.embedder_for_index`). ``allowed_hosts`` are the ``Host`` names
+    answered (``"*"``: any). A query not answered within ``query_timeout`` seconds (None: no
+    limit) is a 504; give a remote embedder :func:`vertex_mm.serve.budget.interactive_options`
+    so that its retries fit in that time. Embedders that declare ``thread_safe = True`` (the
+    vertex and gemini ones) answer queries in parallel; others one at a time."""
     if isinstance(default_k, bool) or not isinstance(default_k, int) or not 1 <= default_k <= MAX_K:
         # The page's k field and every request without one would be refused (or above the cap).
         raise ValueError(f"default_k must be an integer from 1 to {MAX_K}, got {default_k!r}")
+    if query_timeout is not None and not query_timeout > 0:
+        raise ValueError(f"query_timeout must be more than 0 seconds (or None), got {query_timeout!r}")
+    if isinstance(allowed_hosts, str):  # one name, not its characters
+        allowed_hosts = (allowed_hosts,)
+    _check_space(index, embedder)
     info = f"{len(index)} photos · embedding space {index.space.id} · exact cosine similarity" \
         if index.backend == "flat" else f"{len(index)} photos · embedding space {index.space.id} · {index.backend}"
 
+    def source_path(id_: str) -> str | None:
+        # An index migrated from `vertex-mm embed LIST.txt` output has absolute-path ids and no
+        # "path" metadata: the id is where the photo is.
+        path = index.metadata(id_).get("path")
+        return str(path) if path else (id_ if Path(id_).is_absolute() else None)
+
     @functools.lru_cache(maxsize=_THUMB_CACHE)
     def thumb_bytes(id_: str) -> bytes:
-        return thumbnail_jpeg(index.metadata(id_)["path"])
+        path = source_path(id_)
+        if path is None:
+            raise FileNotFoundError(f"no file for id {id_!r}")
+        return thumbnail_jpeg(path)
 
     def thumb_src(hit: Hit) -> str:
         from urllib.parse import quote
@@ -81,11 +101,30 @@ def create_app(index: BaseIndex, embedder: Any, *, title: str = "vertex-mm photo
     # Requests run on a thread pool; an embedder that does not declare itself thread-safe
     # (a local torch model, say) sees one call at a time.
     embed_lock = contextlib.nullcontext() if getattr(embedder, "thread_safe", False) else threading.Lock()
+    in_flight = InFlight()
 
     def run_query(text: str | None, image: bytes | None, k: int) -> list[Hit]:
-        with embed_lock:
-            vec = embed_query(embedder, index.space, text=text, image=image)
-        return index.search(vec, k=k)[0]
+        with in_flight:
+            with embed_lock:
+                vec = embed_query(embedder, index.space, text=text, image=image)
+            return index.search(vec, k=k)[0]
+
+    async def answer(text: str | None, image: bytes | None, k: int) -> list[Hit]:
+        """``run_query`` on a worker thread, given up after ``query_timeout`` s or at shutdown
+        (the thread goes on to its end, bounded by the embedder's own retry budget)."""
+        try:
+            with anyio.fail_after(query_timeout):
+                return await anyio.to_thread.run_sync(run_query, text, image, k, abandon_on_cancel=True)
+        except TimeoutError:
+            raise QueryTimeout(f"the query was not answered within {query_timeout:g} s (the embedding "
+                               "service is slow or busy); try again") from None
+        except asyncio.CancelledError:
+            # uvicorn cancels what is still running once its graceful shutdown time is up: answer
+            # 503 rather than a 500 with a traceback. Acknowledged, so the answer can be sent.
+            task = asyncio.current_task()
+            if task is not None and hasattr(task, "uncancel"):
+                task.uncancel()
+            raise ShuttingDown("the server is shutting down") from None
 
     async def home(request: Request) -> Response:
         return HTMLResponse(search_page(title=title, info=info, k=default_k))
@@ -102,7 +141,7 @@ def create_app(index: BaseIndex, embedder: Any, *, title: str = "vertex-mm photo
                     if upload is not None and hasattr(upload, "read") and getattr(upload, "filename", None):
                         image = await upload.read()
                         if not image:
-                            raise _BadRequest("the uploaded image file is empty")
+                            raise InputError("the uploaded image file is empty")
             else:
                 text = _text(request.query_params.get("q"))
                 k = _k(request.query_params.get("k"), default_k)
@@ -112,11 +151,12 @@ def create_app(index: BaseIndex, embedder: Any, *, title: str = "vertex-mm photo
             elif text:
                 label = text
             else:
-                raise _BadRequest("type a query or choose an image")
-            hits = await run_in_threadpool(run_query, text, image, k)
-        except (_BadRequest, VertexMMError, ValueError) as exc:
-            page = search_page(title=title, info=info, query=text or "", k=k, error=str(exc))
-            return HTMLResponse(page, status_code=400)
+                raise InputError("type a query or choose an image")
+            hits = await answer(text, image, k)
+        except (VertexMMError, ValueError) as exc:
+            failure = failure_for(exc)
+            page = search_page(title=title, info=info, query=text or "", k=k, error=failure.message)
+            return HTMLResponse(page, status_code=failure.status, headers=failure.headers)
         query_thumb = await run_in_threadpool(_query_thumb, image) if image is not None else None
         section = QuerySection(label, hits, query_thumb)
         return HTMLResponse(search_page(title=title, info=info, query=text or "", k=k, section=section, thumb_src=thumb_src))
@@ -125,11 +165,13 @@ def create_app(index: BaseIndex, embedder: Any, *, title: str = "vertex-mm photo
         try:
             text = _text(request.query_params.get("q"))
             if not text:
-                raise _BadRequest("query parameter q is required")
+                raise InputError("query parameter q is required")
             k = _k(request.query_params.get("k"), default_k)
-            hits = await run_in_threadpool(run_query, text, None, k)
-        except (_BadRequest, VertexMMError, ValueError) as exc:
-            return JSONResponse({"error": {"type": type(exc).__name__, "message": str(exc)}}, status_code=400)
+            hits = await answer(text, None, k)
+        except (VertexMMError, ValueError) as exc:
+            failure = failure_for(exc)
+            return JSONResponse({"error": {"type": failure.type, "message": failure.message}},
+                                status_code=failure.status, headers=failure.headers)
         return JSONResponse({
             "query": text,
             "space": index.space.id,
@@ -140,7 +182,7 @@ def create_app(index: BaseIndex, embedder: Any, *, title: str = "vertex-mm photo
         id_ = request.path_params["id"]
         if id_ not in index:
             return Response("unknown id", status_code=404, media_type="text/plain")
-        path = index.metadata(id_).get("path")
+        path = source_path(id_)
         if not path or not Path(path).is_file():
             return Response("the indexed file is no longer on disk", status_code=404, media_type="text/plain")
         try:
@@ -166,7 +208,41 @@ def create_app(index: BaseIndex, embedder: Any, *, title: str = "vertex-mm photo
     app = Starlette(routes=routes, middleware=middleware)
     app.state.index = index
     app.state.embedder = embedder
+    app.state.in_flight = in_flight
     return app
+
+
+class InFlight:
+    """Counts the queries running on worker threads (a query given up on by its request runs
+    on): whoever closes the embedder waits for :meth:`wait_idle` first."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle = threading.Condition()
+
+    def __enter__(self) -> None:
+        with self._idle:
+            self._count += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._idle:
+            self._count -= 1
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """True once no query runs; False if one still does after ``timeout`` seconds."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._count == 0, timeout)
+
+
+def _check_space(index: BaseIndex, embedder: Any) -> None:
+    """Refuse at construction an embedder whose queries land in another space than the index's:
+    it would answer every query with an error while /healthz said all was well."""
+    got = _writes_to(embedder, index.space)
+    if got != index.space:
+        raise EmbeddingSpaceMismatchError(
+            f"the embedder ({embedder.backend}) embeds queries into {_describe(got)} but the index holds "
+            f"{index.space.id!r}; use the model that built the index (vertex_mm.index.build.embedder_for_index)")
 
 
 def _public(metadata: Any) -> dict[str, Any]:
@@ -194,7 +270,7 @@ def _k(value: Any, default: int) -> int:
     try:
         k = int(value)
     except (TypeError, ValueError):
-        raise _BadRequest(f"k must be a whole number, got {value!r}") from None
+        raise InputError(f"k must be a whole number, got {shorten(repr(value), 40)}", input_name="k") from None
     if not 1 <= k <= MAX_K:
-        raise _BadRequest(f"k must be between 1 and {MAX_K}, got {k}")
+        raise InputError(f"k must be between 1 and {MAX_K}, got {shorten(str(k), 40)}", input_name="k")
     return k

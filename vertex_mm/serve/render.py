@@ -85,10 +85,16 @@ class QuerySection:
     notes: list[str] = field(default_factory=list)
 
 
+def display_name(id_: str) -> str:
+    """How a hit without a ``name`` is labelled: its id, or the file name of an id that is an
+    absolute path (``vertex-mm embed LIST.txt`` writes those), not where it sits on this machine."""
+    return Path(id_).name if Path(id_).is_absolute() else id_
+
+
 def _hit_items(hits: Sequence[Hit], thumb_src: Callable[[Hit], str]) -> str:
     items = []
     for rank, hit in enumerate(hits, 1):
-        name = hit.metadata.get("name", hit.id)
+        name = hit.metadata.get("name") or display_name(hit.id)
         items.append(
             f'<li class="hit" data-id="{html.escape(hit.id, quote=True)}" data-score="{hit.score:.6f}">'
             f'<span class="rank">#{rank}</span>'

@@ -38,6 +38,10 @@ class VertexEmbedder(BaseEmbedder):
     backend = "vertex"
     batch_defaults = REMOTE_DEFAULTS
     combined_request = True  # one :predict instance carries the image, video and text
+    # Safe to call from several threads at once (the batch engine does, ``concurrency`` at a
+    # time): the gapic PredictionServiceClient may be shared across threads, and the rate
+    # limiter and the engine lock their own state. A custom PredictTransport must be too.
+    thread_safe = True
 
     def __init__(
         self,

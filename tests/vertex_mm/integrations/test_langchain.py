@@ -215,3 +215,16 @@ def test_the_async_store_calls_find_the_same_photo(local_embedder, photos):
         return await store.asimilarity_search("a rocket launch", k=1)
 
     assert Path(asyncio.run(run())[0].page_content).name == "rocket.jpg"
+
+
+@pytest.mark.parametrize("call", [
+    lambda e: e.embed_documents("abc"),
+    lambda e: e.embed_image("cat.jpg"),
+    lambda e: e.embed_image(Path("cat.jpg")),
+    lambda e: asyncio.run(e.aembed_documents("abc")),
+    lambda e: asyncio.run(e.aembed_image("cat.jpg")),
+])
+def test_one_string_where_a_list_belongs_is_a_type_error_naming_it(call):
+    # It was one vector per character ("abc": three), or a failure per character of a path.
+    with pytest.raises(TypeError, match="wrap it in a list"):
+        call(VertexMMEmbeddings(backend="hashed"))

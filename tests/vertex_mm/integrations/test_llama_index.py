@@ -183,3 +183,36 @@ def test_the_local_backend_async_hooks_give_the_sync_vectors(local_embedder, pho
     images, texts = asyncio.run(run())
     assert np.allclose(images, model.get_image_embedding_batch(paths), atol=1e-5)
     assert np.allclose(texts, model.get_text_embedding_batch(["a cat", "a dog"]), atol=1e-5)
+
+
+def test_the_fields_the_embedder_is_built_from_cannot_be_changed_later():
+    # A changed dimension was shown and pickled to IngestionPipeline's workers, but not used.
+    from pydantic import ValidationError
+
+    model = VertexMMMultiModalEmbedding("hashed", dimension=256)
+    for field, value in (("dimension", 128), ("backend", "local"), ("task", "clustering"),
+                         ("query_task", None), ("document_task", None)):
+        with pytest.raises(ValidationError, match="frozen"):
+            setattr(model, field, value)
+    assert model.dimension == 256 and len(pickle.loads(pickle.dumps(model)).get_text_embedding("a")) == 256
+
+
+def test_model_name_picks_the_model_and_a_pickled_copy_keeps_it():
+    model = VertexMMMultiModalEmbedding("hashed", model_name="my-model", dimension=128)
+    assert model.model_name == model.embedder.model == "my-model"
+    again = pickle.loads(pickle.dumps(model))
+    assert again.embedder.model == "my-model" and again.get_text_embedding("a") == model.get_text_embedding("a")
+    assert VertexMMMultiModalEmbedding("hashed").model_name == "sha256"
+
+
+def test_a_model_name_other_than_a_ready_embedders_model_is_refused(hashed):
+    with pytest.raises(ValueError, match="model_name='other'"):
+        VertexMMMultiModalEmbedding(embedder=hashed, model_name="other")
+    assert VertexMMMultiModalEmbedding(embedder=hashed, model_name=hashed.model).model_name == hashed.model
+
+
+def test_llama_index_embeddings_cache_is_refused_for_mixing_query_and_document_vectors():
+    from llama_index.core.storage.kvstore import SimpleKVStore
+
+    with pytest.raises(ValueError, match="cache='PATH.sqlite'"):
+        VertexMMMultiModalEmbedding("hashed", dimension=128, embeddings_cache=SimpleKVStore())

@@ -203,3 +203,23 @@ def test_the_query_thumbnail_is_decoded_off_the_event_loop(client, monkeypatch):
     data = (sample_photos_dir() / "coffee_cup.jpg").read_bytes()
     assert client.post("/search", files={"image": ("mine.jpg", data, "image/jpeg")}).status_code == 200
     assert on_loop == [False]
+
+
+def test_an_index_whose_ids_are_absolute_paths_gets_thumbnails_and_file_names(tmp_path):
+    # `vertex-mm embed LIST.txt` -> `vertex-mm migrate` writes such ids, with no "path" metadata.
+    from vertex_mm.index import FlatIndex
+    from vertex_mm.sample_data import sample_photos
+    from vertex_mm.testing import HashedEmbedder
+
+    embedder = HashedEmbedder()
+    photo = str(sample_photos()[0].resolve())
+    index = FlatIndex(embedder.space(128))
+    index.add([photo], embedder.embed_texts(["x"], dimension=128))
+    client = TestClient(create_app(index, embedder), base_url="http://127.0.0.1")
+    page = client.get("/search", params={"q": "a cat"}).text
+    names = re.findall(r'<span class="name">([^<]+)</span>', page)
+    assert names == [html.escape(sample_photos()[0].name)]
+    from urllib.parse import quote
+
+    r = client.get("/thumb/" + quote(photo))
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"

@@ -1,0 +1,116 @@
+"""``vertex-mm serve`` over a remote backend, as a user runs it: each query has a budget of
+seconds (not a batch job's 15 minutes of retries), so an outage is answered 503 at once; and
+``--rpm`` sets the rate limit, as on ``index``, ``embed`` and ``migrate``."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("starlette")
+pytest.importorskip("multipart", reason="uploads need python-multipart (vertex-mm[serve])")
+httpx = pytest.importorskip("httpx")
+
+from vertex_mm.cli import main  # noqa: E402
+from vertex_mm.emulator import run_emulator  # noqa: E402
+from vertex_mm.index.build import index_images  # noqa: E402
+from vertex_mm.sample_data import sample_photos, sample_photos_dir  # noqa: E402
+from vertex_mm.serve.budget import interactive_options  # noqa: E402
+from vertex_mm.testing import InMemoryTransport  # noqa: E402
+from vertex_mm.vertex import VertexEmbedder  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def vertex_index_dir(tmp_path_factory) -> Path:
+    with VertexEmbedder("p", transport=InMemoryTransport()) as embedder:
+        index, _ = index_images(embedder, sample_photos()[:2], root=sample_photos_dir(), dimension=128)
+    return index.save(tmp_path_factory.mktemp("served") / "photos.idx")
+
+
+def _serve(args: list[str], cwd: Path) -> tuple[subprocess.Popen[str], threading.Thread, str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-m", "vertex_mm", "serve", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    found: list[str] = []
+    ready = threading.Event()
+
+    def drain() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            m = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
+            if m and not found:
+                found.append(m.group(1))
+                ready.set()
+        ready.set()
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    ready.wait(timeout=60)
+    if not found:
+        _stop(proc, reader)
+        raise AssertionError("vertex-mm serve did not report its address")
+    return proc, reader, found[0]
+
+
+def _stop(proc: subprocess.Popen[str], reader: threading.Thread) -> None:
+    proc.terminate()
+    proc.wait(timeout=30)
+    reader.join(timeout=30)  # the pipe is at its end once the process is gone
+    assert proc.stdout is not None
+    proc.stdout.close()
+
+
+def test_an_outage_is_a_prompt_503_not_minutes_of_retries(vertex_index_dir, tmp_path):
+    # The service asks for 30 s between tries: a batch job waits; a search page cannot.
+    with run_emulator(backend="hashed", fault_rate_503=1.0, retry_after=30) as emulator:
+        proc, reader, url = _serve([str(vertex_index_dir), "--api-endpoint", emulator.url, "--port", "0", "--rpm", "6000",
+                            "--query-timeout", "8"], tmp_path)
+        try:
+            started = time.monotonic()
+            r = httpx.get(url + "/api/search", params={"q": "a cat"}, timeout=30)
+            took = time.monotonic() - started
+        finally:
+            _stop(proc, reader)
+    assert (r.status_code, r.json()["error"]["type"]) == (503, "ServiceUnavailableError")
+    assert r.headers["Retry-After"] == "30"
+    assert took < 8, f"answered after {took:.1f} s"
+
+
+@pytest.mark.parametrize("argv", [["--rpm", "0"], ["--rpm", "nan"], ["--query-timeout", "-1"]])
+def test_serve_refuses_a_rate_or_budget_that_is_not_positive(tmp_path, capsys, argv):
+    with pytest.raises(SystemExit) as exc:
+        main(["serve", str(tmp_path / "p.idx"), *argv])
+    assert exc.value.code == 2
+    assert "must be more than 0" in capsys.readouterr().err
+
+
+def test_the_interactive_budget_fits_retries_and_request_timeouts_into_the_query_time():
+    options = interactive_options("vertex", 20)
+    retry = options["retry"]
+    assert retry.max_attempts <= 3 and retry.max_retry_after <= 1
+    # The last attempt starts before give_up_after plus one wait, and lasts at most a request timeout.
+    assert retry.give_up_after + retry.max_backoff + options["timeout"] <= 20
+    assert interactive_options("local", 20) == {}
+    with pytest.raises(ValueError):
+        interactive_options("gemini", 0)
+
+
+def test_serve_on_a_page_index_names_the_command_that_searches_it(tmp_path, capsys):
+    from vertex_mm.index import MultiVectorIndex
+    from vertex_mm.results import EmbeddingSpace
+
+    index = MultiVectorIndex(EmbeddingSpace("test", "mv", 4))
+    index.add("a", [np.eye(2, 4, dtype=np.float32)])
+    path = index.save(tmp_path / "pages.idx")
+    assert main(["serve", str(path), "--port", "0"]) == 2
+    assert f"vertex-mm pages search --index {path}" in capsys.readouterr().err
