@@ -5,19 +5,16 @@ offline model and check meaning ("a cat" finds cat.jpg)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
-import threading
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from served_process import repo_env, served
 
 from vertex_mm import registry
 from vertex_mm.cli import main
@@ -156,46 +153,9 @@ def test_local_model_text_and_image_search(local_index, capsys):
     assert out[3].startswith("[image]") and out[4].split()[-1] == "motorcycle.jpg"
 
 
-def _env() -> dict[str, str]:
-    # Run from a temp folder, as a user would; the repo root goes on the path for its packages.
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-
-
-@contextlib.contextmanager
-def _server(args: list[str], cwd: Path) -> Iterator[str]:
-    """Run a ``python -m vertex_mm`` server, yield the URL of its ``listening on URL`` line, and
-    stop it after. Its output is drained in a thread so a chatty server never blocks on a full pipe."""
-    proc = subprocess.Popen([sys.executable, "-m", "vertex_mm", *args], cwd=cwd, env=_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert proc.stdout is not None
-    found: list[str] = []
-    ready = threading.Event()
-
-    def drain() -> None:
-        for line in proc.stdout:  # type: ignore[union-attr]
-            m = re.search(r"listening on (?:all interfaces; open )?(http://127\.0\.0\.1:\d+)", line)
-            if m and not found:
-                found.append(m.group(1))
-                ready.set()
-        ready.set()
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    try:
-        ready.wait(timeout=240)
-        if not found:
-            raise AssertionError(f"`vertex-mm {args[0]}` did not report its address")
-        yield found[0]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        reader.join(timeout=30)  # the pipe is at its end once the process is gone
-        proc.stdout.close()
-
-
 @pytest.mark.slow
 def test_serve_command_answers_on_localhost(local_index, tmp_path):
-    with _server(["serve", str(local_index), "--port", "0"], tmp_path) as url:
+    with served(["serve", str(local_index), "--port", "0"], tmp_path) as url:
         with urllib.request.urlopen(f"{url}/api/search?q=a+cat&k=1", timeout=120) as r:
             assert json.load(r)["hits"][0]["id"] == "cat.jpg"
 
@@ -203,7 +163,7 @@ def test_serve_command_answers_on_localhost(local_index, tmp_path):
 @pytest.mark.slow
 def test_serve_on_all_interfaces_prints_an_address_it_answers(local_index, tmp_path):
     # It printed http://0.0.0.0:PORT, a Host the server's own host check refuses.
-    with _server(["serve", str(local_index), "--port", "0", "--host", "0.0.0.0", "--allowed-host", "photos.lan"],
+    with served(["serve", str(local_index), "--port", "0", "--host", "0.0.0.0", "--allowed-host", "photos.lan"],
                  tmp_path) as url:
         with urllib.request.urlopen(f"{url}/api/search?q=a+cat&k=1", timeout=120) as r:
             assert json.load(r)["hits"][0]["id"] == "cat.jpg"
@@ -216,7 +176,7 @@ def test_serve_on_all_interfaces_prints_an_address_it_answers(local_index, tmp_p
 def test_the_example_runs_offline_and_writes_the_results_page(tmp_path):
     out = tmp_path / "results.html"
     run = subprocess.run([sys.executable, str(REPO / "examples" / "text_to_image_search.py"), "--check",
-                          "--out", str(out)], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600)
+                          "--out", str(out)], cwd=tmp_path, env=repo_env(), capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "a cat   ✓ expected first" in run.stdout
     assert "indexed 17 photos" in run.stdout
@@ -227,11 +187,11 @@ def test_the_example_runs_offline_and_writes_the_results_page(tmp_path):
 @pytest.mark.slow
 def test_the_example_runs_the_same_through_the_vertex_client_and_the_emulator(tmp_path):
     """--backend vertex: the real gapic client talks to the project's emulator on 127.0.0.1."""
-    with _server(["emulator", "--port", "0", "--backend", "local"], tmp_path) as url:
+    with served(["emulator", "--port", "0", "--backend", "local"], tmp_path) as url:
         out = tmp_path / "vertex.html"
         run = subprocess.run([sys.executable, str(REPO / "examples" / "text_to_image_search.py"), "--backend", "vertex",
                               "--api-endpoint", url, "--project", "demo-project", "--check", "--out", str(out)],
-                             cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600)
+                             cwd=tmp_path, env=repo_env(), capture_output=True, text=True, timeout=600)
         assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
         assert "space vertex/multimodalembedding@001/" in run.stdout
         assert out.read_text().count('<li class="hit"') == 50

@@ -211,6 +211,20 @@ def test_each_segment_saves_its_screened_pair_and_compaction_rebuilds_it(tmp_pat
                                   built.screen.view(torch.int16).numpy().view(np.uint16))
 
 
+def _record_builds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The kinds of the screened copies built from now on (a list the builds append to)."""
+    built: list[str] = []
+    build = ScreenedPages.from_pages
+
+    def record(*a, **kw):
+        sp = build(*a, **kw)
+        built.append(str(sp.kind))
+        return sp
+
+    monkeypatch.setattr(ScreenedPages, "from_pages", record)
+    return built
+
+
 def test_a_segment_saved_with_the_other_screen_is_screened_from_a_copy_built_here(tmp_path, kind, monkeypatch):
     rng = np.random.default_rng(15)
     idx, pages = _index(rng, tmp_path)
@@ -224,15 +238,7 @@ def test_a_segment_saved_with_the_other_screen_is_screened_from_a_copy_built_her
         pytest.skip("the integer screen's kernel needs an x86 CPU with AVX2 and numba")
     there = MultiVectorIndex.load(tmp_path / "idx")
     there.screen_pages_per_k = 0
-    built: list[str] = []
-    build = ScreenedPages.from_pages
-
-    def record(*a, **kw):
-        sp = build(*a, **kw)
-        built.append(str(sp.kind))
-        return sp
-
-    monkeypatch.setattr(ScreenedPages, "from_pages", record)
+    built = _record_builds(monkeypatch)
     assert there.search(queries, k=5) == want
     assert built and set(built) == {other}  # its own kind, built in memory for each segment
 
@@ -249,15 +255,7 @@ def test_a_bfloat16_pair_is_read_where_bfloat16_is_native_though_int16_is_the_sc
     want = idx.search(queries, k=5, mode="exact")
     monkeypatch.delenv(SCREEN_ENV)  # auto: int16, with bfloat16 native
     assert screen_kind() == "int16"
-    built: list[str] = []
-    build = ScreenedPages.from_pages
-
-    def record(*a, **kw):
-        sp = build(*a, **kw)
-        built.append(str(sp.kind))
-        return sp
-
-    monkeypatch.setattr(ScreenedPages, "from_pages", record)
+    built = _record_builds(monkeypatch)
     there = MultiVectorIndex.load(tmp_path / "idx")
     there.screen_pages_per_k = 0
     assert there.search(queries, k=5) == want

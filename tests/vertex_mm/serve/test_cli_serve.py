@@ -4,16 +4,12 @@ seconds (not a batch job's 15 minutes of retries), so an outage is answered 503 
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from served_process import served
 
 pytest.importorskip("starlette")
 pytest.importorskip("multipart", reason="uploads need python-multipart (vertex-mm[serve])")
@@ -27,8 +23,6 @@ from vertex_mm.serve.budget import interactive_options  # noqa: E402
 from vertex_mm.testing import InMemoryTransport  # noqa: E402
 from vertex_mm.vertex import VertexEmbedder  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[3]
-
 
 @pytest.fixture(scope="module")
 def vertex_index_dir(tmp_path_factory) -> Path:
@@ -37,50 +31,14 @@ def vertex_index_dir(tmp_path_factory) -> Path:
     return index.save(tmp_path_factory.mktemp("served") / "photos.idx")
 
 
-def _serve(args: list[str], cwd: Path) -> tuple[subprocess.Popen[str], threading.Thread, str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen([sys.executable, "-m", "vertex_mm", "serve", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    found: list[str] = []
-    ready = threading.Event()
-
-    def drain() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            m = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
-            if m and not found:
-                found.append(m.group(1))
-                ready.set()
-        ready.set()
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    ready.wait(timeout=60)
-    if not found:
-        _stop(proc, reader)
-        raise AssertionError("vertex-mm serve did not report its address")
-    return proc, reader, found[0]
-
-
-def _stop(proc: subprocess.Popen[str], reader: threading.Thread) -> None:
-    proc.terminate()
-    proc.wait(timeout=30)
-    reader.join(timeout=30)  # the pipe is at its end once the process is gone
-    assert proc.stdout is not None
-    proc.stdout.close()
-
-
 def test_an_outage_is_a_prompt_503_not_minutes_of_retries(vertex_index_dir, tmp_path):
     # The service asks for 30 s between tries: a batch job waits; a search page cannot.
     with run_emulator(backend="hashed", fault_rate_503=1.0, retry_after=30) as emulator:
-        proc, reader, url = _serve([str(vertex_index_dir), "--api-endpoint", emulator.url, "--port", "0", "--rpm", "6000",
-                            "--query-timeout", "8"], tmp_path)
-        try:
+        with served(["serve", str(vertex_index_dir), "--api-endpoint", emulator.url, "--port", "0", "--rpm", "6000",
+                     "--query-timeout", "8"], tmp_path, timeout=60) as url:
             started = time.monotonic()
             r = httpx.get(url + "/api/search", params={"q": "a cat"}, timeout=30)
             took = time.monotonic() - started
-        finally:
-            _stop(proc, reader)
     assert (r.status_code, r.json()["error"]["type"]) == (503, "ServiceUnavailableError")
     assert r.headers["Retry-After"] == "30"
     assert took < 8, f"answered after {took:.1f} s"
