@@ -8,6 +8,8 @@ A job is created from the documented body ("Get batch embeddings inferences")::
 
 and is shown as a ``BatchPredictionJob`` in proto JSON: ``name``
 (``projects/P/locations/L/batchPredictionJobs/ID``, ID all digits as the SDK expects),
+one input file per job (as documented for Gemini models; its size is bounded by the emulator's
+``max_gcs_object_bytes``, the job FAILED beyond it),
 ``state``, RFC 3339 times, ``completionStats`` (int64 counts as strings),
 ``outputInfo.gcsOutputDirectory`` and ``error``. States go PENDING -> RUNNING -> SUCCEEDED, or
 FAILED (the input cannot be read), or CANCELLING -> CANCELLED. The work itself is done by
@@ -89,6 +91,12 @@ def parse_job_spec(body: Any, parent: str) -> JobSpec:
     uris = _obj(inp, "gcsSource", "inputConfig.").get("uris")
     if not isinstance(uris, list) or not uris:
         raise _bad("inputConfig.gcsSource.uris must be a non-empty list of gs:// URIs.")
+    if len(uris) > 1:
+        # "Batch inference for Gemini models accepts one JSON Lines (JSONL) file stored in Cloud
+        # Storage as input data" ("Batch inference from Cloud Storage"): refused here, so tests
+        # catch a client that splits one job's input over several files.
+        raise _bad(f"inputConfig.gcsSource.uris has {len(uris)} files; batch inference for Gemini models "
+                   "accepts one JSONL file as input.")
     out = _obj(body, "outputConfig", "")
     if "bigqueryDestination" in out:
         raise _bad("BigQuery tables are not supported for Gemini embedding models; use a gs:// outputUriPrefix.")

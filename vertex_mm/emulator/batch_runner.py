@@ -5,7 +5,8 @@ Storage (FAILED if one cannot be read: the service validates its input before it
 turns RUNNING and embeds line by line, ``batch_line_latency`` seconds each, through the same
 path as ``:embedContent`` (:mod:`vertex_mm.wire` parsing and limits, ``gs://`` media read from
 storage, :class:`~.vectors.VectorService` vectors). A bad line becomes an output line with a
-``status`` and never stops the job. The output goes to
+``status`` (Google's documented ``"Bad Request: {json error}"`` form, :func:`row_status`) and never
+stops the job; a good line has ``"status": ""`` and a ``processed_time``, as the service writes. The output goes to
 ``{outputUriPrefix}/prediction-model-{time}/predictions.jsonl`` (the folder the service uses for
 Gemini models, returned in ``outputInfo.gcsOutputDirectory``), written once at the end, also
 after a cancel (what was done by then). ``completionStats`` are updated after every line, so a
@@ -20,6 +21,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 from ..errors import VertexMMError
@@ -28,17 +30,29 @@ from ..wire import build_batch_output_line, parse_batch_input_line
 from ..wire.embed_content import parse_embed_content_options
 from .batch_jobs import BatchJob, rfc3339
 from .embed_content import checked_usage, with_video_span_cut
-from .errors import GoogleAPIException, strict_json_loads
+from .errors import STATUS_BY_CODE, GoogleAPIException, strict_json_loads
 from .gcs_media import GcsMedia
 from .settings import FaultSettings
 from .vectors import VectorService
 
-__all__ = ["BatchRunner"]
+__all__ = ["BatchRunner", "row_status"]
 
 log = logging.getLogger("vertex_mm.emulator")
 
 _RUNNING = frozenset({"JOB_STATE_RUNNING"})
 _ACTIVE = frozenset({"JOB_STATE_RUNNING", "JOB_STATE_CANCELLING"})
+
+
+def row_status(code: int, message: str, status: str | None = None) -> str:
+    """A failed row's ``status`` as Google's Gemini batch page shows it: the HTTP reason, then the
+    JSON error envelope (``Bad Request: {"error": {"code": 400, "message": …, "status":
+    "INVALID_ARGUMENT"}}``), so clients are tested against that shape, not an easier one."""
+    envelope = {"error": {"code": code, "message": message, "status": status or STATUS_BY_CODE.get(code, "UNKNOWN")}}
+    try:
+        reason = HTTPStatus(code).phrase
+    except ValueError:
+        reason = "Error"
+    return f"{reason}: {json.dumps(envelope, ensure_ascii=False)}"
 
 
 class BatchRunner:
@@ -117,7 +131,7 @@ class BatchRunner:
             obj = strict_json_loads(raw)  # a bare NaN is not JSON to the service either
         except ValueError as exc:
             text = raw.decode("utf-8", "replace")[:1000]
-            return build_batch_output_line("", text, error=f"INVALID_ARGUMENT: the line is not JSON: {exc}"), False
+            return build_batch_output_line("", text, error=row_status(400, f"the line is not JSON: {exc}")), False
         key = obj.get("key", "") if isinstance(obj, dict) else ""
         request_json = obj.get("request") if isinstance(obj, dict) else obj
         limits = job.spec.model.limits
@@ -127,10 +141,17 @@ class BatchRunner:
             tokens, _ = checked_usage(request, parse_embed_content_options(obj["request"]), job.spec.model)
             values = self._vectors.embed_content(with_video_span_cut(request))
         except (VertexMMError, GoogleAPIException) as exc:
-            status = exc.status if isinstance(exc, GoogleAPIException) else "INVALID_ARGUMENT"
             what = getattr(exc, "detail", None) or str(exc)  # an InputError without vertex-mm's advice
-            return build_batch_output_line(str(key), request_json, error=f"{status}: {what}"), False
-        return build_batch_output_line(key, request_json, values.tolist(), token_count=sum(tokens.values())), True
+            if isinstance(exc, GoogleAPIException):
+                error = row_status(exc.status_code, exc.message, exc.status)
+            else:
+                error = row_status(400, what)
+            return {**build_batch_output_line(str(key), request_json, error=error), "processed_time": self._stamp()}, False
+        line = build_batch_output_line(key, request_json, values.tolist(), token_count=sum(tokens.values()))
+        return {**line, "status": "", "processed_time": self._stamp()}, True
+
+    def _stamp(self) -> str:
+        return rfc3339(self._clock())
 
     def _finish(self, job: BatchJob, out: Any) -> None:
         if self._stopping.is_set():

@@ -11,6 +11,7 @@ before trying again.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,15 +21,21 @@ from ..errors import APIError, VertexMMError
 from ..google_api import translate_error
 from .batch_errors import BatchJobRefusedError
 
-__all__ = ["ENDED_STATES", "FAILED_STATES", "PAUSED_STATE", "BatchJobs", "JobInfo"]
+__all__ = ["ENDED_STATES", "FAILED_STATES", "OUTAGE_PATIENCE", "PAUSED_STATE", "BatchJobs", "JobInfo"]
 
 #: google-genai's JOB_STATES_ENDED_VERTEX, plus PARTIALLY_SUCCEEDED (terminal too).
 ENDED_STATES = frozenset({"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED",
                           "JOB_STATE_PARTIALLY_SUCCEEDED"})
 #: Neither running nor ended: the service paused the job; polling stops (the run can re-attach).
 PAUSED_STATE = "JOB_STATE_PAUSED"
-#: Ended without results to collect: the next run submits a new job.
+#: Ended by the service before the end: what the job finished is collected, the rest is run
+#: again by the next run (never re-attached to: ``find`` skips these).
 FAILED_STATES = frozenset({"JOB_STATE_FAILED", "JOB_STATE_EXPIRED"})
+
+#: Seconds of retryable errors (503, 429, no answer) while following a job before the client
+#: gives up (the job runs on; the same command re-attaches), and the longest wait between tries.
+OUTAGE_PATIENCE = 30 * 60.0
+_MAX_OUTAGE_WAIT = 300.0
 
 _REFUSED_HINT = ("The gemini-embedding-2 model card lists batch prediction as not supported (the batch "
                  "prediction page documents it); use the online path instead (vertex-mm embed --mode online).")
@@ -104,6 +111,22 @@ class BatchJobs:
 
     def get(self, name: str) -> JobInfo:
         return job_info(self._call(lambda: self._batches.get(name=name)))
+
+    def get_patiently(self, name: str, interval: float) -> JobInfo:
+        """:meth:`get`, asked again through retryable errors for up to :data:`OUTAGE_PATIENCE`
+        seconds (waits growing from ``interval`` to :data:`_MAX_OUTAGE_WAIT`): a job runs for
+        hours, and an API outage of a minute must not end the client following it."""
+        waited = 0.0
+        for attempt in itertools.count():
+            try:
+                return self.get(name)
+            except VertexMMError as exc:
+                if not exc.retryable or waited >= OUTAGE_PATIENCE:
+                    raise
+                wait = min(max(interval, min(_MAX_OUTAGE_WAIT, interval * 2.0 ** attempt)), OUTAGE_PATIENCE - waited)
+                self._sleep(wait)
+                waited += wait
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def find(self, display_name: str, inputs: list[str]) -> JobInfo | None:
         """The newest job of this display name and input that has not failed, if any."""

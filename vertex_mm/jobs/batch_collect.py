@@ -19,8 +19,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import APIError, NotRunError
-from ..gcs import list_objects
+from ..errors import APIError, NotRunError, VertexMMError
+from ..gcs import list_objects, split_gs_uri, storage_error
 from ..wire import parse_batch_output_line
 from .batch_errors import row_error
 from .batch_state import JobState
@@ -53,6 +53,9 @@ class ErrorSet:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._entries
 
 
 @dataclass
@@ -88,12 +91,48 @@ def _unit(values: list[float]) -> list[float]:
     return [v / norm for v in values] if norm > 0 else values
 
 
+def _output_files(client: Any, output_directory: str | None) -> list[tuple[Any, str]]:
+    """The ``*.jsonl`` blobs under the output folder, with their URIs (a Cloud Storage error as
+    a typed error naming the folder)."""
+    if not output_directory:
+        return []
+    folder = output_directory.rstrip("/") + "/"
+    try:
+        blobs = list(list_objects(client, folder, suffix=".jsonl"))
+    except VertexMMError:
+        raise
+    except Exception as exc:
+        raise _storage_error(exc, folder, "listing") from exc
+    bucket = split_gs_uri(folder)[0]
+    return [(b, f"gs://{bucket}/{b.name}") for b in blobs]
+
+
+def _blob_lines(blob: Any, uri: str) -> Iterator[bytes]:
+    """The lines of one output file; only the reading is guarded (an error of the caller, such
+    as writing the journal, is not a storage error)."""
+    try:
+        with blob.open("rb") as f:
+            yield from _lines(f)
+    except VertexMMError:
+        raise
+    except Exception as exc:
+        raise _storage_error(exc, uri, "reading") from exc
+
+
+def _storage_error(exc: Exception, uri: str, what: str) -> VertexMMError:
+    mapped = storage_error(exc, uri, what=what)
+    if mapped is None:
+        raise exc
+    return mapped
+
+
 def collect_outputs(client: Any, output_directory: str | None, state: JobState, *, journal: Journal,
                     errors: ErrorSet, missing_reason: str) -> Collected:
     """Write every output row of the job into ``journal`` / ``errors``; inputs of ``state``
     with no row get a :class:`NotRunError` saying ``missing_reason``."""
     found = Collected()
-    seen: set[str] = set()
+    seen: set[str] = set()  # keys with a row
+    embedded: set[str] = set()  # keys with a vector
 
     def fail(key: str, error: BaseException) -> None:
         item_id = state.item_id(key)
@@ -102,32 +141,41 @@ def collect_outputs(client: Any, output_directory: str | None, state: JobState, 
         if len(found.first_errors) < FIRST_ERRORS:
             found.first_errors.append(f"{item_id}: {type(error).__name__}: {error}")
 
-    blobs = list_objects(client, output_directory.rstrip("/") + "/", suffix=".jsonl") if output_directory else ()
-    for blob in blobs:
-        with blob.open("rb") as f:
-            for raw in _lines(f):
-                if not raw.strip():
-                    continue
-                try:
-                    key, values, status = parse_batch_output_line(json.loads(raw))
-                except ValueError:
-                    found.unknown_rows += 1
-                    continue
-                if key not in state.items or key in seen:
-                    found.unknown_rows += 1  # not ours, or a row delivered twice
-                    continue
-                seen.add(key)
-                if status is not None or values is None:
-                    fail(key, row_error(key, status or "no embedding"))
-                elif len(values) != state.dimension:
-                    fail(key, APIError(f"{key}: asked for {state.dimension} dimensions, the job returned {len(values)}"))
-                elif (problem := embedding_problem(values)) is not None:  # never journalled: no index could use it
-                    fail(key, APIError(f"{key}: the vector the job returned {problem}"))
-                else:
-                    journal.write({"id": state.item_id(key), "content_hash": state.items[key], "space": state.space,
-                                   "embedding": _unit(values)})
-                    errors.discard(state.item_id(key))
-                    found.embedded += 1
+    for blob, uri in _output_files(client, output_directory):
+        for raw in _blob_lines(blob, uri):
+            if not raw.strip():
+                continue
+            try:
+                key, values, status = parse_batch_output_line(json.loads(raw))
+            except ValueError:
+                found.unknown_rows += 1
+                continue
+            problem = None
+            if status is not None or values is None:
+                problem = row_error(key, status or "no embedding")
+            elif len(values) != state.dimension:
+                problem = APIError(f"{key}: asked for {state.dimension} dimensions, the job returned {len(values)}")
+            elif (bad := embedding_problem(values)) is not None:  # never journalled: no index could use it
+                problem = APIError(f"{key}: the vector the job returned {bad}")
+            # A key seen before is a row delivered twice: ignored, unless it is the vector of a
+            # key that so far only had an error (the finished, billed vector is kept).
+            if key not in state.items or key in embedded or (key in seen and problem is not None):
+                found.unknown_rows += 1
+                continue
+            if key in seen:
+                found.unknown_rows += 1
+                found.failed -= 1
+                found.first_errors = [e for e in found.first_errors if not e.startswith(f"{state.item_id(key)}: ")]
+            seen.add(key)
+            if problem is not None:
+                fail(key, problem)
+                continue
+            assert values is not None
+            journal.write({"id": state.item_id(key), "content_hash": state.items[key], "space": state.space,
+                           "embedding": _unit(values)})
+            errors.discard(state.item_id(key))
+            embedded.add(key)
+            found.embedded += 1
     for key in state.items.keys() - seen:
         found.missing += 1
         fail(key, NotRunError(f"{key}: {missing_reason}"))

@@ -10,14 +10,17 @@
         └── BatchJobStateError            OUT.job.json is unreadable or belongs to other flags
 
 A row of the output that carries a ``status`` instead of a ``response`` becomes the
-:mod:`vertex_mm.errors` error of its google.rpc code (``INVALID_ARGUMENT: …`` ->
+:mod:`vertex_mm.errors` error of its google.rpc code (Google's ``Bad Request: {"error": {…,
+"status": "INVALID_ARGUMENT"}}``, or ``INVALID_ARGUMENT: …``, ->
 :class:`~vertex_mm.errors.InvalidArgumentError`), so ``OUT.errors.jsonl`` reads the same as
 for the online path.
 """
 
 from __future__ import annotations
 
-from ..errors import APIError, VertexMMError, api_error_for_rpc_code
+import json
+
+from ..errors import APIError, VertexMMError, api_error_for_rpc_code, api_error_for_status
 
 __all__ = ["BatchJobError", "BatchJobFailedError", "BatchJobPausedError", "BatchJobRefusedError", "BatchJobStateError",
            "row_error"]
@@ -34,8 +37,9 @@ class BatchJobRefusedError(BatchJobError):
 
 
 class BatchJobFailedError(BatchJobError):
-    """Raised when a job ends FAILED or EXPIRED; the message carries the service's reason. The
-    next run submits a new job."""
+    """Raised when a job ends FAILED or EXPIRED, after the rows it finished were collected; the
+    message carries the service's reason and the counts. The next run submits the inputs that
+    never ran as a new job."""
 
 
 class BatchJobPausedError(BatchJobError):
@@ -49,8 +53,40 @@ class BatchJobStateError(BatchJobError):
 
 
 def row_error(key: str, status: str) -> APIError:
-    """The typed error of one failed output row (its ``status``, e.g. ``"INVALID_ARGUMENT: …"``;
-    an unknown or missing code gives a plain, non-retryable :class:`APIError`)."""
-    code = status.split(":", 1)[0].strip().upper()
+    """The typed error of one failed output row, from its ``status``. Google documents a failed
+    Gemini batch row as ``"Bad Request: {\"error\": {\"code\": 400, \"message\": …, \"status\":
+    \"INVALID_ARGUMENT\"}}"`` (an HTTP reason, then the JSON error envelope): its google.rpc
+    ``status`` is used, else its HTTP ``code``, so a 429 or 5xx row stays retryable. The shorter
+    ``"INVALID_ARGUMENT: …"`` is read too. An unknown or missing code gives a plain,
+    non-retryable :class:`APIError`."""
+    head, _, rest = status.partition(":")
+    envelope = _error_envelope(rest)
+    if envelope is not None:
+        rpc, http, message = envelope
+        cls = api_error_for_rpc_code(rpc) if rpc else None
+        if cls is None and http:
+            cls = api_error_for_status(http)
+        if cls is not None:
+            said = f"{rpc or http} {message}" if message else status
+            return cls(f"{key}: the batch job reported {said}", status=rpc or None, status_code=http or None)
+    code = head.strip().upper()
     cls = api_error_for_rpc_code(code)
     return (cls or APIError)(f"{key}: the batch job reported {status}", status=code if cls else None)
+
+
+def _error_envelope(text: str) -> tuple[str, int, str] | None:
+    """``(rpc status, HTTP code, message)`` of a JSON ``{"error": {...}}`` envelope; None when
+    ``text`` is not one."""
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return None
+    error = obj.get("error") if isinstance(obj, dict) else None
+    if not isinstance(error, dict):
+        return None
+    rpc = error.get("status")
+    code = error.get("code")
+    message = error.get("message")
+    return (rpc.strip().upper() if isinstance(rpc, str) else "",
+            code if isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599 else 0,
+            message if isinstance(message, str) else "")

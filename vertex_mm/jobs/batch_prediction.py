@@ -5,14 +5,15 @@ online price, with the guarantees of the online path.
 >>> report = run_batch_job(emb, "docs/", "docs.jsonl", staging="gs://my-bucket/vertex-mm",
 ...                        task="retrieval_document", dimension=768, progress=True)
 
-One run, per job of at most 1,000,000 inputs:
+One run, per job of at most 1,000,000 inputs and 1 GB of input lines:
 
 1. **prepare**: every image, PDF, audio clip and video of the source that is not in the journal
    yet becomes one content request, checked here (a bad file is a per-item error and is never
    sent), and one input line (local files inline as base64, ``gs://`` objects as ``fileData``);
 2. **estimate**: ``on_estimate`` gets the :class:`~vertex_mm.pricing.CostEstimate` before
    anything is sent (:func:`~vertex_mm.jobs.estimate.estimate_source` estimates without sending);
-3. **stage** the lines to ``{staging}/{digest}/input-NNNNN.jsonl`` (:mod:`.staging`);
+3. **stage** the lines to ``{staging}/{digest}/input.jsonl``, one file of at most 1 GB per job
+   (:mod:`.staging`);
 4. **create** the job through the GeminiEmbedder's google-genai client, recording it in
    ``OUT.job.json`` first (:mod:`.batch_state`), or **re-attach** to the job that file names;
 5. **poll** every ``poll_interval`` seconds, the progress bar following ``completionStats``;
@@ -46,7 +47,7 @@ from .batch_collect import ErrorSet, collect_outputs
 from .batch_errors import BatchJobFailedError, BatchJobPausedError, BatchJobRefusedError, BatchJobStateError
 from .batch_state import JobState, state_path
 from .contents import content_extensions_for, load_content
-from .errors_file import write_errors
+from .errors_file import read_errors, write_errors
 from .job import FIRST_ERRORS, JobReport, OutputFormat, job_paths
 from .sources import iter_source
 from .staging import MAX_INPUT_FILE_BYTES, MAX_ROWS_PER_JOB, StagedInput, display_name_for
@@ -63,9 +64,9 @@ class BatchJobReport(JobReport):
     """What one run did: :class:`JobReport`'s counts, plus the job's own. ``complete`` is True
     when no input is left to do.
 
-    The source is listed again for each job's input, yet ``seen``, ``skipped`` and
-    ``duplicates`` count each listed input once; a run that only re-attached to a job lists
-    nothing (they stay 0). ``torn_bytes`` and ``bad_lines`` are what opening the journal
+    The source is listed again for each job's input (and after a re-attached job, to find what
+    the run that made it had left), yet ``seen``, ``skipped`` and ``duplicates`` count each
+    listed input once. ``torn_bytes`` and ``bad_lines`` are what opening the journal
     repaired or ignored. ``submitted`` and ``estimate`` cover the inputs this run sent, over
     all its jobs (``estimate`` None when it sent none); ``jobs`` are the jobs it ran or
     re-attached to (``reattached``)."""
@@ -137,19 +138,31 @@ def run_batch_job(
     errors = ErrorSet()
     tried: set[str] = set()
     touched = False  # whether this run got as far as knowing its errors (else the old file stays)
+    whole_source = False  # whether this run listed its whole source and collected every job of it
+    # An earlier run's failures stand until this run has been through the whole source: a run
+    # killed while its second job ran had written its first job's failures here only.
+    earlier = read_errors(report.errors_file)
     if extensions is None:
         extensions = content_extensions_for(embedder)
     run = _Run(embedder, source, space, task, gcs, staging, extensions, max_file_bytes, max_rows, report, errors)
     with Journal(journal_path, space=space.id) as journal:
         report.torn_bytes = journal.torn_bytes
         report.bad_lines, report.first_bad_lines = journal.bad_lines, journal.first_bad_lines
+
+        def write_errors_file() -> None:
+            kept = [] if whole_source else [e for i, e in earlier.items()
+                                            if i not in errors and not journal.is_done(i, None)]
+            write_errors(report.errors_file, kept + errors.entries())
+
         try:
             while True:
                 state = JobState.load(report.state_file)
+                from_file = state is not None
                 if state is None:
                     touched = True
                     state = run.prepare(journal, tried, on_estimate)
                     if state is None:
+                        whole_source = True
                         break
                 else:
                     state.check_matches(path=report.state_file, model=embedder.model, space=space.id)
@@ -165,15 +178,22 @@ def run_batch_job(
                         f"not ended; {job.successful + job.failed} of {state.rows} inputs done). {report.state_file} "
                         "is kept: run the same command again to wait for it once it runs again, or cancel the job "
                         "and delete that file to submit the input anew")
-                _collect(job, state, gcs, journal, errors, report)
-                tried |= {state.item_id(key) for key in state.items} | {e["id"] for e in state.local_errors}
-                if not state.more:
+                try:
+                    _collect(job, state, gcs, journal, errors, report)
+                finally:
+                    tried |= {state.item_id(key) for key in state.items} | {e["id"] for e in state.local_errors}
+                    write_errors_file()  # now, not at the end: a client killed during the next job keeps them
+                if not state.more and not from_file:
+                    whole_source = True  # this run's listing went through the whole source
                     break
+                # A job re-attached from the state file: the run that made it may have run others
+                # before it (their failures died with it), so the source is listed again;
+                # ``tried`` keeps this job's inputs from being sent twice.
         except KeyboardInterrupt:
             report.interrupted = True
         finally:
             if touched:
-                write_errors(report.errors_file, errors.entries())
+                write_errors_file()
     report.failed = len(errors)
     report.retryable_failed = sum(bool(entry.get("retryable")) for entry in errors.entries())
     if fmt == "parquet" and not report.interrupted:
@@ -222,7 +242,9 @@ class _Run:
                         local_errors.append(self.errors.add(item_id, clash))
                         self.report.quote_error(item_id, clash)
                         continue
-                    staged.add(_input_line(self.embedder, key, request))
+                    if not staged.add(_input_line(self.embedder, key, request)):
+                        more = True  # the job's one input file is full: this input goes to the next job
+                        break
                     estimate.add(request)
                     items[key] = content_hash
                     if key != item_id:
@@ -332,20 +354,31 @@ def _poll(jobs: BatchJobs, job: JobInfo, rows: int, progress: bool, interval: fl
             if job.ended or job.state == PAUSED_STATE:
                 return job
             sleep(interval)
-            job = jobs.get(job.name)
+            job = jobs.get_patiently(job.name, interval)
 
 
 def _collect(job: JobInfo, state: JobState, gcs: Any, journal: Journal, errors: ErrorSet,
              report: BatchJobReport) -> None:
-    if job.state in FAILED_STATES:
-        # Nothing to collect; the next run submits the input again as a new job.
-        report.state_file.unlink(missing_ok=True)
-        raise BatchJobFailedError(f"batch prediction job {job.name} ended {job.state}: {job.error or 'no reason given'}; "
-                                  "run again to submit a new job")
-    why = ("the job was cancelled before this input ran" if job.state == "JOB_STATE_CANCELLED"
-           else "the job wrote no output line for this input")
-    found = collect_outputs(gcs, job.output_directory, state, journal=journal, errors=errors, missing_reason=why)
+    """Collect what the job wrote, whatever way it ended: a FAILED, EXPIRED or CANCELLED job keeps
+    the rows it finished in its output ("Resume an incomplete batch inference job"), and they
+    were billed, so they go into the journal; only the rows it never ran are retried."""
+    failed = job.state in FAILED_STATES
+    if job.state == "JOB_STATE_CANCELLED":
+        why = "the job was cancelled before this input ran"
+    elif failed:
+        why = f"the job ended {job.state} before this input ran"
+    else:
+        why = "the job wrote no output line for this input"
+    # A job that failed may not report its output folder: its rows are still under our prefix
+    # (the prefix is named after the input's digest, so anything there is output of this input).
+    directory = job.output_directory or (state.output_prefix if failed else None)
+    found = collect_outputs(gcs, directory, state, journal=journal, errors=errors, missing_reason=why)
     journal.sync()
     report.embedded += found.embedded
     report.first_errors += found.first_errors[: max(0, FIRST_ERRORS - len(report.first_errors))]
     report.state_file.unlink(missing_ok=True)
+    if failed:
+        raise BatchJobFailedError(
+            f"batch prediction job {job.name} ended {job.state}: {job.error or 'no reason given'}; "
+            f"{found.embedded} of its {state.rows} inputs were collected, {found.missing} never ran: run again "
+            "to submit those as a new job")

@@ -4,7 +4,8 @@ Each line is ``{"id", "error" (the type), "message", "retryable", "time"}``. It 
 people and scripts (which inputs to look at, or retry); resuming does not read it: failed inputs
 are tried again on the next run whatever it says.
 
-A batch job writes it once, when the job's output is collected (:func:`write_errors`). The online
+A batch job writes it after each job's output is collected (:func:`write_errors`); an earlier
+run's entries for inputs not yet done are kept until a run has been through the whole source. The online
 job appends each failure the moment it happens (:class:`ErrorLog`: a killed run keeps them), and
 settles the file when the run ends: this run's failures, plus, when the run stopped before the
 end of its source, the earlier runs' failures of inputs it did not reach.

@@ -95,20 +95,27 @@ def test_bad_lines_become_status_lines_and_the_job_goes_on(genai, bucket):
     rows = outputs(bucket, job)
     assert "7 pages" in rows["seven-pages"]["status"]
     assert "gs://bkt/media/nope.png" in rows["missing"]["status"]
-    assert rows["corrupt"]["status"].startswith("INVALID_ARGUMENT")
+    # Google's documented form: the HTTP reason, then the JSON error envelope.
+    reason, _, envelope = rows["corrupt"]["status"].partition(": ")
+    assert reason == "Bad Request"
+    assert json.loads(envelope)["error"]["status"] == "INVALID_ARGUMENT"
+    assert json.loads(envelope)["error"]["code"] == 400
+    assert rows["ok"]["status"] == "" and rows["ok"]["processed_time"].endswith("Z")
     assert "request" in rows["no-request"]["status"]
     assert "not JSON" in rows[""]["status"]
     expected = HashedEmbedder().embed_content(Image(image_bytes("PNG")), dimension=3072)
     np.testing.assert_allclose(rows["ok"]["response"]["embedding"]["values"], expected, rtol=1e-5, atol=1e-7)
 
 
-def test_several_input_files_make_one_output(genai, bucket):
-    from google.genai import types
+def test_a_job_of_several_input_files_is_refused_as_gemini_takes_one(genai, bucket):
+    from google.genai import errors, types
 
     a = stage(bucket, "in/part-0.jsonl", [text_line("a", "one")])
     b = stage(bucket, "in/part-1.jsonl", [text_line("b", "two"), text_line("c", "three")])
-    job = wait(genai, create(genai, types.BatchJobSource(format="jsonl", gcs_uri=[a, b])))
-    assert sorted(outputs(bucket, job)) == ["a", "b", "c"]
+    with pytest.raises(errors.ClientError, match="accepts one JSONL file"):
+        create(genai, types.BatchJobSource(format="jsonl", gcs_uri=[a, b]))
+    job = wait(genai, create(genai, types.BatchJobSource(format="jsonl", gcs_uri=[b])))
+    assert sorted(outputs(bucket, job)) == ["b", "c"]
 
 
 def test_a_slow_job_is_seen_running_with_live_counts_and_can_be_cancelled(genai, bucket, gcs_emulator):

@@ -98,19 +98,24 @@ def test_a_damaged_or_foreign_state_file_is_a_clear_error(tmp_path):
         make_state().check_matches(path=path, model="gemini-embedding-2", space="gemini/gemini-embedding-2/256")
 
 
-def test_staged_input_splits_files_and_names_them_by_content(tmp_path):
+def test_staged_input_is_one_file_within_the_byte_bound_and_named_by_content(tmp_path):
+    line = {"key": "0", "request": {"content": {"parts": [{"text": "x" * 30}]}}}  # over half the bound
+
     def staged(n, folder):
         folder.mkdir()
         s = StagedInput(folder, model="m", task=None, max_file_bytes=100)
-        for i in range(n):
-            s.add({"key": str(i), "request": {"content": {"parts": [{"text": "x" * 30}]}}})
+        taken = [s.add({**line, "key": str(i)}) for i in range(n)]
         s.close()
-        return s
+        return s, taken
 
-    a, b = staged(4, tmp_path / "a"), staged(4, tmp_path / "b")
-    assert len(a.files) == 4 and a.rows == 4  # each line is over half the bound
+    (a, taken), (b, _) = staged(3, tmp_path / "a"), staged(3, tmp_path / "b")
+    assert taken == [True, False, False]  # the service takes one file of at most the bound per job
+    assert a.files == [tmp_path / "a" / "input.jsonl"] and a.rows == 1 and a.path.stat().st_size == a.bytes <= 100
     assert a.digest == b.digest and a.prefix("gs://b/s/") == "gs://b/s/" + a.digest[:20]
-    assert staged(3, tmp_path / "c").digest != a.digest
+    c = StagedInput(tmp_path, model="m", task=None, max_file_bytes=10)
+    assert c.add({**line, "key": "other"}) and c.rows == 1  # a line over the bound alone is still sent (it cannot be split)
+    c.close()
+    assert c.digest != a.digest
 
 
 def test_row_errors_are_typed_by_their_google_rpc_code():
@@ -118,6 +123,22 @@ def test_row_errors_are_typed_by_their_google_rpc_code():
     quota = row_error("k", "RESOURCE_EXHAUSTED: later")
     assert isinstance(quota, QuotaExceededError) and quota.retryable
     assert type(row_error("k", "{'code': 13}")).__name__ == "APIError"
+
+
+@pytest.mark.parametrize("status, cls, retryable", [
+    ('Bad Request: {"error": {"code": 400, "message": "Please use a valid role", "status": "INVALID_ARGUMENT"}}',
+     "InvalidArgumentError", False),
+    ('Too Many Requests: {"error": {"code": 429, "message": "Resource exhausted", "status": "RESOURCE_EXHAUSTED"}}',
+     "QuotaExceededError", True),
+    ('Internal Server Error: {"error": {"code": 500, "message": "Internal error", "status": "INTERNAL"}}',
+     "InternalServerError", True),
+    ('Service Unavailable: {"error": {"code": 503, "message": "try later"}}', "ServiceUnavailableError", True),
+])
+def test_row_errors_in_googles_documented_status_form_are_typed(status, cls, retryable):
+    """Google's Gemini batch page shows a failed row as ``"<HTTP reason>: {json error}"``."""
+    error = row_error("k", status)
+    assert (type(error).__name__, error.retryable) == (cls, retryable)
+    assert "k:" in str(error)
 
 
 @pytest.mark.parametrize("chunk", [1, 3, 7, 1000])
