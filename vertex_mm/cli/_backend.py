@@ -109,6 +109,8 @@ def _positive(kind: type) -> Any:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
         if not value > 0:  # NaN too
             raise argparse.ArgumentTypeError(f"{text} must be more than 0")
+        if value == float("inf"):  # a rate or a deadline of inf broke the rate limiter and the timeouts
+            raise argparse.ArgumentTypeError(f"{text} must be a finite number")
         return value
     return parse
 

@@ -217,6 +217,13 @@ class _Run:
     #: Source items (in listing order) already counted in the report: each job's input is
     #: prepared by listing the source again, and an item is counted the first time only.
     counted: int = 0
+    #: Files left out for their format already counted (each listing passes them again).
+    left_out_seen: set[str] = field(default_factory=set)
+
+    def _left_out(self, item_id: str) -> None:
+        if item_id not in self.left_out_seen:
+            self.left_out_seen.add(item_id)
+            self.report.left_out(item_id)
 
     def prepare(self, journal: Journal, tried: set[str],
                 on_estimate: Callable[[CostEstimate], None] | None) -> JobState | None:
@@ -272,7 +279,8 @@ class _Run:
                  local_errors: list[dict[str, Any]]) -> Iterator[tuple[str, str, EmbedRequest]]:
         seen: set[str] = set()
         report = self.report
-        for position, item in enumerate(iter_source(self.source, storage_client=self.gcs, extensions=self.extensions)):
+        listing = iter_source(self.source, storage_client=self.gcs, extensions=self.extensions, passed_over=self._left_out)
+        for position, item in enumerate(listing):
             first_look = position >= self.counted  # not counted by an earlier job's listing
             if first_look:
                 self.counted = position + 1

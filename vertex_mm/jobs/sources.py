@@ -15,7 +15,7 @@ objects is listed page by page). An item's ``id`` is what the output is keyed by
   (the object's MD5, else its CRC32C), so nothing is downloaded: Vertex AI reads the object.
 
 A folder or bucket gives only the files of the formats taken (``extensions``); each other
-file (hidden files aside) is passed to ``passed_over``, so a run can say how many it left out
+file (hidden files and a folder's hidden sub-folders aside) is passed to ``passed_over``, so a run can say how many it left out
 instead of leaving them out silently.
 """
 
@@ -110,9 +110,11 @@ def _ignore(_: str) -> None:
 
 
 def _iter_folder(root: pathlib.Path, extensions: frozenset[str], passed_over: Callable[[str], None]) -> Iterator[SourceItem]:
-    # os.walk with sorted names: the same folder gives the same order on every run.
+    # os.walk with sorted names: the same folder gives the same order on every run. Hidden
+    # folders (.git, .thumbnails, .Trash) are not walked, as hidden files are not taken: a photo
+    # folder under git reported .git/HEAD and the rest as "left out", and took .thumbnails' images.
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if name.startswith("."):
                 continue

@@ -22,9 +22,10 @@ DNS rebinding); and answers name photos by their ids, never by their paths on th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
+import math
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -100,13 +101,25 @@ def create_app(index: BaseIndex, embedder: Any, *, title: str = "vertex-mm photo
 
     # Requests run on a thread pool; an embedder that does not declare itself thread-safe
     # (a local torch model, say) sees one call at a time.
-    embed_lock = contextlib.nullcontext() if getattr(embedder, "thread_safe", False) else threading.Lock()
+    embed_lock = None if getattr(embedder, "thread_safe", False) else threading.Lock()
     in_flight = InFlight()
 
-    def run_query(text: str | None, image: bytes | None, k: int) -> list[Hit]:
+    def run_query(text: str | None, image: bytes | None, k: int, deadline: float) -> list[Hit]:
+        # A query given up on (504) must not run later for nobody: behind the lock, a burst of
+        # abandoned queries kept the model busy, and every new query timed out behind them.
         with in_flight:
-            with embed_lock:
+            if embed_lock is None:
                 vec = embed_query(embedder, index.space, text=text, image=image)
+            else:
+                wait = deadline - time.monotonic()
+                if not embed_lock.acquire(timeout=-1 if wait == math.inf else max(0.0, wait)):
+                    raise QueryTimeout("given up before its turn")
+                try:
+                    if time.monotonic() >= deadline:
+                        raise QueryTimeout("given up before its turn")
+                    vec = embed_query(embedder, index.space, text=text, image=image)
+                finally:
+                    embed_lock.release()
             return index.search(vec, k=k)[0]
 
     async def answer(text: str | None, image: bytes | None, k: int) -> list[Hit]:
@@ -114,7 +127,8 @@ def create_app(index: BaseIndex, embedder: Any, *, title: str = "vertex-mm photo
         (the thread goes on to its end, bounded by the embedder's own retry budget)."""
         try:
             with anyio.fail_after(query_timeout):
-                return await anyio.to_thread.run_sync(run_query, text, image, k, abandon_on_cancel=True)
+                deadline = math.inf if query_timeout is None else time.monotonic() + query_timeout
+                return await anyio.to_thread.run_sync(run_query, text, image, k, deadline, abandon_on_cancel=True)
         except TimeoutError:
             raise QueryTimeout(f"the query was not answered within {query_timeout:g} s (the embedding "
                                "service is slow or busy); try again") from None

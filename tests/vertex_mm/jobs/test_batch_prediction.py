@@ -22,6 +22,7 @@ from vertex_mm.jobs.batch_errors import BatchJobFailedError, BatchJobRefusedErro
 from vertex_mm.jobs.batch_prediction import run_batch_job
 from vertex_mm.jobs.batch_state import JobState
 from vertex_mm.jobs.contents import CONTENT_EXTENSIONS
+from vertex_mm.jobs.sources import LeftOut
 from vertex_mm.limits import GEMINI_EMBEDDING_2
 from vertex_mm.testing import HashedEmbedder
 
@@ -125,8 +126,14 @@ def test_a_client_killed_between_create_and_saving_the_name_finds_the_job_by_dis
 def test_large_inputs_are_split_into_jobs_of_one_file_within_the_byte_bound(gemini, gcs_emulator, bucket,
                                                                              media_folder, tmp_path):
     root = media_folder(images=5)
+    (root / "notes.txt").write_text("not an input")
+    (root / "scan.tif").write_bytes(b"II*\x00")
+    once = LeftOut()
+    list(iter_source(root, extensions=CONTENT_EXTENSIONS, passed_over=once))
     out = tmp_path / "out.jsonl"
     report = run(gemini, root, out, max_file_bytes=3000, max_rows=4)
+    # Listed again for each job, and the files of other formats counted once, as a run online counts them.
+    assert report.left_out.count == once.count >= 2 and "notes.txt" in report.summary()
     jobs = gcs_emulator.app.state.batch_jobs.jobs()
     assert len(jobs) >= 3 and all(len(j.spec.input_uris) == 1 for j in jobs)  # one JSONL file per job
     sizes = [bucket.get_blob(j.spec.input_uris[0].removeprefix("gs://bkt/")).size for j in jobs]

@@ -21,10 +21,15 @@ from vertex_mm.jobs.writer import encode_record
 def test_folder_source_is_recursive_sorted_and_images_only(image_folder):
     root = image_folder(5)
     (root / "b" / "scan.tif").write_bytes(b"II*\x00")
+    (root / ".git").mkdir()
+    (root / ".git" / "HEAD").write_text("ref: refs/heads/main")
+    (root / ".thumbnails").mkdir()
+    (root / ".thumbnails" / "small.jpg").write_bytes((root / "a" / "img_0000.jpg").read_bytes())
     left_out = LeftOut()
     ids = [item.id for item in iter_source(root, passed_over=left_out)]
     assert ids == ["a/img_0000.jpg", "a/img_0002.jpg", "a/img_0004.jpg", "b/img_0001.jpg", "b/img_0003.jpg"]
-    # The other files are counted and named, not dropped silently; hidden files are nobody's input.
+    # The other files are counted and named, not dropped silently; hidden files and folders are
+    # nobody's input (.git is not reported, .thumbnails' images are not taken).
     assert (left_out.count, left_out.first) == (2, ["notes.txt", "b/scan.tif"])
     assert left_out.describe() == "2 files of other formats left out (notes.txt, b/scan.tif)"
 

@@ -123,6 +123,46 @@ def test_a_query_past_the_deadline_is_a_504(vertex_index):
     assert "0.3 s" in r.json()["error"]["message"]
 
 
+class SlowTransport(InMemoryTransport):
+    """The in-memory service taking ``seconds`` a call, counting the calls it answered."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds, self.answered = seconds, 0
+
+    def predict(self, instance: Mapping[str, Any], parameters: Mapping[str, Any]) -> dict[str, Any]:
+        time.sleep(self.seconds)
+        self.answered += 1
+        return super().predict(instance, parameters)
+
+
+def test_queries_given_up_behind_the_lock_never_run_and_the_server_recovers(vertex_index):
+    # An embedder that is not thread-safe sees one call at a time. A burst the deadline cannot
+    # serve used to leave every given-up query queued on the lock, run later for nobody, and the
+    # next query timed out behind them.
+    transport = SlowTransport(0.3)
+    embedder = _embedder(transport, requests_per_minute=60_000)
+    embedder.thread_safe = False  # as a local model
+    with ServerThread(create_app(vertex_index, embedder, query_timeout=2.0)) as server:
+        codes: list[int] = []
+
+        def query(i: int) -> None:
+            codes.append(httpx.get(server.url + "/api/search", params={"q": f"burst {i}"}, timeout=20).status_code)
+
+        threads = [threading.Thread(target=query, args=(i,)) for i in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert 200 in codes and 504 in codes and set(codes) <= {200, 504}
+        time.sleep(2.5)  # every given-up query's deadline has passed
+        ran = transport.answered
+        assert ran <= codes.count(200) + 1  # the given-up ones did not run (one may have started in time)
+        r = httpx.get(server.url + "/api/search", params={"q": "after the burst"}, timeout=20)
+    assert r.status_code == 200
+    assert transport.answered == ran + 1
+
+
 def test_queries_of_a_remote_embedder_run_in_parallel(vertex_index):
     # Three calls must be inside the service at once for any of them to be answered.
     transport = GatedTransport(parties=3)

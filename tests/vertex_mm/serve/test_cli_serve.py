@@ -44,12 +44,15 @@ def test_an_outage_is_a_prompt_503_not_minutes_of_retries(vertex_index_dir, tmp_
     assert took < 8, f"answered after {took:.1f} s"
 
 
-@pytest.mark.parametrize("argv", [["--rpm", "0"], ["--rpm", "nan"], ["--query-timeout", "-1"]])
-def test_serve_refuses_a_rate_or_budget_that_is_not_positive(tmp_path, capsys, argv):
+@pytest.mark.parametrize(("argv", "says"), [(["--rpm", "0"], "must be more than 0"), (["--rpm", "nan"], "must be more than 0"),
+                                            (["--query-timeout", "-1"], "must be more than 0"),
+                                            (["--query-timeout", "inf"], "must be a finite number"),
+                                            (["--rpm", "inf"], "must be a finite number")])
+def test_serve_refuses_a_rate_or_budget_that_is_not_positive(tmp_path, capsys, argv, says):
     with pytest.raises(SystemExit) as exc:
         main(["serve", str(tmp_path / "p.idx"), *argv])
     assert exc.value.code == 2
-    assert "must be more than 0" in capsys.readouterr().err
+    assert says in capsys.readouterr().err
 
 
 def test_the_interactive_budget_fits_retries_and_request_timeouts_into_the_query_time():
