@@ -4,31 +4,13 @@ and only the rest is submitted again; output rows are read in Google's documente
 from __future__ import annotations
 
 import collections
-import json
 
 import pytest
+from batch_job_runs import errors_of, journal_ids, run
 
-from vertex_mm.jobs import iter_source, read_journal
+from vertex_mm.jobs import iter_source
 from vertex_mm.jobs.batch_errors import BatchJobFailedError
-from vertex_mm.jobs.batch_prediction import run_batch_job
 from vertex_mm.jobs.contents import CONTENT_EXTENSIONS
-
-STAGING = "gs://bkt/stage"
-
-
-def run(gemini, source, out, **kw):
-    kw.setdefault("dimension", 128)
-    kw.setdefault("poll_interval", 0.02)
-    return run_batch_job(gemini, source, out, staging=STAGING, **kw)
-
-
-def journal_ids(out) -> list[str]:
-    return [r["id"] for r in read_journal(out)] if out.exists() else []
-
-
-def errors_of(out) -> dict[str, dict]:
-    path = out.with_name(out.name + ".errors.jsonl")
-    return {e["id"]: e for e in map(json.loads, path.read_text().splitlines())} if path.exists() else {}
 
 
 def end_job_as(store, bucket, state: str, *, keep_lines: int, forget_output: bool):

@@ -4,14 +4,13 @@ errors; a stopped client re-attaches to its job instead of submitting again."""
 
 from __future__ import annotations
 
-import collections
-import json
 import os
 import pathlib
 import time
 
 import numpy as np
 import pytest
+from batch_job_runs import STAGING, assert_each_input_exactly_once, errors_of, journal_ids, run
 from factories import image_bytes, pdf_bytes
 
 from vertex_mm import Document
@@ -25,30 +24,6 @@ from vertex_mm.jobs.contents import CONTENT_EXTENSIONS
 from vertex_mm.jobs.sources import LeftOut
 from vertex_mm.limits import GEMINI_EMBEDDING_2
 from vertex_mm.testing import HashedEmbedder
-
-STAGING = "gs://bkt/stage"
-
-
-def run(gemini, source, out, **kw):
-    kw.setdefault("dimension", 128)
-    kw.setdefault("poll_interval", 0.02)
-    return run_batch_job(gemini, source, out, staging=STAGING, **kw)
-
-
-def journal_ids(out) -> list[str]:
-    return [r["id"] for r in read_journal(out)] if out.exists() else []
-
-
-def errors_of(out) -> dict[str, dict]:
-    path = out.with_name(out.name + ".errors.jsonl")
-    return {e["id"]: e for e in map(json.loads, path.read_text().splitlines())} if path.exists() else {}
-
-
-def assert_each_input_exactly_once(out, ids) -> None:
-    done = journal_ids(out)
-    assert [k for k, v in collections.Counter(done).items() if v > 1] == []
-    assert set(done).isdisjoint(errors_of(out))
-    assert sorted(done + list(errors_of(out))) == sorted(ids)
 
 
 def stop_at_first_poll(_seconds: float) -> None:

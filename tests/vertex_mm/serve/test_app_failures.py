@@ -123,6 +123,21 @@ def test_a_query_past_the_deadline_is_a_504(vertex_index):
     assert "0.3 s" in r.json()["error"]["message"]
 
 
+def _concurrent_statuses(url: str, n: int) -> list[int]:
+    """The statuses of ``n`` text queries sent to ``url`` all at once, one thread each."""
+    codes: list[int] = []
+
+    def query(i: int) -> None:
+        codes.append(httpx.get(url + "/api/search", params={"q": f"query {i}"}, timeout=20).status_code)
+
+    threads = [threading.Thread(target=query, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return codes
+
+
 class SlowTransport(InMemoryTransport):
     """The in-memory service taking ``seconds`` a call, counting the calls it answered."""
 
@@ -144,16 +159,7 @@ def test_queries_given_up_behind_the_lock_never_run_and_the_server_recovers(vert
     embedder = _embedder(transport, requests_per_minute=60_000)
     embedder.thread_safe = False  # as a local model
     with ServerThread(create_app(vertex_index, embedder, query_timeout=2.0)) as server:
-        codes: list[int] = []
-
-        def query(i: int) -> None:
-            codes.append(httpx.get(server.url + "/api/search", params={"q": f"burst {i}"}, timeout=20).status_code)
-
-        threads = [threading.Thread(target=query, args=(i,)) for i in range(16)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        codes = _concurrent_statuses(server.url, 16)
         assert 200 in codes and 504 in codes and set(codes) <= {200, 504}
         time.sleep(2.5)  # every given-up query's deadline has passed
         ran = transport.answered
@@ -169,16 +175,7 @@ def test_queries_of_a_remote_embedder_run_in_parallel(vertex_index):
     embedder = _embedder(transport, requests_per_minute=60_000)
     assert embedder.thread_safe
     with ServerThread(create_app(vertex_index, embedder)) as server:
-        results: list[int] = []
-
-        def query(i: int) -> None:
-            results.append(httpx.get(server.url + "/api/search", params={"q": f"query {i}"}, timeout=20).status_code)
-
-        threads = [threading.Thread(target=query, args=(i,)) for i in range(3)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results = _concurrent_statuses(server.url, 3)
     assert results == [200, 200, 200]
 
 
