@@ -38,11 +38,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_backend_arguments(p, default=None)
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..index import BaseIndex, Filter, IndexKindError, MultiVectorIndex
-    from ..index.build import embedder_for_index, search_index
+def load_vector_index(path: str, *, note: str = "") -> Any:
+    """The vector index at ``path``; a page index is a :class:`UsageError` naming the command that
+    searches it (``note`` goes after "is a page index")."""
+    from ..index import BaseIndex, IndexKindError, MultiVectorIndex
     from ..index.load import index_kind
     from ..registry import index_loader
+    from ._errors import UsageError
+
+    try:
+        return BaseIndex.load(path)
+    except IndexKindError as exc:
+        kind = index_kind(path)
+        if kind == MultiVectorIndex.kind or index_loader(kind or "") is not None:
+            raise UsageError(f"{path} is a page index{note}: search it with vertex-mm pages search --index "
+                             f"{path} QUERY") from exc
+        raise
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..index import Filter
+    from ..index.build import embedder_for_index, search_index
     from ._errors import UsageError
 
     queries: list[tuple[str | None, Any]] = []
@@ -55,14 +71,7 @@ def run(args: argparse.Namespace) -> int:
     if args.k < 1:
         raise UsageError(f"-k must be >= 1, got {args.k}")
     pairs = [_key_value(f) for f in args.filter]
-    try:
-        index = BaseIndex.load(args.index)  # a vector index; page indexes answer `vertex-mm pages search`
-    except IndexKindError as exc:
-        kind = index_kind(args.index)
-        if kind == MultiVectorIndex.kind or index_loader(kind or "") is not None:
-            raise UsageError(f"{args.index} is a page index: search it with vertex-mm pages search --index "
-                             f"{args.index} QUERY") from exc
-        raise
+    index = load_vector_index(args.index)
     flt = Filter(equals=_typed_values(index, pairs)) if pairs else None
     embedder = embedder_for_index(index, args.backend, **backend_options(args, args.backend or index.space.backend))
     try:

@@ -17,11 +17,11 @@ backends run in parallel, under the ``--rpm`` rate limit (default 120 per minute
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from ..serve.budget import DEFAULT_QUERY_TIMEOUT
 from ..serve.render import MAX_K
 from ._backend import _positive, add_backend_arguments, backend_options, check_credentials
+from .search import load_vector_index
 
 __all__ = ["HELP", "add_arguments", "run"]
 
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from ..serve.app import LOOPBACK_HOSTS, create_app
     from ..serve.budget import interactive_options
 
-    index = _load(args.index)
+    index = load_vector_index(args.index, note=", which serve does not show")
     backend = args.backend or index.space.backend
     options = backend_options(args, backend)
     check_credentials(backend, options)  # at start: not one failed query after another
@@ -116,19 +116,3 @@ def run(args: argparse.Namespace) -> int:
         if app.state.in_flight.wait_idle(timeout=1.0):
             embedder.close()
 
-
-def _load(path: str) -> Any:
-    """The vector index at ``path``; a page index is a usage error naming the command for it."""
-    from ..index import BaseIndex, IndexKindError, MultiVectorIndex
-    from ..index.load import index_kind
-    from ..registry import index_loader
-    from ._errors import UsageError
-
-    try:
-        return BaseIndex.load(path)
-    except IndexKindError as exc:
-        kind = index_kind(path)
-        if kind == MultiVectorIndex.kind or index_loader(kind or "") is not None:
-            raise UsageError(f"{path} is a page index, which serve does not show: search it with "
-                             f"vertex-mm pages search --index {path} QUERY") from exc
-        raise
